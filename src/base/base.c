@@ -1,0 +1,130 @@
+/* base: status messages, allocation with fault injection, logging, clock. */
+#include "base/base.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *mt_status_name(mt_status s) {
+    switch (s) {
+    case MT_OK: return "ok";
+    case MT_ERR_INVALID_ARG: return "invalid argument";
+    case MT_ERR_IO: return "I/O error";
+    case MT_ERR_FORMAT: return "format error";
+    case MT_ERR_NOMEM: return "out of memory";
+    case MT_ERR_UNSUPPORTED: return "unsupported";
+    case MT_ERR_LIMIT: return "over a limit";
+    case MT_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+mt_status mt_err_set(mt_err *err, mt_status code, const char *fmt, ...) {
+    if (err) {
+        err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+mt_status mt_err_prefix(mt_err *err, const char *fmt, ...) {
+    if (!err) return MT_ERR_INTERNAL;
+    char prefix[MT_ERR_MSG_MAX], old[MT_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    size_t pl = strlen(prefix);
+    if (pl + 2 < sizeof err->msg) {
+        memcpy(err->msg, prefix, pl);
+        memcpy(err->msg + pl, ": ", 2);
+        size_t room = sizeof err->msg - pl - 3;
+        size_t ol = strnlen(old, room);
+        memcpy(err->msg + pl + 2, old, ol);
+        err->msg[pl + 2 + ol] = 0;
+    }
+    return err->code;
+}
+
+/* Fault injection: countdown to the allocation that fails; 0 = never. Not thread-safe by design: tests that use
+ * it run single-threaded. */
+static size_t fail_countdown;
+static size_t alloc_count;
+
+static bool alloc_should_fail(void) {
+    alloc_count++;
+    if (fail_countdown == 0) return false;
+    return --fail_countdown == 0;
+}
+
+size_t mt_alloc_fail_after(size_t k) {
+    size_t n = alloc_count;
+    alloc_count = 0;
+    fail_countdown = k;
+    return n;
+}
+
+void *mt_malloc(size_t size) {
+    if (alloc_should_fail()) return NULL;
+    return malloc(size ? size : 1);
+}
+
+void *mt_calloc(size_t n, size_t size) {
+    if (alloc_should_fail()) return NULL;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *mt_malloc_array(size_t n, size_t size) {
+    size_t total;
+    if (!mt_mul_ok(n, size, &total)) return NULL;
+    return mt_malloc(total);
+}
+
+void *mt_realloc(void *p, size_t size) {
+    if (alloc_should_fail()) return NULL;
+    return realloc(p, size ? size : 1);
+}
+
+void *mt_malloc_aligned(size_t size) {
+    if (alloc_should_fail()) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, size ? size : 64) != 0) return NULL;
+    return p;
+}
+
+void mt_free(void *p) { free(p); }
+
+char *mt_strndup(const char *s, size_t n) {
+    char *d = mt_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+char *mt_strdup(const char *s) { return mt_strndup(s, strlen(s)); }
+
+static mt_log_level log_level = MT_LOG_INFO;
+
+void mt_log_set_level(mt_log_level level) { log_level = level; }
+mt_log_level mt_log_get_level(void) { return log_level; }
+
+void mt_log(mt_log_level level, const char *fmt, ...) {
+    if (level > log_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+double mt_time_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

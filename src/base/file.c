@@ -1,0 +1,114 @@
+/* base/file: mmap, bounded reads, atomic writes. */
+#include "base/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+mt_status mt_file_map(const char *path, mt_mapping *out, mt_err *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mt_err_set(err, MT_ERR_IO, "%s: not a regular file", path);
+    }
+    mt_mapping m = {NULL, (size_t)st.st_size};
+    if (m.size > 0) {
+        void *p = mmap(NULL, m.size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return mt_err_set(err, MT_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+        }
+        m.data = p;
+    }
+    close(fd);
+    *out = m;
+    return MT_OK;
+}
+
+void mt_file_unmap(mt_mapping *m) {
+    if (m && m->data) munmap((void *)m->data, m->size);
+    if (m) *m = (mt_mapping){0};
+}
+
+mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t *out_len, mt_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return mt_err_set(err, MT_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_size) {
+        fclose(f);
+        return mt_err_set(err, MT_ERR_LIMIT, "%s: %lld bytes, more than the %zu allowed", path,
+                          (long long)st.st_size, max_size);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = mt_malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    if (got != n) {
+        mt_free(buf);
+        return mt_err_set(err, MT_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n);
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (out_len) *out_len = n;
+    return MT_OK;
+}
+
+mt_status mt_file_write_atomic(const char *path, const void *data, size_t size, mt_err *err) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return mt_err_set(err, MT_ERR_LIMIT, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    const uint8_t *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return mt_err_set(err, MT_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return mt_err_set(err, MT_ERR_IO, "%s: fsync failed: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return mt_err_set(err, MT_ERR_IO, "%s: rename failed: %s", path, strerror(e));
+    }
+    return MT_OK;
+}
+
+bool mt_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+mt_status mt_path_join(char *buf, size_t cap, const char *dir, const char *name, mt_err *err) {
+    size_t dl = strlen(dir);
+    bool slash = dl > 0 && dir[dl - 1] == '/';
+    int n = snprintf(buf, cap, "%s%s%s", dir, slash || dl == 0 ? "" : "/", name);
+    if (n < 0 || (size_t)n >= cap) return mt_err_set(err, MT_ERR_LIMIT, "%s/%s: path too long", dir, name);
+    return MT_OK;
+}

@@ -1,0 +1,28 @@
+/* base/file: read-only file mapping, bounded whole-file reads, paths. */
+#ifndef MT_FILE_H
+#define MT_FILE_H
+
+#include "base/base.h"
+
+typedef struct mt_mapping {
+    const uint8_t *data; /* NULL for an empty file */
+    size_t size;
+} mt_mapping;
+
+/* Maps path read-only. MT_ERR_IO names the path and the errno text. Unmap with mt_file_unmap. */
+mt_status mt_file_map(const char *path, mt_mapping *out, mt_err *err);
+void mt_file_unmap(mt_mapping *m);
+
+/* Reads a whole file into a NUL-terminated buffer the caller frees with mt_free. Files over max_size bytes give
+ * MT_ERR_LIMIT without reading them. */
+mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t *out_len, mt_err *err);
+
+/* Writes data to path atomically: a temporary file beside it, fsync, rename. The old file stays intact on error. */
+mt_status mt_file_write_atomic(const char *path, const void *data, size_t size, mt_err *err);
+
+bool mt_file_exists(const char *path);
+
+/* dir + "/" + name into buf; MT_ERR_LIMIT when it does not fit. */
+mt_status mt_path_join(char *buf, size_t cap, const char *dir, const char *name, mt_err *err);
+
+#endif

@@ -1,0 +1,7 @@
+/* tensor/dtype: names. */
+#include "tensor/dtype.h"
+
+const char *mt_dtype_name(mt_dtype t) {
+    static const char *names[] = {"F32", "BF16", "F16", "I32", "I64", "U8"};
+    return (unsigned)t < MT_DTYPE_COUNT ? names[t] : "?";
+}

@@ -1,0 +1,81 @@
+/* tensor/dtype: element types and scalar conversions. bf16 and f16 are stored as uint16_t bit patterns.
+ * Conversion to bf16 rounds to nearest even (as torch does); NaN stays NaN. */
+#ifndef MT_DTYPE_H
+#define MT_DTYPE_H
+
+#include <stdint.h>
+#include <string.h>
+
+typedef enum mt_dtype { MT_F32 = 0, MT_BF16, MT_F16, MT_I32, MT_I64, MT_U8, MT_DTYPE_COUNT } mt_dtype;
+
+static inline size_t mt_dtype_size(mt_dtype t) {
+    static const size_t sizes[] = {4, 2, 2, 4, 8, 1};
+    return sizes[t];
+}
+
+const char *mt_dtype_name(mt_dtype t);
+
+static inline float mt_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint16_t mt_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float mt_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else { /* subnormal: normalise */
+            int e = -1;
+            do {
+                e++;
+                man <<= 1;
+            } while (!(man & 0x400u));
+            u = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint16_t mt_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000u;
+    uint32_t absu = u & 0x7fffffffu;
+    if (absu > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
+    if (absu >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to inf */
+    if (absu < 0x38800000u) {                                   /* subnormal or zero in f16 */
+        if (absu < 0x33000000u) return (uint16_t)sign;
+        uint32_t e = absu >> 23;
+        uint32_t man = (absu & 0x7fffffu) | 0x800000u;
+        uint32_t shift = 126 - e; /* 14..24 */
+        uint32_t half = 1u << (shift - 1);
+        uint32_t rest = man & ((1u << shift) - 1);
+        uint32_t r = man >> shift;
+        if (rest > half || (rest == half && (r & 1u))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = absu + 0xfffu + ((absu >> 13) & 1u) - 0x38000000u;
+    return (uint16_t)(sign | (r >> 13));
+}
+
+#endif

@@ -1,0 +1,89 @@
+/* base: arena, pool, json getters, fault injection. */
+#include <string.h>
+
+#include "base/arena.h"
+#include "base/json.h"
+#include "base/pool.h"
+#include "check.h"
+
+static void add_task(void *ctx, int64_t task, int thread) {
+    int64_t *v = ctx;
+    v[task] = task * 2 + (thread >= 0 ? 0 : 1);
+}
+
+static void test_pool(void) {
+    mt_pool *p;
+    mt_err err;
+    CHECK(mt_pool_new(3, &p, &err) == MT_OK);
+    int64_t v[1000];
+    for (int round = 0; round < 50; round++) {
+        memset(v, 0xff, sizeof v);
+        mt_pool_run(p, 1000, add_task, v);
+        int ok = 1;
+        for (int i = 0; i < 1000; i++) ok &= v[i] == i * 2;
+        CHECK(ok);
+    }
+    mt_pool_free(p);
+    mt_pool_free(NULL);
+}
+
+static void test_arena(void) {
+    mt_arena a;
+    mt_arena_init(&a, 1024);
+    char *x = mt_arena_alloc(&a, 100);
+    CHECK(x && ((uintptr_t)x % 64) == 0);
+    mt_arena_mark m = mt_arena_save(&a);
+    char *big = mt_arena_alloc(&a, 5000);
+    CHECK(big != NULL);
+    memset(big, 1, 5000);
+    mt_arena_restore(&a, m);
+    char *y = mt_arena_alloc(&a, 10);
+    CHECK(y != NULL);
+    mt_arena_reset(&a);
+    char *z = mt_arena_alloc(&a, 10);
+    CHECK(z != NULL);
+    CHECK(mt_arena_alloc(&a, SIZE_MAX - 10) == NULL);
+    mt_arena_free(&a);
+}
+
+static void test_json(void) {
+    cJSON *j;
+    mt_err err;
+    const char *t = "{\"a\": 3, \"b\": 2.5, \"c\": \"s\", \"d\": [1,2,3], \"e\": 7, \"f\": true}";
+    CHECK(mt_json_parse(t, strlen(t), "x.json", &j, &err) == MT_OK);
+    int64_t a = 0;
+    CHECK(mt_json_int_req(j, "a", "x.json", 0, 10, &a, &err) == MT_OK && a == 3);
+    CHECK(mt_json_int_req(j, "b", "x.json", 0, 10, &a, &err) == MT_ERR_FORMAT);
+    CHECK(strstr(err.msg, "\"b\"") && strstr(err.msg, "x.json"));
+    CHECK(mt_json_int_req(j, "zz", "x.json", 0, 10, &a, &err) == MT_ERR_FORMAT);
+    CHECK(strstr(err.msg, "missing"));
+    CHECK(mt_json_int_req(j, "a", "x.json", 4, 10, &a, &err) == MT_ERR_FORMAT);
+    int64_t arr[4];
+    size_t n = 0;
+    CHECK(mt_json_int_array_opt(j, "d", "x.json", 0, 9, arr, 4, &n, &err) == MT_OK && n == 3 && arr[2] == 3);
+    CHECK(mt_json_int_array_opt(j, "e", "x.json", 0, 9, arr, 4, &n, &err) == MT_OK && n == 1 && arr[0] == 7);
+    CHECK(mt_json_int_array_opt(j, "d", "x.json", 0, 9, arr, 2, &n, &err) == MT_ERR_LIMIT);
+    bool f = false;
+    CHECK(mt_json_bool_opt(j, "f", "x.json", &f, &err) == MT_OK && f);
+    CHECK(mt_json_bool_opt(j, "a", "x.json", &f, &err) == MT_ERR_FORMAT);
+    cJSON_Delete(j);
+    CHECK(mt_json_parse("{\n\"a\": ]", 8, "bad.json", &j, &err) == MT_ERR_FORMAT);
+    CHECK(strstr(err.msg, "line 2"));
+}
+
+static void test_fault_injection(void) {
+    mt_alloc_fail_after(2);
+    void *a = mt_malloc(10);
+    void *b = mt_malloc(10);
+    CHECK(a != NULL && b == NULL);
+    mt_alloc_fail_after(0);
+    mt_free(a);
+}
+
+int main(void) {
+    test_pool();
+    test_arena();
+    test_json();
+    test_fault_injection();
+    return check_report();
+}

@@ -1,1 +1,39 @@
-int main(void){return 0;}
+/* mitten: the command-line front end. Each subcommand lives in tools/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *what;
+} commands[] = {
+    {"run", mt_cmd_run, "answer one prompt about images, streamed to stdout"},
+    {"chat", mt_cmd_chat, "multi-turn conversation; /image PATH attaches an image"},
+    {"info", mt_cmd_info, "architecture, parameters per part, dtypes, memory"},
+    {"logits", mt_cmd_logits, "logits of every position for given token ids (checks against other implementations)"},
+    {"preprocess", mt_cmd_preprocess, "an image as the model's pixel values and grid (.npy)"},
+};
+
+static int usage(FILE *f) {
+    fprintf(f, "mitten %s - run and fine-tune multimodal LLMs from Hugging Face checkpoints\n\n"
+               "usage: mitten COMMAND [options]   (mitten COMMAND --help for its options)\n\ncommands:\n",
+            MT_VERSION);
+    for (size_t i = 0; i < MT_ARRAY_LEN(commands); i++) fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
+    return f == stdout ? MT_EXIT_OK : MT_EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage(stderr);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
+        return usage(stdout);
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("mitten %s\n", MT_VERSION);
+        return MT_EXIT_OK;
+    }
+    for (size_t i = 0; i < MT_ARRAY_LEN(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "mitten: unknown command \"%s\"\n\n", argv[1]);
+    return usage(stderr);
+}

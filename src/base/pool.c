@@ -74,14 +74,13 @@ mt_status mt_pool_new(int n_threads, mt_pool **out, mt_err *err) {
     }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = mt_malloc(sizeof *wa);
+        if (wa) *wa = (worker_arg){p, i};
         if (!wa || pthread_create(&p->workers[i - 1], NULL, worker_main, wa) != 0) {
             mt_free(wa);
             p->n_threads = i;
             mt_pool_free(p);
             return mt_err_set(err, MT_ERR_INTERNAL, "thread pool: cannot start thread %d", i);
         }
-        wa->pool = p;
-        wa->index = i;
     }
     *out = p;
     return MT_OK;

@@ -1,0 +1,33 @@
+/* engine/sampler: picks the next token from logits, in the order transformers' generate applies its processors:
+ * repetition penalty, then temperature, top-k, top-p and min-p. temperature <= 0 is greedy (argmax after the
+ * repetition penalty). The generator is a seeded xoshiro256**, so a run with the same seed repeats exactly. */
+#ifndef MT_SAMPLER_H
+#define MT_SAMPLER_H
+
+#include "base/base.h"
+
+typedef struct mt_sampling {
+    float temperature;        /* 0 = greedy */
+    int64_t top_k;            /* 0 = off */
+    float top_p;              /* 1 = off */
+    float min_p;              /* 0 = off */
+    float repetition_penalty; /* 1 = off; applied to every token already in the sequence */
+    uint64_t seed;
+} mt_sampling;
+
+mt_sampling mt_sampling_default(void);
+
+typedef struct mt_sampler {
+    mt_sampling p;
+    uint64_t rng[4];
+    float *probs;     /* [V] scratch */
+    int32_t *order;   /* [V] scratch */
+    int64_t vocab;
+} mt_sampler;
+
+mt_status mt_sampler_init(mt_sampler *s, const mt_sampling *p, int64_t vocab, mt_err *err);
+void mt_sampler_release(mt_sampler *s);
+/* logits [vocab] is modified in place. history: the tokens so far (prompt and generated) for the penalty. */
+int32_t mt_sampler_pick(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history);
+
+#endif

@@ -1,0 +1,64 @@
+/* engine/session: one conversation's mutable state over an immutable model - KV cache, scratch arena, thread pool,
+ * rope offset - and the prompt assembly that turns token ids plus images into embeddings and positions.
+ *
+ * Usage:
+ *     mt_session *s;  mt_session_new(model, &params, &s, err);
+ *     mt_session_prefill(s, ids, L, images, n_images, &opts, &logits, err);   // logits [V] of the last token
+ *     tok = mt_sampler_pick(...);  mt_session_decode(s, tok, &logits, err);   // and so on
+ */
+#ifndef MT_SESSION_H
+#define MT_SESSION_H
+
+#include "engine/sampler.h"
+#include "models/model.h"
+
+typedef struct mt_session_params {
+    int64_t n_ctx;  /* KV cache positions; 0 = 4096 (capped at the model's max_position_embeddings) */
+    int n_threads;  /* 0 = all CPUs */
+} mt_session_params;
+
+/* An image already turned into patches (see media/). pixels [n_patches, patch_dim]. */
+typedef struct mt_image_input {
+    const float *pixels;
+    int64_t n_patches;
+    mt_image_grid grid;
+} mt_image_input;
+
+typedef struct mt_prefill_opts {
+    bool all_logits;     /* logits of every position [L, V] instead of the last */
+    const mt_dump *dump; /* intermediate tensors, or NULL */
+} mt_prefill_opts;
+
+typedef struct mt_session mt_session;
+
+mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err);
+void mt_session_free(mt_session *s);
+/* Forgets the conversation (the KV cache) but keeps the buffers. */
+void mt_session_reset(mt_session *s);
+int64_t mt_session_n_past(const mt_session *s);
+
+/* Runs the prompt: ids [L] with every image's placeholder already expanded to its token count, images in order.
+ * *logits points to [V] floats (or [L, V] with all_logits) valid until the next call. Appends to the conversation
+ * so far. Errors: token ids outside the vocabulary, image token counts that do not match the images, a full
+ * context. */
+mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
+                             int n_images, const mt_prefill_opts *opts, const float **logits, mt_err *err);
+/* One token after prefill: *logits [V]. */
+mt_status mt_session_decode(mt_session *s, int32_t token, const float **logits, mt_err *err);
+
+/* The number of placeholder tokens an image of this grid becomes. */
+int64_t mt_image_token_count(const mt_model *m, mt_image_grid g);
+
+/* Copies ids into a new array where each single image token becomes as many as its image needs (in order). */
+mt_status mt_expand_image_tokens(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
+                                 int n_images, int32_t **out, int64_t *out_n, mt_err *err);
+
+typedef bool (*mt_token_fn)(void *user, int32_t token);
+
+/* Prefill then sample up to max_new tokens, calling on_token for each (false stops); stops at an eos id of the
+ * model. n_generated gets the count. */
+mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
+                              int n_images, int64_t max_new, const mt_sampling *sampling, mt_token_fn on_token,
+                              void *user, int64_t *n_generated, mt_err *err);
+
+#endif

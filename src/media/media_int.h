@@ -1,0 +1,26 @@
+/* media: what the format decoders share. Private to src/media.
+ *
+ * Each decoder reads its header, calls mt_media_check_size before it allocates pixels, and fills an mt_image
+ * only on success. Messages start with `what` (the file name or "request body").
+ */
+#ifndef MT_MEDIA_INT_H
+#define MT_MEDIA_INT_H
+
+#include "media/image.h"
+
+/* MT_ERR_FORMAT for zero sizes, MT_ERR_LIMIT when width * height > max_pixels; fmt ("JPEG", ...) goes in the
+ * message. */
+mt_status mt_media_check_size(int64_t width, int64_t height, int64_t max_pixels, const char *fmt, const char *what,
+                              mt_err *err);
+
+/* An uninitialised (height, width, 3) buffer; call only after mt_media_check_size accepted the size. */
+mt_status mt_media_alloc_rgb(int64_t width, int64_t height, const char *what, uint8_t **out, mt_err *err);
+
+mt_status mt_media_decode_jpeg(const uint8_t *data, size_t size, const char *what, int64_t max_pixels,
+                               mt_image *out, mt_err *err);
+mt_status mt_media_decode_png(const uint8_t *data, size_t size, const char *what, int64_t max_pixels,
+                              mt_image *out, mt_err *err);
+mt_status mt_media_decode_webp(const uint8_t *data, size_t size, const char *what, int64_t max_pixels,
+                               mt_image *out, mt_err *err);
+
+#endif

@@ -1,0 +1,100 @@
+/* models/model: what every family provides, and the loaded-model object the engine drives.
+ *
+ * A family file (one per architecture family) fills an mt_family table: how to read its config.json, how to map
+ * checkpoint tensors to modules, and four forward entry points. The engine never branches on the family.
+ *
+ * Shapes: L prompt tokens, T tokens in this step, H hidden size, V vocabulary, P patch width (3*2*14*14 for Qwen).
+ */
+#ifndef MT_MODEL_H
+#define MT_MODEL_H
+
+#include <cjson/cJSON.h>
+
+#include "io/safetensors.h"
+#include "tensor/tensor.h"
+
+#define MT_MAX_EOS 8
+
+/* Intermediate tensors are handed to a dump hook under stable names (see tests/ref/README.md) so a debug run can
+ * be compared with the PyTorch reference. fn is NULL when nobody listens. */
+typedef struct mt_dump {
+    void (*fn)(void *user, const char *name, const mt_tensor *t);
+    void *user;
+} mt_dump;
+
+void mt_dump_tensor(const mt_dump *d, const mt_tensor *t, const char *fmt, ...) MT_PRINTF(3, 4);
+
+/* KV cache of one sequence: per layer K and V rows [capacity, n_kv_heads * head_dim] f32. */
+typedef struct mt_kv_cache {
+    int n_layers;
+    int64_t capacity, width;
+    float **k, **v;
+    int64_t n_past; /* rows filled */
+} mt_kv_cache;
+
+mt_status mt_kv_cache_init(mt_kv_cache *c, int n_layers, int64_t capacity, int64_t width, mt_err *err);
+void mt_kv_cache_release(mt_kv_cache *c);
+
+typedef struct mt_image_grid {
+    int64_t t, h, w; /* in patches */
+} mt_image_grid;
+
+typedef struct mt_model mt_model;
+
+typedef struct mt_family {
+    const char *name;
+    const char *const *architectures; /* NULL-terminated config.json "architectures" names */
+    mt_status (*load)(mt_model *m, const cJSON *config, const char *config_path, mt_err *err);
+    void (*release)(mt_model *m);
+    /* pixels [n_patches, P] of one image -> embeddings [n_patches / merge^2, H] */
+    mt_tensor *(*encode_image)(const mt_model *m, mt_ctx *ctx, const float *pixels, int64_t n_patches,
+                               mt_image_grid grid, const mt_dump *dump);
+    /* Position ids [3][L] of a prompt and the offset that decoding adds to cache positions. */
+    mt_status (*positions)(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_grid *grids,
+                           int n_images, int64_t *pos, int64_t *delta, mt_err *err);
+    /* Language model on embeddings [T, H] at positions pos [3][T], appending to cache. Returns logits [T, V] of
+     * every row (all_logits) or of the last row [1, V]. */
+    mt_tensor *(*forward)(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
+                          const int64_t *pos, bool all_logits, const mt_dump *dump);
+    /* Token embeddings [n, H]. */
+    mt_tensor *(*embed)(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t n);
+} mt_family;
+
+/* What the engine needs to know of any model, filled by the family's load. */
+typedef struct mt_model_desc {
+    int64_t vocab_size, hidden_size, n_layers, kv_width, max_positions;
+    int64_t image_token_id, vision_start_id, vision_end_id, video_token_id;
+    int64_t merge_size, patch_dim; /* an image of n patches becomes n / merge_size^2 tokens */
+    int64_t eos_ids[MT_MAX_EOS];
+    size_t n_eos;
+    int64_t bos_id;
+    mt_dtype weight_dtype;
+    size_t params_vision, params_projector, params_language;
+} mt_model_desc;
+
+struct mt_model {
+    const mt_family *family;
+    char *dir;
+    mt_safetensors *st;
+    mt_model_desc desc;
+    void *impl;       /* the family's own structure */
+    float **owned;    /* f32 copies of small weights (norms, biases) */
+    size_t n_owned, cap_owned;
+};
+
+/* Loads config.json, picks the family by "architectures", opens the weights. */
+mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err);
+void mt_model_close(mt_model *m);
+
+/* The family table by architecture name, or NULL. */
+const mt_family *mt_family_find(const char *architecture);
+
+/* ---- weight table helpers for family loaders ---- */
+
+/* A 2D weight [rows, cols] used in place. A tensor of more dims whose first dim is rows and whose other dims
+ * multiply to cols is accepted too (a Conv3d patch embedding is a matrix). Errors name the tensor and shapes. */
+mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t cols, mt_tensor *out, mt_err *err);
+/* A 1D weight of n values, copied to f32 (norm weights, biases). optional: absent -> out->data = NULL, MT_OK. */
+mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err);
+
+#endif

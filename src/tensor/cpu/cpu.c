@@ -1,0 +1,164 @@
+/* tensor/cpu: CPU feature detection (cpuid + xgetbv, as in the Intel SDM vol. 2A "CPUID" and section 13 on XSAVE
+ * state), the level in effect, and the per-thread scratch buffer.
+ *
+ *   | level  | cpuid bits                                        | OS state (XCR0)            |
+ *   |--------|---------------------------------------------------|----------------------------|
+ *   | avx2   | 1:ECX FMA(12) OSXSAVE(27) AVX(28) F16C(29); 7:EBX AVX2(5) | SSE+AVX (bits 1,2) |
+ *   | avx512 | 7:EBX F(16) DQ(17) BW(30) VL(31)                  | + opmask, zmm (bits 5,6,7) |
+ *   | bf16   | 7.1:EAX AVX512_BF16(5)                            | as avx512                  |
+ */
+#include "tensor/cpu/cpu_int.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define MT_X86 1
+#endif
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static mt_cpu_level g_best;
+static bool g_has_bf16;
+static atomic_int g_level;
+static atomic_bool g_bf16_dot;
+
+#if MT_X86
+static uint64_t xgetbv0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+static void detect(void) {
+    g_best = MT_CPU_SCALAR;
+#if MT_X86
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+        uint64_t xcr0 = osxsave ? xgetbv0() : 0;
+        unsigned b7 = 0, a71 = 0;
+        if (__get_cpuid_max(0, NULL) >= 7) {
+            __cpuid_count(7, 0, a, b7, c, d);
+            __cpuid_count(7, 1, a71, b, c, d);
+        }
+        bool ymm_os = (xcr0 & 0x6) == 0x6, zmm_os = (xcr0 & 0xe6) == 0xe6;
+        if (fma && avx && f16c && ymm_os && (b7 & (1u << 5))) g_best = MT_CPU_AVX2;
+        unsigned need512 = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
+        if (g_best == MT_CPU_AVX2 && zmm_os && (b7 & need512) == need512) {
+            g_best = MT_CPU_AVX512;
+            g_has_bf16 = a71 & (1u << 5);
+        }
+    }
+#endif
+    mt_cpu_level want = g_best;
+    const char *env = getenv("MT_CPU");
+    if (env && strcmp(env, "scalar") == 0) want = MT_CPU_SCALAR;
+    if (env && strcmp(env, "avx2") == 0) want = MT_CPU_AVX2;
+    atomic_store(&g_level, (int)MT_MIN(want, g_best));
+    const char *bf = getenv("MT_BF16_DOT");
+    atomic_store(&g_bf16_dot, bf && strcmp(bf, "1") == 0);
+}
+
+mt_cpu_level mt_cpu_detect(void) {
+    pthread_once(&g_once, detect);
+    return g_best;
+}
+
+bool mt_cpu_has_avx512bf16(void) {
+    pthread_once(&g_once, detect);
+    return g_has_bf16;
+}
+
+mt_cpu_level mt_cpu_level_get(void) {
+    pthread_once(&g_once, detect);
+    return (mt_cpu_level)atomic_load(&g_level);
+}
+
+mt_cpu_level mt_cpu_set_level(mt_cpu_level level) {
+    pthread_once(&g_once, detect);
+    if (level < MT_CPU_SCALAR) level = MT_CPU_SCALAR;
+    atomic_store(&g_level, (int)MT_MIN(level, g_best));
+    return (mt_cpu_level)atomic_load(&g_level);
+}
+
+const char *mt_cpu_level_name(mt_cpu_level level) {
+    switch (level) {
+    case MT_CPU_SCALAR: return "scalar";
+    case MT_CPU_AVX2: return "avx2";
+    case MT_CPU_AVX512: return "avx512";
+    }
+    return "?";
+}
+
+bool mt_cpu_set_bf16_dot(bool on) {
+    pthread_once(&g_once, detect);
+    atomic_store(&g_bf16_dot, on);
+    return mt_cpu_bf16_dot_on();
+}
+
+bool mt_cpu_bf16_dot_on(void) {
+    return atomic_load(&g_bf16_dot) && g_has_bf16 && mt_cpu_level_get() == MT_CPU_AVX512;
+}
+
+const mt_cpu_isa *mt_cpu_isa_get(void) {
+    switch (mt_cpu_level_get()) {
+    case MT_CPU_AVX512: return &mt_cpu_isa_avx512;
+    case MT_CPU_AVX2: return &mt_cpu_isa_avx2;
+    default: return &mt_cpu_isa_scalar;
+    }
+}
+
+/* Scratch: one buffer per thread, kept across calls and freed by a thread-specific-data destructor at thread exit. */
+typedef struct scratch {
+    void *p;
+    size_t cap;
+} scratch;
+
+static pthread_key_t g_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+static bool g_key_ok;
+
+static void scratch_destroy(void *v) {
+    scratch *s = v;
+    mt_free(s->p);
+    mt_free(s);
+}
+
+static void key_init(void) { g_key_ok = pthread_key_create(&g_key, scratch_destroy) == 0; }
+
+void *mt_cpu_scratch(size_t bytes) {
+    pthread_once(&g_key_once, key_init);
+    if (!g_key_ok) return NULL;
+    scratch *s = pthread_getspecific(g_key);
+    if (!s) {
+        s = mt_calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(g_key, s) != 0) {
+            mt_free(s);
+            return NULL;
+        }
+    }
+    if (bytes > s->cap) {
+        size_t cap = MT_MAX(bytes, s->cap + s->cap / 2);
+        void *p = mt_malloc_aligned(cap);
+        if (!p) p = mt_malloc_aligned(cap = bytes);
+        if (!p) return NULL;
+        mt_free(s->p);
+        s->p = p;
+        s->cap = cap;
+    }
+    return s->p;
+}
+
+void mt_cpu_scratch_release(void) {
+    pthread_once(&g_key_once, key_init);
+    if (!g_key_ok) return;
+    scratch *s = pthread_getspecific(g_key);
+    if (!s) return;
+    pthread_setspecific(g_key, NULL);
+    scratch_destroy(s);
+}

@@ -1,0 +1,108 @@
+/* tensor/cpu: the CPU compute kernels - GEMM for linear layers, a strided f32 matmul, fused attention and row-wise
+ * vector helpers - with run-time dispatch between a scalar reference path, AVX2+FMA+F16C and AVX-512.
+ *
+ * Raw-pointer APIs: no tensor struct, the tensor layer sits on top. Threads come from one mt_pool (NULL runs on the
+ * caller). All arithmetic accumulates in f32. Shape legend used below:
+ *
+ *   | letter | meaning                                   | storage                                   |
+ *   |--------|-------------------------------------------|-------------------------------------------|
+ *   | M      | rows of A and C (tokens)                  | A[m*lda + k], C[m*ldc + n]                |
+ *   | N      | output features                           | W[n*ldw + k] (HF row-major [out, in])     |
+ *   | K      | input features (reduction)                | contiguous in A rows and W rows           |
+ *   | T, S   | queries, keys of attention                | q[t*q_st + h*q_sh + d]                    |
+ *   | H, Hk  | query heads, key/value heads (GQA)        | head h reads kv head h / (H / Hk)         |
+ *   | D      | head dimension                            | contiguous                                |
+ *
+ * Instruction-set level: the best the CPU has (cpuid + xgetbv), lowered by the environment variable
+ * MT_CPU=scalar|avx2|avx512 or by mt_cpu_set_level(); a request above what the CPU has is capped. The scalar path
+ * is the reference every other path is tested against.
+ *
+ * bf16 dot products (AVX-512-BF16, vdpbf16ps) change the numerics - the activations are rounded to bf16 before the
+ * product - so they are off by default; MT_BF16_DOT=1 or mt_cpu_set_bf16_dot(true) turns them on for M <= 4
+ * linears with bf16 weights on CPUs that have the instructions.
+ *
+ * Scratch: GEMM and attention keep a per-thread scratch buffer that grows to the largest call and is reused, so a
+ * forward pass does not allocate in its hot loop. If it cannot grow, the kernels fall back to an unblocked loop
+ * that needs no memory: slower, same result.
+ */
+#ifndef MT_CPU_H
+#define MT_CPU_H
+
+#include "base/base.h"
+#include "base/pool.h"
+#include "tensor/dtype.h"
+
+typedef enum mt_cpu_level { MT_CPU_SCALAR = 0, MT_CPU_AVX2 = 1, MT_CPU_AVX512 = 2 } mt_cpu_level;
+
+/* The best level this CPU and OS support (AVX2 needs AVX2+FMA+F16C; AVX-512 needs F/BW/VL/DQ and OS zmm state). */
+mt_cpu_level mt_cpu_detect(void);
+/* True when the CPU has AVX-512-BF16 on top of the AVX-512 level. */
+bool mt_cpu_has_avx512bf16(void);
+/* The level kernels use now. */
+mt_cpu_level mt_cpu_level_get(void);
+/* Asks for a level; returns the one in effect (capped at mt_cpu_detect()). Not to be called while kernels run. */
+mt_cpu_level mt_cpu_set_level(mt_cpu_level level);
+/* "scalar", "avx2", "avx512". */
+const char *mt_cpu_level_name(mt_cpu_level level);
+/* Turns the bf16 dot-product path on or off; returns whether it is on (false when the CPU lacks AVX-512-BF16 or the
+ * level is below AVX-512). */
+bool mt_cpu_set_bf16_dot(bool on);
+/* Frees the calling thread's scratch buffer (it would be freed at thread exit anyway). */
+void mt_cpu_scratch_release(void);
+
+/* C[M,N] = A[M,K] . W[N,K]^T (+ bias[N]) (+ C when accumulate).
+ * A: f32, row stride lda. W: f32, bf16 or f16, row stride ldw (elements), read in place (e.g. from mmap).
+ * bias: f32 or NULL. C: f32, row stride ldc; must not overlap A or W. M = 1..4 takes a GEMV path that streams W
+ * once; larger M packs panels of W (converted to f32) and runs a register-blocked micro-kernel. */
+void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+                   mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
+
+/* C[M,N] = A[M,K] . B[K,N] (+ C when accumulate), all f32. Element (m,k) of A is A[m*rsa + k*csa] and (k,n) of B is
+ * B[k*rsb + n*csb], so transposed operands cost nothing: A^T.B is (rsa, csa) = (1, lda). C: row stride ldc. */
+void mt_cpu_matmul_f32(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,
+                       const float *B, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate);
+
+/* Fused attention: out = softmax(scale * q k^T + mask) v per head, tiled over keys with an online softmax (no T x S
+ * matrix). Threads over (kv head, query block); query heads sharing a kv head are computed together. */
+typedef struct mt_attn_args {
+    const float *q;
+    int64_t q_st, q_sh; /* q[t*q_st + h*q_sh + d], d contiguous */
+    const void *k;
+    int64_t k_st, k_sh;
+    const void *v;
+    int64_t v_st, v_sh;
+    mt_dtype kv_dtype; /* MT_F32 or MT_BF16 (KV cache) */
+    float *out;
+    int64_t o_st, o_sh;
+    int64_t n_q, n_kv;
+    int n_heads, n_kv_heads, head_dim; /* GQA: head h uses kv head h / (n_heads / n_kv_heads) */
+    float scale;
+    bool causal;
+    int64_t q_pos0; /* causal: query i sees keys j <= q_pos0 + i */
+    const int64_t *cu_seqlens;
+    int64_t n_seg; /* if cu_seqlens != NULL (n_q == n_kv): query i sees the keys of its segment
+                      [cu[s], cu[s+1]), s < n_seg, cu[0] = 0, cu[n_seg] = n_q */
+} mt_attn_args;
+
+/* A query that sees no key gets zeros. Does nothing when the head counts do not divide or a size is not positive. */
+void mt_cpu_attention(mt_pool *pool, const mt_attn_args *a);
+
+/* Row-wise vector helpers (single-threaded; SIMD at the current level). y may equal x (in place). */
+float mt_cpu_dot(int64_t n, const float *x, const float *y);
+void mt_cpu_axpy(int64_t n, float a, const float *x, float *y);                       /* y += a*x */
+void mt_cpu_scale(int64_t n, float a, float *x);                                      /* x *= a */
+float mt_cpu_max(int64_t n, const float *x);                                          /* -inf when n == 0 */
+void mt_cpu_exp(int64_t n, const float *x, float *y);                                 /* y = e^x */
+float mt_cpu_exp_sum(int64_t n, const float *x, float shift, float *y);               /* y = e^(x-shift); sum y */
+void mt_cpu_softmax(int64_t n, const float *x, float *y);                             /* over the row */
+/* y = x * rsqrt(mean(x^2) + eps) * w, w f32 or bf16 (as HF Qwen2RMSNorm in f32). */
+void mt_cpu_rmsnorm(int64_t n, const float *x, const void *w, mt_dtype wt, float eps, float *y);
+void mt_cpu_silu(int64_t n, const float *x, float *y);                                /* x * sigmoid(x) */
+void mt_cpu_swiglu(int64_t n, const float *gate, const float *up, float *y);          /* silu(gate) * up */
+void mt_cpu_gelu_erf(int64_t n, const float *x, float *y);                            /* x/2 (1 + erf(x/sqrt 2)) */
+void mt_cpu_gelu_tanh(int64_t n, const float *x, float *y);                           /* the tanh approximation */
+/* Conversions between f32 and f32/bf16/f16 rows (round to nearest even, NaN stays NaN, as dtype.h). */
+void mt_cpu_to_f32(int64_t n, const void *x, mt_dtype xt, float *y);
+void mt_cpu_from_f32(int64_t n, const float *x, void *y, mt_dtype yt);
+
+#endif

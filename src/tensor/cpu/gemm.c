@@ -1,0 +1,203 @@
+/* tensor/cpu: the GEMM driver behind mt_cpu_linear and mt_cpu_matmul_f32 - cache blocking, threading and packing
+ * around the per-ISA micro-kernel, after the loop structure of Goto & van de Geijn, "Anatomy of high-performance
+ * matrix multiplication" (2008) and BLIS.
+ *
+ *   | loop | step | what stays where                                                       |
+ *   |------|------|------------------------------------------------------------------------|
+ *   | task | nb   | a thread owns columns [n0, n0+nb) (and rows [m0, m0+mb) when N is small) |
+ *   | pc   | KC   | B[pc:pc+KC, n0:n0+nb] packed to f32 panels in per-thread scratch        |
+ *   | ic   | MC   | A[ic:ic+MC, pc:pc+KC] packed row-major (rows KC apart: no L1 set conflicts) |
+ *   | jr   | NR   | one B panel (KC x NR, 16 KB for AVX2) stays in L1                       |
+ *   | ir   | MR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR]                    |
+ *
+ * M <= 4 (decode) takes the GEMV path instead: W is streamed once, converted on the fly, threads over N.
+ */
+#include <string.h>
+
+#include "tensor/cpu/cpu_int.h"
+
+enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4 };
+
+typedef struct gemm_job {
+    const mt_cpu_isa *isa;
+    int64_t M, N, K;
+    const float *A;
+    int64_t rsa, csa;
+    const void *B;
+    mt_dtype bt;
+    int64_t rsb, csb;
+    const float *bias;
+    float *C;
+    int64_t ldc;
+    bool acc;
+    int64_t nb, mb, n_chunks, mc;
+    float *scratch;
+    int64_t per_thread; /* floats */
+} gemm_job;
+
+/* The unblocked loop used when scratch memory cannot be had. */
+static void gemm_naive(const gemm_job *j) {
+    for (int64_t m = 0; m < j->M; m++)
+        for (int64_t n = 0; n < j->N; n++) {
+            float s = 0.0f;
+            for (int64_t k = 0; k < j->K; k++)
+                s += j->A[m * j->rsa + k * j->csa] * mt_cpu_load(j->B, j->bt, k * j->rsb + n * j->csb);
+            if (j->bias) s += j->bias[n];
+            float *c = &j->C[m * j->ldc + n];
+            *c = j->acc ? *c + s : s;
+        }
+}
+
+/* Rows [r0, r1) of an A block, k in [pc, pc+kc), copied row-major with row stride kc and zero rows up to MR.
+ * Read in place, rows lda apart would alias in L1 when lda is a multiple of 1 KB (all LLM widths are). */
+static void pack_a(const gemm_job *j, int64_t r0, int64_t r1, int64_t pc, int64_t kc, int mr, float *dst) {
+    int64_t rows = r1 - r0, pad = MT_ROUND_UP(rows, mr);
+    if (j->csa == 1) {
+        for (int64_t r = 0; r < rows; r++) memcpy(dst + r * kc, j->A + (r0 + r) * j->rsa + pc, sizeof(float) * (size_t)kc);
+    } else {
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t r = 0; r < rows; r++) dst[r * kc + k] = j->A[(r0 + r) * j->rsa + (pc + k) * j->csa];
+    }
+    for (int64_t r = rows; r < pad; r++)
+        for (int64_t k = 0; k < kc; k++) dst[r * kc + k] = 0.0f;
+}
+
+static void gemm_task(void *ctx, int64_t t, int thread) {
+    const gemm_job *j = ctx;
+    const mt_cpu_isa *isa = j->isa;
+    const int MR = isa->mr, NR = isa->nr;
+    int64_t n0 = (t % j->n_chunks) * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
+    int64_t m0 = (t / j->n_chunks) * j->mb, m1 = MT_MIN(j->M, m0 + j->mb);
+    float *bp = j->scratch + thread * j->per_thread;
+    float *ap = bp + KC * j->nb;
+    float *tile = ap + j->mc * KC;
+    size_t es = mt_dtype_size(j->bt);
+    for (int64_t pc = 0; pc < j->K; pc += KC) {
+        int64_t kc = MT_MIN((int64_t)KC, j->K - pc);
+        isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb, j->csb,
+                    bp);
+        bool load = j->acc || pc > 0;
+        for (int64_t ic = m0; ic < m1; ic += j->mc) {
+            int64_t mc = MT_MIN(j->mc, m1 - ic);
+            pack_a(j, ic, ic + mc, pc, kc, MR, ap);
+            for (int64_t jr = 0; jr < n1 - n0; jr += NR) {
+                int64_t nr = MT_MIN((int64_t)NR, n1 - n0 - jr);
+                const float *b = bp + (jr / NR) * kc * NR;
+                for (int64_t ir = 0; ir < mc; ir += MR) {
+                    int64_t mr = MT_MIN((int64_t)MR, mc - ir);
+                    float *c = j->C + (ic + ir) * j->ldc + n0 + jr;
+                    if (mr == MR && nr == NR) {
+                        isa->ukr(kc, ap + ir * kc, kc, b, c, j->ldc, load);
+                        continue;
+                    }
+                    isa->ukr(kc, ap + ir * kc, kc, b, tile, NR, false);
+                    for (int64_t i = 0; i < mr; i++)
+                        for (int64_t x = 0; x < nr; x++)
+                            c[i * j->ldc + x] = load ? c[i * j->ldc + x] + tile[i * NR + x] : tile[i * NR + x];
+                }
+            }
+        }
+    }
+    if (j->bias)
+        for (int64_t m = m0; m < m1; m++)
+            for (int64_t n = n0; n < n1; n++) j->C[m * j->ldc + n] += j->bias[n];
+}
+
+static void gemm_run(mt_pool *pool, gemm_job *j) {
+    if (j->M <= 0 || j->N <= 0) return;
+    if (j->K <= 0) {
+        for (int64_t m = 0; m < j->M; m++)
+            for (int64_t n = 0; n < j->N; n++) {
+                float *c = &j->C[m * j->ldc + n];
+                float b = j->bias ? j->bias[n] : 0.0f;
+                *c = j->acc ? *c + b : b;
+            }
+        return;
+    }
+    const mt_cpu_isa *isa = j->isa;
+    int T = mt_pool_threads(pool);
+    int64_t NR = isa->nr, MR = isa->mr;
+    /* About four tasks per thread for balance; split rows too when there are not enough columns. */
+    int64_t want = 4 * (int64_t)T;
+    j->nb = MT_MIN((int64_t)NB_MAX, MT_ROUND_UP((j->N + want - 1) / want, NR));
+    j->n_chunks = (j->N + j->nb - 1) / j->nb;
+    int64_t m_chunks = T > 1 && j->n_chunks < want ? (want + j->n_chunks - 1) / j->n_chunks : 1;
+    j->mb = MT_ROUND_UP((j->M + m_chunks - 1) / m_chunks, MR);
+    m_chunks = (j->M + j->mb - 1) / j->mb;
+    j->mc = MC / MR * MR;
+    j->per_thread = MT_ROUND_UP(KC * j->nb + MT_ROUND_UP(j->mc, MR) * KC + MR * NR, 16);
+    size_t bytes;
+    if (!mt_mul_ok((size_t)j->per_thread * sizeof(float), (size_t)T, &bytes) || !(j->scratch = mt_cpu_scratch(bytes))) {
+        gemm_naive(j);
+        return;
+    }
+    mt_pool_run(pool, j->n_chunks * m_chunks, gemm_task, j);
+}
+
+typedef struct gemv_job {
+    const mt_cpu_isa *isa;
+    int64_t M, N, K, nb;
+    const float *A;
+    const uint16_t *A16; /* A rounded to bf16 for the bf16 dot path, else NULL */
+    int64_t lda;
+    const void *W;
+    mt_dtype wt;
+    int64_t ldw;
+    const float *bias;
+    float *C;
+    int64_t ldc;
+    bool acc;
+} gemv_job;
+
+static void gemv_task(void *ctx, int64_t t, int thread) {
+    const gemv_job *j = ctx;
+    int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
+    const float *bias = j->bias ? j->bias + n0 : NULL;
+    const char *w = (const char *)j->W + (size_t)(n0 * j->ldw) * mt_dtype_size(j->wt);
+    if (j->A16)
+        j->isa->gemv_bf16(j->M, n, j->K, j->A16, j->K, (const uint16_t *)w, j->ldw, bias, j->C + n0, j->ldc, j->acc);
+    else
+        j->isa->gemv(j->M, n, j->K, j->A, j->lda, w, j->wt, j->ldw, bias, j->C + n0, j->ldc, j->acc);
+}
+
+static void gemv_run(mt_pool *pool, gemv_job *j) {
+    int T = mt_pool_threads(pool);
+    j->nb = MT_MAX((int64_t)16, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), 16));
+    if (j->wt == MT_BF16 && j->isa->gemv_bf16 && mt_cpu_bf16_dot_on() && j->K > 0) {
+        size_t bytes;
+        uint16_t *a16 = mt_mul_ok((size_t)(j->M * j->K), 2, &bytes) ? mt_cpu_scratch(bytes) : NULL;
+        if (a16) {
+            for (int64_t m = 0; m < j->M; m++) j->isa->from_f32(j->K, j->A + m * j->lda, a16 + m * j->K, MT_BF16);
+            j->A16 = a16;
+        }
+    }
+    mt_pool_run(pool, (j->N + j->nb - 1) / j->nb, gemv_task, j);
+}
+
+void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+                   mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate) {
+    const mt_cpu_isa *isa = mt_cpu_isa_get();
+    if (M >= 1 && M <= GEMV_MAX_M && N > 0 && K > 0) {
+        gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = W, .wt = wt, .ldw = ldw,
+                      .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
+        gemv_run(pool, &g);
+        return;
+    }
+    gemm_job j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = lda, .csa = 1, .B = W, .bt = wt, .rsb = 1,
+                  .csb = ldw, .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
+    gemm_run(pool, &j);
+}
+
+void mt_cpu_matmul_f32(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,
+                       const float *B, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate) {
+    const mt_cpu_isa *isa = mt_cpu_isa_get();
+    if (M >= 1 && M <= GEMV_MAX_M && N > 0 && K > 0 && csa == 1 && rsb == 1) {
+        gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = rsa, .W = B, .wt = MT_F32, .ldw = csb,
+                      .C = C, .ldc = ldc, .acc = accumulate};
+        gemv_run(pool, &g);
+        return;
+    }
+    gemm_job j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B, .bt = MT_F32,
+                  .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .acc = accumulate};
+    gemm_run(pool, &j);
+}

@@ -1,0 +1,322 @@
+/* tensor/ops: the forward ops (f32 activations; weights in any float dtype). Matmul and attention go to the CPU
+ * kernels in tensor/cpu; the row-wise ops here are cheap next to them and are written plainly. */
+#include <math.h>
+#include <string.h>
+
+#include "tensor/cpu/cpu.h"
+#include "tensor/tensor.h"
+
+#define NEED(x)                  \
+    do {                         \
+        if (!(x)) return NULL;   \
+    } while (0)
+
+static bool is_float(mt_dtype t) { return t == MT_F32 || t == MT_BF16 || t == MT_F16; }
+
+static mt_tensor *need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op) {
+    if (x->ndim != 2 || x->dtype != MT_F32 || !mt_tensor_is_contiguous(x))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "%s: expects a contiguous 2D f32 input", op);
+    return (mt_tensor *)x;
+}
+
+/* A vector weight of length n in any float dtype, read as f32. */
+static inline float wget(const mt_tensor *w, int64_t i) { return mt_tensor_get_f32(w, i); }
+
+mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b) {
+    NEED(x && w);
+    NEED(need_2d_f32(ctx, x, "linear"));
+    if (w->ndim != 2 || !is_float(w->dtype) || w->stride[1] != 1)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: weight must be a row-major 2D float matrix");
+    int64_t T = x->shape[0], K = x->shape[1], N = w->shape[0];
+    if (w->shape[1] != K)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: input has %lld features, weight expects %lld",
+                           (long long)K, (long long)w->shape[1]);
+    if (b && (b->dtype != MT_F32 || mt_tensor_numel(b) != N))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: bias must be f32 with %lld values", (long long)N);
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, N);
+    NEED(y);
+    mt_cpu_linear(ctx->pool, T, N, K, mt_f32(x), K, w->data, w->dtype, w->stride[0], b ? mt_f32(b) : NULL, mt_f32(y),
+                  N, false);
+    return y;
+}
+
+mt_tensor *mt_op_embedding(mt_ctx *ctx, const mt_tensor *table, const int32_t *ids, int64_t n) {
+    NEED(table);
+    int64_t V = table->shape[0], C = table->shape[1];
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, n, C);
+    NEED(y);
+    for (int64_t t = 0; t < n; t++) {
+        if (ids[t] < 0 || ids[t] >= V)
+            return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "token id %d at position %lld is outside the vocabulary [0, %lld)",
+                               ids[t], (long long)t, (long long)V);
+        float *dst = mt_f32(y) + t * C;
+        int64_t row = (int64_t)ids[t] * table->stride[0];
+        if (table->dtype == MT_F32) {
+            memcpy(dst, (const float *)table->data + row, (size_t)C * sizeof(float));
+        } else if (table->dtype == MT_BF16) {
+            const uint16_t *src = (const uint16_t *)table->data + row;
+            for (int64_t c = 0; c < C; c++) dst[c] = mt_bf16_to_f32(src[c]);
+        } else {
+            const uint16_t *src = (const uint16_t *)table->data + row;
+            for (int64_t c = 0; c < C; c++) dst[c] = mt_f16_to_f32(src[c]);
+        }
+    }
+    return y;
+}
+
+mt_tensor *mt_op_rms_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, float eps) {
+    NEED(x && w);
+    NEED(need_2d_f32(ctx, x, "rms_norm"));
+    int64_t T = x->shape[0], C = x->shape[1];
+    if (mt_tensor_numel(w) != C) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rms_norm: weight size mismatch");
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
+    NEED(y);
+    for (int64_t t = 0; t < T; t++) {
+        const float *xr = mt_f32(x) + t * C;
+        float *yr = mt_f32(y) + t * C;
+        double ss = 0;
+        for (int64_t c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
+        float r = 1.0f / sqrtf((float)(ss / (double)C) + eps);
+        for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * r * wget(w, c);
+    }
+    return y;
+}
+
+mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b, float eps) {
+    NEED(x && w && b);
+    NEED(need_2d_f32(ctx, x, "layer_norm"));
+    int64_t T = x->shape[0], C = x->shape[1];
+    if (mt_tensor_numel(w) != C || mt_tensor_numel(b) != C)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "layer_norm: weight size mismatch");
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
+    NEED(y);
+    for (int64_t t = 0; t < T; t++) {
+        const float *xr = mt_f32(x) + t * C;
+        float *yr = mt_f32(y) + t * C;
+        double mean = 0, var = 0;
+        for (int64_t c = 0; c < C; c++) mean += xr[c];
+        mean /= (double)C;
+        for (int64_t c = 0; c < C; c++) var += ((double)xr[c] - mean) * ((double)xr[c] - mean);
+        var /= (double)C;
+        float r = 1.0f / sqrtf((float)var + eps);
+        for (int64_t c = 0; c < C; c++) yr[c] = (float)(xr[c] - mean) * r * wget(w, c) + wget(b, c);
+    }
+    return y;
+}
+
+bool mt_act_parse(const char *name, mt_act *out) {
+    static const struct {
+        const char *name;
+        mt_act act;
+    } table[] = {{"silu", MT_ACT_SILU},         {"swish", MT_ACT_SILU},
+                 {"gelu", MT_ACT_GELU_ERF},     {"gelu_pytorch_tanh", MT_ACT_GELU_TANH},
+                 {"gelu_new", MT_ACT_GELU_TANH}, {"quick_gelu", MT_ACT_QUICK_GELU}};
+    for (size_t i = 0; i < MT_ARRAY_LEN(table); i++) {
+        if (strcmp(name, table[i].name) == 0) {
+            *out = table[i].act;
+            return true;
+        }
+    }
+    return false;
+}
+
+static inline float act_apply(float v, mt_act act) {
+    switch (act) {
+    case MT_ACT_SILU: return v / (1.0f + expf(-v));
+    case MT_ACT_GELU_ERF: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case MT_ACT_GELU_TANH:
+        return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+    case MT_ACT_QUICK_GELU: return v / (1.0f + expf(-1.702f * v));
+    }
+    return v;
+}
+
+mt_tensor *mt_op_act(mt_ctx *ctx, const mt_tensor *x, mt_act act) {
+    NEED(x);
+    NEED(need_2d_f32(ctx, x, "act"));
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, x->shape[0], x->shape[1]);
+    NEED(y);
+    int64_t n = mt_tensor_numel(x);
+    for (int64_t i = 0; i < n; i++) mt_f32(y)[i] = act_apply(mt_f32(x)[i], act);
+    return y;
+}
+
+static bool same_shape(const mt_tensor *a, const mt_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+mt_tensor *mt_op_gated_act(mt_ctx *ctx, const mt_tensor *gate, const mt_tensor *up, mt_act act) {
+    NEED(gate && up);
+    NEED(need_2d_f32(ctx, gate, "gated_act") && need_2d_f32(ctx, up, "gated_act"));
+    if (!same_shape(gate, up)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "gated_act: shape mismatch");
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, gate->shape[0], gate->shape[1]);
+    NEED(y);
+    int64_t n = mt_tensor_numel(gate);
+    for (int64_t i = 0; i < n; i++) mt_f32(y)[i] = act_apply(mt_f32(gate)[i], act) * mt_f32(up)[i];
+    return y;
+}
+
+static mt_tensor *binary(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b, bool mul) {
+    NEED(a && b);
+    NEED(need_2d_f32(ctx, a, "binary") && need_2d_f32(ctx, b, "binary"));
+    if (!same_shape(a, b)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "add/mul: shape mismatch");
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, a->shape[0], a->shape[1]);
+    NEED(y);
+    int64_t n = mt_tensor_numel(a);
+    const float *pa = mt_f32(a), *pb = mt_f32(b);
+    float *py = mt_f32(y);
+    if (mul) {
+        for (int64_t i = 0; i < n; i++) py[i] = pa[i] * pb[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) py[i] = pa[i] + pb[i];
+    }
+    return y;
+}
+
+mt_tensor *mt_op_add(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b) { return binary(ctx, a, b, false); }
+mt_tensor *mt_op_mul(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b) { return binary(ctx, a, b, true); }
+
+mt_tensor *mt_op_softmax(mt_ctx *ctx, const mt_tensor *x) {
+    NEED(x);
+    NEED(need_2d_f32(ctx, x, "softmax"));
+    int64_t T = x->shape[0], C = x->shape[1];
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
+    NEED(y);
+    for (int64_t t = 0; t < T; t++) {
+        const float *xr = mt_f32(x) + t * C;
+        float *yr = mt_f32(y) + t * C;
+        float m = -INFINITY;
+        for (int64_t c = 0; c < C; c++) m = xr[c] > m ? xr[c] : m;
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += yr[c] = expf(xr[c] - m);
+        float inv = (float)(1.0 / s);
+        for (int64_t c = 0; c < C; c++) yr[c] *= inv;
+    }
+    return y;
+}
+
+mt_tensor *mt_op_rope(mt_ctx *ctx, const mt_tensor *x, int n_heads, const mt_tensor *cos, const mt_tensor *sin) {
+    NEED(x && cos && sin);
+    NEED(need_2d_f32(ctx, x, "rope"));
+    int64_t T = x->shape[0], HD = x->shape[1];
+    if (n_heads <= 0 || HD % n_heads) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rope: heads do not divide width");
+    int64_t D = HD / n_heads, half = D / 2;
+    if (D % 2 || cos->shape[0] != T || cos->shape[1] != half || sin->shape[0] != T || sin->shape[1] != half)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rope: cos/sin must be [%lld, %lld]", (long long)T, (long long)half);
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, HD);
+    NEED(y);
+    for (int64_t t = 0; t < T; t++) {
+        const float *c = mt_f32(cos) + t * half, *s = mt_f32(sin) + t * half;
+        for (int h = 0; h < n_heads; h++) {
+            const float *xr = mt_f32(x) + t * HD + h * D;
+            float *yr = mt_f32(y) + t * HD + h * D;
+            for (int64_t i = 0; i < half; i++) {
+                float x1 = xr[i], x2 = xr[i + half];
+                yr[i] = x1 * c[i] - x2 * s[i];
+                yr[i + half] = x2 * c[i] + x1 * s[i];
+            }
+        }
+    }
+    return y;
+}
+
+mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, const mt_tensor *v, int n_heads,
+                           int n_kv_heads, const mt_attn_opts *opts) {
+    NEED(q && k && v);
+    NEED(need_2d_f32(ctx, q, "attention"));
+    int64_t Tq = q->shape[0], Tk = k->shape[0];
+    if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads || q->shape[1] % n_heads)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: bad head counts %d / %d", n_heads, n_kv_heads);
+    int64_t D = q->shape[1] / n_heads;
+    if (k->shape[1] != D * n_kv_heads || v->shape[1] != D * n_kv_heads || v->shape[0] != Tk || k->dtype != v->dtype)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: k/v shapes do not match q");
+    if (opts->cu_seqlens && (Tq != Tk || opts->causal))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: segments need Tq == Tk and no causal mask");
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, Tq, q->shape[1]);
+    NEED(y);
+    mt_attn_args a = {
+        .q = mt_f32(q), .q_st = q->stride[0], .q_sh = D,
+        .k = k->data, .k_st = k->stride[0], .k_sh = D,
+        .v = v->data, .v_st = v->stride[0], .v_sh = D, .kv_dtype = k->dtype,
+        .out = mt_f32(y), .o_st = q->shape[1], .o_sh = D,
+        .n_q = Tq, .n_kv = Tk, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = (int)D,
+        .scale = opts->scale, .causal = opts->causal, .q_pos0 = opts->q_pos0,
+        .cu_seqlens = opts->cu_seqlens, .n_seg = opts->n_seg,
+    };
+    mt_cpu_attention(ctx->pool, &a);
+    return y;
+}
+
+mt_tensor *mt_op_gather_rows(mt_ctx *ctx, const mt_tensor *x, const int64_t *idx, int64_t n) {
+    NEED(x);
+    NEED(need_2d_f32(ctx, x, "gather_rows"));
+    int64_t T = x->shape[0], C = x->shape[1];
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, n, C);
+    NEED(y);
+    for (int64_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= T)
+            return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "gather_rows: index %lld outside %lld rows", (long long)idx[i],
+                               (long long)T);
+        memcpy(mt_f32(y) + i * C, mt_f32(x) + idx[i] * C, (size_t)C * sizeof(float));
+    }
+    return y;
+}
+
+mt_tensor *mt_op_concat_rows(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b) {
+    NEED(a && b);
+    NEED(need_2d_f32(ctx, a, "concat_rows") && need_2d_f32(ctx, b, "concat_rows"));
+    if (a->shape[1] != b->shape[1]) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "concat_rows: width mismatch");
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, a->shape[0] + b->shape[0], a->shape[1]);
+    NEED(y);
+    size_t na = (size_t)mt_tensor_numel(a), nb = (size_t)mt_tensor_numel(b);
+    memcpy(y->data, a->data, na * sizeof(float));
+    memcpy(mt_f32(y) + na, b->data, nb * sizeof(float));
+    return y;
+}
+
+mt_tensor *mt_op_reshape(mt_ctx *ctx, const mt_tensor *x, int ndim, const int64_t *shape) {
+    NEED(x);
+    if (!mt_tensor_is_contiguous(x) || ndim < 1 || ndim > MT_MAX_DIMS)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "reshape: needs a contiguous input");
+    mt_tensor *v = mt_arena_alloc(ctx->arena, sizeof *v);
+    if (!v) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    *v = mt_tensor_wrap(x->dtype, ndim, shape, x->data);
+    if (mt_tensor_numel(v) != mt_tensor_numel(x)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "reshape: size mismatch");
+    return v;
+}
+
+mt_tensor *mt_op_transpose(mt_ctx *ctx, const mt_tensor *x, int d0, int d1) {
+    NEED(x);
+    if (d0 < 0 || d1 < 0 || d0 >= x->ndim || d1 >= x->ndim)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "transpose: bad dims");
+    mt_tensor *v = mt_arena_alloc(ctx->arena, sizeof *v);
+    if (!v) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    *v = *x;
+    v->shape[d0] = x->shape[d1];
+    v->shape[d1] = x->shape[d0];
+    v->stride[d0] = x->stride[d1];
+    v->stride[d1] = x->stride[d0];
+    v->grad = NULL;
+    return v;
+}
+
+mt_tensor *mt_op_contiguous(mt_ctx *ctx, const mt_tensor *x) {
+    NEED(x);
+    if (!is_float(x->dtype)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "contiguous: float tensors only");
+    mt_tensor *y = mt_tensor_new(ctx, MT_F32, x->ndim, x->shape);
+    NEED(y);
+    int64_t n = mt_tensor_numel(x), idx[MT_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < x->ndim; d++) off += idx[d] * x->stride[d];
+        mt_f32(y)[i] = mt_tensor_get_f32(x, off);
+        for (int d = x->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < x->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return y;
+}

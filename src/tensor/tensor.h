@@ -1,0 +1,117 @@
+/* tensor: strided tensors, the op context, and the ops every model family is written with.
+ *
+ * Shape legend used across ops: T tokens (rows), C channels, H heads, D head dim, N output features, K input
+ * features. Activations are f32 and row-major; weights may be f32, bf16 or f16 and are used where they lie
+ * (often inside a mapped checkpoint).
+ *
+ * Error handling: an op returns NULL when it fails (out of scratch memory, shape mismatch) and records the first
+ * failure in ctx->status / ctx->err; every op given a NULL input returns NULL at once. A forward pass can thus be
+ * written as a chain of calls and checked once at the end:
+ *
+ *     mt_tensor *h = mt_op_rms_norm(ctx, x, w, eps);
+ *     h = mt_op_linear(ctx, h, wq, bq);
+ *     ...
+ *     if (!out) return ctx->status;
+ *
+ * Outputs live in ctx->arena until the caller resets it. ctx->tape is the slot for the autograd tape: NULL in
+ * inference; in training each op records its backward there (see docs/DESIGN.md).
+ */
+#ifndef MT_TENSOR_H
+#define MT_TENSOR_H
+
+#include "base/arena.h"
+#include "base/pool.h"
+#include "tensor/dtype.h"
+
+#define MT_MAX_DIMS 4
+
+typedef struct mt_tape mt_tape;
+
+typedef struct mt_tensor {
+    mt_dtype dtype;
+    int ndim;
+    int64_t shape[MT_MAX_DIMS];
+    int64_t stride[MT_MAX_DIMS]; /* in elements */
+    void *data;
+    struct mt_tensor *grad; /* training: gradient of the loss with respect to this tensor */
+} mt_tensor;
+
+typedef struct mt_ctx {
+    mt_arena *arena;
+    mt_pool *pool;
+    mt_tape *tape;
+    mt_status status; /* first failure, sticky */
+    mt_err err;
+} mt_ctx;
+
+/* Records a failure in ctx (the first one wins) and returns NULL, for `return mt_ctx_fail(ctx, ...)` in ops. */
+mt_tensor *mt_ctx_fail(mt_ctx *ctx, mt_status code, const char *fmt, ...) MT_PRINTF(3, 4);
+
+/* A contiguous tensor in the arena, uninitialised / zeroed. */
+mt_tensor *mt_tensor_new(mt_ctx *ctx, mt_dtype dtype, int ndim, const int64_t *shape);
+mt_tensor *mt_tensor_zeros(mt_ctx *ctx, mt_dtype dtype, int ndim, const int64_t *shape);
+mt_tensor *mt_tensor_new_2d(mt_ctx *ctx, mt_dtype dtype, int64_t rows, int64_t cols);
+
+/* Describes existing memory as a contiguous tensor (no copy, no ownership). */
+mt_tensor mt_tensor_wrap(mt_dtype dtype, int ndim, const int64_t *shape, const void *data);
+
+int64_t mt_tensor_numel(const mt_tensor *t);
+bool mt_tensor_is_contiguous(const mt_tensor *t);
+/* Rows of a 2D tensor [r0, r0+n) as a view (no copy). */
+mt_tensor *mt_tensor_rows(mt_ctx *ctx, const mt_tensor *t, int64_t r0, int64_t n);
+static inline float *mt_f32(const mt_tensor *t) { return (float *)t->data; }
+
+/* ---- ops (all outputs f32, contiguous) ---- */
+
+/* x [T, K] f32 · w [N, K]^T (f32/bf16/f16) + b [N] (f32 or NULL) -> [T, N] */
+mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b);
+/* rows of table [V, C] (any float dtype) picked by ids [T] (i32) -> [T, C]; ids are checked against V */
+mt_tensor *mt_op_embedding(mt_ctx *ctx, const mt_tensor *table, const int32_t *ids, int64_t n);
+/* x [T, C]: x * rsqrt(mean(x^2) + eps) * w */
+mt_tensor *mt_op_rms_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, float eps);
+/* x [T, C]: (x - mean) / sqrt(var + eps) * w + b */
+mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b, float eps);
+
+typedef enum { MT_ACT_SILU, MT_ACT_GELU_ERF, MT_ACT_GELU_TANH, MT_ACT_QUICK_GELU } mt_act;
+/* Parses "silu", "gelu", "gelu_pytorch_tanh", "quick_gelu"; false when unknown. */
+bool mt_act_parse(const char *name, mt_act *out);
+mt_tensor *mt_op_act(mt_ctx *ctx, const mt_tensor *x, mt_act act);
+/* act(gate) * up, the gated MLP's middle */
+mt_tensor *mt_op_gated_act(mt_ctx *ctx, const mt_tensor *gate, const mt_tensor *up, mt_act act);
+mt_tensor *mt_op_add(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
+mt_tensor *mt_op_mul(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
+/* softmax over the last dim of [T, C] */
+mt_tensor *mt_op_softmax(mt_ctx *ctx, const mt_tensor *x);
+
+/* Rotary embedding in the rotate-half layout: x [T, H*D] viewed as [T, H, D]; cos, sin [T, D/2] hold the angle
+ * of the pair (i, i + D/2). 1D, 2D-vision and M-RoPE differ only in how the caller fills cos and sin. */
+mt_tensor *mt_op_rope(mt_ctx *ctx, const mt_tensor *x, int n_heads, const mt_tensor *cos, const mt_tensor *sin);
+
+typedef struct mt_attn_opts {
+    float scale;
+    bool causal;
+    int64_t q_pos0;             /* causal: query i sees keys j <= q_pos0 + i */
+    const int64_t *cu_seqlens;  /* bidirectional block-diagonal segments, or NULL */
+    int64_t n_seg;
+} mt_attn_opts;
+/* q [Tq, Hq*D], k and v [Tk, Hkv*D] (f32 or bf16) -> [Tq, Hq*D] */
+mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, const mt_tensor *v, int n_heads,
+                           int n_kv_heads, const mt_attn_opts *opts);
+
+/* rows of x [T, C] in the order idx [n] -> [n, C]; indices are checked */
+mt_tensor *mt_op_gather_rows(mt_ctx *ctx, const mt_tensor *x, const int64_t *idx, int64_t n);
+/* [Ta, C] ++ [Tb, C] -> [Ta+Tb, C] */
+mt_tensor *mt_op_concat_rows(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
+/* reinterpret a contiguous tensor with a new shape of the same size (a view) */
+mt_tensor *mt_op_reshape(mt_ctx *ctx, const mt_tensor *x, int ndim, const int64_t *shape);
+/* any-strided tensor to a contiguous copy (f32 output for float inputs) */
+mt_tensor *mt_op_contiguous(mt_ctx *ctx, const mt_tensor *x);
+/* swaps two dims (a view; follow with mt_op_contiguous to materialise) */
+mt_tensor *mt_op_transpose(mt_ctx *ctx, const mt_tensor *x, int d0, int d1);
+
+/* Reads element i of a 1D-or-any float tensor (contiguous) as f32. */
+float mt_tensor_get_f32(const mt_tensor *t, int64_t i);
+/* Converts a float tensor of any dtype to a freshly mt_malloc'd f32 array (for small weights kept as f32). */
+mt_status mt_tensor_to_f32_alloc(const mt_tensor *t, float **out, mt_err *err);
+
+#endif

@@ -1,0 +1,164 @@
+/* text_int: what the tokenizer's files share (loader, UTF-8, pre-tokenizer, BPE, encode, decode).
+ *
+ * Token strings live in one blob and are addressed by (offset, length) pairs. Per id:
+ *
+ *   | table       | holds                                                                                  |
+ *   |-------------|----------------------------------------------------------------------------------------|
+ *   | vname[id]   | the model token as written in tokenizer.json ("Ġthe"): merges and token_id look it up |
+ *   | vbytes[id]  | the raw bytes it stands for (" the"): BPE and decoding                                |
+ *   | added_of[id]| index into added[] when the id is an added token (decoded verbatim), else -1           |
+ *   | flags[id]   | MT_TOK_F_* below                                                                       |
+ *
+ * BPE runs on raw bytes rather than on GPT-2's byte-to-unicode characters: the map is a bijection, so merging
+ * bytes is the same as merging their characters, and encode never builds the mapped string.
+ */
+#ifndef MT_TEXT_INT_H
+#define MT_TEXT_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "text/tokenizer.h"
+
+#define MT_TOK_MAX_ID (1 << 24)   /* ids above this are refused at load: they would size the tables */
+#define MT_TOK_MAX_PRE 16         /* pre-tokenizer steps, counting those inside Sequences */
+#define MT_TOK_MAX_TOKEN_LEN 4096 /* bytes in one vocab or added token */
+
+enum {
+    MT_TOK_F_VOCAB = 1,     /* in model.vocab */
+    MT_TOK_F_BYTELEVEL = 2, /* in model.vocab, and every character of it is in GPT-2's map */
+    MT_TOK_F_ADDED = 4,     /* in added_tokens */
+    MT_TOK_F_SPECIAL = 8,   /* in added_tokens with special: true */
+};
+
+typedef struct mt_tok_str {
+    uint32_t off, len;
+} mt_tok_str;
+
+/* A growable byte buffer. */
+typedef struct mt_tbuf {
+    char *data;
+    size_t len, cap;
+} mt_tbuf;
+
+bool mt_tbuf_reserve(mt_tbuf *b, size_t extra);
+bool mt_tbuf_append(mt_tbuf *b, const void *p, size_t n);
+
+/* Open-addressing map from a byte string to an id; the key of a slot is the string of its id in (strs, blob). */
+typedef struct mt_tok_index {
+    int32_t *slots; /* -1 = empty */
+    size_t mask;
+} mt_tok_index;
+
+bool mt_tok_index_init(mt_tok_index *ix, size_t n_keys);
+void mt_tok_index_free(mt_tok_index *ix);
+/* Inserts id under its string; an id already there under an equal string is replaced. */
+void mt_tok_index_put(mt_tok_index *ix, const mt_tok_str *strs, const char *blob, int32_t id);
+int32_t mt_tok_index_get(const mt_tok_index *ix, const mt_tok_str *strs, const char *blob, const char *key, size_t len);
+
+/* Merge table: (left id, right id) -> (rank, merged id). */
+typedef struct mt_tok_merge {
+    uint64_t key; /* left << 32 | right; UINT64_MAX = empty */
+    uint32_t rank;
+    int32_t id;
+} mt_tok_merge;
+
+typedef struct mt_tok_added {
+    mt_tok_str content; /* in blob, as written */
+    mt_tok_str match;   /* what is searched for: content, normalized when the token is */
+    int32_t id;
+    bool special, lstrip, rstrip, single_word, normalized;
+} mt_tok_added;
+
+typedef enum { MT_SPLIT_REMOVED, MT_SPLIT_ISOLATED, MT_SPLIT_MERGED_PREV, MT_SPLIT_MERGED_NEXT, MT_SPLIT_CONTIGUOUS } mt_split_behavior;
+
+typedef enum { MT_PRE_SPLIT, MT_PRE_BYTELEVEL } mt_pre_kind;
+
+typedef struct mt_tok_pre {
+    mt_pre_kind kind;
+    pcre2_code *re; /* Split; ByteLevel with use_regex (GPT-2's pattern); NULL otherwise */
+    mt_split_behavior behavior;
+    bool invert;
+    bool add_prefix_space; /* ByteLevel */
+} mt_tok_pre;
+
+/* Normalization forms, as utf8proc option sets; 0 = none. */
+typedef int mt_tok_norm;
+
+struct mt_tokenizer {
+    int32_t n_ids; /* largest id + 1 */
+    mt_tbuf blob;
+    mt_tok_str *vname, *vbytes; /* [n_ids] */
+    int32_t *added_of;          /* [n_ids] */
+    uint8_t *flags;             /* [n_ids] */
+    mt_tok_index by_name;       /* vocab by vname */
+    mt_tok_index by_bytes;      /* byte-level vocab by vbytes */
+    int32_t byte_id[256];     /* id of each single byte, -1 when the vocab lacks it */
+    mt_tok_merge *merges;     /* [merge_mask + 1] */
+    size_t merge_mask;
+    bool ignore_merges;
+    int32_t unk_id; /* -1 without unk_token */
+    mt_tok_added *added;
+    size_t n_added;
+    bool any_normalized_added;
+    mt_tok_norm norm[4];
+    size_t n_norm;
+    mt_tok_pre pre[MT_TOK_MAX_PRE];
+    size_t n_pre;
+};
+
+/* tok_utf8.c */
+/* Length of the valid UTF-8 sequence at s (at most n bytes available), or 0 when the bytes there are not one. */
+size_t mt_utf8_valid_len(const uint8_t *s, size_t n);
+/* Length of the maximal subpart at s that is a prefix of some valid sequence, at least 1 (the U+FFFD unit). */
+size_t mt_utf8_bad_len(const uint8_t *s, size_t n);
+/* True when s[0..n) is a proper prefix of a valid sequence: more bytes could complete it. */
+bool mt_utf8_is_partial(const uint8_t *s, size_t n);
+/* Decodes the code point of a valid sequence of length len. */
+uint32_t mt_utf8_cp(const uint8_t *s, size_t len);
+/* Copies src with every maximal invalid subpart replaced by U+FFFD. */
+bool mt_utf8_sanitize(const char *src, size_t n, mt_tbuf *out);
+bool mt_utf8_is_valid(const char *s, size_t n);
+/* Unicode White_Space, Rust char::is_whitespace. */
+bool mt_unicode_is_space(uint32_t cp);
+/* Rust regex's \w: Alphabetic, marks, decimal digits, connector punctuation, join controls. */
+bool mt_unicode_is_word(uint32_t cp);
+/* Normalizes valid UTF-8 by the forms in order into out (cleared first). */
+mt_status mt_unicode_normalize(const mt_tok_norm *forms, size_t n_forms, const char *s, size_t n, mt_tbuf *out, mt_err *err);
+/* GPT-2's byte -> code point map and its inverse (-1 for code points that are no byte). */
+uint32_t mt_bytelevel_cp(uint8_t byte);
+int mt_bytelevel_byte(uint32_t cp);
+
+/* tok_pretok.c */
+/* Compiles a tokenizer.json regex (Oniguruma syntax) or, when literal, a plain string. */
+mt_status mt_pretok_compile(const char *pattern, bool literal, const char *what, pcre2_code **out, mt_err *err);
+mt_status mt_pretok_gpt2_regex(const char *what, pcre2_code **out, mt_err *err);
+
+/* The per-call state of encode: output ids, a word cache, scratch. */
+typedef struct mt_encoder mt_encoder;
+/* Runs pre-tokenizer steps [step, n_pre) on one piece and hands each final word to mt_bpe_word. */
+mt_status mt_pretok_run(mt_encoder *e, size_t step, const char *s, size_t n);
+
+/* tok_bpe.c */
+struct mt_encoder {
+    const mt_tokenizer *tok;
+    pcre2_match_data *md;
+    int32_t *ids;
+    size_t n_ids, cap_ids;
+    struct mt_bpe_cache *cache;
+    mt_tbuf scratch;             /* add_prefix_space copies */
+    mt_err *err;
+};
+
+mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n);
+bool mt_encoder_push(mt_encoder *e, int32_t id);
+/* A word cache sized for text_len bytes of input. */
+bool mt_bpe_cache_new(mt_encoder *e, size_t text_len);
+void mt_bpe_cache_free(mt_encoder *e);
+
+/* tok_index.c: the merge table */
+mt_status mt_tok_merges_init(mt_tokenizer *tok, size_t n_merges, mt_err *err);
+void mt_tok_merges_put(mt_tokenizer *tok, int32_t left, int32_t right, uint32_t rank, int32_t id);
+const mt_tok_merge *mt_tok_merge_find(const mt_tokenizer *tok, int32_t left, int32_t right);
+
+#endif

@@ -1,0 +1,232 @@
+/* text/tok_bpe: byte-pair merging of one pre-tokenized word (tokenizers/src/models/bpe/{model,word}.rs).
+ *
+ * The word starts as one symbol per byte. While some adjacent pair of symbols is in the merge table, the pair of
+ * lowest rank is merged, the leftmost one among equals. Two ways to find it, with the same result:
+ *
+ *   | word length    | how                                                                                   |
+ *   |----------------|---------------------------------------------------------------------------------------|
+ *   | <= SHORT_WORD  | arrays of symbols and of the rank of each adjacent pair; scan for the minimum          |
+ *   | longer         | symbols in a linked list and a min-heap of (rank, position, merged id), as tokenizers  |
+ *   |                | does, O(n log n); a candidate whose pair has changed since it was pushed is skipped    |
+ *
+ * Results for short words are kept in a direct-mapped cache that lives for one encode call, so repeated words (most
+ * of any text) skip the merging.
+ */
+#include <string.h>
+
+#include "text/text_int.h"
+
+#define CACHE_SLOTS_MAX 4096 /* power of two */
+#define CACHE_KEY_MAX 22
+#define CACHE_IDS_MAX 8
+#define SHORT_WORD 48
+
+typedef struct cache_entry {
+    uint32_t hash;
+    uint8_t key_len; /* 0 = empty */
+    uint8_t n_ids;
+    char key[CACHE_KEY_MAX];
+    int32_t ids[CACHE_IDS_MAX];
+} cache_entry;
+
+struct mt_bpe_cache {
+    size_t mask;
+    cache_entry slot[];
+};
+
+bool mt_bpe_cache_new(mt_encoder *e, size_t text_len) {
+    size_t slots = 64;
+    while (slots < CACHE_SLOTS_MAX && slots * 16 < text_len) slots *= 2;
+    e->cache = mt_calloc(1, sizeof(struct mt_bpe_cache) + slots * sizeof(cache_entry));
+    if (e->cache) e->cache->mask = slots - 1;
+    return e->cache != NULL;
+}
+
+void mt_bpe_cache_free(mt_encoder *e) {
+    mt_free(e->cache);
+    e->cache = NULL;
+}
+
+bool mt_encoder_push(mt_encoder *e, int32_t id) {
+    if (e->n_ids == e->cap_ids) {
+        size_t cap = e->cap_ids ? e->cap_ids * 2 : 256;
+        int32_t *p = mt_realloc(e->ids, cap * sizeof(int32_t));
+        if (!p || cap > SIZE_MAX / (2 * sizeof(int32_t))) {
+            if (p) e->ids = p;
+            return false;
+        }
+        e->ids = p;
+        e->cap_ids = cap;
+    }
+    e->ids[e->n_ids++] = id;
+    return true;
+}
+
+typedef struct sym {
+    int32_t id;
+    int32_t prev, next; /* -1 at the ends */
+    bool alive;
+} sym;
+
+typedef struct cand {
+    uint32_t rank;
+    uint32_t pos;
+    int32_t id;
+} cand;
+
+static bool cand_less(const cand *a, const cand *b) { return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos; }
+
+static void heap_push(cand *h, size_t *n, cand c) {
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!cand_less(&c, &h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = c;
+}
+
+static cand heap_pop(cand *h, size_t *n) {
+    cand top = h[0], last = h[--*n];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        const cand *b = &last;
+        if (l < m && cand_less(&h[l], b)) best = l, b = &h[l];
+        if (l + 1 < m && cand_less(&h[l + 1], b)) best = l + 1;
+        if (best == i) break;
+        h[i] = h[best];
+        i = best;
+    }
+    if (m) h[i] = last;
+    return top;
+}
+
+static void push_pair(const mt_tokenizer *tok, const sym *s, int32_t left, cand *h, size_t *nh) {
+    if (left < 0 || s[left].next < 0) return;
+    const mt_tok_merge *m = mt_tok_merge_find(tok, s[left].id, s[s[left].next].id);
+    if (m) heap_push(h, nh, (cand){m->rank, (uint32_t)left, m->id});
+}
+
+/* Merges w[0..n) and appends the ids; s has room for n entries and h for 2n (n - 1 pairs at the start, and each
+ * merge pops one candidate and pushes at most two). */
+static bool merge_word(mt_encoder *e, const uint8_t *w, size_t n, sym *s, cand *h) {
+    const mt_tokenizer *tok = e->tok;
+    int32_t last = -1, first = -1;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = tok->byte_id[w[i]];
+        if (id < 0) id = tok->unk_id;
+        s[i].alive = id >= 0;
+        if (id < 0) continue; /* a byte the vocab lacks, and no unk: dropped, as tokenizers does */
+        s[i].id = id;
+        s[i].prev = last;
+        s[i].next = -1;
+        if (last >= 0) s[last].next = (int32_t)i;
+        else first = (int32_t)i;
+        last = (int32_t)i;
+    }
+    size_t nh = 0;
+    for (int32_t i = first; i >= 0; i = s[i].next) push_pair(tok, s, i, h, &nh);
+    while (nh) {
+        cand c = heap_pop(h, &nh);
+        sym *a = &s[c.pos];
+        if (!a->alive || a->next < 0) continue;
+        sym *b = &s[a->next];
+        const mt_tok_merge *m = mt_tok_merge_find(tok, a->id, b->id);
+        if (!m || m->id != c.id) continue;
+        a->id = c.id;
+        b->alive = false;
+        a->next = b->next;
+        if (b->next >= 0) s[b->next].prev = (int32_t)c.pos;
+        push_pair(tok, s, a->prev, h, &nh);
+        push_pair(tok, s, (int32_t)c.pos, h, &nh);
+    }
+    for (int32_t i = first; i >= 0; i = s[i].next)
+        if (!mt_encoder_push(e, s[i].id)) return false;
+    return true;
+}
+
+static uint32_t pair_rank(const mt_tokenizer *tok, int32_t a, int32_t b, int32_t *id) {
+    const mt_tok_merge *m = mt_tok_merge_find(tok, a, b);
+    if (!m) return UINT32_MAX;
+    *id = m->id;
+    return m->rank;
+}
+
+static bool merge_short(mt_encoder *e, const uint8_t *w, size_t n) {
+    const mt_tokenizer *tok = e->tok;
+    int32_t ids[SHORT_WORD], merged[SHORT_WORD];
+    uint32_t rank[SHORT_WORD]; /* rank[i]: the pair (ids[i], ids[i + 1]) */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = tok->byte_id[w[i]];
+        if (id < 0) id = tok->unk_id;
+        if (id >= 0) ids[m++] = id; /* a byte the vocab lacks, and no unk: dropped, as tokenizers does */
+    }
+    for (size_t i = 0; i + 1 < m; i++) rank[i] = pair_rank(tok, ids[i], ids[i + 1], &merged[i]);
+    while (m > 1) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < m; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == UINT32_MAX) break;
+        ids[best] = merged[best];
+        m--;
+        for (size_t i = best + 1; i < m; i++) {
+            ids[i] = ids[i + 1];
+            rank[i] = rank[i + 1];
+            merged[i] = merged[i + 1];
+        }
+        if (best > 0) rank[best - 1] = pair_rank(tok, ids[best - 1], ids[best], &merged[best - 1]);
+        if (best + 1 < m) rank[best] = pair_rank(tok, ids[best], ids[best + 1], &merged[best]);
+    }
+    for (size_t i = 0; i < m; i++)
+        if (!mt_encoder_push(e, ids[i])) return false;
+    return true;
+}
+
+static uint32_t hash_word(const uint8_t *w, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 16777619u;
+    return h;
+}
+
+mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
+    const mt_tokenizer *tok = e->tok;
+    if (tok->ignore_merges) {
+        int32_t id = mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, (const char *)w, n);
+        if (id >= 0) return mt_encoder_push(e, id) ? MT_OK : mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory");
+    }
+    cache_entry *ce = NULL;
+    uint32_t hash = 0;
+    if (e->cache && n <= CACHE_KEY_MAX) {
+        hash = hash_word(w, n);
+        ce = &e->cache->slot[hash & e->cache->mask];
+        if (ce->key_len == n && ce->hash == hash && memcmp(ce->key, w, n) == 0) {
+            for (size_t i = 0; i < ce->n_ids; i++)
+                if (!mt_encoder_push(e, ce->ids[i])) return mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory");
+            return MT_OK;
+        }
+    }
+    size_t before = e->n_ids;
+    bool ok;
+    if (n <= SHORT_WORD) {
+        ok = merge_short(e, w, n);
+    } else {
+        sym *s = mt_malloc_array(n, sizeof(sym));
+        cand *h = mt_malloc_array(n, 2 * sizeof(cand));
+        ok = s && h && merge_word(e, w, n, s, h);
+        mt_free(s);
+        mt_free(h);
+    }
+    if (!ok) return mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory for a word of %zu bytes", n);
+    size_t got = e->n_ids - before;
+    if (ce && got <= CACHE_IDS_MAX) {
+        ce->hash = hash;
+        ce->key_len = (uint8_t)n;
+        ce->n_ids = (uint8_t)got;
+        memcpy(ce->key, w, n);
+        memcpy(ce->ids, e->ids + before, got * sizeof(int32_t));
+    }
+    return MT_OK;
+}

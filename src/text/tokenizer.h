@@ -1,0 +1,83 @@
+/* text/tokenizer: byte-level BPE tokenizers read from a Hugging Face tokenizer.json (Qwen2, Qwen2.5-VL, Qwen3,
+ * Llama 3, DeepSeek V3 style), giving the same ids as the Rust `tokenizers` library that transformers uses.
+ *
+ *     mt_tokenizer *tok;
+ *     if (mt_tokenizer_load("Qwen2.5-VL-3B-Instruct/tokenizer.json", &tok, &err) != MT_OK) ...
+ *     int32_t *ids; size_t n;
+ *     mt_tokenizer_encode(tok, "<|im_start|>user\nHi<|im_end|>", len, true, &ids, &n, &err);
+ *     char *text; size_t text_len;
+ *     mt_tokenizer_decode(tok, ids, n, false, &text, &text_len, &err);
+ *     mt_free(ids); mt_free(text); mt_tokenizer_free(tok);
+ *
+ * Pipeline (tokenizers/src/tokenizer/mod.rs, encode_single_sequence), and what this file accepts at each stage:
+ *
+ *   | stage            | tokenizer.json field | accepted                                                        |
+ *   |------------------|----------------------|-----------------------------------------------------------------|
+ *   | added tokens     | added_tokens         | id, content, special, lstrip, rstrip, single_word, normalized   |
+ *   | normalizer       | normalizer           | null, NFC, NFD, NFKC, NFKD, Sequence of these                   |
+ *   | pre-tokenizer    | pre_tokenizer        | Split (Regex or String, all five behaviors, invert), Digits,    |
+ *   |                  |                      | ByteLevel (add_prefix_space, use_regex; last), Sequence         |
+ *   | model            | model                | BPE over bytes: vocab, merges ("a b" or ["a","b"]), ignore_merges|
+ *   | decoder          | decoder              | ByteLevel, or null                                              |
+ *
+ * Anything else gives MT_ERR_UNSUPPORTED naming the field; a malformed file gives MT_ERR_FORMAT naming the field.
+ * The post_processor is not applied: encode never adds BOS/EOS (transformers' add_special_tokens=False); callers
+ * that want them add their ids.
+ *
+ * Behaviour that is mitten's own decision:
+ * - Input that is not valid UTF-8 (Rust and JS take only valid strings) is encoded as if every maximal invalid
+ *   subsequence (Unicode 15, section 3.9, "U+FFFD substitution of maximal subparts") were U+FFFD.
+ * - `\s` and `\S` in tokenizer.json regexes mean Unicode White_Space, as in Oniguruma (which transformers' tokenizers
+ *   uses) and Rust regex; PCRE2's own \s also matches U+180E, and JavaScript's adds U+FEFF and drops U+0085.
+ * - Unicode tables: PCRE2's for \p{..} in regexes, utf8proc's for normalization.
+ *
+ * An mt_tokenizer is immutable after load; any number of threads may encode and decode with it at once.
+ */
+#ifndef MT_TOKENIZER_H
+#define MT_TOKENIZER_H
+
+#include <stdbool.h>
+
+#include "base/base.h"
+
+typedef struct mt_tokenizer mt_tokenizer;
+
+/* Loads tokenizer.json (at most MT_JSON_MAX_FILE bytes). */
+mt_status mt_tokenizer_load(const char *tokenizer_json_path, mt_tokenizer **out, mt_err *err);
+/* The same from JSON text in memory; `what` names it in messages. */
+mt_status mt_tokenizer_load_json(const char *json, size_t len, const char *what, mt_tokenizer **out, mt_err *err);
+void mt_tokenizer_free(mt_tokenizer *tok);
+
+/* Encodes len bytes of text (NUL bytes are text). parse_special: special added tokens in the text become their
+ * ids; when false they are encoded as plain text (transformers' split_special_tokens=True), while non-special
+ * added tokens still match. *ids is allocated with mt_malloc (NULL when *n_ids is 0). */
+mt_status mt_tokenizer_encode(const mt_tokenizer *tok, const char *text, size_t len, bool parse_special, int32_t **ids,
+                              size_t *n_ids, mt_err *err);
+
+/* Decodes ids to UTF-8 text: model tokens through the byte-level inverse map, added tokens verbatim, special ones
+ * dropped when skip_special. Byte sequences that are not valid UTF-8 become U+FFFD (maximal subparts), as
+ * Rust's String::from_utf8_lossy does. *out is NUL-terminated, allocated with mt_malloc. An id outside
+ * [0, vocab_size) or without a token gives MT_ERR_INVALID_ARG naming it. */
+mt_status mt_tokenizer_decode(const mt_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out,
+                              size_t *out_len, mt_err *err);
+
+/* The id of a token as written in tokenizer.json ("Ġthe", "<|im_end|>"), added tokens first; -1 when absent. */
+int32_t mt_tokenizer_token_id(const mt_tokenizer *tok, const char *token);
+/* Largest id + 1, counting added tokens. */
+int64_t mt_tokenizer_vocab_size(const mt_tokenizer *tok);
+/* True when id is an added token marked special (decode's skip_special drops exactly these). */
+bool mt_tokenizer_is_special(const mt_tokenizer *tok, int32_t id);
+
+/* Streaming detokenizer for generation: push ids one at a time and get back only complete UTF-8 characters; bytes
+ * of a character split across tokens are held until it completes. The concatenation of every piece and the flush
+ * equals mt_tokenizer_decode of all the ids. The stream keeps tok, which must outlive it. */
+typedef struct mt_detok_stream mt_detok_stream;
+
+mt_status mt_detok_stream_new(const mt_tokenizer *tok, bool skip_special, mt_detok_stream **out, mt_err *err);
+/* *piece (length *len, NUL-terminated, possibly empty) stays valid until the next call on the stream. */
+mt_status mt_detok_stream_push(mt_detok_stream *s, int32_t id, const char **piece, size_t *len, mt_err *err);
+/* Emits what is held back (an unfinished character becomes U+FFFD) and resets the stream. */
+mt_status mt_detok_stream_flush(mt_detok_stream *s, const char **piece, size_t *len, mt_err *err);
+void mt_detok_stream_free(mt_detok_stream *s);
+
+#endif

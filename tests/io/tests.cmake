@@ -1,0 +1,7 @@
+# io: NumPy reads the .npy files mitten writes and writes the ones it reads; safetensors files written by hand in
+# Python (struct + json, as the format is specified) are read by mitten, and mitten's are checked field by field.
+add_executable(io_ref ${CMAKE_CURRENT_LIST_DIR}/io_ref.c)
+target_include_directories(io_ref PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(io_ref PRIVATE mitten)
+add_test(NAME io_ref COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/io_ref.py $<TARGET_FILE:io_ref>)
+set_tests_properties(io_ref PROPERTIES LABELS ref TIMEOUT 120)

@@ -1,0 +1,9 @@
+# Image decode, PIL-exact resize and Qwen2-VL preprocessing compared with PIL and a numpy re-implementation of
+# transformers' Qwen2VLImageProcessor. ref_media.py writes its images and expectations into the build tree.
+add_executable(media_ref ${CMAKE_CURRENT_LIST_DIR}/media_ref.c)
+target_include_directories(media_ref PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(media_ref PRIVATE mitten)
+add_test(NAME media_ref_pil
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/ref_media.py $<TARGET_FILE:media_ref>
+                 ${CMAKE_CURRENT_BINARY_DIR}/media_ref_work)
+set_tests_properties(media_ref_pil PROPERTIES LABELS ref TIMEOUT 120)

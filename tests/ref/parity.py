@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Qwen2.5-VL / Qwen2-VL parity: mitten against the PyTorch reference of this folder.
+
+For each case: a tiny random checkpoint (qwen2_vl_ref.py make-checkpoint), its inputs (make-inputs), the
+reference tensors (dump), then `mitten logits --dump-dir` on the same inputs; every named tensor is compared.
+
+Tolerances (max abs error; activations and logits are O(1) by construction of the random weights):
+  f32 weights, f32 compute on both sides:     1e-4 for every tensor
+  bf16 weights, reference upcast to f32:      1e-4 (mitten computes in f32 from bf16 weights, as the reference)
+  bf16 weights, reference computing in bf16:  logits within 3% of the largest |logit| and 90% of top-1 tokens equal
+                                              (transformers with torch_dtype=bfloat16 rounds every activation to
+                                              bf16; mitten keeps them in f32, so it is the closer of the two to the
+                                              f32 result: the reference's own bf16-vs-f32 gap is this size)
+Position ids and greedy tokens must be identical in the f32 cases.
+usage: parity.py --mitten BIN --work DIR [--variant qwen2_5_vl|qwen2_vl|bf16]
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REF = [sys.executable, os.path.join(HERE, "qwen2_vl_ref.py")]
+
+CASES = {
+    "qwen2_5_vl": ["text", "one_image", "two_images", "multi_window"],
+    "qwen2_vl": ["text", "one_image", "two_images"],
+    "bf16": ["two_images"],
+}
+
+
+def run(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        sys.exit("FAILED: %s\n%s" % (" ".join(cmd), r.stdout))
+    return r.stdout
+
+
+def mitten_logits(binary, model, inputs, out_dir, greedy):
+    cmd = [binary, "logits", "-m", model, "--ids", os.path.join(inputs, "ids.npy"),
+           "--out", os.path.join(out_dir, "logits.npy"), "--dump-dir", out_dir, "--threads", "2"]
+    grids = open(os.path.join(inputs, "grids.txt")).read().split() if os.path.exists(
+        os.path.join(inputs, "grids.txt")) else []
+    for i, g in enumerate(grids):
+        cmd += ["--pixel-values", os.path.join(inputs, "pv%d.npy" % i), "--grid", g]
+    if greedy:
+        cmd += ["--greedy", str(greedy), "--greedy-out", os.path.join(out_dir, "greedy.npy")]
+    run(cmd)
+
+
+def compare(ref_dir, got_dir, tol, exact_ids):
+    failures, worst = [], {}
+    names = sorted(f[:-4] for f in os.listdir(ref_dir) if f.endswith(".npy"))
+    for name in names:
+        if name in ("rope_delta", "greedy_logits") or (name.startswith("vision_block_") and not name.endswith("_orig")):
+            continue
+        got_name = name[:-5] if name.endswith("_orig") else name
+        ref = np.load(os.path.join(ref_dir, name + ".npy"))
+        path = os.path.join(got_dir, got_name + ".npy")
+        if name == "greedy" and not exact_ids:
+            continue
+        if not os.path.exists(path):
+            failures.append("%s: mitten wrote no %s.npy" % (name, got_name))
+            continue
+        got = np.load(path)
+        if got.shape != ref.shape:
+            failures.append("%s: shape %s, reference %s" % (name, got.shape, ref.shape))
+            continue
+        if ref.dtype == np.int64:
+            if exact_ids and not np.array_equal(got, ref):
+                failures.append("%s differs:\n  mitten %s\n  torch  %s" % (name, got.tolist(), ref.tolist()))
+            continue
+        err = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+        worst[name] = err
+        if not err <= tol[0]:
+            failures.append("%s: max abs error %.3g > %.3g" % (name, err, tol[0]))
+    return failures, worst
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mitten", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--variant", default="qwen2_5_vl", choices=sorted(CASES))
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    model = os.path.join(a.work, "model")
+    arch = "qwen2_vl" if a.variant == "qwen2_vl" else "qwen2_5_vl"
+    dtype = "bfloat16" if a.variant == "bf16" else "float32"
+    run(REF + ["make-checkpoint", "--variant", arch, "--out", model, "--seed", "7", "--dtype", dtype])
+    all_failures = []
+    for case in CASES[a.variant]:
+        inputs = os.path.join(a.work, "in_" + case)
+        run(REF + ["make-inputs", "--case", case, "--model", model, "--out", inputs])
+        checks = [("f32", "float32", (1e-4,), True)]
+        if a.variant == "bf16":
+            checks.append(("bf16", "bf16", None, False))
+        for label, compute, tol, exact in checks:
+            ref_dir = os.path.join(a.work, "ref_%s_%s" % (case, label))
+            got_dir = os.path.join(a.work, "got_%s_%s" % (case, label))
+            os.makedirs(got_dir, exist_ok=True)
+            run(REF + ["dump", "--model", model, "--inputs", inputs, "--out", ref_dir, "--greedy", "16",
+                       "--compute", compute])
+            mitten_logits(a.mitten, model, inputs, got_dir, 16)
+            if tol is None:
+                ref = np.load(os.path.join(ref_dir, "logits.npy"))
+                got = np.load(os.path.join(got_dir, "logits.npy"))
+                err = float(np.max(np.abs(ref - got))) / float(np.max(np.abs(ref)))
+                agree = float(np.mean(ref.argmax(-1) == got.argmax(-1)))
+                print("%-14s %-5s logits max abs err %.3g of max |logit|, top-1 agreement %.3f" % (case, label, err, agree))
+                if err > 0.03 or agree < 0.90:
+                    all_failures.append("%s/%s: logits err %.3g, top-1 agreement %.3f" % (case, label, err, agree))
+                continue
+            failures, worst = compare(ref_dir, got_dir, tol, exact)
+            top = max(worst.items(), key=lambda kv: kv[1]) if worst else ("-", 0.0)
+            print("%-14s %-5s %d tensors, worst %s %.3g" % (case, label, len(worst), top[0], top[1]))
+            all_failures += ["%s/%s: %s" % (case, label, f) for f in failures]
+    for f in all_failures:
+        print("FAIL", f)
+    sys.exit(1 if all_failures else 0)
+
+
+if __name__ == "__main__":
+    main()

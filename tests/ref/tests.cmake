@@ -1,0 +1,15 @@
+# Reference implementations in PyTorch (see tests/ref/README.md). The self-check recomputes each piece of the
+# Qwen2-VL / Qwen2.5-VL reference a second way (window order, segmented attention, KV-cache decoding, ...).
+add_test(NAME ref_qwen2_vl_selfcheck
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/qwen2_vl_ref.py self-check)
+set_tests_properties(ref_qwen2_vl_selfcheck PROPERTIES LABELS ref TIMEOUT 120
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# Parity of mitten's Qwen2-VL family with this reference: every named intermediate, logits, positions, greedy tokens.
+foreach(variant qwen2_5_vl qwen2_vl bf16)
+  add_test(NAME ref_parity_${variant}
+           COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/parity.py --mitten $<TARGET_FILE:mitten_cli>
+                   --work ${CMAKE_BINARY_DIR}/ref-work/${variant} --variant ${variant})
+  set_tests_properties(ref_parity_${variant} PROPERTIES LABELS ref TIMEOUT 600
+                       ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+endforeach()

@@ -1,0 +1,317 @@
+/* tensor/cpu kernels: GEMM (linear, strided matmul) and row helpers at every ISA level this CPU has.
+ *
+ * References: a naive double-precision loop (and libm in double) that shares no code with the kernels; the scalar
+ * level is checked against it, every SIMD level against both. Tolerances, relative to the magnitude of the sum:
+ *
+ *   | check                    | bound                                                             |
+ *   |--------------------------|-------------------------------------------------------------------|
+ *   | GEMM entry               | |c - ref| <= 1.2e-7 (K + 4) sum_k |a w| + 1e-7 (|bias| + |c0|)   |
+ *   | bf16 dot GEMV            | as GEMM, against a reference with A rounded to bf16               |
+ *   | exp                      | 5e-7 relative                                                     |
+ *   | silu, gelu (erf, tanh)   | 5e-7 (1 + |x|) absolute                                           |
+ *   | softmax, rmsnorm, dot    | 1e-6 relative to the largest term                                 |
+ *   | bf16 / f16 conversion    | bit-exact with tensor/dtype.h, NaN stays NaN                      |
+ */
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+#include "tensor/cpu/cpu.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void) { /* uniform in [-1, 1) */
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 40) / (double)(1ull << 23) - 1.0);
+}
+
+static float *fvec(int64_t n, float scale) {
+    float *p = mt_malloc_array((size_t)MT_MAX(n, 1), sizeof(float));
+    for (int64_t i = 0; i < n; i++) p[i] = frand() * scale;
+    return p;
+}
+
+static float wload(const void *w, mt_dtype wt, int64_t i) {
+    if (wt == MT_BF16) return mt_bf16_to_f32(((const uint16_t *)w)[i]);
+    if (wt == MT_F16) return mt_f16_to_f32(((const uint16_t *)w)[i]);
+    return ((const float *)w)[i];
+}
+
+/* W [N][ldw] of dtype wt with values in [-1, 1). */
+static void *wmake(int64_t N, int64_t ldw, mt_dtype wt) {
+    size_t es = mt_dtype_size(wt);
+    uint8_t *w = mt_malloc_array((size_t)MT_MAX(N * ldw, 1), es);
+    for (int64_t i = 0; i < N * ldw; i++) {
+        float v = frand();
+        if (wt == MT_F32) ((float *)w)[i] = v;
+        else ((uint16_t *)w)[i] = wt == MT_BF16 ? mt_f32_to_bf16(v) : mt_f32_to_f16(v);
+    }
+    return w;
+}
+
+typedef struct gcase {
+    int64_t M, N, K, lda, ldw, ldc;
+    mt_dtype wt;
+    bool bias, acc;
+} gcase;
+
+static int gemm_fail_shown;
+
+/* Compares C (after the call) with the double reference computed from A, W, bias and C0 (C before). */
+static bool gemm_close(const gcase *g, const float *A, const void *W, const float *bias, const float *C0,
+                       const float *C, const char *what) {
+    bool ok = true;
+    for (int64_t m = 0; m < g->M; m++)
+        for (int64_t n = 0; n < g->N; n++) {
+            double s = 0, mag = 0;
+            for (int64_t k = 0; k < g->K; k++) {
+                double p = (double)A[m * g->lda + k] * wload(W, g->wt, n * g->ldw + k);
+                s += p;
+                mag += fabs(p);
+            }
+            double extra = 0;
+            if (bias) s += bias[n], extra += fabs(bias[n]);
+            if (g->acc) s += C0[m * g->ldc + n], extra += fabs(C0[m * g->ldc + n]);
+            double tol = 1.2e-7 * (double)(g->K + 4) * mag + 1e-7 * extra + 1e-30;
+            double e = fabs(C[m * g->ldc + n] - s);
+            if (!(e <= tol)) {
+                if (gemm_fail_shown++ < 5)
+                    fprintf(stderr, "%s: M=%lld N=%lld K=%lld wt=%s bias=%d acc=%d: C[%lld,%lld] = %.9g, ref %.9g\n",
+                            what, (long long)g->M, (long long)g->N, (long long)g->K, mt_dtype_name(g->wt), g->bias,
+                            g->acc, (long long)m, (long long)n, C[m * g->ldc + n], s);
+                ok = false;
+            }
+        }
+    return ok;
+}
+
+static void run_linear_case(const gcase *g, mt_pool *pool, const char *level) {
+    float *A = fvec(g->M * g->lda, 1.0f);
+    void *W = wmake(g->N, g->ldw, g->wt);
+    float *bias = g->bias ? fvec(g->N, 1.0f) : NULL;
+    float *C0 = fvec(g->M * g->ldc, 1.0f);
+    float *C = mt_malloc_array((size_t)MT_MAX(g->M * g->ldc, 1), sizeof(float));
+    memcpy(C, C0, sizeof(float) * (size_t)(g->M * g->ldc));
+    mt_cpu_linear(pool, g->M, g->N, g->K, A, g->lda, W, g->wt, g->ldw, bias, C, g->ldc, g->acc);
+    CHECK_MSG(gemm_close(g, A, W, bias, C0, C, level), "linear at %s", level);
+    /* padding between rows of C stays untouched */
+    bool pad_ok = true;
+    for (int64_t m = 0; m < g->M; m++)
+        for (int64_t n = g->N; n < g->ldc; n++) pad_ok &= C[m * g->ldc + n] == C0[m * g->ldc + n];
+    CHECK_MSG(pad_ok, "linear at %s wrote into the row padding of C", level);
+    mt_free(A), mt_free(W), mt_free(bias), mt_free(C0), mt_free(C);
+}
+
+static void test_linear(mt_pool *pool3, const char *level) {
+    static const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 17, 65, 129};
+    static const int64_t Ns[] = {1, 3, 17, 65, 129};
+    static const int64_t Ks[] = {1, 3, 17, 65, 129, 300};
+    int idx = 0;
+    for (size_t a = 0; a < MT_ARRAY_LEN(Ms); a++)
+        for (size_t b = 0; b < MT_ARRAY_LEN(Ns); b++)
+            for (size_t c = 0; c < MT_ARRAY_LEN(Ks); c++, idx++) {
+                if (Ms[a] * Ns[b] * Ks[c] > 129 * 129 * 65 && idx % 3) continue; /* keep the run short */
+                gcase g = {.M = Ms[a], .N = Ns[b], .K = Ks[c], .wt = (mt_dtype)(idx % 3), .bias = idx % 2,
+                           .acc = (idx / 2) % 2};
+                g.lda = g.K + (idx % 5 == 0 ? 3 : 0);
+                g.ldw = g.K + (idx % 7 == 0 ? 5 : 0);
+                g.ldc = g.N + (idx % 4 == 1 ? 2 : 0);
+                run_linear_case(&g, (idx / 4) % 2 ? pool3 : NULL, level);
+            }
+    /* every flag combination on two shapes (GEMV and GEMM path) */
+    for (int f = 0; f < 24; f++) {
+        gcase g = {.M = f < 12 ? 3 : 70, .N = 45, .K = 270, .wt = (mt_dtype)(f % 3), .bias = (f / 3) % 2,
+                   .acc = (f / 6) % 2};
+        g.lda = g.K + 1, g.ldw = g.K + 2, g.ldc = g.N + 3;
+        run_linear_case(&g, f % 2 ? pool3 : NULL, level);
+    }
+    /* K = 0 leaves bias (or C) */
+    float C[6] = {1, 2, 3, 4, 5, 6}, bias[3] = {10, 20, 30};
+    mt_cpu_linear(NULL, 2, 3, 0, NULL, 0, NULL, MT_F32, 0, bias, C, 3, true);
+    CHECK(C[0] == 11 && C[5] == 36);
+    mt_cpu_linear(NULL, 2, 3, 0, NULL, 0, NULL, MT_F32, 0, NULL, C, 3, false);
+    CHECK(C[0] == 0 && C[5] == 0);
+}
+
+/* C = op(A) . op(B) through arbitrary strides, against the double loop. */
+static void test_matmul(mt_pool *pool3, const char *level) {
+    static const int64_t shapes[][3] = {{1, 17, 33}, {4, 9, 300}, {5, 1, 7}, {17, 65, 129}, {65, 40, 3}, {130, 33, 257}};
+    for (size_t s = 0; s < MT_ARRAY_LEN(shapes); s++)
+        for (int form = 0; form < 4; form++) {
+            int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            bool ta = form & 1, tb = form & 2;
+            float *A = fvec(M * K * 2, 1.0f), *B = fvec(K * N * 2, 1.0f);
+            /* A: [M][K] row-major or stored as [K][M]; B: [K][N] row-major, or [N][K] with a column stride of 2 */
+            int64_t rsa = ta ? 1 : K, csa = ta ? M : 1;
+            int64_t rsb = tb ? 2 : N, csb = tb ? 2 * K : 1;
+            int64_t ldc = N + 1;
+            float *C = fvec(M * ldc, 1.0f), *C0 = mt_malloc_array((size_t)(M * ldc), sizeof(float));
+            memcpy(C0, C, sizeof(float) * (size_t)(M * ldc));
+            bool acc = s % 2;
+            mt_cpu_matmul_f32(form % 2 ? pool3 : NULL, M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, acc);
+            bool ok = true;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double r = acc ? C0[m * ldc + n] : 0, mag = fabs(r);
+                    for (int64_t k = 0; k < K; k++) {
+                        double p = (double)A[m * rsa + k * csa] * B[k * rsb + n * csb];
+                        r += p, mag += fabs(p);
+                    }
+                    ok &= fabs(C[m * ldc + n] - r) <= 1.2e-7 * (double)(K + 4) * mag + 1e-30;
+                }
+            CHECK_MSG(ok, "matmul %lldx%lldx%lld form %d at %s", (long long)M, (long long)N, (long long)K, form, level);
+            mt_free(A), mt_free(B), mt_free(C), mt_free(C0);
+        }
+}
+
+/* Fast-path results equal the unblocked fallback taken when scratch cannot be allocated. */
+static void test_no_scratch(void) {
+    gcase g = {.M = 37, .N = 29, .K = 300, .lda = 300, .ldw = 300, .ldc = 29, .wt = MT_BF16, .bias = true};
+    float *A = fvec(g.M * g.K, 1.0f), *bias = fvec(g.N, 1.0f), *C = fvec(g.M * g.N, 1.0f);
+    void *W = wmake(g.N, g.K, g.wt);
+    mt_cpu_scratch_release();
+    mt_alloc_fail_after(1);
+    mt_cpu_linear(NULL, g.M, g.N, g.K, A, g.lda, W, g.wt, g.ldw, bias, C, g.ldc, false);
+    mt_alloc_fail_after(0);
+    CHECK(gemm_close(&g, A, W, bias, NULL, C, "linear without scratch"));
+    mt_free(A), mt_free(bias), mt_free(C), mt_free(W);
+}
+
+/* The vdpbf16ps path where the CPU has it: reference with A rounded to bf16. */
+static void test_bf16_dot(mt_pool *pool3) {
+    if (!mt_cpu_set_bf16_dot(true)) {
+        CHECK(!mt_cpu_has_avx512bf16() || mt_cpu_level_get() < MT_CPU_AVX512);
+        return;
+    }
+    for (int64_t M = 1; M <= 4; M++)
+        for (int64_t K = 1; K < 200; K += 37) {
+            gcase g = {.M = M, .N = 67, .K = K, .lda = K + 1, .ldw = K, .ldc = 67, .wt = MT_BF16, .bias = true,
+                       .acc = M % 2};
+            float *A = fvec(M * g.lda, 1.0f), *Ar = mt_malloc_array((size_t)(M * g.lda), sizeof(float));
+            for (int64_t i = 0; i < M * g.lda; i++) Ar[i] = mt_bf16_to_f32(mt_f32_to_bf16(A[i]));
+            void *W = wmake(g.N, g.ldw, g.wt);
+            float *bias = fvec(g.N, 1.0f), *C0 = fvec(M * g.ldc, 1.0f), *C = mt_malloc_array((size_t)(M * g.ldc), 4);
+            memcpy(C, C0, sizeof(float) * (size_t)(M * g.ldc));
+            mt_cpu_linear(pool3, M, g.N, K, A, g.lda, W, MT_BF16, g.ldw, bias, C, g.ldc, g.acc);
+            CHECK(gemm_close(&g, Ar, W, bias, C0, C, "bf16 dot"));
+            mt_free(A), mt_free(Ar), mt_free(W), mt_free(bias), mt_free(C0), mt_free(C);
+        }
+    mt_cpu_set_bf16_dot(false);
+}
+
+static void test_vec(const char *level) {
+    static const int64_t lens[] = {1, 7, 8, 9, 31, 100, 1000};
+    for (size_t li = 0; li < MT_ARRAY_LEN(lens); li++) {
+        int64_t n = lens[li];
+        float *x = fvec(n, 10.0f), *u = fvec(n, 1.0f), *y = fvec(n, 1.0f), *y0 = mt_malloc_array((size_t)n, 4);
+        memcpy(y0, y, sizeof(float) * (size_t)n);
+        double d = 0, mag = 0, ss = 0, mx = -INFINITY;
+        for (int64_t i = 0; i < n; i++) d += (double)x[i] * u[i], mag += fabs((double)x[i] * u[i]), ss += (double)x[i] * x[i];
+        for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+        CHECK_MSG(fabs(mt_cpu_dot(n, x, u) - d) <= 1e-6 * mag, "dot n=%lld at %s", (long long)n, level);
+        CHECK_MSG(mt_cpu_max(n, x) == (float)mx, "max n=%lld at %s", (long long)n, level);
+        bool ok = true;
+        mt_cpu_axpy(n, 0.5f, x, y);
+        for (int64_t i = 0; i < n; i++) ok &= fabs(y[i] - (y0[i] + 0.5 * x[i])) <= 1e-6 * (1 + fabs(x[i]));
+        CHECK_MSG(ok, "axpy n=%lld at %s", (long long)n, level);
+        memcpy(y, x, sizeof(float) * (size_t)n);
+        mt_cpu_scale(n, 0.25f, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++) ok &= y[i] == x[i] * 0.25f;
+        CHECK_MSG(ok, "scale n=%lld at %s", (long long)n, level);
+        mt_cpu_exp(n, x, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++) ok &= fabs(y[i] - exp(x[i])) <= 5e-7 * exp(x[i]);
+        CHECK_MSG(ok, "exp n=%lld at %s", (long long)n, level);
+        double se = 0;
+        for (int64_t i = 0; i < n; i++) se += exp(x[i] - mx);
+        mt_cpu_softmax(n, x, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++) ok &= fabs(y[i] - exp(x[i] - mx) / se) <= 1e-6;
+        CHECK_MSG(ok, "softmax n=%lld at %s", (long long)n, level);
+        for (int wt = 0; wt < 2; wt++) {
+            void *w = wmake(n, 1, wt ? MT_BF16 : MT_F32);
+            mt_cpu_rmsnorm(n, x, w, wt ? MT_BF16 : MT_F32, 1e-6f, y);
+            double r = 1.0 / sqrt(ss / (double)n + 1e-6);
+            ok = true;
+            for (int64_t i = 0; i < n; i++) {
+                double ref = x[i] * r * wload(w, wt ? MT_BF16 : MT_F32, i);
+                ok &= fabs(y[i] - ref) <= 1e-6 * (1 + fabs(x[i] * r));
+            }
+            CHECK_MSG(ok, "rmsnorm n=%lld wt=%d at %s", (long long)n, wt, level);
+            mt_free(w);
+        }
+        mt_cpu_silu(n, x, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++) ok &= fabs(y[i] - x[i] / (1 + exp(-(double)x[i]))) <= 5e-7 * (1 + fabs(x[i]));
+        CHECK_MSG(ok, "silu n=%lld at %s", (long long)n, level);
+        mt_cpu_swiglu(n, x, u, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++)
+            ok &= fabs(y[i] - x[i] / (1 + exp(-(double)x[i])) * u[i]) <= 5e-7 * (1 + fabs(x[i]));
+        CHECK_MSG(ok, "swiglu n=%lld at %s", (long long)n, level);
+        mt_cpu_gelu_erf(n, x, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++) ok &= fabs(y[i] - 0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0)))) <= 5e-7 * (1 + fabs(x[i]));
+        CHECK_MSG(ok, "gelu_erf n=%lld at %s", (long long)n, level);
+        mt_cpu_gelu_tanh(n, x, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++) {
+            double v = x[i], ref = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+            ok &= fabs(y[i] - ref) <= 5e-7 * (1 + fabs(v));
+        }
+        CHECK_MSG(ok, "gelu_tanh n=%lld at %s", (long long)n, level);
+        /* conversions: bit-exact with dtype.h, including subnormals and rounding ties */
+        for (int dt = 1; dt <= 2; dt++) {
+            uint16_t *h = mt_malloc_array((size_t)n, 2);
+            float *z = mt_malloc_array((size_t)n, 4);
+            for (int64_t i = 0; i < n; i++) z[i] = x[i] * (i % 3 == 0 ? 1e-6f : 1.0f);
+            if (n > 8) z[3] = NAN, z[4] = INFINITY, z[5] = 1.00048828125f, z[6] = 6e-8f;
+            mt_cpu_from_f32(n, z, h, (mt_dtype)dt);
+            ok = true;
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t r = dt == MT_BF16 ? mt_f32_to_bf16(z[i]) : mt_f32_to_f16(z[i]);
+                ok &= isnan(z[i]) ? isnan(wload(h, (mt_dtype)dt, i)) : h[i] == r;
+            }
+            CHECK_MSG(ok, "from_f32 %s n=%lld at %s", mt_dtype_name((mt_dtype)dt), (long long)n, level);
+            mt_cpu_to_f32(n, h, (mt_dtype)dt, y);
+            ok = true;
+            for (int64_t i = 0; i < n; i++) ok &= isnan(z[i]) ? isnan(y[i]) : y[i] == wload(h, (mt_dtype)dt, i);
+            CHECK_MSG(ok, "to_f32 %s n=%lld at %s", mt_dtype_name((mt_dtype)dt), (long long)n, level);
+            mt_free(h), mt_free(z);
+        }
+        mt_free(x), mt_free(u), mt_free(y), mt_free(y0);
+    }
+    /* edge values: exp under/overflow, a softmax row masked to -inf */
+    float e[4] = {-200.0f, -INFINITY, 0.0f, 80.0f}, ye[4];
+    mt_cpu_exp(4, e, ye);
+    CHECK(ye[0] == 0.0f && ye[1] == 0.0f && ye[2] == 1.0f && fabs(ye[3] - expf(80.0f)) <= 1e-6 * expf(80.0f));
+    float sm[3] = {-INFINITY, 1.0f, -INFINITY}, ys[3];
+    mt_cpu_softmax(3, sm, ys);
+    CHECK(ys[0] == 0.0f && ys[1] == 1.0f && ys[2] == 0.0f);
+    float allm[2] = {-INFINITY, -INFINITY};
+    mt_cpu_softmax(2, allm, ys);
+    CHECK(ys[0] == 0.0f && ys[1] == 0.0f);
+}
+
+int main(void) {
+    mt_err err;
+    mt_pool *pool3 = NULL;
+    CHECK(mt_pool_new(3, &pool3, &err) == MT_OK);
+    mt_cpu_level best = mt_cpu_detect();
+    CHECK(mt_cpu_set_level(MT_CPU_AVX512) == best);
+    CHECK(strcmp(mt_cpu_level_name(MT_CPU_AVX2), "avx2") == 0);
+    for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
+        CHECK(mt_cpu_set_level((mt_cpu_level)lv) == (mt_cpu_level)lv);
+        const char *name = mt_cpu_level_name((mt_cpu_level)lv);
+        fprintf(stderr, "level %s\n", name);
+        test_linear(pool3, name);
+        test_matmul(pool3, name);
+        test_vec(name);
+        if (lv == MT_CPU_AVX512) test_bf16_dot(pool3);
+    }
+    test_no_scratch();
+    mt_pool_free(pool3);
+    mt_cpu_scratch_release();
+    return check_report();
+}

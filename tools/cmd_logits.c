@@ -1,0 +1,206 @@
+/* mitten logits: runs the language model over given token ids (and images) and writes the logits of every position,
+ * so that anyone can compare mitten with another implementation. Optionally dumps the named intermediates
+ * (tests/ref/README.md lists them) and greedy-decodes a few tokens. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "cli.h"
+#include "engine/session.h"
+#include "io/npy.h"
+#include "media/qwen_vision_pre.h"
+
+static const char usage[] =
+    "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy --grid T,H,W]...\n"
+    "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n\n"
+    "IDS.npy holds int64 [L] token ids with each image's placeholder already expanded. Images are taken in the\n"
+    "order given. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy;\n"
+    "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n";
+
+#define MAX_IMAGES 64
+
+typedef struct image_arg {
+    const char *file, *pv, *grid;
+    float *pixels; /* owned when from a file */
+    mt_npy npy;
+    mt_image_input in;
+} image_arg;
+
+/* Dumped tensors by name. A name dumped again (the vision tower runs once per image) gets its rows appended, so
+ * the file holds every image's rows in order, as the reference's batched vision tower does. */
+typedef struct dump_state {
+    const char *dir;
+    struct {
+        char name[64];
+        mt_dtype dtype;
+        int64_t rows, cols;
+        void *data;
+    } items[256];
+    int n;
+} dump_state;
+
+static void dump_npy(void *user, const char *name, const mt_tensor *t) {
+    dump_state *ds = user;
+    mt_err err;
+    char path[4096];
+    if (t->ndim != 2 || !mt_tensor_is_contiguous(t) || strlen(name) >= sizeof ds->items[0].name) return;
+    int k = 0;
+    while (k < ds->n && strcmp(ds->items[k].name, name) != 0) k++;
+    if (k == ds->n) {
+        if (ds->n == (int)MT_ARRAY_LEN(ds->items)) return;
+        ds->n++;
+        snprintf(ds->items[k].name, sizeof ds->items[k].name, "%s", name);
+        ds->items[k].dtype = t->dtype;
+        ds->items[k].cols = t->shape[1];
+    } else if (ds->items[k].cols != t->shape[1] || ds->items[k].dtype != t->dtype) {
+        return;
+    }
+    size_t esz = mt_dtype_size(t->dtype), row_bytes = (size_t)ds->items[k].cols * esz;
+    int64_t rows = ds->items[k].rows + t->shape[0];
+    void *grown = mt_realloc(ds->items[k].data, (size_t)rows * row_bytes);
+    if (!grown) return;
+    memcpy((char *)grown + (size_t)ds->items[k].rows * row_bytes, t->data, (size_t)t->shape[0] * row_bytes);
+    ds->items[k].data = grown;
+    ds->items[k].rows = rows;
+    int64_t shape[2] = {rows, ds->items[k].cols};
+    if (snprintf(path, sizeof path, "%s/%s.npy", ds->dir, name) >= (int)sizeof path) return;
+    if (mt_npy_write(path, t->dtype, 2, shape, grown, &err)) fprintf(stderr, "mitten: %s\n", err.msg);
+}
+
+static int load_image_arg(const char *model_dir, image_arg *ia, mt_err *err) {
+    if (ia->file) {
+        mt_qwen_preproc_cfg cfg;
+        mt_image img;
+        int64_t grid[3];
+        if (mt_qwen_preproc_cfg_load(model_dir, &cfg, err) || mt_image_load(ia->file, MT_CLI_MAX_IMAGE_PIXELS, &img, err))
+            return 1;
+        mt_status st = mt_qwen_preprocess(&img, &cfg, &ia->pixels, &ia->in.n_patches, grid, err);
+        mt_image_free(&img);
+        if (st) return 1;
+        ia->in.pixels = ia->pixels;
+        ia->in.grid = (mt_image_grid){grid[0], grid[1], grid[2]};
+        return 0;
+    }
+    long long t, h, w;
+    if (!ia->grid || sscanf(ia->grid, "%lld,%lld,%lld", &t, &h, &w) != 3) {
+        mt_err_set(err, MT_ERR_INVALID_ARG, "--pixel-values %s needs --grid T,H,W", ia->pv);
+        return 2;
+    }
+    if (mt_npy_read(ia->pv, &ia->npy, err)) return 1;
+    if (ia->npy.dtype != MT_F32 || ia->npy.ndim != 2) {
+        mt_err_set(err, MT_ERR_FORMAT, "%s: pixel values must be float32 [N, P]", ia->pv);
+        return 1;
+    }
+    ia->in = (mt_image_input){ia->npy.data, ia->npy.shape[0], {t, h, w}};
+    return 0;
+}
+
+int mt_cmd_logits(int argc, char **argv) {
+    if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
+    const char *model_dir = mt_cli_default_model(), *ids_path = NULL, *out = NULL, *dump_dir = NULL,
+               *greedy_out = NULL, *v;
+    int64_t greedy = 0, threads = 0;
+    image_arg images[MAX_IMAGES] = {0};
+    int n_images = 0, bad = 0;
+    for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
+        if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--ids", &ids_path, &bad) ||
+            mt_cli_opt(&a, "--out", &out, &bad) || mt_cli_opt(&a, "--dump-dir", &dump_dir, &bad) ||
+            mt_cli_opt(&a, "--greedy-out", &greedy_out, &bad))
+            continue;
+        if (mt_cli_opt(&a, "--greedy", &v, &bad)) {
+            if (!bad && !mt_cli_parse_i64(v, 0, 1 << 20, &greedy)) return mt_cli_usage(usage, "bad --greedy %s", v);
+        } else if (mt_cli_opt(&a, "--threads", &v, &bad)) {
+            if (!bad && !mt_cli_parse_i64(v, 0, 1024, &threads)) return mt_cli_usage(usage, "bad --threads %s", v);
+        } else if (mt_cli_opt(&a, "--image", &v, &bad) || mt_cli_opt(&a, "--pixel-values", &v, &bad)) {
+            if (n_images == MAX_IMAGES) return mt_cli_usage(usage, "at most %d images", MAX_IMAGES);
+            if (strcmp(argv[a.i - 1], "--image") == 0) images[n_images++].file = v;
+            else images[n_images++].pv = v;
+        } else if (mt_cli_opt(&a, "--grid", &v, &bad)) {
+            if (n_images == 0 || !images[n_images - 1].pv) return mt_cli_usage(usage, "--grid follows --pixel-values");
+            images[n_images - 1].grid = v;
+        } else {
+            return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
+        }
+    }
+    if (bad) return MT_EXIT_USAGE;
+    if (!ids_path || !out) return mt_cli_usage(usage, "--ids and --out are required");
+    if (greedy > 0 && !greedy_out) return mt_cli_usage(usage, "--greedy needs --greedy-out");
+
+    mt_err err = {0};
+    int rc = MT_EXIT_FAIL;
+    mt_model *m = NULL;
+    mt_session *s = NULL;
+    mt_npy ids_npy = {0};
+    int32_t *ids = NULL;
+    int64_t *tokens = NULL;
+    mt_image_input inputs[MAX_IMAGES];
+    static dump_state ds;
+    if (mt_model_open(model_dir, &m, &err)) goto done;
+    for (int i = 0; i < n_images; i++) {
+        int r = load_image_arg(model_dir, &images[i], &err);
+        if (r) {
+            rc = r;
+            goto done;
+        }
+        inputs[i] = images[i].in;
+    }
+    if (mt_npy_read(ids_path, &ids_npy, &err)) goto done;
+    if (ids_npy.dtype != MT_I64 || ids_npy.ndim != 1) {
+        mt_err_set(&err, MT_ERR_FORMAT, "%s: token ids must be int64 [L]", ids_path);
+        goto done;
+    }
+    int64_t L = ids_npy.shape[0];
+    ids = mt_malloc_array((size_t)MT_MAX(L, 1), sizeof(int32_t));
+    if (!ids) goto done;
+    for (int64_t i = 0; i < L; i++) {
+        int64_t id = ((const int64_t *)ids_npy.data)[i];
+        ids[i] = (id < 0 || id > INT32_MAX) ? -1 : (int32_t)id;
+    }
+    mt_session_params sp = {.n_ctx = L + greedy + 1, .n_threads = (int)threads};
+    if (mt_session_new(m, &sp, &s, &err)) goto done;
+    ds.dir = dump_dir;
+    mt_dump dump = {dump_dir ? dump_npy : NULL, &ds};
+    mt_prefill_opts opts = {.all_logits = true, .dump = &dump};
+    const float *logits;
+    if (mt_session_prefill(s, ids, L, inputs, n_images, &opts, &logits, &err)) goto done;
+    int64_t shape[2] = {L, m->desc.vocab_size};
+    if (mt_npy_write(out, MT_F32, 2, shape, logits, &err)) goto done;
+    if (greedy > 0) {
+        tokens = mt_malloc_array((size_t)greedy, sizeof(int64_t));
+        if (!tokens) goto done;
+        mt_sampling sm = mt_sampling_default();
+        mt_sampler smp;
+        if (mt_sampler_init(&smp, &sm, m->desc.vocab_size, &err)) goto done;
+        float *last = mt_malloc_array((size_t)m->desc.vocab_size, sizeof(float));
+        int64_t n = 0;
+        const float *lg = logits + (L - 1) * m->desc.vocab_size;
+        while (last && n < greedy) {
+            memcpy(last, lg, (size_t)m->desc.vocab_size * sizeof(float));
+            int32_t t = mt_sampler_pick(&smp, last, NULL, 0);
+            tokens[n++] = t;
+            bool eos = false;
+            for (size_t e = 0; e < m->desc.n_eos; e++) eos |= m->desc.eos_ids[e] == t;
+            if (eos || n == greedy) break;
+            if (mt_session_decode(s, t, &lg, &err)) break;
+        }
+        mt_free(last);
+        mt_sampler_release(&smp);
+        if (err.code) goto done;
+        if (mt_npy_write(greedy_out, MT_I64, 1, &n, tokens, &err)) goto done;
+    }
+    rc = MT_EXIT_OK;
+done:
+    if (rc == MT_EXIT_FAIL && err.msg[0]) mt_cli_fail(&err);
+    else if (rc == MT_EXIT_USAGE) fprintf(stderr, "mitten: %s\n", err.msg);
+    mt_free(tokens);
+    mt_free(ids);
+    mt_npy_free(&ids_npy);
+    for (int i = 0; i < n_images; i++) {
+        mt_free(images[i].pixels);
+        mt_npy_free(&images[i].npy);
+    }
+    for (int i = 0; i < ds.n; i++) mt_free(ds.items[i].data);
+    mt_session_free(s);
+    mt_model_close(m);
+    return rc;
+}

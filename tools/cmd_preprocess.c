@@ -1,0 +1,45 @@
+/* mitten preprocess: an image as the model's processor makes it - pixel_values.npy (float32 [N, P]) and
+ * image_grid_thw.npy (int64 [1, 3]) - for comparison with transformers' processor. */
+#include <stdio.h>
+
+#include "base/file.h"
+#include "cli.h"
+#include "io/npy.h"
+#include "media/qwen_vision_pre.h"
+
+static const char usage[] = "usage: mitten preprocess [-m DIR] --image FILE --out-dir DIR2\n\n"
+                            "Writes DIR2/pixel_values.npy (float32 [N, 1176] for Qwen2.5-VL) and "
+                            "DIR2/image_grid_thw.npy (int64 [1, 3]). Needs only the model's preprocessor_config.json.\n";
+
+int mt_cmd_preprocess(int argc, char **argv) {
+    if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
+    const char *dir = mt_cli_default_model(), *image = NULL, *out_dir = NULL;
+    int bad = 0;
+    for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
+        if (!mt_cli_opt(&a, "-m", &dir, &bad) && !mt_cli_opt(&a, "--image", &image, &bad) &&
+            !mt_cli_opt(&a, "--out-dir", &out_dir, &bad))
+            return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
+    }
+    if (bad) return MT_EXIT_USAGE;
+    if (!image || !out_dir) return mt_cli_usage(usage, "--image and --out-dir are required");
+    mt_err err;
+    mt_qwen_preproc_cfg cfg;
+    mt_image img;
+    if (mt_qwen_preproc_cfg_load(dir, &cfg, &err) || mt_image_load(image, MT_CLI_MAX_IMAGE_PIXELS, &img, &err))
+        return mt_cli_fail(&err);
+    float *pv = NULL;
+    int64_t n, grid[3];
+    mt_status st = mt_qwen_preprocess(&img, &cfg, &pv, &n, grid, &err);
+    mt_image_free(&img);
+    char path[4096];
+    int64_t pv_shape[2] = {n, 3 * cfg.temporal_patch_size * cfg.patch_size * cfg.patch_size}, grid_shape[2] = {1, 3};
+    if (!st) st = mt_path_join(path, sizeof path, out_dir, "pixel_values.npy", &err);
+    if (!st) st = mt_npy_write(path, MT_F32, 2, pv_shape, pv, &err);
+    if (!st) st = mt_path_join(path, sizeof path, out_dir, "image_grid_thw.npy", &err);
+    if (!st) st = mt_npy_write(path, MT_I64, 2, grid_shape, grid, &err);
+    mt_free(pv);
+    if (st) return mt_cli_fail(&err);
+    fprintf(stderr, "%s: grid %lldx%lldx%lld, %lld patches\n", image, (long long)grid[0], (long long)grid[1],
+            (long long)grid[2], (long long)n);
+    return MT_EXIT_OK;
+}

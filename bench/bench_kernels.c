@@ -13,6 +13,7 @@
  *   | GB/s     | bytes of weights or K/V read / time                                    |
  *   | %peak    | GFLOP/s over the measured f32 peak (or GB/s over read bandwidth)        |
  *
+ * Memory-bound cases (M <= 4, decode attention) rotate through copies of their operands larger than the caches.
  * Shapes follow Qwen2.5-VL-3B (hidden 2048, MLP 11008, 16 heads / 2 kv heads of 128; vision 16 heads of 80).
  * The commit comes from MT_COMMIT in the environment, else `git describe` in MT_SOURCE_DIR (set by CMake).
  */
@@ -39,9 +40,9 @@ static float *randf(int64_t n) {
     return p;
 }
 
+/* A fresh copy of x in dtype dt. */
 static void *to_dtype(const float *x, int64_t n, mt_dtype dt) {
-    if (dt == MT_F32) return (void *)x;
-    uint16_t *h = mt_malloc_array((size_t)n, 2);
+    void *h = mt_malloc_array((size_t)n, mt_dtype_size(dt));
     if (!h) {
         fprintf(stderr, "bench_kernels: out of memory\n");
         exit(1);
@@ -65,11 +66,21 @@ static double best_time(bench_fn fn, void *ctx) {
     return best;
 }
 
+/* Memory-bound cases cycle through copies of their weights (or K/V) that together exceed the last-level cache, so
+ * each call reads from DRAM as a model's layers do. */
+#define ROTATE_BYTES ((size_t)512 << 20)
+enum { MAX_COPIES = 64 };
+
+static int n_copies(size_t bytes, bool mem_bound) {
+    return mem_bound ? (int)MT_MAX((size_t)1, MT_MIN((size_t)MAX_COPIES, ROTATE_BYTES / bytes + 1)) : 1;
+}
+
 typedef struct lin_ctx {
     mt_pool *pool;
     int64_t M, N, K;
     const float *A;
-    const void *W;
+    void *Ws[MAX_COPIES];
+    int n_w, next;
     mt_dtype wt;
     float *C;
     bool transpose_a; /* use mt_cpu_matmul_f32 with A stored [K][M] (a backward-pass shape) */
@@ -77,17 +88,20 @@ typedef struct lin_ctx {
 
 static void lin_run(void *p) {
     lin_ctx *c = p;
+    const void *W = c->Ws[c->next++ % c->n_w];
     if (c->transpose_a)
-        mt_cpu_matmul_f32(c->pool, c->M, c->N, c->K, c->A, 1, c->M, c->W, 1, c->K, c->C, c->N, false);
+        mt_cpu_matmul_f32(c->pool, c->M, c->N, c->K, c->A, 1, c->M, W, 1, c->K, c->C, c->N, false);
     else
-        mt_cpu_linear(c->pool, c->M, c->N, c->K, c->A, c->K, c->W, c->wt, c->K, NULL, c->C, c->N, false);
+        mt_cpu_linear(c->pool, c->M, c->N, c->K, c->A, c->K, W, c->wt, c->K, NULL, c->C, c->N, false);
 }
 
 static void bench_linear(mt_pool *pool, const mt_roofline *rf, int64_t M, int64_t N, int64_t K, mt_dtype wt,
                          bool transpose_a) {
     float *wf = randf(N * K);
-    lin_ctx c = {.pool = pool, .M = M, .N = N, .K = K, .A = randf(M * K), .W = to_dtype(wf, N * K, wt), .wt = wt,
-                 .C = randf(M * N), .transpose_a = transpose_a};
+    lin_ctx c = {.pool = pool, .M = M, .N = N, .K = K, .A = randf(M * K), .wt = wt, .C = randf(M * N),
+                 .transpose_a = transpose_a};
+    c.n_w = n_copies((size_t)(N * K) * mt_dtype_size(wt), M <= 4);
+    for (int i = 0; i < c.n_w; i++) c.Ws[i] = to_dtype(wf, N * K, wt);
     double t = best_time(lin_run, &c);
     double gflops = 2.0 * M * N * K / t / 1e9, gbs = (double)N * K * mt_dtype_size(wt) / t / 1e9;
     char name[96];
@@ -96,32 +110,38 @@ static void bench_linear(mt_pool *pool, const mt_roofline *rf, int64_t M, int64_
     bool mem_bound = M <= 4;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
            mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem_bound ? "read bw" : "f32 peak");
-    if (c.W != wf) mt_free((void *)c.W);
+    for (int i = 0; i < c.n_w; i++) mt_free(c.Ws[i]);
     mt_free(wf), mt_free((void *)c.A), mt_free(c.C);
 }
 
 typedef struct attn_ctx {
     mt_pool *pool;
     mt_attn_args a;
+    void *ks[MAX_COPIES], *vs[MAX_COPIES];
+    int n_kv, next;
 } attn_ctx;
 
 static void attn_run(void *p) {
     attn_ctx *c = p;
+    int i = c->next++ % c->n_kv;
+    c->a.k = c->ks[i];
+    c->a.v = c->vs[i];
     mt_cpu_attention(c->pool, &c->a);
 }
 
 static void bench_attention(mt_pool *pool, const mt_roofline *rf, const char *label, int64_t T, int64_t S, int H,
                             int Hk, int D, bool causal, int64_t seg, mt_dtype kvt) {
     float *q = randf(T * H * D), *kf = randf(S * Hk * D), *vf = randf(S * Hk * D), *out = randf(T * H * D);
-    void *k = to_dtype(kf, S * Hk * D, kvt), *v = to_dtype(vf, S * Hk * D, kvt);
     int64_t n_seg = seg ? (T + seg - 1) / seg : 0;
     int64_t *cu = mt_malloc_array((size_t)n_seg + 1, sizeof(int64_t));
     for (int64_t s = 0; s <= n_seg; s++) cu[s] = MT_MIN(s * seg, T);
     attn_ctx c = {.pool = pool,
-                  .a = {.q = q, .q_st = H * D, .q_sh = D, .k = k, .k_st = Hk * D, .k_sh = D, .v = v, .v_st = Hk * D,
+                  .a = {.q = q, .q_st = H * D, .q_sh = D, .k_st = Hk * D, .k_sh = D, .v_st = Hk * D,
                         .v_sh = D, .kv_dtype = kvt, .out = out, .o_st = H * D, .o_sh = D, .n_q = T, .n_kv = S,
                         .n_heads = H, .n_kv_heads = Hk, .head_dim = D, .scale = 0.088f, .causal = causal,
                         .q_pos0 = S - T, .cu_seqlens = seg ? cu : NULL, .n_seg = n_seg}};
+    c.n_kv = n_copies(2 * (size_t)(S * Hk * D) * mt_dtype_size(kvt), T == 1);
+    for (int i = 0; i < c.n_kv; i++) c.ks[i] = to_dtype(kf, S * Hk * D, kvt), c.vs[i] = to_dtype(vf, S * Hk * D, kvt);
     double pairs = 0;
     for (int64_t t = 0; t < T; t++) {
         int64_t lo = 0, hi = S;
@@ -137,7 +157,7 @@ static void bench_attention(mt_pool *pool, const mt_roofline *rf, const char *la
     bool mem_bound = T == 1;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
            mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem_bound ? "read bw" : "f32 peak");
-    if (k != kf) mt_free(k), mt_free(v);
+    for (int i = 0; i < c.n_kv; i++) mt_free(c.ks[i]), mt_free(c.vs[i]);
     mt_free(q), mt_free(kf), mt_free(vf), mt_free(out), mt_free(cu);
 }
 

@@ -154,7 +154,12 @@ int mt_cmd_logits(int argc, char **argv) {
     if (!ids) goto done;
     for (int64_t i = 0; i < L; i++) {
         int64_t id = ((const int64_t *)ids_npy.data)[i];
-        ids[i] = (id < 0 || id > INT32_MAX) ? -1 : (int32_t)id;
+        if (id < 0 || id >= m->desc.vocab_size) {
+            mt_err_set(&err, MT_ERR_INVALID_ARG, "%s: token id %lld at position %lld is outside the vocabulary [0, %lld)",
+                       ids_path, (long long)id, (long long)i, (long long)m->desc.vocab_size);
+            goto done;
+        }
+        ids[i] = (int32_t)id;
     }
     mt_session_params sp = {.n_ctx = L + greedy + 1, .n_threads = (int)threads};
     if (mt_session_new(m, &sp, &s, &err)) goto done;

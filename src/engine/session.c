@@ -125,10 +125,21 @@ mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const
     mt_ctx ctx = {.arena = &s->arena, .pool = s->pool};
     const mt_dump *dump = opts ? opts->dump : NULL;
 
-    mt_image_grid grids[4096];
-    for (int i = 0; i < n_images; i++) grids[i] = images[i].grid;
+    mt_image_grid *grids = mt_arena_alloc(&s->arena, (size_t)(n_images + 1) * sizeof *grids);
+    if (!grids) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    int64_t M = m->desc.merge_size;
+    for (int i = 0; i < n_images; i++) {
+        mt_image_grid g = images[i].grid;
+        if (g.t < 1 || g.h < 1 || g.w < 1 || g.h % M || g.w % M || g.t > 4096 || g.h > 65536 || g.w > 65536 ||
+            images[i].n_patches != g.t * g.h * g.w)
+            return mt_err_set(err, MT_ERR_INVALID_ARG,
+                              "image %d: grid %lldx%lldx%lld does not fit %lld patches (sides must be multiples of %lld)",
+                              i + 1, (long long)g.t, (long long)g.h, (long long)g.w, (long long)images[i].n_patches,
+                              (long long)M);
+        grids[i] = g;
+    }
     int64_t *pos = mt_arena_alloc(&s->arena, (size_t)L * 3 * sizeof(int64_t));
-    if (!pos) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    if (!pos) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for %lld positions", (long long)L);
     int64_t delta = 0;
     mt_status st = f->positions(m, ids, L, grids, n_images, pos, &delta, err);
     if (st) return st;
@@ -137,9 +148,6 @@ mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const
     mt_tensor *x = f->embed(m, &ctx, ids, L);
     int64_t row = 0, H = m->desc.hidden_size, image_end = s->image_end;
     for (int i = 0; i < n_images && x; i++) {
-        if (images[i].n_patches <= 0 || images[i].n_patches != images[i].grid.t * images[i].grid.h * images[i].grid.w)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d: %lld patches do not match its grid", i + 1,
-                              (long long)images[i].n_patches);
         mt_arena_mark mark = mt_arena_save(&s->arena);
         mt_tensor *feat = f->encode_image(m, &ctx, images[i].pixels, images[i].n_patches, images[i].grid, dump);
         if (!feat) return ctx_status(&ctx, err);

@@ -231,7 +231,7 @@ static mt_status check_layout(mt_safetensors *st, size_t first, const char *file
                               file, e->t.name, e->t.nbytes);
         memcpy(e->copy, e->t.data, e->t.nbytes);
         e->t.data = e->copy;
-        mt_log(MT_LOG_DEBUG, "%s: tensor \"%s\" is misaligned in the file; copied\n", file, e->t.name);
+        mt_log(MT_LOG_DEBUG, "%s: tensor \"%s\" is misaligned in the file; copied", file, e->t.name);
     }
     return MT_OK;
 }

@@ -31,6 +31,10 @@ enum {
     MT_TOK_F_SPECIAL = 8,   /* in added_tokens with special: true */
 };
 
+/* The one mutable table of a loaded tokenizer: a memo that encode fills in with relaxed atomic stores. Every
+ * thread would store the same value, so concurrent encodes stay correct. */
+enum { MT_WHOLE_UNKNOWN = 0, MT_WHOLE_YES = 1, MT_WHOLE_NO = 2 };
+
 typedef struct mt_tok_str {
     uint32_t off, len;
 } mt_tok_str;
@@ -91,6 +95,7 @@ struct mt_tokenizer {
     mt_tok_str *vname, *vbytes; /* [n_ids] */
     int32_t *added_of;          /* [n_ids] */
     uint8_t *flags;             /* [n_ids] */
+    uint8_t *whole;             /* [n_ids] MT_WHOLE_*: does BPE of this token's bytes give the token itself? */
     mt_tok_index by_name;       /* vocab by vname */
     mt_tok_index by_bytes;      /* byte-level vocab by vbytes */
     int32_t byte_id[256];     /* id of each single byte, -1 when the vocab lacks it */

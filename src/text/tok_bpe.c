@@ -9,8 +9,10 @@
  *   | longer         | symbols in a linked list and a min-heap of (rank, position, merged id), as tokenizers  |
  *   |                | does, O(n log n); a candidate whose pair has changed since it was pushed is skipped    |
  *
- * Results for short words are kept in a direct-mapped cache that lives for one encode call, so repeated words (most
- * of any text) skip the merging.
+ * Two shortcuts skip the merging, both exact:
+ * - most words of natural text are one vocab token that BPE leaves whole; which tokens those are is memoised per id
+ *   (tok->whole) the first time an encode meets them;
+ * - results for other short words are kept in a direct-mapped cache that lives for one encode call.
  */
 #include <string.h>
 
@@ -193,10 +195,10 @@ static uint32_t hash_word(const uint8_t *w, size_t n) {
 
 mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
     const mt_tokenizer *tok = e->tok;
-    if (tok->ignore_merges) {
-        int32_t id = mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, (const char *)w, n);
-        if (id >= 0) return mt_encoder_push(e, id) ? MT_OK : mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory");
-    }
+    int32_t vocab_id = n > 1 ? mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, (const char *)w, n) : -1;
+    uint8_t whole = vocab_id >= 0 ? __atomic_load_n(&tok->whole[vocab_id], __ATOMIC_RELAXED) : MT_WHOLE_NO;
+    if (vocab_id >= 0 && (tok->ignore_merges || whole == MT_WHOLE_YES))
+        return mt_encoder_push(e, vocab_id) ? MT_OK : mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory");
     cache_entry *ce = NULL;
     uint32_t hash = 0;
     if (e->cache && n <= CACHE_KEY_MAX) {
@@ -221,6 +223,11 @@ mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
     }
     if (!ok) return mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory for a word of %zu bytes", n);
     size_t got = e->n_ids - before;
+    if (whole == MT_WHOLE_UNKNOWN) {
+        /* Every encode that gets here computes the same answer, so racing stores are harmless. */
+        uint8_t v = got == 1 && e->ids[before] == vocab_id ? MT_WHOLE_YES : MT_WHOLE_NO;
+        __atomic_store_n(&((mt_tokenizer *)tok)->whole[vocab_id], v, __ATOMIC_RELAXED);
+    }
     if (ce && got <= CACHE_IDS_MAX) {
         ce->hash = hash;
         ce->key_len = (uint8_t)n;

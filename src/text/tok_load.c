@@ -383,8 +383,9 @@ static mt_status load(loader *L, const cJSON *root) {
     tok->vname = mt_calloc(n, sizeof(mt_tok_str));
     tok->vbytes = mt_calloc(n, sizeof(mt_tok_str));
     tok->flags = mt_calloc(n, 1);
+    tok->whole = mt_calloc(n, 1);
     tok->added_of = mt_malloc_array(n, sizeof(int32_t));
-    if (!tok->vname || !tok->vbytes || !tok->flags || !tok->added_of) return nomem(L, "the vocab");
+    if (!tok->vname || !tok->vbytes || !tok->flags || !tok->whole || !tok->added_of) return nomem(L, "the vocab");
     memset(tok->added_of, 0xff, n * sizeof(int32_t));
     if ((st = fill_vocab(L, cJSON_GetObjectItemCaseSensitive(model, "vocab")))) return st;
     if ((st = read_merges(L, cJSON_GetObjectItemCaseSensitive(model, "merges")))) return st;
@@ -438,6 +439,7 @@ void mt_tokenizer_free(mt_tokenizer *tok) {
     mt_free(tok->vbytes);
     mt_free(tok->added_of);
     mt_free(tok->flags);
+    mt_free(tok->whole);
     mt_free(tok->blob.data);
     mt_free(tok);
 }

@@ -39,4 +39,5 @@ for src in "$root"/tests/fuzz/fuzz_*.c; do
   fi
   rmdir "$crashes" 2>/dev/null || true # keep only folders that hold something
 done
+rmdir "$root/tests/fuzz/crashes" 2>/dev/null || true
 exit $status

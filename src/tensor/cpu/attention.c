@@ -7,7 +7,8 @@
  *   | buffer | shape         | holds                                                            |
  *   |--------|---------------|------------------------------------------------------------------|
  *   | Qb     | [Rp][D]       | scale * q rows (rows past R are zero)                            |
- *   | kp     | D x BK panels | K tile packed as the micro-kernel's B (k = d, n = key)            |
+ *   | kp     | D x BK panels | K tile packed as the micro-kernel's B (k = d, n = key); unused   |
+ *   |        |               | when R <= 4 (decode), where a GEMV reads the K rows in place     |
  *   | S      | [Rp][BK]      | scores, then in place the probabilities P of the tile            |
  *   | vp     | BK x Dp panels| V tile packed as B (k = key, n = d)                               |
  *   | O      | [Rp][Dp]      | unnormalised output; m[r], l[r] running max and sum              |
@@ -19,7 +20,8 @@
 
 #include "tensor/cpu/cpu_int.h"
 
-enum { BK = 64, ROWS = 64 };
+/* GEMV_ROWS: with this few rows (decode) scores come from the GEMV kernel reading K rows in place. */
+enum { BK = 64, ROWS = 64, GEMV_ROWS = 4 };
 
 typedef struct attn_job {
     const mt_attn_args *a;
@@ -61,11 +63,15 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
     int64_t kv_end = row_limit(a, t1 - 1, kv1);
     for (int64_t j0 = kv0; j0 < kv_end; j0 += BK) {
         int64_t bk = MT_MIN((int64_t)BK, kv_end - j0);
-        isa->pack_b(D, bk, (const char *)a->k + (size_t)(j0 * a->k_st + hk * a->k_sh) * es, a->kv_dtype, 1, a->k_st,
-                    kp);
-        for (int64_t jr = 0; jr < bk; jr += NR)
-            for (int64_t ir = 0; ir < Rp; ir += MR)
-                isa->ukr(D, Qb + ir * D, D, kp + (jr / NR) * D * NR, S + ir * BKP + jr, BKP, false);
+        const char *kt = (const char *)a->k + (size_t)(j0 * a->k_st + hk * a->k_sh) * es;
+        if (R <= GEMV_ROWS) {
+            isa->gemv(R, bk, D, Qb, D, kt, a->kv_dtype, a->k_st, NULL, S, BKP, false);
+        } else {
+            isa->pack_b(D, bk, kt, a->kv_dtype, 1, a->k_st, kp);
+            for (int64_t jr = 0; jr < bk; jr += NR)
+                for (int64_t ir = 0; ir < Rp; ir += MR)
+                    isa->ukr(D, Qb + ir * D, D, kp + (jr / NR) * D * NR, S + ir * BKP + jr, BKP, false);
+        }
         for (int64_t r = 0; r < R; r++) {
             float *s = S + r * BKP;
             int64_t vis = MT_MIN(bk, row_limit(a, t0 + r / gsz, kv1) - j0);

@@ -4,9 +4,10 @@
  *
  *   | loop | step | what stays where                                                       |
  *   |------|------|------------------------------------------------------------------------|
+ *   | k0   | <=16MB | A[:, k0:k1] packed once, shared by all threads, in KC-wide blocks       |
  *   | task | nb   | a thread owns columns [n0, n0+nb) (and rows [m0, m0+mb) when N is small) |
  *   | pc   | KC   | B[pc:pc+KC, n0:n0+nb] packed to f32 panels in per-thread scratch        |
- *   | ic   | MC   | A[ic:ic+MC, pc:pc+KC] packed row-major (rows KC apart: no L1 set conflicts) |
+ *   | ic   | MC   | rows of packed A that stay in L2                                        |
  *   | jr   | NR   | one B panel (KC x NR, 16 KB for AVX2) stays in L1                       |
  *   | ir   | MR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR]                    |
  *
@@ -17,6 +18,9 @@
 #include "tensor/cpu/cpu_int.h"
 
 enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4 };
+
+/* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
+#define APACK_MAX_BYTES ((size_t)16 << 20)
 
 typedef struct gemm_job {
     const mt_cpu_isa *isa;
@@ -30,9 +34,11 @@ typedef struct gemm_job {
     float *C;
     int64_t ldc;
     bool acc;
-    int64_t nb, mb, n_chunks, mc;
-    float *scratch;
-    int64_t per_thread; /* floats */
+    int64_t nb, mb, n_chunks, mc, mp; /* mp: M rounded up to MR */
+    int64_t k0, k1;                   /* the K super-block in flight */
+    float *apack;                     /* [K blocks of k0..k1][mp][kc] */
+    float *scratch;                   /* per thread: B panels, one edge tile */
+    int64_t per_thread;               /* floats */
 } gemm_job;
 
 /* The unblocked loop used when scratch memory cannot be had. */
@@ -48,18 +54,27 @@ static void gemm_naive(const gemm_job *j) {
         }
 }
 
-/* Rows [r0, r1) of an A block, k in [pc, pc+kc), copied row-major with row stride kc and zero rows up to MR.
- * Read in place, rows lda apart would alias in L1 when lda is a multiple of 1 KB (all LLM widths are). */
-static void pack_a(const gemm_job *j, int64_t r0, int64_t r1, int64_t pc, int64_t kc, int mr, float *dst) {
-    int64_t rows = r1 - r0, pad = MT_ROUND_UP(rows, mr);
-    if (j->csa == 1) {
-        for (int64_t r = 0; r < rows; r++) memcpy(dst + r * kc, j->A + (r0 + r) * j->rsa + pc, sizeof(float) * (size_t)kc);
-    } else {
-        for (int64_t k = 0; k < kc; k++)
-            for (int64_t r = 0; r < rows; r++) dst[r * kc + k] = j->A[(r0 + r) * j->rsa + (pc + k) * j->csa];
+/* Task t packs rows [t*MC, t*MC+MC) of A for every KC block of the super-block: block b is [mp][kc] row-major,
+ * so a micro-kernel reads MR rows kc apart (read in place, rows lda apart would alias in L1 when lda is a multiple
+ * of 1 KB, as all LLM widths are). Rows past M are zero. */
+static void pack_a_task(void *ctx, int64_t t, int thread) {
+    const gemm_job *j = ctx;
+    int64_t r0 = t * j->mc, r1 = MT_MIN(j->mp, r0 + j->mc);
+    for (int64_t pc = j->k0; pc < j->k1; pc += KC) {
+        int64_t kc = MT_MIN((int64_t)KC, j->K - pc);
+        float *dst = j->apack + (pc - j->k0) * j->mp;
+        for (int64_t r = r0; r < r1; r++) {
+            float *d = dst + r * kc;
+            if (r >= j->M) {
+                memset(d, 0, sizeof(float) * (size_t)kc);
+            } else if (j->csa == 1) {
+                memcpy(d, j->A + r * j->rsa + pc, sizeof(float) * (size_t)kc);
+            } else {
+                const float *a = j->A + r * j->rsa + pc * j->csa;
+                for (int64_t k = 0; k < kc; k++) d[k] = a[k * j->csa];
+            }
+        }
     }
-    for (int64_t r = rows; r < pad; r++)
-        for (int64_t k = 0; k < kc; k++) dst[r * kc + k] = 0.0f;
 }
 
 static void gemm_task(void *ctx, int64_t t, int thread) {
@@ -68,29 +83,28 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
     const int MR = isa->mr, NR = isa->nr;
     int64_t n0 = (t % j->n_chunks) * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
     int64_t m0 = (t / j->n_chunks) * j->mb, m1 = MT_MIN(j->M, m0 + j->mb);
-    float *bp = j->scratch + thread * j->per_thread;
-    float *ap = bp + KC * j->nb;
-    float *tile = ap + j->mc * KC;
+    float *bp = j->scratch + thread * j->per_thread, *tile = bp + KC * j->nb;
     size_t es = mt_dtype_size(j->bt);
-    for (int64_t pc = 0; pc < j->K; pc += KC) {
+    for (int64_t pc = j->k0; pc < j->k1; pc += KC) {
         int64_t kc = MT_MIN((int64_t)KC, j->K - pc);
+        const float *ap = j->apack + (pc - j->k0) * j->mp;
         isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb, j->csb,
                     bp);
         bool load = j->acc || pc > 0;
         for (int64_t ic = m0; ic < m1; ic += j->mc) {
             int64_t mc = MT_MIN(j->mc, m1 - ic);
-            pack_a(j, ic, ic + mc, pc, kc, MR, ap);
             for (int64_t jr = 0; jr < n1 - n0; jr += NR) {
                 int64_t nr = MT_MIN((int64_t)NR, n1 - n0 - jr);
                 const float *b = bp + (jr / NR) * kc * NR;
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     int64_t mr = MT_MIN((int64_t)MR, mc - ir);
+                    const float *a = ap + (ic + ir) * kc;
                     float *c = j->C + (ic + ir) * j->ldc + n0 + jr;
                     if (mr == MR && nr == NR) {
-                        isa->ukr(kc, ap + ir * kc, kc, b, c, j->ldc, load);
+                        isa->ukr(kc, a, kc, b, c, j->ldc, load);
                         continue;
                     }
-                    isa->ukr(kc, ap + ir * kc, kc, b, tile, NR, false);
+                    isa->ukr(kc, a, kc, b, tile, NR, false);
                     for (int64_t i = 0; i < mr; i++)
                         for (int64_t x = 0; x < nr; x++)
                             c[i * j->ldc + x] = load ? c[i * j->ldc + x] + tile[i * NR + x] : tile[i * NR + x];
@@ -98,7 +112,7 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
             }
         }
     }
-    if (j->bias)
+    if (j->bias && j->k1 == j->K)
         for (int64_t m = m0; m < m1; m++)
             for (int64_t n = n0; n < n1; n++) j->C[m * j->ldc + n] += j->bias[n];
 }
@@ -117,21 +131,36 @@ static void gemm_run(mt_pool *pool, gemm_job *j) {
     const mt_cpu_isa *isa = j->isa;
     int T = mt_pool_threads(pool);
     int64_t NR = isa->nr, MR = isa->mr;
-    /* About four tasks per thread for balance; split rows too when there are not enough columns. */
+    /* About four tasks per thread for balance; rows are split too only when columns alone give too few tasks,
+     * since every row split packs B once more. */
     int64_t want = 4 * (int64_t)T;
     j->nb = MT_MIN((int64_t)NB_MAX, MT_ROUND_UP((j->N + want - 1) / want, NR));
     j->n_chunks = (j->N + j->nb - 1) / j->nb;
-    int64_t m_chunks = T > 1 && j->n_chunks < want ? (want + j->n_chunks - 1) / j->n_chunks : 1;
+    int64_t m_chunks = j->n_chunks >= 2 * (int64_t)T ? 1 : (2 * (int64_t)T + j->n_chunks - 1) / j->n_chunks;
     j->mb = MT_ROUND_UP((j->M + m_chunks - 1) / m_chunks, MR);
     m_chunks = (j->M + j->mb - 1) / j->mb;
     j->mc = MC / MR * MR;
-    j->per_thread = MT_ROUND_UP(KC * j->nb + MT_ROUND_UP(j->mc, MR) * KC + MR * NR, 16);
-    size_t bytes;
-    if (!mt_mul_ok((size_t)j->per_thread * sizeof(float), (size_t)T, &bytes) || !(j->scratch = mt_cpu_scratch(bytes))) {
+    j->mp = MT_ROUND_UP(j->M, MR);
+    /* K super-block: as many KC blocks as keep packed A under the cap (at least one). */
+    size_t row_bytes = (size_t)j->mp * sizeof(float) * KC;
+    int64_t kb = KC * (int64_t)MT_MAX((size_t)1, APACK_MAX_BYTES / row_bytes);
+    kb = MT_MIN(kb, MT_ROUND_UP(j->K, KC));
+    j->per_thread = MT_ROUND_UP(KC * j->nb + MR * NR, 16);
+    size_t abytes = (size_t)j->mp * (size_t)kb * sizeof(float), bytes;
+    float *s = NULL;
+    if (mt_mul_ok((size_t)j->per_thread * sizeof(float), (size_t)T, &bytes) && mt_add_ok(bytes, abytes, &bytes))
+        s = mt_cpu_scratch(bytes);
+    if (!s) {
         gemm_naive(j);
         return;
     }
-    mt_pool_run(pool, j->n_chunks * m_chunks, gemm_task, j);
+    j->apack = s;
+    j->scratch = s + abytes / sizeof(float);
+    for (j->k0 = 0; j->k0 < j->K; j->k0 += kb) {
+        j->k1 = MT_MIN(j->K, j->k0 + kb);
+        mt_pool_run(pool, (j->mp + j->mc - 1) / j->mc, pack_a_task, j);
+        mt_pool_run(pool, j->n_chunks * m_chunks, gemm_task, j);
+    }
 }
 
 typedef struct gemv_job {

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Bad input for model loading and the logits path: each case must make `mitten logits` exit with status 1 (no
+signal, no hang) and print a message naming what is wrong (the file and the field or tensor).
+
+usage: bad_input.py --mitten BIN --work DIR
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "ref"))
+import safetensors_io  # noqa: E402
+
+REF = [sys.executable, os.path.join(HERE, "..", "ref", "qwen2_vl_ref.py")]
+
+
+def sh(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode:
+        sys.exit("setup failed: %s\n%s" % (" ".join(cmd), r.stdout))
+
+
+class Cases:
+    def __init__(self, mitten, work):
+        self.mitten, self.work, self.failures, self.count = mitten, work, [], 0
+        self.base = os.path.join(work, "base")
+        self.inputs = os.path.join(work, "inputs")
+
+    def variant(self, name):
+        d = os.path.join(self.work, name)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(self.base, d)
+        return d
+
+    def edit_config(self, name, fn):
+        d = self.variant(name)
+        path = os.path.join(d, "config.json")
+        cfg = json.load(open(path))
+        fn(cfg)
+        json.dump(cfg, open(path, "w"))
+        return d
+
+    def edit_tensors(self, name, fn):
+        d = self.variant(name)
+        path = os.path.join(d, "model.safetensors")
+        tensors = safetensors_io.read_file(path)
+        fn(tensors)
+        safetensors_io.write_file(path, tensors)
+        return d
+
+    def expect(self, label, model, needles, ids=None, images=True, extra=()):
+        self.count += 1
+        ids = ids or os.path.join(self.inputs, "ids.npy")
+        cmd = [self.mitten, "logits", "-m", model, "--ids", ids, "--out", os.path.join(self.work, "out.npy")]
+        if images:
+            cmd += ["--pixel-values", os.path.join(self.inputs, "pv0.npy"), "--grid", "1,8,12"]
+        cmd += list(extra)
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            self.failures.append("%s: hung" % label)
+            return
+        msg = r.stdout.strip()
+        missing = [n for n in needles if n not in msg]
+        if r.returncode != 1 or missing:
+            self.failures.append("%s: exit %d, message %r lacks %r" % (label, r.returncode, msg, missing))
+        else:
+            print("ok   %-34s %s" % (label, msg.splitlines()[-1][:110]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mitten", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    c = Cases(a.mitten, a.work)
+    sh(REF + ["make-checkpoint", "--variant", "qwen2_5_vl", "--out", c.base, "--seed", "3"])
+    sh(REF + ["make-inputs", "--case", "one_image", "--model", c.base, "--out", c.inputs])
+
+    c.expect("missing folder", os.path.join(a.work, "nowhere"), ["nowhere", "config.json"])
+    d = c.variant("no_weights")
+    os.remove(os.path.join(d, "model.safetensors"))
+    c.expect("missing weights", d, ["no_weights"])
+    d = c.variant("bad_json")
+    open(os.path.join(d, "config.json"), "w").write('{"architectures": [')
+    c.expect("config not JSON", d, ["config.json", "invalid JSON"])
+    c.expect("missing hidden_size", c.edit_config("no_hidden", lambda k: k.pop("hidden_size")),
+             ["config.json", "hidden_size", "missing"])
+    c.expect("hidden_size a string", c.edit_config("str_hidden", lambda k: k.update(hidden_size="64")),
+             ["config.json", "hidden_size"])
+    c.expect("absurd layer count", c.edit_config("many_layers", lambda k: k.update(num_hidden_layers=10 ** 9)),
+             ["config.json", "num_hidden_layers"])
+    c.expect("negative heads", c.edit_config("neg_heads", lambda k: k.update(num_attention_heads=-4)),
+             ["config.json", "num_attention_heads"])
+    c.expect("heads do not divide", c.edit_config("odd_heads", lambda k: k.update(num_key_value_heads=3)),
+             ["config.json", "heads"])
+    c.expect("unknown architecture", c.edit_config("arch", lambda k: k.update(architectures=["NopeForCausalLM"])),
+             ["NopeForCausalLM", "not supported"])
+    c.expect("architectures not a list", c.edit_config("arch2", lambda k: k.update(architectures=7)),
+             ["architectures"])
+    c.expect("mrope_section wrong sum",
+             c.edit_config("mrope", lambda k: k["rope_scaling"].update(mrope_section=[1, 1, 1])), ["mrope_section"])
+    c.expect("missing vision_config", c.edit_config("novis", lambda k: k.pop("vision_config")), ["vision_config"])
+    c.expect("vision depth huge", c.edit_config("vdepth", lambda k: k["vision_config"].update(depth=1 << 40)),
+             ["depth"])
+    c.expect("vision width/heads", c.edit_config("vheads", lambda k: k["vision_config"].update(num_heads=3)),
+             ["vision width"])
+
+    def wrong_shape(t):
+        t["model.layers.0.self_attn.q_proj.weight"] = t["model.layers.0.self_attn.q_proj.weight"][:, :32].contiguous()
+    c.expect("tensor of wrong shape", c.edit_tensors("shape", wrong_shape), ["q_proj.weight", "shape"])
+    c.expect("tensor missing", c.edit_tensors("missing", lambda t: t.pop("model.norm.weight")), ["model.norm.weight"])
+
+    def int_dtype(t):
+        t["model.norm.weight"] = t["model.norm.weight"].to(dtype=__import__("torch").int32)
+    c.expect("tensor of integer dtype", c.edit_tensors("dtype", int_dtype), ["model.norm.weight", "dtype"])
+
+    d = c.variant("truncated")
+    path = os.path.join(d, "model.safetensors")
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    c.expect("truncated safetensors", d, ["model.safetensors"])
+    d = c.variant("lying_header")
+    with open(path.replace("truncated", "lying_header"), "r+b") as f:
+        f.write(struct.pack("<Q", 1 << 40))
+    c.expect("header length absurd", d, ["model.safetensors"])
+
+    ids = np.load(os.path.join(c.inputs, "ids.npy"))
+    bad_ids = os.path.join(a.work, "bad_ids.npy")
+    np.save(bad_ids, np.concatenate([ids, np.array([10 ** 6], dtype=np.int64)]))
+    c.expect("token id out of range", c.base, ["token id", "outside the vocabulary"], ids=bad_ids)
+    neg_ids = os.path.join(a.work, "neg_ids.npy")
+    np.save(neg_ids, np.concatenate([ids, np.array([-5], dtype=np.int64)]))
+    c.expect("negative token id", c.base, ["outside the vocabulary"], ids=neg_ids)
+    c.expect("image tokens without image", c.base, ["image"], images=False)
+    c.expect("grid does not match pixels", c.base, ["grid"], images=False,
+             extra=["--pixel-values", os.path.join(c.inputs, "pv0.npy"), "--grid", "1,8,14"])
+    c.expect("grid not a multiple of merge", c.base, ["grid"], images=False,
+             extra=["--pixel-values", os.path.join(c.inputs, "pv0.npy"), "--grid", "1,3,32"])
+    float_ids = os.path.join(a.work, "float_ids.npy")
+    np.save(float_ids, ids.astype(np.float32))
+    c.expect("ids not int64", c.base, ["int64"], ids=float_ids)
+    corrupt = os.path.join(a.work, "corrupt.png")
+    open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    c.expect("corrupt image", c.base, ["corrupt.png"], images=False, extra=["--image", corrupt])
+
+    for f in c.failures:
+        print("FAIL", f)
+    print("%d cases, %d failed" % (c.count, len(c.failures)))
+    sys.exit(1 if c.failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -74,10 +74,11 @@ mt_status mt_image_load(const char *path, int64_t max_pixels, mt_image *out, mt_
         return mt_err_set(err, MT_ERR_INVALID_ARG, "mt_image_load needs a path and max_pixels >= 1");
     /* No valid image of max_pixels is larger than its raw 16-bit RGBA samples (8 bytes a pixel) plus one PNG
      * filter byte a row and container overhead: 10 bytes a pixel and 1 MiB more bound every real file. */
-    uint64_t cap = (uint64_t)max_pixels > (SIZE_MAX - (1u << 20)) / 10 ? SIZE_MAX : (uint64_t)max_pixels * 10 + (1u << 20);
+    uint64_t mp = (uint64_t)max_pixels;
+    size_t cap = mp > (SIZE_MAX - (1u << 20)) / 10 ? SIZE_MAX : (size_t)(mp * 10 + (1u << 20));
     char *data;
     size_t size;
-    mt_status st = mt_file_read_all(path, (size_t)cap, &data, &size, err);
+    mt_status st = mt_file_read_all(path, cap, &data, &size, err);
     if (st) return st;
     st = mt_image_decode((const uint8_t *)data, size, path, max_pixels, out, err);
     mt_free(data);

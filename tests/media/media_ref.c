@@ -49,8 +49,10 @@ static int smart_batch(const char *in, const char *out) {
     while (fscanf(fi, "%lld %lld %lld %lld %lld", &h, &w, &f, &lo, &hi) == 5) {
         int64_t oh, ow;
         mt_err err;
-        if (mt_qwen_smart_resize(h, w, f, lo, hi, &oh, &ow, &err) == MT_OK) fprintf(fo, "%lld %lld\n", (long long)oh, (long long)ow);
-        else fprintf(fo, "ERR %d\n", (int)err.code);
+        if (mt_qwen_smart_resize(h, w, f, lo, hi, &oh, &ow, &err) == MT_OK)
+            fprintf(fo, "%lld %lld\n", (long long)oh, (long long)ow);
+        else
+            fprintf(fo, "ERR %d\n", (int)err.code);
     }
     fclose(fi);
     return fclose(fo) != 0;

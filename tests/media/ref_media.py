@@ -337,7 +337,8 @@ def main():
                 check(False, f"{name}/{cname}: pixel_values {got.shape} != {ref_pv.shape}")
                 continue
             err = float(np.max(np.abs(got - ref_pv)))
-            check(err <= PV_TOL and not np.isnan(got).any(), f"{name}/{cname}: pixel_values max |diff| {err} > {PV_TOL}")
+            check(err <= PV_TOL and not np.isnan(got).any(),
+                  f"{name}/{cname}: pixel_values max |diff| {err} > {PV_TOL}")
             n_pv += 1
             n_exact_pv += int(np.array_equal(got, ref_pv))
 
@@ -362,7 +363,8 @@ def main():
              (27, 28), (42, 42), (70, 98), (4000, 3000), (8000, 8000), (1, 2), (13, 2600)]
     sizes += [tuple(int(v) for v in rng.integers(1, 5000, 2)) for _ in range(3000)]
     sizes += [tuple(int(v) for v in rng.integers(1, 60, 2)) for _ in range(500)]
-    settings = [(28, 3136, 12845056), (28, 3136, 1003520), (32, 65536, 16777216), (14, 196, 50000), (21, 1000, 1000)]
+    settings = [(28, 3136, 12845056), (28, 3136, 1003520), (32, 65536, 16777216), (14, 196, 50000),
+                (21, 1000, 1000)]
     for i, (h, w) in enumerate(sizes):
         f, lo, hi = settings[i % len(settings)]
         lines.append(f"{h} {w} {f} {lo} {hi}")

@@ -135,7 +135,8 @@ static void test_linear(mt_pool *pool3, const char *level) {
 
 /* C = op(A) . op(B) through arbitrary strides, against the double loop. */
 static void test_matmul(mt_pool *pool3, const char *level) {
-    static const int64_t shapes[][3] = {{1, 17, 33}, {4, 9, 300}, {5, 1, 7}, {17, 65, 129}, {65, 40, 3}, {130, 33, 257}};
+    static const int64_t shapes[][3] = {{1, 17, 33},   {4, 9, 300}, {5, 1, 7},
+                                        {17, 65, 129}, {65, 40, 3}, {130, 33, 257}};
     for (size_t s = 0; s < MT_ARRAY_LEN(shapes); s++)
         for (int form = 0; form < 4; form++) {
             int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
@@ -206,7 +207,8 @@ static void test_vec(const char *level) {
         float *x = fvec(n, 10.0f), *u = fvec(n, 1.0f), *y = fvec(n, 1.0f), *y0 = mt_malloc_array((size_t)n, 4);
         memcpy(y0, y, sizeof(float) * (size_t)n);
         double d = 0, mag = 0, ss = 0, mx = -INFINITY;
-        for (int64_t i = 0; i < n; i++) d += (double)x[i] * u[i], mag += fabs((double)x[i] * u[i]), ss += (double)x[i] * x[i];
+        for (int64_t i = 0; i < n; i++)
+            d += (double)x[i] * u[i], mag += fabs((double)x[i] * u[i]), ss += (double)x[i] * x[i];
         for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
         CHECK_MSG(fabs(mt_cpu_dot(n, x, u) - d) <= 1e-6 * mag, "dot n=%lld at %s", (long long)n, level);
         CHECK_MSG(mt_cpu_max(n, x) == (float)mx, "max n=%lld at %s", (long long)n, level);
@@ -252,7 +254,8 @@ static void test_vec(const char *level) {
         CHECK_MSG(ok, "swiglu n=%lld at %s", (long long)n, level);
         mt_cpu_gelu_erf(n, x, y);
         ok = true;
-        for (int64_t i = 0; i < n; i++) ok &= fabs(y[i] - 0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0)))) <= 5e-7 * (1 + fabs(x[i]));
+        for (int64_t i = 0; i < n; i++)
+            ok &= fabs(y[i] - 0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0)))) <= 5e-7 * (1 + fabs(x[i]));
         CHECK_MSG(ok, "gelu_erf n=%lld at %s", (long long)n, level);
         mt_cpu_gelu_tanh(n, x, y);
         ok = true;

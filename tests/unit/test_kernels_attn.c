@@ -78,7 +78,8 @@ static void run_case(const acase *c, mt_pool *pool, const char *level) {
             double mx = -INFINITY, sum = 0;
             for (int64_t j = lo; j < hi; j++) {
                 double d = 0;
-                for (int64_t x = 0; x < D; x++) d += (double)q[t * q_st + h * D + x] * kv_at(k, c->bf16, j * kv_st + hk * D + x);
+                for (int64_t x = 0; x < D; x++)
+                    d += (double)q[t * q_st + h * D + x] * kv_at(k, c->bf16, j * kv_st + hk * D + x);
                 s[j] = d * scale;
                 mx = s[j] > mx ? s[j] : mx;
             }

@@ -159,16 +159,19 @@ static void attn_naive(const mt_attn_args *a, int G) {
             float *o = a->out + t * a->o_st + h * a->o_sh, mx = -INFINITY, l = 0.0f;
             for (int64_t x = kv0; x < kv1; x++) {
                 float s = 0.0f;
-                for (int d = 0; d < a->head_dim; d++) s += q[d] * mt_cpu_load(a->k, a->kv_dtype, x * a->k_st + hk * a->k_sh + d);
+                for (int d = 0; d < a->head_dim; d++)
+                    s += q[d] * mt_cpu_load(a->k, a->kv_dtype, x * a->k_st + hk * a->k_sh + d);
                 mx = MT_MAX(mx, s * a->scale);
             }
             for (int d = 0; d < a->head_dim; d++) o[d] = 0.0f;
             for (int64_t x = kv0; x < kv1; x++) {
                 float s = 0.0f;
-                for (int d = 0; d < a->head_dim; d++) s += q[d] * mt_cpu_load(a->k, a->kv_dtype, x * a->k_st + hk * a->k_sh + d);
+                for (int d = 0; d < a->head_dim; d++)
+                    s += q[d] * mt_cpu_load(a->k, a->kv_dtype, x * a->k_st + hk * a->k_sh + d);
                 float p = expf(s * a->scale - mx);
                 l += p;
-                for (int d = 0; d < a->head_dim; d++) o[d] += p * mt_cpu_load(a->v, a->kv_dtype, x * a->v_st + hk * a->v_sh + d);
+                for (int d = 0; d < a->head_dim; d++)
+                    o[d] += p * mt_cpu_load(a->v, a->kv_dtype, x * a->v_st + hk * a->v_sh + d);
             }
             for (int d = 0; d < a->head_dim; d++) o[d] = l > 0.0f ? o[d] / l : 0.0f;
         }

@@ -47,7 +47,8 @@ static inline __m256 sigmoid8(__m256 x) {
 static inline __m256 erf8(__m256 x) {
     __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
     __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(ax, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 t =
+        _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(ax, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
     __m256 p = _mm256_set1_ps(1.061405429f);
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
@@ -77,7 +78,8 @@ float mt_avx2_dot(int64_t n, const float *x, const float *y) {
 
 /* Element-wise maps: whole vectors with plain loads and stores, the tail through masks (masked stores are slow on
  * some cores, so only the tail uses them). f is a constant after inlining. */
-MT_INLINE void map2(int64_t n, const float *x, const float *u, float *y, __m256 a, __m256 (*f)(__m256, __m256, __m256)) {
+MT_INLINE void map2(int64_t n, const float *x, const float *u, float *y, __m256 a,
+                    __m256 (*f)(__m256, __m256, __m256)) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i), _mm256_loadu_ps(u + i), a));
     if (i < n) {
@@ -100,14 +102,17 @@ MT_INLINE __m256 f_gelu_tanh(__m256 x, __m256 u, __m256 a) {
     __m256 v = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f),
                              _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), x), _mm256_mul_ps(x, x), x));
     __m256 e = exp8(_mm256_add_ps(v, v));
-    __m256 t = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+    __m256 t = _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                             _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
     return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), _mm256_add_ps(t, _mm256_set1_ps(1.0f)));
 }
 
 void mt_avx2_axpy(int64_t n, float a, const float *x, float *y) { map2(n, x, y, y, _mm256_set1_ps(a), f_axpy); }
 void mt_avx2_scale(int64_t n, float a, float *x) { map2(n, x, x, x, _mm256_set1_ps(a), f_scale); }
 void mt_avx2_silu(int64_t n, const float *x, float *y) { map2(n, x, x, y, _mm256_setzero_ps(), f_silu); }
-void mt_avx2_swiglu(int64_t n, const float *g, const float *u, float *y) { map2(n, g, u, y, _mm256_setzero_ps(), f_swiglu); }
+void mt_avx2_swiglu(int64_t n, const float *g, const float *u, float *y) {
+    map2(n, g, u, y, _mm256_setzero_ps(), f_swiglu);
+}
 void mt_avx2_gelu_erf(int64_t n, const float *x, float *y) { map2(n, x, x, y, _mm256_setzero_ps(), f_gelu_erf); }
 void mt_avx2_gelu_tanh(int64_t n, const float *x, float *y) { map2(n, x, x, y, _mm256_setzero_ps(), f_gelu_tanh); }
 
@@ -161,7 +166,8 @@ float mt_avx2_sumsq(int64_t n, const float *x) {
 void mt_avx2_mul_w(int64_t n, const float *x, float s, const void *w, mt_dtype wt, float *y) {
     __m256 vs = _mm256_set1_ps(s);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), load8(w, wt, i)));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), load8(w, wt, i)));
     for (; i < n; i++) y[i] = x[i] * s * mt_cpu_load(w, wt, i);
 }
 
@@ -188,7 +194,8 @@ void mt_avx2_from_f32(int64_t n, const float *x, void *y, mt_dtype yt) {
     if (yt == MT_BF16)
         for (; i + 8 <= n; i += 8) _mm_storeu_si128((__m128i *)(h + i), to_bf16_8(_mm256_loadu_ps(x + i)));
     else if (yt == MT_F16)
-        for (; i + 8 <= n; i += 8) _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) {
         if (yt == MT_BF16) h[i] = mt_f32_to_bf16(x[i]);
         else if (yt == MT_F16) h[i] = mt_f32_to_f16(x[i]);
@@ -197,10 +204,28 @@ void mt_avx2_from_f32(int64_t n, const float *x, void *y, mt_dtype yt) {
 }
 
 const mt_cpu_isa mt_cpu_isa_avx2 = {
-    .name = "avx2", .mr = 6, .nr = 16, .ukr = mt_avx2_ukr, .pack_b = mt_avx2_pack_b, .gemv = mt_avx2_gemv,
-    .gemv_bf16 = NULL, .dot = mt_avx2_dot, .axpy = mt_avx2_axpy, .scale = mt_avx2_scale, .max = mt_avx2_max, .exp_sum = mt_avx2_exp_sum,
-    .sumsq = mt_avx2_sumsq, .mul_w = mt_avx2_mul_w, .silu = mt_avx2_silu, .swiglu = mt_avx2_swiglu,
-    .gelu_erf = mt_avx2_gelu_erf, .gelu_tanh = mt_avx2_gelu_tanh, .to_f32 = mt_avx2_to_f32,
-    .from_f32 = mt_avx2_from_f32, .fma_loop = mt_avx2_fma_loop, .bf16_loop = NULL, .read_sum = mt_avx2_read_sum,
+    .name = "avx2",
+    .mr = 6,
+    .nr = 16,
+    .ukr = mt_avx2_ukr,
+    .pack_b = mt_avx2_pack_b,
+    .gemv = mt_avx2_gemv,
+    .gemv_bf16 = NULL,
+    .dot = mt_avx2_dot,
+    .axpy = mt_avx2_axpy,
+    .scale = mt_avx2_scale,
+    .max = mt_avx2_max,
+    .exp_sum = mt_avx2_exp_sum,
+    .sumsq = mt_avx2_sumsq,
+    .mul_w = mt_avx2_mul_w,
+    .silu = mt_avx2_silu,
+    .swiglu = mt_avx2_swiglu,
+    .gelu_erf = mt_avx2_gelu_erf,
+    .gelu_tanh = mt_avx2_gelu_tanh,
+    .to_f32 = mt_avx2_to_f32,
+    .from_f32 = mt_avx2_from_f32,
+    .fma_loop = mt_avx2_fma_loop,
+    .bf16_loop = NULL,
+    .read_sum = mt_avx2_read_sum,
 };
 #endif

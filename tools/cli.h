@@ -11,9 +11,6 @@
 
 enum { MT_EXIT_OK = 0, MT_EXIT_FAIL = 1, MT_EXIT_USAGE = 2 };
 
-/* Images over this many pixels are refused before decoding: PIL's decompression-bomb error threshold. */
-#define MT_CLI_MAX_IMAGE_PIXELS INT64_C(178956970)
-
 typedef struct mt_cli_args {
     int argc;
     char **argv;

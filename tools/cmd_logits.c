@@ -72,7 +72,7 @@ static int load_image_arg(const char *model_dir, image_arg *ia, mt_err *err) {
         mt_qwen_preproc_cfg cfg;
         mt_image img;
         int64_t grid[3];
-        if (mt_qwen_preproc_cfg_load(model_dir, &cfg, err) || mt_image_load(ia->file, MT_CLI_MAX_IMAGE_PIXELS, &img, err))
+        if (mt_qwen_preproc_cfg_load(model_dir, &cfg, err) || mt_image_load(ia->file, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err))
             return 1;
         mt_status st = mt_qwen_preprocess(&img, &cfg, &ia->pixels, &ia->in.n_patches, grid, err);
         mt_image_free(&img);

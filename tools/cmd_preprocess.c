@@ -25,7 +25,7 @@ int mt_cmd_preprocess(int argc, char **argv) {
     mt_err err;
     mt_qwen_preproc_cfg cfg;
     mt_image img;
-    if (mt_qwen_preproc_cfg_load(dir, &cfg, &err) || mt_image_load(image, MT_CLI_MAX_IMAGE_PIXELS, &img, &err))
+    if (mt_qwen_preproc_cfg_load(dir, &cfg, &err) || mt_image_load(image, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, &err))
         return mt_cli_fail(&err);
     float *pv = NULL;
     int64_t n, grid[3];

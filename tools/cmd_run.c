@@ -141,7 +141,7 @@ static void conversation_clear(conversation *c) {
 static mt_status add_image(runner *r, conversation *c, const char *path, mt_err *err) {
     if (c->n_images == MAX_IMAGES) return mt_err_set(err, MT_ERR_LIMIT, "at most %d images", MAX_IMAGES);
     mt_image img;
-    mt_status st = mt_image_load(path, MT_CLI_MAX_IMAGE_PIXELS, &img, err);
+    mt_status st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
     if (st) return st;
     int64_t grid[3];
     mt_image_input *in = &c->images[c->n_images];

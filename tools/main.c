@@ -14,6 +14,7 @@ static const struct {
     {"info", mt_cmd_info, "architecture, parameters per part, dtypes, memory"},
     {"logits", mt_cmd_logits, "logits of every position for given token ids (checks against other implementations)"},
     {"preprocess", mt_cmd_preprocess, "an image as the model's pixel values and grid (.npy)"},
+    {"bench", mt_cmd_bench, "speed of vision encode, prefill, decode and matmul against this machine's limits"},
 };
 
 static int usage(FILE *f) {

@@ -20,15 +20,14 @@
 
 #include "text/tokenizer.h"
 
-#define MT_TOK_MAX_ID (1 << 24)   /* ids above this are refused at load: they would size the tables */
+#define MT_TOK_MAX_ID (1 << 21)   /* ids from here on are refused at load: they size the per-id tables */
 #define MT_TOK_MAX_PRE 16         /* pre-tokenizer steps, counting those inside Sequences */
 #define MT_TOK_MAX_TOKEN_LEN 4096 /* bytes in one vocab or added token */
 
 enum {
     MT_TOK_F_VOCAB = 1,     /* in model.vocab */
     MT_TOK_F_BYTELEVEL = 2, /* in model.vocab, and every character of it is in GPT-2's map */
-    MT_TOK_F_ADDED = 4,     /* in added_tokens */
-    MT_TOK_F_SPECIAL = 8,   /* in added_tokens with special: true */
+    MT_TOK_F_SPECIAL = 4,   /* in added_tokens with special: true */
 };
 
 /* The one mutable table of a loaded tokenizer: a memo that encode fills in with relaxed atomic stores. Every
@@ -74,7 +73,13 @@ typedef struct mt_tok_added {
     bool special, lstrip, rstrip, single_word, normalized;
 } mt_tok_added;
 
-typedef enum { MT_SPLIT_REMOVED, MT_SPLIT_ISOLATED, MT_SPLIT_MERGED_PREV, MT_SPLIT_MERGED_NEXT, MT_SPLIT_CONTIGUOUS } mt_split_behavior;
+typedef enum {
+    MT_SPLIT_REMOVED,
+    MT_SPLIT_ISOLATED,
+    MT_SPLIT_MERGED_PREV,
+    MT_SPLIT_MERGED_NEXT,
+    MT_SPLIT_CONTIGUOUS
+} mt_split_behavior;
 
 typedef enum { MT_PRE_SPLIT, MT_PRE_BYTELEVEL } mt_pre_kind;
 
@@ -98,14 +103,13 @@ struct mt_tokenizer {
     uint8_t *whole;             /* [n_ids] MT_WHOLE_*: does BPE of this token's bytes give the token itself? */
     mt_tok_index by_name;       /* vocab by vname */
     mt_tok_index by_bytes;      /* byte-level vocab by vbytes */
-    int32_t byte_id[256];     /* id of each single byte, -1 when the vocab lacks it */
-    mt_tok_merge *merges;     /* [merge_mask + 1] */
+    int32_t byte_id[256];       /* id of each single byte, -1 when the vocab lacks it */
+    mt_tok_merge *merges;       /* [merge_mask + 1] */
     size_t merge_mask;
     bool ignore_merges;
-    int32_t unk_id; /* -1 without unk_token */
+    int32_t unk_id;             /* -1 without unk_token */
     mt_tok_added *added;
     size_t n_added;
-    bool any_normalized_added;
     mt_tok_norm norm[4];
     size_t n_norm;
     mt_tok_pre pre[MT_TOK_MAX_PRE];
@@ -129,9 +133,9 @@ bool mt_unicode_is_space(uint32_t cp);
 /* Rust regex's \w: Alphabetic, marks, decimal digits, connector punctuation, join controls. */
 bool mt_unicode_is_word(uint32_t cp);
 /* Normalizes valid UTF-8 by the forms in order into out (cleared first). */
-mt_status mt_unicode_normalize(const mt_tok_norm *forms, size_t n_forms, const char *s, size_t n, mt_tbuf *out, mt_err *err);
-/* GPT-2's byte -> code point map and its inverse (-1 for code points that are no byte). */
-uint32_t mt_bytelevel_cp(uint8_t byte);
+mt_status mt_unicode_normalize(const mt_tok_norm *forms, size_t n_forms, const char *s, size_t n, mt_tbuf *out,
+                               mt_err *err);
+/* The byte GPT-2's map sends to code point cp, or -1 when cp stands for no byte. */
 int mt_bytelevel_byte(uint32_t cp);
 
 /* tok_pretok.c */
@@ -151,7 +155,7 @@ struct mt_encoder {
     int32_t *ids;
     size_t n_ids, cap_ids;
     struct mt_bpe_cache *cache;
-    mt_tbuf scratch;             /* add_prefix_space copies */
+    mt_tbuf scratch; /* add_prefix_space copies */
     mt_err *err;
 };
 

@@ -56,7 +56,8 @@ static size_t append_lossy(mt_tbuf *out, const char *src, size_t n, bool hold, b
 
 mt_status mt_tokenizer_decode(const mt_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out,
                               size_t *out_len, mt_err *err) {
-    if (!tok || (!ids && n) || !out) return mt_err_set(err, MT_ERR_INVALID_ARG, "decode: NULL tokenizer, ids or output");
+    if (!tok || (!ids && n) || !out)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "decode: NULL tokenizer, ids or output");
     mt_tbuf raw = {0}, text = {0};
     mt_status st = MT_OK;
     bool ok = mt_tbuf_reserve(&raw, n * 4 < n ? n : n * 4);

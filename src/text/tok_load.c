@@ -58,7 +58,7 @@ static mt_status read_vocab(loader *L, const cJSON *vocab, int32_t *max_id, size
     if (!cJSON_IsObject(vocab)) return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.vocab must be an object", L->path);
     for (const cJSON *e = vocab->child; e; e = e->next) {
         double d = e->valuedouble;
-        if (!cJSON_IsNumber(e) || d != (double)(int64_t)d || d < 0 || d >= MT_TOK_MAX_ID)
+        if (!cJSON_IsNumber(e) || !(d >= 0 && d < MT_TOK_MAX_ID) || d != (double)(int32_t)d)
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.vocab[\"%.60s\"]: id must be an integer in [0, %d)",
                               L->path, e->string, MT_TOK_MAX_ID);
         if (strlen(e->string) > MT_TOK_MAX_TOKEN_LEN)
@@ -196,9 +196,8 @@ static mt_status normalize_added(loader *L) {
     for (size_t i = 0; i < tok->n_added; i++) {
         mt_tok_added *a = &tok->added[i];
         tok->added_of[a->id] = (int32_t)i;
-        tok->flags[a->id] |= MT_TOK_F_ADDED | (a->special ? MT_TOK_F_SPECIAL : 0);
+        if (a->special) tok->flags[a->id] |= MT_TOK_F_SPECIAL;
         if (!a->normalized || tok->n_norm == 0) continue;
-        tok->any_normalized_added = true;
         mt_status st = mt_unicode_normalize(tok->norm, tok->n_norm, tok->blob.data + a->content.off, a->content.len,
                                             &t, L->err);
         if (!st) st = blob_add(L, t.data, t.len, &a->match);
@@ -257,8 +256,8 @@ static mt_status read_split(loader *L, const cJSON *p, mt_tok_pre *pre) {
     static const char *names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
     const char *behavior = NULL, *re = NULL, *lit = NULL;
     const cJSON *pat = cJSON_GetObjectItemCaseSensitive(p, "pattern");
-    if (!cJSON_IsObject(pat) || mt_json_str_opt(pat, "Regex", "", &re, NULL) || mt_json_str_opt(pat, "String", "", &lit, NULL) ||
-        (!re && !lit))
+    if (!cJSON_IsObject(pat) || mt_json_str_opt(pat, "Regex", "", &re, NULL) ||
+        mt_json_str_opt(pat, "String", "", &lit, NULL) || (!re && !lit))
         return mt_err_set(L->err, MT_ERR_FORMAT, "%s: pre_tokenizer Split: \"pattern\" must be {\"Regex\": ...} or "
                           "{\"String\": ...}", L->path);
     mt_status st;

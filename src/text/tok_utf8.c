@@ -239,16 +239,6 @@ mt_status mt_unicode_normalize(const mt_tok_norm *forms, size_t n_forms, const c
     return st;
 }
 
-uint32_t mt_bytelevel_cp(uint8_t b) {
-    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) return b;
-    /* Count the non-printable bytes before b. */
-    uint32_t k;
-    if (b <= 0x20) k = b;                    /* 0x00..0x20: 33 of them */
-    else if (b <= 0xA0) k = 33 + (b - 0x7F); /* 0x7F..0xA0: 34 */
-    else k = 67;                             /* 0xAD */
-    return 256 + k;
-}
-
 int mt_bytelevel_byte(uint32_t cp) {
     if (cp < 256) {
         uint8_t b = (uint8_t)cp;

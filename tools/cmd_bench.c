@@ -1,0 +1,716 @@
+/* mitten bench: how fast this build runs a model on this machine, each figure as a share of what the machine can
+ * do (mt_roofline_measure: peak FMA and bf16 throughput, memory read bandwidth). docs/PERFORMANCE.md keeps results.
+ *
+ * Phases (each after a warm-up run; the cheap ones report the best of a few repetitions):
+ *
+ *   | phase   | timed                                         | work, FLOPs (2 per multiply-add)       | share of  |
+ *   |---------|-----------------------------------------------|----------------------------------------|-----------|
+ *   | vision  | the family's encode_image, random pixels      | 2 N Pv + 2 (N / m^2) Pm + 4 E pairs    | bf16 peak |
+ *   | prefill | mt_session_prefill of L random ids, no image  | 2 L Pt + 2 V H + 4 Q L (L + 1) / 2     | bf16 peak |
+ *   | decode  | D mt_session_decode steps after the prefill   | per token 2 (Pt + V H) + 4 Q (p + 1)   | read bw   |
+ *   | linear  | mt_cpu_linear on the model's own weights      | 2 M N K                                | both      |
+ *
+ *   N patches of the image, Pv matrix parameters a patch passes through (patch embedding and vision blocks), Pm the
+ *   merger's matrix parameters (once per merged unit of m x m patches), E vision heads x head dim, pairs the
+ *   (query, key) pairs attention visits summed over blocks (the whole image in full-attention blocks, each window
+ *   in the others), Pt matrix parameters of the text layers, V H the LM head (prefill computes the last row's
+ *   logits only), Q text query heads x head dim, p the cache position of the decoded token. Norms, RoPE, biases and
+ *   activations are left out: they are under 1% of the work.
+ *   Decode bytes per token: the text layers' weights + the LM head + the KV cache rows attention reads,
+ *   2 layers (p + 1) kv_width x 4 (the cache is f32). M = 1 linears rotate through every layer's copy of the weight,
+ *   so each call reads from DRAM as decoding does.
+ *
+ * The parameter groups are found by Qwen2-VL checkpoint names ("visual." / "model.visual.", "merger.", "layers.");
+ * a family laid out otherwise needs its own table here. Peak RSS per phase comes from VmHWM, reset before the phase
+ * through /proc/self/clear_refs, and is checked against weights + KV cache + 1 GiB.
+ *
+ * --shape NAME reads bench/shapes/NAME.json in the source tree: the cache folder name and the command (relative to
+ * the source tree, run with /usr/bin/python3 and "--out DIR" appended) that writes a random checkpoint of that shape
+ * when the folder is absent. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "cli.h"
+#include "engine/session.h"
+#include "tensor/cpu/roofline.h"
+
+static const char usage[] =
+    "usage: mitten bench [-m DIR | --shape NAME [--dir DIR]] [--threads N] [--skip-vision] [--prefill N]\n"
+    "                    [--decode N] [--json]\n\n"
+    "Times vision encoding of a 448x448 and an 896x896 image, a prefill of N tokens (512), decoding M tokens (128)\n"
+    "and linears on the model's weights, each against this machine's measured limits. --shape qwen2.5-vl-3b uses\n"
+    "random weights of that shape, cached in $XDG_CACHE_HOME/mitten/shapes (or --dir) and made on first use.\n";
+
+#ifdef MT_SOURCE_DIR
+#define SOURCE_HINT MT_SOURCE_DIR
+#define SOURCE_UP 0
+#else
+#define SOURCE_HINT MT_DEFAULT_MODEL_DIR /* <source>/models/mitten-tiny */
+#define SOURCE_UP 2
+#endif
+
+#define PYTHON "/usr/bin/python3"
+#define MAX_FIGURES 64
+#define MAX_ROTATE 256
+#define GiB (1024.0 * 1024.0 * 1024.0)
+
+typedef struct figure {
+    char name[80];
+    double seconds;  /* one timed run */
+    double count;    /* images, tokens or calls in that run */
+    const char *unit;
+    double flop;     /* work of the run */
+    double bytes;    /* memory read in the run, for memory-bound cases */
+    bool mem_bound;  /* share of read bandwidth rather than bf16 peak */
+    double target;   /* share to reach, 0 = none */
+    double peak_rss; /* bytes, 0 = not measured */
+    double cpu;      /* CPU time of the process over wall time x threads: under 1 when others shared the cores */
+} figure;
+
+/* What the FLOP and byte counts need from the checkpoint (see the table above). */
+typedef struct work_model {
+    double text_params, text_bytes, head_params, head_bytes, q_width;
+    double vis_patch_params, vis_unit_params, vis_width;
+    int64_t patch, merge, depth, full_blocks, window_units; /* window_units 0: every block attends to the image */
+} work_model;
+
+typedef struct bench {
+    const mt_model *m;
+    mt_pool *pool;
+    mt_roofline rf;
+    work_model w;
+    figure fig[MAX_FIGURES];
+    int n_fig;
+    double kv_bytes;
+} bench;
+
+/* ---- machine and process facts ---- */
+
+static void source_dir(char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", SOURCE_HINT);
+    for (int i = 0; i < SOURCE_UP; i++) {
+        char *s = strrchr(buf, '/');
+        if (s) *s = 0;
+    }
+}
+
+static void read_command(const char *cmd, char *out, size_t cap) {
+    snprintf(out, cap, "unknown");
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (fgets(out, (int)cap, p)) out[strcspn(out, "\n")] = 0;
+    else snprintf(out, cap, "unknown");
+    pclose(p);
+}
+
+static void commit_of(const char *src, char *out, size_t cap) {
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' 2>/dev/null && git rev-parse --short HEAD 2>/dev/null | tr -d '\\n' && "
+             "(git diff --quiet HEAD 2>/dev/null || printf -- -dirty)", src);
+    read_command(cmd, out, cap);
+}
+
+static void cpu_model(char *out, size_t cap) {
+    read_command("sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1", out, cap);
+}
+
+/* Bytes of a "VmHWM:"-style line of /proc/self/status, 0 when unreadable. */
+static double proc_status_bytes(const char *key) {
+    char line[256];
+    double kb = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, strlen(key)) == 0) kb = atof(line + strlen(key));
+    if (f) fclose(f);
+    return kb * 1024.0;
+}
+
+/* Makes VmHWM start again from the current RSS (Linux >= 4.0), so each phase gets its own peak. */
+static void reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) fputs("5", f), fclose(f);
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Starts a figure's process counters; finish_figure reads them. */
+typedef struct span {
+    double wall, cpu;
+} span;
+
+static span start_figure(void) {
+    reset_peak_rss();
+    return (span){mt_time_now(), cpu_seconds()};
+}
+
+static void finish_figure(const bench *b, figure *f, span s) {
+    f->peak_rss = proc_status_bytes("VmHWM:");
+    f->cpu = (cpu_seconds() - s.cpu) / ((mt_time_now() - s.wall) * b->rf.threads);
+}
+
+/* ---- the cached random checkpoint of --shape ---- */
+
+static mt_status mkdirs(char *path, mt_err *err) {
+    for (char *s = path + 1;; s++) {
+        if (*s != '/' && *s) continue;
+        char c = *s;
+        *s = 0;
+        int r = mkdir(path, 0755);
+        *s = c;
+        if (r && errno != EEXIST)
+            return mt_err_set(err, MT_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
+        if (!c) return MT_OK;
+    }
+}
+
+static double folder_bytes(const char *dir) {
+    double total = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[4400];
+    struct stat sb;
+    while (d && (e = readdir(d)))
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+            total += (double)sb.st_size;
+    if (d) closedir(d);
+    return total;
+}
+
+/* Plain files of an unfinished earlier attempt; the generator writes no sub-folders. */
+static void remove_partial(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[4400];
+    struct stat sb;
+    while (d && (e = readdir(d)))
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p && lstat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+            unlink(p);
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+/* Runs the shape's generator into DIR.partial, printing progress, and renames it to DIR when it succeeds. */
+static mt_status generate(const char *src, const char *shape_path, const cJSON *gen, double approx, const char *dir,
+                          mt_err *err) {
+    int n = cJSON_GetArraySize(gen);
+    const char *argv[40];
+    char script[4400], partial[4400];
+    if (!cJSON_IsArray(gen) || n < 1 || n > 32)
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"generator\" must be an array of 1 to 32 strings",
+                          shape_path);
+    for (int i = 0; i < n; i++) {
+        const cJSON *a = cJSON_GetArrayItem(gen, i);
+        if (!cJSON_IsString(a))
+            return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"generator\" item %d is not a string", shape_path, i);
+        argv[i + 1] = a->valuestring;
+    }
+    if (snprintf(script, sizeof script, "%s/%s", src, argv[1]) >= (int)sizeof script ||
+        snprintf(partial, sizeof partial, "%s.partial", dir) >= (int)sizeof partial)
+        return mt_err_set(err, MT_ERR_LIMIT, "%s: path too long", dir);
+    argv[0] = PYTHON, argv[1] = script, argv[n + 1] = "--out", argv[n + 2] = partial, argv[n + 3] = NULL;
+    remove_partial(partial);
+    mt_status st = mkdirs(partial, err);
+    if (st) return st;
+    fprintf(stderr, "mitten bench: writing a random checkpoint to %s (once; about %.1f GB)\n", dir, approx / 1e9);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return mt_err_set(err, MT_ERR_IO, "cannot start %s: %s", PYTHON, strerror(errno));
+    if (pid == 0) {
+        execv(PYTHON, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    double start = mt_time_now(), shown = start;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        sleep(1);
+        if (mt_time_now() - shown >= 5) {
+            shown = mt_time_now();
+            fprintf(stderr, "  %.1f of ~%.1f GB written, %.0f s\n", folder_bytes(partial) / 1e9, approx / 1e9,
+                    shown - start);
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return mt_err_set(err, MT_ERR_IO, "%s %s failed (exit status %d); the unfinished folder is %s", PYTHON, script,
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1, partial);
+    if (rename(partial, dir))
+        return mt_err_set(err, MT_ERR_IO, "%s: cannot rename to %s: %s", partial, dir, strerror(errno));
+    return MT_OK;
+}
+
+/* Fills dir with the checkpoint folder of shape `name`, generating it when it has no config.json. */
+static mt_status shape_checkpoint(const char *name, const char *dir_opt, char *dir, size_t cap, mt_err *err) {
+    char src[4096], path[4400];
+    source_dir(src, sizeof src);
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    if (!*name || name[0] == '.' || strspn(name, name_chars) != strlen(name))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "--shape %s: not a shape name", name);
+    snprintf(path, sizeof path, "%s/bench/shapes/%s.json", src, name);
+    cJSON *js = NULL;
+    const char *folder = NULL;
+    double approx = 0;
+    mt_status st = mt_json_parse_file(path, (size_t)1 << 20, &js, err);
+    if (!st) st = mt_json_str_req(js, "folder", path, &folder, err);
+    if (!st) st = mt_json_num_opt(js, "approx_bytes", path, 0, 1e15, &approx, err);
+    if (!st && (!*folder || strchr(folder, '/') || folder[0] == '.'))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: field \"folder\" must be a plain folder name", path);
+    if (!st) {
+        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        int k = dir_opt               ? snprintf(dir, cap, "%s", dir_opt)
+                : xdg && *xdg         ? snprintf(dir, cap, "%s/mitten/shapes/%s", xdg, folder)
+                : home && *home       ? snprintf(dir, cap, "%s/.cache/mitten/shapes/%s", home, folder)
+                                      : -1;
+        if (k < 0 || k >= (int)cap) st = mt_err_set(err, MT_ERR_INVALID_ARG, "no cache folder: set --dir or HOME");
+    }
+    if (!st && snprintf(path, sizeof path, "%s/config.json", dir) < (int)sizeof path && !mt_file_exists(path)) {
+        snprintf(path, sizeof path, "%s/bench/shapes/%s.json", src, name);
+        st = generate(src, path, cJSON_GetObjectItemCaseSensitive(js, "generator"), approx, dir, err);
+    }
+    cJSON_Delete(js);
+    return st;
+}
+
+/* ---- the work model ---- */
+
+static bool ends_with(const char *s, const char *tail) {
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && strcmp(s + a - b, tail) == 0;
+}
+
+static mt_status work_model_init(const mt_model *m, work_model *w, mt_err *err) {
+    const mt_st_tensor *head = NULL, *embed = NULL;
+    for (size_t i = 0; i < mt_safetensors_count(m->st); i++) {
+        const mt_st_tensor *t = mt_safetensors_at(m->st, i);
+        if (t->ndim < 2) continue;
+        double n = 1;
+        for (int d = 0; d < t->ndim; d++) n *= (double)t->shape[d];
+        if (strstr(t->name, "visual.")) {
+            *(strstr(t->name, "merger.") ? &w->vis_unit_params : &w->vis_patch_params) += n;
+            if (ends_with(t->name, "blocks.0.attn.qkv.weight")) w->vis_width = (double)t->shape[0] / 3;
+        } else if (strstr(t->name, "layers.")) {
+            w->text_params += n;
+            w->text_bytes += (double)t->nbytes;
+            if (ends_with(t->name, "layers.0.self_attn.q_proj.weight")) w->q_width = (double)t->shape[0];
+        } else if (ends_with(t->name, "lm_head.weight")) {
+            head = t;
+        } else if (ends_with(t->name, "embed_tokens.weight")) {
+            embed = t;
+        }
+    }
+    if (!head) head = embed;
+    if (head) w->head_params = (double)head->shape[0] * (double)head->shape[1], w->head_bytes = (double)head->nbytes;
+
+    char path[4400];
+    snprintf(path, sizeof path, "%s/config.json", m->dir);
+    cJSON *cfg = NULL;
+    mt_status st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
+    if (st) return st;
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(cfg, "vision_config");
+    int64_t window = 0, full[512];
+    size_t n_full = 0;
+    w->patch = 14, w->merge = m->desc.merge_size, w->depth = 0;
+    if (cJSON_IsObject(vc)) {
+        st = mt_json_int_opt(vc, "patch_size", path, 1, 1024, &w->patch, err);
+        if (!st) st = mt_json_int_opt(vc, "depth", path, 0, 512, &w->depth, err);
+        if (!st) st = mt_json_int_opt(vc, "window_size", path, 0, 1 << 16, &window, err);
+        if (!st) st = mt_json_int_array_opt(vc, "fullatt_block_indexes", path, 0, 511, full, 512, &n_full, err);
+    }
+    cJSON_Delete(cfg);
+    if (st) return st;
+    w->window_units = window / MT_MAX(1, w->merge * w->patch);
+    w->full_blocks = w->window_units ? (int64_t)n_full : w->depth;
+    if (!w->text_params || !w->q_width || !w->head_params)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: no Qwen2-style text layers found to count the work of", m->dir);
+    return MT_OK;
+}
+
+/* (query, key) pairs of one block that attends within windows of window_units^2 merged units of an h x w grid. */
+static double window_pairs(const work_model *w, int64_t gh, int64_t gw) {
+    int64_t lh = gh / w->merge, lw = gw / w->merge, ws = w->window_units, m2 = w->merge * w->merge;
+    double pairs = 0;
+    for (int64_t r = 0; r < lh; r += ws)
+        for (int64_t c = 0; c < lw; c += ws) {
+            double n = (double)(MT_MIN(ws, lh - r) * MT_MIN(ws, lw - c) * m2);
+            pairs += n * n;
+        }
+    return pairs;
+}
+
+static double vision_flop(const work_model *w, int64_t gh, int64_t gw) {
+    double n = (double)(gh * gw), m2 = (double)(w->merge * w->merge);
+    double pairs = (double)w->full_blocks * n * n;
+    if (w->window_units) pairs += (double)(w->depth - w->full_blocks) * window_pairs(w, gh, gw);
+    return 2 * n * w->vis_patch_params + 2 * (n / m2) * w->vis_unit_params + 4 * w->vis_width * pairs;
+}
+
+/* ---- phases ---- */
+
+static figure *add_figure(bench *b, const char *unit, bool mem_bound, double target, const char *fmt, ...)
+    MT_PRINTF(5, 6);
+static figure *add_figure(bench *b, const char *unit, bool mem_bound, double target, const char *fmt, ...) {
+    static figure spare;
+    figure *f = b->n_fig < MAX_FIGURES ? &b->fig[b->n_fig++] : &spare;
+    *f = (figure){.unit = unit, .mem_bound = mem_bound, .target = target};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->name, sizeof f->name, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "mitten bench: %s\n", f->name);
+    return f;
+}
+
+static void fill_random(float *x, int64_t n, uint32_t seed) {
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)(seed >> 8) / (float)(1u << 23) - 1.0f;
+    }
+}
+
+/* One encode of a side x side image; *seconds gets the time. The arena is reset afterwards. */
+static mt_status encode_once(bench *b, mt_arena *arena, int64_t side, double *seconds, mt_err *err) {
+    const mt_model *m = b->m;
+    int64_t g = side / b->w.patch / b->w.merge * b->w.merge, n = g * g, P = m->desc.patch_dim;
+    float *px = mt_malloc_array((size_t)(n * P), sizeof(float));
+    if (!px) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    fill_random(px, n * P, (uint32_t)side);
+    mt_ctx ctx = {.arena = arena, .pool = b->pool};
+    double t0 = mt_time_now();
+    mt_tensor *y = m->family->encode_image(m, &ctx, px, n, (mt_image_grid){1, g, g}, NULL);
+    *seconds = mt_time_now() - t0;
+    mt_free(px);
+    mt_arena_reset(arena);
+    if (!y) {
+        if (err) *err = ctx.err;
+        return ctx.status ? ctx.status : MT_ERR_INTERNAL;
+    }
+    return MT_OK;
+}
+
+static mt_status bench_vision(bench *b, mt_err *err) {
+    static const int64_t sides[] = {448, 896};
+    mt_arena arena;
+    mt_arena_init(&arena, (size_t)64 << 20);
+    double t;
+    mt_status st = encode_once(b, &arena, 4 * b->w.patch * b->w.merge, &t, err); /* warm-up: a small image */
+    for (size_t i = 0; i < MT_ARRAY_LEN(sides) && !st; i++) {
+        int64_t g = sides[i] / b->w.patch / b->w.merge * b->w.merge;
+        figure *f = add_figure(b, "img", false, 0.40, "vision %lldx%lld (%lld patches)", (long long)sides[i],
+                               (long long)sides[i], (long long)(g * g));
+        f->count = 1;
+        f->flop = vision_flop(&b->w, g, g);
+        f->seconds = 1e30;
+        span sp = start_figure();
+        double spent = 0;
+        for (int rep = 0; rep < 3 && !st && (rep == 0 || spent + f->seconds < 8); rep++) {
+            st = encode_once(b, &arena, sides[i], &t, err);
+            f->seconds = MT_MIN(f->seconds, t);
+            spent += t;
+        }
+        finish_figure(b, f, sp);
+    }
+    mt_arena_free(&arena);
+    return st;
+}
+
+static int32_t argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+
+static mt_status bench_text(bench *b, int threads, int64_t L, int64_t D, mt_err *err) {
+    const mt_model *m = b->m;
+    const mt_model_desc *d = &m->desc;
+    mt_session *s = NULL;
+    mt_session_params params = {.n_ctx = L + D + 2, .n_threads = threads};
+    /* Ids below every special token, so the prompt holds no image placeholder. */
+    int64_t limit = d->vocab_size;
+    int64_t specials[] = {d->image_token_id, d->video_token_id, d->vision_start_id, d->vision_end_id, d->bos_id};
+    for (size_t i = 0; i < MT_ARRAY_LEN(specials); i++)
+        if (specials[i] > 0 && specials[i] < limit) limit = specials[i];
+    int32_t *ids = mt_malloc_array((size_t)L, sizeof(int32_t));
+    if (!ids) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    uint32_t seed = 7;
+    for (int64_t i = 0; i < L; i++) seed = seed * 1664525u + 1013904223u, ids[i] = (int32_t)((seed >> 8) % limit);
+    const float *logits;
+    mt_status st = mt_session_new(m, &params, &s, err);
+    if (!st) b->kv_bytes = 2.0 * (double)d->n_layers * (double)params.n_ctx * (double)d->kv_width * sizeof(float);
+    if (!st) st = mt_session_prefill(s, ids, MT_MIN(L, 16), NULL, 0, NULL, &logits, err); /* warm-up */
+    if (!st) {
+        mt_session_reset(s);
+        figure *f = add_figure(b, "tok", false, 0.40, "prefill %lld tokens", (long long)L);
+        span sp = start_figure();
+        st = mt_session_prefill(s, ids, L, NULL, 0, NULL, &logits, err);
+        f->seconds = mt_time_now() - sp.wall;
+        finish_figure(b, f, sp);
+        f->count = (double)L;
+        f->flop = 2 * (double)L * b->w.text_params + 2 * b->w.head_params + 4 * b->w.q_width * (double)L * (L + 1) / 2;
+    }
+    if (!st && D > 0) st = mt_session_decode(s, argmax(logits, d->vocab_size), &logits, err); /* warm-up */
+    if (!st && D > 0) {
+        figure *f = add_figure(b, "tok", true, 0.60, "decode %lld tokens after %lld", (long long)D, (long long)L);
+        span sp = start_figure();
+        for (int64_t i = 0; i < D && !st; i++) {
+            double keys = (double)(mt_session_n_past(s) + 1);
+            f->flop += 2 * (b->w.text_params + b->w.head_params) + 4 * b->w.q_width * keys;
+            f->bytes += b->w.text_bytes + b->w.head_bytes + 2.0 * (double)d->n_layers * keys * (double)d->kv_width * 4;
+            st = mt_session_decode(s, argmax(logits, d->vocab_size), &logits, err);
+        }
+        f->seconds = mt_time_now() - sp.wall;
+        finish_figure(b, f, sp);
+        f->count = (double)D;
+    }
+    mt_session_free(s);
+    mt_free(ids);
+    return st;
+}
+
+/* mt_cpu_linear over M rows, each call on the next of ws[] (the same weight in successive layers). */
+typedef struct lin_case {
+    const mt_st_tensor *ws[MAX_ROTATE];
+    int n;
+} lin_case;
+
+static mt_status bench_linear(bench *b, const char *label, const lin_case *c, int64_t M, mt_err *err) {
+    int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
+    int calls = M <= 4 ? c->n : 1;
+    float *A = mt_malloc_array((size_t)(M * K), sizeof(float)), *C = mt_malloc_array((size_t)(M * N), sizeof(float));
+    if (!A || !C) {
+        mt_free(A), mt_free(C);
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    fill_random(A, M * K, 3);
+    figure *f = add_figure(b, "call", M <= 4, 0, "linear M=%lld N=%lld K=%lld %s", (long long)M, (long long)N,
+                           (long long)K, label);
+    f->seconds = 1e30;
+    double spent = 0;
+    span sp = start_figure();
+    for (int rep = 0; rep < 6 && (rep < 2 || spent < 1.5); rep++) { /* rep 0 is the warm-up */
+        double t0 = mt_time_now();
+        for (int i = 0; i < calls; i++)
+            mt_cpu_linear(b->pool, M, N, K, A, K, c->ws[i]->data, c->ws[i]->dtype, K, NULL, C, N, false);
+        double t = (mt_time_now() - t0) / calls;
+        if (rep) f->seconds = MT_MIN(f->seconds, t);
+        spent += t * calls;
+    }
+    finish_figure(b, f, sp);
+    f->peak_rss = 0; /* the weights are mapped already: nothing to learn */
+    f->count = 1;
+    f->flop = 2.0 * (double)(M * N * K);
+    f->bytes = (double)c->ws[0]->nbytes;
+    mt_free(A), mt_free(C);
+    return MT_OK;
+}
+
+/* Every distinct weight shape of the first text layer and the first vision block, then the LM head (M = 1 only:
+ * prefill computes one row of logits). */
+static mt_status bench_linears(bench *b, mt_err *err) {
+    static const char *const firsts[] = {"layers.0.", "blocks.0."};
+    int64_t seen[64][2];
+    int n_seen = 0;
+    mt_status st = MT_OK;
+    const mt_st_tensor *head = NULL;
+    for (size_t i = 0; i < mt_safetensors_count(b->m->st) && !st; i++) {
+        const mt_st_tensor *t = mt_safetensors_at(b->m->st, i);
+        if (ends_with(t->name, "lm_head.weight") || (!head && ends_with(t->name, "embed_tokens.weight"))) head = t;
+        const char *at = NULL;
+        for (size_t k = 0; k < MT_ARRAY_LEN(firsts) && !at; k++) at = strstr(t->name, firsts[k]);
+        if (!at || t->ndim != 2 || !ends_with(t->name, ".weight") || n_seen == (int)MT_ARRAY_LEN(seen)) continue;
+        bool dup = false;
+        for (int k = 0; k < n_seen; k++) dup |= seen[k][0] == t->shape[0] && seen[k][1] == t->shape[1];
+        if (dup) continue;
+        seen[n_seen][0] = t->shape[0], seen[n_seen][1] = t->shape[1], n_seen++;
+        static lin_case c;
+        c.n = 0;
+        char name[512];
+        size_t stem = (size_t)(strchr(at, '.') - t->name) + 1, rest = stem + 2;
+        for (int l = 0; l < MAX_ROTATE; l++) {
+            if (snprintf(name, sizeof name, "%.*s%d.%s", (int)stem, t->name, l, t->name + rest) >= (int)sizeof name)
+                break;
+            const mt_st_tensor *u = mt_safetensors_find(b->m->st, name);
+            if (!u || u->ndim != 2 || u->shape[0] != t->shape[0] || u->shape[1] != t->shape[1] || u->dtype != t->dtype)
+                break;
+            c.ws[c.n++] = u;
+        }
+        if (!c.n) continue;
+        char label[96];
+        const char *leaf = t->name + strlen(t->name) - 7; /* ".weight" */
+        while (leaf > t->name + rest && leaf[-1] != '.') leaf--;
+        snprintf(label, sizeof label, "%s %.*s", at[0] == 'b' ? "vision" : "text", (int)strcspn(leaf, "."), leaf);
+        st = bench_linear(b, label, &c, 512, err);
+        if (!st) st = bench_linear(b, label, &c, 1, err);
+    }
+    if (!st && head && head->ndim == 2) {
+        static lin_case c;
+        c.ws[0] = head, c.n = 1;
+        st = bench_linear(b, "LM head", &c, 1, err);
+    }
+    return st;
+}
+
+/* ---- output ---- */
+
+static double share(const bench *b, const figure *f) {
+    return f->mem_bound ? f->bytes / f->seconds / 1e9 / b->rf.read_gbs : f->flop / f->seconds / 1e9 / b->rf.bf16_gflops;
+}
+
+static double weights_bytes(const bench *b) { return (double)mt_safetensors_total_bytes(b->m->st); }
+
+static void format_rate(char *out, size_t cap, double rate, const char *unit) {
+    snprintf(out, cap, rate >= 100 ? "%.0f %s/s" : "%.3g %s/s", rate, unit);
+}
+
+static void print_table(const bench *b, const char *commit, const char *cpu, const char *date, const char *load) {
+    const mt_roofline *r = &b->rf;
+    double budget = weights_bytes(b) + b->kv_bytes + GiB, peak = 0;
+    printf("mitten bench  commit %s  %s\n", commit, date);
+    printf("machine  %s, %d threads, kernels %s, load average before the run %s\n", cpu, r->threads, r->isa, load);
+    printf("model    %s (%s, %.2f B parameters, %.2f GiB mapped)\n", b->m->dir, mt_dtype_name(b->m->desc.weight_dtype),
+           (double)(b->m->desc.params_vision + b->m->desc.params_projector + b->m->desc.params_language) / 1e9,
+           weights_bytes(b) / GiB);
+    printf("roofline f32 FMA %.1f GFLOP/s, bf16 %.1f GFLOP/s%s, read %.1f GB/s\n\n", r->f32_gflops, r->bf16_gflops,
+           r->bf16_native ? "" : " (no bf16 dot product on this CPU: \"bf16 peak\" is the f32 FMA figure)",
+           r->read_gbs);
+    printf("%-42s %10s %13s %8s %6s %15s %6s %9s %4s\n", "case", "ms", "rate", "GFLOP/s", "GB/s", "share", "target",
+           "peak RSS", "cpu");
+    for (int i = 0; i < b->n_fig; i++) {
+        const figure *f = &b->fig[i];
+        char rate[32], gbs[16] = "-", tgt[16] = "-", rss[16] = "-", sh[32];
+        format_rate(rate, sizeof rate, f->count / f->seconds, f->unit);
+        if (f->bytes > 0) snprintf(gbs, sizeof gbs, "%.1f", f->bytes / f->seconds / 1e9);
+        double s = share(b, f);
+        snprintf(sh, sizeof sh, "%5.1f%% %s", 100 * s, f->mem_bound ? "read bw" : "bf16 pk");
+        if (f->target > 0) snprintf(tgt, sizeof tgt, "%s%.0f%%", s >= f->target ? ">=" : "< ", 100 * f->target);
+        if (f->peak_rss > 0) snprintf(rss, sizeof rss, "%.2f GiB", f->peak_rss / GiB);
+        peak = MT_MAX(peak, f->peak_rss);
+        printf("%-42s %10.2f %13s %8.1f %6s %15s %6s %9s %3.0f%%\n", f->name, f->seconds * 1e3, rate,
+               f->flop / f->seconds / 1e9, gbs, sh, tgt, rss, 100 * f->cpu);
+    }
+    printf("\ncpu: CPU time of mitten over wall time x threads; under 100%% means other processes shared the cores\n");
+    printf("memory   peak RSS %.2f GiB; budget = weights %.2f + KV cache %.3f + 1 GiB = %.2f GiB: %s\n", peak / GiB,
+           weights_bytes(b) / GiB, b->kv_bytes / GiB, budget / GiB, peak <= budget ? "within" : "OVER");
+}
+
+static void print_json(const bench *b, const char *commit, const char *cpu, const char *date, const char *load) {
+    cJSON *o = cJSON_CreateObject(), *rf = cJSON_CreateObject(), *res = cJSON_CreateArray();
+    double peak = 0;
+    cJSON_AddStringToObject(o, "commit", commit);
+    cJSON_AddStringToObject(o, "date", date);
+    cJSON_AddStringToObject(o, "cpu", cpu);
+    cJSON_AddStringToObject(o, "load_average", load);
+    cJSON_AddNumberToObject(o, "threads", b->rf.threads);
+    cJSON_AddStringToObject(o, "model", b->m->dir);
+    cJSON_AddStringToObject(o, "weight_dtype", mt_dtype_name(b->m->desc.weight_dtype));
+    cJSON_AddNumberToObject(o, "weights_bytes", weights_bytes(b));
+    cJSON_AddStringToObject(rf, "isa", b->rf.isa);
+    cJSON_AddNumberToObject(rf, "f32_gflops", b->rf.f32_gflops);
+    cJSON_AddNumberToObject(rf, "bf16_gflops", b->rf.bf16_gflops);
+    cJSON_AddBoolToObject(rf, "bf16_native", b->rf.bf16_native);
+    cJSON_AddNumberToObject(rf, "read_gbs", b->rf.read_gbs);
+    cJSON_AddItemToObject(o, "roofline", rf);
+    for (int i = 0; i < b->n_fig; i++) {
+        const figure *f = &b->fig[i];
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "case", f->name);
+        cJSON_AddNumberToObject(r, "seconds", f->seconds);
+        cJSON_AddNumberToObject(r, "per_second", f->count / f->seconds);
+        cJSON_AddStringToObject(r, "unit", f->unit);
+        cJSON_AddNumberToObject(r, "gflops", f->flop / f->seconds / 1e9);
+        if (f->bytes > 0) cJSON_AddNumberToObject(r, "gbs", f->bytes / f->seconds / 1e9);
+        cJSON_AddNumberToObject(r, "share", share(b, f));
+        cJSON_AddStringToObject(r, "share_of", f->mem_bound ? "read_gbs" : "bf16_gflops");
+        if (f->target > 0) cJSON_AddNumberToObject(r, "target", f->target);
+        if (f->peak_rss > 0) cJSON_AddNumberToObject(r, "peak_rss_bytes", f->peak_rss);
+        cJSON_AddNumberToObject(r, "cpu_share", f->cpu);
+        peak = MT_MAX(peak, f->peak_rss);
+        cJSON_AddItemToArray(res, r);
+    }
+    cJSON_AddItemToObject(o, "results", res);
+    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+    cJSON_AddNumberToObject(mem, "peak_rss_bytes", peak);
+    cJSON_AddNumberToObject(mem, "kv_cache_bytes", b->kv_bytes);
+    cJSON_AddNumberToObject(mem, "budget_bytes", weights_bytes(b) + b->kv_bytes + GiB);
+    char *text = cJSON_Print(o);
+    if (text) puts(text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+int mt_cmd_bench(int argc, char **argv) {
+    if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
+    const char *model_dir = NULL, *shape = NULL, *dir_opt = NULL, *v;
+    int64_t threads = 0, L = 512, D = 128;
+    bool skip_vision = false, json = false;
+    int bad = 0;
+    for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
+        if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--shape", &shape, &bad) ||
+            mt_cli_opt(&a, "--dir", &dir_opt, &bad))
+            continue;
+        if (mt_cli_flag(&a, "--skip-vision")) {
+            skip_vision = true;
+        } else if (mt_cli_flag(&a, "--json")) {
+            json = true;
+        } else if (mt_cli_opt(&a, "--threads", &v, &bad)) {
+            if (!bad && !mt_cli_parse_i64(v, 0, 1024, &threads)) return mt_cli_usage(usage, "bad --threads %s", v);
+        } else if (mt_cli_opt(&a, "--prefill", &v, &bad)) {
+            if (!bad && !mt_cli_parse_i64(v, 1, 1 << 20, &L)) return mt_cli_usage(usage, "bad --prefill %s", v);
+        } else if (mt_cli_opt(&a, "--decode", &v, &bad)) {
+            if (!bad && !mt_cli_parse_i64(v, 0, 1 << 20, &D)) return mt_cli_usage(usage, "bad --decode %s", v);
+        } else {
+            return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
+        }
+    }
+    if (bad) return MT_EXIT_USAGE;
+    if (model_dir && shape) return mt_cli_usage(usage, "-m and --shape exclude each other");
+    if (dir_opt && !shape) return mt_cli_usage(usage, "--dir goes with --shape");
+
+    mt_err err = {0};
+    mt_model *m = NULL;
+    bench *b = mt_calloc(1, sizeof *b);
+    char dir[4096], src[4096], commit[64], cpu[200], date[64], load[64];
+    read_command("cut -d' ' -f1-3 /proc/loadavg", load, sizeof load);
+    mt_status st = b ? MT_OK : mt_err_set(&err, MT_ERR_NOMEM, "out of memory");
+    if (!st && shape) st = shape_checkpoint(shape, dir_opt, dir, sizeof dir, &err);
+    else if (!st) snprintf(dir, sizeof dir, "%s", model_dir ? model_dir : mt_cli_default_model());
+    if (!st) st = mt_model_open(dir, &m, &err);
+    if (!st) b->m = m, st = work_model_init(m, &b->w, &err);
+    if (!st && L + D + 2 > m->desc.max_positions)
+        st = mt_err_set(&err, MT_ERR_LIMIT, "--prefill %lld + --decode %lld exceed the model's %lld positions",
+                        (long long)L, (long long)D, (long long)m->desc.max_positions);
+    if (!st) st = mt_pool_new((int)threads, &b->pool, &err);
+    if (!st) {
+        fprintf(stderr, "mitten bench: measuring this machine's roofline\n");
+        st = mt_roofline_measure(b->pool, 0, &b->rf, &err);
+    }
+    if (!st && !skip_vision && b->w.vis_width > 0) st = bench_vision(b, &err);
+    if (!st) st = bench_text(b, mt_pool_threads(b->pool), L, D, &err);
+    if (!st) st = bench_linears(b, &err);
+    if (!st) {
+        source_dir(src, sizeof src);
+        commit_of(src, commit, sizeof commit);
+        cpu_model(cpu, sizeof cpu);
+        time_t now = time(NULL);
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+        (json ? print_json : print_table)(b, commit, cpu, date, load);
+    }
+    if (b) mt_pool_free(b->pool);
+    mt_free(b);
+    mt_model_close(m);
+    return st ? mt_cli_fail(&err) : MT_EXIT_OK;
+}

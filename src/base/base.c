@@ -1,6 +1,7 @@
 /* base: status messages, allocation with fault injection, logging, clock. */
 #include "base/base.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,21 +52,25 @@ mt_status mt_err_prefix(mt_err *err, const char *fmt, ...) {
     return err->code;
 }
 
-/* Fault injection: countdown to the allocation that fails; 0 = never. Not thread-safe by design: tests that use
- * it run single-threaded. */
-static size_t fail_countdown;
-static size_t alloc_count;
+/* Fault injection: countdown to the allocation that fails; 0 = never. Atomic because kernels allocate their
+ * scratch from pool threads; a test that counts allocations runs its code single-threaded. */
+static atomic_size_t fail_countdown;
+static atomic_size_t alloc_count;
 
 static bool alloc_should_fail(void) {
-    alloc_count++;
-    if (fail_countdown == 0) return false;
-    return --fail_countdown == 0;
+    atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+    size_t left = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    while (left != 0) {
+        if (atomic_compare_exchange_weak_explicit(&fail_countdown, &left, left - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return left == 1;
+    }
+    return false;
 }
 
 size_t mt_alloc_fail_after(size_t k) {
-    size_t n = alloc_count;
-    alloc_count = 0;
-    fail_countdown = k;
+    size_t n = atomic_exchange(&alloc_count, 0);
+    atomic_store(&fail_countdown, k);
     return n;
 }
 

@@ -22,6 +22,30 @@ static mt_tensor *need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op) {
 /* A vector weight of length n in any float dtype, read as f32. */
 static inline float wget(const mt_tensor *w, int64_t i) { return mt_tensor_get_f32(w, i); }
 
+/* Row-wise ops split their rows over the pool in chunks of about 16K elements, so small inputs (decode) stay on
+ * the calling thread and large ones (prefill, vision) use every core. */
+typedef struct row_job {
+    void (*row)(const struct row_job *job, int64_t t);
+    int64_t rows, per_task;
+    const float *x, *x2;
+    float *y;
+    const mt_tensor *w, *b;
+    int64_t C;
+    float eps;
+    mt_act act;
+} row_job;
+
+static void row_task(void *ctx, int64_t task, int thread) {
+    const row_job *job = ctx;
+    int64_t t1 = MT_MIN(job->rows, (task + 1) * job->per_task);
+    for (int64_t t = task * job->per_task; t < t1; t++) job->row(job, t);
+}
+
+static void run_rows(mt_ctx *ctx, row_job *job) {
+    job->per_task = MT_MAX(1, 16384 / MT_MAX(job->C, 1));
+    mt_pool_run(ctx->pool, (job->rows + job->per_task - 1) / job->per_task, row_task, job);
+}
+
 mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b) {
     NEED(x && w);
     NEED(need_2d_f32(ctx, x, "linear"));
@@ -64,22 +88,33 @@ mt_tensor *mt_op_embedding(mt_ctx *ctx, const mt_tensor *table, const int32_t *i
     return y;
 }
 
+static void rms_norm_row(const row_job *j, int64_t t) {
+    mt_cpu_rmsnorm(j->C, j->x + t * j->C, j->w->data, j->w->dtype, j->eps, j->y + t * j->C);
+}
+
 mt_tensor *mt_op_rms_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, float eps) {
     NEED(x && w);
     NEED(need_2d_f32(ctx, x, "rms_norm"));
     int64_t T = x->shape[0], C = x->shape[1];
-    if (mt_tensor_numel(w) != C) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rms_norm: weight size mismatch");
+    if (mt_tensor_numel(w) != C || (w->dtype != MT_F32 && w->dtype != MT_BF16))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rms_norm: weight must be f32 or bf16 of the row width");
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
     NEED(y);
-    for (int64_t t = 0; t < T; t++) {
-        const float *xr = mt_f32(x) + t * C;
-        float *yr = mt_f32(y) + t * C;
-        double ss = 0;
-        for (int64_t c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
-        float r = 1.0f / sqrtf((float)(ss / (double)C) + eps);
-        for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * r * wget(w, c);
-    }
+    row_job job = {.row = rms_norm_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .w = w, .C = C, .eps = eps};
+    run_rows(ctx, &job);
     return y;
+}
+
+static void layer_norm_row(const row_job *j, int64_t t) {
+    const float *xr = j->x + t * j->C;
+    float *yr = j->y + t * j->C;
+    double mean = 0, var = 0;
+    for (int64_t c = 0; c < j->C; c++) mean += xr[c];
+    mean /= (double)j->C;
+    for (int64_t c = 0; c < j->C; c++) var += ((double)xr[c] - mean) * ((double)xr[c] - mean);
+    var /= (double)j->C;
+    float r = 1.0f / sqrtf((float)var + j->eps);
+    for (int64_t c = 0; c < j->C; c++) yr[c] = (float)(xr[c] - mean) * r * wget(j->w, c) + wget(j->b, c);
 }
 
 mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b, float eps) {
@@ -90,17 +125,8 @@ mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w,
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "layer_norm: weight size mismatch");
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
     NEED(y);
-    for (int64_t t = 0; t < T; t++) {
-        const float *xr = mt_f32(x) + t * C;
-        float *yr = mt_f32(y) + t * C;
-        double mean = 0, var = 0;
-        for (int64_t c = 0; c < C; c++) mean += xr[c];
-        mean /= (double)C;
-        for (int64_t c = 0; c < C; c++) var += ((double)xr[c] - mean) * ((double)xr[c] - mean);
-        var /= (double)C;
-        float r = 1.0f / sqrtf((float)var + eps);
-        for (int64_t c = 0; c < C; c++) yr[c] = (float)(xr[c] - mean) * r * wget(w, c) + wget(b, c);
-    }
+    row_job job = {.row = layer_norm_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .w = w, .b = b, .C = C, .eps = eps};
+    run_rows(ctx, &job);
     return y;
 }
 
@@ -131,13 +157,32 @@ static inline float act_apply(float v, mt_act act) {
     return v;
 }
 
+/* act(x) of one row, or act(x) * x2 when x2 is given (the gated MLP's middle) */
+static void act_row(const row_job *j, int64_t t) {
+    const float *xr = j->x + t * j->C, *ur = j->x2 ? j->x2 + t * j->C : NULL;
+    float *yr = j->y + t * j->C;
+    if (j->act == MT_ACT_SILU && ur) {
+        mt_cpu_swiglu(j->C, xr, ur, yr);
+        return;
+    }
+    switch (j->act) {
+    case MT_ACT_SILU: mt_cpu_silu(j->C, xr, yr); break;
+    case MT_ACT_GELU_ERF: mt_cpu_gelu_erf(j->C, xr, yr); break;
+    case MT_ACT_GELU_TANH: mt_cpu_gelu_tanh(j->C, xr, yr); break;
+    default:
+        for (int64_t c = 0; c < j->C; c++) yr[c] = act_apply(xr[c], j->act);
+    }
+    if (ur)
+        for (int64_t c = 0; c < j->C; c++) yr[c] *= ur[c];
+}
+
 mt_tensor *mt_op_act(mt_ctx *ctx, const mt_tensor *x, mt_act act) {
     NEED(x);
     NEED(need_2d_f32(ctx, x, "act"));
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, x->shape[0], x->shape[1]);
     NEED(y);
-    int64_t n = mt_tensor_numel(x);
-    for (int64_t i = 0; i < n; i++) mt_f32(y)[i] = act_apply(mt_f32(x)[i], act);
+    row_job job = {.row = act_row, .rows = x->shape[0], .x = mt_f32(x), .y = mt_f32(y), .C = x->shape[1], .act = act};
+    run_rows(ctx, &job);
     return y;
 }
 
@@ -154,8 +199,9 @@ mt_tensor *mt_op_gated_act(mt_ctx *ctx, const mt_tensor *gate, const mt_tensor *
     if (!same_shape(gate, up)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "gated_act: shape mismatch");
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, gate->shape[0], gate->shape[1]);
     NEED(y);
-    int64_t n = mt_tensor_numel(gate);
-    for (int64_t i = 0; i < n; i++) mt_f32(y)[i] = act_apply(mt_f32(gate)[i], act) * mt_f32(up)[i];
+    row_job job = {.row = act_row, .rows = gate->shape[0], .x = mt_f32(gate), .x2 = mt_f32(up), .y = mt_f32(y),
+                   .C = gate->shape[1], .act = act};
+    run_rows(ctx, &job);
     return y;
 }
 
@@ -198,6 +244,29 @@ mt_tensor *mt_op_softmax(mt_ctx *ctx, const mt_tensor *x) {
     return y;
 }
 
+/* rope over the rows of x [T, H*D]: base.C is the row width */
+typedef struct rope_job {
+    row_job base;
+    int n_heads;
+    int64_t D;
+    const float *cos, *sin;
+} rope_job;
+
+static void rope_row(const row_job *j, int64_t t) {
+    const rope_job *r = (const rope_job *)j;
+    int64_t half = r->D / 2;
+    const float *c = r->cos + t * half, *s = r->sin + t * half;
+    for (int h = 0; h < r->n_heads; h++) {
+        const float *xr = j->x + t * j->C + h * r->D;
+        float *yr = j->y + t * j->C + h * r->D;
+        for (int64_t i = 0; i < half; i++) {
+            float x1 = xr[i], x2 = xr[i + half];
+            yr[i] = x1 * c[i] - x2 * s[i];
+            yr[i + half] = x2 * c[i] + x1 * s[i];
+        }
+    }
+}
+
 mt_tensor *mt_op_rope(mt_ctx *ctx, const mt_tensor *x, int n_heads, const mt_tensor *cos, const mt_tensor *sin) {
     NEED(x && cos && sin);
     NEED(need_2d_f32(ctx, x, "rope"));
@@ -208,18 +277,9 @@ mt_tensor *mt_op_rope(mt_ctx *ctx, const mt_tensor *x, int n_heads, const mt_ten
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rope: cos/sin must be [%lld, %lld]", (long long)T, (long long)half);
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, HD);
     NEED(y);
-    for (int64_t t = 0; t < T; t++) {
-        const float *c = mt_f32(cos) + t * half, *s = mt_f32(sin) + t * half;
-        for (int h = 0; h < n_heads; h++) {
-            const float *xr = mt_f32(x) + t * HD + h * D;
-            float *yr = mt_f32(y) + t * HD + h * D;
-            for (int64_t i = 0; i < half; i++) {
-                float x1 = xr[i], x2 = xr[i + half];
-                yr[i] = x1 * c[i] - x2 * s[i];
-                yr[i + half] = x2 * c[i] + x1 * s[i];
-            }
-        }
-    }
+    rope_job job = {{.row = rope_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .C = HD}, n_heads, D, mt_f32(cos),
+                    mt_f32(sin)};
+    run_rows(ctx, &job.base);
     return y;
 }
 

@@ -13,6 +13,7 @@
 #ifndef MITTEN_H
 #define MITTEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,74 @@ typedef struct mt_err {
 
 /* A short constant name for a status ("format error", ...). */
 const char *mt_status_name(mt_status s);
+
+typedef struct mt_model mt_model;
+typedef struct mt_session mt_session;
+
+/* Opens a Hugging Face checkpoint folder: config.json picks the family; weights are mapped in place; tokenizer.json
+ * and preprocessor_config.json are read when present (chat needs the tokenizer; logits does not). */
+mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err);
+void mt_model_close(mt_model *m);
+
+typedef struct mt_session_params {
+    int64_t n_ctx; /* KV cache positions; 0 = 4096 (capped at the model's max_position_embeddings) */
+    int n_threads; /* 0 = all CPUs */
+} mt_session_params;
+
+/* p may be NULL for the defaults. */
+mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err);
+void mt_session_free(mt_session *s);
+/* Forgets the conversation (the KV cache) but keeps the buffers. */
+void mt_session_reset(mt_session *s);
+
+/* How the next token is picked, in transformers' order: repetition penalty, temperature, top-k, top-p, min-p. */
+typedef struct mt_sampling {
+    float temperature;        /* 0 = greedy */
+    int64_t top_k;            /* 0 = off */
+    float top_p;              /* 1 = off */
+    float min_p;              /* 0 = off */
+    float repetition_penalty; /* 1 = off; applied to every token already in the sequence */
+    uint64_t seed;
+} mt_sampling;
+
+mt_sampling mt_sampling_default(void);
+
+typedef struct mt_gen_params {
+    mt_sampling sampling;
+    int64_t max_new_tokens; /* default 512 */
+} mt_gen_params;
+
+mt_gen_params mt_gen_params_default(void);
+
+/* An image given by file path, or by its encoded bytes (JPEG, PNG, WebP) when path is NULL. */
+typedef struct mt_image_ref {
+    const char *path;
+    const void *data;
+    size_t size;
+} mt_image_ref;
+
+/* One chat message: its images come before its text, as chat clients send them. */
+typedef struct mt_message {
+    const char *role; /* "system", "user", "assistant" */
+    const char *text;
+    const mt_image_ref *images;
+    size_t n_images;
+} mt_message;
+
+typedef struct mt_gen_stats {
+    int64_t prompt_tokens, reused_tokens, new_tokens, image_tokens;
+    double prefill_seconds, decode_seconds;
+} mt_gen_stats;
+
+/* Receives the answer as it is generated, in whole UTF-8 characters; returning false stops generation. */
+typedef bool (*mt_text_fn)(void *user, const char *text, size_t len);
+
+/* Answers a conversation: renders msgs with the model's chat format, tokenizes, turns images into tokens, and
+ * generates until an end-of-turn token or max_new_tokens, streaming through on_text. When msgs repeats the
+ * conversation this session has already seen (a chat turn), the KV cache of that part is reused. stats may be NULL.
+ * Errors: no tokenizer.json, unreadable images, a prompt over the context, bad sampling parameters. */
+mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, const mt_gen_params *p,
+                          mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err);
 
 #ifdef __cplusplus
 }

@@ -6,16 +6,6 @@
 
 #include "base/base.h"
 
-typedef struct mt_sampling {
-    float temperature;        /* 0 = greedy */
-    int64_t top_k;            /* 0 = off */
-    float top_p;              /* 1 = off */
-    float min_p;              /* 0 = off */
-    float repetition_penalty; /* 1 = off; applied to every token already in the sequence */
-    uint64_t seed;
-} mt_sampling;
-
-mt_sampling mt_sampling_default(void);
 
 typedef struct mt_sampler {
     mt_sampling p;

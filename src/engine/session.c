@@ -233,23 +233,31 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
 
 mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                               int n_images, int64_t max_new, const mt_sampling *sampling, mt_token_fn on_token,
-                              void *user, int64_t *n_generated, mt_err *err) {
+                              void *user, mt_gen_stats *stats, mt_err *err) {
     mt_sampler smp;
     mt_status st = mt_sampler_init(&smp, sampling, s->model->desc.vocab_size, err);
     if (st) return st;
     const float *logits;
-    int64_t n = 0;
+    mt_gen_stats gs = {.prompt_tokens = L};
+    for (int i = 0; i < n_images; i++) gs.image_tokens += mt_image_token_count(s->model, images[i].grid);
+    double t0 = mt_time_now();
     int kept_images = 0;
-    int64_t kept = L > 0 ? mt_session_reuse_prefix(s, ids, L, images, n_images, &kept_images) : 0;
-    st = mt_session_prefill(s, ids + kept, L - kept, images + kept_images, n_images - kept_images, NULL, &logits, err);
-    while (!st && n < max_new) {
+    gs.reused_tokens = L > 0 ? mt_session_reuse_prefix(s, ids, L, images, n_images, &kept_images) : 0;
+    st = mt_session_prefill(s, ids + gs.reused_tokens, L - gs.reused_tokens, images + kept_images,
+                            n_images - kept_images, NULL, &logits, err);
+    double t1 = mt_time_now();
+    while (!st && gs.new_tokens < max_new) {
         int32_t tok = mt_sampler_pick(&smp, s->logits, s->history, s->n_history);
-        n++;
+        gs.new_tokens++;
         if (is_eos(s->model, tok)) break;
         if (on_token && !on_token(user, tok)) break;
-        if (n < max_new) st = mt_session_decode(s, tok, &logits, err);
+        if (gs.new_tokens < max_new) st = mt_session_decode(s, tok, &logits, err);
     }
     mt_sampler_release(&smp);
-    if (n_generated) *n_generated = n;
+    gs.prefill_seconds = t1 - t0;
+    gs.decode_seconds = mt_time_now() - t1;
+    if (stats) *stats = gs;
     return st;
 }
+
+const mt_model *mt_session_model(const mt_session *s) { return s->model; }

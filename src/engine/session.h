@@ -12,10 +12,6 @@
 #include "engine/sampler.h"
 #include "models/model.h"
 
-typedef struct mt_session_params {
-    int64_t n_ctx;  /* KV cache positions; 0 = 4096 (capped at the model's max_position_embeddings) */
-    int n_threads;  /* 0 = all CPUs */
-} mt_session_params;
 
 /* An image already turned into patches (see media/). pixels [n_patches, patch_dim]. */
 typedef struct mt_image_input {
@@ -29,12 +25,6 @@ typedef struct mt_prefill_opts {
     const mt_dump *dump; /* intermediate tensors, or NULL */
 } mt_prefill_opts;
 
-typedef struct mt_session mt_session;
-
-mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err);
-void mt_session_free(mt_session *s);
-/* Forgets the conversation (the KV cache) but keeps the buffers. */
-void mt_session_reset(mt_session *s);
 int64_t mt_session_n_past(const mt_session *s);
 
 /* Runs the prompt: ids [L] with every image's placeholder already expanded to its token count, images in order.
@@ -62,10 +52,13 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
 
 typedef bool (*mt_token_fn)(void *user, int32_t token);
 
-/* Prefill then sample up to max_new tokens, calling on_token for each (false stops); stops at an eos id of the
- * model. n_generated gets the count. */
+/* Keeps what it can of the KV cache (mt_session_reuse_prefix), prefills the rest, then samples up to max_new
+ * tokens, calling on_token for each (false stops); stops at an eos id of the model. stats (or NULL) gets the counts
+ * and times. */
 mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                               int n_images, int64_t max_new, const mt_sampling *sampling, mt_token_fn on_token,
-                              void *user, int64_t *n_generated, mt_err *err);
+                              void *user, mt_gen_stats *stats, mt_err *err);
+
+const mt_model *mt_session_model(const mt_session *s);
 
 #endif

@@ -78,6 +78,8 @@ mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
     if (!st) st = fam->load(m, cfg, path, err);
     cJSON_Delete(cfg);
     if (!st) st = read_generation_config(m, err);
+    if (!st && mt_path_join(path, sizeof path, dir, "tokenizer.json", err) == MT_OK && mt_file_exists(path))
+        st = mt_tokenizer_load(path, &m->tok, err);
     if (st) {
         mt_model_close(m);
         return st;
@@ -89,6 +91,7 @@ mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
 void mt_model_close(mt_model *m) {
     if (!m) return;
     if (m->family && m->impl) m->family->release(m);
+    mt_tokenizer_free(m->tok);
     for (size_t i = 0; i < m->n_owned; i++) mt_free(m->owned[i]);
     mt_free(m->owned);
     mt_safetensors_close(m->st);

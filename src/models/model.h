@@ -11,7 +11,9 @@
 #include <cjson/cJSON.h>
 
 #include "io/safetensors.h"
+#include "media/image.h"
 #include "tensor/tensor.h"
+#include "text/tokenizer.h"
 
 #define MT_MAX_EOS 8
 
@@ -39,8 +41,6 @@ typedef struct mt_image_grid {
     int64_t t, h, w; /* in patches */
 } mt_image_grid;
 
-typedef struct mt_model mt_model;
-
 typedef struct mt_family {
     const char *name;
     const char *const *architectures; /* NULL-terminated config.json "architectures" names */
@@ -58,6 +58,9 @@ typedef struct mt_family {
                           const int64_t *pos, bool all_logits, const mt_dump *dump);
     /* Token embeddings [n, H]. */
     mt_tensor *(*embed)(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t n);
+    /* An RGB image as its processor makes it: *pixels [n_patches, P] (caller frees with mt_free) and its grid. */
+    mt_status (*preprocess_image)(const mt_model *m, const mt_image *img, float **pixels, int64_t *n_patches,
+                                  mt_image_grid *grid, mt_err *err);
 } mt_family;
 
 /* What the engine needs to know of any model, filled by the family's load. */
@@ -78,13 +81,11 @@ struct mt_model {
     mt_safetensors *st;
     mt_model_desc desc;
     void *impl;       /* the family's own structure */
+    mt_tokenizer *tok; /* NULL when the folder has no tokenizer.json */
     float **owned;    /* f32 copies of small weights (norms, biases) */
     size_t n_owned, cap_owned;
 };
 
-/* Loads config.json, picks the family by "architectures", opens the weights. */
-mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err);
-void mt_model_close(mt_model *m);
 
 /* The family table by architecture name, or NULL. */
 const mt_family *mt_family_find(const char *architecture);

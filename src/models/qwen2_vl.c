@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "media/qwen_vision_pre.h"
 #include "models/model.h"
 #include "nn/nn.h"
 
@@ -57,6 +58,7 @@ typedef struct qwen2_vl {
     mt_tensor embed, lm_head;
     text_layer *layers;
     mt_norm final_norm;
+    mt_qwen_preproc_cfg pre;
 } qwen2_vl;
 
 /* ---- config ---- */
@@ -333,7 +335,13 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, mt_err *e
     const cJSON *arch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cfg, "architectures"), 0);
     q->v2_5 = strcmp(arch->valuestring, "Qwen2VLForConditionalGeneration") != 0;
     mt_status st = read_config(m, cfg, path, q, err);
+    if (!st) st = mt_qwen_preproc_cfg_load(m->dir, &q->pre, err);
     if (st) return st;
+    if (q->pre.patch_size != q->patch || q->pre.temporal_patch_size != q->temporal || q->pre.merge_size != q->merge)
+        return mt_err_set(err, MT_ERR_FORMAT, "%s/preprocessor_config.json: patch %lld / temporal %lld / merge %lld "
+                          "differ from config.json's %lld / %lld / %lld", m->dir, (long long)q->pre.patch_size,
+                          (long long)q->pre.temporal_patch_size, (long long)q->pre.merge_size, (long long)q->patch,
+                          (long long)q->temporal, (long long)q->merge);
     bool new_names = mt_safetensors_find(m->st, "model.language_model.embed_tokens.weight") != NULL;
     const char *tp = new_names ? "model.language_model." : "model.";
     const char *vp = new_names ? "model.visual." : "visual.";
@@ -536,6 +544,15 @@ static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, co
     return logits;
 }
 
+static mt_status preprocess_image(const mt_model *m, const mt_image *img, float **pixels, int64_t *n_patches,
+                                  mt_image_grid *grid, mt_err *err) {
+    const qwen2_vl *q = m->impl;
+    int64_t thw[3];
+    mt_status st = mt_qwen_preprocess(img, &q->pre, pixels, n_patches, thw, err);
+    if (!st) *grid = (mt_image_grid){thw[0], thw[1], thw[2]};
+    return st;
+}
+
 static const char *const architectures[] = {"Qwen2_5_VLForConditionalGeneration", "Qwen2VLForConditionalGeneration",
                                             NULL};
 
@@ -548,4 +565,5 @@ const mt_family mt_family_qwen2_vl = {
     .positions = positions,
     .forward = forward,
     .embed = embed,
+    .preprocess_image = preprocess_image,
 };

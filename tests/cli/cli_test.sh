@@ -37,6 +37,10 @@ printf '/image %s\nDescribe it.\nAnd the colours?\n/reset\nHello\n/quit\n' "$ima
 check "chat, two turns with an image, reset" 0 sh -c "'$mitten' chat -m '$model' --max-tokens 6 <'$work/chat_in'"
 turns=$(grep -c 'prompt tokens' "$work/err")
 [ "$turns" = 3 ] || { echo "FAIL chat answered $turns turns, expected 3"; fail=$((fail + 1)); }
+printf '/image %s/nope.png\nFirst\nSecond\n/quit\n' "$work" >"$work/chat_bad"
+check "chat survives a missing image" 0 sh -c "'$mitten' chat -m '$model' --max-tokens 4 <'$work/chat_bad'"
+turns=$(grep -c 'prompt tokens' "$work/err")
+[ "$turns" = 1 ] && grep -q "nope.png" "$work/err" || { echo "FAIL chat with a missing image: $turns answers"; fail=$((fail + 1)); }
 check "info" 0 "$mitten" info -m "$model"
 grep -q "qwen2-vl" "$work/out" || { echo "FAIL info does not name the family"; fail=$((fail + 1)); }
 check "preprocess" 0 "$mitten" preprocess -m "$model" --image "$image" --out-dir "$work"

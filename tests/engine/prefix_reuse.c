@@ -26,8 +26,7 @@ static void generate(mt_session *s, const int32_t *ids, int64_t n, const mt_imag
     mt_sampling sm = mt_sampling_default();
     mt_err err;
     out->n = 0;
-    int64_t got;
-    mt_status st = mt_session_generate(s, ids, n, img, n_img, 8, &sm, collect, out, &got, &err);
+    mt_status st = mt_session_generate(s, ids, n, img, n_img, 8, &sm, collect, out, NULL, &err);
     CHECK_MSG(st == MT_OK, "generate: %s", err.msg);
 }
 

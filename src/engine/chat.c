@@ -1,0 +1,125 @@
+/* engine/chat: a conversation in, a streamed answer out - the path `mitten run`, `mitten chat` and the server
+ * share. Messages are rendered with the model's chat format, tokenized, each image decoded and preprocessed by
+ * the family and its placeholder expanded, then the session generates with KV-cache reuse across turns. */
+#include <string.h>
+
+#include "engine/session.h"
+#include "text/chat_qwen.h"
+
+#define MAX_CHAT_IMAGES 256
+
+mt_gen_params mt_gen_params_default(void) {
+    return (mt_gen_params){.sampling = mt_sampling_default(), .max_new_tokens = 512};
+}
+
+typedef struct chat_images {
+    float *pixels[MAX_CHAT_IMAGES];
+    mt_image_input in[MAX_CHAT_IMAGES];
+    int n;
+} chat_images;
+
+static void images_free(chat_images *ci) {
+    for (int i = 0; i < ci->n; i++) mt_free(ci->pixels[i]);
+    ci->n = 0;
+}
+
+static mt_status add_image(const mt_model *m, const mt_image_ref *ref, chat_images *ci, mt_err *err) {
+    if (ci->n == MAX_CHAT_IMAGES)
+        return mt_err_set(err, MT_ERR_LIMIT, "a conversation may hold at most %d images", MAX_CHAT_IMAGES);
+    char what[32];
+    mt_image img;
+    mt_status st;
+    if (ref->path) {
+        st = mt_image_load(ref->path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
+    } else {
+        snprintf(what, sizeof what, "image %d", ci->n + 1);
+        st = mt_image_decode(ref->data, ref->size, what, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
+    }
+    if (st) return st;
+    mt_image_input *in = &ci->in[ci->n];
+    st = m->family->preprocess_image(m, &img, &ci->pixels[ci->n], &in->n_patches, &in->grid, err);
+    mt_image_free(&img);
+    if (st) return mt_err_prefix(err, "%s", ref->path ? ref->path : what);
+    in->pixels = ci->pixels[ci->n++];
+    return MT_OK;
+}
+
+typedef struct stream {
+    mt_detok_stream *detok;
+    mt_text_fn on_text;
+    void *user;
+    mt_status st;
+    mt_err *err;
+} stream;
+
+static bool on_token(void *user, int32_t token) {
+    stream *s = user;
+    const char *piece;
+    size_t len;
+    s->st = mt_detok_stream_push(s->detok, token, &piece, &len, s->err);
+    if (s->st) return false;
+    return len == 0 || !s->on_text || s->on_text(s->user, piece, len);
+}
+
+/* The chat format's message list: each message's images, then its text. */
+static mt_status render(const mt_message *msgs, size_t n, char **prompt, mt_err *err) {
+    size_t n_parts = 0;
+    for (size_t i = 0; i < n; i++) n_parts += msgs[i].n_images + 1;
+    mt_chat_message *cm = mt_calloc(n ? n : 1, sizeof *cm);
+    mt_chat_part *parts = mt_calloc(n_parts ? n_parts : 1, sizeof *parts);
+    if (!cm || !parts) {
+        mt_free(cm);
+        mt_free(parts);
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    mt_chat_part *p = parts;
+    for (size_t i = 0; i < n; i++) {
+        cm[i] = (mt_chat_message){.role = msgs[i].role, .parts = p, .n_parts = msgs[i].n_images + 1};
+        for (size_t k = 0; k < msgs[i].n_images; k++) *p++ = (mt_chat_part){.kind = MT_CHAT_IMAGE};
+        *p++ = (mt_chat_part){.kind = MT_CHAT_TEXT, .text = msgs[i].text ? msgs[i].text : ""};
+    }
+    mt_status st = mt_chat_format(cm, n, true, prompt, err);
+    mt_free(cm);
+    mt_free(parts);
+    return st;
+}
+
+mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, const mt_gen_params *p,
+                          mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err) {
+    const mt_model *m = mt_session_model(s);
+    if (!m->tok) return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json, which chat needs", m->dir);
+    mt_gen_params gp = p ? *p : mt_gen_params_default();
+    static const chat_images empty;
+    chat_images *ci = mt_malloc(sizeof *ci);
+    if (!ci) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    *ci = empty;
+    char *prompt = NULL;
+    int32_t *ids = NULL, *expanded = NULL;
+    size_t n_ids = 0;
+    int64_t n_expanded = 0;
+    stream out = {.on_text = on_text, .user = user, .err = err};
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < n_msgs && !st; i++)
+        for (size_t k = 0; k < msgs[i].n_images && !st; k++) st = add_image(m, &msgs[i].images[k], ci, err);
+    mt_image_grid grids[MAX_CHAT_IMAGES];
+    for (int i = 0; i < ci->n; i++) grids[i] = ci->in[i].grid;
+    if (!st) st = render(msgs, n_msgs, &prompt, err);
+    if (!st) st = mt_tokenizer_encode(m->tok, prompt, strlen(prompt), true, &ids, &n_ids, err);
+    if (!st) st = mt_expand_image_tokens(m, ids, (int64_t)n_ids, grids, ci->n, &expanded, &n_expanded, err);
+    if (!st) st = mt_detok_stream_new(m->tok, true, &out.detok, err);
+    if (!st)
+        st = mt_session_generate(s, expanded, n_expanded, ci->in, ci->n, gp.max_new_tokens, &gp.sampling, on_token,
+                                 &out, stats, err);
+    if (!st) st = out.st;
+    const char *piece;
+    size_t len;
+    if (!st && !(st = mt_detok_stream_flush(out.detok, &piece, &len, err)) && len && on_text)
+        on_text(user, piece, len);
+    mt_detok_stream_free(out.detok);
+    mt_free(prompt);
+    mt_free(ids);
+    mt_free(expanded);
+    images_free(ci);
+    mt_free(ci);
+    return st;
+}

@@ -13,6 +13,9 @@ static const struct {
     {"chat", mt_cmd_chat, "multi-turn conversation; /image PATH attaches an image"},
     {"info", mt_cmd_info, "architecture, parameters per part, dtypes, memory"},
     {"logits", mt_cmd_logits, "logits of every position for given token ids (checks against other implementations)"},
+    {"template", mt_cmd_template, "the exact prompt the model's chat template makes of a conversation"},
+    {"tokenize", mt_cmd_tokenize, "token ids (and pieces) of a text, as the model's tokenizer gives them"},
+    {"detokenize", mt_cmd_detokenize, "the text of token ids"},
     {"preprocess", mt_cmd_preprocess, "an image as the model's pixel values and grid (.npy)"},
     {"bench", mt_cmd_bench, "speed of vision encode, prefill, decode and matmul against this machine's limits"},
 };

@@ -1,6 +1,7 @@
 /* engine/chat: a conversation in, a streamed answer out - the path `mitten run`, `mitten chat` and the server
  * share. Messages are rendered with the model's chat format, tokenized, each image decoded and preprocessed by
  * the family and its placeholder expanded, then the session generates with KV-cache reuse across turns. */
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/session.h"

@@ -5,12 +5,21 @@
  *   | table       | holds                                                                                  |
  *   |-------------|----------------------------------------------------------------------------------------|
  *   | vname[id]   | the model token as written in tokenizer.json ("Ġthe"): merges and token_id look it up |
- *   | vbytes[id]  | the raw bytes it stands for (" the"): BPE and decoding                                |
+ *   | vbytes[id]  | byte-level: the raw bytes it stands for (" the"), for BPE and decoding; otherwise what  |
+ *   |             | the decoder's per-token steps make of it ("▁the" -> " the"; "<0x0A>" -> one byte 0x0A)  |
  *   | added_of[id]| index into added[] when the id is an added token (decoded verbatim), else -1           |
  *   | flags[id]   | MT_TOK_F_* below                                                                       |
  *
- * BPE runs on raw bytes rather than on GPT-2's byte-to-unicode characters: the map is a bijection, so merging
- * bytes is the same as merging their characters, and encode never builds the mapped string.
+ * Two kinds of model, told apart by the pre-tokenizer (sp below):
+ *
+ *   | kind         | pre-tokenizer       | BPE starts from                       | decoder                          |
+ *   |--------------|---------------------|---------------------------------------|----------------------------------|
+ *   | byte-level   | ... then ByteLevel  | one symbol per byte (byte_id)         | ByteLevel                        |
+ *   | SentencePiece| no ByteLevel        | one symbol per character (by_name);   | Replace, ByteFallback, Metaspace,|
+ *   | style (sp)   | (Metaspace, Split)  | "<0xXX>" per byte when byte_fallback  | Fuse, Strip (tok_decode.c)       |
+ *
+ * Byte-level BPE runs on raw bytes rather than on GPT-2's byte-to-unicode characters: the map is a bijection, so
+ * merging bytes is the same as merging their characters, and encode never builds the mapped string.
  */
 #ifndef MT_TEXT_INT_H
 #define MT_TEXT_INT_H
@@ -18,16 +27,21 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "base/json.h"
 #include "text/tokenizer.h"
 
 #define MT_TOK_MAX_ID (1 << 21)   /* ids from here on are refused at load: they size the per-id tables */
 #define MT_TOK_MAX_PRE 16         /* pre-tokenizer steps, counting those inside Sequences */
 #define MT_TOK_MAX_TOKEN_LEN 4096 /* bytes in one vocab or added token */
+#define MT_TOK_MAX_NORM 8         /* normalizer steps, counting those inside Sequences */
+#define MT_TOK_MAX_DEC 8          /* decoder steps */
+#define MT_TOK_MAX_POST 64        /* ids the post-processor adds */
 
 enum {
     MT_TOK_F_VOCAB = 1,     /* in model.vocab */
     MT_TOK_F_BYTELEVEL = 2, /* in model.vocab, and every character of it is in GPT-2's map */
     MT_TOK_F_SPECIAL = 4,   /* in added_tokens with special: true */
+    MT_TOK_F_BYTE = 8,      /* "<0xXX>" under a ByteFallback decoder: vbytes is that one byte */
 };
 
 /* The one mutable table of a loaded tokenizer: a memo that encode fills in with relaxed atomic stores. Every
@@ -69,6 +83,7 @@ typedef struct mt_tok_merge {
 typedef struct mt_tok_added {
     mt_tok_str content; /* in blob, as written */
     mt_tok_str match;   /* what is searched for: content, normalized when the token is */
+    mt_tok_str piece;   /* sp: content after the decoder's per-token steps */
     int32_t id;
     bool special, lstrip, rstrip, single_word, normalized;
 } mt_tok_added;
@@ -81,19 +96,53 @@ typedef enum {
     MT_SPLIT_CONTIGUOUS
 } mt_split_behavior;
 
-typedef enum { MT_PRE_SPLIT, MT_PRE_BYTELEVEL } mt_pre_kind;
+typedef enum { MT_PRE_SPLIT, MT_PRE_BYTELEVEL, MT_PRE_METASPACE } mt_pre_kind;
+typedef enum { MT_PREPEND_ALWAYS, MT_PREPEND_FIRST, MT_PREPEND_NEVER } mt_prepend_scheme;
 
 typedef struct mt_tok_pre {
     mt_pre_kind kind;
-    pcre2_code *re; /* Split; ByteLevel with use_regex (GPT-2's pattern); NULL otherwise */
+    pcre2_code *re; /* Split; ByteLevel with use_regex (GPT-2's pattern); Metaspace with split (the replacement) */
     mt_split_behavior behavior;
     bool invert;
-    bool add_prefix_space; /* ByteLevel */
+    bool add_prefix_space;     /* ByteLevel */
+    char repl[5];              /* Metaspace: the replacement character, UTF-8, NUL-terminated */
+    mt_prepend_scheme prepend; /* Metaspace */
 } mt_tok_pre;
 
 /* Normalization forms, as utf8proc option sets; 0 = none. */
 typedef int mt_tok_norm;
 
+typedef enum { MT_NORM_UNICODE, MT_NORM_PREPEND, MT_NORM_REPLACE } mt_norm_kind;
+
+/* One normalizer step. Replace: every non-overlapping match of `from` (a literal, or re when set) becomes `to`. */
+typedef struct mt_tok_nstep {
+    mt_norm_kind kind;
+    mt_tok_norm form; /* UNICODE */
+    mt_tok_str from;  /* PREPEND: the prefix; REPLACE: the literal pattern */
+    mt_tok_str to;    /* REPLACE */
+    pcre2_code *re;   /* REPLACE with a Regex pattern */
+} mt_tok_nstep;
+
+/* The decoder of an sp model, as tokenizers' decoders/{replace,metaspace,byte_fallback,fuse,strip}.rs run it, in the
+ * only order accepted: per-token steps (Replace, Metaspace), then ByteFallback, then Fuse, then Strip. The per-token
+ * steps are applied to every id at load and kept in vbytes / added[].piece; the first token of a decode, which a
+ * Metaspace step treats apart, is redone by mt_tok_dec_piece. */
+typedef struct mt_tok_dstep {
+    bool metaspace;  /* Metaspace: from (its replacement) -> " ", and dropped from the first token when first */
+    bool first;
+    mt_tok_str from; /* Replace: literal pattern */
+    mt_tok_str to;
+} mt_tok_dstep;
+
+typedef struct mt_tok_dec {
+    mt_tok_dstep step[MT_TOK_MAX_DEC];
+    size_t n_step;
+    bool first_differs;  /* some Metaspace step has first set */
+    bool byte_fallback;
+    bool strip;          /* Strip after Fuse: on the whole text */
+    uint32_t strip_cp;   /* the character stripped */
+    size_t strip_start, strip_stop;
+} mt_tok_dec;
 struct mt_tokenizer {
     int32_t n_ids; /* largest id + 1 */
     mt_tbuf blob;
@@ -108,10 +157,21 @@ struct mt_tokenizer {
     size_t merge_mask;
     bool ignore_merges;
     int32_t unk_id;             /* -1 without unk_token */
+    bool sp;                    /* SentencePiece-style BPE over characters (see the table above) */
+    bool byte_fallback, fuse_unk;
+    int32_t fallback_id[256];   /* sp with byte_fallback: the id of "<0xXX>" per byte, -1 when absent */
+    mt_tok_dec dec;             /* sp */
     mt_tok_added *added;
     size_t n_added;
-    mt_tok_norm norm[4];
+    mt_tok_index added_ix[2];   /* added[] by match string, [0] raw-text tokens, [1] normalized ones */
+    mt_tok_str *added_keys;     /* [n_added] the keys of added_ix: match, or empty in the index that lacks it */
+    uint16_t *added_lens[2];    /* distinct match lengths of each index, longest first, 0-terminated */
+    bool added_first[2][256];   /* bytes the tokens of each index start with */
+    uint8_t *added_pair[2];     /* [8192] bit set of the first two bytes of those tokens, for a quick no */
+    mt_tok_nstep norm[MT_TOK_MAX_NORM];
     size_t n_norm;
+    int32_t post_ids[MT_TOK_MAX_POST]; /* add_special_tokens: post_ids[0, n_post_prefix) + ids + the rest */
+    size_t n_post_prefix, n_post;
     mt_tok_pre pre[MT_TOK_MAX_PRE];
     size_t n_pre;
 };
@@ -135,6 +195,15 @@ bool mt_unicode_is_word(uint32_t cp);
 /* Normalizes valid UTF-8 by the forms in order into out (cleared first). */
 mt_status mt_unicode_normalize(const mt_tok_norm *forms, size_t n_forms, const char *s, size_t n, mt_tbuf *out,
                                mt_err *err);
+
+/* tok_normalize.c */
+/* Runs the tokenizer's normalizer steps on valid UTF-8 into out (cleared first); tmp is scratch. */
+mt_status mt_tok_normalize(const mt_tokenizer *tok, const char *s, size_t n, mt_tbuf *out, mt_tbuf *tmp, mt_err *err);
+/* The first occurrence of pat[0..pn) in s[0..n), or NULL (also for an empty pat). */
+const char *mt_tok_find(const char *s, size_t n, const char *pat, size_t pn);
+/* Appends s with every non-overlapping occurrence of the literal `from` replaced by `to`. */
+bool mt_tok_replace_literal(const char *s, size_t n, const char *from, size_t from_len, const char *to, size_t to_len,
+                            mt_tbuf *out);
 /* The byte GPT-2's map sends to code point cp, or -1 when cp stands for no byte. */
 int mt_bytelevel_byte(uint32_t cp);
 
@@ -148,6 +217,25 @@ typedef struct mt_encoder mt_encoder;
 /* Runs pre-tokenizer steps [step, n_pre) on one piece and hands each final word to mt_bpe_word. */
 mt_status mt_pretok_run(mt_encoder *e, size_t step, const char *s, size_t n);
 
+/* tok_decode.c */
+/* Appends what the sp decoder's per-token steps make of token s[0..n) (first: it is the first token decoded). */
+bool mt_tok_dec_piece(const mt_tokenizer *tok, const char *s, size_t n, bool first, mt_tbuf *out);
+
+/* tok_load.c, tok_config.c: reading tokenizer.json */
+typedef struct mt_tok_loader {
+    mt_tokenizer *tok;
+    const char *path;
+    mt_err *err;
+} mt_tok_loader;
+
+mt_status mt_tok_blob_add(mt_tok_loader *L, const char *s, size_t n, mt_tok_str *out);
+mt_status mt_tok_read_normalizer(mt_tok_loader *L, const cJSON *n, int depth);
+mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth);
+/* Decides byte-level or sp from the pre-tokenizer, checks the layout and reads the decoder. */
+mt_status mt_tok_read_decoder(mt_tok_loader *L, const cJSON *root);
+/* Reads post_processor; needs the vocab and added tokens. */
+mt_status mt_tok_read_post(mt_tok_loader *L, const cJSON *p, int depth);
+
 /* tok_bpe.c */
 struct mt_encoder {
     const mt_tokenizer *tok;
@@ -156,6 +244,7 @@ struct mt_encoder {
     size_t n_ids, cap_ids;
     struct mt_bpe_cache *cache;
     mt_tbuf scratch; /* add_prefix_space copies */
+    bool at_origin;  /* the piece being handled starts at byte 0 of the text (Metaspace prepend_scheme first) */
     mt_err *err;
 };
 

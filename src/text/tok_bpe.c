@@ -1,9 +1,10 @@
 /* text/tok_bpe: byte-pair merging of one pre-tokenized word (tokenizers/src/models/bpe/{model,word}.rs).
  *
- * The word starts as one symbol per byte. While some adjacent pair of symbols is in the merge table, the pair of
+ * The word starts as one symbol per byte (byte-level) or per character (sp, with byte fallback and unk as in
+ * initial_ids below). While some adjacent pair of symbols is in the merge table, the pair of
  * lowest rank is merged, the leftmost one among equals. Two ways to find it, with the same result:
  *
- *   | word length    | how                                                                                   |
+ *   | symbols        | how                                                                                   |
  *   |----------------|---------------------------------------------------------------------------------------|
  *   | <= SHORT_WORD  | arrays of symbols and of the rank of each adjacent pair; scan for the minimum          |
  *   | longer         | symbols in a linked list and a min-heap of (rank, position, merged id), as tokenizers  |
@@ -111,25 +112,18 @@ static void push_pair(const mt_tokenizer *tok, const sym *s, int32_t left, cand 
     if (m) heap_push(h, nh, (cand){m->rank, (uint32_t)left, m->id});
 }
 
-/* Merges w[0..n) and appends the ids; s has room for n entries and h for 2n (n - 1 pairs at the start, and each
- * merge pops one candidate and pushes at most two). */
-static bool merge_word(mt_encoder *e, const uint8_t *w, size_t n, sym *s, cand *h) {
+/* Merges the symbols ids[0..n) and appends the result; s has room for n entries and h for 2n (n - 1 pairs at the
+ * start, and each merge pops one candidate and pushes at most two). */
+static bool merge_word(mt_encoder *e, const int32_t *ids, size_t n, sym *s, cand *h) {
     const mt_tokenizer *tok = e->tok;
-    int32_t last = -1, first = -1;
     for (size_t i = 0; i < n; i++) {
-        int32_t id = tok->byte_id[w[i]];
-        if (id < 0) id = tok->unk_id;
-        s[i].alive = id >= 0;
-        if (id < 0) continue; /* a byte the vocab lacks, and no unk: dropped, as tokenizers does */
-        s[i].id = id;
-        s[i].prev = last;
-        s[i].next = -1;
-        if (last >= 0) s[last].next = (int32_t)i;
-        else first = (int32_t)i;
-        last = (int32_t)i;
+        s[i].id = ids[i];
+        s[i].alive = true;
+        s[i].prev = (int32_t)i - 1;
+        s[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
     }
     size_t nh = 0;
-    for (int32_t i = first; i >= 0; i = s[i].next) push_pair(tok, s, i, h, &nh);
+    for (int32_t i = 0; i >= 0 && (size_t)i < n; i = s[i].next) push_pair(tok, s, i, h, &nh);
     while (nh) {
         cand c = heap_pop(h, &nh);
         sym *a = &s[c.pos];
@@ -144,7 +138,7 @@ static bool merge_word(mt_encoder *e, const uint8_t *w, size_t n, sym *s, cand *
         push_pair(tok, s, a->prev, h, &nh);
         push_pair(tok, s, (int32_t)c.pos, h, &nh);
     }
-    for (int32_t i = first; i >= 0; i = s[i].next)
+    for (int32_t i = n ? 0 : -1; i >= 0; i = s[i].next)
         if (!mt_encoder_push(e, s[i].id)) return false;
     return true;
 }
@@ -156,16 +150,10 @@ static uint32_t pair_rank(const mt_tokenizer *tok, int32_t a, int32_t b, int32_t
     return m->rank;
 }
 
-static bool merge_short(mt_encoder *e, const uint8_t *w, size_t n) {
+static bool merge_short(mt_encoder *e, int32_t *ids, size_t m) {
     const mt_tokenizer *tok = e->tok;
-    int32_t ids[SHORT_WORD], merged[SHORT_WORD];
+    int32_t merged[SHORT_WORD];
     uint32_t rank[SHORT_WORD]; /* rank[i]: the pair (ids[i], ids[i + 1]) */
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t id = tok->byte_id[w[i]];
-        if (id < 0) id = tok->unk_id;
-        if (id >= 0) ids[m++] = id; /* a byte the vocab lacks, and no unk: dropped, as tokenizers does */
-    }
     for (size_t i = 0; i + 1 < m; i++) rank[i] = pair_rank(tok, ids[i], ids[i + 1], &merged[i]);
     while (m > 1) {
         size_t best = 0;
@@ -187,6 +175,38 @@ static bool merge_short(mt_encoder *e, const uint8_t *w, size_t n) {
     return true;
 }
 
+/* The symbols BPE starts from (tokenizers' BPE::merge_word): one per byte (byte-level) or per character (sp). A
+ * unit the vocab lacks becomes its "<0xXX>" byte tokens under byte_fallback when the vocab has them all, else unk
+ * (adjacent ones fused into one with fuse_unk), else nothing. As in tokenizers, byte-fallback tokens go out before
+ * an unk still waiting to be fused. Returns the count, at most n. */
+static size_t initial_ids(const mt_tokenizer *tok, const uint8_t *w, size_t n, int32_t *ids) {
+    size_t m = 0, k;
+    bool unk = false;
+    for (size_t i = 0; i < n; i += k) {
+        k = tok->sp && w[i] >= 0x80 ? mt_utf8_valid_len(w + i, n - i) : 1;
+        if (!k) k = 1; /* encode repairs the text first, so this is only a guard */
+        int32_t id = k == 1 ? tok->byte_id[w[i]]
+                            : mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, (const char *)w + i, k);
+        if (id >= 0) {
+            if (unk) ids[m++] = tok->unk_id;
+            unk = false;
+            ids[m++] = id;
+            continue;
+        }
+        bool all = tok->byte_fallback;
+        for (size_t b = 0; b < k && all; b++) all = tok->fallback_id[w[i + b]] >= 0;
+        if (all) {
+            for (size_t b = 0; b < k; b++) ids[m++] = tok->fallback_id[w[i + b]];
+            continue;
+        }
+        if (tok->unk_id < 0) continue;
+        if (unk && !tok->fuse_unk) ids[m++] = tok->unk_id;
+        unk = true;
+    }
+    if (unk) ids[m++] = tok->unk_id;
+    return m;
+}
+
 static uint32_t hash_word(const uint8_t *w, size_t n) {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 16777619u;
@@ -195,7 +215,9 @@ static uint32_t hash_word(const uint8_t *w, size_t n) {
 
 mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
     const mt_tokenizer *tok = e->tok;
-    int32_t vocab_id = n > 1 ? mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, (const char *)w, n) : -1;
+    int32_t vocab_id = n <= 1 ? -1
+                       : tok->sp ? mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, (const char *)w, n)
+                                 : mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, (const char *)w, n);
     uint8_t whole = vocab_id >= 0 ? __atomic_load_n(&tok->whole[vocab_id], __ATOMIC_RELAXED) : MT_WHOLE_NO;
     if (vocab_id >= 0 && (tok->ignore_merges || whole == MT_WHOLE_YES))
         return mt_encoder_push(e, vocab_id) ? MT_OK : mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory");
@@ -211,16 +233,20 @@ mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
         }
     }
     size_t before = e->n_ids;
-    bool ok;
-    if (n <= SHORT_WORD) {
-        ok = merge_short(e, w, n);
-    } else {
-        sym *s = mt_malloc_array(n, sizeof(sym));
-        cand *h = mt_malloc_array(n, 2 * sizeof(cand));
-        ok = s && h && merge_word(e, w, n, s, h);
+    int32_t short_ids[SHORT_WORD];
+    int32_t *ids = n <= SHORT_WORD ? short_ids : mt_malloc_array(n, sizeof(int32_t));
+    bool ok = ids != NULL;
+    size_t m = ok ? initial_ids(tok, w, n, ids) : 0;
+    if (ok && m <= SHORT_WORD) {
+        ok = merge_short(e, ids, m);
+    } else if (ok) {
+        sym *s = mt_malloc_array(m, sizeof(sym));
+        cand *h = mt_malloc_array(m, 2 * sizeof(cand));
+        ok = s && h && merge_word(e, ids, m, s, h);
         mt_free(s);
         mt_free(h);
     }
+    if (ids != short_ids) mt_free(ids);
     if (!ok) return mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory for a word of %zu bytes", n);
     size_t got = e->n_ids - before;
     if (whole == MT_WHOLE_UNKNOWN) {

@@ -6,32 +6,28 @@
  *   | model.vocab {token: id}                 | vname/vbytes/flags per id, by_name, by_bytes, byte_id        |
  *   | model.merges ["a b"] or [["a","b"]]     | merges[(id a, id b)] = (position in the list, id of "ab")    |
  *   | model.ignore_merges, unk_token          | ignore_merges, unk_id                                        |
- *   | added_tokens [{id, content, ...}]       | added[], added_of[id]                                        |
- *   | normalizer                              | norm[] (utf8proc option sets)                                |
- *   | pre_tokenizer                           | pre[] (flattened Sequence)                                   |
- *   | decoder                                 | checked to be ByteLevel or null                              |
+ *   | model.byte_fallback, fuse_unk           | byte_fallback (fallback_id: "<0xXX>" per byte), fuse_unk     |
+ *   | added_tokens [{id, content, ...}]       | added[], added_of[id], added_ix                              |
+ *   | normalizer, pre_tokenizer, decoder,     | norm[], pre[], sp and dec, post_ids (tok_config.c)           |
+ *   | post_processor                          |                                                              |
  *
- * post_processor, truncation and padding are not read (see tokenizer.h).
+ * Truncation and padding are not read.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "base/file.h"
 #include "base/json.h"
 #include "text/text_int.h"
 
-typedef struct loader {
-    mt_tokenizer *tok;
-    const char *path;
-    mt_err *err;
-} loader;
+typedef mt_tok_loader loader;
 
 static mt_status nomem(loader *L, const char *what) {
     return mt_err_set(L->err, MT_ERR_NOMEM, "%s: out of memory for %s", L->path, what);
 }
 
-static mt_status blob_add(loader *L, const char *s, size_t n, mt_tok_str *out) {
+mt_status mt_tok_blob_add(loader *L, const char *s, size_t n, mt_tok_str *out) {
     mt_tbuf *b = &L->tok->blob;
     if (b->len + n >= UINT32_MAX) return mt_err_set(L->err, MT_ERR_LIMIT, "%s: token strings over 4 GiB", L->path);
     out->off = (uint32_t)b->len;
@@ -70,6 +66,41 @@ static mt_status read_vocab(loader *L, const cJSON *vocab, int32_t *max_id, size
     return MT_OK;
 }
 
+/* "<0xXX>" (two hex digits, or '+' and one, as Rust's u8::from_str_radix takes them): the byte, else -1. */
+static int fallback_byte(const char *s, size_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) || s[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0 && !(i == 3 && c == '+')) return -1;
+        v = d < 0 ? 0 : v * 16 + d;
+    }
+    return v;
+}
+
+/* sp: vbytes is the token after the decoder's per-token steps, or the byte of a ByteFallback token. */
+static mt_status sp_piece(loader *L, int32_t id, mt_tbuf *t) {
+    mt_tokenizer *tok = L->tok;
+    const char *s = tok->blob.data + tok->vname[id].off;
+    size_t n = tok->vname[id].len;
+    if (!mt_utf8_is_valid(s, n))
+        return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.vocab: token %d is not valid UTF-8", L->path, id);
+    int b = tok->dec.byte_fallback ? fallback_byte(s, n) : -1;
+    if (b >= 0) {
+        char c = (char)b;
+        tok->flags[id] |= MT_TOK_F_BYTE;
+        return mt_tok_blob_add(L, &c, 1, &tok->vbytes[id]);
+    }
+    t->len = 0;
+    if (!mt_tok_dec_piece(tok, s, n, false, t)) return nomem(L, "token strings");
+    if (t->len == n && memcmp(t->data, s, n) == 0) {
+        tok->vbytes[id] = tok->vname[id];
+        return MT_OK;
+    }
+    return mt_tok_blob_add(L, t->data, t->len, &tok->vbytes[id]);
+}
+
 static mt_status fill_vocab(loader *L, const cJSON *vocab) {
     mt_tokenizer *tok = L->tok;
     char bytes[MT_TOK_MAX_TOKEN_LEN];
@@ -80,11 +111,11 @@ static mt_status fill_vocab(loader *L, const cJSON *vocab) {
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.vocab[\"%.60s\"]: id %d is used twice", L->path,
                               e->string, id);
         size_t n = strlen(e->string), nb;
-        mt_status st = blob_add(L, e->string, n, &tok->vname[id]);
+        mt_status st = mt_tok_blob_add(L, e->string, n, &tok->vname[id]);
         if (st) return st;
         tok->flags[id] |= MT_TOK_F_VOCAB;
-        if (bytelevel_decode(e->string, n, bytes, &nb)) {
-            if ((st = blob_add(L, bytes, nb, &tok->vbytes[id]))) return st;
+        if (!tok->sp && bytelevel_decode(e->string, n, bytes, &nb)) {
+            if ((st = mt_tok_blob_add(L, bytes, nb, &tok->vbytes[id]))) return st;
             tok->flags[id] |= MT_TOK_F_BYTELEVEL;
             n_bytelevel++;
         } else {
@@ -99,10 +130,21 @@ static mt_status fill_vocab(loader *L, const cJSON *vocab) {
         if (tok->flags[id] & MT_TOK_F_BYTELEVEL) mt_tok_index_put(&tok->by_bytes, tok->vbytes, tok->blob.data, id);
     }
     for (int b = 0; b < 256; b++) {
-        char c = (char)b;
-        tok->byte_id[b] = mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, &c, 1);
+        char c = (char)b, name[8];
+        /* sp: the id of each ASCII character, so BPE looks up only the others */
+        tok->byte_id[b] = tok->sp ? (b < 0x80 ? mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, &c, 1) : -1)
+                                  : mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, &c, 1);
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        tok->fallback_id[b] = tok->byte_fallback ? mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, name, 6)
+                                                 : -1;
     }
-    return MT_OK;
+    if (!tok->sp) return MT_OK;
+    mt_tbuf t = {0};
+    mt_status st = MT_OK;
+    for (int32_t id = 0; id < tok->n_ids && !st; id++)
+        if (tok->flags[id] & MT_TOK_F_VOCAB) st = sp_piece(L, id, &t);
+    mt_free(t.data);
+    return st;
 }
 
 static mt_status read_merges(loader *L, const cJSON *merges) {
@@ -181,7 +223,7 @@ static mt_status read_added(loader *L, const cJSON *arr, int32_t *max_id) {
             (st = mt_json_bool_opt(e, "rstrip", what, &a->rstrip, L->err)) ||
             (st = mt_json_bool_opt(e, "single_word", what, &a->single_word, L->err)))
             return st;
-        if ((st = blob_add(L, content, len, &a->content))) return st;
+        if ((st = mt_tok_blob_add(L, content, len, &a->content))) return st;
         a->match = a->content;
         if (a->id > *max_id) *max_id = a->id;
         tok->n_added++;
@@ -189,130 +231,73 @@ static mt_status read_added(loader *L, const cJSON *arr, int32_t *max_id) {
     return MT_OK;
 }
 
-/* Normalizes the content of normalized added tokens (they are searched for in normalized text). */
+static int cmp_len_desc(const void *a, const void *b) {
+    return (int)*(const uint16_t *)b - (int)*(const uint16_t *)a;
+}
+
+/* The two indexes encode searches added tokens with, and the distinct lengths to try at each position. */
+static mt_status index_added(loader *L) {
+    mt_tokenizer *tok = L->tok;
+    size_t count[2] = {0, 0};
+    tok->added_keys = mt_malloc_array(tok->n_added ? tok->n_added : 1, sizeof(mt_tok_str));
+    if (!tok->added_keys) return nomem(L, "added_tokens");
+    for (size_t i = 0; i < tok->n_added; i++) {
+        tok->added_keys[i] = tok->added[i].match;
+        count[tok->added[i].normalized && tok->n_norm > 0]++;
+    }
+    for (int k = 0; k < 2; k++) {
+        uint16_t *lens = mt_malloc_array(count[k] + 1, sizeof(uint16_t));
+        tok->added_pair[k] = mt_calloc(8192, 1);
+        if (!lens || !tok->added_pair[k] || !mt_tok_index_init(&tok->added_ix[k], count[k])) {
+            mt_free(lens);
+            return nomem(L, "the added_tokens index");
+        }
+        tok->added_lens[k] = lens;
+        size_t n = 0;
+        /* backwards: among equal strings the first added token wins, as in the first-match scan it replaces */
+        for (size_t i = tok->n_added; i-- > 0;) {
+            const mt_tok_added *a = &tok->added[i];
+            if ((a->normalized && tok->n_norm > 0) != (k == 1) || a->match.len == 0) continue;
+            mt_tok_index_put(&tok->added_ix[k], tok->added_keys, tok->blob.data, (int32_t)i);
+            lens[n++] = (uint16_t)a->match.len;
+            const uint8_t *m = (const uint8_t *)tok->blob.data + a->match.off;
+            tok->added_first[k][m[0]] = true;
+            if (a->match.len > 1) tok->added_pair[k][(m[0] << 5) | (m[1] >> 3)] |= (uint8_t)(1u << (m[1] & 7));
+        }
+        qsort(lens, n, sizeof *lens, cmp_len_desc);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (m == 0 || lens[m - 1] != lens[i]) lens[m++] = lens[i];
+        lens[m] = 0;
+    }
+    return MT_OK;
+}
+
+/* Normalizes the content of normalized added tokens (they are searched for in normalized text, with the whole
+ * normalizer applied, Prepend included, as tokenizers' AddedVocabulary does), and gives each its decode piece. */
 static mt_status normalize_added(loader *L) {
     mt_tokenizer *tok = L->tok;
-    mt_tbuf t = {0};
-    for (size_t i = 0; i < tok->n_added; i++) {
+    mt_tbuf t = {0}, tmp = {0};
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < tok->n_added && !st; i++) {
         mt_tok_added *a = &tok->added[i];
+        const char *content = tok->blob.data + a->content.off;
         tok->added_of[a->id] = (int32_t)i;
         if (a->special) tok->flags[a->id] |= MT_TOK_F_SPECIAL;
-        if (!a->normalized || tok->n_norm == 0) continue;
-        mt_status st = mt_unicode_normalize(tok->norm, tok->n_norm, tok->blob.data + a->content.off, a->content.len,
-                                            &t, L->err);
-        if (!st) st = blob_add(L, t.data, t.len, &a->match);
-        if (st) {
-            mt_free(t.data);
-            return st;
+        a->piece = a->content;
+        if (tok->sp) {
+            t.len = 0;
+            if (!mt_tok_dec_piece(tok, content, a->content.len, false, &t)) st = nomem(L, "added_tokens");
+            if (!st) st = mt_tok_blob_add(L, t.data, t.len, &a->piece);
         }
+        if (st || !a->normalized || tok->n_norm == 0) continue;
+        content = tok->blob.data + a->content.off; /* the blob may have moved */
+        st = mt_tok_normalize(tok, content, a->content.len, &t, &tmp, L->err);
+        if (!st) st = mt_tok_blob_add(L, t.data, t.len, &a->match);
     }
     mt_free(t.data);
-    return MT_OK;
-}
-
-static mt_status read_normalizer(loader *L, const cJSON *n, int depth) {
-    mt_tokenizer *tok = L->tok;
-    if (!n || cJSON_IsNull(n)) return MT_OK;
-    const char *type = NULL;
-    if (!cJSON_IsObject(n) || mt_json_str_req(n, "type", "normalizer", &type, NULL))
-        return mt_err_set(L->err, MT_ERR_FORMAT, "%s: normalizer must be an object with a \"type\"", L->path);
-    if (!strcmp(type, "Sequence") && depth < 4) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
-        if (!cJSON_IsArray(list))
-            return mt_err_set(L->err, MT_ERR_FORMAT, "%s: normalizer.normalizers must be an array", L->path);
-        for (const cJSON *c = list->child; c; c = c->next) {
-            mt_status st = read_normalizer(L, c, depth + 1);
-            if (st) return st;
-        }
-        return MT_OK;
-    }
-    static const struct { const char *name; int opt; } forms[] = {
-        {"NFC", UTF8PROC_STABLE | UTF8PROC_COMPOSE},
-        {"NFD", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE},
-        {"NFKC", UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT},
-        {"NFKD", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT},
-    };
-    for (size_t i = 0; i < MT_ARRAY_LEN(forms); i++) {
-        if (strcmp(type, forms[i].name)) continue;
-        if (tok->n_norm == MT_ARRAY_LEN(tok->norm))
-            return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: normalizer: more than %zu steps", L->path,
-                              MT_ARRAY_LEN(tok->norm));
-        tok->norm[tok->n_norm++] = forms[i].opt;
-        return MT_OK;
-    }
-    return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: normalizer: type \"%.40s\" is not supported", L->path, type);
-}
-
-static mt_status add_pre(loader *L, mt_tok_pre **out) {
-    mt_tokenizer *tok = L->tok;
-    if (tok->n_pre == MT_TOK_MAX_PRE)
-        return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer: more than %d steps", L->path, MT_TOK_MAX_PRE);
-    *out = &tok->pre[tok->n_pre++];
-    memset(*out, 0, sizeof **out);
-    return MT_OK;
-}
-
-static mt_status read_split(loader *L, const cJSON *p, mt_tok_pre *pre) {
-    static const char *names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
-    const char *behavior = NULL, *re = NULL, *lit = NULL;
-    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(p, "pattern");
-    if (!cJSON_IsObject(pat) || mt_json_str_opt(pat, "Regex", "", &re, NULL) ||
-        mt_json_str_opt(pat, "String", "", &lit, NULL) || (!re && !lit))
-        return mt_err_set(L->err, MT_ERR_FORMAT, "%s: pre_tokenizer Split: \"pattern\" must be {\"Regex\": ...} or "
-                          "{\"String\": ...}", L->path);
-    mt_status st;
-    if ((st = mt_json_str_req(p, "behavior", "pre_tokenizer Split", &behavior, L->err)) ||
-        (st = mt_json_bool_opt(p, "invert", "pre_tokenizer Split", &pre->invert, L->err)))
-        return mt_err_prefix(L->err, "%s", L->path);
-    size_t k = 0;
-    while (k < MT_ARRAY_LEN(names) && strcmp(behavior, names[k])) k++;
-    if (k == MT_ARRAY_LEN(names))
-        return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer Split: behavior \"%.40s\" is not supported",
-                          L->path, behavior);
-    pre->kind = MT_PRE_SPLIT;
-    pre->behavior = (mt_split_behavior)k;
-    return mt_pretok_compile(re ? re : lit, !re, L->path, &pre->re, L->err);
-}
-
-static mt_status read_pre(loader *L, const cJSON *p, int depth) {
-    if (!p || cJSON_IsNull(p)) return MT_OK;
-    const char *type = NULL;
-    if (!cJSON_IsObject(p) || mt_json_str_req(p, "type", "pre_tokenizer", &type, NULL))
-        return mt_err_set(L->err, MT_ERR_FORMAT, "%s: pre_tokenizer must be an object with a \"type\"", L->path);
-    mt_tok_pre *pre = NULL;
-    mt_status st;
-    if (!strcmp(type, "Sequence") && depth < 4) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
-        if (!cJSON_IsArray(list))
-            return mt_err_set(L->err, MT_ERR_FORMAT, "%s: pre_tokenizer.pretokenizers must be an array", L->path);
-        for (const cJSON *c = list->child; c; c = c->next)
-            if ((st = read_pre(L, c, depth + 1))) return st;
-        return MT_OK;
-    }
-    if (!strcmp(type, "Split")) {
-        if ((st = add_pre(L, &pre))) return st;
-        return read_split(L, p, pre);
-    }
-    if (!strcmp(type, "Digits")) {
-        bool individual = false;
-        if ((st = mt_json_bool_opt(p, "individual_digits", "pre_tokenizer Digits", &individual, L->err)))
-            return mt_err_prefix(L->err, "%s", L->path);
-        if ((st = add_pre(L, &pre))) return st;
-        pre->kind = MT_PRE_SPLIT; /* tokenizers splits on char::is_numeric, which is \p{N} */
-        pre->behavior = individual ? MT_SPLIT_ISOLATED : MT_SPLIT_CONTIGUOUS;
-        return mt_pretok_compile("\\p{N}", false, L->path, &pre->re, L->err);
-    }
-    if (!strcmp(type, "ByteLevel")) {
-        bool use_regex = true;
-        if ((st = add_pre(L, &pre))) return st;
-        pre->kind = MT_PRE_BYTELEVEL;
-        pre->add_prefix_space = true;
-        if ((st = mt_json_bool_opt(p, "add_prefix_space", "pre_tokenizer ByteLevel", &pre->add_prefix_space, L->err)) ||
-            (st = mt_json_bool_opt(p, "use_regex", "pre_tokenizer ByteLevel", &use_regex, L->err)))
-            return mt_err_prefix(L->err, "%s", L->path);
-        return use_regex ? mt_pretok_gpt2_regex(L->path, &pre->re, L->err) : MT_OK;
-    }
-    return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer: type \"%.40s\" is not supported", L->path, type);
+    mt_free(tmp.data);
+    return st ? st : index_added(L);
 }
 
 static mt_status read_model(loader *L, const cJSON *model, int32_t *max_id, size_t *n_vocab) {
@@ -324,14 +309,12 @@ static mt_status read_model(loader *L, const cJSON *model, int32_t *max_id, size
         return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: model.type \"%.40s\" is not supported (only BPE)", L->path,
                           type);
     double dropout = 0;
-    bool byte_fallback = false;
     if ((st = mt_json_num_opt(model, "dropout", "model", 0, 1, &dropout, L->err)) ||
-        (st = mt_json_bool_opt(model, "byte_fallback", "model", &byte_fallback, L->err)) ||
+        (st = mt_json_bool_opt(model, "byte_fallback", "model", &L->tok->byte_fallback, L->err)) ||
+        (st = mt_json_bool_opt(model, "fuse_unk", "model", &L->tok->fuse_unk, L->err)) ||
         (st = mt_json_bool_opt(model, "ignore_merges", "model", &L->tok->ignore_merges, L->err)))
         return mt_err_prefix(L->err, "%s", L->path);
     if (dropout > 0) return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: model.dropout > 0 is not supported", L->path);
-    if (byte_fallback)
-        return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: model.byte_fallback is not supported", L->path);
     static const char *affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (size_t i = 0; i < 2; i++) {
         if ((st = mt_json_str_opt(model, affixes[i], "model", &s, L->err))) return mt_err_prefix(L->err, "%s", L->path);
@@ -343,27 +326,6 @@ static mt_status read_model(loader *L, const cJSON *model, int32_t *max_id, size
     return read_vocab(L, cJSON_GetObjectItemCaseSensitive(model, "vocab"), max_id, n_vocab);
 }
 
-static mt_status check_layout(loader *L, const cJSON *root) {
-    mt_tokenizer *tok = L->tok;
-    if (tok->n_pre == 0 || tok->pre[tok->n_pre - 1].kind != MT_PRE_BYTELEVEL)
-        return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer: only byte-level BPE is supported (a "
-                          "ByteLevel step must come last)", L->path);
-    for (size_t i = 0; i + 1 < tok->n_pre; i++)
-        if (tok->pre[i].kind == MT_PRE_BYTELEVEL)
-            return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer: ByteLevel must be the last step",
-                              L->path);
-    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
-    const char *type = NULL;
-    if (dec && !cJSON_IsNull(dec)) {
-        if (!cJSON_IsObject(dec) || mt_json_str_req(dec, "type", "decoder", &type, NULL))
-            return mt_err_set(L->err, MT_ERR_FORMAT, "%s: decoder must be an object with a \"type\"", L->path);
-        if (strcmp(type, "ByteLevel"))
-            return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: decoder: type \"%.40s\" is not supported", L->path,
-                              type);
-    }
-    return MT_OK;
-}
-
 static mt_status load(loader *L, const cJSON *root) {
     mt_tokenizer *tok = L->tok;
     mt_status st;
@@ -373,9 +335,9 @@ static mt_status load(loader *L, const cJSON *root) {
     size_t n_vocab = 0;
     if ((st = read_model(L, model, &max_id, &n_vocab))) return st;
     if ((st = read_added(L, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), &max_id))) return st;
-    if ((st = read_normalizer(L, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), 0))) return st;
-    if ((st = read_pre(L, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), 0))) return st;
-    if ((st = check_layout(L, root))) return st;
+    if ((st = mt_tok_read_normalizer(L, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), 0))) return st;
+    if ((st = mt_tok_read_pre(L, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), 0))) return st;
+    if ((st = mt_tok_read_decoder(L, root))) return st;
     if (max_id < 0) return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.vocab is empty", L->path);
     tok->n_ids = max_id + 1;
     size_t n = (size_t)tok->n_ids;
@@ -392,9 +354,9 @@ static mt_status load(loader *L, const cJSON *root) {
     tok->unk_id = -1;
     const char *unk = NULL;
     if ((st = mt_json_str_opt(model, "unk_token", "model", &unk, L->err))) return mt_err_prefix(L->err, "%s", L->path);
-    if (unk && (tok->unk_id = mt_tokenizer_token_id(tok, unk)) < 0)
-        return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.unk_token \"%.60s\" is not a token", L->path, unk);
-    return MT_OK;
+    if (unk && (tok->unk_id = mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, unk, strlen(unk))) < 0)
+        return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.unk_token \"%.60s\" is not in model.vocab", L->path, unk);
+    return mt_tok_read_post(L, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), 0);
 }
 
 mt_status mt_tokenizer_load_json(const char *json, size_t len, const char *what, mt_tokenizer **out, mt_err *err) {
@@ -430,6 +392,13 @@ mt_status mt_tokenizer_load(const char *path, mt_tokenizer **out, mt_err *err) {
 void mt_tokenizer_free(mt_tokenizer *tok) {
     if (!tok) return;
     for (size_t i = 0; i < tok->n_pre; i++) pcre2_code_free(tok->pre[i].re);
+    for (size_t i = 0; i < tok->n_norm; i++) pcre2_code_free(tok->norm[i].re);
+    for (int k = 0; k < 2; k++) {
+        mt_tok_index_free(&tok->added_ix[k]);
+        mt_free(tok->added_lens[k]);
+        mt_free(tok->added_pair[k]);
+    }
+    mt_free(tok->added_keys);
     mt_tok_index_free(&tok->by_name);
     mt_tok_index_free(&tok->by_bytes);
     mt_free(tok->merges);

@@ -1,5 +1,5 @@
-/* text/tok_pretok: pre-tokenizers (tokenizers/src/pre_tokenizers/{split,byte_level,digits,sequence}.rs) with PCRE2
- * standing in for Oniguruma.
+/* text/tok_pretok: pre-tokenizers (tokenizers/src/pre_tokenizers/{split,byte_level,digits,metaspace,sequence}.rs)
+ * with PCRE2 standing in for Oniguruma.
  *
  * A Split step cuts a piece into segments, alternately gaps and matches of its regex (flags flipped by invert), and
  * joins them by its behavior:
@@ -118,7 +118,11 @@ typedef struct joiner {
 
 static mt_status emit(joiner *j, size_t start, size_t end) {
     if (end <= start) return MT_OK;
-    return mt_pretok_run(j->e, j->step + 1, j->s + start, end - start);
+    bool was = j->e->at_origin;
+    j->e->at_origin = was && start == 0;
+    mt_status st = mt_pretok_run(j->e, j->step + 1, j->s + start, end - start);
+    j->e->at_origin = was;
+    return st;
 }
 
 static mt_status flush(joiner *j) {
@@ -209,12 +213,28 @@ static mt_status split(mt_encoder *e, size_t step, const mt_tok_pre *pre, mt_spl
     return st;
 }
 
+/* Metaspace: spaces become the replacement, which is put in front by the prepend scheme unless already there; with
+ * split, the piece is cut before each replacement (MergedWithNext). */
+static mt_status metaspace(mt_encoder *e, size_t step, const mt_tok_pre *pre, const char *s, size_t n) {
+    size_t rn = strlen(pre->repl);
+    mt_tbuf t = {0};
+    bool starts = s[0] == ' ' || (n >= rn && memcmp(s, pre->repl, rn) == 0); /* after the replacing */
+    bool prepend = !starts && (pre->prepend == MT_PREPEND_ALWAYS || (pre->prepend == MT_PREPEND_FIRST && e->at_origin));
+    bool ok = (!prepend || mt_tbuf_append(&t, pre->repl, rn)) && mt_tok_replace_literal(s, n, " ", 1, pre->repl, rn, &t);
+    mt_status st = ok ? MT_OK : mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory");
+    if (!st && pre->re) st = split(e, step, pre, MT_SPLIT_MERGED_NEXT, false, t.data, t.len);
+    else if (!st) st = mt_pretok_run(e, step + 1, t.data, t.len);
+    mt_free(t.data);
+    return st;
+}
+
 mt_status mt_pretok_run(mt_encoder *e, size_t step, const char *s, size_t n) {
     const mt_tokenizer *tok = e->tok;
     if (n == 0) return MT_OK;
     if (step == tok->n_pre) return mt_bpe_word(e, (const uint8_t *)s, n);
     const mt_tok_pre *pre = &tok->pre[step];
     if (pre->kind == MT_PRE_SPLIT) return split(e, step, pre, pre->behavior, pre->invert, s, n);
+    if (pre->kind == MT_PRE_METASPACE) return metaspace(e, step, pre, s, n);
     if (pre->add_prefix_space && s[0] != ' ') {
         /* ByteLevel is the last step, so what follows never touches scratch again. */
         e->scratch.len = 0;

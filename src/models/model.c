@@ -47,6 +47,14 @@ static mt_status read_generation_config(mt_model *m, mt_err *err) {
     return st;
 }
 
+/* The folder's chat template as transformers finds it; the family's default when the folder has none. */
+static mt_status load_chat_template(mt_model *m, mt_err *err) {
+    mt_status st = mt_chat_template_load(m->dir, NULL, &m->chat_template, err);
+    if (st != MT_ERR_IO || !m->family->default_chat_template) return st == MT_ERR_IO ? MT_OK : st;
+    const char *src = m->family->default_chat_template;
+    return mt_chat_template_parse(src, strlen(src), m->family->name, &m->chat_template, err);
+}
+
 mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
     char path[4096];
     mt_status st = mt_path_join(path, sizeof path, dir, "config.json", err);
@@ -80,6 +88,7 @@ mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
     if (!st) st = read_generation_config(m, err);
     if (!st && mt_path_join(path, sizeof path, dir, "tokenizer.json", err) == MT_OK && mt_file_exists(path))
         st = mt_tokenizer_load(path, &m->tok, err);
+    if (!st) st = load_chat_template(m, err);
     if (st) {
         mt_model_close(m);
         return st;
@@ -92,6 +101,7 @@ void mt_model_close(mt_model *m) {
     if (!m) return;
     if (m->family && m->impl) m->family->release(m);
     mt_tokenizer_free(m->tok);
+    mt_chat_template_free(m->chat_template);
     for (size_t i = 0; i < m->n_owned; i++) mt_free(m->owned[i]);
     mt_free(m->owned);
     mt_safetensors_close(m->st);

@@ -13,6 +13,7 @@
 #include "io/safetensors.h"
 #include "media/image.h"
 #include "tensor/tensor.h"
+#include "text/chat_template.h"
 #include "text/tokenizer.h"
 
 #define MT_MAX_EOS 8
@@ -61,6 +62,8 @@ typedef struct mt_family {
     /* An RGB image as its processor makes it: *pixels [n_patches, P] (caller frees with mt_free) and its grid. */
     mt_status (*preprocess_image)(const mt_model *m, const mt_image *img, float **pixels, int64_t *n_patches,
                                   mt_image_grid *grid, mt_err *err);
+    /* Jinja chat template for checkpoints that ship none (or NULL). */
+    const char *default_chat_template;
 } mt_family;
 
 /* What the engine needs to know of any model, filled by the family's load. */
@@ -82,6 +85,7 @@ struct mt_model {
     mt_model_desc desc;
     void *impl;       /* the family's own structure */
     mt_tokenizer *tok; /* NULL when the folder has no tokenizer.json */
+    mt_chat_template *chat_template; /* the folder's, else the family's default, else NULL */
     float **owned;    /* f32 copies of small weights (norms, biases) */
     size_t n_owned, cap_owned;
 };

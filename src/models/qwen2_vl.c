@@ -553,6 +553,41 @@ static mt_status preprocess_image(const mt_model *m, const mt_image *img, float 
     return st;
 }
 
+/* The chat template of the Qwen2-VL / Qwen2.5-VL checkpoints (ChatML with vision placeholders, a default system
+ * message), used when a folder ships none of its own. Images and videos become <|vision_start|><|image_pad|>
+ * <|vision_end|> (or <|video_pad|>) where their part stands in the message. */
+static const char default_chat_template[] =
+    "{%- set image_count = namespace(value=0) -%}\n"
+    "{%- set video_count = namespace(value=0) -%}\n"
+    "{%- for message in messages -%}\n"
+    "    {%- if loop.first and message['role'] != 'system' %}\n"
+    "<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n"
+    "    {% endif -%}\n"
+    "<|im_start|>{{ message['role'] }}\n"
+    "    {% if message['content'] is string -%}\n"
+    "        {{ message['content'] }}<|im_end|>\n"
+    "    {%- else -%}\n"
+    "        {%- for content in message['content'] -%}\n"
+    "            {%- if content['type'] == 'image' or 'image' in content or 'image_url' in content -%}\n"
+    "                {%- set image_count.value = image_count.value + 1 -%}\n"
+    "                {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}\n"
+    "<|vision_start|><|image_pad|><|vision_end|>\n"
+    "            {%- elif content['type'] == 'video' or 'video' in content -%}\n"
+    "                {%- set video_count.value = video_count.value + 1 -%}\n"
+    "                {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}\n"
+    "<|vision_start|><|video_pad|><|vision_end|>\n"
+    "            {%- elif 'text' in content -%}\n"
+    "                {{ content['text'] }}\n"
+    "            {%- endif -%}\n"
+    "        {%- endfor -%}<|im_end|>\n"
+    "    {%- endif %}\n"
+    "\n"
+    "{% endfor -%}\n"
+    "{%- if add_generation_prompt -%}\n"
+    "<|im_start|>assistant\n"
+    "{% endif -%}\n";
+
 static const char *const architectures[] = {"Qwen2_5_VLForConditionalGeneration", "Qwen2VLForConditionalGeneration",
                                             NULL};
 
@@ -566,4 +601,5 @@ const mt_family mt_family_qwen2_vl = {
     .forward = forward,
     .embed = embed,
     .preprocess_image = preprocess_image,
+    .default_chat_template = default_chat_template,
 };

@@ -1,11 +1,10 @@
 /* text/tokenizer: tokenizer.json rejected with the right code and a message naming the field; allocation failure at
- * every step of load and encode; the Qwen2.5-VL chat format. */
+ * every step of load and encode. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "test_tokenizer_tiny.h"
-#include "text/chat_qwen.h"
 #include "text/tokenizer.h"
 
 /* Replaces (json != NULL) or deletes the item at a '/'-separated path such as "model/merges/0". */
@@ -141,51 +140,8 @@ static void test_alloc_failure(void) {
     cJSON_free(json);
 }
 
-static void expect_chat(const mt_chat_message *m, size_t n, bool gen, const char *want, int line) {
-    char *out = NULL;
-    mt_err err;
-    mt_status st = mt_chat_format(m, n, gen, &out, &err);
-    CHECK_MSG(st == MT_OK && !strcmp(out, want), "line %d: got \"%s\"", line, st ? err.msg : out);
-    mt_free(out);
-}
-
-/* Expected strings as Qwen2.5-VL's chat_template.json renders them (add_vision_id unset). */
-static void test_chat(void) {
-    mt_chat_part hi[] = {{MT_CHAT_TEXT, "Hi!"}};
-    mt_chat_part look[] = {{MT_CHAT_TEXT, "Compare "}, {MT_CHAT_IMAGE, NULL}, {MT_CHAT_TEXT, " and "},
-                           {MT_CHAT_IMAGE, NULL}, {MT_CHAT_VIDEO, NULL}, {MT_CHAT_TEXT, "."}};
-    mt_chat_part sys[] = {{MT_CHAT_TEXT, "Be brief."}};
-    mt_chat_part ans[] = {{MT_CHAT_TEXT, "Hello."}};
-    mt_chat_message user_only[] = {{"user", hi, 1}};
-    expect_chat(user_only, 1, true,
-                "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n"
-                "<|im_start|>assistant\n",
-                __LINE__);
-    mt_chat_message with_sys[] = {{"system", sys, 1}, {"user", look, 6}, {"assistant", ans, 1}};
-    expect_chat(with_sys, 3, false,
-                "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCompare "
-                "<|vision_start|><|image_pad|><|vision_end|> and <|vision_start|><|image_pad|><|vision_end|>"
-                "<|vision_start|><|video_pad|><|vision_end|>.<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n",
-                __LINE__);
-    mt_chat_message empty_parts[] = {{"user", NULL, 0}};
-    expect_chat(empty_parts, 1, false,
-                "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|im_end|>\n", __LINE__);
-    expect_chat(NULL, 0, true, "<|im_start|>assistant\n", __LINE__);
-    char *out = NULL;
-    mt_err err;
-    mt_chat_part bad_kind[] = {{7, "x"}};
-    mt_chat_message m1[] = {{"user", hi, 1}, {"user", bad_kind, 1}};
-    CHECK(mt_chat_format(m1, 2, false, &out, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "messages[1].parts[0]"));
-    mt_chat_part null_text[] = {{MT_CHAT_TEXT, NULL}};
-    mt_chat_message m2[] = {{"user", null_text, 1}};
-    CHECK(mt_chat_format(m2, 1, false, &out, &err) == MT_ERR_INVALID_ARG && out == NULL);
-    mt_chat_message m3[] = {{NULL, hi, 1}};
-    CHECK(mt_chat_format(m3, 1, false, &out, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "messages[0]"));
-}
-
 int main(void) {
     test_bad_files();
     test_alloc_failure();
-    test_chat();
     return check_report();
 }

@@ -179,18 +179,19 @@ int mt_cmd_logits(int argc, char **argv) {
         float *last = mt_malloc_array((size_t)m->desc.vocab_size, sizeof(float));
         int64_t n = 0;
         const float *lg = logits + (L - 1) * m->desc.vocab_size;
-        while (last && n < greedy) {
+        mt_status st = last ? MT_OK : mt_err_set(&err, MT_ERR_NOMEM, "out of memory");
+        while (!st && n < greedy) {
             memcpy(last, lg, (size_t)m->desc.vocab_size * sizeof(float));
             int32_t t = mt_sampler_pick(&smp, last, NULL, 0);
             tokens[n++] = t;
             bool eos = false;
             for (size_t e = 0; e < m->desc.n_eos; e++) eos |= m->desc.eos_ids[e] == t;
             if (eos || n == greedy) break;
-            if (mt_session_decode(s, t, &lg, &err)) break;
+            st = mt_session_decode(s, t, &lg, &err);
         }
         mt_free(last);
         mt_sampler_release(&smp);
-        if (err.code) goto done;
+        if (st) goto done;
         if (mt_npy_write(greedy_out, MT_I64, 1, &n, tokens, &err)) goto done;
     }
     rc = MT_EXIT_OK;

@@ -50,8 +50,10 @@ static mt_status read_generation_config(mt_model *m, mt_err *err) {
 /* The folder's chat template as transformers finds it; the family's default when the folder has none. */
 static mt_status load_chat_template(mt_model *m, mt_err *err) {
     mt_status st = mt_chat_template_load(m->dir, NULL, &m->chat_template, err);
-    if (st != MT_ERR_IO || !m->family->default_chat_template) return st == MT_ERR_IO ? MT_OK : st;
+    if (st != MT_ERR_IO) return st;
+    if (err) *err = (mt_err){0}; /* none is not an error: chat reports it if it is ever needed */
     const char *src = m->family->default_chat_template;
+    if (!src) return MT_OK;
     return mt_chat_template_parse(src, strlen(src), m->family->name, &m->chat_template, err);
 }
 

@@ -429,8 +429,11 @@ static mt_tensor *encode_image(const mt_model *m, mt_ctx *ctx, const float *pixe
     if (mt_nn_rope_2d(ctx, prow, prow + N, N, E / q->heads, 10000.0, &cos, &sin)) return NULL;
     int heads = (int)q->heads;
     float scale = 1.0f / sqrtf((float)(E / q->heads));
+    mt_tensor *res = mt_tensor_new_2d(ctx, MT_F32, N, E);
+    x = mt_ctx_rewind_keep(ctx, mt_arena_save(ctx->arena), res, x);
     for (int64_t b = 0; b < q->depth; b++) {
         const vision_block *vb = &q->blocks[b];
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
         mt_attn_opts ao = {.scale = scale};
         ao.cu_seqlens = vb->full_attention ? cu_full : cu_win;
         ao.n_seg = vb->full_attention ? g.t : n_cu_win - 1;
@@ -444,6 +447,7 @@ static mt_tensor *encode_image(const mt_model *m, mt_ctx *ctx, const float *pixe
                     : mt_nn_mlp(ctx, h, &vb->fc1, &vb->fc2, q->vision_act);
         x = mt_op_add(ctx, x, h);
         if (dump && dump->fn) mt_dump_tensor(dump, mt_op_gather_rows(ctx, x, inverse, N), "vision_block_%lld", (long long)b);
+        x = mt_ctx_rewind_keep(ctx, mark, res, x);
     }
     mt_tensor *y = mt_nn_norm(ctx, x, &q->merger_norm);
     y = mt_op_reshape(ctx, y, 2, (int64_t[]){units, E * m2});
@@ -518,9 +522,11 @@ static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, co
     if (mt_nn_rope_mrope(ctx, pos, T, q->head_dim, q->rope_theta, q->sections, &cos, &sin)) return NULL;
     int nh = (int)q->n_heads, nkv = (int)q->n_kv;
     mt_attn_opts ao = {.scale = 1.0f / sqrtf((float)q->head_dim), .causal = true, .q_pos0 = past};
-    mt_tensor *x = (mt_tensor *)embeds;
+    mt_tensor *res = mt_tensor_new_2d(ctx, MT_F32, T, q->hidden);
+    mt_tensor *x = mt_ctx_rewind_keep(ctx, mt_arena_save(ctx->arena), res, embeds);
     for (int64_t l = 0; l < q->n_layers; l++) {
         const text_layer *tl = &q->layers[l];
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
         mt_tensor *h = mt_nn_norm(ctx, x, &tl->ln1);
         mt_tensor *qq = mt_op_rope(ctx, mt_nn_linear(ctx, h, &tl->q), nh, cos, sin);
         mt_tensor *kk = mt_op_rope(ctx, mt_nn_linear(ctx, h, &tl->k), nkv, cos, sin);
@@ -535,6 +541,7 @@ static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, co
         h = mt_nn_norm(ctx, x, &tl->ln2);
         x = mt_op_add(ctx, x, mt_nn_gated_mlp(ctx, h, &tl->gate, &tl->up, &tl->down, MT_ACT_SILU));
         mt_dump_tensor(dump, x, "decoder_layer_%lld", (long long)l);
+        x = mt_ctx_rewind_keep(ctx, mark, res, x);
     }
     x = mt_nn_norm(ctx, x, &q->final_norm);
     mt_dump_tensor(dump, x, "final_norm");

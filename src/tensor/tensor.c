@@ -16,6 +16,15 @@ mt_tensor *mt_ctx_fail(mt_ctx *ctx, mt_status code, const char *fmt, ...) {
     return NULL;
 }
 
+mt_tensor *mt_ctx_rewind_keep(mt_ctx *ctx, mt_arena_mark mark, mt_tensor *res, const mt_tensor *x) {
+    if (!x || !res) return NULL;
+    if (mt_tensor_numel(x) != mt_tensor_numel(res) || x->dtype != res->dtype || !mt_tensor_is_contiguous(x))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rewind_keep: the kept tensor does not fit its buffer");
+    memcpy(res->data, x->data, (size_t)mt_tensor_numel(x) * mt_dtype_size(x->dtype));
+    mt_arena_restore(ctx->arena, mark);
+    return res;
+}
+
 static void set_contiguous_strides(mt_tensor *t) {
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {

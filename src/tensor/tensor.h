@@ -47,6 +47,11 @@ typedef struct mt_ctx {
 /* Records a failure in ctx (the first one wins) and returns NULL, for `return mt_ctx_fail(ctx, ...)` in ops. */
 mt_tensor *mt_ctx_fail(mt_ctx *ctx, mt_status code, const char *fmt, ...) MT_PRINTF(3, 4);
 
+/* Copies x into res (same size, allocated before mark) and rewinds the arena to mark; returns res (NULL when x or
+ * res is NULL). A layer loop calls it at the end of each layer so a forward pass needs the scratch of one layer,
+ * not of all of them. */
+mt_tensor *mt_ctx_rewind_keep(mt_ctx *ctx, mt_arena_mark mark, mt_tensor *res, const mt_tensor *x);
+
 /* A contiguous tensor in the arena, uninitialised / zeroed. */
 mt_tensor *mt_tensor_new(mt_ctx *ctx, mt_dtype dtype, int ndim, const int64_t *shape);
 mt_tensor *mt_tensor_zeros(mt_ctx *ctx, mt_dtype dtype, int ndim, const int64_t *shape);

@@ -51,13 +51,6 @@ static const char usage[] =
     "and linears on the model's weights, each against this machine's measured limits. --shape qwen2.5-vl-3b uses\n"
     "random weights of that shape, cached in $XDG_CACHE_HOME/mitten/shapes (or --dir) and made on first use.\n";
 
-#ifdef MT_SOURCE_DIR
-#define SOURCE_HINT MT_SOURCE_DIR
-#define SOURCE_UP 0
-#else
-#define SOURCE_HINT MT_DEFAULT_MODEL_DIR /* <source>/models/mitten-tiny */
-#define SOURCE_UP 2
-#endif
 
 #define PYTHON "/usr/bin/python3"
 #define MAX_FIGURES 64
@@ -96,13 +89,8 @@ typedef struct bench {
 
 /* ---- machine and process facts ---- */
 
-static void source_dir(char *buf, size_t cap) {
-    snprintf(buf, cap, "%s", SOURCE_HINT);
-    for (int i = 0; i < SOURCE_UP; i++) {
-        char *s = strrchr(buf, '/');
-        if (s) *s = 0;
-    }
-}
+/* The source tree this binary was built from (for the commit and the checkpoint generator). */
+static void source_dir(char *buf, size_t cap) { snprintf(buf, cap, "%s", MT_SOURCE_DIR); }
 
 static void read_command(const char *cmd, char *out, size_t cap) {
     snprintf(out, cap, "unknown");

@@ -44,7 +44,7 @@ turns=$(grep -c 'prompt tokens' "$work/err")
 check "info" 0 "$mitten" info -m "$model"
 grep -q "qwen2-vl" "$work/out" || { echo "FAIL info does not name the family"; fail=$((fail + 1)); }
 check "preprocess" 0 "$mitten" preprocess -m "$model" --image "$image" --out-dir "$work"
-for cmd in run chat info logits preprocess; do check "$cmd --help" 0 "$mitten" $cmd --help; done
+for cmd in run chat info logits preprocess bench template tokenize detokenize; do check "$cmd --help" 0 "$mitten" $cmd --help; done
 check "no command" 2 "$mitten"
 check "unknown command" 2 "$mitten" frobnicate
 check "unknown option" 2 "$mitten" run -m "$model" -p x --bogus

@@ -31,7 +31,7 @@ import qwen2_vl_model as qm  # noqa: E402
 import safetensors_io as st  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REAL_3B_CONFIG = os.path.join(HERE, "..", "..", "..", "shared", "configs", "Qwen2.5-VL-3B-Instruct", "config.json")
+REAL_3B_CONFIG = os.path.join(HERE, "configs", "qwen2.5-vl-3b-instruct.json")  # the published config.json
 
 # Values of Qwen2.5-VL-3B-Instruct/preprocessor_config.json (also what Qwen2-VL-2B-Instruct ships).
 PREPROCESSOR = {
@@ -48,6 +48,10 @@ PREPROCESSOR = {
 
 TINY_IDS = {"bos_token_id": 300, "eos_token_id": 301, "vision_start_token_id": 302, "vision_end_token_id": 303,
             "vision_token_id": 304, "image_token_id": 305, "video_token_id": 306}
+# Qwen2-VL / Qwen2.5-VL checkpoints' vocabulary size and special ids (their config.json), for --shape demo.
+QWEN_IDS = {"vocab_size": 151936, "bos_token_id": 151643, "eos_token_id": 151645, "vision_start_token_id": 151652,
+            "vision_end_token_id": 151653, "vision_token_id": 151654, "image_token_id": 151655,
+            "video_token_id": 151656}
 TEXT_ID_LIMIT = 300  # make-inputs draws ordinary text ids from [0, 300): below every special id
 
 
@@ -232,10 +236,7 @@ def cmd_make_checkpoint(args):
     cfg_raw = tiny_config(args.variant, args.dtype)
     if args.shape == "demo":
         # tiny layers with the real vocabulary and special ids, so a real Qwen tokenizer.json drives it
-        with open(args.base_config) as f:
-            real = json.load(f)
-        for key in list(TINY_IDS) + ["vocab_size"]:
-            cfg_raw[key] = real[key]
+        cfg_raw.update(QWEN_IDS)
     write_folder(args.out, cfg_raw, real=False)
     st.write_file(os.path.join(args.out, "model.safetensors"), make_tiny_weights(qm.Config(cfg_raw), args.seed, dtype))
     print(f"wrote {args.out}")

@@ -392,7 +392,9 @@ static bool arith(jstate *st, const jnode *n, int op, jv a, jv b, jv *out) {
     bool an = a.t == JV_INT || a.t == JV_BOOL || a.t == JV_FLOAT, bn = b.t == JV_INT || b.t == JV_BOOL || b.t == JV_FLOAT;
     if (an && bn) {
         bool fl = a.t == JV_FLOAT || b.t == JV_FLOAT;
-        int64_t x = a.t == JV_INT ? a.i : a.b, y = b.t == JV_INT ? b.i : b.b, r = 0;
+        /* a float operand is read only through fx / fy: its union bytes are not a bool */
+        int64_t x = a.t == JV_INT ? a.i : a.t == JV_BOOL ? a.b : 0, y = b.t == JV_INT ? b.i : b.t == JV_BOOL ? b.b : 0;
+        int64_t r = 0;
         double fx = a.t == JV_FLOAT ? a.f : (double)x, fy = b.t == JV_FLOAT ? b.f : (double)y;
         switch (op) {
         case OP_ADD: case OP_SUB: case OP_MUL: {

@@ -84,8 +84,17 @@ MT_INLINE void gemv_tile(int MM, int NW, mt_dtype wt, int64_t k, const float *a,
     for (int i = 0; i < MM; i++)
         #pragma GCC unroll 24
         for (int r = 0; r < NW; r++) s[i][r] = _mm256_setzero_ps();
+    /* The next tile's rows are fetched alongside this one's: weights mapped from a file sit in 4 KiB pages, where
+     * the hardware prefetcher stops at every page boundary, so streaming ahead in software keeps DRAM busy. */
+    size_t es = mt_dtype_size(wt);
+    uintptr_t next = (uintptr_t)w + (uintptr_t)(NW * ldw) * es;
     int64_t x = 0;
     for (; x + 8 <= k; x += 8) {
+        if ((x * (int64_t)es) % 64 == 0) {
+            #pragma GCC unroll 24
+            for (int r = 0; r < NW; r++)
+                _mm_prefetch((const char *)(next + (uintptr_t)(r * ldw + x) * es), _MM_HINT_T0);
+        }
         __m256 av[4];
         #pragma GCC unroll 24
         for (int i = 0; i < MM; i++) av[i] = _mm256_loadu_ps(a + i * lda + x);

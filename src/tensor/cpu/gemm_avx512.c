@@ -92,8 +92,16 @@ MT_INLINE void gemv_tile(int MM, int NW, mt_dtype wt, int64_t k, const float *a,
     for (int i = 0; i < MM; i++)
         #pragma GCC unroll 24
         for (int r = 0; r < NW; r++) s[i][r] = _mm512_setzero_ps();
+    /* prefetch the next tile's rows, as the AVX2 GEMV does (file-mapped weights: 4 KiB pages) */
+    size_t es = mt_dtype_size(wt);
+    uintptr_t next = (uintptr_t)w + (uintptr_t)(NW * ldw) * es;
     int64_t x = 0;
     for (; x + 16 <= k; x += 16) {
+        if ((x * (int64_t)es) % 64 == 0) {
+            #pragma GCC unroll 24
+            for (int r = 0; r < NW; r++)
+                _mm_prefetch((const char *)(next + (uintptr_t)(r * ldw + x) * es), _MM_HINT_T0);
+        }
         __m512 av[4];
         #pragma GCC unroll 24
         for (int i = 0; i < MM; i++) av[i] = _mm512_loadu_ps(a + i * lda + x);

@@ -166,45 +166,54 @@ static mt_status answer(mt_session *s, conversation *c, const mt_gen_params *gp,
     return st;
 }
 
+/* What run and chat share: the options, the model and session, the conversation and the last answer. */
+typedef struct cli_chat {
+    options o;
+    mt_model *m;
+    mt_session *s;
+    conversation c;
+    answer_buf ans;
+    mt_err err;
+} cli_chat;
+
+/* Parses the options, opens the model and a session, and starts the conversation with --system. Returns an exit
+ * code for a usage error; *st gets the status of the rest. */
+static int cli_chat_start(int argc, char **argv, bool is_run, cli_chat *k, mt_status *st) {
+    int rc = parse_options(argc, argv, is_run, &k->o);
+    if (rc) return rc;
+    *st = open_model(&k->o, &k->m, &k->s, &k->err);
+    if (!*st && k->o.system) *st = add_message(&k->c, "system", k->o.system, &k->err);
+    return MT_EXIT_OK;
+}
+
+static int cli_chat_finish(cli_chat *k, mt_status st) {
+    conversation_clear(&k->c);
+    mt_free(k->ans.text);
+    mt_session_free(k->s);
+    mt_model_close(k->m);
+    return st ? mt_cli_fail(&k->err) : MT_EXIT_OK;
+}
+
 int mt_cmd_run(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", run_usage), MT_EXIT_OK;
-    options o;
-    int rc = parse_options(argc, argv, true, &o);
+    static cli_chat k;
+    mt_status st = MT_OK;
+    int rc = cli_chat_start(argc, argv, true, &k, &st);
     if (rc) return rc;
-    mt_err err = {0};
-    mt_model *m = NULL;
-    mt_session *s = NULL;
-    static conversation c;
-    answer_buf ans = {0};
-    mt_status st = open_model(&o, &m, &s, &err);
-    for (int i = 0; !st && i < o.n_images; i++) st = attach_image(&c, o.images[i], &err);
-    if (!st && o.system) st = add_message(&c, "system", o.system, &err);
-    if (!st) st = add_message(&c, "user", o.prompt, &err);
-    if (!st) st = answer(s, &c, &o.gp, &ans, &err);
-    conversation_clear(&c);
-    mt_free(ans.text);
-    mt_session_free(s);
-    mt_model_close(m);
-    return st ? mt_cli_fail(&err) : MT_EXIT_OK;
+    for (int i = 0; !st && i < k.o.n_images; i++) st = attach_image(&k.c, k.o.images[i], &k.err);
+    if (!st) st = add_message(&k.c, "user", k.o.prompt, &k.err);
+    if (!st) st = answer(k.s, &k.c, &k.o.gp, &k.ans, &k.err);
+    return cli_chat_finish(&k, st);
 }
 
 int mt_cmd_chat(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", chat_usage), MT_EXIT_OK;
-    options o;
-    int rc = parse_options(argc, argv, false, &o);
-    if (rc) return rc;
-    mt_err err = {0};
-    mt_model *m = NULL;
-    mt_session *s = NULL;
-    static conversation c;
-    answer_buf ans = {0};
-    mt_status st = open_model(&o, &m, &s, &err);
-    if (!st && o.system) st = add_message(&c, "system", o.system, &err);
-    if (st) {
-        mt_session_free(s);
-        mt_model_close(m);
-        return mt_cli_fail(&err);
-    }
+    static cli_chat k;
+    mt_status st = MT_OK;
+    int rc = cli_chat_start(argc, argv, false, &k, &st);
+    if (rc || st) return rc ? rc : cli_chat_finish(&k, st);
+    conversation *c = &k.c;
+    mt_err *err = &k.err;
     /* image paths live as long as the conversation */
     static char paths[MAX_IMAGES][4096];
     char line[65536];
@@ -213,42 +222,33 @@ int mt_cmd_chat(int argc, char **argv) {
         line[strcspn(line, "\r\n")] = 0;
         if (strcmp(line, "/quit") == 0) break;
         if (strcmp(line, "/reset") == 0) {
-            conversation_clear(&c);
-            mt_session_reset(s);
-            if (o.system) add_message(&c, "system", o.system, &err);
+            conversation_clear(c);
+            mt_session_reset(k.s);
+            if (k.o.system) add_message(c, "system", k.o.system, err);
             continue;
         }
         if (strncmp(line, "/image ", 7) == 0) {
             size_t len = strlen(line + 7);
-            if (c.n_images == MAX_IMAGES || len >= sizeof paths[0]) {
+            if (c->n_images == MAX_IMAGES || len >= sizeof paths[0]) {
                 fprintf(stderr, "mitten: at most %d images of paths under %zu bytes\n", MAX_IMAGES, sizeof paths[0]);
                 continue;
             }
-            memcpy(paths[c.n_images], line + 7, len + 1);
-            attach_image(&c, paths[c.n_images], &err);
+            memcpy(paths[c->n_images], line + 7, len + 1);
+            attach_image(c, paths[c->n_images], err);
             continue;
         }
         if (!line[0]) continue;
-        if (add_message(&c, "user", line, &err)) {
-            mt_cli_fail(&err);
-            break;
-        }
-        if (answer(s, &c, &o.gp, &ans, &err)) {
+        if ((st = add_message(c, "user", line, err))) break;
+        if (answer(k.s, c, &k.o.gp, &k.ans, err)) {
             /* a bad image or an over-long prompt: drop the turn and its images, keep the conversation */
-            mt_cli_fail(&err);
-            c.n_msgs--;
-            c.n_images -= (int)c.msgs[c.n_msgs].n_images;
-            mt_free(c.texts[c.n_msgs]);
+            mt_cli_fail(err);
+            c->n_msgs--;
+            c->n_images -= (int)c->msgs[c->n_msgs].n_images;
+            mt_free(c->texts[c->n_msgs]);
             continue;
         }
-        if (add_message(&c, "assistant", ans.text ? ans.text : "", &err)) {
-            mt_cli_fail(&err);
-            break;
-        }
+        if ((st = add_message(c, "assistant", k.ans.text ? k.ans.text : "", err))) break;
     }
-    conversation_clear(&c);
-    mt_free(ans.text);
-    mt_session_free(s);
-    mt_model_close(m);
+    cli_chat_finish(&k, st);
     return MT_EXIT_OK;
 }

@@ -225,22 +225,15 @@ static mt_tensor *binary(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b, bo
 mt_tensor *mt_op_add(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b) { return binary(ctx, a, b, false); }
 mt_tensor *mt_op_mul(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b) { return binary(ctx, a, b, true); }
 
+static void softmax_row(const row_job *j, int64_t t) { mt_cpu_softmax(j->C, j->x + t * j->C, j->y + t * j->C); }
+
 mt_tensor *mt_op_softmax(mt_ctx *ctx, const mt_tensor *x) {
     NEED(x);
     NEED(need_2d_f32(ctx, x, "softmax"));
-    int64_t T = x->shape[0], C = x->shape[1];
-    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, x->shape[0], x->shape[1]);
     NEED(y);
-    for (int64_t t = 0; t < T; t++) {
-        const float *xr = mt_f32(x) + t * C;
-        float *yr = mt_f32(y) + t * C;
-        float m = -INFINITY;
-        for (int64_t c = 0; c < C; c++) m = xr[c] > m ? xr[c] : m;
-        double s = 0;
-        for (int64_t c = 0; c < C; c++) s += yr[c] = expf(xr[c] - m);
-        float inv = (float)(1.0 / s);
-        for (int64_t c = 0; c < C; c++) yr[c] *= inv;
-    }
+    row_job job = {.row = softmax_row, .rows = x->shape[0], .x = mt_f32(x), .y = mt_f32(y), .C = x->shape[1]};
+    run_rows(ctx, &job);
     return y;
 }
 

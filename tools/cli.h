@@ -33,6 +33,8 @@ int mt_cmd_info(int argc, char **argv);
 int mt_cmd_preprocess(int argc, char **argv);
 int mt_cmd_run(int argc, char **argv);
 int mt_cmd_chat(int argc, char **argv);
+int mt_cmd_train(int argc, char **argv);
+int mt_cmd_merge(int argc, char **argv);
 int mt_cmd_bench(int argc, char **argv);
 int mt_cmd_template(int argc, char **argv);
 int mt_cmd_tokenize(int argc, char **argv);

@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"run", mt_cmd_run, "answer one prompt about images, streamed to stdout"},
     {"chat", mt_cmd_chat, "multi-turn conversation; /image PATH attaches an image"},
+    {"train", mt_cmd_train, "instruction-tune on image-text conversations (full or LoRA), resumable"},
+    {"merge", mt_cmd_merge, "fold a LoRA adapter into a full model folder"},
     {"info", mt_cmd_info, "architecture, parameters per part, dtypes, memory"},
     {"logits", mt_cmd_logits, "logits of every position for given token ids (checks against other implementations)"},
     {"template", mt_cmd_template, "the exact prompt the model's chat template makes of a conversation"},

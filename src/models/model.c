@@ -104,6 +104,7 @@ void mt_model_close(mt_model *m) {
     if (m->family && m->impl) m->family->release(m);
     mt_tokenizer_free(m->tok);
     mt_chat_template_free(m->chat_template);
+    mt_weights_release(m);
     for (size_t i = 0; i < m->n_owned; i++) mt_free(m->owned[i]);
     mt_free(m->owned);
     mt_safetensors_close(m->st);
@@ -136,7 +137,7 @@ mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t 
                           t->file, name, mt_dtype_name(t->dtype));
     int64_t shape[2] = {rows, cols};
     *out = mt_tensor_wrap(t->dtype, 2, shape, t->data);
-    return MT_OK;
+    return mt_weight_register(m, name, out, err);
 }
 
 mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err) {
@@ -167,7 +168,7 @@ mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool option
     if (st) return st;
     m->owned[m->n_owned++] = f;
     *out = mt_tensor_wrap(MT_F32, 1, &n, f);
-    return MT_OK;
+    return mt_weight_register(m, name, out, err);
 }
 
 mt_status mt_kv_cache_init(mt_kv_cache *c, int n_layers, int64_t capacity, int64_t width, mt_err *err) {

@@ -12,6 +12,7 @@
 
 #include "io/safetensors.h"
 #include "media/image.h"
+#include "nn/nn.h"
 #include "tensor/tensor.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -42,6 +43,27 @@ typedef struct mt_image_grid {
     int64_t t, h, w; /* in patches */
 } mt_image_grid;
 
+/* Which part of a multimodal model a weight belongs to (training freezes and schedules them separately). */
+typedef enum mt_model_part { MT_PART_VISION, MT_PART_PROJECTOR, MT_PART_LANGUAGE } mt_model_part;
+
+/* A module tensor that reads a checkpoint tensor, from row row0 on (fused qkv split into q, k, v; a tied LM head
+ * reading the embedding). */
+typedef struct mt_weight_use {
+    mt_tensor *t;
+    int64_t row0;
+} mt_weight_use;
+
+/* One checkpoint tensor the model uses, with every module tensor that reads it, so a trainer can swap in f32
+ * master weights and gradient buffers without knowing the family's structures. */
+typedef struct mt_weight {
+    char *name;
+    int64_t rows, cols;      /* as the model reads it: vectors have cols 1, a conv patch embedding is a matrix */
+    mt_model_part part;
+    mt_linear *linear; /* the linear layer whose weight this is (LoRA attaches there), or NULL */
+    mt_weight_use *uses;
+    size_t n_uses;
+} mt_weight;
+
 typedef struct mt_family {
     const char *name;
     const char *const *architectures; /* NULL-terminated config.json "architectures" names */
@@ -54,7 +76,8 @@ typedef struct mt_family {
     mt_status (*positions)(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_grid *grids,
                            int n_images, int64_t *pos, int64_t *delta, mt_err *err);
     /* Language model on embeddings [T, H] at positions pos [3][T], appending to cache. Returns logits [T, V] of
-     * every row (all_logits) or of the last row [1, V]. */
+     * every row (all_logits) or of the last row [1, V]. With cache NULL the rows attend only to each other (a
+     * training or scoring pass; keys and values stay on the autograd tape). */
     mt_tensor *(*forward)(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
                           const int64_t *pos, bool all_logits, const mt_dump *dump);
     /* Token embeddings [n, H]. */
@@ -64,6 +87,8 @@ typedef struct mt_family {
                                   mt_image_grid *grid, mt_err *err);
     /* Jinja chat template for checkpoints that ship none (or NULL). */
     const char *default_chat_template;
+    /* The part a checkpoint tensor name belongs to. */
+    mt_model_part (*part_of)(const char *name);
 } mt_family;
 
 /* What the engine needs to know of any model, filled by the family's load. */
@@ -88,6 +113,8 @@ struct mt_model {
     mt_chat_template *chat_template; /* the folder's, else the family's default, else NULL */
     float **owned;    /* f32 copies of small weights (norms, biases) */
     size_t n_owned, cap_owned;
+    mt_weight *weights; /* every checkpoint tensor the model reads, in load order */
+    size_t n_weights, cap_weights;
 };
 
 
@@ -101,5 +128,17 @@ const mt_family *mt_family_find(const char *architecture);
 mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t cols, mt_tensor *out, mt_err *err);
 /* A 1D weight of n values, copied to f32 (norm weights, biases). optional: absent -> out->data = NULL, MT_OK. */
 mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err);
+/* Both register the weight in m->weights. A family declares further module tensors reading a registered one: */
+/* view reads the weight registered for `of` from row row0 on (`of` itself or another view of it). */
+mt_status mt_weight_alias(mt_model *m, const mt_tensor *of, mt_tensor *view, int64_t row0, mt_err *err);
+/* The weight w (registered) is the weight of linear layer lin. */
+void mt_weight_set_linear(mt_model *m, const mt_tensor *w, mt_linear *lin);
+/* The registered weight a module tensor reads, or NULL; *row0 gets its first row. */
+mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0);
+/* The registered weight called name, or NULL. */
+mt_weight *mt_weight_find(const mt_model *m, const char *name);
+void mt_weights_release(mt_model *m);
+/* Adds out as a use of the checkpoint tensor name (mt_weight_matrix and mt_weight_vector call it). */
+mt_status mt_weight_register(mt_model *m, const char *name, mt_tensor *out, mt_err *err);
 
 #endif

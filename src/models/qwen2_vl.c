@@ -30,6 +30,7 @@
 
 typedef struct vision_block {
     mt_norm norm1, norm2;
+    mt_linear qkv;     /* as stored; the forward uses its row ranges q, k, v */
     mt_linear q, k, v, proj;
     mt_linear gate, up, down; /* Qwen2.5-VL */
     mt_linear fc1, fc2;       /* Qwen2-VL */
@@ -235,6 +236,15 @@ static void load_linear(loader *l, mt_linear *lin, const char *prefix, int64_t o
     snprintf(base, sizeof base, "%s", prefix);
     load_matrix(l, &lin->w, wname(l, base, "weight", 0), out, in);
     if (bias) load_vector(l, &lin->b, wname(l, base, "bias", 0), out, false);
+    if (!l->st) mt_weight_set_linear(l->m, &lin->w, lin);
+}
+
+/* dst reads rows [r0, r0 + n) of src, registered so training finds both in the weight table */
+static void split_linear(loader *l, const mt_linear *src, mt_linear *dst, int64_t r0, int64_t n) {
+    if (l->st) return;
+    *dst = mt_linear_rows(src, r0, n);
+    l->st = mt_weight_alias(l->m, &src->w, &dst->w, r0, l->err);
+    if (!l->st && src->b.data) l->st = mt_weight_alias(l->m, &src->b, &dst->b, r0, l->err);
 }
 
 static void load_norm(loader *l, mt_norm *n, const char *prefix, int64_t width, bool layer_norm, float eps) {
@@ -252,11 +262,10 @@ static void load_vision(loader *l, qwen2_vl *q, const char *vp) {
     load_matrix(l, &q->patch_embed, p, E, P);
     for (int64_t b = 0; b < q->depth; b++) {
         vision_block *vb = &q->blocks[b];
-        mt_linear qkv;
 #define VP(suffix) (snprintf(p, sizeof p, "%sblocks.%lld." suffix, vp, (long long)b), p)
         load_norm(l, &vb->norm1, VP("norm1."), E, !q->v2_5, 1e-6f);
         load_norm(l, &vb->norm2, VP("norm2."), E, !q->v2_5, 1e-6f);
-        load_linear(l, &qkv, VP("attn.qkv."), 3 * E, E, true);
+        load_linear(l, &vb->qkv, VP("attn.qkv."), 3 * E, E, true);
         load_linear(l, &vb->proj, VP("attn.proj."), E, E, true);
         if (q->v2_5) {
             load_linear(l, &vb->gate, VP("mlp.gate_proj."), q->mlp_width, E, true);
@@ -267,10 +276,10 @@ static void load_vision(loader *l, qwen2_vl *q, const char *vp) {
             load_linear(l, &vb->fc2, VP("mlp.fc2."), E, q->mlp_width, true);
         }
 #undef VP
+        split_linear(l, &vb->qkv, &vb->q, 0, E);
+        split_linear(l, &vb->qkv, &vb->k, E, E);
+        split_linear(l, &vb->qkv, &vb->v, 2 * E, E);
         if (l->st) return;
-        vb->q = mt_linear_rows(&qkv, 0, E);
-        vb->k = mt_linear_rows(&qkv, E, E);
-        vb->v = mt_linear_rows(&qkv, 2 * E, E);
     }
     int64_t merged = E * q->merge * q->merge;
     snprintf(p, sizeof p, "%smerger.ln_q.", vp);
@@ -304,8 +313,10 @@ static void load_text(loader *l, qwen2_vl *q, const char *tp) {
     load_norm(l, &q->final_norm, p, H, false, q->rms_eps);
     if (!l->st && mt_safetensors_find(l->m->st, "lm_head.weight"))
         load_matrix(l, &q->lm_head, "lm_head.weight", q->vocab, H);
-    else
+    else if (!l->st) {
         q->lm_head = q->embed; /* tied embeddings: checkpoints omit lm_head.weight */
+        l->st = mt_weight_alias(l->m, &q->embed, &q->lm_head, 0, l->err);
+    }
 }
 
 static size_t count_params(const mt_model *m, const char *prefix) {
@@ -514,8 +525,8 @@ static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, co
                           const int64_t *pos, bool all_logits, const mt_dump *dump) {
     const qwen2_vl *q = m->impl;
     if (!embeds) return NULL;
-    int64_t T = embeds->shape[0], past = cache->n_past, kvw = q->n_kv * q->head_dim;
-    if (past + T > cache->capacity)
+    int64_t T = embeds->shape[0], past = cache ? cache->n_past : 0, kvw = q->n_kv * q->head_dim;
+    if (cache && past + T > cache->capacity)
         return mt_ctx_fail(ctx, MT_ERR_LIMIT, "context full: %lld + %lld tokens, the KV cache holds %lld",
                            (long long)past, (long long)T, (long long)cache->capacity);
     mt_tensor *cos, *sin;
@@ -532,11 +543,17 @@ static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, co
         mt_tensor *kk = mt_op_rope(ctx, mt_nn_linear(ctx, h, &tl->k), nkv, cos, sin);
         mt_tensor *vv = mt_nn_linear(ctx, h, &tl->v);
         if (!qq || !kk || !vv) return NULL;
-        memcpy(cache->k[l] + past * kvw, kk->data, (size_t)(T * kvw) * sizeof(float));
-        memcpy(cache->v[l] + past * kvw, vv->data, (size_t)(T * kvw) * sizeof(float));
-        int64_t shape[2] = {past + T, kvw};
-        mt_tensor ck = mt_tensor_wrap(MT_F32, 2, shape, cache->k[l]), cv = mt_tensor_wrap(MT_F32, 2, shape, cache->v[l]);
-        mt_tensor *a = mt_op_attention(ctx, qq, &ck, &cv, nh, nkv, &ao);
+        mt_tensor *a;
+        if (cache) {
+            memcpy(cache->k[l] + past * kvw, kk->data, (size_t)(T * kvw) * sizeof(float));
+            memcpy(cache->v[l] + past * kvw, vv->data, (size_t)(T * kvw) * sizeof(float));
+            int64_t shape[2] = {past + T, kvw};
+            mt_tensor ck = mt_tensor_wrap(MT_F32, 2, shape, cache->k[l]);
+            mt_tensor cv = mt_tensor_wrap(MT_F32, 2, shape, cache->v[l]);
+            a = mt_op_attention(ctx, qq, &ck, &cv, nh, nkv, &ao);
+        } else {
+            a = mt_op_attention(ctx, qq, kk, vv, nh, nkv, &ao);
+        }
         x = mt_op_add(ctx, x, mt_nn_linear(ctx, a, &tl->o));
         h = mt_nn_norm(ctx, x, &tl->ln2);
         x = mt_op_add(ctx, x, mt_nn_gated_mlp(ctx, h, &tl->gate, &tl->up, &tl->down, MT_ACT_SILU));
@@ -547,7 +564,7 @@ static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, co
     mt_dump_tensor(dump, x, "final_norm");
     if (!all_logits) x = mt_tensor_rows(ctx, x, T - 1, 1);
     mt_tensor *logits = mt_op_linear(ctx, x, &q->lm_head, NULL);
-    if (logits) cache->n_past = past + T;
+    if (logits && cache) cache->n_past = past + T;
     return logits;
 }
 
@@ -595,6 +612,11 @@ static const char default_chat_template[] =
     "<|im_start|>assistant\n"
     "{% endif -%}\n";
 
+static mt_model_part part_of(const char *name) {
+    if (!strstr(name, "visual.")) return MT_PART_LANGUAGE;
+    return strstr(name, "merger.") ? MT_PART_PROJECTOR : MT_PART_VISION;
+}
+
 static const char *const architectures[] = {"Qwen2_5_VLForConditionalGeneration", "Qwen2VLForConditionalGeneration",
                                             NULL};
 
@@ -609,4 +631,5 @@ const mt_family mt_family_qwen2_vl = {
     .embed = embed,
     .preprocess_image = preprocess_image,
     .default_chat_template = default_chat_template,
+    .part_of = part_of,
 };

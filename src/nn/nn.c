@@ -5,6 +5,7 @@
 
 mt_linear mt_linear_rows(const mt_linear *l, int64_t r0, int64_t n) {
     mt_linear s = *l;
+    s.lora = NULL;
     s.w.shape[0] = n;
     s.w.data = (char *)l->w.data + (size_t)(r0 * l->w.stride[0]) * mt_dtype_size(l->w.dtype);
     if (l->b.data) {
@@ -15,7 +16,12 @@ mt_linear mt_linear_rows(const mt_linear *l, int64_t r0, int64_t n) {
 }
 
 mt_tensor *mt_nn_linear(mt_ctx *ctx, const mt_tensor *x, const mt_linear *l) {
-    return mt_op_linear(ctx, x, &l->w, l->b.data ? &l->b : NULL);
+    mt_tensor *y = mt_op_linear(ctx, x, &l->w, l->b.data ? &l->b : NULL);
+    const mt_lora *a = l->lora;
+    if (!a) return y;
+    const mt_tensor *in = a->dropout > 0.0f ? mt_op_dropout(ctx, x, a->dropout, a->seed) : x;
+    mt_tensor *low = mt_op_linear(ctx, mt_op_linear(ctx, in, &a->a, NULL), &a->b, NULL);
+    return mt_op_add(ctx, y, mt_op_scale(ctx, low, a->scale));
 }
 
 mt_tensor *mt_nn_norm(mt_ctx *ctx, const mt_tensor *x, const mt_norm *n) {

@@ -8,9 +8,19 @@
 
 #include "tensor/tensor.h"
 
+/* A low-rank adapter on a linear layer (LoRA, as PEFT): y = x W^T + b + scale * B (A dropout(x)), scale = alpha / r. */
+typedef struct mt_lora {
+    mt_tensor a;     /* [r, in] f32 */
+    mt_tensor b;     /* [out, r] f32 */
+    float scale;
+    float dropout;   /* probability, 0 for none */
+    uint64_t seed;   /* dropout mask seed; the trainer sets a fresh one per layer and step */
+} mt_lora;
+
 typedef struct mt_linear {
-    mt_tensor w; /* [out, in] */
-    mt_tensor b; /* [out] f32, or data == NULL for no bias */
+    mt_tensor w;    /* [out, in] */
+    mt_tensor b;    /* [out] f32, or data == NULL for no bias */
+    mt_lora *lora;  /* training with adapters, else NULL */
 } mt_linear;
 
 typedef struct mt_norm {
@@ -18,7 +28,7 @@ typedef struct mt_norm {
     float eps;
 } mt_norm;
 
-/* Rows [r0, r0+n) of a linear layer (for a fused qkv weight split into q, k and v). */
+/* Rows [r0, r0+n) of a linear layer (for a fused qkv weight split into q, k and v); without its adapter. */
 mt_linear mt_linear_rows(const mt_linear *l, int64_t r0, int64_t n);
 
 mt_tensor *mt_nn_linear(mt_ctx *ctx, const mt_tensor *x, const mt_linear *l);

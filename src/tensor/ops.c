@@ -4,16 +4,22 @@
 #include <string.h>
 
 #include "tensor/cpu/cpu.h"
-#include "tensor/tensor.h"
+#include "tensor/ops_backward.h"
 
 #define NEED(x)                  \
     do {                         \
         if (!(x)) return NULL;   \
     } while (0)
 
+/* Records out's node when an input requires a gradient; returns NULL from the op when that fails. */
+#define RECORD_OR_FAIL(fn, out, a, b, c)                                                     \
+    do {                                                                                     \
+        if (mt_tape_wants(ctx, a, b, c) && !mt_tape_record(ctx, fn, out, a, b, c)) return NULL; \
+    } while (0)
+
 static bool is_float(mt_dtype t) { return t == MT_F32 || t == MT_BF16 || t == MT_F16; }
 
-static mt_tensor *need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op) {
+mt_tensor *mt_need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op) {
     if (x->ndim != 2 || x->dtype != MT_F32 || !mt_tensor_is_contiguous(x))
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "%s: expects a contiguous 2D f32 input", op);
     return (mt_tensor *)x;
@@ -48,7 +54,7 @@ static void run_rows(mt_ctx *ctx, row_job *job) {
 
 mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b) {
     NEED(x && w);
-    NEED(need_2d_f32(ctx, x, "linear"));
+    NEED(mt_need_2d_f32(ctx, x, "linear"));
     if (w->ndim != 2 || !is_float(w->dtype) || w->stride[1] != 1)
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: weight must be a row-major 2D float matrix");
     int64_t T = x->shape[0], K = x->shape[1], N = w->shape[0];
@@ -61,6 +67,7 @@ mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, con
     NEED(y);
     mt_cpu_linear(ctx->pool, T, N, K, mt_f32(x), K, w->data, w->dtype, w->stride[0], b ? mt_f32(b) : NULL, mt_f32(y),
                   N, false);
+    RECORD_OR_FAIL(mt_bw_linear, y, x, w, b);
     return y;
 }
 
@@ -85,6 +92,20 @@ mt_tensor *mt_op_embedding(mt_ctx *ctx, const mt_tensor *table, const int32_t *i
             for (int64_t c = 0; c < C; c++) dst[c] = mt_f16_to_f32(src[c]);
         }
     }
+    if (mt_tape_wants(ctx, table, NULL, NULL)) {
+        mt_tape_node *node = mt_tape_record(ctx, mt_bw_embedding, y, table, NULL, NULL);
+        if (!node || !(node->aux = mt_ctx_copy(ctx, ids, (size_t)n * sizeof *ids))) return NULL;
+        node->i[0] = n;
+    }
+    return y;
+}
+
+static mt_tensor *record_norm(mt_ctx *ctx, mt_backward_fn fn, mt_tensor *y, const mt_tensor *x, const mt_tensor *w,
+                              const mt_tensor *b, float eps) {
+    if (!mt_tape_wants(ctx, x, w, b)) return y;
+    mt_tape_node *node = mt_tape_record(ctx, fn, y, x, w, b);
+    if (!node) return NULL;
+    node->f[0] = eps;
     return y;
 }
 
@@ -94,7 +115,7 @@ static void rms_norm_row(const row_job *j, int64_t t) {
 
 mt_tensor *mt_op_rms_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, float eps) {
     NEED(x && w);
-    NEED(need_2d_f32(ctx, x, "rms_norm"));
+    NEED(mt_need_2d_f32(ctx, x, "rms_norm"));
     int64_t T = x->shape[0], C = x->shape[1];
     if (mt_tensor_numel(w) != C || (w->dtype != MT_F32 && w->dtype != MT_BF16))
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rms_norm: weight must be f32 or bf16 of the row width");
@@ -102,7 +123,7 @@ mt_tensor *mt_op_rms_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, f
     NEED(y);
     row_job job = {.row = rms_norm_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .w = w, .C = C, .eps = eps};
     run_rows(ctx, &job);
-    return y;
+    return record_norm(ctx, mt_bw_rms_norm, y, x, w, NULL, eps);
 }
 
 static void layer_norm_row(const row_job *j, int64_t t) {
@@ -119,7 +140,7 @@ static void layer_norm_row(const row_job *j, int64_t t) {
 
 mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b, float eps) {
     NEED(x && w && b);
-    NEED(need_2d_f32(ctx, x, "layer_norm"));
+    NEED(mt_need_2d_f32(ctx, x, "layer_norm"));
     int64_t T = x->shape[0], C = x->shape[1];
     if (mt_tensor_numel(w) != C || mt_tensor_numel(b) != C)
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "layer_norm: weight size mismatch");
@@ -127,7 +148,7 @@ mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w,
     NEED(y);
     row_job job = {.row = layer_norm_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .w = w, .b = b, .C = C, .eps = eps};
     run_rows(ctx, &job);
-    return y;
+    return record_norm(ctx, mt_bw_layer_norm, y, x, w, b, eps);
 }
 
 bool mt_act_parse(const char *name, mt_act *out) {
@@ -176,14 +197,22 @@ static void act_row(const row_job *j, int64_t t) {
         for (int64_t c = 0; c < j->C; c++) yr[c] *= ur[c];
 }
 
+static mt_tensor *record_act(mt_ctx *ctx, mt_tensor *y, const mt_tensor *x, const mt_tensor *up, mt_act act) {
+    if (!mt_tape_wants(ctx, x, up, NULL)) return y;
+    mt_tape_node *node = mt_tape_record(ctx, mt_bw_act, y, x, up, NULL);
+    if (!node) return NULL;
+    node->i[0] = act;
+    return y;
+}
+
 mt_tensor *mt_op_act(mt_ctx *ctx, const mt_tensor *x, mt_act act) {
     NEED(x);
-    NEED(need_2d_f32(ctx, x, "act"));
+    NEED(mt_need_2d_f32(ctx, x, "act"));
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, x->shape[0], x->shape[1]);
     NEED(y);
     row_job job = {.row = act_row, .rows = x->shape[0], .x = mt_f32(x), .y = mt_f32(y), .C = x->shape[1], .act = act};
     run_rows(ctx, &job);
-    return y;
+    return record_act(ctx, y, x, NULL, act);
 }
 
 static bool same_shape(const mt_tensor *a, const mt_tensor *b) {
@@ -195,19 +224,19 @@ static bool same_shape(const mt_tensor *a, const mt_tensor *b) {
 
 mt_tensor *mt_op_gated_act(mt_ctx *ctx, const mt_tensor *gate, const mt_tensor *up, mt_act act) {
     NEED(gate && up);
-    NEED(need_2d_f32(ctx, gate, "gated_act") && need_2d_f32(ctx, up, "gated_act"));
+    NEED(mt_need_2d_f32(ctx, gate, "gated_act") && mt_need_2d_f32(ctx, up, "gated_act"));
     if (!same_shape(gate, up)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "gated_act: shape mismatch");
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, gate->shape[0], gate->shape[1]);
     NEED(y);
     row_job job = {.row = act_row, .rows = gate->shape[0], .x = mt_f32(gate), .x2 = mt_f32(up), .y = mt_f32(y),
                    .C = gate->shape[1], .act = act};
     run_rows(ctx, &job);
-    return y;
+    return record_act(ctx, y, gate, up, act);
 }
 
 static mt_tensor *binary(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b, bool mul) {
     NEED(a && b);
-    NEED(need_2d_f32(ctx, a, "binary") && need_2d_f32(ctx, b, "binary"));
+    NEED(mt_need_2d_f32(ctx, a, "binary") && mt_need_2d_f32(ctx, b, "binary"));
     if (!same_shape(a, b)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "add/mul: shape mismatch");
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, a->shape[0], a->shape[1]);
     NEED(y);
@@ -219,6 +248,7 @@ static mt_tensor *binary(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b, bo
     } else {
         for (int64_t i = 0; i < n; i++) py[i] = pa[i] + pb[i];
     }
+    RECORD_OR_FAIL(mul ? mt_bw_mul : mt_bw_add, y, a, b, NULL);
     return y;
 }
 
@@ -229,11 +259,12 @@ static void softmax_row(const row_job *j, int64_t t) { mt_cpu_softmax(j->C, j->x
 
 mt_tensor *mt_op_softmax(mt_ctx *ctx, const mt_tensor *x) {
     NEED(x);
-    NEED(need_2d_f32(ctx, x, "softmax"));
+    NEED(mt_need_2d_f32(ctx, x, "softmax"));
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, x->shape[0], x->shape[1]);
     NEED(y);
     row_job job = {.row = softmax_row, .rows = x->shape[0], .x = mt_f32(x), .y = mt_f32(y), .C = x->shape[1]};
     run_rows(ctx, &job);
+    RECORD_OR_FAIL(mt_bw_softmax, y, x, NULL, NULL);
     return y;
 }
 
@@ -262,7 +293,7 @@ static void rope_row(const row_job *j, int64_t t) {
 
 mt_tensor *mt_op_rope(mt_ctx *ctx, const mt_tensor *x, int n_heads, const mt_tensor *cos, const mt_tensor *sin) {
     NEED(x && cos && sin);
-    NEED(need_2d_f32(ctx, x, "rope"));
+    NEED(mt_need_2d_f32(ctx, x, "rope"));
     int64_t T = x->shape[0], HD = x->shape[1];
     if (n_heads <= 0 || HD % n_heads) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rope: heads do not divide width");
     int64_t D = HD / n_heads, half = D / 2;
@@ -273,13 +304,18 @@ mt_tensor *mt_op_rope(mt_ctx *ctx, const mt_tensor *x, int n_heads, const mt_ten
     rope_job job = {{.row = rope_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .C = HD}, n_heads, D, mt_f32(cos),
                     mt_f32(sin)};
     run_rows(ctx, &job.base);
+    if (mt_tape_wants(ctx, x, NULL, NULL)) {
+        mt_tape_node *node = mt_tape_record(ctx, mt_bw_rope, y, x, cos, sin);
+        if (!node) return NULL;
+        node->i[0] = n_heads;
+    }
     return y;
 }
 
 mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, const mt_tensor *v, int n_heads,
                            int n_kv_heads, const mt_attn_opts *opts) {
     NEED(q && k && v);
-    NEED(need_2d_f32(ctx, q, "attention"));
+    NEED(mt_need_2d_f32(ctx, q, "attention"));
     int64_t Tq = q->shape[0], Tk = k->shape[0];
     if (n_heads <= 0 || n_kv_heads <= 0 || n_heads % n_kv_heads || q->shape[1] % n_heads)
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: bad head counts %d / %d", n_heads, n_kv_heads);
@@ -300,12 +336,25 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
         .cu_seqlens = opts->cu_seqlens, .n_seg = opts->n_seg,
     };
     mt_cpu_attention(ctx->pool, &a);
+    if (mt_tape_wants(ctx, q, k, v)) {
+        if (k->dtype != MT_F32 || v->dtype != MT_F32)
+            return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: training needs f32 keys and values");
+        mt_tape_node *node = mt_tape_record(ctx, mt_bw_attention, y, q, k, v);
+        mt_attn_opts *saved = mt_ctx_copy(ctx, opts, sizeof *opts);
+        if (!node || !saved) return NULL;
+        if (opts->cu_seqlens &&
+            !(saved->cu_seqlens = mt_ctx_copy(ctx, opts->cu_seqlens, (size_t)(opts->n_seg + 1) * sizeof(int64_t))))
+            return NULL;
+        node->aux = saved;
+        node->i[0] = n_heads;
+        node->i[1] = n_kv_heads;
+    }
     return y;
 }
 
 mt_tensor *mt_op_gather_rows(mt_ctx *ctx, const mt_tensor *x, const int64_t *idx, int64_t n) {
     NEED(x);
-    NEED(need_2d_f32(ctx, x, "gather_rows"));
+    NEED(mt_need_2d_f32(ctx, x, "gather_rows"));
     int64_t T = x->shape[0], C = x->shape[1];
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, n, C);
     NEED(y);
@@ -315,18 +364,24 @@ mt_tensor *mt_op_gather_rows(mt_ctx *ctx, const mt_tensor *x, const int64_t *idx
                                (long long)T);
         memcpy(mt_f32(y) + i * C, mt_f32(x) + idx[i] * C, (size_t)C * sizeof(float));
     }
+    if (mt_tape_wants(ctx, x, NULL, NULL)) {
+        mt_tape_node *node = mt_tape_record(ctx, mt_bw_gather_rows, y, x, NULL, NULL);
+        if (!node || !(node->aux = mt_ctx_copy(ctx, idx, (size_t)n * sizeof *idx))) return NULL;
+        node->i[0] = n;
+    }
     return y;
 }
 
 mt_tensor *mt_op_concat_rows(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b) {
     NEED(a && b);
-    NEED(need_2d_f32(ctx, a, "concat_rows") && need_2d_f32(ctx, b, "concat_rows"));
+    NEED(mt_need_2d_f32(ctx, a, "concat_rows") && mt_need_2d_f32(ctx, b, "concat_rows"));
     if (a->shape[1] != b->shape[1]) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "concat_rows: width mismatch");
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, a->shape[0] + b->shape[0], a->shape[1]);
     NEED(y);
     size_t na = (size_t)mt_tensor_numel(a), nb = (size_t)mt_tensor_numel(b);
     memcpy(y->data, a->data, na * sizeof(float));
     memcpy(mt_f32(y) + na, b->data, nb * sizeof(float));
+    RECORD_OR_FAIL(mt_bw_concat_rows, y, a, b, NULL);
     return y;
 }
 
@@ -338,6 +393,7 @@ mt_tensor *mt_op_reshape(mt_ctx *ctx, const mt_tensor *x, int ndim, const int64_
     if (!v) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
     *v = mt_tensor_wrap(x->dtype, ndim, shape, x->data);
     if (mt_tensor_numel(v) != mt_tensor_numel(x)) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "reshape: size mismatch");
+    RECORD_OR_FAIL(mt_bw_view, v, x, NULL, NULL);
     return v;
 }
 
@@ -353,6 +409,8 @@ mt_tensor *mt_op_transpose(mt_ctx *ctx, const mt_tensor *x, int d0, int d1) {
     v->stride[d0] = x->stride[d1];
     v->stride[d1] = x->stride[d0];
     v->grad = NULL;
+    v->requires_grad = false;
+    RECORD_OR_FAIL(mt_bw_view, v, x, NULL, NULL);
     return v;
 }
 
@@ -371,5 +429,6 @@ mt_tensor *mt_op_contiguous(mt_ctx *ctx, const mt_tensor *x) {
             idx[d] = 0;
         }
     }
+    RECORD_OR_FAIL(mt_bw_copy, y, x, NULL, NULL);
     return y;
 }

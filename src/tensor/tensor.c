@@ -1,6 +1,8 @@
 /* tensor: construction, views and conversions. */
 #include "tensor/tensor.h"
 
+#include "tensor/ops_backward.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -18,11 +20,19 @@ mt_tensor *mt_ctx_fail(mt_ctx *ctx, mt_status code, const char *fmt, ...) {
 
 mt_tensor *mt_ctx_rewind_keep(mt_ctx *ctx, mt_arena_mark mark, mt_tensor *res, const mt_tensor *x) {
     if (!x || !res) return NULL;
+    if (ctx->tape && x->requires_grad) return (mt_tensor *)x; /* its scratch is on the tape */
     if (mt_tensor_numel(x) != mt_tensor_numel(res) || x->dtype != res->dtype || !mt_tensor_is_contiguous(x))
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "rewind_keep: the kept tensor does not fit its buffer");
     memcpy(res->data, x->data, (size_t)mt_tensor_numel(x) * mt_dtype_size(x->dtype));
     mt_arena_restore(ctx->arena, mark);
     return res;
+}
+
+void *mt_ctx_copy(mt_ctx *ctx, const void *src, size_t bytes) {
+    void *d = mt_arena_alloc(ctx->arena, bytes ? bytes : 1);
+    if (!d) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory keeping %zu bytes for backward", bytes);
+    if (bytes) memcpy(d, src, bytes);
+    return d;
 }
 
 static void set_contiguous_strides(mt_tensor *t) {
@@ -91,7 +101,29 @@ mt_tensor *mt_tensor_rows(mt_ctx *ctx, const mt_tensor *t, int64_t r0, int64_t n
     v->shape[0] = n;
     v->data = (char *)t->data + (size_t)(r0 * t->stride[0]) * mt_dtype_size(t->dtype);
     v->grad = NULL;
+    v->requires_grad = false;
+    if (mt_tape_wants(ctx, t, NULL, NULL) && !mt_tape_record(ctx, mt_bw_view, v, t, NULL, NULL)) return NULL;
     return v;
+}
+
+typedef struct rows_job {
+    void (*fn)(void *user, int64_t r0, int64_t r1);
+    void *user;
+    int64_t rows, per_task;
+} rows_job;
+
+static void rows_task(void *ctx, int64_t task, int thread) {
+    (void)thread;
+    const rows_job *j = ctx;
+    int64_t r0 = task * j->per_task;
+    j->fn(j->user, r0, MT_MIN(j->rows, r0 + j->per_task));
+}
+
+void mt_ctx_parallel_rows(mt_ctx *ctx, int64_t rows, int64_t C, void (*fn)(void *user, int64_t r0, int64_t r1),
+                          void *user) {
+    if (rows <= 0) return;
+    rows_job j = {fn, user, rows, MT_MAX(1, 16384 / MT_MAX(C, 1))};
+    mt_pool_run(ctx->pool, (rows + j.per_task - 1) / j.per_task, rows_task, &j);
 }
 
 float mt_tensor_get_f32(const mt_tensor *t, int64_t i) {

@@ -13,8 +13,10 @@
  *     ...
  *     if (!out) return ctx->status;
  *
- * Outputs live in ctx->arena until the caller resets it. ctx->tape is the slot for the autograd tape: NULL in
- * inference; in training each op records its backward there (see docs/DESIGN.md).
+ * Outputs live in ctx->arena until the caller resets it. ctx->tape is the autograd tape (tensor/autograd.h): NULL
+ * in inference; in training every op with an input that requires a gradient records itself there, and its output
+ * requires a gradient too. A tensor that requires a gradient must outlive mt_backward (arena, model or trainer
+ * memory; never a stack wrapper).
  */
 #ifndef MT_TENSOR_H
 #define MT_TENSOR_H
@@ -33,7 +35,8 @@ typedef struct mt_tensor {
     int64_t shape[MT_MAX_DIMS];
     int64_t stride[MT_MAX_DIMS]; /* in elements */
     void *data;
-    struct mt_tensor *grad; /* training: gradient of the loss with respect to this tensor */
+    struct mt_tensor *grad; /* training: gradient of the loss, f32, contiguous in this tensor's shape */
+    bool requires_grad;     /* training: ops record their backward for it (parameters set it; outputs inherit it) */
 } mt_tensor;
 
 typedef struct mt_ctx {
@@ -49,8 +52,11 @@ mt_tensor *mt_ctx_fail(mt_ctx *ctx, mt_status code, const char *fmt, ...) MT_PRI
 
 /* Copies x into res (same size, allocated before mark) and rewinds the arena to mark; returns res (NULL when x or
  * res is NULL). A layer loop calls it at the end of each layer so a forward pass needs the scratch of one layer,
- * not of all of them. */
+ * not of all of them. In training (ctx->tape set) the activations are kept for backward: it returns x as it is. */
 mt_tensor *mt_ctx_rewind_keep(mt_ctx *ctx, mt_arena_mark mark, mt_tensor *res, const mt_tensor *x);
+
+/* A copy of bytes in ctx->arena (for what a tape node keeps), or NULL with the failure in ctx. */
+void *mt_ctx_copy(mt_ctx *ctx, const void *src, size_t bytes);
 
 /* A contiguous tensor in the arena, uninitialised / zeroed. */
 mt_tensor *mt_tensor_new(mt_ctx *ctx, mt_dtype dtype, int ndim, const int64_t *shape);
@@ -113,6 +119,24 @@ mt_tensor *mt_op_reshape(mt_ctx *ctx, const mt_tensor *x, int ndim, const int64_
 mt_tensor *mt_op_contiguous(mt_ctx *ctx, const mt_tensor *x);
 /* swaps two dims (a view; follow with mt_op_contiguous to materialise) */
 mt_tensor *mt_op_transpose(mt_ctx *ctx, const mt_tensor *x, int d0, int d1);
+
+/* y = s * x */
+mt_tensor *mt_op_scale(mt_ctx *ctx, const mt_tensor *x, float s);
+/* base [T, C] with row idx[i] replaced by row i of src [n, C] (image features into token embeddings); indices are
+ * checked and must be distinct. */
+mt_tensor *mt_op_scatter_rows(mt_ctx *ctx, const mt_tensor *base, const int64_t *idx, const mt_tensor *src);
+/* Mean-free token cross-entropy: logits [T, V], targets [T] (a negative target is ignored, as -100 in
+ * transformers) -> [1] = inv_norm * sum over kept rows of (logsumexp(row) - row[target]). The caller picks inv_norm
+ * (1 / supervised tokens of the whole global batch), so micro-batches and processes add up to the true mean.
+ * Targets are checked against V. */
+mt_tensor *mt_op_cross_entropy(mt_ctx *ctx, const mt_tensor *logits, const int32_t *targets, float inv_norm);
+/* Inverted dropout: zeroes each element with probability p and scales the rest by 1 / (1 - p). The mask is a pure
+ * function of (seed, element index), so backward and a resumed run see the same mask without storing it. */
+mt_tensor *mt_op_dropout(mt_ctx *ctx, const mt_tensor *x, float p, uint64_t seed);
+
+/* Runs fn(user, r0, r1) over [0, rows) split across ctx->pool in chunks of about 16K elements of width C. */
+void mt_ctx_parallel_rows(mt_ctx *ctx, int64_t rows, int64_t C, void (*fn)(void *user, int64_t r0, int64_t r1),
+                          void *user);
 
 /* Reads element i of a 1D-or-any float tensor (contiguous) as f32. */
 float mt_tensor_get_f32(const mt_tensor *t, int64_t i);

@@ -9,9 +9,10 @@
  *
  * Environment: jinja2 3.1 as transformers' _compile_jinja_template builds it - trim_blocks and lstrip_blocks on,
  * the loopcontrols extension ({% break %}, {% continue %}), the {% generation %} tag (rendered as its body),
- * keep_trailing_newline off, an immutable sandbox (no list.append), tojson = json.dumps(ensure_ascii=False, ...),
+ * keep_trailing_newline off, an immutable sandbox (no list.append), tojson(ensure_ascii=False, indent=None,
+ * separators=None, sort_keys=False) = json.dumps with those arguments, Python's `str % args` formatting,
  * raise_exception(msg) and strftime_now(fmt) as globals. Not supported: include/import/extends, blocks, recursive
- * loops, the % string operator and str.format.
+ * loops and str.format.
  *
  * A template is immutable once parsed: renders from several threads may share it. Each render uses its own arena.
  */

@@ -1,67 +1,14 @@
-/* text/jinja_eval: the tree-walking interpreter - scopes, expressions, statements, macros, and the public
- * parse / render entry points.
+/* text/jinja_eval: the tree-walking interpreter - scopes, expressions, statements, macros, and the
+ * jinja_run that a render starts with (jinja.c holds the public entry points).
  *
  * Scopes follow jinja2: a for loop and a macro call open a new scope (what {% set %} does inside stays inside;
  * namespace() objects carry values out), if/elif/else do not. Macros see the scope they were defined in.
  * Every loop iteration and macro call counts as a step; steps, macro depth, output bytes and arena bytes are
  * bounded by mt_jinja_limits, so no template can run forever or grow without limit.
  */
-#include <math.h>
-#include <stdio.h>
-
 #include "text/jinja_int.h"
 
-#define MAX_SOURCE ((size_t)4 << 20)
 #define MAX_EVAL_DEPTH 2000 /* nested expression evaluations, across macro calls: bounds the C stack */
-
-struct mt_jinja {
-    jarena ja;
-    jnode **body;
-    size_t n;
-    const char *what;
-};
-
-const mt_jinja_limits mt_jinja_limits_default = {(size_t)16 << 20, (size_t)256 << 20, 10000000, 64};
-
-bool jerr(jstate *st, const jnode *at, mt_status code, const char *fmt, ...) {
-    if (st->failed) return false;
-    st->failed = true;
-    st->code = code;
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (at) mt_err_set(st->err, code, "%s:%d: %s", st->what, at->line, msg);
-    else mt_err_set(st->err, code, "%s: %s", st->what, msg);
-    return false;
-}
-
-bool jerr_alloc(jstate *st, const jnode *at) {
-    if (st->ja.over) return jerr(st, at, MT_ERR_LIMIT, "render uses more than %zu bytes of memory", st->ja.limit);
-    return jerr(st, at, MT_ERR_NOMEM, "out of memory");
-}
-
-bool jerr_buf(jstate *st, const jnode *at, const jbuf *b) {
-    if (b->over) return jerr(st, at, MT_ERR_LIMIT, "output or a string longer than %zu bytes", b->limit);
-    return jerr(st, at, MT_ERR_NOMEM, "out of memory");
-}
-
-jbuf jb_new(const jstate *st) { return (jbuf){.limit = st->out.limit}; }
-
-bool jv_from_buf(jstate *st, const jnode *at, jbuf *b, jv *out) {
-    if (b->over || b->nomem) {
-        jerr_buf(st, at, b);
-        mt_free(b->p);
-        return false;
-    }
-    char *s = ja_strdup(&st->ja, b->p ? b->p : "", b->n);
-    size_t n = b->n;
-    mt_free(b->p);
-    if (!s) return jerr_alloc(st, at);
-    *out = jv_str(s, n);
-    return true;
-}
 
 /* ---- scopes ---- */
 
@@ -249,8 +196,6 @@ static bool eval_args(jstate *st, jscope *sc, const jnode *n, jv **args, jv **kw
     return true;
 }
 
-static bool arith(jstate *st, const jnode *n, int op, jv a, jv b, jv *out);
-
 static bool eval_compare(jstate *st, jscope *sc, const jnode *n, jv *out) {
     jv left;
     if (!eval(st, sc, n->a, &left)) return false;
@@ -334,7 +279,7 @@ static bool eval(jstate *st, jscope *sc, const jnode *n, jv *out) {
         *out = jv_bool(ok && r != (n->op != 0));
         break;
     }
-    case N_BINOP: ok = eval(st, sc, n->a, &a) && eval(st, sc, n->b, &b) && arith(st, n, n->op, a, b, out); break;
+    case N_BINOP: ok = eval(st, sc, n->a, &a) && eval(st, sc, n->b, &b) && jarith(st, n, n->op, a, b, out); break;
     case N_NOT: ok = eval(st, sc, n->a, &a); *out = jv_bool(!jv_truthy(a)); break;
     case N_NEG: case N_POS:
         ok = eval(st, sc, n->a, &a);
@@ -356,104 +301,6 @@ static bool eval(jstate *st, jscope *sc, const jnode *n, jv *out) {
     }
     st->depth--;
     return ok;
-}
-
-static bool int_result(jstate *st, const jnode *n, bool fits, int64_t r, jv *out) {
-    if (!fits) return jerr(st, n, MT_ERR_LIMIT, "integer overflow");
-    *out = jv_int(r);
-    return true;
-}
-
-static bool repeat(jstate *st, const jnode *n, jv seq, int64_t times, jv *out) {
-    if (times < 0) times = 0;
-    if (seq.t == JV_STR) {
-        jbuf b = jb_new(st);
-        for (int64_t i = 0; i < times && jb_put(&b, seq.s.p, seq.s.n); i++) {}
-        return jv_from_buf(st, n, &b, out);
-    }
-    size_t total;
-    if (!mt_mul_ok(seq.l->n, (size_t)times, &total) || total > st->out.limit)
-        return jerr(st, n, MT_ERR_LIMIT, "list repetition too large");
-    jlist *l = jv_list_new(&st->ja, total);
-    if (!l) return jerr_alloc(st, n);
-    for (int64_t i = 0; i < times; i++) memcpy(l->v + l->n, seq.l->v, seq.l->n * sizeof(jv)), l->n += seq.l->n;
-    l->tuple = seq.l->tuple;
-    *out = (jv){.t = JV_LIST, .l = l};
-    return true;
-}
-
-static bool arith(jstate *st, const jnode *n, int op, jv a, jv b, jv *out) {
-    if (op == OP_TILDE) {
-        jbuf s = jb_new(st);
-        jv_write_str(&s, a);
-        jv_write_str(&s, b);
-        return jv_from_buf(st, n, &s, out);
-    }
-    bool an = a.t == JV_INT || a.t == JV_BOOL || a.t == JV_FLOAT, bn = b.t == JV_INT || b.t == JV_BOOL || b.t == JV_FLOAT;
-    if (an && bn) {
-        bool fl = a.t == JV_FLOAT || b.t == JV_FLOAT;
-        /* a float operand is read only through fx / fy: its union bytes are not a bool */
-        int64_t x = a.t == JV_INT ? a.i : a.t == JV_BOOL ? a.b : 0, y = b.t == JV_INT ? b.i : b.t == JV_BOOL ? b.b : 0;
-        int64_t r = 0;
-        double fx = a.t == JV_FLOAT ? a.f : (double)x, fy = b.t == JV_FLOAT ? b.f : (double)y;
-        switch (op) {
-        case OP_ADD: case OP_SUB: case OP_MUL: {
-            if (fl) return *out = jv_float(op == OP_ADD ? fx + fy : op == OP_SUB ? fx - fy : fx * fy), true;
-            bool over = op == OP_ADD ? __builtin_add_overflow(x, y, &r)
-                      : op == OP_SUB ? __builtin_sub_overflow(x, y, &r) : __builtin_mul_overflow(x, y, &r);
-            return int_result(st, n, !over, r, out);
-        }
-        case OP_DIV:
-            if (fy == 0) return jerr(st, n, MT_ERR_FORMAT, "division by zero");
-            return *out = jv_float(fx / fy), true;
-        case OP_FLOORDIV: case OP_MOD:
-            if (fy == 0) return jerr(st, n, MT_ERR_FORMAT, "integer division or modulo by zero");
-            if (fl) {
-                double m = fmod(fx, fy);
-                if (m != 0 && ((m < 0) != (fy < 0))) m += fy;
-                return *out = jv_float(op == OP_MOD ? m : floor((fx - m) / fy + 0.5)), true;
-            }
-            if (x == INT64_MIN && y == -1) return jerr(st, n, MT_ERR_LIMIT, "integer overflow");
-            r = x % y;
-            if (r != 0 && ((r < 0) != (y < 0))) r += y;
-            return *out = jv_int(op == OP_MOD ? r : (x - r) / y), true;
-        case OP_POW:
-            if (fl || y < 0) return *out = jv_float(pow(fx, fy)), true;
-            r = 1;
-            for (int64_t i = 0; i < y; i++) {
-                if (__builtin_mul_overflow(r, x, &r)) return jerr(st, n, MT_ERR_LIMIT, "integer overflow");
-                if (r == 0 || r == 1) break;
-            }
-            return *out = jv_int(r), true;
-        }
-    }
-    if (op == OP_ADD && a.t == JV_STR && b.t == JV_STR) {
-        jbuf s = jb_new(st);
-        jb_put(&s, a.s.p, a.s.n);
-        jb_put(&s, b.s.p, b.s.n);
-        return jv_from_buf(st, n, &s, out);
-    }
-    if (op == OP_ADD && a.t == JV_LIST && b.t == JV_LIST && a.l->tuple == b.l->tuple) {
-        jlist *l = jv_list_new(&st->ja, a.l->n + b.l->n);
-        if (!l) return jerr_alloc(st, n);
-        if (a.l->n) memcpy(l->v, a.l->v, a.l->n * sizeof(jv));
-        if (b.l->n) memcpy(l->v + a.l->n, b.l->v, b.l->n * sizeof(jv));
-        l->n = a.l->n + b.l->n, l->tuple = a.l->tuple;
-        *out = (jv){.t = JV_LIST, .l = l};
-        return true;
-    }
-    if (op == OP_MUL && (a.t == JV_STR || a.t == JV_LIST) && (b.t == JV_INT || b.t == JV_BOOL))
-        return repeat(st, n, a, b.t == JV_INT ? b.i : b.b, out);
-    if (op == OP_MUL && (b.t == JV_STR || b.t == JV_LIST) && (a.t == JV_INT || a.t == JV_BOOL))
-        return repeat(st, n, b, a.t == JV_INT ? a.i : a.b, out);
-    if (a.t == JV_UNDEF || b.t == JV_UNDEF) {
-        jv u = a.t == JV_UNDEF ? a : b;
-        if (u.s.p) return jerr(st, n, MT_ERR_FORMAT, "'%.*s' is undefined", (int)u.s.n, u.s.p);
-        return jerr(st, n, MT_ERR_FORMAT, "operation on an undefined value");
-    }
-    static const char *names[] = {"", "+", "-", "*", "/", "//", "%", "**"};
-    return jerr(st, n, MT_ERR_FORMAT, "unsupported operand types for %s: %s and %s", op <= OP_POW ? names[op] : "?",
-                jv_type_name(a), jv_type_name(b));
 }
 
 /* ---- calls ---- */
@@ -637,58 +484,14 @@ static bool exec_body(jstate *st, jscope *sc, jnode *const *body, size_t n) {
     return true;
 }
 
-/* ---- entry points ---- */
-
-mt_status mt_jinja_parse(const char *src, size_t len, const char *what, mt_jinja **out, mt_err *err) {
-    if (!what) what = "template";
-    if (!src && len) return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: NULL source", what);
-    if (len > MAX_SOURCE) return mt_err_set(err, MT_ERR_LIMIT, "%s: template of %zu bytes (limit %zu)", what, len, MAX_SOURCE);
-    mt_jinja *t = mt_calloc(1, sizeof *t);
-    if (!t) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
-    ja_init(&t->ja, 0);
-    t->what = ja_strdup(&t->ja, what, strlen(what));
-    jtok *toks = NULL;
-    size_t ntoks;
-    mt_status st = t->what ? jinja_lex(src ? src : "", len, what, &t->ja, &toks, &ntoks, err)
-                           : mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
-    if (st == MT_OK) st = jinja_parse(toks, ntoks, what, &t->ja, &t->body, &t->n, err);
-    mt_free(toks);
-    if (st) {
-        mt_jinja_free(t);
-        return st;
-    }
-    *out = t;
-    return MT_OK;
-}
-
-mt_status mt_jinja_render(const mt_jinja *t, const cJSON *vars, const mt_jinja_limits *limits, char **out,
-                          size_t *out_len, mt_err *err) {
-    if (!t || !out) return mt_err_set(err, MT_ERR_INVALID_ARG, "jinja render: NULL template or output");
-    const mt_jinja_limits *lim = limits ? limits : &mt_jinja_limits_default;
-    jstate st = {.what = t->what, .err = err, .max_steps = lim->max_steps, .max_depth = lim->max_depth};
-    st.out.limit = lim->max_output;
-    ja_init(&st.ja, lim->max_memory);
-    bool ok = (st.globals = scope_new(&st, NULL)) != NULL || jerr_alloc(&st, NULL);
-    if (ok && vars && !cJSON_IsObject(vars)) ok = jerr(&st, NULL, MT_ERR_INVALID_ARG, "variables must be a JSON object");
-    for (const cJSON *c = vars ? vars->child : NULL; ok && c; c = c->next) {
+bool jinja_run(jstate *st, jnode *const *body, size_t n, const cJSON *vars) {
+    if (!(st->globals = scope_new(st, NULL))) return jerr_alloc(st, NULL);
+    if (vars && !cJSON_IsObject(vars)) return jerr(st, NULL, MT_ERR_INVALID_ARG, "variables must be a JSON object");
+    for (const cJSON *c = vars ? vars->child : NULL; c; c = c->next) {
         jv v;
-        if (!jv_from_json(&st.ja, c, 0, &v)) ok = jerr(&st, NULL, MT_ERR_LIMIT, "variable '%s' too deep or too large", c->string);
-        else ok = scope_set(&st, NULL, st.globals, c->string, v);
+        if (!jv_from_json(&st->ja, c, 0, &v))
+            return jerr(st, NULL, MT_ERR_LIMIT, "variable '%s' too deep or too large", c->string);
+        if (!scope_set(st, NULL, st->globals, c->string, v)) return false;
     }
-    if (ok) ok = exec_body(&st, st.globals, t->body, t->n);
-    if (ok && !st.out.p) ok = jb_put(&st.out, "", 0) || jerr_buf(&st, NULL, &st.out);
-    ja_free(&st.ja);
-    if (!ok) {
-        mt_free(st.out.p);
-        return st.code ? st.code : MT_ERR_INTERNAL;
-    }
-    *out = st.out.p;
-    if (out_len) *out_len = st.out.n;
-    return MT_OK;
-}
-
-void mt_jinja_free(mt_jinja *t) {
-    if (!t) return;
-    ja_free(&t->ja);
-    mt_free(t);
+    return exec_body(st, st->globals, body, n);
 }

@@ -62,26 +62,42 @@ static bool attr_path(jstate *st, const jnode *at, jv v, jv path, jv *out) {
     return *out = v, true;
 }
 
+/* transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False) = json.dumps with
+ * those arguments, in that positional order (so x|tojson(2) sets ensure_ascii, not indent). indent: an int n gives
+ * n spaces (n <= 0: line breaks only), a string is used as is. separators: a pair of strings. */
 static bool f_tojson(jstate *st, const jnode *at, jv v, const fargs *a, jv *out) {
-    jjson_opts o = {0};
-    const jv *ind = farg(a, 0, "indent"), *sep = farg(a, 1, "separators"), *asc = farg(a, 99, "ensure_ascii");
-    char spaces[65];
-    if (ind && ind->t == JV_INT) {
-        if (ind->i < 0 || ind->i > 64) return jerr(st, at, MT_ERR_LIMIT, "tojson indent %lld out of range", (long long)ind->i);
-        memset(spaces, ' ', (size_t)ind->i);
-        spaces[ind->i] = 0;
-        o.indent = spaces;
-    } else if (ind && ind->t == JV_STR) {
-        o.indent = ja_strdup(&st->ja, ind->s.p, ind->s.n);
-        if (!o.indent) return jerr_alloc(st, at);
+    static const char *const names[] = {"ensure_ascii", "indent", "separators", "sort_keys"};
+    const jv *arg[4] = {0};
+    if (a->n > 4) return jerr(st, at, MT_ERR_FORMAT, "tojson takes at most 4 arguments, %zu given", a->n);
+    for (size_t i = 0; i < a->n; i++) arg[i] = &a->v[i];
+    for (size_t k = 0; k < a->nkw; k++) {
+        size_t i = 0;
+        while (i < 4 && strcmp(a->kwn[k], names[i]) != 0) i++;
+        if (i == 4 || arg[i]) return jerr(st, at, MT_ERR_FORMAT, "tojson got an unexpected or repeated argument '%s'", a->kwn[k]);
+        arg[i] = &a->kwv[k];
     }
-    if (sep && sep->t == JV_LIST && sep->l->n == 2 && sep->l->v[0].t == JV_STR && sep->l->v[1].t == JV_STR) {
+    jjson_opts o = {.ensure_ascii = arg[0] && jv_truthy(*arg[0]), .sort_keys = arg[3] && jv_truthy(*arg[3])};
+    const jv *ind = arg[1], *sep = arg[2];
+    if (ind && (ind->t == JV_INT || ind->t == JV_BOOL)) {
+        int64_t k = ind->t == JV_INT ? ind->i : ind->b;
+        if (k < 0) k = 0;
+        if ((uint64_t)k > st->out.limit) return jerr(st, at, MT_ERR_LIMIT, "tojson indent %lld too large", (long long)k);
+        char *sp = ja_alloc(&st->ja, (size_t)k + 1);
+        if (!sp) return jerr_alloc(st, at);
+        memset(sp, ' ', (size_t)k);
+        o.indent = sp;
+    } else if (ind && ind->t == JV_STR) {
+        if (!(o.indent = ja_strdup(&st->ja, ind->s.p, ind->s.n))) return jerr_alloc(st, at);
+    } else if (ind && ind->t != JV_NONE) {
+        return jerr(st, at, MT_ERR_FORMAT, "tojson indent must be an int or a string, not %s", jv_type_name(*ind));
+    }
+    if (sep && sep->t != JV_NONE) {
+        if (sep->t != JV_LIST || sep->l->n != 2 || sep->l->v[0].t != JV_STR || sep->l->v[1].t != JV_STR)
+            return jerr(st, at, MT_ERR_FORMAT, "tojson separators must be a pair of strings");
         o.item_sep = ja_strdup(&st->ja, sep->l->v[0].s.p, sep->l->v[0].s.n);
         o.key_sep = ja_strdup(&st->ja, sep->l->v[1].s.p, sep->l->v[1].s.n);
         if (!o.item_sep || !o.key_sep) return jerr_alloc(st, at);
     }
-    if (asc && jv_truthy(*asc)) return jerr(st, at, MT_ERR_UNSUPPORTED, "tojson(ensure_ascii=True) is not supported");
-    o.sort_keys = farg_true(a, 99, "sort_keys");
     jbuf b = jb_new(st);
     const char *bad = NULL;
     if (!jv_write_json(&b, v, &o, 0, &bad) && bad) {

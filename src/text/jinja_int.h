@@ -1,7 +1,9 @@
 /* text/jinja_int: what the Jinja lexer, parser, values and interpreter share (private to src/text/jinja_*.c).
  *
- * Pipeline: source -> tokens (jinja_lex.c) -> AST of jnode (jinja_parse.c) -> tree-walking render
- * (jinja_eval.c) over jv values (jinja_value.c) with filters, tests and methods (jinja_builtins.c).
+ * Pipeline: source -> tokens (jinja_lex.c) -> AST of jnode (jinja_parse.c statements, jinja_parse_expr.c
+ * expressions) -> tree-walking render (jinja_eval.c; operators in jinja_ops.c and jinja_format.c) over jv values
+ * (jinja_value.c) with filters and tests (jinja_filters.c) and methods and globals (jinja_methods.c). Entry
+ * points: jinja.c.
  *
  *   | layer   | lives in                                   | freed                    |
  *   |---------|--------------------------------------------|--------------------------|
@@ -192,12 +194,12 @@ static inline bool jb_puts(jbuf *b, const char *s) { return jb_put(b, s, strlen(
 /* str(v) as Python prints it (what {{ v }} writes); repr(v) for items inside lists and dicts. */
 bool jv_write_str(jbuf *b, jv v);
 bool jv_write_repr(jbuf *b, jv v);
-/* json.dumps(v, ensure_ascii=False, indent, separators, sort_keys) as transformers' tojson calls it. indent: the
- * string one level adds (NULL: one line); item_sep / key_sep NULL: Python's defaults for that indent. Fails (with
- * *bad naming the type) on values JSON cannot hold. */
+/* json.dumps(v, ensure_ascii, indent, separators, sort_keys) as transformers' tojson calls it. indent: the string
+ * one level adds (NULL: one line; "" still breaks lines); item_sep / key_sep NULL: Python's defaults for that
+ * indent. Fails (with *bad naming the type) on values JSON cannot hold. */
 typedef struct jjson_opts {
     const char *indent, *item_sep, *key_sep;
-    bool sort_keys;
+    bool sort_keys, ensure_ascii;
 } jjson_opts;
 bool jv_write_json(jbuf *b, jv v, const jjson_opts *o, int level, const char **bad);
 
@@ -256,6 +258,13 @@ bool jv_length(jstate *st, const jnode *at, jv v, int64_t *out);
 jv jstr_strip(jv s, const jv *chars, bool left, bool right);
 bool jstr_case(jstate *st, const jnode *at, jv s, int mode, jv *out);
 bool jstr_replace(jstate *st, const jnode *at, jv s, jv old, jv new_, int64_t count, jv *out);
+
+/* Runs a parsed body with vars (a JSON object or NULL) as globals (jinja_eval.c). */
+bool jinja_run(jstate *st, jnode *const *body, size_t n, const cJSON *vars);
+/* a op b for a binary operator OP_ADD .. OP_TILDE (jinja_ops.c). */
+bool jarith(jstate *st, const jnode *n, int op, jv a, jv b, jv *out);
+/* Python's fmt % args on a string (jinja_format.c). */
+bool jstr_percent(jstate *st, const jnode *at, jv fmt, jv args, jv *out);
 
 /* UTF-8 helpers: code point count, byte offset of the k-th code point. */
 size_t ju_len(const char *p, size_t n);

@@ -10,7 +10,8 @@
  *   | {% raw %}..{% endraw %}   | the text between is data, untouched                                           |
  *
  * Inside {{ }} and {% %} the tag ends only outside brackets, so {{ {'a': {'b': 1}} }} reads as one expression.
- * String literals decode Python's escapes; unknown escapes stay as written (unicode-escape semantics).
+ * String literals decode Python's escapes; unknown escapes stay as written (unicode-escape semantics). Numbers:
+ * 42, 1_000, 0x1F / 0o17 / 0b101, 2.5, 1e-5.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,23 @@ static mt_status lex_tag(lexer *L, bool block, size_t open, bool *strip_after, b
             size_t k = 1;
             while (k < left && (is_name0(p[k]) || is_digit(p[k]))) k++;
             t->type = TK_NAME, t->p = p, t->n = k;
+            L->pos += k;
+        } else if (c == '0' && left > 2 && strchr("xXoObB", p[1]) && p[1]) {
+            /* 0x / 0o / 0b literals, digits optionally separated by single underscores (jinja2's integer_re) */
+            int base = p[1] == 'x' || p[1] == 'X' ? 16 : p[1] == 'o' || p[1] == 'O' ? 8 : 2;
+            size_t k = 2;
+            uint64_t v = 0;
+            for (;;) {
+                size_t d = k < left && p[k] == '_' ? k + 1 : k;
+                int x = d >= left ? -1 : is_digit(p[d]) ? p[d] - '0' : (p[d] | 0x20) >= 'a' && (p[d] | 0x20) <= 'f' ? (p[d] | 0x20) - 'a' + 10 : -1;
+                if (x < 0 || x >= base) break;
+                if (v > (uint64_t)INT64_MAX / (uint64_t)base) return lex_fail(L, L->pos, "integer literal out of range");
+                v = v * (uint64_t)base + (uint64_t)x;
+                if (v > (uint64_t)INT64_MAX) return lex_fail(L, L->pos, "integer literal out of range");
+                k = d + 1;
+            }
+            if (k == 2) return lex_fail(L, L->pos, "digits expected after the base prefix");
+            t->type = TK_INT, t->i = (int64_t)v;
             L->pos += k;
         } else if (is_digit(c)) {
             size_t k = 0;

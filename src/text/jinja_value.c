@@ -5,7 +5,7 @@
  *   |-----------------|-------------------------------------------|--------------------------------------|
  *   | jv_write_str    | str(v)  ({{ v }})                          | ['a', 1, True, None]  /  1.0  /  abc |
  *   | jv_write_repr   | repr(v) (items inside lists and dicts)     | 'it\'s' -> "it's"                    |
- *   | jv_write_json   | json.dumps(v, ensure_ascii=False, ...)     | {"a": [1, 2.5, true, null]}          |
+ *   | jv_write_json   | json.dumps(v, ensure_ascii, indent, ...)  | {"a": [1, 2.5, true, null]}          |
  *
  * Floats print as Python's shortest round-trip repr (1e+16, 1e-05, 0.1, 2.0).
  */
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "text/jinja_int.h"
+#include "text/text_int.h"
 
 #define JA_CHUNK ((size_t)64 << 10)
 
@@ -337,19 +338,33 @@ bool jv_write_str(jbuf *b, jv v) {
     }
 }
 
-static bool write_json_str(jbuf *b, const char *p, size_t n) {
+/* A JSON string as json.dumps writes it. ascii (ensure_ascii=True): every non-ASCII code point as \uXXXX, those
+ * past U+FFFF as a surrogate pair; a byte that is not valid UTF-8 (Python strings hold none) as \ufffd. */
+static bool write_json_str(jbuf *b, const char *p, size_t n, bool ascii) {
     if (!jb_puts(b, "\"")) return false;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        char esc[8];
-        size_t en;
+        if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || !ascii)) continue;
+        char esc[16];
+        size_t en, len = 1;
         const char *named = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
                           : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
-        if (named) memcpy(esc, named, 2), en = 2;
-        else en = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
+        if (named) {
+            memcpy(esc, named, 2), en = 2;
+        } else if (c < 0x80) {
+            en = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
+        } else {
+            len = mt_utf8_valid_len((const uint8_t *)p + i, n - i);
+            uint32_t cp = len ? mt_utf8_cp((const uint8_t *)p + i, len) : 0xFFFD;
+            if (!len) len = 1;
+            if (cp < 0x10000) en = (size_t)snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
+            else
+                en = (size_t)snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xD800u + ((cp - 0x10000) >> 10),
+                                      0xDC00u + ((cp - 0x10000) & 0x3FF));
+        }
         if (!jb_put(b, p + run, i - run) || !jb_put(b, esc, en)) return false;
+        i += len - 1;
         run = i + 1;
     }
     return jb_put(b, p + run, n - run) && jb_puts(b, "\"");
@@ -363,13 +378,13 @@ static bool newline_indent(jbuf *b, const jjson_opts *o, int level) {
 }
 
 /* A dict key as json.dumps coerces it: str as is; numbers, bools and None to their JSON text. */
-static bool write_json_key(jbuf *b, jv k, const char **bad) {
-    if (k.t == JV_STR) return write_json_str(b, k.s.p, k.s.n);
+static bool write_json_key(jbuf *b, jv k, bool ascii, const char **bad) {
+    if (k.t == JV_STR) return write_json_str(b, k.s.p, k.s.n, ascii);
     if (k.t == JV_LIST || k.t == JV_DICT || k.t == JV_UNDEF || k.t > JV_STR) return *bad = jv_type_name(k), false;
     jbuf t = {.limit = 64};
     bool ok = k.t == JV_NONE ? jb_puts(&t, "null") : k.t == JV_BOOL ? jb_puts(&t, k.b ? "true" : "false")
                                                                     : jv_write_str(&t, k);
-    ok = ok && write_json_str(b, t.p, t.n);
+    ok = ok && write_json_str(b, t.p, t.n, false);
     mt_free(t.p);
     return ok;
 }
@@ -386,7 +401,7 @@ bool jv_write_json(jbuf *b, jv v, const jjson_opts *o, int level, const char **b
         if (isnan(v.f)) return jb_puts(b, "NaN");
         if (isinf(v.f)) return jb_puts(b, v.f < 0 ? "-Infinity" : "Infinity");
         return write_float(b, v.f);
-    case JV_STR: return write_json_str(b, v.s.p, v.s.n);
+    case JV_STR: return write_json_str(b, v.s.p, v.s.n, o->ensure_ascii);
     case JV_LIST: {
         if (!v.l->n) return jb_puts(b, "[]");
         bool ok = jb_puts(b, "[");
@@ -415,7 +430,7 @@ bool jv_write_json(jbuf *b, jv v, const jjson_opts *o, int level, const char **b
         for (size_t i = 0; ok && i < v.d->n; i++) {
             if (i) ok = jb_puts(b, isep);
             if (ok && o->indent) ok = newline_indent(b, o, level + 1);
-            ok = ok && write_json_key(b, v.d->k[order[i]], bad) && jb_puts(b, ksep) &&
+            ok = ok && write_json_key(b, v.d->k[order[i]], o->ensure_ascii, bad) && jb_puts(b, ksep) &&
                  jv_write_json(b, v.d->v[order[i]], o, level + 1, bad);
         }
         if (order != order_buf) mt_free(order);

@@ -156,6 +156,7 @@ struct mt_tokenizer {
     mt_tok_merge *merges;       /* [merge_mask + 1] */
     size_t merge_mask;
     bool ignore_merges;
+    bool split_special; /* tokenizer_config.json's split_special_tokens: special tokens in text stay text */
     int32_t unk_id;             /* -1 without unk_token */
     bool sp;                    /* SentencePiece-style BPE over characters (see the table above) */
     bool byte_fallback, fuse_unk;

@@ -134,8 +134,9 @@ mt_status mt_tokenizer_encode_with(const mt_tokenizer *tok, const char *text, si
     mt_encoder *e = &c.e;
     mt_tbuf clean = {0};
     mt_status st = MT_OK;
-    added_pass raw_pass = {false, opts->parse_special};
-    c.normalized_pass = (added_pass){true, opts->parse_special};
+    bool parse_special = opts->parse_special && !tok->split_special;
+    added_pass raw_pass = {false, parse_special};
+    c.normalized_pass = (added_pass){true, parse_special};
     e->md = pcre2_match_data_create(1, NULL);
     if (!e->md || !mt_bpe_cache_new(e, len)) st = mt_err_set(err, MT_ERR_NOMEM, "encode: out of memory");
     if (!st && !mt_utf8_is_valid(text, len)) {

@@ -379,6 +379,25 @@ mt_status mt_tokenizer_load_json(const char *json, size_t len, const char *what,
     return MT_OK;
 }
 
+/* split_special_tokens from the tokenizer_config.json beside tokenizer.json, as transformers' tokenizer __init__
+ * reads it (default false; an absent file is no error). */
+static mt_status read_config_flags(const char *json_path, mt_tokenizer *tok, mt_err *err) {
+    char dir[4096], cfg_path[4096];
+    const char *slash = strrchr(json_path, '/');
+    size_t n = slash ? (size_t)(slash - json_path) : 1;
+    if (n >= sizeof dir) return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: path too long", json_path);
+    memcpy(dir, slash ? json_path : ".", n);
+    dir[n] = 0;
+    mt_status st = mt_path_join(cfg_path, sizeof cfg_path, dir, "tokenizer_config.json", err);
+    if (st || !mt_file_exists(cfg_path)) return st;
+    cJSON *cfg;
+    if ((st = mt_json_parse_file(cfg_path, MT_JSON_MAX_FILE, &cfg, err))) return st;
+    if (!cJSON_IsObject(cfg)) st = mt_err_set(err, MT_ERR_FORMAT, "%s: not a JSON object", cfg_path);
+    else st = mt_json_bool_opt(cfg, "split_special_tokens", cfg_path, &tok->split_special, err);
+    cJSON_Delete(cfg);
+    return st;
+}
+
 mt_status mt_tokenizer_load(const char *path, mt_tokenizer **out, mt_err *err) {
     char *text;
     size_t len;
@@ -386,8 +405,14 @@ mt_status mt_tokenizer_load(const char *path, mt_tokenizer **out, mt_err *err) {
     if (st) return st;
     st = mt_tokenizer_load_json(text, len, path, out, err);
     mt_free(text);
+    if (!st && (st = read_config_flags(path, *out, err))) {
+        mt_tokenizer_free(*out);
+        *out = NULL;
+    }
     return st;
 }
+
+bool mt_tokenizer_splits_special(const mt_tokenizer *tok) { return tok->split_special; }
 
 void mt_tokenizer_free(mt_tokenizer *tok) {
     if (!tok) return;

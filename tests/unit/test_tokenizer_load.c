@@ -1,7 +1,8 @@
 /* text/tokenizer: tokenizer.json rejected with the right code and a message naming the field; allocation failure at
- * every step of load and encode. */
+ * every step of load and encode; tokenizer_config.json's split_special_tokens. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "test_tokenizer_tiny.h"
@@ -140,8 +141,63 @@ static void test_alloc_failure(void) {
     cJSON_free(json);
 }
 
+/* tokenizer_config.json beside tokenizer.json: split_special_tokens=true makes specials text in every encode, as
+ * transformers' encode_special_tokens does; a malformed config is rejected naming it. */
+static void test_config_split_special(void) {
+    char dir[] = "/tmp/mt_tok_cfg_XXXXXX", json_path[64], cfg_path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(json_path, sizeof json_path, "%s/tokenizer.json", dir);
+    snprintf(cfg_path, sizeof cfg_path, "%s/tokenizer_config.json", dir);
+    cJSON *root = tiny_tokenizer(false);
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    FILE *f = fopen(json_path, "w");
+    fputs(json, f);
+    fclose(f);
+    cJSON_free(json);
+    static const struct { const char *cfg; mt_status code; bool split; } cases[] = {
+        {NULL, MT_OK, false},
+        {"{\"split_special_tokens\": false}", MT_OK, false},
+        {"{\"model_max_length\": 8}", MT_OK, false},
+        {"{\"split_special_tokens\": true}", MT_OK, true},
+        {"{\"split_special_tokens\": \"yes\"}", MT_ERR_FORMAT, false},
+        {"[true]", MT_ERR_FORMAT, false},
+        {"{", MT_ERR_FORMAT, false},
+    };
+    for (size_t i = 0; i < MT_ARRAY_LEN(cases); i++) {
+        remove(cfg_path);
+        if (cases[i].cfg) {
+            f = fopen(cfg_path, "w");
+            fputs(cases[i].cfg, f);
+            fclose(f);
+        }
+        mt_tokenizer *tok = NULL;
+        mt_err err = {0};
+        mt_status st = mt_tokenizer_load(json_path, &tok, &err);
+        CHECK_MSG(st == cases[i].code, "case %zu: status %d (%s)", i, st, err.msg);
+        if (st) {
+            CHECK_MSG(strstr(err.msg, "tokenizer_config.json") != NULL, "case %zu: %s", i, err.msg);
+            continue;
+        }
+        CHECK(mt_tokenizer_splits_special(tok) == cases[i].split);
+        int32_t *ids;
+        size_t n;
+        CHECK(mt_tokenizer_encode(tok, "<|end|><tool>", 13, true, &ids, &n, &err) == MT_OK);
+        if (cases[i].split) /* the special one as its 7 bytes; the non-special <tool> still matches */
+            CHECK(n == 8 && ids[0] == '<' && ids[6] == '>' && ids[7] == 301);
+        else
+            CHECK(n == 2 && ids[0] == 300 && ids[1] == 301);
+        mt_free(ids);
+        mt_tokenizer_free(tok);
+    }
+    remove(cfg_path);
+    remove(json_path);
+    rmdir(dir);
+}
+
 int main(void) {
     test_bad_files();
     test_alloc_failure();
+    test_config_split_special();
     return check_report();
 }

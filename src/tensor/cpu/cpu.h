@@ -87,6 +87,18 @@ typedef struct mt_attn_args {
 /* A query that sees no key gets zeros. Does nothing when the head counts do not divide or a size is not positive. */
 void mt_cpu_attention(mt_pool *pool, const mt_attn_args *a);
 
+/* Gradients of out = softmax(scale * q k^T + mask) v with respect to q, k and v, with the masks of mt_cpu_attention
+ * (attention_backward.c). dout is laid out like out (a->o_st, a->o_sh) and a->out must hold the forward's output;
+ * the gradients are ADDED into dq (laid out like q: a->q_st, a->q_sh), dk (a->k_st, a->k_sh) and dv (a->v_st,
+ * a->v_sh); any of the three may be NULL to skip it. dk and dv of a kv head sum over its query heads; a query that
+ * sees no key adds nothing. The result is the same bit for bit on any number of threads.
+ * f32 K/V only: does nothing for bf16 K/V, when dout is NULL, or where mt_cpu_attention would do nothing. */
+typedef struct mt_attn_grad {
+    const float *dout;
+    float *dq, *dk, *dv;
+} mt_attn_grad;
+void mt_cpu_attention_backward(mt_pool *pool, const mt_attn_args *a, const mt_attn_grad *g);
+
 /* Row-wise vector helpers (single-threaded; SIMD at the current level). y may equal x (in place). */
 float mt_cpu_dot(int64_t n, const float *x, const float *y);
 void mt_cpu_axpy(int64_t n, float a, const float *x, float *y);                       /* y += a*x */

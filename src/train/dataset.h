@@ -1,0 +1,167 @@
+/* train/dataset: instruction-tuning samples from LLaVA, ShareGPT and LLaMA-Factory files, normalised to the
+ * OpenAI messages form that text/chat_template renders, with their image paths resolved and checked.
+ *
+ *     mt_dataset_opts o = mt_dataset_opts_default();
+ *     o.image_dir = "images/";                                   // NULL: relative to the data file's folder
+ *     mt_dataset *ds;
+ *     if (mt_dataset_load("train.jsonl", &o, &ds, &err) != MT_OK) ...  // err.msg: "train.jsonl:17: ..." etc.
+ *     for (size_t i = 0; i < mt_dataset_count(ds); i++) {
+ *         const mt_sample *s = mt_dataset_sample(ds, i);         // s->messages, s->images[0 .. s->n_images)
+ *     }
+ *     mt_dataset_free(ds);
+ *
+ * References: LLaVA's training JSON (llava/train/train.py, LazySupervisedDataset) and LLaMA-Factory's sharegpt
+ * converter (src/llamafactory/data/converter.py, SharegptDatasetConverter) and Qwen2-VL plugin (mm_plugin.py).
+ *
+ * Files. The first byte that is not whitespace or a UTF-8 BOM decides, whatever the extension:
+ *
+ *   | first byte | layout                                     | a sample's position                          |
+ *   |------------|--------------------------------------------|----------------------------------------------|
+ *   | [          | one JSON array of sample objects (.json)   | array index, and the line where it starts    |
+ *   | {          | one object per line (.jsonl), blank lines  | the line                                     |
+ *   |            | ignored, CRLF accepted                     |                                              |
+ *
+ * Array elements are found by a scan that tracks strings and brackets and are parsed one by one, so one broken
+ * element costs only itself and a file is never held as one cJSON tree. A file that ends inside an element skips
+ * that element (truncated); text after the closing ']' or a missing ',' between elements fails the whole load.
+ *
+ * Samples, told apart by their keys:
+ *
+ *   | key                              | turns                                        | images                      |
+ *   |----------------------------------|----------------------------------------------|-----------------------------|
+ *   | "conversations" (LLaVA/ShareGPT) | {"from": ..., "value": ...}                  | "image" or "images": a path |
+ *   | "messages" (LLaMA-Factory)       | {"role": ..., "content": ...}                | or an array of paths        |
+ *
+ * Either key pair is accepted in either list. "content" may also be an OpenAI parts array: {"type": "text",
+ * "text"}, {"type": "image"} (takes the next path from "images"), {"type": "image", "image": PATH} or
+ * {"type": "image_url", "image_url": {"url": PATH}} (its own path; "file://" is dropped; http and data: URLs are
+ * refused). "id" is kept when it is a string; other keys are ignored. "videos", "video", "audios" or a "<video>"
+ * placeholder skip the sample: video is not supported yet.
+ *
+ * Roles, mapped as LLaMA-Factory's sharegpt tags map them (user_tag, assistant_tag, system_tag, function_tag,
+ * observation_tag) and then written the way HF chat templates name them:
+ *
+ *   | in the file            | out         | why                                                              |
+ *   |------------------------|-------------|------------------------------------------------------------------|
+ *   | human, user            | user        |                                                                  |
+ *   | gpt, assistant         | assistant   |                                                                  |
+ *   | system                 | system      | only as the first turn (LLaMA-Factory moves it to the system     |
+ *   |                        |             | slot; anywhere else it is out of order)                          |
+ *   | function_call          | assistant   | a tool call is the model's own output, supervised; its text is   |
+ *   |                        |             | kept verbatim (no tool_calls field, which Qwen2.5-VL's template  |
+ *   |                        |             | would not render)                                                |
+ *   | observation, tool      | tool        | a tool's answer, never supervised                                |
+ *   | anything else          | -           | skipped: unknown role                                            |
+ *
+ * Order, as LLaMA-Factory checks it: after an optional system turn, turns alternate user-side (user, tool) and
+ * assistant-side (assistant, function_call), starting user-side and ending assistant-side, so there is at least
+ * one assistant turn and the last turn is the assistant's.
+ *
+ * Placeholders. Each "<image>" in a turn's text becomes {"type": "image"} at its place; the text around it becomes
+ * {"type": "text", "text": ...} parts (empty ones dropped). Nothing else is removed: LLaMA-Factory and Qwen's own
+ * fine-tuning code replace "<image>" in place and keep the "\n" after a leading "<image>\n" (LLaVA's own code moves
+ * the image to the front and adds that "\n"; the text is then the same). A turn without images keeps a plain
+ * string content. Placeholders over the whole sample must equal its image paths.
+ *
+ * Image paths: absolute ones are kept; relative ones are joined to opts->image_dir when set, else to the data
+ * file's folder (LLaMA-Factory's media_dir; unlike it, there is no fallback to the working directory). Each image
+ * is checked as opts->check_images says. media/image has no header-only probe, so MT_DATASET_CHECK_DECODE decodes
+ * every image in full once at load (opts->pool spreads that over threads); MT_DATASET_CHECK_EXISTS only looks for
+ * a regular file.
+ *
+ * A bad sample is skipped, counted under its reason and logged (through mt_log) with file:line; the first
+ * MT_DATASET_SKIPS_KEPT skips are kept with their messages for mt_dataset_skip_at. With opts->strict the first bad
+ * sample in file order fails the load instead, its message naming file:line and the reason.
+ */
+#ifndef MT_TRAIN_DATASET_H
+#define MT_TRAIN_DATASET_H
+
+#include <cjson/cJSON.h>
+
+#include "base/base.h"
+#include "base/pool.h"
+
+typedef enum mt_dataset_check {
+    MT_DATASET_CHECK_DECODE = 0, /* each image exists and decodes (full decode) */
+    MT_DATASET_CHECK_EXISTS = 1, /* each image is a regular file */
+    MT_DATASET_CHECK_NONE = 2    /* paths are resolved only (fuzzing, callers that check later) */
+} mt_dataset_check;
+
+/* Caps left at 0 take the default of mt_dataset_opts_default. */
+typedef struct mt_dataset_opts {
+    const char *image_dir;        /* relative image paths are under this folder; NULL: the data file's folder */
+    bool strict;                  /* the first bad sample fails the load */
+    mt_dataset_check check_images;
+    mt_pool *pool;                /* threads for image checks; NULL: the calling thread */
+    size_t max_file_bytes;        /* default 16 GiB (the file is mapped, not read) */
+    size_t max_samples;           /* samples and bad samples together; default 100,000,000 */
+    size_t max_sample_bytes;      /* the JSON text of one line or array element; default 16 MiB */
+    size_t max_images;            /* per sample; default 256 */
+    int64_t max_image_pixels;     /* width * height for CHECK_DECODE; default MT_IMAGE_DEFAULT_MAX_PIXELS */
+} mt_dataset_opts;
+
+mt_dataset_opts mt_dataset_opts_default(void);
+
+/* Why a sample was skipped. */
+typedef enum mt_dataset_reason {
+    MT_DATASET_BAD_JSON = 0,     /* a line or element that does not parse, or a truncated one */
+    MT_DATASET_BAD_FIELDS,       /* not an object, no turns, a field of the wrong type */
+    MT_DATASET_BAD_ROLE,         /* a role outside the table above */
+    MT_DATASET_BAD_ORDER,        /* turns out of order, no assistant turn, last turn not the assistant's */
+    MT_DATASET_BAD_PLACEHOLDERS, /* "<image>" count differs from the image count */
+    MT_DATASET_IMAGE_MISSING,    /* no such file */
+    MT_DATASET_IMAGE_BAD,        /* the file does not decode as an image, or is over max_image_pixels */
+    MT_DATASET_UNSUPPORTED,      /* video, audio, image URLs */
+    MT_DATASET_TOO_LARGE,        /* over max_sample_bytes or max_images, or a path over PATH_MAX */
+    MT_DATASET_N_REASONS
+} mt_dataset_reason;
+
+/* A short name ("missing image", ...) for summaries. */
+const char *mt_dataset_reason_name(mt_dataset_reason r);
+
+typedef struct mt_sample {
+    const cJSON *messages;     /* [{"role", "content": string | [{"type": "image"} | {"type": "text", "text"}]}] */
+    const char *const *images; /* n_images resolved paths, in the order of the image parts */
+    size_t n_images;
+    int64_t line;  /* 1-based line where the sample starts in the data file */
+    int64_t index; /* 0-based: the array index (.json), or the count of non-blank lines before it (.jsonl) */
+    const char *id; /* the sample's "id" when it is a string, else NULL */
+} mt_sample;
+
+typedef struct mt_dataset_skip {
+    int64_t line, index;
+    mt_dataset_reason reason;
+    const char *msg; /* "file:line: reason: detail" */
+} mt_dataset_skip;
+
+#define MT_DATASET_SKIPS_KEPT 1000
+
+typedef struct mt_dataset mt_dataset;
+
+/* Loads and validates every sample of path. opts may be NULL for the defaults. Errors (nothing is returned in
+ * *out): MT_ERR_IO for an unreadable file, MT_ERR_LIMIT over max_file_bytes or max_samples, MT_ERR_FORMAT for a
+ * file that is not an array or JSON lines at all, MT_ERR_NOMEM; with opts->strict, the first bad sample's code
+ * (MT_ERR_FORMAT, MT_ERR_IO for a missing image, MT_ERR_UNSUPPORTED, MT_ERR_LIMIT). A file with no good sample
+ * loads with a count of 0. */
+mt_status mt_dataset_load(const char *path, const mt_dataset_opts *opts, mt_dataset **out, mt_err *err);
+
+/* The same over data[0 .. size) in memory; name stands for the file in messages and base_dir for its folder. */
+mt_status mt_dataset_load_buffer(const char *data, size_t size, const char *name, const char *base_dir,
+                                 const mt_dataset_opts *opts, mt_dataset **out, mt_err *err);
+
+size_t mt_dataset_count(const mt_dataset *ds);
+/* NULL when i >= mt_dataset_count(ds). The sample lives as long as ds. */
+const mt_sample *mt_dataset_sample(const mt_dataset *ds, size_t i);
+
+/* Skipped samples in all, or under one reason. */
+size_t mt_dataset_skipped(const mt_dataset *ds);
+size_t mt_dataset_skipped_for(const mt_dataset *ds, mt_dataset_reason r);
+/* The i-th skip in file order, for i < MIN(mt_dataset_skipped(ds), MT_DATASET_SKIPS_KEPT); else NULL. */
+const mt_dataset_skip *mt_dataset_skip_at(const mt_dataset *ds, size_t i);
+
+/* One line at MT_LOG_INFO: "NAME: N samples, M images, K skipped (missing image 2, ...)". */
+void mt_dataset_log_summary(const mt_dataset *ds);
+
+void mt_dataset_free(mt_dataset *ds);
+
+#endif

@@ -1,0 +1,320 @@
+/* train/dataset_norm: one LLaVA / ShareGPT / LLaMA-Factory sample object -> OpenAI-form messages + image paths.
+ *
+ * The rules (role table, turn order, placeholders, paths) are drawn in dataset.h. Image parts are collected in
+ * text order as path slots: an inline path fills its slot at once, a bare placeholder ("<image>" or
+ * {"type": "image"}) leaves it empty until the walk is over and the sample's "images" list is known to match.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "train/dataset_int.h"
+
+#define PLACEHOLDER "<image>"
+
+typedef enum { SIDE_SYSTEM, SIDE_USER, SIDE_ASSISTANT } side;
+
+static const struct {
+    const char *in, *out;
+    side side;
+} ROLES[] = {
+    {"human", "user", SIDE_USER},      {"user", "user", SIDE_USER},
+    {"gpt", "assistant", SIDE_ASSISTANT}, {"assistant", "assistant", SIDE_ASSISTANT},
+    {"system", "system", SIDE_SYSTEM}, {"function_call", "assistant", SIDE_ASSISTANT},
+    {"observation", "tool", SIDE_USER}, {"tool", "tool", SIDE_USER},
+};
+
+typedef struct norm {
+    const mt_dataset_opts *o;
+    const char **slots; /* n_slots paths pointing into the sample object; NULL for a bare placeholder */
+    size_t n_slots, cap_slots, n_bare;
+    mt_dataset_reason reason;
+    mt_err *err;
+} norm;
+
+/* A bad sample: records the reason and formats the detail. */
+#define BAD(c, why, code, ...) ((c)->reason = (why), mt_err_set((c)->err, (code), __VA_ARGS__))
+
+static mt_status nomem(norm *c) { return mt_err_set(c->err, MT_ERR_NOMEM, "out of memory"); }
+
+static mt_status add_slot(norm *c, const char *path) {
+    if (c->n_slots >= c->o->max_images)
+        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "more than %zu images in one sample", c->o->max_images);
+    if (c->n_slots == c->cap_slots) {
+        size_t cap = c->cap_slots ? c->cap_slots * 2 : 4;
+        const char **p = mt_realloc(c->slots, cap * sizeof *p);
+        if (!p) return nomem(c);
+        c->slots = p;
+        c->cap_slots = cap;
+    }
+    c->slots[c->n_slots++] = path;
+    if (!path) c->n_bare++;
+    return MT_OK;
+}
+
+static mt_status add_image_part(norm *c, cJSON *parts, const char *path) {
+    mt_status st = add_slot(c, path);
+    if (st) return st;
+    cJSON *p = cJSON_CreateObject();
+    if (!p || !cJSON_AddStringToObject(p, "type", "image")) {
+        cJSON_Delete(p);
+        return nomem(c);
+    }
+    cJSON_AddItemToArray(parts, p);
+    return MT_OK;
+}
+
+static mt_status add_text_part(norm *c, cJSON *parts, const char *text, size_t len) {
+    if (len == 0) return MT_OK;
+    char *s = mt_strndup(text, len);
+    cJSON *p = s ? cJSON_CreateObject() : NULL;
+    bool ok = p && cJSON_AddStringToObject(p, "type", "text") && cJSON_AddStringToObject(p, "text", s);
+    mt_free(s);
+    if (!ok) {
+        cJSON_Delete(p);
+        return nomem(c);
+    }
+    cJSON_AddItemToArray(parts, p);
+    return MT_OK;
+}
+
+/* Appends text to parts, each "<image>" in it becoming an image part. */
+static mt_status split_text(norm *c, cJSON *parts, const char *text) {
+    for (;;) {
+        const char *p = strstr(text, PLACEHOLDER);
+        mt_status st = add_text_part(c, parts, text, p ? (size_t)(p - text) : strlen(text));
+        if (st || !p) return st;
+        if ((st = add_image_part(c, parts, NULL))) return st;
+        text = p + strlen(PLACEHOLDER);
+    }
+}
+
+/* The path an OpenAI image part carries, NULL for a bare one; a bad sample when it is not a usable file path. */
+static mt_status part_path(norm *c, const cJSON *part, size_t turn, const char **out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(part, "image");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(part, "image_url");
+    if (cJSON_IsObject(u)) v = cJSON_GetObjectItemCaseSensitive(u, "url");
+    else if (u && !cJSON_IsNull(u)) v = u;
+    *out = NULL;
+    if (!v || cJSON_IsNull(v)) return MT_OK;
+    if (!cJSON_IsString(v))
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: an image part's path is not a string", turn);
+    const char *s = v->valuestring;
+    if (strncmp(s, "file://", 7) == 0) s += 7;
+    else if (strncmp(s, "data:", 5) == 0 || strstr(s, "://"))
+        return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED,
+                   "turn %zu: image URLs are not supported, give a file path (%.40s)", turn, s);
+    *out = s;
+    return MT_OK;
+}
+
+static mt_status parts_content(norm *c, cJSON *parts, const cJSON *in, size_t turn) {
+    size_t k = 0;
+    for (const cJSON *part = in->child; part; part = part->next, k++) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        if (!cJSON_IsObject(part) || !cJSON_IsString(type))
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu, part %zu: not an object with a \"type\"",
+                       turn, k);
+        const char *t = type->valuestring;
+        mt_status st;
+        if (strcmp(t, "text") == 0) {
+            const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+            if (!cJSON_IsString(text))
+                return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu, part %zu: \"text\" is not a string",
+                           turn, k);
+            st = split_text(c, parts, text->valuestring);
+        } else if (strcmp(t, "image") == 0 || strcmp(t, "image_url") == 0) {
+            const char *path;
+            if ((st = part_path(c, part, turn, &path))) return st;
+            st = add_image_part(c, parts, path);
+        } else if (strcmp(t, "video") == 0 || strcmp(t, "video_url") == 0) {
+            return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "turn %zu: video is not supported yet", turn);
+        } else {
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu, part %zu: unknown type \"%.40s\"", turn,
+                       k, t);
+        }
+        if (st) return st;
+    }
+    return MT_OK;
+}
+
+/* The normalised content of one turn: the string itself when it has no placeholder, else a parts array. */
+static mt_status turn_content(norm *c, const cJSON *v, size_t turn, cJSON **out) {
+    if (cJSON_IsString(v) && strstr(v->valuestring, "<video>"))
+        return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "turn %zu: video is not supported yet", turn);
+    if (cJSON_IsString(v) && !strstr(v->valuestring, PLACEHOLDER)) {
+        *out = cJSON_CreateString(v->valuestring);
+        return *out ? MT_OK : nomem(c);
+    }
+    if (!cJSON_IsString(v) && !cJSON_IsArray(v))
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: the text is not a string or a parts array",
+                   turn);
+    cJSON *parts = cJSON_CreateArray();
+    if (!parts) return nomem(c);
+    mt_status st = cJSON_IsString(v) ? split_text(c, parts, v->valuestring) : parts_content(c, parts, v, turn);
+    if (st) {
+        cJSON_Delete(parts);
+        return st;
+    }
+    *out = parts;
+    return MT_OK;
+}
+
+static const cJSON *either(const cJSON *obj, const char *a, const char *b) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, a);
+    return (v && !cJSON_IsNull(v)) ? v : cJSON_GetObjectItemCaseSensitive(obj, b);
+}
+
+static mt_status one_turn(norm *c, const cJSON *t, size_t turn, size_t *n_chat, cJSON *msgs) {
+    const cJSON *role = either(t, "from", "role");
+    if (!cJSON_IsObject(t) || !cJSON_IsString(role))
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: no \"from\" or \"role\" string", turn);
+    size_t r = 0;
+    while (r < MT_ARRAY_LEN(ROLES) && strcmp(ROLES[r].in, role->valuestring) != 0) r++;
+    if (r == MT_ARRAY_LEN(ROLES))
+        return BAD(c, MT_DATASET_BAD_ROLE, MT_ERR_FORMAT, "turn %zu: unknown role \"%.40s\"", turn,
+                   role->valuestring);
+    side want = *n_chat % 2 == 0 ? SIDE_USER : SIDE_ASSISTANT;
+    if (ROLES[r].side == SIDE_SYSTEM ? turn != 0 : ROLES[r].side != want)
+        return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "turn %zu: \"%s\" where %s turn belongs", turn,
+                   ROLES[r].in, want == SIDE_USER ? "a user or tool" : "an assistant");
+    if (ROLES[r].side != SIDE_SYSTEM) (*n_chat)++;
+
+    cJSON *content = NULL;
+    mt_status st = turn_content(c, either(t, "value", "content"), turn, &content);
+    if (st) return st;
+    cJSON *m = cJSON_CreateObject();
+    if (!m || !cJSON_AddItemToArray(msgs, m)) {
+        cJSON_Delete(m);
+        cJSON_Delete(content);
+        return nomem(c);
+    }
+    if (!cJSON_AddStringToObject(m, "role", ROLES[r].out) || !cJSON_AddItemToObject(m, "content", content)) {
+        cJSON_Delete(content);
+        return nomem(c);
+    }
+    return MT_OK;
+}
+
+/* The sample's "image" / "images" list: a path or an array of paths; *n = 0 when absent or empty. */
+static mt_status image_list(norm *c, const cJSON *obj, const cJSON **list, size_t *n) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "image");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "images");
+    if (a && !cJSON_IsNull(a) && b && !cJSON_IsNull(b))
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "both \"image\" and \"images\" are given");
+    const cJSON *v = (a && !cJSON_IsNull(a)) ? a : b;
+    *list = NULL;
+    *n = 0;
+    if (!v || cJSON_IsNull(v)) return MT_OK;
+    if (cJSON_IsString(v)) {
+        *list = v;
+        *n = 1;
+        return MT_OK;
+    }
+    if (!cJSON_IsArray(v)) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"images\" is not a path or a list");
+    for (const cJSON *e = v->child; e; e = e->next, (*n)++)
+        if (!cJSON_IsString(e))
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"images\"[%zu] is not a string", *n);
+    if (*n > c->o->max_images)
+        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "%zu images, more than the %zu allowed", *n,
+                   c->o->max_images);
+    *list = v->child;
+    return MT_OK;
+}
+
+static mt_status no_other_media(norm *c, const cJSON *obj) {
+    static const char *const keys[] = {"videos", "video", "audios"};
+    for (size_t i = 0; i < MT_ARRAY_LEN(keys); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, keys[i]);
+        if (v && !cJSON_IsNull(v) && !(cJSON_IsArray(v) && !v->child))
+            return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "\"%s\": %s is not supported yet", keys[i],
+                       i < 2 ? "video" : "audio");
+    }
+    return MT_OK;
+}
+
+static mt_status resolve(norm *c, const char *base_dir, const char *path, char **out) {
+    if (!*path) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "an image path is empty");
+    size_t n = strlen(path), dl = strlen(base_dir), total;
+    bool join = path[0] != '/';
+    if (!mt_add_ok(join ? dl + 1 : 0, n, &total) || total >= PATH_MAX)
+        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "an image path is longer than %d bytes", PATH_MAX);
+    char *s = mt_malloc(total + 1);
+    if (!s) return nomem(c);
+    if (join) {
+        if (mt_path_join(s, total + 1, base_dir, path, NULL)) {
+            mt_free(s);
+            return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "an image path does not fit in %zu bytes", total);
+        }
+    } else {
+        memcpy(s, path, n + 1);
+    }
+    *out = s;
+    return MT_OK;
+}
+
+void mt_ds_item_clear(mt_ds_item *it) {
+    if (!it) return;
+    cJSON_Delete(it->msgs);
+    for (size_t i = 0; it->images && i < it->pub.n_images; i++) mt_free(it->images[i]);
+    mt_free(it->images);
+    mt_free(it->id);
+    *it = (mt_ds_item){0};
+}
+
+static mt_status build(norm *c, const cJSON *obj, const char *base_dir, mt_ds_item *it) {
+    if (!cJSON_IsObject(obj)) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "a sample must be a JSON object");
+    mt_status st = no_other_media(c, obj);
+    if (st) return st;
+    const cJSON *conv = cJSON_GetObjectItemCaseSensitive(obj, "conversations");
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(obj, "messages");
+    if (conv && msgs) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "both \"conversations\" and \"messages\"");
+    const char *key = conv ? "conversations" : "messages";
+    const cJSON *turns = conv ? conv : msgs;
+    if (!turns) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "no \"conversations\" or \"messages\"");
+    if (!cJSON_IsArray(turns)) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"%s\" is not an array", key);
+    const cJSON *list = NULL;
+    size_t n_list = 0;
+    if ((st = image_list(c, obj, &list, &n_list))) return st;
+
+    if (!(it->msgs = cJSON_CreateArray())) return nomem(c);
+    size_t n_chat = 0, turn = 0;
+    for (const cJSON *t = turns->child; t; t = t->next, turn++)
+        if ((st = one_turn(c, t, turn, &n_chat, it->msgs))) return st;
+    if (n_chat < 2) return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "no assistant turn");
+    if (n_chat % 2) return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "the last turn is not the assistant's");
+    if (c->n_bare != n_list)
+        return BAD(c, MT_DATASET_BAD_PLACEHOLDERS, MT_ERR_FORMAT, "%zu image placeholders but %zu images", c->n_bare,
+                   n_list);
+
+    if (c->n_slots && !(it->images = mt_calloc(c->n_slots, sizeof *it->images))) return nomem(c);
+    for (size_t i = 0; i < c->n_slots; i++) {
+        const char *p = c->slots[i];
+        if (!p) {
+            p = list->valuestring;
+            list = list->next;
+        }
+        if ((st = resolve(c, base_dir, p, &it->images[i]))) return st;
+        it->pub.n_images = i + 1;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    if (cJSON_IsString(id) && !(it->id = mt_strdup(id->valuestring))) return nomem(c);
+    return MT_OK;
+}
+
+mt_status mt_ds_normalize(const cJSON *obj, const char *base_dir, const mt_dataset_opts *o, mt_ds_item *it,
+                          mt_dataset_reason *reason, mt_err *err) {
+    norm c = {.o = o, .err = err, .reason = MT_DATASET_BAD_FIELDS};
+    *it = (mt_ds_item){0};
+    mt_status st = build(&c, obj, base_dir, it);
+    mt_free(c.slots);
+    if (st) {
+        mt_ds_item_clear(it);
+        *reason = c.reason;
+        return st;
+    }
+    it->pub.messages = it->msgs;
+    it->pub.images = (const char *const *)it->images;
+    it->pub.id = it->id;
+    return MT_OK;
+}

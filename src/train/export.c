@@ -1,0 +1,252 @@
+/* train/export: HF model folders and PEFT adapter folders from a (trained) model in memory. */
+#include "train/export.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "tensor/cpu/cpu.h"
+
+#define MAX_SHARD_BYTES ((size_t)5 << 30) /* transformers' save_pretrained default, 5 GB */
+#define MAX_SIDE_FILE ((size_t)64 << 20)
+
+static mt_status make_dir(const char *dir, mt_err *err) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    return MT_OK;
+}
+
+/* Config, tokenizer, template and processor files: everything in the base folder but the weights. */
+static bool is_side_file(const char *name) {
+    if (name[0] == '.' || strstr(name, ".safetensors")) return false;
+    const char *ext = strrchr(name, '.');
+    return ext && (strcmp(ext, ".json") == 0 || strcmp(ext, ".jinja") == 0 || strcmp(ext, ".txt") == 0 ||
+                   strcmp(ext, ".model") == 0 || strcmp(ext, ".tiktoken") == 0);
+}
+
+static mt_status copy_side_files(const char *from, const char *to, mt_err *err) {
+    DIR *d = opendir(from);
+    if (!d) return mt_err_set(err, MT_ERR_IO, "%s: cannot list: %s", from, strerror(errno));
+    mt_status st = MT_OK;
+    struct dirent *e;
+    while (!st && (e = readdir(d))) {
+        if (!is_side_file(e->d_name)) continue;
+        char src[4096], dst[4096];
+        char *data = NULL;
+        size_t len = 0;
+        if (!(st = mt_path_join(src, sizeof src, from, e->d_name, err)) &&
+            !(st = mt_path_join(dst, sizeof dst, to, e->d_name, err)) &&
+            !(st = mt_file_read_all(src, MAX_SIDE_FILE, &data, &len, err)))
+            st = mt_file_write_atomic(dst, data, len, err);
+        mt_free(data);
+    }
+    closedir(d);
+    return st;
+}
+
+/* The module tensor that covers weight w whole (the one its loader registered first). */
+static const mt_tensor *whole_use(const mt_weight *w) {
+    for (size_t u = 0; u < w->n_uses; u++)
+        if (w->uses[u].row0 == 0 && w->uses[u].t->shape[0] == w->rows) return w->uses[u].t;
+    return NULL;
+}
+
+/* The weight as it is now in f32, adapter folded in: W + scale * B A. */
+static mt_status current_f32(const mt_weight *w, const mt_tensor *t, float *out, mt_err *err) {
+    int64_t stride = t->ndim > 1 ? t->stride[0] : w->cols;
+    size_t esz = mt_dtype_size(t->dtype);
+    for (int64_t r = 0; r < w->rows; r++)
+        mt_cpu_to_f32(w->cols, (const char *)t->data + (size_t)(r * stride) * esz, t->dtype, out + r * w->cols);
+    const mt_lora *lo = w->linear ? w->linear->lora : NULL;
+    if (!lo) return MT_OK;
+    int64_t rank = lo->a.shape[0];
+    if (lo->b.shape[0] != w->rows || lo->a.shape[1] != w->cols)
+        return mt_err_set(err, MT_ERR_INTERNAL, "%s: adapter shape does not match the weight", w->name);
+    float *ba = mt_malloc_array((size_t)(w->rows * w->cols), sizeof(float));
+    if (!ba) return mt_err_set(err, MT_ERR_NOMEM, "out of memory merging %s", w->name);
+    mt_cpu_matmul_f32(NULL, w->rows, w->cols, rank, mt_f32(&lo->b), rank, 1, mt_f32(&lo->a), w->cols, 1, ba, w->cols,
+                      false);
+    for (int64_t i = 0; i < w->rows * w->cols; i++) out[i] += lo->scale * ba[i];
+    mt_free(ba);
+    return MT_OK;
+}
+
+mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
+    mt_status st = make_dir(dir, err);
+    if (!st) st = copy_side_files(m->dir, dir, err);
+    if (st) return st;
+    size_t n = mt_safetensors_count(m->st);
+    mt_st_tensor *out = mt_calloc(n + 1, sizeof *out);
+    void **owned = mt_calloc(n + 1, sizeof *owned);
+    if (!out || !owned) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        const mt_st_tensor *src = mt_safetensors_at(m->st, i);
+        out[i] = *src;
+        const mt_weight *w = mt_weight_find(m, src->name);
+        const mt_tensor *t = w ? whole_use(w) : NULL;
+        bool changed = t && (t->data != src->data || (w->linear && w->linear->lora));
+        if (!changed) continue;
+        int64_t count = w->rows * w->cols;
+        float *f = mt_malloc_array((size_t)count, sizeof(float));
+        void *bytes = f;
+        if (!f) {
+            st = mt_err_set(err, MT_ERR_NOMEM, "out of memory writing %s", src->name);
+            break;
+        }
+        owned[i] = f;
+        if ((st = current_f32(w, t, f, err))) break;
+        if (src->dtype != MT_F32) {
+            if (!(bytes = mt_malloc_array((size_t)count, mt_dtype_size(src->dtype)))) {
+                st = mt_err_set(err, MT_ERR_NOMEM, "out of memory writing %s", src->name);
+                break;
+            }
+            mt_cpu_from_f32(count, f, bytes, src->dtype);
+            mt_free(f);
+            owned[i] = bytes;
+        }
+        out[i].data = bytes;
+    }
+    static const char *const meta[] = {"format", "pt", NULL};
+    if (!st) st = mt_safetensors_write_sharded(dir, out, n, MAX_SHARD_BYTES, meta, err);
+    for (size_t i = 0; owned && i < n; i++) mt_free(owned[i]);
+    mt_free(owned);
+    mt_free(out);
+    return st;
+}
+
+/* "model.layers.0.self_attn.q_proj" of "model.layers.0.self_attn.q_proj.weight" */
+static bool module_of(const char *weight, char *module, size_t cap) {
+    size_t len = strlen(weight);
+    if (len < 7 || strcmp(weight + len - 7, ".weight") != 0 || len - 7 >= cap) return false;
+    memcpy(module, weight, len - 7);
+    module[len - 7] = '\0';
+    return true;
+}
+
+mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const char *dir, mt_err *err) {
+    mt_status st = make_dir(dir, err);
+    if (st) return st;
+    mt_st_tensor *out = mt_calloc(2 * m->n_weights + 1, sizeof *out);
+    char **names = mt_calloc(2 * m->n_weights + 1, sizeof *names);
+    cJSON *cfg = cJSON_CreateObject(), *targets = cJSON_AddArrayToObject(cfg, "target_modules");
+    size_t k = 0;
+    if (!out || !names || !cfg) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_weights && !st; i++) {
+        const mt_weight *w = &m->weights[i];
+        char module[256];
+        const mt_lora *lo = w->linear ? w->linear->lora : NULL;
+        if (!lo || !module_of(w->name, module, sizeof module)) continue;
+        const char *leaf = strrchr(module, '.') ? strrchr(module, '.') + 1 : module;
+        bool listed = false;
+        for (cJSON *e = targets->child; e; e = e->next) listed |= strcmp(e->valuestring, leaf) == 0;
+        if (!listed) cJSON_AddItemToArray(targets, cJSON_CreateString(leaf));
+        const mt_tensor *ab[2] = {&lo->a, &lo->b};
+        for (int j = 0; j < 2; j++, k++) {
+            size_t len = strlen(module) + 48;
+            if (!(names[k] = mt_malloc(len))) {
+                st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            snprintf(names[k], len, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A');
+            out[k] = (mt_st_tensor){.name = names[k], .dtype = MT_F32, .ndim = 2,
+                                    .shape = {ab[j]->shape[0], ab[j]->shape[1]}, .data = ab[j]->data,
+                                    .nbytes = (size_t)mt_tensor_numel(ab[j]) * sizeof(float)};
+        }
+    }
+    if (!st && k == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "the model has no LoRA adapters to save");
+    char path[4096];
+    if (!st) {
+        cJSON_AddStringToObject(cfg, "peft_type", "LORA");
+        cJSON_AddStringToObject(cfg, "task_type", "CAUSAL_LM");
+        cJSON_AddStringToObject(cfg, "base_model_name_or_path", m->dir);
+        cJSON_AddNumberToObject(cfg, "r", spec->lora_rank);
+        cJSON_AddNumberToObject(cfg, "lora_alpha", spec->lora_alpha);
+        cJSON_AddNumberToObject(cfg, "lora_dropout", spec->lora_dropout);
+        cJSON_AddStringToObject(cfg, "bias", "none");
+        cJSON_AddBoolToObject(cfg, "fan_in_fan_out", false);
+        cJSON_AddBoolToObject(cfg, "inference_mode", true);
+        cJSON_AddBoolToObject(cfg, "use_rslora", false);
+        cJSON_AddBoolToObject(cfg, "use_dora", false);
+        cJSON_AddNullToObject(cfg, "modules_to_save");
+        char *text = cJSON_Print(cfg);
+        if (!text) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        if (!st && !(st = mt_path_join(path, sizeof path, dir, "adapter_config.json", err)))
+            st = mt_file_write_atomic(path, text, strlen(text), err);
+        cJSON_free(text);
+    }
+    static const char *const meta[] = {"format", "pt", NULL};
+    if (!st && !(st = mt_path_join(path, sizeof path, dir, "adapter_model.safetensors", err)))
+        st = mt_safetensors_write(path, out, k, meta, err);
+    for (size_t i = 0; names && i < 2 * m->n_weights; i++) mt_free(names[i]);
+    mt_free(names);
+    mt_free(out);
+    cJSON_Delete(cfg);
+    return st;
+}
+
+mt_status mt_adapter_read_config(const char *dir, mt_train_spec *spec, char *targets, size_t cap, mt_err *err) {
+    char path[4096];
+    cJSON *cfg = NULL;
+    mt_status st = mt_path_join(path, sizeof path, dir, "adapter_config.json", err);
+    if (!st) st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
+    int64_t r = 0;
+    double alpha = 0, dropout = 0;
+    if (!st) st = mt_json_int_req(cfg, "r", path, 1, 4096, &r, err);
+    if (!st) st = mt_json_num_req(cfg, "lora_alpha", path, 0, 1e6, &alpha, err);
+    if (!st) st = mt_json_num_opt(cfg, "lora_dropout", path, 0, 0.999, &dropout, err);
+    const cJSON *tm = st ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "target_modules");
+    if (!st && cJSON_IsString(tm)) {
+        snprintf(targets, cap, "%s", tm->valuestring);
+    } else if (!st && cJSON_IsArray(tm)) {
+        targets[0] = '\0';
+        size_t used = 0;
+        for (const cJSON *e = tm->child; e && !st; e = e->next) {
+            if (!cJSON_IsString(e) || used + strlen(e->valuestring) + 2 > cap)
+                st = mt_err_set(err, MT_ERR_FORMAT, "%s: target_modules must be short strings", path);
+            else
+                used += (size_t)snprintf(targets + used, cap - used, "%s%s", used ? "," : "", e->valuestring);
+        }
+    } else if (!st) {
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: target_modules is missing", path);
+    }
+    if (!st) {
+        spec->lora_rank = (int)r;
+        spec->lora_alpha = (float)alpha;
+        spec->lora_dropout = (float)dropout;
+        spec->lora_targets = targets;
+    }
+    cJSON_Delete(cfg);
+    return st;
+}
+
+mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
+    char path[4096];
+    mt_safetensors *st_file = NULL;
+    mt_status st = mt_path_join(path, sizeof path, dir, "adapter_model.safetensors", err);
+    if (!st) st = mt_safetensors_open_file(path, &st_file, err);
+    for (size_t i = 0; i < m->n_weights && !st; i++) {
+        const mt_weight *w = &m->weights[i];
+        char module[256], name[320];
+        const mt_lora *lo = w->linear ? w->linear->lora : NULL;
+        if (!lo || !module_of(w->name, module, sizeof module)) continue;
+        const mt_tensor *ab[2] = {&lo->a, &lo->b};
+        for (int j = 0; j < 2 && !st; j++) {
+            snprintf(name, sizeof name, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A');
+            const mt_st_tensor *t;
+            if ((st = mt_safetensors_get(st_file, name, &t, err))) break;
+            if (t->ndim != 2 || t->shape[0] != ab[j]->shape[0] || t->shape[1] != ab[j]->shape[1] ||
+                (t->dtype != MT_F32 && t->dtype != MT_BF16 && t->dtype != MT_F16)) {
+                st = mt_err_set(err, MT_ERR_FORMAT, "%s: \"%s\" should be a float [%lld, %lld]", path, name,
+                                (long long)ab[j]->shape[0], (long long)ab[j]->shape[1]);
+                break;
+            }
+            mt_cpu_to_f32(mt_tensor_numel(ab[j]), t->data, t->dtype, mt_f32(ab[j]));
+        }
+    }
+    mt_safetensors_close(st_file);
+    return st;
+}

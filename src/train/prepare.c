@@ -1,0 +1,108 @@
+/* train/prepare: a data file turned into token ids, labels and image grids, with the summary printed before a run.
+ * Images are decoded here once to learn their grids (hence their token counts) and again when their sample is
+ * trained, so memory holds tokens only. */
+#include "train/prepare.h"
+
+#include <string.h>
+
+#include "engine/session.h"
+
+static mt_status image_grid(const mt_model *m, const char *path, mt_image_grid *grid, float **pixels, int64_t *n,
+                            mt_err *err) {
+    mt_image img;
+    mt_status st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
+    if (st) return st;
+    float *px = NULL;
+    int64_t count = 0;
+    st = m->family->preprocess_image(m, &img, &px, &count, grid, err);
+    mt_image_free(&img);
+    if (!st && pixels) {
+        *pixels = px;
+        *n = count;
+    } else {
+        mt_free(px);
+    }
+    return st;
+}
+
+mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int i, float **pixels, int64_t *n,
+                             mt_err *err) {
+    mt_image_grid g;
+    mt_status st = image_grid(m, s->images[i], &g, pixels, n, err);
+    if (!st && (g.t != s->grids[i].t || g.h != s->grids[i].h || g.w != s->grids[i].w)) {
+        mt_free(*pixels);
+        *pixels = NULL;
+        st = mt_err_set(err, MT_ERR_IO, "%s: the image changed during training", s->images[i]);
+    }
+    return st;
+}
+
+static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const mt_sample *in,
+                             const mt_labels_opts *lo, mt_prepared_sample *out, mt_err *err) {
+    int n = (int)in->n_images;
+    out->grids = mt_calloc((size_t)n + 1, sizeof *out->grids);
+    int64_t *counts = mt_calloc((size_t)n + 1, sizeof *counts);
+    mt_status st = out->grids && counts ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n && !st; i++) {
+        st = image_grid(m, in->images[i], &out->grids[i], NULL, NULL, err);
+        if (!st) counts[i] = mt_image_token_count(m, out->grids[i]);
+    }
+    if (!st) st = mt_labels_build(src, in->messages, NULL, counts, n, lo, &out->tok, err);
+    mt_free(counts);
+    out->images = in->images;
+    out->line = in->line;
+    return st;
+}
+
+mt_status mt_prepare(const mt_model *m, const mt_dataset *ds, const mt_labels_opts *lo, bool strict,
+                     mt_prepared **out, mt_err *err) {
+    mt_prepared *p = mt_calloc(1, sizeof *p);
+    size_t n = mt_dataset_count(ds);
+    if (!p || !(p->samples = mt_calloc(n + 1, sizeof *p->samples))) {
+        mt_free(p);
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory for %zu samples", n);
+    }
+    mt_labels_src src = mt_labels_src_from_model(m);
+    if (!src.tok || !src.tmpl) {
+        mt_prepared_free(p);
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: training needs the model's tokenizer.json and a chat template",
+                          m->dir);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const mt_sample *s = mt_dataset_sample(ds, i);
+        mt_err e = {0};
+        mt_prepared_sample *ps = &p->samples[p->n];
+        mt_status st = prepare_one(m, &src, s, lo, ps, &e);
+        if (st == MT_ERR_NOMEM) {
+            *err = e;
+            mt_prepared_free(p);
+            return st;
+        }
+        if (st) {
+            mt_free(ps->grids);
+            mt_sample_tokens_release(&ps->tok);
+            memset(ps, 0, sizeof *ps);
+            mt_labels_stats_skip(&p->stats);
+            if (strict) {
+                mt_prepared_free(p);
+                return mt_err_set(err, st, "sample at line %lld: %s", (long long)s->line, e.msg);
+            }
+            mt_log(MT_LOG_INFO, "skipping the sample at line %lld: %s", (long long)s->line, e.msg);
+            continue;
+        }
+        mt_labels_stats_add(&p->stats, &ps->tok);
+        p->n++;
+    }
+    *out = p;
+    return MT_OK;
+}
+
+void mt_prepared_free(mt_prepared *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n; i++) {
+        mt_free(p->samples[i].grids);
+        mt_sample_tokens_release(&p->samples[i].tok);
+    }
+    mt_free(p->samples);
+    mt_free(p);
+}

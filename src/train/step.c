@@ -1,0 +1,55 @@
+/* train/step: a sample through the family's embed, encode_image, positions and forward, then the loss. */
+#include "train/step.h"
+
+#include "tensor/autograd.h"
+
+int64_t mt_train_sample_supervised(const int32_t *labels, int64_t n) {
+    int64_t k = 0;
+    for (int64_t i = 1; i < n; i++) k += labels[i] >= 0;
+    return k;
+}
+
+/* Token embeddings with each image's features in the rows of its placeholder tokens. */
+static mt_tensor *embed_with_images(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s) {
+    const mt_family *f = m->family;
+    mt_tensor *x = f->embed(m, ctx, s->ids, s->n);
+    if (s->n_images == 0 || !x) return x;
+    mt_tensor *feats = NULL;
+    for (int i = 0; i < s->n_images; i++) {
+        mt_tensor *fi = f->encode_image(m, ctx, s->pixels[i], s->n_patches[i], s->grids[i], NULL);
+        feats = feats ? mt_op_concat_rows(ctx, feats, fi) : fi;
+    }
+    if (!feats) return NULL;
+    int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)feats->shape[0] * sizeof *rows), k = 0;
+    if (!rows) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < s->n && k <= feats->shape[0]; i++)
+        if (s->ids[i] == m->desc.image_token_id) {
+            if (k == feats->shape[0]) break;
+            rows[k++] = i;
+        }
+    if (k != feats->shape[0])
+        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "the sample has %lld image tokens, its images give %lld",
+                           (long long)k, (long long)feats->shape[0]);
+    return mt_op_scatter_rows(ctx, x, rows, feats);
+}
+
+mt_status mt_train_sample_run(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm, double *loss,
+                              mt_err *err) {
+    const mt_family *f = m->family;
+    if (s->n < 2) return mt_err_set(err, MT_ERR_INVALID_ARG, "a training sample needs at least 2 tokens");
+    int64_t *pos = mt_arena_alloc(ctx->arena, (size_t)(3 * s->n) * sizeof *pos), delta;
+    int32_t *targets = mt_arena_alloc(ctx->arena, (size_t)s->n * sizeof *targets);
+    if (!pos || !targets) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token sample", (long long)s->n);
+    mt_status st = f->positions(m, s->ids, s->n, s->grids, s->n_images, pos, &delta, err);
+    if (st) return st;
+    for (int64_t i = 0; i + 1 < s->n; i++) targets[i] = s->labels[i + 1] < 0 ? -1 : s->labels[i + 1];
+    targets[s->n - 1] = -1;
+    mt_tensor *x = embed_with_images(m, ctx, s);
+    mt_tensor *logits = f->forward(m, ctx, NULL, x, pos, true, NULL);
+    mt_tensor *l = mt_op_cross_entropy(ctx, logits, targets, inv_norm);
+    if (!l) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
+    *loss = mt_f32(l)[0];
+    if (ctx->tape && l->requires_grad && mt_backward(ctx, l))
+        return mt_err_set(err, ctx->status, "backward: %s", ctx->err.msg);
+    return MT_OK;
+}

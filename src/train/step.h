@@ -1,0 +1,33 @@
+/* train/step: one sample's forward pass, loss and backward through a model's family entry points - the same
+ * forward the engine runs for inference, with the autograd tape on.
+ *
+ *   ids -> embed -> scatter image features (encode_image per image) into the image-token rows -> forward (no KV
+ *   cache, logits of every row) -> cross-entropy against labels shifted by one -> backward
+ *
+ * Shape legend: N tokens of the sample, H hidden size, V vocabulary.
+ */
+#ifndef MT_TRAIN_STEP_H
+#define MT_TRAIN_STEP_H
+
+#include "models/model.h"
+
+typedef struct mt_train_sample {
+    const int32_t *ids;    /* [N], image placeholders already expanded */
+    const int32_t *labels; /* [N], unshifted (labels[i] is the token expected at i), negative = ignored */
+    int64_t n;
+    const float *const *pixels;    /* per image [n_patches, P] as the family's preprocess_image makes them */
+    const int64_t *n_patches;
+    const mt_image_grid *grids;
+    int n_images;
+} mt_train_sample;
+
+/* Runs the sample and sets *loss = inv_norm * (sum of the token losses it supervises). With ctx->tape set, also
+ * adds the gradient of that loss into every tensor that requires one (the trainable parameters). The caller resets
+ * ctx->tape and ctx->arena afterwards; pixels must stay alive until then. */
+mt_status mt_train_sample_run(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm, double *loss,
+                              mt_err *err);
+
+/* Supervised tokens of a sample: labels[i] >= 0 for i >= 1 (the first label has no logits before it). */
+int64_t mt_train_sample_supervised(const int32_t *labels, int64_t n);
+
+#endif

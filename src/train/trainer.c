@@ -1,0 +1,368 @@
+/* train/trainer: the run loop. */
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "mitten.h"
+#include "tensor/autograd.h"
+#include "train/checkpoint.h"
+#include "train/export.h"
+#include "train/plot.h"
+#include "train/prepare.h"
+#include "train/rng.h"
+#include "train/step.h"
+
+mt_train_opts mt_train_opts_default(void) {
+    return (mt_train_opts){.spec = mt_train_spec_default(), .epochs = 1, .batch = 8, .lr = 1e-4,
+                           .warmup = 0.03, .max_grad_norm = 1.0, .schedule = MT_SCHED_COSINE, .log_every = 1,
+                           .keep = 3, .seed = 42};
+}
+
+/* ---- train_args.json ---- */
+
+static cJSON *opts_to_json(const mt_train_opts *o) {
+    cJSON *j = cJSON_CreateObject();
+#define S(k) if (o->k) cJSON_AddStringToObject(j, #k, o->k)
+#define N(k) cJSON_AddNumberToObject(j, #k, (double)o->k)
+    S(model_dir); S(data_path); S(image_dir); S(eval_path);
+    N(epochs); N(max_steps); N(batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
+    N(max_grad_norm); N(max_len); N(save_every); N(log_every); N(eval_every); N(keep); N(threads);
+    cJSON_AddStringToObject(j, "schedule", mt_schedule_kind_name(o->schedule));
+    cJSON_AddBoolToObject(j, "last_turn_only", o->last_turn_only);
+    cJSON_AddBoolToObject(j, "strict", o->strict);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    cJSON_AddStringToObject(j, "seed", seed);
+    cJSON_AddBoolToObject(j, "vision", o->spec.vision);
+    cJSON_AddBoolToObject(j, "projector", o->spec.projector);
+    cJSON_AddBoolToObject(j, "language", o->spec.language);
+    cJSON_AddNumberToObject(j, "lora_rank", o->spec.lora_rank);
+    cJSON_AddNumberToObject(j, "lora_alpha", o->spec.lora_alpha);
+    cJSON_AddNumberToObject(j, "lora_dropout", o->spec.lora_dropout);
+    cJSON_AddStringToObject(j, "lora_targets", o->spec.lora_targets);
+#undef S
+#undef N
+    return j;
+}
+
+mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json, mt_err *err) {
+    char path[4096];
+    mt_status st = mt_path_join(path, sizeof path, out_dir, "train_args.json", err);
+    if (!st) st = mt_json_parse_file(path, MT_JSON_MAX_FILE, json, err);
+    if (st) return st;
+    const cJSON *j = *json;
+    *o = mt_train_opts_default();
+    o->out_dir = out_dir;
+    const char *sched = NULL, *seed = NULL;
+    int64_t v;
+    double d;
+    bool b;
+#define STR(k, dst) if (!st) st = mt_json_str_opt(j, k, path, &dst, err)
+/* absent keys keep their defaults */
+#define INT(k, dst, lo, hi) if (!st && (v = dst, !(st = mt_json_int_opt(j, k, path, lo, hi, &v, err)))) dst = v
+#define NUM(k, dst) if (!st && (d = dst, !(st = mt_json_num_opt(j, k, path, -1e30, 1e30, &d, err)))) dst = d
+#define BOOL(k, dst) if (!st && (b = dst, !(st = mt_json_bool_opt(j, k, path, &b, err)))) dst = b
+    STR("model_dir", o->model_dir); STR("data_path", o->data_path); STR("image_dir", o->image_dir);
+    STR("eval_path", o->eval_path); STR("schedule", sched); STR("seed", seed);
+    STR("lora_targets", o->spec.lora_targets);
+    INT("epochs", o->epochs, 0, 1000000); INT("max_steps", o->max_steps, 0, INT64_MAX);
+    INT("batch", o->batch, 1, 1 << 20); INT("max_len", o->max_len, 0, INT64_MAX);
+    INT("save_every", o->save_every, 0, INT64_MAX); INT("log_every", o->log_every, 0, INT64_MAX);
+    INT("eval_every", o->eval_every, 0, INT64_MAX); INT("keep", o->keep, 0, 1 << 20);
+    INT("threads", o->threads, 0, 4096); INT("lora_rank", o->spec.lora_rank, 0, 4096);
+    NUM("lr", o->lr); NUM("vision_lr", o->vision_lr); NUM("projector_lr", o->projector_lr);
+    NUM("weight_decay", o->weight_decay); NUM("warmup", o->warmup); NUM("max_grad_norm", o->max_grad_norm);
+    NUM("lora_alpha", o->spec.lora_alpha); NUM("lora_dropout", o->spec.lora_dropout);
+    BOOL("last_turn_only", o->last_turn_only); BOOL("strict", o->strict);
+    BOOL("vision", o->spec.vision); BOOL("projector", o->spec.projector); BOOL("language", o->spec.language);
+#undef STR
+#undef INT
+#undef NUM
+#undef BOOL
+    if (!st && (!o->model_dir || !o->data_path))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: model_dir and data_path are required", path);
+    if (!st && sched) st = mt_schedule_parse_kind(sched, &o->schedule, err);
+    if (!st && seed) o->seed = strtoull(seed, NULL, 10);
+    if (!o->spec.lora_targets) o->spec.lora_targets = "all-linear";
+    return st;
+}
+
+/* ---- the run ---- */
+
+typedef struct run {
+    const mt_train_opts *o;
+    mt_model *m;
+    mt_pool *pool;
+    mt_dataset *sets[2]; /* samples borrow their image paths from these */
+    mt_prepared *data, *eval;
+    mt_trainable *tr;
+    mt_param *params;
+    size_t n_params;
+    mt_adamw *opt;
+    mt_schedule sched;
+    mt_tape *tape;
+    mt_arena arena;
+    int64_t steps_per_epoch, total_steps;
+    int64_t *order, order_epoch;
+    double *losses;  /* per step */
+    int64_t *eval_steps;
+    double *eval_losses;
+    int64_t n_eval;
+} run;
+
+/* Sample k of epoch e's order (Fisher-Yates over a stream keyed by seed and epoch). */
+static const mt_prepared_sample *sample_at(run *r, int64_t epoch, int64_t k) {
+    if (r->order_epoch != epoch) {
+        for (int64_t i = 0; i < (int64_t)r->data->n; i++) r->order[i] = i;
+        mt_rng rng = mt_rng_stream(r->o->seed, MT_RNG_SHUFFLE, (uint64_t)epoch);
+        mt_rng_shuffle(&rng, r->order, (int64_t)r->data->n);
+        r->order_epoch = epoch;
+    }
+    return &r->data->samples[r->order[k]];
+}
+
+/* One sample forward (and backward with the tape); *loss gets its share of the step's loss. */
+static mt_status run_sample(run *r, const mt_prepared_sample *s, float inv_norm, bool train, double *loss,
+                            int64_t *image_tokens, mt_err *err) {
+    int n = s->tok.n_images;
+    float *pixels[64] = {0};
+    int64_t n_patches[64] = {0};
+    if (n > 64) return mt_err_set(err, MT_ERR_LIMIT, "line %lld: more than 64 images in one sample", (long long)s->line);
+    mt_status st = MT_OK;
+    for (int i = 0; i < n && !st; i++) st = mt_prepared_pixels(r->m, s, i, &pixels[i], &n_patches[i], err);
+    mt_ctx ctx = {.arena = &r->arena, .pool = r->pool, .tape = train ? r->tape : NULL};
+    mt_train_sample ts = {.ids = s->tok.ids, .labels = s->tok.labels, .n = s->tok.n,
+                          .pixels = (const float *const *)pixels, .n_patches = n_patches, .grids = s->grids,
+                          .n_images = n};
+    if (!st) st = mt_train_sample_run(r->m, &ctx, &ts, inv_norm, loss, err);
+    if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
+    *image_tokens += s->tok.n_image_tokens;
+    if (r->tape) mt_tape_reset(r->tape);
+    mt_arena_reset(&r->arena);
+    for (int i = 0; i < n; i++) mt_free(pixels[i]);
+    return st;
+}
+
+static mt_status eval_loss(run *r, double *out, mt_err *err) {
+    int64_t sup = 0, img = 0;
+    for (size_t i = 0; i < r->eval->n; i++)
+        sup += mt_train_sample_supervised(r->eval->samples[i].tok.labels, r->eval->samples[i].tok.n);
+    double total = 0;
+    for (size_t i = 0; i < r->eval->n; i++) {
+        double l;
+        mt_status st = run_sample(r, &r->eval->samples[i], 1.0f / (float)MT_MAX(sup, 1), false, &l, &img, err);
+        if (st) return st;
+        total += l;
+    }
+    *out = total;
+    return MT_OK;
+}
+
+static cJSON *state_json(const run *r, int64_t step) {
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddNumberToObject(s, "global_step", (double)step);
+    cJSON_AddNumberToObject(s, "epoch", (double)step / (double)r->steps_per_epoch);
+    cJSON *h = cJSON_AddArrayToObject(s, "loss_history");
+    for (int64_t i = 0; i < step; i++) cJSON_AddItemToArray(h, cJSON_CreateNumber(r->losses[i]));
+    return s;
+}
+
+static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err) {
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(s, "loss_history");
+    if (!cJSON_IsArray(h) || cJSON_GetArraySize(h) != step)
+        return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: loss_history must hold %lld losses", (long long)step);
+    int64_t i = 0;
+    for (const cJSON *e = h->child; e; e = e->next) r->losses[i++] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+    return MT_OK;
+}
+
+static void write_plot(run *r, int64_t steps) {
+    char path[4096];
+    mt_err e = {0};
+    mt_plot_series train = {.value = r->losses, .n = steps};
+    mt_plot_series ev = {.step = r->eval_steps, .value = r->eval_losses, .n = r->n_eval};
+    if (mt_path_join(path, sizeof path, r->o->out_dir, "loss.svg", &e) ||
+        mt_plot_loss_svg(path, r->m->dir, &train, &ev, &e))
+        mt_log(MT_LOG_ERROR, "loss plot: %s", e.msg);
+}
+
+/* ETA from the mean step time of this session (steps before a resume do not count) */
+static void log_step(run *r, int64_t step, int64_t first_step, double loss, double norm, double lr, int64_t tokens,
+                     int64_t images, double secs, double start) {
+    double eta = (mt_time_now() - start) / (double)(step + 1 - first_step) * (double)(r->total_steps - step - 1);
+    fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  grad norm %.3g  %.0f tok/s  %.0f img tok/s  eta %.0fs\n",
+            (long long)step + 1, (long long)r->total_steps, loss, lr, norm, (double)tokens / secs,
+            (double)images / secs, eta);
+}
+
+static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
+    const mt_train_opts *o = r->o;
+    double t_start = mt_time_now();
+    for (int64_t step = start_step; step < r->total_steps; step++) {
+        double t0 = mt_time_now();
+        int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * o->batch;
+        int64_t count = MT_MIN((int64_t)o->batch, (int64_t)r->data->n - first), sup = 0, tokens = 0, images = 0;
+        for (int64_t k = 0; k < count; k++) {
+            const mt_prepared_sample *s = sample_at(r, epoch, first + k);
+            sup += mt_train_sample_supervised(s->tok.labels, s->tok.n);
+        }
+        mt_trainable_zero_grad(r->tr);
+        mt_trainable_set_step(r->tr, o->seed, step);
+        double loss = 0;
+        for (int64_t k = 0; k < count; k++) {
+            const mt_prepared_sample *s = sample_at(r, epoch, first + k);
+            double l;
+            mt_status st = run_sample(r, s, 1.0f / (float)MT_MAX(sup, 1), true, &l, &images, err);
+            if (st) return st;
+            loss += l;
+            tokens += s->tok.n;
+        }
+        double norm;
+        mt_status st = mt_grad_clip_norm(r->params, r->n_params, o->max_grad_norm, r->pool, &norm, err);
+        if (st || !isfinite(loss))
+            return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite (%s); stopping, the last "
+                              "checkpoint in %s is kept", (long long)step + 1, st ? "gradient" : "loss",
+                              st ? err->msg : "NaN or Inf", o->out_dir);
+        double scale = mt_schedule_scale(&r->sched, step);
+        mt_adamw_step(r->opt, scale, r->pool);
+        r->losses[step] = loss;
+        double secs = mt_time_now() - t0;
+        if (o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps))
+            log_step(r, step, start_step, loss, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images, secs,
+                     t_start);
+        if (r->eval && o->eval_every && (step + 1) % o->eval_every == 0) {
+            double el;
+            if ((st = eval_loss(r, &el, err))) return st;
+            r->eval_steps[r->n_eval] = step + 1;
+            r->eval_losses[r->n_eval++] = el;
+            fprintf(stderr, "step %lld  eval loss %.4f\n", (long long)step + 1, el);
+        }
+        bool last = step + 1 == r->total_steps;
+        if ((o->save_every && (step + 1) % o->save_every == 0) || last) {
+            cJSON *state = state_json(r, step + 1);
+            st = mt_checkpoint_save(o->out_dir, step + 1, r->params, r->n_params, r->opt, state, o->keep, err);
+            cJSON_Delete(state);
+            if (st) return st;
+            write_plot(r, step + 1);
+        }
+    }
+    return MT_OK;
+}
+
+static mt_status setup(run *r, mt_err *err) {
+    const mt_train_opts *o = r->o;
+    mt_status st = mt_pool_new(o->threads, &r->pool, err);
+    if (!st) st = mt_model_open(o->model_dir, &r->m, err);
+    if (st) return st;
+    mt_dataset_opts dopt = mt_dataset_opts_default();
+    dopt.image_dir = o->image_dir;
+    dopt.strict = o->strict;
+    mt_labels_opts lo = mt_labels_default_opts();
+    lo.last_turn_only = o->last_turn_only;
+    lo.max_len = o->max_len;
+    const char *paths[2] = {o->data_path, o->eval_path};
+    mt_prepared **dst[2] = {&r->data, &r->eval};
+    for (int i = 0; i < 2 && !st; i++) {
+        if (!paths[i]) continue;
+        mt_dataset *ds = NULL;
+        fprintf(stderr, "loading %s\n", paths[i]);
+        st = mt_dataset_load(paths[i], &dopt, &ds, err);
+        if (!st) mt_dataset_log_summary(ds);
+        if (!st) st = mt_prepare(r->m, ds, &lo, o->strict, dst[i], err);
+        if (!st) mt_labels_stats_print(&(*dst[i])->stats, stderr);
+        if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable sample", paths[i]);
+        r->sets[i] = ds;
+    }
+    if (st) return st;
+    if ((st = mt_trainable_setup(r->m, &o->spec, &r->tr, err))) return st;
+    mt_trainable_print(r->tr, stderr);
+    r->params = mt_trainable_params(r->tr, &r->n_params);
+    mt_adamw_config cfg = mt_adamw_config_default();
+    cfg.n_groups = 3;
+    cfg.groups[MT_PART_VISION] = (mt_adamw_group){o->vision_lr > 0 ? o->vision_lr : o->lr, o->weight_decay};
+    cfg.groups[MT_PART_PROJECTOR] = (mt_adamw_group){o->projector_lr > 0 ? o->projector_lr : o->lr, o->weight_decay};
+    cfg.groups[MT_PART_LANGUAGE] = (mt_adamw_group){o->lr, o->weight_decay};
+    if ((st = mt_adamw_new(r->params, r->n_params, &cfg, &r->opt, err))) return st;
+    r->steps_per_epoch = ((int64_t)r->data->n + o->batch - 1) / o->batch;
+    r->total_steps = r->steps_per_epoch * o->epochs;
+    if (o->max_steps > 0) r->total_steps = MT_MIN(r->total_steps, o->max_steps);
+    r->sched = mt_schedule_make(o->schedule, mt_schedule_warmup_steps(o->warmup, r->total_steps), r->total_steps);
+    int64_t n_evals = o->eval_every ? r->total_steps / o->eval_every + 1 : 1;
+    r->order = mt_calloc(r->data->n + 1, sizeof *r->order);
+    r->losses = mt_calloc((size_t)r->total_steps + 1, sizeof *r->losses);
+    r->eval_steps = mt_calloc((size_t)n_evals, sizeof *r->eval_steps);
+    r->eval_losses = mt_calloc((size_t)n_evals, sizeof *r->eval_losses);
+    r->order_epoch = -1;
+    if (!r->order || !r->losses || !r->eval_steps || !r->eval_losses)
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    mt_arena_init(&r->arena, (size_t)64 << 20);
+    return mt_tape_new(&r->tape, err);
+}
+
+static void teardown(run *r) {
+    mt_tape_free(r->tape);
+    mt_arena_free(&r->arena);
+    mt_adamw_free(r->opt);
+    mt_trainable_free(r->tr);
+    mt_prepared_free(r->data);
+    mt_prepared_free(r->eval);
+    mt_dataset_free(r->sets[0]);
+    mt_dataset_free(r->sets[1]);
+    mt_model_close(r->m);
+    mt_pool_free(r->pool);
+    mt_free(r->order);
+    mt_free(r->losses);
+    mt_free(r->eval_steps);
+    mt_free(r->eval_losses);
+}
+
+static mt_status write_args(const mt_train_opts *o, mt_err *err) {
+    if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST)
+        return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", o->out_dir, strerror(errno));
+    char path[4096];
+    mt_status st = mt_path_join(path, sizeof path, o->out_dir, "train_args.json", err);
+    if (st) return st;
+    cJSON *j = opts_to_json(o);
+    char *text = j ? cJSON_Print(j) : NULL;
+    st = text ? mt_file_write_atomic(path, text, strlen(text), err) : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    cJSON_free(text);
+    cJSON_Delete(j);
+    return st;
+}
+
+mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
+    run r = {.o = opts};
+    int64_t start = 0;
+    mt_status st = resume ? MT_OK : write_args(opts, err);
+    if (!st) st = setup(&r, err);
+    if (!st && resume) {
+        char dir[4096];
+        st = mt_checkpoint_latest(opts->out_dir, dir, sizeof dir, &start, err);
+        if (!st && start < 0) start = 0;
+        if (!st && start > 0) {
+            cJSON *state = NULL;
+            st = mt_checkpoint_load(dir, r.params, r.n_params, r.opt, &state, &start, err);
+            if (!st) st = restore_state(&r, state, start, err);
+            cJSON_Delete(state);
+            if (!st) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)start);
+        }
+    }
+    if (!st) st = train_loop(&r, start, err);
+    char path[4096];
+    if (!st) st = mt_path_join(path, sizeof path, opts->out_dir, "model", err);
+    if (!st) st = mt_export_model(r.m, path, err);
+    if (!st && mt_trainable_is_lora(r.tr)) {
+        if (!(st = mt_path_join(path, sizeof path, opts->out_dir, "adapter", err)))
+            st = mt_export_adapter(r.m, &opts->spec, path, err);
+    }
+    if (!st) fprintf(stderr, "saved %s/model%s\n", opts->out_dir, mt_trainable_is_lora(r.tr) ? " and adapter" : "");
+    teardown(&r);
+    return st;
+}

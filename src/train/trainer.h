@@ -1,0 +1,44 @@
+/* train/trainer: a whole supervised fine-tuning run - data, labels, trainables, AdamW, schedule, checkpoints,
+ * resume and the final model - as `mitten train` drives it.
+ *
+ * A step takes `batch` samples of the epoch's shuffled order (a pure function of seed and epoch), runs them one by
+ * one with the tape on, adding gradients, and then clips and updates. The loss of each sample is divided by the
+ * supervised tokens of the whole step, so the step's loss is the mean over its tokens however it is split. The
+ * step number alone locates the data (epoch = step / steps_per_epoch), and dropout masks are functions of the
+ * step, so resuming from checkpoint-STEP replays exactly what an uninterrupted run would have done.
+ *
+ * OUT/ holds train_args.json (the options, for --resume), checkpoint-STEP/ folders, loss.svg, and at the end
+ * model/ (an HF folder) and, with LoRA, adapter/ (PEFT).
+ */
+#ifndef MT_TRAIN_TRAINER_H
+#define MT_TRAIN_TRAINER_H
+
+#include "train/schedule.h"
+#include "train/trainable.h"
+
+typedef struct mt_train_opts {
+    const char *model_dir, *data_path, *image_dir, *out_dir, *eval_path;
+    mt_train_spec spec;
+    int epochs;
+    int64_t max_steps;       /* stop after this many steps (0: epochs decide) */
+    int batch;               /* samples per optimizer step */
+    double lr, vision_lr, projector_lr; /* vision/projector <= 0: lr */
+    double weight_decay, warmup, max_grad_norm;
+    mt_sched_kind schedule;
+    int64_t max_len;
+    bool last_turn_only, strict;
+    int64_t save_every, log_every, eval_every;
+    int keep;
+    uint64_t seed;
+    int threads;
+} mt_train_opts;
+
+mt_train_opts mt_train_opts_default(void);
+
+/* Runs (or, with resume, continues from OUT/'s newest checkpoint with OUT/train_args.json's options). */
+mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err);
+
+/* The options a run in out_dir was started with; strings point into *json (the caller deletes it). */
+mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *opts, cJSON **json, mt_err *err);
+
+#endif

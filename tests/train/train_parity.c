@@ -1,0 +1,290 @@
+/* train parity, in the style of llm.c's test_gpt2: mitten's training step against PyTorch (train_ref.py) on a tiny
+ * random Qwen2.5-VL and one batch of two multi-turn samples (one with two images of different sizes, one text
+ * only). For full fine-tuning (vision tower, merger and language model) and for LoRA (rank 4, alpha 8, q/k/v/o/gate/
+ * up/down_proj of the language model):
+ *
+ *   | what                                  | tolerance (f32 mitten vs float64 torch)                          |
+ *   |---------------------------------------|------------------------------------------------------------------|
+ *   | batch loss at the start               | 1e-5 relative                                                    |
+ *   | gradient of every trained tensor      | max |a - b| <= 1e-4 * max |b|, per tensor, matched by name       |
+ *   | weight-decay flag of every tensor     | decay exactly for tensors of 2 or more dims                      |
+ *   | loss before each of 10 AdamW steps    | 1e-4 relative                                                    |
+ *   | gradient norm before clipping, each   | 1e-4 relative                                                    |
+ *
+ * Each step: zero grads, one forward + backward per sample (gradients accumulate, loss normalised by the batch's
+ * supervised tokens), clip to norm 1, AdamW (lr 1e-3, weight decay 0.01). For LoRA's gradients the adapters get
+ * train_ref.py's random A and B; the 10 steps start from the same A and B = 0 (PEFT's init).
+ *
+ * usage: train_parity WORK_DIR   (WORK_DIR written by train_ref.py: model/, inputs.safetensors,
+ *                                  lora_init.safetensors, expected.safetensors; see train_ref.py for the layout)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../unit/check.h"
+#include "io/safetensors.h"
+#include "mitten.h"
+#include "tensor/autograd.h"
+#include "train/step.h"
+#include "train/trainable.h"
+
+#define STEPS 10
+#define MAX_SAMPLES 4
+#define MAX_IMAGES 4
+#define LOSS_TOL 1e-5
+#define GRAD_TOL 1e-4
+#define STEP_TOL 1e-4
+
+typedef struct batch {
+    mt_train_sample s[MAX_SAMPLES];
+    const float *pixels[MAX_SAMPLES][MAX_IMAGES];
+    int64_t n_patches[MAX_SAMPLES][MAX_IMAGES];
+    mt_image_grid grids[MAX_SAMPLES][MAX_IMAGES];
+    int n;
+    float inv_norm;
+} batch;
+
+typedef struct runner {
+    mt_model *m;
+    mt_ctx ctx;
+    mt_arena arena;
+    const mt_safetensors *expected;
+} runner;
+
+static const mt_st_tensor *need(const mt_safetensors *st, const char *name, mt_dtype dtype) {
+    const mt_st_tensor *t = mt_safetensors_find(st, name);
+    if (t && t->dtype != dtype) t = NULL;
+    CHECK_MSG(t != NULL, "reference tensor %s missing or of the wrong dtype", name);
+    return t;
+}
+
+static int64_t numel(const mt_st_tensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    return n;
+}
+
+/* The samples s0, s1, ... of inputs.safetensors. */
+static bool load_batch(const mt_safetensors *in, batch *b) {
+    char name[64];
+    int64_t sup = 0;
+    memset(b, 0, sizeof *b);
+    for (int k = 0; k < MAX_SAMPLES; k++) {
+        snprintf(name, sizeof name, "s%d.ids", k);
+        const mt_st_tensor *ids = mt_safetensors_find(in, name);
+        if (!ids) break;
+        snprintf(name, sizeof name, "s%d.labels", k);
+        const mt_st_tensor *labels = need(in, name, MT_I32);
+        if (!labels || ids->dtype != MT_I32 || numel(labels) != numel(ids)) return false;
+        mt_train_sample *s = &b->s[k];
+        *s = (mt_train_sample){.ids = ids->data, .labels = labels->data, .n = numel(ids), .pixels = b->pixels[k],
+                               .n_patches = b->n_patches[k], .grids = b->grids[k]};
+        for (int j = 0; j < MAX_IMAGES; j++) {
+            snprintf(name, sizeof name, "s%d.pixels%d", k, j);
+            const mt_st_tensor *pv = mt_safetensors_find(in, name);
+            if (!pv) break;
+            snprintf(name, sizeof name, "s%d.grid%d", k, j);
+            const mt_st_tensor *g = need(in, name, MT_I64);
+            if (!g || pv->dtype != MT_F32 || pv->ndim != 2 || numel(g) != 3) return false;
+            const int64_t *thw = g->data;
+            b->pixels[k][j] = pv->data;
+            b->n_patches[k][j] = pv->shape[0];
+            b->grids[k][j] = (mt_image_grid){thw[0], thw[1], thw[2]};
+            s->n_images = j + 1;
+        }
+        sup += mt_train_sample_supervised(s->labels, s->n);
+        b->n = k + 1;
+    }
+    CHECK_MSG(b->n == 2 && sup > 0, "inputs: %d samples, %lld supervised tokens", b->n, (long long)sup);
+    b->inv_norm = (float)(1.0 / (double)sup);
+    return b->n > 0 && sup > 0;
+}
+
+/* One forward + backward per sample, gradients accumulating; returns the batch loss (NAN on failure). */
+static double run_batch(runner *r, const batch *b) {
+    double total = 0;
+    for (int k = 0; k < b->n; k++) {
+        double loss;
+        mt_err err;
+        mt_status st = mt_train_sample_run(r->m, &r->ctx, &b->s[k], b->inv_norm, &loss, &err);
+        mt_tape_reset(r->ctx.tape);
+        mt_arena_reset(&r->arena);
+        r->ctx.status = MT_OK;
+        CHECK_MSG(st == MT_OK, "sample %d: %s", k, err.msg);
+        if (st) return NAN;
+        total += loss;
+    }
+    return total;
+}
+
+static float ref_scalar(const mt_safetensors *st, const char *name, int i) {
+    const mt_st_tensor *t = need(st, name, MT_F32);
+    return t && i < numel(t) ? ((const float *)t->data)[i] : NAN;
+}
+
+/* Every parameter's gradient against "<mode>.grad.<name>"; each reference gradient must have a parameter. */
+static void compare_grads(runner *r, const char *mode, const mt_param *p, size_t n) {
+    char name[512], prefix[64];
+    size_t matched = 0;
+    snprintf(prefix, sizeof prefix, "%s.grad.", mode);
+    double worst = 0;
+    const char *worst_name = "";
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "%s.grad.%s", mode, p[i].name);
+        const mt_st_tensor *ref = need(r->expected, name, MT_F32);
+        if (!ref) continue;
+        matched++;
+        CHECK_MSG(numel(ref) == p[i].n, "%s: %lld elements, reference %lld", p[i].name, (long long)p[i].n,
+                  (long long)numel(ref));
+        if (numel(ref) != p[i].n) continue;
+        CHECK_MSG(p[i].decay == (ref->ndim >= 2), "%s: weight decay %s, expected %s", p[i].name,
+                  p[i].decay ? "on" : "off", ref->ndim >= 2 ? "on" : "off");
+        const float *b = ref->data;
+        double diff = 0, scale = 0;
+        for (int64_t e = 0; e < p[i].n; e++) {
+            diff = fmax(diff, fabs((double)p[i].grad[e] - b[e]));
+            scale = fmax(scale, fabs((double)b[e]));
+        }
+        double rel = diff / fmax(scale, 1e-30);
+        CHECK_MSG(rel <= GRAD_TOL, "%s: gradient %s max |diff| %.3g = %.3g of max |grad| %.3g", mode, p[i].name, diff,
+                  rel, scale);
+        if (rel >= worst) worst = rel, worst_name = p[i].name;
+    }
+    size_t n_ref = 0;
+    for (size_t i = 0; i < mt_safetensors_count(r->expected); i++) {
+        const char *tn = mt_safetensors_at(r->expected, i)->name;
+        n_ref += strncmp(tn, prefix, strlen(prefix)) == 0;
+    }
+    CHECK_MSG(matched == n && n_ref == n, "%s: %zu trained tensors, %zu reference gradients, %zu matched", mode, n,
+              n_ref, matched);
+    printf("%s: %zu gradients, worst %.2e of max |grad| (%s)\n", mode, matched, worst, worst_name);
+}
+
+static void check_rel(const char *what, int step, double got, double want, double tol) {
+    double rel = fabs(got - want) / fmax(fabs(want), 1e-30);
+    CHECK_MSG(rel <= tol, "%s[%d] = %.8f, reference %.8f (rel %.2e > %.0e)", what, step, got, want, rel, tol);
+}
+
+/* 10 steps from the parameters' current values; losses and gradient norms against the reference's. */
+static void train_steps(runner *r, const char *mode, mt_trainable *t, const batch *b) {
+    size_t n;
+    mt_param *p = mt_trainable_params(t, &n);
+    mt_adamw_config cfg = mt_adamw_config_default();
+    cfg.n_groups = 3; /* one per mt_model_part, all with torch's defaults here */
+    for (int g = 0; g < cfg.n_groups; g++) cfg.groups[g] = (mt_adamw_group){1e-3, 0.01};
+    mt_adamw *opt;
+    mt_err err;
+    mt_status st = mt_adamw_new(p, n, &cfg, &opt, &err);
+    CHECK_MSG(st == MT_OK, "adamw: %s", err.msg);
+    if (st) return;
+    char lname[64], nname[64];
+    snprintf(lname, sizeof lname, "%s.losses", mode);
+    snprintf(nname, sizeof nname, "%s.norms", mode);
+    double worst = 0;
+    for (int k = 0; k < STEPS; k++) {
+        mt_trainable_zero_grad(t);
+        double loss = run_batch(r, b), norm;
+        st = mt_grad_clip_norm(p, n, 1.0, r->ctx.pool, &norm, &err);
+        CHECK_MSG(st == MT_OK, "%s step %d: clip: %s", mode, k, err.msg);
+        if (st || isnan(loss)) break;
+        mt_adamw_step(opt, 1.0, r->ctx.pool);
+        double want = ref_scalar(r->expected, lname, k), want_norm = ref_scalar(r->expected, nname, k);
+        check_rel(lname, k, loss, want, STEP_TOL);
+        check_rel(nname, k, norm, want_norm, STEP_TOL);
+        worst = fmax(worst, fabs(loss - want) / want);
+        printf("%s step %d: loss %.6f (torch %.6f)  grad norm %.5f (torch %.5f)\n", mode, k, loss, want, norm,
+               want_norm);
+    }
+    printf("%s: 10-step losses within %.2e relative\n", mode, worst);
+    mt_adamw_free(opt);
+}
+
+/* Loss and gradients at the start, then the 10 steps. */
+static void check_mode(runner *r, const char *mode, mt_trainable *t, const batch *b) {
+    char name[64];
+    size_t n;
+    mt_param *p = mt_trainable_params(t, &n);
+    mt_trainable_zero_grad(t);
+    double loss = run_batch(r, b);
+    snprintf(name, sizeof name, "%s.loss", mode);
+    double want = ref_scalar(r->expected, name, 0);
+    check_rel(name, 0, loss, want, LOSS_TOL);
+    printf("%s: loss %.7f, torch %.7f (rel %.2e)\n", mode, loss, want, fabs(loss - want) / want);
+    compare_grads(r, mode, p, n);
+}
+
+/* Copies the adapters' values from lora_init (B zeroed when zero_b); every adapter must be there. */
+static void set_adapters(mt_trainable *t, const mt_safetensors *init, bool zero_b) {
+    size_t n;
+    mt_param *p = mt_trainable_params(t, &n);
+    CHECK_MSG(n == mt_safetensors_count(init), "LoRA: %zu adapter tensors, reference %zu", n,
+              mt_safetensors_count(init));
+    for (size_t i = 0; i < n; i++) {
+        const mt_st_tensor *v = need(init, p[i].name, MT_F32);
+        if (!v || numel(v) != p[i].n) {
+            CHECK_MSG(v == NULL, "%s: %lld elements, reference %lld", p[i].name, (long long)p[i].n,
+                      (long long)numel(v));
+            continue;
+        }
+        bool is_b = strstr(p[i].name, ".lora_B.") != NULL;
+        if (zero_b && is_b)
+            memset(p[i].data, 0, (size_t)p[i].n * sizeof(float));
+        else
+            memcpy(p[i].data, v->data, (size_t)p[i].n * sizeof(float));
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) return fprintf(stderr, "usage: train_parity WORK_DIR\n"), 2;
+    char path[4096];
+    mt_err err;
+    mt_safetensors *in = NULL, *expected = NULL, *lora_init = NULL;
+    runner r = {0};
+    const char *files[3] = {"inputs", "expected", "lora_init"};
+    mt_safetensors **st[3] = {&in, &expected, &lora_init};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s.safetensors", argv[1], files[i]);
+        if (mt_safetensors_open_file(path, st[i], &err)) return fprintf(stderr, "%s\n", err.msg), 1;
+    }
+    snprintf(path, sizeof path, "%s/model", argv[1]);
+    mt_tape *tape = NULL;
+    mt_pool *pool = NULL;
+    if (mt_model_open(path, &r.m, &err) || mt_tape_new(&tape, &err) || mt_pool_new(2, &pool, &err))
+        return fprintf(stderr, "%s\n", err.msg), 1;
+    mt_arena_init(&r.arena, (size_t)1 << 22);
+    r.ctx = (mt_ctx){.arena = &r.arena, .pool = pool, .tape = tape};
+    r.expected = expected;
+    batch b;
+    if (load_batch(in, &b)) {
+        mt_train_spec full = mt_train_spec_default();
+        full.vision = full.projector = full.language = true;
+        mt_trainable *t;
+        mt_status s = mt_trainable_setup(r.m, &full, &t, &err);
+        CHECK_MSG(s == MT_OK, "full setup: %s", err.msg);
+        if (!s) {
+            check_mode(&r, "full", t, &b);
+            train_steps(&r, "full", t, &b);
+            mt_trainable_free(t);
+        }
+        mt_train_spec lora = mt_train_spec_default();
+        lora.lora_rank = 4;
+        lora.lora_alpha = 8.0f;
+        lora.lora_targets = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
+        s = mt_trainable_setup(r.m, &lora, &t, &err);
+        CHECK_MSG(s == MT_OK, "LoRA setup: %s", err.msg);
+        if (!s) {
+            set_adapters(t, lora_init, false);
+            check_mode(&r, "lora", t, &b);
+            set_adapters(t, lora_init, true);
+            train_steps(&r, "lora", t, &b);
+            mt_trainable_free(t);
+        }
+    }
+    mt_arena_free(&r.arena);
+    mt_pool_free(pool);
+    mt_tape_free(tape);
+    mt_model_close(r.m);
+    for (int i = 0; i < 3; i++) mt_safetensors_close(*st[i]);
+    return check_report();
+}

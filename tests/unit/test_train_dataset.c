@@ -1,0 +1,460 @@
+/* train/dataset: every file layout x sample format, path resolution, each bad-input case with its line, strict
+ * mode, caps, check modes, the pool, allocation failure, and one render through Qwen2-VL's chat template.
+ *
+ * Fixtures are in tests/train/data (written by make_fixtures.py with PIL; found from this file's path); cases that
+ * need absolute paths or odd sizes are written into a temporary folder here. Expected messages are the contract
+ * drawn in src/train/dataset.h, written by hand.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "base/pool.h"
+#include "check.h"
+#include "text/chat_template.h"
+#include "train/dataset.h"
+
+static char data_dir[1024], tmp_dir[1024];
+
+static void find_dirs(void) {
+    const char *f = __FILE__, *slash = strrchr(f, '/');
+    int n = slash ? (int)(slash - f) : 1;
+    snprintf(data_dir, sizeof data_dir, "%.*s/../train/data", n, slash ? f : ".");
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/mt_dataset_XXXXXX");
+    CHECK(mkdtemp(tmp_dir) != NULL);
+}
+
+static const char *at(const char *dir, const char *name) {
+    static char buf[4][PATH_MAX];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], PATH_MAX, "%s/%s", dir, name);
+    return buf[k];
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+static mt_dataset *load(const char *path, const mt_dataset_opts *o) {
+    mt_dataset *ds = NULL;
+    mt_err err = {0};
+    mt_status st = mt_dataset_load(path, o, &ds, &err);
+    CHECK_MSG(st == MT_OK, "%s: %s", path, err.msg);
+    return ds;
+}
+
+static mt_status load_err(const char *path, const mt_dataset_opts *o, mt_err *err) {
+    mt_dataset *ds = (mt_dataset *)1;
+    mt_status st = mt_dataset_load(path, o, &ds, err);
+    CHECK(st != MT_OK && ds == (mt_dataset *)1);
+    return st;
+}
+
+static void check_messages(const mt_sample *s, const char *want) {
+    char *got = s ? cJSON_PrintUnformatted(s->messages) : NULL;
+    CHECK_MSG(got && strcmp(got, want) == 0, "line %lld:\n got  %s\n want %s", s ? (long long)s->line : -1LL,
+              got ? got : "(null)", want);
+    free(got);
+}
+
+static void check_images(const mt_sample *s, const char *a, const char *b) {
+    size_t n = (a != NULL) + (b != NULL);
+    CHECK_MSG(s && s->n_images == n, "%zu images, want %zu", s ? s->n_images : 0, n);
+    if (!s || s->n_images != n) return;
+    if (a) CHECK_MSG(strcmp(s->images[0], at(data_dir, a)) == 0, "%s != %s", s->images[0], at(data_dir, a));
+    if (b) CHECK_MSG(strcmp(s->images[1], at(data_dir, b)) == 0, "%s != %s", s->images[1], at(data_dir, b));
+}
+
+#define U(x) "{\"role\":\"user\",\"content\":" x "}"
+#define A(x) "{\"role\":\"assistant\",\"content\":" x "}"
+#define IMG "{\"type\":\"image\"}"
+#define TXT(x) "{\"type\":\"text\",\"text\":\"" x "\"}"
+
+static void test_formats(void) {
+    for (int jsonl = 0; jsonl < 2; jsonl++) {
+        int64_t first_line = jsonl ? 1 : 2;
+        mt_dataset *ds = load(at(data_dir, jsonl ? "llava.jsonl" : "llava.json"), NULL);
+        CHECK(mt_dataset_count(ds) == 3 && mt_dataset_skipped(ds) == 0);
+        const mt_sample *s = mt_dataset_sample(ds, 0);
+        check_messages(s, "[" U("[" IMG "," TXT("\\nWhat colour is this?") "]") "," A("\"Red.\"") "]");
+        check_images(s, "images/red.png", NULL);
+        CHECK(s && s->line == first_line && s->index == 0 && s->id && strcmp(s->id, "l0") == 0);
+        s = mt_dataset_sample(ds, 1);
+        check_messages(s, "[" U("\"Say hi.\"") "," A("\"Hi.\"") "]");
+        check_images(s, NULL, NULL);
+        CHECK(s && s->images == NULL && s->line == first_line + 1 && s->index == 1);
+        s = mt_dataset_sample(ds, 2);
+        check_messages(s, "[" U("[" TXT("Compare ") "," IMG "," TXT(" and ") "," IMG "," TXT(".") "]") "," A(
+                              "\"Red, blue.\"") "," U("\"Sure?\"") "," A("\"Yes.\"") "]");
+        check_images(s, "images/red.png", "images/blue.jpg");
+        CHECK(mt_dataset_sample(ds, 3) == NULL);
+        mt_dataset_free(ds);
+
+        ds = load(at(data_dir, jsonl ? "sharegpt.jsonl" : "sharegpt.json"), NULL);
+        CHECK(mt_dataset_count(ds) == 2 && mt_dataset_skipped(ds) == 0);
+        s = mt_dataset_sample(ds, 0);
+        check_messages(s, "[{\"role\":\"system\",\"content\":\"Be brief.\"}," U("[" IMG "," TXT("Describe.") "]") "," A(
+                              "\"Blue.\"") "]");
+        check_images(s, "images/blue.jpg", NULL);
+        CHECK(s && s->id == NULL);
+        s = mt_dataset_sample(ds, 1);
+        check_messages(s, "[" U("\"Weather?\"") "," A("\"{\\\"name\\\": \\\"w\\\", \\\"arguments\\\": {}}\"") ","
+                          "{\"role\":\"tool\",\"content\":\"{\\\"t\\\": 20}\"}," A("\"20 degrees.\"") "]");
+        CHECK(s && s->line == first_line + 1);
+        mt_dataset_free(ds);
+
+        ds = load(at(data_dir, jsonl ? "messages.jsonl" : "messages.json"), NULL);
+        CHECK(mt_dataset_count(ds) == 3 && mt_dataset_skipped(ds) == 0);
+        s = mt_dataset_sample(ds, 0);
+        check_messages(s, "[" U("[" IMG "," TXT("What is it?") "]") "," A("\"Gray.\"") "]");
+        check_images(s, "images/gray.png", NULL);
+        s = mt_dataset_sample(ds, 1);
+        check_messages(s, "[{\"role\":\"system\",\"content\":\"S.\"}," U("[" TXT("Look: ") "," IMG "," IMG "]") "," A(
+                              "[" TXT("Gray, red.") "]") "]");
+        check_images(s, "images/gray.png", "images/red.png");
+        s = mt_dataset_sample(ds, 2);
+        check_messages(s, "[" U("\"Q\"") "," A("\"A\"") ",{\"role\":\"tool\",\"content\":\"T\"}," A("\"B\"") "]");
+        mt_dataset_free(ds);
+    }
+}
+
+/* The normalised messages are what the chat template renderer takes: Qwen2-VL's template puts the vision tokens
+ * where "<image>" was and keeps the newline after it. */
+static void test_render(void) {
+    char *src;
+    size_t len;
+    mt_err err;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/../../jinja/templates/qwen2_vl.jinja", data_dir);
+    CHECK_MSG(mt_file_read_all(path, 1 << 20, &src, &len, &err) == MT_OK, "%s", err.msg);
+    mt_chat_template *t = NULL;
+    CHECK(mt_chat_template_parse(src, len, "qwen2_vl.jinja", &t, &err) == MT_OK);
+    mt_free(src);
+    mt_dataset *ds = load(at(data_dir, "llava.jsonl"), NULL);
+    const mt_sample *s = mt_dataset_sample(ds, 0);
+    char *out = NULL;
+    if (t && s) CHECK(mt_chat_template_render(t, s->messages, NULL, false, NULL, &out, &len, &err) == MT_OK);
+    const char *want = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+                       "<|vision_start|><|image_pad|><|vision_end|>\nWhat colour is this?<|im_end|>\n"
+                       "<|im_start|>assistant\nRed.<|im_end|>\n";
+    CHECK_MSG(out && strcmp(out, want) == 0, "rendered:\n%s", out ? out : "(null)");
+    mt_free(out);
+    mt_dataset_free(ds);
+    mt_chat_template_free(t);
+}
+
+typedef struct skip_want {
+    int64_t line, index;
+    mt_dataset_reason reason;
+    const char *detail;
+} skip_want;
+
+static void check_skips(const mt_dataset *ds, const char *file, const skip_want *w, size_t n) {
+    CHECK_MSG(mt_dataset_skipped(ds) == n, "%zu skipped, want %zu", mt_dataset_skipped(ds), n);
+    for (size_t i = 0; i < n; i++) {
+        const mt_dataset_skip *k = mt_dataset_skip_at(ds, i);
+        char head[PATH_MAX + 32];
+        snprintf(head, sizeof head, "%s:%lld: %s: ", file, (long long)w[i].line, mt_dataset_reason_name(w[i].reason));
+        CHECK_MSG(k && k->line == w[i].line && k->index == w[i].index && k->reason == w[i].reason &&
+                      strncmp(k->msg, head, strlen(head)) == 0 && strstr(k->msg, w[i].detail),
+                  "skip %zu: got %s (index %lld), want \"%s...%s\" (index %lld)", i, k ? k->msg : "(none)",
+                  k ? (long long)k->index : -1LL, head, w[i].detail, (long long)w[i].index);
+    }
+    CHECK(mt_dataset_skip_at(ds, n) == NULL);
+}
+
+static const skip_want BAD_JSONL[] = {
+    {2, 1, MT_DATASET_BAD_JSON, "invalid JSON at line 2"},
+    {4, 2, MT_DATASET_IMAGE_MISSING, "images/missing.png: no such file"},
+    {5, 3, MT_DATASET_IMAGE_BAD, "corrupt.jpg"},
+    {6, 4, MT_DATASET_BAD_PLACEHOLDERS, "2 image placeholders but 1 images"},
+    {7, 5, MT_DATASET_BAD_ORDER, "no assistant turn"},
+    {8, 6, MT_DATASET_BAD_ROLE, "turn 1: unknown role \"bing\""},
+    {9, 7, MT_DATASET_UNSUPPORTED, "video is not supported yet"},
+    {11, 9, MT_DATASET_BAD_ORDER, "the last turn is not the assistant's"},
+    {12, 10, MT_DATASET_IMAGE_BAD, "notimage.png: not a JPEG, PNG or WebP"},
+    {13, 11, MT_DATASET_BAD_PLACEHOLDERS, "0 image placeholders but 1 images"},
+    {14, 12, MT_DATASET_BAD_ORDER, "turn 1: \"system\" where an assistant turn belongs"},
+    {15, 13, MT_DATASET_BAD_FIELDS, "turn 0: the text is not a string"},
+    {16, 14, MT_DATASET_BAD_JSON, "text after the object at line 16"},
+    {17, 15, MT_DATASET_UNSUPPORTED, "image URLs are not supported"},
+    {18, 16, MT_DATASET_BAD_JSON, "invalid JSON at line 18"},
+};
+
+static void test_bad_jsonl(mt_pool *pool) {
+    mt_dataset_opts o = mt_dataset_opts_default();
+    o.pool = pool;
+    const char *path = at(data_dir, "bad.jsonl");
+    mt_log_level lv = mt_log_get_level();
+    mt_log_set_level(MT_LOG_ERROR);
+    mt_dataset *ds = load(path, &o);
+    mt_log_set_level(lv);
+    CHECK(mt_dataset_count(ds) == 2);
+    const mt_sample *a = mt_dataset_sample(ds, 0), *b = mt_dataset_sample(ds, 1);
+    CHECK(a && a->line == 1 && a->index == 0 && b && b->line == 10 && b->index == 8);
+    check_skips(ds, path, BAD_JSONL, MT_ARRAY_LEN(BAD_JSONL));
+    CHECK(mt_dataset_skipped_for(ds, MT_DATASET_BAD_JSON) == 3 && mt_dataset_skipped_for(ds, MT_DATASET_BAD_ORDER) == 3);
+    CHECK(mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_BAD) == 2 && mt_dataset_skipped_for(ds, MT_DATASET_N_REASONS) == 0);
+    mt_dataset_free(ds);
+
+    /* Only existence is checked: the corrupt and the text "images" pass. */
+    o.check_images = MT_DATASET_CHECK_EXISTS;
+    mt_log_set_level(MT_LOG_ERROR);
+    ds = load(path, &o);
+    CHECK(mt_dataset_count(ds) == 4 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_BAD) == 0 &&
+          mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 1);
+    mt_dataset_free(ds);
+    o.check_images = MT_DATASET_CHECK_NONE;
+    ds = load(path, &o);
+    mt_log_set_level(lv);
+    CHECK(mt_dataset_count(ds) == 5 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 0);
+    mt_dataset_free(ds);
+}
+
+static void test_bad_json(void) {
+    const char *path = at(data_dir, "bad.json");
+    mt_log_level lv = mt_log_get_level();
+    mt_log_set_level(MT_LOG_ERROR);
+    mt_dataset *ds = load(path, NULL);
+    mt_log_set_level(lv);
+    CHECK(mt_dataset_count(ds) == 2);
+    const mt_sample *a = mt_dataset_sample(ds, 0), *b = mt_dataset_sample(ds, 1);
+    CHECK(a && a->line == 2 && a->index == 0 && a->n_images == 1 && b && b->line == 8 && b->index == 3);
+    check_messages(b, "[" U("\"a,]}{\\\"b\"") "," A("\"ok\"") "]");
+    static const skip_want want[] = {
+        {5, 1, MT_DATASET_BAD_JSON, "invalid JSON at line 5, column 78"},
+        {6, 2, MT_DATASET_IMAGE_MISSING, "missing.png: no such file"},
+        {9, 4, MT_DATASET_BAD_JSON, "the file ends inside this element"},
+    };
+    check_skips(ds, path, want, MT_ARRAY_LEN(want));
+    mt_dataset_free(ds);
+
+    /* Broken structure fails the whole load. */
+    static const struct {
+        const char *text, *msg;
+    } broken[] = {
+        {"[{\"messages\": []} {\"messages\": []}]", ":1: expected ',' or ']' after element 0"},
+        {"[{\"messages\": []}]\n]", ":2: text after the array's closing ']'"},
+        {"[{\"messages\": []},\n]", ":2: expected element 1, found ']'"},
+        {"[,{\"messages\": []}]", ":1: expected element 0, found ','"},
+        {"hello", ":1: neither a JSON array nor JSON lines"},
+        {" \n\t", "the file is empty"},
+        {"", "the file is empty"},
+    };
+    for (size_t i = 0; i < MT_ARRAY_LEN(broken); i++) {
+        write_file(at(tmp_dir, "broken.json"), broken[i].text);
+        mt_err err;
+        CHECK(load_err(at(tmp_dir, "broken.json"), NULL, &err) == MT_ERR_FORMAT);
+        CHECK_MSG(strstr(err.msg, broken[i].msg), "case %zu: %s", i, err.msg);
+    }
+    /* A file cut right after an element loses no sample: a warning, or an error when strict. */
+    const char *cut = "\xef\xbb\xbf[\n{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, "
+                      "{\"role\": \"assistant\", \"content\": \"a\"}]},\n";
+    write_file(at(tmp_dir, "cut.json"), cut);
+    mt_log_set_level(MT_LOG_ERROR);
+    ds = load(at(tmp_dir, "cut.json"), NULL);
+    mt_log_set_level(lv);
+    CHECK(mt_dataset_count(ds) == 1 && mt_dataset_sample(ds, 0)->line == 2);
+    mt_dataset_free(ds);
+    mt_dataset_opts o = {.strict = true};
+    mt_err err;
+    CHECK(load_err(at(tmp_dir, "cut.json"), &o, &err) == MT_ERR_FORMAT && strstr(err.msg, "closing ']'"));
+    write_file(at(tmp_dir, "empty.json"), "[ ]");
+    ds = load(at(tmp_dir, "empty.json"), NULL);
+    CHECK(mt_dataset_count(ds) == 0 && mt_dataset_skipped(ds) == 0);
+    mt_dataset_free(ds);
+}
+
+static void test_strict(void) {
+    mt_dataset_opts o = {.strict = true};
+    mt_err err;
+    CHECK(load_err(at(data_dir, "bad.jsonl"), &o, &err) == MT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "bad.jsonl:2: malformed JSON: invalid JSON"), "%s", err.msg);
+    CHECK(load_err(at(data_dir, "bad.json"), &o, &err) == MT_ERR_FORMAT && strstr(err.msg, "bad.json:5: "));
+    /* A bad image found in pass 2 comes before a parse error later in the file. */
+    char text[2 * PATH_MAX];
+    snprintf(text, sizeof text,
+             "{\"image\": \"%s\", \"conversations\": [{\"from\": \"human\", \"value\": \"<image>\"}, "
+             "{\"from\": \"gpt\", \"value\": \"a\"}]}\n{\"image\": \"%s\", \"conversations\": [{\"from\": \"human\", "
+             "\"value\": \"<image>\"}, {\"from\": \"gpt\", \"value\": \"a\"}]}\n{oops\n",
+             at(data_dir, "images/red.png"), at(data_dir, "images/missing.png"));
+    write_file(at(tmp_dir, "strict.jsonl"), text);
+    CHECK(load_err(at(tmp_dir, "strict.jsonl"), &o, &err) == MT_ERR_IO);
+    CHECK_MSG(strstr(err.msg, "strict.jsonl:2: missing image: ") && strstr(err.msg, "missing.png"), "%s", err.msg);
+    mt_dataset *ds = load(at(data_dir, "messages.json"), &o);
+    CHECK(mt_dataset_count(ds) == 3);
+    mt_dataset_free(ds);
+    CHECK(load_err(at(tmp_dir, "no-such-file.jsonl"), NULL, &err) == MT_ERR_IO && strstr(err.msg, "no-such-file"));
+}
+
+static void test_paths(void) {
+    char text[4 * PATH_MAX], sub[1100];
+    snprintf(sub, sizeof sub, "%s/sub", tmp_dir);
+    CHECK(mkdir(sub, 0755) == 0);
+    char *png;
+    size_t n;
+    mt_err err;
+    CHECK(mt_file_read_all(at(data_dir, "images/red.png"), 1 << 20, &png, &n, &err) == MT_OK);
+    FILE *f = fopen(at(sub, "local.png"), "wb");
+    CHECK(f && fwrite(png, 1, n, f) == n);
+    if (f) fclose(f);
+    mt_free(png);
+    /* absolute, relative to the data file's folder, both in one sample */
+    snprintf(text, sizeof text,
+             "{\"messages\": [{\"role\": \"user\", \"content\": \"<image><image>\"}, {\"role\": \"assistant\", "
+             "\"content\": \"a\"}], \"images\": [\"%s\", \"local.png\"]}\n",
+             at(data_dir, "images/blue.jpg"));
+    write_file(at(sub, "p.jsonl"), text);
+    mt_dataset *ds = load(at(sub, "p.jsonl"), NULL);
+    const mt_sample *s = mt_dataset_sample(ds, 0);
+    CHECK(s && s->n_images == 2 && strcmp(s->images[0], at(data_dir, "images/blue.jpg")) == 0 &&
+          strcmp(s->images[1], at(sub, "local.png")) == 0);
+    mt_dataset_free(ds);
+    /* image_dir replaces the data file's folder for relative paths */
+    mt_dataset_opts o = {.image_dir = data_dir};
+    write_file(at(sub, "q.jsonl"), "{\"conversations\": [{\"from\": \"human\", \"value\": \"<image>x\"}, {\"from\": "
+                                   "\"gpt\", \"value\": \"y\"}], \"image\": \"images/gray.png\"}\n");
+    ds = load(at(sub, "q.jsonl"), &o);
+    check_images(mt_dataset_sample(ds, 0), "images/gray.png", NULL);
+    mt_dataset_free(ds);
+    mt_log_level lv = mt_log_get_level();
+    mt_log_set_level(MT_LOG_ERROR);
+    ds = load(at(sub, "q.jsonl"), NULL);
+    mt_log_set_level(lv);
+    CHECK(mt_dataset_count(ds) == 0 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 1);
+    mt_dataset_free(ds);
+    /* a bare file name: the working directory is the data file's folder */
+    ds = NULL;
+    const char *buf = "{\"messages\": [{\"role\": \"user\", \"content\": \"<image>\"}, {\"role\": "
+                      "\"assistant\", \"content\": \"y\"}], \"images\": \"a.png\"}";
+    CHECK(mt_dataset_load_buffer(buf, strlen(buf), "buf", NULL, &(mt_dataset_opts){.check_images = MT_DATASET_CHECK_NONE}, &ds,
+                                 &err) == MT_OK);
+    s = mt_dataset_sample(ds, 0);
+    CHECK(s && s->n_images == 1 && strcmp(s->images[0], "./a.png") == 0);
+    mt_dataset_free(ds);
+}
+
+static void test_limits(void) {
+    mt_log_level lv = mt_log_get_level();
+    mt_log_set_level(MT_LOG_ERROR);
+    const char *good = "{\"conversations\": [{\"from\": \"human\", \"value\": \"q\"}, {\"from\": \"gpt\", \"value\": "
+                       "\"a\"}]}\n";
+    size_t glen = strlen(good);
+    mt_dataset_opts o = {.max_sample_bytes = glen - 2}; /* the line without its newline is glen - 1 */
+    mt_dataset *ds = NULL;
+    mt_err err;
+    CHECK(mt_dataset_load_buffer(good, glen, "b", NULL, &o, &ds, &err) == MT_OK);
+    CHECK(mt_dataset_count(ds) == 0 && mt_dataset_skipped_for(ds, MT_DATASET_TOO_LARGE) == 1);
+    mt_dataset_free(ds);
+    o = (mt_dataset_opts){.max_file_bytes = glen - 1};
+    CHECK(mt_dataset_load_buffer(good, glen, "b", NULL, &o, &ds, &err) == MT_ERR_LIMIT && strstr(err.msg, "max_file"));
+    char three[1024];
+    snprintf(three, sizeof three, "%s%s%s", good, good, good);
+    o = (mt_dataset_opts){.max_samples = 2};
+    CHECK(mt_dataset_load_buffer(three, strlen(three), "b", NULL, &o, &ds, &err) == MT_ERR_LIMIT);
+    CHECK_MSG(strstr(err.msg, "b:3: more than 2 samples"), "%s", err.msg);
+
+    /* too many images, a path over PATH_MAX, a picture over max_image_pixels, deep nesting, huge numbers */
+    static char text[3 * PATH_MAX];
+    char longname[PATH_MAX + 10];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    int k = snprintf(text, sizeof text,
+                     "{\"image\": [\"a.png\", \"b.png\"], \"conversations\": [{\"from\": \"human\", \"value\": "
+                     "\"<image><image>\"}, {\"from\": \"gpt\", \"value\": \"a\"}]}\n"
+                     "{\"image\": \"%s\", \"conversations\": [{\"from\": \"human\", \"value\": \"<image>\"}, {\"from\": "
+                     "\"gpt\", \"value\": \"a\"}]}\n"
+                     "{\"image\": \"images/red.png\", \"id\": 1e999, \"n\": -1e400, \"conversations\": [{\"from\": "
+                     "\"human\", \"value\": \"<image>\"}, {\"from\": \"gpt\", \"value\": \"a\"}]}\n{\"deep\": ",
+                     longname);
+    for (int i = 0; i < 3000; i++) text[k++] = '[';
+    for (int i = 0; i < 3000; i++) text[k++] = ']';
+    snprintf(text + k, sizeof text - (size_t)k, ", \"conversations\": []}\n");
+    o = (mt_dataset_opts){.max_images = 1, .max_image_pixels = 47};
+    CHECK(mt_dataset_load_buffer(text, strlen(text), "b", data_dir, &o, &ds, &err) == MT_OK);
+    static const skip_want want[] = {
+        {1, 0, MT_DATASET_TOO_LARGE, "2 images, more than the 1 allowed"},
+        {2, 1, MT_DATASET_TOO_LARGE, "an image path is longer than"},
+        {3, 2, MT_DATASET_IMAGE_BAD, "more than the 47 pixels allowed"},
+        {4, 3, MT_DATASET_BAD_JSON, "invalid JSON at line 4"},
+    };
+    check_skips(ds, "b", want, MT_ARRAY_LEN(want));
+    mt_dataset_free(ds);
+    o.max_image_pixels = 48;
+    CHECK(mt_dataset_load_buffer(text, strlen(text), "b", data_dir, &o, &ds, &err) == MT_OK);
+    CHECK(mt_dataset_count(ds) == 1 && mt_dataset_sample(ds, 0)->line == 3);
+    mt_dataset_free(ds);
+    mt_log_set_level(lv);
+}
+
+static void test_api_edges(void) {
+    mt_err err;
+    mt_dataset *ds = NULL;
+    CHECK(mt_dataset_load(NULL, NULL, &ds, &err) == MT_ERR_INVALID_ARG);
+    CHECK(mt_dataset_load_buffer(NULL, 3, "x", NULL, NULL, &ds, &err) == MT_ERR_INVALID_ARG);
+    CHECK(mt_dataset_count(NULL) == 0 && mt_dataset_sample(NULL, 0) == NULL && mt_dataset_skipped(NULL) == 0);
+    CHECK(mt_dataset_skip_at(NULL, 0) == NULL && mt_dataset_skipped_for(NULL, MT_DATASET_BAD_JSON) == 0);
+    CHECK(strcmp(mt_dataset_reason_name(MT_DATASET_IMAGE_MISSING), "missing image") == 0);
+    CHECK(strcmp(mt_dataset_reason_name(MT_DATASET_N_REASONS), "unknown reason") == 0);
+    mt_dataset_free(NULL);
+    mt_dataset_log_summary(NULL);
+    ds = load(at(data_dir, "llava.json"), NULL);
+    mt_dataset_log_summary(ds);
+    mt_dataset_free(ds);
+}
+
+/* Every allocation the loader makes through mt_malloc fails in turn: each load fails cleanly with MT_ERR_NOMEM or
+ * succeeds with the full dataset (cJSON's own allocations are not counted by mt_alloc_fail_after). */
+static void test_alloc_failure(void) {
+    mt_log_level lv = mt_log_get_level();
+    mt_log_set_level(MT_LOG_ERROR);
+    int failed = 0, ok_at = 0;
+    for (size_t k = 1; k < 500 && !ok_at; k++) {
+        mt_alloc_fail_after(k);
+        mt_dataset *ds = NULL;
+        mt_err err;
+        mt_status st = mt_dataset_load(at(data_dir, "bad.jsonl"), NULL, &ds, &err);
+        mt_alloc_fail_after(0);
+        if (st == MT_OK) {
+            ok_at = (int)k;
+            CHECK(mt_dataset_count(ds) == 2 && mt_dataset_skipped(ds) == MT_ARRAY_LEN(BAD_JSONL));
+        } else if (st != MT_ERR_NOMEM) {
+            failed++;
+            fprintf(stderr, "k=%zu: %s\n", k, err.msg);
+        }
+        mt_dataset_free(ds);
+    }
+    mt_log_set_level(lv);
+    CHECK(failed == 0 && ok_at > 10);
+}
+
+int main(void) {
+    find_dirs();
+    test_formats();
+    test_render();
+    test_bad_jsonl(NULL);
+    mt_pool *pool = NULL;
+    mt_err err;
+    CHECK(mt_pool_new(2, &pool, &err) == MT_OK);
+    test_bad_jsonl(pool);
+    mt_pool_free(pool);
+    test_bad_json();
+    test_strict();
+    test_paths();
+    test_limits();
+    test_api_edges();
+    test_alloc_failure();
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    CHECK(system(cmd) == 0);
+    return check_report();
+}

@@ -1,0 +1,169 @@
+/* mitten train / merge: supervised fine-tuning of a checkpoint folder on image-text conversations, and folding a
+ * LoRA adapter back into a full model folder. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mitten.h"
+#include "models/model.h"
+#include "train/export.h"
+#include "train/trainer.h"
+
+static const char train_usage[] =
+    "usage: mitten train -m DIR --data FILE --out DIR [options]\n"
+    "       mitten train --resume OUT_DIR\n\n"
+    "Instruction-tunes the model on conversations with images (LLaVA JSON, or messages + images as LLaMA-Factory /\n"
+    "ShareGPT; .json or .jsonl). Only assistant turns are supervised. OUT gets checkpoint-STEP/ folders, loss.svg,\n"
+    "model/ (a Hugging Face folder) and, with LoRA, adapter/ (PEFT).\n\n"
+    "options:\n"
+    "  --data FILE          training data\n"
+    "  --eval-data FILE     held-out data: eval loss every --eval-every steps\n"
+    "  --image-dir DIR      where relative image paths start (default: the data file's folder)\n"
+    "  --train PARTS        comma list of vision, projector, llm (default llm)\n"
+    "  --lora R             LoRA rank on the language model (default 0: full fine-tuning)\n"
+    "  --lora-alpha A       (default 2R)   --lora-dropout P (default 0)   --lora-targets LIST (default all-linear)\n"
+    "  --epochs N           (default 1)    --max-steps N (default: the epochs decide)\n"
+    "  --batch N            samples per optimizer step (default 8); samples run one at a time, gradients add up\n"
+    "  --lr LR              (default 1e-4)  --vision-lr LR, --projector-lr LR (default: --lr)\n"
+    "  --weight-decay W     (default 0)     --warmup W: steps, or a ratio below 1 (default 0.03)\n"
+    "  --schedule KIND      cosine, linear, constant, constant_with_warmup (default cosine)\n"
+    "  --max-grad-norm N    gradient clipping (default 1.0; 0 turns it off)\n"
+    "  --max-len N          truncate samples to N tokens (never inside an image; default: no limit)\n"
+    "  --last-turn-only     supervise only the last assistant turn of each sample\n"
+    "  --strict             stop at the first bad sample instead of skipping it\n"
+    "  --save-every N       checkpoint every N steps (default: only at the end)   --keep N (default 3)\n"
+    "  --log-every N        (default 1)     --seed S (default 42)   --threads N (default: all CPUs)\n"
+    "  --resume OUT_DIR     continue a run from its newest checkpoint, exactly as if never stopped\n";
+
+static const char merge_usage[] =
+    "usage: mitten merge -m BASE_DIR --adapter ADAPTER_DIR --out OUT_DIR\n\n"
+    "Folds a LoRA adapter (PEFT folder: adapter_config.json, adapter_model.safetensors) into the base model and\n"
+    "writes a full Hugging Face folder.\n";
+
+static bool parse_parts(const char *list, mt_train_spec *spec) {
+    spec->vision = spec->projector = spec->language = false;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 6 && !strncmp(p, "vision", n)) spec->vision = true;
+        else if (n == 9 && !strncmp(p, "projector", n)) spec->projector = true;
+        else if (n == 3 && !strncmp(p, "llm", n)) spec->language = true;
+        else return false;
+        p += n + (p[n] == ',');
+    }
+    return spec->vision || spec->projector || spec->language;
+}
+
+static bool num_opt(mt_cli_args *a, const char *name, double lo, double hi, double *out, int *bad) {
+    const char *v;
+    if (!mt_cli_opt(a, name, &v, bad)) return false;
+    float f;
+    if (!*bad && !mt_cli_parse_f32(v, (float)lo, (float)hi, &f)) {
+        mt_cli_usage(train_usage, "%s: \"%s\" is not a number in [%g, %g]", name, v, lo, hi);
+        *bad = 1;
+    }
+    *out = f;
+    return true;
+}
+
+static bool int_opt(mt_cli_args *a, const char *name, int64_t lo, int64_t hi, int64_t *out, int *bad) {
+    const char *v;
+    if (!mt_cli_opt(a, name, &v, bad)) return false;
+    if (!*bad && !mt_cli_parse_i64(v, lo, hi, out)) {
+        mt_cli_usage(train_usage, "%s: \"%s\" is not an integer in [%lld, %lld]", name, v, (long long)lo,
+                     (long long)hi);
+        *bad = 1;
+    }
+    return true;
+}
+
+int mt_cmd_train(int argc, char **argv) {
+    if (mt_cli_help(argc, argv)) return printf("%s", train_usage), MT_EXIT_OK;
+    mt_train_opts o = mt_train_opts_default();
+    o.model_dir = NULL;
+    const char *parts = NULL, *sched = NULL, *resume = NULL;
+    double alpha = -1, dropout = 0;
+    int64_t rank = 0, epochs = 1, batch = o.batch, keep = o.keep, threads = 0, log_every = 1, seed = 42;
+    int bad = 0;
+    for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
+        if (mt_cli_opt(&a, "-m", &o.model_dir, &bad) || mt_cli_opt(&a, "--data", &o.data_path, &bad) ||
+            mt_cli_opt(&a, "--out", &o.out_dir, &bad) || mt_cli_opt(&a, "--eval-data", &o.eval_path, &bad) ||
+            mt_cli_opt(&a, "--image-dir", &o.image_dir, &bad) || mt_cli_opt(&a, "--train", &parts, &bad) ||
+            mt_cli_opt(&a, "--lora-targets", &o.spec.lora_targets, &bad) ||
+            mt_cli_opt(&a, "--schedule", &sched, &bad) || mt_cli_opt(&a, "--resume", &resume, &bad))
+            continue;
+        if (int_opt(&a, "--lora", 0, 4096, &rank, &bad) || int_opt(&a, "--epochs", 1, 100000, &epochs, &bad) ||
+            int_opt(&a, "--batch", 1, 1 << 20, &batch, &bad) || int_opt(&a, "--keep", 0, 1 << 20, &keep, &bad) ||
+            int_opt(&a, "--threads", 0, 4096, &threads, &bad) ||
+            int_opt(&a, "--log-every", 0, INT64_MAX, &log_every, &bad) ||
+            int_opt(&a, "--seed", 0, INT64_MAX, &seed, &bad))
+            continue;
+        if (int_opt(&a, "--max-steps", 0, INT64_MAX, &o.max_steps, &bad) ||
+            int_opt(&a, "--max-len", 0, INT64_MAX, &o.max_len, &bad) ||
+            int_opt(&a, "--save-every", 0, INT64_MAX, &o.save_every, &bad) ||
+            int_opt(&a, "--eval-every", 0, INT64_MAX, &o.eval_every, &bad))
+            continue;
+        if (num_opt(&a, "--lr", 0, 10, &o.lr, &bad) || num_opt(&a, "--vision-lr", 0, 10, &o.vision_lr, &bad) ||
+            num_opt(&a, "--projector-lr", 0, 10, &o.projector_lr, &bad) ||
+            num_opt(&a, "--weight-decay", 0, 10, &o.weight_decay, &bad) ||
+            num_opt(&a, "--warmup", 0, 1e9, &o.warmup, &bad) ||
+            num_opt(&a, "--max-grad-norm", 0, 1e9, &o.max_grad_norm, &bad) ||
+            num_opt(&a, "--lora-alpha", 0, 1e6, &alpha, &bad) ||
+            num_opt(&a, "--lora-dropout", 0, 0.999, &dropout, &bad))
+            continue;
+        if (mt_cli_flag(&a, "--last-turn-only")) o.last_turn_only = true;
+        else if (mt_cli_flag(&a, "--strict")) o.strict = true;
+        else return mt_cli_usage(train_usage, "unknown option %s", argv[a.i]);
+    }
+    if (bad) return MT_EXIT_USAGE;
+    mt_err err = {0};
+    if (resume) {
+        cJSON *json = NULL;
+        if (mt_train_opts_load(resume, &o, &json, &err)) return mt_cli_fail(&err);
+        mt_status st = mt_train_run(&o, true, &err);
+        cJSON_Delete(json);
+        return st ? mt_cli_fail(&err) : MT_EXIT_OK;
+    }
+    if (!o.model_dir) o.model_dir = mt_cli_default_model();
+    if (!o.data_path || !o.out_dir) return mt_cli_usage(train_usage, "--data and --out are required");
+    if (parts && !parse_parts(parts, &o.spec))
+        return mt_cli_usage(train_usage, "--train: \"%s\" is not a comma list of vision, projector, llm", parts);
+    if (sched && mt_schedule_parse_kind(sched, &o.schedule, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
+    o.spec.lora_rank = (int)rank;
+    o.spec.lora_alpha = alpha >= 0 ? (float)alpha : 2.0f * (float)rank;
+    o.spec.lora_dropout = (float)dropout;
+    o.epochs = (int)epochs;
+    o.batch = (int)batch;
+    o.keep = (int)keep;
+    o.threads = (int)threads;
+    o.log_every = log_every;
+    o.seed = (uint64_t)seed;
+    return mt_train_run(&o, false, &err) ? mt_cli_fail(&err) : MT_EXIT_OK;
+}
+
+int mt_cmd_merge(int argc, char **argv) {
+    if (mt_cli_help(argc, argv)) return printf("%s", merge_usage), MT_EXIT_OK;
+    const char *base = NULL, *adapter = NULL, *out = NULL;
+    int bad = 0;
+    for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
+        if (mt_cli_opt(&a, "-m", &base, &bad) || mt_cli_opt(&a, "--adapter", &adapter, &bad) ||
+            mt_cli_opt(&a, "--out", &out, &bad))
+            continue;
+        return mt_cli_usage(merge_usage, "unknown option %s", argv[a.i]);
+    }
+    if (bad) return MT_EXIT_USAGE;
+    if (!base || !adapter || !out) return mt_cli_usage(merge_usage, "-m, --adapter and --out are required");
+    mt_err err = {0};
+    mt_model *m = NULL;
+    mt_trainable *t = NULL;
+    mt_train_spec spec = mt_train_spec_default();
+    char targets[1024];
+    mt_status st = mt_adapter_read_config(adapter, &spec, targets, sizeof targets, &err);
+    if (!st) st = mt_model_open(base, &m, &err);
+    if (!st) st = mt_trainable_setup(m, &spec, &t, &err);
+    if (!st) st = mt_adapter_load(m, adapter, &err);
+    if (!st) st = mt_export_model(m, out, &err);
+    if (!st) fprintf(stderr, "merged %s into %s\n", adapter, out);
+    mt_trainable_free(t);
+    mt_model_close(m);
+    return st ? mt_cli_fail(&err) : MT_EXIT_OK;
+}

@@ -23,7 +23,8 @@
  *
  * Array elements are found by a scan that tracks strings and brackets and are parsed one by one, so one broken
  * element costs only itself and a file is never held as one cJSON tree. A file that ends inside an element skips
- * that element (truncated); text after the closing ']' or a missing ',' between elements fails the whole load.
+ * that element (truncated); one cut just after an element is logged (strict: an error); text after the closing
+ * ']', a missing ',' or an empty element ("[,", ",]") fails the whole load.
  *
  * Samples, told apart by their keys:
  *

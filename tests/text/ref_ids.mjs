@@ -151,7 +151,7 @@ writeFileSync(outPath, out.join("\n") + "\n");
 // single_word off: this JavaScript port matches every added token in the raw text and has no single_word
 // (tests/unit/test_tokenizer.c pins those two after Rust tokenizers' own tests). The text avoids U+0085 and
 // U+FEFF, where JavaScript's trim and Rust's char::is_whitespace disagree.
-const nextId = 1 + Math.max(...Object.values(vocab), ...tokenizerJSON.added_tokens.map((t) => t.id));
+const nextId = 1 + Object.values(vocab).concat(tokenizerJSON.added_tokens.map((t) => t.id)).reduce((a, b) => Math.max(a, b));
 const flagTokens = [
   ["<lstrip_tok>", true, false, true],
   ["<rstrip_tok>", false, true, false],

@@ -14,8 +14,11 @@ installed, the lambdas follow its source).
 Tolerances (float32 throughout on both sides):
   lr per step and group:   exact (both evaluate the same double expression)
   grad norm per step:      1e-6 relative (mitten sums in double, torch in float per tensor)
-  params, exp_avg, exp_avg_sq after 10 steps: |c - t| <= 2e-6 * |t| + 1e-9 per element; the measured worst is
-  printed next to torch's own float32-vs-float64 error for scale.
+  params, exp_avg, exp_avg_sq after 10 steps, per tensor:
+    - |c - t| <= 1e-5 * (|t| + 0.05 * max|t|) per element against torch float32 (the floor keeps first moments
+      that cancel to near zero, where both sides are off by the same float32 roundings, from dominating);
+    - mitten's largest distance to a float64 torch run <= 1.5x torch float32's own + 1e-7 of the tensor's max,
+      i.e. mitten is as exact as torch is. Measured: about 1e-7 relative for params (see the printed figures).
 SVG: parsed by xml.etree; the train polyline and eval circles are mapped back through the axis tick labels and
 must land within 0.02 px of where the data says.
 """
@@ -114,20 +117,27 @@ def check_adamw(man, d):
     if not 0 < clipped < len(norms):
         fail(f"the test should clip on some steps, not all: {clipped} of {len(norms)}")
     worst = {"param": 0.0, "exp_avg": 0.0, "exp_avg_sq": 0.0}
-    torch_worst = dict(worst)
+    torch_worst, mine_exact, torch_exact = dict(worst), dict(worst), dict(worst)
     for i, pc in enumerate(man["params"]):
         mine = [np.load(f"{d}/{k}_{i}.npy").astype(np.float64) for k in ("final", "m", "v")]
         for k, key in enumerate(worst):
             ref, ex = state[i][k], exact[i][k]
-            scale = np.abs(ref) + 1e-9 / 2e-6
+            scale = np.abs(ref) + 0.05 * np.max(np.abs(ref))
             err = np.max(np.abs(mine[k] - ref) / scale)
             worst[key] = max(worst[key], err)
             torch_worst[key] = max(torch_worst[key], np.max(np.abs(ref - ex) / scale))
-            if err > 2e-6:
-                fail(f"{pc['name']} {key}: relative error {err:.3g} > 2e-6")
+            if err > 1e-5:
+                fail(f"{pc['name']} {key}: error {err:.3g} > 1e-5 (relative to |torch| + 5% of the tensor's max)")
+            mine_ex, torch_ex = np.max(np.abs(mine[k] - ex)), np.max(np.abs(ref - ex))
+            mine_exact[key] = max(mine_exact[key], mine_ex / np.max(np.abs(ex)))
+            torch_exact[key] = max(torch_exact[key], torch_ex / np.max(np.abs(ex)))
+            if mine_ex > 1.5 * torch_ex + 1e-7 * np.max(np.abs(ex)):
+                fail(f"{pc['name']} {key}: mitten is {mine_ex:.3g} from float64, torch float32 only {torch_ex:.3g}")
     print("adamw, 10 steps, worst relative error vs torch float32: " +
           ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
     print("  (torch float32 vs float64 for scale: " + ", ".join(f"{k} {v:.2e}" for k, v in torch_worst.items()) + ")")
+    print("max error / max magnitude vs float64, mitten: " + ", ".join(f"{k} {v:.2e}" for k, v in mine_exact.items()) +
+          "; torch float32: " + ", ".join(f"{k} {v:.2e}" for k, v in torch_exact.items()))
     print(f"grad norms within 1e-6, {clipped} of {len(norms)} steps clipped, lrs identical")
 
 
@@ -156,7 +166,7 @@ def check_svg(man, d):
     line = [e for e in root.iter(SVG + "polyline") if e.get("id") == "train"]
     pts = [tuple(map(float, p.split(","))) for p in line[0].get("points").split()] if line else []
     plot = man["plot"]
-    data = [(s, l) for s, l in zip(plot["train_step"], plot["train_loss"]) if l is not None]
+    data = [(s, l) for s, l in zip(plot["train_step"], plot["train_loss"]) if math.isfinite(l)]
     if len(pts) != len(data):
         fail(f"svg: {len(pts)} vertices for {len(data)} finite train points")
     worst = 0.0
@@ -179,12 +189,20 @@ def check_svg(man, d):
           f"10000-point series drawn with {len(ys)} vertices")
 
 
+def numbers(obj):
+    """The manifest writes doubles as "%.17g" strings so that they survive JSON exactly."""
+    for k, v in obj.items():
+        if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+            obj[k] = [float(x) for x in v]
+    return obj
+
+
 def main():
     exe = sys.argv[1]
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([exe, "--ref", d], check=True)
         with open(f"{d}/manifest.json") as f:
-            man = json.load(f)
+            man = json.load(f, object_hook=numbers)
         check_schedules(man)
         check_adamw(man, d)
         check_svg(man, d)

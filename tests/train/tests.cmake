@@ -20,3 +20,30 @@ add_test(NAME train_attn_grad_ref
                  ${CMAKE_CURRENT_BINARY_DIR}/attn_grad_ref)
 set_tests_properties(train_attn_grad_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # ---- end train/attention backward -------------------------------------------------------------------------------
+# ---- train/parity (loss, gradients and 10 AdamW steps against PyTorch) ------------------------------------------
+# train_ref.py writes a tiny random Qwen2.5-VL, a two-sample multimodal batch and float64 PyTorch results (loss,
+# every gradient, 10 losses and grad norms) for full fine-tuning and LoRA; train_parity compares mitten's f32 run.
+add_executable(train_parity ${CMAKE_CURRENT_LIST_DIR}/train_parity.c)
+target_include_directories(train_parity PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(train_parity PRIVATE mitten)
+add_test(NAME train_parity_ref
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/train_ref.py --out ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data)
+set_tests_properties(train_parity_ref PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_SETUP train_parity_data
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+add_test(NAME train_parity COMMAND train_parity ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data)
+set_tests_properties(train_parity PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_REQUIRED train_parity_data)
+# ---- end train/parity -------------------------------------------------------------------------------------------
+# ---- train/optim (AdamW, clipping, LR schedules, loss plot) -------------------------------------------------------
+# optim_ref.py runs `test_train_optim --ref DIR` and checks its 10 AdamW steps with clipping and a warmup + cosine
+# schedule against torch.optim.AdamW / clip_grad_norm_ / LambdaLR (transformers' lambdas), 8 schedules' lrs for
+# exact equality, and the SVG loss plot with xml.etree (points mapped back through the tick labels).
+add_test(NAME train_optim_ref
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/optim_ref.py $<TARGET_FILE:test_train_optim>)
+set_tests_properties(train_optim_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# ---- end train/optim --------------------------------------------------------------------------------------------
+# ---- train/cli (mitten train and merge end to end) --------------------------------------------------------------
+add_test(NAME train_cli
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-work
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli PROPERTIES LABELS ref TIMEOUT 600 SKIP_RETURN_CODE 77)
+# ---- end train/cli ----------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  *   | quantity | value                         | why                                                          |
  *   |----------|-------------------------------|--------------------------------------------------------------|
  *   | eps      | 4e-3 (inputs in [-1, 1))      | truncation eps^2 f'''/6 ~ 1e-5, f32 rounding 1e-7 |L|/eps     |
- *   | pass     | max|an - fd| <= 1e-2 max|fd|  | per leaf; max|fd| floored at 0.05 for leaves with tiny grads |
+ *   | pass     | max|an - fd| <= 3e-3 max|fd|  | per leaf; max|fd| floored at 0.05 for leaves with tiny grads |
  *
  * Shapes are a few rows of width <= 16; every case runs on the scalar level on the calling thread and on the best
  * level with three threads. Besides the ops: accumulation over two backwards, tied and split weights, leaves that
@@ -25,7 +25,7 @@
 #include "tensor/cpu/cpu.h"
 
 #define FD_EPS 4e-3f
-#define FD_TOL 1e-2
+#define FD_TOL 3e-3
 #define MAX_LEAVES 16
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
@@ -390,8 +390,8 @@ static bool all_equal(const float *a, const float *b, int64_t n, float s) {
 
 /* Parameters with caller-owned gradients add up over backwards; arena gradients start from zero each step. */
 static void test_accumulate(void) {
-    fd_case c = {.name = "accumulate"};
-    s_linear(&c);
+    fd_case cs = {.name = "accumulate"}, *c = &cs;
+    s_linear(c);
     float gw[20] = {0}, gb[4] = {0}, gw1[20], gx1[15];
     mt_tensor tgw = mt_tensor_wrap(MT_F32, 2, (int64_t[]){4, 5}, gw), tgb = mt_tensor_wrap(MT_F32, 1, (int64_t[]){4}, gb);
     env e;
@@ -399,7 +399,7 @@ static void test_accumulate(void) {
     for (int rep = 0; rep < 3; rep++) {
         X(0)->requires_grad = X(1)->requires_grad = X(2)->requires_grad = true;
         X(0)->grad = NULL, X(1)->grad = &tgw, X(2)->grad = &tgb;
-        CHECK(mt_backward(&e.ctx, project(&e.ctx, f_linear(&e.ctx, &c))) == MT_OK);
+        CHECK(mt_backward(&e.ctx, project(&e.ctx, f_linear(&e.ctx, c))) == MT_OK);
         CHECK(X(1)->grad == &tgw && X(0)->grad);
         if (!X(0)->grad) break;
         if (rep == 0) {
@@ -411,17 +411,17 @@ static void test_accumulate(void) {
         env_next(&e);
     }
     env_close(&e);
-    case_free(&c);
+    case_free(c);
 }
 
 /* Ops on tensors that need no gradient record nothing; a leaf that needs none gets none; a branch that does not
  * reach the loss changes nothing. */
 static void test_no_grad(void) {
-    fd_case c = {.name = "no grad"};
-    s_linear(&c);
+    fd_case cs = {.name = "no grad"}, *c = &cs;
+    s_linear(c);
     env e;
     env_open(&e, NULL);
-    mt_tensor *y = f_linear(&e.ctx, &c);
+    mt_tensor *y = f_linear(&e.ctx, c);
     CHECK(y && !y->requires_grad && mt_tape_count(e.tape) == 0);
     CHECK(mt_backward(&e.ctx, project(&e.ctx, y)) != MT_OK && e.ctx.status != MT_OK);
     env_next(&e);
@@ -431,7 +431,7 @@ static void test_no_grad(void) {
         X(0)->requires_grad = true, X(1)->requires_grad = false, X(2)->requires_grad = true;
         X(0)->grad = X(1)->grad = X(2)->grad = NULL;
         if (dead) mt_op_softmax(&e.ctx, mt_op_scale(&e.ctx, X(0), 3.0f));
-        y = f_linear(&e.ctx, &c);
+        y = f_linear(&e.ctx, c);
         CHECK(y && y->requires_grad && mt_tape_count(e.tape) == (size_t)(1 + 2 * dead));
         CHECK(mt_backward(&e.ctx, project(&e.ctx, y)) == MT_OK);
         CHECK(X(0)->grad && !X(1)->grad && X(2)->grad);
@@ -441,29 +441,29 @@ static void test_no_grad(void) {
         env_next(&e);
     }
     env_close(&e);
-    case_free(&c);
+    case_free(c);
 }
 
 /* Backward refuses what it cannot do, touches no gradient and leaves the context usable after a reset. */
 static void test_backward_errors(void) {
-    fd_case c = {.name = "errors"};
-    s_linear(&c);
+    fd_case cs = {.name = "errors"}, *c = &cs;
+    s_linear(c);
     float gw[20] = {0};
     mt_tensor tgw = mt_tensor_wrap(MT_F32, 2, (int64_t[]){4, 5}, gw);
     env e;
     env_open(&e, NULL);
     X(1)->requires_grad = true, X(1)->grad = &tgw;
-    mt_tensor *y = f_linear(&e.ctx, &c);
+    mt_tensor *y = f_linear(&e.ctx, c);
     CHECK(mt_backward(&e.ctx, y) != MT_OK && e.ctx.err.msg[0]);
     CHECK(all_equal(gw, gw, 20, 0.0f) && gw[0] == 0.0f && gw[19] == 0.0f);
     env_next(&e);
     CHECK(mt_backward(&e.ctx, NULL) != MT_OK);
     env_next(&e);
-    mt_tensor *loss = project(&e.ctx, f_linear(&e.ctx, &c));
+    mt_tensor *loss = project(&e.ctx, f_linear(&e.ctx, c));
     e.ctx.tape = NULL;
     CHECK(mt_backward(&e.ctx, loss) != MT_OK);
     env_next(&e);
-    CHECK(mt_backward(&e.ctx, project(&e.ctx, f_linear(&e.ctx, &c))) == MT_OK && gw[0] != 0.0f);
+    CHECK(mt_backward(&e.ctx, project(&e.ctx, f_linear(&e.ctx, c))) == MT_OK && gw[0] != 0.0f);
     env_next(&e);
 
     /* a trained weight must be f32 */
@@ -482,19 +482,19 @@ static void test_backward_errors(void) {
           e.ctx.status != MT_OK);
     env_close(&e);
     case_free(&b);
-    case_free(&c);
+    case_free(c);
 }
 
 static void test_tape_reset(void) {
-    fd_case c = {.name = "reset"};
-    s_linear(&c);
+    fd_case cs = {.name = "reset"}, *c = &cs;
+    s_linear(c);
     float gw[20] = {0}, gw1[20];
     mt_tensor tgw = mt_tensor_wrap(MT_F32, 2, (int64_t[]){4, 5}, gw);
     env e;
     env_open(&e, NULL);
     for (int rep = 0; rep < 2; rep++) {
         X(0)->requires_grad = false, X(1)->requires_grad = true, X(1)->grad = &tgw;
-        CHECK(mt_backward(&e.ctx, project(&e.ctx, f_linear(&e.ctx, &c))) == MT_OK);
+        CHECK(mt_backward(&e.ctx, project(&e.ctx, f_linear(&e.ctx, c))) == MT_OK);
         CHECK(mt_tape_count(e.tape) == 5); /* linear, mul, linear, reshape, linear */
         if (rep == 0) memcpy(gw1, gw, sizeof gw);
         else CHECK(all_equal(gw, gw1, 20, 1.0f));
@@ -504,14 +504,14 @@ static void test_tape_reset(void) {
         env_next(&e);
     }
     env_close(&e);
-    case_free(&c);
+    case_free(c);
 }
 
 /* The mask is a function of (seed, index): the same in forward and backward, on any number of threads. */
 static void test_dropout(mt_pool *pool3) {
     enum { R = 64, C = 64, N = R * C };
-    fd_case c = {.name = "dropout"};
-    float *x = leaf_add(&c, MT_F32, true, R, C)->data, *y[2], *dx[2];
+    fd_case cs = {.name = "dropout"}, *c = &cs;
+    float *x = leaf_add(c, MT_F32, true, R, C)->data, *y[2], *dx[2];
     for (int64_t i = 0; i < N; i++) x[i] = 0.5f + (float)(i % 7);
     const float p = 0.25f, keep = 1.0f / (1.0f - p);
     env e;
@@ -540,14 +540,14 @@ static void test_dropout(mt_pool *pool3) {
     CHECK(!mt_op_dropout(&e.ctx, X(0), 1.0f, 5) && e.ctx.status == MT_ERR_INVALID_ARG);
     env_close(&e);
     for (int th = 0; th < 2; th++) free(y[th]), free(dx[th]);
-    case_free(&c);
+    case_free(c);
 }
 
 /* Cross-entropy: ignored rows add no loss and get no gradient; inv_norm scales both. */
 static void test_cross_entropy(void) {
     enum { T = 4, V = 6 };
-    fd_case c = {.name = "ce"};
-    const float *l = leaf_add(&c, MT_F32, true, T, V)->data;
+    fd_case cs = {.name = "ce"}, *c = &cs;
+    const float *l = leaf_add(c, MT_F32, true, T, V)->data;
     const int32_t tg[T] = {1, -100, 5, -7}, none[T] = {-1, -1, -100, -2};
     double ref = 0;
     for (int t = 0; t < T; t += 2) {
@@ -578,20 +578,20 @@ static void test_cross_entropy(void) {
     env_next(&e);
     CHECK(!mt_op_cross_entropy(&e.ctx, X(0), (int32_t[]){0, V, 0, 0}, 1.0f) && e.ctx.status == MT_ERR_INVALID_ARG);
     env_close(&e);
-    case_free(&c);
+    case_free(c);
 }
 
 /* q, k, v weights as the trainer keeps them: tensors over row ranges of one fused weight whose gradients are the
  * same row ranges of one gradient buffer. They must match the row views on the tape (checked against finite
  * differences above). */
 static void test_split_alias(void) {
-    fd_case c = {.name = "alias"};
-    s_split(&c);
+    fd_case cs = {.name = "alias"}, *c = &cs;
+    s_split(c);
     float gview[72], gx[18], galias[72] = {0};
     env e;
     env_open(&e, NULL);
     X(0)->requires_grad = X(1)->requires_grad = true, X(0)->grad = X(1)->grad = NULL;
-    CHECK(mt_backward(&e.ctx, project(&e.ctx, f_split(&e.ctx, &c))) == MT_OK && X(1)->grad && X(0)->grad);
+    CHECK(mt_backward(&e.ctx, project(&e.ctx, f_split(&e.ctx, c))) == MT_OK && X(1)->grad && X(0)->grad);
     if (!X(1)->grad || !X(0)->grad) return;
     memcpy(gview, X(1)->grad->data, sizeof gview), memcpy(gx, X(0)->grad->data, sizeof gx);
     env_next(&e);
@@ -607,7 +607,7 @@ static void test_split_alias(void) {
     for (int i = 0; i < 72; i++) CHECK_NEAR(galias[i], gview[i], 1e-6);
     for (int i = 0; X(0)->grad && i < 18; i++) CHECK_NEAR(mt_f32(X(0)->grad)[i], gx[i], 1e-6);
     env_close(&e);
-    case_free(&c);
+    case_free(c);
 }
 
 /* Makes the k-th allocation of a forward + backward fail for every k: the status is MT_ERR_NOMEM or the run

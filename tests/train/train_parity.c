@@ -3,13 +3,16 @@
  * only). For full fine-tuning (vision tower, merger and language model) and for LoRA (rank 4, alpha 8, q/k/v/o/gate/
  * up/down_proj of the language model):
  *
- *   | what                                  | tolerance (f32 mitten vs float64 torch)                          |
- *   |---------------------------------------|------------------------------------------------------------------|
- *   | batch loss at the start               | 1e-5 relative                                                    |
- *   | gradient of every trained tensor      | max |a - b| <= 1e-4 * max |b|, per tensor, matched by name       |
- *   | weight-decay flag of every tensor     | decay exactly for tensors of 2 or more dims                      |
- *   | loss before each of 10 AdamW steps    | 1e-4 relative                                                    |
- *   | gradient norm before clipping, each   | 1e-4 relative                                                    |
+ *   | what                                  | tolerance (f32 mitten vs float64 torch) | measured here |
+ *   |---------------------------------------|------------------------------------------|---------------|
+ *   | batch loss at the start               | 1e-5 relative                            | 4e-8          |
+ *   | gradient of every trained tensor      | max |a - b| <= 5e-5 * max |b|, per tensor | 3e-6          |
+ *   | weight-decay flag of every tensor     | on exactly for tensors of 2 or more dims | -             |
+ *   | loss before each of 10 AdamW steps    | 2e-5 relative                            | 1.2e-6        |
+ *   | gradient norm before clipping, each   | 2e-5 relative                            | 1e-5          |
+ *
+ * The step tolerance is tight on purpose: training without weight decay (lr * wd = 1e-5 per step) moves the 10th
+ * full fine-tuning loss by 1.8e-4 relative, and a 1% error in the LoRA scale moves the first loss by 2e-4.
  *
  * Each step: zero grads, one forward + backward per sample (gradients accumulate, loss normalised by the batch's
  * supervised tokens), clip to norm 1, AdamW (lr 1e-3, weight decay 0.01). For LoRA's gradients the adapters get
@@ -33,8 +36,8 @@
 #define MAX_SAMPLES 4
 #define MAX_IMAGES 4
 #define LOSS_TOL 1e-5
-#define GRAD_TOL 1e-4
-#define STEP_TOL 1e-4
+#define GRAD_TOL 5e-5
+#define STEP_TOL 2e-5
 
 typedef struct batch {
     mt_train_sample s[MAX_SAMPLES];

@@ -30,6 +30,8 @@
  *
  * Anything else gives MT_ERR_UNSUPPORTED naming the field; a malformed file gives MT_ERR_FORMAT naming the field.
  * mt_tokenizer_encode never adds BOS/EOS (transformers' add_special_tokens=False); mt_tokenizer_encode_with can.
+ * Sentence pairs (TemplateProcessing's "pair", the $B of Bert / Roberta) are not encoded: chat templates, generation
+ * and training all tokenize one sequence, so the pair template is read past.
  * tokenizer_config.json's clean_up_tokenization_spaces (true for Llama 3, false for Qwen), which transformers
  * applies after decoding, is not applied.
  *

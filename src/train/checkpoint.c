@@ -255,7 +255,7 @@ mt_status mt_checkpoint_save(const char *out_dir, int64_t step, const mt_param *
     if (!s) s = publish(tmp, final, err);
     if (s) {
         remove_flat_dir(tmp);
-        return s;
+        return mt_err_prefix(err, "%s", final);
     }
     /* The rename is durable only once the parent folder is on disk; until then the old checkpoints stay. */
     s = fsync_path(out_dir, err);

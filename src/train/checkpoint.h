@@ -10,14 +10,15 @@
  *
  * Layout (names follow the HF Trainer's checkpoint-STEP folders; tensors are f32 safetensors, io/safetensors.h):
  *
- *     | path                                   | content                                                   |
- *     | -------------------------------------- | --------------------------------------------------------- |
- *     | OUT/checkpoint-STEP/model.safetensors  | each trainable tensor under its mt_param name, its shape;  |
- *     |                                        | __metadata__ {"format": "pt", "step": "STEP"}             |
- *     | OUT/checkpoint-STEP/optimizer.safetensors | "exp_avg/NAME", "exp_avg_sq/NAME" per parameter;        |
- *     |                                        | __metadata__ {"optimizer": "adamw", "t": "<AdamW steps>"} |
- *     | OUT/checkpoint-STEP/trainer_state.json | the caller's JSON, as given                               |
- *     | OUT/.tmp-checkpoint-STEP-PID/          | the same while being written; never read                  |
+ *     | file in OUT/checkpoint-STEP/ | content                                                              |
+ *     | ---------------------------- | -------------------------------------------------------------------- |
+ *     | model.safetensors            | each trainable tensor under its mt_param name, with its shape;       |
+ *     |                              | __metadata__ {"format": "pt", "step": "STEP"}                        |
+ *     | optimizer.safetensors        | "exp_avg/NAME" and "exp_avg_sq/NAME" for each parameter;             |
+ *     |                              | __metadata__ {"optimizer": "adamw", "t": "<AdamW steps taken>"}      |
+ *     | trainer_state.json           | the caller's JSON, as given                                          |
+ *
+ * While being written the folder is OUT/.tmp-checkpoint-STEP-PID/, which nothing reads.
  *
  * Atomicity: everything is written into the temporary sibling folder, each file fsynced, then the folder is
  * fsynced, renamed to checkpoint-STEP (atomically exchanged with an existing one of the same step) and the parent

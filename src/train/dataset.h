@@ -59,9 +59,10 @@
  * one assistant turn and the last turn is the assistant's.
  *
  * Placeholders. Each "<image>" in a turn's text becomes {"type": "image"} at its place; the text around it becomes
- * {"type": "text", "text": ...} parts (empty ones dropped). Nothing else is removed: LLaMA-Factory and Qwen's own
- * fine-tuning code replace "<image>" in place and keep the "\n" after a leading "<image>\n" (LLaVA's own code moves
- * the image to the front and adds that "\n"; the text is then the same). A turn without images keeps a plain
+ * {"type": "text", "text": ...} parts (empty ones dropped). Nothing else is removed: LLaMA-Factory's Qwen2-VL plugin
+ * replaces each "<image>" in place and keeps the "\n" after a leading "<image>\n". LLaVA's own code moves every
+ * image to the front of its turn followed by "\n", which gives the same text for the usual leading "<image>\n" but
+ * not for "question\n<image>"; mitten keeps the position, as LLaMA-Factory does. A turn without images keeps a plain
  * string content. Placeholders over the whole sample must equal its image paths.
  *
  * Image paths: absolute ones are kept; relative ones are joined to opts->image_dir when set, else to the data

@@ -122,6 +122,8 @@ static mt_status parts_content(norm *c, cJSON *parts, const cJSON *in, size_t tu
             if (!cJSON_IsString(text))
                 return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu, part %zu: \"text\" is not a string",
                            turn, k);
+            if (strstr(text->valuestring, "<video>"))
+                return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "turn %zu: video is not supported yet", turn);
             st = split_text(c, parts, text->valuestring);
         } else if (strcmp(t, "image") == 0 || strcmp(t, "image_url") == 0) {
             const char *path;

@@ -178,17 +178,17 @@ mt_status mt_plot_loss_svg(const char *path, const char *title, const mt_plot_se
     put_text(&b, title ? title : "loss");
     put(&b, "</text>\n");
     axes(&b, &f);
-    if (train->n > 0) {
-        train_line(&b, &f, train);
-        legend(&b, 0, train->label ? train->label : "train loss", true);
-    }
-    if (eval->n > 0) {
-        for (int64_t i = 0; i < eval->n; i++)
-            if (isfinite(eval->value[i]))
-                put(&b, "<circle class=\"eval\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"#ff7f0e\"/>\n",
-                    px(&f, (double)step_at(eval, i)), py(&f, eval->value[i]));
-        legend(&b, train->n > 0, eval->label ? eval->label : "eval loss", false);
-    }
+    if (train->n > 0) train_line(&b, &f, train);
+    for (int64_t i = 0; i < eval->n; i++)
+        if (isfinite(eval->value[i]))
+            put(&b, "<circle class=\"eval\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\" fill=\"#ff7f0e\"/>\n",
+                px(&f, (double)step_at(eval, i)), py(&f, eval->value[i]));
+    int rows = (train->n > 0) + (eval->n > 0);
+    if (rows) /* a backdrop, so the legend stays readable over the curve */
+        put(&b, "<rect x=\"%d\" y=\"%d\" width=\"152\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\"/>\n",
+            LEFT + PLOT_W - 158, TOP + 5, 18 * rows + 4);
+    if (train->n > 0) legend(&b, 0, train->label ? train->label : "train loss", true);
+    if (eval->n > 0) legend(&b, train->n > 0, eval->label ? eval->label : "eval loss", false);
     put(&b, "</svg>\n");
     mt_status s = b.oom ? mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory drawing the loss curve", path)
                         : mt_file_write_atomic(path, b.s, b.len, err);

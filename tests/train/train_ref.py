@@ -27,7 +27,7 @@ Files written (safetensors; F32 unless noted; the C side reads them with src/io/
 
 | file                          | tensor                  | shape            | what                                      |
 |-------------------------------|-------------------------|------------------|-------------------------------------------|
-| model/                        |                         |                  | qwen2_vl_ref.py make-checkpoint, seed     |
+| model/                        |                         |                  | make-checkpoint's tiny weights, embed / 4 |
 | inputs.safetensors            | s{k}.ids (I32)          | [N_k]            | token ids, image spans expanded           |
 |                               | s{k}.labels (I32)       | [N_k]            | unshifted labels, -100 ignored            |
 |                               | s{k}.pixels{j}          | [t*h*w, 1176]    | image j of sample k (normalised pixels)   |
@@ -50,7 +50,6 @@ Shape legend: N tokens of a sample, V vocab (320), r LoRA rank, in/out a linear 
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import sys
@@ -76,7 +75,8 @@ EMBED_SHRINK = 4.0
 ORIGINAL = {k: getattr(qm, k) for k in ("rms_norm", "eager_attention", "vision_attention")}
 
 # Each sample: a list of turns (role, parts); a part is a text length or an image grid (t, h, w) in patches.
-# Assistant turns end with eos (301, the tiny model's end of turn) and are supervised; the rest is masked.
+# Assistant turns end with eos (301, the tiny model's end of turn) and are supervised; the rest is masked, except
+# the text-only sample's first label, which must be ignored anyway.
 SAMPLES = [
     [("user", [5, (1, 4, 6), 3]), ("assistant", [6]), ("user", [2, (1, 8, 12), 4]), ("assistant", [5])],
     [("user", [7]), ("assistant", [4]), ("user", [3]), ("assistant", [6])],
@@ -187,6 +187,8 @@ def build_samples(cfg, seed):
             else:
                 labels += [IGNORE] * len(span)
             ids += span
+        if not images:
+            labels[0] = ids[0]  # no logits precede token 0: its label must count nowhere, not even in inv_norm
         out.append({"ids": torch.tensor(ids), "labels": torch.tensor(labels), "images": images})
     return out
 
@@ -395,9 +397,8 @@ def main():
         print(f"{mode}: loss {loss:.6f}; losses " + " ".join(f"{v:.6f}" for v in losses) +
               "; norms " + " ".join(f"{v:.4f}" for v in norms))
     st.write_file(os.path.join(args.out, "expected.safetensors"), expected)
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump({"tokens": [int(s["ids"].numel()) for s in samples],
-                   "supervised": [supervised(s["labels"]) for s in samples]}, f)
+    print("samples: %s tokens, %s supervised" % ([int(s["ids"].numel()) for s in samples],
+                                                   [supervised(s["labels"]) for s in samples]))
     if check.failed:
         sys.exit(f"{check.failed} self-check(s) failed")
     print(f"wrote {args.out}")

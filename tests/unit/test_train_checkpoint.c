@@ -92,7 +92,7 @@ static int64_t latest(const char *out) {
 }
 
 static void test_round_trip(void) {
-    char out[256], dir[4096];
+    char out[256], dir[4096], p[4200];
     path_in(out, sizeof out, "run");
     run a, b;
     run_init(&a, 1);
@@ -121,8 +121,7 @@ static void test_round_trip(void) {
     run_steps(&b, 3, 2);
     CHECK(same_run(&a, &b));
 
-    /* No stray temporary folder; the files the layout promises. */
-    char p[4096];
+    /* The files the layout promises. */
     snprintf(p, sizeof p, "%s/optimizer.safetensors", dir);
     CHECK(mt_file_exists(p));
     mt_safetensors *sf;
@@ -216,8 +215,9 @@ static void test_write_failures(void) {
     mt_err err;
     cJSON *st = state_for(2);
     CHECK(mt_checkpoint_save(out, 2, a.p, NP, a.opt, st, 3, &err) == MT_OK);
-    run saved = a;
-    mt_adamw *keep_opt = a.opt;
+    run saved; /* the same two steps again: what checkpoint-2 must hold */
+    run_init(&saved, 5);
+    run_steps(&saved, 0, 2);
     run_steps(&a, 2, 1);
 
     /* Unwritable: the output folder's parent is a regular file (root ignores permission bits, this it cannot). */
@@ -260,6 +260,8 @@ static void test_write_failures(void) {
         check_intact(out, 2, &saved);
     }
     CHECK(latest(out) == 3);
+    /* A failure while pruning only keeps an old checkpoint; a clean save prunes it. */
+    CHECK(mt_checkpoint_save(out, 3, a.p, NP, a.opt, st, 1, &err) == MT_OK);
     snprintf(p, sizeof p, "%s/checkpoint-2", out);
     CHECK(!mt_file_exists(p)); /* keep_last 1 removed it, after the new one was in place */
     for (size_t k = 1; k < 60; k++) {
@@ -284,7 +286,8 @@ static void test_write_failures(void) {
     bad.n = 7;
     CHECK(mt_checkpoint_save(out, 4, &bad, 1, NULL, st, 1, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "layers.0.w"));
     cJSON_Delete(st);
-    mt_adamw_free(keep_opt);
+    mt_adamw_free(a.opt);
+    mt_adamw_free(saved.opt);
 }
 
 /* Expects load of dir to fail with code and a message containing want, leaving b's buffers as they were. */
@@ -310,7 +313,7 @@ static void copy_file(const char *from, const char *to, size_t keep) {
 }
 
 static void test_bad_files(void) {
-    char out[256], good[4096], dir[4096], p[4096], q[4096];
+    char out[256], good[4096], dir[4096], p[4200], q[4200];
     path_in(out, sizeof out, "bad");
     run a, b;
     run_init(&a, 9);

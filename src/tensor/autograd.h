@@ -33,7 +33,8 @@ void mt_tape_reset(mt_tape *tape);
 size_t mt_tape_count(const mt_tape *tape);
 
 /* Gradient of loss (one element) with respect to every tensor on the tape that requires one. Fails on a loss that
- * is not one element, or when a backward kernel fails (out of scratch memory); the tape is left as it was. */
+ * is not one element, on an empty tape, on a tape already walked (reset it and run forward again: a second walk
+ * would add every gradient again), or when a backward kernel fails (out of scratch memory). */
 mt_status mt_backward(mt_ctx *ctx, mt_tensor *loss);
 
 /* For ops: whether an op with these inputs records itself (ctx->tape set and some input requires a gradient). */

@@ -34,6 +34,7 @@
 #define MT_TOK_MAX_PRE 16         /* pre-tokenizer steps, counting those inside Sequences */
 #define MT_TOK_MAX_TOKEN_LEN 4096 /* bytes in one vocab or added token */
 #define MT_TOK_MAX_NORM 8         /* normalizer steps, counting those inside Sequences */
+#define MT_TOK_MAX_SPAN 64 /* more such tokens than this and sp words are not cut */
 #define MT_TOK_MAX_DEC 8          /* decoder steps */
 #define MT_TOK_MAX_POST 64        /* ids the post-processor adds */
 
@@ -159,6 +160,9 @@ struct mt_tokenizer {
     bool split_special; /* tokenizer_config.json's split_special_tokens: special tokens in text stay text */
     int32_t unk_id;             /* -1 without unk_token */
     bool sp;                    /* SentencePiece-style BPE over characters (see the table above) */
+    bool sp_cut;                /* sp: BPE may run on the pieces of a word cut before each "▁" (tok_bpe.c) */
+    int32_t sp_span[MT_TOK_MAX_SPAN]; /* sp: vocab tokens with "▁" after another character, which a cut must not split */
+    size_t n_sp_span;
     bool byte_fallback, fuse_unk;
     int32_t fallback_id[256];   /* sp with byte_fallback: the id of "<0xXX>" per byte, -1 when absent */
     mt_tok_dec dec;             /* sp */

@@ -10,6 +10,9 @@
  *   | longer         | symbols in a linked list and a min-heap of (rank, position, merged id), as tokenizers  |
  *   |                | does, O(n log n); a candidate whose pair has changed since it was pushed is skipped    |
  *
+ * SentencePiece-style words (a whole text, when no pre-tokenizer splits it) are first cut before each "▁" that
+ * follows another character, unless a vocab token spans that place (mt_bpe_word).
+ *
  * Two shortcuts skip the merging, both exact:
  * - most words of natural text are one vocab token that BPE leaves whole; which tokens those are is memoised per id
  *   (tok->whole) the first time an encode meets them;
@@ -213,7 +216,7 @@ static uint32_t hash_word(const uint8_t *w, size_t n) {
     return h;
 }
 
-mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
+static mt_status bpe_piece(mt_encoder *e, const uint8_t *w, size_t n) {
     const mt_tokenizer *tok = e->tok;
     int32_t vocab_id = n <= 1 ? -1
                        : tok->sp ? mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, (const char *)w, n)
@@ -262,4 +265,35 @@ mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
         memcpy(ce->ids, e->ids + before, got * sizeof(int32_t));
     }
     return MT_OK;
+}
+
+static bool is_meta(const uint8_t *p) { return p[0] == 0xE2 && p[1] == 0x96 && p[2] == 0x81; }
+
+/* True when a vocab token could cover w[at - 1 .. at + 3), the "▁" at `at` after another character: one of
+ * tok->sp_span written in w across that place. */
+static bool spanned(const mt_tokenizer *tok, const uint8_t *w, size_t n, size_t at) {
+    for (size_t k = 0; k < tok->n_sp_span; k++) {
+        const mt_tok_str *t = &tok->vname[tok->sp_span[k]];
+        const uint8_t *p = (const uint8_t *)tok->blob.data + t->off;
+        for (size_t q = 1; q + 3 <= t->len; q++)
+            if (is_meta(p + q) && q <= at && at - q + t->len <= n && memcmp(w + at - q, p, t->len) == 0) return true;
+    }
+    return false;
+}
+
+mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
+    const mt_tokenizer *tok = e->tok;
+    if (!tok->sp_cut || n <= SHORT_WORD) return bpe_piece(e, w, n);
+    /* Llama 2 and Gemma 3 have no pre-tokenizer that splits words: a whole text is one word. Merging its pieces
+     * apart gives the same ids (no merge crosses a cut), lets the memo and the cache serve each piece, and keeps
+     * the heap small. */
+    size_t start = 0;
+    for (size_t i = 1; i + 3 <= n; i++) {
+        if (w[i] != 0xE2 || !is_meta(w + i) || (i >= 3 && is_meta(w + i - 3))) continue;
+        if (tok->n_sp_span && spanned(tok, w, n, i)) continue;
+        mt_status st = bpe_piece(e, w + start, i - start);
+        if (st) return st;
+        start = i;
+    }
+    return bpe_piece(e, w + start, n - start);
 }

@@ -300,6 +300,24 @@ static mt_status normalize_added(loader *L) {
     return st ? st : index_added(L);
 }
 
+/* Which vocab tokens hold "▁" (U+2581) right after another character. BPE merges only into vocab tokens, so a
+ * place in a word where "▁" follows another character can be crossed only by one of these; with few of them
+ * (Gemma 3 has ">▁</", Llama 2 none) tok_bpe.c cuts long words there and merges the pieces alone. */
+static void find_sp_spans(mt_tokenizer *tok) {
+    tok->sp_cut = tok->sp;
+    for (int32_t id = 0; tok->sp_cut && id < tok->n_ids; id++) {
+        const uint8_t *p = (const uint8_t *)tok->blob.data + tok->vname[id].off;
+        size_t n = tok->vname[id].len;
+        for (size_t i = 1; i + 3 <= n; i++) {
+            if (p[i] != 0xE2 || p[i + 1] != 0x96 || p[i + 2] != 0x81) continue;
+            if (i >= 3 && p[i - 3] == 0xE2 && p[i - 2] == 0x96 && p[i - 1] == 0x81) continue;
+            if (tok->n_sp_span == MT_TOK_MAX_SPAN) tok->sp_cut = false;
+            else tok->sp_span[tok->n_sp_span++] = id;
+            break;
+        }
+    }
+}
+
 static mt_status read_model(loader *L, const cJSON *model, int32_t *max_id, size_t *n_vocab) {
     if (!cJSON_IsObject(model)) return mt_err_set(L->err, MT_ERR_FORMAT, "%s: missing object \"model\"", L->path);
     const char *type = NULL, *s = NULL;
@@ -350,6 +368,7 @@ static mt_status load(loader *L, const cJSON *root) {
     memset(tok->added_of, 0xff, n * sizeof(int32_t));
     if ((st = fill_vocab(L, cJSON_GetObjectItemCaseSensitive(model, "vocab")))) return st;
     if ((st = read_merges(L, cJSON_GetObjectItemCaseSensitive(model, "merges")))) return st;
+    find_sp_spans(tok);
     if ((st = normalize_added(L))) return st;
     tok->unk_id = -1;
     const char *unk = NULL;

@@ -111,7 +111,8 @@ def linear(rng):
 
 @case()
 def linear_bf16(rng):
-    return {"x": u(rng, 3, 16), "w": bf16(u(rng, 6, 16))}, ["x"], lambda t: t["x"] @ t["w"].T
+    """300 output rows: the input gradient widens a bf16 weight 256 rows at a time"""
+    return {"x": u(rng, 3, 16), "w": bf16(u(rng, 300, 16))}, ["x"], lambda t: t["x"] @ t["w"].T
 
 
 @case()
@@ -152,6 +153,25 @@ for _a in ACTS:
 def add_mul_scale(rng):
     return {"a": u(rng, 3, 8), "b": u(rng, 3, 8)}, ["a", "b"], \
         lambda t: (t["a"] + t["b"]) * t["a"] * -0.75
+
+
+@case()
+def rows_big(rng):
+    """1100 rows: enough for the row-wise ops and the norms' weight gradients to split over threads"""
+    def fwd(t):
+        g = rms_norm(t["x"], t["w1"], 1e-6)
+        up = F.layer_norm(t["x"], (32,), t["w2"], t["b2"], 1e-6)
+        return torch.softmax(F.gelu(g, approximate="tanh") * up, -1)
+    return {"x": u(rng, 1100, 32) * 2, "w1": u(rng, 32), "w2": u(rng, 32), "b2": u(rng, 32)}, \
+        ["x", "w1", "w2", "b2"], fwd
+
+
+@case(loss=True)
+def cross_entropy_big(rng):
+    tg = rng.integers(0, 20, 1100).astype(np.int32)
+    tg[::7] = -100
+    return {"logits": u(rng, 1100, 20) * 4, "targets": tg}, ["logits"], \
+        lambda t: cross_entropy(t["logits"], t["targets"], np.float32(1 / 943))
 
 
 @case()

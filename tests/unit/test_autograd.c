@@ -12,9 +12,10 @@
  *   | pass     | max|an - fd| <= 3e-3 max|fd|  | per leaf; max|fd| floored at 0.05 for leaves with tiny grads |
  *
  * Shapes are a few rows of width <= 16; every case runs on the scalar level on the calling thread and on the best
- * level with three threads. Besides the ops: accumulation over two backwards, tied and split weights, leaves that
- * need no gradient, views, the dropout mask, cross-entropy's ignored rows and inv_norm, backward failures, tape
- * reset, and an allocation failure at every allocation of a forward + backward.
+ * level with three threads. Frozen bf16 / f16 weights take no gradient but pass it on to the input. Besides the
+ * ops: accumulation over two backwards, tied and split weights, leaves that need no gradient, views, the dropout
+ * mask, cross-entropy's ignored rows and inv_norm, backward failures, tape reset, gradients independent of the
+ * thread count, and an allocation failure at every allocation of a forward + backward.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,10 @@ static mt_tensor *leaf_add(fd_case *c, mt_dtype dt, bool train, int64_t rows, in
     l->t = &l->own;
     l->train = train;
     return l->t;
+}
+
+static mt_tensor *lf(fd_case *c, bool train, int64_t rows, int64_t cols) {
+    return leaf_add(c, MT_F32, train, rows, cols);
 }
 
 static void case_free(fd_case *c) {
@@ -173,10 +178,19 @@ static mt_tensor *f_rope(mt_ctx *ctx, fd_case *c) { return mt_op_rope(ctx, X(0),
 static mt_tensor *f_attn(mt_ctx *ctx, fd_case *c) {
     return mt_op_attention(ctx, X(0), X(1), X(2), c->heads, c->kv_heads, &c->attn);
 }
+static mt_tensor *f_attn_kv_same(mt_ctx *ctx, fd_case *c) {
+    return mt_op_attention(ctx, X(0), X(1), X(1), c->heads, c->kv_heads, &c->attn);
+}
+static mt_tensor *f_attn_self(mt_ctx *ctx, fd_case *c) {
+    return mt_op_attention(ctx, X(0), X(0), X(0), c->heads, c->kv_heads, &c->attn);
+}
+static mt_tensor *f_gated_same(mt_ctx *ctx, fd_case *c) { return mt_op_gated_act(ctx, X(0), X(0), MT_ACT_GELU_TANH); }
 static mt_tensor *f_gather(mt_ctx *ctx, fd_case *c) { return mt_op_gather_rows(ctx, X(0), c->idx, c->n_ids); }
 static mt_tensor *f_scatter(mt_ctx *ctx, fd_case *c) { return mt_op_scatter_rows(ctx, X(0), c->idx, X(1)); }
 static mt_tensor *f_concat(mt_ctx *ctx, fd_case *c) { return mt_op_concat_rows(ctx, X(0), X(1)); }
-static mt_tensor *f_reshape(mt_ctx *ctx, fd_case *c) { return mt_op_softmax(ctx, mt_op_reshape(ctx, X(0), 2, c->shape)); }
+static mt_tensor *f_reshape(mt_ctx *ctx, fd_case *c) {
+    return mt_op_softmax(ctx, mt_op_reshape(ctx, X(0), 2, c->shape));
+}
 static mt_tensor *f_transpose(mt_ctx *ctx, fd_case *c) {
     return mt_op_softmax(ctx, mt_op_contiguous(ctx, mt_op_transpose(ctx, X(0), 0, 1)));
 }
@@ -192,6 +206,11 @@ static mt_tensor *f_rows(mt_ctx *ctx, fd_case *c) {
 }
 static mt_tensor *f_dropout(mt_ctx *ctx, fd_case *c) { return mt_op_dropout(ctx, X(0), c->f, 17); }
 static mt_tensor *f_ce(mt_ctx *ctx, fd_case *c) { return mt_op_cross_entropy(ctx, X(0), c->tg, c->f); }
+/* two micro-batch losses summed, one scaled: backward must carry d loss != 1 into cross-entropy */
+static mt_tensor *f_ce_sum(mt_ctx *ctx, fd_case *c) {
+    mt_tensor *a = mt_op_scale(ctx, mt_op_cross_entropy(ctx, X(0), c->tg, c->f), -0.5f);
+    return mt_op_add(ctx, a, mt_op_cross_entropy(ctx, mt_op_softmax(ctx, X(0)), c->ids, 1.0f));
+}
 static mt_tensor *f_lora(mt_ctx *ctx, fd_case *c) { return mt_nn_linear(ctx, X(0), &c->lin); }
 /* one table as embedding and as output head */
 static mt_tensor *f_tied(mt_ctx *ctx, fd_case *c) {
@@ -219,9 +238,16 @@ static mt_tensor *f_block(mt_ctx *ctx, fd_case *c) {
     return mt_op_cross_entropy(ctx, mt_op_linear(ctx, x, X(11), NULL), c->tg, c->f);
 }
 
+/* 300 ops in a row: the tape grows past its first 256 nodes */
+static mt_tensor *f_long(mt_ctx *ctx, fd_case *c) {
+    mt_tensor *x = X(0);
+    for (int i = 0; i < 300; i++) x = mt_op_scale(ctx, x, i % 2 ? 1.01f : 0.99f);
+    return mt_op_softmax(ctx, x);
+}
+
 /* cos, sin [T, half] of positions t with inverse frequencies 10000^(-i/half) */
 static void rope_leaves(fd_case *c, int64_t T, int64_t half) {
-    float *cs = leaf_add(c, MT_F32, false, T, half)->data, *sn = leaf_add(c, MT_F32, false, T, half)->data;
+    float *cs = lf(c, false, T, half)->data, *sn = lf(c, false, T, half)->data;
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
             float a = (float)t * powf(10000.0f, -(float)i / (float)half);
@@ -232,38 +258,40 @@ static void rope_leaves(fd_case *c, int64_t T, int64_t half) {
 typedef void (*case_setup)(fd_case *c);
 
 static void s_linear(fd_case *c) {
-    c->fwd = f_linear, leaf_add(c, MT_F32, true, 3, 5), leaf_add(c, MT_F32, true, 4, 5), leaf_add(c, MT_F32, true, 4, 0);
+    c->fwd = f_linear, lf(c, true, 3, 5), lf(c, true, 4, 5), lf(c, true, 4, 0);
 }
 static void s_linear_bf16(fd_case *c) {
-    c->fwd = f_linear, leaf_add(c, MT_F32, true, 3, 9), leaf_add(c, MT_BF16, false, 5, 9), leaf_add(c, MT_F32, false, 5, 0);
+    c->fwd = f_linear, lf(c, true, 3, 9), leaf_add(c, MT_BF16, false, 5, 9), lf(c, false, 5, 0);
 }
 static void s_linear_f16(fd_case *c) {
-    c->fwd = f_linear, leaf_add(c, MT_F32, true, 2, 7), leaf_add(c, MT_F16, false, 6, 7);
+    c->fwd = f_linear, lf(c, true, 2, 7), leaf_add(c, MT_F16, false, 6, 7);
 }
 static void s_linear_w_only(fd_case *c) {
-    c->fwd = f_linear, leaf_add(c, MT_F32, false, 5, 4), leaf_add(c, MT_F32, true, 3, 4), leaf_add(c, MT_F32, true, 3, 0);
+    c->fwd = f_linear, lf(c, false, 5, 4), lf(c, true, 3, 4), lf(c, true, 3, 0);
 }
 static void s_embedding(fd_case *c) {
-    c->fwd = f_embedding, leaf_add(c, MT_F32, true, 7, 6);
+    c->fwd = f_embedding, lf(c, true, 7, 6);
     memcpy(c->ids, (int32_t[]){3, 0, 3, 6, 1}, 5 * sizeof(int32_t)), c->n_ids = 5;
 }
-static void s_rms(fd_case *c) { c->fwd = f_rms, leaf_add(c, MT_F32, true, 3, 8), leaf_add(c, MT_F32, true, 8, 0); }
-static void s_rms_bf16(fd_case *c) { c->fwd = f_rms, leaf_add(c, MT_F32, true, 3, 8), leaf_add(c, MT_BF16, false, 8, 0); }
+static void s_rms(fd_case *c) { c->fwd = f_rms, lf(c, true, 3, 8), lf(c, true, 8, 0); }
+static void s_rms_bf16(fd_case *c) { c->fwd = f_rms, lf(c, true, 3, 8), leaf_add(c, MT_BF16, false, 8, 0); }
 static void s_ln(fd_case *c) {
-    c->fwd = f_ln, leaf_add(c, MT_F32, true, 3, 8), leaf_add(c, MT_F32, true, 8, 0), leaf_add(c, MT_F32, true, 8, 0);
+    c->fwd = f_ln, lf(c, true, 3, 8), lf(c, true, 8, 0), lf(c, true, 8, 0);
 }
-static void s_act(fd_case *c) { c->fwd = f_act, leaf_add(c, MT_F32, true, 3, 8); }
-static void s_gated(fd_case *c) { c->fwd = f_gated, leaf_add(c, MT_F32, true, 3, 8), leaf_add(c, MT_F32, true, 3, 8); }
-static void s_add(fd_case *c) { c->fwd = f_add, leaf_add(c, MT_F32, true, 3, 5), leaf_add(c, MT_F32, true, 3, 5); }
-static void s_mul(fd_case *c) { c->fwd = f_mul, leaf_add(c, MT_F32, true, 3, 5), leaf_add(c, MT_F32, true, 3, 5); }
-static void s_square(fd_case *c) { c->fwd = f_square, leaf_add(c, MT_F32, true, 3, 5); }
-static void s_scale(fd_case *c) { c->fwd = f_scale, c->f = -0.7f, leaf_add(c, MT_F32, true, 3, 5); }
-static void s_softmax(fd_case *c) { c->fwd = f_softmax, leaf_add(c, MT_F32, true, 3, 8); }
-static void s_rope(fd_case *c) { c->fwd = f_rope, c->heads = 2, leaf_add(c, MT_F32, true, 3, 16), rope_leaves(c, 3, 4); }
+static void s_act(fd_case *c) { c->fwd = f_act, lf(c, true, 3, 8); }
+static void s_gated(fd_case *c) { c->fwd = f_gated, lf(c, true, 3, 8), lf(c, true, 3, 8); }
+static void s_add(fd_case *c) { c->fwd = f_add, lf(c, true, 3, 5), lf(c, true, 3, 5); }
+static void s_mul(fd_case *c) { c->fwd = f_mul, lf(c, true, 3, 5), lf(c, true, 3, 5); }
+static void s_square(fd_case *c) { c->fwd = f_square, lf(c, true, 3, 5); }
+static void s_scale(fd_case *c) { c->fwd = f_scale, c->f = -0.7f, lf(c, true, 3, 5); }
+static void s_softmax(fd_case *c) { c->fwd = f_softmax, lf(c, true, 3, 8); }
+static void s_rope(fd_case *c) { c->fwd = f_rope, c->heads = 2, lf(c, true, 3, 16), rope_leaves(c, 3, 4); }
 
-static void attn_leaves(fd_case *c, int64_t Tq, int64_t Tk, int H, int Hk, int64_t D) {
+static void attn_heads(fd_case *c, int H, int Hk, int64_t D) {
     c->fwd = f_attn, c->heads = H, c->kv_heads = Hk, c->attn.scale = 1.0f / sqrtf((float)D);
-    leaf_add(c, MT_F32, true, Tq, H * D), leaf_add(c, MT_F32, true, Tk, Hk * D), leaf_add(c, MT_F32, true, Tk, Hk * D);
+}
+static void attn_leaves(fd_case *c, int64_t Tq, int64_t Tk, int H, int Hk, int64_t D) {
+    attn_heads(c, H, Hk, D), lf(c, true, Tq, H * D), lf(c, true, Tk, Hk * D), lf(c, true, Tk, Hk * D);
 }
 static void s_attn_causal(fd_case *c) { attn_leaves(c, 5, 5, 2, 2, 4), c->attn.causal = true; }
 static void s_attn_gqa(fd_case *c) { attn_leaves(c, 5, 5, 4, 2, 4), c->attn.causal = true; }
@@ -274,30 +302,45 @@ static void s_attn_seg(fd_case *c) {
     attn_leaves(c, 7, 7, 4, 2, 4);
     memcpy(c->cu, (int64_t[]){0, 2, 5, 7}, sizeof c->cu), c->attn.cu_seqlens = c->cu, c->attn.n_seg = 3;
 }
+static void s_attn_q_only(fd_case *c) {
+    attn_leaves(c, 5, 5, 4, 2, 4), c->attn.causal = true, c->l[1].train = c->l[2].train = false;
+}
+static void s_attn_kv_same(fd_case *c) {
+    attn_heads(c, 4, 2, 4), c->fwd = f_attn_kv_same, lf(c, true, 5, 16), lf(c, true, 5, 8);
+}
+static void s_attn_self(fd_case *c) {
+    attn_heads(c, 2, 2, 4), c->fwd = f_attn_self, c->attn.causal = true, lf(c, true, 5, 8);
+}
+static void s_long(fd_case *c) { c->fwd = f_long, lf(c, true, 2, 5); }
+static void s_gated_same(fd_case *c) { c->fwd = f_gated_same, lf(c, true, 3, 8); }
 static void s_gather(fd_case *c) {
-    c->fwd = f_gather, leaf_add(c, MT_F32, true, 5, 4);
+    c->fwd = f_gather, lf(c, true, 5, 4);
     memcpy(c->idx, (int64_t[]){3, 0, 3, 4}, 4 * sizeof(int64_t)), c->n_ids = 4;
 }
 static void s_scatter(fd_case *c) {
-    c->fwd = f_scatter, leaf_add(c, MT_F32, true, 5, 4), leaf_add(c, MT_F32, true, 2, 4);
+    c->fwd = f_scatter, lf(c, true, 5, 4), lf(c, true, 2, 4);
     memcpy(c->idx, (int64_t[]){4, 1}, 2 * sizeof(int64_t));
 }
-static void s_concat(fd_case *c) { c->fwd = f_concat, leaf_add(c, MT_F32, true, 2, 4), leaf_add(c, MT_F32, true, 3, 4); }
+static void s_concat(fd_case *c) { c->fwd = f_concat, lf(c, true, 2, 4), lf(c, true, 3, 4); }
 static void s_reshape(fd_case *c) {
-    c->fwd = f_reshape, leaf_add(c, MT_F32, true, 4, 6), memcpy(c->shape, (int64_t[]){2, 12}, 2 * sizeof(int64_t));
+    c->fwd = f_reshape, lf(c, true, 4, 6), memcpy(c->shape, (int64_t[]){2, 12}, 2 * sizeof(int64_t));
 }
-static void s_transpose(fd_case *c) { c->fwd = f_transpose, leaf_add(c, MT_F32, true, 3, 5); }
-static void s_heads(fd_case *c) { c->fwd = f_heads, c->heads = 2, leaf_add(c, MT_F32, true, 4, 6); }
-static void s_rows(fd_case *c) { c->fwd = f_rows, leaf_add(c, MT_F32, true, 6, 4); }
-static void s_dropout(fd_case *c) { c->fwd = f_dropout, c->f = 0.3f, leaf_add(c, MT_F32, true, 4, 8); }
+static void s_transpose(fd_case *c) { c->fwd = f_transpose, lf(c, true, 3, 5); }
+static void s_heads(fd_case *c) { c->fwd = f_heads, c->heads = 2, lf(c, true, 4, 6); }
+static void s_rows(fd_case *c) { c->fwd = f_rows, lf(c, true, 6, 4); }
+static void s_dropout(fd_case *c) { c->fwd = f_dropout, c->f = 0.3f, lf(c, true, 4, 8); }
 static void s_ce(fd_case *c) {
-    c->fwd = f_ce, c->is_loss = true, c->f = 1.0f / 3.0f, leaf_add(c, MT_F32, true, 5, 7);
+    c->fwd = f_ce, c->is_loss = true, c->f = 1.0f / 3.0f, lf(c, true, 5, 7);
     memcpy(c->tg, (int32_t[]){2, -100, 6, 0, -1}, 5 * sizeof(int32_t));
+}
+static void s_ce_sum(fd_case *c) {
+    s_ce(c), c->fwd = f_ce_sum;
+    memcpy(c->ids, (int32_t[]){-100, 1, 1, 6, 3}, 5 * sizeof(int32_t));
 }
 static void lora_setup(fd_case *c, float dropout) {
     c->fwd = f_lora;
-    leaf_add(c, MT_F32, true, 3, 8), leaf_add(c, MT_BF16, false, 5, 8), leaf_add(c, MT_F32, false, 5, 0);
-    leaf_add(c, MT_F32, true, 2, 8), leaf_add(c, MT_F32, true, 5, 2);
+    lf(c, true, 3, 8), leaf_add(c, MT_BF16, false, 5, 8), lf(c, false, 5, 0);
+    lf(c, true, 2, 8), lf(c, true, 5, 2);
     c->lora = (mt_lora){.a = c->l[3].own, .b = c->l[4].own, .scale = 16.0f / 2, .dropout = dropout, .seed = 99};
     c->lin = (mt_linear){.w = c->l[1].own, .b = c->l[2].own, .lora = &c->lora};
     c->l[1].t = &c->lin.w, c->l[2].t = &c->lin.b, c->l[3].t = &c->lora.a, c->l[4].t = &c->lora.b;
@@ -305,19 +348,20 @@ static void lora_setup(fd_case *c, float dropout) {
 static void s_lora(fd_case *c) { lora_setup(c, 0.0f); }
 static void s_lora_dropout(fd_case *c) { lora_setup(c, 0.25f); }
 static void s_tied(fd_case *c) {
-    c->fwd = f_tied, c->is_loss = true, c->f = 0.25f, leaf_add(c, MT_F32, true, 9, 6), leaf_add(c, MT_F32, true, 6, 0);
+    c->fwd = f_tied, c->is_loss = true, c->f = 0.25f, lf(c, true, 9, 6), lf(c, true, 6, 0);
     memcpy(c->ids, (int32_t[]){1, 4, 4, 8, 0}, 5 * sizeof(int32_t)), c->n_ids = 5;
     memcpy(c->tg, (int32_t[]){4, 4, 8, -100, 2}, 5 * sizeof(int32_t));
 }
-static void s_split(fd_case *c) { c->fwd = f_split, leaf_add(c, MT_F32, true, 3, 6), leaf_add(c, MT_F32, true, 12, 6); }
+static void s_split(fd_case *c) { c->fwd = f_split, lf(c, true, 3, 6), lf(c, true, 12, 6); }
 /* T tokens of width C: 4 query heads and 2 kv heads of C / 2, an MLP of 3C / 2, a vocabulary of V */
 static void block_setup(fd_case *c, int64_t T, int64_t C, int64_t V) {
     c->fwd = f_block, c->is_loss = true, c->f = 0.2f, c->n_ids = T;
     c->attn = (mt_attn_opts){.scale = 1.0f / sqrtf((float)C / 2), .causal = true};
-    for (int64_t t = 0; t < T; t++) c->ids[t] = (int32_t)((t * 5 + 1) % V), c->tg[t] = t % 4 == 2 ? -100 : (int32_t)((t * 3) % V);
+    for (int64_t t = 0; t < T; t++)
+        c->ids[t] = (int32_t)((t * 5 + 1) % V), c->tg[t] = t % 4 == 2 ? -100 : (int32_t)((t * 3) % V);
     int64_t F = 3 * C / 2, shapes[12][2] = {{V, C}, {C, 0}, {2 * C, C}, {2 * C, 0}, {C, C}, {C, C},
                                             {C, 2 * C}, {C, 0}, {F, C}, {F, C}, {C, F}, {V, C}};
-    for (int i = 0; i < 12; i++) leaf_add(c, MT_F32, true, shapes[i][0], shapes[i][1]);
+    for (int i = 0; i < 12; i++) lf(c, true, shapes[i][0], shapes[i][1]);
     rope_leaves(c, T, C / 4);
 }
 static void s_block(fd_case *c) { block_setup(c, 6, 8, 11); }
@@ -338,10 +382,12 @@ static const struct {
     {"attention causal", s_attn_causal, 0}, {"attention gqa causal", s_attn_gqa, 0},
     {"attention q_pos0", s_attn_pos0, 0}, {"attention full", s_attn_full, 0},
     {"attention rows with no key", s_attn_blind, 0}, {"attention segments", s_attn_seg, 0},
+    {"attention q only", s_attn_q_only, 0}, {"attention k = v", s_attn_kv_same, 0},
+    {"attention q = k = v", s_attn_self, 0}, {"gated act(x) * x", s_gated_same, 0}, {"two losses", s_ce_sum, 0},
     {"gather_rows", s_gather, 0}, {"scatter_rows", s_scatter, 0}, {"concat_rows", s_concat, 0},
     {"reshape", s_reshape, 0}, {"transpose", s_transpose, 0}, {"head split 3d", s_heads, 0},
     {"rows views", s_rows, 0}, {"dropout", s_dropout, 0}, {"cross_entropy", s_ce, 0}, {"lora", s_lora, 0},
-    {"lora dropout", s_lora_dropout, 0}, {"tied embedding", s_tied, 0}, {"split qkv rows", s_split, 0},
+    {"lora dropout", s_lora_dropout, 0}, {"300 ops", s_long, 0}, {"tied embedding", s_tied, 0}, {"split qkv rows", s_split, 0},
     {"decoder block", s_block, 0},
 };
 
@@ -394,7 +440,8 @@ static void test_accumulate(void) {
     fd_case cs = {.name = "accumulate"}, *c = &cs;
     s_linear(c);
     float gw[20] = {0}, gb[4] = {0}, gw1[20], gx1[15];
-    mt_tensor tgw = mt_tensor_wrap(MT_F32, 2, (int64_t[]){4, 5}, gw), tgb = mt_tensor_wrap(MT_F32, 1, (int64_t[]){4}, gb);
+    mt_tensor tgw = mt_tensor_wrap(MT_F32, 2, (int64_t[]){4, 5}, gw);
+    mt_tensor tgb = mt_tensor_wrap(MT_F32, 1, (int64_t[]){4}, gb);
     env e;
     env_open(&e, NULL);
     for (int rep = 0; rep < 3; rep++) {
@@ -512,7 +559,7 @@ static void test_tape_reset(void) {
 static void test_dropout(mt_pool *pool3) {
     enum { R = 64, C = 64, N = R * C };
     fd_case cs = {.name = "dropout"}, *c = &cs;
-    float *x = leaf_add(c, MT_F32, true, R, C)->data, *y[2], *dx[2];
+    float *x = lf(c, true, R, C)->data, *y[2], *dx[2];
     for (int64_t i = 0; i < N; i++) x[i] = 0.5f + (float)(i % 7);
     const float p = 0.25f, keep = 1.0f / (1.0f - p);
     env e;
@@ -548,7 +595,7 @@ static void test_dropout(mt_pool *pool3) {
 static void test_cross_entropy(void) {
     enum { T = 4, V = 6 };
     fd_case cs = {.name = "ce"}, *c = &cs;
-    const float *l = leaf_add(c, MT_F32, true, T, V)->data;
+    const float *l = lf(c, true, T, V)->data;
     const int32_t tg[T] = {1, -100, 5, -7}, none[T] = {-1, -1, -100, -2};
     double ref = 0;
     for (int t = 0; t < T; t += 2) {
@@ -668,7 +715,8 @@ static void alloc_failures(case_setup setup, const char *name) {
                 continue;
             }
             double err_max = 0, scale = 1e-6;
-            for (int64_t j = 0; j < n; j++) err_max = fmax(err_max, fabs(g[j] - ref[i][j])), scale = fmax(scale, fabs(ref[i][j]));
+            for (int64_t j = 0; j < n; j++)
+                err_max = fmax(err_max, fabs(g[j] - ref[i][j])), scale = fmax(scale, fabs(ref[i][j]));
             CHECK_MSG(err_max <= 1e-5 * scale, "%s: allocation %zu failing changes leaf %d's gradient by %g", name, k,
                       i, err_max);
         }
@@ -699,6 +747,7 @@ int main(void) {
     test_thread_invariance(pool3);
     alloc_failures(s_block, "decoder block");
     alloc_failures(s_lora_dropout, "lora dropout");
+    alloc_failures(s_long, "300 ops");
     mt_pool_free(pool3);
     mt_cpu_scratch_release();
     return check_report();

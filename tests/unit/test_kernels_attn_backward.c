@@ -67,7 +67,8 @@ static lay layout(const bcase *c) {
     for (int64_t t = 0; t < c->n_q; t++)
         for (int64_t i = 0; i < HD; i++) l.is_param[l.q_off + t * l.q_st + i] = true;
     for (int64_t s = 0; s < c->n_kv; s++)
-        for (int64_t i = 0; i < KD; i++) l.is_param[l.k_off + s * l.kv_st + i] = l.is_param[l.v_off + s * l.kv_st + i] = true;
+        for (int64_t i = 0; i < KD; i++)
+            l.is_param[l.k_off + s * l.kv_st + i] = l.is_param[l.v_off + s * l.kv_st + i] = true;
     return l;
 }
 
@@ -325,14 +326,18 @@ int main(int argc, char **argv) {
             {.name = "causal q_pos0=5", .n_q = 6, .n_kv = 11, .H = 2, .Hk = 1, .D = 8, .causal = true, .q_pos0 = 5},
             {.name = "GQA 4 on 2", .n_q = 10, .n_kv = 10, .H = 4, .Hk = 2, .D = 8, .causal = true, .interleave = true},
             {.name = "3 segments", .n_q = 10, .n_kv = 10, .H = 2, .Hk = 2, .D = 8, .cu = cu3, .n_seg = 3},
-            {.name = "3 segments causal", .n_q = 10, .n_kv = 10, .H = 4, .Hk = 2, .D = 6, .causal = true, .cu = cu3, .n_seg = 3, .interleave = true},
+            {.name = "3 segments causal", .n_q = 10, .n_kv = 10, .H = 4, .Hk = 2, .D = 6, .causal = true, .cu = cu3,
+             .n_seg = 3, .interleave = true},
             {.name = "rows see no key", .n_q = 7, .n_kv = 7, .H = 2, .Hk = 1, .D = 8, .causal = true, .q_pos0 = -2},
             {.name = "bidirectional D=5", .n_q = 5, .n_kv = 12, .H = 3, .Hk = 1, .D = 5},
         };
         const bcase big[] = {
-            {.name = "GQA causal T=150", .n_q = 150, .n_kv = 150, .H = 8, .Hk = 2, .D = 64, .causal = true, .interleave = true},
-            {.name = "segments causal D=80", .n_q = 200, .n_kv = 200, .H = 4, .Hk = 4, .D = 80, .causal = true, .cu = cu_big, .n_seg = 4},
-            {.name = "chunk q_pos0=90 D=17", .n_q = 40, .n_kv = 130, .H = 6, .Hk = 3, .D = 17, .causal = true, .q_pos0 = 90},
+            {.name = "GQA causal T=150", .n_q = 150, .n_kv = 150, .H = 8, .Hk = 2, .D = 64, .causal = true,
+             .interleave = true},
+            {.name = "segments causal D=80", .n_q = 200, .n_kv = 200, .H = 4, .Hk = 4, .D = 80, .causal = true,
+             .cu = cu_big, .n_seg = 4},
+            {.name = "chunk q_pos0=90 D=17", .n_q = 40, .n_kv = 130, .H = 6, .Hk = 3, .D = 17, .causal = true,
+             .q_pos0 = 90},
             {.name = "bidirectional D=128", .n_q = 70, .n_kv = 70, .H = 2, .Hk = 1, .D = 128},
         };
         for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {

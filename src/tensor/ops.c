@@ -337,8 +337,8 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
     };
     mt_cpu_attention(ctx->pool, &a);
     if (mt_tape_wants(ctx, q, k, v)) {
-        if (k->dtype != MT_F32 || v->dtype != MT_F32)
-            return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: training needs f32 keys and values");
+        if (k->dtype != MT_F32 || v->dtype != MT_F32 || !mt_tensor_is_contiguous(k) || !mt_tensor_is_contiguous(v))
+            return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: training needs contiguous f32 keys and values");
         mt_tape_node *node = mt_tape_record(ctx, mt_bw_attention, y, q, k, v);
         mt_attn_opts *saved = mt_ctx_copy(ctx, opts, sizeof *opts);
         if (!node || !saved) return NULL;

@@ -327,20 +327,16 @@ void mt_bw_rope(mt_ctx *ctx, const mt_tape_node *n) {
 
 /* ---- attention ---- */
 
-/* The kernel writes all three gradients; an input that needs none gets a throwaway buffer. */
-static float *grad_or_scratch(mt_ctx *ctx, mt_tensor *src, const mt_tensor *like) {
-    if (src) return gradp(ctx, src);
-    mt_tensor *t = mt_tensor_zeros(ctx, MT_F32, like->ndim, like->shape);
-    return t ? mt_f32(t) : NULL;
-}
-
 void mt_bw_attention(mt_ctx *ctx, const mt_tape_node *n) {
     const mt_tensor *q = &n->in[0], *k = &n->in[1], *v = &n->in[2];
     const mt_attn_opts *o = n->aux;
     int64_t D = q->shape[1] / n->i[0];
-    float *dq = grad_or_scratch(ctx, n->src[0], q), *dk = grad_or_scratch(ctx, n->src[1], k),
-          *dv = grad_or_scratch(ctx, n->src[2], v);
-    if (!dq || !dk || !dv) return;
+    /* the kernel skips a NULL gradient; each one it writes uses its input's strides, and the forward made sure q,
+     * k and v are contiguous like their gradients */
+    float *dq = NULL, *dk = NULL, *dv = NULL;
+    if (n->src[0] && !(dq = gradp(ctx, n->src[0]))) return;
+    if (n->src[1] && !(dk = gradp(ctx, n->src[1]))) return;
+    if (n->src[2] && !(dv = gradp(ctx, n->src[2]))) return;
     mt_attn_args a = {
         .q = mt_f32(q), .q_st = q->stride[0], .q_sh = D,
         .k = k->data, .k_st = k->stride[0], .k_sh = D,

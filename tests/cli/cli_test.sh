@@ -15,18 +15,7 @@ if [ ! -f "$model/model.safetensors" ]; then
   cp "$tok/tokenizer.json" "$model/"
 fi
 image=$src/docs/example.png
-fail=0 n=0
-check() { # label, expected exit code, command...
-  local label=$1 want=$2; shift 2
-  n=$((n + 1))
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [ "$got" != "$want" ]; then
-    echo "FAIL $label: exit $got, expected $want"; sed 's/^/  /' "$work/err" | tail -5; fail=$((fail + 1))
-  else
-    echo "ok   $label"
-  fi
-}
+. "$src/tests/cli/check.sh"
 check "run with an image" 0 "$mitten" run -m "$model" --image "$image" -p "What is in the picture?" --max-tokens 8
 [ -s "$work/out" ] || { echo "FAIL run printed nothing"; fail=$((fail + 1)); }
 check "run sampled, seed 5" 0 "$mitten" run -m "$model" -p "Hi" --temperature 1 --top-p 0.9 --seed 5 --max-tokens 12

@@ -55,18 +55,7 @@ begin = 8 + n + header[key]["data_offsets"][0]
 raw[begin:begin + 4] = struct.pack("<f", float("nan"))
 open(path, "wb").write(raw)
 EOF
-fail=0 n=0
-check() { # label, expected exit code, command...
-  local label=$1 want=$2; shift 2
-  n=$((n + 1))
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [ "$got" != "$want" ]; then
-    echo "FAIL $label: exit $got, expected $want"; sed 's/^/  /' "$work/err" | tail -5; fail=$((fail + 1))
-  else
-    echo "ok   $label"
-  fi
-}
+. "$src/tests/cli/check.sh"
 expect_err() { # label, text that must appear in the last command's stderr
   grep -q -- "$2" "$work/err" || { echo "FAIL $1: stderr lacks \"$2\""; tail -3 "$work/err"; fail=$((fail + 1)); }
 }

@@ -1,0 +1,14 @@
+# Shared by the CLI test scripts (sourced): check runs a command and compares its exit code; its stdout and stderr
+# stay in $work/out and $work/err for further checks. Counts in $n (commands) and $fail (failures).
+fail=0 n=0
+check() { # label, expected exit code, command...
+  local label=$1 want=$2; shift 2
+  n=$((n + 1))
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $label: exit $got, expected $want"; sed 's/^/  /' "$work/err" | tail -5; fail=$((fail + 1))
+  else
+    echo "ok   $label"
+  fi
+}

@@ -3,7 +3,7 @@
  * Usage:
  *     mt_err err;
  *     mt_model *m = NULL;
- *     if (mt_model_load("Qwen2.5-VL-3B-Instruct/", &mt_load_params_default, &m, &err) != MT_OK)
+ *     if (mt_model_open("Qwen2.5-VL-3B-Instruct/", &m, &err) != MT_OK)
  *         fprintf(stderr, "%s\n", err.msg);
  *
  * Every function that can fail returns an mt_status and, when given a non-NULL mt_err, writes a message that

@@ -11,6 +11,7 @@ packages=(
   libcjson-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libpcre2-dev libutf8proc-dev
   python3 python3-numpy python3-torch python3-pil python3-jinja2
   clang libclang-rt-14-dev
+  libopenmpi-dev openmpi-bin
 )
 # Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's): only install it when absent.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -17,7 +17,8 @@ static const char train_usage[] =
     "model/ (a Hugging Face folder) and, with LoRA, adapter/ (PEFT).\n\n"
     "options:\n"
     "  --data FILE          training data\n"
-    "  --eval-data FILE     held-out data: eval loss every --eval-every steps\n"
+    "  --eval-data FILE     held-out data: eval loss and exact-match answers every --eval-every steps\n"
+    "  --eval-tokens N      new tokens per exact-match answer (default 64; 0: loss only)\n"
     "  --image-dir DIR      where relative image paths start (default: the data file's folder)\n"
     "  --train PARTS        comma list of vision, projector, llm (default llm)\n"
     "  --lora R             LoRA rank on the language model (default 0: full fine-tuning)\n"
@@ -100,7 +101,8 @@ int mt_cmd_train(int argc, char **argv) {
         if (int_opt(&a, "--max-steps", 0, INT64_MAX, &o.max_steps, &bad) ||
             int_opt(&a, "--max-len", 0, INT64_MAX, &o.max_len, &bad) ||
             int_opt(&a, "--save-every", 0, INT64_MAX, &o.save_every, &bad) ||
-            int_opt(&a, "--eval-every", 0, INT64_MAX, &o.eval_every, &bad))
+            int_opt(&a, "--eval-every", 0, INT64_MAX, &o.eval_every, &bad) ||
+            int_opt(&a, "--eval-tokens", 0, 1 << 20, &o.eval_tokens, &bad))
             continue;
         if (num_opt(&a, "--lr", 0, 10, &o.lr, &bad) || num_opt(&a, "--vision-lr", 0, 10, &o.vision_lr, &bad) ||
             num_opt(&a, "--projector-lr", 0, 10, &o.projector_lr, &bad) ||

@@ -19,7 +19,8 @@ mt_tensor *mt_nn_linear(mt_ctx *ctx, const mt_tensor *x, const mt_linear *l) {
     mt_tensor *y = mt_op_linear(ctx, x, &l->w, l->b.data ? &l->b : NULL);
     const mt_lora *a = l->lora;
     if (!a) return y;
-    const mt_tensor *in = a->dropout > 0.0f ? mt_op_dropout(ctx, x, a->dropout, a->seed) : x;
+    /* dropout only while training: evaluation and generation use the whole adapter */
+    const mt_tensor *in = a->dropout > 0.0f && ctx->tape ? mt_op_dropout(ctx, x, a->dropout, a->seed) : x;
     mt_tensor *low = mt_op_linear(ctx, mt_op_linear(ctx, in, &a->a, NULL), &a->b, NULL);
     return mt_op_add(ctx, y, mt_op_scale(ctx, low, a->scale));
 }

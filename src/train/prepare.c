@@ -50,6 +50,7 @@ static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const 
     if (!st) st = mt_labels_build(src, in->messages, NULL, counts, n, lo, &out->tok, err);
     mt_free(counts);
     out->images = in->images;
+    out->messages = in->messages;
     out->line = in->line;
     return st;
 }

@@ -11,6 +11,7 @@ typedef struct mt_prepared_sample {
     mt_sample_tokens tok;
     mt_image_grid *grids;      /* [tok.n_images] */
     const char *const *images; /* paths, borrowed from the data set */
+    const cJSON *messages;     /* borrowed from the data set */
     int64_t line;
 } mt_prepared_sample;
 

@@ -33,9 +33,18 @@ static mt_tensor *embed_with_images(const mt_model *m, mt_ctx *ctx, const mt_tra
     return mt_op_scatter_rows(ctx, x, rows, feats);
 }
 
-mt_status mt_train_sample_run(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm, double *loss,
-                              mt_err *err) {
+/* Seconds since *t0 added into *acc (when timing), and *t0 moved to now. */
+static void lap(double *acc, double *t0) {
+    double now = mt_time_now();
+    *acc += now - *t0;
+    *t0 = now;
+}
+
+mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
+                                    double *loss, mt_train_timing *timing, mt_err *err) {
     const mt_family *f = m->family;
+    mt_train_timing unused = {0};
+    mt_train_timing *tm = timing ? timing : &unused;
     if (s->n < 2) return mt_err_set(err, MT_ERR_INVALID_ARG, "a training sample needs at least 2 tokens");
     int64_t *pos = mt_arena_alloc(ctx->arena, (size_t)(3 * s->n) * sizeof *pos), delta;
     int32_t *targets = mt_arena_alloc(ctx->arena, (size_t)s->n * sizeof *targets);
@@ -44,12 +53,22 @@ mt_status mt_train_sample_run(const mt_model *m, mt_ctx *ctx, const mt_train_sam
     if (st) return st;
     for (int64_t i = 0; i + 1 < s->n; i++) targets[i] = s->labels[i + 1] < 0 ? -1 : s->labels[i + 1];
     targets[s->n - 1] = -1;
+    double t0 = mt_time_now();
     mt_tensor *x = embed_with_images(m, ctx, s);
+    lap(&tm->vision, &t0);
     mt_tensor *logits = f->forward(m, ctx, NULL, x, pos, true, NULL);
+    lap(&tm->lm, &t0);
     mt_tensor *l = mt_op_cross_entropy(ctx, logits, targets, inv_norm);
+    lap(&tm->loss, &t0);
     if (!l) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
     *loss = mt_f32(l)[0];
     if (ctx->tape && l->requires_grad && mt_backward(ctx, l))
         return mt_err_set(err, ctx->status, "backward: %s", ctx->err.msg);
+    lap(&tm->backward, &t0);
     return MT_OK;
+}
+
+mt_status mt_train_sample_run(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm, double *loss,
+                              mt_err *err) {
+    return mt_train_sample_run_timed(m, ctx, s, inv_norm, loss, NULL, err);
 }

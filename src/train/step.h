@@ -21,11 +21,23 @@ typedef struct mt_train_sample {
     int n_images;
 } mt_train_sample;
 
+/* Seconds spent in each phase of one sample, added to by mt_train_sample_run_timed (wall clock; every kernel
+ * returns before the next phase starts, so the split is exact). */
+typedef struct mt_train_timing {
+    double vision;   /* token embeddings + encode_image per image + scatter into the image rows */
+    double lm;       /* language model forward to the logits of every row */
+    double loss;     /* cross-entropy over the vocabulary */
+    double backward; /* the tape walked back: language model, then the vision tower when it trains */
+} mt_train_timing;
+
 /* Runs the sample and sets *loss = inv_norm * (sum of the token losses it supervises). With ctx->tape set, also
  * adds the gradient of that loss into every tensor that requires one (the trainable parameters). The caller resets
  * ctx->tape and ctx->arena afterwards; pixels must stay alive until then. */
 mt_status mt_train_sample_run(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm, double *loss,
                               mt_err *err);
+/* The same, adding each phase's seconds into *timing (NULL: not timed). */
+mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
+                                    double *loss, mt_train_timing *timing, mt_err *err);
 
 /* Supervised tokens of a sample: labels[i] >= 0 for i >= 1 (the first label has no logits before it). */
 int64_t mt_train_sample_supervised(const int32_t *labels, int64_t n);

@@ -13,6 +13,8 @@
 #include "mitten.h"
 #include "tensor/autograd.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
+#include "train/evaluate.h"
 #include "train/export.h"
 #include "train/plot.h"
 #include "train/prepare.h"
@@ -20,7 +22,7 @@
 #include "train/step.h"
 
 mt_train_opts mt_train_opts_default(void) {
-    return (mt_train_opts){.spec = mt_train_spec_default(), .epochs = 1, .batch = 8, .lr = 1e-4,
+    return (mt_train_opts){.spec = mt_train_spec_default(), .epochs = 1, .batch = 8, .lr = 1e-4, .eval_tokens = 64,
                            .warmup = 0.03, .max_grad_norm = 1.0, .schedule = MT_SCHED_COSINE, .log_every = 1,
                            .keep = 3, .seed = 42};
 }
@@ -33,7 +35,7 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
 #define N(k) cJSON_AddNumberToObject(j, #k, (double)o->k)
     S(model_dir); S(data_path); S(image_dir); S(eval_path);
     N(epochs); N(max_steps); N(batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
-    N(max_grad_norm); N(max_len); N(save_every); N(log_every); N(eval_every); N(keep); N(threads);
+    N(max_grad_norm); N(max_len); N(save_every); N(log_every); N(eval_every); N(eval_tokens); N(keep); N(threads);
     cJSON_AddStringToObject(j, "schedule", mt_schedule_kind_name(o->schedule));
     cJSON_AddBoolToObject(j, "last_turn_only", o->last_turn_only);
     cJSON_AddBoolToObject(j, "strict", o->strict);
@@ -76,6 +78,7 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     INT("batch", o->batch, 1, 1 << 20); INT("max_len", o->max_len, 0, INT64_MAX);
     INT("save_every", o->save_every, 0, INT64_MAX); INT("log_every", o->log_every, 0, INT64_MAX);
     INT("eval_every", o->eval_every, 0, INT64_MAX); INT("keep", o->keep, 0, 1 << 20);
+    INT("eval_tokens", o->eval_tokens, 0, 1 << 20);
     INT("threads", o->threads, 0, 4096); INT("lora_rank", o->spec.lora_rank, 0, 4096);
     NUM("lr", o->lr); NUM("vision_lr", o->vision_lr); NUM("projector_lr", o->projector_lr);
     NUM("weight_decay", o->weight_decay); NUM("warmup", o->warmup); NUM("max_grad_norm", o->max_grad_norm);
@@ -215,17 +218,27 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         }
         mt_trainable_zero_grad(r->tr);
         mt_trainable_set_step(r->tr, o->seed, step);
-        double loss = 0;
-        for (int64_t k = 0; k < count; k++) {
+        /* this rank's share of the step: every world-th sample */
+        double sums[3] = {0, 0, 0}; /* loss, tokens, image tokens */
+        mt_status st = MT_OK;
+        for (int64_t k = mt_dist_rank(); k < count && !st; k += mt_dist_size()) {
             const mt_prepared_sample *s = sample_at(r, epoch, first + k);
             double l;
-            mt_status st = run_sample(r, s, 1.0f / (float)MT_MAX(sup, 1), true, &l, &images, err);
-            if (st) return st;
-            loss += l;
+            st = run_sample(r, s, 1.0f / (float)MT_MAX(sup, 1), true, &l, &images, err);
+            sums[0] += l;
             tokens += s->tok.n;
         }
+        if ((st = mt_dist_agree(st, err))) return st;
+        sums[1] = (double)tokens;
+        sums[2] = (double)images;
+        for (size_t i = 0; i < r->n_params && !st; i++) st = mt_dist_sum_f32(r->params[i].grad, r->params[i].n, err);
+        if (!st) st = mt_dist_sum_f64(sums, 3, err);
+        if (st) return st;
+        double loss = sums[0];
+        tokens = (int64_t)sums[1];
+        images = (int64_t)sums[2];
         double norm;
-        mt_status st = mt_grad_clip_norm(r->params, r->n_params, o->max_grad_norm, r->pool, &norm, err);
+        st = mt_grad_clip_norm(r->params, r->n_params, o->max_grad_norm, r->pool, &norm, err);
         if (st || !isfinite(loss))
             return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite (%s); stopping, the last "
                               "checkpoint in %s is kept", (long long)step + 1, st ? "gradient" : "loss",
@@ -234,7 +247,8 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         mt_adamw_step(r->opt, scale, r->pool);
         r->losses[step] = loss;
         double secs = mt_time_now() - t0;
-        if (o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps))
+        bool writer = mt_dist_rank() == 0;
+        if (writer && o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps))
             log_step(r, step, start_step, loss, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images, secs,
                      t_start);
         if (r->eval && o->eval_every && (step + 1) % o->eval_every == 0) {
@@ -242,15 +256,23 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
             if ((st = eval_loss(r, &el, err))) return st;
             r->eval_steps[r->n_eval] = step + 1;
             r->eval_losses[r->n_eval++] = el;
-            fprintf(stderr, "step %lld  eval loss %.4f\n", (long long)step + 1, el);
+            int64_t hit = 0, of = 0;
+            if (writer && o->eval_tokens > 0 &&
+                (st = mt_eval_exact_match(r->m, r->eval, o->eval_tokens, o->threads, &hit, &of, err)))
+                return st;
+            if (writer)
+                fprintf(stderr, "step %lld  eval loss %.4f  exact match %lld/%lld\n", (long long)step + 1, el,
+                        (long long)hit, (long long)of);
         }
         bool last = step + 1 == r->total_steps;
         if ((o->save_every && (step + 1) % o->save_every == 0) || last) {
-            cJSON *state = state_json(r, step + 1);
-            st = mt_checkpoint_save(o->out_dir, step + 1, r->params, r->n_params, r->opt, state, o->keep, err);
-            cJSON_Delete(state);
-            if (st) return st;
-            write_plot(r, step + 1);
+            if (writer) {
+                cJSON *state = state_json(r, step + 1);
+                st = mt_checkpoint_save(o->out_dir, step + 1, r->params, r->n_params, r->opt, state, o->keep, err);
+                cJSON_Delete(state);
+                if (!st) write_plot(r, step + 1);
+            }
+            if ((st = mt_dist_share_status(st, err))) return st;
         }
     }
     return MT_OK;
@@ -258,6 +280,7 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
 
 static mt_status setup(run *r, mt_err *err) {
     const mt_train_opts *o = r->o;
+    bool talk = mt_dist_rank() == 0; /* one voice for the whole group */
     mt_status st = mt_pool_new(o->threads, &r->pool, err);
     if (!st) st = mt_model_open(o->model_dir, &r->m, err);
     if (st) return st;
@@ -272,17 +295,17 @@ static mt_status setup(run *r, mt_err *err) {
     for (int i = 0; i < 2 && !st; i++) {
         if (!paths[i]) continue;
         mt_dataset *ds = NULL;
-        fprintf(stderr, "loading %s\n", paths[i]);
+        if (talk) fprintf(stderr, "loading %s\n", paths[i]);
         st = mt_dataset_load(paths[i], &dopt, &ds, err);
-        if (!st) mt_dataset_log_summary(ds);
+        if (!st && talk) mt_dataset_log_summary(ds);
         if (!st) st = mt_prepare(r->m, ds, &lo, o->strict, dst[i], err);
-        if (!st) mt_labels_stats_print(&(*dst[i])->stats, stderr);
+        if (!st && talk) mt_labels_stats_print(&(*dst[i])->stats, stderr);
         if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable sample", paths[i]);
         r->sets[i] = ds;
     }
     if (st) return st;
     if ((st = mt_trainable_setup(r->m, &o->spec, &r->tr, err))) return st;
-    mt_trainable_print(r->tr, stderr);
+    if (talk) mt_trainable_print(r->tr, stderr);
     r->params = mt_trainable_params(r->tr, &r->n_params);
     mt_adamw_config cfg = mt_adamw_config_default();
     cfg.n_groups = 3;
@@ -337,11 +360,24 @@ static mt_status write_args(const mt_train_opts *o, mt_err *err) {
     return st;
 }
 
+static mt_status export_run(run *r, mt_err *err) {
+    char path[4096];
+    bool lora = mt_trainable_is_lora(r->tr);
+    mt_status st = mt_path_join(path, sizeof path, r->o->out_dir, "model", err);
+    if (!st) st = mt_export_model(r->m, path, err);
+    if (!st && lora && !(st = mt_path_join(path, sizeof path, r->o->out_dir, "adapter", err)))
+        st = mt_export_adapter(r->m, &r->o->spec, path, err);
+    if (!st) fprintf(stderr, "saved %s/model%s\n", r->o->out_dir, lora ? " and adapter" : "");
+    return st;
+}
+
 mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
     run r = {.o = opts};
     int64_t start = 0;
-    mt_status st = resume ? MT_OK : write_args(opts, err);
-    if (!st) st = setup(&r, err);
+    mt_status st = mt_dist_init(err);
+    bool writer = mt_dist_rank() == 0;
+    if (!st && !resume) st = mt_dist_share_status(writer ? write_args(opts, err) : MT_OK, err);
+    if (!st) st = mt_dist_agree(setup(&r, err), err);
     if (!st && resume) {
         char dir[4096];
         st = mt_checkpoint_latest(opts->out_dir, dir, sizeof dir, &start, err);
@@ -351,18 +387,14 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
             st = mt_checkpoint_load(dir, r.params, r.n_params, r.opt, &state, &start, err);
             if (!st) st = restore_state(&r, state, start, err);
             cJSON_Delete(state);
-            if (!st) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)start);
+            if (!st && writer) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)start);
         }
     }
+    if (resume) st = mt_dist_agree(st, err);
     if (!st) st = train_loop(&r, start, err);
-    char path[4096];
-    if (!st) st = mt_path_join(path, sizeof path, opts->out_dir, "model", err);
-    if (!st) st = mt_export_model(r.m, path, err);
-    if (!st && mt_trainable_is_lora(r.tr)) {
-        if (!(st = mt_path_join(path, sizeof path, opts->out_dir, "adapter", err)))
-            st = mt_export_adapter(r.m, &opts->spec, path, err);
-    }
-    if (!st) fprintf(stderr, "saved %s/model%s\n", opts->out_dir, mt_trainable_is_lora(r.tr) ? " and adapter" : "");
+    if (!st && writer) st = export_run(&r, err);
+    if (!st) st = mt_dist_share_status(st, err);
     teardown(&r);
+    mt_dist_finalize();
     return st;
 }

@@ -28,6 +28,7 @@ typedef struct mt_train_opts {
     int64_t max_len;
     bool last_turn_only, strict;
     int64_t save_every, log_every, eval_every;
+    int64_t eval_tokens;     /* exact-match answers on the eval data get this many new tokens (0: loss only) */
     int keep;
     uint64_t seed;
     int threads;

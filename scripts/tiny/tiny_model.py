@@ -1,0 +1,82 @@
+"""mitten-tiny's architecture and random initial weights: a Qwen2.5-VL config.json (same keys as the published
+Qwen2.5-VL-3B-Instruct one) at toy width, generation_config.json, preprocessor_config.json, model.safetensors.
+
+    | part      | shape                                                                                        |
+    |-----------|----------------------------------------------------------------------------------------------|
+    | vision    | patch 14, temporal patch 2, VISION["depth"] blocks of width VISION["hidden_size"],           |
+    |           | window 112 px, last block full attention, 2x2 merge -> projector -> LM width                 |
+    | language  | TEXT["hidden_size"] wide, TEXT["layers"] layers, grouped-query attention, SwiGLU, tied head |
+    | images    | min 56x56, max 112x112 pixels: a 112x112 image is 8x8 patches -> 16 image tokens             |
+
+Initialisation (GPT-2 style, for training from scratch): linear, conv and embedding weights N(0, 0.02), the
+residual outputs (attn.proj, o_proj, down_proj, the projector's last layer) N(0, 0.02 / sqrt(2 * layers)),
+biases 0, norm weights 1. The tensor list is tests/ref/qwen2_vl_ref.py's weight_specs, transformers' names.
+"""
+
+import json
+import math
+import os
+import sys
+
+import torch
+
+REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "ref")
+sys.path.insert(0, REF)
+import qwen2_vl_model as qm  # noqa: E402
+import qwen2_vl_ref as qr  # noqa: E402
+import safetensors_io as st  # noqa: E402
+
+VISION = {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2}
+TEXT = {"hidden_size": 128, "heads": 4, "kv_heads": 2, "layers": 2, "intermediate_size": 256}
+PREPROCESSOR = dict(qr.PREPROCESSOR, min_pixels=56 * 56, max_pixels=112 * 112)
+RESIDUAL_OUT = ("attn.proj.weight", "o_proj.weight", "down_proj.weight", "merger.mlp.2.weight")
+
+
+def config(ids, vocab_size):
+    """ids: special token -> id (tiny_tokenizer.special_ids)."""
+    head_dim = TEXT["hidden_size"] // TEXT["heads"]
+    section = [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16]  # Qwen's 16/24/24 of 64 rotary pairs
+    cfg = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
+           "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+           "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"],
+           "vision_token_id": ids["<|vision_pad|>"], "image_token_id": ids["<|image_pad|>"],
+           "video_token_id": ids["<|video_pad|>"]}
+    cfg.update(qr._text_fields(TEXT["hidden_size"], TEXT["heads"], TEXT["kv_heads"], TEXT["layers"],
+                               TEXT["intermediate_size"], vocab_size, True, "float32", section))
+    cfg["vision_config"] = dict(VISION, hidden_act="silu", in_chans=3, out_hidden_size=TEXT["hidden_size"],
+                                patch_size=14, spatial_merge_size=2, spatial_patch_size=14, window_size=112,
+                                fullatt_block_indexes=[VISION["depth"] - 1], tokens_per_second=2,
+                                temporal_patch_size=2)
+    return cfg
+
+
+def init_weights(cfg_raw, seed):
+    cfg = qm.Config(cfg_raw)
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, shape, kind, _ in qr.weight_specs(cfg):
+        if kind in ("norm",):
+            out[name] = torch.ones(shape)
+        elif kind in ("bias", "norm_bias"):
+            out[name] = torch.zeros(shape)
+        else:
+            depth = cfg.vdepth if name.startswith("visual.") else cfg.layers
+            std = 0.02 / math.sqrt(2 * depth) if name.endswith(RESIDUAL_OUT) else 0.02
+            out[name] = torch.randn(shape, generator=gen) * std
+    return out
+
+
+def write_initial(out_dir, ids, vocab_size, seed):
+    """Writes the untrained folder (no tokenizer files); returns config.json's dict."""
+    cfg = config(ids, vocab_size)
+    gen = {"bos_token_id": ids["<|endoftext|>"], "pad_token_id": ids["<|endoftext|>"],
+           "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]], "do_sample": False,
+           "transformers_version": "4.49.0"}
+    os.makedirs(out_dir, exist_ok=True)
+    for fname, obj in (("config.json", cfg), ("generation_config.json", gen),
+                       ("preprocessor_config.json", PREPROCESSOR)):
+        with open(os.path.join(out_dir, fname), "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+    st.write_file(os.path.join(out_dir, "model.safetensors"), init_weights(cfg, seed))
+    return cfg

@@ -169,21 +169,27 @@ mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messag
         return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: tools must be an array");
     if (extra_kwargs && !cJSON_IsObject(extra_kwargs))
         return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: extra arguments must be an object");
-    static const char *const fixed[] = {"messages", "tools", "documents", "add_generation_prompt"};
+    static const char *const fixed[] = {"messages", "tools", "add_generation_prompt"};
     for (const cJSON *k = extra_kwargs ? extra_kwargs->child : NULL; k; k = k->next)
         for (size_t i = 0; i < MT_ARRAY_LEN(fixed); i++)
             if (!strcmp(k->string, fixed[i]))
                 return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: extra argument '%s' is reserved", fixed[i]);
+    /* documents (retrieval-augmented templates) arrive among the extra arguments, as apply_chat_template's keyword */
+    const cJSON *documents = cJSON_GetObjectItemCaseSensitive(extra_kwargs, "documents");
+    if (documents && !cJSON_IsArray(documents) && !cJSON_IsNull(documents))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: documents must be an array");
     cJSON *vars = cJSON_CreateObject();
     bool ok = vars && cJSON_AddItemReferenceToObject(vars, "messages", (cJSON *)messages);
     ok = ok && (tools && !cJSON_IsNull(tools) ? cJSON_AddItemReferenceToObject(vars, "tools", (cJSON *)tools)
                                               : cJSON_AddNullToObject(vars, "tools") != NULL);
-    ok = ok && cJSON_AddNullToObject(vars, "documents") && cJSON_AddBoolToObject(vars, "add_generation_prompt", add_generation_prompt);
+    ok = ok && (documents ? cJSON_AddItemReferenceToObject(vars, "documents", (cJSON *)documents)
+                          : cJSON_AddNullToObject(vars, "documents") != NULL);
+    ok = ok && cJSON_AddBoolToObject(vars, "add_generation_prompt", add_generation_prompt);
     for (const cJSON *k = t->vars->child; ok && k; k = k->next)
         if (!cJSON_GetObjectItemCaseSensitive(extra_kwargs, k->string))
             ok = cJSON_AddItemReferenceToObject(vars, k->string, (cJSON *)k);
     for (const cJSON *k = extra_kwargs ? extra_kwargs->child : NULL; ok && k; k = k->next)
-        ok = cJSON_AddItemReferenceToObject(vars, k->string, (cJSON *)k);
+        if (k != documents) ok = cJSON_AddItemReferenceToObject(vars, k->string, (cJSON *)k);
     if (!ok) {
         cJSON_Delete(vars);
         return mt_err_set(err, MT_ERR_NOMEM, "chat template: out of memory");

@@ -18,7 +18,8 @@
  *
  * Variables a render sees, as transformers' apply_chat_template passes them: messages, tools (null when none),
  * documents (null), add_generation_prompt, the special tokens that are set, then every member of extra_kwargs
- * (enable_thinking, ...), which may replace a special token but not the first four.
+ * (enable_thinking, ...), which may replace a special token but not messages, tools or add_generation_prompt;
+ * extra_kwargs' "documents" (an array) is the documents variable, as apply_chat_template(documents=...) passes it.
  */
 #ifndef MT_CHAT_TEMPLATE_H
 #define MT_CHAT_TEMPLATE_H

@@ -121,19 +121,22 @@ def main():
         for name in names:
             for conv in conversations:
                 tools = conv.get("tools")
+                documents = conv.get("documents")
                 src = pick(chat_template, name, tools)
                 if src not in compiled:
                     compiled[src] = compile_template(src)
                 for agp in (False, True):
                     for kwargs in ({}, {"enable_thinking": False}, {"enable_thinking": True, "add_vision_id": True}):
                         try:
-                            expect = compiled[src].render(messages=conv["messages"], tools=tools, documents=None,
+                            expect = compiled[src].render(messages=conv["messages"], tools=tools, documents=documents,
                                                           add_generation_prompt=agp, **tokens, **kwargs)
                         except Exception:  # noqa: BLE001 - any jinja2 failure means mitten must fail too
                             expect = None
                         cases.append({"label": "%s/%s/%s/agp=%d/%s" % (label, name, conv["label"], agp, json.dumps(kwargs)),
                                       "dir": d, "name": name, "messages": conv["messages"], "tools": tools,
-                                      "add_generation_prompt": agp, "kwargs": kwargs, "expect": expect})
+                                      "add_generation_prompt": agp, "expect": expect,
+                                      # mitten takes documents among the extra arguments, as apply_chat_template does
+                                      "kwargs": dict(kwargs, documents=documents) if documents else kwargs})
     with open(os.path.join(out_dir, "cases.json"), "w", encoding="utf-8") as f:
         json.dump(cases, f, ensure_ascii=False)
     rendered = sum(c["expect"] is not None for c in cases)

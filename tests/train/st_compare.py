@@ -1,5 +1,6 @@
 """Compares two safetensors files tensor by tensor: same names and shapes, values within a tolerance relative to
-each tensor's largest magnitude. usage: st_compare.py A B [--rtol 1e-5]. Exit 0 when they agree."""
+each tensor's largest magnitude. usage: st_compare.py A B [--rtol 1e-5] [--subset]. With --subset, B may hold
+more tensors than A (only A's names are compared). Exit 0 when they agree."""
 import json
 import struct
 import sys
@@ -32,7 +33,12 @@ def main():
         i = args.index("--rtol")
         rtol = float(args[i + 1])
         del args[i:i + 2]
+    subset = "--subset" in args
+    if subset:
+        args.remove("--subset")
     a, b = read(args[0]), read(args[1])
+    if subset:
+        b = {k: v for k, v in b.items() if k in a}
     if a.keys() != b.keys():
         print(f"tensor names differ: {sorted(a.keys() ^ b.keys())[:5]}")
         return 1

@@ -70,6 +70,9 @@ check "full fine-tuning, 4 epochs" 0 "$mitten" train "${common[@]}" --out "$runs
 first=$(grep -m1 -o 'loss [0-9.]*' "$work/err" | cut -d' ' -f2)
 last=$(grep -o 'loss [0-9.]*' "$work/err" | tail -1 | cut -d' ' -f2)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || { echo "FAIL loss did not fall: $first -> $last"; fail=$((fail + 1)); }
+last_ckpt=$(ls -d "$runs/full"/checkpoint-* | sort -t- -k2 -n | tail -1)
+/usr/bin/python3 "$src/tests/train/st_compare.py" "$last_ckpt/model.safetensors" "$runs/full/model/model.safetensors" \
+  --subset --rtol 0 >"$work/cmp" || { echo "FAIL the saved model is not the trained weights"; tail -3 "$work/cmp"; fail=$((fail + 1)); }
 check "the saved model runs" 0 "$mitten" run -m "$runs/full/model" --image "$data/red.png" -p "Colour?" --max-tokens 4
 [ -s "$runs/full/loss.svg" ] || { echo "FAIL no loss.svg"; fail=$((fail + 1)); }
 

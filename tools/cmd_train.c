@@ -158,8 +158,12 @@ int mt_cmd_merge(int argc, char **argv) {
     mt_model *m = NULL;
     mt_trainable *t = NULL;
     mt_train_spec spec = mt_train_spec_default();
-    char targets[1024];
-    mt_status st = mt_adapter_read_config(adapter, &spec, targets, sizeof targets, &err);
+    spec.language = false;
+    spec.lora_all_parts = true; /* the adapter says where it applies, as PEFT reads it */
+    const size_t cap = (size_t)1 << 20;
+    char *targets = mt_malloc(cap);
+    mt_status st = targets ? mt_adapter_read_config(adapter, &spec, targets, cap, &err)
+                           : mt_err_set(&err, MT_ERR_NOMEM, "out of memory");
     if (!st) st = mt_model_open(base, &m, &err);
     if (!st) st = mt_trainable_setup(m, &spec, &t, &err);
     if (!st) st = mt_adapter_load(m, adapter, &err);
@@ -167,5 +171,6 @@ int mt_cmd_merge(int argc, char **argv) {
     if (!st) fprintf(stderr, "merged %s into %s\n", adapter, out);
     mt_trainable_free(t);
     mt_model_close(m);
+    mt_free(targets);
     return st ? mt_cli_fail(&err) : MT_EXIT_OK;
 }

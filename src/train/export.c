@@ -140,10 +140,8 @@ mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const 
         char module[256];
         const mt_lora *lo = w->linear ? w->linear->lora : NULL;
         if (!lo || !module_of(w->name, module, sizeof module)) continue;
-        const char *leaf = strrchr(module, '.') ? strrchr(module, '.') + 1 : module;
-        bool listed = false;
-        for (cJSON *e = targets->child; e; e = e->next) listed |= strcmp(e->valuestring, leaf) == 0;
-        if (!listed) cJSON_AddItemToArray(targets, cJSON_CreateString(leaf));
+        /* full module names: PEFT then adapts exactly these modules, whatever else shares their leaf name */
+        cJSON_AddItemToArray(targets, cJSON_CreateString(module));
         const mt_tensor *ab[2] = {&lo->a, &lo->b};
         for (int j = 0; j < 2; j++, k++) {
             size_t len = strlen(module) + 48;
@@ -199,7 +197,10 @@ mt_status mt_adapter_read_config(const char *dir, mt_train_spec *spec, char *tar
     if (!st) st = mt_json_num_req(cfg, "lora_alpha", path, 0, 1e6, &alpha, err);
     if (!st) st = mt_json_num_opt(cfg, "lora_dropout", path, 0, 0.999, &dropout, err);
     const cJSON *tm = st ? NULL : cJSON_GetObjectItemCaseSensitive(cfg, "target_modules");
-    if (!st && cJSON_IsString(tm)) {
+    if (!st && cJSON_IsString(tm) && strcmp(tm->valuestring, "all-linear") != 0 &&
+        strpbrk(tm->valuestring, "*+?()[]{}|^$\\")) {
+        st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: target_modules as a regular expression is not supported", path);
+    } else if (!st && cJSON_IsString(tm)) {
         snprintf(targets, cap, "%s", tm->valuestring);
     } else if (!st && cJSON_IsArray(tm)) {
         targets[0] = '\0';
@@ -246,6 +247,23 @@ mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
             }
             mt_cpu_to_f32(mt_tensor_numel(ab[j]), t->data, t->dtype, mt_f32(ab[j]));
         }
+    }
+    /* a tensor no adapter took (a module this model does not have, or one mitten cannot adapt) would be lost */
+    for (size_t i = 0; !st && i < mt_safetensors_count(st_file); i++) {
+        const char *name = mt_safetensors_at(st_file, i)->name;
+        bool taken = false;
+        for (size_t w = 0; w < m->n_weights && !taken; w++) {
+            char module[256], want[320];
+            const mt_lora *lo = m->weights[w].linear ? m->weights[w].linear->lora : NULL;
+            if (!lo || !module_of(m->weights[w].name, module, sizeof module)) continue;
+            for (int j = 0; j < 2 && !taken; j++) {
+                snprintf(want, sizeof want, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A');
+                taken = strcmp(want, name) == 0;
+            }
+        }
+        if (!taken)
+            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" matches no adapted module of %s", path, name,
+                            m->dir);
     }
     mt_safetensors_close(st_file);
     return st;

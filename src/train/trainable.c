@@ -113,17 +113,16 @@ static mt_status train_weight(mt_trainable *t, const mt_weight *w, mt_err *err) 
     return add_param(t, &p, err);
 }
 
-/* Whether module name (the weight's name without ".weight") is a LoRA target: "all-linear" or its last
- * component among the comma-separated targets. */
+/* Whether module (the weight's name without ".weight") is a LoRA target, as PEFT matches a list: "all-linear", or
+ * an entry equal to the module name or to a dotted suffix of it ("q_proj", "self_attn.q_proj", the full name). */
 static bool is_target(const char *module, const char *targets) {
     if (strcmp(targets, "all-linear") == 0) return true;
-    const char *leaf = strrchr(module, '.');
-    leaf = leaf ? leaf + 1 : module;
-    size_t len = strlen(leaf);
+    size_t len = strlen(module);
     for (const char *p = targets; *p;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == len && strncmp(p, leaf, n) == 0) return true;
+        if (n && n <= len && strncmp(module + len - n, p, n) == 0 && (n == len || module[len - n - 1] == '.'))
+            return true;
         p += n + (end ? 1 : 0);
     }
     return false;
@@ -195,8 +194,9 @@ mt_status mt_trainable_setup(mt_model *m, const mt_train_spec *spec, mt_trainabl
         const mt_weight *w = &m->weights[i];
         int64_t n = w->rows * w->cols;
         t->total[w->part] += (size_t)n;
-        if (!chosen[w->part]) continue;
-        if (spec->lora_rank > 0 && w->part == MT_PART_LANGUAGE) {
+        bool adapted = spec->lora_rank > 0 && (w->part == MT_PART_LANGUAGE || spec->lora_all_parts);
+        if (!chosen[w->part] && !(adapted && spec->lora_all_parts)) continue;
+        if (adapted) {
             if (w->linear) st = add_adapter(t, w, spec, err);
             continue;
         }

@@ -10,6 +10,7 @@
  *   | LoRA (rank r) | adapters A [r, in], B [out, r] on the target linears of the LM,  |
  *   |               | plus every weight of the other chosen parts (e.g. the projector) |
  *
+ * Targets match as PEFT matches a list: an entry equals the module name or a dotted suffix of it.
  * LoRA follows PEFT: A ~ kaiming_uniform(a = sqrt 5) = U(-1/sqrt(in), 1/sqrt(in)), B = 0, scale alpha / r, dropout
  * on the adapter's input; adapter tensors are named as PEFT saves them ("base_model.model.<module>.lora_A.weight").
  */
@@ -27,6 +28,8 @@ typedef struct mt_train_spec {
     float lora_alpha;
     float lora_dropout;
     const char *lora_targets;         /* comma-separated module names ("q_proj,v_proj") or "all-linear" */
+    bool lora_all_parts;              /* adapters on matching linears of every part, as PEFT applies a config
+                                         (merging someone's adapter); training puts them on the LM only */
     uint64_t seed;                    /* adapter initialisation */
 } mt_train_spec;
 

@@ -102,6 +102,9 @@ check "merge the adapter" 0 "$mitten" merge -m "$model" --adapter "$runs/a/adapt
 cmp -s "$runs/a/model/model.safetensors" "$runs/merged/model.safetensors" ||
   { echo "FAIL merged weights differ from the model the run saved"; fail=$((fail + 1)); }
 
+check "merge a PEFT adapter (leaf targets in vision and LM) against numpy" 0 /usr/bin/python3 \
+  "$src/tests/train/merge_check.py" "$mitten" "$model" "$runs"
+
 check "bad samples are skipped" 0 "$mitten" train -m "$model" --data "$data/bad.jsonl" --out "$runs/bad" --threads 2 \
   --max-steps 1
 expect_err "skip malformed" "bad.jsonl:2"

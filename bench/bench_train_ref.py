@@ -22,7 +22,7 @@ A step, as mitten's trainer runs it (one forward and backward per sample, gradie
   | backward  | loss.backward()                                                                               |
   | optimizer | zero_grad, clip_grad_norm_(1.0), AdamW step (lr 1e-5, weight decay 0.01 on tensors of 2+ dims) |
 
-Sample k of the batch (both sides build it from the same formula): U user text ids (masked), <|vision_start|>,
+Figures are those of the fastest timed step. Sample k of the batch (both sides build it from the same formula): U user text ids (masked), <|vision_start|>,
 the image's merged tokens, <|vision_end|>, A assistant text ids (supervised); text id i of sample k is
 (1000003 (k + 1) + 7919 i) mod 150000 (every id below the special ones). Each sample carries the same image.
 
@@ -216,12 +216,12 @@ def cmd_run(args):
             if i >= args.warmup:
                 steps.append(t)
             print(f"torch step {i + 1}: loss {loss:.6f}  {t['total']:.2f} s", file=sys.stderr, flush=True)
-    mean = {k: sum(s[k] for s in steps) / len(steps) for k in steps[0]}
+    best = min(steps, key=lambda s: s["total"])  # other processes only ever slow a step down
     out = {
         "side": "torch", "torch": torch.__version__, "mode": args.mode, "threads": args.threads,
         "batch": args.batch, "tokens": tokens, "image_tokens": n_image * args.batch, "supervised": sup,
         "trained_params": sum(p.numel() for p in params.values()), "steps": args.steps, "losses": losses,
-        "time": mean, "tokens_per_s": tokens / mean["total"], "samples_per_s": args.batch / mean["total"],
+        "time": best, "tokens_per_s": tokens / best["total"], "samples_per_s": args.batch / best["total"],
         "rss_start_mib": rss0, "rss_loaded_mib": rss_loaded, "peak_rss_mib": peak_rss_mib(),
         "blas": os.environ.get("MT_BENCH_BLAS", "as installed"),
     }

@@ -39,51 +39,80 @@ static float *f32_copy(mt_ctx *ctx, const mt_tensor *w) {
 
 /* ---- linear ---- */
 
-/* dx += dy W for a weight in any dtype: f32 weights go straight to the strided matmul, others are widened a panel
- * of rows at a time so the scratch stays small. */
+/* dx += dy W for a weight in any dtype: the GEMM widens bf16 / f16 panels of W as it packs them, so the weight is
+ * read in place and no f32 copy is made. */
 static void linear_dx(mt_ctx *ctx, const mt_tensor *w, const float *dy, int64_t T, int64_t N, int64_t K, float *dx) {
-    if (w->dtype == MT_F32) {
-        mt_cpu_matmul_f32(ctx->pool, T, K, N, dy, N, 1, mt_f32(w), w->stride[0], 1, dx, K, true);
-        return;
+    mt_cpu_matmul(ctx->pool, T, K, N, dy, N, 1, w->data, w->dtype, w->stride[0], 1, dx, K, true);
+}
+
+/* Rows of dy that are all zero add nothing to dx, dW or db: in training the LM head gets one for every token
+ * whose label is masked (prompt, image and padding tokens, often half of a multimodal sample or more). Backward
+ * runs over the stretches of rows that hold a non-zero, so those tokens cost a scan instead of two GEMMs. Zero
+ * rows add exact zeros, so stretches closer than ZERO_GAP rows are merged: fewer, larger products for the same
+ * result. */
+enum { ZERO_GAP = 32 };
+
+typedef struct live_job {
+    const float *dy;
+    int64_t N;
+    bool *live;
+} live_job;
+
+static void live_rows(void *user, int64_t r0, int64_t r1) {
+    live_job *j = user;
+    for (int64_t t = r0; t < r1; t++) {
+        const float *row = j->dy + t * j->N;
+        int64_t c = 0;
+        while (c < j->N && row[c] == 0.0f) c++;
+        j->live[t] = c < j->N;
     }
-    const int64_t panel = 256;
-    float *wf = mt_malloc_array((size_t)(MT_MIN(panel, N) * K), sizeof(float));
-    if (!wf) {
-        mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory widening a %lld x %lld weight", (long long)N, (long long)K);
-        return;
+}
+
+/* Stretches [seg[2i], seg[2i+1]) of rows to run; returns their count, or -1 (failure in ctx). */
+static int64_t live_stretches(mt_ctx *ctx, const float *dy, int64_t T, int64_t N, int64_t **seg) {
+    live_job j = {.dy = dy, .N = N, .live = mt_arena_alloc(ctx->arena, (size_t)T)};
+    *seg = mt_arena_alloc(ctx->arena, (size_t)(2 * T + 2) * sizeof **seg);
+    if (!j.live || !*seg) {
+        mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory in linear backward");
+        return -1;
     }
-    size_t esz = mt_dtype_size(w->dtype);
-    for (int64_t n0 = 0; n0 < N; n0 += panel) {
-        int64_t nn = MT_MIN(panel, N - n0);
-        for (int64_t r = 0; r < nn; r++)
-            mt_cpu_to_f32(K, (const char *)w->data + (size_t)((n0 + r) * w->stride[0]) * esz, w->dtype, wf + r * K);
-        mt_cpu_matmul_f32(ctx->pool, T, K, nn, dy + n0, N, 1, wf, K, 1, dx, K, true);
+    mt_ctx_parallel_rows(ctx, T, N, live_rows, &j);
+    int64_t n = 0;
+    for (int64_t t = 0; t < T; t++) {
+        if (!j.live[t]) continue;
+        if (n > 0 && t - (*seg)[2 * n - 1] <= ZERO_GAP) {
+            (*seg)[2 * n - 1] = t + 1;
+        } else {
+            (*seg)[2 * n] = t;
+            (*seg)[2 * n + 1] = t + 1;
+            n++;
+        }
     }
-    mt_free(wf);
+    return n;
 }
 
 void mt_bw_linear(mt_ctx *ctx, const mt_tape_node *n) {
     const mt_tensor *x = &n->in[0], *w = &n->in[1];
     const float *dy = mt_f32(n->out->grad);
     int64_t T = x->shape[0], K = x->shape[1], N = w->shape[0];
-    if (n->src[0]) {
-        float *dx = gradp(ctx, n->src[0]);
-        if (!dx) return;
-        linear_dx(ctx, w, dy, T, N, K, dx);
+    if (n->src[1] && w->dtype != MT_F32) {
+        mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear backward: a trained weight must be f32");
+        return;
     }
-    if (n->src[1]) {
-        if (w->dtype != MT_F32) {
-            mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear backward: a trained weight must be f32");
-            return;
-        }
-        float *dw = gradp(ctx, n->src[1]);
-        if (!dw) return;
-        mt_cpu_matmul_f32(ctx->pool, N, K, T, dy, 1, N, mt_f32(x), K, 1, dw, K, true);
-    }
-    if (n->src[2]) {
-        float *db = gradp(ctx, n->src[2]);
-        if (!db) return;
-        for (int64_t t = 0; t < T; t++) mt_cpu_axpy(N, 1.0f, dy + t * N, db);
+    int64_t *seg;
+    int64_t n_seg = live_stretches(ctx, dy, T, N, &seg);
+    if (n_seg <= 0) return; /* failed, or dy is all zero: nothing to add */
+    float *dx = NULL, *dw = NULL, *db = NULL;
+    if (n->src[0] && !(dx = gradp(ctx, n->src[0]))) return;
+    if (n->src[1] && !(dw = gradp(ctx, n->src[1]))) return;
+    if (n->src[2] && !(db = gradp(ctx, n->src[2]))) return;
+    for (int64_t s = 0; s < n_seg; s++) {
+        int64_t t0 = seg[2 * s], rows = seg[2 * s + 1] - t0;
+        const float *dys = dy + t0 * N;
+        if (dx) linear_dx(ctx, w, dys, rows, N, K, dx + t0 * K);
+        if (dw) mt_cpu_matmul_f32(ctx->pool, N, K, rows, dys, 1, N, mt_f32(x) + t0 * K, K, 1, dw, K, true);
+        if (db)
+            for (int64_t t = 0; t < rows; t++) mt_cpu_axpy(N, 1.0f, dys + t * N, db);
     }
 }
 
@@ -419,6 +448,8 @@ void mt_bw_view(mt_ctx *ctx, const mt_tape_node *n) {
 
 /* ---- loss ---- */
 
+enum { CE_BLOCK = 1024 };
+
 typedef struct ce_bw {
     const float *logits, *lse;
     const int32_t *targets;
@@ -427,13 +458,19 @@ typedef struct ce_bw {
     float scale;
 } ce_bw;
 
+/* softmax(l) = e^(l - lse), a block of the vocabulary at a time through the vector exp, then added in */
 static void ce_rows(void *user, int64_t r0, int64_t r1) {
     ce_bw *j = user;
+    float e[CE_BLOCK];
     for (int64_t t = r0; t < r1; t++) {
         if (j->targets[t] < 0) continue;
         const float *l = j->logits + t * j->V;
         float *d = j->dl + t * j->V;
-        for (int64_t c = 0; c < j->V; c++) d[c] += expf(l[c] - j->lse[t]) * j->scale;
+        for (int64_t c = 0; c < j->V; c += CE_BLOCK) {
+            int64_t nc = MT_MIN((int64_t)CE_BLOCK, j->V - c);
+            mt_cpu_exp_sum(nc, l + c, j->lse[t], e);
+            mt_cpu_axpy(nc, j->scale, e, d + c);
+        }
         d[j->targets[t]] -= j->scale;
     }
 }

@@ -61,6 +61,10 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
  * B[k*rsb + n*csb], so transposed operands cost nothing: A^T.B is (rsa, csa) = (1, lda). C: row stride ldc. */
 void mt_cpu_matmul_f32(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,
                        const float *B, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate);
+/* The same with B in any weight dtype (f32, bf16, f16), widened to f32 panel by panel as mt_cpu_linear does: the
+ * input gradient of a linear layer, dY . W, reads a frozen bf16 weight in place with (rsb, csb) = (ldw, 1). */
+void mt_cpu_matmul(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,
+                   const void *B, mt_dtype bt, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate);
 
 /* Fused attention: out = softmax(scale * q k^T + mask) v per head, tiled over keys with an online softmax (no T x S
  * matrix). Threads over (kv head, query block); query heads sharing a kv head are computed together. */

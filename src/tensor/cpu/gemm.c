@@ -63,6 +63,18 @@ static void pack_a_task(void *ctx, int64_t t, int thread) {
     for (int64_t pc = j->k0; pc < j->k1; pc += KC) {
         int64_t kc = MT_MIN((int64_t)KC, j->K - pc);
         float *dst = j->apack + (pc - j->k0) * j->mp;
+        if (j->rsa == 1 && j->csa != 1) {
+            /* A^T (a weight gradient's dy^T): a row of A is a column in memory, csa floats apart - often a
+             * multiple of 4 KB, so reading it in place misses cache and TLB on every element. Read along memory
+             * instead (contiguous runs of rows) and write the packed rows, which stay in L1/L2. */
+            int64_t rm = MT_MIN(r1, j->M);
+            for (int64_t k = 0; k < kc; k++) {
+                const float *a = j->A + (pc + k) * j->csa;
+                for (int64_t r = r0; r < rm; r++) dst[r * kc + k] = a[r];
+            }
+            for (int64_t r = rm; r < r1; r++) memset(dst + r * kc, 0, sizeof(float) * (size_t)kc);
+            continue;
+        }
         for (int64_t r = r0; r < r1; r++) {
             float *d = dst + r * kc;
             if (r >= j->M) {
@@ -217,16 +229,21 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
     gemm_run(pool, &j);
 }
 
-void mt_cpu_matmul_f32(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,
-                       const float *B, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate) {
+void mt_cpu_matmul(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,
+                   const void *B, mt_dtype bt, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate) {
     const mt_cpu_isa *isa = mt_cpu_isa_get();
     if (M >= 1 && M <= GEMV_MAX_M && N > 0 && K > 0 && csa == 1 && rsb == 1) {
-        gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = rsa, .W = B, .wt = MT_F32, .ldw = csb,
+        gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = rsa, .W = B, .wt = bt, .ldw = csb,
                       .C = C, .ldc = ldc, .acc = accumulate};
         gemv_run(pool, &g);
         return;
     }
-    gemm_job j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B, .bt = MT_F32,
+    gemm_job j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = rsa, .csa = csa, .B = B, .bt = bt,
                   .rsb = rsb, .csb = csb, .C = C, .ldc = ldc, .acc = accumulate};
     gemm_run(pool, &j);
+}
+
+void mt_cpu_matmul_f32(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,
+                       const float *B, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate) {
+    mt_cpu_matmul(pool, M, N, K, A, rsa, csa, B, MT_F32, rsb, csb, C, ldc, accumulate);
 }

@@ -37,6 +37,7 @@
 #define MT_TOK_MAX_SPAN 64 /* more such tokens than this and sp words are not cut */
 #define MT_TOK_MAX_DEC 8          /* decoder steps */
 #define MT_TOK_MAX_POST 64        /* ids the post-processor adds */
+#define MT_TOK_CHAR_IDS 0xFF80    /* characters U+0080..U+FFFF, which sp models look up by table rather than by hash */
 
 enum {
     MT_TOK_F_VOCAB = 1,     /* in model.vocab */
@@ -62,24 +63,31 @@ typedef struct mt_tbuf {
 bool mt_tbuf_reserve(mt_tbuf *b, size_t extra);
 bool mt_tbuf_append(mt_tbuf *b, const void *p, size_t n);
 
-/* Open-addressing map from a byte string to an id; the key of a slot is the string of its id in (strs, blob). */
+/* Open-addressing map from a byte string to an id. A slot keeps where its key lies in the blob and 32 bits of the
+ * key's hash, so a probe reads the key bytes only when the hashes agree. */
+typedef struct mt_tok_slot {
+    uint32_t tag; /* high half of the hash */
+    int32_t id;   /* -1 = empty */
+    uint32_t off, len;
+} mt_tok_slot;
+
 typedef struct mt_tok_index {
-    int32_t *slots; /* -1 = empty */
+    mt_tok_slot *slots;
     size_t mask;
 } mt_tok_index;
 
 bool mt_tok_index_init(mt_tok_index *ix, size_t n_keys);
 void mt_tok_index_free(mt_tok_index *ix);
-/* Inserts id under its string; an id already there under an equal string is replaced. */
-void mt_tok_index_put(mt_tok_index *ix, const mt_tok_str *strs, const char *blob, int32_t id);
-int32_t mt_tok_index_get(const mt_tok_index *ix, const mt_tok_str *strs, const char *blob, const char *key, size_t len);
+/* Inserts id under the string key of blob; an id already there under an equal string is replaced. */
+void mt_tok_index_put(mt_tok_index *ix, const char *blob, mt_tok_str key, int32_t id);
+/* The id under key[0..len), or -1. */
+int32_t mt_tok_index_get(const mt_tok_index *ix, const char *blob, const char *key, size_t len);
 
-/* Merge table: (left id, right id) -> (rank, merged id). */
-typedef struct mt_tok_merge {
-    uint64_t key; /* left << 32 | right; UINT64_MAX = empty */
-    uint32_t rank;
-    int32_t id;
-} mt_tok_merge;
+/* Merge table slot: left id << 43 | right id << 22 | (rank + 1), one 8-byte word (ids < MT_TOK_MAX_ID = 2^21,
+ * ranks < MT_TOK_MAX_MERGES); 0 = empty. The merged id of a rank is in merge_id[rank]. */
+typedef uint64_t mt_tok_merge;
+#define MT_TOK_MAX_MERGES ((1u << 22) - 1)
+#define MT_TOK_NO_RANK UINT32_MAX
 
 typedef struct mt_tok_added {
     mt_tok_str content; /* in blob, as written */
@@ -156,6 +164,7 @@ struct mt_tokenizer {
     int32_t byte_id[256];       /* id of each single byte, -1 when the vocab lacks it */
     mt_tok_merge *merges;       /* [merge_mask + 1] */
     size_t merge_mask;
+    int32_t *merge_id;          /* [number of merges] the merged id of each rank */
     bool ignore_merges;
     bool split_special; /* tokenizer_config.json's split_special_tokens: special tokens in text stay text */
     int32_t unk_id;             /* -1 without unk_token */
@@ -165,11 +174,11 @@ struct mt_tokenizer {
     size_t n_sp_span;
     bool byte_fallback, fuse_unk;
     int32_t fallback_id[256];   /* sp with byte_fallback: the id of "<0xXX>" per byte, -1 when absent */
+    int32_t *char_id;           /* sp: [MT_TOK_CHAR_IDS] the id of each character U+0080..U+FFFF, -1 when absent */
     mt_tok_dec dec;             /* sp */
     mt_tok_added *added;
     size_t n_added;
     mt_tok_index added_ix[2];   /* added[] by match string, [0] raw-text tokens, [1] normalized ones */
-    mt_tok_str *added_keys;     /* [n_added] the keys of added_ix: match, or empty in the index that lacks it */
     uint16_t *added_lens[2];    /* distinct match lengths of each index, longest first, 0-terminated */
     bool added_first[2][256];   /* bytes the tokens of each index start with */
     uint8_t *added_pair[2];     /* [8192] bit set of the first two bytes of those tokens, for a quick no */
@@ -262,6 +271,7 @@ void mt_bpe_cache_free(mt_encoder *e);
 /* tok_index.c: the merge table */
 mt_status mt_tok_merges_init(mt_tokenizer *tok, size_t n_merges, mt_err *err);
 void mt_tok_merges_put(mt_tokenizer *tok, int32_t left, int32_t right, uint32_t rank, int32_t id);
-const mt_tok_merge *mt_tok_merge_find(const mt_tokenizer *tok, int32_t left, int32_t right);
+/* The rank of the pair, MT_TOK_NO_RANK when it is not in the table. */
+uint32_t mt_tok_merge_rank(const mt_tokenizer *tok, int32_t left, int32_t right);
 
 #endif

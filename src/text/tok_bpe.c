@@ -1,14 +1,8 @@
-/* text/tok_bpe: byte-pair merging of one pre-tokenized word (tokenizers/src/models/bpe/{model,word}.rs).
+/* text/tok_bpe: BPE of one pre-tokenized word (tokenizers/src/models/bpe/model.rs): the symbols it starts from,
+ * the merge loop (tok_merge.c), and the shortcuts around it.
  *
  * The word starts as one symbol per byte (byte-level) or per character (sp, with byte fallback and unk as in
- * initial_ids below). While some adjacent pair of symbols is in the merge table, the pair of
- * lowest rank is merged, the leftmost one among equals. Two ways to find it, with the same result:
- *
- *   | symbols        | how                                                                                   |
- *   |----------------|---------------------------------------------------------------------------------------|
- *   | <= SHORT_WORD  | arrays of symbols and of the rank of each adjacent pair; scan for the minimum          |
- *   | longer         | symbols in a linked list and a min-heap of (rank, position, merged id), as tokenizers  |
- *   |                | does, O(n log n); a candidate whose pair has changed since it was pushed is skipped    |
+ * initial_ids below); mt_bpe_merge then merges adjacent pairs by rank.
  *
  * SentencePiece-style words (a whole text, when no pre-tokenizer splits it) are first cut before each "▁" that
  * follows another character, unless a vocab token spans that place (mt_bpe_word).
@@ -20,12 +14,12 @@
  */
 #include <string.h>
 
-#include "text/text_int.h"
+#include "text/tok_merge.h"
 
 #define CACHE_SLOTS_MAX 4096 /* power of two */
 #define CACHE_KEY_MAX 22
 #define CACHE_IDS_MAX 8
-#define SHORT_WORD 48
+#define STACK_WORD 64 /* bytes of a word whose symbols fit on the stack */
 
 typedef struct cache_entry {
     uint32_t hash;
@@ -68,116 +62,6 @@ bool mt_encoder_push(mt_encoder *e, int32_t id) {
     return true;
 }
 
-typedef struct sym {
-    int32_t id;
-    int32_t prev, next; /* -1 at the ends */
-    bool alive;
-} sym;
-
-typedef struct cand {
-    uint32_t rank;
-    uint32_t pos;
-    int32_t id;
-} cand;
-
-static bool cand_less(const cand *a, const cand *b) { return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos; }
-
-static void heap_push(cand *h, size_t *n, cand c) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_less(&c, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand heap_pop(cand *h, size_t *n) {
-    cand top = h[0], last = h[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t l = 2 * i + 1, best = i;
-        const cand *b = &last;
-        if (l < m && cand_less(&h[l], b)) best = l, b = &h[l];
-        if (l + 1 < m && cand_less(&h[l + 1], b)) best = l + 1;
-        if (best == i) break;
-        h[i] = h[best];
-        i = best;
-    }
-    if (m) h[i] = last;
-    return top;
-}
-
-static void push_pair(const mt_tokenizer *tok, const sym *s, int32_t left, cand *h, size_t *nh) {
-    if (left < 0 || s[left].next < 0) return;
-    const mt_tok_merge *m = mt_tok_merge_find(tok, s[left].id, s[s[left].next].id);
-    if (m) heap_push(h, nh, (cand){m->rank, (uint32_t)left, m->id});
-}
-
-/* Merges the symbols ids[0..n) and appends the result; s has room for n entries and h for 2n (n - 1 pairs at the
- * start, and each merge pops one candidate and pushes at most two). */
-static bool merge_word(mt_encoder *e, const int32_t *ids, size_t n, sym *s, cand *h) {
-    const mt_tokenizer *tok = e->tok;
-    for (size_t i = 0; i < n; i++) {
-        s[i].id = ids[i];
-        s[i].alive = true;
-        s[i].prev = (int32_t)i - 1;
-        s[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
-    }
-    size_t nh = 0;
-    for (int32_t i = 0; i >= 0 && (size_t)i < n; i = s[i].next) push_pair(tok, s, i, h, &nh);
-    while (nh) {
-        cand c = heap_pop(h, &nh);
-        sym *a = &s[c.pos];
-        if (!a->alive || a->next < 0) continue;
-        sym *b = &s[a->next];
-        const mt_tok_merge *m = mt_tok_merge_find(tok, a->id, b->id);
-        if (!m || m->id != c.id) continue;
-        a->id = c.id;
-        b->alive = false;
-        a->next = b->next;
-        if (b->next >= 0) s[b->next].prev = (int32_t)c.pos;
-        push_pair(tok, s, a->prev, h, &nh);
-        push_pair(tok, s, (int32_t)c.pos, h, &nh);
-    }
-    for (int32_t i = n ? 0 : -1; i >= 0; i = s[i].next)
-        if (!mt_encoder_push(e, s[i].id)) return false;
-    return true;
-}
-
-static uint32_t pair_rank(const mt_tokenizer *tok, int32_t a, int32_t b, int32_t *id) {
-    const mt_tok_merge *m = mt_tok_merge_find(tok, a, b);
-    if (!m) return UINT32_MAX;
-    *id = m->id;
-    return m->rank;
-}
-
-static bool merge_short(mt_encoder *e, int32_t *ids, size_t m) {
-    const mt_tokenizer *tok = e->tok;
-    int32_t merged[SHORT_WORD];
-    uint32_t rank[SHORT_WORD]; /* rank[i]: the pair (ids[i], ids[i + 1]) */
-    for (size_t i = 0; i + 1 < m; i++) rank[i] = pair_rank(tok, ids[i], ids[i + 1], &merged[i]);
-    while (m > 1) {
-        size_t best = 0;
-        for (size_t i = 1; i + 1 < m; i++)
-            if (rank[i] < rank[best]) best = i;
-        if (rank[best] == UINT32_MAX) break;
-        ids[best] = merged[best];
-        m--;
-        for (size_t i = best + 1; i < m; i++) {
-            ids[i] = ids[i + 1];
-            rank[i] = rank[i + 1];
-            merged[i] = merged[i + 1];
-        }
-        if (best > 0) rank[best - 1] = pair_rank(tok, ids[best - 1], ids[best], &merged[best - 1]);
-        if (best + 1 < m) rank[best] = pair_rank(tok, ids[best], ids[best + 1], &merged[best]);
-    }
-    for (size_t i = 0; i < m; i++)
-        if (!mt_encoder_push(e, ids[i])) return false;
-    return true;
-}
-
 /* The symbols BPE starts from (tokenizers' BPE::merge_word): one per byte (byte-level) or per character (sp). A
  * unit the vocab lacks becomes its "<0xXX>" byte tokens under byte_fallback when the vocab has them all, else unk
  * (adjacent ones fused into one with fuse_unk), else nothing. As in tokenizers, byte-fallback tokens go out before
@@ -188,8 +72,9 @@ static size_t initial_ids(const mt_tokenizer *tok, const uint8_t *w, size_t n, i
     for (size_t i = 0; i < n; i += k) {
         k = tok->sp && w[i] >= 0x80 ? mt_utf8_valid_len(w + i, n - i) : 1;
         if (!k) k = 1; /* encode repairs the text first, so this is only a guard */
-        int32_t id = k == 1 ? tok->byte_id[w[i]]
-                            : mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, (const char *)w + i, k);
+        int32_t id = k == 1   ? tok->byte_id[w[i]]
+                     : k <= 3 ? tok->char_id[mt_utf8_cp(w + i, k) - 0x80]
+                              : mt_tok_index_get(&tok->by_name, tok->blob.data, (const char *)w + i, k);
         if (id >= 0) {
             if (unk) ids[m++] = tok->unk_id;
             unk = false;
@@ -210,6 +95,12 @@ static size_t initial_ids(const mt_tokenizer *tok, const uint8_t *w, size_t n, i
     return m;
 }
 
+static bool push_ids(mt_encoder *e, const int32_t *ids, size_t m) {
+    for (size_t i = 0; i < m; i++)
+        if (!mt_encoder_push(e, ids[i])) return false;
+    return true;
+}
+
 static uint32_t hash_word(const uint8_t *w, size_t n) {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 16777619u;
@@ -219,8 +110,8 @@ static uint32_t hash_word(const uint8_t *w, size_t n) {
 static mt_status bpe_piece(mt_encoder *e, const uint8_t *w, size_t n) {
     const mt_tokenizer *tok = e->tok;
     int32_t vocab_id = n <= 1 ? -1
-                       : tok->sp ? mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, (const char *)w, n)
-                                 : mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, (const char *)w, n);
+                       : tok->sp ? mt_tok_index_get(&tok->by_name, tok->blob.data, (const char *)w, n)
+                                 : mt_tok_index_get(&tok->by_bytes, tok->blob.data, (const char *)w, n);
     uint8_t whole = vocab_id >= 0 ? __atomic_load_n(&tok->whole[vocab_id], __ATOMIC_RELAXED) : MT_WHOLE_NO;
     if (vocab_id >= 0 && (tok->ignore_merges || whole == MT_WHOLE_YES))
         return mt_encoder_push(e, vocab_id) ? MT_OK : mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory");
@@ -236,20 +127,11 @@ static mt_status bpe_piece(mt_encoder *e, const uint8_t *w, size_t n) {
         }
     }
     size_t before = e->n_ids;
-    int32_t short_ids[SHORT_WORD];
-    int32_t *ids = n <= SHORT_WORD ? short_ids : mt_malloc_array(n, sizeof(int32_t));
-    bool ok = ids != NULL;
-    size_t m = ok ? initial_ids(tok, w, n, ids) : 0;
-    if (ok && m <= SHORT_WORD) {
-        ok = merge_short(e, ids, m);
-    } else if (ok) {
-        sym *s = mt_malloc_array(m, sizeof(sym));
-        cand *h = mt_malloc_array(m, 2 * sizeof(cand));
-        ok = s && h && merge_word(e, ids, m, s, h);
-        mt_free(s);
-        mt_free(h);
-    }
-    if (ids != short_ids) mt_free(ids);
+    int32_t stack_ids[STACK_WORD];
+    int32_t *ids = n <= STACK_WORD ? stack_ids : mt_malloc_array(n, sizeof(int32_t));
+    size_t m = ids ? mt_bpe_merge(tok, ids, initial_ids(tok, w, n, ids)) : SIZE_MAX;
+    bool ok = m != SIZE_MAX && push_ids(e, ids, m);
+    if (ids != stack_ids) mt_free(ids);
     if (!ok) return mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory for a word of %zu bytes", n);
     size_t got = e->n_ids - before;
     if (whole == MT_WHOLE_UNKNOWN) {
@@ -283,7 +165,7 @@ static bool spanned(const mt_tokenizer *tok, const uint8_t *w, size_t n, size_t 
 
 mt_status mt_bpe_word(mt_encoder *e, const uint8_t *w, size_t n) {
     const mt_tokenizer *tok = e->tok;
-    if (!tok->sp_cut || n <= SHORT_WORD) return bpe_piece(e, w, n);
+    if (!tok->sp_cut || n <= STACK_WORD) return bpe_piece(e, w, n);
     /* Llama 2 and Gemma 3 have no pre-tokenizer that splits words: a whole text is one word. Merging its pieces
      * apart gives the same ids (no merge crosses a cut), lets the memo and the cache serve each piece, and keeps
      * the heap small. */

@@ -36,7 +36,7 @@ static int32_t find_added(const mt_tokenizer *tok, const added_pass *p, const ch
         bool two = i + 1 < n && (pair[(c[0] << 5) | (c[1] >> 3)] >> (c[1] & 7) & 1);
         for (const uint16_t *len = lens; *len; len++) {
             if (*len > n - i || (*len > 1 && !two)) continue;
-            int32_t k = mt_tok_index_get(ix, tok->added_keys, tok->blob.data, s + i, *len);
+            int32_t k = mt_tok_index_get(ix, tok->blob.data, s + i, *len);
             if (k >= 0) {
                 *start = i;
                 return k;
@@ -186,7 +186,7 @@ int32_t mt_tokenizer_token_id(const mt_tokenizer *tok, const char *token) {
         const mt_tok_added *a = &tok->added[i];
         if (a->content.len == n && memcmp(tok->blob.data + a->content.off, token, n) == 0) return a->id;
     }
-    return mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, token, n);
+    return mt_tok_index_get(&tok->by_name, tok->blob.data, token, n);
 }
 
 int64_t mt_tokenizer_vocab_size(const mt_tokenizer *tok) { return tok ? tok->n_ids : 0; }

@@ -126,19 +126,29 @@ static mt_status fill_vocab(loader *L, const cJSON *vocab) {
     if (!mt_tok_index_init(&tok->by_name, n_vocab) || !mt_tok_index_init(&tok->by_bytes, n_bytelevel))
         return nomem(L, "the vocab index");
     for (int32_t id = 0; id < tok->n_ids; id++) {
-        if (tok->flags[id] & MT_TOK_F_VOCAB) mt_tok_index_put(&tok->by_name, tok->vname, tok->blob.data, id);
-        if (tok->flags[id] & MT_TOK_F_BYTELEVEL) mt_tok_index_put(&tok->by_bytes, tok->vbytes, tok->blob.data, id);
+        if (tok->flags[id] & MT_TOK_F_VOCAB) mt_tok_index_put(&tok->by_name, tok->blob.data, tok->vname[id], id);
+        if (tok->flags[id] & MT_TOK_F_BYTELEVEL) mt_tok_index_put(&tok->by_bytes, tok->blob.data, tok->vbytes[id], id);
     }
     for (int b = 0; b < 256; b++) {
         char c = (char)b, name[8];
         /* sp: the id of each ASCII character, so BPE looks up only the others */
-        tok->byte_id[b] = tok->sp ? (b < 0x80 ? mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, &c, 1) : -1)
-                                  : mt_tok_index_get(&tok->by_bytes, tok->vbytes, tok->blob.data, &c, 1);
+        tok->byte_id[b] = tok->sp ? (b < 0x80 ? mt_tok_index_get(&tok->by_name, tok->blob.data, &c, 1) : -1)
+                                  : mt_tok_index_get(&tok->by_bytes, tok->blob.data, &c, 1);
         snprintf(name, sizeof name, "<0x%02X>", b);
-        tok->fallback_id[b] = tok->byte_fallback ? mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, name, 6)
+        tok->fallback_id[b] = tok->byte_fallback ? mt_tok_index_get(&tok->by_name, tok->blob.data, name, 6)
                                                  : -1;
     }
     if (!tok->sp) return MT_OK;
+    tok->char_id = mt_malloc_array(MT_TOK_CHAR_IDS, sizeof(int32_t));
+    if (!tok->char_id) return nomem(L, "the vocab index");
+    memset(tok->char_id, 0xff, MT_TOK_CHAR_IDS * sizeof(int32_t));
+    for (int32_t id = 0; id < tok->n_ids; id++) {
+        const uint8_t *s = (const uint8_t *)tok->blob.data + tok->vname[id].off;
+        size_t n = tok->vname[id].len;
+        if (!(tok->flags[id] & MT_TOK_F_VOCAB) || n < 2 || n > 3 || mt_utf8_valid_len(s, n) != n) continue;
+        /* what the index holds under that name, so the table agrees with it where names repeat */
+        tok->char_id[mt_utf8_cp(s, n) - 0x80] = mt_tok_index_get(&tok->by_name, tok->blob.data, (const char *)s, n);
+    }
     mt_tbuf t = {0};
     mt_status st = MT_OK;
     for (int32_t id = 0; id < tok->n_ids && !st; id++)
@@ -177,13 +187,13 @@ static mt_status read_merges(loader *L, const cJSON *merges) {
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.merges[%zu] must be \"a b\" or [\"a\", \"b\"]", L->path,
                               rank);
         }
-        int32_t ia = mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, a, na);
-        int32_t ib = mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, b, nb);
+        int32_t ia = mt_tok_index_get(&tok->by_name, tok->blob.data, a, na);
+        int32_t ib = mt_tok_index_get(&tok->by_name, tok->blob.data, b, nb);
         int32_t iab = -1;
         if (na + nb <= sizeof joined) {
             memcpy(joined, a, na);
             memcpy(joined + na, b, nb);
-            iab = mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, joined, na + nb);
+            iab = mt_tok_index_get(&tok->by_name, tok->blob.data, joined, na + nb);
         }
         if (ia < 0 || ib < 0 || iab < 0)
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.merges[%zu]: \"%.60s\" is not in model.vocab", L->path,
@@ -239,12 +249,7 @@ static int cmp_len_desc(const void *a, const void *b) {
 static mt_status index_added(loader *L) {
     mt_tokenizer *tok = L->tok;
     size_t count[2] = {0, 0};
-    tok->added_keys = mt_malloc_array(tok->n_added ? tok->n_added : 1, sizeof(mt_tok_str));
-    if (!tok->added_keys) return nomem(L, "added_tokens");
-    for (size_t i = 0; i < tok->n_added; i++) {
-        tok->added_keys[i] = tok->added[i].match;
-        count[tok->added[i].normalized && tok->n_norm > 0]++;
-    }
+    for (size_t i = 0; i < tok->n_added; i++) count[tok->added[i].normalized && tok->n_norm > 0]++;
     for (int k = 0; k < 2; k++) {
         uint16_t *lens = mt_malloc_array(count[k] + 1, sizeof(uint16_t));
         tok->added_pair[k] = mt_calloc(8192, 1);
@@ -258,7 +263,7 @@ static mt_status index_added(loader *L) {
         for (size_t i = tok->n_added; i-- > 0;) {
             const mt_tok_added *a = &tok->added[i];
             if ((a->normalized && tok->n_norm > 0) != (k == 1) || a->match.len == 0) continue;
-            mt_tok_index_put(&tok->added_ix[k], tok->added_keys, tok->blob.data, (int32_t)i);
+            mt_tok_index_put(&tok->added_ix[k], tok->blob.data, a->match, (int32_t)i);
             lens[n++] = (uint16_t)a->match.len;
             const uint8_t *m = (const uint8_t *)tok->blob.data + a->match.off;
             tok->added_first[k][m[0]] = true;
@@ -373,7 +378,7 @@ static mt_status load(loader *L, const cJSON *root) {
     tok->unk_id = -1;
     const char *unk = NULL;
     if ((st = mt_json_str_opt(model, "unk_token", "model", &unk, L->err))) return mt_err_prefix(L->err, "%s", L->path);
-    if (unk && (tok->unk_id = mt_tok_index_get(&tok->by_name, tok->vname, tok->blob.data, unk, strlen(unk))) < 0)
+    if (unk && (tok->unk_id = mt_tok_index_get(&tok->by_name, tok->blob.data, unk, strlen(unk))) < 0)
         return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.unk_token \"%.60s\" is not in model.vocab", L->path, unk);
     return mt_tok_read_post(L, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), 0);
 }
@@ -442,10 +447,11 @@ void mt_tokenizer_free(mt_tokenizer *tok) {
         mt_free(tok->added_lens[k]);
         mt_free(tok->added_pair[k]);
     }
-    mt_free(tok->added_keys);
     mt_tok_index_free(&tok->by_name);
     mt_tok_index_free(&tok->by_bytes);
     mt_free(tok->merges);
+    mt_free(tok->merge_id);
+    mt_free(tok->char_id);
     mt_free(tok->added);
     mt_free(tok->vname);
     mt_free(tok->vbytes);

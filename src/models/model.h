@@ -80,6 +80,11 @@ typedef struct mt_family {
      * training or scoring pass; keys and values stay on the autograd tape). */
     mt_tensor *(*forward)(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
                           const int64_t *pos, bool all_logits, const mt_dump *dump);
+    /* forward without the LM head: the final hidden states [T, H] after the last norm; and the LM head [V, H].
+     * Training takes the logits of the supervised rows only. */
+    mt_tensor *(*hidden)(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
+                         const int64_t *pos, const mt_dump *dump);
+    const mt_tensor *(*lm_head)(const mt_model *m);
     /* Token embeddings [n, H]. */
     mt_tensor *(*embed)(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t n);
     /* An RGB image as its processor makes it: *pixels [n_patches, P] (caller frees with mt_free) and its grid. */

@@ -521,8 +521,8 @@ static mt_tensor *embed(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int6
     return mt_op_embedding(ctx, &q->embed, ids, n);
 }
 
-static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
-                          const int64_t *pos, bool all_logits, const mt_dump *dump) {
+static mt_tensor *hidden(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
+                         const int64_t *pos, const mt_dump *dump) {
     const qwen2_vl *q = m->impl;
     if (!embeds) return NULL;
     int64_t T = embeds->shape[0], past = cache ? cache->n_past : 0, kvw = q->n_kv * q->head_dim;
@@ -562,10 +562,17 @@ static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, co
     }
     x = mt_nn_norm(ctx, x, &q->final_norm);
     mt_dump_tensor(dump, x, "final_norm");
-    if (!all_logits) x = mt_tensor_rows(ctx, x, T - 1, 1);
-    mt_tensor *logits = mt_op_linear(ctx, x, &q->lm_head, NULL);
-    if (logits && cache) cache->n_past = past + T;
-    return logits;
+    if (x && cache) cache->n_past = past + T;
+    return x;
+}
+
+static const mt_tensor *lm_head(const mt_model *m) { return &((const qwen2_vl *)m->impl)->lm_head; }
+
+static mt_tensor *forward(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
+                          const int64_t *pos, bool all_logits, const mt_dump *dump) {
+    mt_tensor *x = hidden(m, ctx, cache, embeds, pos, dump);
+    if (x && !all_logits) x = mt_tensor_rows(ctx, x, x->shape[0] - 1, 1);
+    return mt_op_linear(ctx, x, lm_head(m), NULL);
 }
 
 static mt_status preprocess_image(const mt_model *m, const mt_image *img, float **pixels, int64_t *n_patches,
@@ -628,6 +635,8 @@ const mt_family mt_family_qwen2_vl = {
     .encode_image = encode_image,
     .positions = positions,
     .forward = forward,
+    .hidden = hidden,
+    .lm_head = lm_head,
     .embed = embed,
     .preprocess_image = preprocess_image,
     .default_chat_template = default_chat_template,

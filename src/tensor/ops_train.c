@@ -82,9 +82,9 @@ static void ce_rows(void *user, int64_t r0, int64_t r1) {
         j->row_loss[t] = 0.0f;
         if (j->targets[t] < 0) continue;
         const float *l = j->logits + t * j->V;
-        float mx = mt_cpu_max(j->V, l);
-        double sum = 0;
-        for (int64_t c = 0; c < j->V; c++) sum += exp((double)(l[c] - mx));
+        float mx = mt_cpu_max(j->V, l), buf[1024];
+        double sum = 0; /* chunk sums (SIMD exp, f32) added in double */
+        for (int64_t c = 0; c < j->V; c += 1024) sum += mt_cpu_exp_sum(MT_MIN(1024, j->V - c), l + c, mx, buf);
         j->lse[t] = mx + (float)log(sum);
         j->row_loss[t] = j->lse[t] - l[j->targets[t]];
     }

@@ -56,8 +56,23 @@ mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_tra
     double t0 = mt_time_now();
     mt_tensor *x = embed_with_images(m, ctx, s);
     lap(&tm->vision, &t0);
-    mt_tensor *logits = f->forward(m, ctx, NULL, x, pos, true, NULL);
+    /* logits only of the rows that have a target: image and prompt rows need none, and the LM head is the widest
+     * matrix of the model */
+    int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)s->n * sizeof *rows), n_rows = 0;
+    if (!rows) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token sample", (long long)s->n);
+    for (int64_t i = 0; i < s->n; i++)
+        if (targets[i] >= 0) {
+            rows[n_rows] = i;
+            targets[n_rows++] = targets[i];
+        }
+    mt_tensor *h = f->hidden(m, ctx, NULL, x, pos, NULL);
+    mt_tensor *logits = n_rows ? mt_op_linear(ctx, mt_op_gather_rows(ctx, h, rows, n_rows), f->lm_head(m), NULL) : NULL;
     lap(&tm->lm, &t0);
+    if (n_rows == 0) {
+        if (!h) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
+        *loss = 0.0; /* nothing supervised: no loss and no gradient, but the forward ran (and was checked) */
+        return MT_OK;
+    }
     mt_tensor *l = mt_op_cross_entropy(ctx, logits, targets, inv_norm);
     lap(&tm->loss, &t0);
     if (!l) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);

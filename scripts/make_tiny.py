@@ -11,7 +11,8 @@ Steps, each into --work:
     eval/        heldout.jsonl, seen.jsonl + images (seeds S+1, S+2)
     init/        config, tokenizer, random weights (seed S)
     run/         mitten train's output; run/model is the trained folder
-then run/model is copied to --out (weights, config, tokenizer, template, processor) and scored.
+then run/model is copied to --out (weights, config, tokenizer, template, processor), docs/tiny_example.png is
+drawn, and both eval sets are scored.
 Same seed and same mitten give the same folder: the data and init are seeded, and mitten's training is
 deterministic for a fixed --threads (TRAIN_ARGS pins it).
 """
@@ -35,7 +36,7 @@ import tiny_tokenizer  # noqa: E402
 TEMPLATE = os.path.join(ROOT, "tests", "jinja", "templates", "qwen2_vl.jinja")
 SHIPPED = ("config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
            "tokenizer_config.json", "model.safetensors")
-TRAIN_ARGS = ["--train", "vision,projector,llm", "--batch", "8", "--lr", "2e-3", "--warmup", "0.05",
+TRAIN_ARGS = ["--train", "vision,projector,llm", "--batch", "8", "--lr", "3e-3", "--warmup", "0.05",
               "--schedule", "cosine", "--weight-decay", "0.01", "--max-grad-norm", "1.0", "--threads", "2",
               "--log-every", "50"]
 
@@ -71,8 +72,8 @@ def main():
     ap.add_argument("--mitten", default=os.path.join(ROOT, "build", "mitten"))
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "tiny-work"))
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "mitten-tiny"))
-    ap.add_argument("--images", type=int, default=6000)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--images", type=int, default=14000)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--eval-images", type=int, default=40)
     ap.add_argument("--skip-train", action="store_true", help="reuse --work/run/model")
@@ -95,6 +96,7 @@ def main():
         t0 = time.time()
         subprocess.run(cmd, check=True)
         print(f"make_tiny: trained in {time.time() - t0:.0f} s")
+    tiny_data.draw_scene(tiny_data.example_scene()).save(os.path.join(ROOT, "docs", "tiny_example.png"))
     os.makedirs(args.out, exist_ok=True)
     for name in SHIPPED:
         shutil.copyfile(os.path.join(run, "model", name), os.path.join(args.out, name))

@@ -3,11 +3,13 @@ PIL from a seeded generator, so the same seed gives the same files byte for byte
 
 A scene is one to three shapes, each at its own place; no two shapes share a colour-shape pair:
 
-    +-------------------+   112 x 112 pixels (the model sees 8 x 8 patches -> 16 image tokens)
-    |        top        |   places: centre of each shape, +-2 px jitter
-    | left       right  |     left (25, 56)   right (87, 56)   top (56, 25)   bottom (56, 87)
-    |      bottom       |   shapes: circle, square, triangle, 20-28 px across
-    +-------------------+   colours: 7 named RGB values, +-16 per channel; background light, plain or noisy
+    +-----+-----+-----+   84 x 84 pixels: 6 x 6 patches of 14, merged 2 x 2 -> 3 x 3 image tokens, one per cell
+    |     | top |     |   places: the centre of a 28 x 28 cell, +-2 px jitter
+    +-----+-----+-----+     left (14, 42)   right (70, 42)   top (42, 14)   bottom (42, 70)
+    |left |     |right|   shapes: circle, square, triangle, 18-26 px across
+    +-----+-----+-----+   colours: 7 named RGB values, +-16 per channel (or, in training only, an unnamed
+    |     | bot |     |     random RGB); background light, plain or noisy
+    +-----+-----+-----+
 
 Questions and their exact answers:
 
@@ -33,15 +35,16 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw
 
-SIZE = 112
+SIZE = 84
 COLOURS = {
     "red": (220, 40, 40), "orange": (240, 140, 20), "yellow": (230, 205, 30), "green": (40, 160, 60),
     "blue": (40, 80, 220), "purple": (140, 60, 180), "black": (30, 30, 30),
 }
 SHAPES = ("circle", "square", "triangle")
-PLACES = {"left": (25, 56), "right": (87, 56), "top": (56, 25), "bottom": (56, 87)}
+PLACES = {"left": (14, 42), "right": (70, 42), "top": (42, 14), "bottom": (42, 70)}
 PLACE_ORDER = ("top", "left", "right", "bottom")  # the order "Describe the image." lists shapes in
 PLACE_WORDS = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom"}
+SHAPE_SIZE = (18, 26)  # pixels across, inclusive
 COUNT_WORDS = ("zero", "one", "two", "three")
 HELD_OUT = (("red", "triangle"), ("green", "circle"), ("blue", "square"), ("purple", "triangle"))
 SEEN = tuple((c, s) for c in COLOURS for s in SHAPES if (c, s) not in HELD_OUT)
@@ -63,7 +66,7 @@ def q_where(colour, shape):
 
 def make_scene(rng, n, pairs, must=None):
     """n shapes: a list of dicts (colour, shape, place, size, jitter), background parameters. `must` (a pair) is
-    placed first; the other pairs come from `pairs`, all distinct."""
+    placed first; the other pairs come from `pairs`, all distinct. A colour of None is an unnamed random RGB."""
     chosen = [must] if must else []
     while len(chosen) < n:
         p = rng.choice(pairs)
@@ -72,8 +75,11 @@ def make_scene(rng, n, pairs, must=None):
     places = rng.sample(list(PLACES), n)
     shapes = []
     for (colour, shape), place in zip(chosen, places):
-        rgb = tuple(max(0, min(255, v + rng.randint(-16, 16))) for v in COLOURS[colour])
-        shapes.append({"colour": colour, "shape": shape, "place": place, "rgb": rgb, "size": rng.randint(20, 28),
+        if colour is None:
+            rgb = tuple(rng.randint(0, 200) for _ in range(3))
+        else:
+            rgb = tuple(max(0, min(255, v + rng.randint(-16, 16))) for v in COLOURS[colour])
+        shapes.append({"colour": colour, "shape": shape, "place": place, "rgb": rgb, "size": rng.randint(*SHAPE_SIZE),
                        "dx": rng.randint(-2, 2), "dy": rng.randint(-2, 2)})
     base = rng.randint(215, 250)
     bg = {"rgb": tuple(max(0, min(255, base + rng.randint(-8, 5))) for _ in range(3)),
@@ -92,7 +98,9 @@ def draw_scene(scene):
         cx, cy = PLACES[s["place"]]
         cx, cy, h = cx + s["dx"], cy + s["dy"], s["size"] / 2
         box = (cx - h, cy - h, cx + h, cy + h)
-        if s["shape"] == "circle":
+        if s["shape"] is None:
+            draw_unnamed(d, cx, cy, h, s)
+        elif s["shape"] == "circle":
             d.ellipse(box, fill=s["rgb"])
         elif s["shape"] == "square":
             d.rectangle(box, fill=s["rgb"])
@@ -101,8 +109,28 @@ def draw_scene(scene):
     return im
 
 
+def draw_unnamed(d, cx, cy, h, s):
+    """A shape with no name (training only): a flat ellipse or bar, a diamond or a pentagon, chosen by its size."""
+    kind = s["size"] % 4
+    if kind == 0:
+        d.ellipse((cx - h, cy - h / 2, cx + h, cy + h / 2), fill=s["rgb"])
+    elif kind == 1:
+        d.rectangle((cx - h / 2, cy - h, cx + h / 2, cy + h), fill=s["rgb"])
+    elif kind == 2:
+        d.polygon([(cx, cy - h), (cx + h, cy), (cx, cy + h), (cx - h, cy)], fill=s["rgb"])
+    else:
+        d.regular_polygon((cx, cy, h), 5, fill=s["rgb"])
+
+
 def article(word):
     return "an" if word[0] in "aeiou" else "a"
+
+
+def example_scene():
+    """docs/tiny_example.png: one blue square on the left, a pair no training image holds."""
+    shape = {"colour": "blue", "shape": "square", "place": "left", "rgb": COLOURS["blue"], "size": 22,
+             "dx": 0, "dy": 0}
+    return {"shapes": [shape], "background": {"rgb": (240, 240, 236), "noise": False, "noise_seed": 0}}
 
 
 def describe(scene):
@@ -118,6 +146,10 @@ def describe(scene):
 def questions(scene, focus=None):
     """Every (kind, question, answer) the scene supports; `focus` (a pair) limits "where" to that shape."""
     shapes = scene["shapes"]
+    if shapes[0]["colour"] is None:
+        return [("shape", Q_SHAPE, shapes[0]["shape"]), ("count", Q_COUNT, COUNT_WORDS[1])]
+    if shapes[0]["shape"] is None:
+        return [("colour", Q_COLOUR, shapes[0]["colour"]), ("count", Q_COUNT, COUNT_WORDS[1])]
     out = []
     if len(shapes) == 1:
         out += [("colour", Q_COLOUR, shapes[0]["colour"]), ("shape", Q_SHAPE, shapes[0]["shape"])]
@@ -134,9 +166,12 @@ def user_turn(question, with_image):
     return {"role": "user", "content": content}
 
 
-def write_train(out_dir, n_images, seed, identity_every=25):
+def write_train(out_dir, n_images, seed, identity_every=25, unnamed=0.15):
     """Training conversations (LLaMA-Factory messages, one JSON line each): per scene one to three of its
-    questions, each a turn, image in the first. Returns the .jsonl path."""
+    questions, each a turn, image in the first. A fraction `unnamed` of the scenes is one shape of a random RGB
+    colour, asked only its shape and count, and as many are one unnamed shape (draw_unnamed) of a named colour,
+    asked only its colour and count: shape and colour must then be read apart, which is what lets the held-out
+    colour-shape pairs be named. Returns the .jsonl path."""
     rng = random.Random(seed)
     os.makedirs(os.path.join(out_dir, "images"), exist_ok=True)
     path = os.path.join(out_dir, "train.jsonl")
@@ -146,7 +181,13 @@ def write_train(out_dir, n_images, seed, identity_every=25):
                 q, a = IDENTITY[(i // identity_every) % len(IDENTITY)]
                 msgs = [user_turn(q, False), {"role": "assistant", "content": a}]
                 f.write(json.dumps({"messages": msgs}) + "\n")
-            scene = make_scene(rng, rng.choice((1, 1, 2, 3)), SEEN)
+            u = rng.random()
+            if u < unnamed:
+                scene = make_scene(rng, 1, [(None, s) for s in SHAPES])
+            elif u < 2 * unnamed:
+                scene = make_scene(rng, 1, [(c, None) for c in COLOURS])
+            else:
+                scene = make_scene(rng, rng.choice((1, 1, 2, 3)), SEEN)
             name = f"images/train_{i:05d}.png"
             draw_scene(scene).save(os.path.join(out_dir, name))
             qa = questions(scene)
@@ -169,7 +210,7 @@ def write_eval(out_dir, split, n_images, seed):
         for i in range(n_images):
             n = 1 if i % 2 == 0 else rng.choice((2, 3))
             if split == "heldout":
-                must = HELD_OUT[i % len(HELD_OUT)]
+                must = HELD_OUT[(i // 2) % len(HELD_OUT)]  # every pair alone and in company
                 scene = make_scene(rng, n, SEEN, must)
             else:
                 must = None

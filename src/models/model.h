@@ -94,6 +94,9 @@ typedef struct mt_family {
     const char *default_chat_template;
     /* The part a checkpoint tensor name belongs to. */
     mt_model_part (*part_of)(const char *name);
+    /* NULL-terminated pairs (checkpoint-name prefix, module-path prefix): how the module tree of current
+     * transformers (and PEFT adapters made on it) names what older checkpoints call otherwise. NULL: the same. */
+    const char *const *module_renames;
 } mt_family;
 
 /* What the engine needs to know of any model, filled by the family's load. */
@@ -140,6 +143,9 @@ mt_status mt_weight_alias(mt_model *m, const mt_tensor *of, mt_tensor *view, int
 void mt_weight_set_linear(mt_model *m, const mt_tensor *w, mt_linear *lin);
 /* The registered weight a module tensor reads, or NULL; *row0 gets its first row. */
 mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0);
+/* The module a weight belongs to: its name without ".weight", with the family's module_renames applied when
+ * renamed. false when name does not end in ".weight" or the result does not fit in cap. */
+bool mt_weight_module(const mt_model *m, const char *name, bool renamed, char *out, size_t cap);
 /* The registered weight called name, or NULL. */
 mt_weight *mt_weight_find(const mt_model *m, const char *name);
 void mt_weights_release(mt_model *m);

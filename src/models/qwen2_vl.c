@@ -624,6 +624,13 @@ static mt_model_part part_of(const char *name) {
     return strstr(name, "merger.") ? MT_PART_PROJECTOR : MT_PART_VISION;
 }
 
+/* transformers 4.52 moved the language model under model.language_model and the vision tower under model.visual;
+ * published Qwen2-VL / Qwen2.5-VL checkpoints keep the old names, which it maps on load */
+static const char *const module_renames[] = {"model.layers.", "model.language_model.layers.",
+                                             "model.embed_tokens", "model.language_model.embed_tokens",
+                                             "model.norm", "model.language_model.norm",
+                                             "visual.", "model.visual.", NULL};
+
 static const char *const architectures[] = {"Qwen2_5_VLForConditionalGeneration", "Qwen2VLForConditionalGeneration",
                                             NULL};
 
@@ -641,4 +648,5 @@ const mt_family mt_family_qwen2_vl = {
     .preprocess_image = preprocess_image,
     .default_chat_template = default_chat_template,
     .part_of = part_of,
+    .module_renames = module_renames,
 };

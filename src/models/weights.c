@@ -1,4 +1,5 @@
 /* models/weights: the table of checkpoint tensors a loaded model reads and the module tensors that read them. */
+#include <stdio.h>
 #include <string.h>
 
 #include "models/model.h"
@@ -34,6 +35,19 @@ mt_weight *mt_weight_find(const mt_model *m, const char *name) {
     for (size_t i = 0; i < m->n_weights; i++)
         if (strcmp(m->weights[i].name, name) == 0) return &m->weights[i];
     return NULL;
+}
+
+bool mt_weight_module(const mt_model *m, const char *name, bool renamed, char *out, size_t cap) {
+    size_t len = strlen(name);
+    if (len < 7 || strcmp(name + len - 7, ".weight") != 0) return false;
+    len -= 7;
+    const char *const *r = renamed && m->family ? m->family->module_renames : NULL;
+    for (; r && r[0]; r += 2) {
+        size_t n = strlen(r[0]);
+        if (len < n || strncmp(name, r[0], n) != 0) continue;
+        return (size_t)snprintf(out, cap, "%s%.*s", r[1], (int)(len - n), name + n) < cap;
+    }
+    return (size_t)snprintf(out, cap, "%.*s", (int)len, name) < cap;
 }
 
 mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0) {

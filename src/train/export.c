@@ -118,13 +118,12 @@ mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
     return st;
 }
 
-/* "model.layers.0.self_attn.q_proj" of "model.layers.0.self_attn.q_proj.weight" */
-static bool module_of(const char *weight, char *module, size_t cap) {
-    size_t len = strlen(weight);
-    if (len < 7 || strcmp(weight + len - 7, ".weight") != 0 || len - 7 >= cap) return false;
-    memcpy(module, weight, len - 7);
-    module[len - 7] = '\0';
-    return true;
+/* The adapter tensor of weight w (A: j = 0, B: j = 1) as PEFT names it, with the module path of the current
+ * transformers module tree (renamed) or the checkpoint's own module name. */
+static bool adapter_key(const mt_model *m, const mt_weight *w, bool renamed, int j, char *out, size_t cap) {
+    char module[256];
+    if (!mt_weight_module(m, w->name, renamed, module, sizeof module)) return false;
+    return (size_t)snprintf(out, cap, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A') < cap;
 }
 
 mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const char *dir, mt_err *err) {
@@ -139,8 +138,9 @@ mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const 
         const mt_weight *w = &m->weights[i];
         char module[256];
         const mt_lora *lo = w->linear ? w->linear->lora : NULL;
-        if (!lo || !module_of(w->name, module, sizeof module)) continue;
-        /* full module names: PEFT then adapts exactly these modules, whatever else shares their leaf name */
+        if (!lo || !mt_weight_module(m, w->name, true, module, sizeof module)) continue;
+        /* full module paths of the current transformers module tree: PEFT then adapts exactly these modules,
+         * whatever else shares their leaf name */
         cJSON_AddItemToArray(targets, cJSON_CreateString(module));
         const mt_tensor *ab[2] = {&lo->a, &lo->b};
         for (int j = 0; j < 2; j++, k++) {
@@ -229,16 +229,22 @@ mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
     mt_safetensors *st_file = NULL;
     mt_status st = mt_path_join(path, sizeof path, dir, "adapter_model.safetensors", err);
     if (!st) st = mt_safetensors_open_file(path, &st_file, err);
+    size_t taken = 0;
     for (size_t i = 0; i < m->n_weights && !st; i++) {
         const mt_weight *w = &m->weights[i];
-        char module[256], name[320];
         const mt_lora *lo = w->linear ? w->linear->lora : NULL;
-        if (!lo || !module_of(w->name, module, sizeof module)) continue;
+        if (!lo) continue;
         const mt_tensor *ab[2] = {&lo->a, &lo->b};
         for (int j = 0; j < 2 && !st; j++) {
-            snprintf(name, sizeof name, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A');
-            const mt_st_tensor *t;
-            if ((st = mt_safetensors_get(st_file, name, &t, err))) break;
+            char name[320], old[320];
+            const mt_st_tensor *t = NULL;
+            if (adapter_key(m, w, true, j, name, sizeof name)) t = mt_safetensors_find(st_file, name);
+            if (!t && adapter_key(m, w, false, j, old, sizeof old) && (t = mt_safetensors_find(st_file, old)))
+                snprintf(name, sizeof name, "%s", old);
+            if (!t) {
+                st = mt_err_set(err, MT_ERR_FORMAT, "%s: no \"%s\"", path, name);
+                break;
+            }
             if (t->ndim != 2 || t->shape[0] != ab[j]->shape[0] || t->shape[1] != ab[j]->shape[1] ||
                 (t->dtype != MT_F32 && t->dtype != MT_BF16 && t->dtype != MT_F16)) {
                 st = mt_err_set(err, MT_ERR_FORMAT, "%s: \"%s\" should be a float [%lld, %lld]", path, name,
@@ -246,22 +252,21 @@ mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
                 break;
             }
             mt_cpu_to_f32(mt_tensor_numel(ab[j]), t->data, t->dtype, mt_f32(ab[j]));
+            taken++;
         }
     }
     /* a tensor no adapter took (a module this model does not have, or one mitten cannot adapt) would be lost */
-    for (size_t i = 0; !st && i < mt_safetensors_count(st_file); i++) {
+    for (size_t i = 0; !st && taken != mt_safetensors_count(st_file) && i < mt_safetensors_count(st_file); i++) {
         const char *name = mt_safetensors_at(st_file, i)->name;
-        bool taken = false;
-        for (size_t w = 0; w < m->n_weights && !taken; w++) {
-            char module[256], want[320];
-            const mt_lora *lo = m->weights[w].linear ? m->weights[w].linear->lora : NULL;
-            if (!lo || !module_of(m->weights[w].name, module, sizeof module)) continue;
-            for (int j = 0; j < 2 && !taken; j++) {
-                snprintf(want, sizeof want, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A');
-                taken = strcmp(want, name) == 0;
+        bool known = false;
+        for (size_t w = 0; w < m->n_weights && !known; w++) {
+            if (!m->weights[w].linear || !m->weights[w].linear->lora) continue;
+            for (int k = 0; k < 4 && !known; k++) {
+                char want[320];
+                known = adapter_key(m, &m->weights[w], k < 2, k % 2, want, sizeof want) && strcmp(want, name) == 0;
             }
         }
-        if (!taken)
+        if (!known)
             st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" matches no adapted module of %s", path, name,
                             m->dir);
     }

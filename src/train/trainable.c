@@ -138,12 +138,12 @@ static char *peft_name(const char *module, const char *which) {
 static mt_status add_adapter(mt_trainable *t, const mt_weight *w, const mt_train_spec *spec, mt_err *err) {
     lora_slot *slot = &t->loras[t->n_loras];
     int64_t r = spec->lora_rank, in = w->cols, out = w->rows;
-    char module[256];
-    size_t len = strlen(w->name);
-    if (len < 7 || strcmp(w->name + len - 7, ".weight") != 0 || len - 7 >= sizeof module) return MT_OK;
-    memcpy(module, w->name, len - 7);
-    module[len - 7] = '\0';
-    if (!is_target(module, spec->lora_targets)) return MT_OK;
+    char module[256], path[256];
+    if (!mt_weight_module(t->m, w->name, false, module, sizeof module) ||
+        !mt_weight_module(t->m, w->name, true, path, sizeof path))
+        return MT_OK;
+    /* a target may name the module as the checkpoint does or as the current module tree does */
+    if (!is_target(module, spec->lora_targets) && !is_target(path, spec->lora_targets)) return MT_OK;
     float *a = new_buffer(t, r * in), *ga = new_buffer(t, r * in);
     float *b = new_buffer(t, out * r), *gb = new_buffer(t, out * r);
     slot->name_a = peft_name(module, "lora_A");

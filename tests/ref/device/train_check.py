@@ -62,6 +62,8 @@ try:
     import peft
     print("peft", peft.__version__, flush=True)
     base = load(os.path.join(HERE, "base"))
+    # the adapter must change something: the base alone against the merged logits, for contrast
+    compare("base_without_adapter", base, os.path.join(HERE, "base"), "mitten_lora.npy")
     model = peft.PeftModel.from_pretrained(base, os.path.join(HERE, "adapter")).eval()
     compare("peft_loads_adapter", model, os.path.join(HERE, "base"), "mitten_lora.npy")
 except ImportError:

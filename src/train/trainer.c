@@ -34,7 +34,7 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
 #define S(k) if (o->k) cJSON_AddStringToObject(j, #k, o->k)
 #define N(k) cJSON_AddNumberToObject(j, #k, (double)o->k)
     S(model_dir); S(data_path); S(image_dir); S(eval_path);
-    N(epochs); N(max_steps); N(batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
+    N(epochs); N(max_steps); N(batch); N(micro_batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
     N(max_grad_norm); N(max_len); N(save_every); N(log_every); N(eval_every); N(eval_tokens); N(keep); N(threads);
     cJSON_AddStringToObject(j, "schedule", mt_schedule_kind_name(o->schedule));
     cJSON_AddBoolToObject(j, "last_turn_only", o->last_turn_only);
@@ -75,7 +75,8 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     STR("eval_path", o->eval_path); STR("schedule", sched); STR("seed", seed);
     STR("lora_targets", o->spec.lora_targets);
     INT("epochs", o->epochs, 0, 1000000); INT("max_steps", o->max_steps, 0, INT64_MAX);
-    INT("batch", o->batch, 1, 1 << 20); INT("max_len", o->max_len, 0, INT64_MAX);
+    INT("batch", o->batch, 1, 1 << 20); INT("micro_batch", o->micro_batch, 0, 1 << 20);
+    INT("max_len", o->max_len, 0, INT64_MAX);
     INT("save_every", o->save_every, 0, INT64_MAX); INT("log_every", o->log_every, 0, INT64_MAX);
     INT("eval_every", o->eval_every, 0, INT64_MAX); INT("keep", o->keep, 0, 1 << 20);
     INT("eval_tokens", o->eval_tokens, 0, 1 << 20);
@@ -306,6 +307,9 @@ static mt_status setup(run *r, mt_err *err) {
     if (st) return st;
     if ((st = mt_trainable_setup(r->m, &o->spec, &r->tr, err))) return st;
     if (talk) mt_trainable_print(r->tr, stderr);
+    if (talk && o->micro_batch > 1)
+        fprintf(stderr, "micro-batch %d: each sample runs on its own, unpadded; the gradients are the same\n",
+                o->micro_batch);
     r->params = mt_trainable_params(r->tr, &r->n_params);
     mt_adamw_config cfg = mt_adamw_config_default();
     cfg.n_groups = 3;

@@ -65,7 +65,7 @@ common=(-m "$model" --data "$data/train.json" --threads 2 --log-every 1 --lr 2e-
 
 check "train --help" 0 "$mitten" train --help
 check "train without --data is a usage error" 2 "$mitten" train -m "$model" --out "$runs/x"
-check "full fine-tuning, 4 epochs" 0 "$mitten" train "${common[@]}" --out "$runs/full" --batch 3 --epochs 4 \
+check "full fine-tuning, 4 epochs" 0 "$mitten" train "${common[@]}" --out "$runs/full" --batch 3 --micro-batch 2 --epochs 4 \
   --train projector,llm
 first=$(grep -m1 -o 'loss [0-9.]*' "$work/err" | cut -d' ' -f2)
 last=$(grep -o 'loss [0-9.]*' "$work/err" | tail -1 | cut -d' ' -f2)

@@ -4,7 +4,8 @@ of toy size, `mitten train` (full fine-tuning of vision, projector and language 
 docs/TINY.md describes the model, the data and the numbers.
 
 usage: scripts/make_tiny.py [--mitten build/mitten] [--work build/tiny-work] [--out models/mitten-tiny]
-                            [--images N] [--epochs E] [--seed S] [--skip-train]
+                            [--images N] [--epochs E] [--seed S] [--width W] [--rope-theta T]
+                            [--skip-train | --init-only]
 
 Steps, each into --work:
     data/        train.jsonl + images/  (tiny_data.write_train, seed S)
@@ -55,14 +56,15 @@ def render_corpus(train_path, template_text):
     return texts
 
 
-def make_init(work, seed, template_text):
+def make_init(work, seed, template_text, width, rope_theta):
     init = os.path.join(work, "init")
     os.makedirs(init, exist_ok=True)
     merges = tiny_tokenizer.learn_merges(render_corpus(os.path.join(work, "data", "train.jsonl"), template_text))
     tok = tiny_tokenizer.write(init, merges, template_text)
     n = len(tok["model"]["vocab"]) + len(tok["added_tokens"])
     vocab = (n + 63) // 64 * 64  # rows past the last token are never used
-    tiny_model.write_initial(init, tiny_tokenizer.special_ids(tok), vocab, seed)
+    text = dict(tiny_model.TEXT, hidden_size=width, intermediate_size=2 * width)
+    tiny_model.write_initial(init, tiny_tokenizer.special_ids(tok), vocab, seed, text, rope_theta)
     print(f"make_tiny: {len(merges)} merges, {n} tokens, vocab_size {vocab}")
     return init
 
@@ -73,10 +75,13 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "tiny-work"))
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "mitten-tiny"))
     ap.add_argument("--images", type=int, default=14000)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=7)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--eval-images", type=int, default=40)
+    ap.add_argument("--width", type=int, default=tiny_model.TEXT["hidden_size"], help="language model width")
+    ap.add_argument("--rope-theta", type=float, default=tiny_model.ROPE_THETA)
     ap.add_argument("--skip-train", action="store_true", help="reuse --work/run/model")
+    ap.add_argument("--init-only", action="store_true", help="stop after data and init (train elsewhere)")
     args = ap.parse_args()
     with open(TEMPLATE) as f:
         template_text = f.read()
@@ -88,7 +93,9 @@ def main():
         tiny_data.write_eval(os.path.join(work, "eval"), split, args.eval_images, args.seed + 1 + k)
     run = os.path.join(work, "run")
     if not args.skip_train:
-        init = make_init(work, args.seed, template_text)
+        init = make_init(work, args.seed, template_text, args.width, args.rope_theta)
+        if args.init_only:
+            return
         shutil.rmtree(run, ignore_errors=True)
         cmd = [args.mitten, "train", "-m", init, "--data", os.path.join(data, "train.jsonl"), "--out", run,
                "--epochs", str(args.epochs), "--seed", str(args.seed)] + TRAIN_ARGS

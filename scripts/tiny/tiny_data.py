@@ -6,7 +6,7 @@ A scene is one to three shapes, each at its own place; no two shapes share a col
     +-----+-----+-----+   84 x 84 pixels: 6 x 6 patches of 14, merged 2 x 2 -> 3 x 3 image tokens, one per cell
     |     | top |     |   places: the centre of a 28 x 28 cell, +-2 px jitter
     +-----+-----+-----+     left (14, 42)   right (70, 42)   top (42, 14)   bottom (42, 70)
-    |left |     |right|   shapes: circle, square, triangle, 18-26 px across
+    |left |     |right|   shapes: circle, square, triangle of equal area (a circle 18-24 px across)
     +-----+-----+-----+   colours: 7 named RGB values, +-16 per channel (or, in training only, an unnamed
     |     | bot |     |     random RGB); background light, plain or noisy
     +-----+-----+-----+
@@ -29,6 +29,7 @@ a single shape or a "where" names it, so answering needs the colour and the shap
 """
 
 import json
+import math
 import os
 import random
 
@@ -44,7 +45,9 @@ SHAPES = ("circle", "square", "triangle")
 PLACES = {"left": (14, 42), "right": (70, 42), "top": (42, 14), "bottom": (42, 70)}
 PLACE_ORDER = ("top", "left", "right", "bottom")  # the order "Describe the image." lists shapes in
 PLACE_WORDS = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom"}
-SHAPE_SIZE = (18, 26)  # pixels across, inclusive
+SHAPE_SIZE = (18, 24)  # a circle's diameter in pixels, inclusive; squares and triangles get the same area
+SQUARE_SIDE = math.sqrt(math.pi) / 2  # side / diameter: a side of 0.89 d has the area of a circle of diameter d
+TRIANGLE_BASE = math.sqrt(math.pi / 2)  # base (= height) / diameter: 1.25 d; a thinner shape would hold less colour
 COUNT_WORDS = ("zero", "one", "two", "three")
 HELD_OUT = (("red", "triangle"), ("green", "circle"), ("blue", "square"), ("purple", "triangle"))
 SEEN = tuple((c, s) for c in COLOURS for s in SHAPES if (c, s) not in HELD_OUT)
@@ -97,15 +100,16 @@ def draw_scene(scene):
     for s in scene["shapes"]:
         cx, cy = PLACES[s["place"]]
         cx, cy, h = cx + s["dx"], cy + s["dy"], s["size"] / 2
-        box = (cx - h, cy - h, cx + h, cy + h)
         if s["shape"] is None:
             draw_unnamed(d, cx, cy, h, s)
         elif s["shape"] == "circle":
-            d.ellipse(box, fill=s["rgb"])
+            d.ellipse((cx - h, cy - h, cx + h, cy + h), fill=s["rgb"])
         elif s["shape"] == "square":
-            d.rectangle(box, fill=s["rgb"])
+            a = h * SQUARE_SIDE
+            d.rectangle((cx - a, cy - a, cx + a, cy + a), fill=s["rgb"])
         else:
-            d.polygon([(cx, cy - h), (cx + h, cy + h), (cx - h, cy + h)], fill=s["rgb"])
+            a = h * TRIANGLE_BASE  # centroid on the centre: apex 4/3 a above it, base 2/3 a below
+            d.polygon([(cx, cy - 4 * a / 3), (cx + a, cy + 2 * a / 3), (cx - a, cy + 2 * a / 3)], fill=s["rgb"])
     return im
 
 

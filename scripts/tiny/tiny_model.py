@@ -33,25 +33,25 @@ TEXT = {"hidden_size": 128, "heads": 4, "kv_heads": 2, "layers": 2, "intermediat
 PREPROCESSOR = dict(qr.PREPROCESSOR, min_pixels=56 * 56, max_pixels=84 * 84)
 # Qwen's 1e6 leaves the height and width sections of a 32-wide head only frequencies below 0.03 rad per step, so
 # "where" stays near chance; 10 (0.1-0.6 rad per cell) lifted "where" to 58% in one run but cost shape its
-# generalisation, so the shipped model keeps Qwen's value (docs/TINY.md).
+# generalisation, and 100 did no better than 1e6, so the shipped model keeps Qwen's value (docs/TINY.md).
 ROPE_THETA = 1000000.0
 INIT_EMBED = 0.5  # std of the token embeddings; see the note above
 RESIDUAL_OUT = ("attn.proj.weight", "o_proj.weight", "down_proj.weight", "merger.mlp.2.weight")
 
 
-def config(ids, vocab_size):
-    """ids: special token -> id (tiny_tokenizer.special_ids)."""
-    head_dim = TEXT["hidden_size"] // TEXT["heads"]
+def config(ids, vocab_size, text=TEXT, rope_theta=ROPE_THETA):
+    """ids: special token -> id (tiny_tokenizer.special_ids); text, rope_theta: the language model's shape."""
+    head_dim = text["hidden_size"] // text["heads"]
     section = [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16]  # Qwen's 16/24/24 of 64 rotary pairs
     cfg = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
            "vision_start_token_id": ids["<|vision_start|>"], "vision_end_token_id": ids["<|vision_end|>"],
            "vision_token_id": ids["<|vision_pad|>"], "image_token_id": ids["<|image_pad|>"],
            "video_token_id": ids["<|video_pad|>"]}
-    cfg.update(qr._text_fields(TEXT["hidden_size"], TEXT["heads"], TEXT["kv_heads"], TEXT["layers"],
-                               TEXT["intermediate_size"], vocab_size, True, "float32", section))
-    cfg["rope_theta"] = ROPE_THETA
-    cfg["vision_config"] = dict(VISION, hidden_act="silu", in_chans=3, out_hidden_size=TEXT["hidden_size"],
+    cfg.update(qr._text_fields(text["hidden_size"], text["heads"], text["kv_heads"], text["layers"],
+                               text["intermediate_size"], vocab_size, True, "float32", section))
+    cfg["rope_theta"] = rope_theta
+    cfg["vision_config"] = dict(VISION, hidden_act="silu", in_chans=3, out_hidden_size=text["hidden_size"],
                                 patch_size=14, spatial_merge_size=2, spatial_patch_size=14, window_size=112,
                                 fullatt_block_indexes=[VISION["depth"] - 1], tokens_per_second=2,
                                 temporal_patch_size=2)
@@ -76,9 +76,9 @@ def init_weights(cfg_raw, seed):
     return out
 
 
-def write_initial(out_dir, ids, vocab_size, seed):
+def write_initial(out_dir, ids, vocab_size, seed, text=TEXT, rope_theta=ROPE_THETA):
     """Writes the untrained folder (no tokenizer files); returns config.json's dict."""
-    cfg = config(ids, vocab_size)
+    cfg = config(ids, vocab_size, text, rope_theta)
     gen = {"bos_token_id": ids["<|endoftext|>"], "pad_token_id": ids["<|endoftext|>"],
            "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]], "do_sample": False,
            "transformers_version": "4.49.0"}

@@ -112,3 +112,9 @@ mt_status mt_path_join(char *buf, size_t cap, const char *dir, const char *name,
     if (n < 0 || (size_t)n >= cap) return mt_err_set(err, MT_ERR_LIMIT, "%s/%s: path too long", dir, name);
     return MT_OK;
 }
+
+mt_status mt_dir_make(const char *path, mt_err *err) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    return MT_OK;
+}

@@ -21,6 +21,8 @@ mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t
 mt_status mt_file_write_atomic(const char *path, const void *data, size_t size, mt_err *err);
 
 bool mt_file_exists(const char *path);
+/* Creates folder path (its parent must exist); an existing folder is fine. MT_ERR_IO naming path otherwise. */
+mt_status mt_dir_make(const char *path, mt_err *err);
 
 /* dir + "/" + name into buf; MT_ERR_LIMIT when it does not fit. */
 mt_status mt_path_join(char *buf, size_t cap, const char *dir, const char *name, mt_err *err);

@@ -146,6 +146,10 @@ mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0);
 /* The module a weight belongs to: its name without ".weight", with the family's module_renames applied when
  * renamed. false when name does not end in ".weight" or the result does not fit in cap. */
 bool mt_weight_module(const mt_model *m, const char *name, bool renamed, char *out, size_t cap);
+/* The module tensor that reads weight w whole (row 0 on, every row), or NULL. */
+const mt_tensor *mt_weight_whole(const mt_weight *w);
+/* Weight w as it is now (its whole module tensor, any dtype), as rows x cols f32 in out. */
+mt_status mt_weight_read_f32(const mt_weight *w, float *out, mt_err *err);
 /* The registered weight called name, or NULL. */
 mt_weight *mt_weight_find(const mt_model *m, const char *name);
 void mt_weights_release(mt_model *m);

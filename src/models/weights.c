@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "models/model.h"
+#include "tensor/cpu/cpu.h"
 
 static mt_status add_use(mt_weight *w, mt_tensor *t, int64_t row0, mt_err *err) {
     mt_weight_use *grown = mt_realloc(w->uses, (w->n_uses + 1) * sizeof *grown);
@@ -48,6 +49,22 @@ bool mt_weight_module(const mt_model *m, const char *name, bool renamed, char *o
         return (size_t)snprintf(out, cap, "%s%.*s", r[1], (int)(len - n), name + n) < cap;
     }
     return (size_t)snprintf(out, cap, "%.*s", (int)len, name) < cap;
+}
+
+const mt_tensor *mt_weight_whole(const mt_weight *w) {
+    for (size_t u = 0; u < w->n_uses; u++)
+        if (w->uses[u].row0 == 0 && w->uses[u].t->shape[0] == w->rows) return w->uses[u].t;
+    return NULL;
+}
+
+mt_status mt_weight_read_f32(const mt_weight *w, float *out, mt_err *err) {
+    const mt_tensor *t = mt_weight_whole(w);
+    if (!t) return mt_err_set(err, MT_ERR_INTERNAL, "weight \"%s\": no module tensor covers it whole", w->name);
+    int64_t stride = t->ndim > 1 ? t->stride[0] : w->cols;
+    size_t esz = mt_dtype_size(t->dtype);
+    for (int64_t r = 0; r < w->rows; r++)
+        mt_cpu_to_f32(w->cols, (const char *)t->data + (size_t)(r * stride) * esz, t->dtype, out + r * w->cols);
+    return MT_OK;
 }
 
 mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0) {

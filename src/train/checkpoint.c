@@ -238,8 +238,7 @@ mt_status mt_checkpoint_save(const char *out_dir, int64_t step, const mt_param *
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: checkpoint needs a step >= 0 and a trainer state", out_dir);
     mt_status s = check_params(params, n, err);
     if (s) return s;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", out_dir, strerror(errno));
+    if ((s = mt_dir_make(out_dir, err))) return s;
     char tmp[CK_PATH], final[CK_PATH];
     if (snprintf(tmp, sizeof tmp, "%s/" CK_TMP_PREFIX "%" PRId64 "-%ld", out_dir, step, (long)getpid()) >=
             (int)sizeof tmp ||

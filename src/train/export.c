@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/json.h"
@@ -13,12 +12,6 @@
 
 #define MAX_SHARD_BYTES ((size_t)5 << 30) /* transformers' save_pretrained default, 5 GB */
 #define MAX_SIDE_FILE ((size_t)64 << 20)
-
-static mt_status make_dir(const char *dir, mt_err *err) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
-    return MT_OK;
-}
 
 /* Config, tokenizer, template and processor files: everything in the base folder but the weights. */
 static bool is_side_file(const char *name) {
@@ -48,19 +41,10 @@ static mt_status copy_side_files(const char *from, const char *to, mt_err *err) 
     return st;
 }
 
-/* The module tensor that covers weight w whole (the one its loader registered first). */
-static const mt_tensor *whole_use(const mt_weight *w) {
-    for (size_t u = 0; u < w->n_uses; u++)
-        if (w->uses[u].row0 == 0 && w->uses[u].t->shape[0] == w->rows) return w->uses[u].t;
-    return NULL;
-}
-
 /* The weight as it is now in f32, adapter folded in: W + scale * B A. */
-static mt_status current_f32(const mt_weight *w, const mt_tensor *t, float *out, mt_err *err) {
-    int64_t stride = t->ndim > 1 ? t->stride[0] : w->cols;
-    size_t esz = mt_dtype_size(t->dtype);
-    for (int64_t r = 0; r < w->rows; r++)
-        mt_cpu_to_f32(w->cols, (const char *)t->data + (size_t)(r * stride) * esz, t->dtype, out + r * w->cols);
+static mt_status current_f32(const mt_weight *w, float *out, mt_err *err) {
+    mt_status st = mt_weight_read_f32(w, out, err);
+    if (st) return st;
     const mt_lora *lo = w->linear ? w->linear->lora : NULL;
     if (!lo) return MT_OK;
     int64_t rank = lo->a.shape[0];
@@ -76,7 +60,7 @@ static mt_status current_f32(const mt_weight *w, const mt_tensor *t, float *out,
 }
 
 mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
-    mt_status st = make_dir(dir, err);
+    mt_status st = mt_dir_make(dir, err);
     if (!st) st = copy_side_files(m->dir, dir, err);
     if (st) return st;
     size_t n = mt_safetensors_count(m->st);
@@ -87,7 +71,7 @@ mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
         const mt_st_tensor *src = mt_safetensors_at(m->st, i);
         out[i] = *src;
         const mt_weight *w = mt_weight_find(m, src->name);
-        const mt_tensor *t = w ? whole_use(w) : NULL;
+        const mt_tensor *t = w ? mt_weight_whole(w) : NULL;
         bool changed = t && (t->data != src->data || (w->linear && w->linear->lora));
         if (!changed) continue;
         int64_t count = w->rows * w->cols;
@@ -98,7 +82,7 @@ mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
             break;
         }
         owned[i] = f;
-        if ((st = current_f32(w, t, f, err))) break;
+        if ((st = current_f32(w, f, err))) break;
         if (src->dtype != MT_F32) {
             if (!(bytes = mt_malloc_array((size_t)count, mt_dtype_size(src->dtype)))) {
                 st = mt_err_set(err, MT_ERR_NOMEM, "out of memory writing %s", src->name);
@@ -118,16 +102,8 @@ mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
     return st;
 }
 
-/* The adapter tensor of weight w (A: j = 0, B: j = 1) as PEFT names it, with the module path of the current
- * transformers module tree (renamed) or the checkpoint's own module name. */
-static bool adapter_key(const mt_model *m, const mt_weight *w, bool renamed, int j, char *out, size_t cap) {
-    char module[256];
-    if (!mt_weight_module(m, w->name, renamed, module, sizeof module)) return false;
-    return (size_t)snprintf(out, cap, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A') < cap;
-}
-
 mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const char *dir, mt_err *err) {
-    mt_status st = make_dir(dir, err);
+    mt_status st = mt_dir_make(dir, err);
     if (st) return st;
     mt_st_tensor *out = mt_calloc(2 * m->n_weights + 1, sizeof *out);
     char **names = mt_calloc(2 * m->n_weights + 1, sizeof *names);
@@ -144,12 +120,11 @@ mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const 
         cJSON_AddItemToArray(targets, cJSON_CreateString(module));
         const mt_tensor *ab[2] = {&lo->a, &lo->b};
         for (int j = 0; j < 2; j++, k++) {
-            size_t len = strlen(module) + 48;
-            if (!(names[k] = mt_malloc(len))) {
-                st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+            char name[320];
+            if (!mt_lora_tensor_name(m, w, true, j, name, sizeof name) || !(names[k] = mt_strdup(name))) {
+                st = mt_err_set(err, MT_ERR_NOMEM, "out of memory naming the adapter of %s", module);
                 break;
             }
-            snprintf(names[k], len, "base_model.model.%s.lora_%c.weight", module, j ? 'B' : 'A');
             out[k] = (mt_st_tensor){.name = names[k], .dtype = MT_F32, .ndim = 2,
                                     .shape = {ab[j]->shape[0], ab[j]->shape[1]}, .data = ab[j]->data,
                                     .nbytes = (size_t)mt_tensor_numel(ab[j]) * sizeof(float)};
@@ -238,8 +213,8 @@ mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
         for (int j = 0; j < 2 && !st; j++) {
             char name[320], old[320];
             const mt_st_tensor *t = NULL;
-            if (adapter_key(m, w, true, j, name, sizeof name)) t = mt_safetensors_find(st_file, name);
-            if (!t && adapter_key(m, w, false, j, old, sizeof old) && (t = mt_safetensors_find(st_file, old)))
+            if (mt_lora_tensor_name(m, w, true, j, name, sizeof name)) t = mt_safetensors_find(st_file, name);
+            if (!t && mt_lora_tensor_name(m, w, false, j, old, sizeof old) && (t = mt_safetensors_find(st_file, old)))
                 snprintf(name, sizeof name, "%s", old);
             if (!t) {
                 st = mt_err_set(err, MT_ERR_FORMAT, "%s: no \"%s\"", path, name);
@@ -263,7 +238,7 @@ mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
             if (!m->weights[w].linear || !m->weights[w].linear->lora) continue;
             for (int k = 0; k < 4 && !known; k++) {
                 char want[320];
-                known = adapter_key(m, &m->weights[w], k < 2, k % 2, want, sizeof want) && strcmp(want, name) == 0;
+                known = mt_lora_tensor_name(m, &m->weights[w], k < 2, k % 2, want, sizeof want) && strcmp(want, name) == 0;
             }
         }
         if (!known)

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tensor/cpu/cpu.h"
 #include "train/rng.h"
 
 /* A module tensor as it was before training took it over. */
@@ -71,27 +70,12 @@ static mt_status save_use(mt_trainable *t, mt_tensor *use, mt_err *err) {
     return MT_OK;
 }
 
-/* The master copy of w in f32, read from the use that starts at row 0 and covers every row. */
-static mt_status widen(const mt_weight *w, float *master, mt_err *err) {
-    for (size_t u = 0; u < w->n_uses; u++) {
-        const mt_tensor *src = w->uses[u].t;
-        if (w->uses[u].row0 != 0 || src->shape[0] != w->rows) continue;
-        int64_t stride = src->ndim > 1 ? src->stride[0] : w->cols;
-        size_t esz = mt_dtype_size(src->dtype);
-        for (int64_t r = 0; r < w->rows; r++)
-            mt_cpu_to_f32(w->cols, (const char *)src->data + (size_t)(r * stride) * esz, src->dtype,
-                          master + r * w->cols);
-        return MT_OK;
-    }
-    return mt_err_set(err, MT_ERR_INTERNAL, "weight \"%s\": no module tensor covers it whole", w->name);
-}
-
 /* Points every use of w at the master and a gradient view; w's tensors then take part in autograd. */
 static mt_status train_weight(mt_trainable *t, const mt_weight *w, mt_err *err) {
     int64_t n = w->rows * w->cols;
     float *master = new_buffer(t, n), *grad = new_buffer(t, n);
     if (!master || !grad) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for \"%s\"'s master copy", w->name);
-    mt_status st = widen(w, master, err);
+    mt_status st = mt_weight_read_f32(w, master, err);
     for (size_t u = 0; u < w->n_uses && !st; u++) {
         mt_tensor *use = w->uses[u].t;
         if ((st = save_use(t, use, err))) break;
@@ -128,13 +112,6 @@ static bool is_target(const char *module, const char *targets) {
     return false;
 }
 
-static char *peft_name(const char *module, const char *which) {
-    size_t n = strlen(module) + strlen(which) + 40;
-    char *s = mt_malloc(n);
-    if (s) snprintf(s, n, "base_model.model.%s.%s.weight", module, which);
-    return s;
-}
-
 static mt_status add_adapter(mt_trainable *t, const mt_weight *w, const mt_train_spec *spec, mt_err *err) {
     lora_slot *slot = &t->loras[t->n_loras];
     int64_t r = spec->lora_rank, in = w->cols, out = w->rows;
@@ -146,8 +123,9 @@ static mt_status add_adapter(mt_trainable *t, const mt_weight *w, const mt_train
     if (!is_target(module, spec->lora_targets) && !is_target(path, spec->lora_targets)) return MT_OK;
     float *a = new_buffer(t, r * in), *ga = new_buffer(t, r * in);
     float *b = new_buffer(t, out * r), *gb = new_buffer(t, out * r);
-    slot->name_a = peft_name(module, "lora_A");
-    slot->name_b = peft_name(module, "lora_B");
+    char name[320];
+    slot->name_a = mt_lora_tensor_name(t->m, w, false, 0, name, sizeof name) ? mt_strdup(name) : NULL;
+    slot->name_b = mt_lora_tensor_name(t->m, w, false, 1, name, sizeof name) ? mt_strdup(name) : NULL;
     if (!a || !ga || !b || !gb || !slot->name_a || !slot->name_b)
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory for the adapter of %s", module);
     mt_rng rng = mt_rng_stream(spec->seed, MT_RNG_INIT, t->n_loras);
@@ -252,6 +230,12 @@ void mt_trainable_print(const mt_trainable *t, FILE *f) {
             t->n_params);
     if (t->n_loras) fprintf(f, ", %zu adapters", t->n_loras);
     fputc('\n', f);
+}
+
+bool mt_lora_tensor_name(const mt_model *m, const mt_weight *w, bool module_path, int which, char *out, size_t cap) {
+    char module[256];
+    if (!mt_weight_module(m, w->name, module_path, module, sizeof module)) return false;
+    return (size_t)snprintf(out, cap, "base_model.model.%s.lora_%c.weight", module, which ? 'B' : 'A') < cap;
 }
 
 void mt_trainable_free(mt_trainable *t) {

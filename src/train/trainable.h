@@ -49,4 +49,8 @@ size_t mt_trainable_count(const mt_trainable *t);
 bool mt_trainable_is_lora(const mt_trainable *t);
 void mt_trainable_free(mt_trainable *t);
 
+/* The name PEFT gives the adapter tensor of weight w (A: which 0, B: which 1), with the module path of the current
+ * transformers module tree (module_path) or the checkpoint's own module name. false when it does not fit. */
+bool mt_lora_tensor_name(const mt_model *m, const mt_weight *w, bool module_path, int which, char *out, size_t cap);
+
 #endif

@@ -1,12 +1,10 @@
 /* train/trainer: the run loop. */
 #include "train/trainer.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/json.h"
@@ -351,10 +349,9 @@ static void teardown(run *r) {
 }
 
 static mt_status write_args(const mt_train_opts *o, mt_err *err) {
-    if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST)
-        return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", o->out_dir, strerror(errno));
     char path[4096];
-    mt_status st = mt_path_join(path, sizeof path, o->out_dir, "train_args.json", err);
+    mt_status st = mt_dir_make(o->out_dir, err);
+    if (!st) st = mt_path_join(path, sizeof path, o->out_dir, "train_args.json", err);
     if (st) return st;
     cJSON *j = opts_to_json(o);
     char *text = j ? cJSON_Print(j) : NULL;

@@ -29,7 +29,7 @@
 #include "text/tokenizer.h"
 
 /* GPT-2's character for byte b, as UTF-8. */
-static void tiny_byte_char(int b, char out[4]) {
+static inline void tiny_byte_char(int b, char out[4]) {
     unsigned cp;
     if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) cp = (unsigned)b;
     else if (b <= 0x20) cp = 256u + (unsigned)b;
@@ -42,7 +42,7 @@ static void tiny_byte_char(int b, char out[4]) {
     }
 }
 
-static void tiny_added(cJSON *arr, int id, const char *content, bool special, bool strip, bool single_word) {
+static inline void tiny_added(cJSON *arr, int id, const char *content, bool special, bool strip, bool single_word) {
     cJSON *t = cJSON_CreateObject();
     cJSON_AddNumberToObject(t, "id", id);
     cJSON_AddStringToObject(t, "content", content);
@@ -55,7 +55,7 @@ static void tiny_added(cJSON *arr, int id, const char *content, bool special, bo
 }
 
 /* merges_as_pairs: write merges as ["a", "b"] (newer files) instead of "a b". */
-static cJSON *tiny_tokenizer(bool merges_as_pairs) {
+static inline cJSON *tiny_tokenizer(bool merges_as_pairs) {
     cJSON *root = cJSON_CreateObject();
     cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
     tiny_added(added, 300, "<|end|>", true, false, false);
@@ -104,7 +104,7 @@ static cJSON *tiny_tokenizer(bool merges_as_pairs) {
 }
 
 /* Loads root (which it frees). */
-static mt_status tiny_load(cJSON *root, mt_tokenizer **out, mt_err *err) {
+static inline mt_status tiny_load(cJSON *root, mt_tokenizer **out, mt_err *err) {
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     mt_status st = mt_tokenizer_load_json(text, strlen(text), "tiny.json", out, err);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "test_tokenizer_tiny.h"
 #include "train/labels.h"
 
 static const char *const specials[] = {"<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -24,13 +25,7 @@ static const char *const specials[] = {"<|im_start|>", "<|im_end|>", "<|vision_s
 static mt_tokenizer *byte_tokenizer(void) {
     cJSON *root = cJSON_CreateObject();
     cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
-    for (int i = 0; i < 6; i++) {
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddNumberToObject(t, "id", 300 + i);
-        cJSON_AddStringToObject(t, "content", specials[i]);
-        cJSON_AddBoolToObject(t, "special", true);
-        cJSON_AddItemToArray(added, t);
-    }
+    for (int i = 0; i < 6; i++) tiny_added(added, 300 + i, specials[i], true, false, false);
     cJSON *pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
     cJSON_AddStringToObject(pre, "type", "ByteLevel");
     cJSON_AddBoolToObject(pre, "add_prefix_space", false);
@@ -41,14 +36,8 @@ static mt_tokenizer *byte_tokenizer(void) {
     cJSON_AddStringToObject(model, "type", "BPE");
     cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
     for (int b = 0; b < 256; b++) {
-        /* GPT-2's printable stand-in for byte b */
-        unsigned cp = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE ? (unsigned)b
-                      : b <= 0x20                                                        ? 256u + (unsigned)b
-                      : b <= 0xA0                                                        ? 256u + 33u + (unsigned)(b - 0x7F)
-                                                                                         : 256u + 67u;
-        char c[4] = {0};
-        if (cp < 0x80) c[0] = (char)cp;
-        else c[0] = (char)(0xC0 | (cp >> 6)), c[1] = (char)(0x80 | (cp & 0x3F));
+        char c[4];
+        tiny_byte_char(b, c);
         cJSON_AddNumberToObject(vocab, c, b);
     }
     cJSON_AddArrayToObject(model, "merges");

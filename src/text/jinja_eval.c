@@ -280,7 +280,10 @@ static bool eval(jstate *st, jscope *sc, const jnode *n, jv *out) {
         break;
     }
     case N_BINOP: ok = eval(st, sc, n->a, &a) && eval(st, sc, n->b, &b) && jarith(st, n, n->op, a, b, out); break;
-    case N_NOT: ok = eval(st, sc, n->a, &a); *out = jv_bool(!jv_truthy(a)); break;
+    case N_NOT:
+        ok = eval(st, sc, n->a, &a); /* a is unset when its evaluation failed */
+        if (ok) *out = jv_bool(!jv_truthy(a));
+        break;
     case N_NEG: case N_POS:
         ok = eval(st, sc, n->a, &a);
         if (ok && a.t == JV_BOOL) a = jv_int(a.b);

@@ -10,7 +10,7 @@
  *
  *   | phase     | timed                                                                                     |
  *   |-----------|-------------------------------------------------------------------------------------------|
- *   | data      | image file decode + the family's preprocess_image (resize, normalise, patchify), per sample |
+ *   | data      | image file decode + the model's processor (resize, normalise, patchify), per sample          |
  *   | vision    | token embeddings + encode_image (vision tower and merger) + scatter into the image rows   |
  *   | lm        | the language model to the logits of every row                                             |
  *   | loss      | cross-entropy over the vocabulary                                                         |
@@ -45,7 +45,7 @@
 
 #include "base/json.h"
 #include "media/image.h"
-#include "models/model.h"
+#include "models/assemble.h"
 #include "tensor/autograd.h"
 #include "tensor/cpu/roofline.h"
 #include "train/optim.h"
@@ -112,7 +112,9 @@ static mt_status load_pixels(const mt_model *m, const char *path, float **pixels
                              mt_err *err) {
     mt_image img = {0};
     mt_status st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
-    if (!st) st = m->family->preprocess_image(m, &img, pixels, n, grid, err);
+    mt_image_input in;
+    if (!st) st = mt_model_preprocess_image(m, &img, pixels, &in, err);
+    if (!st) *n = in.n_patches, *grid = in.grid;
     mt_image_free(&img);
     return st;
 }
@@ -122,7 +124,7 @@ static mt_status make_batch(const mt_model *m, const opts *o, batch *b, mt_err *
     mt_status st = load_pixels(m, o->image, &pixels, &b->n_patches, &b->grid, err);
     mt_free(pixels);
     if (st) return st;
-    int64_t n_image = b->n_patches / (m->desc.merge_size * m->desc.merge_size);
+    int64_t n_image = mt_model_image_rows(m, b->grid);
     for (int k = 0; k < o->batch; k++) {
         int64_t n = o->user + 2 + n_image + o->assistant, at = 0;
         int32_t *ids = mt_malloc_array((size_t)n, sizeof *ids), *labels = mt_malloc_array((size_t)n, sizeof *labels);
@@ -186,9 +188,8 @@ static double vision_pair_width(const char *model_dir, const batch *b) {
 static double step_flops(const mt_model *m, const opts *o, const batch *b, const mt_param *params, size_t n_params,
                          bool executed) {
     double rows_part[3] = {0, 0, 0}, fwd = 0, back = 0;
-    int64_t mm = m->desc.merge_size * m->desc.merge_size;
     rows_part[MT_PART_VISION] = (double)b->n_patches * o->batch;
-    rows_part[MT_PART_PROJECTOR] = (double)(b->n_patches / mm) * o->batch;
+    rows_part[MT_PART_PROJECTOR] = (double)mt_model_image_rows(m, b->grid) * o->batch;
     rows_part[MT_PART_LANGUAGE] = (double)b->tokens;
     bool tied = mt_weight_find(m, "lm_head.weight") == NULL;
     for (size_t i = 0; i < m->n_weights; i++) {

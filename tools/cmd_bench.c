@@ -5,7 +5,7 @@
  *
  *   | phase   | timed                                         | work, FLOPs (2 per multiply-add)       | share of  |
  *   |---------|-----------------------------------------------|----------------------------------------|-----------|
- *   | vision  | the family's encode_image, random pixels      | 2 N Pv + 2 (N / m^2) Pm + 4 E pairs    | bf16 peak |
+ *   | vision  | the vision tower on a random picture          | 2 N Pv + 2 (N / m^2) Pm + 4 E pairs    | bf16 peak |
  *   | prefill | mt_session_prefill of L random ids, no image  | 2 L Pt + 2 V H + 4 Q L (L + 1) / 2     | bf16 peak |
  *   | decode  | D mt_session_decode steps after the prefill   | per token 2 (Pt + V H) + 4 Q (p + 1)   | read bw   |
  *   | linear  | mt_cpu_linear on the model's own weights      | 2 M N K                                | both      |
@@ -17,7 +17,7 @@
  *   logits only), Q text query heads x head dim summed over the layers, p the cache position of the decoded
  *   token. Norms, RoPE, biases and activations are left out: they are under 1% of the work.
  *   Decode bytes per token: the text layers' weights + the LM head + the KV cache rows attention reads,
- *   2 layers (p + 1) kv_width x 4 (the cache is f32). M = 1 linears rotate through every layer's copy of the weight,
+ *   layers (p + 1) (k_width + v_width) x 4 (the cache is f32). M = 1 linears rotate through every layer's copy of the weight,
  *   so each call reads from DRAM as decoding does.
  *
  * The parameter groups are found by Qwen2-VL checkpoint names ("visual." / "model.visual.", "merger.", "layers.");
@@ -183,9 +183,10 @@ static mt_status work_model_init(const mt_model *m, work_model *w, mt_err *err) 
     const cJSON *vc = cJSON_GetObjectItemCaseSensitive(cfg, "vision_config");
     int64_t window = 0, full[512];
     size_t n_full = 0;
-    w->patch = 14, w->merge = m->desc.merge_size, w->depth = 0;
+    w->patch = 14, w->merge = 2, w->depth = 0;
     if (cJSON_IsObject(vc)) {
         st = mt_json_int_opt(vc, "patch_size", path, 1, 1024, &w->patch, err);
+        if (!st) st = mt_json_int_opt(vc, "spatial_merge_size", path, 1, 64, &w->merge, err);
         if (!st) st = mt_json_int_opt(vc, "depth", path, 0, 512, &w->depth, err);
         if (!st) st = mt_json_int_opt(vc, "window_size", path, 0, 1 << 16, &window, err);
         if (!st) st = mt_json_int_array_opt(vc, "fullatt_block_indexes", path, 0, 511, full, 512, &n_full, err);
@@ -244,13 +245,18 @@ static void fill_random(float *x, int64_t n, uint32_t seed) {
 /* One encode of a side x side image; *seconds gets the time. The arena is reset afterwards. */
 static mt_status encode_once(bench *b, mt_arena *arena, int64_t side, double *seconds, mt_err *err) {
     const mt_model *m = b->m;
-    int64_t g = side / b->w.patch / b->w.merge * b->w.merge, n = g * g, P = m->desc.patch_dim;
-    float *px = mt_malloc_array((size_t)(n * P), sizeof(float));
-    if (!px) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    fill_random(px, n * P, (uint32_t)side);
+    /* a noise picture of exactly side x side, made into pixels by the model's own processor */
+    mt_image img = {side, side, mt_malloc_array((size_t)(side * side), 3)};
+    if (!img.rgb) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0, seed = side; i < side * side * 3; i++) img.rgb[i] = (uint8_t)((seed = seed * 1103515245 + 12345) >> 16);
+    float *px = NULL;
+    mt_image_input in;
+    mt_status st = mt_model_preprocess_image(m, &img, &px, &in, err);
+    mt_image_free(&img);
+    if (st) return st;
     mt_ctx ctx = {.arena = arena, .pool = b->pool};
     double t0 = mt_time_now();
-    mt_tensor *y = m->family->encode_image(m, &ctx, px, n, (mt_image_grid){1, g, g}, NULL);
+    mt_tensor *y = mt_model_encode_image(m, &ctx, &in, NULL);
     *seconds = mt_time_now() - t0;
     mt_free(px);
     mt_arena_reset(arena);
@@ -310,7 +316,7 @@ static mt_status bench_text(bench *b, int threads, int64_t L, int64_t D, mt_err 
     for (int64_t i = 0; i < L; i++) seed = seed * 1664525u + 1013904223u, ids[i] = (int32_t)((seed >> 8) % limit);
     const float *logits;
     mt_status st = mt_session_new(m, &params, &s, err);
-    if (!st) b->kv_bytes = 2.0 * (double)d->n_layers * (double)params.n_ctx * (double)d->kv_width * sizeof(float);
+    if (!st) b->kv_bytes = (double)d->n_layers * (double)params.n_ctx * (double)(d->k_width + d->v_width) * sizeof(float);
     if (!st) st = mt_session_prefill(s, ids, MT_MIN(L, 16), NULL, 0, NULL, &logits, err); /* warm-up */
     if (!st) {
         mt_session_reset(s);
@@ -329,7 +335,7 @@ static mt_status bench_text(bench *b, int threads, int64_t L, int64_t D, mt_err 
         for (int64_t i = 0; i < D && !st; i++) {
             double keys = (double)(mt_session_n_past(s) + 1);
             f->flop += 2 * (b->w.text_params + b->w.head_params) + 4 * b->w.q_width * keys;
-            f->bytes += b->w.text_bytes + b->w.head_bytes + 2.0 * (double)d->n_layers * keys * (double)d->kv_width * 4;
+            f->bytes += b->w.text_bytes + b->w.head_bytes + (double)d->n_layers * keys * (double)(d->k_width + d->v_width) * 4;
             st = mt_session_decode(s, argmax(logits, d->vocab_size), &logits, err);
         }
         f->seconds = mt_time_now() - sp.wall;

@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "engine/session.h"
 #include "io/npy.h"
-#include "media/qwen_vision_pre.h"
 
 static const char usage[] =
     "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy --grid T,H,W]...\n"
@@ -67,19 +66,13 @@ static void dump_npy(void *user, const char *name, const mt_tensor *t) {
     if (mt_npy_write(path, t->dtype, 2, shape, grown, &err)) fprintf(stderr, "mitten: %s\n", err.msg);
 }
 
-static int load_image_arg(const char *model_dir, image_arg *ia, mt_err *err) {
+static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
     if (ia->file) {
-        mt_qwen_preproc_cfg cfg;
         mt_image img;
-        int64_t grid[3];
-        if (mt_qwen_preproc_cfg_load(model_dir, &cfg, err) || mt_image_load(ia->file, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err))
-            return 1;
-        mt_status st = mt_qwen_preprocess(&img, &cfg, &ia->pixels, &ia->in.n_patches, grid, err);
+        if (mt_image_load(ia->file, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err)) return 1;
+        mt_status st = mt_model_preprocess_image(m, &img, &ia->pixels, &ia->in, err);
         mt_image_free(&img);
-        if (st) return 1;
-        ia->in.pixels = ia->pixels;
-        ia->in.grid = (mt_image_grid){grid[0], grid[1], grid[2]};
-        return 0;
+        return st ? 1 : 0;
     }
     long long t, h, w;
     if (!ia->grid || sscanf(ia->grid, "%lld,%lld,%lld", &t, &h, &w) != 3) {
@@ -91,7 +84,7 @@ static int load_image_arg(const char *model_dir, image_arg *ia, mt_err *err) {
         mt_err_set(err, MT_ERR_FORMAT, "%s: pixel values must be float32 [N, P]", ia->pv);
         return 1;
     }
-    ia->in = (mt_image_input){ia->npy.data, ia->npy.shape[0], {t, h, w}};
+    ia->in = (mt_image_input){ia->npy.data, ia->npy.shape[0], {t, h, w}, ia->npy.shape[1]};
     return 0;
 }
 
@@ -137,7 +130,7 @@ int mt_cmd_logits(int argc, char **argv) {
     static dump_state ds;
     if (mt_model_open(model_dir, &m, &err)) goto done;
     for (int i = 0; i < n_images; i++) {
-        int r = load_image_arg(model_dir, &images[i], &err);
+        int r = load_image_arg(m, &images[i], &err);
         if (r) {
             rc = r;
             goto done;

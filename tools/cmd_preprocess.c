@@ -5,34 +5,43 @@
 #include "base/file.h"
 #include "cli.h"
 #include "io/npy.h"
-#include "media/qwen_vision_pre.h"
+#include "models/assemble.h"
 
-static const char usage[] = "usage: mitten preprocess [-m DIR] --image FILE --out-dir DIR2\n\n"
-                            "Writes DIR2/pixel_values.npy (float32 [N, 1176] for Qwen2.5-VL) and "
-                            "DIR2/image_grid_thw.npy (int64 [1, 3]). Needs only the model's preprocessor_config.json.\n";
+static const char usage[] = "usage: mitten preprocess [-m DIR] --image FILE --out-dir DIR2 [--allow-unused]\n\n"
+                            "Writes DIR2/pixel_values.npy (float32 [N, P]: P = 1176 for Qwen2.5-VL, 1536 for "
+                            "Qwen3-VL) and DIR2/image_grid_thw.npy (int64 [1, 3]), made by the model's own processor.\n";
 
 int mt_cmd_preprocess(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
     const char *dir = mt_cli_default_model(), *image = NULL, *out_dir = NULL;
     int bad = 0;
+    mt_model_params mp = {0};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
-        if (!mt_cli_opt(&a, "-m", &dir, &bad) && !mt_cli_opt(&a, "--image", &image, &bad) &&
-            !mt_cli_opt(&a, "--out-dir", &out_dir, &bad))
+        if (mt_cli_flag(&a, "--allow-unused")) {
+            mp.allow_unused = true;
+        } else if (!mt_cli_opt(&a, "-m", &dir, &bad) && !mt_cli_opt(&a, "--image", &image, &bad) &&
+                   !mt_cli_opt(&a, "--out-dir", &out_dir, &bad)) {
             return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
+        }
     }
     if (bad) return MT_EXIT_USAGE;
     if (!image || !out_dir) return mt_cli_usage(usage, "--image and --out-dir are required");
     mt_err err;
-    mt_qwen_preproc_cfg cfg;
+    mt_model *m;
     mt_image img;
-    if (mt_qwen_preproc_cfg_load(dir, &cfg, &err) || mt_image_load(image, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, &err))
+    if (mt_model_open_params(dir, &mp, &m, &err)) return mt_cli_fail(&err);
+    if (mt_image_load(image, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, &err)) {
+        mt_model_close(m);
         return mt_cli_fail(&err);
+    }
     float *pv = NULL;
-    int64_t n, grid[3];
-    mt_status st = mt_qwen_preprocess(&img, &cfg, &pv, &n, grid, &err);
+    mt_image_input in;
+    mt_status st = mt_model_preprocess_image(m, &img, &pv, &in, &err);
     mt_image_free(&img);
+    mt_model_close(m);
     char path[4096];
-    int64_t pv_shape[2] = {n, 3 * cfg.temporal_patch_size * cfg.patch_size * cfg.patch_size}, grid_shape[2] = {1, 3};
+    int64_t n = in.n_patches, grid[3] = {in.grid.t, in.grid.h, in.grid.w};
+    int64_t pv_shape[2] = {n, in.patch_dim}, grid_shape[2] = {1, 3};
     if (!st) st = mt_path_join(path, sizeof path, out_dir, "pixel_values.npy", &err);
     if (!st) st = mt_npy_write(path, MT_F32, 2, pv_shape, pv, &err);
     if (!st) st = mt_path_join(path, sizeof path, out_dir, "image_grid_thw.npy", &err);

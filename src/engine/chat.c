@@ -1,6 +1,6 @@
 /* engine/chat: a conversation in, a streamed answer out - the path `mitten run`, `mitten chat` and the server
  * share. Messages are rendered with the model's chat format, tokenized, each image decoded and preprocessed by
- * the family and its placeholder expanded, then the session generates with KV-cache reuse across turns. */
+ * the model's processor and its placeholder expanded, then the session generates with KV-cache reuse across turns. */
 #include <stdio.h>
 #include <string.h>
 
@@ -37,7 +37,7 @@ static mt_status add_image(const mt_model *m, const mt_image_ref *ref, chat_imag
     }
     if (st) return st;
     mt_image_input *in = &ci->in[ci->n];
-    st = m->family->preprocess_image(m, &img, &ci->pixels[ci->n], &in->n_patches, &in->grid, err);
+    st = mt_model_preprocess_image(m, &img, &ci->pixels[ci->n], in, err);
     mt_image_free(&img);
     if (st) return mt_err_prefix(err, "%s", ref->path ? ref->path : what);
     in->pixels = ci->pixels[ci->n++];
@@ -111,7 +111,7 @@ mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, 
     for (int i = 0; i < ci->n; i++) grids[i] = ci->in[i].grid;
     if (!st) st = render(m, msgs, n_msgs, &prompt, err);
     if (!st) st = mt_tokenizer_encode(m->tok, prompt, strlen(prompt), true, &ids, &n_ids, err);
-    if (!st) st = mt_expand_image_tokens(m, ids, (int64_t)n_ids, grids, ci->n, &expanded, &n_expanded, err);
+    if (!st) st = mt_model_expand_images(m, ids, (int64_t)n_ids, grids, ci->n, &expanded, &n_expanded, err);
     if (!st) st = mt_detok_stream_new(m->tok, true, &out.detok, err);
     if (!st)
         st = mt_session_generate(s, expanded, n_expanded, ci->in, ci->n, gp.max_new_tokens, &gp.sampling, on_token,

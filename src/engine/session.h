@@ -1,5 +1,5 @@
-/* engine/session: one conversation's mutable state over an immutable model - KV cache, scratch arena, thread pool,
- * rope offset - and the prompt assembly that turns token ids plus images into embeddings and positions.
+/* engine/session: one conversation's mutable state over an immutable model - its sequence in a KV memory, scratch
+ * arena, thread pool, the next position - and the prefill / decode steps over models/assemble.h.
  *
  * Usage:
  *     mt_session *s;  mt_session_new(model, &params, &s, err);
@@ -10,15 +10,7 @@
 #define MT_SESSION_H
 
 #include "engine/sampler.h"
-#include "models/model.h"
-
-
-/* An image already turned into patches (see media/). pixels [n_patches, patch_dim]. */
-typedef struct mt_image_input {
-    const float *pixels;
-    int64_t n_patches;
-    mt_image_grid grid;
-} mt_image_input;
+#include "models/assemble.h"
 
 typedef struct mt_prefill_opts {
     bool all_logits;     /* logits of every position [L, V] instead of the last */
@@ -27,26 +19,18 @@ typedef struct mt_prefill_opts {
 
 int64_t mt_session_n_past(const mt_session *s);
 
-/* Runs the prompt: ids [L] with every image's placeholder already expanded to its token count, images in order.
- * *logits points to [V] floats (or [L, V] with all_logits) valid until the next call. Appends to the conversation
- * so far. Errors: token ids outside the vocabulary, image token counts that do not match the images, a full
- * context. */
+/* Runs the prompt: ids [L] with every image's placeholder already expanded (mt_model_expand_images), images in
+ * order. *logits points to [V] floats (or [L, V] with all_logits) valid until the next call. Appends to the
+ * conversation so far. Errors: token ids outside the vocabulary, image token counts that do not match the images, a
+ * full context. */
 mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                              int n_images, const mt_prefill_opts *opts, const float **logits, mt_err *err);
 /* One token after prefill: *logits [V]. */
 mt_status mt_session_decode(mt_session *s, int32_t token, const float **logits, mt_err *err);
 
-/* The number of placeholder tokens an image of this grid becomes. */
-int64_t mt_image_token_count(const mt_model *m, mt_image_grid g);
-
-/* Copies ids into a new array where each single image token becomes as many as its image needs (in order). */
-mt_status mt_expand_image_tokens(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
-                                 int n_images, int32_t **out, int64_t *out_n, mt_err *err);
-
 /* Keeps the longest prefix of ids [L] already in the KV cache (a chat turn repeats the conversation so far),
- * never cutting an image span, never before the end of an image whose rope offset the cache depends on, and always
- * leaving at least the last token to prefill. Returns the tokens kept; *images_kept gets how many of images they
- * hold. The caller then prefills ids + kept with images + *images_kept. */
+ * never cutting an image span and always leaving at least the last token to prefill. Returns the tokens kept;
+ * *images_kept gets how many of images they hold. The caller then prefills ids + kept with images + *images_kept. */
 int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                                 int n_images, int *images_kept);
 

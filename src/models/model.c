@@ -1,23 +1,13 @@
-/* models/model: opening a checkpoint folder, the family registry, weight table helpers, KV cache. */
+/* models/model: opening a checkpoint folder as a composition of parts, strict loading, the weight loaders parts use. */
 #include "models/model.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/file.h"
 #include "base/json.h"
-
-extern const mt_family mt_family_qwen2_vl;
-
-static const mt_family *const families[] = {&mt_family_qwen2_vl};
-
-const mt_family *mt_family_find(const char *architecture) {
-    for (size_t f = 0; f < MT_ARRAY_LEN(families); f++) {
-        for (const char *const *a = families[f]->architectures; *a; a++)
-            if (strcmp(*a, architecture) == 0) return families[f];
-    }
-    return NULL;
-}
+#include "models/decoder.h"
 
 void mt_dump_tensor(const mt_dump *d, const mt_tensor *t, const char *fmt, ...) {
     if (!d || !d->fn || !t) return;
@@ -47,17 +37,124 @@ static mt_status read_generation_config(mt_model *m, mt_err *err) {
     return st;
 }
 
-/* The folder's chat template as transformers finds it; the family's default when the folder has none. */
+/* The folder's chat template as transformers finds it; the composition's default when the folder has none. */
 static mt_status load_chat_template(mt_model *m, mt_err *err) {
     mt_status st = mt_chat_template_load(m->dir, NULL, &m->chat_template, err);
     if (st != MT_ERR_IO) return st;
     if (err) *err = (mt_err){0}; /* none is not an error: chat reports it if it is ever needed */
-    const char *src = m->family->default_chat_template;
+    const char *src = m->comp->default_chat_template;
     if (!src) return MT_OK;
-    return mt_chat_template_parse(src, strlen(src), m->family->name, &m->chat_template, err);
+    return mt_chat_template_parse(src, strlen(src), m->comp->name, &m->chat_template, err);
 }
 
-mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
+/* The first prefix under which probe exists. */
+static const char *find_prefix(const mt_safetensors *st, const char *const *prefixes, const char *probe) {
+    char name[512];
+    for (const char *const *p = prefixes; p && *p; p++) {
+        snprintf(name, sizeof name, "%s%s", *p, probe);
+        if (mt_safetensors_find(st, name)) return *p;
+    }
+    return NULL;
+}
+
+static bool ignored(const mt_composition *c, const char *name) {
+    size_t n = strlen(name);
+    for (const char *const *s = c->ignored_suffixes; s && *s; s++) {
+        size_t k = strlen(*s);
+        if (n >= k && strcmp(name + n - k, *s) == 0) return true;
+    }
+    return false;
+}
+
+/* Every checkpoint tensor must be read by a part or declared ignored: a mislabelled checkpoint never loads quietly. */
+static mt_status check_unused(const mt_model *m, bool allow, mt_err *err) {
+    size_t unused = 0;
+    char list[600] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < mt_safetensors_count(m->st); i++) {
+        const mt_st_tensor *t = mt_safetensors_at(m->st, i);
+        if (mt_weight_find(m, t->name) || ignored(m->comp, t->name)) continue;
+        /* transformers ties the head to the embedding and drops a saved copy, as mitten does */
+        if (strcmp(t->name, "lm_head.weight") == 0 && mt_decoder_get_cfg(m->decoder)->tied) continue;
+        if (unused++ < 5 && len < sizeof list)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%.100s\"", unused > 1 ? ", " : "", t->name);
+    }
+    if (!unused) return MT_OK;
+    if (allow) {
+        mt_log(MT_LOG_ERROR, "%s: %zu checkpoint tensor(s) not used by %s: %s%s", m->dir, unused, m->comp->name, list,
+               unused > 5 ? ", ..." : "");
+        return MT_OK;
+    }
+    return mt_err_set(err, MT_ERR_FORMAT, "%s: %zu checkpoint tensor(s) are not used by %s: %s%s (is the "
+                      "architecture in config.json right? --allow-unused loads it anyway)", m->dir, unused,
+                      m->comp->name, list, unused > 5 ? ", ..." : "");
+}
+
+static void count_params(mt_model *m) {
+    mt_model_desc *d = &m->desc;
+    d->params_vision = d->params_projector = d->params_language = 0;
+    for (size_t i = 0; i < m->n_weights; i++) {
+        const mt_weight *w = &m->weights[i];
+        size_t n = (size_t)(w->rows * w->cols);
+        if (w->part == MT_PART_VISION) d->params_vision += n;
+        else if (w->part == MT_PART_PROJECTOR) d->params_projector += n;
+        else d->params_language += n;
+    }
+}
+
+static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_err *err) {
+    const mt_composition *c = m->comp;
+    const cJSON *text = mt_cfg_section(cfg, c->text_config_key, true);
+    mt_decoder_cfg dc;
+    mt_status st = mt_decoder_config(c->decoder_kind, cfg, text, path, text == cfg ? "" : c->text_config_key, &dc, err);
+    if (st) return st;
+    const char *tp = find_prefix(m->st, c->text_prefixes, "embed_tokens.weight");
+    if (!tp) {
+        mt_free(dc.dense_layer);
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: the checkpoint has no text embedding (%sembed_tokens.weight)", m->dir,
+                          c->text_prefixes[0]);
+    }
+    if (c->vision) {
+        for (const char *const *p = c->vision_prefixes; !m->vision_prefix && p && *p; p++) {
+            size_t k = strlen(*p);
+            for (size_t i = 0; i < mt_safetensors_count(m->st) && !m->vision_prefix; i++)
+                if (strncmp(mt_safetensors_at(m->st, i)->name, *p, k) == 0) m->vision_prefix = *p;
+        }
+        if (!m->vision_prefix) m->vision_prefix = c->vision_prefixes[0];
+    }
+    st = mt_decoder_load(m, &dc, tp, "lm_head.weight", &m->decoder, err);
+    if (st) {
+        mt_free(dc.dense_layer);
+        return st;
+    }
+    mt_model_desc *d = &m->desc;
+    d->vocab_size = dc.vocab;
+    d->hidden_size = dc.hidden;
+    d->n_layers = dc.n_layers;
+    d->max_positions = dc.max_positions;
+    d->k_width = d->v_width = dc.n_kv * dc.head_dim;
+    d->pos_axes = mt_rope_axes(&dc.rope);
+    d->weight_dtype = mt_decoder_lm_head(m->decoder)->dtype;
+    mt_cfg r = {path, "", err, MT_OK};
+    int64_t V = dc.vocab;
+    d->image_token_id = mt_cfg_int_opt(&r, cfg, "image_token_id", 0, V - 1, -1);
+    d->video_token_id = mt_cfg_int_opt(&r, cfg, "video_token_id", 0, V - 1, -1);
+    d->vision_start_id = mt_cfg_int_opt(&r, cfg, "vision_start_token_id", 0, V - 1, -1);
+    d->vision_end_id = mt_cfg_int_opt(&r, cfg, "vision_end_token_id", 0, V - 1, -1);
+    const cJSON *ids_src = cJSON_GetObjectItemCaseSensitive(text, "bos_token_id") ? text : cfg;
+    d->bos_id = mt_cfg_int_opt(&r, ids_src, "bos_token_id", 0, V - 1, -1);
+    int64_t eos[MT_MAX_EOS];
+    ids_src = cJSON_GetObjectItemCaseSensitive(text, "eos_token_id") ? text : cfg;
+    d->n_eos = mt_cfg_int_list(&r, ids_src, "eos_token_id", 0, V - 1, eos, MT_MAX_EOS);
+    memcpy(d->eos_ids, eos, d->n_eos * sizeof eos[0]);
+    if (r.st) return r.st;
+    if (c->vision && (st = c->vision->load(m, cfg, path, m->vision_prefix, &m->vision, err))) return st;
+    if (c->processor && (st = c->processor->load(m, cfg, path, &m->processor, err))) return st;
+    count_params(m);
+    return MT_OK;
+}
+
+mt_status mt_model_open_params(const char *dir, const mt_model_params *params, mt_model **out, mt_err *err) {
     char path[4096];
     mt_status st = mt_path_join(path, sizeof path, dir, "config.json", err);
     if (st) return st;
@@ -70,8 +167,8 @@ mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
         cJSON_Delete(cfg);
         return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"architectures\" must be a list of names", path);
     }
-    const mt_family *fam = mt_family_find(arch->valuestring);
-    if (!fam) {
+    const mt_composition *comp = mt_composition_find(arch->valuestring);
+    if (!comp) {
         st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture \"%s\" is not supported", path, arch->valuestring);
         cJSON_Delete(cfg);
         return st;
@@ -82,11 +179,12 @@ mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
         cJSON_Delete(cfg);
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     }
-    m->family = fam;
+    m->comp = comp;
     m->desc.bos_id = -1;
     st = mt_safetensors_open_dir(dir, &m->st, err);
-    if (!st) st = fam->load(m, cfg, path, err);
+    if (!st) st = load_parts(m, cfg, path, err);
     cJSON_Delete(cfg);
+    if (!st) st = check_unused(m, params && params->allow_unused, err);
     if (!st) st = read_generation_config(m, err);
     if (!st && mt_path_join(path, sizeof path, dir, "tokenizer.json", err) == MT_OK && mt_file_exists(path))
         st = mt_tokenizer_load(path, &m->tok, err);
@@ -99,9 +197,13 @@ mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) {
     return MT_OK;
 }
 
+mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) { return mt_model_open_params(dir, NULL, out, err); }
+
 void mt_model_close(mt_model *m) {
     if (!m) return;
-    if (m->family && m->impl) m->family->release(m);
+    if (m->comp && m->comp->vision && m->vision) m->comp->vision->release(m->vision);
+    if (m->comp && m->comp->processor && m->processor) m->comp->processor->release(m->processor);
+    mt_decoder_free(m->decoder);
     mt_tokenizer_free(m->tok);
     mt_chat_template_free(m->chat_template);
     mt_weights_release(m);
@@ -169,32 +271,4 @@ mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool option
     m->owned[m->n_owned++] = f;
     *out = mt_tensor_wrap(MT_F32, 1, &n, f);
     return mt_weight_register(m, name, out, err);
-}
-
-mt_status mt_kv_cache_init(mt_kv_cache *c, int n_layers, int64_t capacity, int64_t width, mt_err *err) {
-    *c = (mt_kv_cache){.n_layers = n_layers, .capacity = capacity, .width = width};
-    size_t per;
-    if (!mt_mul_ok((size_t)capacity, (size_t)width * sizeof(float), &per))
-        return mt_err_set(err, MT_ERR_LIMIT, "KV cache: %lld positions is too many", (long long)capacity);
-    c->k = mt_calloc((size_t)n_layers, sizeof(float *));
-    c->v = mt_calloc((size_t)n_layers, sizeof(float *));
-    if (!c->k || !c->v) goto oom;
-    for (int l = 0; l < n_layers; l++) {
-        c->k[l] = mt_malloc_aligned(per);
-        c->v[l] = mt_malloc_aligned(per);
-        if (!c->k[l] || !c->v[l]) goto oom;
-    }
-    return MT_OK;
-oom:
-    mt_kv_cache_release(c);
-    return mt_err_set(err, MT_ERR_NOMEM, "KV cache: out of memory for %lld positions x %d layers",
-                      (long long)capacity, n_layers);
-}
-
-void mt_kv_cache_release(mt_kv_cache *c) {
-    for (int l = 0; c->k && l < c->n_layers; l++) mt_free(c->k[l]);
-    for (int l = 0; c->v && l < c->n_layers; l++) mt_free(c->v[l]);
-    mt_free(c->k);
-    mt_free(c->v);
-    *c = (mt_kv_cache){0};
 }

@@ -1,23 +1,36 @@
-/* models/model: what every family provides, and the loaded-model object the engine drives.
+/* models/model: a loaded model as a composition of parts, and what the engine and trainer drive it with.
  *
- * A family file (one per architecture family) fills an mt_family table: how to read its config.json, how to map
- * checkpoint tensors to modules, and four forward entry points. The engine never branches on the family.
+ * A model is one entry of the composition table (models/compositions.c), chosen by config.json's "architectures":
  *
- * Shapes: L prompt tokens, T tokens in this step, H hidden size, V vocabulary, P patch width (3*2*14*14 for Qwen).
+ *     | part       | what it does                                                        | files                     |
+ *     |------------|---------------------------------------------------------------------|---------------------------|
+ *     | decoder    | token embeddings + injections -> hidden states -> logits, over a    | models/decoder.c          |
+ *     |            | batch of rows from many sequences and the engine's KV memory        |                           |
+ *     | vision     | one image's pixels -> its feature rows (+ DeepStack features)       | models/FAMILY_vision.c    |
+ *     | processor  | image -> pixels; placeholder -> token ids; positions; injections   | models/FAMILY_processor.c |
+ *
+ * Parts never branch on other families and never touch KV memory. The engine and trainer see only mt_model,
+ * mt_model_desc and the functions of models/assemble.h.
+ *
+ * Shapes: L prompt tokens, T rows of a batch, H text hidden, V vocabulary.
  */
 #ifndef MT_MODEL_H
 #define MT_MODEL_H
 
 #include <cjson/cJSON.h>
 
+#include "base/hashmap.h"
 #include "io/safetensors.h"
 #include "media/image.h"
-#include "nn/nn.h"
+#include "nn/attention.h"
+#include "nn/kv.h"
 #include "tensor/tensor.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
 #define MT_MAX_EOS 8
+#define MT_POS_AXES 3     /* at most: M-RoPE's (t, h, w) */
+#define MT_MAX_DEEPSTACK 8
 
 /* Intermediate tensors are handed to a dump hook under stable names (see tests/ref/README.md) so a debug run can
  * be compared with the PyTorch reference. fn is NULL when nobody listens. */
@@ -28,20 +41,18 @@ typedef struct mt_dump {
 
 void mt_dump_tensor(const mt_dump *d, const mt_tensor *t, const char *fmt, ...) MT_PRINTF(3, 4);
 
-/* KV cache of one sequence: per layer K and V rows [capacity, n_kv_heads * head_dim] f32. */
-typedef struct mt_kv_cache {
-    int n_layers;
-    int64_t capacity, width;
-    float **k, **v;
-    int64_t n_past; /* rows filled */
-} mt_kv_cache;
-
-mt_status mt_kv_cache_init(mt_kv_cache *c, int n_layers, int64_t capacity, int64_t width, mt_err *err);
-void mt_kv_cache_release(mt_kv_cache *c);
-
+/* An image's patch grid as its processor made it (t frames, h x w patches). */
 typedef struct mt_image_grid {
-    int64_t t, h, w; /* in patches */
+    int64_t t, h, w;
 } mt_image_grid;
+
+/* An image already turned into model input by the processor: pixels [n_patches, patch_dim] and its grid. */
+typedef struct mt_image_input {
+    const float *pixels;
+    int64_t n_patches;
+    mt_image_grid grid;
+    int64_t patch_dim; /* values per patch, as the processor made them (0 where a caller did not record it) */
+} mt_image_input;
 
 /* Which part of a multimodal model a weight belongs to (training freezes and schedules them separately). */
 typedef enum mt_model_part { MT_PART_VISION, MT_PART_PROJECTOR, MT_PART_LANGUAGE } mt_model_part;
@@ -54,56 +65,95 @@ typedef struct mt_weight_use {
 } mt_weight_use;
 
 /* One checkpoint tensor the model uses, with every module tensor that reads it, so a trainer can swap in f32
- * master weights and gradient buffers without knowing the family's structures. */
+ * master weights and gradient buffers without knowing the parts' structures. */
 typedef struct mt_weight {
     char *name;
-    int64_t rows, cols;      /* as the model reads it: vectors have cols 1, a conv patch embedding is a matrix */
+    int64_t rows, cols; /* as the model reads it: vectors have cols 1, a conv patch embedding is a matrix */
     mt_model_part part;
     mt_linear *linear; /* the linear layer whose weight this is (LoRA attaches there), or NULL */
     mt_weight_use *uses;
     size_t n_uses;
 } mt_weight;
 
-typedef struct mt_family {
+/* Features added to the hidden states after a decoder layer (Qwen3-VL's DeepStack): x[rows[i]] += feat[i]. */
+typedef struct mt_injection {
+    int64_t layer;
+    const int64_t *rows; /* [n] batch rows */
+    mt_tensor *feat;     /* [n, H] */
+} mt_injection;
+
+/* One forward call: rows from one or more sequences (llama.cpp's llama_batch). */
+typedef struct mt_batch {
+    int64_t n;               /* T rows */
+    const mt_tensor *embeds; /* [T, H] input embeddings (tokens already embedded, image features scattered in) */
+    const int64_t *pos;      /* [axes][T] positions, row stride T (axes: mt_model_desc.pos_axes) */
+    const int32_t *seq;      /* [T] sequence id of each row in the KV memory, or NULL: all rows are sequence 0 */
+    const mt_injection *inject;
+    int n_inject;
+} mt_batch;
+
+/* The text decoder part (models/decoder.h). */
+typedef struct mt_decoder mt_decoder;
+
+/* A vision tower with its projector (models/FAMILY_vision.c). */
+typedef struct mt_vision_part {
+    const char *name;
+    /* Reads config's vision part, loads its weights under prefix; *impl is its state. */
+    mt_status (*load)(mt_model *m, const cJSON *config, const char *path, const char *prefix, void **impl,
+                      mt_err *err);
+    void (*release)(void *impl);
+    /* One image -> its feature rows [n, H], and, for towers with DeepStack, deepstack[j] [n, H] for j < *n_deep. */
+    mt_tensor *(*encode)(const mt_model *m, const void *impl, mt_ctx *ctx, const mt_image_input *img,
+                         mt_tensor **deepstack, int *n_deep, const mt_dump *dump);
+    /* How many DeepStack levels encode gives (NULL: none). */
+    int (*deepstack_levels)(const void *impl);
+    /* Whether a checkpoint tensor (name after the prefix) is the projector's rather than the tower's. */
+    bool (*is_projector)(const char *name);
+} mt_vision_part;
+
+/* A multimodal processor (models/FAMILY_processor.c). */
+typedef struct mt_processor_part {
+    const char *name;
+    mt_status (*load)(mt_model *m, const cJSON *config, const char *path, void **impl, mt_err *err);
+    void (*release)(void *impl);
+    /* An RGB image as the model takes it: *pixels [n_patches, patch_dim] (caller frees with mt_free) and its grid. */
+    mt_status (*preprocess)(const void *impl, const mt_image *img, float **pixels, int64_t *n_patches,
+                            mt_image_grid *grid, int64_t *patch_dim, mt_err *err);
+    /* Checks a grid and gives the token ids that replace one image placeholder: *n ids into out (cap of them);
+     * the feature rows are those holding desc.image_token_id. *n > cap: call again with more room. */
+    mt_status (*image_tokens)(const void *impl, mt_image_grid grid, int32_t *out, int64_t cap, int64_t *n,
+                              mt_err *err);
+    /* Positions [axes][L] of an expanded prompt that starts at position `start`; *next: the first free position. */
+    mt_status (*positions)(const mt_model *m, const void *impl, const int32_t *ids, int64_t L,
+                           const mt_image_grid *grids, int n_images, int64_t start, int64_t *pos, int64_t *next,
+                           mt_err *err);
+} mt_processor_part;
+
+/* One architecture: which parts, where their tensors live, and what the checkpoint declares unused. */
+typedef struct mt_composition {
     const char *name;
     const char *const *architectures; /* NULL-terminated config.json "architectures" names */
-    mt_status (*load)(mt_model *m, const cJSON *config, const char *config_path, mt_err *err);
-    void (*release)(mt_model *m);
-    /* pixels [n_patches, P] of one image -> embeddings [n_patches / merge^2, H] */
-    mt_tensor *(*encode_image)(const mt_model *m, mt_ctx *ctx, const float *pixels, int64_t n_patches,
-                               mt_image_grid grid, const mt_dump *dump);
-    /* Position ids [3][L] of a prompt and the offset that decoding adds to cache positions. */
-    mt_status (*positions)(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_grid *grids,
-                           int n_images, int64_t *pos, int64_t *delta, mt_err *err);
-    /* Language model on embeddings [T, H] at positions pos [3][T], appending to cache. Returns logits [T, V] of
-     * every row (all_logits) or of the last row [1, V]. With cache NULL the rows attend only to each other (a
-     * training or scoring pass; keys and values stay on the autograd tape). */
-    mt_tensor *(*forward)(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
-                          const int64_t *pos, bool all_logits, const mt_dump *dump);
-    /* forward without the LM head: the final hidden states [T, H] after the last norm; and the LM head [V, H].
-     * Training takes the logits of the supervised rows only. */
-    mt_tensor *(*hidden)(const mt_model *m, mt_ctx *ctx, mt_kv_cache *cache, const mt_tensor *embeds,
-                         const int64_t *pos, const mt_dump *dump);
-    const mt_tensor *(*lm_head)(const mt_model *m);
-    /* Token embeddings [n, H]. */
-    mt_tensor *(*embed)(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t n);
-    /* An RGB image as its processor makes it: *pixels [n_patches, P] (caller frees with mt_free) and its grid. */
-    mt_status (*preprocess_image)(const mt_model *m, const mt_image *img, float **pixels, int64_t *n_patches,
-                                  mt_image_grid *grid, mt_err *err);
-    /* Jinja chat template for checkpoints that ship none (or NULL). */
-    const char *default_chat_template;
-    /* The part a checkpoint tensor name belongs to. */
-    mt_model_part (*part_of)(const char *name);
+    const char *decoder_kind;         /* the decoder variant (models/decoder_config.c) */
+    const mt_vision_part *vision;     /* NULL: text only */
+    const mt_processor_part *processor;
+    const char *text_config_key;      /* nested text config ("text_config"), or NULL: the config itself */
+    /* NULL-terminated candidate prefixes; the first under which "embed_tokens.weight" exists is used */
+    const char *const *text_prefixes;
+    const char *const *vision_prefixes;
+    const char *default_chat_template; /* for folders that ship none, or NULL */
     /* NULL-terminated pairs (checkpoint-name prefix, module-path prefix): how the module tree of current
-     * transformers (and PEFT adapters made on it) names what older checkpoints call otherwise. NULL: the same. */
+     * transformers (and PEFT adapters made on it) names what older checkpoints call otherwise. */
     const char *const *module_renames;
-} mt_family;
+    /* NULL-terminated name suffixes of checkpoint tensors the model does not read on purpose */
+    const char *const *ignored_suffixes;
+} mt_composition;
 
-/* What the engine needs to know of any model, filled by the family's load. */
+/* What the engine needs to know of any model. */
 typedef struct mt_model_desc {
-    int64_t vocab_size, hidden_size, n_layers, kv_width, max_positions;
-    int64_t image_token_id, vision_start_id, vision_end_id, video_token_id;
-    int64_t merge_size, patch_dim; /* an image of n patches becomes n / merge_size^2 tokens */
+    int64_t vocab_size, hidden_size, n_layers, max_positions;
+    int64_t k_width, v_width; /* KV memory row widths */
+    int pos_axes;             /* positions per row: 1, or 3 for M-RoPE */
+    int64_t image_token_id, vision_start_id, vision_end_id, video_token_id; /* -1 when absent */
     int64_t eos_ids[MT_MAX_EOS];
     size_t n_eos;
     int64_t bos_id;
@@ -111,39 +161,47 @@ typedef struct mt_model_desc {
     size_t params_vision, params_projector, params_language;
 } mt_model_desc;
 
+typedef struct mt_model_params {
+    bool allow_unused; /* load even when the checkpoint has tensors no part reads (they are listed as a warning) */
+} mt_model_params;
+
 struct mt_model {
-    const mt_family *family;
+    const mt_composition *comp;
     char *dir;
     mt_safetensors *st;
     mt_model_desc desc;
-    void *impl;       /* the family's own structure */
-    mt_tokenizer *tok; /* NULL when the folder has no tokenizer.json */
-    mt_chat_template *chat_template; /* the folder's, else the family's default, else NULL */
-    float **owned;    /* f32 copies of small weights (norms, biases) */
+    mt_decoder *decoder;
+    void *vision;    /* the vision part's state, or NULL */
+    void *processor; /* the processor's state, or NULL */
+    const char *vision_prefix;
+    mt_tokenizer *tok;               /* NULL when the folder has no tokenizer.json */
+    mt_chat_template *chat_template; /* the folder's, else the composition's default, else NULL */
+    float **owned;                   /* f32 copies of small weights (norms, biases) */
     size_t n_owned, cap_owned;
     mt_weight *weights; /* every checkpoint tensor the model reads, in load order */
     size_t n_weights, cap_weights;
+    mt_hashmap weight_by_name, weight_by_tensor; /* -> index into weights; by_tensor: index << 20 | use */
 };
 
+mt_status mt_model_open_params(const char *dir, const mt_model_params *p, mt_model **out, mt_err *err);
 
-/* The family table by architecture name, or NULL. */
-const mt_family *mt_family_find(const char *architecture);
+/* The composition by architecture name, or NULL. */
+const mt_composition *mt_composition_find(const char *architecture);
 
-/* ---- weight table helpers for family loaders ---- */
+/* ---- weight table helpers for part loaders ---- */
 
 /* A 2D weight [rows, cols] used in place. A tensor of more dims whose first dim is rows and whose other dims
  * multiply to cols is accepted too (a Conv3d patch embedding is a matrix). Errors name the tensor and shapes. */
 mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t cols, mt_tensor *out, mt_err *err);
 /* A 1D weight of n values, copied to f32 (norm weights, biases). optional: absent -> out->data = NULL, MT_OK. */
 mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err);
-/* Both register the weight in m->weights. A family declares further module tensors reading a registered one: */
 /* view reads the weight registered for `of` from row row0 on (`of` itself or another view of it). */
 mt_status mt_weight_alias(mt_model *m, const mt_tensor *of, mt_tensor *view, int64_t row0, mt_err *err);
-/* The weight w (registered) is the weight of linear layer lin. */
+/* The registered weight w is the weight of linear layer lin. */
 void mt_weight_set_linear(mt_model *m, const mt_tensor *w, mt_linear *lin);
 /* The registered weight a module tensor reads, or NULL; *row0 gets its first row. */
 mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0);
-/* The module a weight belongs to: its name without ".weight", with the family's module_renames applied when
+/* The module a weight belongs to: its name without ".weight", with the composition's module_renames applied when
  * renamed. false when name does not end in ".weight" or the result does not fit in cap. */
 bool mt_weight_module(const mt_model *m, const char *name, bool renamed, char *out, size_t cap);
 /* The module tensor that reads weight w whole (row 0 on, every row), or NULL. */
@@ -155,5 +213,24 @@ mt_weight *mt_weight_find(const mt_model *m, const char *name);
 void mt_weights_release(mt_model *m);
 /* Adds out as a use of the checkpoint tensor name (mt_weight_matrix and mt_weight_vector call it). */
 mt_status mt_weight_register(mt_model *m, const char *name, mt_tensor *out, mt_err *err);
+/* The part a checkpoint tensor name belongs to. */
+mt_model_part mt_model_part_of(const mt_model *m, const char *name);
+
+/* Loader conveniences: each does nothing once *st is set, so a part's weight table reads as a list. */
+typedef struct mt_loader {
+    mt_model *m;
+    mt_err *err;
+    mt_status st;
+} mt_loader;
+void mt_load_matrix(mt_loader *l, mt_tensor *out, int64_t rows, int64_t cols, const char *fmt, ...) MT_PRINTF(5, 6);
+void mt_load_vector(mt_loader *l, mt_tensor *out, int64_t n, bool optional, const char *fmt, ...) MT_PRINTF(5, 6);
+/* prefix "weight" and, with bias (or optional_bias, when present), prefix "bias" */
+void mt_load_linear(mt_loader *l, mt_linear *lin, int64_t out, int64_t in, bool bias, const char *fmt, ...)
+    MT_PRINTF(6, 7);
+/* RMSNorm (weight) or LayerNorm (weight, bias) */
+void mt_load_norm(mt_loader *l, mt_norm *n, int64_t width, bool layer_norm, float eps, const char *fmt, ...)
+    MT_PRINTF(6, 7);
+/* dst reads rows [r0, r0 + n) of src, registered so training finds both */
+void mt_load_split(mt_loader *l, const mt_linear *src, mt_linear *dst, int64_t r0, int64_t n);
 
 #endif

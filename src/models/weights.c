@@ -5,10 +5,18 @@
 #include "models/model.h"
 #include "tensor/cpu/cpu.h"
 
-static mt_status add_use(mt_weight *w, mt_tensor *t, int64_t row0, mt_err *err) {
+/* by_tensor maps a module tensor to (weight index << USE_BITS | use index) */
+enum { USE_BITS = 20 };
+
+static mt_status add_use(mt_model *m, mt_weight *w, mt_tensor *t, int64_t row0, mt_err *err) {
+    if (w->n_uses >= ((size_t)1 << USE_BITS) - 1)
+        return mt_err_set(err, MT_ERR_LIMIT, "weight \"%s\" has too many uses", w->name);
     mt_weight_use *grown = mt_realloc(w->uses, (w->n_uses + 1) * sizeof *grown);
     if (!grown) return mt_err_set(err, MT_ERR_NOMEM, "out of memory registering \"%s\"", w->name);
     w->uses = grown;
+    size_t key = (size_t)(w - m->weights) << USE_BITS | w->n_uses;
+    mt_status st = mt_hashmap_put_ptr(&m->weight_by_tensor, t, key, err);
+    if (st) return st;
     w->uses[w->n_uses++] = (mt_weight_use){t, row0};
     return MT_OK;
 }
@@ -26,23 +34,34 @@ mt_status mt_weight_register(mt_model *m, const char *name, mt_tensor *out, mt_e
         w = &m->weights[m->n_weights];
         *w = (mt_weight){.rows = out->shape[0], .cols = out->ndim > 1 ? out->shape[1] : 1};
         if (!(w->name = mt_strdup(name))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-        w->part = m->family && m->family->part_of ? m->family->part_of(name) : MT_PART_LANGUAGE;
+        w->part = mt_model_part_of(m, name);
+        mt_status st = mt_hashmap_put_str(&m->weight_by_name, w->name, m->n_weights, err);
+        if (st) {
+            mt_free(w->name);
+            return st;
+        }
         m->n_weights++;
     }
-    return add_use(w, out, 0, err);
+    return add_use(m, w, out, 0, err);
 }
 
 mt_weight *mt_weight_find(const mt_model *m, const char *name) {
-    for (size_t i = 0; i < m->n_weights; i++)
-        if (strcmp(m->weights[i].name, name) == 0) return &m->weights[i];
-    return NULL;
+    size_t i;
+    return mt_hashmap_get_str(&m->weight_by_name, name, &i) ? &m->weights[i] : NULL;
+}
+
+mt_model_part mt_model_part_of(const mt_model *m, const char *name) {
+    const char *vp = m->vision_prefix;
+    if (!vp || strncmp(name, vp, strlen(vp)) != 0) return MT_PART_LANGUAGE;
+    const mt_vision_part *v = m->comp ? m->comp->vision : NULL;
+    return v && v->is_projector && v->is_projector(name + strlen(vp)) ? MT_PART_PROJECTOR : MT_PART_VISION;
 }
 
 bool mt_weight_module(const mt_model *m, const char *name, bool renamed, char *out, size_t cap) {
     size_t len = strlen(name);
     if (len < 7 || strcmp(name + len - 7, ".weight") != 0) return false;
     len -= 7;
-    const char *const *r = renamed && m->family ? m->family->module_renames : NULL;
+    const char *const *r = renamed && m->comp ? m->comp->module_renames : NULL;
     for (; r && r[0]; r += 2) {
         size_t n = strlen(r[0]);
         if (len < n || strncmp(name, r[0], n) != 0) continue;
@@ -68,20 +87,18 @@ mt_status mt_weight_read_f32(const mt_weight *w, float *out, mt_err *err) {
 }
 
 mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0) {
-    for (size_t i = 0; i < m->n_weights; i++)
-        for (size_t u = 0; u < m->weights[i].n_uses; u++)
-            if (m->weights[i].uses[u].t == t) {
-                if (row0) *row0 = m->weights[i].uses[u].row0;
-                return &m->weights[i];
-            }
-    return NULL;
+    size_t key;
+    if (!mt_hashmap_get_ptr(&m->weight_by_tensor, t, &key)) return NULL;
+    mt_weight *w = &m->weights[key >> USE_BITS];
+    if (row0) *row0 = w->uses[key & (((size_t)1 << USE_BITS) - 1)].row0;
+    return w;
 }
 
 mt_status mt_weight_alias(mt_model *m, const mt_tensor *of, mt_tensor *view, int64_t row0, mt_err *err) {
     int64_t base = 0;
     mt_weight *w = mt_weight_of(m, of, &base);
     if (!w) return mt_err_set(err, MT_ERR_INTERNAL, "alias of a tensor that is not a registered weight");
-    return add_use(w, view, base + row0, err);
+    return add_use(m, w, view, base + row0, err);
 }
 
 void mt_weight_set_linear(mt_model *m, const mt_tensor *w, mt_linear *lin) {
@@ -95,6 +112,8 @@ void mt_weights_release(mt_model *m) {
         mt_free(m->weights[i].uses);
     }
     mt_free(m->weights);
+    mt_hashmap_free(&m->weight_by_name);
+    mt_hashmap_free(&m->weight_by_tensor);
     m->weights = NULL;
     m->n_weights = m->cap_weights = 0;
 }

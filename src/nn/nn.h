@@ -1,5 +1,5 @@
 /* nn: blocks shared by model families, built from tensor ops. Weights are plain mt_tensor values (matrices in
- * place, vectors as f32), filled by a family's loader.
+ * place, vectors as f32), filled by a part's loader.
  *
  * Shape legend: T tokens, C channels, H heads, D head dim, N positions with a 2D grid (vision patches).
  */
@@ -39,15 +39,5 @@ mt_tensor *mt_nn_gated_mlp(mt_ctx *ctx, const mt_tensor *x, const mt_linear *gat
                            const mt_linear *down, mt_act act);
 /* fc2(act(fc1(x))) */
 mt_tensor *mt_nn_mlp(mt_ctx *ctx, const mt_tensor *x, const mt_linear *fc1, const mt_linear *fc2, mt_act act);
-
-/* Rotary tables cos, sin [T, D/2] for multimodal RoPE: pos is [3][T] (temporal, height, width rows of stride T);
- * frequency i belongs to the axis whose section holds it (sections sum to D/2). A text-only model passes the same
- * positions on all axes, which is plain 1D RoPE. Angles are computed in f32, as transformers does. */
-mt_status mt_nn_rope_mrope(mt_ctx *ctx, const int64_t *pos, int64_t T, int64_t head_dim, double theta,
-                           const int64_t sections[3], mt_tensor **cos, mt_tensor **sin);
-/* Rotary tables cos, sin [N, D/2] for 2D vision RoPE: the first D/4 angles come from the patch row, the next D/4
- * from its column, with inverse frequencies theta^(-2k / (D/2)). */
-mt_status mt_nn_rope_2d(mt_ctx *ctx, const int64_t *rows, const int64_t *cols, int64_t N, int64_t head_dim,
-                        double theta, mt_tensor **cos, mt_tensor **sin);
 
 #endif

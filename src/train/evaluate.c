@@ -52,7 +52,7 @@ static mt_status answer_one(mt_session *s, const mt_model *m, const mt_prepared_
     int n_images = 0;
     for (int64_t i = 0, k = 0; i < begin; i += k ? k : 1, k = 0) {
         if (ids[i] != m->desc.image_token_id) continue;
-        k = mt_image_token_count(m, ps->grids[n_images++]);
+        k = mt_model_image_rows(m, ps->grids[n_images++]);
     }
     mt_image_input images[64];
     float *pixels[64] = {0};

@@ -74,7 +74,7 @@ typedef struct mt_labels_src {
     int32_t vision_end_id;
 } mt_labels_src;
 
-/* The model's tokenizer, its chat template (the folder's, else the family default) and its vision token ids. */
+/* The model's tokenizer, its chat template (the folder's, else the composition's default) and its vision token ids. */
 mt_labels_src mt_labels_src_from_model(const mt_model *m);
 
 typedef struct mt_labels_opts {
@@ -97,7 +97,7 @@ typedef struct mt_sample_tokens {
 
 /* Builds one sample. messages: an array of {role, content, ...} as mt_chat_template_render takes them (content a
  * string or a list of parts such as {"type": "image"} and {"type": "text", "text": ...}); tools: an array or NULL;
- * image_tokens [n_images]: the placeholder count of each image in order of appearance (mt_image_token_count).
+ * image_tokens [n_images]: the placeholder count of each image in order of appearance (mt_model_image_rows).
  * On MT_OK *out owns two mt_malloc'd arrays (release with mt_sample_tokens_release); on failure *out is zeroed.
  * Errors: MT_ERR_INVALID_ARG for malformed messages, no assistant turn to supervise, a template that is not
  * prefix-stable (naming the message), a template raise_exception, or a placeholder count that differs from

@@ -13,8 +13,10 @@ static mt_status image_grid(const mt_model *m, const char *path, mt_image_grid *
     mt_status st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
     if (st) return st;
     float *px = NULL;
-    int64_t count = 0;
-    st = m->family->preprocess_image(m, &img, &px, &count, grid, err);
+    mt_image_input in;
+    st = mt_model_preprocess_image(m, &img, &px, &in, err);
+    int64_t count = in.n_patches;
+    *grid = in.grid;
     mt_image_free(&img);
     if (!st && pixels) {
         *pixels = px;
@@ -45,7 +47,7 @@ static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const 
     mt_status st = out->grids && counts ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n && !st; i++) {
         st = image_grid(m, in->images[i], &out->grids[i], NULL, NULL, err);
-        if (!st) counts[i] = mt_image_token_count(m, out->grids[i]);
+        if (!st) counts[i] = mt_model_image_rows(m, out->grids[i]);
     }
     if (!st) st = mt_labels_build(src, in->messages, NULL, counts, n, lo, &out->tok, err);
     mt_free(counts);

@@ -1,36 +1,13 @@
-/* train/step: a sample through the family's embed, encode_image, positions and forward, then the loss. */
+/* train/step: a sample through the model's assembly and forward, then the loss. */
 #include "train/step.h"
 
+#include "models/assemble.h"
 #include "tensor/autograd.h"
 
 int64_t mt_train_sample_supervised(const int32_t *labels, int64_t n) {
     int64_t k = 0;
     for (int64_t i = 1; i < n; i++) k += labels[i] >= 0;
     return k;
-}
-
-/* Token embeddings with each image's features in the rows of its placeholder tokens. */
-static mt_tensor *embed_with_images(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s) {
-    const mt_family *f = m->family;
-    mt_tensor *x = f->embed(m, ctx, s->ids, s->n);
-    if (s->n_images == 0 || !x) return x;
-    mt_tensor *feats = NULL;
-    for (int i = 0; i < s->n_images; i++) {
-        mt_tensor *fi = f->encode_image(m, ctx, s->pixels[i], s->n_patches[i], s->grids[i], NULL);
-        feats = feats ? mt_op_concat_rows(ctx, feats, fi) : fi;
-    }
-    if (!feats) return NULL;
-    int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)feats->shape[0] * sizeof *rows), k = 0;
-    if (!rows) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < s->n && k <= feats->shape[0]; i++)
-        if (s->ids[i] == m->desc.image_token_id) {
-            if (k == feats->shape[0]) break;
-            rows[k++] = i;
-        }
-    if (k != feats->shape[0])
-        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "the sample has %lld image tokens, its images give %lld",
-                           (long long)k, (long long)feats->shape[0]);
-    return mt_op_scatter_rows(ctx, x, rows, feats);
 }
 
 /* Seconds since *t0 added into *acc (when timing), and *t0 moved to now. */
@@ -42,19 +19,22 @@ static void lap(double *acc, double *t0) {
 
 mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
                                     double *loss, mt_train_timing *timing, mt_err *err) {
-    const mt_family *f = m->family;
     mt_train_timing unused = {0};
     mt_train_timing *tm = timing ? timing : &unused;
     if (s->n < 2) return mt_err_set(err, MT_ERR_INVALID_ARG, "a training sample needs at least 2 tokens");
-    int64_t *pos = mt_arena_alloc(ctx->arena, (size_t)(3 * s->n) * sizeof *pos), delta;
+    int64_t *pos = mt_arena_alloc(ctx->arena, (size_t)(m->desc.pos_axes * s->n) * sizeof *pos), next;
     int32_t *targets = mt_arena_alloc(ctx->arena, (size_t)s->n * sizeof *targets);
-    if (!pos || !targets) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token sample", (long long)s->n);
-    mt_status st = f->positions(m, s->ids, s->n, s->grids, s->n_images, pos, &delta, err);
+    mt_image_input *images = mt_arena_alloc(ctx->arena, (size_t)(s->n_images + 1) * sizeof *images);
+    if (!pos || !targets || !images)
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token sample", (long long)s->n);
+    for (int i = 0; i < s->n_images; i++) images[i] = (mt_image_input){s->pixels[i], s->n_patches[i], s->grids[i], 0};
+    mt_status st = mt_model_positions(m, s->ids, s->n, images, s->n_images, 0, pos, &next, err);
     if (st) return st;
     for (int64_t i = 0; i + 1 < s->n; i++) targets[i] = s->labels[i + 1] < 0 ? -1 : s->labels[i + 1];
     targets[s->n - 1] = -1;
     double t0 = mt_time_now();
-    mt_tensor *x = embed_with_images(m, ctx, s);
+    mt_batch b;
+    if ((st = mt_model_assemble(m, ctx, s->ids, s->n, images, s->n_images, pos, NULL, &b, err))) return st;
     lap(&tm->vision, &t0);
     /* logits only of the rows that have a target: image and prompt rows need none, and the LM head is the widest
      * matrix of the model */
@@ -65,8 +45,8 @@ mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_tra
             rows[n_rows] = i;
             targets[n_rows++] = targets[i];
         }
-    mt_tensor *h = f->hidden(m, ctx, NULL, x, pos, NULL);
-    mt_tensor *logits = n_rows ? mt_op_linear(ctx, mt_op_gather_rows(ctx, h, rows, n_rows), f->lm_head(m), NULL) : NULL;
+    mt_tensor *h = mt_model_forward(m, ctx, NULL, &b, NULL);
+    mt_tensor *logits = n_rows ? mt_model_logits(m, ctx, h, rows, n_rows) : NULL;
     lap(&tm->lm, &t0);
     if (n_rows == 0) {
         if (!h) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);

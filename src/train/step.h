@@ -1,8 +1,8 @@
-/* train/step: one sample's forward pass, loss and backward through a model's family entry points - the same
- * forward the engine runs for inference, with the autograd tape on.
+/* train/step: one sample's forward pass, loss and backward through the model's shared assembly - the same forward
+ * the engine runs for inference, with the autograd tape on.
  *
- *   ids -> embed -> scatter image features (encode_image per image) into the image-token rows -> forward (no KV
- *   cache, logits of every row) -> cross-entropy against labels shifted by one -> backward
+ *   ids + images -> mt_model_assemble (embeddings, image features, DeepStack injections) -> forward (no KV memory)
+ *   -> logits of the supervised rows -> cross-entropy against labels shifted by one -> backward
  *
  * Shape legend: N tokens of the sample, H hidden size, V vocabulary.
  */
@@ -15,7 +15,7 @@ typedef struct mt_train_sample {
     const int32_t *ids;    /* [N], image placeholders already expanded */
     const int32_t *labels; /* [N], unshifted (labels[i] is the token expected at i), negative = ignored */
     int64_t n;
-    const float *const *pixels;    /* per image [n_patches, P] as the family's preprocess_image makes them */
+    const float *const *pixels;    /* per image [n_patches, P] as the model's processor makes them */
     const int64_t *n_patches;
     const mt_image_grid *grids;
     int n_images;
@@ -24,7 +24,7 @@ typedef struct mt_train_sample {
 /* Seconds spent in each phase of one sample, added to by mt_train_sample_run_timed (wall clock; every kernel
  * returns before the next phase starts, so the split is exact). */
 typedef struct mt_train_timing {
-    double vision;   /* token embeddings + encode_image per image + scatter into the image rows */
+    double vision;   /* token embeddings + the vision tower per image + scatter into the image rows */
     double lm;       /* language model forward to the logits of every row */
     double loss;     /* cross-entropy over the vocabulary */
     double backward; /* the tape walked back: language model, then the vision tower when it trains */

@@ -31,7 +31,8 @@ check "chat survives a missing image" 0 sh -c "'$mitten' chat -m '$model' --max-
 turns=$(grep -c 'prompt tokens' "$work/err")
 [ "$turns" = 1 ] && grep -q "nope.png" "$work/err" || { echo "FAIL chat with a missing image: $turns answers"; fail=$((fail + 1)); }
 check "info" 0 "$mitten" info -m "$model"
-grep -q "qwen2-vl" "$work/out" || { echo "FAIL info does not name the family"; fail=$((fail + 1)); }
+grep -q "^architecture  qwen2.5-vl" "$work/out" && grep -q "^  vision     qwen2.5-vl vision" "$work/out" ||
+    { echo "FAIL info does not name the composition"; fail=$((fail + 1)); }
 check "preprocess" 0 "$mitten" preprocess -m "$model" --image "$image" --out-dir "$work"
 for cmd in run chat info logits preprocess bench template tokenize detokenize; do check "$cmd --help" 0 "$mitten" $cmd --help; done
 check "no command" 2 "$mitten"

@@ -11,9 +11,9 @@ expect() { # label, want, got
 }
 info=$("$mitten" info -m "$src/models/mitten-tiny") || fail=1
 echo "$info"
-expect "info family" "family        qwen2-vl" "$(echo "$info" | grep '^family')"
+expect "info architecture" "architecture  qwen2.5-vl" "$(echo "$info" | grep '^architecture')"
 expect "info vocab" "1" "$(echo "$info" | grep -c 'vocab 512')"
-expect "info dtype" "weights dtype F32" "$(echo "$info" | grep '^weights dtype')"
+expect "info dtype" "F32" "$(echo "$info" | grep '^  decoder' | awk '{print $NF}')"
 ask() { MITTEN_MODEL= "$mitten" run "$@" 2>/dev/null; }
 expect "default colour" "blue" "$(ask --image "$src/docs/tiny_example.png" -p "What colour is the shape?")"
 expect "default shape" "square" "$(ask --image "$src/docs/tiny_example.png" -p "What shape is it?")"

@@ -79,7 +79,7 @@ static int check_case(const mt_labels_src *src, const cJSON *c, int idx) {
 
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--default-template")) {
-        const mt_family *f = mt_family_find("Qwen2_5_VLForConditionalGeneration");
+        const mt_composition *f = mt_composition_find("Qwen2_5_VLForConditionalGeneration");
         FILE *out = fopen(argv[2], "wb");
         if (!f || !out) return fprintf(stderr, "cannot write %s\n", argv[2]), 1;
         fputs(f->default_chat_template, out);

@@ -18,8 +18,9 @@ static void expect(const char *messages_json, bool gen, const char *want, int li
 }
 
 int main(void) {
-    const mt_family *f = mt_family_find("Qwen2_5_VLForConditionalGeneration");
-    CHECK(f && f->default_chat_template && f == mt_family_find("Qwen2VLForConditionalGeneration"));
+    const mt_composition *f = mt_composition_find("Qwen2_5_VLForConditionalGeneration");
+    CHECK(f && f->default_chat_template &&
+          f->default_chat_template == mt_composition_find("Qwen2VLForConditionalGeneration")->default_chat_template);
     mt_err err;
     const char *src = f->default_chat_template;
     CHECK(mt_chat_template_parse(src, strlen(src), "qwen2-vl", &tmpl, &err) == MT_OK);

@@ -77,7 +77,7 @@ static fixture setup(const char *template_source) {
     mt_err err;
     f.tok = byte_tokenizer();
     const char *src = template_source;
-    if (!src) src = mt_family_find("Qwen2_5_VLForConditionalGeneration")->default_chat_template;
+    if (!src) src = mt_composition_find("Qwen2_5_VLForConditionalGeneration")->default_chat_template;
     if (mt_chat_template_parse(src, strlen(src), "template", &f.tmpl, &err)) fprintf(stderr, "%s\n", err.msg);
     f.src = (mt_labels_src){.tok = f.tok, .tmpl = f.tmpl, .image_token_id = 304, .video_token_id = 305,
                             .vision_start_id = 302, .vision_end_id = 303};

@@ -1,0 +1,214 @@
+/* models/assemble: processor, vision tower and decoder put together for one sequence (see assemble.h). */
+#include "models/assemble.h"
+
+#include <string.h>
+
+#include "models/decoder.h"
+
+#define MAX_EXPANSION (INT64_C(1) << 24)
+
+mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, float **pixels, mt_image_input *out,
+                                    mt_err *err) {
+    const mt_processor_part *p = m->comp->processor;
+    if (!p || !m->comp->vision) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
+    *pixels = NULL;
+    mt_status st = p->preprocess(m->processor, img, pixels, &out->n_patches, &out->grid, &out->patch_dim, err);
+    out->pixels = *pixels;
+    return st;
+}
+
+/* The processor's expansion of one image into a buffer that grows as needed; *ids is the caller's to free. */
+static mt_status expansion(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
+    const mt_processor_part *p = m->comp->processor;
+    if (!p) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
+    int64_t need = 0;
+    mt_status st = p->image_tokens(m->processor, g, NULL, 0, &need, err);
+    if (st) return st;
+    if (need < 1 || need > MAX_EXPANSION)
+        return mt_err_set(err, MT_ERR_LIMIT, "an image of grid %lldx%lldx%lld would take %lld tokens", (long long)g.t,
+                          (long long)g.h, (long long)g.w, (long long)need);
+    *ids = mt_malloc_array((size_t)need, sizeof(int32_t));
+    if (!*ids) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    st = p->image_tokens(m->processor, g, *ids, need, n, err);
+    if (st || *n != need) {
+        mt_free(*ids);
+        *ids = NULL;
+        return st ? st : mt_err_set(err, MT_ERR_INTERNAL, "image expansion changed size");
+    }
+    return MT_OK;
+}
+
+int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g) {
+    int32_t *ids;
+    int64_t n, rows = 0;
+    mt_err err;
+    if (expansion(m, g, &ids, &n, &err)) return -1;
+    for (int64_t i = 0; i < n; i++) rows += ids[i] == m->desc.image_token_id;
+    mt_free(ids);
+    return rows;
+}
+
+mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
+                                 int n_images, int32_t **out, int64_t *out_n, mt_err *err) {
+    int64_t total = n;
+    int found = 0;
+    int32_t placeholder = (int32_t)m->desc.image_token_id;
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] != placeholder || m->desc.image_token_id < 0) continue;
+        if (found >= n_images)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more image placeholders than the %d image(s)",
+                              n_images);
+        int32_t *e;
+        int64_t k;
+        mt_status st = expansion(m, grids[found++], &e, &k, err);
+        if (st) return st;
+        mt_free(e);
+        total += k - 1;
+    }
+    if (found != n_images)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%d image(s) given but the prompt has %d placeholder(s)", n_images,
+                          found);
+    int32_t *r = mt_malloc_array((size_t)MT_MAX(total, 1), sizeof(int32_t));
+    if (!r) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    int64_t at = 0;
+    int img = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] != placeholder || m->desc.image_token_id < 0) {
+            r[at++] = ids[i];
+            continue;
+        }
+        int32_t *e;
+        int64_t k;
+        mt_status st = expansion(m, grids[img++], &e, &k, err);
+        if (st) {
+            mt_free(r);
+            return st;
+        }
+        memcpy(r + at, e, (size_t)k * sizeof(int32_t));
+        at += k;
+        mt_free(e);
+    }
+    *out = r;
+    *out_n = total;
+    return MT_OK;
+}
+
+mt_status mt_model_positions(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_input *images,
+                             int n_images, int64_t start, int64_t *pos, int64_t *next, mt_err *err) {
+    const mt_processor_part *p = m->comp->processor;
+    if (!p) {
+        if (n_images) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
+        for (int a = 0; a < m->desc.pos_axes; a++)
+            for (int64_t i = 0; i < L; i++) pos[a * L + i] = start + i;
+        *next = start + L;
+        return MT_OK;
+    }
+    mt_image_grid grids[64] = {{0}}, *g = grids;
+    if (n_images > 64 && !(g = mt_malloc_array((size_t)n_images, sizeof *g)))
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n_images; i++) g[i] = images[i].grid;
+    mt_status st = p->positions(m, m->processor, ids, L, g, n_images, start, pos, next, err);
+    if (g != grids) mt_free(g);
+    return st;
+}
+
+static mt_status ctx_status(mt_ctx *ctx, mt_err *err) {
+    if (err) *err = ctx->err;
+    return ctx->status ? ctx->status : MT_ERR_INTERNAL;
+}
+
+mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t L, const mt_image_input *images,
+                            int n_images, const int64_t *pos, const mt_dump *dump, mt_batch *out, mt_err *err) {
+    *out = (mt_batch){.n = L, .pos = pos};
+    int64_t H = m->desc.hidden_size, n_rows = 0;
+    for (int64_t i = 0; i < L; i++) n_rows += ids[i] == m->desc.image_token_id && m->desc.image_token_id >= 0;
+    int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)(n_rows + 1) * sizeof *rows);
+    if (!rows) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0, k = 0; i < L && n_rows; i++)
+        if (ids[i] == m->desc.image_token_id) rows[k++] = i;
+    if (n_images && !m->comp->vision) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
+    /* inference: the output and the DeepStack levels first, so each image's scratch can go once its rows are in */
+    mt_tensor *x = ctx->tape ? NULL : mt_tensor_new_2d(ctx, MT_F32, L, H);
+    mt_tensor *feats = NULL, *deep[MT_MAX_DEEPSTACK] = {0};
+    const mt_vision_part *vp = m->comp->vision;
+    int n_deep = n_images && vp->deepstack_levels ? vp->deepstack_levels(m->vision) : 0;
+    if (n_deep > MT_MAX_DEEPSTACK) return mt_err_set(err, MT_ERR_LIMIT, "%d DeepStack levels is too many", n_deep);
+    for (int j = 0; j < n_deep && !ctx->tape; j++)
+        if (!(deep[j] = mt_tensor_new_2d(ctx, MT_F32, n_rows, H))) return ctx_status(ctx, err);
+    int64_t filled = 0;
+    for (int i = 0; i < n_images; i++) {
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
+        mt_tensor *ds[MT_MAX_DEEPSTACK];
+        int nd = 0;
+        mt_tensor *f = vp->encode(m, m->vision, ctx, &images[i], ds, &nd, dump);
+        if (!f) return ctx_status(ctx, err);
+        int64_t n = f->shape[0];
+        if (filled + n > n_rows)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "the images give more than the prompt's %lld image tokens",
+                              (long long)n_rows);
+        if (nd != n_deep) return mt_err_set(err, MT_ERR_INTERNAL, "the vision tower gave %d DeepStack levels", nd);
+        if (ctx->tape) {
+            feats = feats ? mt_op_concat_rows(ctx, feats, f) : f;
+            for (int j = 0; j < nd; j++) deep[j] = deep[j] ? mt_op_concat_rows(ctx, deep[j], ds[j]) : ds[j];
+        } else {
+            for (int64_t r = 0; r < n; r++) memcpy(mt_f32(x) + rows[filled + r] * H, mt_f32(f) + r * H, (size_t)H * 4);
+            for (int j = 0; j < nd; j++)
+                memcpy(mt_f32(deep[j]) + filled * H, mt_f32(ds[j]), (size_t)(n * H) * sizeof(float));
+            if (!dump || !dump->fn) mt_arena_restore(ctx->arena, mark);
+        }
+        filled += n;
+    }
+    if (filled != n_rows)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has %lld image tokens, its images give %lld",
+                          (long long)n_rows, (long long)filled);
+    mt_tensor *emb = mt_decoder_embed(m->decoder, ctx, ids, L);
+    if (!emb) return ctx_status(ctx, err);
+    if (ctx->tape) {
+        x = feats ? mt_op_scatter_rows(ctx, emb, rows, feats) : emb;
+    } else {
+        for (int64_t i = 0, k = 0; i < L; i++) {
+            if (k < n_rows && rows[k] == i) {
+                k++;
+                continue;
+            }
+            memcpy(mt_f32(x) + i * H, mt_f32(emb) + i * H, (size_t)H * sizeof(float));
+        }
+    }
+    mt_injection *inj = n_deep ? mt_arena_alloc(ctx->arena, (size_t)n_deep * sizeof *inj) : NULL;
+    if (n_deep && !inj) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < n_deep; j++) inj[j] = (mt_injection){.layer = j, .rows = rows, .feat = deep[j]};
+    if (!x) return ctx_status(ctx, err);
+    out->embeds = x;
+    out->inject = inj;
+    out->n_inject = n_deep;
+    if (dump && dump->fn) mt_dump_tensor(dump, x, "inputs_embeds");
+    return MT_OK;
+}
+
+mt_tensor *mt_model_encode_image(const mt_model *m, mt_ctx *ctx, const mt_image_input *img, const mt_dump *dump) {
+    if (!m->comp->vision) return mt_ctx_fail(ctx, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
+    mt_tensor *deep[MT_MAX_DEEPSTACK];
+    int n_deep;
+    return m->comp->vision->encode(m, m->vision, ctx, img, deep, &n_deep, dump);
+}
+
+mt_tensor *mt_model_forward(const mt_model *m, mt_ctx *ctx, mt_kv *kv, const mt_batch *b, const mt_dump *dump) {
+    return mt_decoder_forward(m->decoder, ctx, kv, b, dump);
+}
+
+mt_tensor *mt_model_logits(const mt_model *m, mt_ctx *ctx, const mt_tensor *hidden, const int64_t *idx, int64_t n) {
+    const mt_tensor *h = idx ? mt_op_gather_rows(ctx, hidden, idx, n) : hidden;
+    return mt_op_linear(ctx, h, mt_decoder_lm_head(m->decoder), NULL);
+}
+
+mt_status mt_model_kv_new(const mt_model *m, int max_seqs, int64_t max_rows, mt_kv **out, mt_err *err) {
+    mt_kv_params p = {.n_layers = (int)m->desc.n_layers, .k_width = m->desc.k_width, .v_width = m->desc.v_width,
+                      .dtype = MT_F32, .max_rows = max_rows, .max_seqs = max_seqs};
+    return mt_kv_new(&p, out, err);
+}
+
+const mt_tensor *mt_model_lm_head(const mt_model *m) { return mt_decoder_lm_head(m->decoder); }
+
+mt_tensor *mt_model_embed(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t n) {
+    return mt_decoder_embed(m->decoder, ctx, ids, n);
+}

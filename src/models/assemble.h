@@ -1,0 +1,50 @@
+/* models/assemble: what the engine and the trainer do with any model, whatever its parts - one multimodal assembly
+ * for inference and training alike.
+ *
+ *     ids (placeholders expanded) + images --processor--> positions [axes][L]
+ *                                          --vision-----> feature rows (+ DeepStack levels)
+ *     embed(ids), features scattered into the rows of image_token_id ---> mt_batch (+ injections) ---> decoder
+ *
+ * Shapes: L prompt tokens, H hidden, V vocabulary.
+ */
+#ifndef MT_MODELS_ASSEMBLE_H
+#define MT_MODELS_ASSEMBLE_H
+
+#include "models/model.h"
+
+/* An RGB image as the model's processor makes it; *pixels (caller frees with mt_free) backs out->pixels.
+ * MT_ERR_UNSUPPORTED for a model without vision. */
+mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, float **pixels, mt_image_input *out,
+                                    mt_err *err);
+/* The feature rows an image of this grid becomes (the image_token_id rows of its expansion); -1 for a grid the
+ * processor refuses or a model without vision. */
+int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g);
+/* Copies ids [n] into a new array where each image placeholder (desc.image_token_id) becomes the processor's
+ * expansion of that image, in order. Errors: more or fewer placeholders than images, a refused grid. */
+mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
+                                 int n_images, int32_t **out, int64_t *out_n, mt_err *err);
+/* Positions [desc.pos_axes][L] of expanded ids continuing from position start; *next: the position after them. */
+mt_status mt_model_positions(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_input *images,
+                             int n_images, int64_t start, int64_t *pos, int64_t *next, mt_err *err);
+
+/* The inputs of one sequence as a decoder batch: token embeddings with every image's features in the rows of its
+ * image tokens (in order), and the DeepStack injections of the vision tower, positions from mt_model_positions.
+ * Everything lives in ctx->arena. In training (ctx->tape) the features stay differentiable; in inference each
+ * image's tower scratch is freed once its features are copied out. */
+mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t L, const mt_image_input *images,
+                            int n_images, const int64_t *pos, const mt_dump *dump, mt_batch *out, mt_err *err);
+
+/* One image through the vision tower: its feature rows [n, H] (benchmarks time this alone). */
+mt_tensor *mt_model_encode_image(const mt_model *m, mt_ctx *ctx, const mt_image_input *img, const mt_dump *dump);
+
+/* The decoder over a batch: hidden states [T, H] (see mt_decoder_forward). */
+mt_tensor *mt_model_forward(const mt_model *m, mt_ctx *ctx, mt_kv *kv, const mt_batch *b, const mt_dump *dump);
+/* Logits [n, V] of rows idx [n] of hidden (idx NULL: every row). */
+mt_tensor *mt_model_logits(const mt_model *m, mt_ctx *ctx, const mt_tensor *hidden, const int64_t *idx, int64_t n);
+/* A KV memory sized for this model (nothing allocated until sequences grow). max_rows 0: no limit. */
+mt_status mt_model_kv_new(const mt_model *m, int max_seqs, int64_t max_rows, mt_kv **out, mt_err *err);
+/* The LM head [V, H] and token embeddings, for training and scoring code that needs them alone. */
+const mt_tensor *mt_model_lm_head(const mt_model *m);
+mt_tensor *mt_model_embed(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t n);
+
+#endif

@@ -1,0 +1,171 @@
+/* models/decoder: the weights and forward of the text decoder part (see decoder.h for the kinds).
+ *
+ * Reference: transformers models/qwen2/modeling_qwen2.py, models/qwen3/modeling_qwen3.py and
+ * models/qwen3_moe/modeling_qwen3_moe.py (Qwen3DecoderLayer: pre-norm attention with q_norm / k_norm on each head
+ * before the rotary, then pre-norm MLP or sparse MoE block).
+ */
+#include "models/decoder.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct dec_layer {
+    mt_norm ln1, ln2;
+    mt_attn_block attn;
+    mt_linear gate, up, down; /* dense FFN */
+    mt_moe moe;               /* sparse FFN when moe.experts */
+} dec_layer;
+
+struct mt_decoder {
+    mt_decoder_cfg cfg;
+    mt_tensor embed;   /* [V, H] */
+    mt_tensor lm_head; /* [V, H]: its own or a view of embed */
+    dec_layer *layers;
+    mt_norm final_norm;
+};
+
+const mt_decoder_cfg *mt_decoder_get_cfg(const mt_decoder *d) { return &d->cfg; }
+
+void mt_decoder_free(mt_decoder *d) {
+    if (!d) return;
+    for (int64_t l = 0; d->layers && l < d->cfg.n_layers; l++) mt_free(d->layers[l].moe.experts);
+    mt_free(d->layers);
+    mt_free(d->cfg.dense_layer);
+    mt_free(d);
+}
+
+static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, const char *p, int64_t i) {
+    int64_t H = c->hidden, I = c->moe_inter, E = c->n_experts;
+    *moe = (mt_moe){.n_experts = E, .top_k = c->top_k, .norm_topk = c->norm_topk, .act = c->act};
+    mt_load_linear(l, &moe->router, E, H, false, "%slayers.%lld.mlp.gate.", p, (long long)i);
+    if (l->st) return;
+    moe->experts = mt_calloc((size_t)E, sizeof *moe->experts);
+    if (!moe->experts) {
+        l->st = mt_err_set(l->err, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    for (int64_t e = 0; e < E && !l->st; e++) {
+        mt_moe_expert *x = &moe->experts[e];
+        mt_load_linear(l, &x->gate, I, H, false, "%slayers.%lld.mlp.experts.%lld.gate_proj.", p, (long long)i,
+                       (long long)e);
+        mt_load_linear(l, &x->up, I, H, false, "%slayers.%lld.mlp.experts.%lld.up_proj.", p, (long long)i, (long long)e);
+        mt_load_linear(l, &x->down, H, I, false, "%slayers.%lld.mlp.experts.%lld.down_proj.", p, (long long)i,
+                       (long long)e);
+    }
+}
+
+mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p, const char *lm_head_name,
+                          mt_decoder **out, mt_err *err) {
+    mt_decoder *d = mt_calloc(1, sizeof *d);
+    if (d) d->layers = mt_calloc((size_t)cfg->n_layers, sizeof *d->layers);
+    if (!d || !d->layers) {
+        mt_free(d);
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    d->cfg = *cfg;
+    const mt_decoder_cfg *c = &d->cfg;
+    int64_t H = c->hidden, D = c->head_dim, qw = c->n_heads * D, kvw = c->n_kv * D;
+    mt_loader l = {m, err, MT_OK};
+    mt_load_matrix(&l, &d->embed, c->vocab, H, "%sembed_tokens.weight", p);
+    for (int64_t i = 0; i < c->n_layers && !l.st; i++) {
+        dec_layer *y = &d->layers[i];
+        long long li = (long long)i;
+        mt_load_norm(&l, &y->ln1, H, false, c->rms_eps, "%slayers.%lld.input_layernorm.", p, li);
+        mt_load_norm(&l, &y->ln2, H, false, c->rms_eps, "%slayers.%lld.post_attention_layernorm.", p, li);
+        mt_attn_block *a = &y->attn;
+        *a = (mt_attn_block){.n_heads = (int)c->n_heads, .n_kv_heads = (int)c->n_kv, .head_dim = D,
+                             .scale = 1.0f / sqrtf((float)D)};
+        mt_load_linear(&l, &a->q, qw, H, c->qkv_bias, "%slayers.%lld.self_attn.q_proj.", p, li);
+        mt_load_linear(&l, &a->k, kvw, H, c->qkv_bias, "%slayers.%lld.self_attn.k_proj.", p, li);
+        mt_load_linear(&l, &a->v, kvw, H, c->qkv_bias, "%slayers.%lld.self_attn.v_proj.", p, li);
+        mt_load_linear(&l, &a->o, H, qw, c->o_bias, "%slayers.%lld.self_attn.o_proj.", p, li);
+        if (c->qk_norm) {
+            mt_load_norm(&l, &a->q_norm, D, false, c->rms_eps, "%slayers.%lld.self_attn.q_norm.", p, li);
+            mt_load_norm(&l, &a->k_norm, D, false, c->rms_eps, "%slayers.%lld.self_attn.k_norm.", p, li);
+        }
+        if (c->n_experts && !c->dense_layer[i]) {
+            load_moe(&l, c, &y->moe, p, i);
+        } else {
+            mt_load_linear(&l, &y->gate, c->inter, H, false, "%slayers.%lld.mlp.gate_proj.", p, li);
+            mt_load_linear(&l, &y->up, c->inter, H, false, "%slayers.%lld.mlp.up_proj.", p, li);
+            mt_load_linear(&l, &y->down, H, c->inter, false, "%slayers.%lld.mlp.down_proj.", p, li);
+        }
+    }
+    mt_load_norm(&l, &d->final_norm, H, false, c->rms_eps, "%snorm.", p);
+    if (!l.st && c->tied) {
+        d->lm_head = d->embed;
+        l.st = mt_weight_alias(m, &d->embed, &d->lm_head, 0, err);
+    } else if (!l.st) {
+        if (!mt_safetensors_find(m->st, lm_head_name))
+            l.st = mt_err_set(err, MT_ERR_FORMAT, "%s: the checkpoint has no \"%s\" and the config does not tie "
+                              "the embeddings (tie_word_embeddings is false)", m->dir, lm_head_name);
+        else
+            mt_load_matrix(&l, &d->lm_head, c->vocab, H, "%s", lm_head_name);
+    }
+    if (l.st) {
+        mt_decoder_free(d);
+        return l.st;
+    }
+    *out = d;
+    return MT_OK;
+}
+
+mt_tensor *mt_decoder_embed(const mt_decoder *d, mt_ctx *ctx, const int32_t *ids, int64_t n) {
+    return mt_op_embedding(ctx, &d->embed, ids, n);
+}
+
+const mt_tensor *mt_decoder_lm_head(const mt_decoder *d) { return &d->lm_head; }
+
+/* x[rows] += feat: in place when nothing is recorded, as ops when training needs the gradient of feat */
+static mt_tensor *inject(mt_ctx *ctx, mt_tensor *x, const mt_injection *in) {
+    if (!x || !in->feat) return x;
+    int64_t n = in->feat->shape[0], H = x->shape[1];
+    if (ctx->tape) {
+        mt_tensor *z = mt_tensor_zeros(ctx, MT_F32, 2, x->shape);
+        return mt_op_add(ctx, x, mt_op_scatter_rows(ctx, z, in->rows, in->feat));
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (in->rows[i] < 0 || in->rows[i] >= x->shape[0])
+            return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "injection row %lld is outside the batch", (long long)in->rows[i]);
+        float *dst = mt_f32(x) + in->rows[i] * H;
+        const float *src = mt_f32(in->feat) + i * H;
+        for (int64_t c = 0; c < H; c++) dst[c] += src[c];
+    }
+    return x;
+}
+
+mt_tensor *mt_decoder_forward(const mt_decoder *d, mt_ctx *ctx, mt_kv *kv, const mt_batch *b, const mt_dump *dump) {
+    const mt_decoder_cfg *c = &d->cfg;
+    if (!b->embeds) return NULL;
+    int64_t T = b->n;
+    if (b->embeds->shape[0] != T || b->embeds->shape[1] != c->hidden)
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "decoder: batch embeddings are not [%lld, %lld]", (long long)T,
+                           (long long)c->hidden);
+    mt_kv_plan plan;
+    mt_err perr;
+    if (mt_kv_plan_batch(kv, ctx, b->seq, T, &plan, &perr)) {
+        ctx->err = perr;
+        return mt_ctx_fail(ctx, perr.code, "%s", perr.msg);
+    }
+    mt_tensor *cos, *sin;
+    if (mt_nn_rope(ctx, &c->rope, b->pos, T, &cos, &sin)) return NULL;
+    mt_tensor *res = mt_tensor_new_2d(ctx, MT_F32, T, c->hidden);
+    mt_tensor *x = mt_ctx_rewind_keep(ctx, mt_arena_save(ctx->arena), res, b->embeds);
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        const dec_layer *y = &d->layers[l];
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
+        mt_tensor *h = mt_nn_norm(ctx, x, &y->ln1);
+        x = mt_op_add(ctx, x, mt_nn_self_attention(ctx, &y->attn, h, cos, sin, &plan, (int)l));
+        h = mt_nn_norm(ctx, x, &y->ln2);
+        h = y->moe.experts ? mt_nn_moe(ctx, &y->moe, h, NULL) : mt_nn_gated_mlp(ctx, h, &y->gate, &y->up, &y->down, c->act);
+        x = mt_op_add(ctx, x, h);
+        for (int i = 0; i < b->n_inject; i++)
+            if (b->inject[i].layer == l) x = inject(ctx, x, &b->inject[i]);
+        mt_dump_tensor(dump, x, "decoder_layer_%lld", (long long)l);
+        x = mt_ctx_rewind_keep(ctx, mark, res, x);
+    }
+    x = mt_nn_norm(ctx, x, &d->final_norm);
+    mt_dump_tensor(dump, x, "final_norm");
+    if (x) mt_kv_commit(&plan);
+    return x;
+}

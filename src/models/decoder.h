@@ -1,0 +1,56 @@
+/* models/decoder: the text decoder part - every decoder-only transformer our families use, configured from its
+ * config.json section, never copied per family.
+ *
+ *     | kind       | attention                               | FFN                                    | e.g.       |
+ *     |------------|-----------------------------------------|----------------------------------------|------------|
+ *     | qwen2      | q/k/v biases, o without                 | gated SiLU                             | Qwen2(.5), |
+ *     |            |                                         |                                        | Qwen2-VL   |
+ *     | qwen3      | attention_bias (default none), q/k norm | gated SiLU                             | Qwen3(-VL) |
+ *     | qwen3_moe  | as qwen3                                | MoE: router, top-k, norm_topk_prob;    | Qwen3-MoE, |
+ *     |            |                                         | dense where mlp_only_layers / step say | Qwen3-VL-  |
+ *     |            |                                         | (experts per tensor or fused stacks)   | MoE        |
+ * All: RMSNorm pre-norm blocks, head_dim from the config (else hidden / heads), GQA, any rope of nn/rope.h, tied or
+ * untied LM head.
+ *
+ * Shapes: T batch rows, H hidden, V vocabulary, E experts.
+ */
+#ifndef MT_MODELS_DECODER_H
+#define MT_MODELS_DECODER_H
+
+#include "models/config.h"
+#include "models/model.h"
+#include "nn/moe.h"
+
+typedef struct mt_decoder_cfg {
+    int64_t hidden, inter, n_layers, n_heads, n_kv, head_dim, vocab, max_positions;
+    float rms_eps;
+    bool qkv_bias, o_bias, qk_norm, tied;
+    mt_act act;
+    mt_rope_cfg rope;
+    /* MoE (n_experts 0: dense) */
+    int64_t n_experts, top_k, moe_inter, sparse_step;
+    bool norm_topk;
+    uint8_t *dense_layer; /* [n_layers]: 1 where the layer keeps a dense FFN (mlp_only_layers, sparse step) */
+} mt_decoder_cfg;
+
+/* Reads the decoder's config for the given kind: text is the text section of config.json (root when flat); keys such
+ * as tie_word_embeddings may sit in either. */
+mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *text, const char *path, const char *what,
+                            mt_decoder_cfg *out, mt_err *err);
+
+/* Loads the decoder's weights: prefix + "embed_tokens.weight", "layers.N....", "norm.weight"; lm_head_name unless
+ * tied (a checkpoint that has it anyway is used untied, as transformers loads it). */
+mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *prefix, const char *lm_head_name,
+                          mt_decoder **out, mt_err *err);
+void mt_decoder_free(mt_decoder *d);
+const mt_decoder_cfg *mt_decoder_get_cfg(const mt_decoder *d);
+
+/* Token embeddings [n, H]. */
+mt_tensor *mt_decoder_embed(const mt_decoder *d, mt_ctx *ctx, const int32_t *ids, int64_t n);
+/* The batch through every layer and the final norm: hidden states [T, H]. The rows go into kv (NULL: each sequence
+ * of the batch attends within itself, the training pass); kv's lengths move only when the whole pass succeeds. */
+mt_tensor *mt_decoder_forward(const mt_decoder *d, mt_ctx *ctx, mt_kv *kv, const mt_batch *b, const mt_dump *dump);
+/* The LM head [V, H]. */
+const mt_tensor *mt_decoder_lm_head(const mt_decoder *d);
+
+#endif

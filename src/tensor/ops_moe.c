@@ -1,7 +1,7 @@
 /* tensor/ops_moe: the ops a mixture-of-experts FFN adds to the dense ones - pick the routing weights, renormalise
  * them, weight an expert's rows and add them back into the layer output. Backward is tensor/ops_backward_moe.c.
  *
- * Reference: the sparse MoE block of transformers (models/qwen3_moe/modeling_qwen3_moe.py, v4.57): softmax over
+ * Reference: Qwen3MoeSparseMoeBlock in transformers (models/qwen3_moe/modeling_qwen3_moe.py): softmax over
  * the router logits, top-k, optional norm_topk_prob, then per expert `out.index_add_(0, tokens, expert(x[tokens])
  * * weights[tokens, slot, None])`. Shapes: T tokens, C channels, E experts, k experts per token, n rows routed to
  * one expert. A layer is written with these ops (the top-k choice itself is made on the host from probs' values
@@ -61,8 +61,9 @@ mt_tensor *mt_op_gather_cols(mt_ctx *ctx, const mt_tensor *x, const int64_t *idx
         for (int64_t j = 0; j < k; j++) {
             int64_t c = idx[t * k + j];
             if (c < 0 || c >= C)
-                return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "gather_cols: index %lld (row %lld, slot %lld) is outside %lld "
-                                   "columns", (long long)c, (long long)t, (long long)j, (long long)C);
+                return mt_ctx_fail(ctx, MT_ERR_INTERNAL,
+                                   "gather_cols: index %lld (row %lld, slot %lld) is outside %lld columns",
+                                   (long long)c, (long long)t, (long long)j, (long long)C);
             flat[t * k + j] = t * C + c;
         }
     }

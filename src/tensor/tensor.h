@@ -142,11 +142,11 @@ mt_tensor *mt_op_scatter_rows(mt_ctx *ctx, const mt_tensor *base, const int64_t 
  * indices add up), e.g. an expert's weighted outputs into the layer output. Every index is checked against T
  * before anything is written. Gradients: dbase = dy, dsrc = dy[idx]; either input may be a constant. */
 mt_tensor *mt_op_index_add_rows(mt_ctx *ctx, const mt_tensor *base, const int64_t *idx, const mt_tensor *src);
-/* The same sum, written into base itself when that cannot be observed: no tape is set (inference, so no node can
+/* The same sum, written into base itself where that cannot be observed: no tape is set (inference, so no node can
  * read base later), base needs no gradient and src does not overlap it; returns base then. Otherwise it returns
- * mt_op_index_add_rows's new tensor and leaves base as it was. Either way use the returned tensor, and pass a
- * base that nothing else reads afterwards (e.g. the zeros a MoE layer accumulates its experts into). On failure
- * base is unchanged. */
+ * mt_op_index_add_rows's new tensor and leaves base as it was. Either way use the returned tensor, and pass as base
+ * writable scratch of your own that nothing reads afterwards (the zeros a MoE layer accumulates its experts into,
+ * then this op's previous result). On failure base is unchanged. */
 mt_tensor *mt_op_index_add_rows_inplace(mt_ctx *ctx, mt_tensor *base, const int64_t *idx, const mt_tensor *src);
 /* Mean-free token cross-entropy: logits [T, V], targets [T] (a negative target is ignored, as -100 in
  * transformers) -> [1] = inv_norm * sum over kept rows of (logsumexp(row) - row[target]). The caller picks inv_norm

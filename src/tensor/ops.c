@@ -6,17 +6,6 @@
 #include "tensor/cpu/cpu.h"
 #include "tensor/ops_backward.h"
 
-#define NEED(x)                  \
-    do {                         \
-        if (!(x)) return NULL;   \
-    } while (0)
-
-/* Records out's node when an input requires a gradient; returns NULL from the op when that fails. */
-#define RECORD_OR_FAIL(fn, out, a, b, c)                                                     \
-    do {                                                                                     \
-        if (mt_tape_wants(ctx, a, b, c) && !mt_tape_record(ctx, fn, out, a, b, c)) return NULL; \
-    } while (0)
-
 static bool is_float(mt_dtype t) { return t == MT_F32 || t == MT_BF16 || t == MT_F16; }
 
 mt_tensor *mt_need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op) {

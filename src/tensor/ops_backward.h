@@ -26,6 +26,23 @@ void mt_bw_view(mt_ctx *ctx, const mt_tape_node *n);       /* in: x; out is a vi
 void mt_bw_copy(mt_ctx *ctx, const mt_tape_node *n);       /* in: x; out has x's logical shape (contiguous) */
 void mt_bw_cross_entropy(mt_ctx *ctx, const mt_tape_node *n); /* in: logits; aux: ce_saved; f[0]: inv_norm */
 void mt_bw_dropout(mt_ctx *ctx, const mt_tape_node *n);    /* in: x; f[0]: p; i[0]: seed */
+/* mixture-of-experts routing (ops_moe.c, backward in ops_backward_moe.c) */
+void mt_bw_take(mt_ctx *ctx, const mt_tape_node *n);          /* in: x; aux: int64 flat indices; i[0]: count */
+void mt_bw_row_normalize(mt_ctx *ctx, const mt_tape_node *n); /* in: x; aux: float row sums */
+void mt_bw_scale_rows(mt_ctx *ctx, const mt_tape_node *n);    /* in: x, w */
+void mt_bw_index_add_rows(mt_ctx *ctx, const mt_tape_node *n); /* in: base, src; aux: int64 idx */
+
+/* For forward ops (ctx in scope): return NULL from the op when x is NULL (an input failed, or an allocation). */
+#define NEED(x)                  \
+    do {                         \
+        if (!(x)) return NULL;   \
+    } while (0)
+
+/* Records out's node when an input requires a gradient; returns NULL from the op when that fails. */
+#define RECORD_OR_FAIL(fn, out, a, b, c)                                                     \
+    do {                                                                                     \
+        if (mt_tape_wants(ctx, a, b, c) && !mt_tape_record(ctx, fn, out, a, b, c)) return NULL; \
+    } while (0)
 
 /* x when it is a contiguous 2D f32 tensor, else NULL with the failure (naming op) in ctx. */
 mt_tensor *mt_need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op);

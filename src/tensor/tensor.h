@@ -93,6 +93,9 @@ mt_tensor *mt_op_add(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
 mt_tensor *mt_op_mul(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
 /* softmax over the last dim of [T, C] */
 mt_tensor *mt_op_softmax(mt_ctx *ctx, const mt_tensor *x);
+/* x [T, C] / rowsum(x) -> [T, C]: the chosen experts' routing weights renormalised to sum to 1 (transformers'
+ * norm_topk_prob). Fails on a row that sums to exactly zero. */
+mt_tensor *mt_op_row_normalize(mt_ctx *ctx, const mt_tensor *x);
 
 /* Rotary embedding in the rotate-half layout: x [T, H*D] viewed as [T, H, D]; cos, sin [T, D/2] hold the angle
  * of the pair (i, i + D/2). 1D, 2D-vision and M-RoPE differ only in how the caller fills cos and sin. */
@@ -111,6 +114,13 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
 
 /* rows of x [T, C] in the order idx [n] -> [n, C]; indices are checked */
 mt_tensor *mt_op_gather_rows(mt_ctx *ctx, const mt_tensor *x, const int64_t *idx, int64_t n);
+/* k columns of each row of x [T, C]: y[t, j] = x[t, idx[t*k + j]] -> [T, k] (the probabilities of each token's
+ * chosen experts). idx holds T*k entries, each checked against C; a column may repeat (gradients add up). */
+mt_tensor *mt_op_gather_cols(mt_ctx *ctx, const mt_tensor *x, const int64_t *idx, int64_t k);
+/* Elements of a contiguous x picked by flat index: y[i] = x.flat[flat[i]] -> [n, 1] (the weights of one expert's
+ * (token, slot) pairs out of [T, k], flat = t*k + slot). Each index is checked against x's size; repeats add up
+ * in backward. */
+mt_tensor *mt_op_pick(mt_ctx *ctx, const mt_tensor *x, const int64_t *flat, int64_t n);
 /* [Ta, C] ++ [Tb, C] -> [Ta+Tb, C] */
 mt_tensor *mt_op_concat_rows(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
 /* reinterpret a contiguous tensor with a new shape of the same size (a view) */
@@ -122,9 +132,22 @@ mt_tensor *mt_op_transpose(mt_ctx *ctx, const mt_tensor *x, int d0, int d1);
 
 /* y = s * x */
 mt_tensor *mt_op_scale(mt_ctx *ctx, const mt_tensor *x, float s);
+/* x [n, C] * w[:, None] with w f32 [n] or [n, 1] -> [n, C]; gradients flow to both (an expert's output times its
+ * routing weight). */
+mt_tensor *mt_op_scale_rows(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w);
 /* base [T, C] with row idx[i] replaced by row i of src [n, C] (image features into token embeddings); indices are
  * checked and must be distinct. */
 mt_tensor *mt_op_scatter_rows(mt_ctx *ctx, const mt_tensor *base, const int64_t *idx, const mt_tensor *src);
+/* A new [T, C]: base [T, C] with row i of src [n, C] added to row idx[i] (torch index_add along dim 0; repeated
+ * indices add up), e.g. an expert's weighted outputs into the layer output. Every index is checked against T
+ * before anything is written. Gradients: dbase = dy, dsrc = dy[idx]; either input may be a constant. */
+mt_tensor *mt_op_index_add_rows(mt_ctx *ctx, const mt_tensor *base, const int64_t *idx, const mt_tensor *src);
+/* The same sum, written into base itself where that cannot be observed: no tape is set (inference, so no node can
+ * read base later), base needs no gradient and src does not overlap it; returns base then. Otherwise it returns
+ * mt_op_index_add_rows's new tensor and leaves base as it was. Either way use the returned tensor, and pass as base
+ * writable scratch of your own that nothing reads afterwards (the zeros a MoE layer accumulates its experts into,
+ * then this op's previous result). On failure base is unchanged. */
+mt_tensor *mt_op_index_add_rows_inplace(mt_ctx *ctx, mt_tensor *base, const int64_t *idx, const mt_tensor *src);
 /* Mean-free token cross-entropy: logits [T, V], targets [T] (a negative target is ignored, as -100 in
  * transformers) -> [1] = inv_norm * sum over kept rows of (logsumexp(row) - row[target]). The caller picks inv_norm
  * (1 / supervised tokens of the whole global batch), so micro-batches and processes add up to the true mean.

@@ -19,7 +19,10 @@
  * plain and gated, add / mul / scale, softmax, rope, attention (causal, GQA, q_pos0, bidirectional, segments),
  * gather / scatter / concat / row view, reshape / transpose / head split, dropout, cross-entropy with ignored
  * targets, an adapter with dropout over a frozen bf16 linear, 1100-row norms / activation / softmax /
- * cross-entropy (threaded paths), and two decoder blocks with full fine-tuning and with LoRA (alpha / r = 2).
+ * cross-entropy (threaded paths), two decoder blocks with full fine-tuning and with LoRA (alpha / r = 2), the
+ * mixture-of-experts ops (gather_cols, row_normalize, pick, scale_rows, index_add_rows with repeated indices) and a
+ * whole MoE FFN (router, softmax, top-2 of 6 chosen here from mitten's probabilities and checked against the
+ * reference's choice, renormalised weights, gated SiLU experts) against a dense PyTorch formulation.
  */
 #include <math.h>
 #include <stdio.h>
@@ -328,6 +331,106 @@ static void c_lora_dropout(refcase *r) {
     no_grad(r, "w", &lin.w), no_grad(r, "b", &lin.b);
 }
 
+/* ---- mixture-of-experts ops ---- */
+
+static void c_gather_cols(refcase *r) {
+    mt_tensor x = in(r, "x", MT_F32, true);
+    const int64_t *idx = ints(r, "idx", MT_I64, NULL);
+    if (idx) backward(r, mt_op_gather_cols(&r->ctx, &x, idx, 3), false);
+    cmp(r, "x", &x);
+}
+
+static void c_row_normalize(refcase *r) {
+    mt_tensor x = in(r, "x", MT_F32, true);
+    backward(r, mt_op_row_normalize(&r->ctx, &x), false);
+    cmp(r, "x", &x);
+}
+
+static void c_pick(refcase *r) {
+    int64_t n = 0;
+    mt_tensor x = in(r, "x", MT_F32, true);
+    const int64_t *flat = ints(r, "flat", MT_I64, &n);
+    if (flat) backward(r, mt_op_pick(&r->ctx, &x, flat, n), false);
+    cmp(r, "x", &x);
+}
+
+static void c_scale_rows(refcase *r) {
+    mt_tensor x = in(r, "x", MT_F32, true), w = in(r, "w", MT_F32, true), w2 = in(r, "w2", MT_F32, true);
+    mt_ctx *ctx = &r->ctx;
+    backward(r, mt_op_concat_rows(ctx, mt_op_scale_rows(ctx, &x, &w), mt_op_scale_rows(ctx, &x, &w2)), false);
+    cmp(r, "x", &x), cmp(r, "w", &w), cmp(r, "w2", &w2);
+}
+
+static void c_index_add_rows(refcase *r) {
+    mt_tensor base = in(r, "base", MT_F32, true), src = in(r, "src", MT_F32, true), cb = in(r, "cbase", MT_F32, false);
+    const int64_t *idx = ints(r, "idx", MT_I64, NULL);
+    if (!idx) return;
+    mt_ctx *ctx = &r->ctx;
+    mt_tensor *a = mt_op_index_add_rows(ctx, &base, idx, &src);
+    backward(r, mt_op_concat_rows(ctx, a, mt_op_index_add_rows(ctx, &cb, idx, mt_op_mul(ctx, &src, &src))), false);
+    cmp(r, "base", &base), cmp(r, "src", &src), no_grad(r, "cbase", &cb);
+}
+
+/* ---- a MoE FFN as a model writes it (the reference computes it densely, every expert on every token) ---- */
+
+enum { MOE_T = 7, MOE_E = 6, MOE_K = 2 };
+
+/* Each row's k largest probabilities, largest first (ties to the lower expert): the host's routing choice. */
+static void top_k(const float *p, int64_t T, int64_t E, int64_t k, int64_t *idx) {
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t j = 0; j < k; j++) {
+            int64_t best = -1;
+            for (int64_t e = 0; e < E; e++) {
+                bool taken = false;
+                for (int64_t i = 0; i < j; i++) taken |= idx[t * k + i] == e;
+                if (!taken && (best < 0 || p[t * E + e] > p[t * E + best])) best = e;
+            }
+            idx[t * k + j] = best;
+        }
+    }
+}
+
+static void c_moe(refcase *r) {
+    mt_ctx *ctx = &r->ctx;
+    mt_tensor x = in(r, "x", MT_F32, true), router = in(r, "router", MT_F32, true);
+    mt_linear ex[MOE_E][3];
+    memset(ex, 0, sizeof ex);
+    char name[32];
+    for (int e = 0; e < MOE_E; e++)
+        for (int m = 0; m < 3; m++)
+            snprintf(name, sizeof name, "e%d.%c", e, "gud"[m]), ex[e][m].w = in(r, name, MT_F32, true);
+    const int64_t *want = ints(r, "topk", MT_I64, NULL);
+    if (!want || r->failures) return;
+    int64_t T = x.shape[0], C = x.shape[1], idx[MOE_T * MOE_K], tok[MOE_T * MOE_K], flat[MOE_T * MOE_K];
+    mt_tensor *probs = mt_op_softmax(ctx, mt_op_linear(ctx, &x, &router, NULL));
+    if (!probs) {
+        backward(r, NULL, false);
+        return;
+    }
+    top_k(mt_f32(probs), T, MOE_E, MOE_K, idx);
+    for (int64_t t = 0; t < T; t++) {
+        int64_t a = idx[t * MOE_K], b = idx[t * MOE_K + 1], ra = want[t * MOE_K], rb = want[t * MOE_K + 1];
+        if (!((a == ra && b == rb) || (a == rb && b == ra)))
+            fail(r, "%s: mitten routes to other experts than the reference at token %.0f (expert %.0f)", "top-k",
+                 (double)t, (double)a);
+    }
+    mt_tensor *w = mt_op_row_normalize(ctx, mt_op_gather_cols(ctx, probs, idx, MOE_K));
+    mt_tensor *out = mt_tensor_zeros(ctx, MT_F32, 2, (int64_t[]){T, C});
+    for (int e = 0; e < MOE_E; e++) {
+        int64_t n = 0;
+        for (int64_t i = 0; i < T * MOE_K; i++)
+            if (idx[i] == e) tok[n] = i / MOE_K, flat[n] = i, n++;
+        if (n == 0) continue;
+        mt_tensor *y = mt_nn_gated_mlp(ctx, mt_op_gather_rows(ctx, &x, tok, n), &ex[e][0], &ex[e][1], &ex[e][2],
+                                       MT_ACT_SILU);
+        out = mt_op_index_add_rows_inplace(ctx, out, tok, mt_op_scale_rows(ctx, y, mt_op_pick(ctx, w, flat, n)));
+    }
+    backward(r, out, false);
+    cmp(r, "x", &x), cmp(r, "router", &router);
+    for (int e = 0; e < MOE_E; e++)
+        for (int m = 0; m < 3; m++) snprintf(name, sizeof name, "e%d.%c", e, "gud"[m]), cmp(r, name, &ex[e][m].w);
+}
+
 /* ---- two decoder blocks: embedding, then per block rms_norm, q/k/v (with bias), rope, causal GQA attention, o,
  * residual, rms_norm, gated SiLU MLP, residual; then rms_norm, head and cross-entropy with ignored targets ---- */
 
@@ -437,7 +540,9 @@ static const struct {
     {"attention_q_pos0", c_attention}, {"attention_full", c_attention}, {"attention_segments", c_attention},
     {"rows_ops", c_rows_ops},       {"views", c_views},               {"dropout", c_dropout},
     {"cross_entropy_op", c_cross_entropy}, {"cross_entropy_big", c_cross_entropy}, {"rows_big", c_rows_big}, {"lora_dropout", c_lora_dropout}, {"chain_full", c_chain},
-    {"chain_lora", c_chain},
+    {"chain_lora", c_chain},        {"gather_cols", c_gather_cols},   {"row_normalize", c_row_normalize},
+    {"pick", c_pick},               {"scale_rows", c_scale_rows},     {"index_add_rows", c_index_add_rows},
+    {"moe_ffn", c_moe},
 };
 
 int main(int argc, char **argv) {

@@ -251,6 +251,84 @@ def lora_dropout(rng):
     return inp, ["x", "la", "lb"], fwd
 
 
+# ---- mixture-of-experts routing ops and a whole MoE FFN ----
+
+@case()
+def gather_cols(rng):
+    """k = 3 columns per row; row 1 picks column 4 twice, so its gradient adds up"""
+    idx = np.array([5, 0, 2, 4, 1, 4, 3, 3, 0, 2, 5, 1, 0, 1, 2], np.int64)
+    return {"x": u(rng, 5, 6), "idx": idx}, ["x"], \
+        lambda t: torch.gather(t["x"], 1, t["idx"].reshape(5, 3))
+
+
+@case()
+def row_normalize(rng):
+    return {"x": rng.uniform(0.05, 1, (4, 3)).astype(np.float32)}, ["x"], \
+        lambda t: t["x"] / t["x"].sum(-1, keepdim=True)
+
+
+@case()
+def pick(rng):
+    flat = np.array([7, 0, 11, 7, 3], np.int64)
+    return {"x": u(rng, 4, 3), "flat": flat}, ["x"], lambda t: t["x"].reshape(-1)[t["flat"]].reshape(-1, 1)
+
+
+@case()
+def scale_rows(rng):
+    """weights as [n] and as [n, 1]"""
+    return {"x": u(rng, 5, 7), "w": u(rng, 5), "w2": u(rng, 5, 1)}, ["x", "w", "w2"], \
+        lambda t: torch.cat([t["x"] * t["w"][:, None], t["x"] * t["w2"]], 0)
+
+
+@case()
+def index_add_rows(rng):
+    """repeated indices add up; the second sum has a constant base"""
+    idx = np.array([4, 0, 4, 2, 4], np.int64)
+    return {"base": u(rng, 6, 4), "src": u(rng, 5, 4), "cbase": u(rng, 6, 4), "idx": idx}, ["base", "src"], \
+        lambda t: torch.cat([t["base"].index_add(0, t["idx"], t["src"]),
+                             t["cbase"].index_add(0, t["idx"], t["src"] * t["src"])], 0)
+
+
+MT, MC, ME, MK, MF = 7, 8, 6, 2, 5  # tokens, channels, experts, experts per token, expert hidden
+
+
+def moe_dense(t, topk):
+    """Qwen3-MoE's block computed densely: every expert runs on every token and its output is weighted by a [T, E]
+    mask that is the renormalised probability where the expert is among the token's top k and 0 elsewhere."""
+    probs = torch.softmax(t["x"] @ t["router"].T, -1)
+    chosen = torch.zeros(MT, ME, dtype=torch.bool)
+    chosen[torch.arange(MT)[:, None], topk] = True
+    wts = probs * chosen
+    wts = wts / wts.sum(-1, keepdim=True)
+    out = 0
+    for e in range(ME):
+        p = f"e{e}."
+        h = F.silu(t["x"] @ t[p + "g"].T) * (t["x"] @ t[p + "u"].T)
+        out = out + wts[:, e:e + 1] * (h @ t[p + "d"].T)
+    return out
+
+
+@case()
+def moe_ffn(rng):
+    """router linear, softmax, top-2 of 6 experts (chosen from the float64 probabilities with a margin that f32
+    cannot flip, and every expert used), renormalised weights, gated SiLU experts"""
+    while True:
+        inp = {"x": u(rng, MT, MC), "router": u(rng, ME, MC) * 2}
+        with torch.no_grad():
+            probs = torch.softmax(torch.from_numpy(inp["x"]).double() @ torch.from_numpy(inp["router"]).double().T, -1)
+        srt = probs.sort(-1, descending=True)
+        margin = (srt.values[:, MK - 1] - srt.values[:, MK]).min().item()
+        topk = srt.indices[:, :MK]
+        if margin > 1e-3 and len(set(topk.reshape(-1).tolist())) == ME:
+            break
+    inp["topk"] = topk.reshape(-1).numpy().astype(np.int64)
+    for e in range(ME):
+        inp[f"e{e}.g"], inp[f"e{e}.u"] = u(rng, MF, MC), u(rng, MF, MC)
+        inp[f"e{e}.d"] = u(rng, MC, MF)
+    trained = [n for n in inp if n != "topk"]
+    return inp, trained, lambda t: moe_dense(t, t["topk"].reshape(MT, MK))
+
+
 # ---- two decoder blocks (Qwen2 layout) with full fine-tuning and with LoRA ----
 
 T, C, H, HK, D, FF, V, LAYERS, R, ALPHA = 9, 16, 4, 2, 4, 32, 23, 2, 4, 8

@@ -15,7 +15,8 @@
  * level with three threads. Frozen bf16 / f16 weights take no gradient but pass it on to the input. Besides the
  * ops: accumulation over two backwards, tied and split weights, leaves that need no gradient, views, the dropout
  * mask, cross-entropy's ignored rows and inv_norm, backward failures, tape reset, gradients independent of the
- * thread count, and an allocation failure at every allocation of a forward + backward.
+ * thread count, and an allocation failure at every allocation of a forward + backward. The mixture-of-experts ops
+ * also get their forward values, index checks and the in-place index_add (used only where it cannot be observed).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ struct fd_case {
     bool is_loss; /* fwd returns the loss itself */
     int act, heads, kv_heads;
     mt_attn_opts attn;
-    int64_t cu[4], idx[8], shape[3];
+    int64_t cu[4], idx[8], shape[3], route[16];
     int32_t ids[600], tg[600];
     int64_t n_ids;
     float f;
@@ -253,6 +254,36 @@ static mt_tensor *f_long(mt_ctx *ctx, fd_case *c) {
     return mt_op_softmax(ctx, x);
 }
 
+/* ---- mixture-of-experts ops ---- */
+
+static mt_tensor *f_gather_cols(mt_ctx *ctx, fd_case *c) { return mt_op_gather_cols(ctx, X(0), c->idx, 2); }
+static mt_tensor *f_pick(mt_ctx *ctx, fd_case *c) { return mt_op_pick(ctx, X(0), c->idx, c->n_ids); }
+static mt_tensor *f_row_normalize(mt_ctx *ctx, fd_case *c) { return mt_op_row_normalize(ctx, X(0)); }
+static mt_tensor *f_scale_rows(mt_ctx *ctx, fd_case *c) { return mt_op_scale_rows(ctx, X(0), X(1)); }
+static mt_tensor *f_index_add(mt_ctx *ctx, fd_case *c) { return mt_op_index_add_rows(ctx, X(0), c->idx, X(1)); }
+
+enum { MOE_T = 5, MOE_E = 4, MOE_K = 2 };
+
+/* A MoE FFN over a fixed routing c->route [T*k] (top-k is a host choice; holding it fixed keeps the loss smooth
+ * under the differences): leaves x [T, C], router [E, C], then gate, up, down of each expert. */
+static mt_tensor *f_moe(mt_ctx *ctx, fd_case *c) {
+    int64_t T = X(0)->shape[0], C = X(0)->shape[1], tok[MOE_T * MOE_K], flat[MOE_T * MOE_K];
+    mt_tensor *probs = mt_op_softmax(ctx, mt_op_linear(ctx, X(0), X(1), NULL));
+    mt_tensor *w = mt_op_row_normalize(ctx, mt_op_gather_cols(ctx, probs, c->route, MOE_K));
+    mt_tensor *out = mt_tensor_zeros(ctx, MT_F32, 2, (int64_t[]){T, C});
+    for (int e = 0; e < MOE_E; e++) {
+        int64_t n = 0;
+        for (int64_t i = 0; i < T * MOE_K; i++)
+            if (c->route[i] == e) tok[n] = i / MOE_K, flat[n] = i, n++;
+        mt_tensor *xe = mt_op_gather_rows(ctx, X(0), tok, n);
+        mt_tensor *h = mt_op_gated_act(ctx, mt_op_linear(ctx, xe, X(2 + 3 * e), NULL),
+                                       mt_op_linear(ctx, xe, X(3 + 3 * e), NULL), MT_ACT_SILU);
+        mt_tensor *y = mt_op_scale_rows(ctx, mt_op_linear(ctx, h, X(4 + 3 * e), NULL), mt_op_pick(ctx, w, flat, n));
+        out = mt_op_index_add_rows_inplace(ctx, out, tok, y);
+    }
+    return out;
+}
+
 /* cos, sin [T, half] of positions t with inverse frequencies 10000^(-i/half) */
 static void rope_leaves(fd_case *c, int64_t T, int64_t half) {
     float *cs = lf(c, false, T, half)->data, *sn = lf(c, false, T, half)->data;
@@ -373,6 +404,33 @@ static void block_setup(fd_case *c, int64_t T, int64_t C, int64_t V) {
     rope_leaves(c, T, C / 4);
 }
 static void s_block(fd_case *c) { block_setup(c, 6, 8, 11); }
+static void s_gather_cols(fd_case *c) {
+    c->fwd = f_gather_cols, lf(c, true, 3, 5);
+    memcpy(c->idx, (int64_t[]){4, 1, 2, 2, 0, 3}, 6 * sizeof(int64_t)); /* row 1 takes column 2 twice */
+}
+static void s_pick(fd_case *c) {
+    c->fwd = f_pick, lf(c, true, 3, 4), c->n_ids = 5;
+    memcpy(c->idx, (int64_t[]){11, 0, 5, 11, 7}, 5 * sizeof(int64_t));
+}
+/* positive entries in [0.5, 2): a row sum far from zero, as top-k probabilities have */
+static void s_row_normalize(fd_case *c) {
+    float *x = lf(c, true, 3, 4)->data;
+    for (int i = 0; i < 12; i++) x[i] = 1.25f + 0.75f * x[i];
+    c->fwd = f_row_normalize;
+}
+static void s_scale_rows(fd_case *c) { c->fwd = f_scale_rows, lf(c, true, 4, 5), lf(c, true, 4, 0); }
+static void s_scale_rows_col(fd_case *c) { c->fwd = f_scale_rows, lf(c, true, 4, 5), lf(c, true, 4, 1); }
+static void s_index_add(fd_case *c) {
+    c->fwd = f_index_add, lf(c, true, 5, 4), lf(c, true, 4, 4);
+    memcpy(c->idx, (int64_t[]){4, 1, 4, 0}, 4 * sizeof(int64_t)); /* row 4 gets two source rows */
+}
+static void s_index_add_const(fd_case *c) { s_index_add(c), c->l[0].train = false; }
+/* 5 tokens of width 6, 4 experts of hidden 3, top-2; every expert gets a token */
+static void s_moe(fd_case *c) {
+    c->fwd = f_moe, lf(c, true, MOE_T, 6), lf(c, true, MOE_E, 6);
+    for (int e = 0; e < MOE_E; e++) lf(c, true, 3, 6), lf(c, true, 3, 6), lf(c, true, 6, 3);
+    memcpy(c->route, (int64_t[]){0, 2, 1, 3, 2, 0, 3, 1, 1, 0}, MOE_T * MOE_K * sizeof(int64_t));
+}
 
 static const struct {
     const char *name;
@@ -396,7 +454,10 @@ static const struct {
     {"reshape", s_reshape, 0}, {"transpose", s_transpose, 0}, {"head split 3d", s_heads, 0},
     {"rows views", s_rows, 0}, {"dropout", s_dropout, 0}, {"cross_entropy", s_ce, 0}, {"lora", s_lora, 0},
     {"lora dropout", s_lora_dropout, 0}, {"300 ops", s_long, 0}, {"tied embedding", s_tied, 0}, {"split qkv rows", s_split, 0},
-    {"decoder block", s_block, 0},
+    {"decoder block", s_block, 0}, {"gather_cols", s_gather_cols, 0}, {"pick", s_pick, 0},
+    {"row_normalize", s_row_normalize, 0}, {"scale_rows [n]", s_scale_rows, 0},
+    {"scale_rows [n, 1]", s_scale_rows_col, 0}, {"index_add_rows", s_index_add, 0},
+    {"index_add_rows constant base", s_index_add_const, 0}, {"moe ffn", s_moe, 0},
 };
 
 static void test_finite_differences(mt_pool *pool, const char *level) {
@@ -736,6 +797,86 @@ static void alloc_failures(case_setup setup, const char *name) {
     case_free(&c);
 }
 
+static bool failed_with(env *e, const mt_tensor *y, const char *what) {
+    bool ok = !y && e->ctx.status == MT_ERR_INTERNAL && strstr(e->ctx.err.msg, what);
+    if (!ok) fprintf(stderr, "expected a failure naming '%s', got '%s'\n", what, e->ctx.err.msg);
+    env_next(e);
+    return ok;
+}
+
+static bool equal_to(const mt_tensor *y, const float *want, int64_t n) {
+    if (!y || mt_tensor_numel(y) != n) return false;
+    return memcmp(y->data, want, (size_t)n * sizeof(float)) == 0;
+}
+
+/* Forward values, every index check and when index_add_rows_inplace may write into its base. */
+static void test_moe_ops(void) {
+    float xv[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, bv[8] = {1, 1, 1, 1, 2, 2, 2, 2};
+    mt_tensor x = mt_tensor_wrap(MT_F32, 2, (int64_t[]){3, 4}, xv); /* [3, 4] */
+    env e;
+    env_open(&e, NULL);
+    mt_ctx *ctx = &e.ctx;
+    mt_tensor *y = mt_op_gather_cols(ctx, &x, (int64_t[]){3, 0, 1, 1, 2, 3}, 2);
+    CHECK(equal_to(y, (float[]){4, 1, 6, 6, 11, 12}, 6) && y->shape[0] == 3 && y->shape[1] == 2);
+    y = mt_op_pick(ctx, &x, (int64_t[]){11, 0, 11}, 3);
+    CHECK(equal_to(y, (float[]){12, 1, 12}, 3) && y->shape[0] == 3 && y->shape[1] == 1);
+    y = mt_op_row_normalize(ctx, mt_tensor_rows(ctx, &x, 0, 1));
+    CHECK(equal_to(y, (float[]){0.1f, 0.2f, 0.3f, 0.4f}, 4));
+    mt_tensor w = mt_tensor_wrap(MT_F32, 1, (int64_t[]){3}, (float[]){2, 0, -1});
+    y = mt_op_scale_rows(ctx, &x, &w);
+    CHECK(equal_to(y, (float[]){2, 4, 6, 8, 0, 0, 0, 0, -9, -10, -11, -12}, 12));
+    mt_tensor base = mt_tensor_wrap(MT_F32, 2, (int64_t[]){2, 4}, bv);
+    int64_t twice[3] = {1, 0, 1};
+    y = mt_op_index_add_rows(ctx, &base, twice, &x);
+    CHECK(equal_to(y, (float[]){6, 7, 8, 9, 12, 14, 16, 18}, 8) && bv[0] == 1 && bv[4] == 2);
+    CHECK(mt_tape_count(e.tape) == 0);
+
+    CHECK(failed_with(&e, mt_op_gather_cols(ctx, &x, (int64_t[]){0, 4}, 2), "gather_cols: index 4 (row 0, slot 1)"));
+    CHECK(failed_with(&e, mt_op_gather_cols(ctx, &x, (int64_t[]){0, 1, -1, 0}, 2), "index -1 (row 1, slot 0)"));
+    CHECK(failed_with(&e, mt_op_pick(ctx, &x, (int64_t[]){0, 12}, 2), "pick: index 12 (entry 1)"));
+    CHECK(failed_with(&e, mt_op_pick(ctx, &x, (int64_t[]){-3}, 1), "pick: index -3"));
+    float zv[4] = {1, 0.5f, 0.5f, -0.5f};
+    mt_tensor zero = mt_tensor_wrap(MT_F32, 2, (int64_t[]){2, 2}, zv);
+    CHECK(failed_with(&e, mt_op_row_normalize(ctx, &zero), "row 1 sums to zero"));
+    mt_tensor w4 = mt_tensor_wrap(MT_F32, 1, (int64_t[]){4}, xv);
+    CHECK(failed_with(&e, mt_op_scale_rows(ctx, &x, &w4), "scale_rows: weights must be [3]"));
+    CHECK(failed_with(&e, mt_op_index_add_rows(ctx, &base, (int64_t[]){0, 2, 0}, &x), "index 2 (source row 1)"));
+    CHECK(failed_with(&e, mt_op_index_add_rows(ctx, &zero, twice, &x), "rows of 4 added to rows of 2"));
+
+    /* in place: only with no tape, a base that needs no gradient and a source outside it; failures write nothing */
+    float sum[8] = {6, 7, 8, 9, 12, 14, 16, 18};
+    e.ctx.tape = NULL;
+    CHECK(!mt_op_index_add_rows_inplace(ctx, &base, (int64_t[]){0, 0, 9}, &x) && bv[0] == 1 && bv[4] == 2);
+    env_next(&e);
+    e.ctx.tape = NULL;
+    base.requires_grad = true;
+    y = mt_op_index_add_rows_inplace(ctx, &base, twice, &x);
+    CHECK(y != &base && equal_to(y, sum, 8) && bv[0] == 1);
+    base.requires_grad = false;
+    e.ctx.tape = e.tape;
+    y = mt_op_index_add_rows_inplace(ctx, &base, twice, &x);
+    CHECK(y != &base && equal_to(y, sum, 8) && bv[0] == 1);
+    e.ctx.tape = NULL;
+    y = mt_op_index_add_rows_inplace(ctx, &base, (int64_t[]){1}, mt_tensor_rows(ctx, &base, 0, 1));
+    CHECK(y != &base && equal_to(y, (float[]){1, 1, 1, 1, 3, 3, 3, 3}, 8) && bv[4] == 2);
+    y = mt_op_index_add_rows_inplace(ctx, &base, twice, &x);
+    CHECK(y == &base && equal_to(&base, sum, 8));
+    env_close(&e);
+
+    /* a MoE FFN in inference (in place) and in training (copies) gives the same output bit for bit */
+    fd_case cs = {.name = "moe inplace"}, *c = &cs;
+    s_moe(c);
+    env_open(&e, NULL);
+    e.ctx.tape = NULL;
+    mt_tensor *inf = f_moe(&e.ctx, c);
+    e.ctx.tape = e.tape;
+    for (int i = 0; i < c->n; i++) X(i)->requires_grad = true, X(i)->grad = NULL;
+    mt_tensor *train = f_moe(&e.ctx, c);
+    CHECK(inf && train && train->requires_grad && equal_to(train, mt_f32(inf), MOE_T * 6));
+    env_close(&e);
+    case_free(c);
+}
+
 int main(void) {
     mt_err err;
     mt_pool *pool3 = NULL;
@@ -753,9 +894,11 @@ int main(void) {
     test_cross_entropy();
     test_split_alias();
     test_thread_invariance(pool3);
+    test_moe_ops();
     alloc_failures(s_block, "decoder block");
     alloc_failures(s_lora_dropout, "lora dropout");
     alloc_failures(s_long, "300 ops");
+    alloc_failures(s_moe, "moe ffn");
     mt_pool_free(pool3);
     mt_cpu_scratch_release();
     return check_report();

@@ -1,4 +1,5 @@
-/* media/qwen_vision_pre: Qwen2-VL image preprocessing, matching transformers' slow Qwen2VLImageProcessor.
+/* media/qwen_vision_pre: Qwen2-VL image preprocessing, matching transformers' slow Qwen2VLImageProcessor (pixels)
+ * and Qwen2VLImageProcessorFast (how preprocessor_config.json's size and min/max_pixels combine).
  *
  * Reference and shapes: see qwen_vision_pre.h. smart_resize does its arithmetic in double exactly as Python
  * does (true division, round half to even, floor, ceil, sqrt), which is exact to Python's answer while h * w
@@ -26,6 +27,24 @@ void mt_qwen_preproc_cfg_default(mt_qwen_preproc_cfg *out) {
                                  .rescale_factor = 1.0 / 255.0};
     memcpy(out->mean, CLIP_MEAN, sizeof CLIP_MEAN);
     memcpy(out->std, CLIP_STD, sizeof CLIP_STD);
+}
+
+void mt_qwen3_vl_preproc_cfg_default(mt_qwen_preproc_cfg *out) {
+    *out = (mt_qwen_preproc_cfg){.patch_size = 16,
+                                 .temporal_patch_size = 2,
+                                 .merge_size = 2,
+                                 .min_pixels = 65536,
+                                 .max_pixels = 16777216,
+                                 .mean = {0.5f, 0.5f, 0.5f},
+                                 .std = {0.5f, 0.5f, 0.5f},
+                                 .rescale_factor = 1.0 / 255.0};
+}
+
+/* transformers' Qwen2VLImageProcessor(Fast) class defaults: what a field the file omits gets. */
+static void hf_class_defaults(mt_qwen_preproc_cfg *out) {
+    mt_qwen_preproc_cfg_default(out);
+    out->min_pixels = 56 * 56;
+    out->max_pixels = 28 * 28 * 1280;
 }
 
 /* image_mean / image_std: three numbers, or one that HF repeats for every channel. */
@@ -63,6 +82,76 @@ static mt_status require_true(const cJSON *root, const char *key, const char *wh
     return st;
 }
 
+/* One bound: an integer in [1, MAX_CFG_PIXELS]; `name` is how messages call the field. */
+static mt_status read_bound(const cJSON *v, const char *name, const char *what, int64_t *out, mt_err *err) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"%s\" must be an integer", what, name);
+    if (!(v->valuedouble >= 1 && v->valuedouble <= (double)MAX_CFG_PIXELS))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"%s\" = %.17g is outside [1, %lld]", what, name,
+                          v->valuedouble, (long long)MAX_CFG_PIXELS);
+    *out = (int64_t)v->valuedouble;
+    return MT_OK;
+}
+
+static const cJSON *non_null(const cJSON *obj, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+/* min_pixels and max_pixels from `size` and the top-level keys, as Qwen2VLImageProcessorFast.__init__ combines them
+ * (see the header): size's edges, each replaced by its top-level twin when that is given. */
+static mt_status read_bounds(const cJSON *root, const char *what, mt_qwen_preproc_cfg *c, mt_err *err) {
+    const cJSON *size = non_null(root, "size"), *top_min = non_null(root, "min_pixels");
+    const cJSON *top_max = non_null(root, "max_pixels");
+    const char *lo_name = "the default shortest_edge", *hi_name = "the default longest_edge";
+    int64_t lo = 56 * 56, hi = 28 * 28 * 1280;
+    bool have_lo = true, have_hi = true;
+    mt_status st;
+    if (size) {
+        if (!cJSON_IsObject(size)) return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"size\" must be an object", what);
+        have_lo = have_hi = false;
+        for (const cJSON *e = size->child; e; e = e->next) {
+            if (strcmp(e->string, "shortest_edge") == 0) {
+                lo_name = "\"size.shortest_edge\"";
+                if ((st = read_bound(e, "size.shortest_edge", what, &lo, err))) return st;
+                have_lo = true;
+            } else if (strcmp(e->string, "longest_edge") == 0) {
+                hi_name = "\"size.longest_edge\"";
+                if ((st = read_bound(e, "size.longest_edge", what, &hi, err))) return st;
+                have_hi = true;
+            } else if (!((top_min && strcmp(e->string, "min_pixels") == 0) ||
+                         (top_max && strcmp(e->string, "max_pixels") == 0))) {
+                return mt_err_set(err, MT_ERR_FORMAT,
+                                  "%s: field \"size.%s\": size may hold only \"shortest_edge\" and "
+                                  "\"longest_edge\" (transformers refuses other keys)",
+                                  what, e->string);
+            }
+        }
+    }
+    if (top_min) {
+        lo_name = "\"min_pixels\"";
+        if ((st = read_bound(top_min, "min_pixels", what, &lo, err))) return st;
+        have_lo = true;
+    }
+    if (top_max) {
+        hi_name = "\"max_pixels\"";
+        if ((st = read_bound(top_max, "max_pixels", what, &hi, err))) return st;
+        have_hi = true;
+    }
+    if (!have_lo || !have_hi)
+        return mt_err_set(err, MT_ERR_FORMAT,
+                          "%s: field \"size\" lacks \"%s\" and no top-level \"%s\" replaces it (transformers "
+                          "needs both shortest_edge and longest_edge)",
+                          what, have_lo ? "longest_edge" : "shortest_edge", have_lo ? "max_pixels" : "min_pixels");
+    if (lo > hi)
+        return mt_err_set(err, MT_ERR_FORMAT,
+                          "%s: %s = %lld (the lower pixel bound) is more than %s = %lld (the upper)", what,
+                          lo_name, (long long)lo, hi_name, (long long)hi);
+    c->min_pixels = lo;
+    c->max_pixels = hi;
+    return MT_OK;
+}
+
 static mt_status parse_cfg(const cJSON *root, const char *what, mt_qwen_preproc_cfg *c, mt_err *err) {
     if (!cJSON_IsObject(root)) return mt_err_set(err, MT_ERR_FORMAT, "%s: top level must be an object", what);
     mt_status st;
@@ -75,47 +164,54 @@ static mt_status parse_cfg(const cJSON *root, const char *what, mt_qwen_preproc_
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: \"resample\": %lld (only 3, bicubic, is supported)", what,
                           (long long)resample);
 
-    /* transformers' own defaults for a file that names neither bound. */
-    c->min_pixels = 56 * 56;
-    c->max_pixels = 28 * 28 * 1280;
-    const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
-    if (size && !cJSON_IsNull(size)) {
-        if (!cJSON_IsObject(size)) return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"size\" must be an object", what);
-        if ((st = mt_json_int_req(size, "shortest_edge", what, 1, MAX_CFG_PIXELS, &c->min_pixels, err)) ||
-            (st = mt_json_int_req(size, "longest_edge", what, 1, MAX_CFG_PIXELS, &c->max_pixels, err)))
-            return st;
-    }
-    if ((st = mt_json_int_opt(root, "min_pixels", what, 1, MAX_CFG_PIXELS, &c->min_pixels, err)) ||
-        (st = mt_json_int_opt(root, "max_pixels", what, 1, MAX_CFG_PIXELS, &c->max_pixels, err)) ||
-        (st = mt_json_int_opt(root, "patch_size", what, 1, 256, &c->patch_size, err)) ||
+    if ((st = read_bounds(root, what, c, err))) return st;
+    if ((st = mt_json_int_opt(root, "patch_size", what, 1, 256, &c->patch_size, err)) ||
         (st = mt_json_int_opt(root, "temporal_patch_size", what, 1, 16, &c->temporal_patch_size, err)) ||
         (st = mt_json_int_opt(root, "merge_size", what, 1, 16, &c->merge_size, err)) ||
         (st = mt_json_num_opt(root, "rescale_factor", what, 1e-6, 1.0, &c->rescale_factor, err)) ||
         (st = read_triple(root, "image_mean", what, -1e3, 1e3, c->mean, err)) ||
         (st = read_triple(root, "image_std", what, 1e-6, 1e3, c->std, err)))
         return st;
-    if (c->min_pixels > c->max_pixels)
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: min_pixels %lld is more than max_pixels %lld", what,
-                          (long long)c->min_pixels, (long long)c->max_pixels);
     return MT_OK;
 }
 
-mt_status mt_qwen_preproc_cfg_load(const char *model_dir, mt_qwen_preproc_cfg *out, mt_err *err) {
+static bool cfg_ok(const mt_qwen_preproc_cfg *c) {
+    bool ok = c->patch_size >= 1 && c->patch_size <= 256 && c->temporal_patch_size >= 1 &&
+              c->temporal_patch_size <= 16 && c->merge_size >= 1 && c->merge_size <= 16 && c->min_pixels >= 1 &&
+              c->max_pixels >= c->min_pixels && c->max_pixels <= MAX_CFG_PIXELS && c->rescale_factor > 0 &&
+              isfinite(c->rescale_factor);
+    for (int i = 0; i < 3; i++) ok = ok && isfinite(c->mean[i]) && isfinite(c->std[i]) && c->std[i] != 0;
+    return ok;
+}
+
+mt_status mt_qwen_preproc_cfg_load_with(const char *model_dir, const mt_qwen_preproc_cfg *defaults,
+                                        mt_qwen_preproc_cfg *out, mt_err *err) {
+    mt_qwen_preproc_cfg fallback, c;
+    if (!defaults) {
+        mt_qwen_preproc_cfg_default(&fallback);
+        defaults = &fallback;
+    }
+    if (!model_dir || !out || !cfg_ok(defaults))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "qwen preprocessor config: missing folder or output, or defaults "
+                                                   "that cannot work");
     char path[4096];
     mt_status st = mt_path_join(path, sizeof path, model_dir, "preprocessor_config.json", err);
     if (st) return st;
-    mt_qwen_preproc_cfg c;
-    mt_qwen_preproc_cfg_default(&c);
     if (!mt_file_exists(path)) {
-        *out = c;
+        *out = *defaults;
         return MT_OK;
     }
     cJSON *root;
     if ((st = mt_json_parse_file(path, 1 << 20, &root, err))) return st;
+    hf_class_defaults(&c);
     st = parse_cfg(root, path, &c, err);
     cJSON_Delete(root);
     if (!st) *out = c;
     return st;
+}
+
+mt_status mt_qwen_preproc_cfg_load(const char *model_dir, mt_qwen_preproc_cfg *out, mt_err *err) {
+    return mt_qwen_preproc_cfg_load_with(model_dir, NULL, out, err);
 }
 
 mt_status mt_qwen_smart_resize(int64_t h, int64_t w, int64_t factor, int64_t min_pixels, int64_t max_pixels,
@@ -145,15 +241,6 @@ mt_status mt_qwen_smart_resize(int64_t h, int64_t w, int64_t factor, int64_t min
     *out_h = hb;
     *out_w = wb;
     return MT_OK;
-}
-
-static bool cfg_ok(const mt_qwen_preproc_cfg *c) {
-    bool ok = c->patch_size >= 1 && c->patch_size <= 256 && c->temporal_patch_size >= 1 &&
-              c->temporal_patch_size <= 16 && c->merge_size >= 1 && c->merge_size <= 16 && c->min_pixels >= 1 &&
-              c->max_pixels >= c->min_pixels && c->max_pixels <= MAX_CFG_PIXELS && c->rescale_factor > 0 &&
-              isfinite(c->rescale_factor);
-    for (int i = 0; i < 3; i++) ok = ok && isfinite(c->mean[i]) && isfinite(c->std[i]) && c->std[i] != 0;
-    return ok;
 }
 
 mt_status mt_qwen_preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg, float **pixel_values,

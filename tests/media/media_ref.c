@@ -2,8 +2,10 @@
  *
  *     media_ref decode FILE OUT                 decoded RGB8
  *     media_ref resize FILE W H OUT             decoded, then bicubic-resized RGB8
- *     media_ref pre FILE MODEL_DIR OUT          Qwen2-VL pixel_values with MODEL_DIR/preprocessor_config.json
+ *     media_ref pre FILE MODEL_DIR OUT [FAMILY] Qwen2-VL pixel_values with MODEL_DIR/preprocessor_config.json
+ *     media_ref cfg MODEL_DIR [FAMILY]          the config read from MODEL_DIR, one line on stdout
  *     media_ref smart IN OUT                    smart_resize for each line "h w factor min max" of IN
+ * FAMILY picks the defaults for a folder without the file: qwen2.5-vl (the default) or qwen3-vl.
  *
  * Output files (little-endian):
  *     | kind  | header                                        | then                       |
@@ -11,6 +13,7 @@
  *     | image | "MTRGB\0\0\1", int64 width, int64 height      | width*height*3 bytes       |
  *     | pre   | "MTPV\0\0\0\1", int64 rows, cols, t, h, w     | rows*cols float32          |
  *     | smart | one text line a case: "OUT_H OUT_W" or "ERR CODE" |                        |
+ * cfg prints "MIN_PIXELS MAX_PIXELS P T M MEAN0 MEAN1 MEAN2 STD0 STD1 STD2 RESCALE" (floats as %.9g, RESCALE %.17g).
  * On failure the driver prints "ERR <status number> <message>" to stdout and exits with status 2.
  */
 #include <stdio.h>
@@ -42,6 +45,30 @@ static int write_image(const char *path, const mt_image *img) {
     return write_all(path, head, sizeof head, img->rgb, (size_t)(img->width * img->height * 3));
 }
 
+/* NULL (and a message) for a family name this driver does not know. */
+static const mt_qwen_preproc_cfg *family_defaults(const char *name, mt_qwen_preproc_cfg *buf) {
+    if (!name || strcmp(name, "qwen2.5-vl") == 0)
+        mt_qwen_preproc_cfg_default(buf);
+    else if (strcmp(name, "qwen3-vl") == 0)
+        mt_qwen3_vl_preproc_cfg_default(buf);
+    else {
+        fprintf(stderr, "unknown family %s\n", name);
+        return NULL;
+    }
+    return buf;
+}
+
+static int print_cfg(const char *dir, const char *family) {
+    mt_qwen_preproc_cfg d, c;
+    mt_err err;
+    if (!family_defaults(family, &d)) return 1;
+    if (mt_qwen_preproc_cfg_load_with(dir, &d, &c, &err) != MT_OK) return fail(&err);
+    printf("%lld %lld %lld %lld %lld %.9g %.9g %.9g %.9g %.9g %.9g %.17g\n", (long long)c.min_pixels,
+           (long long)c.max_pixels, (long long)c.patch_size, (long long)c.temporal_patch_size, (long long)c.merge_size,
+           c.mean[0], c.mean[1], c.mean[2], c.std[0], c.std[1], c.std[2], c.rescale_factor);
+    return 0;
+}
+
 static int smart_batch(const char *in, const char *out) {
     FILE *fi = fopen(in, "r"), *fo = fopen(out, "w");
     if (!fi || !fo) return 1;
@@ -62,6 +89,7 @@ int main(int argc, char **argv) {
     mt_err err;
     mt_image img = {0};
     if (argc == 4 && strcmp(argv[1], "smart") == 0) return smart_batch(argv[2], argv[3]);
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "cfg") == 0) return print_cfg(argv[2], argc == 4 ? argv[3] : NULL);
     if (argc < 4) {
         fprintf(stderr, "usage: see the comment at the top of tests/media/media_ref.c\n");
         return 1;
@@ -78,11 +106,15 @@ int main(int argc, char **argv) {
         }
         rc = write_image(argv[5], &out);
         mt_image_free(&out);
-    } else if (strcmp(argv[1], "pre") == 0 && argc == 5) {
-        mt_qwen_preproc_cfg cfg;
+    } else if (strcmp(argv[1], "pre") == 0 && (argc == 5 || argc == 6)) {
+        mt_qwen_preproc_cfg d, cfg;
         float *pv;
         int64_t n, thw[3];
-        if (mt_qwen_preproc_cfg_load(argv[3], &cfg, &err) != MT_OK ||
+        if (!family_defaults(argc == 6 ? argv[5] : NULL, &d)) {
+            mt_image_free(&img);
+            return 1;
+        }
+        if (mt_qwen_preproc_cfg_load_with(argv[3], &d, &cfg, &err) != MT_OK ||
             mt_qwen_preprocess(&img, &cfg, &pv, &n, thw, &err) != MT_OK) {
             mt_image_free(&img);
             return fail(&err);

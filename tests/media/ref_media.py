@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Compare mitten's image decode, bicubic resize and Qwen2-VL preprocessing with PIL and numpy.
+"""Compare mitten's image decode, bicubic resize and Qwen2-VL / Qwen3-VL preprocessing with PIL and numpy.
 
 Usage: ref_media.py MEDIA_REF_DRIVER WORK_DIR
 
@@ -10,6 +10,10 @@ depths, palette indices past PLTE, Adam7), then for each one checks, through the
   - pixel_values, image_grid_thw == the numpy re-implementation below of transformers' slow
     Qwen2VLImageProcessor (4.57: smart_resize, PIL resize, float64 rescale then float32, float32 normalize,
     temporal padding, reshape + transpose(0,3,6,4,7,2,1,5,8))           bit-exact (see PV_TOL)
+    for each of several preprocessor configs, among them Qwen2.5-VL's and Qwen3-VL's published files
+    (Qwen3-VL: patch 16, merge 2 -> factor 32, mean/std 0.5, bounds from size.shortest/longest_edge)
+  - the config mitten reads from many preprocessor_config.json variants == load_cfg below, which combines
+    size and min/max_pixels as transformers' Qwen2VLImageProcessorFast.__init__ does  exact, errors alike
   - smart_resize on thousands of sizes == the Python function below         exact
   - truncated files: PIL and mitten both refuse them
 """
@@ -56,20 +60,65 @@ def smart_resize(height, width, factor, min_pixels, max_pixels):
     return h_bar, w_bar
 
 
-def load_cfg(model_dir):
-    cfg = {"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "temporal_patch_size": 2,
-           "merge_size": 2, "image_mean": [0.48145466, 0.4578275, 0.40821073],
-           "image_std": [0.26862954, 0.26130258, 0.27577711], "rescale_factor": 1 / 255}
+HERE = os.path.dirname(os.path.abspath(__file__))
+QWEN3_VL_DIR = os.path.join(HERE, "data", "qwen3-vl-4b-instruct")   # the published file, byte for byte
+
+# What mitten uses for a folder without preprocessor_config.json (transformers would fail to load one).
+FAMILY_DEFAULTS = {
+    "qwen2.5-vl": {"min_pixels": 3136, "max_pixels": 12845056, "patch_size": 14, "temporal_patch_size": 2,
+                   "merge_size": 2, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                   "image_std": [0.26862954, 0.26130258, 0.27577711], "rescale_factor": 1 / 255},
+    "qwen3-vl": {"min_pixels": 65536, "max_pixels": 16777216, "patch_size": 16, "temporal_patch_size": 2,
+                 "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+                 "rescale_factor": 1 / 255},
+}
+# Qwen2VLImageProcessorFast's class attributes: what a field the file omits gets.
+HF_CLASS_DEFAULTS = dict(FAMILY_DEFAULTS["qwen2.5-vl"], min_pixels=56 * 56, max_pixels=28 * 28 * 1280)
+VALID_SIZE_DICT_KEYS = ({"height", "width"}, {"shortest_edge"}, {"shortest_edge", "longest_edge"},
+                        {"longest_edge"}, {"max_height", "max_width"})
+
+
+def hf_fast_bounds(j):
+    """(min_pixels, max_pixels) as transformers 5.0.0.dev0 gets them from a preprocessor_config.json:
+    Qwen2VLImageProcessorFast.__init__ (top-level min/max_pixels each replace one edge of size, after which both
+    edges must be there), then BaseImageProcessorFast.__init__'s get_size_dict (only the allowed key sets).
+    _further_process_kwargs later rebuilds size from min/max_pixels when both are set: the same values.
+    Raises ValueError (TypeError, AttributeError for a size that is no dict) where transformers does."""
+    size, min_pixels, max_pixels = j.get("size"), j.get("min_pixels"), j.get("max_pixels")
+    size = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 1280} if size is None else dict(size)
+    if min_pixels is not None:
+        size["shortest_edge"] = min_pixels
+        size.pop("min_pixels", None)
+    if max_pixels is not None:
+        size["longest_edge"] = max_pixels
+        size.pop("max_pixels", None)
+    if "shortest_edge" not in size or "longest_edge" not in size:
+        raise ValueError("size must contain 'shortest_edge' and 'longest_edge' keys.")
+    if set(size) not in VALID_SIZE_DICT_KEYS:
+        raise ValueError(f"size must have one of the following set of keys: {VALID_SIZE_DICT_KEYS}")
+    return size["shortest_edge"], size["longest_edge"]
+
+
+def load_cfg(model_dir, family="qwen2.5-vl"):
     path = os.path.join(model_dir, "preprocessor_config.json")
     if not os.path.exists(path):
-        return cfg
+        return dict(FAMILY_DEFAULTS[family])
     j = json.load(open(path))
-    cfg["min_pixels"], cfg["max_pixels"] = 56 * 56, 28 * 28 * 1280
-    if "size" in j:
-        cfg["min_pixels"], cfg["max_pixels"] = j["size"]["shortest_edge"], j["size"]["longest_edge"]
+    cfg = dict(HF_CLASS_DEFAULTS)
     for k in cfg:
-        if k in j:
+        if j.get(k) is not None:
             cfg[k] = j[k]
+    try:
+        lo, hi = hf_fast_bounds(j)
+    except (TypeError, AttributeError) as e:
+        raise ValueError(str(e))
+    # mitten's own checks on top (transformers would go on and fail later, or resize oddly).
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != math.floor(v) or not 1 <= v <= 1 << 30:
+            raise ValueError(f"bound {v!r}")
+    if lo > hi:
+        raise ValueError("min_pixels > max_pixels")
+    cfg["min_pixels"], cfg["max_pixels"] = int(lo), int(hi)
     return cfg
 
 
@@ -243,6 +292,9 @@ def model_dirs(d):
         "override": {"size": {"shortest_edge": 100, "longest_edge": 1000000}, "max_pixels": 20000,
                      "min_pixels": 10000, "patch_size": 7, "temporal_patch_size": 3, "merge_size": 3,
                      "rescale_factor": 0.004, "image_mean": [0.1, 0.2, 0.3], "image_std": [0.9, 0.7, 0.31]},
+        # Qwen3-VL shape, the bounds from both forms: size.longest_edge, a top-level min_pixels for shortest_edge.
+        "partial3": {"size": {"longest_edge": 150000}, "min_pixels": 70000, "patch_size": 16,
+                     "image_mean": 0.5, "image_std": [0.5, 0.5, 0.5]},
         "absent": None,
     }
     out = {}
@@ -255,8 +307,72 @@ def model_dirs(d):
                 os.remove(cf)
         else:
             json.dump(cfg, open(cf, "w"))
-        out[name] = p
+        out[name] = (p, "qwen2.5-vl")
+    out["qwen3vl"] = (QWEN3_VL_DIR, "qwen3-vl")                 # the published Qwen3-VL-4B-Instruct file
+    out["absent3"] = (out["absent"][0], "qwen3-vl")              # no file: mitten's Qwen3-VL defaults
     return out
+
+
+# preprocessor_config.json variants for the config cross-check: each is read by load_cfg and by mitten.
+CFG_VARIANTS = [
+    "{}",
+    '{"size": {"shortest_edge": 65536, "longest_edge": 16777216}, "patch_size": 16, "image_mean": 0.5}',
+    '{"min_pixels": 3136, "max_pixels": 12845056, "image_std": [0.25, 0.5, 0.75]}',
+    '{"size": {"shortest_edge": 65536, "longest_edge": 16777216}, "min_pixels": 1000}',
+    '{"size": {"shortest_edge": 65536, "longest_edge": 16777216}, "max_pixels": 100000}',
+    '{"size": {"shortest_edge": 65536, "longest_edge": 16777216}, "min_pixels": 10, "max_pixels": 20}',
+    '{"size": {"longest_edge": 5000}, "min_pixels": 1000}',
+    '{"size": {"shortest_edge": 5000}, "max_pixels": 9000}',
+    '{"size": {}, "min_pixels": 1, "max_pixels": 1}',
+    '{"size": null, "min_pixels": null, "max_pixels": 4096}',
+    '{"min_pixels": 4096}',
+    '{"size": {"min_pixels": 3136, "max_pixels": 12845056}, "min_pixels": 3136, "max_pixels": 12845056}',
+    '{"size": {"shortest_edge": 65536.0, "longest_edge": 16777216}, "merge_size": 3, "temporal_patch_size": 1}',
+    '{"size": {"min_pixels": 3136, "max_pixels": 12845056}}',
+    '{"size": {"min_pixels": 3136, "max_pixels": 12845056, "longest_edge": 9}, "min_pixels": 3}',
+    '{"size": {"shortest_edge": 3136}}',
+    '{"size": {"longest_edge": 3136}}',
+    '{"size": {}}',
+    '{"size": {"height": 224, "width": 224}}',
+    '{"size": {"shortest_edge": 1, "longest_edge": 9, "height": 3}}',
+    '{"size": 224}',
+    '{"size": {"shortest_edge": 16777216, "longest_edge": 65536}}',
+    '{"min_pixels": 2000000}',
+    '{"size": {"shortest_edge": 65536.5, "longest_edge": 16777216}}',
+    '{"size": {"shortest_edge": "65536", "longest_edge": 16777216}}',
+    '{"size": {"shortest_edge": 0, "longest_edge": 16777216}}',
+    '{"max_pixels": 2147483648}',
+]
+
+
+def check_configs(driver, work):
+    """mitten's reading of each variant == load_cfg's, with either family's defaults; both refuse the same ones.
+    Returns the number of variants."""
+    d = os.path.join(work, "model_variant")
+    os.makedirs(d, exist_ok=True)
+    for text in CFG_VARIANTS:
+        open(os.path.join(d, "preprocessor_config.json"), "w").write(text)
+        try:
+            ref = load_cfg(d)
+        except ValueError:
+            ref = None
+        for family in FAMILY_DEFAULTS:
+            rc, msg = run(driver, "cfg", d, family)
+            if ref is None:
+                check(rc == 2 and msg.startswith("ERR 3") and "preprocessor_config.json" in msg,
+                      f"config {text}: transformers (or mitten's range check) refuses it, mitten said: {msg}")
+                continue
+            want = [ref["min_pixels"], ref["max_pixels"], ref["patch_size"], ref["temporal_patch_size"],
+                    ref["merge_size"]]
+            mean = np.broadcast_to(np.asarray(ref["image_mean"], dtype=np.float32), 3)
+            std = np.broadcast_to(np.asarray(ref["image_std"], dtype=np.float32), 3)
+            f = msg.split() if rc == 0 else []
+            ok = (len(f) == 12 and [int(v) for v in f[:5]] == want
+                  and np.array_equal(np.asarray(f[5:8], dtype=np.float32), mean)
+                  and np.array_equal(np.asarray(f[8:11], dtype=np.float32), std)
+                  and float(f[11]) == ref["rescale_factor"])
+            check(ok, f"config {text} ({family}): mitten {msg!r}, expected {want} mean {mean} std {std}")
+    return len(CFG_VARIANTS)
 
 
 # ---- driver I/O --------------------------------------------------------------------------------------------
@@ -293,6 +409,7 @@ def main():
     dirs = model_dirs(work)
     out = os.path.join(work, "out.bin")
     n_exact_pv = n_pv = 0
+    per_cfg = {name: [0, 0] for name in dirs}     # pixel_values comparisons, bit-identical ones
 
     for name, path in sorted(cases.items()):
         expect = np.asarray(Image.open(path).convert("RGB"))
@@ -319,15 +436,15 @@ def main():
                 got = read_image(out)
                 check(got.shape == ref.shape and np.array_equal(got, ref),
                       f"{name}: resize {w}x{h} -> {tw}x{th} differs from PIL")
-        for cname, mdir in dirs.items():
-            cfg = load_cfg(mdir)
+        for cname, (mdir, family) in dirs.items():
+            cfg = load_cfg(mdir, family)
             try:
                 ref_pv, ref_grid = hf_preprocess(expect, cfg)
             except ValueError:
-                rc, msg = run(driver, "pre", path, mdir, out)
+                rc, msg = run(driver, "pre", path, mdir, out, family)
                 check(rc == 2 and msg.startswith("ERR 6"), f"{name}/{cname}: expected the aspect-ratio error")
                 continue
-            rc, msg = run(driver, "pre", path, mdir, out)
+            rc, msg = run(driver, "pre", path, mdir, out, family)
             if rc != 0:
                 check(False, f"{name}/{cname}: preprocess failed: {msg}")
                 continue
@@ -341,6 +458,8 @@ def main():
                   f"{name}/{cname}: pixel_values max |diff| {err} > {PV_TOL}")
             n_pv += 1
             n_exact_pv += int(np.array_equal(got, ref_pv))
+            per_cfg[cname][0] += 1
+            per_cfg[cname][1] += int(np.array_equal(got, ref_pv))
 
     # Truncated files: PIL refuses them, and so must mitten.
     for name in ("j420.jpg", "jprog420.jpg", "prgb.png", "padam7_rgb.png", "wlossy.webp", "wlossless.webp"):
@@ -379,8 +498,11 @@ def main():
     bad = [(l, e, g) for l, e, g in zip(lines, expect, got) if e != g]
     check(rc == 0 and len(got) == len(expect) and not bad, f"smart_resize: {len(bad)} mismatches, first {bad[:3]}")
 
-    print(f"{len(cases)} images; pixel_values compared {n_pv} times, {n_exact_pv} bit-identical; "
-          f"{len(lines)} smart_resize cases; {len(failures)} failures")
+    n_variants = check_configs(driver, work)
+
+    print(f"{len(cases)} images; pixel_values compared {n_pv} times, {n_exact_pv} bit-identical "
+          f"({', '.join(f'{k} {v[1]}/{v[0]}' for k, v in per_cfg.items())}); "
+          f"{len(lines)} smart_resize cases; {n_variants} config variants; {len(failures)} failures")
     return 1 if failures else 0
 
 

@@ -1,5 +1,6 @@
-# Image decode, PIL-exact resize and Qwen2-VL preprocessing compared with PIL and a numpy re-implementation of
-# transformers' Qwen2VLImageProcessor. ref_media.py writes its images and expectations into the build tree.
+# Image decode, PIL-exact resize and Qwen2-VL / Qwen3-VL preprocessing compared with PIL and a numpy
+# re-implementation of transformers' Qwen2VLImageProcessor (and, for the config keys, Qwen2VLImageProcessorFast).
+# ref_media.py writes its images and expectations into the build tree.
 add_executable(media_ref ${CMAKE_CURRENT_LIST_DIR}/media_ref.c)
 target_include_directories(media_ref PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(media_ref PRIVATE mitten)

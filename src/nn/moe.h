@@ -1,6 +1,6 @@
 /* nn/moe: a sparse mixture-of-experts FFN (Qwen3-MoE, Qwen2-MoE, DeepSeek): a linear router, softmax over experts in
  * f32, the top-k per row, optionally renormalised (norm_topk_prob), each expert a gated MLP over the rows routed to
- * it, outputs weighted and summed; an optional shared expert (with a sigmoid gate) is added to every row.
+ * it, outputs weighted and summed.
  *
  * Built from tensor ops only, so autograd derives its training: gradients reach the chosen experts, the router
  * (through the picked probabilities) and the input.
@@ -22,8 +22,6 @@ typedef struct mt_moe {
     int64_t n_experts, top_k;
     bool norm_topk;
     mt_act act;
-    mt_moe_expert shared;    /* shared expert, gate.w.data NULL when absent */
-    mt_linear shared_gate;   /* [1, C] sigmoid gate of the shared expert, or w.data NULL */
 } mt_moe;
 
 /* x [T, C] -> [T, C]. When chosen is not NULL it gets the k expert indices of every row [T * k], highest first (the

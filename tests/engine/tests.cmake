@@ -6,3 +6,11 @@ set(MT_ENGINE_WORK ${CMAKE_BINARY_DIR}/engine-work)
 add_test(NAME engine_prefix_reuse
          COMMAND sh -c "${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl --out ${MT_ENGINE_WORK}/model --seed 11 >/dev/null && ${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-inputs --case one_image --model ${MT_ENGINE_WORK}/model --out ${MT_ENGINE_WORK}/in >/dev/null && $<TARGET_FILE:engine_prefix_reuse> ${MT_ENGINE_WORK}/model ${MT_ENGINE_WORK}/in")
 set_tests_properties(engine_prefix_reuse PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# A batch of several sequences of different lengths gives each sequence's logits alone (prefill and decode).
+add_executable(engine_batch ${CMAKE_CURRENT_LIST_DIR}/batch.c)
+target_include_directories(engine_batch PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(engine_batch PRIVATE mitten)
+add_test(NAME engine_batch
+         COMMAND sh -c "${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl --out ${MT_ENGINE_WORK}/batch-model --seed 12 >/dev/null && $<TARGET_FILE:engine_batch> ${MT_ENGINE_WORK}/batch-model")
+set_tests_properties(engine_batch PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

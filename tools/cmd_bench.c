@@ -8,6 +8,7 @@
  *   | vision  | the vision tower on a random picture          | 2 N Pv + 2 (N / m^2) Pm + 4 E pairs    | bf16 peak |
  *   | prefill | mt_session_prefill of L random ids, no image  | 2 L Pt + 2 V H + 4 Q L (L + 1) / 2     | bf16 peak |
  *   | decode  | D mt_session_decode steps after the prefill   | per token 2 (Pt + V H) + 4 Q (p + 1)   | read bw   |
+ *   | batch   | D steps of n sequences in one forward each    | per step n x decode's, weights once    | read bw   |
  *   | linear  | mt_cpu_linear on the model's own weights      | 2 M N K                                | both      |
  *
  *   N patches of the image, Pv matrix parameters a patch passes through (patch embedding and vision blocks), Pm the
@@ -33,6 +34,8 @@
 
 #include "base/file.h"
 #include "base/json.h"
+#include "bench_batch.h"
+#include "bench_int.h"
 #include "bench_shape.h"
 #include "cli.h"
 #include "engine/session.h"
@@ -46,39 +49,8 @@ static const char usage[] =
     "random weights of that shape, cached in $XDG_CACHE_HOME/mitten/shapes (or --dir) and made on first use.\n";
 
 
-#define MAX_FIGURES 64
 #define MAX_ROTATE 256
 #define GiB (1024.0 * 1024.0 * 1024.0)
-
-typedef struct figure {
-    char name[80];
-    double seconds;  /* one timed run */
-    double count;    /* images, tokens or calls in that run */
-    const char *unit;
-    double flop;     /* work of the run */
-    double bytes;    /* memory read in the run, for memory-bound cases */
-    bool mem_bound;  /* share of read bandwidth rather than bf16 peak */
-    double target;   /* share to reach, 0 = none */
-    double peak_rss; /* bytes, 0 = not measured */
-    double cpu;      /* CPU time of the process over wall time x threads: under 1 when others shared the cores */
-} figure;
-
-/* What the FLOP and byte counts need from the checkpoint (see the table above). */
-typedef struct work_model {
-    double text_params, text_bytes, head_params, head_bytes, q_width; /* q_width: summed over the layers */
-    double vis_patch_params, vis_unit_params, vis_width;
-    int64_t patch, merge, depth, full_blocks, window_units; /* window_units 0: every block attends to the image */
-} work_model;
-
-typedef struct bench {
-    const mt_model *m;
-    mt_pool *pool;
-    mt_roofline rf;
-    work_model w;
-    figure fig[MAX_FIGURES];
-    int n_fig;
-    double kv_bytes;
-} bench;
 
 /* ---- machine and process facts ---- */
 
@@ -347,6 +319,33 @@ static mt_status bench_text(bench *b, int threads, int64_t L, int64_t D, mt_err 
     return st;
 }
 
+/* Decoding n = 1, 2, 4, 8 sequences at once: weights are read once per step, so the aggregate rate should grow
+ * nearly n-fold while decoding stays bound by reading them. */
+static mt_status bench_batch(bench *b, int64_t L, int64_t D, mt_err *err) {
+    const mt_model_desc *d = &b->m->desc;
+    double one = 0, t;
+    D = MT_MAX(D / 4, 8);
+    L = MT_MIN(L, 64);
+    mt_status st = mt_bench_decode_batch(b->m, b->pool, 1, L, 2, &t, err); /* warm-up */
+    for (int n = 1; n <= 8 && !st; n *= 2) {
+        span sp = start_figure();
+        st = mt_bench_decode_batch(b->m, b->pool, n, L, D, &t, err);
+        double rate = (double)(n * D) / t;
+        if (n == 1) one = rate;
+        figure *f = add_figure(b, "tok", true, 0, "decode %d seqs x %lld after %lld (%.2fx one)", n, (long long)D,
+                               (long long)L, rate / one);
+        f->seconds = t;
+        f->count = (double)(n * D);
+        for (int64_t i = 0; i < D; i++) {
+            double keys = (double)(L + i + 1);
+            f->flop += n * (2 * (b->w.text_params + b->w.head_params) + 4 * b->w.q_width * keys);
+            f->bytes += b->w.text_bytes + b->w.head_bytes + n * (double)d->n_layers * keys * (double)(d->k_width + d->v_width) * 4;
+        }
+        finish_figure(b, f, sp);
+    }
+    return st;
+}
+
 /* mt_cpu_linear over M rows, each call on the next of ws[] (the same weight in successive layers). */
 typedef struct lin_case {
     const mt_st_tensor *ws[MAX_ROTATE];
@@ -450,95 +449,6 @@ static mt_status measure_roofline(bench *b, mt_err *err) {
     return MT_OK;
 }
 
-/* ---- output ---- */
-
-static double share(const bench *b, const figure *f) {
-    return f->mem_bound ? f->bytes / f->seconds / 1e9 / b->rf.read_gbs : f->flop / f->seconds / 1e9 / b->rf.bf16_gflops;
-}
-
-static double weights_bytes(const bench *b) { return (double)mt_safetensors_total_bytes(b->m->st); }
-
-static void format_rate(char *out, size_t cap, double rate, const char *unit) {
-    snprintf(out, cap, rate >= 100 ? "%.0f %s/s" : "%.3g %s/s", rate, unit);
-}
-
-static void print_table(const bench *b, const char *commit, const char *cpu, const char *date, const char *load) {
-    const mt_roofline *r = &b->rf;
-    double budget = weights_bytes(b) + b->kv_bytes + GiB, peak = 0;
-    printf("mitten bench  commit %s  %s\n", commit, date);
-    printf("machine  %s, %d threads, kernels %s, load average before the run %s\n", cpu, r->threads, r->isa, load);
-    printf("model    %s (%s, %.2f B parameters, %.2f GiB mapped)\n", b->m->dir, mt_dtype_name(b->m->desc.weight_dtype),
-           (double)(b->m->desc.params_vision + b->m->desc.params_projector + b->m->desc.params_language) / 1e9,
-           weights_bytes(b) / GiB);
-    printf("roofline f32 FMA %.1f GFLOP/s, bf16 %.1f GFLOP/s, read %.1f GB/s (best of 6: before and after the cases)\n",
-           r->f32_gflops, r->bf16_gflops, r->read_gbs);
-    printf("%s\n\n", r->bf16_native ? "         bf16 peak: vdpbf16ps chains"
-                                     : "         no bf16 dot product on this CPU: \"bf16 peak\" is the f32 FMA figure");
-    printf("%-42s %10s %13s %8s %6s %15s %6s %9s %4s\n", "case", "ms", "rate", "GFLOP/s", "GB/s", "share", "target",
-           "peak RSS", "cpu");
-    for (int i = 0; i < b->n_fig; i++) {
-        const figure *f = &b->fig[i];
-        char rate[32], gbs[16] = "-", tgt[16] = "-", rss[16] = "-", sh[32];
-        format_rate(rate, sizeof rate, f->count / f->seconds, f->unit);
-        if (f->bytes > 0) snprintf(gbs, sizeof gbs, "%.1f", f->bytes / f->seconds / 1e9);
-        double s = share(b, f);
-        snprintf(sh, sizeof sh, "%5.1f%% %s", 100 * s, f->mem_bound ? "read bw" : "bf16 pk");
-        if (f->target > 0) snprintf(tgt, sizeof tgt, "%s%.0f%%", s >= f->target ? ">=" : "< ", 100 * f->target);
-        if (f->peak_rss > 0) snprintf(rss, sizeof rss, "%.2f GiB", f->peak_rss / GiB);
-        peak = MT_MAX(peak, f->peak_rss);
-        printf("%-42s %10.2f %13s %8.1f %6s %15s %6s %9s %3.0f%%\n", f->name, f->seconds * 1e3, rate,
-               f->flop / f->seconds / 1e9, gbs, sh, tgt, rss, 100 * f->cpu);
-    }
-    printf("\ncpu: CPU time of mitten over wall time x threads; under 100%% means other processes shared the cores\n");
-    printf("memory   peak RSS %.2f GiB; budget = weights %.2f + KV cache %.3f + 1 GiB = %.2f GiB: %s\n", peak / GiB,
-           weights_bytes(b) / GiB, b->kv_bytes / GiB, budget / GiB, peak <= budget ? "within" : "OVER");
-}
-
-static void print_json(const bench *b, const char *commit, const char *cpu, const char *date, const char *load) {
-    cJSON *o = cJSON_CreateObject(), *rf = cJSON_CreateObject(), *res = cJSON_CreateArray();
-    double peak = 0;
-    cJSON_AddStringToObject(o, "commit", commit);
-    cJSON_AddStringToObject(o, "date", date);
-    cJSON_AddStringToObject(o, "cpu", cpu);
-    cJSON_AddStringToObject(o, "load_average", load);
-    cJSON_AddNumberToObject(o, "threads", b->rf.threads);
-    cJSON_AddStringToObject(o, "model", b->m->dir);
-    cJSON_AddStringToObject(o, "weight_dtype", mt_dtype_name(b->m->desc.weight_dtype));
-    cJSON_AddNumberToObject(o, "weights_bytes", weights_bytes(b));
-    cJSON_AddStringToObject(rf, "isa", b->rf.isa);
-    cJSON_AddNumberToObject(rf, "f32_gflops", b->rf.f32_gflops);
-    cJSON_AddNumberToObject(rf, "bf16_gflops", b->rf.bf16_gflops);
-    cJSON_AddBoolToObject(rf, "bf16_native", b->rf.bf16_native);
-    cJSON_AddNumberToObject(rf, "read_gbs", b->rf.read_gbs);
-    cJSON_AddItemToObject(o, "roofline", rf);
-    for (int i = 0; i < b->n_fig; i++) {
-        const figure *f = &b->fig[i];
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "case", f->name);
-        cJSON_AddNumberToObject(r, "seconds", f->seconds);
-        cJSON_AddNumberToObject(r, "per_second", f->count / f->seconds);
-        cJSON_AddStringToObject(r, "unit", f->unit);
-        cJSON_AddNumberToObject(r, "gflops", f->flop / f->seconds / 1e9);
-        if (f->bytes > 0) cJSON_AddNumberToObject(r, "gbs", f->bytes / f->seconds / 1e9);
-        cJSON_AddNumberToObject(r, "share", share(b, f));
-        cJSON_AddStringToObject(r, "share_of", f->mem_bound ? "read_gbs" : "bf16_gflops");
-        if (f->target > 0) cJSON_AddNumberToObject(r, "target", f->target);
-        if (f->peak_rss > 0) cJSON_AddNumberToObject(r, "peak_rss_bytes", f->peak_rss);
-        cJSON_AddNumberToObject(r, "cpu_share", f->cpu);
-        peak = MT_MAX(peak, f->peak_rss);
-        cJSON_AddItemToArray(res, r);
-    }
-    cJSON_AddItemToObject(o, "results", res);
-    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
-    cJSON_AddNumberToObject(mem, "peak_rss_bytes", peak);
-    cJSON_AddNumberToObject(mem, "kv_cache_bytes", b->kv_bytes);
-    cJSON_AddNumberToObject(mem, "budget_bytes", weights_bytes(b) + b->kv_bytes + GiB);
-    char *text = cJSON_Print(o);
-    if (text) puts(text);
-    cJSON_free(text);
-    cJSON_Delete(o);
-}
-
 int mt_cmd_bench(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
     const char *model_dir = NULL, *shape = NULL, *dir_opt = NULL, *v;
@@ -587,13 +497,14 @@ int mt_cmd_bench(int argc, char **argv) {
     if (!st) st = measure_roofline(b, &err);
     if (!st && !skip_vision && b->w.vis_width > 0) st = bench_vision(b, &err);
     if (!st) st = bench_text(b, mt_pool_threads(b->pool), L, D, &err);
+    if (!st && D > 0) st = bench_batch(b, L, D, &err);
     if (!st) st = bench_linears(b, &err);
     if (!st) st = measure_roofline(b, &err);
     if (!st) {
         cpu_model(cpu, sizeof cpu);
         time_t now = time(NULL);
         strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-        (json ? print_json : print_table)(b, commit, cpu, date, load);
+        (json ? mt_bench_print_json : mt_bench_print_table)(b, commit, cpu, date, load);
     }
     if (b) mt_pool_free(b->pool);
     mt_free(b);

@@ -1,0 +1,95 @@
+/* tools/bench_report: a `mitten bench` run's figures as a table or as JSON, each against the machine's limits. */
+#include <stdio.h>
+
+#include "base/json.h"
+#include "bench_int.h"
+
+#define GiB (1024.0 * 1024.0 * 1024.0)
+
+
+static double share(const bench *b, const figure *f) {
+    return f->mem_bound ? f->bytes / f->seconds / 1e9 / b->rf.read_gbs : f->flop / f->seconds / 1e9 / b->rf.bf16_gflops;
+}
+
+static double weights_bytes(const bench *b) { return (double)mt_safetensors_total_bytes(b->m->st); }
+
+static void format_rate(char *out, size_t cap, double rate, const char *unit) {
+    snprintf(out, cap, rate >= 100 ? "%.0f %s/s" : "%.3g %s/s", rate, unit);
+}
+
+void mt_bench_print_table(const bench *b, const char *commit, const char *cpu, const char *date, const char *load) {
+    const mt_roofline *r = &b->rf;
+    double budget = weights_bytes(b) + b->kv_bytes + GiB, peak = 0;
+    printf("mitten bench  commit %s  %s\n", commit, date);
+    printf("machine  %s, %d threads, kernels %s, load average before the run %s\n", cpu, r->threads, r->isa, load);
+    printf("model    %s (%s, %.2f B parameters, %.2f GiB mapped)\n", b->m->dir, mt_dtype_name(b->m->desc.weight_dtype),
+           (double)(b->m->desc.params_vision + b->m->desc.params_projector + b->m->desc.params_language) / 1e9,
+           weights_bytes(b) / GiB);
+    printf("roofline f32 FMA %.1f GFLOP/s, bf16 %.1f GFLOP/s, read %.1f GB/s (best of 6: before and after the cases)\n",
+           r->f32_gflops, r->bf16_gflops, r->read_gbs);
+    printf("%s\n\n", r->bf16_native ? "         bf16 peak: vdpbf16ps chains"
+                                     : "         no bf16 dot product on this CPU: \"bf16 peak\" is the f32 FMA figure");
+    printf("%-42s %10s %13s %8s %6s %15s %6s %9s %4s\n", "case", "ms", "rate", "GFLOP/s", "GB/s", "share", "target",
+           "peak RSS", "cpu");
+    for (int i = 0; i < b->n_fig; i++) {
+        const figure *f = &b->fig[i];
+        char rate[32], gbs[16] = "-", tgt[16] = "-", rss[16] = "-", sh[32];
+        format_rate(rate, sizeof rate, f->count / f->seconds, f->unit);
+        if (f->bytes > 0) snprintf(gbs, sizeof gbs, "%.1f", f->bytes / f->seconds / 1e9);
+        double s = share(b, f);
+        snprintf(sh, sizeof sh, "%5.1f%% %s", 100 * s, f->mem_bound ? "read bw" : "bf16 pk");
+        if (f->target > 0) snprintf(tgt, sizeof tgt, "%s%.0f%%", s >= f->target ? ">=" : "< ", 100 * f->target);
+        if (f->peak_rss > 0) snprintf(rss, sizeof rss, "%.2f GiB", f->peak_rss / GiB);
+        peak = MT_MAX(peak, f->peak_rss);
+        printf("%-42s %10.2f %13s %8.1f %6s %15s %6s %9s %3.0f%%\n", f->name, f->seconds * 1e3, rate,
+               f->flop / f->seconds / 1e9, gbs, sh, tgt, rss, 100 * f->cpu);
+    }
+    printf("\ncpu: CPU time of mitten over wall time x threads; under 100%% means other processes shared the cores\n");
+    printf("memory   peak RSS %.2f GiB; budget = weights %.2f + KV cache %.3f + 1 GiB = %.2f GiB: %s\n", peak / GiB,
+           weights_bytes(b) / GiB, b->kv_bytes / GiB, budget / GiB, peak <= budget ? "within" : "OVER");
+}
+
+void mt_bench_print_json(const bench *b, const char *commit, const char *cpu, const char *date, const char *load) {
+    cJSON *o = cJSON_CreateObject(), *rf = cJSON_CreateObject(), *res = cJSON_CreateArray();
+    double peak = 0;
+    cJSON_AddStringToObject(o, "commit", commit);
+    cJSON_AddStringToObject(o, "date", date);
+    cJSON_AddStringToObject(o, "cpu", cpu);
+    cJSON_AddStringToObject(o, "load_average", load);
+    cJSON_AddNumberToObject(o, "threads", b->rf.threads);
+    cJSON_AddStringToObject(o, "model", b->m->dir);
+    cJSON_AddStringToObject(o, "weight_dtype", mt_dtype_name(b->m->desc.weight_dtype));
+    cJSON_AddNumberToObject(o, "weights_bytes", weights_bytes(b));
+    cJSON_AddStringToObject(rf, "isa", b->rf.isa);
+    cJSON_AddNumberToObject(rf, "f32_gflops", b->rf.f32_gflops);
+    cJSON_AddNumberToObject(rf, "bf16_gflops", b->rf.bf16_gflops);
+    cJSON_AddBoolToObject(rf, "bf16_native", b->rf.bf16_native);
+    cJSON_AddNumberToObject(rf, "read_gbs", b->rf.read_gbs);
+    cJSON_AddItemToObject(o, "roofline", rf);
+    for (int i = 0; i < b->n_fig; i++) {
+        const figure *f = &b->fig[i];
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "case", f->name);
+        cJSON_AddNumberToObject(r, "seconds", f->seconds);
+        cJSON_AddNumberToObject(r, "per_second", f->count / f->seconds);
+        cJSON_AddStringToObject(r, "unit", f->unit);
+        cJSON_AddNumberToObject(r, "gflops", f->flop / f->seconds / 1e9);
+        if (f->bytes > 0) cJSON_AddNumberToObject(r, "gbs", f->bytes / f->seconds / 1e9);
+        cJSON_AddNumberToObject(r, "share", share(b, f));
+        cJSON_AddStringToObject(r, "share_of", f->mem_bound ? "read_gbs" : "bf16_gflops");
+        if (f->target > 0) cJSON_AddNumberToObject(r, "target", f->target);
+        if (f->peak_rss > 0) cJSON_AddNumberToObject(r, "peak_rss_bytes", f->peak_rss);
+        cJSON_AddNumberToObject(r, "cpu_share", f->cpu);
+        peak = MT_MAX(peak, f->peak_rss);
+        cJSON_AddItemToArray(res, r);
+    }
+    cJSON_AddItemToObject(o, "results", res);
+    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+    cJSON_AddNumberToObject(mem, "peak_rss_bytes", peak);
+    cJSON_AddNumberToObject(mem, "kv_cache_bytes", b->kv_bytes);
+    cJSON_AddNumberToObject(mem, "budget_bytes", weights_bytes(b) + b->kv_bytes + GiB);
+    char *text = cJSON_Print(o);
+    if (text) puts(text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}

@@ -47,8 +47,16 @@ const char *mt_status_name(mt_status s);
 typedef struct mt_model mt_model;
 typedef struct mt_session mt_session;
 
-/* Opens a Hugging Face checkpoint folder: config.json picks the family; weights are mapped in place; tokenizer.json
- * and preprocessor_config.json are read when present (chat needs the tokenizer; logits does not). */
+typedef struct mt_model_params {
+    bool allow_unused; /* load even when the checkpoint holds tensors no part reads (they are logged); default false */
+} mt_model_params;
+
+/* Opens a Hugging Face checkpoint folder: config.json's "architectures" picks the composition of parts; weights are
+ * mapped in place; tokenizer.json and preprocessor_config.json are read when present (chat needs the tokenizer;
+ * logits does not). Loading is strict: a tensor that no part reads is an error naming it (MT_ERR_FORMAT) unless
+ * p->allow_unused. p may be NULL for the defaults. */
+mt_status mt_model_open_params(const char *dir, const mt_model_params *p, mt_model **out, mt_err *err);
+/* mt_model_open_params with the defaults. */
 mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err);
 void mt_model_close(mt_model *m);
 

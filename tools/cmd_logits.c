@@ -11,7 +11,8 @@
 
 static const char usage[] =
     "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy --grid T,H,W]...\n"
-    "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n\n"
+    "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n"
+    "                     [--allow-unused]\n\n"
     "IDS.npy holds int64 [L] token ids with each image's placeholder already expanded. Images are taken in the\n"
     "order given. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy;\n"
     "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n";
@@ -95,12 +96,15 @@ int mt_cmd_logits(int argc, char **argv) {
     int64_t greedy = 0, threads = 0;
     image_arg images[MAX_IMAGES] = {0};
     int n_images = 0, bad = 0;
+    mt_model_params mp = {0};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--ids", &ids_path, &bad) ||
             mt_cli_opt(&a, "--out", &out, &bad) || mt_cli_opt(&a, "--dump-dir", &dump_dir, &bad) ||
             mt_cli_opt(&a, "--greedy-out", &greedy_out, &bad))
             continue;
-        if (mt_cli_opt(&a, "--greedy", &v, &bad)) {
+        if (mt_cli_flag(&a, "--allow-unused")) {
+            mp.allow_unused = true;
+        } else if (mt_cli_opt(&a, "--greedy", &v, &bad)) {
             if (!bad && !mt_cli_parse_i64(v, 0, 1 << 20, &greedy)) return mt_cli_usage(usage, "bad --greedy %s", v);
         } else if (mt_cli_opt(&a, "--threads", &v, &bad)) {
             if (!bad && !mt_cli_parse_i64(v, 0, 1024, &threads)) return mt_cli_usage(usage, "bad --threads %s", v);
@@ -128,7 +132,7 @@ int mt_cmd_logits(int argc, char **argv) {
     int64_t *tokens = NULL;
     mt_image_input inputs[MAX_IMAGES];
     static dump_state ds;
-    if (mt_model_open(model_dir, &m, &err)) goto done;
+    if (mt_model_open_params(model_dir, &mp, &m, &err)) goto done;
     for (int i = 0; i < n_images; i++) {
         int r = load_image_arg(m, &images[i], &err);
         if (r) {

@@ -20,7 +20,8 @@ static const char run_usage[] =
     "  --temperature T      0 = greedy (default 0)\n"
     "  --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S\n"
     "  --ctx N              context length in tokens (default 4096)\n"
-    "  --threads N          threads (default: all CPUs)\n";
+    "  --threads N          threads (default: all CPUs)\n"
+    "  --allow-unused       load a checkpoint that holds tensors the model does not read\n";
 
 static const char chat_usage[] =
     "usage: mitten chat [-m DIR] [options]\n\n"
@@ -42,6 +43,7 @@ typedef struct options {
     int n_images;
     mt_session_params sp;
     mt_gen_params gp;
+    mt_model_params mp;
 } options;
 
 static int parse_options(int argc, char **argv, bool is_run, options *o) {
@@ -52,6 +54,10 @@ static int parse_options(int argc, char **argv, bool is_run, options *o) {
         int64_t n;
         float f;
         if (mt_cli_opt(&a, "-m", &o->model_dir, &bad) || mt_cli_opt(&a, "--system", &o->system, &bad)) continue;
+        if (mt_cli_flag(&a, "--allow-unused")) {
+            o->mp.allow_unused = true;
+            continue;
+        }
         if (is_run && mt_cli_opt(&a, "-p", &o->prompt, &bad)) continue;
         if (is_run && mt_cli_opt(&a, "--image", &v, &bad)) {
             if (o->n_images == MAX_IMAGES) return mt_cli_usage(usage, "at most %d images", MAX_IMAGES);
@@ -91,7 +97,7 @@ static int parse_options(int argc, char **argv, bool is_run, options *o) {
 static mt_status open_model(const options *o, mt_model **m, mt_session **s, mt_err *err) {
     double t0 = mt_time_now();
     mt_log(MT_LOG_INFO, "loading %s ...", o->model_dir);
-    mt_status st = mt_model_open(o->model_dir, m, err);
+    mt_status st = mt_model_open_params(o->model_dir, &o->mp, m, err);
     if (!st) st = mt_session_new(*m, &o->sp, s, err);
     if (!st) mt_log(MT_LOG_INFO, "loaded in %.2f s", mt_time_now() - t0);
     return st;

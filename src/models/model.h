@@ -161,10 +161,6 @@ typedef struct mt_model_desc {
     size_t params_vision, params_projector, params_language;
 } mt_model_desc;
 
-typedef struct mt_model_params {
-    bool allow_unused; /* load even when the checkpoint has tensors no part reads (they are listed as a warning) */
-} mt_model_params;
-
 struct mt_model {
     const mt_composition *comp;
     char *dir;
@@ -182,8 +178,6 @@ struct mt_model {
     size_t n_weights, cap_weights;
     mt_hashmap weight_by_name, weight_by_tensor; /* -> index into weights; by_tensor: index << 20 | use */
 };
-
-mt_status mt_model_open_params(const char *dir, const mt_model_params *p, mt_model **out, mt_err *err);
 
 /* The composition by architecture name, or NULL. */
 const mt_composition *mt_composition_find(const char *architecture);

@@ -55,6 +55,19 @@ class Cases:
         safetensors_io.write_file(path, tensors)
         return d
 
+    def logits(self, label, model, extra=()):
+        """Runs logits that must succeed; returns the logits (None on failure, recorded)."""
+        self.count += 1
+        out = os.path.join(self.work, label.replace(" ", "_") + ".npy")
+        cmd = [self.mitten, "logits", "-m", model, "--ids", os.path.join(self.inputs, "ids.npy"), "--out", out,
+               "--pixel-values", os.path.join(self.inputs, "pv0.npy"), "--grid", "1,8,12"] + list(extra)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        if r.returncode:
+            self.failures.append("%s: exit %d: %s" % (label, r.returncode, r.stdout.strip()))
+            return None
+        print("ok   %s" % label)
+        return np.load(out)
+
     def expect(self, label, model, needles, ids=None, images=True, extra=()):
         self.count += 1
         ids = ids or os.path.join(self.inputs, "ids.npy")
@@ -133,6 +146,44 @@ def main():
     with open(path.replace("truncated", "lying_header"), "r+b") as f:
         f.write(struct.pack("<Q", 1 << 40))
     c.expect("header length absurd", d, ["model.safetensors"])
+
+    # strict loading: every tensor is read by a part, or the load fails naming it
+    extra = c.edit_tensors("extra", lambda t: t.update({"model.layers.0.mlp.surprise.weight": t["model.norm.weight"]}))
+    c.expect("unused tensor", extra, ["model.layers.0.mlp.surprise.weight", "not used", "--allow-unused"])
+    base_logits = c.logits("base checkpoint", c.base)
+    allowed = c.logits("unused tensor, --allow-unused", extra, ["--allow-unused"])
+    if base_logits is not None and allowed is not None and not np.array_equal(base_logits, allowed):
+        c.failures.append("--allow-unused changed the logits")
+    c.expect("vision tensor missing",
+             c.edit_tensors("vmissing", lambda t: t.pop("visual.blocks.1.attn.proj.bias")),
+             ["visual.blocks.1.attn.proj.bias"])
+    c.expect("merger of wrong shape",
+             c.edit_tensors("mshape", lambda t: t.update({"visual.merger.mlp.2.weight": t["visual.merger.mlp.2.weight"][:8]})),
+             ["visual.merger.mlp.2.weight", "shape"])
+
+    def five_x(k):
+        """The same model as transformers 5.x writes its config: nested text_config, rope_parameters, dtype."""
+        text = {key: k.pop(key) for key in list(k) if key not in ("architectures", "model_type", "vision_config",
+                                                                  "image_token_id", "video_token_id",
+                                                                  "vision_start_token_id", "vision_end_token_id",
+                                                                  "tie_word_embeddings", "eos_token_id",
+                                                                  "bos_token_id")}
+        rs = text.pop("rope_scaling")
+        text["rope_parameters"] = {"rope_type": "default", "rope_theta": text.pop("rope_theta"),
+                                   "mrope_section": rs["mrope_section"]}
+        text["dtype"] = text.pop("torch_dtype", "float32")
+        k["text_config"] = text
+        vc = k["vision_config"]
+        if "in_chans" in vc:
+            vc["in_channels"] = vc.pop("in_chans")
+    five = c.logits("config in transformers 5.x form", c.edit_config("five", five_x))
+    if base_logits is not None and five is not None and not np.array_equal(base_logits, five):
+        c.failures.append("the 5.x config form gives other logits than the 4.x form")
+    c.expect("untied head without lm_head",
+             c.edit_config("untied", lambda k: k.update(tie_word_embeddings=False)),
+             ["lm_head.weight", "tie_word_embeddings"])
+    c.expect("unknown rope type",
+             c.edit_config("ropetype", lambda k: k["rope_scaling"].update(type="wobbly")), ["rope type", "wobbly"])
 
     ids = np.load(os.path.join(c.inputs, "ids.npy"))
     bad_ids = os.path.join(a.work, "bad_ids.npy")

@@ -211,10 +211,22 @@ def route(cfg, W, p, h):
 
 
 def moe_mlp(cfg, W, p, h):
-    """moe: Qwen3MoeSparseMoeBlock + Qwen3MoeExperts.forward: each token's output is the sum over its k experts of
-    weight * down(silu(gate(h)) * up(h)); experts visited in increasing index (index_add_).
-    Returns (out [L, H], indices [L, k])."""
+    """MoE MLP: each token's output is the sum over its k chosen experts of weight * down(silu(gate(h)) * up(h)).
+    Returns (out [L, H], indices int64 [L, k]).
+    moe (per-expert weights): Qwen3MoeExperts.forward: experts in increasing index, each on its routed rows,
+    accumulated with index_add_ in the compute dtype.
+    vlmoe (fused stacks): Qwen3VLMoeTextExperts.forward, inference branch: every expert runs on every row as one
+    batched matmul (h repeated to [E, L, H] @ gate_up_proj [E, H, 2I], chunk -> gate, up; (up * silu(gate)) @
+    down_proj [E, I, H]), each scaled by its routing weight (0 for unchosen experts; weights scattered into [L, E])
+    and the [E, L, H] stack summed over E in one reduction. Same values; kept literally so bf16 compute matches
+    transformers bit for bit (CPU bf16 matmuls round differently per shape)."""
     top_w, top_i, _ = route(cfg, W, p, h)
+    if cfg.fused_experts:
+        E, n = cfg.num_experts, h.shape[0]
+        gate, up = torch.bmm(h.repeat(E, 1).view(E, n, -1), W[p + "experts.gate_up_proj"]).chunk(2, dim=-1)
+        y = torch.bmm(up * act(cfg.act, gate), W[p + "experts.down_proj"])  # [E, L, H]
+        weights = torch.zeros(n, E, dtype=top_w.dtype).scatter_(1, top_i, top_w)  # [L, E]
+        return (y * weights.t()[..., None]).sum(dim=0), top_i
     out = torch.zeros_like(h)
     for e in range(cfg.num_experts):
         rows, slot = torch.where(top_i == e)

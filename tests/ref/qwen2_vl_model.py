@@ -409,15 +409,18 @@ def decode_step(cfg, W, token, cache, past, delta):
     return text_forward(cfg, W, embeds, pos, cache, past)[0]
 
 
-def greedy(cfg, W, input_ids, images, max_new, eos_ids):
+def greedy(cfg, W, input_ids, images, max_new, eos_ids, prefill_fn=None, decode_fn=None):
     """Greedy decoding with the KV cache (do_sample False, no logits processors). Stops after an eos id (kept in the
-    output, as generate does) or max_new tokens. Returns (tokens list, per-step float32 logits [n, V])."""
-    logits, cache, delta = prefill(cfg, W, input_ids, images)
+    output, as generate does) or max_new tokens. Returns (tokens list, per-step float32 logits [n, V]).
+    prefill_fn / decode_fn (same signatures as prefill / decode_step) let another model family reuse this loop."""
+    prefill_fn = prefill_fn or prefill
+    decode_step_fn = decode_fn or decode_step
+    logits, cache, delta = prefill_fn(cfg, W, input_ids, images)
     step_logits = [logits[-1].float()]
     tokens = [int(torch.argmax(step_logits[-1]))]
     past = input_ids.shape[0]
     while len(tokens) < max_new and tokens[-1] not in eos_ids:
-        step_logits.append(decode_step(cfg, W, tokens[-1], cache, past, delta).float())
+        step_logits.append(decode_step_fn(cfg, W, tokens[-1], cache, past, delta).float())
         tokens.append(int(torch.argmax(step_logits[-1])))
         past += 1
     return tokens, torch.stack(step_logits)

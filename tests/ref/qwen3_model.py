@@ -1,0 +1,327 @@
+"""Plain-torch reference forward of the Qwen3 family's language side: Qwen2 / Qwen3 / Qwen3-MoE decoders and the
+text model of Qwen3-VL / Qwen3-VL-MoE (interleaved M-RoPE, DeepStack additions), with a KV cache.
+
+Follows Hugging Face transformers 5.0.0.dev0, git ccc7d90bcb (2025-12-23), read from these files (written from their
+behaviour, not copied; each function names what it mirrors):
+    models/qwen2/modeling_qwen2.py            "qwen2:"
+    models/qwen3/modeling_qwen3.py            "qwen3:"
+    models/qwen3_moe/modeling_qwen3_moe.py    "moe:"
+    models/qwen3_vl/modeling_qwen3_vl.py      "vl:"
+    models/qwen3_vl_moe/modeling_qwen3_vl_moe.py  "vlmoe:"
+The vision tower is in qwen3_vision.py. Attention follows the "eager" path (softmax in float32, cast back).
+
+Shape legend: L text positions, H text hidden, Hd head dim (config head_dim, not necessarily H / heads), KV kv heads,
+E experts, k experts per token, I (moe_)intermediate size, V vocab, M merged image tokens.
+
+Weights are a dict name -> tensor with the published checkpoint names, already in the compute dtype. For
+qwen3_vl_moe the experts are the published fused stacks (mlp.experts.gate_up_proj [E, H, 2I], down_proj [E, I, H]);
+for qwen3_moe they are per-expert Linear weights (mlp.experts.N.{gate,up,down}_proj.weight).
+"""
+
+import torch
+import torch.nn.functional as F
+
+import qwen2_vl_model as qm
+
+TEXT_TYPES = ("qwen2", "qwen3", "qwen3_moe")
+VL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
+
+
+class Config:
+    """The fields of config.json the forward needs; reads the transformers 4.x and 5.x layouts of all five types."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.model_type = raw["model_type"]
+        if self.model_type not in TEXT_TYPES + VL_TYPES:
+            raise ValueError(f"model_type {self.model_type!r} is not one of {TEXT_TYPES + VL_TYPES}")
+        self.is_vl = self.model_type in VL_TYPES
+        self.is_moe = self.model_type in ("qwen3_moe", "qwen3_vl_moe")
+        text = dict(raw.get("text_config") or {})
+        for k, v in raw.items():  # text-only configs keep everything at the top level
+            text.setdefault(k, v)
+        self.text = text
+        self.hidden = text["hidden_size"]
+        self.heads = text["num_attention_heads"]
+        self.kv_heads = text.get("num_key_value_heads") or self.heads
+        self.layers = text["num_hidden_layers"]
+        self.intermediate = text["intermediate_size"]
+        self.vocab = text["vocab_size"]
+        self.eps = text.get("rms_norm_eps", 1e-6)
+        self.act = text.get("hidden_act", "silu")
+        # qwen3*: head_dim from the config (getattr(config, "head_dim", H / heads)); qwen2: always H / heads
+        self.head_dim = (text.get("head_dim") if self.model_type != "qwen2" else None) or self.hidden // self.heads
+        # qwen2: q/k/v biased, o_proj not; qwen3*: attention_bias on all four projections (False in every release)
+        self.qkv_bias = True if self.model_type == "qwen2" else bool(text.get("attention_bias", False))
+        self.o_bias = False if self.model_type == "qwen2" else bool(text.get("attention_bias", False))
+        self.qk_norm = self.model_type != "qwen2"
+        rope = text.get("rope_parameters") or text.get("rope_scaling") or {}
+        self.rope_theta = float(rope.get("rope_theta", text.get("rope_theta", 10000.0)))
+        self.rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if self.rope_type not in ("default", "mrope"):
+            raise ValueError(f"rope type {self.rope_type!r}: only default RoPE is implemented")
+        # vl: Qwen3VLTextRotaryEmbedding always interleaves (the mrope_interleaved flag is not read), default section
+        # [24, 20, 20]; text-only models use 1-D RoPE (position_ids rows all equal)
+        self.mrope_section = list(rope.get("mrope_section", [24, 20, 20])) if self.is_vl else None
+        self.tie = bool(raw.get("tie_word_embeddings", text.get("tie_word_embeddings", False)))
+        self.prefix = "model.language_model." if self.is_vl else "model."
+        self.eos_token_id = text.get("eos_token_id")
+        self.bos_token_id = text.get("bos_token_id")
+        if self.is_moe:
+            self.num_experts = text["num_experts"]
+            self.top_k = text["num_experts_per_tok"]
+            self.moe_intermediate = text["moe_intermediate_size"]
+            self.sparse_step = text.get("decoder_sparse_step", 1)
+            self.mlp_only = list(text.get("mlp_only_layers") or [])
+            # vlmoe: Qwen3VLMoeTextSparseMoeBlock always renormalises the top-k (norm_topk_prob is not read)
+            self.norm_topk = True if self.model_type == "qwen3_vl_moe" else bool(text.get("norm_topk_prob", False))
+            self.fused_experts = self.model_type == "qwen3_vl_moe"
+        if self.is_vl:
+            vis = raw["vision_config"]
+            self.image_token_id = raw["image_token_id"]
+            self.video_token_id = raw["video_token_id"]
+            self.vision_start_token_id = raw["vision_start_token_id"]
+            self.vision_end_token_id = raw["vision_end_token_id"]
+            self.in_chans = vis.get("in_channels", vis.get("in_chans", 3))
+            self.patch = vis["patch_size"]
+            self.temporal_patch = vis["temporal_patch_size"]
+            self.merge = vis["spatial_merge_size"]
+            self.vdepth = vis["depth"]
+            self.vheads = vis["num_heads"]
+            self.vdim = vis["hidden_size"]
+            self.vintermediate = vis["intermediate_size"]
+            self.vact = vis.get("hidden_act", "gelu_pytorch_tanh")
+            self.out_hidden = vis["out_hidden_size"]
+            self.num_pos = vis["num_position_embeddings"]
+            self.pos_side = int(self.num_pos ** 0.5)
+            self.deepstack = list(vis.get("deepstack_visual_indexes") or [])
+            self.vhead_dim = self.vdim // self.vheads
+            self.is_25 = False  # for qwen2_vl_model.rope_index: images advance t by 1 per frame (Qwen3-VL: t = 0..T-1)
+        else:
+            self.image_token_id = None
+
+    def layer_is_moe(self, i):
+        """moe:/vlmoe: Qwen3MoeDecoderLayer.__init__: sparse unless listed in mlp_only_layers, and only every
+        decoder_sparse_step-th layer ((i + 1) % step == 0)."""
+        return (self.is_moe and i not in self.mlp_only and self.num_experts > 0
+                and (i + 1) % self.sparse_step == 0)
+
+
+def act(name, x):
+    """ACT2FN: gelu_pytorch_tanh = GELU with the tanh approximation; the rest as in qwen2_vl_model."""
+    if name == "gelu_pytorch_tanh":
+        return F.gelu(x, approximate="tanh")
+    return qm.act(name, x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# rotary embedding
+
+
+def inv_freq(cfg):
+    """qwen3:/vl: compute_default_rope_parameters: 1 / theta^(arange(0, Hd, 2) / Hd), float32, Hd/2 entries."""
+    hd = cfg.head_dim
+    return 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+
+
+def interleave_mrope(freqs, section):
+    """vl: Qwen3VLTextRotaryEmbedding.apply_interleaved_mrope. freqs [3, L, Hd/2] (axis t, h, w). Frequency j takes
+    axis h if j % 3 == 1 and j < 3 * section[1], axis w if j % 3 == 2 and j < 3 * section[2], else axis t; e.g.
+    [24, 20, 20] over 64: t h w t h w ... (20 triples) then t t t t. Returns [L, Hd/2]."""
+    out = freqs[0].clone()
+    for axis, offset in ((1, 1), (2, 2)):
+        idx = slice(offset, section[axis] * 3, 3)
+        out[..., idx] = freqs[axis, ..., idx]
+    return out
+
+
+def rope_cos_sin(cfg, position_ids, dtype):
+    """qwen3: Qwen3RotaryEmbedding.forward / vl: Qwen3VLTextRotaryEmbedding.forward. position_ids [3, L] (text-only
+    models: equal rows, row 0 used). Angles in float32, duplicated to Hd (cat(f, f)), cos/sin cast to dtype."""
+    freqs = position_ids.float().unsqueeze(-1) * inv_freq(cfg)  # [3, L, Hd/2]
+    freqs = interleave_mrope(freqs, cfg.mrope_section) if cfg.mrope_section is not None else freqs[0]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decoder
+
+
+def attention(cfg, W, p, h, cos, sin, cache, i, past):
+    """qwen3: Qwen3Attention.forward (qwen2: Qwen2Attention, without q/k norm). h [L, H] (already input-normed).
+    q/k/v projections -> [L, heads, Hd]; qwen3*: q_norm / k_norm (RMSNorm over Hd, per head, eps rms_norm_eps)
+    BEFORE RoPE; rotate_half RoPE; cache append; GQA; causal eager attention, scale Hd^-0.5; o_proj."""
+    n = h.shape[0]
+
+    def proj(name, heads):
+        b = W[p + name + ".bias"] if cfg.qkv_bias else None
+        return F.linear(h, W[p + name + ".weight"], b).view(n, heads, cfg.head_dim)
+
+    q, k, v = proj("q_proj", cfg.heads), proj("k_proj", cfg.kv_heads), proj("v_proj", cfg.kv_heads)
+    if cfg.qk_norm:
+        q = qm.rms_norm(q, W[p + "q_norm.weight"], cfg.eps)
+        k = qm.rms_norm(k, W[p + "k_norm.weight"], cfg.eps)
+    q, k, v = (a.transpose(0, 1) for a in (q, k, v))  # [heads, L, Hd]
+    q = q * cos + qm.rotate_half(q) * sin
+    k = k * cos + qm.rotate_half(k) * sin
+    if cache[i] is not None:
+        k = torch.cat([cache[i][0], k], dim=1)
+        v = torch.cat([cache[i][1], v], dim=1)
+    cache[i] = [k, v]
+    rep = cfg.heads // cfg.kv_heads  # repeat_kv: kv head j serves query heads j*rep .. j*rep+rep-1
+    k, v = k.repeat_interleave(rep, dim=0), v.repeat_interleave(rep, dim=0)
+    mask = torch.arange(past + n).view(1, -1) <= (past + torch.arange(n)).view(-1, 1)
+    o = qm.eager_attention(q, k, v, cfg.head_dim ** -0.5, mask).transpose(0, 1).reshape(n, -1)
+    return F.linear(o, W[p + "o_proj.weight"], W[p + "o_proj.bias"] if cfg.o_bias else None)
+
+
+def dense_mlp(cfg, W, p, h):
+    """qwen3: Qwen3MLP: down(act(gate(h)) * up(h)), no biases."""
+    g = act(cfg.act, F.linear(h, W[p + "gate_proj.weight"])) * F.linear(h, W[p + "up_proj.weight"])
+    return F.linear(g, W[p + "down_proj.weight"])
+
+
+def expert_weights(cfg, W, p, e):
+    """Expert e's (gate [I, H], up [I, H], down [H, I]) as Linear weights.
+    moe: per-expert checkpoint tensors mlp.experts.e.{gate,up,down}_proj.weight.
+    vlmoe: Qwen3VLMoeTextExperts: gate_up_proj[e] is [H, 2I] and multiplies from the right (x @ gate_up_proj[e]);
+    its first I columns are gate, the last I up (chunk(2, -1)); down_proj[e] is [I, H] (x @ down_proj[e])."""
+    if cfg.fused_experts:
+        gu = W[p + "experts.gate_up_proj"][e]
+        inter = gu.shape[1] // 2
+        return gu[:, :inter].t(), gu[:, inter:].t(), W[p + "experts.down_proj"][e].t()
+    q = f"{p}experts.{e}."
+    return W[q + "gate_proj.weight"], W[q + "up_proj.weight"], W[q + "down_proj.weight"]
+
+
+def route(cfg, W, p, h):
+    """moe: Qwen3MoeTopKRouter.forward / vlmoe: Qwen3VLMoeTextSparseMoeBlock.forward. Router logits = h @ gate^T
+    (compute dtype), softmax over E in float32, top-k (sorted, largest first), renormalised to sum 1 when
+    norm_topk_prob. Returns (weights [L, k], indices int64 [L, k], float32 probabilities [L, E]).
+    The weights' dtype: moe keeps float32 (they are cast to the softmax's dtype); vlmoe casts to the logits' dtype."""
+    logits = F.linear(h, W[p + "gate.weight"])
+    probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
+    top_w, top_i = torch.topk(probs, cfg.top_k, dim=-1)
+    if cfg.norm_topk:
+        top_w = top_w / top_w.sum(dim=-1, keepdim=True)
+    if cfg.fused_experts:
+        top_w = top_w.to(logits.dtype)
+    return top_w, top_i, probs
+
+
+def moe_mlp(cfg, W, p, h):
+    """MoE MLP: each token's output is the sum over its k chosen experts of weight * down(silu(gate(h)) * up(h)).
+    Returns (out [L, H], indices int64 [L, k]).
+    moe (per-expert weights): Qwen3MoeExperts.forward: experts in increasing index, each on its routed rows,
+    accumulated with index_add_ in the compute dtype.
+    vlmoe (fused stacks): Qwen3VLMoeTextExperts.forward, inference branch: every expert runs on every row as one
+    batched matmul (h repeated to [E, L, H] @ gate_up_proj [E, H, 2I], chunk -> gate, up; (up * silu(gate)) @
+    down_proj [E, I, H]), each scaled by its routing weight (0 for unchosen experts; weights scattered into [L, E])
+    and the [E, L, H] stack summed over E in one reduction. Same values; kept literally so bf16 compute matches
+    transformers bit for bit (CPU bf16 matmuls round differently per shape)."""
+    top_w, top_i, _ = route(cfg, W, p, h)
+    if cfg.fused_experts:
+        E, n = cfg.num_experts, h.shape[0]
+        gate, up = torch.bmm(h.repeat(E, 1).view(E, n, -1), W[p + "experts.gate_up_proj"]).chunk(2, dim=-1)
+        y = torch.bmm(up * act(cfg.act, gate), W[p + "experts.down_proj"])  # [E, L, H]
+        weights = torch.zeros(n, E, dtype=top_w.dtype).scatter_(1, top_i, top_w)  # [L, E]
+        return (y * weights.t()[..., None]).sum(dim=0), top_i
+    out = torch.zeros_like(h)
+    for e in range(cfg.num_experts):
+        rows, slot = torch.where(top_i == e)
+        if rows.numel() == 0:
+            continue
+        g, u, d = expert_weights(cfg, W, p, e)
+        x = h[rows]
+        y = F.linear(act(cfg.act, F.linear(x, g)) * F.linear(x, u), d)
+        out.index_add_(0, rows, (y * top_w[rows, slot, None]).to(out.dtype))
+    return out, top_i
+
+
+def decoder_layer(cfg, W, i, x, cos, sin, cache, past):
+    """qwen3: Qwen3DecoderLayer.forward (pre-norm attention, pre-norm MLP, residuals). Returns (x, router indices
+    [L, k] or None for a dense layer)."""
+    p = f"{cfg.prefix}layers.{i}."
+    h = qm.rms_norm(x, W[p + "input_layernorm.weight"], cfg.eps)
+    x = x + attention(cfg, W, p + "self_attn.", h, cos, sin, cache, i, past)
+    h = qm.rms_norm(x, W[p + "post_attention_layernorm.weight"], cfg.eps)
+    if cfg.layer_is_moe(i):
+        y, top_i = moe_mlp(cfg, W, p + "mlp.", h)
+        return x + y, top_i
+    return x + dense_mlp(cfg, W, p + "mlp.", h), None
+
+
+def text_forward(cfg, W, embeds, position_ids, cache, past, dumps=None, visual_rows=None, deepstack=None):
+    """qwen3: Qwen3Model.forward + lm_head / vl: Qwen3VLTextModel.forward. embeds [L, H], position_ids [3, L].
+    vl DeepStack (_deepstack_process): after decoder layer j < len(deepstack), deepstack[j] [M, H] is ADDED to the
+    rows visual_rows (the image-token positions, in order). dumps receives decoder_layer_{i} [L, H] (after any
+    addition), router_topk_{i} int64 [L, k] for MoE layers, final_norm [L, H]. Returns logits [L, V]."""
+    cos, sin = rope_cos_sin(cfg, position_ids, embeds.dtype)
+    x = embeds
+    for i in range(cfg.layers):
+        x, top_i = decoder_layer(cfg, W, i, x, cos, sin, cache, past)
+        if deepstack is not None and i < len(deepstack):
+            x = x.clone()
+            x[visual_rows] = x[visual_rows] + deepstack[i].to(x.dtype)
+        if dumps is not None:
+            dumps[f"decoder_layer_{i}"] = x
+            if top_i is not None:
+                dumps[f"router_topk_{i}"] = top_i
+    x = qm.rms_norm(x, W[cfg.prefix + "norm.weight"], cfg.eps)
+    if dumps is not None:
+        dumps["final_norm"] = x
+    head = W[cfg.prefix + "embed_tokens.weight"] if cfg.tie else W["lm_head.weight"]
+    return F.linear(x, head)
+
+
+def embed_inputs(cfg, W, input_ids, image_embeds):
+    """vl: Qwen3VLModel.forward: token embeddings, then masked_scatter of the image features, in order, into the
+    rows whose id is image_token_id. Returns (embeds [L, H], image rows int64 [M])."""
+    x = W[cfg.prefix + "embed_tokens.weight"][input_ids]
+    if not cfg.is_vl:
+        return x, None
+    rows = (input_ids == cfg.image_token_id).nonzero().flatten()
+    n_feat = 0 if image_embeds is None else image_embeds.shape[0]
+    if rows.numel() != n_feat:
+        raise ValueError(f"Image features and image tokens do not match: tokens: {rows.numel()}, features {n_feat}")
+    if n_feat:
+        x = x.clone()
+        x[rows] = image_embeds.to(x.dtype)
+    return x, rows
+
+
+def prefill(cfg, W, input_ids, images, dumps=None):
+    """Whole prefill. images: list of (pixel_values [n_i, C*Tp*P*P], (t, h, w)) (empty for text-only models).
+    Returns (logits [L, V], cache, rope delta)."""
+    image_embeds, deepstack, grids = None, None, [g for _, g in images]
+    if images:
+        if not cfg.is_vl:
+            raise ValueError(f"{cfg.model_type} takes no images")
+        import qwen3_vision as qv
+        image_embeds, deepstack = qv.vision_forward(cfg, W, torch.cat([p for p, _ in images]), grids, dumps)
+    embeds, rows = embed_inputs(cfg, W, input_ids, image_embeds)
+    # vl: get_rope_index == qwen2_vl_model.rope_index with t advancing 1 per frame (is_25 False); text only: arange
+    pos, delta = qm.rope_index(cfg, input_ids, grids)
+    if dumps is not None:
+        dumps["position_ids"] = pos
+        dumps["rope_delta"] = torch.tensor([delta], dtype=torch.int64)
+        dumps["inputs_embeds"] = embeds
+    cache = [None] * cfg.layers
+    logits = text_forward(cfg, W, embeds, pos, cache, 0, dumps, rows, deepstack)
+    if dumps is not None:
+        dumps["logits"] = logits
+    return logits, cache, delta
+
+
+def decode_step(cfg, W, token, cache, past, delta):
+    """One cached step as generate does it: the token sits at cache position `past`; all three M-RoPE axes use
+    past + rope delta (vl: prepare_inputs_for_generation); no images and no DeepStack. Returns logits [V]."""
+    embeds = W[cfg.prefix + "embed_tokens.weight"][torch.tensor([token])]
+    pos = torch.full((3, 1), past + delta, dtype=torch.int64)
+    return text_forward(cfg, W, embeds, pos, cache, past)[0]
+
+
+def greedy(cfg, W, input_ids, images, max_new, eos_ids):
+    """Greedy decoding with the KV cache (qwen2_vl_model.greedy's loop). Returns (tokens, float32 logits [n, V])."""
+    return qm.greedy(cfg, W, input_ids, images, max_new, eos_ids, prefill_fn=prefill, decode_fn=decode_step)

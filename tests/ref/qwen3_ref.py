@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""Reference data for the Qwen3 family (Qwen2, Qwen3, Qwen3-MoE, Qwen3-VL, Qwen3-VL-MoE): random checkpoints,
+inputs and PyTorch dumps.
+
+The forward lives in qwen3_model.py (language side) and qwen3_vision.py (vision tower), following transformers
+5.0.0.dev0 git ccc7d90bcb; qwen3_ckpt.py has configs, tensor lists and sparse checkpoints. See README.md.
+
+    qwen3_ref.py make-checkpoint --variant qwen2|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_moe --out DIR [--seed N]
+                                 [--dtype float32|bfloat16] [--config-form 5|4]
+    qwen3_ref.py make-checkpoint --shape-from CONFIG.json --sparse --out DIR    # real shapes, data a hole
+    qwen3_ref.py make-inputs --case text|text_long|one_image|two_images --model DIR --out DIR [--seed N]
+    qwen3_ref.py dump --model DIR (--inputs DIR | --ids IDS.npy [--pixel-values PV.npy --grid T,H,W]...)
+                      --out OUTDIR [--greedy 16] [--compute float32|bf16]
+    qwen3_ref.py self-check      # internal consistency checks, exits 1 on failure
+
+Shape legend (npy outputs): N patches, M = N/4 merged tokens, D vision hidden, L prompt tokens, H text hidden,
+V vocab, k experts per token.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qwen2_vl_ref as q2ref  # noqa: E402  (npy input/output helpers shared with the Qwen2-VL reference)
+import qwen3_ckpt as ck  # noqa: E402
+import qwen3_model as q3  # noqa: E402
+import safetensors_io as st  # noqa: E402
+
+TEXT_ID_LIMIT = 300  # make-inputs draws ordinary text ids from [0, 300): below every special id
+
+CASES = {
+    # text-run lengths and image grids (t, h, w) in patches, in sequence order
+    "text": [20],
+    "text_long": [40],
+    "one_image": [5, (1, 8, 12), 7],
+    "two_images": [4, (1, 4, 6), 5, (1, 10, 8), 6],
+}
+
+
+def cmd_make_checkpoint(args):
+    if args.shape_from:
+        if not args.sparse:
+            raise SystemExit("--shape-from writes real-size checkpoints only with --sparse (data a hole)")
+        with open(args.shape_from) as f:
+            cfg_raw = json.load(f)
+        cfg = q3.Config(cfg_raw)
+        os.makedirs(args.out, exist_ok=True)
+        shutil.copyfile(args.shape_from, os.path.join(args.out, "config.json"))
+        paths = ck.write_sparse(args.out, cfg, args.max_shard_bytes)
+        n = ck.param_counts(cfg)
+        print(f"wrote {len(paths)} sparse bf16 shards to {args.out} ({cfg.model_type})")
+        print(f"parameters: total {n['total']:,}  vision {n['vision']:,}  projector {n['projector']:,}  "
+              f"language {n['language']:,}")
+        return
+    if not args.variant:
+        raise SystemExit("make-checkpoint needs --variant (or --shape-from CONFIG --sparse)")
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    cfg_raw = ck.tiny_config(args.variant, args.dtype, args.config_form)
+    cfg = q3.Config(cfg_raw)
+    ck.write_folder(args.out, cfg_raw, cfg.is_vl)
+    st.write_file(os.path.join(args.out, "model.safetensors"), ck.make_tiny_weights(cfg, args.seed, dtype))
+    print(f"wrote {args.out}")
+
+
+def build_inputs(cfg, case, seed):
+    """Returns (ids int64 [L], list of (pixel_values float32 [t*h*w, C*Tp*P*P], (t, h, w))). Pixel rows are standard
+    normal values, already in the processor's merge-block order."""
+    gen = torch.Generator().manual_seed(seed)
+    ids, images = [], []
+    for part in CASES[case]:
+        if isinstance(part, int):
+            ids += torch.randint(0, TEXT_ID_LIMIT, (part,), generator=gen).tolist()
+            continue
+        if not cfg.is_vl:
+            raise SystemExit(f"case {case} has images; {cfg.model_type} is text-only")
+        t, h, w = part
+        ids += [cfg.vision_start_token_id] + [cfg.image_token_id] * (t * h * w // cfg.merge ** 2)
+        ids += [cfg.vision_end_token_id]
+        row = cfg.in_chans * cfg.temporal_patch * cfg.patch * cfg.patch
+        images.append((torch.randn(t * h * w, row, generator=gen), (t, h, w)))
+    return torch.tensor(ids, dtype=torch.int64), images
+
+
+def load_config(model_dir):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        return q3.Config(json.load(f))
+
+
+def cmd_make_inputs(args):
+    cfg = load_config(args.model)
+    ids, images = build_inputs(cfg, args.case, args.seed)
+    q2ref.save_inputs(args.out, ids, images)
+    print(f"wrote {args.out}: {ids.numel()} tokens, {len(images)} images")
+
+
+def load_model(model_dir, compute):
+    """Returns (cfg, weights in the compute dtype, eos id list)."""
+    cfg = load_config(model_dir)
+    dtype = {"float32": torch.float32, "bf16": torch.bfloat16}[compute]
+    W = {k: v.to(dtype) for k, v in st.read_folder(model_dir).items()}
+    eos = cfg.eos_token_id
+    gen_path = os.path.join(model_dir, "generation_config.json")
+    if os.path.exists(gen_path):
+        with open(gen_path) as f:
+            eos = json.load(f).get("eos_token_id", eos)
+    return cfg, W, eos if isinstance(eos, list) else [eos]
+
+
+def run_dump(model_dir, ids, images, out_dir, n_greedy, compute):
+    cfg, W, eos = load_model(model_dir, compute)
+    dumps = {}
+    q3.prefill(cfg, W, ids, images, dumps)
+    if n_greedy > 0:
+        tokens, step_logits = q3.greedy(cfg, W, ids, images, n_greedy, eos)
+        dumps["greedy"] = torch.tensor(tokens, dtype=torch.int64)
+        dumps["greedy_logits"] = step_logits
+        top2 = step_logits.topk(2, dim=-1).values
+        print(f"greedy: {tokens}; smallest top-1/top-2 logit gap {float((top2[:, 0] - top2[:, 1]).min()):.4f}")
+    if cfg.is_moe:
+        print(f"routing: smallest gap between the k-th and (k+1)-th router probability "
+              f"{router_margin(cfg, W, ids, images):.2e}")
+    q2ref.save_dumps(out_dir, dumps)
+    return dumps
+
+
+def router_margin(cfg, W, ids, images):
+    """Smallest p_k - p_(k+1) over tokens and MoE layers: how much error an exact comparison of the chosen experts
+    can bear."""
+    saved, gaps = q3.route, []
+
+    def spy(cfg_, W_, p, h):
+        out = saved(cfg_, W_, p, h)
+        top = out[2].topk(cfg_.top_k + 1, dim=-1).values
+        gaps.append(float((top[:, -2] - top[:, -1]).min()))
+        return out
+
+    q3.route = spy
+    try:
+        q3.prefill(cfg, W, ids, images)
+    finally:
+        q3.route = saved
+    return min(gaps)
+
+
+def cmd_dump(args):
+    if args.inputs:
+        ids, images = q2ref.load_inputs(args.inputs)
+    else:
+        ids = torch.from_numpy(np.load(args.ids).astype(np.int64))
+        pvs, grids = args.pixel_values or [], args.grid or []
+        if len(pvs) != len(grids):
+            raise SystemExit("give one --grid per --pixel-values")
+        images = [(torch.from_numpy(np.load(p).astype(np.float32)), q2ref.parse_grid(g)) for p, g in zip(pvs, grids)]
+    dumps = run_dump(args.model, ids, images, args.out, args.greedy, args.compute)
+    print(f"wrote {len(dumps)} arrays to {args.out}")
+
+
+def cmd_self_check(args):
+    import qwen3_selfcheck  # noqa: E402  (test code, kept apart from the reference)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ok = qwen3_selfcheck.run(tmp)
+    sys.exit(0 if ok else 1)
+
+
+def main(argv=None):
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.float32)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("make-checkpoint")
+    p.add_argument("--variant", choices=ck.VARIANTS)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    p.add_argument("--config-form", type=int, choices=[4, 5], default=5,
+                   help="config.json layout: 5 = transformers 5.x (rope_parameters, dtype), 4 = as published")
+    p.add_argument("--shape-from", help="a real config.json: write every tensor it implies (needs --sparse)")
+    p.add_argument("--sparse", action="store_true", help="with --shape-from: bf16 shards whose data is a hole")
+    p.add_argument("--max-shard-bytes", type=int, default=4 * 1000 ** 3)
+    p.set_defaults(fn=cmd_make_checkpoint)
+
+    p = sub.add_parser("make-inputs")
+    p.add_argument("--case", choices=sorted(CASES), required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=1234)
+    p.set_defaults(fn=cmd_make_inputs)
+
+    p = sub.add_parser("dump")
+    p.add_argument("--model", required=True)
+    p.add_argument("--inputs", help="folder written by make-inputs (instead of --ids/--pixel-values/--grid)")
+    p.add_argument("--ids")
+    p.add_argument("--pixel-values", action="append")
+    p.add_argument("--grid", action="append")
+    p.add_argument("--out", required=True)
+    p.add_argument("--greedy", type=int, default=16)
+    p.add_argument("--compute", choices=["float32", "bf16"], default="float32")
+    p.set_defaults(fn=cmd_dump)
+
+    p = sub.add_parser("self-check")
+    p.set_defaults(fn=cmd_self_check)
+
+    args = ap.parse_args(argv)
+    if args.cmd == "dump" and not args.inputs and not args.ids:
+        ap.error("dump needs --inputs or --ids")
+    with torch.no_grad():
+        args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -157,7 +157,17 @@ mt_tensor *mt_decoder_forward(const mt_decoder *d, mt_ctx *ctx, mt_kv *kv, const
         mt_tensor *h = mt_nn_norm(ctx, x, &y->ln1);
         x = mt_op_add(ctx, x, mt_nn_self_attention(ctx, &y->attn, h, cos, sin, &plan, (int)l));
         h = mt_nn_norm(ctx, x, &y->ln2);
-        h = y->moe.experts ? mt_nn_moe(ctx, &y->moe, h, NULL) : mt_nn_gated_mlp(ctx, h, &y->gate, &y->up, &y->down, c->act);
+        if (y->moe.experts) {
+            /* the chosen experts are an intermediate too: routing is compared with the reference's exactly */
+            int64_t k = y->moe.top_k, *chosen = dump && dump->fn ? mt_arena_alloc(ctx->arena, (size_t)(T * k) * 8) : NULL;
+            h = mt_nn_moe(ctx, &y->moe, h, chosen);
+            if (chosen) {
+                mt_tensor ct = mt_tensor_wrap(MT_I64, 2, (int64_t[]){T, k}, chosen);
+                mt_dump_tensor(dump, &ct, "router_topk_%lld", (long long)l);
+            }
+        } else {
+            h = mt_nn_gated_mlp(ctx, h, &y->gate, &y->up, &y->down, c->act);
+        }
         x = mt_op_add(ctx, x, h);
         for (int i = 0; i < b->n_inject; i++)
             if (b->inject[i].layer == l) x = inject(ctx, x, &b->inject[i]);

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Qwen2.5-VL / Qwen2-VL parity: mitten against the PyTorch reference of this folder.
+"""Parity of every family with the PyTorch references of this folder (qwen2_vl_ref.py for Qwen2-VL / Qwen2.5-VL,
+qwen3_ref.py for Qwen2 and the Qwen3 family).
 
-For each case: a tiny random checkpoint (qwen2_vl_ref.py make-checkpoint), its inputs (make-inputs), the
-reference tensors (dump), then `mitten logits --dump-dir` on the same inputs; every named tensor is compared.
+For each case: a tiny random checkpoint (make-checkpoint), its inputs (make-inputs), the reference tensors (dump),
+then `mitten logits --dump-dir` on the same inputs; every named tensor is compared, MoE routing included.
 
 Tolerances (max abs error; activations and logits are O(1) by construction of the random weights):
   f32 weights, f32 compute on both sides:     1e-4 for every tensor
@@ -12,7 +13,7 @@ Tolerances (max abs error; activations and logits are O(1) by construction of th
                                               bf16; mitten keeps them in f32, so it is the closer of the two to the
                                               f32 result: the reference's own bf16-vs-f32 gap is this size)
 Position ids and greedy tokens must be identical in the f32 cases.
-usage: parity.py --mitten BIN --work DIR [--variant qwen2_5_vl|qwen2_vl|bf16]
+usage: parity.py --mitten BIN --work DIR [--variant NAME]   (NAME: a key of VARIANTS)
 """
 import argparse
 import os
@@ -22,12 +23,20 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REF = [sys.executable, os.path.join(HERE, "qwen2_vl_ref.py")]
+QWEN2_VL = [sys.executable, os.path.join(HERE, "qwen2_vl_ref.py")]
+QWEN3 = [sys.executable, os.path.join(HERE, "qwen3_ref.py")]
 
-CASES = {
-    "qwen2_5_vl": ["text", "one_image", "two_images", "multi_window"],
-    "qwen2_vl": ["text", "one_image", "two_images"],
-    "bf16": ["two_images"],
+# name: (reference CLI, its --variant, cases, dtype, extra make-checkpoint arguments)
+VARIANTS = {
+    "qwen2_5_vl": (QWEN2_VL, "qwen2_5_vl", ["text", "one_image", "two_images", "multi_window"], "float32", []),
+    "qwen2_vl": (QWEN2_VL, "qwen2_vl", ["text", "one_image", "two_images"], "float32", []),
+    "bf16": (QWEN2_VL, "qwen2_5_vl", ["two_images"], "bfloat16", []),
+    "qwen2": (QWEN3, "qwen2", ["text", "text_long"], "float32", []),
+    "qwen3": (QWEN3, "qwen3", ["text", "text_long"], "float32", ["--config-form", "4"]),
+    "qwen3_moe": (QWEN3, "qwen3_moe", ["text", "text_long"], "float32", []),
+    "qwen3_vl": (QWEN3, "qwen3_vl", ["text", "one_image", "two_images"], "float32", []),
+    "qwen3_vl_4x": (QWEN3, "qwen3_vl", ["two_images"], "float32", ["--config-form", "4"]),
+    "qwen3_vl_moe": (QWEN3, "qwen3_vl_moe", ["one_image", "two_images"], "float32", []),
 }
 
 
@@ -54,7 +63,10 @@ def compare(ref_dir, got_dir, tol, exact_ids):
     failures, worst = [], {}
     names = sorted(f[:-4] for f in os.listdir(ref_dir) if f.endswith(".npy"))
     for name in names:
-        if name in ("rope_delta", "greedy_logits") or (name.startswith("vision_block_") and not name.endswith("_orig")):
+        if name in ("rope_delta", "greedy_logits"):
+            continue
+        # Qwen2.5-VL's reference writes its window order and, as _orig, the processor's order mitten dumps
+        if name.startswith("vision_block_") and not name.endswith("_orig") and name + "_orig" in names:
             continue
         got_name = name[:-5] if name.endswith("_orig") else name
         ref = np.load(os.path.join(ref_dir, name + ".npy"))
@@ -65,6 +77,8 @@ def compare(ref_dir, got_dir, tol, exact_ids):
             failures.append("%s: mitten wrote no %s.npy" % (name, got_name))
             continue
         got = np.load(path)
+        if name == "position_ids" and got.shape[0] == 1:
+            got = np.repeat(got, ref.shape[0], 0)  # 1-D rope: the reference writes its one axis three times
         if got.shape != ref.shape:
             failures.append("%s: shape %s, reference %s" % (name, got.shape, ref.shape))
             continue
@@ -83,15 +97,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mitten", required=True)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--variant", default="qwen2_5_vl", choices=sorted(CASES))
+    ap.add_argument("--variant", default="qwen2_5_vl", choices=sorted(VARIANTS))
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     model = os.path.join(a.work, "model")
-    arch = "qwen2_vl" if a.variant == "qwen2_vl" else "qwen2_5_vl"
-    dtype = "bfloat16" if a.variant == "bf16" else "float32"
-    run(REF + ["make-checkpoint", "--variant", arch, "--out", model, "--seed", "7", "--dtype", dtype])
+    REF, arch, cases, dtype, extra = VARIANTS[a.variant]
+    run(REF + ["make-checkpoint", "--variant", arch, "--out", model, "--seed", "7", "--dtype", dtype] + extra)
     all_failures = []
-    for case in CASES[a.variant]:
+    for case in cases:
         inputs = os.path.join(a.work, "in_" + case)
         run(REF + ["make-inputs", "--case", case, "--model", model, "--out", inputs])
         checks = [("f32", "float32", (1e-4,), True)]

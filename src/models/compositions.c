@@ -4,8 +4,8 @@
 
 #include "models/model.h"
 
-extern const mt_vision_part mt_vision_qwen2_vl, mt_vision_qwen2_5_vl;
-extern const mt_processor_part mt_processor_qwen_vl;
+extern const mt_vision_part mt_vision_qwen2_vl, mt_vision_qwen2_5_vl, mt_vision_qwen3_vl;
+extern const mt_processor_part mt_processor_qwen_vl, mt_processor_qwen3_vl;
 
 /* The chat template of the Qwen2-VL / Qwen2.5-VL checkpoints (ChatML with vision placeholders, a default system
  * message), used when a folder ships none of its own. Images and videos become <|vision_start|><|image_pad|>
@@ -63,6 +63,12 @@ static const mt_composition compositions[] = {
      .vision = &mt_vision_qwen2_vl, .processor = &mt_processor_qwen_vl, .text_config_key = "text_config",
      .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes,
      .default_chat_template = default_chat_template, .module_renames = qwen2_vl_renames},
+    {.name = "qwen3-vl", .architectures = NAMES("Qwen3VLForConditionalGeneration"), .decoder_kind = "qwen3",
+     .vision = &mt_vision_qwen3_vl, .processor = &mt_processor_qwen3_vl, .text_config_key = "text_config",
+     .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes},
+    {.name = "qwen3-vl-moe", .architectures = NAMES("Qwen3VLMoeForConditionalGeneration"),
+     .decoder_kind = "qwen3_vl_moe", .vision = &mt_vision_qwen3_vl, .processor = &mt_processor_qwen3_vl,
+     .text_config_key = "text_config", .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes},
     {.name = "qwen2", .architectures = NAMES("Qwen2ForCausalLM"), .decoder_kind = "qwen2",
      .text_prefixes = text_prefixes},
     {.name = "qwen3", .architectures = NAMES("Qwen3ForCausalLM"), .decoder_kind = "qwen3",

@@ -7,6 +7,7 @@
 #include "models/decoder.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct dec_layer {
@@ -34,14 +35,55 @@ void mt_decoder_free(mt_decoder *d) {
     mt_free(d);
 }
 
+/* A weight [rows, cols] in dtype made of src's columns [c0, c0 + rows) transposed (src [cols, ld] row-major). */
+static mt_linear transposed(mt_loader *l, const char *src, mt_dtype dtype, int64_t ld, int64_t c0, int64_t rows,
+                            int64_t cols) {
+    mt_linear lin = {0};
+    size_t es = mt_dtype_size(dtype);
+    char *dst = l->st ? NULL : mt_model_own(l->m, (size_t)(rows * cols) * es, l->err);
+    if (!dst) {
+        if (!l->st) l->st = MT_ERR_NOMEM;
+        return lin;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) memcpy(dst + (size_t)(r * cols + c) * es, src + (size_t)(c * ld + c0 + r) * es, es);
+    lin.w = mt_tensor_wrap(dtype, 2, (int64_t[]){rows, cols}, dst);
+    return lin;
+}
+
+/* Qwen3-VL-MoE's stacks: x @ gate_up_proj[e] gives [gate | up] (gate first), then @ down_proj[e] - each expert's
+ * Linear weights are their transposes. */
+static void load_fused_experts(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, const char *p, int64_t i) {
+    int64_t H = c->hidden, I = c->moe_inter, E = c->n_experts;
+    mt_tensor gu, dn;
+    char name[512];
+    snprintf(name, sizeof name, "%slayers.%lld.mlp.experts.gate_up_proj", p, (long long)i);
+    if (!l->st) l->st = mt_weight_stack(l->m, name, E, H, 2 * I, &gu, l->err);
+    snprintf(name, sizeof name, "%slayers.%lld.mlp.experts.down_proj", p, (long long)i);
+    if (!l->st) l->st = mt_weight_stack(l->m, name, E, I, H, &dn, l->err);
+    size_t es = l->st ? 0 : mt_dtype_size(gu.dtype);
+    for (int64_t e = 0; e < E && !l->st; e++) {
+        const char *g = (const char *)gu.data + (size_t)(e * H * 2 * I) * es;
+        const char *d = (const char *)dn.data + (size_t)(e * I * H) * mt_dtype_size(dn.dtype);
+        moe->experts[e].gate = transposed(l, g, gu.dtype, 2 * I, 0, I, H);
+        moe->experts[e].up = transposed(l, g, gu.dtype, 2 * I, I, I, H);
+        moe->experts[e].down = transposed(l, d, dn.dtype, H, 0, H, I);
+    }
+}
+
 static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, const char *p, int64_t i) {
     int64_t H = c->hidden, I = c->moe_inter, E = c->n_experts;
     *moe = (mt_moe){.n_experts = E, .top_k = c->top_k, .norm_topk = c->norm_topk, .act = c->act};
     mt_load_linear(l, &moe->router, E, H, false, "%slayers.%lld.mlp.gate.", p, (long long)i);
     if (l->st) return;
+    mt_weight_of(l->m, &moe->router.w, NULL)->training = MT_WEIGHT_OPT_IN;
     moe->experts = mt_calloc((size_t)E, sizeof *moe->experts);
     if (!moe->experts) {
         l->st = mt_err_set(l->err, MT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (c->fused_experts) {
+        load_fused_experts(l, c, moe, p, i);
         return;
     }
     for (int64_t e = 0; e < E && !l->st; e++) {

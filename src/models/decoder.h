@@ -6,11 +6,13 @@
  *     | qwen2      | q/k/v biases, o without                 | gated SiLU                             | Qwen2(.5), |
  *     |            |                                         |                                        | Qwen2-VL   |
  *     | qwen3      | attention_bias (default none), q/k norm | gated SiLU                             | Qwen3(-VL) |
- *     | qwen3_moe  | as qwen3                                | MoE: router, top-k, norm_topk_prob;    | Qwen3-MoE, |
- *     |            |                                         | dense where mlp_only_layers / step say | Qwen3-VL-  |
- *     |            |                                         | (experts per tensor or fused stacks)   | MoE        |
+ *     | qwen3_moe  | as qwen3                                | MoE: router, top-k, norm_topk_prob;    | Qwen3-MoE  |
+ *     |            |                                         | dense where mlp_only_layers / step say |            |
+ *     | qwen3_vl_  | as qwen3                                | MoE, experts as fused stacks, always   | Qwen3-VL-  |
+ *     | moe        |                                         | renormalised                           | MoE        |
  * All: RMSNorm pre-norm blocks, head_dim from the config (else hidden / heads), GQA, any rope of nn/rope.h, tied or
- * untied LM head.
+ * untied LM head. MoE routers are MT_WEIGHT_OPT_IN (frozen unless training asks for them); fused expert stacks are
+ * read through transposed copies and are MT_WEIGHT_FROZEN.
  *
  * Shapes: T batch rows, H hidden, V vocabulary, E experts.
  */
@@ -29,7 +31,7 @@ typedef struct mt_decoder_cfg {
     mt_rope_cfg rope;
     /* MoE (n_experts 0: dense) */
     int64_t n_experts, top_k, moe_inter, sparse_step;
-    bool norm_topk;
+    bool norm_topk, fused_experts;
     uint8_t *dense_layer; /* [n_layers]: 1 where the layer keeps a dense FFN (mlp_only_layers, sparse step) */
 } mt_decoder_cfg;
 

@@ -9,12 +9,15 @@
 typedef struct kind_defaults {
     const char *name;
     bool qkv_bias, o_bias, bias_from_config, qk_norm, moe;
+    bool fused_experts; /* experts as published by Qwen3-VL-MoE: gate_up_proj [E, H, 2I], down_proj [E, I, H] */
+    bool always_norm_topk; /* Qwen3-VL-MoE renormalises whatever norm_topk_prob says */
 } kind_defaults;
 
 static const kind_defaults kinds[] = {
-    {"qwen2", true, false, false, false, false},
-    {"qwen3", false, false, true, true, false},
-    {"qwen3_moe", false, false, true, true, true},
+    {"qwen2", true, false, false, false, false, false, false},
+    {"qwen3", false, false, true, true, false, false, false},
+    {"qwen3_moe", false, false, true, true, true, false, false},
+    {"qwen3_vl_moe", false, false, true, true, true, true, true},
 };
 
 /* A key of the text section, else of the root (4.x configs of VL models keep some text keys at the top). */
@@ -96,6 +99,8 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
         c->dense_layer = mt_calloc((size_t)c->n_layers, 1);
         if (!c->dense_layer) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
         read_moe(&r, text, c);
+        c->fused_experts = k->fused_experts;
+        if (k->always_norm_topk) c->norm_topk = true;
     }
     if (r.st) {
         mt_free(c->dense_layer);

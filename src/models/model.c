@@ -242,6 +242,38 @@ mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t 
     return mt_weight_register(m, name, out, err);
 }
 
+mt_status mt_weight_stack(mt_model *m, const char *name, int64_t n, int64_t rows, int64_t cols, mt_tensor *out,
+                          mt_err *err) {
+    const mt_st_tensor *t;
+    mt_status st = mt_safetensors_get(m->st, name, &t, err);
+    if (st) return st;
+    char buf[128];
+    if (t->ndim != 3 || t->shape[0] != n || t->shape[1] != rows || t->shape[2] != cols)
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld, %lld]", t->file,
+                          name, shape_str(t, buf, sizeof buf), (long long)n, (long long)rows, (long long)cols);
+    if (!is_float_dtype(t->dtype))
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, expected F32, BF16 or F16",
+                          t->file, name, mt_dtype_name(t->dtype));
+    *out = mt_tensor_wrap(t->dtype, 2, (int64_t[]){n * rows, cols}, t->data);
+    st = mt_weight_register(m, name, out, err);
+    if (!st) mt_weight_find(m, name)->training = MT_WEIGHT_FROZEN;
+    return st;
+}
+
+void *mt_model_own(mt_model *m, size_t bytes, mt_err *err) {
+    if (m->n_owned == m->cap_owned) {
+        size_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        float **grown = mt_realloc(m->owned, cap * sizeof *grown);
+        if (!grown) return mt_err_set(err, MT_ERR_NOMEM, "out of memory"), NULL;
+        m->owned = grown;
+        m->cap_owned = cap;
+    }
+    void *p = mt_malloc_aligned(bytes ? bytes : 1);
+    if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for %zu bytes of derived weights", bytes), NULL;
+    m->owned[m->n_owned++] = p;
+    return p;
+}
+
 mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err) {
     const mt_st_tensor *t = mt_safetensors_find(m->st, name);
     if (!t && optional) {

@@ -64,12 +64,20 @@ typedef struct mt_weight_use {
     int64_t row0;
 } mt_weight_use;
 
+/* Whether training may change a weight. */
+typedef enum mt_weight_training {
+    MT_WEIGHT_TRAINABLE, /* with its part */
+    MT_WEIGHT_OPT_IN,    /* only when asked by name of its role (MoE routers: --train-router) */
+    MT_WEIGHT_FROZEN,    /* the model reads a transformed copy (fused expert stacks): never trained, saved as read */
+} mt_weight_training;
+
 /* One checkpoint tensor the model uses, with every module tensor that reads it, so a trainer can swap in f32
  * master weights and gradient buffers without knowing the parts' structures. */
 typedef struct mt_weight {
     char *name;
     int64_t rows, cols; /* as the model reads it: vectors have cols 1, a conv patch embedding is a matrix */
     mt_model_part part;
+    mt_weight_training training;
     mt_linear *linear; /* the linear layer whose weight this is (LoRA attaches there), or NULL */
     mt_weight_use *uses;
     size_t n_uses;
@@ -187,6 +195,12 @@ const mt_composition *mt_composition_find(const char *architecture);
 /* A 2D weight [rows, cols] used in place. A tensor of more dims whose first dim is rows and whose other dims
  * multiply to cols is accepted too (a Conv3d patch embedding is a matrix). Errors name the tensor and shapes. */
 mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t cols, mt_tensor *out, mt_err *err);
+/* A stacked 3D weight [n, rows, cols] (fused MoE experts), registered as read and MT_WEIGHT_FROZEN; out views it as
+ * [n * rows, cols] in place. */
+mt_status mt_weight_stack(mt_model *m, const char *name, int64_t n, int64_t rows, int64_t cols, mt_tensor *out,
+                          mt_err *err);
+/* bytes of memory the model owns until it closes (derived copies of weights); NULL with err set when out of memory */
+void *mt_model_own(mt_model *m, size_t bytes, mt_err *err);
 /* A 1D weight of n values, copied to f32 (norm weights, biases). optional: absent -> out->data = NULL, MT_OK. */
 mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err);
 /* view reads the weight registered for `of` from row row0 on (`of` itself or another view of it). */

@@ -18,7 +18,9 @@ typedef struct qwen_proc {
 
 static void release(void *impl) { mt_free(impl); }
 
-static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **impl, mt_err *err) {
+/* defaults: the family's preprocessor values, for folders without preprocessor_config.json */
+static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_qwen_preproc_cfg *defaults,
+                      void **impl, mt_err *err) {
     const cJSON *vc = mt_cfg_section(cfg, "vision_config", false);
     if (!vc) return mt_err_set(err, MT_ERR_FORMAT, "%s: missing object \"vision_config\"", path);
     if (m->desc.image_token_id < 0) return mt_err_set(err, MT_ERR_FORMAT, "%s: missing field \"image_token_id\"", path);
@@ -31,7 +33,7 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
     if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     p->merge = merge;
     p->image_token_id = m->desc.image_token_id;
-    mt_status st = mt_qwen_preproc_cfg_load(m->dir, &p->pre, err);
+    mt_status st = mt_qwen_preproc_cfg_load_with(m->dir, defaults, &p->pre, err);
     if (!st && (p->pre.patch_size != patch || p->pre.temporal_patch_size != temporal || p->pre.merge_size != merge))
         st = mt_err_set(err, MT_ERR_FORMAT, "%s/preprocessor_config.json: patch %lld / temporal %lld / merge %lld "
                         "differ from config.json's %lld / %lld / %lld", m->dir, (long long)p->pre.patch_size,
@@ -43,6 +45,18 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
     }
     *impl = p;
     return MT_OK;
+}
+
+static mt_status load_qwen2_5(mt_model *m, const cJSON *cfg, const char *path, void **impl, mt_err *err) {
+    mt_qwen_preproc_cfg d;
+    mt_qwen_preproc_cfg_default(&d);
+    return load(m, cfg, path, &d, impl, err);
+}
+
+static mt_status load_qwen3(mt_model *m, const cJSON *cfg, const char *path, void **impl, mt_err *err) {
+    mt_qwen_preproc_cfg d;
+    mt_qwen3_vl_preproc_cfg_default(&d);
+    return load(m, cfg, path, &d, impl, err);
 }
 
 static mt_status preprocess(const void *impl, const mt_image *img, float **pixels, int64_t *n_patches,
@@ -110,4 +124,7 @@ static mt_status positions(const mt_model *m, const void *impl, const int32_t *i
     return MT_OK;
 }
 
-const mt_processor_part mt_processor_qwen_vl = {"qwen-vl processor", load, release, preprocess, image_tokens, positions};
+const mt_processor_part mt_processor_qwen_vl = {"qwen2-vl processor", load_qwen2_5, release, preprocess, image_tokens,
+                                                positions};
+const mt_processor_part mt_processor_qwen3_vl = {"qwen3-vl processor", load_qwen3, release, preprocess, image_tokens,
+                                                 positions};

@@ -25,7 +25,7 @@ static void part_dtypes(const mt_model *m, mt_model_part part, char *out, size_t
 static void print_part(const mt_model *m, const char *what, const char *name, mt_model_part part, size_t params) {
     char dtypes[64];
     part_dtypes(m, part, dtypes, sizeof dtypes);
-    printf("  %-10s %-24s %10.3f M  %s\n", what, name, (double)params / 1e6, dtypes);
+    printf("  %-10s %-24s %14zu  %s\n", what, name, params, dtypes);
 }
 
 int mt_cmd_info(int argc, char **argv) {
@@ -63,8 +63,7 @@ int mt_cmd_info(int argc, char **argv) {
     }
     print_part(m, "decoder", m->comp->decoder_kind, MT_PART_LANGUAGE, d->params_language);
     if (m->comp->processor) printf("  %-10s %s\n", "processor", m->comp->processor->name);
-    printf("  %-10s %-24s %10.3f M\n", "total", "",
-           (double)(d->params_vision + d->params_projector + d->params_language) / 1e6);
+    printf("  %-10s %-24s %14zu\n", "total", "", d->params_vision + d->params_projector + d->params_language);
     size_t bytes = mt_safetensors_total_bytes(m->st);
     double kv_per_token = (double)d->n_layers * (double)(d->k_width + d->v_width) * sizeof(float);
     printf("memory\n  weights (mapped)       %10.1f MiB\n  KV cache per token     %10.1f KiB (f32)\n"

@@ -35,24 +35,18 @@ void mt_decoder_free(mt_decoder *d) {
     mt_free(d);
 }
 
-/* A weight [rows, cols] in dtype made of src's columns [c0, c0 + rows) transposed (src [cols, ld] row-major). */
-static mt_linear transposed(mt_loader *l, const char *src, mt_dtype dtype, int64_t ld, int64_t c0, int64_t rows,
-                            int64_t cols) {
+/* The linear weight [rows, cols] that is src's columns [c0, c0 + rows) transposed (src [cols, ld] row-major): a
+ * view in place, which mt_op_linear reads as stored. */
+static mt_linear transposed(const char *src, mt_dtype dtype, int64_t ld, int64_t c0, int64_t rows, int64_t cols) {
     mt_linear lin = {0};
-    size_t es = mt_dtype_size(dtype);
-    char *dst = l->st ? NULL : mt_model_own(l->m, (size_t)(rows * cols) * es, l->err);
-    if (!dst) {
-        if (!l->st) l->st = MT_ERR_NOMEM;
-        return lin;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) memcpy(dst + (size_t)(r * cols + c) * es, src + (size_t)(c * ld + c0 + r) * es, es);
-    lin.w = mt_tensor_wrap(dtype, 2, (int64_t[]){rows, cols}, dst);
+    lin.w = mt_tensor_wrap(dtype, 2, (int64_t[]){rows, cols}, src + (size_t)c0 * mt_dtype_size(dtype));
+    lin.w.stride[0] = 1;
+    lin.w.stride[1] = ld;
     return lin;
 }
 
 /* Qwen3-VL-MoE's stacks: x @ gate_up_proj[e] gives [gate | up] (gate first), then @ down_proj[e] - each expert's
- * Linear weights are their transposes. */
+ * Linear weights are their transposes, read in place (a copy would double the memory of the largest part). */
 static void load_fused_experts(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, const char *p, int64_t i) {
     int64_t H = c->hidden, I = c->moe_inter, E = c->n_experts;
     mt_tensor gu, dn;
@@ -65,9 +59,9 @@ static void load_fused_experts(mt_loader *l, const mt_decoder_cfg *c, mt_moe *mo
     for (int64_t e = 0; e < E && !l->st; e++) {
         const char *g = (const char *)gu.data + (size_t)(e * H * 2 * I) * es;
         const char *d = (const char *)dn.data + (size_t)(e * I * H) * mt_dtype_size(dn.dtype);
-        moe->experts[e].gate = transposed(l, g, gu.dtype, 2 * I, 0, I, H);
-        moe->experts[e].up = transposed(l, g, gu.dtype, 2 * I, I, I, H);
-        moe->experts[e].down = transposed(l, d, dn.dtype, H, 0, H, I);
+        moe->experts[e].gate = transposed(g, gu.dtype, 2 * I, 0, I, H);
+        moe->experts[e].up = transposed(g, gu.dtype, 2 * I, I, I, H);
+        moe->experts[e].down = transposed(d, dn.dtype, H, 0, H, I);
     }
 }
 

@@ -12,7 +12,7 @@
  *     | moe        |                                         | renormalised                           | MoE        |
  * All: RMSNorm pre-norm blocks, head_dim from the config (else hidden / heads), GQA, any rope of nn/rope.h, tied or
  * untied LM head. MoE routers are MT_WEIGHT_OPT_IN (frozen unless training asks for them); fused expert stacks are
- * read through transposed copies and are MT_WEIGHT_FROZEN.
+ * read in place through transposed views and are MT_WEIGHT_FROZEN.
  *
  * Shapes: T batch rows, H hidden, V vocabulary, E experts.
  */

@@ -260,20 +260,6 @@ mt_status mt_weight_stack(mt_model *m, const char *name, int64_t n, int64_t rows
     return st;
 }
 
-void *mt_model_own(mt_model *m, size_t bytes, mt_err *err) {
-    if (m->n_owned == m->cap_owned) {
-        size_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
-        float **grown = mt_realloc(m->owned, cap * sizeof *grown);
-        if (!grown) return mt_err_set(err, MT_ERR_NOMEM, "out of memory"), NULL;
-        m->owned = grown;
-        m->cap_owned = cap;
-    }
-    void *p = mt_malloc_aligned(bytes ? bytes : 1);
-    if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for %zu bytes of derived weights", bytes), NULL;
-    m->owned[m->n_owned++] = p;
-    return p;
-}
-
 mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err) {
     const mt_st_tensor *t = mt_safetensors_find(m->st, name);
     if (!t && optional) {

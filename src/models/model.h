@@ -68,7 +68,7 @@ typedef struct mt_weight_use {
 typedef enum mt_weight_training {
     MT_WEIGHT_TRAINABLE, /* with its part */
     MT_WEIGHT_OPT_IN,    /* only when asked by name of its role (MoE routers: --train-router) */
-    MT_WEIGHT_FROZEN,    /* the model reads a transformed copy (fused expert stacks): never trained, saved as read */
+    MT_WEIGHT_FROZEN,    /* read through transposed views (fused expert stacks): never trained, saved as read */
 } mt_weight_training;
 
 /* One checkpoint tensor the model uses, with every module tensor that reads it, so a trainer can swap in f32
@@ -199,8 +199,6 @@ mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t 
  * [n * rows, cols] in place. */
 mt_status mt_weight_stack(mt_model *m, const char *name, int64_t n, int64_t rows, int64_t cols, mt_tensor *out,
                           mt_err *err);
-/* bytes of memory the model owns until it closes (derived copies of weights); NULL with err set when out of memory */
-void *mt_model_own(mt_model *m, size_t bytes, mt_err *err);
 /* A 1D weight of n values, copied to f32 (norm weights, biases). optional: absent -> out->data = NULL, MT_OK. */
 mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool optional, mt_tensor *out, mt_err *err);
 /* view reads the weight registered for `of` from row row0 on (`of` itself or another view of it). */

@@ -44,8 +44,9 @@ static void run_rows(mt_ctx *ctx, row_job *job) {
 mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b) {
     NEED(x && w);
     NEED(mt_need_2d_f32(ctx, x, "linear"));
-    if (w->ndim != 2 || !is_float(w->dtype) || w->stride[1] != 1)
-        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: weight must be a row-major 2D float matrix");
+    bool transposed = w->ndim == 2 && w->stride[0] == 1 && w->stride[1] != 1;
+    if (w->ndim != 2 || !is_float(w->dtype) || (w->stride[1] != 1 && !transposed))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: weight must be a 2D float matrix, row-major or transposed");
     int64_t T = x->shape[0], K = x->shape[1], N = w->shape[0];
     if (w->shape[1] != K)
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: input has %lld features, weight expects %lld",
@@ -54,8 +55,14 @@ mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, con
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: bias must be f32 with %lld values", (long long)N);
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, N);
     NEED(y);
-    mt_cpu_linear(ctx->pool, T, N, K, mt_f32(x), K, w->data, w->dtype, w->stride[0], b ? mt_f32(b) : NULL, mt_f32(y),
-                  N, false);
+    if (transposed) {
+        /* a weight stored [K, N] (fused expert stacks): y = x . B with B read in place */
+        mt_cpu_matmul(ctx->pool, T, N, K, mt_f32(x), K, 1, w->data, w->dtype, w->stride[1], 1, mt_f32(y), N, false);
+        for (int64_t t = 0; b && t < T; t++) mt_cpu_axpy(N, 1.0f, mt_f32(b), mt_f32(y) + t * N);
+    } else {
+        mt_cpu_linear(ctx->pool, T, N, K, mt_f32(x), K, w->data, w->dtype, w->stride[0], b ? mt_f32(b) : NULL,
+                      mt_f32(y), N, false);
+    }
     RECORD_OR_FAIL(mt_bw_linear, y, x, w, b);
     return y;
 }

@@ -42,7 +42,7 @@ static float *f32_copy(mt_ctx *ctx, const mt_tensor *w) {
 /* dx += dy W for a weight in any dtype: the GEMM widens bf16 / f16 panels of W as it packs them, so the weight is
  * read in place and no f32 copy is made. */
 static void linear_dx(mt_ctx *ctx, const mt_tensor *w, const float *dy, int64_t T, int64_t N, int64_t K, float *dx) {
-    mt_cpu_matmul(ctx->pool, T, K, N, dy, N, 1, w->data, w->dtype, w->stride[0], 1, dx, K, true);
+    mt_cpu_matmul(ctx->pool, T, K, N, dy, N, 1, w->data, w->dtype, w->stride[0], w->stride[1], dx, K, true);
 }
 
 /* Rows of dy that are all zero add nothing to dx, dW or db: in training the LM head gets one for every token
@@ -95,8 +95,8 @@ void mt_bw_linear(mt_ctx *ctx, const mt_tape_node *n) {
     const mt_tensor *x = &n->in[0], *w = &n->in[1];
     const float *dy = mt_f32(n->out->grad);
     int64_t T = x->shape[0], K = x->shape[1], N = w->shape[0];
-    if (n->src[1] && w->dtype != MT_F32) {
-        mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear backward: a trained weight must be f32");
+    if (n->src[1] && (w->dtype != MT_F32 || w->stride[1] != 1)) {
+        mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear backward: a trained weight must be f32 and row-major");
         return;
     }
     int64_t *seg;

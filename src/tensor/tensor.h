@@ -74,7 +74,8 @@ static inline float *mt_f32(const mt_tensor *t) { return (float *)t->data; }
 
 /* ---- ops (all outputs f32, contiguous) ---- */
 
-/* x [T, K] f32 · w [N, K]^T (f32/bf16/f16) + b [N] (f32 or NULL) -> [T, N] */
+/* x [T, K] f32 · w [N, K]^T (f32/bf16/f16) + b [N] (f32 or NULL) -> [T, N]. w is row-major, or a transposed view
+ * (stride {1, ld}: stored [K, N] as fused MoE expert stacks are), read in place either way. */
 mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b);
 /* rows of table [V, C] (any float dtype) picked by ids [T] (i32) -> [T, C]; ids are checked against V */
 mt_tensor *mt_op_embedding(mt_ctx *ctx, const mt_tensor *table, const int32_t *ids, int64_t n);

@@ -3,3 +3,9 @@ add_test(NAME model_bad_input
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/bad_input.py --mitten $<TARGET_FILE:mitten_cli>
                  --work ${CMAKE_BINARY_DIR}/model-bad-input)
 set_tests_properties(model_bad_input PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# Published checkpoint shapes (Qwen3-VL-4B, -2B, Qwen3-30B-A3B, Qwen3-VL-30B-A3B) load with the right parameter counts.
+add_test(NAME model_real_shapes
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/real_shapes.py --mitten $<TARGET_FILE:mitten_cli>
+                 --work ${CMAKE_BINARY_DIR}/model-real-shapes)
+set_tests_properties(model_real_shapes PROPERTIES LABELS ref TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

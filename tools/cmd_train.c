@@ -21,6 +21,7 @@ static const char train_usage[] =
     "  --eval-tokens N      new tokens per exact-match answer (default 64; 0: loss only)\n"
     "  --image-dir DIR      where relative image paths start (default: the data file's folder)\n"
     "  --train PARTS        comma list of vision, projector, llm (default llm)\n"
+    "  --train-router       MoE routers train too, or get adapters with --lora (default: frozen)\n"
     "  --lora R             LoRA rank on the language model (default 0: full fine-tuning)\n"
     "  --lora-alpha A       (default 2R)   --lora-dropout P (default 0)   --lora-targets LIST (default all-linear)\n"
     "  --epochs N           (default 1)    --max-steps N (default: the epochs decide)\n"
@@ -116,6 +117,7 @@ int mt_cmd_train(int argc, char **argv) {
             continue;
         if (mt_cli_flag(&a, "--last-turn-only")) o.last_turn_only = true;
         else if (mt_cli_flag(&a, "--strict")) o.strict = true;
+        else if (mt_cli_flag(&a, "--train-router")) o.spec.train_router = true;
         else return mt_cli_usage(train_usage, "unknown option %s", argv[a.i]);
     }
     if (bad) return MT_EXIT_USAGE;

@@ -32,6 +32,7 @@ struct mt_trainable {
     float **buffers; /* every master and gradient allocation */
     size_t n_buffers, cap_buffers;
     size_t total[3], trained[3]; /* parameters per part */
+    size_t frozen_kept;          /* weights of chosen parts read in a form training cannot change (fused experts) */
 };
 
 mt_train_spec mt_train_spec_default(void) {
@@ -172,6 +173,10 @@ mt_status mt_trainable_setup(mt_model *m, const mt_train_spec *spec, mt_trainabl
         const mt_weight *w = &m->weights[i];
         int64_t n = w->rows * w->cols;
         t->total[w->part] += (size_t)n;
+        if (w->training == MT_WEIGHT_FROZEN || (w->training == MT_WEIGHT_OPT_IN && !spec->train_router)) {
+            t->frozen_kept += chosen[w->part] && spec->lora_rank == 0 && w->training == MT_WEIGHT_FROZEN;
+            continue;
+        }
         bool adapted = spec->lora_rank > 0 && (w->part == MT_PART_LANGUAGE || spec->lora_all_parts);
         if (!chosen[w->part] && !(adapted && spec->lora_all_parts)) continue;
         if (adapted) {
@@ -181,6 +186,9 @@ mt_status mt_trainable_setup(mt_model *m, const mt_train_spec *spec, mt_trainabl
         st = train_weight(t, w, err);
         if (!st) t->trained[w->part] += (size_t)n;
     }
+    if (!st && t->frozen_kept)
+        mt_log(MT_LOG_INFO, "train: %zu fused expert stack(s) stay frozen (they are read in place, transposed); "
+               "use --lora to adapt the rest", t->frozen_kept);
     if (!st && t->n_params == 0)
         st = mt_err_set(err, MT_ERR_INVALID_ARG, "nothing to train: choose parts (or LoRA targets) the model has");
     if (st) {

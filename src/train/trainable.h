@@ -30,6 +30,8 @@ typedef struct mt_train_spec {
     const char *lora_targets;         /* comma-separated module names ("q_proj,v_proj") or "all-linear" */
     bool lora_all_parts;              /* adapters on matching linears of every part, as PEFT applies a config
                                          (merging someone's adapter); training puts them on the LM only */
+    bool train_router;                /* MoE routers train with the LM (full) or get adapters (LoRA); default
+                                         frozen, as routing drifts easily on small data */
     uint64_t seed;                    /* adapter initialisation */
 } mt_train_spec;
 

@@ -47,6 +47,7 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
     cJSON_AddNumberToObject(j, "lora_alpha", o->spec.lora_alpha);
     cJSON_AddNumberToObject(j, "lora_dropout", o->spec.lora_dropout);
     cJSON_AddStringToObject(j, "lora_targets", o->spec.lora_targets);
+    cJSON_AddBoolToObject(j, "train_router", o->spec.train_router);
 #undef S
 #undef N
     return j;
@@ -84,6 +85,7 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     NUM("lora_alpha", o->spec.lora_alpha); NUM("lora_dropout", o->spec.lora_dropout);
     BOOL("last_turn_only", o->last_turn_only); BOOL("strict", o->strict);
     BOOL("vision", o->spec.vision); BOOL("projector", o->spec.projector); BOOL("language", o->spec.language);
+    BOOL("train_router", o->spec.train_router);
 #undef STR
 #undef INT
 #undef NUM

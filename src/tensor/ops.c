@@ -3,12 +3,14 @@
 #include <math.h>
 #include <string.h>
 
+#include "tensor/backend.h"
 #include "tensor/cpu/cpu.h"
 #include "tensor/ops_backward.h"
 
 static bool is_float(mt_dtype t) { return t == MT_F32 || t == MT_BF16 || t == MT_F16; }
 
 mt_tensor *mt_need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op) {
+    if (!mt_need_host(ctx, x, op)) return NULL;
     if (x->ndim != 2 || x->dtype != MT_F32 || !mt_tensor_is_contiguous(x))
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "%s: expects a contiguous 2D f32 input", op);
     return (mt_tensor *)x;
@@ -53,15 +55,17 @@ mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, con
                            (long long)K, (long long)w->shape[1]);
     if (b && (b->dtype != MT_F32 || mt_tensor_numel(b) != N))
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: bias must be f32 with %lld values", (long long)N);
+    const mt_backend *be = mt_ctx_backend(ctx);
+    NEED(mt_need_device(ctx, w, "linear") && (!b || mt_need_device(ctx, b, "linear")));
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, N);
     NEED(y);
     if (transposed) {
         /* a weight stored [K, N] (fused expert stacks): y = x . B with B read in place */
-        mt_cpu_matmul(ctx->pool, T, N, K, mt_f32(x), K, 1, w->data, w->dtype, w->stride[1], 1, mt_f32(y), N, false);
+        be->matmul(ctx->pool, T, N, K, mt_f32(x), K, 1, w->data, w->dtype, w->stride[1], 1, mt_f32(y), N, false);
         for (int64_t t = 0; b && t < T; t++) mt_cpu_axpy(N, 1.0f, mt_f32(b), mt_f32(y) + t * N);
     } else {
-        mt_cpu_linear(ctx->pool, T, N, K, mt_f32(x), K, w->data, w->dtype, w->stride[0], b ? mt_f32(b) : NULL,
-                      mt_f32(y), N, false);
+        be->linear(ctx->pool, T, N, K, mt_f32(x), K, w->data, w->dtype, w->stride[0], b ? mt_f32(b) : NULL,
+                   mt_f32(y), N, false);
     }
     RECORD_OR_FAIL(mt_bw_linear, y, x, w, b);
     return y;
@@ -331,7 +335,8 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
         .scale = opts->scale, .causal = opts->causal, .q_pos0 = opts->q_pos0,
         .cu_seqlens = opts->cu_seqlens, .n_seg = opts->n_seg,
     };
-    mt_cpu_attention(ctx->pool, &a);
+    NEED(mt_need_device(ctx, k, "attention") && mt_need_device(ctx, v, "attention"));
+    mt_ctx_backend(ctx)->attention(ctx->pool, &a);
     if (mt_tape_wants(ctx, q, k, v)) {
         if (k->dtype != MT_F32 || v->dtype != MT_F32 || !mt_tensor_is_contiguous(k) || !mt_tensor_is_contiguous(v))
             return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: training needs contiguous f32 keys and values");

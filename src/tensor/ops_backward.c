@@ -18,6 +18,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "tensor/backend.h"
 #include "tensor/cpu/cpu.h"
 
 static float *gradp(mt_ctx *ctx, mt_tensor *t) {
@@ -42,7 +43,8 @@ static float *f32_copy(mt_ctx *ctx, const mt_tensor *w) {
 /* dx += dy W for a weight in any dtype: the GEMM widens bf16 / f16 panels of W as it packs them, so the weight is
  * read in place and no f32 copy is made. */
 static void linear_dx(mt_ctx *ctx, const mt_tensor *w, const float *dy, int64_t T, int64_t N, int64_t K, float *dx) {
-    mt_cpu_matmul(ctx->pool, T, K, N, dy, N, 1, w->data, w->dtype, w->stride[0], w->stride[1], dx, K, true);
+    mt_ctx_backend(ctx)->matmul(ctx->pool, T, K, N, dy, N, 1, w->data, w->dtype, w->stride[0], w->stride[1], dx, K,
+                                true);
 }
 
 /* Rows of dy that are all zero add nothing to dx, dW or db: in training the LM head gets one for every token
@@ -376,7 +378,7 @@ void mt_bw_attention(mt_ctx *ctx, const mt_tape_node *n) {
         .cu_seqlens = o->cu_seqlens, .n_seg = o->n_seg,
     };
     mt_attn_grad g = {.dout = mt_f32(n->out->grad), .dq = dq, .dk = dk, .dv = dv};
-    mt_cpu_attention_backward(ctx->pool, &a, &g);
+    mt_ctx_backend(ctx)->attention_backward(ctx->pool, &a, &g);
 }
 
 /* ---- rows: gather, scatter, concat, views ---- */

@@ -37,15 +37,25 @@ typedef struct mt_tensor {
     void *data;
     struct mt_tensor *grad; /* training: gradient of the loss, f32, contiguous in this tensor's shape */
     bool requires_grad;     /* training: ops record their backward for it (parameters set it; outputs inherit it) */
+    int device;             /* where data lives: an mt_device of tensor/backend.h, 0 = the CPU */
 } mt_tensor;
+
+typedef struct mt_backend mt_backend;
 
 typedef struct mt_ctx {
     mt_arena *arena;
     mt_pool *pool;
     mt_tape *tape;
+    const mt_backend *backend; /* the kernels ops run on (tensor/backend.h); NULL = the CPU */
     mt_status status; /* first failure, sticky */
     mt_err err;
 } mt_ctx;
+
+/* The backend of ctx (the CPU when unset); a tensor not on its device (MT_ERR_UNSUPPORTED, NULL returned) or on the
+ * CPU only (mt_need_host: ops with no kernel in the backend table). Both pass NULL through. */
+const mt_backend *mt_ctx_backend(const mt_ctx *ctx);
+mt_tensor *mt_need_device(mt_ctx *ctx, const mt_tensor *x, const char *op);
+mt_tensor *mt_need_host(mt_ctx *ctx, const mt_tensor *x, const char *op);
 
 /* Records a failure in ctx (the first one wins) and returns NULL, for `return mt_ctx_fail(ctx, ...)` in ops. */
 mt_tensor *mt_ctx_fail(mt_ctx *ctx, mt_status code, const char *fmt, ...) MT_PRINTF(3, 4);

@@ -109,8 +109,9 @@ int main(int argc, char **argv) {
     CHECK_MSG(two && rel_gap(two, two + V, V) < TOL, "a fork does not continue as its source");
     mt_kv_seq_drop(kv, fork);
     CHECK(mt_kv_seq_len(kv, fork) == -1);
-    int32_t bad_seq[3] = {0, 1, 0};
-    CHECK(run(&r, kv, two_ids, bad_seq, two_pos, 3, &err) == NULL && strstr(err.msg, "not consecutive"));
+    int32_t bad_seq[3] = {0, 1, 0}, three_ids[3] = {42, 42, 42};
+    int64_t three_pos[3] = {lens[0] + 1, lens[1] + 1, lens[0] + 2};
+    CHECK(run(&r, kv, three_ids, bad_seq, three_pos, 3, &err) == NULL && strstr(err.msg, "not consecutive"));
     int32_t gone[1] = {fork};
     CHECK(run(&r, kv, two_ids, gone, two_pos, 1, &err) == NULL && strstr(err.msg, "not in the KV memory"));
     CHECK(mt_kv_seq_len(kv, 0) == lens[0] + 1); /* failed batches leave every sequence as it was */

@@ -79,44 +79,82 @@ const cJSON *mt_cfg_section(const cJSON *cfg, const char *key, bool flat_ok) {
     return flat_ok ? cfg : NULL;
 }
 
+static bool has(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return v && !cJSON_IsNull(v);
+}
+
+/* The rope block as transformers' PreTrainedConfig reads it (convert_rope_params_to_dict, standardize_rope_params,
+ * validate_rope of 5.0): rope_scaling when it is a non-empty object, else rope_parameters; rope_theta from the block,
+ * else the top level, else 10000; "type" for "rope_type"; "mrope" is "default" (Qwen2VLTextConfig). Required keys
+ * (transformers raises KeyError): factor for linear, dynamic and yarn, and low_freq_factor / high_freq_factor with it
+ * for llama3. original_max_position_embeddings of yarn and llama3 comes from the top level when there (standardize
+ * puts it over the block's), else the block, else max_position_embeddings; dynamic reads max_position_embeddings
+ * only. Refused besides (transformers warns or computes nonsense): partial_rotary_factor other than 1 (mitten
+ * rotates whole heads), factor < 1, llama3 high_freq_factor <= low_freq_factor, yarn beta_fast < beta_slow,
+ * mrope_section of other than 3 values or not summing to head_dim / 2, and the types transformers has that mitten
+ * has not (longrope). */
 void mt_cfg_rope(mt_cfg *r, const cJSON *text, int64_t head_dim, int64_t max_positions, mt_rope_cfg *out) {
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(text, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(text, "rope_scaling");
     *out = (mt_rope_cfg){.type = MT_ROPE_DEFAULT, .dim = head_dim, .factor = 1.0, .yarn_truncate = true,
-                         .beta_fast = 32.0, .beta_slow = 1.0, .low_freq_factor = 1.0, .high_freq_factor = 4.0};
+                         .beta_fast = 32.0, .beta_slow = 1.0, .original_max = max_positions};
     out->theta = mt_cfg_num_opt(r, text, "rope_theta", 1e-3, 1e15, 10000.0);
-    const cJSON *src = cJSON_IsObject(rp) ? rp : cJSON_IsObject(rs) ? rs : NULL;
-    if (!src || r->st) {
-        char msg[200];
-        if (!r->st && !mt_rope_cfg_check(out, msg, sizeof msg)) mt_cfg_fail(r, MT_ERR_FORMAT, "%s", msg);
-        return;
+    double partial = mt_cfg_num_opt(r, text, "partial_rotary_factor", 0.0, 1.0, 1.0);
+    bool use_rs = cJSON_IsObject(rs) && rs->child;
+    const cJSON *src = use_rs ? rs : cJSON_IsObject(rp) ? rp : NULL;
+    /* messages name the block: "config.json: text_config.rope_scaling: field ..." */
+    const char *what = r->what;
+    char block[128];
+    if (src) {
+        const char *name = use_rs ? "rope_scaling" : "rope_parameters";
+        snprintf(block, sizeof block, "%s%s%s", what && *what ? what : "", what && *what ? "." : "", name);
+        r->what = block;
+        out->theta = mt_cfg_num_opt(r, src, "rope_theta", 1e-3, 1e15, out->theta);
+        partial = mt_cfg_num_opt(r, src, "partial_rotary_factor", 0.0, 1.0, partial);
     }
-    out->theta = mt_cfg_num_opt(r, src, "rope_theta", 1e-3, 1e15, out->theta);
-    const char *type = mt_cfg_str_opt(r, src, "rope_type", mt_cfg_str_opt(r, src, "type", "default"));
-    if (r->st) return;
-    if (!mt_rope_type_parse(type, &out->type)) {
-        mt_cfg_fail(r, MT_ERR_UNSUPPORTED, "rope type \"%s\" is not supported (default, mrope, linear, dynamic, yarn, "
-                    "llama3)", type);
-        return;
+    if (!r->st && partial != 1.0) {
+        if (!(src && has(src, "partial_rotary_factor"))) r->what = what;
+        mt_cfg_fail(r, MT_ERR_UNSUPPORTED, "partial_rotary_factor %g is not supported (mitten rotates whole heads)",
+                    partial);
     }
-    out->factor = mt_cfg_num_opt(r, src, "factor", 1.0, 1e6, 1.0);
-    out->original_max = mt_cfg_int_opt(r, src, "original_max_position_embeddings", 1, INT64_C(1) << 40,
-                                       max_positions);
-    out->low_freq_factor = mt_cfg_num_opt(r, src, "low_freq_factor", 1e-6, 1e6, out->low_freq_factor);
-    out->high_freq_factor = mt_cfg_num_opt(r, src, "high_freq_factor", 1e-6, 1e6, out->high_freq_factor);
-    out->beta_fast = mt_cfg_num_opt(r, src, "beta_fast", 1e-6, 1e6, out->beta_fast);
-    out->beta_slow = mt_cfg_num_opt(r, src, "beta_slow", 1e-6, 1e6, out->beta_slow);
-    out->attention_factor = mt_cfg_num_opt(r, src, "attention_factor", 1e-6, 1e6, 0.0);
-    out->yarn_truncate = mt_cfg_bool_opt(r, src, "truncate", true);
-    out->interleaved = mt_cfg_bool_opt(r, src, "mrope_interleaved", false);
-    int64_t sec[4] = {0};
-    size_t n = mt_cfg_int_list(r, src, "mrope_section", 0, 1 << 16, sec, 4);
-    if (r->st) return;
-    if (n && n != 3) {
-        mt_cfg_fail(r, MT_ERR_FORMAT, "field \"mrope_section\" must have 3 values, it has %zu", n);
-        return;
+    if (src && !r->st) {
+        const char *type = mt_cfg_str_opt(r, src, "rope_type", mt_cfg_str_opt(r, src, "type", "default"));
+        if (!r->st && !mt_rope_type_parse(type, &out->type))
+            mt_cfg_fail(r, MT_ERR_UNSUPPORTED,
+                        "rope type \"%s\" is not supported (default, mrope, linear, dynamic, yarn, llama3)", type);
+        mt_rope_type t = out->type;
+        const char *need[3] = {t == MT_ROPE_DEFAULT ? NULL : "factor", t == MT_ROPE_LLAMA3 ? "low_freq_factor" : NULL,
+                               t == MT_ROPE_LLAMA3 ? "high_freq_factor" : NULL};
+        for (int i = 0; i < 3 && !r->st; i++)
+            if (need[i] && !has(src, need[i]))
+                mt_cfg_fail(r, MT_ERR_FORMAT, "field \"%s\" is required for rope type \"%s\"", need[i], type);
+        if (t != MT_ROPE_DEFAULT) out->factor = mt_cfg_num_opt(r, src, "factor", 1.0, 1e6, 1.0);
+        if (t == MT_ROPE_YARN || t == MT_ROPE_LLAMA3) {
+            const char *k = "original_max_position_embeddings";
+            out->original_max = has(text, k) ? mt_cfg_int_opt(r, text, k, 1, INT64_C(1) << 40, max_positions)
+                                             : mt_cfg_int_opt(r, src, k, 1, INT64_C(1) << 40, max_positions);
+        }
+        if (t == MT_ROPE_LLAMA3) {
+            out->low_freq_factor = mt_cfg_num_opt(r, src, "low_freq_factor", 1e-6, 1e6, 0.0);
+            out->high_freq_factor = mt_cfg_num_opt(r, src, "high_freq_factor", 1e-6, 1e6, 0.0);
+        }
+        if (t == MT_ROPE_YARN) {
+            out->beta_fast = mt_cfg_num_opt(r, src, "beta_fast", 1e-6, 1e6, out->beta_fast);
+            out->beta_slow = mt_cfg_num_opt(r, src, "beta_slow", 1e-6, 1e6, out->beta_slow);
+            out->attention_factor = mt_cfg_num_opt(r, src, "attention_factor", 1e-6, 1e6, 0.0);
+            out->mscale = mt_cfg_num_opt(r, src, "mscale", 0.0, 1e6, 0.0);
+            out->mscale_all_dim = mt_cfg_num_opt(r, src, "mscale_all_dim", 0.0, 1e6, 0.0);
+            out->yarn_truncate = mt_cfg_bool_opt(r, src, "truncate", true);
+        }
+        out->interleaved = mt_cfg_bool_opt(r, src, "mrope_interleaved", false);
+        int64_t sec[4] = {0};
+        size_t n = mt_cfg_int_list(r, src, "mrope_section", 0, 1 << 16, sec, 4);
+        if (!r->st && n && n != 3)
+            mt_cfg_fail(r, MT_ERR_FORMAT, "field \"mrope_section\" must have 3 values, it has %zu", n);
+        memcpy(out->sections, sec, sizeof out->sections);
     }
-    memcpy(out->sections, sec, sizeof out->sections);
     char msg[200];
-    if (!mt_rope_cfg_check(out, msg, sizeof msg)) mt_cfg_fail(r, MT_ERR_FORMAT, "%s", msg);
+    if (!r->st && !mt_rope_cfg_check(out, msg, sizeof msg)) mt_cfg_fail(r, MT_ERR_FORMAT, "%s", msg);
+    r->what = what;
 }

@@ -37,7 +37,8 @@ size_t mt_cfg_int_list(mt_cfg *r, const cJSON *o, const char *key, int64_t lo, i
 void mt_cfg_fail(mt_cfg *r, mt_status code, const char *fmt, ...) MT_PRINTF(3, 4);
 
 /* The rotary config of a text config: rope_parameters (5.x) or rope_theta + rope_scaling (4.x), with head_dim and
- * max_position_embeddings given. Checks it (mt_rope_cfg_check). */
+ * max_position_embeddings given, read as transformers 5.0 reads them (the rules and refusals are listed at its
+ * definition in config.c). Checks it (mt_rope_cfg_check); failures name the block and the field. */
 void mt_cfg_rope(mt_cfg *r, const cJSON *text, int64_t head_dim, int64_t max_positions, mt_rope_cfg *out);
 
 /* The section object of key in cfg (text_config, vision_config), or cfg itself when key is NULL or the object is

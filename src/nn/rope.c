@@ -33,47 +33,49 @@ bool mt_rope_cfg_check(const mt_rope_cfg *c, char *msg, size_t cap) {
     if ((c->type == MT_ROPE_DYNAMIC || c->type == MT_ROPE_YARN || c->type == MT_ROPE_LLAMA3) && c->original_max < 1)
         return snprintf(msg, cap, "rope scaling needs original_max_position_embeddings"), false;
     if (c->type == MT_ROPE_LLAMA3 && !(c->high_freq_factor > c->low_freq_factor && c->low_freq_factor > 0))
-        return snprintf(msg, cap, "llama3 rope needs high_freq_factor > low_freq_factor > 0"), false;
-    if (c->type == MT_ROPE_YARN && !(c->beta_fast > 0 && c->beta_slow > 0))
-        return snprintf(msg, cap, "yarn rope needs positive beta_fast and beta_slow"), false;
+        return snprintf(msg, cap, "llama3 rope needs high_freq_factor > low_freq_factor > 0, got %g and %g",
+                        c->high_freq_factor, c->low_freq_factor),
+               false;
+    if (c->type == MT_ROPE_YARN && !(c->beta_fast > 0 && c->beta_slow > 0 && c->beta_fast >= c->beta_slow))
+        return snprintf(msg, cap, "yarn rope needs beta_fast >= beta_slow > 0, got %g and %g", c->beta_fast,
+                        c->beta_slow),
+               false;
+    if (c->type == MT_ROPE_YARN && !(c->attention_factor >= 0 && c->mscale >= 0 && c->mscale_all_dim >= 0))
+        return snprintf(msg, cap, "yarn attention_factor, mscale and mscale_all_dim must not be negative"), false;
     return true;
 }
 
-/* dim at which the rotation count over max_pos positions is num_rot (yarn) */
+/* dim at which the rotation count over max_pos positions is num_rot (yarn; Python floats in transformers) */
 static double correction_dim(double num_rot, double dim, double base, double max_pos) {
     return dim * log(max_pos / (num_rot * 2.0 * M_PI)) / (2.0 * log(base));
 }
 
+/* yarn's get_mscale */
+static double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * log(scale) + 1.0; }
+
+/* llama3: f from the default base, in transformers' f32 tensor steps */
+static float llama3_freq(const mt_rope_cfg *c, float f) {
+    float factor = (float)c->factor, low = (float)c->low_freq_factor;
+    float wl = (1.0f / f) * (float)(2.0 * M_PI);
+    if (wl > (float)((double)c->original_max / c->low_freq_factor)) return f / factor;
+    if (wl < (float)((double)c->original_max / c->high_freq_factor)) return f;
+    float smooth = ((1.0f / wl) * (float)c->original_max - low) / (float)(c->high_freq_factor - c->low_freq_factor);
+    return (1.0f - smooth) * f / factor + smooth * f;
+}
+
 void mt_rope_inv_freq(const mt_rope_cfg *c, int64_t max_pos, float *inv_freq, float *scale) {
     int64_t half = c->dim / 2;
-    double theta = c->theta;
+    float base = (float)c->theta;
     *scale = 1.0f;
     if (c->type == MT_ROPE_DYNAMIC && max_pos + 1 > c->original_max) {
-        double s = (double)(max_pos + 1);
-        theta *= pow(c->factor * s / (double)c->original_max - (c->factor - 1.0), (double)c->dim / (double)(c->dim - 2));
+        /* _compute_dynamic_ntk_parameters with seq_len an int64 tensor: float32 tensors, the exponent a double */
+        float q = (float)c->factor * (float)(max_pos + 1) / (float)c->original_max - (float)(c->factor - 1.0);
+        base = (float)c->theta * (float)pow((double)q, (double)c->dim / (double)(c->dim - 2));
     }
-    for (int64_t i = 0; i < half; i++) {
-        float expo = (float)(2 * i) / (float)c->dim;
-        inv_freq[i] = 1.0f / powf((float)theta, expo);
-    }
-    if (c->type == MT_ROPE_LINEAR)
-        for (int64_t i = 0; i < half; i++) inv_freq[i] /= (float)c->factor;
-    if (c->type == MT_ROPE_LLAMA3) {
-        double old = (double)c->original_max, low_wl = old / c->low_freq_factor, high_wl = old / c->high_freq_factor;
-        for (int64_t i = 0; i < half; i++) {
-            double f = inv_freq[i], wl = 2.0 * M_PI / f;
-            if (wl > low_wl) {
-                f /= c->factor;
-            } else if (wl >= high_wl) {
-                double smooth = (old / wl - c->low_freq_factor) / (c->high_freq_factor - c->low_freq_factor);
-                f = (1.0 - smooth) * f / c->factor + smooth * f;
-            }
-            inv_freq[i] = (float)f;
-        }
-    }
+    double lo = 0.0, hi = 1.0; /* yarn's ramp between correction dims */
     if (c->type == MT_ROPE_YARN) {
-        double lo = correction_dim(c->beta_fast, (double)c->dim, c->theta, (double)c->original_max);
-        double hi = correction_dim(c->beta_slow, (double)c->dim, c->theta, (double)c->original_max);
+        lo = correction_dim(c->beta_fast, (double)c->dim, c->theta, (double)c->original_max);
+        hi = correction_dim(c->beta_slow, (double)c->dim, c->theta, (double)c->original_max);
         if (c->yarn_truncate) {
             lo = floor(lo);
             hi = ceil(hi);
@@ -81,14 +83,24 @@ void mt_rope_inv_freq(const mt_rope_cfg *c, int64_t max_pos, float *inv_freq, fl
         lo = MT_MAX(lo, 0.0);
         hi = MT_MIN(hi, (double)(c->dim - 1));
         if (lo == hi) hi += 0.001;
-        for (int64_t i = 0; i < half; i++) {
-            float ramp = (float)(((double)i - lo) / (hi - lo));
+        if (c->attention_factor > 0)
+            *scale = (float)c->attention_factor;
+        else if (c->mscale != 0 && c->mscale_all_dim != 0)
+            *scale = (float)(yarn_mscale(c->factor, c->mscale) / yarn_mscale(c->factor, c->mscale_all_dim));
+        else
+            *scale = (float)yarn_mscale(c->factor, 1.0);
+    }
+    for (int64_t i = 0; i < half; i++) {
+        float p = powf(base, (float)(2 * i) / (float)c->dim), f = 1.0f / p;
+        if (c->type == MT_ROPE_LINEAR) f /= (float)c->factor;
+        if (c->type == MT_ROPE_LLAMA3) f = llama3_freq(c, f);
+        if (c->type == MT_ROPE_YARN) {
+            float ramp = ((float)i - (float)lo) / (float)(hi - lo);
             ramp = ramp < 0.0f ? 0.0f : ramp > 1.0f ? 1.0f : ramp;
-            float extrap = 1.0f - ramp, base = inv_freq[i];
-            inv_freq[i] = base / (float)c->factor * (1.0f - extrap) + base * extrap;
+            float extrap = 1.0f - ramp; /* weight of the unscaled frequency */
+            f = (1.0f / ((float)c->factor * p)) * (1.0f - extrap) + f * extrap;
         }
-        *scale = c->attention_factor > 0 ? (float)c->attention_factor
-                                         : (float)(c->factor > 1.0 ? 0.1 * log(c->factor) + 1.0 : 1.0);
+        inv_freq[i] = f;
     }
 }
 

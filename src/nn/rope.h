@@ -4,16 +4,24 @@
  * Reference: transformers modeling_rope_utils (ROPE_INIT_FUNCTIONS: default, linear, dynamic, yarn, llama3) and the
  * multimodal rotary of Qwen2-VL (mrope_section) and Qwen3-VL (mrope_interleaved).
  *
- *     | type    | inv_freq[i], i < D/2, base theta^(-2i/D)                                                        |
- *     |---------|--------------------------------------------------------------------------------------------------|
- *     | default | base                                                                                             |
- *     | linear  | base / factor                                                                                    |
- *     | dynamic | base with theta' = theta * (factor * S / O - (factor - 1))^(D / (D - 2)) once S = max position + 1 |
- *     |         | of the batch exceeds O = original max positions (transformers grows it per call the same way)     |
- *     | yarn    | blend of base and base / factor by a linear ramp between the beta_fast / beta_slow correction   |
- *     |         | dims; cos and sin scaled by the attention factor (0.1 ln(factor) + 1 unless given)             |
- *     | llama3  | base / factor for wavelengths over O / low_freq_factor, base under O / high_freq_factor,        |
- *     |         | smoothly interpolated between                                                                   |
+ *     | type    | inv_freq[i], i < D/2, from base = theta^(-2i/D) (f32 pow)                  | cos, sin times |
+ *     |---------|-----------------------------------------------------------------------------|----------------|
+ *     | default | base                                                                        | 1              |
+ *     | linear  | base / factor                                                               | 1              |
+ *     | dynamic | base of theta' = theta (factor S / M - (factor - 1))^(D / (D - 2)) once     | 1              |
+ *     |         | S = max position + 1 of the call exceeds M = max_position_embeddings        |                |
+ *     | yarn    | base and base / factor blended by a linear ramp between the correction dims | A (below)      |
+ *     |         | of beta_fast and beta_slow over O (floored / ceiled unless truncate false)  |                |
+ *     | llama3  | base / factor for wavelengths over O / low_freq_factor, base under          | 1              |
+ *     |         | O / high_freq_factor, smoothly interpolated between                         |                |
+ *
+ * O is original_max_position_embeddings. Yarn's A is attention_factor when given, else m(factor, mscale) /
+ * m(factor, mscale_all_dim) when both are given and not 0 (DeepSeek), else m(factor, 1), with m(s, k) = 0.1 k ln s + 1
+ * (1 for s <= 1).
+ *
+ * Each step is the f32 arithmetic transformers does on its tensors (torch's `a / t` being `t.reciprocal() * a`), so
+ * frequencies differ from transformers' only where the platform's powf does (one ulp, rarely). Rotation covers the
+ * whole head (partial_rotary_factor is refused by mt_cfg_rope).
  *
  * Multimodal positions: pos is [axes][T]. With sections (t, h, w) summing to D/2, frequency i takes the position of
  * axis a(i): contiguous sections (Qwen2-VL: i < s0 -> t, then h, then w) or interleaved (Qwen3-VL: i % 3 == 1 and
@@ -31,9 +39,10 @@ typedef struct mt_rope_cfg {
     double theta;
     int64_t dim;          /* rotated dims per head (head_dim) */
     double factor;        /* linear, dynamic, yarn, llama3 */
-    int64_t original_max; /* dynamic, yarn, llama3: the pre-training context */
+    int64_t original_max; /* yarn, llama3: original_max_position_embeddings; dynamic: max_position_embeddings */
     double low_freq_factor, high_freq_factor; /* llama3 */
-    double beta_fast, beta_slow, attention_factor; /* yarn; attention_factor 0: derived from factor */
+    double beta_fast, beta_slow, attention_factor; /* yarn; attention_factor 0: derived from factor (and mscale) */
+    double mscale, mscale_all_dim;                 /* yarn (DeepSeek): 0 when absent */
     bool yarn_truncate;   /* yarn: correction dims floored / ceiled (transformers' default true) */
     int64_t sections[3];  /* M-RoPE (t, h, w) frequencies, or all 0 for 1-D */
     bool interleaved;     /* Qwen3-VL layout of the sections */
@@ -41,7 +50,8 @@ typedef struct mt_rope_cfg {
 
 /* Names the type ("default", "linear", "dynamic", "yarn", "llama3"; "mrope" is default); false when unknown. */
 bool mt_rope_type_parse(const char *name, mt_rope_type *out);
-/* Whether the config is usable (dim even, sections summing to dim/2, factors in range); msg says why not. */
+/* Whether the config is usable (dim even, theta positive, sections summing to dim/2, factor >= 1 for scaled types,
+ * llama3 high_freq_factor > low_freq_factor, yarn beta_fast >= beta_slow); msg says why not, naming the field. */
 bool mt_rope_cfg_check(const mt_rope_cfg *c, char *msg, size_t cap);
 /* Positions per axis: 3 with sections, else 1. */
 int mt_rope_axes(const mt_rope_cfg *c);

@@ -38,6 +38,10 @@ static mt_status expansion(const mt_model *m, mt_image_grid g, int32_t **ids, in
     return MT_OK;
 }
 
+mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
+    return expansion(m, g, ids, n, err);
+}
+
 int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g) {
     int32_t *ids;
     int64_t n, rows = 0;

@@ -16,6 +16,9 @@
  * MT_ERR_UNSUPPORTED for a model without vision. */
 mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, float **pixels, mt_image_input *out,
                                     mt_err *err);
+/* The token ids one image placeholder becomes for an image of this grid (the processor's wrapper and feature
+ * tokens); *ids is the caller's to mt_free. */
+mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err);
 /* The feature rows an image of this grid becomes (the image_token_id rows of its expansion); -1 for a grid the
  * processor refuses or a model without vision. */
 int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g);

@@ -138,11 +138,15 @@ static mt_status append_segment(builder *b, const sample *sm, const char *text, 
                 break;
             }
             int64_t count = sm->image_tokens[b->images_seen];
-            st = reserve(b, (size_t)count, err);
+            int32_t *span = NULL;
+            if (src->expand && (st = src->expand(src->expand_user, b->images_seen, &span, &count, err))) break;
+            if (!(st = reserve(b, (size_t)count, err))) {
+                b->span_lo[b->images_seen] = (int64_t)b->n;
+                for (int64_t k = 0; k < count; k++) b->ids[b->n] = span ? span[k] : id, b->labels[b->n++] = MT_LABEL_IGNORE;
+                b->span_hi[b->images_seen++] = (int64_t)b->n;
+            }
+            mt_free(span);
             if (st) break;
-            b->span_lo[b->images_seen] = (int64_t)b->n;
-            for (int64_t k = 0; k < count; k++) b->ids[b->n] = id, b->labels[b->n++] = MT_LABEL_IGNORE;
-            b->span_hi[b->images_seen++] = (int64_t)b->n;
         } else if (!(st = reserve(b, 1, err))) {
             b->ids[b->n] = id;
             b->labels[b->n++] = supervised ? id : MT_LABEL_IGNORE;

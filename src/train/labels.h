@@ -72,6 +72,10 @@ typedef struct mt_labels_src {
     int32_t video_token_id;  /* videos are not handled: a video placeholder gives MT_ERR_UNSUPPORTED */
     int32_t vision_start_id; /* with vision_end_id, the edges of an image span truncation must not cut */
     int32_t vision_end_id;
+    /* The ids image i's placeholder becomes (the model processor's wrapper and feature tokens; *ids mt_malloc'd, freed
+     * by the builder), or NULL: the placeholder repeated image_tokens[i] times. */
+    mt_status (*expand)(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err);
+    const void *expand_user;
 } mt_labels_src;
 
 /* The model's tokenizer, its chat template (the folder's, else the composition's default) and its vision token ids. */

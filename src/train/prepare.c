@@ -39,6 +39,17 @@ mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int
     return st;
 }
 
+typedef struct expand_ctx {
+    const mt_model *m;
+    const mt_image_grid *grids;
+} expand_ctx;
+
+/* an image's placeholder as the model's processor expands it, wrapper tokens and all */
+static mt_status expand_image(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
+    const expand_ctx *e = user;
+    return mt_model_image_tokens(e->m, e->grids[image], ids, n, err);
+}
+
 static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const mt_sample *in,
                              const mt_labels_opts *lo, mt_prepared_sample *out, mt_err *err) {
     int n = (int)in->n_images;
@@ -49,7 +60,11 @@ static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const 
         st = image_grid(m, in->images[i], &out->grids[i], NULL, NULL, err);
         if (!st) counts[i] = mt_model_image_rows(m, out->grids[i]);
     }
-    if (!st) st = mt_labels_build(src, in->messages, NULL, counts, n, lo, &out->tok, err);
+    expand_ctx ec = {m, out->grids};
+    mt_labels_src with_images = *src;
+    with_images.expand = expand_image;
+    with_images.expand_user = &ec;
+    if (!st) st = mt_labels_build(&with_images, in->messages, NULL, counts, n, lo, &out->tok, err);
     mt_free(counts);
     out->images = in->images;
     out->messages = in->messages;

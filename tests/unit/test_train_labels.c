@@ -369,7 +369,42 @@ static void test_stats(void) {
     free(buf);
 }
 
+/* A processor whose images become a wrapper around the feature tokens (InternVL's <img> ... </img>): the whole span
+ * is the expansion, masked, and only the feature tokens count as image tokens. Image 1 fails to expand. */
+static mt_status wrap_image(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
+    (void)user;
+    if (image == 1) return mt_err_set(err, MT_ERR_INVALID_ARG, "image 2 refused by the processor");
+    static const int32_t span[] = {300, 304, 304, 304, 301};
+    *ids = malloc(sizeof span);
+    memcpy(*ids, span, sizeof span);
+    *n = 5;
+    return MT_OK;
+}
+
+static void test_wrapped_expansion(void) {
+    fixture f = setup(NULL);
+    f.src.expand = wrap_image;
+    mt_sample_tokens s;
+    mt_err err;
+    int64_t img[] = {9, 9};
+    const char *one = "[{\"role\":\"user\",\"content\":[{\"type\":\"image\"},{\"type\":\"text\",\"text\":\"Hi\"}]},"
+                      "{\"role\":\"assistant\",\"content\":\"A\"}]";
+    CHECK(build(&f, one, img, 1, NULL, &s, &err) == MT_OK);
+    int64_t at = -1;
+    for (int64_t i = 0; i + 4 < s.n && at < 0; i++)
+        if (s.ids[i] == 300 && s.ids[i + 4] == 301) at = i;
+    CHECK_MSG(at >= 0 && s.ids[at - 1] == 302 && s.ids[at + 5] == 303, "the wrapped span is not between the vision edges");
+    for (int64_t i = at; at >= 0 && i < at + 5; i++) CHECK(s.labels[i] == MT_LABEL_IGNORE);
+    CHECK(s.n_image_tokens == 3 && s.n_images == 1);
+    mt_sample_tokens_release(&s);
+    const char *two = "[{\"role\":\"user\",\"content\":[{\"type\":\"image\"},{\"type\":\"image\"}]},"
+                      "{\"role\":\"assistant\",\"content\":\"A\"}]";
+    CHECK(build(&f, two, img, 2, NULL, &s, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "refused"));
+    teardown(&f);
+}
+
 int main(void) {
+    test_wrapped_expansion();
     test_every_turn();
     test_images_tools_tail();
     test_truncation();

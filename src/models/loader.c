@@ -4,38 +4,33 @@
 
 #include "models/model.h"
 
-static const char *vname(char *buf, size_t cap, const char *fmt, va_list ap) {
-    vsnprintf(buf, cap, fmt, ap);
-    return buf;
-}
+/* buf (an array) gets the name the caller's format and arguments make */
+#define FORMAT(buf, fmt)                     \
+    do {                                     \
+        va_list ap;                          \
+        va_start(ap, fmt);                   \
+        vsnprintf(buf, sizeof buf, fmt, ap); \
+        va_end(ap);                          \
+    } while (0)
 
 void mt_load_matrix(mt_loader *l, mt_tensor *out, int64_t rows, int64_t cols, const char *fmt, ...) {
     if (l->st) return;
     char name[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vname(name, sizeof name, fmt, ap);
-    va_end(ap);
+    FORMAT(name, fmt);
     l->st = mt_weight_matrix(l->m, name, rows, cols, out, l->err);
 }
 
 void mt_load_vector(mt_loader *l, mt_tensor *out, int64_t n, bool optional, const char *fmt, ...) {
     if (l->st) return;
     char name[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vname(name, sizeof name, fmt, ap);
-    va_end(ap);
+    FORMAT(name, fmt);
     l->st = mt_weight_vector(l->m, name, n, optional, out, l->err);
 }
 
 void mt_load_linear(mt_loader *l, mt_linear *lin, int64_t out, int64_t in, bool bias, const char *fmt, ...) {
     if (l->st) return;
     char prefix[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vname(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
+    FORMAT(prefix, fmt);
     *lin = (mt_linear){0};
     mt_load_matrix(l, &lin->w, out, in, "%sweight", prefix);
     if (bias) mt_load_vector(l, &lin->b, out, false, "%sbias", prefix);
@@ -45,10 +40,7 @@ void mt_load_linear(mt_loader *l, mt_linear *lin, int64_t out, int64_t in, bool 
 void mt_load_norm(mt_loader *l, mt_norm *n, int64_t width, bool layer_norm, float eps, const char *fmt, ...) {
     if (l->st) return;
     char prefix[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vname(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
+    FORMAT(prefix, fmt);
     *n = (mt_norm){.eps = eps};
     mt_load_vector(l, &n->w, width, false, "%sweight", prefix);
     if (layer_norm) mt_load_vector(l, &n->b, width, false, "%sbias", prefix);

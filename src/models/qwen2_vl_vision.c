@@ -20,15 +20,12 @@
 #include "models/config.h"
 #include "models/model.h"
 #include "nn/rope.h"
+#include "nn/vit.h"
 
 #define MAX_BLOCKS 512
 
 typedef struct vision_block {
-    mt_norm norm1, norm2;
-    mt_linear qkv; /* as stored; the forward uses its row ranges q, k, v */
-    mt_linear q, k, v, proj;
-    mt_linear gate, up, down; /* Qwen2.5-VL */
-    mt_linear fc1, fc2;       /* Qwen2-VL */
+    mt_vit_block b; /* gated MLP for Qwen2.5-VL, plain for Qwen2-VL */
     bool full_attention;
 } vision_block;
 
@@ -91,7 +88,7 @@ static void load_weights(mt_loader *l, qwen2_vision *q, const char *vp) {
     int64_t E = q->width, P = q->in_chans * q->temporal * q->patch * q->patch;
     mt_load_matrix(l, &q->patch_embed, E, P, "%spatch_embed.proj.weight", vp);
     for (int64_t b = 0; b < q->depth && !l->st; b++) {
-        vision_block *vb = &q->blocks[b];
+        mt_vit_block *vb = &q->blocks[b].b;
         long long bi = (long long)b;
         mt_load_norm(l, &vb->norm1, E, !q->v2_5, 1e-6f, "%sblocks.%lld.norm1.", vp, bi);
         mt_load_norm(l, &vb->norm2, E, !q->v2_5, 1e-6f, "%sblocks.%lld.norm2.", vp, bi);
@@ -188,15 +185,7 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
     int64_t *cu_win = mt_arena_alloc(ctx->arena, (size_t)(units + 2) * sizeof(int64_t));
     int64_t *cu_full = mt_arena_alloc(ctx->arena, (size_t)(g.t + 1) * sizeof(int64_t));
     if (!rows || !unit_order || !cu_win || !cu_full) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
-    int64_t n = 0;
-    for (int64_t f = 0; f < g.t; f++)
-        for (int64_t bh = 0; bh < lh; bh++)
-            for (int64_t bw = 0; bw < lw; bw++)
-                for (int64_t i = 0; i < M; i++)
-                    for (int64_t j = 0; j < M; j++, n++) {
-                        rows[n] = bh * M + i;
-                        cols[n] = bw * M + j;
-                    }
+    mt_nn_merge_block_coords(g.t, g.h, g.w, M, rows, cols);
     for (int64_t f = 0; f <= g.t; f++) cu_full[f] = f * g.h * g.w;
     int64_t n_cu_win = 0;
     if (q->v2_5) {
@@ -230,15 +219,7 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
         mt_attn_opts ao = {.scale = scale};
         ao.cu_seqlens = vb->full_attention ? cu_full : cu_win;
         ao.n_seg = vb->full_attention ? g.t : n_cu_win - 1;
-        mt_tensor *h = mt_nn_norm(ctx, x, &vb->norm1);
-        mt_tensor *qq = mt_op_rope(ctx, mt_nn_linear(ctx, h, &vb->q), heads, cos, sin);
-        mt_tensor *kk = mt_op_rope(ctx, mt_nn_linear(ctx, h, &vb->k), heads, cos, sin);
-        mt_tensor *a = mt_op_attention(ctx, qq, kk, mt_nn_linear(ctx, h, &vb->v), heads, heads, &ao);
-        x = mt_op_add(ctx, x, mt_nn_linear(ctx, a, &vb->proj));
-        h = mt_nn_norm(ctx, x, &vb->norm2);
-        h = q->v2_5 ? mt_nn_gated_mlp(ctx, h, &vb->gate, &vb->up, &vb->down, q->act)
-                    : mt_nn_mlp(ctx, h, &vb->fc1, &vb->fc2, q->act);
-        x = mt_op_add(ctx, x, h);
+        x = mt_nn_vit_block(ctx, &vb->b, x, heads, cos, sin, &ao, q->act);
         if (dump && dump->fn) mt_dump_tensor(dump, mt_op_gather_rows(ctx, x, inverse, N), "vision_block_%lld", (long long)b);
         x = mt_ctx_rewind_keep(ctx, mark, res, x);
     }

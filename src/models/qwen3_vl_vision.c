@@ -26,13 +26,10 @@
 #include "models/model.h"
 #include "nn/moe.h"
 #include "nn/rope.h"
+#include "nn/vit.h"
 
 #define MAX_BLOCKS 512
 
-typedef struct block {
-    mt_norm norm1, norm2;
-    mt_linear qkv, q, k, v, proj, fc1, fc2;
-} block;
 
 typedef struct merger {
     mt_norm norm;
@@ -45,7 +42,7 @@ typedef struct qwen3_vision {
     mt_act act;
     mt_linear patch_embed; /* [E, P] + bias */
     mt_tensor pos_embed;   /* [G^2, E] */
-    block *blocks;
+    mt_vit_block *blocks;
     merger merger;
     int n_deep;
     int64_t deep_at[MT_MAX_DEEPSTACK]; /* block index of each DeepStack level */
@@ -108,7 +105,7 @@ static void load_weights(mt_loader *l, qwen3_vision *q, const char *vp) {
     mt_load_linear(l, &q->patch_embed, E, P, true, "%spatch_embed.proj.", vp);
     mt_load_matrix(l, &q->pos_embed, q->side * q->side, E, "%spos_embed.weight", vp);
     for (int64_t b = 0; b < q->depth && !l->st; b++) {
-        block *k = &q->blocks[b];
+        mt_vit_block *k = &q->blocks[b];
         long long bi = (long long)b;
         mt_load_norm(l, &k->norm1, E, true, 1e-6f, "%sblocks.%lld.norm1.", vp, bi);
         mt_load_norm(l, &k->norm2, E, true, 1e-6f, "%sblocks.%lld.norm2.", vp, bi);
@@ -209,14 +206,7 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
     int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)N * 2 * sizeof(int64_t)), *cols = rows + N;
     int64_t *cu = mt_arena_alloc(ctx->arena, (size_t)(g.t + 1) * sizeof(int64_t));
     if (!rows || !cu) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
-    for (int64_t f = 0, n = 0; f < g.t; f++)
-        for (int64_t bh = 0; bh < g.h / M; bh++)
-            for (int64_t bw = 0; bw < g.w / M; bw++)
-                for (int64_t i = 0; i < M; i++)
-                    for (int64_t j = 0; j < M; j++, n++) {
-                        rows[n] = bh * M + i;
-                        cols[n] = bw * M + j;
-                    }
+    mt_nn_merge_block_coords(g.t, g.h, g.w, M, rows, cols);
     for (int64_t f = 0; f <= g.t; f++) cu[f] = f * g.h * g.w;
 
     mt_tensor pv = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, P}, img->pixels);
@@ -233,14 +223,8 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
     mt_tensor *res = mt_tensor_new_2d(ctx, MT_F32, N, E);
     x = mt_ctx_rewind_keep(ctx, mt_arena_save(ctx->arena), res, x);
     for (int64_t b = 0; b < q->depth; b++) {
-        const block *k = &q->blocks[b];
         mt_arena_mark mark = mt_arena_save(ctx->arena);
-        mt_tensor *h = mt_nn_norm(ctx, x, &k->norm1);
-        mt_tensor *qq = mt_op_rope(ctx, mt_nn_linear(ctx, h, &k->q), heads, cos, sin);
-        mt_tensor *kk = mt_op_rope(ctx, mt_nn_linear(ctx, h, &k->k), heads, cos, sin);
-        mt_tensor *a = mt_op_attention(ctx, qq, kk, mt_nn_linear(ctx, h, &k->v), heads, heads, &ao);
-        x = mt_op_add(ctx, x, mt_nn_linear(ctx, a, &k->proj));
-        x = mt_op_add(ctx, x, mt_nn_mlp(ctx, mt_nn_norm(ctx, x, &k->norm2), &k->fc1, &k->fc2, q->act));
+        x = mt_nn_vit_block(ctx, &q->blocks[b], x, heads, cos, sin, &ao, q->act);
         mt_dump_tensor(dump, x, "vision_block_%lld", (long long)b);
         bool deep_here = false;
         for (int j = 0; j < q->n_deep; j++) deep_here |= q->deep_at[j] == b;

@@ -1,0 +1,26 @@
+/* nn/vit: the vision transformer block and the merge-block patch order. */
+#include "nn/vit.h"
+
+mt_tensor *mt_nn_vit_block(mt_ctx *ctx, const mt_vit_block *b, const mt_tensor *x, int heads, const mt_tensor *cos,
+                           const mt_tensor *sin, const mt_attn_opts *ao, mt_act act) {
+    mt_tensor *h = mt_nn_norm(ctx, x, &b->norm1);
+    mt_tensor *q = mt_op_rope(ctx, mt_nn_linear(ctx, h, &b->q), heads, cos, sin);
+    mt_tensor *k = mt_op_rope(ctx, mt_nn_linear(ctx, h, &b->k), heads, cos, sin);
+    mt_tensor *a = mt_op_attention(ctx, q, k, mt_nn_linear(ctx, h, &b->v), heads, heads, ao);
+    mt_tensor *y = mt_op_add(ctx, x, mt_nn_linear(ctx, a, &b->proj));
+    h = mt_nn_norm(ctx, y, &b->norm2);
+    h = b->gate.w.data ? mt_nn_gated_mlp(ctx, h, &b->gate, &b->up, &b->down, act) : mt_nn_mlp(ctx, h, &b->fc1, &b->fc2, act);
+    return mt_op_add(ctx, y, h);
+}
+
+void mt_nn_merge_block_coords(int64_t t, int64_t h, int64_t w, int64_t m, int64_t *rows, int64_t *cols) {
+    int64_t n = 0;
+    for (int64_t f = 0; f < t; f++)
+        for (int64_t bh = 0; bh < h / m; bh++)
+            for (int64_t bw = 0; bw < w / m; bw++)
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < m; j++, n++) {
+                        rows[n] = bh * m + i;
+                        cols[n] = bw * m + j;
+                    }
+}

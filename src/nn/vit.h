@@ -1,0 +1,31 @@
+/* nn/vit: the pre-norm transformer block of the ViT-style vision towers (Qwen2-VL, Qwen2.5-VL, Qwen3-VL), configured
+ * by which MLP it has, and the patch coordinates of the Qwen processors' merge-block order.
+ *
+ *     x = x + proj(attention(rope(q(norm1 x)), rope(k(norm1 x)), v(norm1 x)))
+ *     x = x + down(act(gate(norm2 x)) * up(norm2 x))        gated MLP (Qwen2.5-VL)
+ *     x = x + fc2(act(fc1(norm2 x)))                       plain MLP (Qwen2-VL, Qwen3-VL)
+ *
+ * Shapes: N patches, E width, H heads.
+ */
+#ifndef MT_NN_VIT_H
+#define MT_NN_VIT_H
+
+#include "nn/nn.h"
+
+typedef struct mt_vit_block {
+    mt_norm norm1, norm2;
+    mt_linear qkv;             /* as stored; q, k and v are row views of it */
+    mt_linear q, k, v, proj;
+    mt_linear gate, up, down;  /* the gated MLP, when gate.w.data */
+    mt_linear fc1, fc2;        /* the plain MLP otherwise */
+} mt_vit_block;
+
+/* One block over x [N, E] with H heads; cos, sin [N, E/H/2] the patches' rotary tables; ao the attention segments. */
+mt_tensor *mt_nn_vit_block(mt_ctx *ctx, const mt_vit_block *b, const mt_tensor *x, int heads, const mt_tensor *cos,
+                           const mt_tensor *sin, const mt_attn_opts *ao, mt_act act);
+
+/* Row and column of each patch of a t x h x w grid listed in merge-block order (frame, block row, block column, then
+ * the m x m patches of a block row-major), as the Qwen image processors emit them. rows, cols [t * h * w]. */
+void mt_nn_merge_block_coords(int64_t t, int64_t h, int64_t w, int64_t m, int64_t *rows, int64_t *cols);
+
+#endif

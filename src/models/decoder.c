@@ -96,6 +96,7 @@ mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p,
     if (d) d->layers = mt_calloc((size_t)cfg->n_layers, sizeof *d->layers);
     if (!d || !d->layers) {
         mt_free(d);
+        mt_free(cfg->dense_layer);
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     }
     d->cfg = *cfg;

@@ -41,7 +41,8 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
                             mt_decoder_cfg *out, mt_err *err);
 
 /* Loads the decoder's weights: prefix + "embed_tokens.weight", "layers.N....", "norm.weight"; lm_head_name unless
- * tied (a checkpoint that has it anyway is used untied, as transformers loads it). */
+ * tied (a tied checkpoint that saved it anyway ties it, as transformers loads it). The decoder takes cfg's
+ * allocations (dense_layer), on failure too. */
 mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *prefix, const char *lm_head_name,
                           mt_decoder **out, mt_err *err);
 void mt_decoder_free(mt_decoder *d);

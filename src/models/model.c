@@ -123,10 +123,7 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
         if (!m->vision_prefix) m->vision_prefix = c->vision_prefixes[0];
     }
     st = mt_decoder_load(m, &dc, tp, "lm_head.weight", &m->decoder, err);
-    if (st) {
-        mt_free(dc.dense_layer);
-        return st;
-    }
+    if (st) return st;
     mt_model_desc *d = &m->desc;
     d->vocab_size = dc.vocab;
     d->hidden_size = dc.hidden;

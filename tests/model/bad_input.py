@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "ref"))
 import safetensors_io  # noqa: E402
 
 REF = [sys.executable, os.path.join(HERE, "..", "ref", "qwen2_vl_ref.py")]
+QWEN3 = [sys.executable, os.path.join(HERE, "..", "ref", "qwen3_ref.py")]
 
 
 def sh(cmd):
@@ -33,14 +34,14 @@ class Cases:
         self.base = os.path.join(work, "base")
         self.inputs = os.path.join(work, "inputs")
 
-    def variant(self, name):
+    def variant(self, name, base=None):
         d = os.path.join(self.work, name)
         shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(self.base, d)
+        shutil.copytree(base or self.base, d)
         return d
 
-    def edit_config(self, name, fn):
-        d = self.variant(name)
+    def edit_config(self, name, fn, base=None):
+        d = self.variant(name, base)
         path = os.path.join(d, "config.json")
         cfg = json.load(open(path))
         fn(cfg)
@@ -184,6 +185,30 @@ def main():
              ["lm_head.weight", "tie_word_embeddings"])
     c.expect("unknown rope type",
              c.edit_config("ropetype", lambda k: k["rope_scaling"].update(type="wobbly")), ["rope type", "wobbly"])
+
+    # Qwen3 family configs that do not hold together
+    moe, vl = os.path.join(a.work, "base_moe"), os.path.join(a.work, "base_vl")
+    sh(QWEN3 + ["make-checkpoint", "--variant", "qwen3_moe", "--out", moe, "--seed", "3"])
+    sh(QWEN3 + ["make-checkpoint", "--variant", "qwen3_vl", "--out", vl, "--seed", "3"])
+    text_ids = os.path.join(a.work, "text_ids.npy")
+    np.save(text_ids, np.arange(1, 9, dtype=np.int64))
+    c.expect("top-k above the experts", c.edit_config("topk", lambda k: k.update(num_experts_per_tok=99), moe),
+             ["num_experts_per_tok", "num_experts"], ids=text_ids, images=False)
+    c.expect("mlp_only_layers out of range", c.edit_config("mlponly", lambda k: k.update(mlp_only_layers=[7]), moe),
+             ["mlp_only_layers", "7"], ids=text_ids, images=False)
+    c.expect("experts fewer than the checkpoint's", c.edit_config("fewexp", lambda k: k.update(num_experts=4), moe),
+             ["mlp.gate.weight", "shape"], ids=text_ids, images=False)
+    c.expect("deepstack index out of range",
+             c.edit_config("deep", lambda k: k["vision_config"].update(deepstack_visual_indexes=[0, 9]), vl),
+             ["deepstack_visual_indexes", "9"], ids=text_ids, images=False)
+    c.expect("interleaved sections do not sum",
+             c.edit_config("sec", lambda k: k["text_config"]["rope_parameters"].update(mrope_section=[6, 3, 4]), vl),
+             ["mrope_section", "head_dim / 2"], ids=text_ids, images=False)
+    c.expect("position table not square",
+             c.edit_config("posgrid", lambda k: k["vision_config"].update(num_position_embeddings=15), vl),
+             ["num_position_embeddings", "square"], ids=text_ids, images=False)
+    c.expect("head_dim odd", c.edit_config("hd", lambda k: k["text_config"].update(head_dim=23), vl),
+             ["head_dim"], ids=text_ids, images=False)
 
     ids = np.load(os.path.join(c.inputs, "ids.npy"))
     bad_ids = os.path.join(a.work, "bad_ids.npy")

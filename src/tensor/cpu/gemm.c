@@ -11,13 +11,16 @@
  *   | jr   | NR   | one B panel (KC x NR, 16 KB for AVX2) stays in L1                       |
  *   | ir   | MR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR]                    |
  *
- * M <= 4 (decode) takes the GEMV path instead: W is streamed once, converted on the fly, threads over N.
+ * M <= 8 (decode, of up to 8 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
+ * fly, threads over N; rows past 4 reuse each slice of W from L2.
  */
 #include <string.h>
 
 #include "tensor/cpu/cpu_int.h"
 
-enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4 };
+/* GEMV_MAX_M rows per kernel call; up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV
+ * path too, GEMV_MAX_M at a time over each L2-sized slice of W, so W still comes from DRAM once. */
+enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10 };
 
 /* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
 #define APACK_MAX_BYTES ((size_t)16 << 20)
@@ -193,12 +196,22 @@ typedef struct gemv_job {
 static void gemv_task(void *ctx, int64_t t, int thread) {
     const gemv_job *j = ctx;
     int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
-    const float *bias = j->bias ? j->bias + n0 : NULL;
-    const char *w = (const char *)j->W + (size_t)(n0 * j->ldw) * mt_dtype_size(j->wt);
-    if (j->A16)
-        j->isa->gemv_bf16(j->M, n, j->K, j->A16, j->K, (const uint16_t *)w, j->ldw, bias, j->C + n0, j->ldc, j->acc);
-    else
-        j->isa->gemv(j->M, n, j->K, j->A, j->lda, w, j->wt, j->ldw, bias, j->C + n0, j->ldc, j->acc);
+    size_t es = mt_dtype_size(j->wt);
+    int64_t slice = j->M <= GEMV_MAX_M ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)((size_t)j->K * es) / 16 * 16);
+    for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
+        int64_t ns = MT_MIN(slice, n0 + n - s0);
+        const float *bias = j->bias ? j->bias + s0 : NULL;
+        const char *w = (const char *)j->W + (size_t)(s0 * j->ldw) * es;
+        for (int64_t m0 = 0; m0 < j->M; m0 += GEMV_MAX_M) {
+            int64_t mm = MT_MIN((int64_t)GEMV_MAX_M, j->M - m0);
+            float *c = j->C + m0 * j->ldc + s0;
+            if (j->A16)
+                j->isa->gemv_bf16(mm, ns, j->K, j->A16 + m0 * j->K, j->K, (const uint16_t *)w, j->ldw, bias, c, j->ldc,
+                                  j->acc);
+            else
+                j->isa->gemv(mm, ns, j->K, j->A + m0 * j->lda, j->lda, w, j->wt, j->ldw, bias, c, j->ldc, j->acc);
+        }
+    }
 }
 
 static void gemv_run(mt_pool *pool, gemv_job *j) {
@@ -218,7 +231,7 @@ static void gemv_run(mt_pool *pool, gemv_job *j) {
 void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate) {
     const mt_cpu_isa *isa = mt_cpu_isa_get();
-    if (M >= 1 && M <= GEMV_MAX_M && N > 0 && K > 0) {
+    if (M >= 1 && M <= GEMV_BATCH_M && N > 0 && K > 0) {
         gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = W, .wt = wt, .ldw = ldw,
                       .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
         gemv_run(pool, &g);

@@ -7,6 +7,7 @@
 #include "mitten.h"
 #include "models/model.h"
 #include "train/export.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 static const char train_usage[] =
@@ -36,8 +37,13 @@ static const char train_usage[] =
     "  --last-turn-only     supervise only the last assistant turn of each sample\n"
     "  --strict             stop at the first bad sample instead of skipping it\n"
     "  --save-every N       checkpoint every N steps (default: only at the end)   --keep N (default 3)\n"
+    "  --save-minutes M     checkpoint also when M minutes passed since the last one (default 30; 0: off)\n"
     "  --log-every N        (default 1)     --seed S (default 42)   --threads N (default: all CPUs)\n"
-    "  --resume OUT_DIR     continue a run from its newest checkpoint, exactly as if never stopped\n";
+    "  --overwrite-output-dir  write into a non-empty OUT (nothing mitten did not write is ever deleted)\n"
+    "  --resume OUT_DIR     continue a run from its newest checkpoint, exactly as if never stopped; its settings\n"
+    "                       come from OUT_DIR/train_args.json, and only --epochs, --max-steps, --threads,\n"
+    "                       --log-every, --save-every, --save-minutes, --keep and --allow-data-change may be given\n"
+    "  --allow-data-change  with --resume: continue although a data file changed since the run started\n";
 
 static const char merge_usage[] =
     "usage: mitten merge -m BASE_DIR --adapter ADAPTER_DIR --out OUT_DIR\n\n"
@@ -80,6 +86,42 @@ static bool int_opt(mt_cli_args *a, const char *name, int64_t lo, int64_t hi, in
     return true;
 }
 
+/* The flags a resume may change: they move no checkpoint out of step with the run. */
+static bool resume_may_set(const char *flag) {
+    static const char *const ok[] = {"--resume", "--epochs", "--max-steps", "--threads", "--log-every", "--save-every",
+                                     "--save-minutes", "--keep", "--allow-data-change"};
+    for (size_t i = 0; i < MT_ARRAY_LEN(ok); i++)
+        if (strcmp(flag, ok[i]) == 0) return true;
+    return false;
+}
+
+/* With --resume: the run's own options, then the flags given that may change. */
+static int resume_run(const char *dir, int argc, char **argv, const mt_train_opts *given, const bool *set) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-m") == 0 || (argv[i][0] == '-' && argv[i][1] == '-' && !resume_may_set(argv[i])))
+            return mt_cli_usage(train_usage, "--resume takes the run's settings from %s/train_args.json: %s cannot "
+                                "change on resume (start a new run in a new folder instead)", dir, argv[i]);
+    mt_err err = {0};
+    mt_train_opts o;
+    cJSON *json = NULL;
+    if (mt_train_opts_load(dir, &o, &json, &err)) return mt_cli_fail(&err);
+    /* set[]: epochs, max_steps, threads, log_every, save_every, save_minutes, keep, allow_data_change */
+    if (set[0]) o.epochs = given->epochs;
+    if (set[1]) o.max_steps = given->max_steps;
+    if (set[2]) o.threads = given->threads;
+    if (set[3]) o.log_every = given->log_every;
+    if (set[4]) o.save_every = given->save_every;
+    if (set[5]) o.save_minutes = given->save_minutes;
+    if (set[6]) o.keep = given->keep;
+    o.allow_data_change = given->allow_data_change;
+    if (set[0] || set[1])
+        fprintf(stderr, "resume: %s now decides the steps; the learning-rate schedule follows the new total\n",
+                set[0] ? "--epochs" : "--max-steps");
+    mt_status st = mt_train_run(&o, true, &err);
+    cJSON_Delete(json);
+    return st ? mt_cli_fail(&err) : MT_EXIT_OK;
+}
+
 int mt_cmd_train(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", train_usage), MT_EXIT_OK;
     mt_train_opts o = mt_train_opts_default();
@@ -88,6 +130,7 @@ int mt_cmd_train(int argc, char **argv) {
     double alpha = -1, dropout = 0;
     int64_t rank = 0, epochs = 1, batch = o.batch, micro = 1, keep = o.keep, threads = 0, log_every = 1, seed = 42;
     int bad = 0;
+    bool set[7] = {false};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         if (mt_cli_opt(&a, "-m", &o.model_dir, &bad) || mt_cli_opt(&a, "--data", &o.data_path, &bad) ||
             mt_cli_opt(&a, "--out", &o.out_dir, &bad) || mt_cli_opt(&a, "--eval-data", &o.eval_path, &bad) ||
@@ -101,6 +144,10 @@ int mt_cmd_train(int argc, char **argv) {
             int_opt(&a, "--log-every", 0, INT64_MAX, &log_every, &bad) ||
             int_opt(&a, "--seed", 0, INT64_MAX, &seed, &bad))
             continue;
+        if (num_opt(&a, "--save-minutes", 0, 1e7, &o.save_minutes, &bad)) {
+            set[5] = true;
+            continue;
+        }
         if (int_opt(&a, "--max-steps", 0, INT64_MAX, &o.max_steps, &bad) ||
             int_opt(&a, "--max-len", 0, INT64_MAX, &o.max_len, &bad) ||
             int_opt(&a, "--save-every", 0, INT64_MAX, &o.save_every, &bad) ||
@@ -115,7 +162,9 @@ int mt_cmd_train(int argc, char **argv) {
             num_opt(&a, "--lora-alpha", 0, 1e6, &alpha, &bad) ||
             num_opt(&a, "--lora-dropout", 0, 0.999, &dropout, &bad))
             continue;
-        if (mt_cli_flag(&a, "--last-turn-only")) o.last_turn_only = true;
+        if (mt_cli_flag(&a, "--overwrite-output-dir")) o.overwrite_output_dir = true;
+        else if (mt_cli_flag(&a, "--allow-data-change")) o.allow_data_change = true;
+        else if (mt_cli_flag(&a, "--last-turn-only")) o.last_turn_only = true;
         else if (mt_cli_flag(&a, "--strict")) o.strict = true;
         else if (mt_cli_flag(&a, "--train-router")) o.spec.train_router = true;
         else return mt_cli_usage(train_usage, "unknown option %s", argv[a.i]);
@@ -123,12 +172,19 @@ int mt_cmd_train(int argc, char **argv) {
     if (bad) return MT_EXIT_USAGE;
     mt_err err = {0};
     if (resume) {
-        cJSON *json = NULL;
-        if (mt_train_opts_load(resume, &o, &json, &err)) return mt_cli_fail(&err);
-        mt_status st = mt_train_run(&o, true, &err);
-        cJSON_Delete(json);
-        return st ? mt_cli_fail(&err) : MT_EXIT_OK;
+        mt_train_opts given = o;
+        given.epochs = (int)epochs;
+        given.threads = (int)threads;
+        given.log_every = log_every;
+        given.keep = (int)keep;
+        for (int i = 1; i < argc; i++) {
+            static const char *const names[] = {"--epochs", "--max-steps", "--threads", "--log-every", "--save-every"};
+            for (int k = 0; k < 5; k++) set[k] |= strcmp(argv[i], names[k]) == 0;
+            set[6] |= strcmp(argv[i], "--keep") == 0;
+        }
+        return resume_run(resume, argc, argv, &given, set);
     }
+    if (o.allow_data_change) return mt_cli_usage(train_usage, "--allow-data-change goes with --resume");
     if (!o.model_dir) o.model_dir = mt_cli_default_model();
     if (!o.data_path || !o.out_dir) return mt_cli_usage(train_usage, "--data and --out are required");
     if (parts && !parse_parts(parts, &o.spec))
@@ -162,6 +218,19 @@ int mt_cmd_merge(int argc, char **argv) {
     if (bad) return MT_EXIT_USAGE;
     if (!base || !adapter || !out) return mt_cli_usage(merge_usage, "-m, --adapter and --out are required");
     mt_err err = {0};
+    char *paths[3] = {NULL, NULL, NULL};
+    const char *given[3] = {base, adapter, out}, *what[2] = {"the base model", "the adapter"};
+    for (int i = 0; i < 3; i++)
+        if (mt_path_absolute(given[i], &paths[i], &err)) {
+            for (int k = 0; k < i; k++) mt_free(paths[k]);
+            return mt_cli_fail(&err);
+        }
+    for (int i = 0; i < 2 && !err.msg[0]; i++)
+        if (strcmp(paths[i], paths[2]) == 0)
+            mt_err_set(&err, MT_ERR_INVALID_ARG, "--out %s is %s: merge writes a new folder and never overwrites "
+                       "its inputs", out, what[i]);
+    for (int i = 0; i < 3; i++) mt_free(paths[i]);
+    if (err.msg[0]) return mt_cli_fail(&err);
     mt_model *m = NULL;
     mt_trainable *t = NULL;
     mt_train_spec spec = mt_train_spec_default();

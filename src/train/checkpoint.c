@@ -60,19 +60,82 @@ static mt_status fsync_path(const char *path, mt_err *err) {
     return MT_OK;
 }
 
-/* Removes a folder of plain files (what this module writes). A subfolder makes it fail, so a mistaken path can
- * never take a tree with it. Returns false when something stayed. */
-static bool remove_flat_dir(const char *path) {
+/* Whether name is a file this module writes into a checkpoint folder: one of its three files, or the temporary
+ * file mt_file_write_atomic makes of one ("NAME.tmp.PID"). */
+static bool own_file(const char *name) {
+    static const char *const files[] = {CK_MODEL, CK_OPTIM, CK_STATE};
+    for (size_t i = 0; i < MT_ARRAY_LEN(files); i++) {
+        size_t n = strlen(files[i]);
+        if (strncmp(name, files[i], n) != 0) continue;
+        if (!name[n]) return true;
+        if (strncmp(name + n, ".tmp.", 5) != 0 || !name[n + 5]) continue;
+        bool digits = true;
+        for (const char *c = name + n + 5; *c; c++) digits &= *c >= '0' && *c <= '9';
+        if (digits) return true;
+    }
+    return false;
+}
+
+/* Removes a checkpoint folder: the files this module writes, then the folder. Anything else in it (a user's file,
+ * a subfolder) is left alone and so is the folder. Returns false when the folder stayed. */
+static bool remove_checkpoint_dir(const char *path) {
     DIR *d = opendir(path);
     if (!d) return errno == ENOENT;
     struct dirent *e;
-    bool ok = true;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) != 0) ok = false;
-    }
+    while ((e = readdir(d)) != NULL)
+        if (own_file(e->d_name)) unlinkat(dirfd(d), e->d_name, 0);
     closedir(d);
-    return rmdir(path) == 0 && ok;
+    return rmdir(path) == 0;
+}
+
+/* The run id a checkpoint's trainer_state.json records ("" when it records none, NULL when unreadable); *owner is
+ * the caller's to free. */
+static char *owner_of(const char *ckpt_dir) {
+    char path[CK_PATH];
+    cJSON *j = NULL;
+    mt_err err;
+    if (snprintf(path, sizeof path, "%s/" CK_STATE, ckpt_dir) >= (int)sizeof path ||
+        mt_json_parse_file(path, MT_JSON_MAX_FILE, &j, &err))
+        return NULL;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "run_id");
+    char *owner = mt_strdup(cJSON_IsString(id) ? id->valuestring : "");
+    cJSON_Delete(j);
+    return owner;
+}
+
+/* Whether checkpoint folder dir was written by run run_id (NULL or "": a run that records none). */
+static bool owned_by(const char *dir, const char *run_id) {
+    char *owner = owner_of(dir);
+    bool same = owner && strcmp(owner, run_id ? run_id : "") == 0;
+    mt_free(owner);
+    return same;
+}
+
+/* Whether name is a temporary checkpoint folder of run run_id: ".tmp-checkpoint-RUNID-STEP-PID", or for a run
+ * without an id ".tmp-checkpoint-STEP-PID". */
+static bool tmp_of(const char *name, const char *run_id) {
+    size_t n = strlen(CK_TMP_PREFIX);
+    if (strncmp(name, CK_TMP_PREFIX, n) != 0) return false;
+    name += n;
+    if (*run_id) {
+        size_t k = strlen(run_id);
+        if (strncmp(name, run_id, k) != 0 || name[k] != '-') return false;
+        name += k + 1;
+    }
+    int dashes = 0;
+    bool digit = false;
+    for (; *name; name++) {
+        if (*name == '-' && digit) dashes++, digit = false;
+        else if (*name >= '0' && *name <= '9') digit = true;
+        else return false;
+    }
+    return dashes == 1 && digit;
+}
+
+/* The state's run id, or "" */
+static const char *run_id_of(const cJSON *state) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(state, "run_id");
+    return cJSON_IsString(id) ? id->valuestring : "";
 }
 
 static mt_status check_params(const mt_param *params, size_t n, mt_err *err) {
@@ -195,27 +258,31 @@ static mt_status list_steps(const char *out_dir, int64_t **steps, size_t *count,
     return MT_OK;
 }
 
-/* Removes checkpoints beyond the newest keep_last and temporary folders left by crashed saves. */
-static void prune(const char *out_dir, int keep_last, const char *own_tmp) {
+/* Removes this run's checkpoints beyond its newest keep_last, and the temporary folders its crashed saves left
+ * (named with its run id). Checkpoints and temporary folders of other runs, and anything mitten did not write, stay. */
+static void prune(const char *out_dir, int keep_last, const char *own_tmp, const char *run_id) {
     char path[CK_PATH];
     DIR *d = opendir(out_dir);
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
-            if (strncmp(e->d_name, CK_TMP_PREFIX, strlen(CK_TMP_PREFIX)) != 0) continue;
+            if (!tmp_of(e->d_name, run_id)) continue;
             if (snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name) >= (int)sizeof path) continue;
-            if (strcmp(path, own_tmp) != 0 && !remove_flat_dir(path))
-                mt_log(MT_LOG_INFO, "%s: could not remove a leftover temporary checkpoint\n", path);
+            if (strcmp(path, own_tmp) != 0 && !remove_checkpoint_dir(path))
+                mt_log(MT_LOG_INFO, "%s: kept a leftover temporary checkpoint (it holds files mitten did not write)",
+                       path);
         }
         closedir(d);
     }
     if (keep_last <= 0) return;
     int64_t *steps;
-    size_t count;
+    size_t count, mine = 0;
     if (list_steps(out_dir, &steps, &count, NULL) != MT_OK) return;
-    for (size_t i = 0; i + (size_t)keep_last < count; i++) {
+    for (size_t i = count; i-- > 0;) { /* newest first: this run's beyond keep_last go */
         snprintf(path, sizeof path, "%s/" CK_PREFIX "%" PRId64, out_dir, steps[i]);
-        if (!remove_flat_dir(path)) mt_log(MT_LOG_INFO, "%s: could not remove an old checkpoint\n", path);
+        if (!owned_by(path, run_id) || ++mine <= (size_t)keep_last) continue;
+        if (!remove_checkpoint_dir(path))
+            mt_log(MT_LOG_INFO, "%s: kept an old checkpoint (it holds files mitten did not write)", path);
     }
     mt_free(steps);
 }
@@ -228,7 +295,8 @@ static mt_status publish(const char *tmp, const char *final, mt_err *err) {
         return mt_err_set(err, MT_ERR_IO, "%s: cannot rename into place: %s", final, strerror(errno));
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) != 0)
         return mt_err_set(err, MT_ERR_IO, "%s: cannot replace the existing checkpoint: %s", final, strerror(errno));
-    if (!remove_flat_dir(tmp)) mt_log(MT_LOG_INFO, "%s: could not remove the replaced checkpoint\n", tmp);
+    if (!remove_checkpoint_dir(tmp))
+        mt_log(MT_LOG_INFO, "%s: kept the replaced checkpoint (it holds files mitten did not write)", tmp);
     return MT_OK;
 }
 
@@ -240,11 +308,18 @@ mt_status mt_checkpoint_save(const char *out_dir, int64_t step, const mt_param *
     if (s) return s;
     if ((s = mt_dir_make(out_dir, err))) return s;
     char tmp[CK_PATH], final[CK_PATH];
-    if (snprintf(tmp, sizeof tmp, "%s/" CK_TMP_PREFIX "%" PRId64 "-%ld", out_dir, step, (long)getpid()) >=
-            (int)sizeof tmp ||
+    const char *run_id = run_id_of(state);
+    if (strlen(run_id) > 64 || strchr(run_id, '/'))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: run id \"%.80s\" is not a short name", out_dir, run_id);
+    if (snprintf(tmp, sizeof tmp, "%s/" CK_TMP_PREFIX "%s%s%" PRId64 "-%ld", out_dir, run_id, *run_id ? "-" : "",
+                 step, (long)getpid()) >= (int)sizeof tmp ||
         snprintf(final, sizeof final, "%s/" CK_PREFIX "%" PRId64, out_dir, step) >= (int)sizeof final)
         return mt_err_set(err, MT_ERR_LIMIT, "%s: path too long", out_dir);
-    remove_flat_dir(tmp);
+    if (snprintf(final, sizeof final, "%s/" CK_PREFIX "%" PRId64, out_dir, step) < (int)sizeof final &&
+        mt_file_exists(final) && !owned_by(final, run_id))
+        return mt_err_set(err, MT_ERR_IO, "%s exists and was not written by this run: mitten does not replace it",
+                          final);
+    remove_checkpoint_dir(tmp);
     if (mkdir(tmp, 0755) != 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
 
     s = write_model(tmp, step, params, n, err);
@@ -253,13 +328,13 @@ mt_status mt_checkpoint_save(const char *out_dir, int64_t step, const mt_param *
     if (!s) s = fsync_path(tmp, err);
     if (!s) s = publish(tmp, final, err);
     if (s) {
-        remove_flat_dir(tmp);
+        remove_checkpoint_dir(tmp);
         return mt_err_prefix(err, "%s", final);
     }
     /* The rename is durable only once the parent folder is on disk; until then the old checkpoints stay. */
     s = fsync_path(out_dir, err);
     if (s) return s;
-    prune(out_dir, keep_last, tmp);
+    prune(out_dir, keep_last, tmp, run_id);
     return MT_OK;
 }
 
@@ -269,7 +344,8 @@ static bool complete(const char *dir) {
            snprintf(path, sizeof path, "%s/" CK_STATE, dir) < (int)sizeof path && mt_file_exists(path);
 }
 
-mt_status mt_checkpoint_latest(const char *out_dir, char *path, size_t cap, int64_t *step, mt_err *err) {
+mt_status mt_checkpoint_latest(const char *out_dir, const char *run_id, char *path, size_t cap, int64_t *step,
+                               mt_err *err) {
     int64_t *steps;
     size_t count;
     mt_status s = list_steps(out_dir, &steps, &count, err);
@@ -278,7 +354,7 @@ mt_status mt_checkpoint_latest(const char *out_dir, char *path, size_t cap, int6
     int64_t found = -1;
     for (size_t i = count; i-- > 0;) {
         snprintf(buf, sizeof buf, "%s/" CK_PREFIX "%" PRId64, out_dir, steps[i]);
-        if (complete(buf)) {
+        if (complete(buf) && owned_by(buf, run_id)) {
             found = steps[i];
             break;
         }

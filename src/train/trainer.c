@@ -17,12 +17,13 @@
 #include "train/plot.h"
 #include "train/prepare.h"
 #include "train/rng.h"
+#include "train/run_dir.h"
 #include "train/step.h"
 
 mt_train_opts mt_train_opts_default(void) {
     return (mt_train_opts){.spec = mt_train_spec_default(), .epochs = 1, .batch = 8, .lr = 1e-4, .eval_tokens = 64,
                            .warmup = 0.03, .max_grad_norm = 1.0, .schedule = MT_SCHED_COSINE, .log_every = 1,
-                           .keep = 3, .seed = 42};
+                           .keep = 3, .seed = 42, .save_minutes = 30};
 }
 
 /* ---- train_args.json ---- */
@@ -31,7 +32,8 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
     cJSON *j = cJSON_CreateObject();
 #define S(k) if (o->k) cJSON_AddStringToObject(j, #k, o->k)
 #define N(k) cJSON_AddNumberToObject(j, #k, (double)o->k)
-    S(model_dir); S(data_path); S(image_dir); S(eval_path);
+    S(model_dir); S(data_path); S(image_dir); S(eval_path); S(run_id); S(data_fingerprint); S(eval_fingerprint);
+    N(save_minutes);
     N(epochs); N(max_steps); N(batch); N(micro_batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
     N(max_grad_norm); N(max_len); N(save_every); N(log_every); N(eval_every); N(eval_tokens); N(keep); N(threads);
     cJSON_AddStringToObject(j, "schedule", mt_schedule_kind_name(o->schedule));
@@ -71,7 +73,9 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
 #define NUM(k, dst) if (!st && (d = dst, !(st = mt_json_num_opt(j, k, path, -1e30, 1e30, &d, err)))) dst = d
 #define BOOL(k, dst) if (!st && (b = dst, !(st = mt_json_bool_opt(j, k, path, &b, err)))) dst = b
     STR("model_dir", o->model_dir); STR("data_path", o->data_path); STR("image_dir", o->image_dir);
-    STR("eval_path", o->eval_path); STR("schedule", sched); STR("seed", seed);
+    STR("eval_path", o->eval_path); STR("schedule", sched); STR("seed", seed); STR("run_id", o->run_id);
+    STR("data_fingerprint", o->data_fingerprint); STR("eval_fingerprint", o->eval_fingerprint);
+    NUM("save_minutes", o->save_minutes);
     STR("lora_targets", o->spec.lora_targets);
     INT("epochs", o->epochs, 0, 1000000); INT("max_steps", o->max_steps, 0, INT64_MAX);
     INT("batch", o->batch, 1, 1 << 20); INT("micro_batch", o->micro_batch, 0, 1 << 20);
@@ -171,6 +175,7 @@ static mt_status eval_loss(run *r, double *out, mt_err *err) {
 
 static cJSON *state_json(const run *r, int64_t step) {
     cJSON *s = cJSON_CreateObject();
+    if (r->o->run_id) cJSON_AddStringToObject(s, "run_id", r->o->run_id);
     cJSON_AddNumberToObject(s, "global_step", (double)step);
     cJSON_AddNumberToObject(s, "epoch", (double)step / (double)r->steps_per_epoch);
     cJSON *h = cJSON_AddArrayToObject(s, "loss_history");
@@ -179,6 +184,10 @@ static cJSON *state_json(const run *r, int64_t step) {
 }
 
 static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err) {
+    if (step > r->total_steps)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: the newest checkpoint is at step %lld, but the run now has "
+                          "%lld steps (its epochs, batch or data changed?): nothing was written", r->o->out_dir,
+                          (long long)step, (long long)r->total_steps);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(s, "loss_history");
     if (!cJSON_IsArray(h) || cJSON_GetArraySize(h) != step)
         return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: loss_history must hold %lld losses", (long long)step);
@@ -208,7 +217,7 @@ static void log_step(run *r, int64_t step, int64_t first_step, double loss, doub
 
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
-    double t_start = mt_time_now();
+    double t_start = mt_time_now(), t_saved = t_start;
     for (int64_t step = start_step; step < r->total_steps; step++) {
         double t0 = mt_time_now();
         int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * o->batch;
@@ -266,7 +275,15 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
                         (long long)hit, (long long)of);
         }
         bool last = step + 1 == r->total_steps;
-        if ((o->save_every && (step + 1) % o->save_every == 0) || last) {
+        /* a long run saves every save_minutes too, so a crash never loses all of it; every rank decides alike */
+        bool due = o->save_minutes > 0 && mt_time_now() - t_saved >= o->save_minutes * 60.0;
+        if (mt_dist_size() > 1) {
+            double d = due ? 1 : 0;
+            if ((st = mt_dist_sum_f64(&d, 1, err))) return st;
+            due = d > 0;
+        }
+        if ((o->save_every && (step + 1) % o->save_every == 0) || last || due) {
+            t_saved = mt_time_now();
             if (writer) {
                 cJSON *state = state_json(r, step + 1);
                 st = mt_checkpoint_save(o->out_dir, step + 1, r->params, r->n_params, r->opt, state, o->keep, err);
@@ -352,8 +369,7 @@ static void teardown(run *r) {
 
 static mt_status write_args(const mt_train_opts *o, mt_err *err) {
     char path[4096];
-    mt_status st = mt_dir_make(o->out_dir, err);
-    if (!st) st = mt_path_join(path, sizeof path, o->out_dir, "train_args.json", err);
+    mt_status st = mt_path_join(path, sizeof path, o->out_dir, "train_args.json", err);
     if (st) return st;
     cJSON *j = opts_to_json(o);
     char *text = j ? cJSON_Print(j) : NULL;
@@ -361,6 +377,39 @@ static mt_status write_args(const mt_train_opts *o, mt_err *err) {
     cJSON_free(text);
     cJSON_Delete(j);
     return st;
+}
+
+/* What a new run records to be resumed from anywhere: absolute paths, its id, the data's fingerprints. The strings
+ * are owned by keep[] (freed by the caller). */
+static mt_status record_run(mt_train_opts *o, char *keep[8], char *run_id, char fp[2][MT_FINGERPRINT_LEN],
+                            mt_err *err) {
+    const char **paths[] = {&o->model_dir, &o->data_path, &o->image_dir, &o->eval_path, &o->out_dir};
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < MT_ARRAY_LEN(paths) && !st; i++)
+        if (*paths[i] && !(st = mt_path_absolute(*paths[i], &keep[i], err))) *paths[i] = keep[i];
+    mt_run_id_new(run_id);
+    o->run_id = run_id;
+    if (!st && !(st = mt_data_fingerprint(o->data_path, fp[0], err))) o->data_fingerprint = fp[0];
+    if (!st && o->eval_path && !(st = mt_data_fingerprint(o->eval_path, fp[1], err))) o->eval_fingerprint = fp[1];
+    return st;
+}
+
+/* A resumed run's data must be what it started on, unless the user says otherwise. */
+static mt_status check_data(const mt_train_opts *o, mt_err *err) {
+    const char *paths[2] = {o->data_path, o->eval_path}, *want[2] = {o->data_fingerprint, o->eval_fingerprint};
+    for (int i = 0; i < 2; i++) {
+        char now[MT_FINGERPRINT_LEN];
+        if (!paths[i] || !want[i]) continue;
+        mt_status st = mt_data_fingerprint(paths[i], now, err);
+        if (st) return st;
+        if (strcmp(now, want[i]) == 0) continue;
+        if (!o->allow_data_change)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "%s changed since the run started (size:hash %s, was %s): its "
+                              "steps and schedule would no longer match the checkpoints; --allow-data-change resumes "
+                              "on it anyway", paths[i], now, want[i]);
+        mt_log(MT_LOG_INFO, "%s changed since the run started; resuming on it as asked", paths[i]);
+    }
+    return MT_OK;
 }
 
 static mt_status export_run(run *r, mt_err *err) {
@@ -375,15 +424,28 @@ static mt_status export_run(run *r, mt_err *err) {
 }
 
 mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
-    run r = {.o = opts};
+    mt_train_opts o = *opts;
+    run r = {.o = &o};
+    char *keep[8] = {0}, run_id[MT_RUN_ID_LEN], fp[2][MT_FINGERPRINT_LEN];
     int64_t start = 0;
+    int lock = -1;
     mt_status st = mt_dist_init(err);
     bool writer = mt_dist_rank() == 0;
-    if (!st && !resume) st = mt_dist_share_status(writer ? write_args(opts, err) : MT_OK, err);
+    /* a new run: check the folder, then load everything, and only then write anything */
+    if (!st && !resume) st = mt_dist_share_status(writer ? mt_run_dir_check_new(o.out_dir, o.overwrite_output_dir, err) : MT_OK, err);
+    if (!st && !resume) st = record_run(&o, keep, run_id, fp, err);
+    if (!st && resume && writer) st = mt_run_dir_lock(o.out_dir, &lock, err);
+    if (!st && resume) st = mt_dist_share_status(writer ? check_data(&o, err) : MT_OK, err);
     if (!st) st = mt_dist_agree(setup(&r, err), err);
+    if (!st && !resume && writer) {
+        st = mt_dir_make(o.out_dir, err);
+        if (!st) st = mt_run_dir_lock(o.out_dir, &lock, err);
+        if (!st) st = write_args(&o, err);
+    }
+    if (!st && !resume) st = mt_dist_share_status(st, err);
     if (!st && resume) {
         char dir[4096];
-        st = mt_checkpoint_latest(opts->out_dir, dir, sizeof dir, &start, err);
+        st = mt_checkpoint_latest(o.out_dir, o.run_id, dir, sizeof dir, &start, err);
         if (!st && start < 0) start = 0;
         if (!st && start > 0) {
             cJSON *state = NULL;
@@ -398,6 +460,8 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
     if (!st && writer) st = export_run(&r, err);
     if (!st) st = mt_dist_share_status(st, err);
     teardown(&r);
+    mt_run_dir_unlock(lock);
+    for (size_t i = 0; i < MT_ARRAY_LEN(keep); i++) mt_free(keep[i]);
     mt_dist_finalize();
     return st;
 }

@@ -8,7 +8,14 @@
  * step, so resuming from checkpoint-STEP replays exactly what an uninterrupted run would have done.
  *
  * OUT/ holds train_args.json (the options, for --resume), checkpoint-STEP/ folders, loss.svg, and at the end
- * model/ (an HF folder) and, with LoRA, adapter/ (PEFT).
+ * model/ (an HF folder) and, with LoRA, adapter/ (PEFT). A new run needs OUT new or empty (overwrite_output_dir
+ * writes into a used one); nothing is written before the model and data loaded; a run removes only what it wrote
+ * (train/run_dir.h, train/checkpoint.h).
+ *
+ * Resume: the options come from train_args.json, whose paths are absolute and which records the run's id and a
+ * fingerprint of each data file. Only epochs, max_steps, threads, log_every, save_every, save_minutes and keep may
+ * change (more steps re-plan the learning-rate schedule from the new total); a changed data file is refused unless
+ * allow_data_change; a checkpoint beyond the run's steps is refused.
  */
 #ifndef MT_TRAIN_TRAINER_H
 #define MT_TRAIN_TRAINER_H
@@ -31,9 +38,14 @@ typedef struct mt_train_opts {
     bool last_turn_only, strict;
     int64_t save_every, log_every, eval_every;
     int64_t eval_tokens;     /* exact-match answers on the eval data get this many new tokens (0: loss only) */
+    double save_minutes;     /* also save when this long has passed since the last save (0: steps decide) */
     int keep;
     uint64_t seed;
     int threads;
+    bool overwrite_output_dir; /* a new run may write into a non-empty out_dir */
+    bool allow_data_change;    /* resume: train on data that changed since the run started */
+    const char *run_id;        /* set by the run (train_args.json); NULL for a new run */
+    const char *data_fingerprint, *eval_fingerprint; /* recorded by the run; NULL for a new run */
 } mt_train_opts;
 
 mt_train_opts mt_train_opts_default(void);

@@ -122,6 +122,56 @@ if [ "$(id -u)" != 0 ]; then
   check "an unwritable output folder fails cleanly" 1 "$mitten" train "${common[@]}" --out "$runs/ro/run" --max-steps 1
 fi
 chmod 755 "$runs/ro"
+# ---- the output folder belongs to the user: nothing mitten did not write is replaced or removed ----
+user=$runs/userdir
+mkdir -p "$user/checkpoint-1" "$user/checkpoint-2" "$user/checkpoint-3" && echo mine >"$user/checkpoint-1/mine.txt"
+check "a non-empty --out is refused" 1 "$mitten" train "${common[@]}" --out "$user" --save-every 2 --keep 2
+expect_err "non-empty --out" "--overwrite-output-dir"
+check "--overwrite-output-dir stops before replacing the user's checkpoint-2" 1 "$mitten" train "${common[@]}" \
+  --out "$user" --batch 1 --epochs 2 --save-every 2 --keep 2 --overwrite-output-dir
+expect_err "not this run's checkpoint" "not written by this run"
+[ -f "$user/checkpoint-1/mine.txt" ] && [ -d "$user/checkpoint-2" ] && [ -d "$user/checkpoint-3" ] &&
+  [ -z "$(ls -A "$user/checkpoint-2")" ] || { echo "FAIL the user's folders changed"; fail=$((fail + 1)); }
+other=$runs/otherdir
+mkdir -p "$other/checkpoint-100" && echo notes >"$other/notes.txt" && echo keep >"$other/checkpoint-100/x"
+check "--overwrite-output-dir writes beside the user's files" 0 "$mitten" train "${common[@]}" --out "$other" \
+  --batch 1 --save-every 1 --keep 1 --overwrite-output-dir
+[ -f "$other/notes.txt" ] && [ -f "$other/checkpoint-100/x" ] && [ -d "$other/checkpoint-3" ] &&
+  [ ! -e "$other/checkpoint-1" ] && [ ! -e "$other/checkpoint-2" ] ||
+  { echo "FAIL rotation touched what the run did not write, or kept its own old checkpoints"; ls "$other"; fail=$((fail + 1)); }
+check "a second run into a run's folder is refused" 1 "$mitten" train "${common[@]}" --out "$runs/full" --max-steps 1
+expect_err "earlier run" "--resume"
+check "a failed start leaves no folder" 1 "$mitten" train -m "$model" --data "$data/nope.json" --out "$runs/never"
+[ ! -e "$runs/never" ] || { echo "FAIL a failed start left $runs/never"; fail=$((fail + 1)); }
+
+# ---- resume: the run's own settings, the same data, never past the run's steps ----
+r2=$runs/r2
+cp "$data/train.json" "$data/train_r2.json"
+check "a run for resume tests" 0 "$mitten" train -m "$model" --data "$data/train_r2.json" --out "$r2" --threads 2 \
+  --batch 2 --epochs 2
+before=$(sha256sum "$r2/model/model.safetensors")
+/usr/bin/python3 -c "import json,sys; p=sys.argv[1]; a=json.load(open(p)); a['epochs']=1; json.dump(a, open(p,'w'))" \
+  "$r2/train_args.json"
+check "--resume past the run's steps is refused" 1 "$mitten" train --resume "$r2"
+expect_err "checkpoint beyond the run" "newest checkpoint is at step 4"
+[ "$before" = "$(sha256sum "$r2/model/model.safetensors")" ] || { echo "FAIL the refused resume wrote model/"; fail=$((fail + 1)); }
+check "--resume refuses a flag that cannot change" 2 "$mitten" train --resume "$r2" --lr 1
+expect_err "--lr on resume" "--lr cannot change on resume"
+check "--resume with more epochs, from another folder" 0 sh -c "cd / && '$mitten' train --resume '$r2' --epochs 3"
+expect_err "more epochs" "resuming from"
+echo '[]' >>"$data/train_r2.json"
+check "--resume refuses changed data" 1 "$mitten" train --resume "$r2" --epochs 4
+expect_err "changed data" "changed since the run started"
+check "merge --out equal to the base is refused" 1 "$mitten" merge -m "$model" --adapter "$runs/a/adapter" --out "$model"
+expect_err "merge into its base" "never overwrites"
+slow=$runs/locked
+"$mitten" train "${common[@]}" --out "$slow" --batch 1 --epochs 200 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f "$slow/train_args.json" ] && break; sleep 0.02; done
+check "a second process on a run's folder is refused" 1 "$mitten" train --resume "$slow"
+expect_err "run lock" "another mitten train"
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
 if command -v mpirun >/dev/null && ldd "$mitten" | grep -q libmpi; then
   mpi=(--batch 3 --epochs 3 --threads 1 --train projector,llm --lora 4 --lora-dropout 0.1)
   check "one process, global batch 3" 0 "$mitten" train "${common[@]}" "${mpi[@]}" --out "$runs/single"

@@ -87,7 +87,7 @@ static int64_t latest(const char *out) {
     char dir[4096];
     int64_t step = -2;
     mt_err err;
-    CHECK(mt_checkpoint_latest(out, dir, sizeof dir, &step, &err) == MT_OK);
+    CHECK(mt_checkpoint_latest(out, NULL, dir, sizeof dir, &step, &err) == MT_OK);
     return step;
 }
 
@@ -102,7 +102,7 @@ static void test_round_trip(void) {
     mt_err err;
     CHECK(mt_checkpoint_save(out, 3, a.p, NP, a.opt, st, 2, &err) == MT_OK);
     int64_t step;
-    CHECK(mt_checkpoint_latest(out, dir, sizeof dir, &step, &err) == MT_OK && step == 3);
+    CHECK(mt_checkpoint_latest(out, NULL, dir, sizeof dir, &step, &err) == MT_OK && step == 3);
     CHECK(strstr(dir, "/checkpoint-3") != NULL);
     cJSON *got = NULL;
     int64_t saved = -1;
@@ -184,9 +184,9 @@ static void test_keep_last(void) {
     path_in(empty, sizeof empty, "none");
     CHECK(mkdir(empty, 0755) == 0 && latest(empty) == -1);
     int64_t s2;
-    CHECK(mt_checkpoint_latest(out, dir, sizeof dir, &s2, &err) == MT_ERR_LIMIT);
+    CHECK(mt_checkpoint_latest(out, NULL, dir, sizeof dir, &s2, &err) == MT_ERR_LIMIT);
     path_in(empty, sizeof empty, "missing");
-    CHECK(mt_checkpoint_latest(empty, p, sizeof p, &s2, &err) == MT_ERR_IO && strstr(err.msg, "missing"));
+    CHECK(mt_checkpoint_latest(empty, NULL, p, sizeof p, &s2, &err) == MT_ERR_IO && strstr(err.msg, "missing"));
     mt_adamw_free(a.opt);
     mt_adamw_free(b.opt);
 }
@@ -196,7 +196,7 @@ static void check_intact(const char *out, int64_t want_step, const run *want) {
     char dir[4096];
     int64_t step;
     mt_err err;
-    CHECK(mt_checkpoint_latest(out, dir, sizeof dir, &step, &err) == MT_OK && step == want_step);
+    CHECK(mt_checkpoint_latest(out, NULL, dir, sizeof dir, &step, &err) == MT_OK && step == want_step);
     run b;
     run_init(&b, 77);
     cJSON *st = NULL;
@@ -403,6 +403,46 @@ static void test_bad_files(void) {
     mt_adamw_free(b.opt);
 }
 
+/* Two runs in one folder: each prunes and resumes from its own checkpoints only; a user's file keeps its folder;
+ * a run never replaces another run's checkpoint. */
+static void test_ownership(void) {
+    char out[256], dir[4096], p[4200];
+    path_in(out, sizeof out, "shared");
+    run a;
+    run_init(&a, 1);
+    mt_err err;
+    cJSON *mine = state_for(1), *theirs = state_for(1);
+    cJSON_AddStringToObject(mine, "run_id", "aaaa");
+    cJSON_AddStringToObject(theirs, "run_id", "bbbb");
+    CHECK(mt_checkpoint_save(out, 10, a.p, NP, a.opt, theirs, 1, &err) == MT_OK);
+    CHECK(mt_checkpoint_save(out, 1, a.p, NP, a.opt, mine, 1, &err) == MT_OK);
+    snprintf(p, sizeof p, "%s/checkpoint-1/notes.txt", out);
+    FILE *f = fopen(p, "w");
+    if (f) fputs("mine", f), fclose(f);
+    CHECK(mt_checkpoint_save(out, 2, a.p, NP, a.opt, mine, 1, &err) == MT_OK);
+    CHECK(mt_checkpoint_save(out, 3, a.p, NP, a.opt, mine, 1, &err) == MT_OK);
+    snprintf(p, sizeof p, "%s/checkpoint-10/model.safetensors", out);
+    CHECK_MSG(mt_file_exists(p), "another run's checkpoint was pruned");
+    snprintf(p, sizeof p, "%s/checkpoint-1/notes.txt", out);
+    CHECK_MSG(mt_file_exists(p), "a user's file in a pruned checkpoint was removed");
+    snprintf(p, sizeof p, "%s/checkpoint-1/model.safetensors", out);
+    CHECK_MSG(!mt_file_exists(p), "the pruned checkpoint kept its weights");
+    snprintf(p, sizeof p, "%s/checkpoint-2", out);
+    CHECK_MSG(!mt_file_exists(p), "the run kept more than keep_last of its checkpoints");
+    int64_t step;
+    CHECK(mt_checkpoint_latest(out, "aaaa", dir, sizeof dir, &step, &err) == MT_OK && step == 3);
+    CHECK(mt_checkpoint_latest(out, "bbbb", dir, sizeof dir, &step, &err) == MT_OK && step == 10);
+    CHECK(mt_checkpoint_latest(out, NULL, dir, sizeof dir, &step, &err) == MT_OK && step == -1);
+    CHECK(mt_checkpoint_save(out, 10, a.p, NP, a.opt, mine, 1, &err) == MT_ERR_IO && strstr(err.msg, "not written by"));
+    cJSON *bad = state_for(1);
+    cJSON_AddStringToObject(bad, "run_id", "../x");
+    CHECK(mt_checkpoint_save(out, 4, a.p, NP, a.opt, bad, 1, &err) == MT_ERR_INVALID_ARG);
+    cJSON_Delete(bad);
+    cJSON_Delete(mine);
+    cJSON_Delete(theirs);
+    mt_adamw_free(a.opt);
+}
+
 int main(void) {
     strcpy(root, "/tmp/mt_ckpt_XXXXXX");
     if (!mkdtemp(root)) return 2;
@@ -410,6 +450,7 @@ int main(void) {
     test_keep_last();
     test_write_failures();
     test_bad_files();
+    test_ownership();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);

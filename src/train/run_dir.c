@@ -1,0 +1,112 @@
+/* train/run_dir: output-folder checks, the run lock, run ids, absolute paths and data fingerprints. */
+#define _GNU_SOURCE
+#include "train/run_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/file.h"
+
+mt_status mt_run_dir_check_new(const char *out_dir, bool overwrite, mt_err *err) {
+    DIR *d = opendir(out_dir);
+    if (!d) {
+        if (errno == ENOENT) return MT_OK;
+        return mt_err_set(err, errno == ENOTDIR ? MT_ERR_INVALID_ARG : MT_ERR_IO, "--out %s: %s", out_dir,
+                          errno == ENOTDIR ? "is a file, not a folder" : strerror(errno));
+    }
+    struct dirent *e;
+    char first[256] = "";
+    size_t n = 0;
+    bool mitten_run = false;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (!n++) snprintf(first, sizeof first, "%s", e->d_name);
+        mitten_run |= strcmp(e->d_name, "train_args.json") == 0;
+    }
+    closedir(d);
+    if (n == 0 || overwrite) return MT_OK;
+    if (mitten_run)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "--out %s holds an earlier run: `mitten train --resume %s` "
+                          "continues it; choose a new folder to start another (or --overwrite-output-dir to write "
+                          "into this one: its files stay, its checkpoints are not this run's)", out_dir, out_dir);
+    return mt_err_set(err, MT_ERR_INVALID_ARG, "--out %s is not empty (it holds %zu entr%s, e.g. \"%s\"): mitten writes "
+                      "a run into a new or empty folder; --overwrite-output-dir writes into it anyway, deleting "
+                      "nothing it did not write", out_dir, n, n == 1 ? "y" : "ies", first);
+}
+
+mt_status mt_run_dir_lock(const char *out_dir, int *fd, mt_err *err) {
+    *fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", out_dir, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return MT_OK;
+    int e = errno;
+    close(*fd);
+    *fd = -1;
+    return mt_err_set(err, MT_ERR_IO, "%s: %s", out_dir,
+                      e == EWOULDBLOCK ? "another mitten train is working in this folder" : strerror(e));
+}
+
+void mt_run_dir_unlock(int fd) {
+    if (fd >= 0) close(fd);
+}
+
+void mt_run_id_new(char out[MT_RUN_ID_LEN]) {
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    }
+    if (f) fclose(f);
+    snprintf(out, MT_RUN_ID_LEN, "%016" PRIx64, v);
+}
+
+mt_status mt_path_absolute(const char *path, char **out, mt_err *err) {
+    char buf[PATH_MAX];
+    if (realpath(path, buf)) {
+        *out = mt_strdup(buf);
+        return *out ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    if (errno != ENOENT) return mt_err_set(err, MT_ERR_IO, "%s: %s", path, strerror(errno));
+    /* not there yet: its parent's absolute path and its own name */
+    char *a = mt_strdup(path), *b = mt_strdup(path);
+    mt_status st = a && b ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    if (!st && !realpath(dirname(a), buf)) st = mt_err_set(err, MT_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!st) {
+        const char *name = basename(b);
+        size_t n = strlen(buf) + strlen(name) + 2;
+        if ((*out = mt_malloc(n))) snprintf(*out, n, "%s/%s", buf, name);
+        else st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    mt_free(a);
+    mt_free(b);
+    return st;
+}
+
+mt_status mt_data_fingerprint(const char *path, char out[MT_FINGERPRINT_LEN], mt_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t h = 0xcbf29ce484222325ull, size = 0;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 0x100000001b3ull;
+        size += n;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) return mt_err_set(err, MT_ERR_IO, "%s: read error", path);
+    snprintf(out, MT_FINGERPRINT_LEN, "%" PRIu64 ":%016" PRIx64, size, h);
+    return MT_OK;
+}

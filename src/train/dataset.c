@@ -39,6 +39,7 @@ typedef struct loader {
     rec *recs;
     size_t n, cap;
     bool stop;         /* strict mode met a bad sample in pass 1 */
+    bool whole;        /* a .json array: one document, which must parse whole (JSON lines skip a bad line) */
     atomic_bool nomem; /* an image check ran out of memory in pass 2 */
     mt_err *err;
 } loader;
@@ -57,7 +58,7 @@ mt_dataset_opts mt_dataset_opts_default(void) {
         .max_file_bytes = (size_t)16 << 30,
         .max_samples = 100000000,
         .max_sample_bytes = (size_t)16 << 20,
-        .max_images = 256,
+        .max_images = MT_DATASET_MAX_IMAGES,
         .max_image_pixels = MT_IMAGE_DEFAULT_MAX_PIXELS,
     };
 }
@@ -121,7 +122,7 @@ static mt_status bad_sample(loader *L, rec *r, mt_dataset_reason why, mt_status 
 }
 
 static mt_status sample(loader *L, const char *text, size_t len, int64_t line, int64_t index) {
-    rec *r;
+    rec *r = NULL;
     mt_status st = push(L, line, index, &r);
     if (st) return st;
     char detail[MT_ERR_MSG_MAX];
@@ -139,6 +140,10 @@ static mt_status sample(loader *L, const char *text, size_t len, int64_t line, i
         snprintf(detail, sizeof detail, "%s at line %lld, column %zu", obj ? "text after the object" : "invalid JSON",
                  (long long)(line + (int64_t)lines_in(text, off)), off - col + 1);
         cJSON_Delete(obj);
+        if (L->whole)
+            return mt_err_set(L->err, MT_ERR_FORMAT, "%s:%lld: element %lld: %s: a .json file must parse whole (a JSON "
+                              "lines file skips a line that does not)", L->name, (long long)line, (long long)index,
+                              detail);
         return bad_sample(L, r, MT_DATASET_BAD_JSON, MT_ERR_FORMAT, detail);
     }
     mt_err e;
@@ -205,6 +210,7 @@ static size_t skip_space(const char *d, size_t n, size_t pos, int64_t *line) {
 
 /* d[pos] is the array's '['. */
 static mt_status scan_array(loader *L, const char *d, size_t n, size_t pos, int64_t line) {
+    L->whole = true;
     pos = skip_space(d, n, pos + 1, &line);
     if (pos < n && d[pos] == ']') return MT_OK;
     for (int64_t index = 0; !L->stop; index++) {
@@ -215,9 +221,8 @@ static mt_status scan_array(loader *L, const char *d, size_t n, size_t pos, int6
                               (long long)line, (long long)index, d[pos]);
         if (pos >= n || !skip_value(d, n, &pos, &line)) {
             if (pos == start) break;
-            rec *r;
-            mt_status st = push(L, start_line, index, &r);
-            return st ? st : bad_sample(L, r, MT_DATASET_BAD_JSON, MT_ERR_FORMAT, "the file ends inside this element");
+            return mt_err_set(L->err, MT_ERR_FORMAT, "%s:%lld: the file ends inside element %lld (truncated?)", L->name,
+                              (long long)start_line, (long long)index);
         }
         mt_status st = sample(L, d + start, pos - start, start_line, index);
         if (st) return st;
@@ -236,12 +241,8 @@ static mt_status scan_array(loader *L, const char *d, size_t n, size_t pos, int6
         pos = skip_space(d, n, pos + 1, &line);
     }
     if (L->stop) return MT_OK;
-    if (L->o.strict)
-        return mt_err_set(L->err, MT_ERR_FORMAT, "%s:%lld: the file ends before the array's closing ']'", L->name,
-                          (long long)line);
-    mt_log(MT_LOG_INFO, "%s:%lld: the file ends before the array's closing ']' (truncated?)", L->name,
-           (long long)line);
-    return MT_OK;
+    return mt_err_set(L->err, MT_ERR_FORMAT, "%s:%lld: the file ends before the array's closing ']' (truncated?)",
+                      L->name, (long long)line);
 }
 
 static mt_status scan(loader *L, const char *d, size_t n) {

@@ -90,6 +90,10 @@ typedef enum mt_dataset_check {
 } mt_dataset_check;
 
 /* Caps left at 0 take the default of mt_dataset_opts_default. */
+/* Images one training sample may hold: the trainer's per-sample limit, so a sample over it is skipped at load (with
+ * its file and line), never found mid-run. */
+#define MT_DATASET_MAX_IMAGES 64
+
 typedef struct mt_dataset_opts {
     const char *image_dir;        /* relative image paths are under this folder; NULL: the data file's folder */
     bool strict;                  /* the first bad sample fails the load */
@@ -98,7 +102,7 @@ typedef struct mt_dataset_opts {
     size_t max_file_bytes;        /* default 16 GiB (the file is mapped, not read) */
     size_t max_samples;           /* samples and bad samples together; default 100,000,000 */
     size_t max_sample_bytes;      /* the JSON text of one line or array element; default 16 MiB */
-    size_t max_images;            /* per sample; default 256 */
+    size_t max_images;            /* per sample; default MT_DATASET_MAX_IMAGES, what a training step takes */
     int64_t max_image_pixels;     /* width * height for CHECK_DECODE; default MT_IMAGE_DEFAULT_MAX_PIXELS */
 } mt_dataset_opts;
 

@@ -54,9 +54,9 @@ static mt_status answer_one(mt_session *s, const mt_model *m, const mt_prepared_
         if (ids[i] != m->desc.image_token_id) continue;
         k = mt_model_image_rows(m, ps->grids[n_images++]);
     }
-    mt_image_input images[64];
-    float *pixels[64] = {0};
-    if (n_images > 64) return MT_OK;
+    mt_image_input images[MT_DATASET_MAX_IMAGES];
+    float *pixels[MT_DATASET_MAX_IMAGES] = {0};
+    if (n_images > MT_DATASET_MAX_IMAGES) return MT_OK;
     mt_status st = MT_OK;
     for (int i = 0; i < n_images && !st; i++) {
         st = mt_prepared_pixels(m, ps, i, &pixels[i], &images[i].n_patches, err);

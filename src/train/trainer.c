@@ -140,9 +140,11 @@ static const mt_prepared_sample *sample_at(run *r, int64_t epoch, int64_t k) {
 static mt_status run_sample(run *r, const mt_prepared_sample *s, float inv_norm, bool train, double *loss,
                             int64_t *image_tokens, mt_err *err) {
     int n = s->tok.n_images;
-    float *pixels[64] = {0};
-    int64_t n_patches[64] = {0};
-    if (n > 64) return mt_err_set(err, MT_ERR_LIMIT, "line %lld: more than 64 images in one sample", (long long)s->line);
+    float *pixels[MT_DATASET_MAX_IMAGES] = {0};
+    int64_t n_patches[MT_DATASET_MAX_IMAGES] = {0};
+    if (n > MT_DATASET_MAX_IMAGES)
+        return mt_err_set(err, MT_ERR_INTERNAL, "line %lld: more than %d images passed the data loader", (long long)s->line,
+                          MT_DATASET_MAX_IMAGES);
     mt_status st = MT_OK;
     for (int i = 0; i < n && !st; i++) st = mt_prepared_pixels(r->m, s, i, &pixels[i], &n_patches[i], err);
     mt_ctx ctx = {.arena = &r->arena, .pool = r->pool, .tape = train ? r->tape : NULL};

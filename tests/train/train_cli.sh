@@ -141,6 +141,10 @@ check "--overwrite-output-dir writes beside the user's files" 0 "$mitten" train 
   { echo "FAIL rotation touched what the run did not write, or kept its own old checkpoints"; ls "$other"; fail=$((fail + 1)); }
 check "a second run into a run's folder is refused" 1 "$mitten" train "${common[@]}" --out "$runs/full" --max-steps 1
 expect_err "earlier run" "--resume"
+head -c 120 "$data/train.json" >"$data/cut.json"
+check "a .json training file cut short is an error" 1 "$mitten" train -m "$model" --data "$data/cut.json" \
+  --out "$runs/cut"
+expect_err "cut data" "cut.json:1: the file ends inside element 0"
 check "a failed start leaves no folder" 1 "$mitten" train -m "$model" --data "$data/nope.json" --out "$runs/never"
 [ ! -e "$runs/never" ] || { echo "FAIL a failed start left $runs/never"; fail=$((fail + 1)); }
 

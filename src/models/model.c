@@ -37,13 +37,14 @@ static mt_status read_generation_config(mt_model *m, mt_err *err) {
     return st;
 }
 
-/* The folder's chat template as transformers finds it; the composition's default when the folder has none. */
+/* The folder's chat template as transformers finds it: one that is there but cannot be read or parsed fails the
+ * load. Only a folder with none gets the composition's default, and it is said aloud. */
 static mt_status load_chat_template(mt_model *m, mt_err *err) {
-    mt_status st = mt_chat_template_load(m->dir, NULL, &m->chat_template, err);
-    if (st != MT_ERR_IO) return st;
-    if (err) *err = (mt_err){0}; /* none is not an error: chat reports it if it is ever needed */
+    if (mt_chat_template_present(m->dir)) return mt_chat_template_load(m->dir, NULL, &m->chat_template, err);
     const char *src = m->comp->default_chat_template;
-    if (!src) return MT_OK;
+    if (!src) return MT_OK; /* chat says so if it is ever needed */
+    mt_log(MT_LOG_ERROR, "%s has no chat template: using %s's published one (the checkpoint's own would be safer)",
+           m->dir, m->comp->name);
     return mt_chat_template_parse(src, strlen(src), m->comp->name, &m->chat_template, err);
 }
 

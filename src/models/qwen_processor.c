@@ -5,8 +5,10 @@
  * Reference: transformers models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VLModel.get_rope_index) and
  * models/qwen3_vl/modeling_qwen3_vl.py (the same for images).
  */
+#include <stdio.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "media/qwen_vision_pre.h"
 #include "models/config.h"
 #include "models/model.h"
@@ -33,6 +35,12 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_
     if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     p->merge = merge;
     p->image_token_id = m->desc.image_token_id;
+    char pre_path[4200];
+    snprintf(pre_path, sizeof pre_path, "%s/preprocessor_config.json", m->dir);
+    if (!mt_file_exists(pre_path))
+        mt_log(MT_LOG_ERROR, "%s has no preprocessor_config.json: images are prepared with %s's published defaults "
+               "(patch %lld, merge %lld); a checkpoint trained otherwise would see wrong pixels", m->dir, m->comp->name,
+               (long long)defaults->patch_size, (long long)defaults->merge_size);
     mt_status st = mt_qwen_preproc_cfg_load_with(m->dir, defaults, &p->pre, err);
     if (!st && (p->pre.patch_size != patch || p->pre.temporal_patch_size != temporal || p->pre.merge_size != merge))
         st = mt_err_set(err, MT_ERR_FORMAT, "%s/preprocessor_config.json: patch %lld / temporal %lld / merge %lld "

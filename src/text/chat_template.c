@@ -93,6 +93,21 @@ static mt_status pick_named(mt_chat_template *t, const char *name, const char *d
     return mt_err_set(err, MT_ERR_FORMAT, "%s: named chat templates but none called \"default\"", dir);
 }
 
+bool mt_chat_template_present(const char *dir) {
+    char path[4096];
+    mt_err err;
+    static const char *const files[] = {"chat_template.jinja", "chat_template.json"};
+    for (size_t i = 0; i < MT_ARRAY_LEN(files); i++)
+        if (!mt_path_join(path, sizeof path, dir, files[i], &err) && mt_file_exists(path)) return true;
+    cJSON *cfg = NULL;
+    if (mt_path_join(path, sizeof path, dir, "tokenizer_config.json", &err) || !mt_file_exists(path)) return false;
+    if (mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, &err)) return true; /* unreadable: let the load say why */
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+    bool present = t && !cJSON_IsNull(t);
+    cJSON_Delete(cfg);
+    return present;
+}
+
 mt_status mt_chat_template_load(const char *dir, const char *name, mt_chat_template **out, mt_err *err) {
     char path[4096], cfg_path[4096];
     mt_chat_template *t = new_template();

@@ -35,6 +35,10 @@ typedef struct mt_chat_template mt_chat_template;
  * template (what:LINE:COL); MT_ERR_INVALID_ARG when name is not among the named templates. */
 mt_status mt_chat_template_load(const char *model_dir, const char *name, mt_chat_template **out, mt_err *err);
 
+/* Whether the folder has a chat template where mt_chat_template_load looks (a file that exists, readable or not, or
+ * a "chat_template" in tokenizer_config.json): when it does, a load failure is an error, never a cue to fall back. */
+bool mt_chat_template_present(const char *model_dir);
+
 /* A template from source, with no special tokens. */
 mt_status mt_chat_template_parse(const char *source, size_t len, const char *what, mt_chat_template **out,
                                  mt_err *err);

@@ -180,6 +180,14 @@ def main():
     five = c.logits("config in transformers 5.x form", c.edit_config("five", five_x))
     if base_logits is not None and five is not None and not np.array_equal(base_logits, five):
         c.failures.append("the 5.x config form gives other logits than the 4.x form")
+    d = c.variant("template_unreadable")
+    os.makedirs(os.path.join(d, "chat_template.jinja"))
+    c.expect("a chat template that cannot be read", d, ["chat_template.jinja"])
+    d = c.variant("template_broken")
+    open(os.path.join(d, "chat_template.jinja"), "w").write("{% for x in %}")
+    c.expect("a chat template that does not parse", d, ["chat_template.jinja"])
+    c.expect("layers fewer than the checkpoint's",
+             c.edit_config("fewlayers", lambda k: k.update(num_hidden_layers=2)), ["not used", "model.layers.2."])
     c.expect("untied head without lm_head",
              c.edit_config("untied", lambda k: k.update(tie_word_embeddings=False)),
              ["lm_head.weight", "tie_word_embeddings"])

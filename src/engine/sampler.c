@@ -1,4 +1,11 @@
-/* engine/sampler: repetition penalty, temperature, top-k, top-p, min-p, seeded sampling. */
+/* engine/sampler: repetition penalty, temperature, top-k, top-p, min-p, seeded sampling.
+ *
+ * Reference: transformers' logits processors in generate()'s order (RepetitionPenaltyLogitsProcessor,
+ * TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, MinPLogitsWarper): each filter sees what the one
+ * before it left, so top-p sums the probabilities renormalised over top-k's survivors, and top-k keeps every token
+ * tied with the k-th. Only the candidates are sorted (none without a filter): tokens a millionth as likely as the
+ * best cannot be in the nucleus unless the ones above them fall short of top_p, and then the whole vocabulary is
+ * sorted. min_p keeps tokens of at least min_p times the best (a millionth is below any useful min_p). */
 #define _GNU_SOURCE
 #include "engine/sampler.h"
 
@@ -41,7 +48,8 @@ mt_status mt_sampler_init(mt_sampler *s, const mt_sampling *p, int64_t vocab, mt
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix(&x);
     s->probs = mt_malloc_array((size_t)vocab, sizeof(float));
     s->order = mt_malloc_array((size_t)vocab, sizeof(int32_t));
-    if (!s->probs || !s->order) {
+    s->seen = mt_calloc((size_t)vocab, 1);
+    if (!s->probs || !s->order || !s->seen) {
         mt_sampler_release(s);
         return mt_err_set(err, MT_ERR_NOMEM, "sampling: out of memory");
     }
@@ -51,8 +59,10 @@ mt_status mt_sampler_init(mt_sampler *s, const mt_sampling *p, int64_t vocab, mt
 void mt_sampler_release(mt_sampler *s) {
     mt_free(s->probs);
     mt_free(s->order);
+    mt_free(s->seen);
     s->probs = NULL;
     s->order = NULL;
+    s->seen = NULL;
 }
 
 static int by_prob_desc(const void *a, const void *b, void *probs) {
@@ -62,42 +72,70 @@ static int by_prob_desc(const void *a, const void *b, void *probs) {
     return *(const int32_t *)a - *(const int32_t *)b;
 }
 
-int32_t mt_sampler_pick(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history) {
-    int64_t V = s->vocab;
-    if (s->p.repetition_penalty != 1.0f) {
-        /* each distinct token once: transformers gathers, scales and scatters, so duplicates are not compounded */
-        for (int64_t i = 0; i < n_history; i++) {
-            int32_t t = history[i];
-            if (t < 0 || t >= V) continue;
-            bool seen = false;
-            for (int64_t j = 0; j < i && !seen; j++) seen = history[j] == t;
-            if (seen) continue;
-            logits[t] = logits[t] > 0 ? logits[t] / s->p.repetition_penalty : logits[t] * s->p.repetition_penalty;
-        }
+/* Each distinct token of the history once (transformers gathers, scales and scatters, so repeats do not compound):
+ * a positive logit divided by the penalty, a negative one multiplied. O(history). */
+static void penalise(mt_sampler *s, float *logits, const int32_t *history, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = history[i];
+        if (t < 0 || t >= s->vocab || s->seen[t]) continue;
+        s->seen[t] = 1;
+        logits[t] = logits[t] > 0 ? logits[t] / s->p.repetition_penalty : logits[t] * s->p.repetition_penalty;
     }
+    for (int64_t i = 0; i < n; i++)
+        if (history[i] >= 0 && history[i] < s->vocab) s->seen[history[i]] = 0;
+}
+
+/* s->order[0..n) gets the tokens whose probability is at least floor_p, sorted by probability (ties: lower id). */
+static int64_t sorted_above(mt_sampler *s, float floor_p) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < s->vocab; i++)
+        if (s->probs[i] >= floor_p) s->order[n++] = (int32_t)i;
+    qsort_r(s->order, (size_t)n, sizeof(int32_t), by_prob_desc, s->probs);
+    return n;
+}
+
+int64_t mt_sampler_filter(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history) {
+    int64_t V = s->vocab;
+    if (s->p.repetition_penalty != 1.0f) penalise(s, logits, history, n_history);
     int32_t best = 0;
     for (int64_t i = 1; i < V; i++)
         if (logits[i] > logits[best]) best = (int32_t)i;
-    if (s->p.temperature <= 0) return best;
-
+    if (s->p.temperature <= 0) {
+        s->order[0] = best;
+        s->probs[best] = 1.0f;
+        return 1;
+    }
     float maxl = logits[best] / s->p.temperature;
     double sum = 0;
     for (int64_t i = 0; i < V; i++) sum += s->probs[i] = expf(logits[i] / s->p.temperature - maxl);
-    for (int64_t i = 0; i < V; i++) {
-        s->probs[i] = (float)(s->probs[i] / sum);
-        s->order[i] = (int32_t)i;
+    for (int64_t i = 0; i < V; i++) s->probs[i] = (float)(s->probs[i] / sum);
+    if (s->p.top_k == 0 && s->p.top_p >= 1.0f && s->p.min_p <= 0) {
+        for (int64_t i = 0; i < V; i++) s->order[i] = (int32_t)i; /* no filter: nothing to sort */
+        return V;
     }
-    qsort_r(s->order, (size_t)V, sizeof(int32_t), by_prob_desc, s->probs);
-    int64_t keep = V;
-    if (s->p.top_k > 0 && s->p.top_k < keep) keep = s->p.top_k;
+    /* candidates: within a factor 1e-6 of the best, unless they hold less than top_p or top_k asks for more */
+    int64_t n = sorted_above(s, s->probs[best] * 1e-6f);
+    double mass = 0;
+    for (int64_t i = 0; i < n; i++) mass += s->probs[s->order[i]];
+    if (s->p.top_k > n || (s->p.top_p < 1.0f && mass < s->p.top_p) || (s->p.min_p > 0 && s->p.min_p < 1e-6f))
+        n = sorted_above(s, -1.0f);
+    int64_t keep = n;
+    if (s->p.top_k > 0 && s->p.top_k < keep) {
+        /* every token tied with the k-th stays, as transformers keeps scores >= the k-th largest */
+        float kth = s->probs[s->order[s->p.top_k - 1]];
+        keep = s->p.top_k;
+        while (keep < n && s->probs[s->order[keep]] >= kth) keep++;
+    }
     if (s->p.top_p < 1.0f) {
-        double cum = 0;
+        /* renormalised over what top-k left; a token stays while the mass above it is under top_p */
+        double total = 0, above = 0;
+        for (int64_t i = 0; i < keep; i++) total += s->probs[s->order[i]];
         for (int64_t i = 0; i < keep; i++) {
-            cum += s->probs[s->order[i]];
-            if (cum >= s->p.top_p) {
-                keep = i + 1;
+            if (above / total >= s->p.top_p) {
+                keep = i;
                 break;
             }
+            above += s->probs[s->order[i]];
         }
     }
     if (s->p.min_p > 0) {
@@ -108,7 +146,14 @@ int32_t mt_sampler_pick(mt_sampler *s, float *logits, const int32_t *history, in
     }
     double total = 0;
     for (int64_t i = 0; i < keep; i++) total += s->probs[s->order[i]];
-    double r = (double)(next_u64(s->rng) >> 11) * 0x1.0p-53 * total;
+    for (int64_t i = 0; i < keep; i++) s->probs[s->order[i]] = (float)(s->probs[s->order[i]] / total);
+    return keep;
+}
+
+int32_t mt_sampler_pick(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history) {
+    int64_t keep = mt_sampler_filter(s, logits, history, n_history);
+    if (keep == 1) return s->order[0];
+    double r = (double)(next_u64(s->rng) >> 11) * 0x1.0p-53;
     for (int64_t i = 0; i < keep; i++) {
         r -= s->probs[s->order[i]];
         if (r <= 0) return s->order[i];

@@ -12,6 +12,7 @@ typedef struct mt_sampler {
     uint64_t rng[4];
     float *probs;     /* [V] scratch */
     int32_t *order;   /* [V] scratch */
+    uint8_t *seen;    /* [V] scratch of the repetition penalty, all zero between calls */
     int64_t vocab;
 } mt_sampler;
 
@@ -19,5 +20,8 @@ mt_status mt_sampler_init(mt_sampler *s, const mt_sampling *p, int64_t vocab, mt
 void mt_sampler_release(mt_sampler *s);
 /* logits [vocab] is modified in place. history: the tokens so far (prompt and generated) for the penalty. */
 int32_t mt_sampler_pick(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history);
+/* The distribution pick draws from: returns n, the tokens left after every filter in s->order[0..n) (most likely
+ * first) with their renormalised probabilities in s->probs[token]; greedy leaves the one best token. */
+int64_t mt_sampler_filter(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history);
 
 #endif

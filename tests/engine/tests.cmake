@@ -14,3 +14,11 @@ target_link_libraries(engine_batch PRIVATE mitten)
 add_test(NAME engine_batch
          COMMAND sh -c "${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl --out ${MT_ENGINE_WORK}/batch-model --seed 12 >/dev/null && $<TARGET_FILE:engine_batch> ${MT_ENGINE_WORK}/batch-model")
 set_tests_properties(engine_batch PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# The sampling distribution (repetition penalty, temperature, top-k, top-p, min-p) as transformers' generate() builds it.
+add_executable(sampler_check ${CMAKE_CURRENT_LIST_DIR}/sampler_check.c)
+target_include_directories(sampler_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(sampler_check PRIVATE mitten)
+add_test(NAME engine_sampler_ref
+         COMMAND sh -c "${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/sampler_ref.py ${MT_ENGINE_WORK}/sampler >/dev/null && $<TARGET_FILE:sampler_check> ${MT_ENGINE_WORK}/sampler")
+set_tests_properties(engine_sampler_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

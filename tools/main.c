@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tensor/cpu/cpu.h"
 
 static const struct {
     const char *name;
@@ -37,6 +38,11 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "--version") == 0) {
         printf("mitten %s\n", MT_VERSION);
         return MT_EXIT_OK;
+    }
+    const char *env = mt_cpu_env_problem();
+    if (env) {
+        fprintf(stderr, "mitten: %s\n", env);
+        return MT_EXIT_USAGE;
     }
     for (size_t i = 0; i < MT_ARRAY_LEN(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);

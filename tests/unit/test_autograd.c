@@ -881,11 +881,18 @@ int main(void) {
     mt_err err;
     mt_pool *pool3 = NULL;
     CHECK(mt_pool_new(3, &pool3, &err) == MT_OK);
+    /* every kernel level this CPU has, whatever MT_CPU / MT_BF16_DOT say: the test picks its paths itself */
+    mt_cpu_set_bf16_dot(false);
     mt_cpu_level best = mt_cpu_detect();
-    mt_cpu_set_level(MT_CPU_SCALAR);
-    test_finite_differences(NULL, "scalar, 1 thread");
-    mt_cpu_set_level(best);
-    test_finite_differences(pool3, best == MT_CPU_SCALAR ? "scalar, 3 threads" : "simd, 3 threads");
+    for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
+        char label[64];
+        mt_cpu_set_level((mt_cpu_level)lv);
+        snprintf(label, sizeof label, "%s, 1 thread", mt_cpu_level_name((mt_cpu_level)lv));
+        test_finite_differences(NULL, label);
+        snprintf(label, sizeof label, "%s, 3 threads", mt_cpu_level_name((mt_cpu_level)lv));
+        test_finite_differences(pool3, label);
+        fprintf(stderr, "finite differences at level %s\n", mt_cpu_level_name((mt_cpu_level)lv));
+    }
     test_accumulate();
     test_no_grad();
     test_backward_errors();

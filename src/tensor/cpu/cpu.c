@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,6 +33,8 @@ static uint64_t xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 #endif
+
+static char g_env_problem[160]; /* what was wrong with MT_CPU / MT_BF16_DOT, or "" */
 
 static void detect(void) {
     g_best = MT_CPU_SCALAR;
@@ -57,10 +60,23 @@ static void detect(void) {
     mt_cpu_level want = g_best;
     const char *env = getenv("MT_CPU");
     if (env && strcmp(env, "scalar") == 0) want = MT_CPU_SCALAR;
-    if (env && strcmp(env, "avx2") == 0) want = MT_CPU_AVX2;
+    else if (env && strcmp(env, "avx2") == 0) want = MT_CPU_AVX2;
+    else if (env && strcmp(env, "avx512") == 0) want = MT_CPU_AVX512;
+    else if (env && *env && strcmp(env, "best") != 0)
+        snprintf(g_env_problem, sizeof g_env_problem, "MT_CPU=%.40s: expected scalar, avx2, avx512 or best", env);
+    if (want > g_best && !g_env_problem[0])
+        snprintf(g_env_problem, sizeof g_env_problem, "MT_CPU=%s: this CPU has no %s (best: %s)", env, env,
+                 mt_cpu_level_name(g_best));
     atomic_store(&g_level, (int)MT_MIN(want, g_best));
     const char *bf = getenv("MT_BF16_DOT");
+    if (bf && *bf && strcmp(bf, "0") != 0 && strcmp(bf, "1") != 0 && !g_env_problem[0])
+        snprintf(g_env_problem, sizeof g_env_problem, "MT_BF16_DOT=%.40s: expected 0 or 1", bf);
     atomic_store(&g_bf16_dot, bf && strcmp(bf, "1") == 0);
+}
+
+const char *mt_cpu_env_problem(void) {
+    pthread_once(&g_once, detect);
+    return g_env_problem[0] ? g_env_problem : NULL;
 }
 
 mt_cpu_level mt_cpu_detect(void) {

@@ -46,8 +46,8 @@ static int layer_slides(mt_cfg *r, const cJSON *e, int64_t i) {
 /* use_sliding_window, sliding_window, max_window_layers and layer_types into c->window and c->window_layer. The
  * window is sliding_window (default 4096) when use_sliding_window is true, none when it is false or sliding_window
  * is null (transformers then attends fully); layer_types must then mark no layer "sliding_attention" (transformers
- * fails on it). A layer_types that contradicts max_window_layers while the window is on is refused: transformers 4.x
- * reads one, 5.x the other. */
+ * fails on it). A layer_types that contradicts max_window_layers while the window is on is refused: transformers
+ * before layer_types (4.52 and older; git 163138a911 added it) reads one, later versions the other. */
 static void read_window(mt_cfg *r, const char *kind, const cJSON *text, mt_decoder_cfg *c) {
     const struct slide_kind *s = NULL;
     for (size_t i = 0; i < MT_ARRAY_LEN(slide_kinds); i++)

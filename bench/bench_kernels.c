@@ -129,8 +129,8 @@ static void attn_run(void *p) {
     mt_cpu_attention(c->pool, &c->a);
 }
 
-static void bench_attention(mt_pool *pool, const mt_roofline *rf, const char *label, int64_t T, int64_t S, int H,
-                            int Hk, int D, bool causal, int64_t seg, mt_dtype kvt) {
+static void bench_attention_window(mt_pool *pool, const mt_roofline *rf, const char *label, int64_t T, int64_t S,
+                                   int H, int Hk, int D, bool causal, int64_t seg, mt_dtype kvt, int64_t window) {
     float *q = randf(T * H * D), *kf = randf(S * Hk * D), *vf = randf(S * Hk * D), *out = randf(T * H * D);
     int64_t n_seg = seg ? (T + seg - 1) / seg : 0;
     int64_t *cu = mt_malloc_array((size_t)n_seg + 1, sizeof(int64_t));
@@ -139,7 +139,7 @@ static void bench_attention(mt_pool *pool, const mt_roofline *rf, const char *la
                   .a = {.q = q, .q_st = H * D, .q_sh = D, .k_st = Hk * D, .k_sh = D, .v_st = Hk * D,
                         .v_sh = D, .kv_dtype = kvt, .out = out, .o_st = H * D, .o_sh = D, .n_q = T, .n_kv = S,
                         .n_heads = H, .n_kv_heads = Hk, .head_dim = D, .scale = 0.088f, .causal = causal,
-                        .q_pos0 = S - T, .cu_seqlens = seg ? cu : NULL, .n_seg = n_seg}};
+                        .q_pos0 = S - T, .window = window, .cu_seqlens = seg ? cu : NULL, .n_seg = n_seg}};
     c.n_kv = n_copies(2 * (size_t)(S * Hk * D) * mt_dtype_size(kvt), T == 1);
     for (int i = 0; i < c.n_kv; i++) c.ks[i] = to_dtype(kf, S * Hk * D, kvt), c.vs[i] = to_dtype(vf, S * Hk * D, kvt);
     double pairs = 0;
@@ -147,6 +147,7 @@ static void bench_attention(mt_pool *pool, const mt_roofline *rf, const char *la
         int64_t lo = 0, hi = S;
         if (seg) lo = t / seg * seg, hi = MT_MIN(lo + seg, S);
         if (causal) hi = MT_MIN(hi, S - T + t + 1);
+        if (causal && window) lo = MT_MAX(lo, S - T + t - window + 1);
         pairs += (double)(hi - lo);
     }
     double t = best_time(attn_run, &c);
@@ -154,11 +155,17 @@ static void bench_attention(mt_pool *pool, const mt_roofline *rf, const char *la
     char name[96];
     snprintf(name, sizeof name, "attn %s T=%lld S=%lld H=%d/%d D=%d %s", label, (long long)T, (long long)S, H, Hk, D,
              mt_dtype_name(kvt));
+    if (window) snprintf(name + strlen(name), sizeof name - strlen(name), " w=%lld", (long long)window);
     bool mem_bound = T == 1;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
            mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem_bound ? "read bw" : "f32 peak");
     for (int i = 0; i < c.n_kv; i++) mt_free(c.ks[i]), mt_free(c.vs[i]);
     mt_free(q), mt_free(kf), mt_free(vf), mt_free(out), mt_free(cu);
+}
+
+static void bench_attention(mt_pool *pool, const mt_roofline *rf, const char *label, int64_t T, int64_t S, int H,
+                            int Hk, int D, bool causal, int64_t seg, mt_dtype kvt) {
+    bench_attention_window(pool, rf, label, T, S, H, Hk, D, causal, seg, kvt, 0);
 }
 
 static void print_commit(void) {
@@ -237,6 +244,11 @@ int main(int argc, char **argv) {
     bench_attention(pool, &rf, "decode", 1, quick ? 1024 : 4096, 16, 2, 128, true, 0, MT_BF16);
     bench_attention(pool, &rf, "vision", quick ? 256 : 1024, quick ? 256 : 1024, 16, 16, 80, false, 64, MT_F32);
     bench_attention(pool, &rf, "vision-full", quick ? 256 : 1024, quick ? 256 : 1024, 16, 16, 80, false, 0, MT_F32);
+    /* sliding windows: the ms column against the same shapes without one (key tiles below the window skipped) */
+    int64_t L = quick ? 1024 : 4096, W = quick ? 128 : 512;
+    bench_attention(pool, &rf, "prefill", L, L, 16, 2, 128, true, 0, MT_BF16);
+    bench_attention_window(pool, &rf, "prefill", L, L, 16, 2, 128, true, 0, MT_BF16, W);
+    bench_attention_window(pool, &rf, "decode", 1, quick ? 1024 : 4096, 16, 2, 128, true, 0, MT_BF16, W);
     mt_pool_free(pool);
     return 0;
 }

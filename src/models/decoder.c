@@ -115,7 +115,7 @@ mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p,
         mt_load_norm(&l, &y->ln2, H, false, c->rms_eps, "%slayers.%lld.post_attention_layernorm.", p, li);
         mt_attn_block *a = &y->attn;
         *a = (mt_attn_block){.n_heads = (int)c->n_heads, .n_kv_heads = (int)c->n_kv, .head_dim = D,
-                             .scale = 1.0f / sqrtf((float)D)};
+                             .scale = 1.0f / sqrtf((float)D), .window = c->window_layer[i] ? c->window : 0};
         mt_load_linear(&l, &a->q, qw, H, c->qkv_bias, "%slayers.%lld.self_attn.q_proj.", p, li);
         mt_load_linear(&l, &a->k, kvw, H, c->qkv_bias, "%slayers.%lld.self_attn.k_proj.", p, li);
         mt_load_linear(&l, &a->v, kvw, H, c->qkv_bias, "%slayers.%lld.self_attn.v_proj.", p, li);

@@ -13,6 +13,9 @@
  * All: RMSNorm pre-norm blocks, head_dim from the config (else hidden / heads), GQA, any rope of nn/rope.h, tied or
  * untied LM head. MoE routers are MT_WEIGHT_OPT_IN (frozen unless training asks for them); fused expert stacks are
  * read in place through transposed views and are MT_WEIGHT_FROZEN.
+ * Sliding-window attention as transformers 5 decides it: qwen2 and qwen3 slide the layers layer_types marks
+ * "sliding_attention" (without layer_types, those from max_window_layers on), qwen3_moe every layer, all only when
+ * use_sliding_window is true; qwen3_vl_moe refuses it.
  *
  * Shapes: T batch rows, H hidden, V vocabulary, E experts.
  */
@@ -23,10 +26,16 @@
 #include "models/model.h"
 #include "nn/moe.h"
 
+#define MT_DECODER_MAX_LAYERS 1024
+
 typedef struct mt_decoder_cfg {
     int64_t hidden, inter, n_layers, n_heads, n_kv, head_dim, vocab, max_positions;
     float rms_eps;
     bool qkv_bias, o_bias, qk_norm, tied;
+    /* sliding-window attention: layer l attends to the last `window` positions (its own included) when
+     * window_layer[l]; window 0 = none */
+    int64_t window;
+    uint8_t window_layer[MT_DECODER_MAX_LAYERS];
     mt_act act;
     mt_rope_cfg rope;
     /* MoE (n_experts 0: dense) */

@@ -4,7 +4,7 @@
 
 #include "models/decoder.h"
 
-#define MAX_LAYERS 1024
+#define MAX_LAYERS MT_DECODER_MAX_LAYERS
 
 typedef struct kind_defaults {
     const char *name;
@@ -19,6 +19,91 @@ static const kind_defaults kinds[] = {
     {"qwen3_moe", false, false, true, true, true, false, false},
     {"qwen3_vl_moe", false, false, true, true, true, true, true},
 };
+
+/* Which layers slide when use_sliding_window is true, as transformers 5.0.0.dev0 (git ccc7d90bcb) decides it:
+ * Qwen2Config / Qwen2VLTextConfig / Qwen3Config take layer_types, else mark "sliding_attention" the layers
+ * i >= max_window_layers (default 28 in Qwen3Config; Qwen2's 28 and Qwen2-VL's 80 differ, so a qwen2 config must say);
+ * Qwen3MoeAttention slides every layer and reads neither field. A kind not listed refuses use_sliding_window. */
+typedef enum { SLIDE_LISTED, SLIDE_ALL } slide_rule;
+static const struct slide_kind {
+    const char *kind;
+    slide_rule rule;
+    int64_t dflt_full; /* max_window_layers when absent; -1: none (the config must give it) */
+} slide_kinds[] = {{"qwen2", SLIDE_LISTED, -1}, {"qwen3", SLIDE_LISTED, 28}, {"qwen3_moe", SLIDE_ALL, 0}};
+
+/* One layer_types entry: 1 sliding, 0 full, -1 refused (recorded in r). */
+static int layer_slides(mt_cfg *r, const cJSON *e, int64_t i) {
+    if (cJSON_IsString(e) && strcmp(e->valuestring, "full_attention") == 0) return 0;
+    if (cJSON_IsString(e) && strcmp(e->valuestring, "sliding_attention") == 0) return 1;
+    if (cJSON_IsString(e))
+        mt_cfg_fail(r, MT_ERR_UNSUPPORTED, "layer_types[%lld] = \"%.60s\": only \"full_attention\" and "
+                    "\"sliding_attention\" are supported", (long long)i, e->valuestring);
+    else
+        mt_cfg_fail(r, MT_ERR_FORMAT, "layer_types[%lld] must be a string", (long long)i);
+    return -1;
+}
+
+/* use_sliding_window, sliding_window, max_window_layers and layer_types into c->window and c->window_layer. The
+ * window is sliding_window (default 4096) when use_sliding_window is true, none when it is false or sliding_window
+ * is null (transformers then attends fully); layer_types must then mark no layer "sliding_attention" (transformers
+ * fails on it). A layer_types that contradicts max_window_layers while the window is on is refused: transformers
+ * before layer_types (4.52 and older; git 163138a911 added it) reads one, later versions the other. */
+static void read_window(mt_cfg *r, const char *kind, const cJSON *text, mt_decoder_cfg *c) {
+    const struct slide_kind *s = NULL;
+    for (size_t i = 0; i < MT_ARRAY_LEN(slide_kinds); i++)
+        if (strcmp(slide_kinds[i].kind, kind) == 0) s = &slide_kinds[i];
+    bool use = mt_cfg_bool_opt(r, text, "use_sliding_window", false);
+    if (r->st) return;
+    if (use && !s) {
+        mt_cfg_fail(r, MT_ERR_UNSUPPORTED, "use_sliding_window = true is not supported");
+        return;
+    }
+    if (!s) return;
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(text, "sliding_window");
+    int64_t w = use && !cJSON_IsNull(sw) ? mt_cfg_int_opt(r, text, "sliding_window", 1, INT64_C(1) << 40, 4096) : 0;
+    if (r->st) return;
+    c->window = w;
+    if (s->rule == SLIDE_ALL) {
+        for (int64_t l = 0; l < c->n_layers; l++) c->window_layer[l] = w > 0;
+        return;
+    }
+    const cJSON *mwl = cJSON_GetObjectItemCaseSensitive(text, "max_window_layers");
+    bool have_full = mwl && !cJSON_IsNull(mwl);
+    int64_t full = w ? mt_cfg_int_opt(r, text, "max_window_layers", 0, INT64_C(1) << 40, s->dflt_full) : 0;
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(text, "layer_types");
+    if (r->st) return;
+    if (lt && !cJSON_IsNull(lt)) {
+        if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->n_layers) {
+            mt_cfg_fail(r, MT_ERR_FORMAT, "field \"layer_types\" must be a list of num_hidden_layers = %lld entries",
+                        (long long)c->n_layers);
+            return;
+        }
+        int64_t i = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, lt) {
+            int slide = layer_slides(r, e, i);
+            if (slide < 0) return;
+            if (slide && !w) {
+                mt_cfg_fail(r, MT_ERR_FORMAT, "layer_types[%lld] is \"sliding_attention\" but %s", (long long)i,
+                            use ? "sliding_window is null" : "use_sliding_window is false");
+                return;
+            }
+            if (w && have_full && slide != (i >= full)) {
+                mt_cfg_fail(r, MT_ERR_FORMAT, "layer_types[%lld] contradicts max_window_layers = %lld (layers from "
+                            "max_window_layers on slide)", (long long)i, (long long)full);
+                return;
+            }
+            c->window_layer[i++] = (uint8_t)slide;
+        }
+        return;
+    }
+    if (w && full < 0) {
+        mt_cfg_fail(r, MT_ERR_FORMAT, "use_sliding_window is true but neither \"layer_types\" nor "
+                    "\"max_window_layers\" says which layers slide");
+        return;
+    }
+    for (int64_t l = 0; l < c->n_layers; l++) c->window_layer[l] = w > 0 && l >= full;
+}
 
 /* A key of the text section, else of the root (4.x configs of VL models keep some text keys at the top). */
 static const cJSON *either(const cJSON *root, const cJSON *text, const char *key) {
@@ -86,8 +171,7 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
     if (k->bias_from_config) c->qkv_bias = c->o_bias = mt_cfg_bool_opt(&r, text, "attention_bias", false);
     if (mt_cfg_bool_opt(&r, text, "mlp_bias", false))
         mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "mlp_bias = true is not supported");
-    if (mt_cfg_bool_opt(&r, text, "use_sliding_window", false))
-        mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "use_sliding_window = true is not supported");
+    read_window(&r, kind, text, c);
     c->qk_norm = k->qk_norm;
     c->tied = mt_cfg_bool_opt(&r, either(root, text, "tie_word_embeddings"), "tie_word_embeddings", false);
     const cJSON *rope_src = text;

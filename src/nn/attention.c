@@ -11,7 +11,7 @@ static mt_tensor *head_norm(mt_ctx *ctx, mt_tensor *x, const mt_norm *n, int hea
 
 static mt_tensor *attend_group(mt_ctx *ctx, const mt_attn_block *a, const mt_kv_plan *plan, int layer,
                                const mt_kv_group *g, mt_tensor *q, mt_tensor *k, mt_tensor *v, bool whole) {
-    mt_attn_opts ao = {.scale = a->scale, .causal = true, .q_pos0 = g->pos0};
+    mt_attn_opts ao = {.scale = a->scale, .causal = true, .q_pos0 = g->pos0, .window = a->window};
     mt_tensor *qg = whole ? q : mt_tensor_rows(ctx, q, g->row0, g->n);
     if (!plan->kv) {
         mt_tensor *kg = whole ? k : mt_tensor_rows(ctx, k, g->row0, g->n);

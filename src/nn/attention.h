@@ -17,10 +17,11 @@ typedef struct mt_attn_block {
     int n_heads, n_kv_heads;
     int64_t head_dim;
     float scale; /* usually 1 / sqrt(D) */
+    int64_t window; /* sliding window, 0 = none: a row at position p sees positions p - window < j <= p only */
 } mt_attn_block;
 
 /* Causal self-attention of the batch rows x [T, C]: every row sees the rows of its own sequence before it (those in
- * plan->kv and those of this batch). Keys and values of layer `layer` go into plan->kv when there is one; without one,
+ * plan->kv and those of this batch), the last a->window of them when a->window is set. Keys and values of layer `layer` go into plan->kv when there is one; without one,
  * each group of the plan attends only within itself (training and scoring: keys stay on the autograd tape).
  * cos, sin [T, D/2]: the rotary tables of the rows. Returns [T, C]. */
 mt_tensor *mt_nn_self_attention(mt_ctx *ctx, const mt_attn_block *a, const mt_tensor *x, const mt_tensor *cos,

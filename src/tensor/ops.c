@@ -324,6 +324,9 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: k/v shapes do not match q");
     if (opts->cu_seqlens && (Tq != Tk || opts->causal))
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: segments need Tq == Tk and no causal mask");
+    if (opts->window < 0 || (opts->window && !opts->causal))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: a sliding window (%lld) must be causal and positive",
+                           (long long)opts->window);
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, Tq, q->shape[1]);
     NEED(y);
     mt_attn_args a = {
@@ -332,7 +335,7 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
         .v = v->data, .v_st = v->stride[0], .v_sh = D, .kv_dtype = k->dtype,
         .out = mt_f32(y), .o_st = q->shape[1], .o_sh = D,
         .n_q = Tq, .n_kv = Tk, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = (int)D,
-        .scale = opts->scale, .causal = opts->causal, .q_pos0 = opts->q_pos0,
+        .scale = opts->scale, .causal = opts->causal, .q_pos0 = opts->q_pos0, .window = opts->window,
         .cu_seqlens = opts->cu_seqlens, .n_seg = opts->n_seg,
     };
     NEED(mt_need_device(ctx, k, "attention") && mt_need_device(ctx, v, "attention"));

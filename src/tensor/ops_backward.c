@@ -374,7 +374,7 @@ void mt_bw_attention(mt_ctx *ctx, const mt_tape_node *n) {
         .v = v->data, .v_st = v->stride[0], .v_sh = D, .kv_dtype = MT_F32,
         .out = mt_f32(n->out), .o_st = q->shape[1], .o_sh = D,
         .n_q = q->shape[0], .n_kv = k->shape[0], .n_heads = (int)n->i[0], .n_kv_heads = (int)n->i[1],
-        .head_dim = (int)D, .scale = o->scale, .causal = o->causal, .q_pos0 = o->q_pos0,
+        .head_dim = (int)D, .scale = o->scale, .causal = o->causal, .q_pos0 = o->q_pos0, .window = o->window,
         .cu_seqlens = o->cu_seqlens, .n_seg = o->n_seg,
     };
     mt_attn_grad g = {.dout = mt_f32(n->out->grad), .dq = dq, .dk = dk, .dv = dv};

@@ -116,6 +116,9 @@ typedef struct mt_attn_opts {
     float scale;
     bool causal;
     int64_t q_pos0;             /* causal: query i sees keys j <= q_pos0 + i */
+    int64_t window;             /* causal sliding window, 0 = none: query i also needs j > q_pos0 + i - window, so it
+                                   sees `window` keys counting itself (transformers' sliding_window_overlay,
+                                   kv_idx > q_idx - sliding_window); needs causal, never negative */
     const int64_t *cu_seqlens;  /* bidirectional block-diagonal segments, or NULL */
     int64_t n_seg;
 } mt_attn_opts;

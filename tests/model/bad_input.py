@@ -194,6 +194,31 @@ def main():
     c.expect("unknown rope type",
              c.edit_config("ropetype", lambda k: k["rope_scaling"].update(type="wobbly")), ["rope type", "wobbly"])
 
+    # sliding-window fields that do not hold together (the Qwen2.5-VL base is decoder kind qwen2, 3 layers)
+    def slide(**kw):
+        return lambda k: k.update(dict(use_sliding_window=True, sliding_window=4), **kw)
+
+    c.logits("sliding window from layer 1", c.edit_config("slide_ok", slide(max_window_layers=1)))
+    c.expect("sliding layers unspecified",
+             c.edit_config("slide_nomwl", lambda k: (slide()(k), k.pop("max_window_layers"))),
+             ["use_sliding_window", "layer_types", "max_window_layers"])
+    c.expect("sliding_window zero", c.edit_config("slide_zero", slide(sliding_window=0)), ["sliding_window", "0"])
+    c.expect("max_window_layers negative", c.edit_config("slide_neg", slide(max_window_layers=-1)),
+             ["max_window_layers", "-1"])
+    full3 = ["full_attention"] * 3
+    c.expect("sliding layer without a window",
+             c.edit_config("slide_off", lambda k: k.update(layer_types=["full_attention", "sliding_attention",
+                                                                        "full_attention"])),
+             ["layer_types[1]", "use_sliding_window is false"])
+    c.expect("layer_types too short", c.edit_config("slide_short", lambda k: k.update(layer_types=full3[:2])),
+             ["layer_types", "num_hidden_layers = 3"])
+    c.expect("layer type unknown",
+             c.edit_config("slide_chunk", lambda k: k.update(layer_types=["chunked_attention"] + full3[1:])),
+             ["layer_types[0]", "chunked_attention"])
+    c.expect("layer_types against max_window_layers",
+             c.edit_config("slide_contra", slide(max_window_layers=1, layer_types=full3)),
+             ["layer_types[1]", "max_window_layers = 1"])
+
     # Qwen3 family configs that do not hold together
     moe, vl = os.path.join(a.work, "base_moe"), os.path.join(a.work, "base_vl")
     sh(QWEN3 + ["make-checkpoint", "--variant", "qwen3_moe", "--out", moe, "--seed", "3"])

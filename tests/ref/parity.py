@@ -37,6 +37,12 @@ VARIANTS = {
     "qwen3_vl": (QWEN3, "qwen3_vl", ["text", "one_image", "two_images"], "float32", []),
     "qwen3_vl_4x": (QWEN3, "qwen3_vl", ["two_images"], "float32", ["--config-form", "4"]),
     "qwen3_vl_moe": (QWEN3, "qwen3_vl_moe", ["one_image", "two_images"], "float32", []),
+    # use_sliding_window, sliding_window 6 over 40 tokens and 16 decoded ones: layers 1-2 slide (5.x layer_types,
+    # 4.x max_window_layers 1), every layer of qwen3_moe
+    "qwen3_swa": (QWEN3, "qwen3", ["text_long"], "float32", ["--sliding-window", "6", "--max-window-layers", "1"]),
+    "qwen2_swa": (QWEN3, "qwen2", ["text_long"], "float32",
+                  ["--sliding-window", "6", "--max-window-layers", "1", "--config-form", "4"]),
+    "qwen3_moe_swa": (QWEN3, "qwen3_moe", ["text_long"], "float32", ["--sliding-window", "6"]),
 }
 
 

@@ -39,9 +39,10 @@ PREPROCESSOR = {
 # configs
 
 
-def _text_fields(variant, dtype):
+def _text_fields(variant, dtype, sliding=None):
     """Tiny text model, keys in the order and layout of the published 4.x config.json of each family (Qwen2.5-0.5B,
-    Qwen3-0.6B, Qwen3-30B-A3B, Qwen3-VL-4B / -30B-A3B text_config)."""
+    Qwen3-0.6B, Qwen3-30B-A3B, Qwen3-VL-4B / -30B-A3B text_config). sliding = (sliding_window, max_window_layers)
+    turns use_sliding_window on (text-only variants; qwen3_moe slides every layer whatever max_window_layers says)."""
     c = {"attention_dropout": 0.0, "bos_token_id": 300, "eos_token_id": 301, "hidden_act": "silu",
          "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 96, "num_attention_heads": 4,
          "num_hidden_layers": 3, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "use_cache": True,
@@ -64,13 +65,18 @@ def _text_fields(variant, dtype):
         c["sliding_window"] = 32768
     if variant == "qwen3_moe":
         c.update({"output_router_logits": False, "router_aux_loss_coef": 0.001})
+    if sliding:
+        c.update({"use_sliding_window": True, "sliding_window": sliding[0], "max_window_layers": sliding[1]})
     return dict(sorted(c.items()))
 
 
-def tiny_config(variant, dtype="float32", form=5):
-    """The tiny model's config.json: transformers 4.x layout (form 4, as published) or 5.x (form 5)."""
+def tiny_config(variant, dtype="float32", form=5, sliding=None):
+    """The tiny model's config.json: transformers 4.x layout (form 4, as published) or 5.x (form 5). sliding: see
+    _text_fields."""
+    if sliding and variant in ("qwen3_vl", "qwen3_vl_moe"):
+        raise ValueError(f"{variant} has no sliding window")
     if variant not in ("qwen3_vl", "qwen3_vl_moe"):
-        cfg = _text_fields(variant, dtype)
+        cfg = _text_fields(variant, dtype, sliding)
     else:
         cfg = {"architectures": [ARCH[variant]], "image_token_id": 305, "model_type": variant,
                "text_config": _text_fields(variant, dtype), "tie_word_embeddings": variant == "qwen3_vl",
@@ -86,7 +92,8 @@ def tiny_config(variant, dtype="float32", form=5):
 
 def to_form5(cfg):
     """4.x -> 5.x config layout as transformers 5 saves it: rope_scaling + rope_theta become rope_parameters (with
-    rope_theta and rope_type inside), torch_dtype becomes dtype, qwen2/qwen3 get layer_types."""
+    rope_theta and rope_type inside), torch_dtype becomes dtype, qwen2/qwen3 get layer_types (as Qwen3Config.__init__
+    derives them: "sliding_attention" from max_window_layers on when use_sliding_window and sliding_window are set)."""
     cfg = copy.deepcopy(cfg)
 
     def text(c, top):
@@ -98,7 +105,9 @@ def to_form5(cfg):
         if "torch_dtype" in c:
             c["dtype"] = c.pop("torch_dtype")
         if c.get("model_type") in ("qwen2", "qwen3"):
-            c["layer_types"] = ["full_attention"] * c["num_hidden_layers"]
+            slide = c.get("use_sliding_window") and c.get("sliding_window") is not None
+            c["layer_types"] = ["sliding_attention" if slide and i >= c["max_window_layers"] else "full_attention"
+                                for i in range(c["num_hidden_layers"])]
         if top:
             c["transformers_version"] = "5.0.0.dev0"
         return dict(sorted(c.items()))

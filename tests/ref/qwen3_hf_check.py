@@ -5,7 +5,10 @@ Not a ctest: it needs a transformers source tree (a git directory, e.g. the mirr
 transformers_4573` gives; that mirror keeps upstream history, upstream commit ccc7d90bcb = 5.0.0.dev0 of 2025-12-23).
 The five modeling files are read from that commit with `git show` and imported, unmodified, inside a small stub
 `transformers` package written here (PreTrainedModel as a plain nn.Module, a concatenating DynamicCache, an additive
-causal mask, eager attention, identity decorators), so they run on Debian's torch 1.13 without the library.
+causal mask, eager attention, identity decorators), so they run on Debian's torch 1.13 without the library. The
+sliding-window mask evaluates transformers' own mask functions (and_masks, causal_mask_function,
+sliding_window_overlay, sliding_window_causal_mask_function of masking_utils.py, read from the same commit) over the
+query and key positions.
 
     qwen3_hf_check.py --git /work/.mirror/feisenyu+transformers_4573/repo [--commit SHA] [--work DIR]
 
@@ -13,6 +16,9 @@ Checks, per variant and case: the checkpoint loads with load_state_dict(strict) 
 names are the module names; Qwen3-MoE's per-expert tensors are merged as conversion_mapping.py does: stack experts,
 concatenate [gate; up] on dim 1); logits, merger, DeepStack features, pos_embed, position ids and rope delta, router
 choices and the cached greedy logits (the reference's greedy tokens fed back through transformers' cache path).
+Besides the five variants, qwen2, qwen3 and qwen3_moe with use_sliding_window, sliding_window 6 and
+max_window_layers 1 on text_long (40 tokens, then 16 cached steps); 5.x configs carry layer_types, 4.x ones leave
+the layers to max_window_layers.
 float32: relative error below 1e-5 (measured 1.5e-6). bf16 (model built under default dtype bf16, as from_pretrained
 does, so rotary inv_freq stays float32; the Conv3d patch embedding replaced by its matmul, see qwen2_vl_model.
 patch_embed): bit-identical. Exit status 1 on any failure.
@@ -62,7 +68,14 @@ STUBS = {
         "    ok = torch.arange(past + input_embeds.shape[1]).view(1, -1) <= cache_position.view(-1, 1)\n"
         "    m = torch.zeros(ok.shape, dtype=input_embeds.dtype)\n"
         "    return m.masked_fill(~ok, torch.finfo(input_embeds.dtype).min)[None, None]\n"
-        "create_sliding_window_causal_mask = create_causal_mask\n"),
+        "def create_sliding_window_causal_mask(config, input_embeds, attention_mask, cache_position, past_key_values,"
+        " **k):\n"
+        "    if config.sliding_window is None: raise ValueError('no sliding_window')\n"
+        "    past = past_key_values.get_seq_length() if past_key_values is not None else 0\n"
+        "    fn = sliding_window_causal_mask_function(config.sliding_window)\n"
+        "    ok = fn(0, 0, cache_position.view(-1, 1), torch.arange(past + input_embeds.shape[1]).view(1, -1))\n"
+        "    m = torch.zeros(ok.shape, dtype=input_embeds.dtype)\n"
+        "    return m.masked_fill(~ok, torch.finfo(input_embeds.dtype).min)[None, None]\n"),
     "modeling_flash_attention_utils.py": ("from typing import TypedDict\n"
                                           "class FlashAttentionKwargs(TypedDict, total=False): pass\n"),
     "modeling_layers.py": ("import torch.nn as nn\nclass GradientCheckpointingLayer(nn.Module): pass\n"
@@ -104,10 +117,28 @@ MODULES = {"qwen2": "Qwen2Model", "qwen3": "Qwen3Model", "qwen3_moe": "Qwen3MoeM
 FAILS, WORST = [], [0.0]
 
 
+MASK_FUNCTIONS = ("and_masks", "causal_mask_function", "sliding_window_overlay", "sliding_window_causal_mask_function")
+
+
+def mask_functions(git_dir, commit):
+    """The source of transformers' index-based mask functions (MASK_FUNCTIONS) at commit, unmodified."""
+    import ast
+    src = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:src/transformers/masking_utils.py"], check=True,
+                         capture_output=True, text=True).stdout
+    lines = src.splitlines(keepends=True)
+    found = {n.name: "".join(lines[n.lineno - 1:n.end_lineno]) for n in ast.parse(src).body
+             if isinstance(n, ast.FunctionDef) and n.name in MASK_FUNCTIONS}
+    if len(found) != len(MASK_FUNCTIONS):
+        raise SystemExit(f"masking_utils.py at {commit} lacks {set(MASK_FUNCTIONS) - set(found)}")
+    return "from typing import Callable\n\n" + "\n\n".join(found[n] for n in MASK_FUNCTIONS) + "\n\n"
+
+
 def build_stub(root, git_dir, commit):
     pkg = os.path.join(root, "transformers")
     for name, text in STUBS.items():
         os.makedirs(os.path.dirname(os.path.join(pkg, name)), exist_ok=True)
+        if name == "masking_utils.py":
+            text = text.replace("import torch\n", "import torch\n" + mask_functions(git_dir, commit), 1)
         with open(os.path.join(pkg, name), "w") as f:
             f.write(text)
     os.makedirs(os.path.join(pkg, "models"), exist_ok=True)
@@ -136,9 +167,12 @@ class Namespace(types.SimpleNamespace):
 def namespace(d):
     out = Namespace(**{k: v for k, v in d.items() if k not in ("text_config", "vision_config")})
     out._attn_implementation, out.pad_token_id = "eager", None
-    out.sliding_window = None
-    if d.get("model_type") in ("qwen2", "qwen3"):
-        out.layer_types = ["full_attention"] * d["num_hidden_layers"]
+    # Qwen{2,3}Config / Qwen3MoeConfig.__init__: sliding_window only with use_sliding_window; qwen2/qwen3 layer_types
+    # from the config, else "sliding_attention" from max_window_layers on
+    out.sliding_window = d.get("sliding_window", 4096) if d.get("use_sliding_window") else None
+    if d.get("model_type") in ("qwen2", "qwen3") and not d.get("layer_types"):
+        out.layer_types = ["sliding_attention" if out.sliding_window is not None and i >= d["max_window_layers"]
+                           else "full_attention" for i in range(d["num_hidden_layers"])]
     if "text_config" in d:
         out.text_config, out.vision_config = namespace(d["text_config"]), namespace(d["vision_config"])
     return out
@@ -261,6 +295,12 @@ def main():
             for case in (["text", "one_image", "two_images"] if vl else ["text", "text_long"]):
                 for bf16 in (False,) if a.f32_only else (False, True):
                     run_case(variant, model_dir, case, a.work, bf16)
+        for variant in ("qwen2", "qwen3", "qwen3_moe"):
+            model_dir = os.path.join(a.work, f"{variant}-sliding")
+            ref.main(["make-checkpoint", "--variant", variant, "--out", model_dir, "--seed", "7", "--config-form",
+                      str(a.config_form), "--sliding-window", "6", "--max-window-layers", "1"])
+            for bf16 in (False,) if a.f32_only else (False, True):
+                run_case(variant, model_dir, "text_long", a.work, bf16)
     print(f"{len(FAILS)} failures; worst float32 relative error {WORST[0]:.2e}")
     sys.exit(1 if FAILS else 0)
 

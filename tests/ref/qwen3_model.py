@@ -63,6 +63,7 @@ class Config:
         # vl: Qwen3VLTextRotaryEmbedding always interleaves (the mrope_interleaved flag is not read), default section
         # [24, 20, 20]; text-only models use 1-D RoPE (position_ids rows all equal)
         self.mrope_section = list(rope.get("mrope_section", [24, 20, 20])) if self.is_vl else None
+        self.layer_window = self._layer_windows(text)
         self.tie = bool(raw.get("tie_word_embeddings", text.get("tie_word_embeddings", False)))
         self.prefix = "model.language_model." if self.is_vl else "model."
         self.eos_token_id = text.get("eos_token_id")
@@ -99,6 +100,27 @@ class Config:
             self.is_25 = False  # for qwen2_vl_model.rope_index: images advance t by 1 per frame (Qwen3-VL: t = 0..T-1)
         else:
             self.image_token_id = None
+
+    def _layer_windows(self, text):
+        """Sliding window of each layer (None: full causal attention). qwen2:/qwen3: Qwen{2,3}Config.__init__:
+        sliding_window = sliding_window (default 4096) if use_sliding_window else None; layer_types, else
+        "sliding_attention" for i >= max_window_layers (default 28) when sliding_window is not None; the attention
+        of a "sliding_attention" layer uses config.sliding_window (create_sliding_window_causal_mask raises when it
+        is None). moe: Qwen3MoeAttention / Qwen3MoeModel slide every layer when config.sliding_window is set (no
+        layer_types, no max_window_layers). vl:/vlmoe: no sliding window."""
+        if self.is_vl:
+            return [None] * self.layers
+        sw = text.get("sliding_window", 4096) if text.get("use_sliding_window", False) else None
+        if self.model_type == "qwen3_moe":
+            return [sw] * self.layers
+        types = text.get("layer_types") or [
+            "sliding_attention" if sw is not None and i >= text.get("max_window_layers", 28) else "full_attention"
+            for i in range(self.layers)]
+        if len(types) != self.layers:
+            raise ValueError(f"layer_types has {len(types)} entries for {self.layers} layers")
+        if "sliding_attention" in types and sw is None:
+            raise ValueError("layer_types has sliding_attention but sliding_window is not set")
+        return [sw if t == "sliding_attention" else None for t in types]
 
     def layer_is_moe(self, i):
         """moe:/vlmoe: Qwen3MoeDecoderLayer.__init__: sparse unless listed in mlp_only_layers, and only every
@@ -151,7 +173,9 @@ def rope_cos_sin(cfg, position_ids, dtype):
 def attention(cfg, W, p, h, cos, sin, cache, i, past):
     """qwen3: Qwen3Attention.forward (qwen2: Qwen2Attention, without q/k norm). h [L, H] (already input-normed).
     q/k/v projections -> [L, heads, Hd]; qwen3*: q_norm / k_norm (RMSNorm over Hd, per head, eps rms_norm_eps)
-    BEFORE RoPE; rotate_half RoPE; cache append; GQA; causal eager attention, scale Hd^-0.5; o_proj."""
+    BEFORE RoPE; rotate_half RoPE; cache append; GQA; causal eager attention, scale Hd^-0.5; o_proj. A sliding
+    layer (cfg.layer_window[i] = w) keeps only keys j > q - w (masking_utils.sliding_window_overlay, kv_idx > q_idx -
+    sliding_window: w keys counting the query's own), q and j cache positions."""
     n = h.shape[0]
 
     def proj(name, heads):
@@ -172,6 +196,8 @@ def attention(cfg, W, p, h, cos, sin, cache, i, past):
     rep = cfg.heads // cfg.kv_heads  # repeat_kv: kv head j serves query heads j*rep .. j*rep+rep-1
     k, v = k.repeat_interleave(rep, dim=0), v.repeat_interleave(rep, dim=0)
     mask = torch.arange(past + n).view(1, -1) <= (past + torch.arange(n)).view(-1, 1)
+    if cfg.layer_window[i] is not None:
+        mask &= torch.arange(past + n).view(1, -1) > (past + torch.arange(n)).view(-1, 1) - cfg.layer_window[i]
     o = qm.eager_attention(q, k, v, cfg.head_dim ** -0.5, mask).transpose(0, 1).reshape(n, -1)
     return F.linear(o, W[p + "o_proj.weight"], W[p + "o_proj.bias"] if cfg.o_bias else None)
 

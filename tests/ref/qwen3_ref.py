@@ -7,6 +7,7 @@ The forward lives in qwen3_model.py (language side) and qwen3_vision.py (vision 
 
     qwen3_ref.py make-checkpoint --variant qwen2|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_moe --out DIR [--seed N]
                                  [--dtype float32|bfloat16] [--config-form 5|4]
+                                 [--sliding-window W --max-window-layers M]   # text variants: use_sliding_window
     qwen3_ref.py make-checkpoint --shape-from CONFIG.json --sparse --out DIR    # real shapes, data a hole
     qwen3_ref.py make-inputs --case text|text_long|one_image|two_images --model DIR --out DIR [--seed N]
     qwen3_ref.py dump --model DIR (--inputs DIR | --ids IDS.npy [--pixel-values PV.npy --grid T,H,W]...)
@@ -62,7 +63,8 @@ def cmd_make_checkpoint(args):
     if not args.variant:
         raise SystemExit("make-checkpoint needs --variant (or --shape-from CONFIG --sparse)")
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
-    cfg_raw = ck.tiny_config(args.variant, args.dtype, args.config_form)
+    sliding = (args.sliding_window, args.max_window_layers) if args.sliding_window else None
+    cfg_raw = ck.tiny_config(args.variant, args.dtype, args.config_form, sliding)
     cfg = q3.Config(cfg_raw)
     ck.write_folder(args.out, cfg_raw, cfg.is_vl)
     st.write_file(os.path.join(args.out, "model.safetensors"), ck.make_tiny_weights(cfg, args.seed, dtype))
@@ -183,6 +185,9 @@ def main(argv=None):
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     p.add_argument("--config-form", type=int, choices=[4, 5], default=5,
                    help="config.json layout: 5 = transformers 5.x (rope_parameters, dtype), 4 = as published")
+    p.add_argument("--sliding-window", type=int, help="use_sliding_window true with this sliding_window")
+    p.add_argument("--max-window-layers", type=int, default=0, help="with --sliding-window: layers before it attend "
+                   "fully (qwen2, qwen3)")
     p.add_argument("--shape-from", help="a real config.json: write every tensor it implies (needs --sparse)")
     p.add_argument("--sparse", action="store_true", help="with --shape-from: bf16 shards whose data is a hole")
     p.add_argument("--max-shard-bytes", type=int, default=4 * 1000 ** 3)

@@ -16,6 +16,8 @@ Each check recomputes a piece a second, independent way, so a slip in qwen3_mode
     | vision                  | matmul patch embed, per-frame attention      | Conv3d with bias, block-diagonal dense mask  |
     | rope index              | qwen2_vl_model.rope_index (t step 1)         | hand-written positions                       |
     | KV-cache decoding       | greedy() one token at a time                 | one full forward over prompt + tokens        |
+    | sliding window          | masked attention, layer windows from config  | per-head loops keeping the last w positions; |
+    |                         |                                              | 4.x == 5.x (layer_types); decoding; w >= L   |
     | sparse checkpoint       | header + hole                                | sizes, shapes, parameter counts, disk blocks |
     | bf16 compute            | bf16 weights and activations                 | float32 run, loose bound                     |
     | magnitudes              | every dump                                   | RMS in (0.1, 20): errors are meaningful      |
@@ -163,8 +165,9 @@ def check_pos_interp(cfg, W):
     check(err < 1e-5, f"position-embedding interpolation == bilinear formula, merge-block order {grids} ({err:.1e})")
 
 
-def manual_attention(cfg, W, p, h, pos):
-    """Attention for one layer by per-head loops: hand q/k RMSNorm, explicit pairwise rotation, causal softmax."""
+def manual_attention(cfg, W, p, h, pos, window=None):
+    """Attention for one layer by per-head loops: hand q/k RMSNorm, explicit pairwise rotation, causal softmax
+    (query i keeps keys i - window < j <= i when window is set)."""
     n, hd, half = h.shape[0], cfg.head_dim, cfg.head_dim // 2
     Wq, Wk, Wv = (W[p + f"{x}_proj.weight"].double() for x in "qkv")
     hh = h.double()
@@ -195,6 +198,8 @@ def manual_attention(cfg, W, p, h, pos):
         q, k = rot(q), rot(k)
         scores = (q @ k.t()) / math.sqrt(hd)
         scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+        if window is not None:
+            scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).tril(-window), float("-inf"))
         outs.append(torch.softmax(scores, -1) @ v)
     o = torch.cat(outs, dim=1) @ W[p + "o_proj.weight"].double().t()
     return o + W[p + "o_proj.bias"].double() if cfg.o_bias else o
@@ -209,6 +214,36 @@ def check_attention(cfg, W, ids, images, label):
     got = q3.attention(cfg, W, p + "self_attn.", h, cos, sin, [None] * cfg.layers, 1, 0)
     err = rel_err(got, manual_attention(cfg, W, p + "self_attn.", h, dumps["position_ids"]))
     check(err < 1e-5, f"{label}: attention (q/k norm {cfg.qk_norm}, head_dim {cfg.head_dim}) == per-head manual ({err:.1e})")
+
+
+def check_sliding(variant):
+    """use_sliding_window with sliding_window 6 and max_window_layers 1 over 40 tokens: which layers slide (qwen2 /
+    qwen3 from layer 1 on, qwen3_moe all), the sliding layer against per-head loops, 4.x (max_window_layers) against
+    5.x (layer_types) configs, KV-cache decoding past the window, a window of L equal to none, and a change."""
+    c4, c5 = (q3.Config(ck.tiny_config(variant, "float32", f, (6, 1))) for f in (4, 5))
+    plain = q3.Config(ck.tiny_config(variant))
+    want = [6, 6, 6] if variant == "qwen3_moe" else [None, 6, 6]
+    check(c4.layer_window == want and c5.layer_window == want,
+          f"{variant} sliding: layer windows {c5.layer_window} (4.x {c4.layer_window})")
+    W = ck.make_tiny_weights(c5, 7, torch.float32)
+    ids, images = ref.build_inputs(c5, "text_long", 1234)
+    dumps = {}
+    l5, _, _ = q3.prefill(c5, W, ids, images, dumps)
+    p = f"{c5.prefix}layers.1."
+    h = qm.rms_norm(dumps["decoder_layer_0"], W[p + "input_layernorm.weight"], c5.eps)
+    cos, sin = q3.rope_cos_sin(c5, dumps["position_ids"], h.dtype)
+    got = q3.attention(c5, W, p + "self_attn.", h, cos, sin, [None] * c5.layers, 1, 0)
+    err = rel_err(got, manual_attention(c5, W, p + "self_attn.", h, dumps["position_ids"], 6))
+    check(err < 1e-5, f"{variant} sliding: window-6 attention == per-head manual ({err:.1e})")
+    l4, _, _ = q3.prefill(c4, W, ids, images)
+    check(torch.equal(l4, l5), f"{variant} sliding: 4.x config (max_window_layers) == 5.x config (layer_types)")
+    check_decode(c5, W, ids, images, f"{variant} sliding")
+    wide = q3.Config(ck.tiny_config(variant, "float32", 5, (ids.numel() + 16, 1)))
+    lw, _, _ = q3.prefill(wide, W, ids, images)
+    lp, _, _ = q3.prefill(plain, W, ids, images)
+    change = rel_err(l5, lp)
+    check(torch.equal(lw, lp) and change > 1e-2,
+          f"{variant} sliding: a window of L + 16 == no window; window 6 changes the logits by {change:.2f}")
 
 
 def check_qwen2_vs_qm(cfg, W, ids):
@@ -331,6 +366,8 @@ def run(tmp):
         check(err < bound, f"{variant}: bf16 compute logits near float32 (relative L2 error {err:.3f})")
         check_sparse(tmp, variant)
         print(f"     {variant}: {time.time() - t0:.2f} s")
+    for variant in ("qwen2", "qwen3", "qwen3_moe"):
+        check_sliding(variant)
     check_mrope()
     print(f"{len(FAILS)} failures, {time.time() - start:.1f} s")
     return not FAILS

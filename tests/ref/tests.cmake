@@ -12,7 +12,8 @@ set_tests_properties(ref_qwen3_selfcheck PROPERTIES LABELS ref TIMEOUT 120
                      ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 
 # Parity of mitten's Qwen2-VL family with this reference: every named intermediate, logits, positions, greedy tokens.
-foreach(variant qwen2_5_vl qwen2_vl bf16 qwen2 qwen3 qwen3_moe qwen3_vl qwen3_vl_4x qwen3_vl_moe)
+foreach(variant qwen2_5_vl qwen2_vl bf16 qwen2 qwen3 qwen3_moe qwen3_vl qwen3_vl_4x qwen3_vl_moe qwen3_swa qwen2_swa
+                qwen3_moe_swa)
   add_test(NAME ref_parity_${variant}
            COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/parity.py --mitten $<TARGET_FILE:mitten_cli>
                    --work ${CMAKE_BINARY_DIR}/ref-work/${variant} --variant ${variant})

@@ -6,7 +6,7 @@ For each case writes WORK_DIR/case<i>_<name>.npy:
 
   | name          | dtype | shape      | content                                                             |
   |---------------|-------|------------|---------------------------------------------------------------------|
-  | meta          | i64   | (8,)       | T, S, H, Hk, D, causal, q_pos0, n_seg                               |
+  | meta          | i64   | (9,)       | T, S, H, Hk, D, causal, q_pos0, n_seg, window                       |
   | scale         | f32   | (1,)       | softmax scale, 1/sqrt(D) rounded to f32                             |
   | cu            | i64   | (n_seg+1,) | segment bounds (only when n_seg > 0)                                |
   | q, dout       | f32   | (T, H, D)  | random inputs                                                       |
@@ -17,7 +17,9 @@ For each case writes WORK_DIR/case<i>_<name>.npy:
 then runs the test binary on WORK_DIR, which compares at every ISA level and thread count within 1e-5 of max |ref|.
 The reference computes in float64 from the f32 inputs, with the masks of mitten's attention (tensor/cpu/cpu.h):
 query t sees key j when both are in the same segment [cu[s], cu[s+1]) (if segments are given) and, if causal,
-j <= q_pos0 + t. A query that sees no key has output zero and gradient zero. Head h reads kv head h // (H / Hk).
+j <= q_pos0 + t and, with a sliding window w > 0, j > q_pos0 + t - w (transformers' sliding_window_overlay: w keys
+counting the query's own). A query that sees no key has output zero and gradient zero. Head h reads kv head
+h // (H / Hk).
 """
 import os
 import subprocess
@@ -27,13 +29,21 @@ import numpy as np
 import torch
 
 CASES = [
-    # T, S, H, Hk, D, causal, q_pos0, cu
+    # T, S, H, Hk, D, causal, q_pos0, cu[, window]
     dict(T=300, S=300, H=4, Hk=2, D=64, causal=True, q_pos0=0, cu=None),  # LLM prefill, GQA
     dict(T=300, S=300, H=4, Hk=4, D=80, causal=False, q_pos0=0, cu=[0, 37, 38, 150, 300]),  # vision windows
     dict(T=260, S=260, H=4, Hk=2, D=64, causal=True, q_pos0=0, cu=[0, 100, 101, 199, 260]),  # packed samples
     dict(T=77, S=200, H=6, Hk=2, D=64, causal=True, q_pos0=123, cu=None),  # chunk after a prefix
     dict(T=50, S=50, H=2, Hk=1, D=32, causal=True, q_pos0=-3, cu=None),  # three rows see no key
     dict(T=40, S=130, H=2, Hk=2, D=17, causal=False, q_pos0=0, cu=None),  # bidirectional, odd head dim
+    # sliding windows: prefill with a window inside one 64-key tile and one across tiles (GQA), decode-like single
+    # rows far past the window, a chunk after a prefix, rows that see no key
+    dict(T=300, S=300, H=4, Hk=2, D=64, causal=True, q_pos0=0, cu=None, window=6),
+    dict(T=300, S=300, H=8, Hk=2, D=64, causal=True, q_pos0=0, cu=None, window=100),
+    dict(T=1, S=250, H=8, Hk=2, D=64, causal=True, q_pos0=249, cu=None, window=40),
+    dict(T=1, S=250, H=4, Hk=1, D=128, causal=True, q_pos0=249, cu=None, window=7),
+    dict(T=77, S=200, H=6, Hk=2, D=64, causal=True, q_pos0=123, cu=None, window=90),
+    dict(T=50, S=50, H=2, Hk=1, D=32, causal=True, q_pos0=-3, cu=None, window=5),
 ]
 
 
@@ -50,6 +60,8 @@ def visible(c):
         vis &= seg_t[:, None] == seg_j[None, :]
     if c["causal"]:
         vis &= j <= c["q_pos0"] + t
+        if c.get("window", 0) > 0:
+            vis &= j > c["q_pos0"] + t - c["window"]
     return vis
 
 
@@ -83,7 +95,7 @@ def main():
         dout = rng.standard_normal((T, H, D)).astype("<f4")
         out, dq, dk, dv = reference(c, q, k, v, dout, float(scale))
         n_seg = 0 if c["cu"] is None else len(c["cu"]) - 1
-        meta = np.array([T, S, H, Hk, D, int(c["causal"]), c["q_pos0"], n_seg], dtype="<i8")
+        meta = np.array([T, S, H, Hk, D, int(c["causal"]), c["q_pos0"], n_seg, c.get("window", 0)], dtype="<i8")
         arrays = dict(meta=meta, scale=np.array([scale], dtype="<f4"), q=q, k=k, v=v, dout=dout, out=out, dq=dq,
                       dk=dk, dv=dv)
         if n_seg:

@@ -13,8 +13,9 @@ set_tests_properties(train_labels_ref PROPERTIES LABELS ref TIMEOUT 300 SKIP_RET
 # ---- end train/labels -------------------------------------------------------------------------------------------
 # ---- train/attention backward -----------------------------------------------------------------------------------
 # attn_grad_ref.py writes random q, k, v, dout with PyTorch autograd's out, dq, dk, dv (float64 from the f32 inputs)
-# for causal / GQA / q_pos0 / segment / no-key cases up to T=300, D=64..80; test_kernels_attn_backward compares the
-# CPU kernel at every ISA level with 1 and 3 threads within 1e-5 of max |ref| per tensor.
+# for causal / GQA / q_pos0 / segment / no-key / sliding-window cases up to T=300, D=64..128;
+# test_kernels_attn_backward compares the CPU kernel at every ISA level with 1 and 3 threads within 1e-5 of max |ref|
+# per tensor.
 add_test(NAME train_attn_grad_ref
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/attn_grad_ref.py $<TARGET_FILE:test_kernels_attn_backward>
                  ${CMAKE_CURRENT_BINARY_DIR}/attn_grad_ref)

@@ -337,6 +337,11 @@ static void s_attn_gqa(fd_case *c) { attn_leaves(c, 5, 5, 4, 2, 4), c->attn.caus
 static void s_attn_pos0(fd_case *c) { attn_leaves(c, 3, 6, 4, 1, 4), c->attn.causal = true, c->attn.q_pos0 = 3; }
 static void s_attn_full(fd_case *c) { attn_leaves(c, 4, 6, 2, 1, 8); }
 static void s_attn_blind(fd_case *c) { attn_leaves(c, 4, 4, 2, 2, 4), c->attn.causal = true, c->attn.q_pos0 = -2; }
+/* sliding windows: each query sees its last `window` keys; queries 5..7 of the second see keys from 3 on only */
+static void s_attn_window(fd_case *c) { attn_leaves(c, 6, 6, 2, 2, 4), c->attn.causal = true, c->attn.window = 2; }
+static void s_attn_window_gqa(fd_case *c) {
+    attn_leaves(c, 3, 8, 4, 2, 4), c->attn.causal = true, c->attn.q_pos0 = 5, c->attn.window = 3;
+}
 static void s_attn_seg(fd_case *c) {
     attn_leaves(c, 7, 7, 4, 2, 4);
     memcpy(c->cu, (int64_t[]){0, 2, 5, 7}, sizeof c->cu), c->attn.cu_seqlens = c->cu, c->attn.n_seg = 3;
@@ -404,6 +409,7 @@ static void block_setup(fd_case *c, int64_t T, int64_t C, int64_t V) {
     rope_leaves(c, T, C / 4);
 }
 static void s_block(fd_case *c) { block_setup(c, 6, 8, 11); }
+static void s_block_window(fd_case *c) { block_setup(c, 6, 8, 11), c->attn.window = 3; }
 static void s_gather_cols(fd_case *c) {
     c->fwd = f_gather_cols, lf(c, true, 3, 5);
     memcpy(c->idx, (int64_t[]){4, 1, 2, 2, 0, 3}, 6 * sizeof(int64_t)); /* row 1 takes column 2 twice */
@@ -448,6 +454,8 @@ static const struct {
     {"attention causal", s_attn_causal, 0}, {"attention gqa causal", s_attn_gqa, 0},
     {"attention q_pos0", s_attn_pos0, 0}, {"attention full", s_attn_full, 0},
     {"attention rows with no key", s_attn_blind, 0}, {"attention segments", s_attn_seg, 0},
+    {"attention window 2", s_attn_window, 0}, {"attention window 3 gqa q_pos0", s_attn_window_gqa, 0},
+    {"decoder block window 3", s_block_window, 0},
     {"attention q only", s_attn_q_only, 0}, {"attention k = v", s_attn_kv_same, 0},
     {"attention q = k = v", s_attn_self, 0}, {"gated act(x) * x", s_gated_same, 0}, {"two losses", s_ce_sum, 0},
     {"gather_rows", s_gather, 0}, {"scatter_rows", s_scatter, 0}, {"concat_rows", s_concat, 0},
@@ -600,6 +608,27 @@ static void test_backward_errors(void) {
     env_close(&e);
     case_free(&b);
     case_free(c);
+}
+
+/* A sliding window needs a causal mask and is never negative; window 0 is none. */
+static void test_attn_window_args(void) {
+    env e;
+    env_open(&e, NULL);
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    mt_tensor t = mt_tensor_wrap(MT_F32, 2, (int64_t[]){4, 2}, x);
+    mt_attn_opts bad[] = {{.scale = 1, .window = 2}, {.scale = 1, .causal = true, .window = -1}};
+    for (size_t i = 0; i < MT_ARRAY_LEN(bad); i++) {
+        CHECK(!mt_op_attention(&e.ctx, &t, &t, &t, 1, 1, &bad[i]) && e.ctx.status == MT_ERR_INTERNAL);
+        env_next(&e);
+    }
+    mt_attn_opts o = {.scale = 1, .causal = true};
+    mt_tensor *none = mt_op_attention(&e.ctx, &t, &t, &t, 1, 1, &o);
+    o.window = 4; /* every key of every row: the same bits */
+    mt_tensor *wide = mt_op_attention(&e.ctx, &t, &t, &t, 1, 1, &o);
+    o.window = 1; /* each row sees only itself: out = v */
+    mt_tensor *one = mt_op_attention(&e.ctx, &t, &t, &t, 1, 1, &o);
+    CHECK(none && wide && one && memcmp(none->data, wide->data, sizeof x) == 0 && memcmp(one->data, x, sizeof x) == 0);
+    env_close(&e);
 }
 
 static void test_tape_reset(void) {
@@ -896,6 +925,7 @@ int main(void) {
     test_accumulate();
     test_no_grad();
     test_backward_errors();
+    test_attn_window_args();
     test_tape_reset();
     test_dropout(pool3);
     test_cross_entropy();

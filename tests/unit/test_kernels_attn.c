@@ -1,6 +1,8 @@
 /* tensor/cpu attention at every ISA level, against a naive double-precision softmax(scale q k^T + mask) v written
  * here: causal with q_pos0 (prefill, chunked prefill, decode), GQA/MQA, block-diagonal segments (cu_seqlens), head
- * dims 64/80/128/256, f32 and bf16 K/V, strided (interleaved) layouts, threads 1 and 3.
+ * dims 64/80/128/256, f32 and bf16 K/V, strided (interleaved) layouts, threads 1 and 3. Sliding windows (query at
+ * position p sees keys p - window < j <= p) smaller and larger than the 64-key tile, on decode rows (the GEMV path
+ * too), prefill, chunks, GQA and segments; a window wider than every row's keys is bit-identical to none.
  *
  * Tolerance: out is a convex combination of v rows, so |out - ref| <= 2e-6 * (1 + sqrt(D)) * max|v| (scores carry
  * f32 dot-product error of order D * 6e-8 * |q||k|, values in [-1, 1)).
@@ -22,7 +24,7 @@ typedef struct acase {
     int64_t n_q, n_kv;
     int H, Hk, D;
     bool causal, bf16, interleave;
-    int64_t q_pos0;
+    int64_t q_pos0, window;
     const int64_t *cu;
     int64_t n_seg;
 } acase;
@@ -33,7 +35,8 @@ static double kv_at(const void *p, bool bf16, int64_t i) {
 
 static bool fail_scratch; /* make the kernel's scratch allocation fail: the unblocked fallback runs */
 
-static void run_case(const acase *c, mt_pool *pool, const char *level) {
+/* Runs the case; the output [n_q][o_st] is returned (mt_free it) through keep when that is not NULL. */
+static void run_case_keep(const acase *c, mt_pool *pool, const char *level, float **keep) {
     int64_t D = c->D, HD = (int64_t)c->H * D, KD = (int64_t)c->Hk * D;
     /* interleave: q, k, v rows live in one fused [T][H*D + 2*Hk*D] buffer as a fused QKV projection leaves them */
     int64_t q_st = c->interleave ? HD + 2 * KD : HD, kv_st = c->interleave ? HD + 2 * KD : KD;
@@ -55,7 +58,8 @@ static void run_case(const acase *c, mt_pool *pool, const char *level) {
     mt_attn_args a = {.q = q, .q_st = q_st, .q_sh = D, .k = k, .k_st = kv_st, .k_sh = D, .v = v, .v_st = kv_st,
                       .v_sh = D, .kv_dtype = c->bf16 ? MT_BF16 : MT_F32, .out = out, .o_st = o_st, .o_sh = D,
                       .n_q = c->n_q, .n_kv = c->n_kv, .n_heads = c->H, .n_kv_heads = c->Hk, .head_dim = c->D,
-                      .scale = scale, .causal = c->causal, .q_pos0 = c->q_pos0, .cu_seqlens = c->cu,
+                      .scale = scale, .causal = c->causal, .q_pos0 = c->q_pos0, .window = c->window,
+                      .cu_seqlens = c->cu,
                       .n_seg = c->n_seg};
     if (fail_scratch) {
         mt_cpu_scratch_release();
@@ -75,6 +79,7 @@ static void run_case(const acase *c, mt_pool *pool, const char *level) {
                     if (c->cu[g] <= t && t < c->cu[g + 1]) lo = c->cu[g], hi = c->cu[g + 1];
             }
             if (c->causal && c->q_pos0 + t + 1 < hi) hi = c->q_pos0 + t + 1;
+            if (c->causal && c->window > 0 && c->q_pos0 + t - c->window + 1 > lo) lo = c->q_pos0 + t - c->window + 1;
             double mx = -INFINITY, sum = 0;
             for (int64_t j = lo; j < hi; j++) {
                 double d = 0;
@@ -94,10 +99,32 @@ static void run_case(const acase *c, mt_pool *pool, const char *level) {
             }
             for (int64_t x = HD; x < o_st; x++) ok &= out[t * o_st + x] == 1234.0f;
         }
-    CHECK_MSG(ok, "attention at %s: T=%lld S=%lld H=%d Hk=%d D=%d causal=%d q_pos0=%lld seg=%lld bf16=%d: max err %g",
+    CHECK_MSG(ok,
+              "attention at %s: T=%lld S=%lld H=%d Hk=%d D=%d causal=%d q_pos0=%lld window=%lld seg=%lld bf16=%d: "
+              "max err %g",
               level, (long long)c->n_q, (long long)c->n_kv, c->H, c->Hk, c->D, c->causal, (long long)c->q_pos0,
-              (long long)c->n_seg, c->bf16, worst);
-    mt_free(q), mt_free(kbuf), mt_free(vbuf), mt_free(out), mt_free(s);
+              (long long)c->window, (long long)c->n_seg, c->bf16, worst);
+    if (c->window) fprintf(stderr, "  window %-4lld T=%-3lld S=%-3lld H=%-2d Hk=%d D=%-3d max err %.2e\n",
+                           (long long)c->window, (long long)c->n_q, (long long)c->n_kv, c->H, c->Hk, c->D, worst);
+    if (keep) *keep = out;
+    else mt_free(out);
+    mt_free(q), mt_free(kbuf), mt_free(vbuf), mt_free(s);
+}
+
+static void run_case(const acase *c, mt_pool *pool, const char *level) { run_case_keep(c, pool, level, NULL); }
+
+/* The same inputs with window 0 and with a window wider than any row's keys: the same bits. */
+static void wide_window_is_none(const acase *c, mt_pool *pool, const char *level) {
+    acase w = *c;
+    w.window = c->n_kv + (c->q_pos0 > 0 ? c->q_pos0 : 0) + 1;
+    uint64_t seed = rng;
+    float *a = NULL, *b = NULL;
+    run_case_keep(c, pool, level, &a);
+    rng = seed;
+    run_case_keep(&w, pool, level, &b);
+    CHECK_MSG(a && b && memcmp(a, b, (size_t)(c->n_q * ((int64_t)c->H * c->D + 5)) * sizeof(float)) == 0,
+              "attention at %s: window %lld and no window differ", level, (long long)w.window);
+    mt_free(a), mt_free(b);
 }
 
 int main(void) {
@@ -118,6 +145,20 @@ int main(void) {
         {.n_q = 50, .n_kv = 90, .H = 3, .Hk = 1, .D = 17},                                  /* bidirectional, odd D */
         {.n_q = 65, .n_kv = 65, .H = 2, .Hk = 1, .D = 128, .causal = true, .interleave = true, .bf16 = true},
         {.n_q = 5, .n_kv = 0, .H = 2, .Hk = 2, .D = 64},                                    /* no keys: zeros */
+        /* sliding windows: decode rows past the window (GEMV path: 1 query x 4 heads), smaller and larger than
+         * the 64-key tile */
+        {.n_q = 1, .n_kv = 300, .H = 4, .Hk = 1, .D = 64, .causal = true, .q_pos0 = 299, .window = 7},
+        {.n_q = 1, .n_kv = 300, .H = 16, .Hk = 2, .D = 128, .causal = true, .q_pos0 = 299, .window = 100,
+         .bf16 = true},
+        {.n_q = 3, .n_kv = 200, .H = 2, .Hk = 2, .D = 80, .causal = true, .q_pos0 = 197, .window = 64},
+        /* prefill, GQA: a window inside one tile, one across tiles, one of a single key */
+        {.n_q = 200, .n_kv = 200, .H = 8, .Hk = 2, .D = 64, .causal = true, .window = 5},
+        {.n_q = 300, .n_kv = 300, .H = 4, .Hk = 4, .D = 128, .causal = true, .window = 130, .bf16 = true},
+        {.n_q = 70, .n_kv = 70, .H = 2, .Hk = 1, .D = 64, .causal = true, .window = 1, .interleave = true},
+        /* a chunk after a prefix, rows that see no key, a window inside causal segments */
+        {.n_q = 37, .n_kv = 100, .H = 6, .Hk = 3, .D = 80, .causal = true, .q_pos0 = 63, .window = 20},
+        {.n_q = 50, .n_kv = 50, .H = 2, .Hk = 1, .D = 17, .causal = true, .q_pos0 = -3, .window = 9},
+        {.n_q = 150, .n_kv = 150, .H = 4, .Hk = 2, .D = 64, .causal = true, .cu = cu1, .n_seg = 4, .window = 30},
     };
     mt_cpu_level best = mt_cpu_detect();
     for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
@@ -125,11 +166,16 @@ int main(void) {
         fprintf(stderr, "level %s\n", name);
         for (size_t i = 0; i < MT_ARRAY_LEN(cases); i++) run_case(&cases[i], i % 2 ? pool3 : NULL, name);
         for (size_t i = 0; i < 4; i++) run_case(&cases[i], i % 2 ? NULL : pool3, name);
+        for (size_t i = 11; i < MT_ARRAY_LEN(cases); i++) run_case(&cases[i], i % 2 ? NULL : pool3, name);
+        for (size_t i = 0; i < 6; i++) wide_window_is_none(&cases[i], i % 2 ? pool3 : NULL, name);
     }
     /* the fallback without scratch gives the same answers */
     fail_scratch = true;
     run_case(&cases[2], NULL, "no scratch");
     run_case(&cases[6], NULL, "no scratch");
+    run_case(&cases[12], NULL, "no scratch");
+    run_case(&cases[17], NULL, "no scratch");
+    run_case(&cases[19], NULL, "no scratch");
     fail_scratch = false;
     /* bad head counts leave out untouched */
     float o[4] = {7, 7, 7, 7}, z[4] = {0};

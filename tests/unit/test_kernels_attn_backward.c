@@ -5,7 +5,8 @@
  *   | dq, dk, dv of L = sum(dout * out)       | central differences of the forward   | |fd - g| <= 1e-4 + 1e-3 |g|   |
  *   |   causal, q_pos0 > 0, GQA 4 on 2,       | kernel mt_cpu_attention (f32), step  |                               |
  *   |   3 segments, rows that see no key,     | 2^-7, divided by the step the f32    |                               |
- *   |   interleaved QKV, odd head dim         | inputs really took                   |                               |
+ *   |   interleaved QKV, odd head dim,        | inputs really took                   |                               |
+ *   |   sliding windows (prefill, decode, GQA)|                                      |                               |
  *   | rows that see no key, layout gaps       | untouched                            | exact                         |
  *   | every ISA level                         | the scalar level                     | 1e-5 * max |g|                |
  *   | 1 thread and 3 threads                  | each other                           | bit for bit                   |
@@ -39,7 +40,7 @@ typedef struct bcase {
     int64_t n_q, n_kv;
     int H, Hk, D;
     bool causal, interleave;
-    int64_t q_pos0;
+    int64_t q_pos0, window;
     const int64_t *cu;
     int64_t n_seg;
 } bcase;
@@ -78,7 +79,7 @@ static mt_attn_args args(const bcase *c, const lay *l, const float *x, float *ou
                           .out = out, .o_st = l->o_st, .o_sh = c->D, .n_q = c->n_q, .n_kv = c->n_kv,
                           .n_heads = c->H, .n_kv_heads = c->Hk, .head_dim = c->D,
                           .scale = 1.0f / sqrtf((float)c->D), .causal = c->causal, .q_pos0 = c->q_pos0,
-                          .cu_seqlens = c->cu, .n_seg = c->n_seg};
+                          .window = c->window, .cu_seqlens = c->cu, .n_seg = c->n_seg};
 }
 
 static mt_attn_grad grads(const lay *l, const float *dout, float *gbuf) {
@@ -103,6 +104,7 @@ static bool sees_keys(const bcase *c, int64_t t) {
             if (c->cu[s] <= t && t < c->cu[s + 1]) lo = c->cu[s], hi = c->cu[s + 1];
     }
     if (c->causal) hi = MT_MIN(hi, c->q_pos0 + t + 1);
+    if (c->causal && c->window > 0) lo = MT_MAX(lo, c->q_pos0 + t - c->window + 1);
     return hi > lo;
 }
 
@@ -260,7 +262,7 @@ static int torch_cases(const char *dir, mt_pool *pool3, mt_cpu_level best) {
         static const char *names[] = {"meta", "scale", "q", "k", "v", "dout", "out", "dq", "dk", "dv", "cu"};
         mt_npy arr[N_ARR] = {0};
         if (!load(dir, i, "meta", &arr[META])) break;
-        bool ok = arr[META].dtype == MT_I64 && arr[META].shape[0] == 8;
+        bool ok = arr[META].dtype == MT_I64 && arr[META].shape[0] == 9;
         for (int f = SCALE; f < CU && ok; f++) {
             ok = load(dir, i, names[f], &arr[f]) && arr[f].dtype == MT_F32;
             CHECK_MSG(ok, "case %d: %s/case%d_%s.npy missing or not f32", i, dir, i, names[f]);
@@ -283,7 +285,7 @@ static int torch_cases(const char *dir, mt_pool *pool3, mt_cpu_level best) {
                               .out = out, .o_st = H * D, .o_sh = D, .n_q = T, .n_kv = S, .n_heads = (int)H,
                               .n_kv_heads = (int)Hk, .head_dim = (int)D, .scale = *(float *)arr[SCALE].data,
                               .causal = m[5] != 0, .q_pos0 = m[6], .cu_seqlens = m[7] > 0 ? arr[CU].data : NULL,
-                              .n_seg = m[7]};
+                              .n_seg = m[7], .window = m[8]};
             mt_attn_grad g = {.dout = arr[DOUT].data, .dq = dq, .dk = dk, .dv = dv};
             for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
                 const char *name = mt_cpu_level_name(mt_cpu_set_level((mt_cpu_level)lv));
@@ -297,10 +299,10 @@ static int torch_cases(const char *dir, mt_pool *pool3, mt_cpu_level best) {
                               "case %d at %s, %d threads: out %.3g dq %.3g dk %.3g dv %.3g of max |ref|", i, name,
                               th ? 3 : 1, eo, eq, ek, ev);
                     fprintf(stderr,
-                            "case %d T=%lld S=%lld H=%lld Hk=%lld D=%lld causal=%d q_pos0=%lld seg=%lld %s %dt: "
-                            "err/max|ref| out %.1e dq %.1e dk %.1e dv %.1e\n",
+                            "case %d T=%lld S=%lld H=%lld Hk=%lld D=%lld causal=%d q_pos0=%lld seg=%lld "
+                            "window=%lld %s %dt: err/max|ref| out %.1e dq %.1e dk %.1e dv %.1e\n",
                             i, (long long)T, (long long)S, (long long)H, (long long)Hk, (long long)D, (int)m[5],
-                            (long long)m[6], (long long)m[7], name, th ? 3 : 1, eo, eq, ek, ev);
+                            (long long)m[6], (long long)m[7], (long long)m[8], name, th ? 3 : 1, eo, eq, ek, ev);
                 }
             }
             mt_free(out), mt_free(dq), mt_free(dk), mt_free(dv);
@@ -330,6 +332,16 @@ int main(int argc, char **argv) {
              .n_seg = 3, .interleave = true},
             {.name = "rows see no key", .n_q = 7, .n_kv = 7, .H = 2, .Hk = 1, .D = 8, .causal = true, .q_pos0 = -2},
             {.name = "bidirectional D=5", .n_q = 5, .n_kv = 12, .H = 3, .Hk = 1, .D = 5},
+            {.name = "window 3", .n_q = 9, .n_kv = 9, .H = 2, .Hk = 2, .D = 8, .causal = true, .window = 3},
+            {.name = "window 4 GQA q_pos0=5", .n_q = 6, .n_kv = 11, .H = 4, .Hk = 2, .D = 8, .causal = true,
+             .q_pos0 = 5, .window = 4, .interleave = true},
+            {.name = "window 5 decode", .n_q = 1, .n_kv = 12, .H = 4, .Hk = 1, .D = 8, .causal = true, .q_pos0 = 11,
+             .window = 5},
+            {.name = "window 1", .n_q = 5, .n_kv = 5, .H = 2, .Hk = 1, .D = 6, .causal = true, .window = 1},
+            {.name = "window 3 segments", .n_q = 10, .n_kv = 10, .H = 2, .Hk = 2, .D = 8, .causal = true, .cu = cu3,
+             .n_seg = 3, .window = 3},
+            {.name = "window 2 blind rows", .n_q = 7, .n_kv = 7, .H = 2, .Hk = 1, .D = 8, .causal = true,
+             .q_pos0 = -2, .window = 2},
         };
         const bcase big[] = {
             {.name = "GQA causal T=150", .n_q = 150, .n_kv = 150, .H = 8, .Hk = 2, .D = 64, .causal = true,
@@ -339,6 +351,14 @@ int main(int argc, char **argv) {
             {.name = "chunk q_pos0=90 D=17", .n_q = 40, .n_kv = 130, .H = 6, .Hk = 3, .D = 17, .causal = true,
              .q_pos0 = 90},
             {.name = "bidirectional D=128", .n_q = 70, .n_kv = 70, .H = 2, .Hk = 1, .D = 128},
+            {.name = "window 5 GQA T=150", .n_q = 150, .n_kv = 150, .H = 8, .Hk = 2, .D = 64, .causal = true,
+             .window = 5, .interleave = true},
+            {.name = "window 100 T=260", .n_q = 260, .n_kv = 260, .H = 4, .Hk = 2, .D = 80, .causal = true,
+             .window = 100},
+            {.name = "window 70 chunk q_pos0=90", .n_q = 40, .n_kv = 130, .H = 6, .Hk = 3, .D = 17, .causal = true,
+             .q_pos0 = 90, .window = 70},
+            {.name = "window 30 decode", .n_q = 1, .n_kv = 200, .H = 8, .Hk = 2, .D = 64, .causal = true,
+             .q_pos0 = 199, .window = 30},
         };
         for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
             const char *name = mt_cpu_level_name(mt_cpu_set_level((mt_cpu_level)lv));

@@ -13,6 +13,10 @@
  *   | vp     | BK x Dp panels| V tile packed as B (k = key, n = d)                               |
  *   | O      | [Rp][Dp]      | unnormalised output; m[r], l[r] running max and sum              |
  *
+ * Row t sees keys [row_start, row_limit): its segment, cut by the causal limit and the sliding window. Both bounds
+ * grow with t, so a task runs its tiles from the first row's start to the last row's limit - with a window that
+ * skips every tile below it - and masks the keys of a tile outside a row's own range.
+ *
  * Per tile, row r with n visible keys: m' = max(m, max S), P = e^(S - m'), l = l e^(m - m') + sum P,
  * O = O e^(m - m') + P V. At the end out = O / l (zeros when the row saw no key).
  */
@@ -35,6 +39,11 @@ typedef struct attn_job {
 
 static inline int64_t row_limit(const mt_attn_args *a, int64_t t, int64_t kv1) {
     return a->causal ? MT_MIN(kv1, a->q_pos0 + t + 1) : kv1;
+}
+
+/* The first key query t sees: kv0, or the first of its sliding window (the `window` keys up to q_pos0 + t). */
+static inline int64_t row_start(const mt_attn_args *a, int64_t t, int64_t kv0) {
+    return a->causal && a->window > 0 ? MT_MAX(kv0, a->q_pos0 + t - a->window + 1) : kv0;
 }
 
 /* Queries [t0, t1) of heads h0 .. h0+gsz-1 against keys [kv0, kv1). */
@@ -60,8 +69,9 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
         m[r] = -INFINITY;
         l[r] = 0.0f;
     }
+    /* rows see keys [row_start, row_limit), both growing with t: tiles below the first row's window are skipped */
     int64_t kv_end = row_limit(a, t1 - 1, kv1);
-    for (int64_t j0 = kv0; j0 < kv_end; j0 += BK) {
+    for (int64_t j0 = row_start(a, t0, kv0); j0 < kv_end; j0 += BK) {
         int64_t bk = MT_MIN((int64_t)BK, kv_end - j0);
         const char *kt = (const char *)a->k + (size_t)(j0 * a->k_st + hk * a->k_sh) * es;
         if (R <= GEMV_ROWS) {
@@ -74,16 +84,18 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
         }
         for (int64_t r = 0; r < R; r++) {
             float *s = S + r * BKP;
-            int64_t vis = MT_MIN(bk, row_limit(a, t0 + r / gsz, kv1) - j0);
-            if (vis <= 0) {
+            int64_t t = t0 + r / gsz, xa = MT_MAX(row_start(a, t, kv0) - j0, (int64_t)0);
+            int64_t xb = MT_MIN(bk, row_limit(a, t, kv1) - j0);
+            if (xb <= xa) {
                 for (int64_t x = 0; x < bk; x++) s[x] = 0.0f;
                 continue;
             }
-            float mx = isa->max(vis, s);
+            float mx = isa->max(xb - xa, s + xa);
             float mn = mx > m[r] ? mx : m[r];
             float alpha = expf(m[r] - mn);
-            float sum = isa->exp_sum(vis, s, mn, s);
-            for (int64_t x = vis; x < bk; x++) s[x] = 0.0f;
+            float sum = isa->exp_sum(xb - xa, s + xa, mn, s + xa);
+            for (int64_t x = 0; x < xa; x++) s[x] = 0.0f;
+            for (int64_t x = xb; x < bk; x++) s[x] = 0.0f;
             l[r] = l[r] * alpha + sum;
             if (alpha != 1.0f) isa->scale(Dp, alpha, O + r * Dp);
             m[r] = mn;
@@ -155,6 +167,7 @@ static void attn_naive(const mt_attn_args *a, int G) {
                     }
             }
             kv1 = row_limit(a, t, kv1);
+            kv0 = row_start(a, t, kv0);
             const float *q = a->q + t * a->q_st + h * a->q_sh;
             float *o = a->out + t * a->o_st + h * a->o_sh, mx = -INFINITY, l = 0.0f;
             for (int64_t x = kv0; x < kv1; x++) {

@@ -69,7 +69,7 @@ static float *carve(float **p, int64_t n) {
 }
 
 /* The keys query t sees, as attention.c decides them: its segment's keys (none outside every segment), cut by the
- * causal limit. */
+ * causal limit and the sliding window. */
 static void query_keys(const mt_attn_args *a, int64_t t, int64_t *lo, int64_t *hi) {
     int64_t kv0 = 0, kv1 = a->n_kv;
     if (a->cu_seqlens) {
@@ -87,6 +87,7 @@ static void query_keys(const mt_attn_args *a, int64_t t, int64_t *lo, int64_t *h
         }
     }
     if (a->causal) kv1 = MT_MIN(kv1, a->q_pos0 + t + 1);
+    if (a->causal && a->window > 0) kv0 = MT_MAX(kv0, a->q_pos0 + t - a->window + 1);
     *lo = kv0;
     *hi = MT_MAX(kv0, kv1);
 }
@@ -113,7 +114,8 @@ static void key_queries(const mt_attn_args *a, int64_t x, int64_t *qa, int64_t *
     *xend = MT_MAX(*xend, x + 1);
 }
 
-/* Pass 1 for queries [ta, tb) that share their first key, all heads of kv head hk. */
+/* Pass 1 for queries [ta, tb) whose keys overlap (one segment), all heads of kv head hk: key tiles from the first
+ * query's first key (the smallest) to the last key any of them sees. */
 static void bw_queries(const bw_job *j, float *buf, int64_t ta, int64_t tb, int hk) {
     const mt_attn_args *a = j->a;
     const mt_attn_grad *g = j->g;
@@ -126,6 +128,7 @@ static void bw_queries(const bw_job *j, float *buf, int64_t ta, int64_t tb, int 
     float *dP = carve(&buf, j->rp * BKP), *A = carve(&buf, j->rp * Dp), *m = carve(&buf, j->rp);
     float *l = carve(&buf, j->rp), *dd = carve(&buf, j->rp);
     int64_t kv0 = j->lo[ta], kv1 = kv0;
+    for (int64_t t = ta; t < tb; t++) kv0 = MT_MIN(kv0, j->lo[t]);
     for (int64_t t = ta; t < tb; t++) kv1 = MT_MAX(kv1, j->hi[t]);
     for (int64_t r = 0; r < Rp; r++) {
         int64_t t = ta + r / G, h = (int64_t)hk * G + r % G;
@@ -191,10 +194,12 @@ static void pass1_task(void *ctx, int64_t task, int thread) {
     int64_t b = task % j->n_qb, t0 = b * j->bq, t1 = MT_MIN(j->a->n_q, t0 + j->bq);
     int hk = (int)(task / j->n_qb);
     float *buf = j->scratch + thread * j->per_thread;
-    /* Runs of queries in one segment, so a tile's keys are ones some of its rows see. */
+    /* Runs of queries in one segment, so a tile's keys are ones some of its rows see; with a sliding window the
+     * first key moves with every query, and a run goes on while its keys overlap the run's so far. */
+    bool window = j->a->causal && j->a->window > 0;
     while (t0 < t1) {
-        int64_t te = t0 + 1;
-        while (te < t1 && j->lo[te] == j->lo[t0]) te++;
+        int64_t te = t0 + 1, end = j->hi[t0];
+        for (; te < t1 && (j->lo[te] == j->lo[t0] || (window && j->lo[te] < end)); te++) end = MT_MAX(end, j->hi[te]);
         bw_queries(j, buf, t0, te, hk);
         t0 = te;
     }
@@ -274,12 +279,14 @@ static void pass2_task(void *ctx, int64_t task, int thread) {
     const mt_attn_args *a = j->a;
     int64_t b = task % j->n_kb, x0 = b * KB, x1 = MT_MIN(a->n_kv, x0 + KB);
     int hk = (int)(task / j->n_kb);
-    /* Runs of keys in one segment; a causal key x is seen from query x - q_pos0 on. */
+    /* Runs of keys in one segment; a causal key x is seen from query x - q_pos0 on, and with a sliding window up to
+     * query x - q_pos0 + window - 1. */
     while (x0 < x1) {
         int64_t qa, qb, xe;
         key_queries(a, x0, &qa, &qb, &xe);
         xe = MT_MIN(xe, x1);
         if (a->causal) qa = MT_MAX(qa, MT_MIN(x0 - a->q_pos0, qb));
+        if (a->causal && a->window > 0) qb = MT_MAX(qa, MT_MIN(qb, xe - 1 - a->q_pos0 + a->window));
         if (qa < qb) bw_keys(j, j->scratch + thread * j->per_thread, x0, xe, qa, qb, hk);
         x0 = xe;
     }

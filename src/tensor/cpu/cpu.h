@@ -86,6 +86,7 @@ typedef struct mt_attn_args {
     float scale;
     bool causal;
     int64_t q_pos0; /* causal: query i sees keys j <= q_pos0 + i */
+    int64_t window; /* causal and > 0: query i sees only keys j > q_pos0 + i - window (`window` keys, itself too) */
     const int64_t *cu_seqlens;
     int64_t n_seg; /* if cu_seqlens != NULL (n_q == n_kv): query i sees the keys of its segment
                       [cu[s], cu[s+1]), s < n_seg, cu[0] = 0, cu[n_seg] = n_q */

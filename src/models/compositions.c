@@ -55,15 +55,15 @@ static const char *const text_prefixes[] = {"model.", NULL};
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 static const mt_composition compositions[] = {
-    {.name = "qwen2.5-vl", .architectures = NAMES("Qwen2_5_VLForConditionalGeneration"), .decoder_kind = "qwen2",
+    {.name = "qwen2.5-vl", .architectures = NAMES("Qwen2_5_VLForConditionalGeneration"), .decoder_kind = "qwen2_vl",
      .vision = &mt_vision_qwen2_5_vl, .processor = &mt_processor_qwen_vl, .text_config_key = "text_config",
      .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes,
      .default_chat_template = default_chat_template, .module_renames = qwen2_vl_renames},
-    {.name = "qwen2-vl", .architectures = NAMES("Qwen2VLForConditionalGeneration"), .decoder_kind = "qwen2",
+    {.name = "qwen2-vl", .architectures = NAMES("Qwen2VLForConditionalGeneration"), .decoder_kind = "qwen2_vl",
      .vision = &mt_vision_qwen2_vl, .processor = &mt_processor_qwen_vl, .text_config_key = "text_config",
      .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes,
      .default_chat_template = default_chat_template, .module_renames = qwen2_vl_renames},
-    {.name = "qwen3-vl", .architectures = NAMES("Qwen3VLForConditionalGeneration"), .decoder_kind = "qwen3",
+    {.name = "qwen3-vl", .architectures = NAMES("Qwen3VLForConditionalGeneration"), .decoder_kind = "qwen3_vl",
      .vision = &mt_vision_qwen3_vl, .processor = &mt_processor_qwen3_vl, .text_config_key = "text_config",
      .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes},
     {.name = "qwen3-vl-moe", .architectures = NAMES("Qwen3VLMoeForConditionalGeneration"),

@@ -3,9 +3,10 @@
  *
  *     | kind       | attention                               | FFN                                    | e.g.       |
  *     |------------|-----------------------------------------|----------------------------------------|------------|
- *     | qwen2      | q/k/v biases, o without                 | gated SiLU                             | Qwen2(.5), |
- *     |            |                                         |                                        | Qwen2-VL   |
- *     | qwen3      | attention_bias (default none), q/k norm | gated SiLU                             | Qwen3(-VL) |
+ *     | qwen2      | q/k/v biases, o without                 | gated SiLU                             | Qwen2(.5)  |
+ *     | qwen2_vl   | as qwen2, never sliding                 | gated SiLU                             | Qwen2-VL   |
+ *     | qwen3      | attention_bias (default none), q/k norm | gated SiLU                             | Qwen3      |
+ *     | qwen3_vl   | as qwen3, never sliding                 | gated SiLU                             | Qwen3-VL   |
  *     | qwen3_moe  | as qwen3                                | MoE: router, top-k, norm_topk_prob;    | Qwen3-MoE  |
  *     |            |                                         | dense where mlp_only_layers / step say |            |
  *     | qwen3_vl_  | as qwen3                                | MoE, experts as fused stacks, always   | Qwen3-VL-  |

@@ -15,7 +15,9 @@ typedef struct kind_defaults {
 
 static const kind_defaults kinds[] = {
     {"qwen2", true, false, false, false, false, false, false},
+    {"qwen2_vl", true, false, false, false, false, false, false},
     {"qwen3", false, false, true, true, false, false, false},
+    {"qwen3_vl", false, false, true, true, false, false, false},
     {"qwen3_moe", false, false, true, true, true, false, false},
     {"qwen3_vl_moe", false, false, true, true, true, true, true},
 };

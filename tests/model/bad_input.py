@@ -56,12 +56,14 @@ class Cases:
         safetensors_io.write_file(path, tensors)
         return d
 
-    def logits(self, label, model, extra=()):
-        """Runs logits that must succeed; returns the logits (None on failure, recorded)."""
+    def logits(self, label, model, extra=(), ids=None):
+        """Runs logits that must succeed; returns the logits (None on failure, recorded). ids: a text-only prompt."""
         self.count += 1
         out = os.path.join(self.work, label.replace(" ", "_") + ".npy")
-        cmd = [self.mitten, "logits", "-m", model, "--ids", os.path.join(self.inputs, "ids.npy"), "--out", out,
-               "--pixel-values", os.path.join(self.inputs, "pv0.npy"), "--grid", "1,8,12"] + list(extra)
+        cmd = [self.mitten, "logits", "-m", model, "--ids", ids or os.path.join(self.inputs, "ids.npy"), "--out", out]
+        if not ids:
+            cmd += ["--pixel-values", os.path.join(self.inputs, "pv0.npy"), "--grid", "1,8,12"]
+        cmd += list(extra)
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
         if r.returncode:
             self.failures.append("%s: exit %d: %s" % (label, r.returncode, r.stdout.strip()))
@@ -194,37 +196,50 @@ def main():
     c.expect("unknown rope type",
              c.edit_config("ropetype", lambda k: k["rope_scaling"].update(type="wobbly")), ["rope type", "wobbly"])
 
-    # sliding-window fields that do not hold together (the Qwen2.5-VL base is decoder kind qwen2, 3 layers)
-    def slide(**kw):
-        return lambda k: k.update(dict(use_sliding_window=True, sliding_window=4), **kw)
+    # sliding-window fields that do not hold together (a text-only Qwen2, 3 layers; VL text models never slide)
+    text_ids = os.path.join(a.work, "text_ids.npy")
+    np.save(text_ids, np.arange(1, 9, dtype=np.int64))
+    q2 = os.path.join(a.work, "base_qwen2")
+    sh(QWEN3 + ["make-checkpoint", "--variant", "qwen2", "--out", q2, "--seed", "3"])
 
-    c.logits("sliding window from layer 1", c.edit_config("slide_ok", slide(max_window_layers=1)))
-    c.expect("sliding layers unspecified",
-             c.edit_config("slide_nomwl", lambda k: (slide()(k), k.pop("max_window_layers"))),
-             ["use_sliding_window", "layer_types", "max_window_layers"])
-    c.expect("sliding_window zero", c.edit_config("slide_zero", slide(sliding_window=0)), ["sliding_window", "0"])
-    c.expect("max_window_layers negative", c.edit_config("slide_neg", slide(max_window_layers=-1)),
-             ["max_window_layers", "-1"])
+    def slide(**kw):
+        def edit(k):
+            k.pop("layer_types", None)  # the 5.x config lists the layers; these cases set what they need
+            k.update(dict(use_sliding_window=True, sliding_window=4), **kw)
+        return edit
+
+    def cfg(name, fn):
+        return c.edit_config(name, fn, q2)
+
+    def expect_text(label, model, needles):
+        c.expect(label, model, needles, ids=text_ids, images=False)
+
+    c.logits("sliding window from layer 1", cfg("slide_ok", slide(max_window_layers=1)), ids=text_ids)
+    expect_text("sliding layers unspecified", cfg("slide_nomwl", lambda k: (slide()(k), k.pop("max_window_layers", 0))),
+                ["use_sliding_window", "layer_types", "max_window_layers"])
+    expect_text("sliding_window zero", cfg("slide_zero", slide(sliding_window=0)), ["sliding_window", "0"])
+    expect_text("max_window_layers negative", cfg("slide_neg", slide(max_window_layers=-1)),
+                ["max_window_layers", "-1"])
     full3 = ["full_attention"] * 3
-    c.expect("sliding layer without a window",
-             c.edit_config("slide_off", lambda k: k.update(layer_types=["full_attention", "sliding_attention",
-                                                                        "full_attention"])),
-             ["layer_types[1]", "use_sliding_window is false"])
-    c.expect("layer_types too short", c.edit_config("slide_short", lambda k: k.update(layer_types=full3[:2])),
-             ["layer_types", "num_hidden_layers = 3"])
-    c.expect("layer type unknown",
-             c.edit_config("slide_chunk", lambda k: k.update(layer_types=["chunked_attention"] + full3[1:])),
-             ["layer_types[0]", "chunked_attention"])
-    c.expect("layer_types against max_window_layers",
-             c.edit_config("slide_contra", slide(max_window_layers=1, layer_types=full3)),
-             ["layer_types[1]", "max_window_layers = 1"])
+    expect_text("sliding layer without a window",
+                cfg("slide_off", lambda k: k.update(layer_types=["full_attention", "sliding_attention",
+                                                                 "full_attention"])),
+                ["layer_types[1]", "use_sliding_window is false"])
+    expect_text("layer_types too short", cfg("slide_short", lambda k: k.update(layer_types=full3[:2])),
+                ["layer_types", "num_hidden_layers = 3"])
+    expect_text("layer type unknown",
+                cfg("slide_chunk", lambda k: k.update(layer_types=["chunked_attention"] + full3[1:])),
+                ["layer_types[0]", "chunked_attention"])
+    expect_text("layer_types against max_window_layers",
+                cfg("slide_contra", slide(max_window_layers=1, layer_types=full3)),
+                ["layer_types[1]", "max_window_layers = 1"])
+    c.expect("a VL text model asked to slide", c.edit_config("slide_vl", slide(max_window_layers=1)),
+             ["use_sliding_window = true is not supported"])
 
     # Qwen3 family configs that do not hold together
     moe, vl = os.path.join(a.work, "base_moe"), os.path.join(a.work, "base_vl")
     sh(QWEN3 + ["make-checkpoint", "--variant", "qwen3_moe", "--out", moe, "--seed", "3"])
     sh(QWEN3 + ["make-checkpoint", "--variant", "qwen3_vl", "--out", vl, "--seed", "3"])
-    text_ids = os.path.join(a.work, "text_ids.npy")
-    np.save(text_ids, np.arange(1, 9, dtype=np.int64))
     c.expect("top-k above the experts", c.edit_config("topk", lambda k: k.update(num_experts_per_tok=99), moe),
              ["num_experts_per_tok", "num_experts"], ids=text_ids, images=False)
     c.expect("mlp_only_layers out of range", c.edit_config("mlponly", lambda k: k.update(mlp_only_layers=[7]), moe),

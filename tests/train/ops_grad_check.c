@@ -15,7 +15,7 @@
  *   | loss (chains)    | |L - ref| <= 1e-5 |ref|                     |                                          |
  *   | frozen inputs    | no gradient at all                          | frozen weights are constants             |
  *
- * Cases: linear (f32 trained; bf16 frozen over 300 rows), embedding, rms_norm, layer_norm, the four activations
+ * Cases: linear (f32 trained; bf16 frozen over 300 rows), embedding, rms_norm, layer_norm, the five activations
  * plain and gated, add / mul / scale, softmax, rope, attention (causal, GQA, q_pos0, bidirectional, segments),
  * gather / scatter / concat / row view, reshape / transpose / head split, dropout, cross-entropy with ignored
  * targets, an adapter with dropout over a frozen bf16 linear, 1100-row norms / activation / softmax /
@@ -535,7 +535,8 @@ static const struct {
     {"rms_norm_op", c_rms_norm},    {"layer_norm", c_layer_norm},     {"act_silu", c_act},
     {"act_gelu", c_act},            {"act_gelu_pytorch_tanh", c_act}, {"act_quick_gelu", c_act},
     {"gated_silu", c_act},          {"gated_gelu", c_act},            {"gated_gelu_pytorch_tanh", c_act},
-    {"gated_quick_gelu", c_act},    {"add_mul_scale", c_add_mul_scale}, {"softmax", c_softmax},
+    {"gated_quick_gelu", c_act},    {"act_sigmoid", c_act},           {"gated_sigmoid", c_act},
+    {"add_mul_scale", c_add_mul_scale}, {"softmax", c_softmax},
     {"rope_op", c_rope},            {"attention_causal", c_attention}, {"attention_gqa", c_attention},
     {"attention_q_pos0", c_attention}, {"attention_full", c_attention}, {"attention_segments", c_attention},
     {"rows_ops", c_rows_ops},       {"views", c_views},               {"dropout", c_dropout},

@@ -37,6 +37,7 @@ VARIANTS = {
     "qwen3_vl": (QWEN3, "qwen3_vl", ["text", "one_image", "two_images"], "float32", []),
     "qwen3_vl_4x": (QWEN3, "qwen3_vl", ["two_images"], "float32", ["--config-form", "4"]),
     "qwen3_vl_moe": (QWEN3, "qwen3_vl_moe", ["one_image", "two_images"], "float32", []),
+    "qwen2_moe": (QWEN3, "qwen2_moe", ["text", "text_long"], "float32", ["--config-form", "4"]),
 }
 
 

@@ -100,7 +100,10 @@ STUBS = {
                          "class OutputRecorder:\n    def __init__(self, *a, **k): pass\n"),
 }
 MODULES = {"qwen2": "Qwen2Model", "qwen3": "Qwen3Model", "qwen3_moe": "Qwen3MoeModel",
-           "qwen3_vl": "Qwen3VLModel", "qwen3_vl_moe": "Qwen3VLMoeModel"}
+           "qwen3_vl": "Qwen3VLModel", "qwen3_vl_moe": "Qwen3VLMoeModel", "qwen2_moe": "Qwen2MoeModel"}
+# Qwen2MoeConfig.__init__'s defaults for the keys the tiny config leaves out, as the real config class sets them
+CONFIG_DEFAULTS = {"qwen2_moe": {"qkv_bias": True, "norm_topk_prob": False, "mlp_only_layers": [],
+                                 "decoder_sparse_step": 1}}
 FAILS, WORST = [], [0.0]
 
 
@@ -137,7 +140,10 @@ def namespace(d):
     out = Namespace(**{k: v for k, v in d.items() if k not in ("text_config", "vision_config")})
     out._attn_implementation, out.pad_token_id = "eager", None
     out.sliding_window = None
-    if d.get("model_type") in ("qwen2", "qwen3"):
+    for k, v in CONFIG_DEFAULTS.get(d.get("model_type"), {}).items():
+        if k not in d:
+            setattr(out, k, v)
+    if d.get("model_type") in ("qwen2", "qwen3", "qwen2_moe"):
         out.layer_types = ["full_attention"] * d["num_hidden_layers"]
     if "text_config" in d:
         out.text_config, out.vision_config = namespace(d["text_config"]), namespace(d["vision_config"])
@@ -170,7 +176,7 @@ def load_model(variant, model_dir, bf16):
     torch.set_default_dtype(torch.float32)
     sd = {k[len("model."):]: v.to(dtype) for k, v in W.items() if k != "lm_head.weight"}
     fused = any(k.endswith("experts.gate_up_proj") for k in model.state_dict())
-    if variant == "qwen3_moe" and fused:  # 5.x conversion_mapping "qwen2_moe": MergeModulelist(0), Concatenate(1)
+    if variant in ("qwen3_moe", "qwen2_moe") and fused:  # 5.x conversion_mapping "qwen2_moe": MergeModulelist(0), Concatenate(1)
         E = raw["num_experts"]
         for i in range(raw["num_hidden_layers"]):
             p = f"layers.{i}.mlp.experts."

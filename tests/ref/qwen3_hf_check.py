@@ -104,6 +104,9 @@ MODULES = {"qwen2": "Qwen2Model", "qwen3": "Qwen3Model", "qwen3_moe": "Qwen3MoeM
 # Qwen2MoeConfig.__init__'s defaults for the keys the tiny config leaves out, as the real config class sets them
 CONFIG_DEFAULTS = {"qwen2_moe": {"qkv_bias": True, "norm_topk_prob": False, "mlp_only_layers": [],
                                  "decoder_sparse_step": 1}}
+# variants whose 4.x modeling file needs more of the library than the stub gives
+V5_ONLY = {"qwen2_moe": "its 4.x file builds its own masks (AttentionMaskConverter, StaticCache, flash-attention "
+                        "helpers); checked at 5.x only"}
 FAILS, WORST = [], [0.0]
 
 
@@ -260,6 +263,9 @@ def main():
     build_stub(os.path.join(a.work, "stub"), a.git, a.commit)
     with torch.no_grad():
         for variant in ck.VARIANTS:
+            if variant in V5_ONLY and a.config_form == 4:
+                print(f"skip {variant}: {V5_ONLY[variant]}")
+                continue
             model_dir = os.path.join(a.work, variant)
             ref.main(["make-checkpoint", "--variant", variant, "--out", model_dir, "--seed", "7",
                       "--config-form", str(a.config_form)])

@@ -3,8 +3,8 @@
 # the real Qwen vocabulary and tokenizer (qwen3_cli_fixtures.py). Qwen3-VL: full fine-tuning of the vision tower,
 # projector and LM lowers the loss on three memorised samples with images, and the saved model runs; a LoRA run's
 # OUT/model equals `mitten merge` of its adapter byte for byte and gives the same logits (an image included).
-# Qwen3-MoE: LoRA puts adapters on every expert under PEFT's names (mlp.experts.N.gate_proj) and none on the routers; its merge
-# gives OUT/model's logits; a default full run leaves the routers as they were, --train-router changes them.
+# Qwen3-MoE: LoRA puts adapters on every expert under PEFT's names (mlp.experts.N.gate_proj) and none on the routers;
+# its merge gives OUT/model's logits; a default full run leaves the routers as they were, --train-router changes them.
 # Qwen3-VL-MoE: a full run says that the fused expert stacks stay frozen and OUT/model holds them byte for byte as
 # the base has them. Qwen2-MoE: LoRA (all-linear) puts adapters on the shared expert and its sigmoid gate under PEFT's
 # names and none on the routers, its merge gives OUT/model's logits; a default full run trains the shared-expert gates

@@ -68,8 +68,8 @@ set_tests_properties(train_cli_qwen3 PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETU
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and
-# LoRA, and a MoE FFN computed densely); ops_grad_check compares mitten's f32 gradients within 1e-5 of max |ref| per
-# tensor.
+# LoRA, a MoE FFN computed densely, and nn/moe with Qwen2-MoE's shared expert); ops_grad_check compares mitten's f32
+# gradients within 1e-5 of max |ref| per tensor.
 # Finite differences of the same ops are tests/unit/test_autograd.c.
 add_executable(ops_grad_check ${CMAKE_CURRENT_LIST_DIR}/ops_grad_check.c)
 target_include_directories(ops_grad_check PRIVATE ${CMAKE_SOURCE_DIR}/src)

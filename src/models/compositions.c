@@ -75,6 +75,8 @@ static const mt_composition compositions[] = {
      .text_prefixes = text_prefixes},
     {.name = "qwen3-moe", .architectures = NAMES("Qwen3MoeForCausalLM"), .decoder_kind = "qwen3_moe",
      .text_prefixes = text_prefixes},
+    {.name = "qwen2-moe", .architectures = NAMES("Qwen2MoeForCausalLM"), .decoder_kind = "qwen2_moe",
+     .text_prefixes = text_prefixes},
 };
 
 const mt_composition *mt_composition_find(const char *architecture) {

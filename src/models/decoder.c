@@ -2,7 +2,8 @@
  *
  * Reference: transformers models/qwen2/modeling_qwen2.py, models/qwen3/modeling_qwen3.py and
  * models/qwen3_moe/modeling_qwen3_moe.py (Qwen3DecoderLayer: pre-norm attention with q_norm / k_norm on each head
- * before the rotary, then pre-norm MLP or sparse MoE block).
+ * before the rotary, then pre-norm MLP or sparse MoE block); models/qwen2_moe/modeling_qwen2_moe.py 5.0.0.dev0 for
+ * the shared expert (mlp.shared_expert.{gate,up,down}_proj, mlp.shared_expert_gate [1, H]).
  */
 #include "models/decoder.h"
 
@@ -80,11 +81,8 @@ static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, mt_tens
         l->st = mt_err_set(l->err, MT_ERR_NOMEM, "out of memory");
         return;
     }
-    if (c->fused_experts) {
-        load_fused_experts(l, c, moe, stacks, p, i);
-        return;
-    }
-    for (int64_t e = 0; e < E && !l->st; e++) {
+    if (c->fused_experts) load_fused_experts(l, c, moe, stacks, p, i);
+    for (int64_t e = 0; e < E && !l->st && !c->fused_experts; e++) {
         mt_moe_expert *x = &moe->experts[e];
         mt_load_linear(l, &x->gate, I, H, false, "%slayers.%lld.mlp.experts.%lld.gate_proj.", p, (long long)i,
                        (long long)e);
@@ -92,6 +90,16 @@ static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, mt_tens
         mt_load_linear(l, &x->down, H, I, false, "%slayers.%lld.mlp.experts.%lld.down_proj.", p, (long long)i,
                        (long long)e);
     }
+    if (!c->shared_inter) return;
+    /* Qwen2-MoE: the shared expert and its gate train like any weight (not opt-in as the router: the gate picks
+     * nothing, it scales every row's shared output smoothly) */
+    int64_t S = c->shared_inter;
+    mt_moe_expert *sh = &moe->shared;
+    mt_load_linear(l, &sh->gate, S, H, false, "%slayers.%lld.mlp.shared_expert.gate_proj.", p, (long long)i);
+    mt_load_linear(l, &sh->up, S, H, false, "%slayers.%lld.mlp.shared_expert.up_proj.", p, (long long)i);
+    mt_load_linear(l, &sh->down, H, S, false, "%slayers.%lld.mlp.shared_expert.down_proj.", p, (long long)i);
+    mt_load_linear(l, &moe->shared_gate, 1, H, false, "%slayers.%lld.mlp.shared_expert_gate.", p, (long long)i);
+    moe->has_shared = moe->has_shared_gate = !l->st;
 }
 
 mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p, const char *lm_head_name,

@@ -11,6 +11,9 @@
  *     |            |                                         | dense where mlp_only_layers / step say |            |
  *     | qwen3_vl_  | as qwen3                                | MoE, experts as fused stacks, always   | Qwen3-VL-  |
  *     | moe        |                                         | renormalised                           | MoE        |
+ *     | qwen2_moe  | q/k/v biases (qkv_bias, default on),    | MoE as qwen3_moe, plus a shared expert | Qwen1.5-   |
+ *     |            | o without                               | with a sigmoid gate                    | MoE, Qwen2-|
+ *     |            |                                         |                                        | 57B-A14B   |
  * All: RMSNorm pre-norm blocks, head_dim from the config (else hidden / heads), GQA, any rope of nn/rope.h, tied or
  * untied LM head. MoE routers are MT_WEIGHT_OPT_IN (frozen unless training asks for them); fused expert stacks are
  * read in place through transposed views and are MT_WEIGHT_FROZEN.
@@ -42,6 +45,7 @@ typedef struct mt_decoder_cfg {
     /* MoE (n_experts 0: dense) */
     int64_t n_experts, top_k, moe_inter, sparse_step;
     bool norm_topk, fused_experts;
+    int64_t shared_inter; /* shared expert width (shared_expert_intermediate_size), 0: none; gated by a sigmoid */
     uint8_t *dense_layer; /* [n_layers]: 1 where the layer keeps a dense FFN (mlp_only_layers, sparse step) */
 } mt_decoder_cfg;
 

@@ -11,15 +11,18 @@ typedef struct kind_defaults {
     bool qkv_bias, o_bias, bias_from_config, qk_norm, moe;
     bool fused_experts; /* experts as published by Qwen3-VL-MoE: gate_up_proj [E, H, 2I], down_proj [E, I, H] */
     bool always_norm_topk; /* Qwen3-VL-MoE renormalises whatever norm_topk_prob says */
+    const char *qkv_bias_key; /* a config key that overrides the kind's q/k/v bias (Qwen2-MoE's qkv_bias) */
+    bool shared_expert;       /* a shared expert of shared_expert_intermediate_size with a sigmoid gate */
 } kind_defaults;
 
 static const kind_defaults kinds[] = {
-    {"qwen2", true, false, false, false, false, false, false},
-    {"qwen2_vl", true, false, false, false, false, false, false},
-    {"qwen3", false, false, true, true, false, false, false},
-    {"qwen3_vl", false, false, true, true, false, false, false},
-    {"qwen3_moe", false, false, true, true, true, false, false},
-    {"qwen3_vl_moe", false, false, true, true, true, true, true},
+    {"qwen2", true, false, false, false, false, false, false, NULL, false},
+    {"qwen2_vl", true, false, false, false, false, false, false, NULL, false},
+    {"qwen3", false, false, true, true, false, false, false, NULL, false},
+    {"qwen3_vl", false, false, true, true, false, false, false, NULL, false},
+    {"qwen3_moe", false, false, true, true, true, false, false, NULL, false},
+    {"qwen3_vl_moe", false, false, true, true, true, true, true, NULL, false},
+    {"qwen2_moe", true, false, false, false, true, false, false, "qkv_bias", true},
 };
 
 /* Which layers slide when use_sliding_window is true, as transformers 5.0.0.dev0 (git ccc7d90bcb) decides it:
@@ -112,10 +115,13 @@ static const cJSON *either(const cJSON *root, const cJSON *text, const char *key
     return cJSON_GetObjectItemCaseSensitive(text, key) ? text : root;
 }
 
-static void read_moe(mt_cfg *r, const cJSON *text, mt_decoder_cfg *c) {
+/* The defaults are Qwen3MoeConfig's and Qwen2MoeConfig's (norm_topk_prob false, decoder_sparse_step 1, no
+ * mlp_only_layers); sizes must be given. */
+static void read_moe(mt_cfg *r, const cJSON *text, bool shared, mt_decoder_cfg *c) {
     c->n_experts = mt_cfg_int(r, text, "num_experts", 1, 1 << 16);
     c->top_k = mt_cfg_int(r, text, "num_experts_per_tok", 1, 1 << 16);
     c->moe_inter = mt_cfg_int(r, text, "moe_intermediate_size", 1, 1 << 20);
+    if (shared) c->shared_inter = mt_cfg_int(r, text, "shared_expert_intermediate_size", 1, 1 << 20);
     c->sparse_step = mt_cfg_int_opt(r, text, "decoder_sparse_step", 1, MAX_LAYERS, 1);
     c->norm_topk = mt_cfg_bool_opt(r, text, "norm_topk_prob", false);
     int64_t only[MAX_LAYERS];
@@ -169,6 +175,7 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
     if (!r.st && !mt_act_parse(act, &c->act))
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported", path, act);
     c->qkv_bias = k->qkv_bias;
+    if (k->qkv_bias_key) c->qkv_bias = mt_cfg_bool_opt(&r, text, k->qkv_bias_key, k->qkv_bias);
     c->o_bias = k->o_bias;
     if (k->bias_from_config) c->qkv_bias = c->o_bias = mt_cfg_bool_opt(&r, text, "attention_bias", false);
     if (mt_cfg_bool_opt(&r, text, "mlp_bias", false))
@@ -184,7 +191,7 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
     if (k->moe) {
         c->dense_layer = mt_calloc((size_t)c->n_layers, 1);
         if (!c->dense_layer) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-        read_moe(&r, text, c);
+        read_moe(&r, text, k->shared_expert, c);
         c->fused_experts = k->fused_experts;
         if (k->always_norm_topk) c->norm_topk = true;
     }

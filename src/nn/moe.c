@@ -1,7 +1,9 @@
 /* nn/moe: routing on the host from the f32 probabilities, then one gathered batch per expert (see moe.h).
  *
  * Reference: transformers models/qwen3_moe/modeling_qwen3_moe.py (Qwen3MoeSparseMoeBlock: softmax in float32, topk,
- * optional renormalisation, expert outputs times their weight summed into the token's row).
+ * optional renormalisation, expert outputs times their weight summed into the token's row) and
+ * models/qwen2_moe/modeling_qwen2_moe.py, 5.0.0.dev0 (Qwen2MoeSparseMoeBlock: the same routing, plus
+ * F.sigmoid(shared_expert_gate(x)) * shared_expert(x) added to the routed sum).
  */
 #include "nn/moe.h"
 
@@ -45,5 +47,10 @@ mt_tensor *mt_nn_moe(mt_ctx *ctx, const mt_moe *moe, const mt_tensor *x, int64_t
         y = mt_op_scale_rows(ctx, y, mt_op_pick(ctx, w, flat, n));
         out = mt_op_index_add_rows_inplace(ctx, out, rows, y);
     }
-    return out;
+    if (!moe->has_shared || !out) return out;
+    const mt_moe_expert *sh = &moe->shared;
+    mt_tensor *s = mt_nn_gated_mlp(ctx, x, &sh->gate, &sh->up, &sh->down, moe->act);
+    if (moe->has_shared_gate)
+        s = mt_op_scale_rows(ctx, s, mt_op_act(ctx, mt_nn_linear(ctx, x, &moe->shared_gate), MT_ACT_SIGMOID));
+    return mt_op_add(ctx, out, s);
 }

@@ -1,11 +1,14 @@
 /* nn/moe: a sparse mixture-of-experts FFN (Qwen3-MoE, Qwen2-MoE, DeepSeek): a linear router, softmax over experts in
  * f32, the top-k per row, optionally renormalised (norm_topk_prob), each expert a gated MLP over the rows routed to
- * it, outputs weighted and summed.
+ * it, outputs weighted and summed. Optionally a shared expert (Qwen2-MoE), a gated MLP of its own width over every
+ * row, added to the routed sum, scaled per row by an optional sigmoid gate:
+ *
+ *     out = routed(x) + sigmoid(x g^T) * shared(x)        g: shared_gate [1, C]; without it, routed(x) + shared(x)
  *
  * Built from tensor ops only, so autograd derives its training: gradients reach the chosen experts, the router
- * (through the picked probabilities) and the input.
+ * (through the picked probabilities), the shared expert and its gate, and the input.
  *
- * Shapes: T rows, C width, E experts, k chosen per row, I expert width.
+ * Shapes: T rows, C width, E experts, k chosen per row, I expert width, S shared-expert width.
  */
 #ifndef MT_NN_MOE_H
 #define MT_NN_MOE_H
@@ -22,6 +25,10 @@ typedef struct mt_moe {
     int64_t n_experts, top_k;
     bool norm_topk;
     mt_act act;
+    bool has_shared;         /* shared is used */
+    mt_moe_expert shared;    /* [S, C], [S, C], [C, S]: over every row */
+    bool has_shared_gate;    /* shared_gate scales the shared expert (needs has_shared) */
+    mt_linear shared_gate;   /* [1, C] */
 } mt_moe;
 
 /* x [T, C] -> [T, C]. When chosen is not NULL it gets the k expert indices of every row [T * k], highest first (the

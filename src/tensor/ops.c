@@ -157,7 +157,8 @@ bool mt_act_parse(const char *name, mt_act *out) {
         mt_act act;
     } table[] = {{"silu", MT_ACT_SILU},         {"swish", MT_ACT_SILU},
                  {"gelu", MT_ACT_GELU_ERF},     {"gelu_pytorch_tanh", MT_ACT_GELU_TANH},
-                 {"gelu_new", MT_ACT_GELU_TANH}, {"quick_gelu", MT_ACT_QUICK_GELU}};
+                 {"gelu_new", MT_ACT_GELU_TANH}, {"quick_gelu", MT_ACT_QUICK_GELU},
+                 {"sigmoid", MT_ACT_SIGMOID}};
     for (size_t i = 0; i < MT_ARRAY_LEN(table); i++) {
         if (strcmp(name, table[i].name) == 0) {
             *out = table[i].act;
@@ -174,6 +175,7 @@ static inline float act_apply(float v, mt_act act) {
     case MT_ACT_GELU_TANH:
         return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
     case MT_ACT_QUICK_GELU: return v / (1.0f + expf(-1.702f * v));
+    case MT_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
     }
     return v;
 }
@@ -188,6 +190,7 @@ static void act_row(const row_job *j, int64_t t) {
     }
     switch (j->act) {
     case MT_ACT_SILU: mt_cpu_silu(j->C, xr, yr); break;
+    case MT_ACT_SIGMOID: mt_cpu_sigmoid(j->C, xr, yr); break;
     case MT_ACT_GELU_ERF: mt_cpu_gelu_erf(j->C, xr, yr); break;
     case MT_ACT_GELU_TANH: mt_cpu_gelu_tanh(j->C, xr, yr); break;
     default:

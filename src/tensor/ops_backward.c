@@ -232,6 +232,11 @@ static inline float act_grad(float v, mt_act act, float *value) {
         *value = v * s;
         return s * (1.0f + 1.702f * v * (1.0f - s));
     }
+    case MT_ACT_SIGMOID: {
+        float s = sigmoidf(v);
+        *value = s;
+        return s * (1.0f - s);
+    }
     }
     *value = v;
     return 1.0f;

@@ -94,8 +94,10 @@ mt_tensor *mt_op_rms_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, f
 /* x [T, C]: (x - mean) / sqrt(var + eps) * w + b */
 mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b, float eps);
 
-typedef enum { MT_ACT_SILU, MT_ACT_GELU_ERF, MT_ACT_GELU_TANH, MT_ACT_QUICK_GELU } mt_act;
-/* Parses "silu", "gelu", "gelu_pytorch_tanh", "quick_gelu"; false when unknown. */
+/* MT_ACT_SIGMOID is 1 / (1 + e^-x) (Qwen2-MoE's shared-expert gate). */
+typedef enum { MT_ACT_SILU, MT_ACT_GELU_ERF, MT_ACT_GELU_TANH, MT_ACT_QUICK_GELU, MT_ACT_SIGMOID } mt_act;
+/* Parses "silu", "gelu", "gelu_pytorch_tanh", "quick_gelu", "sigmoid" (transformers' ACT2FN names); false when
+ * unknown. */
 bool mt_act_parse(const char *name, mt_act *out);
 mt_tensor *mt_op_act(mt_ctx *ctx, const mt_tensor *x, mt_act act);
 /* act(gate) * up, the gated MLP's middle */

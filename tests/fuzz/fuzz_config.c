@@ -2,9 +2,10 @@
  * vision parts and processors, nn/rope.c), over real tiny checkpoints so a config that still fits its weights goes on
  * to a prefill and a decode.
  *
- * Input: byte 0 picks the checkpoint (of $MT_FUZZ_MODELS/{qwen2_5_vl,qwen3_vl_moe,qwen3_moe}, which tests/fuzz makes
- * with the tests/ref generators), the rest is the config.json text written next to its weights. Seeds:
- * tests/fuzz/corpus/fuzz_config (those checkpoints' own configs with their leading byte).
+ * Input: byte 0 picks the checkpoint by its low two bits (of $MT_FUZZ_MODELS/{qwen2_5_vl,qwen3_vl_moe,qwen3_moe,
+ * qwen2_moe}, which tests/fuzz makes with the tests/ref generators) and --allow-unused by bit 2; the rest is the
+ * config.json text written next to its weights. Seeds: tests/fuzz/corpus/fuzz_config (those checkpoints' own configs
+ * with their leading byte).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,8 +21,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static const char *const models[] = {"qwen2_5_vl", "qwen3_vl_moe", "qwen3_moe"};
-static char dirs[3][4096];
+static const char *const models[] = {"qwen2_5_vl", "qwen3_vl_moe", "qwen3_moe", "qwen2_moe"};
+static char dirs[4][4096];
 
 /* One folder per checkpoint under $TMPDIR holding a link to its weights; config.json is rewritten per input. */
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -33,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         exit(2);
     }
     mt_log_set_level(MT_LOG_ERROR);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         char weights[4200], link[4200];
         snprintf(dirs[i], sizeof dirs[i], "%s/mt_fuzz_config_%d_%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
                  (int)getpid(), models[i]);
@@ -48,7 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2) return 0;
-    const char *dir = dirs[data[0] % 3];
+    const char *dir = dirs[data[0] & 3];
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "wb");

@@ -48,8 +48,8 @@ class Cases:
         json.dump(cfg, open(path, "w"))
         return d
 
-    def edit_tensors(self, name, fn):
-        d = self.variant(name)
+    def edit_tensors(self, name, fn, base=None):
+        d = self.variant(name, base)
         path = os.path.join(d, "model.safetensors")
         tensors = safetensors_io.read_file(path)
         fn(tensors)
@@ -257,6 +257,21 @@ def main():
              ["num_position_embeddings", "square"], ids=text_ids, images=False)
     c.expect("head_dim odd", c.edit_config("hd", lambda k: k["text_config"].update(head_dim=23), vl),
              ["head_dim"], ids=text_ids, images=False)
+
+    # Qwen2-MoE: the shared expert's width and the q/k/v biases come from the config
+    q2moe = os.path.join(a.work, "base_qwen2_moe")
+    sh(QWEN3 + ["make-checkpoint", "--variant", "qwen2_moe", "--out", q2moe, "--seed", "3"])
+    c.expect("shared expert narrower than the checkpoint's",
+             c.edit_config("sharedw", lambda k: k.update(shared_expert_intermediate_size=64), q2moe),
+             ["model.layers.0.mlp.shared_expert.gate_proj.weight", "shape"], ids=text_ids, images=False)
+    c.expect("shared expert width missing",
+             c.edit_config("sharedmiss", lambda k: k.pop("shared_expert_intermediate_size"), q2moe),
+             ["shared_expert_intermediate_size"], ids=text_ids, images=False)
+    c.expect("q/k/v biases switched off", c.edit_config("qkvbias", lambda k: k.update(qkv_bias=False), q2moe),
+             ["self_attn.q_proj.bias", "not used"], ids=text_ids, images=False)
+    c.expect("shared expert gate missing",
+             c.edit_tensors("sharedgate", lambda t: t.pop("model.layers.2.mlp.shared_expert_gate.weight"), q2moe),
+             ["model.layers.2.mlp.shared_expert_gate.weight"], ids=text_ids, images=False)
 
     ids = np.load(os.path.join(c.inputs, "ids.npy"))
     bad_ids = os.path.join(a.work, "bad_ids.npy")

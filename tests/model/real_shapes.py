@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REF = [sys.executable, os.path.join(HERE, "..", "ref", "qwen3_ref.py")]
 CONFIGS = os.path.join(HERE, "..", "ref", "configs")
 CASES = ["qwen3-vl-4b-instruct.json", "qwen3-vl-2b-instruct.DERIVED.json", "qwen3-30b-a3b.json",
-         "qwen3-vl-30b-a3b-instruct.DERIVED.json"]
+         "qwen3-vl-30b-a3b-instruct.DERIVED.json", "qwen1.5-moe-a2.7b.DERIVED.json", "qwen2-57b-a14b.DERIVED.json"]
 
 
 def main():

@@ -4,7 +4,8 @@ add_test(NAME model_bad_input
                  --work ${CMAKE_BINARY_DIR}/model-bad-input)
 set_tests_properties(model_bad_input PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 
-# Published checkpoint shapes (Qwen3-VL-4B, -2B, Qwen3-30B-A3B, Qwen3-VL-30B-A3B) load with the right parameter counts.
+# Published checkpoint shapes (Qwen3-VL-4B, -2B, Qwen3-30B-A3B, Qwen3-VL-30B-A3B, Qwen1.5-MoE-A2.7B, Qwen2-57B-A14B)
+# load with the right parameter counts.
 add_test(NAME model_real_shapes
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/real_shapes.py --mitten $<TARGET_FILE:mitten_cli>
                  --work ${CMAKE_BINARY_DIR}/model-real-shapes)

@@ -43,6 +43,7 @@ VARIANTS = {
     "qwen2_swa": (QWEN3, "qwen2", ["text_long"], "float32",
                   ["--sliding-window", "6", "--max-window-layers", "1", "--config-form", "4"]),
     "qwen3_moe_swa": (QWEN3, "qwen3_moe", ["text_long"], "float32", ["--sliding-window", "6"]),
+    "qwen2_moe": (QWEN3, "qwen2_moe", ["text", "text_long"], "float32", ["--config-form", "4"]),
 }
 
 

@@ -2,7 +2,7 @@
 
 Tensor names are those of the published checkpoints (transformers 5.0.0.dev0 git ccc7d90bcb module trees;
 Qwen3-VL's _checkpoint_conversion_mapping is empty, so the module names are the file names):
-    qwen2 / qwen3 / qwen3_moe   model.embed_tokens, model.layers.N.*, model.norm, lm_head (unless tied)
+    qwen2 / qwen3 / qwen3_moe / qwen2_moe   model.embed_tokens, model.layers.N.*, model.norm, lm_head (unless tied)
     qwen3_vl / qwen3_vl_moe     model.visual.*, model.language_model.{embed_tokens,layers.N.*,norm}, lm_head
 """
 
@@ -18,8 +18,9 @@ import safetensors_io as st
 
 TINY_IDS = {"bos_token_id": 300, "eos_token_id": 301, "vision_start_token_id": 302, "vision_end_token_id": 303,
             "vision_token_id": 304, "image_token_id": 305, "video_token_id": 306}
-VARIANTS = ("qwen2", "qwen3", "qwen3_moe", "qwen3_vl", "qwen3_vl_moe")
+VARIANTS = ("qwen2", "qwen3", "qwen3_moe", "qwen3_vl", "qwen3_vl_moe", "qwen2_moe")
 ARCH = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM",
+        "qwen2_moe": "Qwen2MoeForCausalLM",
         "qwen3_vl": "Qwen3VLForConditionalGeneration", "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration"}
 
 # Values of Qwen3-VL-4B-Instruct/preprocessor_config.json (../shared/configs/Qwen3-VL-4B-Instruct/).
@@ -41,17 +42,23 @@ PREPROCESSOR = {
 
 def _text_fields(variant, dtype, sliding=None):
     """Tiny text model, keys in the order and layout of the published 4.x config.json of each family (Qwen2.5-0.5B,
-    Qwen3-0.6B, Qwen3-30B-A3B, Qwen3-VL-4B / -30B-A3B text_config). sliding = (sliding_window, max_window_layers)
-    turns use_sliding_window on (text-only variants; qwen3_moe slides every layer whatever max_window_layers says)."""
+    Qwen3-0.6B, Qwen3-30B-A3B, Qwen3-VL-4B / -30B-A3B text_config, Qwen1.5-MoE-A2.7B). sliding = (sliding_window,
+    max_window_layers) turns use_sliding_window on (text-only variants; qwen3_moe slides every layer whatever
+    max_window_layers says). qwen2_moe leaves out norm_topk_prob and qkv_bias (as published: Qwen2MoeConfig's
+    defaults, False and True, apply) and adds mlp_only_layers [1] (not published) for a dense layer; top 4 of 8
+    experts and a shared expert of 72."""
     c = {"attention_dropout": 0.0, "bos_token_id": 300, "eos_token_id": 301, "hidden_act": "silu",
          "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 96, "num_attention_heads": 4,
          "num_hidden_layers": 3, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "use_cache": True,
          "vocab_size": 320}
-    if variant != "qwen2":
+    if variant not in ("qwen2", "qwen2_moe"):
         c.update({"attention_bias": False, "head_dim": 24})
     if variant in ("qwen3_moe", "qwen3_vl_moe"):
         c.update({"decoder_sparse_step": 1, "mlp_only_layers": [1], "moe_intermediate_size": 40,
                   "norm_topk_prob": True, "num_experts": 8, "num_experts_per_tok": 2})
+    if variant == "qwen2_moe":
+        c.update({"decoder_sparse_step": 1, "mlp_only_layers": [1], "moe_intermediate_size": 40, "num_experts": 8,
+                  "num_experts_per_tok": 4, "shared_expert_intermediate_size": 72})
     if variant in ("qwen3_vl", "qwen3_vl_moe"):
         c.update({"dtype": dtype, "max_position_embeddings": 262144, "model_type": variant + "_text",
                   "rope_scaling": {"mrope_interleaved": True, "mrope_section": [6, 3, 3], "rope_type": "default"},
@@ -61,9 +68,9 @@ def _text_fields(variant, dtype, sliding=None):
               "max_window_layers": 3, "rope_scaling": None, "rope_theta": 1000000.0, "sliding_window": None,
               "tie_word_embeddings": variant == "qwen3", "torch_dtype": dtype, "transformers_version": "4.51.0",
               "use_sliding_window": False})
-    if variant == "qwen2":
+    if variant in ("qwen2", "qwen2_moe"):
         c["sliding_window"] = 32768
-    if variant == "qwen3_moe":
+    if variant in ("qwen3_moe", "qwen2_moe"):
         c.update({"output_router_logits": False, "router_aux_loss_coef": 0.001})
     if sliding:
         c.update({"use_sliding_window": True, "sliding_window": sliding[0], "max_window_layers": sliding[1]})
@@ -104,7 +111,7 @@ def to_form5(cfg):
         c["rope_parameters"] = dict(sorted(rope.items()))
         if "torch_dtype" in c:
             c["dtype"] = c.pop("torch_dtype")
-        if c.get("model_type") in ("qwen2", "qwen3"):
+        if c.get("model_type") in ("qwen2", "qwen3", "qwen2_moe"):
             slide = c.get("use_sliding_window") and c.get("sliding_window") is not None
             c["layer_types"] = ["sliding_attention" if slide and i >= c["max_window_layers"] else "full_attention"
                                 for i in range(c["num_hidden_layers"])]
@@ -202,6 +209,12 @@ def weight_specs(cfg):
                     linear(f"{m}experts.{e}.gate_proj", I, H, False)
                     linear(f"{m}experts.{e}.up_proj", I, H, False)
                     linear(f"{m}experts.{e}.down_proj", H, I, False)
+            if cfg.shared_intermediate:
+                S = cfg.shared_intermediate
+                linear(m + "shared_expert.gate_proj", S, H, False)
+                linear(m + "shared_expert.up_proj", S, H, False)
+                linear(m + "shared_expert.down_proj", H, S, False)
+                linear(m + "shared_expert_gate", 1, H, False)
         else:
             linear(m + "gate_proj", cfg.intermediate, H, False)
             linear(m + "up_proj", cfg.intermediate, H, False)

@@ -1,17 +1,19 @@
-"""Plain-torch reference forward of the Qwen3 family's language side: Qwen2 / Qwen3 / Qwen3-MoE decoders and the
-text model of Qwen3-VL / Qwen3-VL-MoE (interleaved M-RoPE, DeepStack additions), with a KV cache.
+"""Plain-torch reference forward of the Qwen3 family's language side: Qwen2 / Qwen3 / Qwen3-MoE / Qwen2-MoE decoders
+and the text model of Qwen3-VL / Qwen3-VL-MoE (interleaved M-RoPE, DeepStack additions), with a KV cache.
 
 Follows Hugging Face transformers 5.0.0.dev0, git ccc7d90bcb (2025-12-23), read from these files (written from their
 behaviour, not copied; each function names what it mirrors):
     models/qwen2/modeling_qwen2.py            "qwen2:"
     models/qwen3/modeling_qwen3.py            "qwen3:"
     models/qwen3_moe/modeling_qwen3_moe.py    "moe:"
+    models/qwen2_moe/modeling_qwen2_moe.py    "q2moe:" (Qwen3-MoE's routing plus a gated shared expert)
     models/qwen3_vl/modeling_qwen3_vl.py      "vl:"
     models/qwen3_vl_moe/modeling_qwen3_vl_moe.py  "vlmoe:"
 The vision tower is in qwen3_vision.py. Attention follows the "eager" path (softmax in float32, cast back).
 
 Shape legend: L text positions, H text hidden, Hd head dim (config head_dim, not necessarily H / heads), KV kv heads,
-E experts, k experts per token, I (moe_)intermediate size, V vocab, M merged image tokens.
+E experts, k experts per token, I (moe_)intermediate size, S shared-expert intermediate size, V vocab, M merged
+image tokens.
 
 Weights are a dict name -> tensor with the published checkpoint names, already in the compute dtype. For
 qwen3_vl_moe the experts are the published fused stacks (mlp.experts.gate_up_proj [E, H, 2I], down_proj [E, I, H]);
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 
 import qwen2_vl_model as qm
 
-TEXT_TYPES = ("qwen2", "qwen3", "qwen3_moe")
+TEXT_TYPES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe")
 VL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
@@ -36,7 +38,8 @@ class Config:
         if self.model_type not in TEXT_TYPES + VL_TYPES:
             raise ValueError(f"model_type {self.model_type!r} is not one of {TEXT_TYPES + VL_TYPES}")
         self.is_vl = self.model_type in VL_TYPES
-        self.is_moe = self.model_type in ("qwen3_moe", "qwen3_vl_moe")
+        self.is_moe = self.model_type in ("qwen3_moe", "qwen3_vl_moe", "qwen2_moe")
+        qwen2_like = self.model_type in ("qwen2", "qwen2_moe")
         text = dict(raw.get("text_config") or {})
         for k, v in raw.items():  # text-only configs keep everything at the top level
             text.setdefault(k, v)
@@ -49,12 +52,16 @@ class Config:
         self.vocab = text["vocab_size"]
         self.eps = text.get("rms_norm_eps", 1e-6)
         self.act = text.get("hidden_act", "silu")
-        # qwen3*: head_dim from the config (getattr(config, "head_dim", H / heads)); qwen2: always H / heads
+        # qwen3*, q2moe: head_dim from the config (getattr(config, "head_dim", H / heads)); qwen2: always H / heads
         self.head_dim = (text.get("head_dim") if self.model_type != "qwen2" else None) or self.hidden // self.heads
-        # qwen2: q/k/v biased, o_proj not; qwen3*: attention_bias on all four projections (False in every release)
-        self.qkv_bias = True if self.model_type == "qwen2" else bool(text.get("attention_bias", False))
-        self.o_bias = False if self.model_type == "qwen2" else bool(text.get("attention_bias", False))
-        self.qk_norm = self.model_type != "qwen2"
+        # qwen2: q/k/v biased, o_proj not; q2moe: q/k/v biased as Qwen2MoeConfig.qkv_bias says (default True), o_proj
+        # not; qwen3*: attention_bias on all four projections (False in every release)
+        if qwen2_like:
+            self.qkv_bias = bool(text.get("qkv_bias", True)) if self.model_type == "qwen2_moe" else True
+            self.o_bias = False
+        else:
+            self.qkv_bias = self.o_bias = bool(text.get("attention_bias", False))
+        self.qk_norm = not qwen2_like
         rope = text.get("rope_parameters") or text.get("rope_scaling") or {}
         self.rope_theta = float(rope.get("rope_theta", text.get("rope_theta", 10000.0)))
         self.rope_type = rope.get("rope_type", rope.get("type", "default"))
@@ -77,6 +84,10 @@ class Config:
             # vlmoe: Qwen3VLMoeTextSparseMoeBlock always renormalises the top-k (norm_topk_prob is not read)
             self.norm_topk = True if self.model_type == "qwen3_vl_moe" else bool(text.get("norm_topk_prob", False))
             self.fused_experts = self.model_type == "qwen3_vl_moe"
+            # q2moe: Qwen2MoeSparseMoeBlock's shared expert, a Qwen2MoeMLP of shared_expert_intermediate_size
+            # (Qwen2MoeConfig default 5632) gated by sigmoid(shared_expert_gate(h)), shared_expert_gate [1, H]
+            self.shared_intermediate = (text.get("shared_expert_intermediate_size", 5632)
+                                        if self.model_type == "qwen2_moe" else 0)
         if self.is_vl:
             vis = raw["vision_config"]
             self.image_token_id = raw["image_token_id"]
@@ -203,7 +214,7 @@ def attention(cfg, W, p, h, cos, sin, cache, i, past):
 
 
 def dense_mlp(cfg, W, p, h):
-    """qwen3: Qwen3MLP: down(act(gate(h)) * up(h)), no biases."""
+    """qwen3: Qwen3MLP: down(act(gate(h)) * up(h)), no biases (q2moe: Qwen2MoeMLP, also the shared expert)."""
     g = act(cfg.act, F.linear(h, W[p + "gate_proj.weight"])) * F.linear(h, W[p + "up_proj.weight"])
     return F.linear(g, W[p + "down_proj.weight"])
 
@@ -236,9 +247,17 @@ def route(cfg, W, p, h):
     return top_w, top_i, probs
 
 
+def shared_expert(cfg, W, p, h):
+    """q2moe: Qwen2MoeSparseMoeBlock.forward's shared part: F.sigmoid(shared_expert_gate(h)) * shared_expert(h), the
+    gate a [1, H] Linear without bias, the expert a gated MLP of width S over every row. Returns [L, H]."""
+    return torch.sigmoid(F.linear(h, W[p + "shared_expert_gate.weight"])) * dense_mlp(cfg, W, p + "shared_expert.", h)
+
+
 def moe_mlp(cfg, W, p, h):
     """MoE MLP: each token's output is the sum over its k chosen experts of weight * down(silu(gate(h)) * up(h)).
     Returns (out [L, H], indices int64 [L, k]).
+    q2moe: the routed sum as moe (Qwen2MoeExperts is Qwen3MoeExperts), then the gated shared expert added to it
+    (expert_output += shared_expert_output, in the compute dtype).
     moe (per-expert weights): Qwen3MoeExperts.forward: experts in increasing index, each on its routed rows,
     accumulated with index_add_ in the compute dtype.
     vlmoe (fused stacks): Qwen3VLMoeTextExperts.forward, inference branch: every expert runs on every row as one
@@ -262,6 +281,8 @@ def moe_mlp(cfg, W, p, h):
         x = h[rows]
         y = F.linear(act(cfg.act, F.linear(x, g)) * F.linear(x, u), d)
         out.index_add_(0, rows, (y * top_w[rows, slot, None]).to(out.dtype))
+    if cfg.shared_intermediate:
+        out = out + shared_expert(cfg, W, p, h)
     return out, top_i
 
 

@@ -6,6 +6,9 @@ Each check recomputes a piece a second, independent way, so a slip in qwen3_mode
     |-------------------------|----------------------------------------------|----------------------------------------------|
     | config forms            | 5.x config.json (rope_parameters, dtype)     | 4.x config.json (rope_scaling + rope_theta)  |
     | MoE                     | routed experts only (index_add / batched)    | dense loop over all E experts, masked weight |
+    | shared expert (q2moe)   | sigmoid(gate) * shared MLP added to routed   | one more dense expert, weight 1/(1+e^-(h.g)) |
+    |                         |                                              | by hand; it and its gate are not negligible  |
+    | Qwen2-MoE defaults      | norm_topk_prob, qkv_bias absent              | weights sum below 1; q/k/v biases loaded     |
     | fused expert stacks     | gate_up_proj [E,H,2I] / down_proj [E,I,H]    | the same split into per-expert Linear weights|
     | routing coverage        | router_topk of text_long / two_images        | most experts must be used in every MoE layer |
     | interleaved M-RoPE      | apply_interleaved_mrope port (strided slices)| per-frequency axis table, explicit cos/sin   |
@@ -64,14 +67,38 @@ def check_config_forms(variant, W, ids, images):
 
 
 def dense_moe(cfg, W, p, h):
-    """Every expert on every token, weighted by its top-k weight or 0."""
+    """Every expert on every token, weighted by its top-k weight or 0; a shared expert as one more expert whose
+    weight is 1 / (1 + e^-(h . g)) for every token."""
     top_w, top_i, _ = q3.route(cfg, W, p, h)
     mask = torch.zeros(h.shape[0], cfg.num_experts, dtype=top_w.dtype).scatter_(1, top_i, top_w)
+    experts = [q3.expert_weights(cfg, W, p, e) for e in range(cfg.num_experts)]
+    if cfg.shared_intermediate:
+        experts.append(tuple(W[f"{p}shared_expert.{n}_proj.weight"] for n in ("gate", "up", "down")))
+        z = (h * W[p + "shared_expert_gate.weight"][0]).sum(-1, keepdim=True)
+        mask = torch.cat([mask, 1 / (1 + torch.exp(-z))], dim=1)
     out = torch.zeros_like(h)
-    for e in range(cfg.num_experts):
-        g, u, d = q3.expert_weights(cfg, W, p, e)
+    for e, (g, u, d) in enumerate(experts):
         out = out + F.linear(F.silu(F.linear(h, g)) * F.linear(h, u), d) * mask[:, e:e + 1]
     return out
+
+
+def check_shared_expert(cfg, W, h, p, label):
+    """The shared expert and its gate carry weight (so a comparison that lost either would show): the shared part's
+    RMS is a fair share of the routed part's, the gate is far from 0 and 1 and varies over the tokens, and the
+    routed weights are not renormalised (Qwen2MoeConfig's norm_topk_prob default is False)."""
+    shared = q3.shared_expert(cfg, W, p, h)
+    cfg2 = copy.copy(cfg)
+    cfg2.shared_intermediate = 0
+    routed, _ = q3.moe_mlp(cfg2, W, p, h)
+    ratio = float(shared.pow(2).mean().sqrt() / routed.pow(2).mean().sqrt())
+    gate = torch.sigmoid(F.linear(h, W[p + "shared_expert_gate.weight"]))
+    top_w, _, _ = q3.route(cfg, W, p, h)
+    sums = top_w.sum(-1)
+    check(0.3 < ratio < 3 and 0.02 < float(gate.min()) and float(gate.max()) < 0.98 and float(gate.std()) > 0.05
+          and not cfg.norm_topk and float(sums.max()) < 0.999 and float(sums.mean()) < 0.9,
+          f"{label}: shared expert RMS {ratio:.2f} x routed, gate in [{float(gate.min()):.2f}, "
+          f"{float(gate.max()):.2f}] (std {float(gate.std()):.2f}), top-k weights sum to {float(sums.mean()):.2f} "
+          f"on average, at most {float(sums.max()):.3f} (not renormalised)")
 
 
 def unfuse(cfg, W):
@@ -102,10 +129,13 @@ def check_moe(cfg, W, ids, images, label):
                         W[p + "input_layernorm.weight"], cfg.eps)  # any O(1) activations will do
         got, top_i = q3.moe_mlp(cfg, W, p + "mlp.", h)
         worst = max(worst, rel_err(got, dense_moe(cfg, W, p + "mlp.", h)))
+        if cfg.shared_intermediate:
+            check_shared_expert(cfg, W, h, p + "mlp.", f"{label} layer {i}")
         used = sorted(set(dumps[f"router_topk_{i}"].flatten().tolist()))
         check(len(used) >= cfg.num_experts - 2, f"{label}: layer {i} routes to {len(used)} of {cfg.num_experts} "
                                                 f"experts {used}")
-    check(worst < 1e-5, f"{label}: routed MoE == dense loop over all experts with masked weights ({worst:.1e})")
+    check(worst < 1e-5, f"{label}: routed MoE{' + shared expert' if cfg.shared_intermediate else ''} == dense loop "
+                        f"over all experts with masked weights ({worst:.1e})")
     kinds = ["moe" if cfg.layer_is_moe(i) else "dense" for i in range(cfg.layers)]
     check(kinds == ["moe", "dense", "moe"] and all((f"router_topk_{i}" in dumps) == (k == "moe")
                                                    for i, k in enumerate(kinds)),

@@ -4,8 +4,9 @@ add_test(NAME ref_qwen2_vl_selfcheck
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/qwen2_vl_ref.py self-check)
 set_tests_properties(ref_qwen2_vl_selfcheck PROPERTIES LABELS ref TIMEOUT 120
                      ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
-# The same for the Qwen3 family reference (Qwen2, Qwen3, Qwen3-MoE, Qwen3-VL, Qwen3-VL-MoE): MoE routing, fused
-# experts, interleaved M-RoPE, position-embedding interpolation, DeepStack, KV cache, sparse checkpoints.
+# The same for the Qwen3 family reference (Qwen2, Qwen3, Qwen3-MoE, Qwen2-MoE, Qwen3-VL, Qwen3-VL-MoE): MoE routing,
+# the shared expert, fused experts, interleaved M-RoPE, position-embedding interpolation, DeepStack, KV cache,
+# sparse checkpoints.
 add_test(NAME ref_qwen3_selfcheck
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/qwen3_ref.py self-check)
 set_tests_properties(ref_qwen3_selfcheck PROPERTIES LABELS ref TIMEOUT 120
@@ -13,7 +14,7 @@ set_tests_properties(ref_qwen3_selfcheck PROPERTIES LABELS ref TIMEOUT 120
 
 # Parity of mitten's Qwen2-VL family with this reference: every named intermediate, logits, positions, greedy tokens.
 foreach(variant qwen2_5_vl qwen2_vl bf16 qwen2 qwen3 qwen3_moe qwen3_vl qwen3_vl_4x qwen3_vl_moe qwen3_swa qwen2_swa
-                qwen3_moe_swa)
+                qwen3_moe_swa qwen2_moe)
   add_test(NAME ref_parity_${variant}
            COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/parity.py --mitten $<TARGET_FILE:mitten_cli>
                    --work ${CMAKE_BINARY_DIR}/ref-work/${variant} --variant ${variant})

@@ -15,14 +15,15 @@
  *   | loss (chains)    | |L - ref| <= 1e-5 |ref|                     |                                          |
  *   | frozen inputs    | no gradient at all                          | frozen weights are constants             |
  *
- * Cases: linear (f32 trained; bf16 frozen over 300 rows), embedding, rms_norm, layer_norm, the four activations
+ * Cases: linear (f32 trained; bf16 frozen over 300 rows), embedding, rms_norm, layer_norm, the five activations
  * plain and gated, add / mul / scale, softmax, rope, attention (causal, GQA, q_pos0, bidirectional, segments),
  * gather / scatter / concat / row view, reshape / transpose / head split, dropout, cross-entropy with ignored
  * targets, an adapter with dropout over a frozen bf16 linear, 1100-row norms / activation / softmax /
  * cross-entropy (threaded paths), two decoder blocks with full fine-tuning and with LoRA (alpha / r = 2), the
  * mixture-of-experts ops (gather_cols, row_normalize, pick, scale_rows, index_add_rows with repeated indices) and a
  * whole MoE FFN (router, softmax, top-2 of 6 chosen here from mitten's probabilities and checked against the
- * reference's choice, renormalised weights, gated SiLU experts) against a dense PyTorch formulation.
+ * reference's choice, renormalised weights, gated SiLU experts) against a dense PyTorch formulation, and nn/moe
+ * itself with a shared expert and its sigmoid gate (Qwen2-MoE: top-3 of 6, weights not renormalised).
  */
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "io/npy.h"
+#include "nn/moe.h"
 #include "nn/nn.h"
 #include "tensor/autograd.h"
 
@@ -431,6 +433,41 @@ static void c_moe(refcase *r) {
         for (int m = 0; m < 3; m++) snprintf(name, sizeof name, "e%d.%c", e, "gud"[m]), cmp(r, name, &ex[e][m].w);
 }
 
+/* nn/moe itself as Qwen2-MoE configures it: top-3 of the 6 experts, weights not renormalised, a shared expert over
+ * every token scaled by sigmoid(x . sgate); its chosen experts must be the reference's, in the same order. */
+enum { MOE_SK = 3 };
+static void c_moe_shared(refcase *r) {
+    mt_tensor x = in(r, "x", MT_F32, true);
+    mt_moe_expert ex[MOE_E];
+    mt_moe moe = {.router = {.w = in(r, "router", MT_F32, true)}, .experts = ex, .n_experts = MOE_E, .top_k = MOE_SK,
+                  .act = MT_ACT_SILU, .has_shared = true, .has_shared_gate = true};
+    memset(ex, 0, sizeof ex);
+    char name[32];
+    for (int e = 0; e < MOE_E; e++) {
+        mt_linear *l[3] = {&ex[e].gate, &ex[e].up, &ex[e].down};
+        for (int m = 0; m < 3; m++)
+            snprintf(name, sizeof name, "e%d.%c", e, "gud"[m]), l[m]->w = in(r, name, MT_F32, true);
+    }
+    moe.shared.gate.w = in(r, "s.g", MT_F32, true), moe.shared.up.w = in(r, "s.u", MT_F32, true);
+    moe.shared.down.w = in(r, "s.d", MT_F32, true), moe.shared_gate.w = in(r, "sgate", MT_F32, true);
+    const int64_t *want = ints(r, "topk", MT_I64, NULL);
+    if (!want || r->failures) return;
+    int64_t chosen[MOE_T * MOE_SK];
+    mt_tensor *y = mt_nn_moe(&r->ctx, &moe, &x, chosen);
+    for (int i = 0; y && i < MOE_T * MOE_SK; i++)
+        if (chosen[i] != want[i])
+            fail(r, "%s: mitten chose expert %.0f where the reference chose %.0f", "top-k", (double)chosen[i],
+                 (double)want[i]);
+    backward(r, y, false);
+    cmp(r, "x", &x), cmp(r, "router", &moe.router.w);
+    for (int e = 0; e < MOE_E; e++) {
+        const mt_linear *l[3] = {&ex[e].gate, &ex[e].up, &ex[e].down};
+        for (int m = 0; m < 3; m++) snprintf(name, sizeof name, "e%d.%c", e, "gud"[m]), cmp(r, name, &l[m]->w);
+    }
+    cmp(r, "s.g", &moe.shared.gate.w), cmp(r, "s.u", &moe.shared.up.w), cmp(r, "s.d", &moe.shared.down.w);
+    cmp(r, "sgate", &moe.shared_gate.w);
+}
+
 /* ---- two decoder blocks: embedding, then per block rms_norm, q/k/v (with bias), rope, causal GQA attention, o,
  * residual, rms_norm, gated SiLU MLP, residual; then rms_norm, head and cross-entropy with ignored targets ---- */
 
@@ -535,14 +572,15 @@ static const struct {
     {"rms_norm_op", c_rms_norm},    {"layer_norm", c_layer_norm},     {"act_silu", c_act},
     {"act_gelu", c_act},            {"act_gelu_pytorch_tanh", c_act}, {"act_quick_gelu", c_act},
     {"gated_silu", c_act},          {"gated_gelu", c_act},            {"gated_gelu_pytorch_tanh", c_act},
-    {"gated_quick_gelu", c_act},    {"add_mul_scale", c_add_mul_scale}, {"softmax", c_softmax},
+    {"gated_quick_gelu", c_act},    {"act_sigmoid", c_act},           {"gated_sigmoid", c_act},
+    {"add_mul_scale", c_add_mul_scale}, {"softmax", c_softmax},
     {"rope_op", c_rope},            {"attention_causal", c_attention}, {"attention_gqa", c_attention},
     {"attention_q_pos0", c_attention}, {"attention_full", c_attention}, {"attention_segments", c_attention},
     {"rows_ops", c_rows_ops},       {"views", c_views},               {"dropout", c_dropout},
     {"cross_entropy_op", c_cross_entropy}, {"cross_entropy_big", c_cross_entropy}, {"rows_big", c_rows_big}, {"lora_dropout", c_lora_dropout}, {"chain_full", c_chain},
     {"chain_lora", c_chain},        {"gather_cols", c_gather_cols},   {"row_normalize", c_row_normalize},
     {"pick", c_pick},               {"scale_rows", c_scale_rows},     {"index_add_rows", c_index_add_rows},
-    {"moe_ffn", c_moe},
+    {"moe_ffn", c_moe},             {"moe_shared", c_moe_shared},
 };
 
 int main(int argc, char **argv) {

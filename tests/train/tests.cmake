@@ -24,12 +24,12 @@ set_tests_properties(train_attn_grad_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIR
 # ---- train/parity (loss, gradients and 10 AdamW steps against PyTorch) ------------------------------------------
 # train_ref.py --variant V writes a tiny random model of V, a two-sample batch (images for the vision models) and
 # float64 PyTorch results (loss, every gradient, 10 losses and grad norms) for each run of V's plan (full fine-tuning,
-# LoRA; Qwen3-MoE also with trained routers); train_parity compares mitten's f32 runs. train_parity(_ref) is
-# Qwen2.5-VL; train_parity(_ref)_V the Qwen3 family.
+# LoRA; Qwen3-MoE also with trained routers; Qwen2-MoE's shared experts and their gates); train_parity compares
+# mitten's f32 runs. train_parity(_ref) is Qwen2.5-VL; train_parity(_ref)_V the Qwen3 family and Qwen2-MoE.
 add_executable(train_parity ${CMAKE_CURRENT_LIST_DIR}/train_parity.c)
 target_include_directories(train_parity PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(train_parity PRIVATE mitten)
-foreach(variant qwen2_5_vl qwen3 qwen3_moe qwen3_vl qwen3_vl_moe)
+foreach(variant qwen2_5_vl qwen3 qwen3_moe qwen3_vl qwen3_vl_moe qwen2_moe)
   if(variant STREQUAL "qwen2_5_vl")
     set(suffix "")
   else()
@@ -69,8 +69,8 @@ set_tests_properties(train_cli_qwen3 PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETU
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and
-# LoRA, and a MoE FFN computed densely); ops_grad_check compares mitten's f32 gradients within 1e-5 of max |ref| per
-# tensor.
+# LoRA, a MoE FFN computed densely, and nn/moe with Qwen2-MoE's shared expert); ops_grad_check compares mitten's f32
+# gradients within 1e-5 of max |ref| per tensor.
 # Finite differences of the same ops are tests/unit/test_autograd.c.
 add_executable(ops_grad_check ${CMAKE_CURRENT_LIST_DIR}/ops_grad_check.c)
 target_include_directories(ops_grad_check PRIVATE ${CMAKE_SOURCE_DIR}/src)

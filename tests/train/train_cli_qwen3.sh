@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# mitten train / merge end to end on the Qwen3 family: tiny random Qwen3-VL, Qwen3-MoE and Qwen3-VL-MoE with the real
-# Qwen vocabulary and tokenizer (qwen3_cli_fixtures.py). Qwen3-VL: full fine-tuning of the vision tower, projector
-# and LM lowers the loss on three memorised samples with images, and the saved model runs; a LoRA run's OUT/model
-# equals `mitten merge` of its adapter byte for byte and gives the same logits (an image included). Qwen3-MoE: LoRA
-# puts adapters on every expert under PEFT's names (mlp.experts.N.gate_proj) and none on the routers; its merge
-# gives OUT/model's logits; a default full run leaves the routers as they were, --train-router changes them.
+# mitten train / merge end to end on the Qwen3 family: tiny random Qwen3-VL, Qwen3-MoE, Qwen3-VL-MoE and Qwen2-MoE with
+# the real Qwen vocabulary and tokenizer (qwen3_cli_fixtures.py). Qwen3-VL: full fine-tuning of the vision tower,
+# projector and LM lowers the loss on three memorised samples with images, and the saved model runs; a LoRA run's
+# OUT/model equals `mitten merge` of its adapter byte for byte and gives the same logits (an image included).
+# Qwen3-MoE: LoRA puts adapters on every expert under PEFT's names (mlp.experts.N.gate_proj) and none on the routers;
+# its merge gives OUT/model's logits; a default full run leaves the routers as they were, --train-router changes them.
 # Qwen3-VL-MoE: a full run says that the fused expert stacks stay frozen and OUT/model holds them byte for byte as
-# the base has them. usage: train_cli_qwen3.sh MITTEN WORKDIR SOURCE_DIR
+# the base has them. Qwen2-MoE: LoRA (all-linear) puts adapters on the shared expert and its sigmoid gate under PEFT's
+# names and none on the routers, its merge gives OUT/model's logits; a default full run trains the shared-expert gates
+# and leaves the routers as they were. usage: train_cli_qwen3.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
 py=/usr/bin/python3
@@ -53,7 +55,7 @@ same_logits() { # label, model A, model B, then mitten logits input arguments
   fi
 }
 common=(--threads 2 --log-every 1 --warmup 0)
-vl=$work/qwen3_vl moe=$work/qwen3_moe vlmoe=$work/qwen3_vl_moe
+vl=$work/qwen3_vl moe=$work/qwen3_moe vlmoe=$work/qwen3_vl_moe q2moe=$work/qwen2_moe
 vl_in=(--ids "$work/ids_vl.npy" --pixel-values "$work/pv.npy" --grid 1,4,4)
 
 # ---- Qwen3-VL
@@ -120,5 +122,35 @@ compare "Qwen3-VL-MoE: the rest of the LM trained" "$vlmoe/model.safetensors" \
   "$runs/vlmoe_full/model/model.safetensors" --match 'self_attn\.o_proj\.weight$' --bytes --differ
 check "Qwen3-VL-MoE: the saved model runs" 0 "$mitten" logits -m "$runs/vlmoe_full/model" "${vl_in[@]}" \
   --threads 2 --out "$work/logits_vlmoe.npy"
+# ---- Qwen2-MoE: the shared expert and its gate train like any linear; the routers stay frozen
+check "Qwen2-MoE: LoRA on all linears" 0 "$mitten" train -m "$q2moe" --data "$work/text.json" \
+  --out "$runs/q2moe_lora" "${common[@]}" --lora 4 --batch 3 --epochs 3 --lr 5e-3
+loss_falls "Qwen2-MoE LoRA"
+check "Qwen2-MoE: adapters on the shared experts and their gates under PEFT's names, none on the routers" 0 $py - \
+  "$runs/q2moe_lora/adapter" <<'EOF'
+import json, os, struct, sys
+d = sys.argv[1]
+raw = open(os.path.join(d, "adapter_model.safetensors"), "rb").read()
+names = set(json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])) - {"__metadata__"}
+targets = set(json.load(open(os.path.join(d, "adapter_config.json")))["target_modules"])
+want = [f"model.layers.{layer}.mlp.{m}" for layer in (0, 2) for m in
+        ("shared_expert.gate_proj", "shared_expert.up_proj", "shared_expert.down_proj", "shared_expert_gate")]
+missing = [m for m in want if f"base_model.model.{m}.lora_B.weight" not in names or m not in targets]
+routers = [n for n in names | targets if ".mlp.gate." in n + "." and "gate_proj" not in n]
+print(f"{len(names)} adapter tensors, {len(targets)} target modules; missing {missing}; routers {routers}")
+sys.exit(bool(missing or routers))
+EOF
+check "Qwen2-MoE: merge the adapter" 0 "$mitten" merge -m "$q2moe" --adapter "$runs/q2moe_lora/adapter" \
+  --out "$runs/q2moe_merged"
+same_logits "Qwen2-MoE: OUT/model and the merged model" "$runs/q2moe_lora/model" "$runs/q2moe_merged" \
+  --ids "$work/ids_text.npy"
+compare "Qwen2-MoE: the adapters changed the shared-expert gates" "$q2moe/model.safetensors" \
+  "$runs/q2moe_merged/model.safetensors" --match 'mlp\.shared_expert_gate\.weight$' --bytes --differ
+check "Qwen2-MoE: full fine-tuning" 0 "$mitten" train -m "$q2moe" --data "$work/text.json" --out "$runs/q2moe_full" \
+  "${common[@]}" --batch 3 --max-steps 2 --lr 1e-3
+compare "Qwen2-MoE: a default run trains the shared experts and their gates" "$q2moe/model.safetensors" \
+  "$runs/q2moe_full/model/model.safetensors" --match 'mlp\.shared_expert(\.down_proj|_gate)\.weight$' --bytes --differ
+compare "Qwen2-MoE: a default run leaves the routers as they were" "$q2moe/model.safetensors" \
+  "$runs/q2moe_full/model/model.safetensors" --match 'mlp\.gate\.weight$' --bytes
 echo "$((n - fail)) of $n commands behaved"
 [ "$fail" = 0 ]

@@ -4,7 +4,7 @@ from tests/ref, one batch of two samples (multi-turn with masked spans; for visi
 of different sizes and the other is text only), and for each run of the variant: the loss, the gradient of every
 trained tensor, and the losses of 10 AdamW steps.
 
-    train_ref.py --out DIR [--variant qwen2_5_vl|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_moe] [--seed 0]
+    train_ref.py --out DIR [--variant qwen2_5_vl|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_moe|qwen2_moe] [--seed 0]
 
 The forward is the tests/ref reference of the family run in float64 on the checkpoint's float32 values:
 qwen2_5_vl: qwen2_vl_model.py (transformers 4.55 modeling_qwen2_5_vl.py); the Qwen3 family: qwen3_model.py and
@@ -34,6 +34,8 @@ Training, as transformers + PEFT + torch would run it:
 | qwen3_moe    | full (router frozen); full_router (routers trained); lora (attention, dense MLP, every expert)  |
 | qwen3_vl     | full (vision tower, merger, DeepStack mergers, LM); lora (q/k/v/o/gate/up/down)                 |
 | qwen3_vl_moe | full (all but the fused expert stacks and routers); lora (q/k/v/o only)                         |
+| qwen2_moe    | full (router frozen; shared experts and their sigmoid gates trained); lora (attention, dense    |
+|              | MLP, every expert, the shared expert and its gate: what all-linear gives)                      |
 
 MoE routing is a discrete choice: mitten routes from its f32 probabilities, the reference from float64 ones. Every
 forward of every run is watched (`route64`), and the text of the MoE variants is drawn so that every top-k choice
@@ -101,7 +103,8 @@ TEXT_ID_LIMIT = qref.TEXT_ID_LIMIT
 EMBED_SHRINK = 4.0
 ROUTE_KEEP_MARGIN = 2e-5
 MAX_DATA_SEEDS = 100
-DATA_SEEDS = {"qwen3_moe": 1001, "qwen3_vl_moe": 1}  # the first data seeds run_all accepts with --seed 0
+# the first data seeds run_all accepts with --seed 0
+DATA_SEEDS = {"qwen3_moe": 1001, "qwen3_vl_moe": 1, "qwen2_moe": 1001}
 ORIGINAL = [(qm, k, getattr(qm, k)) for k in ("rms_norm", "eager_attention", "vision_attention")] + \
            [(q3, "route", q3.route)]
 
@@ -137,6 +140,7 @@ VARIANTS = {
                   _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
     "qwen3_vl": [_run("full", ALL_PARTS), _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
     "qwen3_vl_moe": [_run("full", ALL_PARTS), _run("lora", lora=LORA_TARGETS[:4])],
+    "qwen2_moe": [_run("full"), _run("lora", lora=LORA_TARGETS + ("shared_expert_gate",), all_linear_same=True)],
 }
 
 

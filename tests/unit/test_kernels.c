@@ -9,6 +9,7 @@
  *   | bf16 dot GEMV            | as GEMM, against a reference with A rounded to bf16               |
  *   | exp                      | 5e-7 relative                                                     |
  *   | silu, gelu (erf, tanh)   | 5e-7 (1 + |x|) absolute                                           |
+ *   | sigmoid                  | 5e-7 relative                                                     |
  *   | softmax, rmsnorm, dot    | 1e-6 relative to the largest term                                 |
  *   | bf16 / f16 conversion    | bit-exact with tensor/dtype.h, NaN stays NaN                      |
  */
@@ -254,6 +255,13 @@ static void test_vec(const char *level) {
         ok = true;
         for (int64_t i = 0; i < n; i++) ok &= fabs(y[i] - x[i] / (1 + exp(-(double)x[i]))) <= 5e-7 * (1 + fabs(x[i]));
         CHECK_MSG(ok, "silu n=%lld at %s", (long long)n, level);
+        mt_cpu_sigmoid(n, x, y);
+        ok = true;
+        for (int64_t i = 0; i < n; i++) {
+            double ref = 1 / (1 + exp(-(double)x[i]));
+            ok &= fabs(y[i] - ref) <= 5e-7 * ref;
+        }
+        CHECK_MSG(ok, "sigmoid n=%lld at %s", (long long)n, level);
         mt_cpu_swiglu(n, x, u, y);
         ok = true;
         for (int64_t i = 0; i < n; i++)

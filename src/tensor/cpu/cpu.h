@@ -118,6 +118,7 @@ void mt_cpu_softmax(int64_t n, const float *x, float *y);                       
 /* y = x * rsqrt(mean(x^2) + eps) * w, w f32 or bf16 (as HF Qwen2RMSNorm in f32). */
 void mt_cpu_rmsnorm(int64_t n, const float *x, const void *w, mt_dtype wt, float eps, float *y);
 void mt_cpu_silu(int64_t n, const float *x, float *y);                                /* x * sigmoid(x) */
+void mt_cpu_sigmoid(int64_t n, const float *x, float *y);                             /* 1 / (1 + e^-x) */
 void mt_cpu_swiglu(int64_t n, const float *gate, const float *up, float *y);          /* silu(gate) * up */
 void mt_cpu_gelu_erf(int64_t n, const float *x, float *y);                            /* x/2 (1 + erf(x/sqrt 2)) */
 void mt_cpu_gelu_tanh(int64_t n, const float *x, float *y);                           /* the tanh approximation */

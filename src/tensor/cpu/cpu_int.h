@@ -36,6 +36,7 @@ typedef struct mt_cpu_isa {
     float (*sumsq)(int64_t n, const float *x);
     void (*mul_w)(int64_t n, const float *x, float s, const void *w, mt_dtype wt, float *y); /* y = x*s*w */
     void (*silu)(int64_t n, const float *x, float *y);
+    void (*sigmoid)(int64_t n, const float *x, float *y);
     void (*swiglu)(int64_t n, const float *g, const float *u, float *y);
     void (*gelu_erf)(int64_t n, const float *x, float *y);
     void (*gelu_tanh)(int64_t n, const float *x, float *y);
@@ -78,6 +79,7 @@ float mt_avx2_sumsq(int64_t n, const float *x);
 void mt_avx2_scale(int64_t n, float a, float *x);
 void mt_avx2_mul_w(int64_t n, const float *x, float s, const void *w, mt_dtype wt, float *y);
 void mt_avx2_silu(int64_t n, const float *x, float *y);
+void mt_avx2_sigmoid(int64_t n, const float *x, float *y);
 void mt_avx2_swiglu(int64_t n, const float *g, const float *u, float *y);
 void mt_avx2_gelu_erf(int64_t n, const float *x, float *y);
 void mt_avx2_gelu_tanh(int64_t n, const float *x, float *y);

@@ -95,6 +95,10 @@ static void silu(int64_t n, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
+static void sigmoid(int64_t n, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
 static void swiglu(int64_t n, const float *g, const float *u, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
@@ -146,6 +150,6 @@ static double read_sum(int64_t n, const float *x, float *out) {
 const mt_cpu_isa mt_cpu_isa_scalar = {
     .name = "scalar", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = mt_cpu_gemv_generic,
     .gemv_bf16 = NULL, .dot = dot, .axpy = axpy, .scale = scale, .max = vmax, .exp_sum = exp_sum, .sumsq = sumsq,
-    .mul_w = mul_w, .silu = silu, .swiglu = swiglu, .gelu_erf = gelu_erf, .gelu_tanh = gelu_tanh, .to_f32 = to_f32,
-    .from_f32 = from_f32, .fma_loop = fma_loop, .bf16_loop = NULL, .read_sum = read_sum,
+    .mul_w = mul_w, .silu = silu, .sigmoid = sigmoid, .swiglu = swiglu, .gelu_erf = gelu_erf, .gelu_tanh = gelu_tanh,
+    .to_f32 = to_f32, .from_f32 = from_f32, .fma_loop = fma_loop, .bf16_loop = NULL, .read_sum = read_sum,
 };

@@ -53,6 +53,10 @@ void mt_cpu_silu(int64_t n, const float *x, float *y) {
     if (n > 0) mt_cpu_isa_get()->silu(n, x, y);
 }
 
+void mt_cpu_sigmoid(int64_t n, const float *x, float *y) {
+    if (n > 0) mt_cpu_isa_get()->sigmoid(n, x, y);
+}
+
 void mt_cpu_swiglu(int64_t n, const float *gate, const float *up, float *y) {
     if (n > 0) mt_cpu_isa_get()->swiglu(n, gate, up, y);
 }

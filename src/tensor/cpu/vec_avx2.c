@@ -6,7 +6,8 @@
  *
  *   | function        | error against the scalar reference (libm)            |
  *   |-----------------|-------------------------------------------------------|
- *   | exp, silu       | a few ulp                                             |
+ *   | exp, silu,      | a few ulp                                             |
+ *   | sigmoid         |                                                       |
  *   | gelu_erf/tanh   | about 2e-7 * |x| absolute                             |
  */
 #if defined(__x86_64__) || defined(__i386__)
@@ -91,6 +92,7 @@ MT_INLINE void map2(int64_t n, const float *x, const float *u, float *y, __m256 
 MT_INLINE __m256 f_axpy(__m256 x, __m256 y, __m256 a) { return _mm256_fmadd_ps(a, x, y); }
 MT_INLINE __m256 f_scale(__m256 x, __m256 u, __m256 a) { return _mm256_mul_ps(a, x); }
 MT_INLINE __m256 f_silu(__m256 x, __m256 u, __m256 a) { return _mm256_mul_ps(x, sigmoid8(x)); }
+MT_INLINE __m256 f_sigmoid(__m256 x, __m256 u, __m256 a) { return sigmoid8(x); }
 MT_INLINE __m256 f_swiglu(__m256 g, __m256 u, __m256 a) { return _mm256_mul_ps(_mm256_mul_ps(g, sigmoid8(g)), u); }
 
 MT_INLINE __m256 f_gelu_erf(__m256 x, __m256 u, __m256 a) {
@@ -110,6 +112,7 @@ MT_INLINE __m256 f_gelu_tanh(__m256 x, __m256 u, __m256 a) {
 void mt_avx2_axpy(int64_t n, float a, const float *x, float *y) { map2(n, x, y, y, _mm256_set1_ps(a), f_axpy); }
 void mt_avx2_scale(int64_t n, float a, float *x) { map2(n, x, x, x, _mm256_set1_ps(a), f_scale); }
 void mt_avx2_silu(int64_t n, const float *x, float *y) { map2(n, x, x, y, _mm256_setzero_ps(), f_silu); }
+void mt_avx2_sigmoid(int64_t n, const float *x, float *y) { map2(n, x, x, y, _mm256_setzero_ps(), f_sigmoid); }
 void mt_avx2_swiglu(int64_t n, const float *g, const float *u, float *y) {
     map2(n, g, u, y, _mm256_setzero_ps(), f_swiglu);
 }
@@ -219,6 +222,7 @@ const mt_cpu_isa mt_cpu_isa_avx2 = {
     .sumsq = mt_avx2_sumsq,
     .mul_w = mt_avx2_mul_w,
     .silu = mt_avx2_silu,
+    .sigmoid = mt_avx2_sigmoid,
     .swiglu = mt_avx2_swiglu,
     .gelu_erf = mt_avx2_gelu_erf,
     .gelu_tanh = mt_avx2_gelu_tanh,

@@ -205,23 +205,34 @@ static bool is_dir(const char *path) {
     return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-/* The ref names directly in refs/ ("main, v2"), for messages. */
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The ref names directly in refs/, sorted ("gone, main, v2"), for messages. */
 static void list_refs(const char *refs, char *out, size_t cap) {
-    strbuf b = {out, 0, cap, false};
-    out[0] = 0;
+    char *names[64], p[PATH_CAP];
+    size_t n = 0;
+    bool more = false;
     DIR *d = opendir(refs);
     struct dirent *e;
-    char p[PATH_CAP];
     while (d && (e = readdir(d))) {
         struct stat sb;
-        if (e->d_name[0] == '.' || snprintf(p, sizeof p, "%s/%s", refs, e->d_name) >= (int)sizeof p ||
-            stat(p, &sb) || !S_ISREG(sb.st_mode) || strstr(e->d_name, ".tmp"))
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp") ||
+            snprintf(p, sizeof p, "%s/%s", refs, e->d_name) >= (int)sizeof p || stat(p, &sb) || !S_ISREG(sb.st_mode))
             continue;
-        if (b.n) put(&b, ", ", 2);
-        put(&b, e->d_name, strlen(e->d_name));
+        if (n == MT_ARRAY_LEN(names) || !(names[n] = mt_strdup(e->d_name))) more = true;
+        else n++;
     }
     if (d) closedir(d);
-    if (b.over && cap > 4) snprintf(out + cap - 5, 5, "...");
+    qsort(names, n, sizeof *names, cmp_name);
+    strbuf b = {out, 0, cap, false};
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i) put(&b, ", ", 2);
+        put(&b, names[i], strlen(names[i]));
+        mt_free(names[i]);
+    }
+    if (more) put(&b, ", ...", 5);
+    if (b.over && cap > 5) snprintf(out + cap - 5, 5, "...");
     if (!out[0]) snprintf(out, cap, "none");
 }
 

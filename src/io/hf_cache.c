@@ -346,16 +346,16 @@ mt_status mt_hf_cache_snapshot(const char *cache, const char *repo_id, const cha
 
 mt_status mt_hf_resolve(const char *spec, const char *revision, char **out, bool *from_cache, mt_err *err) {
     struct stat sb;
-    if (stat(spec, &sb) == 0 || (errno != ENOENT && errno != ENOTDIR)) {
+    /* a path that is there, or an absolute one (never a repo id: the model loader says what is missing) */
+    if (spec[0] == '/' || stat(spec, &sb) == 0 || (errno != ENOENT && errno != ENOTDIR)) {
         if (revision)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "revision %s: %s is a path here, and a revision picks a "
-                              "version of a Hugging Face repo id only", revision, spec);
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "revision %s: %s is a path, not a Hugging Face repo id (a "
+                              "revision picks a version of a repo id only)", revision, spec);
         if (!(*out = mt_strdup(spec))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
         if (from_cache) *from_cache = false;
         return MT_OK;
     }
     const char *why = NULL;
-    if (spec[0] == '/') return mt_err_set(err, MT_ERR_IO, "%s: no such folder", spec);
     if (!mt_hf_repo_id_valid(spec, &why))
         return mt_err_set(err, MT_ERR_IO, "%s: no such folder, and not a Hugging Face repo id (NAME or ORG/NAME: %s)",
                           spec, why);

@@ -54,8 +54,8 @@ mt_status mt_hf_cache_dir(char *out, size_t cap, const char **source, mt_err *er
  * into *out (mt_free). Fails naming the folder looked at when the repo, the ref or the snapshot is not there. */
 mt_status mt_hf_cache_snapshot(const char *cache, const char *repo_id, const char *revision, char **out, mt_err *err);
 
-/* What a model argument names. A path that exists is itself (*out a copy; a revision is then an error: it
- * applies to repo ids only). Otherwise spec must be a repo id, found in the cache of mt_hf_cache_dir at revision
+/* What a model argument names. A path that exists, and an absolute path, is itself (*out a copy, and the model
+ * loader says what is missing; a revision is then an error: it applies to repo ids only). Otherwise spec must be a repo id, found in the cache of mt_hf_cache_dir at revision
  * (NULL: "main"), and *out is its snapshot folder. The messages name the folders searched and say that mitten
  * downloads nothing, and how to download it. *from_cache (may be NULL) tells which of the two it was. */
 mt_status mt_hf_resolve(const char *spec, const char *revision, char **out, bool *from_cache, mt_err *err);

@@ -236,6 +236,8 @@ check("ref to a snapshot never downloaded", 1, ["info", "-m", REPO, "--revision"
 check("a ref that is not a commit", 1, ["info", "-m", "test-org/evil"], e, err_has=["expected a commit hash"])
 check("hostile id ../../etc", 1, ["info", "-m", "../../etc"], e,
       err_has=["../../etc: no such folder, and not a Hugging Face repo id", '".." and "--" are not allowed'])
+check("an absolute path is never a repo id", 1, ["info", "-m", os.path.join(work, "nowhere")], e,
+      err_has=[os.path.join(work, "nowhere", "config.json")])
 check("hostile id test-org/..", 1, ["info", "-m", "test-org/.."], e, err_has=["not a Hugging Face repo id"])
 check("hostile id ORG--NAME", 1, ["info", "-m", "test-org--tiny-vl"], e, err_has=["not a Hugging Face repo id"])
 check("hostile id with two slashes", 1, ["info", "-m", "a/b/c"], e, err_has=["with one '/' at most"])
@@ -244,7 +246,7 @@ check("hostile revision", 2, ["info", "-m", REPO, "--revision", "../../../../etc
 check("hostile revision .hidden", 2, ["info", "-m", REPO, "--revision", "refs/.x"], e,
       err_has=["is not a branch, tag or commit name"])
 check("--revision with a folder", 2, ["info", "-m", ckpt["A"], "--revision", "main"], e,
-      err_has=["is a path here, and a revision picks a version of a Hugging Face repo id only"])
+      err_has=["is a path, not a Hugging Face repo id (a revision picks a version of a repo id only)"])
 check("--revision without -m", 2, ["info", "--revision", "v2"], e, err_has=["give it with -m ORG/NAME"])
 check("--revision without a value", 2, ["info", "-m", REPO, "--revision"], e,
       err_has=["option --revision needs a value"])

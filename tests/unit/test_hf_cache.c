@@ -215,7 +215,11 @@ static void test_snapshots(void) {
     CHECK(mt_hf_resolve("../../etc", NULL, &out, NULL, &err) == MT_ERR_IO &&
           strstr(err.msg, "no such folder, and not a Hugging Face repo id"));
     CHECK(mt_hf_resolve("org/absent", NULL, &out, NULL, &err) == MT_ERR_IO && strstr(err.msg, "(from $HF_HUB_CACHE)"));
-    CHECK(mt_hf_resolve("/nowhere/at/all", NULL, &out, NULL, &err) == MT_ERR_IO && strstr(err.msg, "no such folder"));
+    CHECK(mt_hf_resolve("/nowhere/at/all", NULL, &out, &cached, &err) == MT_OK && !cached &&
+          strcmp(out, "/nowhere/at/all") == 0); /* an absolute path is never a repo id: the loader reports it */
+    mt_free(out);
+    out = NULL;
+    CHECK(mt_hf_resolve("/nowhere/at/all", "main", &out, NULL, &err) == MT_ERR_INVALID_ARG && !out);
     CHECK(chdir(cwd) == 0);
     setenv("HF_HUB_CACHE", "/nonexistent-mt-cache", 1);
     CHECK(mt_hf_resolve("org/tiny", NULL, &out, NULL, &err) == MT_ERR_IO &&

@@ -27,6 +27,12 @@ int mt_cli_fail(const mt_err *err);
 int mt_cli_usage(const char *usage, const char *fmt, ...) MT_PRINTF(2, 3);
 /* The model folder: -m DIR, else $MITTEN_MODEL, else the model the project ships. */
 const char *mt_cli_default_model(void);
+/* -m ORG/NAME and --revision REV, the same for every command: main calls it on the command's argv before the
+ * command parses it. Takes "--revision REV" out of argv (and *argc), and turns the value after each -m that is not
+ * a path but a Hugging Face repo id into that repo's snapshot folder in the local Hugging Face cache at REV
+ * (default main; io/hf_cache.h). Without -m, a $MITTEN_MODEL that is a repo id is resolved the same way for
+ * mt_cli_default_model. Nothing is downloaded. Returns MT_EXIT_OK, or the exit code after printing why. */
+int mt_cli_resolve_models(int *argc, char **argv);
 
 int mt_cmd_logits(int argc, char **argv);
 int mt_cmd_info(int argc, char **argv);

@@ -23,6 +23,13 @@ static const struct {
     {"bench", mt_cmd_bench, "speed of vision encode, prefill, decode and matmul against this machine's limits"},
 };
 
+/* Every command takes -m; tools/cli.c resolves a repo id given there before the command runs. */
+static const char hub_help[] =
+    "-m also takes a Hugging Face repo id (ORG/NAME), found in the local Hugging Face cache ($HF_HUB_CACHE, else\n"
+    "$HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub); a folder of that name\n"
+    "wins. --revision REV picks its branch, tag or commit (default main). mitten downloads nothing:\n"
+    "`hf download ORG/NAME` puts a model there.\n";
+
 static int usage(FILE *f) {
     fprintf(f, "mitten %s - run and fine-tune multimodal LLMs from Hugging Face checkpoints\n\n"
                "usage: mitten COMMAND [options]   (mitten COMMAND --help for its options)\n\ncommands:\n",
@@ -44,8 +51,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mitten: %s\n", env);
         return MT_EXIT_USAGE;
     }
-    for (size_t i = 0; i < MT_ARRAY_LEN(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < MT_ARRAY_LEN(commands); i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        int n = argc - 1;
+        if (mt_cli_help(n, argv + 1)) {
+            int rc = commands[i].fn(n, argv + 1);
+            printf("\n%s", hub_help);
+            return rc;
+        }
+        int rc = mt_cli_resolve_models(&n, argv + 1);
+        return rc ? rc : commands[i].fn(n, argv + 1);
+    }
     fprintf(stderr, "mitten: unknown command \"%s\"\n\n", argv[1]);
     return usage(stderr);
 }

@@ -9,8 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; it changes nothing for regular files. */
 mt_status mt_file_map(const char *path, mt_mapping *out, mt_err *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -37,8 +38,12 @@ void mt_file_unmap(mt_mapping *m) {
 }
 
 mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t *out_len, mt_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);

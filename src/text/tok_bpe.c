@@ -144,7 +144,7 @@ static mt_status bpe_piece(mt_encoder *e, const uint8_t *w, size_t n) {
         ce->key_len = (uint8_t)n;
         ce->n_ids = (uint8_t)got;
         memcpy(ce->key, w, n);
-        memcpy(ce->ids, e->ids + before, got * sizeof(int32_t));
+        if (got) memcpy(ce->ids, e->ids + before, got * sizeof(int32_t));
     }
     return MT_OK;
 }

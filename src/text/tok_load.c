@@ -63,6 +63,8 @@ static mt_status read_vocab(loader *L, const cJSON *vocab, int32_t *max_id, size
         if ((int32_t)d > *max_id) *max_id = (int32_t)d;
         (*count)++;
     }
+    /* nothing could be encoded: refuse it here rather than give every text zero tokens */
+    if (*count == 0) return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.vocab is empty", L->path);
     return MT_OK;
 }
 

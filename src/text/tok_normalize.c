@@ -86,9 +86,16 @@ static mt_status step(const mt_tokenizer *tok, const mt_tok_nstep *st, const cha
     return ok ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "normalizer: out of memory");
 }
 
+/* The most a normalizer chain may grow its input: NFKC expands a character at most 18 times and Prepend adds one
+ * string, so a real tokenizer.json stays far below; chained Replaces that feed each other do not (8 steps of "a" ->
+ * "aaaaaaaa" grow 10 bytes to 160 MB). */
+#define MAX_GROWTH 32
+#define MAX_SLACK 4096
+
 mt_status mt_tok_normalize(const mt_tokenizer *tok, const char *s, size_t n, mt_tbuf *out, mt_tbuf *tmp,
                            mt_err *err) {
     out->len = 0;
+    size_t cap = n > (SIZE_MAX - MAX_SLACK) / MAX_GROWTH ? SIZE_MAX : n * MAX_GROWTH + MAX_SLACK;
     if (tok->n_norm == 0)
         return mt_tbuf_append(out, s, n) ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "normalizer: out of memory");
     for (size_t i = 0; i < tok->n_norm; i++) {
@@ -102,6 +109,9 @@ mt_status mt_tok_normalize(const mt_tokenizer *tok, const char *s, size_t n, mt_
             st = step(tok, &tok->norm[i], tmp->data, tmp->len, out, err);
         }
         if (st) return st;
+        if (out->len > cap)
+            return mt_err_set(err, MT_ERR_LIMIT, "normalizer step %zu grew %zu bytes of text to %zu, over %d times the "
+                              "input: the tokenizer.json's normalizers feed each other", i + 1, n, out->len, MAX_GROWTH);
     }
     return MT_OK;
 }

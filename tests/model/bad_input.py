@@ -139,6 +139,10 @@ def main():
         t["model.norm.weight"] = t["model.norm.weight"].to(dtype=__import__("torch").int32)
     c.expect("tensor of integer dtype", c.edit_tensors("dtype", int_dtype), ["model.norm.weight", "dtype"])
 
+    d = c.variant("fifo")
+    os.remove(os.path.join(d, "model.safetensors"))
+    os.mkfifo(os.path.join(d, "model.safetensors"))
+    c.expect("weights file is a FIFO", d, ["model.safetensors", "not a regular file"])
     d = c.variant("truncated")
     path = os.path.join(d, "model.safetensors")
     size = os.path.getsize(path)

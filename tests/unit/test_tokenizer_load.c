@@ -96,6 +96,29 @@ static void test_bad_files(void) {
     }
     mt_tokenizer *tok;
     mt_err err;
+    /* an empty vocabulary with no merges would give every text zero tokens */
+    cJSON *empty = tiny_tokenizer(false);
+    mutate(empty, "model/vocab", "{}");
+    mutate(empty, "model/merges", "[]");
+    mutate(empty, "added_tokens", "[]");
+    CHECK(tiny_load(empty, &tok, &err) == MT_ERR_FORMAT && strstr(err.msg, "model.vocab is empty"));
+    /* Replace steps that feed each other: refused once the text grows past its bound, not after 1.5 GB */
+    cJSON *chain = tiny_tokenizer(false);
+    char seq[1024] = "{\"type\": \"Sequence\", \"normalizers\": [";
+    for (int i = 0; i < 8; i++)
+        strcat(seq, i ? ", {\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}, \"content\": \"aaaaaaaa\"}"
+                      : "{\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}, \"content\": \"aaaaaaaa\"}");
+    strcat(seq, "]}");
+    mutate(chain, "normalizer", seq);
+    CHECK(tiny_load(chain, &tok, &err) == MT_OK);
+    if (tok) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(mt_tokenizer_encode(tok, "aaaaaaaaaa", 10, false, &ids, &n, &err) == MT_ERR_LIMIT &&
+              strstr(err.msg, "normalizer"));
+        mt_free(ids);
+        mt_tokenizer_free(tok);
+    }
     CHECK(mt_tokenizer_load_json("{\"model\": ", 10, "cut.json", &tok, &err) == MT_ERR_FORMAT);
     CHECK(mt_tokenizer_load_json("[1]", 3, "arr.json", &tok, &err) == MT_ERR_FORMAT);
     CHECK(mt_tokenizer_load("/nonexistent/tokenizer.json", &tok, &err) == MT_ERR_IO);

@@ -31,7 +31,8 @@ typedef enum mt_status {
     MT_ERR_NOMEM = 4,       /* an allocation failed */
     MT_ERR_UNSUPPORTED = 5, /* well-formed, but mitten does not handle it (architecture, dtype, ...) */
     MT_ERR_LIMIT = 6,       /* a size, count or value is over a safety limit */
-    MT_ERR_INTERNAL = 7     /* a bug in mitten */
+    MT_ERR_INTERNAL = 7,    /* a bug in mitten */
+    MT_ERR_CONTEXT = 8      /* a prompt does not fit the session's context (mt_session_params.n_ctx) */
 } mt_status;
 
 #define MT_ERR_MSG_MAX 512
@@ -49,6 +50,10 @@ typedef struct mt_session mt_session;
 
 typedef struct mt_model_params {
     bool allow_unused; /* load even when the checkpoint holds tensors no part reads (they are logged); default false */
+    /* 0: images are resized as the processor's config says. N > 0: the processor's max_pixels is at most N, as
+     * transformers' processor(images, max_pixels=N) (fewer image tokens for large images); below the processor's
+     * min_pixels it is MT_ERR_INVALID_ARG. */
+    int64_t max_pixels;
 } mt_model_params;
 
 /* Opens a Hugging Face checkpoint folder: config.json's "architectures" picks the composition of parts; weights are
@@ -59,17 +64,23 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *p, mt_mod
 /* mt_model_open_params with the defaults. */
 mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err);
 void mt_model_close(mt_model *m);
+/* The longest context the model takes in tokens (config.json's max_position_embeddings): the most n_ctx may be. */
+int64_t mt_model_max_context(const mt_model *m);
 
 typedef struct mt_session_params {
-    int64_t n_ctx; /* KV cache positions; 0 = 4096 (capped at the model's max_position_embeddings) */
+    int64_t n_ctx; /* KV cache positions; 0 = 4096, or the model's maximum when that is less */
     int n_threads; /* 0 = all CPUs */
 } mt_session_params;
 
-/* p may be NULL for the defaults. */
+/* p may be NULL for the defaults. An n_ctx over mt_model_max_context is MT_ERR_INVALID_ARG naming the maximum. */
 mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err);
 void mt_session_free(mt_session *s);
 /* Forgets the conversation (the KV cache) but keeps the buffers. */
 void mt_session_reset(mt_session *s);
+
+/* mt_sampling.seed: a seed drawn afresh for each generation, reported in mt_gen_stats.seed so the run can be
+ * repeated. */
+#define MT_SEED_RANDOM UINT64_MAX
 
 /* How the next token is picked, in transformers' order: repetition penalty, temperature, top-k, top-p, min-p. */
 typedef struct mt_sampling {
@@ -78,9 +89,10 @@ typedef struct mt_sampling {
     float top_p;              /* 1 = off */
     float min_p;              /* 0 = off */
     float repetition_penalty; /* 1 = off; applied to every token already in the sequence */
-    uint64_t seed;
+    uint64_t seed;            /* the same seed and settings give the same answer; MT_SEED_RANDOM draws one */
 } mt_sampling;
 
+/* Greedy, all filters off, seed 0. */
 mt_sampling mt_sampling_default(void);
 
 typedef struct mt_gen_params {
@@ -88,7 +100,15 @@ typedef struct mt_gen_params {
     int64_t max_new_tokens; /* default 512 */
 } mt_gen_params;
 
+/* mitten's defaults, whatever the model: greedy, 512 new tokens, seed MT_SEED_RANDOM. */
 mt_gen_params mt_gen_params_default(void);
+
+/* The model's own defaults, as transformers' generate takes them from the folder's generation_config.json: greedy
+ * unless "do_sample" is true, and then "temperature" (1.0 when absent), "top_k" (50), "top_p" (1.0) and "min_p"
+ * (off); "repetition_penalty" (1.0) applies either way. The filters are kept for greedy models too, so a caller that
+ * sets a temperature samples as transformers' generate(do_sample=True) would. Seed MT_SEED_RANDOM, 512 new tokens.
+ * Start from these and change what the user asked for (mitten run's flags do). */
+mt_gen_params mt_model_gen_params(const mt_model *m);
 
 /* An image given by file path, or by its encoded bytes (JPEG, PNG, WebP) when path is NULL. */
 typedef struct mt_image_ref {
@@ -105,9 +125,19 @@ typedef struct mt_message {
     size_t n_images;
 } mt_message;
 
+/* Why generation stopped. */
+typedef enum mt_stop_reason {
+    MT_STOP_EOS = 0,        /* the model ended its turn */
+    MT_STOP_MAX_TOKENS = 1, /* max_new_tokens */
+    MT_STOP_CONTEXT = 2,    /* the context is full: the answer is cut (a longer n_ctx, or fewer turns, gives room) */
+    MT_STOP_CALLER = 3      /* on_text returned false */
+} mt_stop_reason;
+
 typedef struct mt_gen_stats {
     int64_t prompt_tokens, reused_tokens, new_tokens, image_tokens;
     double prefill_seconds, decode_seconds;
+    uint64_t seed;       /* the seed sampling used (the drawn one for MT_SEED_RANDOM) */
+    mt_stop_reason stop;
 } mt_gen_stats;
 
 /* Receives the answer as it is generated, in whole UTF-8 characters; returning false stops generation. */
@@ -115,8 +145,11 @@ typedef bool (*mt_text_fn)(void *user, const char *text, size_t len);
 
 /* Answers a conversation: renders msgs with the model's chat format, tokenizes, turns images into tokens, and
  * generates until an end-of-turn token or max_new_tokens, streaming through on_text. When msgs repeats the
- * conversation this session has already seen (a chat turn), the KV cache of that part is reused. stats may be NULL.
- * Errors: no tokenizer.json, unreadable images, a prompt over the context, bad sampling parameters. */
+ * conversation this session has already seen (a chat turn), the KV cache of that part is reused. stats may be NULL;
+ * once the prompt is made it is filled in, on failure too (MT_ERR_CONTEXT: prompt_tokens and image_tokens say how
+ * large the prompt was). An answer that reaches the end of the context stops there (stats->stop MT_STOP_CONTEXT).
+ * Errors: no tokenizer.json, unreadable images, a prompt over the context (MT_ERR_CONTEXT), bad sampling
+ * parameters. */
 mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, const mt_gen_params *p,
                           mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err);
 

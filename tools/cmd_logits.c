@@ -13,8 +13,9 @@ static const char usage[] =
     "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy --grid T,H,W]...\n"
     "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n"
     "                     [--allow-unused]\n\n"
-    "IDS.npy holds int64 [L] token ids with each image's placeholder already expanded. Images are taken in the\n"
-    "order given. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy;\n"
+    "IDS.npy holds int64 or int32 [L] token ids with each image's placeholder already expanded. Images are taken\n"
+    "in the order given. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy\n"
+    "(the folder and its parents are created);\n"
     "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n";
 
 #define MAX_IMAGES 64
@@ -27,9 +28,12 @@ typedef struct image_arg {
 } image_arg;
 
 /* Dumped tensors by name. A name dumped again (the vision tower runs once per image) gets its rows appended, so
- * the file holds every image's rows in order, as the reference's batched vision tower does. */
+ * the file holds every image's rows in order, as the reference's batched vision tower does. The first failure to
+ * keep or write one is kept in st / err, and the command fails with it. */
 typedef struct dump_state {
     const char *dir;
+    mt_status st;
+    mt_err err;
     struct {
         char name[64];
         mt_dtype dtype;
@@ -41,30 +45,44 @@ typedef struct dump_state {
 
 static void dump_npy(void *user, const char *name, const mt_tensor *t) {
     dump_state *ds = user;
-    mt_err err;
     char path[4096];
-    if (t->ndim != 2 || !mt_tensor_is_contiguous(t) || strlen(name) >= sizeof ds->items[0].name) return;
+    if (ds->st || t->ndim != 2 || !mt_tensor_is_contiguous(t)) return; /* only 2D tensors are dumped */
+    if (strlen(name) >= sizeof ds->items[0].name) {
+        ds->st = mt_err_set(&ds->err, MT_ERR_LIMIT, "--dump-dir: tensor name \"%s\" is too long", name);
+        return;
+    }
     int k = 0;
     while (k < ds->n && strcmp(ds->items[k].name, name) != 0) k++;
     if (k == ds->n) {
-        if (ds->n == (int)MT_ARRAY_LEN(ds->items)) return;
+        if (ds->n == (int)MT_ARRAY_LEN(ds->items)) {
+            ds->st = mt_err_set(&ds->err, MT_ERR_LIMIT, "--dump-dir: more than %d tensors (at \"%s\")",
+                                (int)MT_ARRAY_LEN(ds->items), name);
+            return;
+        }
         ds->n++;
         snprintf(ds->items[k].name, sizeof ds->items[k].name, "%s", name);
         ds->items[k].dtype = t->dtype;
         ds->items[k].cols = t->shape[1];
     } else if (ds->items[k].cols != t->shape[1] || ds->items[k].dtype != t->dtype) {
+        ds->st = mt_err_set(&ds->err, MT_ERR_INTERNAL, "--dump-dir: \"%s\" was dumped with two widths or dtypes",
+                            name);
         return;
     }
     size_t esz = mt_dtype_size(t->dtype), row_bytes = (size_t)ds->items[k].cols * esz;
     int64_t rows = ds->items[k].rows + t->shape[0];
     void *grown = mt_realloc(ds->items[k].data, (size_t)rows * row_bytes);
-    if (!grown) return;
+    if (!grown) {
+        ds->st = mt_err_set(&ds->err, MT_ERR_NOMEM, "--dump-dir: out of memory keeping \"%s\"", name);
+        return;
+    }
     memcpy((char *)grown + (size_t)ds->items[k].rows * row_bytes, t->data, (size_t)t->shape[0] * row_bytes);
     ds->items[k].data = grown;
     ds->items[k].rows = rows;
     int64_t shape[2] = {rows, ds->items[k].cols};
-    if (snprintf(path, sizeof path, "%s/%s.npy", ds->dir, name) >= (int)sizeof path) return;
-    if (mt_npy_write(path, t->dtype, 2, shape, grown, &err)) fprintf(stderr, "mitten: %s\n", err.msg);
+    char file[80];
+    snprintf(file, sizeof file, "%s.npy", name);
+    ds->st = mt_path_join(path, sizeof path, ds->dir, file, &ds->err);
+    if (!ds->st) ds->st = mt_npy_write(path, t->dtype, 2, shape, grown, &ds->err);
 }
 
 static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
@@ -133,6 +151,7 @@ int mt_cmd_logits(int argc, char **argv) {
     mt_image_input inputs[MAX_IMAGES];
     static dump_state ds;
     if (mt_model_open_params(model_dir, &mp, &m, &err)) goto done;
+    if (dump_dir && mt_dir_make_all(dump_dir, &err)) goto done;
     for (int i = 0; i < n_images; i++) {
         int r = load_image_arg(m, &images[i], &err);
         if (r) {
@@ -142,15 +161,15 @@ int mt_cmd_logits(int argc, char **argv) {
         inputs[i] = images[i].in;
     }
     if (mt_npy_read(ids_path, &ids_npy, &err)) goto done;
-    if (ids_npy.dtype != MT_I64 || ids_npy.ndim != 1) {
-        mt_err_set(&err, MT_ERR_FORMAT, "%s: token ids must be int64 [L]", ids_path);
+    if ((ids_npy.dtype != MT_I64 && ids_npy.dtype != MT_I32) || ids_npy.ndim != 1) {
+        mt_err_set(&err, MT_ERR_FORMAT, "%s: token ids must be int64 or int32 [L]", ids_path);
         goto done;
     }
     int64_t L = ids_npy.shape[0];
     ids = mt_malloc_array((size_t)MT_MAX(L, 1), sizeof(int32_t));
     if (!ids) goto done;
     for (int64_t i = 0; i < L; i++) {
-        int64_t id = ((const int64_t *)ids_npy.data)[i];
+        int64_t id = ids_npy.dtype == MT_I64 ? ((const int64_t *)ids_npy.data)[i] : ((const int32_t *)ids_npy.data)[i];
         if (id < 0 || id >= m->desc.vocab_size) {
             mt_err_set(&err, MT_ERR_INVALID_ARG, "%s: token id %lld at position %lld is outside the vocabulary [0, %lld)",
                        ids_path, (long long)id, (long long)i, (long long)m->desc.vocab_size);
@@ -158,13 +177,18 @@ int mt_cmd_logits(int argc, char **argv) {
         }
         ids[i] = (int32_t)id;
     }
-    mt_session_params sp = {.n_ctx = L + greedy + 1, .n_threads = (int)threads};
+    /* room for the prompt and the greedy tokens, up to the model's own limit (a longer prompt fails with it) */
+    mt_session_params sp = {.n_ctx = MT_MIN(L + greedy + 1, m->desc.max_positions), .n_threads = (int)threads};
     if (mt_session_new(m, &sp, &s, &err)) goto done;
     ds.dir = dump_dir;
     mt_dump dump = {dump_dir ? dump_npy : NULL, &ds};
     mt_prefill_opts opts = {.all_logits = true, .dump = &dump};
     const float *logits;
     if (mt_session_prefill(s, ids, L, inputs, n_images, &opts, &logits, &err)) goto done;
+    if (ds.st) {
+        err = ds.err;
+        goto done;
+    }
     int64_t shape[2] = {L, m->desc.vocab_size};
     if (mt_npy_write(out, MT_F32, 2, shape, logits, &err)) goto done;
     if (greedy > 0) {

@@ -9,7 +9,8 @@
 
 static const char usage[] = "usage: mitten preprocess [-m DIR] --image FILE --out-dir DIR2 [--allow-unused]\n\n"
                             "Writes DIR2/pixel_values.npy (float32 [N, P]: P = 1176 for Qwen2.5-VL, 1536 for "
-                            "Qwen3-VL) and DIR2/image_grid_thw.npy (int64 [1, 3]), made by the model's own processor.\n";
+                            "Qwen3-VL) and DIR2/image_grid_thw.npy (int64 [1, 3]), made by the model's own processor. DIR2 and its\n"
+                            "parents are created.\n";
 
 int mt_cmd_preprocess(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
@@ -42,6 +43,7 @@ int mt_cmd_preprocess(int argc, char **argv) {
     char path[4096];
     int64_t n = in.n_patches, grid[3] = {in.grid.t, in.grid.h, in.grid.w};
     int64_t pv_shape[2] = {n, in.patch_dim}, grid_shape[2] = {1, 3};
+    if (!st) st = mt_dir_make_all(out_dir, &err);
     if (!st) st = mt_path_join(path, sizeof path, out_dir, "pixel_values.npy", &err);
     if (!st) st = mt_npy_write(path, MT_F32, 2, pv_shape, pv, &err);
     if (!st) st = mt_path_join(path, sizeof path, out_dir, "image_grid_thw.npy", &err);

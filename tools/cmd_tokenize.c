@@ -18,6 +18,7 @@ static const char tok_usage[] =
     "usage: mitten tokenize [-m DIR] (--text TEXT | --file FILE) [--ids-only] [--no-special] [--add-special-tokens]\n"
     "\n"
     "Encodes text with DIR/tokenizer.json (or -m FILE.json) and prints one \"id<TAB>token\" line per token.\n"
+    "--file - reads the text from stdin.\n"
     "  --ids-only            print only the ids, space-separated, on one line\n"
     "  --no-special          special tokens written in the text stay text (split_special_tokens)\n"
     "  --add-special-tokens  add the post-processor's tokens (BOS / EOS) as transformers does by default\n";
@@ -25,7 +26,8 @@ static const char tok_usage[] =
 static const char detok_usage[] =
     "usage: mitten detokenize [-m DIR] --ids \"ID ID ...\" [--skip-special]\n"
     "\n"
-    "Decodes ids (separated by spaces or commas) with DIR/tokenizer.json (or -m FILE.json) and prints the text.\n"
+    "Decodes ids (separated by spaces or commas, or a JSON list such as [9707, 1879]) with DIR/tokenizer.json\n"
+    "(or -m FILE.json) and prints the text.\n"
     "  --skip-special  leave out special tokens\n";
 
 static mt_status load(const char *dir, mt_tokenizer **tok, mt_err *err) {
@@ -80,7 +82,9 @@ int mt_cmd_tokenize(int argc, char **argv) {
     mt_err err;
     char *data = NULL;
     size_t len = text ? strlen(text) : 0;
-    if (file && mt_file_read_all(file, (size_t)1 << 30, &data, &len, &err)) return mt_cli_fail(&err);
+    if (file && (strcmp(file, "-") == 0 ? mt_file_read_stream(stdin, "stdin", (size_t)1 << 30, &data, &len, &err)
+                                        : mt_file_read_all(file, (size_t)1 << 30, &data, &len, &err)))
+        return mt_cli_fail(&err);
     mt_tokenizer *tok;
     if (load(dir, &tok, &err)) {
         mt_free(data);
@@ -123,12 +127,22 @@ int mt_cmd_detokenize(int argc, char **argv) {
     }
     if (bad) return MT_EXIT_USAGE;
     if (!list) return mt_cli_usage(detok_usage, "--ids is required");
+    /* a JSON list: the ids between its brackets */
+    size_t end = strlen(list);
+    const char *p = list + strspn(list, " \t\n");
+    while (end > 0 && strchr(" \t\n", list[end - 1])) end--;
+    if (*p == '[') {
+        if (end == 0 || list[end - 1] != ']') return mt_cli_usage(detok_usage, "--ids: a JSON list must end with ]");
+        p++;
+        end--;
+    }
     size_t cap = strlen(list) / 2 + 1, n = 0;
     int32_t *ids = mt_malloc_array(cap, sizeof(int32_t));
     char word[32];
-    for (const char *p = list; ids && *p;) {
+    for (const char *stop = list + end; ids && p < stop;) {
         p += strspn(p, " ,\t\n");
         size_t k = strcspn(p, " ,\t\n");
+        if (p + k > stop) k = (size_t)(stop - p);
         if (!k) break;
         int64_t v;
         snprintf(word, sizeof word, "%.*s", (int)(k < sizeof word ? k : sizeof word - 1), p);

@@ -48,7 +48,7 @@ static const char train_usage[] =
 static const char merge_usage[] =
     "usage: mitten merge -m BASE_DIR --adapter ADAPTER_DIR --out OUT_DIR\n\n"
     "Folds a LoRA adapter (PEFT folder: adapter_config.json, adapter_model.safetensors) into the base model and\n"
-    "writes a full Hugging Face folder.\n";
+    "writes a full Hugging Face folder (OUT_DIR is made, with its parents).\n";
 
 static bool parse_parts(const char *list, mt_train_spec *spec) {
     spec->vision = spec->projector = spec->language = false;

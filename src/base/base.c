@@ -17,6 +17,7 @@ const char *mt_status_name(mt_status s) {
     case MT_ERR_UNSUPPORTED: return "unsupported";
     case MT_ERR_LIMIT: return "over a limit";
     case MT_ERR_INTERNAL: return "internal error";
+    case MT_ERR_CONTEXT: return "context full";
     }
     return "unknown status";
 }

@@ -72,6 +72,41 @@ mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t
     return MT_OK;
 }
 
+mt_status mt_file_read_stream(FILE *f, const char *what, size_t max_size, char **out, size_t *out_len, mt_err *err) {
+    size_t n = 0, cap = 4096;
+    char *buf = mt_malloc(cap);
+    if (!buf) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
+    for (;;) {
+        if (cap - n < 2) {
+            size_t grown_cap = cap * 2;
+            char *grown = cap > max_size ? NULL : mt_realloc(buf, grown_cap);
+            if (!grown) {
+                mt_free(buf);
+                if (cap > max_size)
+                    return mt_err_set(err, MT_ERR_LIMIT, "%s: more than the %zu bytes allowed", what, max_size);
+                return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory reading %zu bytes", what, grown_cap);
+            }
+            buf = grown;
+            cap = grown_cap;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (n > max_size) {
+            mt_free(buf);
+            return mt_err_set(err, MT_ERR_LIMIT, "%s: more than the %zu bytes allowed", what, max_size);
+        }
+        if (got == 0) break;
+    }
+    if (ferror(f)) {
+        mt_free(buf);
+        return mt_err_set(err, MT_ERR_IO, "%s: read error", what);
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (out_len) *out_len = n;
+    return MT_OK;
+}
+
 mt_status mt_file_write_atomic(const char *path, const void *data, size_t size, mt_err *err) {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
@@ -121,5 +156,26 @@ mt_status mt_path_join(char *buf, size_t cap, const char *dir, const char *name,
 mt_status mt_dir_make(const char *path, mt_err *err) {
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    return MT_OK;
+}
+
+mt_status mt_dir_make_all(const char *path, mt_err *err) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return mt_err_set(err, MT_ERR_LIMIT, "\"%.200s\": not a usable folder path", path);
+    memcpy(buf, path, n + 1);
+    /* each parent in turn, then the folder itself; one that exists (as a folder) is fine */
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        if (buf[i - 1] == '/') continue; /* "a//b" or a trailing slash */
+        char c = buf[i];
+        buf[i] = 0;
+        struct stat st;
+        if (stat(buf, &st) != 0 && mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return mt_err_set(err, MT_ERR_IO, "%s: cannot create folder: %s", buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return mt_err_set(err, MT_ERR_IO, "%s: cannot create folder %s: a file is in the way", buf, path);
+        buf[i] = c;
+    }
     return MT_OK;
 }

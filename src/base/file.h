@@ -2,6 +2,8 @@
 #ifndef MT_FILE_H
 #define MT_FILE_H
 
+#include <stdio.h>
+
 #include "base/base.h"
 
 typedef struct mt_mapping {
@@ -17,12 +19,19 @@ void mt_file_unmap(mt_mapping *m);
  * MT_ERR_LIMIT without reading them. */
 mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t *out_len, mt_err *err);
 
+/* Reads f (stdin, a pipe) to its end into a NUL-terminated buffer the caller frees with mt_free; what names it in
+ * errors. More than max_size bytes give MT_ERR_LIMIT. */
+mt_status mt_file_read_stream(FILE *f, const char *what, size_t max_size, char **out, size_t *out_len, mt_err *err);
+
 /* Writes data to path atomically: a temporary file beside it, fsync, rename. The old file stays intact on error. */
 mt_status mt_file_write_atomic(const char *path, const void *data, size_t size, mt_err *err);
 
 bool mt_file_exists(const char *path);
 /* Creates folder path (its parent must exist); an existing folder is fine. MT_ERR_IO naming path otherwise. */
 mt_status mt_dir_make(const char *path, mt_err *err);
+/* Creates folder path and any missing parents, as `mkdir -p` and Python's os.makedirs(exist_ok=True) do. MT_ERR_IO
+ * names the first folder that could not be made (or a file standing where a folder must be). */
+mt_status mt_dir_make_all(const char *path, mt_err *err);
 
 /* dir + "/" + name into buf; MT_ERR_LIMIT when it does not fit. */
 mt_status mt_path_join(char *buf, size_t cap, const char *dir, const char *name, mt_err *err);

@@ -9,7 +9,15 @@
 #define MAX_CHAT_IMAGES 256
 
 mt_gen_params mt_gen_params_default(void) {
-    return (mt_gen_params){.sampling = mt_sampling_default(), .max_new_tokens = 512};
+    mt_gen_params p = {.sampling = mt_sampling_default(), .max_new_tokens = 512};
+    p.sampling.seed = MT_SEED_RANDOM;
+    return p;
+}
+
+mt_gen_params mt_model_gen_params(const mt_model *m) {
+    mt_gen_params p = mt_gen_params_default();
+    if (m) p.sampling = m->desc.sampling;
+    return p;
 }
 
 typedef struct chat_images {
@@ -92,6 +100,7 @@ static mt_status render(const mt_model *m, const mt_message *msgs, size_t n, cha
 mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, const mt_gen_params *p,
                           mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err) {
     const mt_model *m = mt_session_model(s);
+    if (stats) *stats = (mt_gen_stats){0};
     if (!m->tok) return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json, which chat needs", m->dir);
     if (!m->chat_template) return mt_err_set(err, MT_ERR_IO, "%s: no chat template, which chat needs", m->dir);
     mt_gen_params gp = p ? *p : mt_gen_params_default();

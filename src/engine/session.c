@@ -2,6 +2,7 @@
  * batch-first forward. */
 #include "engine/session.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct mt_session {
@@ -18,6 +19,10 @@ struct mt_session {
 };
 
 mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err) {
+    if (p && p->n_ctx > m->desc.max_positions)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "a context of %lld tokens is over the model's maximum of %lld "
+                          "(max_position_embeddings in %s/config.json)", (long long)p->n_ctx,
+                          (long long)m->desc.max_positions, m->dir);
     mt_session *s = mt_calloc(1, sizeof *s);
     if (!s) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     s->model = m;
@@ -89,8 +94,9 @@ mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const
     if (L <= 0) return mt_err_set(err, MT_ERR_INVALID_ARG, "empty prompt");
     if (n_images < 0 || n_images > 4096) return mt_err_set(err, MT_ERR_LIMIT, "%d images is too many", n_images);
     if (s->n_history + L > s->capacity)
-        return mt_err_set(err, MT_ERR_LIMIT, "prompt of %lld tokens does not fit the %lld-token context (%lld used)",
-                          (long long)L, (long long)s->capacity, (long long)s->n_history);
+        return mt_err_set(err, MT_ERR_CONTEXT, "a prompt of %lld tokens does not fit the %lld-token context%s",
+                          (long long)(s->n_history + L), (long long)s->capacity,
+                          s->capacity < m->desc.max_positions ? "" : " (the model's maximum)");
     for (int64_t i = 0; i < L; i++)
         if (ids[i] < 0 || ids[i] >= m->desc.vocab_size)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "token id %d at position %lld is outside the vocabulary [0, %lld)",
@@ -185,14 +191,27 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
     return c;
 }
 
+/* A seed for MT_SEED_RANDOM: from the kernel, else the clock and the address space; 32 bits, so it is short to type
+ * back, and never MT_SEED_RANDOM itself. */
+static uint64_t draw_seed(void) {
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    bool ok = f && fread(&v, sizeof v, 1, f) == 1;
+    if (f) fclose(f);
+    if (!ok) v = (uint64_t)(mt_time_now() * 1e9) ^ ((uint64_t)(uintptr_t)&v * 0x9e3779b97f4a7c15ull);
+    return (v ^ (v >> 32)) & 0xffffffffull;
+}
+
 mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                               int n_images, int64_t max_new, const mt_sampling *sampling, mt_token_fn on_token,
                               void *user, mt_gen_stats *stats, mt_err *err) {
     mt_sampler smp;
-    mt_status st = mt_sampler_init(&smp, sampling, s->model->desc.vocab_size, err);
+    mt_sampling sm = *sampling;
+    if (sm.seed == MT_SEED_RANDOM) sm.seed = draw_seed();
+    mt_status st = mt_sampler_init(&smp, &sm, s->model->desc.vocab_size, err);
     if (st) return st;
     const float *logits;
-    mt_gen_stats gs = {.prompt_tokens = L};
+    mt_gen_stats gs = {.prompt_tokens = L, .seed = sm.seed, .stop = MT_STOP_MAX_TOKENS};
     for (int i = 0; i < n_images; i++) gs.image_tokens += MT_MAX(0, mt_model_image_rows(s->model, images[i].grid));
     double t0 = mt_time_now();
     int kept_images = 0;
@@ -203,8 +222,18 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
     while (!st && gs.new_tokens < max_new) {
         int32_t tok = mt_sampler_pick(&smp, s->logits, s->history, s->n_history);
         gs.new_tokens++;
-        if (is_eos(s->model, tok)) break;
-        if (on_token && !on_token(user, tok)) break;
+        if (is_eos(s->model, tok)) {
+            gs.stop = MT_STOP_EOS;
+            break;
+        }
+        if (on_token && !on_token(user, tok)) {
+            gs.stop = MT_STOP_CALLER;
+            break;
+        }
+        if (gs.new_tokens < max_new && s->n_history >= s->capacity) {
+            gs.stop = MT_STOP_CONTEXT; /* the answer so far stands; the caller says so */
+            break;
+        }
         if (gs.new_tokens < max_new) st = mt_session_decode(s, tok, &logits, err);
     }
     mt_sampler_release(&smp);

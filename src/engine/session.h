@@ -37,8 +37,9 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
 typedef bool (*mt_token_fn)(void *user, int32_t token);
 
 /* Keeps what it can of the KV cache (mt_session_reuse_prefix), prefills the rest, then samples up to max_new
- * tokens, calling on_token for each (false stops); stops at an eos id of the model. stats (or NULL) gets the counts
- * and times. */
+ * tokens, calling on_token for each (false stops); stops at an eos id of the model, or when the context is full
+ * (not an error: stats->stop says MT_STOP_CONTEXT). A seed of MT_SEED_RANDOM is drawn here. stats (or NULL) gets
+ * the counts, times, seed and stop reason, on failure too. A prompt over the context is MT_ERR_CONTEXT. */
 mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                               int n_images, int64_t max_new, const mt_sampling *sampling, mt_token_fn on_token,
                               void *user, mt_gen_stats *stats, mt_err *err);

@@ -19,8 +19,13 @@ void mt_dump_tensor(const mt_dump *d, const mt_tensor *t, const char *fmt, ...) 
     d->fn(d->user, name, t);
 }
 
-/* generation_config.json's eos_token_id (one id or a list) overrides config.json's, as in transformers' generate. */
+/* generation_config.json as transformers' generate reads it: eos_token_id (one id or a list) overrides config.json's,
+ * and the sampling fields are the defaults (GenerationConfig's own where absent: temperature 1, top_k 50, top_p 1;
+ * greedy unless do_sample is true). A null field counts as absent; a value out of range fails the load. */
 static mt_status read_generation_config(mt_model *m, mt_err *err) {
+    mt_sampling *d = &m->desc.sampling;
+    *d = (mt_sampling){.temperature = 0, .top_k = 50, .top_p = 1, .min_p = 0, .repetition_penalty = 1,
+                       .seed = MT_SEED_RANDOM};
     char path[4096];
     mt_status st = mt_path_join(path, sizeof path, m->dir, "generation_config.json", err);
     if (st || !mt_file_exists(path)) return st;
@@ -33,6 +38,19 @@ static mt_status read_generation_config(mt_model *m, mt_err *err) {
         memcpy(m->desc.eos_ids, ids, n * sizeof ids[0]);
         m->desc.n_eos = n;
     }
+    bool sample = false;
+    double temperature = 1, top_p = 1, min_p = 0, penalty = 1;
+    if (!st) st = mt_json_bool_opt(gc, "do_sample", path, &sample, err);
+    if (!st) st = mt_json_num_opt(gc, "temperature", path, 0, 100, &temperature, err);
+    if (!st) st = mt_json_int_opt(gc, "top_k", path, 0, INT32_MAX, &d->top_k, err);
+    if (!st) st = mt_json_num_opt(gc, "top_p", path, 0, 1, &top_p, err);
+    if (!st) st = mt_json_num_opt(gc, "min_p", path, 0, 1, &min_p, err);
+    if (!st) st = mt_json_num_opt(gc, "repetition_penalty", path, 1e-3, 100, &penalty, err);
+    if (!st && top_p <= 0) st = mt_err_set(err, MT_ERR_FORMAT, "%s: field \"top_p\" must be above 0", path);
+    d->temperature = sample ? (float)temperature : 0;
+    d->top_p = (float)top_p;
+    d->min_p = (float)min_p;
+    d->repetition_penalty = (float)penalty;
     cJSON_Delete(gc);
     return st;
 }
@@ -178,11 +196,12 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     }
     m->comp = comp;
+    if (params) m->params = *params;
     m->desc.bos_id = -1;
     st = mt_safetensors_open_dir(dir, &m->st, err);
     if (!st) st = load_parts(m, cfg, path, err);
     cJSON_Delete(cfg);
-    if (!st) st = check_unused(m, params && params->allow_unused, err);
+    if (!st) st = check_unused(m, m->params.allow_unused, err);
     if (!st) st = read_generation_config(m, err);
     if (!st && mt_path_join(path, sizeof path, dir, "tokenizer.json", err) == MT_OK && mt_file_exists(path))
         st = mt_tokenizer_load(path, &m->tok, err);
@@ -196,6 +215,8 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
 }
 
 mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) { return mt_model_open_params(dir, NULL, out, err); }
+
+int64_t mt_model_max_context(const mt_model *m) { return m ? m->desc.max_positions : 0; }
 
 void mt_model_close(mt_model *m) {
     if (!m) return;

@@ -167,11 +167,13 @@ typedef struct mt_model_desc {
     int64_t bos_id;
     mt_dtype weight_dtype;
     size_t params_vision, params_projector, params_language;
+    mt_sampling sampling; /* generation_config.json's sampling defaults (mt_model_gen_params) */
 } mt_model_desc;
 
 struct mt_model {
     const mt_composition *comp;
     char *dir;
+    mt_model_params params; /* as opened: parts read what concerns them (the processor, max_pixels) */
     mt_safetensors *st;
     mt_model_desc desc;
     mt_decoder *decoder;

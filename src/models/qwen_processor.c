@@ -47,6 +47,12 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_
                         "differ from config.json's %lld / %lld / %lld", m->dir, (long long)p->pre.patch_size,
                         (long long)p->pre.temporal_patch_size, (long long)p->pre.merge_size, (long long)patch,
                         (long long)temporal, (long long)merge);
+    /* the caller's cap for this run, as processor(images, max_pixels=N) */
+    int64_t cap = m->params.max_pixels;
+    if (!st && cap > 0 && cap < p->pre.min_pixels)
+        st = mt_err_set(err, MT_ERR_INVALID_ARG, "max_pixels %lld is below the processor's min_pixels %lld (%s)",
+                        (long long)cap, (long long)p->pre.min_pixels, m->dir);
+    if (!st && cap > 0 && cap < p->pre.max_pixels) p->pre.max_pixels = cap;
     if (st) {
         release(p);
         return st;

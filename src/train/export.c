@@ -60,7 +60,7 @@ static mt_status current_f32(const mt_weight *w, float *out, mt_err *err) {
 }
 
 mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
-    mt_status st = mt_dir_make(dir, err);
+    mt_status st = mt_dir_make_all(dir, err);
     if (!st) st = copy_side_files(m->dir, dir, err);
     if (st) return st;
     size_t n = mt_safetensors_count(m->st);

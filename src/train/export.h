@@ -15,8 +15,8 @@
 #include "models/model.h"
 #include "train/trainable.h"
 
-/* The model as it is now (trained weights read from the module tensors, adapters folded in) into dir (created;
- * its parent must exist). */
+/* The model as it is now (trained weights read from the module tensors, adapters folded in) into dir (created,
+ * with any missing parents). */
 mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err);
 /* The model's LoRA adapters into dir, with spec's rank, alpha, dropout and targets in adapter_config.json. */
 mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const char *dir, mt_err *err);

@@ -73,25 +73,49 @@ void mt_run_id_new(char out[MT_RUN_ID_LEN]) {
 }
 
 mt_status mt_path_absolute(const char *path, char **out, mt_err *err) {
-    char buf[PATH_MAX];
+    char buf[PATH_MAX], head[PATH_MAX];
     if (realpath(path, buf)) {
         *out = mt_strdup(buf);
         return *out ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     }
     if (errno != ENOENT) return mt_err_set(err, MT_ERR_IO, "%s: %s", path, strerror(errno));
-    /* not there yet: its parent's absolute path and its own name */
-    char *a = mt_strdup(path), *b = mt_strdup(path);
-    mt_status st = a && b ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    if (!st && !realpath(dirname(a), buf)) st = mt_err_set(err, MT_ERR_IO, "%s: %s", path, strerror(errno));
-    if (!st) {
-        const char *name = basename(b);
-        size_t n = strlen(buf) + strlen(name) + 2;
-        if ((*out = mt_malloc(n))) snprintf(*out, n, "%s/%s", buf, name);
-        else st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    /* not there yet (nor, maybe, some of its parents): the nearest folder that exists, made absolute, and the rest
+     * of the path as given */
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof head) return mt_err_set(err, MT_ERR_LIMIT, "\"%.200s\": not a usable path", path);
+    memcpy(head, path, n + 1);
+    const char *rest = path;
+    for (;;) {
+        char *slash = strrchr(head, '/');
+        while (slash && slash > head && slash[-1] == '/') slash--;
+        if (!slash) {
+            if (!getcwd(buf, sizeof buf)) return mt_err_set(err, MT_ERR_IO, "%s: %s", path, strerror(errno));
+            rest = path;
+            break;
+        }
+        if (slash == head) {
+            snprintf(buf, sizeof buf, "/");
+            rest = path + 1;
+            break;
+        }
+        *slash = 0;
+        if (realpath(head, buf)) {
+            rest = path + (slash - head) + 1;
+            break;
+        }
+        if (errno != ENOENT) return mt_err_set(err, MT_ERR_IO, "%s: %s", head, strerror(errno));
     }
-    mt_free(a);
-    mt_free(b);
-    return st;
+    while (*rest == '/') rest++;
+    size_t len = strlen(buf) + strlen(rest) + 2;
+    bool root = strcmp(buf, "/") == 0;
+    if (!(*out = mt_malloc(len))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    snprintf(*out, len, "%s%s%s", buf, root ? "" : "/", rest);
+    /* no doubled or trailing slash, as realpath gives none */
+    char *w = *out;
+    for (const char *r = *out; *r; r++)
+        if (!(r[0] == '/' && (r[1] == '/' || (r[1] == 0 && w > *out)))) *w++ = *r;
+    *w = 0;
+    return MT_OK;
 }
 
 mt_status mt_data_fingerprint(const char *path, char out[MT_FINGERPRINT_LEN], mt_err *err) {

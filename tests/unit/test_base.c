@@ -1,7 +1,12 @@
-/* base: arena, pool, json getters, fault injection. */
+/* base: arena, pool, json getters, folders, fault injection. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/arena.h"
+#include "base/file.h"
 #include "base/json.h"
 #include "base/pool.h"
 #include "check.h"
@@ -71,6 +76,31 @@ static void test_json(void) {
     CHECK(strstr(err.msg, "line 2"));
 }
 
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* mt_dir_make_all makes missing parents, accepts what exists, and refuses a file in the way. */
+static void test_dir_make_all(void) {
+    char root[] = "/tmp/mt_test_dirs_XXXXXX", path[256];
+    if (!mkdtemp(root)) return;
+    mt_err err;
+    snprintf(path, sizeof path, "%s/a/b//c/", root);
+    CHECK(mt_dir_make_all(path, &err) == MT_OK);
+    snprintf(path, sizeof path, "%s/a/b/c", root);
+    CHECK(is_dir(path));
+    CHECK(mt_dir_make_all(path, &err) == MT_OK); /* again: nothing to do */
+    snprintf(path, sizeof path, "%s/file", root);
+    FILE *f = fopen(path, "w");
+    if (f) fclose(f);
+    snprintf(path, sizeof path, "%s/file/d", root);
+    CHECK(mt_dir_make_all(path, &err) == MT_ERR_IO && strstr(err.msg, "in the way"));
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    CHECK(system(cmd) == 0);
+}
+
 static void test_fault_injection(void) {
     mt_alloc_fail_after(2);
     void *a = mt_malloc(10);
@@ -84,6 +114,7 @@ int main(void) {
     test_pool();
     test_arena();
     test_json();
+    test_dir_make_all();
     test_fault_injection();
     return check_report();
 }

@@ -6,10 +6,12 @@ mt_tensor *mt_nn_vit_block(mt_ctx *ctx, const mt_vit_block *b, const mt_tensor *
     mt_tensor *h = mt_nn_norm(ctx, x, &b->norm1);
     mt_tensor *q = mt_op_rope(ctx, mt_nn_linear(ctx, h, &b->q), heads, cos, sin);
     mt_tensor *k = mt_op_rope(ctx, mt_nn_linear(ctx, h, &b->k), heads, cos, sin);
-    mt_tensor *a = mt_op_attention(ctx, q, k, mt_nn_linear(ctx, h, &b->v), heads, heads, ao);
-    mt_tensor *y = mt_op_add(ctx, x, mt_nn_linear(ctx, a, &b->proj));
+    mt_tensor *a = mt_nn_linear(ctx, mt_op_attention(ctx, q, k, mt_nn_linear(ctx, h, &b->v), heads, heads, ao), &b->proj);
+    if (b->ls1.data) a = mt_op_scale_cols(ctx, a, &b->ls1);
+    mt_tensor *y = mt_op_add(ctx, x, a);
     h = mt_nn_norm(ctx, y, &b->norm2);
     h = b->gate.w.data ? mt_nn_gated_mlp(ctx, h, &b->gate, &b->up, &b->down, act) : mt_nn_mlp(ctx, h, &b->fc1, &b->fc2, act);
+    if (b->ls2.data) h = mt_op_scale_cols(ctx, h, &b->ls2);
     return mt_op_add(ctx, y, h);
 }
 

@@ -1,9 +1,10 @@
 /* nn/vit: the pre-norm transformer block of the ViT-style vision towers (Qwen2-VL, Qwen2.5-VL, Qwen3-VL), configured
  * by which MLP it has, and the patch coordinates of the Qwen processors' merge-block order.
  *
- *     x = x + proj(attention(rope(q(norm1 x)), rope(k(norm1 x)), v(norm1 x)))
- *     x = x + down(act(gate(norm2 x)) * up(norm2 x))        gated MLP (Qwen2.5-VL)
- *     x = x + fc2(act(fc1(norm2 x)))                       plain MLP (Qwen2-VL, Qwen3-VL)
+ *     x = x + ls1 * proj(attention(rope(q(norm1 x)), rope(k(norm1 x)), v(norm1 x)))
+ *     x = x + ls2 * down(act(gate(norm2 x)) * up(norm2 x))   gated MLP (Qwen2.5-VL)
+ *     x = x + ls2 * fc2(act(fc1(norm2 x)))                  plain MLP (Qwen2-VL, Qwen3-VL)
+ * ls1, ls2: per-channel layer scale (InternViT), absent for the Qwen towers.
  *
  * Shapes: N patches, E width, H heads.
  */
@@ -18,6 +19,7 @@ typedef struct mt_vit_block {
     mt_linear q, k, v, proj;
     mt_linear gate, up, down;  /* the gated MLP, when gate.w.data */
     mt_linear fc1, fc2;        /* the plain MLP otherwise */
+    mt_tensor ls1, ls2;        /* layer scale [E] f32, data NULL when absent */
 } mt_vit_block;
 
 /* One block over x [N, E] with H heads; cos, sin [N, E/H/2] the patches' rotary tables; ao the attention segments. */

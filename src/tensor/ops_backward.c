@@ -300,6 +300,18 @@ void mt_bw_mul(mt_ctx *ctx, const mt_tape_node *n) {
     }
 }
 
+void mt_bw_scale_cols(mt_ctx *ctx, const mt_tape_node *n) {
+    const float *dy = mt_f32(n->out->grad), *x = mt_f32(&n->in[0]), *g = mt_f32(&n->in[1]);
+    int64_t T = n->out->shape[0], C = n->out->shape[1];
+    float *dx = n->src[0] ? gradp(ctx, n->src[0]) : NULL, *dg = n->src[1] ? gradp(ctx, n->src[1]) : NULL;
+    if ((n->src[0] && !dx) || (n->src[1] && !dg)) return;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < C; c++) {
+            if (dx) dx[t * C + c] += dy[t * C + c] * g[c];
+            if (dg) dg[c] += dy[t * C + c] * x[t * C + c];
+        }
+}
+
 void mt_bw_dropout(mt_ctx *ctx, const mt_tape_node *n) {
     if (!n->src[0]) return;
     float *dx = gradp(ctx, n->src[0]);

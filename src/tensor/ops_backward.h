@@ -14,7 +14,8 @@ void mt_bw_rms_norm(mt_ctx *ctx, const mt_tape_node *n);   /* in: x, w; f[0]: ep
 void mt_bw_layer_norm(mt_ctx *ctx, const mt_tape_node *n); /* in: x, w, b; f[0]: eps */
 void mt_bw_act(mt_ctx *ctx, const mt_tape_node *n);        /* in: x, [up]; i[0]: mt_act */
 void mt_bw_add(mt_ctx *ctx, const mt_tape_node *n);        /* in: a, b */
-void mt_bw_mul(mt_ctx *ctx, const mt_tape_node *n);        /* in: a, b */
+void mt_bw_mul(mt_ctx *ctx, const mt_tape_node *n);
+void mt_bw_scale_cols(mt_ctx *ctx, const mt_tape_node *n);        /* in: a, b */
 void mt_bw_scale(mt_ctx *ctx, const mt_tape_node *n);      /* in: x; f[0]: s */
 void mt_bw_softmax(mt_ctx *ctx, const mt_tape_node *n);    /* in: x (out holds the probabilities) */
 void mt_bw_rope(mt_ctx *ctx, const mt_tape_node *n);       /* in: x, cos, sin; i[0]: heads */

@@ -19,6 +19,19 @@ mt_tensor *mt_op_scale(mt_ctx *ctx, const mt_tensor *x, float s) {
     return y;
 }
 
+mt_tensor *mt_op_scale_cols(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *g) {
+    if (!x || !g || !mt_need_2d_f32(ctx, x, "scale_cols") || !mt_need_host(ctx, g, "scale_cols")) return NULL;
+    int64_t T = x->shape[0], C = x->shape[1];
+    if (g->dtype != MT_F32 || mt_tensor_numel(g) != C || !mt_tensor_is_contiguous(g))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "scale_cols: the scale must be f32 with %lld values", (long long)C);
+    mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
+    if (!y) return NULL;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < C; c++) mt_f32(y)[t * C + c] = mt_f32(x)[t * C + c] * mt_f32(g)[c];
+    if (mt_tape_wants(ctx, x, g, NULL) && !mt_tape_record(ctx, mt_bw_scale_cols, y, x, g, NULL)) return NULL;
+    return y;
+}
+
 mt_tensor *mt_op_scatter_rows(mt_ctx *ctx, const mt_tensor *base, const int64_t *idx, const mt_tensor *src) {
     if (!base || !src) return NULL;
     if (!mt_need_2d_f32(ctx, base, "scatter_rows") || !mt_need_2d_f32(ctx, src, "scatter_rows")) return NULL;

@@ -148,6 +148,9 @@ mt_tensor *mt_op_transpose(mt_ctx *ctx, const mt_tensor *x, int d0, int d1);
 
 /* y = s * x */
 mt_tensor *mt_op_scale(mt_ctx *ctx, const mt_tensor *x, float s);
+/* x [T, C] * g[None, :] with g f32 [C]: a per-channel scale (layer scale, as InternViT's ls1 / ls2); gradients to
+ * both (dg sums over the rows). */
+mt_tensor *mt_op_scale_cols(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *g);
 /* x [n, C] * w[:, None] with w f32 [n] or [n, 1] -> [n, C]; gradients flow to both (an expert's output times its
  * routing weight). */
 mt_tensor *mt_op_scale_rows(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w);

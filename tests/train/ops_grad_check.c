@@ -356,6 +356,12 @@ static void c_pick(refcase *r) {
     cmp(r, "x", &x);
 }
 
+static void c_scale_cols(refcase *r) {
+    mt_tensor x = in(r, "x", MT_F32, true), g = in(r, "g", MT_F32, true);
+    backward(r, mt_op_scale_cols(&r->ctx, &x, &g), false);
+    cmp(r, "x", &x), cmp(r, "g", &g);
+}
+
 static void c_scale_rows(refcase *r) {
     mt_tensor x = in(r, "x", MT_F32, true), w = in(r, "w", MT_F32, true), w2 = in(r, "w2", MT_F32, true);
     mt_ctx *ctx = &r->ctx;
@@ -579,7 +585,7 @@ static const struct {
     {"rows_ops", c_rows_ops},       {"views", c_views},               {"dropout", c_dropout},
     {"cross_entropy_op", c_cross_entropy}, {"cross_entropy_big", c_cross_entropy}, {"rows_big", c_rows_big}, {"lora_dropout", c_lora_dropout}, {"chain_full", c_chain},
     {"chain_lora", c_chain},        {"gather_cols", c_gather_cols},   {"row_normalize", c_row_normalize},
-    {"pick", c_pick},               {"scale_rows", c_scale_rows},     {"index_add_rows", c_index_add_rows},
+    {"pick", c_pick},               {"scale_rows", c_scale_rows},     {"scale_cols", c_scale_cols},     {"index_add_rows", c_index_add_rows},
     {"moe_ffn", c_moe},             {"moe_shared", c_moe_shared},
 };
 

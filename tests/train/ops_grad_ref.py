@@ -282,6 +282,12 @@ def scale_rows(rng):
 
 
 @case()
+def scale_cols(rng):
+    """layer scale: x [T, C] times g [C]"""
+    return {"x": u(rng, 5, 7), "g": u(rng, 7)}, ["x", "g"], lambda t: t["x"] * t["g"][None, :]
+
+
+@case()
 def index_add_rows(rng):
     """repeated indices add up; the second sum has a constant base"""
     idx = np.array([4, 0, 4, 2, 4], np.int64)

@@ -260,6 +260,7 @@ static mt_tensor *f_gather_cols(mt_ctx *ctx, fd_case *c) { return mt_op_gather_c
 static mt_tensor *f_pick(mt_ctx *ctx, fd_case *c) { return mt_op_pick(ctx, X(0), c->idx, c->n_ids); }
 static mt_tensor *f_row_normalize(mt_ctx *ctx, fd_case *c) { return mt_op_row_normalize(ctx, X(0)); }
 static mt_tensor *f_scale_rows(mt_ctx *ctx, fd_case *c) { return mt_op_scale_rows(ctx, X(0), X(1)); }
+static mt_tensor *f_scale_cols(mt_ctx *ctx, fd_case *c) { return mt_op_scale_cols(ctx, X(0), X(1)); }
 static mt_tensor *f_index_add(mt_ctx *ctx, fd_case *c) { return mt_op_index_add_rows(ctx, X(0), c->idx, X(1)); }
 
 enum { MOE_T = 5, MOE_E = 4, MOE_K = 2 };
@@ -426,6 +427,7 @@ static void s_row_normalize(fd_case *c) {
 }
 static void s_scale_rows(fd_case *c) { c->fwd = f_scale_rows, lf(c, true, 4, 5), lf(c, true, 4, 0); }
 static void s_scale_rows_col(fd_case *c) { c->fwd = f_scale_rows, lf(c, true, 4, 5), lf(c, true, 4, 1); }
+static void s_scale_cols(fd_case *c) { c->fwd = f_scale_cols, lf(c, true, 4, 5), lf(c, true, 5, 0); }
 static void s_index_add(fd_case *c) {
     c->fwd = f_index_add, lf(c, true, 5, 4), lf(c, true, 4, 4);
     memcpy(c->idx, (int64_t[]){4, 1, 4, 0}, 4 * sizeof(int64_t)); /* row 4 gets two source rows */
@@ -465,7 +467,7 @@ static const struct {
     {"lora dropout", s_lora_dropout, 0}, {"300 ops", s_long, 0}, {"tied embedding", s_tied, 0}, {"split qkv rows", s_split, 0},
     {"decoder block", s_block, 0}, {"gather_cols", s_gather_cols, 0}, {"pick", s_pick, 0},
     {"row_normalize", s_row_normalize, 0}, {"scale_rows [n]", s_scale_rows, 0},
-    {"scale_rows [n, 1]", s_scale_rows_col, 0}, {"index_add_rows", s_index_add, 0},
+    {"scale_rows [n, 1]", s_scale_rows_col, 0}, {"scale_cols (layer scale)", s_scale_cols, 0}, {"index_add_rows", s_index_add, 0},
     {"index_add_rows constant base", s_index_add_const, 0}, {"moe ffn", s_moe, 0},
 };
 

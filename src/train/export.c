@@ -3,8 +3,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/file.h"
 #include "base/json.h"
@@ -21,22 +23,54 @@ static bool is_side_file(const char *name) {
                    strcmp(ext, ".model") == 0 || strcmp(ext, ".tiktoken") == 0);
 }
 
+/* A temporary file mt_file_write_atomic left when an export was killed mid-write: "NAME.tmp.PID" where NAME is a file
+ * an export writes (a side file or a weights file); a user's file of another name is never taken for one. */
+static bool stale_temp(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name || !t[5]) return false;
+    for (const char *c = t + 5; *c; c++)
+        if (*c < '0' || *c > '9') return false;
+    char base[256];
+    if ((size_t)(t - name) >= sizeof base) return false;
+    memcpy(base, name, (size_t)(t - name));
+    base[t - name] = 0;
+    size_t n = strlen(base);
+    bool weights = strncmp(base, "model", 5) == 0 &&
+                   ((n > 12 && strcmp(base + n - 12, ".safetensors") == 0) || strcmp(base, "model.safetensors.index.json") == 0);
+    return weights || is_side_file(base);
+}
+
+/* Removes the temporary files an export killed in this folder left behind; nothing else. */
+static void remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (stale_temp(e->d_name)) unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
+/* config.json goes last (copy_side_files skips it, the caller copies it after the weights): transformers and mitten
+ * take a folder for a model by its config.json, so a folder whose export was cut short never looks complete. */
+static mt_status copy_file(const char *from, const char *to, const char *name, mt_err *err) {
+    char src[4096], dst[4096];
+    char *data = NULL;
+    size_t len = 0;
+    mt_status st = mt_path_join(src, sizeof src, from, name, err);
+    if (!st) st = mt_path_join(dst, sizeof dst, to, name, err);
+    if (!st) st = mt_file_read_all(src, MAX_SIDE_FILE, &data, &len, err);
+    if (!st) st = mt_file_write_atomic(dst, data, len, err);
+    mt_free(data);
+    return st;
+}
+
 static mt_status copy_side_files(const char *from, const char *to, mt_err *err) {
     DIR *d = opendir(from);
     if (!d) return mt_err_set(err, MT_ERR_IO, "%s: cannot list: %s", from, strerror(errno));
     mt_status st = MT_OK;
     struct dirent *e;
-    while (!st && (e = readdir(d))) {
-        if (!is_side_file(e->d_name)) continue;
-        char src[4096], dst[4096];
-        char *data = NULL;
-        size_t len = 0;
-        if (!(st = mt_path_join(src, sizeof src, from, e->d_name, err)) &&
-            !(st = mt_path_join(dst, sizeof dst, to, e->d_name, err)) &&
-            !(st = mt_file_read_all(src, MAX_SIDE_FILE, &data, &len, err)))
-            st = mt_file_write_atomic(dst, data, len, err);
-        mt_free(data);
-    }
+    while (!st && (e = readdir(d)))
+        if (is_side_file(e->d_name) && strcmp(e->d_name, "config.json") != 0) st = copy_file(from, to, e->d_name, err);
     closedir(d);
     return st;
 }
@@ -61,6 +95,13 @@ static mt_status current_f32(const mt_weight *w, float *out, mt_err *err) {
 
 mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
     mt_status st = mt_dir_make_all(dir, err);
+    if (!st) remove_stale_temps(dir);
+    if (!st) {
+        /* an earlier, interrupted export must not pass for a model while this one writes */
+        char cfg[4096];
+        if (!(st = mt_path_join(cfg, sizeof cfg, dir, "config.json", err)) && mt_file_exists(cfg) && unlink(cfg))
+            st = mt_err_set(err, MT_ERR_IO, "%s: cannot replace: %s", cfg, strerror(errno));
+    }
     if (!st) st = copy_side_files(m->dir, dir, err);
     if (st) return st;
     size_t n = mt_safetensors_count(m->st);
@@ -96,6 +137,7 @@ mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
     }
     static const char *const meta[] = {"format", "pt", NULL};
     if (!st) st = mt_safetensors_write_sharded(dir, out, n, MAX_SHARD_BYTES, meta, err);
+    if (!st) st = copy_file(m->dir, dir, "config.json", err);
     for (size_t i = 0; owned && i < n; i++) mt_free(owned[i]);
     mt_free(owned);
     mt_free(out);

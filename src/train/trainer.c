@@ -417,10 +417,12 @@ static mt_status check_data(const mt_train_opts *o, mt_err *err) {
 static mt_status export_run(run *r, mt_err *err) {
     char path[4096];
     bool lora = mt_trainable_is_lora(r->tr);
-    mt_status st = mt_path_join(path, sizeof path, r->o->out_dir, "model", err);
-    if (!st) st = mt_export_model(r->m, path, err);
-    if (!st && lora && !(st = mt_path_join(path, sizeof path, r->o->out_dir, "adapter", err)))
+    mt_status st = MT_OK;
+    /* the adapter first: it is small, so a disk that fills during the full model still keeps the run's result */
+    if (lora && !(st = mt_path_join(path, sizeof path, r->o->out_dir, "adapter", err)))
         st = mt_export_adapter(r->m, &r->o->spec, path, err);
+    if (!st) st = mt_path_join(path, sizeof path, r->o->out_dir, "model", err);
+    if (!st) st = mt_export_model(r->m, path, err);
     if (!st) fprintf(stderr, "saved %s/model%s\n", r->o->out_dir, lora ? " and adapter" : "");
     return st;
 }

@@ -149,6 +149,17 @@ expect_err "cut data" "cut.json:1: the file ends inside element 0"
 check "a failed start leaves no folder" 1 "$mitten" train -m "$model" --data "$data/nope.json" --out "$runs/never"
 [ ! -e "$runs/never" ] || { echo "FAIL a failed start left $runs/never"; fail=$((fail + 1)); }
 
+# ---- export: the adapter first, config.json last, and an interrupted export's temporary files cleaned ----
+full=$runs/fullexport
+check "a LoRA run on a disk that fills during the model export" 1 sh -c "ulimit -f 4096; trap '' XFSZ; \
+  exec '$mitten' train -m '$model' --data '$data/train.json' --out '$full' --threads 2 --batch 3 --lora 4"
+[ -s "$full/adapter/adapter_model.safetensors" ] && [ ! -e "$full/model/config.json" ] ||
+  { echo "FAIL the adapter was not kept, or the cut model folder looks complete"; ls "$full" "$full/model"; fail=$((fail + 1)); }
+: >"$full/model/tokenizer.json.tmp.12345" && : >"$full/model/notes.tmp.1"
+check "a resume re-exports the model" 0 "$mitten" train --resume "$full"
+[ -s "$full/model/config.json" ] && [ ! -e "$full/model/tokenizer.json.tmp.12345" ] && [ -e "$full/model/notes.tmp.1" ] ||
+  { echo "FAIL re-export: config.json missing, a stale temporary kept, or a user's file removed"; ls "$full/model"; fail=$((fail + 1)); }
+
 # ---- resume: the run's own settings, the same data, never past the run's steps ----
 r2=$runs/r2
 cp "$data/train.json" "$data/train_r2.json"

@@ -18,7 +18,9 @@ static const char train_usage[] =
     "model/ (a Hugging Face folder) and, with LoRA, adapter/ (PEFT).\n\n"
     "options:\n"
     "  --data FILE          training data\n"
-    "  --eval-data FILE     held-out data: eval loss and exact-match answers every --eval-every steps\n"
+    "  --eval-data FILE     held-out data: eval loss and exact-match answers every --eval-every steps, and at the\n"
+    "                       end of the run\n"
+    "  --eval-every N       evaluate every N steps (default 0: at the end only)\n"
     "  --eval-tokens N      new tokens per exact-match answer (default 64; 0: loss only)\n"
     "  --image-dir DIR      where relative image paths start (default: the data file's folder)\n"
     "  --train PARTS        comma list of vision, projector, llm (default llm)\n"
@@ -27,8 +29,7 @@ static const char train_usage[] =
     "  --lora-alpha A       (default 2R)   --lora-dropout P (default 0)   --lora-targets LIST (default all-linear)\n"
     "  --epochs N           (default 1)    --max-steps N (default: the epochs decide)\n"
     "  --batch N            samples per optimizer step, all processes together (default 8)\n"
-    "  --micro-batch N      as LLaMA-Factory's per-device batch; mitten runs every sample on its own, unpadded,\n"
-    "                       and adds the gradients, so the result is the same for any N <= --batch\n"
+
     "  --lr LR              (default 1e-4)  --vision-lr LR, --projector-lr LR (default: --lr)\n"
     "  --weight-decay W     (default 0)     --warmup W: steps, or a ratio below 1 (default 0.03)\n"
     "  --schedule KIND      cosine, linear, constant, constant_with_warmup (default cosine)\n"
@@ -128,7 +129,7 @@ int mt_cmd_train(int argc, char **argv) {
     o.model_dir = NULL;
     const char *parts = NULL, *sched = NULL, *resume = NULL;
     double alpha = -1, dropout = 0;
-    int64_t rank = 0, epochs = 1, batch = o.batch, micro = 1, keep = o.keep, threads = 0, log_every = 1, seed = 42;
+    int64_t rank = 0, epochs = 1, batch = o.batch, keep = o.keep, threads = 0, log_every = 1, seed = 42;
     int bad = 0;
     bool set[7] = {false};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
@@ -139,7 +140,7 @@ int mt_cmd_train(int argc, char **argv) {
             mt_cli_opt(&a, "--schedule", &sched, &bad) || mt_cli_opt(&a, "--resume", &resume, &bad))
             continue;
         if (int_opt(&a, "--lora", 0, 4096, &rank, &bad) || int_opt(&a, "--epochs", 1, 100000, &epochs, &bad) ||
-            int_opt(&a, "--batch", 1, 1 << 20, &batch, &bad) || int_opt(&a, "--micro-batch", 1, 1 << 20, &micro, &bad) || int_opt(&a, "--keep", 0, 1 << 20, &keep, &bad) ||
+            int_opt(&a, "--batch", 1, 1 << 20, &batch, &bad) || int_opt(&a, "--keep", 0, 1 << 20, &keep, &bad) ||
             int_opt(&a, "--threads", 0, 4096, &threads, &bad) ||
             int_opt(&a, "--log-every", 0, INT64_MAX, &log_every, &bad) ||
             int_opt(&a, "--seed", 0, INT64_MAX, &seed, &bad))
@@ -190,14 +191,14 @@ int mt_cmd_train(int argc, char **argv) {
     if (parts && !parse_parts(parts, &o.spec))
         return mt_cli_usage(train_usage, "--train: \"%s\" is not a comma list of vision, projector, llm", parts);
     if (sched && mt_schedule_parse_kind(sched, &o.schedule, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
+    if (rank > 0 && !o.spec.language)
+        return mt_cli_usage(train_usage, "--lora %lld adapts the language model: add llm to --train (the other parts "
+                            "then train fully), or drop --lora", (long long)rank);
     o.spec.lora_rank = (int)rank;
     o.spec.lora_alpha = alpha >= 0 ? (float)alpha : 2.0f * (float)rank;
     o.spec.lora_dropout = (float)dropout;
     o.epochs = (int)epochs;
-    if (micro > batch) return mt_cli_usage(train_usage, "--micro-batch %lld is larger than --batch %lld", (long long)micro,
-                                           (long long)batch);
     o.batch = (int)batch;
-    o.micro_batch = (int)micro;
     o.keep = (int)keep;
     o.threads = (int)threads;
     o.log_every = log_every;

@@ -186,6 +186,24 @@ mt_status mt_trainable_setup(mt_model *m, const mt_train_spec *spec, mt_trainabl
         st = train_weight(t, w, err);
         if (!st) t->trained[w->part] += (size_t)n;
     }
+    /* every target named must adapt something, as PEFT refuses target modules not found in the base model */
+    for (const char *p = spec->lora_targets; !st && spec->lora_rank > 0 && p && *p && strcmp(p, "all-linear");) {
+        size_t n = strcspn(p, ",");
+        char one[256];
+        snprintf(one, sizeof one, "%.*s", (int)MT_MIN(n, sizeof one - 1), p);
+        bool found = false;
+        for (size_t i = 0; i < m->n_weights && !found; i++) {
+            char module[256], path[256];
+            const mt_weight *w = &m->weights[i];
+            if (!w->linear || !(w->part == MT_PART_LANGUAGE || spec->lora_all_parts)) continue;
+            found = (mt_weight_module(m, w->name, false, module, sizeof module) && is_target(module, one)) ||
+                    (mt_weight_module(m, w->name, true, path, sizeof path) && is_target(path, one));
+        }
+        if (!found && n)
+            st = mt_err_set(err, MT_ERR_INVALID_ARG, "LoRA target \"%s\" matches no linear layer the adapters can go "
+                            "on (names such as q_proj, self_attn.o_proj or all-linear)", one);
+        p += n + (p[n] == ',');
+    }
     if (!st && t->frozen_kept)
         mt_log(MT_LOG_INFO, "train: %zu fused expert stack(s) stay frozen (they are read in place, transposed); "
                "use --lora to adapt the rest", t->frozen_kept);

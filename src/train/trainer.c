@@ -34,7 +34,7 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
 #define N(k) cJSON_AddNumberToObject(j, #k, (double)o->k)
     S(model_dir); S(data_path); S(image_dir); S(eval_path); S(run_id); S(data_fingerprint); S(eval_fingerprint);
     N(save_minutes);
-    N(epochs); N(max_steps); N(batch); N(micro_batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
+    N(epochs); N(max_steps); N(batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
     N(max_grad_norm); N(max_len); N(save_every); N(log_every); N(eval_every); N(eval_tokens); N(keep); N(threads);
     cJSON_AddStringToObject(j, "schedule", mt_schedule_kind_name(o->schedule));
     cJSON_AddBoolToObject(j, "last_turn_only", o->last_turn_only);
@@ -78,7 +78,7 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     NUM("save_minutes", o->save_minutes);
     STR("lora_targets", o->spec.lora_targets);
     INT("epochs", o->epochs, 0, 1000000); INT("max_steps", o->max_steps, 0, INT64_MAX);
-    INT("batch", o->batch, 1, 1 << 20); INT("micro_batch", o->micro_batch, 0, 1 << 20);
+    INT("batch", o->batch, 1, 1 << 20);
     INT("max_len", o->max_len, 0, INT64_MAX);
     INT("save_every", o->save_every, 0, INT64_MAX); INT("log_every", o->log_every, 0, INT64_MAX);
     INT("eval_every", o->eval_every, 0, INT64_MAX); INT("keep", o->keep, 0, 1 << 20);
@@ -263,7 +263,8 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         if (writer && o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps))
             log_step(r, step, start_step, loss, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images, secs,
                      t_start);
-        if (r->eval && o->eval_every && (step + 1) % o->eval_every == 0) {
+        /* every eval_every steps, and at the end: --eval-data alone still evaluates once */
+        if (r->eval && ((o->eval_every && (step + 1) % o->eval_every == 0) || step + 1 == r->total_steps)) {
             double el;
             if ((st = eval_loss(r, &el, err))) return st;
             r->eval_steps[r->n_eval] = step + 1;
@@ -326,9 +327,6 @@ static mt_status setup(run *r, mt_err *err) {
     if (st) return st;
     if ((st = mt_trainable_setup(r->m, &o->spec, &r->tr, err))) return st;
     if (talk) mt_trainable_print(r->tr, stderr);
-    if (talk && o->micro_batch > 1)
-        fprintf(stderr, "micro-batch %d: each sample runs on its own, unpadded; the gradients are the same\n",
-                o->micro_batch);
     r->params = mt_trainable_params(r->tr, &r->n_params);
     mt_adamw_config cfg = mt_adamw_config_default();
     cfg.n_groups = 3;
@@ -340,7 +338,12 @@ static mt_status setup(run *r, mt_err *err) {
     r->total_steps = r->steps_per_epoch * o->epochs;
     if (o->max_steps > 0) r->total_steps = MT_MIN(r->total_steps, o->max_steps);
     r->sched = mt_schedule_make(o->schedule, mt_schedule_warmup_steps(o->warmup, r->total_steps), r->total_steps);
-    int64_t n_evals = o->eval_every ? r->total_steps / o->eval_every + 1 : 1;
+    int64_t warm = mt_schedule_warmup_steps(o->warmup, r->total_steps);
+    if (talk && warm >= r->total_steps && o->lr > 0)
+        fprintf(stderr, "warning: the warmup (%lld steps) covers the whole run of %lld steps: the learning rate never "
+                "reaches --lr %g (more data or epochs, or a smaller --warmup)\n", (long long)warm,
+                (long long)r->total_steps, o->lr);
+    int64_t n_evals = (o->eval_every ? r->total_steps / o->eval_every : 0) + 2;
     r->order = mt_calloc(r->data->n + 1, sizeof *r->order);
     r->losses = mt_calloc((size_t)r->total_steps + 1, sizeof *r->losses);
     r->eval_steps = mt_calloc((size_t)n_evals, sizeof *r->eval_steps);

@@ -29,8 +29,6 @@ typedef struct mt_train_opts {
     int epochs;
     int64_t max_steps;       /* stop after this many steps (0: epochs decide) */
     int batch;               /* samples per optimizer step (all processes together) */
-    int micro_batch;         /* LLaMA-Factory's per-device batch, recorded; every sample runs on its own, unpadded,
-                                so the result does not depend on it */
     double lr, vision_lr, projector_lr; /* vision/projector <= 0: lr */
     double weight_decay, warmup, max_grad_norm;
     mt_sched_kind schedule;

@@ -66,7 +66,7 @@ common=(-m "$model" --data "$data/train.json" --threads 2 --log-every 1 --lr 2e-
 
 check "train --help" 0 "$mitten" train --help
 check "train without --data is a usage error" 2 "$mitten" train -m "$model" --out "$runs/x"
-check "full fine-tuning, 4 epochs" 0 "$mitten" train "${common[@]}" --out "$runs/full" --batch 3 --micro-batch 2 --epochs 4 \
+check "full fine-tuning, 4 epochs" 0 "$mitten" train "${common[@]}" --out "$runs/full" --batch 3 --epochs 4 \
   --train projector,llm
 first=$(grep -m1 -o 'loss [0-9.]*' "$work/err" | cut -d' ' -f2)
 last=$(grep -o 'loss [0-9.]*' "$work/err" | tail -1 | cut -d' ' -f2)
@@ -148,6 +148,19 @@ check "a .json training file cut short is an error" 1 "$mitten" train -m "$model
 expect_err "cut data" "cut.json:1: the file ends inside element 0"
 check "a failed start leaves no folder" 1 "$mitten" train -m "$model" --data "$data/nope.json" --out "$runs/never"
 [ ! -e "$runs/never" ] || { echo "FAIL a failed start left $runs/never"; fail=$((fail + 1)); }
+
+# ---- flags that would do nothing or conflict are refused or said ----
+check "--lora with --train vision is a usage error" 2 "$mitten" train "${common[@]}" --out "$runs/lv" --lora 8 \
+  --train vision
+expect_err "--lora without llm" "adapts the language model"
+check "an unknown LoRA target is refused" 1 "$mitten" train "${common[@]}" --out "$runs/lt" --lora 4 \
+  --lora-targets q_proj,nonesuch --max-steps 1
+expect_err "unknown target" "\"nonesuch\" matches no linear layer"
+check "--micro-batch is gone" 2 "$mitten" train "${common[@]}" --out "$runs/mb" --micro-batch 2
+check "--eval-data alone evaluates at the end; a warmup past the run is said" 0 "$mitten" train "${common[@]}" \
+  --out "$runs/ev" --batch 3 --eval-data "$data/train.json" --eval-tokens 0 --warmup 50
+expect_err "eval at the end" "eval loss"
+expect_err "warmup warning" "covers the whole run"
 
 # ---- export: the adapter first, config.json last, and an interrupted export's temporary files cleaned ----
 full=$runs/fullexport

@@ -309,7 +309,7 @@ void mt_labels_stats_print(const mt_labels_stats *st, FILE *f) {
     snprintf(v, sizeof v, "%" PRId64, st->samples);
     row(f, "samples", v);
     snprintf(v, sizeof v, "%" PRId64, st->skipped);
-    row(f, "skipped", v);
+    row(f, "skipped when labelled", v); /* the loader's own skips are in its summary line above */
     snprintf(v, sizeof v, "%" PRId64, st->truncated_samples);
     row(f, "truncated", v);
     snprintf(v, sizeof v, "%" PRId64 " / %.1f / %" PRId64, st->tokens_min, mean, st->tokens_max);

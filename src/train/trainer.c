@@ -219,7 +219,8 @@ static void log_step(run *r, int64_t step, int64_t first_step, double loss, doub
 
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
-    double t_start = mt_time_now(), t_saved = t_start;
+    double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0;
+    int64_t loss_n = 0; /* steps since the last log line: it prints their mean loss, as HF Trainer does */
     for (int64_t step = start_step; step < r->total_steps; step++) {
         double t0 = mt_time_now();
         int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * o->batch;
@@ -260,9 +261,14 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         r->losses[step] = loss;
         double secs = mt_time_now() - t0;
         bool writer = mt_dist_rank() == 0;
-        if (writer && o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps))
-            log_step(r, step, start_step, loss, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images, secs,
-                     t_start);
+        loss_sum += loss;
+        loss_n++;
+        if (writer && o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps)) {
+            log_step(r, step, start_step, loss_sum / (double)loss_n, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE),
+                     tokens, images, secs, t_start);
+            loss_sum = 0;
+            loss_n = 0;
+        }
         /* every eval_every steps, and at the end: --eval-data alone still evaluates once */
         if (r->eval && ((o->eval_every && (step + 1) % o->eval_every == 0) || step + 1 == r->total_steps)) {
             double el;

@@ -162,6 +162,15 @@ check "--eval-data alone evaluates at the end; a warmup past the run is said" 0 
 expect_err "eval at the end" "eval loss"
 expect_err "warmup warning" "covers the whole run"
 
+check "a log line every 3 steps" 0 "$mitten" train "${common[@]}" --out "$runs/logmean" --batch 1 --log-every 3
+/usr/bin/python3 - "$work/err" "$runs/logmean/checkpoint-3/trainer_state.json" <<'EOF' ||
+import json, re, sys
+logged = [float(x) for x in re.findall(r"step 3/3  loss ([0-9.]+)", open(sys.argv[1]).read())]
+steps = json.load(open(sys.argv[2]))["loss_history"]
+sys.exit(0 if len(logged) == 1 and abs(logged[0] - sum(steps) / 3) < 1e-4 else 1)
+EOF
+  { echo "FAIL the logged loss is not the mean of the interval's steps"; fail=$((fail + 1)); }
+
 # ---- export: the adapter first, config.json last, and an interrupted export's temporary files cleaned ----
 full=$runs/fullexport
 check "a LoRA run on a disk that fills during the model export" 1 sh -c "ulimit -f 4096; trap '' XFSZ; \

@@ -17,25 +17,34 @@ mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, floa
     return st;
 }
 
-/* The processor's expansion of one image into a buffer that grows as needed; *ids is the caller's to free. */
-static mt_status expansion(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
+/* How many token ids one image's placeholder becomes (the processor checks the grid). */
+static mt_status expansion_len(const mt_model *m, mt_image_grid g, int64_t *n, mt_err *err) {
     const mt_processor_part *p = m->comp->processor;
     if (!p) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
-    int64_t need = 0;
-    mt_status st = p->image_tokens(m->processor, g, NULL, 0, &need, err);
+    mt_status st = p->image_tokens(m->processor, g, NULL, 0, n, err);
+    if (!st && (*n < 1 || *n > MAX_EXPANSION))
+        st = mt_err_set(err, MT_ERR_LIMIT, "an image of grid %lldx%lldx%lld would take %lld tokens", (long long)g.t,
+                        (long long)g.h, (long long)g.w, (long long)*n);
+    return st;
+}
+
+/* The expansion itself into out, which holds the n ids expansion_len gave. */
+static mt_status expansion_fill(const mt_model *m, mt_image_grid g, int32_t *out, int64_t n, mt_err *err) {
+    int64_t got = 0;
+    mt_status st = m->comp->processor->image_tokens(m->processor, g, out, n, &got, err);
+    return st ? st : got == n ? MT_OK : mt_err_set(err, MT_ERR_INTERNAL, "image expansion changed size");
+}
+
+/* The processor's expansion of one image in a new buffer; *ids is the caller's to free. */
+static mt_status expansion(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
+    mt_status st = expansion_len(m, g, n, err);
     if (st) return st;
-    if (need < 1 || need > MAX_EXPANSION)
-        return mt_err_set(err, MT_ERR_LIMIT, "an image of grid %lldx%lldx%lld would take %lld tokens", (long long)g.t,
-                          (long long)g.h, (long long)g.w, (long long)need);
-    *ids = mt_malloc_array((size_t)need, sizeof(int32_t));
-    if (!*ids) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    st = p->image_tokens(m->processor, g, *ids, need, n, err);
-    if (st || *n != need) {
+    if (!(*ids = mt_malloc_array((size_t)*n, sizeof(int32_t)))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    if ((st = expansion_fill(m, g, *ids, *n, err))) {
         mt_free(*ids);
         *ids = NULL;
-        return st ? st : mt_err_set(err, MT_ERR_INTERNAL, "image expansion changed size");
     }
-    return MT_OK;
+    return st;
 }
 
 mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
@@ -62,11 +71,9 @@ mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t 
         if (found >= n_images)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more image placeholders than the %d image(s)",
                               n_images);
-        int32_t *e;
         int64_t k;
-        mt_status st = expansion(m, grids[found++], &e, &k, err);
+        mt_status st = expansion_len(m, grids[found++], &k, err);
         if (st) return st;
-        mt_free(e);
         total += k - 1;
     }
     if (found != n_images)
@@ -81,16 +88,14 @@ mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t 
             r[at++] = ids[i];
             continue;
         }
-        int32_t *e;
         int64_t k;
-        mt_status st = expansion(m, grids[img++], &e, &k, err);
+        mt_status st = expansion_len(m, grids[img], &k, err);
+        if (!st) st = expansion_fill(m, grids[img++], r + at, k, err);
         if (st) {
             mt_free(r);
             return st;
         }
-        memcpy(r + at, e, (size_t)k * sizeof(int32_t));
         at += k;
-        mt_free(e);
     }
     *out = r;
     *out_n = total;
@@ -107,13 +112,7 @@ mt_status mt_model_positions(const mt_model *m, const int32_t *ids, int64_t L, c
         *next = start + L;
         return MT_OK;
     }
-    mt_image_grid grids[64] = {{0}}, *g = grids;
-    if (n_images > 64 && !(g = mt_malloc_array((size_t)n_images, sizeof *g)))
-        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n_images; i++) g[i] = images[i].grid;
-    mt_status st = p->positions(m, m->processor, ids, L, g, n_images, start, pos, next, err);
-    if (g != grids) mt_free(g);
-    return st;
+    return p->positions(m, m->processor, ids, L, images, n_images, start, pos, next, err);
 }
 
 static mt_status ctx_status(mt_ctx *ctx, mt_err *err) {

@@ -165,24 +165,6 @@ mt_tensor *mt_decoder_embed(const mt_decoder *d, mt_ctx *ctx, const int32_t *ids
 
 const mt_tensor *mt_decoder_lm_head(const mt_decoder *d) { return &d->lm_head; }
 
-/* x[rows] += feat: in place when nothing is recorded, as ops when training needs the gradient of feat */
-static mt_tensor *inject(mt_ctx *ctx, mt_tensor *x, const mt_injection *in) {
-    if (!x || !in->feat) return x;
-    int64_t n = in->feat->shape[0], H = x->shape[1];
-    if (ctx->tape) {
-        mt_tensor *z = mt_tensor_zeros(ctx, MT_F32, 2, x->shape);
-        return mt_op_add(ctx, x, mt_op_scatter_rows(ctx, z, in->rows, in->feat));
-    }
-    for (int64_t i = 0; i < n; i++) {
-        if (in->rows[i] < 0 || in->rows[i] >= x->shape[0])
-            return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "injection row %lld is outside the batch", (long long)in->rows[i]);
-        float *dst = mt_f32(x) + in->rows[i] * H;
-        const float *src = mt_f32(in->feat) + i * H;
-        for (int64_t c = 0; c < H; c++) dst[c] += src[c];
-    }
-    return x;
-}
-
 mt_tensor *mt_decoder_forward(const mt_decoder *d, mt_ctx *ctx, mt_kv *kv, const mt_batch *b, const mt_dump *dump) {
     const mt_decoder_cfg *c = &d->cfg;
     if (!b->embeds) return NULL;
@@ -219,7 +201,8 @@ mt_tensor *mt_decoder_forward(const mt_decoder *d, mt_ctx *ctx, mt_kv *kv, const
         }
         x = mt_op_add(ctx, x, h);
         for (int i = 0; i < b->n_inject; i++)
-            if (b->inject[i].layer == l) x = inject(ctx, x, &b->inject[i]);
+            if (b->inject[i].layer == l && b->inject[i].feat)
+                x = mt_op_index_add_rows_inplace(ctx, x, b->inject[i].rows, b->inject[i].feat);
         mt_dump_tensor(dump, x, "decoder_layer_%lld", (long long)l);
         x = mt_ctx_rewind_keep(ctx, mark, res, x);
     }

@@ -241,7 +241,12 @@ static const char *shape_str(const mt_st_tensor *t, char *buf, size_t cap) {
     return buf;
 }
 
-static bool is_float_dtype(mt_dtype d) { return d == MT_F32 || d == MT_BF16 || d == MT_F16; }
+/* MT_ERR_UNSUPPORTED naming the tensor unless it holds f32, bf16 or f16 */
+static mt_status float_dtype(const mt_st_tensor *t, const char *name, mt_err *err) {
+    if (t->dtype == MT_F32 || t->dtype == MT_BF16 || t->dtype == MT_F16) return MT_OK;
+    return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, expected F32, BF16 or F16", t->file,
+                      name, mt_dtype_name(t->dtype));
+}
 
 mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t cols, mt_tensor *out, mt_err *err) {
     const mt_st_tensor *t;
@@ -253,9 +258,7 @@ mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t 
     if (t->ndim < 2 || t->shape[0] != rows || rest != cols)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld]", t->file, name,
                           shape_str(t, buf, sizeof buf), (long long)rows, (long long)cols);
-    if (!is_float_dtype(t->dtype))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, expected F32, BF16 or F16",
-                          t->file, name, mt_dtype_name(t->dtype));
+    if ((st = float_dtype(t, name, err))) return st;
     int64_t shape[2] = {rows, cols};
     *out = mt_tensor_wrap(t->dtype, 2, shape, t->data);
     return mt_weight_register(m, name, out, err);
@@ -270,9 +273,7 @@ mt_status mt_weight_stack(mt_model *m, const char *name, int64_t n, int64_t rows
     if (t->ndim != 3 || t->shape[0] != n || t->shape[1] != rows || t->shape[2] != cols)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld, %lld]", t->file,
                           name, shape_str(t, buf, sizeof buf), (long long)n, (long long)rows, (long long)cols);
-    if (!is_float_dtype(t->dtype))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, expected F32, BF16 or F16",
-                          t->file, name, mt_dtype_name(t->dtype));
+    if ((st = float_dtype(t, name, err))) return st;
     *out = mt_tensor_wrap(t->dtype, 2, (int64_t[]){n * rows, cols}, t->data);
     st = mt_weight_register(m, name, out, err);
     if (!st) mt_weight_find(m, name)->training = MT_WEIGHT_FROZEN;
@@ -291,9 +292,7 @@ mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool option
     if (t->ndim != 1 || t->shape[0] != n)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%s\" has shape %s, expected [%lld]", t->file, name,
                           shape_str(t, buf, sizeof buf), (long long)n);
-    if (!is_float_dtype(t->dtype))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, expected F32, BF16 or F16",
-                          t->file, name, mt_dtype_name(t->dtype));
+    if ((st = float_dtype(t, name, err))) return st;
     if (m->n_owned == m->cap_owned) {
         size_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
         float **grown = mt_realloc(m->owned, cap * sizeof *grown);

@@ -133,7 +133,7 @@ typedef struct mt_processor_part {
                               mt_err *err);
     /* Positions [axes][L] of an expanded prompt that starts at position `start`; *next: the first free position. */
     mt_status (*positions)(const mt_model *m, const void *impl, const int32_t *ids, int64_t L,
-                           const mt_image_grid *grids, int n_images, int64_t start, int64_t *pos, int64_t *next,
+                           const mt_image_input *images, int n_images, int64_t start, int64_t *pos, int64_t *next,
                            mt_err *err);
 } mt_processor_part;
 

@@ -97,7 +97,7 @@ static mt_status image_tokens(const void *impl, mt_image_grid g, int32_t *out, i
 /* Text runs count up from the largest position so far + 1; an image at text offset s takes (s, s + row, s + col)
  * over its merged grid (images have no time axis: transformers scales the frame index by 0 seconds per grid step). */
 static mt_status positions(const mt_model *m, const void *impl, const int32_t *ids, int64_t L,
-                           const mt_image_grid *grids, int n_images, int64_t start, int64_t *pos, int64_t *next,
+                           const mt_image_input *images, int n_images, int64_t start, int64_t *pos, int64_t *next,
                            mt_err *err) {
     const qwen_proc *p = impl;
     (void)m;
@@ -113,7 +113,7 @@ static mt_status positions(const mt_model *m, const void *impl, const int32_t *i
         if (img >= n_images)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "prompt has more image tokens than the %d image(s) given",
                               n_images);
-        mt_image_grid g = grids[img++];
+        mt_image_grid g = images[img++].grid;
         int64_t gh = g.h / M, gw = g.w / M, count = g.t * gh * gw;
         if (i + count > L)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d needs %lld image tokens, the prompt has fewer", img,

@@ -13,13 +13,9 @@ static mt_tensor *attend_group(mt_ctx *ctx, const mt_attn_block *a, const mt_kv_
                                const mt_kv_group *g, mt_tensor *q, mt_tensor *k, mt_tensor *v, bool whole) {
     mt_attn_opts ao = {.scale = a->scale, .causal = true, .q_pos0 = g->pos0, .window = a->window};
     mt_tensor *qg = whole ? q : mt_tensor_rows(ctx, q, g->row0, g->n);
-    if (!plan->kv) {
-        mt_tensor *kg = whole ? k : mt_tensor_rows(ctx, k, g->row0, g->n);
-        mt_tensor *vg = whole ? v : mt_tensor_rows(ctx, v, g->row0, g->n);
-        return mt_op_attention(ctx, qg, kg, vg, a->n_heads, a->n_kv_heads, &ao);
-    }
     mt_tensor *kg = whole ? k : mt_tensor_rows(ctx, k, g->row0, g->n);
     mt_tensor *vg = whole ? v : mt_tensor_rows(ctx, v, g->row0, g->n);
+    if (!plan->kv) return mt_op_attention(ctx, qg, kg, vg, a->n_heads, a->n_kv_heads, &ao);
     if (!qg || !kg || !vg) return NULL;
     mt_kv_write(plan->kv, g->seq, layer, false, g->pos0, kg);
     mt_kv_write(plan->kv, g->seq, layer, true, g->pos0, vg);

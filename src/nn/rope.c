@@ -124,7 +124,10 @@ mt_status mt_nn_rope(mt_ctx *ctx, const mt_rope_cfg *c, const int64_t *pos, int6
     mt_status st = rope_tables(ctx, T, half, cos, sin);
     float *inv = mt_arena_alloc(ctx->arena, (size_t)half * sizeof(float)), scale;
     if (st) return st;
-    if (!inv) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory"), ctx->status;
+    if (!inv) {
+        mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+        return ctx->status;
+    }
     for (int64_t i = 0; i < (int64_t)axes * T; i++) max_pos = MT_MAX(max_pos, pos[i]);
     mt_rope_inv_freq(c, max_pos, inv, &scale);
     for (int64_t i = 0; i < half; i++) {

@@ -10,6 +10,7 @@
 #include "engine/sampler.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 mt_sampling mt_sampling_default(void) {
@@ -159,4 +160,15 @@ int32_t mt_sampler_pick(mt_sampler *s, float *logits, const int32_t *history, in
         if (r <= 0) return s->order[i];
     }
     return s->order[keep - 1];
+}
+
+/* A seed for MT_SEED_RANDOM: from the kernel, else the clock and the address space; 32 bits, so it is short to type
+ * back, and never MT_SEED_RANDOM itself. */
+uint64_t mt_sampler_draw_seed(void) {
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    bool ok = f && fread(&v, sizeof v, 1, f) == 1;
+    if (f) fclose(f);
+    if (!ok) v = (uint64_t)(mt_time_now() * 1e9) ^ ((uint64_t)(uintptr_t)&v * 0x9e3779b97f4a7c15ull);
+    return (v ^ (v >> 32)) & 0xffffffffull;
 }

@@ -24,4 +24,7 @@ int32_t mt_sampler_pick(mt_sampler *s, float *logits, const int32_t *history, in
  * first) with their renormalised probabilities in s->probs[token]; greedy leaves the one best token. */
 int64_t mt_sampler_filter(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history);
 
+/* A seed for MT_SEED_RANDOM: 32 bits from the kernel (short to type back), never MT_SEED_RANDOM itself. */
+uint64_t mt_sampler_draw_seed(void);
+
 #endif

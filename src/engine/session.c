@@ -161,12 +161,6 @@ mt_status mt_session_decode(mt_session *s, int32_t token, const float **logits, 
     return MT_OK;
 }
 
-static bool is_eos(const mt_model *m, int32_t t) {
-    for (size_t i = 0; i < m->desc.n_eos; i++)
-        if (m->desc.eos_ids[i] == t) return true;
-    return false;
-}
-
 int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images, int n_images,
                                 int *images_kept) {
     const mt_model *m = s->model;
@@ -191,23 +185,12 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
     return c;
 }
 
-/* A seed for MT_SEED_RANDOM: from the kernel, else the clock and the address space; 32 bits, so it is short to type
- * back, and never MT_SEED_RANDOM itself. */
-static uint64_t draw_seed(void) {
-    uint64_t v = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    bool ok = f && fread(&v, sizeof v, 1, f) == 1;
-    if (f) fclose(f);
-    if (!ok) v = (uint64_t)(mt_time_now() * 1e9) ^ ((uint64_t)(uintptr_t)&v * 0x9e3779b97f4a7c15ull);
-    return (v ^ (v >> 32)) & 0xffffffffull;
-}
-
 mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                               int n_images, int64_t max_new, const mt_sampling *sampling, mt_token_fn on_token,
                               void *user, mt_gen_stats *stats, mt_err *err) {
     mt_sampler smp;
     mt_sampling sm = *sampling;
-    if (sm.seed == MT_SEED_RANDOM) sm.seed = draw_seed();
+    if (sm.seed == MT_SEED_RANDOM) sm.seed = mt_sampler_draw_seed();
     mt_status st = mt_sampler_init(&smp, &sm, s->model->desc.vocab_size, err);
     if (st) return st;
     const float *logits;
@@ -222,7 +205,7 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
     while (!st && gs.new_tokens < max_new) {
         int32_t tok = mt_sampler_pick(&smp, s->logits, s->history, s->n_history);
         gs.new_tokens++;
-        if (is_eos(s->model, tok)) {
+        if (mt_model_is_eos(s->model, tok)) {
             gs.stop = MT_STOP_EOS;
             break;
         }

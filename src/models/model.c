@@ -308,3 +308,9 @@ mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool option
     *out = mt_tensor_wrap(MT_F32, 1, &n, f);
     return mt_weight_register(m, name, out, err);
 }
+
+bool mt_model_is_eos(const mt_model *m, int32_t token) {
+    for (size_t i = 0; i < m->desc.n_eos; i++)
+        if (m->desc.eos_ids[i] == token) return true;
+    return false;
+}

@@ -189,6 +189,9 @@ struct mt_model {
     mt_hashmap weight_by_name, weight_by_tensor; /* -> index into weights; by_tensor: index << 20 | use */
 };
 
+/* Whether token is one of the model's end-of-turn ids (generation_config.json's eos_token_id). */
+bool mt_model_is_eos(const mt_model *m, int32_t token);
+
 /* The composition by architecture name, or NULL. */
 const mt_composition *mt_composition_find(const char *architecture);
 

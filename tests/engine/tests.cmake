@@ -22,3 +22,11 @@ target_link_libraries(sampler_check PRIVATE mitten)
 add_test(NAME engine_sampler_ref
          COMMAND sh -c "${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/sampler_ref.py ${MT_ENGINE_WORK}/sampler >/dev/null && $<TARGET_FILE:sampler_check> ${MT_ENGINE_WORK}/sampler")
 set_tests_properties(engine_sampler_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# Continuous batching: queued, chunked, batched greedy requests give exactly what each gives alone; prefix reuse,
+# cancellation, the queue bound and the context limit (the shipped tiny model and the example picture).
+add_executable(engine_sched ${CMAKE_CURRENT_LIST_DIR}/sched.c)
+target_include_directories(engine_sched PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(engine_sched PRIVATE mitten)
+add_test(NAME engine_sched COMMAND engine_sched ${CMAKE_SOURCE_DIR}/models/mitten-tiny ${CMAKE_SOURCE_DIR}/docs/example.png)
+set_tests_properties(engine_sched PROPERTIES LABELS engine TIMEOUT 120)

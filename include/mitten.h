@@ -82,13 +82,16 @@ void mt_session_reset(mt_session *s);
  * repeated. */
 #define MT_SEED_RANDOM UINT64_MAX
 
-/* How the next token is picked, in transformers' order: repetition penalty, temperature, top-k, top-p, min-p. */
+/* How the next token is picked, in transformers' order: repetition penalty (then OpenAI's presence and frequency
+ * penalties, as vLLM applies them), temperature, top-k, top-p, min-p. */
 typedef struct mt_sampling {
     float temperature;        /* 0 = greedy */
     int64_t top_k;            /* 0 = off */
     float top_p;              /* 1 = off */
     float min_p;              /* 0 = off */
     float repetition_penalty; /* 1 = off; applied to every token already in the sequence */
+    float presence_penalty;   /* OpenAI's: 0 = off; subtracted from the logit of every token already in the answer */
+    float frequency_penalty;  /* OpenAI's: 0 = off; times the count of each token in the answer, subtracted */
     uint64_t seed;            /* the same seed and settings give the same answer; MT_SEED_RANDOM draws one */
 } mt_sampling;
 

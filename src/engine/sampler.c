@@ -41,16 +41,19 @@ static uint64_t next_u64(uint64_t *s) {
 mt_status mt_sampler_init(mt_sampler *s, const mt_sampling *p, int64_t vocab, mt_err *err) {
     *s = (mt_sampler){.p = *p, .vocab = vocab};
     if (!(p->temperature >= 0) || !(p->top_p > 0 && p->top_p <= 1) || !(p->min_p >= 0 && p->min_p <= 1) ||
-        !(p->repetition_penalty > 0) || p->top_k < 0)
+        !(p->repetition_penalty > 0) || p->top_k < 0 || !(p->presence_penalty >= -2 && p->presence_penalty <= 2) ||
+        !(p->frequency_penalty >= -2 && p->frequency_penalty <= 2))
         return mt_err_set(err, MT_ERR_INVALID_ARG,
                           "sampling: temperature >= 0, 0 < top_p <= 1, 0 <= min_p <= 1, repetition_penalty > 0, "
-                          "top_k >= 0 are required");
+                          "top_k >= 0, presence and frequency penalties in [-2, 2] are required");
     uint64_t x = p->seed;
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix(&x);
     s->probs = mt_malloc_array((size_t)vocab, sizeof(float));
     s->order = mt_malloc_array((size_t)vocab, sizeof(int32_t));
     s->seen = mt_calloc((size_t)vocab, 1);
-    if (!s->probs || !s->order || !s->seen) {
+    bool counting = p->presence_penalty != 0 || p->frequency_penalty != 0;
+    if (counting) s->counts = mt_calloc((size_t)vocab, sizeof(int32_t));
+    if (!s->probs || !s->order || !s->seen || (counting && !s->counts)) {
         mt_sampler_release(s);
         return mt_err_set(err, MT_ERR_NOMEM, "sampling: out of memory");
     }
@@ -61,9 +64,11 @@ void mt_sampler_release(mt_sampler *s) {
     mt_free(s->probs);
     mt_free(s->order);
     mt_free(s->seen);
+    mt_free(s->counts);
     s->probs = NULL;
     s->order = NULL;
     s->seen = NULL;
+    s->counts = NULL;
 }
 
 static int by_prob_desc(const void *a, const void *b, void *probs) {
@@ -86,6 +91,19 @@ static void penalise(mt_sampler *s, float *logits, const int32_t *history, int64
         if (history[i] >= 0 && history[i] < s->vocab) s->seen[history[i]] = 0;
 }
 
+/* OpenAI's penalties over the answer so far: each token that appeared loses presence_penalty once and
+ * frequency_penalty per time it appeared. O(answer). */
+static void penalise_answer(mt_sampler *s, float *logits, const int32_t *answer, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (answer[i] >= 0 && answer[i] < s->vocab) s->counts[answer[i]]++;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = answer[i];
+        if (t < 0 || t >= s->vocab || !s->counts[t]) continue;
+        logits[t] -= s->p.presence_penalty + s->p.frequency_penalty * (float)s->counts[t];
+        s->counts[t] = 0;
+    }
+}
+
 /* s->order[0..n) gets the tokens whose probability is at least floor_p, sorted by probability (ties: lower id). */
 static int64_t sorted_above(mt_sampler *s, float floor_p) {
     int64_t n = 0;
@@ -98,6 +116,8 @@ static int64_t sorted_above(mt_sampler *s, float floor_p) {
 int64_t mt_sampler_filter(mt_sampler *s, float *logits, const int32_t *history, int64_t n_history) {
     int64_t V = s->vocab;
     if (s->p.repetition_penalty != 1.0f) penalise(s, logits, history, n_history);
+    if (s->counts && n_history > s->output_start)
+        penalise_answer(s, logits, history + s->output_start, n_history - s->output_start);
     int32_t best = 0;
     for (int64_t i = 1; i < V; i++)
         if (logits[i] > logits[best]) best = (int32_t)i;

@@ -13,6 +13,8 @@ typedef struct mt_sampler {
     float *probs;     /* [V] scratch */
     int32_t *order;   /* [V] scratch */
     uint8_t *seen;    /* [V] scratch of the repetition penalty, all zero between calls */
+    int32_t *counts;  /* [V] scratch of the presence and frequency penalties (only when they are on) */
+    int64_t output_start; /* history[output_start..] is the answer, which those two penalties look at */
     int64_t vocab;
 } mt_sampler;
 

@@ -178,6 +178,7 @@ static mt_status job_new(mt_sched *s, const mt_sched_request *r, job **out, mt_e
     mt_sampling sm = r->sampling;
     if (sm.seed == MT_SEED_RANDOM) sm.seed = mt_sampler_draw_seed();
     if (!st) st = mt_sampler_init(&j->smp, &sm, m->desc.vocab_size, err);
+    j->smp.output_start = j->L;
     if (st) {
         j->n_images = 0; /* the pixels are not ours yet */
         job_free(j);

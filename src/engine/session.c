@@ -201,6 +201,7 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
     gs.reused_tokens = L > 0 ? mt_session_reuse_prefix(s, ids, L, images, n_images, &kept_images) : 0;
     st = mt_session_prefill(s, ids + gs.reused_tokens, L - gs.reused_tokens, images + kept_images,
                             n_images - kept_images, NULL, &logits, err);
+    smp.output_start = s->n_history;
     double t1 = mt_time_now();
     while (!st && gs.new_tokens < max_new) {
         int32_t tok = mt_sampler_pick(&smp, s->logits, s->history, s->n_history);

@@ -27,7 +27,32 @@ static void histogram(mt_sampling p, const float *logits, int n, int *counts) {
     }
 }
 
+/* OpenAI's presence and frequency penalties look at the answer only (history from output_start on): each token
+ * there loses presence once and frequency per occurrence; prompt tokens and others keep their logits. */
+static void test_answer_penalties(void) {
+    mt_sampling p = mt_sampling_default();
+    p.presence_penalty = 0.5f;
+    p.frequency_penalty = 0.25f;
+    mt_sampler s;
+    mt_err err;
+    CHECK(mt_sampler_init(&s, &p, V, &err) == MT_OK);
+    s.output_start = 2;
+    const int32_t hist[] = {3, 3, 5, 5, 7, 5};
+    float l[V] = {0};
+    mt_sampler_filter(&s, l, hist, 6);
+    CHECK_NEAR(l[5], -(0.5f + 0.25f * 3), 1e-6f);
+    CHECK_NEAR(l[7], -(0.5f + 0.25f), 1e-6f);
+    CHECK(l[3] == 0 && l[0] == 0);
+    float again[V] = {0}; /* the scratch counts are back to zero */
+    mt_sampler_filter(&s, again, hist, 6);
+    CHECK_NEAR(again[5], l[5], 1e-6f);
+    mt_sampler_release(&s);
+    p.presence_penalty = 2.5f;
+    CHECK(mt_sampler_init(&s, &p, V, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "presence"));
+}
+
 int main(void) {
+    test_answer_penalties();
     const float logits[V] = {1.0f, 3.0f, 2.9f, 0.5f, -1.0f, 2.0f, 0.0f, -3.0f};
     mt_sampling greedy = mt_sampling_default();
     CHECK(pick(greedy, logits, NULL, 0) == 1);

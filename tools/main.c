@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
     {"run", mt_cmd_run, "answer one prompt about images, streamed to stdout"},
     {"chat", mt_cmd_chat, "multi-turn conversation; /image PATH attaches an image"},
+    {"serve", mt_cmd_serve, "OpenAI-compatible API server and chat page, many requests batched together"},
     {"train", mt_cmd_train, "instruction-tune on image-text conversations (full or LoRA), resumable"},
     {"merge", mt_cmd_merge, "fold a LoRA adapter into a full model folder"},
     {"info", mt_cmd_info, "architecture, parameters per part, dtypes, memory"},

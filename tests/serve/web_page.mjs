@@ -5,7 +5,7 @@
 // server works: `mitten serve`'s URL, or "mock" for tests/serve/mock_server.mjs started here, which also lets the
 // test check what the page sent (image bytes, settings, key, history, the hang-up on stop), the Markdown, an error
 // answer, and the copy button. Exits 77 (skip) when playwright-core or chromium is missing; MT_CHROMIUM names
-// another browser binary.
+// another browser binary, MT_API_KEY the key a real server asks for.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +42,9 @@ function check(ok, what) {
 
 const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
 const context = await browser.newContext({ viewport: { width: 1100, height: 850 } });
+if (process.env.MT_API_KEY && !mock) {
+  await context.addInitScript((key) => sessionStorage.setItem('mitten.api-key', key), process.env.MT_API_KEY);
+}
 const page = await context.newPage();
 const foreign = [];
 const pageErrors = [];

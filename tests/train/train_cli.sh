@@ -45,7 +45,7 @@ with open(f"{d}/bad.jsonl", "w") as f:
     f.write(json.dumps({"image": "broken.png", "conversations": good[0]["conversations"]}) + "\n")    # line 4
     f.write(json.dumps({"conversations": good[0]["conversations"]}) + "\n")  # line 5: placeholder, no image
     f.write(json.dumps(good[1]) + "\n")
-# a copy of the model whose final norm is NaN: the first loss is not finite
+# a copy of the model whose final norm holds one NaN at index 17: the first loss is not finite
 nan = f"{d}/nan-model"
 shutil.copytree(model, nan, dirs_exist_ok=True)
 path = f"{nan}/model.safetensors"
@@ -53,9 +53,11 @@ raw = bytearray(open(path, "rb").read())
 n = struct.unpack("<Q", raw[:8])[0]
 header = json.loads(raw[8:8 + n])
 key = next(k for k in header if k.endswith("language_model.norm.weight") or k == "model.norm.weight")
-begin = 8 + n + header[key]["data_offsets"][0]
+assert header[key]["dtype"] == "F32"
+begin = 8 + n + header[key]["data_offsets"][0] + 17 * 4
 raw[begin:begin + 4] = struct.pack("<f", float("nan"))
 open(path, "wb").write(raw)
+open(f"{d}/nan-tensor", "w").write(key)
 EOF
 . "$src/tests/cli/check.sh"
 expect_err() { # label, text that must appear in the last command's stderr
@@ -115,9 +117,14 @@ expect_err "skip placeholder count" "bad.jsonl:5"
 check "--strict stops at the first bad sample" 1 "$mitten" train -m "$model" --data "$data/bad.jsonl" \
   --out "$runs/strict" --strict
 expect_err "--strict" "bad.jsonl:2"
-check "a NaN loss stops the run" 1 "$mitten" train -m "$data/nan-model" --data "$data/train.json" \
-  --out "$runs/nan" --threads 2 --batch 1
+nan_tensor=$(cat "$data/nan-tensor")
+check "a NaN loss stops the run and names the trained weight" 1 "$mitten" train -m "$data/nan-model" \
+  --data "$data/train.json" --out "$runs/nan" --threads 2 --batch 1
 expect_err "NaN" "not finite"
+expect_err "NaN trained weight" "$nan_tensor holds NaN (first at index 17)"
+check "a NaN in a frozen weight is named too" 1 "$mitten" train -m "$data/nan-model" --data "$data/train.json" \
+  --out "$runs/nan-frozen" --threads 2 --batch 1 --train projector
+expect_err "NaN frozen weight" "$nan_tensor holds NaN (first at index 17)"
 mkdir -p "$runs/ro" && chmod 555 "$runs/ro"
 if [ "$(id -u)" != 0 ]; then
   check "an unwritable output folder fails cleanly" 1 "$mitten" train "${common[@]}" --out "$runs/ro/run" --max-steps 1

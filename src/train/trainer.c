@@ -16,6 +16,7 @@
 #include "train/export.h"
 #include "train/plot.h"
 #include "train/prepare.h"
+#include "train/progress.h"
 #include "train/rng.h"
 #include "train/run_dir.h"
 #include "train/step.h"
@@ -123,6 +124,7 @@ typedef struct run {
     int64_t *eval_steps;
     double *eval_losses;
     int64_t n_eval;
+    mt_progress bar; /* drawn by rank 0 on a terminal */
 } run;
 
 /* Sample k of epoch e's order (Fisher-Yates over a stream keyed by seed and epoch). */
@@ -208,10 +210,9 @@ static void write_plot(run *r, int64_t steps) {
         mt_log(MT_LOG_ERROR, "loss plot: %s", e.msg);
 }
 
-/* ETA from the mean step time of this session (steps before a resume do not count) */
-static void log_step(run *r, int64_t step, int64_t first_step, double loss, double norm, double lr, int64_t tokens,
-                     int64_t images, double secs, double start) {
-    double eta = (mt_time_now() - start) / (double)(step + 1 - first_step) * (double)(r->total_steps - step - 1);
+static void log_step(run *r, int64_t step, double loss, double norm, double lr, int64_t tokens, int64_t images,
+                     double secs, double eta) {
+    mt_progress_clear(&r->bar);
     fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  grad norm %.3g  %.0f tok/s  %.0f img tok/s  eta %.0fs\n",
             (long long)step + 1, (long long)r->total_steps, loss, lr, norm, (double)tokens / secs,
             (double)images / secs, eta);
@@ -252,8 +253,9 @@ static bool name_nonfinite(const run *r, char *out, size_t cap) {
 
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
-    double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0;
+    double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0, session_tokens = 0;
     int64_t loss_n = 0; /* steps since the last log line: it prints their mean loss, as HF Trainer does */
+    if (mt_dist_rank() == 0) mt_progress_start(&r->bar, stderr);
     for (int64_t step = start_step; step < r->total_steps; step++) {
         double t0 = mt_time_now();
         int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * o->batch;
@@ -296,13 +298,21 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         double scale = mt_schedule_scale(&r->sched, step);
         mt_adamw_step(r->opt, scale, r->pool);
         r->losses[step] = loss;
-        double secs = mt_time_now() - t0;
-        bool writer = mt_dist_rank() == 0;
+        double now = mt_time_now(), secs = now - t0, elapsed = now - t_start;
+        bool writer = mt_dist_rank() == 0, last = step + 1 == r->total_steps;
+        bool log_now = writer && o->log_every && ((step + 1) % o->log_every == 0 || last);
         loss_sum += loss;
         loss_n++;
-        if (writer && o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps)) {
-            log_step(r, step, start_step, loss_sum / (double)loss_n, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE),
-                     tokens, images, secs, t_start);
+        session_tokens += (double)tokens;
+        /* ETA from the mean step time of this session (steps before a resume do not count) */
+        double eta = elapsed / (double)(step + 1 - start_step) * (double)(r->total_steps - step - 1);
+        if (log_now)
+            log_step(r, step, loss_sum / (double)loss_n, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images,
+                     secs, eta);
+        mt_progress_state bar = {.step = step + 1, .total = r->total_steps, .loss = loss_sum / (double)loss_n,
+                                 .tokens_per_s = session_tokens / elapsed, .elapsed = elapsed, .eta = eta};
+        mt_progress_draw(&r->bar, &bar, log_now || last);
+        if (log_now) {
             loss_sum = 0;
             loss_n = 0;
         }
@@ -316,11 +326,11 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
             if (writer && o->eval_tokens > 0 &&
                 (st = mt_eval_exact_match(r->m, r->eval, o->eval_tokens, o->threads, &hit, &of, err)))
                 return st;
+            mt_progress_clear(&r->bar);
             if (writer)
                 fprintf(stderr, "step %lld  eval loss %.4f  exact match %lld/%lld\n", (long long)step + 1, el,
                         (long long)hit, (long long)of);
         }
-        bool last = step + 1 == r->total_steps;
         /* a long run saves every save_minutes too, so a crash never loses all of it; every rank decides alike */
         bool due = o->save_minutes > 0 && mt_time_now() - t_saved >= o->save_minutes * 60.0;
         if (mt_dist_size() > 1) {
@@ -330,6 +340,7 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         }
         if ((o->save_every && (step + 1) % o->save_every == 0) || last || due) {
             t_saved = mt_time_now();
+            mt_progress_clear(&r->bar); /* what the save may log goes on a line of its own */
             if (writer) {
                 cJSON *state = state_json(r, step + 1);
                 st = mt_checkpoint_save(o->out_dir, step + 1, r->params, r->n_params, r->opt, state, o->keep, err);
@@ -338,6 +349,7 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
             }
             if ((st = mt_dist_share_status(st, err))) return st;
         }
+        if (!r->bar.shown) mt_progress_draw(&r->bar, &bar, true); /* back after an eval or save line */
     }
     return MT_OK;
 }
@@ -507,6 +519,7 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
     }
     if (resume) st = mt_dist_agree(st, err);
     if (!st) st = train_loop(&r, start, err);
+    mt_progress_end(&r.bar);
     if (!st && writer) st = export_run(&r, err);
     if (!st) st = mt_dist_share_status(st, err);
     teardown(&r);

@@ -3,7 +3,8 @@
 # the loss falls; kill -9 in the middle of a run and --resume ends bit-identical to an uninterrupted run (LoRA with
 # dropout, so the masks must replay too); merge of the saved adapter equals the model the run saved; bad samples
 # are skipped with their line (or stop the run with --strict); a non-finite loss stops with the last checkpoint
-# kept; an unwritable output folder fails cleanly; mpirun -np 2 gives the weights of one process with the same
+# kept, naming the weight that holds the NaN (trained or frozen); a terminal (script(1)'s pty) gets a progress bar
+# redrawn with \r below the log lines, a file only the plain lines; an unwritable output folder fails cleanly; mpirun -np 2 gives the weights of one process with the same
 # global batch (model within 1e-6, adapter within 5e-5 of each tensor's max: the gradient sums are added in another
 # order). usage: train_cli.sh MITTEN WORKDIR SOURCE_DIR
 set -u
@@ -177,6 +178,23 @@ steps = json.load(open(sys.argv[2]))["loss_history"]
 sys.exit(0 if len(logged) == 1 and abs(logged[0] - sum(steps) / 3) < 1e-4 else 1)
 EOF
   { echo "FAIL the logged loss is not the mean of the interval's steps"; fail=$((fail + 1)); }
+# ---- a terminal gets a progress bar redrawn in place below the log lines; a file gets the plain lines only ----
+! grep -q $'\r' "$work/err" || { echo "FAIL a log written to a file holds a carriage return"; fail=$((fail + 1)); }
+if command -v script >/dev/null; then  # util-linux script(1) runs the command on a pseudo-terminal
+  check "a run on a terminal" 0 script -q -e -c "$(printf '%q ' "$mitten" train "${common[@]}" --out "$runs/tty" \
+    --batch 1 --log-every 3)" /dev/null
+  /usr/bin/python3 - "$work/out" <<'EOF' ||
+import re, sys
+out = open(sys.argv[1], newline="").read()
+bars = re.findall(r"\rstep (\d)/3 +(\d+)% \[([#-]+)\]  loss [0-9.]+  \d+ tok/s  \d+:\d\d:\d\d<\d+:\d\d:\d\d", out)
+ok = len(bars) >= 2 and bars[0][0] == "1" and bars[-1] == ("3", "100", "#" * len(bars[-1][2]))
+sys.exit(0 if ok and re.search(r"\rstep 3/3  loss [0-9.]+  lr[^\r]*\r\n\rstep 3/3 100% \[", out) else 1)
+EOF
+    { echo "FAIL no bar redrawn with \\r (step 1, then 3/3 full), or no log line above it"; sed -n l "$work/out" | tail -4
+      fail=$((fail + 1)); }
+else
+  echo "note: no script(1) (util-linux): the terminal progress bar is not checked"
+fi
 
 # ---- export: the adapter first, config.json last, and an interrupted export's temporary files cleaned ----
 full=$runs/fullexport

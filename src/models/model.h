@@ -166,6 +166,7 @@ typedef struct mt_model_desc {
     size_t n_eos;
     int64_t bos_id;
     mt_dtype weight_dtype;
+    double attention_dropout; /* config.json's; the forward never drops, so training refuses a nonzero one */
     size_t params_vision, params_projector, params_language;
     mt_sampling sampling; /* generation_config.json's sampling defaults (mt_model_gen_params) */
 } mt_model_desc;

@@ -360,6 +360,10 @@ static mt_status setup(run *r, mt_err *err) {
     mt_status st = mt_pool_new(o->threads, &r->pool, err);
     if (!st) st = mt_model_open(o->model_dir, &r->m, err);
     if (st) return st;
+    if (r->m->desc.attention_dropout > 0) /* transformers would drop attention weights in training: so must we */
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s/config.json: attention_dropout %g is not supported for training "
+                          "(accepted: 0.0; mitten never drops attention weights)", o->model_dir,
+                          r->m->desc.attention_dropout);
     mt_dataset_opts dopt = mt_dataset_opts_default();
     dopt.image_dir = o->image_dir;
     dopt.strict = o->strict;

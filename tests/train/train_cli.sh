@@ -3,7 +3,8 @@
 # the loss falls; kill -9 in the middle of a run and --resume ends bit-identical to an uninterrupted run (LoRA with
 # dropout, so the masks must replay too); merge of the saved adapter equals the model the run saved; bad samples
 # are skipped with their line (or stop the run with --strict); a non-finite loss stops with the last checkpoint
-# kept, naming the weight that holds the NaN (trained or frozen); a terminal (script(1)'s pty) gets a progress bar
+# kept, naming the weight that holds the NaN (trained or frozen); a config's attention dropout is refused for
+# training (mitten never drops attention weights); a terminal (script(1)'s pty) gets a progress bar
 # redrawn with \r below the log lines, a file only the plain lines; an unwritable output folder fails cleanly; mpirun -np 2 gives the weights of one process with the same
 # global batch (model within 1e-6, adapter within 5e-5 of each tensor's max: the gradient sums are added in another
 # order). usage: train_cli.sh MITTEN WORKDIR SOURCE_DIR
@@ -59,6 +60,16 @@ begin = 8 + n + header[key]["data_offsets"][0] + 17 * 4
 raw[begin:begin + 4] = struct.pack("<f", float("nan"))
 open(path, "wb").write(raw)
 open(f"{d}/nan-tensor", "w").write(key)
+# a model whose config asks for attention dropout, which mitten does not do
+drop = f"{d}/dropout-model"
+shutil.rmtree(drop, ignore_errors=True)
+os.makedirs(drop)
+for f in os.listdir(model):
+    if f != "config.json":
+        os.symlink(os.path.abspath(f"{model}/{f}"), f"{drop}/{f}")
+cfg = json.load(open(f"{model}/config.json"))
+cfg["attention_dropout"] = 0.1
+json.dump(cfg, open(f"{drop}/config.json", "w"))
 EOF
 . "$src/tests/cli/check.sh"
 expect_err() { # label, text that must appear in the last command's stderr
@@ -126,6 +137,10 @@ expect_err "NaN trained weight" "$nan_tensor holds NaN (first at index 17)"
 check "a NaN in a frozen weight is named too" 1 "$mitten" train -m "$data/nan-model" --data "$data/train.json" \
   --out "$runs/nan-frozen" --threads 2 --batch 1 --train projector
 expect_err "NaN frozen weight" "$nan_tensor holds NaN (first at index 17)"
+check "attention dropout in the config is refused for training" 1 "$mitten" train -m "$data/dropout-model" \
+  --data "$data/train.json" --out "$runs/dropout" --threads 2
+expect_err "attention dropout" "config.json: attention_dropout 0.1 is not supported for training (accepted: 0.0"
+check "and ignored for inference, as transformers does" 0 "$mitten" run -m "$data/dropout-model" -p "Hi" --max-tokens 2
 mkdir -p "$runs/ro" && chmod 555 "$runs/ro"
 if [ "$(id -u)" != 0 ]; then
   check "an unwritable output folder fails cleanly" 1 "$mitten" train "${common[@]}" --out "$runs/ro/run" --max-steps 1

@@ -72,6 +72,32 @@ size_t mt_cfg_int_list(mt_cfg *r, const cJSON *o, const char *key, int64_t lo, i
     return r->st ? 0 : n;
 }
 
+mt_act mt_cfg_act(mt_cfg *r, const cJSON *o, const char *dflt) {
+    const char *name = mt_cfg_str_opt(r, o, "hidden_act", dflt);
+    mt_act act = MT_ACT_SILU;
+    if (!r->st && !mt_act_parse(name, &act)) {
+        char known[256];
+        mt_act_list(known, sizeof known);
+        mt_cfg_fail(r, MT_ERR_UNSUPPORTED, "field \"hidden_act\" = \"%.60s\" is not supported (accepted: %s)", name,
+                    known);
+    }
+    return act;
+}
+
+/* Informative only (weights carry their own dtype), but a value no checkpoint can have is a broken config. */
+void mt_cfg_dtype(mt_cfg *r, const cJSON *o) {
+    static const char *const known[] = {"float32", "bfloat16", "float16"};
+    const char *keys[] = {"torch_dtype", "dtype"};
+    for (int k = 0; k < 2 && !r->st; k++) {
+        const char *v = mt_cfg_str_opt(r, o, keys[k], NULL);
+        bool ok = !v;
+        for (size_t i = 0; i < MT_ARRAY_LEN(known) && !ok; i++) ok = strcmp(v, known[i]) == 0;
+        if (!r->st && !ok)
+            mt_cfg_fail(r, MT_ERR_UNSUPPORTED, "field \"%s\" = \"%.60s\" is not supported (accepted: float32, "
+                        "bfloat16, float16)", keys[k], v);
+    }
+}
+
 const cJSON *mt_cfg_section(const cJSON *cfg, const char *key, bool flat_ok) {
     if (!key) return cfg;
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(cfg, key);

@@ -3,7 +3,8 @@
  *     | 4.x                                  | 5.x                          | read as        |
  *     |--------------------------------------|------------------------------|----------------|
  *     | rope_theta + rope_scaling{type|...}  | rope_parameters{rope_type,..}| mt_rope_cfg    |
- *     | torch_dtype                          | dtype                        | (informative)  |
+ *     | torch_dtype                          | dtype                        | (informative,  |
+ *     |                                      |                              |  name checked) |
  *     | in_chans                             | in_channels                  | an int         |
  *     | flat text fields                     | nested text_config           | the part's obj |
  *
@@ -15,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "nn/rope.h"
+#include "tensor/tensor.h"
 
 typedef struct mt_cfg {
     const char *path; /* config.json, for messages */
@@ -33,6 +35,10 @@ bool mt_cfg_bool_opt(mt_cfg *r, const cJSON *o, const char *key, bool dflt);
 const char *mt_cfg_str_opt(mt_cfg *r, const cJSON *o, const char *key, const char *dflt);
 /* An integer list of at most cap values in [lo, hi]; returns the count. */
 size_t mt_cfg_int_list(mt_cfg *r, const cJSON *o, const char *key, int64_t lo, int64_t hi, int64_t *out, size_t cap);
+/* hidden_act of o (dflt when absent): an activation nn computes (mt_act_parse), else a failure listing them. */
+mt_act mt_cfg_act(mt_cfg *r, const cJSON *o, const char *dflt);
+/* torch_dtype (4.x) and dtype (5.x) of o, when present and not null, must name a dtype a checkpoint may hold. */
+void mt_cfg_dtype(mt_cfg *r, const cJSON *o);
 /* Records a failure naming the file and section, unless one is recorded already. */
 void mt_cfg_fail(mt_cfg *r, mt_status code, const char *fmt, ...) MT_PRINTF(3, 4);
 

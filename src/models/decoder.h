@@ -41,6 +41,7 @@ typedef struct mt_decoder_cfg {
     int64_t window;
     uint8_t window_layer[MT_DECODER_MAX_LAYERS];
     mt_act act;
+    double attn_dropout; /* attention_dropout: the forward never drops (inference ignores it, as transformers does) */
     mt_rope_cfg rope;
     /* MoE (n_experts 0: dense) */
     int64_t n_experts, top_k, moe_inter, sparse_step;

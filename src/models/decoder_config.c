@@ -171,9 +171,14 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
     if (!r.st && (c->head_dim < 2 || c->head_dim % 2))
         return mt_err_set(err, MT_ERR_FORMAT, "%s: head_dim %lld (hidden_size %lld / %lld heads) must be even", path,
                           (long long)c->head_dim, (long long)c->hidden, (long long)c->n_heads);
-    const char *act = mt_cfg_str_opt(&r, text, "hidden_act", "silu");
-    if (!r.st && !mt_act_parse(act, &c->act))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported", path, act);
+    c->act = mt_cfg_act(&r, text, "silu");
+    c->attn_dropout = mt_cfg_num_opt(&r, text, "attention_dropout", 0.0, 1.0, 0.0);
+    mt_cfg_dtype(&r, text);
+    if (root != text) { /* a nested config's root has its own dtype; its messages name no section */
+        mt_cfg r_root = {path, "", err, r.st};
+        mt_cfg_dtype(&r_root, root);
+        r.st = r_root.st;
+    }
     c->qkv_bias = k->qkv_bias;
     if (k->qkv_bias_key) c->qkv_bias = mt_cfg_bool_opt(&r, text, k->qkv_bias_key, k->qkv_bias);
     c->o_bias = k->o_bias;

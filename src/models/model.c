@@ -151,6 +151,7 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
     d->k_width = d->v_width = dc.n_kv * dc.head_dim;
     d->pos_axes = mt_rope_axes(&dc.rope);
     d->weight_dtype = mt_decoder_lm_head(m->decoder)->dtype;
+    d->attention_dropout = dc.attn_dropout;
     mt_cfg r = {path, "", err, MT_OK};
     int64_t V = dc.vocab;
     d->image_token_id = mt_cfg_int_opt(&r, cfg, "image_token_id", 0, V - 1, -1);

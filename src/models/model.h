@@ -166,6 +166,7 @@ typedef struct mt_model_desc {
     size_t n_eos;
     int64_t bos_id;
     mt_dtype weight_dtype;
+    double attention_dropout; /* config.json's; the forward never drops, so training refuses a nonzero one */
     size_t params_vision, params_projector, params_language;
     mt_sampling sampling; /* generation_config.json's sampling defaults (mt_model_gen_params) */
 } mt_model_desc;
@@ -220,6 +221,9 @@ bool mt_weight_module(const mt_model *m, const char *name, bool renamed, char *o
 const mt_tensor *mt_weight_whole(const mt_weight *w);
 /* Weight w as it is now (its whole module tensor, any dtype), as rows x cols f32 in out. */
 mt_status mt_weight_read_f32(const mt_weight *w, float *out, mt_err *err);
+/* The flat index (row-major, rows x cols) of the first NaN or Inf in weight w as it is now, with that value in
+ * *value; -1 when every value is finite, or no module tensor in host memory covers w whole. */
+int64_t mt_weight_first_nonfinite(const mt_weight *w, float *value);
 /* The registered weight called name, or NULL. */
 mt_weight *mt_weight_find(const mt_model *m, const char *name);
 void mt_weights_release(mt_model *m);

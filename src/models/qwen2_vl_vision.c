@@ -59,10 +59,9 @@ static mt_status read_config(const cJSON *cfg, const char *path, int64_t text_hi
         q->mlp_width = q->width * mt_cfg_int_opt(&r, vc, "mlp_ratio", 1, 64, 4);
         q->out_hidden = mt_cfg_int(&r, vc, "hidden_size", 1, 1 << 17);
     }
-    const char *act = mt_cfg_str_opt(&r, vc, "hidden_act", q->v2_5 ? "silu" : "quick_gelu");
+    q->act = mt_cfg_act(&r, vc, q->v2_5 ? "silu" : "quick_gelu");
+    mt_cfg_dtype(&r, vc);
     if (r.st) return r.st;
-    if (!mt_act_parse(act, &q->act))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: vision_config.hidden_act \"%s\" is not supported", path, act);
     if (q->width % q->heads || (q->width / q->heads) % 4)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: vision width %lld is not a multiple of 4 * %lld heads", path,
                           (long long)q->width, (long long)q->heads);

@@ -63,12 +63,11 @@ static mt_status read_config(const cJSON *cfg, const char *path, int64_t text_hi
     q->in_chans = mt_cfg_int_either(&r, vc, "in_channels", "in_chans", 1, 16, 3);
     q->out_hidden = mt_cfg_int(&r, vc, "out_hidden_size", 1, 1 << 17);
     int64_t n_pos = mt_cfg_int(&r, vc, "num_position_embeddings", 1, 1 << 24);
-    const char *act = mt_cfg_str_opt(&r, vc, "hidden_act", "gelu_pytorch_tanh");
+    q->act = mt_cfg_act(&r, vc, "gelu_pytorch_tanh");
+    mt_cfg_dtype(&r, vc);
     int64_t deep[MT_MAX_DEEPSTACK + 1];
     size_t n_deep = mt_cfg_int_list(&r, vc, "deepstack_visual_indexes", INT64_MIN, INT64_MAX, deep, MT_MAX_DEEPSTACK + 1);
     if (r.st) return r.st;
-    if (!mt_act_parse(act, &q->act))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: vision_config.hidden_act \"%s\" is not supported", path, act);
     if (q->width % q->heads || (q->width / q->heads) % 4)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: vision width %lld is not a multiple of 4 * %lld heads", path,
                           (long long)q->width, (long long)q->heads);

@@ -1,8 +1,10 @@
 /* models/weights: the table of checkpoint tensors a loaded model reads and the module tensors that read them. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "models/model.h"
+#include "tensor/backend.h"
 #include "tensor/cpu/cpu.h"
 
 /* by_tensor maps a module tensor to (weight index << USE_BITS | use index) */
@@ -84,6 +86,25 @@ mt_status mt_weight_read_f32(const mt_weight *w, float *out, mt_err *err) {
     for (int64_t r = 0; r < w->rows; r++)
         mt_cpu_to_f32(w->cols, (const char *)t->data + (size_t)(r * stride) * esz, t->dtype, out + r * w->cols);
     return MT_OK;
+}
+
+int64_t mt_weight_first_nonfinite(const mt_weight *w, float *value) {
+    const mt_tensor *t = mt_weight_whole(w);
+    if (!t || t->device != MT_DEVICE_CPU) return -1;
+    int64_t stride = t->ndim > 1 ? t->stride[0] : w->cols;
+    size_t esz = mt_dtype_size(t->dtype);
+    float buf[256]; /* a stack chunk: this runs when a run already failed, and must not fail itself */
+    for (int64_t r = 0; r < w->rows; r++)
+        for (int64_t c = 0; c < w->cols; c += 256) {
+            int64_t k = MT_MIN(w->cols - c, 256);
+            mt_cpu_to_f32(k, (const char *)t->data + (size_t)(r * stride + c) * esz, t->dtype, buf);
+            for (int64_t i = 0; i < k; i++)
+                if (!isfinite(buf[i])) {
+                    *value = buf[i];
+                    return r * w->cols + c + i;
+                }
+        }
+    return -1;
 }
 
 mt_weight *mt_weight_of(const mt_model *m, const mt_tensor *t, int64_t *row0) {

@@ -1,6 +1,7 @@
 /* tensor/ops: the forward ops (f32 activations; weights in any float dtype). Matmul and attention go to the CPU
  * kernels in tensor/cpu; the row-wise ops here are cheap next to them and are written plainly. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tensor/backend.h"
@@ -151,21 +152,29 @@ mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w,
     return record_norm(ctx, mt_bw_layer_norm, y, x, w, b, eps);
 }
 
-bool mt_act_parse(const char *name, mt_act *out) {
-    static const struct {
-        const char *name;
-        mt_act act;
-    } table[] = {{"silu", MT_ACT_SILU},         {"swish", MT_ACT_SILU},
-                 {"gelu", MT_ACT_GELU_ERF},     {"gelu_pytorch_tanh", MT_ACT_GELU_TANH},
+static const struct {
+    const char *name;
+    mt_act act;
+} act_names[] = {{"silu", MT_ACT_SILU},          {"swish", MT_ACT_SILU},
+                 {"gelu", MT_ACT_GELU_ERF},      {"gelu_pytorch_tanh", MT_ACT_GELU_TANH},
                  {"gelu_new", MT_ACT_GELU_TANH}, {"quick_gelu", MT_ACT_QUICK_GELU},
                  {"sigmoid", MT_ACT_SIGMOID}};
-    for (size_t i = 0; i < MT_ARRAY_LEN(table); i++) {
-        if (strcmp(name, table[i].name) == 0) {
-            *out = table[i].act;
+
+bool mt_act_parse(const char *name, mt_act *out) {
+    for (size_t i = 0; i < MT_ARRAY_LEN(act_names); i++) {
+        if (strcmp(name, act_names[i].name) == 0) {
+            *out = act_names[i].act;
             return true;
         }
     }
     return false;
+}
+
+void mt_act_list(char *out, size_t cap) {
+    size_t n = 0;
+    if (cap) out[0] = '\0';
+    for (size_t i = 0; i < MT_ARRAY_LEN(act_names) && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? ", " : "", act_names[i].name);
 }
 
 static inline float act_apply(float v, mt_act act) {

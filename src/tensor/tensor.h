@@ -99,6 +99,8 @@ typedef enum { MT_ACT_SILU, MT_ACT_GELU_ERF, MT_ACT_GELU_TANH, MT_ACT_QUICK_GELU
 /* Parses "silu", "gelu", "gelu_pytorch_tanh", "quick_gelu", "sigmoid" (transformers' ACT2FN names); false when
  * unknown. */
 bool mt_act_parse(const char *name, mt_act *out);
+/* The names mt_act_parse takes, comma-separated, for messages (cut to fit cap). */
+void mt_act_list(char *out, size_t cap);
 mt_tensor *mt_op_act(mt_ctx *ctx, const mt_tensor *x, mt_act act);
 /* act(gate) * up, the gated MLP's middle */
 mt_tensor *mt_op_gated_act(mt_ctx *ctx, const mt_tensor *gate, const mt_tensor *up, mt_act act);

@@ -16,6 +16,7 @@
 #include "train/export.h"
 #include "train/plot.h"
 #include "train/prepare.h"
+#include "train/progress.h"
 #include "train/rng.h"
 #include "train/run_dir.h"
 #include "train/step.h"
@@ -123,6 +124,7 @@ typedef struct run {
     int64_t *eval_steps;
     double *eval_losses;
     int64_t n_eval;
+    mt_progress bar; /* drawn by rank 0 on a terminal */
 } run;
 
 /* Sample k of epoch e's order (Fisher-Yates over a stream keyed by seed and epoch). */
@@ -208,19 +210,52 @@ static void write_plot(run *r, int64_t steps) {
         mt_log(MT_LOG_ERROR, "loss plot: %s", e.msg);
 }
 
-/* ETA from the mean step time of this session (steps before a resume do not count) */
-static void log_step(run *r, int64_t step, int64_t first_step, double loss, double norm, double lr, int64_t tokens,
-                     int64_t images, double secs, double start) {
-    double eta = (mt_time_now() - start) / (double)(step + 1 - first_step) * (double)(r->total_steps - step - 1);
+static void log_step(run *r, int64_t step, double loss, double norm, double lr, int64_t tokens, int64_t images,
+                     double secs, double eta) {
+    mt_progress_clear(&r->bar);
     fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  grad norm %.3g  %.0f tok/s  %.0f img tok/s  eta %.0fs\n",
             (long long)step + 1, (long long)r->total_steps, loss, lr, norm, (double)tokens / secs,
             (double)images / secs, eta);
 }
 
+static int64_t first_nonfinite(const float *x, int64_t n) {
+    for (int64_t k = 0; x && k < n; k++)
+        if (!isfinite(x[k])) return k;
+    return -1;
+}
+
+static void describe_nonfinite(char *out, size_t cap, const char *what, const char *name, int64_t at, float v) {
+    snprintf(out, cap, "%s%s holds %s (first at index %lld)", what, name, isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf",
+             (long long)at);
+}
+
+/* Names the first tensor holding a NaN or Inf: the trained weights, then every weight the model reads (the frozen
+ * ones), then the trained weights' gradients. Weights come first because one bad weight makes every gradient bad.
+ * Nothing is checked at load (transformers does not either): the pass over all weights is paid only by a run that
+ * already failed. false when all are finite. */
+static bool name_nonfinite(const run *r, char *out, size_t cap) {
+    const mt_param *p = r->params;
+    for (size_t i = 0; i < r->n_params; i++) {
+        int64_t at = first_nonfinite(p[i].data, p[i].n);
+        if (at >= 0) return describe_nonfinite(out, cap, "", p[i].name, at, p[i].data[at]), true;
+    }
+    for (size_t i = 0; i < r->m->n_weights; i++) {
+        float v;
+        int64_t at = mt_weight_first_nonfinite(&r->m->weights[i], &v);
+        if (at >= 0) return describe_nonfinite(out, cap, "", r->m->weights[i].name, at, v), true;
+    }
+    for (size_t i = 0; i < r->n_params; i++) {
+        int64_t at = first_nonfinite(p[i].grad, p[i].n);
+        if (at >= 0) return describe_nonfinite(out, cap, "the gradient of ", p[i].name, at, p[i].grad[at]), true;
+    }
+    return false;
+}
+
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
-    double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0;
+    double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0, session_tokens = 0;
     int64_t loss_n = 0; /* steps since the last log line: it prints their mean loss, as HF Trainer does */
+    if (mt_dist_rank() == 0) mt_progress_start(&r->bar, stderr);
     for (int64_t step = start_step; step < r->total_steps; step++) {
         double t0 = mt_time_now();
         int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * o->batch;
@@ -252,20 +287,32 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         images = (int64_t)sums[2];
         double norm;
         st = mt_grad_clip_norm(r->params, r->n_params, o->max_grad_norm, r->pool, &norm, err);
-        if (st || !isfinite(loss))
-            return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite (%s); stopping, the last "
-                              "checkpoint in %s is kept", (long long)step + 1, st ? "gradient" : "loss",
-                              st ? err->msg : "NaN or Inf", o->out_dir);
+        if (st || !isfinite(loss)) {
+            char why[1024];
+            if (!name_nonfinite(r, why, sizeof why))
+                snprintf(why, sizeof why, "every weight and gradient is finite, so an activation overflowed");
+            return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite: %s; stopping, the last checkpoint "
+                              "in %s is kept", (long long)step + 1, isfinite(loss) ? "gradient" : "loss", why,
+                              o->out_dir);
+        }
         double scale = mt_schedule_scale(&r->sched, step);
         mt_adamw_step(r->opt, scale, r->pool);
         r->losses[step] = loss;
-        double secs = mt_time_now() - t0;
-        bool writer = mt_dist_rank() == 0;
+        double now = mt_time_now(), secs = now - t0, elapsed = now - t_start;
+        bool writer = mt_dist_rank() == 0, last = step + 1 == r->total_steps;
+        bool log_now = writer && o->log_every && ((step + 1) % o->log_every == 0 || last);
         loss_sum += loss;
         loss_n++;
-        if (writer && o->log_every && ((step + 1) % o->log_every == 0 || step + 1 == r->total_steps)) {
-            log_step(r, step, start_step, loss_sum / (double)loss_n, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE),
-                     tokens, images, secs, t_start);
+        session_tokens += (double)tokens;
+        /* ETA from the mean step time of this session (steps before a resume do not count) */
+        double eta = elapsed / (double)(step + 1 - start_step) * (double)(r->total_steps - step - 1);
+        if (log_now)
+            log_step(r, step, loss_sum / (double)loss_n, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images,
+                     secs, eta);
+        mt_progress_state bar = {.step = step + 1, .total = r->total_steps, .loss = loss_sum / (double)loss_n,
+                                 .tokens_per_s = session_tokens / elapsed, .elapsed = elapsed, .eta = eta};
+        mt_progress_draw(&r->bar, &bar, log_now || last);
+        if (log_now) {
             loss_sum = 0;
             loss_n = 0;
         }
@@ -279,11 +326,11 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
             if (writer && o->eval_tokens > 0 &&
                 (st = mt_eval_exact_match(r->m, r->eval, o->eval_tokens, o->threads, &hit, &of, err)))
                 return st;
+            mt_progress_clear(&r->bar);
             if (writer)
                 fprintf(stderr, "step %lld  eval loss %.4f  exact match %lld/%lld\n", (long long)step + 1, el,
                         (long long)hit, (long long)of);
         }
-        bool last = step + 1 == r->total_steps;
         /* a long run saves every save_minutes too, so a crash never loses all of it; every rank decides alike */
         bool due = o->save_minutes > 0 && mt_time_now() - t_saved >= o->save_minutes * 60.0;
         if (mt_dist_size() > 1) {
@@ -293,6 +340,7 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         }
         if ((o->save_every && (step + 1) % o->save_every == 0) || last || due) {
             t_saved = mt_time_now();
+            mt_progress_clear(&r->bar); /* what the save may log goes on a line of its own */
             if (writer) {
                 cJSON *state = state_json(r, step + 1);
                 st = mt_checkpoint_save(o->out_dir, step + 1, r->params, r->n_params, r->opt, state, o->keep, err);
@@ -301,6 +349,7 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
             }
             if ((st = mt_dist_share_status(st, err))) return st;
         }
+        if (!r->bar.shown) mt_progress_draw(&r->bar, &bar, true); /* back after an eval or save line */
     }
     return MT_OK;
 }
@@ -311,6 +360,10 @@ static mt_status setup(run *r, mt_err *err) {
     mt_status st = mt_pool_new(o->threads, &r->pool, err);
     if (!st) st = mt_model_open(o->model_dir, &r->m, err);
     if (st) return st;
+    if (r->m->desc.attention_dropout > 0) /* transformers would drop attention weights in training: so must we */
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s/config.json: attention_dropout %g is not supported for training "
+                          "(accepted: 0.0; mitten never drops attention weights)", o->model_dir,
+                          r->m->desc.attention_dropout);
     mt_dataset_opts dopt = mt_dataset_opts_default();
     dopt.image_dir = o->image_dir;
     dopt.strict = o->strict;
@@ -470,6 +523,7 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
     }
     if (resume) st = mt_dist_agree(st, err);
     if (!st) st = train_loop(&r, start, err);
+    mt_progress_end(&r.bar);
     if (!st && writer) st = export_run(&r, err);
     if (!st) st = mt_dist_share_status(st, err);
     teardown(&r);

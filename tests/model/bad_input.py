@@ -262,6 +262,39 @@ def main():
     c.expect("head_dim odd", c.edit_config("hd", lambda k: k["text_config"].update(head_dim=23), vl),
              ["head_dim"], ids=text_ids, images=False)
 
+    # config values the family does not implement are refused, naming config.json, the field and what is accepted
+    # (issue 9); an activation nn computes is used as given, as transformers' MLPs take ACT2FN[hidden_act]
+    acts = "silu, swish, gelu, gelu_pytorch_tanh, gelu_new, quick_gelu, sigmoid"
+    c.expect("tie_word_embeddings a string", c.edit_config("tie_yes", lambda k: k.update(tie_word_embeddings="yes")),
+             ["config.json", "\"tie_word_embeddings\" must be true or false"])
+    c.expect("decoder hidden_act unknown", c.edit_config("act_relu", lambda k: k.update(hidden_act="relu")),
+             ["config.json", "\"hidden_act\" = \"relu\"", "accepted: " + acts])
+    c.expect("vision hidden_act unknown",
+             c.edit_config("vact_relu", lambda k: k["vision_config"].update(hidden_act="relu")),
+             ["config.json", "vision_config", "\"hidden_act\" = \"relu\"", "accepted: " + acts])
+    c.expect("torch_dtype unknown", c.edit_config("dtype8", lambda k: k.update(torch_dtype="float8_e4m3fn")),
+             ["config.json", "\"torch_dtype\" = \"float8_e4m3fn\"", "accepted: float32, bfloat16, float16"])
+    c.expect("text_config.dtype not a string", c.edit_config("dtype_num", lambda k: k["text_config"].update(dtype=16), vl),
+             ["config.json", "text_config", "\"dtype\" must be a string"], ids=text_ids, images=False)
+    c.expect("vision_config.torch_dtype unknown",
+             c.edit_config("vdtype", lambda k: k["vision_config"].update(torch_dtype="half")),
+             ["config.json", "vision_config", "\"torch_dtype\" = \"half\""])
+    c.expect("use_sliding_window a string", c.edit_config("sw_str", lambda k: k.update(use_sliding_window="false")),
+             ["config.json", "\"use_sliding_window\" must be true or false"])
+    c.expect("attention_dropout out of range", c.edit_config("adrop", lambda k: k.update(attention_dropout=1.5)),
+             ["config.json", "attention_dropout"])
+    gelu = c.edit_config("act_gelu", lambda k: k.update(hidden_act="gelu"), q2)
+    gelu_ref = os.path.join(a.work, "act_gelu_ref")
+    sh(QWEN3 + ["dump", "--model", gelu, "--ids", text_ids, "--out", gelu_ref, "--greedy", "0"])
+    got = c.logits("decoder hidden_act gelu", gelu, ids=text_ids)
+    silu = c.logits("decoder hidden_act silu", q2, ids=text_ids)
+    ref = np.load(os.path.join(gelu_ref, "logits.npy"))
+    if got is not None and silu is not None:
+        err = float(np.abs(got - ref).max() / np.abs(ref).max())
+        apart = float(np.abs(silu - ref).max() / np.abs(ref).max())
+        if not (err < 1e-5 and apart > 1e-3):
+            c.failures.append("hidden_act gelu: logits %.2e from the gelu reference, silu's %.2e" % (err, apart))
+
     # Qwen2-MoE: the shared expert's width and the q/k/v biases come from the config
     q2moe = os.path.join(a.work, "base_qwen2_moe")
     sh(QWEN3 + ["make-checkpoint", "--variant", "qwen2_moe", "--out", q2moe, "--seed", "3"])

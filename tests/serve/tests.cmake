@@ -17,3 +17,10 @@ if(MT_NODE)
 else()
   message(STATUS "serve_web_page not registered: no node")
 endif()
+
+# mitten serve through the official openai npm client on the shipped tiny model (answers checked against mitten run).
+if(MT_NODE)
+  add_test(NAME serve_openai_client
+           COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/openai_client.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR})
+  set_tests_properties(serve_openai_client PROPERTIES LABELS serve TIMEOUT 300)
+endif()

@@ -123,8 +123,9 @@ static mt_status image_from_file(const char *path, const char *param, const mt_o
     if (!lim->allow_files)
         return BAD(param, "local files are not served (start the server with --allow-files DIR to allow a folder)");
     char *real = realpath(path, NULL);
+    if (!real) return BAD(param, "%s: no such file", path);
     size_t n = strlen(lim->allow_files);
-    bool inside = real && strncmp(real, lim->allow_files, n) == 0 && (real[n] == '/' || lim->allow_files[n - 1] == '/');
+    bool inside = strncmp(real, lim->allow_files, n) == 0 && (real[n] == '/' || lim->allow_files[n - 1] == '/');
     if (!inside) {
         free(real);
         return BAD(param, "%s is not a file under the --allow-files folder", path);

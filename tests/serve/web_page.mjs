@@ -1,36 +1,38 @@
 // The chat page in a real browser (playwright-core driving Debian's chromium):
-//   node tests/serve/web_page.mjs <base-url | mock> <screenshot.png>
+//   node tests/serve/web_page.mjs <base-url | mock | mitten=BINARY> <screenshot.png>
 // Opens the page, attaches docs/example.png through the file input, asks, waits for streamed text, presses stop,
 // checks the tokens/s line, and saves <screenshot.png> and <screenshot>-narrow.png (a 360 px wide phone). Any
-// server works: `mitten serve`'s URL, or "mock" for tests/serve/mock_server.mjs started here, which also lets the
+// server works: `mitten serve`'s URL, "mitten=BINARY" to start `BINARY serve` on the shipped model here, or "mock" for tests/serve/mock_server.mjs started here, which also lets the
 // test check what the page sent (image bytes, settings, key, history, the hang-up on stop), the Markdown, an error
-// answer, and the copy button. Exits 77 (skip) when playwright-core or chromium is missing; MT_CHROMIUM names
+// answer, and the copy button. Fails when playwright-core or chromium is missing (setup installs both); MT_CHROMIUM names
 // another browser binary, MT_API_KEY the key a real server asks for.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const [target, shot] = process.argv.slice(2);
 if (!target || !shot || !shot.endsWith('.png')) {
-  console.error('usage: node web_page.mjs <base-url | mock> <screenshot.png>');
+  console.error('usage: node web_page.mjs <base-url | mock | mitten=BINARY> <screenshot.png>');
   process.exit(2);
 }
 const chromiumPath = process.env.MT_CHROMIUM ?? '/usr/bin/chromium';
 if (!existsSync(chromiumPath)) {
-  console.error(`SKIP: no browser at ${chromiumPath} (apt-get install chromium, or set MT_CHROMIUM)`);
-  process.exit(77);
+  console.error(`FAIL: no browser at ${chromiumPath} (apt-get install chromium, or set MT_CHROMIUM)`);
+  process.exit(1);
 }
 let chromium;
 try {
   ({ chromium } = await import('playwright-core'));
 } catch {
-  console.error('SKIP: playwright-core is not installed (npm install in the source folder)');
-  process.exit(77);
+  console.error('FAIL: playwright-core is not installed (npm install in the source folder)');
+  process.exit(1);
 }
 
 const imagePath = fileURLToPath(new URL('../../docs/example.png', import.meta.url));
 const { startMock, ANSWER } = target === 'mock' ? await import('./mock_server.mjs') : {};
 const mock = startMock ? await startMock() : null;
-const base = mock ? mock.url : target.replace(/\/?$/, '/');
+const serve = target.startsWith('mitten=') ? await import('./serve_lib.mjs') : null;
+const real = serve ? await serve.startServer(target.slice(7), []) : null;
+const base = mock ? mock.url : real ? real.url : target.replace(/\/?$/, '/');
 const origin = new URL(base).origin;
 const png = readFileSync(imagePath).toString('base64');
 
@@ -210,6 +212,7 @@ try {
 } finally {
   await browser.close();
   await mock?.close();
+  if (real) await serve.stopServer(real);
 }
 console.log(failures ? `${failures} failed; screenshot ${shot}` : `all passed; screenshot ${shot}`);
 process.exit(failures ? 1 : 0);

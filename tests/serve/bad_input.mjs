@@ -1,0 +1,74 @@
+// mitten serve on bad input: each request gets an error (OpenAI's error object, the right status) or a closed
+// connection, and the server keeps serving.
+//   node tests/serve/bad_input.mjs MITTEN_BINARY SOURCE_DIR WORK_DIR
+import { copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+
+import { check, done, healthy, rawRequest, startServer, status, stopServer } from './serve_lib.mjs';
+
+const [mitten, src, work] = process.argv.slice(2);
+rmSync(work, { recursive: true, force: true });
+mkdirSync(`${work}/allowed`, { recursive: true });
+copyFileSync(`${src}/docs/tiny_example.png`, `${work}/allowed/ok.png`);
+copyFileSync(`${src}/docs/tiny_example.png`, `${work}/outside.png`);
+symlinkSync(`${work}/outside.png`, `${work}/allowed/link.png`);
+
+const server = await startServer(mitten, ['--allow-files', `${work}/allowed`, '--idle-timeout', '1', '--ctx', '128']);
+const url = server.url;
+
+async function post(body, what, want, { field } = {}) {
+  const r = await fetch(`${url}v1/chat/completions`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
+  const text = await r.text();
+  let err = null;
+  try {
+    err = JSON.parse(text).error;
+  } catch {}
+  const fine = r.status === want && (want === 200 || (err && typeof err.message === 'string' && (!field || err.param === field)));
+  check(fine && (await healthy(url)), `${what}: ${r.status} ${err ? err.message.slice(0, 110) : text.slice(0, 60)}`);
+}
+
+const msg = (content) => JSON.stringify({ messages: [{ role: 'user', content }], max_tokens: 4 });
+const image = (u) => msg([{ type: 'image_url', image_url: { url: u } }, { type: 'text', text: 'What colour?' }]);
+
+await post('{"messages": [', 'invalid JSON', 400);
+await post('[1, 2]', 'not an object', 400);
+await post('{"messages": "hi"}', 'messages a string', 400, { field: 'messages' });
+await post('{"messages": []}', 'no messages', 400, { field: 'messages' });
+await post('{"messages": [{"role": "wizard", "content": "hi"}]}', 'an unknown role', 400, { field: 'messages[0]' });
+await post('{"messages": [{"role": "user", "content": 5}]}', 'content a number', 400, { field: 'messages[0].content' });
+await post(JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: '10' }), 'max_tokens a string', 400, { field: 'max_tokens' });
+await post('{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e300}', 'max_tokens 1e300', 400, { field: 'max_tokens' });
+await post('{"messages": [{"role": "user", "content": "hi"}], "top_k": 1e20}', 'top_k 1e20', 400, { field: 'top_k' });
+await post('{"messages": [{"role": "user", "content": "hi"}], "seed": -3}', 'a negative seed', 400, { field: 'seed' });
+await post('{"messages": [{"role": "user", "content": "hi"}], "stop": [1]}', 'stop a number', 400, { field: 'stop' });
+await post('{"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}', 'stream a string', 400, { field: 'stream' });
+await post(image('data:image/png;base64,!!!!'), 'bad base64', 400);
+await post(image('data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA'), 'a truncated PNG', 400);
+await post(image('data:text/plain;base64,aGk='), 'a data: URL that is not an image', 400);
+await post(image('ftp://x/y.png'), 'an ftp URL', 400);
+await post(image(`file://${work}/allowed/ok.png`), 'a file under --allow-files', 200);
+await post(image(`file://${work}/allowed/../outside.png`), 'a path escaping through ..', 400);
+await post(image(`file://${work}/allowed/link.png`), 'a symlink out of the folder', 400);
+await post(image(`${work}/allowed/missing.png`), 'a missing file', 400);
+await post(msg('word '.repeat(200)), 'a prompt longer than the context', 400, { field: 'messages' });
+
+// raw HTTP: things a client library would not send
+const wrong = await fetch(`${url}v1/chat/completions`);
+check(wrong.status === 405, `GET on a POST endpoint: ${wrong.status}`);
+const nowhere = await fetch(`${url}v1/nothing`);
+check(nowhere.status === 404 && (await nowhere.json()).error, `an unknown path: ${nowhere.status}`);
+const truncated = await rawRequest(url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"mess',
+  { closeAfterSend: true, ms: 3000 });
+check(await healthy(url), `a body cut short by the client: served on (${status(truncated.text) || 'closed'})`);
+const t0 = Date.now();
+const slow = await rawRequest(url, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { ms: 8000 });
+check(slow.closedByServer && Date.now() - t0 < 7000, `a client that stops sending its headers is closed after ${Date.now() - t0} ms`);
+const flood = await rawRequest(url, `GET /health HTTP/1.1\r\nHost: x\r\n${'X-Flood: ' + 'a'.repeat(200) + '\r\n'}`.repeat(1) +
+  Array.from({ length: 2000 }, (_, i) => `X-H${i}: ${'b'.repeat(60)}\r\n`).join('') + '\r\n', { ms: 5000 });
+check([0, 413, 431].includes(status(flood.text)) && (await healthy(url)), `a header flood: ${status(flood.text) || 'closed'}, served on`);
+const garbage = await rawRequest(url, '\x00\x01\x02 not http at all\r\n\r\n', { ms: 3000 });
+check(await healthy(url), `bytes that are not HTTP: ${status(garbage.text) || 'closed'}, served on`);
+
+const exit = await stopServer(server);
+check(exit.code === 0, `SIGTERM: exit ${exit.code}`);
+check(!/AddressSanitizer|runtime error/.test(server.log), 'no sanitizer report in the server log');
+done();

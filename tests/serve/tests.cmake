@@ -37,3 +37,10 @@ if(MT_NODE)
                    ${CMAKE_CURRENT_BINARY_DIR}/serve-bad-input)
   set_tests_properties(serve_bad_input PROPERTIES LABELS serve TIMEOUT 120)
 endif()
+
+# 64 streaming clients for 60 s: no failures, RSS stops growing, a clean SIGTERM (label load: the longest test).
+if(MT_NODE)
+  add_test(NAME serve_load
+           COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/load.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR} 60 64)
+  set_tests_properties(serve_load PROPERTIES LABELS "serve;load" TIMEOUT 300)
+endif()

@@ -281,12 +281,7 @@ static void log_request(request *q, int http) {
 
 static void request_end(request *q, int http) {
     log_request(q, http);
-    mt_server *s = q->s;
     request_free(q);
-    pthread_mutex_lock(&s->mu);
-    s->running--;
-    pthread_cond_broadcast(&s->idle);
-    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- streamed answers ---- */
@@ -459,7 +454,6 @@ enum MHD_Result mt_serve_generate(mt_server *s, struct MHD_Connection *c, const 
     snprintf(q->url, sizeof q->url, "%s", url);
     pthread_mutex_lock(&s->mu);
     uint64_t serial = ++s->next_id;
-    s->running++;
     pthread_mutex_unlock(&s->mu);
     snprintf(q->id, sizeof q->id, "%s-%08llx%016llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)serial,
              (unsigned long long)mt_sampler_draw_seed() << 32 ^ (unsigned long long)q->created);
@@ -512,10 +506,6 @@ enum MHD_Result mt_serve_generate(mt_server *s, struct MHD_Connection *c, const 
         snprintf(detail, sizeof detail, "- %s", err.msg);
         mt_serve_log(s, "POST", q->url, http, mt_time_now() - t0, detail);
         request_free(q);
-        pthread_mutex_lock(&s->mu);
-        s->running--;
-        pthread_cond_broadcast(&s->idle);
-        pthread_mutex_unlock(&s->mu);
         return r;
     }
     /* no idle timeout while the answer is made: the request's own time limit applies */

@@ -18,7 +18,7 @@ struct mt_server {
     struct MHD_Daemon *d;
     pthread_mutex_t mu;
     pthread_cond_t idle; /* signalled when a generation ends */
-    int running;         /* generation requests in flight */
+    int running;         /* requests past their headers, until their answer is sent (or the client left) */
     bool stopping;       /* new requests get 503 */
     bool cutting;        /* running requests are cancelled */
     time_t started;

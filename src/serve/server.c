@@ -188,6 +188,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(u = mt_calloc(1, sizeof *u))) return MHD_NO;
         u->t0 = t0;
         *con_cls = u;
+        pthread_mutex_lock(&s->mu);
+        s->running++;
+        pthread_mutex_unlock(&s->mu);
         return MHD_YES;
     }
     if (*data_size) {
@@ -202,13 +205,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return mt_serve_generate(s, c, url, chat, u->body.p ? u->body.p : "", u->body.n, u->t0);
 }
 
+/* The end of a request whose body was read, once its answer is sent or the connection is gone. */
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
-    (void)cls, (void)c, (void)why;
+    (void)c, (void)why;
+    mt_server *s = cls;
     upload *u = *con_cls;
     if (!u) return;
     mt_buf_free(&u->body);
     mt_free(u);
     *con_cls = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->running--;
+    pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- lifecycle ---- */

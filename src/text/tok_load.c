@@ -201,8 +201,9 @@ static mt_status read_merges(loader *L, const cJSON *merges) {
             const char *which = ia < 0 ? "its first part" : ib < 0 ? "its second part" : "the merged token";
             const char *bad = ia < 0 ? a : ib < 0 ? b : joined;
             size_t nbad = ia < 0 ? na : ib < 0 ? nb : na + nb;
-            return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.merges[%zu] (\"%.*s\", \"%.*s\"): %s \"%.*s\"%s is not in "
-                              "model.vocab", L->path, rank, (int)MT_MIN(na, 60), a, (int)MT_MIN(nb, 60), b, which,
+            return mt_err_set(L->err, MT_ERR_FORMAT,
+                              "%s: model.merges[%zu] (\"%.*s\", \"%.*s\"): %s \"%.*s\"%s is not in model.vocab",
+                              L->path, rank, (int)MT_MIN(na, 60), a, (int)MT_MIN(nb, 60), b, which,
                               (int)MT_MIN(nbad, 120), bad, nbad > 120 ? "..." : "");
         }
         mt_tok_merges_put(tok, ia, ib, (uint32_t)rank, iab);

@@ -38,7 +38,8 @@ expect "preprocess --image FOLDER" "$work/err" "$work: is a directory, not a fil
 /usr/bin/python3 -c "from PIL import Image; Image.new('RGB', (402, 2)).save('$work/wide.png')"
 check "run, aspect ratio over 200" 1 "$mitten" run -m "$model" --image "$work/wide.png" -p x
 expect "run, aspect ratio over 200" "$work/err" "$work/wide.png: image 402x2: aspect ratio 201 is over the 200"
-check "preprocess, aspect ratio over 200" 1 "$mitten" preprocess -m "$model" --image "$work/wide.png" --out-dir "$work/pp"
+check "preprocess, aspect ratio over 200" 1 "$mitten" preprocess -m "$model" --image "$work/wide.png" \
+    --out-dir "$work/pp"
 expect "preprocess, aspect ratio over 200" "$work/err" "$work/wide.png: image 402x2: aspect ratio 201 is over the 200"
 check "missing model" 1 "$mitten" run -m "$work/nope" -p x
 echo "$n checks, $fail failed"

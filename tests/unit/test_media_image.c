@@ -1,5 +1,5 @@
-/* media/image: decode round trips (and the name a decoded image keeps), files that are not files, bad input (empty, wrong magic, truncated, corrupt, bombs), allocation failure,
- * resize invariants. Test images are encoded here with libpng, libjpeg and libwebp; the PIL comparison lives in
+/* media/image: decode round trips (and the name a decoded image keeps), paths that are not files, bad input (empty,
+ * wrong magic, truncated, corrupt, bombs), allocation failure, resize invariants. Test images are encoded here with libpng, libjpeg and libwebp; the PIL comparison lives in
  * tests/media/ref_media.py. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,7 +253,8 @@ static void test_bad_input(void) {
     close(fd);
     remove(fifo);
     CHECK(mkfifo(fifo, 0600) == 0);
-    CHECK(mt_image_load(fifo, 100, &img, &err) == MT_ERR_IO && strstr(err.msg, "is a named pipe (FIFO), not a regular file"));
+    CHECK(mt_image_load(fifo, 100, &img, &err) == MT_ERR_IO &&
+          strstr(err.msg, "is a named pipe (FIFO), not a regular file"));
     remove(fifo);
     CHECK(img.rgb == NULL && img.name == NULL);
 }

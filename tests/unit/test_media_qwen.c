@@ -307,7 +307,8 @@ static void test_layout(void) {
               err.msg);
     mt_free(strip.name);
     strip.name = NULL;
-    CHECK(mt_qwen_preprocess(&strip, &cfg, &pv, &n, thw, &err) == MT_ERR_LIMIT && strstr(err.msg, "image 450x2") == err.msg);
+    CHECK(mt_qwen_preprocess(&strip, &cfg, &pv, &n, thw, &err) == MT_ERR_LIMIT &&
+          strstr(err.msg, "image 450x2") == err.msg);
     mt_qwen_preproc_cfg broken = cfg;
     broken.std[1] = 0;
     CHECK(mt_qwen_preprocess(&img, &broken, &pv, &n, thw, &err) == MT_ERR_INVALID_ARG);

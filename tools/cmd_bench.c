@@ -218,7 +218,7 @@ static void fill_random(float *x, int64_t n, uint32_t seed) {
 static mt_status encode_once(bench *b, mt_arena *arena, int64_t side, double *seconds, mt_err *err) {
     const mt_model *m = b->m;
     /* a noise picture of exactly side x side, made into pixels by the model's own processor */
-    mt_image img = {side, side, mt_malloc_array((size_t)(side * side), 3)};
+    mt_image img = {.width = side, .height = side, .rgb = mt_malloc_array((size_t)(side * side), 3)};
     if (!img.rgb) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     for (int64_t i = 0, seed = side; i < side * side * 3; i++) img.rgb[i] = (uint8_t)((seed = seed * 1103515245 + 12345) >> 16);
     float *px = NULL;

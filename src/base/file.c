@@ -9,14 +9,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* MT_OK for a regular file; otherwise MT_ERR_IO saying what path is instead. */
+static mt_status check_regular(int fd, const char *path, struct stat *st, mt_err *err) {
+    if (fstat(fd, st) != 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    mode_t m = st->st_mode;
+    if (S_ISREG(m)) return MT_OK;
+    if (S_ISDIR(m)) return mt_err_set(err, MT_ERR_IO, "%s: is a directory, not a file", path);
+    const char *what = S_ISCHR(m)    ? "a character device"
+                       : S_ISBLK(m)  ? "a block device"
+                       : S_ISFIFO(m) ? "a named pipe (FIFO)"
+                       : S_ISSOCK(m) ? "a socket"
+                                     : "of an unknown kind";
+    return mt_err_set(err, MT_ERR_IO, "%s: is %s, not a regular file", path, what);
+}
+
 /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; it changes nothing for regular files. */
 mt_status mt_file_map(const char *path, mt_mapping *out, mt_err *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    mt_status s = check_regular(fd, path, &st, err);
+    if (s) {
         close(fd);
-        return mt_err_set(err, MT_ERR_IO, "%s: not a regular file", path);
+        return s;
     }
     mt_mapping m = {NULL, (size_t)st.st_size};
     if (m.size > 0) {
@@ -45,9 +60,10 @@ mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t
         return mt_err_set(err, MT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    mt_status s = check_regular(fileno(f), path, &st, err);
+    if (s) {
         fclose(f);
-        return mt_err_set(err, MT_ERR_IO, "%s: not a regular file", path);
+        return s;
     }
     if ((uint64_t)st.st_size > max_size) {
         fclose(f);

@@ -47,7 +47,7 @@ static mt_status add_image(const mt_model *m, const mt_image_ref *ref, chat_imag
     mt_image_input *in = &ci->in[ci->n];
     st = mt_model_preprocess_image(m, &img, &ci->pixels[ci->n], in, err);
     mt_image_free(&img);
-    if (st) return mt_err_prefix(err, "%s", ref->path ? ref->path : what);
+    if (st) return st; /* the image names itself (mt_image.name) in the processor's errors */
     in->pixels = ci->pixels[ci->n++];
     return MT_OK;
 }

@@ -44,12 +44,8 @@ static bool starts_with(const uint8_t *data, size_t size, const char *magic, siz
     return size >= n && memcmp(data, magic, n) == 0;
 }
 
-mt_status mt_image_decode(const uint8_t *data, size_t size, const char *what, int64_t max_pixels, mt_image *out,
-                          mt_err *err) {
-    if (!what) what = "image";
-    if (!out || (!data && size > 0) || max_pixels < 1)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: mt_image_decode needs data, an output and max_pixels >= 1",
-                          what);
+static mt_status decode(const uint8_t *data, size_t size, const char *what, int64_t max_pixels, mt_image *out,
+                        mt_err *err) {
     if (size == 0) return mt_err_set(err, MT_ERR_FORMAT, "%s: empty image data", what);
     if (starts_with(data, size, "\xff\xd8\xff", 3)) return mt_media_decode_jpeg(data, size, what, max_pixels, out, err);
     if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8))
@@ -67,6 +63,23 @@ mt_status mt_image_decode(const uint8_t *data, size_t size, const char *what, in
     char head[3 * 8 + 1] = "";
     for (size_t i = 0; i < size && i < 8; i++) snprintf(head + 3 * i, 4, "%02x ", data[i]);
     return mt_err_set(err, MT_ERR_FORMAT, "%s: not a JPEG, PNG or WebP image (starts with %s)", what, head);
+}
+
+mt_status mt_image_decode(const uint8_t *data, size_t size, const char *what, int64_t max_pixels, mt_image *out,
+                          mt_err *err) {
+    if (!what) what = "image";
+    if (!out || (!data && size > 0) || max_pixels < 1)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: mt_image_decode needs data, an output and max_pixels >= 1",
+                          what);
+    mt_image img = {0};
+    mt_status st = decode(data, size, what, max_pixels, &img, err);
+    if (st) return st;
+    if (!(img.name = mt_strdup(what))) {
+        mt_image_free(&img);
+        return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
+    }
+    *out = img;
+    return MT_OK;
 }
 
 mt_status mt_image_load(const char *path, int64_t max_pixels, mt_image *out, mt_err *err) {
@@ -88,5 +101,6 @@ mt_status mt_image_load(const char *path, int64_t max_pixels, mt_image *out, mt_
 void mt_image_free(mt_image *img) {
     if (!img) return;
     mt_free(img->rgb);
+    mt_free(img->name);
     *img = (mt_image){0};
 }

@@ -48,22 +48,24 @@
 typedef struct mt_image {
     int64_t width, height;
     uint8_t *rgb; /* (height, width, 3), owned; free with mt_image_free */
+    char *name;   /* what it was decoded from (a path, "image 2"), owned, for the messages of later steps (a processor
+                   * refusing its size); NULL for an image made in memory */
 } mt_image;
 
 /* Decodes an in-memory JPEG, PNG or WebP, told apart by their magic bytes. what names the data in messages (a
- * path, "request body", ...). max_pixels >= 1 caps width * height. */
+ * path, "request body", ...) and becomes out->name. max_pixels >= 1 caps width * height. */
 mt_status mt_image_decode(const uint8_t *data, size_t size, const char *what, int64_t max_pixels, mt_image *out,
                           mt_err *err);
 
 /* Reads path (refusing files larger than any valid image of max_pixels could be) and decodes it. */
 mt_status mt_image_load(const char *path, int64_t max_pixels, mt_image *out, mt_err *err);
 
-/* Frees img->rgb and zeroes img; accepts NULL and an already-freed image. */
+/* Frees img->rgb and img->name and zeroes img; accepts NULL and an already-freed image. */
 void mt_image_free(mt_image *img);
 
 /* PIL's Image.resize((w, h), BICUBIC) on RGB8, bit for bit: separable a = -0.5 cubic widened by the scale when
  * shrinking, coefficients in 22-bit fixed point, horizontal pass first. w, h in [1, 1 << 30]; the same size
- * gives a copy. MT_ERR_INVALID_ARG on bad sizes, MT_ERR_NOMEM. */
+ * gives a copy. out has no name. MT_ERR_INVALID_ARG on bad sizes, MT_ERR_NOMEM. */
 mt_status mt_image_resize_bicubic(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err);
 
 #endif

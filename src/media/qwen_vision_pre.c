@@ -243,8 +243,8 @@ mt_status mt_qwen_smart_resize(int64_t h, int64_t w, int64_t factor, int64_t min
     return MT_OK;
 }
 
-mt_status mt_qwen_preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg, float **pixel_values,
-                             int64_t *n_patches, int64_t grid_thw[3], mt_err *err) {
+static mt_status preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg, float **pixel_values,
+                            int64_t *n_patches, int64_t grid_thw[3], mt_err *err) {
     if (!img || !img->rgb || !cfg || !pixel_values || !n_patches || !grid_thw)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "qwen preprocess: missing image, config or output");
     if (!cfg_ok(cfg)) return mt_err_set(err, MT_ERR_INVALID_ARG, "qwen preprocess: invalid configuration values");
@@ -300,4 +300,10 @@ mt_status mt_qwen_preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg
     grid_thw[1] = gh;
     grid_thw[2] = gw;
     return MT_OK;
+}
+
+mt_status mt_qwen_preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg, float **pixel_values,
+                             int64_t *n_patches, int64_t grid_thw[3], mt_err *err) {
+    mt_status st = preprocess(img, cfg, pixel_values, n_patches, grid_thw, err);
+    return st && img && img->name ? mt_err_prefix(err, "%s", img->name) : st;
 }

@@ -88,7 +88,8 @@ mt_status mt_qwen_preproc_cfg_load(const char *model_dir, mt_qwen_preproc_cfg *o
 mt_status mt_qwen_smart_resize(int64_t h, int64_t w, int64_t factor, int64_t min_pixels, int64_t max_pixels,
                                int64_t *out_h, int64_t *out_w, mt_err *err);
 
-/* pixel_values (n_patches, 3 * T * P * P) float32, allocated (free with mt_free); grid_thw = {1, gh, gw}. */
+/* pixel_values (n_patches, 3 * T * P * P) float32, allocated (free with mt_free); grid_thw = {1, gh, gw}. Errors
+ * begin with img->name where the image has one (the file an aspect ratio over 200 came from). */
 mt_status mt_qwen_preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg, float **pixel_values,
                              int64_t *n_patches, int64_t grid_thw[3], mt_err *err);
 

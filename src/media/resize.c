@@ -156,7 +156,7 @@ mt_status mt_image_resize_bicubic(const mt_image *src, int64_t w, int64_t h, mt_
     bool need_h = w != in_w, need_v = h != in_h;
     if (!need_h && !need_v) {
         memcpy(dst, src->rgb, out_bytes);
-        *out = (mt_image){w, h, dst};
+        *out = (mt_image){.width = w, .height = h, .rgb = dst};
         return MT_OK;
     }
 
@@ -202,6 +202,6 @@ done:
         mt_free(dst);
         return st;
     }
-    *out = (mt_image){w, h, dst};
+    *out = (mt_image){.width = w, .height = h, .rgb = dst};
     return MT_OK;
 }

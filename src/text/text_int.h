@@ -111,6 +111,7 @@ typedef enum { MT_PREPEND_ALWAYS, MT_PREPEND_FIRST, MT_PREPEND_NEVER } mt_prepen
 typedef struct mt_tok_pre {
     mt_pre_kind kind;
     pcre2_code *re; /* Split; ByteLevel with use_regex (GPT-2's pattern); Metaspace with split (the replacement) */
+    mt_tok_str pattern; /* re's source text, for match errors */
     mt_split_behavior behavior;
     bool invert;
     bool add_prefix_space;     /* ByteLevel */
@@ -130,6 +131,7 @@ typedef struct mt_tok_nstep {
     mt_tok_str from;  /* PREPEND: the prefix; REPLACE: the literal pattern */
     mt_tok_str to;    /* REPLACE */
     pcre2_code *re;   /* REPLACE with a Regex pattern */
+    mt_tok_str pattern; /* re's source text, for match errors */
 } mt_tok_nstep;
 
 /* The decoder of an sp model, as tokenizers' decoders/{replace,metaspace,byte_fallback,fuse,strip}.rs run it, in the
@@ -155,6 +157,7 @@ typedef struct mt_tok_dec {
 struct mt_tokenizer {
     int32_t n_ids; /* largest id + 1 */
     mt_tbuf blob;
+    mt_tok_str name; /* the path or name it was loaded from, for encode errors */
     mt_tok_str *vname, *vbytes; /* [n_ids] */
     int32_t *added_of;          /* [n_ids] */
     uint8_t *flags;             /* [n_ids] */
@@ -222,9 +225,16 @@ bool mt_tok_replace_literal(const char *s, size_t n, const char *from, size_t fr
 int mt_bytelevel_byte(uint32_t cp);
 
 /* tok_pretok.c */
-/* Compiles a tokenizer.json regex (Oniguruma syntax) or, when literal, a plain string. */
-mt_status mt_pretok_compile(const char *pattern, bool literal, const char *what, pcre2_code **out, mt_err *err);
-mt_status mt_pretok_gpt2_regex(const char *what, pcre2_code **out, mt_err *err);
+typedef struct mt_tok_loader mt_tok_loader;
+/* Compiles a tokenizer.json regex (Oniguruma syntax) or, when literal, a plain string, and keeps its text in the
+ * blob (*text) for match errors. step names the normalizer or pre-tokenizer step in errors. */
+mt_status mt_pretok_compile(mt_tok_loader *L, const char *step, const char *pattern, bool literal, pcre2_code **out,
+                            mt_tok_str *text);
+mt_status mt_pretok_gpt2_regex(mt_tok_loader *L, pcre2_code **out, mt_tok_str *text);
+/* MT_ERR_LIMIT for a match that PCRE2 gave up on (rc < 0, its match or depth limit on a piece of n bytes), naming
+ * the tokenizer, the step and its pattern. */
+mt_status mt_tok_match_failed(const mt_tokenizer *tok, const char *step, mt_tok_str pattern, int rc, size_t n,
+                              mt_err *err);
 
 /* The per-call state of encode: output ids, a word cache, scratch. */
 typedef struct mt_encoder mt_encoder;
@@ -236,11 +246,11 @@ mt_status mt_pretok_run(mt_encoder *e, size_t step, const char *s, size_t n);
 bool mt_tok_dec_piece(const mt_tokenizer *tok, const char *s, size_t n, bool first, mt_tbuf *out);
 
 /* tok_load.c, tok_config.c: reading tokenizer.json */
-typedef struct mt_tok_loader {
+struct mt_tok_loader {
     mt_tokenizer *tok;
     const char *path;
     mt_err *err;
-} mt_tok_loader;
+};
 
 mt_status mt_tok_blob_add(mt_tok_loader *L, const char *s, size_t n, mt_tok_str *out);
 mt_status mt_tok_read_normalizer(mt_tok_loader *L, const cJSON *n, int depth);

@@ -97,7 +97,7 @@ mt_status mt_tok_read_normalizer(mt_tok_loader *L, const cJSON *n, int depth) {
         if ((st = add_norm(L, &s))) return st;
         s->kind = MT_NORM_REPLACE;
         if ((st = mt_tok_blob_add(L, to, strlen(to), &s->to))) return st;
-        if (re) return mt_pretok_compile(re, false, L->path, &s->re, L->err);
+        if (re) return mt_pretok_compile(L, "normalizer Replace", re, false, &s->re, &s->pattern);
         return mt_tok_blob_add(L, a, strlen(a), &s->from);
     }
     return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: normalizer: type \"%.40s\" is not supported", L->path, type);
@@ -127,7 +127,7 @@ static mt_status read_split(mt_tok_loader *L, const cJSON *p, mt_tok_pre *pre) {
                           L->path, behavior);
     pre->kind = MT_PRE_SPLIT;
     pre->behavior = (mt_split_behavior)k;
-    return mt_pretok_compile(re ? re : lit, !re, L->path, &pre->re, L->err);
+    return mt_pretok_compile(L, "pre_tokenizer Split", re ? re : lit, !re, &pre->re, &pre->pattern);
 }
 
 /* One character of UTF-8 into out[5]; false when s is not exactly one. */
@@ -188,7 +188,7 @@ mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth) {
         if ((st = add_pre(L, &pre))) return st;
         pre->kind = MT_PRE_SPLIT; /* tokenizers splits on char::is_numeric, which is \p{N} */
         pre->behavior = individual ? MT_SPLIT_ISOLATED : MT_SPLIT_CONTIGUOUS;
-        return mt_pretok_compile("\\p{N}", false, L->path, &pre->re, L->err);
+        return mt_pretok_compile(L, "pre_tokenizer Digits", "\\p{N}", false, &pre->re, &pre->pattern);
     }
     if (!strcmp(type, "ByteLevel")) {
         bool use_regex = true;
@@ -198,7 +198,7 @@ mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth) {
         if ((st = mt_json_bool_opt(p, "add_prefix_space", "pre_tokenizer ByteLevel", &pre->add_prefix_space, L->err)) ||
             (st = mt_json_bool_opt(p, "use_regex", "pre_tokenizer ByteLevel", &use_regex, L->err)))
             return mt_err_prefix(L->err, "%s", L->path);
-        return use_regex ? mt_pretok_gpt2_regex(L->path, &pre->re, L->err) : MT_OK;
+        return use_regex ? mt_pretok_gpt2_regex(L, &pre->re, &pre->pattern) : MT_OK;
     }
     if (!strcmp(type, "Metaspace")) {
         bool split = true;
@@ -206,7 +206,8 @@ mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth) {
         pre->kind = MT_PRE_METASPACE;
         if ((st = read_metaspace(L, p, "pre_tokenizer Metaspace", pre->repl, &pre->prepend, &split))) return st;
         pre->behavior = MT_SPLIT_MERGED_NEXT;
-        return split ? mt_pretok_compile(pre->repl, true, L->path, &pre->re, L->err) : MT_OK;
+        return split ? mt_pretok_compile(L, "pre_tokenizer Metaspace", pre->repl, true, &pre->re, &pre->pattern)
+                     : MT_OK;
     }
     return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer: type \"%.40s\" is not supported", L->path, type);
 }

@@ -192,14 +192,20 @@ static mt_status read_merges(loader *L, const cJSON *merges) {
         int32_t ia = mt_tok_index_get(&tok->by_name, tok->blob.data, a, na);
         int32_t ib = mt_tok_index_get(&tok->by_name, tok->blob.data, b, nb);
         int32_t iab = -1;
-        if (na + nb <= sizeof joined) {
+        if (ia >= 0 && ib >= 0) { /* vocab tokens are at most MT_TOK_MAX_TOKEN_LEN bytes: the two fit */
             memcpy(joined, a, na);
             memcpy(joined + na, b, nb);
             iab = mt_tok_index_get(&tok->by_name, tok->blob.data, joined, na + nb);
         }
-        if (ia < 0 || ib < 0 || iab < 0)
-            return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.merges[%zu]: \"%.60s\" is not in model.vocab", L->path,
-                              rank, ia < 0 ? a : ib < 0 ? b : "(the merged token)");
+        if (iab < 0) {
+            const char *which = ia < 0 ? "its first part" : ib < 0 ? "its second part" : "the merged token";
+            const char *bad = ia < 0 ? a : ib < 0 ? b : joined;
+            size_t nbad = ia < 0 ? na : ib < 0 ? nb : na + nb;
+            return mt_err_set(L->err, MT_ERR_FORMAT,
+                              "%s: model.merges[%zu] (\"%.*s\", \"%.*s\"): %s \"%.*s\"%s is not in model.vocab",
+                              L->path, rank, (int)MT_MIN(na, 60), a, (int)MT_MIN(nb, 60), b, which,
+                              (int)MT_MIN(nbad, 120), bad, nbad > 120 ? "..." : "");
+        }
         mt_tok_merges_put(tok, ia, ib, (uint32_t)rank, iab);
     }
     return MT_OK;
@@ -355,6 +361,7 @@ static mt_status load(loader *L, const cJSON *root) {
     mt_tokenizer *tok = L->tok;
     mt_status st;
     if (!cJSON_IsObject(root)) return mt_err_set(L->err, MT_ERR_FORMAT, "%s: not a JSON object", L->path);
+    if ((st = mt_tok_blob_add(L, L->path, strlen(L->path), &tok->name))) return st;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     int32_t max_id = -1;
     size_t n_vocab = 0;

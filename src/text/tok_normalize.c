@@ -35,8 +35,9 @@ bool mt_tok_replace_literal(const char *s, size_t n, const char *from, size_t fr
     return mt_tbuf_append(out, s + i, n - i);
 }
 
-static mt_status replace_regex(const mt_tok_nstep *st, const char *to, const char *s, size_t n, mt_tbuf *out,
-                               mt_err *err) {
+static mt_status replace_regex(const mt_tokenizer *tok, const mt_tok_nstep *st, const char *s, size_t n,
+                               mt_tbuf *out, mt_err *err) {
+    const char *to = tok->blob.data + st->to.off;
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     if (!md) return mt_err_set(err, MT_ERR_NOMEM, "normalizer: out of memory");
     size_t pos = 0, copied = 0;
@@ -46,7 +47,7 @@ static mt_status replace_regex(const mt_tok_nstep *st, const char *to, const cha
         int rc = pcre2_match(st->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
-            status = mt_err_set(err, MT_ERR_LIMIT, "normalizer Replace: regex match failed on %zu bytes", n);
+            status = mt_tok_match_failed(tok, "normalizer Replace", st->pattern, rc, n, err);
             break;
         }
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -79,7 +80,7 @@ static mt_status step(const mt_tokenizer *tok, const mt_tok_nstep *st, const cha
         ok = ok && mt_tbuf_append(out, s, n);
         break;
     case MT_NORM_REPLACE:
-        if (st->re) return replace_regex(st, blob + st->to.off, s, n, out, err);
+        if (st->re) return replace_regex(tok, st, s, n, out, err);
         ok = mt_tok_replace_literal(s, n, blob + st->from.off, st->from.len, blob + st->to.off, st->to.len, out);
         break;
     }

@@ -76,14 +76,18 @@ static bool rewrite_space(const char *p, mt_tbuf *out) {
     return ok;
 }
 
-mt_status mt_pretok_compile(const char *pattern, bool literal, const char *what, pcre2_code **out, mt_err *err) {
+mt_status mt_pretok_compile(mt_tok_loader *L, const char *step, const char *pattern, bool literal, pcre2_code **out,
+                            mt_tok_str *text) {
     size_t len = strlen(pattern);
     if (len > MT_REGEX_MAX_LEN)
-        return mt_err_set(err, MT_ERR_LIMIT, "%s: pre_tokenizer: pattern of %zu bytes", what, len);
+        return mt_err_set(L->err, MT_ERR_LIMIT, "%s: %s: pattern \"%.60s...\" is %zu bytes, over the %d allowed",
+                          L->path, step, pattern, len, MT_REGEX_MAX_LEN);
+    mt_status st = mt_tok_blob_add(L, pattern, len, text);
+    if (st) return st;
     mt_tbuf src = {0};
     if (!literal && !rewrite_space(pattern, &src)) {
         mt_free(src.data);
-        return mt_err_set(err, MT_ERR_NOMEM, "%s: pre_tokenizer: out of memory", what);
+        return mt_err_set(L->err, MT_ERR_NOMEM, "%s: %s: out of memory", L->path, step);
     }
     int code;
     PCRE2_SIZE off;
@@ -94,16 +98,26 @@ mt_status mt_pretok_compile(const char *pattern, bool literal, const char *what,
     if (!re) {
         PCRE2_UCHAR msg[200];
         pcre2_get_error_message(code, msg, sizeof msg);
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer: pattern \"%.80s\" not accepted by PCRE2: %s",
-                          what, pattern, (const char *)msg);
+        return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: %s: pattern \"%.80s\" not accepted by PCRE2: %s", L->path,
+                          step, pattern, (const char *)msg);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* without JIT, matching still works, only slower */
     *out = re;
     return MT_OK;
 }
 
-mt_status mt_pretok_gpt2_regex(const char *what, pcre2_code **out, mt_err *err) {
-    return mt_pretok_compile(GPT2_PATTERN, false, what, out, err);
+mt_status mt_pretok_gpt2_regex(mt_tok_loader *L, pcre2_code **out, mt_tok_str *text) {
+    return mt_pretok_compile(L, "pre_tokenizer ByteLevel", GPT2_PATTERN, false, out, text);
+}
+
+mt_status mt_tok_match_failed(const mt_tokenizer *tok, const char *step, mt_tok_str pattern, int rc, size_t n,
+                              mt_err *err) {
+    PCRE2_UCHAR msg[200];
+    pcre2_get_error_message(rc, msg, sizeof msg);
+    const char *blob = tok->blob.data;
+    return mt_err_set(err, MT_ERR_LIMIT, "%.*s: %s: pattern \"%.*s%s\": regex match failed on a piece of %zu bytes: %s",
+                      (int)tok->name.len, blob + tok->name.off, step, (int)MT_MIN(pattern.len, 120),
+                      blob + pattern.off, pattern.len > 120 ? "..." : "", n, (const char *)msg);
 }
 
 /* Joins segments by behavior, holding at most one segment back. */
@@ -184,12 +198,7 @@ static mt_status split(mt_encoder *e, size_t step, const mt_tok_pre *pre, mt_spl
     while (pos <= n && st == MT_OK) {
         int rc = pcre2_match(pre->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, e->md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc < 0) {
-            PCRE2_UCHAR msg[200];
-            pcre2_get_error_message(rc, msg, sizeof msg);
-            return mt_err_set(e->err, MT_ERR_LIMIT, "pre_tokenizer: regex match failed in a piece of %zu bytes: %s", n,
-                              (const char *)msg);
-        }
+        if (rc < 0) return mt_tok_match_failed(e->tok, "pre_tokenizer", pre->pattern, rc, n, e->err);
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
         size_t ms = ov[0], me = ov[1];
         if (ms == me) {

@@ -30,6 +30,17 @@ check "unknown option" 2 "$mitten" run -m "$model" -p x --bogus
 check "bad number" 2 "$mitten" run -m "$model" -p x --temperature hot
 check "missing prompt" 2 "$mitten" run -m "$model"
 check "missing image file" 1 "$mitten" run -m "$model" --image "$work/nope.png" -p x
+# an image path that is not a file, and an image the processor refuses: the message says which and why
+check "image that is a device" 1 "$mitten" run -m "$model" --image /dev/zero -p x
+expect "run --image /dev/zero" "$work/err" "/dev/zero: is a character device, not a regular file"
+check "image that is a folder" 1 "$mitten" preprocess -m "$model" --image "$work" --out-dir "$work/pp"
+expect "preprocess --image FOLDER" "$work/err" "$work: is a directory, not a file"
+/usr/bin/python3 -c "from PIL import Image; Image.new('RGB', (402, 2)).save('$work/wide.png')"
+check "run, aspect ratio over 200" 1 "$mitten" run -m "$model" --image "$work/wide.png" -p x
+expect "run, aspect ratio over 200" "$work/err" "$work/wide.png: image 402x2: aspect ratio 201 is over the 200"
+check "preprocess, aspect ratio over 200" 1 "$mitten" preprocess -m "$model" --image "$work/wide.png" \
+    --out-dir "$work/pp"
+expect "preprocess, aspect ratio over 200" "$work/err" "$work/wide.png: image 402x2: aspect ratio 201 is over the 200"
 check "missing model" 1 "$mitten" run -m "$work/nope" -p x
 echo "$n checks, $fail failed"
 [ "$fail" = 0 ]

@@ -1,4 +1,5 @@
-/* tensor/cpu kernels: GEMM (linear, strided matmul) and row helpers at every ISA level this CPU has.
+/* tensor/cpu kernels: GEMM (linear, strided matmul) and row helpers on every path this CPU has (cpu_paths.h): scalar,
+ * avx2 and avx512 run every check, avx512-bf16 the GEMV it swaps in.
  *
  * References: a naive double-precision loop (and libm in double) that shares no code with the kernels; the scalar
  * level is checked against it, every SIMD level against both. Tolerances, relative to the magnitude of the sum:
@@ -17,7 +18,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "tensor/cpu/cpu.h"
+#include "cpu_paths.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -186,12 +187,19 @@ static void test_no_scratch(void) {
     mt_free(A), mt_free(bias), mt_free(C), mt_free(W);
 }
 
-/* The vdpbf16ps path where the CPU has it: reference with A rounded to bf16. */
+/* The vdpbf16ps path (entered by the caller): reference with A rounded to bf16. That the instruction ran, not the
+ * f32 GEMV: on rows of A that bf16 cannot hold, the result differs from the f32 path's. */
 static void test_bf16_dot(mt_pool *pool3) {
-    if (!mt_cpu_set_bf16_dot(true)) {
-        CHECK(!mt_cpu_has_avx512bf16() || mt_cpu_level_get() < MT_CPU_AVX512);
-        return;
-    }
+    float a[2 * 64], c16[2 * 5], c32[2 * 5];
+    uint16_t w[5 * 64];
+    for (int i = 0; i < 2 * 64; i++) a[i] = 1.0f + (float)(1 + i % 3) / 1024.0f; /* bf16 rounds each to 1 */
+    for (int i = 0; i < 5 * 64; i++) w[i] = mt_f32_to_bf16(1.0f);
+    mt_cpu_linear(NULL, 2, 5, 64, a, 64, w, MT_BF16, 64, NULL, c16, 5, false);
+    CHECK(mt_cpu_set_bf16_dot(false) == false);
+    mt_cpu_linear(NULL, 2, 5, 64, a, 64, w, MT_BF16, 64, NULL, c32, 5, false);
+    CHECK(mt_cpu_set_bf16_dot(true));
+    CHECK_MSG(c16[0] == 64.0f && c16[9] == 64.0f && c32[0] > 64.1f,
+              "bf16 dot: %g (wanted 64, the sum of A rounded to bf16), f32 path %g", c16[0], c32[0]);
     for (int64_t M = 1; M <= 8; M++)
         for (int64_t K = 1; K < 200; K += 37) {
             gcase g = {.M = M, .N = 67, .K = K, .lda = K + 1, .ldw = K, .ldc = 67, .wt = MT_BF16, .bias = true,
@@ -205,7 +213,6 @@ static void test_bf16_dot(mt_pool *pool3) {
             CHECK(gemm_close(&g, Ar, W, bias, C0, C, "bf16 dot"));
             mt_free(A), mt_free(Ar), mt_free(W), mt_free(bias), mt_free(C0), mt_free(C);
         }
-    mt_cpu_set_bf16_dot(false);
 }
 
 static void test_vec(const char *level) {
@@ -317,20 +324,25 @@ int main(void) {
     mt_pool *pool3 = NULL;
     CHECK(mt_pool_new(3, &pool3, &err) == MT_OK);
     mt_cpu_level best = mt_cpu_detect();
-    mt_cpu_set_bf16_dot(false); /* the bf16 dot path is tested on its own below, whatever MT_BF16_DOT says */
     CHECK(mt_cpu_set_level(MT_CPU_AVX512) == best);
     CHECK(strcmp(mt_cpu_level_name(MT_CPU_AVX2), "avx2") == 0);
-    for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
-        CHECK(mt_cpu_set_level((mt_cpu_level)lv) == (mt_cpu_level)lv);
-        const char *name = mt_cpu_level_name((mt_cpu_level)lv);
-        fprintf(stderr, "level %s\n", name);
-        test_linear(pool3, name);
-        test_matmul(pool3, name);
-        test_vec(name);
-        if (lv == MT_CPU_AVX512) test_bf16_dot(pool3);
+    for (int p = 0; p < CPU_PATHS; p++) {
+        if (!cpu_path_enter(p, CPU_PATHS_ALL)) continue;
+        if (p == CPU_PATH_AVX512_BF16) { /* it changes only the GEMV of bf16 weights: the rest ran at avx512 */
+            test_bf16_dot(pool3);
+            continue;
+        }
+        test_linear(pool3, cpu_path_names[p]);
+        test_matmul(pool3, cpu_path_names[p]);
+        test_vec(cpu_path_names[p]);
     }
+    cpu_path_leave();
+    /* without the instructions, asking for the bf16 dot leaves it off */
+    CHECK(mt_cpu_set_bf16_dot(true) == cpu_path_on_cpu(CPU_PATH_AVX512_BF16));
+    mt_cpu_set_bf16_dot(false);
     test_no_scratch();
     mt_pool_free(pool3);
     mt_cpu_scratch_release();
+    cpu_paths_report("test_kernels", CPU_PATHS_ALL);
     return check_report();
 }

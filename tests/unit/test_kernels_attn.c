@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "tensor/cpu/cpu.h"
+#include "cpu_paths.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
@@ -160,10 +160,9 @@ int main(void) {
         {.n_q = 50, .n_kv = 50, .H = 2, .Hk = 1, .D = 17, .causal = true, .q_pos0 = -3, .window = 9},
         {.n_q = 150, .n_kv = 150, .H = 4, .Hk = 2, .D = 64, .causal = true, .cu = cu1, .n_seg = 4, .window = 30},
     };
-    mt_cpu_level best = mt_cpu_detect();
-    for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
-        const char *name = mt_cpu_level_name(mt_cpu_set_level((mt_cpu_level)lv));
-        fprintf(stderr, "level %s\n", name);
+    for (int p = 0; p < CPU_PATHS; p++) {
+        if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
+        const char *name = cpu_path_names[p];
         for (size_t i = 0; i < MT_ARRAY_LEN(cases); i++) run_case(&cases[i], i % 2 ? pool3 : NULL, name);
         for (size_t i = 0; i < 4; i++) run_case(&cases[i], i % 2 ? NULL : pool3, name);
         for (size_t i = 11; i < MT_ARRAY_LEN(cases); i++) run_case(&cases[i], i % 2 ? NULL : pool3, name);
@@ -185,5 +184,6 @@ int main(void) {
     CHECK(o[0] == 7);
     mt_pool_free(pool3);
     mt_cpu_scratch_release();
+    cpu_paths_report("test_kernels_attn", CPU_PATHS_NO_BF16);
     return check_report();
 }

@@ -25,8 +25,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "cpu_paths.h"
 #include "io/npy.h"
-#include "tensor/cpu/cpu.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -182,14 +182,15 @@ static double rel_err(int64_t n, const float *a, const float *b) {
 }
 
 /* Every level against the scalar one, 1 against 3 threads, and the no-scratch fallback. */
-static void agree_case(const bcase *c, mt_pool *pool3, mt_cpu_level best) {
+static void agree_case(const bcase *c, mt_pool *pool3) {
     lay l = layout(c);
     float *ref = mt_malloc_array((size_t)l.n, sizeof(float)), *g1 = mt_malloc_array((size_t)l.n, sizeof(float));
     float *g3 = mt_malloc_array((size_t)l.n, sizeof(float));
     mt_cpu_set_level(MT_CPU_SCALAR);
     run_grads(c, &l, NULL, false, ref);
-    for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
-        const char *name = mt_cpu_level_name(mt_cpu_set_level((mt_cpu_level)lv));
+    for (int p = 0; p < CPU_PATHS; p++) {
+        if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
+        const char *name = cpu_path_names[p];
         run_grads(c, &l, NULL, false, g1);
         run_grads(c, &l, pool3, false, g3);
         double e = rel_err(l.n, g1, ref);
@@ -255,7 +256,7 @@ static double max_rel(int64_t n, const float *x, const float *ref) {
     return m > 0 ? e / m : e;
 }
 
-static int torch_cases(const char *dir, mt_pool *pool3, mt_cpu_level best) {
+static int torch_cases(const char *dir, mt_pool *pool3) {
     int n_cases = 0;
     for (int i = 0;; i++) {
         enum { META, SCALE, Q, K, V, DOUT, OUT, DQ, DK, DV, CU, N_ARR };
@@ -287,8 +288,9 @@ static int torch_cases(const char *dir, mt_pool *pool3, mt_cpu_level best) {
                               .causal = m[5] != 0, .q_pos0 = m[6], .cu_seqlens = m[7] > 0 ? arr[CU].data : NULL,
                               .n_seg = m[7], .window = m[8]};
             mt_attn_grad g = {.dout = arr[DOUT].data, .dq = dq, .dk = dk, .dv = dv};
-            for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
-                const char *name = mt_cpu_level_name(mt_cpu_set_level((mt_cpu_level)lv));
+            for (int p = 0; p < CPU_PATHS; p++) {
+                if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
+                const char *name = cpu_path_names[p];
                 for (int th = 0; th < 2; th++) {
                     memset(dq, 0, (size_t)nq * 4), memset(dk, 0, (size_t)nk * 4), memset(dv, 0, (size_t)nk * 4);
                     mt_cpu_attention(th ? pool3 : NULL, &a);
@@ -317,9 +319,8 @@ int main(int argc, char **argv) {
     mt_err err;
     mt_pool *pool3 = NULL;
     CHECK(mt_pool_new(3, &pool3, &err) == MT_OK);
-    mt_cpu_level best = mt_cpu_detect();
     if (argc > 1) {
-        torch_cases(argv[1], pool3, best);
+        torch_cases(argv[1], pool3);
     } else {
         static const int64_t cu3[] = {0, 3, 4, 10};
         static const int64_t cu_big[] = {0, 37, 38, 130, 200};
@@ -360,15 +361,15 @@ int main(int argc, char **argv) {
             {.name = "window 30 decode", .n_q = 1, .n_kv = 200, .H = 8, .Hk = 2, .D = 64, .causal = true,
              .q_pos0 = 199, .window = 30},
         };
-        for (int lv = MT_CPU_SCALAR; lv <= (int)best; lv++) {
-            const char *name = mt_cpu_level_name(mt_cpu_set_level((mt_cpu_level)lv));
-            fprintf(stderr, "level %s\n", name);
-            for (size_t i = 0; i < MT_ARRAY_LEN(fd); i++) fd_case(&fd[i], i % 2 ? pool3 : NULL, name);
+        for (int p = 0; p < CPU_PATHS; p++) {
+            if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
+            for (size_t i = 0; i < MT_ARRAY_LEN(fd); i++) fd_case(&fd[i], i % 2 ? pool3 : NULL, cpu_path_names[p]);
         }
-        for (size_t i = 0; i < MT_ARRAY_LEN(big); i++) agree_case(&big[i], pool3, best);
+        for (size_t i = 0; i < MT_ARRAY_LEN(big); i++) agree_case(&big[i], pool3);
         bad_args();
     }
     mt_pool_free(pool3);
     mt_cpu_scratch_release();
+    cpu_paths_report("test_kernels_attn_backward", CPU_PATHS_NO_BF16);
     return check_report();
 }

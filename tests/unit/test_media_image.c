@@ -1,9 +1,11 @@
-/* media/image: decode round trips, bad input (empty, wrong magic, truncated, corrupt, bombs), allocation failure,
- * resize invariants. Test images are encoded here with libpng, libjpeg and libwebp; the PIL comparison lives in
+/* media/image: decode round trips (and the name a decoded image keeps), paths that are not files, bad input (empty,
+ * wrong magic, truncated, corrupt, bombs), allocation failure, resize invariants. Test images are encoded here with libpng, libjpeg and libwebp; the PIL comparison lives in
  * tests/media/ref_media.py. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -107,12 +109,13 @@ static void test_round_trips(void) {
         mt_image img = {0};
         mt_err err;
         CHECK_MSG(mt_image_decode(all[i].data, all[i].size, "x", 1000, &img, &err) == MT_OK, "%d: %s", i, err.msg);
-        CHECK(img.width == W && img.height == H && img.rgb);
+        CHECK(img.width == W && img.height == H && img.rgb && img.name && !strcmp(img.name, "x"));
         int maxd = 0;
         for (int k = 0; img.rgb && k < W * H * 3; k++) maxd = MT_MAX(maxd, abs(img.rgb[k] - rgb[k]));
         /* Lossless formats are exact; JPEG at quality 95 stays close on this smooth-ish pattern. */
         CHECK_MSG(i < 2 ? maxd == 0 : maxd < 24, "format %d: max diff %d", i, maxd);
         mt_image_free(&img);
+        CHECK(img.rgb == NULL && img.name == NULL);
         mt_image_free(&img);
     }
     mt_image_free(NULL);
@@ -133,7 +136,7 @@ static void test_truncated_and_corrupt(void) {
         for (size_t n = 0; n < b.size; n++) {
             uint8_t *copy = malloc(n ? n : 1);
             memcpy(copy, b.data, n);
-            mt_image img = {7, 7, NULL};
+            mt_image img = {7, 7, NULL, NULL};
             mt_err err = {0};
             mt_status st = mt_image_decode(copy, n, names[f], 1000, &img, &err);
             /* PNG's IEND (12 bytes) and JPEG's EOI (2 bytes) follow the last pixel. */
@@ -239,8 +242,21 @@ static void test_bad_input(void) {
     }
 
     CHECK(mt_image_load("/nonexistent/dir/x.png", 100, &img, &err) == MT_ERR_IO && strstr(err.msg, "x.png"));
-    CHECK(mt_image_load("/", 100, &img, &err) == MT_ERR_IO);
-    CHECK(img.rgb == NULL);
+    /* what the path is instead of a file, as `cat` would say */
+    CHECK(mt_image_load("/", 100, &img, &err) == MT_ERR_IO && !strcmp(err.msg, "/: is a directory, not a file"));
+    CHECK_MSG(mt_image_load("/dev/zero", 100, &img, &err) == MT_ERR_IO &&
+                  !strcmp(err.msg, "/dev/zero: is a character device, not a regular file"),
+              "%s", err.msg);
+    char fifo[] = "/tmp/mt_test_image_fifo_XXXXXX";
+    int fd = mkstemp(fifo);
+    CHECK(fd >= 0);
+    close(fd);
+    remove(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK(mt_image_load(fifo, 100, &img, &err) == MT_ERR_IO &&
+          strstr(err.msg, "is a named pipe (FIFO), not a regular file"));
+    remove(fifo);
+    CHECK(img.rgb == NULL && img.name == NULL);
 }
 
 static void test_alloc_failures(void) {
@@ -262,7 +278,7 @@ static void test_alloc_failures(void) {
         CHECK_MSG(bad == 0 && k < 20, "file %d: %d wrong statuses, k %d", f, bad, k);
         free(files[f].data);
     }
-    mt_image src = {W, H, rgb};
+    mt_image src = {W, H, rgb, NULL};
     int k, bad = 0;
     for (k = 1; k < 20; k++) {
         mt_image out = {0};
@@ -280,20 +296,20 @@ static void test_alloc_failures(void) {
 static void test_resize(void) {
     uint8_t rgb[W * H * 3];
     make_rgb(rgb, W, H);
-    mt_image src = {W, H, rgb}, out = {0};
+    mt_image src = {W, H, rgb, NULL}, out = {0};
     mt_err err;
     CHECK(mt_image_resize_bicubic(&src, W, H, &out, &err) == MT_OK && memcmp(out.rgb, rgb, sizeof rgb) == 0);
     mt_image_free(&out);
     CHECK(mt_image_resize_bicubic(&src, 0, 5, &out, &err) == MT_ERR_INVALID_ARG && out.rgb == NULL);
     CHECK(mt_image_resize_bicubic(&src, 5, -1, &out, &err) == MT_ERR_INVALID_ARG);
     CHECK(mt_image_resize_bicubic(&src, (int64_t)1 << 31, 5, &out, &err) == MT_ERR_INVALID_ARG);
-    mt_image empty = {0, 0, NULL};
+    mt_image empty = {0, 0, NULL, NULL};
     CHECK(mt_image_resize_bicubic(&empty, 5, 5, &out, &err) == MT_ERR_INVALID_ARG);
 
     /* The normalised weights sum to 1 within fixed-point rounding, so a flat image stays exactly flat. */
     uint8_t flat[W * H * 3];
     for (int i = 0; i < W * H; i++) memcpy(flat + 3 * i, "\x00\x80\xff", 3);
-    mt_image fsrc = {W, H, flat};
+    mt_image fsrc = {W, H, flat, NULL};
     const int64_t sizes[][2] = {{1, 1}, {100, 3}, {4, 77}, {W, 50}, {3, H}, {257, 129}};
     for (size_t s = 0; s < MT_ARRAY_LEN(sizes); s++) {
         CHECK(mt_image_resize_bicubic(&fsrc, sizes[s][0], sizes[s][1], &out, &err) == MT_OK);

@@ -249,7 +249,7 @@ static void check_layout(int S, const mt_qwen_preproc_cfg *cfg) {
             rgb[(y * S + x) * 3 + 1] = (uint8_t)(4 * y);
             rgb[(y * S + x) * 3 + 2] = (uint8_t)(2 * (x + y));
         }
-    mt_image img = {S, S, rgb};
+    mt_image img = {S, S, rgb, NULL};
     float *pv = NULL;
     int64_t n = 0, thw[3] = {0};
     mt_err err;
@@ -286,7 +286,7 @@ static void test_layout(void) {
     /* With its own bounds a 64 x 64 image grows to 256 x 256 (65536 pixels): 256 patches of 1536 values. */
     mt_qwen3_vl_preproc_cfg_default(&q3);
     uint8_t rgb[64 * 64 * 3] = {0};
-    mt_image small = {64, 64, rgb};
+    mt_image small = {64, 64, rgb, NULL};
     float *pv = NULL;
     int64_t n = 0, thw[3] = {0};
     mt_err err;
@@ -294,14 +294,21 @@ static void test_layout(void) {
           pv[0] == -1.0f);
     mt_free(pv);
 
-    mt_image img = {56, 56, rgb};
+    mt_image img = {56, 56, rgb, NULL};
     /* A 5x4 image grows to 56x84 through the resampler: shape only here, values in ref_media.py. */
-    mt_image tiny = {5, 4, rgb};
+    mt_image tiny = {5, 4, rgb, NULL};
     CHECK(mt_qwen_preprocess(&tiny, &cfg, &pv, &n, thw, &err) == MT_OK && n == 24 && thw[1] == 4 && thw[2] == 6);
     mt_free(pv);
-    mt_image strip = {450, 2, rgb};
+    /* an aspect ratio over 200: the message names the image's file and its size */
+    mt_image strip = {450, 2, rgb, mt_strdup("dir/strip.png")};
     pv = NULL;
     CHECK(mt_qwen_preprocess(&strip, &cfg, &pv, &n, thw, &err) == MT_ERR_LIMIT && pv == NULL);
+    CHECK_MSG(strstr(err.msg, "dir/strip.png: image 450x2: aspect ratio 225 is over the 200") == err.msg, "%s",
+              err.msg);
+    mt_free(strip.name);
+    strip.name = NULL;
+    CHECK(mt_qwen_preprocess(&strip, &cfg, &pv, &n, thw, &err) == MT_ERR_LIMIT &&
+          strstr(err.msg, "image 450x2") == err.msg);
     mt_qwen_preproc_cfg broken = cfg;
     broken.std[1] = 0;
     CHECK(mt_qwen_preprocess(&img, &broken, &pv, &n, thw, &err) == MT_ERR_INVALID_ARG);

@@ -47,8 +47,12 @@ static void test_bad_files(void) {
         {"model/merges/0", "\"b c d\"", MT_ERR_FORMAT, "model.merges[0]"},
         {"model/merges/0", "[\"b\"]", MT_ERR_FORMAT, "model.merges[0]"},
         {"model/merges/0", "[1, 2]", MT_ERR_FORMAT, "model.merges[0]"},
-        {"model/merges/0", "\"b zz\"", MT_ERR_FORMAT, "zz"},
-        {"model/merges/0", "\"a c\"", MT_ERR_FORMAT, "merged token"},
+        {"model/merges/0", "\"b zz\"", MT_ERR_FORMAT,
+         "model.merges[0] (\"b\", \"zz\"): its second part \"zz\" is not in model.vocab"},
+        {"model/merges/2", "[\"zz\", \"c\"]", MT_ERR_FORMAT,
+         "model.merges[2] (\"zz\", \"c\"): its first part \"zz\" is not in model.vocab"},
+        {"model/merges/0", "\"a c\"", MT_ERR_FORMAT,
+         "model.merges[0] (\"a\", \"c\"): the merged token \"ac\" is not in model.vocab"},
         {"model/dropout", "0.1", MT_ERR_UNSUPPORTED, "dropout"},
         {"model/byte_fallback", "true", MT_ERR_UNSUPPORTED, "byte_fallback"},
         {"model/continuing_subword_prefix", "\"##\"", MT_ERR_UNSUPPORTED, "continuing_subword_prefix"},
@@ -123,6 +127,53 @@ static void test_bad_files(void) {
     CHECK(mt_tokenizer_load_json("[1]", 3, "arr.json", &tok, &err) == MT_ERR_FORMAT);
     CHECK(mt_tokenizer_load("/nonexistent/tokenizer.json", &tok, &err) == MT_ERR_IO);
     CHECK(strstr(err.msg, "/nonexistent/tokenizer.json") != NULL);
+}
+
+/* A regex PCRE2 gives up on (its match limit), in a pre-tokenizer and in a normalizer, and one too long to compile:
+ * each message names the file, the step and the pattern. */
+static void test_regex_limits(void) {
+    char text[64];
+    memset(text, 'a', 40);
+    strcpy(text + 40, "!");
+    static const struct { const char *path, *json, *step; } cases[] = {
+        {"pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+                          "\"(a+)+$\"}, \"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}",
+         "pre_tokenizer"},
+        {"normalizer", "{\"type\": \"Replace\", \"pattern\": {\"Regex\": \"(a+)+$\"}, \"content\": \"b\"}",
+         "normalizer Replace"},
+    };
+    for (size_t i = 0; i < MT_ARRAY_LEN(cases); i++) {
+        cJSON *root = tiny_tokenizer(false);
+        mutate(root, cases[i].path, cases[i].json);
+        mt_tokenizer *tok = NULL;
+        mt_err err = {0};
+        CHECK(tiny_load(root, &tok, &err) == MT_OK);
+        if (!tok) continue;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        mt_status st = mt_tokenizer_encode(tok, text, strlen(text), false, &ids, &n, &err);
+        char want[128];
+        snprintf(want, sizeof want, "tiny.json: %s: pattern \"(a+)+$\": regex match failed on a piece of 41 bytes",
+                 cases[i].step);
+        CHECK_MSG(st == MT_ERR_LIMIT && ids == NULL && strstr(err.msg, want), "case %zu: %d \"%s\"", i, (int)st,
+                  err.msg);
+        mt_free(ids);
+        mt_tokenizer_free(tok);
+    }
+    size_t big = 70000;
+    char *pre = malloc(big + 200);
+    int at = snprintf(pre, 200, "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"");
+    memset(pre + at, 'x', big);
+    strcpy(pre + at + big, "\"}, \"behavior\": \"Isolated\"}");
+    cJSON *root = tiny_tokenizer(false);
+    mutate(root, "pre_tokenizer", pre);
+    free(pre);
+    mt_tokenizer *tok = NULL;
+    mt_err err = {0};
+    CHECK(tiny_load(root, &tok, &err) == MT_ERR_LIMIT && tok == NULL);
+    CHECK_MSG(strstr(err.msg, "tiny.json: pre_tokenizer Split: pattern \"xxxx") &&
+                  strstr(err.msg, "is 70000 bytes, over the 65536 allowed"),
+              "%s", err.msg);
 }
 
 /* The k-th allocation fails, for every k, in load and in encode: a clean error or success, never a crash or leak
@@ -220,6 +271,7 @@ static void test_config_split_special(void) {
 
 int main(void) {
     test_bad_files();
+    test_regex_limits();
     test_alloc_failure();
     test_config_split_special();
     return check_report();

@@ -9,10 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* MT_OK for a regular file; otherwise MT_ERR_IO saying what path is instead. */
-static mt_status check_regular(int fd, const char *path, struct stat *st, mt_err *err) {
-    if (fstat(fd, st) != 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    mode_t m = st->st_mode;
+/* MT_OK for a regular file's mode; otherwise MT_ERR_IO saying what path is instead. */
+static mt_status regular_mode(mode_t m, const char *path, mt_err *err) {
     if (S_ISREG(m)) return MT_OK;
     if (S_ISDIR(m)) return mt_err_set(err, MT_ERR_IO, "%s: is a directory, not a file", path);
     const char *what = S_ISCHR(m)    ? "a character device"
@@ -21,6 +19,19 @@ static mt_status check_regular(int fd, const char *path, struct stat *st, mt_err
                        : S_ISSOCK(m) ? "a socket"
                                      : "of an unknown kind";
     return mt_err_set(err, MT_ERR_IO, "%s: is %s, not a regular file", path, what);
+}
+
+static mt_status check_regular(int fd, const char *path, struct stat *st, mt_err *err) {
+    if (fstat(fd, st) != 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    return regular_mode(st->st_mode, path, err);
+}
+
+mt_status mt_file_check_regular(const char *path, mt_err *err) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? mt_err_set(err, MT_ERR_IO, "%s: no such file", path)
+                               : mt_err_set(err, MT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    return regular_mode(st.st_mode, path, err);
 }
 
 /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; it changes nothing for regular files. */

@@ -27,6 +27,8 @@ mt_status mt_file_read_stream(FILE *f, const char *what, size_t max_size, char *
 mt_status mt_file_write_atomic(const char *path, const void *data, size_t size, mt_err *err);
 
 bool mt_file_exists(const char *path);
+/* MT_OK when path is a regular file; MT_ERR_IO saying "no such file", "is a directory", "is a named pipe"... */
+mt_status mt_file_check_regular(const char *path, mt_err *err);
 /* Creates folder path (its parent must exist); an existing folder is fine. MT_ERR_IO naming path otherwise. */
 mt_status mt_dir_make(const char *path, mt_err *err);
 /* Creates folder path and any missing parents, as `mkdir -p` and Python's os.makedirs(exist_ok=True) do. MT_ERR_IO

@@ -15,7 +15,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/file.h"
 #include "media/image.h"
@@ -263,11 +262,9 @@ static void check_rec(void *ctx, int64_t task, int thread) {
     rec *r = &L->recs[task];
     for (size_t i = 0; !r->bad && i < r->it.pub.n_images; i++) {
         const char *path = r->it.images[i];
-        char detail[MT_ERR_MSG_MAX];
-        struct stat st;
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-            snprintf(detail, sizeof detail, "%s: no such file", path);
-            if (mark_bad(L, r, MT_DATASET_IMAGE_MISSING, MT_ERR_IO, detail)) atomic_store(&L->nomem, true);
+        mt_err missing;
+        if (mt_file_check_regular(path, &missing)) {
+            if (mark_bad(L, r, MT_DATASET_IMAGE_MISSING, MT_ERR_IO, missing.msg)) atomic_store(&L->nomem, true);
             return;
         }
         if (L->o.check_images != MT_DATASET_CHECK_DECODE) continue;

@@ -187,7 +187,8 @@ static const skip_want BAD_JSONL[] = {
     {15, 13, MT_DATASET_BAD_FIELDS, "turn 0: the text is not a string"},
     {16, 14, MT_DATASET_BAD_JSON, "text after the object at line 16"},
     {17, 15, MT_DATASET_UNSUPPORTED, "image URLs are not supported"},
-    {18, 16, MT_DATASET_BAD_JSON, "invalid JSON at line 18"},
+    {18, 16, MT_DATASET_IMAGE_MISSING, "images: is a directory"},
+    {19, 17, MT_DATASET_BAD_JSON, "invalid JSON at line 19"},
 };
 
 static void test_bad_jsonl(mt_pool *pool) {
@@ -208,17 +209,17 @@ static void test_bad_jsonl(mt_pool *pool) {
     CHECK(mt_dataset_skipped_for(ds, MT_DATASET_N_REASONS) == 0);
     mt_dataset_free(ds);
 
-    /* Only existence is checked: the corrupt and the text "images" pass. */
+    /* Only existence is checked: the corrupt and the text "images" pass; the folder does not. */
     o.check_images = MT_DATASET_CHECK_EXISTS;
     mt_log_set_level(MT_LOG_ERROR);
     ds = load(path, &o);
     CHECK(mt_dataset_count(ds) == 4 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_BAD) == 0 &&
-          mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 1);
+          mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 2);
     mt_dataset_free(ds);
     o.check_images = MT_DATASET_CHECK_NONE;
     ds = load(path, &o);
     mt_log_set_level(lv);
-    CHECK(mt_dataset_count(ds) == 5 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 0);
+    CHECK(mt_dataset_count(ds) == 6 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 0);
     mt_dataset_free(ds);
 }
 

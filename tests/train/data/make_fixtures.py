@@ -99,7 +99,9 @@ BAD_JSONL = [
     json.dumps({"messages": [msg("user", [{"type": "image_url",                    # 17 data: URL
                                            "image_url": {"url": "data:image/png;base64,AAAA"}}]),
                              msg("assistant", "a")]}),
-    '{"messages": [{"role": "user", "con',                                         # 18 truncated, no newline
+    json.dumps({"image": "images", "conversations": [turn("human", "<image>"),      # 18 a folder as the image
+                                                     turn("gpt", "a")]}),
+    '{"messages": [{"role": "user", "con',                                         # 19 truncated, no newline
 ]
 
 BAD_JSON = """[

@@ -606,7 +606,9 @@ mt_status mt_sched_new(const mt_model *m, const mt_sched_params *p, mt_sched **o
     mt_status st = s->active && s->cache ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     if (!st) st = mt_pool_new(q.n_threads, &s->pool, err);
     if (!st && m->comp->vision) st = mt_pool_new(q.n_threads, &s->enc_pool, err);
-    if (!st) st = mt_model_kv_new(m, 2 * q.max_active, q.max_rows, &s->kv, err);
+    /* no row limit in the KV memory itself: it counts capacity, which grows ahead of the rows, so its limit could
+     * refuse rows the reservations here already promised */
+    if (!st) st = mt_model_kv_new(m, 2 * q.max_active, 0, &s->kv, err);
     if (!st && pthread_create(&s->enc_thread, NULL, encoder_main, s))
         st = mt_err_set(err, MT_ERR_NOMEM, "cannot start the image encoder thread");
     s->enc_started = !st;

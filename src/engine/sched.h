@@ -16,7 +16,8 @@
  * one. A prefix never ends inside an image.
  *
  * Memory: a request is admitted only when the rows it may need (prompt + max_new, at most n_ctx) fit in max_rows
- * beside those of the requests running, so a running generation never fails for want of KV rows.
+ * beside those of the requests running, so a running generation never fails for want of KV rows. The buffers hold
+ * up to half as much again plus a block per sequence (they grow ahead of the rows, nn/kv.h).
  */
 #ifndef MT_SCHED_H
 #define MT_SCHED_H

@@ -185,9 +185,9 @@ static const skip_want BAD_JSONL[] = {
     {13, 11, MT_DATASET_BAD_PLACEHOLDERS, "0 image placeholders but 1 images"},
     {14, 12, MT_DATASET_BAD_ORDER, "turn 1: \"system\" where an assistant turn belongs"},
     {15, 13, MT_DATASET_BAD_FIELDS, "turn 0: the text is not a string"},
-    {16, 14, MT_DATASET_BAD_JSON, "text after the object at line 16"},
+    {16, 14, MT_DATASET_BAD_JSON, "text after the JSON value at line 16"},
     {17, 15, MT_DATASET_UNSUPPORTED, "image URLs are not supported"},
-    {18, 16, MT_DATASET_BAD_JSON, "invalid JSON at line 18"},
+    {18, 16, MT_DATASET_BAD_JSON, "string not closed at line 18, column 32"},
 };
 
 static void test_bad_jsonl(mt_pool *pool) {
@@ -373,7 +373,7 @@ static void test_limits(void) {
         {1, 0, MT_DATASET_TOO_LARGE, "2 images, more than the 1 allowed"},
         {2, 1, MT_DATASET_TOO_LARGE, "an image path is longer than"},
         {3, 2, MT_DATASET_IMAGE_BAD, "more than the 47 pixels allowed"},
-        {4, 3, MT_DATASET_BAD_JSON, "invalid JSON at line 4"},
+        {4, 3, MT_DATASET_BAD_JSON, "nesting deeper than 1000 levels at line 4, column 1009"},
     };
     check_skips(ds, "b", want, MT_ARRAY_LEN(want));
     mt_dataset_free(ds);

@@ -222,8 +222,10 @@ bool mt_tok_replace_literal(const char *s, size_t n, const char *from, size_t fr
 int mt_bytelevel_byte(uint32_t cp);
 
 /* tok_pretok.c */
-/* Compiles a tokenizer.json regex (Oniguruma syntax) or, when literal, a plain string. */
-mt_status mt_pretok_compile(const char *pattern, bool literal, const char *what, pcre2_code **out, mt_err *err);
+/* Compiles the len bytes of a tokenizer.json regex (Oniguruma syntax) or, when literal, a plain string; pattern[len]
+ * is 0. */
+mt_status mt_pretok_compile(const char *pattern, size_t len, bool literal, const char *what, pcre2_code **out,
+                            mt_err *err);
 mt_status mt_pretok_gpt2_regex(const char *what, pcre2_code **out, mt_err *err);
 
 /* The per-call state of encode: output ids, a word cache, scratch. */
@@ -243,6 +245,10 @@ typedef struct mt_tok_loader {
 } mt_tok_loader;
 
 mt_status mt_tok_blob_add(mt_tok_loader *L, const char *s, size_t n, mt_tok_str *out);
+/* A string of the parsed tokenizer.json into the blob as its bytes, U+0000 included (base/json). */
+mt_status mt_tok_blob_add_json(mt_tok_loader *L, const char *s, mt_tok_str *out);
+/* Compiles a pattern string of the parsed tokenizer.json, U+0000 included. */
+mt_status mt_tok_compile_json(mt_tok_loader *L, const char *pattern, bool literal, pcre2_code **out);
 mt_status mt_tok_read_normalizer(mt_tok_loader *L, const cJSON *n, int depth);
 mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth);
 /* Decides byte-level or sp from the pre-tokenizer, checks the layout and reads the decoder. */

@@ -32,12 +32,12 @@ static const char SPACE_MEMBERS[] = "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-/* Copies pattern with \s and \S outside classes turned into [...] / [^...], and \s inside a class into its members.
- * \S inside a class is left to PCRE2 (it cannot be spelt as members). */
-static bool rewrite_space(const char *p, mt_tbuf *out) {
+/* Copies the n bytes of p (p[n] is 0) with \s and \S outside classes turned into [...] / [^...], and \s inside a
+ * class into its members. \S inside a class is left to PCRE2 (it cannot be spelt as members). */
+static bool rewrite_space(const char *p, size_t n, mt_tbuf *out) {
     int in_class = 0;
     bool ok = true;
-    for (size_t i = 0; p[i] && ok;) {
+    for (size_t i = 0; i < n && ok;) {
         if (p[i] == '\\' && p[i + 1]) {
             char c = p[i + 1];
             if (c == 's' && in_class) {
@@ -55,9 +55,9 @@ static bool rewrite_space(const char *p, mt_tbuf *out) {
             if (in_class && p[i + 1] == ':') { /* POSIX class [:alpha:] inside a class: copy it whole */
                 const char *end = strstr(p + i + 2, ":]");
                 if (end) {
-                    size_t n = (size_t)(end + 2 - (p + i));
-                    ok = mt_tbuf_append(out, p + i, n);
-                    i += n;
+                    size_t k = (size_t)(end + 2 - (p + i));
+                    ok = mt_tbuf_append(out, p + i, k);
+                    i += k;
                     continue;
                 }
             }
@@ -76,12 +76,12 @@ static bool rewrite_space(const char *p, mt_tbuf *out) {
     return ok;
 }
 
-mt_status mt_pretok_compile(const char *pattern, bool literal, const char *what, pcre2_code **out, mt_err *err) {
-    size_t len = strlen(pattern);
+mt_status mt_pretok_compile(const char *pattern, size_t len, bool literal, const char *what, pcre2_code **out,
+                            mt_err *err) {
     if (len > MT_REGEX_MAX_LEN)
         return mt_err_set(err, MT_ERR_LIMIT, "%s: pre_tokenizer: pattern of %zu bytes", what, len);
     mt_tbuf src = {0};
-    if (!literal && !rewrite_space(pattern, &src)) {
+    if (!literal && !rewrite_space(pattern, len, &src)) {
         mt_free(src.data);
         return mt_err_set(err, MT_ERR_NOMEM, "%s: pre_tokenizer: out of memory", what);
     }
@@ -103,7 +103,7 @@ mt_status mt_pretok_compile(const char *pattern, bool literal, const char *what,
 }
 
 mt_status mt_pretok_gpt2_regex(const char *what, pcre2_code **out, mt_err *err) {
-    return mt_pretok_compile(GPT2_PATTERN, false, what, out, err);
+    return mt_pretok_compile(GPT2_PATTERN, sizeof GPT2_PATTERN - 1, false, what, out, err);
 }
 
 /* Joins segments by behavior, holding at most one segment back. */

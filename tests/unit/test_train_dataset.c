@@ -16,7 +16,9 @@
 #include "base/pool.h"
 #include "check.h"
 #include "text/chat_template.h"
+#include "text/tokenizer.h"
 #include "train/dataset.h"
+#include "train/labels.h"
 
 static char data_dir[1024], tmp_dir[1024];
 
@@ -170,6 +172,51 @@ static void check_skips(const mt_dataset *ds, const char *file, const skip_want 
                   k ? (long long)k->index : -1LL, head, w[i].detail, (long long)w[i].index);
     }
     CHECK(mt_dataset_skip_at(ds, n) == NULL);
+}
+
+/* U+0000 in a sample's text ("\u0000" in the JSON line) reaches the token ids whole: the labels of the sample equal
+ * the ids of the text the template renders, written here by hand, tokenized at once with mitten-tiny's tokenizer
+ * (tests/text checks that tokenizer against transformers' on text holding U+0000). A path holding it is refused. */
+static void test_nul(void) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/../../../models/mitten-tiny", data_dir);
+    mt_err err;
+    mt_tokenizer *tok = NULL;
+    mt_chat_template *tmpl = NULL;
+    CHECK_MSG(mt_tokenizer_load(at(dir, "tokenizer.json"), &tok, &err) == MT_OK, "%s", err.msg);
+    CHECK_MSG(mt_chat_template_load(dir, NULL, &tmpl, &err) == MT_OK, "%s", err.msg);
+    const char *path = at(tmp_dir, "nul.jsonl");
+    write_file(path, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\\u0000b\"}, "
+                     "{\"role\": \"assistant\", \"content\": \"\\u0000x\\u0000\\u0000\"}]}\n"
+                     "{\"images\": [\"red\\u0000.png\"], \"conversations\": [{\"from\": \"human\", \"value\": \"<image>q\"}, "
+                     "{\"from\": \"gpt\", \"value\": \"a\"}]}\n");
+    mt_dataset *ds = load(path, NULL);
+    static const skip_want skips[] = {{2, 1, MT_DATASET_BAD_FIELDS, "an image path holds U+0000"}};
+    if (ds) check_skips(ds, path, skips, MT_ARRAY_LEN(skips));
+    const mt_sample *s = ds ? mt_dataset_sample(ds, 0) : NULL;
+    static const char want[] = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\na\0b"
+                               "<|im_end|>\n<|im_start|>assistant\n\0x\0\0<|im_end|>\n";
+    char *text = NULL;
+    size_t len = 0;
+    if (s && tmpl) CHECK(mt_chat_template_render(tmpl, s->messages, NULL, false, NULL, &text, &len, &err) == MT_OK);
+    CHECK_MSG(text && len == sizeof want - 1 && memcmp(text, want, len) == 0, "rendered %zu bytes, want %zu", len,
+              sizeof want - 1);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    mt_sample_tokens st = {0};
+    if (tok) CHECK(mt_tokenizer_encode(tok, want, sizeof want - 1, true, &ids, &n, &err) == MT_OK);
+    mt_labels_src src = {.tok = tok, .tmpl = tmpl, .image_token_id = -1, .video_token_id = -1,
+                         .vision_start_id = -1, .vision_end_id = -1};
+    mt_labels_opts o = mt_labels_default_opts();
+    if (s && tok && tmpl) CHECK_MSG(mt_labels_build(&src, s->messages, NULL, NULL, 0, &o, &st, &err) == MT_OK, "%s", err.msg);
+    CHECK_MSG(ids && st.ids && (size_t)st.n == n && memcmp(st.ids, ids, n * sizeof *ids) == 0,
+              "labels give %lld ids, the text %zu", (long long)st.n, n);
+    mt_sample_tokens_release(&st);
+    mt_free(ids);
+    mt_free(text);
+    mt_dataset_free(ds);
+    mt_chat_template_free(tmpl);
+    mt_tokenizer_free(tok);
 }
 
 static const skip_want BAD_JSONL[] = {
@@ -429,6 +476,7 @@ int main(void) {
     find_dirs();
     test_formats();
     test_render();
+    test_nul();
     test_bad_jsonl(NULL);
     mt_pool *pool = NULL;
     mt_err err;

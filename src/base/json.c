@@ -80,7 +80,10 @@ static int hex4(const lexer *x, size_t at) {
     int v = 0;
     for (size_t i = at; i < at + 4; i++) {
         char c = x->t[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -129,6 +132,10 @@ static bool string(lexer *x) {
     size_t start = x->i++;
     while (x->i < x->len) {
         const unsigned char *s = (const unsigned char *)x->t + x->i;
+        if (*s >= 0x20 && *s < 0x80 && *s != '"' && *s != '\\') { /* most of any text */
+            x->i++;
+            continue;
+        }
         if (*s == '"') {
             x->i++;
             return true;

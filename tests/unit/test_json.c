@@ -36,7 +36,8 @@ static void check_bytes(const char *s, const char *want, size_t want_n) {
 }
 
 static void test_nul_round_trip(void) {
-    const char *t = "{\"k\\u0000ey\": \"a\\u0000b\", \"z\": \"\\u0000\", \"lit\": \"\\\\u0000\", \"e\": \"\\ud83d\\ude00\"}";
+    const char *t = "{\"k\\u0000ey\": \"a\\u0000b\", \"z\": \"\\u0000\", \"lit\": \"\\\\u0000\", "
+                    "\"e\": \"\\ud83d\\ude00\"}";
     cJSON *j = parse_ok(t);
     if (!j) return;
     const cJSON *k = j->child, *v = cJSON_GetObjectItemCaseSensitive(j, "z");
@@ -53,7 +54,8 @@ static void test_nul_round_trip(void) {
 
     /* json.dumps(json.loads(t), separators=(",", ":"), ensure_ascii=False) */
     char *p = mt_json_print(j, false);
-    const char *want = "{\"k\\u0000ey\":\"a\\u0000b\",\"z\":\"\\u0000\",\"lit\":\"\\\\u0000\",\"e\":\"\xF0\x9F\x98\x80\"}";
+    const char *want = "{\"k\\u0000ey\":\"a\\u0000b\",\"z\":\"\\u0000\",\"lit\":\"\\\\u0000\","
+                       "\"e\":\"\xF0\x9F\x98\x80\"}";
     CHECK_MSG(p && strcmp(p, want) == 0, "printed %s", p ? p : "(null)");
     cJSON *again = p ? parse_ok(p) : NULL;
     CHECK(again && cJSON_Compare(j, again, true));
@@ -124,7 +126,8 @@ static void test_utf8(void) {
 
 static void test_syntax(void) {
     parse_bad("{\n\"a\": ]", 8, "invalid JSON at line 2, column 6", "expected a value, found ']'");
-    parse_bad("{\"\xC3\xA9\": 1,}", 10, "invalid JSON at line 1, column 9", "expected a key in double quotes, found '}'");
+    parse_bad("{\"\xC3\xA9\": 1,}", 10, "invalid JSON at line 1, column 9",
+              "expected a key in double quotes, found '}'");
     parse_bad("{\"a\": 1", 7, "invalid JSON at line 1, column 8", "found the end of the text");
     parse_bad("", 0, "invalid JSON at line 1, column 1", "found the end of the text");
     parse_bad("[1.]", 4, "invalid JSON at line 1, column 4", "expected a digit, found ']'");

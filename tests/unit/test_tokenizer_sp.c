@@ -302,7 +302,8 @@ static void test_alloc_failure(void) {
 static void test_nul(void) {
     const char *json =
         "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true, \"normalized\": false}],"
-        " \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \"\\u0000\\u0000\"}, \"content\": \"z\\u0000\"},"
+        " \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \"\\u0000\\u0000\"},"
+        "   \"content\": \"z\\u0000\"},"
         " \"pre_tokenizer\": null, \"decoder\": {\"type\": \"Fuse\"},"
         " \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"merges\": [\"a \\u0000\", [\"z\", \"\\u0000\"]],"
         "   \"vocab\": {\"<unk>\": 0, \"a\": 1, \"\\u0000\": 2, \"z\": 3, \"a\\u0000\": 4, \"z\\u0000\": 5}}}";

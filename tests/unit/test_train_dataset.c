@@ -188,8 +188,8 @@ static void test_nul(void) {
     const char *path = at(tmp_dir, "nul.jsonl");
     write_file(path, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\\u0000b\"}, "
                      "{\"role\": \"assistant\", \"content\": \"\\u0000x\\u0000\\u0000\"}]}\n"
-                     "{\"images\": [\"red\\u0000.png\"], \"conversations\": [{\"from\": \"human\", \"value\": \"<image>q\"}, "
-                     "{\"from\": \"gpt\", \"value\": \"a\"}]}\n");
+                     "{\"images\": [\"red\\u0000.png\"], \"conversations\": [{\"from\": \"human\", "
+                     "\"value\": \"<image>q\"}, {\"from\": \"gpt\", \"value\": \"a\"}]}\n");
     mt_dataset *ds = load(path, NULL);
     static const skip_want skips[] = {{2, 1, MT_DATASET_BAD_FIELDS, "an image path holds U+0000"}};
     if (ds) check_skips(ds, path, skips, MT_ARRAY_LEN(skips));
@@ -208,7 +208,8 @@ static void test_nul(void) {
     mt_labels_src src = {.tok = tok, .tmpl = tmpl, .image_token_id = -1, .video_token_id = -1,
                          .vision_start_id = -1, .vision_end_id = -1};
     mt_labels_opts o = mt_labels_default_opts();
-    if (s && tok && tmpl) CHECK_MSG(mt_labels_build(&src, s->messages, NULL, NULL, 0, &o, &st, &err) == MT_OK, "%s", err.msg);
+    if (s && tok && tmpl)
+        CHECK_MSG(mt_labels_build(&src, s->messages, NULL, NULL, 0, &o, &st, &err) == MT_OK, "%s", err.msg);
     CHECK_MSG(ids && st.ids && (size_t)st.n == n && memcmp(st.ids, ids, n * sizeof *ids) == 0,
               "labels give %lld ids, the text %zu", (long long)st.n, n);
     mt_sample_tokens_release(&st);

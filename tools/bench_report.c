@@ -88,8 +88,8 @@ void mt_bench_print_json(const bench *b, const char *commit, const char *cpu, co
     cJSON_AddNumberToObject(mem, "peak_rss_bytes", peak);
     cJSON_AddNumberToObject(mem, "kv_cache_bytes", b->kv_bytes);
     cJSON_AddNumberToObject(mem, "budget_bytes", weights_bytes(b) + b->kv_bytes + GiB);
-    char *text = cJSON_Print(o);
+    char *text = mt_json_print(o, true);
     if (text) puts(text);
-    cJSON_free(text);
+    mt_free(text);
     cJSON_Delete(o);
 }

@@ -34,7 +34,8 @@ typedef struct mt_strbuf {
 /* Appends; on allocation failure sets oom and ignores this and later appends. Check oom once at the end. */
 void mt_strbuf_append(mt_strbuf *b, const char *s, size_t n);
 void mt_strbuf_printf(mt_strbuf *b, const char *fmt, ...) MT_PRINTF(2, 3);
-/* Appends s as a JSON string literal with its quotes: '"', '\\' and control bytes are escaped, other bytes kept. */
+/* Appends s as a JSON string literal with its quotes: '"', '\\' and control bytes are escaped, and U+0000 in base/json's
+ * form (C0 80, as names read from a header hold it) is written \u0000; other bytes are kept. */
 void mt_strbuf_json_string(mt_strbuf *b, const char *s);
 void mt_strbuf_free(mt_strbuf *b);
 

@@ -109,14 +109,16 @@ void mt_strbuf_json_string(mt_strbuf *b, const char *s) {
     const char *run = s;
     for (const char *p = s;; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c != 0 && c != '"' && c != '\\' && c >= 0x20) continue;
+        bool nul = c == 0xC0 && (unsigned char)p[1] == 0x80; /* U+0000 as base/json holds it */
+        if (c != 0 && c != '"' && c != '\\' && c >= 0x20 && !nul) continue;
         mt_strbuf_append(b, run, (size_t)(p - run));
         if (c == 0) break;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             mt_strbuf_append(b, esc, 2);
         } else {
-            mt_strbuf_printf(b, "\\u%04x", c);
+            mt_strbuf_printf(b, "\\u%04x", nul ? 0 : c);
+            p += nul;
         }
         run = p + 1;
     }

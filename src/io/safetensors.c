@@ -7,12 +7,12 @@
 #include "io/safetensors.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "base/file.h"
+#include "base/json.h"
 #include "io/io_int.h"
 
 typedef struct st_entry {
@@ -247,20 +247,12 @@ static mt_status parse(mt_safetensors *st, const char *file, const uint8_t *buf,
     if (hlen > size - 8)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: header length %llu is past the end of the file (%zu bytes)", file,
                           (unsigned long long)hlen, size);
-    const char *text = (const char *)buf + 8;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
-    if (!root) {
-        size_t at = end && end >= text ? MT_MIN((size_t)(end - text), (size_t)hlen) : 0;
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: header is not valid JSON (near byte %zu of %llu)", file, at,
-                          (unsigned long long)hlen);
-    }
-    mt_status s = MT_OK;
-    for (const char *p = end; p < text + hlen && !s; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-            s = mt_err_set(err, MT_ERR_FORMAT, "%s: bytes after the header JSON (at byte %zu)", file,
-                           (size_t)(p - text));
-    if (!s && !cJSON_IsObject(root)) s = mt_err_set(err, MT_ERR_FORMAT, "%s: header must be a JSON object", file);
+    char what[MT_ERR_MSG_MAX];
+    snprintf(what, sizeof what, "%s: header", file);
+    cJSON *root = NULL;
+    mt_status s = mt_json_parse((const char *)buf + 8, (size_t)hlen, what, &root, err);
+    if (s) return s;
+    if (!cJSON_IsObject(root)) s = mt_err_set(err, MT_ERR_FORMAT, "%s: header must be a JSON object", file);
     size_t first = st->n;
     const cJSON *j;
     const uint8_t *data = buf + 8 + hlen;

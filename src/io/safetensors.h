@@ -20,7 +20,7 @@
  * "weight_map": {"<name>": "model-00001-of-00002.safetensors", ...}}.
  *
  * What the reader checks (each failure names the file and the tensor): header length over 100 MiB (MT_ERR_LIMIT)
- * or past the end of the file; invalid JSON or trailing bytes after it; a header that is not an object; each
+ * or past the end of the file; invalid JSON or trailing bytes after it (base/json names the line:column); a header that is not an object; each
  * tensor entry's dtype (a string), shape (at most 8 integers in [0, 2^53]) and data_offsets (exactly two integers
  * in [0, 2^53], begin <= end <= data area size); end - begin equal to the element size times the product of the
  * dims (overflow-checked); no two tensors' byte ranges overlapping; no name twice, within a file or across shards;

@@ -43,16 +43,27 @@ static mt_chat_template *new_template(void) {
     return t;
 }
 
+/* A template's source from JSON, U+0000 kept (base/json). */
+static mt_status add_json_template(mt_chat_template *t, const char *name, const char *src, const char *what,
+                                   mt_err *err) {
+    size_t len;
+    char *bytes = mt_json_dup(src, &len);
+    if (!bytes) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
+    mt_status st = add_template(t, name, bytes, len, what, err);
+    mt_free(bytes);
+    return st;
+}
+
 /* A "chat_template" field: a string, or a list of {name, template}. */
 static mt_status load_field(mt_chat_template *t, const cJSON *field, const char *what, mt_err *err) {
-    if (cJSON_IsString(field)) return add_template(t, NULL, field->valuestring, strlen(field->valuestring), what, err);
+    if (cJSON_IsString(field)) return add_json_template(t, NULL, field->valuestring, what, err);
     if (!cJSON_IsArray(field) || !cJSON_GetArraySize(field))
         return mt_err_set(err, MT_ERR_FORMAT, "%s: chat_template must be a string or a list of {name, template}", what);
     for (const cJSON *e = field->child; e; e = e->next) {
         const char *name, *src;
         mt_status st = mt_json_str_req(e, "name", what, &name, err);
-        if (!st) st = mt_json_str_req(e, "template", what, &src, err);
-        if (!st) st = add_template(t, name, src, strlen(src), what, err);
+        if (!st) st = mt_json_raw_req(e, "template", what, &src, err);
+        if (!st) st = add_json_template(t, name, src, what, err);
         if (st) return st;
     }
     t->pick = -1;
@@ -216,7 +227,7 @@ mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messag
 
 const char *mt_chat_template_token(const mt_chat_template *t, const char *key) {
     const cJSON *v = t ? cJSON_GetObjectItemCaseSensitive(t->vars, key) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return cJSON_IsString(v) && !mt_json_has_nul(v->valuestring) ? v->valuestring : NULL;
 }
 
 void mt_chat_template_free(mt_chat_template *t) {

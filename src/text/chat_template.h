@@ -50,7 +50,7 @@ mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messag
                                   bool add_generation_prompt, const cJSON *extra_kwargs, char **out, size_t *out_len,
                                   mt_err *err);
 
-/* The special token the template sees under key ("eos_token", ...), or NULL. */
+/* The special token the template sees under key ("eos_token", ...), or NULL (also when it holds U+0000). */
 const char *mt_chat_template_token(const mt_chat_template *t, const char *key);
 
 void mt_chat_template_free(mt_chat_template *t);

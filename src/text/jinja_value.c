@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/json.h"
 #include "text/jinja_int.h"
 #include "text/text_int.h"
 
@@ -187,11 +188,20 @@ int jv_compare(jv a, jv b, bool *ok) {
     return 0;
 }
 
+/* A string of the cJSON tree as a jv: the tree's own bytes, or a decoded copy when it holds U+0000 (base/json). */
+static bool json_str(jarena *ja, const char *s, jv *out) {
+    if (!mt_json_has_nul(s)) return *out = jv_str(s, strlen(s)), true;
+    char *d = ja_alloc(ja, strlen(s));
+    if (!d) return false;
+    *out = jv_str(d, mt_json_decode(s, d));
+    return true;
+}
+
 bool jv_from_json(jarena *ja, const cJSON *j, int depth, jv *out) {
     if (depth > 200) return false;
     if (cJSON_IsNull(j)) return *out = jv_none(), true;
     if (cJSON_IsBool(j)) return *out = jv_bool(cJSON_IsTrue(j)), true;
-    if (cJSON_IsString(j)) return *out = jv_str(j->valuestring, strlen(j->valuestring)), true;
+    if (cJSON_IsString(j)) return json_str(ja, j->valuestring, out);
     if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
         if (d == floor(d) && fabs(d) < 9007199254740992.0) *out = jv_int((int64_t)d);
@@ -211,9 +221,10 @@ bool jv_from_json(jarena *ja, const cJSON *j, int depth, jv *out) {
         jdict *d = jv_dict_new(ja, n);
         if (!d) return false;
         for (const cJSON *c = j->child; c; c = c->next) {
-            jv v;
-            const char *k = c->string ? c->string : "";
-            if (!jv_from_json(ja, c, depth + 1, &v) || !jv_dict_set(ja, d, jv_str(k, strlen(k)), v)) return false;
+            jv k, v;
+            if (!json_str(ja, c->string ? c->string : "", &k) || !jv_from_json(ja, c, depth + 1, &v) ||
+                !jv_dict_set(ja, d, k, v))
+                return false;
         }
         out->t = JV_DICT, out->d = d;
         return true;

@@ -226,10 +226,11 @@ int mt_bytelevel_byte(uint32_t cp);
 
 /* tok_pretok.c */
 typedef struct mt_tok_loader mt_tok_loader;
-/* Compiles a tokenizer.json regex (Oniguruma syntax) or, when literal, a plain string, and keeps its text in the
- * blob (*text) for match errors. step names the normalizer or pre-tokenizer step in errors. */
-mt_status mt_pretok_compile(mt_tok_loader *L, const char *step, const char *pattern, bool literal, pcre2_code **out,
-                            mt_tok_str *text);
+/* Compiles the len bytes of a tokenizer.json regex (Oniguruma syntax) or, when literal, a plain string
+ * (pattern[len] is 0), and keeps its text in the blob (*text) for match errors. step names the normalizer or
+ * pre-tokenizer step in errors. */
+mt_status mt_pretok_compile(mt_tok_loader *L, const char *step, const char *pattern, size_t len, bool literal,
+                            pcre2_code **out, mt_tok_str *text);
 mt_status mt_pretok_gpt2_regex(mt_tok_loader *L, pcre2_code **out, mt_tok_str *text);
 /* MT_ERR_LIMIT for a match that PCRE2 gave up on (rc < 0, its match or depth limit on a piece of n bytes), naming
  * the tokenizer, the step and its pattern. */
@@ -253,6 +254,11 @@ struct mt_tok_loader {
 };
 
 mt_status mt_tok_blob_add(mt_tok_loader *L, const char *s, size_t n, mt_tok_str *out);
+/* A string of the parsed tokenizer.json into the blob as its bytes, U+0000 included (base/json). */
+mt_status mt_tok_blob_add_json(mt_tok_loader *L, const char *s, mt_tok_str *out);
+/* Compiles a pattern string of the parsed tokenizer.json, U+0000 included. */
+mt_status mt_tok_compile_json(mt_tok_loader *L, const char *step, const char *pattern, bool literal, pcre2_code **out,
+                             mt_tok_str *text);
 mt_status mt_tok_read_normalizer(mt_tok_loader *L, const cJSON *n, int depth);
 mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth);
 /* Decides byte-level or sp from the pre-tokenizer, checks the layout and reads the decoder. */

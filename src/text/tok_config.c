@@ -14,7 +14,8 @@
  *   | post_processor | TemplateProcessing {single, special_tokens}, BertProcessing / RobertaProcessing {cls, sep},|
  *   |                | ByteLevel (no ids), Sequence {processors}                                                |
  *
- * Anything else is MT_ERR_UNSUPPORTED naming it; a field of the wrong shape is MT_ERR_FORMAT naming it.
+ * Anything else is MT_ERR_UNSUPPORTED naming it; a field of the wrong shape is MT_ERR_FORMAT naming it. Patterns,
+ * Prepend and Replace strings keep U+0000 (base/json); the one-character fields and the names refuse it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -39,8 +40,8 @@ static mt_status stage_type(mt_tok_loader *L, const cJSON *o, const char *stage,
 static mt_status read_pattern(mt_tok_loader *L, const cJSON *o, const char *what, const char **lit, const char **re) {
     const cJSON *pat = cJSON_GetObjectItemCaseSensitive(o, "pattern");
     *lit = *re = NULL;
-    if (!cJSON_IsObject(pat) || mt_json_str_opt(pat, "Regex", "", re, NULL) ||
-        mt_json_str_opt(pat, "String", "", lit, NULL) || (!*re && !*lit))
+    if (!cJSON_IsObject(pat) || mt_json_raw_opt(pat, "Regex", "", re, NULL) ||
+        mt_json_raw_opt(pat, "String", "", lit, NULL) || (!*re && !*lit))
         return mt_err_set(L->err, MT_ERR_FORMAT, "%s: %s: \"pattern\" must be {\"Regex\": ...} or {\"String\": ...}",
                           L->path, what);
     return MT_OK;
@@ -82,23 +83,23 @@ mt_status mt_tok_read_normalizer(mt_tok_loader *L, const cJSON *n, int depth) {
     }
     const char *a = NULL, *re = NULL;
     if (!strcmp(type, "Prepend")) {
-        if ((st = mt_json_str_req(n, "prepend", "normalizer Prepend", &a, L->err)))
+        if ((st = mt_json_raw_req(n, "prepend", "normalizer Prepend", &a, L->err)))
             return mt_err_prefix(L->err, "%s", L->path);
         if ((st = add_norm(L, &s))) return st;
         s->kind = MT_NORM_PREPEND;
-        return mt_tok_blob_add(L, a, strlen(a), &s->from);
+        return mt_tok_blob_add_json(L, a, &s->from);
     }
     if (!strcmp(type, "Replace")) {
         const char *to;
         if ((st = read_pattern(L, n, "normalizer Replace", &a, &re))) return st;
-        if ((st = mt_json_str_req(n, "content", "normalizer Replace", &to, L->err)))
+        if ((st = mt_json_raw_req(n, "content", "normalizer Replace", &to, L->err)))
             return mt_err_prefix(L->err, "%s", L->path);
         if (a && !*a) return bad(L, "normalizer Replace: empty \"String\" pattern");
         if ((st = add_norm(L, &s))) return st;
         s->kind = MT_NORM_REPLACE;
-        if ((st = mt_tok_blob_add(L, to, strlen(to), &s->to))) return st;
-        if (re) return mt_pretok_compile(L, "normalizer Replace", re, false, &s->re, &s->pattern);
-        return mt_tok_blob_add(L, a, strlen(a), &s->from);
+        if ((st = mt_tok_blob_add_json(L, to, &s->to))) return st;
+        if (re) return mt_tok_compile_json(L, "normalizer Replace", re, false, &s->re, &s->pattern);
+        return mt_tok_blob_add_json(L, a, &s->from);
     }
     return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: normalizer: type \"%.40s\" is not supported", L->path, type);
 }
@@ -127,7 +128,7 @@ static mt_status read_split(mt_tok_loader *L, const cJSON *p, mt_tok_pre *pre) {
                           L->path, behavior);
     pre->kind = MT_PRE_SPLIT;
     pre->behavior = (mt_split_behavior)k;
-    return mt_pretok_compile(L, "pre_tokenizer Split", re ? re : lit, !re, &pre->re, &pre->pattern);
+    return mt_tok_compile_json(L, "pre_tokenizer Split", re ? re : lit, !re, &pre->re, &pre->pattern);
 }
 
 /* One character of UTF-8 into out[5]; false when s is not exactly one. */
@@ -188,7 +189,7 @@ mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth) {
         if ((st = add_pre(L, &pre))) return st;
         pre->kind = MT_PRE_SPLIT; /* tokenizers splits on char::is_numeric, which is \p{N} */
         pre->behavior = individual ? MT_SPLIT_ISOLATED : MT_SPLIT_CONTIGUOUS;
-        return mt_pretok_compile(L, "pre_tokenizer Digits", "\\p{N}", false, &pre->re, &pre->pattern);
+        return mt_pretok_compile(L, "pre_tokenizer Digits", "\\p{N}", 5, false, &pre->re, &pre->pattern);
     }
     if (!strcmp(type, "ByteLevel")) {
         bool use_regex = true;
@@ -206,7 +207,8 @@ mt_status mt_tok_read_pre(mt_tok_loader *L, const cJSON *p, int depth) {
         pre->kind = MT_PRE_METASPACE;
         if ((st = read_metaspace(L, p, "pre_tokenizer Metaspace", pre->repl, &pre->prepend, &split))) return st;
         pre->behavior = MT_SPLIT_MERGED_NEXT;
-        return split ? mt_pretok_compile(L, "pre_tokenizer Metaspace", pre->repl, true, &pre->re, &pre->pattern)
+        return split ? mt_pretok_compile(L, "pre_tokenizer Metaspace", pre->repl, strlen(pre->repl), true, &pre->re,
+                                         &pre->pattern)
                      : MT_OK;
     }
     return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: pre_tokenizer: type \"%.40s\" is not supported", L->path, type);
@@ -268,10 +270,10 @@ static mt_status read_dec_step(mt_tok_loader *L, const cJSON *d, int *stage) {
     if (re)
         return mt_err_set(L->err, MT_ERR_UNSUPPORTED, "%s: decoder Replace: a Regex pattern is not supported", L->path);
     if (!*lit) return bad(L, "decoder Replace: empty \"String\" pattern");
-    if ((st = mt_json_str_req(d, "content", "decoder Replace", &to, L->err)))
+    if ((st = mt_json_raw_req(d, "content", "decoder Replace", &to, L->err)))
         return mt_err_prefix(L->err, "%s", L->path);
-    if ((st = mt_tok_blob_add(L, to, strlen(to), &s->to))) return st;
-    return mt_tok_blob_add(L, lit, strlen(lit), &s->from);
+    if ((st = mt_tok_blob_add_json(L, to, &s->to))) return st;
+    return mt_tok_blob_add_json(L, lit, &s->from);
 }
 
 mt_status mt_tok_read_decoder(mt_tok_loader *L, const cJSON *root) {

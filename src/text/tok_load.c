@@ -35,6 +35,35 @@ mt_status mt_tok_blob_add(loader *L, const char *s, size_t n, mt_tok_str *out) {
     return mt_tbuf_append(b, s, n) ? MT_OK : nomem(L, "token strings");
 }
 
+mt_status mt_tok_blob_add_json(loader *L, const char *s, mt_tok_str *out) {
+    mt_status st = mt_tok_blob_add(L, s, strlen(s), out);
+    if (st || !mt_json_has_nul(s)) return st;
+    mt_tbuf *b = &L->tok->blob;
+    out->len = (uint32_t)mt_json_decode(s, b->data + out->off); /* shorter than s, which is already in place */
+    b->len = out->off + out->len;
+    return MT_OK;
+}
+
+mt_status mt_tok_compile_json(loader *L, const char *step, const char *pattern, bool literal, pcre2_code **out,
+                              mt_tok_str *text) {
+    size_t n;
+    char *p = mt_json_dup(pattern, &n);
+    if (!p) return nomem(L, "a pattern");
+    mt_status st = mt_pretok_compile(L, step, p, n, literal, out, text);
+    mt_free(p);
+    return st;
+}
+
+/* s, a string of the parsed tokenizer.json, as bytes: s itself, or decoded into buf (cap bytes) when it holds
+ * U+0000; NULL when it does not fit there. */
+static const char *json_bytes(const char *s, char *buf, size_t cap, size_t *n) {
+    *n = strlen(s);
+    if (!mt_json_has_nul(s)) return s;
+    if (*n > cap) return NULL;
+    *n = mt_json_decode(s, buf);
+    return buf;
+}
+
 /* The raw bytes a vocab string stands for; false when a character is outside GPT-2's map. */
 static bool bytelevel_decode(const char *s, size_t n, char *out, size_t *out_len) {
     size_t i = 0, k = 0;
@@ -112,11 +141,12 @@ static mt_status fill_vocab(loader *L, const cJSON *vocab) {
         if (tok->flags[id] & MT_TOK_F_VOCAB)
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.vocab[\"%.60s\"]: id %d is used twice", L->path,
                               e->string, id);
-        size_t n = strlen(e->string), nb;
-        mt_status st = mt_tok_blob_add(L, e->string, n, &tok->vname[id]);
+        size_t nb;
+        mt_status st = mt_tok_blob_add_json(L, e->string, &tok->vname[id]);
         if (st) return st;
         tok->flags[id] |= MT_TOK_F_VOCAB;
-        if (!tok->sp && bytelevel_decode(e->string, n, bytes, &nb)) {
+        const char *name = tok->blob.data + tok->vname[id].off;
+        if (!tok->sp && bytelevel_decode(name, tok->vname[id].len, bytes, &nb)) {
             if ((st = mt_tok_blob_add(L, bytes, nb, &tok->vbytes[id]))) return st;
             tok->flags[id] |= MT_TOK_F_BYTELEVEL;
             n_bytelevel++;
@@ -165,30 +195,33 @@ static mt_status read_merges(loader *L, const cJSON *merges) {
     size_t n = (size_t)cJSON_GetArraySize(merges);
     mt_status st = mt_tok_merges_init(tok, n, L->err);
     if (st) return mt_err_prefix(L->err, "%s", L->path);
-    char joined[2 * MT_TOK_MAX_TOKEN_LEN];
+    char joined[2 * MT_TOK_MAX_TOKEN_LEN], whole[2 * MT_TOK_MAX_TOKEN_LEN + 1], ba[MT_TOK_MAX_TOKEN_LEN],
+        bb[MT_TOK_MAX_TOKEN_LEN];
     size_t rank = 0;
     for (const cJSON *m = merges->child; m; m = m->next, rank++) {
         const char *a, *b;
         size_t na, nb;
         if (cJSON_IsString(m)) {
-            a = m->valuestring;
-            const char *sp = strchr(a, ' ');
-            if (!sp || strchr(sp + 1, ' '))
+            size_t n_all;
+            a = json_bytes(m->valuestring, whole, sizeof whole, &n_all);
+            const char *sp = a ? memchr(a, ' ', n_all) : NULL;
+            if (a && (!sp || memchr(sp + 1, ' ', n_all - (size_t)(sp + 1 - a))))
                 return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.merges[%zu]: \"%.60s\" is not two tokens split by "
-                                  "one space", L->path, rank, a);
-            na = (size_t)(sp - a);
-            b = sp + 1;
-            nb = strlen(b);
+                                  "one space", L->path, rank, m->valuestring);
+            na = sp ? (size_t)(sp - a) : 0;
+            b = sp ? sp + 1 : NULL;
+            nb = sp ? n_all - na - 1 : 0;
         } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) &&
                    cJSON_IsString(m->child->next)) {
-            a = m->child->valuestring;
-            b = m->child->next->valuestring;
-            na = strlen(a);
-            nb = strlen(b);
+            a = json_bytes(m->child->valuestring, ba, sizeof ba, &na);
+            b = json_bytes(m->child->next->valuestring, bb, sizeof bb, &nb);
         } else {
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.merges[%zu] must be \"a b\" or [\"a\", \"b\"]", L->path,
                               rank);
         }
+        if (!a || !b) /* longer than any vocab token */
+            return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.merges[%zu]: a token is not in model.vocab", L->path,
+                              rank);
         int32_t ia = mt_tok_index_get(&tok->by_name, tok->blob.data, a, na);
         int32_t ib = mt_tok_index_get(&tok->by_name, tok->blob.data, b, nb);
         int32_t iab = -1;
@@ -228,9 +261,9 @@ static mt_status read_added(loader *L, const cJSON *arr, int32_t *max_id) {
         const char *content;
         mt_status st;
         if ((st = mt_json_int_req(e, "id", what, 0, MT_TOK_MAX_ID - 1, &id, L->err))) return st;
-        if ((st = mt_json_str_req(e, "content", what, &content, L->err))) return st;
+        if ((st = mt_json_raw_req(e, "content", what, &content, L->err))) return st;
         size_t len = strlen(content);
-        if (len == 0 || len > MT_TOK_MAX_TOKEN_LEN || !mt_utf8_is_valid(content, len))
+        if (len == 0 || len > MT_TOK_MAX_TOKEN_LEN)
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s: field \"content\" must be 1 to %d bytes of UTF-8", what,
                               MT_TOK_MAX_TOKEN_LEN);
         a->id = (int32_t)id;
@@ -241,7 +274,7 @@ static mt_status read_added(loader *L, const cJSON *arr, int32_t *max_id) {
             (st = mt_json_bool_opt(e, "rstrip", what, &a->rstrip, L->err)) ||
             (st = mt_json_bool_opt(e, "single_word", what, &a->single_word, L->err)))
             return st;
-        if ((st = mt_tok_blob_add(L, content, len, &a->content))) return st;
+        if ((st = mt_tok_blob_add_json(L, content, &a->content))) return st;
         a->match = a->content;
         if (a->id > *max_id) *max_id = a->id;
         tok->n_added++;
@@ -385,9 +418,12 @@ static mt_status load(loader *L, const cJSON *root) {
     find_sp_spans(tok);
     if ((st = normalize_added(L))) return st;
     tok->unk_id = -1;
-    const char *unk = NULL;
-    if ((st = mt_json_str_opt(model, "unk_token", "model", &unk, L->err))) return mt_err_prefix(L->err, "%s", L->path);
-    if (unk && (tok->unk_id = mt_tok_index_get(&tok->by_name, tok->blob.data, unk, strlen(unk))) < 0)
+    const char *unk = NULL, *unk_bytes = NULL;
+    char buf[MT_TOK_MAX_TOKEN_LEN];
+    size_t unk_len = 0;
+    if ((st = mt_json_raw_opt(model, "unk_token", "model", &unk, L->err))) return mt_err_prefix(L->err, "%s", L->path);
+    if (unk) unk_bytes = json_bytes(unk, buf, sizeof buf, &unk_len);
+    if (unk && (!unk_bytes || (tok->unk_id = mt_tok_index_get(&tok->by_name, tok->blob.data, unk_bytes, unk_len)) < 0))
         return mt_err_set(L->err, MT_ERR_FORMAT, "%s: model.unk_token \"%.60s\" is not in model.vocab", L->path, unk);
     return mt_tok_read_post(L, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), 0);
 }

@@ -32,12 +32,12 @@ static const char SPACE_MEMBERS[] = "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-/* Copies pattern with \s and \S outside classes turned into [...] / [^...], and \s inside a class into its members.
- * \S inside a class is left to PCRE2 (it cannot be spelt as members). */
-static bool rewrite_space(const char *p, mt_tbuf *out) {
+/* Copies the n bytes of p (p[n] is 0) with \s and \S outside classes turned into [...] / [^...], and \s inside a
+ * class into its members. \S inside a class is left to PCRE2 (it cannot be spelt as members). */
+static bool rewrite_space(const char *p, size_t n, mt_tbuf *out) {
     int in_class = 0;
     bool ok = true;
-    for (size_t i = 0; p[i] && ok;) {
+    for (size_t i = 0; i < n && ok;) {
         if (p[i] == '\\' && p[i + 1]) {
             char c = p[i + 1];
             if (c == 's' && in_class) {
@@ -55,9 +55,9 @@ static bool rewrite_space(const char *p, mt_tbuf *out) {
             if (in_class && p[i + 1] == ':') { /* POSIX class [:alpha:] inside a class: copy it whole */
                 const char *end = strstr(p + i + 2, ":]");
                 if (end) {
-                    size_t n = (size_t)(end + 2 - (p + i));
-                    ok = mt_tbuf_append(out, p + i, n);
-                    i += n;
+                    size_t k = (size_t)(end + 2 - (p + i));
+                    ok = mt_tbuf_append(out, p + i, k);
+                    i += k;
                     continue;
                 }
             }
@@ -76,16 +76,15 @@ static bool rewrite_space(const char *p, mt_tbuf *out) {
     return ok;
 }
 
-mt_status mt_pretok_compile(mt_tok_loader *L, const char *step, const char *pattern, bool literal, pcre2_code **out,
-                            mt_tok_str *text) {
-    size_t len = strlen(pattern);
+mt_status mt_pretok_compile(mt_tok_loader *L, const char *step, const char *pattern, size_t len, bool literal,
+                            pcre2_code **out, mt_tok_str *text) {
     if (len > MT_REGEX_MAX_LEN)
         return mt_err_set(L->err, MT_ERR_LIMIT, "%s: %s: pattern \"%.60s...\" is %zu bytes, over the %d allowed",
                           L->path, step, pattern, len, MT_REGEX_MAX_LEN);
     mt_status st = mt_tok_blob_add(L, pattern, len, text);
     if (st) return st;
     mt_tbuf src = {0};
-    if (!literal && !rewrite_space(pattern, &src)) {
+    if (!literal && !rewrite_space(pattern, len, &src)) {
         mt_free(src.data);
         return mt_err_set(L->err, MT_ERR_NOMEM, "%s: %s: out of memory", L->path, step);
     }
@@ -107,7 +106,7 @@ mt_status mt_pretok_compile(mt_tok_loader *L, const char *step, const char *patt
 }
 
 mt_status mt_pretok_gpt2_regex(mt_tok_loader *L, pcre2_code **out, mt_tok_str *text) {
-    return mt_pretok_compile(L, "pre_tokenizer ByteLevel", GPT2_PATTERN, false, out, text);
+    return mt_pretok_compile(L, "pre_tokenizer ByteLevel", GPT2_PATTERN, sizeof GPT2_PATTERN - 1, false, out, text);
 }
 
 mt_status mt_tok_match_failed(const mt_tokenizer *tok, const char *step, mt_tok_str pattern, int rc, size_t n,

@@ -212,10 +212,10 @@ static mt_status write_state(const char *dir, const cJSON *state, mt_err *err) {
     char path[CK_PATH];
     mt_status s = mt_path_join(path, sizeof path, dir, CK_STATE, err);
     if (s) return s;
-    char *text = cJSON_Print(state);
+    char *text = mt_json_print(state, true);
     if (!text) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory printing the trainer state", path);
     s = mt_file_write_atomic(path, text, strlen(text), err);
-    cJSON_free(text);
+    mt_free(text);
     return s;
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "media/image.h"
 #include "train/dataset_int.h"
 
@@ -102,12 +103,6 @@ static mt_status mark_bad(loader *L, rec *r, mt_dataset_reason why, mt_status co
     return MT_OK;
 }
 
-static size_t lines_in(const char *s, size_t n) {
-    size_t k = 0;
-    for (const char *p = s; (p = memchr(p, '\n', (size_t)(s + n - p))) != NULL; p++) k++;
-    return k;
-}
-
 static bool all_space(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
@@ -130,22 +125,17 @@ static mt_status sample(loader *L, const char *text, size_t len, int64_t line, i
                  L->o.max_sample_bytes);
         return bad_sample(L, r, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, detail);
     }
-    const char *end = NULL;
-    cJSON *obj = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!obj || !all_space(end, len - (size_t)(end - text))) {
-        size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        size_t col = off;
-        while (col > 0 && text[col - 1] != '\n') col--;
-        snprintf(detail, sizeof detail, "%s at line %lld, column %zu", obj ? "text after the object" : "invalid JSON",
-                 (long long)(line + (int64_t)lines_in(text, off)), off - col + 1);
-        cJSON_Delete(obj);
+    cJSON *obj = NULL;
+    mt_err e;
+    st = mt_json_parse_from(text, len, NULL, (size_t)line, &obj, &e);
+    if (st == MT_ERR_NOMEM) return mt_err_set(L->err, st, "%s:%lld: %s", L->name, (long long)line, e.msg);
+    if (st) {
         if (L->whole)
             return mt_err_set(L->err, MT_ERR_FORMAT, "%s:%lld: element %lld: %s: a .json file must parse whole (a JSON "
                               "lines file skips a line that does not)", L->name, (long long)line, (long long)index,
-                              detail);
-        return bad_sample(L, r, MT_DATASET_BAD_JSON, MT_ERR_FORMAT, detail);
+                              e.msg);
+        return bad_sample(L, r, MT_DATASET_BAD_JSON, MT_ERR_FORMAT, e.msg);
     }
-    mt_err e;
     mt_dataset_reason why;
     st = mt_ds_normalize(obj, L->base_dir, &L->o, &r->it, &why, &e);
     cJSON_Delete(obj);

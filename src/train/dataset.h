@@ -69,7 +69,10 @@
  * file's folder (LLaMA-Factory's media_dir; unlike it, there is no fallback to the working directory). Each image
  * is checked as opts->check_images says. media/image has no header-only probe, so MT_DATASET_CHECK_DECODE decodes
  * every image in full once at load (opts->pool spreads that over threads); MT_DATASET_CHECK_EXISTS only looks for
- * a regular file.
+ * a regular file. A path holding U+0000 ("\u0000") is a bad sample (no file has such a name).
+ *
+ * Text keeps U+0000: the strings of messages hold it in base/json's form (C0 80), which the chat template renderer
+ * turns back into a 0 byte.
  *
  * A bad sample is skipped, counted under its reason and logged (through mt_log) with file:line; the first
  * MT_DATASET_SKIPS_KEPT skips are kept with their messages for mt_dataset_skip_at. With opts->strict the first bad

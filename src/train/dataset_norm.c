@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "train/dataset_int.h"
 
 #define PLACEHOLDER "<image>"
@@ -237,6 +238,9 @@ static mt_status no_other_media(norm *c, const cJSON *obj) {
 
 static mt_status resolve(norm *c, const char *base_dir, const char *path, char **out) {
     if (!*path) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "an image path is empty");
+    if (mt_json_has_nul(path))
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "an image path holds U+0000 (\\u0000) after \"%.*s\"; no "
+                   "file name can", (int)MT_MIN(strstr(path, "\xC0\x80") - path, 60), path);
     size_t n = strlen(path), dl = strlen(base_dir), total;
     bool join = path[0] != '/';
     if (!mt_add_ok(join ? dl + 1 : 0, n, &total) || total >= PATH_MAX)

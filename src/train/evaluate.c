@@ -19,11 +19,11 @@ static bool collect(void *user, int32_t token) {
     return true;
 }
 
-/* text decoded with special tokens left out, then trimmed in place; returns its start */
-static char *trim(char *s) {
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
-    while (isspace((unsigned char)*s)) s++;
+/* The n bytes of text at s (decoded with special tokens left out) without the white space around them; *n shrinks
+ * to match. A 0 byte is text like any other. */
+static const char *trim(const char *s, size_t *n) {
+    while (*n && isspace((unsigned char)s[*n - 1])) (*n)--;
+    while (*n && isspace((unsigned char)*s)) s++, (*n)--;
     return s;
 }
 
@@ -33,7 +33,10 @@ static mt_status same_text(const mt_tokenizer *tok, const int32_t *a, int64_t na
     size_t la, lb;
     mt_status st = mt_tokenizer_decode(tok, a, (size_t)na, true, &ta, &la, err);
     if (!st) st = mt_tokenizer_decode(tok, b, (size_t)nb, true, &tb, &lb, err);
-    if (!st) *same = strcmp(trim(ta), trim(tb)) == 0;
+    if (!st) {
+        const char *a_text = trim(ta, &la), *b_text = trim(tb, &lb);
+        *same = la == lb && memcmp(a_text, b_text, la) == 0;
+    }
     mt_free(ta);
     mt_free(tb);
     return st;

@@ -187,11 +187,11 @@ mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const 
         cJSON_AddBoolToObject(cfg, "use_rslora", false);
         cJSON_AddBoolToObject(cfg, "use_dora", false);
         cJSON_AddNullToObject(cfg, "modules_to_save");
-        char *text = cJSON_Print(cfg);
+        char *text = mt_json_print(cfg, true);
         if (!text) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
         if (!st && !(st = mt_path_join(path, sizeof path, dir, "adapter_config.json", err)))
             st = mt_file_write_atomic(path, text, strlen(text), err);
-        cJSON_free(text);
+        mt_free(text);
     }
     static const char *const meta[] = {"format", "pt", NULL};
     if (!st && !(st = mt_path_join(path, sizeof path, dir, "adapter_model.safetensors", err)))

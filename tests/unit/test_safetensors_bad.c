@@ -55,8 +55,8 @@ static void test_length_lies(void) {
 }
 
 static void test_json_lies(void) {
-    expect("bad_json.safetensors", "{\"w\":{\"dtype\":\"F32\",", 0, MT_ERR_FORMAT, NULL, "not valid JSON");
-    expect("trailing.safetensors", "{}  xyz", 0, MT_ERR_FORMAT, NULL, "after the header JSON");
+    expect("bad_json.safetensors", "{\"w\":{\"dtype\":\"F32\",", 0, MT_ERR_FORMAT, NULL, "header: invalid JSON at line 1, column 21");
+    expect("trailing.safetensors", "{}  xyz", 0, MT_ERR_FORMAT, NULL, "header: text after the JSON value at line 1, column 5");
     expect("array.safetensors", "[1,2]", 0, MT_ERR_FORMAT, NULL, "object");
     expect("entry.safetensors", "{\"w\":[1,2]}", 0, MT_ERR_FORMAT, "w", "object");
     expect("meta.safetensors", "{\"__metadata__\":{\"format\":7}}", 0, MT_ERR_FORMAT, "format", "string");

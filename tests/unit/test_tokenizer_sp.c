@@ -296,7 +296,37 @@ static void test_alloc_failure(void) {
     mt_tokenizer_free(tok);
 }
 
+/* U+0000 written \u0000 in tokenizer.json (vocab keys, merges in both forms, a Replace pattern and its content) is a
+ * 0 byte of the text, never where a string ends. Normalized, "a\0\0\0a\0" is "az\0\0a\0" (Replace is leftmost and
+ * does not look again at what it wrote); merge rank 0 (a, \0) goes first, then rank 1 (z, \0). */
+static void test_nul(void) {
+    const char *json =
+        "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true, \"normalized\": false}],"
+        " \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \"\\u0000\\u0000\"},"
+        "   \"content\": \"z\\u0000\"},"
+        " \"pre_tokenizer\": null, \"decoder\": {\"type\": \"Fuse\"},"
+        " \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"merges\": [\"a \\u0000\", [\"z\", \"\\u0000\"]],"
+        "   \"vocab\": {\"<unk>\": 0, \"a\": 1, \"\\u0000\": 2, \"z\": 3, \"a\\u0000\": 4, \"z\\u0000\": 5}}}";
+    mt_tokenizer *tok = NULL;
+    mt_err err;
+    CHECK_MSG(mt_tokenizer_load_json(json, strlen(json), "nul.json", &tok, &err) == MT_OK, "%s", err.msg);
+    if (!tok) return;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(mt_tokenizer_encode(tok, "a\0\0\0a\0", 6, false, &ids, &n, &err) == MT_OK);
+    static const int32_t want[] = {1, 5, 2, 4};
+    CHECK_MSG(n == 4 && memcmp(ids, want, sizeof want) == 0, "%zu ids, first %d", n, n ? ids[0] : -1);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(ids && mt_tokenizer_decode(tok, ids, n, false, &text, &len, &err) == MT_OK);
+    CHECK(text && len == 6 && memcmp(text, "az\0\0a\0", 6) == 0);
+    mt_free(text);
+    mt_free(ids);
+    mt_tokenizer_free(tok);
+}
+
 int main(void) {
+    test_nul();
     test_encode();
     test_decode();
     test_metaspace();

@@ -95,7 +95,7 @@ BAD_JSONL = [
     json.dumps({"conversations": [turn("human", "q"), turn("system", "s"),         # 14 system in the middle
                                   turn("gpt", "a")]}),
     json.dumps({"conversations": [turn("human", 5), turn("gpt", "a")]}),           # 15 value not a string
-    GOOD + " x",                                                                   # 16 text after the object
+    GOOD + " x",                                                                   # 16 text after the JSON value
     json.dumps({"messages": [msg("user", [{"type": "image_url",                    # 17 data: URL
                                            "image_url": {"url": "data:image/png;base64,AAAA"}}]),
                              msg("assistant", "a")]}),

@@ -322,6 +322,26 @@ char *mt_json_dup(const char *s, size_t *n) {
     return d;
 }
 
+cJSON *mt_json_string_n(const char *s, size_t n) {
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; i++) zeros += s[i] == 0;
+    char *b = mt_malloc(n + zeros + 1);
+    if (!b) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i]) {
+            b[k++] = s[i];
+        } else {
+            b[k++] = (char)0xC0;
+            b[k++] = (char)0x80;
+        }
+    }
+    b[k] = 0;
+    cJSON *item = cJSON_CreateString(b);
+    mt_free(b);
+    return item;
+}
+
 char *mt_json_print(const cJSON *item, bool formatted) {
     char *p = formatted ? cJSON_Print(item) : cJSON_PrintUnformatted(item);
     if (!p) return NULL;

@@ -48,6 +48,9 @@ size_t mt_json_decode(const char *s, char *dst);
 /* The bytes of s as mt_json_decode gives them, in a copy from mt_malloc with a 0 after the last; *n gets their count.
  * NULL when out of memory. */
 char *mt_json_dup(const char *s, size_t *n);
+/* A string item holding bytes s [n], a 0 byte among them kept (as mt_json_parse keeps U+0000, for mt_json_print);
+ * NULL when out of memory. */
+cJSON *mt_json_string_n(const char *s, size_t n);
 /* cJSON_Print (formatted) or cJSON_PrintUnformatted, with U+0000 written as \u0000; from mt_malloc, NULL when out of
  * memory. */
 char *mt_json_print(const cJSON *item, bool formatted);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "base/json.h"
 #include "engine/sampler.h"
 #include "serve/serve_int.h"
 #include "serve/tool_calls.h"
@@ -142,7 +143,7 @@ static cJSON *chunk_base(const request *q) {
 }
 
 static void add_event(request *q, cJSON *v) {
-    char *text = cJSON_PrintUnformatted(v);
+    char *text = mt_serve_json_text(v);
     cJSON_Delete(v);
     if (!text) {
         q->sse.oom = true;
@@ -151,7 +152,7 @@ static void add_event(request *q, cJSON *v) {
     mt_buf_adds(&q->sse, "data: ");
     mt_buf_adds(&q->sse, text);
     mt_buf_adds(&q->sse, "\n\n");
-    cJSON_free(text);
+    mt_free(text);
 }
 
 /* One streamed chunk: a delta (chat) or text (completions), and the finish reason when it is the last. */
@@ -159,17 +160,15 @@ static void add_chunk(request *q, const char *text, size_t n, cJSON *delta, cons
     cJSON *c = chunk_base(q), *choices = cJSON_AddArrayToObject(c, "choices"), *ch = cJSON_CreateObject();
     cJSON_AddItemToArray(choices, ch);
     cJSON_AddNumberToObject(ch, "index", 0);
-    char *copy = text ? mt_strndup(text, n) : NULL;
     if (q->oai.chat) {
         if (!delta) {
             delta = cJSON_CreateObject();
-            if (copy) cJSON_AddStringToObject(delta, "content", copy);
+            if (text) cJSON_AddItemToObject(delta, "content", mt_json_string_n(text, n));
         }
         cJSON_AddItemToObject(ch, "delta", delta);
     } else {
-        cJSON_AddStringToObject(ch, "text", copy ? copy : "");
+        cJSON_AddItemToObject(ch, "text", mt_json_string_n(text ? text : "", n));
     }
-    mt_free(copy);
     cJSON_AddNullToObject(ch, "logprobs");
     if (finish) cJSON_AddStringToObject(ch, "finish_reason", finish);
     else cJSON_AddNullToObject(ch, "finish_reason");
@@ -364,13 +363,13 @@ static enum MHD_Result reply_whole(request *q) {
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
         if (q->tool_calls && !q->content.n) cJSON_AddNullToObject(msg, "content");
-        else cJSON_AddStringToObject(msg, "content", text);
+        else cJSON_AddItemToObject(msg, "content", mt_json_string_n(text, q->content.n));
         if (q->tool_calls) {
             cJSON_AddItemToObject(msg, "tool_calls", q->tool_calls);
             q->tool_calls = NULL;
         }
     } else {
-        cJSON_AddStringToObject(ch, "text", text);
+        cJSON_AddItemToObject(ch, "text", mt_json_string_n(text, q->content.n));
     }
     cJSON_AddNullToObject(ch, "logprobs");
     cJSON_AddStringToObject(ch, "finish_reason", q->finish_reason);
@@ -415,10 +414,8 @@ static mt_status make_prompt(const mt_server *s, const mt_oai_request *r, prompt
             return mt_err_set(err, MT_ERR_INVALID_ARG, "this model has no chat template: use /v1/completions with a "
                               "prompt you format yourself");
         st = mt_chat_template_render(m->chat_template, r->messages, r->tools, true, NULL, &text, &len, err);
-    } else {
-        text = mt_strdup(r->prompt);
-        len = strlen(r->prompt);
-        if (!text) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    } else if (!(text = mt_json_dup(r->prompt, &len))) {
+        st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     }
     int32_t *ids = NULL;
     size_t n_ids = 0;

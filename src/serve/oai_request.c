@@ -103,6 +103,7 @@ static mt_status stops(const cJSON *b, mt_oai_request *r, mt_oai_fail *fail, mt_
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "stop");
     if (!v || cJSON_IsNull(v)) return MT_OK;
     if (cJSON_IsString(v)) {
+        if (mt_json_has_nul(v->valuestring)) return BAD("stop", "a stop string holding U+0000 is not supported");
         r->stops[r->n_stops++] = v->valuestring;
         return MT_OK;
     }
@@ -111,6 +112,7 @@ static mt_status stops(const cJSON *b, mt_oai_request *r, mt_oai_fail *fail, mt_
     const cJSON *s;
     cJSON_ArrayForEach(s, v) {
         if (!cJSON_IsString(s)) return BAD("stop", "each stop must be a string, not %s", type_name(s));
+        if (mt_json_has_nul(s->valuestring)) return BAD("stop", "a stop string holding U+0000 is not supported");
         r->stops[r->n_stops++] = s->valuestring;
     }
     return MT_OK;
@@ -210,9 +212,13 @@ static mt_status tool_calls(const cJSON *calls, const char *param, cJSON *msg, m
             return BAD(param, "each tool call needs a function with a name");
         cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
         if (!cJSON_IsString(args)) continue;
-        cJSON *parsed = cJSON_Parse(args->valuestring);
-        if (parsed && cJSON_IsObject(parsed)) cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", parsed);
-        else cJSON_Delete(parsed);
+        cJSON *parsed = NULL;
+        mt_err ignored;
+        if (!mt_json_parse(args->valuestring, strlen(args->valuestring), "arguments", &parsed, &ignored) &&
+            cJSON_IsObject(parsed))
+            cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", parsed);
+        else
+            cJSON_Delete(parsed);
     }
     return MT_OK;
 }

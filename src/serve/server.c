@@ -1,6 +1,7 @@
 /* serve/server: the HTTP side - libmicrohttpd's daemon, routing, body limits, the API key, logs and shutdown (see
  * server.h). Completion requests go to generate.c. */
 #define _GNU_SOURCE
+#include "base/json.h"
 #include "serve/serve_int.h"
 #include "serve/web_assets.h"
 
@@ -22,13 +23,7 @@ enum MHD_Result mt_serve_reply(struct MHD_Connection *c, int http, const char *c
     return ok;
 }
 
-char *mt_serve_json_text(const cJSON *v) {
-    char *t = cJSON_PrintUnformatted(v);
-    if (!t) return NULL;
-    char *copy = mt_strdup(t);
-    cJSON_free(t);
-    return copy;
-}
+char *mt_serve_json_text(const cJSON *v) { return mt_json_print(v, false); }
 
 enum MHD_Result mt_serve_error(struct MHD_Connection *c, int http, const char *type, const char *code,
                                const char *param, const char *message) {

@@ -32,7 +32,7 @@ static mt_status one_call(const char *json, size_t n, uint64_t id, cJSON *calls,
         return mt_err_set(err, MT_ERR_FORMAT, "a tool call is not an object with a \"name\"");
     }
     char *args_text = !args ? mt_strdup("{}") : cJSON_IsString(args) ? mt_strdup(args->valuestring)
-                                                                   : cJSON_PrintUnformatted(args);
+                                                                   : mt_json_print(args, false);
     char id_text[40];
     snprintf(id_text, sizeof id_text, "call_%016llx", (unsigned long long)id);
     cJSON *call = cJSON_CreateObject(), *fn = cJSON_CreateObject();
@@ -42,8 +42,7 @@ static mt_status one_call(const char *json, size_t n, uint64_t id, cJSON *calls,
     ok = ok && cJSON_AddStringToObject(fn, "name", name->valuestring) &&
          cJSON_AddStringToObject(fn, "arguments", args_text) && cJSON_AddItemToArray(calls, call);
     if (!ok) cJSON_Delete(call);
-    if (args && !cJSON_IsString(args)) cJSON_free(args_text);
-    else mt_free(args_text);
+    mt_free(args_text);
     cJSON_Delete(obj);
     return ok ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
 }

@@ -50,6 +50,10 @@ await post(image(`file://${work}/allowed/../outside.png`), 'a path escaping thro
 await post(image(`file://${work}/allowed/link.png`), 'a symlink out of the folder', 400);
 await post(image(`${work}/allowed/missing.png`), 'a missing file', 400);
 await post(msg('word '.repeat(200)), 'a prompt longer than the context', 400, { field: 'messages' });
+await post(msg('a\u0000b'), 'U+0000 in a message (kept, as transformers keeps it)', 200);
+await post('{"messages": [{"role": "user", "content": "\\ud800"}]}', 'a lone surrogate', 400);
+await post('{"messages": [{"role": "user", "content": "hi"}], "stop": "x\\u0000"}', 'U+0000 in a stop string', 400, { field: 'stop' });
+await post(`{"messages": ${'['.repeat(5000)}`, 'nesting 5000 deep', 400);
 
 // raw HTTP: things a client library would not send
 const wrong = await fetch(`${url}v1/chat/completions`);

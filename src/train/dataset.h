@@ -69,7 +69,8 @@
  *   | "tool_calls" (assistant turn)  | [{"id" when a string, "type": "function", "function": {"name",          |
  *   |                                | "arguments": object}}]; a JSON string of arguments is parsed, as        |
  *   |                                | templates take arguments as a mapping; "content" may then be absent or  |
- *   |                                | null (kept as null)                                                     |
+ *   |                                | null, given as "" (as mitten serve and vLLM give it: templates without  |
+ *   |                                | tools, Qwen2-VL's, loop over content)                                   |
  *   | "tool_call_id", "name" (tool)  | kept when strings                                                       |
  *
  * Placeholders. Each "<image>" in a turn's text becomes {"type": "image"} at its place; the text around it becomes

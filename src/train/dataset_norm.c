@@ -248,7 +248,7 @@ static mt_status one_turn(norm *c, const cJSON *t, size_t turn, size_t *n_chat, 
     const cJSON *text = either(t, "value", "content");
     cJSON *content = NULL;
     mt_status st = MT_OK;
-    if (calls && (!text || cJSON_IsNull(text))) content = cJSON_CreateNull();
+    if (calls && (!text || cJSON_IsNull(text))) content = cJSON_CreateString("");
     else st = turn_content(c, text, turn, &content);
     if (st) return st;
     cJSON *m = cJSON_CreateObject();

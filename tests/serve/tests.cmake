@@ -45,11 +45,11 @@ endif()
 # ChatOpenAI (bindTools, streamed, ToolMessage).
 add_test(NAME serve_tools_model
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tools/make_model.sh $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
-                 ${CMAKE_CURRENT_BINARY_DIR}/tools-model)
+                 ${CMAKE_CURRENT_BINARY_DIR}/serve-tools-model)
 set_tests_properties(serve_tools_model PROPERTIES LABELS serve TIMEOUT 300 FIXTURES_SETUP serve_tools_model)
 if(MT_NODE)
   add_test(NAME serve_tools
            COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/tools.mjs $<TARGET_FILE:mitten_cli>
-                   ${CMAKE_CURRENT_BINARY_DIR}/tools-model/run/model)
+                   ${CMAKE_CURRENT_BINARY_DIR}/serve-tools-model/run/model)
   set_tests_properties(serve_tools PROPERTIES LABELS serve TIMEOUT 180 FIXTURES_REQUIRED serve_tools_model)
 endif()

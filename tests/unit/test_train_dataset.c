@@ -209,7 +209,7 @@ static void test_tools(void) {
     mt_log_set_level(lv);
     CHECK_MSG(mt_dataset_count(ds) == 3, "%zu samples", mt_dataset_count(ds));
     const mt_sample *s = mt_dataset_sample(ds, 0);
-    check_messages(s, "[" U("\"Weather in Paris?\"") ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+    check_messages(s, "[" U("\"Weather in Paris?\"") ",{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":"
                       "\"c1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":"
                       "\"Paris\"}}}]},{\"role\":\"tool\",\"content\":\"sunny\",\"tool_call_id\":\"c1\"},{\"role\":"
                       "\"tool\",\"content\":\"22 C\"}," A("\"Sunny.\"") "]");

@@ -254,8 +254,9 @@ static mt_status message(const cJSON *m, int i, cJSON *out, mt_oai_request *r, c
             snprintf(pp, sizeof pp, "%s[%d]", cp, k++);
             if ((st = content_part(part, pp, parts, r, lim, fail, err))) return st;
         }
-    } else if ((!content || cJSON_IsNull(content)) && !strcmp(rs, "assistant") && calls) {
-        if (!cJSON_AddNullToObject(msg, "content")) return refuse(fail, err, MT_ERR_NOMEM, "", "out of memory");
+    } else if ((!content || cJSON_IsNull(content)) && !strcmp(rs, "assistant") && calls && !cJSON_IsNull(calls)) {
+        /* "" as vLLM gives it: templates without tools (Qwen2-VL's) loop over content, and null fails there */
+        if (!add_string(msg, "content", "")) return refuse(fail, err, MT_ERR_NOMEM, "", "out of memory");
     } else {
         return BAD(cp, "must be a string or an array of content parts, not %s", content ? type_name(content) : "absent");
     }

@@ -56,7 +56,22 @@
  *
  * Order, as LLaMA-Factory checks it: after an optional system turn, turns alternate user-side (user, tool) and
  * assistant-side (assistant, function_call), starting user-side and ending assistant-side, so there is at least
- * one assistant turn and the last turn is the assistant's.
+ * one assistant turn and the last turn is the assistant's. A tool turn may follow a tool turn (the answers to
+ * parallel calls, as OpenAI's messages send them).
+ *
+ * Tools, in OpenAI's message form, passed to the chat template as transformers' apply_chat_template(messages,
+ * tools=...) passes them, so a template that renders tools (Hermes / Qwen2.5 style) trains on what it serves:
+ *
+ *   | field                          | kept as                                                                 |
+ *   |--------------------------------|-------------------------------------------------------------------------|
+ *   | "tools" (sample)               | mt_sample.tools: an array of objects as given; a string is parsed as    |
+ *   |                                | JSON (LLaMA-Factory's column); absent, null, "" or [] give NULL         |
+ *   | "tool_calls" (assistant turn)  | [{"id" when a string, "type": "function", "function": {"name",          |
+ *   |                                | "arguments": object}}]; a JSON string of arguments is parsed, as        |
+ *   |                                | templates take arguments as a mapping; "content" may then be absent or  |
+ *   |                                | null, given as "" (as mitten serve and vLLM give it: templates without  |
+ *   |                                | tools, Qwen2-VL's, loop over content)                                   |
+ *   | "tool_call_id", "name" (tool)  | kept when strings                                                       |
  *
  * Placeholders. Each "<image>" in a turn's text becomes {"type": "image"} at its place; the text around it becomes
  * {"type": "text", "text": ...} parts (empty ones dropped). Nothing else is removed: LLaMA-Factory's Qwen2-VL plugin
@@ -130,6 +145,7 @@ const char *mt_dataset_reason_name(mt_dataset_reason r);
 
 typedef struct mt_sample {
     const cJSON *messages;     /* [{"role", "content": string | [{"type": "image"} | {"type": "text", "text"}]}] */
+    const cJSON *tools;        /* the tools array for the chat template, or NULL */
     const char *const *images; /* n_images resolved paths, in the order of the image parts */
     size_t n_images;
     int64_t line;  /* 1-based line where the sample starts in the data file */

@@ -8,6 +8,7 @@
 typedef struct mt_ds_item {
     mt_sample pub;
     cJSON *msgs;
+    cJSON *tools;  /* NULL when the sample has none */
     char **images; /* n_images paths, each mt_malloc'd */
     char *id;
 } mt_ds_item;

@@ -168,7 +168,63 @@ static const cJSON *either(const cJSON *obj, const char *a, const char *b) {
     return (v && !cJSON_IsNull(v)) ? v : cJSON_GetObjectItemCaseSensitive(obj, b);
 }
 
-static mt_status one_turn(norm *c, const cJSON *t, size_t turn, size_t *n_chat, cJSON *msgs) {
+/* An assistant turn's OpenAI tool_calls as chat templates take them (transformers passes the messages through; the
+ * templates that render calls expect "arguments" as a mapping): [{"type": "function", "function": {"name",
+ * "arguments": object}} plus "id" when given], a JSON string of arguments parsed. */
+static mt_status tool_calls(norm *c, const cJSON *in, size_t turn, cJSON *m) {
+    if (!cJSON_IsArray(in) || !in->child)
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: \"tool_calls\" is not a non-empty array", turn);
+    cJSON *calls = cJSON_AddArrayToObject(m, "tool_calls");
+    if (!calls) return nomem(c);
+    size_t k = 0;
+    for (const cJSON *call = in->child; call; call = call->next, k++) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
+        if (!cJSON_IsObject(fn) || !cJSON_IsString(name) || !name->valuestring[0])
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT,
+                       "turn %zu: tool_calls[%zu] has no \"function\" with a \"name\"", turn, k);
+        cJSON *a = NULL;
+        if (cJSON_IsString(args)) a = cJSON_Parse(args->valuestring);
+        else if (cJSON_IsObject(args) && !(a = cJSON_Duplicate(args, true))) return nomem(c);
+        if (!cJSON_IsObject(a)) {
+            cJSON_Delete(a);
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT,
+                       "turn %zu: tool_calls[%zu] (%.40s): \"arguments\" is not a JSON object or a string of one", turn,
+                       k, name->valuestring);
+        }
+        cJSON *o = cJSON_CreateObject(), *f = cJSON_CreateObject();
+        bool ok = o && f && cJSON_AddItemToArray(calls, o);
+        if (!ok) cJSON_Delete(o);
+        ok = ok && (!cJSON_IsString(id) || cJSON_AddStringToObject(o, "id", id->valuestring)) &&
+             cJSON_AddStringToObject(o, "type", "function") && cJSON_AddItemToObject(o, "function", f);
+        if (!ok) cJSON_Delete(f);
+        ok = ok && cJSON_AddStringToObject(f, "name", name->valuestring) && cJSON_AddItemToObject(f, "arguments", a);
+        if (!ok) {
+            cJSON_Delete(a);
+            return nomem(c);
+        }
+    }
+    return MT_OK;
+}
+
+/* "tool_call_id" and "name" of a tool turn, which templates may show next to the result. */
+static mt_status tool_fields(norm *c, const cJSON *t, size_t turn, cJSON *m) {
+    static const char *const keys[] = {"tool_call_id", "name"};
+    for (size_t i = 0; i < MT_ARRAY_LEN(keys); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, keys[i]);
+        if (!v || cJSON_IsNull(v)) continue;
+        if (!cJSON_IsString(v))
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: \"%s\" is not a string", turn, keys[i]);
+        if (!cJSON_AddStringToObject(m, keys[i], v->valuestring)) return nomem(c);
+    }
+    return MT_OK;
+}
+
+/* prev_tool: the turn before was a tool's answer; another may follow it (the answers to parallel calls), as
+ * OpenAI and HF chat templates take them. */
+static mt_status one_turn(norm *c, const cJSON *t, size_t turn, size_t *n_chat, bool *prev_tool, cJSON *msgs) {
     const cJSON *role = either(t, "from", "role");
     if (!cJSON_IsObject(t) || !cJSON_IsString(role))
         return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: no \"from\" or \"role\" string", turn);
@@ -177,17 +233,27 @@ static mt_status one_turn(norm *c, const cJSON *t, size_t turn, size_t *n_chat, 
     if (r == MT_ARRAY_LEN(ROLES))
         return BAD(c, MT_DATASET_BAD_ROLE, MT_ERR_FORMAT, "turn %zu: unknown role \"%.40s\"", turn,
                    role->valuestring);
+    bool is_tool = strcmp(ROLES[r].out, "tool") == 0, more_tool = is_tool && *prev_tool;
     side want = *n_chat % 2 == 0 ? SIDE_USER : SIDE_ASSISTANT;
-    if (ROLES[r].side == SIDE_SYSTEM ? turn != 0 : ROLES[r].side != want)
+    if (ROLES[r].side == SIDE_SYSTEM ? turn != 0 : ROLES[r].side != want && !more_tool)
         return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "turn %zu: \"%s\" where %s turn belongs", turn,
                    ROLES[r].in, want == SIDE_USER ? "a user or tool" : "an assistant");
-    if (ROLES[r].side != SIDE_SYSTEM) (*n_chat)++;
+    if (ROLES[r].side != SIDE_SYSTEM && !more_tool) (*n_chat)++;
+    *prev_tool = is_tool;
 
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(t, "tool_calls");
+    if (cJSON_IsNull(calls)) calls = NULL;
+    if (calls && ROLES[r].side != SIDE_ASSISTANT)
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: only assistant turns have \"tool_calls\"",
+                   turn);
+    const cJSON *text = either(t, "value", "content");
     cJSON *content = NULL;
-    mt_status st = turn_content(c, either(t, "value", "content"), turn, &content);
+    mt_status st = MT_OK;
+    if (calls && (!text || cJSON_IsNull(text))) content = cJSON_CreateString("");
+    else st = turn_content(c, text, turn, &content);
     if (st) return st;
     cJSON *m = cJSON_CreateObject();
-    if (!m || !cJSON_AddItemToArray(msgs, m)) {
+    if (!content || !m || !cJSON_AddItemToArray(msgs, m)) {
         cJSON_Delete(m);
         cJSON_Delete(content);
         return nomem(c);
@@ -196,6 +262,32 @@ static mt_status one_turn(norm *c, const cJSON *t, size_t turn, size_t *n_chat, 
         cJSON_Delete(content);
         return nomem(c);
     }
+    if (calls) return tool_calls(c, calls, turn, m);
+    return is_tool ? tool_fields(c, t, turn, m) : MT_OK;
+}
+
+/* The sample's "tools": an array of tool objects, or a string holding one as JSON (LLaMA-Factory's "tools" column);
+ * *out NULL when absent or empty. */
+static mt_status tools_list(norm *c, const cJSON *obj, cJSON **out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "tools");
+    *out = NULL;
+    if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !v->valuestring[strspn(v->valuestring, " \t\r\n")]))
+        return MT_OK;
+    cJSON *a = NULL;
+    if (cJSON_IsString(v)) a = cJSON_Parse(v->valuestring);
+    else if (cJSON_IsArray(v) && !(a = cJSON_Duplicate(v, true))) return nomem(c);
+    if (!cJSON_IsArray(a)) {
+        cJSON_Delete(a);
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"tools\" is not an array of tools or a JSON string of one");
+    }
+    size_t k = 0;
+    for (const cJSON *e = a->child; e; e = e->next, k++)
+        if (!cJSON_IsObject(e)) {
+            cJSON_Delete(a);
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"tools\"[%zu] is not an object", k);
+        }
+    if (k == 0) cJSON_Delete(a);
+    else *out = a;
     return MT_OK;
 }
 
@@ -262,6 +354,7 @@ static mt_status resolve(norm *c, const char *base_dir, const char *path, char *
 void mt_ds_item_clear(mt_ds_item *it) {
     if (!it) return;
     cJSON_Delete(it->msgs);
+    cJSON_Delete(it->tools);
     for (size_t i = 0; it->images && i < it->pub.n_images; i++) mt_free(it->images[i]);
     mt_free(it->images);
     mt_free(it->id);
@@ -284,9 +377,11 @@ static mt_status build(norm *c, const cJSON *obj, const char *base_dir, mt_ds_it
     if ((st = image_list(c, obj, &list, &n_list))) return st;
 
     if (!(it->msgs = cJSON_CreateArray())) return nomem(c);
+    if ((st = tools_list(c, obj, &it->tools))) return st;
     size_t n_chat = 0, turn = 0;
+    bool prev_tool = false;
     for (const cJSON *t = turns->child; t; t = t->next, turn++)
-        if ((st = one_turn(c, t, turn, &n_chat, it->msgs))) return st;
+        if ((st = one_turn(c, t, turn, &n_chat, &prev_tool, it->msgs))) return st;
     if (n_chat < 2) return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "no assistant turn");
     if (n_chat % 2) return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "the last turn is not the assistant's");
     if (c->n_bare != n_list)
@@ -320,6 +415,7 @@ mt_status mt_ds_normalize(const cJSON *obj, const char *base_dir, const mt_datas
         return st;
     }
     it->pub.messages = it->msgs;
+    it->pub.tools = it->tools;
     it->pub.images = (const char *const *)it->images;
     it->pub.id = it->id;
     return MT_OK;

@@ -64,7 +64,7 @@ static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const 
     mt_labels_src with_images = *src;
     with_images.expand = expand_image;
     with_images.expand_user = &ec;
-    if (!st) st = mt_labels_build(&with_images, in->messages, NULL, counts, n, lo, &out->tok, err);
+    if (!st) st = mt_labels_build(&with_images, in->messages, in->tools, counts, n, lo, &out->tok, err);
     mt_free(counts);
     out->images = in->images;
     out->messages = in->messages;

@@ -41,6 +41,18 @@ await post('{"messages": [{"role": "user", "content": "hi"}], "top_k": 1e20}', '
 await post('{"messages": [{"role": "user", "content": "hi"}], "seed": -3}', 'a negative seed', 400, { field: 'seed' });
 await post('{"messages": [{"role": "user", "content": "hi"}], "stop": [1]}', 'stop a number', 400, { field: 'stop' });
 await post('{"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}', 'stream a string', 400, { field: 'stream' });
+await post('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": null}, ' +
+           '{"role": "user", "content": "hi"}]}', 'an assistant turn of null content and null tool_calls', 400,
+           { field: 'messages[1].content' });
+// content null beside tool_calls is what the openai client sends back; Qwen2-VL's template (the shipped model's) loops
+// over content, so the server hands it "" (as vLLM does)
+await post(JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: null, tool_calls: [
+  { id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }, { role: 'tool', tool_call_id: 'c', content: 'x' }],
+max_tokens: 4 }), 'a tool call round trip on a template without tools', 200);
+await post('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [{"function": {}}]}]}',
+           'a tool call without a name', 400, { field: 'messages[1]' });
+await post('{"messages": [{"role": "user", "content": "hi"}], "tools": [1]}', 'a tool that is not an object', 400,
+           { field: 'tools' });
 await post(image('data:image/png;base64,!!!!'), 'bad base64', 400);
 await post(image('data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA'), 'a truncated PNG', 400);
 await post(image('data:text/plain;base64,aGk='), 'a data: URL that is not an image', 400);

@@ -44,3 +44,19 @@ if(MT_NODE)
            COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/load.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR} 60 64)
   set_tests_properties(serve_load PROPERTIES LABELS "serve;load" TIMEOUT 300)
 endif()
+
+# Tool calls with a model that makes them. serve_tools_model (fixture) fine-tunes a copy of models/mitten-tiny with
+# the Hermes-style template of tests/serve/tools on its train.jsonl (OpenAI-form tools, tool_calls and tool turns
+# through the training data loader) until every answer is memorised; serve_tools then drives `mitten serve` on it
+# with the openai client (tool_calls whole and streamed, the round trip, tool_choice none) and LangChain's
+# ChatOpenAI (bindTools, streamed, ToolMessage).
+add_test(NAME serve_tools_model
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tools/make_model.sh $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
+                 ${CMAKE_CURRENT_BINARY_DIR}/serve-tools-model)
+set_tests_properties(serve_tools_model PROPERTIES LABELS serve TIMEOUT 300 FIXTURES_SETUP serve_tools_model)
+if(MT_NODE)
+  add_test(NAME serve_tools
+           COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/tools.mjs $<TARGET_FILE:mitten_cli>
+                   ${CMAKE_CURRENT_BINARY_DIR}/serve-tools-model/run/model)
+  set_tests_properties(serve_tools PROPERTIES LABELS serve TIMEOUT 180 FIXTURES_REQUIRED serve_tools_model)
+endif()

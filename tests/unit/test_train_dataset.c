@@ -218,6 +218,97 @@ static void test_nul(void) {
     mt_dataset_free(ds);
     mt_chat_template_free(tmpl);
     mt_tokenizer_free(tok);
+
+/* OpenAI-form tool use: "tools" (an array, or LLaMA-Factory's JSON string of one), assistant tool_calls (arguments
+ * parsed into objects), tool_call_id kept, parallel tool answers in a row; then the first sample rendered through the
+ * tool-use template of tests/serve/tools, as the trainer renders it. */
+#define TOOLS "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}}]"
+static void test_tools(void) {
+    const char *text =
+        "{\"tools\": " TOOLS ", \"messages\": [{\"role\": \"user\", \"content\": \"Weather in Paris?\"}, "
+        "{\"role\": \"assistant\", \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", \"function\": "
+        "{\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\": \\\"Paris\\\"}\"}}]}, "
+        "{\"role\": \"tool\", \"tool_call_id\": \"c1\", \"content\": \"sunny\"}, {\"role\": \"tool\", \"content\": \"22 C\"}, "
+        "{\"role\": \"assistant\", \"content\": \"Sunny.\"}]}\n"
+        "{\"tools\": \"[{\\\"name\\\": \\\"w\\\"}]\", \"conversations\": [{\"from\": \"human\", \"value\": \"Q\"}, "
+        "{\"from\": \"function_call\", \"value\": \"{}\"}, {\"from\": \"observation\", \"value\": \"R\"}, "
+        "{\"from\": \"gpt\", \"value\": \"A\", \"tool_calls\": [{\"function\": {\"name\": \"w\", \"arguments\": {}}}]}]}\n"
+        "{\"tools\": \"\", \"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \"A\"}]}\n"
+        "{\"tools\": 3, \"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \"A\"}]}\n"
+        "{\"tools\": [1], \"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \"A\"}]}\n"
+        "{\"tools\": \"[{\", \"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \"A\"}]}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\", \"tool_calls\": []}, {\"role\": \"assistant\", \"content\": \"A\"}]}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"tool_calls\": "
+        "[{\"function\": {\"name\": \"w\", \"arguments\": \"not json\"}}]}]}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"tool_calls\": "
+        "[{\"function\": {\"arguments\": {}}}]}]}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"tool_calls\": {}}]}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": null}]}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"tool\", \"content\": \"T\"}, "
+        "{\"role\": \"assistant\", \"content\": \"A\"}]}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \"A\"}, "
+        "{\"role\": \"tool\", \"tool_call_id\": 5, \"content\": \"T\"}, {\"role\": \"assistant\", \"content\": \"B\"}]}\n";
+    const char *path = at(tmp_dir, "tools.jsonl");
+    write_file(path, text);
+    mt_log_level lv = mt_log_get_level();
+    mt_log_set_level(MT_LOG_ERROR);
+    mt_dataset *ds = load(path, NULL);
+    mt_log_set_level(lv);
+    CHECK_MSG(mt_dataset_count(ds) == 3, "%zu samples", mt_dataset_count(ds));
+    const mt_sample *s = mt_dataset_sample(ds, 0);
+    check_messages(s, "[" U("\"Weather in Paris?\"") ",{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":"
+                      "\"c1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":"
+                      "\"Paris\"}}}]},{\"role\":\"tool\",\"content\":\"sunny\",\"tool_call_id\":\"c1\"},{\"role\":"
+                      "\"tool\",\"content\":\"22 C\"}," A("\"Sunny.\"") "]");
+    char *got = s && s->tools ? cJSON_PrintUnformatted(s->tools) : NULL;
+    CHECK_MSG(got && strcmp(got, TOOLS) == 0, "tools %s", got ? got : "(null)");
+    free(got);
+    const mt_sample *s2 = mt_dataset_sample(ds, 1);
+    check_messages(s2, "[" U("\"Q\"") "," A("\"{}\"") ",{\"role\":\"tool\",\"content\":\"R\"},{\"role\":\"assistant\","
+                       "\"content\":\"A\",\"tool_calls\":[{\"type\":\"function\",\"function\":{\"name\":\"w\","
+                       "\"arguments\":{}}}]}]");
+    got = s2 && s2->tools ? cJSON_PrintUnformatted(s2->tools) : NULL;
+    CHECK_MSG(got && strcmp(got, "[{\"name\":\"w\"}]") == 0, "tools %s", got ? got : "(null)");
+    free(got);
+    const mt_sample *s3 = mt_dataset_sample(ds, 2);
+    CHECK(s3 && s3->tools == NULL);
+    static const skip_want bad[] = {
+        {4, 3, MT_DATASET_BAD_FIELDS, "\"tools\" is not an array of tools or a JSON string of one"},
+        {5, 4, MT_DATASET_BAD_FIELDS, "\"tools\"[0] is not an object"},
+        {6, 5, MT_DATASET_BAD_FIELDS, "\"tools\" is not an array of tools"},
+        {7, 6, MT_DATASET_BAD_FIELDS, "turn 0: only assistant turns have \"tool_calls\""},
+        {8, 7, MT_DATASET_BAD_FIELDS, "turn 1: tool_calls[0] (w): \"arguments\" is not a JSON object"},
+        {9, 8, MT_DATASET_BAD_FIELDS, "turn 1: tool_calls[0] has no \"function\" with a \"name\""},
+        {10, 9, MT_DATASET_BAD_FIELDS, "turn 1: \"tool_calls\" is not a non-empty array"},
+        {11, 10, MT_DATASET_BAD_FIELDS, "turn 1: the text is not a string or a parts array"},
+        {12, 11, MT_DATASET_BAD_ORDER, "turn 1: \"tool\" where an assistant turn belongs"},
+        {13, 12, MT_DATASET_BAD_FIELDS, "turn 2: \"tool_call_id\" is not a string"},
+    };
+    check_skips(ds, path, bad, MT_ARRAY_LEN(bad));
+
+    char *src = NULL, *out = NULL;
+    size_t len;
+    mt_err err;
+    char tpl[PATH_MAX];
+    snprintf(tpl, sizeof tpl, "%s/../../serve/tools/chat_template.jinja", data_dir);
+    CHECK_MSG(mt_file_read_all(tpl, 1 << 20, &src, &len, &err) == MT_OK, "%s", err.msg);
+    mt_chat_template *t = NULL;
+    if (src) CHECK_MSG(mt_chat_template_parse(src, len, tpl, &t, &err) == MT_OK, "%s", err.msg);
+    mt_free(src);
+    if (t && s) CHECK_MSG(mt_chat_template_render(t, s->messages, s->tools, false, NULL, &out, &len, &err) == MT_OK, "%s",
+                          err.msg);
+    const char *want = "<|im_start|>system\nYou are a helpful assistant.\n\nTools you can call:\n<tools>\n"
+                       "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": "
+                       "{\"type\": \"object\"}}}\n</tools>\nTo call one, answer with\n<tool_call>\n{\"name\": "
+                       "\"its name\", \"arguments\": {\"parameter\": \"value\"}}\n</tool_call><|im_end|>\n"
+                       "<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n"
+                       "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n"
+                       "<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\n22 C\n"
+                       "</tool_response><|im_end|>\n<|im_start|>assistant\nSunny.<|im_end|>\n";
+    CHECK_MSG(out && strcmp(out, want) == 0, "rendered:\n%s", out ? out : "(null)");
+    mt_free(out);
+    mt_chat_template_free(t);
+    mt_dataset_free(ds);
 }
 
 static const skip_want BAD_JSONL[] = {
@@ -479,6 +570,8 @@ int main(void) {
     test_formats();
     test_render();
     test_nul();
+
+    test_tools();
     test_bad_jsonl(NULL);
     mt_pool *pool = NULL;
     mt_err err;

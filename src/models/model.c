@@ -94,8 +94,8 @@ static mt_status image_token(mt_model *m, const char *path, mt_err *err) {
     if (m->desc.image_token_id >= 0 || !text) return MT_OK;
     int32_t id = m->tok ? mt_tokenizer_token_id(m->tok, text) : -1;
     if (id < 0)
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: no \"image_token_id\", and %s/tokenizer.json %s the token \"%s\": "
-                          "%s cannot place images", path, m->dir, m->tok ? "has no" : "is missing, so nothing names",
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: no \"image_token_id\", and %s/tokenizer.json %s \"%s\": %s cannot "
+                          "place images", path, m->dir, m->tok ? "has no token" : "is missing, which would name",
                           text, m->comp->name);
     if (id >= m->desc.vocab_size)
         return mt_err_set(err, MT_ERR_FORMAT, "%s/tokenizer.json: \"%s\" is id %d, outside the vocabulary of %lld",
@@ -159,6 +159,7 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
     mt_status st = mt_decoder_kind(c, text, path, what, &kind, err);
     if (!st) st = mt_decoder_config(kind, cfg, text, path, what, &dc, err);
     if (st) return st;
+    m->decoder_kind = kind;
     if (c->untied_head) dc.tied = false;
     const char *tp = find_prefix(m->st, c->text_prefixes, "embed_tokens.weight");
     if (!tp) {

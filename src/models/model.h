@@ -191,6 +191,7 @@ typedef struct mt_model_desc {
 
 struct mt_model {
     const mt_composition *comp;
+    const char *decoder_kind; /* the composition's, or the one its text config picked */
     char *dir;
     mt_model_params params; /* as opened: parts read what concerns them (the processor, max_pixels) */
     mt_safetensors *st;

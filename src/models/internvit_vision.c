@@ -307,9 +307,9 @@ static mt_tensor *embeddings(const internvit *v, mt_ctx *ctx, const mt_tensor *p
     mt_tensor *x = mt_op_gather_rows(ctx, mt_op_concat_rows(ctx, patches, mt_op_embedding(ctx, &v->cls, ids, 1)), idx,
                                      T * seq);
     mt_tensor *tab = mt_op_reshape(ctx, &v->pos, 2, (int64_t[]){G * G + 1, E});
-    mt_tensor *pos = gh == G && gw == G
-                         ? mt_op_embedding(ctx, tab, ids, seq)
-                         : mt_op_concat_rows(ctx, mt_op_embedding(ctx, tab, ids, 1), pos_interpolated(ctx, tab, G, gh, gw));
+    mt_tensor *pos = gh == G && gw == G ? mt_op_embedding(ctx, tab, ids, seq)
+                                        : mt_op_concat_rows(ctx, mt_op_embedding(ctx, tab, ids, 1),
+                                                            pos_interpolated(ctx, tab, G, gh, gw));
     x = mt_op_add(ctx, x, mt_op_gather_rows(ctx, pos, pidx, T * seq));
     mt_dump_tensor(dump, x, "vision_embeddings");
     return x;

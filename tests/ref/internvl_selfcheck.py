@@ -48,7 +48,8 @@ def run(_tmp):
         back = ref.Config(raw_back)
         fields = ("depth", "width", "heads", "act", "patch", "image_size", "qkv_bias", "qk_norm", "rms", "eps", "ratio",
                   "select", "ps_version", "image_token_id")
-        same = all(getattr(back, f) == getattr(cfg, f) for f in fields) and raw_back["llm_config"] == cfg.raw["llm_config"]
+        same = all(getattr(back, f) == getattr(cfg, f) for f in fields)
+        same = same and raw_back["llm_config"] == cfg.raw["llm_config"]
         same = same and set(W_back) == set(W) and all(torch.equal(W[k], W_back[k]) for k in W)
         check(results, f"{vision}: original -> transformers -> original keeps the weights and the model's fields", same)
         orig, hf = ref.Model(cfg, W), ref.Model(ref.Config(raw_hf), W_hf)

@@ -46,7 +46,7 @@ int mt_cmd_info(int argc, char **argv) {
     const mt_decoder_cfg *c = mt_decoder_get_cfg(m->decoder);
     printf("model         %s\narchitecture  %s\n", dir, m->comp->name);
     printf("decoder       %s: %lld layers, hidden %lld, %lld heads / %lld KV heads of %lld, vocab %lld, context %lld%s\n",
-           m->comp->decoder_kind, (long long)c->n_layers, (long long)c->hidden, (long long)c->n_heads,
+           m->decoder_kind, (long long)c->n_layers, (long long)c->hidden, (long long)c->n_heads,
            (long long)c->n_kv, (long long)c->head_dim, (long long)c->vocab, (long long)d->max_positions,
            c->tied ? ", tied head" : "");
     if (c->n_experts) {
@@ -61,7 +61,7 @@ int mt_cmd_info(int argc, char **argv) {
         print_part(m, "vision", m->comp->vision->name, MT_PART_VISION, d->params_vision);
         print_part(m, "projector", "", MT_PART_PROJECTOR, d->params_projector);
     }
-    print_part(m, "decoder", m->comp->decoder_kind, MT_PART_LANGUAGE, d->params_language);
+    print_part(m, "decoder", m->decoder_kind, MT_PART_LANGUAGE, d->params_language);
     if (m->comp->processor) printf("  %-10s %s\n", "processor", m->comp->processor->name);
     printf("  %-10s %-24s %14zu\n", "total", "", d->params_vision + d->params_projector + d->params_language);
     size_t bytes = mt_safetensors_total_bytes(m->st);

@@ -10,11 +10,12 @@
 #include "io/npy.h"
 
 static const char usage[] =
-    "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy --grid T,H,W]...\n"
+    "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy [--grid T,H,W]]...\n"
     "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n"
     "                     [--allow-unused]\n\n"
     "IDS.npy holds int64 or int32 [L] token ids with each image's placeholder already expanded. Images are taken\n"
-    "in the order given. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy\n"
+    "in the order given. PV.npy is float32 patch rows [N, P] with --grid, or, for towers that take whole tiles\n"
+    "(InternVL), the processor's pixel_values [tiles, 3, S, S] without it. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy\n"
     "(the folder and its parents are created);\n"
     "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n";
 
@@ -94,13 +95,23 @@ static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
         return st ? 1 : 0;
     }
     long long t, h, w;
-    if (!ia->grid || sscanf(ia->grid, "%lld,%lld,%lld", &t, &h, &w) != 3) {
-        mt_err_set(err, MT_ERR_INVALID_ARG, "--pixel-values %s needs --grid T,H,W", ia->pv);
+    if (ia->grid && sscanf(ia->grid, "%lld,%lld,%lld", &t, &h, &w) != 3) {
+        mt_err_set(err, MT_ERR_INVALID_ARG, "--grid %s: expected T,H,W", ia->grid);
         return 2;
     }
     if (mt_npy_read(ia->pv, &ia->npy, err)) return 1;
+    if (!ia->grid && ia->npy.dtype == MT_F32 && ia->npy.ndim == 4) {
+        if (!mt_model_tiles_input(m, ia->npy.shape, ia->npy.data, &ia->in, err)) return 0;
+        mt_err_prefix(err, "%s", ia->pv);
+        return 1;
+    }
+    if (!ia->grid) {
+        mt_err_set(err, MT_ERR_INVALID_ARG, "--pixel-values %s: patch rows [N, P] need --grid T,H,W", ia->pv);
+        return 2;
+    }
     if (ia->npy.dtype != MT_F32 || ia->npy.ndim != 2) {
-        mt_err_set(err, MT_ERR_FORMAT, "%s: pixel values must be float32 [N, P]", ia->pv);
+        mt_err_set(err, MT_ERR_FORMAT, "%s: pixel values must be float32 [N, P] (with --grid) or [tiles, 3, S, S]",
+                   ia->pv);
         return 1;
     }
     ia->in = (mt_image_input){ia->npy.data, ia->npy.shape[0], {t, h, w}, ia->npy.shape[1]};

@@ -103,9 +103,13 @@ mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const
                               ids[i], (long long)i, (long long)m->desc.vocab_size);
     for (int i = 0; i < n_images; i++) {
         mt_image_grid g = images[i].grid;
-        if (mt_model_image_rows(m, g) < 0 || images[i].n_patches != g.t * g.h * g.w)
+        if (images[i].n_patches != g.t * g.h * g.w)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d: grid %lldx%lldx%lld does not fit %lld patches", i + 1,
                               (long long)g.t, (long long)g.h, (long long)g.w, (long long)images[i].n_patches);
+        int32_t *expansion; /* the processor checks the grid and says what is wrong with it */
+        int64_t n_exp;
+        if (mt_model_image_tokens(m, g, &expansion, &n_exp, err)) return mt_err_prefix(err, "image %d", i + 1);
+        mt_free(expansion);
     }
     mt_arena_reset(&s->arena);
     mt_ctx ctx = {.arena = &s->arena, .pool = s->pool};

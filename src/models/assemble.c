@@ -17,6 +17,16 @@ mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, floa
     return st;
 }
 
+mt_status mt_model_tiles_input(const mt_model *m, const int64_t shape[4], const float *pixels, mt_image_input *out,
+                               mt_err *err) {
+    const mt_vision_part *v = m->comp->vision;
+    if (!v) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
+    if (!v->tiles_input)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s's vision tower takes patch rows [N, P] with their grid, not "
+                          "tiles [T, C, S, S]", m->comp->name);
+    return v->tiles_input(m->vision, shape, pixels, out, err);
+}
+
 /* How many token ids one image's placeholder becomes (the processor checks the grid). */
 static mt_status expansion_len(const mt_model *m, mt_image_grid g, int64_t *n, mt_err *err) {
     const mt_processor_part *p = m->comp->processor;

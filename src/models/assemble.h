@@ -16,6 +16,10 @@
  * MT_ERR_UNSUPPORTED for a model without vision. */
 mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, float **pixels, mt_image_input *out,
                                     mt_err *err);
+/* The input an array pixel_values [tiles, C, S, S] (pixels, shape) is for a tower that takes whole tiles
+ * (InternViT); MT_ERR_UNSUPPORTED for a model whose tower takes patch rows with a grid, or none. */
+mt_status mt_model_tiles_input(const mt_model *m, const int64_t shape[4], const float *pixels, mt_image_input *out,
+                               mt_err *err);
 /* The token ids one image placeholder becomes for an image of this grid (the processor's wrapper and feature
  * tokens); *ids is the caller's to mt_free. */
 mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err);

@@ -4,8 +4,9 @@
 
 #include "models/model.h"
 
-extern const mt_vision_part mt_vision_qwen2_vl, mt_vision_qwen2_5_vl, mt_vision_qwen3_vl;
-extern const mt_processor_part mt_processor_qwen_vl, mt_processor_qwen3_vl;
+extern const mt_vision_part mt_vision_qwen2_vl, mt_vision_qwen2_5_vl, mt_vision_qwen3_vl, mt_vision_internvit,
+    mt_vision_internvit_hf;
+extern const mt_processor_part mt_processor_qwen_vl, mt_processor_qwen3_vl, mt_processor_internvl;
 
 /* The chat template of the Qwen2-VL / Qwen2.5-VL checkpoints (ChatML with vision placeholders, a default system
  * message), used when a folder ships none of its own. Images and videos become <|vision_start|><|image_pad|>
@@ -54,6 +55,13 @@ static const char *const text_prefixes[] = {"model.", NULL};
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* InternVL's language models: InternVLChatModel builds the one llm_config.architectures[0] names (InternVL3: Qwen2,
+ * InternVL3.5: Qwen3 / Qwen3-MoE); InternVLForConditionalGeneration the one of text_config.model_type, qwen2 when
+ * absent (InternVLConfig's default). */
+static const char *const internvl_llms[] = {"Qwen2ForCausalLM", "qwen2", "Qwen3ForCausalLM", "qwen3",
+                                            "Qwen3MoeForCausalLM", "qwen3_moe", NULL};
+static const char *const internvl_hf_llms[] = {"qwen2", "qwen2", "qwen3", "qwen3", "qwen3_moe", "qwen3_moe", NULL};
+
 static const mt_composition compositions[] = {
     {.name = "qwen2.5-vl", .architectures = NAMES("Qwen2_5_VLForConditionalGeneration"), .decoder_kind = "qwen2_vl",
      .vision = &mt_vision_qwen2_5_vl, .processor = &mt_processor_qwen_vl, .text_config_key = "text_config",
@@ -69,6 +77,18 @@ static const mt_composition compositions[] = {
     {.name = "qwen3-vl-moe", .architectures = NAMES("Qwen3VLMoeForConditionalGeneration"),
      .decoder_kind = "qwen3_vl_moe", .vision = &mt_vision_qwen3_vl, .processor = &mt_processor_qwen3_vl,
      .text_config_key = "text_config", .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes},
+    /* InternVLChatConfig forces tie_word_embeddings false on the LLM, whatever llm_config says */
+    {.name = "internvl-chat", .architectures = NAMES("InternVLChatModel"), .decoder_kind_key = "architectures",
+     .decoder_kinds = internvl_llms, .vision = &mt_vision_internvit, .processor = &mt_processor_internvl,
+     .text_config_key = "llm_config", .text_prefixes = NAMES("language_model.model."),
+     .vision_prefixes = NAMES("vision_model."), .projector_prefixes = NAMES("mlp1."),
+     .lm_head = "language_model.lm_head.weight", .untied_head = true, .image_token_text = "<IMG_CONTEXT>"},
+    {.name = "internvl", .architectures = NAMES("InternVLForConditionalGeneration"), .decoder_kind = "qwen2",
+     .decoder_kind_key = "model_type", .decoder_kinds = internvl_hf_llms, .vision = &mt_vision_internvit_hf,
+     .processor = &mt_processor_internvl, .text_config_key = "text_config",
+     .text_prefixes = NAMES("model.language_model."), .vision_prefixes = NAMES("model.vision_tower."),
+     .projector_prefixes = NAMES("model.multi_modal_projector."), .image_token_text = "<IMG_CONTEXT>",
+     .ignored_suffixes = NAMES("embeddings.mask_token")},
     {.name = "qwen2", .architectures = NAMES("Qwen2ForCausalLM"), .decoder_kind = "qwen2",
      .text_prefixes = text_prefixes},
     {.name = "qwen3", .architectures = NAMES("Qwen3ForCausalLM"), .decoder_kind = "qwen3",

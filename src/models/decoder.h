@@ -50,6 +50,12 @@ typedef struct mt_decoder_cfg {
     uint8_t *dense_layer; /* [n_layers]: 1 where the layer keeps a dense FFN (mlp_only_layers, sparse step) */
 } mt_decoder_cfg;
 
+/* The decoder kind of composition c for its text section: c->decoder_kind, or, with c->decoder_kinds, the kind
+ * the text section's c->decoder_kind_key names (c->decoder_kind when the field is absent). A name with no kind is
+ * refused, listing those there are. what: the section's name for messages. */
+mt_status mt_decoder_kind(const mt_composition *c, const cJSON *text, const char *path, const char *what,
+                          const char **kind, mt_err *err);
+
 /* Reads the decoder's config for the given kind: text is the text section of config.json (root when flat); keys such
  * as tie_word_embeddings may sit in either. */
 mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *text, const char *path, const char *what,

@@ -144,6 +144,34 @@ static void read_moe(mt_cfg *r, const cJSON *text, bool shared, mt_decoder_cfg *
         if ((l + 1) % c->sparse_step) c->dense_layer[l] = 1;
 }
 
+mt_status mt_decoder_kind(const mt_composition *c, const cJSON *text, const char *path, const char *what,
+                          const char **kind, mt_err *err) {
+    *kind = c->decoder_kind;
+    if (!c->decoder_kinds) return MT_OK;
+    const char *key = c->decoder_kind_key;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(text, key);
+    if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0);
+    if (!v || cJSON_IsNull(v)) {
+        if (*kind) return MT_OK;
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: %s: missing field \"%s\" (which language model %s uses)", path,
+                          what, key, c->name);
+    }
+    if (!cJSON_IsString(v))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: %s: field \"%s\" must be a string%s", path, what, key,
+                          strcmp(key, "architectures") == 0 ? " list" : "");
+    char known[256] = "";
+    size_t len = 0;
+    for (const char *const *p = c->decoder_kinds; p[0] && p[1]; p += 2) {
+        if (strcmp(p[0], v->valuestring) == 0) {
+            *kind = p[1];
+            return MT_OK;
+        }
+        if (len < sizeof known) len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", len ? ", " : "", p[0]);
+    }
+    return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: %s: %s \"%.80s\" is not a language model %s runs (accepted: %s)",
+                      path, what, key, v->valuestring, c->name, known);
+}
+
 mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *text, const char *path, const char *what,
                             mt_decoder_cfg *c, mt_err *err) {
     const kind_defaults *k = NULL;

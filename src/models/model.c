@@ -76,6 +76,34 @@ static const char *find_prefix(const mt_safetensors *st, const char *const *pref
     return NULL;
 }
 
+/* The first prefix under which any tensor exists, or NULL (prefixes may be NULL too: none). */
+static const char *find_any_prefix(const mt_safetensors *st, const char *const *prefixes) {
+    for (const char *const *p = prefixes; p && *p; p++) {
+        size_t k = strlen(*p);
+        for (size_t i = 0; i < mt_safetensors_count(st); i++)
+            if (strncmp(mt_safetensors_at(st, i)->name, *p, k) == 0) return *p;
+    }
+    return NULL;
+}
+
+/* The image placeholder's id: config.json's image_token_id, else the composition's placeholder text looked up in
+ * tokenizer.json (InternVL's original layout names it only there). A composition with that text and neither gives
+ * no id is refused: its processor could not place any image. */
+static mt_status image_token(mt_model *m, const char *path, mt_err *err) {
+    const char *text = m->comp->image_token_text;
+    if (m->desc.image_token_id >= 0 || !text) return MT_OK;
+    int32_t id = m->tok ? mt_tokenizer_token_id(m->tok, text) : -1;
+    if (id < 0)
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: no \"image_token_id\", and %s/tokenizer.json %s \"%s\": %s cannot "
+                          "place images", path, m->dir, m->tok ? "has no token" : "is missing, which would name",
+                          text, m->comp->name);
+    if (id >= m->desc.vocab_size)
+        return mt_err_set(err, MT_ERR_FORMAT, "%s/tokenizer.json: \"%s\" is id %d, outside the vocabulary of %lld",
+                          m->dir, text, (int)id, (long long)m->desc.vocab_size);
+    m->desc.image_token_id = id;
+    return MT_OK;
+}
+
 static bool ignored(const mt_composition *c, const char *name) {
     size_t n = strlen(name);
     for (const char *const *s = c->ignored_suffixes; s && *s; s++) {
@@ -84,6 +112,8 @@ static bool ignored(const mt_composition *c, const char *name) {
     }
     return false;
 }
+
+static const char *lm_head_name(const mt_composition *c) { return c->lm_head ? c->lm_head : "lm_head.weight"; }
 
 /* Every checkpoint tensor must be read by a part or declared ignored: a mislabelled checkpoint never loads quietly. */
 static mt_status check_unused(const mt_model *m, bool allow, mt_err *err) {
@@ -94,7 +124,7 @@ static mt_status check_unused(const mt_model *m, bool allow, mt_err *err) {
         const mt_st_tensor *t = mt_safetensors_at(m->st, i);
         if (mt_weight_find(m, t->name) || ignored(m->comp, t->name)) continue;
         /* transformers ties the head to the embedding and drops a saved copy, as mitten does */
-        if (strcmp(t->name, "lm_head.weight") == 0 && mt_decoder_get_cfg(m->decoder)->tied) continue;
+        if (strcmp(t->name, lm_head_name(m->comp)) == 0 && mt_decoder_get_cfg(m->decoder)->tied) continue;
         if (unused++ < 5 && len < sizeof list)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%.100s\"", unused > 1 ? ", " : "", t->name);
     }
@@ -124,9 +154,13 @@ static void count_params(mt_model *m) {
 static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_err *err) {
     const mt_composition *c = m->comp;
     const cJSON *text = mt_cfg_section(cfg, c->text_config_key, true);
+    const char *what = text == cfg ? "" : c->text_config_key, *kind = c->decoder_kind;
     mt_decoder_cfg dc;
-    mt_status st = mt_decoder_config(c->decoder_kind, cfg, text, path, text == cfg ? "" : c->text_config_key, &dc, err);
+    mt_status st = mt_decoder_kind(c, text, path, what, &kind, err);
+    if (!st) st = mt_decoder_config(kind, cfg, text, path, what, &dc, err);
     if (st) return st;
+    m->decoder_kind = kind;
+    if (c->untied_head) dc.tied = false;
     const char *tp = find_prefix(m->st, c->text_prefixes, "embed_tokens.weight");
     if (!tp) {
         mt_free(dc.dense_layer);
@@ -134,14 +168,11 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
                           c->text_prefixes[0]);
     }
     if (c->vision) {
-        for (const char *const *p = c->vision_prefixes; !m->vision_prefix && p && *p; p++) {
-            size_t k = strlen(*p);
-            for (size_t i = 0; i < mt_safetensors_count(m->st) && !m->vision_prefix; i++)
-                if (strncmp(mt_safetensors_at(m->st, i)->name, *p, k) == 0) m->vision_prefix = *p;
-        }
+        m->vision_prefix = find_any_prefix(m->st, c->vision_prefixes);
         if (!m->vision_prefix) m->vision_prefix = c->vision_prefixes[0];
+        m->projector_prefix = find_any_prefix(m->st, c->projector_prefixes);
     }
-    st = mt_decoder_load(m, &dc, tp, "lm_head.weight", &m->decoder, err);
+    st = mt_decoder_load(m, &dc, tp, lm_head_name(c), &m->decoder, err);
     if (st) return st;
     mt_model_desc *d = &m->desc;
     d->vocab_size = dc.vocab;
@@ -165,6 +196,7 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
     d->n_eos = mt_cfg_int_list(&r, ids_src, "eos_token_id", 0, V - 1, eos, MT_MAX_EOS);
     memcpy(d->eos_ids, eos, d->n_eos * sizeof eos[0]);
     if (r.st) return r.st;
+    if ((st = image_token(m, path, err))) return st;
     if (c->vision && (st = c->vision->load(m, cfg, path, m->vision_prefix, &m->vision, err))) return st;
     if (c->processor && (st = c->processor->load(m, cfg, path, &m->processor, err))) return st;
     count_params(m);
@@ -200,12 +232,14 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
     if (params) m->params = *params;
     m->desc.bos_id = -1;
     st = mt_safetensors_open_dir(dir, &m->st, err);
+    /* the tokenizer first: a part may need a token's id (InternVL's <IMG_CONTEXT>) */
+    char tok_path[4096];
+    if (!st) st = mt_path_join(tok_path, sizeof tok_path, dir, "tokenizer.json", err);
+    if (!st && mt_file_exists(tok_path)) st = mt_tokenizer_load(tok_path, &m->tok, err);
     if (!st) st = load_parts(m, cfg, path, err);
     cJSON_Delete(cfg);
     if (!st) st = check_unused(m, m->params.allow_unused, err);
     if (!st) st = read_generation_config(m, err);
-    if (!st && mt_path_join(path, sizeof path, dir, "tokenizer.json", err) == MT_OK && mt_file_exists(path))
-        st = mt_tokenizer_load(path, &m->tok, err);
     if (!st) st = load_chat_template(m, err);
     if (st) {
         mt_model_close(m);

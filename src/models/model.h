@@ -115,8 +115,13 @@ typedef struct mt_vision_part {
                          mt_tensor **deepstack, int *n_deep, const mt_dump *dump);
     /* How many DeepStack levels encode gives (NULL: none). */
     int (*deepstack_levels)(const void *impl);
-    /* Whether a checkpoint tensor (name after the prefix) is the projector's rather than the tower's. */
+    /* Whether a checkpoint tensor (name after the prefix) is the projector's rather than the tower's (NULL: none
+     * is; a projector outside the vision prefix is found by the composition's projector_prefixes). */
     bool (*is_projector)(const char *name);
+    /* For towers that take whole tiles (InternViT): the input an array pixel_values [tiles, C, S, S] is, as the
+     * processor makes it (NULL: the tower takes patch rows, whose grid only the processor knows). */
+    mt_status (*tiles_input)(const void *impl, const int64_t shape[4], const float *pixels, mt_image_input *out,
+                             mt_err *err);
 } mt_vision_part;
 
 /* A multimodal processor (models/FAMILY_processor.c). */
@@ -141,13 +146,26 @@ typedef struct mt_processor_part {
 typedef struct mt_composition {
     const char *name;
     const char *const *architectures; /* NULL-terminated config.json "architectures" names */
-    const char *decoder_kind;         /* the decoder variant (models/decoder_config.c) */
+    const char *decoder_kind;         /* the decoder variant (models/decoder_config.c); with decoder_kinds, the one
+                                         taken when the text config does not say (NULL: it must say) */
+    /* A decoder chosen by the text config (InternVL pairs its tower with several LLMs): the text section's field
+     * decoder_kind_key ("architectures": its first name; "model_type") looked up in NULL-terminated pairs (value,
+     * kind). NULL: always decoder_kind. */
+    const char *decoder_kind_key;
+    const char *const *decoder_kinds;
     const mt_vision_part *vision;     /* NULL: text only */
     const mt_processor_part *processor;
     const char *text_config_key;      /* nested text config ("text_config"), or NULL: the config itself */
     /* NULL-terminated candidate prefixes; the first under which "embed_tokens.weight" exists is used */
     const char *const *text_prefixes;
     const char *const *vision_prefixes;
+    /* NULL-terminated candidate prefixes of a projector kept outside the vision prefix (InternVL's mlp1), or NULL;
+     * the first under which any tensor exists is m->projector_prefix */
+    const char *const *projector_prefixes;
+    const char *lm_head;               /* the LM head's tensor name (NULL: "lm_head.weight") */
+    bool untied_head;                  /* the head is never tied to the embedding, whatever the config says */
+    /* The image placeholder's text, looked up in tokenizer.json when config.json has no image_token_id (or NULL) */
+    const char *image_token_text;
     const char *default_chat_template; /* for folders that ship none, or NULL */
     /* NULL-terminated pairs (checkpoint-name prefix, module-path prefix): how the module tree of current
      * transformers (and PEFT adapters made on it) names what older checkpoints call otherwise. */
@@ -173,6 +191,7 @@ typedef struct mt_model_desc {
 
 struct mt_model {
     const mt_composition *comp;
+    const char *decoder_kind; /* the composition's, or the one its text config picked */
     char *dir;
     mt_model_params params; /* as opened: parts read what concerns them (the processor, max_pixels) */
     mt_safetensors *st;
@@ -181,6 +200,7 @@ struct mt_model {
     void *vision;    /* the vision part's state, or NULL */
     void *processor; /* the processor's state, or NULL */
     const char *vision_prefix;
+    const char *projector_prefix; /* a projector outside the vision prefix, or NULL */
     mt_tokenizer *tok;               /* NULL when the folder has no tokenizer.json */
     mt_chat_template *chat_template; /* the folder's, else the composition's default, else NULL */
     float **owned;                   /* f32 copies of small weights (norms, biases) */

@@ -235,5 +235,5 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
 
 static bool is_projector(const char *name) { return strncmp(name, "merger.", 7) == 0; }
 
-const mt_vision_part mt_vision_qwen2_vl = {"qwen2-vl vision", load_v2, release, encode, NULL, is_projector};
-const mt_vision_part mt_vision_qwen2_5_vl = {"qwen2.5-vl vision", load_v2_5, release, encode, NULL, is_projector};
+const mt_vision_part mt_vision_qwen2_vl = {"qwen2-vl vision", load_v2, release, encode, NULL, is_projector, NULL};
+const mt_vision_part mt_vision_qwen2_5_vl = {"qwen2.5-vl vision", load_v2_5, release, encode, NULL, is_projector, NULL};

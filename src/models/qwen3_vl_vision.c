@@ -251,4 +251,5 @@ static bool is_projector(const char *name) {
     return strncmp(name, "merger.", 7) == 0 || strncmp(name, "deepstack_merger_list.", 22) == 0;
 }
 
-const mt_vision_part mt_vision_qwen3_vl = {"qwen3-vl vision", load, release, encode, deepstack_levels, is_projector};
+const mt_vision_part mt_vision_qwen3_vl = {"qwen3-vl vision", load, release, encode, deepstack_levels, is_projector,
+                                           NULL};

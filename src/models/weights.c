@@ -53,7 +53,8 @@ mt_weight *mt_weight_find(const mt_model *m, const char *name) {
 }
 
 mt_model_part mt_model_part_of(const mt_model *m, const char *name) {
-    const char *vp = m->vision_prefix;
+    const char *vp = m->vision_prefix, *pp = m->projector_prefix;
+    if (pp && strncmp(name, pp, strlen(pp)) == 0) return MT_PART_PROJECTOR;
     if (!vp || strncmp(name, vp, strlen(vp)) != 0) return MT_PART_LANGUAGE;
     const mt_vision_part *v = m->comp ? m->comp->vision : NULL;
     return v && v->is_projector && v->is_projector(name + strlen(vp)) ? MT_PART_PROJECTOR : MT_PART_VISION;

@@ -4,8 +4,15 @@
 mt_tensor *mt_nn_vit_block(mt_ctx *ctx, const mt_vit_block *b, const mt_tensor *x, int heads, const mt_tensor *cos,
                            const mt_tensor *sin, const mt_attn_opts *ao, mt_act act) {
     mt_tensor *h = mt_nn_norm(ctx, x, &b->norm1);
-    mt_tensor *q = mt_op_rope(ctx, mt_nn_linear(ctx, h, &b->q), heads, cos, sin);
-    mt_tensor *k = mt_op_rope(ctx, mt_nn_linear(ctx, h, &b->k), heads, cos, sin);
+    mt_tensor *q = mt_nn_linear(ctx, h, &b->q), *k = mt_nn_linear(ctx, h, &b->k);
+    if (b->q_norm.w.data) {
+        q = mt_nn_norm(ctx, q, &b->q_norm);
+        k = mt_nn_norm(ctx, k, &b->k_norm);
+    }
+    if (cos) {
+        q = mt_op_rope(ctx, q, heads, cos, sin);
+        k = mt_op_rope(ctx, k, heads, cos, sin);
+    }
     mt_tensor *a = mt_nn_linear(ctx, mt_op_attention(ctx, q, k, mt_nn_linear(ctx, h, &b->v), heads, heads, ao), &b->proj);
     if (b->ls1.data) a = mt_op_scale_cols(ctx, a, &b->ls1);
     mt_tensor *y = mt_op_add(ctx, x, a);

@@ -10,3 +10,11 @@ add_test(NAME model_real_shapes
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/real_shapes.py --mitten $<TARGET_FILE:mitten_cli>
                  --work ${CMAKE_BINARY_DIR}/model-real-shapes)
 set_tests_properties(model_real_shapes PROPERTIES LABELS ref TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# InternVL's bad input in both layouts: a downsample_ratio that does not divide the patch grid, tiles that are not
+# square or not divisible, no <IMG_CONTEXT> / <img> token, a language model it does not run, refused config values,
+# missing or misshapen tensors, tiles given to a tower that takes patch rows.
+add_test(NAME model_internvl_bad_input
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_bad_input.py --mitten $<TARGET_FILE:mitten_cli>
+                 --work ${CMAKE_BINARY_DIR}/model-internvl-bad-input)
+set_tests_properties(model_internvl_bad_input PROPERTIES LABELS ref TIMEOUT 300
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Parity of every family with the PyTorch references of this folder (qwen2_vl_ref.py for Qwen2-VL / Qwen2.5-VL,
-qwen3_ref.py for Qwen2 and the Qwen3 family).
+qwen3_ref.py for Qwen2 and the Qwen3 family, internvl_ref.py for InternVL in both checkpoint layouts).
 
 For each case: a tiny random checkpoint (make-checkpoint), its inputs (make-inputs), the reference tensors (dump),
 then `mitten logits --dump-dir` on the same inputs; every named tensor is compared, MoE routing included.
@@ -25,6 +25,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 QWEN2_VL = [sys.executable, os.path.join(HERE, "qwen2_vl_ref.py")]
 QWEN3 = [sys.executable, os.path.join(HERE, "qwen3_ref.py")]
+INTERNVL = [sys.executable, os.path.join(HERE, "internvl_ref.py")]
+IVL_CASES = ["text", "one_tile", "two_images", "interp"]
 
 # name: (reference CLI, its --variant, cases, dtype, extra make-checkpoint arguments)
 VARIANTS = {
@@ -44,6 +46,15 @@ VARIANTS = {
                   ["--sliding-window", "6", "--max-window-layers", "1", "--config-form", "4"]),
     "qwen3_moe_swa": (QWEN3, "qwen3_moe", ["text_long"], "float32", ["--sliding-window", "6"]),
     "qwen2_moe": (QWEN3, "qwen2_moe", ["text", "text_long"], "float32", ["--config-form", "4"]),
+    # InternVL (internvl_ref.py: --variant is the layout; images are pixel_values [tiles, 3, S, S] without --grid):
+    # the 300M tower with a Qwen2 decoder in each layout, each also converted from the other layout, and the 6B tower
+    # (RMSNorm, q/k norm) with a Qwen3 decoder, select_layer -2 and the transposed v1 pixel shuffle
+    "internvl_hf": (INTERNVL, "hf", IVL_CASES, "float32", []),
+    "internvl_original": (INTERNVL, "original", IVL_CASES, "float32", []),
+    "internvl_hf_from_original": (INTERNVL, "hf", ["two_images", "interp"], "float32", ["--via", "original"]),
+    "internvl_original_from_hf": (INTERNVL, "original", ["two_images", "interp"], "float32", ["--via", "hf"]),
+    "internvl_6b_qwen3": (INTERNVL, "original", ["one_tile", "two_images", "interp"], "float32",
+                          ["--vision", "6b", "--llm", "qwen3", "--select-layer", "-2", "--ps-version", "v1"]),
 }
 
 
@@ -61,6 +72,10 @@ def mitten_logits(binary, model, inputs, out_dir, greedy):
         os.path.join(inputs, "grids.txt")) else []
     for i, g in enumerate(grids):
         cmd += ["--pixel-values", os.path.join(inputs, "pv%d.npy" % i), "--grid", g]
+    i = 0
+    while not grids and os.path.exists(os.path.join(inputs, "pv%d.npy" % i)):  # tiles [T, 3, S, S], no grid
+        cmd += ["--pixel-values", os.path.join(inputs, "pv%d.npy" % i)]
+        i += 1
     if greedy:
         cmd += ["--greedy", str(greedy), "--greedy-out", os.path.join(out_dir, "greedy.npy")]
     run(cmd)
@@ -109,7 +124,10 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     model = os.path.join(a.work, "model")
     REF, arch, cases, dtype, extra = VARIANTS[a.variant]
-    run(REF + ["make-checkpoint", "--variant", arch, "--out", model, "--seed", "7", "--dtype", dtype] + extra)
+    if REF is INTERNVL:
+        run(REF + ["make-checkpoint", "--layout", arch, "--out", model, "--seed", "7"] + extra)
+    else:
+        run(REF + ["make-checkpoint", "--variant", arch, "--out", model, "--seed", "7", "--dtype", dtype] + extra)
     all_failures = []
     for case in cases:
         inputs = os.path.join(a.work, "in_" + case)
@@ -121,8 +139,8 @@ def main():
             ref_dir = os.path.join(a.work, "ref_%s_%s" % (case, label))
             got_dir = os.path.join(a.work, "got_%s_%s" % (case, label))
             os.makedirs(got_dir, exist_ok=True)
-            run(REF + ["dump", "--model", model, "--inputs", inputs, "--out", ref_dir, "--greedy", "16",
-                       "--compute", compute])
+            run(REF + ["dump", "--model", model, "--inputs", inputs, "--out", ref_dir, "--greedy", "16"] +
+                ([] if REF is INTERNVL else ["--compute", compute]))
             mitten_logits(a.mitten, model, inputs, got_dir, 16)
             if tol is None:
                 ref = np.load(os.path.join(ref_dir, "logits.npy"))

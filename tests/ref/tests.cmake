@@ -11,10 +11,17 @@ add_test(NAME ref_qwen3_selfcheck
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/qwen3_ref.py self-check)
 set_tests_properties(ref_qwen3_selfcheck PROPERTIES LABELS ref TIMEOUT 120
                      ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# The same for the InternVL reference: pixel shuffle (v1, v2) in closed form, bicubic identity at the trained size,
+# the layout converter (round trip, equal logits in both layouts), the 6B's whole-width q/k norm.
+add_test(NAME ref_internvl_selfcheck
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_ref.py self-check)
+set_tests_properties(ref_internvl_selfcheck PROPERTIES LABELS ref TIMEOUT 120
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 
 # Parity of mitten's Qwen2-VL family with this reference: every named intermediate, logits, positions, greedy tokens.
 foreach(variant qwen2_5_vl qwen2_vl bf16 qwen2 qwen3 qwen3_moe qwen3_vl qwen3_vl_4x qwen3_vl_moe qwen3_swa qwen2_swa
-                qwen3_moe_swa qwen2_moe)
+                qwen3_moe_swa qwen2_moe internvl_hf internvl_original internvl_hf_from_original
+                internvl_original_from_hf internvl_6b_qwen3)
   add_test(NAME ref_parity_${variant}
            COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/parity.py --mitten $<TARGET_FILE:mitten_cli>
                    --work ${CMAKE_BINARY_DIR}/ref-work/${variant} --variant ${variant})

@@ -61,8 +61,15 @@ mt_status mt_tool_calls_parse(const char *text, size_t n, uint64_t id_seed, cJSO
         }
         p += tag;
         const char *close = find(p, end, END_TAG);
-        /* the answer may end without the closing tag (the end-of-turn token came first) */
+        /* the answer may end without the closing tag, or in the middle of it (the end-of-turn token or max_tokens
+         * came first) */
         const char *stop = close ? close : end;
+        if (!close)
+            for (size_t k = MT_MIN((size_t)(stop - p), strlen(END_TAG) - 1); k > 0; k--)
+                if (!memcmp(stop - k, END_TAG, k)) {
+                    stop -= k;
+                    break;
+                }
         st = one_call(p, (size_t)(stop - p), id, calls, err);
         id = id * 6364136223846793005ull + 1442695040888963407ull;
         p = close ? close + strlen(END_TAG) : end;

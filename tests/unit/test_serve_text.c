@@ -5,6 +5,7 @@
 #include "base/base64.h"
 #include "check.h"
 #include "serve/out_filter.h"
+#include "serve/tool_calls.h"
 
 static void test_base64(void) {
     mt_err err;
@@ -68,8 +69,39 @@ static void test_filter(void) {
     expect("x END <tool_call>", stops, 2, "<tool_call>", "x ", "", true);
 }
 
+/* The n-th call's name and arguments text, or a failure. */
+static bool call_is(const cJSON *calls, int n, const char *name, const char *args) {
+    const cJSON *c = cJSON_GetArrayItem(calls, n), *fn = cJSON_GetObjectItem(c, "function");
+    const cJSON *nm = cJSON_GetObjectItem(fn, "name"), *a = cJSON_GetObjectItem(fn, "arguments");
+    const cJSON *id = cJSON_GetObjectItem(c, "id");
+    return cJSON_IsString(nm) && !strcmp(nm->valuestring, name) && cJSON_IsString(a) && !strcmp(a->valuestring, args) &&
+           cJSON_IsString(id) && !strncmp(id->valuestring, "call_", 5);
+}
+
+static void test_tool_calls(void) {
+    mt_err err;
+    cJSON *calls = NULL;
+#define PARSE(text) mt_tool_calls_parse(text, strlen(text), 7, &calls, &err)
+    CHECK(PARSE("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>") == MT_OK &&
+          cJSON_GetArraySize(calls) == 1 && call_is(calls, 0, "f", "{\"a\":1}"));
+    cJSON_Delete(calls);
+    CHECK(PARSE("<tool_call>{\"name\": \"f\", \"arguments\": \"{}\"}</tool_call>\n<tool_call>{\"name\": \"g\"}</tool_call>") ==
+              MT_OK && cJSON_GetArraySize(calls) == 2 && call_is(calls, 0, "f", "{}") && call_is(calls, 1, "g", "{}"));
+    cJSON_Delete(calls);
+    /* cut by max_tokens or the end of turn inside the closing tag, or before it */
+    CHECK(PARSE("<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</") == MT_OK && call_is(calls, 0, "f", "{}"));
+    cJSON_Delete(calls);
+    CHECK(PARSE("<tool_call>{\"name\": \"f\"}") == MT_OK && call_is(calls, 0, "f", "{}"));
+    cJSON_Delete(calls);
+    CHECK(PARSE("<tool_call>{\"name\": \"f\", \"argu") == MT_ERR_FORMAT);
+    CHECK(PARSE("<tool_call>[1]</tool_call>") == MT_ERR_FORMAT);
+    CHECK(PARSE("<tool_call>{\"name\": \"f\"}</tool_call> and then text") == MT_ERR_FORMAT);
+#undef PARSE
+}
+
 int main(void) {
     test_base64();
+    test_tool_calls();
     test_filter();
     return check_report();
 }

@@ -218,6 +218,7 @@ static void test_nul(void) {
     mt_dataset_free(ds);
     mt_chat_template_free(tmpl);
     mt_tokenizer_free(tok);
+}
 
 /* OpenAI-form tool use: "tools" (an array, or LLaMA-Factory's JSON string of one), assistant tool_calls (arguments
  * parsed into objects), tool_call_id kept, parallel tool answers in a row; then the first sample rendered through the

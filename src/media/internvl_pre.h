@@ -30,13 +30,15 @@
  *     |                        | original (dynamic_preprocess)               | hf (GotOcr2ImageProcessor)        |
  *     | ---------------------- | ------------------------------------------- | --------------------------------- |
  *     | candidate order        | iteration order of a CPython set of tuples  | i ascending, then j ascending     |
- *     |                        | (it decides ties of equal i * j, which      |                                   |
- *     |                        | occur only when min > 1)                    |                                   |
+ *     |                        | (it decides ties between grids of equal     |                                   |
+ *     |                        | i * j; seen only with min > 1)              |                                   |
  *     | thumbnail              | when config.json's use_thumbnail            | always                            |
  *     | no tiling              | dynamic_image_size false: one S x S resize  | max_patches 1: one S x S resize   |
  *     | rescale                | float32(byte) / 255 in float32 (ToTensor)   | float32(float64(byte) * factor)   |
  *     | normalise              | (x - mean) / std in float32                 | (x - mean) / std in float32       |
  *     | mean, std              | ImageNet                                    | the file's (class default: CLIP)  |
+ * The two rescales give the same float for each of the 256 bytes (checked in tests/media/internvl_pre_ref.py's
+ * premise); each is written as its reference computes it so that a file's other rescale_factor stays exact.
  * Both resize with PIL bicubic: dynamic_preprocess calls Image.resize without a filter (BICUBIC since Pillow 7),
  * crop_image_to_patches calls resize without one (BICUBIC, whatever the file's `resample`); each tile then goes
  * through a resize to its own size, which PIL answers with a copy.

@@ -247,10 +247,10 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
         st = load_hf_pre(m->dir, &p->pre, err);
     }
     const char *side_name = original ? "the tile side (force_image_size or vision_config.image_size)"
-                                     : "preprocessor_config.json's size";
+                                     : "the tile side (preprocessor_config.json's size; 384 where it has none)";
     if (!st && p->pre.tile_size % p->patch)
-        st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s %lld is not a multiple of vision_config.patch_size %lld", path,
-                        side_name, (long long)p->pre.tile_size, (long long)p->patch);
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s %lld is not a multiple of vision_config.patch_size %lld",
+                        original ? path : m->dir, side_name, (long long)p->pre.tile_size, (long long)p->patch);
     double ratio = st ? 0.5 : mt_cfg_num_opt(&r, cfg, "downsample_ratio", 0.0, 1.0, 0.5);
     st = st ? st : r.st;
     int64_t g = p->pre.tile_size / p->patch, k = ratio > 0.0 ? (int64_t)llround(1.0 / ratio) : 0;

@@ -219,7 +219,8 @@ static mt_status preprocess(const mt_image *img, const mt_internvl_pre_cfg *cfg,
 
     mt_image canvas = {0};
     st = mt_image_resize_bicubic(img, cols * S, rows * S, &canvas, err);
-    for (int64_t t = 0; !st && t < n_grid; t++) put_tile(&canvas, t % cols, t / cols, S, lut, pv + (size_t)t * per_tile);
+    for (int64_t t = 0; !st && t < n_grid; t++)
+        put_tile(&canvas, t % cols, t / cols, S, lut, pv + (size_t)t * per_tile);
     mt_image_free(&canvas);
     if (!st && n > n_grid) {
         mt_image thumb = {0};

@@ -26,9 +26,11 @@
  *     | downsample      | downsample_ratio (0.5)                         | downsample_ratio (0.5)                    |
  *     | tokens per tile | (g / k)^2                                      | the same; image_seq_length in config.json |
  *     |                 |                                                | and processor_config.json must agree      |
+ * A run's max_pixels (mt_model_params) lowers the most tiles to max(1, max_pixels / S^2).
  * An hf folder without preprocessor_config.json gets the values transformers' converter writes (S 448, tiles
- * 1..12, ImageNet), with an error in the log. Token texts are `<img>`, `</img>`, `<IMG_CONTEXT>` (tokenizer_config.json's
- * start_image_token / end_image_token / context_image_token when it names others); their ids come from
+ * 1..12, ImageNet), with an error in the log. Token texts are `<img>`, `</img>`, `<IMG_CONTEXT>`
+ * (tokenizer_config.json's start_image_token / end_image_token / context_image_token when it names others); their
+ * ids come from
  * tokenizer.json (added_tokens, then the model's vocab). Loading sets desc.image_token_id (the placeholder and
  * feature rows), vision_start_id and vision_end_id from them.
  *
@@ -195,7 +197,8 @@ static mt_status load_tokens(const mt_model *m, ivl_proc *p, mt_err *err) {
     }
     int32_t *ids[3] = {&p->img_start, &p->img_end, &p->img_context};
     snprintf(p->tokenizer_path, sizeof p->tokenizer_path, "%s/tokenizer.json", m->dir);
-    if (!st && mt_file_exists(p->tokenizer_path)) st = mt_json_parse_file(p->tokenizer_path, MT_JSON_MAX_FILE, &tok, err);
+    if (!st && mt_file_exists(p->tokenizer_path))
+        st = mt_json_parse_file(p->tokenizer_path, MT_JSON_MAX_FILE, &tok, err);
     for (int i = 0; i < 3 && !st; i++) {
         int64_t id = tok ? token_id(tok, names[i]) : -1;
         int64_t V = m->desc.vocab_size > 0 ? m->desc.vocab_size : INT32_MAX;
@@ -231,7 +234,7 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
     if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     mt_cfg r = {path, "", err, MT_OK}, rv = {path, "vision_config", err, MT_OK};
     p->patch = read_side(&rv, vc, "patch_size", 14);
-    int64_t vision_side = read_side(&rv, vc, "image_size", 448);
+    int64_t vision_side = read_side(&rv, vc, "image_size", original ? 224 : 448); /* the config classes' defaults */
     mt_status st = rv.st;
     if (!st && original) {
         mt_internvl_pre_cfg_default(MT_INTERNVL_TILING_ORIGINAL, &p->pre);
@@ -253,7 +256,7 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
                         original ? path : m->dir, side_name, (long long)p->pre.tile_size, (long long)p->patch);
     double ratio = st ? 0.5 : mt_cfg_num_opt(&r, cfg, "downsample_ratio", 0.0, 1.0, 0.5);
     st = st ? st : r.st;
-    int64_t g = p->pre.tile_size / p->patch, k = ratio > 0.0 ? (int64_t)llround(1.0 / ratio) : 0;
+    int64_t g = p->pre.tile_size / p->patch, k = ratio >= 1e-6 ? (int64_t)llround(1.0 / ratio) : 0;
     if (!st && (k < 1 || fabs(1.0 / ratio - (double)k) > 1e-9 * (double)k || g % k))
         st = mt_err_set(err, MT_ERR_FORMAT, "%s: field \"downsample_ratio\" = %g does not divide the %lld x %lld "
                         "patch grid of a tile (it must be 1/k for a k dividing %lld)", path, ratio, (long long)g,
@@ -269,6 +272,13 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
         if (!st && pc) check_seq_length(&rp, pc, p->tokens_per_tile);
         cJSON_Delete(pc);
         st = st ? st : rp.st;
+    }
+    /* the caller's pixel cap for this run (mitten serve sets one by default) bounds the tile canvas, as
+     * processor(images, max_patches=N) would; the thumbnail is not counted */
+    int64_t cap = m->params.max_pixels, S2 = p->pre.tile_size * p->pre.tile_size;
+    if (!st && cap > 0 && cap / S2 < p->pre.max_tiles) {
+        p->pre.max_tiles = MT_MAX(cap / S2, 1);
+        p->pre.min_tiles = MT_MIN(p->pre.min_tiles, p->pre.max_tiles);
     }
     if (!st) st = mt_internvl_pre_cfg_check(&p->pre, err);
     if (!st) st = load_tokens(m, p, err);

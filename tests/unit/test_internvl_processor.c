@@ -267,6 +267,17 @@ static void test_images(void) {
     CHECK(bad == 0 && k > 1 && k < 40);
     mt_processor_internvl.release(impl);
 
+    /* a run's pixel cap lowers the most tiles: 802816 pixels = 4 tiles of 448, so 200:1 takes 4 x 1 + thumbnail */
+    m.params.max_pixels = 802816;
+    void *capped;
+    cJSON *cj;
+    CHECK(mt_json_parse(c, strlen(c), "config.json", &cj, &err) == MT_OK);
+    CHECK(mt_processor_internvl.load(&m, cj, "config.json", &capped, &err) == MT_OK);
+    cJSON_Delete(cj);
+    CHECK(mt_processor_internvl.preprocess(capped, &edge, &pv, &n, &g, &dim, &err) == MT_OK && g.t == 5);
+    mt_free(pv);
+    mt_processor_internvl.release(capped);
+
     /* the same folder with dynamic_image_size false: one tile whatever the shape */
     original_cfg(c, sizeof c, ", \"dynamic_image_size\": false");
     CHECK(load(c, &m, &impl, &err) == MT_OK);

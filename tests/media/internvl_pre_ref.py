@@ -240,6 +240,14 @@ def grid_cases():
                 f = rnd.choice((1, 3, 37, 211))
                 sizes.append((w * f, h * f))
             sizes.append((lo * 448 // 2, 448))
+            # every tie between neighbouring aspect ratios that some grids of equal tile count share: there the
+            # original's set order decides, on both sides of the area threshold
+            cands = hf_candidates(lo, hi)
+            for (v1, (i1, j1)), (v2, (i2, j2)) in zip(ratios, ratios[1:]):
+                p1 = {i * j for i, j in cands if i / j == v1}
+                p2 = {i * j for i, j in cands if i / j == v2}
+                if p1 & p2:
+                    sizes += [(i1 * j2 + i2 * j1, 2 * j1 * j2), (211 * (i1 * j2 + i2 * j1), 211 * 2 * j1 * j2)]
             for w, h in sizes:
                 for form in ("original", "hf"):
                     cases.append((form, rnd.choice((448, 448, 224, 14)), lo, hi, w, h))

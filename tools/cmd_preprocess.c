@@ -1,5 +1,5 @@
-/* mitten preprocess: an image as the model's processor makes it - pixel_values.npy (float32 [N, P]) and
- * image_grid_thw.npy (int64 [1, 3]) - for comparison with transformers' processor. */
+/* mitten preprocess: an image as the model's processor makes it - pixel_values.npy (in the shape transformers'
+ * processor gives it) and image_grid_thw.npy (int64 [1, 3]) - for comparison with transformers' processor. */
 #include <stdio.h>
 
 #include "base/file.h"
@@ -8,9 +8,10 @@
 #include "models/assemble.h"
 
 static const char usage[] = "usage: mitten preprocess [-m DIR] --image FILE --out-dir DIR2 [--allow-unused]\n\n"
-                            "Writes DIR2/pixel_values.npy (float32 [N, P]: P = 1176 for Qwen2.5-VL, 1536 for "
-                            "Qwen3-VL) and DIR2/image_grid_thw.npy (int64 [1, 3]), made by the model's own processor. DIR2 and its\n"
-                            "parents are created.\n";
+                            "Writes DIR2/pixel_values.npy (float32, shaped as transformers' processor gives it: [N, P] with\n"
+                            "P = 1176 for Qwen2.5-VL and 1536 for Qwen3-VL; [tiles, 3, 448, 448] for InternVL) and\n"
+                            "DIR2/image_grid_thw.npy (int64 [1, 3]; InternVL: tiles and the patches of a tile side), made\n"
+                            "by the model's own processor. DIR2 and its parents are created.\n";
 
 int mt_cmd_preprocess(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
@@ -38,14 +39,15 @@ int mt_cmd_preprocess(int argc, char **argv) {
     float *pv = NULL;
     mt_image_input in;
     mt_status st = mt_model_preprocess_image(m, &img, &pv, &in, &err);
+    int64_t pv_shape[4] = {0}, grid_shape[2] = {1, 3};
+    int rank = st ? 0 : mt_model_pixel_shape(m, &in, pv_shape);
     mt_image_free(&img);
     mt_model_close(m);
     char path[4096];
     int64_t n = in.n_patches, grid[3] = {in.grid.t, in.grid.h, in.grid.w};
-    int64_t pv_shape[2] = {n, in.patch_dim}, grid_shape[2] = {1, 3};
     if (!st) st = mt_dir_make_all(out_dir, &err);
     if (!st) st = mt_path_join(path, sizeof path, out_dir, "pixel_values.npy", &err);
-    if (!st) st = mt_npy_write(path, MT_F32, 2, pv_shape, pv, &err);
+    if (!st) st = mt_npy_write(path, MT_F32, rank, pv_shape, pv, &err);
     if (!st) st = mt_path_join(path, sizeof path, out_dir, "image_grid_thw.npy", &err);
     if (!st) st = mt_npy_write(path, MT_I64, 2, grid_shape, grid, &err);
     mt_free(pv);

@@ -27,6 +27,14 @@ mt_status mt_model_tiles_input(const mt_model *m, const int64_t shape[4], const 
     return v->tiles_input(m->vision, shape, pixels, out, err);
 }
 
+int mt_model_pixel_shape(const mt_model *m, const mt_image_input *img, int64_t shape[4]) {
+    const mt_processor_part *p = m->comp->processor;
+    if (p && p->pixel_shape) return p->pixel_shape(m->processor, img, shape);
+    shape[0] = img->n_patches;
+    shape[1] = img->patch_dim;
+    return 2;
+}
+
 /* How many token ids one image's placeholder becomes (the processor checks the grid). */
 static mt_status expansion_len(const mt_model *m, mt_image_grid g, int64_t *n, mt_err *err) {
     const mt_processor_part *p = m->comp->processor;

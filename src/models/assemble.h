@@ -20,6 +20,10 @@ mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, floa
  * (InternViT); MT_ERR_UNSUPPORTED for a model whose tower takes patch rows with a grid, or none. */
 mt_status mt_model_tiles_input(const mt_model *m, const int64_t shape[4], const float *pixels, mt_image_input *out,
                                mt_err *err);
+
+/* The shape of transformers' pixel_values for an image the processor made (out: up to 4 dims); returns the rank:
+ * 4 for InternVL's [tiles, 3, S, S], 2 for [n_patches, patch_dim]. */
+int mt_model_pixel_shape(const mt_model *m, const mt_image_input *img, int64_t shape[4]);
 /* The token ids one image placeholder becomes for an image of this grid (the processor's wrapper and feature
  * tokens); *ids is the caller's to mt_free. */
 mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err);

@@ -140,6 +140,9 @@ typedef struct mt_processor_part {
     mt_status (*positions)(const mt_model *m, const void *impl, const int32_t *ids, int64_t L,
                            const mt_image_input *images, int n_images, int64_t start, int64_t *pos, int64_t *next,
                            mt_err *err);
+    /* The shape transformers' processor gives the same pixels (InternVL: [tiles, 3, S, S]) into shape, returning
+     * its rank; NULL: [n_patches, patch_dim]. */
+    int (*pixel_shape)(const void *impl, const mt_image_input *img, int64_t shape[4]);
 } mt_processor_part;
 
 /* One architecture: which parts, where their tensors live, and what the checkpoint declares unused. */

@@ -139,6 +139,6 @@ static mt_status positions(const mt_model *m, const void *impl, const int32_t *i
 }
 
 const mt_processor_part mt_processor_qwen_vl = {"qwen2-vl processor", load_qwen2_5, release, preprocess, image_tokens,
-                                                positions};
+                                                positions, NULL};
 const mt_processor_part mt_processor_qwen3_vl = {"qwen3-vl processor", load_qwen3, release, preprocess, image_tokens,
-                                                 positions};
+                                                 positions, NULL};

@@ -8,3 +8,13 @@ add_test(NAME media_ref_pil
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/ref_media.py $<TARGET_FILE:media_ref>
                  ${CMAKE_CURRENT_BINARY_DIR}/media_ref_work)
 set_tests_properties(media_ref_pil PROPERTIES LABELS ref TIMEOUT 120)
+
+# InternVL's tiling (original dynamic_preprocess and transformers' GotOcr2ImageProcessor) compared with a PIL + torch
+# re-implementation of both, through the processor part loaded from folders the script writes.
+add_executable(internvl_ref ${CMAKE_CURRENT_LIST_DIR}/internvl_ref.c)
+target_include_directories(internvl_ref PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(internvl_ref PRIVATE mitten)
+add_test(NAME media_internvl_pil
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_pre_ref.py $<TARGET_FILE:internvl_ref>
+                 ${CMAKE_CURRENT_BINARY_DIR}/internvl_ref_work)
+set_tests_properties(media_internvl_pil PROPERTIES LABELS ref TIMEOUT 300)

@@ -25,8 +25,11 @@ static const char serve_usage[] =
     "  --queue N              requests that may wait (default 64); past it a request gets 429\n"
     "  --ctx N                tokens per conversation, prompt and answer (default 4096, at most the model's)\n"
     "  --threads N            threads (default: all CPUs)\n"
-    "  --step-rows N          prompt tokens processed per step beside the running answers (default 64): fewer\n"
-    "                         keep streams smoother while a long prompt is read, more read it faster\n"
+    "  --step-rows N          most prompt tokens read per step beside the running answers (default 64); a\n"
+    "                         prompt this short is read in one step\n"
+    "  --step-ms MS           a longer prompt is read in chunks sized so that a step takes about MS ms (default\n"
+    "                         500): less keeps streams smooth and first tokens prompt while it is read, more\n"
+    "                         reads it faster\n"
     "  --allow-files DIR      let image_url name local files under DIR (default: data: URLs only)\n"
     "  --max-body BYTES       largest request body (default 67108864)\n"
     "  --max-images N         images per request (default 8)\n"
@@ -84,6 +87,7 @@ int mt_cmd_serve(int argc, char **argv) {
         NUM_OPT("--ctx", 16, 1 << 24, p.sched.n_ctx)
         NUM_OPT("--threads", 0, 1024, p.sched.n_threads)
         NUM_OPT("--step-rows", 1, 1 << 16, p.sched.step_rows)
+        NUM_OPT("--step-ms", 1, 1 << 24, p.sched.step_ms)
         NUM_OPT("--max-body", 1024, (int64_t)1 << 34, p.max_body)
         NUM_OPT("--max-images", 0, 64, p.limits.max_images)
         NUM_OPT("--max-image-pixels", 1, (int64_t)1 << 40, mp.max_pixels)

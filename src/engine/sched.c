@@ -8,10 +8,15 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "engine/sampler.h"
 
 #define MT_SCHED_MAX_ACTIVE 256
+/* The encoder's nice value: the steps (nice 0) get about nine tenths of a core the two share (CFS weights 1024 and
+ * 110), so a request's first token waits little on an image being encoded, and the image still moves while the
+ * steps run without pause. */
+#define MT_SCHED_ENCODER_NICE 10
 
 typedef enum { JOB_QUEUED, JOB_ENCODE, JOB_READY, JOB_DECODE } job_state;
 
@@ -69,6 +74,10 @@ struct mt_sched {
     bool thread_started, enc_started;
     pthread_mutex_t mu;
     pthread_cond_t wake, enc_wake;
+    bool enc_ready;      /* the encoder thread made its pool (or failed: enc_st, enc_err) */
+    mt_status enc_st;
+    mt_err enc_err;
+    double recent_rows, recent_secs; /* rows and seconds of the last steps, each sum decaying by half a step */
     bool stopping;
     bool cancel_pending; /* a cancel since the scheduler last looked */
     bool admit_blocked;  /* the queue's head did not fit; retried when a job ends */
@@ -84,7 +93,8 @@ struct mt_sched {
     mt_sched_stats stats;
 };
 
-static const mt_sched_params defaults = {.max_active = 8, .n_ctx = 4096, .step_rows = 64, .max_queued = 64};
+static const mt_sched_params defaults = {.max_active = 8, .n_ctx = 4096, .step_rows = 64, .step_ms = 500,
+                                         .max_queued = 64};
 
 /* ---- jobs ---- */
 
@@ -306,9 +316,23 @@ static bool needs_vision(const job *j) {
     return false;
 }
 
+/* On Linux the nice value belongs to a thread, and threads inherit it from the one that starts them: niced first,
+ * this thread then starts the encoder's pool. Elsewhere it would nice the whole process, so it is not done. Failing
+ * to lower it costs only latency. */
+static void lower_priority(void) {
+#ifdef __linux__
+    (void)setpriority(PRIO_PROCESS, 0, MT_SCHED_ENCODER_NICE);
+#endif
+}
+
 static void *encoder_main(void *arg) {
     mt_sched *s = arg;
+    lower_priority();
+    mt_status made = s->m->comp->vision ? mt_pool_new(s->p.n_threads, &s->enc_pool, &s->enc_err) : MT_OK;
     pthread_mutex_lock(&s->mu);
+    s->enc_st = made;
+    s->enc_ready = true;
+    pthread_cond_broadcast(&s->enc_wake);
     for (;;) {
         while (!s->enc_head && !s->stopping) pthread_cond_wait(&s->enc_wake, &s->mu);
         job *j = s->enc_head;
@@ -391,34 +415,55 @@ static void chunk_injections(const job *j, int lv, int64_t c0, int64_t n, int64_
     }
 }
 
-/* One forward: a row for each decoding job, then prompt chunks, shortest remaining first. */
+int64_t mt_sched_row_budget(double rows, double seconds, int64_t step_ms, int64_t n_decode, int64_t step_rows) {
+    int64_t least = MT_MAX(1, step_rows / 8);
+    if (!(rows > 0 && seconds > 0)) return step_rows;
+    double fit = (double)step_ms / 1000 * rows / seconds - (double)n_decode;
+    if (!(fit < (double)step_rows)) return step_rows;
+    return fit < (double)least ? least : (int64_t)fit;
+}
+
+int64_t mt_sched_plan(const int64_t *left, int n, int64_t step_rows, int64_t budget, int64_t *take) {
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) take[i] = 0;
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!take[i] && left[i] > 0 && (best < 0 || left[i] < left[best])) best = i;
+        if (best < 0) return total;
+        int64_t r = left[best];
+        if (r <= step_rows && (total == 0 || total + r <= budget)) {
+            take[best] = r;
+            total += r;
+            continue;
+        }
+        if (total == 0) take[best] = total = MT_MAX(1, MT_MIN(r, MT_MIN(budget, step_rows)));
+        return total;
+    }
+}
+
+/* One forward: a row for each decoding job, then the prompt rows mt_sched_plan gives. */
 static void run_step(mt_sched *s, job **jobs, int n_jobs) {
     const mt_model *m = s->m;
-    int64_t H = m->desc.hidden_size, V = m->desc.vocab_size, T = 0, budget = s->p.step_rows;
+    int64_t H = m->desc.hidden_size, V = m->desc.vocab_size, T = 0;
     int axes = m->desc.pos_axes, n_items = 0, n_dec = 0;
     step_item items[MT_SCHED_MAX_ACTIVE];
-    bool taken[MT_SCHED_MAX_ACTIVE] = {0};
-    for (int i = 0; i < n_jobs; i++)
-        if (jobs[i]->state == JOB_DECODE) {
-            items[n_items++] = (step_item){jobs[i], T++, 1, true};
-            taken[i] = true;
-        }
-    n_dec = n_items;
-    while (budget > 0) {
-        int best = -1;
-        for (int i = 0; i < n_jobs; i++)
-            if (!taken[i] && jobs[i]->state == JOB_READY &&
-                (best < 0 || jobs[i]->L - jobs[i]->done < jobs[best]->L - jobs[best]->done))
-                best = i;
-        if (best < 0) break;
-        job *j = jobs[best];
-        int64_t k = MT_MIN(j->L - j->done, budget);
-        items[n_items++] = (step_item){j, T, k, j->done + k == j->L};
-        taken[best] = true;
-        T += k;
-        budget -= k;
+    int64_t left[MT_SCHED_MAX_ACTIVE], chunk[MT_SCHED_MAX_ACTIVE];
+    for (int i = 0; i < n_jobs; i++) {
+        left[i] = jobs[i]->state == JOB_READY ? jobs[i]->L - jobs[i]->done : 0;
+        if (jobs[i]->state == JOB_DECODE) items[n_items++] = (step_item){jobs[i], T++, 1, true};
     }
+    n_dec = n_items;
+    int64_t budget = mt_sched_row_budget(s->recent_rows, s->recent_secs, s->p.step_ms, n_dec, s->p.step_rows);
+    mt_sched_plan(left, n_jobs, s->p.step_rows, budget, chunk);
+    for (int i = 0; i < n_jobs; i++)
+        if (chunk[i] > 0) {
+            job *j = jobs[i];
+            items[n_items++] = (step_item){j, T, chunk[i], j->done + chunk[i] == j->L};
+            T += chunk[i];
+        }
     if (T == 0) return;
+    double t0 = mt_time_now();
     mt_arena_reset(&s->arena);
     mt_ctx ctx = {.arena = &s->arena, .pool = s->pool};
     mt_tensor *x = mt_tensor_new_2d(&ctx, MT_F32, T, H);
@@ -470,6 +515,8 @@ static void run_step(mt_sched *s, job **jobs, int n_jobs) {
         for (int i = 0; i < n_items; i++) finish(s, items[i].j, st, &err, MT_STOP_CALLER);
         return;
     }
+    s->recent_rows = s->recent_rows / 2 + (double)T;
+    s->recent_secs = s->recent_secs / 2 + (mt_time_now() - t0);
     pthread_mutex_lock(&s->mu);
     s->stats.steps++;
     s->stats.step_rows += (uint64_t)T;
@@ -592,6 +639,7 @@ mt_status mt_sched_new(const mt_model *m, const mt_sched_params *p, mt_sched **o
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%lld KV rows in all cannot hold one %lld-token context",
                           (long long)q.max_rows, (long long)q.n_ctx);
     if (q.step_rows <= 0) q.step_rows = defaults.step_rows;
+    if (q.step_ms <= 0) q.step_ms = defaults.step_ms;
     if (q.max_queued <= 0) q.max_queued = defaults.max_queued;
     mt_sched *s = mt_calloc(1, sizeof *s);
     if (!s) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
@@ -605,13 +653,18 @@ mt_status mt_sched_new(const mt_model *m, const mt_sched_params *p, mt_sched **o
     s->cache = mt_calloc((size_t)q.max_active, sizeof *s->cache);
     mt_status st = s->active && s->cache ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     if (!st) st = mt_pool_new(q.n_threads, &s->pool, err);
-    if (!st && m->comp->vision) st = mt_pool_new(q.n_threads, &s->enc_pool, err);
     /* no row limit in the KV memory itself: it counts capacity, which grows ahead of the rows, so its limit could
      * refuse rows the reservations here already promised */
     if (!st) st = mt_model_kv_new(m, 2 * q.max_active, 0, &s->kv, err);
     if (!st && pthread_create(&s->enc_thread, NULL, encoder_main, s))
         st = mt_err_set(err, MT_ERR_NOMEM, "cannot start the image encoder thread");
     s->enc_started = !st;
+    if (!st) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->enc_ready) pthread_cond_wait(&s->enc_wake, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+        if ((st = s->enc_st)) *err = s->enc_err;
+    }
     if (!st && pthread_create(&s->thread, NULL, sched_main, s))
         st = mt_err_set(err, MT_ERR_NOMEM, "cannot start the scheduler thread");
     s->thread_started = !st;

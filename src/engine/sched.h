@@ -6,9 +6,11 @@
  *     mt_sched_free(s);                                    // cancels what is left, then stops
  *
  * Each step is one forward over a batch of rows from many sequences (models/assemble.h): one row per sequence that
- * is decoding, then chunks of the prompts being prefilled, shortest remaining first, up to step_rows rows, so a long
- * prompt is spread over many steps and never stalls the streams already running. Images are encoded by the vision
- * tower on a thread of their own while decoding goes on.
+ * is decoding, then prompt rows, shortest prompt first (mt_sched_plan). A prompt of at most step_rows rows is read
+ * whole in one step; a longer one is read in chunks sized so that a step takes about step_ms (mt_sched_row_budget),
+ * alone: a long prompt never stalls the streams already running, and a short request that arrives meanwhile waits
+ * for one short step, not for a long chunk. Images are encoded by the vision tower on a thread of their own, at a
+ * lower CPU priority than the steps, while decoding goes on. docs/DESIGN.md ("Scheduling") gives the reasons.
  *
  * Prefix reuse: a finished sequence stays in the KV memory (least recently used first out, when its rows or its
  * slot are needed). A new prompt that begins with the same tokens and the same images (compared by a hash of their
@@ -31,7 +33,8 @@ typedef struct mt_sched_params {
     int max_active;    /* sequences decoded together (mitten serve --parallel); 0: 8 */
     int64_t n_ctx;     /* rows one sequence may hold (prompt + answer); 0: 4096, at most the model's maximum */
     int64_t max_rows;  /* KV rows of every sequence together, cached prefixes included; 0: max_active * n_ctx */
-    int64_t step_rows; /* prompt rows added to one step beside the decoding rows; 0: 64 */
+    int64_t step_rows; /* most prompt rows in one step; a prompt this short is read in one step; 0: 64 */
+    int64_t step_ms;   /* a step that reads part of a longer prompt is sized to take about this long; 0: 500 */
     int max_queued;    /* requests waiting for a slot; past it submit is MT_ERR_LIMIT; 0: 64 */
 } mt_sched_params;
 
@@ -73,6 +76,19 @@ typedef struct mt_sched_stats {
 } mt_sched_stats;
 
 mt_sched_stats mt_sched_get_stats(mt_sched *s);
+
+/* The step policy, pure functions for the tests.
+ *
+ * mt_sched_row_budget: the prompt rows that keep a step near step_ms beside n_decode decoding rows, from recent steps
+ * (rows and seconds, each a decaying sum); step_rows while nothing was measured. At least step_rows / 8 (and 1), so
+ * a long prompt still moves when decoding alone fills the time. Steps sized this way converge to step_ms whenever
+ * the time of a step grows with its rows (the budget's fixed point is the size that takes step_ms).
+ *
+ * mt_sched_plan: the rows each ready prompt (left[i] rows still to read) gives the next step, into take[i]. Shortest
+ * first: a prompt of at most step_rows rows goes whole - the first always, the next ones while they fit the budget;
+ * a longer prompt only alone, budget rows of it (at most step_rows). Returns the rows taken. */
+int64_t mt_sched_row_budget(double rows, double seconds, int64_t step_ms, int64_t n_decode, int64_t step_rows);
+int64_t mt_sched_plan(const int64_t *left, int n, int64_t step_rows, int64_t budget, int64_t *take);
 const mt_sched_params *mt_sched_get_params(const mt_sched *s);
 
 #endif

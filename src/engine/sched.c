@@ -6,6 +6,7 @@
  * so a callback may call mt_sched_cancel. Only the scheduler thread touches the KV memory. */
 #include "engine/sched.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -159,6 +160,9 @@ static mt_status job_new(mt_sched *s, const mt_sched_request *r, job **out, mt_e
     if (r->n_images && !m->comp->vision)
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
     if (r->max_new < 1) return mt_err_set(err, MT_ERR_INVALID_ARG, "max_new must be at least 1");
+    if (r->min_new < 0 || r->min_new > r->max_new)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "min_new %lld is outside [0, max_new %lld]", (long long)r->min_new,
+                          (long long)r->max_new);
     for (int64_t i = 0; i < r->n_ids; i++)
         if (r->ids[i] < 0 || r->ids[i] >= m->desc.vocab_size)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "token id %d at position %lld is outside the vocabulary [0, %lld)",
@@ -526,7 +530,11 @@ static void run_step(mt_sched *s, job **jobs, int n_jobs) {
         if (j->state == JOB_DECODE) j->next_pos++;
         else j->done += items[i].n;
         if (!items[i].sample) continue;
-        int32_t tok = mt_sampler_pick(&j->smp, mt_f32(lg) + (int64_t)r++ * V, j->tokens, j->n_tokens);
+        float *row = mt_f32(lg) + (int64_t)r++ * V;
+        if (j->stats.new_tokens < j->req.min_new)
+            for (size_t k = 0; k < s->m->desc.n_eos; k++)
+                if (s->m->desc.eos_ids[k] >= 0 && s->m->desc.eos_ids[k] < V) row[s->m->desc.eos_ids[k]] = -INFINITY;
+        int32_t tok = mt_sampler_pick(&j->smp, row, j->tokens, j->n_tokens);
         take(s, j, tok);
     }
 }

@@ -52,6 +52,7 @@ typedef struct mt_sched_request {
     float *const *pixels;
     int n_images;
     int64_t max_new;
+    int64_t min_new; /* the end-of-turn tokens are masked until this many tokens came (vLLM's min_tokens); 0: none */
     mt_sampling sampling; /* MT_SEED_RANDOM draws a seed, reported in the stats */
     mt_sched_token_fn on_token;
     mt_sched_done_fn on_done;

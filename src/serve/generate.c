@@ -330,8 +330,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void stream_free(void *cls) {
     request *q = cls;
     if (!q->finished) {
+        /* the client went away: cancel, and wait the step or so it takes so the log line has the real counts */
         q->client_gone = true;
         cancel(q);
+        double until = mt_time_now() + 5;
+        while (!pump(q, 0.1) && mt_time_now() < until) continue;
     }
     request_end(q, 200);
 }
@@ -484,9 +487,10 @@ enum MHD_Result mt_serve_generate(mt_server *s, struct MHD_Connection *c, const 
         gen *g = q->g;
         g->refs = 2;
         int64_t room = n_ctx - p.n;
+        int64_t max_new = q->oai.max_tokens ? q->oai.max_tokens : MT_MIN(room, s->p.limits.max_tokens);
         mt_sched_request req = {.ids = p.ids, .n_ids = p.n, .images = p.images, .pixels = p.pixels,
-                                .n_images = p.n_images,
-                                .max_new = q->oai.max_tokens ? q->oai.max_tokens : MT_MIN(room, s->p.limits.max_tokens),
+                                .n_images = p.n_images, .max_new = max_new,
+                                .min_new = q->oai.ignore_eos ? max_new : MT_MIN(q->oai.min_tokens, max_new),
                                 .sampling = q->oai.sampling, .on_token = gen_on_token, .on_done = gen_on_done,
                                 .user = g};
         mt_out_filter_init(&q->filter, q->oai.stops, q->oai.n_stops, q->oai.tools ? MT_TOOL_CALL_TAG : NULL);

@@ -85,6 +85,8 @@ static mt_status sampling(const cJSON *b, mt_oai_request *r, mt_oai_fail *fail, 
     if (!st && n != 1) st = BAD("n", "only n = 1 is served (one answer per request); send %lld requests instead", (long long)n);
     if (!st) st = int_field(b, "max_tokens", 1, 1e12, &mx, fail, err);
     if (!st) st = int_field(b, "max_completion_tokens", 1, 1e12, &mcx, fail, err);
+    if (!st) st = int_field(b, "min_tokens", 0, 1e12, &r->min_tokens, fail, err);
+    if (!st) st = bool_field(b, "ignore_eos", &r->ignore_eos, fail, err);
     if (st) return st;
     r->sampling.temperature = (float)t;
     r->sampling.top_p = (float)top_p;

@@ -41,6 +41,8 @@ typedef struct mt_oai_request {
     const char *model;    /* as given, or NULL */
     bool stream, include_usage;
     int64_t max_tokens;   /* 0: not given */
+    int64_t min_tokens;   /* vLLM's min_tokens: no end of turn before this many tokens */
+    bool ignore_eos;      /* vLLM's ignore_eos: no end of turn before max_tokens */
     mt_sampling sampling;
     const char *stops[MT_MAX_STOPS];
     int n_stops;

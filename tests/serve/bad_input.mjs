@@ -86,5 +86,26 @@ check(await healthy(url), `bytes that are not HTTP: ${status(garbage.text) || 'c
 
 const exit = await stopServer(server);
 check(exit.code === 0, `SIGTERM: exit ${exit.code}`);
-check(!/AddressSanitizer|runtime error/.test(server.log), 'no sanitizer report in the server log');
+
+// a client that goes away mid-answer cancels its generation (vLLM's ignore_eos keeps the tiny model talking)
+const long = await startServer(mitten, ['--ctx', '4096']);
+const abort = new AbortController();
+const r = await fetch(`${long.url}v1/chat/completions`, { method: 'POST', signal: abort.signal,
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({ stream: true, max_tokens: 4000, ignore_eos: true, messages: [{ role: 'user', content: 'Who are you?' }] }) });
+await r.body.getReader().read();
+abort.abort();
+let line = null;
+for (let i = 0; i < 50 && !line; i++) {
+  await new Promise((ok) => setTimeout(ok, 100));
+  line = /answer (\d+) tok[^\n]*client gone/.exec(long.log);
+}
+check(line && Number(line[1]) < 4000, `a client gone mid-stream cancels it: ${line ? line[0] : long.log.split('\n').slice(-3).join(' | ')}`);
+const full = await fetch(`${long.url}v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({ max_tokens: 50, ignore_eos: true, messages: [{ role: 'user', content: 'Who are you?' }] }) });
+const fullBody = await full.json();
+check(fullBody.usage?.completion_tokens === 50 && fullBody.choices?.[0]?.finish_reason === 'length',
+      `ignore_eos: ${fullBody.usage?.completion_tokens} tokens, ${fullBody.choices?.[0]?.finish_reason}`);
+await stopServer(long);
+check(!/AddressSanitizer|runtime error/.test(server.log + long.log), 'no sanitizer report in the server logs');
 done();

@@ -5,90 +5,49 @@ signal, no hang) and print a message naming what is wrong (the file and the fiel
 usage: bad_input.py --mitten BIN --work DIR
 """
 import argparse
-import json
 import os
-import shutil
 import struct
-import subprocess
 import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "ref"))
-import safetensors_io  # noqa: E402
+from bad_cases import Runner, sh  # noqa: E402
 
 REF = [sys.executable, os.path.join(HERE, "..", "ref", "qwen2_vl_ref.py")]
 QWEN3 = [sys.executable, os.path.join(HERE, "..", "ref", "qwen3_ref.py")]
 
 
-def sh(cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode:
-        sys.exit("setup failed: %s\n%s" % (" ".join(cmd), r.stdout))
+class Cases(Runner):
+    """Edits of one good Qwen2.5-VL checkpoint (base), run through `mitten logits` on its one-image inputs."""
 
-
-class Cases:
     def __init__(self, mitten, work):
-        self.mitten, self.work, self.failures, self.count = mitten, work, [], 0
+        super().__init__(mitten, work)
         self.base = os.path.join(work, "base")
         self.inputs = os.path.join(work, "inputs")
 
-    def variant(self, name, base=None):
-        d = os.path.join(self.work, name)
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(base or self.base, d)
-        return d
+    def variant(self, name, base=None, **edits):
+        return super().variant(base or self.base, name, **edits)
 
     def edit_config(self, name, fn, base=None):
-        d = self.variant(name, base)
-        path = os.path.join(d, "config.json")
-        cfg = json.load(open(path))
-        fn(cfg)
-        json.dump(cfg, open(path, "w"))
-        return d
+        return self.variant(name, base, config=fn)
 
     def edit_tensors(self, name, fn, base=None):
-        d = self.variant(name, base)
-        path = os.path.join(d, "model.safetensors")
-        tensors = safetensors_io.read_file(path)
-        fn(tensors)
-        safetensors_io.write_file(path, tensors)
-        return d
+        return self.variant(name, base, tensors=fn)
+
+    def _cmd(self, model, out, ids, images, extra):
+        cmd = ["logits", "-m", model, "--ids", ids or os.path.join(self.inputs, "ids.npy"), "--out", out]
+        if images:
+            cmd += ["--pixel-values", os.path.join(self.inputs, "pv0.npy"), "--grid", "1,8,12"]
+        return cmd + list(extra)
 
     def logits(self, label, model, extra=(), ids=None):
         """Runs logits that must succeed; returns the logits (None on failure, recorded). ids: a text-only prompt."""
-        self.count += 1
         out = os.path.join(self.work, label.replace(" ", "_") + ".npy")
-        cmd = [self.mitten, "logits", "-m", model, "--ids", ids or os.path.join(self.inputs, "ids.npy"), "--out", out]
-        if not ids:
-            cmd += ["--pixel-values", os.path.join(self.inputs, "pv0.npy"), "--grid", "1,8,12"]
-        cmd += list(extra)
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-        if r.returncode:
-            self.failures.append("%s: exit %d: %s" % (label, r.returncode, r.stdout.strip()))
-            return None
-        print("ok   %s" % label)
-        return np.load(out)
+        return np.load(out) if self.ok(label, self._cmd(model, out, ids, not ids, extra)) else None
 
     def expect(self, label, model, needles, ids=None, images=True, extra=()):
-        self.count += 1
-        ids = ids or os.path.join(self.inputs, "ids.npy")
-        cmd = [self.mitten, "logits", "-m", model, "--ids", ids, "--out", os.path.join(self.work, "out.npy")]
-        if images:
-            cmd += ["--pixel-values", os.path.join(self.inputs, "pv0.npy"), "--grid", "1,8,12"]
-        cmd += list(extra)
-        try:
-            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            self.failures.append("%s: hung" % label)
-            return
-        msg = r.stdout.strip()
-        missing = [n for n in needles if n not in msg]
-        if r.returncode != 1 or missing:
-            self.failures.append("%s: exit %d, message %r lacks %r" % (label, r.returncode, msg, missing))
-        else:
-            print("ok   %-34s %s" % (label, msg.splitlines()[-1][:110]))
+        self.refused(label, self._cmd(model, os.path.join(self.work, "out.npy"), ids, images, extra), needles)
 
 
 def main():
@@ -329,10 +288,7 @@ def main():
     open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     c.expect("corrupt image", c.base, ["corrupt.png"], images=False, extra=["--image", corrupt])
 
-    for f in c.failures:
-        print("FAIL", f)
-    print("%d cases, %d failed" % (c.count, len(c.failures)))
-    sys.exit(1 if c.failures else 0)
+    c.report()
 
 
 if __name__ == "__main__":

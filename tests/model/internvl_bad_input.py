@@ -5,77 +5,33 @@ signal, no hang) and print a message naming what is wrong. A good case runs firs
 usage: internvl_bad_input.py --mitten BIN --work DIR
 """
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "ref"))
-import safetensors_io  # noqa: E402
+from bad_cases import Runner, sh  # noqa: E402
 
 REF = [sys.executable, os.path.join(HERE, "..", "ref", "internvl_ref.py")]
 QWEN = [sys.executable, os.path.join(HERE, "..", "ref", "qwen2_vl_ref.py")]
 
 
-def sh(cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode:
-        sys.exit("setup failed: %s\n%s" % (" ".join(cmd), r.stdout))
+class Cases(Runner):
+    """`mitten logits` on a model folder, its ids and pixel-values arrays."""
 
-
-class Cases:
-    def __init__(self, mitten, work):
-        self.mitten, self.work, self.failures = mitten, work, []
-
-    def variant(self, base, name, config=None, tensors=None, tokenizer=None):
-        d = os.path.join(self.work, name)
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(base, d)
-        for fname, fn in (("config.json", config), ("tokenizer.json", tokenizer)):
-            if fn:
-                path = os.path.join(d, fname)
-                obj = json.load(open(path))
-                fn(obj)
-                json.dump(obj, open(path, "w"))
-        if tensors:
-            path = os.path.join(d, "model.safetensors")
-            t = safetensors_io.read_file(path)
-            tensors(t)
-            safetensors_io.write_file(path, t)
-        return d
-
-    def run(self, model, inputs, pvs):
-        cmd = [self.mitten, "logits", "-m", model, "--ids", os.path.join(inputs, "ids.npy"),
-               "--out", os.path.join(self.work, "out.npy")]
+    @staticmethod
+    def _cmd(model, inputs, pvs, out):
+        cmd = ["logits", "-m", model, "--ids", os.path.join(inputs, "ids.npy"), "--out", out]
         for pv in pvs:
             cmd += ["--pixel-values", pv]
-        try:
-            return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            return None
+        return cmd
 
     def good(self, label, model, inputs, pvs):
-        r = self.run(model, inputs, pvs)
-        if r is None or r.returncode:
-            self.failures.append("%s: should load and run: %s" % (label, r.stdout.strip() if r else "hung"))
-        else:
-            print("ok   %s runs" % label)
+        self.ok(label + " runs", self._cmd(model, inputs, pvs, os.path.join(self.work, "out.npy")))
 
     def expect(self, label, model, inputs, pvs, needles):
-        r = self.run(model, inputs, pvs)
-        if r is None:
-            self.failures.append("%s: hung" % label)
-            return
-        msg = r.stdout.strip()
-        missing = [n for n in needles if n not in msg]
-        if r.returncode != 1 or missing:
-            self.failures.append("%s: exit %d, message %r lacks %r" % (label, r.returncode, msg, missing))
-        else:
-            print("ok   %-34s %s" % (label, msg.splitlines()[-1][:120]))
+        self.refused(label, self._cmd(model, inputs, pvs, os.path.join(self.work, "out.npy")), needles)
 
 
 def pv_file(work, name, shape):
@@ -161,9 +117,7 @@ def main():
     sh(QWEN + ["make-inputs", "--case", "text", "--model", qwen, "--out", qin])
     c.expect("tiles to a patch-row tower", qwen, qin, pv, ["pv0.npy", "patch rows", "grid"])
 
-    for f in c.failures:
-        print("FAIL", f)
-    sys.exit(1 if c.failures else 0)
+    c.report()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ static const char train_usage[] =
     "  --eval-every N       evaluate every N steps (default 0: at the end only)\n"
     "  --eval-tokens N      new tokens per exact-match answer (default 64; 0: loss only)\n"
     "  --image-dir DIR      where relative image paths start (default: the data file's folder)\n"
-    "  --train PARTS        comma list of vision, projector, llm (default llm)\n"
+    "  --train PARTS        comma list of vision, projector, llm (default llm; InternVL: projector,llm)\n"
     "  --train-router       MoE routers train too, or get adapters with --lora (default: frozen)\n"
     "  --lora R             LoRA rank on the language model (default 0: full fine-tuning)\n"
     "  --lora-alpha A       (default 2R)   --lora-dropout P (default 0)   --lora-targets LIST (default all-linear)\n"
@@ -53,6 +53,7 @@ static const char merge_usage[] =
 
 static bool parse_parts(const char *list, mt_train_spec *spec) {
     spec->vision = spec->projector = spec->language = false;
+    spec->parts_given = true;
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ",");
         if (n == 6 && !strncmp(p, "vision", n)) spec->vision = true;

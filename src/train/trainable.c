@@ -39,6 +39,15 @@ mt_train_spec mt_train_spec_default(void) {
     return (mt_train_spec){.language = true, .lora_alpha = 0.0f, .lora_targets = "all-linear", .seed = 42};
 }
 
+bool mt_train_spec_default_parts(mt_train_spec *spec, const mt_model *m) {
+    if (spec->parts_given) return false;
+    spec->parts_given = true;
+    spec->vision = false;
+    spec->language = true;
+    spec->projector = m->comp && m->comp->trains_projector_by_default && m->desc.params_projector > 0;
+    return true;
+}
+
 static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return true;
     size_t c = *cap ? *cap * 2 : 64;

@@ -4,7 +4,8 @@
 # (model.vision_tower.*, model.multi_modal_projector.*, model.language_model.*).
 # - Without --train a run follows InternVL's recipe: the vision tower stays byte for byte the base's, the projector and
 #   the language model train (fully, or the LM by LoRA); the loss falls on memorised samples in InternVL's own JSONL
-#   (image: one path or a list, conversations with <image>). --train llm leaves the projector as it was.
+#   (image: one path or a list, conversations with <image>), and with a meta file of sets (root, repeat_time).
+#   --train llm leaves the projector as it was.
 # - OUT/model keeps the base's layout: the same tensor names, dtypes and shapes, config.json byte for byte, and its
 #   logits in mitten equal the PyTorch reference's (which reads each layout's own names) on a tiled image.
 # - The adapter names its modules as PEFT does on that model (base_model.model.<module path>), on the LM only.
@@ -150,5 +151,20 @@ for layout in original hf; do
   compare "$layout: --train llm leaves the projector as it was" "$base/model.safetensors" \
     "$runs/${layout}_llm/model/model.safetensors" --match "${proj[$layout]}" --bytes
 done
+# InternVL's meta file: the set twice over (repeat_time 2) with its root, and a fractional share of it
+$py - "$work" <<'EOF'
+import json, os, sys
+w = sys.argv[1]
+json.dump({"colours": {"root": os.path.join(w, "images"), "annotation": os.path.join(w, "images", "train.jsonl"),
+                       "repeat_time": 2, "length": 3},
+           "some colours": {"root": os.path.join(w, "images"),
+                            "annotation": os.path.join(w, "images", "train.jsonl"), "repeat_time": 0.5}},
+          open(os.path.join(w, "meta.json"), "w"))
+EOF
+check "a meta file: mitten train --data META.json" 0 "$mitten" train -m "$work/original" --data "$work/meta.json" \
+  --out "$runs/meta" --threads 2 --log-every 1 --warmup 0 --batch 7 --epochs 4 --lr 3e-3
+loss_falls "meta file"
+grep -q 'meta.json: 7 samples with 9 images, 0 skipped' "$work/err" ||
+  { echo "FAIL the meta file's sets do not make 3 x 2 + 1 samples"; grep samples "$work/err"; fail=$((fail + 1)); }
 echo "$((n - fail)) of $n checks behaved"
 [ "$fail" = 0 ]

@@ -243,8 +243,9 @@ int mt_cmd_merge(int argc, char **argv) {
     mt_status st = targets ? mt_adapter_read_config(adapter, &spec, targets, cap, &err)
                            : mt_err_set(&err, MT_ERR_NOMEM, "out of memory");
     if (!st) st = mt_model_open(base, &m, &err);
+    if (!st) st = mt_adapter_saved_parts(m, adapter, &spec, &err);
     if (!st) st = mt_trainable_setup(m, &spec, &t, &err);
-    if (!st) st = mt_adapter_load(m, adapter, &err);
+    if (!st) st = mt_adapter_load(m, &spec, adapter, &err);
     if (!st) st = mt_export_model(m, out, &err);
     if (!st) fprintf(stderr, "merged %s into %s\n", adapter, out);
     mt_trainable_free(t);

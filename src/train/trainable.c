@@ -189,8 +189,10 @@ mt_status mt_trainable_setup(mt_model *m, const mt_train_spec *spec, mt_trainabl
         bool adapted = spec->lora_rank > 0 && (w->part == MT_PART_LANGUAGE || spec->lora_all_parts);
         if (!chosen[w->part] && !(adapted && spec->lora_all_parts)) continue;
         if (adapted) {
+            size_t before = t->n_loras;
             if (w->linear) st = add_adapter(t, w, spec, err);
-            continue;
+            /* merging: a chosen part's weight that no adapter took is one the adapter holds whole */
+            if (st || t->n_loras > before || !chosen[w->part] || w->part == MT_PART_LANGUAGE) continue;
         }
         st = train_weight(t, w, err);
         if (!st) t->trained[w->part] += (size_t)n;

@@ -69,7 +69,8 @@ set_tests_properties(train_cli_qwen3 PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETU
 # train_cli_internvl.sh: tiny InternVL in both layouts (tests/ref/internvl_ref.py), InternVL's own JSONL: without
 # --train the vision tower stays the base's byte for byte while the projector and LM train (full, LoRA), the loss
 # falls; OUT/model keeps the base's tensor names and config.json and its logits equal the PyTorch reference's; the
-# adapter's modules are PEFT's paths on the LM; --train llm leaves the projector alone.
+# adapter holds PEFT paths on the LM and the projector as modules_to_save (merge = OUT/model); --train llm leaves
+# the projector alone; a meta file (root, repeat_time) trains.
 add_test(NAME train_cli_internvl
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_internvl.sh $<TARGET_FILE:mitten_cli>
                  ${CMAKE_BINARY_DIR}/train-cli-internvl ${CMAKE_SOURCE_DIR})

@@ -8,7 +8,8 @@
 #   --train llm leaves the projector as it was.
 # - OUT/model keeps the base's layout: the same tensor names, dtypes and shapes, config.json byte for byte, and its
 #   logits in mitten equal the PyTorch reference's (which reads each layout's own names) on a tiled image.
-# - The adapter names its modules as PEFT does on that model (base_model.model.<module path>), on the LM only.
+# - The adapter names its modules as PEFT does on that model (base_model.model.<module path>), on the LM only, and
+#   holds the projector trained whole as PEFT's modules_to_save; `mitten merge` of it gives OUT/model byte for byte.
 # usage: train_cli_internvl.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
@@ -90,21 +91,27 @@ sys.exit(a != b)
 EOF
   then echo "ok   $1"; else echo "FAIL $1"; fail=$((fail + 1)); fi
 }
-peft_names() { # label, adapter folder, the LM's module prefix
+peft_names() { # label, adapter folder, the LM's module prefix, the projector's module path
   n=$((n + 1))
-  if $py - "$2" "$3" <<'EOF'
+  if $py - "$2" "$3" "$4" <<'EOF'
 import json, os, struct, sys
-d, lm = sys.argv[1], sys.argv[2]
+d, lm, proj = sys.argv[1], sys.argv[2], sys.argv[3]
 raw = open(os.path.join(d, "adapter_model.safetensors"), "rb").read()
 names = set(json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])) - {"__metadata__"}
-targets = set(json.load(open(os.path.join(d, "adapter_config.json")))["target_modules"])
+cfg = json.load(open(os.path.join(d, "adapter_config.json")))
+targets, saved = set(cfg["target_modules"]), cfg["modules_to_save"] or []
 want = {f"{lm}layers.{i}.{m}" for i in range(2) for m in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
         "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")}
 missing = sorted(m for m in want if m not in targets or f"base_model.model.{m}.lora_A.weight" not in names
                  or f"base_model.model.{m}.lora_B.weight" not in names)
 strays = sorted(t for t in targets if not t.startswith(lm))
-print(f"  {len(names)} adapter tensors; missing {missing[:3]}; outside the LM {strays[:3]}")
-sys.exit(bool(missing or strays))
+# the projector trained in full, saved as PEFT saves modules_to_save: base_model.model.<module>.<tensor>
+whole = sorted(n for n in names if ".lora_" not in n)
+bad_whole = [n for n in whole if not n.startswith("base_model.model." + proj + ".")
+             or not any(n.startswith(f"base_model.model.{m}.") for m in saved)]
+print(f"  {len(names)} adapter tensors; missing {missing[:3]}; outside the LM {strays[:3]}; saved whole "
+      f"{len(whole)} under {saved}; misplaced {bad_whole[:3]}")
+sys.exit(bool(missing or strays or len(whole) != 6 or bad_whole))
 EOF
   then echo "ok   $1"; else echo "FAIL $1"; fail=$((fail + 1)); fi
 }
@@ -112,6 +119,7 @@ common=(--data "$work/images/train.jsonl" --threads 2 --log-every 1 --warmup 0 -
 declare -A vision=([original]='^vision_model\.' [hf]='^model\.vision_tower\.')
 declare -A proj=([original]='^mlp1\.' [hf]='^model\.multi_modal_projector\.')
 declare -A lm=([original]='language_model.model.' [hf]='model.language_model.')
+declare -A proj_module=([original]='mlp1' [hf]='model.multi_modal_projector')
 for layout in original hf; do
   base=$work/$layout
   check "$layout: full fine-tuning with the default parts" 0 "$mitten" train -m "$base" --out "$runs/${layout}_full" \
@@ -144,7 +152,13 @@ for layout in original hf; do
   same_layout "$layout LoRA: OUT/model keeps the base's layout" "$base" "$out"
   ref_logits "$layout LoRA: OUT/model's logits in mitten are the reference's" "$out" $layout
   peft_names "$layout LoRA: adapter modules as PEFT names them on the LM (${lm[$layout]}layers...)" \
-    "$runs/${layout}_lora/adapter" "${lm[$layout]}"
+    "$runs/${layout}_lora/adapter" "${lm[$layout]}" "${proj_module[$layout]}"
+  check "$layout LoRA: merge the adapter" 0 "$mitten" merge -m "$base" --adapter "$runs/${layout}_lora/adapter" \
+    --out "$runs/${layout}_merged"
+  n=$((n + 1))
+  cmp -s "$out/model.safetensors" "$runs/${layout}_merged/model.safetensors" &&
+    echo "ok   $layout: merge = OUT/model" ||
+    { echo "FAIL $layout: the merged weights (projector included) differ from OUT/model"; fail=$((fail + 1)); }
 
   check "$layout: --train llm" 0 "$mitten" train -m "$base" --out "$runs/${layout}_llm" "${common[@]}" --max-steps 2 \
     --lr 1e-3 --train llm

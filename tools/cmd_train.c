@@ -23,7 +23,7 @@ static const char train_usage[] =
     "  --eval-every N       evaluate every N steps (default 0: at the end only)\n"
     "  --eval-tokens N      new tokens per exact-match answer (default 64; 0: loss only)\n"
     "  --image-dir DIR      where relative image paths start (default: the data file's folder)\n"
-    "  --train PARTS        comma list of vision, projector, llm (default llm)\n"
+    "  --train PARTS        comma list of vision, projector, llm (default llm; InternVL: projector,llm)\n"
     "  --train-router       MoE routers train too, or get adapters with --lora (default: frozen)\n"
     "  --lora R             LoRA rank on the language model (default 0: full fine-tuning)\n"
     "  --lora-alpha A       (default 2R)   --lora-dropout P (default 0)   --lora-targets LIST (default all-linear)\n"
@@ -53,6 +53,7 @@ static const char merge_usage[] =
 
 static bool parse_parts(const char *list, mt_train_spec *spec) {
     spec->vision = spec->projector = spec->language = false;
+    spec->parts_given = true;
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ",");
         if (n == 6 && !strncmp(p, "vision", n)) spec->vision = true;
@@ -242,8 +243,9 @@ int mt_cmd_merge(int argc, char **argv) {
     mt_status st = targets ? mt_adapter_read_config(adapter, &spec, targets, cap, &err)
                            : mt_err_set(&err, MT_ERR_NOMEM, "out of memory");
     if (!st) st = mt_model_open(base, &m, &err);
+    if (!st) st = mt_adapter_saved_parts(m, adapter, &spec, &err);
     if (!st) st = mt_trainable_setup(m, &spec, &t, &err);
-    if (!st) st = mt_adapter_load(m, adapter, &err);
+    if (!st) st = mt_adapter_load(m, &spec, adapter, &err);
     if (!st) st = mt_export_model(m, out, &err);
     if (!st) fprintf(stderr, "merged %s into %s\n", adapter, out);
     mt_trainable_free(t);

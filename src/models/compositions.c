@@ -55,6 +55,9 @@ static const char *const text_prefixes[] = {"model.", NULL};
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* InternVL's fine-tuning scripts (internvl_chat_finetune.py with the shipped shell recipes: freeze_backbone,
+ * mlp1 unfrozen, the LLM trained fully or by use_llm_lora) train the projector with the LLM: so does mitten train
+ * when --train is not given. */
 /* InternVL's language models: InternVLChatModel builds the one llm_config.architectures[0] names (InternVL3: Qwen2,
  * InternVL3.5: Qwen3 / Qwen3-MoE); InternVLForConditionalGeneration the one of text_config.model_type, qwen2 when
  * absent (InternVLConfig's default). */
@@ -82,13 +85,14 @@ static const mt_composition compositions[] = {
      .decoder_kinds = internvl_llms, .vision = &mt_vision_internvit, .processor = &mt_processor_internvl,
      .text_config_key = "llm_config", .text_prefixes = NAMES("language_model.model."),
      .vision_prefixes = NAMES("vision_model."), .projector_prefixes = NAMES("mlp1."),
-     .lm_head = "language_model.lm_head.weight", .untied_head = true, .image_token_text = "<IMG_CONTEXT>"},
+     .lm_head = "language_model.lm_head.weight", .untied_head = true, .image_token_text = "<IMG_CONTEXT>",
+     .trains_projector_by_default = true},
     {.name = "internvl", .architectures = NAMES("InternVLForConditionalGeneration"), .decoder_kind = "qwen2",
      .decoder_kind_key = "model_type", .decoder_kinds = internvl_hf_llms, .vision = &mt_vision_internvit_hf,
      .processor = &mt_processor_internvl, .text_config_key = "text_config",
      .text_prefixes = NAMES("model.language_model."), .vision_prefixes = NAMES("model.vision_tower."),
      .projector_prefixes = NAMES("model.multi_modal_projector."), .image_token_text = "<IMG_CONTEXT>",
-     .ignored_suffixes = NAMES("embeddings.mask_token")},
+     .ignored_suffixes = NAMES("embeddings.mask_token"), .trains_projector_by_default = true},
     {.name = "qwen2", .architectures = NAMES("Qwen2ForCausalLM"), .decoder_kind = "qwen2",
      .text_prefixes = text_prefixes},
     {.name = "qwen3", .architectures = NAMES("Qwen3ForCausalLM"), .decoder_kind = "qwen3",

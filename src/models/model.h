@@ -170,6 +170,9 @@ typedef struct mt_composition {
     /* The image placeholder's text, looked up in tokenizer.json when config.json has no image_token_id (or NULL) */
     const char *image_token_text;
     const char *default_chat_template; /* for folders that ship none, or NULL */
+    /* mitten train without --train trains the projector beside the language model (full or LoRA), the vision tower
+     * frozen: the family's own fine-tuning recipe (InternVL). false: the language model only. */
+    bool trains_projector_by_default;
     /* NULL-terminated pairs (checkpoint-name prefix, module-path prefix): how the module tree of current
      * transformers (and PEFT adapters made on it) names what older checkpoints call otherwise. */
     const char *const *module_renames;

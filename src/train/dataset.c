@@ -12,6 +12,7 @@
  *
  * The file format and the sample rules are drawn in dataset.h.
  */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -353,8 +354,148 @@ mt_status mt_dataset_load_buffer(const char *data, size_t size, const char *name
     return MT_OK;
 }
 
+/* --- InternVL meta files ----------------------------------------------------------------------------------- */
+
+static mt_status load_path(const char *path, const mt_dataset_opts *opts, bool allow_meta, mt_dataset **out,
+                           mt_err *err);
+
+/* Whether tree is a meta file: an object whose every member is an object naming an "annotation" (a sample never
+ * is: its members are strings and arrays). */
+static bool is_meta(const cJSON *tree) {
+    if (!cJSON_IsObject(tree) || !tree->child) return false;
+    for (const cJSON *e = tree->child; e; e = e->next)
+        if (!cJSON_IsObject(e) || !cJSON_GetObjectItemCaseSensitive(e, "annotation")) return false;
+    return true;
+}
+
+static mt_status item_copy(mt_ds_item *dst, const mt_ds_item *src) {
+    *dst = (mt_ds_item){.pub = src->pub};
+    dst->msgs = cJSON_Duplicate(src->msgs, true);
+    dst->tools = src->tools ? cJSON_Duplicate(src->tools, true) : NULL;
+    dst->id = src->id ? mt_strdup(src->id) : NULL;
+    dst->images = src->pub.n_images ? mt_calloc(src->pub.n_images, sizeof *dst->images) : NULL;
+    bool ok = dst->msgs && (!src->tools || dst->tools) && (!src->id || dst->id) && (!src->pub.n_images || dst->images);
+    for (size_t i = 0; ok && i < src->pub.n_images; i++) ok = (dst->images[i] = mt_strdup(src->images[i])) != NULL;
+    dst->pub.messages = dst->msgs;
+    dst->pub.tools = dst->tools;
+    dst->pub.images = (const char *const *)dst->images;
+    dst->pub.id = dst->id;
+    if (ok) return MT_OK;
+    mt_ds_item_clear(dst);
+    return MT_ERR_NOMEM;
+}
+
+/* Moves the first take samples of src into dst, then copies of them until repeat copies are there; src's skips
+ * are counted in dst. src keeps what was not moved. */
+static mt_status append_set(mt_dataset *dst, mt_dataset *src, size_t take, int64_t repeat, mt_err *err) {
+    size_t add = take * (size_t)repeat;
+    mt_ds_item *items = add ? mt_realloc(dst->items, (dst->n + add) * sizeof *items) : dst->items;
+    if (add && !items) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", dst->name);
+    dst->items = items;
+    size_t first = dst->n;
+    for (size_t i = 0; i < take; i++) {
+        items[dst->n++] = src->items[i];
+        src->items[i] = (mt_ds_item){0};
+    }
+    for (int64_t r = 1; r < repeat; r++)
+        for (size_t i = 0; i < take; i++) {
+            if (item_copy(&items[dst->n], &items[first + i]))
+                return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory repeating %s", dst->name, src->name);
+            dst->n++;
+        }
+    for (size_t i = first; i < dst->n; i++) dst->n_images += items[i].pub.n_images;
+    dst->n_skipped += src->n_skipped;
+    for (int r = 0; r < MT_DATASET_N_REASONS; r++) dst->per_reason[r] += src->per_reason[r];
+    for (size_t i = 0; i < src->n_kept && dst->n_kept < MT_DATASET_SKIPS_KEPT; i++) {
+        dst->skips[dst->n_kept++] = src->skips[i];
+        src->skips[i].msg = NULL;
+    }
+    return MT_OK;
+}
+
+/* One set of a meta file: its annotation loaded with root as the image folder, cut or repeated. */
+static mt_status load_set(const char *path, const cJSON *set, const mt_dataset_opts *o, mt_dataset *ds, mt_err *err) {
+    char what[512];
+    snprintf(what, sizeof what, "%s: \"%.200s\"", path, set->string);
+    const char *ann = NULL, *root = NULL;
+    double repeat = 0, length = 0;
+    mt_status st = mt_json_str_req(set, "annotation", what, &ann, err);
+    if (!st) st = mt_json_str_opt(set, "root", what, &root, err);
+    if (!st) st = mt_json_num_req(set, "repeat_time", what, 0, 1e6, &repeat, err);
+    if (!st) st = mt_json_num_opt(set, "length", what, 0, 1e15, &length, err);
+    if (st) return st;
+    if (!(repeat > 0) || (repeat > 1 && repeat != floor(repeat)))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"repeat_time\" = %g: it must be above 0 and, above 1, a "
+                          "whole number (below 1 it takes that share of the set, as InternVL does)", what, repeat);
+    if (cJSON_GetObjectItemCaseSensitive(set, "max_dynamic_patch"))
+        mt_log(MT_LOG_INFO, "%s: \"max_dynamic_patch\" is not applied per set: images are tiled as the model's "
+               "processor says", what);
+    mt_dataset_opts so = *o;
+    so.image_dir = root && root[0] ? root : NULL;
+    mt_dataset *one = NULL;
+    if ((st = load_path(ann, &so, false, &one, err))) return mt_err_prefix(err, "%s", what);
+    /* InternVL: raw_data[:int(len * repeat_time)] below 1, raw_data * repeat_time above */
+    size_t take = repeat < 1 ? (size_t)floor((double)one->n * repeat) : one->n;
+    int64_t times = repeat < 1 ? 1 : (int64_t)repeat;
+    mt_log(MT_LOG_INFO, "%s: %zu of %zu samples x %lld", what, take, one->n, (long long)times);
+    st = append_set(ds, one, take, times, err);
+    mt_dataset_free(one);
+    return st;
+}
+
+static mt_status load_meta(const char *path, const cJSON *tree, const mt_dataset_opts *o, mt_dataset **out,
+                           mt_err *err) {
+    if (o->image_dir)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s is a meta file: each of its sets names its own image folder "
+                          "(\"root\"), so an image folder (--image-dir %s) does not apply", path, o->image_dir);
+    mt_dataset *ds = mt_calloc(1, sizeof *ds);
+    mt_status st = ds ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
+    if (!st && (!(ds->name = mt_strdup(path)) ||
+                !(ds->skips = mt_malloc_array(MT_DATASET_SKIPS_KEPT, sizeof *ds->skips))))
+        st = mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
+    for (const cJSON *set = tree->child; set && !st; set = set->next) st = load_set(path, set, o, ds, err);
+    if (!st && ds->n > o->max_samples)
+        st = mt_err_set(err, MT_ERR_LIMIT, "%s: %zu samples, more than the %zu allowed (max_samples)", path, ds->n,
+                        o->max_samples);
+    if (st) {
+        mt_dataset_free(ds);
+        return st;
+    }
+    *out = ds;
+    return MT_OK;
+}
+
+/* A file whose first byte is '{' and which parses whole as one object of sets is a meta file. A JSON-lines file
+ * of several samples fails that parse at its second line; one of a single sample is no object of sets. */
+static mt_status try_meta(const char *path, const mt_mapping *m, const mt_dataset_opts *o, bool allow_meta,
+                          mt_dataset **out, bool *done, mt_err *err) {
+    *done = false;
+    size_t pos = 0;
+    const char *d = (const char *)m->data;
+    if (m->size >= 3 && memcmp(d, "\xEF\xBB\xBF", 3) == 0) pos = 3;
+    while (pos < m->size && (d[pos] == ' ' || d[pos] == '\t' || d[pos] == '\r' || d[pos] == '\n')) pos++;
+    if (pos >= m->size || d[pos] != '{' || m->size > MT_JSON_MAX_FILE) return MT_OK;
+    mt_err ignored;
+    cJSON *tree = NULL;
+    if (mt_json_parse(d + pos, m->size - pos, path, &tree, &ignored)) return MT_OK;
+    mt_status st = MT_OK;
+    if (is_meta(tree)) {
+        *done = true;
+        st = allow_meta ? load_meta(path, tree, o, out, err)
+                        : mt_err_set(err, MT_ERR_FORMAT, "%s is itself a meta file (an annotation holds samples)",
+                                     path);
+    }
+    cJSON_Delete(tree);
+    return st;
+}
+
 mt_status mt_dataset_load(const char *path, const mt_dataset_opts *opts, mt_dataset **out, mt_err *err) {
     if (!path || !out) return mt_err_set(err, MT_ERR_INVALID_ARG, "mt_dataset_load needs a path and an output");
+    return load_path(path, opts, true, out, err);
+}
+
+static mt_status load_path(const char *path, const mt_dataset_opts *opts, bool allow_meta, mt_dataset **out,
+                           mt_err *err) {
     mt_dataset_opts o = fill_opts(opts);
     mt_mapping m;
     mt_status st = mt_file_map(path, &m, err);
@@ -363,6 +504,12 @@ mt_status mt_dataset_load(const char *path, const mt_dataset_opts *opts, mt_data
         mt_file_unmap(&m);
         return mt_err_set(err, MT_ERR_LIMIT, "%s: %zu bytes, more than the %zu allowed (max_file_bytes)", path,
                           m.size, o.max_file_bytes);
+    }
+    bool meta = false;
+    st = try_meta(path, &m, &o, allow_meta, out, &meta, err);
+    if (st || meta) {
+        mt_file_unmap(&m);
+        return st;
     }
     const char *slash = strrchr(path, '/');
     char *dir = slash ? mt_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : mt_strdup(".");

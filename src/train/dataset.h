@@ -89,6 +89,17 @@
  * Text keeps U+0000: the strings of messages hold it in base/json's form (C0 80), which the chat template renderer
  * turns back into a 0 byte.
  *
+ * InternVL meta files. A file that is one JSON object whose every member is an object with "annotation" lists data
+ * sets as InternVL's training scripts take them (--meta_path): name -> {"annotation": a data file, "root": the
+ * folder its relative image paths start from, "repeat_time": r, "length": n (checked as a number, not used)}.
+ * Each set loads as a data file of its own (root in place of opts->image_dir; no root or "": its file's folder),
+ * then r below 1 keeps its first floor(n * r) samples and a whole r above 1 repeats it r times, in the sets'
+ * order, as internvl_chat_finetune.py's LazySupervisedDataset cuts or repeats raw_data (it counts the file's lines,
+ * mitten the good samples: the same for a file without bad lines). A fractional r above 1, r <= 0, a missing r, an
+ * annotation that is itself a meta file, and opts->image_dir are errors naming the file and the set. Relative
+ * "annotation" and "root" paths start from the working directory, as InternVL's scripts read them. Keys InternVL
+ * reads per set for tiling ("max_dynamic_patch") are logged as not applied.
+ *
  * A bad sample is skipped, counted under its reason and logged (through mt_log) with file:line; the first
  * MT_DATASET_SKIPS_KEPT skips are kept with their messages for mt_dataset_skip_at. With opts->strict the first bad
  * sample in file order fails the load instead, its message naming file:line and the reason.

@@ -144,14 +144,85 @@ mt_status mt_export_model(const mt_model *m, const char *dir, mt_err *err) {
     return st;
 }
 
+/* A checkpoint tensor's name in the current transformers module tree (the composition's renames applied). */
+static bool module_tree_name(const mt_model *m, const char *name, char *out, size_t cap) {
+    for (const char *const *r = m->comp ? m->comp->module_renames : NULL; r && r[0]; r += 2) {
+        size_t n = strlen(r[0]);
+        if (strncmp(name, r[0], n) == 0) return (size_t)snprintf(out, cap, "%s%s", r[1], name + n) < cap;
+    }
+    return (size_t)snprintf(out, cap, "%s", name) < cap;
+}
+
+/* A weight trained in full beside the adapters (the projector of InternVL's recipe): one of a part spec trains
+ * whole (the language model's are adapted), trainable, with no adapter; mt_trainable_setup gave it an f32 master. */
+static bool trained_in_full(const mt_model *m, const mt_train_spec *spec, const mt_weight *w) {
+    bool chosen = w->part == MT_PART_VISION ? spec->vision : w->part == MT_PART_PROJECTOR && spec->projector;
+    const mt_tensor *t = mt_weight_whole(w);
+    return chosen && w->training == MT_WEIGHT_TRAINABLE && !(w->linear && w->linear->lora) && t &&
+           t->dtype == MT_F32 && mt_safetensors_find(m->st, w->name);
+}
+
+/* Appends the weight's module (its name without the last component) to modules_to_save once. */
+static bool add_saved_module(cJSON *saved, const char *tensor) {
+    const char *dot = strrchr(tensor, '.');
+    if (!dot) return true;
+    int n = (int)(dot - tensor);
+    for (const cJSON *e = saved->child; e; e = e->next)
+        if ((int)strlen(e->valuestring) == n && strncmp(e->valuestring, tensor, (size_t)n) == 0) return true;
+    char module[320];
+    snprintf(module, sizeof module, "%.*s", n, tensor);
+    cJSON *s = cJSON_CreateString(module);
+    return s && cJSON_AddItemToArray(saved, s);
+}
+
+/* The weights trained in full go into the adapter as PEFT saves modules_to_save: the module tree's tensor name
+ * under base_model.model. (PEFT drops "modules_to_save.default." when saving), in the checkpoint's dtype, and
+ * their modules listed in modules_to_save. */
+static mt_status add_full_weights(const mt_model *m, const mt_train_spec *spec, cJSON *saved, mt_st_tensor *out,
+                                  char **names, void **owned, size_t *k, mt_err *err) {
+    for (size_t i = 0; i < m->n_weights; i++) {
+        const mt_weight *w = &m->weights[i];
+        if (!trained_in_full(m, spec, w)) continue;
+        const mt_st_tensor *src = mt_safetensors_find(m->st, w->name);
+        char path[300], name[320];
+        if (!module_tree_name(m, w->name, path, sizeof path) ||
+            (size_t)snprintf(name, sizeof name, "base_model.model.%s", path) >= sizeof name)
+            return mt_err_set(err, MT_ERR_LIMIT, "%s: the name is too long for an adapter tensor", w->name);
+        int64_t count = w->rows * w->cols;
+        float *f = mt_malloc_array((size_t)count, sizeof(float));
+        void *bytes = f;
+        if (!f || !(names[*k] = mt_strdup(name)) || !add_saved_module(saved, path)) {
+            mt_free(f);
+            return mt_err_set(err, MT_ERR_NOMEM, "out of memory saving %s", w->name);
+        }
+        owned[*k] = f;
+        mt_status st = mt_weight_read_f32(w, f, err);
+        if (st) return st;
+        if (src->dtype != MT_F32) {
+            if (!(bytes = mt_malloc_array((size_t)count, mt_dtype_size(src->dtype))))
+                return mt_err_set(err, MT_ERR_NOMEM, "out of memory saving %s", w->name);
+            mt_cpu_from_f32(count, f, bytes, src->dtype);
+            mt_free(f);
+            owned[*k] = bytes;
+        }
+        out[*k] = *src;
+        out[*k].name = names[*k];
+        out[*k].data = bytes;
+        (*k)++;
+    }
+    return MT_OK;
+}
+
 mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const char *dir, mt_err *err) {
     mt_status st = mt_dir_make(dir, err);
     if (st) return st;
-    mt_st_tensor *out = mt_calloc(2 * m->n_weights + 1, sizeof *out);
-    char **names = mt_calloc(2 * m->n_weights + 1, sizeof *names);
+    mt_st_tensor *out = mt_calloc(3 * m->n_weights + 1, sizeof *out);
+    char **names = mt_calloc(3 * m->n_weights + 1, sizeof *names);
+    void **owned = mt_calloc(3 * m->n_weights + 1, sizeof *owned);
     cJSON *cfg = cJSON_CreateObject(), *targets = cJSON_AddArrayToObject(cfg, "target_modules");
+    cJSON *saved = cJSON_CreateArray();
     size_t k = 0;
-    if (!out || !names || !cfg) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    if (!out || !names || !owned || !cfg || !saved) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < m->n_weights && !st; i++) {
         const mt_weight *w = &m->weights[i];
         char module[256];
@@ -173,6 +244,7 @@ mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const 
         }
     }
     if (!st && k == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "the model has no LoRA adapters to save");
+    if (!st) st = add_full_weights(m, spec, saved, out, names, owned, &k, err);
     char path[4096];
     if (!st) {
         cJSON_AddStringToObject(cfg, "peft_type", "LORA");
@@ -186,7 +258,12 @@ mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const 
         cJSON_AddBoolToObject(cfg, "inference_mode", true);
         cJSON_AddBoolToObject(cfg, "use_rslora", false);
         cJSON_AddBoolToObject(cfg, "use_dora", false);
-        cJSON_AddNullToObject(cfg, "modules_to_save");
+        if (cJSON_GetArraySize(saved)) {
+            cJSON_AddItemToObject(cfg, "modules_to_save", saved);
+            saved = NULL;
+        } else {
+            cJSON_AddNullToObject(cfg, "modules_to_save");
+        }
         char *text = mt_json_print(cfg, true);
         if (!text) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
         if (!st && !(st = mt_path_join(path, sizeof path, dir, "adapter_config.json", err)))
@@ -196,10 +273,13 @@ mt_status mt_export_adapter(const mt_model *m, const mt_train_spec *spec, const 
     static const char *const meta[] = {"format", "pt", NULL};
     if (!st && !(st = mt_path_join(path, sizeof path, dir, "adapter_model.safetensors", err)))
         st = mt_safetensors_write(path, out, k, meta, err);
-    for (size_t i = 0; names && i < 2 * m->n_weights; i++) mt_free(names[i]);
+    for (size_t i = 0; names && i < 3 * m->n_weights; i++) mt_free(names[i]);
+    for (size_t i = 0; owned && i < 3 * m->n_weights; i++) mt_free(owned[i]);
     mt_free(names);
+    mt_free(owned);
     mt_free(out);
     cJSON_Delete(cfg);
+    cJSON_Delete(saved);
     return st;
 }
 
@@ -241,7 +321,60 @@ mt_status mt_adapter_read_config(const char *dir, mt_train_spec *spec, char *tar
     return st;
 }
 
-mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
+/* The name a fully saved weight has in an adapter file (add_full_weights). */
+static bool saved_name(const mt_model *m, const mt_weight *w, char *out, size_t cap) {
+    char path[300];
+    return module_tree_name(m, w->name, path, sizeof path) &&
+           (size_t)snprintf(out, cap, "base_model.model.%s", path) < cap;
+}
+
+mt_status mt_adapter_saved_parts(const mt_model *m, const char *dir, mt_train_spec *spec, mt_err *err) {
+    char path[4096];
+    mt_safetensors *f = NULL;
+    mt_status st = mt_path_join(path, sizeof path, dir, "adapter_model.safetensors", err);
+    if (!st) st = mt_safetensors_open_file(path, &f, err);
+    for (size_t i = 0; i < m->n_weights && !st; i++) {
+        char name[320];
+        const mt_weight *w = &m->weights[i];
+        if (!saved_name(m, w, name, sizeof name) || !mt_safetensors_find(f, name)) continue;
+        if (w->part == MT_PART_LANGUAGE)
+            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: \"%s\" saves a language-model weight whole "
+                            "(modules_to_save); mitten merges whole weights of the vision tower and projector only",
+                            path, name);
+        else if (w->part == MT_PART_VISION)
+            spec->vision = true;
+        else
+            spec->projector = true;
+    }
+    mt_safetensors_close(f);
+    return st;
+}
+
+/* A weight saved whole in the adapter replaces the f32 master that mt_adapter_saved_parts asked for. */
+static mt_status load_full(const mt_model *m, const mt_train_spec *spec, const mt_safetensors *f, const char *path,
+                           size_t *taken, mt_err *err) {
+    for (size_t i = 0; i < m->n_weights; i++) {
+        char name[320];
+        const mt_weight *w = &m->weights[i];
+        const mt_st_tensor *t = saved_name(m, w, name, sizeof name) ? mt_safetensors_find(f, name) : NULL;
+        if (!t) continue;
+        const mt_st_tensor *src = mt_safetensors_find(m->st, w->name);
+        mt_tensor *dst = (mt_tensor *)mt_weight_whole(w);
+        bool same_shape = src && t->ndim == src->ndim;
+        for (int d = 0; same_shape && d < t->ndim; d++) same_shape = t->shape[d] == src->shape[d];
+        if (!same_shape || (t->dtype != MT_F32 && t->dtype != MT_BF16 && t->dtype != MT_F16))
+            return mt_err_set(err, MT_ERR_FORMAT, "%s: \"%s\" should be a float tensor shaped as %s in the base",
+                              path, name, w->name);
+        if (!trained_in_full(m, spec, w) || !dst)
+            return mt_err_set(err, MT_ERR_INTERNAL, "%s: no writable copy of %s to load \"%s\" into", path,
+                              w->name, name);
+        mt_cpu_to_f32(w->rows * w->cols, t->data, t->dtype, mt_f32(dst));
+        (*taken)++;
+    }
+    return MT_OK;
+}
+
+mt_status mt_adapter_load(const mt_model *m, const mt_train_spec *spec, const char *dir, mt_err *err) {
     char path[4096];
     mt_safetensors *st_file = NULL;
     mt_status st = mt_path_join(path, sizeof path, dir, "adapter_model.safetensors", err);
@@ -272,11 +405,18 @@ mt_status mt_adapter_load(const mt_model *m, const char *dir, mt_err *err) {
             taken++;
         }
     }
+    if (!st) st = load_full(m, spec, st_file, path, &taken, err);
     /* a tensor no adapter took (a module this model does not have, or one mitten cannot adapt) would be lost */
     for (size_t i = 0; !st && taken != mt_safetensors_count(st_file) && i < mt_safetensors_count(st_file); i++) {
         const char *name = mt_safetensors_at(st_file, i)->name;
         bool known = false;
         for (size_t w = 0; w < m->n_weights && !known; w++) {
+            char whole[320];
+            if (trained_in_full(m, spec, &m->weights[w]) && saved_name(m, &m->weights[w], whole, sizeof whole) &&
+                strcmp(whole, name) == 0) {
+                known = true;
+                break;
+            }
             if (!m->weights[w].linear || !m->weights[w].linear->lora) continue;
             for (int k = 0; k < 4 && !known; k++) {
                 char want[320];

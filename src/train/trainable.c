@@ -39,6 +39,15 @@ mt_train_spec mt_train_spec_default(void) {
     return (mt_train_spec){.language = true, .lora_alpha = 0.0f, .lora_targets = "all-linear", .seed = 42};
 }
 
+bool mt_train_spec_default_parts(mt_train_spec *spec, const mt_model *m) {
+    if (spec->parts_given) return false;
+    spec->parts_given = true;
+    spec->vision = false;
+    spec->language = true;
+    spec->projector = m->comp && m->comp->trains_projector_by_default && m->desc.params_projector > 0;
+    return true;
+}
+
 static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return true;
     size_t c = *cap ? *cap * 2 : 64;
@@ -180,8 +189,10 @@ mt_status mt_trainable_setup(mt_model *m, const mt_train_spec *spec, mt_trainabl
         bool adapted = spec->lora_rank > 0 && (w->part == MT_PART_LANGUAGE || spec->lora_all_parts);
         if (!chosen[w->part] && !(adapted && spec->lora_all_parts)) continue;
         if (adapted) {
+            size_t before = t->n_loras;
             if (w->linear) st = add_adapter(t, w, spec, err);
-            continue;
+            /* merging: a chosen part's weight that no adapter took is one the adapter holds whole */
+            if (st || t->n_loras > before || !chosen[w->part] || w->part == MT_PART_LANGUAGE) continue;
         }
         st = train_weight(t, w, err);
         if (!st) t->trained[w->part] += (size_t)n;

@@ -33,9 +33,14 @@ typedef struct mt_train_spec {
     bool train_router;                /* MoE routers train with the LM (full) or get adapters (LoRA); default
                                          frozen, as routing drifts easily on small data */
     uint64_t seed;                    /* adapter initialisation */
+    bool parts_given;                 /* the parts were chosen (--train, a resumed run); else
+                                         mt_train_spec_default_parts picks the composition's */
 } mt_train_spec;
 
 mt_train_spec mt_train_spec_default(void); /* language model, full; LoRA alpha 2r when a rank is set later */
+/* Unless spec->parts_given: the parts the model's composition trains by default (the LM, and the projector where
+ * trains_projector_by_default); the vision tower stays frozen. Sets parts_given. true when it chose them. */
+bool mt_train_spec_default_parts(mt_train_spec *spec, const mt_model *m);
 
 typedef struct mt_trainable mt_trainable;
 

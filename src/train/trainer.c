@@ -91,6 +91,7 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     BOOL("last_turn_only", o->last_turn_only); BOOL("strict", o->strict);
     BOOL("vision", o->spec.vision); BOOL("projector", o->spec.projector); BOOL("language", o->spec.language);
     BOOL("train_router", o->spec.train_router);
+    o->spec.parts_given = true; /* the parts the run was set up with, whatever the composition's default */
 #undef STR
 #undef INT
 #undef NUM
@@ -106,7 +107,7 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
 /* ---- the run ---- */
 
 typedef struct run {
-    const mt_train_opts *o;
+    mt_train_opts *o; /* setup settles the parts the model trains by default */
     mt_model *m;
     mt_pool *pool;
     mt_dataset *sets[2]; /* samples borrow their image paths from these */
@@ -384,6 +385,9 @@ static mt_status setup(run *r, mt_err *err) {
         r->sets[i] = ds;
     }
     if (st) return st;
+    if (mt_train_spec_default_parts(&r->o->spec, r->m) && talk && r->o->spec.projector)
+        fprintf(stderr, "training the projector and the language model%s, the vision tower frozen (%s's fine-tuning "
+                "recipe; --train names other parts)\n", o->spec.lora_rank ? " (LoRA)" : "", r->m->comp->name);
     if ((st = mt_trainable_setup(r->m, &o->spec, &r->tr, err))) return st;
     if (talk) mt_trainable_print(r->tr, stderr);
     r->params = mt_trainable_params(r->tr, &r->n_params);

@@ -18,3 +18,10 @@ add_test(NAME model_internvl_bad_input
                  --work ${CMAKE_BINARY_DIR}/model-internvl-bad-input)
 set_tests_properties(model_internvl_bad_input PROPERTIES LABELS ref TIMEOUT 300
                      ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# InternVL chat in both layouts (tiny checkpoints with a ChatML template): an image the processor tiles, the
+# template's one <IMG_CONTEXT> per image expanded into <img> + context tokens + </img>; `mitten run` gives the
+# PyTorch reference's greedy answer on the same prompt ids, `chat` the same over two turns, `serve` the same.
+add_test(NAME model_internvl_chat
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_chat.py --mitten $<TARGET_FILE:mitten_cli>
+                 --work ${CMAKE_BINARY_DIR}/model-internvl-chat)
+set_tests_properties(model_internvl_chat PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -11,7 +11,7 @@ The decoder is qwen3_model.py's (Qwen2 / Qwen3 as transformers 5.0.0.dev0), 1-D 
 
     internvl_ref.py make-checkpoint --layout hf|original --out DIR [--llm qwen2|qwen3] [--vision 300m|6b]
                                     [--select-layer K] [--ps-version v1|v2] [--via hf|original] [--seed N]
-    internvl_ref.py convert --model DIR --out DIR          # to the other layout (tokenizer and generation config kept)
+    internvl_ref.py convert --model DIR --out DIR          # the other layout (tokenizer files, generation config kept)
     internvl_ref.py make-inputs --case text|one_tile|two_images|interp --model DIR --out DIR [--seed N]
     internvl_ref.py dump --model DIR --inputs DIR --out OUTDIR [--greedy 16]
     internvl_ref.py self-check
@@ -45,6 +45,7 @@ TEXT_ID_LIMIT = 256  # make-inputs draws text ids from the byte tokens, below ev
 ADDED = {300: "<|endoftext|>", 301: "<|im_end|>", 302: "<|im_start|>", 303: "<img>", 304: "</img>",
          305: "<IMG_CONTEXT>"}
 IMG_START, IMG_END, IMG_CONTEXT = 303, 304, 305
+VOCAB = 320  # q3ck's tiny text vocabulary
 
 CASES = {
     # text runs and images (tiles, tile side S in pixels), in sequence order; the tiny tower is trained at S = 32
@@ -162,6 +163,10 @@ def tokenizer_json():
     vocab = {byte_char(b): b for b in range(256)}
     added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
               "special": True} for i, t in sorted(ADDED.items())]
+    # every other id of the vocabulary gets a token too, so what a random model generates always decodes
+    added += [{"id": i, "content": f"<|reserved_{i}|>", "single_word": False, "lstrip": False, "rstrip": False,
+               "normalized": False, "special": False} for i in range(256, VOCAB) if i not in ADDED]
+    added.sort(key=lambda t: t["id"])
     return {"version": "1.0", "added_tokens": added, "normalizer": None,
             "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
                               "use_regex": True},
@@ -240,9 +245,39 @@ def make_weights(cfg, seed):
     return out
 
 
+# The tiny checkpoints' chat template: ChatML as InternVL3's tokenizer_config.json has it, without the default system
+# message. Where the original repos' chat() turns "<image>" into <img> + <IMG_CONTEXT> x N + </img> and the -hf
+# template writes one <IMG_CONTEXT> per image part for InternVLProcessor to expand, this one writes the single
+# <IMG_CONTEXT> that mitten's processor expands (one image_token_id per image in the tokenized prompt).
+CHAT_TEMPLATE = """{%- for message in messages -%}
+<|im_start|>{{ message['role'] }}
+{% if message['content'] is string -%}
+{{ message['content'] }}
+{%- else -%}
+{%- for part in message['content'] -%}
+{%- if part['type'] == 'image' or 'image' in part or 'image_url' in part -%}
+<IMG_CONTEXT>
+{% elif 'text' in part -%}
+{{ part['text'] }}
+{%- endif -%}
+{%- endfor -%}
+{%- endif -%}
+<|im_end|>
+{% endfor -%}
+{%- if add_generation_prompt -%}
+<|im_start|>assistant
+{% endif -%}
+"""
+
+
+def tokenizer_config():
+    return {"chat_template": CHAT_TEMPLATE, "bos_token": None, "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>", "model_max_length": 4096}
+
+
 def write_folder(out_dir, cfg_raw, weights):
     os.makedirs(out_dir, exist_ok=True)
-    files = {"config.json": cfg_raw, "tokenizer.json": tokenizer_json(),
+    files = {"config.json": cfg_raw, "tokenizer.json": tokenizer_json(), "tokenizer_config.json": tokenizer_config(),
              "generation_config.json": {"bos_token_id": 300, "eos_token_id": [301, 300]}}
     for fname, obj in files.items():
         with open(os.path.join(out_dir, fname), "w") as f:
@@ -507,7 +542,9 @@ def cmd_convert(a):
     m = load(a.model)
     raw, W = convert(m.cfg, m.W)
     os.makedirs(a.out, exist_ok=True)
-    for f in ("tokenizer.json", "generation_config.json"):
+    for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        if not os.path.exists(os.path.join(a.model, f)):
+            continue
         shutil.copyfile(os.path.join(a.model, f), os.path.join(a.out, f))
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(raw, f, indent=2)

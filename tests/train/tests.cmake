@@ -66,6 +66,15 @@ add_test(NAME train_cli_qwen3
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli_qwen3 PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77
                      ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# train_cli_internvl.sh: tiny InternVL in both layouts (tests/ref/internvl_ref.py), InternVL's own JSONL: without
+# --train the vision tower stays the base's byte for byte while the projector and LM train (full, LoRA), the loss
+# falls; OUT/model keeps the base's tensor names and config.json and its logits equal the PyTorch reference's; the
+# adapter holds PEFT paths on the LM and the projector as modules_to_save (merge = OUT/model); --train llm leaves
+# the projector alone; a meta file (root, repeat_time) trains.
+add_test(NAME train_cli_internvl
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_internvl.sh $<TARGET_FILE:mitten_cli>
+                 ${CMAKE_BINARY_DIR}/train-cli-internvl ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and

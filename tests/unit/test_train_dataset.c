@@ -566,6 +566,93 @@ static void test_alloc_failure(void) {
     CHECK(failed == 0 && ok_at > 10);
 }
 
+/* InternVL's meta file: name -> {root, annotation, repeat_time, length}; each set's images under its root, a
+ * repeat_time below 1 keeps that share of the set from its start (int(len * r), as InternVL's dataset.py cuts
+ * raw_data), above 1 repeats the whole set that many times. */
+static void write_set(const char *path, const char *prefix, int n, bool images) {
+    char text[8192];
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len,
+                                "{\"id\": \"%s%d\", %s\"conversations\": [{\"from\": \"human\", \"value\": \"%sq%d\"}, "
+                                "{\"from\": \"gpt\", \"value\": \"a%d\"}]}\n", prefix, i,
+                                !images ? "" : i == 1 ? "\"image\": [\"images/red.png\", \"images/gray.png\"], "
+                                                      : "\"image\": \"images/red.png\", ",
+                                !images ? "" : i == 1 ? "<image>\\n<image>\\n" : "<image>\\n", i, i);
+    write_file(path, text);
+}
+
+static void test_meta(void) {
+    char dir[1100], text[4 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/meta", tmp_dir);
+    CHECK(mkdir(dir, 0755) == 0);
+    write_set(at(dir, "a.jsonl"), "a", 5, true);
+    write_set(at(dir, "b.jsonl"), "b", 3, false);
+    snprintf(text, sizeof text,
+             "{\"set_a\": {\"root\": \"%s\", \"annotation\": \"%s\", \"repeat_time\": 0.5, \"length\": 5},\n"
+             " \"set_b\": {\"root\": \"\", \"annotation\": \"%s\", \"repeat_time\": 2}}\n",
+             data_dir, at(dir, "a.jsonl"), at(dir, "b.jsonl"));
+    write_file(at(dir, "meta.json"), text);
+    mt_dataset *ds = load(at(dir, "meta.json"), NULL);
+    static const char *const want[] = {"a0", "a1", "b0", "b1", "b2", "b0", "b1", "b2"};
+    CHECK_MSG(mt_dataset_count(ds) == 8, "%zu samples, want 8", mt_dataset_count(ds));
+    for (size_t i = 0; i < 8 && i < mt_dataset_count(ds); i++) {
+        const mt_sample *s = mt_dataset_sample(ds, i);
+        CHECK_MSG(s->id && strcmp(s->id, want[i]) == 0, "sample %zu is %s, want %s", i, s->id ? s->id : "-",
+                  want[i]);
+    }
+    check_images(mt_dataset_sample(ds, 0), "images/red.png", NULL);
+    check_images(mt_dataset_sample(ds, 1), "images/red.png", "images/gray.png");
+    check_messages(mt_dataset_sample(ds, 1),
+                   "[" U("[" IMG "," TXT("\\n") "," IMG "," TXT("\\nq1") "]") "," A("\"a1\"") "]");
+    check_messages(mt_dataset_sample(ds, 7), "[" U("\"q2\"") "," A("\"a2\"") "]");
+    mt_dataset_free(ds);
+    /* InternVL's int(len * r): 0.7 of 5 is 3; a share too small for one sample keeps none */
+    snprintf(text, sizeof text, "{\"s\": {\"root\": \"%s\", \"annotation\": \"%s\", \"repeat_time\": 0.7}, "
+             "\"t\": {\"root\": \"%s\", \"annotation\": \"%s\", \"repeat_time\": 0.1}}",
+             data_dir, at(dir, "a.jsonl"), data_dir, at(dir, "b.jsonl"));
+    write_file(at(dir, "share.json"), text);
+    ds = load(at(dir, "share.json"), NULL);
+    CHECK_MSG(mt_dataset_count(ds) == 3, "%zu samples, want 3", mt_dataset_count(ds));
+    mt_dataset_free(ds);
+
+    struct { const char *set, *want; } bad[] = {
+        {"\"repeat_time\": 1.5", "field \"repeat_time\" = 1.5: it must be above 0 and, above 1, a whole number"},
+        {"\"repeat_time\": 0", "field \"repeat_time\" = 0: it must be above 0"},
+        {"\"repeat_time\": -1", "\"repeat_time\""},
+        {"\"repeat_time\": \"2\"", "\"repeat_time\""},
+        {"\"length\": 3", "\"repeat_time\""},
+        {"\"repeat_time\": 1, \"root\": 7", "\"root\""},
+        {"\"repeat_time\": 1, \"length\": \"x\"", "\"length\""},
+    };
+    mt_err err;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "{\"odd set\": {\"annotation\": \"%s\", %s}}", at(dir, "b.jsonl"), bad[i].set);
+        write_file(at(dir, "bad.json"), text);
+        CHECK(load_err(at(dir, "bad.json"), NULL, &err) == MT_ERR_FORMAT);
+        CHECK_MSG(strstr(err.msg, "bad.json: \"odd set\"") && strstr(err.msg, bad[i].want), "%s: %s", bad[i].set,
+                  err.msg);
+    }
+    /* a missing annotation names the set and the file */
+    snprintf(text, sizeof text, "{\"gone\": {\"annotation\": \"%s\", \"repeat_time\": 1}}", at(dir, "nope.jsonl"));
+    write_file(at(dir, "gone.json"), text);
+    CHECK(load_err(at(dir, "gone.json"), NULL, &err) == MT_ERR_IO);
+    CHECK_MSG(strstr(err.msg, "gone.json: \"gone\"") && strstr(err.msg, "nope.jsonl"), "%s", err.msg);
+    /* a meta file listing a meta file (itself here) is refused, not followed */
+    snprintf(text, sizeof text, "{\"loop\": {\"annotation\": \"%s\", \"repeat_time\": 1}}", at(dir, "loop.json"));
+    write_file(at(dir, "loop.json"), text);
+    CHECK(load_err(at(dir, "loop.json"), NULL, &err) == MT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "is itself a meta file"), "%s", err.msg);
+    /* each set has its root: an image folder for the whole file does not apply */
+    mt_dataset_opts o = {.image_dir = data_dir};
+    CHECK(load_err(at(dir, "meta.json"), &o, &err) == MT_ERR_INVALID_ARG);
+    CHECK_MSG(strstr(err.msg, "is a meta file") && strstr(err.msg, "--image-dir"), "%s", err.msg);
+    /* a JSON-lines file of one sample is a sample, not a meta file */
+    ds = load(at(dir, "b.jsonl"), NULL);
+    CHECK(mt_dataset_count(ds) == 3);
+    mt_dataset_free(ds);
+}
+
 int main(void) {
     find_dirs();
     test_formats();
@@ -585,6 +672,7 @@ int main(void) {
     test_limits();
     test_api_edges();
     test_alloc_failure();
+    test_meta();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
     CHECK(system(cmd) == 0);

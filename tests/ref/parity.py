@@ -55,6 +55,9 @@ VARIANTS = {
     "internvl_original_from_hf": (INTERNVL, "original", ["two_images", "interp"], "float32", ["--via", "hf"]),
     "internvl_6b_qwen3": (INTERNVL, "original", ["one_tile", "two_images", "interp"], "float32",
                           ["--vision", "6b", "--llm", "qwen3", "--select-layer", "-2", "--ps-version", "v1"]),
+    # InternVL 2.5: the original layout with an InternLM2 decoder (packed wqkv in grouped order, 4 query heads per KV
+    # head, biases on, dynamic rope_scaling below max_position_embeddings)
+    "internvl_internlm2": (INTERNVL, "original", IVL_CASES, "float32", ["--llm", "internlm2"]),
 }
 
 

@@ -103,6 +103,20 @@ static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, mt_tens
     moe->has_shared = moe->has_shared_gate = !l->st;
 }
 
+/* A packed projection whose rows are not the config's heads is refused naming both: a config with other head
+ * counts would split the groups wrongly yet could match the shape of a plain [q | k | v] weight. */
+static void packed_rows_check(mt_loader *l, const mt_decoder_cfg *c, const char *p, long long li, const char *leaf) {
+    char name[512];
+    snprintf(name, sizeof name, "%slayers.%lld.%sweight", p, li, leaf);
+    const mt_st_tensor *t = l->st ? NULL : mt_safetensors_find(l->m->st, name);
+    int64_t want = (c->n_heads + 2 * c->n_kv) * c->head_dim;
+    if (t && t->ndim == 2 && t->shape[0] != want)
+        l->st = mt_err_set(l->err, MT_ERR_FORMAT, "%s: tensor \"%s\" has %lld rows, but the config's heads give (%lld "
+                           "query + 2 x %lld key-value heads) x head_dim %lld = %lld (num_attention_heads, "
+                           "num_key_value_heads, hidden_size / heads)", l->m->dir, name, (long long)t->shape[0],
+                           (long long)c->n_heads, (long long)c->n_kv, (long long)c->head_dim, (long long)want);
+}
+
 mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p, const char *lm_head_name,
                           mt_decoder **out, mt_err *err) {
     mt_decoder *d = mt_calloc(1, sizeof *d);
@@ -128,6 +142,7 @@ mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p,
                              .scale = 1.0f / sqrtf((float)D), .window = c->window_layer[i] ? c->window : 0};
         if (nm->qkv) {
             a->packed_qkv = true;
+            packed_rows_check(&l, c, p, li, nm->qkv);
             mt_load_linear(&l, &a->qkv, qw + 2 * kvw, H, c->qkv_bias, "%slayers.%lld.%s", p, li, nm->qkv);
         } else {
             mt_load_linear(&l, &a->q, qw, H, c->qkv_bias, "%slayers.%lld.%s", p, li, nm->q);

@@ -13,6 +13,7 @@ InternLM2, the remote code), 1-D positions (arange).
     internvl_ref.py make-checkpoint --layout hf|original --out DIR [--llm qwen2|qwen3|internlm2] [--vision 300m|6b]
                                     [--select-layer K] [--ps-version v1|v2] [--via hf|original] [--seed N]
     internvl_ref.py convert --model DIR --out DIR          # to the other layout (tokenizer and generation config kept)
+    internvl_ref.py extract-llm --model DIR --out DIR      # the language model alone, as its own CausalLM folder
     internvl_ref.py make-inputs --case text|one_tile|two_images|interp --model DIR --out DIR [--seed N]
     internvl_ref.py dump --model DIR --inputs DIR --out OUTDIR [--greedy 16]
     internvl_ref.py self-check
@@ -353,6 +354,18 @@ def convert(cfg, W):
     return new, out
 
 
+def extract_llm(cfg, W):
+    """The language model as a text-only checkpoint of its own architecture (what save_pretrained of the LLM writes):
+    the text section as config.json, the text tensors under model.*, the head under its own name. Returns (config
+    dict, weights)."""
+    raw = dict(cfg.raw["llm_config" if cfg.layout == "original" else "text_config"])
+    raw["architectures"] = [LLM_ARCH[cfg.text.model_type]]
+    raw["model_type"] = cfg.text.model_type
+    raw["tie_word_embeddings"] = cfg.text.tie
+    out = {name: W[text_name(cfg, name)] for name, *_ in cfg.lm.weight_specs(cfg.text)}
+    return dict(sorted(raw.items())), out
+
+
 def shuffle(cfg):
     return int(1 / cfg.ratio)
 
@@ -538,6 +551,19 @@ def cmd_convert(a):
     print(f"wrote {a.out} ({Config(raw).layout} layout)")
 
 
+def cmd_extract_llm(a):
+    m = load(a.model)
+    raw, W = extract_llm(m.cfg, m.W)
+    os.makedirs(a.out, exist_ok=True)
+    for f in ("tokenizer.json", "generation_config.json"):
+        shutil.copyfile(os.path.join(a.model, f), os.path.join(a.out, f))
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(raw, f, indent=2)
+        f.write("\n")
+    st.write_file(os.path.join(a.out, "model.safetensors"), W)
+    print(f"wrote {a.out} ({raw['architectures'][0]})")
+
+
 def build_inputs(cfg, case, seed):
     """ids int64 [L] (each image <img>, <IMG_CONTEXT> x its feature rows, </img>) and pixel values per image
     [T, 3, S, S], standard normal (already "normalised")."""
@@ -624,6 +650,10 @@ def main(argv=None):
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_convert)
+    p = sub.add_parser("extract-llm")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_extract_llm)
     p = sub.add_parser("make-inputs")
     p.add_argument("--case", choices=sorted(CASES), required=True)
     p.add_argument("--model", required=True)

@@ -58,7 +58,11 @@ VARIANTS = {
     # InternVL 2.5: the original layout with an InternLM2 decoder (packed wqkv in grouped order, 4 query heads per KV
     # head, biases on, dynamic rope_scaling below max_position_embeddings)
     "internvl_internlm2": (INTERNVL, "original", IVL_CASES, "float32", ["--llm", "internlm2"]),
+    # its language model alone (extract-llm): InternLM2ForCausalLM, model.tok_embeddings ... output.weight
+    "internlm2_text": (INTERNVL, "original", ["text"], "float32", ["--llm", "internlm2"]),
 }
+# variants whose mitten run loads only the language model of the reference's checkpoint
+LLM_ONLY = {"internlm2_text"}
 
 
 def run(cmd):
@@ -131,6 +135,10 @@ def main():
         run(REF + ["make-checkpoint", "--layout", arch, "--out", model, "--seed", "7"] + extra)
     else:
         run(REF + ["make-checkpoint", "--variant", arch, "--out", model, "--seed", "7", "--dtype", dtype] + extra)
+    mitten_model = model
+    if a.variant in LLM_ONLY:
+        mitten_model = os.path.join(a.work, "llm")
+        run(REF + ["extract-llm", "--model", model, "--out", mitten_model])
     all_failures = []
     for case in cases:
         inputs = os.path.join(a.work, "in_" + case)
@@ -144,7 +152,7 @@ def main():
             os.makedirs(got_dir, exist_ok=True)
             run(REF + ["dump", "--model", model, "--inputs", inputs, "--out", ref_dir, "--greedy", "16"] +
                 ([] if REF is INTERNVL else ["--compute", compute]))
-            mitten_logits(a.mitten, model, inputs, got_dir, 16)
+            mitten_logits(a.mitten, mitten_model, inputs, got_dir, 16)
             if tol is None:
                 ref = np.load(os.path.join(ref_dir, "logits.npy"))
                 got = np.load(os.path.join(got_dir, "logits.npy"))

@@ -58,6 +58,8 @@ VARIANTS = {
     # InternVL 2.5: the original layout with an InternLM2 decoder (packed wqkv in grouped order, 4 query heads per KV
     # head, biases on, dynamic rope_scaling below max_position_embeddings)
     "internvl_internlm2": (INTERNVL, "original", IVL_CASES, "float32", ["--llm", "internlm2"]),
+    # converted to the transformers layout (text_config.model_type internlm2: no transformers class, mitten's names)
+    "internvl_hf_internlm2": (INTERNVL, "hf", ["two_images"], "float32", ["--llm", "internlm2", "--via", "original"]),
     # its language model alone (extract-llm): InternLM2ForCausalLM, model.tok_embeddings ... output.weight
     "internlm2_text": (INTERNVL, "original", ["text"], "float32", ["--llm", "internlm2"]),
 }

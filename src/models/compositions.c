@@ -56,14 +56,14 @@ static const char *const text_prefixes[] = {"model.", NULL};
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* InternVL's language models: InternVLChatModel builds the one llm_config.architectures[0] names (InternVL 2.5:
- * InternLM2, InternVL3: Qwen2, InternVL3.5: Qwen3 / Qwen3-MoE); InternVLForConditionalGeneration the one of
- * text_config.model_type, qwen2 when absent (InternVLConfig's default; transformers has no internlm2 model type,
- * but a converted folder may name the remote code's). */
+ * InternLM2, InternVL3: Qwen2, InternVL3.5: Qwen3 / Qwen3-MoE, InternVL2-40B / -76B: Llama);
+ * InternVLForConditionalGeneration the one of text_config.model_type, qwen2 when absent (InternVLConfig's default;
+ * transformers has no internlm2 model type, but a converted folder may name the remote code's). */
 static const char *const internvl_llms[] = {"Qwen2ForCausalLM", "qwen2", "Qwen3ForCausalLM", "qwen3",
                                             "Qwen3MoeForCausalLM", "qwen3_moe", "InternLM2ForCausalLM", "internlm2",
-                                            NULL};
+                                            "LlamaForCausalLM", "llama", NULL};
 static const char *const internvl_hf_llms[] = {"qwen2", "qwen2", "qwen3", "qwen3", "qwen3_moe", "qwen3_moe",
-                                               "internlm2", "internlm2", NULL};
+                                               "internlm2", "internlm2", "llama", "llama", NULL};
 
 static const mt_composition compositions[] = {
     {.name = "qwen2.5-vl", .architectures = NAMES("Qwen2_5_VLForConditionalGeneration"), .decoder_kind = "qwen2_vl",
@@ -99,6 +99,8 @@ static const mt_composition compositions[] = {
     {.name = "qwen3-moe", .architectures = NAMES("Qwen3MoeForCausalLM"), .decoder_kind = "qwen3_moe",
      .text_prefixes = text_prefixes},
     {.name = "qwen2-moe", .architectures = NAMES("Qwen2MoeForCausalLM"), .decoder_kind = "qwen2_moe",
+     .text_prefixes = text_prefixes},
+    {.name = "llama", .architectures = NAMES("LlamaForCausalLM"), .decoder_kind = "llama",
      .text_prefixes = text_prefixes},
     {.name = "internlm2", .architectures = NAMES("InternLM2ForCausalLM"), .decoder_kind = "internlm2",
      .text_prefixes = text_prefixes},

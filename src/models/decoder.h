@@ -14,6 +14,7 @@
  *     | qwen2_moe  | q/k/v biases (qkv_bias, default on),    | MoE as qwen3_moe, plus a shared expert | Qwen1.5-   |
  *     |            | o without                               | with a sigmoid gate                    | MoE, Qwen2-|
  *     |            |                                         |                                        | 57B-A14B   |
+ *     | llama      | attention_bias (default none)           | gated SiLU                             | Llama 3    |
  *     | internlm2  | packed wqkv in grouped order, its bias  | gated SiLU (w1 gate, w3 up, w2 down)   | InternLM2, |
  *     |            | and wo's from "bias" (default on)       |                                        | InternVL2.5|
  * All: RMSNorm pre-norm blocks, head_dim from the config (else hidden / heads), GQA, any rope of nn/rope.h, tied or

@@ -36,6 +36,8 @@ static const kind_defaults kinds[] = {
     {"qwen3_moe", false, false, true, true, true, false, false, NULL, false, NULL, NULL},
     {"qwen3_vl_moe", false, false, true, true, true, true, true, NULL, false, NULL, NULL},
     {"qwen2_moe", true, false, false, false, true, false, false, "qkv_bias", true, NULL, NULL},
+    /* LlamaConfig: attention_bias on all four projections (default none), head_dim from the config */
+    {"llama", false, false, true, false, false, false, false, NULL, false, NULL, NULL},
     /* InternLM2Config: bias defaults to true (InternVL 2.5's configs say false); head_dim is always hidden / heads */
     {"internlm2", true, true, false, false, false, false, false, NULL, false, "bias", &internlm2_names},
 };

@@ -129,9 +129,9 @@ def main():
     no_img = lambda t: t.update(added_tokens=[x for x in t["added_tokens"] if x["content"] != "<img>"])  # noqa
     c.expect("no <img> token", c.variant(hf, "no_img", tokenizer=no_img), ins, pv, ["tokenizer.json", "<img>"])
 
-    c.expect("Llama (not a decoder InternVL runs)", c.variant(orig, "llama_o", lambda k: k["llm_config"].update(
-        architectures=["LlamaForCausalLM"])), ins, pv,
-             ["llm_config", "LlamaForCausalLM", "InternLM2ForCausalLM"])
+    c.expect("Phi3 (not a decoder mitten has)", c.variant(orig, "phi3_o", lambda k: k["llm_config"].update(
+        architectures=["Phi3ForCausalLM"])), ins, pv,
+             ["llm_config", "Phi3ForCausalLM", "InternLM2ForCausalLM", "LlamaForCausalLM"])
     c.expect("Qwen2 tensors labelled InternLM2", c.variant(orig, "lm2_label", lambda k: k["llm_config"].update(
         architectures=["InternLM2ForCausalLM"])), ins, pv, ["tok_embeddings.weight"])
     # InternVL 2.5: 8 query heads over 2 KV heads of 8 dims, wqkv [(8 + 2 * 2) * 8, 64] in grouped order
@@ -154,8 +154,8 @@ def main():
              ["llm_config", "rope_pos_id_version", "v2pe"])
     c.expect("rope_scaling type yarn without factor", c.variant(lm2, "lm2_rope", llm(rope_scaling={"type": "ntk"})),
              ins, pv, ["llm_config.rope_scaling", "ntk"])
-    c.expect("text model_type llama", c.variant(hf, "llama", setv("model_type", "llama", "text_config")), ins, pv,
-             ["text_config", "model_type", "llama", "qwen3_moe"])
+    c.expect("text model_type phi3", c.variant(hf, "phi3", setv("model_type", "phi3", "text_config")), ins, pv,
+             ["text_config", "model_type", "phi3", "qwen3_moe"])
     c.expect("llm_config without architectures", c.variant(orig, "noarch", lambda k: k["llm_config"].pop(
         "architectures")), ins, pv, ["llm_config", "architectures", "missing"])
     c.expect("architectures not a name", c.variant(hf, "mt_num", setv("model_type", 7, "text_config")), ins, pv,

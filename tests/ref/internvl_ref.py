@@ -10,7 +10,7 @@ Written from (read for facts, nothing copied):
 The decoder is qwen3_model.py's (Qwen2 / Qwen3 as transformers 5.0.0.dev0) or internlm2_model.py's (InternVL 2.5's
 InternLM2, the remote code), 1-D positions (arange).
 
-    internvl_ref.py make-checkpoint --layout hf|original --out DIR [--llm qwen2|qwen3|internlm2] [--vision 300m|6b]
+    internvl_ref.py make-checkpoint --layout hf|original --out DIR [--llm qwen2|qwen3|internlm2|llama] [--vision 300m|6b]
                                     [--select-layer K] [--ps-version v1|v2] [--via hf|original] [--seed N]
     internvl_ref.py convert --model DIR --out DIR          # to the other layout (tokenizer and generation config kept)
     internvl_ref.py extract-llm --model DIR --out DIR      # the language model alone, as its own CausalLM folder
@@ -72,7 +72,8 @@ NAMES = {
                ls1="lambda_1", ls2="lambda_2", norm1="layernorm_before.", norm2="layernorm_after.",
                fc1="mlp.fc1.", fc2="mlp.fc2.", mlp_norm="layer_norm.", mlp_fc1="linear_1.", mlp_fc2="linear_2."),
 }
-LLM_ARCH = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "internlm2": "InternLM2ForCausalLM"}
+LLM_ARCH = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "internlm2": "InternLM2ForCausalLM",
+            "llama": "LlamaForCausalLM"}
 
 
 class Qwen:

@@ -46,6 +46,9 @@ VARIANTS = {
                   ["--sliding-window", "6", "--max-window-layers", "1", "--config-form", "4"]),
     "qwen3_moe_swa": (QWEN3, "qwen3_moe", ["text_long"], "float32", ["--sliding-window", "6"]),
     "qwen2_moe": (QWEN3, "qwen2_moe", ["text", "text_long"], "float32", ["--config-form", "4"]),
+    # Llama 3.1's layout: no biases, head_dim 24 (not H / heads), llama3 rope scaling; in each config form
+    "llama": (QWEN3, "llama", ["text", "text_long"], "float32", []),
+    "llama_4x": (QWEN3, "llama", ["text_long"], "float32", ["--config-form", "4"]),
     # InternVL (internvl_ref.py: --variant is the layout; images are pixel_values [tiles, 3, S, S] without --grid):
     # the 300M tower with a Qwen2 decoder in each layout, each also converted from the other layout, and the 6B tower
     # (RMSNorm, q/k norm) with a Qwen3 decoder, select_layer -2 and the transposed v1 pixel shuffle
@@ -60,6 +63,8 @@ VARIANTS = {
     "internvl_internlm2": (INTERNVL, "original", IVL_CASES, "float32", ["--llm", "internlm2"]),
     # converted to the transformers layout (text_config.model_type internlm2: no transformers class, mitten's names)
     "internvl_hf_internlm2": (INTERNVL, "hf", ["two_images"], "float32", ["--llm", "internlm2", "--via", "original"]),
+    # InternVL2-76B's kind of decoder (Llama, llama3 rope), in the transformers layout
+    "internvl_llama": (INTERNVL, "hf", ["two_images"], "float32", ["--llm", "llama", "--via", "original"]),
     # its language model alone (extract-llm): InternLM2ForCausalLM, model.tok_embeddings ... output.weight
     "internlm2_text": (INTERNVL, "original", ["text"], "float32", ["--llm", "internlm2"]),
 }

@@ -18,3 +18,8 @@ add_test(NAME model_internvl_bad_input
                  --work ${CMAKE_BINARY_DIR}/model-internvl-bad-input)
 set_tests_properties(model_internvl_bad_input PROPERTIES LABELS ref TIMEOUT 300
                      ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# InternLM2ForCausalLM trained through its packed wqkv: LoRA (PEFT names, merge = OUT/model) and full fine-tuning.
+add_test(NAME model_internlm2_train
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internlm2_train.py --mitten $<TARGET_FILE:mitten_cli>
+                 --work ${CMAKE_BINARY_DIR}/model-internlm2-train)
+set_tests_properties(model_internlm2_train PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

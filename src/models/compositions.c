@@ -58,12 +58,15 @@ static const char *const text_prefixes[] = {"model.", NULL};
 /* InternVL's fine-tuning scripts (internvl_chat_finetune.py with the shipped shell recipes: freeze_backbone,
  * mlp1 unfrozen, the LLM trained fully or by use_llm_lora) train the projector with the LLM: so does mitten train
  * when --train is not given. */
-/* InternVL's language models: InternVLChatModel builds the one llm_config.architectures[0] names (InternVL3: Qwen2,
- * InternVL3.5: Qwen3 / Qwen3-MoE); InternVLForConditionalGeneration the one of text_config.model_type, qwen2 when
- * absent (InternVLConfig's default). */
+/* InternVL's language models: InternVLChatModel builds the one llm_config.architectures[0] names (InternVL 2.5:
+ * InternLM2, InternVL3: Qwen2, InternVL3.5: Qwen3 / Qwen3-MoE, InternVL2-40B / -76B: Llama);
+ * InternVLForConditionalGeneration the one of text_config.model_type, qwen2 when absent (InternVLConfig's default;
+ * transformers has no internlm2 model type, but a converted folder may name the remote code's). */
 static const char *const internvl_llms[] = {"Qwen2ForCausalLM", "qwen2", "Qwen3ForCausalLM", "qwen3",
-                                            "Qwen3MoeForCausalLM", "qwen3_moe", NULL};
-static const char *const internvl_hf_llms[] = {"qwen2", "qwen2", "qwen3", "qwen3", "qwen3_moe", "qwen3_moe", NULL};
+                                            "Qwen3MoeForCausalLM", "qwen3_moe", "InternLM2ForCausalLM", "internlm2",
+                                            "LlamaForCausalLM", "llama", NULL};
+static const char *const internvl_hf_llms[] = {"qwen2", "qwen2", "qwen3", "qwen3", "qwen3_moe", "qwen3_moe",
+                                               "internlm2", "internlm2", "llama", "llama", NULL};
 
 static const mt_composition compositions[] = {
     {.name = "qwen2.5-vl", .architectures = NAMES("Qwen2_5_VLForConditionalGeneration"), .decoder_kind = "qwen2_vl",
@@ -100,6 +103,10 @@ static const mt_composition compositions[] = {
     {.name = "qwen3-moe", .architectures = NAMES("Qwen3MoeForCausalLM"), .decoder_kind = "qwen3_moe",
      .text_prefixes = text_prefixes},
     {.name = "qwen2-moe", .architectures = NAMES("Qwen2MoeForCausalLM"), .decoder_kind = "qwen2_moe",
+     .text_prefixes = text_prefixes},
+    {.name = "llama", .architectures = NAMES("LlamaForCausalLM"), .decoder_kind = "llama",
+     .text_prefixes = text_prefixes},
+    {.name = "internlm2", .architectures = NAMES("InternLM2ForCausalLM"), .decoder_kind = "internlm2",
      .text_prefixes = text_prefixes},
 };
 

@@ -3,7 +3,8 @@
  * Reference: transformers models/qwen2/modeling_qwen2.py, models/qwen3/modeling_qwen3.py and
  * models/qwen3_moe/modeling_qwen3_moe.py (Qwen3DecoderLayer: pre-norm attention with q_norm / k_norm on each head
  * before the rotary, then pre-norm MLP or sparse MoE block); models/qwen2_moe/modeling_qwen2_moe.py 5.0.0.dev0 for
- * the shared expert (mlp.shared_expert.{gate,up,down}_proj, mlp.shared_expert_gate [1, H]).
+ * the shared expert (mlp.shared_expert.{gate,up,down}_proj, mlp.shared_expert_gate [1, H]); InternLM2's
+ * modeling_internlm2.py (OpenGVLab/InternVL internvl_chat/internvl/model/internlm2) for the packed wqkv.
  */
 #include "models/decoder.h"
 
@@ -102,6 +103,20 @@ static void load_moe(mt_loader *l, const mt_decoder_cfg *c, mt_moe *moe, mt_tens
     moe->has_shared = moe->has_shared_gate = !l->st;
 }
 
+/* A packed projection whose rows are not the config's heads is refused naming both: a config with other head
+ * counts would split the groups wrongly yet could match the shape of a plain [q | k | v] weight. */
+static void packed_rows_check(mt_loader *l, const mt_decoder_cfg *c, const char *p, long long li, const char *leaf) {
+    char name[512];
+    snprintf(name, sizeof name, "%slayers.%lld.%sweight", p, li, leaf);
+    const mt_st_tensor *t = l->st ? NULL : mt_safetensors_find(l->m->st, name);
+    int64_t want = (c->n_heads + 2 * c->n_kv) * c->head_dim;
+    if (t && t->ndim == 2 && t->shape[0] != want)
+        l->st = mt_err_set(l->err, MT_ERR_FORMAT, "%s: tensor \"%s\" has %lld rows, but the config's heads give (%lld "
+                           "query + 2 x %lld key-value heads) x head_dim %lld = %lld (num_attention_heads, "
+                           "num_key_value_heads, hidden_size / heads)", l->m->dir, name, (long long)t->shape[0],
+                           (long long)c->n_heads, (long long)c->n_kv, (long long)c->head_dim, (long long)want);
+}
+
 mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p, const char *lm_head_name,
                           mt_decoder **out, mt_err *err) {
     mt_decoder *d = mt_calloc(1, sizeof *d);
@@ -115,19 +130,26 @@ mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p,
     const mt_decoder_cfg *c = &d->cfg;
     int64_t H = c->hidden, D = c->head_dim, qw = c->n_heads * D, kvw = c->n_kv * D;
     mt_loader l = {m, err, MT_OK};
-    mt_load_matrix(&l, &d->embed, c->vocab, H, "%sembed_tokens.weight", p);
+    const mt_decoder_names *nm = c->names;
+    mt_load_matrix(&l, &d->embed, c->vocab, H, "%s%sweight", p, nm->embed);
     for (int64_t i = 0; i < c->n_layers && !l.st; i++) {
         dec_layer *y = &d->layers[i];
         long long li = (long long)i;
-        mt_load_norm(&l, &y->ln1, H, false, c->rms_eps, "%slayers.%lld.input_layernorm.", p, li);
-        mt_load_norm(&l, &y->ln2, H, false, c->rms_eps, "%slayers.%lld.post_attention_layernorm.", p, li);
+        mt_load_norm(&l, &y->ln1, H, false, c->rms_eps, "%slayers.%lld.%s", p, li, nm->ln1);
+        mt_load_norm(&l, &y->ln2, H, false, c->rms_eps, "%slayers.%lld.%s", p, li, nm->ln2);
         mt_attn_block *a = &y->attn;
         *a = (mt_attn_block){.n_heads = (int)c->n_heads, .n_kv_heads = (int)c->n_kv, .head_dim = D,
                              .scale = 1.0f / sqrtf((float)D), .window = c->window_layer[i] ? c->window : 0};
-        mt_load_linear(&l, &a->q, qw, H, c->qkv_bias, "%slayers.%lld.self_attn.q_proj.", p, li);
-        mt_load_linear(&l, &a->k, kvw, H, c->qkv_bias, "%slayers.%lld.self_attn.k_proj.", p, li);
-        mt_load_linear(&l, &a->v, kvw, H, c->qkv_bias, "%slayers.%lld.self_attn.v_proj.", p, li);
-        mt_load_linear(&l, &a->o, H, qw, c->o_bias, "%slayers.%lld.self_attn.o_proj.", p, li);
+        if (nm->qkv) {
+            a->packed_qkv = true;
+            packed_rows_check(&l, c, p, li, nm->qkv);
+            mt_load_linear(&l, &a->qkv, qw + 2 * kvw, H, c->qkv_bias, "%slayers.%lld.%s", p, li, nm->qkv);
+        } else {
+            mt_load_linear(&l, &a->q, qw, H, c->qkv_bias, "%slayers.%lld.%s", p, li, nm->q);
+            mt_load_linear(&l, &a->k, kvw, H, c->qkv_bias, "%slayers.%lld.%s", p, li, nm->k);
+            mt_load_linear(&l, &a->v, kvw, H, c->qkv_bias, "%slayers.%lld.%s", p, li, nm->v);
+        }
+        mt_load_linear(&l, &a->o, H, qw, c->o_bias, "%slayers.%lld.%s", p, li, nm->o);
         if (c->qk_norm) {
             mt_load_norm(&l, &a->q_norm, D, false, c->rms_eps, "%slayers.%lld.self_attn.q_norm.", p, li);
             mt_load_norm(&l, &a->k_norm, D, false, c->rms_eps, "%slayers.%lld.self_attn.k_norm.", p, li);
@@ -135,9 +157,9 @@ mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *p,
         if (c->n_experts && !c->dense_layer[i]) {
             load_moe(&l, c, &y->moe, y->stacks, p, i);
         } else {
-            mt_load_linear(&l, &y->gate, c->inter, H, false, "%slayers.%lld.mlp.gate_proj.", p, li);
-            mt_load_linear(&l, &y->up, c->inter, H, false, "%slayers.%lld.mlp.up_proj.", p, li);
-            mt_load_linear(&l, &y->down, H, c->inter, false, "%slayers.%lld.mlp.down_proj.", p, li);
+            mt_load_linear(&l, &y->gate, c->inter, H, false, "%slayers.%lld.%s", p, li, nm->gate);
+            mt_load_linear(&l, &y->up, c->inter, H, false, "%slayers.%lld.%s", p, li, nm->up);
+            mt_load_linear(&l, &y->down, H, c->inter, false, "%slayers.%lld.%s", p, li, nm->down);
         }
     }
     mt_load_norm(&l, &d->final_norm, H, false, c->rms_eps, "%snorm.", p);

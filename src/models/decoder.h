@@ -14,6 +14,9 @@
  *     | qwen2_moe  | q/k/v biases (qkv_bias, default on),    | MoE as qwen3_moe, plus a shared expert | Qwen1.5-   |
  *     |            | o without                               | with a sigmoid gate                    | MoE, Qwen2-|
  *     |            |                                         |                                        | 57B-A14B   |
+ *     | llama      | attention_bias (default none)           | gated SiLU                             | Llama 3    |
+ *     | internlm2  | packed wqkv in grouped order, its bias  | gated SiLU (w1 gate, w3 up, w2 down)   | InternLM2, |
+ *     |            | and wo's from "bias" (default on)       |                                        | InternVL2.5|
  * All: RMSNorm pre-norm blocks, head_dim from the config (else hidden / heads), GQA, any rope of nn/rope.h, tied or
  * untied LM head. MoE routers are MT_WEIGHT_OPT_IN (frozen unless training asks for them); fused expert stacks are
  * read in place through transposed views and are MT_WEIGHT_FROZEN.
@@ -32,6 +35,13 @@
 
 #define MT_DECODER_MAX_LAYERS 1024
 
+/* A kind's tensor names after the text prefix (Qwen's: embed_tokens, self_attn.q_proj, ...; InternLM2's:
+ * tok_embeddings, attention.wqkv, ...). qkv set: one packed projection instead of q, k and v (see nn/attention.h). */
+typedef struct mt_decoder_names {
+    const char *embed, *ln1, *ln2, *q, *k, *v, *qkv, *o, *gate, *up, *down;
+    const char *head; /* the LM head's last name part, replacing "lm_head.weight" in the composition's head name */
+} mt_decoder_names;
+
 typedef struct mt_decoder_cfg {
     int64_t hidden, inter, n_layers, n_heads, n_kv, head_dim, vocab, max_positions;
     float rms_eps;
@@ -40,6 +50,7 @@ typedef struct mt_decoder_cfg {
      * window_layer[l]; window 0 = none */
     int64_t window;
     uint8_t window_layer[MT_DECODER_MAX_LAYERS];
+    const mt_decoder_names *names;
     mt_act act;
     double attn_dropout; /* attention_dropout: the forward never drops (inference ignores it, as transformers does) */
     mt_rope_cfg rope;
@@ -61,7 +72,7 @@ mt_status mt_decoder_kind(const mt_composition *c, const cJSON *text, const char
 mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *text, const char *path, const char *what,
                             mt_decoder_cfg *out, mt_err *err);
 
-/* Loads the decoder's weights: prefix + "embed_tokens.weight", "layers.N....", "norm.weight"; lm_head_name unless
+/* Loads the decoder's weights: prefix + cfg->names' (embed "weight", "layers.N....", "norm.weight"); lm_head_name unless
  * tied (a tied checkpoint that saved it anyway ties it, as transformers loads it). The decoder takes cfg's
  * allocations (dense_layer), on failure too. */
 mt_status mt_decoder_load(mt_model *m, const mt_decoder_cfg *cfg, const char *prefix, const char *lm_head_name,

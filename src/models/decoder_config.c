@@ -13,16 +13,33 @@ typedef struct kind_defaults {
     bool always_norm_topk; /* Qwen3-VL-MoE renormalises whatever norm_topk_prob says */
     const char *qkv_bias_key; /* a config key that overrides the kind's q/k/v bias (Qwen2-MoE's qkv_bias) */
     bool shared_expert;       /* a shared expert of shared_expert_intermediate_size with a sigmoid gate */
+    const char *bias_key;     /* a config key for the biases of all four projections, default qkv_bias (InternLM2's
+                                 "bias") */
+    const mt_decoder_names *names; /* NULL: Qwen's */
 } kind_defaults;
 
+static const mt_decoder_names qwen_names = {
+    "embed_tokens.", "input_layernorm.", "post_attention_layernorm.", "self_attn.q_proj.", "self_attn.k_proj.",
+    "self_attn.v_proj.", NULL, "self_attn.o_proj.", "mlp.gate_proj.", "mlp.up_proj.", "mlp.down_proj.",
+    "lm_head.weight"};
+/* InternLM2ForCausalLM (modeling_internlm2.py of InternLM and of InternVL 2.5): model.tok_embeddings,
+ * layers.N.{attention_norm, attention.wqkv, attention.wo, ffn_norm, feed_forward.w1 / w3 / w2}, model.norm, output */
+static const mt_decoder_names internlm2_names = {
+    "tok_embeddings.", "attention_norm.", "ffn_norm.", NULL, NULL, NULL, "attention.wqkv.", "attention.wo.",
+    "feed_forward.w1.", "feed_forward.w3.", "feed_forward.w2.", "output.weight"};
+
 static const kind_defaults kinds[] = {
-    {"qwen2", true, false, false, false, false, false, false, NULL, false},
-    {"qwen2_vl", true, false, false, false, false, false, false, NULL, false},
-    {"qwen3", false, false, true, true, false, false, false, NULL, false},
-    {"qwen3_vl", false, false, true, true, false, false, false, NULL, false},
-    {"qwen3_moe", false, false, true, true, true, false, false, NULL, false},
-    {"qwen3_vl_moe", false, false, true, true, true, true, true, NULL, false},
-    {"qwen2_moe", true, false, false, false, true, false, false, "qkv_bias", true},
+    {"qwen2", true, false, false, false, false, false, false, NULL, false, NULL, NULL},
+    {"qwen2_vl", true, false, false, false, false, false, false, NULL, false, NULL, NULL},
+    {"qwen3", false, false, true, true, false, false, false, NULL, false, NULL, NULL},
+    {"qwen3_vl", false, false, true, true, false, false, false, NULL, false, NULL, NULL},
+    {"qwen3_moe", false, false, true, true, true, false, false, NULL, false, NULL, NULL},
+    {"qwen3_vl_moe", false, false, true, true, true, true, true, NULL, false, NULL, NULL},
+    {"qwen2_moe", true, false, false, false, true, false, false, "qkv_bias", true, NULL, NULL},
+    /* LlamaConfig: attention_bias on all four projections (default none), head_dim from the config */
+    {"llama", false, false, true, false, false, false, false, NULL, false, NULL, NULL},
+    /* InternLM2Config: bias defaults to true (InternVL 2.5's configs say false); head_dim is always hidden / heads */
+    {"internlm2", true, true, false, false, false, false, false, NULL, false, "bias", &internlm2_names},
 };
 
 /* Which layers slide when use_sliding_window is true, as transformers 5.0.0.dev0 (git ccc7d90bcb) decides it:
@@ -194,8 +211,8 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
         return mt_err_set(err, MT_ERR_FORMAT, "%s: %lld attention heads are not a multiple of %lld KV heads", path,
                           (long long)c->n_heads, (long long)c->n_kv);
     int64_t dflt_hd = c->hidden % c->n_heads ? 0 : c->hidden / c->n_heads;
-    const cJSON *hd = cJSON_GetObjectItemCaseSensitive(text, "head_dim");
-    c->head_dim = cJSON_IsNull(hd) ? dflt_hd : mt_cfg_int_opt(&r, text, "head_dim", 2, 4096, dflt_hd);
+    const cJSON *hd = k->names ? NULL : cJSON_GetObjectItemCaseSensitive(text, "head_dim");
+    c->head_dim = cJSON_IsNull(hd) || !hd ? dflt_hd : mt_cfg_int_opt(&r, text, "head_dim", 2, 4096, dflt_hd);
     if (!r.st && (c->head_dim < 2 || c->head_dim % 2))
         return mt_err_set(err, MT_ERR_FORMAT, "%s: head_dim %lld (hidden_size %lld / %lld heads) must be even", path,
                           (long long)c->head_dim, (long long)c->hidden, (long long)c->n_heads);
@@ -211,6 +228,13 @@ mt_status mt_decoder_config(const char *kind, const cJSON *root, const cJSON *te
     if (k->qkv_bias_key) c->qkv_bias = mt_cfg_bool_opt(&r, text, k->qkv_bias_key, k->qkv_bias);
     c->o_bias = k->o_bias;
     if (k->bias_from_config) c->qkv_bias = c->o_bias = mt_cfg_bool_opt(&r, text, "attention_bias", false);
+    if (k->bias_key) c->qkv_bias = c->o_bias = mt_cfg_bool_opt(&r, text, k->bias_key, k->qkv_bias);
+    c->names = k->names ? k->names : &qwen_names;
+    /* InternVL's own InternLM2 code has a V2PE position scheme mitten does not implement */
+    const char *pos_ver = k->names ? mt_cfg_str_opt(&r, text, "rope_pos_id_version", "default") : "default";
+    if (!r.st && strcmp(pos_ver, "default") != 0)
+        mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "rope_pos_id_version \"%.40s\" is not supported (only \"default\")",
+                    pos_ver);
     if (mt_cfg_bool_opt(&r, text, "mlp_bias", false))
         mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "mlp_bias = true is not supported");
     read_window(&r, kind, text, c);

@@ -113,7 +113,14 @@ static bool ignored(const mt_composition *c, const char *name) {
     return false;
 }
 
-static const char *lm_head_name(const mt_composition *c) { return c->lm_head ? c->lm_head : "lm_head.weight"; }
+/* The composition's head name (default "lm_head.weight") with its last part as the decoder kind names it
+ * (InternLM2: "language_model.lm_head.weight" -> "language_model.output.weight"). */
+static void set_lm_head_name(mt_model *m, const mt_decoder_names *nm) {
+    const char *full = m->comp->lm_head ? m->comp->lm_head : "lm_head.weight";
+    size_t n = strlen(full), leaf = strlen("lm_head.weight");
+    int keep = n >= leaf && strcmp(full + n - leaf, "lm_head.weight") == 0 ? (int)(n - leaf) : (int)n;
+    snprintf(m->lm_head_name, sizeof m->lm_head_name, "%.*s%s", keep, full, keep == (int)n ? "" : nm->head);
+}
 
 /* Every checkpoint tensor must be read by a part or declared ignored: a mislabelled checkpoint never loads quietly. */
 static mt_status check_unused(const mt_model *m, bool allow, mt_err *err) {
@@ -124,7 +131,7 @@ static mt_status check_unused(const mt_model *m, bool allow, mt_err *err) {
         const mt_st_tensor *t = mt_safetensors_at(m->st, i);
         if (mt_weight_find(m, t->name) || ignored(m->comp, t->name)) continue;
         /* transformers ties the head to the embedding and drops a saved copy, as mitten does */
-        if (strcmp(t->name, lm_head_name(m->comp)) == 0 && mt_decoder_get_cfg(m->decoder)->tied) continue;
+        if (strcmp(t->name, m->lm_head_name) == 0 && mt_decoder_get_cfg(m->decoder)->tied) continue;
         if (unused++ < 5 && len < sizeof list)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%.100s\"", unused > 1 ? ", " : "", t->name);
     }
@@ -161,18 +168,21 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
     if (st) return st;
     m->decoder_kind = kind;
     if (c->untied_head) dc.tied = false;
-    const char *tp = find_prefix(m->st, c->text_prefixes, "embed_tokens.weight");
+    char probe[64];
+    snprintf(probe, sizeof probe, "%sweight", dc.names->embed);
+    const char *tp = find_prefix(m->st, c->text_prefixes, probe);
     if (!tp) {
         mt_free(dc.dense_layer);
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: the checkpoint has no text embedding (%sembed_tokens.weight)", m->dir,
-                          c->text_prefixes[0]);
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: the checkpoint has no text embedding (%s%s)", m->dir,
+                          c->text_prefixes[0], probe);
     }
+    set_lm_head_name(m, dc.names);
     if (c->vision) {
         m->vision_prefix = find_any_prefix(m->st, c->vision_prefixes);
         if (!m->vision_prefix) m->vision_prefix = c->vision_prefixes[0];
         m->projector_prefix = find_any_prefix(m->st, c->projector_prefixes);
     }
-    st = mt_decoder_load(m, &dc, tp, lm_head_name(c), &m->decoder, err);
+    st = mt_decoder_load(m, &dc, tp, m->lm_head_name, &m->decoder, err);
     if (st) return st;
     mt_model_desc *d = &m->desc;
     d->vocab_size = dc.vocab;

@@ -198,6 +198,7 @@ typedef struct mt_model_desc {
 struct mt_model {
     const mt_composition *comp;
     const char *decoder_kind; /* the composition's, or the one its text config picked */
+    char lm_head_name[256];   /* the LM head's tensor name for this decoder kind */
     char *dir;
     mt_model_params params; /* as opened: parts read what concerns them (the processor, max_pixels) */
     mt_safetensors *st;

@@ -24,13 +24,37 @@ static mt_tensor *attend_group(mt_ctx *ctx, const mt_attn_block *a, const mt_kv_
     return mt_op_attention(ctx, qg, &keys, &values, a->n_heads, a->n_kv_heads, &ao);
 }
 
+/* The grouped projection's output [T, Hkv*(g+2)*D] as q [T, Hq*D], k and v [T, Hkv*D]: viewed as [T*Hkv, (g+2)*D],
+ * the columns [0, g*D) of each row are group j's query heads in order, then D of key, then D of value. */
+static void split_grouped(mt_ctx *ctx, const mt_attn_block *a, mt_tensor *qkv, mt_tensor **q, mt_tensor **k,
+                          mt_tensor **v) {
+    int64_t D = a->head_dim, g = a->n_heads / a->n_kv_heads, T = qkv ? qkv->shape[0] : 0;
+    mt_tensor *rows = qkv ? mt_op_reshape(ctx, qkv, 2, (int64_t[]){T * a->n_kv_heads, (g + 2) * D}) : NULL;
+    mt_tensor *parts[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t c0 = i == 0 ? 0 : (g + i - 1) * D, n = i == 0 ? g * D : D;
+        mt_tensor *p = mt_op_contiguous(ctx, mt_tensor_cols(ctx, rows, c0, n));
+        parts[i] = p ? mt_op_reshape(ctx, p, 2, (int64_t[]){T, a->n_kv_heads * n}) : NULL;
+    }
+    *q = parts[0];
+    *k = parts[1];
+    *v = parts[2];
+}
+
 mt_tensor *mt_nn_self_attention(mt_ctx *ctx, const mt_attn_block *a, const mt_tensor *x, const mt_tensor *cos,
                                 const mt_tensor *sin, const mt_kv_plan *plan, int layer) {
     if (!x) return NULL;
     if (plan->n_groups < 1) return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: empty batch plan");
-    mt_tensor *q = head_norm(ctx, mt_nn_linear(ctx, x, &a->q), &a->q_norm, a->n_heads, a->head_dim);
-    mt_tensor *k = head_norm(ctx, mt_nn_linear(ctx, x, &a->k), &a->k_norm, a->n_kv_heads, a->head_dim);
-    mt_tensor *v = mt_nn_linear(ctx, x, &a->v);
+    mt_tensor *q, *k, *v;
+    if (a->packed_qkv) {
+        split_grouped(ctx, a, mt_nn_linear(ctx, x, &a->qkv), &q, &k, &v);
+    } else {
+        q = mt_nn_linear(ctx, x, &a->q);
+        k = mt_nn_linear(ctx, x, &a->k);
+        v = mt_nn_linear(ctx, x, &a->v);
+    }
+    q = head_norm(ctx, q, &a->q_norm, a->n_heads, a->head_dim);
+    k = head_norm(ctx, k, &a->k_norm, a->n_kv_heads, a->head_dim);
     q = mt_op_rope(ctx, q, a->n_heads, cos, sin);
     k = mt_op_rope(ctx, k, a->n_kv_heads, cos, sin);
     if (!q || !k || !v) return NULL;

@@ -13,6 +13,12 @@
 
 typedef struct mt_attn_block {
     mt_linear q, k, v, o; /* q [Hq*D, C], k and v [Hkv*D, C], o [C, Hq*D]; biases optional */
+    /* packed_qkv: qkv [(Hq + 2 Hkv)*D, C] replaces q, k and v, its rows in InternLM2's grouped order: for each KV
+     * head j, the g = Hq / Hkv query heads j*g .. j*g+g-1, then key head j, then value head j. A strided view of the
+     * weight cannot pick q out (its rows jump once per group), so the projection runs whole and its output columns
+     * are regrouped: one copy of q, k and v, not of the weight */
+    mt_linear qkv;
+    bool packed_qkv;
     mt_norm q_norm, k_norm; /* RMSNorm over each head's D values (Qwen3), w.data NULL when absent */
     int n_heads, n_kv_heads;
     int64_t head_dim;

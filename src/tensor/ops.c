@@ -436,6 +436,22 @@ mt_tensor *mt_op_contiguous(mt_ctx *ctx, const mt_tensor *x) {
     mt_tensor *y = mt_tensor_new(ctx, MT_F32, x->ndim, x->shape);
     NEED(y);
     int64_t n = mt_tensor_numel(x), idx[MT_MAX_DIMS] = {0};
+    int last = x->ndim - 1;
+    if (x->dtype == MT_F32 && x->stride[last] == 1 && n > 0) {
+        /* rows of unit stride (column views such as InternLM2's grouped qkv split, run on every layer's whole
+         * prefill) copy whole instead of element by element through the generic index walk below */
+        int64_t w = x->shape[last];
+        for (int64_t r = 0; r < n / w; r++) {
+            int64_t off = 0, rem = r;
+            for (int d = last - 1; d >= 0; d--) {
+                off += rem % x->shape[d] * x->stride[d];
+                rem /= x->shape[d];
+            }
+            memcpy(mt_f32(y) + r * w, mt_f32(x) + off, (size_t)w * sizeof(float));
+        }
+        RECORD_OR_FAIL(mt_bw_copy, y, x, NULL, NULL);
+        return y;
+    }
     for (int64_t i = 0; i < n; i++) {
         int64_t off = 0;
         for (int d = 0; d < x->ndim; d++) off += idx[d] * x->stride[d];

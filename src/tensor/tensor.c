@@ -106,6 +106,22 @@ mt_tensor *mt_tensor_rows(mt_ctx *ctx, const mt_tensor *t, int64_t r0, int64_t n
     return v;
 }
 
+mt_tensor *mt_tensor_cols(mt_ctx *ctx, const mt_tensor *t, int64_t c0, int64_t n) {
+    if (!t) return NULL;
+    if (t->ndim != 2 || c0 < 0 || n < 0 || c0 + n > t->shape[1])
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "columns [%lld, +%lld) outside a %dD tensor of %lld columns",
+                           (long long)c0, (long long)n, t->ndim, (long long)t->shape[t->ndim > 1 ? 1 : 0]);
+    mt_tensor *v = mt_arena_alloc(ctx->arena, sizeof *v);
+    if (!v) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    *v = *t;
+    v->shape[1] = n;
+    v->data = (char *)t->data + (size_t)(c0 * t->stride[1]) * mt_dtype_size(t->dtype);
+    v->grad = NULL;
+    v->requires_grad = false;
+    if (mt_tape_wants(ctx, t, NULL, NULL) && !mt_tape_record(ctx, mt_bw_view, v, t, NULL, NULL)) return NULL;
+    return v;
+}
+
 typedef struct rows_job {
     void (*fn)(void *user, int64_t r0, int64_t r1);
     void *user;

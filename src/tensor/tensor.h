@@ -80,6 +80,8 @@ int64_t mt_tensor_numel(const mt_tensor *t);
 bool mt_tensor_is_contiguous(const mt_tensor *t);
 /* Rows of a 2D tensor [r0, r0+n) as a view (no copy). */
 mt_tensor *mt_tensor_rows(mt_ctx *ctx, const mt_tensor *t, int64_t r0, int64_t n);
+/* Columns [c0, c0+n) of a 2D tensor as a strided view (no copy; mt_op_contiguous materialises it). */
+mt_tensor *mt_tensor_cols(mt_ctx *ctx, const mt_tensor *t, int64_t c0, int64_t n);
 static inline float *mt_f32(const mt_tensor *t) { return (float *)t->data; }
 
 /* ---- ops (all outputs f32, contiguous) ---- */

@@ -85,11 +85,33 @@ def main():
     no_img = lambda t: t.update(added_tokens=[x for x in t["added_tokens"] if x["content"] != "<img>"])  # noqa
     c.expect("no <img> token", c.variant(hf, "no_img", tokenizer=no_img), ins, pv, ["tokenizer.json", "<img>"])
 
-    c.expect("InternLM2 (not yet a decoder)", c.variant(orig, "internlm2", lambda k: k["llm_config"].update(
-        architectures=["InternLM2ForCausalLM"])), ins, pv,
-             ["llm_config", "InternLM2ForCausalLM", "Qwen2ForCausalLM"])
-    c.expect("text model_type llama", c.variant(hf, "llama", setv("model_type", "llama", "text_config")), ins, pv,
-             ["text_config", "model_type", "llama", "qwen3_moe"])
+    c.expect("Phi3 (not a decoder mitten has)", c.variant(orig, "phi3_o", lambda k: k["llm_config"].update(
+        architectures=["Phi3ForCausalLM"])), ins, pv,
+             ["llm_config", "Phi3ForCausalLM", "InternLM2ForCausalLM", "LlamaForCausalLM"])
+    c.expect("Qwen2 tensors labelled InternLM2", c.variant(orig, "lm2_label", lambda k: k["llm_config"].update(
+        architectures=["InternLM2ForCausalLM"])), ins, pv, ["tok_embeddings.weight"])
+    # InternVL 2.5: 8 query heads over 2 KV heads of 8 dims, wqkv [(8 + 2 * 2) * 8, 64] in grouped order
+    lm2 = os.path.join(a.work, "lm2")
+    sh(REF + ["make-checkpoint", "--layout", "original", "--llm", "internlm2", "--out", lm2])
+    c.good("InternLM2 decoder", lm2, ins, pv)
+    llm = lambda **kw: lambda k: k["llm_config"].update(kw)  # noqa: E731
+    c.expect("wqkv rows vs 4 KV heads", c.variant(lm2, "lm2_kv4", llm(num_key_value_heads=4)), ins, pv,
+             ["language_model.model.layers.0.attention.wqkv.weight", "96 rows", "2 x 4 key-value heads", "128"])
+    c.expect("wqkv rows vs 16 heads", c.variant(lm2, "lm2_h16", llm(num_attention_heads=16)), ins, pv,
+             ["attention.wqkv.weight", "96 rows", "(16 query", "head_dim 4"])
+    c.expect("heads not a multiple of KV heads", c.variant(lm2, "lm2_kv3", llm(num_key_value_heads=3)), ins, pv,
+             ["8 attention heads", "3 KV heads"])
+    c.expect("wqkv bias missing", c.variant(lm2, "lm2_bias", tensors=lambda t: t.pop(
+        "language_model.model.layers.2.attention.wqkv.bias")), ins, pv,
+             ["language_model.model.layers.2.attention.wqkv.bias"])
+    c.expect("wqkv bias unused", c.variant(lm2, "lm2_nobias", llm(bias=False)), ins, pv,
+             ["attention.wqkv.bias", "not used"])
+    c.expect("V2PE positions", c.variant(lm2, "lm2_v2pe", llm(rope_pos_id_version="v2pe")), ins, pv,
+             ["llm_config", "rope_pos_id_version", "v2pe"])
+    c.expect("rope_scaling type yarn without factor", c.variant(lm2, "lm2_rope", llm(rope_scaling={"type": "ntk"})),
+             ins, pv, ["llm_config.rope_scaling", "ntk"])
+    c.expect("text model_type phi3", c.variant(hf, "phi3", setv("model_type", "phi3", "text_config")), ins, pv,
+             ["text_config", "model_type", "phi3", "qwen3_moe"])
     c.expect("llm_config without architectures", c.variant(orig, "noarch", lambda k: k["llm_config"].pop(
         "architectures")), ins, pv, ["llm_config", "architectures", "missing"])
     c.expect("architectures not a name", c.variant(hf, "mt_num", setv("model_type", 7, "text_config")), ins, pv,

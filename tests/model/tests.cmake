@@ -25,3 +25,9 @@ add_test(NAME model_internvl_chat
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_chat.py --mitten $<TARGET_FILE:mitten_cli>
                  --work ${CMAKE_BINARY_DIR}/model-internvl-chat)
 set_tests_properties(model_internvl_chat PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# InternLM2ForCausalLM trained through its packed wqkv: LoRA (PEFT names, merge = OUT/model) and full fine-tuning.
+add_test(NAME model_internlm2_train
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internlm2_train.py --mitten $<TARGET_FILE:mitten_cli>
+                 --work ${CMAKE_BINARY_DIR}/model-internlm2-train)
+set_tests_properties(model_internlm2_train PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -7,11 +7,13 @@ Written from (read for facts, nothing copied):
     OpenGVLab/InternVL internvl_chat/internvl/model/internvl_chat/modeling_internvl_chat.py "orig:"
     transformers models/internvl/modeling_internvl.py (feisenyu/transformers_4573 mirror)     "hf:"
     transformers models/internvl/convert_internvl_weights_to_hf.py                         "convert:"
-The decoder is qwen3_model.py's (Qwen2 / Qwen3 as transformers 5.0.0.dev0), 1-D positions (arange).
+The decoder is qwen3_model.py's (Qwen2 / Qwen3 as transformers 5.0.0.dev0) or internlm2_model.py's (InternVL 2.5's
+InternLM2, the remote code), 1-D positions (arange).
 
-    internvl_ref.py make-checkpoint --layout hf|original --out DIR [--llm qwen2|qwen3] [--vision 300m|6b]
+    internvl_ref.py make-checkpoint --layout hf|original --out DIR [--llm qwen2|qwen3|internlm2|llama] [--vision 300m|6b]
                                     [--select-layer K] [--ps-version v1|v2] [--via hf|original] [--seed N]
-    internvl_ref.py convert --model DIR --out DIR          # the other layout (tokenizer files, generation config kept)
+    internvl_ref.py convert --model DIR --out DIR          # to the other layout (tokenizer and generation config kept)
+    internvl_ref.py extract-llm --model DIR --out DIR      # the language model alone, as its own CausalLM folder
     internvl_ref.py make-inputs --case text|one_tile|two_images|interp --model DIR --out DIR [--seed N]
     internvl_ref.py dump --model DIR --inputs DIR --out OUTDIR [--greedy 16]
     internvl_ref.py self-check
@@ -38,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qwen2_vl_model as qm  # noqa: E402  (rms_norm, act, eager_attention, greedy loop)
 import qwen3_ckpt as q3ck  # noqa: E402  (tiny text configs and tensors)
 import qwen3_model as q3  # noqa: E402  (the decoder)
+import internlm2_model as lm2  # noqa: E402  (InternVL 2.5's decoder)
 import safetensors_io as st  # noqa: E402
 
 TEXT_ID_LIMIT = 256  # make-inputs draws text ids from the byte tokens, below every added token
@@ -70,7 +73,22 @@ NAMES = {
                ls1="lambda_1", ls2="lambda_2", norm1="layernorm_before.", norm2="layernorm_after.",
                fc1="mlp.fc1.", fc2="mlp.fc2.", mlp_norm="layer_norm.", mlp_fc1="linear_1.", mlp_fc2="linear_2."),
 }
-LLM_ARCH = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
+LLM_ARCH = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "internlm2": "InternLM2ForCausalLM",
+            "llama": "LlamaForCausalLM"}
+
+
+class Qwen:
+    """The decoder interface Model and prefill use, over qwen3_model / qwen3_ckpt (internlm2_model has the same)."""
+    EMBED, HEAD = "model.embed_tokens.weight", "lm_head.weight"
+    Config, weight_specs, text_forward = q3.Config, staticmethod(q3ck.weight_specs), staticmethod(q3.text_forward)
+
+    @staticmethod
+    def decode_step(cfg, W, token, cache, past, delta):
+        return q3.decode_step(cfg, W, token, cache, past, delta)
+
+
+def decoder_module(model_type):
+    return lm2 if model_type == "internlm2" else Qwen
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -93,7 +111,8 @@ class Config:
         if orig:  # orig: InternVLChatConfig builds the LLM config from architectures[0] and unties it
             text["model_type"] = {v: k for k, v in LLM_ARCH.items()}[text["architectures"][0]]
             text["tie_word_embeddings"] = False
-        self.text = q3.Config(text)  # the decoder reference reads model.* / lm_head.weight names
+        self.lm = decoder_module(text.get("model_type", "qwen2"))
+        self.text = self.lm.Config(text)  # the decoder reference reads model.* and its head's names
         self.depth = vc["num_hidden_layers"]
         self.width = vc["hidden_size"]
         self.heads = vc["num_attention_heads"]
@@ -133,7 +152,7 @@ def vision_config(kind, layout):
 
 
 def tiny_config(layout, llm, vision, select_layer, ps_version):
-    text = q3ck._text_fields(llm, "float32")
+    text = lm2.tiny_fields() if llm == "internlm2" else q3ck._text_fields(llm, "float32")
     text["tie_word_embeddings"] = False
     if layout == "original":
         cfg = {"architectures": ["InternVLChatModel"], "downsample_ratio": 0.5, "dynamic_image_size": True,
@@ -224,15 +243,20 @@ def weight_specs(cfg):
     norm(P + n["mlp_norm"], E * s * s, True)
     linear(P + n["mlp_fc1"], H, E * s * s, True)
     linear(P + n["mlp_fc2"], H, H, True)
-    for name, shape, kind, fan_in in q3ck.weight_specs(cfg.text):
+    for name, shape, kind, fan_in in cfg.lm.weight_specs(cfg.text):
         specs.append((text_name(cfg, name), shape, kind, fan_in))
     return specs
 
 
+def head_name(names, lm):
+    """The LM head as a layout stores it: InternLM2's "output" takes lm_head's place under the same prefix."""
+    return names["head"][:-len("lm_head.weight")] + lm.HEAD
+
+
 def text_name(cfg, name):
-    """A qwen3_model name (model.*, lm_head.weight) as this layout stores it."""
-    if name == "lm_head.weight":
-        return cfg.names["head"]
+    """A decoder reference name (model.*, its head) as this layout stores it."""
+    if name == cfg.lm.HEAD:
+        return head_name(cfg.names, cfg.lm)
     return cfg.names["text"] + name[len("model."):]
 
 
@@ -324,7 +348,7 @@ def convert(cfg, W):
     for name in W:
         if name.startswith(src["text"]):
             move(name, dst["text"] + name[len(src["text"]):])
-    move(src["head"], dst["head"])
+    move(head_name(src, cfg.lm), head_name(dst, cfg.lm))
     left = sorted(set(W) - used)
     if left:
         raise ValueError(f"tensors the converter does not know: {left[:5]}")
@@ -356,7 +380,7 @@ def convert(cfg, W):
                   "model_type": "intern_vit_6b", "norm_type": "rms_norm" if cfg.rms else "layer_norm"})
         text["architectures"] = [LLM_ARCH[cfg.text.model_type]]
         if cfg.text.tie:  # orig: never tied, so the head is saved
-            out[dst["head"]] = W[src["text"] + "embed_tokens.weight"].clone()
+            out[head_name(dst, cfg.lm)] = W[text_name(cfg, cfg.lm.EMBED)].clone()
         text["tie_word_embeddings"] = False
         new = {"architectures": ["InternVLChatModel"], "downsample_ratio": cfg.ratio,
                "force_image_size": cfg.image_size, "llm_config": text, "model_type": "internvl_chat",
@@ -364,6 +388,18 @@ def convert(cfg, W):
                "tie_word_embeddings": False, "torch_dtype": raw.get("torch_dtype", "float32"),
                "vision_config": dict(sorted(v.items()))}
     return new, out
+
+
+def extract_llm(cfg, W):
+    """The language model as a text-only checkpoint of its own architecture (what save_pretrained of the LLM writes):
+    the text section as config.json, the text tensors under model.*, the head under its own name. Returns (config
+    dict, weights)."""
+    raw = dict(cfg.raw["llm_config" if cfg.layout == "original" else "text_config"])
+    raw["architectures"] = [LLM_ARCH[cfg.text.model_type]]
+    raw["model_type"] = cfg.text.model_type
+    raw["tie_word_embeddings"] = cfg.text.tie
+    out = {name: W[text_name(cfg, name)] for name, *_ in cfg.lm.weight_specs(cfg.text)}
+    return dict(sorted(raw.items())), out
 
 
 def shuffle(cfg):
@@ -471,14 +507,14 @@ class Model:
 
     def __init__(self, cfg, W):
         self.cfg, self.W = cfg, W
-        self.text_W = {name: W[text_name(cfg, name)] for name, *_ in q3ck.weight_specs(cfg.text)}
+        self.text_W = {name: W[text_name(cfg, name)] for name, *_ in cfg.lm.weight_specs(cfg.text)}
 
 
 def prefill(model, _W, input_ids, images, dumps=None):
     """orig forward / hf InternVLModel.forward: token embeddings, the images' features (all tiles of all images in
     order) written into the rows holding image_token_id, then the decoder at positions 0..L-1."""
     cfg, tcfg = model.cfg, model.cfg.text
-    x = model.text_W["model.embed_tokens.weight"][input_ids]
+    x = model.text_W[cfg.lm.EMBED][input_ids]
     rows = (input_ids == cfg.image_token_id).nonzero().flatten()
     if images:
         feats = torch.cat([vision_forward(cfg, model.W, pv, dumps) for pv in images]) if dumps is None else \
@@ -495,7 +531,7 @@ def prefill(model, _W, input_ids, images, dumps=None):
         dumps["position_ids"] = pos[:1]
         dumps["inputs_embeds"] = x
     cache = [None] * tcfg.layers
-    logits = q3.text_forward(tcfg, model.text_W, x, pos, cache, 0, dumps)
+    logits = cfg.lm.text_forward(tcfg, model.text_W, x, pos[0] if cfg.lm is lm2 else pos, cache, 0, dumps)
     if dumps is not None:
         dumps["logits"] = logits
     return logits, cache, 0
@@ -513,7 +549,7 @@ def _batched_vision(cfg, W, images, dumps):
 
 
 def decode_step(model, _W, token, cache, past, delta):
-    return q3.decode_step(model.cfg.text, model.text_W, token, cache, past, delta)
+    return model.cfg.lm.decode_step(model.cfg.text, model.text_W, token, cache, past, delta)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -551,6 +587,19 @@ def cmd_convert(a):
         f.write("\n")
     st.write_file(os.path.join(a.out, "model.safetensors"), W)
     print(f"wrote {a.out} ({Config(raw).layout} layout)")
+
+
+def cmd_extract_llm(a):
+    m = load(a.model)
+    raw, W = extract_llm(m.cfg, m.W)
+    os.makedirs(a.out, exist_ok=True)
+    for f in ("tokenizer.json", "generation_config.json"):
+        shutil.copyfile(os.path.join(a.model, f), os.path.join(a.out, f))
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(raw, f, indent=2)
+        f.write("\n")
+    st.write_file(os.path.join(a.out, "model.safetensors"), W)
+    print(f"wrote {a.out} ({raw['architectures'][0]})")
 
 
 def build_inputs(cfg, case, seed):
@@ -639,6 +688,10 @@ def main(argv=None):
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_convert)
+    p = sub.add_parser("extract-llm")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_extract_llm)
     p = sub.add_parser("make-inputs")
     p.add_argument("--case", choices=sorted(CASES), required=True)
     p.add_argument("--model", required=True)

@@ -2,12 +2,13 @@
 
 Each piece is recomputed another way: the pixel shuffle against its closed form, bicubic interpolation at the
 trained size against the identity (why the original's always-interpolate equals transformers' skip), the layout
-converter by a round trip and by equal logits in both layouts, and the 6B's whole-width q/k norm against per-head
-loops.
+converter by a round trip and by equal logits in both layouts, the 6B's whole-width q/k norm against per-head
+loops, and InternLM2's grouped wqkv against one packed from separate per-head q, k and v weights.
 """
 import torch
 import torch.nn.functional as F
 
+import internlm2_model as lm2
 import internvl_ref as ref
 
 
@@ -40,7 +41,7 @@ def run(_tmp):
     same = F.interpolate(grid, size=(8, 8), mode="bicubic", align_corners=False)
     check(results, "bicubic at the trained size is the identity", torch.equal(same, grid))
 
-    for vision, llm in (("300m", "qwen2"), ("6b", "qwen3")):
+    for vision, llm in (("300m", "qwen2"), ("6b", "qwen3"), ("300m", "internlm2")):
         cfg = ref.Config(ref.tiny_config("original", llm, vision, -1, "v2"))
         W = ref.make_weights(cfg, 5)
         raw_hf, W_hf = ref.convert(cfg, W)
@@ -51,14 +52,14 @@ def run(_tmp):
         same = all(getattr(back, f) == getattr(cfg, f) for f in fields)
         same = same and raw_back["llm_config"] == cfg.raw["llm_config"]
         same = same and set(W_back) == set(W) and all(torch.equal(W[k], W_back[k]) for k in W)
-        check(results, f"{vision}: original -> transformers -> original keeps the weights and the model's fields", same)
+        check(results, f"{vision} + {llm}: original -> transformers -> original keeps the weights and the model's fields", same)
         orig, hf = ref.Model(cfg, W), ref.Model(ref.Config(raw_hf), W_hf)
         for case in ("two_images", "interp"):
             ids, images = ref.build_inputs(cfg, case, 3)
             a = ref.prefill(orig, None, ids, images)[0]
             b = ref.prefill(hf, None, ids, images)[0]
             err = float((a - b).abs().max())
-            check(results, f"{vision} {case}: the same logits in both layouts", err < 1e-5, "(%.2g)" % err)
+            check(results, f"{vision} + {llm} {case}: the same logits in both layouts", err < 1e-5, "(%.2g)" % err)
 
     cfg = ref.Config(ref.tiny_config("hf", "qwen2", "6b", -1, "v2"))
     W = ref.make_weights(cfg, 2)
@@ -80,4 +81,23 @@ def run(_tmp):
         outs.append(F.linear(o, W[b + "attention.projection_layer.weight"], W[b + "attention.projection_layer.bias"]))
     err = float((torch.stack(outs) - got).abs().max())
     check(results, "6B attention = per-head loops with whole-width q/k RMSNorm", err < 1e-5, "(%.2g)" % err)
+    grouped_wqkv(results, gen)
     return all(results)
+
+
+def grouped_wqkv(results, gen):
+    """wqkv packed by hand from per-head weights in the order the remote code's rearrange reads (for KV head j: its
+    query heads j g .. j g + g - 1, then key j, then value j); split_wqkv must give back each head's projection."""
+    cfg = lm2.Config(lm2.tiny_fields())
+    D, H, g = cfg.head_dim, cfg.hidden, cfg.groups
+    wq = torch.randn(cfg.heads, D, H, generator=gen)
+    wk, wv = (torch.randn(cfg.kv_heads, D, H, generator=gen) for _ in range(2))
+    rows = []
+    for j in range(cfg.kv_heads):
+        rows += [wq[j * g + i] for i in range(g)] + [wk[j], wv[j]]
+    x = torch.randn(5, H, generator=gen)
+    q, k, v = lm2.split_wqkv(cfg, F.linear(x, torch.cat(rows)))
+    same = all(torch.allclose(q[:, h], x @ wq[h].t(), atol=1e-5) for h in range(cfg.heads))
+    same = same and all(torch.allclose(k[:, j], x @ wk[j].t(), atol=1e-5) and
+                        torch.allclose(v[:, j], x @ wv[j].t(), atol=1e-5) for j in range(cfg.kv_heads))
+    check(results, f"InternLM2 wqkv: {g} query heads, then key and value, per KV head", same)

@@ -46,6 +46,9 @@ VARIANTS = {
                   ["--sliding-window", "6", "--max-window-layers", "1", "--config-form", "4"]),
     "qwen3_moe_swa": (QWEN3, "qwen3_moe", ["text_long"], "float32", ["--sliding-window", "6"]),
     "qwen2_moe": (QWEN3, "qwen2_moe", ["text", "text_long"], "float32", ["--config-form", "4"]),
+    # Llama 3.1's layout: no biases, head_dim 24 (not H / heads), llama3 rope scaling; in each config form
+    "llama": (QWEN3, "llama", ["text", "text_long"], "float32", []),
+    "llama_4x": (QWEN3, "llama", ["text_long"], "float32", ["--config-form", "4"]),
     # InternVL (internvl_ref.py: --variant is the layout; images are pixel_values [tiles, 3, S, S] without --grid):
     # the 300M tower with a Qwen2 decoder in each layout, each also converted from the other layout, and the 6B tower
     # (RMSNorm, q/k norm) with a Qwen3 decoder, select_layer -2 and the transposed v1 pixel shuffle
@@ -55,7 +58,18 @@ VARIANTS = {
     "internvl_original_from_hf": (INTERNVL, "original", ["two_images", "interp"], "float32", ["--via", "hf"]),
     "internvl_6b_qwen3": (INTERNVL, "original", ["one_tile", "two_images", "interp"], "float32",
                           ["--vision", "6b", "--llm", "qwen3", "--select-layer", "-2", "--ps-version", "v1"]),
+    # InternVL 2.5: the original layout with an InternLM2 decoder (packed wqkv in grouped order, 4 query heads per KV
+    # head, biases on, dynamic rope_scaling below max_position_embeddings)
+    "internvl_internlm2": (INTERNVL, "original", IVL_CASES, "float32", ["--llm", "internlm2"]),
+    # converted to the transformers layout (text_config.model_type internlm2: no transformers class, mitten's names)
+    "internvl_hf_internlm2": (INTERNVL, "hf", ["two_images"], "float32", ["--llm", "internlm2", "--via", "original"]),
+    # InternVL2-76B's kind of decoder (Llama, llama3 rope), in the transformers layout
+    "internvl_llama": (INTERNVL, "hf", ["two_images"], "float32", ["--llm", "llama", "--via", "original"]),
+    # its language model alone (extract-llm): InternLM2ForCausalLM, model.tok_embeddings ... output.weight
+    "internlm2_text": (INTERNVL, "original", ["text"], "float32", ["--llm", "internlm2"]),
 }
+# variants whose mitten run loads only the language model of the reference's checkpoint
+LLM_ONLY = {"internlm2_text"}
 
 
 def run(cmd):
@@ -128,6 +142,10 @@ def main():
         run(REF + ["make-checkpoint", "--layout", arch, "--out", model, "--seed", "7"] + extra)
     else:
         run(REF + ["make-checkpoint", "--variant", arch, "--out", model, "--seed", "7", "--dtype", dtype] + extra)
+    mitten_model = model
+    if a.variant in LLM_ONLY:
+        mitten_model = os.path.join(a.work, "llm")
+        run(REF + ["extract-llm", "--model", model, "--out", mitten_model])
     all_failures = []
     for case in cases:
         inputs = os.path.join(a.work, "in_" + case)
@@ -141,7 +159,7 @@ def main():
             os.makedirs(got_dir, exist_ok=True)
             run(REF + ["dump", "--model", model, "--inputs", inputs, "--out", ref_dir, "--greedy", "16"] +
                 ([] if REF is INTERNVL else ["--compute", compute]))
-            mitten_logits(a.mitten, model, inputs, got_dir, 16)
+            mitten_logits(a.mitten, mitten_model, inputs, got_dir, 16)
             if tol is None:
                 ref = np.load(os.path.join(ref_dir, "logits.npy"))
                 got = np.load(os.path.join(got_dir, "logits.npy"))

@@ -18,9 +18,9 @@ import safetensors_io as st
 
 TINY_IDS = {"bos_token_id": 300, "eos_token_id": 301, "vision_start_token_id": 302, "vision_end_token_id": 303,
             "vision_token_id": 304, "image_token_id": 305, "video_token_id": 306}
-VARIANTS = ("qwen2", "qwen3", "qwen3_moe", "qwen3_vl", "qwen3_vl_moe", "qwen2_moe")
+VARIANTS = ("qwen2", "qwen3", "qwen3_moe", "qwen3_vl", "qwen3_vl_moe", "qwen2_moe", "llama")
 ARCH = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM",
-        "qwen2_moe": "Qwen2MoeForCausalLM",
+        "qwen2_moe": "Qwen2MoeForCausalLM", "llama": "LlamaForCausalLM",
         "qwen3_vl": "Qwen3VLForConditionalGeneration", "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration"}
 
 # Values of Qwen3-VL-4B-Instruct/preprocessor_config.json (../shared/configs/Qwen3-VL-4B-Instruct/).
@@ -72,6 +72,12 @@ def _text_fields(variant, dtype, sliding=None):
         c["sliding_window"] = 32768
     if variant in ("qwen3_moe", "qwen2_moe"):
         c.update({"output_router_logits": False, "router_aux_loss_coef": 0.001})
+    if variant == "llama":  # Llama-3.1-8B's keys: llama3 rope scaling, no sliding window, head_dim 24 != H / heads
+        for k in ("max_window_layers", "sliding_window", "use_sliding_window"):
+            c.pop(k)
+        c.update({"mlp_bias": False, "pretraining_tp": 1, "rope_theta": 500000.0,
+                  "rope_scaling": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                                   "original_max_position_embeddings": 8192, "rope_type": "llama3"}})
     if sliding:
         c.update({"use_sliding_window": True, "sliding_window": sliding[0], "max_window_layers": sliding[1]})
     return dict(sorted(c.items()))

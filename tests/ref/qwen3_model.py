@@ -9,6 +9,8 @@ behaviour, not copied; each function names what it mirrors):
     models/qwen2_moe/modeling_qwen2_moe.py    "q2moe:" (Qwen3-MoE's routing plus a gated shared expert)
     models/qwen3_vl/modeling_qwen3_vl.py      "vl:"
     models/qwen3_vl_moe/modeling_qwen3_vl_moe.py  "vlmoe:"
+    models/llama/modeling_llama.py            "llama:" (Qwen2's layout; biases from attention_bias, no q/k norm)
+    modeling_rope_utils.py                    "rope:" (_compute_llama3_parameters)
 The vision tower is in qwen3_vision.py. Attention follows the "eager" path (softmax in float32, cast back).
 
 Shape legend: L text positions, H text hidden, Hd head dim (config head_dim, not necessarily H / heads), KV kv heads,
@@ -20,12 +22,14 @@ qwen3_vl_moe the experts are the published fused stacks (mlp.experts.gate_up_pro
 for qwen3_moe they are per-expert Linear weights (mlp.experts.N.{gate,up,down}_proj.weight).
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 import qwen2_vl_model as qm
 
-TEXT_TYPES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe")
+TEXT_TYPES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe", "llama")
 VL_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
@@ -61,12 +65,18 @@ class Config:
             self.o_bias = False
         else:
             self.qkv_bias = self.o_bias = bool(text.get("attention_bias", False))
-        self.qk_norm = not qwen2_like
+        # llama: LlamaAttention has no q/k norm; q/k/v/o biased as attention_bias says (the else branch above)
+        self.qk_norm = not qwen2_like and self.model_type != "llama"
         rope = text.get("rope_parameters") or text.get("rope_scaling") or {}
         self.rope_theta = float(rope.get("rope_theta", text.get("rope_theta", 10000.0)))
         self.rope_type = rope.get("rope_type", rope.get("type", "default"))
-        if self.rope_type not in ("default", "mrope"):
-            raise ValueError(f"rope type {self.rope_type!r}: only default RoPE is implemented")
+        # rope: llama3's (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings)
+        self.llama3 = (rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"],
+                       rope.get("original_max_position_embeddings", text.get("original_max_position_embeddings"))
+                       ) if self.rope_type == "llama3" else None
+        if self.rope_type not in ("default", "mrope") and not (self.rope_type == "llama3" and
+                                                               self.model_type == "llama"):
+            raise ValueError(f"rope type {self.rope_type!r}: only default RoPE (and Llama's llama3) is implemented")
         # vl: Qwen3VLTextRotaryEmbedding always interleaves (the mrope_interleaved flag is not read), default section
         # [24, 20, 20]; text-only models use 1-D RoPE (position_ids rows all equal)
         self.mrope_section = list(rope.get("mrope_section", [24, 20, 20])) if self.is_vl else None
@@ -152,9 +162,20 @@ def act(name, x):
 
 
 def inv_freq(cfg):
-    """qwen3:/vl: compute_default_rope_parameters: 1 / theta^(arange(0, Hd, 2) / Hd), float32, Hd/2 entries."""
+    """qwen3:/vl: compute_default_rope_parameters: 1 / theta^(arange(0, Hd, 2) / Hd), float32, Hd/2 entries.
+    rope: llama3 divides by factor the frequencies whose wavelength 2 pi / f exceeds O / low_freq_factor (O =
+    original_max_position_embeddings), keeps those under O / high_freq_factor, and between them blends f / factor and
+    f with weight s = (O / wavelength - low) / (high - low) on f."""
     hd = cfg.head_dim
-    return 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    if getattr(cfg, "llama3", None) is None:  # self-checks pass bare namespaces
+        return inv
+    factor, low, high, old = cfg.llama3
+    wavelength = 2 * math.pi / inv
+    scaled = torch.where(wavelength > old / low, inv / factor, inv)
+    s = (old / wavelength - low) / (high - low)
+    between = (wavelength >= old / high) & (wavelength <= old / low)
+    return torch.where(between, (1 - s) * scaled / factor + s * scaled, scaled)
 
 
 def interleave_mrope(freqs, section):

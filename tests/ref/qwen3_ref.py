@@ -5,7 +5,7 @@ inputs and PyTorch dumps.
 The forward lives in qwen3_model.py (language side) and qwen3_vision.py (vision tower), following transformers
 5.0.0.dev0 git ccc7d90bcb; qwen3_ckpt.py has configs, tensor lists and sparse checkpoints. See README.md.
 
-    qwen3_ref.py make-checkpoint --variant qwen2|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_moe --out DIR [--seed N]
+    qwen3_ref.py make-checkpoint --variant qwen2|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_moe|qwen2_moe|llama --out DIR [--seed N]
                                  [--dtype float32|bfloat16] [--config-form 5|4]
                                  [--sliding-window W --max-window-layers M]   # text variants: use_sliding_window
     qwen3_ref.py make-checkpoint --shape-from CONFIG.json --sparse --out DIR    # real shapes, data a hole

@@ -21,7 +21,8 @@ set_tests_properties(ref_internvl_selfcheck PROPERTIES LABELS ref TIMEOUT 120
 # Parity of mitten's Qwen2-VL family with this reference: every named intermediate, logits, positions, greedy tokens.
 foreach(variant qwen2_5_vl qwen2_vl bf16 qwen2 qwen3 qwen3_moe qwen3_vl qwen3_vl_4x qwen3_vl_moe qwen3_swa qwen2_swa
                 qwen3_moe_swa qwen2_moe internvl_hf internvl_original internvl_hf_from_original
-                internvl_original_from_hf internvl_6b_qwen3)
+                internvl_original_from_hf internvl_6b_qwen3 internvl_internlm2 internvl_hf_internlm2
+                internlm2_text llama llama_4x internvl_llama)
   add_test(NAME ref_parity_${variant}
            COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/parity.py --mitten $<TARGET_FILE:mitten_cli>
                    --work ${CMAKE_BINARY_DIR}/ref-work/${variant} --variant ${variant})

@@ -213,6 +213,15 @@ static mt_tensor *f_rows(mt_ctx *ctx, fd_case *c) {
     mt_tensor *a = mt_op_softmax(ctx, mt_tensor_rows(ctx, X(0), 1, 3)), *b = mt_tensor_rows(ctx, X(0), 3, 2);
     return mt_op_concat_rows(ctx, a, mt_op_mul(ctx, b, b));
 }
+/* InternLM2's grouped qkv split: [T, KV*(g+2)*D] viewed as [T*KV, (g+2)*D], column views made contiguous (T 3, KV 2,
+ * g 2, D 2) */
+static mt_tensor *f_cols(mt_ctx *ctx, fd_case *c) {
+    mt_tensor *r = mt_op_reshape(ctx, X(0), 2, (int64_t[]){6, 8});
+    mt_tensor *q = mt_op_reshape(ctx, mt_op_contiguous(ctx, mt_tensor_cols(ctx, r, 0, 4)), 2, (int64_t[]){6, 4});
+    mt_tensor *k = mt_op_reshape(ctx, mt_op_contiguous(ctx, mt_tensor_cols(ctx, r, 4, 2)), 2, (int64_t[]){3, 4});
+    mt_tensor *v = mt_op_reshape(ctx, mt_op_contiguous(ctx, mt_tensor_cols(ctx, r, 6, 2)), 2, (int64_t[]){3, 4});
+    return mt_op_concat_rows(ctx, mt_op_softmax(ctx, q), mt_op_mul(ctx, k, v));
+}
 static mt_tensor *f_dropout(mt_ctx *ctx, fd_case *c) { return mt_op_dropout(ctx, X(0), c->f, 17); }
 static mt_tensor *f_ce(mt_ctx *ctx, fd_case *c) { return mt_op_cross_entropy(ctx, X(0), c->tg, c->f); }
 /* two micro-batch losses summed, one scaled: backward must carry d loss != 1 into cross-entropy */
@@ -373,6 +382,7 @@ static void s_reshape(fd_case *c) {
 static void s_transpose(fd_case *c) { c->fwd = f_transpose, lf(c, true, 3, 5); }
 static void s_heads(fd_case *c) { c->fwd = f_heads, c->heads = 2, lf(c, true, 4, 6); }
 static void s_rows(fd_case *c) { c->fwd = f_rows, lf(c, true, 6, 4); }
+static void s_cols(fd_case *c) { c->fwd = f_cols, lf(c, true, 3, 16); }
 static void s_dropout(fd_case *c) { c->fwd = f_dropout, c->f = 0.3f, lf(c, true, 4, 8); }
 static void s_ce(fd_case *c) {
     c->fwd = f_ce, c->is_loss = true, c->f = 1.0f / 3.0f, lf(c, true, 5, 7);
@@ -463,7 +473,7 @@ static const struct {
     {"attention q = k = v", s_attn_self, 0}, {"gated act(x) * x", s_gated_same, 0}, {"two losses", s_ce_sum, 0},
     {"gather_rows", s_gather, 0}, {"scatter_rows", s_scatter, 0}, {"concat_rows", s_concat, 0},
     {"reshape", s_reshape, 0}, {"transpose", s_transpose, 0}, {"head split 3d", s_heads, 0},
-    {"rows views", s_rows, 0}, {"dropout", s_dropout, 0}, {"cross_entropy", s_ce, 0}, {"lora", s_lora, 0},
+    {"rows views", s_rows, 0}, {"column views", s_cols, 0}, {"dropout", s_dropout, 0}, {"cross_entropy", s_ce, 0}, {"lora", s_lora, 0},
     {"lora dropout", s_lora_dropout, 0}, {"300 ops", s_long, 0}, {"tied embedding", s_tied, 0}, {"split qkv rows", s_split, 0},
     {"decoder block", s_block, 0}, {"gather_cols", s_gather_cols, 0}, {"pick", s_pick, 0},
     {"row_normalize", s_row_normalize, 0}, {"scale_rows [n]", s_scale_rows, 0},

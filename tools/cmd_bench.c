@@ -257,8 +257,8 @@ static mt_status encode_once(bench *b, mt_arena *arena, int64_t width, int64_t h
     /* a noise picture of exactly width x height, made into pixels by the model's own processor */
     mt_image img = {.width = width, .height = height, .rgb = mt_malloc_array((size_t)(width * height), 3)};
     if (!img.rgb) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0, seed = width; i < width * height * 3; i++)
-        img.rgb[i] = (uint8_t)((seed = seed * 1103515245 + 12345) >> 16);
+    uint32_t seed = (uint32_t)width;
+    for (int64_t i = 0; i < width * height * 3; i++) img.rgb[i] = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 16);
     float *px = NULL;
     mt_image_input in;
     mt_status st = mt_model_preprocess_image(m, &img, &px, &in, err);

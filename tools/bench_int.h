@@ -23,8 +23,9 @@ typedef struct figure {
 /* What the FLOP and byte counts need from the checkpoint (see the table above). */
 typedef struct work_model {
     double text_params, text_bytes, head_params, head_bytes, q_width; /* q_width: summed over the layers */
-    double vis_patch_params, vis_unit_params, vis_width;
+    double vis_embed_params, vis_patch_params, vis_unit_params, vis_width; /* embed: the patch embedding alone */
     int64_t patch, merge, depth, full_blocks, window_units; /* window_units 0: every block attends to the image */
+    int64_t cls, tile; /* tiled towers (InternViT): class tokens a tile adds, tile side in pixels; else 0 */
 } work_model;
 
 typedef struct bench {

@@ -21,8 +21,10 @@
  *   layers (p + 1) (k_width + v_width) x 4 (the cache is f32). M = 1 linears rotate through every layer's copy of the weight,
  *   so each call reads from DRAM as decoding does.
  *
- * The parameter groups are found by Qwen2-VL checkpoint names ("visual." / "model.visual.", "merger.", "layers.");
- * a family laid out otherwise needs its own table here. Peak RSS per phase comes from VmHWM, reset before the phase
+ * The parameter groups are the model's parts (mt_model_part_of: vision tower, projector, language) and "layers." in
+ * the language part; position and class-token tables are looked up, not multiplied, and count nothing. Towers that
+ * take tiles (InternViT) encode each tile on its own with a class token: N is per tile, E pairs count the tile's
+ * patches + 1, and the whole is times the tiles. Peak RSS per phase comes from VmHWM, reset before the phase
  * through /proc/self/clear_refs, and is checked against weights + KV cache + 1 GiB.
  *
  * --shape NAME benchmarks a cached random checkpoint of a named shape (tools/bench_shape.h). */
@@ -44,8 +46,9 @@
 static const char usage[] =
     "usage: mitten bench [-m DIR | --shape NAME [--dir DIR]] [--threads N] [--skip-vision] [--prefill N]\n"
     "                    [--decode N] [--json]\n\n"
-    "Times vision encoding of a 448x448 and an 896x896 image, a prefill of N tokens (512), decoding M tokens (128)\n"
-    "and linears on the model's weights, each against this machine's measured limits. --shape qwen2.5-vl-3b uses\n"
+    "Times vision encoding of a 448x448 and an 896x896 image (InternVL: one 448 tile, and a 3:2 picture that\n"
+    "becomes 6 tiles + a thumbnail), a prefill of N tokens (512), decoding M tokens (128) and linears on the\n"
+    "model's weights, each against this machine's measured limits. --shape qwen2.5-vl-3b or internvl3-1b uses\n"
     "random weights of that shape, cached in $XDG_CACHE_HOME/mitten/shapes (or --dir) and made on first use.\n";
 
 
@@ -124,6 +127,14 @@ static bool ends_with(const char *s, const char *tail) {
     return a >= b && strcmp(s + a - b, tail) == 0;
 }
 
+/* A learned table read by index rather than multiplied: no matrix work. */
+static bool is_lookup_table(const char *name) {
+    static const char *const keys[] = {"position_embedding", "pos_embed", "class_embedding", "cls_token"};
+    for (size_t i = 0; i < MT_ARRAY_LEN(keys); i++)
+        if (strstr(name, keys[i])) return true;
+    return false;
+}
+
 static mt_status work_model_init(const mt_model *m, work_model *w, mt_err *err) {
     const mt_st_tensor *head = NULL, *embed = NULL;
     for (size_t i = 0; i < mt_safetensors_count(m->st); i++) {
@@ -131,9 +142,15 @@ static mt_status work_model_init(const mt_model *m, work_model *w, mt_err *err) 
         if (t->ndim < 2) continue;
         double n = 1;
         for (int d = 0; d < t->ndim; d++) n *= (double)t->shape[d];
-        if (strstr(t->name, "visual.")) {
-            *(strstr(t->name, "merger.") ? &w->vis_unit_params : &w->vis_patch_params) += n;
-            if (ends_with(t->name, "blocks.0.attn.qkv.weight")) w->vis_width = (double)t->shape[0] / 3;
+        mt_model_part part = mt_model_part_of(m, t->name);
+        if (part == MT_PART_PROJECTOR) {
+            w->vis_unit_params += n;
+        } else if (part == MT_PART_VISION) {
+            if (is_lookup_table(t->name)) continue;
+            *(strstr(t->name, "patch_embed") ? &w->vis_embed_params : &w->vis_patch_params) += n;
+            /* the first block's query width: fused qkv (Qwen, original InternViT) or q_proj (InternViT in HF) */
+            if (!w->vis_width && ends_with(t->name, "0.attn.qkv.weight")) w->vis_width = (double)t->shape[0] / 3;
+            if (!w->vis_width && ends_with(t->name, "0.attention.q_proj.weight")) w->vis_width = (double)t->shape[0];
         } else if (strstr(t->name, "layers.")) {
             w->text_params += n;
             w->text_bytes += (double)t->nbytes;
@@ -155,8 +172,24 @@ static mt_status work_model_init(const mt_model *m, work_model *w, mt_err *err) 
     const cJSON *vc = cJSON_GetObjectItemCaseSensitive(cfg, "vision_config");
     int64_t window = 0, full[512];
     size_t n_full = 0;
+    double ratio = 0;
     w->patch = 14, w->merge = 2, w->depth = 0;
-    if (cJSON_IsObject(vc)) {
+    bool tiled = m->comp && m->comp->vision && m->comp->vision->tiles_input;
+    if (cJSON_IsObject(vc) && tiled) {
+        /* InternViT: a class token per tile, every block attends within its tile; pixel shuffle by 1 / ratio */
+        int64_t side = 448;
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(vc, "patch_size");
+        if (cJSON_IsArray(ps)) ps = cJSON_GetArrayItem(ps, 0); /* HF: [14, 14] */
+        w->patch = cJSON_IsNumber(ps) && ps->valuedouble >= 1 && ps->valuedouble <= 1024 ? (int64_t)ps->valuedouble : 14;
+        const cJSON *is = cJSON_GetObjectItemCaseSensitive(vc, "image_size");
+        if (cJSON_IsArray(is)) is = cJSON_GetArrayItem(is, 0);
+        if (cJSON_IsNumber(is) && is->valuedouble >= 1 && is->valuedouble <= 1 << 16) side = (int64_t)is->valuedouble;
+        st = mt_json_int_opt(cfg, "force_image_size", path, 1, 1 << 16, &side, err);
+        if (!st) st = mt_json_int_opt(vc, "num_hidden_layers", path, 0, 512, &w->depth, err);
+        if (!st) st = mt_json_num_opt(cfg, "downsample_ratio", path, 0.01, 1, &ratio, err);
+        w->tile = side, w->cls = 1;
+        w->merge = ratio > 0 ? (int64_t)(1 / ratio + 0.5) : 2;
+    } else if (cJSON_IsObject(vc)) {
         st = mt_json_int_opt(vc, "patch_size", path, 1, 1024, &w->patch, err);
         if (!st) st = mt_json_int_opt(vc, "spatial_merge_size", path, 1, 64, &w->merge, err);
         if (!st) st = mt_json_int_opt(vc, "depth", path, 0, 512, &w->depth, err);
@@ -184,11 +217,13 @@ static double window_pairs(const work_model *w, int64_t gh, int64_t gw) {
     return pairs;
 }
 
-static double vision_flop(const work_model *w, int64_t gh, int64_t gw) {
-    double n = (double)(gh * gw), m2 = (double)(w->merge * w->merge);
-    double pairs = (double)w->full_blocks * n * n;
+/* An image of t tiles (1 for towers that take the whole image) of gh x gw patches each. */
+static double vision_flop(const work_model *w, int64_t t, int64_t gh, int64_t gw) {
+    double n = (double)(gh * gw), tokens = n + (double)w->cls, m2 = (double)(w->merge * w->merge);
+    double pairs = (double)w->full_blocks * tokens * tokens;
     if (w->window_units) pairs += (double)(w->depth - w->full_blocks) * window_pairs(w, gh, gw);
-    return 2 * n * w->vis_patch_params + 2 * (n / m2) * w->vis_unit_params + 4 * w->vis_width * pairs;
+    return (double)t * (2 * n * w->vis_embed_params + 2 * tokens * w->vis_patch_params +
+                        2 * (n / m2) * w->vis_unit_params + 4 * w->vis_width * pairs);
 }
 
 /* ---- phases ---- */
@@ -214,18 +249,22 @@ static void fill_random(float *x, int64_t n, uint32_t seed) {
     }
 }
 
-/* One encode of a side x side image; *seconds gets the time. The arena is reset afterwards. */
-static mt_status encode_once(bench *b, mt_arena *arena, int64_t side, double *seconds, mt_err *err) {
+/* One encode of a width x height image; *seconds gets the time and *grid the processor's grid (tiles or frames,
+ * patches high, patches wide). The arena is reset afterwards. */
+static mt_status encode_once(bench *b, mt_arena *arena, int64_t width, int64_t height, double *seconds,
+                             mt_image_grid *grid, mt_err *err) {
     const mt_model *m = b->m;
-    /* a noise picture of exactly side x side, made into pixels by the model's own processor */
-    mt_image img = {.width = side, .height = side, .rgb = mt_malloc_array((size_t)(side * side), 3)};
+    /* a noise picture of exactly width x height, made into pixels by the model's own processor */
+    mt_image img = {.width = width, .height = height, .rgb = mt_malloc_array((size_t)(width * height), 3)};
     if (!img.rgb) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0, seed = side; i < side * side * 3; i++) img.rgb[i] = (uint8_t)((seed = seed * 1103515245 + 12345) >> 16);
+    uint32_t seed = (uint32_t)width;
+    for (int64_t i = 0; i < width * height * 3; i++) img.rgb[i] = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 16);
     float *px = NULL;
     mt_image_input in;
     mt_status st = mt_model_preprocess_image(m, &img, &px, &in, err);
     mt_image_free(&img);
     if (st) return st;
+    *grid = in.grid;
     mt_ctx ctx = {.arena = arena, .pool = b->pool};
     double t0 = mt_time_now();
     mt_tensor *y = mt_model_encode_image(m, &ctx, &in, NULL);
@@ -239,27 +278,41 @@ static mt_status encode_once(bench *b, mt_arena *arena, int64_t side, double *se
     return MT_OK;
 }
 
+/* Qwen: 448x448 and 896x896. Tiled towers: one tile, and a 3:2 picture of 3 x 2 tiles, which InternVL's
+ * processors cut into 6 tiles and a thumbnail. */
 static mt_status bench_vision(bench *b, mt_err *err) {
-    static const int64_t sides[] = {448, 896};
+    int64_t T = b->w.tile;
+    const int64_t sizes[2][2] = {{T ? T : 448, T ? T : 448}, {T ? 3 * T : 896, T ? 2 * T : 896}};
     mt_arena arena;
     mt_arena_init(&arena, (size_t)64 << 20);
     double t;
-    mt_status st = encode_once(b, &arena, 4 * b->w.patch * b->w.merge, &t, err); /* warm-up: a small image */
-    for (size_t i = 0; i < MT_ARRAY_LEN(sides) && !st; i++) {
-        int64_t g = sides[i] / b->w.patch / b->w.merge * b->w.merge;
-        figure *f = add_figure(b, "img", false, 0.40, "vision %lldx%lld (%lld patches)", (long long)sides[i],
-                               (long long)sides[i], (long long)(g * g));
+    mt_image_grid g;
+    int64_t small = 4 * b->w.patch * b->w.merge;
+    mt_status st = encode_once(b, &arena, small, small, &t, &g, err); /* warm-up: a small image */
+    for (size_t i = 0; i < MT_ARRAY_LEN(sizes) && !st; i++) {
+        int64_t w = sizes[i][0], h = sizes[i][1];
+        figure *f = add_figure(b, "img", false, 0.40, "vision %lldx%lld", (long long)w, (long long)h);
         f->count = 1;
-        f->flop = vision_flop(&b->w, g, g);
         f->seconds = 1e30;
         span sp = start_figure();
         double spent = 0;
         for (int rep = 0; rep < 3 && !st && (rep == 0 || spent + f->seconds < 8); rep++) {
-            st = encode_once(b, &arena, sides[i], &t, err);
+            st = encode_once(b, &arena, w, h, &t, &g, err);
             f->seconds = MT_MIN(f->seconds, t);
             spent += t;
         }
         finish_figure(b, f, sp);
+        if (st) break;
+        int64_t n = g.h * g.w;
+        if (T) {
+            f->flop = vision_flop(&b->w, g.t, g.h, g.w);
+            snprintf(f->name, sizeof f->name, "vision %lldx%lld (%lld tile%s, %lld patches)", (long long)w,
+                     (long long)h, (long long)g.t, g.t == 1 ? "" : "s", (long long)(g.t * n));
+        } else {
+            f->flop = vision_flop(&b->w, 1, g.h, g.w);
+            snprintf(f->name, sizeof f->name, "vision %lldx%lld (%lld patches)", (long long)w, (long long)h,
+                     (long long)n);
+        }
     }
     mt_arena_free(&arena);
     return st;
@@ -417,7 +470,8 @@ static mt_status bench_linears(bench *b, mt_err *err) {
         char label[96];
         const char *leaf = t->name + strlen(t->name) - 7; /* ".weight" */
         while (leaf > t->name + rest && leaf[-1] != '.') leaf--;
-        snprintf(label, sizeof label, "%s %.*s", at[0] == 'b' ? "vision" : "text", (int)strcspn(leaf, "."), leaf);
+        snprintf(label, sizeof label, "%s %.*s",
+                 mt_model_part_of(b->m, t->name) == MT_PART_LANGUAGE ? "text" : "vision", (int)strcspn(leaf, "."), leaf);
         st = bench_linear(b, label, &c, 512, err);
         if (!st) st = bench_linear(b, label, &c, 1, err);
     }

@@ -348,18 +348,38 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
     mt_dump_tensor(dump, x, "patch_embed");
     x = embeddings(v, ctx, x, T, gh, gw, dump);
 
-    int64_t *cu = mt_arena_alloc(ctx->arena, (size_t)(T + 1) * sizeof *cu);
+    /* Tiles attend only within themselves, so outside training the blocks run one tile at a time: a block's
+     * activations are one tile's (1025 rows, ~20 MB at the widest) and stay in cache, where all tiles at once
+     * stream ~120 MB per block for 7 tiles through memory. With a tape the graph needs one tensor: all at once. */
+    int64_t step = ctx->tape ? T : 1;
+    int64_t *cu = mt_arena_alloc(ctx->arena, (size_t)(step + 1) * sizeof *cu);
     if (!x || !cu) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
-    for (int64_t t = 0; t <= T; t++) cu[t] = t * seq;
-    mt_attn_opts ao = {.scale = 1.0f / sqrtf((float)(E / v->heads)), .cu_seqlens = cu, .n_seg = T};
-    mt_tensor *res = mt_tensor_new_2d(ctx, MT_F32, T * seq, E);
-    x = mt_ctx_rewind_keep(ctx, mt_arena_save(ctx->arena), res, x);
-    for (int64_t b = 0; b < v->run; b++) {
-        mt_arena_mark mark = mt_arena_save(ctx->arena);
-        x = mt_nn_vit_block(ctx, &v->blocks[b], x, (int)v->heads, NULL, NULL, &ao, v->act);
-        mt_dump_tensor(dump, x, "vision_block_%lld", (long long)b);
-        x = mt_ctx_rewind_keep(ctx, mark, res, x);
+    for (int64_t t = 0; t <= step; t++) cu[t] = t * seq;
+    mt_attn_opts ao = {.scale = 1.0f / sqrtf((float)(E / v->heads)), .cu_seqlens = cu, .n_seg = step};
+    mt_tensor *all = mt_tensor_new_2d(ctx, MT_F32, T * seq, E), *res = mt_tensor_new_2d(ctx, MT_F32, step * seq, E);
+    /* a dump wants each block's output over all tiles: gathered here when the tiles run apart */
+    mt_tensor **seen = dump && step < T ? mt_arena_alloc(ctx->arena, (size_t)v->run * sizeof *seen) : NULL;
+    for (int64_t b = 0; seen && b < v->run; b++)
+        if (!(seen[b] = mt_tensor_new_2d(ctx, MT_F32, T * seq, E))) return NULL;
+    if ((dump && step < T && !seen) || !all || !res) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    x = mt_ctx_rewind_keep(ctx, mt_arena_save(ctx->arena), all, x);
+    size_t tile_bytes = (size_t)(step * seq * E) * sizeof(float);
+    for (int64_t t0 = 0; t0 < T && x; t0 += step) {
+        mt_tensor view = mt_tensor_wrap(MT_F32, 2, (int64_t[]){step * seq, E}, mt_f32(x) + t0 * seq * E);
+        mt_tensor *h = step == T ? x : &view;
+        for (int64_t b = 0; b < v->run; b++) {
+            mt_arena_mark mark = mt_arena_save(ctx->arena);
+            h = mt_nn_vit_block(ctx, &v->blocks[b], h, (int)v->heads, NULL, NULL, &ao, v->act);
+            if (h && seen) memcpy(mt_f32(seen[b]) + t0 * seq * E, h->data, tile_bytes);
+            else if (!seen) mt_dump_tensor(dump, h, "vision_block_%lld", (long long)b);
+            h = mt_ctx_rewind_keep(ctx, mark, res, h);
+        }
+        if (step == T) x = h;
+        else if (h) memcpy(mt_f32(x) + t0 * seq * E, h->data, tile_bytes);
+        else x = NULL;
     }
+    for (int64_t b = 0; seen && b < v->run; b++) mt_dump_tensor(dump, seen[b], "vision_block_%lld", (long long)b);
+    if (!x) return NULL;
 
     /* pixel shuffle: rows of each s x s block, in (row offset, column offset) order, become one row */
     int64_t hs = gh / s, ws = gw / s, units = T * hs * ws;

@@ -18,7 +18,6 @@ mt_tensor *mt_need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op) {
 }
 
 /* A vector weight of length n in any float dtype, read as f32. */
-static inline float wget(const mt_tensor *w, int64_t i) { return mt_tensor_get_f32(w, i); }
 
 /* Row-wise ops split their rows over the pool in chunks of about 16K elements, so small inputs (decode) stay on
  * the calling thread and large ones (prefill, vision) use every core. */
@@ -28,6 +27,7 @@ typedef struct row_job {
     const float *x, *x2;
     float *y;
     const mt_tensor *w, *b;
+    const float *wf, *bf; /* layer norm: the weight and bias as f32 */
     int64_t C;
     float eps;
     mt_act act;
@@ -127,16 +127,46 @@ mt_tensor *mt_op_rms_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, f
     return record_norm(ctx, mt_bw_rms_norm, y, x, w, NULL, eps);
 }
 
+/* Row sums in 16 independent lanes, so the loops vectorise. The mean sums in double: rows far from zero (a
+ * residual stream of 1e2..1e3) would lose digits in float; the squares are of deviations from that mean, so float
+ * holds them. */
+static double lane_mean(const float *x, int64_t n) {
+    double acc[16] = {0}, s = 0;
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16)
+        for (int k = 0; k < 16; k++) acc[k] += (double)x[c + k];
+    for (; c < n; c++) s += (double)x[c];
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s / (double)n;
+}
+
+static float lane_var(const float *x, int64_t n, float mean) {
+    float acc[16] = {0}, s = 0;
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16)
+        for (int k = 0; k < 16; k++) acc[k] += (x[c + k] - mean) * (x[c + k] - mean);
+    for (; c < n; c++) s += (x[c] - mean) * (x[c] - mean);
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s / (float)n;
+}
+
 static void layer_norm_row(const row_job *j, int64_t t) {
-    const float *xr = j->x + t * j->C;
+    const float *xr = j->x + t * j->C, *w = j->wf, *b = j->bf;
     float *yr = j->y + t * j->C;
-    double mean = 0, var = 0;
-    for (int64_t c = 0; c < j->C; c++) mean += xr[c];
-    mean /= (double)j->C;
-    for (int64_t c = 0; c < j->C; c++) var += ((double)xr[c] - mean) * ((double)xr[c] - mean);
-    var /= (double)j->C;
-    float r = 1.0f / sqrtf((float)var + j->eps);
-    for (int64_t c = 0; c < j->C; c++) yr[c] = (float)(xr[c] - mean) * r * wget(j->w, c) + wget(j->b, c);
+    float mean = (float)lane_mean(xr, j->C), r = 1.0f / sqrtf(lane_var(xr, j->C, mean) + j->eps);
+    for (int64_t c = 0; c < j->C; c++) yr[c] = (xr[c] - mean) * r * w[c] + b[c];
+}
+
+/* t as a contiguous f32 vector: its own data, else a converted copy in the arena. */
+static const float *f32_vector(mt_ctx *ctx, const mt_tensor *t, int64_t n) {
+    if (t->dtype == MT_F32 && mt_tensor_is_contiguous(t)) return mt_f32(t);
+    float *v = mt_arena_alloc(ctx->arena, (size_t)n * sizeof *v);
+    if (!v) {
+        mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) v[i] = mt_tensor_get_f32(t, i);
+    return v;
 }
 
 mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, const mt_tensor *b, float eps) {
@@ -147,7 +177,10 @@ mt_tensor *mt_op_layer_norm(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w,
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "layer_norm: weight size mismatch");
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, C);
     NEED(y);
-    row_job job = {.row = layer_norm_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .w = w, .b = b, .C = C, .eps = eps};
+    const float *wf = f32_vector(ctx, w, C), *bf = f32_vector(ctx, b, C);
+    NEED(wf && bf);
+    row_job job = {.row = layer_norm_row, .rows = T, .x = mt_f32(x), .y = mt_f32(y), .wf = wf, .bf = bf, .C = C,
+                   .eps = eps};
     run_rows(ctx, &job);
     return record_norm(ctx, mt_bw_layer_norm, y, x, w, b, eps);
 }

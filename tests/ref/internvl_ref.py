@@ -12,6 +12,7 @@ InternLM2, the remote code), 1-D positions (arange).
 
     internvl_ref.py make-checkpoint --layout hf|original --out DIR [--llm qwen2|qwen3|internlm2|llama] [--vision 300m|6b]
                                     [--select-layer K] [--ps-version v1|v2] [--via hf|original] [--seed N]
+    internvl_ref.py make-checkpoint --layout original --shape internvl3-1b --out DIR [--seed N]
     internvl_ref.py convert --model DIR --out DIR          # to the other layout (tokenizer and generation config kept)
     internvl_ref.py extract-llm --model DIR --out DIR      # the language model alone, as its own CausalLM folder
     internvl_ref.py make-inputs --case text|one_tile|two_images|interp --model DIR --out DIR [--seed N]
@@ -89,6 +90,11 @@ class Qwen:
 
 def decoder_module(model_type):
     return lm2 if model_type == "internlm2" else Qwen
+# InternVL3-1B-Pretrained's config.json (as transformers prints it), for the bf16 benchmark checkpoint
+REAL_1B_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "internvl3-1b-pretrained.json")
+# InternVL3's tokenizer ids of the tokens mitten looks up (its added_tokens); the benchmark tokenizer keeps them
+REAL_1B_ADDED = {151643: "<|endoftext|>", 151644: "<|im_start|>", 151645: "<|im_end|>", 151665: "<img>",
+                 151666: "</img>", 151667: "<IMG_CONTEXT>"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -172,20 +178,23 @@ def tiny_config(layout, llm, vision, select_layer, ps_version):
     return cfg
 
 
-def tokenizer_json():
-    """A byte-level BPE without merges: byte b is id b (its GPT-2 character), ADDED are the special tokens."""
+def tokenizer_json(added=None):
+    """A byte-level BPE without merges: byte b is id b (its GPT-2 character), added (ADDED) the special tokens."""
     def byte_char(b):
         if 0x21 <= b <= 0x7E or 0xA1 <= b <= 0xAC or b >= 0xAE:
             return chr(b)
         return chr(256 + b) if b <= 0x20 else chr(256 + 33 + b - 0x7F) if b <= 0xA0 else chr(256 + 67)
 
     vocab = {byte_char(b): b for b in range(256)}
+    tiny = added is None
     added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
-              "special": True} for i, t in sorted(ADDED.items())]
-    # every other id of the vocabulary gets a token too, so what a random model generates always decodes
-    added += [{"id": i, "content": f"<|reserved_{i}|>", "single_word": False, "lstrip": False, "rstrip": False,
-               "normalized": False, "special": False} for i in range(256, VOCAB) if i not in ADDED]
-    added.sort(key=lambda t: t["id"])
+              "special": True} for i, t in sorted((added or ADDED).items())]
+    if tiny:
+        # every other id of the tiny vocabulary gets a token too, so what a random model generates always decodes
+        added_ids = set(ADDED)
+        added += [{"id": i, "content": f"<|reserved_{i}|>", "single_word": False, "lstrip": False, "rstrip": False,
+                   "normalized": False, "special": False} for i in range(256, VOCAB) if i not in added_ids]
+        added.sort(key=lambda t: t["id"])
     return {"version": "1.0", "added_tokens": added, "normalizer": None,
             "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
                               "use_regex": True},
@@ -562,7 +571,40 @@ def load(model_dir):
     return Model(cfg, {k: v.float() for k, v in st.read_folder(model_dir).items()})
 
 
+def make_real_1b(a):
+    """Random bf16 weights of InternVL3-1B's shape, streamed into shards (timing only: PoolSampler's draws)."""
+    import qwen2_vl_ref as qref
+    if a.layout != "original" or a.via:
+        raise SystemExit("--shape internvl3-1b is written in the original layout only")
+    with open(REAL_1B_CONFIG) as f:
+        raw = json.load(f)
+    # The tensor shapes do not depend on RoPE; the reference decoder knows only default RoPE (the config's dynamic
+    # NTK scaling changes nothing below its 32768 positions).
+    shapes_raw = json.loads(json.dumps(raw))
+    shapes_raw["llm_config"].pop("rope_scaling")
+    cfg = Config(shapes_raw)
+    os.makedirs(a.out, exist_ok=True)
+    files = {"config.json": raw, "tokenizer.json": tokenizer_json(REAL_1B_ADDED),
+             "generation_config.json": {"bos_token_id": 151643, "eos_token_id": [151645, 151643]}}
+    for fname, obj in files.items():
+        with open(os.path.join(a.out, fname), "w") as f:
+            json.dump(obj, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+    sample = qref.PoolSampler(a.seed)
+    kinds = {name: (kind, fan_in) for name, _, kind, fan_in in weight_specs(cfg)}
+
+    def make(name, dtype, shape):
+        offset, std = q3ck.init_scale(*kinds[name])
+        return sample(math.prod(shape), offset, std).reshape(shape)
+
+    specs = [(name, torch.bfloat16, shape) for name, shape, _, _ in weight_specs(cfg)]
+    paths = st.write_sharded(a.out, specs, make, 2 * 1000 ** 3)
+    print(f"wrote {len(paths)} shards to {a.out}")
+
+
 def cmd_make_checkpoint(a):
+    if a.shape == "internvl3-1b":
+        return make_real_1b(a)
     first = a.via or a.layout
     cfg = Config(tiny_config(first, a.llm, a.vision, a.select_layer, a.ps_version))
     W = make_weights(cfg, a.seed)
@@ -683,6 +725,8 @@ def main(argv=None):
     p.add_argument("--ps-version", choices=["v1", "v2"], default="v2")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shape", choices=["tiny", "internvl3-1b"], default="tiny",
+                   help="internvl3-1b: the real config, random bf16 weights (mitten bench --shape)")
     p.set_defaults(fn=cmd_make_checkpoint)
     p = sub.add_parser("convert")
     p.add_argument("--model", required=True)

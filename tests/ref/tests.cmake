@@ -29,3 +29,9 @@ foreach(variant qwen2_5_vl qwen2_vl bf16 qwen2 qwen3 qwen3_moe qwen3_vl qwen3_vl
   set_tests_properties(ref_parity_${variant} PROPERTIES LABELS ref TIMEOUT 600
                        ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 endforeach()
+
+# The work mitten bench counts for a tiled vision tower (InternViT: class token, tiles, pixel shuffle, mlp1).
+add_test(NAME ref_bench_work_internvl
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/bench_work_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --work ${CMAKE_BINARY_DIR}/ref-work/bench_work_internvl)
+set_tests_properties(ref_bench_work_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

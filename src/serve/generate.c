@@ -143,7 +143,7 @@ static cJSON *chunk_base(const request *q) {
 }
 
 static void add_event(request *q, cJSON *v) {
-    char *text = mt_serve_json_text(v);
+    char *text = mt_json_print(v, false);
     cJSON_Delete(v);
     if (!text) {
         q->sse.oom = true;
@@ -377,7 +377,7 @@ static enum MHD_Result reply_whole(request *q) {
     cJSON_AddNullToObject(ch, "logprobs");
     cJSON_AddStringToObject(ch, "finish_reason", q->finish_reason);
     cJSON_AddItemToObject(root, "usage", usage(q));
-    char *body = mt_serve_json_text(root);
+    char *body = mt_json_print(root, false);
     cJSON_Delete(root);
     enum MHD_Result r = body ? mt_serve_reply(q->c, 200, "application/json", body, strlen(body), NULL)
                              : mt_serve_error(q->c, 500, "server_error", NULL, NULL, "out of memory");

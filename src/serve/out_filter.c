@@ -1,4 +1,5 @@
 /* serve/out_filter: stop strings and tool-call tags over streamed text (see out_filter.h). */
+#define _GNU_SOURCE /* memmem */
 #include "serve/out_filter.h"
 
 #include <string.h>
@@ -14,9 +15,8 @@ void mt_out_filter_init(mt_out_filter *f, const char *const *stops, int n_stops,
 
 /* The first occurrence of needle [m] in hay [n], or -1. */
 static int64_t find(const char *hay, size_t n, const char *needle, size_t m) {
-    for (size_t i = 0; m <= n && i + m <= n; i++)
-        if (memcmp(hay + i, needle, m) == 0) return (int64_t)i;
-    return -1;
+    const char *at = n ? memmem(hay, n, needle, m) : NULL;
+    return at ? at - hay : -1;
 }
 
 /* How many bytes at the end of s [n] are a proper prefix of word [m]. */

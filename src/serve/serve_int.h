@@ -31,8 +31,6 @@ enum MHD_Result mt_serve_error(struct MHD_Connection *c, int http, const char *t
 /* Sends body [n] with status and content type; retry_after (or NULL) becomes the Retry-After header. */
 enum MHD_Result mt_serve_reply(struct MHD_Connection *c, int http, const char *content_type, const char *body, size_t n,
                                const char *retry_after);
-/* A JSON value as text (mt_malloc'd), or NULL when out of memory. */
-char *mt_serve_json_text(const cJSON *v);
 /* The per-request log line. */
 void mt_serve_log(const mt_server *s, const char *method, const char *url, int http, double seconds,
                   const char *detail);

@@ -23,8 +23,6 @@ enum MHD_Result mt_serve_reply(struct MHD_Connection *c, int http, const char *c
     return ok;
 }
 
-char *mt_serve_json_text(const cJSON *v) { return mt_json_print(v, false); }
-
 enum MHD_Result mt_serve_error(struct MHD_Connection *c, int http, const char *type, const char *code,
                                const char *param, const char *message) {
     cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
@@ -36,7 +34,7 @@ enum MHD_Result mt_serve_error(struct MHD_Connection *c, int http, const char *t
         if (code) cJSON_AddStringToObject(e, "code", code);
         else cJSON_AddNullToObject(e, "code");
     }
-    char *text = e ? mt_serve_json_text(root) : NULL;
+    char *text = e ? mt_json_print(root, false) : NULL;
     cJSON_Delete(root);
     static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}";
     enum MHD_Result ok = text ? mt_serve_reply(c, http, "application/json", text, strlen(text), http == 429 ? "1" : NULL)
@@ -69,7 +67,7 @@ static cJSON *model_object(const mt_server *s) {
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int http, cJSON *v) {
-    char *text = mt_serve_json_text(v);
+    char *text = mt_json_print(v, false);
     cJSON_Delete(v);
     if (!text) return mt_serve_error(c, 500, "server_error", NULL, NULL, "out of memory");
     enum MHD_Result ok = mt_serve_reply(c, http, "application/json", text, strlen(text), NULL);

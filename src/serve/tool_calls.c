@@ -1,4 +1,5 @@
 /* serve/tool_calls: <tool_call> blocks to OpenAI tool_calls (see tool_calls.h). */
+#define _GNU_SOURCE /* memmem */
 #include "serve/tool_calls.h"
 
 #include <stdio.h>
@@ -11,13 +12,6 @@
 static const char *skip_space(const char *p, const char *end) {
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     return p;
-}
-
-static const char *find(const char *p, const char *end, const char *word) {
-    size_t m = strlen(word);
-    for (; p + m <= end; p++)
-        if (!memcmp(p, word, m)) return p;
-    return NULL;
 }
 
 /* One block's JSON as a tool call. */
@@ -60,7 +54,7 @@ mt_status mt_tool_calls_parse(const char *text, size_t n, uint64_t id_seed, cJSO
             break;
         }
         p += tag;
-        const char *close = find(p, end, END_TAG);
+        const char *close = memmem(p, (size_t)(end - p), END_TAG, strlen(END_TAG));
         /* the answer may end without the closing tag, or in the middle of it (the end-of-turn token or max_tokens
          * came first) */
         const char *stop = close ? close : end;

@@ -638,10 +638,8 @@ mt_status mt_sched_new(const mt_model *m, const mt_sched_params *p, mt_sched **o
         return mt_err_set(err, MT_ERR_INVALID_ARG, "at most %d requests may run at once, not %d", MT_SCHED_MAX_ACTIVE,
                           q.max_active);
     if (q.n_ctx <= 0) q.n_ctx = MT_MIN(defaults.n_ctx, m->desc.max_positions);
-    if (q.n_ctx > m->desc.max_positions)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "a context of %lld tokens is over the model's maximum of %lld "
-                          "(max_position_embeddings in %s/config.json)", (long long)q.n_ctx,
-                          (long long)m->desc.max_positions, m->dir);
+    mt_status ctx_st = mt_model_check_context(m, q.n_ctx, err);
+    if (ctx_st) return ctx_st;
     if (q.max_rows <= 0) q.max_rows = q.n_ctx * q.max_active;
     if (q.max_rows < q.n_ctx)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%lld KV rows in all cannot hold one %lld-token context",

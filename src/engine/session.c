@@ -19,17 +19,15 @@ struct mt_session {
 };
 
 mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err) {
-    if (p && p->n_ctx > m->desc.max_positions)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "a context of %lld tokens is over the model's maximum of %lld "
-                          "(max_position_embeddings in %s/config.json)", (long long)p->n_ctx,
-                          (long long)m->desc.max_positions, m->dir);
+    mt_status st = p ? mt_model_check_context(m, p->n_ctx, err) : MT_OK;
+    if (st) return st;
     mt_session *s = mt_calloc(1, sizeof *s);
     if (!s) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     s->model = m;
     mt_arena_init(&s->arena, (size_t)64 << 20);
     s->capacity = p && p->n_ctx > 0 ? p->n_ctx : 4096;
     if (s->capacity > m->desc.max_positions) s->capacity = m->desc.max_positions;
-    mt_status st = mt_pool_new(p ? p->n_threads : 0, &s->pool, err);
+    st = mt_pool_new(p ? p->n_threads : 0, &s->pool, err);
     if (!st) st = mt_model_kv_new(m, 1, s->capacity, &s->kv, err);
     if (!st) st = mt_kv_seq_new(s->kv, &s->seq, err);
     if (!st) {

@@ -263,6 +263,13 @@ mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err) { return m
 
 int64_t mt_model_max_context(const mt_model *m) { return m ? m->desc.max_positions : 0; }
 
+mt_status mt_model_check_context(const mt_model *m, int64_t n_ctx, mt_err *err) {
+    if (n_ctx <= m->desc.max_positions) return MT_OK;
+    return mt_err_set(err, MT_ERR_INVALID_ARG, "a context of %lld tokens is over the model's maximum of %lld "
+                      "(max_position_embeddings in %s/config.json)", (long long)n_ctx,
+                      (long long)m->desc.max_positions, m->dir);
+}
+
 void mt_model_close(mt_model *m) {
     if (!m) return;
     if (m->comp && m->comp->vision && m->vision) m->comp->vision->release(m->vision);

@@ -217,6 +217,8 @@ struct mt_model {
     mt_hashmap weight_by_name, weight_by_tensor; /* -> index into weights; by_tensor: index << 20 | use */
 };
 
+/* MT_ERR_INVALID_ARG naming max_position_embeddings when n_ctx is over it (sessions and the scheduler check it). */
+mt_status mt_model_check_context(const mt_model *m, int64_t n_ctx, mt_err *err);
 /* Whether token is one of the model's end-of-turn ids (generation_config.json's eos_token_id). */
 bool mt_model_is_eos(const mt_model *m, int32_t token);
 

@@ -18,9 +18,9 @@ static mt_status check_tensor(const mt_st_tensor *t, const char *path, mt_err *e
     if (!t->name || !t->name[0] || strcmp(t->name, "__metadata__") == 0)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: tensor name \"%.200s\" is not allowed", path,
                           t->name ? t->name : "(null)");
-    if ((unsigned)t->dtype >= MT_DTYPE_COUNT)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: tensor \"%.200s\": dtype %d is not writable", path, t->name,
-                          (int)t->dtype);
+    if ((unsigned)t->dtype >= MT_DTYPE_COUNT || mt_dtype_is_quant(t->dtype))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: tensor \"%.200s\": dtype %d is not writable as safetensors",
+                          path, t->name, (int)t->dtype);
     if (t->ndim < 0 || t->ndim > MT_ST_MAX_DIMS)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: tensor \"%.200s\": rank %d", path, t->name, t->ndim);
     size_t bytes = mt_dtype_size(t->dtype);

@@ -1,16 +1,50 @@
 /* tensor/dtype: element types and scalar conversions. bf16 and f16 are stored as uint16_t bit patterns.
- * Conversion to bf16 rounds to nearest even (as torch does); NaN stays NaN. */
+ * Conversion to bf16 rounds to nearest even (as torch does); NaN stays NaN.
+ *
+ * The block-quantized types (Q8_0, Q4_0, Q4_K, Q6_K: ggml's, as GGUF stores them, layouts in tensor/quant.h) hold
+ * weights only: a row of n elements is n / block_elems blocks of block_bytes, so they have no per-element size
+ * (mt_dtype_size is 0); use mt_dtype_row_bytes. */
 #ifndef MT_DTYPE_H
 #define MT_DTYPE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-typedef enum mt_dtype { MT_F32 = 0, MT_BF16, MT_F16, MT_I32, MT_I64, MT_U8, MT_DTYPE_COUNT } mt_dtype;
+typedef enum mt_dtype {
+    MT_F32 = 0,
+    MT_BF16,
+    MT_F16,
+    MT_I32,
+    MT_I64,
+    MT_U8,
+    MT_Q8_0,
+    MT_Q4_0,
+    MT_Q4_K,
+    MT_Q6_K,
+    MT_DTYPE_COUNT
+} mt_dtype;
 
+/* Bytes of one element; 0 for the block-quantized types. */
 static inline size_t mt_dtype_size(mt_dtype t) {
-    static const size_t sizes[] = {4, 2, 2, 4, 8, 1};
+    static const size_t sizes[] = {4, 2, 2, 4, 8, 1, 0, 0, 0, 0};
     return sizes[t];
+}
+
+static inline bool mt_dtype_is_quant(mt_dtype t) { return t >= MT_Q8_0 && t < MT_DTYPE_COUNT; }
+
+/* Elements per block (1 for the plain types) and bytes per block. */
+static inline int64_t mt_dtype_block_elems(mt_dtype t) {
+    static const int64_t elems[] = {1, 1, 1, 1, 1, 1, 32, 32, 256, 256};
+    return elems[t];
+}
+static inline size_t mt_dtype_block_bytes(mt_dtype t) {
+    static const size_t bytes[] = {4, 2, 2, 4, 8, 1, 34, 18, 144, 210};
+    return bytes[t];
+}
+/* Bytes of a row of n elements; n must be a multiple of mt_dtype_block_elems(t). */
+static inline size_t mt_dtype_row_bytes(mt_dtype t, int64_t n) {
+    return (size_t)(n / mt_dtype_block_elems(t)) * mt_dtype_block_bytes(t);
 }
 
 const char *mt_dtype_name(mt_dtype t);

@@ -1,0 +1,56 @@
+/* tensor/quant: ggml's block-quantized weight formats, byte for byte as GGUF files store them (the GGUF spec and
+ * ggml-common.h give the layouts; these declarations are ours). A row of a quantized tensor is a run of blocks;
+ * every scale is an f16 bit pattern (dtype.h converts).
+ *
+ *   | type | elems | bytes | value of element i of a block                                           |
+ *   |------|-------|-------|--------------------------------------------------------------------------|
+ *   | Q8_0 | 32    | 34    | d * qs[i]                                                                |
+ *   | Q4_0 | 32    | 18    | d * (q - 8), q = low nibble of qs[i] for i < 16, high of qs[i-16] else   |
+ *   | Q4_K | 256   | 144   | 8 sub-blocks of 32: d * sc * q - dmin * m, 6-bit sc/m packed in scales    |
+ *   | Q6_K | 256   | 210   | 16 sub-blocks of 16: d * scales[j] * (q - 32), q 4 low bits ql + 2 in qh  |
+ *   | Q8_K | 256   | 292   | d * qs[i]; activations only (the partner of Q4_K/Q6_K in dot products)   |
+ */
+#ifndef MT_QUANT_H
+#define MT_QUANT_H
+
+#include <stdint.h>
+
+enum { MT_QK8_0 = 32, MT_QK4_0 = 32, MT_QK_K = 256, MT_K_SCALE_SIZE = 12 };
+
+typedef struct mt_block_q8_0 {
+    uint16_t d;
+    int8_t qs[MT_QK8_0];
+} mt_block_q8_0;
+
+typedef struct mt_block_q4_0 {
+    uint16_t d;
+    uint8_t qs[MT_QK4_0 / 2];
+} mt_block_q4_0;
+
+typedef struct mt_block_q4_K {
+    uint16_t d;    /* super-block scale of the quantized scales */
+    uint16_t dmin; /* super-block scale of the quantized mins */
+    uint8_t scales[MT_K_SCALE_SIZE];
+    uint8_t qs[MT_QK_K / 2];
+} mt_block_q4_K;
+
+typedef struct mt_block_q6_K {
+    uint8_t ql[MT_QK_K / 2];
+    uint8_t qh[MT_QK_K / 4];
+    int8_t scales[MT_QK_K / 16];
+    uint16_t d;
+} mt_block_q6_K;
+
+typedef struct mt_block_q8_K {
+    float d;
+    int8_t qs[MT_QK_K];
+    int16_t bsums[MT_QK_K / 16]; /* sums of each 16 qs, for the Q4_K min term */
+} mt_block_q8_K;
+
+_Static_assert(sizeof(mt_block_q8_0) == 34, "Q8_0 block");
+_Static_assert(sizeof(mt_block_q4_0) == 18, "Q4_0 block");
+_Static_assert(sizeof(mt_block_q4_K) == 144, "Q4_K block");
+_Static_assert(sizeof(mt_block_q6_K) == 210, "Q6_K block");
+_Static_assert(sizeof(mt_block_q8_K) == 292, "Q8_K block");
+
+#endif

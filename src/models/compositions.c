@@ -89,7 +89,7 @@ static const mt_composition compositions[] = {
      .text_config_key = "llm_config", .text_prefixes = NAMES("language_model.model."),
      .vision_prefixes = NAMES("vision_model."), .projector_prefixes = NAMES("mlp1."),
      .lm_head = "language_model.lm_head.weight", .untied_head = true, .image_token_text = "<IMG_CONTEXT>",
-     .trains_projector_by_default = true},
+     .image_text = "<image>", .trains_projector_by_default = true},
     {.name = "internvl", .architectures = NAMES("InternVLForConditionalGeneration"), .decoder_kind = "qwen2",
      .decoder_kind_key = "model_type", .decoder_kinds = internvl_hf_llms, .vision = &mt_vision_internvit_hf,
      .processor = &mt_processor_internvl, .text_config_key = "text_config",

@@ -58,7 +58,12 @@ static mt_status read_generation_config(mt_model *m, mt_err *err) {
 /* The folder's chat template as transformers finds it: one that is there but cannot be read or parsed fails the
  * load. Only a folder with none gets the composition's default, and it is said aloud. */
 static mt_status load_chat_template(mt_model *m, mt_err *err) {
-    if (mt_chat_template_present(m->dir)) return mt_chat_template_load(m->dir, NULL, &m->chat_template, err);
+    if (mt_chat_template_present(m->dir)) {
+        mt_status st = mt_chat_template_load(m->dir, NULL, &m->chat_template, err);
+        if (!st && m->comp->image_text)
+            st = mt_chat_template_set_image_text(m->chat_template, m->comp->image_text, m->comp->image_token_text, err);
+        return st;
+    }
     const char *src = m->comp->default_chat_template;
     if (!src) return MT_OK; /* chat says so if it is ever needed */
     mt_log(MT_LOG_ERROR, "%s has no chat template: using %s's published one (the checkpoint's own would be safer)",

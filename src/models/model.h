@@ -169,6 +169,10 @@ typedef struct mt_composition {
     bool untied_head;                  /* the head is never tied to the embedding, whatever the config says */
     /* The image placeholder's text, looked up in tokenizer.json when config.json has no image_token_id (or NULL) */
     const char *image_token_text;
+    /* The text that stands for an image in a text-only chat template (InternVL's original repos: "<image>"), made
+     * the image_token_text after rendering (mt_chat_template_set_image_text), or NULL: the template writes the
+     * image token itself from image parts */
+    const char *image_text;
     const char *default_chat_template; /* for folders that ship none, or NULL */
     /* mitten train without --train trains the projector beside the language model (full or LoRA), the vision tower
      * frozen: the family's own fine-tuning recipe (InternVL). false: the language model only. */

@@ -1,8 +1,10 @@
+#define _GNU_SOURCE /* memmem */
 /* text/chat_template: discovery (chat_template.jinja, chat_template.json, tokenizer_config.json), special tokens,
  * and the variables transformers' apply_chat_template hands to the template. */
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "text/chat_template.h"
@@ -16,6 +18,7 @@ struct mt_chat_template {
     mt_jinja *tpl[MAX_TEMPLATES];
     int pick;     /* the template to use, or -1: choose per render ("tool_use" with tools, else "default") */
     cJSON *vars;  /* special tokens, in the order transformers' special_tokens_map lists them */
+    char *image_marker, *image_token; /* mt_chat_template_set_image_text, or NULL */
 };
 
 static const char *const token_keys[] = {"bos_token", "eos_token", "unk_token", "sep_token",
@@ -186,11 +189,102 @@ static const mt_jinja *choose(const mt_chat_template *t, bool tools) {
     return t->tpl[0];
 }
 
-mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messages, const cJSON *tools,
-                                  bool add_generation_prompt, const cJSON *extra_kwargs, char **out, size_t *out_len,
-                                  mt_err *err) {
-    if (!t || !out) return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template render: NULL template or output");
-    if (!cJSON_IsArray(messages)) return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: messages must be an array");
+mt_status mt_chat_template_set_image_text(mt_chat_template *t, const char *marker, const char *token, mt_err *err) {
+    mt_free(t->image_marker);
+    mt_free(t->image_token);
+    t->image_marker = t->image_token = NULL;
+    if (!marker) return MT_OK;
+    if (!marker[0] || !token || !token[0])
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: empty image marker or token");
+    t->image_marker = mt_strdup(marker);
+    t->image_token = mt_strdup(token);
+    return t->image_marker && t->image_token ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+}
+
+static bool is_image_part(const cJSON *part) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+    if (cJSON_IsString(type)) return !strcmp(type->valuestring, "image") || !strcmp(type->valuestring, "image_url");
+    return cJSON_HasObjectItem(part, "image") || cJSON_HasObjectItem(part, "image_url");
+}
+
+/* One message's content list as the single string a text-only template takes (see set_image_text). */
+static mt_status flatten_content(const mt_chat_template *t, const cJSON *parts, int msg, mt_buf *b, mt_err *err) {
+    int k = 0;
+    for (const cJSON *part = parts->child; part; part = part->next, k++) {
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (is_image_part(part)) {
+            const cJSON *next = cJSON_GetObjectItemCaseSensitive(part->next, "text");
+            mt_buf_adds(b, t->image_marker);
+            if (!(cJSON_IsString(next) && !is_image_part(part->next) && next->valuestring[0] == '\n'))
+                mt_buf_adds(b, "\n");
+        } else if (cJSON_IsString(text)) {
+            mt_buf_adds(b, text->valuestring);
+        } else {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+            return mt_err_set(err, MT_ERR_UNSUPPORTED,
+                              "message %d, part %d: a \"%.40s\" part; this model's chat template takes text and images "
+                              "only",
+                              msg, k, cJSON_IsString(type) ? type->valuestring : "(untyped)");
+        }
+    }
+    return MT_OK;
+}
+
+/* messages with every content list written as one string; the other fields are shared by reference. */
+static mt_status flatten_messages(const mt_chat_template *t, const cJSON *messages, cJSON **out, mt_err *err) {
+    cJSON *flat = cJSON_CreateArray();
+    mt_status st = flat ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    int i = 0;
+    for (const cJSON *m = messages->child; m && !st; m = m->next, i++) {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsObject(m) || !cJSON_IsArray(content)) {
+            if (!cJSON_AddItemReferenceToArray(flat, (cJSON *)m)) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+            continue;
+        }
+        mt_buf b = {0};
+        mt_buf_adds(&b, "");
+        st = flatten_content(t, content, i, &b, err);
+        cJSON *copy = st || b.oom ? NULL : cJSON_CreateObject();
+        bool ok = copy != NULL;
+        for (const cJSON *f = m->child; ok && f; f = f->next)
+            ok = f == content ? cJSON_AddStringToObject(copy, f->string, b.p) != NULL
+                              : cJSON_AddItemReferenceToObject(copy, f->string, (cJSON *)f);
+        if (!st && (!ok || !cJSON_AddItemToArray(flat, copy))) {
+            cJSON_Delete(copy);
+            st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        }
+        mt_buf_free(&b);
+    }
+    if (st) cJSON_Delete(flat);
+    else *out = flat;
+    return st;
+}
+
+/* Each image marker of the rendered prompt becomes the image token. */
+static mt_status mark_images(const mt_chat_template *t, char **text, size_t *len, mt_err *err) {
+    size_t ml = strlen(t->image_marker);
+    if (!memmem(*text, *len, t->image_marker, ml)) return MT_OK;
+    mt_buf b = {0};
+    const char *p = *text, *end = *text + *len, *hit;
+    while ((hit = memmem(p, (size_t)(end - p), t->image_marker, ml))) {
+        mt_buf_add(&b, p, (size_t)(hit - p));
+        mt_buf_adds(&b, t->image_token);
+        p = hit + ml;
+    }
+    mt_buf_add(&b, p, (size_t)(end - p));
+    if (b.oom) {
+        mt_buf_free(&b);
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    mt_free(*text);
+    *text = b.p;
+    *len = b.n;
+    return MT_OK;
+}
+
+static mt_status render(const mt_chat_template *t, const cJSON *messages, const cJSON *tools,
+                        bool add_generation_prompt, const cJSON *extra_kwargs, char **out, size_t *out_len,
+                        mt_err *err) {
     if (tools && !cJSON_IsArray(tools) && !cJSON_IsNull(tools))
         return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: tools must be an array");
     if (extra_kwargs && !cJSON_IsObject(extra_kwargs))
@@ -225,6 +319,25 @@ mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messag
     return st;
 }
 
+mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messages, const cJSON *tools,
+                                  bool add_generation_prompt, const cJSON *extra_kwargs, char **out, size_t *out_len,
+                                  mt_err *err) {
+    if (!t || !out) return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template render: NULL template or output");
+    if (!cJSON_IsArray(messages)) return mt_err_set(err, MT_ERR_INVALID_ARG, "chat template: messages must be an array");
+    if (!t->image_marker) return render(t, messages, tools, add_generation_prompt, extra_kwargs, out, out_len, err);
+    cJSON *flat = NULL;
+    size_t len = 0;
+    mt_status st = flatten_messages(t, messages, &flat, err);
+    if (!st) st = render(t, flat, tools, add_generation_prompt, extra_kwargs, out, &len, err);
+    if (!st && (st = mark_images(t, out, &len, err))) {
+        mt_free(*out);
+        *out = NULL;
+    }
+    if (!st && out_len) *out_len = len;
+    cJSON_Delete(flat);
+    return st;
+}
+
 const char *mt_chat_template_token(const mt_chat_template *t, const char *key) {
     const cJSON *v = t ? cJSON_GetObjectItemCaseSensitive(t->vars, key) : NULL;
     return cJSON_IsString(v) && !mt_json_has_nul(v->valuestring) ? v->valuestring : NULL;
@@ -237,5 +350,7 @@ void mt_chat_template_free(mt_chat_template *t) {
         mt_free(t->names[i]);
     }
     cJSON_Delete(t->vars);
+    mt_free(t->image_marker);
+    mt_free(t->image_token);
     mt_free(t);
 }

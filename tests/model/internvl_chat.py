@@ -3,10 +3,12 @@
 the processor tiles (96 x 48: a 4 x 2 grid plus the thumbnail, 9 tiles of 32 px).
 
 For each layout:
-  - `mitten template` renders the folder's chat template (tokenizer_config.json) as jinja2 does;
-  - the reference prompt ids are that text tokenized (bytes, added tokens) with its one <IMG_CONTEXT> per image
-    replaced by <img> + <IMG_CONTEXT> x (tiles * 16) + </img>, tiles from `mitten preprocess`; internvl_ref.py's
-    greedy answer on those ids and pixels is the answer `mitten run` must print, with that many prompt tokens;
+  - `mitten template` renders the folder's chat template (tokenizer_config.json) as jinja2 does: the -hf one over
+    content parts, the original one (text only) over the question as InternVL's chat() writes it, "<image>\n" first;
+  - the reference prompt ids are that text tokenized (bytes, added tokens) with each image's placeholder (-hf: its
+    <IMG_CONTEXT>; original: "<image>") replaced by <img> + <IMG_CONTEXT> x (tiles * 16) + </img>, tiles from
+    `mitten preprocess`; internvl_ref.py's greedy answer on those ids and pixels is the answer `mitten run` must print,
+    with that many prompt tokens;
   - `mitten chat` gives the same first answer, then a second turn with a second image;
   - `mitten serve` gives the same answer to an OpenAI request with the image as a data: URL.
 
@@ -47,17 +49,17 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, timeout=120, **kw)
 
 
-def reference_ids(text, tiles_per_image):
+def reference_ids(text, tiles_per_image, placeholder):
     """transformers' tokenization of the tiny tokenizer (added tokens split out, every other byte its own id), with
-    each image's placeholder expanded as InternVL's processor does."""
+    each image's placeholder text expanded as InternVL's processor and chat() do."""
     specials = {t: i for i, t in ivr.ADDED.items()}
     ids, images = [], iter(tiles_per_image)
-    for piece in re.split("(" + "|".join(re.escape(t) for t in specials) + ")", text):
-        if piece in specials:
-            if specials[piece] == ivr.IMG_CONTEXT:
-                ids += [ivr.IMG_START] + [ivr.IMG_CONTEXT] * (next(images) * 16) + [ivr.IMG_END]
-            else:
-                ids.append(specials[piece])
+    pieces = re.split("(" + "|".join(re.escape(t) for t in [placeholder, *specials]) + ")", text)
+    for piece in pieces:
+        if piece == placeholder:
+            ids += [ivr.IMG_START] + [ivr.IMG_CONTEXT] * (next(images) * 16) + [ivr.IMG_END]
+        elif piece in specials:
+            ids.append(specials[piece])
         else:
             ids += list(piece.encode())
     return ids
@@ -67,11 +69,16 @@ def check_layout(mitten, work, layout, images):
     model = os.path.join(work, layout)
     subprocess.run([sys.executable, REF, "make-checkpoint", "--layout", layout, "--out", model], check=True,
                    stdout=subprocess.DEVNULL)
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
+    if layout == "original":
+        messages = [{"role": "user", "content": ivr.IMAGE_TEXT + "\n" + PROMPT}]
+        template, placeholder = ivr.ORIGINAL_CHAT_TEMPLATE, ivr.IMAGE_TEXT
+    else:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
+        template, placeholder = ivr.CHAT_TEMPLATE, "<IMG_CONTEXT>"
     mpath = os.path.join(work, "messages.json")
     with open(mpath, "w") as f:
         json.dump(messages, f)
-    want = jinja2.Environment().from_string(ivr.CHAT_TEMPLATE).render(messages=messages, add_generation_prompt=True)
+    want = jinja2.Environment().from_string(template).render(messages=messages, add_generation_prompt=True)
     r = run([mitten, "template", "-m", model, "--messages", mpath, "--generation-prompt"])
     check(f"{layout}: mitten template renders the folder's template as jinja2", r.returncode == 0 and
           r.stdout.decode() == want, repr(r.stdout.decode()[-80:]) + r.stderr.decode()[-200:])
@@ -81,7 +88,7 @@ def check_layout(mitten, work, layout, images):
     check(f"{layout}: mitten preprocess", r.returncode == 0, r.stderr.decode()[-300:])
     pv = np.load(os.path.join(pre, "pixel_values.npy"))
     check(f"{layout}: the image is tiled (4 x 2 + thumbnail)", pv.shape == (9, 3, 32, 32), str(pv.shape))
-    ids = reference_ids(want, [pv.shape[0]])
+    ids = reference_ids(want, [pv.shape[0]], placeholder)
     inputs, dump = os.path.join(work, layout + "_in"), os.path.join(work, layout + "_dump")
     os.makedirs(inputs, exist_ok=True)
     np.save(os.path.join(inputs, "ids.npy"), np.array(ids, dtype=np.int64))

@@ -278,10 +278,12 @@ def make_weights(cfg, seed):
     return out
 
 
-# The tiny checkpoints' chat template: ChatML as InternVL3's tokenizer_config.json has it, without the default system
-# message. Where the original repos' chat() turns "<image>" into <img> + <IMG_CONTEXT> x N + </img> and the -hf
-# template writes one <IMG_CONTEXT> per image part for InternVLProcessor to expand, this one writes the single
-# <IMG_CONTEXT> that mitten's processor expands (one image_token_id per image in the tokenized prompt).
+# The tiny checkpoints' chat templates, one per layout, as the published repos ship them:
+#   - transformers' -hf repos: ChatML over content parts, one <IMG_CONTEXT> per image part, which InternVLProcessor
+#     expands to <img> + <IMG_CONTEXT> x N + </img> (CHAT_TEMPLATE);
+#   - the original repos (InternVL3's tokenizer_config.json): ChatML over text only, message['content'] concatenated;
+#     their chat() writes "<image>\n" before the question and swaps each "<image>" of the rendered prompt for
+#     <img> + <IMG_CONTEXT> x N + </img> (ORIGINAL_CHAT_TEMPLATE). Neither has the default system message.
 CHAT_TEMPLATE = """{%- for message in messages -%}
 <|im_start|>{{ message['role'] }}
 {% if message['content'] is string -%}
@@ -303,14 +305,21 @@ CHAT_TEMPLATE = """{%- for message in messages -%}
 """
 
 
-def tokenizer_config():
-    return {"chat_template": CHAT_TEMPLATE, "bos_token": None, "eos_token": "<|im_end|>",
+ORIGINAL_CHAT_TEMPLATE = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                          "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+                          "{% endif %}")
+IMAGE_TEXT = "<image>"
+
+
+def tokenizer_config(layout):
+    return {"chat_template": ORIGINAL_CHAT_TEMPLATE if layout == "original" else CHAT_TEMPLATE, "bos_token": None, "eos_token": "<|im_end|>",
             "pad_token": "<|endoftext|>", "model_max_length": 4096}
 
 
 def write_folder(out_dir, cfg_raw, weights):
     os.makedirs(out_dir, exist_ok=True)
-    files = {"config.json": cfg_raw, "tokenizer.json": tokenizer_json(), "tokenizer_config.json": tokenizer_config(),
+    files = {"config.json": cfg_raw, "tokenizer.json": tokenizer_json(),
+             "tokenizer_config.json": tokenizer_config(Config(cfg_raw).layout),
              "generation_config.json": {"bos_token_id": 300, "eos_token_id": [301, 300]}}
     for fname, obj in files.items():
         with open(os.path.join(out_dir, fname), "w") as f:
@@ -620,13 +629,14 @@ def cmd_convert(a):
     m = load(a.model)
     raw, W = convert(m.cfg, m.W)
     os.makedirs(a.out, exist_ok=True)
-    for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+    for f in ("tokenizer.json", "generation_config.json"):
         if not os.path.exists(os.path.join(a.model, f)):
             continue
         shutil.copyfile(os.path.join(a.model, f), os.path.join(a.out, f))
-    with open(os.path.join(a.out, "config.json"), "w") as f:
-        json.dump(raw, f, indent=2)
-        f.write("\n")
+    for name, obj in (("config.json", raw), ("tokenizer_config.json", tokenizer_config(Config(raw).layout))):
+        with open(os.path.join(a.out, name), "w") as f:
+            json.dump(obj, f, indent=2, ensure_ascii=False)
+            f.write("\n")
     st.write_file(os.path.join(a.out, "model.safetensors"), W)
     print(f"wrote {a.out} ({Config(raw).layout} layout)")
 

@@ -112,19 +112,6 @@ static void job_free(job *j) {
     mt_free(j);
 }
 
-static uint64_t image_hash(const mt_image_input *img) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    const int64_t dims[4] = {img->grid.t, img->grid.h, img->grid.w, img->n_patches};
-    const unsigned char *b = (const unsigned char *)dims;
-    for (size_t i = 0; i < sizeof dims; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    /* 8 bytes at a time: the pixels of a large image are tens of megabytes */
-    int64_t width = img->patch_dim > 0 ? img->patch_dim : 1;
-    size_t n = (size_t)(img->n_patches * width) * sizeof(float) / 8;
-    const uint64_t *w = (const uint64_t *)img->pixels;
-    for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* Finds each image's span of image tokens, in order; every image token must belong to one. */
 static mt_status find_spans(const mt_model *m, job *j, mt_err *err) {
     int64_t img_id = m->desc.image_token_id, t = 0;
@@ -137,7 +124,7 @@ static mt_status find_spans(const mt_model *m, job *j, mt_err *err) {
             if (j->tokens[t + r] != img_id)
                 return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d: its %lld image tokens are not in one run", i + 1,
                                   (long long)rows);
-        j->spans[i] = (image_span){.start = t, .rows = rows, .hash = image_hash(&j->images[i])};
+        j->spans[i] = (image_span){.start = t, .rows = rows, .hash = mt_image_input_hash(&j->images[i])};
         t += rows;
     }
     for (; t < j->L; t++)

@@ -16,6 +16,8 @@ struct mt_session {
     int32_t *history;  /* every token so far, for the repetition penalty and prefix reuse */
     int64_t *next_pos; /* next_pos[i]: the position that follows token i (M-RoPE compresses image spans) */
     int64_t n_history, cap_history;
+    uint64_t *image_hash; /* mt_image_input_hash of each image in history, in order */
+    int n_images, cap_images;
 };
 
 mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err) {
@@ -50,15 +52,30 @@ void mt_session_free(mt_session *s) {
     mt_free(s->logits);
     mt_free(s->history);
     mt_free(s->next_pos);
+    mt_free(s->image_hash);
     mt_free(s);
 }
 
-static void truncate_to(mt_session *s, int64_t n) {
+/* Keeps the first n tokens, which hold the first n_images images. */
+static void truncate_to(mt_session *s, int64_t n, int n_images) {
     mt_kv_seq_truncate(s->kv, s->seq, n);
     s->n_history = n;
+    s->n_images = n_images;
 }
 
-void mt_session_reset(mt_session *s) { truncate_to(s, 0); }
+void mt_session_reset(mt_session *s) { truncate_to(s, 0, 0); }
+
+static mt_status remember_images(mt_session *s, const mt_image_input *images, int n, mt_err *err) {
+    if (s->n_images + n > s->cap_images) {
+        int cap = MT_MAX(s->cap_images * 2, s->n_images + n + 4);
+        uint64_t *h = mt_realloc(s->image_hash, (size_t)cap * sizeof *h);
+        if (!h) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        s->image_hash = h;
+        s->cap_images = cap;
+    }
+    for (int i = 0; i < n; i++) s->image_hash[s->n_images++] = mt_image_input_hash(&images[i]);
+    return MT_OK;
+}
 
 int64_t mt_session_n_past(const mt_session *s) { return s->n_history; }
 
@@ -136,7 +153,7 @@ mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const
     int64_t last = L - 1;
     mt_tensor *out = h ? mt_model_logits(m, &ctx, h, all ? NULL : &last, all ? L : 1) : NULL;
     if (!out) return ctx_status(&ctx, err);
-    if ((st = remember(s, ids, follow, L, err))) return st;
+    if ((st = remember(s, ids, follow, L, err)) || (st = remember_images(s, images, n_images, err))) return st;
     int64_t V = m->desc.vocab_size;
     memcpy(s->logits, mt_f32(out) + (out->shape[0] - 1) * V, (size_t)V * sizeof(float));
     *logits = all ? mt_f32(out) : s->logits;
@@ -175,14 +192,16 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
             continue;
         }
         int64_t span = img < n_images ? mt_model_image_rows(m, images[img].grid) : 0;
-        if (span <= 0 || i + span > c) {
+        /* equal tokens say the image had the same size; only its pixels say it is the same image */
+        bool same = span > 0 && img < s->n_images && s->image_hash[img] == mt_image_input_hash(&images[img]);
+        if (!same || i + span > c) {
             c = i;
             break;
         }
         i += span;
         img++;
     }
-    truncate_to(s, c);
+    truncate_to(s, c, img);
     *images_kept = img;
     return c;
 }

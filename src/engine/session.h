@@ -29,7 +29,8 @@ mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const
 mt_status mt_session_decode(mt_session *s, int32_t token, const float **logits, mt_err *err);
 
 /* Keeps the longest prefix of ids [L] already in the KV cache (a chat turn repeats the conversation so far),
- * never cutting an image span and always leaving at least the last token to prefill. Returns the tokens kept;
+ * never cutting an image span, keeping an image only when its pixels are the cached one's (same-size images give
+ * the same tokens), and always leaving at least the last token to prefill. Returns the tokens kept;
  * *images_kept gets how many of images they hold. The caller then prefills ids + kept with images + *images_kept. */
 int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, const mt_image_input *images,
                                 int n_images, int *images_kept);

@@ -79,6 +79,19 @@ int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g) {
     return rows;
 }
 
+uint64_t mt_image_input_hash(const mt_image_input *img) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    const int64_t dims[4] = {img->grid.t, img->grid.h, img->grid.w, img->n_patches};
+    const unsigned char *b = (const unsigned char *)dims;
+    for (size_t i = 0; i < sizeof dims; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    /* 8 bytes at a time: the pixels of a large image are tens of megabytes */
+    int64_t width = img->patch_dim > 0 ? img->patch_dim : 1;
+    size_t n = (size_t)(img->n_patches * width) * sizeof(float) / 8;
+    const uint64_t *w = (const uint64_t *)img->pixels;
+    for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 0x100000001b3ull;
+    return h;
+}
+
 mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
                                  int n_images, int32_t **out, int64_t *out_n, mt_err *err) {
     int64_t total = n;

@@ -30,6 +30,9 @@ mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **id
 /* The feature rows an image of this grid becomes (the image_token_id rows of its expansion); -1 for a grid the
  * processor refuses or a model without vision. */
 int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g);
+/* A hash of an image's grid and pixels (FNV-1a over their bytes): what says that a cached prefix holds the same
+ * image, where equal tokens say only that it had the same size. */
+uint64_t mt_image_input_hash(const mt_image_input *img);
 /* Copies ids [n] into a new array where each image placeholder (desc.image_token_id) becomes the processor's
  * expansion of that image, in order. Errors: more or fewer placeholders than images, a refused grid. */
 mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,

@@ -2,6 +2,7 @@
  * session gives on the whole prompt. usage: prefix_reuse MODEL_DIR INPUTS_DIR (from qwen2_vl_ref.py make-inputs
  * --case one_image). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../unit/check.h"
@@ -97,6 +98,18 @@ int main(int argc, char **argv) {
     ids[1] = ids[1] == 5 ? 6 : 5;
     gap = prompt_logits_gap(m, a, b, ids, n2, &img);
     CHECK_MSG(gap < 1e-4f, "edit before the image: logits differ by %g", gap);
+    /* another picture of the same size: the same tokens, so only its pixels can say the cached image is stale */
+    int64_t n_values = pv.shape[0] * pv.shape[1];
+    float *other = malloc((size_t)n_values * sizeof(float));
+    for (int64_t i = 0; i < n_values; i++) other[i] = -((const float *)pv.data)[i];
+    mt_image_input img2 = img;
+    img2.pixels = other;
+    gap = prompt_logits_gap(m, a, b, ids, n2, &img2);
+    CHECK_MSG(gap < 1e-4f, "another image of the same size: logits differ by %g", gap);
+    int kept_images;
+    mt_session_reuse_prefix(a, ids, n2, &img, 1, &kept_images);
+    CHECK_MSG(kept_images == 0, "the other image's cache was kept for the first");
+    free(other);
 
     mt_session_free(a);
     mt_session_free(b);

@@ -87,7 +87,7 @@ typedef struct gguf_entry {
 } gguf_entry;
 
 struct mt_gguf {
-    char *file; /* for messages */
+    char *file;     /* for messages */
     mt_mapping map; /* empty for a borrowed buffer */
     uint32_t version;
     size_t alignment, data_offset;
@@ -143,8 +143,9 @@ static mt_status rd_str(cursor *c, const char *what, uint64_t limit, bool no_nul
         return mt_err_set(err, MT_ERR_FORMAT, "%s: %.300s is %llu bytes long, over the limit of %llu", c->file, what,
                           (unsigned long long)*len, (unsigned long long)limit);
     if (*len > c->size - c->pos)
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: %.300s of %llu bytes at byte %zu runs past the end of the file (%zu bytes)",
-                          c->file, what, (unsigned long long)*len, c->pos, c->size);
+        return mt_err_set(err, MT_ERR_FORMAT,
+                          "%s: %.300s of %llu bytes at byte %zu runs past the end of the file (%zu bytes)", c->file,
+                          what, (unsigned long long)*len, c->pos, c->size);
     *s = c->p + c->pos;
     if (no_nul && memchr(*s, 0, (size_t)*len))
         return mt_err_set(err, MT_ERR_FORMAT, "%s: %.300s at byte %zu holds a NUL byte", c->file, what, c->pos);
@@ -188,8 +189,8 @@ static void store_scalar(mt_gguf_kv *kv, mt_gguf_type t, uint64_t v) {
 
 static mt_status check_bool(const cursor *c, uint64_t v, size_t pos, const char *key, mt_err *err) {
     if (v <= 1) return MT_OK;
-    return mt_err_set(err, MT_ERR_FORMAT, "%s: key \"%.200s\": bool value %llu at byte %zu is not 0 or 1", c->file,
-                      key, (unsigned long long)v, pos);
+    return mt_err_set(err, MT_ERR_FORMAT, "%s: key \"%.200s\": bool value %llu at byte %zu is not 0 or 1", c->file, key,
+                      (unsigned long long)v, pos);
 }
 
 /* Array of strings: one allocation holds the n mt_gguf_str and then every string with its NUL. */
@@ -364,8 +365,9 @@ static mt_status read_tensor(cursor *c, mt_gguf *g, gguf_entry *e, uint64_t inde
     t->nbytes = nbytes;
     if ((s = rd(c, 8, &t->offset, what, err))) return s;
     if (t->offset % g->alignment)
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%.200s\": offset %llu is not a multiple of the alignment %zu",
-                          c->file, name, (unsigned long long)t->offset, g->alignment);
+        return mt_err_set(err, MT_ERR_FORMAT,
+                          "%s: tensor \"%.200s\": offset %llu is not a multiple of the alignment %zu", c->file, name,
+                          (unsigned long long)t->offset, g->alignment);
     return MT_OK;
 }
 
@@ -387,9 +389,10 @@ static mt_status check_layout(mt_gguf *g, const uint8_t *data, size_t data_size,
     for (size_t i = 0; i < n; i++) {
         gguf_entry *e = &g->e[i];
         if (e->t.offset > data_size || e->t.nbytes > data_size - e->t.offset)
-            return mt_err_set(err, MT_ERR_FORMAT,
-                              "%s: tensor \"%.200s\": bytes [%llu, +%zu) run past the end of the data section (%zu bytes)",
-                              g->file, e->t.name, (unsigned long long)e->t.offset, e->t.nbytes, data_size);
+            return mt_err_set(
+                err, MT_ERR_FORMAT,
+                "%s: tensor \"%.200s\": bytes [%llu, +%zu) run past the end of the data section (%zu bytes)", g->file,
+                e->t.name, (unsigned long long)e->t.offset, e->t.nbytes, data_size);
         g->by_name[i] = e;
     }
     /* by_name is first sorted by offset for the overlap check, then by name for lookup. */
@@ -397,13 +400,15 @@ static mt_status check_layout(mt_gguf *g, const uint8_t *data, size_t data_size,
     for (size_t i = 1; i < n; i++) {
         const gguf_entry *a = g->by_name[i - 1], *b = g->by_name[i];
         if (b->t.offset < a->t.offset + a->t.nbytes)
-            return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%.200s\": bytes at offset %llu overlap tensor \"%.200s\"",
-                              g->file, b->t.name, (unsigned long long)b->t.offset, a->t.name);
+            return mt_err_set(err, MT_ERR_FORMAT,
+                              "%s: tensor \"%.200s\": bytes at offset %llu overlap tensor \"%.200s\"", g->file,
+                              b->t.name, (unsigned long long)b->t.offset, a->t.name);
     }
     if (n) qsort(g->by_name, n, sizeof *g->by_name, cmp_name);
     for (size_t i = 1; i < n; i++)
         if (strcmp(g->by_name[i - 1]->t.name, g->by_name[i]->t.name) == 0)
-            return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%.200s\" appears twice", g->file, g->by_name[i]->t.name);
+            return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%.200s\" appears twice", g->file,
+                              g->by_name[i]->t.name);
     for (size_t i = 0; i < n; i++) {
         gguf_entry *e = &g->e[i];
         e->t.data = data + e->t.offset;
@@ -440,8 +445,9 @@ static mt_status parse(mt_gguf *g, const uint8_t *buf, size_t size, mt_err *err)
     /* The smallest key takes 13 bytes (length, type, a u8) and the smallest tensor info 32 (one dim). */
     size_t left = size - c.pos;
     if (n_kv > left / 13 || n_tensors > left / 32 || n_kv * 13 + n_tensors * 32 > left)
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: %llu keys and %llu tensors cannot fit in the %zu bytes after the header",
-                          g->file, (unsigned long long)n_kv, (unsigned long long)n_tensors, left);
+        return mt_err_set(err, MT_ERR_FORMAT,
+                          "%s: %llu keys and %llu tensors cannot fit in the %zu bytes after the header", g->file,
+                          (unsigned long long)n_kv, (unsigned long long)n_tensors, left);
     g->kv = mt_calloc(n_kv ? (size_t)n_kv : 1, sizeof *g->kv);
     g->e = mt_calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *g->e);
     if (!g->kv || !g->e) return nomem(g->file, err);
@@ -460,8 +466,9 @@ static mt_status parse(mt_gguf *g, const uint8_t *buf, size_t size, mt_err *err)
     if (data_offset < c.pos) data_offset = SIZE_MAX;
     g->data_offset = data_offset;
     if (n_tensors && data_offset > size)
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: the data section would start at byte %zu, past the end of the file (%zu bytes)",
-                          g->file, data_offset, size);
+        return mt_err_set(err, MT_ERR_FORMAT,
+                          "%s: the data section would start at byte %zu, past the end of the file (%zu bytes)", g->file,
+                          data_offset, size);
     size_t data_size = data_offset < size ? size - data_offset : 0;
     return check_layout(g, data_offset < size ? buf + data_offset : buf + size, data_size, err);
 }
@@ -527,9 +534,7 @@ const mt_gguf_tensor *mt_gguf_tensor_at(const mt_gguf *g, size_t i) {
     return g && i < g->n_tensors ? &g->e[i].t : NULL;
 }
 
-static int cmp_kv_key(const void *key, const void *elem) {
-    return strcmp(key, (*(mt_gguf_kv *const *)elem)->key);
-}
+static int cmp_kv_key(const void *key, const void *elem) { return strcmp(key, (*(mt_gguf_kv *const *)elem)->key); }
 
 const mt_gguf_kv *mt_gguf_find_kv(const mt_gguf *g, const char *key) {
     if (!g || !key || !g->kv_by_key) return NULL;
@@ -578,7 +583,9 @@ mt_status mt_gguf_get(const mt_gguf *g, const char *key, mt_gguf_type type, void
     const mt_gguf_kv *kv;
     mt_status s = find_typed(g, key, type, type, &kv, err);
     if (s) return s;
-    size_t n = type == MT_GGUF_STR ? sizeof(mt_gguf_str) : type == MT_GGUF_BOOL ? sizeof(bool) : mt_gguf_scalar_size(type);
+    size_t n = type == MT_GGUF_STR    ? sizeof(mt_gguf_str)
+               : type == MT_GGUF_BOOL ? sizeof(bool)
+                                      : mt_gguf_scalar_size(type);
     memcpy(out, &kv->v, n);
     return MT_OK;
 }

@@ -150,9 +150,9 @@ mt_status mt_gguf_get_array(const mt_gguf *g, const char *key, mt_gguf_type elem
 /* Any integer type (the spec lets counts be u32 or u64) as int64_t; a u64 over INT64_MAX is MT_ERR_FORMAT. */
 mt_status mt_gguf_get_int(const mt_gguf *g, const char *key, int64_t *out, mt_err *err);
 
-#define MT_GGUF_GETTER(suffix, ctype, tag)                                                              \
-    static inline mt_status mt_gguf_get_##suffix(const mt_gguf *g, const char *key, ctype *out, mt_err *err) { \
-        return mt_gguf_get(g, key, tag, out, err);                                                      \
+#define MT_GGUF_GETTER(suffix, ctype, tag)                                                                             \
+    static inline mt_status mt_gguf_get_##suffix(const mt_gguf *g, const char *key, ctype *out, mt_err *err) {         \
+        return mt_gguf_get(g, key, tag, out, err);                                                                     \
     }
 MT_GGUF_GETTER(u8, uint8_t, MT_GGUF_U8)
 MT_GGUF_GETTER(i8, int8_t, MT_GGUF_I8)
@@ -206,8 +206,8 @@ mt_status mt_gguf_writer_add_str_array(mt_gguf_writer *w, const char *key, const
 
 /* A tensor of shape (mitten order, 1..4 dims, each > 0) whose nbytes bytes are at data; data is borrowed until
  * mt_gguf_write returns. */
-mt_status mt_gguf_writer_add_tensor(mt_gguf_writer *w, const char *name, mt_dtype dtype, int ndim,
-                                    const int64_t *shape, const void *data, size_t nbytes, mt_err *err);
+mt_status mt_gguf_writer_add_tensor(mt_gguf_writer *w, const char *name, mt_dtype dtype, int ndim, const int64_t *shape,
+                                    const void *data, size_t nbytes, mt_err *err);
 
 /* Streamed tensors: at write time fill is called once and must pass exactly the tensor's bytes, in order, to
  * mt_gguf_sink_write (in as many calls as it likes), so a model is converted one tensor at a time. An error it

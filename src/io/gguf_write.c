@@ -208,8 +208,8 @@ static mt_status add_tensor(mt_gguf_writer *w, const char *name, mt_dtype dtype,
     return MT_OK;
 }
 
-mt_status mt_gguf_writer_add_tensor(mt_gguf_writer *w, const char *name, mt_dtype dtype, int ndim,
-                                    const int64_t *shape, const void *data, size_t nbytes, mt_err *err) {
+mt_status mt_gguf_writer_add_tensor(mt_gguf_writer *w, const char *name, mt_dtype dtype, int ndim, const int64_t *shape,
+                                    const void *data, size_t nbytes, mt_err *err) {
     w_tensor t = {.data = data};
     mt_status s = add_tensor(w, name, dtype, ndim, shape, &t, err);
     if (s) return s;
@@ -306,8 +306,7 @@ static mt_status write_tensor(const w_tensor *t, mt_outfile *f, size_t align, mt
 }
 
 mt_status mt_gguf_write(mt_gguf_writer *w, const char *path, bool overwrite, mt_err *err) {
-    if (!overwrite && mt_file_exists(path))
-        return mt_err_set(err, MT_ERR_IO, "%s: exists; not overwritten", path);
+    if (!overwrite && mt_file_exists(path)) return mt_err_set(err, MT_ERR_IO, "%s: exists; not overwritten", path);
     mt_status s = check_names(w, path, err);
     mt_strbuf h = {0};
     if (!s) s = build_header(w, path, &h, err);

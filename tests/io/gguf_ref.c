@@ -78,14 +78,14 @@ static struct {
 } gg;
 
 static int failures;
-#define EXPECT(cond, ...)                                                  \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "gguf_ref:%d: %s: ", __LINE__, #cond);         \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
+#define EXPECT(cond, ...)                                                                                              \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            failures++;                                                                                                \
+            fprintf(stderr, "gguf_ref:%d: %s: ", __LINE__, #cond);                                                     \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+        }                                                                                                              \
     } while (0)
 
 static bool load(const char *lib) {
@@ -100,22 +100,47 @@ static bool load(const char *lib) {
         const char *name;
     } syms[] = {
 #define SYM(field, name) {(void **)&gg.field, name}
-        SYM(init_from_file, "gguf_init_from_file"), SYM(init_empty, "gguf_init_empty"), SYM(free, "gguf_free"),
-        SYM(n_kv, "gguf_get_n_kv"), SYM(key, "gguf_get_key"), SYM(kv_type, "gguf_get_kv_type"),
-        SYM(arr_type, "gguf_get_arr_type"), SYM(arr_n, "gguf_get_arr_n"), SYM(arr_data, "gguf_get_arr_data"),
-        SYM(arr_str, "gguf_get_arr_str"), SYM(val_data, "gguf_get_val_data"), SYM(val_str, "gguf_get_val_str"),
-        SYM(n_tensors, "gguf_get_n_tensors"), SYM(tensor_name, "gguf_get_tensor_name"),
-        SYM(tensor_type, "gguf_get_tensor_type"), SYM(tensor_offset, "gguf_get_tensor_offset"),
-        SYM(tensor_size, "gguf_get_tensor_size"), SYM(tensor_ne, "gguf_get_tensor_ne"),
-        SYM(data_offset, "gguf_get_data_offset"), SYM(alignment, "gguf_get_alignment"),
-        SYM(version, "gguf_get_version"), SYM(set_u8, "gguf_set_val_u8"), SYM(set_i8, "gguf_set_val_i8"),
-        SYM(set_u16, "gguf_set_val_u16"), SYM(set_i16, "gguf_set_val_i16"), SYM(set_u32, "gguf_set_val_u32"),
-        SYM(set_i32, "gguf_set_val_i32"), SYM(set_u64, "gguf_set_val_u64"), SYM(set_i64, "gguf_set_val_i64"),
-        SYM(set_f32, "gguf_set_val_f32"), SYM(set_f64, "gguf_set_val_f64"), SYM(set_bool, "gguf_set_val_bool"),
-        SYM(set_str, "gguf_set_val_str"), SYM(set_arr_data, "gguf_set_arr_data"),
-        SYM(set_arr_str, "gguf_set_arr_str"), SYM(add_tensor, "gguf_add_tensor"),
-        SYM(set_tensor_data, "gguf_set_tensor_data"), SYM(write_to_file, "gguf_write_to_file"),
-        SYM(ggml_init, "ggml_init"), SYM(ggml_free, "ggml_free"), SYM(new_tensor, "ggml_new_tensor"),
+        SYM(init_from_file, "gguf_init_from_file"),
+        SYM(init_empty, "gguf_init_empty"),
+        SYM(free, "gguf_free"),
+        SYM(n_kv, "gguf_get_n_kv"),
+        SYM(key, "gguf_get_key"),
+        SYM(kv_type, "gguf_get_kv_type"),
+        SYM(arr_type, "gguf_get_arr_type"),
+        SYM(arr_n, "gguf_get_arr_n"),
+        SYM(arr_data, "gguf_get_arr_data"),
+        SYM(arr_str, "gguf_get_arr_str"),
+        SYM(val_data, "gguf_get_val_data"),
+        SYM(val_str, "gguf_get_val_str"),
+        SYM(n_tensors, "gguf_get_n_tensors"),
+        SYM(tensor_name, "gguf_get_tensor_name"),
+        SYM(tensor_type, "gguf_get_tensor_type"),
+        SYM(tensor_offset, "gguf_get_tensor_offset"),
+        SYM(tensor_size, "gguf_get_tensor_size"),
+        SYM(tensor_ne, "gguf_get_tensor_ne"),
+        SYM(data_offset, "gguf_get_data_offset"),
+        SYM(alignment, "gguf_get_alignment"),
+        SYM(version, "gguf_get_version"),
+        SYM(set_u8, "gguf_set_val_u8"),
+        SYM(set_i8, "gguf_set_val_i8"),
+        SYM(set_u16, "gguf_set_val_u16"),
+        SYM(set_i16, "gguf_set_val_i16"),
+        SYM(set_u32, "gguf_set_val_u32"),
+        SYM(set_i32, "gguf_set_val_i32"),
+        SYM(set_u64, "gguf_set_val_u64"),
+        SYM(set_i64, "gguf_set_val_i64"),
+        SYM(set_f32, "gguf_set_val_f32"),
+        SYM(set_f64, "gguf_set_val_f64"),
+        SYM(set_bool, "gguf_set_val_bool"),
+        SYM(set_str, "gguf_set_val_str"),
+        SYM(set_arr_data, "gguf_set_arr_data"),
+        SYM(set_arr_str, "gguf_set_arr_str"),
+        SYM(add_tensor, "gguf_add_tensor"),
+        SYM(set_tensor_data, "gguf_set_tensor_data"),
+        SYM(write_to_file, "gguf_write_to_file"),
+        SYM(ggml_init, "ggml_init"),
+        SYM(ggml_free, "ggml_free"),
+        SYM(new_tensor, "ggml_new_tensor"),
         SYM(set_name, "ggml_set_name"),
 #undef SYM
     };
@@ -222,10 +247,14 @@ static void write_mitten(const char *path) {
     mt_status s = mt_gguf_writer_new(&w, &err);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !s; i++) {
         const key_spec *k = &keys[i];
-        if (k->type == MT_GGUF_STR) s = mt_gguf_writer_add_str(w, k->key, k->v, strlen(k->v), &err);
-        else if (k->type != MT_GGUF_ARRAY) s = mt_gguf_writer_add(w, k->key, k->type, k->v, &err);
-        else if (k->elem == MT_GGUF_STR) s = mt_gguf_writer_add_str_array(w, k->key, k->v, k->n, &err);
-        else s = mt_gguf_writer_add_array(w, k->key, k->elem, k->v, k->n, &err);
+        if (k->type == MT_GGUF_STR)
+            s = mt_gguf_writer_add_str(w, k->key, k->v, strlen(k->v), &err);
+        else if (k->type != MT_GGUF_ARRAY)
+            s = mt_gguf_writer_add(w, k->key, k->type, k->v, &err);
+        else if (k->elem == MT_GGUF_STR)
+            s = mt_gguf_writer_add_str_array(w, k->key, k->v, k->n, &err);
+        else
+            s = mt_gguf_writer_add_array(w, k->key, k->elem, k->v, k->n, &err);
     }
     for (size_t i = 0; i + 1 < N_TENSORS && !s; i++)
         s = mt_gguf_writer_add_tensor(w, tensors[i].name, tensors[i].dtype, tensors[i].ndim, tensors[i].shape,
@@ -322,8 +351,9 @@ static void check_with_ggml(const char *path) {
     }
     mt_gguf *mg = NULL;
     EXPECT(mt_gguf_open_file(path, &mg, &err) == MT_OK, "%s", err.msg);
-    if (mg) EXPECT(mt_gguf_data_offset(mg) == gg.data_offset(g), "data offset %zu vs ggml's %zu",
-                   mt_gguf_data_offset(mg), gg.data_offset(g));
+    if (mg)
+        EXPECT(mt_gguf_data_offset(mg) == gg.data_offset(g), "data offset %zu vs ggml's %zu", mt_gguf_data_offset(mg),
+               gg.data_offset(g));
     mt_gguf_close(mg);
     mt_file_unmap(&m);
     gg.free(g);
@@ -370,8 +400,7 @@ static void check_with_mitten(const char *path) {
     for (size_t i = 0; i < N_TENSORS && i < mt_gguf_tensor_count(g); i++) {
         const tensor_spec *t = &tensors[i];
         const mt_gguf_tensor *mt = mt_gguf_tensor_at(g, i);
-        EXPECT(strcmp(mt->name, t->name) == 0 && mt_gguf_find_tensor(g, t->name) == mt, "tensor %zu: %s", i,
-               mt->name);
+        EXPECT(strcmp(mt->name, t->name) == 0 && mt_gguf_find_tensor(g, t->name) == mt, "tensor %zu: %s", i, mt->name);
         /* ggml writes ggml_n_dims dims: the outer dims of 1 (leading, in mitten's order) are not in its file. */
         int lead = 0;
         while (lead < t->ndim - 1 && t->shape[lead] == 1) lead++;

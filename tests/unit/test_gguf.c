@@ -22,15 +22,9 @@ typedef struct spec {
 
 /* Every dtype GGUF can hold, with shapes whose rows are whole blocks, and 1-d and 4-d ones. */
 static const spec specs[] = {
-    {"f32.odd", MT_F32, 2, {3, 5}},
-    {"f32.vec", MT_F32, 1, {7}},
-    {"f16.4d", MT_F16, 4, {2, 1, 3, 5}},
-    {"bf16", MT_BF16, 3, {1, 3, 9}},
-    {"q8_0", MT_Q8_0, 2, {3, 64}},
-    {"q4_0", MT_Q4_0, 1, {32}},
-    {"q4_k", MT_Q4_K, 2, {5, 256}},
-    {"q6_k", MT_Q6_K, 3, {2, 1, 512}},
-    {"i32", MT_I32, 1, {11}},
+    {"f32.odd", MT_F32, 2, {3, 5}},  {"f32.vec", MT_F32, 1, {7}},       {"f16.4d", MT_F16, 4, {2, 1, 3, 5}},
+    {"bf16", MT_BF16, 3, {1, 3, 9}}, {"q8_0", MT_Q8_0, 2, {3, 64}},     {"q4_0", MT_Q4_0, 1, {32}},
+    {"q4_k", MT_Q4_K, 2, {5, 256}},  {"q6_k", MT_Q6_K, 3, {2, 1, 512}}, {"i32", MT_I32, 1, {11}},
     {"i64", MT_I64, 2, {1, 1}},
 };
 
@@ -161,8 +155,7 @@ static void check_keys(const mt_gguf *g) {
     CHECK(mt_gguf_get_array(g, "a.none", MT_GGUF_U8, &a, &n, &err) == MT_OK && n == 0);
     CHECK(mt_gguf_get_array(g, "a.str", MT_GGUF_STR, &a, &n, &err) == MT_OK && n == 3);
     const mt_gguf_str *s = a;
-    for (size_t i = 0; i < 3 && n == 3; i++)
-        CHECK(s[i].len == strlen(a_str[i]) && strcmp(s[i].s, a_str[i]) == 0);
+    for (size_t i = 0; i < 3 && n == 3; i++) CHECK(s[i].len == strlen(a_str[i]) && strcmp(s[i].s, a_str[i]) == 0);
 
     /* File order is the order added. */
     const char *order[] = {"general.architecture", "t.u8", "t.i8"};
@@ -326,7 +319,8 @@ static void test_getters(void) {
     mt_gguf_close(g);
 }
 
-/* Every prefix of a valid file that cuts into its last tensor is refused with a message, never read past its end (ASan checks). */
+/* Every prefix of a valid file that cuts into its last tensor is refused with a message, never read past its end (ASan
+ * checks). */
 static void test_prefixes(void) {
     char path[256];
     snprintf(path, sizeof path, "%s/rt0.gguf", st_scratch());

@@ -57,7 +57,7 @@ static void put_le(mt_strbuf *b, uint64_t v, size_t n) {
 
 static void put_str(mt_strbuf *b, const char *s, size_t len) {
     put_le(b, len, 8);
-    mt_strbuf_append(b, s, len);
+    if (len) mt_strbuf_append(b, s, len);
 }
 
 /* A value of a scalar type in the file's bytes. */
@@ -273,7 +273,7 @@ static mt_status build_header(const mt_gguf_writer *w, const char *path, mt_strb
     put_le(h, 3, 4);
     put_le(h, w->n_t, 8);
     put_le(h, w->n_kv, 8);
-    mt_strbuf_append(h, w->kv.s, w->kv.len);
+    if (w->kv.len) mt_strbuf_append(h, w->kv.s, w->kv.len);
     size_t off = 0;
     for (size_t i = 0; i < w->n_t; i++) {
         const w_tensor *t = &w->t[i];

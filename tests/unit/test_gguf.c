@@ -99,6 +99,13 @@ static void build(mt_gguf_writer *w, uint32_t alignment, size_t *fill_n) {
     CHECK(mt_gguf_writer_add_array(w, "a.f64", MT_GGUF_F64, a_f64, 1, &err) == MT_OK);
     CHECK(mt_gguf_writer_add_array(w, "a.none", MT_GGUF_U8, NULL, 0, &err) == MT_OK);
     CHECK(mt_gguf_writer_add_str_array(w, "a.str", a_str, 3, &err) == MT_OK);
+    for (int t = 0; t < MT_GGUF_TYPE_COUNT; t++) {
+        char key[32];
+        snprintf(key, sizeof key, "e.%s", mt_gguf_type_name((mt_gguf_type)t));
+        if (t != MT_GGUF_STR && t != MT_GGUF_ARRAY)
+            CHECK(mt_gguf_writer_add_array(w, key, (mt_gguf_type)t, t == MT_GGUF_BOOL ? (const void *)a_bool : pool, 3,
+                                           &err) == MT_OK);
+    }
     size_t off = 0;
     for (size_t i = 0; i < MT_ARRAY_LEN(specs); i++) {
         const spec *s = &specs[i];
@@ -157,9 +164,20 @@ static void check_keys(const mt_gguf *g) {
     const mt_gguf_str *s = a;
     for (size_t i = 0; i < 3 && n == 3; i++) CHECK(s[i].len == strlen(a_str[i]) && strcmp(s[i].s, a_str[i]) == 0);
 
+    static const size_t csize[] = {1, 1, 2, 2, 4, 4, 4, sizeof(bool), 0, 0, 8, 8, 8};
+    for (int t = 0; t < MT_GGUF_TYPE_COUNT; t++) {
+        char key[32];
+        snprintf(key, sizeof key, "e.%s", mt_gguf_type_name((mt_gguf_type)t));
+        if (t == MT_GGUF_STR || t == MT_GGUF_ARRAY) continue;
+        const void *want = t == MT_GGUF_BOOL ? (const void *)a_bool : pool;
+        CHECK_MSG(mt_gguf_get_array(g, key, (mt_gguf_type)t, &a, &n, &err) == MT_OK && n == 3 &&
+                      memcmp(a, want, 3 * csize[t]) == 0 && (uintptr_t)a % csize[t] == 0,
+                  "%s", key);
+    }
+
     /* File order is the order added. */
     const char *order[] = {"general.architecture", "t.u8", "t.i8"};
-    size_t first = mt_gguf_kv_count(g) == 22 ? 1 : 0; /* after general.alignment when it was added */
+    size_t first = mt_gguf_kv_count(g) == 33 ? 1 : 0; /* after general.alignment when it was added */
     for (size_t i = 0; i < 3; i++) CHECK(strcmp(mt_gguf_kv_at(g, first + i)->key, order[i]) == 0);
 }
 
@@ -202,7 +220,7 @@ static void test_roundtrip(uint32_t alignment) {
     if (!g) return;
     mt_mapping m;
     CHECK(mt_file_map(path, &m, &err) == MT_OK);
-    CHECK(mt_gguf_version(g) == 3 && mt_gguf_kv_count(g) == 21u + (alignment != 0));
+    CHECK(mt_gguf_version(g) == 3 && mt_gguf_kv_count(g) == 32u + (alignment != 0));
     check_keys(g);
     mt_gguf_close(g);
     /* The same bytes through the buffer entry point, so data pointers can be compared with the file's. */

@@ -21,6 +21,10 @@ mt_status mt_outfile_open(mt_outfile *f, const char *path, mt_err *err);
 mt_status mt_outfile_write(mt_outfile *f, const void *data, size_t n, mt_err *err);
 /* fsync, close, rename over the final path. On failure the temporary file is removed. */
 mt_status mt_outfile_commit(mt_outfile *f, mt_err *err);
+/* Like commit, but never replaces a file already at the final path: then MT_ERR_IO saying it exists, and the
+ * temporary file is removed. link(2) makes the check and the rename one step, so a file that appears meanwhile is
+ * not overwritten either. */
+mt_status mt_outfile_commit_new(mt_outfile *f, mt_err *err);
 /* Closes and removes the temporary file; safe after a failed open or a commit. */
 void mt_outfile_abort(mt_outfile *f);
 

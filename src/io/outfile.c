@@ -39,7 +39,8 @@ mt_status mt_outfile_write(mt_outfile *f, const void *data, size_t n, mt_err *er
     return MT_OK;
 }
 
-mt_status mt_outfile_commit(mt_outfile *f, mt_err *err) {
+/* fsync and close; on failure the temporary file is removed. */
+static mt_status finish(mt_outfile *f, mt_err *err) {
     if (fsync(f->fd) != 0) {
         int e = errno;
         mt_outfile_abort(f);
@@ -52,11 +53,31 @@ mt_status mt_outfile_commit(mt_outfile *f, mt_err *err) {
         mt_outfile_abort(f);
         return mt_err_set(err, MT_ERR_IO, "%s: close failed: %s", f->path, strerror(e));
     }
+    return MT_OK;
+}
+
+mt_status mt_outfile_commit(mt_outfile *f, mt_err *err) {
+    mt_status s = finish(f, err);
+    if (s) return s;
     if (rename(f->tmp, f->path) != 0) {
         int e = errno;
         mt_outfile_abort(f);
         return mt_err_set(err, MT_ERR_IO, "%s: rename failed: %s", f->path, strerror(e));
     }
+    f->tmp[0] = 0;
+    return MT_OK;
+}
+
+mt_status mt_outfile_commit_new(mt_outfile *f, mt_err *err) {
+    mt_status s = finish(f, err);
+    if (s) return s;
+    if (link(f->tmp, f->path) != 0) {
+        int e = errno;
+        mt_outfile_abort(f);
+        if (e == EEXIST) return mt_err_set(err, MT_ERR_IO, "%s: exists; not overwritten", f->path);
+        return mt_err_set(err, MT_ERR_IO, "%s: cannot create: %s", f->path, strerror(e));
+    }
+    unlink(f->tmp);
     f->tmp[0] = 0;
     return MT_OK;
 }

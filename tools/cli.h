@@ -46,5 +46,6 @@ int mt_cmd_template(int argc, char **argv);
 int mt_cmd_tokenize(int argc, char **argv);
 int mt_cmd_detokenize(int argc, char **argv);
 int mt_cmd_serve(int argc, char **argv);
+int mt_cmd_quantize(int argc, char **argv);
 
 #endif

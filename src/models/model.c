@@ -181,6 +181,7 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
         return mt_err_set(err, MT_ERR_FORMAT, "%s: the checkpoint has no text embedding (%s%s)", m->dir,
                           c->text_prefixes[0], probe);
     }
+    m->text_prefix = tp;
     set_lm_head_name(m, dc.names);
     if (c->vision) {
         m->vision_prefix = find_any_prefix(m->st, c->vision_prefixes);

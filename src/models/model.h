@@ -210,6 +210,7 @@ struct mt_model {
     mt_decoder *decoder;
     void *vision;    /* the vision part's state, or NULL */
     void *processor; /* the processor's state, or NULL */
+    const char *text_prefix; /* where the decoder's tensors are (one of comp->text_prefixes) */
     const char *vision_prefix;
     const char *projector_prefix; /* a projector outside the vision prefix, or NULL */
     mt_tokenizer *tok;               /* NULL when the folder has no tokenizer.json */

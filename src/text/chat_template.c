@@ -16,6 +16,8 @@ struct mt_chat_template {
     size_t n;
     char *names[MAX_TEMPLATES]; /* NULL for an unnamed template */
     mt_jinja *tpl[MAX_TEMPLATES];
+    char *src[MAX_TEMPLATES]; /* the sources, as loaded (GGUF files carry them) */
+    size_t src_len[MAX_TEMPLATES];
     int pick;     /* the template to use, or -1: choose per render ("tool_use" with tools, else "default") */
     cJSON *vars;  /* special tokens, in the order transformers' special_tokens_map lists them */
     char *image_marker, *image_token; /* mt_chat_template_set_image_text, or NULL */
@@ -31,10 +33,15 @@ static mt_status add_template(mt_chat_template *t, const char *name, const char 
     snprintf(label, sizeof label, name ? "%s[%s]" : "%s", what, name);
     mt_status st = mt_jinja_parse(src, len, label, &t->tpl[t->n], err);
     if (st) return st;
-    if (name && !(t->names[t->n] = mt_strdup(name))) {
+    if ((name && !(t->names[t->n] = mt_strdup(name))) || !(t->src[t->n] = mt_malloc(len + 1))) {
         mt_jinja_free(t->tpl[t->n]);
+        mt_free(t->names[t->n]);
+        t->names[t->n] = NULL;
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", what);
     }
+    memcpy(t->src[t->n], src, len);
+    t->src[t->n][len] = 0;
+    t->src_len[t->n] = len;
     t->n++;
     return MT_OK;
 }
@@ -338,6 +345,15 @@ mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messag
     return st;
 }
 
+size_t mt_chat_template_count(const mt_chat_template *t) { return t ? t->n : 0; }
+
+const char *mt_chat_template_source(const mt_chat_template *t, size_t i, const char **name, size_t *len) {
+    if (!t || i >= t->n) return NULL;
+    if (name) *name = t->names[i];
+    if (len) *len = t->src_len[i];
+    return t->src[i];
+}
+
 const char *mt_chat_template_token(const mt_chat_template *t, const char *key) {
     const cJSON *v = t ? cJSON_GetObjectItemCaseSensitive(t->vars, key) : NULL;
     return cJSON_IsString(v) && !mt_json_has_nul(v->valuestring) ? v->valuestring : NULL;
@@ -348,6 +364,7 @@ void mt_chat_template_free(mt_chat_template *t) {
     for (size_t i = 0; i < t->n; i++) {
         mt_jinja_free(t->tpl[i]);
         mt_free(t->names[i]);
+        mt_free(t->src[i]);
     }
     cJSON_Delete(t->vars);
     mt_free(t->image_marker);

@@ -58,6 +58,11 @@ mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messag
  * becomes token (the image placeholder token's text). Other part types are refused. marker NULL turns it off. */
 mt_status mt_chat_template_set_image_text(mt_chat_template *t, const char *marker, const char *token, mt_err *err);
 
+/* The templates as loaded: how many, and the source of the i-th (its name in *name, NULL for an unnamed one; its
+ * length in *len), or NULL past the end. */
+size_t mt_chat_template_count(const mt_chat_template *t);
+const char *mt_chat_template_source(const mt_chat_template *t, size_t i, const char **name, size_t *len);
+
 /* The special token the template sees under key ("eos_token", ...), or NULL (also when it holds U+0000). */
 const char *mt_chat_template_token(const mt_chat_template *t, const char *key);
 

@@ -1,0 +1,228 @@
+/* models/gguf_mmproj: the vision part as the projector file llama.cpp's mtmd library reads (tools/mtmd/clip.cpp),
+ * as the converter writes it with --mmproj (conversion/qwenvl.py Qwen2VLVisionModel):
+ *
+ *     | key                                        | type  | value                                         |
+ *     |--------------------------------------------|-------|-----------------------------------------------|
+ *     | clip.projector_type                        | str   | qwen2vl_merger / qwen2.5vl_merger             |
+ *     | clip.has_vision_encoder                    | bool  | true                                          |
+ *     | clip.vision.projection_dim                 | u32   | the language model's width                    |
+ *     | clip.vision.image_size / patch_size        | u32   | image_size (560 when absent) / patch_size     |
+ *     | clip.vision.embedding_length               | u32   | the tower's width (Qwen2-VL: embed_dim)       |
+ *     | clip.vision.feed_forward_length            | u32   | intermediate_size (Qwen2-VL: its hidden_size) |
+ *     | clip.vision.block_count / attention.*      | u32   | depth, num_heads; layer_norm_epsilon f32      |
+ *     | clip.vision.image_mean / image_std         | [f32] | preprocessor_config.json's                    |
+ *     | clip.vision.spatial_merge_size             | u32   | spatial_merge_size                            |
+ *     | clip.use_silu, clip.vision.n_wa_pattern    |       | Qwen2.5-VL: true; first full-attention block+1 |
+ *
+ * Tensors: the Conv3d patch embedding as two Conv2d kernels (v.patch_embd.weight and .weight.1, one per temporal
+ * slice), each block's fused qkv as attn_q / attn_k / attn_v, merger.ln_q as v.post_ln, merger.mlp.0 / .2 as
+ * mm.0 / mm.2. Vectors and the patch embedding are F32 (the patch embedding F16 in an F16 file); the matrices take
+ * the file's type for F32, F16, BF16 and Q8_0, and Q8_0 in the 4- and 6-bit files: llama.cpp's converter writes no
+ * lower projector type, and a vision tower loses more than a language model at 4 bits. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "models/config.h"
+#include "models/decoder.h"
+#include "models/gguf_export_int.h"
+
+enum { MAX_DEPTH = 256 };
+
+typedef struct vision_cfg {
+    bool qwen2_5;
+    int64_t width, ff, depth, heads, patch, temporal, merge, image_size, projection, wa_pattern;
+    double eps;
+    float mean[3], std[3];
+} vision_cfg;
+
+static mt_status read_cfg(const mt_model *m, vision_cfg *v, mt_err *err) {
+    char path[4096], pre_path[4096];
+    cJSON *cfg = NULL, *pre = NULL;
+    mt_status st = mt_path_join(path, sizeof path, m->dir, "config.json", err);
+    if (!st) st = mt_path_join(pre_path, sizeof pre_path, m->dir, "preprocessor_config.json", err);
+    if (!st) st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
+    if (!st && mt_file_exists(pre_path)) st = mt_json_parse_file(pre_path, MT_JSON_MAX_FILE, &pre, err);
+    if (st) return st;
+    mt_cfg r = {.path = path, .what = "vision_config", .err = err};
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(cfg, "vision_config");
+    v->qwen2_5 = !strcmp(m->comp->name, "qwen2.5-vl");
+    bool embed_dim = cJSON_HasObjectItem(vc, "embed_dim"); /* Qwen2-VL names its width so */
+    v->width = mt_cfg_int(&r, vc, embed_dim ? "embed_dim" : "hidden_size", 1, 1 << 20);
+    v->ff = embed_dim ? mt_cfg_int(&r, vc, "hidden_size", 1, 1 << 20) : mt_cfg_int(&r, vc, "intermediate_size", 1, 1 << 22);
+    v->depth = mt_cfg_int(&r, vc, "depth", 1, MAX_DEPTH);
+    v->heads = mt_cfg_int(&r, vc, "num_heads", 1, 4096);
+    v->patch = mt_cfg_int(&r, vc, "patch_size", 1, 1024);
+    v->temporal = mt_cfg_int_opt(&r, vc, "temporal_patch_size", 1, 16, 2);
+    v->merge = mt_cfg_int_opt(&r, vc, "spatial_merge_size", 1, 16, 2);
+    v->image_size = mt_cfg_int_opt(&r, vc, "image_size", 1, 1 << 20, 560);
+    v->projection = mt_decoder_get_cfg(m->decoder)->hidden;
+    mt_cfg top = {.path = path, .what = "", .err = err};
+    v->eps = mt_cfg_num_opt(&top, cfg, "rms_norm_eps", 0, 1, 1e-6);
+    if (!r.st && top.st) r.st = top.st;
+    if (!r.st && v->temporal != 2)
+        mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "temporal_patch_size %lld: llama.cpp's projector takes a kernel of 2",
+                    (long long)v->temporal);
+    if (!r.st && v->qwen2_5) {
+        int64_t full[MAX_DEPTH];
+        size_t n = mt_cfg_int_list(&r, vc, "fullatt_block_indexes", 0, v->depth - 1, full, MAX_DEPTH);
+        /* llama.cpp keeps only a period: every n_wa_pattern-th block attends fully */
+        for (size_t i = 0; !r.st && i < n; i++)
+            if (full[i] != (int64_t)(i + 1) * (full[0] + 1) - 1)
+                mt_cfg_fail(&r, MT_ERR_UNSUPPORTED,
+                            "fullatt_block_indexes are not evenly spaced; llama.cpp keeps one period (n_wa_pattern)");
+        if (!r.st && n == 0) mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "no fullatt_block_indexes");
+        v->wa_pattern = n ? full[0] + 1 : 0;
+    }
+    static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    for (int k = 0; k < 3; k++) v->mean[k] = clip_mean[k], v->std[k] = clip_std[k];
+    for (int s = 0; s < 2 && !r.st && pre; s++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(pre, s ? "image_std" : "image_mean");
+        if (!a) continue;
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) {
+            r.st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s must be 3 numbers", pre_path, s ? "image_std" : "image_mean");
+            break;
+        }
+        int k = 0;
+        for (const cJSON *x = a->child; x; x = x->next, k++) (s ? v->std : v->mean)[k] = (float)x->valuedouble;
+    }
+    cJSON_Delete(cfg);
+    cJSON_Delete(pre);
+    return r.st;
+}
+
+static mt_status add_keys(mt_gguf_writer *w, const vision_cfg *v, mt_err *err) {
+    static const char *const u32_keys[] = {"clip.vision.projection_dim",    "clip.vision.image_size",
+                                           "clip.vision.patch_size",        "clip.vision.embedding_length",
+                                           "clip.vision.feed_forward_length", "clip.vision.block_count",
+                                           "clip.vision.attention.head_count", "clip.vision.spatial_merge_size"};
+    const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->merge};
+    const char *type = v->qwen2_5 ? "qwen2.5vl_merger" : "qwen2vl_merger";
+    bool yes = true;
+    float eps = (float)v->eps;
+    mt_status st = mt_gguf_writer_add_str(w, "clip.projector_type", type, strlen(type), err);
+    if (!st) st = mt_gguf_writer_add(w, "clip.has_vision_encoder", MT_GGUF_BOOL, &yes, err);
+    for (size_t i = 0; i < MT_ARRAY_LEN(u32_keys) && !st; i++) {
+        uint32_t u = (uint32_t)u32_vals[i];
+        st = mt_gguf_writer_add(w, u32_keys[i], MT_GGUF_U32, &u, err);
+    }
+    if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &eps, err);
+    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, v->mean, 3, err);
+    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, v->std, 3, err);
+    if (!st && v->qwen2_5) {
+        uint32_t wa = (uint32_t)v->wa_pattern;
+        st = mt_gguf_writer_add(w, "clip.use_silu", MT_GGUF_BOOL, &yes, err);
+        if (!st) st = mt_gguf_writer_add(w, "clip.vision.n_wa_pattern", MT_GGUF_U32, &wa, err);
+    }
+    return st;
+}
+
+/* The projector's matrix type for a file type (see the header). */
+static mt_dtype projector_type(mt_dtype file_type) {
+    return file_type == MT_Q4_0 || file_type == MT_Q4_K || file_type == MT_Q6_K ? MT_Q8_0 : file_type;
+}
+
+/* weight and, when the checkpoint has one, bias of module src as gguf. */
+static mt_status module(mt_gguf_plan *p, const mt_model *m, const char *gguf, const char *src, mt_dtype ft,
+                        mt_err *err) {
+    char s[512], d[MT_GGUF_MAX_NAME];
+    snprintf(s, sizeof s, "%s%sweight", m->vision_prefix, src);
+    snprintf(d, sizeof d, "%s.weight", gguf);
+    mt_status st = mt_gguf_plan_whole(p, m, d, s, ft, MT_GGUF_ROLE_OTHER, 0, 1, err);
+    snprintf(s, sizeof s, "%s%sbias", m->vision_prefix, src);
+    snprintf(d, sizeof d, "%s.bias", gguf);
+    if (!st && mt_safetensors_find(m->st, s)) st = mt_gguf_plan_whole(p, m, d, s, ft, MT_GGUF_ROLE_OTHER, 0, 1, err);
+    return st;
+}
+
+/* A fused [3C, C] qkv weight and its [3C] bias as three. */
+static mt_status split_qkv(mt_gguf_plan *p, const mt_model *m, int64_t layer, int64_t C, mt_dtype ft, mt_err *err) {
+    static const char *const parts[] = {"attn_q", "attn_k", "attn_v"};
+    char s[512], d[MT_GGUF_MAX_NAME];
+    mt_status st = MT_OK;
+    for (int b = 0; b < 2 && !st; b++) {
+        snprintf(s, sizeof s, "%sblocks.%lld.attn.qkv.%s", m->vision_prefix, (long long)layer, b ? "bias" : "weight");
+        const mt_st_tensor *t;
+        if (b && !mt_safetensors_find(m->st, s)) break;
+        if ((st = mt_gguf_source(m, s, &t, err))) break;
+        int64_t want_rows = 3 * C;
+        if (t->shape[0] != want_rows || (b == 0 && (t->ndim != 2 || t->shape[1] != C)) || (b && t->ndim != 1)) {
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s has the wrong shape for a fused qkv of width %lld", m->dir, s,
+                            (long long)C);
+            break;
+        }
+        size_t part = (size_t)(b ? C : C * C);
+        int64_t shape[2] = {C, C};
+        for (int k = 0; k < 3 && !st; k++) {
+            snprintf(d, sizeof d, "blk.%lld.%s.%s", (long long)layer, parts[k], b ? "bias" : "weight");
+            mt_dtype type = b ? MT_F32 : mt_gguf_matrix_type(ft, MT_GGUF_ROLE_OTHER, 0, 1, C);
+            st = mt_gguf_plan_add(p, d, t, b ? 1 : 2, shape, (size_t)k * part, part, part, type, err);
+        }
+    }
+    return st;
+}
+
+/* The Conv3d kernel [C, 3, 2, P, P] as two Conv2d kernels [C, 3, P, P], one per temporal slice. */
+static mt_status split_patch_embed(mt_gguf_plan *p, const mt_model *m, const vision_cfg *v, mt_dtype ft, mt_err *err) {
+    char s[512];
+    snprintf(s, sizeof s, "%spatch_embed.proj.weight", m->vision_prefix);
+    const mt_st_tensor *t;
+    mt_status st = mt_gguf_source(m, s, &t, err);
+    if (st) return st;
+    int64_t C = v->width, P = v->patch;
+    if (t->ndim != 5 || t->shape[0] != C || t->shape[1] != 3 || t->shape[2] != 2 || t->shape[3] != P ||
+        t->shape[4] != P)
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: %s is not a [%lld, 3, 2, %lld, %lld] Conv3d kernel", m->dir, s,
+                          (long long)C, (long long)P, (long long)P);
+    int64_t shape[4] = {C, 3, P, P};
+    size_t plane = (size_t)(P * P);
+    mt_dtype type = ft == MT_F16 ? MT_F16 : MT_F32;
+    st = mt_gguf_plan_add(p, "v.patch_embd.weight", t, 4, shape, 0, 2 * plane, plane, type, err);
+    if (!st) st = mt_gguf_plan_add(p, "v.patch_embd.weight.1", t, 4, shape, plane, 2 * plane, plane, type, err);
+    return st;
+}
+
+static mt_status tensors(mt_gguf_plan *p, const mt_model *m, const vision_cfg *v, mt_dtype file_type, mt_err *err) {
+    mt_dtype ft = projector_type(file_type);
+    mt_status st = split_patch_embed(p, m, v, file_type, err);
+    char src[128], dst[MT_GGUF_MAX_NAME];
+    for (int64_t l = 0; l < v->depth && !st; l++) {
+        static const char *const qwen2_5[][2] = {{"attn.proj.", "attn_out"}, {"norm1.", "ln1"}, {"norm2.", "ln2"},
+                                                 {"mlp.gate_proj.", "ffn_gate"}, {"mlp.up_proj.", "ffn_up"},
+                                                 {"mlp.down_proj.", "ffn_down"}};
+        static const char *const qwen2[][2] = {{"attn.proj.", "attn_out"}, {"norm1.", "ln1"}, {"norm2.", "ln2"},
+                                               {"mlp.fc1.", "ffn_up"}, {"mlp.fc2.", "ffn_down"}};
+        size_t n = v->qwen2_5 ? MT_ARRAY_LEN(qwen2_5) : MT_ARRAY_LEN(qwen2);
+        st = split_qkv(p, m, l, v->width, ft, err);
+        for (size_t k = 0; k < n && !st; k++) {
+            const char *const *map = v->qwen2_5 ? qwen2_5[k] : qwen2[k];
+            snprintf(src, sizeof src, "blocks.%lld.%s", (long long)l, map[0]);
+            snprintf(dst, sizeof dst, "v.blk.%lld.%s", (long long)l, map[1]);
+            st = module(p, m, dst, src, ft, err);
+        }
+    }
+    if (!st) st = module(p, m, "v.post_ln", "merger.ln_q.", ft, err);
+    if (!st) st = module(p, m, "mm.0", "merger.mlp.0.", ft, err);
+    if (!st) st = module(p, m, "mm.2", "merger.mlp.2.", ft, err);
+    return st;
+}
+
+mt_status mt_gguf_write_mmproj(const mt_model *m, const mt_gguf_export_opts *o, mt_err *err) {
+    if (strcmp(m->comp->name, "qwen2.5-vl") && strcmp(m->comp->name, "qwen2-vl"))
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: the mmproj file is written for Qwen2-VL and Qwen2.5-VL; this "
+                          "model is %s", m->dir, m->comp->name);
+    vision_cfg v = {0};
+    mt_gguf_writer *w = NULL;
+    mt_gguf_plan p = {0};
+    mt_status st = read_cfg(m, &v, err);
+    if (!st) st = mt_gguf_writer_new(&w, err);
+    if (!st) st = mt_gguf_add_general(w, m, "clip", "mmproj", o->type, err);
+    if (!st) st = add_keys(w, &v, err);
+    if (!st) st = tensors(&p, m, &v, o->type, err);
+    if (!st) st = mt_gguf_write_plan(w, &p, o->mmproj_out, o, err);
+    mt_gguf_plan_free(&p);
+    mt_gguf_writer_free(w);
+    return st;
+}

@@ -1,0 +1,249 @@
+/* models/gguf_vocab: the tokenizer.* keys of a GGUF language model, as llama.cpp's converter writes them for a
+ * byte-level BPE tokenizer.json (base.py _set_vocab_gpt2; gguf-py vocab.py SpecialVocab):
+ *
+ *     | key                        | type     | value                                                           |
+ *     |----------------------------|----------|-----------------------------------------------------------------|
+ *     | tokenizer.ggml.model       | str      | "gpt2"                                                          |
+ *     | tokenizer.ggml.pre         | str      | "qwen2" or "llama-bpe", by the pre-tokenizer's split pattern    |
+ *     | tokenizer.ggml.tokens      | [str]    | one per embedding row, in stored (byte-level) form; "[PAD<id>]" |
+ *     |                            |          | for rows no token names                                         |
+ *     | tokenizer.ggml.token_type  | [i32]    | 1 normal, 3 special added, 4 other added, 5 padding             |
+ *     | tokenizer.ggml.merges      | [str]    | "left right"                                                    |
+ *     | tokenizer.ggml.*_token_id  | u32      | bos, eos, unknown, padding: tokenizer_config.json's tokens,     |
+ *     |                            |          | then config.json's *_token_id for those still unset             |
+ *     | tokenizer.ggml.add_*_token | bool     | when tokenizer_config.json says                                 |
+ *     | tokenizer.chat_template    | str      | the template (named ones: tokenizer.chat_template.NAME and      |
+ *     |                            |          | tokenizer.chat_templates)                                       |
+ *
+ * The converter names the pre-tokenizer by hashing what the tokenizer makes of a test text; the split pattern it
+ * hashes is what decides, so it is compared here instead. A pattern llama.cpp has no name for is refused: a GGUF
+ * that tokenizes differently from the checkpoint would be a wrong model that loads. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "models/gguf_export_int.h"
+
+/* The split patterns of llama.cpp's pre-tokenizer names (tokenizer.json's Split Regex, as stored). */
+static const struct {
+    const char *pattern, *name;
+} pre_names[] = {
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+     "\\s+(?!\\S)|\\s+",
+     "qwen2"},
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+     "\\s+(?!\\S)|\\s+",
+     "llama-bpe"},
+};
+
+enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5 };
+
+static const cJSON *split_pattern(const cJSON *pre) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(pre, "type");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "Split"))
+        return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pre, "pattern"), "Regex");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers");
+    for (const cJSON *p = cJSON_IsArray(list) ? list->child : NULL; p; p = p->next) {
+        const cJSON *r = split_pattern(p);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+static mt_status pre_name(const cJSON *tok, const char *path, const char **out, mt_err *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(tok, "model");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
+    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "decoder"), "type");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") || !cJSON_IsString(dec) ||
+        strcmp(dec->valuestring, "ByteLevel"))
+        return mt_err_set(err, MT_ERR_UNSUPPORTED,
+                          "%s: GGUF is written for byte-level BPE tokenizers (Qwen, Llama 3); this one is %s with a "
+                          "%s decoder",
+                          path, cJSON_IsString(type) ? type->valuestring : "(no model type)",
+                          cJSON_IsString(dec) ? dec->valuestring : "(no)");
+    const cJSON *re = split_pattern(cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer"));
+    for (size_t i = 0; cJSON_IsString(re) && i < MT_ARRAY_LEN(pre_names); i++)
+        if (!strcmp(re->valuestring, pre_names[i].pattern)) return *out = pre_names[i].name, MT_OK;
+    return mt_err_set(err, MT_ERR_UNSUPPORTED,
+                      "%s: the pre-tokenizer's split pattern %.120s is none llama.cpp names (qwen2, llama-bpe): a GGUF "
+                      "of it would tokenize differently",
+                      path, cJSON_IsString(re) ? re->valuestring : "(none)");
+}
+
+typedef struct vocab {
+    int64_t n;
+    char **tokens; /* [n] owned, NULL until named */
+    int32_t *types;
+} vocab;
+
+static void vocab_free(vocab *v) {
+    for (int64_t i = 0; v->tokens && i < v->n; i++) mt_free(v->tokens[i]);
+    mt_free(v->tokens);
+    mt_free(v->types);
+}
+
+static mt_status set_token(vocab *v, const cJSON *id, const char *text, int32_t type, const char *path, mt_err *err) {
+    if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (double)v->n || id->valuedouble != id->valueint)
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: token \"%.60s\" has id %g, outside the %lld embedding rows", path,
+                          text, cJSON_IsNumber(id) ? id->valuedouble : -1.0, (long long)v->n);
+    int64_t i = id->valueint;
+    mt_free(v->tokens[i]);
+    if (!(v->tokens[i] = mt_strdup(text))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    v->types[i] = type;
+    return MT_OK;
+}
+
+static mt_status read_vocab(const cJSON *tok, const char *path, vocab *v, mt_err *err) {
+    v->tokens = mt_calloc((size_t)v->n, sizeof *v->tokens);
+    v->types = mt_malloc_array((size_t)v->n, sizeof *v->types);
+    if (!v->tokens || !v->types) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    const cJSON *words = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "vocab");
+    if (!cJSON_IsObject(words)) return mt_err_set(err, MT_ERR_FORMAT, "%s: model.vocab is not an object", path);
+    mt_status st = MT_OK;
+    for (const cJSON *w = words->child; w && !st; w = w->next) st = set_token(v, w, w->string, TOKEN_NORMAL, path, err);
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(tok, "added_tokens");
+    for (const cJSON *a = cJSON_IsArray(added) ? added->child : NULL; a && !st; a = a->next) {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content");
+        if (!cJSON_IsString(content)) return mt_err_set(err, MT_ERR_FORMAT, "%s: an added token has no content", path);
+        bool special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "special"));
+        st = set_token(v, cJSON_GetObjectItemCaseSensitive(a, "id"), content->valuestring,
+                       special ? TOKEN_CONTROL : TOKEN_USER_DEFINED, path, err);
+    }
+    char pad[32];
+    for (int64_t i = 0; i < v->n && !st; i++) {
+        if (v->tokens[i]) continue;
+        snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
+        if (!(v->tokens[i] = mt_strdup(pad))) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        v->types[i] = TOKEN_UNUSED;
+    }
+    return st;
+}
+
+/* "left right", a space inside a part written as U+0120 as the converter does. */
+static char *merge_text(const cJSON *m) {
+    const char *a, *b;
+    if (cJSON_IsString(m)) return mt_strdup(m->valuestring);
+    if (!cJSON_IsArray(m) || cJSON_GetArraySize(m) != 2 || !cJSON_IsString(m->child) ||
+        !cJSON_IsString(m->child->next))
+        return NULL;
+    a = m->child->valuestring, b = m->child->next->valuestring;
+    size_t n = 0;
+    for (const char *s = a; *s; s++) n += *s == ' ' ? 2 : 1;
+    for (const char *s = b; *s; s++) n += *s == ' ' ? 2 : 1;
+    char *out = mt_malloc(n + 2), *o = out;
+    for (int k = 0; out && k < 2; k++) {
+        for (const char *s = k ? b : a; *s; s++)
+            if (*s == ' ') *o++ = (char)0xC4, *o++ = (char)0xA0;
+            else *o++ = *s;
+        *o++ = k ? '\0' : ' ';
+    }
+    return out;
+}
+
+static mt_status add_merges(mt_gguf_writer *w, const cJSON *tok, const char *path, mt_err *err) {
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tok, "model"), "merges");
+    if (!cJSON_IsArray(merges)) return mt_err_set(err, MT_ERR_FORMAT, "%s: model.merges is not a list", path);
+    size_t n = (size_t)cJSON_GetArraySize(merges), i = 0;
+    char **text = mt_calloc(n ? n : 1, sizeof *text);
+    mt_status st = text ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (const cJSON *m = merges->child; m && !st; m = m->next, i++)
+        if (!(text[i] = merge_text(m)))
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: merge %zu is neither \"a b\" nor [a, b]", path, i);
+    if (!st) st = mt_gguf_writer_add_str_array(w, "tokenizer.ggml.merges", (const char *const *)text, n, err);
+    for (size_t k = 0; text && k < n; k++) mt_free(text[k]);
+    mt_free(text);
+    return st;
+}
+
+/* A special token of tokenizer_config.json (a string or {"content": ...}) as its id, or -1. */
+static int64_t config_token(const cJSON *tc, const char *key, const vocab *v) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(tc, key);
+    if (cJSON_IsObject(t)) t = cJSON_GetObjectItemCaseSensitive(t, "content");
+    if (!cJSON_IsString(t)) return -1;
+    for (int64_t i = 0; i < v->n; i++)
+        if (v->types[i] != TOKEN_UNUSED && !strcmp(v->tokens[i], t->valuestring)) return i;
+    return -1;
+}
+
+/* config.json's *_token_id (top level, else the text section): an integer id inside the vocabulary, or -1. */
+static int64_t config_id(const cJSON *cfg, const char *key, int64_t n) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    for (const char *sec = "text_config"; !cJSON_IsNumber(v) && sec; sec = sec[0] == 't' ? "llm_config" : NULL)
+        v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, sec), key);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < (double)n ? (int64_t)v->valuedouble : -1;
+}
+
+static mt_status add_specials(mt_gguf_writer *w, const cJSON *tc, const cJSON *cfg, const vocab *v, mt_err *err) {
+    static const struct {
+        const char *config_key, *id_key, *gguf;
+    } specials[] = {
+        {"bos_token", "bos_token_id", "tokenizer.ggml.bos_token_id"},
+        {"eos_token", "eos_token_id", "tokenizer.ggml.eos_token_id"},
+        {"unk_token", "unk_token_id", "tokenizer.ggml.unknown_token_id"},
+        {"pad_token", "pad_token_id", "tokenizer.ggml.padding_token_id"},
+    };
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < MT_ARRAY_LEN(specials) && !st; i++) {
+        int64_t id = config_token(tc, specials[i].config_key, v);
+        if (id < 0) id = config_id(cfg, specials[i].id_key, v->n);
+        uint32_t u = (uint32_t)id;
+        if (id >= 0) st = mt_gguf_writer_add(w, specials[i].gguf, MT_GGUF_U32, &u, err);
+    }
+    static const char *const adds[][2] = {{"add_bos_token", "tokenizer.ggml.add_bos_token"},
+                                          {"add_eos_token", "tokenizer.ggml.add_eos_token"}};
+    for (size_t i = 0; i < MT_ARRAY_LEN(adds) && !st; i++) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(tc, adds[i][0]);
+        bool on = cJSON_IsTrue(b);
+        if (cJSON_IsBool(b)) st = mt_gguf_writer_add(w, adds[i][1], MT_GGUF_BOOL, &on, err);
+    }
+    return st;
+}
+
+static mt_status add_templates(mt_gguf_writer *w, const mt_model *m, mt_err *err) {
+    const char *names[64];
+    size_t n_named = 0;
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < mt_chat_template_count(m->chat_template) && !st; i++) {
+        const char *name;
+        size_t len;
+        const char *src = mt_chat_template_source(m->chat_template, i, &name, &len);
+        char key[256];
+        if (!name || !strcmp(name, "default")) {
+            snprintf(key, sizeof key, "tokenizer.chat_template");
+        } else {
+            snprintf(key, sizeof key, "tokenizer.chat_template.%s", name);
+            if (n_named < MT_ARRAY_LEN(names)) names[n_named++] = name;
+        }
+        st = mt_gguf_writer_add_str(w, key, src, len, err);
+    }
+    if (!st && n_named) st = mt_gguf_writer_add_str_array(w, "tokenizer.chat_templates", names, n_named, err);
+    return st;
+}
+
+mt_status mt_gguf_add_vocab(mt_gguf_writer *w, const mt_model *m, int64_t n_vocab, mt_err *err) {
+    char tok_path[4096], tc_path[4096], cfg_path[4096];
+    cJSON *tok = NULL, *tc = NULL, *cfg = NULL;
+    vocab v = {.n = n_vocab};
+    const char *pre = NULL;
+    mt_status st = mt_path_join(tok_path, sizeof tok_path, m->dir, "tokenizer.json", err);
+    if (!st) st = mt_path_join(tc_path, sizeof tc_path, m->dir, "tokenizer_config.json", err);
+    if (!st) st = mt_path_join(cfg_path, sizeof cfg_path, m->dir, "config.json", err);
+    if (!st) st = mt_json_parse_file(tok_path, MT_JSON_MAX_FILE, &tok, err);
+    if (!st && mt_file_exists(tc_path)) st = mt_json_parse_file(tc_path, MT_JSON_MAX_FILE, &tc, err);
+    if (!st) st = mt_json_parse_file(cfg_path, MT_JSON_MAX_FILE, &cfg, err);
+    if (!st) st = pre_name(tok, tok_path, &pre, err);
+    if (!st) st = read_vocab(tok, tok_path, &v, err);
+    if (!st) st = mt_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", 4, err);
+    if (!st) st = mt_gguf_writer_add_str(w, "tokenizer.ggml.pre", pre, strlen(pre), err);
+    if (!st) st = mt_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, (size_t)v.n, err);
+    if (!st) st = mt_gguf_writer_add_array(w, "tokenizer.ggml.token_type", MT_GGUF_I32, v.types, (size_t)v.n, err);
+    if (!st) st = add_merges(w, tok, tok_path, err);
+    if (!st) st = add_specials(w, tc, cfg, &v, err);
+    if (!st) st = add_templates(w, m, err);
+    vocab_free(&v);
+    cJSON_Delete(tok);
+    cJSON_Delete(tc);
+    cJSON_Delete(cfg);
+    return st;
+}

@@ -1,0 +1,17 @@
+# GGUF files mitten writes for llama.cpp (src/models/gguf_export.h), checked by llama.cpp itself:
+#   gguf_llama_cpp     node-llama-cpp's prebuilt llama.cpp loads `mitten quantize`'s files of every type: the same
+#                      tokens, logits within each type's bound, the same greedy answer (llama_cpp.mjs)
+#   gguf_files_ggml    ggml's GGUF reader (ctypes on libggml-base) on the model and mmproj files: keys, types, tensor
+#                      names, ne, ggml types as llama.cpp's quantizer picks them, bytes as ggml quantizes (mmproj_check.py)
+# Both fail when npm install has not run (scripts/setup.sh runs it).
+find_program(MT_NODE NAMES node nodejs)
+if(MT_NODE)
+  add_test(NAME gguf_llama_cpp
+           COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/llama_cpp.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
+                   ${CMAKE_BINARY_DIR}/gguf-llama-cpp)
+  set_tests_properties(gguf_llama_cpp PROPERTIES LABELS ref TIMEOUT 300)
+endif()
+add_test(NAME gguf_files_ggml
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/mmproj_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-files-ggml)
+set_tests_properties(gguf_files_ggml PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -1,0 +1,234 @@
+/* tensor/cpu: the body of the 256-bit quantized GEMV kernels (gemm_quant.c describes the path), included by one file
+ * per instruction set, which defines before the #include:
+ *
+ *   | macro     | meaning                                                                                    |
+ *   |-----------|--------------------------------------------------------------------------------------------|
+ *   | QK_NAME   | the kernel's name (the isa table's gemv_q or gemv_q_vnni)                                 |
+ *   | QK_VNNI   | 0: u8 x s8 products by vpmaddubsw + vpmaddwd; 1: vpdpbusd (AVX-VNNI, VEX); 2: vpdpbusd      |
+ *   |           | (AVX-512-VNNI with VL, EVEX)                                                               |
+ *
+ * Products of unsigned by signed bytes are all these instructions have, so a signed weight w multiplies a as
+ * |w| * (a with w's sign) (Q8_0, Q4_0), and Q6_K's codes stay unsigned (q in 0..63) with 32 * sum(a) taken off
+ * after (from the activation block's bsums). No pair sum overflows int16 in vpmaddubsw: 2 * 128 * 127 at most.
+ * Each block's integer sums end in 8 int32 lanes, converted and accumulated in f32 lanes with the block's two scales;
+ * the lanes are summed once per output. The sums per lane are exact, so the maddubs and VNNI variants of one level
+ * give the same floats.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "tensor/cpu/cpu_int.h"
+#include "tensor/quant.h"
+
+#define QK_INLINE static inline __attribute__((always_inline))
+#define GEMV_Q_MAX_M 4 /* rows of A per call */
+
+#if QK_VNNI == 1
+#define QK_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#elif QK_VNNI == 2
+#define QK_DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#endif
+
+/* Sums of 4 adjacent products u8 * s8, in 8 int32 lanes. */
+QK_INLINE __m256i qk_dot(__m256i u, __m256i s) {
+#if QK_VNNI
+    return QK_DPBUSD(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* A scale per 16 values of a 32-value vector, in the form qk_dot_sc takes. */
+QK_INLINE __m256i qk_scales(int lo, int hi) {
+#if QK_VNNI
+    return _mm256_setr_epi32(lo, lo, lo, lo, hi, hi, hi, hi);
+#else
+    return _mm256_setr_epi16((short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo,
+                             (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi);
+#endif
+}
+
+/* As qk_dot, each lane times the scale of its 16 values. */
+QK_INLINE __m256i qk_dot_sc(__m256i u, __m256i s, __m256i sc) {
+#if QK_VNNI
+    return _mm256_mullo_epi32(QK_DPBUSD(_mm256_setzero_si256(), u, s), sc);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc);
+#endif
+}
+
+QK_INLINE float qk_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 32 signed weights of block b and its scale. */
+QK_INLINE __m256i qk_load_w(const void *w, mt_dtype wt, int64_t b, float *d) {
+    if (wt == MT_Q8_0) {
+        const mt_block_q8_0 *x = (const mt_block_q8_0 *)w + b;
+        *d = _cvtsh_ss(x->d);
+        return _mm256_loadu_si256((const __m256i *)x->qs);
+    }
+    const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
+    *d = _cvtsh_ss(x->d);
+    __m128i q = _mm_loadu_si128((const __m128i *)x->qs);
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const mt_block_q8_0 *const *a, __m256 *acc) {
+    float dw;
+    __m256i q = qk_load_w(w, wt, b, &dw);
+    __m256i u = _mm256_sign_epi8(q, q);
+    for (int i = 0; i < M; i++) {
+        __m256i s = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a[i][b].qs), q);
+        __m256 p = _mm256_cvtepi32_ps(qk_dot(u, s));
+        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(a[i][b].d)), p, acc[i]);
+    }
+}
+
+/* Q8_0 or Q4_0 row against M rows of Q8_0 activations; two accumulators per row for two blocks in flight. */
+QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const mt_block_q8_0 *const *a, float *out) {
+    __m256 acc0[GEMV_Q_MAX_M], acc1[GEMV_Q_MAX_M];
+    for (int i = 0; i < M; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        qk_block_x0(M, wt, w, b, a, acc0);
+        qk_block_x0(M, wt, w, b + 1, a, acc1);
+    }
+    if (b < nb) qk_block_x0(M, wt, w, b, a, acc0);
+    for (int i = 0; i < M; i++) out[i] = qk_hsum(_mm256_add_ps(acc0[i], acc1[i]));
+}
+
+/* The 8 6-bit scales and 8 mins of a Q4_K block, a byte each, from the 12 packed bytes (tensor/quant.h's
+ * mt_q4_K_scale_min, four at a time on 32-bit words). */
+QK_INLINE void qk_q4_K_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, s12, 4);
+    memcpy(&w1, s12 + 4, 4);
+    memcpy(&w2, s12 + 8, 4);
+    uint32_t s_lo = w0 & 0x3f3f3f3fu, m_lo = w1 & 0x3f3f3f3fu;
+    uint32_t s_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    *sc = s_lo | (uint64_t)s_hi << 32;
+    *mn = m_lo | (uint64_t)m_hi << 32;
+}
+
+QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_block_q8_K *const *a, float *out) {
+    __m256 acc[GEMV_Q_MAX_M], accm[GEMV_Q_MAX_M];
+    for (int i = 0; i < M; i++) acc[i] = accm[i] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    for (int64_t b = 0; b < nb; b++) {
+        const mt_block_q4_K *x = &w[b];
+        uint64_t sc, mn;
+        qk_q4_K_scales(x->scales, &sc, &mn);
+        float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+        __m256i sumi[GEMV_Q_MAX_M];
+        for (int i = 0; i < M; i++) sumi[i] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
+            __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            int s0 = (int)(sc >> (16 * p) & 0xFF), s1 = (int)(sc >> (16 * p + 8) & 0xFF);
+            __m256i v0 = qk_scales(s0, s0), v1 = qk_scales(s1, s1);
+            for (int i = 0; i < M; i++) {
+                const int8_t *y = a[i][b].qs + 64 * p;
+                __m256i t0 = qk_dot_sc(lo, _mm256_loadu_si256((const __m256i *)y), v0);
+                __m256i t1 = qk_dot_sc(hi, _mm256_loadu_si256((const __m256i *)(y + 32)), v1);
+                sumi[i] = _mm256_add_epi32(sumi[i], _mm256_add_epi32(t0, t1));
+            }
+        }
+        /* the min term: m_j * (bsums[2j] + bsums[2j+1]), each min repeated over its two sums of 16 */
+        __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        for (int i = 0; i < M; i++) {
+            const mt_block_q8_K *y = &a[i][b];
+            __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, m16));
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[i]), acc[i]);
+            accm[i] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y->d), mins, accm[i]);
+        }
+    }
+    for (int i = 0; i < M; i++) out[i] = qk_hsum(_mm256_sub_ps(acc[i], accm[i]));
+}
+
+QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_block_q8_K *const *a, float *out) {
+    __m256 acc[GEMV_Q_MAX_M];
+    for (int i = 0; i < M; i++) acc[i] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        const mt_block_q6_K *x = &w[b];
+        float d = _cvtsh_ss(x->d);
+        __m256i sumi[GEMV_Q_MAX_M];
+        for (int i = 0; i < M; i++) sumi[i] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            /* values 128h + [0,32), [32,64), [64,96), [96,128): low nibbles of l0, l1, high of l0, l1; 2 bits of qh */
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
+                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
+            };
+            const int8_t *s = x->scales + 8 * h;
+            for (int g = 0; g < 4; g++) {
+                __m256i v = qk_scales(s[2 * g], s[2 * g + 1]);
+                for (int i = 0; i < M; i++) {
+                    __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
+                    sumi[i] = _mm256_add_epi32(sumi[i], qk_dot_sc(q[g], y, v));
+                }
+            }
+        }
+        /* the offset: 32 * sum over the 16 groups of scale * bsum */
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+        for (int i = 0; i < M; i++) {
+            __m256i bs = _mm256_loadu_si256((const __m256i *)a[i][b].bsums);
+            __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5);
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[i][b].d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[i], off)),
+                                     acc[i]);
+        }
+    }
+    for (int i = 0; i < M; i++) out[i] = qk_hsum(acc[i]);
+}
+
+QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                       size_t ldw, const float *bias, float *c, int64_t ldc, bool accum) {
+    const void *a[GEMV_Q_MAX_M];
+    for (int i = 0; i < M; i++) a[i] = (const char *)aq + (size_t)i * aq_stride;
+    for (int64_t j = 0; j < n; j++) {
+        const void *wj = (const char *)w + (size_t)j * ldw;
+        float out[GEMV_Q_MAX_M];
+        if (wt == MT_Q4_K) qk_row_q4_K(M, k / MT_QK_K, wj, (const mt_block_q8_K *const *)a, out);
+        else if (wt == MT_Q6_K) qk_row_q6_K(M, k / MT_QK_K, wj, (const mt_block_q8_K *const *)a, out);
+        else if (wt == MT_Q8_0) qk_row_x0(M, MT_Q8_0, k / MT_QK8_0, wj, (const mt_block_q8_0 *const *)a, out);
+        else qk_row_x0(M, MT_Q4_0, k / MT_QK4_0, wj, (const mt_block_q8_0 *const *)a, out);
+        for (int i = 0; i < M; i++) {
+            float s = out[i] + (bias ? bias[j] : 0.0f);
+            c[i * ldc + j] = accum ? c[i * ldc + j] + s : s;
+        }
+    }
+}
+
+/* One instance per row count and weight type, so every loop above is unrolled with constants. */
+#define QK_CASE(MM, WT) qk_rows(MM, n, k, aq, aq_stride, w, WT, ldw, bias, c, ldc, acc)
+#define QK_TYPES(MM)                                                                                                 \
+    switch (wt) {                                                                                                    \
+    case MT_Q8_0: QK_CASE(MM, MT_Q8_0); break;                                                                       \
+    case MT_Q4_0: QK_CASE(MM, MT_Q4_0); break;                                                                       \
+    case MT_Q4_K: QK_CASE(MM, MT_Q4_K); break;                                                                       \
+    default: QK_CASE(MM, MT_Q6_K); break;                                                                            \
+    }
+
+void QK_NAME(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt, size_t ldw,
+             const float *bias, float *c, int64_t ldc, bool acc) {
+    switch (m) {
+    case 1: QK_TYPES(1); break;
+    case 2: QK_TYPES(2); break;
+    case 3: QK_TYPES(3); break;
+    default: QK_TYPES(4); break;
+    }
+}

@@ -34,14 +34,23 @@ static inline int round_magic(float v) {
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* roundf (halves away from zero) without the libm call, for |v| < 2^31; beyond that it converts as (int)roundf
+ * would on x86 (the conversion ggml's Q8_0 makes, only reached when a block's scale underflows). */
+static inline int round_away(float v) {
+    if (!(fabsf(v) < 2147483520.f)) return (int)roundf(v);
+    int i = (int)v;
+    float f = v - (float)i;
+    return i + (f >= 0.5f) - (f <= -0.5f);
+}
+
 void mt_quantize_row_q8_0(const float *x, mt_block_q8_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / MT_QK8_0; b++, x += MT_QK8_0) {
         float amax = 0.0f;
-        for (int j = 0; j < MT_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < MT_QK8_0; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
         float d = amax / 127;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = mt_f32_to_f16(d);
-        for (int j = 0; j < MT_QK8_0; j++) y[b].qs[j] = (int8_t)roundf(x[j] * id);
+        for (int j = 0; j < MT_QK8_0; j++) y[b].qs[j] = (int8_t)round_away(x[j] * id);
     }
 }
 

@@ -25,8 +25,25 @@ enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10, PANEL_BYT
 static bool is_k_quant(mt_dtype wt) { return wt == MT_Q4_K || wt == MT_Q6_K; }
 
 static size_t act_row_bytes(mt_dtype wt, int64_t k) {
+    int64_t nb = k / MT_QK8_0;
     return is_k_quant(wt) ? (size_t)(k / MT_QK_K) * sizeof(mt_block_q8_K)
-                          : (size_t)(k / MT_QK8_0) * sizeof(mt_block_q8_0);
+                          : mt_q8_0_act_floats(nb) + 2 * sizeof(float) * (size_t)nb;
+}
+
+/* Quantizes a row of activations; Q8_0 rows get their scales as floats and 8 * scale * sum(q) per block after the
+ * blocks (mt_q8_0_act_floats). */
+static void quant_act_row(const mt_cpu_isa *isa, int64_t k, const float *x, char *y, mt_dtype wt) {
+    isa->quant_act(k, x, y, wt);
+    if (is_k_quant(wt)) return;
+    int64_t nb = k / MT_QK8_0;
+    const mt_block_q8_0 *q = (const mt_block_q8_0 *)y;
+    float *d = (float *)(y + mt_q8_0_act_floats(nb)), *s = d + nb;
+    for (int64_t b = 0; b < nb; b++) {
+        int sum = 0;
+        for (int j = 0; j < MT_QK8_0; j++) sum += q[b].qs[j];
+        d[b] = mt_f16_to_f32(q[b].d);
+        s[b] = 8.0f * d[b] * (float)sum;
+    }
 }
 
 static float dot_q8_0(int64_t nb, const mt_block_q8_0 *w, const mt_block_q8_0 *a) {
@@ -117,6 +134,11 @@ void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_
     }
 }
 
+void mt_cpu_quant_act_scalar(int64_t k, const float *x, void *y, mt_dtype wt) {
+    if (is_k_quant(wt)) mt_quantize_row_q8_K(x, y, k);
+    else mt_quantize_row_q8_0(x, y, k);
+}
+
 typedef struct qgemv_job {
     void (*kernel)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
                    size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
@@ -202,12 +224,7 @@ void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
         size_t arow = act_row_bytes(wt, K);
         char *aq = mt_cpu_scratch(arow * (size_t)M);
         if (aq) {
-            for (int64_t m = 0; m < M; m++) {
-                if (is_k_quant(wt))
-                    mt_quantize_row_q8_K(A + m * lda, (mt_block_q8_K *)(aq + (size_t)m * arow), K);
-                else
-                    mt_quantize_row_q8_0(A + m * lda, (mt_block_q8_0 *)(aq + (size_t)m * arow), K);
-            }
+            for (int64_t m = 0; m < M; m++) quant_act_row(isa, K, A + m * lda, aq + (size_t)m * arow, wt);
             int T = mt_pool_threads(pool);
             qgemv_job g = {.kernel = isa->gemv_q_vnni && mt_cpu_vnni_on() ? isa->gemv_q_vnni : isa->gemv_q,
                            .M = M, .N = N, .K = K, .aq = aq, .aq_stride = arow, .W = W, .wt = wt, .ldw = wrow,

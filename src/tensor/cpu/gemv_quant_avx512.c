@@ -2,5 +2,6 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define QK_NAME mt_avx512_gemv_q
 #define QK_VNNI 0
+#define QK_ACT mt_avx512_quant_act
 #include "tensor/cpu/gemv_quant_simd.h"
 #endif

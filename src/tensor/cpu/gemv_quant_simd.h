@@ -6,6 +6,7 @@
  *   | QK_NAME   | the kernel's name (the isa table's gemv_q or gemv_q_vnni)                                 |
  *   | QK_VNNI   | 0: u8 x s8 products by vpmaddubsw + vpmaddwd; 1: vpdpbusd (AVX-VNNI, VEX); 2: vpdpbusd      |
  *   |           | (AVX-512-VNNI with VL, EVEX)                                                               |
+ *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act)                 |
  *
  * Products of unsigned by signed bytes are all these instructions have, so a signed weight w multiplies a as
  * |w| * (a with w's sign) (Q8_0, Q4_0), and Q6_K's codes stay unsigned (q in 0..63) with 32 * sum(a) taken off
@@ -15,6 +16,7 @@
  * give the same floats.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "tensor/cpu/cpu_int.h"
@@ -22,6 +24,8 @@
 
 #define QK_INLINE static inline __attribute__((always_inline))
 #define GEMV_Q_MAX_M 4 /* rows of A per call */
+/* Loops over the rows of A, unrolled so that each row's accumulators live in registers. */
+#define QK_ROWS(i, M) _Pragma("GCC unroll 4") for (int i = 0; i < (M); i++)
 
 #if QK_VNNI == 1
 #define QK_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
@@ -48,6 +52,14 @@ QK_INLINE __m256i qk_scales(int lo, int hi) {
 #endif
 }
 
+QK_INLINE __m256i qk_scale(uint64_t s) {
+#if QK_VNNI
+    return _mm256_set1_epi32((int)s);
+#else
+    return _mm256_set1_epi16((short)s);
+#endif
+}
+
 /* As qk_dot, each lane times the scale of its 16 values. */
 QK_INLINE __m256i qk_dot_sc(__m256i u, __m256i s, __m256i sc) {
 #if QK_VNNI
@@ -64,42 +76,53 @@ QK_INLINE float qk_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* 32 signed weights of block b and its scale. */
-QK_INLINE __m256i qk_load_w(const void *w, mt_dtype wt, int64_t b, float *d) {
+/* Q8_0 or Q4_0 against M rows of Q8_0 activations. a[i] is row i's blocks, da[i] its scales as floats and sa[i]
+ * 8 * scale * sum of its values, per block (gemm_quant.c fills both after the blocks). Q8_0's signed weights take
+ * the sign trick; Q4_0's codes q stay unsigned and the -8 comes off as dw * sa at the end. */
+QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const mt_block_q8_0 *const *a,
+                           const float *const *da, const float *const *sa, __m256 *acc, float *off) {
+    __m256i q, u;
+    float dw;
     if (wt == MT_Q8_0) {
         const mt_block_q8_0 *x = (const mt_block_q8_0 *)w + b;
-        *d = _cvtsh_ss(x->d);
-        return _mm256_loadu_si256((const __m256i *)x->qs);
+        dw = _cvtsh_ss(x->d);
+        q = _mm256_loadu_si256((const __m256i *)x->qs);
+        u = _mm256_sign_epi8(q, q);
+    } else {
+        const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
+        dw = _cvtsh_ss(x->d);
+        __m128i h = _mm_loadu_si128((const __m128i *)x->qs);
+        u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(h, 4), h), _mm256_set1_epi8(0xF));
+        q = u;
     }
-    const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
-    *d = _cvtsh_ss(x->d);
-    __m128i q = _mm_loadu_si128((const __m128i *)x->qs);
-    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF));
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    __m256 vdw = _mm256_set1_ps(dw);
+    QK_ROWS(i, M) {
+        __m256i y = _mm256_loadu_si256((const __m256i *)a[i][b].qs);
+        if (wt == MT_Q8_0) y = _mm256_sign_epi8(y, q);
+        __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(qk_dot(u, y)), _mm256_broadcast_ss(&da[i][b]));
+        acc[i] = _mm256_fmadd_ps(p, vdw, acc[i]);
+        if (wt == MT_Q4_0) off[i] += dw * sa[i][b];
+    }
 }
 
-QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const mt_block_q8_0 *const *a, __m256 *acc) {
-    float dw;
-    __m256i q = qk_load_w(w, wt, b, &dw);
-    __m256i u = _mm256_sign_epi8(q, q);
-    for (int i = 0; i < M; i++) {
-        __m256i s = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a[i][b].qs), q);
-        __m256 p = _mm256_cvtepi32_ps(qk_dot(u, s));
-        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(a[i][b].d)), p, acc[i]);
-    }
-}
-
-/* Q8_0 or Q4_0 row against M rows of Q8_0 activations; two accumulators per row for two blocks in flight. */
+/* Two accumulators per row for two blocks in flight. */
 QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const mt_block_q8_0 *const *a, float *out) {
+    const float *da[GEMV_Q_MAX_M], *sa[GEMV_Q_MAX_M];
     __m256 acc0[GEMV_Q_MAX_M], acc1[GEMV_Q_MAX_M];
-    for (int i = 0; i < M; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    float off[GEMV_Q_MAX_M];
+    QK_ROWS(i, M) {
+        da[i] = (const float *)((const char *)a[i] + mt_q8_0_act_floats(nb));
+        sa[i] = da[i] + nb;
+        acc0[i] = acc1[i] = _mm256_setzero_ps();
+        off[i] = 0;
+    }
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        qk_block_x0(M, wt, w, b, a, acc0);
-        qk_block_x0(M, wt, w, b + 1, a, acc1);
+        qk_block_x0(M, wt, w, b, a, da, sa, acc0, off);
+        qk_block_x0(M, wt, w, b + 1, a, da, sa, acc1, off);
     }
-    if (b < nb) qk_block_x0(M, wt, w, b, a, acc0);
-    for (int i = 0; i < M; i++) out[i] = qk_hsum(_mm256_add_ps(acc0[i], acc1[i]));
+    if (b < nb) qk_block_x0(M, wt, w, b, a, da, sa, acc0, off);
+    QK_ROWS(i, M) out[i] = qk_hsum(_mm256_add_ps(acc0[i], acc1[i])) - off[i];
 }
 
 /* The 8 6-bit scales and 8 mins of a Q4_K block, a byte each, from the 12 packed bytes (tensor/quant.h's
@@ -118,7 +141,7 @@ QK_INLINE void qk_q4_K_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
 
 QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_block_q8_K *const *a, float *out) {
     __m256 acc[GEMV_Q_MAX_M], accm[GEMV_Q_MAX_M];
-    for (int i = 0; i < M; i++) acc[i] = accm[i] = _mm256_setzero_ps();
+    QK_ROWS(i, M) acc[i] = accm[i] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0xF);
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q4_K *x = &w[b];
@@ -126,13 +149,12 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
         qk_q4_K_scales(x->scales, &sc, &mn);
         float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
         __m256i sumi[GEMV_Q_MAX_M];
-        for (int i = 0; i < M; i++) sumi[i] = _mm256_setzero_si256();
+        QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
             __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            int s0 = (int)(sc >> (16 * p) & 0xFF), s1 = (int)(sc >> (16 * p + 8) & 0xFF);
-            __m256i v0 = qk_scales(s0, s0), v1 = qk_scales(s1, s1);
-            for (int i = 0; i < M; i++) {
+            __m256i v0 = qk_scale(sc >> (16 * p) & 0xFF), v1 = qk_scale(sc >> (16 * p + 8) & 0xFF);
+            QK_ROWS(i, M) {
                 const int8_t *y = a[i][b].qs + 64 * p;
                 __m256i t0 = qk_dot_sc(lo, _mm256_loadu_si256((const __m256i *)y), v0);
                 __m256i t1 = qk_dot_sc(hi, _mm256_loadu_si256((const __m256i *)(y + 32)), v1);
@@ -142,7 +164,7 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
         /* the min term: m_j * (bsums[2j] + bsums[2j+1]), each min repeated over its two sums of 16 */
         __m128i m8 = _mm_cvtsi64_si128((long long)mn);
         __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-        for (int i = 0; i < M; i++) {
+        QK_ROWS(i, M) {
             const mt_block_q8_K *y = &a[i][b];
             __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
             __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, m16));
@@ -150,18 +172,18 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
             accm[i] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y->d), mins, accm[i]);
         }
     }
-    for (int i = 0; i < M; i++) out[i] = qk_hsum(_mm256_sub_ps(acc[i], accm[i]));
+    QK_ROWS(i, M) out[i] = qk_hsum(_mm256_sub_ps(acc[i], accm[i]));
 }
 
 QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_block_q8_K *const *a, float *out) {
     __m256 acc[GEMV_Q_MAX_M];
-    for (int i = 0; i < M; i++) acc[i] = _mm256_setzero_ps();
+    QK_ROWS(i, M) acc[i] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q6_K *x = &w[b];
         float d = _cvtsh_ss(x->d);
         __m256i sumi[GEMV_Q_MAX_M];
-        for (int i = 0; i < M; i++) sumi[i] = _mm256_setzero_si256();
+        QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
@@ -177,7 +199,7 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
             const int8_t *s = x->scales + 8 * h;
             for (int g = 0; g < 4; g++) {
                 __m256i v = qk_scales(s[2 * g], s[2 * g + 1]);
-                for (int i = 0; i < M; i++) {
+                QK_ROWS(i, M) {
                     __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
                     sumi[i] = _mm256_add_epi32(sumi[i], qk_dot_sc(q[g], y, v));
                 }
@@ -185,20 +207,20 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
         }
         /* the offset: 32 * sum over the 16 groups of scale * bsum */
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
-        for (int i = 0; i < M; i++) {
+        QK_ROWS(i, M) {
             __m256i bs = _mm256_loadu_si256((const __m256i *)a[i][b].bsums);
             __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5);
             acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[i][b].d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[i], off)),
                                      acc[i]);
         }
     }
-    for (int i = 0; i < M; i++) out[i] = qk_hsum(acc[i]);
+    QK_ROWS(i, M) out[i] = qk_hsum(acc[i]);
 }
 
 QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
                        size_t ldw, const float *bias, float *c, int64_t ldc, bool accum) {
     const void *a[GEMV_Q_MAX_M];
-    for (int i = 0; i < M; i++) a[i] = (const char *)aq + (size_t)i * aq_stride;
+    QK_ROWS(i, M) a[i] = (const char *)aq + (size_t)i * aq_stride;
     for (int64_t j = 0; j < n; j++) {
         const void *wj = (const char *)w + (size_t)j * ldw;
         float out[GEMV_Q_MAX_M];
@@ -206,7 +228,7 @@ QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_st
         else if (wt == MT_Q6_K) qk_row_q6_K(M, k / MT_QK_K, wj, (const mt_block_q8_K *const *)a, out);
         else if (wt == MT_Q8_0) qk_row_x0(M, MT_Q8_0, k / MT_QK8_0, wj, (const mt_block_q8_0 *const *)a, out);
         else qk_row_x0(M, MT_Q4_0, k / MT_QK4_0, wj, (const mt_block_q8_0 *const *)a, out);
-        for (int i = 0; i < M; i++) {
+        QK_ROWS(i, M) {
             float s = out[i] + (bias ? bias[j] : 0.0f);
             c[i * ldc + j] = accum ? c[i * ldc + j] + s : s;
         }
@@ -232,3 +254,86 @@ void QK_NAME(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, 
     default: QK_TYPES(4); break;
     }
 }
+
+#ifdef QK_ACT
+/* roundf (halves away from zero) of 8 floats: the truncation plus one where the fraction reaches a half. */
+QK_INLINE __m256i qk_round_away(__m256 v) {
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), f = _mm256_sub_ps(v, t);
+    __m256 up = _mm256_and_ps(_mm256_cmp_ps(f, _mm256_set1_ps(0.5f), _CMP_GE_OQ), _mm256_set1_ps(1.0f));
+    __m256 down = _mm256_and_ps(_mm256_cmp_ps(f, _mm256_set1_ps(-0.5f), _CMP_LE_OQ), _mm256_set1_ps(1.0f));
+    return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down));
+}
+
+/* 32 int32 (four vectors of 8, in order) to 32 int8, saturating. */
+QK_INLINE __m256i qk_pack32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i v = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+QK_INLINE int qk_hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* The bytes of mt_quantize_row_q8_0 (ggml's quantize_row_q8_0_ref): the same scale, then x * (1/d) rounded as
+ * roundf rounds. */
+static void qk_act_q8_0(int64_t k, const float *x, mt_block_q8_0 *y) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < k / MT_QK8_0; b++, x += MT_QK8_0) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int r = 0; r < 4; r++) {
+            v[r] = _mm256_loadu_ps(x + 8 * r);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[r]));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h), d = amax / 127, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = mt_f32_to_f16(d);
+        __m256 s = _mm256_set1_ps(id);
+        __m256i q = qk_pack32(qk_round_away(_mm256_mul_ps(v[0], s)), qk_round_away(_mm256_mul_ps(v[1], s)),
+                              qk_round_away(_mm256_mul_ps(v[2], s)), qk_round_away(_mm256_mul_ps(v[3], s)));
+        _mm256_storeu_si256((__m256i *)y[b].qs, q);
+    }
+}
+
+/* The bytes of mt_quantize_row_q8_K: the first value of largest magnitude sets the scale; round to nearest even
+ * (the conversion's default mode, as ggml's nearest_int), capped at 127. */
+static void qk_act_q8_K(int64_t k, const float *x, mt_block_q8_K *y) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < k / MT_QK_K; b++, x += MT_QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int r = 0; r < MT_QK_K / 8; r++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * r)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        mt_block_q8_K *q = &y[b];
+        if (amax == 0.0f) {
+            memset(q, 0, sizeof *q);
+            continue;
+        }
+        int first = 0;
+        while (fabsf(x[first]) != amax) first++;
+        float iscale = -127.f / x[first];
+        __m256 s = _mm256_set1_ps(iscale);
+        const __m256i cap = _mm256_set1_epi32(127);
+        for (int g = 0; g < MT_QK_K / 32; g++) {
+            __m256i v[4];
+            for (int r = 0; r < 4; r++)
+                v[r] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * g + 8 * r), s)), cap);
+            _mm256_storeu_si256((__m256i *)(q->qs + 32 * g), qk_pack32(v[0], v[1], v[2], v[3]));
+            q->bsums[2 * g] = (int16_t)qk_hsum_i32(_mm256_add_epi32(v[0], v[1]));
+            q->bsums[2 * g + 1] = (int16_t)qk_hsum_i32(_mm256_add_epi32(v[2], v[3]));
+        }
+        q->d = 1 / iscale;
+    }
+}
+
+void QK_ACT(int64_t k, const float *x, void *y, mt_dtype wt) {
+    if (wt == MT_Q4_K || wt == MT_Q6_K) qk_act_q8_K(k, x, y);
+    else qk_act_q8_0(k, x, y);
+}
+#endif

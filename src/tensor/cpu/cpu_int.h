@@ -90,7 +90,7 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
 void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
 /* A row of Q8_0 activations as the quantized GEMV reads it: nb blocks, then (at this offset) nb floats, the block
- * scales, then nb floats, 8 * scale * sum of the block's values (Q4_0's -8 offset). */
+ * scales, then nb floats, scale * sum of the block's values (for Q4_0's -8 offset). */
 static inline size_t mt_q8_0_act_floats(int64_t nb) { return ((size_t)nb * 34 + 3) & ~(size_t)3; }
 /* The quantized GEMV kernels per instruction set (gemv_quant_*.c). */
 void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,

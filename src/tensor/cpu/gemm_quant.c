@@ -30,7 +30,7 @@ static size_t act_row_bytes(mt_dtype wt, int64_t k) {
                           : mt_q8_0_act_floats(nb) + 2 * sizeof(float) * (size_t)nb;
 }
 
-/* Quantizes a row of activations; Q8_0 rows get their scales as floats and 8 * scale * sum(q) per block after the
+/* Quantizes a row of activations; Q8_0 rows get their scales as floats and scale * sum(q) per block after the
  * blocks (mt_q8_0_act_floats). */
 static void quant_act_row(const mt_cpu_isa *isa, int64_t k, const float *x, char *y, mt_dtype wt) {
     isa->quant_act(k, x, y, wt);
@@ -42,7 +42,7 @@ static void quant_act_row(const mt_cpu_isa *isa, int64_t k, const float *x, char
         int sum = 0;
         for (int j = 0; j < MT_QK8_0; j++) sum += q[b].qs[j];
         d[b] = mt_f16_to_f32(q[b].d);
-        s[b] = 8.0f * d[b] * (float)sum;
+        s[b] = d[b] * (float)sum;
     }
 }
 

@@ -42,30 +42,22 @@ QK_INLINE __m256i qk_dot(__m256i u, __m256i s) {
 #endif
 }
 
-/* A scale per 16 values of a 32-value vector, in the form qk_dot_sc takes. */
+/* A scale per 16 values of a 32-value vector, as int16 lanes. */
 QK_INLINE __m256i qk_scales(int lo, int hi) {
-#if QK_VNNI
-    return _mm256_setr_epi32(lo, lo, lo, lo, hi, hi, hi, hi);
-#else
     return _mm256_setr_epi16((short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo,
                              (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi);
-#endif
 }
 
-QK_INLINE __m256i qk_scale(uint64_t s) {
-#if QK_VNNI
-    return _mm256_set1_epi32((int)s);
+/* acc + pair sums of u8 x s8 products times their scale: vpmaddubsw, then vpmaddwd + add or vpdpwssd. vpdpbusd
+ * would need a 32-bit multiply by the scale after it; the 16-bit products of vpmaddubsw take the scale in one. */
+QK_INLINE __m256i qk_dot_sc(__m256i acc, __m256i u, __m256i s, __m256i sc) {
+    __m256i p = _mm256_maddubs_epi16(u, s);
+#if QK_VNNI == 1
+    return _mm256_dpwssd_avx_epi32(acc, p, sc);
+#elif QK_VNNI == 2
+    return _mm256_dpwssd_epi32(acc, p, sc);
 #else
-    return _mm256_set1_epi16((short)s);
-#endif
-}
-
-/* As qk_dot, each lane times the scale of its 16 values. */
-QK_INLINE __m256i qk_dot_sc(__m256i u, __m256i s, __m256i sc) {
-#if QK_VNNI
-    return _mm256_mullo_epi32(QK_DPBUSD(_mm256_setzero_si256(), u, s), sc);
-#else
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
 #endif
 }
 
@@ -77,52 +69,53 @@ QK_INLINE float qk_hsum(__m256 v) {
 }
 
 /* Q8_0 or Q4_0 against M rows of Q8_0 activations. a[i] is row i's blocks, da[i] its scales as floats and sa[i]
- * 8 * scale * sum of its values, per block (gemm_quant.c fills both after the blocks). Q8_0's signed weights take
- * the sign trick; Q4_0's codes q stay unsigned and the -8 comes off as dw * sa at the end. */
+ * scale * sum of its values, per block (gemm_quant.c fills both after the blocks). Q8_0's signed weights take the
+ * sign trick; Q4_0's codes q stay unsigned and each of the 8 lanes takes off sa, so the block loses 8 * scale *
+ * sum, the -8 of its codes. */
 QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const mt_block_q8_0 *const *a,
-                           const float *const *da, const float *const *sa, __m256 *acc, float *off) {
+                           const float *const *da, const float *const *sa, __m256 *acc) {
     __m256i q, u;
-    float dw;
+    __m256 dw;
     if (wt == MT_Q8_0) {
         const mt_block_q8_0 *x = (const mt_block_q8_0 *)w + b;
-        dw = _cvtsh_ss(x->d);
+        dw = _mm256_cvtph_ps(_mm_set1_epi16((short)x->d));
         q = _mm256_loadu_si256((const __m256i *)x->qs);
         u = _mm256_sign_epi8(q, q);
     } else {
         const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
-        dw = _cvtsh_ss(x->d);
+        dw = _mm256_cvtph_ps(_mm_set1_epi16((short)x->d));
         __m128i h = _mm_loadu_si128((const __m128i *)x->qs);
         u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(h, 4), h), _mm256_set1_epi8(0xF));
         q = u;
     }
-    __m256 vdw = _mm256_set1_ps(dw);
     QK_ROWS(i, M) {
         __m256i y = _mm256_loadu_si256((const __m256i *)a[i][b].qs);
-        if (wt == MT_Q8_0) y = _mm256_sign_epi8(y, q);
-        __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(qk_dot(u, y)), _mm256_broadcast_ss(&da[i][b]));
-        acc[i] = _mm256_fmadd_ps(p, vdw, acc[i]);
-        if (wt == MT_Q4_0) off[i] += dw * sa[i][b];
+        __m256 p = _mm256_cvtepi32_ps(qk_dot(u, wt == MT_Q8_0 ? _mm256_sign_epi8(y, q) : y));
+        p = wt == MT_Q8_0 ? _mm256_mul_ps(p, _mm256_broadcast_ss(&da[i][b]))
+                          : _mm256_fmsub_ps(p, _mm256_broadcast_ss(&da[i][b]), _mm256_broadcast_ss(&sa[i][b]));
+        acc[i] = _mm256_fmadd_ps(p, dw, acc[i]);
     }
 }
 
-/* Two accumulators per row for two blocks in flight. */
+/* U accumulators per row (four for one row, else two) keep U blocks in flight past the multiply-add latency. */
 QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const mt_block_q8_0 *const *a, float *out) {
+    enum { U = 4 };
+    const int u = M == 1 ? 4 : 2;
     const float *da[GEMV_Q_MAX_M], *sa[GEMV_Q_MAX_M];
-    __m256 acc0[GEMV_Q_MAX_M], acc1[GEMV_Q_MAX_M];
-    float off[GEMV_Q_MAX_M];
+    __m256 acc[U][GEMV_Q_MAX_M];
     QK_ROWS(i, M) {
         da[i] = (const float *)((const char *)a[i] + mt_q8_0_act_floats(nb));
         sa[i] = da[i] + nb;
-        acc0[i] = acc1[i] = _mm256_setzero_ps();
-        off[i] = 0;
+        for (int r = 0; r < U; r++) acc[r][i] = _mm256_setzero_ps();
     }
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        qk_block_x0(M, wt, w, b, a, da, sa, acc0, off);
-        qk_block_x0(M, wt, w, b + 1, a, da, sa, acc1, off);
+    for (; b + u <= nb; b += u)
+        _Pragma("GCC unroll 4") for (int r = 0; r < u; r++) qk_block_x0(M, wt, w, b + r, a, da, sa, acc[r]);
+    for (; b < nb; b++) qk_block_x0(M, wt, w, b, a, da, sa, acc[0]);
+    QK_ROWS(i, M) {
+        __m256 t = _mm256_add_ps(_mm256_add_ps(acc[0][i], acc[1][i]), _mm256_add_ps(acc[2][i], acc[3][i]));
+        out[i] = qk_hsum(t);
     }
-    if (b < nb) qk_block_x0(M, wt, w, b, a, da, sa, acc0, off);
-    QK_ROWS(i, M) out[i] = qk_hsum(_mm256_add_ps(acc0[i], acc1[i])) - off[i];
 }
 
 /* The 8 6-bit scales and 8 mins of a Q4_K block, a byte each, from the 12 packed bytes (tensor/quant.h's
@@ -153,12 +146,12 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
         for (int p = 0; p < 4; p++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
             __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            __m256i v0 = qk_scale(sc >> (16 * p) & 0xFF), v1 = qk_scale(sc >> (16 * p + 8) & 0xFF);
+            __m256i v0 = _mm256_set1_epi16((short)(sc >> (16 * p) & 0xFF));
+            __m256i v1 = _mm256_set1_epi16((short)(sc >> (16 * p + 8) & 0xFF));
             QK_ROWS(i, M) {
                 const int8_t *y = a[i][b].qs + 64 * p;
-                __m256i t0 = qk_dot_sc(lo, _mm256_loadu_si256((const __m256i *)y), v0);
-                __m256i t1 = qk_dot_sc(hi, _mm256_loadu_si256((const __m256i *)(y + 32)), v1);
-                sumi[i] = _mm256_add_epi32(sumi[i], _mm256_add_epi32(t0, t1));
+                sumi[i] = qk_dot_sc(sumi[i], lo, _mm256_loadu_si256((const __m256i *)y), v0);
+                sumi[i] = qk_dot_sc(sumi[i], hi, _mm256_loadu_si256((const __m256i *)(y + 32)), v1);
             }
         }
         /* the min term: m_j * (bsums[2j] + bsums[2j+1]), each min repeated over its two sums of 16 */
@@ -201,7 +194,7 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
                 __m256i v = qk_scales(s[2 * g], s[2 * g + 1]);
                 QK_ROWS(i, M) {
                     __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
-                    sumi[i] = _mm256_add_epi32(sumi[i], qk_dot_sc(q[g], y, v));
+                    sumi[i] = qk_dot_sc(sumi[i], q[g], y, v);
                 }
             }
         }

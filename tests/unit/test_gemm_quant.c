@@ -6,6 +6,7 @@
  *   | scalar path vs f64 A . dequant(W)^T  | M <= 8: 0.03 |a||w|/sqrt(K) (8-bit activations); M > 8: 1e-5 |a||w| |
  *   | every SIMD path vs the scalar path   | 1e-5 |a||w| (the same integer sums, f32 accumulated in lanes)  |
  *   | VNNI on vs off at one level          | bit-identical                                                |
+ *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
  * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill), with and without
@@ -138,6 +139,37 @@ static float *run(int ti, int ci, mt_pool *pool, const char *path) {
     return C;
 }
 
+/* The activation quantizer of the path gives mt_quantize_row_q8_0 / _q8_K's bytes (ggml's): rows with exact halves
+ * (roundf takes them away from zero, Q8_K's nearest_int to even), a largest magnitude present with both signs (the
+ * first sets Q8_K's sign), zeros and Gaussian-like values. */
+static void test_quant_act(const char *path) {
+    enum { K = 4 * MT_QK_K };
+    static float x[K];
+    static uint8_t got[K * 2], want[K * 2];
+    for (int c = 0; c < 5; c++) {
+        for (int i = 0; i < K; i++) {
+            int j = i % 32;
+            switch (c) {
+            case 0: x[i] = frand() * 3.0f; break;
+            case 1: x[i] = j == 0 ? 127.0f : (float)(j % 20 - 10) + 0.5f; break;
+            case 2: x[i] = j == 3 ? -127.0f : j == 9 ? 127.0f : (float)(j % 9 - 4) - 0.5f; break;
+            case 3: x[i] = i < K / 2 ? 0.0f : frand(); break;
+            default: x[i] = frand() * (float)(1 + i % 5) * 1e-4f; break;
+            }
+        }
+        const mt_cpu_isa *isa = mt_cpu_isa_get();
+        memset(got, 0, sizeof got);
+        isa->quant_act(K, x, got, MT_Q4_0);
+        mt_quantize_row_q8_0(x, (mt_block_q8_0 *)want, K);
+        CHECK_MSG(memcmp(got, want, (size_t)(K / MT_QK8_0) * sizeof(mt_block_q8_0)) == 0,
+                  "%s: Q8_0 activations of case %d differ from mt_quantize_row_q8_0", path, c);
+        isa->quant_act(K, x, got, MT_Q6_K);
+        mt_quantize_row_q8_K(x, (mt_block_q8_K *)want, K);
+        CHECK_MSG(memcmp(got, want, (size_t)(K / MT_QK_K) * sizeof(mt_block_q8_K)) == 0,
+                  "%s: Q8_K activations of case %d differ from mt_quantize_row_q8_K", path, c);
+    }
+}
+
 static void run_all(mt_pool *pool, const char *path, float **out) {
     for (int ti = 0; ti < NTYPES; ti++)
         for (int ci = 0; ci < NCASES; ci++) out[ti * NCASES + ci] = run(ti, ci, pool, path);
@@ -154,6 +186,7 @@ int main(void) {
     for (int p = 0; p < CPU_PATH_AVX512_BF16; p++) {
         if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
         mt_cpu_set_vnni(false);
+        test_quant_act(cpu_path_names[p]);
         run_all(pool, cpu_path_names[p], res[0]);
         if (p == CPU_PATH_SCALAR)
             for (int ti = 0; ti < NTYPES; ti++)

@@ -42,10 +42,23 @@ QK_INLINE __m256i qk_dot(__m256i u, __m256i s) {
 #endif
 }
 
-/* A scale per 16 values of a 32-value vector, as int16 lanes. */
-QK_INLINE __m256i qk_scales(int lo, int hi) {
-    return _mm256_setr_epi16((short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo, (short)lo,
-                             (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi, (short)hi);
+/* Byte shuffles that spread block scales over int16 lanes, from a vector holding the scales in both 128-bit halves:
+ * qk_pick_u[j] puts scale byte j, zero-extended, in all 16 lanes (Q4_K); qk_pick_s[t] puts byte 2t in the low half's
+ * lanes and byte 2t+1 in the high half's, in the upper byte of each lane, for an arithmetic shift to sign-extend (Q6_K,
+ * a scale per 16 values). */
+#define QK_U8(j) j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80
+#define QK_S8(j) 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j
+static const uint8_t qk_pick_u[8][32] __attribute__((aligned(32))) = {
+    {QK_U8(0), QK_U8(0)}, {QK_U8(1), QK_U8(1)}, {QK_U8(2), QK_U8(2)}, {QK_U8(3), QK_U8(3)},
+    {QK_U8(4), QK_U8(4)}, {QK_U8(5), QK_U8(5)}, {QK_U8(6), QK_U8(6)}, {QK_U8(7), QK_U8(7)},
+};
+static const uint8_t qk_pick_s[8][32] __attribute__((aligned(32))) = {
+    {QK_S8(0), QK_S8(1)},   {QK_S8(2), QK_S8(3)},   {QK_S8(4), QK_S8(5)},   {QK_S8(6), QK_S8(7)},
+    {QK_S8(8), QK_S8(9)},   {QK_S8(10), QK_S8(11)}, {QK_S8(12), QK_S8(13)}, {QK_S8(14), QK_S8(15)},
+};
+
+QK_INLINE __m256i qk_pick(__m256i scales, const uint8_t *mask) {
+    return _mm256_shuffle_epi8(scales, _mm256_load_si256((const __m256i *)mask));
 }
 
 /* acc + pair sums of u8 x s8 products times their scale: vpmaddubsw, then vpmaddwd + add or vpdpwssd. vpdpbusd
@@ -141,13 +154,13 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
         uint64_t sc, mn;
         qk_q4_K_scales(x->scales, &sc, &mn);
         float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+        __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)sc));
         __m256i sumi[GEMV_Q_MAX_M];
         QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
             __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            __m256i v0 = _mm256_set1_epi16((short)(sc >> (16 * p) & 0xFF));
-            __m256i v1 = _mm256_set1_epi16((short)(sc >> (16 * p + 8) & 0xFF));
+            __m256i v0 = qk_pick(scv, qk_pick_u[2 * p]), v1 = qk_pick(scv, qk_pick_u[2 * p + 1]);
             QK_ROWS(i, M) {
                 const int8_t *y = a[i][b].qs + 64 * p;
                 sumi[i] = qk_dot_sc(sumi[i], lo, _mm256_loadu_si256((const __m256i *)y), v0);
@@ -175,6 +188,7 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q6_K *x = &w[b];
         float d = _cvtsh_ss(x->d);
+        __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
         __m256i sumi[GEMV_Q_MAX_M];
         QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
@@ -189,9 +203,8 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                                 _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
             };
-            const int8_t *s = x->scales + 8 * h;
             for (int g = 0; g < 4; g++) {
-                __m256i v = qk_scales(s[2 * g], s[2 * g + 1]);
+                __m256i v = _mm256_srai_epi16(qk_pick(scv, qk_pick_s[4 * h + g]), 8);
                 QK_ROWS(i, M) {
                     __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
                     sumi[i] = qk_dot_sc(sumi[i], q[g], y, v);

@@ -29,7 +29,7 @@ typedef struct mt_cpu_isa {
     void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
                       const float *bias, float *c, int64_t ldc, bool acc);
     /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes) against m = 1..4 rows of activations quantized once
-     * (row i at aq + i*aq_stride bytes: Q8_0 blocks for Q8_0/Q4_0 weights laid out as mt_q8_0_act_floats says, Q8_K
+     * (row i at aq + i*aq_stride bytes: Q8_0 values and scales for Q8_0/Q4_0 weights as mt_q8_0_act_bytes says, Q8_K
      * blocks for Q4_K/Q6_K), integer dot
      * products per block: C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j] if acc). k is a multiple of the block. */
     void (*gemv_q)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
@@ -89,9 +89,10 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
  * GEMM above. mt_cpu_linear hands quantized W here. */
 void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
-/* A row of Q8_0 activations as the quantized GEMV reads it: nb blocks, then (at this offset) nb floats, the block
- * scales, then nb floats, scale * sum of the block's values (for Q4_0's -8 offset). */
-static inline size_t mt_q8_0_act_floats(int64_t nb) { return ((size_t)nb * 34 + 3) & ~(size_t)3; }
+/* A row of k activations for Q8_0/Q4_0 weights as the quantized GEMV reads it: the k int8 values of its Q8_0 blocks,
+ * contiguous; then per block its scale 8 times (a vector load gives a block's, or two blocks', lanes their scale);
+ * then per block scale * sum of its values, 8 times (for Q4_0's -8 offset). Bytes of such a row: */
+static inline size_t mt_q8_0_act_bytes(int64_t k) { return (size_t)k * 3; }
 /* The quantized GEMV kernels per instruction set (gemv_quant_*.c). */
 void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
                           mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);

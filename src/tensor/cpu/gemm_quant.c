@@ -25,44 +25,50 @@ enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10, PANEL_BYT
 static bool is_k_quant(mt_dtype wt) { return wt == MT_Q4_K || wt == MT_Q6_K; }
 
 static size_t act_row_bytes(mt_dtype wt, int64_t k) {
-    int64_t nb = k / MT_QK8_0;
-    return is_k_quant(wt) ? (size_t)(k / MT_QK_K) * sizeof(mt_block_q8_K)
-                          : mt_q8_0_act_floats(nb) + 2 * sizeof(float) * (size_t)nb;
+    return is_k_quant(wt) ? (size_t)(k / MT_QK_K) * sizeof(mt_block_q8_K) : mt_q8_0_act_bytes(k);
 }
 
-/* Quantizes a row of activations; Q8_0 rows get their scales as floats and scale * sum(q) per block after the
- * blocks (mt_q8_0_act_floats). */
-static void quant_act_row(const mt_cpu_isa *isa, int64_t k, const float *x, char *y, mt_dtype wt) {
-    isa->quant_act(k, x, y, wt);
-    if (is_k_quant(wt)) return;
+/* Quantizes a row of activations into y (act_row_bytes); Q8_0 blocks go through tmp (k/32 blocks) and are laid out
+ * as mt_q8_0_act_bytes says. */
+static void quant_act_row(const mt_cpu_isa *isa, int64_t k, const float *x, char *y, mt_block_q8_0 *tmp, mt_dtype wt) {
+    if (is_k_quant(wt)) {
+        isa->quant_act(k, x, y, wt);
+        return;
+    }
+    isa->quant_act(k, x, tmp, wt);
     int64_t nb = k / MT_QK8_0;
-    const mt_block_q8_0 *q = (const mt_block_q8_0 *)y;
-    float *d = (float *)(y + mt_q8_0_act_floats(nb)), *s = d + nb;
+    float *d = (float *)(y + k), *s = d + 8 * nb;
     for (int64_t b = 0; b < nb; b++) {
         int sum = 0;
-        for (int j = 0; j < MT_QK8_0; j++) sum += q[b].qs[j];
-        d[b] = mt_f16_to_f32(q[b].d);
-        s[b] = d[b] * (float)sum;
+        for (int j = 0; j < MT_QK8_0; j++) sum += tmp[b].qs[j];
+        memcpy(y + b * MT_QK8_0, tmp[b].qs, MT_QK8_0);
+        float db = mt_f16_to_f32(tmp[b].d);
+        for (int l = 0; l < 8; l++) {
+            d[8 * b + l] = db;
+            s[8 * b + l] = db * (float)sum;
+        }
     }
 }
 
-static float dot_q8_0(int64_t nb, const mt_block_q8_0 *w, const mt_block_q8_0 *a) {
+/* Q8_0 / Q4_0 W against activation values qa with block scales da[8 * b] (mt_q8_0_act_bytes). */
+static float dot_q8_0(int64_t nb, const mt_block_q8_0 *w, const int8_t *qa, const float *da) {
     float s = 0;
     for (int64_t b = 0; b < nb; b++) {
         int sum = 0;
-        for (int j = 0; j < MT_QK8_0; j++) sum += w[b].qs[j] * a[b].qs[j];
-        s += (float)sum * (mt_f16_to_f32(w[b].d) * mt_f16_to_f32(a[b].d));
+        for (int j = 0; j < MT_QK8_0; j++) sum += w[b].qs[j] * qa[32 * b + j];
+        s += (float)sum * (mt_f16_to_f32(w[b].d) * da[8 * b]);
     }
     return s;
 }
 
-static float dot_q4_0(int64_t nb, const mt_block_q4_0 *w, const mt_block_q8_0 *a) {
+static float dot_q4_0(int64_t nb, const mt_block_q4_0 *w, const int8_t *qa, const float *da) {
     float s = 0;
     for (int64_t b = 0; b < nb; b++) {
+        const int8_t *y = qa + 32 * b;
         int sum = 0;
         for (int j = 0; j < MT_QK4_0 / 2; j++)
-            sum += ((w[b].qs[j] & 0xF) - 8) * a[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * a[b].qs[j + MT_QK4_0 / 2];
-        s += (float)sum * (mt_f16_to_f32(w[b].d) * mt_f16_to_f32(a[b].d));
+            sum += ((w[b].qs[j] & 0xF) - 8) * y[j] + ((w[b].qs[j] >> 4) - 8) * y[j + MT_QK4_0 / 2];
+        s += (float)sum * (mt_f16_to_f32(w[b].d) * da[8 * b]);
     }
     return s;
 }
@@ -122,8 +128,8 @@ void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_
             const void *ai = (const char *)aq + (size_t)i * aq_stride;
             float s = 0;
             switch (wt) {
-            case MT_Q8_0: s = dot_q8_0(k / MT_QK8_0, wj, ai); break;
-            case MT_Q4_0: s = dot_q4_0(k / MT_QK4_0, wj, ai); break;
+            case MT_Q8_0: s = dot_q8_0(k / MT_QK8_0, wj, ai, (const float *)((const char *)ai + k)); break;
+            case MT_Q4_0: s = dot_q4_0(k / MT_QK4_0, wj, ai, (const float *)((const char *)ai + k)); break;
             case MT_Q4_K: s = dot_q4_K(k / MT_QK_K, wj, ai); break;
             case MT_Q6_K: s = dot_q6_K(k / MT_QK_K, wj, ai); break;
             default: s = NAN; break;
@@ -222,9 +228,11 @@ void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
     size_t wrow = mt_dtype_row_bytes(wt, ldw);
     if (M <= GEMV_BATCH_M) {
         size_t arow = act_row_bytes(wt, K);
-        char *aq = mt_cpu_scratch(arow * (size_t)M);
+        size_t tmp_at = MT_ROUND_UP(arow * (size_t)M, 64);
+        char *aq = mt_cpu_scratch(tmp_at + (size_t)(K / MT_QK8_0) * sizeof(mt_block_q8_0));
         if (aq) {
-            for (int64_t m = 0; m < M; m++) quant_act_row(isa, K, A + m * lda, aq + (size_t)m * arow, wt);
+            for (int64_t m = 0; m < M; m++)
+                quant_act_row(isa, K, A + m * lda, aq + (size_t)m * arow, (mt_block_q8_0 *)(aq + tmp_at), wt);
             int T = mt_pool_threads(pool);
             qgemv_job g = {.kernel = isa->gemv_q_vnni && mt_cpu_vnni_on() ? isa->gemv_q_vnni : isa->gemv_q,
                            .M = M, .N = N, .K = K, .aq = aq, .aq_stride = arow, .W = W, .wt = wt, .ldw = wrow,

@@ -7,6 +7,8 @@
  *   | QK_VNNI   | 0: u8 x s8 products by vpmaddubsw + vpmaddwd; 1: vpdpbusd (AVX-VNNI, VEX); 2: vpdpbusd      |
  *   |           | (AVX-512-VNNI with VL, EVEX)                                                               |
  *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act)                 |
+ *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector (AVX-512 BW); the K-quants stay on 256 bits,      |
+ *   |           | where the per-block scale work, not the vector width, sets the pace                          |
  *
  * Products of unsigned by signed bytes are all these instructions have, so a signed weight w multiplies a as
  * |w| * (a with w's sign) (Q8_0, Q4_0), and Q6_K's codes stay unsigned (q in 0..63) with 32 * sum(a) taken off
@@ -22,6 +24,9 @@
 #include "tensor/cpu/cpu_int.h"
 #include "tensor/quant.h"
 
+#ifndef QK_512
+#define QK_512 0
+#endif
 #define QK_INLINE static inline __attribute__((always_inline))
 #define GEMV_Q_MAX_M 4 /* rows of A per call */
 /* Loops over the rows of A, unrolled so that each row's accumulators live in registers. */
@@ -81,11 +86,11 @@ QK_INLINE float qk_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Q8_0 or Q4_0 against M rows of Q8_0 activations. a[i] is row i's blocks, da[i] its scales as floats and sa[i]
- * scale * sum of its values, per block (gemm_quant.c fills both after the blocks). Q8_0's signed weights take the
+/* Q8_0 or Q4_0 against M rows of Q8_0 activations: qa[i] is row i's values, da[i] its block scales and sa[i] scale *
+ * sum of its values per block, each 8 times (mt_q8_0_act_bytes). Q8_0's signed weights take the
  * sign trick; Q4_0's codes q stay unsigned and each of the 8 lanes takes off sa, so the block loses 8 * scale *
  * sum, the -8 of its codes. */
-QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const mt_block_q8_0 *const *a,
+QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const int8_t *const *qa,
                            const float *const *da, const float *const *sa, __m256 *acc) {
     __m256i q, u;
     __m256 dw;
@@ -102,34 +107,102 @@ QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const m
         q = u;
     }
     QK_ROWS(i, M) {
-        __m256i y = _mm256_loadu_si256((const __m256i *)a[i][b].qs);
+        __m256i y = _mm256_loadu_si256((const __m256i *)(qa[i] + 32 * b));
         __m256 p = _mm256_cvtepi32_ps(qk_dot(u, wt == MT_Q8_0 ? _mm256_sign_epi8(y, q) : y));
-        p = wt == MT_Q8_0 ? _mm256_mul_ps(p, _mm256_broadcast_ss(&da[i][b]))
-                          : _mm256_fmsub_ps(p, _mm256_broadcast_ss(&da[i][b]), _mm256_broadcast_ss(&sa[i][b]));
+        p = wt == MT_Q8_0 ? _mm256_mul_ps(p, _mm256_loadu_ps(da[i] + 8 * b))
+                          : _mm256_fmsub_ps(p, _mm256_loadu_ps(da[i] + 8 * b), _mm256_loadu_ps(sa[i] + 8 * b));
         acc[i] = _mm256_fmadd_ps(p, dw, acc[i]);
     }
 }
 
+#if QK_512
+/* Sums of 4 adjacent products u8 * s8, in 16 int32 lanes. */
+QK_INLINE __m512i qk_dot512(__m512i u, __m512i s) {
+#if QK_VNNI
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+#else
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+#endif
+}
+
+/* Blocks b and b+1 in one 512-bit vector, 64 values; the weight scales over 8 lanes each. */
+QK_INLINE void qk_pair_x0(int M, mt_dtype wt, const void *w, int64_t b, const int8_t *const *qa,
+                          const float *const *da, const float *const *sa, __m512 *acc) {
+    __m512i u;
+    __mmask64 neg = 0;
+    uint16_t d0, d1;
+    if (wt == MT_Q8_0) {
+        const mt_block_q8_0 *x = (const mt_block_q8_0 *)w + b;
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[0].qs)),
+                                       _mm256_loadu_si256((const __m256i *)x[1].qs), 1);
+        u = _mm512_abs_epi8(q);
+        neg = _mm512_movepi8_mask(q);
+        d0 = x[0].d;
+        d1 = x[1].d;
+    } else {
+        const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
+        __m256i h = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)x[1].qs), _mm_loadu_si128((const __m128i *)x[0].qs));
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 4), 1); /* lo0 lo1 hi0 hi1 */
+        u = _mm512_and_si512(_mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0xF));
+        d0 = x[0].d;
+        d1 = x[1].d;
+    }
+    __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)d1), _mm_set1_epi16((short)d0)));
+    QK_ROWS(i, M) {
+        __m512i y = _mm512_loadu_si512(qa[i] + 32 * b);
+        if (wt == MT_Q8_0) y = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
+        __m512 p = _mm512_cvtepi32_ps(qk_dot512(u, y));
+        p = wt == MT_Q8_0 ? _mm512_mul_ps(p, _mm512_loadu_ps(da[i] + 8 * b))
+                          : _mm512_fmsub_ps(p, _mm512_loadu_ps(da[i] + 8 * b), _mm512_loadu_ps(sa[i] + 8 * b));
+        acc[i] = _mm512_fmadd_ps(p, dw, acc[i]);
+    }
+}
+
+/* Two pairs in flight; an odd last block through the 256-bit step. */
+QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const int8_t *const *qa, float *out) {
+    const float *da[GEMV_Q_MAX_M], *sa[GEMV_Q_MAX_M];
+    __m512 acc0[GEMV_Q_MAX_M], acc1[GEMV_Q_MAX_M];
+    __m256 tail[GEMV_Q_MAX_M];
+    QK_ROWS(i, M) {
+        da[i] = (const float *)(qa[i] + 32 * nb);
+        sa[i] = da[i] + 8 * nb;
+        acc0[i] = acc1[i] = _mm512_setzero_ps();
+        tail[i] = _mm256_setzero_ps();
+    }
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        qk_pair_x0(M, wt, w, b, qa, da, sa, acc0);
+        qk_pair_x0(M, wt, w, b + 2, qa, da, sa, acc1);
+    }
+    if (b + 2 <= nb) {
+        qk_pair_x0(M, wt, w, b, qa, da, sa, acc0);
+        b += 2;
+    }
+    if (b < nb) qk_block_x0(M, wt, w, b, qa, da, sa, tail);
+    QK_ROWS(i, M) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])) + qk_hsum(tail[i]);
+}
+#else
 /* U accumulators per row (four for one row, else two) keep U blocks in flight past the multiply-add latency. */
-QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const mt_block_q8_0 *const *a, float *out) {
+QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const int8_t *const *qa, float *out) {
     enum { U = 4 };
     const int u = M == 1 ? 4 : 2;
     const float *da[GEMV_Q_MAX_M], *sa[GEMV_Q_MAX_M];
     __m256 acc[U][GEMV_Q_MAX_M];
     QK_ROWS(i, M) {
-        da[i] = (const float *)((const char *)a[i] + mt_q8_0_act_floats(nb));
-        sa[i] = da[i] + nb;
+        da[i] = (const float *)(qa[i] + 32 * nb);
+        sa[i] = da[i] + 8 * nb;
         for (int r = 0; r < U; r++) acc[r][i] = _mm256_setzero_ps();
     }
     int64_t b = 0;
     for (; b + u <= nb; b += u)
-        _Pragma("GCC unroll 4") for (int r = 0; r < u; r++) qk_block_x0(M, wt, w, b + r, a, da, sa, acc[r]);
-    for (; b < nb; b++) qk_block_x0(M, wt, w, b, a, da, sa, acc[0]);
+        _Pragma("GCC unroll 4") for (int r = 0; r < u; r++) qk_block_x0(M, wt, w, b + r, qa, da, sa, acc[r]);
+    for (; b < nb; b++) qk_block_x0(M, wt, w, b, qa, da, sa, acc[0]);
     QK_ROWS(i, M) {
         __m256 t = _mm256_add_ps(_mm256_add_ps(acc[0][i], acc[1][i]), _mm256_add_ps(acc[2][i], acc[3][i]));
         out[i] = qk_hsum(t);
     }
 }
+#endif
 
 /* The 8 6-bit scales and 8 mins of a Q4_K block, a byte each, from the 12 packed bytes (tensor/quant.h's
  * mt_q4_K_scale_min, four at a time on 32-bit words). */
@@ -232,8 +305,8 @@ QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_st
         float out[GEMV_Q_MAX_M];
         if (wt == MT_Q4_K) qk_row_q4_K(M, k / MT_QK_K, wj, (const mt_block_q8_K *const *)a, out);
         else if (wt == MT_Q6_K) qk_row_q6_K(M, k / MT_QK_K, wj, (const mt_block_q8_K *const *)a, out);
-        else if (wt == MT_Q8_0) qk_row_x0(M, MT_Q8_0, k / MT_QK8_0, wj, (const mt_block_q8_0 *const *)a, out);
-        else qk_row_x0(M, MT_Q4_0, k / MT_QK4_0, wj, (const mt_block_q8_0 *const *)a, out);
+        else if (wt == MT_Q8_0) qk_row_x0(M, MT_Q8_0, k / MT_QK8_0, wj, (const int8_t *const *)a, out);
+        else qk_row_x0(M, MT_Q4_0, k / MT_QK4_0, wj, (const int8_t *const *)a, out);
         QK_ROWS(i, M) {
             float s = out[i] + (bias ? bias[j] : 0.0f);
             c[i * ldc + j] = accum ? c[i * ldc + j] + s : s;

@@ -220,9 +220,9 @@ int main(void) {
     mt_cpu_scratch_release();
     bool avx2_vnni = cpu_path_on_cpu(CPU_PATH_AVX2) && mt_cpu_has_avxvnni();
     bool avx512_vnni = cpu_path_on_cpu(CPU_PATH_AVX512) && mt_cpu_has_avx512vnni();
-    fprintf(stderr, "test_gemm_quant: vnni paths run:%s%s; not on this CPU:%s%s\n", vnni_ran[CPU_PATH_AVX2] ? " avx2-vnni" : "",
-            vnni_ran[CPU_PATH_AVX512] ? " avx512-vnni" : "", avx2_vnni ? "" : " avx2-vnni",
-            avx512_vnni ? "" : " avx512-vnni");
+    fprintf(stderr, "test_gemm_quant: vnni paths run:%s%s; not on this CPU:%s%s\n",
+            vnni_ran[CPU_PATH_AVX2] ? " avx2-vnni" : "", vnni_ran[CPU_PATH_AVX512] ? " avx512-vnni" : "",
+            avx2_vnni ? "" : " avx2-vnni", avx512_vnni ? "" : " avx512-vnni");
     CHECK(vnni_ran[CPU_PATH_AVX2] == avx2_vnni && vnni_ran[CPU_PATH_AVX512] == avx512_vnni);
     cpu_paths_report("test_gemm_quant", CPU_PATHS_NO_BF16);
     return check_report();

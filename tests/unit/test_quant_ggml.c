@@ -115,7 +115,8 @@ static void test_quantize_exact(void) {
             CHECK(got == ROWS * rb);
             int64_t d = first_diff(qm, qg, ROWS * rb);
             if (d >= 0) bad_cases++;
-            CHECK_MSG(d < 0, "%s, %s: byte %lld differs (row %lld, block %lld, byte %lld of the block): mitten %d, ggml %d",
+            CHECK_MSG(d < 0,
+                      "%s, %s: byte %lld differs (row %lld, block %lld, byte %lld of the block): mitten %d, ggml %d",
                       mt_dtype_name(t), case_names[c], (long long)d, (long long)(d / (int64_t)rb),
                       (long long)(d % (int64_t)rb / (int64_t)bb), (long long)(d % (int64_t)bb), d >= 0 ? qm[d] : 0,
                       d >= 0 ? qg[d] : 0);

@@ -7,8 +7,9 @@
  *   | > 8      | W dequantized to f32 a panel of rows at a time, each panel run through the f32 GEMM        |
  *
  * Decode reads every weight byte once per token, so it is bound by memory bandwidth; 8-bit activations keep the
- * inner loop in integer SIMD (maddubs / vpdpbusd on 32 values per instruction) and cost about 0.4% relative error
- * against the f32 product, as in ggml, where the same pairs (q8_0 x q4_0, q8_K x q4_K ...) are the CPU path.
+ * inner loop in integer SIMD (vpmaddubsw / vpdpbusd, 32 or 64 products per instruction) at the cost of their
+ * rounding, about 1% of |a| |w| / sqrt(K) per output, as in ggml, whose CPU path pairs the same formats (Q4_0 and
+ * Q8_0 weights with Q8_0 activations, Q4_K and Q6_K with Q8_K).
  *
  * The scalar kernel here is the reference the SIMD ones are tested against: per block an exact integer sum, then one
  * float multiply-add with the two scales, in block order.

@@ -141,7 +141,8 @@ QK_INLINE void qk_pair_x0(int M, mt_dtype wt, const void *w, int64_t b, const in
         d1 = x[1].d;
     } else {
         const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
-        __m256i h = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)x[1].qs), _mm_loadu_si128((const __m128i *)x[0].qs));
+        __m256i h = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)x[1].qs),
+                                     _mm_loadu_si128((const __m128i *)x[0].qs));
         __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 4), 1); /* lo0 lo1 hi0 hi1 */
         u = _mm512_and_si512(_mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0xF));
         d0 = x[0].d;

@@ -7,6 +7,7 @@
  *   | every SIMD path vs the scalar path   | 1e-5 |a||w| (the same integer sums, f32 accumulated in lanes)  |
  *   | VNNI on vs off at one level          | bit-identical                                                |
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
+ *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit                      |
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
  * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill), with and without
@@ -170,6 +171,25 @@ static void test_quant_act(const char *path) {
     }
 }
 
+/* The path's row dequantizer (the prefill panels) gives mt_dequantize_row's floats, bit for bit. */
+static void test_dequant(const char *path) {
+    enum { K = 4 * MT_QK_K };
+    static float x[K], got[K], want[K];
+    static uint8_t q[K * 2];
+    for (int c = 0; c < 3; c++) {
+        for (int i = 0; i < K; i++)
+            x[i] = c == 0 ? frand() : c == 1 ? frand() * (float)(1 + i % 13) * 1e-3f : frand() + 0.7f;
+        for (int ti = 0; ti < NTYPES; ti++) {
+            mt_err err;
+            CHECK(mt_quantize(types[ti], x, 1, K, q, &err) == MT_OK);
+            mt_cpu_isa_get()->dequant(K, q, got, types[ti]);
+            mt_dequantize_row(types[ti], q, want, K);
+            CHECK_MSG(memcmp(got, want, sizeof got) == 0, "%s: %s rows of case %d differ from mt_dequantize_row", path,
+                      mt_dtype_name(types[ti]), c);
+        }
+    }
+}
+
 static void run_all(mt_pool *pool, const char *path, float **out) {
     for (int ti = 0; ti < NTYPES; ti++)
         for (int ci = 0; ci < NCASES; ci++) out[ti * NCASES + ci] = run(ti, ci, pool, path);
@@ -187,6 +207,7 @@ int main(void) {
         if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
         mt_cpu_set_vnni(false);
         test_quant_act(cpu_path_names[p]);
+        test_dequant(cpu_path_names[p]);
         run_all(pool, cpu_path_names[p], res[0]);
         if (p == CPU_PATH_SCALAR)
             for (int ti = 0; ti < NTYPES; ti++)

@@ -146,6 +146,8 @@ void mt_cpu_quant_act_scalar(int64_t k, const float *x, void *y, mt_dtype wt) {
     else mt_quantize_row_q8_0(x, y, k);
 }
 
+void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt) { mt_dequantize_row(wt, x, y, k); }
+
 typedef struct qgemv_job {
     void (*kernel)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
                    size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
@@ -177,6 +179,7 @@ static void qgemv_task(void *ctx, int64_t t, int thread) {
 }
 
 typedef struct panel_job {
+    const mt_cpu_isa *isa;
     const char *W;
     mt_dtype wt;
     size_t ldw;
@@ -186,7 +189,7 @@ typedef struct panel_job {
 
 static void panel_task(void *ctx, int64_t t, int thread) {
     const panel_job *p = ctx;
-    mt_dequantize_row(p->wt, p->W + (size_t)(p->n0 + t) * p->ldw, p->dst + t * p->K, p->K);
+    p->isa->dequant(p->K, p->W + (size_t)(p->n0 + t) * p->ldw, p->dst + t * p->K, p->wt);
 }
 
 /* Without memory for a panel: one block of W at a time, on the stack. */
@@ -253,7 +256,7 @@ void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
     }
     for (int64_t n0 = 0; n0 < N; n0 += rows) {
         int64_t r = MT_MIN(rows, N - n0);
-        panel_job p = {.W = W, .wt = wt, .ldw = wrow, .K = K, .n0 = n0, .dst = panel};
+        panel_job p = {.isa = isa, .W = W, .wt = wt, .ldw = wrow, .K = K, .n0 = n0, .dst = panel};
         mt_pool_run(pool, r, panel_task, &p);
         mt_cpu_linear(pool, M, r, K, A, lda, panel, MT_F32, K, bias ? bias + n0 : NULL, C + n0, ldc, accumulate);
     }

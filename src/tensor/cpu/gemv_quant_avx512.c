@@ -5,5 +5,6 @@
 #define QK_NAME mt_avx512_gemv_q
 #define QK_VNNI 0
 #define QK_ACT mt_avx512_quant_act
+#define QK_DEQUANT mt_avx512_dequant
 #include "tensor/cpu/gemv_quant_simd.h"
 #endif

@@ -6,7 +6,8 @@
  *   | QK_NAME   | the kernel's name (the isa table's gemv_q or gemv_q_vnni)                                 |
  *   | QK_VNNI   | 0: u8 x s8 products by vpmaddubsw + vpmaddwd; 1: vpdpbusd (AVX-VNNI, VEX); 2: vpdpbusd      |
  *   |           | (AVX-512-VNNI with VL, EVEX)                                                               |
- *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act)                 |
+ *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act); with it       |
+ *   | QK_DEQUANT| the name of the row dequantizer (dequant)                                                 |
  *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector (AVX-512 BW); the K-quants stay on 256 bits,      |
  *   |           | where the per-block scale work, not the vector width, sets the pace                          |
  *
@@ -411,6 +412,94 @@ static void qk_act_q8_K(int64_t k, const float *x, mt_block_q8_K *y) {
         q->d = 1 / iscale;
     }
 }
+
+/* 32 int8 values times d, to y. */
+QK_INLINE void qk_store_scaled(__m256i q, __m256 d, float *y) {
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int r = 0; r < 4; r++)
+        _mm256_storeu_ps(y + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[r])), d));
+}
+
+/* 32 unsigned 4-bit values times d1 minus m1 (Q4_K), each product rounded before the subtraction as in
+ * mt_dequantize_row_q4_K; the attribute keeps the compiler from fusing the two into a multiply-add. */
+__attribute__((optimize("fp-contract=off"))) static void qk_store_q4_K(__m256i q, __m256 d1, __m256 m1, float *y) {
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int r = 0; r < 4; r++) {
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[r])), d1);
+        _mm256_storeu_ps(y + 8 * r, _mm256_sub_ps(v, m1));
+    }
+}
+
+/* The floats mt_dequantize_row gives, 8 at a time. */
+static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    if (wt == MT_Q8_0 || wt == MT_Q4_0) {
+        for (int64_t b = 0; b < k / 32; b++, y += 32) {
+            float d;
+            __m256i q;
+            if (wt == MT_Q8_0) {
+                const mt_block_q8_0 *w = (const mt_block_q8_0 *)x + b;
+                d = _cvtsh_ss(w->d);
+                q = _mm256_loadu_si256((const __m256i *)w->qs);
+            } else {
+                const mt_block_q4_0 *w = (const mt_block_q4_0 *)x + b;
+                d = _cvtsh_ss(w->d);
+                __m128i h = _mm_loadu_si128((const __m128i *)w->qs);
+                q = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(h, 4), h), low4),
+                                    _mm256_set1_epi8(8));
+            }
+            qk_store_scaled(q, _mm256_set1_ps(d), y);
+        }
+        return;
+    }
+    for (int64_t b = 0; b < k / MT_QK_K; b++) {
+        if (wt == MT_Q4_K) {
+            const mt_block_q4_K *w = (const mt_block_q4_K *)x + b;
+            float d = _cvtsh_ss(w->d), dmin = _cvtsh_ss(w->dmin);
+            for (int p = 0; p < 4; p++, y += 64) {
+                uint8_t sc, m;
+                __m256i q = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * p));
+                mt_q4_K_scale_min(2 * p, w->scales, &sc, &m);
+                qk_store_q4_K(_mm256_and_si256(q, low4), _mm256_set1_ps(d * sc), _mm256_set1_ps(dmin * m), y);
+                mt_q4_K_scale_min(2 * p + 1, w->scales, &sc, &m);
+                qk_store_q4_K(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), _mm256_set1_ps(d * sc),
+                              _mm256_set1_ps(dmin * m), y + 32);
+            }
+            continue;
+        }
+        const mt_block_q6_K *w = (const mt_block_q6_K *)x + b;
+        float d = _cvtsh_ss(w->d);
+        const __m256i two = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+        for (int h = 0; h < 2; h++, y += 128) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
+                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
+            };
+            const int8_t *sc = w->scales + 8 * h;
+            for (int g = 0; g < 4; g++) {
+                /* 16 values per scale; d * scale first, as mt_dequantize_row_q6_K */
+                __m256i v = _mm256_sub_epi8(q[g], off);
+                __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+                __m256 s0 = _mm256_set1_ps(d * sc[2 * g]), s1 = _mm256_set1_ps(d * sc[2 * g + 1]);
+                __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+                for (int r = 0; r < 4; r++) {
+                    __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[r]));
+                    _mm256_storeu_ps(y + 32 * g + 8 * r, _mm256_mul_ps(r < 2 ? s0 : s1, f));
+                }
+            }
+        }
+    }
+}
+
+void QK_DEQUANT(int64_t k, const void *x, float *y, mt_dtype wt) { qk_dequant(k, x, y, wt); }
 
 void QK_ACT(int64_t k, const float *x, void *y, mt_dtype wt) {
     if (wt == MT_Q4_K || wt == MT_Q6_K) qk_act_q8_K(k, x, y);

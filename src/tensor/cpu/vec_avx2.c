@@ -216,6 +216,7 @@ const mt_cpu_isa mt_cpu_isa_avx2 = {
     .gemv_bf16 = NULL,
     .gemv_q = mt_avx2_gemv_q,
     .quant_act = mt_avx2_quant_act,
+    .dequant = mt_avx2_dequant,
     .gemv_q_vnni = mt_avxvnni_gemv_q,
     .dot = mt_avx2_dot,
     .axpy = mt_avx2_axpy,

@@ -15,6 +15,9 @@
 
 #include <stdint.h>
 
+#include "base/base.h"
+#include "tensor/dtype.h"
+
 enum { MT_QK8_0 = 32, MT_QK4_0 = 32, MT_QK_K = 256, MT_K_SCALE_SIZE = 12 };
 
 typedef struct mt_block_q8_0 {
@@ -52,5 +55,40 @@ _Static_assert(sizeof(mt_block_q4_0) == 18, "Q4_0 block");
 _Static_assert(sizeof(mt_block_q4_K) == 144, "Q4_K block");
 _Static_assert(sizeof(mt_block_q6_K) == 210, "Q6_K block");
 _Static_assert(sizeof(mt_block_q8_K) == 292, "Q8_K block");
+
+/* Checked entry points. rows x n floats (row-major, n per row) to rows x mt_dtype_row_bytes(t, n) bytes, and back.
+ * MT_ERR_INVALID_ARG when t is not a quantized type, n is not a positive multiple of the block or the sizes
+ * overflow; quantizing a NaN or an infinity is MT_ERR_INVALID_ARG naming the row and the index in the row. The output
+ * is written block by block: on error it may hold the rows before the bad one. */
+mt_status mt_quantize(mt_dtype t, const float *x, int64_t rows, int64_t n, void *dst, mt_err *err);
+mt_status mt_dequantize(mt_dtype t, const void *src, int64_t rows, int64_t n, float *y, mt_err *err);
+
+/* The unchecked row functions: n a multiple of the block (32 for Q8_0/Q4_0, MT_QK_K for the rest), x finite.
+ * They give ggml's bytes (quantize_row_*_ref, which ggml_quantize_chunk runs without an importance matrix). */
+void mt_quantize_row_q8_0(const float *x, mt_block_q8_0 *y, int64_t n);
+void mt_quantize_row_q4_0(const float *x, mt_block_q4_0 *y, int64_t n);
+void mt_quantize_row_q4_K(const float *x, mt_block_q4_K *y, int64_t n);
+void mt_quantize_row_q6_K(const float *x, mt_block_q6_K *y, int64_t n);
+/* Activations for the K-quant dot products: d = max / -127 of the block (f32), bsums over each 16. */
+void mt_quantize_row_q8_K(const float *x, mt_block_q8_K *y, int64_t n);
+void mt_dequantize_row_q8_0(const mt_block_q8_0 *x, float *y, int64_t n);
+void mt_dequantize_row_q4_0(const mt_block_q4_0 *x, float *y, int64_t n);
+void mt_dequantize_row_q4_K(const mt_block_q4_K *x, float *y, int64_t n);
+void mt_dequantize_row_q6_K(const mt_block_q6_K *x, float *y, int64_t n);
+void mt_dequantize_row_q8_K(const mt_block_q8_K *x, float *y, int64_t n);
+/* Either of the above by dtype (a quantized one). */
+void mt_quantize_row(mt_dtype t, const float *x, void *y, int64_t n);
+void mt_dequantize_row(mt_dtype t, const void *x, float *y, int64_t n);
+
+/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K block, unpacked from its 12 scale bytes. */
+static inline void mt_q4_K_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
 
 #endif

@@ -6,6 +6,7 @@
  *   | avx2   | 1:ECX FMA(12) OSXSAVE(27) AVX(28) F16C(29); 7:EBX AVX2(5) | SSE+AVX (bits 1,2) |
  *   | avx512 | 7:EBX F(16) DQ(17) BW(30) VL(31)                  | + opmask, zmm (bits 5,6,7) |
  *   | bf16   | 7.1:EAX AVX512_BF16(5)                            | as avx512                  |
+ *   | vnni   | 7.1:EAX AVX_VNNI(4); 7:ECX AVX512_VNNI(11)        | as avx2; as avx512         |
  */
 #include "tensor/cpu/cpu_int.h"
 
@@ -22,9 +23,10 @@
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static mt_cpu_level g_best;
-static bool g_has_bf16;
+static bool g_has_bf16, g_has_avxvnni, g_has_avx512vnni;
 static atomic_int g_level;
 static atomic_bool g_bf16_dot;
+static atomic_bool g_vnni = true;
 
 #if MT_X86
 static uint64_t xgetbv0(void) {
@@ -43,17 +45,21 @@ static void detect(void) {
     if (__get_cpuid(1, &a, &b, &c, &d)) {
         bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
         uint64_t xcr0 = osxsave ? xgetbv0() : 0;
-        unsigned b7 = 0, a71 = 0;
+        unsigned b7 = 0, c7 = 0, a71 = 0;
         if (__get_cpuid_max(0, NULL) >= 7) {
-            __cpuid_count(7, 0, a, b7, c, d);
+            __cpuid_count(7, 0, a, b7, c7, d);
             __cpuid_count(7, 1, a71, b, c, d);
         }
         bool ymm_os = (xcr0 & 0x6) == 0x6, zmm_os = (xcr0 & 0xe6) == 0xe6;
-        if (fma && avx && f16c && ymm_os && (b7 & (1u << 5))) g_best = MT_CPU_AVX2;
+        if (fma && avx && f16c && ymm_os && (b7 & (1u << 5))) {
+            g_best = MT_CPU_AVX2;
+            g_has_avxvnni = a71 & (1u << 4);
+        }
         unsigned need512 = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
         if (g_best == MT_CPU_AVX2 && zmm_os && (b7 & need512) == need512) {
             g_best = MT_CPU_AVX512;
             g_has_bf16 = a71 & (1u << 5);
+            g_has_avx512vnni = c7 & (1u << 11);
         }
     }
 #endif
@@ -118,6 +124,28 @@ bool mt_cpu_set_bf16_dot(bool on) {
 
 bool mt_cpu_bf16_dot_on(void) {
     return atomic_load(&g_bf16_dot) && g_has_bf16 && mt_cpu_level_get() == MT_CPU_AVX512;
+}
+
+bool mt_cpu_has_avxvnni(void) {
+    pthread_once(&g_once, detect);
+    return g_has_avxvnni;
+}
+
+bool mt_cpu_has_avx512vnni(void) {
+    pthread_once(&g_once, detect);
+    return g_has_avx512vnni;
+}
+
+bool mt_cpu_set_vnni(bool on) {
+    pthread_once(&g_once, detect);
+    atomic_store(&g_vnni, on);
+    return mt_cpu_vnni_on();
+}
+
+bool mt_cpu_vnni_on(void) {
+    mt_cpu_level lv = mt_cpu_level_get();
+    return atomic_load(&g_vnni) &&
+           ((lv == MT_CPU_AVX2 && g_has_avxvnni) || (lv == MT_CPU_AVX512 && g_has_avx512vnni));
 }
 
 const mt_cpu_isa *mt_cpu_isa_get(void) {

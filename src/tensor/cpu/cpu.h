@@ -50,6 +50,12 @@ const char *mt_cpu_level_name(mt_cpu_level level);
 /* Turns the bf16 dot-product path on or off; returns whether it is on (false when the CPU lacks AVX-512-BF16 or the
  * level is below AVX-512). */
 bool mt_cpu_set_bf16_dot(bool on);
+/* True when the CPU has AVX-VNNI (VEX vpdpbusd) / AVX-512-VNNI on top of the avx2 / avx512 level. */
+bool mt_cpu_has_avxvnni(void);
+bool mt_cpu_has_avx512vnni(void);
+/* Turns the VNNI kernels of quantized linears on or off (on by default); returns whether they run at the current
+ * level. The integer dot products are exact either way, so this changes speed, not results. */
+bool mt_cpu_set_vnni(bool on);
 /* Frees the calling thread's scratch buffer (it would be freed at thread exit anyway). */
 void mt_cpu_scratch_release(void);
 

@@ -28,6 +28,20 @@ typedef struct mt_cpu_isa {
     /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */
     void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
                       const float *bias, float *c, int64_t ldc, bool acc);
+    /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes) against m = 1..4 rows of activations quantized once
+     * (row i at aq + i*aq_stride bytes: Q8_0 values and scales for Q8_0/Q4_0 weights as mt_q8_0_act_bytes says, Q8_K
+     * blocks for Q4_K/Q6_K), integer dot
+     * products per block: C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j] if acc). k is a multiple of the block. */
+    void (*gemv_q)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                   size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
+    /* One row of k activations quantized for weights of type wt: Q8_0 blocks for Q8_0/Q4_0, Q8_K for Q4_K/Q6_K,
+     * the bytes mt_quantize_row_q8_0 / _q8_K give. */
+    void (*quant_act)(int64_t k, const float *x, void *y, mt_dtype wt);
+    /* A row of k quantized weights to the floats mt_dequantize_row gives (the prefill path's panels). */
+    void (*dequant)(int64_t k, const void *x, float *y, mt_dtype wt);
+    /* The same with vpdpbusd (AVX-VNNI at the avx2 level, AVX-512-VNNI at avx512); NULL at the scalar level. */
+    void (*gemv_q_vnni)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                        size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
     float (*dot)(int64_t n, const float *x, const float *y);
     void (*axpy)(int64_t n, float a, const float *x, float *y);
     void (*scale)(int64_t n, float a, float *x);
@@ -55,6 +69,9 @@ extern const mt_cpu_isa mt_cpu_isa_scalar, mt_cpu_isa_avx2, mt_cpu_isa_avx512;
 const mt_cpu_isa *mt_cpu_isa_get(void);
 /* Whether the bf16 dot path is on and usable at the current level. */
 bool mt_cpu_bf16_dot_on(void);
+/* Whether the VNNI quantized GEMV is on and the CPU has it at the current level (AVX-VNNI at avx2, AVX-512-VNNI at
+ * avx512). */
+bool mt_cpu_vnni_on(void);
 /* The calling thread's scratch, at least `bytes` long and 64-byte aligned; NULL when it cannot grow. Valid until
  * the next call on the same thread. */
 void *mt_cpu_scratch(size_t bytes);
@@ -69,6 +86,32 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
     if (dt == MT_F16) return mt_f16_to_f32(((const uint16_t *)p)[i]);
     return ((const float *)p)[i];
 }
+
+/* Quantized linear layers (gemm_quant.c): the GEMV that streams W for M <= 8, dequantized panels into the f32
+ * GEMM above. mt_cpu_linear hands quantized W here. */
+void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+                         mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
+/* A row of k activations for Q8_0/Q4_0 weights as the quantized GEMV reads it: the k int8 values of its Q8_0 blocks,
+ * contiguous; then per block its scale 8 times (a vector load gives a block's, or two blocks', lanes their scale);
+ * then per block scale * sum of its values, 8 times (for Q4_0's -8 offset). Bytes of such a row: */
+static inline size_t mt_q8_0_act_bytes(int64_t k) { return (size_t)k * 3; }
+/* The quantized GEMV kernels per instruction set (gemv_quant_*.c). */
+void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
+                          mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
+void mt_cpu_quant_act_scalar(int64_t k, const float *x, void *y, mt_dtype wt);
+void mt_avx2_quant_act(int64_t k, const float *x, void *y, mt_dtype wt);
+void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt);
+void mt_avx2_dequant(int64_t k, const void *x, float *y, mt_dtype wt);
+void mt_avx512_dequant(int64_t k, const void *x, float *y, mt_dtype wt);
+void mt_avx512_quant_act(int64_t k, const float *x, void *y, mt_dtype wt);
+void mt_avx2_gemv_q(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                    size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
+void mt_avxvnni_gemv_q(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                       size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
+void mt_avx512_gemv_q(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                      size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
+void mt_avx512vnni_gemv_q(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
+                          mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
 
 /* AVX2 kernels the AVX-512 table reuses where 256-bit vectors are enough (memory-bound rows). */
 float mt_avx2_dot(int64_t n, const float *x, const float *y);

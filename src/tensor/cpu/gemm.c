@@ -230,6 +230,10 @@ static void gemv_run(mt_pool *pool, gemv_job *j) {
 
 void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate) {
+    if (mt_dtype_is_quant(wt)) {
+        mt_cpu_linear_quant(pool, M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate);
+        return;
+    }
     const mt_cpu_isa *isa = mt_cpu_isa_get();
     if (M >= 1 && M <= GEMV_BATCH_M && N > 0 && K > 0) {
         gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = W, .wt = wt, .ldw = ldw,

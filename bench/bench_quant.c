@@ -1,0 +1,147 @@
+/* bench_quant: linear layers with block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) on every kernel level this CPU has,
+ * VNNI off and on: decode (M = 1, 4, 8) as GB/s of weight bytes against the measured read bandwidth, prefill as
+ * GFLOP/s against the f32 peak, with the bf16 GEMV of the same shape as the yardstick.
+ *
+ *     bench_quant [threads] [--quick]
+ *
+ *   | column | meaning                                                               |
+ *   |--------|-----------------------------------------------------------------------|
+ *   | case   | level (+vnni), M x N x K, weight type                                 |
+ *   | ms     | best wall time of the repetitions                                     |
+ *   | GB/s   | weight bytes (blocks with their scales) / time                        |
+ *   | %peak  | GB/s over read bandwidth (M <= 8), GFLOP/s over f32 peak (M > 8)     |
+ *
+ * Decode cases rotate through copies of W that together exceed the last-level cache, as a model's layers do.
+ * Shape: Qwen2.5-VL-3B's MLP, 11008 x 2048.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/cpu/cpu.h"
+#include "tensor/cpu/roofline.h"
+#include "tensor/quant.h"
+
+static double g_min_time = 0.3;
+
+enum { MAX_COPIES = 64 };
+#define ROTATE_BYTES ((size_t)512 << 20)
+
+typedef struct qctx {
+    mt_pool *pool;
+    int64_t M, N, K;
+    float *A, *C;
+    void *Ws[MAX_COPIES];
+    int n_w, next;
+    mt_dtype wt;
+} qctx;
+
+static void run(qctx *c) {
+    mt_cpu_linear(c->pool, c->M, c->N, c->K, c->A, c->K, c->Ws[c->next++ % c->n_w], c->wt, c->K, NULL, c->C, c->N,
+                  false);
+}
+
+static double best_time(qctx *c) {
+    run(c);
+    double best = 1e30, start = mt_time_now();
+    for (int rep = 0; rep < 3 || mt_time_now() - start < g_min_time; rep++) {
+        double t0 = mt_time_now();
+        run(c);
+        double dt = mt_time_now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
+static void *xmalloc(size_t n) {
+    void *p = mt_malloc_aligned(n);
+    if (!p) {
+        fprintf(stderr, "bench_quant: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void bench(mt_pool *pool, const mt_roofline *rf, const char *level, int64_t M, int64_t N, int64_t K,
+                  mt_dtype wt, const float *wf) {
+    size_t wbytes = mt_dtype_is_quant(wt) ? mt_dtype_row_bytes(wt, K) * (size_t)N : (size_t)(N * K) * mt_dtype_size(wt);
+    qctx c = {.pool = pool, .M = M, .N = N, .K = K, .wt = wt};
+    c.A = xmalloc(sizeof(float) * (size_t)(M * K));
+    c.C = xmalloc(sizeof(float) * (size_t)(M * N));
+    for (int64_t i = 0; i < M * K; i++) c.A[i] = wf[i % (N * K)];
+    c.n_w = M <= 8 ? (int)MT_MIN((size_t)MAX_COPIES, ROTATE_BYTES / wbytes + 1) : 1;
+    c.Ws[0] = xmalloc(wbytes);
+    mt_err err;
+    if (mt_dtype_is_quant(wt)) {
+        if (mt_quantize(wt, wf, N, K, c.Ws[0], &err) != MT_OK) {
+            fprintf(stderr, "bench_quant: %s\n", err.msg);
+            exit(1);
+        }
+    } else {
+        mt_cpu_from_f32(N * K, wf, c.Ws[0], wt);
+    }
+    for (int i = 1; i < c.n_w; i++) memcpy(c.Ws[i] = xmalloc(wbytes), c.Ws[0], wbytes);
+    double t = best_time(&c);
+    double gbs = (double)wbytes / t / 1e9, gflops = 2.0 * M * N * K / t / 1e9;
+    char name[96];
+    snprintf(name, sizeof name, "%-12s M=%lld N=%lld K=%lld W=%s", level, (long long)M, (long long)N, (long long)K,
+             mt_dtype_name(wt));
+    bool mem = M <= 8;
+    printf("%-46s %8.3f %8.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
+           mem ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem ? "read bw" : "f32 peak");
+    for (int i = 0; i < c.n_w; i++) mt_free(c.Ws[i]);
+    mt_free(c.A);
+    mt_free(c.C);
+}
+
+int main(int argc, char **argv) {
+    int threads = 0;
+    bool quick = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) quick = true;
+        else threads = atoi(argv[i]);
+    }
+    if (quick) g_min_time = 0.05;
+    mt_err err;
+    mt_pool *pool = NULL;
+    mt_roofline rf;
+    if (mt_pool_new(threads, &pool, &err) != MT_OK || mt_roofline_measure(pool, 0, &rf, &err) != MT_OK) {
+        fprintf(stderr, "bench_quant: %s\n", err.msg);
+        return 1;
+    }
+    printf("threads  %d\nroofline f32 %.1f GFLOP/s, read %.1f GB/s\n\n", rf.threads, rf.f32_gflops, rf.read_gbs);
+    printf("%-46s %8s %8s %8s %7s\n", "case", "ms", "GFLOP/s", "GB/s", "%peak");
+    const int64_t N = 11008, K = 2048;
+    float *wf = xmalloc(sizeof(float) * (size_t)(N * K));
+    uint32_t s = 12345;
+    for (int64_t i = 0; i < N * K; i++) {
+        s = s * 1664525u + 1013904223u;
+        wf[i] = (float)(s >> 8) / (float)(1u << 24) - 0.5f;
+    }
+    const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K};
+    for (int lv = MT_CPU_SCALAR; lv <= (int)mt_cpu_detect(); lv++) {
+        mt_cpu_set_level((mt_cpu_level)lv);
+        for (int vnni = 0; vnni < 2; vnni++) {
+            if (mt_cpu_set_vnni(vnni) != (bool)vnni) continue;
+            char level[24];
+            snprintf(level, sizeof level, "%s%s", mt_cpu_level_name((mt_cpu_level)lv), vnni ? "+vnni" : "");
+            if (lv == MT_CPU_SCALAR && quick) continue;
+            bench(pool, &rf, level, 1, N, K, MT_BF16, wf);
+            for (size_t t = 0; t < MT_ARRAY_LEN(types); t++) {
+                bench(pool, &rf, level, 1, N, K, types[t], wf);
+                if (lv == (int)mt_cpu_detect()) {
+                    bench(pool, &rf, level, 4, N, K, types[t], wf);
+                    bench(pool, &rf, level, 8, N, K, types[t], wf);
+                }
+            }
+        }
+    }
+    mt_cpu_set_level(mt_cpu_detect());
+    mt_cpu_set_vnni(true);
+    int64_t P = quick ? 64 : 256;
+    bench(pool, &rf, "prefill", P, N, K, MT_F32, wf);
+    for (size_t t = 0; t < MT_ARRAY_LEN(types); t++) bench(pool, &rf, "prefill", P, N, K, types[t], wf);
+    mt_free(wf);
+    mt_pool_free(pool);
+    return 0;
+}

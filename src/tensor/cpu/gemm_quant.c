@@ -1,0 +1,265 @@
+/* tensor/cpu: linear layers with block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K; tensor/quant.h), as ggml runs them.
+ *
+ *   | M        | path                                                                                       |
+ *   |----------|--------------------------------------------------------------------------------------------|
+ *   | 1..8     | each row of A quantized once (Q8_0 for Q8_0/Q4_0 W, Q8_K for Q4_K/Q6_K W), then integer   |
+ *   |          | dot products block by block, W streamed once, threads over N (isa->gemv_q or gemv_q_vnni) |
+ *   | > 8      | W dequantized to f32 a panel of rows at a time, each panel run through the f32 GEMM; a     |
+ *   |          | panel of 1 MB stays in L2 while the GEMM packs it (8 MB panels made prefill 40% slower)    |
+ *
+ * Decode reads every weight byte once per token, so it is bound by memory bandwidth; 8-bit activations keep the
+ * inner loop in integer SIMD (vpmaddubsw / vpdpbusd, 32 or 64 products per instruction) at the cost of their
+ * rounding, about 1% of |a| |w| / sqrt(K) per output, as in ggml, whose CPU path pairs the same formats (Q4_0 and
+ * Q8_0 weights with Q8_0 activations, Q4_K and Q6_K with Q8_K).
+ *
+ * The scalar kernel here is the reference the SIMD ones are tested against: per block an exact integer sum, then one
+ * float multiply-add with the two scales, in block order.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "tensor/cpu/cpu_int.h"
+#include "tensor/quant.h"
+
+enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10, PANEL_BYTES = 1 << 20 };
+
+/* K-quant weights pair with Q8_K activations, the others with Q8_0. */
+static bool is_k_quant(mt_dtype wt) { return wt == MT_Q4_K || wt == MT_Q6_K; }
+
+static size_t act_row_bytes(mt_dtype wt, int64_t k) {
+    return is_k_quant(wt) ? (size_t)(k / MT_QK_K) * sizeof(mt_block_q8_K) : mt_q8_0_act_bytes(k);
+}
+
+/* Quantizes a row of activations into y (act_row_bytes); Q8_0 blocks go through tmp (k/32 blocks) and are laid out
+ * as mt_q8_0_act_bytes says. */
+static void quant_act_row(const mt_cpu_isa *isa, int64_t k, const float *x, char *y, mt_block_q8_0 *tmp, mt_dtype wt) {
+    if (is_k_quant(wt)) {
+        isa->quant_act(k, x, y, wt);
+        return;
+    }
+    isa->quant_act(k, x, tmp, wt);
+    int64_t nb = k / MT_QK8_0;
+    float *d = (float *)(y + k), *s = d + 8 * nb;
+    for (int64_t b = 0; b < nb; b++) {
+        int sum = 0;
+        for (int j = 0; j < MT_QK8_0; j++) sum += tmp[b].qs[j];
+        memcpy(y + b * MT_QK8_0, tmp[b].qs, MT_QK8_0);
+        float db = mt_f16_to_f32(tmp[b].d);
+        for (int l = 0; l < 8; l++) {
+            d[8 * b + l] = db;
+            s[8 * b + l] = db * (float)sum;
+        }
+    }
+}
+
+/* Q8_0 / Q4_0 W against activation values qa with block scales da[8 * b] (mt_q8_0_act_bytes). */
+static float dot_q8_0(int64_t nb, const mt_block_q8_0 *w, const int8_t *qa, const float *da) {
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sum = 0;
+        for (int j = 0; j < MT_QK8_0; j++) sum += w[b].qs[j] * qa[32 * b + j];
+        s += (float)sum * (mt_f16_to_f32(w[b].d) * da[8 * b]);
+    }
+    return s;
+}
+
+static float dot_q4_0(int64_t nb, const mt_block_q4_0 *w, const int8_t *qa, const float *da) {
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *y = qa + 32 * b;
+        int sum = 0;
+        for (int j = 0; j < MT_QK4_0 / 2; j++)
+            sum += ((w[b].qs[j] & 0xF) - 8) * y[j] + ((w[b].qs[j] >> 4) - 8) * y[j + MT_QK4_0 / 2];
+        s += (float)sum * (mt_f16_to_f32(w[b].d) * da[8 * b]);
+    }
+    return s;
+}
+
+/* Q4_K: x = d*sc*q - dmin*m per sub-block of 32, so x.a = d*sum(sc * q.a) - dmin*sum(m * sum(a)); the activation
+ * block's bsums give sum(a) per 16. */
+static float dot_q4_K(int64_t nb, const mt_block_q4_K *w, const mt_block_q8_K *a) {
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            mt_q4_K_scale_min(j, w[b].scales, &sc, &m);
+            const uint8_t *q = w[b].qs + 32 * (j / 2);
+            const int8_t *y = a[b].qs + 32 * j;
+            int sub = 0;
+            for (int l = 0; l < 32; l++) sub += (j % 2 ? q[l] >> 4 : q[l] & 0xF) * y[l];
+            sumi += sc * sub;
+            summ += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        }
+        s += mt_f16_to_f32(w[b].d) * a[b].d * (float)sumi - mt_f16_to_f32(w[b].dmin) * a[b].d * (float)summ;
+    }
+    return s;
+}
+
+/* Q6_K: x = d*sc*(q - 32) per sub-block of 16. */
+static float dot_q6_K(int64_t nb, const mt_block_q6_K *w, const mt_block_q8_K *a) {
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int q[MT_QK_K];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
+            int *o = q + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                o[l] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
+                o[l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+                o[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+                o[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+            }
+        }
+        int sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int sub = 0;
+            for (int l = 0; l < 16; l++) sub += (q[16 * g + l] - 32) * a[b].qs[16 * g + l];
+            sumi += w[b].scales[g] * sub;
+        }
+        s += mt_f16_to_f32(w[b].d) * a[b].d * (float)sumi;
+    }
+    return s;
+}
+
+void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
+                          mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
+    for (int64_t j = 0; j < n; j++) {
+        const void *wj = (const char *)w + (size_t)j * ldw;
+        for (int64_t i = 0; i < m; i++) {
+            const void *ai = (const char *)aq + (size_t)i * aq_stride;
+            float s = 0;
+            switch (wt) {
+            case MT_Q8_0: s = dot_q8_0(k / MT_QK8_0, wj, ai, (const float *)((const char *)ai + k)); break;
+            case MT_Q4_0: s = dot_q4_0(k / MT_QK4_0, wj, ai, (const float *)((const char *)ai + k)); break;
+            case MT_Q4_K: s = dot_q4_K(k / MT_QK_K, wj, ai); break;
+            case MT_Q6_K: s = dot_q6_K(k / MT_QK_K, wj, ai); break;
+            default: s = NAN; break;
+            }
+            if (bias) s += bias[j];
+            c[i * ldc + j] = acc ? c[i * ldc + j] + s : s;
+        }
+    }
+}
+
+void mt_cpu_quant_act_scalar(int64_t k, const float *x, void *y, mt_dtype wt) {
+    if (is_k_quant(wt)) mt_quantize_row_q8_K(x, y, k);
+    else mt_quantize_row_q8_0(x, y, k);
+}
+
+void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt) { mt_dequantize_row(wt, x, y, k); }
+
+typedef struct qgemv_job {
+    void (*kernel)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                   size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
+    int64_t M, N, K, nb;
+    const char *aq;
+    size_t aq_stride;
+    const char *W;
+    mt_dtype wt;
+    size_t ldw; /* bytes */
+    const float *bias;
+    float *C;
+    int64_t ldc;
+    bool acc;
+} qgemv_job;
+
+/* Columns [t*nb, t*nb+nb): rows of A four at a time; past four rows, over L2-sized slices of W so that W still
+ * comes from DRAM once. */
+static void qgemv_task(void *ctx, int64_t t, int thread) {
+    const qgemv_job *j = ctx;
+    int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
+    int64_t slice = j->M <= GEMV_MAX_M ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)j->ldw / 16 * 16);
+    for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
+        int64_t ns = MT_MIN(slice, n0 + n - s0);
+        for (int64_t m0 = 0; m0 < j->M; m0 += GEMV_MAX_M)
+            j->kernel(MT_MIN((int64_t)GEMV_MAX_M, j->M - m0), ns, j->K, j->aq + (size_t)m0 * j->aq_stride,
+                      j->aq_stride, j->W + (size_t)s0 * j->ldw, j->wt, j->ldw, j->bias ? j->bias + s0 : NULL,
+                      j->C + m0 * j->ldc + s0, j->ldc, j->acc);
+    }
+}
+
+typedef struct panel_job {
+    const mt_cpu_isa *isa;
+    const char *W;
+    mt_dtype wt;
+    size_t ldw;
+    int64_t K, n0;
+    float *dst;
+} panel_job;
+
+static void panel_task(void *ctx, int64_t t, int thread) {
+    const panel_job *p = ctx;
+    p->isa->dequant(p->K, p->W + (size_t)(p->n0 + t) * p->ldw, p->dst + t * p->K, p->wt);
+}
+
+/* Without memory for a panel: one block of W at a time, on the stack. */
+static void linear_unblocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const char *W, mt_dtype wt,
+                             size_t ldw, const float *bias, float *C, int64_t ldc, bool acc) {
+    int64_t blk = mt_dtype_block_elems(wt);
+    size_t bb = mt_dtype_block_bytes(wt);
+    float x[MT_QK_K];
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            float s = 0;
+            for (int64_t b = 0; b < K / blk; b++) {
+                mt_dequantize_row(wt, W + (size_t)n * ldw + (size_t)b * bb, x, blk);
+                for (int64_t l = 0; l < blk; l++) s += A[m * lda + b * blk + l] * x[l];
+            }
+            if (bias) s += bias[n];
+            C[m * ldc + n] = acc ? C[m * ldc + n] + s : s;
+        }
+}
+
+void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+                         mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate) {
+    if (M <= 0 || N <= 0) return;
+    int64_t blk = mt_dtype_block_elems(wt);
+    if (K <= 0) {
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) {
+                float b = bias ? bias[n] : 0.0f;
+                C[m * ldc + n] = accumulate ? C[m * ldc + n] + b : b;
+            }
+        return;
+    }
+    if (K % blk != 0 || ldw < K || ldw % blk != 0) {
+        /* the loader checks shapes against the block; a call that slipped through gives NaN, never a wild read */
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++) C[m * ldc + n] = NAN;
+        return;
+    }
+    const mt_cpu_isa *isa = mt_cpu_isa_get();
+    size_t wrow = mt_dtype_row_bytes(wt, ldw);
+    if (M <= GEMV_BATCH_M) {
+        size_t arow = act_row_bytes(wt, K);
+        size_t tmp_at = MT_ROUND_UP(arow * (size_t)M, 64);
+        char *aq = mt_cpu_scratch(tmp_at + (size_t)(K / MT_QK8_0) * sizeof(mt_block_q8_0));
+        if (aq) {
+            for (int64_t m = 0; m < M; m++)
+                quant_act_row(isa, K, A + m * lda, aq + (size_t)m * arow, (mt_block_q8_0 *)(aq + tmp_at), wt);
+            int T = mt_pool_threads(pool);
+            qgemv_job g = {.kernel = isa->gemv_q_vnni && mt_cpu_vnni_on() ? isa->gemv_q_vnni : isa->gemv_q,
+                           .M = M, .N = N, .K = K, .aq = aq, .aq_stride = arow, .W = W, .wt = wt, .ldw = wrow,
+                           .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
+            g.nb = MT_MAX((int64_t)16, MT_ROUND_UP((N + 8 * T - 1) / (8 * T), 16));
+            mt_pool_run(pool, (N + g.nb - 1) / g.nb, qgemv_task, &g);
+            return;
+        }
+    }
+    int64_t rows = MT_MAX((int64_t)16, (int64_t)PANEL_BYTES / (K * (int64_t)sizeof(float)) / 16 * 16);
+    rows = MT_MIN(rows, N);
+    size_t bytes;
+    float *panel = mt_mul_ok((size_t)rows * sizeof(float), (size_t)K, &bytes) ? mt_malloc_aligned(bytes) : NULL;
+    if (!panel) {
+        linear_unblocked(M, N, K, A, lda, W, wt, wrow, bias, C, ldc, accumulate);
+        return;
+    }
+    for (int64_t n0 = 0; n0 < N; n0 += rows) {
+        int64_t r = MT_MIN(rows, N - n0);
+        panel_job p = {.isa = isa, .W = W, .wt = wt, .ldw = wrow, .K = K, .n0 = n0, .dst = panel};
+        mt_pool_run(pool, r, panel_task, &p);
+        mt_cpu_linear(pool, M, r, K, A, lda, panel, MT_F32, K, bias ? bias + n0 : NULL, C + n0, ldc, accumulate);
+    }
+    mt_free(panel);
+}

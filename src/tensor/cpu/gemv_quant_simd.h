@@ -1,0 +1,508 @@
+/* tensor/cpu: the body of the 256-bit quantized GEMV kernels (gemm_quant.c describes the path), included by one file
+ * per instruction set, which defines before the #include:
+ *
+ *   | macro     | meaning                                                                                    |
+ *   |-----------|--------------------------------------------------------------------------------------------|
+ *   | QK_NAME   | the kernel's name (the isa table's gemv_q or gemv_q_vnni)                                 |
+ *   | QK_VNNI   | 0: u8 x s8 products by vpmaddubsw + vpmaddwd; 1: vpdpbusd (AVX-VNNI, VEX); 2: vpdpbusd      |
+ *   |           | (AVX-512-VNNI with VL, EVEX)                                                               |
+ *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act); with it       |
+ *   | QK_DEQUANT| the name of the row dequantizer (dequant)                                                 |
+ *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector (AVX-512 BW); the K-quants stay on 256 bits,      |
+ *   |           | where the per-block scale work, not the vector width, sets the pace                          |
+ *
+ * Products of unsigned by signed bytes are all these instructions have, so a signed weight w multiplies a as
+ * |w| * (a with w's sign) (Q8_0, Q4_0), and Q6_K's codes stay unsigned (q in 0..63) with 32 * sum(a) taken off
+ * after (from the activation block's bsums). No pair sum overflows int16 in vpmaddubsw: 2 * 128 * 127 at most.
+ * Each block's integer sums end in 8 int32 lanes, converted and accumulated in f32 lanes with the block's two scales;
+ * the lanes are summed once per output. The sums per lane are exact, so the maddubs and VNNI variants of one level
+ * give the same floats.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "tensor/cpu/cpu_int.h"
+#include "tensor/quant.h"
+
+#ifndef QK_512
+#define QK_512 0
+#endif
+#define QK_INLINE static inline __attribute__((always_inline))
+#define GEMV_Q_MAX_M 4 /* rows of A per call */
+/* Loops over the rows of A, unrolled so that each row's accumulators live in registers. */
+#define QK_ROWS(i, M) _Pragma("GCC unroll 4") for (int i = 0; i < (M); i++)
+
+#if QK_VNNI == 1
+#define QK_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#elif QK_VNNI == 2
+#define QK_DPBUSD(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+#endif
+
+/* Sums of 4 adjacent products u8 * s8, in 8 int32 lanes. */
+QK_INLINE __m256i qk_dot(__m256i u, __m256i s) {
+#if QK_VNNI
+    return QK_DPBUSD(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* Byte shuffles that spread block scales over int16 lanes, from a vector holding the scales in both 128-bit halves:
+ * qk_pick_u[j] puts scale byte j, zero-extended, in all 16 lanes (Q4_K); qk_pick_s[t] puts byte 2t in the low half's
+ * lanes and byte 2t+1 in the high half's, in the upper byte of each lane, for an arithmetic shift to sign-extend (Q6_K,
+ * a scale per 16 values). */
+#define QK_U8(j) j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80
+#define QK_S8(j) 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j, 0x80, j
+static const uint8_t qk_pick_u[8][32] __attribute__((aligned(32))) = {
+    {QK_U8(0), QK_U8(0)}, {QK_U8(1), QK_U8(1)}, {QK_U8(2), QK_U8(2)}, {QK_U8(3), QK_U8(3)},
+    {QK_U8(4), QK_U8(4)}, {QK_U8(5), QK_U8(5)}, {QK_U8(6), QK_U8(6)}, {QK_U8(7), QK_U8(7)},
+};
+static const uint8_t qk_pick_s[8][32] __attribute__((aligned(32))) = {
+    {QK_S8(0), QK_S8(1)},   {QK_S8(2), QK_S8(3)},   {QK_S8(4), QK_S8(5)},   {QK_S8(6), QK_S8(7)},
+    {QK_S8(8), QK_S8(9)},   {QK_S8(10), QK_S8(11)}, {QK_S8(12), QK_S8(13)}, {QK_S8(14), QK_S8(15)},
+};
+
+QK_INLINE __m256i qk_pick(__m256i scales, const uint8_t *mask) {
+    return _mm256_shuffle_epi8(scales, _mm256_load_si256((const __m256i *)mask));
+}
+
+/* acc + pair sums of u8 x s8 products times their scale: vpmaddubsw, then vpmaddwd + add or vpdpwssd. vpdpbusd
+ * would need a 32-bit multiply by the scale after it; the 16-bit products of vpmaddubsw take the scale in one. */
+QK_INLINE __m256i qk_dot_sc(__m256i acc, __m256i u, __m256i s, __m256i sc) {
+    __m256i p = _mm256_maddubs_epi16(u, s);
+#if QK_VNNI == 1
+    return _mm256_dpwssd_avx_epi32(acc, p, sc);
+#elif QK_VNNI == 2
+    return _mm256_dpwssd_epi32(acc, p, sc);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
+#endif
+}
+
+QK_INLINE float qk_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Q8_0 or Q4_0 against M rows of Q8_0 activations: qa[i] is row i's values, da[i] its block scales and sa[i] scale *
+ * sum of its values per block, each 8 times (mt_q8_0_act_bytes). Q8_0's signed weights take the
+ * sign trick; Q4_0's codes q stay unsigned and each of the 8 lanes takes off sa, so the block loses 8 * scale *
+ * sum, the -8 of its codes. */
+QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const int8_t *const *qa,
+                           const float *const *da, const float *const *sa, __m256 *acc) {
+    __m256i q, u;
+    __m256 dw;
+    if (wt == MT_Q8_0) {
+        const mt_block_q8_0 *x = (const mt_block_q8_0 *)w + b;
+        dw = _mm256_cvtph_ps(_mm_set1_epi16((short)x->d));
+        q = _mm256_loadu_si256((const __m256i *)x->qs);
+        u = _mm256_sign_epi8(q, q);
+    } else {
+        const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
+        dw = _mm256_cvtph_ps(_mm_set1_epi16((short)x->d));
+        __m128i h = _mm_loadu_si128((const __m128i *)x->qs);
+        u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(h, 4), h), _mm256_set1_epi8(0xF));
+        q = u;
+    }
+    QK_ROWS(i, M) {
+        __m256i y = _mm256_loadu_si256((const __m256i *)(qa[i] + 32 * b));
+        __m256 p = _mm256_cvtepi32_ps(qk_dot(u, wt == MT_Q8_0 ? _mm256_sign_epi8(y, q) : y));
+        p = wt == MT_Q8_0 ? _mm256_mul_ps(p, _mm256_loadu_ps(da[i] + 8 * b))
+                          : _mm256_fmsub_ps(p, _mm256_loadu_ps(da[i] + 8 * b), _mm256_loadu_ps(sa[i] + 8 * b));
+        acc[i] = _mm256_fmadd_ps(p, dw, acc[i]);
+    }
+}
+
+#if QK_512
+/* Sums of 4 adjacent products u8 * s8, in 16 int32 lanes. */
+QK_INLINE __m512i qk_dot512(__m512i u, __m512i s) {
+#if QK_VNNI
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+#else
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+#endif
+}
+
+/* Blocks b and b+1 in one 512-bit vector, 64 values; the weight scales over 8 lanes each. */
+QK_INLINE void qk_pair_x0(int M, mt_dtype wt, const void *w, int64_t b, const int8_t *const *qa,
+                          const float *const *da, const float *const *sa, __m512 *acc) {
+    __m512i u;
+    __mmask64 neg = 0;
+    uint16_t d0, d1;
+    if (wt == MT_Q8_0) {
+        const mt_block_q8_0 *x = (const mt_block_q8_0 *)w + b;
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[0].qs)),
+                                       _mm256_loadu_si256((const __m256i *)x[1].qs), 1);
+        u = _mm512_abs_epi8(q);
+        neg = _mm512_movepi8_mask(q);
+        d0 = x[0].d;
+        d1 = x[1].d;
+    } else {
+        const mt_block_q4_0 *x = (const mt_block_q4_0 *)w + b;
+        __m256i h = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)x[1].qs),
+                                     _mm_loadu_si128((const __m128i *)x[0].qs));
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 4), 1); /* lo0 lo1 hi0 hi1 */
+        u = _mm512_and_si512(_mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0xF));
+        d0 = x[0].d;
+        d1 = x[1].d;
+    }
+    __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)d1), _mm_set1_epi16((short)d0)));
+    QK_ROWS(i, M) {
+        __m512i y = _mm512_loadu_si512(qa[i] + 32 * b);
+        if (wt == MT_Q8_0) y = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
+        __m512 p = _mm512_cvtepi32_ps(qk_dot512(u, y));
+        p = wt == MT_Q8_0 ? _mm512_mul_ps(p, _mm512_loadu_ps(da[i] + 8 * b))
+                          : _mm512_fmsub_ps(p, _mm512_loadu_ps(da[i] + 8 * b), _mm512_loadu_ps(sa[i] + 8 * b));
+        acc[i] = _mm512_fmadd_ps(p, dw, acc[i]);
+    }
+}
+
+/* Two pairs in flight; an odd last block through the 256-bit step. */
+QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const int8_t *const *qa, float *out) {
+    const float *da[GEMV_Q_MAX_M], *sa[GEMV_Q_MAX_M];
+    __m512 acc0[GEMV_Q_MAX_M], acc1[GEMV_Q_MAX_M];
+    __m256 tail[GEMV_Q_MAX_M];
+    QK_ROWS(i, M) {
+        da[i] = (const float *)(qa[i] + 32 * nb);
+        sa[i] = da[i] + 8 * nb;
+        acc0[i] = acc1[i] = _mm512_setzero_ps();
+        tail[i] = _mm256_setzero_ps();
+    }
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        qk_pair_x0(M, wt, w, b, qa, da, sa, acc0);
+        qk_pair_x0(M, wt, w, b + 2, qa, da, sa, acc1);
+    }
+    if (b + 2 <= nb) {
+        qk_pair_x0(M, wt, w, b, qa, da, sa, acc0);
+        b += 2;
+    }
+    if (b < nb) qk_block_x0(M, wt, w, b, qa, da, sa, tail);
+    QK_ROWS(i, M) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i])) + qk_hsum(tail[i]);
+}
+#else
+/* U accumulators per row (four for one row, else two) keep U blocks in flight past the multiply-add latency. */
+QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const int8_t *const *qa, float *out) {
+    enum { U = 4 };
+    const int u = M == 1 ? 4 : 2;
+    const float *da[GEMV_Q_MAX_M], *sa[GEMV_Q_MAX_M];
+    __m256 acc[U][GEMV_Q_MAX_M];
+    QK_ROWS(i, M) {
+        da[i] = (const float *)(qa[i] + 32 * nb);
+        sa[i] = da[i] + 8 * nb;
+        for (int r = 0; r < U; r++) acc[r][i] = _mm256_setzero_ps();
+    }
+    int64_t b = 0;
+    for (; b + u <= nb; b += u)
+        _Pragma("GCC unroll 4") for (int r = 0; r < u; r++) qk_block_x0(M, wt, w, b + r, qa, da, sa, acc[r]);
+    for (; b < nb; b++) qk_block_x0(M, wt, w, b, qa, da, sa, acc[0]);
+    QK_ROWS(i, M) {
+        __m256 t = _mm256_add_ps(_mm256_add_ps(acc[0][i], acc[1][i]), _mm256_add_ps(acc[2][i], acc[3][i]));
+        out[i] = qk_hsum(t);
+    }
+}
+#endif
+
+/* The 8 6-bit scales and 8 mins of a Q4_K block, a byte each, from the 12 packed bytes (tensor/quant.h's
+ * mt_q4_K_scale_min, four at a time on 32-bit words). */
+QK_INLINE void qk_q4_K_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, s12, 4);
+    memcpy(&w1, s12 + 4, 4);
+    memcpy(&w2, s12 + 8, 4);
+    uint32_t s_lo = w0 & 0x3f3f3f3fu, m_lo = w1 & 0x3f3f3f3fu;
+    uint32_t s_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    *sc = s_lo | (uint64_t)s_hi << 32;
+    *mn = m_lo | (uint64_t)m_hi << 32;
+}
+
+QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_block_q8_K *const *a, float *out) {
+    __m256 acc[GEMV_Q_MAX_M], accm[GEMV_Q_MAX_M];
+    QK_ROWS(i, M) acc[i] = accm[i] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    for (int64_t b = 0; b < nb; b++) {
+        const mt_block_q4_K *x = &w[b];
+        uint64_t sc, mn;
+        qk_q4_K_scales(x->scales, &sc, &mn);
+        float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+        __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)sc));
+        __m256i sumi[GEMV_Q_MAX_M];
+        QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
+            __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            __m256i v0 = qk_pick(scv, qk_pick_u[2 * p]), v1 = qk_pick(scv, qk_pick_u[2 * p + 1]);
+            QK_ROWS(i, M) {
+                const int8_t *y = a[i][b].qs + 64 * p;
+                sumi[i] = qk_dot_sc(sumi[i], lo, _mm256_loadu_si256((const __m256i *)y), v0);
+                sumi[i] = qk_dot_sc(sumi[i], hi, _mm256_loadu_si256((const __m256i *)(y + 32)), v1);
+            }
+        }
+        /* the min term: m_j * (bsums[2j] + bsums[2j+1]), each min repeated over its two sums of 16 */
+        __m128i m8 = _mm_cvtsi64_si128((long long)mn);
+        __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        QK_ROWS(i, M) {
+            const mt_block_q8_K *y = &a[i][b];
+            __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, m16));
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[i]), acc[i]);
+            accm[i] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y->d), mins, accm[i]);
+        }
+    }
+    QK_ROWS(i, M) out[i] = qk_hsum(_mm256_sub_ps(acc[i], accm[i]));
+}
+
+QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_block_q8_K *const *a, float *out) {
+    __m256 acc[GEMV_Q_MAX_M];
+    QK_ROWS(i, M) acc[i] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        const mt_block_q6_K *x = &w[b];
+        float d = _cvtsh_ss(x->d);
+        __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
+        __m256i sumi[GEMV_Q_MAX_M];
+        QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            /* values 128h + [0,32), [32,64), [64,96), [96,128): low nibbles of l0, l1, high of l0, l1; 2 bits of qh */
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
+                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
+            };
+            for (int g = 0; g < 4; g++) {
+                __m256i v = _mm256_srai_epi16(qk_pick(scv, qk_pick_s[4 * h + g]), 8);
+                QK_ROWS(i, M) {
+                    __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
+                    sumi[i] = qk_dot_sc(sumi[i], q[g], y, v);
+                }
+            }
+        }
+        /* the offset: 32 * sum over the 16 groups of scale * bsum */
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+        QK_ROWS(i, M) {
+            __m256i bs = _mm256_loadu_si256((const __m256i *)a[i][b].bsums);
+            __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5);
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[i][b].d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[i], off)),
+                                     acc[i]);
+        }
+    }
+    QK_ROWS(i, M) out[i] = qk_hsum(acc[i]);
+}
+
+QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                       size_t ldw, const float *bias, float *c, int64_t ldc, bool accum) {
+    const void *a[GEMV_Q_MAX_M];
+    QK_ROWS(i, M) a[i] = (const char *)aq + (size_t)i * aq_stride;
+    for (int64_t j = 0; j < n; j++) {
+        const void *wj = (const char *)w + (size_t)j * ldw;
+        float out[GEMV_Q_MAX_M];
+        if (wt == MT_Q4_K) qk_row_q4_K(M, k / MT_QK_K, wj, (const mt_block_q8_K *const *)a, out);
+        else if (wt == MT_Q6_K) qk_row_q6_K(M, k / MT_QK_K, wj, (const mt_block_q8_K *const *)a, out);
+        else if (wt == MT_Q8_0) qk_row_x0(M, MT_Q8_0, k / MT_QK8_0, wj, (const int8_t *const *)a, out);
+        else qk_row_x0(M, MT_Q4_0, k / MT_QK4_0, wj, (const int8_t *const *)a, out);
+        QK_ROWS(i, M) {
+            float s = out[i] + (bias ? bias[j] : 0.0f);
+            c[i * ldc + j] = accum ? c[i * ldc + j] + s : s;
+        }
+    }
+}
+
+/* One instance per row count and weight type, so every loop above is unrolled with constants. */
+#define QK_CASE(MM, WT) qk_rows(MM, n, k, aq, aq_stride, w, WT, ldw, bias, c, ldc, acc)
+#define QK_TYPES(MM)                                                                                                 \
+    switch (wt) {                                                                                                    \
+    case MT_Q8_0: QK_CASE(MM, MT_Q8_0); break;                                                                       \
+    case MT_Q4_0: QK_CASE(MM, MT_Q4_0); break;                                                                       \
+    case MT_Q4_K: QK_CASE(MM, MT_Q4_K); break;                                                                       \
+    default: QK_CASE(MM, MT_Q6_K); break;                                                                            \
+    }
+
+void QK_NAME(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt, size_t ldw,
+             const float *bias, float *c, int64_t ldc, bool acc) {
+    switch (m) {
+    case 1: QK_TYPES(1); break;
+    case 2: QK_TYPES(2); break;
+    case 3: QK_TYPES(3); break;
+    default: QK_TYPES(4); break;
+    }
+}
+
+#ifdef QK_ACT
+/* roundf (halves away from zero) of 8 floats: the truncation plus one where the fraction reaches a half. */
+QK_INLINE __m256i qk_round_away(__m256 v) {
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), f = _mm256_sub_ps(v, t);
+    __m256 up = _mm256_and_ps(_mm256_cmp_ps(f, _mm256_set1_ps(0.5f), _CMP_GE_OQ), _mm256_set1_ps(1.0f));
+    __m256 down = _mm256_and_ps(_mm256_cmp_ps(f, _mm256_set1_ps(-0.5f), _CMP_LE_OQ), _mm256_set1_ps(1.0f));
+    return _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down));
+}
+
+/* 32 int32 (four vectors of 8, in order) to 32 int8, saturating. */
+QK_INLINE __m256i qk_pack32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i v = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+QK_INLINE int qk_hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* The bytes of mt_quantize_row_q8_0 (ggml's quantize_row_q8_0_ref): the same scale, then x * (1/d) rounded as
+ * roundf rounds. */
+static void qk_act_q8_0(int64_t k, const float *x, mt_block_q8_0 *y) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < k / MT_QK8_0; b++, x += MT_QK8_0) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int r = 0; r < 4; r++) {
+            v[r] = _mm256_loadu_ps(x + 8 * r);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[r]));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h), d = amax / 127, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = mt_f32_to_f16(d);
+        __m256 s = _mm256_set1_ps(id);
+        __m256i q = qk_pack32(qk_round_away(_mm256_mul_ps(v[0], s)), qk_round_away(_mm256_mul_ps(v[1], s)),
+                              qk_round_away(_mm256_mul_ps(v[2], s)), qk_round_away(_mm256_mul_ps(v[3], s)));
+        _mm256_storeu_si256((__m256i *)y[b].qs, q);
+    }
+}
+
+/* The bytes of mt_quantize_row_q8_K: the first value of largest magnitude sets the scale; round to nearest even
+ * (the conversion's default mode, as ggml's nearest_int), capped at 127. */
+static void qk_act_q8_K(int64_t k, const float *x, mt_block_q8_K *y) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < k / MT_QK_K; b++, x += MT_QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int r = 0; r < MT_QK_K / 8; r++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * r)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float amax = _mm_cvtss_f32(h);
+        mt_block_q8_K *q = &y[b];
+        if (amax == 0.0f) {
+            memset(q, 0, sizeof *q);
+            continue;
+        }
+        int first = 0;
+        while (fabsf(x[first]) != amax) first++;
+        float iscale = -127.f / x[first];
+        __m256 s = _mm256_set1_ps(iscale);
+        const __m256i cap = _mm256_set1_epi32(127);
+        for (int g = 0; g < MT_QK_K / 32; g++) {
+            __m256i v[4];
+            for (int r = 0; r < 4; r++)
+                v[r] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * g + 8 * r), s)), cap);
+            _mm256_storeu_si256((__m256i *)(q->qs + 32 * g), qk_pack32(v[0], v[1], v[2], v[3]));
+            q->bsums[2 * g] = (int16_t)qk_hsum_i32(_mm256_add_epi32(v[0], v[1]));
+            q->bsums[2 * g + 1] = (int16_t)qk_hsum_i32(_mm256_add_epi32(v[2], v[3]));
+        }
+        q->d = 1 / iscale;
+    }
+}
+
+/* 32 int8 values times d, to y. */
+QK_INLINE void qk_store_scaled(__m256i q, __m256 d, float *y) {
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int r = 0; r < 4; r++)
+        _mm256_storeu_ps(y + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[r])), d));
+}
+
+/* 32 unsigned 4-bit values times d1 minus m1 (Q4_K), each product rounded before the subtraction as in
+ * mt_dequantize_row_q4_K; the attribute keeps the compiler from fusing the two into a multiply-add. */
+__attribute__((optimize("fp-contract=off"))) static void qk_store_q4_K(__m256i q, __m256 d1, __m256 m1, float *y) {
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int r = 0; r < 4; r++) {
+        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[r])), d1);
+        _mm256_storeu_ps(y + 8 * r, _mm256_sub_ps(v, m1));
+    }
+}
+
+/* The floats mt_dequantize_row gives, 8 at a time. */
+static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    if (wt == MT_Q8_0 || wt == MT_Q4_0) {
+        for (int64_t b = 0; b < k / 32; b++, y += 32) {
+            float d;
+            __m256i q;
+            if (wt == MT_Q8_0) {
+                const mt_block_q8_0 *w = (const mt_block_q8_0 *)x + b;
+                d = _cvtsh_ss(w->d);
+                q = _mm256_loadu_si256((const __m256i *)w->qs);
+            } else {
+                const mt_block_q4_0 *w = (const mt_block_q4_0 *)x + b;
+                d = _cvtsh_ss(w->d);
+                __m128i h = _mm_loadu_si128((const __m128i *)w->qs);
+                q = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(h, 4), h), low4),
+                                    _mm256_set1_epi8(8));
+            }
+            qk_store_scaled(q, _mm256_set1_ps(d), y);
+        }
+        return;
+    }
+    for (int64_t b = 0; b < k / MT_QK_K; b++) {
+        if (wt == MT_Q4_K) {
+            const mt_block_q4_K *w = (const mt_block_q4_K *)x + b;
+            float d = _cvtsh_ss(w->d), dmin = _cvtsh_ss(w->dmin);
+            for (int p = 0; p < 4; p++, y += 64) {
+                uint8_t sc, m;
+                __m256i q = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * p));
+                mt_q4_K_scale_min(2 * p, w->scales, &sc, &m);
+                qk_store_q4_K(_mm256_and_si256(q, low4), _mm256_set1_ps(d * sc), _mm256_set1_ps(dmin * m), y);
+                mt_q4_K_scale_min(2 * p + 1, w->scales, &sc, &m);
+                qk_store_q4_K(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), _mm256_set1_ps(d * sc),
+                              _mm256_set1_ps(dmin * m), y + 32);
+            }
+            continue;
+        }
+        const mt_block_q6_K *w = (const mt_block_q6_K *)x + b;
+        float d = _cvtsh_ss(w->d);
+        const __m256i two = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+        for (int h = 0; h < 2; h++, y += 128) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
+                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
+            };
+            const int8_t *sc = w->scales + 8 * h;
+            for (int g = 0; g < 4; g++) {
+                /* 16 values per scale; d * scale first, as mt_dequantize_row_q6_K */
+                __m256i v = _mm256_sub_epi8(q[g], off);
+                __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+                __m256 s0 = _mm256_set1_ps(d * sc[2 * g]), s1 = _mm256_set1_ps(d * sc[2 * g + 1]);
+                __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+                for (int r = 0; r < 4; r++) {
+                    __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[r]));
+                    _mm256_storeu_ps(y + 32 * g + 8 * r, _mm256_mul_ps(r < 2 ? s0 : s1, f));
+                }
+            }
+        }
+    }
+}
+
+void QK_DEQUANT(int64_t k, const void *x, float *y, mt_dtype wt) { qk_dequant(k, x, y, wt); }
+
+void QK_ACT(int64_t k, const float *x, void *y, mt_dtype wt) {
+    if (wt == MT_Q4_K || wt == MT_Q6_K) qk_act_q8_K(k, x, y);
+    else qk_act_q8_0(k, x, y);
+}
+#endif

@@ -1,0 +1,250 @@
+/* mt_cpu_linear with block-quantized W (gemm_quant.c) on every kernel path this CPU has (cpu_paths.h), each with the
+ * VNNI kernels off and on where the CPU has them (avx2: AVX-VNNI, avx512: AVX-512-VNNI).
+ *
+ *   | check                                | bound                                                        |
+ *   |--------------------------------------|--------------------------------------------------------------|
+ *   | scalar path vs f64 A . dequant(W)^T  | M <= 8: 0.03 |a||w|/sqrt(K) (8-bit activations); M > 8: 1e-5 |a||w| |
+ *   | every SIMD path vs the scalar path   | 1e-5 |a||w| (the same integer sums, f32 accumulated in lanes)  |
+ *   | VNNI on vs off at one level          | bit-identical                                                |
+ *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
+ *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit                      |
+ *
+ * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
+ * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill), with and without
+ * bias, accumulate and a thread pool.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_paths.h"
+#include "tensor/quant.h"
+
+typedef struct qcase {
+    int64_t M, N, K, ldw_extra, ldc_extra;
+    bool bias, acc, pool;
+} qcase;
+
+static const qcase cases[] = {
+    {1, 1, 1, 0, 0, false, false, false},     {1, 7, 1, 0, 0, true, false, true},
+    {2, 17, 3, 0, 1, false, true, true},      {3, 33, 8, 1, 0, true, true, false},
+    {4, 100, 2, 0, 3, true, false, true},     {5, 19, 4, 0, 0, false, false, true},
+    {8, 64, 2, 2, 5, true, true, true},       {7, 3, 1, 0, 0, false, false, false},
+    {1, 3000, 1, 0, 0, true, false, true},    {2, 3, 64, 0, 0, false, true, true},
+    {9, 21, 2, 1, 2, true, true, true},       {20, 70, 1, 0, 0, false, false, false},
+    {33, 130, 4, 0, 7, true, false, true},
+};
+enum { NCASES = sizeof cases / sizeof cases[0] };
+static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K};
+enum { NTYPES = 4 };
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 40) / (double)(1ull << 23) - 1.0);
+}
+
+typedef struct qdata {
+    int64_t M, N, K, ldw, ldc;
+    float *A, *Wd, *bias, *C0; /* Wd: the dequantized weights, N x K */
+    uint8_t *Wq;
+    float *ref[2]; /* the scalar path's result; the f64 reference */
+    double *scale; /* |a_i| |w_j| */
+} qdata;
+
+static qdata data[NTYPES][NCASES];
+
+static void make(qdata *d, mt_dtype t, const qcase *c) {
+    int64_t blk = mt_dtype_block_elems(t);
+    d->M = c->M;
+    d->N = c->N;
+    d->K = c->K * blk;
+    d->ldw = d->K + c->ldw_extra * blk;
+    d->ldc = d->N + c->ldc_extra;
+    size_t rb = mt_dtype_row_bytes(t, d->ldw);
+    float *w = malloc(sizeof(float) * (size_t)(d->N * d->ldw));
+    for (int64_t i = 0; i < d->N * d->ldw; i++) w[i] = frand() * (1.0f + (float)(i % 7));
+    d->Wq = malloc(rb * (size_t)d->N);
+    mt_err err;
+    CHECK(mt_quantize(t, w, d->N, d->ldw, d->Wq, &err) == MT_OK);
+    CHECK(mt_dequantize(t, d->Wq, d->N, d->ldw, w, &err) == MT_OK);
+    d->Wd = malloc(sizeof(float) * (size_t)(d->N * d->K));
+    for (int64_t j = 0; j < d->N; j++) memcpy(d->Wd + j * d->K, w + j * d->ldw, sizeof(float) * (size_t)d->K);
+    free(w);
+    d->A = malloc(sizeof(float) * (size_t)(d->M * d->K));
+    for (int64_t i = 0; i < d->M * d->K; i++) d->A[i] = frand();
+    d->bias = NULL;
+    if (c->bias) {
+        d->bias = malloc(sizeof(float) * (size_t)d->N);
+        for (int64_t j = 0; j < d->N; j++) d->bias[j] = frand();
+    }
+    d->C0 = malloc(sizeof(float) * (size_t)(d->M * d->ldc));
+    for (int64_t i = 0; i < d->M * d->ldc; i++) d->C0[i] = frand();
+    d->scale = malloc(sizeof(double) * (size_t)(d->M * d->N));
+    d->ref[1] = malloc(sizeof(float) * (size_t)(d->M * d->ldc));
+    memcpy(d->ref[1], d->C0, sizeof(float) * (size_t)(d->M * d->ldc));
+    for (int64_t i = 0; i < d->M; i++)
+        for (int64_t j = 0; j < d->N; j++) {
+            double s = 0, na = 0, nw = 0;
+            for (int64_t k = 0; k < d->K; k++) {
+                s += (double)d->A[i * d->K + k] * d->Wd[j * d->K + k];
+                na += (double)d->A[i * d->K + k] * d->A[i * d->K + k];
+                nw += (double)d->Wd[j * d->K + k] * d->Wd[j * d->K + k];
+            }
+            if (d->bias) s += d->bias[j];
+            float *r = &d->ref[1][i * d->ldc + j];
+            *r = c->acc ? (float)(*r + s) : (float)s;
+            d->scale[i * d->N + j] = sqrt(na * nw) + 1e-30;
+        }
+    d->ref[0] = NULL;
+}
+
+static void release(qdata *d) {
+    free(d->A);
+    free(d->Wd);
+    free(d->bias);
+    free(d->C0);
+    free(d->Wq);
+    free(d->ref[0]);
+    free(d->ref[1]);
+    free(d->scale);
+}
+
+/* Runs case c of type t at the current path; the first run (scalar) becomes the reference of the others. Returns the
+ * result (owned by the caller). */
+static float *run(int ti, int ci, mt_pool *pool, const char *path) {
+    const qcase *c = &cases[ci];
+    qdata *d = &data[ti][ci];
+    mt_dtype t = types[ti];
+    float *C = malloc(sizeof(float) * (size_t)(d->M * d->ldc));
+    memcpy(C, d->C0, sizeof(float) * (size_t)(d->M * d->ldc));
+    mt_cpu_linear(c->pool ? pool : NULL, d->M, d->N, d->K, d->A, d->K, d->Wq, t, d->ldw, d->bias, C, d->ldc, c->acc);
+    bool pad_ok = true;
+    for (int64_t i = 0; i < d->M; i++)
+        for (int64_t j = d->N; j < d->ldc; j++) pad_ok &= C[i * d->ldc + j] == d->C0[i * d->ldc + j];
+    CHECK_MSG(pad_ok, "%s %s case %d: wrote into the row padding of C", path, mt_dtype_name(t), ci);
+    double worst = 0, worst_ref = 0;
+    for (int64_t i = 0; i < d->M; i++)
+        for (int64_t j = 0; j < d->N; j++) {
+            double s = d->scale[i * d->N + j], v = C[i * d->ldc + j];
+            if (d->ref[0]) worst = fmax(worst, fabs(v - d->ref[0][i * d->ldc + j]) / s);
+            double e = fabs(v - d->ref[1][i * d->ldc + j]) / s;
+            worst_ref = fmax(worst_ref, d->M <= 8 ? e * sqrt((double)d->K) : e);
+            if (isnan(v)) worst = worst_ref = INFINITY;
+        }
+    double bound_ref = d->M <= 8 ? 0.03 : 1e-5;
+    CHECK_MSG(worst <= 1e-5, "%s %s case %d (M %lld N %lld K %lld): %g off the scalar path", path, mt_dtype_name(t),
+              ci, (long long)d->M, (long long)d->N, (long long)d->K, worst);
+    CHECK_MSG(worst_ref <= bound_ref, "%s %s case %d (M %lld N %lld K %lld): %g off the f64 product (bound %g)", path,
+              mt_dtype_name(t), ci, (long long)d->M, (long long)d->N, (long long)d->K, worst_ref, bound_ref);
+    return C;
+}
+
+/* The activation quantizer of the path gives mt_quantize_row_q8_0 / _q8_K's bytes (ggml's): rows with exact halves
+ * (roundf takes them away from zero, Q8_K's nearest_int to even), a largest magnitude present with both signs (the
+ * first sets Q8_K's sign), zeros and Gaussian-like values. */
+static void test_quant_act(const char *path) {
+    enum { K = 4 * MT_QK_K };
+    static float x[K];
+    static uint8_t got[K * 2], want[K * 2];
+    for (int c = 0; c < 5; c++) {
+        for (int i = 0; i < K; i++) {
+            int j = i % 32;
+            switch (c) {
+            case 0: x[i] = frand() * 3.0f; break;
+            case 1: x[i] = j == 0 ? 127.0f : (float)(j % 20 - 10) + 0.5f; break;
+            case 2: x[i] = j == 3 ? -127.0f : j == 9 ? 127.0f : (float)(j % 9 - 4) - 0.5f; break;
+            case 3: x[i] = i < K / 2 ? 0.0f : frand(); break;
+            default: x[i] = frand() * (float)(1 + i % 5) * 1e-4f; break;
+            }
+        }
+        const mt_cpu_isa *isa = mt_cpu_isa_get();
+        memset(got, 0, sizeof got);
+        isa->quant_act(K, x, got, MT_Q4_0);
+        mt_quantize_row_q8_0(x, (mt_block_q8_0 *)want, K);
+        CHECK_MSG(memcmp(got, want, (size_t)(K / MT_QK8_0) * sizeof(mt_block_q8_0)) == 0,
+                  "%s: Q8_0 activations of case %d differ from mt_quantize_row_q8_0", path, c);
+        isa->quant_act(K, x, got, MT_Q6_K);
+        mt_quantize_row_q8_K(x, (mt_block_q8_K *)want, K);
+        CHECK_MSG(memcmp(got, want, (size_t)(K / MT_QK_K) * sizeof(mt_block_q8_K)) == 0,
+                  "%s: Q8_K activations of case %d differ from mt_quantize_row_q8_K", path, c);
+    }
+}
+
+/* The path's row dequantizer (the prefill panels) gives mt_dequantize_row's floats, bit for bit. */
+static void test_dequant(const char *path) {
+    enum { K = 4 * MT_QK_K };
+    static float x[K], got[K], want[K];
+    static uint8_t q[K * 2];
+    for (int c = 0; c < 3; c++) {
+        for (int i = 0; i < K; i++)
+            x[i] = c == 0 ? frand() : c == 1 ? frand() * (float)(1 + i % 13) * 1e-3f : frand() + 0.7f;
+        for (int ti = 0; ti < NTYPES; ti++) {
+            mt_err err;
+            CHECK(mt_quantize(types[ti], x, 1, K, q, &err) == MT_OK);
+            mt_cpu_isa_get()->dequant(K, q, got, types[ti]);
+            mt_dequantize_row(types[ti], q, want, K);
+            CHECK_MSG(memcmp(got, want, sizeof got) == 0, "%s: %s rows of case %d differ from mt_dequantize_row", path,
+                      mt_dtype_name(types[ti]), c);
+        }
+    }
+}
+
+static void run_all(mt_pool *pool, const char *path, float **out) {
+    for (int ti = 0; ti < NTYPES; ti++)
+        for (int ci = 0; ci < NCASES; ci++) out[ti * NCASES + ci] = run(ti, ci, pool, path);
+}
+
+int main(void) {
+    mt_err err;
+    mt_pool *pool = NULL;
+    CHECK(mt_pool_new(3, &pool, &err) == MT_OK);
+    for (int ti = 0; ti < NTYPES; ti++)
+        for (int ci = 0; ci < NCASES; ci++) make(&data[ti][ci], types[ti], &cases[ci]);
+    static float *res[2][NTYPES * NCASES];
+    bool vnni_ran[CPU_PATHS] = {false};
+    for (int p = 0; p < CPU_PATH_AVX512_BF16; p++) {
+        if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
+        mt_cpu_set_vnni(false);
+        test_quant_act(cpu_path_names[p]);
+        test_dequant(cpu_path_names[p]);
+        run_all(pool, cpu_path_names[p], res[0]);
+        if (p == CPU_PATH_SCALAR)
+            for (int ti = 0; ti < NTYPES; ti++)
+                for (int ci = 0; ci < NCASES; ci++) data[ti][ci].ref[0] = res[0][ti * NCASES + ci];
+        if (mt_cpu_set_vnni(true)) {
+            char name[32];
+            snprintf(name, sizeof name, "%s-vnni", cpu_path_names[p]);
+            fprintf(stderr, "path %s\n", name);
+            vnni_ran[p] = true;
+            run_all(pool, name, res[1]);
+            for (int i = 0; i < NTYPES * NCASES; i++) {
+                const qdata *d = &data[i / NCASES][i % NCASES];
+                CHECK_MSG(memcmp(res[0][i], res[1][i], sizeof(float) * (size_t)(d->M * d->ldc)) == 0,
+                          "%s %s case %d: VNNI and maddubs results differ", name, mt_dtype_name(types[i / NCASES]),
+                          i % NCASES);
+                free(res[1][i]);
+            }
+        }
+        if (p != CPU_PATH_SCALAR)
+            for (int i = 0; i < NTYPES * NCASES; i++) free(res[0][i]);
+    }
+    cpu_path_leave();
+    mt_cpu_set_vnni(true);
+    /* a K that is not a multiple of the block gives NaN, not a read past the row */
+    float c[2] = {0};
+    mt_cpu_linear(NULL, 1, 2, 40, data[0][0].A, 40, data[0][0].Wq, MT_Q8_0, 40, NULL, c, 2, false);
+    CHECK(isnan(c[0]) && isnan(c[1]));
+    for (int ti = 0; ti < NTYPES; ti++)
+        for (int ci = 0; ci < NCASES; ci++) release(&data[ti][ci]);
+    mt_pool_free(pool);
+    mt_cpu_scratch_release();
+    bool avx2_vnni = cpu_path_on_cpu(CPU_PATH_AVX2) && mt_cpu_has_avxvnni();
+    bool avx512_vnni = cpu_path_on_cpu(CPU_PATH_AVX512) && mt_cpu_has_avx512vnni();
+    fprintf(stderr, "test_gemm_quant: vnni paths run:%s%s; not on this CPU:%s%s\n",
+            vnni_ran[CPU_PATH_AVX2] ? " avx2-vnni" : "", vnni_ran[CPU_PATH_AVX512] ? " avx512-vnni" : "",
+            avx2_vnni ? "" : " avx2-vnni", avx512_vnni ? "" : " avx512-vnni");
+    CHECK(vnni_ran[CPU_PATH_AVX2] == avx2_vnni && vnni_ran[CPU_PATH_AVX512] == avx512_vnni);
+    cpu_paths_report("test_gemm_quant", CPU_PATHS_NO_BF16);
+    return check_report();
+}

@@ -156,7 +156,7 @@ static mt_status split_qkv(mt_gguf_plan *p, const mt_model *m, int64_t layer, in
         size_t part = (size_t)(b ? C : C * C);
         int64_t shape[2] = {C, C};
         for (int k = 0; k < 3 && !st; k++) {
-            snprintf(d, sizeof d, "blk.%lld.%s.%s", (long long)layer, parts[k], b ? "bias" : "weight");
+            snprintf(d, sizeof d, "v.blk.%lld.%s.%s", (long long)layer, parts[k], b ? "bias" : "weight");
             mt_dtype type = b ? MT_F32 : mt_gguf_matrix_type(ft, MT_GGUF_ROLE_OTHER, 0, 1, C);
             st = mt_gguf_plan_add(p, d, t, b ? 1 : 2, shape, (size_t)k * part, part, part, type, err);
         }

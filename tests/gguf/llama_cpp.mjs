@@ -3,11 +3,11 @@
 // (Qwen2.5-VL, so the qwen2vl arch with its M-RoPE sections):
 //   - llama.cpp loads the file and tokenizes a chat prompt into mitten's ids (vocabulary, merges, pre-tokenizer and
 //     special tokens as the GGUF carries them);
-//   - its next-token logits after the prompt against mitten's on the checkpoint (`mitten logits`): within 2e-3 of
-//     the largest logit for f32, f16 and bf16 files (llama.cpp's qwen2vl reads no RMSNorm epsilon, so it runs with
-//     0 where the model has 1e-6; bf16 and f16 also round the weights), and the error printed for the quantized
-//     types, which must stay under each type's stated bound;
-//   - greedy continuations: the same 8 tokens as mitten for f32, f16, bf16 and q8_0.
+//   - its next-token logits after the prompt against mitten's on the checkpoint (`mitten logits`), as a share of
+//     the largest logit, under each type's bound below (llama.cpp's qwen2vl reads no RMSNorm epsilon and runs with
+//     0 where the model has 1e-6; the other types round the weights, and llama.cpp's quantized dot products round
+//     the activations to 8 bits too);
+//   - greedy continuations: mitten's answer for f32, f16, bf16 and q8_0.
 // The mmproj files are checked by mmproj_check.py (llama.cpp's node build has no mtmd).
 //
 //     node llama_cpp.mjs MITTEN SOURCE_DIR WORK_DIR
@@ -74,14 +74,15 @@ const scale = Math.max(...want.map(Math.abs));
 
 // The largest logit difference allowed, relative to the largest logit: f32 from the missing epsilon alone; the
 // others add their rounding of the weights (measured on this model: see docs/VALIDATION.md).
+// Measured 2026-12-06: f32 6.1e-5, f16 3.1e-4, bf16 1.7e-3, q8_0 7.5e-3, q6_K 9.2e-3, q4_K 3.5e-2, q4_0 4.0e-2.
 const types = [
-  {type: "f32", bound: 2e-3, greedy: true},
-  {type: "f16", bound: 2e-3, greedy: true},
-  {type: "bf16", bound: 2e-2, greedy: true},
+  {type: "f32", bound: 2e-4, greedy: true},
+  {type: "f16", bound: 1e-3, greedy: true},
+  {type: "bf16", bound: 5e-3, greedy: true},
   {type: "q8_0", bound: 2e-2, greedy: true},
-  {type: "q6_K", bound: 5e-2, greedy: false},
-  {type: "q4_K", bound: 1e-1, greedy: false},
-  {type: "q4_0", bound: 1.5e-1, greedy: false},
+  {type: "q6_K", bound: 3e-2, greedy: false},
+  {type: "q4_K", bound: 8e-2, greedy: false},
+  {type: "q4_0", bound: 1e-1, greedy: false},
 ];
 
 const llama = await getLlama({gpu: false, build: "never", progressLogs: false, logLevel: "error"});
@@ -111,14 +112,20 @@ for (const {type, bound, greedy} of types) {
   check(`${type}: logits within ${bound} of mitten's (largest difference ${rel.toExponential(2)} of the largest ` +
         `logit ${scale.toFixed(2)})`, rel <= bound);
   if (greedy) {
+    // llama.cpp's generator stops before an end-of-generation token; mitten's --greedy writes it
+    const wantText = [];
+    for (const t of wantGreedy) {
+      if (lm.isEogToken(t)) break;
+      wantText.push(t);
+    }
     await seq.clearHistory();
     const out = [];
     for await (const t of seq.evaluate(ids, {temperature: 0})) {
       out.push(t);
-      if (out.length === wantGreedy.length) break;
+      if (out.length === wantText.length) break;
     }
     check(`${type}: greedy continuation ${JSON.stringify(out)} is mitten's`,
-          JSON.stringify(out) === JSON.stringify(wantGreedy), `mitten ${JSON.stringify(wantGreedy)}`);
+          wantText.length > 0 && JSON.stringify(out) === JSON.stringify(wantText), `mitten ${JSON.stringify(wantGreedy)}`);
   }
   await ctx.dispose();
   await lm.dispose();

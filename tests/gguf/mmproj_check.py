@@ -271,6 +271,23 @@ def check_text(g, f, label, W, cfg, file_type):
     check(f"{label}: no other tensors (a tied head has no output.weight)", not extra, str(sorted(extra)))
 
 
+def check_refusals(a, model):
+    """Usage errors exit 2 and runtime refusals 1, each saying why, leaving no file behind."""
+    out = os.path.join(a.work, "refused.gguf")
+    cases = [
+        (["--type", "q5_K", "--out", out], 2, "unknown --type q5_K"),
+        (["--type", "q8_0"], 2, "--type and --out are required"),
+        (["--type", "q8_0", "--out", out, "--no-mmproj", "--mmproj-out", out + "2"], 2, "contradict"),
+        (["--type", "q8_0", "--out", out, "--mmproj-out", out], 1, "are both"),
+        (["-m", os.path.join(a.work, "missing"), "--type", "q8_0", "--out", out], 1, "config.json"),
+    ]
+    for args, code, words in cases:
+        r = subprocess.run([a.mitten, "quantize", "-m", model] + args, capture_output=True)
+        err = r.stderr.decode()
+        check(f"quantize {' '.join(args[:4])}: exit {code}, says \"{words}\"",
+              r.returncode == code and words in err and not os.path.exists(out), f"exit {r.returncode}: {err[-300:]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mitten", required=True)
@@ -295,6 +312,7 @@ def main():
             continue
         check_text(g, Gguf(g, out), f"{name} model", W, cfg, file_type)
         check_mmproj(g, Gguf(g, os.path.join(a.work, f"mmproj-tiny-{name}.gguf")), f"{name} mmproj", W, cfg, file_type)
+    check_refusals(a, model)
     print(f"{len(fails)} check(s) failed" if fails else "all checks passed")
     sys.exit(1 if fails else 0)
 

@@ -47,5 +47,6 @@ int mt_cmd_tokenize(int argc, char **argv);
 int mt_cmd_detokenize(int argc, char **argv);
 int mt_cmd_serve(int argc, char **argv);
 int mt_cmd_quantize(int argc, char **argv);
+int mt_cmd_export(int argc, char **argv);
 
 #endif

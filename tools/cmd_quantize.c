@@ -1,4 +1,5 @@
-/* mitten quantize: a model folder as the GGUF files llama.cpp and Ollama load (models/gguf_export.h). */
+/* mitten quantize / mitten export --gguf: a model folder as the GGUF files llama.cpp and Ollama load
+ * (models/gguf_export.h). export is the same writer, named for handing a fine-tuned OUT/model on. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,12 @@ static const char usage[] =
     "matrices whose rows are not whole blocks (Q8_0, else F16); the projector file's matrices (Q8_0 below 8 bits).\n"
     "Existing files are refused unless --overwrite.\n";
 
+static const char export_usage[] =
+    "usage: mitten export [-m DIR] --gguf F.gguf [--type TYPE] [--mmproj-out P.gguf | --no-mmproj] [--overwrite]\n\n"
+    "Hands a model folder (a fine-tuned OUT/model of mitten train, say) to llama.cpp and Ollama: mitten quantize\n"
+    "with --gguf for --out and bf16 unless --type says otherwise. mitten quantize --help lists the types and what\n"
+    "each keeps in higher precision.\n";
+
 static void progress(void *user, const char *file, const char *tensor, size_t i, size_t n) {
     (void)user;
     fprintf(stderr, "\r%s: tensor %zu/%zu %-48.48s", file, i + 1, n, tensor);
@@ -31,24 +38,26 @@ static void default_mmproj(const char *path, char *out, size_t cap) {
     else snprintf(out, cap, "mmproj-%s", path);
 }
 
-int mt_cmd_quantize(int argc, char **argv) {
-    if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
-    const char *dir = mt_cli_default_model(), *type = NULL, *out = NULL, *mmproj = NULL;
+static int write_gguf(int argc, char **argv, bool export_cmd) {
+    const char *use = export_cmd ? export_usage : usage;
+    if (mt_cli_help(argc, argv)) return printf("%s", use), MT_EXIT_OK;
+    const char *dir = mt_cli_default_model(), *type = export_cmd ? "bf16" : NULL, *out = NULL, *mmproj = NULL;
     bool no_mmproj = false, overwrite = false;
     int bad = 0;
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         if (mt_cli_opt(&a, "-m", &dir, &bad) || mt_cli_opt(&a, "--type", &type, &bad) ||
-            mt_cli_opt(&a, "--out", &out, &bad) || mt_cli_opt(&a, "--mmproj-out", &mmproj, &bad))
+            mt_cli_opt(&a, export_cmd ? "--gguf" : "--out", &out, &bad) ||
+            mt_cli_opt(&a, "--mmproj-out", &mmproj, &bad))
             continue;
         if (mt_cli_flag(&a, "--no-mmproj")) no_mmproj = true;
         else if (mt_cli_flag(&a, "--overwrite")) overwrite = true;
-        else return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
+        else return mt_cli_usage(use, "unknown option %s", argv[a.i]);
     }
     if (bad) return MT_EXIT_USAGE;
-    if (!type || !out) return mt_cli_usage(usage, "--type and --out are required");
-    if (mmproj && no_mmproj) return mt_cli_usage(usage, "--mmproj-out and --no-mmproj contradict each other");
+    if (!type || !out) return mt_cli_usage(use, export_cmd ? "--gguf is required" : "--type and --out are required");
+    if (mmproj && no_mmproj) return mt_cli_usage(use, "--mmproj-out and --no-mmproj contradict each other");
     mt_gguf_export_opts o = {.out = out, .overwrite = overwrite, .progress = progress};
-    if (!mt_gguf_export_type_parse(type, &o.type)) return mt_cli_usage(usage, "unknown --type %s", type);
+    if (!mt_gguf_export_type_parse(type, &o.type)) return mt_cli_usage(use, "unknown --type %s", type);
     mt_err err = {0};
     mt_model *m = NULL;
     fprintf(stderr, "loading %s\n", dir);
@@ -63,3 +72,7 @@ int mt_cmd_quantize(int argc, char **argv) {
     mt_model_close(m);
     return st ? mt_cli_fail(&err) : MT_EXIT_OK;
 }
+
+int mt_cmd_quantize(int argc, char **argv) { return write_gguf(argc, argv, false); }
+
+int mt_cmd_export(int argc, char **argv) { return write_gguf(argc, argv, true); }

@@ -16,6 +16,7 @@ static const struct {
     {"train", mt_cmd_train, "instruction-tune on image-text conversations (full or LoRA), resumable"},
     {"merge", mt_cmd_merge, "fold a LoRA adapter into a full model folder"},
     {"quantize", mt_cmd_quantize, "write the model as GGUF files for llama.cpp and Ollama (f16 ... q4_K)"},
+    {"export", mt_cmd_export, "hand a (fine-tuned) model to llama.cpp and Ollama: --gguf F.gguf, bf16 by default"},
     {"info", mt_cmd_info, "architecture, parameters per part, dtypes, memory"},
     {"logits", mt_cmd_logits, "logits of every position for given token ids (checks against other implementations)"},
     {"template", mt_cmd_template, "the exact prompt the model's chat template makes of a conversation"},

@@ -281,6 +281,15 @@ def check_refusals(a, model):
         (["--type", "q8_0", "--out", out, "--mmproj-out", out], 1, "are both"),
         (["-m", os.path.join(a.work, "missing"), "--type", "q8_0", "--out", out], 1, "config.json"),
     ]
+    export = os.path.join(a.work, "export.gguf")
+    for p in (export, os.path.join(a.work, "mmproj-export.gguf")):
+        if os.path.exists(p):
+            os.remove(p)
+    r = subprocess.run([a.mitten, "export", "-m", model, "--gguf", export], capture_output=True)
+    f = Gguf(a.g, export) if r.returncode == 0 else None
+    check("mitten export --gguf: a bf16 model and its mmproj beside it",
+          f is not None and f.keys.get("general.file_type") == (GGUF_U32, 32) and
+          os.path.exists(os.path.join(a.work, "mmproj-export.gguf")), r.stderr.decode()[-300:])
     for args, code, words in cases:
         r = subprocess.run([a.mitten, "quantize", "-m", model] + args, capture_output=True)
         err = r.stderr.decode()
@@ -294,7 +303,7 @@ def main():
     ap.add_argument("--source", required=True)
     ap.add_argument("--work", required=True)
     a = ap.parse_args()
-    g = load_ggml(a.source)
+    g = a.g = load_ggml(a.source)
     model = os.path.join(a.source, "models", "mitten-tiny")
     W = read_safetensors(os.path.join(model, "model.safetensors"))
     with open(os.path.join(model, "config.json")) as fh:

@@ -2,7 +2,10 @@
  * VNNI off and on: decode (M = 1, 4, 8) as GB/s of weight bytes against the measured read bandwidth, prefill as
  * GFLOP/s against the f32 peak, with the bf16 GEMV of the same shape as the yardstick.
  *
- *     bench_quant [threads] [--quick]
+ *     bench_quant [threads] [--quick] [--hot]
+ *
+ * --hot: one thread, W of 768 rows (1-1.6 MB) read again and again from L2: the kernels' own rate, apart from DRAM
+ * and from other processes' memory traffic (the figures in docs/VALIDATION.md).
  *
  *   | column | meaning                                                               |
  *   |--------|-----------------------------------------------------------------------|
@@ -23,6 +26,7 @@
 #include "tensor/quant.h"
 
 static double g_min_time = 0.3;
+static bool g_hot;
 
 enum { MAX_COPIES = 64 };
 #define ROTATE_BYTES ((size_t)512 << 20)
@@ -69,7 +73,7 @@ static void bench(mt_pool *pool, const mt_roofline *rf, const char *level, int64
     c.A = xmalloc(sizeof(float) * (size_t)(M * K));
     c.C = xmalloc(sizeof(float) * (size_t)(M * N));
     for (int64_t i = 0; i < M * K; i++) c.A[i] = wf[i % (N * K)];
-    c.n_w = M <= 8 ? (int)MT_MIN((size_t)MAX_COPIES, ROTATE_BYTES / wbytes + 1) : 1;
+    c.n_w = M <= 8 && !g_hot ? (int)MT_MIN((size_t)MAX_COPIES, ROTATE_BYTES / wbytes + 1) : 1;
     c.Ws[0] = xmalloc(wbytes);
     mt_err err;
     if (mt_dtype_is_quant(wt)) {
@@ -99,9 +103,11 @@ int main(int argc, char **argv) {
     bool quick = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
+        else if (strcmp(argv[i], "--hot") == 0) g_hot = true;
         else threads = atoi(argv[i]);
     }
     if (quick) g_min_time = 0.05;
+    if (g_hot) threads = 1;
     mt_err err;
     mt_pool *pool = NULL;
     mt_roofline rf;
@@ -111,7 +117,7 @@ int main(int argc, char **argv) {
     }
     printf("threads  %d\nroofline f32 %.1f GFLOP/s, read %.1f GB/s\n\n", rf.threads, rf.f32_gflops, rf.read_gbs);
     printf("%-46s %8s %8s %8s %7s\n", "case", "ms", "GFLOP/s", "GB/s", "%peak");
-    const int64_t N = 11008, K = 2048;
+    const int64_t N = g_hot ? 768 : 11008, K = 2048;
     float *wf = xmalloc(sizeof(float) * (size_t)(N * K));
     uint32_t s = 12345;
     for (int64_t i = 0; i < N * K; i++) {
@@ -138,6 +144,11 @@ int main(int argc, char **argv) {
     }
     mt_cpu_set_level(mt_cpu_detect());
     mt_cpu_set_vnni(true);
+    if (g_hot) {
+        mt_free(wf);
+        mt_pool_free(pool);
+        return 0;
+    }
     int64_t P = quick ? 64 : 256;
     bench(pool, &rf, "prefill", P, N, K, MT_F32, wf);
     for (size_t t = 0; t < MT_ARRAY_LEN(types); t++) bench(pool, &rf, "prefill", P, N, K, types[t], wf);

@@ -8,6 +8,7 @@
  *   | VNNI on vs off at one level          | bit-identical                                                |
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
  *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit                      |
+ *   | no memory for scratch or panels      | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
  * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill), with and without
@@ -195,6 +196,31 @@ static void run_all(mt_pool *pool, const char *path, float **out) {
         for (int ci = 0; ci < NCASES; ci++) out[ti * NCASES + ci] = run(ti, ci, pool, path);
 }
 
+/* Without memory (no scratch for the activations, no panel): decode and prefill fall back to the unblocked loop, and
+ * still match the f64 product. */
+static void test_no_memory(void) {
+    for (int ti = 0; ti < NTYPES; ti++) {
+        const int cases_used[] = {3, 11};
+        for (int u = 0; u < 2; u++) {
+            const qdata *d = &data[ti][cases_used[u]];
+            const qcase *c = &cases[cases_used[u]];
+            float *C = malloc(sizeof(float) * (size_t)(d->M * d->ldc));
+            memcpy(C, d->C0, sizeof(float) * (size_t)(d->M * d->ldc));
+            mt_cpu_scratch_release();
+            mt_alloc_fail_after(1);
+            mt_cpu_linear(NULL, d->M, d->N, d->K, d->A, d->K, d->Wq, types[ti], d->ldw, d->bias, C, d->ldc, c->acc);
+            mt_alloc_fail_after(0);
+            double worst = 0;
+            for (int64_t i = 0; i < d->M; i++)
+                for (int64_t j = 0; j < d->N; j++)
+                    worst = fmax(worst, fabs(C[i * d->ldc + j] - d->ref[1][i * d->ldc + j]) / d->scale[i * d->N + j]);
+            CHECK_MSG(worst <= 1e-5, "%s case %d without memory: %g off the f64 product", mt_dtype_name(types[ti]),
+                      cases_used[u], worst);
+            free(C);
+        }
+    }
+}
+
 int main(void) {
     mt_err err;
     mt_pool *pool = NULL;
@@ -231,6 +257,7 @@ int main(void) {
     }
     cpu_path_leave();
     mt_cpu_set_vnni(true);
+    test_no_memory();
     /* a K that is not a multiple of the block gives NaN, not a read past the row */
     float c[2] = {0};
     mt_cpu_linear(NULL, 1, 2, 40, data[0][0].A, 40, data[0][0].Wq, MT_Q8_0, 40, NULL, c, 2, false);

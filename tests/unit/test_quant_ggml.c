@@ -48,10 +48,11 @@ static int ggml_id(mt_dtype t) {
     return t == MT_Q8_0 ? GGML_Q8_0 : t == MT_Q4_0 ? GGML_Q4_0 : t == MT_Q4_K ? GGML_Q4_K : GGML_Q6_K;
 }
 
-enum { NCASES = 12 };
+enum { NCASES = 13 };
 static const char *const case_names[NCASES] = {"gauss 1",     "gauss 1e-3",  "gauss 1e3",   "zeros",
                                                "constant +",  "constant -",  "outliers",    "tiny 1e-8",
-                                               "uniform >0",  "one hot",     "mixed scale", "tiny 1e-20"};
+                                               "uniform >0",  "one hot",     "mixed scale", "tiny 1e-20",
+                                               "exact halves"};
 
 /* Row r of case c, n values. */
 static void fill(int c, float *x, int64_t n) {
@@ -69,7 +70,8 @@ static void fill(int c, float *x, int64_t n) {
         case 8: x[i] = (float)urand() + 0.5f; break;
         case 9: x[i] = i % 97 == 5 ? 3.0f : 0.0f; break;
         case 10: x[i] = g * powf(10.0f, (float)((i / 32) % 7) - 3.0f); break;
-        default: x[i] = g * 1e-20f; break;
+        case 11: x[i] = g * 1e-20f; break;
+        default: x[i] = i % 32 == 0 ? 127.0f : (float)(i % 20) - 9.5f; break; /* Q8_0: x / d lands on halves */
         }
     }
 }

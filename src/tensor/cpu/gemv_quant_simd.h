@@ -1,11 +1,12 @@
-/* tensor/cpu: the body of the 256-bit quantized GEMV kernels (gemm_quant.c describes the path), included by one file
- * per instruction set, which defines before the #include:
+/* tensor/cpu: the body of the quantized GEMV kernels (gemm_quant.c describes the path) on 256-bit vectors, Q8_0/Q4_0
+ * optionally on 512, with the activation quantizer and the row dequantizer; included by one file per instruction set,
+ * which defines before the #include:
  *
  *   | macro     | meaning                                                                                    |
  *   |-----------|--------------------------------------------------------------------------------------------|
  *   | QK_NAME   | the kernel's name (the isa table's gemv_q or gemv_q_vnni)                                 |
- *   | QK_VNNI   | 0: u8 x s8 products by vpmaddubsw + vpmaddwd; 1: vpdpbusd (AVX-VNNI, VEX); 2: vpdpbusd      |
- *   |           | (AVX-512-VNNI with VL, EVEX)                                                               |
+ *   | QK_VNNI   | 0: u8 x s8 products by vpmaddubsw + vpmaddwd; 1: vpdpbusd / vpdpwssd (AVX-VNNI, VEX);       |
+ *   |           | 2: the same with AVX-512-VNNI (EVEX)                                                       |
  *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act); with it       |
  *   | QK_DEQUANT| the name of the row dequantizer (dequant)                                                 |
  *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector (AVX-512 BW); the K-quants stay on 256 bits,      |
@@ -87,10 +88,10 @@ QK_INLINE float qk_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Q8_0 or Q4_0 against M rows of Q8_0 activations: qa[i] is row i's values, da[i] its block scales and sa[i] scale *
- * sum of its values per block, each 8 times (mt_q8_0_act_bytes). Q8_0's signed weights take the
- * sign trick; Q4_0's codes q stay unsigned and each of the 8 lanes takes off sa, so the block loses 8 * scale *
- * sum, the -8 of its codes. */
+/* Block b of a Q8_0 or Q4_0 row against M rows of Q8_0 activations: qa[i] is row i's values, da[i] its block scales
+ * and sa[i] scale * sum of its values per block, each 8 times (mt_q8_0_act_bytes). Q8_0's signed weights take the
+ * sign trick; Q4_0's codes q stay unsigned and each of the 8 lanes takes off sa, so the block loses 8 * scale * sum,
+ * the -8 of its codes. */
 QK_INLINE void qk_block_x0(int M, mt_dtype wt, const void *w, int64_t b, const int8_t *const *qa,
                            const float *const *da, const float *const *sa, __m256 *acc) {
     __m256i q, u;

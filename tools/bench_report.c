@@ -3,6 +3,7 @@
 
 #include "base/json.h"
 #include "bench_int.h"
+#include "tensor/cpu/cpu.h"
 
 #define GiB (1024.0 * 1024.0 * 1024.0)
 
@@ -25,7 +26,9 @@ void mt_bench_print_table(const bench *b, const char *commit, const char *cpu, c
     const mt_roofline *r = &b->rf;
     double budget = weights_bytes(b) + b->kv_bytes + GiB, peak = 0;
     printf("mitten bench  commit %s  %s\n", commit, date);
-    printf("machine  %s, %d threads, kernels %s, load average before the run %s\n", cpu, r->threads, r->isa, load);
+    char paths[160];
+    printf("machine  %s, %d threads, load average before the run %s\n", cpu, r->threads, load);
+    printf("kernels  %s\n", mt_cpu_paths(paths, sizeof paths));
     printf("model    %s (%s, %.2f B parameters, %.2f GiB mapped)\n", b->m->dir, mt_dtype_name(b->m->desc.weight_dtype),
            (double)(b->m->desc.params_vision + b->m->desc.params_projector + b->m->desc.params_language) / 1e9,
            weights_bytes(b) / GiB);
@@ -35,7 +38,7 @@ void mt_bench_print_table(const bench *b, const char *commit, const char *cpu, c
                        : r->bf16_gflops < r->f32_gflops
                            ? "         vdpbf16ps chains slower than f32 FMA here: \"bf16 peak\" is the f32 FMA figure"
                            : "         bf16 peak: vdpbf16ps chains");
-    printf("%-42s %10s %13s %8s %6s %15s %6s %9s %4s\n", "case", "ms", "rate", "GFLOP/s", "GB/s", "share", "target",
+    printf("%-46s %10s %13s %8s %6s %15s %6s %9s %4s\n", "case", "ms", "rate", "GFLOP/s", "GB/s", "share", "target",
            "peak RSS", "cpu");
     for (int i = 0; i < b->n_fig; i++) {
         const figure *f = &b->fig[i];
@@ -47,7 +50,7 @@ void mt_bench_print_table(const bench *b, const char *commit, const char *cpu, c
         if (f->target > 0) snprintf(tgt, sizeof tgt, "%s%.0f%%", s >= f->target ? ">=" : "< ", 100 * f->target);
         if (f->peak_rss > 0) snprintf(rss, sizeof rss, "%.2f GiB", f->peak_rss / GiB);
         peak = MT_MAX(peak, f->peak_rss);
-        printf("%-42s %10.2f %13s %8.1f %6s %15s %6s %9s %3.0f%%\n", f->name, f->seconds * 1e3, rate,
+        printf("%-46s %10.2f %13s %8.1f %6s %15s %6s %9s %3.0f%%\n", f->name, f->seconds * 1e3, rate,
                f->flop / f->seconds / 1e9, gbs, sh, tgt, rss, 100 * f->cpu);
     }
     printf("\ncpu: CPU time of mitten over wall time x threads; under 100%% means other processes shared the cores\n");
@@ -63,6 +66,8 @@ void mt_bench_print_json(const bench *b, const char *commit, const char *cpu, co
     cJSON_AddStringToObject(o, "cpu", cpu);
     cJSON_AddStringToObject(o, "load_average", load);
     cJSON_AddNumberToObject(o, "threads", b->rf.threads);
+    char paths[160];
+    cJSON_AddStringToObject(o, "kernel_paths", mt_cpu_paths(paths, sizeof paths));
     cJSON_AddStringToObject(o, "model", b->m->dir);
     cJSON_AddStringToObject(o, "weight_dtype", mt_dtype_name(b->m->desc.weight_dtype));
     cJSON_AddNumberToObject(o, "weights_bytes", weights_bytes(b));

@@ -9,7 +9,8 @@
  *   | prefill | mt_session_prefill of L random ids, no image  | 2 L Pt + 2 V H + 4 Q L (L + 1) / 2     | bf16 peak |
  *   | decode  | D mt_session_decode steps after the prefill   | per token 2 (Pt + V H) + 4 Q (p + 1)   | read bw   |
  *   | batch   | D steps of n sequences in one forward each    | per step n x decode's, weights once    | read bw   |
- *   | linear  | mt_cpu_linear on the model's own weights      | 2 M N K                                | both      |
+ *   | linear  | mt_cpu_linear on the model's own weights; the | 2 M N K                                | both      |
+ *   |         | text ones at M = 1 also as Q8_0 and Q4_K      |                                        |           |
  *
  *   N patches of the image, Pv matrix parameters a patch passes through (patch embedding and vision blocks), Pm the
  *   merger's matrix parameters (once per merged unit of m x m patches), E vision heads x head dim, pairs the
@@ -41,7 +42,9 @@
 #include "bench_shape.h"
 #include "cli.h"
 #include "engine/session.h"
+#include "tensor/cpu/cpu.h"
 #include "tensor/cpu/roofline.h"
+#include "tensor/quant.h"
 
 static const char usage[] =
     "usage: mitten bench [-m DIR | --shape NAME [--dir DIR]] [--threads N] [--skip-vision] [--prefill N]\n"
@@ -436,8 +439,60 @@ static mt_status bench_linear(bench *b, const char *label, const lin_case *c, in
     return MT_OK;
 }
 
+/* Rotated layers a quantized copy may take: enough bytes to stream from DRAM, not so many that quantizing them
+ * (Q4_K's scale search is the slow one) dominates the run. */
+#define QUANT_ROTATE_BYTES ((size_t)192 << 20)
+
+/* The decode linear (M = 1) with the weights quantized as GGUF holds them: each rotated layer's weight quantized in
+ * memory first, then timed as bench_linear times the model's own. */
+static mt_status bench_linear_quant(bench *b, const char *label, const lin_case *c, mt_dtype type, mt_err *err) {
+    int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
+    if (K % mt_dtype_block_elems(type)) return MT_OK; /* rows GGUF would keep in another type */
+    size_t bytes = mt_dtype_row_bytes(type, K) * (size_t)N;
+    int n = (int)MT_MAX((size_t)1, MT_MIN((size_t)c->n, QUANT_ROTATE_BYTES / bytes));
+    void *q[MAX_ROTATE] = {0};
+    float *row = mt_malloc_array((size_t)K, sizeof *row);
+    mt_status st = row ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n && !st; i++) {
+        if (!(q[i] = mt_malloc(bytes))) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        size_t in_row = (size_t)K * mt_dtype_size(c->ws[i]->dtype);
+        for (int64_t r = 0; r < N && !st; r++) {
+            mt_cpu_to_f32(K, (const char *)c->ws[i]->data + (size_t)r * in_row, c->ws[i]->dtype, row);
+            st = mt_quantize(type, row, 1, K, (char *)q[i] + (size_t)r * mt_dtype_row_bytes(type, K), err);
+        }
+    }
+    float *A = st ? NULL : mt_malloc_array((size_t)K, sizeof(float)), *C = st ? NULL : mt_malloc_array((size_t)N, sizeof(float));
+    if (!st && (!A || !C)) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    if (!st) {
+        fill_random(A, K, 3);
+        figure *f = add_figure(b, "call", true, 0, "linear M=1 N=%lld K=%lld %s %s", (long long)N, (long long)K,
+                               label, mt_dtype_name(type));
+        f->seconds = 1e30;
+        double spent = 0;
+        span sp = start_figure();
+        for (int rep = 0; rep < 6 && (rep < 2 || spent < 1.5); rep++) {
+            double t0 = mt_time_now();
+            for (int i = 0; i < n; i++) mt_cpu_linear(b->pool, 1, N, K, A, K, q[i], type, K, NULL, C, N, false);
+            double t = (mt_time_now() - t0) / n;
+            if (rep) f->seconds = MT_MIN(f->seconds, t);
+            spent += t * n;
+        }
+        finish_figure(b, f, sp);
+        f->peak_rss = 0;
+        f->count = 1;
+        f->flop = 2.0 * (double)(N * K);
+        f->bytes = (double)bytes;
+    }
+    for (int i = 0; i < n; i++) mt_free(q[i]);
+    mt_free(row), mt_free(A), mt_free(C);
+    return st;
+}
+
+/* The GGUF types whose decode linears the bench times beside the checkpoint's own (issue 12's targets). */
+static const mt_dtype bench_quant_types[] = {MT_Q8_0, MT_Q4_K};
+
 /* Every distinct weight shape of the first text layer and the first vision block, then the LM head (M = 1 only:
- * prefill computes one row of logits). */
+ * prefill computes one row of logits). Text linears and the head are also timed quantized (bench_quant_types). */
 static mt_status bench_linears(bench *b, mt_err *err) {
     static const char *const firsts[] = {"layers.0.", "blocks.0."};
     int64_t seen[64][2];
@@ -474,11 +529,16 @@ static mt_status bench_linears(bench *b, mt_err *err) {
                  mt_model_part_of(b->m, t->name) == MT_PART_LANGUAGE ? "text" : "vision", (int)strcspn(leaf, "."), leaf);
         st = bench_linear(b, label, &c, 512, err);
         if (!st) st = bench_linear(b, label, &c, 1, err);
+        bool text = mt_model_part_of(b->m, t->name) == MT_PART_LANGUAGE;
+        for (size_t k = 0; text && k < MT_ARRAY_LEN(bench_quant_types) && !st; k++)
+            st = bench_linear_quant(b, label, &c, bench_quant_types[k], err);
     }
     if (!st && head && head->ndim == 2) {
         static lin_case c;
         c.ws[0] = head, c.n = 1;
         st = bench_linear(b, "LM head", &c, 1, err);
+        for (size_t k = 0; k < MT_ARRAY_LEN(bench_quant_types) && !st; k++)
+            st = bench_linear_quant(b, "LM head", &c, bench_quant_types[k], err);
     }
     return st;
 }

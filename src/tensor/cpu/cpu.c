@@ -126,6 +126,14 @@ bool mt_cpu_bf16_dot_on(void) {
     return atomic_load(&g_bf16_dot) && g_has_bf16 && mt_cpu_level_get() == MT_CPU_AVX512;
 }
 
+const char *mt_cpu_paths(char *buf, size_t cap) {
+    mt_cpu_level lv = mt_cpu_level_get();
+    const char *int8 = !mt_cpu_vnni_on() ? mt_cpu_level_name(lv) : lv == MT_CPU_AVX512 ? "avx512-vnni" : "avx-vnni";
+    snprintf(buf, cap, "%s; bf16 dot products %s; int8 dot products %s", mt_cpu_level_name(lv),
+             mt_cpu_bf16_dot_on() ? "on" : g_has_bf16 ? "off (MT_BF16_DOT=1 turns them on)" : "absent", int8);
+    return buf;
+}
+
 bool mt_cpu_has_avxvnni(void) {
     pthread_once(&g_once, detect);
     return g_has_avxvnni;

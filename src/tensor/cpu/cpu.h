@@ -56,6 +56,9 @@ bool mt_cpu_has_avx512vnni(void);
 /* Turns the VNNI kernels of quantized linears on or off (on by default); returns whether they run at the current
  * level. The integer dot products are exact either way, so this changes speed, not results. */
 bool mt_cpu_set_vnni(bool on);
+/* The kernel paths in effect, for reports: the level, whether bf16 dot products run, and which int8 dot products
+ * quantized linears use ("avx512; bf16 dot products off (...); int8 dot products avx512-vnni"). Returns buf. */
+const char *mt_cpu_paths(char *buf, size_t cap);
 /* Frees the calling thread's scratch buffer (it would be freed at thread exit anyway). */
 void mt_cpu_scratch_release(void);
 

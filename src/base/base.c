@@ -96,6 +96,18 @@ void *mt_realloc(void *p, size_t size) {
     return realloc(p, size ? size : 1);
 }
 
+bool mt_grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return true;
+    size_t cap2 = MT_MAX(*cap * 2, MT_MAX(need, (size_t)16));
+    size_t bytes;
+    if (!mt_mul_ok(cap2, elem, &bytes)) return false;
+    void *q = mt_realloc(*p, bytes);
+    if (!q) return false;
+    *p = q;
+    *cap = cap2;
+    return true;
+}
+
 void *mt_malloc_aligned(size_t size) {
     if (alloc_should_fail()) return NULL;
     void *p = NULL;

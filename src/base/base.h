@@ -49,6 +49,9 @@ void *mt_realloc(void *p, size_t size);
 void *mt_malloc_aligned(size_t size);
 void mt_free(void *p);
 char *mt_strdup(const char *s);
+/* Makes *p (an array of *cap elements of elem bytes) hold at least need, doubling (at least 16); false when the size
+ * overflows or memory runs out, *p and *cap unchanged. */
+bool mt_grow(void **p, size_t *cap, size_t need, size_t elem);
 char *mt_strndup(const char *s, size_t n);
 
 /* Fault injection for tests: the k-th allocation from now fails (k >= 1); 0 switches it off. Returns how many

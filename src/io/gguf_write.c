@@ -37,18 +37,6 @@ struct mt_gguf_sink {
     size_t want, got;
 };
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t cap2 = MT_MAX(*cap * 2, MT_MAX(need, (size_t)16));
-    size_t bytes;
-    if (!mt_mul_ok(cap2, elem, &bytes)) return false;
-    void *q = mt_realloc(*p, bytes);
-    if (!q) return false;
-    *p = q;
-    *cap = cap2;
-    return true;
-}
-
 static void put_le(mt_strbuf *b, uint64_t v, size_t n) {
     char bytes[8];
     for (size_t i = 0; i < n; i++) bytes[i] = (char)(v >> (8 * i));
@@ -95,7 +83,7 @@ static mt_status begin_kv(mt_gguf_writer *w, const char *key, mt_gguf_type type,
         if (strcmp(w->keys[i], key) == 0)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "gguf writer: key \"%.200s\" added twice", key);
     char *k = mt_strdup(key);
-    if (!k || !grow((void **)&w->keys, &w->cap_kv, w->n_kv + 1, sizeof *w->keys)) {
+    if (!k || !mt_grow((void **)&w->keys, &w->cap_kv, w->n_kv + 1, sizeof *w->keys)) {
         mt_free(k);
         return mt_err_set(err, MT_ERR_NOMEM, "gguf writer: key \"%.200s\": out of memory", key);
     }
@@ -202,7 +190,7 @@ static mt_status add_tensor(mt_gguf_writer *w, const char *name, mt_dtype dtype,
         return mt_err_set(err, MT_ERR_INVALID_ARG, "gguf writer: tensor \"%s\": byte size overflows", name);
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
-    if (!grow((void **)&w->t, &w->cap_t, w->n_t + 1, sizeof *w->t) || !(t->name = mt_strdup(name)))
+    if (!mt_grow((void **)&w->t, &w->cap_t, w->n_t + 1, sizeof *w->t) || !(t->name = mt_strdup(name)))
         return mt_err_set(err, MT_ERR_NOMEM, "gguf writer: tensor \"%s\": out of memory", name);
     w->t[w->n_t++] = *t;
     return MT_OK;

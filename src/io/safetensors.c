@@ -69,18 +69,6 @@ static const struct {
 /* Integers above 2^53 cannot come through a JSON double exactly; no real tensor comes near it. */
 #define ST_MAX_INT ((int64_t)1 << 53)
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t cap2 = MT_MAX(*cap * 2, MT_MAX(need, (size_t)16));
-    size_t bytes;
-    if (!mt_mul_ok(cap2, elem, &bytes)) return false;
-    void *q = mt_realloc(*p, bytes);
-    if (!q) return false;
-    *p = q;
-    *cap = cap2;
-    return true;
-}
-
 mt_status mt_st_create(const char *where, mt_safetensors **out, mt_err *err) {
     mt_safetensors *st = mt_calloc(1, sizeof *st);
     if (st) st->where = mt_strdup(where);
@@ -115,7 +103,7 @@ static mt_status parse_meta(mt_safetensors *st, const cJSON *m, const char *file
     cJSON_ArrayForEach(kv, m) {
         if (!cJSON_IsString(kv))
             return mt_err_set(err, MT_ERR_FORMAT, "%s: __metadata__ \"%.200s\" must be a string", file, kv->string);
-        if (!grow((void **)&st->meta, &st->cap_meta, 2 * (st->n_meta + 1), sizeof *st->meta))
+        if (!mt_grow((void **)&st->meta, &st->cap_meta, 2 * (st->n_meta + 1), sizeof *st->meta))
             return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", file);
         char *k = mt_strdup(kv->string), *v = mt_strdup(kv->valuestring);
         if (!k || !v) {
@@ -193,7 +181,7 @@ static mt_status parse_tensor(mt_safetensors *st, const cJSON *j, const char *fi
     t.data = data + begin;
     t.nbytes = (size_t)(end - begin);
 
-    if (!grow((void **)&st->e, &st->cap, st->n + 1, sizeof *st->e))
+    if (!mt_grow((void **)&st->e, &st->cap, st->n + 1, sizeof *st->e))
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", file);
     t.name = mt_strdup(name);
     if (!t.name) return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", file);
@@ -272,7 +260,7 @@ static mt_status parse(mt_safetensors *st, const char *file, const uint8_t *buf,
 static mt_status add_slot(mt_safetensors *st, const char *path, const mt_mapping *map, const char **file,
                           mt_err *err) {
     char *p = mt_strdup(path);
-    if (!p || !grow((void **)&st->files, &st->cap_files, st->n_files + 1, sizeof *st->files)) {
+    if (!p || !mt_grow((void **)&st->files, &st->cap_files, st->n_files + 1, sizeof *st->files)) {
         mt_free(p);
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
     }

@@ -57,7 +57,8 @@ static mt_status answer_one(mt_session *s, const mt_model *m, const mt_prepared_
         if (ids[i] != m->desc.image_token_id) continue;
         k = mt_model_image_rows(m, ps->grids[n_images++]);
     }
-    mt_image_input images[MT_DATASET_MAX_IMAGES];
+    mt_image_input images[MT_DATASET_MAX_IMAGES] = {{0}}; /* patch_dim unknown (0): the session hashes
+                                                           * fewer values, enough as every answer starts afresh */
     float *pixels[MT_DATASET_MAX_IMAGES] = {0};
     if (n_images > MT_DATASET_MAX_IMAGES) return MT_OK;
     mt_status st = MT_OK;

@@ -48,33 +48,22 @@ bool mt_train_spec_default_parts(mt_train_spec *spec, const mt_model *m) {
     return true;
 }
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap * 2 : 64;
-    while (c < need) c *= 2;
-    void *g = mt_realloc(*arr, c * elem);
-    if (!g) return false;
-    *arr = g;
-    *cap = c;
-    return true;
-}
-
 static float *new_buffer(mt_trainable *t, int64_t n) {
-    if (!grow((void **)&t->buffers, &t->cap_buffers, t->n_buffers + 1, sizeof *t->buffers)) return NULL;
+    if (!mt_grow((void **)&t->buffers, &t->cap_buffers, t->n_buffers + 1, sizeof *t->buffers)) return NULL;
     float *b = mt_calloc((size_t)n, sizeof(float));
     if (b) t->buffers[t->n_buffers++] = b;
     return b;
 }
 
 static mt_status add_param(mt_trainable *t, const mt_param *p, mt_err *err) {
-    if (!grow((void **)&t->params, &t->cap_params, t->n_params + 1, sizeof *t->params))
+    if (!mt_grow((void **)&t->params, &t->cap_params, t->n_params + 1, sizeof *t->params))
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory listing parameters");
     t->params[t->n_params++] = *p;
     return MT_OK;
 }
 
 static mt_status save_use(mt_trainable *t, mt_tensor *use, mt_err *err) {
-    if (!grow((void **)&t->saved, &t->cap_saved, t->n_saved + 1, sizeof *t->saved))
+    if (!mt_grow((void **)&t->saved, &t->cap_saved, t->n_saved + 1, sizeof *t->saved))
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     t->saved[t->n_saved++] = (saved_use){use, *use};
     return MT_OK;

@@ -7,6 +7,7 @@
 #include "tensor/backend.h"
 #include "tensor/cpu/cpu.h"
 #include "tensor/ops_backward.h"
+#include "tensor/quant.h"
 
 static bool is_float(mt_dtype t) { return t == MT_F32 || t == MT_BF16 || t == MT_F16; }
 
@@ -48,8 +49,14 @@ mt_tensor *mt_op_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *w, con
     NEED(x && w);
     NEED(mt_need_2d_f32(ctx, x, "linear"));
     bool transposed = w->ndim == 2 && w->stride[0] == 1 && w->stride[1] != 1;
-    if (w->ndim != 2 || !is_float(w->dtype) || (w->stride[1] != 1 && !transposed))
-        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: weight must be a 2D float matrix, row-major or transposed");
+    bool quant = mt_dtype_is_quant(w->dtype);
+    if (w->ndim != 2 || !(is_float(w->dtype) || (quant && !transposed)) || (w->stride[1] != 1 && !transposed))
+        return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: weight must be a 2D float matrix, row-major or transposed, "
+                           "or a row-major quantized one");
+    /* inference only: the input gradient would need a product with the quantized blocks, and they cannot train */
+    if (quant && mt_tape_wants(ctx, x, w, b))
+        return mt_ctx_fail(ctx, MT_ERR_UNSUPPORTED, "linear: no gradients through a %s weight; train from the "
+                           "checkpoint's f32/bf16/f16 weights", mt_dtype_name(w->dtype));
     int64_t T = x->shape[0], K = x->shape[1], N = w->shape[0];
     if (w->shape[1] != K)
         return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "linear: input has %lld features, weight expects %lld",
@@ -83,7 +90,10 @@ mt_tensor *mt_op_embedding(mt_ctx *ctx, const mt_tensor *table, const int32_t *i
                                ids[t], (long long)t, (long long)V);
         float *dst = mt_f32(y) + t * C;
         int64_t row = (int64_t)ids[t] * table->stride[0];
-        if (table->dtype == MT_F32) {
+        if (mt_dtype_is_quant(table->dtype)) {
+            const char *blocks = (const char *)table->data + (size_t)ids[t] * mt_dtype_row_bytes(table->dtype, table->stride[0]);
+            mt_dequantize_row(table->dtype, blocks, dst, C);
+        } else if (table->dtype == MT_F32) {
             memcpy(dst, (const float *)table->data + row, (size_t)C * sizeof(float));
         } else if (table->dtype == MT_BF16) {
             const uint16_t *src = (const uint16_t *)table->data + row;
@@ -94,6 +104,9 @@ mt_tensor *mt_op_embedding(mt_ctx *ctx, const mt_tensor *table, const int32_t *i
         }
     }
     if (mt_tape_wants(ctx, table, NULL, NULL)) {
+        if (mt_dtype_is_quant(table->dtype))
+            return mt_ctx_fail(ctx, MT_ERR_UNSUPPORTED, "embedding: no gradients into a %s table",
+                               mt_dtype_name(table->dtype));
         mt_tape_node *node = mt_tape_record(ctx, mt_bw_embedding, y, table, NULL, NULL);
         if (!node || !(node->aux = mt_ctx_copy(ctx, ids, (size_t)n * sizeof *ids))) return NULL;
         node->i[0] = n;

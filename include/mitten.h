@@ -54,9 +54,12 @@ typedef struct mt_model_params {
      * transformers' processor(images, max_pixels=N) (fewer image tokens for large images); below the processor's
      * min_pixels it is MT_ERR_INVALID_ARG. */
     int64_t max_pixels;
+    /* With a GGUF language model as dir: its vision part, the mmproj file llama.cpp's --mmproj takes (NULL: none) */
+    const char *mmproj;
 } mt_model_params;
 
-/* Opens a Hugging Face checkpoint folder: config.json's "architectures" picks the composition of parts; weights are
+/* Opens a Hugging Face checkpoint folder, or a GGUF file (with p->mmproj for its vision part; models/gguf_source.h
+ * says which): config.json's "architectures" picks the composition of parts; weights are
  * mapped in place; tokenizer.json and preprocessor_config.json are read when present (chat needs the tokenizer;
  * logits does not). Loading is strict: a tensor that no part reads is an error naming it (MT_ERR_FORMAT) unless
  * p->allow_unused. p may be NULL for the defaults. */

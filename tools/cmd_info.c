@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "models/decoder.h"
 
-static const char usage[] = "usage: mitten info [-m DIR] [--allow-unused]\n\nPrints the composition (parts, "
+static const char usage[] = "usage: mitten info [-m DIR | -m F.gguf [--mmproj P.gguf]] [--allow-unused]\n\nPrints the composition (parts, "
                             "parameters and dtypes of each) and the memory a session needs.\n"
                             "--allow-unused loads a checkpoint that holds tensors no part reads.\n";
 
@@ -34,7 +34,7 @@ int mt_cmd_info(int argc, char **argv) {
     mt_model_params mp = {0};
     int bad = 0;
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
-        if (mt_cli_opt(&a, "-m", &dir, &bad)) continue;
+        if (mt_cli_opt(&a, "-m", &dir, &bad) || mt_cli_opt(&a, "--mmproj", &mp.mmproj, &bad)) continue;
         if (mt_cli_flag(&a, "--allow-unused")) mp.allow_unused = true;
         else return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
     }

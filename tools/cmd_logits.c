@@ -12,12 +12,13 @@
 static const char usage[] =
     "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy [--grid T,H,W]]...\n"
     "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n"
-    "                     [--allow-unused]\n\n"
+    "                     [--allow-unused] [--mmproj P.gguf]\n\n"
     "IDS.npy holds int64 or int32 [L] token ids with each image's placeholder already expanded. Images are taken\n"
     "in the order given. PV.npy is float32 patch rows [N, P] with --grid, or, for towers that take whole tiles\n"
     "(InternVL), the processor's pixel_values [tiles, 3, S, S] without it. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy\n"
     "(the folder and its parents are created);\n"
-    "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n";
+    "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n"
+    "-m may name a GGUF file (--mmproj for its vision part).\n";
 
 #define MAX_IMAGES 64
 
@@ -128,6 +129,7 @@ int mt_cmd_logits(int argc, char **argv) {
     mt_model_params mp = {0};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--ids", &ids_path, &bad) ||
+            mt_cli_opt(&a, "--mmproj", &mp.mmproj, &bad) ||
             mt_cli_opt(&a, "--out", &out, &bad) || mt_cli_opt(&a, "--dump-dir", &dump_dir, &bad) ||
             mt_cli_opt(&a, "--greedy-out", &greedy_out, &bad))
             continue;

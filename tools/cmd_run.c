@@ -22,7 +22,8 @@ static const char run_usage[] =
     "Answers PROMPT about the images (in order, before the text), streaming to stdout. -p - reads the prompt\n"
     "from stdin (its trailing newlines dropped).\n\n"
     "options:\n"
-    "  -m DIR               Hugging Face checkpoint folder (default: $MITTEN_MODEL, else the shipped model)\n"
+    "  -m DIR               Hugging Face checkpoint folder (default: $MITTEN_MODEL, else the shipped model), or a\n"
+    "                       GGUF file (llama.cpp's or mitten quantize's) with --mmproj P.gguf for its vision part\n"
     "  --system TEXT        system message (default: the model's own)\n"
     "  --max-tokens N       stop after N new tokens (default 512)\n"
     "  --temperature T      0 = greedy; above 0 samples\n"
@@ -82,7 +83,9 @@ static int parse_options(int argc, char **argv, bool is_run, options *o) {
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         int64_t n;
         float f;
-        if (mt_cli_opt(&a, "-m", &o->model_dir, &bad) || mt_cli_opt(&a, "--system", &o->system, &bad)) continue;
+        if (mt_cli_opt(&a, "-m", &o->model_dir, &bad) || mt_cli_opt(&a, "--system", &o->system, &bad) ||
+            mt_cli_opt(&a, "--mmproj", &o->mp.mmproj, &bad))
+            continue;
         if (mt_cli_flag(&a, "--allow-unused")) {
             o->mp.allow_unused = true;
             continue;

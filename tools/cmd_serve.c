@@ -16,7 +16,8 @@ static const char serve_usage[] =
     "GET /v1/models, GET /health) and a chat page at /. Point any OpenAI client at http://HOST:PORT/v1.\n"
     "Requests run together: every running answer's next token comes out of one forward pass.\n"
     "\n"
-    "  -m DIR                 model folder (default: the shipped model, or $MITTEN_MODEL)\n"
+    "  -m DIR                 model folder (default: the shipped model, or $MITTEN_MODEL), or a GGUF file\n"
+    "  --mmproj P.gguf        the GGUF model's vision part (llama.cpp's mmproj file)\n"
     "  --host ADDR            numeric address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N               port (default 8080; 0 picks a free one, printed at start)\n"
     "  --api-key KEY          require Authorization: Bearer KEY (default: $MITTEN_API_KEY, else none)\n"
@@ -65,7 +66,7 @@ int mt_cmd_serve(int argc, char **argv) {
         int64_t n;
         if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--host", &p.host, &bad) ||
             mt_cli_opt(&a, "--api-key", &p.api_key, &bad) || mt_cli_opt(&a, "--model-name", &name, &bad) ||
-            mt_cli_opt(&a, "--allow-files", &p.limits.allow_files, &bad))
+            mt_cli_opt(&a, "--allow-files", &p.limits.allow_files, &bad) || mt_cli_opt(&a, "--mmproj", &mp.mmproj, &bad))
             continue;
         if (mt_cli_flag(&a, "--allow-unused")) {
             mp.allow_unused = true;

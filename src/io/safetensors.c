@@ -36,6 +36,8 @@ struct mt_safetensors {
     char **meta;        /* (2 * n_meta) owned key, value pairs */
     size_t n_meta, cap_meta;
     size_t total_bytes;
+    void *owner; /* mt_safetensors_from_tensors: what the tensors' bytes belong to, released at close */
+    void (*release)(void *owner);
 };
 
 /* Element sizes in bits: F4 and F6 pack several elements per byte, so sizes are checked in bits. */
@@ -387,5 +389,32 @@ void mt_safetensors_close(mt_safetensors *st) {
     mt_free(st->files);
     mt_free(st->meta);
     mt_free(st->where);
+    if (st->release) st->release(st->owner);
     mt_free(st);
+}
+
+mt_status mt_safetensors_from_tensors(const char *where, const mt_st_tensor *tensors, size_t n, void *owner,
+                                      void (*release)(void *owner), mt_safetensors **out, mt_err *err) {
+    mt_safetensors *st = NULL;
+    mt_status s = mt_st_create(where, &st, err);
+    if (s) {
+        if (release) release(owner);
+        return s;
+    }
+    st->owner = owner, st->release = release;
+    if (!mt_grow((void **)&st->e, &st->cap, n, sizeof *st->e)) s = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !s; i++) {
+        mt_st_tensor t = tensors[i];
+        t.file = st->where;
+        if (!(t.name = mt_strdup(tensors[i].name))) s = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        else st->e[st->n++] = (st_entry){.t = t};
+        st->total_bytes += t.nbytes;
+    }
+    if (!s) s = mt_st_index(st, err);
+    if (s) {
+        mt_safetensors_close(st);
+        return s;
+    }
+    *out = st;
+    return MT_OK;
 }

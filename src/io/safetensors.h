@@ -95,6 +95,11 @@ const char *mt_safetensors_meta(const mt_safetensors *st, const char *key);
 
 void mt_safetensors_close(mt_safetensors *st);
 
+/* A checkpoint of tensors held elsewhere (a GGUF file read under the names a model loads): names are copied, the
+ * bytes borrowed; release(owner) runs at close (on failure too). Duplicate names are MT_ERR_FORMAT. */
+mt_status mt_safetensors_from_tensors(const char *where, const mt_st_tensor *tensors, size_t n, void *owner,
+                                      void (*release)(void *owner), mt_safetensors **out, mt_err *err);
+
 /* Writes tensors (name, dtype, ndim, shape, data, nbytes are read; nbytes must equal the element size times the
  * product of the dims) to path atomically, streaming each tensor's bytes, so memory use does not grow with the
  * checkpoint. Like the Rust writer, tensors are laid out by element size (largest first) then by name, and the

@@ -200,7 +200,7 @@ static mt_status text_params(mt_gguf_writer *w, const char *a, const mt_decoder_
 }
 
 /* A checkpoint tensor by name, as a plain float tensor the plan can read. */
-mt_status mt_gguf_source(const mt_model *m, const char *name, const mt_st_tensor **out, mt_err *err) {
+mt_status mt_gguf_checkpoint_tensor(const mt_model *m, const char *name, const mt_st_tensor **out, mt_err *err) {
     mt_status st = mt_safetensors_get(m->st, name, out, err);
     if (!st && (*out)->dtype != MT_F32 && (*out)->dtype != MT_BF16 && (*out)->dtype != MT_F16)
         st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: %s is %s; GGUF is written from f32, bf16 or f16", m->dir, name,
@@ -212,7 +212,7 @@ mt_status mt_gguf_source(const mt_model *m, const char *name, const mt_st_tensor
 mt_status mt_gguf_plan_whole(mt_gguf_plan *p, const mt_model *m, const char *gguf, const char *src, mt_dtype file_type,
                              mt_gguf_role role, int64_t layer, int64_t n_layers, mt_err *err) {
     const mt_st_tensor *t;
-    mt_status st = mt_gguf_source(m, src, &t, err);
+    mt_status st = mt_gguf_checkpoint_tensor(m, src, &t, err);
     if (st) return st;
     size_t count = 1;
     for (int d = 0; d < t->ndim; d++) count *= (size_t)t->shape[d];

@@ -41,7 +41,7 @@ mt_status mt_gguf_plan_add(mt_gguf_plan *p, const char *name, const mt_st_tensor
                            size_t offset, size_t stride, size_t count, mt_dtype type, mt_err *err);
 void mt_gguf_plan_free(mt_gguf_plan *p);
 /* The checkpoint tensor name, refusing dtypes other than f32, bf16 and f16. */
-mt_status mt_gguf_source(const mt_model *m, const char *name, const mt_st_tensor **out, mt_err *err);
+mt_status mt_gguf_checkpoint_tensor(const mt_model *m, const char *name, const mt_st_tensor **out, mt_err *err);
 /* The type llama.cpp's quantizer gives a matrix of this role whose rows hold cols elements, in a file of file_type
  * (layer of n_layers for the per-layer rules). */
 mt_dtype mt_gguf_matrix_type(mt_dtype file_type, mt_gguf_role role, int64_t layer, int64_t n_layers, int64_t cols);

@@ -13,6 +13,7 @@
  *     | clip.vision.image_mean / image_std         | [f32] | preprocessor_config.json's                    |
  *     | clip.vision.spatial_merge_size             | u32   | spatial_merge_size                            |
  *     | clip.use_silu, clip.vision.n_wa_pattern    |       | Qwen2.5-VL: true; first full-attention block+1 |
+ *     | mitten.preprocessor.min_pixels / max_pixels| u32   | preprocessor_config.json's (mitten's reader)  |
  *
  * Tensors: the Conv3d patch embedding as two Conv2d kernels (v.patch_embd.weight and .weight.1, one per temporal
  * slice), each block's fused qkv as attn_q / attn_k / attn_v, merger.ln_q as v.post_ln, merger.mlp.0 / .2 as
@@ -33,6 +34,7 @@ enum { MAX_DEPTH = 256 };
 typedef struct vision_cfg {
     bool qwen2_5;
     int64_t width, ff, depth, heads, patch, temporal, merge, image_size, projection, wa_pattern;
+    int64_t min_pixels, max_pixels; /* preprocessor_config.json's, or -1 */
     double eps;
     float mean[3], std[3];
 } vision_cfg;
@@ -75,6 +77,10 @@ static mt_status read_cfg(const mt_model *m, vision_cfg *v, mt_err *err) {
         if (!r.st && n == 0) mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "no fullatt_block_indexes");
         v->wa_pattern = n ? full[0] + 1 : 0;
     }
+    mt_cfg pr = {.path = pre_path, .what = "", .err = err};
+    v->min_pixels = pre ? mt_cfg_int_opt(&pr, pre, "min_pixels", 1, UINT32_MAX, -1) : -1;
+    v->max_pixels = pre ? mt_cfg_int_opt(&pr, pre, "max_pixels", 1, UINT32_MAX, -1) : -1;
+    if (!r.st && pr.st) r.st = pr.st;
     static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
     static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
     for (int k = 0; k < 3; k++) v->mean[k] = clip_mean[k], v->std[k] = clip_std[k];
@@ -111,6 +117,13 @@ static mt_status add_keys(mt_gguf_writer *w, const vision_cfg *v, mt_err *err) {
     if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &eps, err);
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, v->mean, 3, err);
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, v->std, 3, err);
+    /* llama.cpp has no key for the processor's pixel bounds; mitten's reader takes these (llama.cpp ignores them) */
+    static const char *const px_keys[] = {"mitten.preprocessor.min_pixels", "mitten.preprocessor.max_pixels"};
+    const int64_t px[] = {v->min_pixels, v->max_pixels};
+    for (int k = 0; k < 2 && !st; k++) {
+        uint32_t u = (uint32_t)px[k];
+        if (px[k] > 0) st = mt_gguf_writer_add(w, px_keys[k], MT_GGUF_U32, &u, err);
+    }
     if (!st && v->qwen2_5) {
         uint32_t wa = (uint32_t)v->wa_pattern;
         st = mt_gguf_writer_add(w, "clip.use_silu", MT_GGUF_BOOL, &yes, err);
@@ -146,7 +159,7 @@ static mt_status split_qkv(mt_gguf_plan *p, const mt_model *m, int64_t layer, in
         snprintf(s, sizeof s, "%sblocks.%lld.attn.qkv.%s", m->vision_prefix, (long long)layer, b ? "bias" : "weight");
         const mt_st_tensor *t;
         if (b && !mt_safetensors_find(m->st, s)) break;
-        if ((st = mt_gguf_source(m, s, &t, err))) break;
+        if ((st = mt_gguf_checkpoint_tensor(m, s, &t, err))) break;
         int64_t want_rows = 3 * C;
         if (t->shape[0] != want_rows || (b == 0 && (t->ndim != 2 || t->shape[1] != C)) || (b && t->ndim != 1)) {
             st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s has the wrong shape for a fused qkv of width %lld", m->dir, s,
@@ -169,7 +182,7 @@ static mt_status split_patch_embed(mt_gguf_plan *p, const mt_model *m, const vis
     char s[512];
     snprintf(s, sizeof s, "%spatch_embed.proj.weight", m->vision_prefix);
     const mt_st_tensor *t;
-    mt_status st = mt_gguf_source(m, s, &t, err);
+    mt_status st = mt_gguf_checkpoint_tensor(m, s, &t, err);
     if (st) return st;
     int64_t C = v->width, P = v->patch;
     if (t->ndim != 5 || t->shape[0] != C || t->shape[1] != 3 || t->shape[2] != 2 || t->shape[3] != P ||

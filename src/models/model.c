@@ -221,33 +221,46 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
 
 mt_status mt_model_open_params(const char *dir, const mt_model_params *params, mt_model **out, mt_err *err) {
     char path[4096];
-    mt_status st = mt_path_join(path, sizeof path, dir, "config.json", err);
-    if (st) return st;
-    cJSON *cfg = NULL;
-    st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
-    if (st) return st;
-    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
-    const cJSON *arch = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
-    if (!cJSON_IsString(arch)) {
-        cJSON_Delete(cfg);
-        return mt_err_set(err, MT_ERR_FORMAT, "%s: field \"architectures\" must be a list of names", path);
-    }
-    const mt_composition *comp = mt_composition_find(arch->valuestring);
-    if (!comp) {
-        st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture \"%s\" is not supported", path, arch->valuestring);
-        cJSON_Delete(cfg);
+    mt_gguf_source *gguf = NULL;
+    mt_safetensors *gguf_st = NULL;
+    const char *mmproj = params ? params->mmproj : NULL;
+    mt_status st = MT_OK;
+    if (mt_gguf_is_file(dir)) st = mt_gguf_source_open(dir, mmproj, &gguf, &dir, &gguf_st, err);
+    else if (mmproj)
+        st = mt_err_set(err, MT_ERR_INVALID_ARG, "--mmproj %s goes with a GGUF model file; %s is not one", mmproj, dir);
+    if (!st) st = mt_path_join(path, sizeof path, dir, "config.json", err);
+    if (st) {
+        mt_safetensors_close(gguf_st);
+        mt_gguf_source_close(gguf);
         return st;
     }
-    mt_model *m = mt_calloc(1, sizeof *m);
+    cJSON *cfg = NULL;
+    st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
+    if (st) {
+        mt_safetensors_close(gguf_st);
+        mt_gguf_source_close(gguf);
+        return st;
+    }
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    const cJSON *arch = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+    const mt_composition *comp = cJSON_IsString(arch) ? mt_composition_find(arch->valuestring) : NULL;
+    mt_model *m = comp ? mt_calloc(1, sizeof *m) : NULL;
     if (!m || !(m->dir = mt_strdup(dir))) {
+        if (!cJSON_IsString(arch)) st = mt_err_set(err, MT_ERR_FORMAT, "%s: field \"architectures\" must be a list of names", path);
+        else if (!comp) st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture \"%s\" is not supported", path, arch->valuestring);
+        else st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
         mt_free(m);
         cJSON_Delete(cfg);
-        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        mt_safetensors_close(gguf_st);
+        mt_gguf_source_close(gguf);
+        return st;
     }
+    m->gguf = gguf;
     m->comp = comp;
     if (params) m->params = *params;
     m->desc.bos_id = -1;
-    st = mt_safetensors_open_dir(dir, &m->st, err);
+    if (gguf) m->st = gguf_st;
+    else st = mt_safetensors_open_dir(dir, &m->st, err);
     /* the tokenizer first: a part may need a token's id (InternVL's <IMG_CONTEXT>) */
     char tok_path[4096];
     if (!st) st = mt_path_join(tok_path, sizeof tok_path, dir, "tokenizer.json", err);
@@ -287,6 +300,7 @@ void mt_model_close(mt_model *m) {
     for (size_t i = 0; i < m->n_owned; i++) mt_free(m->owned[i]);
     mt_free(m->owned);
     mt_safetensors_close(m->st);
+    mt_gguf_source_close(m->gguf);
     mt_free(m->dir);
     mt_free(m);
 }
@@ -299,11 +313,12 @@ static const char *shape_str(const mt_st_tensor *t, char *buf, size_t cap) {
     return buf;
 }
 
-/* MT_ERR_UNSUPPORTED naming the tensor unless it holds f32, bf16 or f16 */
-static mt_status float_dtype(const mt_st_tensor *t, const char *name, mt_err *err) {
-    if (t->dtype == MT_F32 || t->dtype == MT_BF16 || t->dtype == MT_F16) return MT_OK;
-    return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, expected F32, BF16 or F16", t->file,
-                      name, mt_dtype_name(t->dtype));
+/* MT_ERR_UNSUPPORTED naming the tensor unless it holds f32, bf16 or f16 (or, quant_ok, a GGUF block type) */
+static mt_status float_dtype(const mt_st_tensor *t, const char *name, bool quant_ok, mt_err *err) {
+    if (t->dtype == MT_F32 || t->dtype == MT_BF16 || t->dtype == MT_F16 || (quant_ok && mt_dtype_is_quant(t->dtype)))
+        return MT_OK;
+    return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, expected F32, BF16 or F16%s", t->file,
+                      name, mt_dtype_name(t->dtype), quant_ok ? " or a GGUF quantized type" : "");
 }
 
 mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t cols, mt_tensor *out, mt_err *err) {
@@ -316,7 +331,8 @@ mt_status mt_weight_matrix(mt_model *m, const char *name, int64_t rows, int64_t 
     if (t->ndim < 2 || t->shape[0] != rows || rest != cols)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld]", t->file, name,
                           shape_str(t, buf, sizeof buf), (long long)rows, (long long)cols);
-    if ((st = float_dtype(t, name, err))) return st;
+    /* matrices may be quantized (GGUF): the linear and embedding ops read the blocks */
+    if ((st = float_dtype(t, name, t->ndim == 2, err))) return st;
     int64_t shape[2] = {rows, cols};
     *out = mt_tensor_wrap(t->dtype, 2, shape, t->data);
     return mt_weight_register(m, name, out, err);
@@ -331,7 +347,7 @@ mt_status mt_weight_stack(mt_model *m, const char *name, int64_t n, int64_t rows
     if (t->ndim != 3 || t->shape[0] != n || t->shape[1] != rows || t->shape[2] != cols)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld, %lld]", t->file,
                           name, shape_str(t, buf, sizeof buf), (long long)n, (long long)rows, (long long)cols);
-    if ((st = float_dtype(t, name, err))) return st;
+    if ((st = float_dtype(t, name, false, err))) return st;
     *out = mt_tensor_wrap(t->dtype, 2, (int64_t[]){n * rows, cols}, t->data);
     st = mt_weight_register(m, name, out, err);
     if (!st) mt_weight_find(m, name)->training = MT_WEIGHT_FROZEN;
@@ -350,7 +366,7 @@ mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool option
     if (t->ndim != 1 || t->shape[0] != n)
         return mt_err_set(err, MT_ERR_FORMAT, "%s: tensor \"%s\" has shape %s, expected [%lld]", t->file, name,
                           shape_str(t, buf, sizeof buf), (long long)n);
-    if ((st = float_dtype(t, name, err))) return st;
+    if ((st = float_dtype(t, name, false, err))) return st;
     if (m->n_owned == m->cap_owned) {
         size_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
         float **grown = mt_realloc(m->owned, cap * sizeof *grown);

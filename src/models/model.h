@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/hashmap.h"
+#include "models/gguf_source.h"
 #include "io/safetensors.h"
 #include "media/image.h"
 #include "nn/attention.h"
@@ -206,6 +207,7 @@ struct mt_model {
     char *dir;
     mt_model_params params; /* as opened: parts read what concerns them (the processor, max_pixels) */
     mt_safetensors *st;
+    mt_gguf_source *gguf; /* a GGUF file opened as a checkpoint folder (dir is then its metadata folder), or NULL */
     mt_model_desc desc;
     mt_decoder *decoder;
     void *vision;    /* the vision part's state, or NULL */

@@ -1,0 +1,547 @@
+/* models/gguf_source: GGUF files as a checkpoint folder (see gguf_source.h). Names and keys are the ones
+ * gguf_export.c writes, which are llama.cpp's converter's, so files from either load. */
+#include "models/gguf_source.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "base/json.h"
+#include "io/gguf.h"
+#include "tensor/cpu/cpu.h"
+#include "tensor/quant.h"
+
+enum { MAX_FILES = 8, MAX_LAYERS = 1024 };
+
+struct mt_gguf_source {
+    mt_gguf *text, *vision;
+    char folder[4096];
+    const char *files[MAX_FILES]; /* names written into folder */
+    size_t n_files;
+    void **owned; /* joined tensors */
+    size_t n_owned, cap_owned;
+    mt_st_tensor *tensors;
+    size_t n_tensors, cap_tensors;
+    const char *path; /* the model file, for messages */
+};
+
+bool mt_gguf_is_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    bool yes = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+    if (f) fclose(f);
+    return yes;
+}
+
+/* The weights' owner: released when the checkpoint handle closes. */
+static void release_weights(void *user) {
+    mt_gguf_source *s = user;
+    for (size_t i = 0; i < s->n_owned; i++) mt_free(s->owned[i]);
+    mt_free(s->owned);
+    mt_gguf_close(s->text);
+    mt_gguf_close(s->vision);
+    s->owned = NULL, s->n_owned = s->cap_owned = 0, s->text = s->vision = NULL;
+}
+
+void mt_gguf_source_close(mt_gguf_source *s) {
+    if (!s) return;
+    char path[4200];
+    for (size_t i = 0; i < s->n_files; i++) {
+        snprintf(path, sizeof path, "%s/%s", s->folder, s->files[i]);
+        unlink(path);
+    }
+    if (s->folder[0]) rmdir(s->folder);
+    release_weights(s);
+    mt_free(s->tensors);
+    mt_free(s);
+}
+
+/* ---- tensors under checkpoint names ---- */
+
+static void *own(mt_gguf_source *s, size_t bytes);
+
+/* A view of t's bytes under a checkpoint name (the name kept with the joined tensors: the handle copies it). */
+static mt_status add_view(mt_gguf_source *s, const char *name, int ndim, const int64_t *shape, mt_dtype dtype,
+                          const void *data, size_t nbytes, mt_err *err) {
+    char *copy = own(s, strlen(name) + 1);
+    if (!copy || !mt_grow((void **)&s->tensors, &s->cap_tensors, s->n_tensors + 1, sizeof *s->tensors))
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    strcpy(copy, name);
+    mt_st_tensor v = {.name = copy, .dtype = dtype, .ndim = ndim, .data = data, .nbytes = nbytes};
+    for (int d = 0; d < ndim; d++) v.shape[d] = shape[d];
+    s->tensors[s->n_tensors++] = v;
+    return MT_OK;
+}
+
+static void *own(mt_gguf_source *s, size_t bytes) {
+    void *p = mt_malloc_aligned(bytes);
+    if (p && !mt_grow((void **)&s->owned, &s->cap_owned, s->n_owned + 1, sizeof *s->owned)) {
+        mt_free(p);
+        return NULL;
+    }
+    if (p) s->owned[s->n_owned++] = p;
+    return p;
+}
+
+static mt_status need(const mt_gguf *g, const char *path, const char *name, const mt_gguf_tensor **t, mt_err *err) {
+    mt_status st = mt_gguf_get_tensor(g, name, t, err);
+    if (st) mt_err_prefix(err, "%s", path);
+    return st;
+}
+
+/* gguf tensor src as checkpoint tensor dst; absent and optional: nothing. */
+static mt_status map_one(mt_gguf_source *s, const mt_gguf *g, const char *path, const char *src, const char *dst,
+                         bool optional, mt_err *err) {
+    if (optional && !mt_gguf_find_tensor(g, src)) return MT_OK;
+    const mt_gguf_tensor *t;
+    mt_status st = need(g, path, src, &t, err);
+    return st ? st : add_view(s, dst, t->ndim, t->shape, t->dtype, t->data, t->nbytes, err);
+}
+
+/* Rows of several tensors with the same columns stacked into one copy - of their common type, or f32 when they
+ * differ: Qwen2-VL's fused qkv, which the converter splits. */
+static mt_status join_rows(mt_gguf_source *s, const mt_gguf_tensor *const *parts, int n, const char *dst,
+                           mt_err *err) {
+    int ndim = parts[0]->ndim;
+    int64_t rows = 0, cols = parts[0]->shape[ndim - 1];
+    bool same = true;
+    for (int i = 0; i < n; i++) {
+        if (parts[i]->ndim != ndim || ndim > 2 || (ndim == 2 && parts[i]->shape[1] != cols))
+            return mt_err_set(err, MT_ERR_FORMAT, "%s: its parts %s and %s differ in shape", dst, parts[0]->name,
+                              parts[i]->name);
+        rows += ndim == 2 ? parts[i]->shape[0] : 1;
+        same &= parts[i]->dtype == parts[0]->dtype;
+    }
+    if (ndim == 1) cols = 0;
+    for (int i = 0; ndim == 1 && i < n; i++) cols += parts[i]->shape[0];
+    size_t bytes = same ? 0 : (size_t)((ndim == 2 ? rows : 1) * cols) * sizeof(float);
+    for (int i = 0; same && i < n; i++) bytes += parts[i]->nbytes;
+    char *out = own(s, bytes), *at = out;
+    if (!out) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (same) {
+            memcpy(at, parts[i]->data, parts[i]->nbytes);
+            at += parts[i]->nbytes;
+            continue;
+        }
+        int64_t r = ndim == 2 ? parts[i]->shape[0] : 1, c = parts[i]->shape[ndim - 1];
+        mt_dtype t = parts[i]->dtype;
+        for (int64_t k = 0; k < r; k++, at += (size_t)c * sizeof(float)) {
+            if (mt_dtype_is_quant(t))
+                mt_dequantize_row(t, (const char *)parts[i]->data + (size_t)k * mt_dtype_row_bytes(t, c), (float *)at, c);
+            else
+                mt_cpu_to_f32(c, (const char *)parts[i]->data + (size_t)(k * c) * mt_dtype_size(t), t, (float *)at);
+        }
+    }
+    int64_t shape[2] = {ndim == 2 ? rows : cols, cols};
+    return add_view(s, dst, ndim, shape, same ? parts[0]->dtype : MT_F32, out, bytes, err);
+}
+
+/* ---- the language model ---- */
+
+static const struct {
+    const char *gguf, *hf;
+} layer_names[] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_q.bias", "self_attn.q_proj.bias"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_k.bias", "self_attn.k_proj.bias"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_v.bias", "self_attn.v_proj.bias"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+    {"ffn_norm.weight", "post_attention_layernorm.weight"},
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},
+    {"ffn_down.weight", "mlp.down_proj.weight"},
+};
+
+static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, mt_err *err) {
+    const mt_gguf *g = s->text;
+    mt_status st = map_one(s, g, s->path, "token_embd.weight", "model.embed_tokens.weight", false, err);
+    char src[96], dst[128];
+    for (int64_t l = 0; l < n_layers && !st; l++)
+        for (size_t k = 0; k < MT_ARRAY_LEN(layer_names) && !st; k++) {
+            bool required = !strstr(layer_names[k].gguf, ".bias") && !strstr(layer_names[k].gguf, "_q_norm") &&
+                            !strstr(layer_names[k].gguf, "_k_norm");
+            snprintf(src, sizeof src, "blk.%lld.%s", (long long)l, layer_names[k].gguf);
+            snprintf(dst, sizeof dst, "model.layers.%lld.%s", (long long)l, layer_names[k].hf);
+            st = map_one(s, g, s->path, src, dst, !required, err);
+        }
+    if (!st) st = map_one(s, g, s->path, "output_norm.weight", "model.norm.weight", false, err);
+    if (!st) st = map_one(s, g, s->path, "output.weight", "lm_head.weight", true, err);
+    return st;
+}
+
+/* ---- the vision tower (mmproj) ---- */
+
+static mt_status vision_tensors(mt_gguf_source *s, const char *path, int64_t depth, bool qwen2_5, mt_err *err) {
+    const mt_gguf *g = s->vision;
+    const mt_gguf_tensor *half[2];
+    mt_status st = need(g, path, "v.patch_embd.weight", &half[0], err);
+    if (!st) st = need(g, path, "v.patch_embd.weight.1", &half[1], err);
+    if (st) return st;
+    /* two Conv2d kernels [C, 3, P, P] back into the Conv3d [C, 3, 2, P, P] */
+    const mt_gguf_tensor *h = half[0];
+    if (h->ndim != 4 || half[1]->ndim != 4 || memcmp(h->shape, half[1]->shape, sizeof h->shape))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: v.patch_embd.weight and .weight.1 are not two equal Conv2d kernels",
+                          path);
+    int64_t planes = h->shape[0] * h->shape[1], plane = h->shape[2] * h->shape[3];
+    float *conv = own(s, (size_t)(2 * planes * plane) * sizeof(float));
+    if (!conv) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int t = 0; t < 2; t++) {
+        if (mt_dtype_is_quant(half[t]->dtype))
+            return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: a quantized patch embedding", path);
+        for (int64_t p = 0; p < planes; p++)
+            mt_cpu_to_f32(plane, (const char *)half[t]->data + (size_t)(p * plane) * mt_dtype_size(half[t]->dtype),
+                          half[t]->dtype, conv + (2 * p + t) * plane);
+    }
+    int64_t shape5[5] = {h->shape[0], h->shape[1], 2, h->shape[2], h->shape[3]};
+    st = add_view(s, "visual.patch_embed.proj.weight", 5, shape5, MT_F32, conv, (size_t)(2 * planes * plane) * 4, err);
+
+    static const char *const qwen2_5_map[][2] = {{"attn_out", "attn.proj"}, {"ln1", "norm1"}, {"ln2", "norm2"},
+                                                 {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"},
+                                                 {"ffn_down", "mlp.down_proj"}};
+    static const char *const qwen2_map[][2] = {{"attn_out", "attn.proj"}, {"ln1", "norm1"}, {"ln2", "norm2"},
+                                               {"ffn_up", "mlp.fc1"}, {"ffn_down", "mlp.fc2"}};
+    size_t n_map = qwen2_5 ? MT_ARRAY_LEN(qwen2_5_map) : MT_ARRAY_LEN(qwen2_map);
+    char src[96], dst[128];
+    for (int64_t l = 0; l < depth && !st; l++) {
+        for (int b = 0; b < 2 && !st; b++) {
+            const char *suffix = b ? "bias" : "weight";
+            const mt_gguf_tensor *qkv[3];
+            static const char *const parts[] = {"attn_q", "attn_k", "attn_v"};
+            for (int k = 0; k < 3 && !st; k++) {
+                snprintf(src, sizeof src, "v.blk.%lld.%s.%s", (long long)l, parts[k], suffix);
+                st = need(g, path, src, &qkv[k], err);
+            }
+            snprintf(dst, sizeof dst, "visual.blocks.%lld.attn.qkv.%s", (long long)l, suffix);
+            if (!st) st = join_rows(s, qkv, 3, dst, err);
+        }
+        for (size_t k = 0; k < n_map && !st; k++)
+            for (int b = 0; b < 2 && !st; b++) {
+                const char *map0 = qwen2_5 ? qwen2_5_map[k][0] : qwen2_map[k][0];
+                const char *map1 = qwen2_5 ? qwen2_5_map[k][1] : qwen2_map[k][1];
+                snprintf(src, sizeof src, "v.blk.%lld.%s.%s", (long long)l, map0, b ? "bias" : "weight");
+                snprintf(dst, sizeof dst, "visual.blocks.%lld.%s.%s", (long long)l, map1, b ? "bias" : "weight");
+                st = map_one(s, g, path, src, dst, b == 1, err);
+            }
+    }
+    static const char *const top[][2] = {{"v.post_ln", "visual.merger.ln_q"},
+                                         {"mm.0", "visual.merger.mlp.0"},
+                                         {"mm.2", "visual.merger.mlp.2"}};
+    for (size_t k = 0; k < MT_ARRAY_LEN(top) && !st; k++)
+        for (int b = 0; b < 2 && !st; b++) {
+            snprintf(src, sizeof src, "%s.%s", top[k][0], b ? "bias" : "weight");
+            snprintf(dst, sizeof dst, "%s.%s", top[k][1], b ? "bias" : "weight");
+            st = map_one(s, g, path, src, dst, b == 1, err);
+        }
+    return st;
+}
+
+/* ---- metadata as a checkpoint folder ---- */
+
+typedef struct meta {
+    const mt_gguf *g;
+    const char *path;
+    mt_err *err;
+    mt_status st;
+} meta;
+
+static int64_t int_key(meta *r, const char *key, bool optional, int64_t dflt) {
+    if (r->st || (optional && !mt_gguf_find_kv(r->g, key))) return dflt;
+    int64_t v = dflt;
+    if ((r->st = mt_gguf_get_int(r->g, key, &v, r->err))) mt_err_prefix(r->err, "%s", r->path);
+    return v;
+}
+
+static double f32_key(meta *r, const char *key, bool optional, double dflt) {
+    if (r->st || (optional && !mt_gguf_find_kv(r->g, key))) return dflt;
+    float v = 0;
+    if ((r->st = mt_gguf_get_f32(r->g, key, &v, r->err))) mt_err_prefix(r->err, "%s", r->path);
+    return r->st ? dflt : v;
+}
+
+static const char *str_key(meta *r, const char *key) {
+    mt_gguf_str v = {0};
+    if (!r->st && (r->st = mt_gguf_get_str(r->g, key, &v, r->err))) mt_err_prefix(r->err, "%s", r->path);
+    return r->st ? "" : v.s;
+}
+
+static mt_status write_json(mt_gguf_source *s, const char *name, cJSON *doc, mt_err *err) {
+    char path[4200];
+    char *text = doc ? mt_json_print(doc, true) : NULL;
+    mt_status st = text ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    if (!st) st = mt_path_join(path, sizeof path, s->folder, name, err);
+    if (!st) st = mt_file_write_atomic(path, text, strlen(text), err);
+    if (!st) s->files[s->n_files++] = name;
+    mt_free(text);
+    cJSON_Delete(doc);
+    return st;
+}
+
+static const char *const qwen2_split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+";
+static const char *const llama3_split =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+";
+
+/* tokenizer.json of a byte-level BPE vocabulary ("gpt2" model), as Hugging Face tokenizers writes Qwen's and Llama 3's:
+ * the Split pattern the pre-tokenizer name stands for, then ByteLevel; control and user-defined tokens as added. */
+static mt_status write_tokenizer(mt_gguf_source *s, meta *r, int64_t *n_vocab, mt_err *err) {
+    const char *model = str_key(r, "tokenizer.ggml.model"), *pre = str_key(r, "tokenizer.ggml.pre");
+    if (r->st) return r->st;
+    const char *split = !strcmp(pre, "qwen2") ? qwen2_split : !strcmp(pre, "llama-bpe") ? llama3_split : NULL;
+    if (strcmp(model, "gpt2") || !split)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tokenizer %s with pre-tokenizer %s; mitten reads byte-level "
+                          "BPE (gpt2) with qwen2 or llama-bpe", r->path, model, pre);
+    const void *tok, *types, *merges;
+    uint64_t n, n_types, n_merges;
+    mt_status st = mt_gguf_get_array(r->g, "tokenizer.ggml.tokens", MT_GGUF_STR, &tok, &n, err);
+    if (!st) st = mt_gguf_get_array(r->g, "tokenizer.ggml.token_type", MT_GGUF_I32, &types, &n_types, err);
+    if (!st) st = mt_gguf_get_array(r->g, "tokenizer.ggml.merges", MT_GGUF_STR, &merges, &n_merges, err);
+    if (!st && n_types != n)
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: %llu token types for %llu tokens", r->path,
+                        (unsigned long long)n_types, (unsigned long long)n);
+    if (st) return st;
+    const mt_gguf_str *tokens = tok, *merge = merges;
+    const int32_t *type = types;
+    cJSON *doc = cJSON_CreateObject(), *added = cJSON_AddArrayToObject(doc, "added_tokens");
+    cJSON *m = cJSON_AddObjectToObject(doc, "model"), *vocab = NULL, *ml = NULL;
+    if (!strcmp(pre, "qwen2")) cJSON_AddStringToObject(cJSON_AddObjectToObject(doc, "normalizer"), "type", "NFC");
+    cJSON *pt = cJSON_AddObjectToObject(doc, "pre_tokenizer");
+    cJSON_AddStringToObject(pt, "type", "Sequence");
+    cJSON *seq = cJSON_AddArrayToObject(pt, "pretokenizers"), *sp = cJSON_CreateObject(), *bl = cJSON_CreateObject();
+    cJSON_AddItemToArray(seq, sp);
+    cJSON_AddItemToArray(seq, bl);
+    cJSON_AddStringToObject(sp, "type", "Split");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(sp, "pattern"), "Regex", split);
+    cJSON_AddStringToObject(sp, "behavior", "Isolated");
+    cJSON_AddBoolToObject(sp, "invert", false);
+    cJSON_AddStringToObject(bl, "type", "ByteLevel");
+    cJSON_AddBoolToObject(bl, "add_prefix_space", false);
+    cJSON_AddBoolToObject(bl, "trim_offsets", false);
+    cJSON_AddBoolToObject(bl, "use_regex", false);
+    cJSON *dec = cJSON_AddObjectToObject(doc, "decoder");
+    cJSON_AddStringToObject(dec, "type", "ByteLevel");
+    cJSON_AddStringToObject(m, "type", "BPE");
+    vocab = cJSON_AddObjectToObject(m, "vocab");
+    ml = cJSON_AddArrayToObject(m, "merges");
+    bool ok = doc && added && vocab && ml;
+    for (uint64_t i = 0; i < n && ok; i++) {
+        if (type[i] == 5) continue; /* padding rows: no token */
+        if (type[i] == 3 || type[i] == 4) {
+            cJSON *a = cJSON_CreateObject();
+            ok = a && cJSON_AddItemToArray(added, a);
+            ok = ok && cJSON_AddNumberToObject(a, "id", (double)i) && cJSON_AddStringToObject(a, "content", tokens[i].s);
+            ok = ok && cJSON_AddBoolToObject(a, "special", type[i] == 3) && cJSON_AddBoolToObject(a, "normalized", false);
+        } else {
+            ok = cJSON_AddNumberToObject(vocab, tokens[i].s, (double)i) != NULL;
+        }
+    }
+    for (uint64_t i = 0; i < n_merges && ok; i++) ok = cJSON_AddItemToArray(ml, cJSON_CreateString(merge[i].s));
+    if (!ok) {
+        cJSON_Delete(doc);
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    *n_vocab = (int64_t)n;
+    return write_json(s, "tokenizer.json", doc, err);
+}
+
+/* tokenizer_config.json: the special tokens the chat template sees, and the template. */
+static mt_status write_tokenizer_config(mt_gguf_source *s, meta *r, cJSON *cfg, mt_err *err) {
+    const void *tok;
+    uint64_t n;
+    mt_status st = mt_gguf_get_array(r->g, "tokenizer.ggml.tokens", MT_GGUF_STR, &tok, &n, err);
+    if (st) return st;
+    const mt_gguf_str *tokens = tok;
+    cJSON *doc = cJSON_CreateObject();
+    static const char *const specials[][3] = {{"tokenizer.ggml.bos_token_id", "bos_token", "bos_token_id"},
+                                              {"tokenizer.ggml.eos_token_id", "eos_token", "eos_token_id"},
+                                              {"tokenizer.ggml.padding_token_id", "pad_token", "pad_token_id"},
+                                              {"tokenizer.ggml.unknown_token_id", "unk_token", NULL}};
+    for (size_t i = 0; i < MT_ARRAY_LEN(specials); i++) {
+        int64_t id = int_key(r, specials[i][0], true, -1);
+        if (id < 0 || (uint64_t)id >= n) continue;
+        cJSON_AddStringToObject(doc, specials[i][1], tokens[id].s);
+        if (specials[i][2]) cJSON_AddNumberToObject(cfg, specials[i][2], (double)id);
+    }
+    const mt_gguf_kv *tmpl = mt_gguf_find_kv(r->g, "tokenizer.chat_template");
+    if (tmpl && tmpl->type == MT_GGUF_STR) cJSON_AddItemToObject(doc, "chat_template", mt_json_string_n(tmpl->v.str.s, tmpl->v.str.len));
+    const mt_gguf_kv *add_bos = mt_gguf_find_kv(r->g, "tokenizer.ggml.add_bos_token");
+    if (add_bos && add_bos->type == MT_GGUF_BOOL) cJSON_AddBoolToObject(doc, "add_bos_token", add_bos->v.b);
+    return r->st ? r->st : write_json(s, "tokenizer_config.json", doc, err);
+}
+
+/* The id of a control token by its text, or -1. */
+static int64_t token_id(const mt_gguf *g, const char *text) {
+    const mt_gguf_kv *kv = mt_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    if (!kv || kv->type != MT_GGUF_ARRAY || kv->elem != MT_GGUF_STR) return -1;
+    const mt_gguf_str *t = kv->arr;
+    for (uint64_t i = 0; i < kv->n; i++)
+        if (!strcmp(t[i].s, text)) return (int64_t)i;
+    return -1;
+}
+
+static mt_status vision_config(mt_gguf_source *s, cJSON *cfg, const char *mmproj, int64_t *depth, bool *qwen2_5,
+                               mt_err *err) {
+    meta r = {.g = s->vision, .path = mmproj, .err = err};
+    const char *type = str_key(&r, "clip.projector_type");
+    if (r.st) return r.st;
+    *qwen2_5 = !strcmp(type, "qwen2.5vl_merger");
+    if (!*qwen2_5 && strcmp(type, "qwen2vl_merger"))
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: projector %s; mitten reads qwen2vl_merger and qwen2.5vl_merger",
+                          mmproj, type);
+    int64_t width = int_key(&r, "clip.vision.embedding_length", false, 0);
+    *depth = int_key(&r, "clip.vision.block_count", false, 0);
+    const mt_gguf_tensor *up = mt_gguf_find_tensor(s->vision, "v.blk.0.ffn_up.weight");
+    if (!r.st && (!up || up->ndim != 2 || width <= 0 || *depth <= 0 || *depth > MAX_LAYERS))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: no v.blk.0.ffn_up.weight matrix, or a bad width or depth", mmproj);
+    cJSON *vc = cJSON_AddObjectToObject(cfg, "vision_config");
+    cJSON_AddNumberToObject(vc, "depth", (double)*depth);
+    cJSON_AddNumberToObject(vc, "num_heads", (double)int_key(&r, "clip.vision.attention.head_count", false, 0));
+    cJSON_AddNumberToObject(vc, "patch_size", (double)int_key(&r, "clip.vision.patch_size", false, 0));
+    cJSON_AddNumberToObject(vc, "spatial_merge_size", (double)int_key(&r, "clip.vision.spatial_merge_size", true, 2));
+    cJSON_AddNumberToObject(vc, "temporal_patch_size", 2);
+    int64_t out = int_key(&r, "clip.vision.projection_dim", false, 0);
+    if (*qwen2_5) {
+        int64_t wa = int_key(&r, "clip.vision.n_wa_pattern", false, 0);
+        cJSON_AddNumberToObject(vc, "hidden_size", (double)width);
+        cJSON_AddNumberToObject(vc, "intermediate_size", (double)up->shape[0]);
+        cJSON_AddNumberToObject(vc, "out_hidden_size", (double)out);
+        cJSON_AddNumberToObject(vc, "window_size", 112);
+        cJSON_AddStringToObject(vc, "hidden_act", "silu");
+        cJSON *full = cJSON_AddArrayToObject(vc, "fullatt_block_indexes");
+        for (int64_t b = wa - 1; wa > 0 && b < *depth; b += wa) cJSON_AddItemToArray(full, cJSON_CreateNumber((double)b));
+    } else {
+        cJSON_AddNumberToObject(vc, "embed_dim", (double)width);
+        cJSON_AddNumberToObject(vc, "hidden_size", (double)out);
+        cJSON_AddNumberToObject(vc, "mlp_ratio", (double)(up->shape[0] / width));
+    }
+    /* preprocessor_config.json: mean and std from the file; min/max pixels from mitten's keys, else Qwen2-VL's */
+    cJSON *pre = cJSON_CreateObject();
+    const void *mean = NULL, *stdv = NULL;
+    uint64_t n_mean = 0, n_std = 0;
+    mt_status st = r.st;
+    if (!st) st = mt_gguf_get_array(s->vision, "clip.vision.image_mean", MT_GGUF_F32, &mean, &n_mean, err);
+    if (!st) st = mt_gguf_get_array(s->vision, "clip.vision.image_std", MT_GGUF_F32, &stdv, &n_std, err);
+    if (!st && (n_mean != 3 || n_std != 3))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: image_mean and image_std must hold 3 values", mmproj);
+    if (st) {
+        cJSON_Delete(pre);
+        return st;
+    }
+    cJSON *am = cJSON_AddArrayToObject(pre, "image_mean"), *as = cJSON_AddArrayToObject(pre, "image_std");
+    for (int k = 0; k < 3; k++) {
+        cJSON_AddItemToArray(am, cJSON_CreateNumber(((const float *)mean)[k]));
+        cJSON_AddItemToArray(as, cJSON_CreateNumber(((const float *)stdv)[k]));
+    }
+    int64_t min_px = int_key(&r, "mitten.preprocessor.min_pixels", true, -1);
+    int64_t max_px = int_key(&r, "mitten.preprocessor.max_pixels", true, -1);
+    if (min_px < 0 || max_px < 0)
+        mt_log(MT_LOG_ERROR, "%s has no min/max pixels (llama.cpp's files do not carry them): images are resized within "
+               "Qwen2-VL's published 3136..12845056 pixels", mmproj);
+    cJSON_AddNumberToObject(pre, "min_pixels", (double)(min_px < 0 ? 3136 : min_px));
+    cJSON_AddNumberToObject(pre, "max_pixels", (double)(max_px < 0 ? 12845056 : max_px));
+    cJSON_AddNumberToObject(pre, "patch_size", (double)int_key(&r, "clip.vision.patch_size", false, 0));
+    cJSON_AddNumberToObject(pre, "temporal_patch_size", 2);
+    cJSON_AddNumberToObject(pre, "merge_size", (double)int_key(&r, "clip.vision.spatial_merge_size", true, 2));
+    cJSON_AddStringToObject(pre, "image_processor_type", "Qwen2VLImageProcessor");
+    if (r.st) {
+        cJSON_Delete(pre);
+        return r.st;
+    }
+    return write_json(s, "preprocessor_config.json", pre, err);
+}
+
+mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_source **out, const char **folder,
+                              mt_safetensors **st_out, mt_err *err) {
+    mt_gguf_source *s = mt_calloc(1, sizeof *s);
+    if (!s) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    s->path = model;
+    mt_status st = mt_gguf_open_file(model, &s->text, err);
+    if (!st && mmproj) st = mt_gguf_open_file(mmproj, &s->vision, err);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->folder, sizeof s->folder, "%s/mitten-gguf-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!st && !mkdtemp(s->folder)) {
+        st = mt_err_set(err, MT_ERR_IO, "%s: cannot make a folder for the model's metadata", s->folder);
+        s->folder[0] = 0;
+    }
+    meta r = {.g = s->text, .path = model, .err = err, .st = st};
+    const char *arch = str_key(&r, "general.architecture");
+    cJSON *cfg = cJSON_CreateObject();
+    char key[160];
+#define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    bool vl = !r.st && !strcmp(arch, "qwen2vl"), qwen3 = !r.st && !strcmp(arch, "qwen3");
+    if (!r.st && !vl && !qwen3 && strcmp(arch, "qwen2"))
+        r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture %s; mitten reads qwen2vl, qwen2 and qwen3 GGUF files",
+                          model, arch);
+    if (!r.st && mmproj && !vl)
+        r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: --mmproj goes with a qwen2vl model; this one is %s", model, arch);
+    int64_t layers = int_key(&r, KEY("block_count"), false, 0);
+    int64_t heads = int_key(&r, KEY("attention.head_count"), false, 0);
+    cJSON_AddNumberToObject(cfg, "num_hidden_layers", (double)layers);
+    cJSON_AddNumberToObject(cfg, "hidden_size", (double)int_key(&r, KEY("embedding_length"), false, 0));
+    cJSON_AddNumberToObject(cfg, "intermediate_size", (double)int_key(&r, KEY("feed_forward_length"), false, 0));
+    cJSON_AddNumberToObject(cfg, "num_attention_heads", (double)heads);
+    cJSON_AddNumberToObject(cfg, "num_key_value_heads", (double)int_key(&r, KEY("attention.head_count_kv"), true, heads));
+    cJSON_AddNumberToObject(cfg, "max_position_embeddings", (double)int_key(&r, KEY("context_length"), false, 0));
+    cJSON_AddNumberToObject(cfg, "rms_norm_eps", f32_key(&r, KEY("attention.layer_norm_rms_epsilon"), false, 0));
+    cJSON_AddNumberToObject(cfg, "rope_theta", f32_key(&r, KEY("rope.freq_base"), true, 10000));
+    if (mt_gguf_find_kv(s->text ? s->text : NULL, KEY("attention.key_length")))
+        cJSON_AddNumberToObject(cfg, "head_dim", (double)int_key(&r, KEY("attention.key_length"), false, 0));
+    cJSON_AddBoolToObject(cfg, "tie_word_embeddings", !mt_gguf_find_tensor(s->text, "output.weight"));
+    cJSON_AddBoolToObject(cfg, "use_sliding_window", false);
+    if (layers <= 0 || layers > MAX_LAYERS)
+        r.st = r.st ? r.st : mt_err_set(err, MT_ERR_FORMAT, "%s: block_count %lld", model, (long long)layers);
+    int64_t n_vocab = 0;
+    if (!r.st) r.st = write_tokenizer(s, &r, &n_vocab, err);
+    cJSON_AddNumberToObject(cfg, "vocab_size", (double)n_vocab);
+    if (!r.st) r.st = write_tokenizer_config(s, &r, cfg, err);
+    int64_t depth = 0;
+    bool qwen2_5 = false;
+    const char *name = "Qwen2ForCausalLM";
+    if (!r.st && vl && mmproj) {
+        const void *sec;
+        uint64_t n_sec;
+        r.st = mt_gguf_get_array(s->text, KEY("rope.dimension_sections"), MT_GGUF_I32, &sec, &n_sec, err);
+        cJSON *rs = r.st ? NULL : cJSON_AddObjectToObject(cfg, "rope_scaling");
+        if (rs) {
+            cJSON_AddStringToObject(rs, "type", "mrope");
+            cJSON *ms = cJSON_AddArrayToObject(rs, "mrope_section");
+            for (int k = 0; k < 3 && n_sec >= 3; k++) cJSON_AddItemToArray(ms, cJSON_CreateNumber(((const int32_t *)sec)[k]));
+        }
+        static const char *const ids[][2] = {{"image_token_id", "<|image_pad|>"}, {"video_token_id", "<|video_pad|>"},
+                                             {"vision_start_token_id", "<|vision_start|>"},
+                                             {"vision_end_token_id", "<|vision_end|>"}};
+        for (size_t k = 0; k < MT_ARRAY_LEN(ids) && !r.st; k++) {
+            int64_t id = token_id(s->text, ids[k][1]);
+            if (id >= 0) cJSON_AddNumberToObject(cfg, ids[k][0], (double)id);
+        }
+        if (!r.st) r.st = vision_config(s, cfg, mmproj, &depth, &qwen2_5, err);
+        name = qwen2_5 ? "Qwen2_5_VLForConditionalGeneration" : "Qwen2VLForConditionalGeneration";
+    } else if (!r.st && vl) {
+        mt_log(MT_LOG_ERROR, "%s: a vision-language model without --mmproj: loaded as its text model (images refused)",
+               model);
+    }
+    if (qwen3) name = "Qwen3ForCausalLM";
+    cJSON_AddItemToObject(cfg, "architectures", cJSON_CreateStringArray(&name, 1));
+#undef KEY
+    if (!r.st) r.st = text_tensors(s, layers, err);
+    if (!r.st && s->vision) r.st = vision_tensors(s, mmproj, depth, qwen2_5, err);
+    if (!r.st) r.st = write_json(s, "config.json", cfg, err);
+    else cJSON_Delete(cfg);
+    if (!r.st) r.st = mt_safetensors_from_tensors(model, s->tensors, s->n_tensors, s, release_weights, st_out, err);
+    if (r.st) {
+        mt_gguf_source_close(s);
+        return r.st;
+    }
+    *folder = s->folder;
+    *out = s;
+    return MT_OK;
+}

@@ -522,6 +522,9 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
         for (size_t k = 0; k < MT_ARRAY_LEN(ids) && !r.st; k++) {
             int64_t id = token_id(s->text, ids[k][1]);
             if (id >= 0) cJSON_AddNumberToObject(cfg, ids[k][0], (double)id);
+            else if (k != 1)
+                r.st = mt_err_set(err, MT_ERR_FORMAT, "%s: no %s token among tokenizer.ggml.tokens, which Qwen2-VL "
+                                  "places images with", model, ids[k][1]);
         }
         if (!r.st) r.st = vision_config(s, cfg, mmproj, &depth, &qwen2_5, err);
         name = qwen2_5 ? "Qwen2_5_VLForConditionalGeneration" : "Qwen2VLForConditionalGeneration";
@@ -544,4 +547,24 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     *folder = s->folder;
     *out = s;
     return MT_OK;
+}
+
+void mt_gguf_source_name_errors(const mt_gguf_source *s, mt_err *err) {
+    size_t fl = strlen(s->folder);
+    if (!fl) return;
+    char out[sizeof err->msg];
+    size_t o = 0;
+    for (const char *p = err->msg; *p && o + 1 < sizeof out;) {
+        if (strncmp(p, s->folder, fl)) {
+            out[o++] = *p++;
+            continue;
+        }
+        p += fl + (p[fl] == '/');
+        size_t name = strcspn(p, ":");
+        int n = snprintf(out + o, sizeof out - o, "%s (its metadata as %.*s)", s->path, (int)name, p);
+        o = n < 0 ? o : MT_MIN(o + (size_t)n, sizeof out - 1);
+        p += name;
+    }
+    out[o] = 0;
+    memcpy(err->msg, out, o + 1);
 }

@@ -30,6 +30,9 @@ bool mt_gguf_is_file(const char *path);
  * (the caller closes *st; the source keeps the folder until mt_gguf_source_close). */
 mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_source **out, const char **folder,
                               mt_safetensors **st, mt_err *err);
+/* Rewrites an error that names the metadata folder to name the model file instead ("F.gguf (its metadata as
+ * config.json): ..."): the folder is gone once the load fails. */
+void mt_gguf_source_name_errors(const mt_gguf_source *s, mt_err *err);
 /* Removes the metadata folder and what it wrote there. */
 void mt_gguf_source_close(mt_gguf_source *s);
 

@@ -271,6 +271,7 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
     if (!st) st = read_generation_config(m, err);
     if (!st) st = load_chat_template(m, err);
     if (st) {
+        if (m->gguf) mt_gguf_source_name_errors(m->gguf, err);
         mt_model_close(m);
         return st;
     }

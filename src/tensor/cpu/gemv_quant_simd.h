@@ -424,7 +424,12 @@ QK_INLINE void qk_store_scaled(__m256i q, __m256 d, float *y) {
 
 /* 32 unsigned 4-bit values times d1 minus m1 (Q4_K), each product rounded before the subtraction as in
  * mt_dequantize_row_q4_K; the attribute keeps the compiler from fusing the two into a multiply-add. */
+#if defined(__clang__)
+static void qk_store_q4_K(__m256i q, __m256 d1, __m256 m1, float *y) {
+#pragma clang fp contract(off)
+#else
 __attribute__((optimize("fp-contract=off"))) static void qk_store_q4_K(__m256i q, __m256 d1, __m256 m1, float *y) {
+#endif
     __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
     __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
     for (int r = 0; r < 4; r++) {

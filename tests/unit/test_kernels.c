@@ -105,7 +105,7 @@ static void run_linear_case(const gcase *g, mt_pool *pool, const char *level) {
 }
 
 static void test_linear(mt_pool *pool3, const char *level) {
-    static const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 17, 65, 129};
+    static const int64_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 17, 65, 129};
     static const int64_t Ns[] = {1, 3, 17, 65, 129};
     static const int64_t Ks[] = {1, 3, 17, 65, 129, 300};
     int idx = 0;

@@ -148,7 +148,7 @@ static double read_sum(int64_t n, const float *x, float *out) {
 }
 
 const mt_cpu_isa mt_cpu_isa_scalar = {
-    .name = "scalar", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = mt_cpu_gemv_generic,
+    .name = "scalar", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = mt_cpu_gemv_generic, .gemv_m = 4,
     .gemv_bf16 = NULL, .dot = dot, .axpy = axpy, .scale = scale, .max = vmax, .exp_sum = exp_sum, .sumsq = sumsq,
     .mul_w = mul_w, .silu = silu, .sigmoid = sigmoid, .swiglu = swiglu, .gelu_erf = gelu_erf, .gelu_tanh = gelu_tanh,
     .to_f32 = to_f32, .from_f32 = from_f32, .fma_loop = fma_loop, .bf16_loop = NULL, .read_sum = read_sum,

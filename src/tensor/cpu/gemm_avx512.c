@@ -88,28 +88,31 @@ static void pack_b(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t
 /* Prefetch ahead of the W stream: the hardware prefetchers stop at 4 KiB pages (file-mapped weights), and a tile's
  * rows are as many streams. A tile up to PF_TILE_BYTES prefetches the next tile at the same offset, one tile ahead;
  * a larger one (K = 11008 rows are 22 KB) would fetch lines so far ahead that L1 drops them before use, so it
- * prefetches each row PF_ROW_BYTES ahead instead (past a row's end, that is the next row: W rows are adjacent). */
-enum { PF_TILE_BYTES = 16 << 10, PF_ROW_BYTES = 2048 };
+ * prefetches each row PF_ROW_BYTES ahead instead (past a row's end, that is the next row: W rows are adjacent).
+ *
+ * 5 to 8 rows of f32 A are more than L1 holds once K passes A_L1_BYTES / (4 MM) (64 KB at M = 8, K = 2048), and
+ * every step would reload them from L2. Those run in K blocks of KB: the A block stays in L1 while every tile of an
+ * L2-sized slice of W (SLICE_BYTES) takes its partial sums, added into C block after block. */
+enum { PF_TILE_BYTES = 16 << 10, PF_ROW_BYTES = 2048, A_L1_BYTES = 32 << 10, KB = 1024, SLICE_BYTES = 256 << 10 };
 
-MT_INLINE void gemv_tile(int MM, int NW, mt_dtype wt, int64_t k, const float *a, int64_t lda, const void *w,
-                         int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
+/* C[i, r] (+)= A_i[k0:k1] . W_r[k0:k1] for MM rows of A and NW rows of W; a and w point at column 0. */
+MT_INLINE void gemv_tile(int MM, int NW, mt_dtype wt, int64_t k0, int64_t k1, bool pf_next, const float *a,
+                         int64_t lda, const void *w, int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
     __m512 s[8][4];
     #pragma GCC unroll 32
     for (int i = 0; i < MM; i++)
         #pragma GCC unroll 32
         for (int r = 0; r < NW; r++) s[i][r] = _mm512_setzero_ps();
     size_t es = mt_dtype_size(wt);
-    bool next_tile = (size_t)(NW * ldw) * es <= PF_TILE_BYTES;
-    uintptr_t pf = next_tile ? (uintptr_t)w + (uintptr_t)(NW * ldw) * es : (uintptr_t)w + PF_ROW_BYTES;
-    int64_t x = 0;
-    for (; x + 16 <= k; x += 16) {
+    uintptr_t pf = pf_next ? (uintptr_t)w + (uintptr_t)(NW * ldw) * es : (uintptr_t)w + PF_ROW_BYTES;
+    int64_t x = k0;
+    for (; x + 16 <= k1; x += 16) {
         if ((x * (int64_t)es) % 64 == 0) {
             #pragma GCC unroll 32
             for (int r = 0; r < NW; r++)
                 _mm_prefetch((const char *)(pf + (uintptr_t)(r * ldw + x) * es), _MM_HINT_T0);
         }
-        /* each W vector is loaded (and widened) once, each A vector once per step: 8 rows of f32 A are 64 KB at
-         * K = 2048, more than L1 holds */
+        /* each W vector is loaded (and widened) once, each A vector once per step */
         __m512 wv[4];
         #pragma GCC unroll 32
         for (int r = 0; r < NW; r++) wv[r] = load16(w, wt, r * ldw + x);
@@ -125,10 +128,24 @@ MT_INLINE void gemv_tile(int MM, int NW, mt_dtype wt, int64_t k, const float *a,
         #pragma GCC unroll 32
         for (int r = 0; r < NW; r++) {
             float t = _mm512_reduce_add_ps(s[i][r]);
-            for (int64_t y = x; y < k; y++) t += a[i * lda + y] * mt_cpu_load(w, wt, r * ldw + y);
+            for (int64_t y = x; y < k1; y++) t += a[i * lda + y] * mt_cpu_load(w, wt, r * ldw + y);
             if (bias) t += bias[r];
             c[i * ldc + r] = acc ? c[i * ldc + r] + t : t;
         }
+}
+
+/* W rows [0, n) over columns [k0, k1), NW at a time. */
+MT_INLINE void gemv_span(int MM, int NW, mt_dtype wt, int64_t n, int64_t k0, int64_t k1, bool pf_next,
+                         const float *a, int64_t lda, const void *w, int64_t ldw, const float *bias, float *c,
+                         int64_t ldc, bool acc) {
+    size_t es = mt_dtype_size(wt);
+    int64_t j = 0;
+    for (; j + NW <= n; j += NW)
+        gemv_tile(MM, NW, wt, k0, k1, pf_next, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw,
+                  bias ? bias + j : NULL, c + j, ldc, acc);
+    for (; j < n; j++)
+        gemv_tile(MM, 1, wt, k0, k1, pf_next, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw,
+                  bias ? bias + j : NULL, c + j, ldc, acc);
 }
 
 /* W rows per tile: MM x NW accumulators, NW widened W vectors and one A vector fit the 32 zmm registers. */
@@ -136,13 +153,19 @@ MT_INLINE void gemv_rows(int MM, mt_dtype wt, int64_t n, int64_t k, const float 
                          int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
     const int NW = MM <= 2 ? 4 : MM <= 4 ? 2 : MM <= 6 ? 4 : 3;
     size_t es = mt_dtype_size(wt);
-    int64_t j = 0;
-    for (; j + NW <= n; j += NW)
-        gemv_tile(MM, NW, wt, k, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw, bias ? bias + j : NULL, c + j,
-                  ldc, acc);
-    for (; j < n; j++)
-        gemv_tile(MM, 1, wt, k, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw, bias ? bias + j : NULL, c + j,
-                  ldc, acc);
+    if (MM <= 4 || (size_t)(MM * k) * sizeof(float) <= A_L1_BYTES) {
+        gemv_span(MM, NW, wt, n, 0, k, (size_t)(NW * ldw) * es <= PF_TILE_BYTES, a, lda, w, ldw, bias, c, ldc, acc);
+        return;
+    }
+    /* blocked: the next tile is read right after this one, at the same columns */
+    int64_t slice = MT_MAX((int64_t)NW, (int64_t)(SLICE_BYTES / ((size_t)k * es)) / NW * NW);
+    for (int64_t s0 = 0; s0 < n; s0 += slice) {
+        int64_t ns = MT_MIN(slice, n - s0);
+        const char *ws = (const char *)w + (size_t)(s0 * ldw) * es;
+        for (int64_t k0 = 0; k0 < k; k0 += KB)
+            gemv_span(MM, NW, wt, ns, k0, MT_MIN(k, k0 + KB), true, a, lda, ws, ldw,
+                      bias && k0 == 0 ? bias + s0 : NULL, c + s0, ldc, acc || k0 > 0);
+    }
 }
 
 #define GEMV_WT(MM)                                                                         \

@@ -127,6 +127,13 @@ static void test_linear(mt_pool *pool3, const char *level) {
         g.lda = g.K + f % 2, g.ldw = g.K + 1, g.ldc = g.N + 2;
         run_linear_case(&g, f % 2 ? pool3 : NULL, level);
     }
+    /* 2 to 4 rows whose A is larger than L1 (the AVX-512 GEMV then runs in K blocks), K not a multiple of 16 */
+    for (int f = 0; f < 3; f++) {
+        gcase g = {.M = 2 + f, .N = 37 + 10 * f, .K = 4500 - 800 * f + 3, .wt = (mt_dtype)(f % 3), .bias = f != 1,
+                   .acc = f == 1};
+        g.lda = g.K + 2, g.ldw = g.K + f, g.ldc = g.N + 1;
+        run_linear_case(&g, f % 2 ? NULL : pool3, level);
+    }
     /* every flag combination on two shapes (GEMV and GEMM path) */
     for (int f = 0; f < 24; f++) {
         gcase g = {.M = f < 12 ? 3 : 70, .N = 45, .K = 270, .wt = (mt_dtype)(f % 3), .bias = (f / 3) % 2,

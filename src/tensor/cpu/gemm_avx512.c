@@ -90,9 +90,10 @@ static void pack_b(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t
  * a larger one (K = 11008 rows are 22 KB) would fetch lines so far ahead that L1 drops them before use, so it
  * prefetches each row PF_ROW_BYTES ahead instead (past a row's end, that is the next row: W rows are adjacent).
  *
- * 5 to 8 rows of f32 A are more than L1 holds once K passes A_L1_BYTES / (4 MM) (64 KB at M = 8, K = 2048), and
- * every step would reload them from L2. Those run in K blocks of KB: the A block stays in L1 while every tile of an
- * L2-sized slice of W (SLICE_BYTES) takes its partial sums, added into C block after block. */
+ * Two or more rows of f32 A are more than L1 holds once K passes A_L1_BYTES / (4 MM) (64 KB at M = 8, K = 2048;
+ * 176 KB at M = 4, K = 11008), and every step would reload them from L2. Those run in K blocks of KB: the A block
+ * stays in L1 while every tile of an L2-sized slice of W (SLICE_BYTES) takes its partial sums, added into C block
+ * after block. One row (44 KB at K = 11008) measured 10% slower blocked: it streams W rows whole instead. */
 enum { PF_TILE_BYTES = 16 << 10, PF_ROW_BYTES = 2048, A_L1_BYTES = 32 << 10, KB = 1024, SLICE_BYTES = 256 << 10 };
 
 /* C[i, r] (+)= A_i[k0:k1] . W_r[k0:k1] for MM rows of A and NW rows of W; a and w point at column 0. */
@@ -153,7 +154,7 @@ MT_INLINE void gemv_rows(int MM, mt_dtype wt, int64_t n, int64_t k, const float 
                          int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
     const int NW = MM <= 2 ? 4 : MM <= 4 ? 2 : MM <= 6 ? 4 : 3;
     size_t es = mt_dtype_size(wt);
-    if (MM <= 4 || (size_t)(MM * k) * sizeof(float) <= A_L1_BYTES) {
+    if (MM == 1 || (size_t)(MM * k) * sizeof(float) <= A_L1_BYTES) {
         gemv_span(MM, NW, wt, n, 0, k, (size_t)(NW * ldw) * es <= PF_TILE_BYTES, a, lda, w, ldw, bias, c, ldc, acc);
         return;
     }

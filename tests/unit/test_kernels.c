@@ -105,7 +105,7 @@ static void run_linear_case(const gcase *g, mt_pool *pool, const char *level) {
 }
 
 static void test_linear(mt_pool *pool3, const char *level) {
-    static const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 17, 65, 129};
+    static const int64_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 17, 65, 129};
     static const int64_t Ns[] = {1, 3, 17, 65, 129};
     static const int64_t Ks[] = {1, 3, 17, 65, 129, 300};
     int idx = 0;
@@ -126,6 +126,13 @@ static void test_linear(mt_pool *pool3, const char *level) {
                    .acc = f / 3};
         g.lda = g.K + f % 2, g.ldw = g.K + 1, g.ldc = g.N + 2;
         run_linear_case(&g, f % 2 ? pool3 : NULL, level);
+    }
+    /* 2 to 4 rows whose A is larger than L1 (the AVX-512 GEMV then runs in K blocks), K not a multiple of 16 */
+    for (int f = 0; f < 3; f++) {
+        gcase g = {.M = 2 + f, .N = 37 + 10 * f, .K = 4500 - 800 * f + 3, .wt = (mt_dtype)(f % 3), .bias = f != 1,
+                   .acc = f == 1};
+        g.lda = g.K + 2, g.ldw = g.K + f, g.ldc = g.N + 1;
+        run_linear_case(&g, f % 2 ? NULL : pool3, level);
     }
     /* every flag combination on two shapes (GEMV and GEMM path) */
     for (int f = 0; f < 24; f++) {

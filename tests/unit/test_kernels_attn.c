@@ -159,6 +159,11 @@ int main(void) {
         {.n_q = 37, .n_kv = 100, .H = 6, .Hk = 3, .D = 80, .causal = true, .q_pos0 = 63, .window = 20},
         {.n_q = 50, .n_kv = 50, .H = 2, .Hk = 1, .D = 17, .causal = true, .q_pos0 = -3, .window = 9},
         {.n_q = 150, .n_kv = 150, .H = 4, .Hk = 2, .D = 64, .causal = true, .cu = cu1, .n_seg = 4, .window = 30},
+        /* decode on a long KV, the keys split into ranges merged after: ranges below the window and past the
+         * causal limit see no key */
+        {.n_q = 1, .n_kv = 2000, .H = 16, .Hk = 2, .D = 128, .causal = true, .q_pos0 = 1999},
+        {.n_q = 1, .n_kv = 1500, .H = 4, .Hk = 1, .D = 64, .causal = true, .q_pos0 = 1499, .window = 600, .bf16 = true},
+        {.n_q = 2, .n_kv = 1100, .H = 8, .Hk = 2, .D = 80, .causal = true, .q_pos0 = 500},
     };
     for (int p = 0; p < CPU_PATHS; p++) {
         if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;

@@ -24,8 +24,9 @@
 
 #include "tensor/cpu/cpu_int.h"
 
-/* GEMV_ROWS: with this few rows (decode) scores come from the GEMV kernel reading K rows in place. */
-enum { BK = 64, ROWS = 64, GEMV_ROWS = 4 };
+/* GEMV_ROWS: with this few rows (decode) scores come from the GEMV kernel reading K rows in place. SPLIT_KEYS: the
+ * fewest keys per task when decode splits the keys. */
+enum { BK = 64, ROWS = 64, GEMV_ROWS = 4, SPLIT_KEYS = 512 };
 
 typedef struct attn_job {
     const mt_attn_args *a;
@@ -33,8 +34,10 @@ typedef struct attn_job {
     int G, gsz;             /* query heads per kv head, per task */
     int64_t bq, n_qb, n_hg; /* queries per task, query blocks, head groups per kv head */
     int64_t rp, dp, bkp;    /* padded rows, head dim, tile width */
+    int64_t n_split, chunk; /* key ranges per kv head (1: none), keys per range */
     float *scratch;
     int64_t per_thread;
+    float *part; /* n_split > 1: [kv head][range][row][D + 2], a range's unnormalised O, then m and l */
 } attn_job;
 
 static inline int64_t row_limit(const mt_attn_args *a, int64_t t, int64_t kv1) {
@@ -46,9 +49,10 @@ static inline int64_t row_start(const mt_attn_args *a, int64_t t, int64_t kv0) {
     return a->causal && a->window > 0 ? MT_MAX(kv0, a->q_pos0 + t - a->window + 1) : kv0;
 }
 
-/* Queries [t0, t1) of heads h0 .. h0+gsz-1 against keys [kv0, kv1). */
+/* Queries [t0, t1) of heads h0 .. h0+gsz-1 against keys [kv0, kv1); into out, or with part set, the rows'
+ * unnormalised O, m and l into part (a range of a split decode). */
 static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, int h0, int hk, int64_t kv0,
-                       int64_t kv1) {
+                       int64_t kv1, float *part) {
     const mt_attn_args *a = j->a;
     const mt_cpu_isa *isa = j->isa;
     const int MR = isa->mr, NR = isa->nr, gsz = j->gsz;
@@ -74,7 +78,7 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
     for (int64_t j0 = row_start(a, t0, kv0); j0 < kv_end; j0 += BK) {
         int64_t bk = MT_MIN((int64_t)BK, kv_end - j0);
         const char *kt = (const char *)a->k + (size_t)(j0 * a->k_st + hk * a->k_sh) * es;
-        if (R <= GEMV_ROWS) {
+        if (R <= MT_MAX((int64_t)GEMV_ROWS, (int64_t)isa->gemv_m)) {
             isa->gemv(R, bk, D, Qb, D, kt, a->kv_dtype, a->k_st, NULL, S, BKP, false);
         } else {
             isa->pack_b(D, bk, kt, a->kv_dtype, 1, a->k_st, kp);
@@ -106,6 +110,14 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
             for (int64_t ir = 0; ir < Rp; ir += MR)
                 isa->ukr(bk, S + ir * BKP, BKP, vp + (jr / NR) * bk * NR, O + ir * Dp + jr, Dp, true);
     }
+    if (part) {
+        for (int64_t r = 0; r < R; r++) {
+            float *p = part + r * (D + 2);
+            for (int64_t d = 0; d < D; d++) p[d] = O[r * Dp + d];
+            p[D] = m[r], p[D + 1] = l[r];
+        }
+        return;
+    }
     for (int64_t r = 0; r < R; r++) {
         float *dst = a->out + (t0 + r / gsz) * a->o_st + (h0 + r % gsz) * a->o_sh;
         float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
@@ -117,7 +129,7 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
 static void attn_range(const attn_job *j, float *buf, int64_t t0, int64_t t1, int h0, int hk) {
     const mt_attn_args *a = j->a;
     if (!a->cu_seqlens) {
-        attn_block(j, buf, t0, t1, h0, hk, 0, a->n_kv);
+        attn_block(j, buf, t0, t1, h0, hk, 0, a->n_kv, NULL);
         return;
     }
     const int64_t *cu = a->cu_seqlens;
@@ -139,13 +151,21 @@ static void attn_range(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
             kv1 = MT_MAX(kv0, MT_MIN(cu[lo + 1], a->n_kv));
         }
         if (end <= t0) end = t0 + 1;
-        attn_block(j, buf, t0, end, h0, hk, kv0, kv1);
+        attn_block(j, buf, t0, end, h0, hk, kv0, kv1, NULL);
         t0 = end;
     }
 }
 
 static void attn_task(void *ctx, int64_t t, int thread) {
     const attn_job *j = ctx;
+    if (j->n_split > 1) {
+        const mt_attn_args *a = j->a;
+        int64_t c = t % j->n_split, kv0 = c * j->chunk, R = a->n_q * j->G;
+        int hk = (int)(t / j->n_split);
+        attn_block(j, j->scratch + thread * j->per_thread, 0, a->n_q, hk * j->G, hk, kv0,
+                   MT_MIN(a->n_kv, kv0 + j->chunk), j->part + t * R * (a->head_dim + 2));
+        return;
+    }
     int64_t qb = t % j->n_qb, rest = t / j->n_qb;
     int hg = (int)(rest % j->n_hg), hk = (int)(rest / j->n_hg);
     int64_t t0 = qb * j->bq, t1 = MT_MIN(j->a->n_q, t0 + j->bq);
@@ -194,11 +214,19 @@ void mt_cpu_attention(mt_pool *pool, const mt_attn_args *a) {
     if (!a || a->n_q <= 0 || a->head_dim <= 0 || a->n_heads <= 0 || a->n_kv_heads <= 0 ||
         a->n_heads % a->n_kv_heads || a->n_kv < 0 || (a->cu_seqlens && a->n_seg <= 0))
         return;
-    attn_job j = {.a = a, .isa = mt_cpu_isa_get(), .G = a->n_heads / a->n_kv_heads};
+    attn_job j = {.a = a, .isa = mt_cpu_isa_get(), .G = a->n_heads / a->n_kv_heads, .n_split = 1};
     int T = mt_pool_threads(pool);
-    /* All heads of a group in one task shares the K/V tiles; split the group when that leaves threads idle. */
+    /* All heads of a group in one task shares the K/V tiles; split the group when that leaves threads idle. Decode
+     * on a long KV splits the keys instead: each range is read by one task for all the group's heads, where a split
+     * group reads every key once per part (and pads its rows to the micro-kernel's). */
     j.gsz = j.G;
-    for (;;) {
+    if (!a->cu_seqlens && a->n_q * j.G <= ROWS && a->n_kv_heads < 2 * T && a->n_kv >= 2 * SPLIT_KEYS) {
+        j.n_split = MT_MIN((2 * (int64_t)T + a->n_kv_heads - 1) / a->n_kv_heads, a->n_kv / SPLIT_KEYS);
+        j.chunk = MT_ROUND_UP((a->n_kv + j.n_split - 1) / j.n_split, (int64_t)BK);
+        j.n_split = (a->n_kv + j.chunk - 1) / j.chunk;
+        j.bq = a->n_q, j.n_qb = 1, j.n_hg = 1;
+    }
+    while (j.n_split == 1) {
         j.bq = MT_MAX((int64_t)1, ROWS / j.gsz);
         j.n_qb = (a->n_q + j.bq - 1) / j.bq;
         j.n_hg = j.G / j.gsz;
@@ -212,10 +240,38 @@ void mt_cpu_attention(mt_pool *pool, const mt_attn_args *a) {
     j.per_thread = MT_ROUND_UP(j.rp * D, 16) + MT_ROUND_UP(D * j.bkp, 16) + j.rp * j.bkp + BK * j.dp + j.rp * j.dp +
                    2 * j.rp;
     j.per_thread = MT_ROUND_UP(j.per_thread, 16);
+    int64_t R = a->n_q * j.G, n_part = j.n_split > 1 ? a->n_kv_heads * j.n_split * R * (D + 2) : 0;
     size_t bytes;
-    if (!mt_mul_ok((size_t)j.per_thread * sizeof(float), (size_t)T, &bytes) || !(j.scratch = mt_cpu_scratch(bytes))) {
+    if (!mt_mul_ok((size_t)j.per_thread * sizeof(float), (size_t)T, &bytes) ||
+        !mt_add_ok(bytes, (size_t)n_part * sizeof(float), &bytes) || !(j.scratch = mt_cpu_scratch(bytes))) {
         attn_naive(a, j.G);
         return;
     }
-    mt_pool_run(pool, a->n_kv_heads * j.n_hg * j.n_qb, attn_task, &j);
+    if (j.n_split == 1) {
+        mt_pool_run(pool, a->n_kv_heads * j.n_hg * j.n_qb, attn_task, &j);
+        return;
+    }
+    j.part = j.scratch + (size_t)j.per_thread * (size_t)T;
+    mt_pool_run(pool, a->n_kv_heads * j.n_split, attn_task, &j);
+    /* merge the ranges of each row: out = sum_c O_c e^(m_c - M) / sum_c l_c e^(m_c - M), M the largest m_c */
+    for (int hk = 0; hk < a->n_kv_heads; hk++)
+        for (int64_t r = 0; r < R; r++) {
+            const float *p0 = j.part + (hk * j.n_split * R + r) * (D + 2);
+            float M = -INFINITY, L = 0.0f;
+            for (int64_t c = 0; c < j.n_split; c++) {
+                const float *p = p0 + c * R * (D + 2);
+                if (p[D + 1] > 0.0f) M = MT_MAX(M, p[D]);
+            }
+            float *dst = a->out + (r / j.G) * a->o_st + (hk * j.G + r % j.G) * a->o_sh;
+            for (int64_t d = 0; d < D; d++) dst[d] = 0.0f;
+            for (int64_t c = 0; c < j.n_split; c++) {
+                const float *p = p0 + c * R * (D + 2);
+                if (!(p[D + 1] > 0.0f)) continue;
+                float e = expf(p[D] - M);
+                L += p[D + 1] * e;
+                for (int64_t d = 0; d < D; d++) dst[d] += p[d] * e;
+            }
+            float inv = L > 0.0f ? 1.0f / L : 0.0f;
+            for (int64_t d = 0; d < D; d++) dst[d] *= inv;
+        }
 }

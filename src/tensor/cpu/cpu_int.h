@@ -19,10 +19,12 @@
 typedef struct mt_cpu_isa {
     const char *name;
     int mr, nr;
+    int gemv_m;
     /* C[MR,NR] = (load_c ? C : 0) + A[MR,kc] . Bpanel[kc,NR] */
     void (*ukr)(int64_t kc, const float *a, int64_t rsa, const float *b, float *c, int64_t ldc, bool load_c);
     void (*pack_b)(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t rs, int64_t cs, float *dst);
-    /* m = 1..4 rows of A against W rows [0, n): C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j] if acc). */
+    /* m rows of A against W rows [0, n): C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j] if acc). Any m works; up to
+     * gemv_m rows the kernel reads each W row once (the driver slices W through L2 for more). */
     void (*gemv)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *w, mt_dtype wt, int64_t ldw,
                  const float *bias, float *c, int64_t ldc, bool acc);
     /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */

@@ -12,14 +12,16 @@
  *   | ir   | MR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR]                    |
  *
  * M <= 8 (decode, of up to 8 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
- * fly, threads over N; rows past 4 reuse each slice of W from L2.
+ * fly, threads over N. Up to the kernel's gemv_m rows (8 on AVX-512, with 32 registers; 4 elsewhere) one pass
+ * reads W; past that, rows reuse each slice of W from L2.
  */
 #include <string.h>
 
 #include "tensor/cpu/cpu_int.h"
 
-/* GEMV_MAX_M rows per kernel call; up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV
- * path too, GEMV_MAX_M at a time over each L2-sized slice of W, so W still comes from DRAM once. */
+/* Up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV path; a kernel that streams fewer
+ * rows at once (isa->gemv_m, GEMV_MAX_M for the bf16 dot) runs over each L2-sized slice of W once per group of
+ * rows, so W still comes from DRAM once. */
 enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10 };
 
 /* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
@@ -197,13 +199,14 @@ static void gemv_task(void *ctx, int64_t t, int thread) {
     const gemv_job *j = ctx;
     int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
     size_t es = mt_dtype_size(j->wt);
-    int64_t slice = j->M <= GEMV_MAX_M ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)((size_t)j->K * es) / 16 * 16);
+    int64_t rows = j->A16 ? GEMV_MAX_M : j->isa->gemv_m;
+    int64_t slice = j->M <= rows ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)((size_t)j->K * es) / 16 * 16);
     for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
         int64_t ns = MT_MIN(slice, n0 + n - s0);
         const float *bias = j->bias ? j->bias + s0 : NULL;
         const char *w = (const char *)j->W + (size_t)(s0 * j->ldw) * es;
-        for (int64_t m0 = 0; m0 < j->M; m0 += GEMV_MAX_M) {
-            int64_t mm = MT_MIN((int64_t)GEMV_MAX_M, j->M - m0);
+        for (int64_t m0 = 0; m0 < j->M; m0 += rows) {
+            int64_t mm = MT_MIN(rows, j->M - m0);
             float *c = j->C + m0 * j->ldc + s0;
             if (j->A16)
                 j->isa->gemv_bf16(mm, ns, j->K, j->A16 + m0 * j->K, j->K, (const uint16_t *)w, j->ldw, bias, c, j->ldc,

@@ -85,55 +85,88 @@ static void pack_b(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t
     }
 }
 
-MT_INLINE void gemv_tile(int MM, int NW, mt_dtype wt, int64_t k, const float *a, int64_t lda, const void *w,
-                         int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
-    __m512 s[4][4];
-    #pragma GCC unroll 24
+/* Prefetch ahead of the W stream: the hardware prefetchers stop at 4 KiB pages (file-mapped weights), and a tile's
+ * rows are as many streams. A tile up to PF_TILE_BYTES prefetches the next tile at the same offset, one tile ahead;
+ * a larger one (K = 11008 rows are 22 KB) would fetch lines so far ahead that L1 drops them before use, so it
+ * prefetches each row PF_ROW_BYTES ahead instead (past a row's end, that is the next row: W rows are adjacent).
+ *
+ * Two or more rows of f32 A are more than L1 holds once K passes A_L1_BYTES / (4 MM) (64 KB at M = 8, K = 2048;
+ * 176 KB at M = 4, K = 11008), and every step would reload them from L2. Those run in K blocks of KB: the A block
+ * stays in L1 while every tile of an L2-sized slice of W (SLICE_BYTES) takes its partial sums, added into C block
+ * after block. One row (44 KB at K = 11008) measured 10% slower blocked: it streams W rows whole instead. */
+enum { PF_TILE_BYTES = 16 << 10, PF_ROW_BYTES = 2048, A_L1_BYTES = 32 << 10, KB = 1024, SLICE_BYTES = 256 << 10 };
+
+/* C[i, r] (+)= A_i[k0:k1] . W_r[k0:k1] for MM rows of A and NW rows of W; a and w point at column 0. */
+MT_INLINE void gemv_tile(int MM, int NW, mt_dtype wt, int64_t k0, int64_t k1, bool pf_next, const float *a,
+                         int64_t lda, const void *w, int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
+    __m512 s[8][4];
+    #pragma GCC unroll 32
     for (int i = 0; i < MM; i++)
-        #pragma GCC unroll 24
+        #pragma GCC unroll 32
         for (int r = 0; r < NW; r++) s[i][r] = _mm512_setzero_ps();
-    /* prefetch the next tile's rows, as the AVX2 GEMV does (file-mapped weights: 4 KiB pages) */
     size_t es = mt_dtype_size(wt);
-    uintptr_t next = (uintptr_t)w + (uintptr_t)(NW * ldw) * es;
-    int64_t x = 0;
-    for (; x + 16 <= k; x += 16) {
+    uintptr_t pf = pf_next ? (uintptr_t)w + (uintptr_t)(NW * ldw) * es : (uintptr_t)w + PF_ROW_BYTES;
+    int64_t x = k0;
+    for (; x + 16 <= k1; x += 16) {
         if ((x * (int64_t)es) % 64 == 0) {
-            #pragma GCC unroll 24
+            #pragma GCC unroll 32
             for (int r = 0; r < NW; r++)
-                _mm_prefetch((const char *)(next + (uintptr_t)(r * ldw + x) * es), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf + (uintptr_t)(r * ldw + x) * es), _MM_HINT_T0);
         }
-        __m512 av[4];
-        #pragma GCC unroll 24
-        for (int i = 0; i < MM; i++) av[i] = _mm512_loadu_ps(a + i * lda + x);
-        #pragma GCC unroll 24
-        for (int r = 0; r < NW; r++) {
-            __m512 wv = load16(w, wt, r * ldw + x);
-            #pragma GCC unroll 24
-            for (int i = 0; i < MM; i++) s[i][r] = _mm512_fmadd_ps(av[i], wv, s[i][r]);
+        /* each W vector is loaded (and widened) once, each A vector once per step */
+        __m512 wv[4];
+        #pragma GCC unroll 32
+        for (int r = 0; r < NW; r++) wv[r] = load16(w, wt, r * ldw + x);
+        #pragma GCC unroll 32
+        for (int i = 0; i < MM; i++) {
+            __m512 av = _mm512_loadu_ps(a + i * lda + x);
+            #pragma GCC unroll 32
+            for (int r = 0; r < NW; r++) s[i][r] = _mm512_fmadd_ps(av, wv[r], s[i][r]);
         }
     }
-    #pragma GCC unroll 24
+    #pragma GCC unroll 32
     for (int i = 0; i < MM; i++)
-        #pragma GCC unroll 24
+        #pragma GCC unroll 32
         for (int r = 0; r < NW; r++) {
             float t = _mm512_reduce_add_ps(s[i][r]);
-            for (int64_t y = x; y < k; y++) t += a[i * lda + y] * mt_cpu_load(w, wt, r * ldw + y);
+            for (int64_t y = x; y < k1; y++) t += a[i * lda + y] * mt_cpu_load(w, wt, r * ldw + y);
             if (bias) t += bias[r];
             c[i * ldc + r] = acc ? c[i * ldc + r] + t : t;
         }
 }
 
-MT_INLINE void gemv_rows(int MM, mt_dtype wt, int64_t n, int64_t k, const float *a, int64_t lda, const void *w,
-                         int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
-    const int NW = MM <= 2 ? 4 : 2;
+/* W rows [0, n) over columns [k0, k1), NW at a time. */
+MT_INLINE void gemv_span(int MM, int NW, mt_dtype wt, int64_t n, int64_t k0, int64_t k1, bool pf_next,
+                         const float *a, int64_t lda, const void *w, int64_t ldw, const float *bias, float *c,
+                         int64_t ldc, bool acc) {
     size_t es = mt_dtype_size(wt);
     int64_t j = 0;
     for (; j + NW <= n; j += NW)
-        gemv_tile(MM, NW, wt, k, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw, bias ? bias + j : NULL, c + j,
-                  ldc, acc);
+        gemv_tile(MM, NW, wt, k0, k1, pf_next, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw,
+                  bias ? bias + j : NULL, c + j, ldc, acc);
     for (; j < n; j++)
-        gemv_tile(MM, 1, wt, k, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw, bias ? bias + j : NULL, c + j,
-                  ldc, acc);
+        gemv_tile(MM, 1, wt, k0, k1, pf_next, a, lda, (const char *)w + (size_t)(j * ldw) * es, ldw,
+                  bias ? bias + j : NULL, c + j, ldc, acc);
+}
+
+/* W rows per tile: MM x NW accumulators, NW widened W vectors and one A vector fit the 32 zmm registers. */
+MT_INLINE void gemv_rows(int MM, mt_dtype wt, int64_t n, int64_t k, const float *a, int64_t lda, const void *w,
+                         int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
+    const int NW = MM <= 2 ? 4 : MM <= 4 ? 2 : MM <= 6 ? 4 : 3;
+    size_t es = mt_dtype_size(wt);
+    if (MM == 1 || (size_t)(MM * k) * sizeof(float) <= A_L1_BYTES) {
+        gemv_span(MM, NW, wt, n, 0, k, (size_t)(NW * ldw) * es <= PF_TILE_BYTES, a, lda, w, ldw, bias, c, ldc, acc);
+        return;
+    }
+    /* blocked: the next tile is read right after this one, at the same columns */
+    int64_t slice = MT_MAX((int64_t)NW, (int64_t)(SLICE_BYTES / ((size_t)k * es)) / NW * NW);
+    for (int64_t s0 = 0; s0 < n; s0 += slice) {
+        int64_t ns = MT_MIN(slice, n - s0);
+        const char *ws = (const char *)w + (size_t)(s0 * ldw) * es;
+        for (int64_t k0 = 0; k0 < k; k0 += KB)
+            gemv_span(MM, NW, wt, ns, k0, MT_MIN(k, k0 + KB), true, a, lda, ws, ldw,
+                      bias && k0 == 0 ? bias + s0 : NULL, c + s0, ldc, acc || k0 > 0);
+    }
 }
 
 #define GEMV_WT(MM)                                                                         \
@@ -150,6 +183,10 @@ static void gemv(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, c
     case 2: GEMV_WT(2); break;
     case 3: GEMV_WT(3); break;
     case 4: GEMV_WT(4); break;
+    case 5: GEMV_WT(5); break;
+    case 6: GEMV_WT(6); break;
+    case 7: GEMV_WT(7); break;
+    case 8: GEMV_WT(8); break;
     default: mt_cpu_gemv_generic(m, n, k, a, lda, w, wt, ldw, bias, c, ldc, acc);
     }
 }
@@ -186,9 +223,10 @@ static double read_sum(int64_t n, const float *x, float *out) {
 }
 
 const mt_cpu_isa mt_cpu_isa_avx512 = {
-    .name = "avx512", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = gemv,
+    .name = "avx512", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = gemv, .gemv_m = 8,
     .gemv_bf16 = mt_avx512_gemv_bf16, .gemv_q = mt_avx512_gemv_q, .quant_act = mt_avx512_quant_act,
-    .dequant = mt_avx512_dequant, .gemv_q_vnni = mt_avx512vnni_gemv_q, .dot = mt_avx2_dot, .axpy = mt_avx2_axpy, .scale = mt_avx2_scale,
+    .dequant = mt_avx512_dequant, .gemv_q_vnni = mt_avx512vnni_gemv_q, .dot = mt_avx2_dot, .axpy = mt_avx2_axpy,
+    .scale = mt_avx2_scale,
     .max = mt_avx2_max, .exp_sum = mt_avx2_exp_sum, .sumsq = mt_avx2_sumsq, .mul_w = mt_avx2_mul_w,
     .silu = mt_avx2_silu, .sigmoid = mt_avx2_sigmoid, .swiglu = mt_avx2_swiglu, .gelu_erf = mt_avx2_gelu_erf,
     .gelu_tanh = mt_avx2_gelu_tanh, .to_f32 = mt_avx2_to_f32, .from_f32 = mt_avx2_from_f32, .fma_loop = fma_loop,

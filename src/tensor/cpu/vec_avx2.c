@@ -210,6 +210,7 @@ const mt_cpu_isa mt_cpu_isa_avx2 = {
     .name = "avx2",
     .mr = 6,
     .nr = 16,
+    .gemv_m = 4,
     .ukr = mt_avx2_ukr,
     .pack_b = mt_avx2_pack_b,
     .gemv = mt_avx2_gemv,

@@ -21,3 +21,9 @@ add_test(NAME gguf_read_back
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/read_back.py --mitten $<TARGET_FILE:mitten_cli>
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-read-back)
 set_tests_properties(gguf_read_back PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_llama_quantize  llama.cpp's own quantizer (llama_model_quantize in the prebuilt libllama) on mitten's f32 file
+#                      gives the tensors, types and bytes mitten's q8_0 / q4_0 files hold; mitten runs its files
+add_test(NAME gguf_llama_quantize
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_quantize.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-llama-quantize)
+set_tests_properties(gguf_llama_quantize PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -24,13 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmproj_check as mc  # noqa: E402  (ggml's reader through ctypes)
 
-fails = []
-
-
-def check(label, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + label + ("" if ok or not detail else ": " + detail))
-    if not ok:
-        fails.append(label)
+check, fails = mc.check, mc.fails
 
 
 class QuantizeParams(ctypes.Structure):

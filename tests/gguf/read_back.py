@@ -20,14 +20,10 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mmproj_check import check, fails  # noqa: E402
+
 QUESTION = "What colour is the shape?"
-fails = []
-
-
-def check(label, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + label + ("" if ok or not detail else ": " + detail))
-    if not ok:
-        fails.append(label)
 
 
 def main():

@@ -529,7 +529,8 @@ static mt_status bench_linears(bench *b, mt_err *err) {
                  mt_model_part_of(b->m, t->name) == MT_PART_LANGUAGE ? "text" : "vision", (int)strcspn(leaf, "."), leaf);
         st = bench_linear(b, label, &c, 512, err);
         if (!st) st = bench_linear(b, label, &c, 1, err);
-        bool text = mt_model_part_of(b->m, t->name) == MT_PART_LANGUAGE;
+        /* a quantized file's weights are timed as they are; float ones also as GGUF's types */
+        bool text = mt_model_part_of(b->m, t->name) == MT_PART_LANGUAGE && !mt_dtype_is_quant(t->dtype);
         for (size_t k = 0; text && k < MT_ARRAY_LEN(bench_quant_types) && !st; k++)
             st = bench_linear_quant(b, label, &c, bench_quant_types[k], err);
     }
@@ -537,7 +538,7 @@ static mt_status bench_linears(bench *b, mt_err *err) {
         static lin_case c;
         c.ws[0] = head, c.n = 1;
         st = bench_linear(b, "LM head", &c, 1, err);
-        for (size_t k = 0; k < MT_ARRAY_LEN(bench_quant_types) && !st; k++)
+        for (size_t k = 0; k < MT_ARRAY_LEN(bench_quant_types) && !st && !mt_dtype_is_quant(head->dtype); k++)
             st = bench_linear_quant(b, "LM head", &c, bench_quant_types[k], err);
     }
     return st;

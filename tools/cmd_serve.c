@@ -112,7 +112,7 @@ int mt_cmd_serve(int argc, char **argv) {
         return MT_EXIT_USAGE;
     }
     char folder[256];
-    folder_name(m->dir, folder, sizeof folder);
+    folder_name(m->source, folder, sizeof folder);
     p.model_id = name ? name : folder;
     /* signals are taken by sigwait below; every thread started from here on inherits the mask */
     sigset_t stop;

@@ -223,7 +223,7 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
     char path[4096];
     mt_gguf_source *gguf = NULL;
     mt_safetensors *gguf_st = NULL;
-    const char *mmproj = params ? params->mmproj : NULL;
+    const char *mmproj = params ? params->mmproj : NULL, *given = dir;
     mt_status st = MT_OK;
     if (mt_gguf_is_file(dir)) st = mt_gguf_source_open(dir, mmproj, &gguf, &dir, &gguf_st, err);
     else if (mmproj)
@@ -245,10 +245,11 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
     const cJSON *arch = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const mt_composition *comp = cJSON_IsString(arch) ? mt_composition_find(arch->valuestring) : NULL;
     mt_model *m = comp ? mt_calloc(1, sizeof *m) : NULL;
-    if (!m || !(m->dir = mt_strdup(dir))) {
+    if (!m || !(m->dir = mt_strdup(dir)) || !(m->source = mt_strdup(given))) {
         if (!cJSON_IsString(arch)) st = mt_err_set(err, MT_ERR_FORMAT, "%s: field \"architectures\" must be a list of names", path);
         else if (!comp) st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture \"%s\" is not supported", path, arch->valuestring);
         else st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        if (m) mt_free(m->dir);
         mt_free(m);
         cJSON_Delete(cfg);
         mt_safetensors_close(gguf_st);
@@ -303,6 +304,7 @@ void mt_model_close(mt_model *m) {
     mt_safetensors_close(m->st);
     mt_gguf_source_close(m->gguf);
     mt_free(m->dir);
+    mt_free(m->source);
     mt_free(m);
 }
 

@@ -204,7 +204,8 @@ struct mt_model {
     const mt_composition *comp;
     const char *decoder_kind; /* the composition's, or the one its text config picked */
     char lm_head_name[256];   /* the LM head's tensor name for this decoder kind */
-    char *dir;
+    char *dir;    /* the checkpoint folder the parts read (a GGUF file's: its private metadata folder) */
+    char *source; /* what the user named: the folder, or the .gguf file (for reports) */
     mt_model_params params; /* as opened: parts read what concerns them (the processor, max_pixels) */
     mt_safetensors *st;
     mt_gguf_source *gguf; /* a GGUF file opened as a checkpoint folder (dir is then its metadata folder), or NULL */

@@ -9,11 +9,13 @@
 #include "models/gguf_export.h"
 
 static const char usage[] =
-    "usage: mitten quantize [-m DIR] --type TYPE --out F.gguf [--mmproj-out P.gguf | --no-mmproj] [--overwrite]\n\n"
+    "usage: mitten quantize [-m DIR] --type TYPE --out F.gguf [--mmproj-out P.gguf | --no-mmproj] [--overwrite]\n"
+    "                       [--threads N]\n\n"
     "Writes the model as llama.cpp's converter and quantizer would: the language model to F.gguf (tensor names,\n"
     "metadata, tokenizer and chat template) and, for a model with vision, the vision tower and projector to\n"
     "P.gguf (default: mmproj-F.gguf beside it), the file llama.cpp's --mmproj takes.\n"
     "  --type TYPE   f32, f16, bf16, q8_0, q4_0, q4_K (llama.cpp's Q4_K_M) or q6_K\n"
+    "  --threads N   threads converting rows (default: one per CPU)\n"
     "What stays in higher precision: norms, biases and other vectors (F32); the patch embedding (F32, F16 in an f16\n"
     "file); the output matrix (Q6_K in q4_0, q4_K and q6_K files); Q4_K_M's attn_v / ffn_down layers (Q6_K);\n"
     "matrices whose rows are not whole blocks (Q8_0, else F16); the projector file's matrices (Q8_0 below 8 bits).\n"
@@ -41,13 +43,14 @@ static void default_mmproj(const char *path, char *out, size_t cap) {
 static int write_gguf(int argc, char **argv, bool export_cmd) {
     const char *use = export_cmd ? export_usage : usage;
     if (mt_cli_help(argc, argv)) return printf("%s", use), MT_EXIT_OK;
-    const char *dir = mt_cli_default_model(), *type = export_cmd ? "bf16" : NULL, *out = NULL, *mmproj = NULL;
+    const char *dir = mt_cli_default_model(), *type = export_cmd ? "bf16" : NULL, *out = NULL, *mmproj = NULL,
+               *threads = NULL;
     bool no_mmproj = false, overwrite = false;
     int bad = 0;
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         if (mt_cli_opt(&a, "-m", &dir, &bad) || mt_cli_opt(&a, "--type", &type, &bad) ||
             mt_cli_opt(&a, export_cmd ? "--gguf" : "--out", &out, &bad) ||
-            mt_cli_opt(&a, "--mmproj-out", &mmproj, &bad))
+            mt_cli_opt(&a, "--mmproj-out", &mmproj, &bad) || mt_cli_opt(&a, "--threads", &threads, &bad))
             continue;
         if (mt_cli_flag(&a, "--no-mmproj")) no_mmproj = true;
         else if (mt_cli_flag(&a, "--overwrite")) overwrite = true;
@@ -58,6 +61,9 @@ static int write_gguf(int argc, char **argv, bool export_cmd) {
     if (mmproj && no_mmproj) return mt_cli_usage(use, "--mmproj-out and --no-mmproj contradict each other");
     mt_gguf_export_opts o = {.out = out, .overwrite = overwrite, .progress = progress};
     if (!mt_gguf_export_type_parse(type, &o.type)) return mt_cli_usage(use, "unknown --type %s", type);
+    int64_t n_threads = 0;
+    if (threads && !mt_cli_parse_i64(threads, 0, 1024, &n_threads)) return mt_cli_usage(use, "bad --threads %s", threads);
+    o.threads = (int)n_threads;
     mt_err err = {0};
     mt_model *m = NULL;
     fprintf(stderr, "loading %s\n", dir);

@@ -81,37 +81,72 @@ void mt_gguf_plan_free(mt_gguf_plan *p) {
     *p = (mt_gguf_plan){0};
 }
 
-/* Streams one planned tensor: its source elements, run by run, widened to f32 and stored as the item's type. */
+/* Rows of a tensor converted in parallel, a chunk at a time: quantizing is the slow part of writing (Q4_K's scale
+ * search), and rows are independent. */
+enum { CHUNK_ROWS = 64 };
+
+typedef struct fill_job {
+    const mt_gguf_item *it;
+    int64_t r0, cols;
+    size_t row_bytes;
+    float *scratch; /* [threads][cols] */
+    char *out;      /* [CHUNK_ROWS][row_bytes] */
+    mt_status *row_st; /* [CHUNK_ROWS] */
+} fill_job;
+
+/* Row r0 + t of the item into the chunk: its source elements, run by run, widened to f32, stored as the item's type.
+ * A non-finite value fails the row (the message is made again, in order, by the caller). */
+static void fill_row(void *ctx, int64_t t, int thread) {
+    const fill_job *j = ctx;
+    const mt_gguf_item *it = j->it;
+    float *f = j->scratch + (size_t)thread * (size_t)j->cols;
+    size_t esize = mt_dtype_size(it->src->dtype);
+    int64_t r = j->r0 + t, done = 0;
+    /* element e of the tensor: run e / count, index e % count of it, in the source's flat order */
+    while (done < j->cols) {
+        int64_t e = r * j->cols + done;
+        int64_t run = e / (int64_t)it->count, at = e % (int64_t)it->count;
+        int64_t len = MT_MIN(j->cols - done, (int64_t)it->count - at);
+        const char *src = (const char *)it->src->data + (it->offset + (size_t)run * it->stride + (size_t)at) * esize;
+        mt_cpu_to_f32(len, src, it->src->dtype, f + done);
+        done += len;
+    }
+    char *out = j->out + (size_t)t * j->row_bytes;
+    mt_err quiet;
+    j->row_st[t] = mt_dtype_is_quant(it->type) ? mt_quantize(it->type, f, 1, j->cols, out, &quiet) : MT_OK;
+    if (!mt_dtype_is_quant(it->type)) mt_cpu_from_f32(j->cols, f, out, it->type);
+}
+
+/* Streams one planned tensor, CHUNK_ROWS rows at a time. */
 static mt_status fill_item(void *user, const char *name, mt_gguf_sink *sink, mt_err *err) {
     const mt_gguf_item *it = user;
     if (it->o->progress) it->o->progress(it->o->progress_user, it->file, name, it->index, it->total);
     int64_t cols = it->shape[it->ndim - 1], total = 1;
     for (int d = 0; d < it->ndim; d++) total *= it->shape[d];
     int64_t rows = total / cols;
-    size_t row_bytes = mt_dtype_is_quant(it->type) ? mt_dtype_row_bytes(it->type, cols)
-                                                   : (size_t)cols * mt_dtype_size(it->type);
-    float *f = mt_malloc_array((size_t)cols, sizeof *f);
-    void *out = mt_malloc(row_bytes);
-    mt_status st = f && out ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    size_t esize = mt_dtype_size(it->src->dtype);
-    for (int64_t r = 0; r < rows && !st; r++) {
-        /* element e of the tensor: run e / count, index e % count of it, in the source's flat order */
-        int64_t done = 0;
-        while (done < cols) {
-            int64_t e = r * cols + done;
-            int64_t run = e / (int64_t)it->count, at = e % (int64_t)it->count;
-            int64_t len = MT_MIN(cols - done, (int64_t)it->count - at);
-            const char *src = (const char *)it->src->data + (it->offset + (size_t)run * it->stride + (size_t)at) * esize;
-            mt_cpu_to_f32(len, src, it->src->dtype, f + done);
-            done += len;
-        }
-        if (mt_dtype_is_quant(it->type)) st = mt_quantize(it->type, f, 1, cols, out, err);
-        else mt_cpu_from_f32(cols, f, out, it->type);
-        if (st) mt_err_prefix(err, "%s", it->name);
-        if (!st) st = mt_gguf_sink_write(sink, out, row_bytes, err);
+    int threads = mt_pool_threads(it->pool);
+    fill_job j = {.it = it, .cols = cols,
+                  .row_bytes = mt_dtype_is_quant(it->type) ? mt_dtype_row_bytes(it->type, cols)
+                                                           : (size_t)cols * mt_dtype_size(it->type)};
+    j.scratch = mt_malloc_array((size_t)threads * (size_t)cols, sizeof(float));
+    j.out = mt_malloc_array(CHUNK_ROWS, j.row_bytes);
+    j.row_st = mt_malloc_array(CHUNK_ROWS, sizeof *j.row_st);
+    mt_status st = j.scratch && j.out && j.row_st ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (j.r0 = 0; j.r0 < rows && !st; j.r0 += CHUNK_ROWS) {
+        int64_t n = MT_MIN((int64_t)CHUNK_ROWS, rows - j.r0);
+        mt_pool_run(it->pool, n, fill_row, &j);
+        for (int64_t t = 0; t < n && !st; t++)
+            if (j.row_st[t]) { /* the first bad row again, for its message */
+                fill_row(&j, t, 0);
+                float *f = j.scratch;
+                st = mt_quantize(it->type, f, 1, cols, j.out, err);
+                mt_err_prefix(err, "%s: row %lld", it->name, (long long)(j.r0 + t));
+            }
+        if (!st) st = mt_gguf_sink_write(sink, j.out, (size_t)n * j.row_bytes, err);
     }
-    mt_free(f);
-    mt_free(out);
+    mt_free(j.scratch);
+    mt_free(j.out);
+    mt_free(j.row_st);
     return st;
 }
 
@@ -119,13 +154,16 @@ static mt_status fill_item(void *user, const char *name, mt_gguf_sink *sink, mt_
 
 mt_status mt_gguf_write_plan(mt_gguf_writer *w, mt_gguf_plan *p, const char *path, const mt_gguf_export_opts *o,
                              mt_err *err) {
-    mt_status st = MT_OK;
+    mt_pool *pool = NULL;
+    mt_status st = mt_pool_new(o->threads, &pool, err);
     for (size_t i = 0; i < p->n && !st; i++) {
         mt_gguf_item *it = &p->items[i];
-        it->o = o, it->file = path, it->index = i, it->total = p->n;
+        it->o = o, it->file = path, it->index = i, it->total = p->n, it->pool = pool;
         st = mt_gguf_writer_add_tensor_fill(w, it->name, it->type, it->ndim, it->shape, fill_item, it, err);
     }
-    return st ? st : mt_gguf_write(w, path, o->overwrite, err);
+    if (!st) st = mt_gguf_write(w, path, o->overwrite, err);
+    mt_pool_free(pool);
+    return st;
 }
 
 static mt_status add_u32(mt_gguf_writer *w, const char *key, int64_t v, mt_err *err) {

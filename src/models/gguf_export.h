@@ -27,6 +27,7 @@ typedef struct mt_gguf_export_opts {
     const char *out;        /* the language model's file */
     const char *mmproj_out; /* the vision part's file, or NULL to write none */
     bool overwrite;         /* replace files that exist (else they are refused, untouched) */
+    int threads;            /* for converting rows; 0: one per CPU */
     /* called before each tensor is written: which file, the tensor, its index and the count */
     void (*progress)(void *user, const char *file, const char *tensor, size_t i, size_t n);
     void *progress_user;

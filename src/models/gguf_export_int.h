@@ -4,6 +4,7 @@
 #define MT_MODELS_GGUF_EXPORT_INT_H
 
 #include "io/gguf.h"
+#include "base/pool.h"
 #include "io/safetensors.h"
 #include "models/gguf_export.h"
 
@@ -30,6 +31,7 @@ typedef struct mt_gguf_item {
     const mt_gguf_export_opts *o;
     const char *file;
     size_t index, total;
+    mt_pool *pool; /* converts a chunk of rows in parallel */
 } mt_gguf_item;
 
 typedef struct mt_gguf_plan {

@@ -408,24 +408,23 @@ typedef struct lin_case {
     int n;
 } lin_case;
 
-static mt_status bench_linear(bench *b, const char *label, const lin_case *c, int64_t M, mt_err *err) {
-    int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
-    int calls = M <= 4 ? c->n : 1;
+/* Times mt_cpu_linear over M rows of random input, calls cycling through ws[0..calls) (weights of dtype wt, bytes
+ * each), into the figure named so. */
+static mt_status time_linear(bench *b, const char *name, int64_t M, int64_t N, int64_t K, const void *const *ws,
+                             int calls, mt_dtype wt, size_t bytes, mt_err *err) {
     float *A = mt_malloc_array((size_t)(M * K), sizeof(float)), *C = mt_malloc_array((size_t)(M * N), sizeof(float));
     if (!A || !C) {
         mt_free(A), mt_free(C);
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     }
     fill_random(A, M * K, 3);
-    figure *f = add_figure(b, "call", M <= 4, 0, "linear M=%lld N=%lld K=%lld %s", (long long)M, (long long)N,
-                           (long long)K, label);
+    figure *f = add_figure(b, "call", M <= 4, 0, "%s", name);
     f->seconds = 1e30;
     double spent = 0;
     span sp = start_figure();
     for (int rep = 0; rep < 6 && (rep < 2 || spent < 1.5); rep++) { /* rep 0 is the warm-up */
         double t0 = mt_time_now();
-        for (int i = 0; i < calls; i++)
-            mt_cpu_linear(b->pool, M, N, K, A, K, c->ws[i]->data, c->ws[i]->dtype, K, NULL, C, N, false);
+        for (int i = 0; i < calls; i++) mt_cpu_linear(b->pool, M, N, K, A, K, ws[i], wt, K, NULL, C, N, false);
         double t = (mt_time_now() - t0) / calls;
         if (rep) f->seconds = MT_MIN(f->seconds, t);
         spent += t * calls;
@@ -434,9 +433,18 @@ static mt_status bench_linear(bench *b, const char *label, const lin_case *c, in
     f->peak_rss = 0; /* the weights are mapped already: nothing to learn */
     f->count = 1;
     f->flop = 2.0 * (double)(M * N * K);
-    f->bytes = (double)c->ws[0]->nbytes;
+    f->bytes = (double)bytes;
     mt_free(A), mt_free(C);
     return MT_OK;
+}
+
+static mt_status bench_linear(bench *b, const char *label, const lin_case *c, int64_t M, mt_err *err) {
+    int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
+    const void *ws[MAX_ROTATE];
+    for (int i = 0; i < c->n; i++) ws[i] = c->ws[i]->data;
+    char name[160];
+    snprintf(name, sizeof name, "linear M=%lld N=%lld K=%lld %s", (long long)M, (long long)N, (long long)K, label);
+    return time_linear(b, name, M, N, K, ws, M <= 4 ? c->n : 1, c->ws[0]->dtype, c->ws[0]->nbytes, err);
 }
 
 /* Rotated layers a quantized copy may take: enough bytes to stream from DRAM, not so many that quantizing them
@@ -461,30 +469,14 @@ static mt_status bench_linear_quant(bench *b, const char *label, const lin_case 
             st = mt_quantize(type, row, 1, K, (char *)q[i] + (size_t)r * mt_dtype_row_bytes(type, K), err);
         }
     }
-    float *A = st ? NULL : mt_malloc_array((size_t)K, sizeof(float)), *C = st ? NULL : mt_malloc_array((size_t)N, sizeof(float));
-    if (!st && (!A || !C)) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     if (!st) {
-        fill_random(A, K, 3);
-        figure *f = add_figure(b, "call", true, 0, "linear M=1 N=%lld K=%lld %s %s", (long long)N, (long long)K,
-                               label, mt_dtype_name(type));
-        f->seconds = 1e30;
-        double spent = 0;
-        span sp = start_figure();
-        for (int rep = 0; rep < 6 && (rep < 2 || spent < 1.5); rep++) {
-            double t0 = mt_time_now();
-            for (int i = 0; i < n; i++) mt_cpu_linear(b->pool, 1, N, K, A, K, q[i], type, K, NULL, C, N, false);
-            double t = (mt_time_now() - t0) / n;
-            if (rep) f->seconds = MT_MIN(f->seconds, t);
-            spent += t * n;
-        }
-        finish_figure(b, f, sp);
-        f->peak_rss = 0;
-        f->count = 1;
-        f->flop = 2.0 * (double)(N * K);
-        f->bytes = (double)bytes;
+        char name[160];
+        snprintf(name, sizeof name, "linear M=1 N=%lld K=%lld %s %s", (long long)N, (long long)K, label,
+                 mt_dtype_name(type));
+        st = time_linear(b, name, 1, N, K, (const void *const *)q, n, type, bytes, err);
     }
     for (int i = 0; i < n; i++) mt_free(q[i]);
-    mt_free(row), mt_free(A), mt_free(C);
+    mt_free(row);
     return st;
 }
 

@@ -263,41 +263,23 @@ mt_status mt_gguf_plan_whole(mt_gguf_plan *p, const mt_model *m, const char *ggu
 static mt_status text_tensors(mt_gguf_plan *p, const mt_model *m, const mt_decoder_cfg *c, mt_dtype ft,
                               mt_err *err) {
     const char *px = m->text_prefix;
-    const mt_decoder_names *nm = c->names;
     char src[512], dst[96];
     bool tied = !mt_safetensors_find(m->st, m->lm_head_name) || c->tied;
-    snprintf(src, sizeof src, "%s%sweight", px, nm->embed);
+    snprintf(src, sizeof src, "%sembed_tokens.weight", px);
     mt_status st = mt_gguf_plan_whole(p, m, "token_embd.weight", src, ft, tied ? MT_GGUF_ROLE_OUTPUT : MT_GGUF_ROLE_OTHER,
                                       0, 1, err);
-    static const struct {
-        const char *gguf;
-        size_t name_at; /* offsetof in mt_decoder_names, or SIZE_MAX for the q/k norms */
-        const char *norm;
-        mt_gguf_role role;
-    } layer_map[] = {
-        {"attn_norm", offsetof(mt_decoder_names, ln1), NULL, MT_GGUF_ROLE_OTHER},
-        {"attn_q", offsetof(mt_decoder_names, q), NULL, MT_GGUF_ROLE_OTHER},
-        {"attn_k", offsetof(mt_decoder_names, k), NULL, MT_GGUF_ROLE_OTHER},
-        {"attn_v", offsetof(mt_decoder_names, v), NULL, MT_GGUF_ROLE_ATTN_V},
-        {"attn_output", offsetof(mt_decoder_names, o), NULL, MT_GGUF_ROLE_OTHER},
-        {"attn_q_norm", SIZE_MAX, "self_attn.q_norm.", MT_GGUF_ROLE_OTHER},
-        {"attn_k_norm", SIZE_MAX, "self_attn.k_norm.", MT_GGUF_ROLE_OTHER},
-        {"ffn_norm", offsetof(mt_decoder_names, ln2), NULL, MT_GGUF_ROLE_OTHER},
-        {"ffn_gate", offsetof(mt_decoder_names, gate), NULL, MT_GGUF_ROLE_OTHER},
-        {"ffn_up", offsetof(mt_decoder_names, up), NULL, MT_GGUF_ROLE_OTHER},
-        {"ffn_down", offsetof(mt_decoder_names, down), NULL, MT_GGUF_ROLE_FFN_DOWN},
-    };
     for (int64_t l = 0; l < c->n_layers && !st; l++)
-        for (size_t k = 0; k < MT_ARRAY_LEN(layer_map) && !st; k++) {
-            const char *part =
-                layer_map[k].norm ? layer_map[k].norm : *(const char *const *)((const char *)nm + layer_map[k].name_at);
-            if ((layer_map[k].norm && !c->qk_norm) || !part) continue;
+        for (size_t k = 0; k < mt_gguf_n_text_layer && !st; k++) {
+            const mt_gguf_name *nm = &mt_gguf_text_layer[k];
+            mt_gguf_role role = !strcmp(nm->gguf, "attn_v")     ? MT_GGUF_ROLE_ATTN_V
+                                : !strcmp(nm->gguf, "ffn_down") ? MT_GGUF_ROLE_FFN_DOWN
+                                                                : MT_GGUF_ROLE_OTHER;
             static const char *const suffixes[] = {"weight", "bias"};
             for (int s = 0; s < 2 && !st; s++) {
-                snprintf(src, sizeof src, "%slayers.%lld.%s%s", px, (long long)l, part, suffixes[s]);
-                snprintf(dst, sizeof dst, "blk.%lld.%s.%s", (long long)l, layer_map[k].gguf, suffixes[s]);
-                if (s == 1 && !mt_safetensors_find(m->st, src)) continue;
-                st = mt_gguf_plan_whole(p, m, dst, src, ft, layer_map[k].role, l, c->n_layers, err);
+                snprintf(src, sizeof src, "%slayers.%lld.%s.%s", px, (long long)l, nm->hf, suffixes[s]);
+                snprintf(dst, sizeof dst, "blk.%lld.%s.%s", (long long)l, nm->gguf, suffixes[s]);
+                if ((s == 1 || nm->optional) && !mt_safetensors_find(m->st, src)) continue;
+                st = mt_gguf_plan_whole(p, m, dst, src, ft, role, l, c->n_layers, err);
             }
         }
     snprintf(src, sizeof src, "%snorm.weight", px);

@@ -54,6 +54,28 @@ mt_status mt_gguf_plan_whole(mt_gguf_plan *p, const mt_model *m, const char *ggu
 mt_status mt_gguf_write_plan(mt_gguf_writer *w, mt_gguf_plan *p, const char *path,
                              const mt_gguf_export_opts *o, mt_err *err);
 
+/* One module's names (without ".weight" / ".bias"): llama.cpp's and the checkpoint's (after the text prefix, the
+ * "layers.N." or the vision prefix's "blocks.N."); optional ones exist in some families only (Qwen3's q/k norms).
+ * Biases are always optional. gguf_names.c. */
+typedef struct mt_gguf_name {
+    const char *gguf, *hf;
+    bool optional;
+} mt_gguf_name;
+extern const mt_gguf_name mt_gguf_text_layer[];
+extern const size_t mt_gguf_n_text_layer;
+/* Qwen2.5-VL's (gated SiLU MLP) or Qwen2-VL's vision block, the fused qkv aside (split in GGUF) */
+const mt_gguf_name *mt_gguf_vision_block(bool qwen2_5, size_t *n);
+/* the merger after the blocks (names after the vision prefix) */
+extern const mt_gguf_name mt_gguf_merger[];
+extern const size_t mt_gguf_n_merger;
+
+/* tokenizer.json's Split pattern of each tokenizer.ggml.pre name mitten writes and reads */
+typedef struct mt_gguf_pre {
+    const char *pattern, *name;
+} mt_gguf_pre;
+extern const mt_gguf_pre mt_gguf_pre_tokenizers[];
+extern const size_t mt_gguf_n_pre_tokenizers;
+
 /* general.architecture, type ("model" / "mmproj"), name (the folder's), file_type, quantization_version. */
 mt_status mt_gguf_add_general(mt_gguf_writer *w, const mt_model *m, const char *arch, const char *type,
                               mt_dtype file_type, mt_err *err);

@@ -201,24 +201,20 @@ static mt_status tensors(mt_gguf_plan *p, const mt_model *m, const vision_cfg *v
     mt_dtype ft = projector_type(file_type);
     mt_status st = split_patch_embed(p, m, v, file_type, err);
     char src[128], dst[MT_GGUF_MAX_NAME];
+    size_t n;
+    const mt_gguf_name *block = mt_gguf_vision_block(v->qwen2_5, &n);
     for (int64_t l = 0; l < v->depth && !st; l++) {
-        static const char *const qwen2_5[][2] = {{"attn.proj.", "attn_out"}, {"norm1.", "ln1"}, {"norm2.", "ln2"},
-                                                 {"mlp.gate_proj.", "ffn_gate"}, {"mlp.up_proj.", "ffn_up"},
-                                                 {"mlp.down_proj.", "ffn_down"}};
-        static const char *const qwen2[][2] = {{"attn.proj.", "attn_out"}, {"norm1.", "ln1"}, {"norm2.", "ln2"},
-                                               {"mlp.fc1.", "ffn_up"}, {"mlp.fc2.", "ffn_down"}};
-        size_t n = v->qwen2_5 ? MT_ARRAY_LEN(qwen2_5) : MT_ARRAY_LEN(qwen2);
         st = split_qkv(p, m, l, v->width, ft, err);
         for (size_t k = 0; k < n && !st; k++) {
-            const char *const *map = v->qwen2_5 ? qwen2_5[k] : qwen2[k];
-            snprintf(src, sizeof src, "blocks.%lld.%s", (long long)l, map[0]);
-            snprintf(dst, sizeof dst, "v.blk.%lld.%s", (long long)l, map[1]);
+            snprintf(src, sizeof src, "blocks.%lld.%s.", (long long)l, block[k].hf);
+            snprintf(dst, sizeof dst, "v.blk.%lld.%s", (long long)l, block[k].gguf);
             st = module(p, m, dst, src, ft, err);
         }
     }
-    if (!st) st = module(p, m, "v.post_ln", "merger.ln_q.", ft, err);
-    if (!st) st = module(p, m, "mm.0", "merger.mlp.0.", ft, err);
-    if (!st) st = module(p, m, "mm.2", "merger.mlp.2.", ft, err);
+    for (size_t k = 0; k < mt_gguf_n_merger && !st; k++) {
+        snprintf(src, sizeof src, "%s.", mt_gguf_merger[k].hf);
+        st = module(p, m, mt_gguf_merger[k].gguf, src, ft, err);
+    }
     return st;
 }
 

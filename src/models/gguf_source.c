@@ -10,6 +10,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "io/gguf.h"
+#include "models/gguf_export_int.h"
 #include "tensor/cpu/cpu.h"
 #include "tensor/quant.h"
 
@@ -141,37 +142,30 @@ static mt_status join_rows(mt_gguf_source *s, const mt_gguf_tensor *const *parts
 
 /* ---- the language model ---- */
 
-static const struct {
-    const char *gguf, *hf;
-} layer_names[] = {
-    {"attn_norm.weight", "input_layernorm.weight"},
-    {"attn_q.weight", "self_attn.q_proj.weight"},
-    {"attn_q.bias", "self_attn.q_proj.bias"},
-    {"attn_k.weight", "self_attn.k_proj.weight"},
-    {"attn_k.bias", "self_attn.k_proj.bias"},
-    {"attn_v.weight", "self_attn.v_proj.weight"},
-    {"attn_v.bias", "self_attn.v_proj.bias"},
-    {"attn_output.weight", "self_attn.o_proj.weight"},
-    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
-    {"ffn_norm.weight", "post_attention_layernorm.weight"},
-    {"ffn_gate.weight", "mlp.gate_proj.weight"},
-    {"ffn_up.weight", "mlp.up_proj.weight"},
-    {"ffn_down.weight", "mlp.down_proj.weight"},
-};
+/* Module nm's weight (absent: an error unless optional) and bias (when there is one), GGUF names under gguf_at,
+ * checkpoint names under hf_at. */
+static mt_status map_module(mt_gguf_source *s, const mt_gguf *g, const char *path, const char *gguf_at,
+                            const char *hf_at, const mt_gguf_name *nm, mt_err *err) {
+    char src[128], dst[160];
+    mt_status st = MT_OK;
+    for (int b = 0; b < 2 && !st; b++) {
+        snprintf(src, sizeof src, "%s%s.%s", gguf_at, nm->gguf, b ? "bias" : "weight");
+        snprintf(dst, sizeof dst, "%s%s.%s", hf_at, nm->hf, b ? "bias" : "weight");
+        st = map_one(s, g, path, src, dst, b == 1 || nm->optional, err);
+    }
+    return st;
+}
 
 static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, mt_err *err) {
     const mt_gguf *g = s->text;
     mt_status st = map_one(s, g, s->path, "token_embd.weight", "model.embed_tokens.weight", false, err);
-    char src[96], dst[128];
-    for (int64_t l = 0; l < n_layers && !st; l++)
-        for (size_t k = 0; k < MT_ARRAY_LEN(layer_names) && !st; k++) {
-            bool required = !strstr(layer_names[k].gguf, ".bias") && !strstr(layer_names[k].gguf, "_q_norm") &&
-                            !strstr(layer_names[k].gguf, "_k_norm");
-            snprintf(src, sizeof src, "blk.%lld.%s", (long long)l, layer_names[k].gguf);
-            snprintf(dst, sizeof dst, "model.layers.%lld.%s", (long long)l, layer_names[k].hf);
-            st = map_one(s, g, s->path, src, dst, !required, err);
-        }
+    char gguf_at[64], hf_at[64];
+    for (int64_t l = 0; l < n_layers && !st; l++) {
+        snprintf(gguf_at, sizeof gguf_at, "blk.%lld.", (long long)l);
+        snprintf(hf_at, sizeof hf_at, "model.layers.%lld.", (long long)l);
+        for (size_t k = 0; k < mt_gguf_n_text_layer && !st; k++)
+            st = map_module(s, g, s->path, gguf_at, hf_at, &mt_gguf_text_layer[k], err);
+    }
     if (!st) st = map_one(s, g, s->path, "output_norm.weight", "model.norm.weight", false, err);
     if (!st) st = map_one(s, g, s->path, "output.weight", "lm_head.weight", true, err);
     return st;
@@ -203,12 +197,8 @@ static mt_status vision_tensors(mt_gguf_source *s, const char *path, int64_t dep
     int64_t shape5[5] = {h->shape[0], h->shape[1], 2, h->shape[2], h->shape[3]};
     st = add_view(s, "visual.patch_embed.proj.weight", 5, shape5, MT_F32, conv, (size_t)(2 * planes * plane) * 4, err);
 
-    static const char *const qwen2_5_map[][2] = {{"attn_out", "attn.proj"}, {"ln1", "norm1"}, {"ln2", "norm2"},
-                                                 {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"},
-                                                 {"ffn_down", "mlp.down_proj"}};
-    static const char *const qwen2_map[][2] = {{"attn_out", "attn.proj"}, {"ln1", "norm1"}, {"ln2", "norm2"},
-                                               {"ffn_up", "mlp.fc1"}, {"ffn_down", "mlp.fc2"}};
-    size_t n_map = qwen2_5 ? MT_ARRAY_LEN(qwen2_5_map) : MT_ARRAY_LEN(qwen2_map);
+    size_t n_block;
+    const mt_gguf_name *block = mt_gguf_vision_block(qwen2_5, &n_block);
     char src[96], dst[128];
     for (int64_t l = 0; l < depth && !st; l++) {
         for (int b = 0; b < 2 && !st; b++) {
@@ -222,24 +212,11 @@ static mt_status vision_tensors(mt_gguf_source *s, const char *path, int64_t dep
             snprintf(dst, sizeof dst, "visual.blocks.%lld.attn.qkv.%s", (long long)l, suffix);
             if (!st) st = join_rows(s, qkv, 3, dst, err);
         }
-        for (size_t k = 0; k < n_map && !st; k++)
-            for (int b = 0; b < 2 && !st; b++) {
-                const char *map0 = qwen2_5 ? qwen2_5_map[k][0] : qwen2_map[k][0];
-                const char *map1 = qwen2_5 ? qwen2_5_map[k][1] : qwen2_map[k][1];
-                snprintf(src, sizeof src, "v.blk.%lld.%s.%s", (long long)l, map0, b ? "bias" : "weight");
-                snprintf(dst, sizeof dst, "visual.blocks.%lld.%s.%s", (long long)l, map1, b ? "bias" : "weight");
-                st = map_one(s, g, path, src, dst, b == 1, err);
-            }
+        snprintf(src, sizeof src, "v.blk.%lld.", (long long)l);
+        snprintf(dst, sizeof dst, "visual.blocks.%lld.", (long long)l);
+        for (size_t k = 0; k < n_block && !st; k++) st = map_module(s, g, path, src, dst, &block[k], err);
     }
-    static const char *const top[][2] = {{"v.post_ln", "visual.merger.ln_q"},
-                                         {"mm.0", "visual.merger.mlp.0"},
-                                         {"mm.2", "visual.merger.mlp.2"}};
-    for (size_t k = 0; k < MT_ARRAY_LEN(top) && !st; k++)
-        for (int b = 0; b < 2 && !st; b++) {
-            snprintf(src, sizeof src, "%s.%s", top[k][0], b ? "bias" : "weight");
-            snprintf(dst, sizeof dst, "%s.%s", top[k][1], b ? "bias" : "weight");
-            st = map_one(s, g, path, src, dst, b == 1, err);
-        }
+    for (size_t k = 0; k < mt_gguf_n_merger && !st; k++) st = map_module(s, g, path, "", "visual.", &mt_gguf_merger[k], err);
     return st;
 }
 
@@ -284,19 +261,14 @@ static mt_status write_json(mt_gguf_source *s, const char *name, cJSON *doc, mt_
     return st;
 }
 
-static const char *const qwen2_split =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-    "\\s+(?!\\S)|\\s+";
-static const char *const llama3_split =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-    "\\s+(?!\\S)|\\s+";
-
 /* tokenizer.json of a byte-level BPE vocabulary ("gpt2" model), as Hugging Face tokenizers writes Qwen's and Llama 3's:
  * the Split pattern the pre-tokenizer name stands for, then ByteLevel; control and user-defined tokens as added. */
 static mt_status write_tokenizer(mt_gguf_source *s, meta *r, int64_t *n_vocab, mt_err *err) {
     const char *model = str_key(r, "tokenizer.ggml.model"), *pre = str_key(r, "tokenizer.ggml.pre");
     if (r->st) return r->st;
-    const char *split = !strcmp(pre, "qwen2") ? qwen2_split : !strcmp(pre, "llama-bpe") ? llama3_split : NULL;
+    const char *split = NULL;
+    for (size_t i = 0; i < mt_gguf_n_pre_tokenizers && !split; i++)
+        if (!strcmp(pre, mt_gguf_pre_tokenizers[i].name)) split = mt_gguf_pre_tokenizers[i].pattern;
     if (strcmp(model, "gpt2") || !split)
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tokenizer %s with pre-tokenizer %s; mitten reads byte-level "
                           "BPE (gpt2) with qwen2 or llama-bpe", r->path, model, pre);
@@ -493,7 +465,7 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     cJSON_AddNumberToObject(cfg, "max_position_embeddings", (double)int_key(&r, KEY("context_length"), false, 0));
     cJSON_AddNumberToObject(cfg, "rms_norm_eps", f32_key(&r, KEY("attention.layer_norm_rms_epsilon"), false, 0));
     cJSON_AddNumberToObject(cfg, "rope_theta", f32_key(&r, KEY("rope.freq_base"), true, 10000));
-    if (mt_gguf_find_kv(s->text ? s->text : NULL, KEY("attention.key_length")))
+    if (mt_gguf_find_kv(s->text, KEY("attention.key_length")))
         cJSON_AddNumberToObject(cfg, "head_dim", (double)int_key(&r, KEY("attention.key_length"), false, 0));
     cJSON_AddBoolToObject(cfg, "tie_word_embeddings", !mt_gguf_find_tensor(s->text, "output.weight"));
     cJSON_AddBoolToObject(cfg, "use_sliding_window", false);

@@ -25,18 +25,6 @@
 #include "base/json.h"
 #include "models/gguf_export_int.h"
 
-/* The split patterns of llama.cpp's pre-tokenizer names (tokenizer.json's Split Regex, as stored). */
-static const struct {
-    const char *pattern, *name;
-} pre_names[] = {
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-     "\\s+(?!\\S)|\\s+",
-     "qwen2"},
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-     "\\s+(?!\\S)|\\s+",
-     "llama-bpe"},
-};
-
 enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5 };
 
 static const cJSON *split_pattern(const cJSON *pre) {
@@ -63,8 +51,8 @@ static mt_status pre_name(const cJSON *tok, const char *path, const char **out, 
                           path, cJSON_IsString(type) ? type->valuestring : "(no model type)",
                           cJSON_IsString(dec) ? dec->valuestring : "(no)");
     const cJSON *re = split_pattern(cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer"));
-    for (size_t i = 0; cJSON_IsString(re) && i < MT_ARRAY_LEN(pre_names); i++)
-        if (!strcmp(re->valuestring, pre_names[i].pattern)) return *out = pre_names[i].name, MT_OK;
+    for (size_t i = 0; cJSON_IsString(re) && i < mt_gguf_n_pre_tokenizers; i++)
+        if (!strcmp(re->valuestring, mt_gguf_pre_tokenizers[i].pattern)) return *out = mt_gguf_pre_tokenizers[i].name, MT_OK;
     return mt_err_set(err, MT_ERR_UNSUPPORTED,
                       "%s: the pre-tokenizer's split pattern %.120s is none llama.cpp names (qwen2, llama-bpe): a GGUF "
                       "of it would tokenize differently",

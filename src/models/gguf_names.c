@@ -1,0 +1,39 @@
+/* models/gguf_names: the one map between checkpoint (Hugging Face) names and llama.cpp's GGUF names, read both ways:
+ * gguf_export.c writes by it and gguf_source.c reads by it, so a file mitten writes is a file mitten reads. */
+#include "models/gguf_export_int.h"
+
+const mt_gguf_name mt_gguf_text_layer[] = {
+    {"attn_norm", "input_layernorm", false},     {"attn_q", "self_attn.q_proj", false},
+    {"attn_k", "self_attn.k_proj", false},       {"attn_v", "self_attn.v_proj", false},
+    {"attn_output", "self_attn.o_proj", false},  {"attn_q_norm", "self_attn.q_norm", true},
+    {"attn_k_norm", "self_attn.k_norm", true},   {"ffn_norm", "post_attention_layernorm", false},
+    {"ffn_gate", "mlp.gate_proj", false},        {"ffn_up", "mlp.up_proj", false},
+    {"ffn_down", "mlp.down_proj", false},
+};
+const size_t mt_gguf_n_text_layer = MT_ARRAY_LEN(mt_gguf_text_layer);
+
+static const mt_gguf_name qwen2_5_block[] = {{"attn_out", "attn.proj", false}, {"ln1", "norm1", false},
+                                             {"ln2", "norm2", false},          {"ffn_gate", "mlp.gate_proj", false},
+                                             {"ffn_up", "mlp.up_proj", false}, {"ffn_down", "mlp.down_proj", false}};
+static const mt_gguf_name qwen2_block[] = {{"attn_out", "attn.proj", false}, {"ln1", "norm1", false},
+                                           {"ln2", "norm2", false},          {"ffn_up", "mlp.fc1", false},
+                                           {"ffn_down", "mlp.fc2", false}};
+
+const mt_gguf_name *mt_gguf_vision_block(bool qwen2_5, size_t *n) {
+    *n = qwen2_5 ? MT_ARRAY_LEN(qwen2_5_block) : MT_ARRAY_LEN(qwen2_block);
+    return qwen2_5 ? qwen2_5_block : qwen2_block;
+}
+
+const mt_gguf_name mt_gguf_merger[] = {
+    {"v.post_ln", "merger.ln_q", false}, {"mm.0", "merger.mlp.0", false}, {"mm.2", "merger.mlp.2", false}};
+const size_t mt_gguf_n_merger = MT_ARRAY_LEN(mt_gguf_merger);
+
+const mt_gguf_pre mt_gguf_pre_tokenizers[] = {
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+     "\\s+(?!\\S)|\\s+",
+     "qwen2"},
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+     "\\s+(?!\\S)|\\s+",
+     "llama-bpe"},
+};
+const size_t mt_gguf_n_pre_tokenizers = MT_ARRAY_LEN(mt_gguf_pre_tokenizers);

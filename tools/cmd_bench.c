@@ -47,12 +47,13 @@
 #include "tensor/quant.h"
 
 static const char usage[] =
-    "usage: mitten bench [-m DIR | --shape NAME [--dir DIR]] [--threads N] [--skip-vision] [--prefill N]\n"
-    "                    [--decode N] [--json]\n\n"
+    "usage: mitten bench [-m DIR | -m F.gguf [--mmproj P.gguf] | --shape NAME [--dir DIR]] [--threads N]\n"
+    "                    [--skip-vision] [--skip-linears] [--prefill N] [--decode N] [--json]\n\n"
     "Times vision encoding of a 448x448 and an 896x896 image (InternVL: one 448 tile, and a 3:2 picture that\n"
     "becomes 6 tiles + a thumbnail), a prefill of N tokens (512), decoding M tokens (128) and linears on the\n"
     "model's weights, each against this machine's measured limits. --shape qwen2.5-vl-3b or internvl3-1b uses\n"
-    "random weights of that shape, cached in $XDG_CACHE_HOME/mitten/shapes (or --dir) and made on first use.\n";
+    "random weights of that shape, cached in $XDG_CACHE_HOME/mitten/shapes (or --dir) and made on first use.\n"
+    "A GGUF file is timed with its weights as stored (quantized types too), its vision part from --mmproj.\n";
 
 
 #define MAX_ROTATE 256
@@ -560,14 +561,17 @@ int mt_cmd_bench(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
     const char *model_dir = NULL, *shape = NULL, *dir_opt = NULL, *v;
     int64_t threads = 0, L = 512, D = 128;
-    bool skip_vision = false, json = false;
+    bool skip_vision = false, skip_linears = false, json = false;
     int bad = 0;
+    mt_model_params mp = {0};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--shape", &shape, &bad) ||
-            mt_cli_opt(&a, "--dir", &dir_opt, &bad))
+            mt_cli_opt(&a, "--dir", &dir_opt, &bad) || mt_cli_opt(&a, "--mmproj", &mp.mmproj, &bad))
             continue;
         if (mt_cli_flag(&a, "--skip-vision")) {
             skip_vision = true;
+        } else if (mt_cli_flag(&a, "--skip-linears")) {
+            skip_linears = true;
         } else if (mt_cli_flag(&a, "--json")) {
             json = true;
         } else if (mt_cli_opt(&a, "--threads", &v, &bad)) {
@@ -595,7 +599,7 @@ int mt_cmd_bench(int argc, char **argv) {
     mt_status st = b ? MT_OK : mt_err_set(&err, MT_ERR_NOMEM, "out of memory");
     if (!st && shape) st = mt_bench_shape_checkpoint(shape, dir_opt, dir, sizeof dir, &err);
     else if (!st) snprintf(dir, sizeof dir, "%s", model_dir ? model_dir : mt_cli_default_model());
-    if (!st) st = mt_model_open(dir, &m, &err);
+    if (!st) st = mt_model_open_params(dir, &mp, &m, &err);
     if (!st) b->m = m, st = work_model_init(m, &b->w, &err);
     if (!st && L + D + 2 > m->desc.max_positions)
         st = mt_err_set(&err, MT_ERR_LIMIT, "--prefill %lld + --decode %lld exceed the model's %lld positions",
@@ -605,7 +609,7 @@ int mt_cmd_bench(int argc, char **argv) {
     if (!st && !skip_vision && b->w.vis_width > 0) st = bench_vision(b, &err);
     if (!st) st = bench_text(b, mt_pool_threads(b->pool), L, D, &err);
     if (!st && D > 0) st = bench_batch(b, L, D, &err);
-    if (!st) st = bench_linears(b, &err);
+    if (!st && !skip_linears) st = bench_linears(b, &err);
     if (!st) st = measure_roofline(b, &err);
     if (!st) {
         cpu_model(cpu, sizeof cpu);

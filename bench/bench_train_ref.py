@@ -2,7 +2,7 @@
 """PyTorch peer of bench_train.c: the same model, data and batch, one training step at a time, timed by phase.
 
     bench_train_ref.py make --out DIR            # DIR/model-f32, DIR/model-bf16 (same values), DIR/image.png
-    bench_train_ref.py run --model DIR --image PNG --mode full|lora --threads T [--batch B] [--steps S]
+    bench_train_ref.py run --model DIR [--image PNG] --mode full|lora --threads T [--batch B] [--steps S]
                            [--warmup W] [--user U] [--assistant A] [--json OUT]
 
 The model is the plain-torch Qwen2.5-VL of tests/ref/qwen2_vl_model.py (transformers 4.55's modeling_qwen2_5_vl.py,
@@ -24,12 +24,13 @@ A step, as mitten's trainer runs it (one forward and backward per sample, gradie
 
 Figures are those of the fastest timed step. Sample k of the batch (both sides build it from the same formula): U user text ids (masked), <|vision_start|>,
 the image's merged tokens, <|vision_end|>, A assistant text ids (supervised); text id i of sample k is
-(1000003 (k + 1) + 7919 i) mod 150000 (every id below the special ones). Each sample carries the same image.
+(1000003 (k + 1) + 7919 i) mod min(150000, V - 128) (every id below the special ones). Each sample carries the same image.
 
 Shape legend: N tokens of a sample, V vocabulary, H text hidden, P patches of the image (t h w).
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -80,12 +81,7 @@ def cmd_make(args):
         raw = bench_config("float32" if dtype == torch.float32 else "bfloat16")
         qref.write_folder(d, raw, real=False)
         st.write_file(os.path.join(d, "model.safetensors"), {k: v.to(dtype) for k, v in W.items()})
-    # smooth colour fields plus noise: a photo-like PNG that decodes to the full 448 x 448
-    gen = np.random.default_rng(0)
-    y, x = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE].astype(np.float32) / IMAGE_SIDE
-    rgb = np.stack([128 + 100 * np.sin(6 * x + 2 * y), 128 + 100 * np.cos(5 * y - 3 * x), 255 * x * y], -1)
-    rgb = np.clip(rgb + gen.normal(0, 12, rgb.shape), 0, 255).astype(np.uint8)
-    Image.fromarray(rgb, "RGB").save(os.path.join(args.out, "image.png"))
+    picture().save(os.path.join(args.out, "image.png"))
     n = sum(v.numel() for v in W.values())
     print(f"wrote {args.out}: {n / 1e6:.1f} M parameters (f32 and bf16), image.png {IMAGE_SIDE}x{IMAGE_SIDE}")
 
@@ -105,9 +101,23 @@ def smart_resize(h, w, factor, min_pixels, max_pixels):
     return hb, wb
 
 
-def preprocess(path, cfg):
-    pre = qref.PREPROCESSOR
-    img = Image.open(path).convert("RGB")
+def picture():
+    """Smooth colour fields plus noise: a photo-like 448 x 448 picture."""
+    gen = np.random.default_rng(0)
+    y, x = np.mgrid[0:IMAGE_SIDE, 0:IMAGE_SIDE].astype(np.float32) / IMAGE_SIDE
+    rgb = np.stack([128 + 100 * np.sin(6 * x + 2 * y), 128 + 100 * np.cos(5 * y - 3 * x), 255 * x * y], -1)
+    rgb = np.clip(rgb + gen.normal(0, 12, rgb.shape), 0, 255).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB")
+
+
+def preprocess(path, cfg, model):
+    """path None: picture() in memory (mitten bench --train, which makes its picture in memory too). The pixel
+    bounds are the checkpoint's preprocessor_config.json, as mitten's processor reads them."""
+    pre = dict(qref.PREPROCESSOR)
+    own = os.path.join(model, "preprocessor_config.json")
+    if os.path.exists(own):
+        pre.update(json.load(open(own)))
+    img = Image.open(path).convert("RGB") if path else picture()
     p, m, tp = cfg.patch, cfg.merge, cfg.temporal_patch
     h, w = smart_resize(img.height, img.width, p * m, pre["min_pixels"], pre["max_pixels"])
     img = img.resize((w, h), Image.BICUBIC)
@@ -121,7 +131,7 @@ def preprocess(path, cfg):
 
 def sample_tokens(cfg, k, n_image, user, assistant):
     def text(i):
-        return (1000003 * (k + 1) + 7919 * i) % 150000
+        return (1000003 * (k + 1) + 7919 * i) % min(150000, cfg.vocab - 128)
     ids = [text(i) for i in range(user)] + [cfg.vision_start_token_id] + [cfg.image_token_id] * n_image
     ids += [cfg.vision_end_token_id] + [text(user + i) for i in range(assistant)]
     masked = user + 2 + n_image
@@ -137,16 +147,24 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def lora_modules(W):
+    """The language model's linears mitten's --lora adapts by default (PEFT's q/k/v/o/gate/up/down), in order."""
+    targets = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    return [k[:-len(".weight")] for k, v in W.items()
+            if k.endswith(".weight") and v.dim() == 2 and not k.startswith("visual.")
+            and k[:-len(".weight")].rsplit(".", 1)[-1] in targets]
+
+
 def load_params(args, cfg):
     """Weights (f32 leaves) and the trained tensors by name, and the LoraFunctional for LoRA (else None)."""
-    W = {k: v.float() for k, v in st.read_file(os.path.join(args.model, "model.safetensors")).items()}
+    W = {k: v.float() for k, v in st.read_folder(args.model).items()}
     if args.mode == "full":
         for v in W.values():
             v.requires_grad_(True)
         return W, dict(W), None
     gen = torch.Generator().manual_seed(1)
     P, adapters = {}, {}
-    for mod in train_ref.lora_modules(cfg):
+    for mod in lora_modules(W):
         out_f, in_f = W[mod + ".weight"].shape
         a = ((torch.rand(LORA_RANK, in_f, generator=gen) * 2 - 1) / math.sqrt(in_f)).requires_grad_()
         b = torch.zeros(out_f, LORA_RANK).requires_grad_()  # PEFT's init
@@ -158,7 +176,7 @@ def load_params(args, cfg):
 def run_step(args, cfg, W, params, opt, batch_meta):
     t = dict.fromkeys(("data", "vision", "lm", "loss", "backward", "optimizer"), 0.0)
     c0 = time.perf_counter()
-    images = [preprocess(args.image, cfg) for _ in range(args.batch)]
+    images = [preprocess(args.image, cfg, args.model) for _ in range(args.batch)]
     t["data"] = time.perf_counter() - c0
     c0 = time.perf_counter()
     opt.zero_grad(set_to_none=True)
@@ -201,13 +219,13 @@ def cmd_run(args):
     no_decay = [p for p in params.values() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
                              {"params": no_decay, "weight_decay": 0.0}], lr=LR)
-    _, grid = preprocess(args.image, cfg)
+    _, grid = preprocess(args.image, cfg, args.model)
     n_image = grid[0] * grid[1] * grid[2] // cfg.merge ** 2
     ids_labels = [sample_tokens(cfg, k, n_image, args.user, args.assistant) for k in range(args.batch)]
     sup = sum(int((lab[1:] != IGNORE).sum()) for _, lab in ids_labels)
     tokens = sum(int(ids.numel()) for ids, _ in ids_labels)
     rss_loaded = peak_rss_mib()
-    ctx = train_ref.patched(F=lora_f) if lora_f is not None else train_ref.contextlib.nullcontext()
+    ctx = train_ref.patched([(qm, "F", lora_f)]) if lora_f is not None else contextlib.nullcontext()
     steps, losses = [], []
     with ctx:
         for i in range(args.warmup + args.steps):
@@ -239,7 +257,7 @@ def main():
     mk.add_argument("--out", required=True)
     rn = sub.add_parser("run")
     rn.add_argument("--model", required=True)
-    rn.add_argument("--image", required=True)
+    rn.add_argument("--image", help="a picture file; without it, the 448 x 448 picture make writes, in memory")
     rn.add_argument("--mode", choices=("full", "lora"), default="full")
     rn.add_argument("--threads", type=int, default=2)
     rn.add_argument("--batch", type=int, default=2)

@@ -18,6 +18,8 @@ typedef struct figure {
     double target;   /* share to reach, 0 = none */
     double peak_rss; /* bytes, 0 = not measured */
     double cpu;      /* CPU time of the process over wall time x threads: under 1 when others shared the cores */
+    bool training;   /* a training step: its memory is not held to the inference budget */
+    bool peer;       /* another program's figure (PyTorch): no CPU share of mitten's, not in mitten's memory */
 } figure;
 
 /* What the FLOP and byte counts need from the checkpoint (see the table above). */

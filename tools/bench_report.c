@@ -49,13 +49,16 @@ void mt_bench_print_table(const bench *b, const char *commit, const char *cpu, c
         snprintf(sh, sizeof sh, "%5.1f%% %s", 100 * s, f->mem_bound ? "read bw" : "bf16 pk");
         if (f->target > 0) snprintf(tgt, sizeof tgt, "%s%.0f%%", s >= f->target ? ">=" : "< ", 100 * f->target);
         if (f->peak_rss > 0) snprintf(rss, sizeof rss, "%.2f GiB", f->peak_rss / GiB);
-        peak = MT_MAX(peak, f->peak_rss);
-        printf("%-46s %10.2f %13s %8.1f %6s %15s %6s %9s %3.0f%%\n", f->name, f->seconds * 1e3, rate,
-               f->flop / f->seconds / 1e9, gbs, sh, tgt, rss, 100 * f->cpu);
+        if (!f->training && !f->peer) peak = MT_MAX(peak, f->peak_rss);
+        char cpu_share[16] = "-";
+        if (!f->peer) snprintf(cpu_share, sizeof cpu_share, "%.0f%%", 100 * f->cpu);
+        printf("%-46s %10.2f %13s %8.1f %6s %15s %6s %9s %4s\n", f->name, f->seconds * 1e3, rate,
+               f->flop / f->seconds / 1e9, gbs, sh, tgt, rss, cpu_share);
     }
     printf("\ncpu: CPU time of mitten over wall time x threads; under 100%% means other processes shared the cores\n");
-    printf("memory   peak RSS %.2f GiB; budget = weights %.2f + KV cache %.3f + 1 GiB = %.2f GiB: %s\n", peak / GiB,
-           weights_bytes(b) / GiB, b->kv_bytes / GiB, budget / GiB, peak <= budget ? "within" : "OVER");
+    printf("memory   peak RSS %.2f GiB (inference cases); budget = weights %.2f + KV cache %.3f + 1 GiB = %.2f GiB: "
+           "%s\n", peak / GiB, weights_bytes(b) / GiB, b->kv_bytes / GiB, budget / GiB,
+           peak <= budget ? "within" : "OVER");
 }
 
 void mt_bench_print_json(const bench *b, const char *commit, const char *cpu, const char *date, const char *load) {
@@ -91,8 +94,10 @@ void mt_bench_print_json(const bench *b, const char *commit, const char *cpu, co
         cJSON_AddStringToObject(r, "share_of", f->mem_bound ? "read_gbs" : "compute_gflops");
         if (f->target > 0) cJSON_AddNumberToObject(r, "target", f->target);
         if (f->peak_rss > 0) cJSON_AddNumberToObject(r, "peak_rss_bytes", f->peak_rss);
-        cJSON_AddNumberToObject(r, "cpu_share", f->cpu);
-        peak = MT_MAX(peak, f->peak_rss);
+        if (f->peer) cJSON_AddBoolToObject(r, "peer", true);
+        else cJSON_AddNumberToObject(r, "cpu_share", f->cpu);
+        if (f->training) cJSON_AddBoolToObject(r, "training", true);
+        else if (!f->peer) peak = MT_MAX(peak, f->peak_rss);
         cJSON_AddItemToArray(res, r);
     }
     cJSON_AddItemToObject(o, "results", res);

@@ -45,15 +45,21 @@
 #include "tensor/cpu/cpu.h"
 #include "tensor/cpu/roofline.h"
 #include "tensor/quant.h"
+#include "bench_torch.h"
+#include "bench_train_step.h"
 
 static const char usage[] =
     "usage: mitten bench [-m DIR | -m F.gguf [--mmproj P.gguf] | --shape NAME [--dir DIR]] [--threads N]\n"
-    "                    [--skip-vision] [--skip-linears] [--prefill N] [--decode N] [--json]\n\n"
+    "                    [--skip-vision] [--skip-linears] [--prefill N] [--decode N] [--train full|lora [--torch]]\n"
+    "                    [--json]\n\n"
     "Times vision encoding of a 448x448 and an 896x896 image (InternVL: one 448 tile, and a 3:2 picture that\n"
     "becomes 6 tiles + a thumbnail), a prefill of N tokens (512), decoding M tokens (128) and linears on the\n"
     "model's weights, each against this machine's measured limits. --shape qwen2.5-vl-3b or internvl3-1b uses\n"
     "random weights of that shape, cached in $XDG_CACHE_HOME/mitten/shapes (or --dir) and made on first use.\n"
-    "A GGUF file is timed with its weights as stored (quantized types too), its vision part from --mmproj.\n";
+    "A GGUF file is timed with its weights as stored (quantized types too), its vision part from --mmproj.\n"
+    "--train adds one training step of a checkpoint folder (2 samples of 30 user ids, a 448x448 picture and 224\n"
+    "supervised ids; full: every weight, f32 masters; lora: rank 16 on the language model), and --torch the same\n"
+    "step in PyTorch (bench/bench_train_ref.py, python3-torch) on the same model and threads, for the ratio.\n";
 
 
 #define MAX_ROTATE 256
@@ -322,6 +328,60 @@ static mt_status bench_vision(bench *b, mt_err *err) {
     return st;
 }
 
+#define TRAIN_BATCH 2
+#define TRAIN_USER 30
+#define TRAIN_ASSISTANT 224
+#define TRAIN_STEPS 2
+
+/* One training step (the fastest of TRAIN_STEPS after a warm-up), and PyTorch's on the same model when asked. */
+static mt_status bench_train(bench *b, const char *dir, bool lora, bool torch, mt_err *err) {
+    const int64_t side = 448;
+    mt_image pic = {.width = side, .height = side, .rgb = mt_malloc((size_t)(side * side * 3))};
+    if (!pic.rgb) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < side * side * 3; i++) pic.rgb[i] = (uint8_t)((i * 2654435761u) >> 24);
+    mt_train_bench_opts o = {.model = dir, .picture = &pic, .lora = lora, .batch = TRAIN_BATCH, .user = TRAIN_USER,
+                             .assistant = TRAIN_ASSISTANT};
+    mt_train_bench *tb = NULL;
+    mt_status st = mt_train_bench_open(&o, b->pool, &tb, err);
+    mt_train_bench_info in = {0};
+    if (!st) in = mt_train_bench_info_of(tb);
+    figure *f = NULL;
+    if (!st) {
+        f = add_figure(b, "tok", false, 0, "train step %s, %d x %lld tokens", lora ? "lora" : "full", TRAIN_BATCH,
+                       (long long)(in.tokens / TRAIN_BATCH));
+        f->count = (double)in.tokens;
+        f->flop = in.executed;
+        f->training = true;
+        f->seconds = 1e30;
+    }
+    span sp = start_figure();
+    for (int i = 0; i <= TRAIN_STEPS && !st; i++) {
+        mt_train_bench_phases ph;
+        double loss;
+        st = mt_train_bench_step(tb, &ph, &loss, err);
+        if (!st) fprintf(stderr, "  step %d: loss %.4f, %.2f s\n", i, loss, ph.total);
+        if (!st && i > 0) f->seconds = MT_MIN(f->seconds, ph.total);
+    }
+    if (f) finish_figure(b, f, sp);
+    mt_train_bench_close(tb);
+    mt_free(pic.rgb);
+    if (st || !torch) return st;
+    mt_torch_train t;
+    st = mt_bench_torch_train(dir, lora, mt_pool_threads(b->pool), TRAIN_BATCH, TRAIN_USER, TRAIN_ASSISTANT,
+                              TRAIN_STEPS, &t, err);
+    if (st) return st;
+    double mitten_rate = f->count / f->seconds;
+    figure *g = add_figure(b, "tok", false, 0, "PyTorch %s step, torch %s (mitten %.2fx)", lora ? "lora" : "full",
+                           t.version, mitten_rate / (t.tokens / t.seconds));
+    g->count = t.tokens;
+    g->seconds = t.seconds;
+    g->flop = in.flop; /* torch runs the LM head's backward on every row */
+    g->peak_rss = t.peak_rss_mib * 1024.0 * 1024.0;
+    g->training = g->peer = true;
+    fprintf(stderr, "mitten bench: PyTorch's BLAS: %s\n", t.blas);
+    return MT_OK;
+}
+
 static int32_t argmax(const float *x, int64_t n) {
     int64_t best = 0;
     for (int64_t i = 1; i < n; i++)
@@ -561,7 +621,8 @@ int mt_cmd_bench(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", usage), MT_EXIT_OK;
     const char *model_dir = NULL, *shape = NULL, *dir_opt = NULL, *v;
     int64_t threads = 0, L = 512, D = 128;
-    bool skip_vision = false, skip_linears = false, json = false;
+    bool skip_vision = false, skip_linears = false, json = false, torch = false;
+    const char *train = NULL;
     int bad = 0;
     mt_model_params mp = {0};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
@@ -572,6 +633,11 @@ int mt_cmd_bench(int argc, char **argv) {
             skip_vision = true;
         } else if (mt_cli_flag(&a, "--skip-linears")) {
             skip_linears = true;
+        } else if (mt_cli_flag(&a, "--torch")) {
+            torch = true;
+        } else if (mt_cli_opt(&a, "--train", &train, &bad)) {
+            if (!bad && strcmp(train, "full") && strcmp(train, "lora"))
+                return mt_cli_usage(usage, "--train takes full or lora, not %s", train);
         } else if (mt_cli_flag(&a, "--json")) {
             json = true;
         } else if (mt_cli_opt(&a, "--threads", &v, &bad)) {
@@ -587,6 +653,8 @@ int mt_cmd_bench(int argc, char **argv) {
     if (bad) return MT_EXIT_USAGE;
     if (model_dir && shape) return mt_cli_usage(usage, "-m and --shape exclude each other");
     if (dir_opt && !shape) return mt_cli_usage(usage, "--dir goes with --shape");
+    if (torch && !train) return mt_cli_usage(usage, "--torch goes with --train");
+    if (train && mp.mmproj) return mt_cli_usage(usage, "--train needs a checkpoint folder, not a GGUF file");
 
     mt_err err = {0};
     mt_model *m = NULL;
@@ -610,6 +678,7 @@ int mt_cmd_bench(int argc, char **argv) {
     if (!st) st = bench_text(b, mt_pool_threads(b->pool), L, D, &err);
     if (!st && D > 0) st = bench_batch(b, L, D, &err);
     if (!st && !skip_linears) st = bench_linears(b, &err);
+    if (!st && train) st = bench_train(b, dir, !strcmp(train, "lora"), torch, &err);
     if (!st) st = measure_roofline(b, &err);
     if (!st) {
         cpu_model(cpu, sizeof cpu);

@@ -5,7 +5,7 @@ llama.cpp is built for this machine by scripts/build_llama_cpp.sh (GGML_NATIVE, 
 bench shape's random weights written by `mitten quantize` for each type (made on first use beside the shape, in
 $XDG_CACHE_HOME/mitten/shapes). For each type:
   - llama.cpp: `llama-bench -p P -n 0` (prefill of P tokens) and `-p 0 -n D -d P` (D tokens decoded after P in
-    the cache), its own tool and defaults (f16 KV cache, flash attention auto, 5 repetitions);
+    the cache), its own tool and defaults (f16 KV cache, flash attention auto), --reps repetitions (mean);
   - mitten: `mitten bench -m F.gguf --mmproj P.gguf --prefill P --decode D` (one prefill, D decode steps after it);
   - vision (unless --skip-vision): `llama-mtmd-cli` encoding a 448x448 and an 896x896 picture, its grid pinned to
     the one mitten's bench encoded (--image-min/max-tokens; 256 and 1024 merged tokens for the 3B shape), the best
@@ -13,7 +13,7 @@ $XDG_CACHE_HOME/mitten/shapes). For each type:
 Cases alternate between the two programs, so drift in the machine's load falls on both.
 
     bench/llama_cpp.py [--shape qwen2.5-vl-3b] [--types q4_K,q8_0,bf16] [--threads 2] [--prefill 512]
-                       [--decode 128] [--skip-vision] [--vision-runs 2] [--json FILE]
+                       [--decode 128] [--skip-vision] [--vision-runs 2] [--reps 2] [--json FILE]
     bench/llama_cpp.py --quick [--mitten BIN --work DIR]   # models/mitten-tiny, q8_0, short: a smoke run
                                                            # (ctest -L bench); its figures mean nothing
 """
@@ -80,8 +80,9 @@ def gguf_pair(mitten, folder, stem, t, threads):
     return lm, proj
 
 
-def llama_bench(binary, lm, threads, prompt, gen, depth):
-    r = run([binary, "-m", lm, "-t", str(threads), "-p", str(prompt), "-n", str(gen), "-d", str(depth), "-o", "json"])
+def llama_bench(binary, lm, threads, prompt, gen, depth, reps):
+    r = run([binary, "-m", lm, "-t", str(threads), "-p", str(prompt), "-n", str(gen), "-d", str(depth), "-r", str(reps),
+             "-o", "json"])
     rows = json.loads(r.stdout)
     if len(rows) != 1:
         fail(f"llama-bench printed {len(rows)} results, expected 1")
@@ -104,7 +105,7 @@ def mtmd_encode_ms(binary, lm, proj, image, tokens, threads, runs):
     # llama.cpp logs from a thread of its own, and a line can be lost when the program exits: such runs are rerun
     for _ in range(3 * runs):
         r = run([binary, "-m", lm, "--mmproj", proj, "--image", image, "-p", "Describe.", "-n", "1", "--temp", "0",
-                 "-t", str(threads), "--image-min-tokens", str(tokens), "--image-max-tokens", str(tokens)])
+                 "-c", "4096", "-t", str(threads), "--image-min-tokens", str(tokens), "--image-max-tokens", str(tokens)])
         m = re.search(r"mtmd batch encoding done in (\d+) ms", r.stderr + r.stdout)
         if m:
             times.append(int(m.group(1)))
@@ -138,6 +139,7 @@ def main():
     ap.add_argument("--decode", type=int, default=128)
     ap.add_argument("--skip-vision", action="store_true")
     ap.add_argument("--vision-runs", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=2, help="llama-bench repetitions (its mean is reported)")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "bench-llama-cpp"),
@@ -151,7 +153,7 @@ def main():
         os.makedirs(a.work)
         folder, stem, types = os.path.join(a.work, "mitten-tiny"), "tiny", ["q8_0"]
         os.symlink(os.path.join(ROOT, "models", "mitten-tiny"), folder)
-        a.prefill, a.decode, a.vision_runs = 64, 16, 1
+        a.prefill, a.decode, a.vision_runs, a.reps = 64, 16, 1, 1
     else:
         folder, stem, types = shape_folder(a.mitten, a.shape), a.shape, a.types.split(",")
 
@@ -166,11 +168,11 @@ def main():
     for t in types:
         lm, proj = gguf_pair(a.mitten, folder, stem, t, a.threads)
         say(f"{t}: llama.cpp prefill {a.prefill}")
-        lp = llama_bench(os.path.join(a.llama_bin, "llama-bench"), lm, a.threads, a.prefill, 0, 0)
+        lp = llama_bench(os.path.join(a.llama_bin, "llama-bench"), lm, a.threads, a.prefill, 0, 0, a.reps)
         say(f"{t}: mitten bench")
         mb = mitten_bench(a.mitten, lm, proj, a.threads, a.prefill, a.decode, a.skip_vision)
         say(f"{t}: llama.cpp decode {a.decode} after {a.prefill}")
-        ld = llama_bench(os.path.join(a.llama_bin, "llama-bench"), lm, a.threads, 0, a.decode, a.prefill)
+        ld = llama_bench(os.path.join(a.llama_bin, "llama-bench"), lm, a.threads, 0, a.decode, a.prefill, a.reps)
         pre, dec = case(mb, "prefill"), case(mb, "decode")
         rows.append({"type": t, "case": f"prefill {a.prefill} tokens, tok/s", "mitten": pre["per_second"],
                      "llama_cpp": lp["avg_ts"], "llama_cpp_sd": lp["stddev_ts"], "higher_is_better": True,

@@ -207,10 +207,20 @@ static void test_bf16_dot(mt_pool *pool3) {
     CHECK(mt_cpu_set_bf16_dot(true));
     CHECK_MSG(c16[0] == 64.0f && c16[9] == 64.0f && c32[0] > 64.1f,
               "bf16 dot: %g (wanted 64, the sum of A rounded to bf16), f32 path %g", c16[0], c32[0]);
-    for (int64_t M = 1; M <= 8; M++)
-        for (int64_t K = 1; K < 200; K += 37) {
-            gcase g = {.M = M, .N = 67, .K = K, .lda = K + 1, .ldw = K, .ldc = 67, .wt = MT_BF16, .bias = true,
-                       .acc = M % 2};
+    float ag[16 * 64], cg[16 * 5];
+    for (int i = 0; i < 16 * 64; i++) ag[i] = a[i % 64];
+    mt_cpu_linear(pool3, 16, 5, 64, ag, 64, w, MT_BF16, 64, NULL, cg, 5, false);
+    CHECK_MSG(cg[0] == 64.0f && cg[16 * 5 - 1] == 64.0f, "bf16 GEMM: %g (wanted 64, the sum of A rounded to bf16)",
+              cg[0]);
+    /* M <= 8: the GEMV; past it the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC
+     * block (C accumulated across blocks), M and N off the 8 x 32 tile */
+    static const int64_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 150}, Ks[] = {1, 38, 75, 112, 149, 186, 257, 600};
+    for (size_t mi = 0; mi < MT_ARRAY_LEN(Ms); mi++)
+        for (size_t ki = 0; ki < MT_ARRAY_LEN(Ks); ki++) {
+            int64_t M = Ms[mi], K = Ks[ki];
+            if (M <= 8 && K > 200) continue;
+            gcase g = {.M = M, .N = M > 8 ? 97 : 67, .K = K, .lda = K + 1, .ldw = K + (M > 8), .ldc = 101,
+                       .wt = MT_BF16, .bias = true, .acc = M % 2};
             float *A = fvec(M * g.lda, 1.0f), *Ar = mt_malloc_array((size_t)(M * g.lda), sizeof(float));
             for (int64_t i = 0; i < M * g.lda; i++) Ar[i] = mt_bf16_to_f32(mt_f32_to_bf16(A[i]));
             void *W = wmake(g.N, g.ldw, g.wt);
@@ -335,7 +345,7 @@ int main(void) {
     CHECK(strcmp(mt_cpu_level_name(MT_CPU_AVX2), "avx2") == 0);
     for (int p = 0; p < CPU_PATHS; p++) {
         if (!cpu_path_enter(p, CPU_PATHS_ALL)) continue;
-        if (p == CPU_PATH_AVX512_BF16) { /* it changes only the GEMV of bf16 weights: the rest ran at avx512 */
+        if (p == CPU_PATH_AVX512_BF16) { /* it changes only linears of bf16 weights: the rest ran at avx512 */
             test_bf16_dot(pool3);
             continue;
         }

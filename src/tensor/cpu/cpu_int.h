@@ -27,6 +27,12 @@ typedef struct mt_cpu_isa {
      * gemv_m rows the kernel reads each W row once (the driver slices W through L2 for more). */
     void (*gemv)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *w, mt_dtype wt, int64_t ldw,
                  const float *bias, float *c, int64_t ldc, bool acc);
+    /* The GEMM on bf16 dot products (vdpbf16ps), same MR x NR tile: A rows of bf16 (row r at a + r*rsa, k
+     * contiguous, padded with a zero to an even length), B panels [kp][NR][2] of k pairs from a bf16 weight
+     * (column n, element k at src[n*ld + k]), kp = ceil(kc/2); NULL where the CPU lacks it. */
+    void (*ukr_bf16)(int64_t kp, const uint16_t *a, int64_t rsa, const uint16_t *b, float *c, int64_t ldc,
+                     bool load_c);
+    void (*pack_b_bf16)(int64_t kc, int64_t nc, const uint16_t *src, int64_t ld, uint16_t *dst);
     /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */
     void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
                       const float *bias, float *c, int64_t ldc, bool acc);

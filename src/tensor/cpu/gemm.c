@@ -39,9 +39,10 @@ typedef struct gemm_job {
     float *C;
     int64_t ldc;
     bool acc;
+    bool bf16;                        /* bf16 dot products: A packed to bf16, B (a bf16 weight) to k-pair panels */
     int64_t nb, mb, n_chunks, mc, mp; /* mp: M rounded up to MR */
     int64_t k0, k1;                   /* the K super-block in flight */
-    float *apack;                     /* [K blocks of k0..k1][mp][kc] */
+    float *apack;                     /* [K blocks of k0..k1][mp][kc] (bf16: uint16_t, rows padded to even kc) */
     float *scratch;                   /* per thread: B panels, one edge tile */
     int64_t per_thread;               /* floats */
 } gemm_job;
@@ -67,6 +68,17 @@ static void pack_a_task(void *ctx, int64_t t, int thread) {
     int64_t r0 = t * j->mc, r1 = MT_MIN(j->mp, r0 + j->mc);
     for (int64_t pc = j->k0; pc < j->k1; pc += KC) {
         int64_t kc = MT_MIN((int64_t)KC, j->K - pc);
+        if (j->bf16) { /* rows of A (k contiguous) rounded to bf16, as the bf16 GEMV rounds them */
+            int64_t kcp = MT_ROUND_UP(kc, 2);
+            uint16_t *dst = (uint16_t *)j->apack + (pc - j->k0) * j->mp;
+            for (int64_t r = r0; r < r1; r++) {
+                uint16_t *d = dst + r * kcp;
+                if (r < j->M) j->isa->from_f32(kc, j->A + r * j->rsa + pc, d, MT_BF16);
+                else memset(d, 0, sizeof *d * (size_t)kc);
+                if (kcp > kc) d[kc] = 0;
+            }
+            continue;
+        }
         float *dst = j->apack + (pc - j->k0) * j->mp;
         if (j->rsa == 1 && j->csa != 1) {
             /* A^T (a weight gradient's dy^T): a row of A is a column in memory, csa floats apart - often a
@@ -102,7 +114,34 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
     int64_t m0 = (t / j->n_chunks) * j->mb, m1 = MT_MIN(j->M, m0 + j->mb);
     float *bp = j->scratch + thread * j->per_thread, *tile = bp + KC * j->nb;
     size_t es = mt_dtype_size(j->bt);
-    for (int64_t pc = j->k0; pc < j->k1; pc += KC) {
+    for (int64_t pc = j->k0; pc < j->k1 && j->bf16; pc += KC) {
+        int64_t kc = MT_MIN((int64_t)KC, j->K - pc), kcp = MT_ROUND_UP(kc, 2);
+        const uint16_t *ap = (const uint16_t *)j->apack + (pc - j->k0) * j->mp;
+        uint16_t *bp16 = (uint16_t *)bp;
+        isa->pack_b_bf16(kc, n1 - n0, (const uint16_t *)j->B + n0 * j->csb + pc, j->csb, bp16);
+        bool load = j->acc || pc > 0;
+        for (int64_t ic = m0; ic < m1; ic += j->mc) {
+            int64_t mc = MT_MIN(j->mc, m1 - ic);
+            for (int64_t jr = 0; jr < n1 - n0; jr += NR) {
+                int64_t nr = MT_MIN((int64_t)NR, n1 - n0 - jr);
+                const uint16_t *b = bp16 + (jr / NR) * kcp * NR;
+                for (int64_t ir = 0; ir < mc; ir += MR) {
+                    int64_t mr = MT_MIN((int64_t)MR, mc - ir);
+                    const uint16_t *a = ap + (ic + ir) * kcp;
+                    float *c = j->C + (ic + ir) * j->ldc + n0 + jr;
+                    if (mr == MR && nr == NR) {
+                        isa->ukr_bf16(kcp / 2, a, kcp, b, c, j->ldc, load);
+                        continue;
+                    }
+                    isa->ukr_bf16(kcp / 2, a, kcp, b, tile, NR, false);
+                    for (int64_t i = 0; i < mr; i++)
+                        for (int64_t x = 0; x < nr; x++)
+                            c[i * j->ldc + x] = load ? c[i * j->ldc + x] + tile[i * NR + x] : tile[i * NR + x];
+                }
+            }
+        }
+    }
+    for (int64_t pc = j->k0; pc < j->k1 && !j->bf16; pc += KC) {
         int64_t kc = MT_MIN((int64_t)KC, j->K - pc);
         const float *ap = j->apack + (pc - j->k0) * j->mp;
         isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb, j->csb,
@@ -245,7 +284,8 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
         return;
     }
     gemm_job j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = lda, .csa = 1, .B = W, .bt = wt, .rsb = 1,
-                  .csb = ldw, .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
+                  .csb = ldw, .bias = bias, .C = C, .ldc = ldc, .acc = accumulate,
+                  .bf16 = wt == MT_BF16 && isa->ukr_bf16 && mt_cpu_bf16_dot_on()};
     gemm_run(pool, &j);
 }
 

@@ -10,6 +10,7 @@
 #include "base/json.h"
 #include "mitten.h"
 #include "tensor/autograd.h"
+#include "tensor/cpu/cpu.h"
 #include "train/checkpoint.h"
 #include "train/dist.h"
 #include "train/evaluate.h"
@@ -358,6 +359,9 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
 static mt_status setup(run *r, mt_err *err) {
     const mt_train_opts *o = r->o;
     bool talk = mt_dist_rank() == 0; /* one voice for the whole group */
+    /* Training computes in f32 throughout: bf16 dot products (auto-on for inference on some CPUs) would round the
+     * activations of frozen bf16 weights, and a resumed run would depend on the CPU it resumed on. */
+    if (mt_cpu_bf16_dot_mode() == MT_BF16_DOT_AUTO) mt_cpu_set_bf16_dot_mode(MT_BF16_DOT_OFF);
     mt_status st = mt_pool_new(o->threads, &r->pool, err);
     if (!st) st = mt_model_open(o->model_dir, &r->m, err);
     if (st) return st;

@@ -35,3 +35,9 @@ add_test(NAME gguf_llama_mtmd
                  --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin --source ${CMAKE_SOURCE_DIR}
                  --work ${CMAKE_BINARY_DIR}/gguf-llama-mtmd)
 set_tests_properties(gguf_llama_mtmd PROPERTIES LABELS ref TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_bf16_dot      bf16 dot products on a bf16 model: the logits move by less than the stated bound and the greedy
+#                    answer stays (on CPUs without AVX-512-BF16: MT_BF16_DOT=1 changes nothing) (bf16_dot.py)
+add_test(NAME gguf_bf16_dot
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/bf16_dot.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-bf16-dot)
+set_tests_properties(gguf_bf16_dot PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -356,6 +356,14 @@ int main(void) {
     cpu_path_leave();
     /* without the instructions, asking for the bf16 dot leaves it off */
     CHECK(mt_cpu_set_bf16_dot(true) == cpu_path_on_cpu(CPU_PATH_AVX512_BF16));
+    /* auto: on exactly where the measured vdpbf16ps rate pays */
+    mt_cpu_set_bf16_dot_mode(MT_BF16_DOT_AUTO);
+    double ratio = mt_cpu_bf16_dot_ratio();
+    bool has = cpu_path_on_cpu(CPU_PATH_AVX512_BF16);
+    CHECK_MSG(has ? ratio > 0.05 && ratio < 20 : ratio == 0, "vdpbf16ps / FMA rate %g", ratio);
+    CHECK(mt_cpu_bf16_dot_on() == (has && ratio >= MT_BF16_DOT_PAYS));
+    fprintf(stderr, "bf16 dot products by default: %s (vdpbf16ps at %.2fx the f32 FMA rate)\n",
+            mt_cpu_bf16_dot_on() ? "on" : "off", ratio);
     mt_cpu_set_bf16_dot(false);
     test_no_scratch();
     mt_pool_free(pool3);

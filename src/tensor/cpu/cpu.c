@@ -25,7 +25,9 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static mt_cpu_level g_best;
 static bool g_has_bf16, g_has_avxvnni, g_has_avx512vnni;
 static atomic_int g_level;
-static atomic_bool g_bf16_dot;
+static atomic_int g_bf16_dot = MT_BF16_DOT_AUTO;
+static pthread_once_t g_probe_once = PTHREAD_ONCE_INIT;
+static double g_bf16_ratio; /* vdpbf16ps over f32 FMA throughput on this core, measured once */
 static atomic_bool g_vnni = true;
 
 #if MT_X86
@@ -75,9 +77,10 @@ static void detect(void) {
                  mt_cpu_level_name(g_best));
     atomic_store(&g_level, (int)MT_MIN(want, g_best));
     const char *bf = getenv("MT_BF16_DOT");
-    if (bf && *bf && strcmp(bf, "0") != 0 && strcmp(bf, "1") != 0 && !g_env_problem[0])
-        snprintf(g_env_problem, sizeof g_env_problem, "MT_BF16_DOT=%.40s: expected 0 or 1", bf);
-    atomic_store(&g_bf16_dot, bf && strcmp(bf, "1") == 0);
+    bool auto_bf = !bf || !*bf || strcmp(bf, "auto") == 0;
+    if (!auto_bf && strcmp(bf, "0") != 0 && strcmp(bf, "1") != 0 && !g_env_problem[0])
+        snprintf(g_env_problem, sizeof g_env_problem, "MT_BF16_DOT=%.40s: expected 0, 1 or auto", bf);
+    atomic_store(&g_bf16_dot, auto_bf ? MT_BF16_DOT_AUTO : strcmp(bf, "1") == 0 ? MT_BF16_DOT_ON : MT_BF16_DOT_OFF);
 }
 
 const char *mt_cpu_env_problem(void) {
@@ -117,20 +120,61 @@ const char *mt_cpu_level_name(mt_cpu_level level) {
 }
 
 bool mt_cpu_set_bf16_dot(bool on) {
-    pthread_once(&g_once, detect);
-    atomic_store(&g_bf16_dot, on);
+    mt_cpu_set_bf16_dot_mode(on ? MT_BF16_DOT_ON : MT_BF16_DOT_OFF);
     return mt_cpu_bf16_dot_on();
 }
 
+void mt_cpu_set_bf16_dot_mode(mt_bf16_dot_mode mode) {
+    pthread_once(&g_once, detect);
+    atomic_store(&g_bf16_dot, (int)mode);
+}
+
+mt_bf16_dot_mode mt_cpu_bf16_dot_mode(void) {
+    pthread_once(&g_once, detect);
+    return (mt_bf16_dot_mode)atomic_load(&g_bf16_dot);
+}
+
+/* Independent chains of each instruction on this core, a few tenths of a millisecond each, the best of three
+ * alternating runs (a run interrupted by another process only reads slower). */
+static void probe_bf16(void) {
+#if MT_X86
+    if (!g_has_bf16 || g_best < MT_CPU_AVX512) return;
+    double fma = 0, bf = 0;
+    float sink;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = mt_time_now(), f = mt_cpu_isa_avx512.fma_loop(4000, &sink);
+        double t1 = mt_time_now(), b = mt_cpu_isa_avx512.bf16_loop(4000, &sink);
+        double t2 = mt_time_now();
+        fma = MT_MAX(fma, f / MT_MAX(t1 - t0, 1e-9));
+        bf = MT_MAX(bf, b / MT_MAX(t2 - t1, 1e-9));
+    }
+    g_bf16_ratio = bf / fma;
+#endif
+}
+
+double mt_cpu_bf16_dot_ratio(void) {
+    pthread_once(&g_once, detect);
+    pthread_once(&g_probe_once, probe_bf16);
+    return g_bf16_ratio;
+}
+
 bool mt_cpu_bf16_dot_on(void) {
-    return atomic_load(&g_bf16_dot) && g_has_bf16 && mt_cpu_level_get() == MT_CPU_AVX512;
+    if (!mt_cpu_has_avx512bf16() || mt_cpu_level_get() != MT_CPU_AVX512) return false;
+    int mode = atomic_load(&g_bf16_dot);
+    return mode == MT_BF16_DOT_ON || (mode == MT_BF16_DOT_AUTO && mt_cpu_bf16_dot_ratio() >= MT_BF16_DOT_PAYS);
 }
 
 const char *mt_cpu_paths(char *buf, size_t cap) {
     mt_cpu_level lv = mt_cpu_level_get();
     const char *int8 = !mt_cpu_vnni_on() ? mt_cpu_level_name(lv) : lv == MT_CPU_AVX512 ? "avx512-vnni" : "avx-vnni";
-    snprintf(buf, cap, "%s; bf16 dot products %s; int8 dot products %s", mt_cpu_level_name(lv),
-             mt_cpu_bf16_dot_on() ? "on" : g_has_bf16 ? "off (MT_BF16_DOT=1 turns them on)" : "absent", int8);
+    char bf[120];
+    int mode = atomic_load(&g_bf16_dot);
+    if (!g_has_bf16) snprintf(bf, sizeof bf, "absent");
+    else if (mode != MT_BF16_DOT_AUTO) snprintf(bf, sizeof bf, "%s (MT_BF16_DOT)", mt_cpu_bf16_dot_on() ? "on" : "off");
+    else
+        snprintf(bf, sizeof bf, "%s (auto: vdpbf16ps at %.2fx the f32 FMA rate here%s)", mt_cpu_bf16_dot_on() ? "on" : "off",
+                 mt_cpu_bf16_dot_ratio(), mt_cpu_bf16_dot_on() ? "" : "; MT_BF16_DOT=1 turns them on");
+    snprintf(buf, cap, "%s; bf16 dot products %s; int8 dot products %s", mt_cpu_level_name(lv), bf, int8);
     return buf;
 }
 

@@ -17,9 +17,12 @@
  * MT_CPU=scalar|avx2|avx512 or by mt_cpu_set_level(); a request above what the CPU has is capped. The scalar path
  * is the reference every other path is tested against.
  *
- * bf16 dot products (AVX-512-BF16, vdpbf16ps) change the numerics - the activations are rounded to bf16 before the
- * product - so they are off by default; MT_BF16_DOT=1 or mt_cpu_set_bf16_dot(true) turns them on for M <= 4
- * linears with bf16 weights on CPUs that have the instructions.
+ * bf16 dot products (AVX-512-BF16, vdpbf16ps) serve linears of bf16 weights (the GEMV and the GEMM) and change the
+ * numerics: the activations are rounded to bf16 before the product, as llama.cpp and PyTorch's CPU autocast do. By
+ * default (auto) they run where they pay: where this core's vdpbf16ps throughput is at least MT_BF16_DOT_PAYS times
+ * its f32 FMA throughput (Zen 4/5 yes; Sapphire Rapids, at about half, no), measured once in a fraction of a
+ * millisecond. MT_BF16_DOT=0 / 1 or mt_cpu_set_bf16_dot() forces them off / on; training turns them off (its
+ * results are f32 throughout). docs/DESIGN.md gives the decision and the logit error.
  *
  * Scratch: GEMM and attention keep a per-thread scratch buffer that grows to the largest call and is reused, so a
  * forward pass does not allocate in its hot loop. If it cannot grow, the kernels fall back to an unblocked loop
@@ -50,6 +53,13 @@ const char *mt_cpu_level_name(mt_cpu_level level);
 /* Turns the bf16 dot-product path on or off; returns whether it is on (false when the CPU lacks AVX-512-BF16 or the
  * level is below AVX-512). */
 bool mt_cpu_set_bf16_dot(bool on);
+typedef enum mt_bf16_dot_mode { MT_BF16_DOT_OFF = 0, MT_BF16_DOT_ON = 1, MT_BF16_DOT_AUTO = 2 } mt_bf16_dot_mode;
+#define MT_BF16_DOT_PAYS 1.3
+void mt_cpu_set_bf16_dot_mode(mt_bf16_dot_mode mode);
+mt_bf16_dot_mode mt_cpu_bf16_dot_mode(void);
+/* vdpbf16ps over f32 FMA throughput on this core (counted as flops), measured on first use; 0 without the
+ * instruction. */
+double mt_cpu_bf16_dot_ratio(void);
 /* True when the CPU has AVX-VNNI (VEX vpdpbusd) / AVX-512-VNNI on top of the avx2 / avx512 level. */
 bool mt_cpu_has_avxvnni(void);
 bool mt_cpu_has_avx512vnni(void);

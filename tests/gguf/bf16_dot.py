@@ -18,17 +18,13 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mmproj_check import check, fails  # noqa: E402
+
 QUESTION = "What colour is the shape?"
 # Measured 2026-12-06 on a Sapphire Rapids-class Xeon: 2.1e-3 of the largest logit; the f32 path against PyTorch is
 # within 1e-5 (docs/VALIDATION.md), so this is the rounding of the activations alone.
 BOUND = 1e-2
-fails = []
-
-
-def check(label, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + label + ("" if ok or not detail else ": " + detail))
-    if not ok:
-        fails.append(label)
 
 
 def main():

@@ -18,15 +18,11 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mmproj_check import check, fails  # noqa: E402
+
 TYPES = ("f32", "f16", "bf16", "q8_0", "q6_K", "q4_K", "q4_0")
 KINDS = ("colour", "shape", "count")
-fails = []
-
-
-def check(label, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + label + ("" if ok or not detail else ": " + detail))
-    if not ok:
-        fails.append(label)
 
 
 def main():

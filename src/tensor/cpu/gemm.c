@@ -106,6 +106,13 @@ static void pack_a_task(void *ctx, int64_t t, int thread) {
     }
 }
 
+/* C[MR, NR] tile from packed A rows and one B panel, each ka elements of k long (ka: kc, or kc rounded up to even
+ * k pairs on the bf16 path). */
+static void micro(const gemm_job *j, int64_t ka, const void *a, const void *b, float *c, int64_t ldc, bool load) {
+    if (j->bf16) j->isa->ukr_bf16(ka / 2, a, ka, b, c, ldc, load);
+    else j->isa->ukr(ka, a, ka, b, c, ldc, load);
+}
+
 static void gemm_task(void *ctx, int64_t t, int thread) {
     const gemm_job *j = ctx;
     const mt_cpu_isa *isa = j->isa;
@@ -113,54 +120,30 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
     int64_t n0 = (t % j->n_chunks) * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
     int64_t m0 = (t / j->n_chunks) * j->mb, m1 = MT_MIN(j->M, m0 + j->mb);
     float *bp = j->scratch + thread * j->per_thread, *tile = bp + KC * j->nb;
-    size_t es = mt_dtype_size(j->bt);
-    for (int64_t pc = j->k0; pc < j->k1 && j->bf16; pc += KC) {
-        int64_t kc = MT_MIN((int64_t)KC, j->K - pc), kcp = MT_ROUND_UP(kc, 2);
-        const uint16_t *ap = (const uint16_t *)j->apack + (pc - j->k0) * j->mp;
-        uint16_t *bp16 = (uint16_t *)bp;
-        isa->pack_b_bf16(kc, n1 - n0, (const uint16_t *)j->B + n0 * j->csb + pc, j->csb, bp16);
+    size_t es = mt_dtype_size(j->bt), packed = j->bf16 ? 2 : sizeof(float); /* bytes of a packed element */
+    for (int64_t pc = j->k0; pc < j->k1; pc += KC) {
+        int64_t kc = MT_MIN((int64_t)KC, j->K - pc), ka = j->bf16 ? MT_ROUND_UP(kc, 2) : kc;
+        const char *ap = (const char *)j->apack + (size_t)((pc - j->k0) * j->mp) * packed;
+        if (j->bf16)
+            isa->pack_b_bf16(kc, n1 - n0, (const uint16_t *)j->B + n0 * j->csb + pc, j->csb, (uint16_t *)bp);
+        else
+            isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb,
+                        j->csb, bp);
         bool load = j->acc || pc > 0;
         for (int64_t ic = m0; ic < m1; ic += j->mc) {
             int64_t mc = MT_MIN(j->mc, m1 - ic);
             for (int64_t jr = 0; jr < n1 - n0; jr += NR) {
                 int64_t nr = MT_MIN((int64_t)NR, n1 - n0 - jr);
-                const uint16_t *b = bp16 + (jr / NR) * kcp * NR;
+                const char *b = (const char *)bp + (size_t)((jr / NR) * ka * NR) * packed;
                 for (int64_t ir = 0; ir < mc; ir += MR) {
                     int64_t mr = MT_MIN((int64_t)MR, mc - ir);
-                    const uint16_t *a = ap + (ic + ir) * kcp;
+                    const char *a = ap + (size_t)((ic + ir) * ka) * packed;
                     float *c = j->C + (ic + ir) * j->ldc + n0 + jr;
                     if (mr == MR && nr == NR) {
-                        isa->ukr_bf16(kcp / 2, a, kcp, b, c, j->ldc, load);
+                        micro(j, ka, a, b, c, j->ldc, load);
                         continue;
                     }
-                    isa->ukr_bf16(kcp / 2, a, kcp, b, tile, NR, false);
-                    for (int64_t i = 0; i < mr; i++)
-                        for (int64_t x = 0; x < nr; x++)
-                            c[i * j->ldc + x] = load ? c[i * j->ldc + x] + tile[i * NR + x] : tile[i * NR + x];
-                }
-            }
-        }
-    }
-    for (int64_t pc = j->k0; pc < j->k1 && !j->bf16; pc += KC) {
-        int64_t kc = MT_MIN((int64_t)KC, j->K - pc);
-        const float *ap = j->apack + (pc - j->k0) * j->mp;
-        isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb, j->csb,
-                    bp);
-        bool load = j->acc || pc > 0;
-        for (int64_t ic = m0; ic < m1; ic += j->mc) {
-            int64_t mc = MT_MIN(j->mc, m1 - ic);
-            for (int64_t jr = 0; jr < n1 - n0; jr += NR) {
-                int64_t nr = MT_MIN((int64_t)NR, n1 - n0 - jr);
-                const float *b = bp + (jr / NR) * kc * NR;
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    int64_t mr = MT_MIN((int64_t)MR, mc - ir);
-                    const float *a = ap + (ic + ir) * kc;
-                    float *c = j->C + (ic + ir) * j->ldc + n0 + jr;
-                    if (mr == MR && nr == NR) {
-                        isa->ukr(kc, a, kc, b, c, j->ldc, load);
-                        continue;
-                    }
-                    isa->ukr(kc, a, kc, b, tile, NR, false);
+                    micro(j, ka, a, b, tile, NR, false);
                     for (int64_t i = 0; i < mr; i++)
                         for (int64_t x = 0; x < nr; x++)
                             c[i * j->ldc + x] = load ? c[i * j->ldc + x] + tile[i * NR + x] : tile[i * NR + x];

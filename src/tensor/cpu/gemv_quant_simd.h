@@ -31,6 +31,14 @@
 #endif
 #define QK_INLINE static inline __attribute__((always_inline))
 #define GEMV_Q_MAX_M 4 /* rows of A per call */
+/* Prefetch of the W stream QK_PF bytes ahead: a row runs into the next (rows are adjacent), and the hardware
+ * prefetcher stops at every 4 KiB page. 1, 2 and 4 KiB ahead measured on 2 threads: 4 KiB best (the Q4_K LM head
+ * 18.9 / 16.6 / 13.8 ms, Q8_0 gate_proj 2.03 / 1.80 / 1.79 ms); without it the kernels streamed 55-65% of what the
+ * bf16 GEMV does. */
+#define QK_PF 4096
+QK_INLINE void qk_prefetch(const void *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + QK_PF + o, _MM_HINT_T0);
+}
 /* Loops over the rows of A, unrolled so that each row's accumulators live in registers. */
 #define QK_ROWS(i, M) _Pragma("GCC unroll 4") for (int i = 0; i < (M); i++)
 
@@ -173,7 +181,9 @@ QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const in
         tail[i] = _mm256_setzero_ps();
     }
     int64_t b = 0;
+    size_t bb = wt == MT_Q8_0 ? sizeof(mt_block_q8_0) : sizeof(mt_block_q4_0);
     for (; b + 4 <= nb; b += 4) {
+        qk_prefetch((const char *)w + b * bb, 4 * bb);
         qk_pair_x0(M, wt, w, b, qa, da, sa, acc0);
         qk_pair_x0(M, wt, w, b + 2, qa, da, sa, acc1);
     }
@@ -227,6 +237,7 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
     const __m256i low4 = _mm256_set1_epi8(0xF);
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q4_K *x = &w[b];
+        qk_prefetch(x, sizeof *x);
         uint64_t sc, mn;
         qk_q4_K_scales(x->scales, &sc, &mn);
         float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
@@ -263,6 +274,7 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
     const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q6_K *x = &w[b];
+        qk_prefetch(x, sizeof *x);
         float d = _cvtsh_ss(x->d);
         __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
         __m256i sumi[GEMV_Q_MAX_M];

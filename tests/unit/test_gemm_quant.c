@@ -11,8 +11,8 @@
  *   | no memory for scratch or panels      | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
- * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill), with and without
- * bias, accumulate and a thread pool.
+ * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill; 9 blocks: K past
+ * the GEMM's KC = 256 with a part block of it left, for Q8_0 too), with and without bias, accumulate and a thread pool.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,7 +33,7 @@ static const qcase cases[] = {
     {8, 64, 2, 2, 5, true, true, true},       {7, 3, 1, 0, 0, false, false, false},
     {1, 3000, 1, 0, 0, true, false, true},    {2, 3, 64, 0, 0, false, true, true},
     {9, 21, 2, 1, 2, true, true, true},       {20, 70, 1, 0, 0, false, false, false},
-    {33, 130, 4, 0, 7, true, false, true},
+    {33, 130, 4, 0, 7, true, false, true},    {12, 45, 9, 1, 3, true, true, true},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K};

@@ -236,8 +236,13 @@ bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
             for (int64_t n = 0; n < N; n++) C[m * ldc + n] = NAN;
         return true;
     }
-    if (M > GEMV_BATCH_M) return false;
     const mt_cpu_isa *isa = mt_cpu_isa_get();
+    if (M > GEMV_BATCH_M) {
+        /* mt_cpu_pack_b_quant's scratch holds PACK_NR rows, the widest micro-kernel's (avx512: 32) */
+        if (isa->nr <= PACK_NR) return false;
+        mt_cpu_linear_quant_unblocked(M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate);
+        return true;
+    }
     size_t wrow = mt_dtype_row_bytes(wt, ldw);
     size_t arow = act_row_bytes(wt, K);
     size_t tmp_at = MT_ROUND_UP(arow * (size_t)M, 64);

@@ -49,7 +49,8 @@ typedef struct gemm_job {
 /* The unblocked loop used when scratch memory cannot be had. */
 static void gemm_naive(const gemm_job *j) {
     if (mt_dtype_is_quant(j->bt)) {
-        mt_cpu_linear_quant_unblocked(j->M, j->N, j->K, j->A, j->rsa, j->B, j->bt, j->csb, j->bias, j->C, j->ldc, j->acc);
+        mt_cpu_linear_quant_unblocked(j->M, j->N, j->K, j->A, j->rsa, j->B, j->bt, j->csb, j->bias, j->C, j->ldc,
+                                      j->acc);
         return;
     }
     for (int64_t m = 0; m < j->M; m++)

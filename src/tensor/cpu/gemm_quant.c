@@ -5,8 +5,8 @@
  *   | 1..8     | each row of A quantized once (Q8_0 for Q8_0/Q4_0 W, Q8_K for Q4_K/Q6_K W), then integer   |
  *   |          | dot products block by block, W streamed once, threads over N (isa->gemv_q or gemv_q_vnni) |
  *   | > 8      | the f32 GEMM of gemm.c with W as its B: where it packs a KC x NR panel of B it dequantizes  |
- *   |          | those blocks (mt_cpu_pack_b_quant), so each weight is dequantized once per call, in L1,    |
- *   |          | and packed A is shared by all of N, as for bf16 W                                          |
+ *   |          | those blocks (mt_cpu_pack_b_quant), so each weight is dequantized once per call, into a   |
+ *   |          | 32 KB scratch, and packed A is shared by all of N, as for bf16 W                           |
  *
  * Decode reads every weight byte once per token, so it is bound by memory bandwidth; 8-bit activations keep the
  * inner loop in integer SIMD (vpmaddubsw / vpdpbusd, 32 or 64 products per instruction) at the cost of their
@@ -182,18 +182,16 @@ static void qgemv_task(void *ctx, int64_t t, int thread) {
 
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
                          int64_t k0, int64_t n0, float *dst) {
-    size_t wrow = mt_dtype_row_bytes(wt, ldw);
-    const char *w = (const char *)W + (size_t)n0 * wrow + (size_t)(k0 / mt_dtype_block_elems(wt)) * mt_dtype_block_bytes(wt);
-    int64_t nr = isa->nr;
+    size_t wrow = mt_dtype_row_bytes(wt, ldw), bb = mt_dtype_block_bytes(wt);
+    int64_t blk = mt_dtype_block_elems(wt), nr = isa->nr;
     float tmp[PACK_NR * PACK_KC];
     /* nr rows of up to PACK_KC values dequantized row-major into tmp, then packed as f32 B (the isa's transposing
      * pack); kc is a multiple of the block, and so is every chunk. Chunks of 64 for Q8_0 (tmp 8 KB) were slower. */
-    const int64_t chunk = PACK_KC;
     for (int64_t p = 0; p * nr < nc; p++) {
         int64_t r0 = p * nr, rows = MT_MIN(nr, nc - r0);
-        for (int64_t k = 0; k < kc; k += chunk) {
-            int64_t kk = MT_MIN(chunk, kc - k);
-            const char *src = w + (size_t)r0 * wrow + (size_t)(k / mt_dtype_block_elems(wt)) * mt_dtype_block_bytes(wt);
+        for (int64_t k = 0; k < kc; k += PACK_KC) {
+            int64_t kk = MT_MIN((int64_t)PACK_KC, kc - k);
+            const char *src = (const char *)W + (size_t)(n0 + r0) * wrow + (size_t)((k0 + k) / blk) * bb;
             for (int64_t r = 0; r < rows; r++) isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);
             isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, dst + p * kc * nr + k * nr);
         }

@@ -207,8 +207,11 @@ QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const in
         for (int r = 0; r < U; r++) acc[r][i] = _mm256_setzero_ps();
     }
     int64_t b = 0;
-    for (; b + u <= nb; b += u)
+    size_t bb = wt == MT_Q8_0 ? sizeof(mt_block_q8_0) : sizeof(mt_block_q4_0);
+    for (; b + u <= nb; b += u) {
+        qk_prefetch((const char *)w + b * bb, (size_t)u * bb);
         _Pragma("GCC unroll 4") for (int r = 0; r < u; r++) qk_block_x0(M, wt, w, b + r, qa, da, sa, acc[r]);
+    }
     for (; b < nb; b++) qk_block_x0(M, wt, w, b, qa, da, sa, acc[0]);
     QK_ROWS(i, M) {
         __m256 t = _mm256_add_ps(_mm256_add_ps(acc[0][i], acc[1][i]), _mm256_add_ps(acc[2][i], acc[3][i]));

@@ -5,7 +5,8 @@
  *     bench_quant [threads] [--quick] [--hot] [--shapes]
  *
  * --shapes: only the current level (VNNI on), Qwen2.5-VL-3B's decode shapes (q 2048x2048, gate 11008x2048, down
- * 2048x11008, LM head 151936x2048) at M = 1 and 8 in bf16, Q8_0, Q4_K, Q6_K, then prefill of 512 rows of gate.
+ * 2048x11008, LM head 151936x2048) at M = 1 (and gate at M = 8) in bf16, Q8_0, Q4_K, Q6_K, then prefill of 512 rows
+ * of gate.
  * --hot: one thread, W of 768 rows (1-1.6 MB) read again and again from L2: the kernels' own rate, apart from DRAM
  * and from other processes' memory traffic (the figures in docs/VALIDATION.md).
  *

@@ -30,7 +30,7 @@ typedef struct mt_cpu_isa {
     /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */
     void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
                       const float *bias, float *c, int64_t ldc, bool acc);
-    /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes) against m = 1..4 rows of activations quantized once
+    /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes) against m = 1..8 rows of activations quantized once
      * (row i at aq + i*aq_stride bytes: Q8_0 values and scales for Q8_0/Q4_0 weights as mt_q8_0_act_bytes says, Q8_K
      * blocks for Q4_K/Q6_K), integer dot
      * products per block: C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j] if acc). k is a multiple of the block. */

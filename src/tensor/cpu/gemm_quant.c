@@ -165,18 +165,16 @@ typedef struct qgemv_job {
     bool acc;
 } qgemv_job;
 
-/* Columns [t*nb, t*nb+nb): rows of A four at a time; past four rows, over L2-sized slices of W so that W still
- * comes from DRAM once. */
+/* Columns [t*nb, t*nb+nb), all rows of A in one call; past four rows over L2-sized slices of W, so that a kernel
+ * that takes the rows in two passes (four at a time, on 256-bit levels) still reads W from DRAM once. */
 static void qgemv_task(void *ctx, int64_t t, int thread) {
     const qgemv_job *j = ctx;
     int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
     int64_t slice = j->M <= GEMV_MAX_M ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)j->ldw / 16 * 16);
     for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
         int64_t ns = MT_MIN(slice, n0 + n - s0);
-        for (int64_t m0 = 0; m0 < j->M; m0 += GEMV_MAX_M)
-            j->kernel(MT_MIN((int64_t)GEMV_MAX_M, j->M - m0), ns, j->K, j->aq + (size_t)m0 * j->aq_stride,
-                      j->aq_stride, j->W + (size_t)s0 * j->ldw, j->wt, j->ldw, j->bias ? j->bias + s0 : NULL,
-                      j->C + m0 * j->ldc + s0, j->ldc, j->acc);
+        j->kernel(j->M, ns, j->K, j->aq, j->aq_stride, j->W + (size_t)s0 * j->ldw, j->wt, j->ldw,
+                  j->bias ? j->bias + s0 : NULL, j->C + s0, j->ldc, j->acc);
     }
 }
 

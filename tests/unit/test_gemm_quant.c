@@ -8,11 +8,11 @@
  *   | VNNI on vs off at one level          | bit-identical                                                |
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
  *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit                      |
- *   | no memory for scratch or panels      | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
+ *   | no memory for any scratch            | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
- * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill), with and without
- * bias, accumulate and a thread pool.
+ * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill; 9 blocks: K past
+ * the GEMM's KC = 256 with a part block of it left, for Q8_0 too), with and without bias, accumulate and a thread pool.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,7 +33,7 @@ static const qcase cases[] = {
     {8, 64, 2, 2, 5, true, true, true},       {7, 3, 1, 0, 0, false, false, false},
     {1, 3000, 1, 0, 0, true, false, true},    {2, 3, 64, 0, 0, false, true, true},
     {9, 21, 2, 1, 2, true, true, true},       {20, 70, 1, 0, 0, false, false, false},
-    {33, 130, 4, 0, 7, true, false, true},
+    {33, 130, 4, 0, 7, true, false, true},    {12, 45, 9, 1, 3, true, true, true},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K};
@@ -172,7 +172,7 @@ static void test_quant_act(const char *path) {
     }
 }
 
-/* The path's row dequantizer (the prefill panels) gives mt_dequantize_row's floats, bit for bit. */
+/* The path's row dequantizer (what the prefill GEMM packs) gives mt_dequantize_row's floats, bit for bit. */
 static void test_dequant(const char *path) {
     enum { K = 4 * MT_QK_K };
     static float x[K], got[K], want[K];
@@ -196,7 +196,7 @@ static void run_all(mt_pool *pool, const char *path, float **out) {
         for (int ci = 0; ci < NCASES; ci++) out[ti * NCASES + ci] = run(ti, ci, pool, path);
 }
 
-/* Without memory (no scratch for the activations, no panel): decode and prefill fall back to the unblocked loop, and
+/* Without memory (no scratch for the activations or the GEMM): decode and prefill fall back to the unblocked loop, and
  * still match the f64 product. */
 static void test_no_memory(void) {
     for (int ti = 0; ti < NTYPES; ti++) {

@@ -36,7 +36,7 @@ typedef struct mt_cpu_isa {
     /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */
     void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
                       const float *bias, float *c, int64_t ldc, bool acc);
-    /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes) against m = 1..4 rows of activations quantized once
+    /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes) against m = 1..8 rows of activations quantized once
      * (row i at aq + i*aq_stride bytes: Q8_0 values and scales for Q8_0/Q4_0 weights as mt_q8_0_act_bytes says, Q8_K
      * blocks for Q4_K/Q6_K), integer dot
      * products per block: C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j] if acc). k is a multiple of the block. */
@@ -95,10 +95,18 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
     return ((const float *)p)[i];
 }
 
-/* Quantized linear layers (gemm_quant.c): the GEMV that streams W for M <= 8, dequantized panels into the f32
- * GEMM above. mt_cpu_linear hands quantized W here. */
-void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+/* Quantized linear layers (gemm_quant.c). mt_cpu_linear hands quantized W here first: M <= 8 (the GEMV that streams
+ * W), no K and shapes off the block are done here (true); M > 8 with shapes on the block is left to the f32 GEMM
+ * (false), which packs its B panels from W with mt_cpu_pack_b_quant. */
+bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
+/* The GEMM's B panels (pack_b's layout) from quantized W (row j at W + j * mt_dtype_row_bytes(wt, ldw)): columns
+ * [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as isa->dequant does; k0 and kc multiples of the block. */
+void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
+                         int64_t k0, int64_t n0, float *dst);
+/* C (+)= A W^T + bias one block of W at a time, for when no scratch memory can be had. */
+void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+                                   mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool acc);
 /* A row of k activations for Q8_0/Q4_0 weights as the quantized GEMV reads it: the k int8 values of its Q8_0 blocks,
  * contiguous; then per block its scale 8 times (a vector load gives a block's, or two blocks', lanes their scale);
  * then per block scale * sum of its values, 8 times (for Q4_0's -8 offset). Bytes of such a row: */

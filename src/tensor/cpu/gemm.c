@@ -49,6 +49,11 @@ typedef struct gemm_job {
 
 /* The unblocked loop used when scratch memory cannot be had. */
 static void gemm_naive(const gemm_job *j) {
+    if (mt_dtype_is_quant(j->bt)) {
+        mt_cpu_linear_quant_unblocked(j->M, j->N, j->K, j->A, j->rsa, j->B, j->bt, j->csb, j->bias, j->C, j->ldc,
+                                      j->acc);
+        return;
+    }
     for (int64_t m = 0; m < j->M; m++)
         for (int64_t n = 0; n < j->N; n++) {
             float s = 0.0f;
@@ -126,6 +131,8 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
         const char *ap = (const char *)j->apack + (size_t)((pc - j->k0) * j->mp) * packed;
         if (j->bf16)
             isa->pack_b_bf16(kc, n1 - n0, (const uint16_t *)j->B + n0 * j->csb + pc, j->csb, (uint16_t *)bp);
+        else if (mt_dtype_is_quant(j->bt))
+            mt_cpu_pack_b_quant(isa, kc, n1 - n0, j->B, j->bt, j->csb, pc, n0, bp);
         else
             isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb,
                         j->csb, bp);
@@ -255,10 +262,8 @@ static void gemv_run(mt_pool *pool, gemv_job *j) {
 
 void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate) {
-    if (mt_dtype_is_quant(wt)) {
-        mt_cpu_linear_quant(pool, M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate);
+    if (mt_dtype_is_quant(wt) && mt_cpu_linear_quant(pool, M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate))
         return;
-    }
     const mt_cpu_isa *isa = mt_cpu_isa_get();
     if (M >= 1 && M <= GEMV_BATCH_M && N > 0 && K > 0) {
         gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = W, .wt = wt, .ldw = ldw,

@@ -4,8 +4,9 @@
  *   |----------|--------------------------------------------------------------------------------------------|
  *   | 1..8     | each row of A quantized once (Q8_0 for Q8_0/Q4_0 W, Q8_K for Q4_K/Q6_K W), then integer   |
  *   |          | dot products block by block, W streamed once, threads over N (isa->gemv_q or gemv_q_vnni) |
- *   | > 8      | W dequantized to f32 a panel of rows at a time, each panel run through the f32 GEMM; a     |
- *   |          | panel of 1 MB stays in L2 while the GEMM packs it (8 MB panels made prefill 40% slower)    |
+ *   | > 8      | the f32 GEMM of gemm.c with W as its B: where it packs a KC x NR panel of B it dequantizes  |
+ *   |          | those blocks (mt_cpu_pack_b_quant), so each weight is dequantized once per call, into a   |
+ *   |          | 32 KB scratch, and packed A is shared by all of N, as for bf16 W                           |
  *
  * Decode reads every weight byte once per token, so it is bound by memory bandwidth; 8-bit activations keep the
  * inner loop in integer SIMD (vpmaddubsw / vpdpbusd, 32 or 64 products per instruction) at the cost of their
@@ -21,7 +22,7 @@
 #include "tensor/cpu/cpu_int.h"
 #include "tensor/quant.h"
 
-enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10, PANEL_BYTES = 1 << 20 };
+enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10, PACK_NR = 32, PACK_KC = 256 };
 
 /* K-quant weights pair with Q8_K activations, the others with Q8_0. */
 static bool is_k_quant(mt_dtype wt) { return wt == MT_Q4_K || wt == MT_Q6_K; }
@@ -164,38 +165,40 @@ typedef struct qgemv_job {
     bool acc;
 } qgemv_job;
 
-/* Columns [t*nb, t*nb+nb): rows of A four at a time; past four rows, over L2-sized slices of W so that W still
- * comes from DRAM once. */
+/* Columns [t*nb, t*nb+nb), all rows of A in one call; past four rows over L2-sized slices of W, so that a kernel
+ * that takes the rows in two passes (four at a time, on 256-bit levels) still reads W from DRAM once. */
 static void qgemv_task(void *ctx, int64_t t, int thread) {
     const qgemv_job *j = ctx;
     int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
     int64_t slice = j->M <= GEMV_MAX_M ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)j->ldw / 16 * 16);
     for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
         int64_t ns = MT_MIN(slice, n0 + n - s0);
-        for (int64_t m0 = 0; m0 < j->M; m0 += GEMV_MAX_M)
-            j->kernel(MT_MIN((int64_t)GEMV_MAX_M, j->M - m0), ns, j->K, j->aq + (size_t)m0 * j->aq_stride,
-                      j->aq_stride, j->W + (size_t)s0 * j->ldw, j->wt, j->ldw, j->bias ? j->bias + s0 : NULL,
-                      j->C + m0 * j->ldc + s0, j->ldc, j->acc);
+        j->kernel(j->M, ns, j->K, j->aq, j->aq_stride, j->W + (size_t)s0 * j->ldw, j->wt, j->ldw,
+                  j->bias ? j->bias + s0 : NULL, j->C + s0, j->ldc, j->acc);
     }
 }
 
-typedef struct panel_job {
-    const mt_cpu_isa *isa;
-    const char *W;
-    mt_dtype wt;
-    size_t ldw;
-    int64_t K, n0;
-    float *dst;
-} panel_job;
-
-static void panel_task(void *ctx, int64_t t, int thread) {
-    const panel_job *p = ctx;
-    p->isa->dequant(p->K, p->W + (size_t)(p->n0 + t) * p->ldw, p->dst + t * p->K, p->wt);
+void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
+                         int64_t k0, int64_t n0, float *dst) {
+    size_t wrow = mt_dtype_row_bytes(wt, ldw), bb = mt_dtype_block_bytes(wt);
+    int64_t blk = mt_dtype_block_elems(wt), nr = isa->nr;
+    float tmp[PACK_NR * PACK_KC];
+    /* nr rows of up to PACK_KC values dequantized row-major into tmp, then packed as f32 B (the isa's transposing
+     * pack); kc is a multiple of the block, and so is every chunk. Chunks of 64 for Q8_0 (tmp 8 KB) were slower. */
+    for (int64_t p = 0; p * nr < nc; p++) {
+        int64_t r0 = p * nr, rows = MT_MIN(nr, nc - r0);
+        for (int64_t k = 0; k < kc; k += PACK_KC) {
+            int64_t kk = MT_MIN((int64_t)PACK_KC, kc - k);
+            const char *src = (const char *)W + (size_t)(n0 + r0) * wrow + (size_t)((k0 + k) / blk) * bb;
+            for (int64_t r = 0; r < rows; r++) isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);
+            isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, dst + p * kc * nr + k * nr);
+        }
+    }
 }
 
-/* Without memory for a panel: one block of W at a time, on the stack. */
-static void linear_unblocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const char *W, mt_dtype wt,
-                             size_t ldw, const float *bias, float *C, int64_t ldc, bool acc) {
+void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+                                   mt_dtype wt, int64_t ldw_elems, const float *bias, float *C, int64_t ldc, bool acc) {
+    size_t ldw = mt_dtype_row_bytes(wt, ldw_elems);
     int64_t blk = mt_dtype_block_elems(wt);
     size_t bb = mt_dtype_block_bytes(wt);
     float x[MT_QK_K];
@@ -203,7 +206,7 @@ static void linear_unblocked(int64_t M, int64_t N, int64_t K, const float *A, in
         for (int64_t n = 0; n < N; n++) {
             float s = 0;
             for (int64_t b = 0; b < K / blk; b++) {
-                mt_dequantize_row(wt, W + (size_t)n * ldw + (size_t)b * bb, x, blk);
+                mt_dequantize_row(wt, (const char *)W + (size_t)n * ldw + (size_t)b * bb, x, blk);
                 for (int64_t l = 0; l < blk; l++) s += A[m * lda + b * blk + l] * x[l];
             }
             if (bias) s += bias[n];
@@ -211,9 +214,9 @@ static void linear_unblocked(int64_t M, int64_t N, int64_t K, const float *A, in
         }
 }
 
-void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
+bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate) {
-    if (M <= 0 || N <= 0) return;
+    if (M <= 0 || N <= 0) return true;
     int64_t blk = mt_dtype_block_elems(wt);
     if (K <= 0) {
         for (int64_t m = 0; m < M; m++)
@@ -221,45 +224,36 @@ void mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
                 float b = bias ? bias[n] : 0.0f;
                 C[m * ldc + n] = accumulate ? C[m * ldc + n] + b : b;
             }
-        return;
+        return true;
     }
     if (K % blk != 0 || ldw < K || ldw % blk != 0) {
         /* the loader checks shapes against the block; a call that slipped through gives NaN, never a wild read */
         for (int64_t m = 0; m < M; m++)
             for (int64_t n = 0; n < N; n++) C[m * ldc + n] = NAN;
-        return;
+        return true;
     }
     const mt_cpu_isa *isa = mt_cpu_isa_get();
+    if (M > GEMV_BATCH_M) {
+        /* mt_cpu_pack_b_quant's scratch holds PACK_NR rows, the widest micro-kernel's (avx512: 32) */
+        if (isa->nr <= PACK_NR) return false;
+        mt_cpu_linear_quant_unblocked(M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate);
+        return true;
+    }
     size_t wrow = mt_dtype_row_bytes(wt, ldw);
-    if (M <= GEMV_BATCH_M) {
-        size_t arow = act_row_bytes(wt, K);
-        size_t tmp_at = MT_ROUND_UP(arow * (size_t)M, 64);
-        char *aq = mt_cpu_scratch(tmp_at + (size_t)(K / MT_QK8_0) * sizeof(mt_block_q8_0));
-        if (aq) {
-            for (int64_t m = 0; m < M; m++)
-                quant_act_row(isa, K, A + m * lda, aq + (size_t)m * arow, (mt_block_q8_0 *)(aq + tmp_at), wt);
-            int T = mt_pool_threads(pool);
-            qgemv_job g = {.kernel = isa->gemv_q_vnni && mt_cpu_vnni_on() ? isa->gemv_q_vnni : isa->gemv_q,
-                           .M = M, .N = N, .K = K, .aq = aq, .aq_stride = arow, .W = W, .wt = wt, .ldw = wrow,
-                           .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
-            g.nb = MT_MAX((int64_t)16, MT_ROUND_UP((N + 8 * T - 1) / (8 * T), 16));
-            mt_pool_run(pool, (N + g.nb - 1) / g.nb, qgemv_task, &g);
-            return;
-        }
+    size_t arow = act_row_bytes(wt, K);
+    size_t tmp_at = MT_ROUND_UP(arow * (size_t)M, 64);
+    char *aq = mt_cpu_scratch(tmp_at + (size_t)(K / MT_QK8_0) * sizeof(mt_block_q8_0));
+    if (!aq) {
+        mt_cpu_linear_quant_unblocked(M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate);
+        return true;
     }
-    int64_t rows = MT_MAX((int64_t)16, (int64_t)PANEL_BYTES / (K * (int64_t)sizeof(float)) / 16 * 16);
-    rows = MT_MIN(rows, N);
-    size_t bytes;
-    float *panel = mt_mul_ok((size_t)rows * sizeof(float), (size_t)K, &bytes) ? mt_malloc_aligned(bytes) : NULL;
-    if (!panel) {
-        linear_unblocked(M, N, K, A, lda, W, wt, wrow, bias, C, ldc, accumulate);
-        return;
-    }
-    for (int64_t n0 = 0; n0 < N; n0 += rows) {
-        int64_t r = MT_MIN(rows, N - n0);
-        panel_job p = {.isa = isa, .W = W, .wt = wt, .ldw = wrow, .K = K, .n0 = n0, .dst = panel};
-        mt_pool_run(pool, r, panel_task, &p);
-        mt_cpu_linear(pool, M, r, K, A, lda, panel, MT_F32, K, bias ? bias + n0 : NULL, C + n0, ldc, accumulate);
-    }
-    mt_free(panel);
+    for (int64_t m = 0; m < M; m++)
+        quant_act_row(isa, K, A + m * lda, aq + (size_t)m * arow, (mt_block_q8_0 *)(aq + tmp_at), wt);
+    int T = mt_pool_threads(pool);
+    qgemv_job g = {.kernel = isa->gemv_q_vnni && mt_cpu_vnni_on() ? isa->gemv_q_vnni : isa->gemv_q,
+                   .M = M, .N = N, .K = K, .aq = aq, .aq_stride = arow, .W = W, .wt = wt, .ldw = wrow,
+                   .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
+    g.nb = MT_MAX((int64_t)16, MT_ROUND_UP((N + 8 * T - 1) / (8 * T), 16));
+    mt_pool_run(pool, (N + g.nb - 1) / g.nb, qgemv_task, &g);
+    return true;
 }

@@ -30,9 +30,19 @@
 #define QK_512 0
 #endif
 #define QK_INLINE static inline __attribute__((always_inline))
-#define GEMV_Q_MAX_M 4 /* rows of A per call */
+/* Rows of A in one pass over W: 8 with AVX-512's 32 registers (8 rows' accumulators fit), else 4; the entry point
+ * takes up to 8 and runs two passes over the caller's L2-sized slice of W where it holds 4. */
+#define GEMV_Q_MAX_M (QK_512 ? 8 : 4)
+/* Prefetch of the W stream QK_PF bytes ahead: a row runs into the next (rows are adjacent), and the hardware
+ * prefetcher stops at every 4 KiB page. 1, 2 and 4 KiB ahead measured on 2 threads: 4 KiB best (the Q4_K LM head
+ * 18.9 / 16.6 / 13.8 ms, Q8_0 gate_proj 2.03 / 1.80 / 1.79 ms); without it the kernels streamed 55-65% of what the
+ * bf16 GEMV does. */
+#define QK_PF 4096
+QK_INLINE void qk_prefetch(const void *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + QK_PF + o, _MM_HINT_T0);
+}
 /* Loops over the rows of A, unrolled so that each row's accumulators live in registers. */
-#define QK_ROWS(i, M) _Pragma("GCC unroll 4") for (int i = 0; i < (M); i++)
+#define QK_ROWS(i, M) _Pragma("GCC unroll 8") for (int i = 0; i < (M); i++)
 
 #if QK_VNNI == 1
 #define QK_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
@@ -173,7 +183,9 @@ QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const in
         tail[i] = _mm256_setzero_ps();
     }
     int64_t b = 0;
+    size_t bb = wt == MT_Q8_0 ? sizeof(mt_block_q8_0) : sizeof(mt_block_q4_0);
     for (; b + 4 <= nb; b += 4) {
+        qk_prefetch((const char *)w + b * bb, 4 * bb);
         qk_pair_x0(M, wt, w, b, qa, da, sa, acc0);
         qk_pair_x0(M, wt, w, b + 2, qa, da, sa, acc1);
     }
@@ -197,8 +209,11 @@ QK_INLINE void qk_row_x0(int M, mt_dtype wt, int64_t nb, const void *w, const in
         for (int r = 0; r < U; r++) acc[r][i] = _mm256_setzero_ps();
     }
     int64_t b = 0;
-    for (; b + u <= nb; b += u)
+    size_t bb = wt == MT_Q8_0 ? sizeof(mt_block_q8_0) : sizeof(mt_block_q4_0);
+    for (; b + u <= nb; b += u) {
+        qk_prefetch((const char *)w + b * bb, (size_t)u * bb);
         _Pragma("GCC unroll 4") for (int r = 0; r < u; r++) qk_block_x0(M, wt, w, b + r, qa, da, sa, acc[r]);
+    }
     for (; b < nb; b++) qk_block_x0(M, wt, w, b, qa, da, sa, acc[0]);
     QK_ROWS(i, M) {
         __m256 t = _mm256_add_ps(_mm256_add_ps(acc[0][i], acc[1][i]), _mm256_add_ps(acc[2][i], acc[3][i]));
@@ -227,6 +242,7 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
     const __m256i low4 = _mm256_set1_epi8(0xF);
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q4_K *x = &w[b];
+        qk_prefetch(x, sizeof *x);
         uint64_t sc, mn;
         qk_q4_K_scales(x->scales, &sc, &mn);
         float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
@@ -263,6 +279,7 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
     const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q6_K *x = &w[b];
+        qk_prefetch(x, sizeof *x);
         float d = _cvtsh_ss(x->d);
         __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
         __m256i sumi[GEMV_Q_MAX_M];
@@ -327,14 +344,29 @@ QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_st
     default: QK_CASE(MM, MT_Q6_K); break;                                                                            \
     }
 
-void QK_NAME(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt, size_t ldw,
-             const float *bias, float *c, int64_t ldc, bool acc) {
+static void qk_pass(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
+                    size_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
     switch (m) {
     case 1: QK_TYPES(1); break;
     case 2: QK_TYPES(2); break;
     case 3: QK_TYPES(3); break;
+#if QK_512
+    case 4: QK_TYPES(4); break;
+    case 5: QK_TYPES(5); break;
+    case 6: QK_TYPES(6); break;
+    case 7: QK_TYPES(7); break;
+    default: QK_TYPES(8); break;
+#else
     default: QK_TYPES(4); break;
+#endif
     }
+}
+
+void QK_NAME(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt, size_t ldw,
+             const float *bias, float *c, int64_t ldc, bool acc) {
+    for (int64_t m0 = 0; m0 < m; m0 += GEMV_Q_MAX_M)
+        qk_pass(MT_MIN((int64_t)GEMV_Q_MAX_M, m - m0), n, k, (const char *)aq + (size_t)m0 * aq_stride, aq_stride, w,
+                wt, ldw, bias, c + m0 * ldc, ldc, acc);
 }
 
 #ifdef QK_ACT

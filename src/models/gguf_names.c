@@ -12,6 +12,14 @@ const mt_gguf_name mt_gguf_text_layer[] = {
 };
 const size_t mt_gguf_n_text_layer = MT_ARRAY_LEN(mt_gguf_text_layer);
 
+/* InternLM2ForCausalLM's names for the same modules; its packed attention.wqkv is split into attn_q / attn_k / attn_v */
+const mt_gguf_name mt_gguf_internlm2_layer[] = {
+    {"attn_norm", "attention_norm", false},     {"attn_output", "attention.wo", false},
+    {"ffn_norm", "ffn_norm", false},            {"ffn_gate", "feed_forward.w1", false},
+    {"ffn_up", "feed_forward.w3", false},       {"ffn_down", "feed_forward.w2", false},
+};
+const size_t mt_gguf_n_internlm2_layer = MT_ARRAY_LEN(mt_gguf_internlm2_layer);
+
 static const mt_gguf_name qwen2_5_block[] = {{"attn_out", "attn.proj", false}, {"ln1", "norm1", false},
                                              {"ln2", "norm2", false},          {"ffn_gate", "mlp.gate_proj", false},
                                              {"ffn_up", "mlp.up_proj", false}, {"ffn_down", "mlp.down_proj", false}};

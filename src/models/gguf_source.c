@@ -156,15 +156,46 @@ static mt_status map_module(mt_gguf_source *s, const mt_gguf *g, const char *pat
     return st;
 }
 
-static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, mt_err *err) {
+/* A q or k projection (weight or bias) of a llama / internlm2 file back in the checkpoint's row order (see
+ * mt_gguf_unpermute_row): a copy of its rows, quantized ones as they are. */
+static mt_status unpermute(mt_gguf_source *s, const mt_gguf *g, const char *src, const char *dst, int64_t heads,
+                           mt_err *err) {
+    const mt_gguf_tensor *t = mt_gguf_find_tensor(g, src);
+    if (!t) return MT_OK; /* biases are optional; the weight was checked by map_module */
+    int64_t rows = t->shape[0];
+    if (t->ndim > 2 || heads <= 0 || rows % (2 * heads) || (t->ndim == 1 && mt_dtype_is_quant(t->dtype)))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: %s has %lld rows, not an even head size for %lld heads", s->path,
+                          src, (long long)rows, (long long)heads);
+    size_t row_bytes = t->nbytes / (size_t)rows;
+    char *out = own(s, t->nbytes);
+    if (!out) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(out + (size_t)mt_gguf_unpermute_row(r, rows, heads) * row_bytes,
+               (const char *)t->data + (size_t)r * row_bytes, row_bytes);
+    /* the view add_view made of the file's bytes is replaced by the copy */
+    for (size_t i = 0; i < s->n_tensors; i++)
+        if (!strcmp(s->tensors[i].name, dst)) s->tensors[i].data = out;
+    return MT_OK;
+}
+
+/* heads > 0: q and k are in llama.cpp's NORM-rope order (llama, internlm2), of heads and kv_heads heads. */
+static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, int64_t heads, int64_t kv_heads, mt_err *err) {
     const mt_gguf *g = s->text;
     mt_status st = map_one(s, g, s->path, "token_embd.weight", "model.embed_tokens.weight", false, err);
-    char gguf_at[64], hf_at[64];
+    char gguf_at[64], hf_at[64], src[96], dst[128];
     for (int64_t l = 0; l < n_layers && !st; l++) {
         snprintf(gguf_at, sizeof gguf_at, "blk.%lld.", (long long)l);
         snprintf(hf_at, sizeof hf_at, "model.layers.%lld.", (long long)l);
-        for (size_t k = 0; k < mt_gguf_n_text_layer && !st; k++)
-            st = map_module(s, g, s->path, gguf_at, hf_at, &mt_gguf_text_layer[k], err);
+        for (size_t k = 0; k < mt_gguf_n_text_layer && !st; k++) {
+            const mt_gguf_name *nm = &mt_gguf_text_layer[k];
+            st = map_module(s, g, s->path, gguf_at, hf_at, nm, err);
+            bool q = !strcmp(nm->gguf, "attn_q"), kk = !strcmp(nm->gguf, "attn_k");
+            for (int b = 0; b < 2 && !st && heads > 0 && (q || kk); b++) {
+                snprintf(src, sizeof src, "%s%s.%s", gguf_at, nm->gguf, b ? "bias" : "weight");
+                snprintf(dst, sizeof dst, "%s%s.%s", hf_at, nm->hf, b ? "bias" : "weight");
+                st = unpermute(s, g, src, dst, q ? heads : kv_heads, err);
+            }
+        }
     }
     if (!st) st = map_one(s, g, s->path, "output_norm.weight", "model.norm.weight", false, err);
     if (!st) st = map_one(s, g, s->path, "output.weight", "lm_head.weight", true, err);
@@ -450,9 +481,11 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     char key[160];
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
     bool vl = !r.st && !strcmp(arch, "qwen2vl"), qwen3 = !r.st && !strcmp(arch, "qwen3");
-    if (!r.st && !vl && !qwen3 && strcmp(arch, "qwen2"))
-        r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture %s; mitten reads qwen2vl, qwen2 and qwen3 GGUF files",
-                          model, arch);
+    /* internlm2 is llama's computation once its q/k/v are split (as llama.cpp's files hold them): read as Llama */
+    bool llama = !r.st && (!strcmp(arch, "llama") || !strcmp(arch, "internlm2"));
+    if (!r.st && !vl && !qwen3 && !llama && strcmp(arch, "qwen2"))
+        r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture %s; mitten reads qwen2vl, qwen2, qwen3, llama and "
+                          "internlm2 GGUF files", model, arch);
     if (!r.st && mmproj && !vl)
         r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: --mmproj goes with a qwen2vl model; this one is %s", model, arch);
     int64_t layers = int_key(&r, KEY("block_count"), false, 0);
@@ -467,6 +500,10 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     cJSON_AddNumberToObject(cfg, "rope_theta", f32_key(&r, KEY("rope.freq_base"), true, 10000));
     if (mt_gguf_find_kv(s->text, KEY("attention.key_length")))
         cJSON_AddNumberToObject(cfg, "head_dim", (double)int_key(&r, KEY("attention.key_length"), false, 0));
+    if (llama) {
+        cJSON_AddStringToObject(cfg, "model_type", "llama");
+        cJSON_AddBoolToObject(cfg, "attention_bias", mt_gguf_find_tensor(s->text, "blk.0.attn_q.bias") != NULL);
+    }
     cJSON_AddBoolToObject(cfg, "tie_word_embeddings", !mt_gguf_find_tensor(s->text, "output.weight"));
     cJSON_AddBoolToObject(cfg, "use_sliding_window", false);
     if (layers <= 0 || layers > MAX_LAYERS)
@@ -505,9 +542,11 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
                model);
     }
     if (qwen3) name = "Qwen3ForCausalLM";
+    if (llama) name = "LlamaForCausalLM";
     cJSON_AddItemToObject(cfg, "architectures", cJSON_CreateStringArray(&name, 1));
 #undef KEY
-    if (!r.st) r.st = text_tensors(s, layers, err);
+    int64_t kv_heads = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cfg, "num_key_value_heads"));
+    if (!r.st) r.st = text_tensors(s, layers, llama ? heads : 0, llama ? kv_heads : 0, err);
     if (!r.st && s->vision) r.st = vision_tensors(s, mmproj, depth, qwen2_5, err);
     if (!r.st) r.st = write_json(s, "config.json", cfg, err);
     else cJSON_Delete(cfg);

@@ -217,6 +217,11 @@ mt_status mt_gguf_add_vocab(mt_gguf_writer *w, const mt_model *m, int64_t n_voca
     mt_status st = mt_path_join(tok_path, sizeof tok_path, m->dir, "tokenizer.json", err);
     if (!st) st = mt_path_join(tc_path, sizeof tc_path, m->dir, "tokenizer_config.json", err);
     if (!st) st = mt_path_join(cfg_path, sizeof cfg_path, m->dir, "config.json", err);
+    char sp_path[4096];
+    if (!st && !mt_file_exists(tok_path) && !mt_path_join(sp_path, sizeof sp_path, m->dir, "tokenizer.model", err) &&
+        mt_file_exists(sp_path))
+        st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: a SentencePiece vocabulary (as InternLM2 ships) and no "
+                        "tokenizer.json: mitten writes GGUF tokenizers for byte-level BPE tokenizer.json only", sp_path);
     if (!st) st = mt_json_parse_file(tok_path, MT_JSON_MAX_FILE, &tok, err);
     if (!st && mt_file_exists(tc_path)) st = mt_json_parse_file(tc_path, MT_JSON_MAX_FILE, &tc, err);
     if (!st) st = mt_json_parse_file(cfg_path, MT_JSON_MAX_FILE, &cfg, err);

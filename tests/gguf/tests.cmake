@@ -10,6 +10,13 @@ if(MT_NODE)
            COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/llama_cpp.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
                    ${CMAKE_BINARY_DIR}/gguf-llama-cpp)
   set_tests_properties(gguf_llama_cpp PROPERTIES LABELS ref TIMEOUT 300)
+  # gguf_llama_cpp_text  the llama and internlm2 archs (q/k permuted for llama.cpp's rope, InternLM2's wqkv split) on
+  #                      tiny random checkpoints with Llama 3's tokenizer: llama.cpp's tokens, logits and greedy answer
+  #                      against mitten's, mitten reading the files back (llama_cpp_text.mjs)
+  add_test(NAME gguf_llama_cpp_text
+           COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/llama_cpp_text.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
+                   ${CMAKE_BINARY_DIR}/gguf-llama-cpp-text ${MT_PYTHON})
+  set_tests_properties(gguf_llama_cpp_text PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 endif()
 add_test(NAME gguf_files_ggml
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/mmproj_check.py --mitten $<TARGET_FILE:mitten_cli>

@@ -79,6 +79,17 @@ const mt_gguf_name *mt_gguf_vision_block(bool qwen2_5, size_t *n);
 extern const mt_gguf_name mt_gguf_merger[];
 extern const size_t mt_gguf_n_merger;
 
+/* InternVL's vision tower (names after the vision prefix) and mlp1 projector (after the projector prefix), in the
+ * original layout (hf false) or transformers' */
+typedef struct mt_gguf_internvit {
+    const char *layers, *patch, *cls, *pos, *ls1, *ls2;
+    const mt_gguf_name *block;
+    size_t n_block;
+    const mt_gguf_name *proj;
+    size_t n_proj;
+} mt_gguf_internvit;
+const mt_gguf_internvit *mt_gguf_internvit_names(bool hf);
+
 /* tokenizer.json's Split pattern of each tokenizer.ggml.pre name mitten writes and reads */
 typedef struct mt_gguf_pre {
     const char *pattern, *name;

@@ -36,6 +36,33 @@ const mt_gguf_name mt_gguf_merger[] = {
     {"v.post_ln", "merger.ln_q", false}, {"mm.0", "merger.mlp.0", false}, {"mm.2", "merger.mlp.2", false}};
 const size_t mt_gguf_n_merger = MT_ARRAY_LEN(mt_gguf_merger);
 
+/* InternViT's block in InternVL's original layout (vision_model.encoder.layers.N.) and transformers' (encoder.layer.N.):
+ * the original's fused attn.qkv is split apart of this table; ls1 / ls2 are bare vectors, ".weight" in GGUF */
+static const mt_gguf_name internvit_block[] = {
+    {"attn_out", "attn.proj", false},    {"attn_q_norm", "attn.q_norm", true}, {"attn_k_norm", "attn.k_norm", true},
+    {"ln1", "norm1", false},             {"ln2", "norm2", false},              {"ffn_up", "mlp.fc1", false},
+    {"ffn_down", "mlp.fc2", false}};
+static const mt_gguf_name internvit_hf_block[] = {
+    {"attn_q", "attention.q_proj", false},  {"attn_k", "attention.k_proj", false},
+    {"attn_v", "attention.v_proj", false},  {"attn_out", "attention.projection_layer", false},
+    {"attn_q_norm", "attention.q_norm", true}, {"attn_k_norm", "attention.k_norm", true},
+    {"ln1", "layernorm_before", false},     {"ln2", "layernorm_after", false},
+    {"ffn_up", "mlp.fc1", false},           {"ffn_down", "mlp.fc2", false}};
+static const mt_gguf_name internvl_proj[] = {
+    {"mm.model.mlp.0", "0", false}, {"mm.model.mlp.1", "1", false}, {"mm.model.mlp.3", "3", false}};
+static const mt_gguf_name internvl_hf_proj[] = {
+    {"mm.model.mlp.0", "layer_norm", false}, {"mm.model.mlp.1", "linear_1", false}, {"mm.model.mlp.3", "linear_2", false}};
+
+static const mt_gguf_internvit internvit_names[2] = {
+    {"encoder.layers.", "embeddings.patch_embedding.", "embeddings.class_embedding", "embeddings.position_embedding",
+     "ls1", "ls2", internvit_block, MT_ARRAY_LEN(internvit_block), internvl_proj, MT_ARRAY_LEN(internvl_proj)},
+    {"encoder.layer.", "embeddings.patch_embeddings.projection.", "embeddings.cls_token",
+     "embeddings.position_embeddings", "lambda_1", "lambda_2", internvit_hf_block, MT_ARRAY_LEN(internvit_hf_block),
+     internvl_hf_proj, MT_ARRAY_LEN(internvl_hf_proj)},
+};
+
+const mt_gguf_internvit *mt_gguf_internvit_names(bool hf) { return &internvit_names[hf]; }
+
 const mt_gguf_pre mt_gguf_pre_tokenizers[] = {
     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
      "\\s+(?!\\S)|\\s+",

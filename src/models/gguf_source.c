@@ -298,11 +298,12 @@ static mt_status write_tokenizer(mt_gguf_source *s, meta *r, int64_t *n_vocab, m
     const char *model = str_key(r, "tokenizer.ggml.model"), *pre = str_key(r, "tokenizer.ggml.pre");
     if (r->st) return r->st;
     const char *split = NULL;
+    bool gpt2 = !strcmp(pre, "gpt2"); /* ByteLevel's own regex, no Split */
     for (size_t i = 0; i < mt_gguf_n_pre_tokenizers && !split; i++)
         if (!strcmp(pre, mt_gguf_pre_tokenizers[i].name)) split = mt_gguf_pre_tokenizers[i].pattern;
-    if (strcmp(model, "gpt2") || !split)
+    if (strcmp(model, "gpt2") || (!split && !gpt2))
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tokenizer %s with pre-tokenizer %s; mitten reads byte-level "
-                          "BPE (gpt2) with qwen2 or llama-bpe", r->path, model, pre);
+                          "BPE (gpt2) with qwen2, llama-bpe or gpt2", r->path, model, pre);
     const void *tok, *types, *merges;
     uint64_t n, n_types, n_merges;
     mt_status st = mt_gguf_get_array(r->g, "tokenizer.ggml.tokens", MT_GGUF_STR, &tok, &n, err);
@@ -317,19 +318,22 @@ static mt_status write_tokenizer(mt_gguf_source *s, meta *r, int64_t *n_vocab, m
     cJSON *doc = cJSON_CreateObject(), *added = cJSON_AddArrayToObject(doc, "added_tokens");
     cJSON *m = cJSON_AddObjectToObject(doc, "model"), *vocab = NULL, *ml = NULL;
     if (!strcmp(pre, "qwen2")) cJSON_AddStringToObject(cJSON_AddObjectToObject(doc, "normalizer"), "type", "NFC");
-    cJSON *pt = cJSON_AddObjectToObject(doc, "pre_tokenizer");
-    cJSON_AddStringToObject(pt, "type", "Sequence");
-    cJSON *seq = cJSON_AddArrayToObject(pt, "pretokenizers"), *sp = cJSON_CreateObject(), *bl = cJSON_CreateObject();
-    cJSON_AddItemToArray(seq, sp);
-    cJSON_AddItemToArray(seq, bl);
-    cJSON_AddStringToObject(sp, "type", "Split");
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(sp, "pattern"), "Regex", split);
-    cJSON_AddStringToObject(sp, "behavior", "Isolated");
-    cJSON_AddBoolToObject(sp, "invert", false);
+    cJSON *pt = cJSON_AddObjectToObject(doc, "pre_tokenizer"), *bl = pt;
+    if (!gpt2) {
+        cJSON_AddStringToObject(pt, "type", "Sequence");
+        cJSON *seq = cJSON_AddArrayToObject(pt, "pretokenizers"), *sp = cJSON_CreateObject();
+        bl = cJSON_CreateObject();
+        cJSON_AddItemToArray(seq, sp);
+        cJSON_AddItemToArray(seq, bl);
+        cJSON_AddStringToObject(sp, "type", "Split");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(sp, "pattern"), "Regex", split);
+        cJSON_AddStringToObject(sp, "behavior", "Isolated");
+        cJSON_AddBoolToObject(sp, "invert", false);
+    }
     cJSON_AddStringToObject(bl, "type", "ByteLevel");
     cJSON_AddBoolToObject(bl, "add_prefix_space", false);
     cJSON_AddBoolToObject(bl, "trim_offsets", false);
-    cJSON_AddBoolToObject(bl, "use_regex", false);
+    cJSON_AddBoolToObject(bl, "use_regex", gpt2);
     cJSON *dec = cJSON_AddObjectToObject(doc, "decoder");
     cJSON_AddStringToObject(dec, "type", "ByteLevel");
     cJSON_AddStringToObject(m, "type", "BPE");
@@ -486,6 +490,10 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     if (!r.st && !vl && !qwen3 && !llama && strcmp(arch, "qwen2"))
         r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture %s; mitten reads qwen2vl, qwen2, qwen3, llama and "
                           "internlm2 GGUF files", model, arch);
+    const mt_gguf_kv *proj = s->vision ? mt_gguf_find_kv(s->vision, "clip.projector_type") : NULL;
+    if (!r.st && proj && proj->type == MT_GGUF_STR && !strcmp(proj->v.str.s, "internvl"))
+        r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: an InternVL projector (internvl): mitten writes it but does not "
+                          "read it back yet; without --mmproj the language model runs alone", mmproj);
     if (!r.st && mmproj && !vl)
         r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: --mmproj goes with a qwen2vl model; this one is %s", model, arch);
     int64_t layers = int_key(&r, KEY("block_count"), false, 0);

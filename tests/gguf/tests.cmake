@@ -34,3 +34,9 @@ add_test(NAME gguf_llama_quantize
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_quantize.py --mitten $<TARGET_FILE:mitten_cli>
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-llama-quantize)
 set_tests_properties(gguf_llama_quantize PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_internvl       InternVL's files (both layouts): the LLM's arch with language_model.* renamed, the internvl
+#                     projector file's keys, types, names, ne and bytes through ggml's reader (internvl_check.py)
+add_test(NAME gguf_internvl
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-internvl)
+set_tests_properties(gguf_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

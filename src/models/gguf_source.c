@@ -2,6 +2,7 @@
  * gguf_export.c writes, which are llama.cpp's converter's, so files from either load. */
 #include "models/gguf_source.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,14 +179,17 @@ static mt_status unpermute(mt_gguf_source *s, const mt_gguf *g, const char *src,
     return MT_OK;
 }
 
-/* heads > 0: q and k are in llama.cpp's NORM-rope order (llama, internlm2), of heads and kv_heads heads. */
-static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, int64_t heads, int64_t kv_heads, mt_err *err) {
+/* heads > 0: q and k are in llama.cpp's NORM-rope order (llama, internlm2), of heads and kv_heads heads. The
+ * checkpoint names: px ("model.", InternVL's "language_model.model.") and the head's. */
+static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, int64_t heads, int64_t kv_heads, const char *px,
+                              const char *head, mt_err *err) {
     const mt_gguf *g = s->text;
-    mt_status st = map_one(s, g, s->path, "token_embd.weight", "model.embed_tokens.weight", false, err);
-    char gguf_at[64], hf_at[64], src[96], dst[128];
+    char gguf_at[64], hf_at[96], src[96], dst[160];
+    snprintf(dst, sizeof dst, "%sembed_tokens.weight", px);
+    mt_status st = map_one(s, g, s->path, "token_embd.weight", dst, false, err);
     for (int64_t l = 0; l < n_layers && !st; l++) {
         snprintf(gguf_at, sizeof gguf_at, "blk.%lld.", (long long)l);
-        snprintf(hf_at, sizeof hf_at, "model.layers.%lld.", (long long)l);
+        snprintf(hf_at, sizeof hf_at, "%slayers.%lld.", px, (long long)l);
         for (size_t k = 0; k < mt_gguf_n_text_layer && !st; k++) {
             const mt_gguf_name *nm = &mt_gguf_text_layer[k];
             st = map_module(s, g, s->path, gguf_at, hf_at, nm, err);
@@ -197,8 +201,9 @@ static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, int64_t heads
             }
         }
     }
-    if (!st) st = map_one(s, g, s->path, "output_norm.weight", "model.norm.weight", false, err);
-    if (!st) st = map_one(s, g, s->path, "output.weight", "lm_head.weight", true, err);
+    snprintf(dst, sizeof dst, "%snorm.weight", px);
+    if (!st) st = map_one(s, g, s->path, "output_norm.weight", dst, false, err);
+    if (!st) st = map_one(s, g, s->path, "output.weight", head, true, err);
     return st;
 }
 
@@ -248,6 +253,48 @@ static mt_status vision_tensors(mt_gguf_source *s, const char *path, int64_t dep
         for (size_t k = 0; k < n_block && !st; k++) st = map_module(s, g, path, src, dst, &block[k], err);
     }
     for (size_t k = 0; k < mt_gguf_n_merger && !st; k++) st = map_module(s, g, path, "", "visual.", &mt_gguf_merger[k], err);
+    return st;
+}
+
+/* InternVL's projector file under the original layout's names (InternVLChatModel: vision_model.*, mlp1.*), by the
+ * names gguf_mmproj.c writes with; the split q / k / v joined back into attn.qkv. */
+static mt_status internvl_tensors(mt_gguf_source *s, const char *path, int64_t depth, mt_err *err) {
+    const mt_gguf *g = s->vision;
+    const mt_gguf_internvit *nm = mt_gguf_internvit_names(false);
+    char src[96], dst[160];
+    snprintf(dst, sizeof dst, "vision_model.%sweight", nm->patch);
+    mt_status st = map_one(s, g, path, "v.patch_embd.weight", dst, false, err);
+    snprintf(dst, sizeof dst, "vision_model.%sbias", nm->patch);
+    if (!st) st = map_one(s, g, path, "v.patch_embd.bias", dst, false, err);
+    snprintf(dst, sizeof dst, "vision_model.%s", nm->cls);
+    if (!st) st = map_one(s, g, path, "v.class_embd", dst, false, err);
+    snprintf(dst, sizeof dst, "vision_model.%s", nm->pos);
+    if (!st) st = map_one(s, g, path, "v.position_embd.weight", dst, false, err);
+    for (int64_t l = 0; l < depth && !st; l++) {
+        char gguf_at[64], hf_at[96];
+        snprintf(gguf_at, sizeof gguf_at, "v.blk.%lld.", (long long)l);
+        snprintf(hf_at, sizeof hf_at, "vision_model.%s%lld.", nm->layers, (long long)l);
+        for (int b = 0; b < 2 && !st; b++) {
+            const char *suffix = b ? "bias" : "weight";
+            static const char *const parts[] = {"attn_q", "attn_k", "attn_v"};
+            const mt_gguf_tensor *qkv[3];
+            snprintf(src, sizeof src, "%sattn_q.%s", gguf_at, suffix);
+            if (b && !mt_gguf_find_tensor(g, src)) break; /* no qkv bias (the 6B) */
+            for (int k = 0; k < 3 && !st; k++) {
+                snprintf(src, sizeof src, "%s%s.%s", gguf_at, parts[k], suffix);
+                st = need(g, path, src, &qkv[k], err);
+            }
+            snprintf(dst, sizeof dst, "%sattn.qkv.%s", hf_at, suffix);
+            if (!st) st = join_rows(s, qkv, 3, dst, err);
+        }
+        for (size_t k = 0; k < nm->n_block && !st; k++) st = map_module(s, g, path, gguf_at, hf_at, &nm->block[k], err);
+        for (int k = 0; k < 2 && !st; k++) {
+            snprintf(src, sizeof src, "%sls%d.weight", gguf_at, k + 1);
+            snprintf(dst, sizeof dst, "%s%s", hf_at, k ? nm->ls2 : nm->ls1);
+            st = map_one(s, g, path, src, dst, false, err);
+        }
+    }
+    for (size_t k = 0; k < nm->n_proj && !st; k++) st = map_module(s, g, path, "", "mlp1.", &nm->proj[k], err);
     return st;
 }
 
@@ -466,6 +513,79 @@ static mt_status vision_config(mt_gguf_source *s, cJSON *cfg, const char *mmproj
     return write_json(s, "preprocessor_config.json", pre, err);
 }
 
+/* generation_config.json: the stop tokens llama.cpp ends generation at - eos and the end-of-turn / end-of-text control
+ * tokens it finds by their text - as a checkpoint lists them (Qwen's [<|im_end|>, <|endoftext|>]). */
+static mt_status write_generation_config(mt_gguf_source *s, meta *r, mt_err *err) {
+    int64_t eos = int_key(r, "tokenizer.ggml.eos_token_id", true, -1);
+    if (r->st) return r->st;
+    static const char *const ends[] = {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>"};
+    cJSON *doc = cJSON_CreateObject(), *ids = cJSON_AddArrayToObject(doc, "eos_token_id");
+    if (eos >= 0) cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)eos));
+    for (size_t i = 0; i < MT_ARRAY_LEN(ends); i++) {
+        int64_t id = token_id(s->text, ends[i]);
+        if (id >= 0 && id != eos) cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)id));
+    }
+    return write_json(s, "generation_config.json", doc, err);
+}
+
+/* InternVL as its original layout (InternVLChatModel) would describe it: the language model's config as llm_config, the
+ * tower's from the projector's keys. What llama.cpp's file does not carry is assumed as InternVL 2.5 / 3 publish it,
+ * and logged: a dynamic tiling with a thumbnail, pixel shuffle v2, every block's output. */
+static mt_status internvl_config(mt_gguf_source *s, cJSON **cfg, const char *mmproj, int64_t *depth, mt_err *err) {
+    meta r = {.g = s->vision, .path = mmproj, .err = err};
+    int64_t width = int_key(&r, "clip.vision.embedding_length", false, 0);
+    *depth = int_key(&r, "clip.vision.block_count", false, 0);
+    int64_t image = int_key(&r, "clip.vision.image_size", false, 0);
+    int64_t scale = int_key(&r, "clip.vision.projector.scale_factor", true, -1);
+    int64_t min_tiles = int_key(&r, "clip.vision.preproc_min_tiles", true, -1);
+    int64_t max_tiles = int_key(&r, "clip.vision.preproc_max_tiles", true, -1);
+    if (!r.st && (width <= 0 || *depth <= 0 || *depth > MAX_LAYERS || image <= 0 || scale == 0))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: a bad width, block count, image size or scale factor", mmproj);
+    if (!r.st && (scale < 0 || min_tiles < 0 || max_tiles < 0))
+        mt_log(MT_LOG_ERROR, "%s lacks%s%s%s: llama.cpp's defaults are used (scale factor 2, tiles 1..12)", mmproj,
+               scale < 0 ? " projector.scale_factor" : "", min_tiles < 0 ? " preproc_min_tiles" : "",
+               max_tiles < 0 ? " preproc_max_tiles" : "");
+    const void *mean = NULL, *stdv = NULL;
+    uint64_t n_mean = 0, n_std = 0;
+    if (!r.st) r.st = mt_gguf_get_array(s->vision, "clip.vision.image_mean", MT_GGUF_F32, &mean, &n_mean, err);
+    if (!r.st) r.st = mt_gguf_get_array(s->vision, "clip.vision.image_std", MT_GGUF_F32, &stdv, &n_std, err);
+    static const float imagenet[2][3] = {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+    for (int k = 0; !r.st && k < 3; k++)
+        if (n_mean != 3 || n_std != 3 || fabsf(((const float *)mean)[k] - imagenet[0][k]) > 1e-4f ||
+            fabsf(((const float *)stdv)[k] - imagenet[1][k]) > 1e-4f)
+            r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: image_mean / image_std are not ImageNet's, which mitten's "
+                              "InternVL processor normalises with", mmproj);
+    if (r.st) return r.st;
+    const char *vit = "InternVisionModel", *chat = "InternVLChatModel";
+    cJSON *top = cJSON_CreateObject(), *vc = cJSON_AddObjectToObject(top, "vision_config");
+    cJSON_AddItemToObject(vc, "architectures", cJSON_CreateStringArray(&vit, 1));
+    cJSON_AddNumberToObject(vc, "hidden_size", (double)width);
+    cJSON_AddNumberToObject(vc, "num_hidden_layers", (double)*depth);
+    cJSON_AddNumberToObject(vc, "num_attention_heads", (double)int_key(&r, "clip.vision.attention.head_count", false, 0));
+    cJSON_AddNumberToObject(vc, "intermediate_size", (double)int_key(&r, "clip.vision.feed_forward_length", false, 0));
+    cJSON_AddNumberToObject(vc, "patch_size", (double)int_key(&r, "clip.vision.patch_size", false, 0));
+    cJSON_AddNumberToObject(vc, "image_size", (double)image);
+    cJSON_AddNumberToObject(vc, "layer_norm_eps", f32_key(&r, "clip.vision.attention.layer_norm_epsilon", false, 0));
+    cJSON_AddStringToObject(vc, "hidden_act", "gelu");
+    /* llama.cpp's rule: RMSNorm for the 6B tower only */
+    cJSON_AddStringToObject(vc, "norm_type", width == 3200 && *depth == 45 ? "rms_norm" : "layer_norm");
+    cJSON_AddBoolToObject(vc, "qkv_bias", mt_gguf_find_tensor(s->vision, "v.blk.0.attn_q.bias") != NULL);
+    cJSON_AddBoolToObject(vc, "qk_normalization", mt_gguf_find_tensor(s->vision, "v.blk.0.attn_q_norm.weight") != NULL);
+    cJSON_AddItemToObject(top, "architectures", cJSON_CreateStringArray(&chat, 1));
+    cJSON_AddStringToObject(top, "model_type", "internvl_chat");
+    cJSON_AddNumberToObject(top, "downsample_ratio", 1.0 / (double)(scale < 0 ? 2 : scale));
+    cJSON_AddNumberToObject(top, "force_image_size", (double)image);
+    cJSON_AddBoolToObject(top, "dynamic_image_size", true);
+    cJSON_AddBoolToObject(top, "use_thumbnail", true);
+    cJSON_AddNumberToObject(top, "min_dynamic_patch", (double)(min_tiles < 0 ? 1 : min_tiles));
+    cJSON_AddNumberToObject(top, "max_dynamic_patch", (double)(max_tiles < 0 ? 12 : max_tiles));
+    cJSON_AddStringToObject(top, "ps_version", "v2");
+    cJSON_AddNumberToObject(top, "select_layer", -1);
+    cJSON_AddItemToObject(top, "llm_config", *cfg);
+    *cfg = top;
+    return r.st;
+}
+
 mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_source **out, const char **folder,
                               mt_safetensors **st_out, mt_err *err) {
     mt_gguf_source *s = mt_calloc(1, sizeof *s);
@@ -490,12 +610,14 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     if (!r.st && !vl && !qwen3 && !llama && strcmp(arch, "qwen2"))
         r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture %s; mitten reads qwen2vl, qwen2, qwen3, llama and "
                           "internlm2 GGUF files", model, arch);
+    /* InternVL's language model is a plain qwen2 / qwen3 / llama / internlm2 file; its projector says InternVL */
     const mt_gguf_kv *proj = s->vision ? mt_gguf_find_kv(s->vision, "clip.projector_type") : NULL;
-    if (!r.st && proj && proj->type == MT_GGUF_STR && !strcmp(proj->v.str.s, "internvl"))
-        r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: an InternVL projector (internvl): mitten writes it but does not "
-                          "read it back yet; without --mmproj the language model runs alone", mmproj);
-    if (!r.st && mmproj && !vl)
-        r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: --mmproj goes with a qwen2vl model; this one is %s", model, arch);
+    bool internvl = proj && proj->type == MT_GGUF_STR && !strcmp(proj->v.str.s, "internvl");
+    if (!r.st && internvl && vl)
+        r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: an InternVL projector with a qwen2vl model %s", mmproj, model);
+    if (!r.st && mmproj && !vl && !internvl)
+        r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: --mmproj goes with a qwen2vl model or an InternVL projector "
+                          "(clip.projector_type internvl); this model is %s", model, arch);
     int64_t layers = int_key(&r, KEY("block_count"), false, 0);
     int64_t heads = int_key(&r, KEY("attention.head_count"), false, 0);
     cJSON_AddNumberToObject(cfg, "num_hidden_layers", (double)layers);
@@ -520,6 +642,7 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     if (!r.st) r.st = write_tokenizer(s, &r, &n_vocab, err);
     cJSON_AddNumberToObject(cfg, "vocab_size", (double)n_vocab);
     if (!r.st) r.st = write_tokenizer_config(s, &r, cfg, err);
+    if (!r.st) r.st = write_generation_config(s, &r, err);
     int64_t depth = 0;
     bool qwen2_5 = false;
     const char *name = "Qwen2ForCausalLM";
@@ -554,8 +677,13 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     cJSON_AddItemToObject(cfg, "architectures", cJSON_CreateStringArray(&name, 1));
 #undef KEY
     int64_t kv_heads = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cfg, "num_key_value_heads"));
-    if (!r.st) r.st = text_tensors(s, layers, llama ? heads : 0, llama ? kv_heads : 0, err);
-    if (!r.st && s->vision) r.st = vision_tensors(s, mmproj, depth, qwen2_5, err);
+    if (!r.st && internvl) r.st = internvl_config(s, &cfg, mmproj, &depth, err);
+    if (!r.st)
+        r.st = text_tensors(s, layers, llama ? heads : 0, llama ? kv_heads : 0,
+                            internvl ? "language_model.model." : "model.",
+                            internvl ? "language_model.lm_head.weight" : "lm_head.weight", err);
+    if (!r.st && s->vision)
+        r.st = internvl ? internvl_tensors(s, mmproj, depth, err) : vision_tensors(s, mmproj, depth, qwen2_5, err);
     if (!r.st) r.st = write_json(s, "config.json", cfg, err);
     else cJSON_Delete(cfg);
     if (!r.st) r.st = mt_safetensors_from_tensors(model, s->tensors, s->n_tensors, s, release_weights, st_out, err);

@@ -211,20 +211,35 @@ mt_status mt_gguf_add_general(mt_gguf_writer *w, const mt_model *m, const char *
 
 static const struct {
     const char *kind, *arch;
-} text_archs[] = {{"qwen2_vl", "qwen2vl"}, {"qwen2", "qwen2"},  {"qwen3", "qwen3"},
-                  {"llama", "llama"},      {"internlm2", "internlm2"}};
+} text_archs[] = {{"qwen2_vl", "qwen2vl"}, {"qwen2", "qwen2"},         {"qwen3", "qwen3"},
+                  {"llama", "llama"},      {"internlm2", "internlm2"}, {"qwen3_vl", "qwen3vl"}};
 
 static mt_status text_arch(const mt_model *m, const char **arch, mt_err *err) {
     for (size_t i = 0; i < MT_ARRAY_LEN(text_archs); i++)
         if (!strcmp(m->decoder_kind, text_archs[i].kind)) return *arch = text_archs[i].arch, MT_OK;
     return mt_err_set(err, MT_ERR_UNSUPPORTED,
-                      "%s: writing GGUF is done for the qwen2_vl, qwen2, qwen3, llama and internlm2 decoders; this one "
-                      "is %s", m->dir, m->decoder_kind);
+                      "%s: writing GGUF is done for the qwen2_vl, qwen3_vl, qwen2, qwen3, llama and internlm2 "
+                      "decoders; this one is %s", m->dir, m->decoder_kind);
 }
 
 /* llama.cpp runs llama and internlm2 with its NORM rope, which pairs adjacent dimensions: their q and k are
  * permuted on the way in and out. */
 static bool norm_rope(const char *arch) { return !strcmp(arch, "llama") || !strcmp(arch, "internlm2"); }
+
+/* Qwen3-VL's DeepStack levels: how many vision_config.deepstack_visual_indexes feed the first decoder layers. */
+static mt_status deepstack_count(const mt_model *m, int64_t *n, mt_err *err) {
+    char path[4096];
+    cJSON *cfg = NULL;
+    mt_status st = mt_path_join(path, sizeof path, m->dir, "config.json", err);
+    if (!st) st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
+    if (st) return st;
+    mt_cfg r = {.path = path, .what = "vision_config", .err = err};
+    int64_t idx[64];
+    *n = (int64_t)mt_cfg_int_list(&r, cJSON_GetObjectItemCaseSensitive(cfg, "vision_config"), "deepstack_visual_indexes",
+                                  0, 1 << 16, idx, MT_ARRAY_LEN(idx));
+    cJSON_Delete(cfg);
+    return r.st;
+}
 
 static mt_status text_params(mt_gguf_writer *w, const char *a, const mt_decoder_cfg *c, mt_err *err) {
     char key[128];
@@ -369,6 +384,9 @@ static mt_status write_text(const mt_model *m, const mt_gguf_export_opts *o, mt_
     st = mt_gguf_writer_new(&w, err);
     if (!st) st = mt_gguf_add_general(w, m, arch, "model", o->type, err);
     if (!st) st = text_params(w, arch, c, err);
+    int64_t deep = 0;
+    if (!st && !strcmp(arch, "qwen3vl") && !(st = deepstack_count(m, &deep, err)))
+        st = add_u32(w, "qwen3vl.n_deepstack_layers", deep, err);
     if (!st) st = mt_gguf_add_vocab(w, m, c->vocab, err);
     if (!st) st = text_tensors(&p, m, arch, c, o->type, err);
     if (!st) st = mt_gguf_write_plan(w, &p, o->out, o, err);

@@ -6,6 +6,7 @@
  *     |---------------------------|----------------|-----------------------|--------------------|
  *     | Qwen2.5-VL                | qwen2vl        | qwen2.5vl_merger      | qwen2              |
  *     | Qwen2-VL                  | qwen2vl        | qwen2vl_merger        | qwen2              |
+ *     | Qwen3-VL (dense)          | qwen3vl        | qwen3vl_merger        | qwen2              |
  *     | Qwen2 / Qwen2.5, Qwen3    | qwen2, qwen3   | (text only)           | qwen2              |
  *     | InternVL (both layouts)   | the LLM's      | internvl              | the tokenizer's    |
  *     | Llama                     | llama          | (text only)           | llama-bpe          |

@@ -79,6 +79,12 @@ const mt_gguf_name *mt_gguf_vision_block(bool qwen2_5, size_t *n);
 extern const mt_gguf_name mt_gguf_merger[];
 extern const size_t mt_gguf_n_merger;
 
+/* Qwen3-VL's vision block, merger and DeepStack merger (mt_gguf_n_qwen3vl_merger entries each of the last two) */
+extern const mt_gguf_name mt_gguf_qwen3vl_block[];
+extern const size_t mt_gguf_n_qwen3vl_block;
+extern const mt_gguf_name mt_gguf_qwen3vl_merger[], mt_gguf_qwen3vl_deepstack[];
+extern const size_t mt_gguf_n_qwen3vl_merger;
+
 /* InternVL's vision tower (names after the vision prefix) and mlp1 projector (after the projector prefix), in the
  * original layout (hf false) or transformers' */
 typedef struct mt_gguf_internvit {

@@ -1,5 +1,6 @@
 /* models/gguf_mmproj: the vision part as the projector file llama.cpp's mtmd library reads (tools/mtmd/clip.cpp),
- * as the converter writes it with --mmproj (conversion/qwenvl.py Qwen2VLVisionModel):
+ * as the converter writes it with --mmproj (conversion/qwenvl.py Qwen2VLVisionModel; Qwen3-VL's and InternVL's
+ * below, from qwen3vl.py and internvl.py):
  *
  *     | key                                        | type  | value                                         |
  *     |--------------------------------------------|-------|-----------------------------------------------|
@@ -388,25 +389,141 @@ static mt_status internvl_tensors(mt_gguf_plan *p, const mt_model *m, const inte
     return st;
 }
 
+/* ---- Qwen3-VL (conversion/qwen3vl.py Qwen3VLVisionModel; projector_type qwen3vl_merger) ---- */
+
+typedef struct qwen3vl_cfg {
+    int64_t width, ff, depth, heads, patch, merge, image_size, projection, n_deep;
+    int64_t deep[MAX_DEPTH];
+    double eps;
+    float mean[3], std[3];
+} qwen3vl_cfg;
+
+static mt_status read_qwen3vl(const mt_model *m, qwen3vl_cfg *v, mt_err *err) {
+    char path[4096], pre_path[4096];
+    cJSON *cfg = NULL, *pre = NULL;
+    mt_status st = mt_path_join(path, sizeof path, m->dir, "config.json", err);
+    if (!st) st = mt_path_join(pre_path, sizeof pre_path, m->dir, "preprocessor_config.json", err);
+    if (!st) st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
+    if (!st && mt_file_exists(pre_path)) st = mt_json_parse_file(pre_path, MT_JSON_MAX_FILE, &pre, err);
+    if (st) return st;
+    mt_cfg r = {.path = path, .what = "vision_config", .err = err}, t = {.path = path, .what = "text_config", .err = err};
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(cfg, "vision_config");
+    v->width = mt_cfg_int(&r, vc, "hidden_size", 1, 1 << 16);
+    v->ff = mt_cfg_int(&r, vc, "intermediate_size", 1, 1 << 20);
+    v->depth = mt_cfg_int(&r, vc, "depth", 1, MAX_DEPTH);
+    v->heads = mt_cfg_int(&r, vc, "num_heads", 1, 1024);
+    v->patch = mt_cfg_int(&r, vc, "patch_size", 1, 1024);
+    v->merge = mt_cfg_int_opt(&r, vc, "spatial_merge_size", 1, 16, 2);
+    int64_t temporal = mt_cfg_int_opt(&r, vc, "temporal_patch_size", 1, 16, 2);
+    int64_t n_pos = mt_cfg_int(&r, vc, "num_position_embeddings", 1, 1 << 24);
+    /* the converter's image size when the config has none: the position grid's side in pixels */
+    int64_t side = (int64_t)llround(sqrt((double)n_pos));
+    v->image_size = mt_cfg_int_opt(&r, vc, "image_size", 1, 1 << 20, side * v->patch);
+    v->n_deep = (int64_t)mt_cfg_int_list(&r, vc, "deepstack_visual_indexes", 0, v->depth - 1, v->deep, MAX_DEPTH);
+    v->eps = mt_cfg_num_opt(&t, cJSON_GetObjectItemCaseSensitive(cfg, "text_config"), "rms_norm_eps", 0, 1, 1e-6);
+    v->projection = mt_decoder_get_cfg(m->decoder)->hidden;
+    if (!r.st && t.st) r.st = t.st;
+    if (!r.st && temporal != 2)
+        mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "temporal_patch_size %lld: llama.cpp's projector takes a kernel of 2",
+                    (long long)temporal);
+    for (int k = 0; k < 3; k++) v->mean[k] = v->std[k] = 0.5f; /* Qwen3-VL's published preprocessor values */
+    for (int s = 0; s < 2 && !r.st && pre; s++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(pre, s ? "image_std" : "image_mean");
+        if (!a) continue;
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) {
+            r.st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s must be 3 numbers", pre_path, s ? "image_std" : "image_mean");
+            break;
+        }
+        int k = 0;
+        for (const cJSON *x = a->child; x; x = x->next, k++) (s ? v->std : v->mean)[k] = (float)x->valuedouble;
+    }
+    cJSON_Delete(cfg);
+    cJSON_Delete(pre);
+    return r.st;
+}
+
+static mt_status qwen3vl_keys(mt_gguf_writer *w, const qwen3vl_cfg *v, mt_err *err) {
+    static const char *const u32_keys[] = {"clip.vision.projection_dim",      "clip.vision.image_size",
+                                           "clip.vision.patch_size",          "clip.vision.embedding_length",
+                                           "clip.vision.feed_forward_length", "clip.vision.block_count",
+                                           "clip.vision.attention.head_count", "clip.vision.spatial_merge_size"};
+    const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->merge};
+    bool yes = true, deep[MAX_DEPTH] = {0};
+    float eps = (float)v->eps;
+    mt_status st = mt_gguf_writer_add_str(w, "clip.projector_type", "qwen3vl_merger", 14, err);
+    if (!st) st = mt_gguf_writer_add(w, "clip.has_vision_encoder", MT_GGUF_BOOL, &yes, err);
+    for (size_t i = 0; i < MT_ARRAY_LEN(u32_keys) && !st; i++) {
+        uint32_t u = (uint32_t)u32_vals[i];
+        st = mt_gguf_writer_add(w, u32_keys[i], MT_GGUF_U32, &u, err);
+    }
+    if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &eps, err);
+    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, v->mean, 3, err);
+    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, v->std, 3, err);
+    if (!st) st = mt_gguf_writer_add(w, "clip.use_gelu", MT_GGUF_BOOL, &yes, err);
+    for (int64_t k = 0; k < v->n_deep; k++) deep[v->deep[k]] = true;
+    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.is_deepstack_layers", MT_GGUF_BOOL, deep, (size_t)v->depth, err);
+    return st;
+}
+
+static mt_status qwen3vl_tensors(mt_gguf_plan *p, const mt_model *m, const qwen3vl_cfg *v, mt_dtype file_type,
+                                 mt_err *err) {
+    mt_dtype ft = projector_type(file_type);
+    const vision_cfg pv = {.width = v->width, .patch = v->patch};
+    mt_status st = split_patch_embed(p, m, &pv, file_type, err);
+    char s[512], d[MT_GGUF_MAX_NAME], at[256];
+    snprintf(s, sizeof s, "%spatch_embed.proj.bias", m->vision_prefix);
+    if (!st) st = mt_gguf_plan_whole(p, m, "v.patch_embd.bias", s, ft, MT_GGUF_ROLE_OTHER, 0, 1, err);
+    snprintf(s, sizeof s, "%spos_embed.weight", m->vision_prefix);
+    if (!st) st = mt_gguf_plan_whole(p, m, "v.position_embd.weight", s, ft, MT_GGUF_ROLE_KEEP_F32, 0, 1, err);
+    for (int64_t l = 0; l < v->depth && !st; l++) {
+        snprintf(at, sizeof at, "%sblocks.%lld.", m->vision_prefix, (long long)l);
+        for (size_t k = 0; k < mt_gguf_n_qwen3vl_block && !st; k++) {
+            snprintf(d, sizeof d, "v.blk.%lld.%s", (long long)l, mt_gguf_qwen3vl_block[k].gguf);
+            st = module_at(p, m, at, d, mt_gguf_qwen3vl_block[k].hf, false, ft, err);
+        }
+    }
+    for (size_t k = 0; k < mt_gguf_n_qwen3vl_merger && !st; k++)
+        st = module_at(p, m, m->vision_prefix, mt_gguf_qwen3vl_merger[k].gguf, mt_gguf_qwen3vl_merger[k].hf, false, ft,
+                       err);
+    /* by the block each level is taken after, as the converter numbers them */
+    for (int64_t j = 0; j < v->n_deep && !st; j++) {
+        snprintf(at, sizeof at, "%sdeepstack_merger_list.%lld.", m->vision_prefix, (long long)j);
+        for (size_t k = 0; k < mt_gguf_n_qwen3vl_merger && !st; k++) {
+            snprintf(d, sizeof d, "v.deepstack.%lld.%s", (long long)v->deep[j], mt_gguf_qwen3vl_deepstack[k].gguf);
+            st = module_at(p, m, at, d, mt_gguf_qwen3vl_deepstack[k].hf, false, ft, err);
+        }
+    }
+    return st;
+}
+
 static bool is_internvl(const mt_model *m) {
     return !strcmp(m->comp->name, "internvl-chat") || !strcmp(m->comp->name, "internvl");
 }
 
 mt_status mt_gguf_write_mmproj(const mt_model *m, const mt_gguf_export_opts *o, mt_err *err) {
-    if (strcmp(m->comp->name, "qwen2.5-vl") && strcmp(m->comp->name, "qwen2-vl") && !is_internvl(m))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: the mmproj file is written for Qwen2-VL, Qwen2.5-VL and "
-                          "InternVL; this model is %s", m->dir, m->comp->name);
+    bool qwen3vl = !strcmp(m->comp->name, "qwen3-vl"), internvl = is_internvl(m);
+    if (strcmp(m->comp->name, "qwen2.5-vl") && strcmp(m->comp->name, "qwen2-vl") && !internvl && !qwen3vl)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: the mmproj file is written for Qwen2-VL, Qwen2.5-VL, Qwen3-VL "
+                          "and InternVL; this model is %s", m->dir, m->comp->name);
     vision_cfg v = {0};
     internvl_cfg iv = {0};
+    qwen3vl_cfg *q3 = qwen3vl ? mt_calloc(1, sizeof *q3) : NULL;
     mt_gguf_writer *w = NULL;
     mt_gguf_plan p = {0};
-    mt_status st = is_internvl(m) ? read_internvl(m, &iv, err) : read_cfg(m, &v, err);
+    mt_status st = qwen3vl && !q3 ? mt_err_set(err, MT_ERR_NOMEM, "out of memory")
+                   : qwen3vl      ? read_qwen3vl(m, q3, err)
+                   : internvl     ? read_internvl(m, &iv, err)
+                                  : read_cfg(m, &v, err);
     if (!st) st = mt_gguf_writer_new(&w, err);
     if (!st) st = mt_gguf_add_general(w, m, "clip", "mmproj", o->type, err);
-    if (!st) st = is_internvl(m) ? internvl_keys(w, &iv, err) : add_keys(w, &v, err);
-    if (!st) st = is_internvl(m) ? internvl_tensors(&p, m, &iv, o->type, err) : tensors(&p, m, &v, o->type, err);
+    if (!st) st = qwen3vl ? qwen3vl_keys(w, q3, err) : internvl ? internvl_keys(w, &iv, err) : add_keys(w, &v, err);
+    if (!st)
+        st = qwen3vl    ? qwen3vl_tensors(&p, m, q3, o->type, err)
+             : internvl ? internvl_tensors(&p, m, &iv, o->type, err)
+                        : tensors(&p, m, &v, o->type, err);
     if (!st) st = mt_gguf_write_plan(w, &p, o->mmproj_out, o, err);
     mt_gguf_plan_free(&p);
     mt_gguf_writer_free(w);
+    mt_free(q3);
     return st;
 }

@@ -36,6 +36,18 @@ const mt_gguf_name mt_gguf_merger[] = {
     {"v.post_ln", "merger.ln_q", false}, {"mm.0", "merger.mlp.0", false}, {"mm.2", "merger.mlp.2", false}};
 const size_t mt_gguf_n_merger = MT_ARRAY_LEN(mt_gguf_merger);
 
+/* Qwen3-VL's vision block (its qkv kept fused, as attn_qkv), merger, and DeepStack mergers (v.deepstack.L. with L the
+ * block the level is taken after, deepstack_merger_list.K. in the checkpoint) */
+const mt_gguf_name mt_gguf_qwen3vl_block[] = {
+    {"attn_qkv", "attn.qkv", false}, {"attn_out", "attn.proj", false},         {"ln1", "norm1", false},
+    {"ln2", "norm2", false},         {"ffn_up", "mlp.linear_fc1", false},      {"ffn_down", "mlp.linear_fc2", false}};
+const size_t mt_gguf_n_qwen3vl_block = MT_ARRAY_LEN(mt_gguf_qwen3vl_block);
+const mt_gguf_name mt_gguf_qwen3vl_merger[] = {
+    {"v.post_ln", "merger.norm", false}, {"mm.0", "merger.linear_fc1", false}, {"mm.2", "merger.linear_fc2", false}};
+const mt_gguf_name mt_gguf_qwen3vl_deepstack[] = {
+    {"norm", "norm", false}, {"fc1", "linear_fc1", false}, {"fc2", "linear_fc2", false}};
+const size_t mt_gguf_n_qwen3vl_merger = MT_ARRAY_LEN(mt_gguf_qwen3vl_merger);
+
 /* InternViT's block in InternVL's original layout (vision_model.encoder.layers.N.) and transformers' (encoder.layer.N.):
  * the original's fused attn.qkv is split apart of this table; ls1 / ls2 are bare vectors, ".weight" in GGUF */
 static const mt_gguf_name internvit_block[] = {

@@ -607,6 +607,9 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     bool vl = !r.st && !strcmp(arch, "qwen2vl"), qwen3 = !r.st && !strcmp(arch, "qwen3");
     /* internlm2 is llama's computation once its q/k/v are split (as llama.cpp's files hold them): read as Llama */
     bool llama = !r.st && (!strcmp(arch, "llama") || !strcmp(arch, "internlm2"));
+    if (!r.st && !strcmp(arch, "qwen3vl"))
+        r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture qwen3vl (Qwen3-VL): mitten writes it but does not "
+                          "read it back yet; run the checkpoint folder", model);
     if (!r.st && !vl && !qwen3 && !llama && strcmp(arch, "qwen2"))
         r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture %s; mitten reads qwen2vl, qwen2, qwen3, llama and "
                           "internlm2 GGUF files", model, arch);

@@ -16,7 +16,7 @@ if(MT_NODE)
   add_test(NAME gguf_llama_cpp_text
            COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/llama_cpp_text.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
                    ${CMAKE_BINARY_DIR}/gguf-llama-cpp-text ${MT_PYTHON})
-  set_tests_properties(gguf_llama_cpp_text PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+  set_tests_properties(gguf_llama_cpp_text PROPERTIES LABELS ref TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 endif()
 add_test(NAME gguf_files_ggml
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/mmproj_check.py --mitten $<TARGET_FILE:mitten_cli>
@@ -40,3 +40,9 @@ add_test(NAME gguf_internvl
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_check.py --mitten $<TARGET_FILE:mitten_cli>
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-internvl)
 set_tests_properties(gguf_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_qwen3vl        Qwen3-VL's files: the qwen3vl arch (IMROPE sections, n_deepstack_layers) and the qwen3vl_merger
+#                     projector with its DeepStack mergers, through ggml's reader (qwen3vl_check.py)
+add_test(NAME gguf_qwen3vl
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/qwen3vl_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-qwen3vl)
+set_tests_properties(gguf_qwen3vl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

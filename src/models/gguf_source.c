@@ -209,13 +209,13 @@ static mt_status text_tensors(mt_gguf_source *s, int64_t n_layers, int64_t heads
 
 /* ---- the vision tower (mmproj) ---- */
 
-static mt_status vision_tensors(mt_gguf_source *s, const char *path, int64_t depth, bool qwen2_5, mt_err *err) {
+/* The two Conv2d kernels [C, 3, P, P] back into the Conv3d [C, 3, 2, P, P] named dst. */
+static mt_status join_patch_embed(mt_gguf_source *s, const char *path, const char *dst, mt_err *err) {
     const mt_gguf *g = s->vision;
     const mt_gguf_tensor *half[2];
     mt_status st = need(g, path, "v.patch_embd.weight", &half[0], err);
     if (!st) st = need(g, path, "v.patch_embd.weight.1", &half[1], err);
     if (st) return st;
-    /* two Conv2d kernels [C, 3, P, P] back into the Conv3d [C, 3, 2, P, P] */
     const mt_gguf_tensor *h = half[0];
     if (h->ndim != 4 || half[1]->ndim != 4 || memcmp(h->shape, half[1]->shape, sizeof h->shape))
         return mt_err_set(err, MT_ERR_FORMAT, "%s: v.patch_embd.weight and .weight.1 are not two equal Conv2d kernels",
@@ -231,7 +231,12 @@ static mt_status vision_tensors(mt_gguf_source *s, const char *path, int64_t dep
                           half[t]->dtype, conv + (2 * p + t) * plane);
     }
     int64_t shape5[5] = {h->shape[0], h->shape[1], 2, h->shape[2], h->shape[3]};
-    st = add_view(s, "visual.patch_embed.proj.weight", 5, shape5, MT_F32, conv, (size_t)(2 * planes * plane) * 4, err);
+    return add_view(s, dst, 5, shape5, MT_F32, conv, (size_t)(2 * planes * plane) * 4, err);
+}
+
+static mt_status vision_tensors(mt_gguf_source *s, const char *path, int64_t depth, bool qwen2_5, mt_err *err) {
+    const mt_gguf *g = s->vision;
+    mt_status st = join_patch_embed(s, path, "visual.patch_embed.proj.weight", err);
 
     size_t n_block;
     const mt_gguf_name *block = mt_gguf_vision_block(qwen2_5, &n_block);
@@ -295,6 +300,32 @@ static mt_status internvl_tensors(mt_gguf_source *s, const char *path, int64_t d
         }
     }
     for (size_t k = 0; k < nm->n_proj && !st; k++) st = map_module(s, g, path, "", "mlp1.", &nm->proj[k], err);
+    return st;
+}
+
+/* Qwen3-VL's projector file under its checkpoint names (model.visual.*); deep[j] is the block DeepStack level j
+ * follows (v.deepstack.deep[j]). */
+static mt_status qwen3vl_tensors(mt_gguf_source *s, const char *path, int64_t depth, const int64_t *deep, int64_t n_deep,
+                                 mt_err *err) {
+    const mt_gguf *g = s->vision;
+    mt_status st = join_patch_embed(s, path, "model.visual.patch_embed.proj.weight", err);
+    if (!st) st = map_one(s, g, path, "v.patch_embd.bias", "model.visual.patch_embed.proj.bias", false, err);
+    if (!st) st = map_one(s, g, path, "v.position_embd.weight", "model.visual.pos_embed.weight", false, err);
+    char gguf_at[64], hf_at[96];
+    for (int64_t l = 0; l < depth && !st; l++) {
+        snprintf(gguf_at, sizeof gguf_at, "v.blk.%lld.", (long long)l);
+        snprintf(hf_at, sizeof hf_at, "model.visual.blocks.%lld.", (long long)l);
+        for (size_t k = 0; k < mt_gguf_n_qwen3vl_block && !st; k++)
+            st = map_module(s, g, path, gguf_at, hf_at, &mt_gguf_qwen3vl_block[k], err);
+    }
+    for (size_t k = 0; k < mt_gguf_n_qwen3vl_merger && !st; k++)
+        st = map_module(s, g, path, "", "model.visual.", &mt_gguf_qwen3vl_merger[k], err);
+    for (int64_t j = 0; j < n_deep && !st; j++) {
+        snprintf(gguf_at, sizeof gguf_at, "v.deepstack.%lld.", (long long)deep[j]);
+        snprintf(hf_at, sizeof hf_at, "model.visual.deepstack_merger_list.%lld.", (long long)j);
+        for (size_t k = 0; k < mt_gguf_n_qwen3vl_merger && !st; k++)
+            st = map_module(s, g, path, gguf_at, hf_at, &mt_gguf_qwen3vl_deepstack[k], err);
+    }
     return st;
 }
 
@@ -528,6 +559,94 @@ static mt_status write_generation_config(mt_gguf_source *s, meta *r, mt_err *err
     return write_json(s, "generation_config.json", doc, err);
 }
 
+/* Qwen3-VL as Qwen3VLForConditionalGeneration's config: the language model's as text_config (its IMROPE sections as
+ * an interleaved mrope_section), the tower's from the projector's keys and tensors (position table rows, DeepStack
+ * levels by their v.deepstack.L tensors, as clip.cpp finds them). The processor's pixel bounds are not in llama.cpp's
+ * files: mitten's keys, else Qwen3-VL's published 65536..16777216, logged. */
+static mt_status qwen3vl_config(mt_gguf_source *s, cJSON **cfg, const char *model, const char *mmproj, int64_t *depth,
+                                int64_t *deep, int64_t *n_deep, mt_err *err) {
+    meta r = {.g = s->vision, .path = mmproj, .err = err};
+    *depth = int_key(&r, "clip.vision.block_count", false, 0);
+    int64_t patch = int_key(&r, "clip.vision.patch_size", false, 0);
+    int64_t merge = int_key(&r, "clip.vision.spatial_merge_size", true, 2);
+    const mt_gguf_tensor *pos = mt_gguf_find_tensor(s->vision, "v.position_embd.weight");
+    if (!r.st && (*depth <= 0 || *depth > MAX_LAYERS || !pos || pos->ndim != 2))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: a bad block count, or no v.position_embd.weight table", mmproj);
+    *n_deep = 0;
+    char name[64];
+    for (int64_t l = 0; !r.st && l < *depth && *n_deep < 64; l++) {
+        snprintf(name, sizeof name, "v.deepstack.%lld.fc1.weight", (long long)l);
+        if (mt_gguf_find_tensor(s->vision, name)) deep[(*n_deep)++] = l;
+    }
+    const void *sec = NULL, *mean = NULL, *stdv = NULL;
+    uint64_t n_sec = 0, n_mean = 0, n_std = 0;
+    mt_status st = r.st;
+    if (!st) st = mt_gguf_get_array(s->text, "qwen3vl.rope.dimension_sections", MT_GGUF_I32, &sec, &n_sec, err);
+    if (!st) st = mt_gguf_get_array(s->vision, "clip.vision.image_mean", MT_GGUF_F32, &mean, &n_mean, err);
+    if (!st) st = mt_gguf_get_array(s->vision, "clip.vision.image_std", MT_GGUF_F32, &stdv, &n_std, err);
+    if (!st && (n_sec < 3 || n_mean != 3 || n_std != 3))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s / %s: rope.dimension_sections needs 3 sections, image_mean and "
+                        "image_std 3 values", model, mmproj);
+    if (st) return st;
+    cJSON *text = *cfg, *top = cJSON_CreateObject(), *vc = cJSON_AddObjectToObject(top, "vision_config");
+    cJSON *rs = cJSON_AddObjectToObject(text, "rope_scaling"), *ms = cJSON_AddArrayToObject(rs, "mrope_section");
+    for (int k = 0; k < 3; k++) cJSON_AddItemToArray(ms, cJSON_CreateNumber(((const int32_t *)sec)[k]));
+    cJSON_AddBoolToObject(rs, "mrope_interleaved", true);
+    cJSON_AddStringToObject(rs, "rope_type", "default");
+    cJSON_AddStringToObject(text, "model_type", "qwen3_vl_text");
+    cJSON_AddNumberToObject(vc, "depth", (double)*depth);
+    cJSON_AddNumberToObject(vc, "hidden_size", (double)int_key(&r, "clip.vision.embedding_length", false, 0));
+    cJSON_AddNumberToObject(vc, "intermediate_size", (double)int_key(&r, "clip.vision.feed_forward_length", false, 0));
+    cJSON_AddNumberToObject(vc, "num_heads", (double)int_key(&r, "clip.vision.attention.head_count", false, 0));
+    cJSON_AddNumberToObject(vc, "out_hidden_size", (double)int_key(&r, "clip.vision.projection_dim", false, 0));
+    cJSON_AddNumberToObject(vc, "patch_size", (double)patch);
+    cJSON_AddNumberToObject(vc, "spatial_merge_size", (double)merge);
+    cJSON_AddNumberToObject(vc, "temporal_patch_size", 2);
+    cJSON_AddNumberToObject(vc, "num_position_embeddings", (double)pos->shape[0]);
+    cJSON_AddStringToObject(vc, "hidden_act", "gelu_pytorch_tanh");
+    cJSON *dl = cJSON_AddArrayToObject(vc, "deepstack_visual_indexes");
+    for (int64_t j = 0; j < *n_deep; j++) cJSON_AddItemToArray(dl, cJSON_CreateNumber((double)deep[j]));
+    const char *arch = "Qwen3VLForConditionalGeneration";
+    cJSON_AddItemToObject(top, "architectures", cJSON_CreateStringArray(&arch, 1));
+    cJSON_AddStringToObject(top, "model_type", "qwen3_vl");
+    cJSON_AddBoolToObject(top, "tie_word_embeddings", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(text, "tie_word_embeddings")));
+    static const char *const ids[][2] = {{"image_token_id", "<|image_pad|>"}, {"video_token_id", "<|video_pad|>"},
+                                         {"vision_start_token_id", "<|vision_start|>"},
+                                         {"vision_end_token_id", "<|vision_end|>"}};
+    for (size_t k = 0; k < MT_ARRAY_LEN(ids) && !st; k++) {
+        int64_t id = token_id(s->text, ids[k][1]);
+        if (id >= 0) cJSON_AddNumberToObject(top, ids[k][0], (double)id);
+        else if (k != 1)
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: no %s token among tokenizer.ggml.tokens, which Qwen3-VL places "
+                            "images with", model, ids[k][1]);
+    }
+    cJSON_AddItemToObject(top, "text_config", text);
+    *cfg = top;
+    int64_t min_px = int_key(&r, "mitten.preprocessor.min_pixels", true, -1);
+    int64_t max_px = int_key(&r, "mitten.preprocessor.max_pixels", true, -1);
+    if (min_px < 0 || max_px < 0)
+        mt_log(MT_LOG_ERROR, "%s has no min/max pixels (llama.cpp's files do not carry them): images are resized within "
+               "Qwen3-VL's published 65536..16777216 pixels", mmproj);
+    cJSON *pre = cJSON_CreateObject(), *size = cJSON_AddObjectToObject(pre, "size");
+    cJSON_AddNumberToObject(size, "shortest_edge", (double)(min_px < 0 ? 65536 : min_px));
+    cJSON_AddNumberToObject(size, "longest_edge", (double)(max_px < 0 ? 16777216 : max_px));
+    cJSON_AddNumberToObject(pre, "patch_size", (double)patch);
+    cJSON_AddNumberToObject(pre, "temporal_patch_size", 2);
+    cJSON_AddNumberToObject(pre, "merge_size", (double)merge);
+    cJSON *am = cJSON_AddArrayToObject(pre, "image_mean"), *as = cJSON_AddArrayToObject(pre, "image_std");
+    for (int k = 0; k < 3; k++) {
+        cJSON_AddItemToArray(am, cJSON_CreateNumber(((const float *)mean)[k]));
+        cJSON_AddItemToArray(as, cJSON_CreateNumber(((const float *)stdv)[k]));
+    }
+    cJSON_AddStringToObject(pre, "image_processor_type", "Qwen2VLImageProcessorFast");
+    st = st ? st : r.st;
+    if (st) {
+        cJSON_Delete(pre);
+        return st;
+    }
+    return write_json(s, "preprocessor_config.json", pre, err);
+}
+
 /* InternVL as its original layout (InternVLChatModel) would describe it: the language model's config as llm_config, the
  * tower's from the projector's keys. What llama.cpp's file does not carry is assumed as InternVL 2.5 / 3 publish it,
  * and logged: a dynamic tiling with a thumbnail, pixel shuffle v2, every block's output. */
@@ -604,12 +723,10 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     cJSON *cfg = cJSON_CreateObject();
     char key[160];
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
-    bool vl = !r.st && !strcmp(arch, "qwen2vl"), qwen3 = !r.st && !strcmp(arch, "qwen3");
+    bool vl = !r.st && !strcmp(arch, "qwen2vl"), vl3 = !r.st && !strcmp(arch, "qwen3vl");
+    bool qwen3 = !r.st && (!strcmp(arch, "qwen3") || vl3); /* Qwen3-VL's text model alone is Qwen3 (1-D positions) */
     /* internlm2 is llama's computation once its q/k/v are split (as llama.cpp's files hold them): read as Llama */
     bool llama = !r.st && (!strcmp(arch, "llama") || !strcmp(arch, "internlm2"));
-    if (!r.st && !strcmp(arch, "qwen3vl"))
-        r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture qwen3vl (Qwen3-VL): mitten writes it but does not "
-                          "read it back yet; run the checkpoint folder", model);
     if (!r.st && !vl && !qwen3 && !llama && strcmp(arch, "qwen2"))
         r.st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: architecture %s; mitten reads qwen2vl, qwen2, qwen3, llama and "
                           "internlm2 GGUF files", model, arch);
@@ -618,9 +735,11 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
     bool internvl = proj && proj->type == MT_GGUF_STR && !strcmp(proj->v.str.s, "internvl");
     if (!r.st && internvl && vl)
         r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: an InternVL projector with a qwen2vl model %s", mmproj, model);
-    if (!r.st && mmproj && !vl && !internvl)
-        r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: --mmproj goes with a qwen2vl model or an InternVL projector "
-                          "(clip.projector_type internvl); this model is %s", model, arch);
+    if (!r.st && mmproj && !vl && !vl3 && !internvl)
+        r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: --mmproj goes with a qwen2vl or qwen3vl model or an InternVL "
+                          "projector (clip.projector_type internvl); this model is %s", model, arch);
+    if (!r.st && vl3 && mmproj && (!proj || proj->type != MT_GGUF_STR || strcmp(proj->v.str.s, "qwen3vl_merger")))
+        r.st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: a qwen3vl model takes a qwen3vl_merger projector", mmproj);
     int64_t layers = int_key(&r, KEY("block_count"), false, 0);
     int64_t heads = int_key(&r, KEY("attention.head_count"), false, 0);
     cJSON_AddNumberToObject(cfg, "num_hidden_layers", (double)layers);
@@ -681,12 +800,20 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
 #undef KEY
     int64_t kv_heads = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(cfg, "num_key_value_heads"));
     if (!r.st && internvl) r.st = internvl_config(s, &cfg, mmproj, &depth, err);
+    int64_t deep[64], n_deep = 0;
+    bool qwen3vl_vision = vl3 && mmproj;
+    if (!r.st && qwen3vl_vision) r.st = qwen3vl_config(s, &cfg, model, mmproj, &depth, deep, &n_deep, err);
+    else if (!r.st && vl3)
+        mt_log(MT_LOG_ERROR, "%s: a vision-language model without --mmproj: loaded as its text model (images refused)",
+               model);
     if (!r.st)
         r.st = text_tensors(s, layers, llama ? heads : 0, llama ? kv_heads : 0,
-                            internvl ? "language_model.model." : "model.",
+                            internvl ? "language_model.model." : qwen3vl_vision ? "model.language_model." : "model.",
                             internvl ? "language_model.lm_head.weight" : "lm_head.weight", err);
     if (!r.st && s->vision)
-        r.st = internvl ? internvl_tensors(s, mmproj, depth, err) : vision_tensors(s, mmproj, depth, qwen2_5, err);
+        r.st = internvl         ? internvl_tensors(s, mmproj, depth, err)
+               : qwen3vl_vision ? qwen3vl_tensors(s, mmproj, depth, deep, n_deep, err)
+                                : vision_tensors(s, mmproj, depth, qwen2_5, err);
     if (!r.st) r.st = write_json(s, "config.json", cfg, err);
     else cJSON_Delete(cfg);
     if (!r.st) r.st = mt_safetensors_from_tensors(model, s->tensors, s->n_tensors, s, release_weights, st_out, err);

@@ -10,7 +10,9 @@ blocks 0 and 2 of 4) with internvl_ref.py's tiny byte-level tokenizer:
     block), the Conv3d patch embedding as two Conv2d halves and its bias, the position table in F32, the fused qkv
     kept as attn_qkv, the merger as v.post_ln / mm.0 / mm.2, each DeepStack merger as v.deepstack.L.{norm,fc1,fc2}
     under the block L it follows, and nothing else;
-  - reading the files back is refused by name (not done yet).
+  - mitten reads the files back (-m F.gguf --mmproj P.gguf, Qwen3VLForConditionalGeneration from the metadata):
+    the folder's logits on a prompt with an image (f32: the same numbers; f16 within its rounding; q8_0 left out,
+    see docs/VALIDATION.md), and the language model file alone as the folder's text model.
 
     qwen3vl_check.py --mitten MITTEN --source SOURCE_DIR --work DIR
 """
@@ -20,6 +22,8 @@ import os
 import shutil
 import subprocess
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mmproj_check import (F16, F32, GGUF_ARR, GGUF_BOOL, GGUF_F32, GGUF_I32, GGUF_STR, GGUF_U32, Q8_0, Gguf,  # noqa: E402
@@ -137,8 +141,10 @@ def main():
                     "--out", model, "--seed", "7"], check=True, capture_output=True)
     sys.path.insert(0, ref)
     import internvl_ref  # noqa: E402  (its tiny byte-level tokenizer; the Qwen3-VL maker writes none)
+    added = {300: "<|endoftext|>", 301: "<|im_end|>", 302: "<|vision_start|>", 303: "<|vision_end|>",
+             304: "<|vision_pad|>", 305: "<|image_pad|>", 306: "<|video_pad|>"}  # qwen3_ckpt's TINY_IDS
     with open(os.path.join(model, "tokenizer.json"), "w") as fh:
-        json.dump(internvl_ref.tokenizer_json(), fh)
+        json.dump(internvl_ref.tokenizer_json(added), fh)
     with open(os.path.join(model, "tokenizer_config.json"), "w") as fh:
         json.dump({"eos_token": "<|im_end|>"}, fh)
     with open(os.path.join(model, "config.json")) as fh:
@@ -158,10 +164,39 @@ def main():
             check(f"{ftype} mmproj: is_deepstack_layers true exactly at {cfg['vision_config']['deepstack_visual_indexes']}",
                   [i for i, b in enumerate(got[1]) if b] == cfg["vision_config"]["deepstack_visual_indexes"] and
                   len(got[1]) == cfg["vision_config"]["depth"], str(got))
-    r = subprocess.run([a.mitten, "run", "-m", os.path.join(a.work, "q-f32.gguf"), "-p", "hi", "--max-tokens", "1"],
-                       capture_output=True)
-    err = r.stderr.decode()
-    check("reading a qwen3vl file back is refused by name", r.returncode == 1 and "qwen3vl" in err, err[-300:])
+    # read back: a prompt with one 4 x 4-patch image (4 merged rows), the folder's logits against the files'
+    ids = os.path.join(a.work, "ids.npy")
+    pv = os.path.join(a.work, "pv.npy")
+    np.save(ids, np.array([72, 105, 302] + [305] * 4 + [303, 33, 301, 97], dtype=np.int64))
+    np.save(pv, np.random.default_rng(3).standard_normal((16, 3 * 2 * 16 * 16)).astype(np.float32))
+
+    def logits(args, name):
+        o = os.path.join(a.work, name + ".npy")
+        r = subprocess.run([a.mitten, "logits", "--ids", ids, "--pixel-values", pv, "--grid", "1,4,4", "--out", o,
+                            "--threads", "2"] + args, capture_output=True)
+        return np.load(o) if r.returncode == 0 else r.stderr.decode()[-300:]
+
+    ref = logits(["-m", model], "ref")
+    check("the folder's logits", isinstance(ref, np.ndarray), str(ref))
+    # f32: the same numbers (the patch embedding's halves joined back bit for bit); f16: its rounding
+    for ftype, bound in (("f32", 1e-5), ("f16", 3e-3)):
+        got = logits(["-m", os.path.join(a.work, f"q-{ftype}.gguf"), "--mmproj",
+                      os.path.join(a.work, f"mmproj-q-{ftype}.gguf")], ftype)
+        ok = isinstance(ref, np.ndarray) and isinstance(got, np.ndarray) and got.shape == ref.shape
+        gap = float(np.abs(got - ref).max() / np.abs(ref).max()) if ok else float("inf")
+        check(f"{ftype}: mitten runs -m F.gguf --mmproj P.gguf as Qwen3-VL, logits with an image within {bound} of "
+              f"the folder's (largest difference {gap:.2e} of the largest logit)", ok and gap <= bound, str(got)[:300])
+    text_ids = os.path.join(a.work, "text_ids.npy")
+    np.save(text_ids, np.array([72, 105, 33, 301, 97, 98], dtype=np.int64))
+    outs = []
+    for src in (model, os.path.join(a.work, "q-f32.gguf")):
+        o = os.path.join(a.work, f"text-{len(outs)}.npy")
+        r = subprocess.run([a.mitten, "logits", "-m", src, "--ids", text_ids, "--out", o, "--threads", "2"],
+                           capture_output=True)
+        outs.append(np.load(o) if r.returncode == 0 else None)
+    check("the f32 qwen3vl file alone runs as the folder's text model (same logits on text)",
+          outs[0] is not None and outs[1] is not None and outs[0].shape == outs[1].shape and
+          float(np.abs(outs[0] - outs[1]).max()) <= 1e-5 * float(np.abs(outs[0]).max()))
     print(f"{len(fails)} check(s) failed" if fails else "all checks passed")
     sys.exit(1 if fails else 0)
 

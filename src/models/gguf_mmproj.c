@@ -393,6 +393,7 @@ static mt_status internvl_tensors(mt_gguf_plan *p, const mt_model *m, const inte
 
 typedef struct qwen3vl_cfg {
     int64_t width, ff, depth, heads, patch, merge, image_size, projection, n_deep;
+    int64_t min_pixels, max_pixels; /* preprocessor_config.json's size, or -1 */
     int64_t deep[MAX_DEPTH];
     double eps;
     float mean[3], std[3];
@@ -427,6 +428,11 @@ static mt_status read_qwen3vl(const mt_model *m, qwen3vl_cfg *v, mt_err *err) {
         mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "temporal_patch_size %lld: llama.cpp's projector takes a kernel of 2",
                     (long long)temporal);
     for (int k = 0; k < 3; k++) v->mean[k] = v->std[k] = 0.5f; /* Qwen3-VL's published preprocessor values */
+    mt_cfg pr = {.path = pre_path, .what = "size", .err = err};
+    const cJSON *size = pre ? cJSON_GetObjectItemCaseSensitive(pre, "size") : NULL;
+    v->min_pixels = size ? mt_cfg_int_opt(&pr, size, "shortest_edge", 1, UINT32_MAX, -1) : -1;
+    v->max_pixels = size ? mt_cfg_int_opt(&pr, size, "longest_edge", 1, UINT32_MAX, -1) : -1;
+    if (!r.st && pr.st) r.st = pr.st;
     for (int s = 0; s < 2 && !r.st && pre; s++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(pre, s ? "image_std" : "image_mean");
         if (!a) continue;
@@ -460,6 +466,13 @@ static mt_status qwen3vl_keys(mt_gguf_writer *w, const qwen3vl_cfg *v, mt_err *e
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, v->mean, 3, err);
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, v->std, 3, err);
     if (!st) st = mt_gguf_writer_add(w, "clip.use_gelu", MT_GGUF_BOOL, &yes, err);
+    /* the processor's pixel bounds, for mitten's reader (llama.cpp has no key for them) */
+    static const char *const px_keys[] = {"mitten.preprocessor.min_pixels", "mitten.preprocessor.max_pixels"};
+    const int64_t px[] = {v->min_pixels, v->max_pixels};
+    for (int k = 0; k < 2 && !st; k++) {
+        uint32_t u = (uint32_t)px[k];
+        if (px[k] > 0) st = mt_gguf_writer_add(w, px_keys[k], MT_GGUF_U32, &u, err);
+    }
     for (int64_t k = 0; k < v->n_deep; k++) deep[v->deep[k]] = true;
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.is_deepstack_layers", MT_GGUF_BOOL, deep, (size_t)v->depth, err);
     return st;

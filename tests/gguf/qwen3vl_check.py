@@ -91,6 +91,8 @@ def check_mmproj(g, f, label, W, cfg, file_type):
     got = f.keys.get("clip.vision.is_deepstack_layers")
     check(f"{label}: is_deepstack_layers bools true at {deep}",
           got is not None and got[0] == (GGUF_ARR, GGUF_BOOL), str(got))
+    for k, v in (("mitten.preprocessor.min_pixels", 65536), ("mitten.preprocessor.max_pixels", 16777216)):
+        key(f, label, k, GGUF_U32, v)
     for k in ("clip.vision.image_mean", "clip.vision.image_std"):
         t = f.keys.get(k)
         check(f"{label}: {k} 3 f32 of 0.5", t is not None and t[0] == (GGUF_ARR, GGUF_F32) and list(t[1]) == [0.5] * 3,

@@ -81,6 +81,11 @@ void mt_gguf_plan_free(mt_gguf_plan *p) {
     *p = (mt_gguf_plan){0};
 }
 
+int64_t mt_gguf_unpermute_row(int64_t r, int64_t rows, int64_t heads) {
+    int64_t hd = rows / heads, h = r / hd, i = r % hd;
+    return h * hd + (i % 2) * (hd / 2) + i / 2;
+}
+
 /* Rows of a tensor converted in parallel, a chunk at a time: quantizing is the slow part of writing (Q4_K's scale
  * search), and rows are independent. */
 enum { CHUNK_ROWS = 64 };
@@ -102,11 +107,18 @@ static void fill_row(void *ctx, int64_t t, int thread) {
     float *f = j->scratch + (size_t)thread * (size_t)j->cols;
     size_t esize = mt_dtype_size(it->src->dtype);
     int64_t r = j->r0 + t, done = 0;
-    /* element e of the tensor: run e / count, index e % count of it, in the source's flat order */
+    int64_t outer = it->shape[0], inner = 1;
+    for (int d = 1; d < it->ndim; d++) inner *= it->shape[d];
+    /* element e of the tensor (of its checkpoint order when permuted): run e / count, index e % count of it, in the
+     * source's flat order */
     while (done < j->cols) {
-        int64_t e = r * j->cols + done;
+        int64_t e = r * j->cols + done, len = j->cols - done;
+        if (it->perm_heads > 0) {
+            e = mt_gguf_unpermute_row(e / inner, outer, it->perm_heads) * inner + e % inner;
+            len = MT_MIN(len, inner - e % inner);
+        }
         int64_t run = e / (int64_t)it->count, at = e % (int64_t)it->count;
-        int64_t len = MT_MIN(j->cols - done, (int64_t)it->count - at);
+        len = MT_MIN(len, (int64_t)it->count - at);
         const char *src = (const char *)it->src->data + (it->offset + (size_t)run * it->stride + (size_t)at) * esize;
         mt_cpu_to_f32(len, src, it->src->dtype, f + done);
         done += len;
@@ -199,23 +211,50 @@ mt_status mt_gguf_add_general(mt_gguf_writer *w, const mt_model *m, const char *
 
 static const struct {
     const char *kind, *arch;
-} text_archs[] = {{"qwen2_vl", "qwen2vl"}, {"qwen2", "qwen2"}, {"qwen3", "qwen3"}};
+} text_archs[] = {{"qwen2_vl", "qwen2vl"}, {"qwen2", "qwen2"},         {"qwen3", "qwen3"},
+                  {"llama", "llama"},      {"internlm2", "internlm2"}, {"qwen3_vl", "qwen3vl"}};
 
 static mt_status text_arch(const mt_model *m, const char **arch, mt_err *err) {
     for (size_t i = 0; i < MT_ARRAY_LEN(text_archs); i++)
         if (!strcmp(m->decoder_kind, text_archs[i].kind)) return *arch = text_archs[i].arch, MT_OK;
     return mt_err_set(err, MT_ERR_UNSUPPORTED,
-                      "%s: writing GGUF is done for the qwen2_vl, qwen2 and qwen3 decoders; this one is %s", m->dir,
-                      m->decoder_kind);
+                      "%s: writing GGUF is done for the qwen2_vl, qwen3_vl, qwen2, qwen3, llama and internlm2 "
+                      "decoders; this one is %s", m->dir, m->decoder_kind);
+}
+
+/* llama.cpp runs llama and internlm2 with its NORM rope, which pairs adjacent dimensions: their q and k are
+ * permuted on the way in and out. */
+static bool norm_rope(const char *arch) { return !strcmp(arch, "llama") || !strcmp(arch, "internlm2"); }
+
+/* Qwen3-VL's DeepStack levels: how many vision_config.deepstack_visual_indexes feed the first decoder layers. */
+static mt_status deepstack_count(const mt_model *m, int64_t *n, mt_err *err) {
+    char path[4096];
+    cJSON *cfg = NULL;
+    mt_status st = mt_path_join(path, sizeof path, m->dir, "config.json", err);
+    if (!st) st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, err);
+    if (st) return st;
+    mt_cfg r = {.path = path, .what = "vision_config", .err = err};
+    int64_t idx[64];
+    *n = (int64_t)mt_cfg_int_list(&r, cJSON_GetObjectItemCaseSensitive(cfg, "vision_config"), "deepstack_visual_indexes",
+                                  0, 1 << 16, idx, MT_ARRAY_LEN(idx));
+    cJSON_Delete(cfg);
+    return r.st;
 }
 
 static mt_status text_params(mt_gguf_writer *w, const char *a, const mt_decoder_cfg *c, mt_err *err) {
     char key[128];
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
     if (c->rope.type != MT_ROPE_DEFAULT)
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "the rope scaling of this model is not written to GGUF yet");
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "the rope scaling of this model (rope_type %s) is not written to "
+                          "GGUF: mitten writes default rope only",
+                          c->rope.type == MT_ROPE_LLAMA3 ? "llama3" : c->rope.type == MT_ROPE_YARN ? "yarn"
+                          : c->rope.type == MT_ROPE_DYNAMIC ? "dynamic" : "linear");
     if (c->window > 0)
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "sliding-window attention has no place in llama.cpp's %s", a);
+    /* its loader takes q/k/v biases but no attn_output.bias, so the file would not load */
+    if (!strcmp(a, "internlm2") && c->o_bias)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "an InternLM2 with \"bias\": true: llama.cpp's internlm2 has no "
+                          "attention output bias (InternVL 2.5's published configs say false)");
     mt_status st = add_u32(w, KEY("block_count"), c->n_layers, err);
     if (!st) st = add_u32(w, KEY("context_length"), c->max_positions, err);
     if (!st) st = add_u32(w, KEY("embedding_length"), c->hidden, err);
@@ -228,6 +267,9 @@ static mt_status text_params(mt_gguf_writer *w, const char *a, const mt_decoder_
         st = add_u32(w, KEY("attention.key_length"), c->head_dim, err);
         if (!st) st = add_u32(w, KEY("attention.value_length"), c->head_dim, err);
     }
+    /* llama.cpp's llama refuses a rope dimension other than the head's ("invalid n_rot") */
+    if (!st && !strcmp(a, "llama")) st = add_u32(w, KEY("vocab_size"), c->vocab, err);
+    if (!st && !strcmp(a, "llama")) st = add_u32(w, KEY("rope.dimension_count"), c->head_dim, err);
     if (!st && c->rope.sections[0]) {
         /* llama.cpp reads exactly four sections (t, h, w and a spare) */
         int32_t s[4] = {(int32_t)c->rope.sections[0], (int32_t)c->rope.sections[1], (int32_t)c->rope.sections[2], 0};
@@ -260,28 +302,71 @@ mt_status mt_gguf_plan_whole(mt_gguf_plan *p, const mt_model *m, const char *ggu
     return mt_gguf_plan_add(p, gguf, t, t->ndim, t->shape, 0, count, count, type, err);
 }
 
-static mt_status text_tensors(mt_gguf_plan *p, const mt_model *m, const mt_decoder_cfg *c, mt_dtype ft,
-                              mt_err *err) {
+static mt_gguf_role layer_role(const char *gguf) {
+    return !strcmp(gguf, "attn_v") ? MT_GGUF_ROLE_ATTN_V : !strcmp(gguf, "ffn_down") ? MT_GGUF_ROLE_FFN_DOWN
+                                                                                    : MT_GGUF_ROLE_OTHER;
+}
+
+/* The last planned tensor's rows (or a vector's elements) in llama.cpp's q/k order for heads heads. */
+static void permute_last(mt_gguf_plan *p, int64_t heads) { p->items[p->n - 1].perm_heads = heads; }
+
+/* InternLM2's packed wqkv (weight or bias) as attn_q, attn_k, attn_v: its rows are, per KV head, that group's q heads,
+ * then k, then v (modeling_internlm2.py), so each part is a run of rows per group. */
+static mt_status plan_wqkv(mt_gguf_plan *p, const mt_model *m, const mt_decoder_cfg *c, const char *src, int64_t l,
+                           bool bias, mt_dtype ft, mt_err *err) {
+    const mt_st_tensor *t;
+    mt_status st = mt_gguf_checkpoint_tensor(m, src, &t, err);
+    if (st) return st;
+    int64_t q_per_kv = c->n_heads / c->n_kv, slots = q_per_kv + 2, d = c->head_dim;
+    int64_t cols = bias ? 1 : c->hidden;
+    if (t->ndim != (bias ? 1 : 2) || t->shape[0] != c->n_kv * slots * d || (!bias && t->shape[1] != cols))
+        return mt_err_set(err, MT_ERR_FORMAT, "%s: %s is not [%lld%s] as %lld KV heads of %lld q heads, k and v say",
+                          m->dir, src, (long long)(c->n_kv * slots * d), bias ? "" : ", hidden", (long long)c->n_kv,
+                          (long long)q_per_kv);
+    static const char *const parts[] = {"attn_q", "attn_k", "attn_v"};
+    const int64_t heads_of[] = {q_per_kv, 1, 1}, slot_of[] = {0, q_per_kv, q_per_kv + 1};
+    char dst[96];
+    for (int k = 0; k < 3 && !st; k++) {
+        int64_t shape[2] = {c->n_kv * heads_of[k] * d, cols};
+        size_t count = (size_t)(heads_of[k] * d * cols), stride = (size_t)(slots * d * cols);
+        mt_dtype type = bias ? MT_F32 : mt_gguf_matrix_type(ft, layer_role(parts[k]), l, c->n_layers, cols);
+        snprintf(dst, sizeof dst, "blk.%lld.%s.%s", (long long)l, parts[k], bias ? "bias" : "weight");
+        st = mt_gguf_plan_add(p, dst, t, bias ? 1 : 2, shape, (size_t)(slot_of[k] * d * cols), stride, count, type,
+                              err);
+        if (!st && k < 2) permute_last(p, k == 0 ? c->n_heads : c->n_kv);
+    }
+    return st;
+}
+
+static mt_status text_tensors(mt_gguf_plan *p, const mt_model *m, const char *arch, const mt_decoder_cfg *c,
+                              mt_dtype ft, mt_err *err) {
     const char *px = m->text_prefix;
+    bool internlm2 = !strcmp(arch, "internlm2");
+    const mt_gguf_name *layer = internlm2 ? mt_gguf_internlm2_layer : mt_gguf_text_layer;
+    size_t n_layer = internlm2 ? mt_gguf_n_internlm2_layer : mt_gguf_n_text_layer;
     char src[512], dst[96];
     bool tied = !mt_safetensors_find(m->st, m->lm_head_name) || c->tied;
-    snprintf(src, sizeof src, "%sembed_tokens.weight", px);
+    snprintf(src, sizeof src, "%s%s.weight", px, internlm2 ? "tok_embeddings" : "embed_tokens");
     mt_status st = mt_gguf_plan_whole(p, m, "token_embd.weight", src, ft, tied ? MT_GGUF_ROLE_OUTPUT : MT_GGUF_ROLE_OTHER,
                                       0, 1, err);
-    for (int64_t l = 0; l < c->n_layers && !st; l++)
-        for (size_t k = 0; k < mt_gguf_n_text_layer && !st; k++) {
-            const mt_gguf_name *nm = &mt_gguf_text_layer[k];
-            mt_gguf_role role = !strcmp(nm->gguf, "attn_v")     ? MT_GGUF_ROLE_ATTN_V
-                                : !strcmp(nm->gguf, "ffn_down") ? MT_GGUF_ROLE_FFN_DOWN
-                                                                : MT_GGUF_ROLE_OTHER;
-            static const char *const suffixes[] = {"weight", "bias"};
+    static const char *const suffixes[] = {"weight", "bias"};
+    for (int64_t l = 0; l < c->n_layers && !st; l++) {
+        for (int s = 0; s < 2 && internlm2 && !st; s++) {
+            snprintf(src, sizeof src, "%slayers.%lld.attention.wqkv.%s", px, (long long)l, suffixes[s]);
+            if (s == 0 || mt_safetensors_find(m->st, src)) st = plan_wqkv(p, m, c, src, l, s == 1, ft, err);
+        }
+        for (size_t k = 0; k < n_layer && !st; k++) {
+            const mt_gguf_name *nm = &layer[k];
             for (int s = 0; s < 2 && !st; s++) {
                 snprintf(src, sizeof src, "%slayers.%lld.%s.%s", px, (long long)l, nm->hf, suffixes[s]);
                 snprintf(dst, sizeof dst, "blk.%lld.%s.%s", (long long)l, nm->gguf, suffixes[s]);
                 if ((s == 1 || nm->optional) && !mt_safetensors_find(m->st, src)) continue;
-                st = mt_gguf_plan_whole(p, m, dst, src, ft, role, l, c->n_layers, err);
+                st = mt_gguf_plan_whole(p, m, dst, src, ft, layer_role(nm->gguf), l, c->n_layers, err);
+                if (!st && norm_rope(arch) && (!strcmp(nm->gguf, "attn_q") || !strcmp(nm->gguf, "attn_k")))
+                    permute_last(p, !strcmp(nm->gguf, "attn_q") ? c->n_heads : c->n_kv);
             }
         }
+    }
     snprintf(src, sizeof src, "%snorm.weight", px);
     if (!st) st = mt_gguf_plan_whole(p, m, "output_norm.weight", src, ft, MT_GGUF_ROLE_OTHER, 0, 1, err);
     /* a tied head has no output.weight: llama.cpp then reads token_embd, and its quantizer knows the tie by that */
@@ -299,8 +384,11 @@ static mt_status write_text(const mt_model *m, const mt_gguf_export_opts *o, mt_
     st = mt_gguf_writer_new(&w, err);
     if (!st) st = mt_gguf_add_general(w, m, arch, "model", o->type, err);
     if (!st) st = text_params(w, arch, c, err);
+    int64_t deep = 0;
+    if (!st && !strcmp(arch, "qwen3vl") && !(st = deepstack_count(m, &deep, err)))
+        st = add_u32(w, "qwen3vl.n_deepstack_layers", deep, err);
     if (!st) st = mt_gguf_add_vocab(w, m, c->vocab, err);
-    if (!st) st = text_tensors(&p, m, c, o->type, err);
+    if (!st) st = text_tensors(&p, m, arch, c, o->type, err);
     if (!st) st = mt_gguf_write_plan(w, &p, o->out, o, err);
     mt_gguf_plan_free(&p);
     mt_gguf_writer_free(w);

@@ -6,7 +6,11 @@
  *     |---------------------------|----------------|-----------------------|--------------------|
  *     | Qwen2.5-VL                | qwen2vl        | qwen2.5vl_merger      | qwen2              |
  *     | Qwen2-VL                  | qwen2vl        | qwen2vl_merger        | qwen2              |
+ *     | Qwen3-VL (dense)          | qwen3vl        | qwen3vl_merger        | qwen2              |
  *     | Qwen2 / Qwen2.5, Qwen3    | qwen2, qwen3   | (text only)           | qwen2              |
+ *     | InternVL (both layouts)   | the LLM's      | internvl              | the tokenizer's    |
+ *     | Llama                     | llama          | (text only)           | llama-bpe          |
+ *     | InternLM2                 | internlm2      | (text only)           | (BPE only)         |
  *
  * Tensor types, as llama.cpp's quantizer picks them for the file type asked:
  *   - 1-D tensors (norms, biases), position embeddings and the patch embedding stay F32 (the patch embedding is F16
@@ -15,7 +19,8 @@
  *     files; Q4_K means llama.cpp's Q4_K_M: attn_v and ffn_down of the layers its use_more_bits rule picks are Q6_K;
  *   - a matrix whose rows are not a whole number of the type's blocks falls back to Q8_0 (llama.cpp: Q6_K -> Q8_0
  *     as here, Q4_K -> Q5_0, which mitten does not write), then to F16 when 32 does not divide them either.
- * Shapes and bytes are the checkpoint's, row-major (GGUF's ne reversed); the Qwen families need no permutation.
+ * Shapes and bytes are the checkpoint's, row-major (GGUF's ne reversed); the Qwen families need no permutation, llama
+ * and internlm2 have q and k permuted for llama.cpp's NORM rope (InternLM2's wqkv split into q, k and v first).
  */
 #ifndef MT_MODELS_GGUF_EXPORT_H
 #define MT_MODELS_GGUF_EXPORT_H

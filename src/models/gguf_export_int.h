@@ -27,6 +27,9 @@ typedef struct mt_gguf_item {
     int64_t shape[MT_GGUF_MAX_DIMS];
     size_t offset, stride, count;
     mt_dtype type;
+    /* > 0: the rows (elements of a vector) are llama.cpp's q/k order for this many heads - each head's two rotate-half
+     * halves interleaved, what its NORM rope pairs up (llama / internlm2) - taken from the checkpoint's order */
+    int64_t perm_heads;
     /* set when written, for progress */
     const mt_gguf_export_opts *o;
     const char *file;
@@ -54,6 +57,11 @@ mt_status mt_gguf_plan_whole(mt_gguf_plan *p, const mt_model *m, const char *ggu
 mt_status mt_gguf_write_plan(mt_gguf_writer *w, mt_gguf_plan *p, const char *path,
                              const mt_gguf_export_opts *o, mt_err *err);
 
+/* Row r of a q or k projection of `heads` heads of rows/heads rows each, in llama.cpp's order, is the checkpoint's
+ * row mt_gguf_unpermute_row(r): llama.cpp's NORM rope rotates adjacent pairs, Hugging Face's the two halves of a
+ * head (convert_hf_to_gguf.py's LlamaModel.permute). */
+int64_t mt_gguf_unpermute_row(int64_t r, int64_t rows, int64_t heads);
+
 /* One module's names (without ".weight" / ".bias"): llama.cpp's and the checkpoint's (after the text prefix, the
  * "layers.N." or the vision prefix's "blocks.N."); optional ones exist in some families only (Qwen3's q/k norms).
  * Biases are always optional. gguf_names.c. */
@@ -63,11 +71,30 @@ typedef struct mt_gguf_name {
 } mt_gguf_name;
 extern const mt_gguf_name mt_gguf_text_layer[];
 extern const size_t mt_gguf_n_text_layer;
+extern const mt_gguf_name mt_gguf_internlm2_layer[];
+extern const size_t mt_gguf_n_internlm2_layer;
 /* Qwen2.5-VL's (gated SiLU MLP) or Qwen2-VL's vision block, the fused qkv aside (split in GGUF) */
 const mt_gguf_name *mt_gguf_vision_block(bool qwen2_5, size_t *n);
 /* the merger after the blocks (names after the vision prefix) */
 extern const mt_gguf_name mt_gguf_merger[];
 extern const size_t mt_gguf_n_merger;
+
+/* Qwen3-VL's vision block, merger and DeepStack merger (mt_gguf_n_qwen3vl_merger entries each of the last two) */
+extern const mt_gguf_name mt_gguf_qwen3vl_block[];
+extern const size_t mt_gguf_n_qwen3vl_block;
+extern const mt_gguf_name mt_gguf_qwen3vl_merger[], mt_gguf_qwen3vl_deepstack[];
+extern const size_t mt_gguf_n_qwen3vl_merger;
+
+/* InternVL's vision tower (names after the vision prefix) and mlp1 projector (after the projector prefix), in the
+ * original layout (hf false) or transformers' */
+typedef struct mt_gguf_internvit {
+    const char *layers, *patch, *cls, *pos, *ls1, *ls2;
+    const mt_gguf_name *block;
+    size_t n_block;
+    const mt_gguf_name *proj;
+    size_t n_proj;
+} mt_gguf_internvit;
+const mt_gguf_internvit *mt_gguf_internvit_names(bool hf);
 
 /* tokenizer.json's Split pattern of each tokenizer.ggml.pre name mitten writes and reads */
 typedef struct mt_gguf_pre {

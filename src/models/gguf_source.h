@@ -12,10 +12,16 @@
  *     | qwen2vl                              | qwen2vl_merger                      | Qwen2-VL             |
  *     | qwen2vl (no mmproj), qwen2           | -                                   | Qwen2 (text only)    |
  *     | qwen3                                | -                                   | Qwen3                |
+ *     | qwen3vl                              | qwen3vl_merger                      | Qwen3-VL             |
+ *     | qwen3vl (no mmproj)                  | -                                   | Qwen3 (text only)    |
+ *     | qwen2 / qwen3 / llama / internlm2    | internvl                            | InternVL (original)  |
+ *     | llama, internlm2 (q/k un-permuted)   | -                                   | Llama (text only)    |
  *
  * What GGUF does not carry, and what is assumed (each logged when it is assumed): the processor's min_pixels and
  * max_pixels (mitten's files carry them as mitten.* keys; otherwise Qwen2-VL's published 3136 and 12845056) and the
- * window size of Qwen2.5-VL's attention (112, fixed in llama.cpp too). */
+ * window size of Qwen2.5-VL's attention (112, fixed in llama.cpp too); Qwen3-VL's pixel bounds (65536..16777216);
+ * InternVL's tile bounds and scale factor when
+ * the projector lacks them (llama.cpp's 1..12 and 2). */
 #ifndef MT_MODELS_GGUF_SOURCE_H
 #define MT_MODELS_GGUF_SOURCE_H
 

@@ -4,7 +4,8 @@
  *     | key                        | type     | value                                                           |
  *     |----------------------------|----------|-----------------------------------------------------------------|
  *     | tokenizer.ggml.model       | str      | "gpt2"                                                          |
- *     | tokenizer.ggml.pre         | str      | "qwen2" or "llama-bpe", by the pre-tokenizer's split pattern    |
+ *     | tokenizer.ggml.pre         | str      | "qwen2" or "llama-bpe", by the pre-tokenizer's split pattern;   |
+ *     |                            |          | "gpt2" for a lone ByteLevel with its regex (InternVL's tiny)    |
  *     | tokenizer.ggml.tokens      | [str]    | one per embedding row, in stored (byte-level) form; "[PAD<id>]" |
  *     |                            |          | for rows no token names                                         |
  *     | tokenizer.ggml.token_type  | [i32]    | 1 normal, 3 special added, 4 other added, 5 padding             |
@@ -50,7 +51,13 @@ static mt_status pre_name(const cJSON *tok, const char *path, const char **out, 
                           "%s decoder",
                           path, cJSON_IsString(type) ? type->valuestring : "(no model type)",
                           cJSON_IsString(dec) ? dec->valuestring : "(no)");
-    const cJSON *re = split_pattern(cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer"));
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer");
+    /* a lone ByteLevel with its own regex is GPT-2's split, which llama.cpp names gpt2 */
+    const cJSON *pt_type = cJSON_GetObjectItemCaseSensitive(pt, "type");
+    if (cJSON_IsString(pt_type) && !strcmp(pt_type->valuestring, "ByteLevel") &&
+        !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pt, "use_regex")))
+        return *out = "gpt2", MT_OK;
+    const cJSON *re = split_pattern(pt);
     for (size_t i = 0; cJSON_IsString(re) && i < mt_gguf_n_pre_tokenizers; i++)
         if (!strcmp(re->valuestring, mt_gguf_pre_tokenizers[i].pattern)) return *out = mt_gguf_pre_tokenizers[i].name, MT_OK;
     return mt_err_set(err, MT_ERR_UNSUPPORTED,
@@ -217,6 +224,11 @@ mt_status mt_gguf_add_vocab(mt_gguf_writer *w, const mt_model *m, int64_t n_voca
     mt_status st = mt_path_join(tok_path, sizeof tok_path, m->dir, "tokenizer.json", err);
     if (!st) st = mt_path_join(tc_path, sizeof tc_path, m->dir, "tokenizer_config.json", err);
     if (!st) st = mt_path_join(cfg_path, sizeof cfg_path, m->dir, "config.json", err);
+    char sp_path[4096];
+    if (!st && !mt_file_exists(tok_path) && !mt_path_join(sp_path, sizeof sp_path, m->dir, "tokenizer.model", err) &&
+        mt_file_exists(sp_path))
+        st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: a SentencePiece vocabulary (as InternLM2 ships) and no "
+                        "tokenizer.json: mitten writes GGUF tokenizers for byte-level BPE tokenizer.json only", sp_path);
     if (!st) st = mt_json_parse_file(tok_path, MT_JSON_MAX_FILE, &tok, err);
     if (!st && mt_file_exists(tc_path)) st = mt_json_parse_file(tc_path, MT_JSON_MAX_FILE, &tc, err);
     if (!st) st = mt_json_parse_file(cfg_path, MT_JSON_MAX_FILE, &cfg, err);

@@ -98,7 +98,7 @@ class Gguf:
                 if et == GGUF_STR:
                     v = [g.gguf_get_arr_str(ctx, i, k).decode() for k in range(n)]
                 else:
-                    ct = {GGUF_F32: ctypes.c_float, GGUF_I32: ctypes.c_int32}[et]
+                    ct = {GGUF_F32: ctypes.c_float, GGUF_I32: ctypes.c_int32, GGUF_BOOL: ctypes.c_bool}[et]
                     v = list((ct * n).from_address(g.gguf_get_arr_data(ctx, i)))
                 t = (GGUF_ARR, et)
             else:

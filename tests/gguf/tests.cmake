@@ -10,6 +10,13 @@ if(MT_NODE)
            COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/llama_cpp.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
                    ${CMAKE_BINARY_DIR}/gguf-llama-cpp)
   set_tests_properties(gguf_llama_cpp PROPERTIES LABELS ref TIMEOUT 300)
+  # gguf_llama_cpp_text  the llama and internlm2 archs (q/k permuted for llama.cpp's rope, InternLM2's wqkv split) on
+  #                      tiny random checkpoints with Llama 3's tokenizer: llama.cpp's tokens, logits and greedy answer
+  #                      against mitten's, mitten reading the files back (llama_cpp_text.mjs)
+  add_test(NAME gguf_llama_cpp_text
+           COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/llama_cpp_text.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
+                   ${CMAKE_BINARY_DIR}/gguf-llama-cpp-text ${MT_PYTHON})
+  set_tests_properties(gguf_llama_cpp_text PROPERTIES LABELS ref TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 endif()
 add_test(NAME gguf_files_ggml
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/mmproj_check.py --mitten $<TARGET_FILE:mitten_cli>
@@ -41,3 +48,15 @@ add_test(NAME gguf_bf16_dot
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/bf16_dot.py --mitten $<TARGET_FILE:mitten_cli>
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-bf16-dot)
 set_tests_properties(gguf_bf16_dot PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_internvl       InternVL's files (both layouts): the LLM's arch with language_model.* renamed, the internvl
+#                     projector file's keys, types, names, ne and bytes through ggml's reader (internvl_check.py)
+add_test(NAME gguf_internvl
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-internvl)
+set_tests_properties(gguf_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_qwen3vl        Qwen3-VL's files: the qwen3vl arch (IMROPE sections, n_deepstack_layers) and the qwen3vl_merger
+#                     projector with its DeepStack mergers, through ggml's reader (qwen3vl_check.py)
+add_test(NAME gguf_qwen3vl
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/qwen3vl_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-qwen3vl)
+set_tests_properties(gguf_qwen3vl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -6,7 +6,8 @@ mt_linear mt_linear_rows(const mt_linear *l, int64_t r0, int64_t n) {
     mt_linear s = *l;
     s.lora = NULL;
     s.w.shape[0] = n;
-    s.w.data = (char *)l->w.data + (size_t)(r0 * l->w.stride[0]) * mt_dtype_size(l->w.dtype);
+    /* a quantized row is whole blocks: its bytes come from the block size, not an element size */
+    s.w.data = (char *)l->w.data + (size_t)r0 * mt_dtype_row_bytes(l->w.dtype, l->w.stride[0]);
     if (l->b.data) {
         s.b.shape[0] = n;
         s.b.data = (float *)l->b.data + r0;

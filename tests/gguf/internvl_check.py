@@ -192,9 +192,9 @@ def main():
 
         ref = logits(["-m", model], "ref")
         check(f"{layout}: the folder's logits", isinstance(ref, np.ndarray), str(ref))
-        # f32: the same numbers (q / k / v joined back bit for bit); f16: its rounding, measured 7e-4. q8_0 is left
-        # out: see docs/VALIDATION.md (mitten's Q8_0 run of this width-32 tower is far off the same weights in f32)
-        for ftype, bound in (("f32", 1e-5), ("f16", 3e-3)):
+        # f32: the same numbers (q / k / v joined back bit for bit); f16 and q8_0: their rounding, measured 1.6e-3
+        # and 3.6e-2 (before nn.c split quantized rows by their block bytes, q8_0 read 0.94 off)
+        for ftype, bound in (("f32", 1e-5), ("f16", 3e-3), ("q8_0", 5e-2)):
             f = os.path.join(a.work, f"{layout}-{ftype}.gguf")
             got = logits(["-m", f, "--mmproj", os.path.join(a.work, f"mmproj-{layout}-{ftype}.gguf")], ftype)
             ok = isinstance(ref, np.ndarray) and isinstance(got, np.ndarray) and got.shape == ref.shape

@@ -11,8 +11,8 @@ blocks 0 and 2 of 4) with internvl_ref.py's tiny byte-level tokenizer:
     kept as attn_qkv, the merger as v.post_ln / mm.0 / mm.2, each DeepStack merger as v.deepstack.L.{norm,fc1,fc2}
     under the block L it follows, and nothing else;
   - mitten reads the files back (-m F.gguf --mmproj P.gguf, Qwen3VLForConditionalGeneration from the metadata):
-    the folder's logits on a prompt with an image (f32: the same numbers; f16 within its rounding; q8_0 left out,
-    see docs/VALIDATION.md), and the language model file alone as the folder's text model.
+    the folder's logits on a prompt with an image (f32: the same numbers; f16 and q8_0 within their rounding), and
+    the language model file alone as the folder's text model.
 
     qwen3vl_check.py --mitten MITTEN --source SOURCE_DIR --work DIR
 """
@@ -180,8 +180,9 @@ def main():
 
     ref = logits(["-m", model], "ref")
     check("the folder's logits", isinstance(ref, np.ndarray), str(ref))
-    # f32: the same numbers (the patch embedding's halves joined back bit for bit); f16: its rounding
-    for ftype, bound in (("f32", 1e-5), ("f16", 3e-3)):
+    # f32: the same numbers (the patch embedding's halves joined back bit for bit); f16 and q8_0: their rounding,
+    # measured 6.2e-4 and 1.5e-2
+    for ftype, bound in (("f32", 1e-5), ("f16", 3e-3), ("q8_0", 5e-2)):
         got = logits(["-m", os.path.join(a.work, f"q-{ftype}.gguf"), "--mmproj",
                       os.path.join(a.work, f"mmproj-q-{ftype}.gguf")], ftype)
         ok = isinstance(ref, np.ndarray) and isinstance(got, np.ndarray) and got.shape == ref.shape

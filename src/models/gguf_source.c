@@ -376,12 +376,12 @@ static mt_status write_tokenizer(mt_gguf_source *s, meta *r, int64_t *n_vocab, m
     const char *model = str_key(r, "tokenizer.ggml.model"), *pre = str_key(r, "tokenizer.ggml.pre");
     if (r->st) return r->st;
     const char *split = NULL;
-    bool gpt2 = !strcmp(pre, "gpt2"); /* ByteLevel's own regex, no Split */
+    bool gpt2 = !strcmp(pre, "gpt-2"); /* ByteLevel's own regex, no Split */
     for (size_t i = 0; i < mt_gguf_n_pre_tokenizers && !split; i++)
         if (!strcmp(pre, mt_gguf_pre_tokenizers[i].name)) split = mt_gguf_pre_tokenizers[i].pattern;
     if (strcmp(model, "gpt2") || (!split && !gpt2))
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tokenizer %s with pre-tokenizer %s; mitten reads byte-level "
-                          "BPE (gpt2) with qwen2, llama-bpe or gpt2", r->path, model, pre);
+                          "BPE (gpt2) with qwen2, llama-bpe or gpt-2", r->path, model, pre);
     const void *tok, *types, *merges;
     uint64_t n, n_types, n_merges;
     mt_status st = mt_gguf_get_array(r->g, "tokenizer.ggml.tokens", MT_GGUF_STR, &tok, &n, err);

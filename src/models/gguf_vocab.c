@@ -5,7 +5,7 @@
  *     |----------------------------|----------|-----------------------------------------------------------------|
  *     | tokenizer.ggml.model       | str      | "gpt2"                                                          |
  *     | tokenizer.ggml.pre         | str      | "qwen2" or "llama-bpe", by the pre-tokenizer's split pattern;   |
- *     |                            |          | "gpt2" for a lone ByteLevel with its regex (InternVL's tiny)    |
+ *     |                            |          | "gpt-2" for a lone ByteLevel with its regex (InternVL's tiny)   |
  *     | tokenizer.ggml.tokens      | [str]    | one per embedding row, in stored (byte-level) form; "[PAD<id>]" |
  *     |                            |          | for rows no token names                                         |
  *     | tokenizer.ggml.token_type  | [i32]    | 1 normal, 3 special added, 4 other added, 5 padding             |
@@ -52,11 +52,11 @@ static mt_status pre_name(const cJSON *tok, const char *path, const char **out, 
                           path, cJSON_IsString(type) ? type->valuestring : "(no model type)",
                           cJSON_IsString(dec) ? dec->valuestring : "(no)");
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer");
-    /* a lone ByteLevel with its own regex is GPT-2's split, which llama.cpp names gpt2 */
+    /* a lone ByteLevel with its own regex is GPT-2's split, which llama.cpp names gpt-2 (LLAMA_VOCAB_PRE_TYPE_GPT2) */
     const cJSON *pt_type = cJSON_GetObjectItemCaseSensitive(pt, "type");
     if (cJSON_IsString(pt_type) && !strcmp(pt_type->valuestring, "ByteLevel") &&
         !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pt, "use_regex")))
-        return *out = "gpt2", MT_OK;
+        return *out = "gpt-2", MT_OK;
     const cJSON *re = split_pattern(pt);
     for (size_t i = 0; cJSON_IsString(re) && i < mt_gguf_n_pre_tokenizers; i++)
         if (!strcmp(re->valuestring, mt_gguf_pre_tokenizers[i].pattern)) return *out = mt_gguf_pre_tokenizers[i].name, MT_OK;

@@ -154,6 +154,7 @@ def main():
     ap.add_argument("--mitten", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--llama-bin", required=True, help="llama.cpp's tools (scripts/build_llama_cpp.sh)")
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
@@ -223,6 +224,23 @@ def main():
         check(f"{layout}: the f32 language model file alone runs as the folder's text model (same logits on text)",
               outs[0] is not None and outs[1] is not None and outs[0].shape == outs[1].shape and
               float(np.abs(outs[0] - outs[1]).max()) <= 1e-5 * float(np.abs(outs[0]).max()))
+        # llama.cpp's own multimodal CLI runs the pair (clip.cpp's internvl graph: its keys, tensors, the pixel
+        # shuffle and mlp1) and answers as mitten does from the same files
+        image = os.path.join(a.source, "docs", "tiny_example.png")
+        for ftype in ("f32", "q8_0"):
+            pair = ["-m", os.path.join(a.work, f"{layout}-{ftype}.gguf"), "--mmproj",
+                    os.path.join(a.work, f"mmproj-{layout}-{ftype}.gguf"), "--image", image, "-p",
+                    "What colour is the shape?"]
+            # bytes: random weights answer with pieces of UTF-8 sequences
+            ours = subprocess.run([a.mitten, "run", "--max-tokens", "6"] + pair, capture_output=True)
+            theirs = subprocess.run([os.path.join(a.llama_bin, "llama-mtmd-cli"), "-n", "6", "--temp", "0", "-t", "2",
+                                     "-c", "512"] + pair, capture_output=True)
+            # the -hf tiny has no preprocessor_config.json, and mitten's published GotOcr2 values are not the
+            # original processor's that llama.cpp applies: its answer is compared on the original layout only
+            same = ours.stdout.strip() == theirs.stdout.strip() or layout != "original"
+            check(f"{layout} {ftype}: llama-mtmd-cli runs the files" + (f" and answers as mitten ({ours.stdout.strip()!r})"
+                  if layout == "original" else ""), ours.returncode == 0 and theirs.returncode == 0 and same,
+                  f"llama.cpp exit {theirs.returncode}: {theirs.stdout.strip()!r} {theirs.stderr[-300:]!r}")
     print(f"{len(fails)} check(s) failed" if fails else "all checks passed")
     sys.exit(1 if fails else 0)
 

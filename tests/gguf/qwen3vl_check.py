@@ -133,6 +133,7 @@ def main():
     ap.add_argument("--mitten", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--llama-bin", required=True, help="llama.cpp's tools (scripts/build_llama_cpp.sh)")
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
@@ -200,6 +201,17 @@ def main():
     check("the f32 qwen3vl file alone runs as the folder's text model (same logits on text)",
           outs[0] is not None and outs[1] is not None and outs[0].shape == outs[1].shape and
           float(np.abs(outs[0] - outs[1]).max()) <= 1e-5 * float(np.abs(outs[0]).max()))
+    # llama.cpp's own multimodal CLI loads the pair and encodes an image (clip.cpp's qwen3vl graph: its keys, the
+    # DeepStack mergers); the tiny checkpoint has no chat template, so ChatML is named, and its random weights make
+    # no answer worth comparing
+    for ftype in ("f32", "q8_0"):
+        r = subprocess.run([os.path.join(a.llama_bin, "llama-mtmd-cli"), "-m", os.path.join(a.work, f"q-{ftype}.gguf"),
+                            "--mmproj", os.path.join(a.work, f"mmproj-q-{ftype}.gguf"), "--image",
+                            os.path.join(a.source, "docs", "tiny_example.png"), "-p", "Describe.", "-n", "2",
+                            "--temp", "0", "-t", "2", "-c", "512", "--chat-template", "chatml"],
+                           capture_output=True, text=True)
+        check(f"{ftype}: llama-mtmd-cli loads the files and encodes an image",
+              r.returncode == 0, r.stderr[-400:])
     print(f"{len(fails)} check(s) failed" if fails else "all checks passed")
     sys.exit(1 if fails else 0)
 

@@ -52,11 +52,13 @@ set_tests_properties(gguf_bf16_dot PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT
 #                     projector file's keys, types, names, ne and bytes through ggml's reader (internvl_check.py)
 add_test(NAME gguf_internvl
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-internvl)
 set_tests_properties(gguf_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # gguf_qwen3vl        Qwen3-VL's files: the qwen3vl arch (IMROPE sections, n_deepstack_layers) and the qwen3vl_merger
 #                     projector with its DeepStack mergers, through ggml's reader (qwen3vl_check.py)
 add_test(NAME gguf_qwen3vl
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/qwen3vl_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-qwen3vl)
 set_tests_properties(gguf_qwen3vl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

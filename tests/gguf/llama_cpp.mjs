@@ -8,7 +8,8 @@
 //     0 where the model has 1e-6; the other types round the weights, and llama.cpp's quantized dot products round
 //     the activations to 8 bits too);
 //   - greedy continuations: mitten's answer for f32, f16, bf16 and q8_0.
-// The mmproj files are checked by mmproj_check.py (llama.cpp's node build has no mtmd).
+// The mmproj files are checked by mmproj_check.py and run by llama-mtmd-cli in llama_mtmd.py (the node build has no
+// mtmd; scripts/build_llama_cpp.sh builds the CLI).
 //
 //     node llama_cpp.mjs MITTEN SOURCE_DIR WORK_DIR
 import {execFileSync} from "node:child_process";

@@ -3,7 +3,7 @@
 
   - the perplexity of tests/data/tiny_heldout.txt (llama-perplexity's windows: second halves scored), of fixed ids
     with overlapping windows (--stride), and of a text shorter than --ctx (one window) equals the one computed here:
-    the same windows through the reference forward (tests/ref/qwen2_vl_model.py) in float64, log-softmax in float64,
+    the same windows through the reference forward (tests/ref/qwen2_vl_model.py, float32), log-softmax in float64,
     within 1e-6 relative; the counts of tokens, windows and scored tokens are equal;
   - --base on the same model (and on its f32 GGUF file): ratio 1, KL 0, top-1 agreement 1, no logit difference;
   - bad inputs are refused naming what is wrong: an empty text, one token, --ctx over the model's maximum, a base
@@ -47,7 +47,8 @@ def windows(n, ctx, stride):
 
 
 def reference(cfg, W, ids, ctx, stride):
-    """(perplexity, tokens scored, windows) through the reference forward (float32, as transformers runs the checkpoint), log-softmax in float64."""
+    """(perplexity, tokens scored, windows) through the reference forward (float32, as transformers runs the
+    checkpoint), log-softmax in float64."""
     wins, ctx = windows(len(ids), ctx, stride)
     nll = []
     for s, first, n in wins:

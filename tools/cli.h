@@ -35,6 +35,7 @@ const char *mt_cli_default_model(void);
 int mt_cli_resolve_models(int *argc, char **argv);
 
 int mt_cmd_logits(int argc, char **argv);
+int mt_cmd_perplexity(int argc, char **argv);
 int mt_cmd_info(int argc, char **argv);
 int mt_cmd_preprocess(int argc, char **argv);
 int mt_cmd_run(int argc, char **argv);

@@ -19,6 +19,8 @@ static const struct {
     {"export", mt_cmd_export, "hand a (fine-tuned) model to llama.cpp and Ollama: --gguf F.gguf, bf16 by default"},
     {"info", mt_cmd_info, "architecture, parameters per part, dtypes, memory"},
     {"logits", mt_cmd_logits, "logits of every position for given token ids (checks against other implementations)"},
+    {"perplexity", mt_cmd_perplexity,
+     "perplexity of a text; with --base, KL divergence and top-1 agreement against another model"},
     {"template", mt_cmd_template, "the exact prompt the model's chat template makes of a conversation"},
     {"tokenize", mt_cmd_tokenize, "token ids (and pieces) of a text, as the model's tokenizer gives them"},
     {"detokenize", mt_cmd_detokenize, "the text of token ids"},

@@ -31,7 +31,7 @@ printf '[{"role": "user",\n  "content": "\\ud800"}]' >"$work/lone.json"
 check "template names a lone surrogate" 1 "$mitten" template -m "$src/models/mitten-tiny" --messages "$work/lone.json"
 grep -qF 'lone.json: lone surrogate \ud800 at line 2, column 15' "$work/err" ||
     { echo "FAIL template: no line:column for a lone surrogate"; fail=$((fail + 1)); }
-for cmd in run chat info logits preprocess bench template tokenize detokenize quantize export; do check "$cmd --help" 0 "$mitten" $cmd --help; done
+for cmd in run chat info logits perplexity preprocess bench template tokenize detokenize quantize export; do check "$cmd --help" 0 "$mitten" $cmd --help; done
 check "no command" 2 "$mitten"
 check "unknown command" 2 "$mitten" frobnicate
 check "unknown option" 2 "$mitten" run -m "$model" -p x --bogus

@@ -18,3 +18,10 @@ foreach(script cli_test chat_test gen_test io_test)
                    ${CMAKE_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77)
 endforeach()
+# cli_perplexity  mitten perplexity on models/mitten-tiny against the PyTorch reference forward (NLL in float64,
+#                 within 1e-6 relative) over llama-perplexity's windows and overlapping ones; --base on itself and on
+#                 its f32 GGUF file gives KL 0; bad inputs named (perplexity_check.py)
+add_test(NAME cli_perplexity
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/perplexity_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/cli-work-perplexity)
+set_tests_properties(cli_perplexity PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -62,3 +62,10 @@ add_test(NAME gguf_qwen3vl
                  --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-qwen3vl)
 set_tests_properties(gguf_qwen3vl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_llama_perplexity  mitten perplexity and llama.cpp's llama-perplexity on the same files and text agree: f32
+#                        within 0.1%, q8_0 / q4_K within 3% (llama_perplexity.py)
+add_test(NAME gguf_llama_perplexity
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_perplexity.py --mitten $<TARGET_FILE:mitten_cli>
+                 --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin --source ${CMAKE_SOURCE_DIR}
+                 --work ${CMAKE_BINARY_DIR}/gguf-llama-perplexity)
+set_tests_properties(gguf_llama_perplexity PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mmproj_check import (F16, F32, GGUF_ARR, GGUF_BOOL, GGUF_F32, GGUF_STR, GGUF_U32, Q8_0, Gguf,  # noqa: E402
-                          check, expect_tensor, fails, load_ggml, matrix_type, read_safetensors)
+                          check, expect_tensor, fails, load_ggml, matrix_type, read_safetensors, run_llama_cli)
 
 CASES = [  # (layout, llm, arch)
     ("original", "qwen2", "qwen2"),
@@ -233,8 +233,8 @@ def main():
                     "What colour is the shape?"]
             # bytes: random weights answer with pieces of UTF-8 sequences
             ours = subprocess.run([a.mitten, "run", "--max-tokens", "6"] + pair, capture_output=True)
-            theirs = subprocess.run([os.path.join(a.llama_bin, "llama-mtmd-cli"), "-n", "6", "--temp", "0", "-t", "2",
-                                     "-c", "512"] + pair, capture_output=True)
+            theirs = run_llama_cli([os.path.join(a.llama_bin, "llama-mtmd-cli"), "-n", "6", "--temp", "0", "-t", "2",
+                                    "-c", "512"] + pair)
             # the -hf tiny has no preprocessor_config.json, and mitten's published GotOcr2 values are not the
             # original processor's that llama.cpp applies: its answer is compared on the original layout only
             same = ours.stdout.strip() == theirs.stdout.strip() or layout != "original"

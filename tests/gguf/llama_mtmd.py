@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mmproj_check import check, fails  # noqa: E402
+from mmproj_check import check, fails, run_llama_cli  # noqa: E402
 
 TYPES = ("f32", "f16", "bf16", "q8_0", "q6_K", "q4_K", "q4_0")
 KINDS = ("colour", "shape", "count")
@@ -50,8 +50,9 @@ def main():
                 cases.append(c)
 
     def answer(cmd):
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        return r.stdout.strip() if r.returncode == 0 else f"<exit {r.returncode}: {r.stderr.strip()[-300:]}>"
+        r = run_llama_cli(cmd, timeout=120) if cmd[0] == mtmd else subprocess.run(cmd, capture_output=True, timeout=120)
+        out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        return out.strip() if r.returncode == 0 else f"<exit {r.returncode}: {err.strip()[-300:]}>"
 
     for t in TYPES:
         lm = os.path.join(a.work, f"tiny-{t}.gguf")

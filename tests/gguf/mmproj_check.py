@@ -28,6 +28,18 @@ GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL, GGUF_STR, GGUF_ARR = 4, 5, 6, 7, 8, 9
 fails = []
 
 
+def run_llama_cli(cmd, timeout=300):
+    """A llama.cpp CLI (llama-mtmd-cli) run to the end of its output. Release v0.5.0 logs from a thread of its own,
+    the answer too, and can exit before that thread has written everything (ggml-org/llama.cpp#22142). Its last
+    message is a blank line ("\n\n") and messages leave in order, so a run whose stdout does not end with it lost
+    some: it is run again, up to five times."""
+    for _ in range(5):
+        r = subprocess.run(cmd, capture_output=True, timeout=timeout)
+        if r.returncode != 0 or r.stdout.endswith(b"\n\n"):
+            break
+    return r
+
+
 def check(label, ok, detail=""):
     print(("ok   " if ok else "FAIL ") + label + ("" if ok or not detail else ": " + detail))
     if not ok:

@@ -8,6 +8,7 @@ const mt_backend mt_backend_cpu = {
     .device = MT_DEVICE_CPU,
     .linear = mt_cpu_linear,
     .matmul = mt_cpu_matmul,
+    .gated_linear = mt_cpu_gated_linear,
     .attention = mt_cpu_attention,
     .attention_backward = mt_cpu_attention_backward,
 };

@@ -8,9 +8,9 @@ const mt_backend mt_backend_cpu = {
     .device = MT_DEVICE_CPU,
     .linear = mt_cpu_linear,
     .matmul = mt_cpu_matmul,
-    .gated_linear = mt_cpu_gated_linear,
     .attention = mt_cpu_attention,
     .attention_backward = mt_cpu_attention_backward,
+    .gated_linear = mt_cpu_gated_linear,
 };
 
 const char *mt_device_name(mt_device d) { return d == MT_DEVICE_CPU ? "cpu" : d == MT_DEVICE_CUDA ? "cuda" : "?"; }

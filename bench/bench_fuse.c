@@ -46,15 +46,16 @@ static mt_tensor mat(int64_t n, int64_t k, uint32_t *s) {
     return mt_tensor_wrap(MT_BF16, 2, (int64_t[]){n, k}, rand_bf16(n * k, s));
 }
 
+enum { MLP_UNFUSED, MLP_FUSED, NORM, ROPE, LINEARS, N_CASES };
+
 typedef struct bench {
     mt_ctx ctx;
     layer_w w[COPIES];
     int next, copies;
     mt_tensor *x, *q, *k, *cos, *sin, *norm_w;
-    double best[6];
+    double best[N_CASES];
 } bench;
 
-enum { MLP_UNFUSED, MLP_FUSED, NORM, ROPE, LINEARS, N_CASES };
 static const char *const names[N_CASES] = {"mlp unfused (gate, up, gated_act)", "mlp fused (gated_linear)",
                                            "rms_norm [M, 2048]", "rope q + k", "layer linears (7)"};
 

@@ -144,8 +144,8 @@ static void gemm_k0(const gemm_job *j) {
         }
 }
 
-/* Blocking, task split and scratch for j; extra floats more are returned in *extra (NULL when not asked). Returns
- * the number of tasks, 0 when no scratch could be had; *kb is the K super-block. */
+/* Blocking, task split and scratch for j, with room for extra floats more at *extra_out (when not NULL). Returns the
+ * number of tasks, 0 when no scratch could be had; *kb_out is the K super-block. */
 static int64_t gemm_plan(mt_pool *pool, gemm_job *j, size_t extra, float **extra_out, int64_t *kb_out) {
     const mt_cpu_isa *isa = j->isa;
     int T = mt_pool_threads(pool);

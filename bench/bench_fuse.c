@@ -153,7 +153,8 @@ int main(int argc, char **argv) {
         for (int c = 0; c < N_CASES; c++)
             printf("  %-36s %10.1f us  %6.2f%% of the layer linears\n", names[c], b.best[c] * 1e6,
                    100.0 * b.best[c] / b.best[LINEARS]);
-        printf("  %-36s %10.1f us  (%+.2f%% of the MLP pair)\n", "fused saves", (b.best[MLP_UNFUSED] - b.best[MLP_FUSED]) * 1e6,
+        printf("  %-36s %10.1f us  (%+.2f%% of the MLP pair)\n", "fused saves",
+               (b.best[MLP_UNFUSED] - b.best[MLP_FUSED]) * 1e6,
                100.0 * (b.best[MLP_UNFUSED] - b.best[MLP_FUSED]) / b.best[MLP_UNFUSED]);
         mt_arena_restore(&arena, top);
     }

@@ -93,9 +93,11 @@ static void check_quant(mt_pool *pool) {
         CHECK(mt_quantize(MT_Q8_0, wf[i], N, K, q[i], &err) == MT_OK);
     }
     for (int j = 0; j < M * K; j++) x[j] = rnd(&s);
-    mt_tensor g = mt_tensor_wrap(MT_Q8_0, 2, (int64_t[]){N, K}, q[0]), u = mt_tensor_wrap(MT_Q8_0, 2, (int64_t[]){N, K}, q[1]);
+    mt_tensor g = mt_tensor_wrap(MT_Q8_0, 2, (int64_t[]){N, K}, q[0]);
+    mt_tensor u = mt_tensor_wrap(MT_Q8_0, 2, (int64_t[]){N, K}, q[1]);
     mt_tensor xt = mt_tensor_wrap(MT_F32, 2, (int64_t[]){M, K}, x);
-    mt_tensor *ref = mt_op_gated_act(&ctx, mt_op_linear(&ctx, &xt, &g, NULL), mt_op_linear(&ctx, &xt, &u, NULL), MT_ACT_SILU);
+    mt_tensor *ref =
+        mt_op_gated_act(&ctx, mt_op_linear(&ctx, &xt, &g, NULL), mt_op_linear(&ctx, &xt, &u, NULL), MT_ACT_SILU);
     mt_tensor *y = mt_op_gated_linear(&ctx, &xt, &g, &u, MT_ACT_SILU);
     float k = 0;
     CHECK_MSG(!mt_cpu_gated_linear(pool, M, N, K, x, K, q[0], q[1], MT_Q8_0, K, mul_epilogue, &k, c, N),

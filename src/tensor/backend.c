@@ -10,6 +10,7 @@ const mt_backend mt_backend_cpu = {
     .matmul = mt_cpu_matmul,
     .attention = mt_cpu_attention,
     .attention_backward = mt_cpu_attention_backward,
+    .gated_linear = mt_cpu_gated_linear,
 };
 
 const char *mt_device_name(mt_device d) { return d == MT_DEVICE_CPU ? "cpu" : d == MT_DEVICE_CUDA ? "cuda" : "?"; }

@@ -26,6 +26,11 @@ typedef struct mt_backend {
                    const void *B, mt_dtype bt, int64_t rsb, int64_t csb, float *C, int64_t ldc, bool accumulate);
     void (*attention)(mt_pool *pool, const mt_attn_args *a);
     void (*attention_backward)(mt_pool *pool, const mt_attn_args *a, const mt_attn_grad *g);
+    /* last, so a table that predates it leaves it NULL; NULL, or a false return: mt_op_gated_linear runs the two
+     * linears instead */
+    bool (*gated_linear)(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *Wg,
+                         const void *Wu, mt_dtype wt, int64_t ldw, mt_cpu_gate_fn fn, const void *arg, float *C,
+                         int64_t ldc);
 } mt_backend;
 
 extern const mt_backend mt_backend_cpu;

@@ -235,24 +235,28 @@ static inline float act_apply(float v, mt_act act) {
     return v;
 }
 
-/* act(x) of one row, or act(x) * x2 when x2 is given (the gated MLP's middle) */
-static void act_row(const row_job *j, int64_t t) {
-    const float *xr = j->x + t * j->C, *ur = j->x2 ? j->x2 + t * j->C : NULL;
-    float *yr = j->y + t * j->C;
-    if (j->act == MT_ACT_SILU && ur) {
-        mt_cpu_swiglu(j->C, xr, ur, yr);
+/* act(x) of one row into y, times u when u is given (the gated MLP's middle); y may be x or u */
+static void act_into(mt_act act, int64_t n, const float *x, const float *u, float *y) {
+    if (act == MT_ACT_SILU && u) {
+        mt_cpu_swiglu(n, x, u, y);
         return;
     }
-    switch (j->act) {
-    case MT_ACT_SILU: mt_cpu_silu(j->C, xr, yr); break;
-    case MT_ACT_SIGMOID: mt_cpu_sigmoid(j->C, xr, yr); break;
-    case MT_ACT_GELU_ERF: mt_cpu_gelu_erf(j->C, xr, yr); break;
-    case MT_ACT_GELU_TANH: mt_cpu_gelu_tanh(j->C, xr, yr); break;
+    /* y == u would lose u under act(x): act goes to x's own row first (the fused epilogue's gate block) */
+    float *a = u && y == u ? (float *)x : y;
+    switch (act) {
+    case MT_ACT_SILU: mt_cpu_silu(n, x, a); break;
+    case MT_ACT_SIGMOID: mt_cpu_sigmoid(n, x, a); break;
+    case MT_ACT_GELU_ERF: mt_cpu_gelu_erf(n, x, a); break;
+    case MT_ACT_GELU_TANH: mt_cpu_gelu_tanh(n, x, a); break;
     default:
-        for (int64_t c = 0; c < j->C; c++) yr[c] = act_apply(xr[c], j->act);
+        for (int64_t c = 0; c < n; c++) a[c] = act_apply(x[c], act);
     }
-    if (ur)
-        for (int64_t c = 0; c < j->C; c++) yr[c] *= ur[c];
+    if (u)
+        for (int64_t c = 0; c < n; c++) y[c] = a[c] * u[c];
+}
+
+static void act_row(const row_job *j, int64_t t) {
+    act_into(j->act, j->C, j->x + t * j->C, j->x2 ? j->x2 + t * j->C : NULL, j->y + t * j->C);
 }
 
 static mt_tensor *record_act(mt_ctx *ctx, mt_tensor *y, const mt_tensor *x, const mt_tensor *up, mt_act act) {
@@ -290,6 +294,33 @@ mt_tensor *mt_op_gated_act(mt_ctx *ctx, const mt_tensor *gate, const mt_tensor *
                    .C = gate->shape[1], .act = act};
     run_rows(ctx, &job);
     return record_act(ctx, y, gate, up, act);
+}
+
+static void gate_epilogue(const void *arg, int64_t n, float *gate, float *up_y) {
+    act_into(*(const mt_act *)arg, n, gate, up_y, up_y);
+}
+
+mt_tensor *mt_op_gated_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *gate_w, const mt_tensor *up_w,
+                              mt_act act) {
+    NEED(x && gate_w && up_w);
+    NEED(mt_need_2d_f32(ctx, x, "gated_linear"));
+    const mt_backend *be = mt_ctx_backend(ctx);
+    bool fuse = be->gated_linear && !mt_tape_wants(ctx, x, gate_w, up_w) && gate_w->ndim == 2 && up_w->ndim == 2 &&
+                gate_w->dtype == up_w->dtype && is_float(gate_w->dtype) && gate_w->stride[1] == 1 &&
+                up_w->stride[1] == 1 && gate_w->stride[0] == up_w->stride[0] && gate_w->shape[0] == up_w->shape[0] &&
+                gate_w->shape[1] == x->shape[1] && up_w->shape[1] == x->shape[1] &&
+                mt_need_device(ctx, gate_w, "gated_linear") && mt_need_device(ctx, up_w, "gated_linear");
+    if (fuse) {
+        int64_t T = x->shape[0], K = x->shape[1], N = gate_w->shape[0];
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
+        mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, N);
+        NEED(y);
+        if (be->gated_linear(ctx->pool, T, N, K, mt_f32(x), K, gate_w->data, up_w->data, gate_w->dtype,
+                             gate_w->stride[0], gate_epilogue, &act, mt_f32(y), N))
+            return y;
+        mt_arena_restore(ctx->arena, mark);
+    }
+    return mt_op_gated_act(ctx, mt_op_linear(ctx, x, gate_w, NULL), mt_op_linear(ctx, x, up_w, NULL), act);
 }
 
 static mt_tensor *binary(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b, bool mul) {

@@ -28,7 +28,7 @@ static void count_attn_bw(mt_pool *p, const mt_attn_args *a, const mt_attn_grad 
     mt_cpu_attention_backward(p, a, g);
 }
 
-static const mt_backend counting = {"counting", MT_DEVICE_CPU, count_linear, count_matmul, count_attn, count_attn_bw};
+static const mt_backend counting = {"counting", MT_DEVICE_CPU, count_linear, count_matmul, count_attn, count_attn_bw, NULL};
 
 /* A linear, a causal attention over it and a loss; returns the loss (NAN on failure). */
 static float run(mt_ctx *ctx, const float *xv, const float *wv) {

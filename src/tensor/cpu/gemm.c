@@ -111,6 +111,11 @@ static void pack_a_task(void *ctx, int64_t t, int thread) {
     }
 }
 
+/* Whether a linear of weights of type wt multiplies on bf16 dot products (cpu.h says when). */
+static bool bf16_gemm(const mt_cpu_isa *isa, mt_dtype wt) {
+    return wt == MT_BF16 && isa->ukr_bf16 && mt_cpu_bf16_dot_on();
+}
+
 /* C[MR, NR] tile from packed A rows and one B panel, each ka elements of k long (ka: kc, or kc rounded up to even
  * k pairs on the bf16 path). */
 static void micro(const gemm_job *j, int64_t ka, const void *a, const void *b, float *c, int64_t ldc, bool load) {
@@ -163,17 +168,19 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
             for (int64_t n = n0; n < n1; n++) j->C[m * j->ldc + n] += j->bias[n];
 }
 
-static void gemm_run(mt_pool *pool, gemm_job *j) {
-    if (j->M <= 0 || j->N <= 0) return;
-    if (j->K <= 0) {
-        for (int64_t m = 0; m < j->M; m++)
-            for (int64_t n = 0; n < j->N; n++) {
-                float *c = &j->C[m * j->ldc + n];
-                float b = j->bias ? j->bias[n] : 0.0f;
-                *c = j->acc ? *c + b : b;
-            }
-        return;
-    }
+/* Zero K: C is the bias (or keeps itself) */
+static void gemm_k0(const gemm_job *j) {
+    for (int64_t m = 0; m < j->M; m++)
+        for (int64_t n = 0; n < j->N; n++) {
+            float *c = &j->C[m * j->ldc + n];
+            float b = j->bias ? j->bias[n] : 0.0f;
+            *c = j->acc ? *c + b : b;
+        }
+}
+
+/* Blocking, task split and scratch for j, with room for extra floats more at *extra_out (when not NULL). Returns the
+ * number of tasks, 0 when no scratch could be had; *kb_out is the K super-block. */
+static int64_t gemm_plan(mt_pool *pool, gemm_job *j, size_t extra, float **extra_out, int64_t *kb_out) {
     const mt_cpu_isa *isa = j->isa;
     int T = mt_pool_threads(pool);
     int64_t NR = isa->nr, MR = isa->mr;
@@ -192,20 +199,34 @@ static void gemm_run(mt_pool *pool, gemm_job *j) {
     int64_t kb = KC * (int64_t)MT_MAX((size_t)1, APACK_MAX_BYTES / row_bytes);
     kb = MT_MIN(kb, MT_ROUND_UP(j->K, KC));
     j->per_thread = MT_ROUND_UP(KC * j->nb + MR * NR, 16);
-    size_t abytes = (size_t)j->mp * (size_t)kb * sizeof(float), bytes;
+    size_t abytes = (size_t)j->mp * (size_t)kb * sizeof(float), bytes, xbytes;
     float *s = NULL;
-    if (mt_mul_ok((size_t)j->per_thread * sizeof(float), (size_t)T, &bytes) && mt_add_ok(bytes, abytes, &bytes))
+    if (mt_mul_ok((size_t)j->per_thread * sizeof(float), (size_t)T, &bytes) && mt_add_ok(bytes, abytes, &bytes) &&
+        mt_mul_ok(extra, sizeof(float), &xbytes) && mt_add_ok(bytes, xbytes, &bytes))
         s = mt_cpu_scratch(bytes);
-    if (!s) {
+    if (!s) return 0;
+    j->apack = s;
+    j->scratch = s + abytes / sizeof(float);
+    if (extra_out) *extra_out = j->scratch + (size_t)j->per_thread * (size_t)T;
+    *kb_out = kb;
+    return j->n_chunks * m_chunks;
+}
+
+static void gemm_run(mt_pool *pool, gemm_job *j) {
+    if (j->M <= 0 || j->N <= 0) return;
+    if (j->K <= 0) {
+        gemm_k0(j);
+        return;
+    }
+    int64_t kb, tasks = gemm_plan(pool, j, 0, NULL, &kb);
+    if (!tasks) {
         gemm_naive(j);
         return;
     }
-    j->apack = s;
-    j->scratch = s + abytes / sizeof(float);
     for (j->k0 = 0; j->k0 < j->K; j->k0 += kb) {
         j->k1 = MT_MIN(j->K, j->k0 + kb);
         mt_pool_run(pool, (j->mp + j->mc - 1) / j->mc, pack_a_task, j);
-        mt_pool_run(pool, j->n_chunks * m_chunks, gemm_task, j);
+        mt_pool_run(pool, tasks, gemm_task, j);
     }
 }
 
@@ -224,39 +245,56 @@ typedef struct gemv_job {
     bool acc;
 } gemv_job;
 
-static void gemv_task(void *ctx, int64_t t, int thread) {
-    const gemv_job *j = ctx;
-    int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
+/* Columns [n0, n0+n) of C = A . W^T (+ bias). */
+static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, float *C, int64_t ldc, int64_t n0,
+                      int64_t n) {
     size_t es = mt_dtype_size(j->wt);
     int64_t rows = j->A16 ? GEMV_MAX_M : j->isa->gemv_m;
     int64_t slice = j->M <= rows ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)((size_t)j->K * es) / 16 * 16);
     for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
         int64_t ns = MT_MIN(slice, n0 + n - s0);
-        const float *bias = j->bias ? j->bias + s0 : NULL;
-        const char *w = (const char *)j->W + (size_t)(s0 * j->ldw) * es;
+        const float *bias = bias_all ? bias_all + s0 : NULL;
+        const char *w = (const char *)W + (size_t)(s0 * j->ldw) * es;
         for (int64_t m0 = 0; m0 < j->M; m0 += rows) {
             int64_t mm = MT_MIN(rows, j->M - m0);
-            float *c = j->C + m0 * j->ldc + s0;
+            float *c = C + m0 * ldc + s0;
             if (j->A16)
-                j->isa->gemv_bf16(mm, ns, j->K, j->A16 + m0 * j->K, j->K, (const uint16_t *)w, j->ldw, bias, c, j->ldc,
+                j->isa->gemv_bf16(mm, ns, j->K, j->A16 + m0 * j->K, j->K, (const uint16_t *)w, j->ldw, bias, c, ldc,
                                   j->acc);
             else
-                j->isa->gemv(mm, ns, j->K, j->A + m0 * j->lda, j->lda, w, j->wt, j->ldw, bias, c, j->ldc, j->acc);
+                j->isa->gemv(mm, ns, j->K, j->A + m0 * j->lda, j->lda, w, j->wt, j->ldw, bias, c, ldc, j->acc);
         }
     }
 }
 
-static void gemv_run(mt_pool *pool, gemv_job *j) {
+static void gemv_task(void *ctx, int64_t t, int thread) {
+    const gemv_job *j = ctx;
+    int64_t n0 = t * j->nb;
+    gemv_cols(j, j->W, j->bias, j->C, j->ldc, n0, MT_MIN(j->nb, j->N - n0));
+}
+
+/* Rounds A to bf16 once when the bf16 dot product runs, with room for extra floats after it (the gated linear's
+ * gate block); returns those floats, or NULL when extra is 0 or no scratch could be had. */
+static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
     int T = mt_pool_threads(pool);
     j->nb = MT_MAX((int64_t)16, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), 16));
-    if (j->wt == MT_BF16 && j->isa->gemv_bf16 && mt_cpu_bf16_dot_on() && j->K > 0) {
-        size_t bytes;
-        uint16_t *a16 = mt_mul_ok((size_t)(j->M * j->K), 2, &bytes) ? mt_cpu_scratch(bytes) : NULL;
-        if (a16) {
-            for (int64_t m = 0; m < j->M; m++) j->isa->from_f32(j->K, j->A + m * j->lda, a16 + m * j->K, MT_BF16);
-            j->A16 = a16;
-        }
+    bool dot = j->wt == MT_BF16 && j->isa->gemv_bf16 && mt_cpu_bf16_dot_on() && j->K > 0;
+    size_t a16_bytes = 0, xbytes, bytes;
+    if (dot && !mt_mul_ok((size_t)(j->M * j->K), 2, &a16_bytes)) dot = false, a16_bytes = 0;
+    a16_bytes = MT_ROUND_UP(a16_bytes, 64);
+    if (!mt_mul_ok(extra, sizeof(float), &xbytes) || !mt_add_ok(a16_bytes, xbytes, &bytes)) return NULL;
+    char *s = bytes ? mt_cpu_scratch(bytes) : NULL;
+    if (!s) return NULL;
+    if (dot) {
+        uint16_t *a16 = (uint16_t *)s;
+        for (int64_t m = 0; m < j->M; m++) j->isa->from_f32(j->K, j->A + m * j->lda, a16 + m * j->K, MT_BF16);
+        j->A16 = a16;
     }
+    return extra ? (float *)(s + a16_bytes) : NULL;
+}
+
+static void gemv_run(mt_pool *pool, gemv_job *j) {
+    gemv_prepare(pool, j, 0);
     mt_pool_run(pool, (j->N + j->nb - 1) / j->nb, gemv_task, j);
 }
 
@@ -272,9 +310,74 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
         return;
     }
     gemm_job j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = lda, .csa = 1, .B = W, .bt = wt, .rsb = 1,
-                  .csb = ldw, .bias = bias, .C = C, .ldc = ldc, .acc = accumulate,
-                  .bf16 = wt == MT_BF16 && isa->ukr_bf16 && mt_cpu_bf16_dot_on()};
+                  .csb = ldw, .bias = bias, .C = C, .ldc = ldc, .acc = accumulate, .bf16 = bf16_gemm(isa, wt)};
     gemm_run(pool, &j);
+}
+
+typedef struct gated_gemv {
+    gemv_job j;
+    const void *Wu;
+    float *G; /* [M, N]: the gate product, each task's columns written and read back while in cache */
+    mt_cpu_gate_fn fn;
+    const void *arg;
+} gated_gemv;
+
+static void gated_gemv_task(void *ctx, int64_t t, int thread) {
+    const gated_gemv *g = ctx;
+    const gemv_job *j = &g->j;
+    int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
+    gemv_cols(j, j->W, NULL, g->G, j->N, n0, n);
+    gemv_cols(j, g->Wu, NULL, j->C, j->ldc, n0, n);
+    for (int64_t m = 0; m < j->M; m++) g->fn(g->arg, n, g->G + m * j->N + n0, j->C + m * j->ldc + n0);
+}
+
+typedef struct gated_gemm {
+    gemm_job g, u; /* g writes the gate product to scratch [M, N], u the up product to C; A packed once for both */
+    mt_cpu_gate_fn fn;
+    const void *arg;
+} gated_gemm;
+
+static void gated_gemm_task(void *ctx, int64_t t, int thread) {
+    const gated_gemm *x = ctx;
+    const gemm_job *j = &x->u;
+    gemm_task((void *)&x->g, t, thread);
+    gemm_task((void *)j, t, thread);
+    int64_t n0 = (t % j->n_chunks) * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
+    int64_t m0 = (t / j->n_chunks) * j->mb, m1 = MT_MIN(j->M, m0 + j->mb);
+    for (int64_t m = m0; m < m1; m++) x->fn(x->arg, n1 - n0, x->g.C + m * j->N + n0, j->C + m * j->ldc + n0);
+}
+
+bool mt_cpu_gated_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const void *Wg, const void *Wu, mt_dtype wt, int64_t ldw, mt_cpu_gate_fn fn, const void *arg,
+                         float *C, int64_t ldc) {
+    if (mt_dtype_is_quant(wt) || M < 1 || N < 1 || K < 1) return false;
+    const mt_cpu_isa *isa = mt_cpu_isa_get();
+    size_t gsize;
+    if (!mt_mul_ok((size_t)M, (size_t)N, &gsize)) return false;
+    if (M <= GEMV_BATCH_M) {
+        gated_gemv g = {.j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = Wg, .wt = wt, .ldw = ldw,
+                              .C = C, .ldc = ldc},
+                        .Wu = Wu, .fn = fn, .arg = arg};
+        if (!(g.G = gemv_prepare(pool, &g.j, gsize))) return false;
+        mt_pool_run(pool, (N + g.j.nb - 1) / g.j.nb, gated_gemv_task, &g);
+        return true;
+    }
+    gated_gemm x = {.u = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = lda, .csa = 1, .B = Wu, .bt = wt,
+                          .rsb = 1, .csb = ldw, .C = C, .ldc = ldc, .bf16 = bf16_gemm(isa, wt)},
+                    .fn = fn, .arg = arg};
+    float *G;
+    int64_t kb, tasks = gemm_plan(pool, &x.u, gsize, &G, &kb);
+    /* one packed block of A must hold all of K: the epilogue needs both products complete */
+    if (!tasks || kb < K) return false;
+    x.u.k0 = 0;
+    x.u.k1 = K;
+    x.g = x.u;
+    x.g.B = Wg;
+    x.g.C = G;
+    x.g.ldc = N;
+    mt_pool_run(pool, (x.u.mp + x.u.mc - 1) / x.u.mc, pack_a_task, &x.u);
+    mt_pool_run(pool, tasks, gated_gemm_task, &x);
+    return true;
 }
 
 void mt_cpu_matmul(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t rsa, int64_t csa,

@@ -41,6 +41,38 @@ typedef struct vision_cfg {
     float mean[3], std[3];
 } vision_cfg;
 
+/* The processor's image_mean / image_std (3 numbers each) where preprocessor_config.json gives them; mean and std
+ * keep the family's defaults otherwise. */
+static mt_status read_norm(const cJSON *pre, const char *pre_path, float mean[3], float std[3], mt_err *err) {
+    for (int s = 0; s < 2 && pre; s++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(pre, s ? "image_std" : "image_mean");
+        if (!a) continue;
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3)
+            return mt_err_set(err, MT_ERR_FORMAT, "%s: %s must be 3 numbers", pre_path, s ? "image_std" : "image_mean");
+        int k = 0;
+        for (const cJSON *x = a->child; x; x = x->next, k++) (s ? std : mean)[k] = (float)x->valuedouble;
+    }
+    return MT_OK;
+}
+
+/* The keys every projector file has: its type, the vision encoder flag, the u32 shape keys, epsilon, mean, std. */
+static mt_status common_keys(mt_gguf_writer *w, const char *type, const char *const *u32_keys,
+                             const int64_t *u32_vals, size_t n_u32, double eps, const float mean[3],
+                             const float std[3], mt_err *err) {
+    bool yes = true;
+    float e = (float)eps;
+    mt_status st = mt_gguf_writer_add_str(w, "clip.projector_type", type, strlen(type), err);
+    if (!st) st = mt_gguf_writer_add(w, "clip.has_vision_encoder", MT_GGUF_BOOL, &yes, err);
+    for (size_t i = 0; i < n_u32 && !st; i++) {
+        uint32_t u = (uint32_t)u32_vals[i];
+        st = mt_gguf_writer_add(w, u32_keys[i], MT_GGUF_U32, &u, err);
+    }
+    if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &e, err);
+    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, mean, 3, err);
+    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, std, 3, err);
+    return st;
+}
+
 static mt_status read_cfg(const mt_model *m, vision_cfg *v, mt_err *err) {
     char path[4096], pre_path[4096];
     cJSON *cfg = NULL, *pre = NULL;
@@ -86,16 +118,7 @@ static mt_status read_cfg(const mt_model *m, vision_cfg *v, mt_err *err) {
     static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
     static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
     for (int k = 0; k < 3; k++) v->mean[k] = clip_mean[k], v->std[k] = clip_std[k];
-    for (int s = 0; s < 2 && !r.st && pre; s++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(pre, s ? "image_std" : "image_mean");
-        if (!a) continue;
-        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) {
-            r.st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s must be 3 numbers", pre_path, s ? "image_std" : "image_mean");
-            break;
-        }
-        int k = 0;
-        for (const cJSON *x = a->child; x; x = x->next, k++) (s ? v->std : v->mean)[k] = (float)x->valuedouble;
-    }
+    if (!r.st) r.st = read_norm(pre, pre_path, v->mean, v->std, err);
     cJSON_Delete(cfg);
     cJSON_Delete(pre);
     return r.st;
@@ -109,16 +132,8 @@ static mt_status add_keys(mt_gguf_writer *w, const vision_cfg *v, mt_err *err) {
     const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->merge};
     const char *type = v->qwen2_5 ? "qwen2.5vl_merger" : "qwen2vl_merger";
     bool yes = true;
-    float eps = (float)v->eps;
-    mt_status st = mt_gguf_writer_add_str(w, "clip.projector_type", type, strlen(type), err);
-    if (!st) st = mt_gguf_writer_add(w, "clip.has_vision_encoder", MT_GGUF_BOOL, &yes, err);
-    for (size_t i = 0; i < MT_ARRAY_LEN(u32_keys) && !st; i++) {
-        uint32_t u = (uint32_t)u32_vals[i];
-        st = mt_gguf_writer_add(w, u32_keys[i], MT_GGUF_U32, &u, err);
-    }
-    if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &eps, err);
-    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, v->mean, 3, err);
-    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, v->std, 3, err);
+    mt_status st =
+        common_keys(w, type, u32_keys, u32_vals, MT_ARRAY_LEN(u32_keys), v->eps, v->mean, v->std, err);
     /* llama.cpp has no key for the processor's pixel bounds; mitten's reader takes these (llama.cpp ignores them) */
     static const char *const px_keys[] = {"mitten.preprocessor.min_pixels", "mitten.preprocessor.max_pixels"};
     const int64_t px[] = {v->min_pixels, v->max_pixels};
@@ -288,16 +303,7 @@ static mt_status read_internvl(const mt_model *m, internvl_cfg *v, mt_err *err) 
     /* InternVL's processor normalises with ImageNet's mean and std */
     static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
     for (int k = 0; k < 3; k++) v->mean[k] = imagenet_mean[k], v->std[k] = imagenet_std[k];
-    for (int s = 0; s < 2 && !r.st && pre; s++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(pre, s ? "image_std" : "image_mean");
-        if (!a) continue;
-        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) {
-            r.st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s must be 3 numbers", pre_path, s ? "image_std" : "image_mean");
-            break;
-        }
-        int k = 0;
-        for (const cJSON *x = a->child; x; x = x->next, k++) (s ? v->std : v->mean)[k] = (float)x->valuedouble;
-    }
+    if (!r.st) r.st = read_norm(pre, pre_path, v->mean, v->std, err);
     cJSON_Delete(cfg);
     cJSON_Delete(pre);
     return r.st;
@@ -310,16 +316,8 @@ static mt_status internvl_keys(mt_gguf_writer *w, const internvl_cfg *v, mt_err 
                                            "clip.vision.attention.head_count", "clip.vision.projector.scale_factor"};
     const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->scale};
     bool yes = true;
-    float eps = (float)v->eps;
-    mt_status st = mt_gguf_writer_add_str(w, "clip.projector_type", "internvl", 8, err);
-    if (!st) st = mt_gguf_writer_add(w, "clip.has_vision_encoder", MT_GGUF_BOOL, &yes, err);
-    for (size_t i = 0; i < MT_ARRAY_LEN(u32_keys) && !st; i++) {
-        uint32_t u = (uint32_t)u32_vals[i];
-        st = mt_gguf_writer_add(w, u32_keys[i], MT_GGUF_U32, &u, err);
-    }
-    if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &eps, err);
-    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, v->mean, 3, err);
-    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, v->std, 3, err);
+    mt_status st =
+        common_keys(w, "internvl", u32_keys, u32_vals, MT_ARRAY_LEN(u32_keys), v->eps, v->mean, v->std, err);
     if (!st) st = mt_gguf_writer_add(w, "clip.use_gelu", MT_GGUF_BOOL, &yes, err);
     /* the converter writes the tile bounds only when the config gives them (transformers' layout does not) */
     static const char *const tile_keys[] = {"clip.vision.preproc_min_tiles", "clip.vision.preproc_max_tiles"};
@@ -433,16 +431,7 @@ static mt_status read_qwen3vl(const mt_model *m, qwen3vl_cfg *v, mt_err *err) {
     v->min_pixels = size ? mt_cfg_int_opt(&pr, size, "shortest_edge", 1, UINT32_MAX, -1) : -1;
     v->max_pixels = size ? mt_cfg_int_opt(&pr, size, "longest_edge", 1, UINT32_MAX, -1) : -1;
     if (!r.st && pr.st) r.st = pr.st;
-    for (int s = 0; s < 2 && !r.st && pre; s++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(pre, s ? "image_std" : "image_mean");
-        if (!a) continue;
-        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) {
-            r.st = mt_err_set(err, MT_ERR_FORMAT, "%s: %s must be 3 numbers", pre_path, s ? "image_std" : "image_mean");
-            break;
-        }
-        int k = 0;
-        for (const cJSON *x = a->child; x; x = x->next, k++) (s ? v->std : v->mean)[k] = (float)x->valuedouble;
-    }
+    if (!r.st) r.st = read_norm(pre, pre_path, v->mean, v->std, err);
     cJSON_Delete(cfg);
     cJSON_Delete(pre);
     return r.st;
@@ -455,16 +444,8 @@ static mt_status qwen3vl_keys(mt_gguf_writer *w, const qwen3vl_cfg *v, mt_err *e
                                            "clip.vision.attention.head_count", "clip.vision.spatial_merge_size"};
     const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->merge};
     bool yes = true, deep[MAX_DEPTH] = {0};
-    float eps = (float)v->eps;
-    mt_status st = mt_gguf_writer_add_str(w, "clip.projector_type", "qwen3vl_merger", 14, err);
-    if (!st) st = mt_gguf_writer_add(w, "clip.has_vision_encoder", MT_GGUF_BOOL, &yes, err);
-    for (size_t i = 0; i < MT_ARRAY_LEN(u32_keys) && !st; i++) {
-        uint32_t u = (uint32_t)u32_vals[i];
-        st = mt_gguf_writer_add(w, u32_keys[i], MT_GGUF_U32, &u, err);
-    }
-    if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &eps, err);
-    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, v->mean, 3, err);
-    if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, v->std, 3, err);
+    mt_status st =
+        common_keys(w, "qwen3vl_merger", u32_keys, u32_vals, MT_ARRAY_LEN(u32_keys), v->eps, v->mean, v->std, err);
     if (!st) st = mt_gguf_writer_add(w, "clip.use_gelu", MT_GGUF_BOOL, &yes, err);
     /* the processor's pixel bounds, for mitten's reader (llama.cpp has no key for them) */
     static const char *const px_keys[] = {"mitten.preprocessor.min_pixels", "mitten.preprocessor.max_pixels"};

@@ -103,7 +103,7 @@ def png(path, side):
 def mtmd_encode_ms(binary, lm, proj, image, tokens, threads, runs):
     times = []
     # llama.cpp logs from a thread of its own, and a line can be lost when the program exits: such runs are rerun
-    for _ in range(3 * runs):
+    for _ in range(8 * runs):
         r = run([binary, "-m", lm, "--mmproj", proj, "--image", image, "-p", "Describe.", "-n", "1", "--temp", "0",
                  "-c", "4096", "-t", str(threads), "--image-min-tokens", str(tokens), "--image-max-tokens", str(tokens)])
         m = re.search(r"mtmd batch encoding done in (\d+) ms", r.stderr + r.stdout)
@@ -111,7 +111,7 @@ def mtmd_encode_ms(binary, lm, proj, image, tokens, threads, runs):
             times.append(int(m.group(1)))
         if len(times) == runs:
             return min(times) / 1000.0
-    fail(f"llama-mtmd-cli printed 'mtmd batch encoding done in N ms' in {len(times)} of {3 * runs} runs")
+    fail(f"llama-mtmd-cli printed 'mtmd batch encoding done in N ms' in {len(times)} of {8 * runs} runs")
 
 
 def mitten_bench(mitten, lm, proj, threads, prompt, gen, skip_vision):

@@ -52,6 +52,8 @@ def main():
     def answer(cmd):
         r = run_llama_cli(cmd, timeout=120) if cmd[0] == mtmd else subprocess.run(cmd, capture_output=True, timeout=120)
         out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        if getattr(r, "lost", False):
+            return None  # llama.cpp's logger lost the answer in every run (ggml-org/llama.cpp#22142)
         return out.strip() if r.returncode == 0 else f"<exit {r.returncode}: {err.strip()[-300:]}>"
 
     for t in TYPES:
@@ -62,7 +64,7 @@ def main():
         if q.returncode != 0:
             check(f"{t}: mitten quantize", False, q.stderr[-300:])
             continue
-        agree, answers = 0, set()
+        agree, lost, answers = 0, 0, set()
         for c in cases:
             image = os.path.join(a.work, c["image"])
             ours = answer([a.mitten, "run", "-m", lm, "--mmproj", proj, "--image", image, "-p", c["question"],
@@ -70,11 +72,15 @@ def main():
             theirs = answer([mtmd, "-m", lm, "--mmproj", proj, "--image", image, "-p", c["question"], "-t", "2",
                              "--temp", "0", "-n", "16"])
             answers.add(ours)
-            if ours == theirs:
+            if theirs is None:
+                lost += 1
+            elif ours == theirs:
                 agree += 1
             else:
                 print(f"     {t} {c['image']} {c['question']!r}: mitten {ours!r}, llama.cpp {theirs!r}")
-        check(f"{t}: llama-mtmd-cli gives mitten's answer on {agree}/{len(cases)} questions", agree == len(cases))
+        # an answer llama.cpp's logger lost in five runs is not judged; most must be
+        check(f"{t}: llama-mtmd-cli gives mitten's answer on {agree}/{len(cases) - lost} questions ({lost} lost by "
+              "its logger)", agree == len(cases) - lost and lost <= len(cases) // 2)
         check(f"{t}: the answers depend on the picture ({len(answers)} different)", len(answers) >= 4)
     print(f"{len(fails)} check(s) failed" if fails else "all checks passed")
     return 1 if fails else 0

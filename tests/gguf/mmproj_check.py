@@ -32,10 +32,11 @@ def run_llama_cli(cmd, timeout=300):
     """A llama.cpp CLI (llama-mtmd-cli) run to the end of its output. Release v0.5.0 logs from a thread of its own,
     the answer too, and can exit before that thread has written everything (ggml-org/llama.cpp#22142). Its last
     message is a blank line ("\n\n") and messages leave in order, so a run whose stdout does not end with it lost
-    some: it is run again, up to five times."""
+    some: it is run again, up to five times, and marked lost (r.lost) if every run was cut."""
     for _ in range(5):
         r = subprocess.run(cmd, capture_output=True, timeout=timeout)
-        if r.returncode != 0 or r.stdout.endswith(b"\n\n"):
+        r.lost = r.returncode == 0 and not r.stdout.endswith(b"\n\n")
+        if not r.lost:
             break
     return r
 

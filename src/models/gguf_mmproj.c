@@ -55,21 +55,37 @@ static mt_status read_norm(const cJSON *pre, const char *pre_path, float mean[3]
     return MT_OK;
 }
 
-/* The keys every projector file has: its type, the vision encoder flag, the u32 shape keys, epsilon, mean, std. */
-static mt_status common_keys(mt_gguf_writer *w, const char *type, const char *const *u32_keys,
-                             const int64_t *u32_vals, size_t n_u32, double eps, const float mean[3],
-                             const float std[3], mt_err *err) {
+/* The keys every projector file has: its type, the vision encoder flag, the tower's shape (u32), one u32 key of the
+ * family's own (the merge size or InternVL's scale factor), epsilon, mean and std. */
+static mt_status common_keys(mt_gguf_writer *w, const char *type, const int64_t shape[7], const char *own_key,
+                             int64_t own_val, double eps, const float mean[3], const float std[3], mt_err *err) {
+    static const char *const shape_keys[7] = {"clip.vision.projection_dim",      "clip.vision.image_size",
+                                              "clip.vision.patch_size",          "clip.vision.embedding_length",
+                                              "clip.vision.feed_forward_length", "clip.vision.block_count",
+                                              "clip.vision.attention.head_count"};
     bool yes = true;
     float e = (float)eps;
     mt_status st = mt_gguf_writer_add_str(w, "clip.projector_type", type, strlen(type), err);
     if (!st) st = mt_gguf_writer_add(w, "clip.has_vision_encoder", MT_GGUF_BOOL, &yes, err);
-    for (size_t i = 0; i < n_u32 && !st; i++) {
-        uint32_t u = (uint32_t)u32_vals[i];
-        st = mt_gguf_writer_add(w, u32_keys[i], MT_GGUF_U32, &u, err);
+    for (int i = 0; i <= 7 && !st; i++) {
+        uint32_t u = (uint32_t)(i < 7 ? shape[i] : own_val);
+        st = mt_gguf_writer_add(w, i < 7 ? shape_keys[i] : own_key, MT_GGUF_U32, &u, err);
     }
     if (!st) st = mt_gguf_writer_add(w, "clip.vision.attention.layer_norm_epsilon", MT_GGUF_F32, &e, err);
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_mean", MT_GGUF_F32, mean, 3, err);
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.image_std", MT_GGUF_F32, std, 3, err);
+    return st;
+}
+
+/* The processor's pixel bounds, for mitten's reader (llama.cpp has no key for them and ignores these). */
+static mt_status pixel_bound_keys(mt_gguf_writer *w, int64_t min_pixels, int64_t max_pixels, mt_err *err) {
+    static const char *const keys[] = {"mitten.preprocessor.min_pixels", "mitten.preprocessor.max_pixels"};
+    const int64_t px[] = {min_pixels, max_pixels};
+    mt_status st = MT_OK;
+    for (int k = 0; k < 2 && !st; k++) {
+        uint32_t u = (uint32_t)px[k];
+        if (px[k] > 0) st = mt_gguf_writer_add(w, keys[k], MT_GGUF_U32, &u, err);
+    }
     return st;
 }
 
@@ -125,22 +141,12 @@ static mt_status read_cfg(const mt_model *m, vision_cfg *v, mt_err *err) {
 }
 
 static mt_status add_keys(mt_gguf_writer *w, const vision_cfg *v, mt_err *err) {
-    static const char *const u32_keys[] = {"clip.vision.projection_dim",    "clip.vision.image_size",
-                                           "clip.vision.patch_size",        "clip.vision.embedding_length",
-                                           "clip.vision.feed_forward_length", "clip.vision.block_count",
-                                           "clip.vision.attention.head_count", "clip.vision.spatial_merge_size"};
-    const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->merge};
+    const int64_t shape[7] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads};
     const char *type = v->qwen2_5 ? "qwen2.5vl_merger" : "qwen2vl_merger";
     bool yes = true;
     mt_status st =
-        common_keys(w, type, u32_keys, u32_vals, MT_ARRAY_LEN(u32_keys), v->eps, v->mean, v->std, err);
-    /* llama.cpp has no key for the processor's pixel bounds; mitten's reader takes these (llama.cpp ignores them) */
-    static const char *const px_keys[] = {"mitten.preprocessor.min_pixels", "mitten.preprocessor.max_pixels"};
-    const int64_t px[] = {v->min_pixels, v->max_pixels};
-    for (int k = 0; k < 2 && !st; k++) {
-        uint32_t u = (uint32_t)px[k];
-        if (px[k] > 0) st = mt_gguf_writer_add(w, px_keys[k], MT_GGUF_U32, &u, err);
-    }
+        common_keys(w, type, shape, "clip.vision.spatial_merge_size", v->merge, v->eps, v->mean, v->std, err);
+    if (!st) st = pixel_bound_keys(w, v->min_pixels, v->max_pixels, err);
     if (!st && v->qwen2_5) {
         uint32_t wa = (uint32_t)v->wa_pattern;
         st = mt_gguf_writer_add(w, "clip.use_silu", MT_GGUF_BOOL, &yes, err);
@@ -310,14 +316,10 @@ static mt_status read_internvl(const mt_model *m, internvl_cfg *v, mt_err *err) 
 }
 
 static mt_status internvl_keys(mt_gguf_writer *w, const internvl_cfg *v, mt_err *err) {
-    static const char *const u32_keys[] = {"clip.vision.projection_dim",      "clip.vision.image_size",
-                                           "clip.vision.patch_size",          "clip.vision.embedding_length",
-                                           "clip.vision.feed_forward_length", "clip.vision.block_count",
-                                           "clip.vision.attention.head_count", "clip.vision.projector.scale_factor"};
-    const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->scale};
+    const int64_t shape[7] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads};
     bool yes = true;
-    mt_status st =
-        common_keys(w, "internvl", u32_keys, u32_vals, MT_ARRAY_LEN(u32_keys), v->eps, v->mean, v->std, err);
+    mt_status st = common_keys(w, "internvl", shape, "clip.vision.projector.scale_factor", v->scale, v->eps, v->mean,
+                               v->std, err);
     if (!st) st = mt_gguf_writer_add(w, "clip.use_gelu", MT_GGUF_BOOL, &yes, err);
     /* the converter writes the tile bounds only when the config gives them (transformers' layout does not) */
     static const char *const tile_keys[] = {"clip.vision.preproc_min_tiles", "clip.vision.preproc_max_tiles"};
@@ -438,22 +440,12 @@ static mt_status read_qwen3vl(const mt_model *m, qwen3vl_cfg *v, mt_err *err) {
 }
 
 static mt_status qwen3vl_keys(mt_gguf_writer *w, const qwen3vl_cfg *v, mt_err *err) {
-    static const char *const u32_keys[] = {"clip.vision.projection_dim",      "clip.vision.image_size",
-                                           "clip.vision.patch_size",          "clip.vision.embedding_length",
-                                           "clip.vision.feed_forward_length", "clip.vision.block_count",
-                                           "clip.vision.attention.head_count", "clip.vision.spatial_merge_size"};
-    const int64_t u32_vals[] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads, v->merge};
+    const int64_t shape[7] = {v->projection, v->image_size, v->patch, v->width, v->ff, v->depth, v->heads};
     bool yes = true, deep[MAX_DEPTH] = {0};
-    mt_status st =
-        common_keys(w, "qwen3vl_merger", u32_keys, u32_vals, MT_ARRAY_LEN(u32_keys), v->eps, v->mean, v->std, err);
+    mt_status st = common_keys(w, "qwen3vl_merger", shape, "clip.vision.spatial_merge_size", v->merge, v->eps,
+                               v->mean, v->std, err);
     if (!st) st = mt_gguf_writer_add(w, "clip.use_gelu", MT_GGUF_BOOL, &yes, err);
-    /* the processor's pixel bounds, for mitten's reader (llama.cpp has no key for them) */
-    static const char *const px_keys[] = {"mitten.preprocessor.min_pixels", "mitten.preprocessor.max_pixels"};
-    const int64_t px[] = {v->min_pixels, v->max_pixels};
-    for (int k = 0; k < 2 && !st; k++) {
-        uint32_t u = (uint32_t)px[k];
-        if (px[k] > 0) st = mt_gguf_writer_add(w, px_keys[k], MT_GGUF_U32, &u, err);
-    }
+    if (!st) st = pixel_bound_keys(w, v->min_pixels, v->max_pixels, err);
     for (int64_t k = 0; k < v->n_deep; k++) deep[v->deep[k]] = true;
     if (!st) st = mt_gguf_writer_add_array(w, "clip.vision.is_deepstack_layers", MT_GGUF_BOOL, deep, (size_t)v->depth, err);
     return st;

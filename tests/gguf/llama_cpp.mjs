@@ -17,47 +17,15 @@ import fs from "node:fs";
 import path from "node:path";
 import {getLlama} from "node-llama-cpp";
 
+import {check, failed, readNpy, writeIds} from "./npy_check.mjs";
+
 const [mitten, source, work] = process.argv.slice(2);
 const model = path.join(source, "models", "mitten-tiny");
 fs.rmSync(work, {recursive: true, force: true});
 fs.mkdirSync(work, {recursive: true});
 
-let failed = 0;
-function check(label, ok, detail = "") {
-  console.log(`${ok ? "ok  " : "FAIL"} ${label}${ok || !detail ? "" : ": " + detail}`);
-  if (!ok) failed++;
-}
-
 function mittenRun(args) {
   return execFileSync(mitten, args, {encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 26});
-}
-
-// int64 ids as .npy for mitten logits
-function writeIds(file, ids) {
-  let header = `{'descr': '<i8', 'fortran_order': False, 'shape': (${ids.length},), }`;
-  header += " ".repeat(63 - ((10 + header.length) % 64)) + "\n";
-  const head = Buffer.alloc(10);
-  head.write("\x93NUMPY", 0, "latin1");
-  head[6] = 1;
-  head[7] = 0;
-  head.writeUInt16LE(header.length, 8);
-  const body = Buffer.alloc(8 * ids.length);
-  ids.forEach((v, i) => body.writeBigInt64LE(BigInt(v), 8 * i));
-  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, "latin1"), body]));
-}
-
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  const hlen = buf.readUInt16LE(8);
-  const header = buf.toString("latin1", 10, 10 + hlen);
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(",").filter((s) => s.trim()).map(Number);
-  const descr = header.match(/'descr': '([^']*)'/)[1];
-  const data = buf.subarray(10 + hlen);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Array(n);
-  for (let i = 0; i < n; i++)
-    out[i] = descr === "<f4" ? data.readFloatLE(4 * i) : Number(data.readBigInt64LE(8 * i));
-  return {shape, data: out};
 }
 
 const prompt = "<|im_start|>user\nWhat colour is the shape?<|im_end|>\n<|im_start|>assistant\n";

@@ -1,7 +1,11 @@
 /* bench_kernels: GEMM, GEMV and attention throughput on LLM shapes, each as a share of this machine's measured
  * roofline (peak FMA rate for compute-bound kernels, read bandwidth for memory-bound ones).
  *
- *     bench_kernels [threads] [--quick]        threads defaults to the online CPUs; MT_CPU=avx2 etc. picks a level
+ *     bench_kernels [threads] [--quick] [--cpu-time] [--only TEXT]
+ *
+ * threads defaults to the online CPUs; MT_CPU=avx2 etc. picks a level. --cpu-time times by the process's CPU time
+ * instead of the wall clock: with 1 thread on a shared machine, the time other processes held the core is then not
+ * counted (their use of the caches and of memory bandwidth still is). --only runs the cases whose name contains TEXT.
  *
  * Output: one header block (commit, CPU, level, threads, roofline) and one line per case:
  *
@@ -20,11 +24,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tensor/cpu/cpu.h"
 #include "tensor/cpu/roofline.h"
 
 static double g_min_time = 0.3;
+static bool g_cpu_time;
+static const char *g_only;
+
+static double now(void) {
+    if (!g_cpu_time) return mt_time_now();
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool selected(const char *name) { return !g_only || strstr(name, g_only); }
 
 static float *randf(int64_t n) {
     float *p = mt_malloc_array((size_t)n, sizeof(float));
@@ -56,11 +72,11 @@ typedef void (*bench_fn)(void *ctx);
 /* Best time of repeated runs after a warm-up, repeating for at least g_min_time seconds and 3 runs. */
 static double best_time(bench_fn fn, void *ctx) {
     fn(ctx);
-    double best = 1e30, start = mt_time_now();
-    for (int rep = 0; rep < 3 || mt_time_now() - start < g_min_time; rep++) {
-        double t0 = mt_time_now();
+    double best = 1e30, start = now();
+    for (int rep = 0; rep < 3 || now() - start < g_min_time; rep++) {
+        double t0 = now();
         fn(ctx);
-        double dt = mt_time_now() - t0;
+        double dt = now() - t0;
         best = dt < best ? dt : best;
     }
     return best;
@@ -69,7 +85,7 @@ static double best_time(bench_fn fn, void *ctx) {
 /* Memory-bound cases cycle through copies of their weights (or K/V) that together exceed the last-level cache, so
  * each call reads from DRAM as a model's layers do. */
 #define ROTATE_BYTES ((size_t)512 << 20)
-enum { MAX_COPIES = 64 };
+enum { MAX_COPIES = 1024 };
 
 static int n_copies(size_t bytes, bool mem_bound) {
     return mem_bound ? (int)MT_MAX((size_t)1, MT_MIN((size_t)MAX_COPIES, ROTATE_BYTES / bytes + 1)) : 1;
@@ -95,23 +111,33 @@ static void lin_run(void *p) {
         mt_cpu_linear(c->pool, c->M, c->N, c->K, c->A, c->K, W, c->wt, c->K, NULL, c->C, c->N, false);
 }
 
-static void bench_linear(mt_pool *pool, const mt_roofline *rf, int64_t M, int64_t N, int64_t K, mt_dtype wt,
-                         bool transpose_a) {
+/* cold: W rotates through copies larger than the caches at any M, as a model's layers come from DRAM one by one
+ * (the vision tower and prefill read each layer's weights once per call) */
+static void bench_linear_cold(mt_pool *pool, const mt_roofline *rf, int64_t M, int64_t N, int64_t K, mt_dtype wt,
+                              bool transpose_a, bool cold) {
+    char name[96];
+    snprintf(name, sizeof name, "%s M=%lld N=%lld K=%lld W=%s%s", transpose_a ? "matmul A^T.B" : "linear",
+             (long long)M, (long long)N, (long long)K, mt_dtype_name(wt), cold && M > 4 ? " cold" : "");
+    if (!selected(name)) return;
     float *wf = randf(N * K);
     lin_ctx c = {.pool = pool, .M = M, .N = N, .K = K, .A = randf(M * K), .wt = wt, .C = randf(M * N),
                  .transpose_a = transpose_a};
-    c.n_w = n_copies((size_t)(N * K) * mt_dtype_size(wt), M <= 4);
+    /* a cold W must not be found in the last-level cache (260 MB on some Xeons) by any of the reads */
+    size_t w_bytes = (size_t)(N * K) * mt_dtype_size(wt);
+    c.n_w = cold ? (int)MT_MIN((size_t)MAX_COPIES, 2 * ROTATE_BYTES / w_bytes + 1) : n_copies(w_bytes, M <= 4);
     for (int i = 0; i < c.n_w; i++) c.Ws[i] = to_dtype(wf, N * K, wt);
     double t = best_time(lin_run, &c);
     double gflops = 2.0 * M * N * K / t / 1e9, gbs = (double)N * K * mt_dtype_size(wt) / t / 1e9;
-    char name[96];
-    snprintf(name, sizeof name, "%s M=%lld N=%lld K=%lld W=%s", transpose_a ? "matmul A^T.B" : "linear",
-             (long long)M, (long long)N, (long long)K, mt_dtype_name(wt));
     bool mem_bound = M <= 4;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
            mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem_bound ? "read bw" : "f32 peak");
     for (int i = 0; i < c.n_w; i++) mt_free(c.Ws[i]);
     mt_free(wf), mt_free((void *)c.A), mt_free(c.C);
+}
+
+static void bench_linear(mt_pool *pool, const mt_roofline *rf, int64_t M, int64_t N, int64_t K, mt_dtype wt,
+                         bool transpose_a) {
+    bench_linear_cold(pool, rf, M, N, K, wt, transpose_a, false);
 }
 
 typedef struct attn_ctx {
@@ -131,6 +157,11 @@ static void attn_run(void *p) {
 
 static void bench_attention_window(mt_pool *pool, const mt_roofline *rf, const char *label, int64_t T, int64_t S,
                                    int H, int Hk, int D, bool causal, int64_t seg, mt_dtype kvt, int64_t window) {
+    char name[96];
+    snprintf(name, sizeof name, "attn %s T=%lld S=%lld H=%d/%d D=%d %s", label, (long long)T, (long long)S, H, Hk, D,
+             mt_dtype_name(kvt));
+    if (window) snprintf(name + strlen(name), sizeof name - strlen(name), " w=%lld", (long long)window);
+    if (!selected(name)) return;
     float *q = randf(T * H * D), *kf = randf(S * Hk * D), *vf = randf(S * Hk * D), *out = randf(T * H * D);
     int64_t n_seg = seg ? (T + seg - 1) / seg : 0;
     int64_t *cu = mt_malloc_array((size_t)n_seg + 1, sizeof(int64_t));
@@ -152,10 +183,6 @@ static void bench_attention_window(mt_pool *pool, const mt_roofline *rf, const c
     }
     double t = best_time(attn_run, &c);
     double gflops = 4.0 * D * H * pairs / t / 1e9, gbs = 2.0 * S * Hk * D * mt_dtype_size(kvt) / t / 1e9;
-    char name[96];
-    snprintf(name, sizeof name, "attn %s T=%lld S=%lld H=%d/%d D=%d %s", label, (long long)T, (long long)S, H, Hk, D,
-             mt_dtype_name(kvt));
-    if (window) snprintf(name + strlen(name), sizeof name - strlen(name), " w=%lld", (long long)window);
     bool mem_bound = T == 1;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
            mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem_bound ? "read bw" : "f32 peak");
@@ -207,6 +234,8 @@ int main(int argc, char **argv) {
     bool quick = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
+        else if (strcmp(argv[i], "--cpu-time") == 0) g_cpu_time = true;
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) g_only = argv[++i];
         else threads = atoi(argv[i]);
     }
     if (quick) g_min_time = 0.05;
@@ -239,6 +268,11 @@ int main(int argc, char **argv) {
     bench_linear(pool, &rf, P, 2048, 11008, MT_BF16, false);
     bench_linear(pool, &rf, P, 2048, 2048, MT_F16, false);
     bench_linear(pool, &rf, P, 2048, 512, MT_F32, true);
+    int64_t V = quick ? 256 : 1024; /* a 448x448 picture's patches, through Qwen2.5-VL's vision proj and MLP down */
+    bench_linear(pool, &rf, V, 1280, 1280, MT_BF16, false);
+    bench_linear_cold(pool, &rf, V, 1280, 1280, MT_BF16, false, true);
+    bench_linear_cold(pool, &rf, V, 1280, 3420, MT_BF16, false, true);
+    bench_linear_cold(pool, &rf, P, 11008, 2048, MT_BF16, false, true);
     bench_attention(pool, &rf, "prefill", P, P, 16, 2, 128, true, 0, MT_F32);
     bench_attention(pool, &rf, "prefill", P, P, 16, 2, 128, true, 0, MT_BF16);
     bench_attention(pool, &rf, "decode", 1, quick ? 1024 : 4096, 16, 2, 128, true, 0, MT_BF16);

@@ -6,6 +6,8 @@
  * threads defaults to the online CPUs; MT_CPU=avx2 etc. picks a level. --cpu-time times by the process's CPU time
  * instead of the wall clock: with 1 thread on a shared machine, the time other processes held the core is then not
  * counted (their use of the caches and of memory bandwidth still is). --only runs the cases whose name contains TEXT.
+ * --mapped reads the cold cases' weights from a file mapping in $TMPDIR (page cache in 4 KiB pages, as a model's
+ * weights are), not from anonymous memory (which the kernel may back with 2 MiB pages).
  *
  * Output: one header block (commit, CPU, level, threads, roofline) and one line per case:
  *
@@ -25,12 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "base/file.h"
 
 #include "tensor/cpu/cpu.h"
 #include "tensor/cpu/roofline.h"
 
 static double g_min_time = 0.3;
-static bool g_cpu_time;
+static bool g_cpu_time, g_mapped;
 static const char *g_only;
 
 static double now(void) {
@@ -97,6 +102,7 @@ typedef struct lin_ctx {
     const float *A;
     void *Ws[MAX_COPIES];
     int n_w, next;
+    mt_mapping map; /* --mapped: the copies, one after another in a file */
     mt_dtype wt;
     float *C;
     bool transpose_a; /* use mt_cpu_matmul_f32 with A stored [K][M] (a backward-pass shape) */
@@ -109,6 +115,31 @@ static void lin_run(void *p) {
         mt_cpu_matmul_f32(c->pool, c->M, c->N, c->K, c->A, 1, c->M, W, 1, c->K, c->C, c->N, false);
     else
         mt_cpu_linear(c->pool, c->M, c->N, c->K, c->A, c->K, W, c->wt, c->K, NULL, c->C, c->N, false);
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "bench_kernels: %s\n", what);
+    exit(1);
+}
+
+/* c->n_w copies of w written one after another to an unlinked file in $TMPDIR, and mapped */
+static void map_copies(lin_ctx *c, const float *wf, int64_t n, size_t w_bytes) {
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bench_kernels_w.XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) die("cannot create a file in $TMPDIR for --mapped");
+    FILE *f = fdopen(fd, "wb");
+    void *w = to_dtype(wf, n, c->wt);
+    for (int i = 0; i < c->n_w && f; i++)
+        if (fwrite(w, 1, w_bytes, f) != w_bytes) die("cannot write the --mapped file (disk full?)");
+    mt_free(w);
+    if (!f || fclose(f) != 0) die("cannot write the --mapped file");
+    mt_err err;
+    mt_status st = mt_file_map(path, &c->map, &err);
+    unlink(path);
+    if (st != MT_OK) die(err.msg);
+    for (int i = 0; i < c->n_w; i++) c->Ws[i] = (void *)(c->map.data + (size_t)i * w_bytes);
 }
 
 /* cold: W rotates through copies larger than the caches at any M, as a model's layers come from DRAM one by one
@@ -125,13 +156,17 @@ static void bench_linear_cold(mt_pool *pool, const mt_roofline *rf, int64_t M, i
     /* a cold W must not be found in the last-level cache (260 MB on some Xeons) by any of the reads */
     size_t w_bytes = (size_t)(N * K) * mt_dtype_size(wt);
     c.n_w = cold ? (int)MT_MIN((size_t)MAX_COPIES, 2 * ROTATE_BYTES / w_bytes + 1) : n_copies(w_bytes, M <= 4);
-    for (int i = 0; i < c.n_w; i++) c.Ws[i] = to_dtype(wf, N * K, wt);
+    if (cold && g_mapped) map_copies(&c, wf, N * K, w_bytes);
+    else
+        for (int i = 0; i < c.n_w; i++) c.Ws[i] = to_dtype(wf, N * K, wt);
     double t = best_time(lin_run, &c);
     double gflops = 2.0 * M * N * K / t / 1e9, gbs = (double)N * K * mt_dtype_size(wt) / t / 1e9;
     bool mem_bound = M <= 4;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
            mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem_bound ? "read bw" : "f32 peak");
-    for (int i = 0; i < c.n_w; i++) mt_free(c.Ws[i]);
+    if (c.map.data) mt_file_unmap(&c.map);
+    else
+        for (int i = 0; i < c.n_w; i++) mt_free(c.Ws[i]);
     mt_free(wf), mt_free((void *)c.A), mt_free(c.C);
 }
 
@@ -235,6 +270,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
         else if (strcmp(argv[i], "--cpu-time") == 0) g_cpu_time = true;
+        else if (strcmp(argv[i], "--mapped") == 0) g_mapped = true;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) g_only = argv[++i];
         else threads = atoi(argv[i]);
     }

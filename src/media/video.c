@@ -338,7 +338,9 @@ mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err 
                           (long long)index, v ? (long long)v->info.n_frames : 0LL);
     double t = (double)index / v->info.fps, half = 0.5 / v->info.fps;
     int64_t target = v->start_pts + (int64_t)llround(t / v->tb);
-    int64_t limit = v->start_pts + (int64_t)llround((t + half) / v->tb);
+    /* The last timestamp strictly before t + half; the margin keeps a frame exactly half an interval late out
+     * when the division lands a hair above an integer. */
+    int64_t limit = v->start_pts + (int64_t)ceil((t + half) / v->tb - 1e-7) - 1;
     mt_status st;
     bool backward = (v->have_prev && v->prev->pts > limit) ||
                     (!v->have_prev && v->have_cur && v->cur->pts > limit);

@@ -21,7 +21,7 @@
  *     | rotation   | the display matrix, as the clockwise turn FFmpeg's autorotate applies (0, 90, 180, 270)  |
  *     | width/height | the coded size, swapped for 90 and 270                                                  |
  *
- * Frame index i means the frame shown at time start + i / fps: the last frame whose timestamp is at most half a
+ * Frame index i means the frame shown at time start + i / fps: the last frame whose timestamp is less than half a
  * frame interval past it (the first frame when none is). For a constant frame rate that is frame i; for a
  * variable one it is what a player shows at that time, so sampling stays even in time. To read it the decoder
  * seeks back to the keyframe before that time (av_seek_frame, AVSEEK_FLAG_BACKWARD) and decodes forward, unless

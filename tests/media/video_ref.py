@@ -166,9 +166,8 @@ def decode_all(path):
 
 
 def pick(times, fps, index):
-    """The frame shown at index / fps: the last one at most half an interval later, else the first."""
-    limit = index / fps + 0.5 / fps + 1e-9
-    ok = np.nonzero(times <= limit)[0]
+    """The frame shown at index / fps: the last one less than half an interval later, else the first."""
+    ok = np.nonzero(times < index / fps + 0.5 / fps - 1e-9)[0]
     return int(ok[-1]) if len(ok) else 0
 
 

@@ -68,4 +68,11 @@ void mt_image_free(mt_image *img);
  * gives a copy. out has no name. MT_ERR_INVALID_ARG on bad sizes, MT_ERR_NOMEM. */
 mt_status mt_image_resize_bicubic(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err);
 
+/* torchvision's resize(img, [h, w], BICUBIC, antialias=True) on a uint8 tensor (torchvision 0.14 on torch 1.13,
+ * what qwen-vl-utils runs on video frames): the same a = -0.5 antialiased cubic as PIL, but weights and sums in
+ * float32, the horizontal pass kept in float32, then clamp to [0, 255] and round half to even. It differs from
+ * mt_image_resize_bicubic by up to 20 levels on noise (PIL rounds and clips between the passes). Arguments and
+ * errors as mt_image_resize_bicubic. */
+mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err);
+
 #endif

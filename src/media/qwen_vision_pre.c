@@ -243,6 +243,36 @@ mt_status mt_qwen_smart_resize(int64_t h, int64_t w, int64_t factor, int64_t min
     return MT_OK;
 }
 
+/* A pixel's value depends only on its byte and channel, so one table per channel holds every result. */
+void mt_qwen_norm_table(const mt_qwen_preproc_cfg *cfg, float lut[3][256]) {
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) {
+            float x = (float)((double)v * cfg->rescale_factor);
+            lut[c][v] = (x - cfg->mean[c]) / cfg->std[c];
+        }
+}
+
+void mt_qwen_patchify_frame(const mt_image *frame, int64_t f, const mt_qwen_preproc_cfg *cfg, const float lut[3][256],
+                            float *pixel_values) {
+    const int64_t P = cfg->patch_size, T = cfg->temporal_patch_size, M = cfg->merge_size;
+    const int64_t gh = frame->height / P, gw = frame->width / P, cols = 3 * T * P * P, t = f % T;
+    float *row = pixel_values + (size_t)(f / T) * (size_t)(gh * gw) * (size_t)cols;
+    for (int64_t bh = 0; bh < gh / M; bh++)
+        for (int64_t bw = 0; bw < gw / M; bw++)
+            for (int64_t mh = 0; mh < M; mh++)
+                for (int64_t mw = 0; mw < M; mw++, row += cols) {
+                    int64_t y0 = (bh * M + mh) * P, x0 = (bw * M + mw) * P;
+                    for (int c = 0; c < 3; c++) {
+                        float *dst = row + (c * T + t) * P * P;
+                        for (int64_t ph = 0; ph < P; ph++) {
+                            const uint8_t *s =
+                                frame->rgb + ((size_t)(y0 + ph) * (size_t)frame->width + (size_t)x0) * 3 + c;
+                            for (int64_t pw = 0; pw < P; pw++) dst[ph * P + pw] = lut[c][s[3 * pw]];
+                        }
+                    }
+                }
+}
+
 static mt_status preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg, float **pixel_values,
                             int64_t *n_patches, int64_t grid_thw[3], mt_err *err) {
     if (!img || !img->rgb || !cfg || !pixel_values || !n_patches || !grid_thw)
@@ -270,29 +300,9 @@ static mt_status preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg,
         src = &resized;
     }
 
-    /* A pixel's value depends only on its byte and channel, so one table per channel holds every result. */
     float lut[3][256];
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) {
-            float x = (float)((double)v * cfg->rescale_factor);
-            lut[c][v] = (x - cfg->mean[c]) / cfg->std[c];
-        }
-
-    float *row = pv;
-    for (int64_t bh = 0; bh < gh / M; bh++)
-        for (int64_t bw = 0; bw < gw / M; bw++)
-            for (int64_t mh = 0; mh < M; mh++)
-                for (int64_t mw = 0; mw < M; mw++, row += cols) {
-                    int64_t y0 = (bh * M + mh) * P, x0 = (bw * M + mw) * P;
-                    for (int c = 0; c < 3; c++) {
-                        float *dst = row + c * T * P * P;
-                        for (int64_t ph = 0; ph < P; ph++) {
-                            const uint8_t *s = src->rgb + ((size_t)(y0 + ph) * (size_t)rw + (size_t)x0) * 3 + c;
-                            for (int64_t pw = 0; pw < P; pw++) dst[ph * P + pw] = lut[c][s[3 * pw]];
-                        }
-                        for (int64_t t = 1; t < T; t++) memcpy(dst + t * P * P, dst, (size_t)(P * P) * sizeof *dst);
-                    }
-                }
+    mt_qwen_norm_table(cfg, lut);
+    for (int64_t t = 0; t < T; t++) mt_qwen_patchify_frame(src, t, cfg, lut, pv);
     mt_image_free(&resized);
     *pixel_values = pv;
     *n_patches = n;

@@ -93,4 +93,13 @@ mt_status mt_qwen_smart_resize(int64_t h, int64_t w, int64_t factor, int64_t min
 mt_status mt_qwen_preprocess(const mt_image *img, const mt_qwen_preproc_cfg *cfg, float **pixel_values,
                              int64_t *n_patches, int64_t grid_thw[3], mt_err *err);
 
+/* Shared with the video processor (qwen_video_pre.c). The table maps each byte of channel c to
+ * (float32(byte * rescale_factor) - mean[c]) / std[c]. patchify writes frame f of a clip (f = gt * T + t) into its
+ * rows of pixel_values, whose grid is (grid_t, H / P, W / P) for frames of H x W (multiples of P * M):
+ *     row = (((gt * (gh / M) + bh) * (gw / M) + bw) * M + mh) * M + mw,  col = ((c * T + t) * P + ph) * P + pw
+ * (HF's reshape to (grid_t, T, C, gh/M, M, P, gw/M, M, P) and the transpose above). */
+void mt_qwen_norm_table(const mt_qwen_preproc_cfg *cfg, float lut[3][256]);
+void mt_qwen_patchify_frame(const mt_image *frame, int64_t f, const mt_qwen_preproc_cfg *cfg, const float lut[3][256],
+                            float *pixel_values);
+
 #endif

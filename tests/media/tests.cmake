@@ -18,3 +18,14 @@ add_test(NAME media_internvl_pil
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_pre_ref.py $<TARGET_FILE:internvl_ref>
                  ${CMAKE_CURRENT_BINARY_DIR}/internvl_ref_work)
 set_tests_properties(media_internvl_pil PROPERTIES LABELS ref TIMEOUT 300)
+
+# Video: decoding by seeking (FFmpeg) against PyAV decoding every frame, and qwen-vl-utils' sampling and resize plus
+# the Qwen2-VL processor against a torch / torchvision re-implementation; bad files must fail cleanly. video_ref.py
+# makes its videos with the ffmpeg command.
+add_executable(video_ref ${CMAKE_CURRENT_LIST_DIR}/video_ref.c)
+target_include_directories(video_ref PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(video_ref PRIVATE mitten)
+add_test(NAME media_video_ref
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/video_ref.py $<TARGET_FILE:video_ref> $<TARGET_FILE:mitten_cli>
+                 ${CMAKE_CURRENT_BINARY_DIR}/video_ref_work)
+set_tests_properties(media_video_ref PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

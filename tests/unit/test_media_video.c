@@ -1,0 +1,128 @@
+/* media/video and media/qwen_video_pre on a Y4M clip the test writes itself (raw frames, no encoder needed): header
+ * values, frames read in and out of order alike, argument errors, the sampled indices, grid and seconds per grid of
+ * qwen-vl-utils' defaults, and every allocation failing in turn. Real codecs and the comparison with PyAV and
+ * torchvision are in tests/media/video_ref.py. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "media/qwen_video_pre.h"
+#include "media/video.h"
+
+enum { W = 64, H = 48, FRAMES = 5 };
+
+static char path[256];
+
+/* Frame k is a flat gray with luma 20 + 40 k. */
+static void write_y4m(void) {
+    FILE *f = fopen(path, "wb");
+    fprintf(f, "YUV4MPEG2 W%d H%d F10:1 Ip A1:1 C420jpeg\n", W, H);
+    static uint8_t plane[W * H];
+    for (int k = 0; k < FRAMES; k++) {
+        fprintf(f, "FRAME\n");
+        memset(plane, 20 + 40 * k, sizeof plane);
+        fwrite(plane, 1, W * H, f);
+        memset(plane, 128, W * H / 2);
+        fwrite(plane, 1, W * H / 2, f);
+    }
+    fclose(f);
+}
+
+static void test_decode(void) {
+    mt_err err;
+    mt_video *v = NULL;
+    CHECK(mt_video_open(path, MT_VIDEO_DEFAULT_MAX_PIXELS, &v, &err) == MT_OK);
+    if (!v) return;
+    const mt_video_info *in = mt_video_get_info(v);
+    CHECK(in->width == W && in->height == H && in->n_frames == FRAMES && in->fps == 10 && in->rotation == 0);
+    CHECK_NEAR(in->duration, 0.5, 1e-9);
+    uint8_t first[FRAMES][3];
+    const int order[] = {0, 1, 2, 3, 4, 3, 1, 1, 4, 0};
+    for (size_t i = 0; i < MT_ARRAY_LEN(order); i++) {
+        int k = order[i];
+        mt_image img = {0};
+        CHECK(mt_video_read_frame(v, k, &img, &err) == MT_OK);
+        if (!img.rgb) continue;
+        CHECK(img.width == W && img.height == H && strstr(img.name, path) != NULL);
+        const uint8_t *p = img.rgb + (H / 2 * W + W / 2) * 3;
+        CHECK_MSG(p[0] == p[1] && p[1] == p[2], "frame %d is not gray: %d %d %d", k, p[0], p[1], p[2]);
+        if (i < FRAMES) {
+            memcpy(first[k], p, 3);
+            if (k > 0) CHECK_MSG(p[0] > first[k - 1][0], "frame %d is not brighter than frame %d", k, k - 1);
+        } else {
+            CHECK_MSG(memcmp(first[k], p, 3) == 0, "frame %d read again differs", k);
+        }
+        mt_image_free(&img);
+    }
+    mt_image img = {0};
+    CHECK(mt_video_read_frame(v, FRAMES, &img, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, path));
+    CHECK(mt_video_read_frame(v, -1, &img, &err) == MT_ERR_INVALID_ARG);
+    CHECK(img.rgb == NULL);
+    mt_video_close(v);
+    mt_video_close(NULL);
+
+    CHECK(mt_video_open(path, W * H - 1, &v, &err) == MT_ERR_LIMIT && strstr(err.msg, path));
+    CHECK(mt_video_open("/nonexistent/clip.mp4", 100, &v, &err) != MT_OK && strstr(err.msg, "/nonexistent/clip.mp4"));
+    CHECK(mt_video_open(path, 0, &v, &err) == MT_ERR_INVALID_ARG);
+}
+
+static void test_qwen(void) {
+    mt_qwen_preproc_cfg cfg;
+    mt_qwen_preproc_cfg_default(&cfg);
+    mt_qwen_video_params vp;
+    mt_qwen_video_params_default(&vp);
+    mt_qwen_video clip = {0};
+    mt_err err;
+    /* 5 frames at 10 fps, 2 fps wanted: 1 frame, raised to min_frames 4; linspace(0, 4, 4).round() = 0 1 3 4;
+     * 64x48 is below 128 * 28^2 pixels: smart_resize gives 280x392. */
+    CHECK(mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err) == MT_OK);
+    const int64_t want[] = {0, 1, 3, 4};
+    CHECK(clip.n_frames == 4 && memcmp(clip.frame_indices, want, sizeof want) == 0);
+    CHECK(clip.grid_thw[0] == 2 && clip.grid_thw[1] == 20 && clip.grid_thw[2] == 28 && clip.n_patches == 2 * 20 * 28);
+    CHECK(clip.second_per_grid == 0.25f);
+    mt_qwen_video_free(&clip);
+    mt_qwen_video_free(NULL);
+
+    vp.nframes = 8;
+    CHECK(mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "nframes"));
+    vp.nframes = 5; /* round(5 / 2) * 2 with Python's half to even: 4 (half away from zero would give 6 > 5) */
+    CHECK(mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err) == MT_OK && clip.n_frames == 4);
+    mt_qwen_video_free(&clip);
+    vp.nframes = 0;
+    vp.fps = 0;
+    CHECK(mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "fps"));
+    mt_qwen_video_params_default(&vp);
+    vp.max_pixels = 1000;
+    CHECK(mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err) == MT_ERR_INVALID_ARG &&
+          strstr(err.msg, "max_pixels"));
+}
+
+/* Every allocation of the pipeline failing in turn: MT_ERR_NOMEM or success, never a crash or a leak (ASan). */
+static void test_alloc_failures(void) {
+    mt_qwen_preproc_cfg cfg;
+    mt_qwen_preproc_cfg_default(&cfg);
+    mt_qwen_video_params vp;
+    mt_qwen_video_params_default(&vp);
+    for (size_t k = 1; k < 10000; k++) {
+        mt_qwen_video clip = {0};
+        mt_err err;
+        mt_alloc_fail_after(k);
+        mt_status st = mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err);
+        mt_alloc_fail_after(0);
+        CHECK_MSG(st == MT_OK || st == MT_ERR_NOMEM, "allocation %zu failing gives %d: %s", k, st, err.msg);
+        mt_qwen_video_free(&clip);
+        if (st == MT_OK) break;
+    }
+}
+
+int main(void) {
+    snprintf(path, sizeof path, "/tmp/mt_test_video_%d.y4m", (int)getpid());
+    write_y4m();
+    test_decode();
+    test_qwen();
+    test_alloc_failures();
+    unlink(path);
+    return check_report();
+}

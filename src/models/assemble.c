@@ -113,9 +113,11 @@ uint64_t mt_image_input_hash(const mt_image_input *img) {
     return h;
 }
 
-/* Whether ids[i] is a placeholder; *video says of which kind. */
+/* Whether id is a placeholder; *video says of which kind. A model whose processor takes no videos reads its video
+ * token as text, as before videos were taken. */
 static bool is_placeholder(const mt_model *m, int32_t id, bool *video) {
-    *video = m->desc.video_token_id >= 0 && id == m->desc.video_token_id;
+    const mt_processor_part *p = m->comp->processor;
+    *video = p && p->video_tokens && m->desc.video_token_id >= 0 && id == m->desc.video_token_id;
     return *video || (m->desc.image_token_id >= 0 && id == m->desc.image_token_id);
 }
 

@@ -7,6 +7,7 @@
     numbers; the vision qkv and the Conv3d patch embedding are joined back bit for bit), and the other types stay
     within their bound of the folder's, the figures printed;
   - a qwen2vl file without --mmproj runs as its text model, with the folder's logits on text;
+  - a video at 1 s per grid: the f32 files' logits equal the folder's (the synthesized tokens_per_second);
   - `mitten info` reads the files; the metadata folder made for them is gone after each command;
   - refusals: --mmproj with a folder, a truncated file, a projector file as the model.
 

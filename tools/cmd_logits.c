@@ -1,7 +1,8 @@
-/* mitten logits: runs the language model over given token ids (and images) and writes the logits of every position,
+/* mitten logits: runs the language model over given token ids (and images and videos) and writes the logits of every position,
  * so that anyone can compare mitten with another implementation. Optionally dumps the named intermediates
  * (tests/ref/README.md lists them) and greedy-decodes a few tokens. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/file.h"
@@ -11,11 +12,14 @@
 
 static const char usage[] =
     "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy [--grid T,H,W]]...\n"
+    "                     [--video-pixel-values PV.npy --video-grid T,H,W [--second-per-grid S]]...\n"
     "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n"
     "                     [--allow-unused] [--mmproj P.gguf]\n\n"
-    "IDS.npy holds int64 or int32 [L] token ids with each image's placeholder already expanded. Images are taken\n"
-    "in the order given. PV.npy is float32 patch rows [N, P] with --grid, or, for towers that take whole tiles\n"
-    "(InternVL), the processor's pixel_values [tiles, 3, S, S] without it. Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy\n"
+    "IDS.npy holds int64 or int32 [L] token ids with each image's and video's placeholder already expanded. Images\n"
+    "and videos are taken in the order given, which is the order of their placeholders. PV.npy is float32 patch rows\n"
+    "[N, P] with --grid, or, for towers that take whole tiles (InternVL), the processor's pixel_values\n"
+    "[tiles, 3, S, S] without it. A video is pixel_values_videos [T*H*W, P] with its video_grid_thw T,H,W and its\n"
+    "second_per_grid_ts (default 1). Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy\n"
     "(the folder and its parents are created);\n"
     "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n"
     "-m may name a GGUF file (--mmproj for its vision part).\n";
@@ -23,7 +27,8 @@ static const char usage[] =
 #define MAX_IMAGES 64
 
 typedef struct image_arg {
-    const char *file, *pv, *grid;
+    const char *file, *pv, *grid, *seconds;
+    bool video;
     float *pixels; /* owned when from a file */
     mt_npy npy;
     mt_image_input in;
@@ -96,8 +101,9 @@ static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
         return st ? 1 : 0;
     }
     long long t, h, w;
-    if (ia->grid && sscanf(ia->grid, "%lld,%lld,%lld", &t, &h, &w) != 3) {
-        mt_err_set(err, MT_ERR_INVALID_ARG, "--grid %s: expected T,H,W", ia->grid);
+    char tail;
+    if (ia->grid && sscanf(ia->grid, "%lld,%lld,%lld%c", &t, &h, &w, &tail) != 3) {
+        mt_err_set(err, MT_ERR_INVALID_ARG, "%s %s: expected T,H,W", ia->video ? "--video-grid" : "--grid", ia->grid);
         return 2;
     }
     if (mt_npy_read(ia->pv, &ia->npy, err)) return 1;
@@ -107,15 +113,26 @@ static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
         return 1;
     }
     if (!ia->grid) {
-        mt_err_set(err, MT_ERR_INVALID_ARG, "--pixel-values %s: patch rows [N, P] need --grid T,H,W", ia->pv);
+        mt_err_set(err, MT_ERR_INVALID_ARG, "%s %s: patch rows [N, P] need %s T,H,W",
+                   ia->video ? "--video-pixel-values" : "--pixel-values", ia->pv, ia->video ? "--video-grid" : "--grid");
         return 2;
     }
     if (ia->npy.dtype != MT_F32 || ia->npy.ndim != 2) {
-        mt_err_set(err, MT_ERR_FORMAT, "%s: pixel values must be float32 [N, P] (with --grid) or [tiles, 3, S, S]",
-                   ia->pv);
+        mt_err_set(err, MT_ERR_FORMAT, "%s: pixel values must be float32 [N, P]%s", ia->pv,
+                   ia->video ? "" : " (with --grid) or [tiles, 3, S, S]");
         return 1;
     }
-    ia->in = (mt_image_input){ia->npy.data, ia->npy.shape[0], {t, h, w}, ia->npy.shape[1]};
+    ia->in = (mt_image_input){.pixels = ia->npy.data, .n_patches = ia->npy.shape[0], .grid = {t, h, w},
+                              .patch_dim = ia->npy.shape[1], .video = ia->video, .seconds_per_grid = 1.0};
+    if (ia->seconds) {
+        char *end;
+        double s = strtod(ia->seconds, &end);
+        if (end == ia->seconds || *end || !(s >= 0.0 && s <= 1e6)) {
+            mt_err_set(err, MT_ERR_INVALID_ARG, "--second-per-grid %s: expected a number from 0 to 1e6", ia->seconds);
+            return 2;
+        }
+        ia->in.seconds_per_grid = s;
+    }
     return 0;
 }
 
@@ -143,9 +160,23 @@ int mt_cmd_logits(int argc, char **argv) {
             if (n_images == MAX_IMAGES) return mt_cli_usage(usage, "at most %d images", MAX_IMAGES);
             if (strcmp(argv[a.i - 1], "--image") == 0) images[n_images++].file = v;
             else images[n_images++].pv = v;
-        } else if (mt_cli_opt(&a, "--grid", &v, &bad)) {
-            if (n_images == 0 || !images[n_images - 1].pv) return mt_cli_usage(usage, "--grid follows --pixel-values");
+        } else if (mt_cli_opt(&a, "--video-pixel-values", &v, &bad)) {
+            if (bad) break;
+            if (n_images == MAX_IMAGES) return mt_cli_usage(usage, "at most %d images and videos", MAX_IMAGES);
+            images[n_images].pv = v;
+            images[n_images++].video = true;
+        } else if (mt_cli_opt(&a, "--grid", &v, &bad) || mt_cli_opt(&a, "--video-grid", &v, &bad)) {
+            if (bad) break;
+            bool video = strcmp(argv[a.i - 1], "--video-grid") == 0;
+            if (n_images == 0 || !images[n_images - 1].pv || images[n_images - 1].video != video)
+                return mt_cli_usage(usage, "%s follows %s", argv[a.i - 1],
+                                    video ? "--video-pixel-values" : "--pixel-values");
             images[n_images - 1].grid = v;
+        } else if (mt_cli_opt(&a, "--second-per-grid", &v, &bad)) {
+            if (bad) break;
+            if (n_images == 0 || !images[n_images - 1].video)
+                return mt_cli_usage(usage, "--second-per-grid follows --video-pixel-values");
+            images[n_images - 1].seconds = v;
         } else {
             return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
         }

@@ -112,25 +112,26 @@ static void job_free(job *j) {
     mt_free(j);
 }
 
-/* Finds each image's span of image tokens, in order; every image token must belong to one. */
+/* Finds each image's (video's) span of image (video) tokens, in order; every such token must belong to one. */
 static mt_status find_spans(const mt_model *m, job *j, mt_err *err) {
-    int64_t img_id = m->desc.image_token_id, t = 0;
+    int64_t img_id = m->desc.image_token_id, vid_id = m->desc.video_token_id, t = 0;
     for (int i = 0; i < j->n_images; i++) {
-        while (t < j->L && j->tokens[t] != img_id) t++;
-        int64_t rows = mt_model_image_rows(m, j->images[i].grid);
+        while (t < j->L && j->tokens[t] != img_id && (vid_id < 0 || j->tokens[t] != vid_id)) t++;
+        int64_t id = j->images[i].video ? vid_id : img_id, rows = mt_model_input_rows(m, &j->images[i]);
         if (rows <= 0 || t + rows > j->L)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d does not match the prompt's image tokens", i + 1);
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "%s %d does not match the prompt's %s tokens",
+                              j->images[i].video ? "video" : "image", i + 1, j->images[i].video ? "video" : "image");
         for (int64_t r = 0; r < rows; r++)
-            if (j->tokens[t + r] != img_id)
-                return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d: its %lld image tokens are not in one run", i + 1,
-                                  (long long)rows);
+            if (j->tokens[t + r] != id)
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d: its %lld placeholder tokens are not in one run",
+                                  i + 1, (long long)rows);
         j->spans[i] = (image_span){.start = t, .rows = rows, .hash = mt_image_input_hash(&j->images[i])};
         t += rows;
     }
     for (; t < j->L; t++)
-        if (img_id >= 0 && j->tokens[t] == img_id)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more image tokens than its %d images give",
-                              j->n_images);
+        if ((img_id >= 0 && j->tokens[t] == img_id) || (vid_id >= 0 && j->tokens[t] == vid_id))
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more image or video tokens than its %d "
+                              "inputs give", j->n_images);
     return MT_OK;
 }
 

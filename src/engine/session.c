@@ -118,12 +118,14 @@ mt_status mt_session_prefill(mt_session *s, const int32_t *ids, int64_t L, const
                               ids[i], (long long)i, (long long)m->desc.vocab_size);
     for (int i = 0; i < n_images; i++) {
         mt_image_grid g = images[i].grid;
+        const char *what = images[i].video ? "video" : "image";
         if (images[i].n_patches != g.t * g.h * g.w)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d: grid %lldx%lldx%lld does not fit %lld patches", i + 1,
-                              (long long)g.t, (long long)g.h, (long long)g.w, (long long)images[i].n_patches);
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "%s %d: grid %lldx%lldx%lld does not fit %lld patches", what,
+                              i + 1, (long long)g.t, (long long)g.h, (long long)g.w, (long long)images[i].n_patches);
         int32_t *expansion; /* the processor checks the grid and says what is wrong with it */
         int64_t n_exp;
-        if (mt_model_image_tokens(m, g, &expansion, &n_exp, err)) return mt_err_prefix(err, "image %d", i + 1);
+        if (mt_model_input_tokens(m, &images[i], &expansion, &n_exp, err))
+            return mt_err_prefix(err, "%s %d", what, i + 1);
         mt_free(expansion);
     }
     mt_arena_reset(&s->arena);
@@ -187,11 +189,13 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
     while (c < s->n_history && c < L - 1 && s->history[c] == ids[c]) c++;
     int img = 0;
     for (int64_t i = 0; i < c;) {
-        if (ids[i] != m->desc.image_token_id || m->desc.image_token_id < 0) {
+        bool image = ids[i] == m->desc.image_token_id && m->desc.image_token_id >= 0;
+        bool video = ids[i] == m->desc.video_token_id && m->desc.video_token_id >= 0;
+        if (!image && !video) {
             i++;
             continue;
         }
-        int64_t span = img < n_images ? mt_model_image_rows(m, images[img].grid) : 0;
+        int64_t span = img < n_images && images[img].video == video ? mt_model_input_rows(m, &images[img]) : 0;
         /* equal tokens say the image had the same size; only its pixels say it is the same image */
         bool same = span > 0 && img < s->n_images && s->image_hash[img] == mt_image_input_hash(&images[img]);
         if (!same || i + span > c) {
@@ -216,7 +220,7 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
     if (st) return st;
     const float *logits;
     mt_gen_stats gs = {.prompt_tokens = L, .seed = sm.seed, .stop = MT_STOP_MAX_TOKENS};
-    for (int i = 0; i < n_images; i++) gs.image_tokens += MT_MAX(0, mt_model_image_rows(s->model, images[i].grid));
+    for (int i = 0; i < n_images; i++) gs.image_tokens += MT_MAX(0, mt_model_input_rows(s->model, &images[i]));
     double t0 = mt_time_now();
     int kept_images = 0;
     gs.reused_tokens = L > 0 ? mt_session_reuse_prefix(s, ids, L, images, n_images, &kept_images) : 0;

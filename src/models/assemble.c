@@ -12,6 +12,7 @@ mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, floa
     const mt_processor_part *p = m->comp->processor;
     if (!p || !m->comp->vision) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
     *pixels = NULL;
+    *out = (mt_image_input){0};
     mt_status st = p->preprocess(m->processor, img, pixels, &out->n_patches, &out->grid, &out->patch_dim, err);
     out->pixels = *pixels;
     return st;
@@ -35,30 +36,38 @@ int mt_model_pixel_shape(const mt_model *m, const mt_image_input *img, int64_t s
     return 2;
 }
 
-/* How many token ids one image's placeholder becomes (the processor checks the grid). */
-static mt_status expansion_len(const mt_model *m, mt_image_grid g, int64_t *n, mt_err *err) {
+/* The processor's placeholder expansion of an image or a video (it checks the grid). */
+static mt_status tokens_of(const mt_model *m, mt_image_grid g, bool video, int32_t *out, int64_t cap, int64_t *n,
+                           mt_err *err) {
     const mt_processor_part *p = m->comp->processor;
     if (!p) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
-    mt_status st = p->image_tokens(m->processor, g, NULL, 0, n, err);
+    if (!video) return p->image_tokens(m->processor, g, out, cap, n, err);
+    if (!p->video_tokens) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no videos", m->comp->name);
+    return p->video_tokens(m->processor, g, out, cap, n, err);
+}
+
+/* How many token ids one placeholder becomes. */
+static mt_status expansion_len(const mt_model *m, mt_image_grid g, bool video, int64_t *n, mt_err *err) {
+    mt_status st = tokens_of(m, g, video, NULL, 0, n, err);
     if (!st && (*n < 1 || *n > MAX_EXPANSION))
-        st = mt_err_set(err, MT_ERR_LIMIT, "an image of grid %lldx%lldx%lld would take %lld tokens", (long long)g.t,
-                        (long long)g.h, (long long)g.w, (long long)*n);
+        st = mt_err_set(err, MT_ERR_LIMIT, "%s of grid %lldx%lldx%lld would take %lld tokens",
+                        video ? "a video" : "an image", (long long)g.t, (long long)g.h, (long long)g.w, (long long)*n);
     return st;
 }
 
 /* The expansion itself into out, which holds the n ids expansion_len gave. */
-static mt_status expansion_fill(const mt_model *m, mt_image_grid g, int32_t *out, int64_t n, mt_err *err) {
+static mt_status expansion_fill(const mt_model *m, mt_image_grid g, bool video, int32_t *out, int64_t n, mt_err *err) {
     int64_t got = 0;
-    mt_status st = m->comp->processor->image_tokens(m->processor, g, out, n, &got, err);
-    return st ? st : got == n ? MT_OK : mt_err_set(err, MT_ERR_INTERNAL, "image expansion changed size");
+    mt_status st = tokens_of(m, g, video, out, n, &got, err);
+    return st ? st : got == n ? MT_OK : mt_err_set(err, MT_ERR_INTERNAL, "placeholder expansion changed size");
 }
 
-/* The processor's expansion of one image in a new buffer; *ids is the caller's to free. */
-static mt_status expansion(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
-    mt_status st = expansion_len(m, g, n, err);
+/* The processor's expansion of one placeholder in a new buffer; *ids is the caller's to free. */
+static mt_status expansion(const mt_model *m, mt_image_grid g, bool video, int32_t **ids, int64_t *n, mt_err *err) {
+    mt_status st = expansion_len(m, g, video, n, err);
     if (st) return st;
     if (!(*ids = mt_malloc_array((size_t)*n, sizeof(int32_t)))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    if ((st = expansion_fill(m, g, *ids, *n, err))) {
+    if ((st = expansion_fill(m, g, video, *ids, *n, err))) {
         mt_free(*ids);
         *ids = NULL;
     }
@@ -66,22 +75,34 @@ static mt_status expansion(const mt_model *m, mt_image_grid g, int32_t **ids, in
 }
 
 mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
-    return expansion(m, g, ids, n, err);
+    return expansion(m, g, false, ids, n, err);
 }
 
-int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g) {
+mt_status mt_model_input_tokens(const mt_model *m, const mt_image_input *in, int32_t **ids, int64_t *n, mt_err *err) {
+    return expansion(m, in->grid, in->video, ids, n, err);
+}
+
+/* The feature rows of one expansion: the ids of its kind's placeholder. */
+static int64_t rows_of(const mt_model *m, mt_image_grid g, bool video) {
     int32_t *ids;
-    int64_t n, rows = 0;
+    int64_t n, rows = 0, id = video ? m->desc.video_token_id : m->desc.image_token_id;
     mt_err err;
-    if (expansion(m, g, &ids, &n, &err)) return -1;
-    for (int64_t i = 0; i < n; i++) rows += ids[i] == m->desc.image_token_id;
+    if (expansion(m, g, video, &ids, &n, &err)) return -1;
+    for (int64_t i = 0; i < n; i++) rows += ids[i] == id;
     mt_free(ids);
     return rows;
 }
 
+int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g) { return rows_of(m, g, false); }
+
+int64_t mt_model_input_rows(const mt_model *m, const mt_image_input *in) { return rows_of(m, in->grid, in->video); }
+
 uint64_t mt_image_input_hash(const mt_image_input *img) {
     uint64_t h = 0xcbf29ce484222325ull;
-    const int64_t dims[4] = {img->grid.t, img->grid.h, img->grid.w, img->n_patches};
+    /* a video's seconds move its positions: the same frames at another rate are another input */
+    double seconds = img->video ? img->seconds_per_grid : -1.0;
+    int64_t dims[6] = {img->grid.t, img->grid.h, img->grid.w, img->n_patches, img->video, 0};
+    memcpy(&dims[5], &seconds, sizeof seconds);
     const unsigned char *b = (const unsigned char *)dims;
     for (size_t i = 0; i < sizeof dims; i++) h = (h ^ b[i]) * 0x100000001b3ull;
     /* 8 bytes at a time: the pixels of a large image are tens of megabytes */
@@ -92,45 +113,80 @@ uint64_t mt_image_input_hash(const mt_image_input *img) {
     return h;
 }
 
-mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
-                                 int n_images, int32_t **out, int64_t *out_n, mt_err *err) {
+/* Whether id is a placeholder; *video says of which kind. A model whose processor takes no videos reads its video
+ * token as text, as before videos were taken. */
+static bool is_placeholder(const mt_model *m, int32_t id, bool *video) {
+    const mt_processor_part *p = m->comp->processor;
+    *video = p && p->video_tokens && m->desc.video_token_id >= 0 && id == m->desc.video_token_id;
+    return *video || (m->desc.image_token_id >= 0 && id == m->desc.image_token_id);
+}
+
+/* mt_model_expand_images and mt_model_expand_inputs: video[k] (NULL: all false) is the kind of input k. */
+static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids, const bool *video,
+                        int n_inputs, int32_t **out, int64_t *out_n, mt_err *err) {
     int64_t total = n;
     int found = 0;
-    int32_t placeholder = (int32_t)m->desc.image_token_id;
+    bool vid;
     for (int64_t i = 0; i < n; i++) {
-        if (ids[i] != placeholder || m->desc.image_token_id < 0) continue;
-        if (found >= n_images)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more image placeholders than the %d image(s)",
-                              n_images);
+        if (!is_placeholder(m, ids[i], &vid) || (vid && !video)) continue;
+        if (found >= n_inputs)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more placeholders than the %d image(s) and "
+                              "video(s)", n_inputs);
+        bool want = video && video[found];
+        if (want != vid)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s but its placeholder is the %s token", found + 1,
+                              want ? "a video" : "an image", vid ? "video" : "image");
         int64_t k;
-        mt_status st = expansion_len(m, grids[found++], &k, err);
+        mt_status st = expansion_len(m, grids[found++], vid, &k, err);
         if (st) return st;
         total += k - 1;
     }
-    if (found != n_images)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "%d image(s) given but the prompt has %d placeholder(s)", n_images,
-                          found);
+    if (found != n_inputs)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%d image(s) and video(s) given but the prompt has %d "
+                          "placeholder(s)", n_inputs, found);
     int32_t *r = mt_malloc_array((size_t)MT_MAX(total, 1), sizeof(int32_t));
     if (!r) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     int64_t at = 0;
-    int img = 0;
+    int k = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (ids[i] != placeholder || m->desc.image_token_id < 0) {
+        if (!is_placeholder(m, ids[i], &vid) || (vid && !video)) {
             r[at++] = ids[i];
             continue;
         }
-        int64_t k;
-        mt_status st = expansion_len(m, grids[img], &k, err);
-        if (!st) st = expansion_fill(m, grids[img++], r + at, k, err);
+        int64_t len;
+        mt_status st = expansion_len(m, grids[k], vid, &len, err);
+        if (!st) st = expansion_fill(m, grids[k++], vid, r + at, len, err);
         if (st) {
             mt_free(r);
             return st;
         }
-        at += k;
+        at += len;
     }
     *out = r;
     *out_n = total;
     return MT_OK;
+}
+
+mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
+                                 int n_images, int32_t **out, int64_t *out_n, mt_err *err) {
+    return expand(m, ids, n, grids, NULL, n_images, out, out_n, err);
+}
+
+mt_status mt_model_expand_inputs(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_input *inputs,
+                                 int n_inputs, int32_t **out, int64_t *out_n, mt_err *err) {
+    if (n_inputs < 0 || n_inputs > 4096)
+        return mt_err_set(err, MT_ERR_LIMIT, "%d images and videos is too many", n_inputs);
+    mt_image_grid *grids = mt_malloc_array((size_t)n_inputs + 1, sizeof *grids);
+    bool *video = mt_malloc_array((size_t)n_inputs + 1, sizeof *video);
+    mt_status st = grids && video ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < n_inputs && !st; k++) {
+        grids[k] = inputs[k].grid;
+        video[k] = inputs[k].video;
+    }
+    if (!st) st = expand(m, ids, n, grids, video, n_inputs, out, out_n, err);
+    mt_free(grids);
+    mt_free(video);
+    return st;
 }
 
 mt_status mt_model_positions(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_input *images,
@@ -155,11 +211,13 @@ mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, 
                             int n_images, const int64_t *pos, const mt_dump *dump, mt_batch *out, mt_err *err) {
     *out = (mt_batch){.n = L, .pos = pos};
     int64_t H = m->desc.hidden_size, n_rows = 0;
-    for (int64_t i = 0; i < L; i++) n_rows += ids[i] == m->desc.image_token_id && m->desc.image_token_id >= 0;
+    bool vid;
+    for (int64_t i = 0; i < L; i++) n_rows += is_placeholder(m, ids[i], &vid);
+    /* the rows of every image and video placeholder in prompt order: input k fills the next ones, of its kind */
     int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)(n_rows + 1) * sizeof *rows);
     if (!rows) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     for (int64_t i = 0, k = 0; i < L && n_rows; i++)
-        if (ids[i] == m->desc.image_token_id) rows[k++] = i;
+        if (is_placeholder(m, ids[i], &vid)) rows[k++] = i;
     if (n_images && !m->comp->vision) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
     /* inference: the output and the DeepStack levels first, so each image's scratch can go once its rows are in */
     mt_tensor *x = ctx->tape ? NULL : mt_tensor_new_2d(ctx, MT_F32, L, H);
@@ -178,8 +236,14 @@ mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, 
         if (!f) return ctx_status(ctx, err);
         int64_t n = f->shape[0];
         if (filled + n > n_rows)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "the images give more than the prompt's %lld image tokens",
-                              (long long)n_rows);
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "the images and videos give more than the prompt's %lld "
+                              "placeholder tokens", (long long)n_rows);
+        for (int64_t r = 0; r < n; r++) {
+            if (!is_placeholder(m, ids[rows[filled + r]], &vid) || vid != images[i].video)
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s, but its feature row %lld (prompt position "
+                                  "%lld) is not %s token", i + 1, images[i].video ? "a video" : "an image",
+                                  (long long)r, (long long)rows[filled + r], images[i].video ? "a video" : "an image");
+        }
         if (nd != n_deep) return mt_err_set(err, MT_ERR_INTERNAL, "the vision tower gave %d DeepStack levels", nd);
         if (ctx->tape) {
             feats = feats ? mt_op_concat_rows(ctx, feats, f) : f;
@@ -193,7 +257,7 @@ mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, 
         filled += n;
     }
     if (filled != n_rows)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has %lld image tokens, its images give %lld",
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has %lld image and video tokens, its inputs give %lld",
                           (long long)n_rows, (long long)filled);
     mt_tensor *emb = mt_decoder_embed(m->decoder, ctx, ids, L);
     if (!emb) return ctx_status(ctx, err);

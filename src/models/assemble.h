@@ -4,6 +4,7 @@
  *     ids (placeholders expanded) + images --processor--> positions [axes][L]
  *                                          --vision-----> feature rows (+ DeepStack levels)
  *     embed(ids), features scattered into the rows of image_token_id ---> mt_batch (+ injections) ---> decoder
+ *                 (a video's: of video_token_id)
  *
  * Shapes: L prompt tokens, H hidden, V vocabulary.
  */
@@ -27,22 +28,30 @@ int mt_model_pixel_shape(const mt_model *m, const mt_image_input *img, int64_t s
 /* The token ids one image placeholder becomes for an image of this grid (the processor's wrapper and feature
  * tokens); *ids is the caller's to mt_free. */
 mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err);
+/* The same for an image or a video (its placeholder is desc.video_token_id). */
+mt_status mt_model_input_tokens(const mt_model *m, const mt_image_input *in, int32_t **ids, int64_t *n, mt_err *err);
 /* The feature rows an image of this grid becomes (the image_token_id rows of its expansion); -1 for a grid the
  * processor refuses or a model without vision. */
 int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g);
-/* A hash of an image's grid and pixels (FNV-1a over their bytes): what says that a cached prefix holds the same
- * image, where equal tokens say only that it had the same size. */
+/* The same for an image or a video: the rows of its kind's placeholder. */
+int64_t mt_model_input_rows(const mt_model *m, const mt_image_input *in);
+/* A hash of an image's grid and pixels (FNV-1a over their bytes; a video's kind and seconds too): what says that a
+ * cached prefix holds the same image, where equal tokens say only that it had the same size. */
 uint64_t mt_image_input_hash(const mt_image_input *img);
 /* Copies ids [n] into a new array where each image placeholder (desc.image_token_id) becomes the processor's
  * expansion of that image, in order. Errors: more or fewer placeholders than images, a refused grid. */
 mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
                                  int n_images, int32_t **out, int64_t *out_n, mt_err *err);
+/* The same for images and videos in the order of their placeholders (desc.image_token_id, desc.video_token_id);
+ * errors also when an input's kind differs from its placeholder's. */
+mt_status mt_model_expand_inputs(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_input *inputs,
+                                 int n_inputs, int32_t **out, int64_t *out_n, mt_err *err);
 /* Positions [desc.pos_axes][L] of expanded ids continuing from position start; *next: the position after them. */
 mt_status mt_model_positions(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_input *images,
                              int n_images, int64_t start, int64_t *pos, int64_t *next, mt_err *err);
 
-/* The inputs of one sequence as a decoder batch: token embeddings with every image's features in the rows of its
- * image tokens (in order), and the DeepStack injections of the vision tower, positions from mt_model_positions.
+/* The inputs of one sequence as a decoder batch: token embeddings with every image's (video's) features in the rows
+ * of its image (video) tokens, inputs in the order of their placeholders, and the DeepStack injections of the vision tower, positions from mt_model_positions.
  * Everything lives in ctx->arena. In training (ctx->tape) the features stay differentiable; in inference each
  * image's tower scratch is freed once its features are copied out. */
 mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, int64_t L, const mt_image_input *images,

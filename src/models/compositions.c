@@ -6,7 +6,8 @@
 
 extern const mt_vision_part mt_vision_qwen2_vl, mt_vision_qwen2_5_vl, mt_vision_qwen3_vl, mt_vision_internvit,
     mt_vision_internvit_hf;
-extern const mt_processor_part mt_processor_qwen_vl, mt_processor_qwen3_vl, mt_processor_internvl;
+extern const mt_processor_part mt_processor_qwen2_vl, mt_processor_qwen2_5_vl, mt_processor_qwen3_vl,
+    mt_processor_internvl;
 
 /* The chat template of the Qwen2-VL / Qwen2.5-VL checkpoints (ChatML with vision placeholders, a default system
  * message), used when a folder ships none of its own. Images and videos become <|vision_start|><|image_pad|>
@@ -70,11 +71,11 @@ static const char *const internvl_hf_llms[] = {"qwen2", "qwen2", "qwen3", "qwen3
 
 static const mt_composition compositions[] = {
     {.name = "qwen2.5-vl", .architectures = NAMES("Qwen2_5_VLForConditionalGeneration"), .decoder_kind = "qwen2_vl",
-     .vision = &mt_vision_qwen2_5_vl, .processor = &mt_processor_qwen_vl, .text_config_key = "text_config",
+     .vision = &mt_vision_qwen2_5_vl, .processor = &mt_processor_qwen2_5_vl, .text_config_key = "text_config",
      .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes,
      .default_chat_template = default_chat_template, .module_renames = qwen2_vl_renames},
     {.name = "qwen2-vl", .architectures = NAMES("Qwen2VLForConditionalGeneration"), .decoder_kind = "qwen2_vl",
-     .vision = &mt_vision_qwen2_vl, .processor = &mt_processor_qwen_vl, .text_config_key = "text_config",
+     .vision = &mt_vision_qwen2_vl, .processor = &mt_processor_qwen2_vl, .text_config_key = "text_config",
      .text_prefixes = vl_text_prefixes, .vision_prefixes = vl_vision_prefixes,
      .default_chat_template = default_chat_template, .module_renames = qwen2_vl_renames},
     {.name = "qwen3-vl", .architectures = NAMES("Qwen3VLForConditionalGeneration"), .decoder_kind = "qwen3_vl",

@@ -500,6 +500,8 @@ static mt_status vision_config(mt_gguf_source *s, cJSON *cfg, const char *mmproj
         cJSON_AddNumberToObject(vc, "intermediate_size", (double)up->shape[0]);
         cJSON_AddNumberToObject(vc, "out_hidden_size", (double)out);
         cJSON_AddNumberToObject(vc, "window_size", 112);
+        /* a video's time scale: an mmproj keeps none, every published Qwen2.5-VL writes 2 (transformers' default 4) */
+        cJSON_AddNumberToObject(vc, "tokens_per_second", 2);
         cJSON_AddStringToObject(vc, "hidden_act", "silu");
         cJSON *full = cJSON_AddArrayToObject(vc, "fullatt_block_indexes");
         for (int64_t b = wa - 1; wa > 0 && b < *depth; b += wa) cJSON_AddItemToArray(full, cJSON_CreateNumber((double)b));

@@ -409,7 +409,8 @@ static mt_status tiles_input(const void *impl, const int64_t shape[4], const flo
                           "S, S] with S a multiple of the patch size %lld", (long long)shape[0], (long long)shape[1],
                           (long long)shape[2], (long long)shape[3], (long long)p);
     int64_t side = shape[2] / p;
-    *out = (mt_image_input){pixels, shape[0] * side * side, {shape[0], side, side}, 3 * p * p};
+    *out = (mt_image_input){.pixels = pixels, .n_patches = shape[0] * side * side, .grid = {shape[0], side, side},
+                            .patch_dim = 3 * p * p};
     return MT_OK;
 }
 

@@ -47,12 +47,17 @@ typedef struct mt_image_grid {
     int64_t t, h, w;
 } mt_image_grid;
 
-/* An image already turned into model input by the processor: pixels [n_patches, patch_dim] and its grid. */
+/* An image or a video already turned into model input by the processor: pixels [n_patches, patch_dim] and its grid.
+ * A video is frames grouped in time (grid.t groups of temporal_patch_size frames); its placeholder is
+ * desc.video_token_id, and its time axis in M-RoPE is scaled by seconds_per_grid (transformers'
+ * second_per_grid_ts). Prompts take their images and videos in one array, in the order of their placeholders. */
 typedef struct mt_image_input {
     const float *pixels;
     int64_t n_patches;
     mt_image_grid grid;
     int64_t patch_dim; /* values per patch, as the processor made them (0 where a caller did not record it) */
+    bool video;
+    double seconds_per_grid; /* a video's seconds per temporal grid step (finite, >= 0); unused for images */
 } mt_image_input;
 
 /* Which part of a multimodal model a weight belongs to (training freezes and schedules them separately). */
@@ -144,6 +149,9 @@ typedef struct mt_processor_part {
     /* The shape transformers' processor gives the same pixels (InternVL: [tiles, 3, S, S]) into shape, returning
      * its rank; NULL: [n_patches, patch_dim]. */
     int (*pixel_shape)(const void *impl, const mt_image_input *img, int64_t shape[4]);
+    /* As image_tokens, for one video's placeholder (its rows hold desc.video_token_id); NULL: no videos. */
+    mt_status (*video_tokens)(const void *impl, mt_image_grid grid, int32_t *out, int64_t cap, int64_t *n,
+                              mt_err *err);
 } mt_processor_part;
 
 /* One architecture: which parts, where their tensors live, and what the checkpoint declares unused. */

@@ -4,7 +4,7 @@
  * Reference: transformers 4.5x, models/qwen2_5_vl/modeling_qwen2_5_vl.py and models/qwen2_vl/modeling_qwen2_vl.py
  * (Qwen2_5_VisionTransformerPretrainedModel.get_window_index / rot_pos_emb).
  *
- * Shapes: N patches of one image (t * h * w in merge-block order), P = 3 * temporal * patch^2 pixel values per
+ * Shapes: N patches of one image or video (t * h * w in merge-block order), P = 3 * temporal * patch^2 pixel values per
  * patch, E vision width, M = merge^2, H text hidden.
  *
  *     | part          | Qwen2-VL                     | Qwen2.5-VL                                   |
@@ -163,18 +163,12 @@ static int64_t window_order(int64_t t, int64_t lh, int64_t lw, int64_t ws, int64
     return n_cu;
 }
 
-static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const mt_image_input *img,
-                         mt_tensor **deepstack, int *n_deep, const mt_dump *dump) {
-    const qwen2_vision *q = impl;
-    mt_image_grid g = img->grid;
+/* The frames of grid g (pixels [N, P], N = t * h * w) through the tower and the merger: [N / M, H] in the
+ * processor's merge-unit order. */
+static mt_tensor *encode_frames(const qwen2_vision *q, mt_ctx *ctx, const float *pixels, mt_image_grid g,
+                                const mt_dump *dump) {
     int64_t M = q->merge, m2 = M * M, E = q->width, P = q->in_chans * q->temporal * q->patch * q->patch;
-    int64_t N = img->n_patches;
-    *n_deep = 0;
-    (void)deepstack;
-    (void)m;
-    if (g.t < 1 || g.h < 1 || g.w < 1 || g.h % M || g.w % M || g.t * g.h * g.w != N)
-        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "image grid %lldx%lldx%lld does not fit %lld patches (merge %lld)",
-                           (long long)g.t, (long long)g.h, (long long)g.w, (long long)N, (long long)M);
+    int64_t N = g.t * g.h * g.w;
     int64_t lh = g.h / M, lw = g.w / M, units = N / m2;
 
     /* Patch rows and columns in the processor's merge-block order: frame, block row, block col, then M x M. */
@@ -196,7 +190,7 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
         for (int64_t k = 0; k < m2; k++) perm[u * m2 + k] = unit_order[u] * m2 + k;
     for (int64_t i = 0; i < N; i++) inverse[perm[i]] = i;
 
-    mt_tensor pv = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, P}, img->pixels);
+    mt_tensor pv = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, P}, pixels);
     mt_tensor *x = mt_op_linear(ctx, &pv, &q->patch_embed, NULL);
     mt_dump_tensor(dump, x, "patch_embed");
     x = mt_op_gather_rows(ctx, x, perm, N);
@@ -231,6 +225,46 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
     y = mt_op_gather_rows(ctx, y, unit_inverse, units);
     mt_dump_tensor(dump, y, "merger");
     return y;
+}
+
+/* Patches per encode_frames call: enough frames for full-width matrix products, few enough that a long video's
+ * tower scratch stays that of a few frames. */
+#define CHUNK_PATCHES 4096
+
+/* Both towers attend only within a frame (a temporal group): full attention over the frame, or windows inside it,
+ * and the 2-D rotary restarts each frame. So a video runs through the tower a few frames at a time with the same
+ * result, each chunk's scratch freed once its merged rows are copied out. In training all activations stay on the
+ * tape anyway: one call. */
+static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const mt_image_input *img,
+                         mt_tensor **deepstack, int *n_deep, const mt_dump *dump) {
+    const qwen2_vision *q = impl;
+    mt_image_grid g = img->grid;
+    int64_t M = q->merge, P = q->in_chans * q->temporal * q->patch * q->patch, N = img->n_patches;
+    *n_deep = 0;
+    (void)deepstack;
+    (void)m;
+    if (g.t < 1 || g.h < 1 || g.w < 1 || g.h % M || g.w % M || g.t > 4096 || g.h > 65536 || g.w > 65536 ||
+        g.t * g.h * g.w != N)
+        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "%s grid %lldx%lldx%lld does not fit %lld patches (merge %lld)",
+                           img->video ? "video" : "image", (long long)g.t, (long long)g.h, (long long)g.w,
+                           (long long)N, (long long)M);
+    if (img->patch_dim > 0 && img->patch_dim != P)
+        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "%s patch rows have %lld values, the tower takes %lld",
+                           img->video ? "video" : "image", (long long)img->patch_dim, (long long)P);
+    int64_t frame = g.h * g.w, per = MT_MAX(1, CHUNK_PATCHES / frame);
+    if (ctx->tape || per >= g.t) return encode_frames(q, ctx, img->pixels, g, dump);
+    int64_t frame_units = frame / (M * M), H = q->out_hidden;
+    mt_tensor *out = mt_tensor_new_2d(ctx, MT_F32, g.t * frame_units, H);
+    if (!out) return NULL;
+    for (int64_t f = 0; f < g.t; f += per) {
+        mt_image_grid part = {MT_MIN(per, g.t - f), g.h, g.w};
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
+        mt_tensor *y = encode_frames(q, ctx, img->pixels + f * frame * P, part, dump);
+        if (!y) return NULL;
+        memcpy(mt_f32(out) + f * frame_units * H, mt_f32(y), (size_t)(part.t * frame_units * H) * sizeof(float));
+        if (!dump || !dump->fn) mt_arena_restore(ctx->arena, mark);
+    }
+    return out;
 }
 
 static bool is_projector(const char *name) { return strncmp(name, "merger.", 7) == 0; }

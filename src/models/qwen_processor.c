@@ -1,9 +1,17 @@
 /* models/qwen_processor: the multimodal processor of the Qwen VL families - images as Qwen2VLImageProcessor makes them
- * (media/qwen_vision_pre.h), each image placeholder repeated once per merged patch, and M-RoPE positions as
+ * (media/qwen_vision_pre.h), each image or video placeholder repeated once per merged patch, and M-RoPE positions as
  * transformers' get_rope_index gives them.
  *
- * Reference: transformers models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VLModel.get_rope_index) and
- * models/qwen3_vl/modeling_qwen3_vl.py (the same for images).
+ * Reference: transformers 4.57.3, models/qwen2_5_vl/modeling_qwen2_5_vl.py and models/qwen2_vl/modeling_qwen2_vl.py
+ * (get_rope_index), models/qwen3_vl/modeling_qwen3_vl.py (the same for images; its videos are not taken here).
+ *
+ * The time index of a merged patch in temporal group f:
+ *
+ *     | family      | image | video                                                                   |
+ *     |-------------|-------|-------------------------------------------------------------------------|
+ *     | Qwen2-VL    | 0     | f                                                                       |
+ *     | Qwen2.5-VL  | 0     | f * trunc(second_per_grid) * tokens_per_second (4.57.3 casts the seconds |
+ *     |             |       | to the int64 of the frame range before multiplying: 0.5 s gives 0)      |
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,16 +21,21 @@
 #include "models/config.h"
 #include "models/model.h"
 
+/* How a video's temporal group becomes its time index (see the table above). */
+typedef enum qwen_time { TIME_FRAME, TIME_SECONDS, TIME_NONE } qwen_time;
+
 typedef struct qwen_proc {
     mt_qwen_preproc_cfg pre;
-    int64_t merge, image_token_id;
+    int64_t merge, image_token_id, video_token_id;
+    qwen_time time;
+    int64_t tokens_per_second; /* TIME_SECONDS: vision_config.tokens_per_second */
 } qwen_proc;
 
 static void release(void *impl) { mt_free(impl); }
 
 /* defaults: the family's preprocessor values, for folders without preprocessor_config.json */
 static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_qwen_preproc_cfg *defaults,
-                      void **impl, mt_err *err) {
+                      qwen_time time, void **impl, mt_err *err) {
     const cJSON *vc = mt_cfg_section(cfg, "vision_config", false);
     if (!vc) return mt_err_set(err, MT_ERR_FORMAT, "%s: missing object \"vision_config\"", path);
     if (m->desc.image_token_id < 0) return mt_err_set(err, MT_ERR_FORMAT, "%s: missing field \"image_token_id\"", path);
@@ -30,11 +43,16 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_
     int64_t patch = mt_cfg_int_opt(&r, vc, "patch_size", 1, 1024, 14);
     int64_t temporal = mt_cfg_int_opt(&r, vc, "temporal_patch_size", 1, 64, 2);
     int64_t merge = mt_cfg_int_opt(&r, vc, "spatial_merge_size", 1, 64, 2);
+    /* transformers' Qwen2_5_VLVisionConfig default; the published checkpoints write 2 */
+    int64_t tps = time == TIME_SECONDS ? mt_cfg_int_opt(&r, vc, "tokens_per_second", 0, 1 << 16, 4) : 0;
     if (r.st) return r.st;
     qwen_proc *p = mt_calloc(1, sizeof *p);
     if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     p->merge = merge;
     p->image_token_id = m->desc.image_token_id;
+    p->video_token_id = m->desc.video_token_id;
+    p->time = time;
+    p->tokens_per_second = tps;
     char pre_path[4200];
     snprintf(pre_path, sizeof pre_path, "%s/preprocessor_config.json", m->dir);
     if (!mt_file_exists(pre_path))
@@ -61,16 +79,22 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_
     return MT_OK;
 }
 
+static mt_status load_qwen2(mt_model *m, const cJSON *cfg, const char *path, void **impl, mt_err *err) {
+    mt_qwen_preproc_cfg d;
+    mt_qwen_preproc_cfg_default(&d);
+    return load(m, cfg, path, &d, TIME_FRAME, impl, err);
+}
+
 static mt_status load_qwen2_5(mt_model *m, const cJSON *cfg, const char *path, void **impl, mt_err *err) {
     mt_qwen_preproc_cfg d;
     mt_qwen_preproc_cfg_default(&d);
-    return load(m, cfg, path, &d, impl, err);
+    return load(m, cfg, path, &d, TIME_SECONDS, impl, err);
 }
 
 static mt_status load_qwen3(mt_model *m, const cJSON *cfg, const char *path, void **impl, mt_err *err) {
     mt_qwen_preproc_cfg d;
     mt_qwen3_vl_preproc_cfg_default(&d);
-    return load(m, cfg, path, &d, impl, err);
+    return load(m, cfg, path, &d, TIME_NONE, impl, err);
 }
 
 static mt_status preprocess(const void *impl, const mt_image *img, float **pixels, int64_t *n_patches,
@@ -83,62 +107,104 @@ static mt_status preprocess(const void *impl, const mt_image *img, float **pixel
     return st;
 }
 
-static mt_status image_tokens(const void *impl, mt_image_grid g, int32_t *out, int64_t cap, int64_t *n, mt_err *err) {
-    const qwen_proc *p = impl;
+/* The placeholder `id` repeated once per merged patch of grid g (what, "image" or "video", names it in errors). */
+static mt_status placeholder_run(const qwen_proc *p, const char *what, int64_t id, mt_image_grid g, int32_t *out,
+                                 int64_t cap, int64_t *n, mt_err *err) {
     int64_t M = p->merge;
     if (g.t < 1 || g.h < 1 || g.w < 1 || g.h % M || g.w % M || g.t > 4096 || g.h > 65536 || g.w > 65536)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "image grid %lldx%lldx%lld: sides must be positive multiples of %lld",
-                          (long long)g.t, (long long)g.h, (long long)g.w, (long long)M);
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s grid %lldx%lldx%lld: t must be 1 to 4096, h and w positive "
+                          "multiples of %lld", what, (long long)g.t, (long long)g.h, (long long)g.w, (long long)M);
     *n = g.t * (g.h / M) * (g.w / M);
-    for (int64_t i = 0; i < *n && i < cap; i++) out[i] = (int32_t)p->image_token_id;
+    for (int64_t i = 0; i < *n && i < cap; i++) out[i] = (int32_t)id;
     return MT_OK;
 }
 
-/* Text runs count up from the largest position so far + 1; an image at text offset s takes (s, s + row, s + col)
- * over its merged grid (images have no time axis: transformers scales the frame index by 0 seconds per grid step). */
+static mt_status image_tokens(const void *impl, mt_image_grid g, int32_t *out, int64_t cap, int64_t *n, mt_err *err) {
+    const qwen_proc *p = impl;
+    return placeholder_run(p, "image", p->image_token_id, g, out, cap, n, err);
+}
+
+static mt_status video_tokens(const void *impl, mt_image_grid g, int32_t *out, int64_t cap, int64_t *n, mt_err *err) {
+    const qwen_proc *p = impl;
+    if (p->time == TIME_NONE)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "videos are not taken by this model (Qwen3-VL writes timestamps "
+                          "between a video's frames, which mitten does not)");
+    if (p->video_token_id < 0)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "the model's config.json has no video_token_id");
+    return placeholder_run(p, "video", p->video_token_id, g, out, cap, n, err);
+}
+
+/* A video's time index step per temporal group (see the table at the top). */
+static mt_status time_step(const qwen_proc *p, const mt_image_input *in, int k, int64_t *step, mt_err *err) {
+    *step = 0;
+    if (!in->video) return MT_OK;
+    if (p->time == TIME_NONE) return video_tokens(p, in->grid, NULL, 0, step, err);
+    if (p->time == TIME_FRAME) {
+        *step = 1;
+        return MT_OK;
+    }
+    double s = in->seconds_per_grid;
+    if (!(s >= 0.0 && s <= 1e6))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d (a video): second_per_grid %g must be a number from 0 "
+                          "to 1e6", k, s);
+    *step = (int64_t)s * p->tokens_per_second;
+    return MT_OK;
+}
+
+/* Text runs count up from the largest position so far + 1; an image or video at text offset s takes
+ * (s + time index, s + row, s + col) over its merged grid, and the next text follows the largest of them. Inputs are
+ * taken in order, each by the placeholder of its kind. */
 static mt_status positions(const mt_model *m, const void *impl, const int32_t *ids, int64_t L,
                            const mt_image_input *images, int n_images, int64_t start, int64_t *pos, int64_t *next,
                            mt_err *err) {
     const qwen_proc *p = impl;
     (void)m;
     int64_t M = p->merge, at = start, max_pos = start - 1;
-    int img = 0;
+    int k = 0;
     for (int64_t i = 0; i < L;) {
-        if (ids[i] != p->image_token_id) {
+        bool is_image = ids[i] == p->image_token_id, is_video = p->video_token_id >= 0 && ids[i] == p->video_token_id;
+        if (!is_image && !is_video) {
             for (int a = 0; a < 3; a++) pos[a * L + i] = at;
             max_pos = at++;
             i++;
             continue;
         }
-        if (img >= n_images)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "prompt has more image tokens than the %d image(s) given",
-                              n_images);
-        mt_image_grid g = images[img++].grid;
+        const char *what = is_video ? "video" : "image";
+        if (k >= n_images)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "prompt has more %s placeholders than the %d image(s) and "
+                              "video(s) given", what, n_images);
+        const mt_image_input *in = &images[k++];
+        if (in->video != is_video)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s but the prompt has %s tokens at position %lld",
+                              k, in->video ? "a video" : "an image", is_video ? "video" : "image", (long long)i);
+        int64_t step;
+        mt_status st = time_step(p, in, k, &step, err);
+        if (st) return st;
+        mt_image_grid g = in->grid;
         int64_t gh = g.h / M, gw = g.w / M, count = g.t * gh * gw;
-        if (i + count > L)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d needs %lld image tokens, the prompt has fewer", img,
-                              (long long)count);
-        for (int64_t k = 0; k < count; k++) {
-            if (ids[i + k] != p->image_token_id)
-                return mt_err_set(err, MT_ERR_INVALID_ARG, "image %d needs %lld image tokens, the prompt has %lld",
-                                  img, (long long)count, (long long)k);
-            int64_t hw = k % (gh * gw);
-            pos[0 * L + i + k] = at;
-            pos[1 * L + i + k] = at + hw / gw;
-            pos[2 * L + i + k] = at + hw % gw;
+        for (int64_t j = 0; j < count; j++) {
+            if (i + j >= L || ids[i + j] != ids[i])
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "%s %d needs %lld %s tokens, the prompt has %lld", what, k,
+                                  (long long)count, what, (long long)j);
+            int64_t f = j / (gh * gw), hw = j % (gh * gw);
+            pos[0 * L + i + j] = at + f * step;
+            pos[1 * L + i + j] = at + hw / gw;
+            pos[2 * L + i + j] = at + hw % gw;
         }
-        max_pos = at + MT_MAX(gh, gw) - 1;
+        max_pos = at + MT_MAX((g.t - 1) * step, MT_MAX(gh, gw) - 1);
         at = max_pos + 1;
         i += count;
     }
-    if (img != n_images)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "%d image(s) given, the prompt has image tokens for %d", n_images,
-                          img);
+    if (k != n_images)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%d image(s) and video(s) given, the prompt has placeholders for %d",
+                          n_images, k);
     *next = max_pos + 1;
     return MT_OK;
 }
 
-const mt_processor_part mt_processor_qwen_vl = {"qwen2-vl processor", load_qwen2_5, release, preprocess, image_tokens,
-                                                positions, NULL};
+const mt_processor_part mt_processor_qwen2_vl = {"qwen2-vl processor", load_qwen2, release, preprocess,
+                                                 image_tokens, positions, NULL, video_tokens};
+const mt_processor_part mt_processor_qwen2_5_vl = {"qwen2.5-vl processor", load_qwen2_5, release, preprocess,
+                                                   image_tokens, positions, NULL, video_tokens};
 const mt_processor_part mt_processor_qwen3_vl = {"qwen3-vl processor", load_qwen3, release, preprocess, image_tokens,
-                                                 positions, NULL};
+                                                 positions, NULL, video_tokens};

@@ -65,7 +65,8 @@ int main(int argc, char **argv) {
     if (mt_npy_read(path, &ids_npy, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
     snprintf(path, sizeof path, "%s/pv0.npy", argv[2]);
     if (mt_npy_read(path, &pv, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
-    mt_image_input img = {pv.data, pv.shape[0], {1, 8, 12}, pv.shape[1]};
+    mt_image_input img = {.pixels = pv.data, .n_patches = pv.shape[0], .grid = {1, 8, 12},
+                          .patch_dim = pv.shape[1]};
 
     int32_t ids[MAXTOK * 2];
     int64_t n = ids_npy.shape[0];

@@ -7,6 +7,7 @@
     numbers; the vision qkv and the Conv3d patch embedding are joined back bit for bit), and the other types stay
     within their bound of the folder's, the figures printed;
   - a qwen2vl file without --mmproj runs as its text model, with the folder's logits on text;
+  - a video at 1 s per grid: the f32 files' logits equal the folder's (the synthesized tokens_per_second);
   - `mitten info` reads the files; the metadata folder made for them is gone after each command;
   - refusals: --mmproj with a folder, a truncated file, a projector file as the model.
 
@@ -96,6 +97,22 @@ def main():
     ok = isinstance(got, np.ndarray) and got.shape == ref_text.shape
     check("f32 without --mmproj: its text model, the folder's logits on text",
           ok and float(np.abs(got - ref_text).max()) <= 1e-5 * scale, str(got)[:300])
+    # a video at 1 s per grid: its time index steps by tokens_per_second, which an mmproj does not keep (the file
+    # must give the published 2, as the folder's config.json says, not transformers' default 4)
+    vpad = int(run(["tokenize", "-m", model, "--ids-only", "--text", "<|video_pad|>"]).stdout)
+    vids = []
+    for t in map(int, ids):
+        vids += [vpad] * 18 if t == pad else [t]
+    np.save(os.path.join(a.work, "video_ids.npy"), np.array(vids, dtype=np.int64))
+    pv = os.path.join(a.work, "video_pv.npy")
+    np.save(pv, np.random.default_rng(5).standard_normal((2 * 6 * 6, 3 * 2 * 14 * 14)).astype(np.float32))
+    video = ["--video-pixel-values", pv, "--video-grid", "2,6,6", "--second-per-grid", "1"]
+    ref_video = logits(["-m", model] + video, "ref_video.npy", "video_ids.npy", False)
+    got = logits(["-m", f32, "--mmproj", os.path.join(a.work, "mmproj-tiny-f32.gguf")] + video, "video.npy",
+                 "video_ids.npy", False)
+    ok = isinstance(got, np.ndarray) and isinstance(ref_video, np.ndarray) and got.shape == ref_video.shape
+    check("f32 with a video: the folder's logits", ok and float(np.abs(got - ref_video).max()) <= 1e-5 * scale,
+          str(got)[:300] + str(ref_video)[:300])
     r = run(["info", "-m", f32, "--mmproj", os.path.join(a.work, "mmproj-tiny-f32.gguf")])
     check("mitten info reads the files", r.returncode == 0 and b"vision" in r.stdout, r.stderr.decode()[-300:])
     left_behind("info")

@@ -23,7 +23,8 @@ add_test(NAME gguf_files_ggml
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-files-ggml)
 set_tests_properties(gguf_files_ggml PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # gguf_read_back     mitten runs its own files: the folder's answer and logits from f32 / bf16 / q8_0 / q4_K files
-#                    with their mmproj, a VL file as text only, info, refusals, no metadata folder left (read_back.py)
+#                    with their mmproj, a VL file as text only, a video, info, refusals, no metadata folder left
+#                    (read_back.py)
 add_test(NAME gguf_read_back
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/read_back.py --mitten $<TARGET_FILE:mitten_cli>
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/gguf-read-back)

@@ -58,7 +58,8 @@ class Runner:
         print("ok   %s" % label)
         return True
 
-    def refused(self, label, args, needles):
+    def refused(self, label, args, needles, code=1):
+        """mitten ARGS must exit with code (1: refused input; 2: a bad option value) and a message holding needles."""
         self.count += 1
         r = self.run(args)
         if r is None:
@@ -66,7 +67,7 @@ class Runner:
             return
         msg = r.stdout.strip()
         missing = [n for n in needles if n not in msg]
-        if r.returncode != 1 or missing:
+        if r.returncode != code or missing:
             self.failures.append("%s: exit %d, message %r lacks %r" % (label, r.returncode, msg, missing))
         else:
             print("ok   %-34s %s" % (label, msg.splitlines()[-1][:110]))

@@ -46,8 +46,8 @@ class Cases(Runner):
         out = os.path.join(self.work, label.replace(" ", "_") + ".npy")
         return np.load(out) if self.ok(label, self._cmd(model, out, ids, not ids, extra)) else None
 
-    def expect(self, label, model, needles, ids=None, images=True, extra=()):
-        self.refused(label, self._cmd(model, os.path.join(self.work, "out.npy"), ids, images, extra), needles)
+    def expect(self, label, model, needles, ids=None, images=True, extra=(), code=1):
+        self.refused(label, self._cmd(model, os.path.join(self.work, "out.npy"), ids, images, extra), needles, code)
 
 
 def main():
@@ -284,6 +284,30 @@ def main():
     float_ids = os.path.join(a.work, "float_ids.npy")
     np.save(float_ids, ids.astype(np.float32))
     c.expect("ids not int64", c.base, ["int64"], ids=float_ids)
+    video_in = os.path.join(a.work, "video_inputs")
+    sh(REF + ["make-inputs", "--case", "video", "--model", c.base, "--out", video_in])
+    video_ids = os.path.join(video_in, "ids.npy")
+    video_pv = os.path.join(video_in, "pv0.npy")  # grid 3,4,6
+
+    def video(grid="3,4,6", seconds=None):
+        return ["--video-pixel-values", video_pv, "--video-grid", grid] + (
+            ["--second-per-grid", seconds] if seconds else [])
+
+    c.logits("video", c.base, ids=video_ids, extra=video())
+    c.expect("video grid does not match pixels", c.base, ["video", "grid 3x4x8", "72 patches"], ids=video_ids,
+             images=False, extra=video("3,4,8"))
+    c.expect("video grid t = 0", c.base, ["video", "grid 0x4x6"], ids=video_ids, images=False, extra=video("0,4,6"))
+    c.expect("video grid not T,H,W", c.base, ["--video-grid 3,4", "T,H,W"], ids=video_ids, images=False,
+             extra=video("3,4"), code=2)
+    c.expect("negative second_per_grid", c.base, ["--second-per-grid -1"], ids=video_ids, images=False,
+             extra=video(seconds="-1"), code=2)
+    c.expect("NaN second_per_grid", c.base, ["--second-per-grid nan"], ids=video_ids, images=False,
+             extra=video(seconds="nan"), code=2)
+    c.expect("video for image tokens", c.base, ["input 1 is a video", "image tokens"], images=False,
+             extra=["--video-pixel-values", os.path.join(c.inputs, "pv0.npy"), "--video-grid", "1,8,12"])
+    c.expect("image for video tokens", c.base, ["input 1 is an image", "video tokens"], ids=video_ids, images=False,
+             extra=["--pixel-values", video_pv, "--grid", "3,4,6"])
+    c.expect("video without its tokens", c.base, ["video", "placeholders"], images=True, extra=video())
     corrupt = os.path.join(a.work, "corrupt.png")
     open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     c.expect("corrupt image", c.base, ["corrupt.png"], images=False, extra=["--image", corrupt])

@@ -32,6 +32,11 @@ IVL_CASES = ["text", "one_tile", "two_images", "interp"]
 VARIANTS = {
     "qwen2_5_vl": (QWEN2_VL, "qwen2_5_vl", ["text", "one_image", "two_images", "multi_window"], "float32", []),
     "qwen2_vl": (QWEN2_VL, "qwen2_vl", ["text", "one_image", "two_images"], "float32", []),
+    # videos (pixel_values_videos, video_grid_thw, second_per_grid_ts): alone, before and after an image, at several
+    # rates (2.5's time index scales with them; 2's does not), and one longer than a pass of mitten's tower
+    "qwen2_5_vl_video": (QWEN2_VL, "qwen2_5_vl", ["video", "image_video", "video_image", "video_seconds",
+                                                  "video_chunks"], "float32", []),
+    "qwen2_vl_video": (QWEN2_VL, "qwen2_vl", ["video", "image_video", "video_image", "video_seconds"], "float32", []),
     "bf16": (QWEN2_VL, "qwen2_5_vl", ["two_images"], "bfloat16", []),
     "qwen2": (QWEN3, "qwen2", ["text", "text_long"], "float32", []),
     "qwen3": (QWEN3, "qwen3", ["text", "text_long"], "float32", ["--config-form", "4"]),
@@ -82,10 +87,15 @@ def run(cmd):
 def mitten_logits(binary, model, inputs, out_dir, greedy):
     cmd = [binary, "logits", "-m", model, "--ids", os.path.join(inputs, "ids.npy"),
            "--out", os.path.join(out_dir, "logits.npy"), "--dump-dir", out_dir, "--threads", "2"]
-    grids = open(os.path.join(inputs, "grids.txt")).read().split() if os.path.exists(
+    grids = open(os.path.join(inputs, "grids.txt")).read().splitlines() if os.path.exists(
         os.path.join(inputs, "grids.txt")) else []
+    grids = [g.split() for g in grids if g.strip()]
     for i, g in enumerate(grids):
-        cmd += ["--pixel-values", os.path.join(inputs, "pv%d.npy" % i), "--grid", g]
+        pv = os.path.join(inputs, "pv%d.npy" % i)
+        if g[0] == "video":  # "video T,H,W SECONDS"
+            cmd += ["--video-pixel-values", pv, "--video-grid", g[1], "--second-per-grid", g[2]]
+        else:
+            cmd += ["--pixel-values", pv, "--grid", g[0]]
     i = 0
     while not grids and os.path.exists(os.path.join(inputs, "pv%d.npy" % i)):  # tiles [T, 3, S, S], no grid
         cmd += ["--pixel-values", os.path.join(inputs, "pv%d.npy" % i)]

@@ -3,6 +3,8 @@
 Follows Hugging Face transformers 4.55 (git c3401d6fad, "dev version 4.55"):
     src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py   (cited below as "2.5:")
     src/transformers/models/qwen2_vl/modeling_qwen2_vl.py       (cited below as "2:")
+and, for videos (pixel_values_videos, video_grid_thw, second_per_grid_ts), transformers 4.57.3's get_rope_index,
+whose time index casts second_per_grid_t to int64 before it multiplies.
 It is written from those files' behaviour, not copied; every function names the class/function it mirrors.
 Attention follows the "eager" path (matmul, softmax in float32, cast back), which is what the other backends
 approximate.
@@ -19,8 +21,15 @@ Weights are a dict name -> tensor with transformers' checkpoint names ("model.la
 "visual.blocks.0.attn.qkv.weight", ...), already cast to the compute dtype.
 """
 
+from collections import namedtuple
+
 import torch
 import torch.nn.functional as F
+
+# One video of a prompt: pixel_values_videos rows [t*h*w, C*Tp*P*P], its video_grid_thw (t, h, w) and its
+# second_per_grid_ts entry. Images are plain (pixel_values, (t, h, w)) pairs; a prompt's list holds both, in the
+# order of their placeholders.
+Video = namedtuple("Video", "pixels grid seconds")
 
 
 class Config:
@@ -65,7 +74,7 @@ class Config:
             self.out_hidden = vis["out_hidden_size"]
             self.window_size = vis["window_size"]
             self.fullatt = list(vis["fullatt_block_indexes"])
-            self.tokens_per_second = vis.get("tokens_per_second", 2)
+            self.tokens_per_second = vis.get("tokens_per_second", 4)  # Qwen2_5_VLVisionConfig's default
         else:
             self.vdim = vis["embed_dim"]
             self.vintermediate = int(vis["embed_dim"] * vis["mlp_ratio"])
@@ -264,28 +273,48 @@ def vision_forward(cfg, W, pixel_values, grid_thw, dumps=None):
 # M-RoPE position ids
 
 
-def rope_index(cfg, input_ids, grid_thw):
-    """2.5: Qwen2_5_VLModel.get_rope_index (2: Qwen2VLModel.get_rope_index), batch 1, images only, no padding.
-    Text runs get t = h = w = running position; an image of llm grid (t, gh, gw) placed after text ending at
-    position s-1 gets (s + t_idx*ts, s + row, s + col) where ts = 0 for images in 2.5 (second_per_grid_t = 0) and 1
-    in 2; the next text continues at max(previous) + 1. Returns (position_ids [3, L] int64, delta int)."""
+def rope_index(cfg, input_ids, grid_thw, video_grid_thw=(), second_per_grid_ts=None):
+    """2.5: Qwen2_5_VLModel.get_rope_index (2: Qwen2VLModel.get_rope_index) of 4.57.3, batch 1, no padding.
+    Text runs get t = h = w = running position; an image or video of llm grid (t, gh, gw) placed after text ending
+    at position s-1 gets (s + t_idx, s + row, s + col); the next text continues at max(previous) + 1. The next
+    placeholder is whichever of the image token and the video token comes first; each kind takes its own grids in
+    order. t_idx: 2: the frame index f (0 for images); 2.5: f * int64(second_per_grid_t) * tokens_per_second, with
+    second_per_grid_t 0 for images and 1.0 for videos when second_per_grid_ts is None.
+    Returns (position_ids [3, L] int64, delta int)."""
     ids = input_ids.tolist()
     n_tok = len(ids)
-    if not grid_thw:
+    if not grid_thw and not video_grid_thw:
         # transformers' generate passes an all-ones attention mask: cumsum - 1 == arange, delta == 0
         return torch.arange(n_tok).view(1, -1).expand(3, -1).clone(), 0
     starts = [i for i, t in enumerate(ids) if t == cfg.vision_start_token_id]
-    n_images = sum(1 for i in starts if i + 1 < n_tok and ids[i + 1] == cfg.image_token_id)
-    pieces, st, img = [], 0, 0
-    for _ in range(n_images):
-        ed = ids.index(cfg.image_token_id, st)
-        t, h, w = grid_thw[img]
-        img += 1
+    after = [ids[i + 1] for i in starts if i + 1 < n_tok]
+    remain_images = sum(1 for t in after if t == cfg.image_token_id)
+    remain_videos = sum(1 for t in after if t == cfg.video_token_id)
+    pieces, st, image_index, video_index = [], 0, 0, 0
+    for _ in range(remain_images + remain_videos):
+        ed_image = ids.index(cfg.image_token_id, st) if remain_images > 0 and cfg.image_token_id in ids else n_tok + 1
+        ed_video = ids.index(cfg.video_token_id, st) if remain_videos > 0 and cfg.video_token_id in ids else n_tok + 1
+        if ed_image < ed_video:
+            t, h, w = grid_thw[image_index]
+            seconds = 0
+            image_index += 1
+            remain_images -= 1
+            ed = ed_image
+        else:
+            t, h, w = video_grid_thw[video_index]
+            seconds = second_per_grid_ts[video_index] if second_per_grid_ts is not None else 1.0
+            video_index += 1
+            remain_videos -= 1
+            ed = ed_video
         gt, gh, gw = t, h // cfg.merge, w // cfg.merge
         st_idx = int(pieces[-1].max()) + 1 if pieces else 0
         pieces.append(torch.arange(ed - st).view(1, -1).expand(3, -1) + st_idx)
-        t_step = 0 if cfg.is_25 else 1
-        t_idx = (torch.arange(gt).view(-1, 1).expand(-1, gh * gw) * t_step).flatten()
+        frames = torch.arange(gt).view(-1, 1).expand(-1, gh * gw)
+        if cfg.is_25:
+            # torch.as_tensor(second_per_grid_t, dtype=range_tensor.dtype): int64, truncating toward zero
+            t_idx = (frames * torch.as_tensor(seconds, dtype=frames.dtype) * cfg.tokens_per_second).long().flatten()
+        else:
+            t_idx = frames.flatten()
         h_idx = torch.arange(gh).view(1, -1, 1).expand(gt, -1, gw).flatten()
         w_idx = torch.arange(gw).view(1, 1, -1).expand(gt, gh, -1).flatten()
         pieces.append(torch.stack([t_idx, h_idx, w_idx]) + (ed - st) + st_idx)
@@ -364,32 +393,62 @@ def text_forward(cfg, W, embeds, position_ids, cache, past, dumps=None):
     return F.linear(x, head)
 
 
-def embed_inputs(cfg, W, input_ids, image_embeds):
+def embed_inputs(cfg, W, input_ids, image_embeds, video_embeds=None):
     """2.5: Qwen2_5_VLModel.forward: token embeddings, then masked_scatter of the image features, in order, into
-    the rows whose id is image_token_id."""
-    x = W["model.embed_tokens.weight"][input_ids]
-    rows = (input_ids == cfg.image_token_id).nonzero().flatten()
-    n_feat = 0 if image_embeds is None else image_embeds.shape[0]
-    if rows.numel() != n_feat:
-        raise ValueError(f"Image features and image tokens do not match: tokens: {rows.numel()}, features {n_feat}")
-    if n_feat:
-        x = x.clone()
-        x[rows] = image_embeds.to(x.dtype)
+    the rows whose id is image_token_id, and of the video features into the rows of video_token_id."""
+    x = W["model.embed_tokens.weight"][input_ids].clone()
+    for kind, token, feats in (("Image", cfg.image_token_id, image_embeds), ("Video", cfg.video_token_id, video_embeds)):
+        rows = (input_ids == token).nonzero().flatten()
+        n_feat = 0 if feats is None else feats.shape[0]
+        if rows.numel() != n_feat:
+            raise ValueError(f"{kind} features and {kind.lower()} tokens do not match: tokens: {rows.numel()}, "
+                             f"features {n_feat}")
+        if n_feat:
+            x[rows] = feats.to(x.dtype)
     return x
 
 
+def _prompt_order(cfg, items, kind_dumps):
+    """The vision dumps of the image batch and the video batch (kind_dumps: {False: dict, True: dict}) as one dict
+    with each input's rows in prompt order, as a tower run once per input writes them. Every dumped tensor holds
+    each input's rows contiguously (patch rows, or merged rows for "merger")."""
+    unit = cfg.merge * cfg.merge
+    names = set(kind_dumps[False]) | set(kind_dumps[True])
+    out = {}
+    for name in names:
+        at = {False: 0, True: 0}
+        parts = []
+        for it in items:
+            video = isinstance(it, Video)
+            t, h, w = it.grid if video else it[1]
+            n = t * h * w // (unit if name == "merger" else 1)
+            parts.append(kind_dumps[video][name][at[video]:at[video] + n])
+            at[video] += n
+        out[name] = torch.cat(parts, dim=0)
+    return out
+
+
 def prefill(cfg, W, input_ids, images, dumps=None):
-    """Whole multimodal prefill. images: list of (pixel_values [n_i, C*Tp*P*P], (t, h, w)).
-    Returns (logits [L, V], cache, delta)."""
-    grids = [g for _, g in images]
-    image_embeds = None
-    if images:
-        pv = torch.cat([p for p, _ in images], dim=0)
-        image_embeds = vision_forward(cfg, W, pv, grids, dumps)
-        if dumps is not None:
-            dumps["merger"] = image_embeds
-    embeds = embed_inputs(cfg, W, input_ids, image_embeds)
-    pos, delta = rope_index(cfg, input_ids, grids)
+    """Whole multimodal prefill. images: list of (pixel_values [n_i, C*Tp*P*P], (t, h, w)) and Video items, in the
+    order of their placeholders; they are split into transformers' pixel_values / image_grid_thw and
+    pixel_values_videos / video_grid_thw / second_per_grid_ts, each kind through the tower in one batch
+    (get_image_features, get_video_features). Returns (logits [L, V], cache, delta)."""
+    stills = [it for it in images if not isinstance(it, Video)]
+    videos = [it for it in images if isinstance(it, Video)]
+    grids = [g for _, g in stills]
+    video_grids = [v.grid for v in videos]
+    embeds_of, kind_dumps = {}, {False: {}, True: {}}
+    for video, batch, batch_grids in ((False, [p for p, _ in stills], grids), (True, [v.pixels for v in videos],
+                                                                              video_grids)):
+        if batch:
+            d = kind_dumps[video] if dumps is not None else None
+            embeds_of[video] = vision_forward(cfg, W, torch.cat(batch, dim=0), batch_grids, d)
+            if d is not None:
+                d["merger"] = embeds_of[video]
+    if dumps is not None and images:
+        dumps.update(_prompt_order(cfg, images, kind_dumps))
+    embeds = embed_inputs(cfg, W, input_ids, embeds_of.get(False), embeds_of.get(True))
+    pos, delta = rope_index(cfg, input_ids, grids, video_grids, [v.seconds for v in videos] if videos else None)
     if dumps is not None:
         dumps["position_ids"] = pos
         dumps["rope_delta"] = torch.tensor([delta], dtype=torch.int64)

@@ -7,7 +7,8 @@ C tests use the outputs.
 
     qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl|qwen2_vl --out DIR --seed N
                                     [--dtype float32|bfloat16] [--shape tiny|demo|qwen2.5-vl-3b]
-    qwen2_vl_ref.py make-inputs --case text|one_image|two_images|multi_window --model DIR --out DIR [--seed N]
+    qwen2_vl_ref.py make-inputs --case text|one_image|two_images|multi_window|video|... --model DIR --out DIR
+                                [--seed N]
     qwen2_vl_ref.py dump --model DIR (--inputs DIR | --ids IDS.npy [--pixel-values PV.npy --grid T,H,W]...)
                          --out OUTDIR [--greedy 16] [--compute float32|bf16]
     qwen2_vl_ref.py self-check [--variant ...]      # internal consistency checks, exits 1 on failure
@@ -245,12 +246,24 @@ def cmd_make_checkpoint(args):
 # ---------------------------------------------------------------------------------------------------------------
 # inputs
 
+def V(t, h, w, seconds):
+    """A video part of a case: grid (t, h, w) and its second_per_grid_ts entry."""
+    return ("video", (t, h, w), seconds)
+
+
 CASES = {
-    # list of text-run lengths and image grids, in sequence order
+    # list of text-run lengths, image grids and videos, in sequence order
     "text": [20],
     "one_image": [5, (1, 8, 12), 7],
     "two_images": [4, (1, 4, 6), 5, (1, 10, 8), 6],
     "multi_window": [3, (1, 20, 28), 4],
+    "video": [4, V(3, 4, 6, 1.0), 5],
+    "image_video": [3, (1, 4, 6), 4, V(2, 8, 4, 1.0), 5],
+    "video_image": [3, V(2, 4, 6, 2.0), 4, (1, 8, 4), 5],
+    # two rates, and 1.5 s, which 4.57.3 truncates to 1 before it multiplies
+    "video_seconds": [2, V(4, 4, 4, 2.0), 3, V(4, 4, 4, 0.5), 3, V(2, 4, 4, 1.5), 2],
+    # more patches than mitten's tower takes in one pass (4096): encoded in two chunks of frames
+    "video_chunks": [3, V(9, 20, 28, 1.0), 4],
 }
 
 
@@ -263,10 +276,12 @@ def build_inputs(cfg, case, seed):
         if isinstance(part, int):
             ids += torch.randint(0, TEXT_ID_LIMIT, (part,), generator=gen).tolist()
             continue
-        t, h, w = part
-        ids += [cfg.vision_start_token_id] + [cfg.image_token_id] * (t * h * w // cfg.merge ** 2)
-        ids += [cfg.vision_end_token_id]
-        images.append((torch.randn(t * h * w, row, generator=gen), (t, h, w)))
+        video = part[0] == "video"
+        t, h, w = part[1] if video else part
+        token = cfg.video_token_id if video else cfg.image_token_id
+        ids += [cfg.vision_start_token_id] + [token] * (t * h * w // cfg.merge ** 2) + [cfg.vision_end_token_id]
+        pixels = torch.randn(t * h * w, row, generator=gen)
+        images.append(qm.Video(pixels, (t, h, w), part[2]) if video else (pixels, (t, h, w)))
     return torch.tensor(ids, dtype=torch.int64), images
 
 
@@ -274,9 +289,13 @@ def save_inputs(out_dir, ids, images):
     os.makedirs(out_dir, exist_ok=True)
     np.save(os.path.join(out_dir, "ids.npy"), ids.numpy().astype(np.int64))
     with open(os.path.join(out_dir, "grids.txt"), "w") as f:
-        for k, (pv, (t, h, w)) in enumerate(images):
+        for k, item in enumerate(images):
+            pv, (t, h, w) = item[0], item[1]
             np.save(os.path.join(out_dir, f"pv{k}.npy"), pv.numpy().astype(np.float32))
-            f.write(f"{t},{h},{w}\n")
+            if isinstance(item, qm.Video):
+                f.write(f"video {t},{h},{w} {item.seconds!r}\n")
+            else:
+                f.write(f"{t},{h},{w}\n")
 
 
 def load_inputs(in_dir):
@@ -286,7 +305,11 @@ def load_inputs(in_dir):
         grids = [line.strip() for line in f if line.strip()]
     for k, g in enumerate(grids):
         pv = torch.from_numpy(np.load(os.path.join(in_dir, f"pv{k}.npy")).astype(np.float32))
-        images.append((pv, parse_grid(g)))
+        words = g.split()
+        if words[0] == "video":
+            images.append(qm.Video(pv, parse_grid(words[1]), float(words[2])))
+        else:
+            images.append((pv, parse_grid(g)))
     return ids, images
 
 

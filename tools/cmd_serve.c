@@ -22,6 +22,9 @@ static const char serve_usage[] =
     "  --port N               port (default 8080; 0 picks a free one, printed at start)\n"
     "  --api-key KEY          require Authorization: Bearer KEY (default: $MITTEN_API_KEY, else none)\n"
     "  --model-name NAME      the model's name in the API (default: the folder's name)\n"
+    "  --cors ORIGINS         let web pages from these origins call the API from a browser (comma-separated,\n"
+    "                         e.g. http://localhost:3000; * allows any page; default: none, so a page a user\n"
+    "                         visits cannot use the server)\n"
     "  --parallel N           answers generated at once (default 8); more wait in a queue\n"
     "  --queue N              requests that may wait (default 64); past it a request gets 429\n"
     "  --ctx N                tokens per conversation, prompt and answer (default 4096, at most the model's)\n"
@@ -66,6 +69,7 @@ int mt_cmd_serve(int argc, char **argv) {
         int64_t n;
         if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--host", &p.host, &bad) ||
             mt_cli_opt(&a, "--api-key", &p.api_key, &bad) || mt_cli_opt(&a, "--model-name", &name, &bad) ||
+            mt_cli_opt(&a, "--cors", &p.cors, &bad) ||
             mt_cli_opt(&a, "--allow-files", &p.limits.allow_files, &bad) || mt_cli_opt(&a, "--mmproj", &mp.mmproj, &bad))
             continue;
         if (mt_cli_flag(&a, "--allow-unused")) {

@@ -348,7 +348,7 @@ static enum MHD_Result reply_whole(request *q) {
         return MHD_NO;
     }
     if (q->g->st) {
-        enum MHD_Result r = mt_serve_error(q->c, 500, "server_error", NULL, NULL, q->g->err.msg);
+        enum MHD_Result r = mt_serve_error(q->s, q->c, 500, "server_error", NULL, NULL, q->g->err.msg);
         request_end(q, 500);
         return r;
     }
@@ -379,8 +379,8 @@ static enum MHD_Result reply_whole(request *q) {
     cJSON_AddItemToObject(root, "usage", usage(q));
     char *body = mt_json_print(root, false);
     cJSON_Delete(root);
-    enum MHD_Result r = body ? mt_serve_reply(q->c, 200, "application/json", body, strlen(body), NULL)
-                             : mt_serve_error(q->c, 500, "server_error", NULL, NULL, "out of memory");
+    enum MHD_Result r = body ? mt_serve_reply(q->s, q->c, 200, "application/json", body, strlen(body), NULL)
+                             : mt_serve_error(q->s, q->c, 500, "server_error", NULL, NULL, "out of memory");
     mt_free(body);
     request_end(q, body ? 200 : 500);
     return r;
@@ -445,7 +445,7 @@ enum MHD_Result mt_serve_generate(mt_server *s, struct MHD_Connection *c, const 
     mt_oai_fail fail;
     mt_err err;
     request *q = mt_calloc(1, sizeof *q);
-    if (!q) return mt_serve_error(c, 500, "server_error", NULL, NULL, "out of memory");
+    if (!q) return mt_serve_error(s, c, 500, "server_error", NULL, NULL, "out of memory");
     q->s = s;
     q->c = c;
     q->t0 = t0;
@@ -502,7 +502,7 @@ enum MHD_Result mt_serve_generate(mt_server *s, struct MHD_Connection *c, const 
     }
     prompt_free(&p);
     if (st) {
-        enum MHD_Result r = mt_serve_error(c, http, type, code, param, err.msg);
+        enum MHD_Result r = mt_serve_error(s, c, http, type, code, param, err.msg);
         char detail[MT_ERR_MSG_MAX + 8];
         snprintf(detail, sizeof detail, "- %s", err.msg);
         mt_serve_log(s, "POST", q->url, http, mt_time_now() - t0, detail);
@@ -525,6 +525,7 @@ enum MHD_Result mt_serve_generate(mt_server *s, struct MHD_Connection *c, const 
     }
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    mt_serve_cors(s, c, resp);
     enum MHD_Result r = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
     return r;

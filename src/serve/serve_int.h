@@ -26,11 +26,13 @@ struct mt_server {
 };
 
 /* Sends an OpenAI error object. */
-enum MHD_Result mt_serve_error(struct MHD_Connection *c, int http, const char *type, const char *code,
-                               const char *param, const char *message);
+enum MHD_Result mt_serve_error(const mt_server *s, struct MHD_Connection *c, int http, const char *type,
+                               const char *code, const char *param, const char *message);
 /* Sends body [n] with status and content type; retry_after (or NULL) becomes the Retry-After header. */
-enum MHD_Result mt_serve_reply(struct MHD_Connection *c, int http, const char *content_type, const char *body, size_t n,
-                               const char *retry_after);
+enum MHD_Result mt_serve_reply(const mt_server *s, struct MHD_Connection *c, int http, const char *content_type,
+                               const char *body, size_t n, const char *retry_after);
+/* Adds the CORS headers a response to c's request gets (none unless --cors allows its Origin). */
+void mt_serve_cors(const mt_server *s, struct MHD_Connection *c, struct MHD_Response *r);
 /* The per-request log line. */
 void mt_serve_log(const mt_server *s, const char *method, const char *url, int http, double seconds,
                   const char *detail);

@@ -12,19 +12,48 @@
 
 /* ---- replies ---- */
 
-enum MHD_Result mt_serve_reply(struct MHD_Connection *c, int http, const char *content_type, const char *body, size_t n,
-                               const char *retry_after) {
+/* Whether origin is one of --cors's comma-separated origins (or --cors is "*"). Origins are compared whole and
+ * exactly, as browsers send them (scheme://host[:port]). */
+static bool origin_allowed(const mt_server *s, const char *origin) {
+    const char *list = s->p.cors;
+    if (!list || !origin || !*origin) return false;
+    if (!strcmp(list, "*")) return true;
+    size_t n = strlen(origin);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && *p == ' ') p++, len--;
+        while (len && p[len - 1] == ' ') len--;
+        if (len == n && !strncmp(p, origin, n)) return true;
+        if (!end) break;
+        p = end + 1;
+    }
+    return false;
+}
+
+void mt_serve_cors(const mt_server *s, struct MHD_Connection *c, struct MHD_Response *r) {
+    if (!s->p.cors) return;
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    /* the answer depends on Origin whenever a list is configured, so caches must key on it */
+    MHD_add_response_header(r, "Vary", "Origin");
+    if (!origin_allowed(s, origin)) return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", strcmp(s->p.cors, "*") ? origin : "*");
+}
+
+enum MHD_Result mt_serve_reply(const mt_server *s, struct MHD_Connection *c, int http, const char *content_type,
+                               const char *body, size_t n, const char *retry_after) {
     struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", content_type);
     if (retry_after) MHD_add_response_header(r, "Retry-After", retry_after);
+    mt_serve_cors(s, c, r);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)http, r);
     MHD_destroy_response(r);
     return ok;
 }
 
-enum MHD_Result mt_serve_error(struct MHD_Connection *c, int http, const char *type, const char *code,
-                               const char *param, const char *message) {
+enum MHD_Result mt_serve_error(const mt_server *s, struct MHD_Connection *c, int http, const char *type,
+                               const char *code, const char *param, const char *message) {
     cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
     if (e) {
         cJSON_AddStringToObject(e, "message", message);
@@ -37,8 +66,8 @@ enum MHD_Result mt_serve_error(struct MHD_Connection *c, int http, const char *t
     char *text = e ? mt_json_print(root, false) : NULL;
     cJSON_Delete(root);
     static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}";
-    enum MHD_Result ok = text ? mt_serve_reply(c, http, "application/json", text, strlen(text), http == 429 ? "1" : NULL)
-                              : mt_serve_reply(c, 500, "application/json", oom, sizeof oom - 1, NULL);
+    enum MHD_Result ok = text ? mt_serve_reply(s, c, http, "application/json", text, strlen(text), http == 429 ? "1" : NULL)
+                              : mt_serve_reply(s, c, 500, "application/json", oom, sizeof oom - 1, NULL);
     mt_free(text);
     return ok;
 }
@@ -66,11 +95,11 @@ static cJSON *model_object(const mt_server *s) {
     return m;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, int http, cJSON *v) {
+static enum MHD_Result send_json(const mt_server *s, struct MHD_Connection *c, int http, cJSON *v) {
     char *text = mt_json_print(v, false);
     cJSON_Delete(v);
-    if (!text) return mt_serve_error(c, 500, "server_error", NULL, NULL, "out of memory");
-    enum MHD_Result ok = mt_serve_reply(c, http, "application/json", text, strlen(text), NULL);
+    if (!text) return mt_serve_error(s, c, 500, "server_error", NULL, NULL, "out of memory");
+    enum MHD_Result ok = mt_serve_reply(s, c, http, "application/json", text, strlen(text), NULL);
     mt_free(text);
     return ok;
 }
@@ -81,15 +110,15 @@ static enum MHD_Result models(mt_server *s, struct MHD_Connection *c, const char
         cJSON_AddStringToObject(list, "object", "list");
         cJSON *data = cJSON_AddArrayToObject(list, "data");
         cJSON_AddItemToArray(data, model_object(s));
-        return send_json(c, 200, list);
+        return send_json(s, c, 200, list);
     }
     const char *id = url + strlen("/v1/models/");
     if (strcmp(id, s->p.model_id)) {
         char msg[400];
         snprintf(msg, sizeof msg, "The model `%.200s` does not exist (this server serves `%.80s`)", id, s->p.model_id);
-        return *http = 404, mt_serve_error(c, 404, "invalid_request_error", "model_not_found", "model", msg);
+        return *http = 404, mt_serve_error(s, c, 404, "invalid_request_error", "model_not_found", "model", msg);
     }
-    return send_json(c, 200, model_object(s));
+    return send_json(s, c, 200, model_object(s));
 }
 
 /* ---- requests ---- */
@@ -120,23 +149,42 @@ static bool is_generation(const char *url, bool *chat) {
     return *chat || !strcmp(url, "/v1/completions") || !strcmp(url, "/completions");
 }
 
+/* A browser's CORS preflight (before a cross-origin POST with JSON or an Authorization header): answered before the
+ * key check, since browsers send it without credentials. An Origin --cors does not allow gets no Allow-Origin, and
+ * the browser then refuses the real request. */
+static enum MHD_Result preflight(const mt_server *s, struct MHD_Connection *c) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Allow", "GET, POST, OPTIONS");
+    mt_serve_cors(s, c, r);
+    if (origin_allowed(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"))) {
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    }
+    enum MHD_Result ok = MHD_queue_response(c, 204, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 /* The first call for a request: everything that can be answered before its body is read. NULL: go on reading. */
 static enum MHD_Result early(mt_server *s, struct MHD_Connection *c, const char *url, const char *method, bool *done,
                              int *http) {
     *done = true;
     *http = 200;
     bool chat, gen = is_generation(url, &chat);
+    if (!strcmp(method, "OPTIONS")) return preflight(s, c);
     if (!strcmp(url, "/health")) {
         static const char ok[] = "{\"status\":\"ok\"}";
-        return mt_serve_reply(c, 200, "application/json", ok, sizeof ok - 1, NULL);
+        return mt_serve_reply(s, c, 200, "application/json", ok, sizeof ok - 1, NULL);
     }
     if (!authorized(s, c) && strncmp(url, "/v1/", 4) == 0)
-        return *http = 401, mt_serve_error(c, 401, "invalid_request_error", "invalid_api_key", NULL,
+        return *http = 401, mt_serve_error(s, c, 401, "invalid_request_error", "invalid_api_key", NULL,
                               "Incorrect API key provided (send it as Authorization: Bearer KEY)");
     if (gen && strcmp(method, "POST"))
-        return *http = 405, mt_serve_error(c, 405, "invalid_request_error", NULL, NULL, "use POST");
+        return *http = 405, mt_serve_error(s, c, 405, "invalid_request_error", NULL, NULL, "use POST");
     if (!gen && strcmp(method, "GET"))
-        return *http = strncmp(url, "/v1/models", 10) ? 404 : 405, mt_serve_error(c, *http, "invalid_request_error", NULL, NULL,
+        return *http = strncmp(url, "/v1/models", 10) ? 404 : 405, mt_serve_error(s, c, *http, "invalid_request_error", NULL, NULL,
                               "use GET");
     if (!gen) {
         if (!strcmp(url, "/v1/models") || !strncmp(url, "/v1/models/", 11)) return models(s, c, url, http);
@@ -144,21 +192,21 @@ static enum MHD_Result early(mt_server *s, struct MHD_Connection *c, const char 
         size_t page_len;
         const char *mime;
         if (strncmp(url, "/v1/", 4) && mt_web_asset(url, &page, &page_len, &mime))
-            return mt_serve_reply(c, 200, mime, (const char *)page, page_len, NULL);
+            return mt_serve_reply(s, c, 200, mime, (const char *)page, page_len, NULL);
         char msg[300];
         snprintf(msg, sizeof msg, "no endpoint %.200s (the API is under /v1)", url);
-        return *http = 404, mt_serve_error(c, 404, "invalid_request_error", NULL, NULL, msg);
+        return *http = 404, mt_serve_error(s, c, 404, "invalid_request_error", NULL, NULL, msg);
     }
     pthread_mutex_lock(&s->mu);
     bool stopping = s->stopping;
     pthread_mutex_unlock(&s->mu);
-    if (stopping) return *http = 503, mt_serve_error(c, 503, "server_error", NULL, NULL, "the server is shutting down");
+    if (stopping) return *http = 503, mt_serve_error(s, c, 503, "server_error", NULL, NULL, "the server is shutting down");
     const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (len && strtoull(len, NULL, 10) > s->p.max_body) {
         char msg[160];
         snprintf(msg, sizeof msg, "the request body of %s bytes is over this server's limit of %zu (--max-body)", len,
                  s->p.max_body);
-        return *http = 413, mt_serve_error(c, 413, "invalid_request_error", NULL, NULL, msg);
+        return *http = 413, mt_serve_error(s, c, 413, "invalid_request_error", NULL, NULL, msg);
     }
     *done = false;
     return MHD_YES;

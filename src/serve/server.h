@@ -5,6 +5,10 @@
  *     ... until SIGINT / SIGTERM ...
  *     mt_server_stop(s, 30);   // no new requests; running ones get up to 30 s to end, then are cut
  *
+ * Browsers: with params.cors, answers carry Access-Control-Allow-Origin for the Origins it allows, and OPTIONS
+ * preflights are answered (Authorization and Content-Type may be sent); without it, pages on other origins cannot
+ * read answers, so a web page a user visits cannot drive a server on their machine.
+ *
  * Endpoints: POST /v1/chat/completions, POST /v1/completions (streamed as OpenAI's server-sent events when
  * "stream" is true), GET /v1/models, GET /v1/models/{id}, GET /health, and the chat page at /.
  *
@@ -31,6 +35,7 @@ typedef struct mt_server_params {
     unsigned idle_seconds;     /* a connection silent this long while sending its request is closed; 0: 30 */
     unsigned max_connections;  /* 0: 256 */
     bool quiet;                /* no log line per request */
+    const char *cors;          /* Origins whose pages may call the API (comma-separated, "*": any); NULL: none */
 } mt_server_params;
 
 mt_status mt_server_start(const mt_model *m, const mt_server_params *p, mt_server **out, mt_err *err);

@@ -22,6 +22,13 @@ else()
   message(STATUS "serve_web_page not registered: no node")
 endif()
 
+# CORS in chromium: a page on another origin calls the API (JSON POST with a key, streamed and not, GET models);
+# refused without --cors and for origins not listed, read with --cors naming the page's origin or '*'.
+if(MT_NODE)
+  add_test(NAME serve_cors COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/cors.mjs $<TARGET_FILE:mitten_cli>)
+  set_tests_properties(serve_cors PROPERTIES LABELS serve TIMEOUT 120)
+endif()
+
 # mitten serve through the official openai npm client on the shipped tiny model (answers checked against mitten run).
 if(MT_NODE)
   add_test(NAME serve_openai_client

@@ -1,4 +1,4 @@
-/* media/image: decode JPEG, PNG and WebP into RGB8, and resize it exactly as PIL does.
+/* media/image: decode JPEG, PNG and WebP into RGB8, and resize it exactly as PIL does (or as torchvision does).
  *
  * Usage:
  *     mt_image img;
@@ -68,11 +68,11 @@ void mt_image_free(mt_image *img);
  * gives a copy. out has no name. MT_ERR_INVALID_ARG on bad sizes, MT_ERR_NOMEM. */
 mt_status mt_image_resize_bicubic(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err);
 
-/* torchvision's resize(img, [h, w], BICUBIC, antialias=True) on a uint8 tensor (torchvision 0.14 on torch 1.13,
- * what qwen-vl-utils runs on video frames): the same a = -0.5 antialiased cubic as PIL, but weights and sums in
- * float32, the horizontal pass kept in float32, then clamp to [0, 255] and round half to even. It differs from
- * mt_image_resize_bicubic by up to 20 levels on noise (PIL rounds and clips between the passes). Arguments and
- * errors as mt_image_resize_bicubic. */
+/* torchvision's resize(uint8 tensor, (h, w), BICUBIC, antialias=True) on the CPU, as torch 1.13's AVX2 kernel
+ * computes it (media/resize_torch.c): the same a = -0.5 cubic widened when shrinking, in float32, the width pass's
+ * floats fed unrounded to the height pass, then clamped and rounded half to even. This is what qwen-vl-utils'
+ * video frames (and transformers' "Fast" image processors) get; about 10% of its bytes differ from PIL's, mostly by
+ * one level, more beside sharp edges. Same arguments, limits and errors as mt_image_resize_bicubic. */
 mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err);
 
 #endif

@@ -1,21 +1,36 @@
-/* media/resize_torch: torchvision's antialiased bicubic resize of uint8 images, as float32 arithmetic.
+/* media/resize_torch: torchvision's bicubic antialiased resize of an RGB8 image, as torch computes it on the CPU.
  *
- * Reference: torchvision 0.14 transforms/functional_tensor.py resize (uint8 -> float32, interpolate, clamp, round,
- * uint8) and torch 1.13 aten/src/ATen/native/cpu/UpSampleKernel.cpp (_compute_weights_aa, HelperInterpCubic::
- * aa_filter, interpolate_aa_single_dim, separable_upsample_generic_Nd_kernel_impl: width first, then height).
+ * Reference: what `torchvision.transforms.functional.resize(t, [h, w], InterpolationMode.BICUBIC, antialias=True)`
+ * gives for a uint8 (3, H, W) tensor with torchvision 0.14 and torch 1.13 (Debian 12): the tensor converted to
+ * float32, torch's `_upsample_bicubic2d_aa` (aten/src/ATen/native/cpu/UpSampleKernel.cpp:
+ * separable_upsample_generic_Nd_kernel_impl, HelperInterpBase::_compute_weights_aa, HelperInterpCubic::aa_filter,
+ * interpolate_aa_single_dim; area_pixel_compute_scale in UpSample.h), then clamp to [0, 255], torch.round (half to
+ * even) and the cast back (torchvision/transforms/functional_tensor.py resize, _cast_squeeze_out).
  *
- * For each axis (in -> out samples), in float32 unless marked double:
+ * Every step is float32, as scalar_t is for a float32 tensor; the double subexpressions are C++'s promotions of
+ * the float values by the double literals beside them. For each axis (in -> out samples), output sample i:
  *
  *     scale   = float(in) / float(out)
- *     support = scale >= 1 ? 2 * scale : 2,  invscale = scale >= 1 ? 1 / scale : 1
- *     center  = float(scale * (i + 0.5))                                  (product in double)
- *     xmin    = max(0, trunc(center - support + 0.5)),  xsize = min(in, trunc(center + support + 0.5)) - xmin
- *     w[j]    = cubic(float((j + xmin - center + 0.5) * invscale)),  cubic in double with a = -0.5
- *     w[j]   /= sum(w)
- *     out     = w[0] * in[xmin] + w[1] * in[xmin + 1] + ...               (left to right)
+ *     support = scale >= 1 ? 2 * scale : 2          (shrinking widens the kernel: the antialiasing)
+ *     center  = float(scale * (i + 0.5))
+ *     invs    = scale >= 1 ? float(1.0 / scale) : 1
+ *     start   = max(0, trunc(double(center - support) + 0.5)),  end = min(in, trunc(double(center + support) + 0.5))
+ *     w[j]    = cubic(float((double(float(start + j) - center) + 0.5) * invs)),  j < end - start,
+ *               summed in order into total; w[j] /= total when total != 0
+ *     cubic   = Keys' kernel with a = -0.5 as in PIL (torch's non-antialiased bicubic uses -0.75), written as
+ *               PIL writes it with a double `a`: ((a + 2) x - (a + 3)) x^2 + 1 in double below 1,
+ *               (((x - 5) x + 8) x - 4) in float times a below 2
+ *     out     = in[start] * w[0] + in[start + 1] * w[1] + ... added left to right in float
  *
- * The result of the second pass is clamped to [0, 255] and rounded half to even. Fused multiply-adds are off so
- * that every rounding is torch's.
+ * The width pass runs first and its float32 result feeds the height pass unrounded; an axis whose size does not
+ * change gives weights (0, 1, 0, 0), which copy exactly, so it is skipped. The final float is clamped to
+ * [0, 255] and rounded half to even.
+ *
+ * Roundings that follow the compiled kernel, not its source: Debian's torch (like the x86-64 wheels) runs the
+ * copy of this kernel built for AVX2 (-mavx2 -mfma), where GCC fused multiply-adds in the cubic and vectorised
+ * the accumulation four taps at a time (see unfused_end). Those places use fma / fmaf here, and contraction is
+ * off everywhere else. torch's DEFAULT build (ATEN_CPU_CAPABILITY=default, or a CPU without AVX2) rounds
+ * differently, and so may another compiler's build: docs/VALIDATION.md.
  */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -32,31 +47,33 @@
 
 typedef struct taps {
     int64_t ksize;   /* weights per output sample */
-    int64_t *bounds; /* (out, 2): xmin, xsize */
-    float *w;        /* (out, ksize) */
+    int64_t *bounds; /* (out, 2): start, count */
+    float *k;        /* (out, ksize) */
 } taps;
 
-static float cubic(float xf) {
-    double x = xf < 0 ? -(double)xf : (double)xf, a = -0.5;
-    if (x < 1.0) return (float)(((a + 2.0) * x - (a + 3.0)) * x * x + 1);
-    if (x < 2.0) return (float)((((x - 5) * x + 8) * x - 4) * a);
+/* HelperInterpCubic::aa_filter of torch 1.13 with the fusions of its AVX2 build. */
+static float cubic(float x) {
+    const double a = -0.5;
+    x = fabsf(x);
+    if (x < 1.0f) return (float)fma(fma(a + 2.0, x, -(a + 3.0)) * x, x, 1.0);
+    if (x < 2.0f) return (float)((double)fmaf(fmaf(x - 5.0f, x, 8.0f), x, -4.0f) * a);
     return 0.0f;
 }
 
 static void taps_free(taps *t) {
     mt_free(t->bounds);
-    mt_free(t->w);
+    mt_free(t->k);
     *t = (taps){0};
 }
 
 static mt_status taps_make(int64_t in, int64_t out, taps *t, mt_err *err) {
     float scale = (float)in / (float)out;
-    float support = scale >= 1.0f ? 2.0f * scale : 2.0f;
-    float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
+    float support = scale >= 1.0f ? (float)(2.0 * (double)scale) : 2.0f;
+    float invs = scale >= 1.0f ? (float)(1.0 / (double)scale) : 1.0f;
     int64_t ksize = (int64_t)ceilf(support) * 2 + 1;
-    size_t nw;
+    size_t nk;
     *t = (taps){ksize, NULL, NULL};
-    if (!mt_mul_ok((size_t)out, (size_t)ksize, &nw) || !(t->w = mt_calloc(nw, sizeof *t->w)) ||
+    if (!mt_mul_ok((size_t)out, (size_t)ksize, &nk) || !(t->k = mt_calloc(nk, sizeof *t->k)) ||
         !(t->bounds = mt_malloc_array((size_t)out, 2 * sizeof *t->bounds))) {
         taps_free(t);
         return mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for %lld x %lld filter taps", (long long)out,
@@ -69,23 +86,64 @@ static mt_status taps_make(int64_t in, int64_t out, taps *t, mt_err *err) {
         if (lo < 0) lo = 0;
         if (hi > in) hi = in;
         int64_t n = hi - lo;
-        float *w = t->w + i * ksize, total = 0.0f;
+        float *k = t->k + i * ksize, total = 0.0f;
         for (int64_t j = 0; j < n; j++) {
-            w[j] = cubic((float)(((double)((float)(j + lo) - center) + 0.5) * (double)invscale));
-            total += w[j];
+            k[j] = cubic((float)(((double)((float)(lo + j) - center) + 0.5) * (double)invs));
+            total += k[j];
         }
         if (total != 0.0f)
-            for (int64_t j = 0; j < n; j++) w[j] /= total;
+            for (int64_t j = 0; j < n; j++) k[j] /= total;
         t->bounds[2 * i] = lo;
         t->bounds[2 * i + 1] = n;
     }
     return MT_OK;
 }
 
-static inline float dot(const float *w, int64_t n, const float *src, size_t stride) {
-    float acc = src[0] * w[0];
-    for (int64_t j = 1; j < n; j++) acc += src[(size_t)j * stride] * w[j];
-    return acc;
+/* The accumulation out = in[0] * w[0], then + in[j] * w[j] for j = 1 .. n - 1, in that order, as torch's AVX2 build
+ * compiles it: GCC vectorised the loop four taps at a time (products rounded in a vector multiply, then added in
+ * order) and left the last (n - 1) % 4 taps, or all of them when n <= 4, to a scalar loop of fused multiply-adds.
+ * Taps [1, unfused_end(n)) are the vector ones. */
+static inline int64_t unfused_end(int64_t n) { return 1 + (n - 1) / 4 * 4; }
+
+/* Rows [row0, row0 + rows) of src (in_w x 3 bytes each, exact as floats) to dst (rows x out_w x 3). */
+static void pass_horizontal(const uint8_t *src, int64_t in_w, int64_t row0, int64_t rows, const taps *t,
+                            int64_t out_w, float *dst) {
+    for (int64_t y = 0; y < rows; y++) {
+        const uint8_t *s = src + (size_t)(row0 + y) * (size_t)in_w * 3;
+        float *d = dst + (size_t)y * (size_t)out_w * 3;
+        for (int64_t x = 0; x < out_w; x++) {
+            const float *k = t->k + x * t->ksize;
+            const uint8_t *p = s + t->bounds[2 * x] * 3;
+            int64_t n = t->bounds[2 * x + 1];
+            int64_t unfused = unfused_end(n);
+            for (int c = 0; c < 3; c++) {
+                float acc = (float)p[c] * k[0];
+                int64_t j = 1;
+                for (; j < unfused; j++) acc += (float)p[3 * j + c] * k[j];
+                for (; j < n; j++) acc = fmaf((float)p[3 * j + c], k[j], acc);
+                d[3 * x + c] = acc;
+            }
+        }
+    }
+}
+
+/* src rows shifted by row0 (the first row the taps name is src's row 0), w x 3 floats each, to dst (out_h rows). */
+static void pass_vertical(const float *src, int64_t w, int64_t row0, const taps *t, int64_t out_h, float *dst) {
+    size_t n3 = (size_t)w * 3;
+    for (int64_t y = 0; y < out_h; y++) {
+        const float *k = t->k + y * t->ksize, *s = src + (size_t)(t->bounds[2 * y] - row0) * n3;
+        int64_t n = t->bounds[2 * y + 1];
+        float *d = dst + (size_t)y * n3;
+        int64_t unfused = unfused_end(n);
+        for (size_t i = 0; i < n3; i++) d[i] = s[i] * k[0];
+        for (int64_t j = 1; j < n; j++) {
+            const float *sj = s + (size_t)j * n3;
+            if (j < unfused)
+                for (size_t i = 0; i < n3; i++) d[i] += sj[i] * k[j];
+            else
+                for (size_t i = 0; i < n3; i++) d[i] = fmaf(sj[i], k[j], d[i]);
+        }
+    }
 }
 
 mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err) {
@@ -96,40 +154,47 @@ mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t 
         return mt_err_set(err, MT_ERR_INVALID_ARG, "resize: target %lldx%lld is outside [1, 2^30] per side",
                           (long long)w, (long long)h);
     int64_t in_w = src->width, in_h = src->height;
-    size_t out_bytes, mid_n, in_n;
-    if (!mt_mul_ok((size_t)w, (size_t)h, &out_bytes) || !mt_mul_ok(out_bytes, 3, &out_bytes) ||
-        !mt_mul_ok((size_t)w * 3, (size_t)in_h, &mid_n) || !mt_mul_ok((size_t)in_w * 3, (size_t)in_h, &in_n))
+    size_t out_bytes;
+    if (!mt_mul_ok((size_t)w, (size_t)h, &out_bytes) || !mt_mul_ok(out_bytes, 3, &out_bytes))
         return mt_err_set(err, MT_ERR_LIMIT, "resize: target %lldx%lld is too large", (long long)w, (long long)h);
+    uint8_t *dst = mt_malloc(out_bytes);
+    if (!dst) return mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for a %lldx%lld image", (long long)w,
+                                (long long)h);
+    bool need_h = w != in_w, need_v = h != in_h;
+    if (!need_h && !need_v) {
+        memcpy(dst, src->rgb, out_bytes);
+        *out = (mt_image){.width = w, .height = h, .rgb = dst};
+        return MT_OK;
+    }
+
     taps th = {0}, tv = {0};
-    float *fin = NULL, *mid = NULL;
-    uint8_t *dst = NULL;
-    mt_status st = taps_make(in_w, w, &th, err);
-    if (!st) st = taps_make(in_h, h, &tv, err);
+    float *mid = NULL, *fout = NULL;
+    mt_status st = need_h ? taps_make(in_w, w, &th, err) : MT_OK;
+    if (!st && need_v) st = taps_make(in_h, h, &tv, err);
     if (st) goto done;
-    if (!(dst = mt_malloc(out_bytes)) || !(fin = mt_malloc_array(in_n, sizeof *fin)) ||
-        !(mid = mt_malloc_array(mid_n, sizeof *mid))) {
-        st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for a %lldx%lld image", (long long)w, (long long)h);
+    /* the rows the height pass reads; all of them when it does not run */
+    int64_t row0 = need_v ? tv.bounds[0] : 0;
+    int64_t row1 = need_v ? tv.bounds[2 * (h - 1)] + tv.bounds[2 * (h - 1) + 1] : in_h;
+    size_t mid_n = (size_t)w * 3 * (size_t)(row1 - row0);
+    if (!(fout = mt_malloc_array(out_bytes, sizeof *fout)) || (need_v && !(mid = mt_malloc_array(mid_n, sizeof *mid)))) {
+        st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float planes of %lldx%lld -> %lldx%lld",
+                        (long long)in_w, (long long)in_h, (long long)w, (long long)h);
         goto done;
     }
-    for (size_t i = 0; i < in_n; i++) fin[i] = (float)src->rgb[i];
-    for (int64_t y = 0; y < in_h; y++)
-        for (int64_t x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++)
-                mid[((size_t)y * (size_t)w + (size_t)x) * 3 + (size_t)c] =
-                    dot(th.w + x * th.ksize, th.bounds[2 * x + 1],
-                        fin + ((size_t)y * (size_t)in_w + (size_t)th.bounds[2 * x]) * 3 + (size_t)c, 3);
-    for (int64_t y = 0; y < h; y++)
-        for (size_t i = 0; i < (size_t)w * 3; i++) {
-            float v = dot(tv.w + y * tv.ksize, tv.bounds[2 * y + 1], mid + (size_t)tv.bounds[2 * y] * (size_t)w * 3 + i,
-                          (size_t)w * 3);
-            v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
-            dst[(size_t)y * (size_t)w * 3 + i] = (uint8_t)rintf(v);
-        }
+    if (need_h)
+        pass_horizontal(src->rgb, in_w, row0, row1 - row0, &th, w, need_v ? mid : fout);
+    else
+        for (size_t i = 0; i < mid_n; i++) mid[i] = (float)src->rgb[(size_t)row0 * (size_t)w * 3 + i];
+    if (need_v) pass_vertical(mid, w, row0, &tv, h, fout);
+    for (size_t i = 0; i < out_bytes; i++) {
+        float v = fout[i] < 0.0f ? 0.0f : fout[i] > 255.0f ? 255.0f : fout[i];
+        dst[i] = (uint8_t)nearbyintf(v);
+    }
 done:
     taps_free(&th);
     taps_free(&tv);
-    mt_free(fin);
     mt_free(mid);
+    mt_free(fout);
     if (st) {
         mt_free(dst);
         return st;

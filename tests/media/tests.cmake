@@ -19,6 +19,16 @@ add_test(NAME media_internvl_pil
                  ${CMAKE_CURRENT_BINARY_DIR}/internvl_ref_work)
 set_tests_properties(media_internvl_pil PROPERTIES LABELS ref TIMEOUT 300)
 
+# torchvision's bicubic antialiased resize (what qwen-vl-utils does to video frames) compared with Debian's
+# torchvision 0.14 on random, edge and gradient images across up/down scales and 1-pixel sides.
+add_executable(resize_torch_ref ${CMAKE_CURRENT_LIST_DIR}/resize_torch_ref.c)
+target_include_directories(resize_torch_ref PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(resize_torch_ref PRIVATE mitten)
+add_test(NAME media_resize_torch
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/resize_torch_ref.py $<TARGET_FILE:resize_torch_ref>
+                 ${CMAKE_CURRENT_BINARY_DIR}/resize_torch_work)
+set_tests_properties(media_resize_torch PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77)
+
 # Video: decoding by seeking (FFmpeg) against PyAV decoding every frame, and qwen-vl-utils' sampling and resize plus
 # the Qwen2-VL processor against a torch / torchvision re-implementation; bad files must fail cleanly. video_ref.py
 # makes its videos with the ffmpeg command.

@@ -3,7 +3,6 @@
  *     video_ref info FILE                 prints "width height n_frames fps duration rotation"
  *     video_ref frames FILE OUT I1 I2...  writes frames I1, I2, ... (RGB8, concatenated) to OUT and prints
  *                                         "decoded N", the frames the decoder produced to reach them
- *     video_ref resize IN W H OUT W2 H2   mt_image_resize_bicubic_torch of the raw RGB8 W x H image in IN
  * Errors: the message on stderr, exit status 1.
  */
 #include <stdio.h>
@@ -11,27 +10,7 @@
 
 #include "media/video.h"
 
-static int resize(char **argv) {
-    mt_image src = {.width = strtoll(argv[3], NULL, 10), .height = strtoll(argv[4], NULL, 10)}, dst;
-    size_t n = (size_t)(src.width * src.height * 3);
-    src.rgb = malloc(n);
-    FILE *f = fopen(argv[2], "rb");
-    mt_err err;
-    int rc = 1;
-    if (f && fread(src.rgb, 1, n, f) == n &&
-        mt_image_resize_bicubic_torch(&src, strtoll(argv[6], NULL, 10), strtoll(argv[7], NULL, 10), &dst, &err) == MT_OK) {
-        FILE *o = fopen(argv[5], "wb");
-        rc = !o || fwrite(dst.rgb, 1, (size_t)(dst.width * dst.height * 3), o) != (size_t)(dst.width * dst.height * 3);
-        if (o) fclose(o);
-        mt_image_free(&dst);
-    }
-    if (f) fclose(f);
-    free(src.rgb);
-    return rc;
-}
-
 int main(int argc, char **argv) {
-    if (argc == 8 && argv[1][0] == 'r') return resize(argv);
     if (argc < 3) {
         fprintf(stderr, "usage: video_ref info FILE | video_ref frames FILE OUT INDEX...\n");
         return 2;

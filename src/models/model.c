@@ -65,7 +65,8 @@ static mt_status load_chat_template(mt_model *m, mt_err *err) {
         return st;
     }
     const char *src = m->comp->default_chat_template;
-    if (!src) return MT_OK; /* chat says so if it is ever needed */
+    /* chat says so if it is ever needed; and a folder without a tokenizer (logits, bench) renders no chat */
+    if (!src || !m->tok) return MT_OK;
     mt_log(MT_LOG_ERROR, "%s has no chat template: using %s's published one (the checkpoint's own would be safer)",
            m->dir, m->comp->name);
     return mt_chat_template_parse(src, strlen(src), m->comp->name, &m->chat_template, err);

@@ -102,7 +102,9 @@ def main():
 
     ids = tokens(text)
     against_reference("text, --ctx 256", ppl("-m", model, "--file", text, "--ctx", "256"), ids, 256, 256)
+    # fixed ids without the image and video placeholders, which a prompt without pictures must not hold
     fixed = np.random.default_rng(3).integers(0, cfg.vocab, 300).astype(np.int64)
+    fixed = fixed[~np.isin(fixed, [cfg.image_token_id, cfg.video_token_id])]
     np.save(work("ids.npy"), fixed)
     against_reference("ids, --ctx 64 --stride 16", ppl("-m", model, "--ids", work("ids.npy"), "--ctx", "64",
                                                        "--stride", "16"), fixed.tolist(), 64, 16)

@@ -98,10 +98,14 @@ static int run_video(const char *dir, const video_args *va, const char *out_dir)
     mt_qwen_video clip = {0};
     struct stat sb;
     mt_status st = mt_qwen_preproc_cfg_load(dir, &cfg, &err);
+    bool is_dir = va->n_src == 1 && stat(va->src[0], &sb) == 0 && S_ISDIR(sb.st_mode);
+    if ((va->n_src > 1 || is_dir) && (va->nframes || va->min_frames || va->max_frames))
+        return mt_cli_usage(usage, "--nframes, --min-frames and --max-frames sample video files; a folder or list "
+                                   "of images uses every image");
     if (!st) {
         if (va->n_src > 1)
             st = mt_qwen_video_from_images(va->src, va->n_src, &vp, &cfg, &clip, &err);
-        else if (stat(va->src[0], &sb) == 0 && S_ISDIR(sb.st_mode))
+        else if (is_dir)
             st = mt_qwen_video_from_dir(va->src[0], &vp, &cfg, &clip, &err);
         else
             st = mt_qwen_video_from_file(va->src[0], &vp, &cfg, &clip, &err);

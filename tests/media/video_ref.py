@@ -319,6 +319,28 @@ def check_image_list(mitten, d, model, cfg):
             compare(tag, out, pv, grid, 2 / ele.get("fps", 2.0), range(clip.shape[0]), cfg)
 
 
+def check_bad_lists(mitten, d, model):
+    """Frame lists that cannot make a clip: each refused with exit 1 and the offending file or folder named."""
+    bd = os.path.join(d, "badlists")
+    empty, mixed = os.path.join(bd, "empty"), os.path.join(bd, "mixed")
+    os.makedirs(empty, exist_ok=True)
+    os.makedirs(mixed, exist_ok=True)
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(os.path.join(mixed, "a.png"))
+    Image.new("RGB", (128, 48), (10, 20, 30)).save(os.path.join(mixed, "b.png"))
+    text = os.path.join(bd, "notes.png")
+    with open(text, "w") as f:
+        f.write("not an image\n")
+    cases = [("empty folder", ["--video", empty], empty),
+             ("frames of two sizes", ["--video", mixed], os.path.join(mixed, "b.png")),
+             ("a list with a text file", ["--video", os.path.join(mixed, "a.png"), "--video", text], text)]
+    for tag, args, named in cases:
+        r = run(mitten, "preprocess", "-m", model, *args, "--out-dir", os.path.join(bd, "out"))
+        print(f"{tag}: exit {r.returncode}: {r.stderr.strip()}")
+        check(r.returncode == 1 and named in r.stderr, f"{tag}: expected exit 1 naming {named}")
+    r = run(mitten, "preprocess", "-m", model, "--video", mixed, "--nframes", "2", "--out-dir", os.path.join(bd, "o"))
+    check(r.returncode == 2, f"--nframes with a folder of frames: exit {r.returncode}, expected a usage error")
+
+
 def check_seeking(driver, d):
     path = os.path.join(d, "long.mp4")
     t0 = time.monotonic()
@@ -419,6 +441,7 @@ def main():
                      ["--min-pixels", "200000", "--total-pixels", "1000000"])
     check_preprocess(mitten, d, "mjpeg.mkv", m25, q25, {"total_pixels": 300000}, ["--total-pixels", "300000"])
     check_image_list(mitten, d, m25, q25)
+    check_bad_lists(mitten, work, m25)
 
     r = run(mitten, "preprocess", "-m", m25, "--video", os.path.join(d, "h264.mp4"), "--nframes", "1000",
             "--out-dir", os.path.join(work, "o"))

@@ -6,7 +6,7 @@ Usage: video_ref.py VIDEO_REF_DRIVER MITTEN WORK_DIR
 Makes videos with the ffmpeg command (testsrc / testsrc2), then checks:
   - decode: the frames the video_ref driver reads by seeking == PyAV decoding the whole file in order, picking the
     frame shown at index / fps (the same frame as index for a constant rate, asserted), turned as ffmpeg's
-    autorotate turns it                                                          bit-exact
+    autorotate turns it (the ffmpeg command's first frame, checked)               bit-exact
   - `mitten preprocess --video` == qwen-vl-utils 0.0.14's fetch_video re-implemented below (smart_nframes,
     torch.linspace(...).round(), smart_resize with the video pixel budget, torchvision resize BICUBIC antialias
     on uint8) followed by the Qwen2-VL processor (float64 rescale cast to float32, float32 normalize, temporal
@@ -210,10 +210,10 @@ def make_videos(d):
     v["long.mp4"] = src("testsrc", "32x32", 1, 3600) + ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "60"]
     for name, args in v.items():
         ffmpeg(*args, os.path.join(d, name))
-    for deg in (90, 180):
+    for deg in (90, 180, 270):
         ffmpeg("-i", os.path.join(d, "h264.mp4"), "-c", "copy", "-metadata:s:v:0", f"rotate={deg}",
                os.path.join(d, f"rot{deg}.mp4"))
-    return sorted(list(v) + ["rot90.mp4", "rot180.mp4"])
+    return sorted(list(v) + ["rot90.mp4", "rot180.mp4", "rot270.mp4"])
 
 
 def run(*args, timeout=120):
@@ -236,6 +236,12 @@ def check_decode(driver, d, name):
     check(abs(float(mfps) - fps) < 1e-9, f"{name}: fps {mfps}, PyAV {fps}")
     if not name.startswith("vfr"):
         check(len(frames) == total, f"{name}: PyAV decodes {len(frames)} frames, header says {total}")
+    if name.startswith("rot"):
+        # the turn itself checked against ffmpeg's autorotate, not only against ffprobe's angle
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-frames:v", "1", "-pix_fmt", "rgb24", "-f",
+                              "rawvideo", "-"], capture_output=True, check=True).stdout
+        check(np.array_equal(np.frombuffer(raw, np.uint8).reshape(frames[0].shape), frames[0]),
+              f"{name}: PyAV's frame turned by ffprobe's angle differs from ffmpeg's autorotated frame")
     rng = np.random.default_rng(len(name))
     want = sorted(set([0, total - 1] + list(rng.integers(0, total, 6))))
     want += [want[len(want) // 2], 0]             # backward and repeated reads

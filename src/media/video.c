@@ -165,9 +165,17 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
         mt_free(v);
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
     }
+    /* "file:" so that a name with a colon is not read as a protocol; the whitelist keeps a playlist or a
+     * reference movie from reaching beyond local files. */
+    char url[4096];
     AVDictionary *opts = NULL;
+    int r = snprintf(url, sizeof url, "file:%s", path);
+    if (r < 0 || (size_t)r >= sizeof url) {
+        mt_video_close(v);
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: path too long", path);
+    }
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    int r = avformat_open_input(&v->fmt, path, NULL, &opts);
+    r = avformat_open_input(&v->fmt, url, NULL, &opts);
     av_dict_free(&opts);
     if (r < 0) {
         st = av_fail(err, MT_ERR_FORMAT, path, "not a video FFmpeg can read", r);

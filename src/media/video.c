@@ -145,6 +145,7 @@ static mt_status open_decoder(mt_video *v, int64_t max_pixels, mt_err *err) {
     if ((r = avcodec_parameters_to_context(v->dec, st->codecpar)) < 0)
         return av_fail(err, MT_ERR_FORMAT, path, "reading the codec parameters", r);
     v->dec->pkt_timebase = st->time_base;
+    v->dec->thread_count = 0; /* FFmpeg's choice, one per core: HD frames between a keyframe and a sample add up */
     /* Damaged data is an error, not a frame with concealed blocks: the model would see made-up pixels. */
     v->dec->err_recognition |= AV_EF_EXPLODE;
     if ((r = avcodec_open2(v->dec, codec, NULL)) < 0) return av_fail(err, MT_ERR_FORMAT, path, "opening the decoder", r);

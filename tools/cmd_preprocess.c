@@ -1,7 +1,9 @@
 /* mitten preprocess: an image as the model's processor makes it - pixel_values.npy (in the shape transformers'
  * processor gives it) and image_grid_thw.npy (int64 [1, 3]) - for comparison with transformers' processor; or a
  * video as qwen-vl-utils and the Qwen2-VL processor make it (media/qwen_video_pre.h). */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "base/file.h"
@@ -53,11 +55,14 @@ static int parse_video_params(const video_args *va, mt_qwen_video_params *vp) {
         if (ints[i].value && !mt_cli_parse_i64(ints[i].value, 1, (int64_t)1 << 40, ints[i].out))
             return mt_cli_usage(usage, "%s: expected an integer in [1, 2^40], got \"%s\"", ints[i].name,
                                 ints[i].value);
-    float fps;
     if (va->fps) {
-        if (!mt_cli_parse_f32(va->fps, 1e-3f, 1000.0f, &fps))
+        /* parsed as a double, as Python reads it: a float32 0.3 is above 0.3 and can move floor(total / fps_video *
+         * fps) across an even number */
+        char *end;
+        errno = 0;
+        vp->fps = strtod(va->fps, &end);
+        if (errno || end == va->fps || *end || !(vp->fps >= 1e-3 && vp->fps <= 1000))
             return mt_cli_usage(usage, "--fps: expected a number in [0.001, 1000], got \"%s\"", va->fps);
-        vp->fps = fps;
     }
     if (va->fps && va->nframes) return mt_cli_usage(usage, "--fps and --nframes exclude each other");
     return MT_EXIT_OK;
@@ -93,10 +98,14 @@ static int run_video(const char *dir, const video_args *va, const char *out_dir)
     mt_qwen_video clip = {0};
     struct stat sb;
     mt_status st = mt_qwen_preproc_cfg_load(dir, &cfg, &err);
+    bool is_dir = va->n_src == 1 && stat(va->src[0], &sb) == 0 && S_ISDIR(sb.st_mode);
+    if ((va->n_src > 1 || is_dir) && (va->nframes || va->min_frames || va->max_frames))
+        return mt_cli_usage(usage, "--nframes, --min-frames and --max-frames sample video files; a folder or list "
+                                   "of images uses every image");
     if (!st) {
         if (va->n_src > 1)
             st = mt_qwen_video_from_images(va->src, va->n_src, &vp, &cfg, &clip, &err);
-        else if (stat(va->src[0], &sb) == 0 && S_ISDIR(sb.st_mode))
+        else if (is_dir)
             st = mt_qwen_video_from_dir(va->src[0], &vp, &cfg, &clip, &err);
         else
             st = mt_qwen_video_from_file(va->src[0], &vp, &cfg, &clip, &err);

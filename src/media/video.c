@@ -145,6 +145,7 @@ static mt_status open_decoder(mt_video *v, int64_t max_pixels, mt_err *err) {
     if ((r = avcodec_parameters_to_context(v->dec, st->codecpar)) < 0)
         return av_fail(err, MT_ERR_FORMAT, path, "reading the codec parameters", r);
     v->dec->pkt_timebase = st->time_base;
+    v->dec->thread_count = 0; /* FFmpeg's choice, one per core: HD frames between a keyframe and a sample add up */
     /* Damaged data is an error, not a frame with concealed blocks: the model would see made-up pixels. */
     v->dec->err_recognition |= AV_EF_EXPLODE;
     if ((r = avcodec_open2(v->dec, codec, NULL)) < 0) return av_fail(err, MT_ERR_FORMAT, path, "opening the decoder", r);
@@ -165,9 +166,17 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
         mt_free(v);
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
     }
+    /* "file:" so that a name with a colon is not read as a protocol; the whitelist keeps a playlist or a
+     * reference movie from reaching beyond local files. */
+    char url[4096];
     AVDictionary *opts = NULL;
+    int r = snprintf(url, sizeof url, "file:%s", path);
+    if (r < 0 || (size_t)r >= sizeof url) {
+        mt_video_close(v);
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: path too long", path);
+    }
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    int r = avformat_open_input(&v->fmt, path, NULL, &opts);
+    r = avformat_open_input(&v->fmt, url, NULL, &opts);
     av_dict_free(&opts);
     if (r < 0) {
         st = av_fail(err, MT_ERR_FORMAT, path, "not a video FFmpeg can read", r);

@@ -28,6 +28,9 @@
  * the frames already decoded lead there at least as quickly (increasing indices then cost one pass). At most three
  * decoded frames are held.
  *
+ * FFmpeg's own log is switched off (av_log_set_level, process-wide) at the first open: mitten reports what failed
+ * in err instead of FFmpeg's lines on stderr.
+ *
  * Errors name the file: MT_ERR_IO when it cannot be opened, MT_ERR_FORMAT for what FFmpeg cannot read, no video
  * stream, no frames, a frame count the duration cannot hold, decoding errors and corrupt frames, a video that ends
  * before a frame its header promises; MT_ERR_LIMIT for sizes over max_pixels and absurd frame counts or rates;

@@ -6,7 +6,7 @@ Usage: video_ref.py VIDEO_REF_DRIVER MITTEN WORK_DIR
 Makes videos with the ffmpeg command (testsrc / testsrc2), then checks:
   - decode: the frames the video_ref driver reads by seeking == PyAV decoding the whole file in order, picking the
     frame shown at index / fps (the same frame as index for a constant rate, asserted), turned as ffmpeg's
-    autorotate turns it                                                          bit-exact
+    autorotate turns it (the ffmpeg command's first frame, checked)               bit-exact
   - `mitten preprocess --video` == qwen-vl-utils 0.0.14's fetch_video re-implemented below (smart_nframes,
     torch.linspace(...).round(), smart_resize with the video pixel budget, torchvision resize BICUBIC antialias
     on uint8) followed by the Qwen2-VL processor (float64 rescale cast to float32, float32 normalize, temporal
@@ -210,10 +210,10 @@ def make_videos(d):
     v["long.mp4"] = src("testsrc", "32x32", 1, 3600) + ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "60"]
     for name, args in v.items():
         ffmpeg(*args, os.path.join(d, name))
-    for deg in (90, 180):
+    for deg in (90, 180, 270):
         ffmpeg("-i", os.path.join(d, "h264.mp4"), "-c", "copy", "-metadata:s:v:0", f"rotate={deg}",
                os.path.join(d, f"rot{deg}.mp4"))
-    return sorted(list(v) + ["rot90.mp4", "rot180.mp4"])
+    return sorted(list(v) + ["rot90.mp4", "rot180.mp4", "rot270.mp4"])
 
 
 def run(*args, timeout=120):
@@ -236,6 +236,12 @@ def check_decode(driver, d, name):
     check(abs(float(mfps) - fps) < 1e-9, f"{name}: fps {mfps}, PyAV {fps}")
     if not name.startswith("vfr"):
         check(len(frames) == total, f"{name}: PyAV decodes {len(frames)} frames, header says {total}")
+    if name.startswith("rot"):
+        # the turn itself checked against ffmpeg's autorotate, not only against ffprobe's angle
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-frames:v", "1", "-pix_fmt", "rgb24", "-f",
+                              "rawvideo", "-"], capture_output=True, check=True).stdout
+        check(np.array_equal(np.frombuffer(raw, np.uint8).reshape(frames[0].shape), frames[0]),
+              f"{name}: PyAV's frame turned by ffprobe's angle differs from ffmpeg's autorotated frame")
     rng = np.random.default_rng(len(name))
     want = sorted(set([0, total - 1] + list(rng.integers(0, total, 6))))
     want += [want[len(want) // 2], 0]             # backward and repeated reads
@@ -317,6 +323,28 @@ def check_image_list(mitten, d, model, cfg):
         check(r.returncode == 0, f"{tag}: mitten failed: {r.stderr}")
         if r.returncode == 0:
             compare(tag, out, pv, grid, 2 / ele.get("fps", 2.0), range(clip.shape[0]), cfg)
+
+
+def check_bad_lists(mitten, d, model):
+    """Frame lists that cannot make a clip: each refused with exit 1 and the offending file or folder named."""
+    bd = os.path.join(d, "badlists")
+    empty, mixed = os.path.join(bd, "empty"), os.path.join(bd, "mixed")
+    os.makedirs(empty, exist_ok=True)
+    os.makedirs(mixed, exist_ok=True)
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(os.path.join(mixed, "a.png"))
+    Image.new("RGB", (128, 48), (10, 20, 30)).save(os.path.join(mixed, "b.png"))
+    text = os.path.join(bd, "notes.png")
+    with open(text, "w") as f:
+        f.write("not an image\n")
+    cases = [("empty folder", ["--video", empty], empty),
+             ("frames of two sizes", ["--video", mixed], os.path.join(mixed, "b.png")),
+             ("a list with a text file", ["--video", os.path.join(mixed, "a.png"), "--video", text], text)]
+    for tag, args, named in cases:
+        r = run(mitten, "preprocess", "-m", model, *args, "--out-dir", os.path.join(bd, "out"))
+        print(f"{tag}: exit {r.returncode}: {r.stderr.strip()}")
+        check(r.returncode == 1 and named in r.stderr, f"{tag}: expected exit 1 naming {named}")
+    r = run(mitten, "preprocess", "-m", model, "--video", mixed, "--nframes", "2", "--out-dir", os.path.join(bd, "o"))
+    check(r.returncode == 2, f"--nframes with a folder of frames: exit {r.returncode}, expected a usage error")
 
 
 def check_seeking(driver, d):
@@ -419,6 +447,7 @@ def main():
                      ["--min-pixels", "200000", "--total-pixels", "1000000"])
     check_preprocess(mitten, d, "mjpeg.mkv", m25, q25, {"total_pixels": 300000}, ["--total-pixels", "300000"])
     check_image_list(mitten, d, m25, q25)
+    check_bad_lists(mitten, work, m25)
 
     r = run(mitten, "preprocess", "-m", m25, "--video", os.path.join(d, "h264.mp4"), "--nframes", "1000",
             "--out-dir", os.path.join(work, "o"))

@@ -259,6 +259,9 @@ static void test_bad_input(void) {
     CHECK(img.rgb == NULL && img.name == NULL);
 }
 
+typedef mt_status (*resize_fn)(const mt_image *, int64_t, int64_t, mt_image *, mt_err *);
+static const resize_fn resizes[2] = {mt_image_resize_bicubic, mt_image_resize_bicubic_torch};
+
 static void test_alloc_failures(void) {
     uint8_t rgb[W * H * 3];
     make_rgb(rgb, W, H);
@@ -279,40 +282,45 @@ static void test_alloc_failures(void) {
         free(files[f].data);
     }
     mt_image src = {W, H, rgb, NULL};
-    int k, bad = 0;
-    for (k = 1; k < 20; k++) {
-        mt_image out = {0};
-        mt_err err;
-        mt_alloc_fail_after((size_t)k);
-        mt_status st = mt_image_resize_bicubic(&src, 7, 30, &out, &err);
-        mt_alloc_fail_after(0);
-        mt_image_free(&out);
-        if (st == MT_OK) break;
-        bad += st != MT_ERR_NOMEM;
-    }
-    CHECK(bad == 0 && k > 1 && k < 20);
+    const int64_t targets[][2] = {{7, 30}, {7, H}, {W, 30}};
+    for (int r = 0; r < 2; r++)
+        for (size_t t = 0; t < MT_ARRAY_LEN(targets); t++) {
+            int k, bad = 0;
+            for (k = 1; k < 20; k++) {
+                mt_image out = {0};
+                mt_err err;
+                mt_alloc_fail_after((size_t)k);
+                mt_status st = resizes[r](&src, targets[t][0], targets[t][1], &out, &err);
+                mt_alloc_fail_after(0);
+                mt_image_free(&out);
+                if (st == MT_OK) break;
+                bad += st != MT_ERR_NOMEM;
+            }
+            CHECK_MSG(bad == 0 && k > 1 && k < 20, "resize %d to %lldx%lld: %d wrong statuses, k %d", r,
+                      (long long)targets[t][0], (long long)targets[t][1], bad, k);
+        }
 }
 
-static void test_resize(void) {
+static void test_resize(resize_fn resize) {
     uint8_t rgb[W * H * 3];
     make_rgb(rgb, W, H);
     mt_image src = {W, H, rgb, NULL}, out = {0};
     mt_err err;
-    CHECK(mt_image_resize_bicubic(&src, W, H, &out, &err) == MT_OK && memcmp(out.rgb, rgb, sizeof rgb) == 0);
+    CHECK(resize(&src, W, H, &out, &err) == MT_OK && memcmp(out.rgb, rgb, sizeof rgb) == 0);
     mt_image_free(&out);
-    CHECK(mt_image_resize_bicubic(&src, 0, 5, &out, &err) == MT_ERR_INVALID_ARG && out.rgb == NULL);
-    CHECK(mt_image_resize_bicubic(&src, 5, -1, &out, &err) == MT_ERR_INVALID_ARG);
-    CHECK(mt_image_resize_bicubic(&src, (int64_t)1 << 31, 5, &out, &err) == MT_ERR_INVALID_ARG);
+    CHECK(resize(&src, 0, 5, &out, &err) == MT_ERR_INVALID_ARG && out.rgb == NULL && strstr(err.msg, "0x5"));
+    CHECK(resize(&src, 5, -1, &out, &err) == MT_ERR_INVALID_ARG);
+    CHECK(resize(&src, (int64_t)1 << 31, 5, &out, &err) == MT_ERR_INVALID_ARG);
     mt_image empty = {0, 0, NULL, NULL};
-    CHECK(mt_image_resize_bicubic(&empty, 5, 5, &out, &err) == MT_ERR_INVALID_ARG);
+    CHECK(resize(&empty, 5, 5, &out, &err) == MT_ERR_INVALID_ARG);
 
-    /* The normalised weights sum to 1 within fixed-point rounding, so a flat image stays exactly flat. */
+    /* The normalised weights sum to 1 within rounding, so a flat image stays exactly flat. */
     uint8_t flat[W * H * 3];
     for (int i = 0; i < W * H; i++) memcpy(flat + 3 * i, "\x00\x80\xff", 3);
     mt_image fsrc = {W, H, flat, NULL};
     const int64_t sizes[][2] = {{1, 1}, {100, 3}, {4, 77}, {W, 50}, {3, H}, {257, 129}};
     for (size_t s = 0; s < MT_ARRAY_LEN(sizes); s++) {
-        CHECK(mt_image_resize_bicubic(&fsrc, sizes[s][0], sizes[s][1], &out, &err) == MT_OK);
+        CHECK(resize(&fsrc, sizes[s][0], sizes[s][1], &out, &err) == MT_OK);
         int ok = out.width == sizes[s][0] && out.height == sizes[s][1];
         for (int64_t i = 0; ok && i < out.width * out.height; i++) ok = memcmp(out.rgb + 3 * i, "\x00\x80\xff", 3) == 0;
         CHECK_MSG(ok, "flat image changed at size %lldx%lld", (long long)sizes[s][0], (long long)sizes[s][1]);
@@ -325,6 +333,7 @@ int main(void) {
     test_truncated_and_corrupt();
     test_bad_input();
     test_alloc_failures();
-    test_resize();
+    test_resize(mt_image_resize_bicubic);
+    test_resize(mt_image_resize_bicubic_torch);
     return check_report();
 }

@@ -118,7 +118,8 @@ static void test_alloc_failures(void) {
 }
 
 int main(void) {
-    snprintf(path, sizeof path, "/tmp/mt_test_video_%d.y4m", (int)getpid());
+    /* relative and with a colon: FFmpeg must not take "mtvideo" for a protocol */
+    snprintf(path, sizeof path, "mtvideo:%d.y4m", (int)getpid());
     write_y4m();
     test_decode();
     test_qwen();

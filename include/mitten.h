@@ -169,13 +169,14 @@ typedef struct mt_gen_stats {
 /* Receives the answer as it is generated, in whole UTF-8 characters; returning false stops generation. */
 typedef bool (*mt_text_fn)(void *user, const char *text, size_t len);
 
-/* Answers a conversation: renders msgs with the model's chat format, tokenizes, turns images into tokens, and
- * generates until an end-of-turn token or max_new_tokens, streaming through on_text. When msgs repeats the
- * conversation this session has already seen (a chat turn), the KV cache of that part is reused. stats may be NULL;
- * once the prompt is made it is filled in, on failure too (MT_ERR_CONTEXT: prompt_tokens and image_tokens say how
- * large the prompt was). An answer that reaches the end of the context stops there (stats->stop MT_STOP_CONTEXT).
- * Errors: no tokenizer.json, unreadable images, a prompt over the context (MT_ERR_CONTEXT), bad sampling
- * parameters. */
+/* Answers a conversation: renders msgs with the model's chat format, tokenizes, turns images and videos into tokens
+ * (videos are decoded again on each call, with their progress logged), and generates until an end-of-turn token or
+ * max_new_tokens, streaming through on_text. When msgs repeats the conversation this session has already seen (a
+ * chat turn), the KV cache of that part is reused. stats may be NULL; once the prompt is made it is filled in, on
+ * failure too (MT_ERR_CONTEXT: prompt_tokens and image_tokens, videos' included, say how large the prompt was). An
+ * answer that reaches the end of the context stops there (stats->stop MT_STOP_CONTEXT). Errors: no tokenizer.json,
+ * unreadable images or videos, a video the model does not take (MT_ERR_UNSUPPORTED), a prompt over the context
+ * (MT_ERR_CONTEXT), bad sampling parameters. */
 mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, const mt_gen_params *p,
                           mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err);
 

@@ -100,6 +100,7 @@ mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, 
         unlink(tmp);
         if (st) rename_in_err(err, tmp, name);
     }
+    if (st && err && !strstr(err->msg, name)) mt_err_prefix(err, "%s", name);
     if (st) return st;
     mt_log(MT_LOG_INFO, "%s: %lld temporal groups of %lldx%lld patches, %lld tokens, in %.2f s", name,
            (long long)out->grid.t, (long long)out->grid.h,

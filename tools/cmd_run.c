@@ -47,8 +47,8 @@ static const char chat_usage[] =
     "(quoted or backslash-escaped paths as terminals paste them), /video PATH a video (a file or a folder of\n"
     "frames), /reset forgets the conversation, /help, /quit.\n"
     "When the conversation outgrows the context, its oldest turns are dropped (with a notice). Options as for\n"
-    "mitten run (without -p, --image and --video). Exits 1 when the model did not load or anything failed on the way (each\n"
-    "failure is reported when it happens).\n";
+    "mitten run (without -p, --image and --video). Exits 1 when the model did not load or anything failed on the\n"
+    "way (each failure is reported when it happens).\n";
 
 static const char chat_help[] =
     "  /image PATH...  attach images to your next message (paths may be quoted, as terminals paste them)\n"
@@ -436,7 +436,8 @@ static int split_paths(const char *arg, char **out, int cap, const char *cmd, mt
         }
         word[w] = 0;
         if (quote) {
-            mt_err_set(err, MT_ERR_INVALID_ARG, "%s: a %s quote is not closed", cmd, quote == '"' ? "double" : "single");
+            mt_err_set(err, MT_ERR_INVALID_ARG, "%s: a %s quote is not closed", cmd,
+                       quote == '"' ? "double" : "single");
         } else if (n == cap) {
             mt_err_set(err, MT_ERR_LIMIT, "%s: at most %d at once", cmd, cap);
         } else if (!(out[n] = mt_strdup(word))) {

@@ -66,7 +66,8 @@ int mt_cmd_serve(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", serve_usage), MT_EXIT_OK;
     const char *model_dir = mt_cli_default_model(), *v, *name = NULL;
     mt_server_params p = {.port = 8080, .api_key = getenv("MITTEN_API_KEY"),
-                          .limits = {.max_images = 8, .max_videos = 2, .max_tokens = 4096, .max_image_pixels = MT_IMAGE_DEFAULT_MAX_PIXELS}};
+                          .limits = {.max_images = 8, .max_videos = 2, .max_tokens = 4096,
+                                     .max_image_pixels = MT_IMAGE_DEFAULT_MAX_PIXELS}};
     mt_model_params mp = {.max_pixels = 802816, .video = {.max_frames = 64}};
     if (p.api_key && !*p.api_key) p.api_key = NULL;
     int bad = 0;

@@ -1,6 +1,7 @@
 /* engine/chat: a conversation in, a streamed answer out - the path `mitten run`, `mitten chat` and the server
  * share. Messages are rendered with the model's chat format, tokenized, each image and video decoded and
- * preprocessed by the model's processor and its placeholder expanded (images and videos in message order), then the session generates with KV-cache reuse across turns. */
+ * preprocessed by the model's processor and its placeholder expanded (images and videos in message order), then
+ * the session generates with KV-cache reuse across turns. */
 #include <stdio.h>
 #include <string.h>
 
@@ -96,8 +97,8 @@ static mt_status render(const mt_model *m, const mt_message *msgs, size_t n, cha
         for (size_t k = 0; k <= msgs[i].n_images && ok; k++) {
             cJSON *part = cJSON_CreateObject();
             ok = part && cJSON_AddItemToArray(parts, part);
-            if (ok && k < msgs[i].n_images)
-                ok = cJSON_AddStringToObject(part, "type", msgs[i].images[k].kind == MT_MEDIA_VIDEO ? "video" : "image") != NULL;
+            const char *kind = k < msgs[i].n_images && msgs[i].images[k].kind == MT_MEDIA_VIDEO ? "video" : "image";
+            if (ok && k < msgs[i].n_images) ok = cJSON_AddStringToObject(part, "type", kind) != NULL;
             else if (ok) ok = cJSON_AddStringToObject(part, "type", "text") && cJSON_AddStringToObject(part, "text", text);
         }
     }

@@ -33,7 +33,8 @@ static mt_status check_video_params(const mt_video_params *vp, mt_err *err) {
     } f[] = {{"nframes", vp->nframes},       {"min_frames", vp->min_frames}, {"max_frames", vp->max_frames},
              {"max_pixels", vp->max_pixels}, {"total_pixels", vp->total_pixels}};
     for (size_t i = 0; i < MT_ARRAY_LEN(f); i++)
-        if (f[i].v < 0) return mt_err_set(err, MT_ERR_INVALID_ARG, "video %s %lld is negative", f[i].name, (long long)f[i].v);
+        if (f[i].v < 0)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "video %s %lld is negative", f[i].name, (long long)f[i].v);
     return MT_OK;
 }
 

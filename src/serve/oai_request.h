@@ -1,10 +1,12 @@
 /* serve/oai_request: an OpenAI request body (POST /v1/chat/completions or /v1/completions) checked field by field and
- * turned into what the engine takes: the messages as transformers' chat templates read them, the decoded images in
- * order, the sampling settings over the model's defaults, the stop strings and the stream options.
+ * turned into what the engine takes: the messages as transformers' chat templates read them, the decoded images and
+ * the located videos in order, the sampling settings over the model's defaults, the stop strings and the stream
+ * options.
  *
  * Messages for the template: content stays a string, or becomes a list of {"type": "text", "text"},
- * {"type": "image"} and {"type": "video"} parts in the client's order; "developer" is "system"; an assistant's tool_calls keep their
- * arguments as an object when they parse as JSON (templates print them with tojson); tool messages pass as they are.
+ * {"type": "image"} and {"type": "video"} parts in the client's order; "developer" is "system"; an assistant's
+ * tool_calls keep their arguments as an object when they parse as JSON (templates print them with tojson); tool
+ * messages pass as they are.
  *
  * Every refusal names the field (param, as OpenAI's error object has it) and says what is wrong. */
 #ifndef MT_OAI_REQUEST_H

@@ -48,6 +48,18 @@ const char *mt_status_name(mt_status s);
 typedef struct mt_model mt_model;
 typedef struct mt_session mt_session;
 
+/* How videos are sampled and sized, as qwen-vl-utils' fetch_video takes it (every field 0: its defaults, which
+ * transformers users get). */
+typedef struct mt_video_params {
+    double fps;           /* frames sampled per second of video (a folder of frames: the rate they were taken at);
+                             0: 2 */
+    int64_t nframes;      /* > 0: this many frames (rounded to even) instead of fps */
+    int64_t min_frames;   /* 0: 4 */
+    int64_t max_frames;   /* 0: min(768, the frames in the video) */
+    int64_t max_pixels;   /* per frame; 0: 768 * 28^2 for patch 14, lowered to fit total_pixels */
+    int64_t total_pixels; /* the whole clip's budget; 0: 128000 * 28^2 * 0.9 for patch 14 */
+} mt_video_params;
+
 typedef struct mt_model_params {
     bool allow_unused; /* load even when the checkpoint holds tensors no part reads (they are logged); default false */
     /* 0: images are resized as the processor's config says. N > 0: the processor's max_pixels is at most N, as
@@ -56,6 +68,7 @@ typedef struct mt_model_params {
     int64_t max_pixels;
     /* With a GGUF language model as dir: its vision part, the mmproj file llama.cpp's --mmproj takes (NULL: none) */
     const char *mmproj;
+    mt_video_params video; /* how videos are sampled and sized */
 } mt_model_params;
 
 /* Opens a Hugging Face checkpoint folder, or a GGUF file (with p->mmproj for its vision part; models/gguf_source.h
@@ -116,18 +129,25 @@ mt_gen_params mt_gen_params_default(void);
  * Start from these and change what the user asked for (mitten run's flags do). */
 mt_gen_params mt_model_gen_params(const mt_model *m);
 
-/* An image given by file path, or by its encoded bytes (JPEG, PNG, WebP) when path is NULL. */
+/* What an mt_image_ref holds (a zeroed ref is an image). */
+typedef enum mt_media_kind { MT_MEDIA_IMAGE = 0, MT_MEDIA_VIDEO = 1 } mt_media_kind;
+
+/* An image or a video given by file path, or by its encoded bytes when path is NULL. Images: JPEG, PNG, WebP.
+ * Videos: a file FFmpeg reads (bytes are written to a private temporary file while they are decoded, since FFmpeg
+ * reads files), or by path a folder of frames (image files in name order); they are sampled as
+ * mt_model_params.video says. A model whose processor takes no videos refuses one (MT_ERR_UNSUPPORTED). */
 typedef struct mt_image_ref {
     const char *path;
     const void *data;
     size_t size;
+    mt_media_kind kind;
 } mt_image_ref;
 
-/* One chat message: its images come before its text, as chat clients send them. */
+/* One chat message: its images and videos (in this order) come before its text, as chat clients send them. */
 typedef struct mt_message {
     const char *role; /* "system", "user", "assistant" */
     const char *text;
-    const mt_image_ref *images;
+    const mt_image_ref *images; /* images and videos */
     size_t n_images;
 } mt_message;
 
@@ -149,13 +169,14 @@ typedef struct mt_gen_stats {
 /* Receives the answer as it is generated, in whole UTF-8 characters; returning false stops generation. */
 typedef bool (*mt_text_fn)(void *user, const char *text, size_t len);
 
-/* Answers a conversation: renders msgs with the model's chat format, tokenizes, turns images into tokens, and
- * generates until an end-of-turn token or max_new_tokens, streaming through on_text. When msgs repeats the
- * conversation this session has already seen (a chat turn), the KV cache of that part is reused. stats may be NULL;
- * once the prompt is made it is filled in, on failure too (MT_ERR_CONTEXT: prompt_tokens and image_tokens say how
- * large the prompt was). An answer that reaches the end of the context stops there (stats->stop MT_STOP_CONTEXT).
- * Errors: no tokenizer.json, unreadable images, a prompt over the context (MT_ERR_CONTEXT), bad sampling
- * parameters. */
+/* Answers a conversation: renders msgs with the model's chat format, tokenizes, turns images and videos into tokens
+ * (videos are decoded again on each call, with their progress logged), and generates until an end-of-turn token or
+ * max_new_tokens, streaming through on_text. When msgs repeats the conversation this session has already seen (a
+ * chat turn), the KV cache of that part is reused. stats may be NULL; once the prompt is made it is filled in, on
+ * failure too (MT_ERR_CONTEXT: prompt_tokens and image_tokens, videos' included, say how large the prompt was). An
+ * answer that reaches the end of the context stops there (stats->stop MT_STOP_CONTEXT). Errors: no tokenizer.json,
+ * unreadable images or videos, a video the model does not take (MT_ERR_UNSUPPORTED), a prompt over the context
+ * (MT_ERR_CONTEXT), bad sampling parameters. */
 mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, const mt_gen_params *p,
                           mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err);
 

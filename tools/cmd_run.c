@@ -1,4 +1,4 @@
-/* mitten run / chat: answer prompts about images, streaming the answer to stdout, through the public API
+/* mitten run / chat: answer prompts about images and videos, streaming the answer to stdout, through the public API
  * (mt_session_chat). chat keeps one session, so each turn reuses the KV cache of the conversation so far.
  *
  * Sampling starts from the model's generation_config.json (mt_model_gen_params) and the flags given override it.
@@ -18,9 +18,10 @@
 #define DEFAULT_CTX 4096
 
 static const char run_usage[] =
-    "usage: mitten run [-m DIR] [--image FILE]... -p PROMPT [options]\n\n"
-    "Answers PROMPT about the images (in order, before the text), streaming to stdout. -p - reads the prompt\n"
-    "from stdin (its trailing newlines dropped).\n\n"
+    "usage: mitten run [-m DIR] [--image FILE | --video FILE]... -p PROMPT [options]\n\n"
+    "Answers PROMPT about the images and videos (in the order given, before the text), streaming to stdout.\n"
+    "-p - reads the prompt from stdin (its trailing newlines dropped). A video is a file FFmpeg reads or a\n"
+    "folder of its frames (image files in name order); its frames are sampled as qwen-vl-utils does.\n\n"
     "options:\n"
     "  -m DIR               Hugging Face checkpoint folder (default: $MITTEN_MODEL, else the shipped model), or a\n"
     "                       GGUF file (llama.cpp's or mitten quantize's) with --mmproj P.gguf for its vision part\n"
@@ -33,19 +34,25 @@ static const char run_usage[] =
     "  --seed S             sampling seed (default: a random one, printed with the stats so a run can be repeated)\n"
     "  --ctx N              context length in tokens (default 4096, at most the model's maximum)\n"
     "  --max-pixels N       resize each image to at most N pixels (caps the processor's max_pixels): fewer tokens\n"
+    "  --fps N              video frames sampled per second (default 2; for a folder, the rate of its frames)\n"
+    "  --max-frames N       at most N frames of a video (default min(768, its frames))\n"
+    "  --video-max-pixels N each video frame at most N pixels (default: qwen-vl-utils' 768 * 28^2 within the\n"
+    "                       processor's max_pixels, lowered for long videos): fewer tokens\n"
     "  --threads N          threads (default: all CPUs)\n"
     "  --allow-unused       load a checkpoint that holds tensors the model does not read\n";
 
 static const char chat_usage[] =
     "usage: mitten chat [-m DIR] [options]\n\n"
     "A conversation on stdin: each line is a user turn. Commands: /image PATH attaches an image to the next turn\n"
-    "(quoted or backslash-escaped paths as terminals paste them), /reset forgets the conversation, /help, /quit.\n"
+    "(quoted or backslash-escaped paths as terminals paste them), /video PATH a video (a file or a folder of\n"
+    "frames), /reset forgets the conversation, /help, /quit.\n"
     "When the conversation outgrows the context, its oldest turns are dropped (with a notice). Options as for\n"
-    "mitten run (without -p and --image). Exits 1 when the model did not load or anything failed on the way (each\n"
-    "failure is reported when it happens).\n";
+    "mitten run (without -p, --image and --video). Exits 1 when the model did not load or anything failed on the\n"
+    "way (each failure is reported when it happens).\n";
 
 static const char chat_help[] =
     "  /image PATH...  attach images to your next message (paths may be quoted, as terminals paste them)\n"
+    "  /video PATH...  attach videos (files FFmpeg reads, or folders of frames) to your next message\n"
     "  /reset          forget the conversation\n"
     "  /help           this list\n"
     "  /quit           end (as does end of input)\n"
@@ -67,6 +74,7 @@ enum { SET_TEMPERATURE = 1, SET_TOP_K = 2, SET_TOP_P = 4, SET_MIN_P = 8, SET_PEN
 typedef struct options {
     const char *model_dir, *prompt, *system;
     const char *images[MAX_IMAGES];
+    mt_media_kind kinds[MAX_IMAGES];
     int n_images;
     mt_session_params sp;
     mt_model_params mp;
@@ -91,9 +99,13 @@ static int parse_options(int argc, char **argv, bool is_run, options *o) {
             continue;
         }
         if (is_run && mt_cli_opt(&a, "-p", &o->prompt, &bad)) continue;
-        if (is_run && mt_cli_opt(&a, "--image", &v, &bad)) {
-            if (o->n_images == MAX_IMAGES) return mt_cli_usage(usage, "at most %d images", MAX_IMAGES);
-            if (!bad) o->images[o->n_images++] = v;
+        bool video = false;
+        if (is_run && (mt_cli_opt(&a, "--image", &v, &bad) || (video = mt_cli_opt(&a, "--video", &v, &bad)))) {
+            if (o->n_images == MAX_IMAGES) return mt_cli_usage(usage, "at most %d images and videos", MAX_IMAGES);
+            if (!bad) {
+                o->kinds[o->n_images] = video ? MT_MEDIA_VIDEO : MT_MEDIA_IMAGE;
+                o->images[o->n_images++] = v;
+            }
             continue;
         }
 #define NUM_OPT(name, lo, hi, dst, flag)                                                              \
@@ -116,6 +128,9 @@ static int parse_options(int argc, char **argv, bool is_run, options *o) {
         NUM_OPT("--ctx", 16, 1 << 24, o->sp.n_ctx, 0)
         NUM_OPT("--max-pixels", 1, (int64_t)1 << 40, o->mp.max_pixels, 0)
         NUM_OPT("--threads", 0, 1024, o->sp.n_threads, 0)
+        NUM_OPT("--max-frames", 2, 1 << 20, o->mp.video.max_frames, 0)
+        NUM_OPT("--video-max-pixels", 1, (int64_t)1 << 40, o->mp.video.max_pixels, 0)
+        FLOAT_OPT("--fps", 1e-3f, 1000, o->mp.video.fps, 0)
         FLOAT_OPT("--temperature", 0, 100, o->given.temperature, SET_TEMPERATURE)
         FLOAT_OPT("--top-p", 1e-6f, 1, o->given.top_p, SET_TOP_P)
         FLOAT_OPT("--min-p", 0, 1, o->given.min_p, SET_MIN_P)
@@ -219,13 +234,14 @@ static void drop_last_message(conversation *c) {
     mt_free(c->texts[k]);
 }
 
-static mt_status attach_image(conversation *c, const char *path, mt_err *err) {
+static mt_status attach_image(conversation *c, const char *path, mt_media_kind kind, mt_err *err) {
     if (c->n_images == MAX_IMAGES)
-        return mt_err_set(err, MT_ERR_LIMIT, "at most %d images in a conversation (/reset starts afresh)", MAX_IMAGES);
+        return mt_err_set(err, MT_ERR_LIMIT, "at most %d images and videos in a conversation (/reset starts afresh)",
+                          MAX_IMAGES);
     char *copy = mt_strdup(path);
     if (!copy) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     c->paths[c->n_images] = copy;
-    c->images[c->n_images++] = (mt_image_ref){.path = copy};
+    c->images[c->n_images++] = (mt_image_ref){.path = copy, .kind = kind};
     c->pending++;
     return MT_OK;
 }
@@ -363,7 +379,7 @@ int mt_cmd_run(int argc, char **argv) {
     int rc = cli_chat_start(argc, argv, true, &k);
     if (rc) return cli_chat_finish(&k, rc);
     mt_status st = MT_OK;
-    for (int i = 0; !st && i < k.o.n_images; i++) st = attach_image(&k.c, k.o.images[i], &k.err);
+    for (int i = 0; !st && i < k.o.n_images; i++) st = attach_image(&k.c, k.o.images[i], k.o.kinds[i], &k.err);
     if (!st) st = add_message(&k.c, "user", k.o.prompt, &k.err);
     if (st) return cli_chat_finish(&k, mt_cli_fail(&k.err));
     mt_gen_stats gs;
@@ -376,7 +392,7 @@ int mt_cmd_run(int argc, char **argv) {
 /* Splits an /image argument into paths as a terminal pastes them: the whole text when it names a file (a path
  * with spaces typed as it is), else shell words: '...' literally, "..." with \" \\ \$ \` escapes, and a backslash
  * escaping the next character elsewhere. Returns the count (paths in out[], owned), or -1 with err set. */
-static int split_paths(const char *arg, char **out, int cap, mt_err *err) {
+static int split_paths(const char *arg, char **out, int cap, const char *cmd, mt_err *err) {
     while (*arg == ' ' || *arg == '\t') arg++;
     size_t len = strlen(arg);
     while (len > 0 && (arg[len - 1] == ' ' || arg[len - 1] == '\t')) len--;
@@ -420,9 +436,10 @@ static int split_paths(const char *arg, char **out, int cap, mt_err *err) {
         }
         word[w] = 0;
         if (quote) {
-            mt_err_set(err, MT_ERR_INVALID_ARG, "/image: a %s quote is not closed", quote == '"' ? "double" : "single");
+            mt_err_set(err, MT_ERR_INVALID_ARG, "%s: a %s quote is not closed", cmd,
+                       quote == '"' ? "double" : "single");
         } else if (n == cap) {
-            mt_err_set(err, MT_ERR_LIMIT, "/image: at most %d images at once", cap);
+            mt_err_set(err, MT_ERR_LIMIT, "%s: at most %d at once", cmd, cap);
         } else if (!(out[n] = mt_strdup(word))) {
             mt_err_set(err, MT_ERR_NOMEM, "out of memory");
         } else {
@@ -434,35 +451,42 @@ static int split_paths(const char *arg, char **out, int cap, mt_err *err) {
         return -1;
     }
     mt_free(word);
-    if (n == 0) mt_err_set(err, MT_ERR_INVALID_ARG, "/image needs a file: /image PATH");
+    if (n == 0) mt_err_set(err, MT_ERR_INVALID_ARG, "%s needs a file: %s PATH", cmd, cmd);
     return n ? n : -1;
 }
 
-/* /image PATH...: every image is read now, so a bad one is said at once and none of them is attached. */
-static mt_status image_command(cli_chat *k, const char *arg) {
+/* /image PATH... and /video PATH...: every image is read now, so a bad one is said at once and none of them is
+ * attached; a video is only checked to exist here, as decoding it is the long part of its turn. */
+static mt_status image_command(cli_chat *k, const char *arg, mt_media_kind kind) {
+    const char *cmd = kind == MT_MEDIA_VIDEO ? "/video" : "/image";
     char *paths[MAX_IMAGES];
-    int n = split_paths(arg, paths, MAX_IMAGES, &k->err);
+    int n = split_paths(arg, paths, MAX_IMAGES, cmd, &k->err);
     if (n < 0) return k->err.code;
     mt_status st = MT_OK;
     int64_t w[MAX_IMAGES], h[MAX_IMAGES];
     for (int i = 0; i < n && !st; i++) {
         mt_image img;
-        if (!(st = mt_image_load(paths[i], MT_IMAGE_DEFAULT_MAX_PIXELS, &img, &k->err))) {
+        if (kind == MT_MEDIA_VIDEO) {
+            if (!mt_file_exists(paths[i]))
+                st = mt_err_set(&k->err, MT_ERR_IO, "%s: no such file or folder", paths[i]);
+        } else if (!(st = mt_image_load(paths[i], MT_IMAGE_DEFAULT_MAX_PIXELS, &img, &k->err))) {
             w[i] = img.width;
             h[i] = img.height;
             mt_image_free(&img);
         }
     }
     if (!st && k->c.n_images + n > MAX_IMAGES)
-        st = mt_err_set(&k->err, MT_ERR_LIMIT, "at most %d images in a conversation (/reset starts afresh)",
-                        MAX_IMAGES);
+        st = mt_err_set(&k->err, MT_ERR_LIMIT, "at most %d images and videos in a conversation (/reset starts "
+                        "afresh)", MAX_IMAGES);
     for (int i = 0; i < n && !st; i++) {
-        st = attach_image(&k->c, paths[i], &k->err);
-        if (!st)
+        st = attach_image(&k->c, paths[i], kind, &k->err);
+        if (!st && kind == MT_MEDIA_VIDEO)
+            fprintf(stderr, "attached video %s; it goes with your next message\n", paths[i]);
+        else if (!st)
             fprintf(stderr, "attached %s (%lldx%lld); it goes with your next message\n", paths[i], (long long)w[i],
                     (long long)h[i]);
     }
-    if (st) mt_err_prefix(&k->err, "/image (nothing attached)");
+    if (st) mt_err_prefix(&k->err, "%s (nothing attached)", cmd);
     for (int i = 0; i < n; i++) mt_free(paths[i]);
     return st;
 }
@@ -505,7 +529,8 @@ int mt_cmd_chat(int argc, char **argv) {
     size_t cap = 0;
     int failures = 0;
     bool fatal = false;
-    fprintf(stderr, "mitten chat: type a message; /image PATH attaches an image, /help lists the commands\n");
+    fprintf(stderr, "mitten chat: type a message; /image PATH attaches an image, /video PATH a video, /help lists "
+            "the commands\n");
     while (!fatal && (fprintf(stderr, "> "), getline(&line, &cap, stdin)) >= 0) {
         line[strcspn(line, "\r\n")] = 0;
         mt_status st = MT_OK;
@@ -521,7 +546,9 @@ int mt_cmd_chat(int argc, char **argv) {
                 if (k.o.system && (st = add_message(c, "system", k.o.system, &k.err))) fatal = true;
                 if (!st) fprintf(stderr, "the conversation is forgotten\n");
             } else if (cmd == 6 && strncmp(line, "/image", cmd) == 0) {
-                st = image_command(&k, line + cmd);
+                st = image_command(&k, line + cmd, MT_MEDIA_IMAGE);
+            } else if (cmd == 6 && strncmp(line, "/video", cmd) == 0) {
+                st = image_command(&k, line + cmd, MT_MEDIA_VIDEO);
             } else {
                 st = mt_err_set(&k.err, MT_ERR_INVALID_ARG, "unknown command %.*s (/help lists them; //TEXT sends "
                                 "a message that starts with /)", (int)MT_MIN(cmd, 64), line);
@@ -540,7 +567,7 @@ int mt_cmd_chat(int argc, char **argv) {
         failures++;
     }
     if (fatal) mt_cli_fail(&k.err);
-    if (c->pending) fprintf(stderr, "mitten: %d attached image(s) went with no message\n", c->pending);
+    if (c->pending) fprintf(stderr, "mitten: %d attached image(s) or video(s) went with no message\n", c->pending);
     free(line);
     return cli_chat_finish(&k, failures ? MT_EXIT_FAIL : MT_EXIT_OK);
 }

@@ -34,11 +34,16 @@ static const char serve_usage[] =
     "  --step-ms MS           a longer prompt is read in chunks sized so that a step takes about MS ms (default\n"
     "                         500): less keeps streams smooth and first tokens prompt while it is read, more\n"
     "                         reads it faster\n"
-    "  --allow-files DIR      let image_url name local files under DIR (default: data: URLs only)\n"
+    "  --allow-files DIR      let image_url and video_url name local files under DIR (default: data: URLs only)\n"
     "  --max-body BYTES       largest request body (default 67108864)\n"
     "  --max-images N         images per request (default 8)\n"
     "  --max-image-pixels N   images are resized to at most N pixels, as the processor's max_pixels would\n"
     "                         (default 802816, 1024 tokens on Qwen2.5-VL; images larger than 89 MP are refused)\n"
+    "  --max-videos N         videos (video_url parts) per request (default 2); each is decoded by FFmpeg from a\n"
+    "                         data:video/...;base64 URL (through a private temporary file) or an allowed file\n"
+    "  --max-frames N         most frames sampled from a video (default 64; 2 per second otherwise)\n"
+    "  --video-max-pixels N   most pixels per video frame (default: qwen-vl-utils' 768 * 28^2, lowered for long\n"
+    "                         videos)\n"
     "  --max-tokens N         most tokens one answer may ask for (default 4096)\n"
     "  --timeout SECONDS      longest one request may take (default 600)\n"
     "  --idle-timeout SECONDS close a connection silent this long while sending its request (default 30)\n"
@@ -61,8 +66,9 @@ int mt_cmd_serve(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", serve_usage), MT_EXIT_OK;
     const char *model_dir = mt_cli_default_model(), *v, *name = NULL;
     mt_server_params p = {.port = 8080, .api_key = getenv("MITTEN_API_KEY"),
-                          .limits = {.max_images = 8, .max_tokens = 4096, .max_image_pixels = MT_IMAGE_DEFAULT_MAX_PIXELS}};
-    mt_model_params mp = {.max_pixels = 802816};
+                          .limits = {.max_images = 8, .max_videos = 2, .max_tokens = 4096,
+                                     .max_image_pixels = MT_IMAGE_DEFAULT_MAX_PIXELS}};
+    mt_model_params mp = {.max_pixels = 802816, .video = {.max_frames = 64}};
     if (p.api_key && !*p.api_key) p.api_key = NULL;
     int bad = 0;
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
@@ -96,6 +102,9 @@ int mt_cmd_serve(int argc, char **argv) {
         NUM_OPT("--max-body", 1024, (int64_t)1 << 34, p.max_body)
         NUM_OPT("--max-images", 0, 64, p.limits.max_images)
         NUM_OPT("--max-image-pixels", 1, (int64_t)1 << 40, mp.max_pixels)
+        NUM_OPT("--max-videos", 0, MT_OAI_MAX_VIDEOS, p.limits.max_videos)
+        NUM_OPT("--max-frames", 2, 1 << 20, mp.video.max_frames)
+        NUM_OPT("--video-max-pixels", 1, (int64_t)1 << 40, mp.video.max_pixels)
         NUM_OPT("--max-tokens", 1, 1 << 24, p.limits.max_tokens)
         NUM_OPT("--timeout", 1, 1 << 24, p.request_seconds)
         NUM_OPT("--idle-timeout", 1, 1 << 20, p.idle_seconds)

@@ -1,6 +1,7 @@
 /* engine/chat: a conversation in, a streamed answer out - the path `mitten run`, `mitten chat` and the server
- * share. Messages are rendered with the model's chat format, tokenized, each image decoded and preprocessed by
- * the model's processor and its placeholder expanded, then the session generates with KV-cache reuse across turns. */
+ * share. Messages are rendered with the model's chat format, tokenized, each image and video decoded and
+ * preprocessed by the model's processor and its placeholder expanded (images and videos in message order), then
+ * the session generates with KV-cache reuse across turns. */
 #include <stdio.h>
 #include <string.h>
 
@@ -33,10 +34,19 @@ static void images_free(chat_images *ci) {
 
 static mt_status add_image(const mt_model *m, const mt_image_ref *ref, chat_images *ci, mt_err *err) {
     if (ci->n == MAX_CHAT_IMAGES)
-        return mt_err_set(err, MT_ERR_LIMIT, "a conversation may hold at most %d images", MAX_CHAT_IMAGES);
+        return mt_err_set(err, MT_ERR_LIMIT, "a conversation may hold at most %d images and videos", MAX_CHAT_IMAGES);
     char what[32];
     mt_image img;
     mt_status st;
+    if (ref->kind == MT_MEDIA_VIDEO) {
+        snprintf(what, sizeof what, "video %d", ci->n + 1);
+        st = mt_model_preprocess_video(m, ref, ref->path ? ref->path : what, &ci->pixels[ci->n], &ci->in[ci->n], err);
+        if (!st) ci->n++;
+        return st;
+    }
+    if (ref->kind != MT_MEDIA_IMAGE)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d: kind %d is neither image nor video", ci->n + 1,
+                          (int)ref->kind);
     if (ref->path) {
         st = mt_image_load(ref->path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
     } else {
@@ -70,7 +80,7 @@ static bool on_token(void *user, int32_t token) {
 }
 
 /* The messages as transformers' apply_chat_template takes them: content is the text alone, or a list of parts
- * with the images first when there are any. */
+ * with the images and videos first when there are any. */
 static mt_status render(const mt_model *m, const mt_message *msgs, size_t n, char **prompt, mt_err *err) {
     cJSON *arr = cJSON_CreateArray();
     bool ok = arr != NULL;
@@ -87,7 +97,8 @@ static mt_status render(const mt_model *m, const mt_message *msgs, size_t n, cha
         for (size_t k = 0; k <= msgs[i].n_images && ok; k++) {
             cJSON *part = cJSON_CreateObject();
             ok = part && cJSON_AddItemToArray(parts, part);
-            if (ok && k < msgs[i].n_images) ok = cJSON_AddStringToObject(part, "type", "image") != NULL;
+            const char *kind = k < msgs[i].n_images && msgs[i].images[k].kind == MT_MEDIA_VIDEO ? "video" : "image";
+            if (ok && k < msgs[i].n_images) ok = cJSON_AddStringToObject(part, "type", kind) != NULL;
             else if (ok) ok = cJSON_AddStringToObject(part, "type", "text") && cJSON_AddStringToObject(part, "text", text);
         }
     }
@@ -116,11 +127,9 @@ mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, 
     mt_status st = MT_OK;
     for (size_t i = 0; i < n_msgs && !st; i++)
         for (size_t k = 0; k < msgs[i].n_images && !st; k++) st = add_image(m, &msgs[i].images[k], ci, err);
-    mt_image_grid grids[MAX_CHAT_IMAGES];
-    for (int i = 0; i < ci->n; i++) grids[i] = ci->in[i].grid;
     if (!st) st = render(m, msgs, n_msgs, &prompt, err);
     if (!st) st = mt_tokenizer_encode(m->tok, prompt, strlen(prompt), true, &ids, &n_ids, err);
-    if (!st) st = mt_model_expand_images(m, ids, (int64_t)n_ids, grids, ci->n, &expanded, &n_expanded, err);
+    if (!st) st = mt_model_expand_inputs(m, ids, (int64_t)n_ids, ci->in, ci->n, &expanded, &n_expanded, err);
     if (!st) st = mt_detok_stream_new(m->tok, true, &out.detok, err);
     if (!st)
         st = mt_session_generate(s, expanded, n_expanded, ci->in, ci->n, gp.max_new_tokens, &gp.sampling, on_token,

@@ -1,8 +1,14 @@
 /* models/assemble: processor, vision tower and decoder put together for one sequence (see assemble.h). */
 #include "models/assemble.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "media/video.h"
 #include "models/decoder.h"
 
 #define MAX_EXPANSION (INT64_C(1) << 24)
@@ -16,6 +22,91 @@ mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, floa
     mt_status st = p->preprocess(m->processor, img, pixels, &out->n_patches, &out->grid, &out->patch_dim, err);
     out->pixels = *pixels;
     return st;
+}
+
+static mt_status check_video_params(const mt_video_params *vp, mt_err *err) {
+    if (!(vp->fps >= 0 && vp->fps <= 1000))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "video fps %g is outside [0, 1000] (0: the default)", vp->fps);
+    const struct {
+        const char *name;
+        int64_t v;
+    } f[] = {{"nframes", vp->nframes},       {"min_frames", vp->min_frames}, {"max_frames", vp->max_frames},
+             {"max_pixels", vp->max_pixels}, {"total_pixels", vp->total_pixels}};
+    for (size_t i = 0; i < MT_ARRAY_LEN(f); i++)
+        if (f[i].v < 0)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "video %s %lld is negative", f[i].name, (long long)f[i].v);
+    return MT_OK;
+}
+
+/* The error names the temporary file a video's bytes went to; the caller's name says more. */
+static void rename_in_err(mt_err *err, const char *from, const char *to) {
+    char *at = err ? strstr(err->msg, from) : NULL;
+    if (!at) return;
+    char rest[MT_ERR_MSG_MAX];
+    snprintf(rest, sizeof rest, "%s", at + strlen(from));
+    snprintf(at, sizeof err->msg - (size_t)(at - err->msg), "%s%s", to, rest);
+}
+
+/* Writes bytes to a new file only this user may read, in $TMPDIR (else /tmp); path gets its name. */
+static mt_status write_private_temp(const void *data, size_t size, char *path, size_t cap, mt_err *err) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    if ((size_t)snprintf(path, cap, "%s/mitten-video-XXXXXX", dir) >= cap)
+        return mt_err_set(err, MT_ERR_IO, "TMPDIR %s: path too long", dir);
+    int fd = mkstemp(path);
+    if (fd < 0) return mt_err_set(err, MT_ERR_IO, "%s: cannot create a temporary file: %s", dir, strerror(errno));
+    bool ok = fchmod(fd, 0600) == 0;
+    for (size_t at = 0; ok && at < size;) {
+        ssize_t w = write(fd, (const char *)data + at, size - at);
+        if (w < 0 && errno == EINTR) continue;
+        ok = w > 0;
+        if (ok) at += (size_t)w;
+    }
+    int saved = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (ok) return MT_OK;
+    unlink(path);
+    return mt_err_set(err, MT_ERR_IO, "%s: cannot write a temporary copy of a video: %s", dir, strerror(saved));
+}
+
+mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, const char *name, float **pixels,
+                                    mt_image_input *out, mt_err *err) {
+    const mt_processor_part *p = m->comp->processor;
+    if (!p || !m->comp->vision || !p->preprocess_video)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: %s takes no videos", name, m->comp->name);
+    mt_status st = check_video_params(&m->params.video, err);
+    if (st) return st;
+    char tmp[4200];
+    const char *path = ref->path;
+    if (!path) {
+        if (!ref->data || ref->size == 0) return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no path and no bytes", name);
+        if ((st = write_private_temp(ref->data, ref->size, tmp, sizeof tmp, err))) return st;
+        path = tmp;
+    }
+    mt_video *v;
+    if (mt_video_open(path, MT_VIDEO_DEFAULT_MAX_PIXELS, &v, NULL) == MT_OK) {
+        const mt_video_info *info = mt_video_get_info(v);
+        mt_log(MT_LOG_INFO, "decoding %s (%lld frames, %.1f s, %lldx%lld) ...", name, (long long)info->n_frames,
+               info->duration, (long long)info->width, (long long)info->height);
+        mt_video_close(v);
+    }
+    double t0 = mt_time_now();
+    *pixels = NULL;
+    *out = (mt_image_input){0};
+    st = p->preprocess_video(m->processor, path, &m->params.video, pixels, out, err);
+    if (path == tmp) {
+        unlink(tmp);
+        if (st) rename_in_err(err, tmp, name);
+    }
+    if (st && err && !strstr(err->msg, name)) mt_err_prefix(err, "%s", name);
+    if (st) return st;
+    mt_log(MT_LOG_INFO, "%s: %lld temporal groups of %lldx%lld patches, %lld tokens, in %.2f s", name,
+           (long long)out->grid.t, (long long)out->grid.h,
+           (long long)out->grid.w, (long long)mt_model_input_rows(m, out), mt_time_now() - t0);
+    return MT_OK;
 }
 
 mt_status mt_model_tiles_input(const mt_model *m, const int64_t shape[4], const float *pixels, mt_image_input *out,

@@ -17,6 +17,13 @@
  * MT_ERR_UNSUPPORTED for a model without vision. */
 mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, float **pixels, mt_image_input *out,
                                     mt_err *err);
+/* A video as the model's processor makes it, sampled as m->params.video says: ref->path is a file FFmpeg reads or a
+ * folder of frames; without a path, ref->data [ref->size] is written to a private temporary file ($TMPDIR, else
+ * /tmp; mode 0600) that is removed before returning. *pixels (caller frees with mt_free) backs out (video set).
+ * name names the video in errors and in the progress logged (MT_LOG_INFO) around the decoding, which may be long.
+ * MT_ERR_UNSUPPORTED naming the model when its processor takes no videos. */
+mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, const char *name, float **pixels,
+                                    mt_image_input *out, mt_err *err);
 /* The input an array pixel_values [tiles, C, S, S] (pixels, shape) is for a tower that takes whole tiles
  * (InternViT); MT_ERR_UNSUPPORTED for a model whose tower takes patch rows with a grid, or none. */
 mt_status mt_model_tiles_input(const mt_model *m, const int64_t shape[4], const float *pixels, mt_image_input *out,

@@ -152,6 +152,10 @@ typedef struct mt_processor_part {
     /* As image_tokens, for one video's placeholder (its rows hold desc.video_token_id); NULL: no videos. */
     mt_status (*video_tokens)(const void *impl, mt_image_grid grid, int32_t *out, int64_t cap, int64_t *n,
                               mt_err *err);
+    /* A video file FFmpeg reads, or a folder of its frames, sampled as vp says: *pixels (caller frees with mt_free)
+     * backs out, whose video, grid, patch_dim and seconds_per_grid it fills. NULL: the family takes no videos. */
+    mt_status (*preprocess_video)(const void *impl, const char *path, const mt_video_params *vp, float **pixels,
+                                  mt_image_input *out, mt_err *err);
 } mt_processor_part;
 
 /* One architecture: which parts, where their tensors live, and what the checkpoint declares unused. */

@@ -15,8 +15,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/file.h"
+#include "media/qwen_video_pre.h"
 #include "media/qwen_vision_pre.h"
 #include "models/config.h"
 #include "models/model.h"
@@ -26,6 +28,7 @@ typedef enum qwen_time { TIME_FRAME, TIME_SECONDS, TIME_NONE } qwen_time;
 
 typedef struct qwen_proc {
     mt_qwen_preproc_cfg pre;
+    mt_qwen_preproc_cfg video_pre; /* pre before the run's image cap: videos are sized by their own bounds */
     int64_t merge, image_token_id, video_token_id;
     qwen_time time;
     int64_t tokens_per_second; /* TIME_SECONDS: vision_config.tokens_per_second */
@@ -65,6 +68,7 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_
                         "differ from config.json's %lld / %lld / %lld", m->dir, (long long)p->pre.patch_size,
                         (long long)p->pre.temporal_patch_size, (long long)p->pre.merge_size, (long long)patch,
                         (long long)temporal, (long long)merge);
+    p->video_pre = p->pre;
     /* the caller's cap for this run, as processor(images, max_pixels=N) */
     int64_t cap = m->params.max_pixels;
     if (!st && cap > 0 && cap < p->pre.min_pixels)
@@ -132,6 +136,41 @@ static mt_status video_tokens(const void *impl, mt_image_grid g, int32_t *out, i
     if (p->video_token_id < 0)
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "the model's config.json has no video_token_id");
     return placeholder_run(p, "video", p->video_token_id, g, out, cap, n, err);
+}
+
+static mt_status preprocess_video(const void *impl, const char *path, const mt_video_params *vp, float **pixels,
+                                 mt_image_input *out, mt_err *err) {
+    const qwen_proc *p = impl;
+    int64_t n;
+    /* a model that cannot place a video refuses it before the decoding, which may take long */
+    mt_status st = video_tokens(p, (mt_image_grid){1, p->merge, p->merge}, NULL, 0, &n, err);
+    if (st) return st;
+    mt_qwen_video_params q;
+    mt_qwen_video_params_default(&q);
+    if (vp->fps != 0) q.fps = vp->fps;
+    if (vp->min_frames != 0) q.min_frames = vp->min_frames;
+    q.nframes = vp->nframes;
+    q.max_frames = vp->max_frames;
+    /* qwen-vl-utils' frame bounds, kept inside the processor's own, which would otherwise resize the frames
+     * again (transformers does): a checkpoint with small images (mitten-tiny) gets frames its size */
+    const mt_qwen_preproc_cfg *c = &p->video_pre;
+    int64_t F = c->patch_size * c->merge_size;
+    q.max_pixels = vp->max_pixels > 0 ? MT_MIN(vp->max_pixels, c->max_pixels) : c->max_pixels;
+    if (128 * F * F > q.max_pixels) q.min_pixels = MT_MIN(c->min_pixels, q.max_pixels);
+    q.total_pixels = vp->total_pixels;
+    struct stat sb;
+    mt_qwen_video clip = {0};
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) st = mt_qwen_video_from_dir(path, &q, &p->video_pre, &clip, err);
+    else st = mt_qwen_video_from_file(path, &q, &p->video_pre, &clip, err);
+    if (st) return st;
+    *pixels = clip.pixel_values;
+    clip.pixel_values = NULL;
+    *out = (mt_image_input){.pixels = *pixels, .n_patches = clip.n_patches,
+                            .grid = {clip.grid_thw[0], clip.grid_thw[1], clip.grid_thw[2]},
+                            .patch_dim = 3 * c->temporal_patch_size * c->patch_size * c->patch_size, .video = true,
+                            .seconds_per_grid = clip.second_per_grid};
+    mt_qwen_video_free(&clip);
+    return MT_OK;
 }
 
 /* A video's time index step per temporal group (see the table at the top). */
@@ -203,8 +242,10 @@ static mt_status positions(const mt_model *m, const void *impl, const int32_t *i
 }
 
 const mt_processor_part mt_processor_qwen2_vl = {"qwen2-vl processor", load_qwen2, release, preprocess,
-                                                 image_tokens, positions, NULL, video_tokens};
+                                                 image_tokens, positions, NULL, video_tokens,
+                                                 preprocess_video};
 const mt_processor_part mt_processor_qwen2_5_vl = {"qwen2.5-vl processor", load_qwen2_5, release, preprocess,
-                                                   image_tokens, positions, NULL, video_tokens};
+                                                   image_tokens, positions, NULL, video_tokens,
+                                                   preprocess_video};
 const mt_processor_part mt_processor_qwen3_vl = {"qwen3-vl processor", load_qwen3, release, preprocess, image_tokens,
-                                                 positions, NULL, video_tokens};
+                                                 positions, NULL, video_tokens, preprocess_video};

@@ -392,8 +392,8 @@ static enum MHD_Result reply_whole(request *q) {
 typedef struct prompt {
     int32_t *ids;
     int64_t n;
-    float *pixels[MT_OAI_MAX_IMAGES];
-    mt_image_input images[MT_OAI_MAX_IMAGES];
+    float *pixels[MT_OAI_MAX_INPUTS];
+    mt_image_input images[MT_OAI_MAX_INPUTS]; /* images and videos in the order of their parts */
     int n_images;
 } prompt;
 
@@ -407,7 +407,26 @@ static int status_of(mt_status st) {
     return st == MT_ERR_NOMEM || st == MT_ERR_INTERNAL || st == MT_ERR_IO ? 500 : 400;
 }
 
-static mt_status make_prompt(const mt_server *s, const mt_oai_request *r, prompt *p, mt_err *err) {
+/* A video the processor could not take is the client's to fix (400), unless memory ran out. */
+static mt_status video_input(const mt_model *m, const mt_oai_request *r, int v, prompt *p, const char **param,
+                             mt_err *err) {
+    const char *at = r->video_param[v];
+    mt_status st = mt_model_preprocess_video(m, &r->videos[v], r->videos[v].path ? r->videos[v].path : at,
+                                             &p->pixels[p->n_images], &p->images[p->n_images], err);
+    if (!st) {
+        p->n_images++;
+        return MT_OK;
+    }
+    *param = at;
+    if (st == MT_ERR_NOMEM || st == MT_ERR_INTERNAL) return st;
+    /* FFmpeg's read errors on a truncated clip are MT_ERR_FORMAT or MT_ERR_IO: the client's to fix either way */
+    char msg[MT_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    bool named = strstr(msg, at) != NULL;
+    return mt_err_set(err, MT_ERR_INVALID_ARG, "%s%s%s", named ? "" : at, named ? "" : ": ", msg);
+}
+
+static mt_status make_prompt(const mt_server *s, const mt_oai_request *r, prompt *p, const char **param, mt_err *err) {
     const mt_model *m = s->m;
     char *text = NULL;
     size_t len = 0;
@@ -424,18 +443,22 @@ static mt_status make_prompt(const mt_server *s, const mt_oai_request *r, prompt
     size_t n_ids = 0;
     if (!st) st = mt_tokenizer_encode(m->tok, text, len, true, &ids, &n_ids, err);
     mt_free(text);
-    mt_image_grid grids[MT_OAI_MAX_IMAGES];
-    for (int i = 0; !st && i < r->n_images; i++) {
-        st = mt_model_preprocess_image(m, &r->images[i], &p->pixels[i], &p->images[i], err);
+    for (int i = 0, img = 0, vid = 0; !st && i < r->n_inputs; i++) {
+        if (r->input_is_video[i]) {
+            st = video_input(m, r, vid++, p, param, err);
+            continue;
+        }
+        int k = p->n_images;
+        st = mt_model_preprocess_image(m, &r->images[img], &p->pixels[k], &p->images[k], err);
         if (st) {
-            mt_err_prefix(err, "image %d", i + 1);
+            mt_err_prefix(err, "image %d", img + 1);
             break;
         }
-        p->images[i].pixels = p->pixels[i];
-        grids[i] = p->images[i].grid;
+        p->images[k].pixels = p->pixels[k];
         p->n_images++;
+        img++;
     }
-    if (!st) st = mt_model_expand_images(m, ids, (int64_t)n_ids, grids, p->n_images, &p->ids, &p->n, err);
+    if (!st) st = mt_model_expand_inputs(m, ids, (int64_t)n_ids, p->images, p->n_images, &p->ids, &p->n, err);
     mt_free(ids);
     return st;
 }
@@ -469,7 +492,7 @@ enum MHD_Result mt_serve_generate(mt_server *s, struct MHD_Connection *c, const 
         st = mt_err_set(&err, MT_ERR_INVALID_ARG, "The model `%.200s` does not exist (this server serves `%.80s`)",
                         q->oai.model, s->p.model_id);
     }
-    if (!st && (st = make_prompt(s, &q->oai, &p, &err))) http = status_of(st);
+    if (!st && (st = make_prompt(s, &q->oai, &p, &param, &err))) http = status_of(st);
     int64_t n_ctx = mt_sched_get_params(s->sched)->n_ctx;
     if (!st && p.n > n_ctx - 1) {
         code = "context_length_exceeded", param = "messages";

@@ -122,19 +122,29 @@ static mt_status stops(const cJSON *b, mt_oai_request *r, mt_oai_fail *fail, mt_
 
 /* ---- images ---- */
 
-static mt_status image_from_file(const char *path, const char *param, const mt_oai_limits *lim, mt_image *out,
-                                 mt_oai_fail *fail, mt_err *err) {
+/* The real path of a local file the client named, when it lies under --allow-files (*real: free()). */
+static mt_status allowed_file(const char *path, const char *param, const mt_oai_limits *lim, char **real,
+                              mt_oai_fail *fail, mt_err *err) {
     if (!lim->allow_files)
         return BAD(param, "local files are not served (start the server with --allow-files DIR to allow a folder)");
-    char *real = realpath(path, NULL);
-    if (!real) return BAD(param, "%s: no such file", path);
+    *real = realpath(path, NULL);
+    if (!*real) return BAD(param, "%s: no such file", path);
     size_t n = strlen(lim->allow_files);
-    bool inside = strncmp(real, lim->allow_files, n) == 0 && (real[n] == '/' || lim->allow_files[n - 1] == '/');
+    bool inside = strncmp(*real, lim->allow_files, n) == 0 && ((*real)[n] == '/' || lim->allow_files[n - 1] == '/');
     if (!inside) {
-        free(real);
+        free(*real);
+        *real = NULL;
         return BAD(param, "%s is not a file under the --allow-files folder", path);
     }
-    mt_status st = mt_image_load(real, lim->max_image_pixels, out, err);
+    return MT_OK;
+}
+
+static mt_status image_from_file(const char *path, const char *param, const mt_oai_limits *lim, mt_image *out,
+                                 mt_oai_fail *fail, mt_err *err) {
+    char *real;
+    mt_status st = allowed_file(path, param, lim, &real, fail, err);
+    if (st) return st;
+    st = mt_image_load(real, lim->max_image_pixels, out, err);
     free(real);
     if (st) return refuse(fail, err, st == MT_ERR_NOMEM ? st : MT_ERR_INVALID_ARG, param, "%s", err->msg);
     return MT_OK;
@@ -162,6 +172,44 @@ static mt_status image_from_url(const char *url, const char *param, const mt_oai
     st = mt_image_decode(bytes, nb, param, lim->max_image_pixels, out, err);
     mt_free(bytes);
     if (st) return refuse(fail, err, st == MT_ERR_NOMEM ? st : MT_ERR_INVALID_ARG, "", "%s", err->msg);
+    return MT_OK;
+}
+
+/* A video_url: a local path under --allow-files (kept as its real path) or a base64 data:video/... URL (its bytes
+ * kept); either is decoded later by the model's processor. */
+static mt_status video_from_url(const char *url, const char *param, const mt_oai_limits *lim, mt_image_ref *out,
+                                mt_oai_fail *fail, mt_err *err) {
+    *out = (mt_image_ref){.kind = MT_MEDIA_VIDEO};
+    if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
+        return BAD(param, "this server fetches nothing from the network: send the video as a data: URL "
+                          "(data:video/mp4;base64,...)");
+    if (!strncmp(url, "file://", 7) || url[0] == '/') {
+        char *real;
+        mt_status st = allowed_file(url[0] == '/' ? url : url + 7, param, lim, &real, fail, err);
+        if (st) return st;
+        out->path = mt_strdup(real);
+        free(real);
+        return out->path ? MT_OK : refuse(fail, err, MT_ERR_NOMEM, "", "out of memory");
+    }
+    if (strncmp(url, "data:", 5))
+        return BAD(param, "must be a data: URL (data:video/mp4;base64,...), not '%.40s'", url);
+    const char *comma = strchr(url, ',');
+    if (!comma) return BAD(param, "a data: URL needs a comma before its data");
+    size_t head = (size_t)(comma - url);
+    if (head < 12 || strncmp(comma - 7, ";base64", 7))
+        return BAD(param, "only base64 data: URLs are taken (data:video/...;base64,...)");
+    if (strncmp(url + 5, "video/", 6))
+        return BAD(param, "the data: URL's type is not video/...: '%.*s'", (int)MT_MIN(head - 5, 64), url + 5);
+    uint8_t *bytes;
+    size_t nb;
+    mt_status st = mt_base64_decode(comma + 1, strlen(comma + 1), param, &bytes, &nb, err);
+    if (st) return refuse(fail, err, st == MT_ERR_NOMEM ? st : MT_ERR_INVALID_ARG, "", "%s", err->msg);
+    if (nb == 0) {
+        mt_free(bytes);
+        return BAD(param, "the data: URL holds no bytes");
+    }
+    out->data = bytes;
+    out->size = nb;
     return MT_OK;
 }
 
@@ -197,9 +245,25 @@ static mt_status content_part(const cJSON *part, const char *param, cJSON *parts
         mt_status st = image_from_url(url->valuestring, p, lim, &r->images[r->n_images], fail, err);
         if (st) return st;
         r->n_images++;
+        r->input_is_video[r->n_inputs++] = false;
         return add_string(out, "type", "image") ? MT_OK : refuse(fail, err, MT_ERR_NOMEM, "", "out of memory");
     }
-    return BAD(param, "content parts of type \"%.32s\" are not served (text and image_url are)", type->valuestring);
+    if (!strcmp(type->valuestring, "video_url")) {
+        const cJSON *vu = cJSON_GetObjectItemCaseSensitive(part, "video_url");
+        const cJSON *url = cJSON_IsObject(vu) ? cJSON_GetObjectItemCaseSensitive(vu, "url") : vu;
+        char p[128];
+        snprintf(p, sizeof p, "%s.video_url", param);
+        if (!cJSON_IsString(url)) return BAD(p, "needs a \"url\" string");
+        int most = MT_MIN(lim->max_videos, MT_OAI_MAX_VIDEOS);
+        if (r->n_videos >= most) return BAD(p, "at most %d video(s) per request", most);
+        mt_status st = video_from_url(url->valuestring, p, lim, &r->videos[r->n_videos], fail, err);
+        if (st) return st;
+        snprintf(r->video_param[r->n_videos++], sizeof r->video_param[0], "%s", p);
+        r->input_is_video[r->n_inputs++] = true;
+        return add_string(out, "type", "video") ? MT_OK : refuse(fail, err, MT_ERR_NOMEM, "", "out of memory");
+    }
+    return BAD(param, "content parts of type \"%.32s\" are not served (text, image_url and video_url are)",
+               type->valuestring);
 }
 
 /* An assistant's tool_calls, with each function's arguments as an object when they are a JSON string of one. */
@@ -370,5 +434,9 @@ void mt_oai_request_free(mt_oai_request *r) {
     cJSON_Delete(r->body);
     cJSON_Delete(r->messages);
     for (int i = 0; i < r->n_images; i++) mt_image_free(&r->images[i]);
+    for (int i = 0; i < r->n_videos; i++) {
+        mt_free((void *)r->videos[i].path);
+        mt_free((void *)r->videos[i].data);
+    }
     *r = (mt_oai_request){0};
 }

@@ -1,10 +1,12 @@
 /* serve/oai_request: an OpenAI request body (POST /v1/chat/completions or /v1/completions) checked field by field and
- * turned into what the engine takes: the messages as transformers' chat templates read them, the decoded images in
- * order, the sampling settings over the model's defaults, the stop strings and the stream options.
+ * turned into what the engine takes: the messages as transformers' chat templates read them, the decoded images and
+ * the located videos in order, the sampling settings over the model's defaults, the stop strings and the stream
+ * options.
  *
- * Messages for the template: content stays a string, or becomes a list of {"type": "text", "text"} and
- * {"type": "image"} parts in the client's order; "developer" is "system"; an assistant's tool_calls keep their
- * arguments as an object when they parse as JSON (templates print them with tojson); tool messages pass as they are.
+ * Messages for the template: content stays a string, or becomes a list of {"type": "text", "text"},
+ * {"type": "image"} and {"type": "video"} parts in the client's order; "developer" is "system"; an assistant's
+ * tool_calls keep their arguments as an object when they parse as JSON (templates print them with tojson); tool
+ * messages pass as they are.
  *
  * Every refusal names the field (param, as OpenAI's error object has it) and says what is wrong. */
 #ifndef MT_OAI_REQUEST_H
@@ -16,12 +18,15 @@
 #include "serve/out_filter.h"
 
 #define MT_OAI_MAX_IMAGES 64
+#define MT_OAI_MAX_VIDEOS 16
+#define MT_OAI_MAX_INPUTS (MT_OAI_MAX_IMAGES + MT_OAI_MAX_VIDEOS)
 
 typedef struct mt_oai_limits {
     int max_images;           /* per request */
+    int max_videos;           /* per request */
     int64_t max_tokens;       /* the most max_tokens may ask for */
     int64_t max_image_pixels; /* decoded size refused above it */
-    const char *allow_files;  /* a real, absolute folder local image paths may be under, or NULL: none */
+    const char *allow_files;  /* a real, absolute folder local image and video paths may be under, or NULL: none */
 } mt_oai_limits;
 
 /* Why a request is refused, as OpenAI's error object says it. */
@@ -48,6 +53,13 @@ typedef struct mt_oai_request {
     int n_stops;
     mt_image images[MT_OAI_MAX_IMAGES];
     int n_images;
+    /* videos are only located here (the model's processor decodes them): a real path (owned) under allow_files, or
+     * a data: URL's bytes (owned); kind is MT_MEDIA_VIDEO */
+    mt_image_ref videos[MT_OAI_MAX_VIDEOS];
+    char video_param[MT_OAI_MAX_VIDEOS][128]; /* the field each came from, for errors */
+    int n_videos;
+    bool input_is_video[MT_OAI_MAX_INPUTS]; /* images and videos in the order of their parts */
+    int n_inputs;
 } mt_oai_request;
 
 /* Parses body [n]; defaults are the model's sampling settings. On failure *fail and err say why; *out is left

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mitten chat as a user types it (issue 9, item 12): exit codes, commands handled rather than sent to the model,
-# /image checked when given, paths pasted with quotes or escapes, whole lines however long, and a conversation
+# /image and /video checked when given, paths pasted with quotes or escapes, whole lines however long, a conversation
 # longer than the context (its oldest turns dropped). usage: chat_test.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
@@ -65,5 +65,27 @@ check "chat: more turns than the context holds" 0 chat "$work/in4" --max-tokens 
 want_turns "every turn answered" 6
 expect "dropping turns is said" "$work/err" "so its oldest turn is dropped; --ctx N gives more room"
 expect "/reset is said" "$work/err" "the conversation is forgotten"
+# /video: checked when given (missing, bare), then decoded with its turn; an image and a video in one turn, in order
+if command -v ffmpeg >/dev/null; then
+  ffmpeg -loglevel error -y -f lavfi -i testsrc=size=160x120:rate=10 -t 2 -pix_fmt yuv420p "$work/my pics/a clip.mp4"
+  printf '/video\n/video %s/nope.mp4\n/video "%s"\nWhat happens?\n/image %s\n/video %s\nAnd now?\n' "$work" \
+    "$work/my pics/a clip.mp4" "$image" "$(printf '%s' "$work/my pics/a clip.mp4" | sed 's/ /\\ /g')" >"$work/in5"
+  check "chat: /video (exit 1: a missing one)" 1 chat "$work/in5" --max-tokens 3
+  want_turns "two turns with videos" 2
+  expect "a bare /video says what it needs" "$work/err" "/video needs a file"
+  grep -q "^> mitten: /video (nothing attached): .*nope.mp4: no such file or folder" "$work/err" ||
+    { echo "FAIL the missing video was not said at once"; fail=$((fail + 1)); }
+  [ "$(grep -c "^> attached video .*a clip.mp4" "$work/err")" = 2 ] ||
+    { echo "FAIL the videos were not attached"; grep -i "video" "$work/err" | head; fail=$((fail + 1)); }
+  expect "the decoding is said" "$work/err" "decoding $work/my pics/a clip.mp4 (20 frames, 2.0 s, 160x120)"
+  vids=$(sed -n 's/.* reused, \([0-9]*\) image).*/\1/p' "$work/err" | tr '\n' ' ')
+  one=${vids%% *}
+  [ "$one" -gt 0 ] && [ "${vids#* }" != "$((2 * one)) " ] && [ "${vids#* }" -gt "$((2 * one))" ] ||
+    { echo "FAIL video and image tokens per turn: $vids"; fail=$((fail + 1)); }
+  grep -q "/video PATH" <(printf '/help\n' | "$mitten" chat -m "$model" 2>&1) ||
+    { echo "FAIL /help does not list /video"; fail=$((fail + 1)); }
+else
+  echo "(no ffmpeg command: /video is not checked)"
+fi
 echo "$n checks, $fail failed"
 [ "$fail" = 0 ]

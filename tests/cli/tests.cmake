@@ -25,3 +25,10 @@ add_test(NAME cli_perplexity
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/perplexity_check.py --mitten $<TARGET_FILE:mitten_cli>
                  --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/cli-work-perplexity)
 set_tests_properties(cli_perplexity PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# cli_video  mitten run --video on models/mitten-tiny (and the demo checkpoint): the greedy answer of mitten logits
+#            on mitten preprocess --video's arrays, an image with a video, a folder of frames, a still clip answered
+#            as its picture, refusals (video_check.py; SKIP without the ffmpeg command)
+add_test(NAME cli_video
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/video_check.py --mitten $<TARGET_FILE:mitten_cli>
+                 --source ${CMAKE_SOURCE_DIR} --work ${CMAKE_BINARY_DIR}/cli-work-video)
+set_tests_properties(cli_video PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -30,3 +30,18 @@ target_include_directories(engine_sched PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(engine_sched PRIVATE mitten)
 add_test(NAME engine_sched COMMAND engine_sched ${CMAKE_SOURCE_DIR}/models/mitten-tiny ${CMAKE_SOURCE_DIR}/docs/example.png)
 set_tests_properties(engine_sched PROPERTIES LABELS engine TIMEOUT 120)
+
+# Videos through the public API (mt_session_chat) on the shipped tiny model: by path and by bytes alike (no temporary
+# copy left), a still clip answered as its picture, an image with a video, bad kinds and settings refused by name.
+find_program(MT_FFMPEG NAMES ffmpeg)
+add_executable(engine_chat_video ${CMAKE_CURRENT_LIST_DIR}/chat_video.c)
+target_include_directories(engine_chat_video PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(engine_chat_video PRIVATE mitten)
+if(MT_FFMPEG)
+  set(MT_CHAT_VIDEO_WORK ${CMAKE_BINARY_DIR}/engine-work/chat-video)
+  add_test(NAME engine_chat_video
+           COMMAND sh -c "rm -rf ${MT_CHAT_VIDEO_WORK} && mkdir -p ${MT_CHAT_VIDEO_WORK}/tmp && ${MT_FFMPEG} -loglevel error -y -loop 1 -i ${CMAKE_SOURCE_DIR}/docs/tiny_example.png -t 2 -r 10 -pix_fmt yuv444p -c:v libx264 ${MT_CHAT_VIDEO_WORK}/still.mp4 && TMPDIR=${MT_CHAT_VIDEO_WORK}/tmp $<TARGET_FILE:engine_chat_video> ${CMAKE_SOURCE_DIR}/models/mitten-tiny ${MT_CHAT_VIDEO_WORK}/still.mp4 ${CMAKE_SOURCE_DIR}/docs/tiny_example.png ${MT_CHAT_VIDEO_WORK}/tmp")
+  set_tests_properties(engine_chat_video PROPERTIES LABELS engine TIMEOUT 120)
+else()
+  message(STATUS "engine_chat_video not registered: no ffmpeg command")
+endif()

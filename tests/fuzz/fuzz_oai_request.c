@@ -9,7 +9,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     bool chat = data[0] & 1;
-    mt_oai_limits lim = {.max_images = 4, .max_tokens = 1000, .max_image_pixels = 1 << 20,
+    mt_oai_limits lim = {.max_images = 4, .max_videos = 2, .max_tokens = 1000, .max_image_pixels = 1 << 20,
                          .allow_files = "/nonexistent-mitten-fuzz"};
     mt_sampling defaults = {.temperature = 0.7f, .top_p = 0.9f, .repetition_penalty = 1.0f};
     mt_oai_request r;

@@ -45,6 +45,16 @@ if(MT_NODE)
   set_tests_properties(serve_bad_input PROPERTIES LABELS serve TIMEOUT 120)
 endif()
 
+# video_url parts through the openai client (tests/serve/video.mjs): data URLs and allowed files answered as
+# `mitten run --video` answers, no temporary copy left, bad videos refused with 400 while the server keeps serving.
+# SKIP without the ffmpeg command.
+if(MT_NODE)
+  add_test(NAME serve_video
+           COMMAND ${MT_NODE} ${CMAKE_CURRENT_LIST_DIR}/video.mjs $<TARGET_FILE:mitten_cli> ${CMAKE_SOURCE_DIR}
+                   ${CMAKE_CURRENT_BINARY_DIR}/serve-video)
+  set_tests_properties(serve_video PROPERTIES LABELS serve TIMEOUT 180 SKIP_RETURN_CODE 77)
+endif()
+
 # 64 streaming clients for 60 s: no failures, RSS stops growing, a clean SIGTERM (label load: the longest test).
 if(MT_NODE)
   add_test(NAME serve_load

@@ -16,6 +16,7 @@ typedef struct figure {
     double bytes;    /* memory read in the run, for memory-bound cases */
     bool mem_bound;  /* share of read bandwidth rather than bf16 peak */
     double target;   /* share to reach, 0 = none */
+    double target_seconds; /* time to stay under instead (work that no roofline bounds, video decoding), 0 = none */
     double peak_rss; /* bytes, 0 = not measured */
     double cpu;      /* CPU time of the process over wall time x threads: under 1 when others shared the cores */
     bool training;   /* a training step: its memory is not held to the inference budget */

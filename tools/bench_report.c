@@ -46,8 +46,11 @@ void mt_bench_print_table(const bench *b, const char *commit, const char *cpu, c
         format_rate(rate, sizeof rate, f->count / f->seconds, f->unit);
         if (f->bytes > 0) snprintf(gbs, sizeof gbs, "%.1f", f->bytes / f->seconds / 1e9);
         double s = share(b, f);
-        snprintf(sh, sizeof sh, "%5.1f%% %s", 100 * s, f->mem_bound ? "read bw" : "bf16 pk");
+        if (f->flop > 0 || f->bytes > 0) snprintf(sh, sizeof sh, "%5.1f%% %s", 100 * s, f->mem_bound ? "read bw" : "bf16 pk");
+        else snprintf(sh, sizeof sh, "-");
         if (f->target > 0) snprintf(tgt, sizeof tgt, "%s%.0f%%", s >= f->target ? ">=" : "< ", 100 * f->target);
+        if (f->target_seconds > 0)
+            snprintf(tgt, sizeof tgt, "%s%gs", f->seconds <= f->target_seconds ? "<=" : "> ", f->target_seconds);
         if (f->peak_rss > 0) snprintf(rss, sizeof rss, "%.2f GiB", f->peak_rss / GiB);
         if (!f->training && !f->peer) peak = MT_MAX(peak, f->peak_rss);
         char cpu_share[16] = "-";
@@ -93,6 +96,7 @@ void mt_bench_print_json(const bench *b, const char *commit, const char *cpu, co
         cJSON_AddNumberToObject(r, "share", share(b, f));
         cJSON_AddStringToObject(r, "share_of", f->mem_bound ? "read_gbs" : "compute_gflops");
         if (f->target > 0) cJSON_AddNumberToObject(r, "target", f->target);
+        if (f->target_seconds > 0) cJSON_AddNumberToObject(r, "target_seconds", f->target_seconds);
         if (f->peak_rss > 0) cJSON_AddNumberToObject(r, "peak_rss_bytes", f->peak_rss);
         if (f->peer) cJSON_AddBoolToObject(r, "peer", true);
         else cJSON_AddNumberToObject(r, "cpu_share", f->cpu);

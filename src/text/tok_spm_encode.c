@@ -252,6 +252,7 @@ static bool resegment(bpe *b, emit *o, uint32_t start, uint32_t len, int depth) 
 
 static mt_status encode_bpe(mt_encoder *e, const char *w, size_t n) {
     const mt_tokenizer *tok = e->tok;
+    if (n >= INT32_MAX) return mt_err_set(e->err, MT_ERR_LIMIT, "encode: a piece of %zu bytes", n);
     bpe b = {.tok = tok, .w = w, .ok = true};
     b.s = mt_malloc_array(n, sizeof(sym));
     if (!b.s) return mt_err_set(e->err, MT_ERR_NOMEM, "encode: out of memory for %zu bytes", n);

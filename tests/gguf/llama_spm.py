@@ -12,7 +12,9 @@ For a tiny random llama checkpoint (tests/ref/gguf_text_ckpt.py) carrying, in tu
     pieces, scores and types; llama2: the merge-rank scores), add_space_prefix true, bos / eos / unk ids;
   - on every text, llama-tokenize on the GGUF, mitten on the GGUF (read back as a tokenizer.model) and mitten on
     the folder give the same ids, and those are SentencePiece's (spm) or the npm package's (llama2);
-  - mitten decodes the ids back as SentencePiece does (spm).
+  - mitten decodes the ids back as SentencePiece does (spm);
+  - copies of the spm file rewritten by gguf-py with a NaN score, no UNKNOWN token and unknown_token_id out of
+    range, or a token_type array one short are refused, naming the file and what is wrong.
 An internlm2 checkpoint with a tokenizer.model and tokenizer_config.json's <|im_start|> / <|im_end|> over two spare
 pieces is written with those as CONTROL tokens and eos = <|im_end|> (the converter's InternLM2 rule).
 
@@ -146,6 +148,41 @@ for t in texts[:30]:
     if back != sp.decode(ids):
         bad.append((t, back, sp.decode(ids)))
 check("spm: mitten decodes the GGUF's ids as SentencePiece does", not bad, bad[:2])
+
+
+
+def rewrite(src, dst, edit):
+    """src copied to dst by gguf-py with edit(key, value) applied to every key's value"""
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(dst, arch=field(r, "general.architecture"))
+    for key, f in r.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        sub = f.types[-1] if f.types[0] == gguf.GGUFValueType.ARRAY else None
+        w.add_key_value(key, edit(key, field(r, key)), f.types[0], sub)
+    for t in r.tensors:
+        w.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def refused(file, words):
+    p = subprocess.run([mitten, "tokenize", "-m", file, "--text", "x"], capture_output=True)
+    err = p.stderr.decode("utf-8", "replace")
+    check(f"refused: {words}", p.returncode != 0 and words in err, f"exit {p.returncode}: {err[-300:]}")
+
+
+bad = os.path.join(work, "bad.gguf")
+rewrite(file, bad, lambda k, v: [float("nan") if i == 300 else x for i, x in enumerate(v)]
+        if k == "tokenizer.ggml.scores" else v)
+refused(bad, "bad.gguf: pieces[300]: score nan is not finite")
+rewrite(file, bad, lambda k, v: [1 if x == 2 else x for x in v] if k == "tokenizer.ggml.token_type"
+        else 999999 if k == "tokenizer.ggml.unknown_token_id" else v)
+refused(bad, "bad.gguf: no token typed UNKNOWN and tokenizer.ggml.unknown_token_id 999999 is outside the")
+rewrite(file, bad, lambda k, v: v[:-1] if k == "tokenizer.ggml.token_type" else v)
+refused(bad, "token types")
 
 # ---- InternLM2: chat tokens over spare pieces ----
 folder = os.path.join(work, "internlm2-spm")

@@ -85,8 +85,9 @@ def field(r, key):
     return f.parts[f.data[0]].tolist()[0]
 
 
-def checkpoint(arch, out, tokenizer_dir=None):
-    args = [sys.executable, os.path.join(source, "tests", "ref", "gguf_text_ckpt.py"), "--arch", arch, "--out", out]
+def checkpoint(arch, out, vocab, tokenizer_dir=None):
+    args = [sys.executable, os.path.join(source, "tests", "ref", "gguf_text_ckpt.py"), "--arch", arch, "--out", out,
+            "--vocab", str(vocab)]
     run(*args + (["--tokenizer", tokenizer_dir] if tokenizer_dir else []))
 
 
@@ -97,7 +98,7 @@ def quantize(folder, file):
 
 texts = [json.loads(line) for line in open(os.path.join(source, "tests", "text", "corpus.jsonl"), encoding="utf-8")
          if line.strip()]
-texts = [t for t in texts if isinstance(t, str) and "\x00" not in t][:60]
+texts = [t for t in texts if isinstance(t, str) and "\x00" not in t][:40]
 texts += ["Hello world", " Hello", "  two  spaces ", "line\nbreak\n\n", "tab\tand 1234567 digits",
           "😀 emoji 🎉 need bytes", "中文 日本語 한국어", "ünïcödé façade", "", "x"]
 
@@ -110,7 +111,7 @@ spm.SentencePieceTrainer.train(input=os.path.join(source, "tests", "data", "tiny
                                control_symbols=["[UNUSED_TOKEN_145]", "[UNUSED_TOKEN_146]"])
 sp = spm.SentencePieceProcessor(model_file=os.path.join(work, "sp.model"))
 folder = os.path.join(work, "llama-spm")
-checkpoint("llama", folder)
+checkpoint("llama", folder, 1024)
 os.remove(os.path.join(folder, "tokenizer.json"))
 shutil.copyfile(os.path.join(work, "sp.model"), os.path.join(folder, "tokenizer.model"))
 with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
@@ -186,7 +187,7 @@ refused(bad, "token types")
 
 # ---- InternLM2: chat tokens over spare pieces ----
 folder = os.path.join(work, "internlm2-spm")
-checkpoint("internlm2", folder)
+checkpoint("internlm2", folder, 1024)
 os.remove(os.path.join(folder, "tokenizer.json"))
 shutil.copyfile(os.path.join(work, "sp.model"), os.path.join(folder, "tokenizer.model"))
 start, end = sp.piece_to_id("[UNUSED_TOKEN_145]"), sp.piece_to_id("[UNUSED_TOKEN_146]")
@@ -208,7 +209,7 @@ check("internlm2: mitten on the GGUF finds the chat tokens as on the folder",
 
 # ---- Llama 2's tokenizer.json ----
 folder = os.path.join(work, "llama2")
-checkpoint("llama", folder, llama2)
+checkpoint("llama", folder, 32000, llama2)
 file = os.path.join(work, "llama2.gguf")
 r = quantize(folder, file)
 tokens, types, scores = field(r, "tokenizer.ggml.tokens"), field(r, "tokenizer.ggml.token_type"), \

@@ -300,7 +300,7 @@ static mt_status spm_from_model(vocab *v, const char *sp_path, const cJSON *tc, 
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(e, "content");
         char *end;
         long id = strtol(e->string, &end, 10);
-        if (!cJSON_IsString(content) || *end || id < 0)
+        if (!cJSON_IsString(content) || !content->valuestring[0] || *end || end == e->string || id < 0)
             return mt_err_set(err, MT_ERR_FORMAT, "tokenizer_config.json: added_tokens_decoder[\"%.40s\"] is not an "
                               "id with a content", e->string);
         if (id >= v->n) continue; /* the converter skips them with a warning */
@@ -325,7 +325,8 @@ static mt_status spm_from_model(vocab *v, const char *sp_path, const cJSON *tc, 
 static mt_status spm_from_json(vocab *v, const cJSON *tok, const char *path, bool *add_prefix, mt_err *err) {
     mt_status st = read_vocab(tok, path, v, err);
     if (st) return st;
-    if (!(v->scores = mt_malloc_array((size_t)v->n, sizeof *v->scores))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    if (!(v->scores = mt_malloc_array((size_t)v->n, sizeof *v->scores)))
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; i < v->n; i++) {
         const char *t = v->tokens[i];
         v->scores[i] = v->types[i] == TOKEN_UNUSED ? -1000.0f : -1e9f;
@@ -395,7 +396,8 @@ static mt_status add_spm(mt_gguf_writer *w, const vocab *v, bool add_prefix, con
     if (cJSON_IsBool(aps)) add_prefix = cJSON_IsTrue(aps);
     mt_status st = mt_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama", 5, err);
     if (!st) st = mt_gguf_writer_add_str(w, "tokenizer.ggml.pre", "default", 7, err);
-    if (!st) st = mt_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (size_t)v->n, err);
+    if (!st)
+        st = mt_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (size_t)v->n, err);
     if (!st) st = mt_gguf_writer_add_array(w, "tokenizer.ggml.scores", MT_GGUF_F32, v->scores, (size_t)v->n, err);
     if (!st) st = mt_gguf_writer_add_array(w, "tokenizer.ggml.token_type", MT_GGUF_I32, v->types, (size_t)v->n, err);
     if (!st) st = mt_gguf_writer_add(w, "tokenizer.ggml.add_space_prefix", MT_GGUF_BOOL, &add_prefix, err);
@@ -429,7 +431,8 @@ mt_status mt_gguf_add_vocab(mt_gguf_writer *w, const mt_model *m, const char *ar
         if (!st) st = read_vocab(tok, tok_path, &v, err);
         if (!st) st = mt_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", 4, err);
         if (!st) st = mt_gguf_writer_add_str(w, "tokenizer.ggml.pre", pre, strlen(pre), err);
-        if (!st) st = mt_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, (size_t)v.n, err);
+        if (!st)
+            st = mt_gguf_writer_add_str_array(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, (size_t)v.n, err);
         if (!st) st = mt_gguf_writer_add_array(w, "tokenizer.ggml.token_type", MT_GGUF_I32, v.types, (size_t)v.n, err);
         if (!st) st = add_merges(w, tok, tok_path, err);
     }

@@ -477,7 +477,8 @@ static mt_status build(loader *L, const mt_spm_model *m) {
     qsort(tok->spm_user_lens, k, sizeof(uint16_t), cmp_u16_desc);
     size_t u = 0;
     for (size_t i = 0; i < k; i++)
-        if (u == 0 || tok->spm_user_lens[u - 1] != tok->spm_user_lens[i]) tok->spm_user_lens[u++] = tok->spm_user_lens[i];
+        if (u == 0 || tok->spm_user_lens[u - 1] != tok->spm_user_lens[i])
+            tok->spm_user_lens[u++] = tok->spm_user_lens[i];
     tok->spm_user_lens[u] = 0;
     return m->charsmap ? copy_charsmap(L, m) : MT_OK;
 }

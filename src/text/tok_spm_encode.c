@@ -121,7 +121,8 @@ static mt_status normalize(const mt_tokenizer *tok, const char *s, size_t n, mt_
         if ((st = prefix(tok, s + i, n - i, &p, &pn, &used, err))) return st;
         while (prev_space && pn && p[0] == ' ') p++, pn--;
         if (pn) {
-            for (size_t k = 0; k < pn && ok; k++) ok = p[k] == ' ' ? put_space(tok, out) : mt_tbuf_append(out, p + k, 1);
+            for (size_t k = 0; k < pn && ok; k++)
+                ok = p[k] == ' ' ? put_space(tok, out) : mt_tbuf_append(out, p + k, 1);
             prev_space = p[pn - 1] == ' ';
         }
         if (!tok->spm_rm_ws) prev_space = false;

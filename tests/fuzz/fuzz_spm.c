@@ -52,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mt_spm_model_free(&m);
     mt_tokenizer *tok;
     if (mt_tokenizer_load_spm_mem(data, size, "fuzz.model", &tok, &err) != MT_OK) return 0;
-    static const char sample[] = "  Hello,\xEF\xBC\xA1\xEF\xBC\xA2 w\xEF\xAC\x81rld! 123 caf\xc3\xa9 <u> \xF0\x9F\x98\x80\n x";
+    static const char sample[] =
+        "  Hello,\xEF\xBC\xA1\xEF\xBC\xA2 w\xEF\xAC\x81rld! 123 caf\xc3\xa9 <u> \xF0\x9F\x98\x80\n x";
     encode_and_check(tok, sample, sizeof sample - 1);
     encode_and_check(tok, (const char *)data, size < 512 ? size : 512);
     mt_tokenizer_free(tok);

@@ -367,7 +367,7 @@ static mt_status spm_from_json(vocab *v, const cJSON *tok, const char *path, boo
     char *ntext = norm ? cJSON_PrintUnformatted(norm) : NULL, *ptext = NULL;
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(tok, "pre_tokenizer");
     if (pre) ptext = cJSON_PrintUnformatted(pre);
-    *add_prefix = (ntext && strstr(ntext, "\"Prepend\"")) ||
+    *add_prefix = (ntext && strstr(ntext, "\"prepend\":\"\xE2\x96\x81\"")) ||
                   (ptext && strstr(ptext, "\"Metaspace\"") && !strstr(ptext, "\"prepend_scheme\":\"never\"") &&
                    !strstr(ptext, "\"add_prefix_space\":false"));
     cJSON_free(ntext);

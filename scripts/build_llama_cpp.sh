@@ -3,8 +3,8 @@
 # (GGML_NATIVE: every instruction set the CPU has, as a user building llama.cpp gets). The source is the release
 # npm's node-llama-cpp ships as a git bundle (node_modules/node-llama-cpp/llama/gitRelease.bundle, llama.cpp
 # v0.5.0: the release whose prebuilt libraries the other GGUF tests load), so nothing is downloaded here.
-# Output: build-llama.cpp/bin/{llama-mtmd-cli,llama-bench,llama-perplexity}. Safe to run again: a build of the
-# same commit is kept.
+# Output: build-llama.cpp/bin/{llama-mtmd-cli,llama-bench,llama-perplexity,llama-tokenize}. Safe to run again: a
+# build of the same commit is kept, and tools added to the list since are built into it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=node_modules/node-llama-cpp/llama/gitRelease.bundle
@@ -14,10 +14,15 @@ if [ ! -f "$bundle" ]; then
   exit 1
 fi
 head=$(git bundle list-heads "$bundle" | awk 'NR == 1 {print $1}')
-tools=(llama-mtmd-cli llama-bench llama-perplexity)
-built=true
-for t in "${tools[@]}"; do [ -x "$out/bin/$t" ] || built=false; done
-if $built && [ "$(cat "$out/commit" 2>/dev/null)" = "$head" ]; then
+tools=(llama-mtmd-cli llama-bench llama-perplexity llama-tokenize)
+missing=()
+for t in "${tools[@]}"; do [ -x "$out/bin/$t" ] || missing+=("$t"); done
+if [ "$(cat "$out/commit" 2>/dev/null)" = "$head" ] && [ -d "$out/build" ]; then
+  [ ${#missing[@]} -eq 0 ] && exit 0
+  echo "build_llama_cpp: building ${missing[*]} into $out/"
+  cmake --build "$out/build" -j"$(nproc)" --target "${missing[@]}" >"$out/build.log" 2>&1 ||
+    { tail -30 "$out/build.log" >&2; exit 1; }
+  for t in "${missing[@]}"; do cp "$out/build/bin/$t" "$out/bin/"; done
   exit 0
 fi
 echo "build_llama_cpp: building llama.cpp ${head:0:12} from $bundle into $out/ (a few minutes)"

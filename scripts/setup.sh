@@ -10,7 +10,7 @@ packages=(
   build-essential cmake pkg-config git
   libcjson-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
-  python3 python3-numpy python3-torch python3-pil python3-jinja2 python3-av python3-torchvision
+  python3 python3-numpy python3-torch python3-pil python3-jinja2 python3-av python3-torchvision python3-sentencepiece
   clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin
   chromium

@@ -126,7 +126,8 @@ done:
 static mt_status tokenize(const mt_model *m, const char *what, const char *text, size_t len, int32_t **ids,
                           int64_t *n, mt_err *err) {
     if (!m->tok)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s has no tokenizer (tokenizer.json): give token ids with --ids",
+        return mt_err_set(err, MT_ERR_INVALID_ARG,
+                          "%s has no tokenizer (tokenizer.json or tokenizer.model): give token ids with --ids",
                           m->source);
     size_t count = 0;
     mt_tokenizer_encode_opts opts = mt_tokenizer_encode_default_opts();

@@ -1,4 +1,5 @@
-/* mitten tokenize / detokenize: text -> ids and ids -> text with a checkpoint's tokenizer.json.
+/* mitten tokenize / detokenize: text -> ids and ids -> text with a checkpoint's tokenizer.json (or SentencePiece's
+ * tokenizer.model, or a GGUF file's vocabulary).
  *
  *   mitten tokenize -m DIR --text "Hello world"        mitten detokenize -m DIR --ids "9707 1879"
  *   9707<TAB>Hello                                     Hello world
@@ -11,13 +12,16 @@
 
 #include "base/file.h"
 #include "cli.h"
+#include "models/model.h"
+#include "text/spm.h"
 #include "text/tokenizer.h"
 
 
 static const char tok_usage[] =
     "usage: mitten tokenize [-m DIR] (--text TEXT | --file FILE) [--ids-only] [--no-special] [--add-special-tokens]\n"
     "\n"
-    "Encodes text with DIR/tokenizer.json (or -m FILE.json) and prints one \"id<TAB>token\" line per token.\n"
+    "Encodes text with DIR/tokenizer.json or DIR/tokenizer.model (or -m FILE.json, FILE.model, FILE.gguf) and\n"
+    "prints one \"id<TAB>token\" line per token.\n"
     "--file - reads the text from stdin.\n"
     "  --ids-only            print only the ids, space-separated, on one line\n"
     "  --no-special          special tokens written in the text stay text (split_special_tokens)\n"
@@ -26,17 +30,38 @@ static const char tok_usage[] =
 static const char detok_usage[] =
     "usage: mitten detokenize [-m DIR] --ids \"ID ID ...\" [--skip-special]\n"
     "\n"
-    "Decodes ids (separated by spaces or commas, or a JSON list such as [9707, 1879]) with DIR/tokenizer.json\n"
-    "(or -m FILE.json) and prints the text.\n"
+    "Decodes ids (separated by spaces or commas, or a JSON list such as [9707, 1879]) with DIR/tokenizer.json or\n"
+    "DIR/tokenizer.model (or -m FILE.json, FILE.model, FILE.gguf) and prints the text.\n"
     "  --skip-special  leave out special tokens\n";
 
-static mt_status load(const char *dir, mt_tokenizer **tok, mt_err *err) {
+/* The tokenizer of -m: FILE.json, FILE.model (SentencePiece), FILE.gguf (through the model it opens, kept in *m),
+ * or a folder's tokenizer.json, else its tokenizer.model. */
+static mt_status load(const char *dir, mt_tokenizer **tok, mt_model **m, mt_err *err) {
     size_t n = strlen(dir);
+    *m = NULL;
     if (n > 5 && !strcmp(dir + n - 5, ".json")) return mt_tokenizer_load(dir, tok, err);
+    if (n > 6 && !strcmp(dir + n - 6, ".model")) return mt_tokenizer_load_spm(dir, tok, err);
+    if (n > 5 && !strcmp(dir + n - 5, ".gguf")) {
+        mt_status st = mt_model_open(dir, m, err);
+        if (!st && !(*tok = (*m)->tok)) {
+            mt_model_close(*m);
+            *m = NULL;
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: no tokenizer", dir);
+        }
+        return st;
+    }
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= sizeof path)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: path too long", dir);
-    return mt_tokenizer_load(path, tok, err);
+    if (mt_file_exists(path)) return mt_tokenizer_load(path, tok, err);
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    if (mt_file_exists(path)) return mt_tokenizer_load_spm(path, tok, err);
+    return mt_err_set(err, MT_ERR_IO, "%s: neither tokenizer.json nor tokenizer.model", dir);
+}
+
+static void unload(mt_tokenizer *tok, mt_model *m) {
+    if (m) mt_model_close(m);
+    else mt_tokenizer_free(tok);
 }
 
 static void print_token(const char *s, size_t n) {
@@ -86,7 +111,8 @@ int mt_cmd_tokenize(int argc, char **argv) {
                                         : mt_file_read_all(file, (size_t)1 << 30, &data, &len, &err)))
         return mt_cli_fail(&err);
     mt_tokenizer *tok;
-    if (load(dir, &tok, &err)) {
+    mt_model *model;
+    if (load(dir, &tok, &model, &err)) {
         mt_free(data);
         return mt_cli_fail(&err);
     }
@@ -95,7 +121,7 @@ int mt_cmd_tokenize(int argc, char **argv) {
     mt_status st = mt_tokenizer_encode_with(tok, data ? data : text, len, &opts, &ids, &n, &err);
     mt_free(data);
     if (st) {
-        mt_tokenizer_free(tok);
+        unload(tok, model);
         return mt_cli_fail(&err);
     }
     for (size_t i = 0; i < n; i++) {
@@ -111,7 +137,7 @@ int mt_cmd_tokenize(int argc, char **argv) {
     }
     if (ids_only) putchar('\n');
     mt_free(ids);
-    mt_tokenizer_free(tok);
+    unload(tok, model);
     return MT_EXIT_OK;
 }
 
@@ -156,12 +182,13 @@ int mt_cmd_detokenize(int argc, char **argv) {
     mt_err err;
     if (!ids) return mt_err_set(&err, MT_ERR_NOMEM, "detokenize: out of memory"), mt_cli_fail(&err);
     mt_tokenizer *tok;
+    mt_model *model;
     char *text = NULL;
     size_t len;
-    mt_status st = load(dir, &tok, &err);
+    mt_status st = load(dir, &tok, &model, &err);
     if (!st) {
         st = mt_tokenizer_decode(tok, ids, n, skip, &text, &len, &err);
-        mt_tokenizer_free(tok);
+        unload(tok, model);
     }
     mt_free(ids);
     if (st) return mt_cli_fail(&err);

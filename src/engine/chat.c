@@ -112,7 +112,8 @@ mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, 
                           mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err) {
     const mt_model *m = mt_session_model(s);
     if (stats) *stats = (mt_gen_stats){0};
-    if (!m->tok) return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json, which chat needs", m->dir);
+    if (!m->tok)
+        return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json or tokenizer.model, which chat needs", m->dir);
     if (!m->chat_template) return mt_err_set(err, MT_ERR_IO, "%s: no chat template, which chat needs", m->dir);
     mt_gen_params gp = p ? *p : mt_gen_params_default();
     static const chat_images empty;

@@ -387,7 +387,7 @@ static mt_status write_text(const mt_model *m, const mt_gguf_export_opts *o, mt_
     int64_t deep = 0;
     if (!st && !strcmp(arch, "qwen3vl") && !(st = deepstack_count(m, &deep, err)))
         st = add_u32(w, "qwen3vl.n_deepstack_layers", deep, err);
-    if (!st) st = mt_gguf_add_vocab(w, m, c->vocab, err);
+    if (!st) st = mt_gguf_add_vocab(w, m, arch, c->vocab, err);
     if (!st) st = text_tensors(&p, m, arch, c, o->type, err);
     if (!st) st = mt_gguf_write_plan(w, &p, o->out, o, err);
     mt_gguf_plan_free(&p);

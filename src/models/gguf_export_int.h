@@ -106,9 +106,10 @@ extern const size_t mt_gguf_n_pre_tokenizers;
 /* general.architecture, type ("model" / "mmproj"), name (the folder's), file_type, quantization_version. */
 mt_status mt_gguf_add_general(mt_gguf_writer *w, const mt_model *m, const char *arch, const char *type,
                               mt_dtype file_type, mt_err *err);
-/* The tokenizer.* keys of the model's tokenizer.json / tokenizer_config.json (gguf_vocab.c): tokens padded to
- * vocab entries, types, merges, special ids, chat templates. */
-mt_status mt_gguf_add_vocab(mt_gguf_writer *w, const mt_model *m, int64_t vocab, mt_err *err);
+/* The tokenizer.* keys of the model's tokenizer.json or tokenizer.model and tokenizer_config.json (gguf_vocab.c):
+ * tokens padded to vocab entries, types, merges or scores, special ids, chat templates; arch picks InternLM2's
+ * converter rules. */
+mt_status mt_gguf_add_vocab(mt_gguf_writer *w, const mt_model *m, const char *arch, int64_t vocab, mt_err *err);
 /* The projector file (gguf_mmproj.c). */
 mt_status mt_gguf_write_mmproj(const mt_model *m, const mt_gguf_export_opts *o, mt_err *err);
 

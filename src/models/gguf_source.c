@@ -14,6 +14,7 @@
 #include "models/gguf_export_int.h"
 #include "tensor/cpu/cpu.h"
 #include "tensor/quant.h"
+#include "text/spm.h"
 
 enum { MAX_FILES = 8, MAX_LAYERS = 1024 };
 
@@ -370,18 +371,88 @@ static mt_status write_json(mt_gguf_source *s, const char *name, cJSON *doc, mt_
     return st;
 }
 
+/* tokenizer.model of a SentencePiece vocabulary ("llama" model) as llama.cpp's llm_tokenizer_spm runs it: BPE by the
+ * scores, byte fallback when the 256 byte tokens are there, no normalization but spaces as "▁" and the dummy prefix
+ * of add_space_prefix (default on), tokens typed as the file says (0, undefined, as normal). The unknown token is
+ * unknown_token_id's (llama.cpp's default 0) unless a token is typed UNKNOWN. Written as SentencePiece's own file
+ * rather than a tokenizer.json: a tokenizer.json would need merges, which a GGUF "llama" vocabulary does not have,
+ * and SentencePiece's BPE merges by exactly these scores. */
+static mt_status write_spm(mt_gguf_source *s, meta *r, int64_t *n_vocab, mt_err *err) {
+    const void *tok, *types = NULL, *scores = NULL;
+    uint64_t n, n_types = 0, n_scores = 0;
+    mt_status st = mt_gguf_get_array(r->g, "tokenizer.ggml.tokens", MT_GGUF_STR, &tok, &n, err);
+    if (!st && mt_gguf_find_kv(r->g, "tokenizer.ggml.token_type"))
+        st = mt_gguf_get_array(r->g, "tokenizer.ggml.token_type", MT_GGUF_I32, &types, &n_types, err);
+    if (!st && mt_gguf_find_kv(r->g, "tokenizer.ggml.scores"))
+        st = mt_gguf_get_array(r->g, "tokenizer.ggml.scores", MT_GGUF_F32, &scores, &n_scores, err);
+    if (!st && ((types && n_types != n) || (scores && n_scores != n)))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: %llu tokens with %llu token types and %llu scores", r->path,
+                        (unsigned long long)n, (unsigned long long)n_types, (unsigned long long)n_scores);
+    if (!st && (n == 0 || n > MT_SPM_MAX_PIECES))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: %llu tokens (1 to %d taken)", r->path, (unsigned long long)n,
+                        MT_SPM_MAX_PIECES);
+    if (st) return st;
+    const mt_gguf_str *tokens = tok;
+    const int32_t *type = types;
+    const float *score = scores;
+    int64_t unk = int_key(r, "tokenizer.ggml.unknown_token_id", true, 0);
+    const mt_gguf_kv *space = mt_gguf_find_kv(r->g, "tokenizer.ggml.add_space_prefix");
+    mt_spm_model m = {.model_type = MT_SPM_BPE, .unk_id = (int32_t)unk, .bos_id = -1, .eos_id = -1, .pad_id = -1,
+                      .add_dummy_prefix = !(space && space->type == MT_GGUF_BOOL && !space->v.b),
+                      .escape_whitespaces = true, .n_pieces = (size_t)n};
+    m.pieces = mt_calloc((size_t)n, sizeof *m.pieces);
+    if (!m.pieces) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for %llu tokens", (unsigned long long)n);
+    size_t n_unk = 0, n_bytes = 0;
+    for (uint64_t i = 0; i < n && !st; i++) {
+        int32_t t = type ? type[i] : MT_SPM_NORMAL;
+        if (t == 0) t = MT_SPM_NORMAL;
+        if (t < MT_SPM_NORMAL || t > MT_SPM_BYTE)
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: tokenizer.ggml.token_type[%llu] is %d, none of 0..6", r->path,
+                            (unsigned long long)i, t);
+        else if (tokens[i].len == 0 || tokens[i].len > MT_SPM_MAX_PIECE_LEN)
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: tokenizer.ggml.tokens[%llu] is %llu bytes (1 to %d taken)",
+                            r->path, (unsigned long long)i, (unsigned long long)tokens[i].len, MT_SPM_MAX_PIECE_LEN);
+        m.pieces[i] = (mt_spm_piece){tokens[i].s, (uint32_t)tokens[i].len, score ? score[i] : 0.0f, (uint8_t)t};
+        n_unk += t == MT_SPM_UNKNOWN;
+        n_bytes += t == MT_SPM_BYTE;
+    }
+    if (!st && n_unk == 0) {
+        if (unk < 0 || (uint64_t)unk >= n)
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: no token typed UNKNOWN and tokenizer.ggml.unknown_token_id %lld "
+                            "is outside the %llu tokens", r->path, (long long)unk, (unsigned long long)n);
+        else m.pieces[unk].type = MT_SPM_UNKNOWN;
+    }
+    m.byte_fallback = n_bytes > 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char path[4200];
+    /* parsing what is written checks it as any tokenizer.model, with the GGUF named */
+    mt_spm_model back;
+    if (!st) st = mt_spm_write(&m, &data, &len, err);
+    if (!st && !(st = mt_spm_parse(data, len, r->path, &back, err))) mt_spm_model_free(&back);
+    if (!st) st = mt_path_join(path, sizeof path, s->folder, "tokenizer.model", err);
+    if (!st) st = mt_file_write_atomic(path, data, len, err);
+    if (!st) s->files[s->n_files++] = "tokenizer.model";
+    mt_free(data);
+    mt_free(m.pieces);
+    *n_vocab = (int64_t)n;
+    return st;
+}
+
 /* tokenizer.json of a byte-level BPE vocabulary ("gpt2" model), as Hugging Face tokenizers writes Qwen's and Llama 3's:
  * the Split pattern the pre-tokenizer name stands for, then ByteLevel; control and user-defined tokens as added. */
 static mt_status write_tokenizer(mt_gguf_source *s, meta *r, int64_t *n_vocab, mt_err *err) {
-    const char *model = str_key(r, "tokenizer.ggml.model"), *pre = str_key(r, "tokenizer.ggml.pre");
+    const char *model = str_key(r, "tokenizer.ggml.model");
+    if (!r->st && !strcmp(model, "llama")) return write_spm(s, r, n_vocab, err);
+    const char *pre = str_key(r, "tokenizer.ggml.pre");
     if (r->st) return r->st;
     const char *split = NULL;
     bool gpt2 = !strcmp(pre, "gpt-2"); /* ByteLevel's own regex, no Split */
     for (size_t i = 0; i < mt_gguf_n_pre_tokenizers && !split; i++)
         if (!strcmp(pre, mt_gguf_pre_tokenizers[i].name)) split = mt_gguf_pre_tokenizers[i].pattern;
     if (strcmp(model, "gpt2") || (!split && !gpt2))
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tokenizer %s with pre-tokenizer %s; mitten reads byte-level "
-                          "BPE (gpt2) with qwen2, llama-bpe or gpt-2", r->path, model, pre);
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: tokenizer %s with pre-tokenizer %s; mitten reads SentencePiece "
+                          "(llama) and byte-level BPE (gpt2) with qwen2, llama-bpe or gpt-2", r->path, model, pre);
     const void *tok, *types, *merges;
     uint64_t n, n_types, n_merges;
     mt_status st = mt_gguf_get_array(r->g, "tokenizer.ggml.tokens", MT_GGUF_STR, &tok, &n, err);

@@ -8,6 +8,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "models/decoder.h"
+#include "text/spm.h"
 
 void mt_dump_tensor(const mt_dump *d, const mt_tensor *t, const char *fmt, ...) {
     if (!d || !d->fn || !t) return;
@@ -267,6 +268,10 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
     char tok_path[4096];
     if (!st) st = mt_path_join(tok_path, sizeof tok_path, dir, "tokenizer.json", err);
     if (!st && mt_file_exists(tok_path)) st = mt_tokenizer_load(tok_path, &m->tok, err);
+    /* InternLM2 ships only SentencePiece's file; tokenizer.json wins where both are, as in transformers */
+    if (!st && !m->tok && !(st = mt_path_join(tok_path, sizeof tok_path, dir, "tokenizer.model", err)) &&
+        mt_file_exists(tok_path))
+        st = mt_tokenizer_load_spm(tok_path, &m->tok, err);
     if (!st) st = load_parts(m, cfg, path, err);
     cJSON_Delete(cfg);
     if (!st) st = check_unused(m, m->params.allow_unused, err);

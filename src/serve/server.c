@@ -288,7 +288,8 @@ static mt_status listen_address(const char *host, int port, struct sockaddr_stor
 }
 
 mt_status mt_server_start(const mt_model *m, const mt_server_params *p, mt_server **out, mt_err *err) {
-    if (!m->tok) return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json, which serving needs", m->dir);
+    if (!m->tok)
+        return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json or tokenizer.model, which serving needs", m->dir);
     mt_server *s = mt_calloc(1, sizeof *s);
     if (!s) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     s->m = m;

@@ -191,6 +191,18 @@ struct mt_tokenizer {
     size_t n_post_prefix, n_post;
     mt_tok_pre pre[MT_TOK_MAX_PRE];
     size_t n_pre;
+    /* SentencePiece models read from tokenizer.model (tok_spm.c, tok_spm_encode.c); spm is 0 for tokenizer.json */
+    int spm;                    /* MT_SPM_UNIGRAM or MT_SPM_BPE */
+    float *spm_score;           /* [n_ids] */
+    uint8_t *spm_type;          /* [n_ids] MT_SPM_* */
+    float spm_min_score, spm_max_score; /* over normal pieces, for unigram's unknown and user-defined scores */
+    uint32_t spm_max_len;       /* bytes in the longest piece BPE or unigram may produce */
+    uint16_t *spm_user_lens;    /* distinct lengths of user-defined pieces, longest first, 0-terminated */
+    bool spm_dummy, spm_rm_ws, spm_escape; /* add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces */
+    uint32_t *spm_trie;         /* the charsmap's double array [n_spm_trie], NULL without one */
+    size_t n_spm_trie;
+    char *spm_norm;             /* its replacement strings [n_spm_norm], and a NUL after them */
+    size_t n_spm_norm;
 };
 
 /* tok_utf8.c */
@@ -283,6 +295,9 @@ bool mt_encoder_push(mt_encoder *e, int32_t id);
 /* A word cache sized for text_len bytes of input. */
 bool mt_bpe_cache_new(mt_encoder *e, size_t text_len);
 void mt_bpe_cache_free(mt_encoder *e);
+
+/* tok_spm_encode.c: normalizes s[0..n) as SentencePiece does (into norm, scratch) and pushes its ids. */
+mt_status mt_spm_encode(mt_encoder *e, const char *s, size_t n, mt_tbuf *norm);
 
 /* tok_index.c: the merge table */
 mt_status mt_tok_merges_init(mt_tokenizer *tok, size_t n_merges, mt_err *err);

@@ -110,6 +110,7 @@ static mt_status to_pretok(mt_encoder *e, const char *s, size_t n) { return mt_p
 
 static mt_status normalize_piece(mt_encoder *e, const char *s, size_t n) {
     encode_ctx *c = (encode_ctx *)e;
+    if (e->tok->spm) return mt_spm_encode(e, s, n, &c->norm);
     if (e->tok->n_norm == 0) return mt_pretok_run(e, 0, s, n);
     mt_status st = mt_tok_normalize(e->tok, s, n, &c->norm, &c->norm_tmp, e->err);
     if (st) return st;

@@ -497,6 +497,11 @@ void mt_tokenizer_free(mt_tokenizer *tok) {
     mt_free(tok->merges);
     mt_free(tok->merge_id);
     mt_free(tok->char_id);
+    mt_free(tok->spm_score);
+    mt_free(tok->spm_type);
+    mt_free(tok->spm_user_lens);
+    mt_free(tok->spm_trie);
+    mt_free(tok->spm_norm);
     mt_free(tok->added);
     mt_free(tok->vname);
     mt_free(tok->vbytes);

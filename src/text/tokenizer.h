@@ -35,6 +35,9 @@
  * tokenizer_config.json's clean_up_tokenization_spaces (true for Llama 3, false for Qwen), which transformers
  * applies after decoding, is not applied.
  *
+ * SentencePiece's tokenizer.model loads into the same mt_tokenizer (text/spm.h: mt_tokenizer_load_spm) and encodes
+ * as SentencePiece does; everything below that speaks of tokenizer.json then means the model's pieces.
+ *
  * Behaviour that is mitten's own decision:
  * - Input that is not valid UTF-8 (Rust and JS take only valid strings) is encoded as if every maximal invalid
  *   subsequence (Unicode 15, section 3.9, "U+FFFD substitution of maximal subparts") were U+FFFD.

@@ -83,8 +83,8 @@ mt_status mt_prepare(const mt_model *m, const mt_dataset *ds, const mt_labels_op
     mt_labels_src src = mt_labels_src_from_model(m);
     if (!src.tok || !src.tmpl) {
         mt_prepared_free(p);
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: training needs the model's tokenizer.json and a chat template",
-                          m->dir);
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: training needs the model's tokenizer (tokenizer.json or tokenizer.model) and "
+                          "a chat template", m->dir);
     }
     for (size_t i = 0; i < n; i++) {
         const mt_sample *s = mt_dataset_sample(ds, i);

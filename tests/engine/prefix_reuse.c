@@ -1,6 +1,7 @@
 /* engine: a turn that repeats the conversation so far reuses the KV cache, and must give exactly what a fresh
  * session gives on the whole prompt. usage: prefix_reuse MODEL_DIR INPUTS_DIR (from qwen2_vl_ref.py make-inputs
- * --case one_image). */
+ * --case one_image, or qwen3_ref.py make-inputs --case video: a Qwen3-VL video, whose rows are split by the
+ * timestamp text between its frames). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,19 @@ int main(int argc, char **argv) {
     if (mt_npy_read(path, &ids_npy, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
     snprintf(path, sizeof path, "%s/pv0.npy", argv[2]);
     if (mt_npy_read(path, &pv, &err)) return fprintf(stderr, "%s\n", err.msg), 1;
-    mt_image_input img = {.pixels = pv.data, .n_patches = pv.shape[0], .grid = {1, 8, 12},
-                          .patch_dim = pv.shape[1]};
+    /* grids.txt: "T,H,W" for an image, "video T,H,W SECONDS" for a video */
+    snprintf(path, sizeof path, "%s/grids.txt", argv[2]);
+    FILE *gf = fopen(path, "r");
+    char word[64] = "";
+    long long t = 0, h = 0, w = 0;
+    double seconds = 1.0;
+    bool video = gf && fscanf(gf, "%63s", word) == 1 && strcmp(word, "video") == 0;
+    bool parsed = video ? fscanf(gf, "%lld,%lld,%lld %lf", &t, &h, &w, &seconds) == 4
+                        : sscanf(word, "%lld,%lld,%lld", &t, &h, &w) == 3;
+    if (gf) fclose(gf);
+    if (!parsed) return fprintf(stderr, "%s: expected \"T,H,W\" or \"video T,H,W SECONDS\"\n", path), 1;
+    mt_image_input img = {.pixels = pv.data, .n_patches = pv.shape[0], .grid = {t, h, w},
+                          .patch_dim = pv.shape[1], .video = video, .seconds_per_grid = seconds};
 
     int32_t ids[MAXTOK * 2];
     int64_t n = ids_npy.shape[0];

@@ -101,19 +101,28 @@ static void dump_npy(void *user, const char *name, const mt_tensor *t) {
 /* --video-timestamps: one time per temporal group of the video's grid. */
 static int parse_stamps(image_arg *ia, mt_err *err) {
     int64_t t = ia->in.grid.t;
-    if (t < 1 || t > 4096 || !(ia->times = mt_malloc_array((size_t)t, sizeof(double)))) {
+    if (t < 1 || t > 4096) {
         mt_err_set(err, MT_ERR_INVALID_ARG, "--video-timestamps %s: the video grid's T %lld must be 1 to 4096",
                    ia->stamps, (long long)t);
         return 2;
+    }
+    if (!(ia->times = mt_malloc_array((size_t)t, sizeof(double)))) {
+        mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        return 1;
     }
     const char *c = ia->stamps;
     for (int64_t f = 0; f < t; f++) {
         char *end;
         double v = strtod(c, &end);
-        if (end == c || !(v >= 0.0 && v <= 1e9) || (*end != (f + 1 < t ? ',' : '\0'))) {
-            mt_err_set(err, MT_ERR_INVALID_ARG, "--video-timestamps %s: expected %lld comma-separated seconds from 0 "
-                       "to 1e9 (one per temporal group), value %lld is wrong", ia->stamps, (long long)t,
-                       (long long)f + 1);
+        if (end == c || !(v >= 0.0 && v <= 1e9) || (*end != ',' && *end)) {
+            mt_err_set(err, MT_ERR_INVALID_ARG, "--video-timestamps %s: value %lld is not a number of seconds from 0 "
+                       "to 1e9", ia->stamps, (long long)f + 1);
+            return 2;
+        }
+        if ((*end == ',') != (f + 1 < t)) {
+            mt_err_set(err, MT_ERR_INVALID_ARG, "--video-timestamps %s: expected %lld comma-separated seconds (one "
+                       "per temporal group of grid T %lld), got %s", ia->stamps, (long long)t, (long long)t,
+                       *end ? "more" : "fewer");
             return 2;
         }
         ia->times[f] = v;

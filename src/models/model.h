@@ -59,8 +59,8 @@ typedef struct mt_image_input {
     bool video;
     double seconds_per_grid; /* a video's seconds per temporal grid step (finite, >= 0); unused for images */
     /* Qwen3-VL writes each temporal group's time as text ("<1.2 seconds>"): grid.t seconds, each the mean of the
-     * group's first and last frame times as its processor computes them; NULL: frames evenly spaced from 0 s at
-     * seconds_per_grid per group. */
+     * group's first and last frame times as its processor computes them, read only while the placeholder is
+     * expanded; NULL: frames evenly spaced from 0 s at seconds_per_grid per group. */
     const double *timestamps;
 } mt_image_input;
 

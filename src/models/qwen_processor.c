@@ -3,7 +3,7 @@
  * transformers' get_rope_index gives them.
  *
  * Reference: transformers 4.57.3, models/qwen2_5_vl/modeling_qwen2_5_vl.py and models/qwen2_vl/modeling_qwen2_vl.py
- * (get_rope_index); for Qwen3-VL transformers 5.0.0.dev0 (the 4.57.3 code of feisenyu/transformers_4573),
+ * (get_rope_index); for Qwen3-VL the copy in feisenyu/transformers_4573 (its version string 5.0.0.dev0),
  * models/qwen3_vl/processing_qwen3_vl.py (__call__, _calculate_timestamps) and modeling_qwen3_vl.py (get_rope_index).
  *
  * The time index of a merged patch in temporal group f:

@@ -9,26 +9,32 @@
 #include "cli.h"
 #include "engine/session.h"
 #include "io/npy.h"
+#include "models/assemble.h"
 
 static const char usage[] =
     "usage: mitten logits -m DIR --ids IDS.npy [--image FILE]... [--pixel-values PV.npy [--grid T,H,W]]...\n"
-    "                     [--video-pixel-values PV.npy --video-grid T,H,W [--second-per-grid S]]...\n"
+    "                     [--video-pixel-values PV.npy --video-grid T,H,W [--second-per-grid S]\n"
+    "                      [--video-timestamps S,S,...]]...\n"
     "                     --out LOGITS.npy [--dump-dir DIR] [--greedy N --greedy-out TOKENS.npy] [--threads N]\n"
-    "                     [--allow-unused] [--mmproj P.gguf]\n\n"
-    "IDS.npy holds int64 or int32 [L] token ids with each image's and video's placeholder already expanded. Images\n"
-    "and videos are taken in the order given, which is the order of their placeholders. PV.npy is float32 patch rows\n"
-    "[N, P] with --grid, or, for towers that take whole tiles (InternVL), the processor's pixel_values\n"
+    "                     [--allow-unused] [--mmproj P.gguf] [--expand]\n\n"
+    "IDS.npy holds int64 or int32 [L] token ids with each image's and video's placeholder already expanded, or with\n"
+    "--expand one placeholder each (as a chat template writes them), which mitten expands as the processor does.\n"
+    "Images and videos are taken in the order given, which is the order of their placeholders. PV.npy is float32\n"
+    "patch rows [N, P] with --grid, or, for towers that take whole tiles (InternVL), the processor's pixel_values\n"
     "[tiles, 3, S, S] without it. A video is pixel_values_videos [T*H*W, P] with its video_grid_thw T,H,W and its\n"
-    "second_per_grid_ts (default 1). Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy\n"
-    "(the folder and its parents are created);\n"
+    "second_per_grid_ts (default 1). Qwen3-VL's expansion writes each temporal group's time as text before its\n"
+    "frame: --video-timestamps gives the T times in seconds (default: frames evenly spaced from 0 s, S per group).\n"
+    "Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy (the folder and its\n"
+    "parents are created);\n"
     "--greedy N continues the prompt greedily and writes the N tokens (int64) to --greedy-out.\n"
     "-m may name a GGUF file (--mmproj for its vision part).\n";
 
 #define MAX_IMAGES 64
 
 typedef struct image_arg {
-    const char *file, *pv, *grid, *seconds;
+    const char *file, *pv, *grid, *seconds, *stamps;
     bool video;
+    double *times; /* --video-timestamps, owned */
     float *pixels; /* owned when from a file */
     mt_npy npy;
     mt_image_input in;
@@ -92,6 +98,40 @@ static void dump_npy(void *user, const char *name, const mt_tensor *t) {
     if (!ds->st) ds->st = mt_npy_write(path, t->dtype, 2, shape, grown, &ds->err);
 }
 
+/* --video-timestamps: one time per temporal group of the video's grid. */
+static int parse_stamps(image_arg *ia, mt_err *err) {
+    int64_t t = ia->in.grid.t;
+    if (t < 1 || t > 4096) {
+        mt_err_set(err, MT_ERR_INVALID_ARG, "--video-timestamps %s: the video grid's T %lld must be 1 to 4096",
+                   ia->stamps, (long long)t);
+        return 2;
+    }
+    if (!(ia->times = mt_malloc_array((size_t)t, sizeof(double)))) {
+        mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        return 1;
+    }
+    const char *c = ia->stamps;
+    for (int64_t f = 0; f < t; f++) {
+        char *end;
+        double v = strtod(c, &end);
+        if (end == c || !(v >= 0.0 && v <= 1e9) || (*end != ',' && *end)) {
+            mt_err_set(err, MT_ERR_INVALID_ARG, "--video-timestamps %s: value %lld is not a number of seconds from 0 "
+                       "to 1e9", ia->stamps, (long long)f + 1);
+            return 2;
+        }
+        if ((*end == ',') != (f + 1 < t)) {
+            mt_err_set(err, MT_ERR_INVALID_ARG, "--video-timestamps %s: expected %lld comma-separated seconds (one "
+                       "per temporal group of grid T %lld), got %s", ia->stamps, (long long)t, (long long)t,
+                       *end ? "more" : "fewer");
+            return 2;
+        }
+        ia->times[f] = v;
+        c = end + 1;
+    }
+    ia->in.timestamps = ia->times;
+    return 0;
+}
+
 static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
     if (ia->file) {
         mt_image img;
@@ -133,6 +173,7 @@ static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
         }
         ia->in.seconds_per_grid = s;
     }
+    if (ia->stamps) return parse_stamps(ia, err);
     return 0;
 }
 
@@ -143,6 +184,7 @@ int mt_cmd_logits(int argc, char **argv) {
     int64_t greedy = 0, threads = 0;
     image_arg images[MAX_IMAGES] = {0};
     int n_images = 0, bad = 0;
+    bool expand = false;
     mt_model_params mp = {0};
     for (mt_cli_args a = {argc, argv, 1}; a.i < argc && !bad; a.i++) {
         if (mt_cli_opt(&a, "-m", &model_dir, &bad) || mt_cli_opt(&a, "--ids", &ids_path, &bad) ||
@@ -177,6 +219,13 @@ int mt_cmd_logits(int argc, char **argv) {
             if (n_images == 0 || !images[n_images - 1].video)
                 return mt_cli_usage(usage, "--second-per-grid follows --video-pixel-values");
             images[n_images - 1].seconds = v;
+        } else if (mt_cli_opt(&a, "--video-timestamps", &v, &bad)) {
+            if (bad) break;
+            if (n_images == 0 || !images[n_images - 1].video)
+                return mt_cli_usage(usage, "--video-timestamps follows --video-pixel-values");
+            images[n_images - 1].stamps = v;
+        } else if (mt_cli_flag(&a, "--expand")) {
+            expand = true;
         } else {
             return mt_cli_usage(usage, "unknown option %s", argv[a.i]);
         }
@@ -220,6 +269,15 @@ int mt_cmd_logits(int argc, char **argv) {
             goto done;
         }
         ids[i] = (int32_t)id;
+    }
+    if (expand) {
+        int32_t *full;
+        if (mt_model_expand_inputs(m, ids, L, inputs, n_images, &full, &L, &err)) {
+            mt_err_prefix(&err, "%s", ids_path);
+            goto done;
+        }
+        mt_free(ids);
+        ids = full;
     }
     /* room for the prompt and the greedy tokens, up to the model's own limit (a longer prompt fails with it) */
     mt_session_params sp = {.n_ctx = MT_MIN(L + greedy + 1, m->desc.max_positions), .n_threads = (int)threads};
@@ -268,6 +326,7 @@ done:
     mt_npy_free(&ids_npy);
     for (int i = 0; i < n_images; i++) {
         mt_free(images[i].pixels);
+        mt_free(images[i].times);
         mt_npy_free(&images[i].npy);
     }
     for (int i = 0; i < ds.n; i++) mt_free(ds.items[i].data);

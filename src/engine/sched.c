@@ -23,7 +23,7 @@ typedef enum { JOB_QUEUED, JOB_ENCODE, JOB_READY, JOB_DECODE } job_state;
 
 /* Where an image's rows lie in a prompt, and what the image was. */
 typedef struct image_span {
-    int64_t start, rows;
+    int64_t start, rows, end; /* end: one past its last row (rows of them are its own) */
     uint64_t hash;
 } image_span;
 
@@ -112,7 +112,8 @@ static void job_free(job *j) {
     mt_free(j);
 }
 
-/* Finds each image's (video's) span of image (video) tokens, in order; every such token must belong to one. */
+/* Finds each image's (video's) span of image (video) tokens, in order; every such token must belong to one. A
+ * Qwen3-VL video's rows are split by the timestamp text between its frames: its span ends after its last row. */
 static mt_status find_spans(const mt_model *m, job *j, mt_err *err) {
     int64_t img_id = m->desc.image_token_id, vid_id = m->desc.video_token_id, t = 0;
     for (int i = 0; i < j->n_images; i++) {
@@ -121,12 +122,15 @@ static mt_status find_spans(const mt_model *m, job *j, mt_err *err) {
         if (rows <= 0 || t + rows > j->L)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "%s %d does not match the prompt's %s tokens",
                               j->images[i].video ? "video" : "image", i + 1, j->images[i].video ? "video" : "image");
-        for (int64_t r = 0; r < rows; r++)
-            if (j->tokens[t + r] != id)
-                return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d: its %lld placeholder tokens are not in one run",
-                                  i + 1, (long long)rows);
-        j->spans[i] = (image_span){.start = t, .rows = rows, .hash = mt_image_input_hash(&j->images[i])};
-        t += rows;
+        int64_t end = t;
+        for (int64_t r = 0; r < rows; end++) {
+            if (end == j->L || (j->tokens[end] != id && (j->tokens[end] == img_id || j->tokens[end] == vid_id)))
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d: its %lld placeholder tokens are not all "
+                                  "before the next input's", i + 1, (long long)rows);
+            r += j->tokens[end] == id;
+        }
+        j->spans[i] = (image_span){.start = t, .rows = rows, .end = end, .hash = mt_image_input_hash(&j->images[i])};
+        t = end;
     }
     for (; t < j->L; t++)
         if ((img_id >= 0 && j->tokens[t] == img_id) || (vid_id >= 0 && j->tokens[t] == vid_id))
@@ -223,9 +227,9 @@ static int64_t common_prefix(const job *j, const cached_seq *c) {
     while (n < lim && c->tokens[n] == j->tokens[n]) n++;
     for (int i = 0; i < j->n_images && j->spans[i].start < n; i++) {
         const image_span *a = &j->spans[i];
-        bool same = i < c->n_spans && c->spans[i].start == a->start && c->spans[i].rows == a->rows &&
+        bool same = i < c->n_spans && c->spans[i].start == a->start && c->spans[i].end == a->end &&
                     c->spans[i].hash == a->hash;
-        if (!same || a->start + a->rows > n) return a->start;
+        if (!same || a->end > n) return a->start;
     }
     return n;
 }

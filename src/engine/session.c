@@ -198,11 +198,14 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
         int64_t span = img < n_images && images[img].video == video ? mt_model_input_rows(m, &images[img]) : 0;
         /* equal tokens say the image had the same size; only its pixels say it is the same image */
         bool same = span > 0 && img < s->n_images && s->image_hash[img] == mt_image_input_hash(&images[img]);
-        if (!same || i + span > c) {
+        /* the input ends after its span-th row: a Qwen3-VL video has timestamp text between its frames' rows */
+        int64_t end = i;
+        for (int64_t rows = 0; rows < span && end < L; end++) rows += ids[end] == ids[i];
+        if (!same || end > c) {
             c = i;
             break;
         }
-        i += span;
+        i = end;
         img++;
     }
     truncate_to(s, c, img);

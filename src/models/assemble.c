@@ -128,37 +128,39 @@ int mt_model_pixel_shape(const mt_model *m, const mt_image_input *img, int64_t s
 }
 
 /* The processor's placeholder expansion of an image or a video (it checks the grid). */
-static mt_status tokens_of(const mt_model *m, mt_image_grid g, bool video, int32_t *out, int64_t cap, int64_t *n,
+static mt_status tokens_of(const mt_model *m, const mt_image_input *in, int32_t *out, int64_t cap, int64_t *n,
                            mt_err *err) {
     const mt_processor_part *p = m->comp->processor;
     if (!p) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
-    if (!video) return p->image_tokens(m->processor, g, out, cap, n, err);
+    if (!in->video) return p->image_tokens(m->processor, in->grid, out, cap, n, err);
     if (!p->video_tokens) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no videos", m->comp->name);
-    return p->video_tokens(m->processor, g, out, cap, n, err);
+    return p->video_tokens(m->processor, in, out, cap, n, err);
 }
 
 /* How many token ids one placeholder becomes. */
-static mt_status expansion_len(const mt_model *m, mt_image_grid g, bool video, int64_t *n, mt_err *err) {
-    mt_status st = tokens_of(m, g, video, NULL, 0, n, err);
+static mt_status expansion_len(const mt_model *m, const mt_image_input *in, int64_t *n, mt_err *err) {
+    mt_status st = tokens_of(m, in, NULL, 0, n, err);
+    mt_image_grid g = in->grid;
     if (!st && (*n < 1 || *n > MAX_EXPANSION))
         st = mt_err_set(err, MT_ERR_LIMIT, "%s of grid %lldx%lldx%lld would take %lld tokens",
-                        video ? "a video" : "an image", (long long)g.t, (long long)g.h, (long long)g.w, (long long)*n);
+                        in->video ? "a video" : "an image", (long long)g.t, (long long)g.h, (long long)g.w,
+                        (long long)*n);
     return st;
 }
 
 /* The expansion itself into out, which holds the n ids expansion_len gave. */
-static mt_status expansion_fill(const mt_model *m, mt_image_grid g, bool video, int32_t *out, int64_t n, mt_err *err) {
+static mt_status expansion_fill(const mt_model *m, const mt_image_input *in, int32_t *out, int64_t n, mt_err *err) {
     int64_t got = 0;
-    mt_status st = tokens_of(m, g, video, out, n, &got, err);
+    mt_status st = tokens_of(m, in, out, n, &got, err);
     return st ? st : got == n ? MT_OK : mt_err_set(err, MT_ERR_INTERNAL, "placeholder expansion changed size");
 }
 
 /* The processor's expansion of one placeholder in a new buffer; *ids is the caller's to free. */
-static mt_status expansion(const mt_model *m, mt_image_grid g, bool video, int32_t **ids, int64_t *n, mt_err *err) {
-    mt_status st = expansion_len(m, g, video, n, err);
+static mt_status expansion(const mt_model *m, const mt_image_input *in, int32_t **ids, int64_t *n, mt_err *err) {
+    mt_status st = expansion_len(m, in, n, err);
     if (st) return st;
     if (!(*ids = mt_malloc_array((size_t)*n, sizeof(int32_t)))) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    if ((st = expansion_fill(m, g, video, *ids, *n, err))) {
+    if ((st = expansion_fill(m, in, *ids, *n, err))) {
         mt_free(*ids);
         *ids = NULL;
     }
@@ -166,27 +168,27 @@ static mt_status expansion(const mt_model *m, mt_image_grid g, bool video, int32
 }
 
 mt_status mt_model_image_tokens(const mt_model *m, mt_image_grid g, int32_t **ids, int64_t *n, mt_err *err) {
-    return expansion(m, g, false, ids, n, err);
+    return expansion(m, &(mt_image_input){.grid = g}, ids, n, err);
 }
 
 mt_status mt_model_input_tokens(const mt_model *m, const mt_image_input *in, int32_t **ids, int64_t *n, mt_err *err) {
-    return expansion(m, in->grid, in->video, ids, n, err);
+    return expansion(m, in, ids, n, err);
 }
 
 /* The feature rows of one expansion: the ids of its kind's placeholder. */
-static int64_t rows_of(const mt_model *m, mt_image_grid g, bool video) {
+static int64_t rows_of(const mt_model *m, const mt_image_input *in) {
     int32_t *ids;
-    int64_t n, rows = 0, id = video ? m->desc.video_token_id : m->desc.image_token_id;
+    int64_t n, rows = 0, id = in->video ? m->desc.video_token_id : m->desc.image_token_id;
     mt_err err;
-    if (expansion(m, g, video, &ids, &n, &err)) return -1;
+    if (expansion(m, in, &ids, &n, &err)) return -1;
     for (int64_t i = 0; i < n; i++) rows += ids[i] == id;
     mt_free(ids);
     return rows;
 }
 
-int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g) { return rows_of(m, g, false); }
+int64_t mt_model_image_rows(const mt_model *m, mt_image_grid g) { return rows_of(m, &(mt_image_input){.grid = g}); }
 
-int64_t mt_model_input_rows(const mt_model *m, const mt_image_input *in) { return rows_of(m, in->grid, in->video); }
+int64_t mt_model_input_rows(const mt_model *m, const mt_image_input *in) { return rows_of(m, in); }
 
 uint64_t mt_image_input_hash(const mt_image_input *img) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -212,25 +214,47 @@ static bool is_placeholder(const mt_model *m, int32_t id, bool *video) {
     return *video || (m->desc.image_token_id >= 0 && id == m->desc.image_token_id);
 }
 
-/* mt_model_expand_images and mt_model_expand_inputs: video[k] (NULL: all false) is the kind of input k. */
-static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids, const bool *video,
+/* Whether an expansion writes its own frame edges (see mt_processor_part.video_tokens). */
+static bool has_edges(const mt_model *m, const int32_t *ids, int64_t n) {
+    for (int64_t i = 0; i < n && m->desc.vision_start_id >= 0; i++)
+        if (ids[i] == m->desc.vision_start_id) return true;
+    return false;
+}
+
+/* The ids of expansion k at the placeholder ids[i] (a new buffer), and how many prompt ids it replaces before and
+ * after the placeholder: its vision_start and vision_end when the expansion writes its own. */
+static mt_status expansion_at(const mt_model *m, const int32_t *ids, int64_t n, int64_t i, const mt_image_input *in,
+                              int32_t **out, int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
+    mt_status st = expansion(m, in, out, len, err);
+    if (st) return st;
+    bool own = in->video && has_edges(m, *out, *len) && i > 0 && i + 1 < n && ids[i - 1] == m->desc.vision_start_id &&
+               ids[i + 1] == m->desc.vision_end_id;
+    *before = *after = own;
+    return MT_OK;
+}
+
+/* mt_model_expand_images and mt_model_expand_inputs: inputs[k].video is the kind of input k; typed: whether the
+ * caller gave kinds (without, the video token is text). */
+static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_input *inputs, bool typed,
                         int n_inputs, int32_t **out, int64_t *out_n, mt_err *err) {
     int64_t total = n;
     int found = 0;
     bool vid;
     for (int64_t i = 0; i < n; i++) {
-        if (!is_placeholder(m, ids[i], &vid) || (vid && !video)) continue;
+        if (!is_placeholder(m, ids[i], &vid) || (vid && !typed)) continue;
         if (found >= n_inputs)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more placeholders than the %d image(s) and "
                               "video(s)", n_inputs);
-        bool want = video && video[found];
+        bool want = inputs[found].video;
         if (want != vid)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s but its placeholder is the %s token", found + 1,
                               want ? "a video" : "an image", vid ? "video" : "image");
-        int64_t k;
-        mt_status st = expansion_len(m, grids[found++], vid, &k, err);
+        int32_t *e;
+        int64_t k, before, after;
+        mt_status st = expansion_at(m, ids, n, i, &inputs[found++], &e, &k, &before, &after, err);
         if (st) return st;
-        total += k - 1;
+        mt_free(e);
+        total += k - 1 - before - after;
     }
     if (found != n_inputs)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%d image(s) and video(s) given but the prompt has %d "
@@ -240,18 +264,23 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
     int64_t at = 0;
     int k = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (!is_placeholder(m, ids[i], &vid) || (vid && !video)) {
+        if (!is_placeholder(m, ids[i], &vid) || (vid && !typed)) {
             r[at++] = ids[i];
             continue;
         }
-        int64_t len;
-        mt_status st = expansion_len(m, grids[k], vid, &len, err);
-        if (!st) st = expansion_fill(m, grids[k++], vid, r + at, len, err);
-        if (st) {
+        int32_t *e;
+        int64_t len, before, after;
+        mt_status st = expansion_at(m, ids, n, i, &inputs[k++], &e, &len, &before, &after, err);
+        if (st || at - before + len > total) {
             mt_free(r);
-            return st;
+            if (!st) mt_free(e);
+            return st ? st : mt_err_set(err, MT_ERR_INTERNAL, "placeholder expansion changed size");
         }
+        at -= before;
+        memcpy(r + at, e, (size_t)len * sizeof(int32_t));
+        mt_free(e);
         at += len;
+        i += after;
     }
     *out = r;
     *out_n = total;
@@ -260,24 +289,20 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
 
 mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,
                                  int n_images, int32_t **out, int64_t *out_n, mt_err *err) {
-    return expand(m, ids, n, grids, NULL, n_images, out, out_n, err);
+    if (n_images < 0 || n_images > 4096) return mt_err_set(err, MT_ERR_LIMIT, "%d images is too many", n_images);
+    mt_image_input *in = mt_malloc_array((size_t)n_images + 1, sizeof *in);
+    if (!in) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < n_images; k++) in[k] = (mt_image_input){.grid = grids[k]};
+    mt_status st = expand(m, ids, n, in, false, n_images, out, out_n, err);
+    mt_free(in);
+    return st;
 }
 
 mt_status mt_model_expand_inputs(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_input *inputs,
                                  int n_inputs, int32_t **out, int64_t *out_n, mt_err *err) {
     if (n_inputs < 0 || n_inputs > 4096)
         return mt_err_set(err, MT_ERR_LIMIT, "%d images and videos is too many", n_inputs);
-    mt_image_grid *grids = mt_malloc_array((size_t)n_inputs + 1, sizeof *grids);
-    bool *video = mt_malloc_array((size_t)n_inputs + 1, sizeof *video);
-    mt_status st = grids && video ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < n_inputs && !st; k++) {
-        grids[k] = inputs[k].grid;
-        video[k] = inputs[k].video;
-    }
-    if (!st) st = expand(m, ids, n, grids, video, n_inputs, out, out_n, err);
-    mt_free(grids);
-    mt_free(video);
-    return st;
+    return expand(m, ids, n, inputs, true, n_inputs, out, out_n, err);
 }
 
 mt_status mt_model_positions(const mt_model *m, const int32_t *ids, int64_t L, const mt_image_input *images,

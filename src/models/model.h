@@ -58,6 +58,10 @@ typedef struct mt_image_input {
     int64_t patch_dim; /* values per patch, as the processor made them (0 where a caller did not record it) */
     bool video;
     double seconds_per_grid; /* a video's seconds per temporal grid step (finite, >= 0); unused for images */
+    /* Qwen3-VL writes each temporal group's time as text ("<1.2 seconds>"): grid.t seconds, each the mean of the
+     * group's first and last frame times as its processor computes them, read only while the placeholder is
+     * expanded; NULL: frames evenly spaced from 0 s at seconds_per_grid per group. */
+    const double *timestamps;
 } mt_image_input;
 
 /* Which part of a multimodal model a weight belongs to (training freezes and schedules them separately). */
@@ -149,8 +153,10 @@ typedef struct mt_processor_part {
     /* The shape transformers' processor gives the same pixels (InternVL: [tiles, 3, S, S]) into shape, returning
      * its rank; NULL: [n_patches, patch_dim]. */
     int (*pixel_shape)(const void *impl, const mt_image_input *img, int64_t shape[4]);
-    /* As image_tokens, for one video's placeholder (its rows hold desc.video_token_id); NULL: no videos. */
-    mt_status (*video_tokens)(const void *impl, mt_image_grid grid, int32_t *out, int64_t cap, int64_t *n,
+    /* As image_tokens, for one video's placeholder (its rows hold desc.video_token_id); NULL: no videos. An
+     * expansion holding desc.vision_start_id writes its own frame edges: it replaces the placeholder together with
+     * the vision_start before it and the vision_end after it, where the prompt has them. */
+    mt_status (*video_tokens)(const void *impl, const mt_image_input *video, int32_t *out, int64_t cap, int64_t *n,
                               mt_err *err);
     /* A video file FFmpeg reads, or a folder of its frames, sampled as vp says: *pixels (caller frees with mt_free)
      * backs out, whose video, grid, patch_dim and seconds_per_grid it fills. NULL: the family takes no videos. */

@@ -189,26 +189,17 @@ static mt_tensor *merge(mt_ctx *ctx, const qwen3_vision *q, const merger *mg, co
     return mt_nn_linear(ctx, mt_op_act(ctx, mt_nn_linear(ctx, y, &mg->fc1), MT_ACT_GELU_ERF), &mg->fc2);
 }
 
-static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const mt_image_input *img,
-                         mt_tensor **deepstack, int *n_deep, const mt_dump *dump) {
-    const qwen3_vision *q = impl;
-    (void)m;
-    mt_image_grid g = img->grid;
-    int64_t M = q->merge, E = q->width, N = img->n_patches, P = q->in_chans * q->temporal * q->patch * q->patch;
-    *n_deep = q->n_deep;
-    if (g.t < 1 || g.h < 1 || g.w < 1 || g.h % M || g.w % M || g.t * g.h * g.w != N)
-        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "image grid %lldx%lldx%lld does not fit %lld patches (merge %lld)",
-                           (long long)g.t, (long long)g.h, (long long)g.w, (long long)N, (long long)M);
-    if (img->patch_dim && img->patch_dim != P)
-        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "image patches have %lld values, the tower takes %lld",
-                           (long long)img->patch_dim, (long long)P);
+/* The tower over frames of one image or video: pixels [t h w, P] of grid g (checked by encode). */
+static mt_tensor *encode_frames(const qwen3_vision *q, mt_ctx *ctx, const float *pixels, mt_image_grid g,
+                                mt_tensor **deepstack, const mt_dump *dump) {
+    int64_t M = q->merge, E = q->width, N = g.t * g.h * g.w, P = q->in_chans * q->temporal * q->patch * q->patch;
     int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)N * 2 * sizeof(int64_t)), *cols = rows + N;
     int64_t *cu = mt_arena_alloc(ctx->arena, (size_t)(g.t + 1) * sizeof(int64_t));
     if (!rows || !cu) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
     mt_nn_merge_block_coords(g.t, g.h, g.w, M, rows, cols);
     for (int64_t f = 0; f <= g.t; f++) cu[f] = f * g.h * g.w;
 
-    mt_tensor pv = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, P}, img->pixels);
+    mt_tensor pv = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, P}, (float *)pixels);
     mt_tensor *x = mt_nn_linear(ctx, &pv, &q->patch_embed);
     mt_dump_tensor(dump, x, "patch_embed");
     x = mt_op_add(ctx, x, position_embedding(q, ctx, rows, cols, N, g));
@@ -243,6 +234,50 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
         mt_dump_tensor(dump, deepstack[j], "deepstack_%d", j);
     }
     return y;
+}
+
+/* Patches per encode_frames call: enough frames for full-width matrix products, few enough that a long video's
+ * tower scratch stays that of a few frames. */
+#define CHUNK_PATCHES 4096
+
+/* Attention stays within a frame (a temporal group), and the position embedding and 2-D rotary restart each frame:
+ * a video runs through the tower a few frames at a time with the same result, each chunk's scratch freed once its
+ * merged rows and DeepStack rows are copied out. In training all activations stay on the tape anyway: one call. */
+static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const mt_image_input *img,
+                         mt_tensor **deepstack, int *n_deep, const mt_dump *dump) {
+    const qwen3_vision *q = impl;
+    (void)m;
+    mt_image_grid g = img->grid;
+    int64_t M = q->merge, N = img->n_patches, P = q->in_chans * q->temporal * q->patch * q->patch;
+    const char *what = img->video ? "video" : "image";
+    *n_deep = q->n_deep;
+    if (g.t < 1 || g.h < 1 || g.w < 1 || g.h % M || g.w % M || g.t > 4096 || g.h > 65536 || g.w > 65536 ||
+        g.t * g.h * g.w != N)
+        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "%s grid %lldx%lldx%lld does not fit %lld patches (merge %lld)",
+                           what, (long long)g.t, (long long)g.h, (long long)g.w, (long long)N, (long long)M);
+    if (img->patch_dim && img->patch_dim != P)
+        return mt_ctx_fail(ctx, MT_ERR_INVALID_ARG, "%s patches have %lld values, the tower takes %lld", what,
+                           (long long)img->patch_dim, (long long)P);
+    int64_t frame = g.h * g.w, per = MT_MAX(1, CHUNK_PATCHES / frame);
+    if (ctx->tape || per >= g.t) return encode_frames(q, ctx, img->pixels, g, deepstack, dump);
+    int64_t frame_units = frame / (M * M), H = q->out_hidden;
+    mt_tensor *out = mt_tensor_new_2d(ctx, MT_F32, g.t * frame_units, H);
+    for (int j = 0; j < q->n_deep; j++) deepstack[j] = mt_tensor_new_2d(ctx, MT_F32, g.t * frame_units, H);
+    for (int j = 0; j < q->n_deep; j++)
+        if (!deepstack[j]) return NULL;
+    if (!out) return NULL;
+    for (int64_t f = 0; f < g.t; f += per) {
+        mt_image_grid part = {MT_MIN(per, g.t - f), g.h, g.w};
+        size_t at = (size_t)(f * frame_units * H), bytes = (size_t)(part.t * frame_units * H) * sizeof(float);
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
+        mt_tensor *ds[MT_MAX_DEEPSTACK];
+        mt_tensor *y = encode_frames(q, ctx, img->pixels + f * frame * P, part, ds, dump);
+        if (!y) return NULL;
+        memcpy(mt_f32(out) + at, mt_f32(y), bytes);
+        for (int j = 0; j < q->n_deep; j++) memcpy(mt_f32(deepstack[j]) + at, mt_f32(ds[j]), bytes);
+        if (!dump || !dump->fn) mt_arena_restore(ctx->arena, mark);
+    }
+    return out;
 }
 
 static int deepstack_levels(const void *impl) { return ((const qwen3_vision *)impl)->n_deep; }

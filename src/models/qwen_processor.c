@@ -3,7 +3,8 @@
  * transformers' get_rope_index gives them.
  *
  * Reference: transformers 4.57.3, models/qwen2_5_vl/modeling_qwen2_5_vl.py and models/qwen2_vl/modeling_qwen2_vl.py
- * (get_rope_index), models/qwen3_vl/modeling_qwen3_vl.py (the same for images; its videos are not taken here).
+ * (get_rope_index); for Qwen3-VL the copy in feisenyu/transformers_4573 (its version string 5.0.0.dev0),
+ * models/qwen3_vl/processing_qwen3_vl.py (__call__, _calculate_timestamps) and modeling_qwen3_vl.py (get_rope_index).
  *
  * The time index of a merged patch in temporal group f:
  *
@@ -12,6 +13,12 @@
  *     | Qwen2-VL    | 0     | f                                                                       |
  *     | Qwen2.5-VL  | 0     | f * trunc(second_per_grid) * tokens_per_second (4.57.3 casts the seconds |
  *     |             |       | to the int64 of the frame range before multiplying: 0.5 s gives 0)      |
+ *     | Qwen3-VL    | 0     | 0: each group is its own t = 1 input after the text "<T seconds>"       |
+ *
+ * Qwen3-VL's video placeholder <|vision_start|><|video_pad|><|vision_end|> becomes, per temporal group f,
+ * "<%.1f seconds>" (tokenized) <|vision_start|> <|video_pad|> x (h w / merge^2) <|vision_end|>. T(f) is the mean of
+ * the times of frames f M and f M + M - 1, M the processor's merge_size (transformers averages over the spatial
+ * merge size, which equals temporal_patch_size in every published checkpoint).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +31,7 @@
 #include "models/model.h"
 
 /* How a video's temporal group becomes its time index (see the table above). */
-typedef enum qwen_time { TIME_FRAME, TIME_SECONDS, TIME_NONE } qwen_time;
+typedef enum qwen_time { TIME_FRAME, TIME_SECONDS, TIME_STAMPS } qwen_time;
 
 typedef struct qwen_proc {
     mt_qwen_preproc_cfg pre;
@@ -32,6 +39,8 @@ typedef struct qwen_proc {
     int64_t merge, image_token_id, video_token_id;
     qwen_time time;
     int64_t tokens_per_second; /* TIME_SECONDS: vision_config.tokens_per_second */
+    int64_t vision_start, vision_end; /* TIME_STAMPS: the frame edges (-1 when config.json has none) */
+    const mt_tokenizer *tok;          /* TIME_STAMPS: the model's, for the timestamps' text (NULL when it has none) */
 } qwen_proc;
 
 static void release(void *impl) { mt_free(impl); }
@@ -56,6 +65,9 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, const mt_
     p->video_token_id = m->desc.video_token_id;
     p->time = time;
     p->tokens_per_second = tps;
+    p->vision_start = m->desc.vision_start_id;
+    p->vision_end = m->desc.vision_end_id;
+    p->tok = m->tok;
     char pre_path[4200];
     snprintf(pre_path, sizeof pre_path, "%s/preprocessor_config.json", m->dir);
     if (!mt_file_exists(pre_path))
@@ -98,7 +110,7 @@ static mt_status load_qwen2_5(mt_model *m, const cJSON *cfg, const char *path, v
 static mt_status load_qwen3(mt_model *m, const cJSON *cfg, const char *path, void **impl, mt_err *err) {
     mt_qwen_preproc_cfg d;
     mt_qwen3_vl_preproc_cfg_default(&d);
-    return load(m, cfg, path, &d, TIME_NONE, impl, err);
+    return load(m, cfg, path, &d, TIME_STAMPS, impl, err);
 }
 
 static mt_status preprocess(const void *impl, const mt_image *img, float **pixels, int64_t *n_patches,
@@ -128,14 +140,75 @@ static mt_status image_tokens(const void *impl, mt_image_grid g, int32_t *out, i
     return placeholder_run(p, "image", p->image_token_id, g, out, cap, n, err);
 }
 
-static mt_status video_tokens(const void *impl, mt_image_grid g, int32_t *out, int64_t cap, int64_t *n, mt_err *err) {
+/* The time of temporal group f of a video, in seconds (see the top). */
+static mt_status group_seconds(const qwen_proc *p, const mt_image_input *in, int64_t f, double *s, mt_err *err) {
+    if (in->timestamps) {
+        *s = in->timestamps[f];
+        if (!(*s >= 0.0 && *s <= 1e9))
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "video timestamp %lld: %g must be a number from 0 to 1e9 "
+                              "seconds", (long long)f, *s);
+        return MT_OK;
+    }
+    double spg = in->seconds_per_grid;
+    if (!(spg >= 0.0 && spg <= 1e6))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "video second_per_grid %g must be a number from 0 to 1e6", spg);
+    double frame = spg / (double)p->pre.temporal_patch_size, merge = (double)p->pre.merge_size;
+    *s = (frame * (double)f * merge + frame * ((double)f * merge + merge - 1.0)) / 2.0;
+    return MT_OK;
+}
+
+/* Appends k ids at out + *n where they fit (cap), counting them all in *n. */
+static void put_ids(int32_t *out, int64_t cap, int64_t *n, const int32_t *ids, int64_t k) {
+    for (int64_t i = 0; i < k; i++, (*n)++)
+        if (*n < cap) out[*n] = ids[i];
+}
+
+/* Qwen3-VL: per temporal group its time as text, then the group's frame between its edges (see the top). */
+static mt_status stamped_tokens(const qwen_proc *p, const mt_image_input *in, int32_t *out, int64_t cap, int64_t *n,
+                                mt_err *err) {
+    mt_image_grid g = in->grid, frame_grid = {1, g.h, g.w};
+    int64_t frame;
+    mt_status st = placeholder_run(p, "video", p->video_token_id, g, NULL, 0, &frame, err);
+    if (st) return st;
+    frame /= g.t;
+    if (p->vision_start < 0 || p->vision_end < 0)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "the model's config.json has no vision_start_token_id or "
+                          "vision_end_token_id, which frame a Qwen3-VL video");
+    if (!p->tok)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "a Qwen3-VL video needs the model's tokenizer.json: each frame's "
+                          "time is written as text");
+    *n = 0;
+    for (int64_t f = 0; f < g.t; f++) {
+        double s = 0.0;
+        if ((st = group_seconds(p, in, f, &s, err))) return st;
+        char text[64];
+        int len = snprintf(text, sizeof text, "<%.1f seconds>", s);
+        int32_t *ids = NULL;
+        size_t k = 0;
+        if ((st = mt_tokenizer_encode(p->tok, text, (size_t)len, true, &ids, &k, err)))
+            return mt_err_prefix(err, "video timestamp \"%s\"", text);
+        put_ids(out, cap, n, ids, (int64_t)k);
+        mt_free(ids);
+        int32_t edge = (int32_t)p->vision_start;
+        put_ids(out, cap, n, &edge, 1);
+        int64_t run;
+        st = placeholder_run(p, "video", p->video_token_id, frame_grid, out && *n < cap ? out + *n : NULL,
+                             out ? cap - *n : 0, &run, err);
+        if (st) return st;
+        *n += run;
+        edge = (int32_t)p->vision_end;
+        put_ids(out, cap, n, &edge, 1);
+    }
+    return MT_OK;
+}
+
+static mt_status video_tokens(const void *impl, const mt_image_input *in, int32_t *out, int64_t cap, int64_t *n,
+                              mt_err *err) {
     const qwen_proc *p = impl;
-    if (p->time == TIME_NONE)
-        return mt_err_set(err, MT_ERR_UNSUPPORTED, "videos are not taken by this model (Qwen3-VL writes timestamps "
-                          "between a video's frames, which mitten does not)");
     if (p->video_token_id < 0)
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "the model's config.json has no video_token_id");
-    return placeholder_run(p, "video", p->video_token_id, g, out, cap, n, err);
+    if (p->time == TIME_STAMPS) return stamped_tokens(p, in, out, cap, n, err);
+    return placeholder_run(p, "video", p->video_token_id, in->grid, out, cap, n, err);
 }
 
 static mt_status preprocess_video(const void *impl, const char *path, const mt_video_params *vp, float **pixels,
@@ -176,8 +249,7 @@ static mt_status preprocess_video(const void *impl, const char *path, const mt_v
 /* A video's time index step per temporal group (see the table at the top). */
 static mt_status time_step(const qwen_proc *p, const mt_image_input *in, int k, int64_t *step, mt_err *err) {
     *step = 0;
-    if (!in->video) return MT_OK;
-    if (p->time == TIME_NONE) return video_tokens(p, in->grid, NULL, 0, step, err);
+    if (!in->video || p->time == TIME_STAMPS) return MT_OK;
     if (p->time == TIME_FRAME) {
         *step = 1;
         return MT_OK;
@@ -192,14 +264,16 @@ static mt_status time_step(const qwen_proc *p, const mt_image_input *in, int k, 
 
 /* Text runs count up from the largest position so far + 1; an image or video at text offset s takes
  * (s + time index, s + row, s + col) over its merged grid, and the next text follows the largest of them. Inputs are
- * taken in order, each by the placeholder of its kind. */
+ * taken in order, each by the placeholder of its kind. A Qwen3-VL video is grid.t runs of one frame each, the text
+ * between them counted as text: every run is placed as an image. */
 static mt_status positions(const mt_model *m, const void *impl, const int32_t *ids, int64_t L,
                            const mt_image_input *images, int n_images, int64_t start, int64_t *pos, int64_t *next,
                            mt_err *err) {
     const qwen_proc *p = impl;
     (void)m;
-    int64_t M = p->merge, at = start, max_pos = start - 1;
+    int64_t M = p->merge, at = start, max_pos = start - 1, frames_left = 0;
     int k = 0;
+    const mt_image_input *in = NULL;
     for (int64_t i = 0; i < L;) {
         bool is_image = ids[i] == p->image_token_id, is_video = p->video_token_id >= 0 && ids[i] == p->video_token_id;
         if (!is_image && !is_video) {
@@ -209,31 +283,43 @@ static mt_status positions(const mt_model *m, const void *impl, const int32_t *i
             continue;
         }
         const char *what = is_video ? "video" : "image";
-        if (k >= n_images)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "prompt has more %s placeholders than the %d image(s) and "
-                              "video(s) given", what, n_images);
-        const mt_image_input *in = &images[k++];
-        if (in->video != is_video)
-            return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s but the prompt has %s tokens at position %lld",
-                              k, in->video ? "a video" : "an image", is_video ? "video" : "image", (long long)i);
+        if (frames_left && !is_video)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "video %d has %lld more frame(s) than the prompt's video "
+                              "tokens before the image at position %lld", k, (long long)frames_left, (long long)i);
+        if (!frames_left) {
+            if (k >= n_images)
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "prompt has more %s placeholders than the %d image(s) and "
+                                  "video(s) given", what, n_images);
+            in = &images[k++];
+            if (in->video != is_video)
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s but the prompt has %s tokens at position "
+                                  "%lld", k, in->video ? "a video" : "an image", is_video ? "video" : "image",
+                                  (long long)i);
+            frames_left = is_video && p->time == TIME_STAMPS ? in->grid.t : 1;
+        }
         int64_t step;
         mt_status st = time_step(p, in, k, &step, err);
         if (st) return st;
         mt_image_grid g = in->grid;
-        int64_t gh = g.h / M, gw = g.w / M, count = g.t * gh * gw;
+        int64_t gh = g.h / M, gw = g.w / M, t = is_video && p->time == TIME_STAMPS ? 1 : g.t;
+        int64_t count = t * gh * gw;
         for (int64_t j = 0; j < count; j++) {
             if (i + j >= L || ids[i + j] != ids[i])
-                return mt_err_set(err, MT_ERR_INVALID_ARG, "%s %d needs %lld %s tokens, the prompt has %lld", what, k,
-                                  (long long)count, what, (long long)j);
+                return mt_err_set(err, MT_ERR_INVALID_ARG, "%s %d needs %lld %s tokens%s, the prompt has %lld", what,
+                                  k, (long long)count, what, t < g.t ? " per frame" : "", (long long)j);
             int64_t f = j / (gh * gw), hw = j % (gh * gw);
             pos[0 * L + i + j] = at + f * step;
             pos[1 * L + i + j] = at + hw / gw;
             pos[2 * L + i + j] = at + hw % gw;
         }
-        max_pos = at + MT_MAX((g.t - 1) * step, MT_MAX(gh, gw) - 1);
+        max_pos = at + MT_MAX((t - 1) * step, MT_MAX(gh, gw) - 1);
         at = max_pos + 1;
         i += count;
+        frames_left--;
     }
+    if (frames_left)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "video %d has %lld frames, the prompt has video tokens for %lld",
+                          k, (long long)in->grid.t, (long long)(in->grid.t - frames_left));
     if (k != n_images)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%d image(s) and video(s) given, the prompt has placeholders for %d",
                           n_images, k);

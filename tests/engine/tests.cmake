@@ -6,6 +6,11 @@ set(MT_ENGINE_WORK ${CMAKE_BINARY_DIR}/engine-work)
 add_test(NAME engine_prefix_reuse
          COMMAND sh -c "${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-checkpoint --variant qwen2_5_vl --out ${MT_ENGINE_WORK}/model --seed 11 >/dev/null && ${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen2_vl_ref.py make-inputs --case one_image --model ${MT_ENGINE_WORK}/model --out ${MT_ENGINE_WORK}/in >/dev/null && $<TARGET_FILE:engine_prefix_reuse> ${MT_ENGINE_WORK}/model ${MT_ENGINE_WORK}/in")
 set_tests_properties(engine_prefix_reuse PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# The same with a Qwen3-VL video: its rows are split by the timestamp text between frames.
+add_test(NAME engine_prefix_reuse_qwen3_video
+         COMMAND sh -c "${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen3_ref.py make-checkpoint --variant qwen3_vl --byte-tokenizer --out ${MT_ENGINE_WORK}/q3v-model --seed 11 >/dev/null && ${MT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/ref/qwen3_ref.py make-inputs --case video --model ${MT_ENGINE_WORK}/q3v-model --out ${MT_ENGINE_WORK}/q3v-in >/dev/null && $<TARGET_FILE:engine_prefix_reuse> ${MT_ENGINE_WORK}/q3v-model ${MT_ENGINE_WORK}/q3v-in")
+set_tests_properties(engine_prefix_reuse_qwen3_video PROPERTIES LABELS ref TIMEOUT 120
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 
 # A batch of several sequences of different lengths gives each sequence's logits alone (prefill and decode).
 add_executable(engine_batch ${CMAKE_CURRENT_LIST_DIR}/batch.c)

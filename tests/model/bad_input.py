@@ -308,6 +308,33 @@ def main():
     c.expect("image for video tokens", c.base, ["input 1 is an image", "video tokens"], ids=video_ids, images=False,
              extra=["--pixel-values", video_pv, "--grid", "3,4,6"])
     c.expect("video without its tokens", c.base, ["video", "placeholders"], images=True, extra=video())
+    # Qwen3-VL videos: the timestamps mitten writes between frames (logits --expand)
+    q3 = os.path.join(a.work, "q3vl")
+    sh(QWEN3 + ["make-checkpoint", "--variant", "qwen3_vl", "--byte-tokenizer", "--out", q3, "--seed", "3"])
+    q3_in = os.path.join(a.work, "q3vl_video")
+    sh(QWEN3 + ["make-inputs", "--case", "video", "--model", q3, "--out", q3_in])
+    q3_prompt = os.path.join(q3_in, "prompt_ids.npy")
+
+    def q3_video(*more):
+        return ["--expand", "--video-pixel-values", os.path.join(q3_in, "pv0.npy"), "--video-grid", "3,4,6"] + list(more)
+
+    c.logits("qwen3-vl video expanded", q3, ids=q3_prompt, extra=q3_video("--video-timestamps", "0,1.5,3"))
+    c.expect("too few video timestamps", q3, ["--video-timestamps 0,1", "3 comma-separated", "fewer"],
+             ids=q3_prompt, images=False, extra=q3_video("--video-timestamps", "0,1"), code=2)
+    c.expect("negative video timestamp", q3, ["--video-timestamps 0,-1,2", "value 2"], ids=q3_prompt, images=False,
+             extra=q3_video("--video-timestamps", "0,-1,2"), code=2)
+    c.expect("video timestamps for an image", q3, ["--video-timestamps follows --video-pixel-values"], ids=q3_prompt,
+             images=True, extra=["--video-timestamps", "1"], code=2)
+    no_tok = c.variant("q3vl_no_tokenizer", q3)
+    os.remove(os.path.join(no_tok, "tokenizer.json"))
+    c.expect("qwen3-vl video without tokenizer.json", no_tok, ["prompt_ids.npy", "tokenizer.json", "time"],
+             ids=q3_prompt, images=False, extra=q3_video())
+    q3_text = os.path.join(a.work, "q3vl_text_ids.npy")
+    np.save(q3_text, np.array([1, 2, 3], dtype=np.int64))
+    c.expect("qwen3-vl video without its placeholder", q3, ["q3vl_text_ids.npy", "1 image(s) and video(s) given",
+                                                            "0 placeholder"], ids=q3_text, images=False,
+             extra=q3_video())
+
     corrupt = os.path.join(a.work, "corrupt.png")
     open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     c.expect("corrupt image", c.base, ["corrupt.png"], images=False, extra=["--image", corrupt])

@@ -43,6 +43,11 @@ VARIANTS = {
     "qwen3_moe": (QWEN3, "qwen3_moe", ["text", "text_long"], "float32", []),
     "qwen3_vl": (QWEN3, "qwen3_vl", ["text", "one_image", "two_images"], "float32", []),
     "qwen3_vl_4x": (QWEN3, "qwen3_vl", ["two_images"], "float32", ["--config-form", "4"]),
+    # videos as Qwen3VLProcessor expands them ("<T seconds>" and its own vision_start / vision_end per temporal group;
+    # mitten expands the prompt's one placeholder per input itself, with a byte-level tokenizer.json): alone with
+    # times from second_per_grid, before and after an image with given times, one longer than a pass of the tower
+    "qwen3_vl_video": (QWEN3, "qwen3_vl", ["video", "image_video", "video_image", "video_chunks"], "float32",
+                       ["--byte-tokenizer"]),
     "qwen3_vl_moe": (QWEN3, "qwen3_vl_moe", ["one_image", "two_images"], "float32", []),
     # use_sliding_window, sliding_window 6 over 40 tokens and 16 decoded ones: layers 1-2 slide (5.x layer_types,
     # 4.x max_window_layers 1), every layer of qwen3_moe
@@ -75,6 +80,8 @@ VARIANTS = {
 }
 # variants whose mitten run loads only the language model of the reference's checkpoint
 LLM_ONLY = {"internlm2_text"}
+# variants whose mitten run expands the placeholders of prompt_ids.npy itself (logits --expand)
+EXPAND = {"qwen3_vl_video"}
 
 
 def run(cmd):
@@ -84,16 +91,19 @@ def run(cmd):
     return r.stdout
 
 
-def mitten_logits(binary, model, inputs, out_dir, greedy):
-    cmd = [binary, "logits", "-m", model, "--ids", os.path.join(inputs, "ids.npy"),
+def mitten_logits(binary, model, inputs, out_dir, greedy, expand=False):
+    cmd = [binary, "logits", "-m", model, "--ids", os.path.join(inputs, "prompt_ids.npy" if expand else "ids.npy"),
            "--out", os.path.join(out_dir, "logits.npy"), "--dump-dir", out_dir, "--threads", "2"]
+    if expand:
+        cmd.append("--expand")
     grids = open(os.path.join(inputs, "grids.txt")).read().splitlines() if os.path.exists(
         os.path.join(inputs, "grids.txt")) else []
     grids = [g.split() for g in grids if g.strip()]
     for i, g in enumerate(grids):
         pv = os.path.join(inputs, "pv%d.npy" % i)
-        if g[0] == "video":  # "video T,H,W SECONDS"
+        if g[0] == "video":  # "video T,H,W SECONDS [TIMESTAMPS]"
             cmd += ["--video-pixel-values", pv, "--video-grid", g[1], "--second-per-grid", g[2]]
+            cmd += ["--video-timestamps", g[3]] if len(g) > 3 else []
         else:
             cmd += ["--pixel-values", pv, "--grid", g[0]]
     i = 0
@@ -169,7 +179,7 @@ def main():
             os.makedirs(got_dir, exist_ok=True)
             run(REF + ["dump", "--model", model, "--inputs", inputs, "--out", ref_dir, "--greedy", "16"] +
                 ([] if REF is INTERNVL else ["--compute", compute]))
-            mitten_logits(a.mitten, mitten_model, inputs, got_dir, 16)
+            mitten_logits(a.mitten, mitten_model, inputs, got_dir, 16, a.variant in EXPAND)
             if tol is None:
                 ref = np.load(os.path.join(ref_dir, "logits.npy"))
                 got = np.load(os.path.join(got_dir, "logits.npy"))

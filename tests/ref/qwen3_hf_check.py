@@ -16,6 +16,8 @@ Checks, per variant and case: the checkpoint loads with load_state_dict(strict) 
 names are the module names; Qwen3-MoE's per-expert tensors are merged as conversion_mapping.py does: stack experts,
 concatenate [gate; up] on dim 1); logits, merger, DeepStack features, pos_embed, position ids and rope delta, router
 choices and the cached greedy logits (the reference's greedy tokens fed back through transformers' cache path).
+The Qwen3-VL variants also take videos (pixel_values_videos, video_grid_thw; the ids as the reference's port of
+Qwen3VLProcessor expands them, timestamps included): alone, before and after an image.
 Besides the five variants, qwen2, qwen3 and qwen3_moe with use_sliding_window, sliding_window 6 and
 max_window_layers 1 on text_long (40 tokens, then 16 cached steps); 5.x configs carry layer_types, 4.x ones leave
 the layers to max_window_layers.
@@ -252,8 +254,22 @@ def run_case(variant, model_dir, case, work, bf16):
                         routes[i] = torch.topk(torch.softmax(o.float(), -1), cfg.top_k, dim=-1)[1]
             layer.mlp.gate.register_forward_hook(hook)
     kw = {}
+    videos = [it for it in images if isinstance(it, ref.qm2.Video)]
     with torch.no_grad():
-        if images:
+        if videos:
+            # images and videos go through the tower separately (Qwen3VLModel.forward); the reference's dumps are
+            # in prompt order, so the tower is compared one input at a time
+            stills = [it for it in images if not isinstance(it, ref.qm2.Video)]
+            for key, items in (("pixel_values", stills), ("pixel_values_videos", videos)):
+                if items:
+                    kw[key] = torch.cat([it[0] for it in items]).to(dtype)
+                    kw["image_grid_thw" if key == "pixel_values" else "video_grid_thw"] = torch.tensor(
+                        [it[1] for it in items])
+            per = [model.visual(it[0].to(dtype), grid_thw=torch.tensor([it[1]])) for it in images]
+            compare(f"{tag} merger", torch.cat([m for m, _ in per]), dumps["merger"], bf16)
+            for j, level in enumerate(zip(*[d for _, d in per])):
+                compare(f"{tag} deepstack_{j}", torch.cat(level), dumps[f"deepstack_{j}"], bf16)
+        elif images:
             pv = torch.cat([p for p, _ in images]).to(dtype)
             thw = torch.tensor([g for _, g in images])
             kw = {"pixel_values": pv, "image_grid_thw": thw}
@@ -264,7 +280,7 @@ def run_case(variant, model_dir, case, work, bf16):
             compare(f"{tag} pos_embed", model.visual.patch_embed(pv) + model.visual.fast_pos_embed_interpolate(thw),
                     dumps["pos_embed"], bf16)
         if cfg.is_vl:
-            pos, delta = model.get_rope_index(ids[None], kw.get("image_grid_thw"), None)
+            pos, delta = model.get_rope_index(ids[None], kw.get("image_grid_thw"), kw.get("video_grid_thw"))
             same(f"{tag} position_ids, rope_delta identical", torch.equal(pos[:, 0], dumps["position_ids"])
                  and int(delta.flatten()[0]) == int(dumps["rope_delta"][0]))
             model.rope_deltas = None
@@ -304,7 +320,8 @@ def main():
             ref.main(["make-checkpoint", "--variant", variant, "--out", model_dir, "--seed", "7",
                       "--config-form", str(a.config_form)])
             vl = variant.startswith("qwen3_vl")
-            for case in (["text", "one_image", "two_images"] if vl else ["text", "text_long"]):
+            cases = ["text", "one_image", "two_images", "video", "image_video", "video_image"]
+            for case in (cases if vl else ["text", "text_long"]):
                 for bf16 in (False,) if a.f32_only else (False, True):
                     run_case(variant, model_dir, case, a.work, bf16)
         for variant in ("qwen2", "qwen3", "qwen3_moe"):

@@ -343,34 +343,81 @@ def text_forward(cfg, W, embeds, position_ids, cache, past, dumps=None, visual_r
     return F.linear(x, head)
 
 
-def embed_inputs(cfg, W, input_ids, image_embeds):
+def embed_inputs(cfg, W, input_ids, image_embeds, video_embeds=None, deep_images=None, deep_videos=None):
     """vl: Qwen3VLModel.forward: token embeddings, then masked_scatter of the image features, in order, into the
-    rows whose id is image_token_id. Returns (embeds [L, H], image rows int64 [M])."""
+    rows whose id is image_token_id, and of the video features into the rows of video_token_id. The DeepStack
+    features of both kinds are joined in row order (embed_joint over visual_pos_masks = image | video rows).
+    Returns (embeds [L, H], visual rows int64 [M], DeepStack list of [M, H] or None)."""
     x = W[cfg.prefix + "embed_tokens.weight"][input_ids]
     if not cfg.is_vl:
-        return x, None
-    rows = (input_ids == cfg.image_token_id).nonzero().flatten()
-    n_feat = 0 if image_embeds is None else image_embeds.shape[0]
-    if rows.numel() != n_feat:
-        raise ValueError(f"Image features and image tokens do not match: tokens: {rows.numel()}, features {n_feat}")
-    if n_feat:
-        x = x.clone()
-        x[rows] = image_embeds.to(x.dtype)
-    return x, rows
+        return x, None, None
+    image_mask, video_mask = input_ids == cfg.image_token_id, input_ids == cfg.video_token_id
+    for mask, feats, what in ((image_mask, image_embeds, "Image"), (video_mask, video_embeds, "Video")):
+        n_feat = 0 if feats is None else feats.shape[0]
+        if int(mask.sum()) != n_feat:
+            raise ValueError(f"{what} features and {what.lower()} tokens do not match: tokens: {int(mask.sum())}, "
+                             f"features {n_feat}")
+        if n_feat:
+            x = x.clone()
+            x[mask] = feats.to(x.dtype)
+    visual = image_mask | video_mask
+    rows = visual.nonzero().flatten()
+    deep = None
+    if deep_images is not None and deep_videos is not None:
+        deep = []
+        for img, vid in zip(deep_images, deep_videos):
+            joint = img.new_zeros(rows.numel(), img.shape[-1])
+            joint[image_mask[visual]] = img
+            joint[video_mask[visual]] = vid
+            deep.append(joint)
+    else:
+        deep = deep_images if deep_images is not None else deep_videos
+    return x, rows, deep
+
+
+def rope_index(cfg, input_ids, image_grids, video_grids):
+    """vl: Qwen3VLModel.get_rope_index: each video grid (t, h, w) is split into t grids (1, h, w) (each frame sits
+    after its own "<T seconds>" text and <|vision_start|>), then qwen2_vl_model.rope_index with t advancing 1 per
+    frame, which for t = 1 is a time index of 0."""
+    frames = [(1, h, w) for t, h, w in video_grids for _ in range(t)]
+    return qm.rope_index(cfg, input_ids, image_grids, frames)
 
 
 def prefill(cfg, W, input_ids, images, dumps=None):
-    """Whole prefill. images: list of (pixel_values [n_i, C*Tp*P*P], (t, h, w)) (empty for text-only models).
+    """Whole prefill. images: list of (pixel_values [n_i, C*Tp*P*P], (t, h, w)) and qwen2_vl_model.Video (videos,
+    vl only), in the order of their placeholders (empty for text-only models). The tower runs once per input in that
+    order (its dumps are the rows of each run, appended); transformers runs all images in one call and all videos in
+    another, which gives the same rows: attention, position embedding and rotary stay within a frame.
     Returns (logits [L, V], cache, rope delta)."""
-    image_embeds, deepstack, grids = None, None, [g for _, g in images]
+    image_grids = [it[1] for it in images if not isinstance(it, qm.Video)]
+    video_grids = [it.grid for it in images if isinstance(it, qm.Video)]
+    feats = {False: [], True: []}
+    deeps = {False: [], True: []}
     if images:
         if not cfg.is_vl:
             raise ValueError(f"{cfg.model_type} takes no images")
         import qwen3_vision as qv
-        image_embeds, deepstack = qv.vision_forward(cfg, W, torch.cat([p for p, _ in images]), grids, dumps)
-    embeds, rows = embed_inputs(cfg, W, input_ids, image_embeds)
-    # vl: get_rope_index == qwen2_vl_model.rope_index with t advancing 1 per frame (is_25 False); text only: arange
-    pos, delta = qm.rope_index(cfg, input_ids, grids)
+        for it in images:
+            video = isinstance(it, qm.Video)
+            part = {} if dumps is not None else None
+            merged, deep = qv.vision_forward(cfg, W, it[0], [it[1]], part)
+            feats[video].append(merged)
+            deeps[video].append(deep)
+            for k, v in (part or {}).items():
+                dumps[k] = torch.cat([dumps[k], v]) if k in dumps else v
+
+    def joined(kind):
+        if not feats[kind]:
+            return None, None
+        return torch.cat(feats[kind]), [torch.cat(level) for level in zip(*deeps[kind])]
+
+    image_embeds, deep_images = joined(False)
+    video_embeds, deep_videos = joined(True)
+    embeds, rows, deepstack = embed_inputs(cfg, W, input_ids, image_embeds, video_embeds, deep_images, deep_videos)
+    if cfg.is_vl:
+        pos, delta = rope_index(cfg, input_ids, image_grids, video_grids)
+    else:
+        pos, delta = qm.rope_index(cfg, input_ids, image_grids)
     if dumps is not None:
         dumps["position_ids"] = pos
         dumps["rope_delta"] = torch.tensor([delta], dtype=torch.int64)

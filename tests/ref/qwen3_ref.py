@@ -9,7 +9,8 @@ The forward lives in qwen3_model.py (language side) and qwen3_vision.py (vision 
                                  [--dtype float32|bfloat16] [--config-form 5|4]
                                  [--sliding-window W --max-window-layers M]   # text variants: use_sliding_window
     qwen3_ref.py make-checkpoint --shape-from CONFIG.json --sparse --out DIR    # real shapes, data a hole
-    qwen3_ref.py make-inputs --case text|text_long|one_image|two_images --model DIR --out DIR [--seed N]
+                                 [--byte-tokenizer]   # a tokenizer.json of bytes (ids 0-255) and the specials
+    qwen3_ref.py make-inputs --case text|text_long|one_image|two_images|video|... --model DIR --out DIR [--seed N]
     qwen3_ref.py dump --model DIR (--inputs DIR | --ids IDS.npy [--pixel-values PV.npy --grid T,H,W]...)
                       --out OUTDIR [--greedy 16] [--compute float32|bf16]
     qwen3_ref.py self-check      # internal consistency checks, exits 1 on failure
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qwen2_vl_model as qm2  # noqa: E402  (its Video tuple)
 import qwen2_vl_ref as q2ref  # noqa: E402  (npy input/output helpers shared with the Qwen2-VL reference)
 import qwen3_ckpt as ck  # noqa: E402
 import qwen3_model as q3  # noqa: E402
@@ -36,13 +38,65 @@ import safetensors_io as st  # noqa: E402
 
 TEXT_ID_LIMIT = 300  # make-inputs draws ordinary text ids from [0, 300): below every special id
 
+def V(t, h, w, fps, indices=None):
+    """A video part of a case: grid (t, h, w) of 2 t sampled frames at their indices in a video of fps frames per
+    second (None: frames 0 .. 2t-1, evenly spaced, which mitten derives from second_per_grid alone)."""
+    return ("video", (t, h, w), fps, indices)
+
+
 CASES = {
-    # text-run lengths and image grids (t, h, w) in patches, in sequence order
+    # text-run lengths, image grids (t, h, w) in patches and videos, in sequence order
     "text": [20],
     "text_long": [40],
     "one_image": [5, (1, 8, 12), 7],
     "two_images": [4, (1, 4, 6), 5, (1, 10, 8), 6],
+    # videos as Qwen3VLProcessor expands them: "<T seconds>" and the frame between its own vision_start / vision_end
+    # per temporal group. 0.25 s and 1.25 s print as 0.2 and 1.2 (round half to even, both sides)
+    "video": [4, V(3, 4, 6, 2.0), 5],
+    # frames sampled unevenly (linspace over 300 frames, rounded), times given explicitly
+    "image_video": [3, (1, 4, 6), 4, V(2, 8, 4, 30.0, [0, 100, 199, 299]), 5],
+    "video_image": [3, V(2, 4, 6, 24.0, [3, 9, 40, 41]), 4, (1, 8, 4), 5],
+    # more patches than mitten's tower takes in one pass (4096): encoded in two chunks of frames
+    "video_chunks": [3, V(9, 20, 28, 1.0), 4],
 }
+
+
+def calculate_timestamps(indices, fps, merge_size):
+    """processing_qwen3_vl.py _calculate_timestamps: pad the frame indices to a multiple of merge_size with the last
+    one, then each group's time is the mean of its first and last frame's idx / fps."""
+    indices = list(indices)
+    if len(indices) % merge_size:
+        indices += [indices[-1]] * (merge_size - len(indices) % merge_size)
+    ts = [i / fps for i in indices]
+    return [(ts[i] + ts[i + merge_size - 1]) / 2 for i in range(0, len(ts), merge_size)]
+
+
+def byte_ids(text):
+    """The ids of text under the --byte-tokenizer checkpoint's tokenizer.json: its bytes (no merges)."""
+    return list(text.encode("utf-8"))
+
+
+def byte_tokenizer(cfg):
+    """tokenizer.json: byte-level BPE whose vocab is the 256 GPT-2 byte characters (byte b is id b), no merges, and
+    the tiny config's special ids as added tokens."""
+    def char(b):
+        printable = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+        extra = [c for c in range(256) if c not in printable]
+        return chr(b) if b in printable else chr(256 + extra.index(b))
+
+    specials = {cfg.vision_start_token_id: "<|vision_start|>", cfg.vision_end_token_id: "<|vision_end|>",
+                cfg.image_token_id: "<|image_pad|>", cfg.video_token_id: "<|video_pad|>",
+                ck.TINY_IDS["bos_token_id"]: "<|im_start|>", ck.TINY_IDS["eos_token_id"]: "<|im_end|>"}
+    return {"version": "1.0", "truncation": None, "padding": None,
+            "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                              "normalized": False, "special": True} for i, t in sorted(specials.items())],
+            "normalizer": None,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                              "use_regex": True},
+            "post_processor": None, "decoder": {"type": "ByteLevel"},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                      "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False,
+                      "vocab": {char(b): b for b in range(256)}, "merges": []}}
 
 
 def cmd_make_checkpoint(args):
@@ -67,27 +121,69 @@ def cmd_make_checkpoint(args):
     cfg_raw = ck.tiny_config(args.variant, args.dtype, args.config_form, sliding)
     cfg = q3.Config(cfg_raw)
     ck.write_folder(args.out, cfg_raw, cfg.is_vl)
+    if args.byte_tokenizer:
+        with open(os.path.join(args.out, "tokenizer.json"), "w") as f:
+            json.dump(byte_tokenizer(cfg), f, ensure_ascii=False)
     st.write_file(os.path.join(args.out, "model.safetensors"), ck.make_tiny_weights(cfg, args.seed, dtype))
     print(f"wrote {args.out}")
 
 
 def build_inputs(cfg, case, seed):
-    """Returns (ids int64 [L], list of (pixel_values float32 [t*h*w, C*Tp*P*P], (t, h, w))). Pixel rows are standard
-    normal values, already in the processor's merge-block order."""
+    """Returns (ids int64 [L], list of (pixel_values, (t, h, w)) and qwen2_vl_model.Video): build_case's expanded
+    ids and inputs."""
+    ids, _, images = build_case(cfg, case, seed)
+    return ids, [it[0] if isinstance(it[0], qm2.Video) else it for it in images]
+
+
+def build_case(cfg, case, seed):
+    """Returns (ids int64 [L] as the processor expands them, the prompt's ids int64 with one
+    <|vision_start|><|image_pad|> / <|video_pad|><|vision_end|> per input, list of (pixel_values float32
+    [t*h*w, C*Tp*P*P], (t, h, w)) for images and (qwen2_vl_model.Video, timestamps or None) for videos). Pixel rows
+    are standard normal values, already in the processor's merge-block order."""
     gen = torch.Generator().manual_seed(seed)
-    ids, images = [], []
+    ids, prompt, images = [], [], []
+    row = cfg.in_chans * cfg.temporal_patch * cfg.patch * cfg.patch if cfg.is_vl else 0
+    vs, ve = (cfg.vision_start_token_id, cfg.vision_end_token_id) if cfg.is_vl else (None, None)
     for part in CASES[case]:
         if isinstance(part, int):
-            ids += torch.randint(0, TEXT_ID_LIMIT, (part,), generator=gen).tolist()
+            text = torch.randint(0, TEXT_ID_LIMIT, (part,), generator=gen).tolist()
+            ids += text
+            prompt += text
             continue
         if not cfg.is_vl:
             raise SystemExit(f"case {case} has images; {cfg.model_type} is text-only")
-        t, h, w = part
-        ids += [cfg.vision_start_token_id] + [cfg.image_token_id] * (t * h * w // cfg.merge ** 2)
-        ids += [cfg.vision_end_token_id]
-        row = cfg.in_chans * cfg.temporal_patch * cfg.patch * cfg.patch
-        images.append((torch.randn(t * h * w, row, generator=gen), (t, h, w)))
-    return torch.tensor(ids, dtype=torch.int64), images
+        if part[0] != "video":
+            t, h, w = part
+            ids += [vs] + [cfg.image_token_id] * (t * h * w // cfg.merge ** 2) + [ve]
+            prompt += [vs, cfg.image_token_id, ve]
+            images.append((torch.randn(t * h * w, row, generator=gen), (t, h, w)))
+            continue
+        _, (t, h, w), fps, indices = part
+        given = indices is not None
+        indices = indices if given else list(range(cfg.temporal_patch * t))
+        stamps = calculate_timestamps(indices, fps, cfg.merge)
+        frame = h * w // cfg.merge ** 2
+        for f in range(t):
+            ids += byte_ids(f"<{stamps[f]:.1f} seconds>") + [vs] + [cfg.video_token_id] * frame + [ve]
+        prompt += [vs, cfg.video_token_id, ve]
+        seconds = cfg.temporal_patch / fps
+        video = qm2.Video(torch.randn(t * h * w, row, generator=gen), (t, h, w), seconds)
+        images.append((video, stamps[:t] if given else None))
+    return torch.tensor(ids, dtype=torch.int64), torch.tensor(prompt, dtype=torch.int64), images
+
+
+def save_inputs(out_dir, ids, prompt, images):
+    """qwen2_vl_ref's layout (ids.npy, pv{k}.npy, grids.txt), a video's line with its timestamps as a fourth word
+    where they are given, and prompt_ids.npy: the ids before the expansion."""
+    q2ref.save_inputs(out_dir, ids, [it[0] if isinstance(it[0], qm2.Video) else it for it in images])
+    np.save(os.path.join(out_dir, "prompt_ids.npy"), prompt.numpy().astype(np.int64))
+    with open(os.path.join(out_dir, "grids.txt")) as f:
+        lines = f.read().splitlines()
+    for k, it in enumerate(images):
+        if isinstance(it[0], qm2.Video) and it[1] is not None:
+            lines[k] += " " + ",".join(repr(s) for s in it[1])
+    with open(os.path.join(out_dir, "grids.txt"), "w") as f:
+        f.write("".join(line + "\n" for line in lines))
 
 
 def load_config(model_dir):
@@ -97,8 +193,8 @@ def load_config(model_dir):
 
 def cmd_make_inputs(args):
     cfg = load_config(args.model)
-    ids, images = build_inputs(cfg, args.case, args.seed)
-    q2ref.save_inputs(args.out, ids, images)
+    ids, prompt, images = build_case(cfg, args.case, args.seed)
+    save_inputs(args.out, ids, prompt, images)
     print(f"wrote {args.out}: {ids.numel()} tokens, {len(images)} images")
 
 
@@ -191,6 +287,8 @@ def main(argv=None):
     p.add_argument("--shape-from", help="a real config.json: write every tensor it implies (needs --sparse)")
     p.add_argument("--sparse", action="store_true", help="with --shape-from: bf16 shards whose data is a hole")
     p.add_argument("--max-shard-bytes", type=int, default=4 * 1000 ** 3)
+    p.add_argument("--byte-tokenizer", action="store_true", help="write a tokenizer.json of bytes and specials "
+                   "(what mitten's Qwen3-VL video expansion tokenizes its timestamps with)")
     p.set_defaults(fn=cmd_make_checkpoint)
 
     p = sub.add_parser("make-inputs")

@@ -1,7 +1,8 @@
 /* models/qwen_processor with videos: the video placeholder's expansion, M-RoPE positions of prompts mixing images and
- * videos (Qwen2-VL's frame index, Qwen2.5-VL's seconds index truncated as transformers 4.57.3 does), and the
- * refusals of bad grids, bad seconds and inputs whose kind differs from their placeholder's. The logits of the same
- * cases against PyTorch are ref_parity_qwen2_5_vl_video and ref_parity_qwen2_vl_video. */
+ * videos (Qwen2-VL's frame index, Qwen2.5-VL's seconds index truncated as transformers 4.57.3 does, Qwen3-VL's
+ * "<T seconds>" text between frames), and the refusals of bad grids, bad seconds and inputs whose kind differs from
+ * their placeholder's. The logits of the same cases against PyTorch are ref_parity_qwen2_5_vl_video,
+ * ref_parity_qwen2_vl_video and ref_parity_qwen3_vl_video. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +14,13 @@
 #include "check.h"
 #include "models/assemble.h"
 #include "models/model.h"
+#include "test_tokenizer_tiny.h"
 
 extern const mt_processor_part mt_processor_qwen2_vl, mt_processor_qwen2_5_vl, mt_processor_qwen3_vl;
 
-enum { IMG = 5, VID = 6, TEXT = 1 };
+enum { IMG = 5, VID = 6, TEXT = 1, VS = 7, VE = 8 };
+
+static mt_tokenizer *tiny_tok; /* the tokenizer `load` gives its stand-in model (NULL: none) */
 
 static char tmpdir[256];
 
@@ -46,6 +50,9 @@ static void *load(const mt_processor_part *part, const char *extra, mt_model *m)
     m->desc.image_token_id = IMG;
     m->desc.video_token_id = VID;
     m->desc.pos_axes = 3;
+    m->desc.vision_start_id = VS;
+    m->desc.vision_end_id = VE;
+    m->tok = tiny_tok;
     CHECK_MSG(part->load(m, cfg, path, &impl, &err) == MT_OK, "%s: %s", part->name, err.msg);
     cJSON_Delete(cfg);
     return impl;
@@ -140,23 +147,116 @@ static void test_tokens(void) {
     int32_t out[32];
     int64_t n = 0;
     mt_err err = {0};
-    CHECK(mt_processor_qwen2_5_vl.video_tokens(q, (mt_image_grid){3, 4, 8}, out, 32, &n, &err) == MT_OK && n == 24);
+    mt_image_input v348 = {.grid = {3, 4, 8}, .video = true};
+    CHECK(mt_processor_qwen2_5_vl.video_tokens(q, &v348, out, 32, &n, &err) == MT_OK && n == 24);
     bool all = n == 24;
     for (int64_t i = 0; i < n && i < 32; i++) all &= out[i] == VID;
     CHECK(all);
     mt_image_grid bad[] = {{0, 4, 4}, {-1, 4, 4}, {4097, 4, 4}, {2, 3, 4}, {2, 4, 0}};
     for (size_t i = 0; i < MT_ARRAY_LEN(bad); i++) {
-        mt_status st = mt_processor_qwen2_5_vl.video_tokens(q, bad[i], NULL, 0, &n, &err);
+        mt_image_input v = {.grid = bad[i], .video = true};
+        mt_status st = mt_processor_qwen2_5_vl.video_tokens(q, &v, NULL, 0, &n, &err);
         CHECK_MSG(st == MT_ERR_INVALID_ARG && strstr(err.msg, "video grid"), "grid %lldx%lldx%lld: %d \"%s\"",
                   (long long)bad[i].t, (long long)bad[i].h, (long long)bad[i].w, (int)st, err.msg);
     }
     mt_processor_qwen2_5_vl.release(q);
 
-    /* Qwen3-VL writes timestamps between a video's frames: refused, not run wrong */
+    /* Qwen3-VL without tokenizer.json cannot write its timestamps: refused, not run wrong */
     void *q3 = load(&mt_processor_qwen3_vl, "", &m);
-    CHECK(mt_processor_qwen3_vl.video_tokens(q3, (mt_image_grid){2, 4, 4}, NULL, 0, &n, &err) == MT_ERR_UNSUPPORTED &&
-          strstr(err.msg, "timestamps"));
+    mt_image_input v244 = {.grid = {2, 4, 4}, .video = true, .seconds_per_grid = 1.0};
+    CHECK(mt_processor_qwen3_vl.video_tokens(q3, &v244, NULL, 0, &n, &err) == MT_ERR_UNSUPPORTED &&
+          strstr(err.msg, "tokenizer.json"));
     mt_processor_qwen3_vl.release(q3);
+}
+
+/* Appends the byte ids of text (the tiny tokenizer has no merges among these characters). */
+static int64_t add_bytes(int32_t *ids, int64_t at, const char *text) {
+    for (const char *c = text; *c; c++) ids[at++] = (unsigned char)*c;
+    return at;
+}
+
+/* Appends one Qwen3-VL frame of `frame` merged tokens after its time text. */
+static int64_t add_frame(int32_t *ids, int64_t at, const char *time, int64_t frame) {
+    at = add_bytes(ids, at, time);
+    ids[at++] = VS;
+    for (int64_t i = 0; i < frame; i++) ids[at++] = VID;
+    ids[at++] = VE;
+    return at;
+}
+
+/* Qwen3-VL: <|vision_start|><|video_pad|><|vision_end|> becomes "<T seconds>" + the frame between its own edges per
+ * temporal group (processing_qwen3_vl.py); T is the mean of the group's first and last frame times, "%.1f" as Python
+ * rounds it (0.25 -> 0.2). Each frame is then placed as an image of its own, the text between counted as text. */
+static void test_qwen3(void) {
+    mt_err err = {0};
+    CHECK_MSG(tiny_load(tiny_tokenizer(false), &tiny_tok, &err) == MT_OK, "%s", err.msg);
+    mt_model m;
+    void *q = load(&mt_processor_qwen3_vl, "", &m);
+    m.comp = mt_composition_find("Qwen3VLForConditionalGeneration");
+    m.processor = q;
+    CHECK(m.comp != NULL && tiny_tok != NULL);
+    if (!m.comp || !tiny_tok) return;
+    /* frames evenly spaced at 1 s per group of 2: groups at (0 + 0.5) / 2 = 0.25 s and (1 + 1.5) / 2 = 1.25 s */
+    const int32_t ids[] = {TEXT, VS, VID, VE, TEXT, IMG, TEXT};
+    mt_image_input in[2] = {{.grid = {2, 4, 8}, .n_patches = 64, .video = true, .seconds_per_grid = 1.0},
+                            {.grid = {1, 4, 4}, .n_patches = 16}};
+    int32_t *out = NULL, want[128];
+    int64_t n = 0;
+    CHECK_MSG(mt_model_expand_inputs(&m, ids, 7, in, 2, &out, &n, &err) == MT_OK, "%s", err.msg);
+    int64_t w = add_text(want, 0, 1);
+    w = add_frame(want, w, "<0.2 seconds>", 8);
+    w = add_frame(want, w, "<1.2 seconds>", 8);
+    w = add_text(want, w, 1);
+    w = add_input(want, w, &in[1]);
+    w = add_text(want, w, 1);
+    CHECK_MSG(n == w && out && memcmp(out, want, (size_t)w * sizeof(int32_t)) == 0, "expanded to %lld ids, want %lld",
+              (long long)n, (long long)w);
+    CHECK(mt_model_input_rows(&m, &in[0]) == 16);
+
+    /* positions: text 0; frame 0's time text 1..13, <vs> 14, its rows at 15 (row r, col c: 15 + r, 15 + c); <ve> 19 */
+    int64_t pos[3 * 128], next = -1;
+    CHECK_MSG(mt_model_positions(&m, out, n, in, 2, 0, pos, &next, &err) == MT_OK, "%s", err.msg);
+    CHECK(pos[14] == 14 && pos[15] == 15 && pos[n + 15] == 15 && pos[2 * n + 15] == 15);
+    CHECK(pos[15 + 7] == 15 && pos[n + 15 + 7] == 16 && pos[2 * n + 15 + 7] == 18);
+    CHECK(pos[23] == 19 && pos[24] == 20);                              /* <ve>, then "<" of frame 1's time */
+    int64_t f1 = 24 + 13 + 1;                                           /* frame 1's first row */
+    CHECK(pos[f1] == 34 && pos[n + f1 + 7] == 35 && pos[2 * n + f1 + 7] == 37);
+    CHECK_MSG(next == 34 + 4 + 1 + 1 + 2 + 1, "next %lld", (long long)next);
+    mt_free(out);
+
+    /* timestamps as given; without the edges in the prompt only the placeholder is replaced */
+    const double stamps[2] = {0.05, 2.96};
+    in[0].timestamps = stamps;
+    const int32_t bare[] = {VID, IMG};
+    CHECK_MSG(mt_model_expand_inputs(&m, bare, 2, in, 2, &out, &n, &err) == MT_OK, "%s", err.msg);
+    w = add_frame(want, 0, "<0.1 seconds>", 8);
+    w = add_frame(want, w, "<3.0 seconds>", 8);
+    w = add_input(want, w, &in[1]);
+    CHECK_MSG(n == w && out && memcmp(out, want, (size_t)w * sizeof(int32_t)) == 0, "bare: %lld ids, want %lld",
+              (long long)n, (long long)w);
+    mt_free(out);
+
+    const double bad[2] = {0.5, NAN};
+    in[0].timestamps = bad;
+    CHECK(mt_model_expand_inputs(&m, ids, 7, in, 2, &out, &n, &err) == MT_ERR_INVALID_ARG &&
+          strstr(err.msg, "timestamp 1"));
+    in[0].timestamps = NULL;
+    in[0].seconds_per_grid = -2.0;
+    CHECK(mt_model_expand_inputs(&m, ids, 7, in, 2, &out, &n, &err) == MT_ERR_INVALID_ARG &&
+          strstr(err.msg, "second_per_grid -2"));
+
+    /* a prompt with one frame of a two-frame video */
+    in[0].seconds_per_grid = 1.0;
+    w = add_frame(want, 0, "<0.2 seconds>", 8);
+    w = add_input(want, w, &in[1]);
+    CHECK(mt_model_positions(&m, want, w, in, 2, 0, pos, &next, &err) == MT_ERR_INVALID_ARG &&
+          strstr(err.msg, "video 1 has 1 more frame"));
+    w = add_frame(want, 0, "<0.2 seconds>", 8);
+    CHECK(mt_model_positions(&m, want, w, in, 1, 0, pos, &next, &err) == MT_ERR_INVALID_ARG &&
+          strstr(err.msg, "video 1 has 2 frames, the prompt has video tokens for 1"));
+    mt_processor_qwen3_vl.release(q);
+    mt_tokenizer_free(tiny_tok);
+    tiny_tok = NULL;
 }
 
 /* The chat template writes one <|video_pad|> per video: it becomes the video's merged token count, images' theirs,
@@ -200,6 +300,7 @@ int main(void) {
     test_positions();
     test_tokens();
     test_expand();
+    test_qwen3();
     put("preprocessor_config.json", NULL);
     rmdir(tmpdir);
     return check_report();

@@ -169,8 +169,9 @@ static void pad_frames(int64_t n, const clip_plan *plan, const mt_qwen_preproc_c
     for (int64_t f = n; f < plan->n_pad; f++) mt_qwen_patchify_frame(last, f, cfg, plan->lut, out->pixel_values);
 }
 
-static void finish(mt_qwen_video *out, const mt_qwen_preproc_cfg *cfg, double sample_fps) {
+static void finish(mt_qwen_video *out, const mt_qwen_preproc_cfg *cfg, double sample_fps, double video_fps) {
     out->sample_fps = sample_fps;
+    out->video_fps = video_fps;
     out->second_per_grid = (float)((double)cfg->temporal_patch_size / sample_fps);
 }
 
@@ -195,7 +196,7 @@ static mt_status from_file(const char *path, const mt_qwen_video_params *p, cons
     }
     if (st) goto done;
     pad_frames(n, &plan, cfg, &last, &clip);
-    finish(&clip, cfg, (double)n / (double)total * info->fps);
+    finish(&clip, cfg, (double)n / (double)total * info->fps, info->fps);
 done:
     mt_image_free(&frame);
     mt_image_free(&last);
@@ -269,7 +270,7 @@ mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const m
     }
     if (!st) {
         pad_frames(n_even, &plan, cfg, &last, &clip);
-        finish(&clip, cfg, vp->fps);
+        finish(&clip, cfg, vp->fps, vp->fps);
     }
     mt_image_free(&img);
     mt_image_free(&last);

@@ -62,6 +62,7 @@ typedef struct mt_qwen_video {
     int64_t *frame_indices;   /* (n_frames), owned: the source frames sampled, before temporal padding */
     int64_t n_frames;
     double sample_fps;
+    double video_fps;         /* the source's frame rate (an image list: its fps): frame_indices / video_fps are times */
     float second_per_grid;    /* T / sample_fps */
 } mt_qwen_video;
 

@@ -216,7 +216,8 @@ static mt_status preprocess_video(const void *impl, const char *path, const mt_v
     const qwen_proc *p = impl;
     int64_t n;
     /* a model that cannot place a video refuses it before the decoding, which may take long */
-    mt_status st = video_tokens(p, (mt_image_grid){1, p->merge, p->merge}, NULL, 0, &n, err);
+    mt_image_input probe = {.grid = {1, p->merge, p->merge}, .video = true, .seconds_per_grid = 1};
+    mt_status st = video_tokens(p, &probe, NULL, 0, &n, err);
     if (st) return st;
     mt_qwen_video_params q;
     mt_qwen_video_params_default(&q);
@@ -236,12 +237,32 @@ static mt_status preprocess_video(const void *impl, const char *path, const mt_v
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) st = mt_qwen_video_from_dir(path, &q, &p->video_pre, &clip, err);
     else st = mt_qwen_video_from_file(path, &q, &p->video_pre, &clip, err);
     if (st) return st;
+    int64_t patch_dim = 3 * c->temporal_patch_size * c->patch_size * c->patch_size, groups = clip.grid_thw[0];
+    double *times = NULL;
+    if (p->time == TIME_STAMPS) {
+        /* Qwen3-VL writes each group's time: transformers' _calculate_timestamps, the sampled frames' indices over
+         * the source's rate (the last repeated to a whole group), the mean of each group's first and last. They
+         * live after the pixels, in the one allocation the caller frees. */
+        size_t px = (size_t)(clip.n_patches * patch_dim) * sizeof(float), at = (px + 7) / 8 * 8;
+        float *grown = mt_realloc(clip.pixel_values, at + (size_t)groups * sizeof(double));
+        if (!grown) {
+            mt_qwen_video_free(&clip);
+            return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+        }
+        clip.pixel_values = grown;
+        times = (double *)((char *)grown + at);
+        int64_t m = p->pre.merge_size;
+        for (int64_t f = 0; f < groups; f++) {
+            int64_t first = MT_MIN(f * m, clip.n_frames - 1), last = MT_MIN(f * m + m - 1, clip.n_frames - 1);
+            times[f] = ((double)clip.frame_indices[first] / clip.video_fps +
+                        (double)clip.frame_indices[last] / clip.video_fps) / 2.0;
+        }
+    }
     *pixels = clip.pixel_values;
     clip.pixel_values = NULL;
     *out = (mt_image_input){.pixels = *pixels, .n_patches = clip.n_patches,
-                            .grid = {clip.grid_thw[0], clip.grid_thw[1], clip.grid_thw[2]},
-                            .patch_dim = 3 * c->temporal_patch_size * c->patch_size * c->patch_size, .video = true,
-                            .seconds_per_grid = clip.second_per_grid};
+                            .grid = {clip.grid_thw[0], clip.grid_thw[1], clip.grid_thw[2]}, .patch_dim = patch_dim,
+                            .video = true, .seconds_per_grid = clip.second_per_grid, .timestamps = times};
     mt_qwen_video_free(&clip);
     return MT_OK;
 }

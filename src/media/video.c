@@ -29,6 +29,8 @@ struct mt_video {
     int64_t start_pts; /* timestamp of time 0 */
     int64_t coded_w, coded_h;
     int64_t n_decoded;
+    int64_t skip_before; /* packets shown before this timestamp are not the frame sought: unreferenced ones are
+                            not decoded at all (AVDISCARD_NONREF); INT64_MIN: decode every one */
     struct SwsContext *sws;
     mt_video_info info;
 };
@@ -166,6 +168,7 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
         mt_free(v);
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
     }
+    v->skip_before = INT64_MIN;
     /* "file:" so that a name with a colon is not read as a protocol; the whitelist keeps a playlist or a
      * reference movie from reaching beyond local files. */
     char url[4096];
@@ -261,11 +264,18 @@ static mt_status decode_next(mt_video *v, mt_err *err) {
             av_packet_unref(v->pkt);
             continue;
         }
+        /* a B-frame nothing refers to, shown well before the frame sought, need not be decoded: most of a
+         * typical H.264 stream between a keyframe and the sample */
+        v->dec->skip_frame = v->pkt->pts != AV_NOPTS_VALUE && v->pkt->pts < v->skip_before ? AVDISCARD_NONREF
+                                                                                          : AVDISCARD_DEFAULT;
         r = avcodec_send_packet(v->dec, v->pkt);
         av_packet_unref(v->pkt);
         if (r < 0 && r != AVERROR(EAGAIN)) return decode_fail(v, "decoding failed", r, err);
     }
 }
+
+/* Frame intervals before a sought frame from which every frame is decoded (deeper than H.264's B-pyramids). */
+#define SKIP_MARGIN_FRAMES 8
 
 static mt_status seek_to(mt_video *v, int64_t target, mt_err *err) {
     int r = av_seek_frame(v->fmt, v->stream, target, AVSEEK_FLAG_BACKWARD);
@@ -355,8 +365,11 @@ mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err 
                     (!v->have_prev && v->have_cur && v->cur->pts > limit);
     if (backward || (!(v->have_cur && v->cur->pts > limit) && seek_pays(v, target)))
         if ((st = seek_to(v, target, err))) return st;
+    /* frames within a few intervals of the target are all decoded, so the last one shown by then is there */
+    v->skip_before = target - (int64_t)llround(SKIP_MARGIN_FRAMES / v->info.fps / v->tb);
     while (!v->eof && !(v->have_cur && v->cur->pts > limit))
         if ((st = decode_next(v, err))) return st;
+    v->skip_before = INT64_MIN;
     const AVFrame *f;
     if (!v->have_cur) {
         return mt_err_set(err, MT_ERR_FORMAT, "%s: no frame could be decoded at or after %.3f s", v->path, t);

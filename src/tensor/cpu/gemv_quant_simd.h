@@ -370,34 +370,37 @@ QK_INLINE void qk_group_q4_K_r8(int M, int64_t nb, const mt_block_q4_K_r8 *w, co
         /* the mins as int16 pairs per lane: (m0, m2), (m1, m3), (m4, m6), (m5, m7) */
         __m256i mp[4] = {_mm256_and_si256(m_lo, byte0), _mm256_and_si256(_mm256_srli_epi32(m_lo, 8), byte0),
                          _mm256_and_si256(m_hi, byte0), _mm256_and_si256(_mm256_srli_epi32(m_hi, 8), byte0)};
-        /* the sums of sub-blocks 2p (lo) and 2p + 1 (hi) for row i of A at [p][i]; the 8 codes vectors of a pair
-         * meet 8 accumulators in turn, so that no chain of products waits on its own latency */
-        __m256i alo[4][QK_R8_MAX_M], ahi[4][QK_R8_MAX_M];
-        QK_UNROLL for (int p = 0; p < 4; p++) QK_ROWS(i, M) alo[p][i] = ahi[p][i] = _mm256_setzero_si256();
-        QK_UNROLL for (int c = 0; c < 8; c++)
-            QK_UNROLL for (int p = 0; p < 4; p++) {
-                __m256i q = _mm256_loadu_si256((const __m256i *)x->qs[8 * p + c]);
-                __m256i lo = _mm256_and_si256(q, low4);
-#if QK_VNNI
-                __m256i hi = _mm256_andnot_si256(low4, q);
-#else
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-#endif
-                QK_ROWS(i, M) {
-                    const int8_t *y = a[i][b].qs + 64 * p + 4 * c;
-                    alo[p][i] = qk_dot_acc(alo[p][i], lo, qk_bcast4(y));
-                    ahi[p][i] = qk_dot_acc(ahi[p][i], hi, qk_bcast4(y + 32));
-                }
-            }
-        __m256i sumi[QK_R8_MAX_M];
+        /* the sums of sub-blocks 2p (lo) and 2p + 1 (hi) for row i of A at [p][i], scaled into sumi. One row of A
+         * takes the 4 pairs at once, so that 8 chains of products are in flight, not 2 each waiting on its own
+         * latency; more rows are chains enough, and take a pair at a time to stay in the registers. */
+        const int np = M == 1 ? 4 : 1;
+        __m256i alo[4][QK_R8_MAX_M], ahi[4][QK_R8_MAX_M], sumi[QK_R8_MAX_M];
         QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
-        QK_UNROLL for (int p = 0; p < 4; p++) {
-            __m256i s_lo = qk_pick(sc[p / 2], qk_r8_pick[(2 * p) % 4]);
-            __m256i s_hi = qk_pick(sc[p / 2], qk_r8_pick[(2 * p + 1) % 4]);
-            QK_ROWS(i, M) {
-                __m256i t = _mm256_add_epi32(_mm256_mullo_epi32(alo[p][i], s_lo),
-                                             _mm256_srai_epi32(_mm256_mullo_epi32(ahi[p][i], s_hi), QK_R8_HI_SHIFT));
-                sumi[i] = _mm256_add_epi32(sumi[i], t);
+        QK_UNROLL for (int p0 = 0; p0 < 4; p0 += np) {
+            QK_UNROLL for (int p = p0; p < p0 + np; p++) QK_ROWS(i, M) alo[p][i] = ahi[p][i] = _mm256_setzero_si256();
+            QK_UNROLL for (int c = 0; c < 8; c++)
+                QK_UNROLL for (int p = p0; p < p0 + np; p++) {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)x->qs[8 * p + c]);
+                    __m256i lo = _mm256_and_si256(q, low4);
+#if QK_VNNI
+                    __m256i hi = _mm256_andnot_si256(low4, q);
+#else
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+#endif
+                    QK_ROWS(i, M) {
+                        const int8_t *y = a[i][b].qs + 64 * p + 4 * c;
+                        alo[p][i] = qk_dot_acc(alo[p][i], lo, qk_bcast4(y));
+                        ahi[p][i] = qk_dot_acc(ahi[p][i], hi, qk_bcast4(y + 32));
+                    }
+                }
+            QK_UNROLL for (int p = p0; p < p0 + np; p++) {
+                __m256i s_lo = qk_pick(sc[p / 2], qk_r8_pick[(2 * p) % 4]);
+                __m256i s_hi = qk_pick(sc[p / 2], qk_r8_pick[(2 * p + 1) % 4]);
+                QK_ROWS(i, M) {
+                    __m256i t = _mm256_add_epi32(_mm256_mullo_epi32(alo[p][i], s_lo),
+                                                 _mm256_srai_epi32(_mm256_mullo_epi32(ahi[p][i], s_hi), QK_R8_HI_SHIFT));
+                    sumi[i] = _mm256_add_epi32(sumi[i], t);
+                }
             }
         }
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x->d));

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "models/model.h"
 #include "tensor/backend.h"
 #include "tensor/cpu/cpu.h"
@@ -163,6 +164,8 @@ mt_status mt_weights_repack(mt_model *m, mt_err *err) {
             return st;
         }
         m->owned[m->n_owned++] = p;
+        /* the mapped bytes are not read again: out of memory, or the model would hold both copies */
+        mt_file_page_out(t->data, bytes);
         t->data = p;
         t->dtype = MT_Q4_K_R8;
     }

@@ -377,15 +377,6 @@ static mt_status check_shape(const char *what, mt_dtype t, int64_t rows, int64_t
     return MT_OK;
 }
 
-void mt_q4_K_r8_get(const void *w, size_t row_bytes, int64_t row, int64_t b, mt_block_q4_K *out) {
-    const mt_block_q4_K_r8 *x = (const mt_block_q4_K_r8 *)((const char *)w + (size_t)(row / 8) * 8 * row_bytes) + b;
-    int r = (int)(row % 8);
-    out->d = x->d[r];
-    out->dmin = x->dmin[r];
-    for (int k = 0; k < 3; k++) memcpy(out->scales + 4 * k, &x->scales[k][r], 4);
-    for (int v = 0; v < 32; v++) memcpy(out->qs + 4 * v, &x->qs[v][r], 4);
-}
-
 /* One group of 8 Q4_K rows (rows rb bytes apart) to its Q4_K_R8 blocks. */
 static void repack_group(const char *src, size_t rb, int64_t nb, mt_block_q4_K_r8 *dst) {
     for (int64_t b = 0; b < nb; b++)

@@ -28,6 +28,7 @@
 #define MT_QUANT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "base/base.h"
 #include "tensor/dtype.h"
@@ -103,7 +104,14 @@ void mt_quantize_row(mt_dtype t, const float *x, void *y, int64_t n);
 void mt_dequantize_row(mt_dtype t, const void *x, float *y, int64_t n);
 
 /* Q4_K_R8: block b of row `row` of the matrix at w (rows of row_bytes, row 0 at w) as the Q4_K block it came from. */
-void mt_q4_K_r8_get(const void *w, size_t row_bytes, int64_t row, int64_t b, mt_block_q4_K *out);
+static inline void mt_q4_K_r8_get(const void *w, size_t row_bytes, int64_t row, int64_t b, mt_block_q4_K *out) {
+    const mt_block_q4_K_r8 *x = (const mt_block_q4_K_r8 *)((const char *)w + (size_t)(row / 8) * 8 * row_bytes) + b;
+    int r = (int)(row % 8);
+    out->d = x->d[r];
+    out->dmin = x->dmin[r];
+    for (int k = 0; k < 3; k++) memcpy(out->scales + 4 * k, &x->scales[k][r], 4);
+    for (int v = 0; v < 32; v++) memcpy(out->qs + 4 * v, &x->qs[v][r], 4);
+}
 /* rows x n of Q4_K (rows of mt_dtype_row_bytes(MT_Q4_K, n)) to Q4_K_R8 at dst, which must not overlap src.
  * MT_ERR_INVALID_ARG, naming the value, when rows is not a positive multiple of 8 or n not one of MT_QK_K. */
 mt_status mt_repack_q4_K_r8(const void *src, int64_t rows, int64_t n, void *dst, mt_err *err);

@@ -164,8 +164,9 @@ mt_status mt_weights_repack(mt_model *m, mt_err *err) {
             return st;
         }
         m->owned[m->n_owned++] = p;
-        /* the mapped bytes are not read again: out of memory, or the model would hold both copies */
-        mt_file_page_out(t->data, bytes);
+        /* the mapped bytes are not read again: out of memory, or the model would hold both copies (GGUF files are
+         * mapped read-only; a tensor the source joined or copied is its own memory and stays) */
+        if (mt_gguf_source_maps(m->gguf, t->data, bytes)) mt_file_drop_pages(t->data, bytes);
         t->data = p;
         t->dtype = MT_Q4_K_R8;
     }

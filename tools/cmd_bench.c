@@ -582,6 +582,16 @@ static mt_status bench_linear_quant(bench *b, const char *label, const lin_case 
             st = mt_quantize(type, row, 1, K, (char *)q[i] + (size_t)r * mt_dtype_row_bytes(type, K), err);
         }
     }
+    /* Q4_K as a model loads it for its linears (mt_weights_repack) */
+    if (type == MT_Q4_K && N % 8 == 0) {
+        void *r8 = NULL;
+        for (int i = 0; i < n && !st; i++) {
+            if (!(r8 = mt_malloc(bytes))) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+            else if (!(st = mt_repack_q4_K_r8(q[i], N, K, r8, err))) memcpy(q[i], r8, bytes);
+            mt_free(r8);
+        }
+        type = MT_Q4_K_R8;
+    }
     if (!st) {
         char name[160];
         snprintf(name, sizeof name, "linear M=1 N=%lld K=%lld %s %s", (long long)N, (long long)K, label,

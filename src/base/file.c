@@ -63,6 +63,14 @@ void mt_file_unmap(mt_mapping *m) {
     if (m) *m = (mt_mapping){0};
 }
 
+void mt_file_drop_pages(const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !p) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t e = ((uintptr_t)p + n) / (uintptr_t)page * (uintptr_t)page;
+    if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 mt_status mt_file_read_all(const char *path, size_t max_size, char **out, size_t *out_len, mt_err *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;

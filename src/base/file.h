@@ -14,6 +14,9 @@ typedef struct mt_mapping {
 /* Maps path read-only. MT_ERR_IO names the path and the errno text. Unmap with mt_file_unmap. */
 mt_status mt_file_map(const char *path, mt_mapping *out, mt_err *err);
 void mt_file_unmap(mt_mapping *m);
+/* Drops the pages wholly inside [p, p + n), which must lie in a read-only mapping of mt_file_map, from this process's
+ * memory (MADV_DONTNEED): touched again, they are read from the file. Best effort: nothing happens on failure. */
+void mt_file_drop_pages(const void *p, size_t n);
 
 /* Reads a whole file into a NUL-terminated buffer the caller frees with mt_free. Files over max_size bytes give
  * MT_ERR_LIMIT without reading them. */

@@ -275,6 +275,7 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
     if (!st) st = load_parts(m, cfg, path, err);
     cJSON_Delete(cfg);
     if (!st) st = check_unused(m, m->params.allow_unused, err);
+    if (!st) st = mt_weights_repack(m, err);
     if (!st) st = read_generation_config(m, err);
     if (!st) st = load_chat_template(m, err);
     if (st) {
@@ -378,7 +379,7 @@ mt_status mt_weight_vector(mt_model *m, const char *name, int64_t n, bool option
     if ((st = float_dtype(t, name, false, err))) return st;
     if (m->n_owned == m->cap_owned) {
         size_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
-        float **grown = mt_realloc(m->owned, cap * sizeof *grown);
+        void **grown = mt_realloc(m->owned, cap * sizeof *grown);
         if (!grown) return mt_err_set(err, MT_ERR_NOMEM, "out of memory loading \"%s\"", name);
         m->owned = grown;
         m->cap_owned = cap;

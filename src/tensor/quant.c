@@ -377,16 +377,63 @@ static mt_status check_shape(const char *what, mt_dtype t, int64_t rows, int64_t
     return MT_OK;
 }
 
+/* One group of 8 Q4_K rows (rows rb bytes apart) to its Q4_K_R8 blocks. */
+static void repack_group(const char *src, size_t rb, int64_t nb, mt_block_q4_K_r8 *dst) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < 8; r++) {
+            const mt_block_q4_K *x = (const mt_block_q4_K *)(src + (size_t)r * rb) + b;
+            dst[b].d[r] = x->d;
+            dst[b].dmin[r] = x->dmin;
+            for (int k = 0; k < 3; k++) memcpy(&dst[b].scales[k][r], x->scales + 4 * k, 4);
+            for (int v = 0; v < 32; v++) memcpy(&dst[b].qs[v][r], x->qs + 4 * v, 4);
+        }
+}
+
+mt_status mt_repack_q4_K_r8(const void *src, int64_t rows, int64_t n, void *dst, mt_err *err) {
+    if (rows <= 0 || rows % 8 != 0)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "repack Q4_K_R8: %lld rows, not a positive multiple of 8",
+                          (long long)rows);
+    if (n <= 0 || n % MT_QK_K != 0)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "repack Q4_K_R8: row length %lld is not a positive multiple of %d",
+                          (long long)n, MT_QK_K);
+    size_t rb = mt_dtype_row_bytes(MT_Q4_K, n);
+    for (int64_t g = 0; g < rows / 8; g++)
+        repack_group((const char *)src + (size_t)g * 8 * rb, rb, n / MT_QK_K, (mt_block_q4_K_r8 *)((char *)dst + (size_t)g * 8 * rb));
+    return MT_OK;
+}
+
+static mt_status check_finite(mt_dtype t, const float *xr, int64_t r, int64_t n, mt_err *err) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(xr[i]))
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "quantize %s: row %lld, index %lld is %g (not finite)",
+                              mt_dtype_name(t), (long long)r, (long long)i, (double)xr[i]);
+    return MT_OK;
+}
+
 mt_status mt_quantize(mt_dtype t, const float *x, int64_t rows, int64_t n, void *dst, mt_err *err) {
     size_t rb;
     mt_status st = check_shape("quantize", t, rows, n, &rb, err);
     if (st != MT_OK) return st;
+    if (t == MT_Q4_K_R8) {
+        if (rows % 8 != 0)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "quantize Q4_K_R8: %lld rows, not a multiple of 8",
+                              (long long)rows);
+        char *tmp = mt_malloc(8 * rb);
+        if (!tmp) return mt_err_set(err, MT_ERR_NOMEM, "quantize Q4_K_R8: out of memory for 8 rows of %lld", (long long)n);
+        for (int64_t g = 0; g < rows / 8 && st == MT_OK; g++) {
+            for (int64_t r = 0; r < 8 && st == MT_OK; r++) {
+                const float *xr = x + (8 * g + r) * n;
+                if ((st = check_finite(t, xr, 8 * g + r, n, err)) == MT_OK)
+                    mt_quantize_row_q4_K(xr, (mt_block_q4_K *)(tmp + (size_t)r * rb), n);
+            }
+            if (st == MT_OK) repack_group(tmp, rb, n / MT_QK_K, (mt_block_q4_K_r8 *)((char *)dst + (size_t)g * 8 * rb));
+        }
+        mt_free(tmp);
+        return st;
+    }
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
-        for (int64_t i = 0; i < n; i++)
-            if (!isfinite(xr[i]))
-                return mt_err_set(err, MT_ERR_INVALID_ARG, "quantize %s: row %lld, index %lld is %g (not finite)",
-                                  mt_dtype_name(t), (long long)r, (long long)i, (double)xr[i]);
+        if ((st = check_finite(t, xr, r, n, err)) != MT_OK) return st;
         mt_quantize_row(t, xr, (char *)dst + (size_t)r * rb, n);
     }
     return MT_OK;
@@ -396,6 +443,18 @@ mt_status mt_dequantize(mt_dtype t, const void *src, int64_t rows, int64_t n, fl
     size_t rb;
     mt_status st = check_shape("dequantize", t, rows, n, &rb, err);
     if (st != MT_OK) return st;
+    if (t == MT_Q4_K_R8) {
+        if (rows % 8 != 0)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "dequantize Q4_K_R8: %lld rows, not a multiple of 8",
+                              (long long)rows);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t b = 0; b < n / MT_QK_K; b++) {
+                mt_block_q4_K blk;
+                mt_q4_K_r8_get(src, rb, r, b, &blk);
+                mt_dequantize_row_q4_K(&blk, y + r * n + b * MT_QK_K, MT_QK_K);
+            }
+        return MT_OK;
+    }
     for (int64_t r = 0; r < rows; r++) mt_dequantize_row(t, (const char *)src + (size_t)r * rb, y + r * n, n);
     return MT_OK;
 }

@@ -9,11 +9,26 @@
  *   | Q4_K | 256   | 144   | 8 sub-blocks of 32: d * sc * q - dmin * m, 6-bit sc/m packed in scales    |
  *   | Q6_K | 256   | 210   | 16 sub-blocks of 16: d * scales[j] * (q - 32), q 4 low bits ql + 2 in qh  |
  *   | Q8_K | 256   | 292   | d * qs[i]; activations only (the partner of Q4_K/Q6_K in dot products)   |
+ *
+ * Q4_K_R8 (ours, never in a file) is Q4_K with 8 rows interleaved, for the GEMV that keeps one row in each 32-bit
+ * lane (gemv_quant_simd.h): no shuffles for the scales, no horizontal sums. Block b of a group of 8 rows (rows 8g..8g+7,
+ * 8 * row_bytes from the matrix start per group) holds block b of each of the 8 rows, every byte kept, moved:
+ *
+ *   | offset | bytes | holds (r: the row in the group, 0..7)                                             |
+ *   |--------|-------|-----------------------------------------------------------------------------------|
+ *   | 0      | 16    | d[r] (f16)                                                                        |
+ *   | 16     | 16    | dmin[r]                                                                           |
+ *   | 32     | 96    | scales[w][r]: bytes 4w..4w+3 of row r's 12 scale bytes, w = 0..2                  |
+ *   | 128    | 1024  | qs[v][r]: bytes 4v..4v+3 of row r's qs, v = 0..31                                 |
+ *
+ * The 32 bytes of qs[v] (v = 8p + c) hold in lane r row r's weights 64p + 4c + 0..3 in the low nibbles (sub-block
+ * 2p) and 64p + 32 + 4c + 0..3 in the high nibbles (sub-block 2p + 1).
  */
 #ifndef MT_QUANT_H
 #define MT_QUANT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "base/base.h"
 #include "tensor/dtype.h"
@@ -50,13 +65,21 @@ typedef struct mt_block_q8_K {
     int16_t bsums[MT_QK_K / 16]; /* sums of each 16 qs, for the Q4_K min term */
 } mt_block_q8_K;
 
+typedef struct mt_block_q4_K_r8 {
+    uint16_t d[8];
+    uint16_t dmin[8];
+    uint32_t scales[3][8];
+    uint32_t qs[32][8];
+} mt_block_q4_K_r8;
+
 _Static_assert(sizeof(mt_block_q8_0) == 34, "Q8_0 block");
+_Static_assert(sizeof(mt_block_q4_K_r8) == 8 * 144, "Q4_K_R8 block");
 _Static_assert(sizeof(mt_block_q4_0) == 18, "Q4_0 block");
 _Static_assert(sizeof(mt_block_q4_K) == 144, "Q4_K block");
 _Static_assert(sizeof(mt_block_q6_K) == 210, "Q6_K block");
 _Static_assert(sizeof(mt_block_q8_K) == 292, "Q8_K block");
 
-/* Checked entry points. rows x n floats (row-major, n per row) to rows x mt_dtype_row_bytes(t, n) bytes, and back.
+/* Checked entry points (Q4_K_R8: rows a multiple of 8, quantized as Q4_K then interleaved). rows x n floats (row-major, n per row) to rows x mt_dtype_row_bytes(t, n) bytes, and back.
  * MT_ERR_INVALID_ARG when t is not a quantized type, n is not a positive multiple of the block or the sizes
  * overflow; quantizing a NaN or an infinity is MT_ERR_INVALID_ARG naming the row and the index in the row. The output
  * is written block by block: on error it may hold the rows before the bad one. */
@@ -76,9 +99,22 @@ void mt_dequantize_row_q4_0(const mt_block_q4_0 *x, float *y, int64_t n);
 void mt_dequantize_row_q4_K(const mt_block_q4_K *x, float *y, int64_t n);
 void mt_dequantize_row_q6_K(const mt_block_q6_K *x, float *y, int64_t n);
 void mt_dequantize_row_q8_K(const mt_block_q8_K *x, float *y, int64_t n);
-/* Either of the above by dtype (a quantized one). */
+/* Either of the above by dtype (a quantized one; not Q4_K_R8, whose rows are not apart: nothing is written). */
 void mt_quantize_row(mt_dtype t, const float *x, void *y, int64_t n);
 void mt_dequantize_row(mt_dtype t, const void *x, float *y, int64_t n);
+
+/* Q4_K_R8: block b of row `row` of the matrix at w (rows of row_bytes, row 0 at w) as the Q4_K block it came from. */
+static inline void mt_q4_K_r8_get(const void *w, size_t row_bytes, int64_t row, int64_t b, mt_block_q4_K *out) {
+    const mt_block_q4_K_r8 *x = (const mt_block_q4_K_r8 *)((const char *)w + (size_t)(row / 8) * 8 * row_bytes) + b;
+    int r = (int)(row % 8);
+    out->d = x->d[r];
+    out->dmin = x->dmin[r];
+    for (int k = 0; k < 3; k++) memcpy(out->scales + 4 * k, &x->scales[k][r], 4);
+    for (int v = 0; v < 32; v++) memcpy(out->qs + 4 * v, &x->qs[v][r], 4);
+}
+/* rows x n of Q4_K (rows of mt_dtype_row_bytes(MT_Q4_K, n)) to Q4_K_R8 at dst, which must not overlap src.
+ * MT_ERR_INVALID_ARG, naming the value, when rows is not a positive multiple of 8 or n not one of MT_QK_K. */
+mt_status mt_repack_q4_K_r8(const void *src, int64_t rows, int64_t n, void *dst, mt_err *err);
 
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K block, unpacked from its 12 scale bytes. */
 static inline void mt_q4_K_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {

@@ -10,6 +10,10 @@
  *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit                      |
  *   | no memory for any scratch            | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
  *
+ * Q4_K_R8 (Q4_K with 8 rows interleaved, as a model loads Q4_K linears) runs every case with N rounded up to a
+ * multiple of 8; its scalar decode and its prefill give Q4_K's floats bit for bit from the same blocks, and the
+ * repack keeps every byte (test_r8).
+ *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
  * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill; 9 blocks: K past
  * the GEMM's KC = 256 with a part block of it left, for Q8_0 too), with and without bias, accumulate and a thread pool.
@@ -36,8 +40,8 @@ static const qcase cases[] = {
     {33, 130, 4, 0, 7, true, false, true},    {12, 45, 9, 1, 3, true, true, true},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
-static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K};
-enum { NTYPES = 4 };
+static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K, MT_Q4_K_R8};
+enum { NTYPES = 5 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void) {
@@ -58,7 +62,8 @@ static qdata data[NTYPES][NCASES];
 static void make(qdata *d, mt_dtype t, const qcase *c) {
     int64_t blk = mt_dtype_block_elems(t);
     d->M = c->M;
-    d->N = c->N;
+    /* Q4_K_R8 holds rows in groups of 8: each case's N rounded up to one */
+    d->N = t == MT_Q4_K_R8 ? (c->N + 7) / 8 * 8 : c->N;
     d->K = c->K * blk;
     d->ldw = d->K + c->ldw_extra * blk;
     d->ldc = d->N + c->ldc_extra;
@@ -181,6 +186,7 @@ static void test_dequant(const char *path) {
         for (int i = 0; i < K; i++)
             x[i] = c == 0 ? frand() : c == 1 ? frand() * (float)(1 + i % 13) * 1e-3f : frand() + 0.7f;
         for (int ti = 0; ti < NTYPES; ti++) {
+            if (types[ti] == MT_Q4_K_R8) continue; /* no row alone: test_r8 */
             mt_err err;
             CHECK(mt_quantize(types[ti], x, 1, K, q, &err) == MT_OK);
             mt_cpu_isa_get()->dequant(K, q, got, types[ti]);
@@ -221,6 +227,50 @@ static void test_no_memory(void) {
     }
 }
 
+/* Q4_K_R8 against the Q4_K blocks it is made from: the repack keeps every byte (mt_q4_K_r8_get gives each block
+ * back), the scalar decode and the prefill (M > 8, dequantized panels) give Q4_K's floats bit for bit, and a bad shape
+ * is an error naming the value. */
+static void test_r8(mt_pool *pool) {
+    enum { N = 24, K = 3 * MT_QK_K, M = 12 };
+    size_t rb = mt_dtype_row_bytes(MT_Q4_K, K);
+    static float w[N * K], a[M * K], c4[M * N], c8[M * N];
+    static uint8_t q4[N * 3 * 144], q8[N * 3 * 144];
+    for (int i = 0; i < N * K; i++) w[i] = frand() * (float)(1 + i % 5);
+    for (int i = 0; i < M * K; i++) a[i] = frand();
+    mt_err err;
+    CHECK(mt_quantize(MT_Q4_K, w, N, K, q4, &err) == MT_OK);
+    CHECK(mt_repack_q4_K_r8(q4, N, K, q8, &err) == MT_OK);
+    bool same = true;
+    for (int j = 0; j < N; j++)
+        for (int b = 0; b < K / MT_QK_K; b++) {
+            mt_block_q4_K x;
+            mt_q4_K_r8_get(q8, rb, j, b, &x);
+            same &= memcmp(&x, q4 + (size_t)j * rb + (size_t)b * sizeof x, sizeof x) == 0;
+        }
+    CHECK_MSG(same, "Q4_K_R8: a block taken back differs from the Q4_K block it was made from");
+    static uint8_t q8b[N * 3 * 144];
+    CHECK(mt_quantize(MT_Q4_K_R8, w, N, K, q8b, &err) == MT_OK);
+    CHECK_MSG(memcmp(q8, q8b, sizeof q8) == 0, "Q4_K_R8: mt_quantize differs from Q4_K then mt_repack_q4_K_r8");
+    mt_cpu_set_level(MT_CPU_SCALAR);
+    for (int m = 1; m <= M; m += M - 1) {
+        mt_cpu_linear(pool, m, N, K, a, K, q4, MT_Q4_K, K, NULL, c4, N, false);
+        mt_cpu_linear(pool, m, N, K, a, K, q8, MT_Q4_K_R8, K, NULL, c8, N, false);
+        CHECK_MSG(memcmp(c4, c8, sizeof(float) * (size_t)(m * N)) == 0, "Q4_K_R8 scalar M=%d: not Q4_K's floats", m);
+    }
+    mt_cpu_set_level(mt_cpu_detect());
+    mt_cpu_linear(pool, M, N, K, a, K, q4, MT_Q4_K, K, NULL, c4, N, false);
+    mt_cpu_linear(pool, M, N, K, a, K, q8, MT_Q4_K_R8, K, NULL, c8, N, false);
+    CHECK_MSG(memcmp(c4, c8, sizeof c4) == 0, "Q4_K_R8 prefill (%s): not Q4_K's floats", mt_cpu_isa_get()->name);
+    CHECK(mt_repack_q4_K_r8(q4, 7, K, q8, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "7 rows"));
+    CHECK(mt_repack_q4_K_r8(q4, 8, 100, q8, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "100"));
+    CHECK(mt_quantize(MT_Q4_K_R8, w, 9, K, q8, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "9 rows"));
+    CHECK(mt_dequantize(MT_Q4_K_R8, q8, 4, K, w, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "4 rows"));
+    /* a call with N off the groups of 8 (the loader never makes one) gives NaN, not a read past the matrix */
+    float c[9];
+    mt_cpu_linear(NULL, 1, 9, K, a, K, q8, MT_Q4_K_R8, K, NULL, c, 9, false);
+    CHECK(isnan(c[0]) && isnan(c[8]));
+}
+
 int main(void) {
     mt_err err;
     mt_pool *pool = NULL;
@@ -258,6 +308,7 @@ int main(void) {
     cpu_path_leave();
     mt_cpu_set_vnni(true);
     test_no_memory();
+    test_r8(pool);
     /* a K that is not a multiple of the block gives NaN, not a read past the row */
     float c[2] = {0};
     mt_cpu_linear(NULL, 1, 2, 40, data[0][0].A, 40, data[0][0].Wq, MT_Q8_0, 40, NULL, c, 2, false);

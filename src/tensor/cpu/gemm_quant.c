@@ -25,7 +25,7 @@
 enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10, PACK_NR = 32, PACK_KC = 256 };
 
 /* K-quant weights pair with Q8_K activations, the others with Q8_0. */
-static bool is_k_quant(mt_dtype wt) { return wt == MT_Q4_K || wt == MT_Q6_K; }
+static bool is_k_quant(mt_dtype wt) { return wt == MT_Q4_K || wt == MT_Q6_K || wt == MT_Q4_K_R8; }
 
 static size_t act_row_bytes(mt_dtype wt, int64_t k) {
     return is_k_quant(wt) ? (size_t)(k / MT_QK_K) * sizeof(mt_block_q8_K) : mt_q8_0_act_bytes(k);
@@ -123,6 +123,17 @@ static float dot_q6_K(int64_t nb, const mt_block_q6_K *w, const mt_block_q8_K *a
     return s;
 }
 
+/* Q4_K_R8: row j's blocks taken out of their groups, then dot_q4_K's sums in its order, so the floats are Q4_K's. */
+static float dot_q4_K_r8(int64_t nb, const void *w, size_t ldw, int64_t j, const mt_block_q8_K *a) {
+    float s = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        mt_block_q4_K x;
+        mt_q4_K_r8_get(w, ldw, j, b, &x);
+        s += dot_q4_K(1, &x, a + b);
+    }
+    return s;
+}
+
 void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
                           mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
     for (int64_t j = 0; j < n; j++) {
@@ -135,6 +146,7 @@ void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_
             case MT_Q4_0: s = dot_q4_0(k / MT_QK4_0, wj, ai, (const float *)((const char *)ai + k)); break;
             case MT_Q4_K: s = dot_q4_K(k / MT_QK_K, wj, ai); break;
             case MT_Q6_K: s = dot_q6_K(k / MT_QK_K, wj, ai); break;
+            case MT_Q4_K_R8: s = dot_q4_K_r8(k / MT_QK_K, w, ldw, j, ai); break;
             default: s = NAN; break;
             }
             if (bias) s += bias[j];
@@ -190,7 +202,18 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
         for (int64_t k = 0; k < kc; k += PACK_KC) {
             int64_t kk = MT_MIN((int64_t)PACK_KC, kc - k);
             const char *src = (const char *)W + (size_t)(n0 + r0) * wrow + (size_t)((k0 + k) / blk) * bb;
-            for (int64_t r = 0; r < rows; r++) isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);
+            for (int64_t r = 0; r < rows; r++) {
+                if (wt != MT_Q4_K_R8) {
+                    isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);
+                    continue;
+                }
+                /* a row of an interleaved group: its blocks taken out one by one, then Q4_K's dequantizer */
+                for (int64_t b = 0; b < kk / MT_QK_K; b++) {
+                    mt_block_q4_K x;
+                    mt_q4_K_r8_get(W, wrow, n0 + r0 + r, (k0 + k) / MT_QK_K + b, &x);
+                    isa->dequant(MT_QK_K, &x, tmp + r * kk + b * MT_QK_K, MT_Q4_K);
+                }
+            }
             isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, dst + p * kc * nr + k * nr);
         }
     }
@@ -206,7 +229,13 @@ void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float 
         for (int64_t n = 0; n < N; n++) {
             float s = 0;
             for (int64_t b = 0; b < K / blk; b++) {
-                mt_dequantize_row(wt, (const char *)W + (size_t)n * ldw + (size_t)b * bb, x, blk);
+                if (wt == MT_Q4_K_R8) {
+                    mt_block_q4_K blkq;
+                    mt_q4_K_r8_get(W, ldw, n, b, &blkq);
+                    mt_dequantize_row_q4_K(&blkq, x, blk);
+                } else {
+                    mt_dequantize_row(wt, (const char *)W + (size_t)n * ldw + (size_t)b * bb, x, blk);
+                }
                 for (int64_t l = 0; l < blk; l++) s += A[m * lda + b * blk + l] * x[l];
             }
             if (bias) s += bias[n];
@@ -226,7 +255,7 @@ bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
             }
         return true;
     }
-    if (K % blk != 0 || ldw < K || ldw % blk != 0) {
+    if (K % blk != 0 || ldw < K || ldw % blk != 0 || (wt == MT_Q4_K_R8 && N % 8 != 0)) {
         /* the loader checks shapes against the block; a call that slipped through gives NaN, never a wild read */
         for (int64_t m = 0; m < M; m++)
             for (int64_t n = 0; n < N; n++) C[m * ldc + n] = NAN;

@@ -43,6 +43,9 @@ QK_INLINE void qk_prefetch(const void *p, size_t bytes) {
 }
 /* Loops over the rows of A, unrolled so that each row's accumulators live in registers. */
 #define QK_ROWS(i, M) _Pragma("GCC unroll 8") for (int i = 0; i < (M); i++)
+/* The loops over a block's parts unrolled whole, so that arrays of accumulators indexed by them stay in registers: at
+ * -O2 GCC keeps some of them rolled and the arrays on the stack (Q4_K_R8 from L2: 21 GB/s rolled, 37 unrolled). */
+#define QK_UNROLL _Pragma("GCC unroll 8")
 
 #if QK_VNNI == 1
 #define QK_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
@@ -249,7 +252,7 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
         __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)sc));
         __m256i sumi[GEMV_Q_MAX_M];
         QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
-        for (int p = 0; p < 4; p++) {
+        QK_UNROLL for (int p = 0; p < 4; p++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
             __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
             __m256i v0 = qk_pick(scv, qk_pick_u[2 * p]), v1 = qk_pick(scv, qk_pick_u[2 * p + 1]);
@@ -284,7 +287,7 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
         __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
         __m256i sumi[GEMV_Q_MAX_M];
         QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
+        QK_UNROLL for (int h = 0; h < 2; h++) {
             __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
             __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
@@ -296,7 +299,7 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                                 _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
             };
-            for (int g = 0; g < 4; g++) {
+            QK_UNROLL for (int g = 0; g < 4; g++) {
                 __m256i v = _mm256_srai_epi16(qk_pick(scv, qk_pick_s[4 * h + g]), 8);
                 QK_ROWS(i, M) {
                     __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
@@ -314,6 +317,125 @@ QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_b
         }
     }
     QK_ROWS(i, M) out[i] = qk_hsum(acc[i]);
+}
+
+/* Q4_K_R8 (tensor/quant.h): 8 rows of W in the 8 int32 lanes, so a sub-block's scale and min multiply lane-wise and
+ * the 8 outputs leave as one vector. Per 32 bytes of codes: one AND gives the low nibbles (sub-block 2p) and one AND
+ * with 0xF0 the high ones times 16 (sub-block 2p + 1; the 16 is shifted out of the sum, exactly, after the scale); each
+ * meets 4 activations broadcast to all lanes in one vpdpbusd (or vpmaddubsw + vpmaddwd, where 16 * 15 * 127 * 2
+ * would saturate: there the high nibbles are shifted down first). Per group block of 8 x 256 weights and row of A:
+ * 64 products, 8 scale multiplies (vpmulld), the 8 mins against the activation's sums in 4 vpmaddwd, 2 f32 FMAs;
+ * shared by the rows of A: 64 nibble ANDs, 11 ops of 6-bit scale unpacking, 8 scale picks. */
+#define QK_R8_MAX_M 4
+#define QK_R8_HI_SHIFT (QK_VNNI ? 4 : 0)
+#define QK_B4(t) t, 0x80, 0x80, 0x80, 4 + t, 0x80, 0x80, 0x80, 8 + t, 0x80, 0x80, 0x80, 12 + t, 0x80, 0x80, 0x80
+/* qk_r8_pick[t]: byte t of each int32 lane, zero-extended (a sub-block's scale in each row's lane) */
+static const uint8_t qk_r8_pick[4][32] __attribute__((aligned(32))) = {
+    {QK_B4(0), QK_B4(0)}, {QK_B4(1), QK_B4(1)}, {QK_B4(2), QK_B4(2)}, {QK_B4(3), QK_B4(3)}};
+
+/* Sums of 4 adjacent products u8 * s8 added to acc, in 8 int32 lanes. */
+QK_INLINE __m256i qk_dot_acc(__m256i acc, __m256i u, __m256i s) {
+#if QK_VNNI
+    return QK_DPBUSD(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+QK_INLINE __m256i qk_bcast4(const int8_t *y) {
+    int32_t v;
+    memcpy(&v, y, 4);
+    return _mm256_set1_epi32(v);
+}
+
+QK_INLINE void qk_group_q4_K_r8(int M, int64_t nb, const mt_block_q4_K_r8 *w, const mt_block_q8_K *const *a,
+                                __m256 *out) {
+    __m256 acc[QK_R8_MAX_M];
+    QK_ROWS(i, M) acc[i] = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi8(0xF), six = _mm256_set1_epi8(0x3F), hi2 = _mm256_set1_epi8(0x30);
+    const __m256i byte0 = _mm256_set1_epi32(0xFF00FF);
+    const __m128i pair_bsums = _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15);
+    for (int64_t b = 0; b < nb; b++) {
+        const mt_block_q4_K_r8 *x = &w[b];
+        qk_prefetch(x, sizeof *x);
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)x->scales[0]);
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)x->scales[1]);
+        __m256i w2 = _mm256_loadu_si256((const __m256i *)x->scales[2]);
+        /* mt_q4_K_scale_min on 8 rows at once: bytes 0..3 of each lane are sub-blocks 0..3 (lo) or 4..7 (hi) */
+        __m256i sc[2] = {_mm256_and_si256(w0, six), _mm256_or_si256(_mm256_and_si256(w2, low4),
+                                                                     _mm256_and_si256(_mm256_srli_epi32(w0, 2), hi2))};
+        __m256i m_lo = _mm256_and_si256(w1, six);
+        __m256i m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), low4),
+                                       _mm256_and_si256(_mm256_srli_epi32(w1, 2), hi2));
+        /* the mins as int16 pairs per lane: (m0, m2), (m1, m3), (m4, m6), (m5, m7) */
+        __m256i mp[4] = {_mm256_and_si256(m_lo, byte0), _mm256_and_si256(_mm256_srli_epi32(m_lo, 8), byte0),
+                         _mm256_and_si256(m_hi, byte0), _mm256_and_si256(_mm256_srli_epi32(m_hi, 8), byte0)};
+        /* the sums of sub-blocks 2p (lo) and 2p + 1 (hi) for row i of A at [p][i], scaled into sumi. One row of A
+         * takes the 4 pairs at once, so that 8 chains of products are in flight, not 2 each waiting on its own
+         * latency; more rows are chains enough, and take a pair at a time to stay in the registers. */
+        const int np = M == 1 ? 4 : 1;
+        __m256i alo[4][QK_R8_MAX_M], ahi[4][QK_R8_MAX_M], sumi[QK_R8_MAX_M];
+        QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
+        QK_UNROLL for (int p0 = 0; p0 < 4; p0 += np) {
+            QK_UNROLL for (int p = p0; p < p0 + np; p++) QK_ROWS(i, M) alo[p][i] = ahi[p][i] = _mm256_setzero_si256();
+            QK_UNROLL for (int c = 0; c < 8; c++)
+                QK_UNROLL for (int p = p0; p < p0 + np; p++) {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)x->qs[8 * p + c]);
+                    __m256i lo = _mm256_and_si256(q, low4);
+#if QK_VNNI
+                    __m256i hi = _mm256_andnot_si256(low4, q);
+#else
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+#endif
+                    QK_ROWS(i, M) {
+                        const int8_t *y = a[i][b].qs + 64 * p + 4 * c;
+                        alo[p][i] = qk_dot_acc(alo[p][i], lo, qk_bcast4(y));
+                        ahi[p][i] = qk_dot_acc(ahi[p][i], hi, qk_bcast4(y + 32));
+                    }
+                }
+            QK_UNROLL for (int p = p0; p < p0 + np; p++) {
+                __m256i s_lo = qk_pick(sc[p / 2], qk_r8_pick[(2 * p) % 4]);
+                __m256i s_hi = qk_pick(sc[p / 2], qk_r8_pick[(2 * p + 1) % 4]);
+                QK_ROWS(i, M) {
+                    __m256i t = _mm256_add_epi32(_mm256_mullo_epi32(alo[p][i], s_lo),
+                                                 _mm256_srai_epi32(_mm256_mullo_epi32(ahi[p][i], s_hi), QK_R8_HI_SHIFT));
+                    sumi[i] = _mm256_add_epi32(sumi[i], t);
+                }
+            }
+        }
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x->d));
+        __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x->dmin));
+        QK_ROWS(i, M) {
+            const mt_block_q8_K *y = &a[i][b];
+            /* the 8 sums of 32 activations, as the int16 pairs that meet mp[] */
+            __m128i s8 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y->bsums),
+                                        _mm_loadu_si128((const __m128i *)(y->bsums + 8)));
+            s8 = _mm_shuffle_epi8(s8, pair_bsums);
+            __m256i summ = _mm256_madd_epi16(mp[0], _mm256_broadcastd_epi32(s8));
+            summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mp[1], _mm256_broadcastd_epi32(_mm_srli_si128(s8, 4))));
+            summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mp[2], _mm256_broadcastd_epi32(_mm_srli_si128(s8, 8))));
+            summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mp[3], _mm256_broadcastd_epi32(_mm_srli_si128(s8, 12))));
+            __m256 yd = _mm256_set1_ps(y->d);
+            acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(d, yd), _mm256_cvtepi32_ps(sumi[i]), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, yd), _mm256_cvtepi32_ps(summ), acc[i]);
+        }
+    }
+    QK_ROWS(i, M) out[i] = acc[i];
+}
+
+QK_INLINE void qk_rows_q4_K_r8(int M, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
+                               size_t ldw, const float *bias, float *c, int64_t ldc, bool accum) {
+    const mt_block_q8_K *a[QK_R8_MAX_M];
+    QK_ROWS(i, M) a[i] = (const mt_block_q8_K *)((const char *)aq + (size_t)i * aq_stride);
+    for (int64_t j = 0; j < n; j += 8) {
+        __m256 out[QK_R8_MAX_M];
+        qk_group_q4_K_r8(M, k / MT_QK_K, (const mt_block_q4_K_r8 *)((const char *)w + (size_t)j * ldw), a, out);
+        QK_ROWS(i, M) {
+            __m256 s = bias ? _mm256_add_ps(out[i], _mm256_loadu_ps(bias + j)) : out[i];
+            if (accum) s = _mm256_add_ps(_mm256_loadu_ps(c + i * ldc + j), s);
+            _mm256_storeu_ps(c + i * ldc + j, s);
+        }
+    }
 }
 
 QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
@@ -364,6 +486,19 @@ static void qk_pass(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_s
 
 void QK_NAME(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt, size_t ldw,
              const float *bias, float *c, int64_t ldc, bool acc) {
+    if (wt == MT_Q4_K_R8) {
+        for (int64_t m0 = 0; m0 < m; m0 += QK_R8_MAX_M) {
+            const char *a = (const char *)aq + (size_t)m0 * aq_stride;
+            float *cm = c + m0 * ldc;
+            switch (MT_MIN((int64_t)QK_R8_MAX_M, m - m0)) {
+            case 1: qk_rows_q4_K_r8(1, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
+            case 2: qk_rows_q4_K_r8(2, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
+            case 3: qk_rows_q4_K_r8(3, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
+            default: qk_rows_q4_K_r8(4, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
+            }
+        }
+        return;
+    }
     for (int64_t m0 = 0; m0 < m; m0 += GEMV_Q_MAX_M)
         qk_pass(MT_MIN((int64_t)GEMV_Q_MAX_M, m - m0), n, k, (const char *)aq + (size_t)m0 * aq_stride, aq_stride, w,
                 wt, ldw, bias, c + m0 * ldc, ldc, acc);
@@ -540,7 +675,7 @@ static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
 void QK_DEQUANT(int64_t k, const void *x, float *y, mt_dtype wt) { qk_dequant(k, x, y, wt); }
 
 void QK_ACT(int64_t k, const float *x, void *y, mt_dtype wt) {
-    if (wt == MT_Q4_K || wt == MT_Q6_K) qk_act_q8_K(k, x, y);
+    if (wt == MT_Q4_K || wt == MT_Q6_K || wt == MT_Q4_K_R8) qk_act_q8_K(k, x, y);
     else qk_act_q8_0(k, x, y);
 }
 #endif

@@ -563,6 +563,11 @@ void mt_dataset_log_summary(const mt_dataset *ds) {
             len += (size_t)snprintf(why + len, sizeof why - len, "%s%s %zu", len ? ", " : " (",
                                     mt_dataset_reason_name((mt_dataset_reason)r), ds->per_reason[r]);
     if (len && len < sizeof why - 1) strcat(why, ")");
-    mt_log(MT_LOG_INFO, "%s: %zu samples with %zu images, %zu skipped%s", ds->name, ds->n, ds->n_images,
+    size_t videos = 0;
+    for (size_t i = 0; i < ds->n; i++)
+        for (size_t k = 0; ds->items[i].videos && k < ds->items[i].pub.n_images; k++) videos += ds->items[i].videos[k];
+    char vids[48] = "";
+    if (videos) snprintf(vids, sizeof vids, " and %zu videos", videos);
+    mt_log(MT_LOG_INFO, "%s: %zu samples with %zu images%s, %zu skipped%s", ds->name, ds->n, ds->n_images - videos, vids,
            ds->n_skipped, why);
 }

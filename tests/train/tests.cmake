@@ -89,3 +89,9 @@ add_test(NAME train_ops_grad_ref
                  ${CMAKE_CURRENT_BINARY_DIR}/ops_grad_ref)
 set_tests_properties(train_ops_grad_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # ---- end train/ops gradients ------------------------------------------------------------------------------------
+# ---- train/video (mitten train on video samples) ----------------------------------------------------------------
+add_test(NAME train_cli_video
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_video.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-video
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli_video PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77)
+# ---- end train/video --------------------------------------------------------------------------------------------

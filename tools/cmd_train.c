@@ -13,8 +13,8 @@
 static const char train_usage[] =
     "usage: mitten train -m DIR --data FILE --out DIR [options]\n"
     "       mitten train --resume OUT_DIR\n\n"
-    "Instruction-tunes the model on conversations with images (LLaVA JSON, or messages + images as LLaMA-Factory /\n"
-    "ShareGPT; .json or .jsonl). Only assistant turns are supervised. OUT gets checkpoint-STEP/ folders, loss.svg,\n"
+    "Instruction-tunes the model on conversations with images and videos (LLaVA / LLaVA-Video JSON, or messages +\n"
+    "images / videos as LLaMA-Factory / ShareGPT; .json or .jsonl). Only assistant turns are supervised. OUT gets checkpoint-STEP/ folders, loss.svg,\n"
     "model/ (a Hugging Face folder) and, with LoRA, adapter/ (PEFT).\n\n"
     "options:\n"
     "  --data FILE          training data\n"
@@ -22,7 +22,11 @@ static const char train_usage[] =
     "                       end of the run\n"
     "  --eval-every N       evaluate every N steps (default 0: at the end only)\n"
     "  --eval-tokens N      new tokens per exact-match answer (default 64; 0: loss only)\n"
-    "  --image-dir DIR      where relative image paths start (default: the data file's folder)\n"
+    "  --image-dir DIR      where relative image and video paths start (default: the data file's folder)\n"
+    "  --video-fps N        video frames sampled per second (default 2; a folder of frames: the rate they were taken)\n"
+    "  --video-max-frames N at most N frames of a video (default min(768, its frames))\n"
+    "  --video-max-pixels N each video frame at most N pixels (default: qwen-vl-utils' 768 * 28^2, lowered for long\n"
+    "                       videos): fewer tokens\n"
     "  --train PARTS        comma list of vision, projector, llm (default llm; InternVL: projector,llm)\n"
     "  --train-router       MoE routers train too, or get adapters with --lora (default: frozen)\n"
     "  --lora R             LoRA rank on the language model (default 0: full fine-tuning)\n"
@@ -154,7 +158,10 @@ int mt_cmd_train(int argc, char **argv) {
             int_opt(&a, "--max-len", 0, INT64_MAX, &o.max_len, &bad) ||
             int_opt(&a, "--save-every", 0, INT64_MAX, &o.save_every, &bad) ||
             int_opt(&a, "--eval-every", 0, INT64_MAX, &o.eval_every, &bad) ||
-            int_opt(&a, "--eval-tokens", 0, 1 << 20, &o.eval_tokens, &bad))
+            int_opt(&a, "--eval-tokens", 0, 1 << 20, &o.eval_tokens, &bad) ||
+            int_opt(&a, "--video-max-frames", 2, 1 << 20, &o.video.max_frames, &bad) ||
+            int_opt(&a, "--video-max-pixels", 1, (int64_t)1 << 40, &o.video.max_pixels, &bad) ||
+            num_opt(&a, "--video-fps", 1e-3, 1000, &o.video.fps, &bad))
             continue;
         if (num_opt(&a, "--lr", 0, 10, &o.lr, &bad) || num_opt(&a, "--vision-lr", 0, 10, &o.vision_lr, &bad) ||
             num_opt(&a, "--projector-lr", 0, 10, &o.projector_lr, &bad) ||

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/json.h"
@@ -248,17 +249,27 @@ static mt_status scan(loader *L, const char *d, size_t n) {
 
 /* --- pass 2: images -------------------------------------------------------------------------------------------- */
 
+/* A video is a file FFmpeg reads or a folder of frames. */
+static bool video_missing(const char *path, mt_err *err) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode))) return false;
+    mt_err_set(err, MT_ERR_IO, "%s: no such video file or frame folder", path);
+    return true;
+}
+
 static void check_rec(void *ctx, int64_t task, int thread) {
     loader *L = ctx;
     rec *r = &L->recs[task];
     for (size_t i = 0; !r->bad && i < r->it.pub.n_images; i++) {
         const char *path = r->it.images[i];
         mt_err missing;
-        if (mt_file_check_regular(path, &missing)) {
+        bool video = r->it.videos && r->it.videos[i];
+        if (video ? video_missing(path, &missing) : mt_file_check_regular(path, &missing) != MT_OK) {
             if (mark_bad(L, r, MT_DATASET_IMAGE_MISSING, MT_ERR_IO, missing.msg)) atomic_store(&L->nomem, true);
             return;
         }
-        if (L->o.check_images != MT_DATASET_CHECK_DECODE) continue;
+        /* a video is decoded when the trainer prepares it, with the model's sampling */
+        if (video || L->o.check_images != MT_DATASET_CHECK_DECODE) continue;
         mt_image img = {0};
         mt_err e;
         mt_status s = mt_image_load(path, L->o.max_image_pixels, &img, &e);
@@ -374,11 +385,15 @@ static mt_status item_copy(mt_ds_item *dst, const mt_ds_item *src) {
     dst->tools = src->tools ? cJSON_Duplicate(src->tools, true) : NULL;
     dst->id = src->id ? mt_strdup(src->id) : NULL;
     dst->images = src->pub.n_images ? mt_calloc(src->pub.n_images, sizeof *dst->images) : NULL;
-    bool ok = dst->msgs && (!src->tools || dst->tools) && (!src->id || dst->id) && (!src->pub.n_images || dst->images);
+    dst->videos = src->videos ? mt_malloc_array(src->pub.n_images, sizeof *dst->videos) : NULL;
+    bool ok = dst->msgs && (!src->tools || dst->tools) && (!src->id || dst->id) && (!src->pub.n_images || dst->images) &&
+              (!src->videos || dst->videos);
+    if (ok && src->videos) memcpy(dst->videos, src->videos, src->pub.n_images * sizeof *dst->videos);
     for (size_t i = 0; ok && i < src->pub.n_images; i++) ok = (dst->images[i] = mt_strdup(src->images[i])) != NULL;
     dst->pub.messages = dst->msgs;
     dst->pub.tools = dst->tools;
     dst->pub.images = (const char *const *)dst->images;
+    dst->pub.videos = dst->videos;
     dst->pub.id = dst->id;
     if (ok) return MT_OK;
     mt_ds_item_clear(dst);
@@ -548,6 +563,11 @@ void mt_dataset_log_summary(const mt_dataset *ds) {
             len += (size_t)snprintf(why + len, sizeof why - len, "%s%s %zu", len ? ", " : " (",
                                     mt_dataset_reason_name((mt_dataset_reason)r), ds->per_reason[r]);
     if (len && len < sizeof why - 1) strcat(why, ")");
-    mt_log(MT_LOG_INFO, "%s: %zu samples with %zu images, %zu skipped%s", ds->name, ds->n, ds->n_images,
+    size_t videos = 0;
+    for (size_t i = 0; i < ds->n; i++)
+        for (size_t k = 0; ds->items[i].videos && k < ds->items[i].pub.n_images; k++) videos += ds->items[i].videos[k];
+    char vids[48] = "";
+    if (videos) snprintf(vids, sizeof vids, " and %zu videos", videos);
+    mt_log(MT_LOG_INFO, "%s: %zu samples with %zu images%s, %zu skipped%s", ds->name, ds->n, ds->n_images - videos, vids,
            ds->n_skipped, why);
 }

@@ -36,8 +36,13 @@
  * Either key pair is accepted in either list. "content" may also be an OpenAI parts array: {"type": "text",
  * "text"}, {"type": "image"} (takes the next path from "images"), {"type": "image", "image": PATH} or
  * {"type": "image_url", "image_url": {"url": PATH}} (its own path; "file://" is dropped; http and data: URLs are
- * refused). "id" is kept when it is a string; other keys are ignored. "videos", "video", "audios" or a "<video>"
- * placeholder skip the sample: video is not supported yet.
+ * refused). Videos take the same forms: "video" or "videos" (LLaVA-Video, LLaMA-Factory's "videos" column), "<video>"
+ * placeholders, {"type": "video"} (the next path from "videos"), {"type": "video", "video": PATH} or
+ * {"type": "video_url", "video_url": {"url": PATH}}; a video part is {"type": "video"} in the messages and its path
+ * is flagged in mt_sample.videos. Placeholders of each kind must equal the paths of that kind. A video is a file
+ * FFmpeg reads or a folder of frames: the load checks only that it is there (it is decoded when the trainer
+ * prepares the sample, sampled with the model's video params). "id" is kept when it is a string; other keys are
+ * ignored. "audios" skips the sample: audio is not supported yet.
  *
  * Roles, mapped as LLaMA-Factory's sharegpt tags map them (user_tag, assistant_tag, system_tag, function_tag,
  * observation_tag) and then written the way HF chat templates name them:
@@ -146,7 +151,7 @@ typedef enum mt_dataset_reason {
     MT_DATASET_BAD_PLACEHOLDERS, /* "<image>" count differs from the image count */
     MT_DATASET_IMAGE_MISSING,    /* no such file */
     MT_DATASET_IMAGE_BAD,        /* the file does not decode as an image, or is over max_image_pixels */
-    MT_DATASET_UNSUPPORTED,      /* video, audio, image URLs */
+    MT_DATASET_UNSUPPORTED,      /* audio, image and video URLs */
     MT_DATASET_TOO_LARGE,        /* over max_sample_bytes or max_images, or a path over PATH_MAX */
     MT_DATASET_N_REASONS
 } mt_dataset_reason;
@@ -157,7 +162,8 @@ const char *mt_dataset_reason_name(mt_dataset_reason r);
 typedef struct mt_sample {
     const cJSON *messages;     /* [{"role", "content": string | [{"type": "image"} | {"type": "text", "text"}]}] */
     const cJSON *tools;        /* the tools array for the chat template, or NULL */
-    const char *const *images; /* n_images resolved paths, in the order of the image parts */
+    const char *const *images; /* n_images resolved paths, in the order of the image and video parts */
+    const bool *videos;        /* [n_images]: path i is a video; NULL when none is */
     size_t n_images;
     int64_t line;  /* 1-based line where the sample starts in the data file */
     int64_t index; /* 0-based: the array index (.json), or the count of non-blank lines before it (.jsonl) */

@@ -10,6 +10,7 @@ typedef struct mt_ds_item {
     cJSON *msgs;
     cJSON *tools;  /* NULL when the sample has none */
     char **images; /* n_images paths, each mt_malloc'd */
+    bool *videos;  /* [n_images]: path i is a video; NULL when none is */
     char *id;
 } mt_ds_item;
 

@@ -1,17 +1,20 @@
-/* train/dataset_norm: one LLaVA / ShareGPT / LLaMA-Factory sample object -> OpenAI-form messages + image paths.
+/* train/dataset_norm: one LLaVA / ShareGPT / LLaMA-Factory sample object -> OpenAI-form messages + media paths.
  *
- * The rules (role table, turn order, placeholders, paths) are drawn in dataset.h. Image parts are collected in
- * text order as path slots: an inline path fills its slot at once, a bare placeholder ("<image>" or
- * {"type": "image"}) leaves it empty until the walk is over and the sample's "images" list is known to match.
+ * The rules (role table, turn order, placeholders, paths) are drawn in dataset.h. Image and video parts are
+ * collected in text order as path slots of their kind: an inline path fills its slot at once, a bare placeholder
+ * ("<image>", "<video>", {"type": "image"}, {"type": "video"}) leaves it empty until the walk is over and the
+ * sample's "images" / "videos" list is known to match.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/file.h"
 #include "base/json.h"
 #include "train/dataset_int.h"
 
-#define PLACEHOLDER "<image>"
+static const char *const PLACEHOLDER[2] = {"<image>", "<video>"};
+static const char *const KIND[2] = {"image", "video"};
 
 typedef enum { SIDE_SYSTEM, SIDE_USER, SIDE_ASSISTANT } side;
 
@@ -28,7 +31,8 @@ static const struct {
 typedef struct norm {
     const mt_dataset_opts *o;
     const char **slots; /* n_slots paths pointing into the sample object; NULL for a bare placeholder */
-    size_t n_slots, cap_slots, n_bare;
+    bool *slot_video;   /* [n_slots] */
+    size_t n_slots, cap_slots, n_bare[2]; /* bare image and video placeholders */
     mt_dataset_reason reason;
     mt_err *err;
 } norm;
@@ -38,26 +42,31 @@ typedef struct norm {
 
 static mt_status nomem(norm *c) { return mt_err_set(c->err, MT_ERR_NOMEM, "out of memory"); }
 
-static mt_status add_slot(norm *c, const char *path) {
+static mt_status add_slot(norm *c, const char *path, bool video) {
     if (c->n_slots >= c->o->max_images)
-        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "more than %zu images in one sample", c->o->max_images);
+        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "more than %zu images and videos in one sample",
+                   c->o->max_images);
     if (c->n_slots == c->cap_slots) {
         size_t cap = c->cap_slots ? c->cap_slots * 2 : 4;
         const char **p = mt_realloc(c->slots, cap * sizeof *p);
         if (!p) return nomem(c);
         c->slots = p;
+        bool *v = mt_realloc(c->slot_video, cap * sizeof *v);
+        if (!v) return nomem(c);
+        c->slot_video = v;
         c->cap_slots = cap;
     }
+    c->slot_video[c->n_slots] = video;
     c->slots[c->n_slots++] = path;
-    if (!path) c->n_bare++;
+    if (!path) c->n_bare[video]++;
     return MT_OK;
 }
 
-static mt_status add_image_part(norm *c, cJSON *parts, const char *path) {
-    mt_status st = add_slot(c, path);
+static mt_status add_media_part(norm *c, cJSON *parts, const char *path, bool video) {
+    mt_status st = add_slot(c, path, video);
     if (st) return st;
     cJSON *p = cJSON_CreateObject();
-    if (!p || !cJSON_AddStringToObject(p, "type", "image")) {
+    if (!p || !cJSON_AddStringToObject(p, "type", KIND[video])) {
         cJSON_Delete(p);
         return nomem(c);
     }
@@ -79,32 +88,43 @@ static mt_status add_text_part(norm *c, cJSON *parts, const char *text, size_t l
     return MT_OK;
 }
 
-/* Appends text to parts, each "<image>" in it becoming an image part. */
+static bool has_placeholder(const char *text) {
+    return strstr(text, PLACEHOLDER[0]) || strstr(text, PLACEHOLDER[1]);
+}
+
+/* Appends text to parts, each "<image>" ("<video>") in it becoming an image (video) part. */
 static mt_status split_text(norm *c, cJSON *parts, const char *text) {
     for (;;) {
-        const char *p = strstr(text, PLACEHOLDER);
+        const char *pi = strstr(text, PLACEHOLDER[0]), *pv = strstr(text, PLACEHOLDER[1]);
+        bool video = pv && (!pi || pv < pi);
+        const char *p = video ? pv : pi;
         mt_status st = add_text_part(c, parts, text, p ? (size_t)(p - text) : strlen(text));
         if (st || !p) return st;
-        if ((st = add_image_part(c, parts, NULL))) return st;
-        text = p + strlen(PLACEHOLDER);
+        if ((st = add_media_part(c, parts, NULL, video))) return st;
+        text = p + strlen(PLACEHOLDER[video]);
     }
 }
 
-/* The path an OpenAI image part carries, NULL for a bare one; a bad sample when it is not a usable file path. */
-static mt_status part_path(norm *c, const cJSON *part, size_t turn, const char **out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(part, "image");
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(part, "image_url");
+/* The path an OpenAI image (video) part carries, NULL for a bare one; a bad sample when it is not a usable file
+ * path. */
+static mt_status part_path(norm *c, const cJSON *part, size_t turn, bool video, const char **out) {
+    const char *kind = KIND[video];
+    char url_key[16];
+    snprintf(url_key, sizeof url_key, "%s_url", kind);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(part, kind);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(part, url_key);
     if (cJSON_IsObject(u)) v = cJSON_GetObjectItemCaseSensitive(u, "url");
     else if (u && !cJSON_IsNull(u)) v = u;
     *out = NULL;
     if (!v || cJSON_IsNull(v)) return MT_OK;
     if (!cJSON_IsString(v))
-        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: an image part's path is not a string", turn);
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu: %s %s part's path is not a string", turn,
+                   video ? "a" : "an", kind);
     const char *s = v->valuestring;
     if (strncmp(s, "file://", 7) == 0) s += 7;
     else if (strncmp(s, "data:", 5) == 0 || strstr(s, "://"))
         return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED,
-                   "turn %zu: image URLs are not supported, give a file path (%.40s)", turn, s);
+                   "turn %zu: %s URLs are not supported, give a file path (%.40s)", turn, kind, s);
     *out = s;
     return MT_OK;
 }
@@ -123,15 +143,13 @@ static mt_status parts_content(norm *c, cJSON *parts, const cJSON *in, size_t tu
             if (!cJSON_IsString(text))
                 return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu, part %zu: \"text\" is not a string",
                            turn, k);
-            if (strstr(text->valuestring, "<video>"))
-                return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "turn %zu: video is not supported yet", turn);
             st = split_text(c, parts, text->valuestring);
-        } else if (strcmp(t, "image") == 0 || strcmp(t, "image_url") == 0) {
+        } else if (strcmp(t, "image") == 0 || strcmp(t, "image_url") == 0 || strcmp(t, "video") == 0 ||
+                   strcmp(t, "video_url") == 0) {
+            bool video = t[0] == 'v';
             const char *path;
-            if ((st = part_path(c, part, turn, &path))) return st;
-            st = add_image_part(c, parts, path);
-        } else if (strcmp(t, "video") == 0 || strcmp(t, "video_url") == 0) {
-            return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "turn %zu: video is not supported yet", turn);
+            if ((st = part_path(c, part, turn, video, &path))) return st;
+            st = add_media_part(c, parts, path, video);
         } else {
             return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "turn %zu, part %zu: unknown type \"%.40s\"", turn,
                        k, t);
@@ -143,9 +161,7 @@ static mt_status parts_content(norm *c, cJSON *parts, const cJSON *in, size_t tu
 
 /* The normalised content of one turn: the string itself when it has no placeholder, else a parts array. */
 static mt_status turn_content(norm *c, const cJSON *v, size_t turn, cJSON **out) {
-    if (cJSON_IsString(v) && strstr(v->valuestring, "<video>"))
-        return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "turn %zu: video is not supported yet", turn);
-    if (cJSON_IsString(v) && !strstr(v->valuestring, PLACEHOLDER)) {
+    if (cJSON_IsString(v) && !has_placeholder(v->valuestring)) {
         *out = cJSON_CreateString(v->valuestring);
         return *out ? MT_OK : nomem(c);
     }
@@ -291,12 +307,16 @@ static mt_status tools_list(norm *c, const cJSON *obj, cJSON **out) {
     return MT_OK;
 }
 
-/* The sample's "image" / "images" list: a path or an array of paths; *n = 0 when absent or empty. */
-static mt_status image_list(norm *c, const cJSON *obj, const cJSON **list, size_t *n) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "image");
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "images");
+/* The sample's "image" / "images" list ("video" / "videos"): a path or an array of paths; *n = 0 when absent or
+ * empty. */
+static mt_status media_list(norm *c, const cJSON *obj, bool video, const cJSON **list, size_t *n) {
+    const char *one = KIND[video];
+    char many[8];
+    snprintf(many, sizeof many, "%ss", one);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, one);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, many);
     if (a && !cJSON_IsNull(a) && b && !cJSON_IsNull(b))
-        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "both \"image\" and \"images\" are given");
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "both \"%s\" and \"%s\" are given", one, many);
     const cJSON *v = (a && !cJSON_IsNull(a)) ? a : b;
     *list = NULL;
     *n = 0;
@@ -306,43 +326,41 @@ static mt_status image_list(norm *c, const cJSON *obj, const cJSON **list, size_
         *n = 1;
         return MT_OK;
     }
-    if (!cJSON_IsArray(v)) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"images\" is not a path or a list");
+    if (!cJSON_IsArray(v))
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"%s\" is not a path or a list", many);
     for (const cJSON *e = v->child; e; e = e->next, (*n)++)
         if (!cJSON_IsString(e))
-            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"images\"[%zu] is not a string", *n);
+            return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"%s\"[%zu] is not a string", many, *n);
     if (*n > c->o->max_images)
-        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "%zu images, more than the %zu allowed", *n,
+        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "%zu %s, more than the %zu allowed", *n, many,
                    c->o->max_images);
     *list = v->child;
     return MT_OK;
 }
 
-static mt_status no_other_media(norm *c, const cJSON *obj) {
-    static const char *const keys[] = {"videos", "video", "audios"};
-    for (size_t i = 0; i < MT_ARRAY_LEN(keys); i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, keys[i]);
-        if (v && !cJSON_IsNull(v) && !(cJSON_IsArray(v) && !v->child))
-            return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "\"%s\": %s is not supported yet", keys[i],
-                       i < 2 ? "video" : "audio");
-    }
+static mt_status no_audio(norm *c, const cJSON *obj) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "audios");
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsArray(v) && !v->child))
+        return BAD(c, MT_DATASET_UNSUPPORTED, MT_ERR_UNSUPPORTED, "\"audios\": audio is not supported yet");
     return MT_OK;
 }
 
-static mt_status resolve(norm *c, const char *base_dir, const char *path, char **out) {
-    if (!*path) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "an image path is empty");
+static mt_status resolve(norm *c, const char *base_dir, const char *path, bool video, char **out) {
+    const char *what = video ? "a video" : "an image";
+    if (!*path) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "%s path is empty", what);
     if (mt_json_has_nul(path))
-        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "an image path holds U+0000 (\\u0000) after \"%.*s\"; no "
-                   "file name can", (int)MT_MIN(strstr(path, "\xC0\x80") - path, 60), path);
+        return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "%s path holds U+0000 (\\u0000) after \"%.*s\"; no "
+                   "file name can", what, (int)MT_MIN(strstr(path, "\xC0\x80") - path, 60), path);
     size_t n = strlen(path), dl = strlen(base_dir), total;
     bool join = path[0] != '/';
     if (!mt_add_ok(join ? dl + 1 : 0, n, &total) || total >= PATH_MAX)
-        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "an image path is longer than %d bytes", PATH_MAX);
+        return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "%s path is longer than %d bytes", what, PATH_MAX);
     char *s = mt_malloc(total + 1);
     if (!s) return nomem(c);
     if (join) {
         if (mt_path_join(s, total + 1, base_dir, path, NULL)) {
             mt_free(s);
-            return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "an image path does not fit in %zu bytes", total);
+            return BAD(c, MT_DATASET_TOO_LARGE, MT_ERR_LIMIT, "%s path does not fit in %zu bytes", what, total);
         }
     } else {
         memcpy(s, path, n + 1);
@@ -357,13 +375,14 @@ void mt_ds_item_clear(mt_ds_item *it) {
     cJSON_Delete(it->tools);
     for (size_t i = 0; it->images && i < it->pub.n_images; i++) mt_free(it->images[i]);
     mt_free(it->images);
+    mt_free(it->videos);
     mt_free(it->id);
     *it = (mt_ds_item){0};
 }
 
 static mt_status build(norm *c, const cJSON *obj, const char *base_dir, mt_ds_item *it) {
     if (!cJSON_IsObject(obj)) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "a sample must be a JSON object");
-    mt_status st = no_other_media(c, obj);
+    mt_status st = no_audio(c, obj);
     if (st) return st;
     const cJSON *conv = cJSON_GetObjectItemCaseSensitive(obj, "conversations");
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(obj, "messages");
@@ -372,9 +391,10 @@ static mt_status build(norm *c, const cJSON *obj, const char *base_dir, mt_ds_it
     const cJSON *turns = conv ? conv : msgs;
     if (!turns) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "no \"conversations\" or \"messages\"");
     if (!cJSON_IsArray(turns)) return BAD(c, MT_DATASET_BAD_FIELDS, MT_ERR_FORMAT, "\"%s\" is not an array", key);
-    const cJSON *list = NULL;
-    size_t n_list = 0;
-    if ((st = image_list(c, obj, &list, &n_list))) return st;
+    const cJSON *list[2] = {NULL, NULL};
+    size_t n_list[2] = {0, 0};
+    for (int k = 0; k < 2; k++)
+        if ((st = media_list(c, obj, k, &list[k], &n_list[k]))) return st;
 
     if (!(it->msgs = cJSON_CreateArray())) return nomem(c);
     if ((st = tools_list(c, obj, &it->tools))) return st;
@@ -384,18 +404,26 @@ static mt_status build(norm *c, const cJSON *obj, const char *base_dir, mt_ds_it
         if ((st = one_turn(c, t, turn, &n_chat, &prev_tool, it->msgs))) return st;
     if (n_chat < 2) return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "no assistant turn");
     if (n_chat % 2) return BAD(c, MT_DATASET_BAD_ORDER, MT_ERR_FORMAT, "the last turn is not the assistant's");
-    if (c->n_bare != n_list)
-        return BAD(c, MT_DATASET_BAD_PLACEHOLDERS, MT_ERR_FORMAT, "%zu image placeholders but %zu images", c->n_bare,
-                   n_list);
+    for (int k = 0; k < 2; k++)
+        if (c->n_bare[k] != n_list[k])
+            return BAD(c, MT_DATASET_BAD_PLACEHOLDERS, MT_ERR_FORMAT, "%zu %s placeholders but %zu %ss", c->n_bare[k],
+                       KIND[k], n_list[k], KIND[k]);
 
     if (c->n_slots && !(it->images = mt_calloc(c->n_slots, sizeof *it->images))) return nomem(c);
+    bool any_video = false;
+    for (size_t i = 0; i < c->n_slots; i++) any_video |= c->slot_video[i];
+    if (any_video) {
+        if (!(it->videos = mt_malloc_array(c->n_slots, sizeof *it->videos))) return nomem(c);
+        memcpy(it->videos, c->slot_video, c->n_slots * sizeof *it->videos);
+    }
     for (size_t i = 0; i < c->n_slots; i++) {
         const char *p = c->slots[i];
+        bool video = c->slot_video[i];
         if (!p) {
-            p = list->valuestring;
-            list = list->next;
+            p = list[video]->valuestring;
+            list[video] = list[video]->next;
         }
-        if ((st = resolve(c, base_dir, p, &it->images[i]))) return st;
+        if ((st = resolve(c, base_dir, p, video, &it->images[i]))) return st;
         it->pub.n_images = i + 1;
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
@@ -409,6 +437,7 @@ mt_status mt_ds_normalize(const cJSON *obj, const char *base_dir, const mt_datas
     *it = (mt_ds_item){0};
     mt_status st = build(&c, obj, base_dir, it);
     mt_free(c.slots);
+    mt_free(c.slot_video);
     if (st) {
         mt_ds_item_clear(it);
         *reason = c.reason;
@@ -417,6 +446,7 @@ mt_status mt_ds_normalize(const cJSON *obj, const char *base_dir, const mt_datas
     it->pub.messages = it->msgs;
     it->pub.tools = it->tools;
     it->pub.images = (const char *const *)it->images;
+    it->pub.videos = it->videos;
     it->pub.id = it->id;
     return MT_OK;
 }

@@ -51,11 +51,11 @@ static mt_status answer_one(mt_session *s, const mt_model *m, const mt_prepared_
     for (begin = end; begin > 0 && labels[begin - 1] >= 0;) begin--;
     if (end <= 0 || begin == 0) return MT_OK;
     for (int64_t i = begin; i <= end; i++)
-        if (ids[i] == m->desc.image_token_id) return MT_OK;
+        if (ids[i] == m->desc.image_token_id || ids[i] == m->desc.video_token_id) return MT_OK;
     int n_images = 0;
-    for (int64_t i = 0, k = 0; i < begin; i += k ? k : 1, k = 0) {
-        if (ids[i] != m->desc.image_token_id) continue;
-        k = mt_model_image_rows(m, ps->grids[n_images++]);
+    for (int64_t i = 0, k = 0; i < begin && n_images < ps->tok.n_images; i += k ? k : 1, k = 0) {
+        if (ids[i] != m->desc.image_token_id && ids[i] != m->desc.video_token_id) continue;
+        k = mt_model_input_rows(m, &ps->media[n_images++]);
     }
     mt_image_input images[MT_DATASET_MAX_IMAGES] = {{0}}; /* patch_dim unknown (0): the session hashes
                                                            * fewer values, enough as every answer starts afresh */
@@ -63,9 +63,7 @@ static mt_status answer_one(mt_session *s, const mt_model *m, const mt_prepared_
     if (n_images > MT_DATASET_MAX_IMAGES) return MT_OK;
     mt_status st = MT_OK;
     for (int i = 0; i < n_images && !st; i++) {
-        st = mt_prepared_pixels(m, ps, i, &pixels[i], &images[i].n_patches, err);
-        images[i].pixels = pixels[i];
-        images[i].grid = ps->grids[i];
+        st = mt_prepared_pixels(m, ps, i, &pixels[i], &images[i], err);
     }
     mt_sampling greedy = mt_sampling_default();
     greedy.temperature = 0.0f;

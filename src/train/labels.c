@@ -129,12 +129,10 @@ static mt_status append_segment(builder *b, const sample *sm, const char *text, 
     mt_status st = mt_tokenizer_encode(src->tok, text, len, true, &ids, &n, err);
     for (size_t i = 0; !st && i < n; i++) {
         int32_t id = ids[i];
-        if (id == src->video_token_id && id >= 0) {
-            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "the messages hold a video placeholder; videos are not supported");
-        } else if (id == src->image_token_id && id >= 0) {
+        if (id >= 0 && (id == src->image_token_id || id == src->video_token_id)) {
             if (b->images_seen >= sm->n_images) {
-                st = mt_err_set(err, MT_ERR_INVALID_ARG, "the messages hold more image placeholders than the %d image(s)",
-                                sm->n_images);
+                st = mt_err_set(err, MT_ERR_INVALID_ARG,
+                                "the messages hold more image and video placeholders than the %d given", sm->n_images);
                 break;
             }
             int64_t count = sm->image_tokens[b->images_seen];
@@ -267,7 +265,7 @@ mt_status mt_labels_build(const mt_labels_src *src, const cJSON *messages, const
     if (!st) st = truncate_end(&b, src, o.max_len, &kept, err);
     for (size_t i = 0; !st && i < b.n; i++) {
         supervised += b.labels[i] != MT_LABEL_IGNORE;
-        image += b.ids[i] == src->image_token_id;
+        image += b.ids[i] >= 0 && (b.ids[i] == src->image_token_id || b.ids[i] == src->video_token_id);
     }
     if (!st && supervised == 0)
         st = full > b.n ? mt_err_set(err, MT_ERR_LIMIT,

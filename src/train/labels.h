@@ -68,8 +68,10 @@
 typedef struct mt_labels_src {
     const mt_tokenizer *tok;
     const mt_chat_template *tmpl;
-    int32_t image_token_id;  /* expanded to each image's count, always -100 */
-    int32_t video_token_id;  /* videos are not handled: a video placeholder gives MT_ERR_UNSUPPORTED */
+    /* Each image or video placeholder takes the next of the n_images inputs (in text order, whatever its kind; the
+     * expand callback gives a video's own tokens) and is expanded to its count, always -100. */
+    int32_t image_token_id;
+    int32_t video_token_id;
     int32_t vision_start_id; /* with vision_end_id, the edges of an image span truncation must not cut */
     int32_t vision_end_id;
     /* The ids image i's placeholder becomes (the model processor's wrapper and feature tokens; *ids mt_malloc'd, freed
@@ -94,7 +96,7 @@ typedef struct mt_sample_tokens {
     int32_t *labels;        /* [N] ids[i] where supervised, MT_LABEL_IGNORE elsewhere; not shifted */
     int64_t n;              /* N */
     int64_t n_supervised;   /* labels != MT_LABEL_IGNORE */
-    int64_t n_image_tokens; /* ids == image_token_id */
+    int64_t n_image_tokens; /* ids == image_token_id or video_token_id */
     int n_images;           /* images whose tokens are in ids: the first n_images given */
     int64_t n_truncated;    /* tokens cut from the end by max_len */
 } mt_sample_tokens;

@@ -1,68 +1,78 @@
 /* train/prepare: a data file turned into token ids, labels and image grids, with the summary printed before a run.
- * Images are decoded here once to learn their grids (hence their token counts) and again when their sample is
- * trained, so memory holds tokens only. */
+ * Images and videos are decoded here once to learn their grids (hence their token counts) and again when their
+ * sample is trained, so memory holds tokens only. A video's frames are sampled as the model's video params say, a
+ * function of the file and the params alone, so the second decoding gives the same grid and pixels (and a resumed
+ * run the same steps). */
 #include "train/prepare.h"
 
 #include <string.h>
 
 #include "engine/session.h"
 
-static mt_status image_grid(const mt_model *m, const char *path, mt_image_grid *grid, float **pixels, int64_t *n,
-                            mt_err *err) {
-    mt_image img;
-    mt_status st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err);
-    if (st) return st;
+/* An image or video as the model's processor makes it; *pixels freed here when pixels is NULL. */
+static mt_status media_input(const mt_model *m, const char *path, bool video, float **pixels, mt_image_input *in,
+                             mt_err *err) {
     float *px = NULL;
-    mt_image_input in;
-    st = mt_model_preprocess_image(m, &img, &px, &in, err);
-    int64_t count = in.n_patches;
-    *grid = in.grid;
-    mt_image_free(&img);
+    mt_status st;
+    if (video) {
+        mt_image_ref ref = {.path = path, .kind = MT_MEDIA_VIDEO};
+        st = mt_model_preprocess_video(m, &ref, path, &px, in, err);
+    } else {
+        mt_image img;
+        if ((st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err))) return st;
+        st = mt_model_preprocess_image(m, &img, &px, in, err);
+        mt_image_free(&img);
+    }
     if (!st && pixels) {
         *pixels = px;
-        *n = count;
     } else {
         mt_free(px);
+        in->pixels = NULL;
     }
     return st;
 }
 
-mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int i, float **pixels, int64_t *n,
+static bool is_video(const mt_sample *s, int i) { return s->videos && s->videos[i]; }
+
+mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int i, float **pixels, mt_image_input *in,
                              mt_err *err) {
-    mt_image_grid g;
-    mt_status st = image_grid(m, s->images[i], &g, pixels, n, err);
-    if (!st && (g.t != s->grids[i].t || g.h != s->grids[i].h || g.w != s->grids[i].w)) {
+    const mt_image_input *want = &s->media[i];
+    mt_status st = media_input(m, s->images[i], want->video, pixels, in, err);
+    if (!st && (in->grid.t != want->grid.t || in->grid.h != want->grid.h || in->grid.w != want->grid.w ||
+                in->seconds_per_grid != want->seconds_per_grid)) {
         mt_free(*pixels);
         *pixels = NULL;
-        st = mt_err_set(err, MT_ERR_IO, "%s: the image changed during training", s->images[i]);
+        in->pixels = NULL;
+        st = mt_err_set(err, MT_ERR_IO, "%s: the %s changed during training", s->images[i],
+                        want->video ? "video" : "image");
     }
     return st;
 }
 
 typedef struct expand_ctx {
     const mt_model *m;
-    const mt_image_grid *grids;
+    const mt_image_input *media;
 } expand_ctx;
 
-/* an image's placeholder as the model's processor expands it, wrapper tokens and all */
-static mt_status expand_image(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
+/* an image's (video's) placeholder as the model's processor expands it, wrapper tokens and all */
+static mt_status expand_media(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
     const expand_ctx *e = user;
-    return mt_model_image_tokens(e->m, e->grids[image], ids, n, err);
+    return mt_model_input_tokens(e->m, &e->media[image], ids, n, err);
 }
 
 static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const mt_sample *in,
                              const mt_labels_opts *lo, mt_prepared_sample *out, mt_err *err) {
     int n = (int)in->n_images;
-    out->grids = mt_calloc((size_t)n + 1, sizeof *out->grids);
+    out->media = mt_calloc((size_t)n + 1, sizeof *out->media);
     int64_t *counts = mt_calloc((size_t)n + 1, sizeof *counts);
-    mt_status st = out->grids && counts ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    mt_status st = out->media && counts ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n && !st; i++) {
-        st = image_grid(m, in->images[i], &out->grids[i], NULL, NULL, err);
-        if (!st) counts[i] = mt_model_image_rows(m, out->grids[i]);
+        st = media_input(m, in->images[i], is_video(in, i), NULL, &out->media[i], err);
+        if (!st) counts[i] = mt_model_input_rows(m, &out->media[i]);
     }
-    expand_ctx ec = {m, out->grids};
+    expand_ctx ec = {m, out->media};
     mt_labels_src with_images = *src;
-    with_images.expand = expand_image;
+    with_images.expand = expand_media;
     with_images.expand_user = &ec;
     if (!st) st = mt_labels_build(&with_images, in->messages, in->tools, counts, n, lo, &out->tok, err);
     mt_free(counts);
@@ -97,7 +107,7 @@ mt_status mt_prepare(const mt_model *m, const mt_dataset *ds, const mt_labels_op
             return st;
         }
         if (st) {
-            mt_free(ps->grids);
+            mt_free(ps->media);
             mt_sample_tokens_release(&ps->tok);
             memset(ps, 0, sizeof *ps);
             mt_labels_stats_skip(&p->stats);
@@ -118,7 +128,7 @@ mt_status mt_prepare(const mt_model *m, const mt_dataset *ds, const mt_labels_op
 void mt_prepared_free(mt_prepared *p) {
     if (!p) return;
     for (size_t i = 0; i < p->n; i++) {
-        mt_free(p->samples[i].grids);
+        mt_free(p->samples[i].media);
         mt_sample_tokens_release(&p->samples[i].tok);
     }
     mt_free(p->samples);

@@ -9,7 +9,7 @@
 
 typedef struct mt_prepared_sample {
     mt_sample_tokens tok;
-    mt_image_grid *grids;      /* [tok.n_images] */
+    mt_image_input *media;     /* [tok.n_images] grid, kind and seconds_per_grid as prepared (no pixels) */
     const char *const *images; /* paths, borrowed from the data set */
     const cJSON *messages;     /* borrowed from the data set */
     int64_t line;
@@ -24,8 +24,9 @@ typedef struct mt_prepared {
 mt_status mt_prepare(const mt_model *m, const mt_dataset *ds, const mt_labels_opts *lo, bool strict,
                      mt_prepared **out, mt_err *err);
 void mt_prepared_free(mt_prepared *p);
-/* Image i of s decoded and preprocessed again (*pixels mt_malloc'd); fails if its grid is not the one prepared. */
-mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int i, float **pixels, int64_t *n,
+/* Image or video i of s decoded and preprocessed again into *in (*pixels mt_malloc'd, backing it); fails if its
+ * grid is not the one prepared. */
+mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int i, float **pixels, mt_image_input *in,
                              mt_err *err);
 
 #endif

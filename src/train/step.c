@@ -28,7 +28,8 @@ mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_tra
     if (!pos || !targets || !images)
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token sample", (long long)s->n);
     for (int i = 0; i < s->n_images; i++)
-        images[i] = (mt_image_input){.pixels = s->pixels[i], .n_patches = s->n_patches[i], .grid = s->grids[i]};
+        images[i] = s->inputs ? s->inputs[i]
+                              : (mt_image_input){.pixels = s->pixels[i], .n_patches = s->n_patches[i], .grid = s->grids[i]};
     mt_status st = mt_model_positions(m, s->ids, s->n, images, s->n_images, 0, pos, &next, err);
     if (st) return st;
     for (int64_t i = 0; i + 1 < s->n; i++) targets[i] = s->labels[i + 1] < 0 ? -1 : s->labels[i + 1];

@@ -18,6 +18,7 @@ typedef struct mt_train_sample {
     const float *const *pixels;    /* per image [n_patches, P] as the model's processor makes them */
     const int64_t *n_patches;
     const mt_image_grid *grids;
+    const mt_image_input *inputs; /* NULL, or [n_images] whole inputs (videos among them) in place of the arrays above */
     int n_images;
 } mt_train_sample;
 

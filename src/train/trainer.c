@@ -38,6 +38,9 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
     N(save_minutes);
     N(epochs); N(max_steps); N(batch); N(lr); N(vision_lr); N(projector_lr); N(weight_decay); N(warmup);
     N(max_grad_norm); N(max_len); N(save_every); N(log_every); N(eval_every); N(eval_tokens); N(keep); N(threads);
+    cJSON_AddNumberToObject(j, "video_fps", o->video.fps);
+    cJSON_AddNumberToObject(j, "video_max_frames", (double)o->video.max_frames);
+    cJSON_AddNumberToObject(j, "video_max_pixels", (double)o->video.max_pixels);
     cJSON_AddStringToObject(j, "schedule", mt_schedule_kind_name(o->schedule));
     cJSON_AddBoolToObject(j, "last_turn_only", o->last_turn_only);
     cJSON_AddBoolToObject(j, "strict", o->strict);
@@ -82,6 +85,8 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     INT("epochs", o->epochs, 0, 1000000); INT("max_steps", o->max_steps, 0, INT64_MAX);
     INT("batch", o->batch, 1, 1 << 20);
     INT("max_len", o->max_len, 0, INT64_MAX);
+    NUM("video_fps", o->video.fps); INT("video_max_frames", o->video.max_frames, 0, 1 << 20);
+    INT("video_max_pixels", o->video.max_pixels, 0, (int64_t)1 << 40);
     INT("save_every", o->save_every, 0, INT64_MAX); INT("log_every", o->log_every, 0, INT64_MAX);
     INT("eval_every", o->eval_every, 0, INT64_MAX); INT("keep", o->keep, 0, 1 << 20);
     INT("eval_tokens", o->eval_tokens, 0, 1 << 20);
@@ -145,16 +150,15 @@ static mt_status run_sample(run *r, const mt_prepared_sample *s, float inv_norm,
                             int64_t *image_tokens, mt_err *err) {
     int n = s->tok.n_images;
     float *pixels[MT_DATASET_MAX_IMAGES] = {0};
-    int64_t n_patches[MT_DATASET_MAX_IMAGES] = {0};
+    mt_image_input inputs[MT_DATASET_MAX_IMAGES] = {{0}};
     if (n > MT_DATASET_MAX_IMAGES)
         return mt_err_set(err, MT_ERR_INTERNAL, "line %lld: more than %d images passed the data loader", (long long)s->line,
                           MT_DATASET_MAX_IMAGES);
     mt_status st = MT_OK;
-    for (int i = 0; i < n && !st; i++) st = mt_prepared_pixels(r->m, s, i, &pixels[i], &n_patches[i], err);
+    for (int i = 0; i < n && !st; i++) st = mt_prepared_pixels(r->m, s, i, &pixels[i], &inputs[i], err);
     mt_ctx ctx = {.arena = &r->arena, .pool = r->pool, .tape = train ? r->tape : NULL};
     mt_train_sample ts = {.ids = s->tok.ids, .labels = s->tok.labels, .n = s->tok.n,
-                          .pixels = (const float *const *)pixels, .n_patches = n_patches, .grids = s->grids,
-                          .n_images = n};
+                          .inputs = inputs, .n_images = n};
     if (!st) st = mt_train_sample_run(r->m, &ctx, &ts, inv_norm, loss, err);
     if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
     *image_tokens += s->tok.n_image_tokens;
@@ -363,7 +367,8 @@ static mt_status setup(run *r, mt_err *err) {
      * activations of frozen bf16 weights, and a resumed run would depend on the CPU it resumed on. */
     if (mt_cpu_bf16_dot_mode() == MT_BF16_DOT_AUTO) mt_cpu_set_bf16_dot_mode(MT_BF16_DOT_OFF);
     mt_status st = mt_pool_new(o->threads, &r->pool, err);
-    if (!st) st = mt_model_open(o->model_dir, &r->m, err);
+    mt_model_params mp = {.video = o->video};
+    if (!st) st = mt_model_open_params(o->model_dir, &mp, &r->m, err);
     if (st) return st;
     if (r->m->desc.attention_dropout > 0) /* transformers would drop attention weights in training: so must we */
         return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s/config.json: attention_dropout %g is not supported for training "

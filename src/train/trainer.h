@@ -33,6 +33,9 @@ typedef struct mt_train_opts {
     double weight_decay, warmup, max_grad_norm;
     mt_sched_kind schedule;
     int64_t max_len;
+    /* how videos are sampled (fps, max_frames, max_pixels; 0: qwen-vl-utils' defaults): part of the run's settings,
+     * so a resumed run decodes the same frames */
+    mt_video_params video;
     bool last_turn_only, strict;
     int64_t save_every, log_every, eval_every;
     int64_t eval_tokens;     /* exact-match answers on the eval data get this many new tokens (0: loss only) */

@@ -1,6 +1,7 @@
 /* train parity, in the style of llm.c's test_gpt2: mitten's training step against PyTorch (train_ref.py) on a tiny
  * random model of one variant and one batch of two multi-turn samples (for vision models one with two images of
- * different sizes, one text only). plan.json lists the runs, each an mt_train_spec: full fine-tuning of some parts
+ * different sizes, one text only; qwen2_5_vl_video: a video and an image, and a video alone, the videos given with
+ * s{k}.seconds{j}, their second_per_grid_ts). plan.json lists the runs, each an mt_train_spec: full fine-tuning of some parts
  * (Qwen2.5-VL and Qwen3-VL: vision tower, projector and language model; Qwen3-MoE also once with --train-router)
  * and LoRA (rank 4, alpha 8, the run's targets on the language model, MoE experts included):
  *
@@ -50,6 +51,7 @@ typedef struct batch {
     const float *pixels[MAX_SAMPLES][MAX_IMAGES];
     int64_t n_patches[MAX_SAMPLES][MAX_IMAGES];
     mt_image_grid grids[MAX_SAMPLES][MAX_IMAGES];
+    mt_image_input inputs[MAX_SAMPLES][MAX_IMAGES]; /* the same with each video's kind and seconds */
     int n;
     float inv_norm;
 } batch;
@@ -100,6 +102,16 @@ static bool load_batch(const mt_safetensors *in, batch *b) {
             b->pixels[k][j] = pv->data;
             b->n_patches[k][j] = pv->shape[0];
             b->grids[k][j] = (mt_image_grid){thw[0], thw[1], thw[2]};
+            b->inputs[k][j] = (mt_image_input){.pixels = pv->data, .n_patches = pv->shape[0], .grid = b->grids[k][j],
+                                               .patch_dim = pv->shape[1]};
+            snprintf(name, sizeof name, "s%d.seconds%d", k, j);
+            const mt_st_tensor *sec = mt_safetensors_find(in, name);
+            if (sec) {
+                if (sec->dtype != MT_F32 || numel(sec) != 1) return false;
+                b->inputs[k][j].video = true;
+                b->inputs[k][j].seconds_per_grid = ((const float *)sec->data)[0];
+                s->inputs = b->inputs[k];
+            }
             s->n_images = j + 1;
         }
         sup += mt_train_sample_supervised(s->labels, s->n);

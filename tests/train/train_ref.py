@@ -52,6 +52,7 @@ Files written (safetensors; F32 unless noted; the C side reads them with src/io/
 |                               | s{k}.labels (I32)       | [N_k]            | unshifted labels, -100 ignored            |
 |                               | s{k}.pixels{j}          | [t*h*w, P]       | image j of sample k (normalised pixels)   |
 |                               | s{k}.grid{j} (I64)      | [3]              | its (t, h, w) in patches                  |
+|                               | s{k}.seconds{j}         | [1]              | a video's second_per_grid_ts (videos only)|
 | lora_init.safetensors         | <PEFT name of A or B>   | [r, in], [out, r]| adapters for the gradient check           |
 | expected.safetensors          | {run}.loss              | [1]              | batch loss at the start                   |
 |                               | {run}.grad.<name>       | checkpoint shape | d loss / d tensor (PEFT names for LoRA)   |
@@ -115,6 +116,13 @@ SAMPLES = [
     [("user", [5, (1, 4, 6), 3]), ("assistant", [6]), ("user", [2, (1, 8, 12), 4]), ("assistant", [5])],
     [("user", [7]), ("assistant", [4]), ("user", [3]), ("assistant", [6])],
 ]
+# qwen2_5_vl_video: a part ("video", (t, h, w), seconds) is a video of t temporal groups (placeholder video_token_id,
+# its M-RoPE time axis scaled by seconds per group), trained through the tower in one pass with the image beside it.
+VIDEO_SAMPLES = [
+    [("user", [3, ("video", (2, 4, 6), 2.0), 4]), ("assistant", [6]), ("user", [2, (1, 4, 6), 3]),
+     ("assistant", [5])],
+    [("user", [2, ("video", (3, 4, 4), 1.0)]), ("assistant", [4]), ("user", [3]), ("assistant", [6])],
+]
 TEXT_SAMPLES = [
     [("user", [9]), ("assistant", [6]), ("user", [8]), ("assistant", [5])],
     [("user", [7]), ("assistant", [4]), ("user", [3]), ("assistant", [6])],
@@ -135,6 +143,7 @@ def _run(name, parts=("language",), lora=None, train_router=False, all_linear_sa
 ALL_PARTS = ("vision", "projector", "language")
 VARIANTS = {
     "qwen2_5_vl": [_run("full", ALL_PARTS), _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
+    "qwen2_5_vl_video": [_run("full", ALL_PARTS), _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
     "qwen3": [_run("full"), _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
     "qwen3_moe": [_run("full"), _run("full_router", train_router=True),
                   _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
@@ -149,7 +158,7 @@ class Family:
 
     def __init__(self, variant):
         self.variant = variant
-        self.qwen3 = variant != "qwen2_5_vl"
+        self.qwen3 = variant not in ("qwen2_5_vl", "qwen2_5_vl_video")
         if self.qwen3:
             self.raw = ck.tiny_config(variant, "float32")
             self.cfg = q3.Config(self.raw)
@@ -162,7 +171,7 @@ class Family:
             self.embed_name = "model.embed_tokens.weight"
         self.is_vl = not self.qwen3 or self.cfg.is_vl
         self.is_moe = self.qwen3 and self.cfg.is_moe
-        self.samples = SAMPLES if self.is_vl else TEXT_SAMPLES
+        self.samples = VIDEO_SAMPLES if variant == "qwen2_5_vl_video" else SAMPLES if self.is_vl else TEXT_SAMPLES
 
     def weights(self, seed):
         make = ck.make_tiny_weights if self.qwen3 else qref.make_tiny_weights
@@ -332,11 +341,14 @@ def build_samples(cfg, turns_list, seed):
                 if isinstance(part, int):
                     span += torch.randint(0, TEXT_ID_LIMIT, (part,), generator=gen).tolist()
                     continue
-                t, h, w = part
+                video = part[0] == "video"
+                t, h, w = part[1] if video else part
                 row = cfg.in_chans * cfg.temporal_patch * cfg.patch * cfg.patch
-                span += [cfg.vision_start_token_id] + [cfg.image_token_id] * (t * h * w // cfg.merge ** 2)
+                token = cfg.video_token_id if video else cfg.image_token_id
+                span += [cfg.vision_start_token_id] + [token] * (t * h * w // cfg.merge ** 2)
                 span += [cfg.vision_end_token_id]
-                images.append((torch.randn(t * h * w, row, generator=gen), (t, h, w)))
+                pv = torch.randn(t * h * w, row, generator=gen)
+                images.append(qm.Video(pv, (t, h, w), part[2]) if video else (pv, (t, h, w)))
             if role == "assistant":
                 span.append(eos)
                 labels += span
@@ -358,7 +370,8 @@ def supervised(labels):
 
 
 def sample_loss(fam, W, s, inv_norm, dtype):
-    images = [(pv.to(dtype), g) for pv, g in s["images"]]
+    images = [it._replace(pixels=it.pixels.to(dtype)) if isinstance(it, qm.Video) else (it[0].to(dtype), it[1])
+              for it in s["images"]]
     logits = fam.prefill(fam.cfg, W, s["ids"], images)[0]
     ce = F.cross_entropy(logits[:-1], s["labels"][1:], ignore_index=IGNORE, reduction="sum")
     return ce * inv_norm
@@ -578,9 +591,12 @@ def main():
         for k, s in enumerate(samples):
             inputs[f"s{k}.ids"] = s["ids"].to(torch.int32)
             inputs[f"s{k}.labels"] = s["labels"].to(torch.int32)
-            for j, (pv, g) in enumerate(s["images"]):
+            for j, it in enumerate(s["images"]):
+                pv, g = (it.pixels, it.grid) if isinstance(it, qm.Video) else it
                 inputs[f"s{k}.pixels{j}"] = pv
                 inputs[f"s{k}.grid{j}"] = torch.tensor(g, dtype=torch.int64)
+                if isinstance(it, qm.Video):
+                    inputs[f"s{k}.seconds{j}"] = torch.tensor([it.seconds], dtype=torch.float32)
         st.write_file(os.path.join(args.out, "inputs.safetensors"), inputs)
         st.write_file(os.path.join(args.out, "lora_init.safetensors"), lora_init)
         full = results[runs[0]["name"]]

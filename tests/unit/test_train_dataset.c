@@ -319,7 +319,7 @@ static const skip_want BAD_JSONL[] = {
     {6, 4, MT_DATASET_BAD_PLACEHOLDERS, "2 image placeholders but 1 images"},
     {7, 5, MT_DATASET_BAD_ORDER, "no assistant turn"},
     {8, 6, MT_DATASET_BAD_ROLE, "turn 1: unknown role \"bing\""},
-    {9, 7, MT_DATASET_UNSUPPORTED, "video is not supported yet"},
+    {9, 7, MT_DATASET_IMAGE_MISSING, "v.mp4: no such video file or frame folder"},
     {11, 9, MT_DATASET_BAD_ORDER, "the last turn is not the assistant's"},
     {12, 10, MT_DATASET_IMAGE_BAD, "notimage.png: not a JPEG, PNG or WebP"},
     {13, 11, MT_DATASET_BAD_PLACEHOLDERS, "0 image placeholders but 1 images"},
@@ -354,12 +354,12 @@ static void test_bad_jsonl(mt_pool *pool) {
     mt_log_set_level(MT_LOG_ERROR);
     ds = load(path, &o);
     CHECK(mt_dataset_count(ds) == 4 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_BAD) == 0 &&
-          mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 2);
+          mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 3);
     mt_dataset_free(ds);
     o.check_images = MT_DATASET_CHECK_NONE;
     ds = load(path, &o);
     mt_log_set_level(lv);
-    CHECK(mt_dataset_count(ds) == 6 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 0);
+    CHECK(mt_dataset_count(ds) == 7 && mt_dataset_skipped_for(ds, MT_DATASET_IMAGE_MISSING) == 0);
     mt_dataset_free(ds);
 }
 
@@ -653,8 +653,82 @@ static void test_meta(void) {
     mt_dataset_free(ds);
 }
 
+#define VID "{\"type\":\"video\"}"
+
+static void check_media(const mt_sample *s, const char *dir, const char *const *paths, const bool *videos, size_t n) {
+    CHECK_MSG(s && s->n_images == n, "%zu media, want %zu", s ? s->n_images : 0, n);
+    if (!s || s->n_images != n) return;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        CHECK_MSG(strcmp(s->images[i], at(dir, paths[i])) == 0, "%s != %s", s->images[i], at(dir, paths[i]));
+        CHECK_MSG(s->videos ? s->videos[i] == videos[i] : !videos[i], "media %zu: kind", i);
+        any |= videos[i];
+    }
+    CHECK(any == (s->videos != NULL));
+}
+
+/* Videos in the LLaVA-Video / ShareGPT, LLaMA-Factory and OpenAI forms, mixed with images, paths relative to the
+ * data file; a clip is only looked for at load (a file or a folder of frames), so any bytes stand for one. */
+static void test_video(void) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/video", tmp_dir);
+    CHECK(mkdir(dir, 0700) == 0 && mkdir(at(dir, "frames"), 0700) == 0);
+    write_file(at(dir, "clip.mp4"), "not decoded at load");
+    write_file(at(dir, "red.png"), "");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", at(dir, "v.jsonl"));
+    write_file(path,
+               "{\"video\": \"clip.mp4\", \"conversations\": [{\"from\": \"human\", \"value\": \"<video>\\nWhat "
+               "happens?\"}, {\"from\": \"gpt\", \"value\": \"A ball.\"}]}\n"
+               "{\"videos\": [\"frames\"], \"images\": [\"red.png\"], \"messages\": [{\"role\": \"user\", \"content\": "
+               "\"<video>and<image>\"}, {\"role\": \"assistant\", \"content\": \"Same.\"}]}\n"
+               "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image\", \"image\": \"red.png\"}, "
+               "{\"type\": \"video\", \"video\": \"clip.mp4\"}, {\"type\": \"video_url\", \"video_url\": {\"url\": "
+               "\"file://frames\"}}, {\"type\": \"text\", \"text\": \"Q\"}]}, {\"role\": \"assistant\", \"content\": "
+               "\"A\"}]}\n"
+               "{\"videos\": [\"clip.mp4\", \"clip.mp4\"], \"conversations\": [{\"from\": \"human\", \"value\": "
+               "\"<video>\"}, {\"from\": \"gpt\", \"value\": \"x\"}]}\n"
+               "{\"video\": \"gone.mp4\", \"conversations\": [{\"from\": \"human\", \"value\": \"<video>\"}, "
+               "{\"from\": \"gpt\", \"value\": \"x\"}]}\n"
+               "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"video_url\", \"video_url\": "
+               "{\"url\": \"https://x/v.mp4\"}}]}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n"
+               "{\"video\": \"clip.mp4\", \"image\": \"red.png\", \"conversations\": [{\"from\": \"human\", \"value\": "
+               "\"<image><image>\"}, {\"from\": \"gpt\", \"value\": \"x\"}]}\n");
+    mt_dataset_opts o = mt_dataset_opts_default();
+    o.check_images = MT_DATASET_CHECK_EXISTS;
+    mt_log_level lv = mt_log_get_level();
+    mt_log_set_level(MT_LOG_ERROR);
+    mt_dataset *ds = load(path, &o);
+    mt_log_set_level(lv);
+    CHECK(mt_dataset_count(ds) == 3);
+    const mt_sample *s = mt_dataset_sample(ds, 0);
+    check_messages(s, "[" U("[" VID "," TXT("\\nWhat happens?") "]") "," A("\"A ball.\"") "]");
+    check_media(s, dir, (const char *const[]){"clip.mp4"}, (const bool[]){true}, 1);
+    s = mt_dataset_sample(ds, 1);
+    check_messages(s, "[" U("[" VID "," TXT("and") "," IMG "]") "," A("\"Same.\"") "]");
+    check_media(s, dir, (const char *const[]){"frames", "red.png"}, (const bool[]){true, false}, 2);
+    s = mt_dataset_sample(ds, 2);
+    check_messages(s, "[" U("[" IMG "," VID "," VID "," TXT("Q") "]") "," A("\"A\"") "]");
+    check_media(s, dir, (const char *const[]){"red.png", "clip.mp4", "frames"}, (const bool[]){false, true, true}, 3);
+    static const skip_want want[] = {
+        {4, 3, MT_DATASET_BAD_PLACEHOLDERS, "1 video placeholders but 2 videos"},
+        {5, 4, MT_DATASET_IMAGE_MISSING, "gone.mp4: no such video file or frame folder"},
+        {6, 5, MT_DATASET_UNSUPPORTED, "turn 0: video URLs are not supported, give a file path (https://x/v.mp4)"},
+        {7, 6, MT_DATASET_BAD_PLACEHOLDERS, "2 image placeholders but 1 images"},
+    };
+    check_skips(ds, path, want, MT_ARRAY_LEN(want));
+    mt_dataset_free(ds);
+
+    /* strict: the first bad sample names its line and what is wrong */
+    o.strict = true;
+    mt_err err = {0};
+    CHECK(load_err(path, &o, &err) == MT_ERR_FORMAT);
+    CHECK_MSG(strstr(err.msg, "v.jsonl:4:") && strstr(err.msg, "1 video placeholders but 2 videos"), "%s", err.msg);
+}
+
 int main(void) {
     find_dirs();
+    test_video();
     test_formats();
     test_render();
     test_nul();

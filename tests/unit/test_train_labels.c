@@ -277,7 +277,7 @@ static void test_bad_input(void) {
     CHECK(build(&f, "[{\"content\":\"x\"}]", NULL, 0, NULL, &s, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "message 0"));
     CHECK(build(&f, "[{\"role\":\"user\",\"content\":\"x\"}, 3]", NULL, 0, NULL, &s, &err) == MT_ERR_INVALID_ARG);
     CHECK(build(&f, one_image, img, 2, NULL, &s, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "2 image(s) given"));
-    CHECK(build(&f, one_image, NULL, 0, NULL, &s, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "more image placeholders"));
+    CHECK(build(&f, one_image, NULL, 0, NULL, &s, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "more image and video placeholders"));
     CHECK(build(&f, one_image, NULL, 1, NULL, &s, &err) == MT_ERR_INVALID_ARG);
     CHECK(build(&f, one_image, img, -1, NULL, &s, &err) == MT_ERR_INVALID_ARG);
     int64_t zero[] = {0}, huge[] = {(int64_t)1 << 40};
@@ -288,8 +288,22 @@ static void test_bad_input(void) {
     /* a placeholder typed into user text counts as an image */
     CHECK(build(&f, "[{\"role\":\"user\",\"content\":\"<|image_pad|>\"},{\"role\":\"assistant\",\"content\":\"A\"}]", NULL, 0,
                 NULL, &s, &err) == MT_ERR_INVALID_ARG);
-    CHECK(build(&f, "[{\"role\":\"user\",\"content\":[{\"type\":\"video\"}]},{\"role\":\"assistant\",\"content\":\"A\"}]", NULL,
-                0, NULL, &s, &err) == MT_ERR_UNSUPPORTED);
+    const char *video_then_image = "[{\"role\":\"user\",\"content\":[{\"type\":\"video\"},{\"type\":\"image\"}]},"
+                                   "{\"role\":\"assistant\",\"content\":\"A\"}]";
+    CHECK(build(&f, video_then_image, img, 1, NULL, &s, &err) == MT_ERR_INVALID_ARG &&
+          strstr(err.msg, "more image and video placeholders"));
+    /* a video's placeholder takes the next count in text order and is masked as an image's */
+    CHECK(build(&f, video_then_image, img, 2, NULL, &s, &err) == MT_OK);
+    int64_t nv = 0, ni = 0, first_v = -1, first_i = -1;
+    for (int64_t i = 0; i < s.n; i++) {
+        if (s.ids[i] == 305 && first_v < 0) first_v = i;
+        if (s.ids[i] == 304 && first_i < 0) first_i = i;
+        nv += s.ids[i] == 305 && s.labels[i] == MT_LABEL_IGNORE;
+        ni += s.ids[i] == 304 && s.labels[i] == MT_LABEL_IGNORE;
+    }
+    CHECK_MSG(nv == 3 && ni == 2 && first_v < first_i && s.n_image_tokens == 5 && s.n_images == 2,
+              "%lld video, %lld image tokens", (long long)nv, (long long)ni);
+    mt_sample_tokens_release(&s);
     mt_labels_opts o = mt_labels_default_opts();
     o.max_len = -1;
     CHECK(build(&f, one_image, img, 1, &o, &s, &err) == MT_ERR_INVALID_ARG);

@@ -57,7 +57,19 @@ typedef struct expand_ctx {
 /* an image's (video's) placeholder as the model's processor expands it, wrapper tokens and all */
 static mt_status expand_media(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
     const expand_ctx *e = user;
-    return mt_model_input_tokens(e->m, &e->media[image], ids, n, err);
+    const mt_image_input *in = &e->media[image];
+    mt_status st = mt_model_input_tokens(e->m, in, ids, n, err);
+    /* The labels replace the placeholder token alone; an expansion with text and edges of its own (Qwen3-VL's
+     * per-group timestamps, which replace the placeholder's <|vision_start|> and <|vision_end|> too) would leave
+     * those edges doubled, so it is refused rather than trained on a prompt transformers would not make. */
+    for (int64_t k = 0; !st && in->video && *ids && k < *n; k++)
+        if ((*ids)[k] != e->m->desc.video_token_id) {
+            mt_free(*ids);
+            *ids = NULL;
+            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "training on videos whose tokens hold text (%s writes each "
+                            "frame's time between them) is not supported yet", e->m->comp->name);
+        }
+    return st;
 }
 
 static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const mt_sample *in,

@@ -152,5 +152,22 @@ compare "Qwen2-MoE: a default run trains the shared experts and their gates" "$q
   "$runs/q2moe_full/model/model.safetensors" --match 'mlp\.shared_expert(\.down_proj|_gate)\.weight$' --bytes --differ
 compare "Qwen2-MoE: a default run leaves the routers as they were" "$q2moe/model.safetensors" \
   "$runs/q2moe_full/model/model.safetensors" --match 'mlp\.gate\.weight$' --bytes
+# Qwen3-VL writes each video frame's time as text between its own vision edges: the trainer, which expands the
+# placeholder token alone, refuses such videos rather than train on a prompt transformers would not make
+if command -v ffmpeg >/dev/null; then
+  ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=64x48:rate=8 -t 1 -pix_fmt yuv420p "$work/clip.mp4"
+  printf '[{"video": "clip.mp4", "conversations": [{"from": "human", "value": "<video>\\nWhat is this?"}, ' >"$work/video.json"
+  printf '{"from": "gpt", "value": "A test card."}]}]\n' >>"$work/video.json"
+  # the fixture's template (Qwen3's, text and images) with mitten-tiny's, which also writes video parts
+  rm -rf "$work/vl_video" && mkdir -p "$work/vl_video" && cp "$vl"/* "$work/vl_video/"
+  $py -c 'import json, sys; open(sys.argv[2], "w").write(json.load(open(sys.argv[1]))["chat_template"])' \
+    "$src/models/mitten-tiny/tokenizer_config.json" "$work/vl_video/chat_template.jinja" || exit 1
+  check "Qwen3-VL: a video sample is refused" 1 "$mitten" train -m "$work/vl_video" --data "$work/video.json" \
+    --out "$runs/vl_video" "${common[@]}" --max-steps 1 --strict
+  grep -q "videos whose tokens hold text" "$work/err" ||
+    { echo "FAIL the refusal does not say why"; tail -3 "$work/err"; fail=$((fail + 1)); }
+else
+  echo "FAIL no ffmpeg command (scripts/setup.sh installs it)"; fail=$((fail + 1))
+fi
 echo "$((n - fail)) of $n commands behaved"
 [ "$fail" = 0 ]

@@ -169,9 +169,15 @@ static void pad_frames(int64_t n, const clip_plan *plan, const mt_qwen_preproc_c
     for (int64_t f = n; f < plan->n_pad; f++) mt_qwen_patchify_frame(last, f, cfg, plan->lut, out->pixel_values);
 }
 
-static void finish(mt_qwen_video *out, const mt_qwen_preproc_cfg *cfg, double sample_fps, double video_fps) {
+int64_t mt_qwen_video_frame_index(int64_t k, int64_t n, int64_t total) {
+    return n <= 1 ? 0 : (int64_t)rint((double)k * (double)(total - 1) / (double)(n - 1));
+}
+
+static void finish(mt_qwen_video *out, const mt_qwen_preproc_cfg *cfg, double sample_fps, double video_fps,
+                   int64_t source_frames) {
     out->sample_fps = sample_fps;
     out->video_fps = video_fps;
+    out->source_frames = source_frames;
     out->second_per_grid = (float)((double)cfg->temporal_patch_size / sample_fps);
 }
 
@@ -189,14 +195,14 @@ static mt_status from_file(const char *path, const mt_qwen_video_params *p, cons
         (st = plan_clip(info->height, info->width, n, p, cfg, path, &plan, &clip, err)))
         goto done;
     for (int64_t k = 0; k < n; k++)
-        clip.frame_indices[k] = n == 1 ? 0 : (int64_t)rint((double)k * (double)(total - 1) / (double)(n - 1));
+        clip.frame_indices[k] = mt_qwen_video_frame_index(k, n, total);
     for (int64_t k = 0; k < n && !st; k++) {
         st = mt_video_read_frame(v, clip.frame_indices[k], &frame, err);
         if (!st) st = put_frame(&frame, k, &plan, cfg, &clip, &last, err);
     }
     if (st) goto done;
     pad_frames(n, &plan, cfg, &last, &clip);
-    finish(&clip, cfg, (double)n / (double)total * info->fps, info->fps);
+    finish(&clip, cfg, (double)n / (double)total * info->fps, info->fps, total);
 done:
     mt_image_free(&frame);
     mt_image_free(&last);
@@ -270,7 +276,7 @@ mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const m
     }
     if (!st) {
         pad_frames(n_even, &plan, cfg, &last, &clip);
-        finish(&clip, cfg, vp->fps, vp->fps);
+        finish(&clip, cfg, vp->fps, vp->fps, clip.n_frames);
     }
     mt_image_free(&img);
     mt_image_free(&last);

@@ -63,10 +63,14 @@ typedef struct mt_qwen_video {
     int64_t n_frames;
     double sample_fps;
     double video_fps;         /* the source's frame rate (an image list: its fps): frame_indices / video_fps are times */
+    int64_t source_frames;    /* frames in the source (an image list: n_frames) */
     float second_per_grid;    /* T / sample_fps */
 } mt_qwen_video;
 
 void mt_qwen_video_params_default(mt_qwen_video_params *out);
+
+/* Which of a source's total frames is sampled frame k of n (torch.linspace(0, total - 1, n).round(), exactly). */
+int64_t mt_qwen_video_frame_index(int64_t k, int64_t n, int64_t total);
 
 /* From a video file. Errors name the file: those of mt_video_open / mt_video_read_frame, MT_ERR_INVALID_ARG for
  * parameters qwen-vl-utils refuses (an nframes outside [2, total], min_pixels over max_pixels, ...), with the

@@ -62,6 +62,13 @@ typedef struct mt_image_input {
      * group's first and last frame times as its processor computes them, read only while the placeholder is
      * expanded; NULL: frames evenly spaced from 0 s at seconds_per_grid per group. */
     const double *timestamps;
+    /* Else, for a video sampled by mitten: frame k of the n sampled is source frame mt_qwen_video_frame_index(k, n,
+     * total), shown at its index / fps; the group times follow from these, held by value so that the input may
+     * outlive its pixels (the scheduler and the trainer free them and expand placeholders later). n = 0: unknown. */
+    struct {
+        int64_t total, n;
+        double fps;
+    } sampled;
 } mt_image_input;
 
 /* Which part of a multimodal model a weight belongs to (training freezes and schedules them separately). */

@@ -149,6 +149,19 @@ static mt_status group_seconds(const qwen_proc *p, const mt_image_input *in, int
                               "seconds", (long long)f, *s);
         return MT_OK;
     }
+    if (in->sampled.n > 0) {
+        /* transformers' _calculate_timestamps: the sampled frames' times, the last repeated to a whole group, the
+         * mean of each group's first and last */
+        int64_t m = p->pre.merge_size, n = in->sampled.n, total = in->sampled.total;
+        double fps = in->sampled.fps;
+        if (!(fps > 0.0 && fps <= 1e6) || total < n)
+            return mt_err_set(err, MT_ERR_INVALID_ARG, "video sampling: %lld of %lld frames at %g fps", (long long)n,
+                              (long long)total, fps);
+        int64_t first = MT_MIN(f * m, n - 1), last = MT_MIN(f * m + m - 1, n - 1);
+        *s = ((double)mt_qwen_video_frame_index(first, n, total) / fps +
+              (double)mt_qwen_video_frame_index(last, n, total) / fps) / 2.0;
+        return MT_OK;
+    }
     double spg = in->seconds_per_grid;
     if (!(spg >= 0.0 && spg <= 1e6))
         return mt_err_set(err, MT_ERR_INVALID_ARG, "video second_per_grid %g must be a number from 0 to 1e6", spg);
@@ -237,32 +250,13 @@ static mt_status preprocess_video(const void *impl, const char *path, const mt_v
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) st = mt_qwen_video_from_dir(path, &q, &p->video_pre, &clip, err);
     else st = mt_qwen_video_from_file(path, &q, &p->video_pre, &clip, err);
     if (st) return st;
-    int64_t patch_dim = 3 * c->temporal_patch_size * c->patch_size * c->patch_size, groups = clip.grid_thw[0];
-    double *times = NULL;
-    if (p->time == TIME_STAMPS) {
-        /* Qwen3-VL writes each group's time: transformers' _calculate_timestamps, the sampled frames' indices over
-         * the source's rate (the last repeated to a whole group), the mean of each group's first and last. They
-         * live after the pixels, in the one allocation the caller frees. */
-        size_t px = (size_t)(clip.n_patches * patch_dim) * sizeof(float), at = (px + 7) / 8 * 8;
-        float *grown = mt_realloc(clip.pixel_values, at + (size_t)groups * sizeof(double));
-        if (!grown) {
-            mt_qwen_video_free(&clip);
-            return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-        }
-        clip.pixel_values = grown;
-        times = (double *)((char *)grown + at);
-        int64_t m = p->pre.merge_size;
-        for (int64_t f = 0; f < groups; f++) {
-            int64_t first = MT_MIN(f * m, clip.n_frames - 1), last = MT_MIN(f * m + m - 1, clip.n_frames - 1);
-            times[f] = ((double)clip.frame_indices[first] / clip.video_fps +
-                        (double)clip.frame_indices[last] / clip.video_fps) / 2.0;
-        }
-    }
     *pixels = clip.pixel_values;
     clip.pixel_values = NULL;
     *out = (mt_image_input){.pixels = *pixels, .n_patches = clip.n_patches,
-                            .grid = {clip.grid_thw[0], clip.grid_thw[1], clip.grid_thw[2]}, .patch_dim = patch_dim,
-                            .video = true, .seconds_per_grid = clip.second_per_grid, .timestamps = times};
+                            .grid = {clip.grid_thw[0], clip.grid_thw[1], clip.grid_thw[2]},
+                            .patch_dim = 3 * c->temporal_patch_size * c->patch_size * c->patch_size, .video = true,
+                            .seconds_per_grid = clip.second_per_grid,
+                            .sampled = {clip.source_frames, clip.n_frames, clip.video_fps}};
     mt_qwen_video_free(&clip);
     return MT_OK;
 }

@@ -236,6 +236,23 @@ static void test_qwen3(void) {
               (long long)n, (long long)w);
     mt_free(out);
 
+    /* frames sampled by mitten: 3 of 1800 at 30 fps are source frames 0, 900 and 1799 (linspace, rounded), the
+     * last repeated to fill group 1: (0 + 30) / 2 = 15 s and (59.9667 + 59.9667) / 2 s, which evenly spaced
+     * frames at seconds_per_grid would not give */
+    in[0].timestamps = NULL;
+    in[0].sampled.total = 1800, in[0].sampled.n = 3, in[0].sampled.fps = 30.0;
+    CHECK_MSG(mt_model_expand_inputs(&m, bare, 2, in, 2, &out, &n, &err) == MT_OK, "%s", err.msg);
+    w = add_frame(want, 0, "<15.0 seconds>", 8);
+    w = add_frame(want, w, "<60.0 seconds>", 8);
+    w = add_input(want, w, &in[1]);
+    CHECK_MSG(n == w && out && memcmp(out, want, (size_t)w * sizeof(int32_t)) == 0, "sampled: %lld ids, want %lld",
+              (long long)n, (long long)w);
+    mt_free(out);
+    in[0].sampled.fps = 0;
+    CHECK(mt_model_expand_inputs(&m, bare, 2, in, 2, &out, &n, &err) == MT_ERR_INVALID_ARG &&
+          strstr(err.msg, "video sampling"));
+    in[0].sampled.n = 0;
+
     const double bad[2] = {0.5, NAN};
     in[0].timestamps = bad;
     CHECK(mt_model_expand_inputs(&m, ids, 7, in, 2, &out, &n, &err) == MT_ERR_INVALID_ARG &&

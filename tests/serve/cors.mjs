@@ -6,23 +6,9 @@
 //   - with --cors '*', any origin works.
 // Usage: node cors.mjs MITTEN
 import http from 'node:http';
-import { existsSync } from 'node:fs';
-import { check, done, startServer, stopServer, rawRequest, status } from './serve_lib.mjs';
+import { check, done, startServer, stopServer, rawRequest, status, launchChromium } from './serve_lib.mjs';
 
 const mitten = process.argv[2];
-const chromiumPath = process.env.MT_CHROMIUM ?? '/usr/bin/chromium';
-if (!existsSync(chromiumPath)) {
-  console.error(`FAIL: no browser at ${chromiumPath} (apt-get install chromium, or set MT_CHROMIUM)`);
-  process.exit(1);
-}
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.error('FAIL: playwright-core is not installed (npm install in the source folder)');
-  process.exit(1);
-}
-
 const KEY = 'cors-test-key';
 
 // An empty page on its own origin (127.0.0.1:PORT): the calls run from it.
@@ -68,7 +54,7 @@ async function callsFrom(page, api) {
 }
 
 const pages = [await startPageServer(), await startPageServer()];
-const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+const browser = await launchChromium();
 const context = await browser.newContext();
 const page = await context.newPage();
 

@@ -76,3 +76,22 @@ export async function healthy(url) {
     return false;
   }
 }
+
+// Debian's chromium through playwright-core, or exit 1 naming what is missing (scripts/setup.sh installs both);
+// MT_CHROMIUM names another browser.
+export async function launchChromium() {
+  const { existsSync } = await import('node:fs');
+  const path = process.env.MT_CHROMIUM ?? '/usr/bin/chromium';
+  if (!existsSync(path)) {
+    console.error(`FAIL: no browser at ${path} (apt-get install chromium, or set MT_CHROMIUM)`);
+    process.exit(1);
+  }
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch {
+    console.error('FAIL: playwright-core is not installed (npm install in the source folder)');
+    process.exit(1);
+  }
+  return chromium.launch({ executablePath: path, args: ['--no-sandbox'] });
+}

@@ -6,27 +6,15 @@
 // test check what the page sent (image bytes, settings, key, history, the hang-up on stop), the Markdown, an error
 // answer, and the copy button. Fails when playwright-core or chromium is missing (setup installs both); MT_CHROMIUM names
 // another browser binary, MT_API_KEY the key a real server asks for.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { launchChromium } from './serve_lib.mjs';
 
 const [target, shot] = process.argv.slice(2);
 if (!target || !shot || !shot.endsWith('.png')) {
   console.error('usage: node web_page.mjs <base-url | mock | mitten=BINARY> <screenshot.png>');
   process.exit(2);
 }
-const chromiumPath = process.env.MT_CHROMIUM ?? '/usr/bin/chromium';
-if (!existsSync(chromiumPath)) {
-  console.error(`FAIL: no browser at ${chromiumPath} (apt-get install chromium, or set MT_CHROMIUM)`);
-  process.exit(1);
-}
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  console.error('FAIL: playwright-core is not installed (npm install in the source folder)');
-  process.exit(1);
-}
-
 const imagePath = fileURLToPath(new URL('../../docs/example.png', import.meta.url));
 const { startMock, ANSWER } = target === 'mock' ? await import('./mock_server.mjs') : {};
 const mock = startMock ? await startMock() : null;
@@ -42,7 +30,7 @@ function check(ok, what) {
   if (!ok) failures++;
 }
 
-const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1100, height: 850 } });
 if (process.env.MT_API_KEY && !mock) {
   await context.addInitScript((key) => sessionStorage.setItem('mitten.api-key', key), process.env.MT_API_KEY);

@@ -96,3 +96,14 @@ add_test(NAME train_cli_video
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli_video PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77)
 # ---- end train/video --------------------------------------------------------------------------------------------
+# ---- train/grpo_loss --------------------------------------------------------------------------------------------
+# grpo_loss_ref.py computes GRPO's advantages, loss, KL / clip metrics and d loss / d logp with PyTorch autograd in
+# float64 on TRL's formulas, for grpo / bnpo / dr_grpo, with and without the KL term, asymmetric clip ranges,
+# unscaled advantages, an empty completion and a group whose rewards are all equal; grpo_loss_check compares.
+add_executable(grpo_loss_check ${CMAKE_CURRENT_LIST_DIR}/grpo_loss_check.c)
+target_include_directories(grpo_loss_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(grpo_loss_check PRIVATE mitten)
+add_test(NAME train_grpo_loss_ref
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/grpo_loss_ref.py $<TARGET_FILE:grpo_loss_check>
+                 ${CMAKE_CURRENT_BINARY_DIR}/grpo_loss_ref)
+set_tests_properties(train_grpo_loss_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -164,6 +164,7 @@ typedef struct mt_gen_stats {
     double prefill_seconds, decode_seconds;
     uint64_t seed;       /* the seed sampling used (the drawn one for MT_SEED_RANDOM) */
     mt_stop_reason stop;
+    int32_t eos_token;   /* the end-of-turn token that ended the answer (stop MT_STOP_EOS), else -1 */
 } mt_gen_stats;
 
 /* Receives the answer as it is generated, in whole UTF-8 characters; returning false stops generation. */

@@ -38,6 +38,7 @@
 #include "base/file.h"
 #include "base/json.h"
 #include "bench_batch.h"
+#include "bench_rollout.h"
 #include "bench_int.h"
 #include "bench_shape.h"
 #include "cli.h"
@@ -61,7 +62,8 @@ static const char usage[] =
     "supervised ids; full: every weight, f32 masters; lora: rank 16 on the language model), and --torch the same\n"
     "step in PyTorch (bench/bench_train_ref.py, python3-torch) on the same model and threads, for the ratio.\n"
     "--video F adds the decoding and sampling of a video file as the processor does by default (its target: a\n"
-    "minute of 720p H.264 in under 2 s), and the vision encode of its first 2 temporal groups of frames.\n";
+    "minute of 720p H.264 in under 2 s), and the vision encode of its first 2 temporal groups of frames.\n"
+    "Rollouts (GRPO): 8 sampled answers of M/8 tokens to one prompt, batched, against the same 8 one by one.\n";
 
 
 #define MAX_ROTATE 256
@@ -515,6 +517,34 @@ static mt_status bench_batch(bench *b, int64_t L, int64_t D, mt_err *err) {
     return st;
 }
 
+/* GRPO's rollouts: 8 sampled answers to one prompt batched (issue 14's target: at least 4x the rate of the same 8
+ * one after another), then one after another. */
+static mt_status bench_rollouts(bench *b, int64_t L, int64_t D, mt_err *err) {
+    enum { GROUP = 8 };
+    int64_t max_new = MT_MAX(D / 8, 8);
+    mt_bench_rollout_result r;
+    span sp = start_figure();
+    mt_status st = mt_bench_rollout(b->m, mt_pool_threads(b->pool), GROUP, L, max_new, &r, err);
+    if (st) return st;
+    double batch = (double)r.tokens / r.batch_seconds, seq = (double)r.tokens / r.seq_seconds;
+    figure *f = add_figure(b, "tok", true, 0, "rollouts G=%d x %lld after %lld (%.2fx sequential)", GROUP,
+                           (long long)max_new, (long long)L, batch / seq);
+    f->seconds = r.batch_seconds;
+    f->count = (double)r.tokens;
+    f->bytes = (double)r.tokens / GROUP * (b->w.text_bytes + b->w.head_bytes);
+    f->flop = (double)L * 2 * (b->w.text_params + b->w.head_params) +
+              (double)r.tokens * 2 * (b->w.text_params + b->w.head_params);
+    finish_figure(b, f, sp);
+    figure *g = add_figure(b, "tok", true, 0, "rollouts 1 x %lld after %lld, %d in turn", (long long)max_new,
+                           (long long)L, GROUP);
+    g->seconds = r.seq_seconds;
+    g->count = (double)r.tokens;
+    g->bytes = (double)r.tokens * (b->w.text_bytes + b->w.head_bytes);
+    g->flop = f->flop;
+    finish_figure(b, g, sp);
+    return MT_OK;
+}
+
 /* mt_cpu_linear over M rows, each call on the next of ws[] (the same weight in successive layers). */
 typedef struct lin_case {
     const mt_st_tensor *ws[MAX_ROTATE];
@@ -741,6 +771,7 @@ int mt_cmd_bench(int argc, char **argv) {
     if (!st && video) st = bench_video(b, video, &err);
     if (!st) st = bench_text(b, mt_pool_threads(b->pool), L, D, &err);
     if (!st && D > 0) st = bench_batch(b, L, D, &err);
+    if (!st && D > 0) st = bench_rollouts(b, MT_MIN(L, 128), D, &err);
     if (!st && !skip_linears) st = bench_linears(b, &err);
     if (!st && train) st = bench_train(b, dir, !strcmp(train, "lora"), torch, &err);
     if (!st) st = measure_roofline(b, &err);

@@ -111,7 +111,7 @@ static mt_status render(const mt_model *m, const mt_message *msgs, size_t n, cha
 mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, const mt_gen_params *p,
                           mt_text_fn on_text, void *user, mt_gen_stats *stats, mt_err *err) {
     const mt_model *m = mt_session_model(s);
-    if (stats) *stats = (mt_gen_stats){0};
+    if (stats) *stats = (mt_gen_stats){.eos_token = -1};
     if (!m->tok)
         return mt_err_set(err, MT_ERR_IO, "%s: no tokenizer.json or tokenizer.model, which chat needs", m->dir);
     if (!m->chat_template) return mt_err_set(err, MT_ERR_IO, "%s: no chat template, which chat needs", m->dir);

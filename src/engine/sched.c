@@ -193,6 +193,7 @@ static mt_status job_new(mt_sched *s, const mt_sched_request *r, job **out, mt_e
     for (int i = 0; i < j->n_images; i++) j->stats.image_tokens += j->spans[i].rows;
     j->stats.prompt_tokens = j->L;
     j->stats.seed = sm.seed;
+    j->stats.eos_token = -1;
     j->t_submit = mt_time_now();
     *out = j;
     return MT_OK;
@@ -262,7 +263,8 @@ static bool admit(mt_sched *s, job *j, mt_err *err, mt_status *st) {
         int64_t n = common_prefix(j, &s->cache[i]);
         if (n > best_n) best_n = n, best = i;
     }
-    int64_t cached = cache_rows(s) - (best >= 0 ? s->cache[best].n : 0);
+    bool fork = best >= 0 && j->req.share_prefix;
+    int64_t cached = cache_rows(s) - (best >= 0 && !fork ? s->cache[best].n : 0);
     while (s->reserved + j->reserve + cached > s->p.max_rows) {
         int victim = cache_lru(s, best);
         if (victim < 0) return false;
@@ -271,7 +273,14 @@ static bool admit(mt_sched *s, job *j, mt_err *err, mt_status *st) {
         cache_drop(s, victim);
     }
     *st = MT_OK;
-    if (best >= 0) {
+    if (fork) {
+        if ((*st = mt_kv_seq_fork(s->kv, s->cache[best].seq, best_n, &j->seq, err))) {
+            j->seq = -1;
+            return true;
+        }
+        s->cache[best].last_used = ++s->tick;
+        j->reused = best_n;
+    } else if (best >= 0) {
         j->seq = s->cache[best].seq;
         mt_kv_seq_truncate(s->kv, j->seq, best_n);
         mt_free(s->cache[best].tokens);
@@ -368,7 +377,7 @@ static void finish(mt_sched *s, job *j, mt_status st, const mt_err *err, mt_stop
     remove_active(s, j);
     if (j->seq >= 0) {
         s->reserved -= j->reserve;
-        if (st) mt_kv_seq_drop(s->kv, j->seq);
+        if (st || j->req.share_prefix) mt_kv_seq_drop(s->kv, j->seq);
         else cache_keep(s, j);
         j->seq = -1;
     }
@@ -382,7 +391,10 @@ static void finish(mt_sched *s, job *j, mt_status st, const mt_err *err, mt_stop
 static void take(mt_sched *s, job *j, int32_t tok) {
     j->stats.new_tokens++;
     if (j->t_first <= 0) j->t_first = mt_time_now();
-    if (mt_model_is_eos(s->m, tok)) return finish(s, j, MT_OK, NULL, MT_STOP_EOS);
+    if (mt_model_is_eos(s->m, tok)) {
+        j->stats.eos_token = tok;
+        return finish(s, j, MT_OK, NULL, MT_STOP_EOS);
+    }
     if (j->req.on_token && !j->req.on_token(j->req.user, tok)) return finish(s, j, MT_OK, NULL, MT_STOP_CALLER);
     j->tokens[j->n_tokens++] = tok;
     if (j->stats.new_tokens >= j->req.max_new) return finish(s, j, MT_OK, NULL, MT_STOP_MAX_TOKENS);

@@ -54,6 +54,10 @@ typedef struct mt_sched_request {
     int64_t max_new;
     int64_t min_new; /* the end-of-turn tokens are masked until this many tokens came (vLLM's min_tokens); 0: none */
     mt_sampling sampling; /* MT_SEED_RANDOM draws a seed, reported in the stats */
+    /* One of a group of answers to one prompt (GRPO's rollouts): a cached prefix is copied rather than taken over,
+     * so that the others find it too, and this request's own sequence is dropped at the end rather than cached. A
+     * group reads its prompt once when a request for that prompt has finished first. */
+    bool share_prefix;
     mt_sched_token_fn on_token;
     mt_sched_done_fn on_done;
     void *user;

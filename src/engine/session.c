@@ -222,7 +222,7 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
     mt_status st = mt_sampler_init(&smp, &sm, s->model->desc.vocab_size, err);
     if (st) return st;
     const float *logits;
-    mt_gen_stats gs = {.prompt_tokens = L, .seed = sm.seed, .stop = MT_STOP_MAX_TOKENS};
+    mt_gen_stats gs = {.prompt_tokens = L, .seed = sm.seed, .stop = MT_STOP_MAX_TOKENS, .eos_token = -1};
     for (int i = 0; i < n_images; i++) gs.image_tokens += MT_MAX(0, mt_model_input_rows(s->model, &images[i]));
     double t0 = mt_time_now();
     int kept_images = 0;
@@ -236,6 +236,7 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
         gs.new_tokens++;
         if (mt_model_is_eos(s->model, tok)) {
             gs.stop = MT_STOP_EOS;
+            gs.eos_token = tok;
             break;
         }
         if (on_token && !on_token(user, tok)) {

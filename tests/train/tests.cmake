@@ -107,3 +107,11 @@ add_test(NAME train_grpo_loss_ref
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/grpo_loss_ref.py $<TARGET_FILE:grpo_loss_check>
                  ${CMAKE_CURRENT_BINARY_DIR}/grpo_loss_ref)
 set_tests_properties(train_grpo_loss_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# ---- train/rollout ----------------------------------------------------------------------------------------------
+# GRPO's rollouts on the shipped tiny model: sampled answers batched through the scheduler equal each answer's seed
+# alone, each prompt is read once (prefix shared across its group), seeds repeat and differ as they should.
+add_executable(rollout_check ${CMAKE_CURRENT_LIST_DIR}/rollout_check.c)
+target_include_directories(rollout_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(rollout_check PRIVATE mitten)
+add_test(NAME train_rollout COMMAND rollout_check ${CMAKE_SOURCE_DIR}/models/mitten-tiny ${CMAKE_SOURCE_DIR}/docs/example.png)
+set_tests_properties(train_rollout PROPERTIES LABELS train TIMEOUT 120)

@@ -472,6 +472,7 @@ enum { CE_BLOCK = 1024 };
 typedef struct ce_bw {
     const float *logits, *lse;
     const int32_t *targets;
+    const float *weights;
     float *dl;
     int64_t V;
     float scale;
@@ -484,20 +485,21 @@ static void ce_rows(void *user, int64_t r0, int64_t r1) {
     for (int64_t t = r0; t < r1; t++) {
         if (j->targets[t] < 0) continue;
         const float *l = j->logits + t * j->V;
-        float *d = j->dl + t * j->V;
+        float *d = j->dl + t * j->V, scale = j->weights ? j->scale * j->weights[t] : j->scale;
         for (int64_t c = 0; c < j->V; c += CE_BLOCK) {
             int64_t nc = MT_MIN((int64_t)CE_BLOCK, j->V - c);
             mt_cpu_exp_sum(nc, l + c, j->lse[t], e);
-            mt_cpu_axpy(nc, j->scale, e, d + c);
+            mt_cpu_axpy(nc, scale, e, d + c);
         }
-        d[j->targets[t]] -= j->scale;
+        d[j->targets[t]] -= scale;
     }
 }
 
 void mt_bw_cross_entropy(mt_ctx *ctx, const mt_tape_node *n) {
     if (!n->src[0]) return;
     const mt_ce_saved *s = n->aux;
-    ce_bw j = {.logits = mt_f32(&n->in[0]), .lse = s->lse, .targets = s->targets, .V = n->in[0].shape[1],
+    ce_bw j = {.logits = mt_f32(&n->in[0]), .lse = s->lse, .targets = s->targets, .weights = s->weights,
+               .V = n->in[0].shape[1],
                .scale = n->f[0] * mt_f32(n->out->grad)[0]};
     if (!(j.dl = gradp(ctx, n->src[0]))) return;
     mt_ctx_parallel_rows(ctx, n->in[0].shape[0], j.V, ce_rows, &j);

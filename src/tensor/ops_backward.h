@@ -51,7 +51,8 @@ mt_tensor *mt_need_2d_f32(mt_ctx *ctx, const mt_tensor *x, const char *op);
 /* What cross-entropy's forward leaves for backward. */
 typedef struct mt_ce_saved {
     const int32_t *targets;
-    const float *lse; /* logsumexp of each row */
+    const float *lse;     /* logsumexp of each row */
+    const float *weights; /* each row's weight; NULL: 1 */
 } mt_ce_saved;
 
 /* Whether dropout keeps element i under seed (probability 1 - p); shared by forward and backward. */

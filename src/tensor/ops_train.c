@@ -103,7 +103,8 @@ static void ce_rows(void *user, int64_t r0, int64_t r1) {
     }
 }
 
-mt_tensor *mt_op_cross_entropy(mt_ctx *ctx, const mt_tensor *logits, const int32_t *targets, float inv_norm) {
+static mt_tensor *cross_entropy(mt_ctx *ctx, const mt_tensor *logits, const int32_t *targets, const float *weights,
+                                float inv_norm, float *row_nll) {
     if (!logits || !mt_need_2d_f32(ctx, logits, "cross_entropy")) return NULL;
     int64_t T = logits->shape[0], V = logits->shape[1];
     for (int64_t t = 0; t < T; t++)
@@ -112,21 +113,32 @@ mt_tensor *mt_op_cross_entropy(mt_ctx *ctx, const mt_tensor *logits, const int32
                                targets[t], (long long)t, (long long)V);
     ce_job j = {.logits = mt_f32(logits), .V = V};
     j.targets = mt_ctx_copy(ctx, targets, (size_t)T * sizeof *targets);
+    const float *w = weights ? mt_ctx_copy(ctx, weights, (size_t)T * sizeof *weights) : NULL;
     j.lse = mt_arena_alloc(ctx->arena, (size_t)(2 * T + 1) * sizeof(float));
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, 1, 1);
     mt_ce_saved *saved = mt_arena_alloc(ctx->arena, sizeof *saved);
-    if (!j.targets || !j.lse || !y || !saved) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
+    if (!j.targets || !j.lse || !y || !saved || (weights && !w)) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory");
     j.row_loss = j.lse + T;
     mt_ctx_parallel_rows(ctx, T, V, ce_rows, &j);
     double total = 0;
-    for (int64_t t = 0; t < T; t++) total += j.row_loss[t];
+    for (int64_t t = 0; t < T; t++) total += (w ? (double)w[t] : 1.0) * j.row_loss[t];
+    if (row_nll) memcpy(row_nll, j.row_loss, (size_t)T * sizeof *row_nll);
     mt_f32(y)[0] = (float)(total * inv_norm);
     if (mt_tape_wants(ctx, logits, NULL, NULL)) {
         mt_tape_node *node = mt_tape_record(ctx, mt_bw_cross_entropy, y, logits, NULL, NULL);
         if (!node) return NULL;
-        *saved = (mt_ce_saved){.targets = j.targets, .lse = j.lse};
+        *saved = (mt_ce_saved){.targets = j.targets, .lse = j.lse, .weights = w};
         node->aux = saved;
         node->f[0] = inv_norm;
     }
     return y;
+}
+
+mt_tensor *mt_op_cross_entropy(mt_ctx *ctx, const mt_tensor *logits, const int32_t *targets, float inv_norm) {
+    return cross_entropy(ctx, logits, targets, NULL, inv_norm, NULL);
+}
+
+mt_tensor *mt_op_cross_entropy_weighted(mt_ctx *ctx, const mt_tensor *logits, const int32_t *targets,
+                                        const float *weights, float *row_nll) {
+    return cross_entropy(ctx, logits, targets, weights, 1.0f, row_nll);
 }

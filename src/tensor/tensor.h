@@ -181,6 +181,12 @@ mt_tensor *mt_op_index_add_rows_inplace(mt_ctx *ctx, mt_tensor *base, const int6
  * (1 / supervised tokens of the whole global batch), so micro-batches and processes add up to the true mean.
  * Targets are checked against V. */
 mt_tensor *mt_op_cross_entropy(mt_ctx *ctx, const mt_tensor *logits, const int32_t *targets, float inv_norm);
+/* The same with a weight per row: [1] = sum over kept rows of weights[t] * (logsumexp(row) - row[target]), the
+ * gradient of each row scaled by its weight (GRPO: a loss that is a function of each token's log-probability
+ * back-propagates as d loss / d logp_t = -weight_t). row_nll [T] (may be NULL) gets each row's
+ * logsumexp - row[target], 0 for ignored rows. */
+mt_tensor *mt_op_cross_entropy_weighted(mt_ctx *ctx, const mt_tensor *logits, const int32_t *targets,
+                                        const float *weights, float *row_nll);
 /* Inverted dropout: zeroes each element with probability p and scales the rest by 1 / (1 - p). The mask is a pure
  * function of (seed, element index), so backward and a resumed run see the same mask without storing it. */
 mt_tensor *mt_op_dropout(mt_ctx *ctx, const mt_tensor *x, float p, uint64_t seed);

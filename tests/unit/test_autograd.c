@@ -224,6 +224,10 @@ static mt_tensor *f_cols(mt_ctx *ctx, fd_case *c) {
 }
 static mt_tensor *f_dropout(mt_ctx *ctx, fd_case *c) { return mt_op_dropout(ctx, X(0), c->f, 17); }
 static mt_tensor *f_ce(mt_ctx *ctx, fd_case *c) { return mt_op_cross_entropy(ctx, X(0), c->tg, c->f); }
+static mt_tensor *f_ce_weighted(mt_ctx *ctx, fd_case *c) {
+    static const float w[5] = {0.5f, 3.0f, -1.25f, 2.0f, 7.0f};
+    return mt_op_cross_entropy_weighted(ctx, X(0), c->tg, w, NULL);
+}
 /* two micro-batch losses summed, one scaled: backward must carry d loss != 1 into cross-entropy */
 static mt_tensor *f_ce_sum(mt_ctx *ctx, fd_case *c) {
     mt_tensor *a = mt_op_scale(ctx, mt_op_cross_entropy(ctx, X(0), c->tg, c->f), -0.5f);
@@ -388,6 +392,7 @@ static void s_ce(fd_case *c) {
     c->fwd = f_ce, c->is_loss = true, c->f = 1.0f / 3.0f, lf(c, true, 5, 7);
     memcpy(c->tg, (int32_t[]){2, -100, 6, 0, -1}, 5 * sizeof(int32_t));
 }
+static void s_ce_weighted(fd_case *c) { s_ce(c), c->fwd = f_ce_weighted; }
 static void s_ce_sum(fd_case *c) {
     s_ce(c), c->fwd = f_ce_sum;
     memcpy(c->ids, (int32_t[]){-100, 1, 1, 6, 3}, 5 * sizeof(int32_t));
@@ -473,7 +478,8 @@ static const struct {
     {"attention q = k = v", s_attn_self, 0}, {"gated act(x) * x", s_gated_same, 0}, {"two losses", s_ce_sum, 0},
     {"gather_rows", s_gather, 0}, {"scatter_rows", s_scatter, 0}, {"concat_rows", s_concat, 0},
     {"reshape", s_reshape, 0}, {"transpose", s_transpose, 0}, {"head split 3d", s_heads, 0},
-    {"rows views", s_rows, 0}, {"column views", s_cols, 0}, {"dropout", s_dropout, 0}, {"cross_entropy", s_ce, 0}, {"lora", s_lora, 0},
+    {"rows views", s_rows, 0}, {"column views", s_cols, 0}, {"dropout", s_dropout, 0}, {"cross_entropy", s_ce, 0}, {"cross_entropy weighted", s_ce_weighted, 0},
+    {"lora", s_lora, 0},
     {"lora dropout", s_lora_dropout, 0}, {"300 ops", s_long, 0}, {"tied embedding", s_tied, 0}, {"split qkv rows", s_split, 0},
     {"decoder block", s_block, 0}, {"gather_cols", s_gather_cols, 0}, {"pick", s_pick, 0},
     {"row_normalize", s_row_normalize, 0}, {"scale_rows [n]", s_scale_rows, 0},
@@ -736,6 +742,25 @@ static void test_cross_entropy(void) {
     for (int i = 0; X(0)->grad && i < T * V; i++) CHECK(mt_f32(X(0)->grad)[i] == 0.0f);
     env_next(&e);
     CHECK(!mt_op_cross_entropy(&e.ctx, X(0), (int32_t[]){0, V, 0, 0}, 1.0f) && e.ctx.status == MT_ERR_INVALID_ARG);
+    env_next(&e);
+
+    /* Weighted: each row's loss and gradient times its weight, the rows' losses given back. */
+    const float w[T] = {2.0f, 9.0f, -0.5f, 4.0f};
+    float nll[T] = {-1, -1, -1, -1};
+    X(0)->grad = NULL;
+    y = mt_op_cross_entropy_weighted(&e.ctx, X(0), tg, w, nll);
+    CHECK(y && mt_backward(&e.ctx, y) == MT_OK && X(0)->grad);
+    if (!X(0)->grad) return;
+    double want = 0;
+    for (int t = 0; t < T; t += 2) {
+        double s = 0;
+        for (int v = 0; v < V; v++) s += exp(l[t * V + v]);
+        CHECK_NEAR(nll[t], log(s) - l[t * V + tg[t]], 1e-5);
+        want += w[t] * (log(s) - l[t * V + tg[t]]);
+        for (int v = 0; v < V; v++) CHECK_NEAR(mt_f32(X(0)->grad)[t * V + v], w[t] * g[0][t * V + v], 1e-6);
+    }
+    CHECK(nll[1] == 0.0f && nll[3] == 0.0f);
+    CHECK_NEAR(mt_f32(y)[0], want, 1e-5);
     env_close(&e);
     case_free(c);
 }

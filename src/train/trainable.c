@@ -7,7 +7,8 @@
 
 #include "train/rng.h"
 
-/* A module tensor as it was before training took it over. */
+/* A module tensor as it was before training took it over (while mt_trainable_use_base has the model on its base:
+ * the training one). */
 typedef struct saved_use {
     mt_tensor *t;
     mt_tensor before;
@@ -29,6 +30,7 @@ struct mt_trainable {
     size_t n_views;
     lora_slot *loras;
     size_t n_loras;
+    bool on_base;    /* mt_trainable_use_base: the model reads its checkpoint's weights, no adapters */
     float **buffers; /* every master and gradient allocation */
     size_t n_buffers, cap_buffers;
     size_t total[3], trained[3]; /* parameters per part */
@@ -258,6 +260,19 @@ void mt_trainable_print(const mt_trainable *t, FILE *f) {
     fputc('\n', f);
 }
 
+void mt_trainable_use_base(mt_trainable *t, bool base) {
+    if (t->on_base == base) return;
+    t->on_base = base;
+    /* Swapping each use with its saved original twice gives the training state back. */
+    for (size_t i = 0; i < t->n_saved; i++) {
+        mt_tensor trained = *t->saved[i].t;
+        *t->saved[i].t = t->saved[i].before;
+        t->saved[i].before = trained;
+    }
+    for (size_t i = 0; i < t->n_loras; i++)
+        if (t->loras[i].linear) t->loras[i].linear->lora = base ? NULL : &t->loras[i].lora;
+}
+
 bool mt_lora_tensor_name(const mt_model *m, const mt_weight *w, bool module_path, int which, char *out, size_t cap) {
     char module[256];
     if (!mt_weight_module(m, w->name, module_path, module, sizeof module)) return false;
@@ -266,6 +281,7 @@ bool mt_lora_tensor_name(const mt_model *m, const mt_weight *w, bool module_path
 
 void mt_trainable_free(mt_trainable *t) {
     if (!t) return;
+    mt_trainable_use_base(t, false);
     for (size_t i = t->n_saved; i-- > 0;) *t->saved[i].t = t->saved[i].before;
     for (size_t i = 0; i < t->n_loras; i++) {
         if (t->loras[i].linear) t->loras[i].linear->lora = NULL;

@@ -54,6 +54,9 @@ void mt_trainable_set_step(mt_trainable *t, uint64_t seed, int64_t step);
 void mt_trainable_print(const mt_trainable *t, FILE *f);
 size_t mt_trainable_count(const mt_trainable *t);
 bool mt_trainable_is_lora(const mt_trainable *t);
+/* base true: the model runs as the checkpoint it was loaded from - its own weights in place of the masters, no
+ * adapters - with no copy (GRPO's and DPO's reference policy); false: back to the weights being trained. */
+void mt_trainable_use_base(mt_trainable *t, bool base);
 void mt_trainable_free(mt_trainable *t);
 
 /* The name PEFT gives the adapter tensor of weight w (A: which 0, B: which 1), with the module path of the current

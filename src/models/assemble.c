@@ -221,10 +221,9 @@ static bool has_edges(const mt_model *m, const int32_t *ids, int64_t n) {
     return false;
 }
 
-/* The ids of expansion k at the placeholder ids[i] (a new buffer), and how many prompt ids it replaces before and
- * after the placeholder: its vision_start and vision_end when the expansion writes its own. */
-static mt_status expansion_at(const mt_model *m, const int32_t *ids, int64_t n, int64_t i, const mt_image_input *in,
-                              int32_t **out, int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
+mt_status mt_model_placeholder_expansion(const mt_model *m, const int32_t *ids, int64_t n, int64_t i,
+                                        const mt_image_input *in, int32_t **out, int64_t *len, int64_t *before,
+                                        int64_t *after, mt_err *err) {
     mt_status st = expansion(m, in, out, len, err);
     if (st) return st;
     bool own = in->video && has_edges(m, *out, *len) && i > 0 && i + 1 < n && ids[i - 1] == m->desc.vision_start_id &&
@@ -251,7 +250,7 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
                               want ? "a video" : "an image", vid ? "video" : "image");
         int32_t *e;
         int64_t k, before, after;
-        mt_status st = expansion_at(m, ids, n, i, &inputs[found++], &e, &k, &before, &after, err);
+        mt_status st = mt_model_placeholder_expansion(m, ids, n, i, &inputs[found++], &e, &k, &before, &after, err);
         if (st) return st;
         mt_free(e);
         total += k - 1 - before - after;
@@ -270,7 +269,7 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
         }
         int32_t *e;
         int64_t len, before, after;
-        mt_status st = expansion_at(m, ids, n, i, &inputs[k++], &e, &len, &before, &after, err);
+        mt_status st = mt_model_placeholder_expansion(m, ids, n, i, &inputs[k++], &e, &len, &before, &after, err);
         if (st || at - before + len > total) {
             mt_free(r);
             if (!st) mt_free(e);

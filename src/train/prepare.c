@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/session.h"
+#include "models/assemble.h"
 
 /* An image or video as the model's processor makes it; *pixels freed here when pixels is NULL. */
 static mt_status media_input(const mt_model *m, const char *path, bool video, float **pixels, mt_image_input *in,
@@ -54,22 +55,12 @@ typedef struct expand_ctx {
     const mt_image_input *media;
 } expand_ctx;
 
-/* an image's (video's) placeholder as the model's processor expands it, wrapper tokens and all */
-static mt_status expand_media(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
+/* an image's (video's) placeholder as the model's processor expands it in the prompt, wrapper tokens and all, with
+ * the edges it replaces as inference replaces them */
+static mt_status expand_media(const void *user, int image, const int32_t *ids, int64_t n, int64_t at, int32_t **out,
+                              int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
     const expand_ctx *e = user;
-    const mt_image_input *in = &e->media[image];
-    mt_status st = mt_model_input_tokens(e->m, in, ids, n, err);
-    /* The labels replace the placeholder token alone; an expansion with text and edges of its own (Qwen3-VL's
-     * per-group timestamps, which replace the placeholder's <|vision_start|> and <|vision_end|> too) would leave
-     * those edges doubled, so it is refused rather than trained on a prompt transformers would not make. */
-    for (int64_t k = 0; !st && in->video && *ids && k < *n; k++)
-        if ((*ids)[k] != e->m->desc.video_token_id) {
-            mt_free(*ids);
-            *ids = NULL;
-            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "training on videos whose tokens hold text (%s writes each "
-                            "frame's time between them) is not supported yet", e->m->comp->name);
-        }
-    return st;
+    return mt_model_placeholder_expansion(e->m, ids, n, at, &e->media[image], out, len, before, after, err);
 }
 
 static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const mt_sample *in,

@@ -87,22 +87,29 @@ mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, 
         path = tmp;
     }
     mt_video *v;
-    if (mt_video_open(path, MT_VIDEO_DEFAULT_MAX_PIXELS, &v, NULL) == MT_OK) {
+    if (pixels && mt_video_open(path, MT_VIDEO_DEFAULT_MAX_PIXELS, &v, NULL) == MT_OK) {
         const mt_video_info *info = mt_video_get_info(v);
         mt_log(MT_LOG_INFO, "decoding %s (%lld frames, %.1f s, %lldx%lld) ...", name, (long long)info->n_frames,
                info->duration, (long long)info->width, (long long)info->height);
         mt_video_close(v);
     }
     double t0 = mt_time_now();
-    *pixels = NULL;
+    float *dropped = NULL;
     *out = (mt_image_input){0};
-    st = p->preprocess_video(m->processor, path, &m->params.video, pixels, out, err);
+    if (pixels) *pixels = NULL;
+    if (!pixels && p->plan_video) {
+        st = p->plan_video(m->processor, path, &m->params.video, out, err);
+    } else {
+        st = p->preprocess_video(m->processor, path, &m->params.video, pixels ? pixels : &dropped, out, err);
+        mt_free(dropped);
+        if (!pixels) out->pixels = NULL;
+    }
     if (path == tmp) {
         unlink(tmp);
         if (st) rename_in_err(err, tmp, name);
     }
     if (st && err && !strstr(err->msg, name)) mt_err_prefix(err, "%s", name);
-    if (st) return st;
+    if (st || !pixels) return st;
     mt_log(MT_LOG_INFO, "%s: %lld temporal groups of %lldx%lld patches, %lld tokens, in %.2f s", name,
            (long long)out->grid.t, (long long)out->grid.h,
            (long long)out->grid.w, (long long)mt_model_input_rows(m, out), mt_time_now() - t0);

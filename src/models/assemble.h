@@ -21,7 +21,8 @@ mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, floa
  * folder of frames; without a path, ref->data [ref->size] is written to a private temporary file ($TMPDIR, else
  * /tmp; mode 0600) that is removed before returning. *pixels (caller frees with mt_free) backs out (video set).
  * name names the video in errors and in the progress logged (MT_LOG_INFO) around the decoding, which may be long.
- * MT_ERR_UNSUPPORTED naming the model when its processor takes no videos. */
+ * MT_ERR_UNSUPPORTED naming the model when its processor takes no videos. pixels NULL: out without pixels, what the
+ * video's grid, sampling and so its tokens will be, no frame decoded where the processor can plan (plan_video). */
 mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, const char *name, float **pixels,
                                     mt_image_input *out, mt_err *err);
 /* The input an array pixel_values [tiles, C, S, S] (pixels, shape) is for a tower that takes whole tiles

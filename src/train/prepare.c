@@ -1,8 +1,9 @@
 /* train/prepare: a data file turned into token ids, labels and image grids, with the summary printed before a run.
- * Images and videos are decoded here once to learn their grids (hence their token counts) and again when their
- * sample is trained, so memory holds tokens only. A video's frames are sampled as the model's video params say, a
- * function of the file and the params alone, so the second decoding gives the same grid and pixels (and a resumed
- * run the same steps). */
+ * Images are decoded here once to learn their grids (hence their token counts) and again when their sample is
+ * trained, so memory holds tokens only. A video, whose decoding costs far more, is only planned here (its header
+ * read, or a folder's first frame: mt_model_preprocess_video without pixels) and decoded once each time its sample
+ * is trained. Its frames are sampled as the model's video params say, a function of the file and the params alone,
+ * so every decoding gives the planned grid and the same pixels (and a resumed run the same steps). */
 #include "train/prepare.h"
 
 #include <string.h>
@@ -10,14 +11,15 @@
 #include "engine/session.h"
 #include "models/assemble.h"
 
-/* An image or video as the model's processor makes it; *pixels freed here when pixels is NULL. */
+/* An image or video as the model's processor makes it; pixels NULL: its grid alone (an image's pixels freed here, a
+ * video only planned). */
 static mt_status media_input(const mt_model *m, const char *path, bool video, float **pixels, mt_image_input *in,
                              mt_err *err) {
     float *px = NULL;
     mt_status st;
     if (video) {
         mt_image_ref ref = {.path = path, .kind = MT_MEDIA_VIDEO};
-        st = mt_model_preprocess_video(m, &ref, path, &px, in, err);
+        st = mt_model_preprocess_video(m, &ref, path, pixels ? &px : NULL, in, err);
     } else {
         mt_image img;
         if ((st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err))) return st;
@@ -40,7 +42,8 @@ mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int
     const mt_image_input *want = &s->media[i];
     mt_status st = media_input(m, s->images[i], want->video, pixels, in, err);
     if (!st && (in->grid.t != want->grid.t || in->grid.h != want->grid.h || in->grid.w != want->grid.w ||
-                in->seconds_per_grid != want->seconds_per_grid)) {
+                in->seconds_per_grid != want->seconds_per_grid || in->sampled.total != want->sampled.total ||
+                in->sampled.n != want->sampled.n || in->sampled.fps != want->sampled.fps)) {
         mt_free(*pixels);
         *pixels = NULL;
         in->pixels = NULL;

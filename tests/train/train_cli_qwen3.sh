@@ -154,7 +154,7 @@ compare "Qwen2-MoE: a default run trains the shared experts and their gates" "$q
 compare "Qwen2-MoE: a default run leaves the routers as they were" "$q2moe/model.safetensors" \
   "$runs/q2moe_full/model/model.safetensors" --match 'mlp\.gate\.weight$' --bytes
 # Qwen3-VL writes each video frame's time as text between its own vision edges, which replace the template's around
-# the placeholder: the loss falls on a video sample trained through the tower
+# the placeholder: the loss falls on a video sample trained through the tower, which is evaluated too (loss, answer)
 if command -v ffmpeg >/dev/null; then
   ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=64x48:rate=8 -t 1 -pix_fmt yuv420p "$work/clip.mp4"
   printf '[{"video": "clip.mp4", "conversations": [{"from": "human", "value": "<video>\\nWhat is this?"}, ' >"$work/video.json"
@@ -164,8 +164,11 @@ if command -v ffmpeg >/dev/null; then
   $py -c 'import json, sys; open(sys.argv[2], "w").write(json.load(open(sys.argv[1]))["chat_template"])' \
     "$src/models/mitten-tiny/tokenizer_config.json" "$work/vl_video/chat_template.jinja" || exit 1
   check "Qwen3-VL: full fine-tuning on a video" 0 "$mitten" train -m "$work/vl_video" --data "$work/video.json" \
-    --out "$runs/vl_video" "${common[@]}" --train vision,projector,llm --epochs 5 --lr 3e-3 --video-fps 4 --strict
+    --out "$runs/vl_video" "${common[@]}" --train vision,projector,llm --epochs 5 --lr 3e-3 --video-fps 4 --strict \
+    --eval-data "$work/video.json" --eval-tokens 8
   loss_falls "Qwen3-VL video"
+  grep -q "eval loss [0-9.]*  exact match [01]/1" "$work/err" ||
+    { echo "FAIL no eval of the video sample"; tail -3 "$work/err"; fail=$((fail + 1)); }
   grep -q "1 samples with 0 images and 1 videos" "$work/err" ||
     { echo "FAIL the summary does not count the video"; tail -3 "$work/err"; fail=$((fail + 1)); }
   compare "Qwen3-VL: the vision tower trained on the video" "$vl/model.safetensors" \

@@ -115,9 +115,8 @@ typedef struct mt_sample_tokens {
  * On MT_OK *out owns two mt_malloc'd arrays (release with mt_sample_tokens_release); on failure *out is zeroed.
  * Errors: MT_ERR_INVALID_ARG for malformed messages, no assistant turn to supervise, a template that is not
  * prefix-stable (naming the message), a template raise_exception, or a placeholder count that differs from
- * n_images; MT_ERR_UNSUPPORTED for a video placeholder; MT_ERR_LIMIT for too many messages, images or tokens and
- * for a truncation that would cut an image span or every supervised token; MT_ERR_NOMEM; errors of
- * mt_chat_template_render and mt_tokenizer_encode. */
+ * n_images; MT_ERR_LIMIT for too many messages, images or tokens and for a truncation that would cut an image span
+ * or every supervised token; MT_ERR_NOMEM; errors of mt_chat_template_render, mt_tokenizer_encode and expand. */
 mt_status mt_labels_build(const mt_labels_src *src, const cJSON *messages, const cJSON *tools,
                           const int64_t *image_tokens, int n_images, const mt_labels_opts *opts,
                           mt_sample_tokens *out, mt_err *err);

@@ -442,6 +442,10 @@ static void test_stamped_video(void) {
     }
     CHECK(st || (s.n_image_tokens == 4 && s.n_images == 1));
     mt_sample_tokens_release(&s);
+    /* the expansion is one span for truncation, its text and edges included: 18 tokens follow it */
+    mt_labels_opts o = mt_labels_default_opts();
+    o.max_len = n - 20;
+    CHECK(mt_labels_build(&f.src, m, NULL, counts, 1, &o, &s, &err) == MT_ERR_LIMIT && strstr(err.msg, "split image 0"));
     cJSON_Delete(m);
     teardown(&f);
 }

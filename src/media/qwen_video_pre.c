@@ -113,9 +113,10 @@ typedef struct clip_plan {
     float lut[3][256];
 } clip_plan;
 
+/* decode false: out without pixel_values (a plan) */
 static mt_status plan_clip(int64_t h, int64_t w, int64_t n, const mt_qwen_video_params *p,
-                           const mt_qwen_preproc_cfg *cfg, const char *what, clip_plan *plan, mt_qwen_video *out,
-                           mt_err *err) {
+                           const mt_qwen_preproc_cfg *cfg, const char *what, bool decode, clip_plan *plan,
+                           mt_qwen_video *out, mt_err *err) {
     const int64_t P = cfg->patch_size, T = cfg->temporal_patch_size, F = P * cfg->merge_size;
     double min_px = p->min_pixels ? (double)p->min_pixels : (double)(VIDEO_MIN_TOKENS * F * F);
     double total_px = p->total_pixels ? (double)p->total_pixels : (double)(MODEL_SEQ_LEN * F * F) * 0.9;
@@ -139,7 +140,7 @@ static mt_status plan_clip(int64_t h, int64_t w, int64_t n, const mt_qwen_video_
     if (!mt_mul_ok((size_t)n_patches, (size_t)(3 * T * P * P), &total))
         return mt_err_set(err, MT_ERR_LIMIT, "%s: %lld patches do not fit in memory", what, (long long)n_patches);
     *out = (mt_qwen_video){.n_patches = n_patches, .grid_thw = {plan->n_pad / T, gh, gw}, .n_frames = n};
-    if (!(out->pixel_values = mt_malloc_array(total, sizeof(float))) ||
+    if ((decode && !(out->pixel_values = mt_malloc_array(total, sizeof(float)))) ||
         !(out->frame_indices = mt_malloc_array((size_t)n, sizeof(int64_t)))) {
         mt_qwen_video_free(out);
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory for %lld patches", what, (long long)n_patches);
@@ -182,7 +183,7 @@ static void finish(mt_qwen_video *out, const mt_qwen_preproc_cfg *cfg, double sa
 }
 
 static mt_status from_file(const char *path, const mt_qwen_video_params *p, const mt_qwen_preproc_cfg *cfg,
-                           mt_qwen_video *out, mt_err *err) {
+                           bool decode, mt_qwen_video *out, mt_err *err) {
     mt_video *v;
     mt_status st = mt_video_open(path, p->max_source_pixels, &v, err);
     if (st) return st;
@@ -192,16 +193,16 @@ static mt_status from_file(const char *path, const mt_qwen_video_params *p, cons
     mt_qwen_video clip = {0};
     mt_image frame = {0}, last = {0};
     if ((st = smart_nframes(p, total, info->fps, path, &n, err)) ||
-        (st = plan_clip(info->height, info->width, n, p, cfg, path, &plan, &clip, err)))
+        (st = plan_clip(info->height, info->width, n, p, cfg, path, decode, &plan, &clip, err)))
         goto done;
     for (int64_t k = 0; k < n; k++)
         clip.frame_indices[k] = mt_qwen_video_frame_index(k, n, total);
-    for (int64_t k = 0; k < n && !st; k++) {
+    for (int64_t k = 0; k < n && !st && decode; k++) {
         st = mt_video_read_frame(v, clip.frame_indices[k], &frame, err);
         if (!st) st = put_frame(&frame, k, &plan, cfg, &clip, &last, err);
     }
     if (st) goto done;
-    pad_frames(n, &plan, cfg, &last, &clip);
+    if (decode) pad_frames(n, &plan, cfg, &last, &clip);
     finish(&clip, cfg, (double)n / (double)total * info->fps, info->fps, total);
 done:
     mt_image_free(&frame);
@@ -220,7 +221,15 @@ mt_status mt_qwen_video_from_file(const char *path, const mt_qwen_video_params *
     if (!path || !vp || !cfg || !out)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "qwen video: missing path, parameters, config or output");
     mt_status st = check_params(vp, path, err);
-    return st ? st : from_file(path, vp, cfg, out, err);
+    return st ? st : from_file(path, vp, cfg, true, out, err);
+}
+
+mt_status mt_qwen_video_plan_file(const char *path, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
+                                  mt_qwen_video *out, mt_err *err) {
+    if (!path || !vp || !cfg || !out)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "qwen video: missing path, parameters, config or output");
+    mt_status st = check_params(vp, path, err);
+    return st ? st : from_file(path, vp, cfg, false, out, err);
 }
 
 /* fetch_image for one list entry: decoded and PIL-resized within the image bounds. */
@@ -245,8 +254,9 @@ static mt_status load_list_image(const char *path, const mt_qwen_video_params *p
     return st;
 }
 
-mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const mt_qwen_video_params *vp,
-                                    const mt_qwen_preproc_cfg *cfg, mt_qwen_video *out, mt_err *err) {
+/* decode false: the first image alone sizes the plan */
+static mt_status from_images(const char *const *paths, int64_t n, const mt_qwen_video_params *vp,
+                             const mt_qwen_preproc_cfg *cfg, bool decode, mt_qwen_video *out, mt_err *err) {
     if (!paths || n < 1 || n > MAX_LIST || !vp || !cfg || !out)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "qwen video: needs 1 to %d image files, parameters, config and "
                                                    "an output", MAX_LIST);
@@ -259,11 +269,15 @@ mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const m
     int64_t h0 = 0, w0 = 0;
     for (int64_t k = 0; k < n_even && !st; k++) {
         const char *path = paths[MT_MIN(k, n - 1)];
+        if (k > 0 && !decode) {
+            clip.frame_indices[k] = k;
+            continue;
+        }
         if ((st = load_list_image(path, vp, F, &img, err))) break;
         if (k == 0) {
             h0 = img.height;
             w0 = img.width;
-            st = plan_clip(h0, w0, n_even, vp, cfg, path, &plan, &clip, err);
+            st = plan_clip(h0, w0, n_even, vp, cfg, path, decode, &plan, &clip, err);
         } else if (img.height != h0 || img.width != w0) {
             st = mt_err_set(err, MT_ERR_FORMAT, "%s: resized to %lldx%lld, but the first frame (%s) to %lldx%lld: "
                             "the frames of a video must share one size", path, (long long)img.width,
@@ -271,11 +285,12 @@ mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const m
         }
         if (!st) {
             clip.frame_indices[k] = k;
-            st = put_frame(&img, k, &plan, cfg, &clip, &last, err);
+            if (decode) st = put_frame(&img, k, &plan, cfg, &clip, &last, err);
+            mt_image_free(&img);
         }
     }
     if (!st) {
-        pad_frames(n_even, &plan, cfg, &last, &clip);
+        if (decode) pad_frames(n_even, &plan, cfg, &last, &clip);
         finish(&clip, cfg, vp->fps, vp->fps, clip.n_frames);
     }
     mt_image_free(&img);
@@ -288,10 +303,15 @@ mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const m
     return MT_OK;
 }
 
+mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const mt_qwen_video_params *vp,
+                                    const mt_qwen_preproc_cfg *cfg, mt_qwen_video *out, mt_err *err) {
+    return from_images(paths, n, vp, cfg, true, out, err);
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-mt_status mt_qwen_video_from_dir(const char *dir, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
-                                 mt_qwen_video *out, mt_err *err) {
+static mt_status from_dir(const char *dir, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
+                          bool decode, mt_qwen_video *out, mt_err *err) {
     if (!dir) return mt_err_set(err, MT_ERR_INVALID_ARG, "qwen video: missing folder");
     DIR *d = opendir(dir);
     if (!d) return mt_err_set(err, MT_ERR_IO, "%s: cannot open the folder of frames", dir);
@@ -316,9 +336,19 @@ mt_status mt_qwen_video_from_dir(const char *dir, const mt_qwen_video_params *vp
     if (!st && n == 0) st = mt_err_set(err, MT_ERR_FORMAT, "%s: the folder holds no frame files", dir);
     if (!st) {
         qsort(names, n, sizeof *names, cmp_str);
-        st = mt_qwen_video_from_images((const char *const *)names, (int64_t)n, vp, cfg, out, err);
+        st = from_images((const char *const *)names, (int64_t)n, vp, cfg, decode, out, err);
     }
     for (size_t i = 0; i < n; i++) mt_free(names[i]);
     mt_free(names);
     return st;
+}
+
+mt_status mt_qwen_video_from_dir(const char *dir, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
+                                 mt_qwen_video *out, mt_err *err) {
+    return from_dir(dir, vp, cfg, true, out, err);
+}
+
+mt_status mt_qwen_video_plan_dir(const char *dir, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
+                                 mt_qwen_video *out, mt_err *err) {
+    return from_dir(dir, vp, cfg, false, out, err);
 }

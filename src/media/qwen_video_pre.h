@@ -86,6 +86,15 @@ mt_status mt_qwen_video_from_images(const char *const *paths, int64_t n, const m
 mt_status mt_qwen_video_from_dir(const char *dir, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
                                  mt_qwen_video *out, mt_err *err);
 
+/* As mt_qwen_video_from_file and mt_qwen_video_from_dir without the pixels (pixel_values NULL, every other field as
+ * they fill it): the grid and sampling the clip will have, from the file's header alone (a folder: its file count
+ * and first frame), no frame decoded. Errors: those of the header and the parameters; a frame that fails to decode
+ * or a folder frame of another size is found only by the decoding. */
+mt_status mt_qwen_video_plan_file(const char *path, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
+                                  mt_qwen_video *out, mt_err *err);
+mt_status mt_qwen_video_plan_dir(const char *dir, const mt_qwen_video_params *vp, const mt_qwen_preproc_cfg *cfg,
+                                 mt_qwen_video *out, mt_err *err);
+
 /* Accepts NULL and a zeroed or already-freed clip. */
 void mt_qwen_video_free(mt_qwen_video *v);
 

@@ -87,22 +87,29 @@ mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, 
         path = tmp;
     }
     mt_video *v;
-    if (mt_video_open(path, MT_VIDEO_DEFAULT_MAX_PIXELS, &v, NULL) == MT_OK) {
+    if (pixels && mt_video_open(path, MT_VIDEO_DEFAULT_MAX_PIXELS, &v, NULL) == MT_OK) {
         const mt_video_info *info = mt_video_get_info(v);
         mt_log(MT_LOG_INFO, "decoding %s (%lld frames, %.1f s, %lldx%lld) ...", name, (long long)info->n_frames,
                info->duration, (long long)info->width, (long long)info->height);
         mt_video_close(v);
     }
     double t0 = mt_time_now();
-    *pixels = NULL;
+    float *dropped = NULL;
     *out = (mt_image_input){0};
-    st = p->preprocess_video(m->processor, path, &m->params.video, pixels, out, err);
+    if (pixels) *pixels = NULL;
+    if (!pixels && p->plan_video) {
+        st = p->plan_video(m->processor, path, &m->params.video, out, err);
+    } else {
+        st = p->preprocess_video(m->processor, path, &m->params.video, pixels ? pixels : &dropped, out, err);
+        mt_free(dropped);
+        if (!pixels) out->pixels = NULL;
+    }
     if (path == tmp) {
         unlink(tmp);
         if (st) rename_in_err(err, tmp, name);
     }
     if (st && err && !strstr(err->msg, name)) mt_err_prefix(err, "%s", name);
-    if (st) return st;
+    if (st || !pixels) return st;
     mt_log(MT_LOG_INFO, "%s: %lld temporal groups of %lldx%lld patches, %lld tokens, in %.2f s", name,
            (long long)out->grid.t, (long long)out->grid.h,
            (long long)out->grid.w, (long long)mt_model_input_rows(m, out), mt_time_now() - t0);
@@ -221,10 +228,9 @@ static bool has_edges(const mt_model *m, const int32_t *ids, int64_t n) {
     return false;
 }
 
-/* The ids of expansion k at the placeholder ids[i] (a new buffer), and how many prompt ids it replaces before and
- * after the placeholder: its vision_start and vision_end when the expansion writes its own. */
-static mt_status expansion_at(const mt_model *m, const int32_t *ids, int64_t n, int64_t i, const mt_image_input *in,
-                              int32_t **out, int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
+mt_status mt_model_placeholder_expansion(const mt_model *m, const int32_t *ids, int64_t n, int64_t i,
+                                        const mt_image_input *in, int32_t **out, int64_t *len, int64_t *before,
+                                        int64_t *after, mt_err *err) {
     mt_status st = expansion(m, in, out, len, err);
     if (st) return st;
     bool own = in->video && has_edges(m, *out, *len) && i > 0 && i + 1 < n && ids[i - 1] == m->desc.vision_start_id &&
@@ -251,7 +257,7 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
                               want ? "a video" : "an image", vid ? "video" : "image");
         int32_t *e;
         int64_t k, before, after;
-        mt_status st = expansion_at(m, ids, n, i, &inputs[found++], &e, &k, &before, &after, err);
+        mt_status st = mt_model_placeholder_expansion(m, ids, n, i, &inputs[found++], &e, &k, &before, &after, err);
         if (st) return st;
         mt_free(e);
         total += k - 1 - before - after;
@@ -270,7 +276,7 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
         }
         int32_t *e;
         int64_t len, before, after;
-        mt_status st = expansion_at(m, ids, n, i, &inputs[k++], &e, &len, &before, &after, err);
+        mt_status st = mt_model_placeholder_expansion(m, ids, n, i, &inputs[k++], &e, &len, &before, &after, err);
         if (st || at - before + len > total) {
             mt_free(r);
             if (!st) mt_free(e);

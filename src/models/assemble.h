@@ -21,7 +21,8 @@ mt_status mt_model_preprocess_image(const mt_model *m, const mt_image *img, floa
  * folder of frames; without a path, ref->data [ref->size] is written to a private temporary file ($TMPDIR, else
  * /tmp; mode 0600) that is removed before returning. *pixels (caller frees with mt_free) backs out (video set).
  * name names the video in errors and in the progress logged (MT_LOG_INFO) around the decoding, which may be long.
- * MT_ERR_UNSUPPORTED naming the model when its processor takes no videos. */
+ * MT_ERR_UNSUPPORTED naming the model when its processor takes no videos. pixels NULL: out without pixels, what the
+ * video's grid, sampling and so its tokens will be, no frame decoded where the processor can plan (plan_video). */
 mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, const char *name, float **pixels,
                                     mt_image_input *out, mt_err *err);
 /* The input an array pixel_values [tiles, C, S, S] (pixels, shape) is for a tower that takes whole tiles
@@ -45,6 +46,15 @@ int64_t mt_model_input_rows(const mt_model *m, const mt_image_input *in);
 /* A hash of an image's grid and pixels (FNV-1a over their bytes; a video's kind and seconds too): what says that a
  * cached prefix holds the same image, where equal tokens say only that it had the same size. */
 uint64_t mt_image_input_hash(const mt_image_input *img);
+/* The ids the placeholder ids[i] (of input in's kind) becomes in the prompt ids [n], in a new array (*out, the caller's
+ * to mt_free), and how many prompt ids next to it the expansion replaces: *before = *after = 1 when the expansion
+ * writes its own frame edges (it holds desc.vision_start_id, as Qwen3-VL's timestamped video does; see
+ * mt_processor_part.video_tokens) and ids[i - 1] and ids[i + 1] are the vision_start and vision_end the template
+ * wrote around the placeholder, else 0. What mt_model_expand_inputs does at each placeholder; the trainer's labels,
+ * which see a prompt a segment at a time, ask it with the tokens around the placeholder. */
+mt_status mt_model_placeholder_expansion(const mt_model *m, const int32_t *ids, int64_t n, int64_t i,
+                                        const mt_image_input *in, int32_t **out, int64_t *len, int64_t *before,
+                                        int64_t *after, mt_err *err);
 /* Copies ids [n] into a new array where each image placeholder (desc.image_token_id) becomes the processor's
  * expansion of that image, in order. Errors: more or fewer placeholders than images, a refused grid. */
 mt_status mt_model_expand_images(const mt_model *m, const int32_t *ids, int64_t n, const mt_image_grid *grids,

@@ -379,4 +379,4 @@ static int pixel_shape(const void *impl, const mt_image_input *img, int64_t shap
 }
 
 const mt_processor_part mt_processor_internvl = {"internvl processor", load, release, preprocess, image_tokens,
-                                                 positions, pixel_shape, NULL, NULL};
+                                                 positions, pixel_shape, NULL, NULL, NULL};

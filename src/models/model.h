@@ -169,6 +169,11 @@ typedef struct mt_processor_part {
      * backs out, whose video, grid, patch_dim and seconds_per_grid it fills. NULL: the family takes no videos. */
     mt_status (*preprocess_video)(const void *impl, const char *path, const mt_video_params *vp, float **pixels,
                                   mt_image_input *out, mt_err *err);
+    /* What preprocess_video fills but the pixels (out->pixels NULL), with no frame decoded: what a video's tokens
+     * will be, for the trainer, which learns every sample's before it decodes any. NULL: preprocess_video runs and
+     * its pixels are dropped. */
+    mt_status (*plan_video)(const void *impl, const char *path, const mt_video_params *vp, mt_image_input *out,
+                            mt_err *err);
 } mt_processor_part;
 
 /* One architecture: which parts, where their tensors live, and what the checkpoint declares unused. */

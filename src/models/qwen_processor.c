@@ -224,9 +224,9 @@ static mt_status video_tokens(const void *impl, const mt_image_input *in, int32_
     return placeholder_run(p, "video", p->video_token_id, in->grid, out, cap, n, err);
 }
 
-static mt_status preprocess_video(const void *impl, const char *path, const mt_video_params *vp, float **pixels,
-                                 mt_image_input *out, mt_err *err) {
-    const qwen_proc *p = impl;
+/* The clip sampled and sized as vp says; decode false: its plan, no pixels. */
+static mt_status sample_video(const qwen_proc *p, const char *path, const mt_video_params *vp, bool decode,
+                              float **pixels, mt_image_input *out, mt_err *err) {
     int64_t n;
     /* a model that cannot place a video refuses it before the decoding, which may take long */
     mt_image_input probe = {.grid = {1, p->merge, p->merge}, .video = true, .seconds_per_grid = 1};
@@ -247,18 +247,29 @@ static mt_status preprocess_video(const void *impl, const char *path, const mt_v
     q.total_pixels = vp->total_pixels;
     struct stat sb;
     mt_qwen_video clip = {0};
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) st = mt_qwen_video_from_dir(path, &q, &p->video_pre, &clip, err);
-    else st = mt_qwen_video_from_file(path, &q, &p->video_pre, &clip, err);
+    bool dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (decode) st = (dir ? mt_qwen_video_from_dir : mt_qwen_video_from_file)(path, &q, c, &clip, err);
+    else st = (dir ? mt_qwen_video_plan_dir : mt_qwen_video_plan_file)(path, &q, c, &clip, err);
     if (st) return st;
-    *pixels = clip.pixel_values;
+    if (decode) *pixels = clip.pixel_values;
     clip.pixel_values = NULL;
-    *out = (mt_image_input){.pixels = *pixels, .n_patches = clip.n_patches,
+    *out = (mt_image_input){.pixels = decode ? *pixels : NULL, .n_patches = clip.n_patches,
                             .grid = {clip.grid_thw[0], clip.grid_thw[1], clip.grid_thw[2]},
                             .patch_dim = 3 * c->temporal_patch_size * c->patch_size * c->patch_size, .video = true,
                             .seconds_per_grid = clip.second_per_grid,
                             .sampled = {clip.source_frames, clip.n_frames, clip.video_fps}};
     mt_qwen_video_free(&clip);
     return MT_OK;
+}
+
+static mt_status preprocess_video(const void *impl, const char *path, const mt_video_params *vp, float **pixels,
+                                 mt_image_input *out, mt_err *err) {
+    return sample_video(impl, path, vp, true, pixels, out, err);
+}
+
+static mt_status plan_video(const void *impl, const char *path, const mt_video_params *vp, mt_image_input *out,
+                            mt_err *err) {
+    return sample_video(impl, path, vp, false, NULL, out, err);
 }
 
 /* A video's time index step per temporal group (see the table at the top). */
@@ -344,9 +355,10 @@ static mt_status positions(const mt_model *m, const void *impl, const int32_t *i
 
 const mt_processor_part mt_processor_qwen2_vl = {"qwen2-vl processor", load_qwen2, release, preprocess,
                                                  image_tokens, positions, NULL, video_tokens,
-                                                 preprocess_video};
+                                                 preprocess_video, plan_video};
 const mt_processor_part mt_processor_qwen2_5_vl = {"qwen2.5-vl processor", load_qwen2_5, release, preprocess,
                                                    image_tokens, positions, NULL, video_tokens,
-                                                   preprocess_video};
+                                                   preprocess_video, plan_video};
 const mt_processor_part mt_processor_qwen3_vl = {"qwen3-vl processor", load_qwen3, release, preprocess, image_tokens,
-                                                 positions, NULL, video_tokens, preprocess_video};
+                                                 positions, NULL, video_tokens, preprocess_video,
+                                                 plan_video};

@@ -53,9 +53,16 @@ static mt_status answer_one(mt_session *s, const mt_model *m, const mt_prepared_
     for (int64_t i = begin; i <= end; i++)
         if (ids[i] == m->desc.image_token_id || ids[i] == m->desc.video_token_id) return MT_OK;
     int n_images = 0;
-    for (int64_t i = 0, k = 0; i < begin && n_images < ps->tok.n_images; i += k ? k : 1, k = 0) {
-        if (ids[i] != m->desc.image_token_id && ids[i] != m->desc.video_token_id) continue;
-        k = mt_model_input_rows(m, &ps->media[n_images++]);
+    for (int64_t i = 0; i < begin && n_images < ps->tok.n_images;) {
+        int32_t id = ids[i];
+        if (id != m->desc.image_token_id && id != m->desc.video_token_id) {
+            i++;
+            continue;
+        }
+        /* the input ends after its rows-th placeholder: a Qwen3-VL video has timestamp text between its frames */
+        int64_t rows = mt_model_input_rows(m, &ps->media[n_images++]);
+        for (int64_t seen = 0; seen < rows && i < begin; i++) seen += ids[i] == id;
+        if (rows < 1) i++;
     }
     mt_image_input images[MT_DATASET_MAX_IMAGES] = {{0}}; /* patch_dim unknown (0): the session hashes
                                                            * fewer values, enough as every answer starts afresh */

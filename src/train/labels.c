@@ -118,6 +118,30 @@ static mt_status reserve(builder *b, size_t extra, mt_err *err) {
     return MT_OK;
 }
 
+/* The expansion of the next image's placeholder at seg[0] (seg [n_seg]: the rest of its segment), asked with the
+ * token before it in the sample and the one after it in the segment; *before of those already appended, *after of
+ * seg's. */
+static mt_status expand_at(const builder *b, const sample *sm, const int32_t *seg, size_t n_seg, int32_t **span,
+                           int64_t *count, int64_t *before, int64_t *after, mt_err *err) {
+    int32_t window[3];
+    int64_t n = 0, at = 0;
+    /* a token of the previous expansion is no edge the template wrote */
+    bool after_image = b->images_seen > 0 && b->span_hi[b->images_seen - 1] == (int64_t)b->n;
+    if (b->n > 0 && !after_image) window[n++] = b->ids[b->n - 1], at = 1;
+    window[n++] = seg[0];
+    if (n_seg > 1) window[n++] = seg[1];
+    const mt_labels_src *src = sm->src;
+    mt_status st = src->expand(src->expand_user, b->images_seen, window, n, at, span, count, before, after, err);
+    if (!st && (*before < 0 || *before > at || *after < 0 || *after > n - 1 - at))
+        st = mt_err_set(err, MT_ERR_INTERNAL, "image %d's expansion replaces %lld tokens before and %lld after its "
+                        "placeholder", b->images_seen, (long long)*before, (long long)*after);
+    if (st) {
+        mt_free(*span);
+        *span = NULL;
+    }
+    return st;
+}
+
 /* Tokenizes text on its own and appends it, image placeholders expanded; supervised segments label every token but
  * the image ones. */
 static mt_status append_segment(builder *b, const sample *sm, const char *text, size_t len, bool supervised,
@@ -135,9 +159,11 @@ static mt_status append_segment(builder *b, const sample *sm, const char *text, 
                                 "the messages hold more image and video placeholders than the %d given", sm->n_images);
                 break;
             }
-            int64_t count = sm->image_tokens[b->images_seen];
+            int64_t count = sm->image_tokens[b->images_seen], before = 0, after = 0;
             int32_t *span = NULL;
-            if (src->expand && (st = src->expand(src->expand_user, b->images_seen, &span, &count, err))) break;
+            if (src->expand && (st = expand_at(b, sm, ids + i, n - i, &span, &count, &before, &after, err))) break;
+            b->n -= (size_t)before;
+            i += (size_t)after;
             if (!(st = reserve(b, (size_t)count, err))) {
                 b->span_lo[b->images_seen] = (int64_t)b->n;
                 for (int64_t k = 0; k < count; k++) b->ids[b->n] = span ? span[k] : id, b->labels[b->n++] = MT_LABEL_IGNORE;

@@ -22,12 +22,16 @@
  * Each rendering must begin with the one before it (as bytes). The new text of each is tokenized on its own with
  * special tokens parsed and add_special_tokens off: transformers' apply_chat_template(tokenize=True) also encodes
  * with add_special_tokens=False, so a BOS, where a family has one, comes from the template text. The whole string
- * is never re-tokenized to find offsets. Each image placeholder token is then repeated to its image's count.
+ * is never re-tokenized to find offsets. Each image placeholder token is then repeated to its image's count, or
+ * replaced by the processor's expansion (expand), which may take the vision edges around it too (Qwen3-VL's video:
+ * "<t seconds>" text and each frame's own edges replace <|vision_start|><|video_pad|><|vision_end|>, as
+ * transformers' Qwen3VLProcessor does in the text before tokenizing).
  *
  * An assistant turn is supervised up to where the next rendering starts: for ChatML templates (Qwen2-VL,
  * Qwen2.5-VL, Qwen3) that is "<|im_end|>" and the "\n" after it, as LLaMA-Factory's qwen2_vl template supervises
  * (its format_assistant "{{content}}<|im_end|>\n" is the whole target in data/processor/supervised.py). Image tokens
- * are -100 wherever they are, even inside an assistant turn (its vision start and end tokens stay supervised).
+ * are -100 wherever they are, even inside an assistant turn (its vision start and end tokens stay supervised,
+ * unless the expansion replaced them: every token of an expansion, its text and edges included, is -100).
  *
  * Labels are not shifted: labels[i] is the token expected at position i, so the loss of the logits at position
  * i - 1 is taken against labels[i] (transformers' ForCausalLMLoss shifts the same way); labels[0] never counts.
@@ -74,9 +78,13 @@ typedef struct mt_labels_src {
     int32_t video_token_id;
     int32_t vision_start_id; /* with vision_end_id, the edges of an image span truncation must not cut */
     int32_t vision_end_id;
-    /* The ids image i's placeholder becomes (the model processor's wrapper and feature tokens; *ids mt_malloc'd, freed
-     * by the builder), or NULL: the placeholder repeated image_tokens[i] times. */
-    mt_status (*expand)(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err);
+    /* The ids image i's placeholder becomes (the model processor's wrapper and feature tokens; *out mt_malloc'd,
+     * freed by the builder), or NULL: the placeholder repeated image_tokens[i] times. ids [n] is the placeholder at
+     * ids[at] with the token before it (when the sample has one) and the one after it (when its segment has one);
+     * *before and *after say how many of those the expansion replaces (at most at and n - 1 - at): the vision edges
+     * the template wrote around a placeholder whose expansion writes its own (Qwen3-VL's video frames). */
+    mt_status (*expand)(const void *user, int image, const int32_t *ids, int64_t n, int64_t at, int32_t **out,
+                        int64_t *len, int64_t *before, int64_t *after, mt_err *err);
     const void *expand_user;
 } mt_labels_src;
 
@@ -107,9 +115,8 @@ typedef struct mt_sample_tokens {
  * On MT_OK *out owns two mt_malloc'd arrays (release with mt_sample_tokens_release); on failure *out is zeroed.
  * Errors: MT_ERR_INVALID_ARG for malformed messages, no assistant turn to supervise, a template that is not
  * prefix-stable (naming the message), a template raise_exception, or a placeholder count that differs from
- * n_images; MT_ERR_UNSUPPORTED for a video placeholder; MT_ERR_LIMIT for too many messages, images or tokens and
- * for a truncation that would cut an image span or every supervised token; MT_ERR_NOMEM; errors of
- * mt_chat_template_render and mt_tokenizer_encode. */
+ * n_images; MT_ERR_LIMIT for too many messages, images or tokens and for a truncation that would cut an image span
+ * or every supervised token; MT_ERR_NOMEM; errors of mt_chat_template_render, mt_tokenizer_encode and expand. */
 mt_status mt_labels_build(const mt_labels_src *src, const cJSON *messages, const cJSON *tools,
                           const int64_t *image_tokens, int n_images, const mt_labels_opts *opts,
                           mt_sample_tokens *out, mt_err *err);

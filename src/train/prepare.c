@@ -1,22 +1,25 @@
 /* train/prepare: a data file turned into token ids, labels and image grids, with the summary printed before a run.
- * Images and videos are decoded here once to learn their grids (hence their token counts) and again when their
- * sample is trained, so memory holds tokens only. A video's frames are sampled as the model's video params say, a
- * function of the file and the params alone, so the second decoding gives the same grid and pixels (and a resumed
- * run the same steps). */
+ * Images are decoded here once to learn their grids (hence their token counts) and again when their sample is
+ * trained, so memory holds tokens only. A video, whose decoding costs far more, is only planned here (its header
+ * read, or a folder's first frame: mt_model_preprocess_video without pixels) and decoded once each time its sample
+ * is trained. Its frames are sampled as the model's video params say, a function of the file and the params alone,
+ * so every decoding gives the planned grid and the same pixels (and a resumed run the same steps). */
 #include "train/prepare.h"
 
 #include <string.h>
 
 #include "engine/session.h"
+#include "models/assemble.h"
 
-/* An image or video as the model's processor makes it; *pixels freed here when pixels is NULL. */
+/* An image or video as the model's processor makes it; pixels NULL: its grid alone (an image's pixels freed here, a
+ * video only planned). */
 static mt_status media_input(const mt_model *m, const char *path, bool video, float **pixels, mt_image_input *in,
                              mt_err *err) {
     float *px = NULL;
     mt_status st;
     if (video) {
         mt_image_ref ref = {.path = path, .kind = MT_MEDIA_VIDEO};
-        st = mt_model_preprocess_video(m, &ref, path, &px, in, err);
+        st = mt_model_preprocess_video(m, &ref, path, pixels ? &px : NULL, in, err);
     } else {
         mt_image img;
         if ((st = mt_image_load(path, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, err))) return st;
@@ -39,7 +42,8 @@ mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int
     const mt_image_input *want = &s->media[i];
     mt_status st = media_input(m, s->images[i], want->video, pixels, in, err);
     if (!st && (in->grid.t != want->grid.t || in->grid.h != want->grid.h || in->grid.w != want->grid.w ||
-                in->seconds_per_grid != want->seconds_per_grid)) {
+                in->seconds_per_grid != want->seconds_per_grid || in->sampled.total != want->sampled.total ||
+                in->sampled.n != want->sampled.n || in->sampled.fps != want->sampled.fps)) {
         mt_free(*pixels);
         *pixels = NULL;
         in->pixels = NULL;
@@ -54,22 +58,12 @@ typedef struct expand_ctx {
     const mt_image_input *media;
 } expand_ctx;
 
-/* an image's (video's) placeholder as the model's processor expands it, wrapper tokens and all */
-static mt_status expand_media(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
+/* an image's (video's) placeholder as the model's processor expands it in the prompt, wrapper tokens and all, with
+ * the edges it replaces as inference replaces them */
+static mt_status expand_media(const void *user, int image, const int32_t *ids, int64_t n, int64_t at, int32_t **out,
+                              int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
     const expand_ctx *e = user;
-    const mt_image_input *in = &e->media[image];
-    mt_status st = mt_model_input_tokens(e->m, in, ids, n, err);
-    /* The labels replace the placeholder token alone; an expansion with text and edges of its own (Qwen3-VL's
-     * per-group timestamps, which replace the placeholder's <|vision_start|> and <|vision_end|> too) would leave
-     * those edges doubled, so it is refused rather than trained on a prompt transformers would not make. */
-    for (int64_t k = 0; !st && in->video && *ids && k < *n; k++)
-        if ((*ids)[k] != e->m->desc.video_token_id) {
-            mt_free(*ids);
-            *ids = NULL;
-            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "training on videos whose tokens hold text (%s writes each "
-                            "frame's time between them) is not supported yet", e->m->comp->name);
-        }
-    return st;
+    return mt_model_placeholder_expansion(e->m, ids, n, at, &e->media[image], out, len, before, after, err);
 }
 
 static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const mt_sample *in,

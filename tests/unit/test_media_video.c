@@ -1,6 +1,6 @@
 /* media/video and media/qwen_video_pre on a Y4M clip the test writes itself (raw frames, no encoder needed): header
  * values, frames read in and out of order alike, argument errors, the sampled indices, grid and seconds per grid of
- * qwen-vl-utils' defaults, and every allocation failing in turn. Real codecs and the comparison with PyAV and
+ * qwen-vl-utils' defaults (and the plan's, without decoding), and every allocation failing in turn. Real codecs and the comparison with PyAV and
  * torchvision are in tests/media/video_ref.py. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +82,17 @@ static void test_qwen(void) {
     CHECK(clip.n_frames == 4 && memcmp(clip.frame_indices, want, sizeof want) == 0);
     CHECK(clip.grid_thw[0] == 2 && clip.grid_thw[1] == 20 && clip.grid_thw[2] == 28 && clip.n_patches == 2 * 20 * 28);
     CHECK(clip.second_per_grid == 0.25f);
+    /* the plan: every field but the pixels, from the header alone */
+    mt_qwen_video plan = {0};
+    CHECK(mt_qwen_video_plan_file(path, &vp, &cfg, &plan, &err) == MT_OK);
+    CHECK(plan.pixel_values == NULL && plan.n_patches == clip.n_patches && plan.n_frames == clip.n_frames &&
+          memcmp(plan.grid_thw, clip.grid_thw, sizeof plan.grid_thw) == 0 && plan.frame_indices &&
+          memcmp(plan.frame_indices, want, sizeof want) == 0 && plan.sample_fps == clip.sample_fps &&
+          plan.video_fps == clip.video_fps && plan.source_frames == clip.source_frames &&
+          plan.second_per_grid == clip.second_per_grid);
+    mt_qwen_video_free(&plan);
+    CHECK(mt_qwen_video_plan_file("/nonexistent/clip.mp4", &vp, &cfg, &plan, &err) != MT_OK &&
+          strstr(err.msg, "/nonexistent/clip.mp4"));
     mt_qwen_video_free(&clip);
     mt_qwen_video_free(NULL);
 

@@ -385,14 +385,69 @@ static void test_stats(void) {
 
 /* A processor whose images become a wrapper around the feature tokens (InternVL's <img> ... </img>): the whole span
  * is the expansion, masked, and only the feature tokens count as image tokens. Image 1 fails to expand. */
-static mt_status wrap_image(const void *user, int image, int32_t **ids, int64_t *n, mt_err *err) {
-    (void)user;
+static mt_status wrap_image(const void *user, int image, const int32_t *ids, int64_t n, int64_t at, int32_t **out,
+                            int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
+    (void)user, (void)ids, (void)n, (void)at;
     if (image == 1) return mt_err_set(err, MT_ERR_INVALID_ARG, "image 2 refused by the processor");
     static const int32_t span[] = {300, 304, 304, 304, 301};
-    *ids = malloc(sizeof span);
-    memcpy(*ids, span, sizeof span);
-    *n = 5;
+    *out = malloc(sizeof span);
+    memcpy(*out, span, sizeof span);
+    *len = 5;
+    *before = *after = 0;
     return MT_OK;
+}
+
+/* A processor whose video becomes, per frame, its time as text and the frame between its own edges (Qwen3-VL):
+ * the expansion replaces the vision edges the template wrote around the placeholder, where they are. */
+static const char stamped[] = "<0.5 seconds><|vision_start|>##<|vision_end|><1.5 seconds><|vision_start|>##<|vision_end|>";
+
+static mt_status stamp_video(const void *user, int image, const int32_t *ids, int64_t n, int64_t at, int32_t **out,
+                             int64_t *len, int64_t *before, int64_t *after, mt_err *err) {
+    (void)user, (void)image, (void)err;
+    *out = malloc(sizeof stamped * sizeof **out);
+    *len = ref_ids(stamped, false, *out);
+    for (int64_t i = 0; i < *len; i++)
+        if ((*out)[i] == 304) (*out)[i] = 305;
+    *before = *after = at > 0 && at + 1 < n && ids[at - 1] == 302 && ids[at + 1] == 303;
+    return MT_OK;
+}
+
+static void test_stamped_video(void) {
+    fixture f = setup(NULL);
+    f.src.expand = stamp_video;
+    const char *msgs = "[{\"role\":\"user\",\"content\":[{\"type\":\"video\"},{\"type\":\"text\",\"text\":\"Hi\"}]},"
+                       "{\"role\":\"assistant\",\"content\":\"A\"}]";
+    int64_t counts[] = {4};
+    char want[512];
+    /* the default system prompt, the user turn with the stamped frames in place of the template's edges, the answer */
+    snprintf(want, sizeof want, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n%sHi"
+             "<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n", stamped);
+    int32_t ids[512];
+    int64_t n = ref_ids(want, false, ids), prompt = n - 3; /* "A<|im_end|>\n" supervised */
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] == 304) ids[i] = 305;
+    cJSON *m = cJSON_Parse(msgs);
+    mt_sample_tokens s;
+    mt_err err;
+    mt_status st = mt_labels_build(&f.src, m, NULL, counts, 1, NULL, &s, &err);
+    CHECK_MSG(st == MT_OK, "%s", err.msg);
+    CHECK_MSG(st == MT_OK && s.n == n, "n %lld, want %lld", (long long)s.n, (long long)n);
+    for (int64_t i = 0; st == MT_OK && i < n && i < s.n; i++) {
+        int32_t label = i < prompt ? MT_LABEL_IGNORE : ids[i];
+        if (s.ids[i] != ids[i] || s.labels[i] != label) {
+            CHECK_MSG(0, "token %lld: id %d label %d, want id %d label %d", (long long)i, s.ids[i], s.labels[i],
+                      ids[i], label);
+            break;
+        }
+    }
+    CHECK(st || (s.n_image_tokens == 4 && s.n_images == 1));
+    mt_sample_tokens_release(&s);
+    /* the expansion is one span for truncation, its text and edges included: 18 tokens follow it */
+    mt_labels_opts o = mt_labels_default_opts();
+    o.max_len = n - 20;
+    CHECK(mt_labels_build(&f.src, m, NULL, counts, 1, &o, &s, &err) == MT_ERR_LIMIT && strstr(err.msg, "split image 0"));
+    cJSON_Delete(m);
+    teardown(&f);
 }
 
 static void test_wrapped_expansion(void) {
@@ -419,6 +474,7 @@ static void test_wrapped_expansion(void) {
 
 int main(void) {
     test_wrapped_expansion();
+    test_stamped_video();
     test_every_turn();
     test_images_tools_tail();
     test_truncation();

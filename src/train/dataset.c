@@ -138,6 +138,14 @@ static mt_status sample(loader *L, const char *text, size_t len, int64_t line, i
                               e.msg);
         return bad_sample(L, r, MT_DATASET_BAD_JSON, MT_ERR_FORMAT, e.msg);
     }
+    if (L->o.pref != MT_DATASET_PREF_NONE) {
+        cJSON *side = NULL;
+        st = mt_ds_pref_side(obj, L->o.pref == MT_DATASET_PREF_REJECTED, &side, &e);
+        cJSON_Delete(obj);
+        if (st == MT_ERR_NOMEM) return mt_err_set(L->err, st, "%s:%lld: %s", L->name, (long long)line, e.msg);
+        if (st) return bad_sample(L, r, MT_DATASET_BAD_FIELDS, st, e.msg);
+        obj = side;
+    }
     mt_dataset_reason why;
     st = mt_ds_normalize(obj, L->base_dir, &L->o, &r->it, &why, &e);
     cJSON_Delete(obj);

@@ -45,6 +45,15 @@ foreach(variant qwen2_5_vl qwen2_5_vl_video qwen3 qwen3_moe qwen3_vl qwen3_vl_mo
   set_tests_properties(train_parity${suffix} PROPERTIES LABELS ref TIMEOUT 120
                        FIXTURES_REQUIRED train_parity_data${suffix})
 endforeach()
+# dpo_ref.py: TRL's DPO losses (sigmoid with label smoothing, ipo, hinge, sigmoid + SFT weight) on the tiny Qwen2.5-VL
+# over two preference pairs (one with an image), full and LoRA; train_parity compares mitten's loss, rewards and
+# every gradient (mt_dpo_pair_run, as the trainer runs a pair).
+add_test(NAME train_parity_ref_dpo
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/dpo_ref.py --out ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data_dpo)
+set_tests_properties(train_parity_ref_dpo PROPERTIES LABELS ref TIMEOUT 120
+                     FIXTURES_SETUP train_parity_data_dpo ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+add_test(NAME train_parity_dpo COMMAND train_parity ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data_dpo)
+set_tests_properties(train_parity_dpo PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_REQUIRED train_parity_data_dpo)
 # ---- end train/parity -------------------------------------------------------------------------------------------
 # ---- train/optim (AdamW, clipping, LR schedules, loss plot) -------------------------------------------------------
 # optim_ref.py runs `test_train_optim --ref DIR` and checks its 10 AdamW steps with clipping and a warmup + cosine

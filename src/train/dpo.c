@@ -160,7 +160,11 @@ mt_status mt_dpo_ref_save(const char *out_dir, const char *run_id, const double 
               (arr[0] = cJSON_AddArrayToObject(j, "chosen")) && (arr[1] = cJSON_AddArrayToObject(j, "rejected"));
     for (size_t i = 0; ok && i < n_pairs; i++)
         for (int k = 0; k < 2 && ok; k++) {
-            cJSON *v = cJSON_CreateNumber(ref[2 * i + (size_t)k]);
+            /* %.17g reads back as the same double (cJSON's own printing may drop the last bit), so a resumed run
+             * compares with exactly the reference the run started with */
+            char num[32];
+            snprintf(num, sizeof num, "%.17g", ref[2 * i + (size_t)k]);
+            cJSON *v = isfinite(ref[2 * i + (size_t)k]) ? cJSON_CreateRaw(num) : cJSON_CreateNull();
             ok = v && cJSON_AddItemToArray(arr[k], v);
             if (!ok) cJSON_Delete(v);
         }

@@ -270,21 +270,29 @@ static mt_status eval_loss(run *r, double *out, mt_err *err) {
     return MT_OK;
 }
 
+/* v as JSON that reads back as the same double: cJSON's printing keeps 15 digits when they come within an epsilon,
+ * which would make a resumed run's history differ from an uninterrupted one's in the last bit. */
+static cJSON *exact_number(double v) {
+    char num[32];
+    snprintf(num, sizeof num, "%.17g", v);
+    return isfinite(v) ? cJSON_CreateRaw(num) : cJSON_CreateNull();
+}
+
 static cJSON *state_json(const run *r, int64_t step) {
     cJSON *s = cJSON_CreateObject();
     if (r->o->run_id) cJSON_AddStringToObject(s, "run_id", r->o->run_id);
     cJSON_AddNumberToObject(s, "global_step", (double)step);
     cJSON_AddNumberToObject(s, "epoch", (double)step / (double)r->steps_per_epoch);
     cJSON *h = cJSON_AddArrayToObject(s, "loss_history");
-    for (int64_t i = 0; i < step; i++) cJSON_AddItemToArray(h, cJSON_CreateNumber(r->losses[i]));
+    for (int64_t i = 0; i < step; i++) cJSON_AddItemToArray(h, exact_number(r->losses[i]));
     if (r->dpo_hist) {
         cJSON *d = cJSON_AddArrayToObject(s, "dpo_history");
         for (int64_t i = 0; d && i < step; i++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "rewards/chosen", r->dpo_hist[i][0]);
-            cJSON_AddNumberToObject(e, "rewards/rejected", r->dpo_hist[i][1]);
-            cJSON_AddNumberToObject(e, "rewards/margins", r->dpo_hist[i][0] - r->dpo_hist[i][1]);
-            cJSON_AddNumberToObject(e, "rewards/accuracies", r->dpo_hist[i][2]);
+            cJSON_AddItemToObject(e, "rewards/chosen", exact_number(r->dpo_hist[i][0]));
+            cJSON_AddItemToObject(e, "rewards/rejected", exact_number(r->dpo_hist[i][1]));
+            cJSON_AddItemToObject(e, "rewards/margins", exact_number(r->dpo_hist[i][0] - r->dpo_hist[i][1]));
+            cJSON_AddItemToObject(e, "rewards/accuracies", exact_number(r->dpo_hist[i][2]));
             cJSON_AddItemToArray(d, e);
         }
     }

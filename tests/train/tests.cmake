@@ -85,6 +85,13 @@ add_test(NAME train_cli_internvl
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_internvl.sh $<TARGET_FILE:mitten_cli>
                  ${CMAKE_BINARY_DIR}/train-cli-internvl ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# train_cli_dpo.sh: mitten train --method dpo on models/mitten-tiny with images, both pair layouts: full and LoRA
+# raise the preference accuracy, every loss runs, kill -9 + --resume ends bit-identical (weights, rewards) and reuses
+# the reference, bad pairs are skipped or refused naming file:line.
+add_test(NAME train_cli_dpo
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_dpo.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-dpo
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli_dpo PROPERTIES LABELS ref TIMEOUT 300)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and

@@ -302,9 +302,9 @@ static mt_status collect(loader *L, mt_dataset *ds) {
             continue;
         }
         if (L->o.strict) return mt_err_set(L->err, r->code, "%s", r->msg);
-        if (ds->n_skipped == LOGGED_SKIPS)
+        if (ds->n_skipped == LOGGED_SKIPS && !L->o.quiet_skips)
             mt_log(MT_LOG_INFO, "%s: further skipped samples are logged at debug level", L->name);
-        mt_log(ds->n_skipped < LOGGED_SKIPS ? MT_LOG_INFO : MT_LOG_DEBUG, "skipping %s", r->msg);
+        mt_log(ds->n_skipped < LOGGED_SKIPS && !L->o.quiet_skips ? MT_LOG_INFO : MT_LOG_DEBUG, "skipping %s", r->msg);
         ds->n_skipped++;
         ds->per_reason[r->reason]++;
         if (ds->n_kept < MT_DATASET_SKIPS_KEPT) {

@@ -159,6 +159,8 @@ typedef struct mt_dataset_opts {
     size_t max_images;            /* per sample; default MT_DATASET_MAX_IMAGES, what a training step takes */
     int64_t max_image_pixels;     /* width * height for CHECK_DECODE; default MT_IMAGE_DEFAULT_MAX_PIXELS */
     mt_dataset_pref pref;         /* default MT_DATASET_PREF_NONE */
+    bool quiet_skips;             /* skips are logged at debug level only: a second load of a file whose skips were
+                                     already logged (DPO's rejected sides) */
 } mt_dataset_opts;
 
 mt_dataset_opts mt_dataset_opts_default(void);

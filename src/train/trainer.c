@@ -567,6 +567,7 @@ static mt_status setup(run *r, mt_err *err) {
         /* the rejected sides: the same file, its images already checked by the chosen sides' load */
         dopt.pref = MT_DATASET_PREF_REJECTED;
         dopt.check_images = MT_DATASET_CHECK_NONE;
+        dopt.quiet_skips = true; /* a pair fails alike on both sides (dataset.h): logged once */
         size_t identical = 0;
         st = mt_dataset_load(o->data_path, &dopt, &r->sets[2], err);
         if (!st) st = mt_prepare(r->m, r->sets[2], &lo, o->strict, &r->rejected, err);

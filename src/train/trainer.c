@@ -129,10 +129,11 @@ typedef struct run {
     mt_train_opts *o; /* setup settles the parts the model trains by default */
     mt_model *m;
     mt_pool *pool;
-    mt_dataset *sets[3]; /* samples borrow their image paths from these: data, eval, DPO's rejected sides */
+    mt_dataset *sets[4]; /* samples borrow their image paths from these: data, eval, DPO's rejected sides of both */
     mt_prepared *data, *eval;
-    mt_prepared *rejected; /* DPO: rejected->samples[i] pairs with data->samples[i] */
-    double *ref;           /* DPO: [2 * pairs] reference log-probabilities, chosen and rejected */
+    /* DPO: rejected->samples[i] pairs with data->samples[i], eval_rejected->samples[i] with eval->samples[i] */
+    mt_prepared *rejected, *eval_rejected;
+    double *ref; /* DPO: [2 * (pairs + eval pairs)] reference log-probabilities, chosen and rejected, data first */
     double (*dpo_hist)[3]; /* DPO: per step, mean rewards chosen and rejected, accuracy */
     mt_trainable *tr;
     mt_param *params;
@@ -188,11 +189,12 @@ static mt_status run_sample(run *r, const mt_prepared_sample *s, float inv_norm,
     return st;
 }
 
-/* DPO pair i: both answers forward (and backward with train); in->ref from r->ref unless reference is set. The two
- * sides share their prompt's images, decoded once from the side that kept more of them. */
-static mt_status run_pair(run *r, int64_t i, bool train, double inv_pairs, double inv_chosen_tokens, mt_dpo_pair_in *in,
-                          mt_dpo_pair_out *out, int64_t *image_tokens, mt_err *err) {
-    const mt_prepared_sample *side[2] = {&r->data->samples[i], &r->rejected->samples[i]};
+/* DPO pair i of sides (chosen, rejected): both answers forward (and backward with train); in->ref from ref [2 * i]
+ * (ref NULL: 0). The two sides share their prompt's images, decoded once from the side that kept more of them. */
+static mt_status run_pair(run *r, mt_prepared *const sides[2], const double *ref, int64_t i, bool train,
+                          double inv_pairs, double inv_chosen_tokens, mt_dpo_pair_in *in, mt_dpo_pair_out *out,
+                          int64_t *image_tokens, mt_err *err) {
+    const mt_prepared_sample *side[2] = {&sides[0]->samples[i], &sides[1]->samples[i]};
     const mt_prepared_sample *img = side[1]->tok.n_images > side[0]->tok.n_images ? side[1] : side[0];
     int n = img->tok.n_images;
     float *pixels[MT_DATASET_MAX_IMAGES] = {0};
@@ -209,7 +211,7 @@ static mt_status run_pair(run *r, int64_t i, bool train, double inv_pairs, doubl
         ts[k] = (mt_train_sample){.ids = side[k]->tok.ids, .labels = side[k]->tok.labels, .n = side[k]->tok.n,
                                   .inputs = inputs, .n_images = side[k]->tok.n_images};
         in->n_tokens[k] = mt_train_sample_supervised(side[k]->tok.labels, side[k]->tok.n);
-        in->ref[k] = r->ref ? r->ref[2 * i + k] : 0.0;
+        in->ref[k] = ref ? ref[2 * i + k] : 0.0;
         *image_tokens += side[k]->tok.n_image_tokens;
     }
     if (!st) st = mt_dpo_pair_run(r->m, &ctx, pair, &r->o->dpo, inv_pairs, inv_chosen_tokens, in, out, err);
@@ -220,10 +222,10 @@ static mt_status run_pair(run *r, int64_t i, bool train, double inv_pairs, doubl
     return st;
 }
 
-/* DPO's reference: every pair's answer log-probabilities under the weights as they are now (the initial ones), split
- * over the processes; or, on resume, the run's own from OUT/ref_logps.json. */
+/* DPO's reference: every pair's answer log-probabilities (training pairs, then eval pairs) under the weights as they
+ * are now (the initial ones), split over the processes; or, on resume, the run's own from OUT/ref_logps.json. */
 static mt_status reference_logps(run *r, int64_t start, mt_err *err) {
-    size_t n = r->data->n;
+    size_t n_data = r->data->n, n = n_data + (r->eval_rejected ? r->eval->n : 0);
     double *ref = mt_calloc(2 * n + 1, sizeof *ref);
     if (!ref) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for %zu reference log-probabilities", 2 * n);
     bool found = false, writer = mt_dist_rank() == 0;
@@ -235,15 +237,17 @@ static mt_status reference_logps(run *r, int64_t start, mt_err *err) {
     if (!st && !found) {
         if (writer) fprintf(stderr, "reference log-probabilities of %zu pairs (the initial weights)\n", n);
         int64_t img = 0;
-        for (size_t i = (size_t)mt_dist_rank(); i < n && !st; i += (size_t)mt_dist_size()) {
+        for (size_t j = (size_t)mt_dist_rank(); j < n && !st; j += (size_t)mt_dist_size()) {
+            bool ev = j >= n_data;
+            mt_prepared *sides[2] = {ev ? r->eval : r->data, ev ? r->eval_rejected : r->rejected};
             mt_dpo_pair_in in;
             mt_dpo_pair_out out;
-            st = run_pair(r, (int64_t)i, false, 1.0, 0.0, &in, &out, &img, err);
-            ref[2 * i] = in.logp[0];
-            ref[2 * i + 1] = in.logp[1];
+            st = run_pair(r, sides, NULL, (int64_t)(ev ? j - n_data : j), false, 1.0, 0.0, &in, &out, &img, err);
+            ref[2 * j] = in.logp[0];
+            ref[2 * j + 1] = in.logp[1];
         }
         st = mt_dist_agree(st, err);
-        if (!st) st = mt_dist_sum_f64(ref, 2 * n, err);
+        if (!st) st = mt_dist_sum_f64(ref, 2 * (int64_t)n, err);
         if (!st) st = mt_dist_share_status(writer ? mt_dpo_ref_save(r->o->out_dir, r->o->run_id, ref, n, err) : MT_OK,
                                            err);
     }
@@ -252,6 +256,35 @@ static mt_status reference_logps(run *r, int64_t start, mt_err *err) {
         return st;
     }
     r->ref = ref;
+    if (writer && n > n_data) {
+        size_t higher = 0;
+        for (size_t j = n_data; j < n; j++) higher += ref[2 * j] > ref[2 * j + 1];
+        fprintf(stderr, "before training: the chosen answer scores higher on %zu of %zu eval pairs\n", higher,
+                n - n_data);
+    }
+    return MT_OK;
+}
+
+/* DPO on the eval pairs: m[0] the mean loss, m[1] the share whose chosen reward is above the rejected one, m[2] the
+ * mean margin, m[3] the pairs whose chosen answer has the higher log-probability. */
+static mt_status eval_dpo(run *r, double m[4], mt_err *err) {
+    mt_prepared *sides[2] = {r->eval, r->eval_rejected};
+    size_t n = r->eval->n;
+    int64_t img = 0;
+    m[0] = m[1] = m[2] = m[3] = 0;
+    mt_status st = MT_OK;
+    for (size_t i = (size_t)mt_dist_rank(); i < n && !st; i += (size_t)mt_dist_size()) {
+        mt_dpo_pair_in in;
+        mt_dpo_pair_out out;
+        if ((st = run_pair(r, sides, r->ref + 2 * r->data->n, (int64_t)i, false, 1.0, 0.0, &in, &out, &img, err)))
+            break;
+        m[0] += out.loss;
+        m[1] += out.reward[0] > out.reward[1];
+        m[2] += out.reward[0] - out.reward[1];
+        m[3] += in.logp[0] > in.logp[1];
+    }
+    if ((st = mt_dist_agree(st, err)) || (st = mt_dist_sum_f64(m, 4, err))) return st;
+    for (int k = 0; k < 3; k++) m[k] /= (double)n;
     return MT_OK;
 }
 
@@ -412,7 +445,8 @@ static mt_status step_dpo(run *r, int64_t epoch, int64_t first, int64_t count, d
         int64_t i = sample_index(r, epoch, first + k);
         mt_dpo_pair_in in;
         mt_dpo_pair_out out;
-        if ((st = run_pair(r, i, true, inv_pairs, inv_chosen, &in, &out, &images, err))) break;
+        mt_prepared *sides[2] = {r->data, r->rejected};
+        if ((st = run_pair(r, sides, r->ref, i, true, inv_pairs, inv_chosen, &in, &out, &images, err))) break;
         sums[0] += inv_pairs * out.loss - r->o->dpo.sft_weight * inv_chosen * in.logp[0];
         sums[1] += (double)(r->data->samples[i].tok.n + r->rejected->samples[i].tok.n);
         sums[3] += out.reward[0];
@@ -484,7 +518,17 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
             dpo_sum[0] = dpo_sum[1] = dpo_sum[2] = 0;
         }
         /* every eval_every steps, and at the end: --eval-data alone still evaluates once */
-        if (r->eval && ((o->eval_every && (step + 1) % o->eval_every == 0) || step + 1 == r->total_steps)) {
+        bool eval_now = r->eval && ((o->eval_every && (step + 1) % o->eval_every == 0) || step + 1 == r->total_steps);
+        if (eval_now && r->eval_rejected) {
+            double em[4];
+            if ((st = eval_dpo(r, em, err))) return st;
+            r->eval_steps[r->n_eval] = step + 1;
+            r->eval_losses[r->n_eval++] = em[0];
+            mt_progress_clear(&r->bar);
+            if (writer)
+                fprintf(stderr, "step %lld  eval loss %.4f  accuracy %.3f  margin %.4f  chosen scores higher on %.0f "
+                        "of %zu\n", (long long)step + 1, em[0], em[1], em[2], em[3], r->eval->n);
+        } else if (eval_now) {
             double el;
             if ((st = eval_loss(r, &el, err))) return st;
             r->eval_steps[r->n_eval] = step + 1;
@@ -543,9 +587,6 @@ static mt_status setup(run *r, mt_err *err) {
     lo.max_len = o->max_len;
     bool dpo = o->method == MT_TRAIN_DPO;
     if (dpo) {
-        if (o->eval_path)
-            return mt_err_set(err, MT_ERR_UNSUPPORTED, "--eval-data is for SFT runs; a DPO run logs its preference "
-                              "accuracy on the training pairs");
         if ((st = mt_dpo_config_check(&o->dpo, err))) return st;
         dopt.pref = MT_DATASET_PREF_CHOSEN;
         lo.last_turn_only = true; /* the answer alone is scored, as TRL scores the completion */
@@ -563,18 +604,21 @@ static mt_status setup(run *r, mt_err *err) {
         if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable sample", paths[i]);
         r->sets[i] = ds;
     }
-    if (!st && dpo) {
-        /* the rejected sides: the same file, its images already checked by the chosen sides' load */
-        dopt.pref = MT_DATASET_PREF_REJECTED;
-        dopt.check_images = MT_DATASET_CHECK_NONE;
-        dopt.quiet_skips = true; /* a pair fails alike on both sides (dataset.h): logged once */
+    /* DPO: the rejected sides, from the same files, their images already checked by the chosen sides' load */
+    mt_prepared **rej[2] = {&r->rejected, &r->eval_rejected};
+    dopt.pref = MT_DATASET_PREF_REJECTED;
+    dopt.check_images = MT_DATASET_CHECK_NONE;
+    dopt.quiet_skips = true; /* a pair fails alike on both sides (dataset.h): logged once */
+    for (int i = 0; i < 2 && !st && dpo; i++) {
+        if (!paths[i]) continue;
         size_t identical = 0;
-        st = mt_dataset_load(o->data_path, &dopt, &r->sets[2], err);
-        if (!st) st = mt_prepare(r->m, r->sets[2], &lo, o->strict, &r->rejected, err);
-        if (!st) st = mt_dpo_pair_up(r->data, r->rejected, o->data_path, o->strict, &identical, err);
+        st = mt_dataset_load(paths[i], &dopt, &r->sets[2 + i], err);
+        if (!st) st = mt_prepare(r->m, r->sets[2 + i], &lo, o->strict, rej[i], err);
+        if (!st) st = mt_dpo_pair_up(*dst[i], *rej[i], paths[i], o->strict, &identical, err);
         if (!st && talk)
-            fprintf(stderr, "%zu preference pairs (%zu with the same answer twice skipped)\n", r->data->n, identical);
-        if (!st && r->data->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable pair", o->data_path);
+            fprintf(stderr, "%s: %zu preference pairs (%zu with the same answer twice skipped)\n", paths[i],
+                    (*dst[i])->n, identical);
+        if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable pair", paths[i]);
     }
     if (st) return st;
     if (mt_train_spec_default_parts(&r->o->spec, r->m) && talk && r->o->spec.projector)
@@ -619,6 +663,7 @@ static void teardown(run *r) {
     mt_prepared_free(r->data);
     mt_prepared_free(r->eval);
     mt_prepared_free(r->rejected);
+    mt_prepared_free(r->eval_rejected);
     for (size_t i = 0; i < MT_ARRAY_LEN(r->sets); i++) mt_dataset_free(r->sets[i]);
     mt_free(r->ref);
     mt_free(r->dpo_hist);

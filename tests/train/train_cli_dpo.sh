@@ -6,7 +6,7 @@
 # kill -9 in the middle of a LoRA run with dropout and --resume end bit-identical to an uninterrupted run (adapter,
 # model, per-step rewards); bad pairs (same answer twice, a missing answer, placeholders without images, a prompt in
 # both layouts) are skipped naming file:line, or stop the run with --strict; DPO flags without --method dpo,
-# label smoothing outside sigmoid and --eval-data are refused.
+# label smoothing outside sigmoid are refused; held-out pairs (--eval-data) end above 90% preference accuracy.
 # usage: train_cli_dpo.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
@@ -93,6 +93,17 @@ done
 check "--sft-weight" 0 "$mitten" train "${common[@]}" --data "$data/pairs.jsonl" --out "$runs/rpo" --batch 4 \
   --epochs 3 --lr 1e-3 --sft-weight 1 --label-smoothing 0.1
 
+# held-out pairs (dpo_synth.py: other pictures of the same colours): the chosen answer scores higher on at least
+# 90% of them after training, and the reward accuracy reaches 90%
+/usr/bin/python3 "$src/tests/train/dpo_synth.py" "$data/synth" || exit 1
+check "DPO with held-out pairs" 0 "$mitten" train "${common[@]}" --data "$data/synth/train.jsonl" \
+  --eval-data "$data/synth/eval.jsonl" --eval-every 16 --out "$runs/heldout" --batch 8 --epochs 8 --lr 2e-3
+expect_err "before training" "before training: the chosen answer scores higher on"
+tail_eval=$(grep "eval loss" "$work/err" | tail -1)
+echo "$tail_eval" | awk '{ for (i = 1; i <= NF; i++) { if ($i == "accuracy") a = $(i + 1); if ($i == "on") h = $(i + 1);
+  if ($i == "of") n = $(i + 1) } } END { exit !(a >= 0.9 && h >= 0.9 * n) }' ||
+  { echo "FAIL held-out preference accuracy under 90%: $tail_eval"; fail=$((fail + 1)); }
+
 # kill -9 and resume: LoRA with dropout, a checkpoint every step
 lora=(--data "$data/pairs.jsonl" --batch 1 --epochs 10 --lr 1e-3 --lora 4 --lora-dropout 0.1 --save-every 1 --keep 0)
 check "LoRA DPO, uninterrupted" 0 "$mitten" train "${common[@]}" --out "$runs/a" "${lora[@]}"
@@ -169,8 +180,6 @@ check "--label-smoothing with ipo" 2 "$mitten" train "${common[@]}" --data "$dat
   --loss ipo --label-smoothing 0.1
 expect_err "label smoothing" "sigmoid only"
 check "an unknown --loss" 2 "$mitten" train "${common[@]}" --data "$data/pairs.jsonl" --out "$runs/x" --loss kto
-check "--eval-data with dpo" 1 "$mitten" train "${common[@]}" --data "$data/pairs.jsonl" --out "$runs/x" \
-  --eval-data "$data/pairs.jsonl"
 check "SFT data is not a preference pair" 1 "$mitten" train "${common[@]}" --strict --out "$runs/x" \
   --data "$src/tests/train/data/messages.jsonl"
 expect_err "SFT data" "no \"chosen\" answer"

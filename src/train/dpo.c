@@ -133,8 +133,8 @@ mt_status mt_dpo_pair_up(mt_prepared *chosen, mt_prepared *rejected, const char 
                 chosen->n = rejected->n = kept;
                 return st;
             }
-            mt_log(MT_LOG_INFO, "warning: %s:%lld: chosen and rejected are the same answer: the pair states no preference and "
-                   "gives no gradient; skipped", path, (long long)c->line);
+            mt_log(MT_LOG_INFO, "warning: %s:%lld: chosen and rejected are the same answer: the pair states no "
+                   "preference and gives no gradient; skipped", path, (long long)c->line);
             drop(c), drop(r);
             (*identical)++;
             continue;

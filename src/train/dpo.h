@@ -73,8 +73,8 @@ mt_status mt_dpo_pair_up(mt_prepared *chosen, mt_prepared *rejected, const char 
                          mt_err *err);
 
 /* OUT/ref_logps.json: the reference log-probability sums of every pair (the trainer's training pairs, then its eval
- * pairs), computed once with the initial weights before step 1 and read back on resume. {"run_id", "pairs": N, "chosen": [N], "rejected": [N]}, numbers written
- * to round-trip exactly. */
+ * pairs), computed once with the initial weights before step 1 and read back on resume:
+ * {"run_id", "pairs": N, "chosen": [N], "rejected": [N]}, numbers written to round-trip exactly. */
 mt_status mt_dpo_ref_save(const char *out_dir, const char *run_id, const double *ref, size_t n_pairs, mt_err *err);
 /* *found false (and MT_OK) when there is no file; MT_ERR_FORMAT naming the file when it is of another run or
  * another number of pairs. ref [2 * n_pairs]: chosen, rejected per pair. */

@@ -23,9 +23,9 @@
 #include "train/step.h"
 
 mt_train_opts mt_train_opts_default(void) {
-    return (mt_train_opts){.spec = mt_train_spec_default(), .dpo = mt_dpo_config_default(), .epochs = 1, .batch = 8, .lr = 1e-4, .eval_tokens = 64,
-                           .warmup = 0.03, .max_grad_norm = 1.0, .schedule = MT_SCHED_COSINE, .log_every = 1,
-                           .keep = 3, .seed = 42, .save_minutes = 30};
+    return (mt_train_opts){.spec = mt_train_spec_default(), .dpo = mt_dpo_config_default(), .epochs = 1, .batch = 8,
+                           .lr = 1e-4, .eval_tokens = 64, .warmup = 0.03, .max_grad_norm = 1.0,
+                           .schedule = MT_SCHED_COSINE, .log_every = 1, .keep = 3, .seed = 42, .save_minutes = 30};
 }
 
 /* ---- train_args.json ---- */
@@ -240,8 +240,8 @@ static mt_status reference_logps(run *r, int64_t start, mt_err *err) {
         for (size_t j = (size_t)mt_dist_rank(); j < n && !st; j += (size_t)mt_dist_size()) {
             bool ev = j >= n_data;
             mt_prepared *sides[2] = {ev ? r->eval : r->data, ev ? r->eval_rejected : r->rejected};
-            mt_dpo_pair_in in;
-            mt_dpo_pair_out out;
+            mt_dpo_pair_in in = {.logp = {0, 0}};
+            mt_dpo_pair_out out = {0};
             st = run_pair(r, sides, NULL, (int64_t)(ev ? j - n_data : j), false, 1.0, 0.0, &in, &out, &img, err);
             ref[2 * j] = in.logp[0];
             ref[2 * j + 1] = in.logp[1];
@@ -274,8 +274,8 @@ static mt_status eval_dpo(run *r, double m[4], mt_err *err) {
     m[0] = m[1] = m[2] = m[3] = 0;
     mt_status st = MT_OK;
     for (size_t i = (size_t)mt_dist_rank(); i < n && !st; i += (size_t)mt_dist_size()) {
-        mt_dpo_pair_in in;
-        mt_dpo_pair_out out;
+        mt_dpo_pair_in in = {.logp = {0, 0}};
+        mt_dpo_pair_out out = {0};
         if ((st = run_pair(r, sides, r->ref + 2 * r->data->n, (int64_t)i, false, 1.0, 0.0, &in, &out, &img, err)))
             break;
         m[0] += out.loss;
@@ -345,7 +345,8 @@ static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err
     if (!r->dpo_hist) return MT_OK;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "dpo_history");
     if (!cJSON_IsArray(d) || cJSON_GetArraySize(d) != step)
-        return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: dpo_history must hold %lld entries", (long long)step);
+        return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: dpo_history must hold %lld entries",
+                          (long long)step);
     static const char *const keys[3] = {"rewards/chosen", "rewards/rejected", "rewards/accuracies"};
     i = 0;
     for (const cJSON *e = d->child; e; e = e->next, i++)
@@ -443,8 +444,8 @@ static mt_status step_dpo(run *r, int64_t epoch, int64_t first, int64_t count, d
     mt_status st = MT_OK;
     for (int64_t k = mt_dist_rank(); k < count && !st; k += mt_dist_size()) {
         int64_t i = sample_index(r, epoch, first + k);
-        mt_dpo_pair_in in;
-        mt_dpo_pair_out out;
+        mt_dpo_pair_in in = {.logp = {0, 0}};
+        mt_dpo_pair_out out = {0};
         mt_prepared *sides[2] = {r->data, r->rejected};
         if ((st = run_pair(r, sides, r->ref, i, true, inv_pairs, inv_chosen, &in, &out, &images, err))) break;
         sums[0] += inv_pairs * out.loss - r->o->dpo.sft_weight * inv_chosen * in.logp[0];

@@ -119,7 +119,8 @@ check "--resume after kill -9" 0 "$mitten" train --resume "$runs/b"
 expect_err "--resume" "resuming from"
 not_err "the reference is not computed again" "reference log-probabilities of"
 for f in adapter/adapter_model.safetensors model/model.safetensors; do
-  cmp -s "$runs/a/$f" "$runs/b/$f" || { echo "FAIL the resumed $f differs from the uninterrupted one"; fail=$((fail + 1)); }
+  cmp -s "$runs/a/$f" "$runs/b/$f" ||
+    { echo "FAIL the resumed $f differs from the uninterrupted one"; fail=$((fail + 1)); }
 done
 /usr/bin/python3 - "$runs/a" "$runs/b" <<'PY' || { echo "FAIL the resumed rewards differ"; fail=$((fail + 1)); }
 import glob, json, sys

@@ -1,5 +1,5 @@
-/* mitten train / merge: supervised fine-tuning of a checkpoint folder on image-text conversations, and folding a
- * LoRA adapter back into a full model folder. */
+/* mitten train / merge: supervised fine-tuning or DPO of a checkpoint folder on image-text conversations or
+ * preference pairs, and folding a LoRA adapter back into a full model folder. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +16,15 @@ static const char train_usage[] =
     "Instruction-tunes the model on conversations with images and videos (LLaVA / LLaVA-Video JSON, or messages +\n"
     "images / videos as LLaMA-Factory / ShareGPT; .json or .jsonl). Only assistant turns are supervised. OUT gets checkpoint-STEP/ folders, loss.svg,\n"
     "model/ (a Hugging Face folder) and, with LoRA, adapter/ (PEFT).\n\n"
+    "--method dpo trains on preference pairs instead: LLaMA-Factory's (conversations or messages, then \"chosen\"\n"
+    "and \"rejected\" answers) or TRL's ({prompt, chosen, rejected}), with images. The reference is the initial\n"
+    "model (with LoRA: the base), scored once before step 1 into OUT/ref_logps.json. --eval-data takes held-out\n"
+    "pairs: eval loss, reward accuracy, margin and the pairs whose chosen answer scores higher.\n\n"
     "options:\n"
+    "  --method M           sft (default) or dpo\n"
+    "  --loss L             DPO loss: sigmoid (default), ipo, hinge (TRL's DPOTrainer formulas)\n"
+    "  --beta B             DPO beta (default 0.1)   --label-smoothing S (sigmoid only; default 0)\n"
+    "  --sft-weight W       adds W * the chosen answers' mean token NLL (MPO / RPO; default 0)\n"
     "  --data FILE          training data\n"
     "  --eval-data FILE     held-out data: eval loss and exact-match answers every --eval-every steps, and at the\n"
     "                       end of the run\n"
@@ -132,7 +140,8 @@ int mt_cmd_train(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", train_usage), MT_EXIT_OK;
     mt_train_opts o = mt_train_opts_default();
     o.model_dir = NULL;
-    const char *parts = NULL, *sched = NULL, *resume = NULL;
+    const char *parts = NULL, *sched = NULL, *resume = NULL, *method = NULL, *loss = NULL;
+    bool dpo_set = false;
     double alpha = -1, dropout = 0;
     int64_t rank = 0, epochs = 1, batch = o.batch, keep = o.keep, threads = 0, log_every = 1, seed = 42;
     int bad = 0;
@@ -142,8 +151,15 @@ int mt_cmd_train(int argc, char **argv) {
             mt_cli_opt(&a, "--out", &o.out_dir, &bad) || mt_cli_opt(&a, "--eval-data", &o.eval_path, &bad) ||
             mt_cli_opt(&a, "--image-dir", &o.image_dir, &bad) || mt_cli_opt(&a, "--train", &parts, &bad) ||
             mt_cli_opt(&a, "--lora-targets", &o.spec.lora_targets, &bad) ||
-            mt_cli_opt(&a, "--schedule", &sched, &bad) || mt_cli_opt(&a, "--resume", &resume, &bad))
+            mt_cli_opt(&a, "--schedule", &sched, &bad) || mt_cli_opt(&a, "--resume", &resume, &bad) ||
+            mt_cli_opt(&a, "--method", &method, &bad))
             continue;
+        if (mt_cli_opt(&a, "--loss", &loss, &bad) || num_opt(&a, "--beta", 1e-6, 1e6, &o.dpo.beta, &bad) ||
+            num_opt(&a, "--label-smoothing", 0, 0.499, &o.dpo.label_smoothing, &bad) ||
+            num_opt(&a, "--sft-weight", 0, 1e6, &o.dpo.sft_weight, &bad)) {
+            dpo_set = true;
+            continue;
+        }
         if (int_opt(&a, "--lora", 0, 4096, &rank, &bad) || int_opt(&a, "--epochs", 1, 100000, &epochs, &bad) ||
             int_opt(&a, "--batch", 1, 1 << 20, &batch, &bad) || int_opt(&a, "--keep", 0, 1 << 20, &keep, &bad) ||
             int_opt(&a, "--threads", 0, 4096, &threads, &bad) ||
@@ -199,6 +215,13 @@ int mt_cmd_train(int argc, char **argv) {
     if (parts && !parse_parts(parts, &o.spec))
         return mt_cli_usage(train_usage, "--train: \"%s\" is not a comma list of vision, projector, llm", parts);
     if (sched && mt_schedule_parse_kind(sched, &o.schedule, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
+    if (method && strcmp(method, "sft") && strcmp(method, "dpo"))
+        return mt_cli_usage(train_usage, "--method: \"%s\" is not sft or dpo", method);
+    if (method && !strcmp(method, "dpo")) o.method = MT_TRAIN_DPO;
+    if (dpo_set && o.method != MT_TRAIN_DPO)
+        return mt_cli_usage(train_usage, "--loss, --beta, --label-smoothing and --sft-weight go with --method dpo");
+    if (loss && mt_dpo_loss_parse(loss, &o.dpo.loss, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
+    if (o.method == MT_TRAIN_DPO && mt_dpo_config_check(&o.dpo, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (rank > 0 && !o.spec.language)
         return mt_cli_usage(train_usage, "--lora %lld adapts the language model: add llm to --train (the other parts "
                             "then train fully), or drop --lora", (long long)rank);

@@ -138,6 +138,14 @@ static mt_status sample(loader *L, const char *text, size_t len, int64_t line, i
                               e.msg);
         return bad_sample(L, r, MT_DATASET_BAD_JSON, MT_ERR_FORMAT, e.msg);
     }
+    if (L->o.pref != MT_DATASET_PREF_NONE) {
+        cJSON *side = NULL;
+        st = mt_ds_pref_side(obj, L->o.pref == MT_DATASET_PREF_REJECTED, &side, &e);
+        cJSON_Delete(obj);
+        if (st == MT_ERR_NOMEM) return mt_err_set(L->err, st, "%s:%lld: %s", L->name, (long long)line, e.msg);
+        if (st) return bad_sample(L, r, MT_DATASET_BAD_FIELDS, st, e.msg);
+        obj = side;
+    }
     mt_dataset_reason why;
     st = mt_ds_normalize(obj, L->base_dir, &L->o, &r->it, &why, &e);
     cJSON_Delete(obj);
@@ -294,9 +302,9 @@ static mt_status collect(loader *L, mt_dataset *ds) {
             continue;
         }
         if (L->o.strict) return mt_err_set(L->err, r->code, "%s", r->msg);
-        if (ds->n_skipped == LOGGED_SKIPS)
+        if (ds->n_skipped == LOGGED_SKIPS && !L->o.quiet_skips)
             mt_log(MT_LOG_INFO, "%s: further skipped samples are logged at debug level", L->name);
-        mt_log(ds->n_skipped < LOGGED_SKIPS ? MT_LOG_INFO : MT_LOG_DEBUG, "skipping %s", r->msg);
+        mt_log(ds->n_skipped < LOGGED_SKIPS && !L->o.quiet_skips ? MT_LOG_INFO : MT_LOG_DEBUG, "skipping %s", r->msg);
         ds->n_skipped++;
         ds->per_reason[r->reason]++;
         if (ds->n_kept < MT_DATASET_SKIPS_KEPT) {

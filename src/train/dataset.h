@@ -105,6 +105,20 @@
  * "annotation" and "root" paths start from the working directory, as InternVL's scripts read them. Keys InternVL
  * reads per set for tiling ("max_dynamic_patch") are logged as not applied.
  *
+ * Preference pairs (opts->pref, for DPO). A pair loads as one side: its prompt with the chosen (or the rejected)
+ * answer as the last turn, after which every rule above holds for it. The two layouts:
+ *
+ *   | layout         | prompt                                       | answers "chosen", "rejected"                  |
+ *   |----------------|----------------------------------------------|-----------------------------------------------|
+ *   | LLaMA-Factory  | "conversations" (from/value) or "messages"   | one turn each ({"from": "gpt", "value": ...}  |
+ *   | (ranking: true)| (role/content), ending before the answer     | or {"role": "assistant", ...}) or a string    |
+ *   | TRL            | "prompt": a string (one user turn) or a list | a string (one assistant turn), a message, or  |
+ *   |                | of messages                                  | a list of exactly one message                 |
+ *
+ * "images" / "videos" and "<image>" placeholders work as in an SFT sample (TRL's {"type": "image"} parts too).
+ * A missing answer, a prompt in both layouts at once or neither, and an answer of the wrong type are bad fields;
+ * both answers are checked on either side, so a pair is kept or skipped whole.
+ *
  * A bad sample is skipped, counted under its reason and logged (through mt_log) with file:line; the first
  * MT_DATASET_SKIPS_KEPT skips are kept with their messages for mt_dataset_skip_at. With opts->strict the first bad
  * sample in file order fails the load instead, its message naming file:line and the reason.
@@ -128,6 +142,12 @@ typedef enum mt_dataset_check {
  * its file and line), never found mid-run. */
 #define MT_DATASET_MAX_IMAGES 64
 
+typedef enum mt_dataset_pref {
+    MT_DATASET_PREF_NONE = 0, /* SFT samples */
+    MT_DATASET_PREF_CHOSEN,   /* preference pairs, each loaded as its prompt + chosen answer */
+    MT_DATASET_PREF_REJECTED  /* preference pairs, each loaded as its prompt + rejected answer */
+} mt_dataset_pref;
+
 typedef struct mt_dataset_opts {
     const char *image_dir;        /* relative image paths are under this folder; NULL: the data file's folder */
     bool strict;                  /* the first bad sample fails the load */
@@ -138,6 +158,9 @@ typedef struct mt_dataset_opts {
     size_t max_sample_bytes;      /* the JSON text of one line or array element; default 16 MiB */
     size_t max_images;            /* per sample; default MT_DATASET_MAX_IMAGES, what a training step takes */
     int64_t max_image_pixels;     /* width * height for CHECK_DECODE; default MT_IMAGE_DEFAULT_MAX_PIXELS */
+    mt_dataset_pref pref;         /* default MT_DATASET_PREF_NONE */
+    bool quiet_skips;             /* skips are logged at debug level only: a second load of a file whose skips were
+                                     already logged (DPO's rejected sides) */
 } mt_dataset_opts;
 
 mt_dataset_opts mt_dataset_opts_default(void);

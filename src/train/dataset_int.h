@@ -21,6 +21,10 @@ typedef struct mt_ds_item {
 mt_status mt_ds_normalize(const cJSON *obj, const char *base_dir, const mt_dataset_opts *o, mt_ds_item *it,
                           mt_dataset_reason *reason, mt_err *err);
 
+/* The SFT sample object of one side (0 chosen, 1 rejected) of the preference pair obj, in *out (the caller deletes
+ * it). MT_ERR_FORMAT with the detail (no file:line prefix) for a pair that is not one; MT_ERR_NOMEM. */
+mt_status mt_ds_pref_side(const cJSON *obj, int side, cJSON **out, mt_err *err);
+
 /* Frees what it owns and zeroes it. */
 void mt_ds_item_clear(mt_ds_item *it);
 

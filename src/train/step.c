@@ -17,10 +17,10 @@ static void lap(double *acc, double *t0) {
     *t0 = now;
 }
 
-mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
-                                    double *loss, mt_train_timing *timing, mt_err *err) {
-    mt_train_timing unused = {0};
-    mt_train_timing *tm = timing ? timing : &unused;
+/* Forward and loss; *out gets the loss tensor, or NULL when nothing is supervised. */
+static mt_status forward_loss(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
+                              mt_train_timing *tm, mt_tensor **out, mt_err *err) {
+    *out = NULL;
     if (s->n < 2) return mt_err_set(err, MT_ERR_INVALID_ARG, "a training sample needs at least 2 tokens");
     int64_t *pos = mt_arena_alloc(ctx->arena, (size_t)(m->desc.pos_axes * s->n) * sizeof *pos), next;
     int32_t *targets = mt_arena_alloc(ctx->arena, (size_t)s->n * sizeof *targets);
@@ -52,13 +52,33 @@ mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_tra
     lap(&tm->lm, &t0);
     if (n_rows == 0) {
         if (!h) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
-        *loss = 0.0; /* nothing supervised: no loss and no gradient, but the forward ran (and was checked) */
-        return MT_OK;
+        return MT_OK; /* nothing supervised: no loss and no gradient, but the forward ran (and was checked) */
     }
     mt_tensor *l = mt_op_cross_entropy(ctx, logits, targets, inv_norm);
     lap(&tm->loss, &t0);
     if (!l) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
-    *loss = mt_f32(l)[0];
+    *out = l;
+    return MT_OK;
+}
+
+mt_status mt_train_sample_nll(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, mt_tensor **nll,
+                              mt_err *err) {
+    mt_train_timing unused = {0};
+    mt_status st = forward_loss(m, ctx, s, 1.0f, &unused, nll, err);
+    if (!st && !*nll) st = mt_err_set(err, MT_ERR_INVALID_ARG, "the sample supervises no token");
+    return st;
+}
+
+mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
+                                    double *loss, mt_train_timing *timing, mt_err *err) {
+    mt_train_timing unused = {0};
+    mt_train_timing *tm = timing ? timing : &unused;
+    mt_tensor *l;
+    mt_status st = forward_loss(m, ctx, s, inv_norm, tm, &l, err);
+    if (st) return st;
+    *loss = l ? mt_f32(l)[0] : 0.0;
+    if (!l) return MT_OK;
+    double t0 = mt_time_now();
     if (ctx->tape && l->requires_grad && mt_backward(ctx, l))
         return mt_err_set(err, ctx->status, "backward: %s", ctx->err.msg);
     lap(&tm->backward, &t0);

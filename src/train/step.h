@@ -40,6 +40,11 @@ mt_status mt_train_sample_run(const mt_model *m, mt_ctx *ctx, const mt_train_sam
 mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
                                     double *loss, mt_train_timing *timing, mt_err *err);
 
+/* The forward alone, tape or not: *nll [1, 1] = the sum of the token losses the sample supervises (minus its answer's
+ * log-probability), for losses built from several samples (DPO). MT_ERR_INVALID_ARG when it supervises none. */
+mt_status mt_train_sample_nll(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, mt_tensor **nll,
+                              mt_err *err);
+
 /* Supervised tokens of a sample: labels[i] >= 0 for i >= 1 (the first label has no logits before it). */
 int64_t mt_train_sample_supervised(const int32_t *labels, int64_t n);
 

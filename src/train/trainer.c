@@ -23,9 +23,9 @@
 #include "train/step.h"
 
 mt_train_opts mt_train_opts_default(void) {
-    return (mt_train_opts){.spec = mt_train_spec_default(), .epochs = 1, .batch = 8, .lr = 1e-4, .eval_tokens = 64,
-                           .warmup = 0.03, .max_grad_norm = 1.0, .schedule = MT_SCHED_COSINE, .log_every = 1,
-                           .keep = 3, .seed = 42, .save_minutes = 30};
+    return (mt_train_opts){.spec = mt_train_spec_default(), .dpo = mt_dpo_config_default(), .epochs = 1, .batch = 8,
+                           .lr = 1e-4, .eval_tokens = 64, .warmup = 0.03, .max_grad_norm = 1.0,
+                           .schedule = MT_SCHED_COSINE, .log_every = 1, .keep = 3, .seed = 42, .save_minutes = 30};
 }
 
 /* ---- train_args.json ---- */
@@ -55,6 +55,13 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
     cJSON_AddNumberToObject(j, "lora_dropout", o->spec.lora_dropout);
     cJSON_AddStringToObject(j, "lora_targets", o->spec.lora_targets);
     cJSON_AddBoolToObject(j, "train_router", o->spec.train_router);
+    cJSON_AddStringToObject(j, "method", o->method == MT_TRAIN_DPO ? "dpo" : "sft");
+    if (o->method == MT_TRAIN_DPO) {
+        cJSON_AddStringToObject(j, "dpo_loss", mt_dpo_loss_name(o->dpo.loss));
+        cJSON_AddNumberToObject(j, "beta", o->dpo.beta);
+        cJSON_AddNumberToObject(j, "label_smoothing", o->dpo.label_smoothing);
+        cJSON_AddNumberToObject(j, "sft_weight", o->dpo.sft_weight);
+    }
 #undef S
 #undef N
     return j;
@@ -68,7 +75,7 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     const cJSON *j = *json;
     *o = mt_train_opts_default();
     o->out_dir = out_dir;
-    const char *sched = NULL, *seed = NULL;
+    const char *sched = NULL, *seed = NULL, *method = NULL, *dpo_loss = NULL;
     int64_t v;
     double d;
     bool b;
@@ -97,6 +104,8 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     BOOL("last_turn_only", o->last_turn_only); BOOL("strict", o->strict);
     BOOL("vision", o->spec.vision); BOOL("projector", o->spec.projector); BOOL("language", o->spec.language);
     BOOL("train_router", o->spec.train_router);
+    STR("method", method); STR("dpo_loss", dpo_loss);
+    NUM("beta", o->dpo.beta); NUM("label_smoothing", o->dpo.label_smoothing); NUM("sft_weight", o->dpo.sft_weight);
     o->spec.parts_given = true; /* the parts the run was set up with, whatever the composition's default */
 #undef STR
 #undef INT
@@ -106,6 +115,10 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
         st = mt_err_set(err, MT_ERR_FORMAT, "%s: model_dir and data_path are required", path);
     if (!st && sched) st = mt_schedule_parse_kind(sched, &o->schedule, err);
     if (!st && seed) o->seed = strtoull(seed, NULL, 10);
+    if (!st && method && strcmp(method, "sft") && strcmp(method, "dpo"))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: method \"%s\" is not sft or dpo", path, method);
+    if (!st && method && !strcmp(method, "dpo")) o->method = MT_TRAIN_DPO;
+    if (!st && dpo_loss) st = mt_dpo_loss_parse(dpo_loss, &o->dpo.loss, err);
     if (!o->spec.lora_targets) o->spec.lora_targets = "all-linear";
     return st;
 }
@@ -116,8 +129,12 @@ typedef struct run {
     mt_train_opts *o; /* setup settles the parts the model trains by default */
     mt_model *m;
     mt_pool *pool;
-    mt_dataset *sets[2]; /* samples borrow their image paths from these */
+    mt_dataset *sets[4]; /* samples borrow their image paths from these: data, eval, DPO's rejected sides of both */
     mt_prepared *data, *eval;
+    /* DPO: rejected->samples[i] pairs with data->samples[i], eval_rejected->samples[i] with eval->samples[i] */
+    mt_prepared *rejected, *eval_rejected;
+    double *ref; /* DPO: [2 * (pairs + eval pairs)] reference log-probabilities, chosen and rejected, data first */
+    double (*dpo_hist)[3]; /* DPO: per step, mean rewards chosen and rejected, accuracy */
     mt_trainable *tr;
     mt_param *params;
     size_t n_params;
@@ -134,15 +151,19 @@ typedef struct run {
     mt_progress bar; /* drawn by rank 0 on a terminal */
 } run;
 
-/* Sample k of epoch e's order (Fisher-Yates over a stream keyed by seed and epoch). */
-static const mt_prepared_sample *sample_at(run *r, int64_t epoch, int64_t k) {
+/* The index of sample k of epoch e's order (Fisher-Yates over a stream keyed by seed and epoch). */
+static int64_t sample_index(run *r, int64_t epoch, int64_t k) {
     if (r->order_epoch != epoch) {
         for (int64_t i = 0; i < (int64_t)r->data->n; i++) r->order[i] = i;
         mt_rng rng = mt_rng_stream(r->o->seed, MT_RNG_SHUFFLE, (uint64_t)epoch);
         mt_rng_shuffle(&rng, r->order, (int64_t)r->data->n);
         r->order_epoch = epoch;
     }
-    return &r->data->samples[r->order[k]];
+    return r->order[k];
+}
+
+static const mt_prepared_sample *sample_at(run *r, int64_t epoch, int64_t k) {
+    return &r->data->samples[sample_index(r, epoch, k)];
 }
 
 /* One sample forward (and backward with the tape); *loss gets its share of the step's loss. */
@@ -168,6 +189,105 @@ static mt_status run_sample(run *r, const mt_prepared_sample *s, float inv_norm,
     return st;
 }
 
+/* DPO pair i of sides (chosen, rejected): both answers forward (and backward with train); in->ref from ref [2 * i]
+ * (ref NULL: 0). The two sides share their prompt's images, decoded once from the side that kept more of them. */
+static mt_status run_pair(run *r, mt_prepared *const sides[2], const double *ref, int64_t i, bool train,
+                          double inv_pairs, double inv_chosen_tokens, mt_dpo_pair_in *in, mt_dpo_pair_out *out,
+                          int64_t *image_tokens, mt_err *err) {
+    const mt_prepared_sample *side[2] = {&sides[0]->samples[i], &sides[1]->samples[i]};
+    const mt_prepared_sample *img = side[1]->tok.n_images > side[0]->tok.n_images ? side[1] : side[0];
+    int n = img->tok.n_images;
+    float *pixels[MT_DATASET_MAX_IMAGES] = {0};
+    mt_image_input inputs[MT_DATASET_MAX_IMAGES] = {{0}};
+    if (n > MT_DATASET_MAX_IMAGES)
+        return mt_err_set(err, MT_ERR_INTERNAL, "line %lld: more than %d images passed the data loader",
+                          (long long)img->line, MT_DATASET_MAX_IMAGES);
+    mt_status st = MT_OK;
+    for (int k = 0; k < n && !st; k++) st = mt_prepared_pixels(r->m, img, k, &pixels[k], &inputs[k], err);
+    mt_ctx ctx = {.arena = &r->arena, .pool = r->pool, .tape = train ? r->tape : NULL};
+    mt_train_sample ts[2];
+    const mt_train_sample *pair[2] = {&ts[0], &ts[1]};
+    for (int k = 0; k < 2; k++) {
+        ts[k] = (mt_train_sample){.ids = side[k]->tok.ids, .labels = side[k]->tok.labels, .n = side[k]->tok.n,
+                                  .inputs = inputs, .n_images = side[k]->tok.n_images};
+        in->n_tokens[k] = mt_train_sample_supervised(side[k]->tok.labels, side[k]->tok.n);
+        in->ref[k] = ref ? ref[2 * i + k] : 0.0;
+        *image_tokens += side[k]->tok.n_image_tokens;
+    }
+    if (!st) st = mt_dpo_pair_run(r->m, &ctx, pair, &r->o->dpo, inv_pairs, inv_chosen_tokens, in, out, err);
+    if (st) mt_err_prefix(err, "line %lld: ", (long long)side[0]->line);
+    if (r->tape) mt_tape_reset(r->tape);
+    mt_arena_reset(&r->arena);
+    for (int k = 0; k < n; k++) mt_free(pixels[k]);
+    return st;
+}
+
+/* DPO's reference: every pair's answer log-probabilities (training pairs, then eval pairs) under the weights as they
+ * are now (the initial ones), split over the processes; or, on resume, the run's own from OUT/ref_logps.json. */
+static mt_status reference_logps(run *r, int64_t start, mt_err *err) {
+    size_t n_data = r->data->n, n = n_data + (r->eval_rejected ? r->eval->n : 0);
+    double *ref = mt_calloc(2 * n + 1, sizeof *ref);
+    if (!ref) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for %zu reference log-probabilities", 2 * n);
+    bool found = false, writer = mt_dist_rank() == 0;
+    mt_status st = mt_dpo_ref_load(r->o->out_dir, r->o->run_id, ref, n, &found, err);
+    if (!st && !found && start > 0)
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s/ref_logps.json is missing, but the run has a checkpoint at step %lld: "
+                        "the reference log-probabilities of its initial weights cannot be recomputed from it",
+                        r->o->out_dir, (long long)start);
+    if (!st && !found) {
+        if (writer) fprintf(stderr, "reference log-probabilities of %zu pairs (the initial weights)\n", n);
+        int64_t img = 0;
+        for (size_t j = (size_t)mt_dist_rank(); j < n && !st; j += (size_t)mt_dist_size()) {
+            bool ev = j >= n_data;
+            mt_prepared *sides[2] = {ev ? r->eval : r->data, ev ? r->eval_rejected : r->rejected};
+            mt_dpo_pair_in in = {.logp = {0, 0}};
+            mt_dpo_pair_out out = {0};
+            st = run_pair(r, sides, NULL, (int64_t)(ev ? j - n_data : j), false, 1.0, 0.0, &in, &out, &img, err);
+            ref[2 * j] = in.logp[0];
+            ref[2 * j + 1] = in.logp[1];
+        }
+        st = mt_dist_agree(st, err);
+        if (!st) st = mt_dist_sum_f64(ref, 2 * (int64_t)n, err);
+        if (!st) st = mt_dist_share_status(writer ? mt_dpo_ref_save(r->o->out_dir, r->o->run_id, ref, n, err) : MT_OK,
+                                           err);
+    }
+    if (st) {
+        mt_free(ref);
+        return st;
+    }
+    r->ref = ref;
+    if (writer && n > n_data) {
+        size_t higher = 0;
+        for (size_t j = n_data; j < n; j++) higher += ref[2 * j] > ref[2 * j + 1];
+        fprintf(stderr, "before training: the chosen answer scores higher on %zu of %zu eval pairs\n", higher,
+                n - n_data);
+    }
+    return MT_OK;
+}
+
+/* DPO on the eval pairs: m[0] the mean loss, m[1] the share whose chosen reward is above the rejected one, m[2] the
+ * mean margin, m[3] the pairs whose chosen answer has the higher log-probability. */
+static mt_status eval_dpo(run *r, double m[4], mt_err *err) {
+    mt_prepared *sides[2] = {r->eval, r->eval_rejected};
+    size_t n = r->eval->n;
+    int64_t img = 0;
+    m[0] = m[1] = m[2] = m[3] = 0;
+    mt_status st = MT_OK;
+    for (size_t i = (size_t)mt_dist_rank(); i < n && !st; i += (size_t)mt_dist_size()) {
+        mt_dpo_pair_in in = {.logp = {0, 0}};
+        mt_dpo_pair_out out = {0};
+        if ((st = run_pair(r, sides, r->ref + 2 * r->data->n, (int64_t)i, false, 1.0, 0.0, &in, &out, &img, err)))
+            break;
+        m[0] += out.loss;
+        m[1] += out.reward[0] > out.reward[1];
+        m[2] += out.reward[0] - out.reward[1];
+        m[3] += in.logp[0] > in.logp[1];
+    }
+    if ((st = mt_dist_agree(st, err)) || (st = mt_dist_sum_f64(m, 4, err))) return st;
+    for (int k = 0; k < 3; k++) m[k] /= (double)n;
+    return MT_OK;
+}
+
 static mt_status eval_loss(run *r, double *out, mt_err *err) {
     int64_t sup = 0, img = 0;
     for (size_t i = 0; i < r->eval->n; i++)
@@ -183,13 +303,32 @@ static mt_status eval_loss(run *r, double *out, mt_err *err) {
     return MT_OK;
 }
 
+/* v as JSON that reads back as the same double: cJSON's printing keeps 15 digits when they come within an epsilon,
+ * which would make a resumed run's history differ from an uninterrupted one's in the last bit. */
+static cJSON *exact_number(double v) {
+    char num[32];
+    snprintf(num, sizeof num, "%.17g", v);
+    return isfinite(v) ? cJSON_CreateRaw(num) : cJSON_CreateNull();
+}
+
 static cJSON *state_json(const run *r, int64_t step) {
     cJSON *s = cJSON_CreateObject();
     if (r->o->run_id) cJSON_AddStringToObject(s, "run_id", r->o->run_id);
     cJSON_AddNumberToObject(s, "global_step", (double)step);
     cJSON_AddNumberToObject(s, "epoch", (double)step / (double)r->steps_per_epoch);
     cJSON *h = cJSON_AddArrayToObject(s, "loss_history");
-    for (int64_t i = 0; i < step; i++) cJSON_AddItemToArray(h, cJSON_CreateNumber(r->losses[i]));
+    for (int64_t i = 0; i < step; i++) cJSON_AddItemToArray(h, exact_number(r->losses[i]));
+    if (r->dpo_hist) {
+        cJSON *d = cJSON_AddArrayToObject(s, "dpo_history");
+        for (int64_t i = 0; d && i < step; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddItemToObject(e, "rewards/chosen", exact_number(r->dpo_hist[i][0]));
+            cJSON_AddItemToObject(e, "rewards/rejected", exact_number(r->dpo_hist[i][1]));
+            cJSON_AddItemToObject(e, "rewards/margins", exact_number(r->dpo_hist[i][0] - r->dpo_hist[i][1]));
+            cJSON_AddItemToObject(e, "rewards/accuracies", exact_number(r->dpo_hist[i][2]));
+            cJSON_AddItemToArray(d, e);
+        }
+    }
     return s;
 }
 
@@ -203,6 +342,18 @@ static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err
         return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: loss_history must hold %lld losses", (long long)step);
     int64_t i = 0;
     for (const cJSON *e = h->child; e; e = e->next) r->losses[i++] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+    if (!r->dpo_hist) return MT_OK;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "dpo_history");
+    if (!cJSON_IsArray(d) || cJSON_GetArraySize(d) != step)
+        return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: dpo_history must hold %lld entries",
+                          (long long)step);
+    static const char *const keys[3] = {"rewards/chosen", "rewards/rejected", "rewards/accuracies"};
+    i = 0;
+    for (const cJSON *e = d->child; e; e = e->next, i++)
+        for (int k = 0; k < 3; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, keys[k]);
+            r->dpo_hist[i][k] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        }
     return MT_OK;
 }
 
@@ -216,11 +367,16 @@ static void write_plot(run *r, int64_t steps) {
         mt_log(MT_LOG_ERROR, "loss plot: %s", e.msg);
 }
 
+/* dpo: NULL, or the interval's mean rewards chosen and rejected and accuracy */
 static void log_step(run *r, int64_t step, double loss, double norm, double lr, int64_t tokens, int64_t images,
-                     double secs, double eta) {
+                     double secs, double eta, const double *dpo) {
     mt_progress_clear(&r->bar);
-    fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  grad norm %.3g  %.0f tok/s  %.0f img tok/s  eta %.0fs\n",
-            (long long)step + 1, (long long)r->total_steps, loss, lr, norm, (double)tokens / secs,
+    char extra[160] = "";
+    if (dpo)
+        snprintf(extra, sizeof extra, "  rewards chosen %.4f rejected %.4f margin %.4f accuracy %.3f", dpo[0], dpo[1],
+                 dpo[0] - dpo[1], dpo[2]);
+    fprintf(stderr, "step %lld/%lld  loss %.4f%s  lr %.3g  grad norm %.3g  %.0f tok/s  %.0f img tok/s  eta %.0fs\n",
+            (long long)step + 1, (long long)r->total_steps, loss, extra, lr, norm, (double)tokens / secs,
             (double)images / secs, eta);
 }
 
@@ -257,40 +413,77 @@ static bool name_nonfinite(const run *r, char *out, size_t cap) {
     return false;
 }
 
+/* SFT: this rank's share of a step (every world-th sample). sums: loss, tokens, image tokens. */
+static mt_status step_sft(run *r, int64_t epoch, int64_t first, int64_t count, double *sums, mt_err *err) {
+    int64_t sup = 0, images = 0;
+    for (int64_t k = 0; k < count; k++) {
+        const mt_prepared_sample *s = sample_at(r, epoch, first + k);
+        sup += mt_train_sample_supervised(s->tok.labels, s->tok.n);
+    }
+    mt_status st = MT_OK;
+    for (int64_t k = mt_dist_rank(); k < count && !st; k += mt_dist_size()) {
+        const mt_prepared_sample *s = sample_at(r, epoch, first + k);
+        double l;
+        st = run_sample(r, s, 1.0f / (float)MT_MAX(sup, 1), true, &l, &images, err);
+        sums[0] += l;
+        sums[1] += (double)s->tok.n;
+    }
+    sums[2] = (double)images;
+    return st;
+}
+
+/* DPO: this rank's share of a step (every world-th pair). sums: loss, tokens, image tokens, and the sums over its
+ * pairs of the chosen and rejected rewards and of the pairs ranked right. */
+static mt_status step_dpo(run *r, int64_t epoch, int64_t first, int64_t count, double *sums, mt_err *err) {
+    int64_t chosen_tokens = 0, images = 0;
+    for (int64_t k = 0; k < count; k++) {
+        const mt_prepared_sample *s = &r->data->samples[sample_index(r, epoch, first + k)];
+        chosen_tokens += mt_train_sample_supervised(s->tok.labels, s->tok.n);
+    }
+    double inv_pairs = 1.0 / (double)count, inv_chosen = 1.0 / (double)MT_MAX(chosen_tokens, 1);
+    mt_status st = MT_OK;
+    for (int64_t k = mt_dist_rank(); k < count && !st; k += mt_dist_size()) {
+        int64_t i = sample_index(r, epoch, first + k);
+        mt_dpo_pair_in in = {.logp = {0, 0}};
+        mt_dpo_pair_out out = {0};
+        mt_prepared *sides[2] = {r->data, r->rejected};
+        if ((st = run_pair(r, sides, r->ref, i, true, inv_pairs, inv_chosen, &in, &out, &images, err))) break;
+        sums[0] += inv_pairs * out.loss - r->o->dpo.sft_weight * inv_chosen * in.logp[0];
+        sums[1] += (double)(r->data->samples[i].tok.n + r->rejected->samples[i].tok.n);
+        sums[3] += out.reward[0];
+        sums[4] += out.reward[1];
+        sums[5] += out.reward[0] > out.reward[1];
+    }
+    sums[2] = (double)images;
+    return st;
+}
+
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
-    double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0, session_tokens = 0;
+    double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0, session_tokens = 0, dpo_sum[3] = {0, 0, 0};
     int64_t loss_n = 0; /* steps since the last log line: it prints their mean loss, as HF Trainer does */
     if (mt_dist_rank() == 0) mt_progress_start(&r->bar, stderr);
     for (int64_t step = start_step; step < r->total_steps; step++) {
         double t0 = mt_time_now();
         int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * o->batch;
-        int64_t count = MT_MIN((int64_t)o->batch, (int64_t)r->data->n - first), sup = 0, tokens = 0, images = 0;
-        for (int64_t k = 0; k < count; k++) {
-            const mt_prepared_sample *s = sample_at(r, epoch, first + k);
-            sup += mt_train_sample_supervised(s->tok.labels, s->tok.n);
-        }
+        int64_t count = MT_MIN((int64_t)o->batch, (int64_t)r->data->n - first), tokens, images;
         mt_trainable_zero_grad(r->tr);
         mt_trainable_set_step(r->tr, o->seed, step);
-        /* this rank's share of the step: every world-th sample */
-        double sums[3] = {0, 0, 0}; /* loss, tokens, image tokens */
-        mt_status st = MT_OK;
-        for (int64_t k = mt_dist_rank(); k < count && !st; k += mt_dist_size()) {
-            const mt_prepared_sample *s = sample_at(r, epoch, first + k);
-            double l;
-            st = run_sample(r, s, 1.0f / (float)MT_MAX(sup, 1), true, &l, &images, err);
-            sums[0] += l;
-            tokens += s->tok.n;
-        }
+        double sums[6] = {0, 0, 0, 0, 0, 0};
+        mt_status st = r->rejected ? step_dpo(r, epoch, first, count, sums, err)
+                                   : step_sft(r, epoch, first, count, sums, err);
         if ((st = mt_dist_agree(st, err))) return st;
-        sums[1] = (double)tokens;
-        sums[2] = (double)images;
         for (size_t i = 0; i < r->n_params && !st; i++) st = mt_dist_sum_f32(r->params[i].grad, r->params[i].n, err);
-        if (!st) st = mt_dist_sum_f64(sums, 3, err);
+        if (!st) st = mt_dist_sum_f64(sums, 6, err);
         if (st) return st;
         double loss = sums[0];
         tokens = (int64_t)sums[1];
         images = (int64_t)sums[2];
+        if (r->dpo_hist)
+            for (int k = 0; k < 3; k++) {
+                r->dpo_hist[step][k] = sums[3 + k] / (double)count;
+                dpo_sum[k] += r->dpo_hist[step][k];
+            }
         double norm;
         st = mt_grad_clip_norm(r->params, r->n_params, o->max_grad_norm, r->pool, &norm, err);
         if (st || !isfinite(loss)) {
@@ -312,18 +505,31 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         session_tokens += (double)tokens;
         /* ETA from the mean step time of this session (steps before a resume do not count) */
         double eta = elapsed / (double)(step + 1 - start_step) * (double)(r->total_steps - step - 1);
-        if (log_now)
+        if (log_now) {
+            double dpo[3] = {dpo_sum[0] / (double)loss_n, dpo_sum[1] / (double)loss_n, dpo_sum[2] / (double)loss_n};
             log_step(r, step, loss_sum / (double)loss_n, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images,
-                     secs, eta);
+                     secs, eta, r->dpo_hist ? dpo : NULL);
+        }
         mt_progress_state bar = {.step = step + 1, .total = r->total_steps, .loss = loss_sum / (double)loss_n,
                                  .tokens_per_s = session_tokens / elapsed, .elapsed = elapsed, .eta = eta};
         mt_progress_draw(&r->bar, &bar, log_now || last);
         if (log_now) {
             loss_sum = 0;
             loss_n = 0;
+            dpo_sum[0] = dpo_sum[1] = dpo_sum[2] = 0;
         }
         /* every eval_every steps, and at the end: --eval-data alone still evaluates once */
-        if (r->eval && ((o->eval_every && (step + 1) % o->eval_every == 0) || step + 1 == r->total_steps)) {
+        bool eval_now = r->eval && ((o->eval_every && (step + 1) % o->eval_every == 0) || step + 1 == r->total_steps);
+        if (eval_now && r->eval_rejected) {
+            double em[4];
+            if ((st = eval_dpo(r, em, err))) return st;
+            r->eval_steps[r->n_eval] = step + 1;
+            r->eval_losses[r->n_eval++] = em[0];
+            mt_progress_clear(&r->bar);
+            if (writer)
+                fprintf(stderr, "step %lld  eval loss %.4f  accuracy %.3f  margin %.4f  chosen scores higher on %.0f "
+                        "of %zu\n", (long long)step + 1, em[0], em[1], em[2], em[3], r->eval->n);
+        } else if (eval_now) {
             double el;
             if ((st = eval_loss(r, &el, err))) return st;
             r->eval_steps[r->n_eval] = step + 1;
@@ -380,6 +586,12 @@ static mt_status setup(run *r, mt_err *err) {
     mt_labels_opts lo = mt_labels_default_opts();
     lo.last_turn_only = o->last_turn_only;
     lo.max_len = o->max_len;
+    bool dpo = o->method == MT_TRAIN_DPO;
+    if (dpo) {
+        if ((st = mt_dpo_config_check(&o->dpo, err))) return st;
+        dopt.pref = MT_DATASET_PREF_CHOSEN;
+        lo.last_turn_only = true; /* the answer alone is scored, as TRL scores the completion */
+    }
     const char *paths[2] = {o->data_path, o->eval_path};
     mt_prepared **dst[2] = {&r->data, &r->eval};
     for (int i = 0; i < 2 && !st; i++) {
@@ -392,6 +604,22 @@ static mt_status setup(run *r, mt_err *err) {
         if (!st && talk) mt_labels_stats_print(&(*dst[i])->stats, stderr);
         if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable sample", paths[i]);
         r->sets[i] = ds;
+    }
+    /* DPO: the rejected sides, from the same files, their images already checked by the chosen sides' load */
+    mt_prepared **rej[2] = {&r->rejected, &r->eval_rejected};
+    dopt.pref = MT_DATASET_PREF_REJECTED;
+    dopt.check_images = MT_DATASET_CHECK_NONE;
+    dopt.quiet_skips = true; /* a pair fails alike on both sides (dataset.h): logged once */
+    for (int i = 0; i < 2 && !st && dpo; i++) {
+        if (!paths[i]) continue;
+        size_t identical = 0;
+        st = mt_dataset_load(paths[i], &dopt, &r->sets[2 + i], err);
+        if (!st) st = mt_prepare(r->m, r->sets[2 + i], &lo, o->strict, rej[i], err);
+        if (!st) st = mt_dpo_pair_up(*dst[i], *rej[i], paths[i], o->strict, &identical, err);
+        if (!st && talk)
+            fprintf(stderr, "%s: %zu preference pairs (%zu with the same answer twice skipped)\n", paths[i],
+                    (*dst[i])->n, identical);
+        if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable pair", paths[i]);
     }
     if (st) return st;
     if (mt_train_spec_default_parts(&r->o->spec, r->m) && talk && r->o->spec.projector)
@@ -421,7 +649,8 @@ static mt_status setup(run *r, mt_err *err) {
     r->eval_steps = mt_calloc((size_t)n_evals, sizeof *r->eval_steps);
     r->eval_losses = mt_calloc((size_t)n_evals, sizeof *r->eval_losses);
     r->order_epoch = -1;
-    if (!r->order || !r->losses || !r->eval_steps || !r->eval_losses)
+    if (dpo) r->dpo_hist = mt_calloc((size_t)r->total_steps + 1, sizeof *r->dpo_hist);
+    if (!r->order || !r->losses || !r->eval_steps || !r->eval_losses || (dpo && !r->dpo_hist))
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     mt_arena_init(&r->arena, (size_t)64 << 20);
     return mt_tape_new(&r->tape, err);
@@ -434,8 +663,11 @@ static void teardown(run *r) {
     mt_trainable_free(r->tr);
     mt_prepared_free(r->data);
     mt_prepared_free(r->eval);
-    mt_dataset_free(r->sets[0]);
-    mt_dataset_free(r->sets[1]);
+    mt_prepared_free(r->rejected);
+    mt_prepared_free(r->eval_rejected);
+    for (size_t i = 0; i < MT_ARRAY_LEN(r->sets); i++) mt_dataset_free(r->sets[i]);
+    mt_free(r->ref);
+    mt_free(r->dpo_hist);
     mt_model_close(r->m);
     mt_pool_free(r->pool);
     mt_free(r->order);
@@ -535,6 +767,7 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
         }
     }
     if (resume) st = mt_dist_agree(st, err);
+    if (!st && o.method == MT_TRAIN_DPO) st = mt_dist_agree(reference_logps(&r, start, err), err);
     if (!st) st = train_loop(&r, start, err);
     mt_progress_end(&r.bar);
     if (!st && writer) st = export_run(&r, err);

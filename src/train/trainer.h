@@ -12,6 +12,13 @@
  * writes into a used one); nothing is written before the model and data loaded; a run removes only what it wrote
  * (train/run_dir.h, train/checkpoint.h).
  *
+ * DPO (method MT_TRAIN_DPO): the data are preference pairs (train/dataset.h), each loaded as its chosen and its
+ * rejected side, supervising the last turn (the answer) only; a step takes `batch` pairs. Before step 1 one pass
+ * over every pair with the initial weights (with LoRA: the base, as the adapter starts at B = 0) gives the
+ * reference log-probabilities, kept in OUT/ref_logps.json and read back on resume, so the reference costs one
+ * forward per answer per run and no second copy of the weights. Each step logs the rewards, margin and accuracy,
+ * and trainer_state.json keeps them per step ("dpo_history").
+ *
  * Resume: the options come from train_args.json, whose paths are absolute and which records the run's id and a
  * fingerprint of each data file. Only epochs, max_steps, threads, log_every, save_every, save_minutes and keep may
  * change (more steps re-plan the learning-rate schedule from the new total); a changed data file is refused unless
@@ -20,10 +27,18 @@
 #ifndef MT_TRAIN_TRAINER_H
 #define MT_TRAIN_TRAINER_H
 
+#include "train/dpo.h"
 #include "train/schedule.h"
 #include "train/trainable.h"
 
+typedef enum mt_train_method {
+    MT_TRAIN_SFT = 0, /* supervised fine-tuning on conversations */
+    MT_TRAIN_DPO      /* direct preference optimisation on pairs (train/dpo.h) */
+} mt_train_method;
+
 typedef struct mt_train_opts {
+    mt_train_method method;
+    mt_dpo_config dpo;       /* with MT_TRAIN_DPO */
     const char *model_dir, *data_path, *image_dir, *out_dir, *eval_path;
     mt_train_spec spec;
     int epochs;

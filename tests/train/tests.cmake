@@ -49,6 +49,15 @@ foreach(variant qwen2_5_vl qwen2_5_vl_video qwen3 qwen3_moe qwen3_vl qwen3_vl_vi
   set_tests_properties(train_parity${suffix} PROPERTIES LABELS ref TIMEOUT 120
                        FIXTURES_REQUIRED train_parity_data${suffix})
 endforeach()
+# dpo_ref.py: TRL's DPO losses (sigmoid with label smoothing, ipo, hinge, sigmoid + SFT weight) on the tiny Qwen2.5-VL
+# over two preference pairs (one with an image), full and LoRA; train_parity compares mitten's loss, rewards and
+# every gradient (mt_dpo_pair_run, as the trainer runs a pair).
+add_test(NAME train_parity_ref_dpo
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/dpo_ref.py --out ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data_dpo)
+set_tests_properties(train_parity_ref_dpo PROPERTIES LABELS ref TIMEOUT 120
+                     FIXTURES_SETUP train_parity_data_dpo ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+add_test(NAME train_parity_dpo COMMAND train_parity ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data_dpo)
+set_tests_properties(train_parity_dpo PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_REQUIRED train_parity_data_dpo)
 # ---- end train/parity -------------------------------------------------------------------------------------------
 # ---- train/optim (AdamW, clipping, LR schedules, loss plot) -------------------------------------------------------
 # optim_ref.py runs `test_train_optim --ref DIR` and checks its 10 AdamW steps with clipping and a warmup + cosine
@@ -80,6 +89,13 @@ add_test(NAME train_cli_internvl
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_internvl.sh $<TARGET_FILE:mitten_cli>
                  ${CMAKE_BINARY_DIR}/train-cli-internvl ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli_internvl PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+# train_cli_dpo.sh: mitten train --method dpo on models/mitten-tiny with images, both pair layouts: full and LoRA
+# raise the preference accuracy, every loss runs, kill -9 + --resume ends bit-identical (weights, rewards) and reuses
+# the reference, bad pairs are skipped or refused naming file:line.
+add_test(NAME train_cli_dpo
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_dpo.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-dpo
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli_dpo PROPERTIES LABELS ref TIMEOUT 300)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and

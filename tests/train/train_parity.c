@@ -23,6 +23,12 @@
  * supervised tokens), clip to norm 1, AdamW (lr 1e-3, weight decay 0.01). For LoRA's gradients the adapters get
  * train_ref.py's random A and B; the 10 steps start from the same A and B = 0 (PEFT's init).
  *
+ * DPO (a plan with "dpo", written by dpo_ref.py): a batch of two preference pairs (s0/s1 chosen/rejected, s2/s3)
+ * with given reference log-probabilities; for each run and each loss of the plan (sigmoid with label smoothing,
+ * ipo, hinge, sigmoid with an SFT weight) the batch loss (1e-5 relative), each pair's rewards (5e-5 of beta times the
+ * reference's size) and every gradient (as above) against TRL's formulas in float64, through mt_dpo_pair_run as the
+ * trainer runs it.
+ *
  * usage: train_parity WORK_DIR   (WORK_DIR written by train_ref.py: model/, inputs.safetensors, plan.json,
  *                                  lora_init.safetensors, expected.safetensors; see train_ref.py for the layout)
  */
@@ -35,6 +41,7 @@
 #include "io/safetensors.h"
 #include "mitten.h"
 #include "tensor/autograd.h"
+#include "train/dpo.h"
 #include "train/step.h"
 #include "train/trainable.h"
 
@@ -117,7 +124,7 @@ static bool load_batch(const mt_safetensors *in, batch *b) {
         sup += mt_train_sample_supervised(s->labels, s->n);
         b->n = k + 1;
     }
-    CHECK_MSG(b->n == 2 && sup > 0, "inputs: %d samples, %lld supervised tokens", b->n, (long long)sup);
+    CHECK_MSG((b->n == 2 || b->n == 4) && sup > 0, "inputs: %d samples, %lld supervised tokens", b->n, (long long)sup);
     b->inv_norm = (float)(1.0 / (double)sup);
     return b->n > 0 && sup > 0;
 }
@@ -236,6 +243,62 @@ static void check_mode(runner *r, const char *mode, mt_trainable *t, const batch
     compare_grads(r, mode, p, n);
 }
 
+/* DPO: for each loss of the plan, the batch loss, the rewards and every gradient against "<run>.<loss>.*". */
+static void check_dpo(runner *r, const char *run, mt_trainable *t, const batch *b, const cJSON *losses) {
+    size_t n;
+    mt_param *p = mt_trainable_params(t, &n);
+    const mt_st_tensor *ref_t = need(r->expected, "ref", MT_F32);
+    CHECK_MSG(b->n == 4 && ref_t && numel(ref_t) == 4, "DPO needs 4 samples (2 pairs) and ref [4]");
+    if (b->n != 4 || !ref_t || numel(ref_t) != 4) return;
+    const float *ref = ref_t->data;
+    int64_t sup[4];
+    for (int k = 0; k < 4; k++) sup[k] = mt_train_sample_supervised(b->s[k].labels, b->s[k].n);
+    const cJSON *spec;
+    cJSON_ArrayForEach(spec, losses) {
+        mt_err err;
+        const char *name = NULL, *kind = NULL;
+        mt_dpo_config c = mt_dpo_config_default();
+        mt_status st = mt_json_str_req(spec, "name", "plan.json", &name, &err);
+        if (!st) st = mt_json_str_req(spec, "loss", "plan.json", &kind, &err);
+        if (!st) st = mt_dpo_loss_parse(kind, &c.loss, &err);
+        if (!st) st = mt_json_num_req(spec, "beta", "plan.json", 0, 1e3, &c.beta, &err);
+        if (!st) st = mt_json_num_req(spec, "label_smoothing", "plan.json", 0, 0.5, &c.label_smoothing, &err);
+        if (!st) st = mt_json_num_req(spec, "sft_weight", "plan.json", 0, 1e3, &c.sft_weight, &err);
+        CHECK_MSG(st == MT_OK, "plan.json dpo: %s", err.msg);
+        if (st) return;
+        char key[128], what[160];
+        snprintf(key, sizeof key, "%s.%s", run, name);
+        mt_trainable_zero_grad(t);
+        double total = 0, rewards[4];
+        double inv_chosen = 1.0 / (double)(sup[0] + sup[2]);
+        for (int k = 0; k < 2 && !st; k++) {
+            const mt_train_sample *pair[2] = {&b->s[2 * k], &b->s[2 * k + 1]};
+            mt_dpo_pair_in in = {.ref = {ref[2 * k], ref[2 * k + 1]}, .n_tokens = {sup[2 * k], sup[2 * k + 1]}};
+            mt_dpo_pair_out out;
+            st = mt_dpo_pair_run(r->m, &r->ctx, pair, &c, 0.5, inv_chosen, &in, &out, &err);
+            mt_tape_reset(r->ctx.tape);
+            mt_arena_reset(&r->arena);
+            r->ctx.status = MT_OK;
+            CHECK_MSG(st == MT_OK, "%s pair %d: %s", key, k, err.msg);
+            total += 0.5 * out.loss - c.sft_weight * inv_chosen * in.logp[0];
+            rewards[2 * k] = out.reward[0];
+            rewards[2 * k + 1] = out.reward[1];
+        }
+        if (st) continue;
+        snprintf(what, sizeof what, "%s.loss", key);
+        double want = ref_scalar(r->expected, what, 0);
+        check_rel(what, 0, total, want, LOSS_TOL);
+        snprintf(what, sizeof what, "%s.rewards", key);
+        for (int k = 0; k < 4; k++) {
+            double w = ref_scalar(r->expected, what, k), tol = 5e-5 * c.beta * fabs(ref[k]);
+            CHECK_MSG(fabs(rewards[k] - w) <= tol, "%s[%d] = %.7f, reference %.7f (tolerance %.1e)", what, k,
+                      rewards[k], w, tol);
+        }
+        printf("%s: loss %.7f, torch %.7f (rel %.2e)\n", key, total, want, fabs(total - want) / fabs(want));
+        compare_grads(r, key, p, n);
+    }
+}
+
 /* Copies the adapters' values from lora_init (B zeroed when zero_b); every adapter must be there. */
 static void set_adapters(mt_trainable *t, const mt_safetensors *init, bool zero_b) {
     size_t n;
@@ -297,7 +360,8 @@ static void check_frozen(runner *r, const char *name, const char *after) {
 
 /* One run of the plan: full (loss and gradients, then 10 steps) or LoRA (gradients with random B, then 10 steps
  * from B = 0). */
-static void run_plan_entry(runner *r, const cJSON *run, const batch *b, const mt_safetensors *lora_init) {
+static void run_plan_entry(runner *r, const cJSON *run, const batch *b, const mt_safetensors *lora_init,
+                           const cJSON *dpo) {
     mt_err err;
     const char *name = NULL, *targets = NULL;
     int64_t rank = 0;
@@ -323,6 +387,11 @@ static void run_plan_entry(runner *r, const cJSON *run, const batch *b, const mt
     CHECK_MSG(s == MT_OK, "%s setup: %s", name, err.msg);
     if (s) return;
     if (rank) set_adapters(t, lora_init, false);
+    if (dpo) {
+        check_dpo(r, name, t, b, dpo);
+        mt_trainable_free(t);
+        return;
+    }
     check_mode(r, name, t, b);
     if (rank) set_adapters(t, lora_init, true);
     train_steps(r, name, t, b);
@@ -348,6 +417,7 @@ int main(int argc, char **argv) {
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(plan, "runs");
     const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(plan, "frozen");
     const cJSON *variant = cJSON_GetObjectItemCaseSensitive(plan, "variant");
+    const cJSON *dpo = cJSON_GetObjectItemCaseSensitive(plan, "dpo");
     if (!cJSON_IsArray(runs) || !cJSON_IsArray(frozen) || !cJSON_IsString(variant))
         return fprintf(stderr, "%s: needs variant, runs and frozen\n", path), 1;
     printf("variant %s\n", variant->valuestring);
@@ -363,7 +433,7 @@ int main(int argc, char **argv) {
     if (load_batch(in, &b)) {
         const cJSON *run, *f;
         cJSON_ArrayForEach(run, runs) {
-            run_plan_entry(&r, run, &b, lora_init);
+            run_plan_entry(&r, run, &b, lora_init, cJSON_IsArray(dpo) ? dpo : NULL);
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(run, "name");
             cJSON_ArrayForEach(f, frozen) {
                 if (cJSON_IsString(f) && cJSON_IsString(name)) check_frozen(&r, f->valuestring, name->valuestring);

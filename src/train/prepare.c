@@ -63,11 +63,11 @@ static mt_status expand_media(const void *user, int image, int32_t **ids, int64_
      * per-group timestamps, which replace the placeholder's <|vision_start|> and <|vision_end|> too) would leave
      * those edges doubled, so it is refused rather than trained on a prompt transformers would not make. */
     for (int64_t k = 0; !st && in->video && *ids && k < *n; k++)
-        if ((*ids)[k] != e->m->desc.video_token_id) {
+        if ((*ids)[k] != e->m->desc.video_row_id) {
             mt_free(*ids);
             *ids = NULL;
-            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "training on videos whose tokens hold text (%s writes each "
-                            "frame's time between them) is not supported yet", e->m->comp->name);
+            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "training on videos whose tokens hold text (%s writes text "
+                            "and edges between the frames) is not supported yet", e->m->comp->name);
         }
     return st;
 }

@@ -266,10 +266,11 @@ static mt_status load_tokens(const mt_model *m, ivl_proc *p, bool hf, mt_err *er
                             p->tokenizer_path, names[i], (long long)id, (long long)V);
         *ids[i] = (int32_t)id;
     }
-    const char *video = "<video>";
+    const char *video = NULL;
     p->video_token = -1;
     if (!st && hf && tok) st = mt_json_str_opt(tc, "video_token", path, &video, err);
-    if (!st && hf && tok && video) {
+    if (!video) video = "<video>";
+    if (!st && hf && tok) {
         int64_t id = token_id(tok, video);
         p->video_token = id >= 0 && id < (m->desc.vocab_size > 0 ? m->desc.vocab_size : INT32_MAX) ? (int32_t)id : -1;
     }

@@ -36,6 +36,18 @@
  *
  * pixels: (n, 3, S, S) float32, which the contract of mt_processor_part reads as n * g * g patches of 3 * p * p
  * values (the same floats); grid = {n, g, g}.
+ *
+ * Videos (media/internvl_video_pre.h; references: the model card's load_video, transformers 5.0.0.dev0 in
+ * feisenyu/transformers_4573 InternVLVideoProcessor and InternVLProcessor._insert_media_placeholders): F frames of
+ * one tile each, grid {F, g, g}; the placeholder (hf: <video>, when the tokenizer has it; else <IMG_CONTEXT>, the
+ * input's kind telling) becomes, per frame i from 1, "Frame{i}: " <img> <IMG_CONTEXT> x num_image_token </img>,
+ * the frames joined by "\n". The frames' rows hold <IMG_CONTEXT> (desc.video_row_id).
+ *     | value           | original                                   | hf                                          |
+ *     | --------------- | ------------------------------------------ | ------------------------------------------- |
+ *     | frames          | num_segments (32) segment midpoints        | every frame; when sampling, num_frames from |
+ *     |                 |                                            | video_preprocessor_config.json or the run   |
+ *     | tile            | the image tile side, ImageNet              | the video processor's size (must be S),     |
+ *     |                 |                                            | mean, std (else preprocessor_config.json's) |
  */
 #include <math.h>
 #include <stdio.h>

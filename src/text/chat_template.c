@@ -234,8 +234,8 @@ static mt_status flatten_content(const mt_chat_template *t, const cJSON *parts, 
         } else {
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
             return mt_err_set(err, MT_ERR_UNSUPPORTED,
-                              "message %d, part %d: a \"%.40s\" part; this model's chat template takes text and images "
-                              "only",
+                              "message %d, part %d: a \"%.40s\" part; this model's chat template takes text, images and "
+                              "videos only",
                               msg, k, cJSON_IsString(type) ? type->valuestring : "(untyped)");
         }
     }

@@ -52,6 +52,7 @@ mt_status mt_prepared_pixels(const mt_model *m, const mt_prepared_sample *s, int
 typedef struct expand_ctx {
     const mt_model *m;
     const mt_image_input *media;
+    const char *const *paths; /* the sample's, for messages */
 } expand_ctx;
 
 /* an image's (video's) placeholder as the model's processor expands it, wrapper tokens and all */
@@ -66,8 +67,9 @@ static mt_status expand_media(const void *user, int image, int32_t **ids, int64_
         if ((*ids)[k] != e->m->desc.video_row_id) {
             mt_free(*ids);
             *ids = NULL;
-            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "training on videos whose tokens hold text (%s writes text "
-                            "and edges between the frames) is not supported yet", e->m->comp->name);
+            st = mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: training on videos whose tokens hold text (%s writes "
+                            "text and edges between the frames) is not supported yet", e->paths[image],
+                            e->m->comp->name);
         }
     return st;
 }
@@ -82,7 +84,7 @@ static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const 
         st = media_input(m, in->images[i], is_video(in, i), NULL, &out->media[i], err);
         if (!st) counts[i] = mt_model_input_rows(m, &out->media[i]);
     }
-    expand_ctx ec = {m, out->media};
+    expand_ctx ec = {m, out->media, in->images};
     mt_labels_src with_images = *src;
     with_images.expand = expand_media;
     with_images.expand_user = &ec;

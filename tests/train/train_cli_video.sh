@@ -4,7 +4,8 @@
 # falls and the tower's weights move (its backward ran on the videos); a run stopped after a checkpoint and resumed
 # ends byte for byte as the uninterrupted one (frames are sampled as a function of the file and the params);
 # --strict stops at a placeholder count that is not the videos' count and at a missing video, naming line and file;
-# a model whose processor takes no videos (a tiny InternVL) is refused naming the video.
+# a model whose video expansion holds text (a tiny InternVL: "FrameN: " and <img> edges per frame) is refused
+# naming the video until the trainer takes such expansions.
 # usage: train_cli_video.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
@@ -57,9 +58,9 @@ grep -q "missing.jsonl:2: .*gone.mp4: no such video file" "$work/err" ||
   { echo "FAIL the missing video is not named"; sed 's/^/  /' "$work/err" | tail -3; fail=$((fail + 1)); }
 
 $py "$src/tests/ref/internvl_ref.py" make-checkpoint --layout hf --out "$work/internvl" >/dev/null || exit 1
-check "a model without video support" 1 "$mitten" train -m "$work/internvl" --data "$data/v.jsonl" \
+check "a model whose video expansion holds text" 1 "$mitten" train -m "$work/internvl" --data "$data/v.jsonl" \
   --out "$runs/e" --strict
-grep -q "line 1: .*clip.mp4: internvl takes no videos" "$work/err" ||
+grep -q "line 1: .*clip.mp4: training on videos whose tokens hold text" "$work/err" ||
   { echo "FAIL the refusal does not name the video"; sed 's/^/  /' "$work/err" | tail -3; fail=$((fail + 1)); }
 
 echo "$((n - fail))/$n checks passed"

@@ -41,7 +41,7 @@ static mt_status frame_count(const mt_internvl_video_params *p, int64_t T, doubl
                              mt_err *err) {
     bool orig = p->form == MT_INTERNVL_TILING_ORIGINAL;
     double from_fps = p->fps > 0 ? floor((double)T / video_fps * p->fps) : 0;
-    const char *by = p->num_frames ? "num_frames" : p->fps > 0 ? "fps" : orig ? "num_segments" : "max_frames";
+    const char *by = p->num_frames ? "num_frames" : p->fps > 0 ? "fps" : orig ? "num_segments" : "every frame";
     *all = false;
     if (p->num_frames) {
         *n = p->num_frames;
@@ -120,10 +120,14 @@ static mt_status put_frame(mt_image *frame, const mt_internvl_pre_cfg *pre, cons
         return MT_OK;
     }
     mt_image tile = {0};
-    mt_status st = frame->width == S && frame->height == S
-                       ? (tile = *frame, *frame = (mt_image){0}, MT_OK)
-                       : mt_image_resize_bicubic_torch(frame, S, S, &tile, err);
-    mt_image_free(frame);
+    mt_status st = MT_OK;
+    if (frame->width == S && frame->height == S) {
+        tile = *frame; /* bicubic at scale 1 is the identity */
+        *frame = (mt_image){0};
+    } else {
+        st = mt_image_resize_bicubic_torch(frame, S, S, &tile, err);
+        mt_image_free(frame);
+    }
     if (st) return st;
     for (int c = 0; c < 3; c++)
         for (int64_t i = 0; i < S * S; i++) dst[c * S * S + i] = lut[c][tile.rgb[3 * i + c]];

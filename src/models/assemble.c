@@ -103,7 +103,7 @@ mt_status mt_model_preprocess_video(const mt_model *m, const mt_image_ref *ref, 
     }
     if (st && err && !strstr(err->msg, name)) mt_err_prefix(err, "%s", name);
     if (st) return st;
-    mt_log(MT_LOG_INFO, "%s: %lld temporal groups of %lldx%lld patches, %lld tokens, in %.2f s", name,
+    mt_log(MT_LOG_INFO, "%s: grid %lldx%lldx%lld (time x patches), %lld tokens, in %.2f s", name,
            (long long)out->grid.t, (long long)out->grid.h,
            (long long)out->grid.w, (long long)mt_model_input_rows(m, out), mt_time_now() - t0);
     return MT_OK;

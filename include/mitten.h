@@ -49,7 +49,8 @@ typedef struct mt_model mt_model;
 typedef struct mt_session mt_session;
 
 /* How videos are sampled and sized, as qwen-vl-utils' fetch_video takes it (every field 0: its defaults, which
- * transformers users get). */
+ * transformers users get). InternVL reads nframes (its num_segments / num_frames), fps (int(frames / video fps *
+ * fps) frames) and max_frames only: a frame is one tile (media/internvl_video_pre.h). */
 typedef struct mt_video_params {
     double fps;           /* frames sampled per second of video (a folder of frames: the rate they were taken at);
                              0: 2 */

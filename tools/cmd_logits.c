@@ -22,7 +22,8 @@ static const char usage[] =
     "Images and videos are taken in the order given, which is the order of their placeholders. PV.npy is float32\n"
     "patch rows [N, P] with --grid, or, for towers that take whole tiles (InternVL), the processor's pixel_values\n"
     "[tiles, 3, S, S] without it. A video is pixel_values_videos [T*H*W, P] with its video_grid_thw T,H,W and its\n"
-    "second_per_grid_ts (default 1). Qwen3-VL's expansion writes each temporal group's time as text before its\n"
+    "second_per_grid_ts (default 1); for InternVL, the frames [frames, 3, S, S] without a grid, one tile each.\n"
+    "Qwen3-VL's expansion writes each temporal group's time as text before its\n"
     "frame: --video-timestamps gives the T times in seconds (default: frames evenly spaced from 0 s, S per group).\n"
     "Writes float32 [L, V] logits; --dump-dir writes each intermediate tensor as NAME.npy (the folder and its\n"
     "parents are created);\n"
@@ -148,7 +149,10 @@ static int load_image_arg(const mt_model *m, image_arg *ia, mt_err *err) {
     }
     if (mt_npy_read(ia->pv, &ia->npy, err)) return 1;
     if (!ia->grid && ia->npy.dtype == MT_F32 && ia->npy.ndim == 4) {
-        if (!mt_model_tiles_input(m, ia->npy.shape, ia->npy.data, &ia->in, err)) return 0;
+        if (!mt_model_tiles_input(m, ia->npy.shape, ia->npy.data, &ia->in, err)) {
+            ia->in.video = ia->video; /* InternVL: a video's frames, one tile each */
+            return 0;
+        }
         mt_err_prefix(err, "%s", ia->pv);
         return 1;
     }

@@ -4,13 +4,16 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "base/file.h"
+#include "base/json.h"
 #include "cli.h"
 #include "io/npy.h"
 #include "media/qwen_video_pre.h"
 #include "models/assemble.h"
+#include "models/internvl_processor.h"
 
 static const char usage[] = "usage: mitten preprocess [-m DIR] --image FILE --out-dir DIR2 [--allow-unused]\n"
                             "       mitten preprocess [-m DIR] --video SRC [--video SRC ...] --out-dir DIR2\n"
@@ -33,7 +36,14 @@ static const char usage[] = "usage: mitten preprocess [-m DIR] --image FILE --ou
                             "  --total-pixels N  pixel budget of the whole clip (default 128000 * (patch * merge)^2 * 0.9)\n"
                             "Writes DIR2/pixel_values_videos.npy (float32 [grid_t * grid_h * grid_w, 3 * T * P * P]),\n"
                             "video_grid_thw.npy (int64 [1, 3]), second_per_grid_ts.npy (float32 [1], T / sampled fps) and\n"
-                            "frame_indices.npy (int64 [frames sampled], before padding to a multiple of T).\n";
+                            "frame_indices.npy (int64 [frames sampled], before padding to a multiple of T).\n\n"
+                            "With --video and an InternVL model (both layouts; its weights are opened): SRC is one video file,\n"
+                            "each sampled frame one tile (media/internvl_video_pre.h). --nframes N samples N frames (the\n"
+                            "original's num_segments, default 32; transformers' num_frames), --fps N int(frames / video fps * N)\n"
+                            "frames, --max-frames N at most N; the other options do not apply. transformers' layout samples\n"
+                            "only when one is given or its video_preprocessor_config.json says do_sample_frames, else takes\n"
+                            "every frame. Writes DIR2/pixel_values.npy (float32 [frames, 3, S, S], what InternVLProcessor\n"
+                            "returns as pixel_values for a video) and frame_indices.npy (int64 [frames]).\n";
 
 enum { MAX_VIDEO_ARGS = 4096 };
 
@@ -87,6 +97,50 @@ static mt_status write_video(const char *out_dir, const mt_qwen_video *clip, int
         if (!st) st = mt_npy_write(path, files[i].dtype, files[i].ndim, files[i].shape, files[i].data, err);
     }
     return st;
+}
+
+/* Whether config.json in dir names an InternVL architecture (false when it cannot be read: the Qwen path says why). */
+static bool is_internvl(const char *dir) {
+    char path[4096];
+    cJSON *cfg = NULL;
+    mt_err err;
+    if (mt_path_join(path, sizeof path, dir, "config.json", &err) || !mt_file_exists(path) ||
+        mt_json_parse_file(path, MT_JSON_MAX_FILE, &cfg, &err))
+        return false;
+    const cJSON *arch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cfg, "architectures"), 0);
+    bool yes = cJSON_IsString(arch) && (!strcmp(arch->valuestring, "InternVLChatModel") ||
+                                        !strcmp(arch->valuestring, "InternVLForConditionalGeneration"));
+    cJSON_Delete(cfg);
+    return yes;
+}
+
+static int run_internvl_video(const char *dir, const video_args *va, mt_model_params mp, const char *out_dir) {
+    if (va->n_src > 1) return mt_cli_usage(usage, "InternVL takes one video file per --video run, not a list of images");
+    if (va->min_frames || va->min_pixels || va->max_pixels || va->total_pixels)
+        return mt_cli_usage(usage, "--min-frames, --min-pixels, --max-pixels and --total-pixels size Qwen's frames; an "
+                                   "InternVL frame is one tile");
+    mt_qwen_video_params q;
+    int rc = parse_video_params(va, &q);
+    if (rc) return rc;
+    mp.video = (mt_video_params){.fps = va->fps ? q.fps : 0, .nframes = q.nframes, .max_frames = q.max_frames};
+    mt_err err;
+    mt_model *m;
+    if (mt_model_open_params(dir, &mp, &m, &err)) return mt_cli_fail(&err);
+    mt_internvl_video clip = {0};
+    mt_status st = mt_internvl_video_sample(m->processor, va->src[0], &mp.video, &clip, &err);
+    mt_model_close(m);
+    char path[4096];
+    int64_t S = clip.tile_size, shape[4] = {clip.n_frames, 3, S, S};
+    if (!st) st = mt_dir_make_all(out_dir, &err);
+    if (!st) st = mt_path_join(path, sizeof path, out_dir, "pixel_values.npy", &err);
+    if (!st) st = mt_npy_write(path, MT_F32, 4, shape, clip.pixel_values, &err);
+    if (!st) st = mt_path_join(path, sizeof path, out_dir, "frame_indices.npy", &err);
+    if (!st) st = mt_npy_write(path, MT_I64, 1, (int64_t[]){clip.n_frames}, clip.frame_indices, &err);
+    if (!st)
+        fprintf(stderr, "%s: %lld of %lld frames sampled, tiles of %lldx%lld\n", va->src[0], (long long)clip.n_frames,
+                (long long)clip.source_frames, (long long)S, (long long)S);
+    mt_internvl_video_free(&clip);
+    return st ? mt_cli_fail(&err) : MT_EXIT_OK;
 }
 
 static int run_video(const char *dir, const video_args *va, const char *out_dir) {
@@ -148,7 +202,7 @@ int mt_cmd_preprocess(int argc, char **argv) {
     if (va.n_src && image) return mt_cli_usage(usage, "--image and --video exclude each other");
     if (va.n_src) {
         if (!out_dir) return mt_cli_usage(usage, "--video needs --out-dir");
-        return run_video(dir, &va, out_dir);
+        return is_internvl(dir) ? run_internvl_video(dir, &va, mp, out_dir) : run_video(dir, &va, out_dir);
     }
     if (!image || !out_dir) return mt_cli_usage(usage, "--image and --out-dir are required");
     mt_err err;

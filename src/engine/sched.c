@@ -115,7 +115,7 @@ static void job_free(job *j) {
 /* Finds each image's (video's) span of image (video) tokens, in order; every such token must belong to one. A
  * Qwen3-VL video's rows are split by the timestamp text between its frames: its span ends after its last row. */
 static mt_status find_spans(const mt_model *m, job *j, mt_err *err) {
-    int64_t img_id = m->desc.image_token_id, vid_id = m->desc.video_token_id, t = 0;
+    int64_t img_id = m->desc.image_token_id, vid_id = m->desc.video_row_id, t = 0;
     for (int i = 0; i < j->n_images; i++) {
         while (t < j->L && j->tokens[t] != img_id && (vid_id < 0 || j->tokens[t] != vid_id)) t++;
         int64_t id = j->images[i].video ? vid_id : img_id, rows = mt_model_input_rows(m, &j->images[i]);

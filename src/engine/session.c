@@ -190,11 +190,12 @@ int64_t mt_session_reuse_prefix(mt_session *s, const int32_t *ids, int64_t L, co
     int img = 0;
     for (int64_t i = 0; i < c;) {
         bool image = ids[i] == m->desc.image_token_id && m->desc.image_token_id >= 0;
-        bool video = ids[i] == m->desc.video_token_id && m->desc.video_token_id >= 0;
+        bool video = ids[i] == m->desc.video_row_id && m->desc.video_row_id >= 0;
         if (!image && !video) {
             i++;
             continue;
         }
+        if (image && video) video = img < n_images && images[img].video; /* InternVL: frames are image rows */
         int64_t span = img < n_images && images[img].video == video ? mt_model_input_rows(m, &images[img]) : 0;
         /* equal tokens say the image had the same size; only its pixels say it is the same image */
         bool same = span > 0 && img < s->n_images && s->image_hash[img] == mt_image_input_hash(&images[img]);

@@ -185,7 +185,7 @@ mt_status mt_model_input_tokens(const mt_model *m, const mt_image_input *in, int
 /* The feature rows of one expansion: the ids of its kind's placeholder. */
 static int64_t rows_of(const mt_model *m, const mt_image_input *in) {
     int32_t *ids;
-    int64_t n, rows = 0, id = in->video ? m->desc.video_token_id : m->desc.image_token_id;
+    int64_t n, rows = 0, id = in->video ? m->desc.video_row_id : m->desc.image_token_id;
     mt_err err;
     if (expansion(m, in, &ids, &n, &err)) return -1;
     for (int64_t i = 0; i < n; i++) rows += ids[i] == id;
@@ -213,13 +213,25 @@ uint64_t mt_image_input_hash(const mt_image_input *img) {
     return h;
 }
 
-/* Whether id is a placeholder; *video says of which kind. A model whose processor takes no videos reads its video
- * token as text, as before videos were taken. */
-static bool is_placeholder(const mt_model *m, int32_t id, bool *video) {
+/* What an id stands for: nothing, an image, a video, or either (a family whose videos share the image's id: the
+ * input tells). */
+typedef enum media_kind { KIND_NONE, KIND_IMAGE, KIND_VIDEO, KIND_EITHER } media_kind;
+
+/* video_id: desc.video_token_id for a prompt's placeholders, desc.video_row_id for an expanded prompt's feature
+ * rows. A model whose processor takes no videos reads its video token as text, as before videos were taken. */
+static media_kind kind_of(const mt_model *m, int32_t id, int64_t video_id) {
     const mt_processor_part *p = m->comp->processor;
-    *video = p && p->video_tokens && m->desc.video_token_id >= 0 && id == m->desc.video_token_id;
-    return *video || (m->desc.image_token_id >= 0 && id == m->desc.image_token_id);
+    bool video = p && p->video_tokens && video_id >= 0 && id == video_id;
+    bool image = m->desc.image_token_id >= 0 && id == m->desc.image_token_id;
+    return image && video ? KIND_EITHER : video ? KIND_VIDEO : image ? KIND_IMAGE : KIND_NONE;
 }
+
+static media_kind placeholder_kind(const mt_model *m, int32_t id) { return kind_of(m, id, m->desc.video_token_id); }
+
+static media_kind row_kind(const mt_model *m, int32_t id) { return kind_of(m, id, m->desc.video_row_id); }
+
+/* Whether a placeholder of kind k takes input in (untyped: every input is an image, the video token is text). */
+static bool takes(media_kind k, bool typed) { return k == KIND_IMAGE || k == KIND_EITHER || (typed && k == KIND_VIDEO); }
 
 /* Whether an expansion writes its own frame edges (see mt_processor_part.video_tokens). */
 static bool has_edges(const mt_model *m, const int32_t *ids, int64_t n) {
@@ -245,14 +257,14 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
                         int n_inputs, int32_t **out, int64_t *out_n, mt_err *err) {
     int64_t total = n;
     int found = 0;
-    bool vid;
     for (int64_t i = 0; i < n; i++) {
-        if (!is_placeholder(m, ids[i], &vid) || (vid && !typed)) continue;
+        media_kind kind = placeholder_kind(m, ids[i]);
+        if (!takes(kind, typed)) continue;
         if (found >= n_inputs)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "the prompt has more placeholders than the %d image(s) and "
                               "video(s)", n_inputs);
-        bool want = inputs[found].video;
-        if (want != vid)
+        bool want = inputs[found].video, vid = kind == KIND_VIDEO;
+        if (kind != KIND_EITHER && want != vid)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s but its placeholder is the %s token", found + 1,
                               want ? "a video" : "an image", vid ? "video" : "image");
         int32_t *e;
@@ -270,7 +282,7 @@ static mt_status expand(const mt_model *m, const int32_t *ids, int64_t n, const 
     int64_t at = 0;
     int k = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (!is_placeholder(m, ids[i], &vid) || (vid && !typed)) {
+        if (!takes(placeholder_kind(m, ids[i]), typed)) {
             r[at++] = ids[i];
             continue;
         }
@@ -333,13 +345,12 @@ mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, 
                             int n_images, const int64_t *pos, const mt_dump *dump, mt_batch *out, mt_err *err) {
     *out = (mt_batch){.n = L, .pos = pos};
     int64_t H = m->desc.hidden_size, n_rows = 0;
-    bool vid;
-    for (int64_t i = 0; i < L; i++) n_rows += is_placeholder(m, ids[i], &vid);
+    for (int64_t i = 0; i < L; i++) n_rows += row_kind(m, ids[i]) != KIND_NONE;
     /* the rows of every image and video placeholder in prompt order: input k fills the next ones, of its kind */
     int64_t *rows = mt_arena_alloc(ctx->arena, (size_t)(n_rows + 1) * sizeof *rows);
     if (!rows) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     for (int64_t i = 0, k = 0; i < L && n_rows; i++)
-        if (is_placeholder(m, ids[i], &vid)) rows[k++] = i;
+        if (row_kind(m, ids[i]) != KIND_NONE) rows[k++] = i;
     if (n_images && !m->comp->vision) return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s takes no images", m->comp->name);
     /* inference: the output and the DeepStack levels first, so each image's scratch can go once its rows are in */
     mt_tensor *x = ctx->tape ? NULL : mt_tensor_new_2d(ctx, MT_F32, L, H);
@@ -361,7 +372,8 @@ mt_status mt_model_assemble(const mt_model *m, mt_ctx *ctx, const int32_t *ids, 
             return mt_err_set(err, MT_ERR_INVALID_ARG, "the images and videos give more than the prompt's %lld "
                               "placeholder tokens", (long long)n_rows);
         for (int64_t r = 0; r < n; r++) {
-            if (!is_placeholder(m, ids[rows[filled + r]], &vid) || vid != images[i].video)
+            media_kind kind = row_kind(m, ids[rows[filled + r]]);
+            if (kind != KIND_EITHER && (kind == KIND_VIDEO) != images[i].video)
                 return mt_err_set(err, MT_ERR_INVALID_ARG, "input %d is %s, but its feature row %lld (prompt position "
                                   "%lld) is not %s token", i + 1, images[i].video ? "a video" : "an image",
                                   (long long)r, (long long)rows[filled + r], images[i].video ? "a video" : "an image");

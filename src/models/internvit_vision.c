@@ -315,12 +315,8 @@ static mt_tensor *embeddings(const internvit *v, mt_ctx *ctx, const mt_tensor *p
     return x;
 }
 
-static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const mt_image_input *img,
-                         mt_tensor **deepstack, int *n_deep, const mt_dump *dump) {
-    const internvit *v = impl;
-    (void)m;
-    (void)deepstack;
-    *n_deep = 0;
+/* All tiles of img in one pass (the checks, then every tile's rows). */
+static mt_tensor *encode_tiles(const internvit *v, mt_ctx *ctx, const mt_image_input *img, const mt_dump *dump) {
     mt_image_grid gr = img->grid;
     int64_t p = v->patch, P = 3 * p * p, E = v->width, s = v->shuffle;
     if (gr.t < 1 || gr.h < 1 || gr.h != gr.w || gr.h % s || gr.t * gr.h * gr.w != img->n_patches ||
@@ -397,6 +393,41 @@ static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const
     y = mt_nn_mlp(ctx, mt_nn_norm(ctx, y, &v->mlp_norm), &v->mlp_fc1, &v->mlp_fc2, v->proj_act);
     mt_dump_tensor(dump, y, "merger");
     return y;
+}
+
+/* Outside training, at most this many tiles go through the tower at once: a video of hundreds of frames then holds
+ * its merged rows and one pass's activations (8 tiles of 448: ~35 MB of block input at width 1024), not every
+ * frame's. Tiles never attend to each other, so the passes give the rows one pass would. */
+#define MAX_TILES_PER_PASS 8
+
+static mt_tensor *encode(const mt_model *m, const void *impl, mt_ctx *ctx, const mt_image_input *img,
+                         mt_tensor **deepstack, int *n_deep, const mt_dump *dump) {
+    const internvit *v = impl;
+    (void)m;
+    (void)deepstack;
+    *n_deep = 0;
+    mt_image_grid gr = img->grid;
+    int64_t s = v->shuffle, T = gr.t;
+    /* a dump wants each intermediate over all tiles; a bad grid gets encode_tiles' message */
+    if (ctx->tape || (dump && dump->fn) || T <= MAX_TILES_PER_PASS || gr.h != gr.w || gr.h < s || gr.h % s ||
+        gr.t * gr.h * gr.w != img->n_patches)
+        return encode_tiles(v, ctx, img, dump);
+    int64_t per = (gr.h / s) * (gr.w / s), H = v->mlp_fc2.w.shape[0], S = gr.h * v->patch;
+    mt_tensor *out = mt_tensor_new_2d(ctx, MT_F32, T * per, H);
+    if (!out) return mt_ctx_fail(ctx, MT_ERR_NOMEM, "out of memory for %lld tiles' features", (long long)T);
+    for (int64_t t0 = 0; t0 < T; t0 += MAX_TILES_PER_PASS) {
+        int64_t n = MT_MIN(MAX_TILES_PER_PASS, T - t0);
+        mt_image_input part = *img;
+        part.pixels = img->pixels + t0 * 3 * S * S;
+        part.grid.t = n;
+        part.n_patches = n * gr.h * gr.w;
+        mt_arena_mark mark = mt_arena_save(ctx->arena);
+        mt_tensor *y = encode_tiles(v, ctx, &part, NULL);
+        if (!y) return NULL;
+        memcpy(mt_f32(out) + t0 * per * H, y->data, (size_t)(n * per * H) * sizeof(float));
+        mt_arena_restore(ctx->arena, mark);
+    }
+    return out;
 }
 
 /* pixel_values [T, 3, S, S] as the processor makes them: T tiles of (S / p)^2 patches. */

@@ -36,22 +36,39 @@
  *
  * pixels: (n, 3, S, S) float32, which the contract of mt_processor_part reads as n * g * g patches of 3 * p * p
  * values (the same floats); grid = {n, g, g}.
+ *
+ * Videos (media/internvl_video_pre.h; references: the model card's load_video, transformers 5.0.0.dev0 in
+ * feisenyu/transformers_4573 InternVLVideoProcessor and InternVLProcessor._insert_media_placeholders): F frames of
+ * one tile each, grid {F, g, g}; the placeholder (hf: <video>, when the tokenizer has it; else <IMG_CONTEXT>, the
+ * input's kind telling) becomes, per frame i from 1, "Frame{i}: " <img> <IMG_CONTEXT> x num_image_token </img>,
+ * the frames joined by "\n". The frames' rows hold <IMG_CONTEXT> (desc.video_row_id).
+ *     | value           | original                                   | hf                                          |
+ *     | --------------- | ------------------------------------------ | ------------------------------------------- |
+ *     | frames          | num_segments (32) segment midpoints        | every frame; when sampling, num_frames from |
+ *     |                 |                                            | video_preprocessor_config.json or the run   |
+ *     | tile            | the image tile side, ImageNet              | the video processor's size (must be S),     |
+ *     |                 |                                            | mean, std (else preprocessor_config.json's) |
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/json.h"
-#include "media/internvl_pre.h"
+#include "media/internvl_video_pre.h"
 #include "models/config.h"
-#include "models/model.h"
+#include "models/internvl_processor.h"
 
 typedef struct ivl_proc {
     mt_internvl_pre_cfg pre;
+    mt_internvl_pre_cfg video_pre;   /* a frame's tile: its side, mean and std (hf: the video processor's) */
+    mt_internvl_video_params video;  /* the sampling the folder asks for, before a run's mt_video_params */
+    const mt_tokenizer *tok;         /* for the frames' "FrameN: " text (NULL: the folder has none) */
     int64_t patch;           /* p */
     int64_t tokens_per_tile; /* num_image_token */
     int32_t img_start, img_end, img_context; /* -1: the folder has no tokenizer.json */
+    int32_t video_token;                     /* hf's <video>, or -1: a video takes the image placeholder */
     char tokenizer_path[4200];
 } ivl_proc;
 
@@ -185,8 +202,56 @@ static int64_t token_id(const cJSON *tok, const char *text) {
     return cJSON_IsNumber(id) ? (int64_t)id->valuedouble : -1;
 }
 
-/* The three image tokens' ids; all -1 when the folder has no tokenizer.json (image_tokens then refuses). */
-static mt_status load_tokens(const mt_model *m, ivl_proc *p, mt_err *err) {
+/* The hf layout's video processor: video_preprocessor_config.json, else preprocessor_config.json (transformers'
+ * fallback for folders saved before video processors), else the image tiles' values; the class defaults for what the
+ * file omits (InternVLVideoProcessor: size 384, CLIP mean and std, do_sample_frames false, initial_shift true). */
+static mt_status load_hf_video(const char *dir, ivl_proc *p, mt_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/video_preprocessor_config.json", dir);
+    bool own = mt_file_exists(path);
+    if (!own) snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    p->video_pre = p->pre;
+    p->video_pre.min_tiles = p->video_pre.max_tiles = 1;
+    p->video_pre.dynamic = p->video_pre.thumbnail = false;
+    if (!mt_file_exists(path)) return MT_OK;
+    cJSON *root;
+    mt_status st = mt_json_parse_file(path, MT_JSON_MAX_FILE, &root, err);
+    if (st) return st;
+    mt_cfg r = {path, "", err, MT_OK};
+    if (!cJSON_IsObject(root)) mt_cfg_fail(&r, MT_ERR_FORMAT, "top level must be an object");
+    const char *type = own ? mt_cfg_str_opt(&r, root, "video_processor_type", NULL) : NULL;
+    if (type && strcmp(type, "InternVLVideoProcessor") != 0)
+        mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "field \"video_processor_type\" = \"%.80s\": InternVL videos are made by "
+                    "InternVLVideoProcessor", type);
+    static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    memcpy(p->video_pre.mean, clip_mean, sizeof clip_mean);
+    memcpy(p->video_pre.std, clip_std, sizeof clip_std);
+    p->video_pre.tile_size = read_hf_size(&r, root, 384);
+    const char *flags[] = {"do_resize", "do_rescale", "do_normalize", "do_convert_rgb"};
+    for (size_t i = 0; i < MT_ARRAY_LEN(flags); i++) require_true(&r, root, flags[i]);
+    if (mt_cfg_bool_opt(&r, root, "do_center_crop", false))
+        mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "field \"do_center_crop\": true is not supported for InternVL videos");
+    if (mt_cfg_int_opt(&r, root, "resample", 0, 5, 3) != 3)
+        mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "field \"resample\": only 3 (BICUBIC) is supported");
+    read_triple(&r, root, "image_mean", -10.0, 10.0, p->video_pre.mean);
+    read_triple(&r, root, "image_std", 1e-6, 10.0, p->video_pre.std);
+    p->video_pre.rescale_factor = mt_cfg_num_opt(&r, root, "rescale_factor", 1e-12, 1.0, p->video_pre.rescale_factor);
+    if (own) {
+        p->video.sample = mt_cfg_bool_opt(&r, root, "do_sample_frames", false);
+        p->video.num_frames = mt_cfg_int_opt(&r, root, "num_frames", 0, MT_INTERNVL_MAX_VIDEO_FRAMES, 0);
+        p->video.fps = mt_cfg_num_opt(&r, root, "fps", 0.0, 1000.0, 0.0);
+        const cJSON *shift = cJSON_GetObjectItemCaseSensitive(root, "initial_shift");
+        if (cJSON_IsBool(shift)) p->video.initial_shift = cJSON_IsTrue(shift) ? -1.0 : 0.0;
+        else if (shift && !cJSON_IsNull(shift)) p->video.initial_shift = mt_cfg_num_opt(&r, root, "initial_shift", 0.0, 1e9, 0.0);
+    }
+    cJSON_Delete(root);
+    return r.st;
+}
+
+/* The three image tokens' ids; all -1 when the folder has no tokenizer.json (image_tokens then refuses). hf: the
+ * video placeholder's id too (tokenizer_config.json's video_token, "<video>"), -1 when the tokenizer lacks it. */
+static mt_status load_tokens(const mt_model *m, ivl_proc *p, bool hf, mt_err *err) {
     const char *names[3] = {"<img>", "</img>", "<IMG_CONTEXT>"};
     const char *keys[3] = {"start_image_token", "end_image_token", "context_image_token"};
     char path[4200];
@@ -212,6 +277,14 @@ static mt_status load_tokens(const mt_model *m, ivl_proc *p, mt_err *err) {
             st = mt_err_set(err, MT_ERR_FORMAT, "%s: token \"%s\" has id %lld, outside the vocabulary of %lld",
                             p->tokenizer_path, names[i], (long long)id, (long long)V);
         *ids[i] = (int32_t)id;
+    }
+    const char *video = NULL;
+    p->video_token = -1;
+    if (!st && hf && tok) st = mt_json_str_opt(tc, "video_token", path, &video, err);
+    if (!video) video = "<video>";
+    if (!st && hf && tok) {
+        int64_t id = token_id(tok, video);
+        p->video_token = id >= 0 && id < (m->desc.vocab_size > 0 ? m->desc.vocab_size : INT32_MAX) ? (int32_t)id : -1;
     }
     cJSON_Delete(tc);
     cJSON_Delete(tok);
@@ -249,8 +322,15 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
         if (mt_cfg_bool_opt(&r, cfg, "pad2square", false))
             mt_cfg_fail(&r, MT_ERR_UNSUPPORTED, "field \"pad2square\": true is not supported");
         st = r.st;
+        /* the model card's load_video: one tile per frame (max_num 1), no thumbnail */
+        p->video_pre = p->pre;
+        p->video_pre.min_tiles = p->video_pre.max_tiles = 1;
+        p->video_pre.dynamic = p->video_pre.thumbnail = false;
+        mt_internvl_video_params_default(MT_INTERNVL_TILING_ORIGINAL, &p->video);
     } else if (!st) {
         st = load_hf_pre(m->dir, vision_side, &p->pre, err);
+        mt_internvl_video_params_default(MT_INTERNVL_TILING_HF, &p->video);
+        if (!st) st = load_hf_video(m->dir, p, err);
     }
     const char *side_name = original ? "the tile side (force_image_size or vision_config.image_size)"
                                      : "the tile side (preprocessor_config.json's size; vision_config.image_size where it has none)";
@@ -284,7 +364,13 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
         p->pre.min_tiles = MT_MIN(p->pre.min_tiles, p->pre.max_tiles);
     }
     if (!st) st = mt_internvl_pre_cfg_check(&p->pre, err);
-    if (!st) st = load_tokens(m, p, err);
+    /* InternVLProcessor gives every frame image_seq_length tokens: frames of another side would not fill them */
+    if (!st && p->video_pre.tile_size != p->pre.tile_size)
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: video frames of %lld pixels a side (the video processor's size) differ "
+                        "from the image tiles' %lld, whose token count every frame takes", m->dir,
+                        (long long)p->video_pre.tile_size, (long long)p->pre.tile_size);
+    if (!st) st = mt_internvl_pre_cfg_check(&p->video_pre, err);
+    if (!st) st = load_tokens(m, p, !original, err);
     mt_model_desc *d = &m->desc;
     if (!st && p->img_context >= 0 && d->image_token_id >= 0 && d->image_token_id != p->img_context)
         st = mt_err_set(err, MT_ERR_FORMAT, "%s: field \"image_token_id\" = %lld, but %s gives <IMG_CONTEXT> id %d",
@@ -297,7 +383,13 @@ static mt_status load(mt_model *m, const cJSON *cfg, const char *path, void **im
         d->image_token_id = p->img_context;
         d->vision_start_id = p->img_start;
         d->vision_end_id = p->img_end;
+        /* a frame is an image tile: its rows hold <IMG_CONTEXT>; the prompt marks a video by <video> where the
+         * tokenizer has it, else by the image placeholder itself (the original's model card writes <image> per
+         * frame), the input's kind then telling them apart */
+        d->video_row_id = p->img_context;
+        d->video_token_id = p->video_token >= 0 ? p->video_token : p->img_context;
     }
+    p->tok = m->tok;
     *impl = p;
     return MT_OK;
 }
@@ -346,6 +438,106 @@ static mt_status image_tokens(const void *impl, mt_image_grid g, int32_t *out, i
     return MT_OK;
 }
 
+/* The feature rows of an input: a video's frames are one tile each (any number of them). */
+static mt_status input_rows(const ivl_proc *p, const mt_image_input *in, int64_t *rows, mt_err *err) {
+    mt_image_grid g = in->grid;
+    int64_t per_tile;
+    if (in->video && (g.t < 1 || g.t > MT_INTERNVL_MAX_VIDEO_FRAMES))
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "video grid %lldx%lldx%lld: InternVL takes 1..%d frames",
+                          (long long)g.t, (long long)g.h, (long long)g.w, MT_INTERNVL_MAX_VIDEO_FRAMES);
+    mt_status st = check_grid(p, in->video ? (mt_image_grid){1, g.h, g.w} : g, &per_tile, err);
+    if (!st) *rows = g.t * per_tile;
+    return st;
+}
+
+/* Appends k ids at out + *n where they fit (cap), counting them all in *n. */
+static void put_ids(int32_t *out, int64_t cap, int64_t *n, const int32_t *ids, int64_t k) {
+    for (int64_t i = 0; i < k; i++, (*n)++)
+        if (out && *n < cap) out[*n] = ids[i];
+}
+
+/* A video's placeholder becomes, per frame i from 1, "Frame{i}: " <img> <IMG_CONTEXT> x rows </img>, the frames
+ * joined by "\n" (InternVLProcessor's "\n".join; the model card's video_prefix ends every frame with "\n", the last
+ * one being the newline a chat template writes after the placeholder). The text is tokenized piece by piece: the
+ * image tokens are special, so only a prompt whose text runs into the placeholder without a newline would
+ * tokenize "Frame1: " otherwise. */
+static mt_status video_tokens(const void *impl, const mt_image_input *in, int32_t *out, int64_t cap, int64_t *n,
+                              mt_err *err) {
+    const ivl_proc *p = impl;
+    int64_t rows;
+    mt_status st = input_rows(p, in, &rows, err);
+    if (st) return st;
+    if (p->img_context < 0)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "%s is needed for the ids of <img>, <IMG_CONTEXT> and </img>",
+                          p->tokenizer_path);
+    if (!p->tok)
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "an InternVL video needs the model's tokenizer: each frame is "
+                          "introduced by the text \"FrameN: \"");
+    int64_t per = rows / in->grid.t;
+    *n = 0;
+    for (int64_t f = 0; f < in->grid.t; f++) {
+        char text[48];
+        int len = snprintf(text, sizeof text, "%sFrame%lld: ", f ? "\n" : "", (long long)(f + 1));
+        int32_t *ids = NULL;
+        size_t k = 0;
+        if ((st = mt_tokenizer_encode(p->tok, text, (size_t)len, false, &ids, &k, err)))
+            return mt_err_prefix(err, "video frame text \"%s\"", text);
+        put_ids(out, cap, n, ids, (int64_t)k);
+        mt_free(ids);
+        put_ids(out, cap, n, &p->img_start, 1);
+        for (int64_t r = 0; r < per; r++) put_ids(out, cap, n, &p->img_context, 1);
+        put_ids(out, cap, n, &p->img_end, 1);
+    }
+    return MT_OK;
+}
+
+/* The run's sampling (mt_video_params) over the folder's: nframes or fps choose the count and turn sampling on,
+ * max_frames caps it; the others size Qwen's frames and have no meaning for one-tile frames. */
+static mt_internvl_video_params video_params(const ivl_proc *p, const mt_video_params *vp) {
+    mt_internvl_video_params q = p->video;
+    if (vp->nframes > 0) {
+        q.num_frames = vp->nframes;
+        q.fps = 0;
+        q.sample = true;
+    } else if (vp->fps > 0) {
+        q.num_frames = 0;
+        q.fps = vp->fps;
+        q.sample = true;
+    }
+    if (vp->max_frames > 0) q.max_frames = vp->max_frames;
+    return q;
+}
+
+static mt_status preprocess_video(const void *impl, const char *path, const mt_video_params *vp, float **pixels,
+                                  mt_image_input *out, mt_err *err) {
+    const ivl_proc *p = impl;
+    mt_internvl_video clip;
+    mt_status st = mt_internvl_video_sample(p, path, vp, &clip, err);
+    if (st) return st;
+    int64_t g = clip.tile_size / p->patch;
+    *pixels = clip.pixel_values;
+    clip.pixel_values = NULL;
+    *out = (mt_image_input){.pixels = *pixels, .n_patches = clip.n_frames * g * g, .grid = {clip.n_frames, g, g},
+                            .patch_dim = 3 * p->patch * p->patch, .video = true};
+    mt_internvl_video_free(&clip);
+    return MT_OK;
+}
+
+mt_status mt_internvl_video_sample(const void *impl, const char *path, const mt_video_params *vp,
+                                   mt_internvl_video *out, mt_err *err) {
+    const ivl_proc *p = impl;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return mt_err_set(err, MT_ERR_UNSUPPORTED, "%s: a folder of frames; InternVL samples video files only", path);
+    /* a model that cannot place a video refuses it before the decoding, which may take long */
+    int64_t g = p->video_pre.tile_size / p->patch, n;
+    mt_image_input probe = {.grid = {1, g, g}, .video = true};
+    mt_status st = video_tokens(p, &probe, NULL, 0, &n, err);
+    if (st) return st;
+    mt_internvl_video_params q = video_params(p, vp);
+    return mt_internvl_video_from_file(path, &q, &p->video_pre, out, err);
+}
+
 /* Positions count up from start over every row, image rows included; the images only have to match the feature
  * rows the prompt holds. */
 static mt_status positions(const mt_model *m, const void *impl, const int32_t *ids, int64_t L,
@@ -354,10 +546,10 @@ static mt_status positions(const mt_model *m, const void *impl, const int32_t *i
     const ivl_proc *p = impl;
     int64_t want = 0, have = 0;
     for (int i = 0; i < n_images; i++) {
-        int64_t per_tile;
-        mt_status st = check_grid(p, images[i].grid, &per_tile, err);
-        if (st) return mt_err_prefix(err, "image %d", i + 1);
-        want += images[i].grid.t * per_tile;
+        int64_t rows;
+        mt_status st = input_rows(p, &images[i], &rows, err);
+        if (st) return mt_err_prefix(err, "%s %d", images[i].video ? "video" : "image", i + 1);
+        want += rows;
     }
     for (int64_t i = 0; i < L; i++) have += p->img_context >= 0 && ids[i] == p->img_context;
     if (have != want)
@@ -379,4 +571,4 @@ static int pixel_shape(const void *impl, const mt_image_input *img, int64_t shap
 }
 
 const mt_processor_part mt_processor_internvl = {"internvl processor", load, release, preprocess, image_tokens,
-                                                 positions, pixel_shape, NULL, NULL, NULL};
+                                                 positions, pixel_shape, video_tokens, preprocess_video, NULL};

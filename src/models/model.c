@@ -205,6 +205,7 @@ static mt_status load_parts(mt_model *m, const cJSON *cfg, const char *path, mt_
     int64_t V = dc.vocab;
     d->image_token_id = mt_cfg_int_opt(&r, cfg, "image_token_id", 0, V - 1, -1);
     d->video_token_id = mt_cfg_int_opt(&r, cfg, "video_token_id", 0, V - 1, -1);
+    d->video_row_id = d->video_token_id;
     d->vision_start_id = mt_cfg_int_opt(&r, cfg, "vision_start_token_id", 0, V - 1, -1);
     d->vision_end_id = mt_cfg_int_opt(&r, cfg, "vision_end_token_id", 0, V - 1, -1);
     const cJSON *ids_src = cJSON_GetObjectItemCaseSensitive(text, "bos_token_id") ? text : cfg;

@@ -160,7 +160,7 @@ typedef struct mt_processor_part {
     /* The shape transformers' processor gives the same pixels (InternVL: [tiles, 3, S, S]) into shape, returning
      * its rank; NULL: [n_patches, patch_dim]. */
     int (*pixel_shape)(const void *impl, const mt_image_input *img, int64_t shape[4]);
-    /* As image_tokens, for one video's placeholder (its rows hold desc.video_token_id); NULL: no videos. An
+    /* As image_tokens, for one video's placeholder (its rows hold desc.video_row_id); NULL: no videos. An
      * expansion holding desc.vision_start_id writes its own frame edges: it replaces the placeholder together with
      * the vision_start before it and the vision_end after it, where the prompt has them. */
     mt_status (*video_tokens)(const void *impl, const mt_image_input *video, int32_t *out, int64_t cap, int64_t *n,
@@ -221,6 +221,10 @@ typedef struct mt_model_desc {
     int64_t k_width, v_width; /* KV memory row widths */
     int pos_axes;             /* positions per row: 1, or 3 for M-RoPE */
     int64_t image_token_id, vision_start_id, vision_end_id, video_token_id; /* -1 when absent */
+    /* The id a video's feature rows hold once its placeholder is expanded: video_token_id, or image_token_id where
+     * frames are image tiles (InternVL). A video_token_id equal to image_token_id is a placeholder of either kind:
+     * the input it stands for tells which. */
+    int64_t video_row_id;
     int64_t eos_ids[MT_MAX_EOS];
     size_t n_eos;
     int64_t bos_id;

@@ -208,10 +208,15 @@ mt_status mt_chat_template_set_image_text(mt_chat_template *t, const char *marke
     return t->image_marker && t->image_token ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory");
 }
 
+/* An image or a video part: a text-only template marks both alike (InternVL's original layout writes <image> where
+ * a video goes too, as its model card does, and the input's kind tells them apart). */
 static bool is_image_part(const cJSON *part) {
+    static const char *const kinds[] = {"image", "image_url", "video", "video_url"};
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
-    if (cJSON_IsString(type)) return !strcmp(type->valuestring, "image") || !strcmp(type->valuestring, "image_url");
-    return cJSON_HasObjectItem(part, "image") || cJSON_HasObjectItem(part, "image_url");
+    for (size_t i = 0; i < MT_ARRAY_LEN(kinds); i++)
+        if (cJSON_IsString(type) ? !strcmp(type->valuestring, kinds[i]) : cJSON_HasObjectItem(part, kinds[i]))
+            return true;
+    return false;
 }
 
 /* One message's content list as the single string a text-only template takes (see set_image_text). */
@@ -229,8 +234,8 @@ static mt_status flatten_content(const mt_chat_template *t, const cJSON *parts, 
         } else {
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
             return mt_err_set(err, MT_ERR_UNSUPPORTED,
-                              "message %d, part %d: a \"%.40s\" part; this model's chat template takes text and images "
-                              "only",
+                              "message %d, part %d: a \"%.40s\" part; this model's chat template takes text, images and "
+                              "videos only",
                               msg, k, cJSON_IsString(type) ? type->valuestring : "(untyped)");
         }
     }

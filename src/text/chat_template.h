@@ -53,7 +53,7 @@ mt_status mt_chat_template_render(const mt_chat_template *t, const cJSON *messag
 /* For templates that take text only: InternVL's original repos ship a ChatML template that concatenates
  * message['content'], and their chat() (as vLLM and lmdeploy) writes "<image>\n" into the question, then swaps each
  * "<image>" of the rendered prompt for the image's tokens. With a marker set, a render writes every content list as
- * one string - text parts as they are, an image part as the marker followed by a newline unless the text after it
+ * one string - text parts as they are, an image or video part as the marker followed by a newline unless the text after it
  * starts with one (so LLaVA-style "<image>\nQ" data keeps its one newline) - and each marker in the rendered prompt
  * becomes token (the image placeholder token's text). Other part types are refused. marker NULL turns it off. */
 mt_status mt_chat_template_set_image_text(mt_chat_template *t, const char *marker, const char *token, mt_err *err);

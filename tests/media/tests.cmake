@@ -39,3 +39,11 @@ add_test(NAME media_video_ref
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/video_ref.py $<TARGET_FILE:video_ref> $<TARGET_FILE:mitten_cli>
                  ${CMAKE_CURRENT_BINARY_DIR}/video_ref_work)
 set_tests_properties(media_video_ref PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# InternVL's video frames (issue 13): `mitten preprocess --video` on tiny folders of both layouts against the model
+# card's load_video and transformers' InternVLVideoProcessor re-implemented with PyAV, PIL and torchvision: frame
+# indices equal, pixels within one uint8 level; refusals name what is wrong (ffmpeg makes the clips).
+add_test(NAME media_internvl_video
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_video_ref.py $<TARGET_FILE:mitten_cli>
+                 ${CMAKE_CURRENT_BINARY_DIR}/internvl_video_work)
+set_tests_properties(media_internvl_video PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

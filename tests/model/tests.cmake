@@ -31,3 +31,12 @@ add_test(NAME model_internlm2_train
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internlm2_train.py --mitten $<TARGET_FILE:mitten_cli>
                  --work ${CMAKE_BINARY_DIR}/model-internlm2-train)
 set_tests_properties(model_internlm2_train PROPERTIES LABELS ref TIMEOUT 300 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+
+# InternVL videos end to end (issue 13): mitten run --video (alone and after an image), serve's video_url and
+# --max-frames on tiny checkpoints of both layouts, against internvl_ref.py's greedy answer on the prompt each
+# reference builds (the model card's "FrameN: <image>\n" prefix; InternVLProcessor's joined frames); SKIP without ffmpeg.
+add_test(NAME model_internvl_video
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/internvl_video.py --mitten $<TARGET_FILE:mitten_cli>
+                 --work ${CMAKE_BINARY_DIR}/model-internvl-video)
+set_tests_properties(model_internvl_video PROPERTIES LABELS ref TIMEOUT 300 SKIP_RETURN_CODE 77
+                     ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

@@ -47,8 +47,8 @@ import safetensors_io as st  # noqa: E402
 TEXT_ID_LIMIT = 256  # make-inputs draws text ids from the byte tokens, below every added token
 # tiny tokenizer: bytes 0-255 as GPT-2 characters, then these added tokens (bos 300, eos 301 as q3ck's tiny text)
 ADDED = {300: "<|endoftext|>", 301: "<|im_end|>", 302: "<|im_start|>", 303: "<img>", 304: "</img>",
-         305: "<IMG_CONTEXT>"}
-IMG_START, IMG_END, IMG_CONTEXT = 303, 304, 305
+         305: "<IMG_CONTEXT>", 306: "<video>"}
+IMG_START, IMG_END, IMG_CONTEXT, VIDEO = 303, 304, 305, 306
 VOCAB = 320  # q3ck's tiny text vocabulary
 
 CASES = {
@@ -57,6 +57,11 @@ CASES = {
     "one_tile": [5, (1, 32), 7],
     "two_images": [4, (3, 32), 5, (1, 32), 6],
     "interp": [3, (2, 24), 4, (1, 40), 2],  # position embedding interpolated down (8 -> 6) and up (8 -> 10)
+    # videos ("video", frames, S): each frame one tile after its "FrameN: " text (see video_ids)
+    "video": [4, ("video", 3, 32), 6],
+    "image_video": [3, (2, 32), 4, ("video", 2, 32), 5],
+    "video_image": [2, ("video", 4, 32), 3, (1, 32), 4],
+    "video_chunks": [2, ("video", 11, 32), 3],  # more frames than mitten's tower takes in one pass (8)
 }
 
 # Tensor names after the vision prefix / projector prefix (convert: ORIGINAL_TO_CONVERTED_KEY_MAPPING_*)
@@ -292,6 +297,8 @@ CHAT_TEMPLATE = """{%- for message in messages -%}
 {%- for part in message['content'] -%}
 {%- if part['type'] == 'image' or 'image' in part or 'image_url' in part -%}
 <IMG_CONTEXT>
+{% elif part['type'] == 'video' or 'video' in part -%}
+<video>
 {% elif 'text' in part -%}
 {{ part['text'] }}
 {%- endif -%}
@@ -654,28 +661,59 @@ def cmd_extract_llm(a):
     print(f"wrote {a.out} ({raw['architectures'][0]})")
 
 
+def video_ids(cfg, frames, rows):
+    """A video's tokens as the references write them, frame i from 1: hf InternVLProcessor._insert_media_placeholders
+    "\n".join(f"Frame{i}: <img>" + <IMG_CONTEXT> x rows + "</img>"); orig (model card) video_prefix
+    "".join(f"Frame{i}: <image>\n") with each <image> so expanded, whose last "\n" is the one a chat template writes
+    after the placeholder (make-inputs puts it in the text after). The tiny tokenizer's text ids are the bytes."""
+    ids = []
+    for f in range(frames):
+        ids += list((("\n" if f else "") + f"Frame{f + 1}: ").encode()) + [IMG_START] + [cfg.image_token_id] * rows
+        ids.append(IMG_END)
+    return ids
+
+
 def build_inputs(cfg, case, seed):
-    """ids int64 [L] (each image <img>, <IMG_CONTEXT> x its feature rows, </img>) and pixel values per image
-    [T, 3, S, S], standard normal (already "normalised")."""
+    """ids int64 [L] (each image <img>, <IMG_CONTEXT> x its feature rows, </img>; each video video_ids), the same
+    prompt with one placeholder per input (an image's <IMG_CONTEXT>; a video's <video> in the hf layout, whose
+    tokenizer has it, else <IMG_CONTEXT> too, as the original's text-only template marks both alike), pixel values
+    per input [T, 3, S, S] (a video's T its frames), standard normal (already "normalised"), and which are videos."""
     gen = torch.Generator().manual_seed(seed)
-    ids, images = [], []
+    ids, prompt, images, videos = [], [], [], []
     s = shuffle(cfg)
     for part in CASES[case]:
         if isinstance(part, int):
-            ids += torch.randint(0, TEXT_ID_LIMIT, (part,), generator=gen).tolist()
+            text = torch.randint(0, TEXT_ID_LIMIT, (part,), generator=gen).tolist()
+            if prompt and prompt[-1] in (IMG_CONTEXT, VIDEO) and videos and videos[-1]:
+                text[0] = ord("\n")  # the newline a chat template writes after a video's placeholder
+            ids += text
+            prompt += text
+            continue
+        if part[0] == "video":
+            _, frames, side = part
+            ids += video_ids(cfg, frames, (side // cfg.patch // s) ** 2)
+            prompt.append(VIDEO if cfg.layout == "hf" else cfg.image_token_id)
+            images.append(torch.randn(frames, 3, side, side, generator=gen))
+            videos.append(True)
             continue
         tiles, side = part
         rows = tiles * (side // cfg.patch // s) ** 2
         ids += [IMG_START] + [cfg.image_token_id] * rows + [IMG_END]
+        prompt.append(cfg.image_token_id)
         images.append(torch.randn(tiles, 3, side, side, generator=gen))
-    return torch.tensor(ids, dtype=torch.int64), images
+        videos.append(False)
+    return torch.tensor(ids, dtype=torch.int64), images, torch.tensor(prompt, dtype=torch.int64), videos
 
 
 def cmd_make_inputs(a):
     m = load(a.model)
-    ids, images = build_inputs(m.cfg, a.case, a.seed)
+    ids, images, prompt, videos = build_inputs(m.cfg, a.case, a.seed)
     os.makedirs(a.out, exist_ok=True)
     np.save(os.path.join(a.out, "ids.npy"), ids.numpy())
+    np.save(os.path.join(a.out, "prompt_ids.npy"), prompt.numpy())
+    if any(videos):
+        with open(os.path.join(a.out, "videos.txt"), "w") as f:
+            f.write("".join(f"{k}\n" for k, v in enumerate(videos) if v))
     for k, pv in enumerate(images):
         np.save(os.path.join(a.out, f"pv{k}.npy"), pv.numpy().astype(np.float32))
     print(f"wrote {a.out}: {ids.numel()} tokens, {len(images)} images")

@@ -55,7 +55,7 @@ def run(_tmp):
         check(results, f"{vision} + {llm}: original -> transformers -> original keeps the weights and the model's fields", same)
         orig, hf = ref.Model(cfg, W), ref.Model(ref.Config(raw_hf), W_hf)
         for case in ("two_images", "interp"):
-            ids, images = ref.build_inputs(cfg, case, 3)
+            ids, images, _, _ = ref.build_inputs(cfg, case, 3)
             a = ref.prefill(orig, None, ids, images)[0]
             b = ref.prefill(hf, None, ids, images)[0]
             err = float((a - b).abs().max())

@@ -27,6 +27,7 @@ QWEN2_VL = [sys.executable, os.path.join(HERE, "qwen2_vl_ref.py")]
 QWEN3 = [sys.executable, os.path.join(HERE, "qwen3_ref.py")]
 INTERNVL = [sys.executable, os.path.join(HERE, "internvl_ref.py")]
 IVL_CASES = ["text", "one_tile", "two_images", "interp"]
+IVL_VIDEO_CASES = ["video", "image_video", "video_image", "video_chunks"]
 
 # name: (reference CLI, its --variant, cases, dtype, extra make-checkpoint arguments)
 VARIANTS = {
@@ -64,6 +65,12 @@ VARIANTS = {
     # (RMSNorm, q/k norm) with a Qwen3 decoder, select_layer -2 and the transposed v1 pixel shuffle
     "internvl_hf": (INTERNVL, "hf", IVL_CASES, "float32", []),
     "internvl_original": (INTERNVL, "original", IVL_CASES, "float32", []),
+    # InternVL videos, one placeholder per input expanded by mitten (logits --expand): each frame one tile after its
+    # "FrameN: " text; alone, after and before an image, and one of more frames than a pass of mitten's tower (also
+    # run without dumps, where the tower takes 8 frames a pass)
+    "internvl_hf_video": (INTERNVL, "hf", IVL_VIDEO_CASES, "float32", []),
+    "internvl_original_video": (INTERNVL, "original", IVL_VIDEO_CASES, "float32", []),
+    "internvl_internlm2_video": (INTERNVL, "original", ["image_video"], "float32", ["--llm", "internlm2"]),
     "internvl_hf_from_original": (INTERNVL, "hf", ["two_images", "interp"], "float32", ["--via", "original"]),
     "internvl_original_from_hf": (INTERNVL, "original", ["two_images", "interp"], "float32", ["--via", "hf"]),
     "internvl_6b_qwen3": (INTERNVL, "original", ["one_tile", "two_images", "interp"], "float32",
@@ -81,7 +88,9 @@ VARIANTS = {
 # variants whose mitten run loads only the language model of the reference's checkpoint
 LLM_ONLY = {"internlm2_text"}
 # variants whose mitten run expands the placeholders of prompt_ids.npy itself (logits --expand)
-EXPAND = {"qwen3_vl_video"}
+EXPAND = {"qwen3_vl_video", "internvl_hf_video", "internvl_original_video", "internvl_internlm2_video"}
+# cases whose logits are checked again from a run without dumps (a dump makes mitten's tower take one pass)
+NO_DUMP = {"video_chunks"}
 
 
 def run(cmd):
@@ -107,12 +116,16 @@ def mitten_logits(binary, model, inputs, out_dir, greedy, expand=False):
         else:
             cmd += ["--pixel-values", pv, "--grid", g[0]]
     i = 0
+    videos = set()  # InternVL: which tile arrays are videos (frames, one tile each)
+    if os.path.exists(os.path.join(inputs, "videos.txt")):
+        videos = {int(k) for k in open(os.path.join(inputs, "videos.txt")).read().split()}
     while not grids and os.path.exists(os.path.join(inputs, "pv%d.npy" % i)):  # tiles [T, 3, S, S], no grid
-        cmd += ["--pixel-values", os.path.join(inputs, "pv%d.npy" % i)]
+        cmd += ["--video-pixel-values" if i in videos else "--pixel-values", os.path.join(inputs, "pv%d.npy" % i)]
         i += 1
     if greedy:
         cmd += ["--greedy", str(greedy), "--greedy-out", os.path.join(out_dir, "greedy.npy")]
     run(cmd)
+    return cmd
 
 
 def compare(ref_dir, got_dir, tol, exact_ids):
@@ -179,7 +192,17 @@ def main():
             os.makedirs(got_dir, exist_ok=True)
             run(REF + ["dump", "--model", model, "--inputs", inputs, "--out", ref_dir, "--greedy", "16"] +
                 ([] if REF is INTERNVL else ["--compute", compute]))
-            mitten_logits(a.mitten, mitten_model, inputs, got_dir, 16, a.variant in EXPAND)
+            cmd = mitten_logits(a.mitten, mitten_model, inputs, got_dir, 16, a.variant in EXPAND)
+            if case in NO_DUMP and tol is not None:
+                plain = os.path.join(a.work, "plain_%s_%s" % (case, label))
+                os.makedirs(plain, exist_ok=True)
+                k = cmd.index("--dump-dir")
+                run(cmd[:k] + cmd[k + 2:] + ["--out", os.path.join(plain, "logits.npy")])
+                ref = np.load(os.path.join(ref_dir, "logits.npy"))
+                err = float(np.max(np.abs(np.load(os.path.join(plain, "logits.npy")) - ref)))
+                print("%-14s %-5s logits without dumps: max abs error %.3g" % (case, label, err))
+                if not err <= tol[0]:
+                    all_failures.append("%s/%s: logits without dumps, max abs error %.3g" % (case, label, err))
             if tol is None:
                 ref = np.load(os.path.join(ref_dir, "logits.npy"))
                 got = np.load(os.path.join(got_dir, "logits.npy"))

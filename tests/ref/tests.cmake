@@ -22,7 +22,8 @@ set_tests_properties(ref_internvl_selfcheck PROPERTIES LABELS ref TIMEOUT 120
 foreach(variant qwen2_5_vl qwen2_vl qwen2_5_vl_video qwen2_vl_video bf16 qwen2 qwen3 qwen3_moe qwen3_vl qwen3_vl_4x qwen3_vl_video qwen3_vl_moe qwen3_swa qwen2_swa
                 qwen3_moe_swa qwen2_moe internvl_hf internvl_original internvl_hf_from_original
                 internvl_original_from_hf internvl_6b_qwen3 internvl_internlm2 internvl_hf_internlm2
-                internlm2_text llama llama_4x internvl_llama)
+                internlm2_text llama llama_4x internvl_llama internvl_hf_video internvl_original_video
+                internvl_internlm2_video)
   add_test(NAME ref_parity_${variant}
            COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/parity.py --mitten $<TARGET_FILE:mitten_cli>
                    --work ${CMAKE_BINARY_DIR}/ref-work/${variant} --variant ${variant})

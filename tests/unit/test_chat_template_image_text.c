@@ -71,8 +71,11 @@ int main(void) {
     static const char with_nul[] = "<|im_start|>user\na\0b<|im_end|>\n<|im_start|>assistant\n";
     expect_n("[{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"a\\u0000b\"}]}]", with_nul,
              sizeof with_nul - 1, __LINE__);
-    expect_error("[{\"role\": \"user\", \"content\": [{\"type\": \"video\"}]}]",
-                 "message 0, part 0: a \"video\" part; this model's chat template takes text and images only",
+    /* a video is marked as an image is (InternVL's original: the input's kind tells them apart) */
+    expect("[{\"role\": \"user\", \"content\": [{\"type\": \"video\"}, {\"type\": \"text\", \"text\": \"Q\"}]}]",
+           "<|im_start|>user\n<IMG_CONTEXT>\nQ<|im_end|>\n<|im_start|>assistant\n", __LINE__);
+    expect_error("[{\"role\": \"user\", \"content\": [{\"type\": \"audio\"}]}]",
+                 "message 0, part 0: a \"audio\" part; this model's chat template takes text, images and videos only",
                  __LINE__);
     expect_error("[{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"x\"}, {\"type\": 3}]}]",
                  "message 0, part 1: a \"(untyped)\" part", __LINE__);

@@ -48,7 +48,7 @@ static void *load(const mt_processor_part *part, const char *extra, mt_model *m)
     CHECK(mt_json_parse(config, strlen(config), path, &cfg, &err) == MT_OK);
     *m = (mt_model){.dir = tmpdir};
     m->desc.image_token_id = IMG;
-    m->desc.video_token_id = VID;
+    m->desc.video_token_id = m->desc.video_row_id = VID;
     m->desc.pos_axes = 3;
     m->desc.vision_start_id = VS;
     m->desc.vision_end_id = VE;

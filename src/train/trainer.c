@@ -640,9 +640,11 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
     char **ptext = mt_calloc((size_t)np + 1, sizeof *ptext);
     mt_status st = sample && pixels && inputs && prompts && comp && items && terms && total && adv && ptext
                        ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory for a GRPO step");
-    int64_t max_prompt = 0, images = 0;
+    int64_t max_prompt = 0, images = 0, *place = mt_calloc((size_t)np + 1, sizeof *place);
+    if (!st && !place) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory for a GRPO step");
     for (int64_t p = 0; p < np && !st; p++) {
-        sample[p] = sample_index(r, epoch, first + rank + p * world);
+        place[p] = rank + p * world; /* the answers' seeds are the prompt's place in the step: any -np draws alike */
+        sample[p] = sample_index(r, epoch, first + place[p]);
         const mt_prepared_sample *s = &r->data->samples[sample[p]];
         for (int k = 0; k < s->tok.n_images && !st; k++)
             st = mt_prepared_pixels(r->m, s, k, &pixels[p * MT_DATASET_MAX_IMAGES + k],
@@ -666,7 +668,8 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
         st = mt_sched_new(r->m, &(mt_sched_params){.n_threads = r->o->threads, .max_active = (int)nc,
                                                    .n_ctx = max_prompt + c->max_new + 1}, &sch, err);
     if (!st && np > 0)
-        st = mt_rollout_run(sch, prompts, (int)np, &(mt_rollout_opts){.group = G, .max_new = c->max_new, .sampling = sm},
+        st = mt_rollout_run(sch, prompts, (int)np, &(mt_rollout_opts){.group = G, .max_new = c->max_new, .sampling = sm,
+                                                           .prompt_index = place},
                             comp, &rs, err);
     mt_sched_free(sch);
     /* the completions as samples, their text scored */
@@ -795,6 +798,7 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
     mt_free(comp);
     mt_free(g);
     mt_free(sample);
+    mt_free(place);
     mt_free(pixels);
     mt_free(inputs);
     mt_free(prompts);

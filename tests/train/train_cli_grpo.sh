@@ -5,7 +5,8 @@
 # metrics; kill -9 + --resume ends bit-identical to an uninterrupted run; a prompt without the "answer" the answer
 # reward needs, or ending with the assistant's turn, is skipped naming file:line; a reward command that hangs, crashes
 # or prints garbage scores 0 with a warning and the run goes on; groups whose rewards are all equal give zero
-# advantages and no NaN; GRPO flags without --method grpo are refused.
+# advantages and no NaN; GRPO flags without --method grpo are refused; mpirun -np 2 gives one process's rewards and
+# weights.
 # usage: train_cli_grpo.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
@@ -93,6 +94,26 @@ wait $pid 2>/dev/null
 check "--resume after kill -9" 0 "$mitten" train --resume "$runs/b"
 expect_err "--resume" "resuming from"
 same_runs "resumed after kill -9" "$runs/a" "$runs/b" adapter/adapter_model.safetensors model/model.safetensors
+
+# mpirun -np 2: each rank generates for its own prompts (seeded by their place in the step), gradients summed: the
+# rewards of one process, the weights within the all-reduce's rounding
+if command -v mpirun >/dev/null && ldd "$mitten" | grep -q libmpi; then
+  mpi=(--threads 1 --batch 4 --max-steps 2 --lora 4)
+  check "GRPO, one process" 0 "$mitten" train "${common[@]}" "${mpi[@]}" --out "$runs/single"
+  check "GRPO, mpirun -np 2" 0 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+    mpirun -np 2 --oversubscribe "$mitten" train "${common[@]}" "${mpi[@]}" --out "$runs/mpi"
+  /usr/bin/python3 "$src/tests/train/st_compare.py" "$runs/single/model/model.safetensors" \
+    "$runs/mpi/model/model.safetensors" --rtol 5e-5 >"$work/cmp" ||
+    { echo "FAIL mpirun -np 2 differs from one process"; tail -3 "$work/cmp"; fail=$((fail + 1)); }
+  /usr/bin/python3 - "$runs/single" "$runs/mpi" <<'PY' || { echo "FAIL mpirun -np 2: other rewards"; fail=$((fail + 1)); }
+import json, sys
+r = [[e["reward"] for e in json.load(open(f"{d}/checkpoint-2/trainer_state.json"))["grpo_history"]] for d in sys.argv[1:]]
+sys.exit(r[0] != r[1])
+PY
+else
+  echo "(no mpirun or no MPI build: the two-process check is not run)"
+fi
 
 # bad prompts
 check "bad prompts are skipped" 0 "$mitten" train "${common[@]}" --data "$data/bad.jsonl" --out "$runs/bad" --max-steps 1

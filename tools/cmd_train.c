@@ -10,6 +10,15 @@
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
+/* --reward-cmd CMD as the term cmd=CMD, kept in owned[] (freed by the caller). */
+static const char *cmd_spec(const char *cmd, char **owned, int *n_owned) {
+    size_t n = strlen(cmd) + 5;
+    char *s = *n_owned < MT_REWARD_MAX_TERMS ? mt_malloc(n) : NULL;
+    if (s) snprintf(s, n, "cmd=%s", cmd);
+    if (s) owned[(*n_owned)++] = s;
+    return s;
+}
+
 static const char train_usage[] =
     "usage: mitten train -m DIR --data FILE --out DIR [options]\n"
     "       mitten train --resume OUT_DIR\n\n"
@@ -20,11 +29,29 @@ static const char train_usage[] =
     "and \"rejected\" answers) or TRL's ({prompt, chosen, rejected}), with images. The reference is the initial\n"
     "model (with LoRA: the base), scored once before step 1 into OUT/ref_logps.json. --eval-data takes held-out\n"
     "pairs: eval loss, reward accuracy, margin and the pairs whose chosen answer scores higher.\n\n"
+    "--method grpo trains on prompts (conversations / messages ending with the user's turn, or TRL's {prompt},\n"
+    "with images; other fields such as \"answer\" or \"box\" are kept for the rewards): each step samples --group\n"
+    "answers per prompt with the model being trained, scores them with the rewards, and takes --inner-steps\n"
+    "updates of the clipped objective with a KL to the initial model (with LoRA: the base) as DeepSeekMath and TRL's\n"
+    "GRPOTrainer. OUT/trainer_state.json keeps the rewards, KL, clip fractions and lengths of each step.\n\n"
     "options:\n"
-    "  --method M           sft (default) or dpo\n"
+    "  --method M           sft (default), dpo or grpo\n"
     "  --loss L             DPO loss: sigmoid (default), ipo, hinge (TRL's DPOTrainer formulas)\n"
     "  --beta B             DPO beta (default 0.1)   --label-smoothing S (sigmoid only; default 0)\n"
     "  --sft-weight W       adds W * the chosen answers' mean token NLL (MPO / RPO; default 0)\n"
+    "  --reward SPEC        GRPO reward term NAME[@WEIGHT][=ARG], repeatable: answer (the final answer equals the\n"
+    "                       sample's \"answer\"), regex=P, format (<think>...</think> then an answer), json[=SCHEMA],\n"
+    "                       iou (with the sample's \"box\"), cmd=CMD; the reward is their weighted sum\n"
+    "  --reward-cmd CMD     the term cmd=CMD: runs CMD with {prompt, completion, sample} JSON on stdin, reads a\n"
+    "                       number; a failure, garbage or a timeout scores 0 with a warning\n"
+    "  --reward-timeout S   seconds a reward command may run (default 10)\n"
+    "  --group G            GRPO answers per prompt (default 8)   --max-new N tokens per answer (default 256)\n"
+    "  --temperature T      (default 1)     --top-p P (default 1)\n"
+    "  --loss-type L        grpo (default), dr_grpo, bnpo   --beta B: the KL weight (GRPO default 0.04; 0: no\n"
+    "                       reference pass)   --epsilon E (default 0.2)   --epsilon-high E (default: --epsilon)\n"
+    "  --scale-rewards S    group (default: advantages divided by the group's std) or none\n"
+    "  --inner-steps N      optimizer updates per batch of rollouts (default 1)\n"
+    "  --log-completions N  write N completions per step to OUT/completions.jsonl (default 0)\n"
     "  --data FILE          training data\n"
     "  --eval-data FILE     held-out data: eval loss and exact-match answers every --eval-every steps, and at the\n"
     "                       end of the run\n"
@@ -140,8 +167,13 @@ int mt_cmd_train(int argc, char **argv) {
     if (mt_cli_help(argc, argv)) return printf("%s", train_usage), MT_EXIT_OK;
     mt_train_opts o = mt_train_opts_default();
     o.model_dir = NULL;
-    const char *parts = NULL, *sched = NULL, *resume = NULL, *method = NULL, *loss = NULL;
-    bool dpo_set = false;
+    const char *parts = NULL, *sched = NULL, *resume = NULL, *method = NULL, *loss = NULL, *loss_type = NULL;
+    const char *scale = NULL, *spec = NULL;
+    bool dpo_set = false, grpo_set = false, beta_set = false, eps_high_set = false;
+    int64_t group = o.grpo.group, inner = o.grpo.inner_steps, log_completions = 0;
+    double beta = 0, eps_high = 0;
+    char *owned[MT_REWARD_MAX_TERMS];
+    int n_owned = 0;
     double alpha = -1, dropout = 0;
     int64_t rank = 0, epochs = 1, batch = o.batch, keep = o.keep, threads = 0, log_every = 1, seed = 42;
     int bad = 0;
@@ -154,7 +186,35 @@ int mt_cmd_train(int argc, char **argv) {
             mt_cli_opt(&a, "--schedule", &sched, &bad) || mt_cli_opt(&a, "--resume", &resume, &bad) ||
             mt_cli_opt(&a, "--method", &method, &bad))
             continue;
-        if (mt_cli_opt(&a, "--loss", &loss, &bad) || num_opt(&a, "--beta", 1e-6, 1e6, &o.dpo.beta, &bad) ||
+        if (num_opt(&a, "--beta", 0, 1e6, &beta, &bad)) {
+            beta_set = true;
+            continue;
+        }
+        if (num_opt(&a, "--epsilon-high", 0, 1e6, &eps_high, &bad)) {
+            eps_high_set = grpo_set = true;
+            continue;
+        }
+        if (mt_cli_opt(&a, "--reward", &spec, &bad) ||
+            (mt_cli_opt(&a, "--reward-cmd", &spec, &bad) && (spec = cmd_spec(spec, owned, &n_owned)) != NULL)) {
+            if (!bad && o.grpo.n_rewards == MT_REWARD_MAX_TERMS)
+                return mt_cli_usage(train_usage, "at most %d rewards", MT_REWARD_MAX_TERMS);
+            if (!bad) o.grpo.rewards[o.grpo.n_rewards++] = spec;
+            grpo_set = true;
+            continue;
+        }
+        if (mt_cli_opt(&a, "--loss-type", &loss_type, &bad) || mt_cli_opt(&a, "--scale-rewards", &scale, &bad) ||
+            int_opt(&a, "--group", 2, 1 << 16, &group, &bad) ||
+            int_opt(&a, "--max-new", 1, 1 << 24, &o.grpo.max_new, &bad) ||
+            int_opt(&a, "--inner-steps", 1, 1 << 16, &inner, &bad) ||
+            int_opt(&a, "--log-completions", 0, 1 << 20, &log_completions, &bad) ||
+            num_opt(&a, "--temperature", 1e-3, 100, &o.grpo.temperature, &bad) ||
+            num_opt(&a, "--top-p", 1e-6, 1, &o.grpo.top_p, &bad) ||
+            num_opt(&a, "--epsilon", 0, 0.999, &o.grpo.loss.eps_low, &bad) ||
+            num_opt(&a, "--reward-timeout", 1e-3, 1e6, &o.grpo.reward_timeout, &bad)) {
+            grpo_set = true;
+            continue;
+        }
+        if (mt_cli_opt(&a, "--loss", &loss, &bad) ||
             num_opt(&a, "--label-smoothing", 0, 0.499, &o.dpo.label_smoothing, &bad) ||
             num_opt(&a, "--sft-weight", 0, 1e6, &o.dpo.sft_weight, &bad)) {
             dpo_set = true;
@@ -215,11 +275,30 @@ int mt_cmd_train(int argc, char **argv) {
     if (parts && !parse_parts(parts, &o.spec))
         return mt_cli_usage(train_usage, "--train: \"%s\" is not a comma list of vision, projector, llm", parts);
     if (sched && mt_schedule_parse_kind(sched, &o.schedule, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
-    if (method && strcmp(method, "sft") && strcmp(method, "dpo"))
-        return mt_cli_usage(train_usage, "--method: \"%s\" is not sft or dpo", method);
+    if (method && strcmp(method, "sft") && strcmp(method, "dpo") && strcmp(method, "grpo"))
+        return mt_cli_usage(train_usage, "--method: \"%s\" is not sft, dpo or grpo", method);
     if (method && !strcmp(method, "dpo")) o.method = MT_TRAIN_DPO;
+    if (method && !strcmp(method, "grpo")) o.method = MT_TRAIN_GRPO;
     if (dpo_set && o.method != MT_TRAIN_DPO)
-        return mt_cli_usage(train_usage, "--loss, --beta, --label-smoothing and --sft-weight go with --method dpo");
+        return mt_cli_usage(train_usage, "--loss, --label-smoothing and --sft-weight go with --method dpo");
+    if (grpo_set && o.method != MT_TRAIN_GRPO)
+        return mt_cli_usage(train_usage, "--reward, --reward-cmd, --group, --max-new, --temperature, --top-p, "
+                            "--loss-type, --epsilon, --scale-rewards, --inner-steps and --log-completions go with "
+                            "--method grpo");
+    if (beta_set && o.method == MT_TRAIN_SFT) return mt_cli_usage(train_usage, "--beta goes with --method dpo or grpo");
+    if (beta_set && o.method == MT_TRAIN_DPO && beta < 1e-6)
+        return mt_cli_usage(train_usage, "--beta %g: DPO's beta must be above 0", beta);
+    if (beta_set) *(o.method == MT_TRAIN_DPO ? &o.dpo.beta : &o.grpo.loss.beta) = beta;
+    o.grpo.loss.eps_high = eps_high_set ? eps_high : o.grpo.loss.eps_low;
+    o.grpo.group = (int)group;
+    o.grpo.inner_steps = (int)inner;
+    o.grpo.log_completions = (int)log_completions;
+    if (scale && strcmp(scale, "group") && strcmp(scale, "none"))
+        return mt_cli_usage(train_usage, "--scale-rewards: \"%s\" is not group or none", scale);
+    if (scale) o.grpo.scale_rewards = !strcmp(scale, "group");
+    if (loss_type && mt_grpo_loss_type_parse(loss_type, &o.grpo.loss.type, &err))
+        return mt_cli_usage(train_usage, "%s", err.msg);
+    if (o.method == MT_TRAIN_GRPO && mt_grpo_config_check(&o.grpo, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (loss && mt_dpo_loss_parse(loss, &o.dpo.loss, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (o.method == MT_TRAIN_DPO && mt_dpo_config_check(&o.dpo, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (rank > 0 && !o.spec.language)
@@ -234,7 +313,9 @@ int mt_cmd_train(int argc, char **argv) {
     o.threads = (int)threads;
     o.log_every = log_every;
     o.seed = (uint64_t)seed;
-    return mt_train_run(&o, false, &err) ? mt_cli_fail(&err) : MT_EXIT_OK;
+    mt_status st = mt_train_run(&o, false, &err);
+    for (int i = 0; i < n_owned; i++) mt_free(owned[i]);
+    return st ? mt_cli_fail(&err) : MT_EXIT_OK;
 }
 
 int mt_cmd_merge(int argc, char **argv) {

@@ -138,7 +138,20 @@ static mt_status sample(loader *L, const char *text, size_t len, int64_t line, i
                               e.msg);
         return bad_sample(L, r, MT_DATASET_BAD_JSON, MT_ERR_FORMAT, e.msg);
     }
-    if (L->o.pref != MT_DATASET_PREF_NONE) {
+    cJSON *fields = NULL;
+    if (L->o.pref == MT_DATASET_PREF_PROMPT) {
+        cJSON *conv = NULL;
+        st = mt_ds_prompt_sample(obj, &conv, &e);
+        if (!st && L->o.check_fields) st = L->o.check_fields(L->o.check_user, obj, &e);
+        if (st) {
+            cJSON_Delete(conv);
+            cJSON_Delete(obj);
+            if (st == MT_ERR_NOMEM) return mt_err_set(L->err, st, "%s:%lld: %s", L->name, (long long)line, e.msg);
+            return bad_sample(L, r, MT_DATASET_BAD_FIELDS, st, e.msg);
+        }
+        fields = obj;
+        obj = conv;
+    } else if (L->o.pref != MT_DATASET_PREF_NONE) {
         cJSON *side = NULL;
         st = mt_ds_pref_side(obj, L->o.pref == MT_DATASET_PREF_REJECTED, &side, &e);
         cJSON_Delete(obj);
@@ -149,8 +162,11 @@ static mt_status sample(loader *L, const char *text, size_t len, int64_t line, i
     mt_dataset_reason why;
     st = mt_ds_normalize(obj, L->base_dir, &L->o, &r->it, &why, &e);
     cJSON_Delete(obj);
+    if (st) cJSON_Delete(fields);
     if (st == MT_ERR_NOMEM) return mt_err_set(L->err, st, "%s:%lld: %s", L->name, (long long)line, e.msg);
     if (st) return bad_sample(L, r, why, st, e.msg);
+    r->it.fields = fields;
+    r->it.pub.fields = fields;
     r->it.pub.line = line;
     r->it.pub.index = index;
     return MT_OK;
@@ -392,10 +408,11 @@ static mt_status item_copy(mt_ds_item *dst, const mt_ds_item *src) {
     dst->msgs = cJSON_Duplicate(src->msgs, true);
     dst->tools = src->tools ? cJSON_Duplicate(src->tools, true) : NULL;
     dst->id = src->id ? mt_strdup(src->id) : NULL;
+    dst->fields = src->fields ? cJSON_Duplicate(src->fields, true) : NULL;
     dst->images = src->pub.n_images ? mt_calloc(src->pub.n_images, sizeof *dst->images) : NULL;
     dst->videos = src->videos ? mt_malloc_array(src->pub.n_images, sizeof *dst->videos) : NULL;
     bool ok = dst->msgs && (!src->tools || dst->tools) && (!src->id || dst->id) && (!src->pub.n_images || dst->images) &&
-              (!src->videos || dst->videos);
+              (!src->videos || dst->videos) && (!src->fields || dst->fields);
     if (ok && src->videos) memcpy(dst->videos, src->videos, src->pub.n_images * sizeof *dst->videos);
     for (size_t i = 0; ok && i < src->pub.n_images; i++) ok = (dst->images[i] = mt_strdup(src->images[i])) != NULL;
     dst->pub.messages = dst->msgs;
@@ -403,6 +420,7 @@ static mt_status item_copy(mt_ds_item *dst, const mt_ds_item *src) {
     dst->pub.images = (const char *const *)dst->images;
     dst->pub.videos = dst->videos;
     dst->pub.id = dst->id;
+    dst->pub.fields = dst->fields;
     if (ok) return MT_OK;
     mt_ds_item_clear(dst);
     return MT_ERR_NOMEM;

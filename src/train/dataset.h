@@ -119,6 +119,12 @@
  * A missing answer, a prompt in both layouts at once or neither, and an answer of the wrong type are bad fields;
  * both answers are checked on either side, so a pair is kept or skipped whole.
  *
+ * Prompts (MT_DATASET_PREF_PROMPT, for GRPO): "conversations" / "messages" ending user-side, or TRL's "prompt" (a
+ * string or a list of messages), with "images" / "videos" as above. The prompt loads with an empty assistant turn
+ * appended, so every rule above holds and the labels builder's prompt part (render with add_generation_prompt) is the
+ * prompt the model answers; a prompt that already ends with an assistant turn is out of order. The whole object
+ * stays in mt_sample.fields for the rewards ("answer", "box", "schema", anything), checked by opts->check_fields.
+ *
  * A bad sample is skipped, counted under its reason and logged (through mt_log) with file:line; the first
  * MT_DATASET_SKIPS_KEPT skips are kept with their messages for mt_dataset_skip_at. With opts->strict the first bad
  * sample in file order fails the load instead, its message naming file:line and the reason.
@@ -145,7 +151,8 @@ typedef enum mt_dataset_check {
 typedef enum mt_dataset_pref {
     MT_DATASET_PREF_NONE = 0, /* SFT samples */
     MT_DATASET_PREF_CHOSEN,   /* preference pairs, each loaded as its prompt + chosen answer */
-    MT_DATASET_PREF_REJECTED  /* preference pairs, each loaded as its prompt + rejected answer */
+    MT_DATASET_PREF_REJECTED, /* preference pairs, each loaded as its prompt + rejected answer */
+    MT_DATASET_PREF_PROMPT    /* GRPO prompts, each loaded as its prompt + an empty answer, its object kept */
 } mt_dataset_pref;
 
 typedef struct mt_dataset_opts {
@@ -161,6 +168,10 @@ typedef struct mt_dataset_opts {
     mt_dataset_pref pref;         /* default MT_DATASET_PREF_NONE */
     bool quiet_skips;             /* skips are logged at debug level only: a second load of a file whose skips were
                                      already logged (DPO's rejected sides) */
+    /* MT_DATASET_PREF_PROMPT: NULL, or whether the sample object has what the run needs of it (GRPO: the fields its
+     * rewards read); an error makes it a bad sample (MT_DATASET_BAD_FIELDS) with the message as its detail */
+    mt_status (*check_fields)(void *user, const cJSON *sample, mt_err *err);
+    void *check_user;
 } mt_dataset_opts;
 
 mt_dataset_opts mt_dataset_opts_default(void);
@@ -191,6 +202,7 @@ typedef struct mt_sample {
     int64_t line;  /* 1-based line where the sample starts in the data file */
     int64_t index; /* 0-based: the array index (.json), or the count of non-blank lines before it (.jsonl) */
     const char *id; /* the sample's "id" when it is a string, else NULL */
+    const cJSON *fields; /* MT_DATASET_PREF_PROMPT: the sample's object as the file holds it; else NULL */
 } mt_sample;
 
 typedef struct mt_dataset_skip {

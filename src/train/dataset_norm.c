@@ -377,6 +377,7 @@ void mt_ds_item_clear(mt_ds_item *it) {
     mt_free(it->images);
     mt_free(it->videos);
     mt_free(it->id);
+    cJSON_Delete(it->fields);
     *it = (mt_ds_item){0};
 }
 

@@ -1,4 +1,5 @@
-/* train/dataset_pref: one side of a preference pair as the SFT sample object the normaliser (dataset_norm.c) reads.
+/* train/dataset_pref: one side of a preference pair, or a GRPO prompt, as the SFT sample object the normaliser
+ * (dataset_norm.c) reads.
  *
  * The two layouts of dataset.h's preference table are told apart by "prompt": with it the pair is TRL's; without it,
  * "conversations" or "messages" make it LLaMA-Factory's. The chosen side is the conversation with the chosen answer
@@ -111,6 +112,57 @@ mt_status mt_ds_pref_side(const cJSON *obj, int side, cJSON **out, mt_err *err) 
     if (st) {
         cJSON_Delete(o);
         return st;
+    }
+    *out = o;
+    return MT_OK;
+}
+
+mt_status mt_ds_prompt_sample(const cJSON *obj, cJSON **out, mt_err *err) {
+    *out = NULL;
+    if (!cJSON_IsObject(obj)) return mt_err_set(err, MT_ERR_FORMAT, "a prompt sample must be a JSON object");
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(obj, "prompt");
+    const char *key = cJSON_GetObjectItemCaseSensitive(obj, "conversations") ? "conversations" : "messages";
+    const cJSON *turns = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (prompt && turns)
+        return mt_err_set(err, MT_ERR_FORMAT, "both \"prompt\" (TRL) and \"%s\": which one is the prompt?", key);
+    if (!prompt && !turns)
+        return mt_err_set(err, MT_ERR_FORMAT, "no prompt: a GRPO sample needs \"prompt\" (TRL) or \"conversations\" / "
+                          "\"messages\" ending with the user's turn");
+    if (prompt && !cJSON_IsString(prompt) && !cJSON_IsArray(prompt))
+        return mt_err_set(err, MT_ERR_FORMAT, "\"prompt\" must be a string or a list of messages");
+    if (turns && !cJSON_IsArray(turns)) return mt_err_set(err, MT_ERR_FORMAT, "\"%s\" must be a list of turns", key);
+    /* only the keys the normaliser reads: the reward fields ("answer", ...) stay out of the conversation */
+    cJSON *o = cJSON_CreateObject(), *list = NULL;
+    if (!o) return nomem(err);
+    static const char *const media[] = {"images", "image", "videos", "video", "tools", "id"};
+    for (size_t i = 0; i < MT_ARRAY_LEN(media); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, media[i]);
+        cJSON *c = v ? cJSON_Duplicate(v, true) : NULL;
+        if (v && (!c || !cJSON_AddItemToObject(o, media[i], c))) {
+            cJSON_Delete(c);
+            cJSON_Delete(o);
+            return nomem(err);
+        }
+    }
+    if (prompt && cJSON_IsString(prompt)) {
+        cJSON *u = cJSON_CreateObject();
+        list = cJSON_CreateArray();
+        bool ok = u && list && cJSON_AddStringToObject(u, "role", "user") &&
+                  cJSON_AddStringToObject(u, "content", prompt->valuestring) && cJSON_AddItemToArray(list, u);
+        if (!ok) cJSON_Delete(u);
+    } else {
+        list = cJSON_Duplicate(prompt ? prompt : turns, true);
+    }
+    if (!list || !cJSON_AddItemToObject(o, prompt ? "messages" : key, list)) {
+        cJSON_Delete(list);
+        cJSON_Delete(o);
+        return nomem(err);
+    }
+    cJSON *t = answer_turn("", uses_sharegpt_keys(list));
+    if (!t || !cJSON_AddItemToArray(list, t)) {
+        cJSON_Delete(t);
+        cJSON_Delete(o);
+        return nomem(err);
     }
     *out = o;
     return MT_OK;

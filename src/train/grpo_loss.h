@@ -46,6 +46,23 @@ void mt_grpo_advantages(const double *rewards, int64_t n_groups, int64_t group, 
 /* Parses "grpo", "bnpo" or "dr_grpo". */
 mt_status mt_grpo_loss_type_parse(const char *s, mt_grpo_loss_type *out, mt_err *err);
 
+/* Sums over completions, for the per-completion form: the trainer knows n and the total tokens after the rollouts,
+ * then runs one completion at a time. low, high: tokens clipped below and above; kl: sum of kl_t. */
+typedef struct {
+    double loss, kl, low, high;
+    int64_t tokens;
+} mt_grpo_sums;
+
+/* The factor turning completion i's sum over its len tokens into its share of the loss of n completions of total
+ * tokens (the table above). */
+double mt_grpo_weight(const mt_grpo_opts *o, int64_t n, int64_t len, int64_t total);
+/* One completion of len tokens with advantage a and weight w (mt_grpo_weight): grad[len] gets d loss / d logp_t,
+ * acc adds its loss and counts (ref unread when beta is 0). */
+void mt_grpo_completion_loss(const mt_grpo_opts *o, double w, double a, int64_t len, const double *logp,
+                             const double *old, const double *ref, double *grad, mt_grpo_sums *acc);
+/* The loss and metrics of the sums. */
+void mt_grpo_stats_of(const mt_grpo_sums *acc, mt_grpo_stats *st);
+
 /* Tokens of completion i are [off_i, off_i + len_i) in logp, old, ref and grad, with off_i the sum of the lengths
  * before it. grad[t] gets d loss / d logp_t; st the loss and its metrics. */
 void mt_grpo_loss(const mt_grpo_opts *o, int64_t n, const int64_t *len, const double *adv, const double *logp,

@@ -84,6 +84,7 @@ static mt_status prepare_one(const mt_model *m, const mt_labels_src *src, const 
     mt_free(counts);
     out->images = in->images;
     out->messages = in->messages;
+    out->fields = in->fields;
     out->line = in->line;
     return st;
 }

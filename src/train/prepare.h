@@ -12,6 +12,7 @@ typedef struct mt_prepared_sample {
     mt_image_input *media;     /* [tok.n_images] grid, kind and seconds_per_grid as prepared (no pixels) */
     const char *const *images; /* paths, borrowed from the data set */
     const cJSON *messages;     /* borrowed from the data set */
+    const cJSON *fields;       /* the sample object of a GRPO prompt (mt_sample.fields), borrowed; else NULL */
     int64_t line;
 } mt_prepared_sample;
 

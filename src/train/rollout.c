@@ -152,7 +152,7 @@ mt_status mt_rollout_run(mt_sched *s, const mt_rollout_prompt *prompts, int n, c
     for (int64_t k = 0; !st && k < total; k++) {
         int64_t p = k / o->group, g = k % o->group;
         mt_sampling sm = o->sampling;
-        sm.seed = mt_rollout_seed(o->sampling.seed, p, g);
+        sm.seed = mt_rollout_seed(o->sampling.seed, o->prompt_index ? o->prompt_index[p] : p, g);
         out[k] = (mt_completion){0};
         a[k] = (answer){.b = &b, .out = &out[k]};
         st = submit(s, &b, &prompts[p], o->max_new, &sm, true, &a[k], err);

@@ -30,6 +30,8 @@ typedef struct mt_rollout_opts {
     int group;            /* answers per prompt (G) */
     int64_t max_new;      /* tokens per answer at most */
     mt_sampling sampling; /* seed: the batch's; each answer's is derived from it */
+    const int64_t *prompt_index; /* NULL, or [n]: prompt p seeds its answers as prompt prompt_index[p] (its place
+                                    in the whole batch, when processes split it) */
 } mt_rollout_opts;
 
 typedef struct mt_completion {

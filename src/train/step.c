@@ -17,10 +17,10 @@ static void lap(double *acc, double *t0) {
     *t0 = now;
 }
 
-/* Forward and loss; *out gets the loss tensor, or NULL when nothing is supervised. */
-static mt_status forward_loss(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
-                              mt_train_timing *tm, mt_tensor **out, mt_err *err) {
-    *out = NULL;
+/* Forward to the logits of the supervised rows; *logits NULL when nothing is supervised. */
+static mt_status forward_logits(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, mt_train_timing *tm,
+                                mt_tensor **logits_out, const int32_t **targets_out, mt_err *err) {
+    *logits_out = NULL;
     if (s->n < 2) return mt_err_set(err, MT_ERR_INVALID_ARG, "a training sample needs at least 2 tokens");
     int64_t *pos = mt_arena_alloc(ctx->arena, (size_t)(m->desc.pos_axes * s->n) * sizeof *pos), next;
     int32_t *targets = mt_arena_alloc(ctx->arena, (size_t)s->n * sizeof *targets);
@@ -50,10 +50,30 @@ static mt_status forward_loss(const mt_model *m, mt_ctx *ctx, const mt_train_sam
     mt_tensor *h = mt_model_forward(m, ctx, NULL, &b, NULL);
     mt_tensor *logits = n_rows ? mt_model_logits(m, ctx, h, rows, n_rows) : NULL;
     lap(&tm->lm, &t0);
-    if (n_rows == 0) {
-        if (!h) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
-        return MT_OK; /* nothing supervised: no loss and no gradient, but the forward ran (and was checked) */
-    }
+    if (!h || (n_rows && !logits))
+        return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
+    *logits_out = logits;
+    *targets_out = targets;
+    return MT_OK; /* nothing supervised: no logits and no gradient, but the forward ran (and was checked) */
+}
+
+mt_status mt_train_sample_logits(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, mt_tensor **logits,
+                                 const int32_t **targets, mt_err *err) {
+    mt_train_timing unused = {0};
+    mt_status st = forward_logits(m, ctx, s, &unused, logits, targets, err);
+    if (!st && !*logits) st = mt_err_set(err, MT_ERR_INVALID_ARG, "the sample supervises no token");
+    return st;
+}
+
+/* Forward and loss; *out gets the loss tensor, or NULL when nothing is supervised. */
+static mt_status forward_loss(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, float inv_norm,
+                              mt_train_timing *tm, mt_tensor **out, mt_err *err) {
+    *out = NULL;
+    mt_tensor *logits;
+    const int32_t *targets;
+    mt_status st = forward_logits(m, ctx, s, tm, &logits, &targets, err);
+    if (st || !logits) return st;
+    double t0 = mt_time_now();
     mt_tensor *l = mt_op_cross_entropy(ctx, logits, targets, inv_norm);
     lap(&tm->loss, &t0);
     if (!l) return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);

@@ -45,6 +45,12 @@ mt_status mt_train_sample_run_timed(const mt_model *m, mt_ctx *ctx, const mt_tra
 mt_status mt_train_sample_nll(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, mt_tensor **nll,
                               mt_err *err);
 
+/* The forward alone to the logits [R, V] of the R rows that have a target (the rows before each supervised token,
+ * in order) and those targets [R] (arena memory), for losses built from each token's log-probability (GRPO: with
+ * mt_op_cross_entropy_weighted). MT_ERR_INVALID_ARG when the sample supervises none. */
+mt_status mt_train_sample_logits(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, mt_tensor **logits,
+                                 const int32_t **targets, mt_err *err);
+
 /* Supervised tokens of a sample: labels[i] >= 0 for i >= 1 (the first label has no logits before it). */
 int64_t mt_train_sample_supervised(const int32_t *labels, int64_t n);
 

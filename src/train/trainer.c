@@ -19,11 +19,13 @@
 #include "train/prepare.h"
 #include "train/progress.h"
 #include "train/rng.h"
+#include "train/rollout.h"
 #include "train/run_dir.h"
 #include "train/step.h"
 
 mt_train_opts mt_train_opts_default(void) {
-    return (mt_train_opts){.spec = mt_train_spec_default(), .dpo = mt_dpo_config_default(), .epochs = 1, .batch = 8,
+    return (mt_train_opts){.spec = mt_train_spec_default(), .dpo = mt_dpo_config_default(),
+                           .grpo = mt_grpo_config_default(), .epochs = 1, .batch = 8,
                            .lr = 1e-4, .eval_tokens = 64, .warmup = 0.03, .max_grad_norm = 1.0,
                            .schedule = MT_SCHED_COSINE, .log_every = 1, .keep = 3, .seed = 42, .save_minutes = 30};
 }
@@ -55,7 +57,25 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
     cJSON_AddNumberToObject(j, "lora_dropout", o->spec.lora_dropout);
     cJSON_AddStringToObject(j, "lora_targets", o->spec.lora_targets);
     cJSON_AddBoolToObject(j, "train_router", o->spec.train_router);
-    cJSON_AddStringToObject(j, "method", o->method == MT_TRAIN_DPO ? "dpo" : "sft");
+    cJSON_AddStringToObject(j, "method", o->method == MT_TRAIN_DPO ? "dpo" : o->method == MT_TRAIN_GRPO ? "grpo" : "sft");
+    if (o->method == MT_TRAIN_GRPO) {
+        const mt_grpo_config *g = &o->grpo;
+        static const char *const types[] = {"grpo", "bnpo", "dr_grpo"};
+        cJSON_AddNumberToObject(j, "group", g->group);
+        cJSON_AddNumberToObject(j, "max_new", (double)g->max_new);
+        cJSON_AddNumberToObject(j, "temperature", g->temperature);
+        cJSON_AddNumberToObject(j, "top_p", g->top_p);
+        cJSON_AddStringToObject(j, "grpo_loss", types[g->loss.type]);
+        cJSON_AddNumberToObject(j, "grpo_beta", g->loss.beta);
+        cJSON_AddNumberToObject(j, "epsilon", g->loss.eps_low);
+        cJSON_AddNumberToObject(j, "epsilon_high", g->loss.eps_high);
+        cJSON_AddBoolToObject(j, "scale_rewards", g->scale_rewards);
+        cJSON_AddNumberToObject(j, "inner_steps", g->inner_steps);
+        cJSON_AddNumberToObject(j, "log_completions", g->log_completions);
+        cJSON_AddNumberToObject(j, "reward_timeout", g->reward_timeout);
+        cJSON *rw = cJSON_AddArrayToObject(j, "rewards");
+        for (int i = 0; rw && i < g->n_rewards; i++) cJSON_AddItemToArray(rw, cJSON_CreateString(g->rewards[i]));
+    }
     if (o->method == MT_TRAIN_DPO) {
         cJSON_AddStringToObject(j, "dpo_loss", mt_dpo_loss_name(o->dpo.loss));
         cJSON_AddNumberToObject(j, "beta", o->dpo.beta);
@@ -75,7 +95,7 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     const cJSON *j = *json;
     *o = mt_train_opts_default();
     o->out_dir = out_dir;
-    const char *sched = NULL, *seed = NULL, *method = NULL, *dpo_loss = NULL;
+    const char *sched = NULL, *seed = NULL, *method = NULL, *dpo_loss = NULL, *grpo_loss = NULL;
     int64_t v;
     double d;
     bool b;
@@ -106,6 +126,24 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     BOOL("train_router", o->spec.train_router);
     STR("method", method); STR("dpo_loss", dpo_loss);
     NUM("beta", o->dpo.beta); NUM("label_smoothing", o->dpo.label_smoothing); NUM("sft_weight", o->dpo.sft_weight);
+    mt_grpo_config *g = &o->grpo;
+    int64_t group = g->group, inner = g->inner_steps, logc = g->log_completions;
+    INT("group", group, 2, 1 << 16); INT("max_new", g->max_new, 1, 1 << 24); INT("inner_steps", inner, 1, 1 << 16);
+    INT("log_completions", logc, 0, 1 << 20);
+    g->group = (int)group;
+    g->inner_steps = (int)inner;
+    g->log_completions = (int)logc;
+    NUM("temperature", g->temperature); NUM("top_p", g->top_p); NUM("grpo_beta", g->loss.beta);
+    NUM("epsilon", g->loss.eps_low); NUM("epsilon_high", g->loss.eps_high); NUM("reward_timeout", g->reward_timeout);
+    BOOL("scale_rewards", g->scale_rewards);
+    STR("grpo_loss", grpo_loss);
+    const cJSON *rw = cJSON_GetObjectItemCaseSensitive(j, "rewards");
+    for (const cJSON *e = cJSON_IsArray(rw) ? rw->child : NULL; e && !st; e = e->next) {
+        if (!cJSON_IsString(e) || g->n_rewards == MT_REWARD_MAX_TERMS)
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: \"rewards\" must be at most %d strings", path, MT_REWARD_MAX_TERMS);
+        else
+            g->rewards[g->n_rewards++] = e->valuestring;
+    }
     o->spec.parts_given = true; /* the parts the run was set up with, whatever the composition's default */
 #undef STR
 #undef INT
@@ -115,9 +153,11 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
         st = mt_err_set(err, MT_ERR_FORMAT, "%s: model_dir and data_path are required", path);
     if (!st && sched) st = mt_schedule_parse_kind(sched, &o->schedule, err);
     if (!st && seed) o->seed = strtoull(seed, NULL, 10);
-    if (!st && method && strcmp(method, "sft") && strcmp(method, "dpo"))
-        st = mt_err_set(err, MT_ERR_FORMAT, "%s: method \"%s\" is not sft or dpo", path, method);
+    if (!st && method && strcmp(method, "sft") && strcmp(method, "dpo") && strcmp(method, "grpo"))
+        st = mt_err_set(err, MT_ERR_FORMAT, "%s: method \"%s\" is not sft, dpo or grpo", path, method);
     if (!st && method && !strcmp(method, "dpo")) o->method = MT_TRAIN_DPO;
+    if (!st && method && !strcmp(method, "grpo")) o->method = MT_TRAIN_GRPO;
+    if (!st && grpo_loss) st = mt_grpo_loss_type_parse(grpo_loss, &g->loss.type, err);
     if (!st && dpo_loss) st = mt_dpo_loss_parse(dpo_loss, &o->dpo.loss, err);
     if (!o->spec.lora_targets) o->spec.lora_targets = "all-linear";
     return st;
@@ -135,6 +175,10 @@ typedef struct run {
     mt_prepared *rejected, *eval_rejected;
     double *ref; /* DPO: [2 * (pairs + eval pairs)] reference log-probabilities, chosen and rejected, data first */
     double (*dpo_hist)[3]; /* DPO: per step, mean rewards chosen and rejected, accuracy */
+    mt_rewards *rewards;   /* GRPO */
+    int64_t *prompt_len;   /* GRPO: per data sample, the tokens of its prompt (before the empty answer) */
+    double *grpo_hist;     /* GRPO: per step, grpo_stride metrics (grpo_metric_name) */
+    int grpo_stride;
     mt_trainable *tr;
     mt_param *params;
     size_t n_params;
@@ -311,6 +355,19 @@ static cJSON *exact_number(double v) {
     return isfinite(v) ? cJSON_CreateRaw(num) : cJSON_CreateNull();
 }
 
+/* GRPO's metrics per step: these, then each reward term's mean and std */
+enum { GH_REWARD, GH_REWARD_STD, GH_LOSS, GH_KL, GH_CLIP_LOW, GH_CLIP_HIGH, GH_LEN_MEAN, GH_LEN_MIN, GH_LEN_MAX,
+       GH_TOK_S, GH_FIXED };
+static const char *const GH_NAMES[GH_FIXED] = {"reward", "reward_std", "loss", "kl", "clip_ratio/low_mean",
+                                               "clip_ratio/high_mean", "completions/mean_length",
+                                               "completions/min_length", "completions/max_length",
+                                               "rollout_tokens_per_s"};
+
+static void grpo_metric_name(const run *r, int k, char *out, size_t cap) {
+    if (k < GH_FIXED) snprintf(out, cap, "%s", GH_NAMES[k]);
+    else snprintf(out, cap, "rewards/%s/%s", mt_rewards_name(r->rewards, (k - GH_FIXED) / 2), (k - GH_FIXED) % 2 ? "std" : "mean");
+}
+
 static cJSON *state_json(const run *r, int64_t step) {
     cJSON *s = cJSON_CreateObject();
     if (r->o->run_id) cJSON_AddStringToObject(s, "run_id", r->o->run_id);
@@ -329,6 +386,18 @@ static cJSON *state_json(const run *r, int64_t step) {
             cJSON_AddItemToArray(d, e);
         }
     }
+    if (r->grpo_hist) {
+        cJSON *d = cJSON_AddArrayToObject(s, "grpo_history");
+        for (int64_t i = 0; d && i < step; i++) {
+            cJSON *e = cJSON_CreateObject();
+            for (int k = 0; k < r->grpo_stride; k++) {
+                char name[160];
+                grpo_metric_name(r, k, name, sizeof name);
+                cJSON_AddItemToObject(e, name, exact_number(r->grpo_hist[i * r->grpo_stride + k]));
+            }
+            cJSON_AddItemToArray(d, e);
+        }
+    }
     return s;
 }
 
@@ -342,6 +411,20 @@ static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err
         return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: loss_history must hold %lld losses", (long long)step);
     int64_t i = 0;
     for (const cJSON *e = h->child; e; e = e->next) r->losses[i++] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+    if (r->grpo_hist) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "grpo_history");
+        if (!cJSON_IsArray(d) || cJSON_GetArraySize(d) != step)
+            return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: grpo_history must hold %lld entries",
+                              (long long)step);
+        i = 0;
+        for (const cJSON *e = d->child; e; e = e->next, i++)
+            for (int k = 0; k < r->grpo_stride; k++) {
+                char name[160];
+                grpo_metric_name(r, k, name, sizeof name);
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, name);
+                r->grpo_hist[i * r->grpo_stride + k] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+            }
+    }
     if (!r->dpo_hist) return MT_OK;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "dpo_history");
     if (!cJSON_IsArray(d) || cJSON_GetArraySize(d) != step)
@@ -367,14 +450,28 @@ static void write_plot(run *r, int64_t steps) {
         mt_log(MT_LOG_ERROR, "loss plot: %s", e.msg);
 }
 
-/* dpo: NULL, or the interval's mean rewards chosen and rejected and accuracy */
+/* GRPO's metrics of one step as the progress line shows them */
+static void grpo_line(const run *r, const double *h, char *out, size_t cap) {
+    int n = snprintf(out, cap, "  reward %.4f std %.4f", h[GH_REWARD], h[GH_REWARD_STD]);
+    int terms = mt_rewards_count(r->rewards);
+    for (int k = 0; k < terms && terms > 1 && n > 0 && (size_t)n < cap; k++)
+        n += snprintf(out + n, cap - (size_t)n, "%s%s %.3f", k ? ", " : " (", mt_rewards_name(r->rewards, k),
+                      h[GH_FIXED + 2 * k]);
+    if (terms > 1 && n > 0 && (size_t)n < cap) n += snprintf(out + n, cap - (size_t)n, ")");
+    if (n > 0 && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, "  kl %.4g  clip %.3f/%.3f  len %.1f [%.0f, %.0f]  rollout %.0f tok/s",
+                 h[GH_KL], h[GH_CLIP_LOW], h[GH_CLIP_HIGH], h[GH_LEN_MEAN], h[GH_LEN_MIN], h[GH_LEN_MAX], h[GH_TOK_S]);
+}
+
+/* dpo: NULL, or the interval's mean rewards chosen and rejected and accuracy; grpo: NULL, or the step's metrics */
 static void log_step(run *r, int64_t step, double loss, double norm, double lr, int64_t tokens, int64_t images,
-                     double secs, double eta, const double *dpo) {
+                     double secs, double eta, const double *dpo, const double *grpo) {
     mt_progress_clear(&r->bar);
-    char extra[160] = "";
+    char extra[1024] = "";
     if (dpo)
         snprintf(extra, sizeof extra, "  rewards chosen %.4f rejected %.4f margin %.4f accuracy %.3f", dpo[0], dpo[1],
                  dpo[0] - dpo[1], dpo[2]);
+    if (grpo) grpo_line(r, grpo, extra, sizeof extra);
     fprintf(stderr, "step %lld/%lld  loss %.4f%s  lr %.3g  grad norm %.3g  %.0f tok/s  %.0f img tok/s  eta %.0fs\n",
             (long long)step + 1, (long long)r->total_steps, loss, extra, lr, norm, (double)tokens / secs,
             (double)images / secs, eta);
@@ -458,6 +555,264 @@ static mt_status step_dpo(run *r, int64_t epoch, int64_t first, int64_t count, d
     return st;
 }
 
+/* Clips the summed gradients and takes the optimizer step numbered update (the schedule's count); a loss or gradient
+ * that is not finite stops the run, naming the first tensor at fault. */
+static mt_status update(run *r, int64_t step, int64_t update, double loss, double *norm, mt_err *err) {
+    mt_status st = mt_grad_clip_norm(r->params, r->n_params, r->o->max_grad_norm, r->pool, norm, err);
+    if (st || !isfinite(loss)) {
+        char why[1024];
+        if (!name_nonfinite(r, why, sizeof why))
+            snprintf(why, sizeof why, "every weight and gradient is finite, so an activation overflowed");
+        return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite: %s; stopping, the last checkpoint "
+                          "in %s is kept", (long long)step + 1, isfinite(loss) ? "gradient" : "loss", why,
+                          r->o->out_dir);
+    }
+    mt_adamw_step(r->opt, mt_schedule_scale(&r->sched, update), r->pool);
+    return MT_OK;
+}
+
+/* One GRPO completion as a training sample: its prompt's ids then its own, the completion supervised. */
+typedef struct grpo_item {
+    int64_t prompt;   /* index into the rank's prompts */
+    int32_t *ids, *labels;
+    int64_t n, len;   /* tokens in all, of the completion */
+    int64_t off;      /* its first token in the rank's logp arrays */
+    char *text;       /* the completion without its end-of-turn token */
+} grpo_item;
+
+/* Completion i forward with the weights the model has now (tape or not); in NULL: log-probabilities only. */
+static mt_status grpo_run(run *r, const grpo_item *it, const mt_image_input *inputs, int n_images,
+                          const mt_grpo_completion *in, double *logp, mt_grpo_sums *acc, mt_err *err) {
+    mt_ctx ctx = {.arena = &r->arena, .pool = r->pool, .tape = in ? r->tape : NULL};
+    mt_train_sample ts = {.ids = it->ids, .labels = it->labels, .n = it->n, .inputs = inputs, .n_images = n_images};
+    mt_status st = mt_grpo_completion_run(r->m, &ctx, &ts, it->len, &r->o->grpo.loss, in, logp, acc, err);
+    if (r->tape) mt_tape_reset(r->tape);
+    mt_arena_reset(&r->arena);
+    return st;
+}
+
+/* Appends this rank's first log_completions completions of the step to OUT/completions.jsonl. */
+static void grpo_log_completions(run *r, int64_t step, const grpo_item *items, int64_t n, const int64_t *sample,
+                                 const double *terms, const double *total, const double *adv) {
+    char path[4096];
+    mt_err e = {0};
+    int T = mt_rewards_count(r->rewards);
+    FILE *f = mt_path_join(path, sizeof path, r->o->out_dir, "completions.jsonl", &e) ? NULL : fopen(path, "a");
+    if (!f) {
+        mt_log(MT_LOG_ERROR, "%s: cannot append the step's completions", path);
+        return;
+    }
+    for (int64_t i = 0; i < MT_MIN(n, (int64_t)r->o->grpo.log_completions); i++) {
+        cJSON *j = cJSON_CreateObject(), *rw;
+        cJSON_AddNumberToObject(j, "step", (double)step + 1);
+        cJSON_AddNumberToObject(j, "prompt_index", (double)sample[items[i].prompt]);
+        cJSON_AddNumberToObject(j, "line", (double)r->data->samples[sample[items[i].prompt]].line);
+        cJSON_AddStringToObject(j, "completion", items[i].text);
+        if ((rw = cJSON_AddObjectToObject(j, "rewards")))
+            for (int k = 0; k < T; k++) cJSON_AddNumberToObject(rw, mt_rewards_name(r->rewards, k), terms[i * T + k]);
+        cJSON_AddNumberToObject(j, "reward", total[i]);
+        cJSON_AddNumberToObject(j, "advantage", adv[i]);
+        char *line = cJSON_PrintUnformatted(j);
+        if (line) fprintf(f, "%s\n", line);
+        cJSON_free(line);
+        cJSON_Delete(j);
+    }
+    fclose(f);
+}
+
+/* GRPO: this rank's prompts (every world-th of the step's count), their rollouts, rewards and advantages, the
+ * reference and old log-probabilities, then inner_steps updates of the whole batch (all ranks). sums: the loss,
+ * tokens and image tokens (trained over); *loss, *norm: the mean over the updates and the last norm. */
+static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, int64_t count, double *sums,
+                           double *loss, double *norm, mt_err *err) {
+    const mt_grpo_config *c = &r->o->grpo;
+    const int G = c->group, T = mt_rewards_count(r->rewards), world = mt_dist_size(), rank = mt_dist_rank();
+    int64_t np = rank < count ? (count - rank + world - 1) / world : 0, nc = np * G;
+    int64_t *sample = mt_calloc((size_t)np + 1, sizeof *sample);
+    float **pixels = mt_calloc((size_t)(np * MT_DATASET_MAX_IMAGES) + 1, sizeof *pixels);
+    mt_image_input *inputs = mt_calloc((size_t)(np * MT_DATASET_MAX_IMAGES) + 1, sizeof *inputs);
+    mt_rollout_prompt *prompts = mt_calloc((size_t)np + 1, sizeof *prompts);
+    mt_completion *comp = mt_calloc((size_t)nc + 1, sizeof *comp);
+    grpo_item *items = mt_calloc((size_t)nc + 1, sizeof *items);
+    double *terms = mt_calloc((size_t)(nc * T) + 1, sizeof *terms), *total = mt_calloc((size_t)nc + 1, sizeof *total);
+    double *adv = mt_calloc((size_t)nc + 1, sizeof *adv);
+    double *logp = NULL, *ref = NULL, *old = NULL, *h = r->grpo_hist + step * r->grpo_stride;
+    char **ptext = mt_calloc((size_t)np + 1, sizeof *ptext);
+    mt_status st = sample && pixels && inputs && prompts && comp && items && terms && total && adv && ptext
+                       ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory for a GRPO step");
+    int64_t max_prompt = 0, images = 0, *place = mt_calloc((size_t)np + 1, sizeof *place);
+    if (!st && !place) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory for a GRPO step");
+    for (int64_t p = 0; p < np && !st; p++) {
+        place[p] = rank + p * world; /* the answers' seeds are the prompt's place in the step: any -np draws alike */
+        sample[p] = sample_index(r, epoch, first + place[p]);
+        const mt_prepared_sample *s = &r->data->samples[sample[p]];
+        for (int k = 0; k < s->tok.n_images && !st; k++)
+            st = mt_prepared_pixels(r->m, s, k, &pixels[p * MT_DATASET_MAX_IMAGES + k],
+                                    &inputs[p * MT_DATASET_MAX_IMAGES + k], err);
+        if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
+        prompts[p] = (mt_rollout_prompt){.ids = s->tok.ids, .n_ids = r->prompt_len[sample[p]],
+                                         .images = inputs + p * MT_DATASET_MAX_IMAGES, .n_images = s->tok.n_images};
+        max_prompt = MT_MAX(max_prompt, r->prompt_len[sample[p]]);
+        if (!st) st = mt_tokenizer_decode(r->m->tok, s->tok.ids, (size_t)r->prompt_len[sample[p]], true, &ptext[p],
+                                          NULL, err);
+    }
+    /* a new scheduler each step: its cached prompts hold the keys of the weights it was made on */
+    mt_sched *sch = NULL;
+    mt_rollout_stats rs = {0};
+    mt_sampling sm = mt_sampling_default();
+    sm.temperature = (float)c->temperature;
+    sm.top_p = (float)c->top_p;
+    mt_rng seeds = mt_rng_stream(r->o->seed, MT_RNG_SAMPLE, (uint64_t)step);
+    sm.seed = mt_rng_u64(&seeds);
+    if (!st && np > 0)
+        st = mt_sched_new(r->m, &(mt_sched_params){.n_threads = r->o->threads, .max_active = (int)nc,
+                                                   .n_ctx = max_prompt + c->max_new + 1}, &sch, err);
+    if (!st && np > 0)
+        st = mt_rollout_run(sch, prompts, (int)np, &(mt_rollout_opts){.group = G, .max_new = c->max_new, .sampling = sm,
+                                                           .prompt_index = place},
+                            comp, &rs, err);
+    mt_sched_free(sch);
+    /* the completions as samples, their text scored */
+    int64_t tokens = 0, len_min = INT64_MAX, len_max = 0;
+    for (int64_t i = 0; i < nc && !st; i++) {
+        grpo_item *it = &items[i];
+        const mt_prepared_sample *s = &r->data->samples[sample[i / G]];
+        int64_t pl = r->prompt_len[sample[i / G]];
+        *it = (grpo_item){.prompt = i / G, .len = comp[i].n, .n = pl + comp[i].n, .off = tokens};
+        it->ids = mt_malloc_array((size_t)it->n, sizeof *it->ids);
+        it->labels = mt_malloc_array((size_t)it->n, sizeof *it->labels);
+        if (!it->ids || !it->labels) {
+            st = mt_err_set(err, MT_ERR_NOMEM, "out of memory for a GRPO step");
+            break;
+        }
+        memcpy(it->ids, s->tok.ids, (size_t)pl * sizeof *it->ids);
+        memcpy(it->ids + pl, comp[i].ids, (size_t)comp[i].n * sizeof *it->ids);
+        for (int64_t t = 0; t < it->n; t++) it->labels[t] = t < pl ? MT_LABEL_IGNORE : it->ids[t];
+        int64_t text_n = comp[i].n - (comp[i].stop == MT_STOP_EOS && comp[i].n > 0);
+        st = mt_tokenizer_decode(r->m->tok, comp[i].ids, (size_t)text_n, true, &it->text, NULL, err);
+        if (!st)
+            st = mt_rewards_score(r->rewards, &(mt_reward_input){ptext[i / G], it->text, s->fields}, terms + i * T,
+                                  &total[i], err);
+        if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
+        tokens += it->len;
+        len_min = MT_MIN(len_min, it->len);
+        len_max = MT_MAX(len_max, it->len);
+        images += s->tok.n_image_tokens;
+    }
+    if (!st) mt_grpo_advantages(total, np, G, c->scale_rewards, adv);
+    if (!st && rank == 0 && c->log_completions > 0) grpo_log_completions(r, step, items, nc, sample, terms, total, adv);
+    /* what every rank needs of the whole batch: its completions and tokens (the normaliser), the metrics' sums */
+    double *g = mt_calloc((size_t)(8 + 2 * T + 2 * world), sizeof *g);
+    if (!st && !g) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory for a GRPO step");
+    if (!st) {
+        g[0] = (double)nc;
+        g[1] = (double)tokens;
+        g[2] = rs.tokens;
+        g[3] = rs.seconds;
+        for (int64_t i = 0; i < nc; i++) {
+            g[4] += total[i];
+            g[5] += total[i] * total[i];
+            for (int k = 0; k < T; k++) {
+                g[8 + 2 * k] += terms[i * T + k];
+                g[9 + 2 * k] += terms[i * T + k] * terms[i * T + k];
+            }
+        }
+        g[6] = (double)images;
+        g[8 + 2 * T + 2 * rank] = nc ? (double)len_min : INFINITY;
+        g[9 + 2 * T + 2 * rank] = (double)len_max;
+        logp = mt_calloc((size_t)tokens + 1, sizeof *logp);
+        ref = mt_calloc((size_t)tokens + 1, sizeof *ref);
+        old = c->inner_steps > 1 ? mt_calloc((size_t)tokens + 1, sizeof *old) : NULL;
+        if (!logp || !ref || (c->inner_steps > 1 && !old)) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    }
+    if ((st = mt_dist_agree(st, err)) == MT_OK) st = mt_dist_sum_f64(g, 8 + 2 * T + 2 * world, err);
+    int64_t n_all = st ? 0 : (int64_t)g[0], tokens_all = st ? 0 : (int64_t)g[1];
+    /* the reference: the checkpoint's own weights, swapped in (no copy); the old policy: the weights as they are */
+    if (!st && c->loss.beta != 0) {
+        mt_trainable_use_base(r->tr, true);
+        for (int64_t i = 0; i < nc && !st; i++)
+            if (items[i].len)
+                st = grpo_run(r, &items[i], prompts[items[i].prompt].images, prompts[items[i].prompt].n_images, NULL,
+                              ref + items[i].off, NULL, err);
+        mt_trainable_use_base(r->tr, false);
+    }
+    for (int64_t i = 0; old && i < nc && !st; i++)
+        if (items[i].len)
+            st = grpo_run(r, &items[i], prompts[items[i].prompt].images, prompts[items[i].prompt].n_images, NULL,
+                          old + items[i].off, NULL, err);
+    st = mt_dist_agree(st, err);
+    double loss_sum = 0, stat[4] = {0, 0, 0, 0};
+    for (int k = 0; k < c->inner_steps && !st; k++) {
+        int64_t u = step * c->inner_steps + k;
+        mt_trainable_zero_grad(r->tr);
+        mt_trainable_set_step(r->tr, r->o->seed, u);
+        mt_grpo_sums acc = {0};
+        for (int64_t i = 0; i < nc && !st; i++) {
+            if (!items[i].len) continue;
+            mt_grpo_completion in = {.weight = mt_grpo_weight(&c->loss, n_all, items[i].len, tokens_all),
+                                     .adv = adv[i], .old = old ? old + items[i].off : NULL, .ref = ref + items[i].off};
+            st = grpo_run(r, &items[i], prompts[items[i].prompt].images, prompts[items[i].prompt].n_images, &in,
+                          logp + items[i].off, &acc, err);
+        }
+        double a[5] = {acc.loss, acc.kl, acc.low, acc.high, (double)acc.tokens};
+        if ((st = mt_dist_agree(st, err))) break;
+        for (size_t i = 0; i < r->n_params && !st; i++) st = mt_dist_sum_f32(r->params[i].grad, r->params[i].n, err);
+        if (!st) st = mt_dist_sum_f64(a, 5, err);
+        if (!st) st = update(r, step, u, a[0], norm, err);
+        loss_sum += a[0];
+        for (int q = 0; q < 3; q++) stat[q] += a[1 + q] / MT_MAX(a[4], 1);
+    }
+    if (!st) {
+        double n = (double)MT_MAX(n_all, 1), ni = c->inner_steps, lo = INFINITY, hi = 0;
+        for (int w = 0; w < world; w++) {
+            lo = fmin(lo, g[8 + 2 * T + 2 * w]);
+            hi = fmax(hi, g[9 + 2 * T + 2 * w]);
+        }
+        h[GH_REWARD] = g[4] / n;
+        h[GH_REWARD_STD] = n_all > 1 ? sqrt(fmax(g[5] - g[4] * g[4] / n, 0) / (n - 1)) : 0;
+        h[GH_LOSS] = *loss = loss_sum / ni;
+        h[GH_KL] = stat[0] / ni;
+        h[GH_CLIP_LOW] = stat[1] / ni;
+        h[GH_CLIP_HIGH] = stat[2] / ni;
+        h[GH_LEN_MEAN] = (double)tokens_all / n;
+        h[GH_LEN_MIN] = isfinite(lo) ? lo : 0;
+        h[GH_LEN_MAX] = hi;
+        h[GH_TOK_S] = g[3] > 0 ? g[2] / (g[3] / world) : 0;
+        for (int k = 0; k < T; k++) {
+            h[GH_FIXED + 2 * k] = g[8 + 2 * k] / n;
+            h[GH_FIXED + 2 * k + 1] =
+                n_all > 1 ? sqrt(fmax(g[9 + 2 * k] - g[8 + 2 * k] * g[8 + 2 * k] / n, 0) / (n - 1)) : 0;
+        }
+        sums[0] = *loss;
+        sums[1] = (double)tokens_all * ni;
+        sums[2] = g[6] * ni;
+    }
+    for (int64_t i = 0; i < nc; i++) {
+        mt_free(items[i].ids);
+        mt_free(items[i].labels);
+        mt_free(items[i].text);
+    }
+    for (int64_t i = 0; pixels && i < np * MT_DATASET_MAX_IMAGES; i++) mt_free(pixels[i]);
+    for (int64_t p = 0; ptext && p < np; p++) mt_free(ptext[p]);
+    if (comp) mt_completions_free(comp, nc);
+    mt_free(comp);
+    mt_free(g);
+    mt_free(sample);
+    mt_free(place);
+    mt_free(pixels);
+    mt_free(inputs);
+    mt_free(prompts);
+    mt_free(items);
+    mt_free(terms);
+    mt_free(total);
+    mt_free(adv);
+    mt_free(ptext);
+    mt_free(logp);
+    mt_free(ref);
+    mt_free(old);
+    return st;
+}
+
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
     double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0, session_tokens = 0, dpo_sum[3] = {0, 0, 0};
@@ -467,16 +822,22 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         double t0 = mt_time_now();
         int64_t epoch = step / r->steps_per_epoch, first = (step % r->steps_per_epoch) * o->batch;
         int64_t count = MT_MIN((int64_t)o->batch, (int64_t)r->data->n - first), tokens, images;
-        mt_trainable_zero_grad(r->tr);
-        mt_trainable_set_step(r->tr, o->seed, step);
-        double sums[6] = {0, 0, 0, 0, 0, 0};
-        mt_status st = r->rejected ? step_dpo(r, epoch, first, count, sums, err)
-                                   : step_sft(r, epoch, first, count, sums, err);
-        if ((st = mt_dist_agree(st, err))) return st;
-        for (size_t i = 0; i < r->n_params && !st; i++) st = mt_dist_sum_f32(r->params[i].grad, r->params[i].n, err);
-        if (!st) st = mt_dist_sum_f64(sums, 6, err);
-        if (st) return st;
-        double loss = sums[0];
+        double sums[6] = {0, 0, 0, 0, 0, 0}, loss = 0, norm = 0;
+        mt_status st;
+        if (r->grpo_hist) {
+            if ((st = step_grpo(r, step, epoch, first, count, sums, &loss, &norm, err))) return st;
+        } else {
+            mt_trainable_zero_grad(r->tr);
+            mt_trainable_set_step(r->tr, o->seed, step);
+            st = r->rejected ? step_dpo(r, epoch, first, count, sums, err) : step_sft(r, epoch, first, count, sums, err);
+            if ((st = mt_dist_agree(st, err))) return st;
+            for (size_t i = 0; i < r->n_params && !st; i++)
+                st = mt_dist_sum_f32(r->params[i].grad, r->params[i].n, err);
+            if (!st) st = mt_dist_sum_f64(sums, 6, err);
+            if (st) return st;
+            loss = sums[0];
+            if ((st = update(r, step, step, loss, &norm, err))) return st;
+        }
         tokens = (int64_t)sums[1];
         images = (int64_t)sums[2];
         if (r->dpo_hist)
@@ -484,18 +845,6 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
                 r->dpo_hist[step][k] = sums[3 + k] / (double)count;
                 dpo_sum[k] += r->dpo_hist[step][k];
             }
-        double norm;
-        st = mt_grad_clip_norm(r->params, r->n_params, o->max_grad_norm, r->pool, &norm, err);
-        if (st || !isfinite(loss)) {
-            char why[1024];
-            if (!name_nonfinite(r, why, sizeof why))
-                snprintf(why, sizeof why, "every weight and gradient is finite, so an activation overflowed");
-            return mt_err_set(err, MT_ERR_LIMIT, "step %lld: the %s is not finite: %s; stopping, the last checkpoint "
-                              "in %s is kept", (long long)step + 1, isfinite(loss) ? "gradient" : "loss", why,
-                              o->out_dir);
-        }
-        double scale = mt_schedule_scale(&r->sched, step);
-        mt_adamw_step(r->opt, scale, r->pool);
         r->losses[step] = loss;
         double now = mt_time_now(), secs = now - t0, elapsed = now - t_start;
         bool writer = mt_dist_rank() == 0, last = step + 1 == r->total_steps;
@@ -508,7 +857,7 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         if (log_now) {
             double dpo[3] = {dpo_sum[0] / (double)loss_n, dpo_sum[1] / (double)loss_n, dpo_sum[2] / (double)loss_n};
             log_step(r, step, loss_sum / (double)loss_n, norm, mt_adamw_lr(r->opt, MT_PART_LANGUAGE), tokens, images,
-                     secs, eta, r->dpo_hist ? dpo : NULL);
+                     secs, eta, r->dpo_hist ? dpo : NULL, r->grpo_hist ? r->grpo_hist + step * r->grpo_stride : NULL);
         }
         mt_progress_state bar = {.step = step + 1, .total = r->total_steps, .loss = loss_sum / (double)loss_n,
                                  .tokens_per_s = session_tokens / elapsed, .elapsed = elapsed, .eta = eta};
@@ -566,6 +915,27 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     return MT_OK;
 }
 
+/* GRPO's load check: the sample has the fields its rewards read. */
+static mt_status check_reward_fields(void *user, const cJSON *sample, mt_err *err) {
+    return mt_rewards_check_sample(user, sample, "a reward's field", err);
+}
+
+/* GRPO: each prompt's length, its tokens before the empty answer's (labels.h: the generation prompt ends there). */
+static mt_status prompt_lengths(run *r, mt_err *err) {
+    r->prompt_len = mt_calloc(r->data->n + 1, sizeof *r->prompt_len);
+    if (!r->prompt_len) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->data->n; i++) {
+        const mt_sample_tokens *t = &r->data->samples[i].tok;
+        int64_t k = 0;
+        while (k < t->n && t->labels[k] < 0) k++;
+        if (k == 0 || k == t->n)
+            return mt_err_set(err, MT_ERR_INTERNAL, "line %lld: the prompt has no answer position",
+                              (long long)r->data->samples[i].line);
+        r->prompt_len[i] = k;
+    }
+    return MT_OK;
+}
+
 static mt_status setup(run *r, mt_err *err) {
     const mt_train_opts *o = r->o;
     bool talk = mt_dist_rank() == 0; /* one voice for the whole group */
@@ -586,7 +956,19 @@ static mt_status setup(run *r, mt_err *err) {
     mt_labels_opts lo = mt_labels_default_opts();
     lo.last_turn_only = o->last_turn_only;
     lo.max_len = o->max_len;
-    bool dpo = o->method == MT_TRAIN_DPO;
+    bool dpo = o->method == MT_TRAIN_DPO, grpo = o->method == MT_TRAIN_GRPO;
+    if (grpo) {
+        if ((st = mt_grpo_config_check(&o->grpo, err)) || (st = mt_grpo_rewards_make(&o->grpo, &r->rewards, err)))
+            return st;
+        if (o->eval_path)
+            return mt_err_set(err, MT_ERR_UNSUPPORTED, "--eval-data with --method grpo: held-out prompts are not "
+                              "evaluated during GRPO (evaluate the saved model/ instead)");
+        r->o->grpo.loss.max_completion_tokens = o->grpo.max_new;
+        dopt.pref = MT_DATASET_PREF_PROMPT;
+        dopt.check_fields = check_reward_fields;
+        dopt.check_user = r->rewards;
+        lo.last_turn_only = true; /* the empty answer alone: everything before it is the generation prompt */
+    }
     if (dpo) {
         if ((st = mt_dpo_config_check(&o->dpo, err))) return st;
         dopt.pref = MT_DATASET_PREF_CHOSEN;
@@ -621,6 +1003,7 @@ static mt_status setup(run *r, mt_err *err) {
                     (*dst[i])->n, identical);
         if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable pair", paths[i]);
     }
+    if (!st && grpo) st = prompt_lengths(r, err);
     if (st) return st;
     if (mt_train_spec_default_parts(&r->o->spec, r->m) && talk && r->o->spec.projector)
         fprintf(stderr, "training the projector and the language model%s, the vision tower frozen (%s's fine-tuning "
@@ -637,9 +1020,11 @@ static mt_status setup(run *r, mt_err *err) {
     r->steps_per_epoch = ((int64_t)r->data->n + o->batch - 1) / o->batch;
     r->total_steps = r->steps_per_epoch * o->epochs;
     if (o->max_steps > 0) r->total_steps = MT_MIN(r->total_steps, o->max_steps);
-    r->sched = mt_schedule_make(o->schedule, mt_schedule_warmup_steps(o->warmup, r->total_steps), r->total_steps);
-    int64_t warm = mt_schedule_warmup_steps(o->warmup, r->total_steps);
-    if (talk && warm >= r->total_steps && o->lr > 0)
+    /* the schedule counts optimizer updates: GRPO takes inner_steps per step */
+    int64_t updates = r->total_steps * (grpo ? o->grpo.inner_steps : 1);
+    r->sched = mt_schedule_make(o->schedule, mt_schedule_warmup_steps(o->warmup, updates), updates);
+    int64_t warm = mt_schedule_warmup_steps(o->warmup, updates);
+    if (talk && warm >= updates && o->lr > 0)
         fprintf(stderr, "warning: the warmup (%lld steps) covers the whole run of %lld steps: the learning rate never "
                 "reaches --lr %g (more data or epochs, or a smaller --warmup)\n", (long long)warm,
                 (long long)r->total_steps, o->lr);
@@ -650,7 +1035,12 @@ static mt_status setup(run *r, mt_err *err) {
     r->eval_losses = mt_calloc((size_t)n_evals, sizeof *r->eval_losses);
     r->order_epoch = -1;
     if (dpo) r->dpo_hist = mt_calloc((size_t)r->total_steps + 1, sizeof *r->dpo_hist);
-    if (!r->order || !r->losses || !r->eval_steps || !r->eval_losses || (dpo && !r->dpo_hist))
+    if (grpo) {
+        r->grpo_stride = GH_FIXED + 2 * mt_rewards_count(r->rewards);
+        r->grpo_hist = mt_calloc((size_t)((r->total_steps + 1) * r->grpo_stride), sizeof *r->grpo_hist);
+    }
+    if (!r->order || !r->losses || !r->eval_steps || !r->eval_losses || (dpo && !r->dpo_hist) ||
+        (grpo && !r->grpo_hist))
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     mt_arena_init(&r->arena, (size_t)64 << 20);
     return mt_tape_new(&r->tape, err);
@@ -668,6 +1058,9 @@ static void teardown(run *r) {
     for (size_t i = 0; i < MT_ARRAY_LEN(r->sets); i++) mt_dataset_free(r->sets[i]);
     mt_free(r->ref);
     mt_free(r->dpo_hist);
+    mt_free(r->grpo_hist);
+    mt_free(r->prompt_len);
+    mt_rewards_free(r->rewards);
     mt_model_close(r->m);
     mt_pool_free(r->pool);
     mt_free(r->order);

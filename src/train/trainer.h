@@ -19,6 +19,14 @@
  * forward per answer per run and no second copy of the weights. Each step logs the rewards, margin and accuracy,
  * and trainer_state.json keeps them per step ("dpo_history").
  *
+ * GRPO (method MT_TRAIN_GRPO): the data are prompts (train/dataset.h), a step takes `batch` of them. Each step: G
+ * rollouts per prompt through a new scheduler on the weights being trained (train/rollout.h), seeded from (seed,
+ * step); their text scored by the rewards (train/reward.h); advantages per group; with beta > 0 the reference
+ * log-probabilities (mt_trainable_use_base: the checkpoint's own weights, no copy); with inner_steps > 1 the
+ * sampling policy's; then inner_steps updates over all completions (train/grpo.h), each with its own learning rate
+ * (the schedule counts updates). trainer_state.json keeps the metrics per step ("grpo_history"); log_completions
+ * appends completions to OUT/completions.jsonl. Prompts are split over the processes, each generating for its own.
+ *
  * Resume: the options come from train_args.json, whose paths are absolute and which records the run's id and a
  * fingerprint of each data file. Only epochs, max_steps, threads, log_every, save_every, save_minutes and keep may
  * change (more steps re-plan the learning-rate schedule from the new total); a changed data file is refused unless
@@ -28,17 +36,20 @@
 #define MT_TRAIN_TRAINER_H
 
 #include "train/dpo.h"
+#include "train/grpo.h"
 #include "train/schedule.h"
 #include "train/trainable.h"
 
 typedef enum mt_train_method {
     MT_TRAIN_SFT = 0, /* supervised fine-tuning on conversations */
-    MT_TRAIN_DPO      /* direct preference optimisation on pairs (train/dpo.h) */
+    MT_TRAIN_DPO,     /* direct preference optimisation on pairs (train/dpo.h) */
+    MT_TRAIN_GRPO     /* group relative policy optimisation on prompts, with the engine's rollouts (train/grpo.h) */
 } mt_train_method;
 
 typedef struct mt_train_opts {
     mt_train_method method;
     mt_dpo_config dpo;       /* with MT_TRAIN_DPO */
+    mt_grpo_config grpo;     /* with MT_TRAIN_GRPO */
     const char *model_dir, *data_path, *image_dir, *out_dir, *eval_path;
     mt_train_spec spec;
     int epochs;

@@ -58,6 +58,15 @@ set_tests_properties(train_parity_ref_dpo PROPERTIES LABELS ref TIMEOUT 120
                      FIXTURES_SETUP train_parity_data_dpo ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 add_test(NAME train_parity_dpo COMMAND train_parity ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data_dpo)
 set_tests_properties(train_parity_dpo PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_REQUIRED train_parity_data_dpo)
+# grpo_ref.py: TRL's GRPO loss (grpo, bnpo, dr_grpo; beta 0 and > 0; clipped both sides) on fixed rollouts of the tiny
+# Qwen2.5-VL, full and LoRA, in float64; train_parity checks the loss and every gradient (mt_grpo_completion_run, as
+# the trainer runs a completion) and that the reference pass (mt_trainable_use_base) gives the checkpoint's own.
+add_test(NAME train_parity_ref_grpo
+         COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/grpo_ref.py --out ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data_grpo)
+set_tests_properties(train_parity_ref_grpo PROPERTIES LABELS ref TIMEOUT 120
+                     FIXTURES_SETUP train_parity_data_grpo ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+add_test(NAME train_parity_grpo COMMAND train_parity ${CMAKE_CURRENT_BINARY_DIR}/train_parity_data_grpo)
+set_tests_properties(train_parity_grpo PROPERTIES LABELS ref TIMEOUT 120 FIXTURES_REQUIRED train_parity_data_grpo)
 # ---- end train/parity -------------------------------------------------------------------------------------------
 # ---- train/optim (AdamW, clipping, LR schedules, loss plot) -------------------------------------------------------
 # optim_ref.py runs `test_train_optim --ref DIR` and checks its 10 AdamW steps with clipping and a warmup + cosine
@@ -96,6 +105,14 @@ add_test(NAME train_cli_dpo
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_dpo.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-dpo
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(train_cli_dpo PROPERTIES LABELS ref TIMEOUT 300)
+# train_cli_grpo.sh: mitten train --method grpo on models/mitten-tiny with images: two runs with one seed give the
+# same rewards, metrics and weights; LoRA, every loss type, --inner-steps; kill -9 + --resume bit-identical; prompts
+# missing a reward's field named by file:line; reward commands that hang, crash or print garbage score 0 with a
+# warning; groups of equal rewards give zero advantages and no NaN.
+add_test(NAME train_cli_grpo
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/train_cli_grpo.sh $<TARGET_FILE:mitten_cli> ${CMAKE_BINARY_DIR}/train-cli-grpo
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(train_cli_grpo PROPERTIES LABELS ref TIMEOUT 300)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and

@@ -29,6 +29,13 @@
  * reference's size) and every gradient (as above) against TRL's formulas in float64, through mt_dpo_pair_run as the
  * trainer runs it.
  *
+ * GRPO (a plan with "grpo", written by grpo_ref.py): fixed rollouts (two groups of two completions, s0..s3), their
+ * rewards and the sampling policy's and the reference's log-probabilities given; advantages by mt_grpo_advantages,
+ * then for each run and each setting of the plan (grpo, bnpo, dr_grpo; beta 0 and > 0) the loss (1e-5 relative) and
+ * every gradient (as above) through mt_grpo_completion_run as the trainer runs it. The reference pass's weights
+ * (mt_trainable_use_base, adapters detached) give the checkpoint's own log-probabilities, and taking them back gives
+ * the run's again.
+ *
  * usage: train_parity WORK_DIR   (WORK_DIR written by train_ref.py: model/, inputs.safetensors, plan.json,
  *                                  lora_init.safetensors, expected.safetensors; see train_ref.py for the layout)
  */
@@ -42,6 +49,7 @@
 #include "mitten.h"
 #include "tensor/autograd.h"
 #include "train/dpo.h"
+#include "train/grpo.h"
 #include "train/step.h"
 #include "train/trainable.h"
 
@@ -299,6 +307,100 @@ static void check_dpo(runner *r, const char *run, mt_trainable *t, const batch *
     }
 }
 
+/* GRPO: for each setting of the plan, the loss and every gradient against "<run>.<name>.*"; the reference pass. */
+static void check_grpo(runner *r, const char *run, mt_trainable *t, const batch *b, const cJSON *specs) {
+    size_t n;
+    mt_param *p = mt_trainable_params(t, &n);
+    const mt_st_tensor *rw = need(r->expected, "rewards", MT_F32), *old_t = need(r->expected, "old", MT_F32);
+    const mt_st_tensor *ref_t = need(r->expected, "ref", MT_F32);
+    char what[160];
+    snprintf(what, sizeof what, "%s.base_logp", run);
+    const mt_st_tensor *base_t = need(r->expected, what, MT_F32);
+    int64_t len[4], off[4], total = 0;
+    for (int k = 0; k < b->n && k < 4; k++) {
+        len[k] = mt_train_sample_supervised(b->s[k].labels, b->s[k].n);
+        off[k] = total;
+        total += len[k];
+    }
+    CHECK_MSG(b->n == 4 && rw && numel(rw) == 4 && old_t && ref_t && base_t && numel(old_t) == total &&
+              numel(ref_t) == total && numel(base_t) == total, "GRPO needs 4 samples, rewards [4], old, ref [%lld]",
+              (long long)total);
+    if (b->n != 4 || !rw || numel(rw) != 4 || !old_t || !ref_t || !base_t || numel(old_t) != total ||
+        numel(ref_t) != total || numel(base_t) != total)
+        return;
+    double rewards[4], adv[4], *old = mt_calloc((size_t)total, sizeof *old), *ref = mt_calloc((size_t)total, sizeof *ref);
+    double *logp = mt_calloc((size_t)total, sizeof *logp);
+    for (int k = 0; k < 4; k++) rewards[k] = ((const float *)rw->data)[k];
+    for (int64_t k = 0; k < total; k++) {
+        old[k] = ((const float *)old_t->data)[k];
+        ref[k] = ((const float *)ref_t->data)[k];
+    }
+    mt_grpo_advantages(rewards, 2, 2, true, adv);
+    mt_err err;
+    mt_status st = MT_OK;
+    /* the reference pass: the checkpoint's own weights, then the run's back */
+    double worst = 0, before = 0, after = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        mt_trainable_use_base(t, pass == 0);
+        for (int k = 0; k < 4 && !st; k++) {
+            mt_tape *tape = r->ctx.tape;
+            r->ctx.tape = NULL;
+            st = mt_grpo_completion_run(r->m, &r->ctx, &b->s[k], len[k], NULL, NULL, logp + off[k], NULL, &err);
+            r->ctx.tape = tape;
+            mt_arena_reset(&r->arena);
+            CHECK_MSG(st == MT_OK, "%s reference pass: %s", run, err.msg);
+        }
+        for (int64_t k = 0; k < total && !st; k++) {
+            double d = fabs(logp[k] - ((const float *)base_t->data)[k]);
+            if (pass == 0) worst = fmax(worst, d);
+            *(pass == 0 ? &before : &after) += d;
+        }
+        mt_trainable_use_base(t, false);
+    }
+    CHECK_MSG(worst <= 1e-4, "%s: the reference pass is %.2e from the checkpoint's log-probabilities", run, worst);
+    CHECK_MSG(!mt_trainable_is_lora(t) || after > 1e-3, "%s: back from the reference, the adapters do not apply", run);
+    printf("%s: reference pass within %.2e of the checkpoint's log-probabilities\n", run, worst);
+    const cJSON *spec;
+    cJSON_ArrayForEach(spec, specs) {
+        const char *name = NULL, *kind = NULL;
+        mt_grpo_opts o = {0};
+        int64_t max_tokens = 0;
+        st = mt_json_str_req(spec, "name", "plan.json", &name, &err);
+        if (!st) st = mt_json_str_req(spec, "loss_type", "plan.json", &kind, &err);
+        if (!st) st = mt_grpo_loss_type_parse(kind, &o.type, &err);
+        if (!st) st = mt_json_num_req(spec, "beta", "plan.json", 0, 1e3, &o.beta, &err);
+        if (!st) st = mt_json_num_req(spec, "eps_low", "plan.json", 0, 1, &o.eps_low, &err);
+        if (!st) st = mt_json_num_req(spec, "eps_high", "plan.json", 0, 1e3, &o.eps_high, &err);
+        if (!st) st = mt_json_int_req(spec, "max_completion_tokens", "plan.json", 1, 1 << 20, &max_tokens, &err);
+        CHECK_MSG(st == MT_OK, "plan.json grpo: %s", err.msg);
+        if (st) break;
+        o.max_completion_tokens = max_tokens;
+        char key[128];
+        snprintf(key, sizeof key, "%s.%s", run, name);
+        mt_trainable_zero_grad(t);
+        mt_grpo_sums acc = {0};
+        for (int k = 0; k < 4 && !st; k++) {
+            mt_grpo_completion in = {.weight = mt_grpo_weight(&o, 4, len[k], total), .adv = adv[k],
+                                     .old = old + off[k], .ref = ref + off[k]};
+            st = mt_grpo_completion_run(r->m, &r->ctx, &b->s[k], len[k], &o, &in, logp + off[k], &acc, &err);
+            mt_tape_reset(r->ctx.tape);
+            mt_arena_reset(&r->arena);
+            r->ctx.status = MT_OK;
+            CHECK_MSG(st == MT_OK, "%s completion %d: %s", key, k, err.msg);
+        }
+        if (st) continue;
+        snprintf(what, sizeof what, "%s.loss", key);
+        double want = ref_scalar(r->expected, what, 0);
+        check_rel(what, 0, acc.loss, want, LOSS_TOL);
+        printf("%s: loss %.7f, torch %.7f (rel %.2e), clipped %.0f low %.0f high of %lld tokens\n", key, acc.loss,
+               want, fabs(acc.loss - want) / fabs(want), acc.low, acc.high, (long long)acc.tokens);
+        compare_grads(r, key, p, n);
+    }
+    mt_free(old);
+    mt_free(ref);
+    mt_free(logp);
+}
+
 /* Copies the adapters' values from lora_init (B zeroed when zero_b); every adapter must be there. */
 static void set_adapters(mt_trainable *t, const mt_safetensors *init, bool zero_b) {
     size_t n;
@@ -361,7 +463,7 @@ static void check_frozen(runner *r, const char *name, const char *after) {
 /* One run of the plan: full (loss and gradients, then 10 steps) or LoRA (gradients with random B, then 10 steps
  * from B = 0). */
 static void run_plan_entry(runner *r, const cJSON *run, const batch *b, const mt_safetensors *lora_init,
-                           const cJSON *dpo) {
+                           const cJSON *dpo, const cJSON *grpo) {
     mt_err err;
     const char *name = NULL, *targets = NULL;
     int64_t rank = 0;
@@ -387,8 +489,9 @@ static void run_plan_entry(runner *r, const cJSON *run, const batch *b, const mt
     CHECK_MSG(s == MT_OK, "%s setup: %s", name, err.msg);
     if (s) return;
     if (rank) set_adapters(t, lora_init, false);
-    if (dpo) {
-        check_dpo(r, name, t, b, dpo);
+    if (dpo || grpo) {
+        if (dpo) check_dpo(r, name, t, b, dpo);
+        else check_grpo(r, name, t, b, grpo);
         mt_trainable_free(t);
         return;
     }
@@ -418,6 +521,7 @@ int main(int argc, char **argv) {
     const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(plan, "frozen");
     const cJSON *variant = cJSON_GetObjectItemCaseSensitive(plan, "variant");
     const cJSON *dpo = cJSON_GetObjectItemCaseSensitive(plan, "dpo");
+    const cJSON *grpo = cJSON_GetObjectItemCaseSensitive(plan, "grpo");
     if (!cJSON_IsArray(runs) || !cJSON_IsArray(frozen) || !cJSON_IsString(variant))
         return fprintf(stderr, "%s: needs variant, runs and frozen\n", path), 1;
     printf("variant %s\n", variant->valuestring);
@@ -433,7 +537,7 @@ int main(int argc, char **argv) {
     if (load_batch(in, &b)) {
         const cJSON *run, *f;
         cJSON_ArrayForEach(run, runs) {
-            run_plan_entry(&r, run, &b, lora_init, cJSON_IsArray(dpo) ? dpo : NULL);
+            run_plan_entry(&r, run, &b, lora_init, cJSON_IsArray(dpo) ? dpo : NULL, cJSON_IsArray(grpo) ? grpo : NULL);
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(run, "name");
             cJSON_ArrayForEach(f, frozen) {
                 if (cJSON_IsString(f) && cJSON_IsString(name)) check_frozen(&r, f->valuestring, name->valuestring);

@@ -39,8 +39,10 @@
 #endif
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "media/image.h"
 
 #define MAX_SIDE ((int64_t)1 << 30)
@@ -105,48 +107,101 @@ static mt_status taps_make(int64_t in, int64_t out, taps *t, mt_err *err) {
  * Taps [1, unfused_end(n)) are the vector ones. */
 static inline int64_t unfused_end(int64_t n) { return 1 + (n - 1) / 4 * 4; }
 
-/* Rows [row0, row0 + rows) of src (in_w x 3 bytes each, exact as floats) to dst (rows x out_w x 3). */
-static void pass_horizontal(const uint8_t *src, int64_t in_w, int64_t row0, int64_t rows, const taps *t,
-                            int64_t out_w, float *dst) {
-    for (int64_t y = 0; y < rows; y++) {
-        const uint8_t *s = src + (size_t)(row0 + y) * (size_t)in_w * 3;
-        float *d = dst + (size_t)y * (size_t)out_w * 3;
-        for (int64_t x = 0; x < out_w; x++) {
-            const float *k = t->k + x * t->ksize;
-            const uint8_t *p = s + t->bounds[2 * x] * 3;
-            int64_t n = t->bounds[2 * x + 1];
-            int64_t unfused = unfused_end(n);
-            for (int c = 0; c < 3; c++) {
-                float acc = (float)p[c] * k[0];
-                int64_t j = 1;
-                for (; j < unfused; j++) acc += (float)p[3 * j + c] * k[j];
-                for (; j < n; j++) acc = fmaf((float)p[3 * j + c], k[j], acc);
-                d[3 * x + c] = acc;
-            }
+/* Source row r of src (in_w x 3 bytes, exact as floats) through the width taps into dst (out_w x 3). */
+static void row_horizontal(const uint8_t *src, int64_t in_w, int64_t r, const taps *t, int64_t out_w, float *dst) {
+    const uint8_t *s = src + (size_t)r * (size_t)in_w * 3;
+    for (int64_t x = 0; x < out_w; x++) {
+        const float *k = t->k + x * t->ksize;
+        const uint8_t *p = s + t->bounds[2 * x] * 3;
+        int64_t n = t->bounds[2 * x + 1];
+        int64_t unfused = unfused_end(n);
+        for (int c = 0; c < 3; c++) {
+            float acc = (float)p[c] * k[0];
+            int64_t j = 1;
+            for (; j < unfused; j++) acc += (float)p[3 * j + c] * k[j];
+            for (; j < n; j++) acc = fmaf((float)p[3 * j + c], k[j], acc);
+            dst[3 * x + c] = acc;
         }
     }
 }
 
-/* src rows shifted by row0 (the first row the taps name is src's row 0), w x 3 floats each, to dst (out_h rows). */
-static void pass_vertical(const float *src, int64_t w, int64_t row0, const taps *t, int64_t out_h, float *dst) {
-    size_t n3 = (size_t)w * 3;
-    for (int64_t y = 0; y < out_h; y++) {
-        const float *k = t->k + y * t->ksize, *s = src + (size_t)(t->bounds[2 * y] - row0) * n3;
-        int64_t n = t->bounds[2 * y + 1];
-        float *d = dst + (size_t)y * n3;
-        int64_t unfused = unfused_end(n);
-        for (size_t i = 0; i < n3; i++) d[i] = s[i] * k[0];
-        for (int64_t j = 1; j < n; j++) {
-            const float *sj = s + (size_t)j * n3;
-            if (j < unfused)
-                for (size_t i = 0; i < n3; i++) d[i] += sj[i] * k[j];
-            else
-                for (size_t i = 0; i < n3; i++) d[i] = fmaf(sj[i], k[j], d[i]);
-        }
+/* Clamped to [0, 255] and rounded half to even: adding 2^23 leaves no fraction bits, so the float addition rounds
+ * to an integer as nearbyintf does (ties to even), and vectorises where nearbyintf is a call. */
+static void row_round(const float *src, size_t n, uint8_t *dst) {
+    for (size_t i = 0; i < n; i++) {
+        float v = src[i] < 0.0f ? 0.0f : src[i] > 255.0f ? 255.0f : src[i];
+        dst[i] = (uint8_t)(int)((v + 0x1p23f) - 0x1p23f);
     }
+}
+
+/* One resize, split into bands of output rows that threads of a pool run independently. */
+typedef struct resize_job {
+    const mt_image *src;
+    int64_t w, h, n_bands;
+    const taps *th, *tv; /* NULL: that axis keeps its size */
+    uint8_t *dst;
+    size_t ring_rows;    /* width-pass rows a band keeps: the most any output row's height taps read */
+    atomic_int failed;   /* a band could not get its scratch */
+} resize_job;
+
+/* Source row r as floats after the width pass (or as they are, when the width stays). */
+static void source_row(const resize_job *j, int64_t r, float *dst) {
+    if (j->th) {
+        row_horizontal(j->src->rgb, j->src->width, r, j->th, j->w, dst);
+    } else {
+        const uint8_t *s = j->src->rgb + (size_t)r * (size_t)j->w * 3;
+        for (size_t i = 0; i < (size_t)j->w * 3; i++) dst[i] = (float)s[i];
+    }
+}
+
+/* Output rows [y0, y1). The width pass of each source row the band reads is kept in a ring of ring_rows rows (the
+ * rows an output row reads only move forward), so a band computes each of them once and holds a few rows of floats
+ * rather than planes; bands meeting at a boundary both compute the rows they share. The float operations of each
+ * output value are those of the whole-image passes, in the same order. */
+static void resize_band(void *ctx, int64_t band, int thread) {
+    resize_job *j = ctx;
+    const size_t n3 = (size_t)j->w * 3;
+    const int64_t y0 = band * j->h / j->n_bands, y1 = (band + 1) * j->h / j->n_bands;
+    if (y0 == y1) return;
+    float *ring = mt_malloc_array(j->ring_rows * n3 + n3, sizeof *ring);
+    if (!ring) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    float *acc = ring + j->ring_rows * n3;
+    int64_t next = 0; /* the first source row not in the ring yet */
+    for (int64_t y = y0; y < y1; y++) {
+        uint8_t *d = j->dst + (size_t)y * n3;
+        if (!j->tv) {
+            source_row(j, y, acc);
+            row_round(acc, n3, d);
+            continue;
+        }
+        const float *k = j->tv->k + y * j->tv->ksize;
+        int64_t lo = j->tv->bounds[2 * y], n = j->tv->bounds[2 * y + 1];
+        if (next < lo) next = lo;
+        for (; next < lo + n; next++) source_row(j, next, ring + (size_t)(next % (int64_t)j->ring_rows) * n3);
+        int64_t unfused = unfused_end(n);
+        const float *s0 = ring + (size_t)(lo % (int64_t)j->ring_rows) * n3;
+        for (size_t i = 0; i < n3; i++) acc[i] = s0[i] * k[0];
+        for (int64_t t = 1; t < n; t++) {
+            const float *st = ring + (size_t)((lo + t) % (int64_t)j->ring_rows) * n3;
+            if (t < unfused)
+                for (size_t i = 0; i < n3; i++) acc[i] += st[i] * k[t];
+            else
+                for (size_t i = 0; i < n3; i++) acc[i] = fmaf(st[i], k[t], acc[i]);
+        }
+        row_round(acc, n3, d);
+    }
+    mt_free(ring);
 }
 
 mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err) {
+    return mt_image_resize_bicubic_torch_pool(src, w, h, NULL, out, err);
+}
+
+mt_status mt_image_resize_bicubic_torch_pool(const mt_image *src, int64_t w, int64_t h, mt_pool *pool, mt_image *out,
+                                             mt_err *err) {
     if (!src || !out || !src->rgb || src->width < 1 || src->height < 1 || src->width > MAX_SIDE ||
         src->height > MAX_SIDE)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "resize: needs a source image with sides in [1, 2^30]");
@@ -168,33 +223,23 @@ mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t 
     }
 
     taps th = {0}, tv = {0};
-    float *mid = NULL, *fout = NULL;
     mt_status st = need_h ? taps_make(in_w, w, &th, err) : MT_OK;
     if (!st && need_v) st = taps_make(in_h, h, &tv, err);
-    if (st) goto done;
-    /* the rows the height pass reads; all of them when it does not run */
-    int64_t row0 = need_v ? tv.bounds[0] : 0;
-    int64_t row1 = need_v ? tv.bounds[2 * (h - 1)] + tv.bounds[2 * (h - 1) + 1] : in_h;
-    size_t mid_n = (size_t)w * 3 * (size_t)(row1 - row0);
-    if (!(fout = mt_malloc_array(out_bytes, sizeof *fout)) || (need_v && !(mid = mt_malloc_array(mid_n, sizeof *mid)))) {
-        st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float planes of %lldx%lld -> %lldx%lld",
-                        (long long)in_w, (long long)in_h, (long long)w, (long long)h);
-        goto done;
+    if (!st) {
+        /* a few bands per thread even out threads that other work slows; each band recomputes the few source
+         * rows it shares with the one before */
+        int threads = pool ? mt_pool_threads(pool) : 1;
+        resize_job job = {.src = src, .w = w, .h = h, .n_bands = threads > 1 ? MT_MIN(h, 2 * (int64_t)threads) : 1,
+                          .th = need_h ? &th : NULL, .tv = need_v ? &tv : NULL, .dst = dst, .ring_rows = 1};
+        for (int64_t y = 0; need_v && y < h; y++)
+            job.ring_rows = MT_MAX(job.ring_rows, (size_t)tv.bounds[2 * y + 1]);
+        mt_pool_run(job.n_bands > 1 ? pool : NULL, job.n_bands, resize_band, &job);
+        if (atomic_load(&job.failed))
+            st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float rows of %lldx%lld -> %lldx%lld",
+                            (long long)in_w, (long long)in_h, (long long)w, (long long)h);
     }
-    if (need_h)
-        pass_horizontal(src->rgb, in_w, row0, row1 - row0, &th, w, need_v ? mid : fout);
-    else
-        for (size_t i = 0; i < mid_n; i++) mid[i] = (float)src->rgb[(size_t)row0 * (size_t)w * 3 + i];
-    if (need_v) pass_vertical(mid, w, row0, &tv, h, fout);
-    for (size_t i = 0; i < out_bytes; i++) {
-        float v = fout[i] < 0.0f ? 0.0f : fout[i] > 255.0f ? 255.0f : fout[i];
-        dst[i] = (uint8_t)nearbyintf(v);
-    }
-done:
     taps_free(&th);
     taps_free(&tv);
-    mt_free(mid);
-    mt_free(fout);
     if (st) {
         mt_free(dst);
         return st;

@@ -26,6 +26,10 @@
  * change gives weights (0, 1, 0, 0), which copy exactly, so it is skipped. The final float is clamped to
  * [0, 255] and rounded half to even.
  *
+ * Speed (issue 13: 120 video frames per clip): output rows are made in bands, each keeping only the few width-pass
+ * rows its height taps read, so no float planes are allocated per image; bands run on a pool; on AVX2 CPUs the row
+ * kernels are resize_torch_avx2.c's, the same operations per output value in vectors.
+ *
  * Roundings that follow the compiled kernel, not its source: Debian's torch (like the x86-64 wheels) runs the
  * copy of this kernel built for AVX2 (-mavx2 -mfma), where GCC fused multiply-adds in the cubic and vectorised
  * the accumulation four taps at a time (see unfused_end). Those places use fma / fmaf here, and contraction is
@@ -44,6 +48,8 @@
 
 #include "base/pool.h"
 #include "media/image.h"
+#include "media/resize_torch_int.h"
+#include "tensor/cpu/cpu.h"
 
 #define MAX_SIDE ((int64_t)1 << 30)
 
@@ -140,17 +146,50 @@ typedef struct resize_job {
     int64_t w, h, n_bands;
     const taps *th, *tv; /* NULL: that axis keeps its size */
     uint8_t *dst;
-    size_t ring_rows;    /* width-pass rows a band keeps: the most any output row's height taps read */
+    int64_t ring_rows;   /* width-pass rows a band keeps: the most any output row's height taps read */
+    bool avx2;           /* the AVX2 row kernels (resize_torch_avx2.c), same bytes */
     atomic_int failed;   /* a band could not get its scratch */
 } resize_job;
 
+/* A band's floats: the ring of width-pass rows (each row_stride floats: 3 w and the one float past the end that
+ * the AVX2 width pass writes), the output row, the source row as floats for the AVX2 width pass, and the ring
+ * rows an output row reads. */
+typedef struct band_scratch {
+    float *ring, *acc, *conv;
+    const float **rows;
+    size_t row_stride;
+} band_scratch;
+
 /* Source row r as floats after the width pass (or as they are, when the width stays). */
-static void source_row(const resize_job *j, int64_t r, float *dst) {
-    if (j->th) {
-        row_horizontal(j->src->rgb, j->src->width, r, j->th, j->w, dst);
-    } else {
-        const uint8_t *s = j->src->rgb + (size_t)r * (size_t)j->w * 3;
+static void source_row(const resize_job *j, band_scratch *b, int64_t r, float *dst) {
+    const mt_image *src = j->src;
+    if (!j->th) {
+        const uint8_t *s = src->rgb + (size_t)r * (size_t)j->w * 3;
         for (size_t i = 0; i < (size_t)j->w * 3; i++) dst[i] = (float)s[i];
+    } else if (j->avx2) {
+        mt_resize_torch_row_h_avx2(src->rgb + (size_t)r * (size_t)src->width * 3, src->width, j->th->k,
+                                   j->th->ksize, j->th->bounds, j->w, b->conv, dst);
+    } else {
+        row_horizontal(src->rgb, src->width, r, j->th, j->w, dst);
+    }
+}
+
+/* The height taps k of one output row over the ring rows b->rows into b->acc. */
+static void row_vertical(const resize_job *j, band_scratch *b, const float *k, int64_t n) {
+    const size_t n3 = (size_t)j->w * 3;
+    if (j->avx2) {
+        mt_resize_torch_row_v_avx2(b->rows, k, n, n3, b->acc);
+        return;
+    }
+    int64_t unfused = unfused_end(n);
+    float *acc = b->acc;
+    for (size_t i = 0; i < n3; i++) acc[i] = b->rows[0][i] * k[0];
+    for (int64_t t = 1; t < n; t++) {
+        const float *st = b->rows[t];
+        if (t < unfused)
+            for (size_t i = 0; i < n3; i++) acc[i] += st[i] * k[t];
+        else
+            for (size_t i = 0; i < n3; i++) acc[i] = fmaf(st[i], k[t], acc[i]);
     }
 }
 
@@ -163,37 +202,35 @@ static void resize_band(void *ctx, int64_t band, int thread) {
     const size_t n3 = (size_t)j->w * 3;
     const int64_t y0 = band * j->h / j->n_bands, y1 = (band + 1) * j->h / j->n_bands;
     if (y0 == y1) return;
-    float *ring = mt_malloc_array(j->ring_rows * n3 + n3, sizeof *ring);
-    if (!ring) {
+    band_scratch b = {.row_stride = n3 + 4};
+    size_t floats = (size_t)j->ring_rows * b.row_stride + b.row_stride + (size_t)j->src->width * 3 + 4;
+    b.ring = mt_malloc_array(floats, sizeof *b.ring);
+    b.rows = mt_malloc_array((size_t)j->ring_rows, sizeof *b.rows);
+    if (!b.ring || !b.rows) {
         atomic_store(&j->failed, 1);
+        mt_free(b.ring);
+        mt_free(b.rows);
         return;
     }
-    float *acc = ring + j->ring_rows * n3;
+    b.acc = b.ring + (size_t)j->ring_rows * b.row_stride;
+    b.conv = b.acc + b.row_stride;
     int64_t next = 0; /* the first source row not in the ring yet */
     for (int64_t y = y0; y < y1; y++) {
         uint8_t *d = j->dst + (size_t)y * n3;
         if (!j->tv) {
-            source_row(j, y, acc);
-            row_round(acc, n3, d);
+            source_row(j, &b, y, b.acc);
+            row_round(b.acc, n3, d);
             continue;
         }
-        const float *k = j->tv->k + y * j->tv->ksize;
         int64_t lo = j->tv->bounds[2 * y], n = j->tv->bounds[2 * y + 1];
         if (next < lo) next = lo;
-        for (; next < lo + n; next++) source_row(j, next, ring + (size_t)(next % (int64_t)j->ring_rows) * n3);
-        int64_t unfused = unfused_end(n);
-        const float *s0 = ring + (size_t)(lo % (int64_t)j->ring_rows) * n3;
-        for (size_t i = 0; i < n3; i++) acc[i] = s0[i] * k[0];
-        for (int64_t t = 1; t < n; t++) {
-            const float *st = ring + (size_t)((lo + t) % (int64_t)j->ring_rows) * n3;
-            if (t < unfused)
-                for (size_t i = 0; i < n3; i++) acc[i] += st[i] * k[t];
-            else
-                for (size_t i = 0; i < n3; i++) acc[i] = fmaf(st[i], k[t], acc[i]);
-        }
-        row_round(acc, n3, d);
+        for (; next < lo + n; next++) source_row(j, &b, next, b.ring + (size_t)(next % j->ring_rows) * b.row_stride);
+        for (int64_t t = 0; t < n; t++) b.rows[t] = b.ring + (size_t)((lo + t) % j->ring_rows) * b.row_stride;
+        row_vertical(j, &b, j->tv->k + y * j->tv->ksize, n);
+        row_round(b.acc, n3, d);
     }
-    mt_free(ring);
+    mt_free(b.ring);
+    mt_free(b.rows);
 }
 
 mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err) {
@@ -230,9 +267,9 @@ mt_status mt_image_resize_bicubic_torch_pool(const mt_image *src, int64_t w, int
          * rows it shares with the one before */
         int threads = pool ? mt_pool_threads(pool) : 1;
         resize_job job = {.src = src, .w = w, .h = h, .n_bands = threads > 1 ? MT_MIN(h, 2 * (int64_t)threads) : 1,
-                          .th = need_h ? &th : NULL, .tv = need_v ? &tv : NULL, .dst = dst, .ring_rows = 1};
-        for (int64_t y = 0; need_v && y < h; y++)
-            job.ring_rows = MT_MAX(job.ring_rows, (size_t)tv.bounds[2 * y + 1]);
+                          .th = need_h ? &th : NULL, .tv = need_v ? &tv : NULL, .dst = dst, .ring_rows = 1,
+                          .avx2 = mt_cpu_level_get() >= MT_CPU_AVX2};
+        for (int64_t y = 0; need_v && y < h; y++) job.ring_rows = MT_MAX(job.ring_rows, tv.bounds[2 * y + 1]);
         mt_pool_run(job.n_bands > 1 ? pool : NULL, job.n_bands, resize_band, &job);
         if (atomic_load(&job.failed))
             st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float rows of %lldx%lld -> %lldx%lld",

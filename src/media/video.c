@@ -17,6 +17,10 @@
 
 #include "base/file.h"
 
+/* Packets read ahead to learn which frame a sample is (see plan_skip): a GOP of x264's default 250 frames fits. */
+#define QUEUE_PACKETS 1024
+#define QUEUE_BYTES ((size_t)256 << 20)
+
 struct mt_video {
     char *path;
     AVFormatContext *fmt;
@@ -31,6 +35,10 @@ struct mt_video {
     int64_t n_decoded;
     int64_t skip_before; /* packets shown before this timestamp are not the frame sought: unreferenced ones are
                             not decoded at all (AVDISCARD_NONREF); INT64_MIN: decode every one */
+    AVPacket *queue[QUEUE_PACKETS]; /* the stream's packets read ahead of the decoder, a ring */
+    int q_head, q_len;
+    size_t q_bytes;
+    bool demux_eof;                 /* the demuxer has nothing more; the queue may */
     struct SwsContext *sws;
     mt_video_info info;
 };
@@ -200,8 +208,16 @@ const mt_video_info *mt_video_get_info(const mt_video *v) { return &v->info; }
 
 int64_t mt_video_frames_decoded(const mt_video *v) { return v->n_decoded; }
 
+static void queue_clear(mt_video *v) {
+    for (int i = 0; i < v->q_len; i++) av_packet_free(&v->queue[(v->q_head + i) % QUEUE_PACKETS]);
+    v->q_head = v->q_len = 0;
+    v->q_bytes = 0;
+    v->demux_eof = false;
+}
+
 void mt_video_close(mt_video *v) {
     if (!v) return;
+    queue_clear(v);
     sws_freeContext(v->sws);
     av_frame_free(&v->prev);
     av_frame_free(&v->cur);
@@ -220,6 +236,61 @@ static mt_status decode_fail(mt_video *v, const char *what, int r, mt_err *err) 
     char buf[128];
     return mt_err_set(err, MT_ERR_FORMAT, "%s: %s after %.3f s: %s", v->path, what, now_s(v),
                       av_msg(r, buf, sizeof buf));
+}
+
+/* The next packet of the stream from the demuxer into pkt; AVERROR_EOF at its end. */
+static int demux_packet(mt_video *v, AVPacket *pkt) {
+    for (;;) {
+        int r = av_read_frame(v->fmt, pkt);
+        if (r < 0) return r;
+        if (pkt->stream_index == v->stream) return 0;
+        av_packet_unref(pkt);
+    }
+}
+
+/* The next packet for the decoder: the queue's first, else the demuxer's. */
+static int next_packet(mt_video *v, AVPacket *pkt) {
+    if (v->q_len) {
+        AVPacket **q = &v->queue[v->q_head];
+        v->q_bytes -= (size_t)(*q)->size;
+        av_packet_move_ref(pkt, *q);
+        av_packet_free(q);
+        v->q_head = (v->q_head + 1) % QUEUE_PACKETS;
+        v->q_len--;
+        return 0;
+    }
+    return v->demux_eof ? AVERROR_EOF : demux_packet(v, pkt);
+}
+
+/* Reads packets into the queue until one is decoded after limit (its dts is past it: every packet shown by limit
+ * is then known, since a frame is shown no earlier than it is decoded) or the stream ends. Returns the latest
+ * timestamp shown by limit among the queued packets, which is then a frame the decoder will produce: every
+ * frame shown before it is not the one sought. INT64_MIN when the queue cannot tell (a packet without
+ * timestamps, a full queue, a read error, which the decoder then meets itself). */
+static int64_t plan_skip(mt_video *v, int64_t limit) {
+    for (;;) {
+        int64_t best = INT64_MIN;
+        bool known = false;
+        for (int i = 0; i < v->q_len; i++) {
+            const AVPacket *p = v->queue[(v->q_head + i) % QUEUE_PACKETS];
+            if (p->pts == AV_NOPTS_VALUE || p->dts == AV_NOPTS_VALUE) return INT64_MIN;
+            if (p->pts <= limit && p->pts > best) best = p->pts;
+            if (p->dts > limit) known = true;
+        }
+        if (known || v->demux_eof) return best;
+        if (v->q_len == QUEUE_PACKETS || v->q_bytes > QUEUE_BYTES) return INT64_MIN;
+        AVPacket *p = av_packet_alloc();
+        if (!p) return INT64_MIN;
+        int r = demux_packet(v, p);
+        if (r < 0) {
+            av_packet_free(&p);
+            if (r != AVERROR_EOF) return INT64_MIN;
+            v->demux_eof = true;
+            continue;
+        }
+        v->queue[(v->q_head + v->q_len++) % QUEUE_PACKETS] = p;
+        v->q_bytes += (size_t)p->size;
+    }
 }
 
 /* Decodes the next frame into v->cur (shifting cur to prev); sets v->eof at the end of the stream. */
@@ -253,17 +324,13 @@ static mt_status decode_next(mt_video *v, mt_err *err) {
             v->eof = true;
             return MT_OK;
         }
-        r = av_read_frame(v->fmt, v->pkt);
+        r = next_packet(v, v->pkt);
         if (r == AVERROR_EOF) {
             v->draining = true;
             avcodec_send_packet(v->dec, NULL);
             continue;
         }
         if (r < 0) return decode_fail(v, "reading the file failed", r, err);
-        if (v->pkt->stream_index != v->stream) {
-            av_packet_unref(v->pkt);
-            continue;
-        }
         /* a B-frame nothing refers to, shown well before the frame sought, need not be decoded: most of a
          * typical H.264 stream between a keyframe and the sample */
         v->dec->skip_frame = v->pkt->pts != AV_NOPTS_VALUE && v->pkt->pts < v->skip_before ? AVDISCARD_NONREF
@@ -281,6 +348,7 @@ static mt_status seek_to(mt_video *v, int64_t target, mt_err *err) {
     int r = av_seek_frame(v->fmt, v->stream, target, AVSEEK_FLAG_BACKWARD);
     if (r < 0) r = avformat_seek_file(v->fmt, v->stream, INT64_MIN, target, INT64_MAX, 0);
     if (r < 0) return av_fail(err, MT_ERR_FORMAT, v->path, "seeking failed", r);
+    queue_clear(v);
     avcodec_flush_buffers(v->dec);
     av_frame_unref(v->prev);
     av_frame_unref(v->cur);
@@ -365,8 +433,12 @@ mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err 
                     (!v->have_prev && v->have_cur && v->cur->pts > limit);
     if (backward || (!(v->have_cur && v->cur->pts > limit) && seek_pays(v, target)))
         if ((st = seek_to(v, target, err))) return st;
-    /* frames within a few intervals of the target are all decoded, so the last one shown by then is there */
-    v->skip_before = target - (int64_t)llround(SKIP_MARGIN_FRAMES / v->info.fps / v->tb);
+    /* the packets read ahead name the frame sought, and unreferenced frames shown before it are not decoded; when
+     * they cannot, frames within a few intervals of the target are all decoded, so the last one shown by then
+     * is there */
+    v->skip_before = plan_skip(v, limit);
+    if (v->skip_before == INT64_MIN)
+        v->skip_before = target - (int64_t)llround(SKIP_MARGIN_FRAMES / v->info.fps / v->tb);
     while (!v->eof && !(v->have_cur && v->cur->pts > limit))
         if ((st = decode_next(v, err))) return st;
     v->skip_before = INT64_MIN;

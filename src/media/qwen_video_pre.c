@@ -210,6 +210,7 @@ static void *decode_ahead(void *arg) {
         if (stop) break;
         mt_image f;
         mt_err e;
+        mt_video_hint_next(d->v, k + 1 < d->n ? d->indices[k + 1] : -1);
         mt_status st = mt_video_read_frame(d->v, d->indices[k], &f, &e);
         pthread_mutex_lock(&d->mu);
         if (st) {
@@ -263,6 +264,7 @@ static mt_status sample_frames(mt_video *v, int64_t n, const clip_plan *plan, co
         }
     }
     for (int64_t k = 0; k < n && !st; k++) {
+        if (!ahead) mt_video_hint_next(v, k + 1 < n ? clip->frame_indices[k + 1] : -1);
         st = ahead ? take_frame(&d, k, &frame, err) : mt_video_read_frame(v, clip->frame_indices[k], &frame, err);
         if (!st) st = put_frame(&frame, k, plan, cfg, pool, clip, last, err);
     }

@@ -35,6 +35,10 @@ struct mt_video {
     int64_t n_decoded;
     int64_t skip_before; /* packets shown before this timestamp are not the frame sought: unreferenced ones are
                             not decoded at all (AVDISCARD_NONREF); INT64_MIN: decode every one */
+    int64_t skip_after, skip_until; /* unreferenced packets shown in (skip_after, skip_until) are not decoded
+                                       either: none is the frame sought, nor the next one the caller named */
+    int64_t hint;                   /* mt_video_hint_next's index for the next read; -1: none */
+    int64_t promised;               /* the index the last read skipped frames for; -1: none */
     AVPacket *queue[QUEUE_PACKETS]; /* the stream's packets read ahead of the decoder, a ring */
     int q_head, q_len;
     size_t q_bytes;
@@ -177,6 +181,9 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
     }
     v->skip_before = INT64_MIN;
+    v->skip_after = INT64_MAX;
+    v->skip_until = INT64_MIN;
+    v->hint = v->promised = -1;
     /* "file:" so that a name with a colon is not read as a protocol; the whitelist keeps a playlist or a
      * reference movie from reaching beyond local files. */
     char url[4096];
@@ -207,6 +214,8 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
 const mt_video_info *mt_video_get_info(const mt_video *v) { return &v->info; }
 
 int64_t mt_video_frames_decoded(const mt_video *v) { return v->n_decoded; }
+
+void mt_video_hint_next(mt_video *v, int64_t index) { v->hint = index; }
 
 static void queue_clear(mt_video *v) {
     for (int i = 0; i < v->q_len; i++) av_packet_free(&v->queue[(v->q_head + i) % QUEUE_PACKETS]);
@@ -333,8 +342,10 @@ static mt_status decode_next(mt_video *v, mt_err *err) {
         if (r < 0) return decode_fail(v, "reading the file failed", r, err);
         /* a B-frame nothing refers to, shown well before the frame sought, need not be decoded: most of a
          * typical H.264 stream between a keyframe and the sample */
-        v->dec->skip_frame = v->pkt->pts != AV_NOPTS_VALUE && v->pkt->pts < v->skip_before ? AVDISCARD_NONREF
-                                                                                          : AVDISCARD_DEFAULT;
+        int64_t pts = v->pkt->pts;
+        bool unneeded = pts != AV_NOPTS_VALUE &&
+                        (pts < v->skip_before || (pts > v->skip_after && pts < v->skip_until));
+        v->dec->skip_frame = unneeded ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
         r = avcodec_send_packet(v->dec, v->pkt);
         av_packet_unref(v->pkt);
         if (r < 0 && r != AVERROR(EAGAIN)) return decode_fail(v, "decoding failed", r, err);
@@ -419,29 +430,51 @@ static mt_status to_rgb(mt_video *v, const AVFrame *f, int64_t index, mt_image *
     return MT_OK;
 }
 
+/* The timestamp of frame index, and the last timestamp that still shows it: strictly before half an interval past
+ * it; the margin keeps a frame exactly half an interval late out when the division lands a hair above an
+ * integer. */
+static void index_times(const mt_video *v, int64_t index, int64_t *target, int64_t *limit) {
+    double t = (double)index / v->info.fps, half = 0.5 / v->info.fps;
+    *target = v->start_pts + (int64_t)llround(t / v->tb);
+    *limit = v->start_pts + (int64_t)ceil((t + half) / v->tb - 1e-7) - 1;
+}
+
 mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err *err) {
     if (!v || !out || index < 0 || index >= v->info.n_frames)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: frame %lld is outside [0, %lld)", v ? v->path : "video",
                           (long long)index, v ? (long long)v->info.n_frames : 0LL);
-    double t = (double)index / v->info.fps, half = 0.5 / v->info.fps;
-    int64_t target = v->start_pts + (int64_t)llround(t / v->tb);
-    /* The last timestamp strictly before t + half; the margin keeps a frame exactly half an interval late out
-     * when the division lands a hair above an integer. */
-    int64_t limit = v->start_pts + (int64_t)ceil((t + half) / v->tb - 1e-7) - 1;
+    int64_t target, limit, next = v->hint;
+    double t = (double)index / v->info.fps;
+    index_times(v, index, &target, &limit);
+    v->hint = -1;
     mt_status st;
+    /* frames another index might need were skipped for the one promised: only a seek decodes them */
     bool backward = (v->have_prev && v->prev->pts > limit) ||
-                    (!v->have_prev && v->have_cur && v->cur->pts > limit);
+                    (!v->have_prev && v->have_cur && v->cur->pts > limit) ||
+                    (v->promised >= 0 && v->promised != index);
+    v->promised = -1;
     if (backward || (!(v->have_cur && v->cur->pts > limit) && seek_pays(v, target)))
         if ((st = seek_to(v, target, err))) return st;
     /* the packets read ahead name the frame sought, and unreferenced frames shown before it are not decoded; when
      * they cannot, frames within a few intervals of the target are all decoded, so the last one shown by then
-     * is there */
+     * is there. With the next index known, the frames shown after this one and before the next one's are not
+     * decoded either (the decoder takes a few packets past the frame sought before it gives it out). */
     v->skip_before = plan_skip(v, limit);
-    if (v->skip_before == INT64_MIN)
+    if (v->skip_before == INT64_MIN) {
         v->skip_before = target - (int64_t)llround(SKIP_MARGIN_FRAMES / v->info.fps / v->tb);
+    } else if (next > index && next < v->info.n_frames) {
+        int64_t next_target, next_limit;
+        index_times(v, next, &next_target, &next_limit);
+        v->skip_until = plan_skip(v, next_limit);
+        if (v->skip_until != INT64_MIN) {
+            v->skip_after = limit;
+            v->promised = next;
+        }
+    }
     while (!v->eof && !(v->have_cur && v->cur->pts > limit))
         if ((st = decode_next(v, err))) return st;
-    v->skip_before = INT64_MIN;
+    v->skip_before = v->skip_until = INT64_MIN;
+    v->skip_after = INT64_MAX;
     const AVFrame *f;
     if (!v->have_cur) {
         return mt_err_set(err, MT_ERR_FORMAT, "%s: no frame could be decoded at or after %.3f s", v->path, t);

@@ -219,7 +219,8 @@ static void resize_band(void *ctx, int64_t band, int thread) {
         uint8_t *d = j->dst + (size_t)y * n3;
         if (!j->tv) {
             source_row(j, &b, y, b.acc);
-            row_round(b.acc, n3, d);
+            if (j->avx2) mt_resize_torch_row_round_avx2(b.acc, n3, d);
+            else row_round(b.acc, n3, d);
             continue;
         }
         int64_t lo = j->tv->bounds[2 * y], n = j->tv->bounds[2 * y + 1];
@@ -227,7 +228,8 @@ static void resize_band(void *ctx, int64_t band, int thread) {
         for (; next < lo + n; next++) source_row(j, &b, next, b.ring + (size_t)(next % j->ring_rows) * b.row_stride);
         for (int64_t t = 0; t < n; t++) b.rows[t] = b.ring + (size_t)((lo + t) % j->ring_rows) * b.row_stride;
         row_vertical(j, &b, j->tv->k + y * j->tv->ksize, n);
-        row_round(b.acc, n3, d);
+        if (j->avx2) mt_resize_torch_row_round_avx2(b.acc, n3, d);
+        else row_round(b.acc, n3, d);
     }
     mt_free(b.ring);
     mt_free(b.rows);

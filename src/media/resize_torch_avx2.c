@@ -49,3 +49,18 @@ void mt_resize_torch_row_v_avx2(const float *const *rows, const float *k, int64_
         dst[i] = acc;
     }
 }
+
+void mt_resize_torch_row_round_avx2(const float *src, size_t len, uint8_t *dst) {
+    const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(255.0f);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        /* the conversion rounds as MXCSR says: to nearest, ties to even, as nearbyintf */
+        __m256i q = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(src + i), lo), hi));
+        __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        _mm_storel_epi64((__m128i *)(dst + i), _mm_packus_epi16(w, w));
+    }
+    for (; i < len; i++) {
+        float v = src[i] < 0.0f ? 0.0f : src[i] > 255.0f ? 255.0f : src[i];
+        dst[i] = (uint8_t)_mm_cvtss_si32(_mm_set_ss(v));
+    }
+}

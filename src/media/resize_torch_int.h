@@ -18,4 +18,7 @@ void mt_resize_torch_row_h_avx2(const uint8_t *src, int64_t in_w, const float *k
 /* dst[i] = rows[0][i] * k[0], then each tap t of n in order, for i < len. */
 void mt_resize_torch_row_v_avx2(const float *const *rows, const float *k, int64_t n, size_t len, float *dst);
 
+/* dst[i] = src[i] clamped to [0, 255] and rounded half to even, for i < len. */
+void mt_resize_torch_row_round_avx2(const float *src, size_t len, uint8_t *dst);
+
 #endif

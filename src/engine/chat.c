@@ -92,7 +92,8 @@ static media_key key_of(const mt_image_ref *ref) {
     return k;
 }
 
-/* Moves the kept item matching key (if any) into ci's next slot. */
+/* Moves the kept item matching key (if any) into ci's next slot, or copies one the turn has already taken (the
+ * same file twice). */
 static bool take_kept(mt_chat_media *kept, const media_key *key, chat_images *ci) {
     for (int i = 0; kept && i < kept->n; i++) {
         media_item *it = &kept->items[i];
@@ -100,6 +101,17 @@ static bool take_kept(mt_chat_media *kept, const media_key *key, chat_images *ci
         ci->pixels[ci->n] = it->pixels;
         ci->in[ci->n] = it->in;
         it->pixels = NULL;
+        return true;
+    }
+    for (int i = 0; i < ci->n; i++) {
+        if (!same_key(&ci->key[i], key)) continue;
+        size_t bytes = (size_t)ci->in[i].n_patches * (size_t)MT_MAX(ci->in[i].patch_dim, 1) * sizeof(float);
+        float *copy = mt_malloc(bytes);
+        if (!copy) return false;
+        memcpy(copy, ci->pixels[i], bytes);
+        ci->pixels[ci->n] = copy;
+        ci->in[ci->n] = ci->in[i];
+        ci->in[ci->n].pixels = copy;
         return true;
     }
     return false;

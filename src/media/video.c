@@ -38,6 +38,7 @@ struct mt_video {
     int64_t skip_after, skip_until; /* unreferenced packets shown in (skip_after, skip_until) are not decoded
                                        either: none is the frame sought, nor the next one the caller named */
     int64_t hint;                   /* mt_video_hint_next's index for the next read; -1: none */
+    int64_t key_delay;              /* the largest pts - dts seen on a keyframe packet (B-frame reordering) */
     int64_t promised;               /* the index the last read skipped frames for; -1: none */
     AVPacket *queue[QUEUE_PACKETS]; /* the stream's packets read ahead of the decoder, a ring */
     int q_head, q_len;
@@ -252,7 +253,11 @@ static int demux_packet(mt_video *v, AVPacket *pkt) {
     for (;;) {
         int r = av_read_frame(v->fmt, pkt);
         if (r < 0) return r;
-        if (pkt->stream_index == v->stream) return 0;
+        if (pkt->stream_index == v->stream) {
+            if ((pkt->flags & AV_PKT_FLAG_KEY) && pkt->pts != AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE)
+                v->key_delay = MT_MAX(v->key_delay, pkt->pts - pkt->dts);
+            return 0;
+        }
         av_packet_unref(pkt);
     }
 }
@@ -368,14 +373,16 @@ static mt_status seek_to(mt_video *v, int64_t target, mt_err *err) {
 }
 
 /* Whether reaching target by seeking beats decoding on from cur: true when the keyframe before target lies past
- * cur (or, without an index, when target is more than two seconds ahead). */
+ * cur (or, without an index, when target is more than two seconds ahead). An index may hold decoding times (MP4
+ * does), which run key_delay ahead of a keyframe's showing time: a keyframe shown after target (whose GOP does not
+ * hold it) must not count, or the seek lands a whole GOP back and decodes it again. */
 static bool seek_pays(const mt_video *v, int64_t target) {
     if (!v->have_cur) return true;
     int64_t at = v->cur->pts;
     AVStream *st = v->fmt->streams[v->stream];
-    int i = av_index_search_timestamp(st, target, AVSEEK_FLAG_BACKWARD);
+    int i = av_index_search_timestamp(st, target - v->key_delay, AVSEEK_FLAG_BACKWARD);
     const AVIndexEntry *e = i >= 0 ? avformat_index_get_entry(st, i) : NULL;
-    if (e) return e->timestamp > at;
+    if (e) return e->timestamp + v->key_delay > at;
     return (double)(target - at) * v->tb > 2.0;
 }
 

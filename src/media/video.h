@@ -26,8 +26,9 @@
  * variable one it is what a player shows at that time, so sampling stays even in time. To read it the decoder
  * seeks back to the keyframe before that time (av_seek_frame, AVSEEK_FLAG_BACKWARD) and decodes forward, unless
  * the frames already decoded lead there at least as quickly (increasing indices then cost one pass). At most three
- * decoded frames are held. Frames nothing refers to (most B-frames) are not decoded when the packets read ahead
- * show they are not the frame sought (nor, with mt_video_hint_next, the next one).
+ * decoded frames are held, and up to 1024 packets (256 MB) read ahead. Frames nothing refers to (most B-frames) are
+ * not decoded when the packets read ahead show they are not the frame sought (nor, with mt_video_hint_next, the
+ * next one).
  *
  * FFmpeg's own log is switched off (av_log_set_level, process-wide) at the first open: mitten reports what failed
  * in err instead of FFmpeg's lines on stderr.

@@ -92,7 +92,7 @@ typedef struct mt_session_params {
 /* p may be NULL for the defaults. An n_ctx over mt_model_max_context is MT_ERR_INVALID_ARG naming the maximum. */
 mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err);
 void mt_session_free(mt_session *s);
-/* Forgets the conversation (the KV cache) but keeps the buffers. */
+/* Forgets the conversation (the KV cache and the pixels mt_session_chat keeps) but keeps the buffers. */
 void mt_session_reset(mt_session *s);
 
 /* mt_sampling.seed: a seed drawn afresh for each generation, reported in mt_gen_stats.seed so the run can be
@@ -166,14 +166,18 @@ typedef struct mt_gen_stats {
     uint64_t seed;       /* the seed sampling used (the drawn one for MT_SEED_RANDOM) */
     mt_stop_reason stop;
     int32_t eos_token;   /* the end-of-turn token that ended the answer (stop MT_STOP_EOS), else -1 */
+    int64_t media_decoded, media_reused; /* mt_session_chat: images and videos decoded, and taken as the turn
+                                            before left them */
 } mt_gen_stats;
 
 /* Receives the answer as it is generated, in whole UTF-8 characters; returning false stops generation. */
 typedef bool (*mt_text_fn)(void *user, const char *text, size_t len);
 
 /* Answers a conversation: renders msgs with the model's chat format, tokenizes, turns images and videos into tokens
- * (videos are decoded again on each call, with their progress logged), and generates until an end-of-turn token or
- * max_new_tokens, streaming through on_text. When msgs repeats the conversation this session has already seen (a
+ * (videos with their progress logged), and generates until an end-of-turn token or max_new_tokens, streaming through
+ * on_text. The session keeps the preprocessed pixels of the images and videos given by path (not folders), up to
+ * 2 GiB in message order, until its next chat call: one given again there, unchanged on disk (same file, size and
+ * modification time), is not decoded again (stats: media_decoded, media_reused); mt_session_reset drops them. When msgs repeats the conversation this session has already seen (a
  * chat turn), the KV cache of that part is reused. stats may be NULL; once the prompt is made it is filled in, on
  * failure too (MT_ERR_CONTEXT: prompt_tokens and image_tokens, videos' included, say how large the prompt was). An
  * answer that reaches the end of the context stops there (stats->stop MT_STOP_CONTEXT). Errors: no tokenizer.json,

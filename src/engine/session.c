@@ -18,6 +18,7 @@ struct mt_session {
     int64_t n_history, cap_history;
     uint64_t *image_hash; /* mt_image_input_hash of each image in history, in order */
     int n_images, cap_images;
+    mt_chat_media *chat_media;
 };
 
 mt_status mt_session_new(const mt_model *m, const mt_session_params *p, mt_session **out, mt_err *err) {
@@ -53,6 +54,7 @@ void mt_session_free(mt_session *s) {
     mt_free(s->history);
     mt_free(s->next_pos);
     mt_free(s->image_hash);
+    mt_chat_media_free(s->chat_media);
     mt_free(s);
 }
 
@@ -63,7 +65,11 @@ static void truncate_to(mt_session *s, int64_t n, int n_images) {
     s->n_images = n_images;
 }
 
-void mt_session_reset(mt_session *s) { truncate_to(s, 0, 0); }
+void mt_session_reset(mt_session *s) {
+    truncate_to(s, 0, 0);
+    mt_chat_media_free(s->chat_media);
+    s->chat_media = NULL;
+}
 
 static mt_status remember_images(mt_session *s, const mt_image_input *images, int n, mt_err *err) {
     if (s->n_images + n > s->cap_images) {
@@ -258,3 +264,5 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
 }
 
 const mt_model *mt_session_model(const mt_session *s) { return s->model; }
+
+mt_chat_media **mt_session_chat_media(mt_session *s) { return &s->chat_media; }

@@ -47,4 +47,10 @@ mt_status mt_session_generate(mt_session *s, const int32_t *ids, int64_t L, cons
 
 const mt_model *mt_session_model(const mt_session *s);
 
+/* engine/chat.c's preprocessed images and videos of the session's last turn (see mt_session_chat), held by the
+ * session and freed with it or by mt_session_reset. */
+typedef struct mt_chat_media mt_chat_media;
+mt_chat_media **mt_session_chat_media(mt_session *s);
+void mt_chat_media_free(mt_chat_media *c);
+
 #endif

@@ -7,11 +7,13 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/file.h"
+#include "base/pool.h"
 #include "media/video.h"
 
 enum { FRAME_FACTOR = 2, FPS_MIN_FRAMES = 4, FPS_MAX_FRAMES = 768, VIDEO_MIN_TOKENS = 128, VIDEO_MAX_TOKENS = 768,
@@ -40,7 +42,7 @@ static mt_status check_params(const mt_qwen_video_params *p, const char *what, m
     } ints[] = {{"nframes", p->nframes, FPS_MAX_FRAMES * 64},  {"min_frames", p->min_frames, FPS_MAX_FRAMES * 64},
                 {"max_frames", p->max_frames, FPS_MAX_FRAMES * 64}, {"min_pixels", p->min_pixels, MAX_PARAM_PIXELS},
                 {"max_pixels", p->max_pixels, MAX_PARAM_PIXELS},    {"total_pixels", p->total_pixels, MAX_PARAM_PIXELS},
-                {"max_source_pixels", p->max_source_pixels, MAX_PARAM_PIXELS}};
+                {"max_source_pixels", p->max_source_pixels, MAX_PARAM_PIXELS}, {"threads", p->threads, 1024}};
     for (size_t i = 0; i < MT_ARRAY_LEN(ints); i++)
         if (ints[i].v < 0 || ints[i].v > ints[i].hi)
             return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: %s %lld is outside [0, %lld]", what, ints[i].name,
@@ -151,13 +153,13 @@ static mt_status plan_clip(int64_t h, int64_t w, int64_t n, const mt_qwen_video_
 
 /* Resizes frame f (consumed) to the plan's size and writes it into out; keeps it in *last for the padding. */
 static mt_status put_frame(mt_image *frame, int64_t f, const clip_plan *plan, const mt_qwen_preproc_cfg *cfg,
-                           mt_qwen_video *out, mt_image *last, mt_err *err) {
+                           mt_pool *pool, mt_qwen_video *out, mt_image *last, mt_err *err) {
     mt_image_free(last);
     if (frame->width == plan->W && frame->height == plan->H) {
         *last = *frame;
         *frame = (mt_image){0};
     } else {
-        mt_status st = mt_image_resize_bicubic_torch(frame, plan->W, plan->H, last, err);
+        mt_status st = mt_image_resize_bicubic_torch_pool(frame, plan->W, plan->H, pool, last, err);
         mt_image_free(frame);
         if (st) return st;
     }
@@ -182,6 +184,106 @@ static void finish(mt_qwen_video *out, const mt_qwen_preproc_cfg *cfg, double sa
     out->second_per_grid = (float)((double)cfg->temporal_patch_size / sample_fps);
 }
 
+/* Sampled frames decoded ahead of their resize: a thread decodes (FFmpeg adds its own threads) while the caller
+ * resizes on the pool, so the two overlap; AHEAD frames of the source size wait at most. */
+#define AHEAD 3
+
+typedef struct decoder {
+    mt_video *v;
+    const int64_t *indices;
+    int64_t n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    mt_image slot[AHEAD];   /* frame k in slot k % AHEAD while produced > k >= taken */
+    int64_t produced, taken;
+    bool stop;              /* the caller needs no more frames */
+    mt_status st;           /* the decoder's failure at frame `produced` */
+    mt_err err;
+} decoder;
+
+static void *decode_ahead(void *arg) {
+    decoder *d = arg;
+    for (int64_t k = 0; k < d->n; k++) {
+        pthread_mutex_lock(&d->mu);
+        while (!d->stop && d->produced - d->taken == AHEAD) pthread_cond_wait(&d->cv, &d->mu);
+        bool stop = d->stop;
+        pthread_mutex_unlock(&d->mu);
+        if (stop) break;
+        mt_image f;
+        mt_err e;
+        mt_video_hint_next(d->v, k + 1 < d->n ? d->indices[k + 1] : -1);
+        mt_status st = mt_video_read_frame(d->v, d->indices[k], &f, &e);
+        pthread_mutex_lock(&d->mu);
+        if (st) {
+            d->st = st;
+            d->err = e;
+        } else {
+            d->slot[k % AHEAD] = f;
+            d->produced++;
+        }
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        if (st) break;
+    }
+    return NULL;
+}
+
+/* Frame k from the decoder thread, waiting for it; the decoder's error when it failed there. */
+static mt_status take_frame(decoder *d, int64_t k, mt_image *out, mt_err *err) {
+    pthread_mutex_lock(&d->mu);
+    while (d->produced <= k && !d->st) pthread_cond_wait(&d->cv, &d->mu);
+    mt_status st = MT_OK;
+    if (d->produced > k) {
+        *out = d->slot[k % AHEAD];
+        d->slot[k % AHEAD] = (mt_image){0};
+        d->taken = k + 1;
+        pthread_cond_broadcast(&d->cv);
+    } else {
+        st = d->st;
+        if (err) *err = d->err;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+/* Reads, resizes and patchifies the n sampled frames of v into clip; the last resized one is left in *last. */
+static mt_status sample_frames(mt_video *v, int64_t n, const clip_plan *plan, const mt_qwen_preproc_cfg *cfg,
+                               int threads, mt_qwen_video *clip, mt_image *last, mt_err *err) {
+    mt_pool *pool = NULL;
+    mt_image frame = {0};
+    mt_status st = MT_OK;
+    decoder d = {.v = v, .indices = clip->frame_indices, .n = n};
+    pthread_t thread;
+    bool ahead = threads != 1 && mt_pool_new(threads, &pool, err) == MT_OK;
+    if (ahead) {
+        pthread_mutex_init(&d.mu, NULL);
+        pthread_cond_init(&d.cv, NULL);
+        ahead = pthread_create(&thread, NULL, decode_ahead, &d) == 0;
+        if (!ahead) {
+            pthread_mutex_destroy(&d.mu);
+            pthread_cond_destroy(&d.cv);
+        }
+    }
+    for (int64_t k = 0; k < n && !st; k++) {
+        if (!ahead) mt_video_hint_next(v, k + 1 < n ? clip->frame_indices[k + 1] : -1);
+        st = ahead ? take_frame(&d, k, &frame, err) : mt_video_read_frame(v, clip->frame_indices[k], &frame, err);
+        if (!st) st = put_frame(&frame, k, plan, cfg, pool, clip, last, err);
+    }
+    if (ahead) {
+        pthread_mutex_lock(&d.mu);
+        d.stop = true;
+        pthread_cond_broadcast(&d.cv);
+        pthread_mutex_unlock(&d.mu);
+        pthread_join(thread, NULL);
+        for (int i = 0; i < AHEAD; i++) mt_image_free(&d.slot[i]);
+        pthread_mutex_destroy(&d.mu);
+        pthread_cond_destroy(&d.cv);
+    }
+    mt_image_free(&frame);
+    mt_pool_free(pool);
+    return st;
+}
+
 static mt_status from_file(const char *path, const mt_qwen_video_params *p, const mt_qwen_preproc_cfg *cfg,
                            bool decode, mt_qwen_video *out, mt_err *err) {
     mt_video *v;
@@ -191,21 +293,16 @@ static mt_status from_file(const char *path, const mt_qwen_video_params *p, cons
     int64_t total = info->n_frames, n = 0;
     clip_plan plan;
     mt_qwen_video clip = {0};
-    mt_image frame = {0}, last = {0};
+    mt_image last = {0};
     if ((st = smart_nframes(p, total, info->fps, path, &n, err)) ||
         (st = plan_clip(info->height, info->width, n, p, cfg, path, decode, &plan, &clip, err)))
         goto done;
     for (int64_t k = 0; k < n; k++)
         clip.frame_indices[k] = mt_qwen_video_frame_index(k, n, total);
-    for (int64_t k = 0; k < n && !st && decode; k++) {
-        st = mt_video_read_frame(v, clip.frame_indices[k], &frame, err);
-        if (!st) st = put_frame(&frame, k, &plan, cfg, &clip, &last, err);
-    }
-    if (st) goto done;
+    if (decode && (st = sample_frames(v, n, &plan, cfg, p->threads, &clip, &last, err))) goto done;
     if (decode) pad_frames(n, &plan, cfg, &last, &clip);
     finish(&clip, cfg, (double)n / (double)total * info->fps, info->fps, total);
 done:
-    mt_image_free(&frame);
     mt_image_free(&last);
     mt_video_close(v);
     if (st) {
@@ -285,8 +382,8 @@ static mt_status from_images(const char *const *paths, int64_t n, const mt_qwen_
         }
         if (!st) {
             clip.frame_indices[k] = k;
-            if (decode) st = put_frame(&img, k, &plan, cfg, &clip, &last, err);
-            mt_image_free(&img);
+            if (decode) st = put_frame(&img, k, &plan, cfg, NULL, &clip, &last, err);
+            else mt_image_free(&img);
         }
     }
     if (!st) {

@@ -39,8 +39,8 @@
  * The processor's own smart_resize (cfg's min/max_pixels) must leave (H, W) unchanged, as it does for the default
  * bounds; MT_ERR_UNSUPPORTED otherwise, since transformers would resize a second time.
  *
- * Memory: frames are decoded one at a time, resized and written into pixel_values at once; only the last resized
- * frame is kept (for the padding).
+ * Memory: frames are decoded one at a time (from a file, up to 3 ahead of the resize, on their own thread), resized
+ * and written into pixel_values at once; only the last resized frame is kept (for the padding).
  */
 #ifndef MT_MEDIA_QWEN_VIDEO_PRE_H
 #define MT_MEDIA_QWEN_VIDEO_PRE_H
@@ -54,6 +54,8 @@ typedef struct mt_qwen_video_params {
     int64_t max_frames; /* 0: min(768, total) */
     int64_t min_pixels, max_pixels, total_pixels; /* 0: qwen-vl-utils' defaults for the factor */
     int64_t max_source_pixels; /* cap on a decoded frame's width * height; MT_VIDEO_DEFAULT_MAX_PIXELS */
+    int64_t threads;    /* a video file's frames: 1 decodes and resizes them in turn on the caller; otherwise a
+                           thread decodes ahead while this many (0: one per CPU) resize; the bytes are the same */
 } mt_qwen_video_params;
 
 typedef struct mt_qwen_video {

@@ -26,6 +26,10 @@
  * change gives weights (0, 1, 0, 0), which copy exactly, so it is skipped. The final float is clamped to
  * [0, 255] and rounded half to even.
  *
+ * Speed (issue 13: 120 video frames per clip): output rows are made in bands, each keeping only the few width-pass
+ * rows its height taps read, so no float planes are allocated per image; bands run on a pool; on AVX2 CPUs the row
+ * kernels are resize_torch_avx2.c's, the same operations per output value in vectors.
+ *
  * Roundings that follow the compiled kernel, not its source: Debian's torch (like the x86-64 wheels) runs the
  * copy of this kernel built for AVX2 (-mavx2 -mfma), where GCC fused multiply-adds in the cubic and vectorised
  * the accumulation four taps at a time (see unfused_end). Those places use fma / fmaf here, and contraction is
@@ -39,9 +43,13 @@
 #endif
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "media/image.h"
+#include "media/resize_torch_int.h"
+#include "tensor/cpu/cpu.h"
 
 #define MAX_SIDE ((int64_t)1 << 30)
 
@@ -105,48 +113,134 @@ static mt_status taps_make(int64_t in, int64_t out, taps *t, mt_err *err) {
  * Taps [1, unfused_end(n)) are the vector ones. */
 static inline int64_t unfused_end(int64_t n) { return 1 + (n - 1) / 4 * 4; }
 
-/* Rows [row0, row0 + rows) of src (in_w x 3 bytes each, exact as floats) to dst (rows x out_w x 3). */
-static void pass_horizontal(const uint8_t *src, int64_t in_w, int64_t row0, int64_t rows, const taps *t,
-                            int64_t out_w, float *dst) {
-    for (int64_t y = 0; y < rows; y++) {
-        const uint8_t *s = src + (size_t)(row0 + y) * (size_t)in_w * 3;
-        float *d = dst + (size_t)y * (size_t)out_w * 3;
-        for (int64_t x = 0; x < out_w; x++) {
-            const float *k = t->k + x * t->ksize;
-            const uint8_t *p = s + t->bounds[2 * x] * 3;
-            int64_t n = t->bounds[2 * x + 1];
-            int64_t unfused = unfused_end(n);
-            for (int c = 0; c < 3; c++) {
-                float acc = (float)p[c] * k[0];
-                int64_t j = 1;
-                for (; j < unfused; j++) acc += (float)p[3 * j + c] * k[j];
-                for (; j < n; j++) acc = fmaf((float)p[3 * j + c], k[j], acc);
-                d[3 * x + c] = acc;
-            }
+/* Source row r of src (in_w x 3 bytes, exact as floats) through the width taps into dst (out_w x 3). */
+static void row_horizontal(const uint8_t *src, int64_t in_w, int64_t r, const taps *t, int64_t out_w, float *dst) {
+    const uint8_t *s = src + (size_t)r * (size_t)in_w * 3;
+    for (int64_t x = 0; x < out_w; x++) {
+        const float *k = t->k + x * t->ksize;
+        const uint8_t *p = s + t->bounds[2 * x] * 3;
+        int64_t n = t->bounds[2 * x + 1];
+        int64_t unfused = unfused_end(n);
+        for (int c = 0; c < 3; c++) {
+            float acc = (float)p[c] * k[0];
+            int64_t j = 1;
+            for (; j < unfused; j++) acc += (float)p[3 * j + c] * k[j];
+            for (; j < n; j++) acc = fmaf((float)p[3 * j + c], k[j], acc);
+            dst[3 * x + c] = acc;
         }
     }
 }
 
-/* src rows shifted by row0 (the first row the taps name is src's row 0), w x 3 floats each, to dst (out_h rows). */
-static void pass_vertical(const float *src, int64_t w, int64_t row0, const taps *t, int64_t out_h, float *dst) {
-    size_t n3 = (size_t)w * 3;
-    for (int64_t y = 0; y < out_h; y++) {
-        const float *k = t->k + y * t->ksize, *s = src + (size_t)(t->bounds[2 * y] - row0) * n3;
-        int64_t n = t->bounds[2 * y + 1];
-        float *d = dst + (size_t)y * n3;
-        int64_t unfused = unfused_end(n);
-        for (size_t i = 0; i < n3; i++) d[i] = s[i] * k[0];
-        for (int64_t j = 1; j < n; j++) {
-            const float *sj = s + (size_t)j * n3;
-            if (j < unfused)
-                for (size_t i = 0; i < n3; i++) d[i] += sj[i] * k[j];
-            else
-                for (size_t i = 0; i < n3; i++) d[i] = fmaf(sj[i], k[j], d[i]);
-        }
+/* Clamped to [0, 255] and rounded half to even: adding 2^23 leaves no fraction bits, so the float addition rounds
+ * to an integer as nearbyintf does (ties to even), and vectorises where nearbyintf is a call. */
+static void row_round(const float *src, size_t n, uint8_t *dst) {
+    for (size_t i = 0; i < n; i++) {
+        float v = src[i] < 0.0f ? 0.0f : src[i] > 255.0f ? 255.0f : src[i];
+        dst[i] = (uint8_t)(int)((v + 0x1p23f) - 0x1p23f);
     }
+}
+
+/* One resize, split into bands of output rows that threads of a pool run independently. */
+typedef struct resize_job {
+    const mt_image *src;
+    int64_t w, h, n_bands;
+    const taps *th, *tv; /* NULL: that axis keeps its size */
+    uint8_t *dst;
+    int64_t ring_rows;   /* width-pass rows a band keeps: the most any output row's height taps read */
+    bool avx2;           /* the AVX2 row kernels (resize_torch_avx2.c), same bytes */
+    atomic_int failed;   /* a band could not get its scratch */
+} resize_job;
+
+/* A band's floats: the ring of width-pass rows (each row_stride floats: 3 w and the one float past the end that
+ * the AVX2 width pass writes), the output row, the source row as floats for the AVX2 width pass, and the ring
+ * rows an output row reads. */
+typedef struct band_scratch {
+    float *ring, *acc, *conv;
+    const float **rows;
+    size_t row_stride;
+} band_scratch;
+
+/* Source row r as floats after the width pass (or as they are, when the width stays). */
+static void source_row(const resize_job *j, band_scratch *b, int64_t r, float *dst) {
+    const mt_image *src = j->src;
+    if (!j->th) {
+        const uint8_t *s = src->rgb + (size_t)r * (size_t)j->w * 3;
+        for (size_t i = 0; i < (size_t)j->w * 3; i++) dst[i] = (float)s[i];
+    } else if (j->avx2) {
+        mt_resize_torch_row_h_avx2(src->rgb + (size_t)r * (size_t)src->width * 3, src->width, j->th->k,
+                                   j->th->ksize, j->th->bounds, j->w, b->conv, dst);
+    } else {
+        row_horizontal(src->rgb, src->width, r, j->th, j->w, dst);
+    }
+}
+
+/* The height taps k of one output row over the ring rows b->rows into b->acc. */
+static void row_vertical(const resize_job *j, band_scratch *b, const float *k, int64_t n) {
+    const size_t n3 = (size_t)j->w * 3;
+    if (j->avx2) {
+        mt_resize_torch_row_v_avx2(b->rows, k, n, n3, b->acc);
+        return;
+    }
+    int64_t unfused = unfused_end(n);
+    float *acc = b->acc;
+    for (size_t i = 0; i < n3; i++) acc[i] = b->rows[0][i] * k[0];
+    for (int64_t t = 1; t < n; t++) {
+        const float *st = b->rows[t];
+        if (t < unfused)
+            for (size_t i = 0; i < n3; i++) acc[i] += st[i] * k[t];
+        else
+            for (size_t i = 0; i < n3; i++) acc[i] = fmaf(st[i], k[t], acc[i]);
+    }
+}
+
+/* Output rows [y0, y1). The width pass of each source row the band reads is kept in a ring of ring_rows rows (the
+ * rows an output row reads only move forward), so a band computes each of them once and holds a few rows of floats
+ * rather than planes; bands meeting at a boundary both compute the rows they share. The float operations of each
+ * output value are those of the whole-image passes, in the same order. */
+static void resize_band(void *ctx, int64_t band, int thread) {
+    resize_job *j = ctx;
+    const size_t n3 = (size_t)j->w * 3;
+    const int64_t y0 = band * j->h / j->n_bands, y1 = (band + 1) * j->h / j->n_bands;
+    if (y0 == y1) return;
+    band_scratch b = {.row_stride = n3 + 4};
+    size_t floats = (size_t)j->ring_rows * b.row_stride + b.row_stride + (size_t)j->src->width * 3 + 4;
+    b.ring = mt_malloc_array(floats, sizeof *b.ring);
+    b.rows = mt_malloc_array((size_t)j->ring_rows, sizeof *b.rows);
+    if (!b.ring || !b.rows) {
+        atomic_store(&j->failed, 1);
+        mt_free(b.ring);
+        mt_free(b.rows);
+        return;
+    }
+    b.acc = b.ring + (size_t)j->ring_rows * b.row_stride;
+    b.conv = b.acc + b.row_stride;
+    int64_t next = 0; /* the first source row not in the ring yet */
+    for (int64_t y = y0; y < y1; y++) {
+        uint8_t *d = j->dst + (size_t)y * n3;
+        if (!j->tv) {
+            source_row(j, &b, y, b.acc);
+            if (j->avx2) mt_resize_torch_row_round_avx2(b.acc, n3, d);
+            else row_round(b.acc, n3, d);
+            continue;
+        }
+        int64_t lo = j->tv->bounds[2 * y], n = j->tv->bounds[2 * y + 1];
+        if (next < lo) next = lo;
+        for (; next < lo + n; next++) source_row(j, &b, next, b.ring + (size_t)(next % j->ring_rows) * b.row_stride);
+        for (int64_t t = 0; t < n; t++) b.rows[t] = b.ring + (size_t)((lo + t) % j->ring_rows) * b.row_stride;
+        row_vertical(j, &b, j->tv->k + y * j->tv->ksize, n);
+        if (j->avx2) mt_resize_torch_row_round_avx2(b.acc, n3, d);
+        else row_round(b.acc, n3, d);
+    }
+    mt_free(b.ring);
+    mt_free(b.rows);
 }
 
 mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err) {
+    return mt_image_resize_bicubic_torch_pool(src, w, h, NULL, out, err);
+}
+
+mt_status mt_image_resize_bicubic_torch_pool(const mt_image *src, int64_t w, int64_t h, mt_pool *pool, mt_image *out,
+                                             mt_err *err) {
     if (!src || !out || !src->rgb || src->width < 1 || src->height < 1 || src->width > MAX_SIDE ||
         src->height > MAX_SIDE)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "resize: needs a source image with sides in [1, 2^30]");
@@ -168,33 +262,23 @@ mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t 
     }
 
     taps th = {0}, tv = {0};
-    float *mid = NULL, *fout = NULL;
     mt_status st = need_h ? taps_make(in_w, w, &th, err) : MT_OK;
     if (!st && need_v) st = taps_make(in_h, h, &tv, err);
-    if (st) goto done;
-    /* the rows the height pass reads; all of them when it does not run */
-    int64_t row0 = need_v ? tv.bounds[0] : 0;
-    int64_t row1 = need_v ? tv.bounds[2 * (h - 1)] + tv.bounds[2 * (h - 1) + 1] : in_h;
-    size_t mid_n = (size_t)w * 3 * (size_t)(row1 - row0);
-    if (!(fout = mt_malloc_array(out_bytes, sizeof *fout)) || (need_v && !(mid = mt_malloc_array(mid_n, sizeof *mid)))) {
-        st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float planes of %lldx%lld -> %lldx%lld",
-                        (long long)in_w, (long long)in_h, (long long)w, (long long)h);
-        goto done;
+    if (!st) {
+        /* a few bands per thread even out threads that other work slows; each band recomputes the few source
+         * rows it shares with the one before */
+        int threads = pool ? mt_pool_threads(pool) : 1;
+        resize_job job = {.src = src, .w = w, .h = h, .n_bands = threads > 1 ? MT_MIN(h, 2 * (int64_t)threads) : 1,
+                          .th = need_h ? &th : NULL, .tv = need_v ? &tv : NULL, .dst = dst, .ring_rows = 1,
+                          .avx2 = mt_cpu_level_get() >= MT_CPU_AVX2};
+        for (int64_t y = 0; need_v && y < h; y++) job.ring_rows = MT_MAX(job.ring_rows, tv.bounds[2 * y + 1]);
+        mt_pool_run(job.n_bands > 1 ? pool : NULL, job.n_bands, resize_band, &job);
+        if (atomic_load(&job.failed))
+            st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float rows of %lldx%lld -> %lldx%lld",
+                            (long long)in_w, (long long)in_h, (long long)w, (long long)h);
     }
-    if (need_h)
-        pass_horizontal(src->rgb, in_w, row0, row1 - row0, &th, w, need_v ? mid : fout);
-    else
-        for (size_t i = 0; i < mid_n; i++) mid[i] = (float)src->rgb[(size_t)row0 * (size_t)w * 3 + i];
-    if (need_v) pass_vertical(mid, w, row0, &tv, h, fout);
-    for (size_t i = 0; i < out_bytes; i++) {
-        float v = fout[i] < 0.0f ? 0.0f : fout[i] > 255.0f ? 255.0f : fout[i];
-        dst[i] = (uint8_t)nearbyintf(v);
-    }
-done:
     taps_free(&th);
     taps_free(&tv);
-    mt_free(mid);
-    mt_free(fout);
     if (st) {
         mt_free(dst);
         return st;

@@ -17,6 +17,10 @@
 
 #include "base/file.h"
 
+/* Packets read ahead to learn which frame a sample is (see plan_skip): a GOP of x264's default 250 frames fits. */
+#define QUEUE_PACKETS 1024
+#define QUEUE_BYTES ((size_t)256 << 20)
+
 struct mt_video {
     char *path;
     AVFormatContext *fmt;
@@ -31,6 +35,15 @@ struct mt_video {
     int64_t n_decoded;
     int64_t skip_before; /* packets shown before this timestamp are not the frame sought: unreferenced ones are
                             not decoded at all (AVDISCARD_NONREF); INT64_MIN: decode every one */
+    int64_t skip_after, skip_until; /* unreferenced packets shown in (skip_after, skip_until) are not decoded
+                                       either: none is the frame sought, nor the next one the caller named */
+    int64_t hint;                   /* mt_video_hint_next's index for the next read; -1: none */
+    int64_t key_delay;              /* the largest pts - dts seen on a keyframe packet (B-frame reordering) */
+    int64_t promised;               /* the index the last read skipped frames for; -1: none */
+    AVPacket *queue[QUEUE_PACKETS]; /* the stream's packets read ahead of the decoder, a ring */
+    int q_head, q_len;
+    size_t q_bytes;
+    bool demux_eof;                 /* the demuxer has nothing more; the queue may */
     struct SwsContext *sws;
     mt_video_info info;
 };
@@ -169,6 +182,9 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
     }
     v->skip_before = INT64_MIN;
+    v->skip_after = INT64_MAX;
+    v->skip_until = INT64_MIN;
+    v->hint = v->promised = -1;
     /* "file:" so that a name with a colon is not read as a protocol; the whitelist keeps a playlist or a
      * reference movie from reaching beyond local files. */
     char url[4096];
@@ -200,8 +216,18 @@ const mt_video_info *mt_video_get_info(const mt_video *v) { return &v->info; }
 
 int64_t mt_video_frames_decoded(const mt_video *v) { return v->n_decoded; }
 
+void mt_video_hint_next(mt_video *v, int64_t index) { v->hint = index; }
+
+static void queue_clear(mt_video *v) {
+    for (int i = 0; i < v->q_len; i++) av_packet_free(&v->queue[(v->q_head + i) % QUEUE_PACKETS]);
+    v->q_head = v->q_len = 0;
+    v->q_bytes = 0;
+    v->demux_eof = false;
+}
+
 void mt_video_close(mt_video *v) {
     if (!v) return;
+    queue_clear(v);
     sws_freeContext(v->sws);
     av_frame_free(&v->prev);
     av_frame_free(&v->cur);
@@ -220,6 +246,65 @@ static mt_status decode_fail(mt_video *v, const char *what, int r, mt_err *err) 
     char buf[128];
     return mt_err_set(err, MT_ERR_FORMAT, "%s: %s after %.3f s: %s", v->path, what, now_s(v),
                       av_msg(r, buf, sizeof buf));
+}
+
+/* The next packet of the stream from the demuxer into pkt; AVERROR_EOF at its end. */
+static int demux_packet(mt_video *v, AVPacket *pkt) {
+    for (;;) {
+        int r = av_read_frame(v->fmt, pkt);
+        if (r < 0) return r;
+        if (pkt->stream_index == v->stream) {
+            if ((pkt->flags & AV_PKT_FLAG_KEY) && pkt->pts != AV_NOPTS_VALUE && pkt->dts != AV_NOPTS_VALUE)
+                v->key_delay = MT_MAX(v->key_delay, pkt->pts - pkt->dts);
+            return 0;
+        }
+        av_packet_unref(pkt);
+    }
+}
+
+/* The next packet for the decoder: the queue's first, else the demuxer's. */
+static int next_packet(mt_video *v, AVPacket *pkt) {
+    if (v->q_len) {
+        AVPacket **q = &v->queue[v->q_head];
+        v->q_bytes -= (size_t)(*q)->size;
+        av_packet_move_ref(pkt, *q);
+        av_packet_free(q);
+        v->q_head = (v->q_head + 1) % QUEUE_PACKETS;
+        v->q_len--;
+        return 0;
+    }
+    return v->demux_eof ? AVERROR_EOF : demux_packet(v, pkt);
+}
+
+/* Reads packets into the queue until one is decoded after limit (its dts is past it: every packet shown by limit
+ * is then known, since a frame is shown no earlier than it is decoded) or the stream ends. Returns the latest
+ * timestamp shown by limit among the queued packets, which is then a frame the decoder will produce: every
+ * frame shown before it is not the one sought. INT64_MIN when the queue cannot tell (a packet without
+ * timestamps, a full queue, a read error, which the decoder then meets itself). */
+static int64_t plan_skip(mt_video *v, int64_t limit) {
+    for (;;) {
+        int64_t best = INT64_MIN;
+        bool known = false;
+        for (int i = 0; i < v->q_len; i++) {
+            const AVPacket *p = v->queue[(v->q_head + i) % QUEUE_PACKETS];
+            if (p->pts == AV_NOPTS_VALUE || p->dts == AV_NOPTS_VALUE) return INT64_MIN;
+            if (p->pts <= limit && p->pts > best) best = p->pts;
+            if (p->dts > limit) known = true;
+        }
+        if (known || v->demux_eof) return best;
+        if (v->q_len == QUEUE_PACKETS || v->q_bytes > QUEUE_BYTES) return INT64_MIN;
+        AVPacket *p = av_packet_alloc();
+        if (!p) return INT64_MIN;
+        int r = demux_packet(v, p);
+        if (r < 0) {
+            av_packet_free(&p);
+            if (r != AVERROR_EOF) return INT64_MIN;
+            v->demux_eof = true;
+            continue;
+        }
+        v->queue[(v->q_head + v->q_len++) % QUEUE_PACKETS] = p;
+        v->q_bytes += (size_t)p->size;
+    }
 }
 
 /* Decodes the next frame into v->cur (shifting cur to prev); sets v->eof at the end of the stream. */
@@ -253,21 +338,19 @@ static mt_status decode_next(mt_video *v, mt_err *err) {
             v->eof = true;
             return MT_OK;
         }
-        r = av_read_frame(v->fmt, v->pkt);
+        r = next_packet(v, v->pkt);
         if (r == AVERROR_EOF) {
             v->draining = true;
             avcodec_send_packet(v->dec, NULL);
             continue;
         }
         if (r < 0) return decode_fail(v, "reading the file failed", r, err);
-        if (v->pkt->stream_index != v->stream) {
-            av_packet_unref(v->pkt);
-            continue;
-        }
         /* a B-frame nothing refers to, shown well before the frame sought, need not be decoded: most of a
          * typical H.264 stream between a keyframe and the sample */
-        v->dec->skip_frame = v->pkt->pts != AV_NOPTS_VALUE && v->pkt->pts < v->skip_before ? AVDISCARD_NONREF
-                                                                                          : AVDISCARD_DEFAULT;
+        int64_t pts = v->pkt->pts;
+        bool unneeded = pts != AV_NOPTS_VALUE &&
+                        (pts < v->skip_before || (pts > v->skip_after && pts < v->skip_until));
+        v->dec->skip_frame = unneeded ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
         r = avcodec_send_packet(v->dec, v->pkt);
         av_packet_unref(v->pkt);
         if (r < 0 && r != AVERROR(EAGAIN)) return decode_fail(v, "decoding failed", r, err);
@@ -281,6 +364,7 @@ static mt_status seek_to(mt_video *v, int64_t target, mt_err *err) {
     int r = av_seek_frame(v->fmt, v->stream, target, AVSEEK_FLAG_BACKWARD);
     if (r < 0) r = avformat_seek_file(v->fmt, v->stream, INT64_MIN, target, INT64_MAX, 0);
     if (r < 0) return av_fail(err, MT_ERR_FORMAT, v->path, "seeking failed", r);
+    queue_clear(v);
     avcodec_flush_buffers(v->dec);
     av_frame_unref(v->prev);
     av_frame_unref(v->cur);
@@ -289,14 +373,16 @@ static mt_status seek_to(mt_video *v, int64_t target, mt_err *err) {
 }
 
 /* Whether reaching target by seeking beats decoding on from cur: true when the keyframe before target lies past
- * cur (or, without an index, when target is more than two seconds ahead). */
+ * cur (or, without an index, when target is more than two seconds ahead). An index may hold decoding times (MP4
+ * does), which run key_delay ahead of a keyframe's showing time: a keyframe shown after target (whose GOP does not
+ * hold it) must not count, or the seek lands a whole GOP back and decodes it again. */
 static bool seek_pays(const mt_video *v, int64_t target) {
     if (!v->have_cur) return true;
     int64_t at = v->cur->pts;
     AVStream *st = v->fmt->streams[v->stream];
-    int i = av_index_search_timestamp(st, target, AVSEEK_FLAG_BACKWARD);
+    int i = av_index_search_timestamp(st, target - v->key_delay, AVSEEK_FLAG_BACKWARD);
     const AVIndexEntry *e = i >= 0 ? avformat_index_get_entry(st, i) : NULL;
-    if (e) return e->timestamp > at;
+    if (e) return e->timestamp + v->key_delay > at;
     return (double)(target - at) * v->tb > 2.0;
 }
 
@@ -351,25 +437,51 @@ static mt_status to_rgb(mt_video *v, const AVFrame *f, int64_t index, mt_image *
     return MT_OK;
 }
 
+/* The timestamp of frame index, and the last timestamp that still shows it: strictly before half an interval past
+ * it; the margin keeps a frame exactly half an interval late out when the division lands a hair above an
+ * integer. */
+static void index_times(const mt_video *v, int64_t index, int64_t *target, int64_t *limit) {
+    double t = (double)index / v->info.fps, half = 0.5 / v->info.fps;
+    *target = v->start_pts + (int64_t)llround(t / v->tb);
+    *limit = v->start_pts + (int64_t)ceil((t + half) / v->tb - 1e-7) - 1;
+}
+
 mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err *err) {
     if (!v || !out || index < 0 || index >= v->info.n_frames)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "%s: frame %lld is outside [0, %lld)", v ? v->path : "video",
                           (long long)index, v ? (long long)v->info.n_frames : 0LL);
-    double t = (double)index / v->info.fps, half = 0.5 / v->info.fps;
-    int64_t target = v->start_pts + (int64_t)llround(t / v->tb);
-    /* The last timestamp strictly before t + half; the margin keeps a frame exactly half an interval late out
-     * when the division lands a hair above an integer. */
-    int64_t limit = v->start_pts + (int64_t)ceil((t + half) / v->tb - 1e-7) - 1;
+    int64_t target, limit, next = v->hint;
+    double t = (double)index / v->info.fps;
+    index_times(v, index, &target, &limit);
+    v->hint = -1;
     mt_status st;
+    /* frames another index might need were skipped for the one promised: only a seek decodes them */
     bool backward = (v->have_prev && v->prev->pts > limit) ||
-                    (!v->have_prev && v->have_cur && v->cur->pts > limit);
+                    (!v->have_prev && v->have_cur && v->cur->pts > limit) ||
+                    (v->promised >= 0 && v->promised != index);
+    v->promised = -1;
     if (backward || (!(v->have_cur && v->cur->pts > limit) && seek_pays(v, target)))
         if ((st = seek_to(v, target, err))) return st;
-    /* frames within a few intervals of the target are all decoded, so the last one shown by then is there */
-    v->skip_before = target - (int64_t)llround(SKIP_MARGIN_FRAMES / v->info.fps / v->tb);
+    /* the packets read ahead name the frame sought, and unreferenced frames shown before it are not decoded; when
+     * they cannot, frames within a few intervals of the target are all decoded, so the last one shown by then
+     * is there. With the next index known, the frames shown after this one and before the next one's are not
+     * decoded either (the decoder takes a few packets past the frame sought before it gives it out). */
+    v->skip_before = plan_skip(v, limit);
+    if (v->skip_before == INT64_MIN) {
+        v->skip_before = target - (int64_t)llround(SKIP_MARGIN_FRAMES / v->info.fps / v->tb);
+    } else if (next > index && next < v->info.n_frames) {
+        int64_t next_target, next_limit;
+        index_times(v, next, &next_target, &next_limit);
+        v->skip_until = plan_skip(v, next_limit);
+        if (v->skip_until != INT64_MIN) {
+            v->skip_after = limit;
+            v->promised = next;
+        }
+    }
     while (!v->eof && !(v->have_cur && v->cur->pts > limit))
         if ((st = decode_next(v, err))) return st;
-    v->skip_before = INT64_MIN;
+    v->skip_before = v->skip_until = INT64_MIN;
+    v->skip_after = INT64_MAX;
     const AVFrame *f;
     if (!v->have_cur) {
         return mt_err_set(err, MT_ERR_FORMAT, "%s: no frame could be decoded at or after %.3f s", v->path, t);

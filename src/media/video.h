@@ -26,7 +26,9 @@
  * variable one it is what a player shows at that time, so sampling stays even in time. To read it the decoder
  * seeks back to the keyframe before that time (av_seek_frame, AVSEEK_FLAG_BACKWARD) and decodes forward, unless
  * the frames already decoded lead there at least as quickly (increasing indices then cost one pass). At most three
- * decoded frames are held.
+ * decoded frames are held, and up to 1024 packets (256 MB) read ahead. Frames nothing refers to (most B-frames) are
+ * not decoded when the packets read ahead show they are not the frame sought (nor, with mt_video_hint_next, the
+ * next one).
  *
  * FFmpeg's own log is switched off (av_log_set_level, process-wide) at the first open: mitten reports what failed
  * in err instead of FFmpeg's lines on stderr.
@@ -64,6 +66,11 @@ const mt_video_info *mt_video_get_info(const mt_video *v);
 
 /* Frame index (in [0, n_frames)) as RGB8, rotated as displayed; out->name is "path frame N". */
 mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err *err);
+
+/* Says which frame the next mt_video_read_frame will ask for (greater than the one about to be read; -1: unknown),
+ * for the one read after this call: unreferenced frames shown between the two are then not decoded. Asking for
+ * another index then costs a seek, never a wrong frame. */
+void mt_video_hint_next(mt_video *v, int64_t index);
 
 /* How many frames the decoder has produced since open: what the seeking saved can be measured (tests, benchmarks). */
 int64_t mt_video_frames_decoded(const mt_video *v);

@@ -78,6 +78,9 @@ if command -v ffmpeg >/dev/null; then
   [ "$(grep -c "^> attached video .*a clip.mp4" "$work/err")" = 2 ] ||
     { echo "FAIL the videos were not attached"; grep -i "video" "$work/err" | head; fail=$((fail + 1)); }
   expect "the decoding is said" "$work/err" "decoding $work/my pics/a clip.mp4 (20 frames, 2.0 s, 160x120)"
+  # the second turn sends the first turn's video again and attaches it once more: the session's copy serves both
+  [ "$(grep -c "decoding $work/my pics/a clip.mp4" "$work/err")" = 1 ] ||
+    { echo "FAIL the video was decoded again in the second turn"; grep "decoding" "$work/err"; fail=$((fail + 1)); }
   vids=$(sed -n 's/.* reused, \([0-9]*\) image).*/\1/p' "$work/err" | tr '\n' ' ')
   one=${vids%% *}
   [ "$one" -gt 0 ] && [ "${vids#* }" != "$((2 * one)) " ] && [ "${vids#* }" -gt "$((2 * one))" ] ||

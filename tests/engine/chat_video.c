@@ -1,10 +1,14 @@
 /* engine: videos through the public API (mt_session_chat). A video by path and the same video by its bytes give the
  * same answer, and the bytes' temporary copy is gone afterwards; an image and a video in one message take their
- * placeholders in order; bad kinds and video settings are refused by name.
+ * placeholders in order; bad kinds and video settings are refused by name. A second turn takes the video's pixels
+ * the first turn left in the session instead of decoding it again (mt_gen_stats.media_decoded / media_reused) and
+ * answers as a fresh session does; the file rewritten (a new modification time) is decoded again.
  * usage: chat_video MODEL_DIR CLIP.mp4 PICTURE.png TMPDIR (TMPDIR empty; set as the process's $TMPDIR by the caller) */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../unit/check.h"
 #include "base/file.h"
@@ -31,6 +35,44 @@ static mt_status ask(mt_session *s, const mt_image_ref *refs, size_t n, answer *
     mt_gen_params gp = mt_gen_params_default();
     gp.max_new_tokens = 8;
     return mt_session_chat(s, &msg, 1, &gp, on_text, a, NULL, err);
+}
+
+static mt_status turn(mt_session *s, const mt_message *msgs, size_t n, answer *a, mt_gen_stats *gs, mt_err *err) {
+    *a = (answer){0};
+    mt_gen_params gp = mt_gen_params_default();
+    gp.max_new_tokens = 8;
+    return mt_session_chat(s, msgs, n, &gp, on_text, a, gs, err);
+}
+
+/* Two turns about the clip in one session: the second must not decode it again. */
+static void second_turn(mt_session *s, const char *clip) {
+    mt_err err;
+    mt_gen_stats gs;
+    answer first, second, fresh, changed;
+    mt_image_ref ref = {.path = clip, .kind = MT_MEDIA_VIDEO};
+    mt_message conv[3] = {{.role = "user", .text = "What colour is the shape?", .images = &ref, .n_images = 1},
+                          {.role = "assistant"},
+                          {.role = "user", .text = "And where is it?"}};
+    mt_session_reset(s);
+    CHECK_MSG(!turn(s, conv, 1, &first, &gs, &err), "turn 1: %s", err.msg);
+    CHECK_MSG(gs.media_decoded == 1 && gs.media_reused == 0, "turn 1: %lld decoded, %lld reused",
+              (long long)gs.media_decoded, (long long)gs.media_reused);
+    conv[1].text = first.text;
+    CHECK_MSG(!turn(s, conv, 3, &second, &gs, &err), "turn 2: %s", err.msg);
+    CHECK_MSG(gs.media_decoded == 0 && gs.media_reused == 1, "turn 2: %lld decoded, %lld reused",
+              (long long)gs.media_decoded, (long long)gs.media_reused);
+    CHECK_MSG(gs.reused_tokens > 0, "turn 2 reused no KV cache");
+    mt_session_reset(s);
+    CHECK_MSG(!turn(s, conv, 3, &fresh, &gs, &err), "fresh: %s", err.msg);
+    CHECK_MSG(gs.media_decoded == 1 && gs.media_reused == 0, "after a reset: %lld decoded, %lld reused",
+              (long long)gs.media_decoded, (long long)gs.media_reused);
+    CHECK_MSG(second.n > 0 && strcmp(second.text, fresh.text) == 0, "turn 2 \"%s\", a fresh session \"%s\"",
+              second.text, fresh.text);
+    struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    CHECK_MSG(utimensat(AT_FDCWD, clip, old, 0) == 0, "cannot set the modification time of %s", clip);
+    CHECK_MSG(!turn(s, conv, 3, &changed, &gs, &err), "rewritten: %s", err.msg);
+    CHECK_MSG(gs.media_decoded == 1 && gs.media_reused == 0, "a rewritten file: %lld decoded, %lld reused",
+              (long long)gs.media_decoded, (long long)gs.media_reused);
 }
 
 static int entries(const char *dir) {
@@ -78,6 +120,7 @@ int main(int argc, char **argv) {
     mt_image_ref odd = {.path = clip, .kind = (mt_media_kind)7};
     st = ask(s, &odd, 1, &both, &err);
     CHECK_MSG(st == MT_ERR_INVALID_ARG && strstr(err.msg, "kind 7"), "kind 7: %s", err.msg);
+    second_turn(s, clip);
     mt_image_ref empty = {.kind = MT_MEDIA_VIDEO};
     st = ask(s, &empty, 1, &both, &err);
     CHECK_MSG(st == MT_ERR_INVALID_ARG && strstr(err.msg, "video 1: no path and no bytes"), "empty: %s", err.msg);

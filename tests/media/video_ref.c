@@ -2,7 +2,10 @@
  *
  *     video_ref info FILE                 prints "width height n_frames fps duration rotation"
  *     video_ref frames FILE OUT I1 I2...  writes frames I1, I2, ... (RGB8, concatenated) to OUT and prints
- *                                         "decoded N", the frames the decoder produced to reach them
+ *                                         "decoded N", the frames the decoder produced to reach them; each
+ *                                         read is hinted (mt_video_hint_next) with the index after it, every
+ *                                         other one falsely (one more), which must cost a seek, not a wrong frame
+ *     video_ref sampled FILE OUT I1 I2... the same with every hint true, as the sampler gives them
  * Errors: the message on stderr, exit status 1.
  */
 #include <stdio.h>
@@ -12,7 +15,7 @@
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: video_ref info FILE | video_ref frames FILE OUT INDEX...\n");
+        fprintf(stderr, "usage: video_ref info FILE | video_ref frames|sampled FILE OUT INDEX...\n");
         return 2;
     }
     mt_err err;
@@ -30,6 +33,8 @@ int main(int argc, char **argv) {
         FILE *f = fopen(argv[3], "wb");
         for (int i = 4; f && i < argc && !rc; i++) {
             mt_image img;
+            long long next = i + 1 < argc ? strtoll(argv[i + 1], NULL, 10) + (argv[1][0] == 'f' && i % 2) : -1;
+            mt_video_hint_next(v, next);
             if (mt_video_read_frame(v, strtoll(argv[i], NULL, 10), &img, &err)) {
                 fprintf(stderr, "%s\n", err.msg);
                 rc = 1;

@@ -7,6 +7,7 @@ Makes videos with the ffmpeg command (testsrc / testsrc2), then checks:
   - decode: the frames the video_ref driver reads by seeking == PyAV decoding the whole file in order, picking the
     frame shown at index / fps (the same frame as index for a constant rate, asserted), turned as ffmpeg's
     autorotate turns it (the ffmpeg command's first frame, checked)               bit-exact
+    and every fifth frame read in order with the next one named decodes no more than the referenced frames and them
   - `mitten preprocess --video` == qwen-vl-utils 0.0.14's fetch_video re-implemented below (smart_nframes,
     torch.linspace(...).round(), smart_resize with the video pixel budget, torchvision resize BICUBIC antialias
     on uint8) followed by the Qwen2-VL processor (float64 rescale cast to float32, float32 normalize, temporal
@@ -257,6 +258,25 @@ def check_decode(driver, d, name):
             check(j == min(i, len(frames) - 1), f"{name}: frame {i} by time is decoded frame {j}")
         check(got[k].shape == frames[j].shape and np.array_equal(got[k], frames[j]),
               f"{name}: frame {i} differs from PyAV's frame {j}")
+    # every fifth frame in order, each read told the next (as the sampler reads): the frames PyAV gives, and no frame
+    # decoded twice (a seek to a keyframe shown after the sought frame lands a whole GOP back) nor needlessly
+    seq = list(range(0, total, 5))
+    r = run(driver, "sampled", path, out, *seq)
+    check(r.returncode == 0, f"{name}: sampled failed: {r.stderr}")
+    if r.returncode:
+        return
+    got = read_raw(out, len(seq), int(w), int(h))
+    for k, i in enumerate(seq):
+        j = pick(times, fps, i)
+        check(np.array_equal(got[k], frames[j]), f"{name}: sampled frame {i} differs from PyAV's frame {j}")
+    # at most the frames others refer to (ffmpeg skipping the rest) and the samples themselves,
+    md5 = subprocess.run(["ffmpeg", "-v", "error", "-skip_frame", "noref", "-i", path, "-map", "0:v:0", "-f",
+                          "framemd5", "-"], capture_output=True, text=True, check=True).stdout
+    # and 4 the decoder takes past the last sample, which no next one bounds
+    needed = sum(1 for line in md5.splitlines() if line and not line.startswith("#")) + len(seq) + 4
+    decoded = int(r.stdout.split()[1])
+    check(decoded <= needed, f"{name}: {decoded} frames decoded to read every fifth of {total} in order, more than "
+                             f"the {needed} referenced or read")
 
 
 def write_cfg(d, patch, mean, std):

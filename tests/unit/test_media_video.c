@@ -93,6 +93,20 @@ static void test_qwen(void) {
     mt_qwen_video_free(&plan);
     CHECK(mt_qwen_video_plan_file("/nonexistent/clip.mp4", &vp, &cfg, &plan, &err) != MT_OK &&
           strstr(err.msg, "/nonexistent/clip.mp4"));
+    /* decoded ahead on a thread and resized on a pool of 3, or all on the caller: the same bytes */
+    size_t bytes = (size_t)clip.n_patches * (size_t)(3 * cfg.temporal_patch_size * cfg.patch_size * cfg.patch_size) *
+                   sizeof(float);
+    for (int64_t threads = 1; threads <= 3; threads += 2) {
+        mt_qwen_video again = {0};
+        vp.threads = threads;
+        CHECK(mt_qwen_video_from_file(path, &vp, &cfg, &again, &err) == MT_OK);
+        CHECK_MSG(again.n_patches == clip.n_patches && memcmp(again.pixel_values, clip.pixel_values, bytes) == 0,
+                  "%lld threads give other pixels", (long long)threads);
+        mt_qwen_video_free(&again);
+    }
+    vp.threads = 1025;
+    CHECK(mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "threads"));
+    vp.threads = 0;
     mt_qwen_video_free(&clip);
     mt_qwen_video_free(NULL);
 
@@ -116,16 +130,20 @@ static void test_alloc_failures(void) {
     mt_qwen_preproc_cfg_default(&cfg);
     mt_qwen_video_params vp;
     mt_qwen_video_params_default(&vp);
-    for (size_t k = 1; k < 10000; k++) {
-        mt_qwen_video clip = {0};
-        mt_err err;
-        mt_alloc_fail_after(k);
-        mt_status st = mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err);
-        mt_alloc_fail_after(0);
-        CHECK_MSG(st == MT_OK || st == MT_ERR_NOMEM, "allocation %zu failing gives %d: %s", k, st, err.msg);
-        mt_qwen_video_free(&clip);
-        if (st == MT_OK) break;
-    }
+    /* one thread: each allocation fails at the same place every run; two: the decoder thread's and the pool's
+     * failures land where the threads happen to be, and a pool that cannot start leaves it all to the caller */
+    for (vp.threads = 1; vp.threads <= 2; vp.threads++)
+        for (size_t k = 1; k < 10000; k++) {
+            mt_qwen_video clip = {0};
+            mt_err err;
+            mt_alloc_fail_after(k);
+            mt_status st = mt_qwen_video_from_file(path, &vp, &cfg, &clip, &err);
+            mt_alloc_fail_after(0);
+            CHECK_MSG(st == MT_OK || st == MT_ERR_NOMEM, "%lld threads, allocation %zu failing gives %d: %s",
+                      (long long)vp.threads, k, st, err.msg);
+            mt_qwen_video_free(&clip);
+            if (st == MT_OK) break;
+        }
 }
 
 int main(void) {

@@ -298,7 +298,8 @@ int mt_cmd_train(int argc, char **argv) {
     if (scale) o.grpo.scale_rewards = !strcmp(scale, "group");
     if (loss_type && mt_grpo_loss_type_parse(loss_type, &o.grpo.loss.type, &err))
         return mt_cli_usage(train_usage, "%s", err.msg);
-    if (o.method == MT_TRAIN_GRPO && mt_grpo_config_check(&o.grpo, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
+    if (o.method == MT_TRAIN_GRPO && mt_grpo_config_check(&o.grpo, &err))
+        return mt_cli_usage(train_usage, "%s", err.msg);
     if (loss && mt_dpo_loss_parse(loss, &o.dpo.loss, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (o.method == MT_TRAIN_DPO && mt_dpo_config_check(&o.dpo, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (rank > 0 && !o.spec.language)

@@ -57,7 +57,8 @@ mt_status mt_grpo_completion_run(const mt_model *m, mt_ctx *ctx, const mt_train_
     float *nll = mt_arena_alloc(ctx->arena, (size_t)len * sizeof *nll);
     float *w = mt_arena_alloc(ctx->arena, (size_t)len * sizeof *w);
     double *grad = mt_arena_alloc(ctx->arena, (size_t)len * sizeof *grad);
-    if (!nll || !w || !grad) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token completion", (long long)len);
+    if (!nll || !w || !grad)
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token completion", (long long)len);
     for (int64_t t = 0; t < len; t++) w[t] = 0;
     /* the log-probabilities alone: no node on the tape */
     mt_tape *tape = ctx->tape;

@@ -696,6 +696,13 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
         grpo_item *it = &items[i];
         const mt_prepared_sample *s = &r->data->samples[sample[i / G]];
         int64_t pl = r->prompt_len[sample[i / G]];
+        /* An image or video placeholder the policy sampled has no picture behind it (the forward would refuse the
+         * sequence): the completion ends before it, as if the model had stopped there. */
+        for (int64_t t = 0; t < comp[i].n; t++)
+            if (comp[i].ids[t] == r->m->desc.image_token_id || comp[i].ids[t] == r->m->desc.video_token_id) {
+                comp[i].n = t;
+                comp[i].stop = MT_STOP_CALLER;
+            }
         *it = (grpo_item){.prompt = i / G, .len = comp[i].n, .n = pl + comp[i].n, .off = tokens};
         it->ids = mt_malloc_array((size_t)it->n, sizeof *it->ids);
         it->labels = mt_malloc_array((size_t)it->n, sizeof *it->labels);

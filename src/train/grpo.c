@@ -51,6 +51,9 @@ mt_status mt_grpo_completion_run(const mt_model *m, mt_ctx *ctx, const mt_train_
     const int32_t *targets;
     mt_status st = mt_train_sample_logits(m, ctx, s, &logits, &targets, err);
     if (st) return st;
+    if (o && o->temperature > 0 && o->temperature != 1 &&
+        !(logits = mt_op_scale(ctx, logits, (float)(1 / o->temperature))))
+        return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
     if (logits->shape[0] != len)
         return mt_err_set(err, MT_ERR_INTERNAL, "a completion of %lld tokens supervised %lld rows", (long long)len,
                           (long long)logits->shape[0]);

@@ -990,6 +990,7 @@ static mt_status setup(run *r, mt_err *err) {
             return mt_err_set(err, MT_ERR_UNSUPPORTED, "--eval-data with --method grpo: held-out prompts are not "
                               "evaluated during GRPO (evaluate the saved model/ instead)");
         r->o->grpo.loss.max_completion_tokens = o->grpo.max_new;
+        r->o->grpo.loss.temperature = o->grpo.temperature;
         dopt.pref = MT_DATASET_PREF_PROMPT;
         dopt.check_fields = check_reward_fields;
         dopt.check_user = r->rewards;

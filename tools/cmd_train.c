@@ -163,7 +163,8 @@ static int resume_run(const char *dir, int argc, char **argv, const mt_train_opt
     return st ? mt_cli_fail(&err) : MT_EXIT_OK;
 }
 
-int mt_cmd_train(int argc, char **argv) {
+/* The command; owned[] gets the strings it makes for the options (freed by mt_cmd_train, whatever the exit). */
+static int train_cmd(int argc, char **argv, char **owned, int *n_owned) {
     if (mt_cli_help(argc, argv)) return printf("%s", train_usage), MT_EXIT_OK;
     mt_train_opts o = mt_train_opts_default();
     o.model_dir = NULL;
@@ -172,8 +173,6 @@ int mt_cmd_train(int argc, char **argv) {
     bool dpo_set = false, grpo_set = false, beta_set = false, eps_high_set = false;
     int64_t group = o.grpo.group, inner = o.grpo.inner_steps, log_completions = 0;
     double beta = 0, eps_high = 0;
-    char *owned[MT_REWARD_MAX_TERMS];
-    int n_owned = 0;
     double alpha = -1, dropout = 0;
     int64_t rank = 0, epochs = 1, batch = o.batch, keep = o.keep, threads = 0, log_every = 1, seed = 42;
     int bad = 0;
@@ -194,9 +193,9 @@ int mt_cmd_train(int argc, char **argv) {
             eps_high_set = grpo_set = true;
             continue;
         }
-        if (mt_cli_opt(&a, "--reward", &spec, &bad) ||
-            (mt_cli_opt(&a, "--reward-cmd", &spec, &bad) && (spec = cmd_spec(spec, owned, &n_owned)) != NULL)) {
-            if (!bad && o.grpo.n_rewards == MT_REWARD_MAX_TERMS)
+        bool cmd = false;
+        if (mt_cli_opt(&a, "--reward", &spec, &bad) || (cmd = mt_cli_opt(&a, "--reward-cmd", &spec, &bad))) {
+            if (!bad && (o.grpo.n_rewards == MT_REWARD_MAX_TERMS || (cmd && !(spec = cmd_spec(spec, owned, n_owned)))))
                 return mt_cli_usage(train_usage, "at most %d rewards", MT_REWARD_MAX_TERMS);
             if (!bad) o.grpo.rewards[o.grpo.n_rewards++] = spec;
             grpo_set = true;
@@ -298,7 +297,8 @@ int mt_cmd_train(int argc, char **argv) {
     if (scale) o.grpo.scale_rewards = !strcmp(scale, "group");
     if (loss_type && mt_grpo_loss_type_parse(loss_type, &o.grpo.loss.type, &err))
         return mt_cli_usage(train_usage, "%s", err.msg);
-    if (o.method == MT_TRAIN_GRPO && mt_grpo_config_check(&o.grpo, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
+    if (o.method == MT_TRAIN_GRPO && mt_grpo_config_check(&o.grpo, &err))
+        return mt_cli_usage(train_usage, "%s", err.msg);
     if (loss && mt_dpo_loss_parse(loss, &o.dpo.loss, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (o.method == MT_TRAIN_DPO && mt_dpo_config_check(&o.dpo, &err)) return mt_cli_usage(train_usage, "%s", err.msg);
     if (rank > 0 && !o.spec.language)
@@ -313,9 +313,15 @@ int mt_cmd_train(int argc, char **argv) {
     o.threads = (int)threads;
     o.log_every = log_every;
     o.seed = (uint64_t)seed;
-    mt_status st = mt_train_run(&o, false, &err);
+    return mt_train_run(&o, false, &err) ? mt_cli_fail(&err) : MT_EXIT_OK;
+}
+
+int mt_cmd_train(int argc, char **argv) {
+    char *owned[MT_REWARD_MAX_TERMS];
+    int n_owned = 0;
+    int rc = train_cmd(argc, argv, owned, &n_owned);
     for (int i = 0; i < n_owned; i++) mt_free(owned[i]);
-    return st ? mt_cli_fail(&err) : MT_EXIT_OK;
+    return rc;
 }
 
 int mt_cmd_merge(int argc, char **argv) {

@@ -51,13 +51,17 @@ mt_status mt_grpo_completion_run(const mt_model *m, mt_ctx *ctx, const mt_train_
     const int32_t *targets;
     mt_status st = mt_train_sample_logits(m, ctx, s, &logits, &targets, err);
     if (st) return st;
+    if (o && o->temperature > 0 && o->temperature != 1 &&
+        !(logits = mt_op_scale(ctx, logits, (float)(1 / o->temperature))))
+        return mt_err_set(err, ctx->status ? ctx->status : MT_ERR_INTERNAL, "%s", ctx->err.msg);
     if (logits->shape[0] != len)
         return mt_err_set(err, MT_ERR_INTERNAL, "a completion of %lld tokens supervised %lld rows", (long long)len,
                           (long long)logits->shape[0]);
     float *nll = mt_arena_alloc(ctx->arena, (size_t)len * sizeof *nll);
     float *w = mt_arena_alloc(ctx->arena, (size_t)len * sizeof *w);
     double *grad = mt_arena_alloc(ctx->arena, (size_t)len * sizeof *grad);
-    if (!nll || !w || !grad) return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token completion", (long long)len);
+    if (!nll || !w || !grad)
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory for a %lld-token completion", (long long)len);
     for (int64_t t = 0; t < len; t++) w[t] = 0;
     /* the log-probabilities alone: no node on the tape */
     mt_tape *tape = ctx->tape;

@@ -18,7 +18,8 @@ typedef struct mt_grpo_config {
     int64_t max_new;        /* tokens per answer at most (default 256) */
     double temperature;     /* default 1 */
     double top_p;           /* default 1 */
-    mt_grpo_opts loss;      /* type (grpo), beta (0.04), eps_low and eps_high (0.2); max_completion_tokens = max_new */
+    mt_grpo_opts loss;      /* type (grpo), beta (0.04), eps_low and eps_high (0.2); max_completion_tokens = max_new,
+                               temperature = temperature (set by the trainer) */
     bool scale_rewards;     /* divide by the group's std (default true: --scale-rewards group) */
     int inner_steps;        /* optimizer updates per batch of rollouts (default 1) */
     int log_completions;    /* completions per step written to OUT/completions.jsonl (default 0) */
@@ -39,8 +40,9 @@ typedef struct mt_grpo_completion {
     const double *old, *ref; /* [len]; ref unread when beta is 0 */
 } mt_grpo_completion;
 
-/* s supervises the completion's len tokens. logp[len] gets their log-probabilities. With in and ctx->tape: the
- * completion's loss added into acc and its gradient into the trainable parameters. */
+/* s supervises the completion's len tokens. logp[len] gets their log-probabilities (of the logits divided by
+ * o->temperature; o NULL: as they are). With in and ctx->tape: the completion's loss added into acc and its gradient
+ * into the trainable parameters (o then required). */
 mt_status mt_grpo_completion_run(const mt_model *m, mt_ctx *ctx, const mt_train_sample *s, int64_t len,
                                  const mt_grpo_opts *o, const mt_grpo_completion *in, double *logp, mt_grpo_sums *acc,
                                  mt_err *err);

@@ -31,6 +31,8 @@ typedef struct {
     double beta;                   /* KL weight; 0 leaves ref unread */
     double eps_low, eps_high;      /* the clip range (TRL: 0.2, 0.2) */
     int64_t max_completion_tokens; /* dr_grpo's constant normaliser */
+    double temperature;            /* the sampling temperature: log-probabilities are of the logits divided by it,
+                                      as TRL takes them (0 or 1: the logits as they are) */
 } mt_grpo_opts;
 
 typedef struct {

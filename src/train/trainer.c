@@ -57,7 +57,8 @@ static cJSON *opts_to_json(const mt_train_opts *o) {
     cJSON_AddNumberToObject(j, "lora_dropout", o->spec.lora_dropout);
     cJSON_AddStringToObject(j, "lora_targets", o->spec.lora_targets);
     cJSON_AddBoolToObject(j, "train_router", o->spec.train_router);
-    cJSON_AddStringToObject(j, "method", o->method == MT_TRAIN_DPO ? "dpo" : o->method == MT_TRAIN_GRPO ? "grpo" : "sft");
+    cJSON_AddStringToObject(j, "method",
+                            o->method == MT_TRAIN_DPO ? "dpo" : o->method == MT_TRAIN_GRPO ? "grpo" : "sft");
     if (o->method == MT_TRAIN_GRPO) {
         const mt_grpo_config *g = &o->grpo;
         static const char *const types[] = {"grpo", "bnpo", "dr_grpo"};
@@ -140,7 +141,8 @@ mt_status mt_train_opts_load(const char *out_dir, mt_train_opts *o, cJSON **json
     const cJSON *rw = cJSON_GetObjectItemCaseSensitive(j, "rewards");
     for (const cJSON *e = cJSON_IsArray(rw) ? rw->child : NULL; e && !st; e = e->next) {
         if (!cJSON_IsString(e) || g->n_rewards == MT_REWARD_MAX_TERMS)
-            st = mt_err_set(err, MT_ERR_FORMAT, "%s: \"rewards\" must be at most %d strings", path, MT_REWARD_MAX_TERMS);
+            st = mt_err_set(err, MT_ERR_FORMAT, "%s: \"rewards\" must be at most %d strings", path,
+                            MT_REWARD_MAX_TERMS);
         else
             g->rewards[g->n_rewards++] = e->valuestring;
     }
@@ -365,7 +367,8 @@ static const char *const GH_NAMES[GH_FIXED] = {"reward", "reward_std", "loss", "
 
 static void grpo_metric_name(const run *r, int k, char *out, size_t cap) {
     if (k < GH_FIXED) snprintf(out, cap, "%s", GH_NAMES[k]);
-    else snprintf(out, cap, "rewards/%s/%s", mt_rewards_name(r->rewards, (k - GH_FIXED) / 2), (k - GH_FIXED) % 2 ? "std" : "mean");
+    else snprintf(out, cap, "rewards/%s/%s", mt_rewards_name(r->rewards, (k - GH_FIXED) / 2),
+                  (k - GH_FIXED) % 2 ? "std" : "mean");
 }
 
 static cJSON *state_json(const run *r, int64_t step) {
@@ -580,6 +583,21 @@ typedef struct grpo_item {
     char *text;       /* the completion without its end-of-turn token */
 } grpo_item;
 
+/* A completion's text for the rewards. The LM head may be wider than the tokenizer (vocab_size padded, as Qwen's
+ * are), and sampling at a high temperature can draw an id with no token: it has no text, so it is left out of the
+ * text (and the completion is still trained on what was sampled). */
+static mt_status completion_text(const mt_tokenizer *tok, const int32_t *ids, int64_t n, char **text, mt_err *err) {
+    int32_t *kept = mt_malloc_array((size_t)n + 1, sizeof *kept);
+    if (!kept) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    int64_t k = 0;
+    size_t len;
+    for (int64_t t = 0; t < n; t++)
+        if (mt_tokenizer_id_to_token(tok, ids[t], &len)) kept[k++] = ids[t];
+    mt_status st = mt_tokenizer_decode(tok, kept, (size_t)k, true, text, NULL, err);
+    mt_free(kept);
+    return st;
+}
+
 /* Completion i forward with the weights the model has now (tape or not); in NULL: log-probabilities only. */
 static mt_status grpo_run(run *r, const grpo_item *it, const mt_image_input *inputs, int n_images,
                           const mt_grpo_completion *in, double *logp, mt_grpo_sums *acc, mt_err *err) {
@@ -678,6 +696,13 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
         grpo_item *it = &items[i];
         const mt_prepared_sample *s = &r->data->samples[sample[i / G]];
         int64_t pl = r->prompt_len[sample[i / G]];
+        /* An image or video placeholder the policy sampled has no picture behind it (the forward would refuse the
+         * sequence): the completion ends before it, as if the model had stopped there. */
+        for (int64_t t = 0; t < comp[i].n; t++)
+            if (comp[i].ids[t] == r->m->desc.image_token_id || comp[i].ids[t] == r->m->desc.video_token_id) {
+                comp[i].n = t;
+                comp[i].stop = MT_STOP_CALLER;
+            }
         *it = (grpo_item){.prompt = i / G, .len = comp[i].n, .n = pl + comp[i].n, .off = tokens};
         it->ids = mt_malloc_array((size_t)it->n, sizeof *it->ids);
         it->labels = mt_malloc_array((size_t)it->n, sizeof *it->labels);
@@ -689,7 +714,7 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
         memcpy(it->ids + pl, comp[i].ids, (size_t)comp[i].n * sizeof *it->ids);
         for (int64_t t = 0; t < it->n; t++) it->labels[t] = t < pl ? MT_LABEL_IGNORE : it->ids[t];
         int64_t text_n = comp[i].n - (comp[i].stop == MT_STOP_EOS && comp[i].n > 0);
-        st = mt_tokenizer_decode(r->m->tok, comp[i].ids, (size_t)text_n, true, &it->text, NULL, err);
+        st = completion_text(r->m->tok, comp[i].ids, text_n, &it->text, err);
         if (!st)
             st = mt_rewards_score(r->rewards, &(mt_reward_input){ptext[i / G], it->text, s->fields}, terms + i * T,
                                   &total[i], err);
@@ -829,7 +854,8 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         } else {
             mt_trainable_zero_grad(r->tr);
             mt_trainable_set_step(r->tr, o->seed, step);
-            st = r->rejected ? step_dpo(r, epoch, first, count, sums, err) : step_sft(r, epoch, first, count, sums, err);
+            st = r->rejected ? step_dpo(r, epoch, first, count, sums, err)
+                             : step_sft(r, epoch, first, count, sums, err);
             if ((st = mt_dist_agree(st, err))) return st;
             for (size_t i = 0; i < r->n_params && !st; i++)
                 st = mt_dist_sum_f32(r->params[i].grad, r->params[i].n, err);
@@ -964,6 +990,7 @@ static mt_status setup(run *r, mt_err *err) {
             return mt_err_set(err, MT_ERR_UNSUPPORTED, "--eval-data with --method grpo: held-out prompts are not "
                               "evaluated during GRPO (evaluate the saved model/ instead)");
         r->o->grpo.loss.max_completion_tokens = o->grpo.max_new;
+        r->o->grpo.loss.temperature = o->grpo.temperature;
         dopt.pref = MT_DATASET_PREF_PROMPT;
         dopt.check_fields = check_reward_fields;
         dopt.check_user = r->rewards;

@@ -13,6 +13,7 @@ on both sides and the k3 KL is not 0.
 
 Per token t of completion i (TRL's _compute_loss, advantages as in _generate_and_score_completions):
     A_i = (r_i - mean_group(r)) / (std_group(r) + 1e-4)      (std with Bessel's correction)
+    logp: of the logits divided by the sampling temperature (TRL's _get_per_token_logps; 1 but in one setting)
     ratio = exp(logp - old), l_t = -min(ratio A, clamp(ratio, 1 - eps_low, 1 + eps_high) A) + beta k3(ref, logp)
     grpo: mean_i (sum_t l_t / len_i); bnpo: sum_i,t l_t / sum_i len_i; dr_grpo: sum_i,t l_t / (n * max_tokens)
 
@@ -46,6 +47,7 @@ SPECS = [
     {"name": "grpo_beta0", "loss_type": "grpo", "beta": 0.0, "eps_low": 0.2, "eps_high": 0.2},
     {"name": "bnpo", "loss_type": "bnpo", "beta": 0.04, "eps_low": 0.2, "eps_high": 0.2},
     {"name": "dr_grpo", "loss_type": "dr_grpo", "beta": 0.1, "eps_low": 0.2, "eps_high": 0.2},
+    {"name": "grpo_t07", "loss_type": "grpo", "beta": 0.04, "eps_low": 0.2, "eps_high": 0.2, "temperature": 0.7},
 ]
 for s in SPECS:
     s["max_completion_tokens"] = MAX_TOKENS
@@ -61,10 +63,10 @@ def completion_samples(cfg, seed):
     return out
 
 
-def token_logps(fam, W, s):
+def token_logps(fam, W, s, temperature=1.0):
     images = [it._replace(pixels=it.pixels.to(torch.float64)) if isinstance(it, tr.qm.Video)
               else (it[0].to(torch.float64), it[1]) for it in s["images"]]
-    logits = fam.prefill(fam.cfg, W, s["ids"], images)[0]
+    logits = fam.prefill(fam.cfg, W, s["ids"], images)[0] / temperature
     labels = s["labels"][1:]
     nll = F.cross_entropy(logits[:-1], labels, ignore_index=tr.IGNORE, reduction="none")
     return -nll[labels != tr.IGNORE]
@@ -77,7 +79,7 @@ def advantages(rewards):
 
 def grpo_batch(fam, W, samples, old, ref, spec, lora_f=None):
     with tr.lora_patch(lora_f):
-        lps = [token_logps(fam, W, s) for s in samples]
+        lps = [token_logps(fam, W, s, spec.get("temperature", 1.0)) for s in samples]
     adv = advantages(REWARDS)
     lens = [len(lp) for lp in lps]
     n, total, off, loss = len(samples), sum(lens), 0, 0.0

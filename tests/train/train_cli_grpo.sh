@@ -143,6 +143,11 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 sys.exit(not rows or any(r["advantage"] != 0 or r["reward"] != 1 for r in rows))
 PY
 
+# a high temperature draws ids of the LM head's padding (vocab_size 512, 457 tokens: no text) and image or video
+# placeholders (the completion ends before them): the run goes on
+check "ids without a token, placeholders sampled" 0 "$mitten" train "${common[@]}" --max-steps 2 --temperature 50 \
+  --group 8 --max-new 32 --out "$runs/hot"
+
 # flags
 check "GRPO flags need --method grpo" 2 "$mitten" train -m "$model" --data "$data/prompts.jsonl" --out "$runs/x" \
   --reward answer

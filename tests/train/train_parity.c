@@ -375,6 +375,9 @@ static void check_grpo(runner *r, const char *run, mt_trainable *t, const batch 
         CHECK_MSG(st == MT_OK, "plan.json grpo: %s", err.msg);
         if (st) break;
         o.max_completion_tokens = max_tokens;
+        o.temperature = 1;
+        if (!st) st = mt_json_num_opt(spec, "temperature", "plan.json", 0.01, 100, &o.temperature, &err);
+        CHECK_MSG(st == MT_OK, "plan.json grpo: %s", err.msg);
         char key[128];
         snprintf(key, sizeof key, "%s.%s", run, name);
         mt_trainable_zero_grad(t);

@@ -31,9 +31,8 @@ mt_status mt_bench_rollout(const mt_model *m, int threads, int group, int64_t L,
     }
     mt_sampling sm = bench_sampling();
     mt_sched *s = NULL;
-    if (!st)
-        st = mt_sched_new(m, &(mt_sched_params){.n_threads = threads, .max_active = group, .n_ctx = L + max_new + 1},
-                          &s, err);
+    mt_sched_params sp = mt_rollout_sched_params(threads, group, L, max_new);
+    if (!st) st = mt_sched_new(m, &sp, &s, err);
     mt_rollout_stats rs = {0};
     mt_rollout_prompt p = {.ids = ids, .n_ids = L};
     if (!st) st = mt_rollout_run(s, &p, 1, &(mt_rollout_opts){.group = group, .max_new = max_new, .sampling = sm},

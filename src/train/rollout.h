@@ -45,6 +45,11 @@ typedef struct mt_rollout_stats {
     double seconds;  /* wall time of the whole batch, prompts included */
 } mt_rollout_stats;
 
+/* Scheduler settings for rollouts: every answer decoded together, and each prompt read whole in one step (the
+ * server's time-sized prompt chunks protect streams that are already running; a rollout has none yet while its
+ * prompts are read, and small chunks would make the reading several times slower). */
+mt_sched_params mt_rollout_sched_params(int threads, int64_t answers, int64_t max_prompt, int64_t max_new);
+
 /* out[n * group] gets the answers, prompt by prompt (freed by mt_completions_free, on failure too). */
 mt_status mt_rollout_run(mt_sched *s, const mt_rollout_prompt *prompts, int n, const mt_rollout_opts *o,
                          mt_completion *out, mt_rollout_stats *st, mt_err *err);

@@ -682,9 +682,8 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
     sm.top_p = (float)c->top_p;
     mt_rng seeds = mt_rng_stream(r->o->seed, MT_RNG_SAMPLE, (uint64_t)step);
     sm.seed = mt_rng_u64(&seeds);
-    if (!st && np > 0)
-        st = mt_sched_new(r->m, &(mt_sched_params){.n_threads = r->o->threads, .max_active = (int)nc,
-                                                   .n_ctx = max_prompt + c->max_new + 1}, &sch, err);
+    mt_sched_params sp = mt_rollout_sched_params(r->o->threads, nc, max_prompt, c->max_new);
+    if (!st && np > 0) st = mt_sched_new(r->m, &sp, &sch, err);
     if (!st && np > 0)
         st = mt_rollout_run(sch, prompts, (int)np, &(mt_rollout_opts){.group = G, .max_new = c->max_new, .sampling = sm,
                                                            .prompt_index = place},

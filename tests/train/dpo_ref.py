@@ -100,15 +100,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    fam = tr.Family(VARIANT)
-    runs = tr.VARIANTS[VARIANT]
-    model_dir = os.path.join(args.out, "model")
-    os.makedirs(model_dir, exist_ok=True)
-    W32 = fam.weights(args.seed)
-    fam.write_folder(model_dir)
-    st.write_file(os.path.join(model_dir, "model.safetensors"), W32)
-    lora_run = next(r for r in runs if r["lora_rank"])
-    lora_init = tr.make_lora_init(tr.lora_modules(fam, lora_run, W32), W32, args.seed)
+    fam, runs, model_dir, W32, lora_init = tr.write_tiny_model(VARIANT, args.out, args.seed)
     expected, check = {}, tr.Checks()
     with tr.float64_patches():
         samples = pair_samples(fam.cfg, args.seed + 1)

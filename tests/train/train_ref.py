@@ -583,6 +583,20 @@ def run_all(fam, runs, W32, first_seed, lora_init, check):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def write_tiny_model(variant, out, seed):
+    """The tiny random model of variant written to out/model (the folder mitten trains), with the LoRA run of its
+    plan and that run's adapter initialisation: (family, runs, model folder, float32 weights, LoRA init)."""
+    fam = Family(variant)
+    runs = VARIANTS[variant]
+    model_dir = os.path.join(out, "model")
+    os.makedirs(model_dir, exist_ok=True)
+    W32 = fam.weights(seed)
+    fam.write_folder(model_dir)
+    st.write_file(os.path.join(model_dir, "model.safetensors"), W32)
+    lora_run = next(r for r in runs if r["lora_rank"])
+    return fam, runs, model_dir, W32, make_lora_init(lora_modules(fam, lora_run, W32), W32, seed)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -593,17 +607,9 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
-    fam = Family(args.variant)
-    runs = VARIANTS[args.variant]
-    model_dir = os.path.join(args.out, "model")
-    os.makedirs(model_dir, exist_ok=True)
-    W32 = fam.weights(args.seed)
-    fam.write_folder(model_dir)
-    st.write_file(os.path.join(model_dir, "model.safetensors"), W32)
-
-    expected, check = {}, Checks()
+    fam, runs, model_dir, W32, lora_init = write_tiny_model(args.variant, args.out, args.seed)
     lora_run = next(r for r in runs if r["lora_rank"])
-    lora_init = make_lora_init(lora_modules(fam, lora_run, W32), W32, args.seed)
+    expected, check = {}, Checks()
     first_seed = args.data_seed if args.data_seed is not None else DATA_SEEDS.get(args.variant, args.seed + 1)
     with float64_patches():
         samples, results = run_all(fam, runs, W32, first_seed, lora_init, check)

@@ -12,3 +12,8 @@ check() { # label, expected exit code, command...
     echo "ok   $label"
   fi
 }
+mpirun2() { # command...: under mpirun -np 2, as root too; OpenMPI keeps memory past MPI_Finalize by design, so
+  # no leak report under ASan
+  env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+    mpirun -np 2 --oversubscribe "$@"
+}

@@ -25,7 +25,6 @@ reference pass must give with LoRA's adapters on); plan.json: train_ref.py's run
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -36,7 +35,6 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import train_ref as tr  # noqa: E402
-import safetensors_io as st  # noqa: E402
 
 VARIANT = "qwen2_5_vl"
 GROUP = 2
@@ -145,19 +143,8 @@ def main():
     expected["rewards"] = torch.tensor(REWARDS, dtype=torch.float32)
     expected["old"] = old
     expected["ref"] = ref
-    inputs = {}
-    for k, s in enumerate(samples):
-        inputs[f"s{k}.ids"] = s["ids"].to(torch.int32)
-        inputs[f"s{k}.labels"] = s["labels"].to(torch.int32)
-        for j, (pv, g) in enumerate(s["images"]):
-            inputs[f"s{k}.pixels{j}"] = pv
-            inputs[f"s{k}.grid{j}"] = torch.tensor(g, dtype=torch.int64)
-    st.write_file(os.path.join(args.out, "inputs.safetensors"), inputs)
-    st.write_file(os.path.join(args.out, "lora_init.safetensors"), lora_init)
-    st.write_file(os.path.join(args.out, "expected.safetensors"), expected)
-    with open(os.path.join(args.out, "plan.json"), "w") as f:
-        json.dump({"variant": VARIANT, "runs": runs, "frozen": [], "grpo": SPECS}, f, indent=1)
-        f.write("\n")
+    tr.write_pair_case(args.out, samples, lora_init, expected,
+                       {"variant": VARIANT, "runs": runs, "frozen": [], "grpo": SPECS})
     if check.failed:
         sys.exit(f"{check.failed} self-check(s) failed")
     print(f"wrote {args.out}")

@@ -597,6 +597,24 @@ def write_tiny_model(variant, out, seed):
     return fam, runs, model_dir, W32, make_lora_init(lora_modules(fam, lora_run, W32), W32, seed)
 
 
+def write_pair_case(out, samples, lora_init, expected, plan):
+    """What train_parity reads for a DPO or GRPO case (samples of ids, labels and images): inputs.safetensors,
+    lora_init.safetensors, expected.safetensors and plan.json."""
+    inputs = {}
+    for k, s in enumerate(samples):
+        inputs[f"s{k}.ids"] = s["ids"].to(torch.int32)
+        inputs[f"s{k}.labels"] = s["labels"].to(torch.int32)
+        for j, (pv, g) in enumerate(s["images"]):
+            inputs[f"s{k}.pixels{j}"] = pv
+            inputs[f"s{k}.grid{j}"] = torch.tensor(g, dtype=torch.int64)
+    st.write_file(os.path.join(out, "inputs.safetensors"), inputs)
+    st.write_file(os.path.join(out, "lora_init.safetensors"), lora_init)
+    st.write_file(os.path.join(out, "expected.safetensors"), expected)
+    with open(os.path.join(out, "plan.json"), "w") as f:
+        json.dump(plan, f, indent=1)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)

@@ -414,7 +414,8 @@ static mt_status check_layout(mt_gguf *g, const uint8_t *data, size_t data_size,
         e->t.data = data + e->t.offset;
         const mt_gguf_ggml_info *ti = mt_gguf_ggml_info_of(e->t.ggml_type);
         size_t align = ti->block_elems == 1 ? ti->block_bytes : 2; /* blocks start with or hold f16 scales */
-        if ((uintptr_t)e->t.data % align == 0) continue;
+        /* Unsupported tensors are never handed out, so they stay in the file, however they sit. */
+        if (e->t.dtype == MT_GGUF_UNSUPPORTED || (uintptr_t)e->t.data % align == 0) continue;
         e->copy = mt_malloc_aligned(e->t.nbytes);
         if (!e->copy)
             return mt_err_set(err, MT_ERR_NOMEM, "%s: tensor \"%.200s\": out of memory copying %zu misaligned bytes",

@@ -42,7 +42,8 @@
  * (Q4_1, Q5_K, IQ..., I8, I16, F64, ...) are validated with their block sizes and kept with dtype =
  * MT_GGUF_UNSUPPORTED, so a file that has them still opens; mt_gguf_get_tensor gives MT_ERR_UNSUPPORTED for them.
  * Tensor data is aligned to its element (2 bytes for the block types); a tensor that is not, in a file whose
- * alignment is below 8 or a buffer that is misaligned, is copied once at open into an owned aligned buffer.
+ * alignment is below 8 or a buffer that is misaligned, is copied once at open into an owned aligned buffer
+ * (unsupported tensors excepted: their data pointer always points into the file).
  */
 #ifndef MT_GGUF_H
 #define MT_GGUF_H

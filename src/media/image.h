@@ -41,7 +41,6 @@
 #define MT_MEDIA_IMAGE_H
 
 #include "base/base.h"
-#include "base/pool.h"
 
 /* PIL's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS): a sensible max_pixels for callers. */
 #define MT_IMAGE_DEFAULT_MAX_PIXELS ((int64_t)89478485)
@@ -75,9 +74,5 @@ mt_status mt_image_resize_bicubic(const mt_image *src, int64_t w, int64_t h, mt_
  * video frames (and transformers' "Fast" image processors) get; about 10% of its bytes differ from PIL's, mostly by
  * one level, more beside sharp edges. Same arguments, limits and errors as mt_image_resize_bicubic. */
 mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err);
-
-/* The same on the threads of pool (NULL: the caller alone), byte for byte: bands of output rows run in parallel. */
-mt_status mt_image_resize_bicubic_torch_pool(const mt_image *src, int64_t w, int64_t h, mt_pool *pool, mt_image *out,
-                                             mt_err *err);
 
 #endif

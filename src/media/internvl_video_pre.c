@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "media/video.h"
+#include "media/video_sample.h"
 
 void mt_internvl_video_params_default(mt_internvl_tiling form, mt_internvl_video_params *out) {
     *out = (mt_internvl_video_params){.form = form, .initial_shift = -1.0,
@@ -135,6 +136,19 @@ static mt_status put_frame(mt_image *frame, const mt_internvl_pre_cfg *pre, cons
     return MT_OK;
 }
 
+typedef struct frame_sink {
+    const mt_internvl_pre_cfg *pre;
+    const float (*lut)[256];
+    float *pixel_values;
+    size_t per; /* floats per frame */
+} frame_sink;
+
+/* Sample k into its slot; on the sampler's threads, each its own k. */
+static mt_status take_frame(void *user, int64_t k, mt_image *frame, mt_err *err) {
+    const frame_sink *s = user;
+    return put_frame(frame, s->pre, s->lut, s->pixel_values + (size_t)k * s->per, err);
+}
+
 mt_status mt_internvl_video_from_file(const char *path, const mt_internvl_video_params *vp,
                                       const mt_internvl_pre_cfg *pre, mt_internvl_video *out, mt_err *err) {
     if (!path || !vp || !pre || !out)
@@ -166,12 +180,8 @@ mt_status mt_internvl_video_from_file(const char *path, const mt_internvl_video_
         float m = pre->mean[c] * (float)(1.0 / pre->rescale_factor), s = pre->std[c] * (float)(1.0 / pre->rescale_factor);
         for (int b = 0; b < 256; b++) lut[c][b] = ((float)b - m) / s;
     }
-    mt_image frame = {0};
-    for (int64_t k = 0; k < n && !st; k++) {
-        st = mt_video_read_frame(v, clip.frame_indices[k], &frame, err);
-        if (!st) st = put_frame(&frame, pre, lut, clip.pixel_values + (size_t)k * per, err);
-    }
-    mt_image_free(&frame);
+    frame_sink sink = {.pre = pre, .lut = lut, .pixel_values = clip.pixel_values, .per = per};
+    if (!st) st = mt_video_sample(v, clip.frame_indices, n, 0, take_frame, &sink, err);
     mt_video_close(v);
     if (st) {
         mt_internvl_video_free(&clip);

@@ -7,14 +7,13 @@
 
 #include <dirent.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/file.h"
-#include "base/pool.h"
 #include "media/video.h"
+#include "media/video_sample.h"
 
 enum { FRAME_FACTOR = 2, FPS_MIN_FRAMES = 4, FPS_MAX_FRAMES = 768, VIDEO_MIN_TOKENS = 128, VIDEO_MAX_TOKENS = 768,
        IMAGE_MIN_TOKENS = 4, IMAGE_MAX_TOKENS = 16384, MODEL_SEQ_LEN = 128000, MAX_LIST = 100000 };
@@ -151,19 +150,30 @@ static mt_status plan_clip(int64_t h, int64_t w, int64_t n, const mt_qwen_video_
     return MT_OK;
 }
 
-/* Resizes frame f (consumed) to the plan's size and writes it into out; keeps it in *last for the padding. */
-static mt_status put_frame(mt_image *frame, int64_t f, const clip_plan *plan, const mt_qwen_preproc_cfg *cfg,
-                           mt_pool *pool, mt_qwen_video *out, mt_image *last, mt_err *err) {
-    mt_image_free(last);
-    if (frame->width == plan->W && frame->height == plan->H) {
-        *last = *frame;
+/* Where sampled frames go: resized to the plan's size and patchified into clip; the last one is kept for the
+ * padding. take_frame runs on the sampler's threads, each on its own k. */
+typedef struct frame_sink {
+    const clip_plan *plan;
+    const mt_qwen_preproc_cfg *cfg;
+    mt_qwen_video *clip;
+    int64_t n;
+    mt_image last;
+} frame_sink;
+
+static mt_status take_frame(void *user, int64_t k, mt_image *frame, mt_err *err) {
+    frame_sink *s = user;
+    mt_image sized = {0};
+    if (frame->width == s->plan->W && frame->height == s->plan->H) {
+        sized = *frame;
         *frame = (mt_image){0};
     } else {
-        mt_status st = mt_image_resize_bicubic_torch_pool(frame, plan->W, plan->H, pool, last, err);
+        mt_status st = mt_image_resize_bicubic_torch(frame, s->plan->W, s->plan->H, &sized, err);
         mt_image_free(frame);
         if (st) return st;
     }
-    mt_qwen_patchify_frame(last, f, cfg, plan->lut, out->pixel_values);
+    mt_qwen_patchify_frame(&sized, k, s->cfg, s->plan->lut, s->clip->pixel_values);
+    if (k == s->n - 1) s->last = sized;
+    else mt_image_free(&sized);
     return MT_OK;
 }
 
@@ -184,106 +194,6 @@ static void finish(mt_qwen_video *out, const mt_qwen_preproc_cfg *cfg, double sa
     out->second_per_grid = (float)((double)cfg->temporal_patch_size / sample_fps);
 }
 
-/* Sampled frames decoded ahead of their resize: a thread decodes (FFmpeg adds its own threads) while the caller
- * resizes on the pool, so the two overlap; AHEAD frames of the source size wait at most. */
-#define AHEAD 3
-
-typedef struct decoder {
-    mt_video *v;
-    const int64_t *indices;
-    int64_t n;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    mt_image slot[AHEAD];   /* frame k in slot k % AHEAD while produced > k >= taken */
-    int64_t produced, taken;
-    bool stop;              /* the caller needs no more frames */
-    mt_status st;           /* the decoder's failure at frame `produced` */
-    mt_err err;
-} decoder;
-
-static void *decode_ahead(void *arg) {
-    decoder *d = arg;
-    for (int64_t k = 0; k < d->n; k++) {
-        pthread_mutex_lock(&d->mu);
-        while (!d->stop && d->produced - d->taken == AHEAD) pthread_cond_wait(&d->cv, &d->mu);
-        bool stop = d->stop;
-        pthread_mutex_unlock(&d->mu);
-        if (stop) break;
-        mt_image f;
-        mt_err e;
-        mt_video_hint_next(d->v, k + 1 < d->n ? d->indices[k + 1] : -1);
-        mt_status st = mt_video_read_frame(d->v, d->indices[k], &f, &e);
-        pthread_mutex_lock(&d->mu);
-        if (st) {
-            d->st = st;
-            d->err = e;
-        } else {
-            d->slot[k % AHEAD] = f;
-            d->produced++;
-        }
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
-        if (st) break;
-    }
-    return NULL;
-}
-
-/* Frame k from the decoder thread, waiting for it; the decoder's error when it failed there. */
-static mt_status take_frame(decoder *d, int64_t k, mt_image *out, mt_err *err) {
-    pthread_mutex_lock(&d->mu);
-    while (d->produced <= k && !d->st) pthread_cond_wait(&d->cv, &d->mu);
-    mt_status st = MT_OK;
-    if (d->produced > k) {
-        *out = d->slot[k % AHEAD];
-        d->slot[k % AHEAD] = (mt_image){0};
-        d->taken = k + 1;
-        pthread_cond_broadcast(&d->cv);
-    } else {
-        st = d->st;
-        if (err) *err = d->err;
-    }
-    pthread_mutex_unlock(&d->mu);
-    return st;
-}
-
-/* Reads, resizes and patchifies the n sampled frames of v into clip; the last resized one is left in *last. */
-static mt_status sample_frames(mt_video *v, int64_t n, const clip_plan *plan, const mt_qwen_preproc_cfg *cfg,
-                               int threads, mt_qwen_video *clip, mt_image *last, mt_err *err) {
-    mt_pool *pool = NULL;
-    mt_image frame = {0};
-    mt_status st = MT_OK;
-    decoder d = {.v = v, .indices = clip->frame_indices, .n = n};
-    pthread_t thread;
-    bool ahead = threads != 1 && mt_pool_new(threads, &pool, err) == MT_OK;
-    if (ahead) {
-        pthread_mutex_init(&d.mu, NULL);
-        pthread_cond_init(&d.cv, NULL);
-        ahead = pthread_create(&thread, NULL, decode_ahead, &d) == 0;
-        if (!ahead) {
-            pthread_mutex_destroy(&d.mu);
-            pthread_cond_destroy(&d.cv);
-        }
-    }
-    for (int64_t k = 0; k < n && !st; k++) {
-        if (!ahead) mt_video_hint_next(v, k + 1 < n ? clip->frame_indices[k + 1] : -1);
-        st = ahead ? take_frame(&d, k, &frame, err) : mt_video_read_frame(v, clip->frame_indices[k], &frame, err);
-        if (!st) st = put_frame(&frame, k, plan, cfg, pool, clip, last, err);
-    }
-    if (ahead) {
-        pthread_mutex_lock(&d.mu);
-        d.stop = true;
-        pthread_cond_broadcast(&d.cv);
-        pthread_mutex_unlock(&d.mu);
-        pthread_join(thread, NULL);
-        for (int i = 0; i < AHEAD; i++) mt_image_free(&d.slot[i]);
-        pthread_mutex_destroy(&d.mu);
-        pthread_cond_destroy(&d.cv);
-    }
-    mt_image_free(&frame);
-    mt_pool_free(pool);
-    return st;
-}
-
 static mt_status from_file(const char *path, const mt_qwen_video_params *p, const mt_qwen_preproc_cfg *cfg,
                            bool decode, mt_qwen_video *out, mt_err *err) {
     mt_video *v;
@@ -293,17 +203,18 @@ static mt_status from_file(const char *path, const mt_qwen_video_params *p, cons
     int64_t total = info->n_frames, n = 0;
     clip_plan plan;
     mt_qwen_video clip = {0};
-    mt_image last = {0};
+    frame_sink sink = {.plan = &plan, .cfg = cfg, .clip = &clip, .n = 0};
     if ((st = smart_nframes(p, total, info->fps, path, &n, err)) ||
         (st = plan_clip(info->height, info->width, n, p, cfg, path, decode, &plan, &clip, err)))
         goto done;
     for (int64_t k = 0; k < n; k++)
         clip.frame_indices[k] = mt_qwen_video_frame_index(k, n, total);
-    if (decode && (st = sample_frames(v, n, &plan, cfg, p->threads, &clip, &last, err))) goto done;
-    if (decode) pad_frames(n, &plan, cfg, &last, &clip);
+    sink.n = n;
+    if (decode && (st = mt_video_sample(v, clip.frame_indices, n, (int)p->threads, take_frame, &sink, err))) goto done;
+    if (decode) pad_frames(n, &plan, cfg, &sink.last, &clip);
     finish(&clip, cfg, (double)n / (double)total * info->fps, info->fps, total);
 done:
-    mt_image_free(&last);
+    mt_image_free(&sink.last);
     mt_video_close(v);
     if (st) {
         mt_qwen_video_free(&clip);
@@ -362,7 +273,8 @@ static mt_status from_images(const char *const *paths, int64_t n, const mt_qwen_
     const int64_t F = cfg->patch_size * cfg->merge_size, n_even = (n + 1) / 2 * 2;
     clip_plan plan;
     mt_qwen_video clip = {0};
-    mt_image img = {0}, last = {0};
+    mt_image img = {0};
+    frame_sink sink = {.plan = &plan, .cfg = cfg, .clip = &clip, .n = n_even};
     int64_t h0 = 0, w0 = 0;
     for (int64_t k = 0; k < n_even && !st; k++) {
         const char *path = paths[MT_MIN(k, n - 1)];
@@ -382,16 +294,16 @@ static mt_status from_images(const char *const *paths, int64_t n, const mt_qwen_
         }
         if (!st) {
             clip.frame_indices[k] = k;
-            if (decode) st = put_frame(&img, k, &plan, cfg, NULL, &clip, &last, err);
+            if (decode) st = take_frame(&sink, k, &img, err);
             else mt_image_free(&img);
         }
     }
     if (!st) {
-        if (decode) pad_frames(n_even, &plan, cfg, &last, &clip);
+        if (decode) pad_frames(n_even, &plan, cfg, &sink.last, &clip);
         finish(&clip, cfg, vp->fps, vp->fps, clip.n_frames);
     }
     mt_image_free(&img);
-    mt_image_free(&last);
+    mt_image_free(&sink.last);
     if (st) {
         mt_qwen_video_free(&clip);
         return st;

@@ -54,8 +54,9 @@ typedef struct mt_qwen_video_params {
     int64_t max_frames; /* 0: min(768, total) */
     int64_t min_pixels, max_pixels, total_pixels; /* 0: qwen-vl-utils' defaults for the factor */
     int64_t max_source_pixels; /* cap on a decoded frame's width * height; MT_VIDEO_DEFAULT_MAX_PIXELS */
-    int64_t threads;    /* a video file's frames: 1 decodes and resizes them in turn on the caller; otherwise a
-                           thread decodes ahead while this many (0: one per CPU) resize; the bytes are the same */
+    int64_t threads;    /* a video file's frames: 1 decodes and resizes them in turn on the caller; otherwise
+                           runs of them at once on this many threads (0: one per CPU; media/video_sample.h); the
+                           bytes are the same */
 } mt_qwen_video_params;
 
 typedef struct mt_qwen_video {

@@ -26,9 +26,10 @@
  * change gives weights (0, 1, 0, 0), which copy exactly, so it is skipped. The final float is clamped to
  * [0, 255] and rounded half to even.
  *
- * Speed (issue 13: 120 video frames per clip): output rows are made in bands, each keeping only the few width-pass
- * rows its height taps read, so no float planes are allocated per image; bands run on a pool; on AVX2 CPUs the row
- * kernels are resize_torch_avx2.c's, the same operations per output value in vectors.
+ * Speed (issue 13: 120 video frames per clip): output rows are made keeping only the few width-pass rows their
+ * height taps read, so no float planes are allocated per image (video frames run on several threads at once, one
+ * frame each: media/video_sample.h); on AVX2 CPUs the row kernels are resize_torch_avx2.c's, the same operations
+ * per output value in vectors.
  *
  * Roundings that follow the compiled kernel, not its source: Debian's torch (like the x86-64 wheels) runs the
  * copy of this kernel built for AVX2 (-mavx2 -mfma), where GCC fused multiply-adds in the cubic and vectorised
@@ -43,10 +44,8 @@
 #endif
 
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
-#include "base/pool.h"
 #include "media/image.h"
 #include "media/resize_torch_int.h"
 #include "tensor/cpu/cpu.h"
@@ -140,28 +139,27 @@ static void row_round(const float *src, size_t n, uint8_t *dst) {
     }
 }
 
-/* One resize, split into bands of output rows that threads of a pool run independently. */
+/* One resize. */
 typedef struct resize_job {
     const mt_image *src;
-    int64_t w, h, n_bands;
+    int64_t w, h;
     const taps *th, *tv; /* NULL: that axis keeps its size */
     uint8_t *dst;
-    int64_t ring_rows;   /* width-pass rows a band keeps: the most any output row's height taps read */
+    int64_t ring_rows;   /* width-pass rows kept: the most any output row's height taps read */
     bool avx2;           /* the AVX2 row kernels (resize_torch_avx2.c), same bytes */
-    atomic_int failed;   /* a band could not get its scratch */
 } resize_job;
 
-/* A band's floats: the ring of width-pass rows (each row_stride floats: 3 w and the one float past the end that
+/* The floats of a resize: the ring of width-pass rows (each row_stride floats: 3 w and the one float past the end that
  * the AVX2 width pass writes), the output row, the source row as floats for the AVX2 width pass, and the ring
  * rows an output row reads. */
-typedef struct band_scratch {
+typedef struct row_scratch {
     float *ring, *acc, *conv;
     const float **rows;
     size_t row_stride;
-} band_scratch;
+} row_scratch;
 
 /* Source row r as floats after the width pass (or as they are, when the width stays). */
-static void source_row(const resize_job *j, band_scratch *b, int64_t r, float *dst) {
+static void source_row(const resize_job *j, row_scratch *b, int64_t r, float *dst) {
     const mt_image *src = j->src;
     if (!j->th) {
         const uint8_t *s = src->rgb + (size_t)r * (size_t)j->w * 3;
@@ -175,7 +173,7 @@ static void source_row(const resize_job *j, band_scratch *b, int64_t r, float *d
 }
 
 /* The height taps k of one output row over the ring rows b->rows into b->acc. */
-static void row_vertical(const resize_job *j, band_scratch *b, const float *k, int64_t n) {
+static void row_vertical(const resize_job *j, row_scratch *b, const float *k, int64_t n) {
     const size_t n3 = (size_t)j->w * 3;
     if (j->avx2) {
         mt_resize_torch_row_v_avx2(b->rows, k, n, n3, b->acc);
@@ -193,29 +191,25 @@ static void row_vertical(const resize_job *j, band_scratch *b, const float *k, i
     }
 }
 
-/* Output rows [y0, y1). The width pass of each source row the band reads is kept in a ring of ring_rows rows (the
- * rows an output row reads only move forward), so a band computes each of them once and holds a few rows of floats
- * rather than planes; bands meeting at a boundary both compute the rows they share. The float operations of each
- * output value are those of the whole-image passes, in the same order. */
-static void resize_band(void *ctx, int64_t band, int thread) {
-    resize_job *j = ctx;
+/* Every output row. The width pass of each source row is kept in a ring of ring_rows rows (the rows an output row
+ * reads only move forward), so each is computed once and only a few rows of floats are held rather than planes.
+ * The float operations of each output value are those of the whole-image passes, in the same order. False when
+ * the scratch cannot be allocated. */
+static bool resize_rows(const resize_job *j) {
     const size_t n3 = (size_t)j->w * 3;
-    const int64_t y0 = band * j->h / j->n_bands, y1 = (band + 1) * j->h / j->n_bands;
-    if (y0 == y1) return;
-    band_scratch b = {.row_stride = n3 + 4};
+    row_scratch b = {.row_stride = n3 + 4};
     size_t floats = (size_t)j->ring_rows * b.row_stride + b.row_stride + (size_t)j->src->width * 3 + 4;
     b.ring = mt_malloc_array(floats, sizeof *b.ring);
     b.rows = mt_malloc_array((size_t)j->ring_rows, sizeof *b.rows);
     if (!b.ring || !b.rows) {
-        atomic_store(&j->failed, 1);
         mt_free(b.ring);
         mt_free(b.rows);
-        return;
+        return false;
     }
     b.acc = b.ring + (size_t)j->ring_rows * b.row_stride;
     b.conv = b.acc + b.row_stride;
     int64_t next = 0; /* the first source row not in the ring yet */
-    for (int64_t y = y0; y < y1; y++) {
+    for (int64_t y = 0; y < j->h; y++) {
         uint8_t *d = j->dst + (size_t)y * n3;
         if (!j->tv) {
             source_row(j, &b, y, b.acc);
@@ -233,14 +227,10 @@ static void resize_band(void *ctx, int64_t band, int thread) {
     }
     mt_free(b.ring);
     mt_free(b.rows);
+    return true;
 }
 
 mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t h, mt_image *out, mt_err *err) {
-    return mt_image_resize_bicubic_torch_pool(src, w, h, NULL, out, err);
-}
-
-mt_status mt_image_resize_bicubic_torch_pool(const mt_image *src, int64_t w, int64_t h, mt_pool *pool, mt_image *out,
-                                             mt_err *err) {
     if (!src || !out || !src->rgb || src->width < 1 || src->height < 1 || src->width > MAX_SIDE ||
         src->height > MAX_SIDE)
         return mt_err_set(err, MT_ERR_INVALID_ARG, "resize: needs a source image with sides in [1, 2^30]");
@@ -265,15 +255,10 @@ mt_status mt_image_resize_bicubic_torch_pool(const mt_image *src, int64_t w, int
     mt_status st = need_h ? taps_make(in_w, w, &th, err) : MT_OK;
     if (!st && need_v) st = taps_make(in_h, h, &tv, err);
     if (!st) {
-        /* a few bands per thread even out threads that other work slows; each band recomputes the few source
-         * rows it shares with the one before */
-        int threads = pool ? mt_pool_threads(pool) : 1;
-        resize_job job = {.src = src, .w = w, .h = h, .n_bands = threads > 1 ? MT_MIN(h, 2 * (int64_t)threads) : 1,
-                          .th = need_h ? &th : NULL, .tv = need_v ? &tv : NULL, .dst = dst, .ring_rows = 1,
-                          .avx2 = mt_cpu_level_get() >= MT_CPU_AVX2};
+        resize_job job = {.src = src, .w = w, .h = h, .th = need_h ? &th : NULL, .tv = need_v ? &tv : NULL,
+                          .dst = dst, .ring_rows = 1, .avx2 = mt_cpu_level_get() >= MT_CPU_AVX2};
         for (int64_t y = 0; need_v && y < h; y++) job.ring_rows = MT_MAX(job.ring_rows, tv.bounds[2 * y + 1]);
-        mt_pool_run(job.n_bands > 1 ? pool : NULL, job.n_bands, resize_band, &job);
-        if (atomic_load(&job.failed))
+        if (!resize_rows(&job))
             st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float rows of %lldx%lld -> %lldx%lld",
                             (long long)in_w, (long long)in_h, (long long)w, (long long)h);
     }

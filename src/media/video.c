@@ -23,6 +23,9 @@
 
 struct mt_video {
     char *path;
+    int64_t max_pixels;
+    int threads;     /* FFmpeg's decoder threads; 0: its choice */
+    bool intra_only; /* every frame is a keyframe (MJPEG, raw video) */
     AVFormatContext *fmt;
     AVCodecContext *dec;
     AVPacket *pkt;
@@ -160,7 +163,10 @@ static mt_status open_decoder(mt_video *v, int64_t max_pixels, mt_err *err) {
     if ((r = avcodec_parameters_to_context(v->dec, st->codecpar)) < 0)
         return av_fail(err, MT_ERR_FORMAT, path, "reading the codec parameters", r);
     v->dec->pkt_timebase = st->time_base;
-    v->dec->thread_count = 0; /* FFmpeg's choice, one per core: HD frames between a keyframe and a sample add up */
+    /* 0 is FFmpeg's choice, one per core: HD frames between a keyframe and a sample add up */
+    v->dec->thread_count = v->threads;
+    const AVCodecDescriptor *desc = avcodec_descriptor_get(st->codecpar->codec_id);
+    v->intra_only = desc && (desc->props & AV_CODEC_PROP_INTRA_ONLY);
     /* Damaged data is an error, not a frame with concealed blocks: the model would see made-up pixels. */
     v->dec->err_recognition |= AV_EF_EXPLODE;
     if ((r = avcodec_open2(v->dec, codec, NULL)) < 0) return av_fail(err, MT_ERR_FORMAT, path, "opening the decoder", r);
@@ -170,9 +176,10 @@ static mt_status open_decoder(mt_video *v, int64_t max_pixels, mt_err *err) {
     return MT_OK;
 }
 
-mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt_err *err) {
-    if (!path || !out || max_pixels < 1)
-        return mt_err_set(err, MT_ERR_INVALID_ARG, "video: missing path or output, or max_pixels < 1");
+mt_status mt_video_open_threads(const char *path, int64_t max_pixels, int threads, mt_video **out, mt_err *err) {
+    if (!path || !out || max_pixels < 1 || threads < 0 || threads > 1024)
+        return mt_err_set(err, MT_ERR_INVALID_ARG,
+                          "video: missing path or output, max_pixels < 1 or decoder threads outside [0, 1024]");
     mt_status st = mt_file_check_regular(path, err);
     if (st) return st;
     av_log_set_level(AV_LOG_QUIET);
@@ -181,6 +188,8 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
         mt_free(v);
         return mt_err_set(err, MT_ERR_NOMEM, "%s: out of memory", path);
     }
+    v->max_pixels = max_pixels;
+    v->threads = threads;
     v->skip_before = INT64_MIN;
     v->skip_after = INT64_MAX;
     v->skip_until = INT64_MIN;
@@ -210,6 +219,14 @@ mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt
     }
     *out = v;
     return MT_OK;
+}
+
+mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt_err *err) {
+    return mt_video_open_threads(path, max_pixels, 0, out, err);
+}
+
+mt_status mt_video_reopen(const mt_video *v, int threads, mt_video **out, mt_err *err) {
+    return mt_video_open_threads(v->path, v->max_pixels, threads, out, err);
 }
 
 const mt_video_info *mt_video_get_info(const mt_video *v) { return &v->info; }
@@ -444,6 +461,20 @@ static void index_times(const mt_video *v, int64_t index, int64_t *target, int64
     double t = (double)index / v->info.fps, half = 0.5 / v->info.fps;
     *target = v->start_pts + (int64_t)llround(t / v->tb);
     *limit = v->start_pts + (int64_t)ceil((t + half) / v->tb - 1e-7) - 1;
+}
+
+int64_t mt_video_keyframe_before(const mt_video *v, int64_t index) {
+    if (index < 0 || index >= v->info.n_frames) return -1;
+    if (v->intra_only) return index;
+    AVStream *st = v->fmt->streams[v->stream];
+    if (avformat_index_get_entries_count(st) == 0) return -1;
+    int64_t target, limit;
+    index_times(v, index, &target, &limit);
+    int i = av_index_search_timestamp(st, limit - v->key_delay, AVSEEK_FLAG_BACKWARD);
+    const AVIndexEntry *e = i >= 0 ? avformat_index_get_entry(st, i) : NULL;
+    if (!e) return 0;
+    int64_t k = llround((double)(e->timestamp + v->key_delay - v->start_pts) * v->tb * v->info.fps);
+    return MT_MAX(0, MT_MIN(k, index));
 }
 
 mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err *err) {

@@ -62,6 +62,13 @@ typedef struct mt_video_info {
 /* Opens path and reads its header; max_pixels >= 1 caps width * height. *out is freed with mt_video_close. */
 mt_status mt_video_open(const char *path, int64_t max_pixels, mt_video **out, mt_err *err);
 
+/* The same with FFmpeg's decoder on `threads` threads (0: FFmpeg's choice, one per core; 1 when the caller runs
+ * several decoders at once, see media/video_sample.h). */
+mt_status mt_video_open_threads(const char *path, int64_t max_pixels, int threads, mt_video **out, mt_err *err);
+
+/* v's file opened again, with v's max_pixels, on `threads` decoder threads: one more reader of the same video. */
+mt_status mt_video_reopen(const mt_video *v, int threads, mt_video **out, mt_err *err);
+
 const mt_video_info *mt_video_get_info(const mt_video *v);
 
 /* Frame index (in [0, n_frames)) as RGB8, rotated as displayed; out->name is "path frame N". */
@@ -71,6 +78,11 @@ mt_status mt_video_read_frame(mt_video *v, int64_t index, mt_image *out, mt_err 
  * for the one read after this call: unreferenced frames shown between the two are then not decoded. Asking for
  * another index then costs a seek, never a wrong frame. */
 void mt_video_hint_next(mt_video *v, int64_t index);
+
+/* The frame a read of index starts decoding from: the keyframe at or before it, from the container's index (index
+ * itself for codecs whose every frame is a keyframe). -1 when the container has no index, or index is outside
+ * [0, n_frames). An estimate for planning work (an index of decoding times can be a frame or two off). */
+int64_t mt_video_keyframe_before(const mt_video *v, int64_t index);
 
 /* How many frames the decoder has produced since open: what the seeking saved can be measured (tests, benchmarks). */
 int64_t mt_video_frames_decoded(const mt_video *v);

@@ -5,9 +5,8 @@
  *
  * IN holds cases back to back, each int64 src_w, src_h, dst_w, dst_h (little-endian) then src_w * src_h * 3 RGB
  * bytes; OUT gets each case's dst_w * dst_h * 3 bytes in the same order, resized on the caller with the CPU's best
- * row kernels (AVX2 where it has them). Each case is resized a second time on a pool of 3 threads
- * (mt_image_resize_bicubic_torch_pool: 6 bands of rows) with the portable kernels (MT_CPU_SCALAR), which must give
- * the same bytes. Exits 1 (naming the case) when a resize fails, the two differ, or IN is short.
+ * row kernels (AVX2 where it has them). Each case is resized a second time with the portable kernels
+ * (MT_CPU_SCALAR), which must give the same bytes. Exits 1 (naming the case) when a resize fails, the two differ, or IN is short.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,17 +29,9 @@ int main(int argc, char **argv) {
     }
     int rc = 0;
     int64_t head[4];
-    mt_pool *pool = NULL;
-    mt_err perr;
     const mt_cpu_level best = mt_cpu_level_get();
-    if (mt_pool_new(3, &pool, &perr) != MT_OK) {
-        fprintf(stderr, "%s\n", perr.msg);
-        fclose(fi);
-        fclose(fo);
-        return 2;
-    }
     for (long n = 0; !rc && fread(head, sizeof head, 1, fi) == 1; n++) {
-        mt_image src = {.width = head[0], .height = head[1]}, dst = {0}, banded = {0};
+        mt_image src = {.width = head[0], .height = head[1]}, dst = {0}, scalar = {0};
         size_t bytes = (size_t)(head[0] * head[1] * 3);
         mt_err err;
         if (!(src.rgb = malloc(bytes)) || fread(src.rgb, 1, bytes, fi) != bytes) {
@@ -50,11 +41,11 @@ int main(int argc, char **argv) {
             fprintf(stderr, "case %ld: %s\n", n, err.msg);
             rc = 1;
         } else if (mt_cpu_set_level(MT_CPU_SCALAR),
-                   mt_image_resize_bicubic_torch_pool(&src, head[2], head[3], pool, &banded, &err) != MT_OK) {
-            fprintf(stderr, "case %ld on the pool: %s\n", n, err.msg);
+                   mt_image_resize_bicubic_torch(&src, head[2], head[3], &scalar, &err) != MT_OK) {
+            fprintf(stderr, "case %ld with the portable kernels: %s\n", n, err.msg);
             rc = 1;
-        } else if (memcmp(banded.rgb, dst.rgb, (size_t)(head[2] * head[3] * 3)) != 0) {
-            fprintf(stderr, "case %ld (%lldx%lld -> %lldx%lld): the pool's bands give other bytes\n", n,
+        } else if (memcmp(scalar.rgb, dst.rgb, (size_t)(head[2] * head[3] * 3)) != 0) {
+            fprintf(stderr, "case %ld (%lldx%lld -> %lldx%lld): the portable kernels give other bytes\n", n,
                     (long long)head[0], (long long)head[1], (long long)head[2], (long long)head[3]);
             rc = 1;
         } else if (fwrite(dst.rgb, 1, (size_t)(head[2] * head[3] * 3), fo) != (size_t)(head[2] * head[3] * 3)) {
@@ -62,10 +53,9 @@ int main(int argc, char **argv) {
         }
         free(src.rgb);
         mt_image_free(&dst);
-        mt_image_free(&banded);
+        mt_image_free(&scalar);
         mt_cpu_set_level(best);
     }
-    mt_pool_free(pool);
     fclose(fi);
     return fclose(fo) != 0 || rc;
 }

@@ -1,7 +1,9 @@
 /* media/video and media/qwen_video_pre on a Y4M clip the test writes itself (raw frames, no encoder needed): header
  * values, frames read in and out of order alike, argument errors, the sampled indices, grid and seconds per grid of
- * qwen-vl-utils' defaults (and the plan's, without decoding), and every allocation failing in turn. Real codecs and the comparison with PyAV and
+ * qwen-vl-utils' defaults (and the plan's, without decoding), the sampler's runs on several threads, and every
+ * allocation failing in turn. Real codecs and the comparison with PyAV and
  * torchvision are in tests/media/video_ref.py. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "check.h"
 #include "media/qwen_video_pre.h"
 #include "media/video.h"
+#include "media/video_sample.h"
 
 enum { W = 64, H = 48, FRAMES = 5 };
 
@@ -124,14 +127,79 @@ static void test_qwen(void) {
           strstr(err.msg, "max_pixels"));
 }
 
+/* What the sampler hands over: each frame's center luma, and a take that fails at chosen samples; the first
+ * failure waits (up to 2 s) until the second one's sample was taken, so that both runs fail. */
+typedef struct seen {
+    int luma[8];
+    atomic_int calls[8];
+    int64_t fail_at[2];
+} seen;
+
+static mt_status take(void *user, int64_t k, mt_image *frame, mt_err *err) {
+    seen *s = user;
+    s->luma[k] = frame->rgb[(H / 2 * W + W / 2) * 3];
+    atomic_fetch_add(&s->calls[k], 1);
+    mt_image_free(frame);
+    if (k == s->fail_at[0])
+        for (int i = 0; i < 2000 && atomic_load(&s->calls[s->fail_at[1]]) == 0; i++) usleep(1000);
+    if (k == s->fail_at[0] || k == s->fail_at[1])
+        return mt_err_set(err, MT_ERR_FORMAT, "take failed at %lld", (long long)k);
+    return MT_OK;
+}
+
+static void test_sample(void) {
+    mt_err err;
+    mt_video *v = NULL;
+    CHECK(mt_video_open(path, MT_VIDEO_DEFAULT_MAX_PIXELS, &v, &err) == MT_OK);
+    if (!v) return;
+    /* Y4M is raw video: every frame is a keyframe, so runs may start anywhere */
+    CHECK(mt_video_keyframe_before(v, 3) == 3 && mt_video_keyframe_before(v, FRAMES) == -1);
+    const int64_t idx[] = {0, 1, 1, 2, 3, 4, 4, 4};
+    const int64_t n = MT_ARRAY_LEN(idx);
+    int64_t starts[8];
+    int runs;
+    mt_video_plan_runs(v, idx, n, 3, starts, &runs);
+    CHECK_MSG(runs == 3 && starts[0] == 0 && starts[1] > 0 && starts[2] > starts[1] && starts[2] < n,
+              "3 runs planned as %d", runs);
+    mt_video_plan_runs(v, idx, n, 1, starts, &runs);
+    CHECK(runs == 1 && starts[0] == 0);
+    const int64_t back[] = {2, 1, 0};
+    mt_video_plan_runs(v, back, 3, 3, starts, &runs);
+    CHECK_MSG(runs == 1, "indices going back must be read in order on one decoder, not in %d runs", runs);
+
+    seen one = {.fail_at = {-1, -1}};
+    CHECK(mt_video_sample(v, idx, n, 1, take, &one, &err) == MT_OK);
+    for (int threads = 2; threads <= 4; threads++) {
+        seen many = {.fail_at = {-1, -1}};
+        CHECK(mt_video_sample(v, idx, n, threads, take, &many, &err) == MT_OK);
+        for (int64_t k = 0; k < n; k++)
+            CHECK_MSG(many.calls[k] == 1 && many.luma[k] == one.luma[k],
+                      "%d threads: sample %lld taken %d times, luma %d against %d", threads, (long long)k,
+                      many.calls[k], many.luma[k], one.luma[k]);
+    }
+    /* the error of the first sample that fails, as a read in order meets it, though a later run failed first */
+    mt_video_plan_runs(v, idx, n, 2, starts, &runs);
+    char want[64];
+    snprintf(want, sizeof want, "failed at %lld", (long long)(starts[1] - 1));
+    seen bad = {.fail_at = {starts[1] - 1, starts[1]}};
+    CHECK(mt_video_sample(v, idx, n, 2, take, &bad, &err) == MT_ERR_FORMAT && strstr(err.msg, want));
+    CHECK_MSG(atomic_load(&bad.calls[starts[1]]) == 1, "the second run did not fail first");
+    seen bad_one = {.fail_at = {5, 2}};
+    CHECK(mt_video_sample(v, idx, n, 1, take, &bad_one, &err) == MT_ERR_FORMAT && strstr(err.msg, "failed at 2"));
+    CHECK(mt_video_sample(v, idx, n, -1, take, &one, &err) == MT_ERR_INVALID_ARG);
+    CHECK(mt_video_sample(v, NULL, n, 2, take, &one, &err) == MT_ERR_INVALID_ARG);
+    CHECK(mt_video_sample(v, idx, 0, 2, take, &one, &err) == MT_OK);
+    mt_video_close(v);
+}
+
 /* Every allocation of the pipeline failing in turn: MT_ERR_NOMEM or success, never a crash or a leak (ASan). */
 static void test_alloc_failures(void) {
     mt_qwen_preproc_cfg cfg;
     mt_qwen_preproc_cfg_default(&cfg);
     mt_qwen_video_params vp;
     mt_qwen_video_params_default(&vp);
-    /* one thread: each allocation fails at the same place every run; two: the decoder thread's and the pool's
-     * failures land where the threads happen to be, and a pool that cannot start leaves it all to the caller */
+    /* one thread: each allocation fails at the same place every run; two: the runs' allocations fail where the
+     * threads happen to be */
     for (vp.threads = 1; vp.threads <= 2; vp.threads++)
         for (size_t k = 1; k < 10000; k++) {
             mt_qwen_video clip = {0};
@@ -152,6 +220,7 @@ int main(void) {
     write_y4m();
     test_decode();
     test_qwen();
+    test_sample();
     test_alloc_failures();
     unlink(path);
     return check_report();

@@ -20,13 +20,33 @@ void mt_resize_torch_row_h_avx2(const uint8_t *src, int64_t in_w, const float *k
                          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(src + i)))));
     for (; i < n3; i++) scratch[i] = (float)src[i];
     scratch[n3] = 0.0f; /* read by the last pixel's fourth lane, which is never kept */
-    for (int64_t x = 0; x < out_w; x++, k += ksize) {
+    for (int64_t x = 0; x < out_w;) {
         const float *p = scratch + bounds[2 * x] * 3;
         int64_t n = bounds[2 * x + 1], unfused = unfused_end(n), j = 1;
+        if (x + 1 < out_w && bounds[2 * x + 3] == n) {
+            /* two pixels with as many taps side by side: pixel x in the low half, x + 1 in the high half */
+            const float *q = scratch + bounds[2 * x + 2] * 3, *kq = k + ksize;
+            __m256 acc = _mm256_mul_ps(_mm256_set_m128(_mm_loadu_ps(q), _mm_loadu_ps(p)),
+                                       _mm256_set_m128(_mm_set1_ps(kq[0]), _mm_set1_ps(k[0])));
+            for (; j < unfused; j++)
+                acc = _mm256_add_ps(acc,
+                                    _mm256_mul_ps(_mm256_set_m128(_mm_loadu_ps(q + 3 * j), _mm_loadu_ps(p + 3 * j)),
+                                                  _mm256_set_m128(_mm_set1_ps(kq[j]), _mm_set1_ps(k[j]))));
+            for (; j < n; j++)
+                acc = _mm256_fmadd_ps(_mm256_set_m128(_mm_loadu_ps(q + 3 * j), _mm_loadu_ps(p + 3 * j)),
+                                      _mm256_set_m128(_mm_set1_ps(kq[j]), _mm_set1_ps(k[j])), acc);
+            _mm_storeu_ps(dst + 3 * x, _mm256_castps256_ps128(acc));
+            _mm_storeu_ps(dst + 3 * x + 3, _mm256_extractf128_ps(acc, 1)); /* over the low half's spare lane */
+            x += 2;
+            k += 2 * ksize;
+            continue;
+        }
         __m128 acc = _mm_mul_ps(_mm_loadu_ps(p), _mm_set1_ps(k[0]));
         for (; j < unfused; j++) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_loadu_ps(p + 3 * j), _mm_set1_ps(k[j])));
         for (; j < n; j++) acc = _mm_fmadd_ps(_mm_loadu_ps(p + 3 * j), _mm_set1_ps(k[j]), acc);
         _mm_storeu_ps(dst + 3 * x, acc);
+        x++;
+        k += ksize;
     }
 }
 

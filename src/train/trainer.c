@@ -1276,6 +1276,33 @@ static mt_status check_data(const mt_train_opts *o, mt_err *err) {
     return MT_OK;
 }
 
+/* A resumed GRPO run replays the steps after its checkpoint, and the killed run may have logged some of them (and a
+ * line cut short): OUT/completions.jsonl keeps its lines up to the first one of a later step, so that the replayed
+ * steps are listed once, as in an uninterrupted run. Rewritten whole and atomically: a kill during the trim leaves
+ * the file as it was, to be trimmed by the next resume. */
+static mt_status trim_completions(const char *out_dir, int64_t step, mt_err *err) {
+    char path[4096], *text = NULL;
+    size_t len = 0, keep = 0;
+    mt_status st = mt_path_join(path, sizeof path, out_dir, "completions.jsonl", err);
+    if (st || !mt_file_exists(path)) return st;
+    if ((st = mt_file_read_all(path, SIZE_MAX, &text, &len, err))) return st;
+    for (char *nl; keep < len && (nl = memchr(text + keep, '\n', len - keep));) {
+        cJSON *j = cJSON_ParseWithLength(text + keep, (size_t)(nl - (text + keep)));
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "step");
+        bool done = cJSON_IsNumber(at) && at->valuedouble <= (double)step;
+        cJSON_Delete(j);
+        if (!done) break;
+        keep = (size_t)(nl - text) + 1;
+    }
+    if (keep < len) {
+        st = mt_file_write_atomic(path, text, keep, err);
+        if (!st) mt_log(MT_LOG_INFO, "%s: the lines of steps after %lld dropped (they are replayed)", path,
+                        (long long)step);
+    }
+    mt_free(text);
+    return st;
+}
+
 static mt_status export_run(run *r, mt_err *err) {
     char path[4096];
     bool lora = mt_trainable_is_lora(r->tr);
@@ -1321,6 +1348,7 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
             if (!st && writer) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)start);
         }
     }
+    if (!st && resume && writer && o.method == MT_TRAIN_GRPO) st = trim_completions(o.out_dir, start, err);
     if (resume) st = mt_dist_agree(st, err);
     if (!st && o.method == MT_TRAIN_DPO) st = mt_dist_agree(reference_logps(&r, start, err), err);
     if (!st) st = train_loop(&r, start, err);

@@ -116,9 +116,10 @@ check "GRPO bnpo, unscaled, beta 0" 0 "$mitten" train "${common[@]}" --max-steps
 history "$runs/bnpo" >/dev/null || { echo "FAIL bnpo GRPO metrics"; fail=$((fail + 1)); }
 
 # kill -9 and resume: LoRA with dropout, a checkpoint every step, held-out evaluations (those before the checkpoint
-# kept in trainer_state)
+# kept in trainer_state); completions.jsonl keeps the lines of the steps before the checkpoint and drops those the
+# killed run wrote past it, so the replayed steps are not there twice
 lora=(--max-steps 6 --lora 4 --lora-dropout 0.1 --save-every 1 --keep 0 --beta 0.1 --eval-data "$data/eval.jsonl"
-      --eval-every 2)
+      --eval-every 2 --log-completions 2)
 check "GRPO LoRA, uninterrupted" 0 "$mitten" train "${common[@]}" --out "$runs/a" "${lora[@]}"
 "$mitten" train "${common[@]}" --out "$runs/b" "${lora[@]}" >/dev/null 2>&1 &
 pid=$!
@@ -126,9 +127,15 @@ for _ in $(seq 1 1500); do [ -d "$runs/b/checkpoint-3" ] && break; sleep 0.01; d
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 [ -d "$runs/b/adapter" ] && { echo "FAIL the run ended before it could be killed"; fail=$((fail + 1)); }
+# the killed run's checkpoints from step 3 on go too: as if it died after step 3's rollouts but before saving, so
+# completions.jsonl holds lines past the checkpoint the run resumes from
+rm -rf "$runs/b"/checkpoint-[3-9]
+grep -q '"step":3,' "$runs/b/completions.jsonl" ||
+  { echo "FAIL the killed run wrote no completions past checkpoint 2"; fail=$((fail + 1)); }
 check "--resume after kill -9" 0 "$mitten" train --resume "$runs/b"
 expect_err "--resume" "resuming from"
-same_runs "resumed after kill -9" "$runs/a" "$runs/b" adapter/adapter_model.safetensors model/model.safetensors
+same_runs "resumed after kill -9" "$runs/a" "$runs/b" adapter/adapter_model.safetensors model/model.safetensors \
+  completions.jsonl
 
 # mpirun -np 2: each rank generates for its own prompts (seeded by their place in the step), gradients summed: the
 # rewards of one process, the weights within the all-reduce's rounding

@@ -448,9 +448,12 @@ static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err
         const cJSON *ev = cJSON_GetObjectItemCaseSensitive(s, "grpo_eval");
         for (const cJSON *e = cJSON_IsArray(ev) ? ev->child : NULL; e && r->n_eval < r->eval_cap; e = e->next) {
             const cJSON *at = cJSON_GetObjectItemCaseSensitive(e, "step");
-            if (!cJSON_IsNumber(at) || at->valuedouble < 1 || at->valuedouble > (double)step)
+            int64_t when = cJSON_IsNumber(at) ? (int64_t)at->valuedouble : 0, every = r->o->eval_every;
+            bool due = when >= 1 && when <= step && ((every && when % every == 0) || when == r->total_steps);
+            if (!due || (r->n_eval && when <= r->eval_steps[r->n_eval - 1]))
                 return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: grpo_eval entry %lld: \"step\" must be "
-                                  "a step from 1 to %lld", (long long)r->n_eval + 1, (long long)step);
+                                  "a step of the run's evaluations up to %lld, after the entry before it",
+                                  (long long)r->n_eval + 1, (long long)step);
             double *m = r->grpo_eval + r->n_eval * (1 + T);
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "reward");
             m[0] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
@@ -460,7 +463,7 @@ static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err
                 v = cJSON_GetObjectItemCaseSensitive(e, name);
                 m[1 + k] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
             }
-            r->eval_steps[r->n_eval++] = (int64_t)at->valuedouble;
+            r->eval_steps[r->n_eval++] = when;
         }
     }
     if (!r->dpo_hist) return MT_OK;
@@ -889,12 +892,13 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
 
 /* GRPO on the held-out prompts: each answered once and greedily, so that evaluations compare across steps and runs
  * (a sampled answer would add its own noise to the policy's progress), scored by the run's rewards. This rank's
- * prompts (every world-th) go in chunks of batch * group, a step's worth of sequences, each on a scheduler of its
- * own. m[0] gets the mean reward, m[1 + k] term k's mean, over every prompt of every rank. */
+ * prompts (every world-th) go in chunks of batch * group / 2, each on a scheduler of its own sized as a step's (two
+ * sequences a prompt, see below). m[0] gets the mean reward, m[1 + k] term k's mean, over every prompt of every
+ * rank. */
 static mt_status eval_grpo(run *r, double *m, mt_err *err) {
     const mt_grpo_config *c = &r->o->grpo;
     const int T = mt_rewards_count(r->rewards), world = mt_dist_size(), rank = mt_dist_rank();
-    const int64_t n = (int64_t)r->eval->n, chunk = (int64_t)r->o->batch * c->group;
+    const int64_t n = (int64_t)r->eval->n, chunk = MT_MAX((int64_t)r->o->batch * c->group / 2, 1);
     const int64_t mine = rank < n ? (n - rank + world - 1) / world : 0;
     float **pixels = mt_calloc((size_t)(chunk * MT_DATASET_MAX_IMAGES), sizeof *pixels);
     mt_image_input *inputs = mt_calloc((size_t)(chunk * MT_DATASET_MAX_IMAGES), sizeof *inputs);

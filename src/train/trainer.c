@@ -179,7 +179,9 @@ typedef struct run {
     double (*dpo_hist)[3]; /* DPO: per step, mean rewards chosen and rejected, accuracy */
     mt_rewards *rewards;   /* GRPO */
     int64_t *prompt_len;   /* GRPO: per data sample, the tokens of its prompt (before the empty answer) */
+    int64_t *eval_prompt_len; /* GRPO: the same per eval sample */
     double *grpo_hist;     /* GRPO: per step, grpo_stride metrics (grpo_metric_name) */
+    double *grpo_eval;     /* GRPO: per evaluation (at eval_steps), the mean reward then each term's mean */
     int grpo_stride;
     mt_trainable *tr;
     mt_param *params;
@@ -193,7 +195,7 @@ typedef struct run {
     double *losses;  /* per step */
     int64_t *eval_steps;
     double *eval_losses;
-    int64_t n_eval;
+    int64_t n_eval, eval_cap;
     mt_progress bar; /* drawn by rank 0 on a terminal */
 } run;
 
@@ -400,6 +402,20 @@ static cJSON *state_json(const run *r, int64_t step) {
             }
             cJSON_AddItemToArray(d, e);
         }
+        int T = mt_rewards_count(r->rewards);
+        cJSON *ev = cJSON_AddArrayToObject(s, "grpo_eval");
+        for (int64_t i = 0; ev && i < r->n_eval; i++) {
+            cJSON *e = cJSON_CreateObject();
+            const double *m = r->grpo_eval + i * (1 + T);
+            cJSON_AddNumberToObject(e, "step", (double)r->eval_steps[i]);
+            cJSON_AddItemToObject(e, "reward", exact_number(m[0]));
+            for (int k = 0; k < T; k++) {
+                char name[160];
+                snprintf(name, sizeof name, "rewards/%s/mean", mt_rewards_name(r->rewards, k));
+                cJSON_AddItemToObject(e, name, exact_number(m[1 + k]));
+            }
+            cJSON_AddItemToArray(ev, e);
+        }
     }
     return s;
 }
@@ -427,6 +443,28 @@ static mt_status restore_state(run *r, const cJSON *s, int64_t step, mt_err *err
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, name);
                 r->grpo_hist[i * r->grpo_stride + k] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
             }
+        /* the evaluations up to the checkpoint, so the resumed run's state lists them all (absent: none were run) */
+        int T = mt_rewards_count(r->rewards);
+        const cJSON *ev = cJSON_GetObjectItemCaseSensitive(s, "grpo_eval");
+        for (const cJSON *e = cJSON_IsArray(ev) ? ev->child : NULL; e && r->n_eval < r->eval_cap; e = e->next) {
+            const cJSON *at = cJSON_GetObjectItemCaseSensitive(e, "step");
+            int64_t when = cJSON_IsNumber(at) ? (int64_t)at->valuedouble : 0, every = r->o->eval_every;
+            bool due = when >= 1 && when <= step && ((every && when % every == 0) || when == r->total_steps);
+            if (!due || (r->n_eval && when <= r->eval_steps[r->n_eval - 1]))
+                return mt_err_set(err, MT_ERR_FORMAT, "trainer_state.json: grpo_eval entry %lld: \"step\" must be "
+                                  "a step of the run's evaluations up to %lld, after the entry before it",
+                                  (long long)r->n_eval + 1, (long long)step);
+            double *m = r->grpo_eval + r->n_eval * (1 + T);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "reward");
+            m[0] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+            for (int k = 0; k < T; k++) {
+                char name[160];
+                snprintf(name, sizeof name, "rewards/%s/mean", mt_rewards_name(r->rewards, k));
+                v = cJSON_GetObjectItemCaseSensitive(e, name);
+                m[1 + k] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+            }
+            r->eval_steps[r->n_eval++] = when;
+        }
     }
     if (!r->dpo_hist) return MT_OK;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "dpo_history");
@@ -447,7 +485,8 @@ static void write_plot(run *r, int64_t steps) {
     char path[4096];
     mt_err e = {0};
     mt_plot_series train = {.value = r->losses, .n = steps};
-    mt_plot_series ev = {.step = r->eval_steps, .value = r->eval_losses, .n = r->n_eval};
+    /* GRPO's evaluations are rewards, not losses: they stay off the loss plot */
+    mt_plot_series ev = {.step = r->eval_steps, .value = r->eval_losses, .n = r->grpo_eval ? 0 : r->n_eval};
     if (mt_path_join(path, sizeof path, r->o->out_dir, "loss.svg", &e) ||
         mt_plot_loss_svg(path, r->m->dir, &train, &ev, &e))
         mt_log(MT_LOG_ERROR, "loss plot: %s", e.msg);
@@ -598,6 +637,36 @@ static mt_status completion_text(const mt_tokenizer *tok, const int32_t *ids, in
     return st;
 }
 
+/* GRPO: sample s, its prompt the first len ids, as a rollout prompt: its pixels into pixels[] and inputs[] (room for
+ * MT_DATASET_MAX_IMAGES each), its text (special tokens skipped) for the rewards into *text. */
+static mt_status rollout_prompt(const run *r, const mt_prepared_sample *s, int64_t len, float **pixels,
+                                mt_image_input *inputs, mt_rollout_prompt *prompt, char **text, mt_err *err) {
+    mt_status st = MT_OK;
+    for (int k = 0; k < s->tok.n_images && !st; k++) st = mt_prepared_pixels(r->m, s, k, &pixels[k], &inputs[k], err);
+    *prompt = (mt_rollout_prompt){.ids = s->tok.ids, .n_ids = len, .images = inputs, .n_images = s->tok.n_images};
+    if (!st) st = mt_tokenizer_decode(r->m->tok, s->tok.ids, (size_t)len, true, text, NULL, err);
+    if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
+    return st;
+}
+
+/* GRPO: completion c of sample s's prompt (prompt_text) scored: its text (without the end-of-turn token) into *text,
+ * its reward terms into terms[] and their weighted sum into *total. An image or video placeholder the policy sampled
+ * has no picture behind it (the forward would refuse the sequence): c ends before it, as if the model had stopped
+ * there. */
+static mt_status score_completion(const run *r, const mt_prepared_sample *s, const char *prompt_text, mt_completion *c,
+                                  char **text, double *terms, double *total, mt_err *err) {
+    for (int64_t t = 0; t < c->n; t++)
+        if (c->ids[t] == r->m->desc.image_token_id || c->ids[t] == r->m->desc.video_token_id) {
+            c->n = t;
+            c->stop = MT_STOP_CALLER;
+        }
+    int64_t text_n = c->n - (c->stop == MT_STOP_EOS && c->n > 0);
+    mt_status st = completion_text(r->m->tok, c->ids, text_n, text, err);
+    if (!st) st = mt_rewards_score(r->rewards, &(mt_reward_input){prompt_text, *text, s->fields}, terms, total, err);
+    if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
+    return st;
+}
+
 /* Completion i forward with the weights the model has now (tape or not); in NULL: log-probabilities only. */
 static mt_status grpo_run(run *r, const grpo_item *it, const mt_image_input *inputs, int n_images,
                           const mt_grpo_completion *in, double *logp, mt_grpo_sums *acc, mt_err *err) {
@@ -663,16 +732,10 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
     for (int64_t p = 0; p < np && !st; p++) {
         place[p] = rank + p * world; /* the answers' seeds are the prompt's place in the step: any -np draws alike */
         sample[p] = sample_index(r, epoch, first + place[p]);
-        const mt_prepared_sample *s = &r->data->samples[sample[p]];
-        for (int k = 0; k < s->tok.n_images && !st; k++)
-            st = mt_prepared_pixels(r->m, s, k, &pixels[p * MT_DATASET_MAX_IMAGES + k],
-                                    &inputs[p * MT_DATASET_MAX_IMAGES + k], err);
-        if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
-        prompts[p] = (mt_rollout_prompt){.ids = s->tok.ids, .n_ids = r->prompt_len[sample[p]],
-                                         .images = inputs + p * MT_DATASET_MAX_IMAGES, .n_images = s->tok.n_images};
+        st = rollout_prompt(r, &r->data->samples[sample[p]], r->prompt_len[sample[p]],
+                            pixels + p * MT_DATASET_MAX_IMAGES, inputs + p * MT_DATASET_MAX_IMAGES, &prompts[p],
+                            &ptext[p], err);
         max_prompt = MT_MAX(max_prompt, r->prompt_len[sample[p]]);
-        if (!st) st = mt_tokenizer_decode(r->m->tok, s->tok.ids, (size_t)r->prompt_len[sample[p]], true, &ptext[p],
-                                          NULL, err);
     }
     /* a new scheduler each step: its cached prompts hold the keys of the weights it was made on */
     mt_sched *sch = NULL;
@@ -695,14 +758,10 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
         grpo_item *it = &items[i];
         const mt_prepared_sample *s = &r->data->samples[sample[i / G]];
         int64_t pl = r->prompt_len[sample[i / G]];
-        /* An image or video placeholder the policy sampled has no picture behind it (the forward would refuse the
-         * sequence): the completion ends before it, as if the model had stopped there. */
-        for (int64_t t = 0; t < comp[i].n; t++)
-            if (comp[i].ids[t] == r->m->desc.image_token_id || comp[i].ids[t] == r->m->desc.video_token_id) {
-                comp[i].n = t;
-                comp[i].stop = MT_STOP_CALLER;
-            }
-        *it = (grpo_item){.prompt = i / G, .len = comp[i].n, .n = pl + comp[i].n, .off = tokens};
+        char *text = NULL;
+        st = score_completion(r, s, ptext[i / G], &comp[i], &text, terms + i * T, &total[i], err);
+        *it = (grpo_item){.prompt = i / G, .len = comp[i].n, .n = pl + comp[i].n, .off = tokens, .text = text};
+        if (st) break;
         it->ids = mt_malloc_array((size_t)it->n, sizeof *it->ids);
         it->labels = mt_malloc_array((size_t)it->n, sizeof *it->labels);
         if (!it->ids || !it->labels) {
@@ -712,12 +771,6 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
         memcpy(it->ids, s->tok.ids, (size_t)pl * sizeof *it->ids);
         memcpy(it->ids + pl, comp[i].ids, (size_t)comp[i].n * sizeof *it->ids);
         for (int64_t t = 0; t < it->n; t++) it->labels[t] = t < pl ? MT_LABEL_IGNORE : it->ids[t];
-        int64_t text_n = comp[i].n - (comp[i].stop == MT_STOP_EOS && comp[i].n > 0);
-        st = completion_text(r->m->tok, comp[i].ids, text_n, &it->text, err);
-        if (!st)
-            st = mt_rewards_score(r->rewards, &(mt_reward_input){ptext[i / G], it->text, s->fields}, terms + i * T,
-                                  &total[i], err);
-        if (st) mt_err_prefix(err, "line %lld: ", (long long)s->line);
         tokens += it->len;
         len_min = MT_MIN(len_min, it->len);
         len_max = MT_MAX(len_max, it->len);
@@ -837,6 +890,77 @@ static mt_status step_grpo(run *r, int64_t step, int64_t epoch, int64_t first, i
     return st;
 }
 
+/* GRPO on the held-out prompts: each answered once and greedily, so that evaluations compare across steps and runs
+ * (a sampled answer would add its own noise to the policy's progress), scored by the run's rewards. This rank's
+ * prompts (every world-th) go in chunks of batch * group / 2, each on a scheduler of its own sized as a step's (two
+ * sequences a prompt, see below). m[0] gets the mean reward, m[1 + k] term k's mean, over every prompt of every
+ * rank. */
+static mt_status eval_grpo(run *r, double *m, mt_err *err) {
+    const mt_grpo_config *c = &r->o->grpo;
+    const int T = mt_rewards_count(r->rewards), world = mt_dist_size(), rank = mt_dist_rank();
+    const int64_t n = (int64_t)r->eval->n, chunk = MT_MAX((int64_t)r->o->batch * c->group / 2, 1);
+    const int64_t mine = rank < n ? (n - rank + world - 1) / world : 0;
+    float **pixels = mt_calloc((size_t)(chunk * MT_DATASET_MAX_IMAGES), sizeof *pixels);
+    mt_image_input *inputs = mt_calloc((size_t)(chunk * MT_DATASET_MAX_IMAGES), sizeof *inputs);
+    mt_rollout_prompt *prompts = mt_calloc((size_t)chunk, sizeof *prompts);
+    mt_completion *comp = mt_calloc((size_t)chunk, sizeof *comp);
+    char **ptext = mt_calloc((size_t)chunk, sizeof *ptext);
+    double *terms = mt_calloc((size_t)T + 1, sizeof *terms);
+    mt_status st = pixels && inputs && prompts && comp && ptext && terms
+                       ? MT_OK : mt_err_set(err, MT_ERR_NOMEM, "out of memory for the eval prompts");
+    for (int k = 0; k <= T; k++) m[k] = 0;
+    mt_sampling greedy = mt_sampling_default();
+    greedy.temperature = 0.0f;
+    for (int64_t c0 = 0; c0 < mine && !st; c0 += chunk) {
+        int64_t np = MT_MIN(chunk, mine - c0), max_prompt = 0;
+        for (int64_t p = 0; p < np && !st; p++) {
+            int64_t i = rank + (c0 + p) * world;
+            st = rollout_prompt(r, &r->eval->samples[i], r->eval_prompt_len[i], pixels + p * MT_DATASET_MAX_IMAGES,
+                                inputs + p * MT_DATASET_MAX_IMAGES, &prompts[p], &ptext[p], err);
+            max_prompt = MT_MAX(max_prompt, r->eval_prompt_len[i]);
+        }
+        mt_sched *sch = NULL;
+        mt_rollout_stats rs = {0};
+        /* room for 2 sequences a prompt: its cached prefix (the rollout reads each prompt first) beside its answer;
+         * sized for the answers alone, a lone prompt's answer would wait forever for the rows its prefix holds */
+        mt_sched_params sp = mt_rollout_sched_params(r->o->threads, 2 * np, max_prompt, c->max_new);
+        if (!st) st = mt_sched_new(r->m, &sp, &sch, err);
+        if (!st)
+            st = mt_rollout_run(sch, prompts, (int)np, &(mt_rollout_opts){.group = 1, .max_new = c->max_new,
+                                                                        .sampling = greedy},
+                                comp, &rs, err);
+        mt_sched_free(sch);
+        for (int64_t p = 0; p < np && !st; p++) {
+            char *text = NULL;
+            double total;
+            st = score_completion(r, &r->eval->samples[rank + (c0 + p) * world], ptext[p], &comp[p], &text, terms,
+                                  &total, err);
+            mt_free(text);
+            m[0] += total;
+            for (int k = 0; k < T; k++) m[1 + k] += terms[k];
+        }
+        mt_completions_free(comp, np);
+        memset(comp, 0, (size_t)np * sizeof *comp);
+        for (int64_t i = 0; i < np * MT_DATASET_MAX_IMAGES; i++) {
+            mt_free(pixels[i]);
+            pixels[i] = NULL;
+        }
+        for (int64_t p = 0; p < np; p++) {
+            mt_free(ptext[p]);
+            ptext[p] = NULL;
+        }
+    }
+    mt_free(pixels);
+    mt_free(inputs);
+    mt_free(prompts);
+    mt_free(comp);
+    mt_free(ptext);
+    mt_free(terms);
+    if ((st = mt_dist_agree(st, err)) || (st = mt_dist_sum_f64(m, 1 + T, err))) return st;
+    for (int k = 0; k <= T; k++) m[k] /= (double)n;
+    return MT_OK;
+}
+
 static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
     const mt_train_opts *o = r->o;
     double t_start = mt_time_now(), t_saved = t_start, loss_sum = 0, session_tokens = 0, dpo_sum[3] = {0, 0, 0};
@@ -894,7 +1018,21 @@ static mt_status train_loop(run *r, int64_t start_step, mt_err *err) {
         }
         /* every eval_every steps, and at the end: --eval-data alone still evaluates once */
         bool eval_now = r->eval && ((o->eval_every && (step + 1) % o->eval_every == 0) || step + 1 == r->total_steps);
-        if (eval_now && r->eval_rejected) {
+        if (eval_now && r->grpo_eval) {
+            int T = mt_rewards_count(r->rewards);
+            double *em = r->grpo_eval + r->n_eval * (1 + T);
+            if ((st = eval_grpo(r, em, err))) return st;
+            r->eval_steps[r->n_eval++] = step + 1;
+            mt_progress_clear(&r->bar);
+            if (writer) {
+                char terms[512] = "";
+                for (int k = 0, w = 0; k < T && T > 1 && w >= 0 && (size_t)w < sizeof terms; k++)
+                    w += snprintf(terms + w, sizeof terms - (size_t)w, "%s%s %.3f%s", k ? ", " : " (",
+                                  mt_rewards_name(r->rewards, k), em[1 + k], k + 1 == T ? ")" : "");
+                fprintf(stderr, "step %lld  eval reward %.4f%s  greedy answers to %zu prompts\n", (long long)step + 1,
+                        em[0], terms, r->eval->n);
+            }
+        } else if (eval_now && r->eval_rejected) {
             double em[4];
             if ((st = eval_dpo(r, em, err))) return st;
             r->eval_steps[r->n_eval] = step + 1;
@@ -946,17 +1084,17 @@ static mt_status check_reward_fields(void *user, const cJSON *sample, mt_err *er
 }
 
 /* GRPO: each prompt's length, its tokens before the empty answer's (labels.h: the generation prompt ends there). */
-static mt_status prompt_lengths(run *r, mt_err *err) {
-    r->prompt_len = mt_calloc(r->data->n + 1, sizeof *r->prompt_len);
-    if (!r->prompt_len) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < r->data->n; i++) {
-        const mt_sample_tokens *t = &r->data->samples[i].tok;
+static mt_status prompt_lengths(const mt_prepared *set, int64_t **out, mt_err *err) {
+    int64_t *len = *out = mt_calloc(set->n + 1, sizeof *len);
+    if (!len) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < set->n; i++) {
+        const mt_sample_tokens *t = &set->samples[i].tok;
         int64_t k = 0;
         while (k < t->n && t->labels[k] < 0) k++;
         if (k == 0 || k == t->n)
             return mt_err_set(err, MT_ERR_INTERNAL, "line %lld: the prompt has no answer position",
-                              (long long)r->data->samples[i].line);
-        r->prompt_len[i] = k;
+                              (long long)set->samples[i].line);
+        len[i] = k;
     }
     return MT_OK;
 }
@@ -985,9 +1123,6 @@ static mt_status setup(run *r, mt_err *err) {
     if (grpo) {
         if ((st = mt_grpo_config_check(&o->grpo, err)) || (st = mt_grpo_rewards_make(&o->grpo, &r->rewards, err)))
             return st;
-        if (o->eval_path)
-            return mt_err_set(err, MT_ERR_UNSUPPORTED, "--eval-data with --method grpo: held-out prompts are not "
-                              "evaluated during GRPO (evaluate the saved model/ instead)");
         r->o->grpo.loss.max_completion_tokens = o->grpo.max_new;
         r->o->grpo.loss.temperature = o->grpo.temperature;
         dopt.pref = MT_DATASET_PREF_PROMPT;
@@ -1029,7 +1164,8 @@ static mt_status setup(run *r, mt_err *err) {
                     (*dst[i])->n, identical);
         if (!st && (*dst[i])->n == 0) st = mt_err_set(err, MT_ERR_INVALID_ARG, "%s: no usable pair", paths[i]);
     }
-    if (!st && grpo) st = prompt_lengths(r, err);
+    if (!st && grpo) st = prompt_lengths(r->data, &r->prompt_len, err);
+    if (!st && grpo && r->eval) st = prompt_lengths(r->eval, &r->eval_prompt_len, err);
     if (st) return st;
     if (mt_train_spec_default_parts(&r->o->spec, r->m) && talk && r->o->spec.projector)
         fprintf(stderr, "training the projector and the language model%s, the vision tower frozen (%s's fine-tuning "
@@ -1059,14 +1195,16 @@ static mt_status setup(run *r, mt_err *err) {
     r->losses = mt_calloc((size_t)r->total_steps + 1, sizeof *r->losses);
     r->eval_steps = mt_calloc((size_t)n_evals, sizeof *r->eval_steps);
     r->eval_losses = mt_calloc((size_t)n_evals, sizeof *r->eval_losses);
+    r->eval_cap = n_evals;
     r->order_epoch = -1;
     if (dpo) r->dpo_hist = mt_calloc((size_t)r->total_steps + 1, sizeof *r->dpo_hist);
     if (grpo) {
         r->grpo_stride = GH_FIXED + 2 * mt_rewards_count(r->rewards);
         r->grpo_hist = mt_calloc((size_t)((r->total_steps + 1) * r->grpo_stride), sizeof *r->grpo_hist);
+        r->grpo_eval = mt_calloc((size_t)(n_evals * (1 + mt_rewards_count(r->rewards))), sizeof *r->grpo_eval);
     }
     if (!r->order || !r->losses || !r->eval_steps || !r->eval_losses || (dpo && !r->dpo_hist) ||
-        (grpo && !r->grpo_hist))
+        (grpo && (!r->grpo_hist || !r->grpo_eval)))
         return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
     mt_arena_init(&r->arena, (size_t)64 << 20);
     return mt_tape_new(&r->tape, err);
@@ -1086,6 +1224,8 @@ static void teardown(run *r) {
     mt_free(r->dpo_hist);
     mt_free(r->grpo_hist);
     mt_free(r->prompt_len);
+    mt_free(r->eval_prompt_len);
+    mt_free(r->grpo_eval);
     mt_rewards_free(r->rewards);
     mt_model_close(r->m);
     mt_pool_free(r->pool);
@@ -1140,6 +1280,33 @@ static mt_status check_data(const mt_train_opts *o, mt_err *err) {
     return MT_OK;
 }
 
+/* A resumed GRPO run replays the steps after its checkpoint, and the killed run may have logged some of them (and a
+ * line cut short): OUT/completions.jsonl keeps its lines up to the first one of a later step, so that the replayed
+ * steps are listed once, as in an uninterrupted run. Rewritten whole and atomically: a kill during the trim leaves
+ * the file as it was, to be trimmed by the next resume. */
+static mt_status trim_completions(const char *out_dir, int64_t step, mt_err *err) {
+    char path[4096], *text = NULL;
+    size_t len = 0, keep = 0;
+    mt_status st = mt_path_join(path, sizeof path, out_dir, "completions.jsonl", err);
+    if (st || !mt_file_exists(path)) return st;
+    if ((st = mt_file_read_all(path, SIZE_MAX, &text, &len, err))) return st;
+    for (char *nl; keep < len && (nl = memchr(text + keep, '\n', len - keep));) {
+        cJSON *j = cJSON_ParseWithLength(text + keep, (size_t)(nl - (text + keep)));
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "step");
+        bool done = cJSON_IsNumber(at) && at->valuedouble <= (double)step;
+        cJSON_Delete(j);
+        if (!done) break;
+        keep = (size_t)(nl - text) + 1;
+    }
+    if (keep < len) {
+        st = mt_file_write_atomic(path, text, keep, err);
+        if (!st) mt_log(MT_LOG_INFO, "%s: the lines of steps after %lld dropped (they are replayed)", path,
+                        (long long)step);
+    }
+    mt_free(text);
+    return st;
+}
+
 static mt_status export_run(run *r, mt_err *err) {
     char path[4096];
     bool lora = mt_trainable_is_lora(r->tr);
@@ -1185,6 +1352,7 @@ mt_status mt_train_run(const mt_train_opts *opts, bool resume, mt_err *err) {
             if (!st && writer) fprintf(stderr, "resuming from %s (step %lld)\n", dir, (long long)start);
         }
     }
+    if (!st && resume && writer && o.method == MT_TRAIN_GRPO) st = trim_completions(o.out_dir, start, err);
     if (resume) st = mt_dist_agree(st, err);
     if (!st && o.method == MT_TRAIN_DPO) st = mt_dist_agree(reference_logps(&r, start, err), err);
     if (!st) st = train_loop(&r, start, err);

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """PyTorch side of the DPO parity test (train_parity.c with a plan that has "dpo"): TRL's DPOTrainer losses over a
-tiny random Qwen2.5-VL (train_ref.py's model, forward and LoRA, float64) on a batch of two preference pairs.
+tiny random Qwen2.5-VL or Qwen3-VL (train_ref.py's model, forward and LoRA, float64) on a batch of two preference pairs.
 
-    dpo_ref.py --out DIR [--seed 0]
+    dpo_ref.py --out DIR [--seed 0] [--variant qwen2_5_vl|qwen3_vl]
 
 Pairs: pair 0 shares a prompt with an image between its two answers, pair 1 is text only. Each side is one sample
 of train_ref.py's form (prompt masked, answer + eos supervised), so inputs.safetensors holds s0 (pair 0 chosen),
@@ -19,7 +19,7 @@ NLL averaged over all chosen answer tokens of the batch. Rewards: beta * (policy
 
 Files: model/, inputs.safetensors, lora_init.safetensors as train_ref.py writes them; expected.safetensors with
 "{run}.{loss}.loss" [1], "{run}.{loss}.grad.<name>" and "{run}.{loss}.rewards" [4] (chosen, rejected per pair);
-"ref" [4]; plan.json: train_ref.py's runs for qwen2_5_vl and "dpo": [{"name", "loss", "beta", "label_smoothing",
+"ref" [4]; plan.json: train_ref.py's runs for the variant and "dpo": [{"name", "loss", "beta", "label_smoothing",
 "sft_weight"}].
 """
 
@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import train_ref as tr  # noqa: E402
 
-VARIANT = "qwen2_5_vl"
+VARIANTS = ("qwen2_5_vl", "qwen3_vl")  # train_ref.py variants the batch is drawn for
 BETA = 0.5
 LOSSES = [
     {"name": "sigmoid", "loss": "sigmoid", "beta": BETA, "label_smoothing": 0.1, "sft_weight": 0.0},
@@ -96,9 +96,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variant", choices=VARIANTS, default=VARIANTS[0])
     args = ap.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    fam, runs, model_dir, W32, lora_init = tr.write_tiny_model(VARIANT, args.out, args.seed)
+    fam, runs, model_dir, W32, lora_init = tr.write_tiny_model(args.variant, args.out, args.seed)
     expected, check = {}, tr.Checks()
     with tr.float64_patches():
         samples = pair_samples(fam.cfg, args.seed + 1)
@@ -129,7 +130,7 @@ def main():
                 print(f"{key}: loss {loss:.8f}, rewards " + " ".join(f"{v:.5f}" for v in rewards))
     expected["ref"] = torch.tensor(ref, dtype=torch.float32)
     tr.write_pair_case(args.out, samples, lora_init, expected,
-                       {"variant": VARIANT, "runs": runs, "frozen": [], "dpo": LOSSES})
+                       {"variant": args.variant, "runs": runs, "frozen": [], "dpo": LOSSES})
     if check.failed:
         sys.exit(f"{check.failed} self-check(s) failed")
     print(f"wrote {args.out}")

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """PyTorch side of the GRPO parity test (train_parity.c with a plan that has "grpo"): TRL's GRPOTrainer loss over a
-tiny random Qwen2.5-VL (train_ref.py's model, forward and LoRA, float64) on fixed rollouts.
+tiny random Qwen2.5-VL or Qwen3-VL (train_ref.py's model, forward and LoRA, float64) on fixed rollouts.
 
-    grpo_ref.py --out DIR [--seed 0]
+    grpo_ref.py --out DIR [--seed 0] [--variant qwen2_5_vl|qwen3_vl]
 
 Rollouts: two prompts (prompt 0 with an image, prompt 1 text only), two completions each (a group of G = 2), so
 inputs.safetensors holds s0, s1 (prompt 0's answers) and s2, s3, each of train_ref.py's form (prompt masked, the
@@ -20,7 +20,7 @@ Per token t of completion i (TRL's _compute_loss, advantages as in _generate_and
 Files: model/, inputs.safetensors, lora_init.safetensors as train_ref.py writes them; expected.safetensors with
 "{run}.{name}.loss" [1], "{run}.{name}.grad.<name>", "rewards" [4], "old" [T], "ref" [T] (T: every completion token,
 in sample order) and "{run}.base_logp" [T] (the log-probabilities under the checkpoint's own weights, which the
-reference pass must give with LoRA's adapters on); plan.json: train_ref.py's runs for qwen2_5_vl and "grpo":
+reference pass must give with LoRA's adapters on); plan.json: train_ref.py's runs for the variant and "grpo":
 [{"name", "loss_type", "beta", "eps_low", "eps_high", "max_completion_tokens"}].
 """
 
@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import train_ref as tr  # noqa: E402
 
-VARIANT = "qwen2_5_vl"
+VARIANTS = ("qwen2_5_vl", "qwen3_vl")  # train_ref.py variants the batch is drawn for
 GROUP = 2
 REWARDS = [1.0, 0.0, 0.5, 0.5]
 MAX_TOKENS = 8
@@ -104,9 +104,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variant", choices=VARIANTS, default=VARIANTS[0])
     args = ap.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    fam, runs, model_dir, W32, lora_init = tr.write_tiny_model(VARIANT, args.out, args.seed)
+    fam, runs, model_dir, W32, lora_init = tr.write_tiny_model(args.variant, args.out, args.seed)
     expected, check = {}, tr.Checks()
     with tr.float64_patches():
         samples = completion_samples(fam.cfg, args.seed + 1)
@@ -144,7 +145,7 @@ def main():
     expected["old"] = old
     expected["ref"] = ref
     tr.write_pair_case(args.out, samples, lora_init, expected,
-                       {"variant": VARIANT, "runs": runs, "frozen": [], "grpo": SPECS})
+                       {"variant": args.variant, "runs": runs, "frozen": [], "grpo": SPECS})
     if check.failed:
         sys.exit(f"{check.failed} self-check(s) failed")
     print(f"wrote {args.out}")

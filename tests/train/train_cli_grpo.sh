@@ -6,7 +6,8 @@
 # reward needs, or ending with the assistant's turn, is skipped naming file:line; a reward command that hangs, crashes
 # or prints garbage scores 0 with a warning and the run goes on; groups whose rewards are all equal give zero
 # advantages and no NaN; GRPO flags without --method grpo are refused; mpirun -np 2 gives one process's rewards and
-# weights.
+# weights; held-out prompts (--eval-data) are answered greedily, their mean reward logged and kept in trainer_state
+# (the same after a resume and under mpirun), and evaluating changes nothing of the training.
 # usage: train_cli_grpo.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
@@ -29,6 +30,9 @@ for c in colours:
                  "images": [f"{c}.png"], "answer": c})
 with open(f"{d}/prompts.jsonl", "w") as f:
     for r in rows:
+        f.write(json.dumps(r) + "\n")
+with open(f"{d}/eval.jsonl", "w") as f:
+    for r in rows[1:4]:
         f.write(json.dumps(r) + "\n")
 with open(f"{d}/bad.jsonl", "w") as f:
     f.write(json.dumps(rows[0]) + "\n")
@@ -56,6 +60,14 @@ assert all(v is not None and math.isfinite(v) for e in h for v in e.values()), "
 print(json.dumps([s["loss_history"], h]))
 PY
 }
+# evals RUN: trainer_state.json's held-out evaluations of the last checkpoint ([] when none ran)
+evals() {
+  /usr/bin/python3 - "$1" <<'PY'
+import glob, json, sys
+last = max(glob.glob(f"{sys.argv[1]}/checkpoint-*"), key=lambda p: int(p.rsplit("-", 1)[1]))
+print(json.dumps(json.load(open(f"{last}/trainer_state.json")).get("grpo_eval", [])))
+PY
+}
 same_runs() { # label, run a, run b, files
   local label=$1 a=$2 b=$3; shift 3
   for f in "$@"; do
@@ -63,6 +75,7 @@ same_runs() { # label, run a, run b, files
   done
   [ "$(history "$a")" = "$(history "$b")" ] && [ -n "$(history "$a")" ] ||
     { echo "FAIL $label: the rewards and metrics differ (or are not finite)"; fail=$((fail + 1)); }
+  [ "$(evals "$a")" = "$(evals "$b")" ] || { echo "FAIL $label: the evaluations differ"; fail=$((fail + 1)); }
 }
 common=(-m "$model" --method grpo --data "$data/prompts.jsonl" --threads 2 --reward answer --reward 'regex@0.5=^[A-Za-z]'
         --group 4 --max-new 12 --batch 2 --lr 1e-3 --seed 7)
@@ -74,6 +87,26 @@ same_runs "two runs with one seed" "$runs/full1" "$runs/full2" model/model.safet
 [ "$(wc -l <"$runs/full1/completions.jsonl")" = 9 ] ||
   { echo "FAIL --log-completions 3 over 3 steps: $(wc -l <"$runs/full1/completions.jsonl") lines"; fail=$((fail + 1)); }
 
+# held-out prompts: each evaluation answers them greedily and logs the mean reward (per term), kept in trainer_state;
+# evaluating changes nothing of the training: the weights, rewards and completions of run 1
+check "GRPO with held-out prompts" 0 "$mitten" train "${common[@]}" --max-steps 3 --out "$runs/eval" \
+  --log-completions 3 --eval-data "$data/eval.jsonl" --eval-every 2
+expect_err "eval at step 2" "step 2  eval reward [0-9.]* (answer [0-9.]*, regex [0-9.]*)  greedy answers to 3 prompts"
+expect_err "eval at the end" "step 3  eval reward [0-9.]* (answer"
+for f in model/model.safetensors completions.jsonl; do
+  cmp -s "$runs/full1/$f" "$runs/eval/$f" || { echo "FAIL evaluating changed the run's $f"; fail=$((fail + 1)); }
+done
+[ "$(history "$runs/full1")" = "$(history "$runs/eval")" ] ||
+  { echo "FAIL evaluating changed the run's rewards or metrics"; fail=$((fail + 1)); }
+/usr/bin/python3 - "$(evals "$runs/eval")" <<'PY' || { echo "FAIL eval records: $(evals "$runs/eval")"; fail=$((fail + 1)); }
+import json, math, sys
+e = json.loads(sys.argv[1])
+ok = [x["step"] for x in e] == [2, 3] and all(
+    math.isfinite(x[k]) and 0 <= x[k] <= 1 for x in e for k in ("rewards/answer/mean", "rewards/regex/mean")) and all(
+    abs(x["reward"] - x["rewards/answer/mean"] - 0.5 * x["rewards/regex/mean"]) < 1e-12 for x in e)
+sys.exit(not ok)
+PY
+
 check "GRPO LoRA, dr_grpo, 2 inner steps" 0 "$mitten" train "${common[@]}" --max-steps 2 --out "$runs/lora" \
   --lora 4 --inner-steps 2 --loss-type dr_grpo --epsilon-high 0.28
 [ -f "$runs/lora/adapter/adapter_model.safetensors" ] || { echo "FAIL LoRA GRPO saved no adapter"; fail=$((fail + 1)); }
@@ -82,8 +115,11 @@ check "GRPO bnpo, unscaled, beta 0" 0 "$mitten" train "${common[@]}" --max-steps
   --loss-type bnpo --scale-rewards none --beta 0
 history "$runs/bnpo" >/dev/null || { echo "FAIL bnpo GRPO metrics"; fail=$((fail + 1)); }
 
-# kill -9 and resume: LoRA with dropout, a checkpoint every step
-lora=(--max-steps 6 --lora 4 --lora-dropout 0.1 --save-every 1 --keep 0 --beta 0.1)
+# kill -9 and resume: LoRA with dropout, a checkpoint every step, held-out evaluations (those before the checkpoint
+# kept in trainer_state); completions.jsonl keeps the lines of the steps before the checkpoint and drops those the
+# killed run wrote past it, so the replayed steps are not there twice
+lora=(--max-steps 6 --lora 4 --lora-dropout 0.1 --save-every 1 --keep 0 --beta 0.1 --eval-data "$data/eval.jsonl"
+      --eval-every 2 --log-completions 2)
 check "GRPO LoRA, uninterrupted" 0 "$mitten" train "${common[@]}" --out "$runs/a" "${lora[@]}"
 "$mitten" train "${common[@]}" --out "$runs/b" "${lora[@]}" >/dev/null 2>&1 &
 pid=$!
@@ -91,14 +127,23 @@ for _ in $(seq 1 1500); do [ -d "$runs/b/checkpoint-3" ] && break; sleep 0.01; d
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 [ -d "$runs/b/adapter" ] && { echo "FAIL the run ended before it could be killed"; fail=$((fail + 1)); }
+# the killed run's checkpoints from step 3 on go too: as if it died after step 3's rollouts but before saving, so
+# completions.jsonl holds lines past the checkpoint the run resumes from
+rm -rf "$runs/b"/checkpoint-[3-9]
+grep -q '"step":3,' "$runs/b/completions.jsonl" ||
+  { echo "FAIL the killed run wrote no completions past checkpoint 2"; fail=$((fail + 1)); }
 check "--resume after kill -9" 0 "$mitten" train --resume "$runs/b"
 expect_err "--resume" "resuming from"
-same_runs "resumed after kill -9" "$runs/a" "$runs/b" adapter/adapter_model.safetensors model/model.safetensors
+same_runs "resumed after kill -9" "$runs/a" "$runs/b" adapter/adapter_model.safetensors model/model.safetensors \
+  completions.jsonl
 
 # mpirun -np 2: each rank generates for its own prompts (seeded by their place in the step), gradients summed: the
 # rewards of one process, the weights within the all-reduce's rounding
-if command -v mpirun >/dev/null && ldd "$mitten" | grep -q libmpi; then
-  mpi=(--threads 1 --batch 4 --max-steps 2 --lora 4)
+# setup.sh installs OpenMPI, so a missing mpirun or a build without MPI is a failure, not a skip
+if ! command -v mpirun >/dev/null || ! ldd "$mitten" | grep -q libmpi; then
+  echo "FAIL no mpirun, or mitten built without MPI (scripts/setup.sh installs OpenMPI)"; fail=$((fail + 1))
+else
+  mpi=(--threads 1 --batch 4 --max-steps 2 --lora 4 --eval-data "$data/eval.jsonl")
   check "GRPO, one process" 0 "$mitten" train "${common[@]}" "${mpi[@]}" --out "$runs/single"
   check "GRPO, mpirun -np 2" 0 mpirun2 "$mitten" train "${common[@]}" "${mpi[@]}" --out "$runs/mpi"
   /usr/bin/python3 "$src/tests/train/st_compare.py" "$runs/single/model/model.safetensors" \
@@ -109,8 +154,8 @@ import json, sys
 r = [[e["reward"] for e in json.load(open(f"{d}/checkpoint-2/trainer_state.json"))["grpo_history"]] for d in sys.argv[1:]]
 sys.exit(r[0] != r[1])
 PY
-else
-  echo "(no mpirun or no MPI build: the two-process check is not run)"
+  [ "$(evals "$runs/single")" = "$(evals "$runs/mpi")" ] && [ "$(evals "$runs/mpi")" != "[]" ] ||
+    { echo "FAIL mpirun -np 2: other held-out rewards"; fail=$((fail + 1)); }
 fi
 
 # bad prompts
@@ -133,7 +178,9 @@ done
 
 # every reward equal (a regex every answer matches): zero advantages, the KL term only, nothing NaN
 check "groups with equal rewards" 0 "$mitten" train -m "$model" --method grpo --data "$data/prompts.jsonl" \
-  --threads 2 --group 4 --max-new 6 --batch 2 --max-steps 2 --reward "regex=^" --out "$runs/equal" --log-completions 8
+  --threads 2 --group 4 --max-new 6 --batch 2 --max-steps 2 --reward "regex=^" --out "$runs/equal" --log-completions 8 \
+  --eval-data "$data/eval.jsonl"
+expect_err "every held-out answer earns the reward" "step 2  eval reward 1.0000  greedy answers to 3 prompts"
 history "$runs/equal" >/dev/null || { echo "FAIL equal rewards: a metric is not finite"; fail=$((fail + 1)); }
 /usr/bin/python3 - "$runs/equal/completions.jsonl" <<'PY' || { echo "FAIL equal rewards: advantage not 0"; fail=$((fail + 1)); }
 import json, sys

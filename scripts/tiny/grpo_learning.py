@@ -153,10 +153,11 @@ def main():
     ap.add_argument("--sft-images", type=int, default=1500)
     ap.add_argument("--prompts", type=int, default=600)
     ap.add_argument("--heldout", type=int, default=90)
-    ap.add_argument("--sft-steps", type=int, default=20)
+    ap.add_argument("--sft-steps", type=int, default=30)
     ap.add_argument("--sft-lr", type=float, default=3e-4)
     ap.add_argument("--grpo-steps", type=int, default=40)
     ap.add_argument("--grpo-lr", type=float, default=5e-5)
+    ap.add_argument("--grpo-schedule", default="constant")
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--temperature", type=float, default=1.0)
@@ -173,7 +174,7 @@ def main():
     write_init(init, args.seed)
     run([args.mitten, "train", "-m", init, "--data", os.path.join(data, "sft.jsonl"), "--out", sft,
          "--max-steps", str(args.sft_steps), "--train", "llm", "--batch", "8", "--lr", str(args.sft_lr),
-         "--warmup", "0", "--schedule", "constant", "--seed", str(args.seed), "--threads", str(args.threads),
+         "--warmup", "0", "--schedule", "cosine", "--seed", str(args.seed), "--threads", str(args.threads),
          "--log-every", "5", "--eval-data", os.path.join(data, "heldout_sft.jsonl"),
          "--eval-every", str(args.eval_every), "--eval-tokens", "4"])
     start = os.path.join(sft, "model")
@@ -181,7 +182,7 @@ def main():
     run([args.mitten, "train", "-m", start, "--method", "grpo", "--data", os.path.join(data, "prompts.jsonl"),
          "--out", grpo, "--reward", "answer", "--group", str(args.group), "--max-new", "4",
          "--temperature", str(args.temperature), "--batch", str(args.batch), "--max-steps", str(args.grpo_steps),
-         "--train", "llm", "--lr", str(args.grpo_lr), "--warmup", "0", "--schedule", "constant",
+         "--train", "llm", "--lr", str(args.grpo_lr), "--warmup", "0", "--schedule", args.grpo_schedule,
          "--seed", str(args.seed), "--threads", str(args.threads), "--save-every", str(args.eval_every),
          "--keep", "0", "--log-every", "1", "--log-completions", "8"])
     after = accuracy(args.mitten, os.path.join(grpo, "model"), heldout, jobs)

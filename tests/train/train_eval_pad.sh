@@ -26,15 +26,18 @@ w["model.embed_tokens.weight"][500, 0] = 1000
 w["model.embed_tokens.weight"][501, 0] = -1000
 st.write_file(os.path.join(out, "model.safetensors"), w)
 Image.new("RGB", (84, 84), (40, 80, 220)).save(os.path.join(work, "blue.png"))
-row = {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the shape?"}]},
-                    {"role": "assistant", "content": "blue"}], "images": ["blue.png"]}
+question = [{"type": "image"}, {"type": "text", "text": "What colour is the shape?"}]
+row = {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": "blue"}],
+       "images": ["blue.png"]}
 with open(os.path.join(work, "data.jsonl"), "w") as f:
     f.write(json.dumps(row) + "\n")
 PY
 . "$src/tests/cli/check.sh"
 check "eval of answers in padding ids" 0 "$mitten" train -m "$model" --data "$work/data.jsonl" --out "$work/run" \
-  --max-steps 1 --batch 1 --lr 1e-9 --warmup 0 --train projector --threads 2 --eval-data "$work/data.jsonl" --eval-tokens 4
+  --max-steps 1 --batch 1 --lr 1e-9 --warmup 0 --train projector --threads 2 --eval-data "$work/data.jsonl" \
+  --eval-tokens 4
 n=$((n + 1))
-grep -q "exact match 0/1" "$work/err" || { echo "FAIL no \"exact match 0/1\" line"; tail -3 "$work/err"; fail=$((fail + 1)); }
+grep -q "exact match 0/1" "$work/err" ||
+  { echo "FAIL no \"exact match 0/1\" line"; tail -3 "$work/err"; fail=$((fail + 1)); }
 echo "$((n - fail))/$n passed"
 [ "$fail" = 0 ]

@@ -78,6 +78,12 @@ static mt_status answer_one(mt_session *s, const mt_model *m, const mt_prepared_
     mt_session_reset(s);
     if (!st) st = mt_session_generate(s, ids, begin, images, n_images, max_new, &greedy, collect, a, NULL, err);
     if (!st) {
+        /* ids without a token (a head's padding rows past the tokenizer's vocab) have no text: left out, as GRPO's
+         * completion text leaves them out, so such an answer scores instead of stopping the run */
+        int64_t k = 0;
+        for (int64_t t = 0; t < a->n; t++)
+            if (mt_tokenizer_id_to_token(m->tok, a->ids[t], NULL)) a->ids[k++] = a->ids[t];
+        a->n = k;
         *counted = true;
         st = same_text(m->tok, a->ids, a->n, ids + begin, end + 1 - begin, ok, err);
     }

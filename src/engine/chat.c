@@ -173,6 +173,7 @@ static void keep_media(chat_images *ci, mt_chat_media *c) {
 }
 
 typedef struct stream {
+    const mt_tokenizer *tok;
     mt_detok_stream *detok;
     mt_text_fn on_text;
     void *user;
@@ -184,6 +185,9 @@ static bool on_token(void *user, int32_t token) {
     stream *s = user;
     const char *piece;
     size_t len;
+    /* an id without a token (the LM head's padding rows past the tokenizer's vocab) has no text, as in transformers'
+     * decode, rather than stopping the answer */
+    if (!mt_tokenizer_id_to_token(s->tok, token, NULL)) return true;
     s->st = mt_detok_stream_push(s->detok, token, &piece, &len, s->err);
     if (s->st) return false;
     return len == 0 || !s->on_text || s->on_text(s->user, piece, len);
@@ -234,7 +238,7 @@ mt_status mt_session_chat(mt_session *s, const mt_message *msgs, size_t n_msgs, 
     int32_t *ids = NULL, *expanded = NULL;
     size_t n_ids = 0;
     int64_t n_expanded = 0;
-    stream out = {.on_text = on_text, .user = user, .err = err};
+    stream out = {.tok = m->tok, .on_text = on_text, .user = user, .err = err};
     mt_status st = MT_OK;
     mt_chat_media **held = mt_session_chat_media(s), *kept = *held;
     *held = NULL;

@@ -3,7 +3,8 @@
 # 512, 457 tokens: no text): models/mitten-tiny with its final norm cut to one channel, and rows 500 / 501 of the
 # tied embedding +-1000 on that channel, so every answer is 500s or 501s. Such an answer is wrong (its ids without a
 # token drop out, as in GRPO's completions) and the run goes on; it once stopped training with "decode: id 501 is
-# outside the vocab". usage: train_eval_pad.sh MITTEN WORKDIR SOURCE_DIR
+# outside the vocab". `mitten run` on it answers with no text instead of failing the same way.
+# usage: train_eval_pad.sh MITTEN WORKDIR SOURCE_DIR
 set -u
 mitten=$1 work=$2 src=$3
 rm -rf "$work" && mkdir -p "$work"
@@ -39,5 +40,8 @@ check "eval of answers in padding ids" 0 "$mitten" train -m "$model" --data "$wo
 n=$((n + 1))
 grep -q "exact match 0/1" "$work/err" ||
   { echo "FAIL no \"exact match 0/1\" line"; tail -3 "$work/err"; fail=$((fail + 1)); }
+# mitten run on the same model: the padding ids give no text, as transformers' decode, and the answer ends normally
+check "run with answers in padding ids" 0 "$mitten" run -m "$model" --image "$work/blue.png" \
+  -p "What colour is the shape?" --max-tokens 4 --threads 2
 echo "$((n - fail))/$n passed"
 [ "$fail" = 0 ]

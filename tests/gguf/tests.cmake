@@ -42,7 +42,7 @@ add_test(NAME gguf_llama_mtmd
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_mtmd.py --mitten $<TARGET_FILE:mitten_cli>
                  --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin --source ${CMAKE_SOURCE_DIR}
                  --work ${CMAKE_BINARY_DIR}/gguf-llama-mtmd)
-set_tests_properties(gguf_llama_mtmd PROPERTIES LABELS ref TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+set_tests_properties(gguf_llama_mtmd PROPERTIES LABELS "ref;release_only" TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # gguf_bf16_dot      bf16 dot products on a bf16 model: the logits move by less than the stated bound and the greedy
 #                    answer stays (on CPUs without AVX-512-BF16: MT_BF16_DOT=1 changes nothing) (bf16_dot.py)
 add_test(NAME gguf_bf16_dot
@@ -78,5 +78,5 @@ add_test(NAME gguf_llama_spm
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/llama_spm.py $<TARGET_FILE:mitten_cli>
                  ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin/llama-tokenize ${CMAKE_SOURCE_DIR}
                  ${CMAKE_BINARY_DIR}/gguf-llama-spm)
-set_tests_properties(gguf_llama_spm PROPERTIES LABELS ref TIMEOUT 600 SKIP_RETURN_CODE 77
+set_tests_properties(gguf_llama_spm PROPERTIES LABELS "ref;release_only" TIMEOUT 600 SKIP_RETURN_CODE 77
                      ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)

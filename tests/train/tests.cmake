@@ -139,7 +139,7 @@ set_tests_properties(train_eval_pad PROPERTIES LABELS train TIMEOUT 120)
 add_test(NAME train_grpo_learning
          COMMAND ${MT_PYTHON} ${CMAKE_SOURCE_DIR}/scripts/tiny/grpo_learning.py --mitten $<TARGET_FILE:mitten_cli>
                  --work ${CMAKE_BINARY_DIR}/grpo-learning-test --eval-every 40 --min-gain 15)
-set_tests_properties(train_grpo_learning PROPERTIES LABELS train TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+set_tests_properties(train_grpo_learning PROPERTIES LABELS "train;release_only" TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 # ---- end train/cli ----------------------------------------------------------------------------------------------
 # ---- train/ops gradients (every op's backward against PyTorch) ---------------------------------------------------
 # ops_grad_ref.py writes each op's inputs and float64 PyTorch autograd gradients (also two decoder blocks, full and

@@ -28,7 +28,7 @@ uint64_t mt_rollout_seed(uint64_t seed, int64_t p, int64_t g) {
 }
 
 mt_sched_params mt_rollout_sched_params(int threads, int64_t answers, int64_t max_prompt, int64_t max_new) {
-    return (mt_sched_params){.n_threads = threads, .max_active = (int)MT_MIN(answers, 4096),
+    return (mt_sched_params){.n_threads = threads, .max_active = (int)MT_MIN(answers + 1, 4096),
                              .n_ctx = max_prompt + max_new + 1, .step_rows = MT_MAX(max_prompt, 64),
                              .step_ms = 3600 * 1000};
 }

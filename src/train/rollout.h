@@ -47,7 +47,9 @@ typedef struct mt_rollout_stats {
 
 /* Scheduler settings for rollouts: every answer decoded together, and each prompt read whole in one step (the
  * server's time-sized prompt chunks protect streams that are already running; a rollout has none yet while its
- * prompts are read, and small chunks would make the reading several times slower). */
+ * prompts are read, and small chunks would make the reading several times slower). One sequence more than the
+ * answers: a group copies its prompt's cached sequence, so the cache and an answer must fit at once even when
+ * there is one answer. */
 mt_sched_params mt_rollout_sched_params(int threads, int64_t answers, int64_t max_prompt, int64_t max_new);
 
 /* out[n * group] gets the answers, prompt by prompt (freed by mt_completions_free, on failure too). */

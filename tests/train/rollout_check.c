@@ -133,13 +133,13 @@ int main(int argc, char **argv) {
      * copying it both need a place (with room for the answer alone, this waited forever) */
     mt_sched *s;
     mt_sched_params one = mt_rollout_sched_params(1, 1, prompts[1].n_ids, 4);
+    mt_completion single = {0};
     CHECK(mt_sched_new(m, &one, &s, &err) == MT_OK);
     CHECK_MSG(mt_rollout_run(s, &prompts[1], 1,
-                             &(mt_rollout_opts){.group = 1, .max_new = 4, .sampling = mt_sampling_default()}, other,
-                             &rs, &err) ==
-                  MT_OK && other[0].n > 0,
+                             &(mt_rollout_opts){.group = 1, .max_new = 4, .sampling = mt_sampling_default()}, &single,
+                             &rs, &err) == MT_OK && single.n > 0,
               "one answer to one prompt: %s", err.msg);
-    mt_completions_free(other, 1);
+    mt_completions_free(&single, 1);
     mt_sched_free(s);
     CHECK(mt_sched_new(m, &(mt_sched_params){.n_threads = 1}, &s, &err) == MT_OK);
     CHECK(mt_rollout_run(s, prompts, 1, &(mt_rollout_opts){.group = 0, .max_new = 4}, other, &rs, &err) ==

@@ -23,8 +23,7 @@
 /* Up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV path; a kernel that streams fewer
  * rows at once (isa->gemv_m, GEMV_MAX_M for the bf16 dot) runs over each L2-sized slice of W once per group of
  * rows, so W still comes from DRAM once. */
-enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_PAIRS_M = 8,
-       GEMV_SLICE_BYTES = 256 << 10 };
+enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_SLICE_BYTES = 256 << 10 };
 
 /* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
 #define APACK_MAX_BYTES ((size_t)16 << 20)
@@ -253,8 +252,8 @@ static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, f
                       int64_t n) {
     size_t es = mt_dtype_size(j->wt);
     int64_t rows = j->A16 ? GEMV_MAX_M : j->isa->gemv_m;
-    if (j->AP) { /* groups as even as 8 rows a pass allow: 12 rows are 6 + 6, not 8 + 4 */
-        int64_t passes = (j->M + GEMV_PAIRS_M - 1) / GEMV_PAIRS_M;
+    if (j->AP) { /* groups as even as gemv_m rows a pass allow: 12 rows are 6 + 6, not 8 + 4 */
+        int64_t passes = (j->M + rows - 1) / rows;
         rows = (j->M + passes - 1) / passes;
     }
     int64_t slice = j->M <= rows ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)((size_t)j->K * es) / 16 * 16);

@@ -63,9 +63,36 @@ MT_INLINE __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 enum { PF_TILE_BYTES = 16 << 10, PF_ROW_BYTES = 2048, A_L1_BYTES = 32 << 10, KBLK = 1024 / BK,
        SLICE_BYTES = 256 << 10 };
 
-MT_INLINE __m512i load_w(const uint16_t *p, int64_t left) {
-    if (left >= BK) return _mm512_loadu_si512(p);
-    return _mm512_maskz_loadu_epi16((__mmask32)((1u << left) - 1u), p);
+/* One block of 32 k into the MM x NW sums; tail: the row's last block, k - x < 32 elements long. */
+MT_INLINE void step(int MM, int NW, bool tail, __m512 s[8][4], int64_t x, int64_t k, const uint16_t *pf,
+                    const float *a, const uint16_t *w, int64_t ldw) {
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512i wr[4];
+    #pragma GCC unroll 4
+    for (int r = 0; r < NW; r++) {
+        if (!tail) _mm_prefetch((const char *)(pf + r * ldw + x), _MM_HINT_T0);
+        wr[r] = tail ? _mm512_maskz_loadu_epi16((__mmask32)((1u << (k - x)) - 1u), w + r * ldw + x)
+                     : _mm512_loadu_si512(w + r * ldw + x);
+    }
+    __m512 wv[4];
+    #pragma GCC unroll 4
+    for (int r = 0; r < NW; r++) wv[r] = _mm512_castsi512_ps(_mm512_slli_epi32(wr[r], 16));
+    #pragma GCC unroll 8
+    for (int i = 0; i < MM; i++) {
+        __m512 av = _mm512_loadu_ps(a + i * BK);
+        __asm__("" : "+v"(av)); /* one load for NW FMAs: GCC would fold it into each */
+        #pragma GCC unroll 4
+        for (int r = 0; r < NW; r++) s[i][r] = _mm512_fmadd_ps(av, wv[r], s[i][r]);
+    }
+    #pragma GCC unroll 4
+    for (int r = 0; r < NW; r++) wv[r] = _mm512_castsi512_ps(_mm512_and_si512(wr[r], hi));
+    #pragma GCC unroll 8
+    for (int i = 0; i < MM; i++) {
+        __m512 av = _mm512_loadu_ps(a + i * BK + L);
+        __asm__("" : "+v"(av));
+        #pragma GCC unroll 4
+        for (int r = 0; r < NW; r++) s[i][r] = _mm512_fmadd_ps(av, wv[r], s[i][r]);
+    }
 }
 
 /* C[i, r] (+)= A_i . W_r over blocks [b0, b1) of 32 k, for MM rows of packed A (ap: row 0, block 0; mp rows per
@@ -73,44 +100,15 @@ MT_INLINE __m512i load_w(const uint16_t *p, int64_t left) {
 MT_INLINE void tile(int MM, int NW, int64_t b0, int64_t b1, int64_t k, bool pf_next, const float *ap, int64_t mp,
                     const uint16_t *w, int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
     __m512 s[8][4];
-    #pragma GCC unroll 32
+    #pragma GCC unroll 8
     for (int i = 0; i < MM; i++)
         #pragma GCC unroll 4
         for (int r = 0; r < NW; r++) s[i][r] = _mm512_setzero_ps();
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
     const uint16_t *pf = pf_next ? w + NW * ldw : w + PF_ROW_BYTES / 2;
     const float *a = ap + b0 * mp * BK;
-    for (int64_t b = b0; b < b1; b++, a += mp * BK) {
-        int64_t x = b * BK;
-        __m512i wr[4];
-        #pragma GCC unroll 4
-        for (int r = 0; r < NW; r++) {
-            _mm_prefetch((const char *)(pf + r * ldw + x), _MM_HINT_T0);
-            wr[r] = load_w(w + r * ldw + x, k - x);
-        }
-        __m512 wv[4];
-        #pragma GCC unroll 4
-        for (int r = 0; r < NW; r++) wv[r] = _mm512_castsi512_ps(_mm512_slli_epi32(wr[r], 16));
-        #pragma GCC unroll 32
-        for (int i = 0; i < MM; i++) {
-            __m512 av = _mm512_loadu_ps(a + i * BK);
-            __asm__("" : "+v"(av)); /* one load for NW FMAs: GCC would fold it into each */
-            #pragma GCC unroll 4
-            for (int r = 0; r < NW; r++) s[i][r] = _mm512_fmadd_ps(av, wv[r], s[i][r]);
-        }
-        #pragma GCC unroll 4
-        for (int r = 0; r < NW; r++) {
-            if (NW > 2) __asm__("" : "+v"(wr[r])); /* reloaded from L1 rather than held: registers run out */
-            wv[r] = _mm512_castsi512_ps(_mm512_and_si512(wr[r], hi));
-        }
-        #pragma GCC unroll 32
-        for (int i = 0; i < MM; i++) {
-            __m512 av = _mm512_loadu_ps(a + i * BK + L);
-            __asm__("" : "+v"(av)); /* one load for NW FMAs: GCC would fold it into each */
-            #pragma GCC unroll 4
-            for (int r = 0; r < NW; r++) s[i][r] = _mm512_fmadd_ps(av, wv[r], s[i][r]);
-        }
-    }
+    int64_t bf = MT_MIN(b1, k / BK), b = b0; /* blocks before bf are whole */
+    for (; b < bf; b++, a += mp * BK) step(MM, NW, false, s, b * BK, k, pf, a, w, ldw);
+    if (b < b1) step(MM, NW, true, s, b * BK, k, pf, a, w, ldw);
     float t[32];
     const __m512 z = _mm512_setzero_ps();
     #pragma GCC unroll 8

@@ -5,7 +5,8 @@
  *
  * threads defaults to the online CPUs; MT_CPU=avx2 etc. picks a level. --cpu-time times by the process's CPU time
  * instead of the wall clock: with 1 thread on a shared machine, the time other processes held the core is then not
- * counted (their use of the caches and of memory bandwidth still is). --only runs the cases whose name contains TEXT.
+ * counted (their use of the caches and of memory bandwidth still is). --only runs the cases whose name contains TEXT
+ * (up to 8 of them: any).
  * --mapped reads the cold cases' weights from a file mapping in $TMPDIR (page cache in 4 KiB pages, as a model's
  * weights are), not from anonymous memory (which the kernel may back with 2 MiB pages).
  *
@@ -36,7 +37,8 @@
 
 static double g_min_time = 0.3;
 static bool g_cpu_time, g_mapped;
-static const char *g_only;
+static const char *g_only[8];
+static int g_n_only;
 
 static double now(void) {
     if (!g_cpu_time) return mt_time_now();
@@ -45,7 +47,11 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static bool selected(const char *name) { return !g_only || strstr(name, g_only); }
+static bool selected(const char *name) {
+    for (int i = 0; i < g_n_only; i++)
+        if (strstr(name, g_only[i])) return true;
+    return g_n_only == 0;
+}
 
 static float *randf(int64_t n) {
     float *p = mt_malloc_array((size_t)n, sizeof(float));
@@ -271,7 +277,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
         else if (strcmp(argv[i], "--cpu-time") == 0) g_cpu_time = true;
         else if (strcmp(argv[i], "--mapped") == 0) g_mapped = true;
-        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) g_only = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && g_n_only < 8) g_only[g_n_only++] = argv[++i];
         else threads = atoi(argv[i]);
     }
     if (quick) g_min_time = 0.05;

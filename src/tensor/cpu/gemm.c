@@ -287,10 +287,12 @@ static void gemv_task(void *ctx, int64_t t, int thread) {
  * could be had. */
 static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
     int T = mt_pool_threads(pool);
-    j->nb = MT_MAX((int64_t)16, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), 16));
     bool dot = j->wt == MT_BF16 && j->isa->gemv_bf16 && mt_cpu_bf16_dot_on() && j->K > 0;
     /* one row stays on the plain GEMV, tuned for the bandwidth limit; from two rows the FMAs are the limit */
     bool pairs = !dot && j->wt == MT_BF16 && j->isa->gemv_pairs && j->M >= 2 && j->K > 0;
+    /* the pairs kernel's tiles are 2, 3 or 4 W rows: a task of a multiple of 48 ends on no single-row tile */
+    int64_t q = pairs ? 48 : 16;
+    j->nb = MT_MAX(q, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), q));
     size_t a16_bytes = 0, xbytes, bytes;
     if (dot && !mt_mul_ok((size_t)(j->M * j->K), 2, &a16_bytes)) dot = false, a16_bytes = 0;
     int64_t blk = pairs ? 2 * (int64_t)j->isa->pair_lanes : 1;

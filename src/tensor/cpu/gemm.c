@@ -293,13 +293,13 @@ static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
     /* the pairs kernel's tiles are 2, 3 or 4 W rows: a task of a multiple of 48 ends on no single-row tile */
     int64_t q = pairs ? 48 : 16;
     j->nb = MT_MAX(q, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), q));
-    size_t a16_bytes = 0, xbytes, bytes;
-    if (dot && !mt_mul_ok((size_t)(j->M * j->K), 2, &a16_bytes)) dot = false, a16_bytes = 0;
+    size_t a_bytes = 0, xbytes, bytes;
+    if (dot && !mt_mul_ok((size_t)(j->M * j->K), 2, &a_bytes)) dot = false, a_bytes = 0;
     int64_t blk = pairs ? 2 * (int64_t)j->isa->pair_lanes : 1;
-    if (pairs && !mt_mul_ok((size_t)(j->M * MT_ROUND_UP(j->K, blk)), sizeof(float), &a16_bytes))
-        pairs = false, a16_bytes = 0;
-    a16_bytes = MT_ROUND_UP(a16_bytes, 64);
-    if (!mt_mul_ok(extra, sizeof(float), &xbytes) || !mt_add_ok(a16_bytes, xbytes, &bytes)) return NULL;
+    if (pairs && !mt_mul_ok((size_t)(j->M * MT_ROUND_UP(j->K, blk)), sizeof(float), &a_bytes))
+        pairs = false, a_bytes = 0;
+    a_bytes = MT_ROUND_UP(a_bytes, 64);
+    if (!mt_mul_ok(extra, sizeof(float), &xbytes) || !mt_add_ok(a_bytes, xbytes, &bytes)) return NULL;
     char *s = bytes ? mt_cpu_scratch(bytes) : NULL;
     if (!s) return NULL;
     if (dot) {
@@ -311,7 +311,7 @@ static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
         j->isa->pack_pairs(j->M, j->K, j->A, j->lda, (float *)s);
         j->AP = (const float *)s;
     }
-    return extra ? (float *)(s + a16_bytes) : NULL;
+    return extra ? (float *)(s + a_bytes) : NULL;
 }
 
 static void gemv_run(mt_pool *pool, gemv_job *j) {

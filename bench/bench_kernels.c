@@ -5,7 +5,8 @@
  *
  * threads defaults to the online CPUs; MT_CPU=avx2 etc. picks a level. --cpu-time times by the process's CPU time
  * instead of the wall clock: with 1 thread on a shared machine, the time other processes held the core is then not
- * counted (their use of the caches and of memory bandwidth still is). --only runs the cases whose name contains TEXT.
+ * counted (their use of the caches and of memory bandwidth still is). --only runs the cases whose name contains TEXT
+ * (up to 8 of them: any).
  * --mapped reads the cold cases' weights from a file mapping in $TMPDIR (page cache in 4 KiB pages, as a model's
  * weights are), not from anonymous memory (which the kernel may back with 2 MiB pages).
  *
@@ -19,7 +20,7 @@
  *   | GB/s     | bytes of weights or K/V read / time                                    |
  *   | %peak    | GFLOP/s over the measured f32 peak (or GB/s over read bandwidth)        |
  *
- * Memory-bound cases (M <= 4, decode attention) rotate through copies of their operands larger than the caches.
+ * Memory-bound cases (M <= 16, decode attention) rotate through copies of their operands larger than the caches.
  * Shapes follow Qwen2.5-VL-3B (hidden 2048, MLP 11008, 16 heads / 2 kv heads of 128; vision 16 heads of 80).
  * The commit comes from MT_COMMIT in the environment, else `git describe` in MT_SOURCE_DIR (set by CMake).
  */
@@ -36,7 +37,8 @@
 
 static double g_min_time = 0.3;
 static bool g_cpu_time, g_mapped;
-static const char *g_only;
+static const char *g_only[8];
+static int g_n_only;
 
 static double now(void) {
     if (!g_cpu_time) return mt_time_now();
@@ -45,7 +47,11 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static bool selected(const char *name) { return !g_only || strstr(name, g_only); }
+static bool selected(const char *name) {
+    for (int i = 0; i < g_n_only; i++)
+        if (strstr(name, g_only[i])) return true;
+    return g_n_only == 0;
+}
 
 static float *randf(int64_t n) {
     float *p = mt_malloc_array((size_t)n, sizeof(float));
@@ -155,13 +161,13 @@ static void bench_linear_cold(mt_pool *pool, const mt_roofline *rf, int64_t M, i
                  .transpose_a = transpose_a};
     /* a cold W must not be found in the last-level cache (260 MB on some Xeons) by any of the reads */
     size_t w_bytes = (size_t)(N * K) * mt_dtype_size(wt);
-    c.n_w = cold ? (int)MT_MIN((size_t)MAX_COPIES, 2 * ROTATE_BYTES / w_bytes + 1) : n_copies(w_bytes, M <= 4);
+    c.n_w = cold ? (int)MT_MIN((size_t)MAX_COPIES, 2 * ROTATE_BYTES / w_bytes + 1) : n_copies(w_bytes, M <= 16);
     if (cold && g_mapped) map_copies(&c, wf, N * K, w_bytes);
     else
         for (int i = 0; i < c.n_w; i++) c.Ws[i] = to_dtype(wf, N * K, wt);
     double t = best_time(lin_run, &c);
     double gflops = 2.0 * M * N * K / t / 1e9, gbs = (double)N * K * mt_dtype_size(wt) / t / 1e9;
-    bool mem_bound = M <= 4;
+    bool mem_bound = M <= 16;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
            mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / rf->f32_gflops, mem_bound ? "read bw" : "f32 peak");
     if (c.map.data) mt_file_unmap(&c.map);
@@ -271,7 +277,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
         else if (strcmp(argv[i], "--cpu-time") == 0) g_cpu_time = true;
         else if (strcmp(argv[i], "--mapped") == 0) g_mapped = true;
-        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) g_only = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc && g_n_only < 8) g_only[g_n_only++] = argv[++i];
         else threads = atoi(argv[i]);
     }
     if (quick) g_min_time = 0.05;
@@ -296,7 +302,13 @@ int main(int argc, char **argv) {
     bench_linear(pool, &rf, 1, 11008, 2048, MT_BF16, false);
     bench_linear(pool, &rf, 1, 2048, 11008, MT_BF16, false);
     bench_linear(pool, &rf, 1, 2048, 2048, MT_F32, false);
-    bench_linear(pool, &rf, 4, 2048, 2048, MT_BF16, false);
+    /* batched decode: M sequences against weights read once (the GEMV path up to 16 rows) */
+    static const int64_t small_m[] = {1, 2, 4, 8, 16}, small_nk[][2] = {{2048, 2048}, {11008, 2048}, {2048, 11008},
+                                                                         {151936, 2048}};
+    for (size_t s = 0; s < sizeof small_nk / sizeof small_nk[0]; s++)
+        for (size_t m = 0; m < sizeof small_m / sizeof small_m[0]; m++)
+            if (small_m[m] > 1 || small_nk[s][0] == 151936)
+                bench_linear(pool, &rf, small_m[m], small_nk[s][0], small_nk[s][1], MT_BF16, false);
     int64_t P = quick ? 128 : 512;
     bench_linear(pool, &rf, P, 2048, 2048, MT_F32, false);
     bench_linear(pool, &rf, P, 2048, 2048, MT_BF16, false);

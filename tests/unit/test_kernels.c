@@ -134,6 +134,24 @@ static void test_linear(mt_pool *pool3, const char *level) {
         g.lda = g.K + 2, g.ldw = g.K + f, g.ldc = g.N + 1;
         run_linear_case(&g, f % 2 ? NULL : pool3, level);
     }
+    /* 2 to 16 rows (batched decode): bf16 W takes the pairs kernel where the level has one (A packed in blocks of
+     * 32 or 16 k: K off the block, below one block, and long enough for K blocks; N off every tile width; 9-16 rows
+     * in two passes over slices of W), f32 and f16 W the plain GEMV in slices */
+    static const int64_t bKs[] = {1, 31, 33, 100, 2049, 4500};
+    for (int64_t M = 2; M <= 16; M++)
+        for (size_t c = 0; c < MT_ARRAY_LEN(bKs); c++) {
+            int f = (int)(M * 7 + (int64_t)c);
+            gcase g = {.M = M, .N = bKs[c] > 2000 ? 37 + 5 * (M % 4) : 131 + M, .K = bKs[c],
+                       .wt = f % 5 == 0 ? (mt_dtype)(f % 2 ? MT_F32 : MT_F16) : MT_BF16, .bias = f % 2,
+                       .acc = (f / 2) % 2};
+            g.lda = g.K + (f % 3 == 0 ? 3 : 0), g.ldw = g.K + (f % 4 == 0 ? 5 : 0), g.ldc = g.N + (f % 3 == 1);
+            run_linear_case(&g, f % 2 ? pool3 : NULL, level);
+        }
+    for (int f = 0; f < 4; f++) { /* 16 rows over a W of several L2 slices */
+        gcase g = {.M = 13 + f, .N = 300 + 41 * f, .K = 2500 - 500 * f, .wt = MT_BF16, .bias = f % 2, .acc = f / 2};
+        g.lda = g.K + f % 2, g.ldw = g.K + 1, g.ldc = g.N + 2;
+        run_linear_case(&g, f % 2 ? pool3 : NULL, level);
+    }
     /* every flag combination on two shapes (GEMV and GEMM path) */
     for (int f = 0; f < 24; f++) {
         gcase g = {.M = f < 12 ? 3 : 70, .N = 45, .K = 270, .wt = (mt_dtype)(f % 3), .bias = (f / 3) % 2,
@@ -212,14 +230,14 @@ static void test_bf16_dot(mt_pool *pool3) {
     mt_cpu_linear(pool3, 16, 5, 64, ag, 64, w, MT_BF16, 64, NULL, cg, 5, false);
     CHECK_MSG(cg[0] == 64.0f && cg[16 * 5 - 1] == 64.0f, "bf16 GEMM: %g (wanted 64, the sum of A rounded to bf16)",
               cg[0]);
-    /* M <= 8: the GEMV; past it the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC
+    /* M <= 16: the GEMV; past it the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC
      * block (C accumulated across blocks), M and N off the 8 x 32 tile */
-    static const int64_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 150}, Ks[] = {1, 38, 75, 112, 149, 186, 257, 600};
+    static const int64_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 150}, Ks[] = {1, 38, 75, 112, 149, 186, 257, 600};
     for (size_t mi = 0; mi < MT_ARRAY_LEN(Ms); mi++)
         for (size_t ki = 0; ki < MT_ARRAY_LEN(Ks); ki++) {
             int64_t M = Ms[mi], K = Ks[ki];
-            if (M <= 8 && K > 200) continue;
-            gcase g = {.M = M, .N = M > 8 ? 97 : 67, .K = K, .lda = K + 1, .ldw = K + (M > 8), .ldc = 101,
+            if (M <= 16 && K > 200) continue;
+            gcase g = {.M = M, .N = M > 16 ? 97 : 67, .K = K, .lda = K + 1, .ldw = K + (M > 16), .ldc = 101,
                        .wt = MT_BF16, .bias = true, .acc = M % 2};
             float *A = fvec(M * g.lda, 1.0f), *Ar = mt_malloc_array((size_t)(M * g.lda), sizeof(float));
             for (int64_t i = 0; i < M * g.lda; i++) Ar[i] = mt_bf16_to_f32(mt_f32_to_bf16(A[i]));

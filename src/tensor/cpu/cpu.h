@@ -74,7 +74,7 @@ void mt_cpu_scratch_release(void);
 
 /* C[M,N] = A[M,K] . W[N,K]^T (+ bias[N]) (+ C when accumulate).
  * A: f32, row stride lda. W: f32, bf16 or f16, row stride ldw (elements), read in place (e.g. from mmap).
- * bias: f32 or NULL. C: f32, row stride ldc; must not overlap A or W. M = 1..8 takes a GEMV path that streams W
+ * bias: f32 or NULL. C: f32, row stride ldc; must not overlap A or W. M = 1..16 takes a GEMV path that streams W
  * once; larger M packs panels of W (converted to f32) and runs a register-blocked micro-kernel. */
 void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);

@@ -33,6 +33,14 @@ typedef struct mt_cpu_isa {
     void (*ukr_bf16)(int64_t kp, const uint16_t *a, int64_t rsa, const uint16_t *b, float *c, int64_t ldc,
                      bool load_c);
     void (*pack_b_bf16)(int64_t kc, int64_t nc, const uint16_t *src, int64_t ld, uint16_t *dst);
+    /* Batched decode on bf16 W (2..16 rows): A packed once per call by pack_pairs, then gemv_pairs as gemv. Packed A:
+     * per block of 2 pair_lanes k (the last zero-padded), per row, that row's pair_lanes even then pair_lanes odd
+     * values; row i of block b at ap + (b*mp + i)*2*pair_lanes. gemv_pairs takes rows [0, m) at ap (a row offset
+     * into a packing of mp rows) and reads each W row once for up to gemv_m rows. NULL where there is none. */
+    int pair_lanes;
+    void (*pack_pairs)(int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
+    void (*gemv_pairs)(int64_t m, int64_t n, int64_t k, const float *ap, int64_t mp, const uint16_t *w, int64_t ldw,
+                       const float *bias, float *c, int64_t ldc, bool acc);
     /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */
     void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
                       const float *bias, float *c, int64_t ldc, bool acc);
@@ -119,6 +127,12 @@ void mt_avx2_quant_act(int64_t k, const float *x, void *y, mt_dtype wt);
 void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt);
 void mt_avx2_dequant(int64_t k, const void *x, float *y, mt_dtype wt);
 void mt_avx512_dequant(int64_t k, const void *x, float *y, mt_dtype wt);
+void mt_avx2_pack_pairs(int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
+void mt_avx2_gemv_pairs(int64_t m, int64_t n, int64_t k, const float *ap, int64_t mp, const uint16_t *w, int64_t ldw,
+                        const float *bias, float *c, int64_t ldc, bool acc);
+void mt_avx512_pack_pairs(int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
+void mt_avx512_gemv_pairs(int64_t m, int64_t n, int64_t k, const float *ap, int64_t mp, const uint16_t *w,
+                          int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
 void mt_avx512_quant_act(int64_t k, const float *x, void *y, mt_dtype wt);
 void mt_avx2_gemv_q(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
                     size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);

@@ -11,9 +11,10 @@
  *   | jr   | NR   | one B panel (KC x NR, 16 KB for AVX2) stays in L1                       |
  *   | ir   | MR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR]                    |
  *
- * M <= 8 (decode, of up to 8 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
+ * M <= 16 (decode, of up to 16 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
  * fly, threads over N. Up to the kernel's gemv_m rows (8 on AVX-512, with 32 registers; 4 elsewhere) one pass
- * reads W; past that, rows reuse each slice of W from L2.
+ * reads W; past that, rows reuse each slice of W from L2. bf16 weights against 2 or more rows take the pairs
+ * kernel where the ISA has one (cpu_int.h: gemv_pairs), on A packed once per call.
  */
 #include <string.h>
 
@@ -22,7 +23,7 @@
 /* Up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV path; a kernel that streams fewer
  * rows at once (isa->gemv_m, GEMV_MAX_M for the bf16 dot) runs over each L2-sized slice of W once per group of
  * rows, so W still comes from DRAM once. */
-enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 8, GEMV_SLICE_BYTES = 256 << 10 };
+enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_SLICE_BYTES = 256 << 10 };
 
 /* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
 #define APACK_MAX_BYTES ((size_t)16 << 20)
@@ -235,6 +236,7 @@ typedef struct gemv_job {
     int64_t M, N, K, nb;
     const float *A;
     const uint16_t *A16; /* A rounded to bf16 for the bf16 dot path, else NULL */
+    const float *AP;     /* A packed for isa->gemv_pairs, else NULL */
     int64_t lda;
     const void *W;
     mt_dtype wt;
@@ -250,6 +252,10 @@ static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, f
                       int64_t n) {
     size_t es = mt_dtype_size(j->wt);
     int64_t rows = j->A16 ? GEMV_MAX_M : j->isa->gemv_m;
+    if (j->AP) { /* groups as even as gemv_m rows a pass allow: 12 rows are 6 + 6, not 8 + 4 */
+        int64_t passes = (j->M + rows - 1) / rows;
+        rows = (j->M + passes - 1) / passes;
+    }
     int64_t slice = j->M <= rows ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)((size_t)j->K * es) / 16 * 16);
     for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
         int64_t ns = MT_MIN(slice, n0 + n - s0);
@@ -258,7 +264,10 @@ static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, f
         for (int64_t m0 = 0; m0 < j->M; m0 += rows) {
             int64_t mm = MT_MIN(rows, j->M - m0);
             float *c = C + m0 * ldc + s0;
-            if (j->A16)
+            if (j->AP)
+                j->isa->gemv_pairs(mm, ns, j->K, j->AP + m0 * 2 * j->isa->pair_lanes, j->M, (const uint16_t *)w,
+                                   j->ldw, bias, c, ldc, j->acc);
+            else if (j->A16)
                 j->isa->gemv_bf16(mm, ns, j->K, j->A16 + m0 * j->K, j->K, (const uint16_t *)w, j->ldw, bias, c, ldc,
                                   j->acc);
             else
@@ -273,16 +282,24 @@ static void gemv_task(void *ctx, int64_t t, int thread) {
     gemv_cols(j, j->W, j->bias, j->C, j->ldc, n0, MT_MIN(j->nb, j->N - n0));
 }
 
-/* Rounds A to bf16 once when the bf16 dot product runs, with room for extra floats after it (the gated linear's
- * gate block); returns those floats, or NULL when extra is 0 or no scratch could be had. */
+/* Rounds A to bf16 once when the bf16 dot product runs, or packs it for the pairs kernel, with room for extra
+ * floats after it (the gated linear's gate block); returns those floats, or NULL when extra is 0 or no scratch
+ * could be had. */
 static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
     int T = mt_pool_threads(pool);
-    j->nb = MT_MAX((int64_t)16, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), 16));
     bool dot = j->wt == MT_BF16 && j->isa->gemv_bf16 && mt_cpu_bf16_dot_on() && j->K > 0;
-    size_t a16_bytes = 0, xbytes, bytes;
-    if (dot && !mt_mul_ok((size_t)(j->M * j->K), 2, &a16_bytes)) dot = false, a16_bytes = 0;
-    a16_bytes = MT_ROUND_UP(a16_bytes, 64);
-    if (!mt_mul_ok(extra, sizeof(float), &xbytes) || !mt_add_ok(a16_bytes, xbytes, &bytes)) return NULL;
+    /* one row stays on the plain GEMV, tuned for the bandwidth limit; from two rows the FMAs are the limit */
+    bool pairs = !dot && j->wt == MT_BF16 && j->isa->gemv_pairs && j->M >= 2 && j->K > 0;
+    /* the pairs kernel's tiles are 2, 3 or 4 W rows: a task of a multiple of 48 ends on no single-row tile */
+    int64_t q = pairs ? 48 : 16;
+    j->nb = MT_MAX(q, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), q));
+    size_t a_bytes = 0, xbytes, bytes;
+    if (dot && !mt_mul_ok((size_t)(j->M * j->K), 2, &a_bytes)) dot = false, a_bytes = 0;
+    int64_t blk = pairs ? 2 * (int64_t)j->isa->pair_lanes : 1;
+    if (pairs && !mt_mul_ok((size_t)(j->M * MT_ROUND_UP(j->K, blk)), sizeof(float), &a_bytes))
+        pairs = false, a_bytes = 0;
+    a_bytes = MT_ROUND_UP(a_bytes, 64);
+    if (!mt_mul_ok(extra, sizeof(float), &xbytes) || !mt_add_ok(a_bytes, xbytes, &bytes)) return NULL;
     char *s = bytes ? mt_cpu_scratch(bytes) : NULL;
     if (!s) return NULL;
     if (dot) {
@@ -290,7 +307,11 @@ static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
         for (int64_t m = 0; m < j->M; m++) j->isa->from_f32(j->K, j->A + m * j->lda, a16 + m * j->K, MT_BF16);
         j->A16 = a16;
     }
-    return extra ? (float *)(s + a16_bytes) : NULL;
+    if (pairs) {
+        j->isa->pack_pairs(j->M, j->K, j->A, j->lda, (float *)s);
+        j->AP = (const float *)s;
+    }
+    return extra ? (float *)(s + a_bytes) : NULL;
 }
 
 static void gemv_run(mt_pool *pool, gemv_job *j) {
@@ -303,7 +324,8 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
     if (mt_dtype_is_quant(wt) && mt_cpu_linear_quant(pool, M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate))
         return;
     const mt_cpu_isa *isa = mt_cpu_isa_get();
-    if (M >= 1 && M <= GEMV_BATCH_M && N > 0 && K > 0) {
+    /* quantized W left here (9+ rows, mt_cpu_linear_quant's GEMV stops at 8) takes the GEMM's dequantized panels */
+    if (M >= 1 && M <= GEMV_BATCH_M && N > 0 && K > 0 && !mt_dtype_is_quant(wt)) {
         gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = W, .wt = wt, .ldw = ldw,
                       .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
         gemv_run(pool, &g);

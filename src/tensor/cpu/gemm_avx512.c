@@ -227,6 +227,7 @@ static double read_sum(int64_t n, const float *x, float *out) {
 
 const mt_cpu_isa mt_cpu_isa_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = gemv, .gemv_m = 8,
+    .pair_lanes = 16, .pack_pairs = mt_avx512_pack_pairs, .gemv_pairs = mt_avx512_gemv_pairs,
     .ukr_bf16 = mt_avx512bf16_ukr, .pack_b_bf16 = mt_avx512bf16_pack_b, .gemv_bf16 = mt_avx512_gemv_bf16,
     .gemv_q = mt_avx512_gemv_q, .quant_act = mt_avx512_quant_act, .dequant = mt_avx512_dequant, .gemv_q_vnni = mt_avx512vnni_gemv_q, .dot = mt_avx2_dot, .axpy = mt_avx2_axpy,
     .scale = mt_avx2_scale,

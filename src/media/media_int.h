@@ -23,4 +23,9 @@ mt_status mt_media_decode_png(const uint8_t *data, size_t size, const char *what
 mt_status mt_media_decode_webp(const uint8_t *data, size_t size, const char *what, int64_t max_pixels,
                                mt_image *out, mt_err *err);
 
+/* mt_qwen_patchify_frame's loop with AVX-512 (qwen_patchify_avx512.c), for P <= 16: frame t % T of a (gh P) x
+ * (gw P) RGB picture into rows, the first pixel_values row of its temporal group. The same floats. */
+void mt_qwen_patchify_frame_avx512(const uint8_t *rgb, int64_t width, int64_t gh, int64_t gw, int64_t P, int64_t T,
+                                   int64_t M, int64_t t, const float lut[3][256], float *rows);
+
 #endif

@@ -12,6 +12,8 @@
 
 #include "base/file.h"
 #include "base/json.h"
+#include "media/media_int.h"
+#include "tensor/cpu/cpu.h"
 
 #define MAX_CFG_PIXELS ((int64_t)1 << 30)
 
@@ -257,6 +259,10 @@ void mt_qwen_patchify_frame(const mt_image *frame, int64_t f, const mt_qwen_prep
     const int64_t P = cfg->patch_size, T = cfg->temporal_patch_size, M = cfg->merge_size;
     const int64_t gh = frame->height / P, gw = frame->width / P, cols = 3 * T * P * P, t = f % T;
     float *row = pixel_values + (size_t)(f / T) * (size_t)(gh * gw) * (size_t)cols;
+    if (P <= 16 && mt_cpu_level_get() >= MT_CPU_AVX512) {
+        mt_qwen_patchify_frame_avx512(frame->rgb, frame->width, gh, gw, P, T, M, t, lut, row);
+        return;
+    }
     for (int64_t bh = 0; bh < gh / M; bh++)
         for (int64_t bw = 0; bw < gw / M; bw++)
             for (int64_t mh = 0; mh < M; mh++)

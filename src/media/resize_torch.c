@@ -28,8 +28,8 @@
  *
  * Speed (issue 13: 120 video frames per clip): output rows are made keeping only the few width-pass rows their
  * height taps read, so no float planes are allocated per image (video frames run on several threads at once, one
- * frame each: media/video_sample.h); on AVX2 CPUs the row kernels are resize_torch_avx2.c's, the same operations
- * per output value in vectors.
+ * frame each: media/video_sample.h); on AVX2 and AVX-512 CPUs the row kernels are resize_torch_avx2.c's and
+ * resize_torch_avx512.c's, the same operations per output value in vectors.
  *
  * Roundings that follow the compiled kernel, not its source: Debian's torch (like the x86-64 wheels) runs the
  * copy of this kernel built for AVX2 (-mavx2 -mfma), where GCC fused multiply-adds in the cubic and vectorised
@@ -130,6 +130,39 @@ static void row_horizontal(const uint8_t *src, int64_t in_w, int64_t r, const ta
     }
 }
 
+static void groups_free(mt_resize_h_groups *g) {
+    mt_free(g->taps);
+    mt_free(g->idx);
+    mt_free(g->kt);
+    *g = (mt_resize_h_groups){0};
+}
+
+/* The width taps t of out_w pixels regrouped sixteen by sixteen (resize_torch_int.h). False when out of memory. */
+static bool groups_make(const taps *t, int64_t out_w, mt_resize_h_groups *g) {
+    *g = (mt_resize_h_groups){.n = out_w / 16};
+    size_t nk;
+    if (!mt_mul_ok((size_t)out_w, (size_t)t->ksize, &nk) ||
+        !(g->taps = mt_calloc((size_t)g->n + 1, sizeof *g->taps)) ||
+        !(g->idx = mt_malloc_array((size_t)g->n * 16 + 1, sizeof *g->idx)) || !(g->kt = mt_calloc(nk, sizeof *g->kt))) {
+        groups_free(g);
+        return false;
+    }
+    for (int64_t x = 0; x < out_w; x++)
+        for (int64_t j = 0; j < t->ksize; j++) g->kt[j * out_w + x] = t->k[x * t->ksize + j];
+    for (int64_t q = 0; q < g->n; q++) {
+        const int64_t *b = t->bounds + 32 * q;
+        int64_t most = 0, u = unfused_end(b[1]);
+        bool alike = true;
+        for (int i = 0; i < 16; i++) {
+            most = MT_MAX(most, b[2 * i + 1]);
+            alike = alike && unfused_end(b[2 * i + 1]) == u;
+            g->idx[16 * q + i] = (int32_t)(b[2 * i] - b[0]);
+        }
+        g->taps[q] = alike && b[30] - b[0] + most <= 32 ? (int32_t)most : 0;
+    }
+    return true;
+}
+
 /* Clamped to [0, 255] and rounded half to even: adding 2^23 leaves no fraction bits, so the float addition rounds
  * to an integer as nearbyintf does (ties to even), and vectorises where nearbyintf is a call. */
 static void row_round(const float *src, size_t n, uint8_t *dst) {
@@ -144,14 +177,15 @@ typedef struct resize_job {
     const mt_image *src;
     int64_t w, h;
     const taps *th, *tv; /* NULL: that axis keeps its size */
+    const mt_resize_h_groups *groups; /* th for the AVX-512 width pass */
     uint8_t *dst;
     int64_t ring_rows;   /* width-pass rows kept: the most any output row's height taps read */
-    bool avx2;           /* the AVX2 row kernels (resize_torch_avx2.c), same bytes */
+    mt_cpu_level level;  /* which row kernels: resize_torch_avx2.c's and _avx512.c's give the same bytes */
 } resize_job;
 
 /* The floats of a resize: the ring of width-pass rows (each row_stride floats: 3 w and the one float past the end that
- * the AVX2 width pass writes), the output row, the source row as floats for the AVX2 width pass, and the ring
- * rows an output row reads. */
+ * the AVX2 width pass writes), the output row, the source row as floats for the SIMD width passes (with room for
+ * the AVX-512 one's planes), and the ring rows an output row reads. */
 typedef struct row_scratch {
     float *ring, *acc, *conv;
     const float **rows;
@@ -164,7 +198,10 @@ static void source_row(const resize_job *j, row_scratch *b, int64_t r, float *ds
     if (!j->th) {
         const uint8_t *s = src->rgb + (size_t)r * (size_t)j->w * 3;
         for (size_t i = 0; i < (size_t)j->w * 3; i++) dst[i] = (float)s[i];
-    } else if (j->avx2) {
+    } else if (j->level >= MT_CPU_AVX512) {
+        mt_resize_torch_row_h_avx512(src->rgb + (size_t)r * (size_t)src->width * 3, src->width, j->th->k,
+                                     j->th->ksize, j->th->bounds, j->w, j->groups, b->conv, dst);
+    } else if (j->level >= MT_CPU_AVX2) {
         mt_resize_torch_row_h_avx2(src->rgb + (size_t)r * (size_t)src->width * 3, src->width, j->th->k,
                                    j->th->ksize, j->th->bounds, j->w, b->conv, dst);
     } else {
@@ -175,7 +212,11 @@ static void source_row(const resize_job *j, row_scratch *b, int64_t r, float *ds
 /* The height taps k of one output row over the ring rows b->rows into b->acc. */
 static void row_vertical(const resize_job *j, row_scratch *b, const float *k, int64_t n) {
     const size_t n3 = (size_t)j->w * 3;
-    if (j->avx2) {
+    if (j->level >= MT_CPU_AVX512) {
+        mt_resize_torch_row_v_avx512(b->rows, k, n, n3, b->acc);
+        return;
+    }
+    if (j->level >= MT_CPU_AVX2) {
         mt_resize_torch_row_v_avx2(b->rows, k, n, n3, b->acc);
         return;
     }
@@ -191,6 +232,12 @@ static void row_vertical(const resize_job *j, row_scratch *b, const float *k, in
     }
 }
 
+static void row_round_best(const resize_job *j, const float *src, size_t n, uint8_t *dst) {
+    if (j->level >= MT_CPU_AVX512) mt_resize_torch_row_round_avx512(src, n, dst);
+    else if (j->level >= MT_CPU_AVX2) mt_resize_torch_row_round_avx2(src, n, dst);
+    else row_round(src, n, dst);
+}
+
 /* Every output row. The width pass of each source row is kept in a ring of ring_rows rows (the rows an output row
  * reads only move forward), so each is computed once and only a few rows of floats are held rather than planes.
  * The float operations of each output value are those of the whole-image passes, in the same order. False when
@@ -198,7 +245,7 @@ static void row_vertical(const resize_job *j, row_scratch *b, const float *k, in
 static bool resize_rows(const resize_job *j) {
     const size_t n3 = (size_t)j->w * 3;
     row_scratch b = {.row_stride = n3 + 4};
-    size_t floats = (size_t)j->ring_rows * b.row_stride + b.row_stride + (size_t)j->src->width * 3 + 4;
+    size_t floats = (size_t)j->ring_rows * b.row_stride + b.row_stride + (size_t)j->src->width * 6 + 192;
     b.ring = mt_malloc_array(floats, sizeof *b.ring);
     b.rows = mt_malloc_array((size_t)j->ring_rows, sizeof *b.rows);
     if (!b.ring || !b.rows) {
@@ -213,8 +260,7 @@ static bool resize_rows(const resize_job *j) {
         uint8_t *d = j->dst + (size_t)y * n3;
         if (!j->tv) {
             source_row(j, &b, y, b.acc);
-            if (j->avx2) mt_resize_torch_row_round_avx2(b.acc, n3, d);
-            else row_round(b.acc, n3, d);
+            row_round_best(j, b.acc, n3, d);
             continue;
         }
         int64_t lo = j->tv->bounds[2 * y], n = j->tv->bounds[2 * y + 1];
@@ -222,8 +268,7 @@ static bool resize_rows(const resize_job *j) {
         for (; next < lo + n; next++) source_row(j, &b, next, b.ring + (size_t)(next % j->ring_rows) * b.row_stride);
         for (int64_t t = 0; t < n; t++) b.rows[t] = b.ring + (size_t)((lo + t) % j->ring_rows) * b.row_stride;
         row_vertical(j, &b, j->tv->k + y * j->tv->ksize, n);
-        if (j->avx2) mt_resize_torch_row_round_avx2(b.acc, n3, d);
-        else row_round(b.acc, n3, d);
+        row_round_best(j, b.acc, n3, d);
     }
     mt_free(b.ring);
     mt_free(b.rows);
@@ -252,11 +297,16 @@ mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t 
     }
 
     taps th = {0}, tv = {0};
+    mt_resize_h_groups groups = {0};
+    const mt_cpu_level level = mt_cpu_level_get();
     mt_status st = need_h ? taps_make(in_w, w, &th, err) : MT_OK;
     if (!st && need_v) st = taps_make(in_h, h, &tv, err);
+    if (!st && need_h && level >= MT_CPU_AVX512 && !groups_make(&th, w, &groups))
+        st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for %lld x %lld filter taps", (long long)w,
+                        (long long)th.ksize);
     if (!st) {
         resize_job job = {.src = src, .w = w, .h = h, .th = need_h ? &th : NULL, .tv = need_v ? &tv : NULL,
-                          .dst = dst, .ring_rows = 1, .avx2 = mt_cpu_level_get() >= MT_CPU_AVX2};
+                          .groups = &groups, .dst = dst, .ring_rows = 1, .level = level};
         for (int64_t y = 0; need_v && y < h; y++) job.ring_rows = MT_MAX(job.ring_rows, tv.bounds[2 * y + 1]);
         if (!resize_rows(&job))
             st = mt_err_set(err, MT_ERR_NOMEM, "resize: out of memory for the float rows of %lldx%lld -> %lldx%lld",
@@ -264,6 +314,7 @@ mt_status mt_image_resize_bicubic_torch(const mt_image *src, int64_t w, int64_t 
     }
     taps_free(&th);
     taps_free(&tv);
+    groups_free(&groups);
     if (st) {
         mt_free(dst);
         return st;

@@ -5,8 +5,9 @@
  *
  * IN holds cases back to back, each int64 src_w, src_h, dst_w, dst_h (little-endian) then src_w * src_h * 3 RGB
  * bytes; OUT gets each case's dst_w * dst_h * 3 bytes in the same order, resized on the caller with the CPU's best
- * row kernels (AVX2 where it has them). Each case is resized a second time with the portable kernels
- * (MT_CPU_SCALAR), which must give the same bytes. Exits 1 (naming the case) when a resize fails, the two differ, or IN is short.
+ * row kernels. Each case is resized again with every lower level's kernels (AVX2, then the portable ones), which
+ * must give the same bytes; the levels that ran are printed. Exits 1 (naming the case) when a resize fails, two
+ * levels differ, or IN is short.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,31 +31,42 @@ int main(int argc, char **argv) {
     int rc = 0;
     int64_t head[4];
     const mt_cpu_level best = mt_cpu_level_get();
-    for (long n = 0; !rc && fread(head, sizeof head, 1, fi) == 1; n++) {
-        mt_image src = {.width = head[0], .height = head[1]}, dst = {0}, scalar = {0};
-        size_t bytes = (size_t)(head[0] * head[1] * 3);
+    long cases = 0;
+    for (; !rc && fread(head, sizeof head, 1, fi) == 1; cases++) {
+        mt_image src = {.width = head[0], .height = head[1]}, dst = {0};
+        size_t bytes = (size_t)(head[0] * head[1] * 3), out_bytes = (size_t)(head[2] * head[3] * 3);
         mt_err err;
         if (!(src.rgb = malloc(bytes)) || fread(src.rgb, 1, bytes, fi) != bytes) {
-            fprintf(stderr, "case %ld: short input\n", n);
+            fprintf(stderr, "case %ld: short input\n", cases);
             rc = 1;
         } else if (mt_image_resize_bicubic_torch(&src, head[2], head[3], &dst, &err) != MT_OK) {
-            fprintf(stderr, "case %ld: %s\n", n, err.msg);
-            rc = 1;
-        } else if (mt_cpu_set_level(MT_CPU_SCALAR),
-                   mt_image_resize_bicubic_torch(&src, head[2], head[3], &scalar, &err) != MT_OK) {
-            fprintf(stderr, "case %ld with the portable kernels: %s\n", n, err.msg);
-            rc = 1;
-        } else if (memcmp(scalar.rgb, dst.rgb, (size_t)(head[2] * head[3] * 3)) != 0) {
-            fprintf(stderr, "case %ld (%lldx%lld -> %lldx%lld): the portable kernels give other bytes\n", n,
-                    (long long)head[0], (long long)head[1], (long long)head[2], (long long)head[3]);
-            rc = 1;
-        } else if (fwrite(dst.rgb, 1, (size_t)(head[2] * head[3] * 3), fo) != (size_t)(head[2] * head[3] * 3)) {
+            fprintf(stderr, "case %ld: %s\n", cases, err.msg);
             rc = 1;
         }
+        for (int level = (int)best - 1; !rc && level >= MT_CPU_SCALAR; level--) {
+            mt_image other = {0};
+            mt_cpu_set_level((mt_cpu_level)level);
+            if (mt_image_resize_bicubic_torch(&src, head[2], head[3], &other, &err) != MT_OK) {
+                fprintf(stderr, "case %ld with the %s kernels: %s\n", cases, mt_cpu_level_name((mt_cpu_level)level),
+                        err.msg);
+                rc = 1;
+            } else if (memcmp(other.rgb, dst.rgb, out_bytes) != 0) {
+                fprintf(stderr, "case %ld (%lldx%lld -> %lldx%lld): the %s kernels give other bytes than the %s ones\n",
+                        cases, (long long)head[0], (long long)head[1], (long long)head[2], (long long)head[3],
+                        mt_cpu_level_name((mt_cpu_level)level), mt_cpu_level_name(best));
+                rc = 1;
+            }
+            mt_image_free(&other);
+            mt_cpu_set_level(best);
+        }
+        if (!rc && fwrite(dst.rgb, 1, out_bytes, fo) != out_bytes) rc = 1;
         free(src.rgb);
         mt_image_free(&dst);
-        mt_image_free(&scalar);
-        mt_cpu_set_level(best);
+    }
+    if (!rc) {
+        printf("resize_torch_ref: %ld cases, the same bytes from the kernels of", cases);
+        for (int level = (int)best; level >= MT_CPU_SCALAR; level--) printf(" %s", mt_cpu_level_name((mt_cpu_level)level));
+        printf("\n");
     }
     fclose(fi);
     return fclose(fo) != 0 || rc;

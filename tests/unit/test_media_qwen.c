@@ -1,7 +1,7 @@
 /* media/qwen_vision_pre: smart_resize values (from transformers' function run in Python), config loading and
  * validation (both key forms of the pixel bounds and their precedence, Qwen3-VL's published file, family defaults),
- * the patch layout of pixel_values, allocation failures. The PIL + numpy comparison of whole images lives in
- * tests/media/ref_media.py. */
+ * the patch layout of pixel_values, allocation failures, every patchify kernel path against the scalar one. The
+ * PIL + numpy comparison of whole images lives in tests/media/ref_media.py. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 
 #include "base/file.h"
 #include "check.h"
+#include "cpu_paths.h"
 #include "media/qwen_vision_pre.h"
 
 static void test_smart_resize(void) {
@@ -328,6 +329,43 @@ static void test_layout(void) {
     CHECK(bad == 0 && k > 1 && k < 30);
 }
 
+/* Every patchify path against the scalar loop, floats bit for bit: Qwen2-VL's patch 14, Qwen3-VL's 16 (a full
+ * vector), an odd 5, and one over the AVX-512 loop's 16 (scalar on every path); each temporal slot; random bytes. */
+static void test_patchify_paths(void) {
+    static const int64_t shapes[][3] = {{14, 2, 2}, {16, 2, 2}, {5, 2, 2}, {17, 2, 1}, {14, 1, 3}};
+    uint64_t seed = 7;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        mt_qwen_preproc_cfg cfg;
+        mt_qwen_preproc_cfg_default(&cfg);
+        cfg.patch_size = shapes[s][0];
+        cfg.temporal_patch_size = shapes[s][1];
+        cfg.merge_size = shapes[s][2];
+        const int64_t F = cfg.patch_size * cfg.merge_size, h = 3 * F, w = 5 * F, T = cfg.temporal_patch_size;
+        const size_t bytes = (size_t)(h * w * 3), floats = (size_t)(h * w * 3 * T) * 2;
+        uint8_t *rgb = malloc(bytes);
+        float *want = calloc(floats, sizeof *want), *got = calloc(floats, sizeof *got);
+        for (size_t i = 0; i < bytes; i++) rgb[i] = (uint8_t)((seed = seed * 6364136223846793005u + 1) >> 56);
+        mt_image frame = {w, h, rgb, NULL};
+        float lut[3][256];
+        mt_qwen_norm_table(&cfg, lut);
+        for (int p = 0; p < CPU_PATHS; p++) {
+            if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
+            float *out = p == CPU_PATH_SCALAR ? want : got;
+            memset(out, 0, floats * sizeof *out);
+            for (int64_t f = 0; f < 2 * T; f++) mt_qwen_patchify_frame(&frame, f, &cfg, lut, out);
+            if (p != CPU_PATH_SCALAR)
+                CHECK_MSG(memcmp(want, got, floats * sizeof *got) == 0, "patchify P %lld T %lld M %lld: path %s differs",
+                          (long long)shapes[s][0], (long long)shapes[s][1], (long long)shapes[s][2],
+                          cpu_path_names[p]);
+        }
+        cpu_path_leave();
+        free(rgb);
+        free(want);
+        free(got);
+    }
+    cpu_paths_report("test_media_qwen patchify", CPU_PATHS_NO_BF16);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/mt_test_media_qwen.XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -337,6 +375,7 @@ int main(void) {
     test_qwen3_vl_file();
     test_defaults();
     test_layout();
+    test_patchify_paths();
     rmdir(tmpdir);
     return check_report();
 }

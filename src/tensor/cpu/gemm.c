@@ -145,12 +145,12 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
         bool load = j->acc || pc > 0;
         for (int64_t ic = m0; ic < m1; ic += j->mc) {
             int64_t mc = MT_MIN(j->mc, m1 - ic);
-            for (int64_t jr = 0; jr < n1 - n0; jr += NR) {
-                int64_t nr = MT_MIN((int64_t)NR, n1 - n0 - jr);
-                const char *b = (const char *)bp + (size_t)((jr / NR) * ka * NR) * packed;
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    int64_t mr = MT_MIN((int64_t)MR, mc - ir);
-                    const char *a = ap + (size_t)((ic + ir) * ka) * packed;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+                int64_t mr = MT_MIN((int64_t)MR, mc - ir);
+                const char *a = ap + (size_t)((ic + ir) * ka) * packed;
+                for (int64_t jr = 0; jr < n1 - n0; jr += NR) {
+                    int64_t nr = MT_MIN((int64_t)NR, n1 - n0 - jr);
+                    const char *b = (const char *)bp + (size_t)((jr / NR) * ka * NR) * packed;
                     float *c = j->C + (ic + ir) * j->ldc + n0 + jr;
                     if (mr == MR && nr == NR) {
                         micro(j, ka, a, b, c, j->ldc, load);

@@ -143,6 +143,8 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
             isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb,
                         j->csb, bp);
         bool load = j->acc || pc > 0;
+        /* the bias goes on each tile after its last K block, while the tile is still in L1 */
+        const float *bias = j->bias && j->k1 == j->K && pc + KC >= j->k1 ? j->bias + n0 : NULL;
         for (int64_t ic = m0; ic < m1; ic += j->mc) {
             int64_t mc = MT_MIN(j->mc, m1 - ic);
             for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -154,19 +156,18 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
                     float *c = j->C + (ic + ir) * j->ldc + n0 + jr;
                     if (mr == MR && nr == NR) {
                         micro(j, ka, a, b, c, j->ldc, load);
-                        continue;
+                    } else {
+                        micro(j, ka, a, b, tile, NR, false);
+                        for (int64_t i = 0; i < mr; i++)
+                            for (int64_t x = 0; x < nr; x++)
+                                c[i * j->ldc + x] = load ? c[i * j->ldc + x] + tile[i * NR + x] : tile[i * NR + x];
                     }
-                    micro(j, ka, a, b, tile, NR, false);
-                    for (int64_t i = 0; i < mr; i++)
-                        for (int64_t x = 0; x < nr; x++)
-                            c[i * j->ldc + x] = load ? c[i * j->ldc + x] + tile[i * NR + x] : tile[i * NR + x];
+                    if (bias)
+                        for (int64_t i = 0; i < mr; i++) isa->axpy(nr, 1.0f, bias + jr, c + i * j->ldc);
                 }
             }
         }
     }
-    if (j->bias && j->k1 == j->K)
-        for (int64_t m = m0; m < m1; m++)
-            for (int64_t n = n0; n < n1; n++) j->C[m * j->ldc + n] += j->bias[n];
 }
 
 /* Zero K: C is the bias (or keeps itself) */

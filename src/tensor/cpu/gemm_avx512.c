@@ -37,6 +37,13 @@ static void ukr(int64_t kc, const float *a, int64_t rsa, const float *b, float *
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     const float *a0 = a, *a1 = a + rsa, *a2 = a + 2 * rsa, *a3 = a + 3 * rsa;
     const float *a4 = a + 4 * rsa, *a5 = a + 5 * rsa, *a6 = a + 6 * rsa, *a7 = a + 7 * rsa;
+    /* C is read after the k loop; between K blocks the tiles of a task's whole C range pass, which can be more than L2
+     * holds, so its lines are asked for now, to arrive while the loop runs */
+    if (load_c)
+        for (int i = 0; i < MR; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+        }
     for (int64_t k = 0; k < kc; k++, b += NR) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), t;
         ROW(0);

@@ -8,8 +8,13 @@
  *   | task | nb   | a thread owns columns [n0, n0+nb) (and rows [m0, m0+mb) when N is small) |
  *   | pc   | KC   | B[pc:pc+KC, n0:n0+nb] packed to f32 panels in per-thread scratch        |
  *   | ic   | MC   | rows of packed A that stay in L2                                        |
- *   | jr   | NR   | one B panel (KC x NR, 16 KB for AVX2) stays in L1                       |
- *   | ir   | MR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR]                    |
+ *   | ir   | MR   | one A micro-panel (MR x KC, 8 KB on AVX-512) stays in L1                |
+ *   | jr   | NR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR], B from L2         |
+ *
+ * ir runs outside jr: the B panels of a task (KC x nb) stream from L2 past an A micro-panel held in L1. The other
+ * order (a B panel of KC x NR held in L1, 32 KB on AVX-512, while A micro-panels stream) left B half of a 48 KB L1
+ * and ran at 78-82% of one core's FMA peak at M = 512 against 80-88% this way (PERFORMANCE.md, session 10); the
+ * micro-kernel alone, A in L1 and 512 KB of B from L2, runs at the peak.
  *
  * M <= 16 (decode, of up to 16 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
  * fly, threads over N. Up to the kernel's gemv_m rows (8 on AVX-512, with 32 registers; 4 elsewhere) one pass

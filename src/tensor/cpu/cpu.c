@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -29,6 +30,7 @@ static atomic_int g_bf16_dot = MT_BF16_DOT_AUTO;
 static pthread_once_t g_probe_once = PTHREAD_ONCE_INIT;
 static double g_bf16_ratio; /* vdpbf16ps over f32 FMA throughput on this core, measured once */
 static atomic_bool g_vnni = true;
+static int64_t g_l2_bytes;
 
 #if MT_X86
 static uint64_t xgetbv0(void) {
@@ -65,6 +67,8 @@ static void detect(void) {
         }
     }
 #endif
+    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); /* glibc reads it from CPUID; 0 or -1 where unknown */
+    g_l2_bytes = l2 > 0 ? (int64_t)l2 : (int64_t)1 << 20;
     mt_cpu_level want = g_best;
     const char *env = getenv("MT_CPU");
     if (env && strcmp(env, "scalar") == 0) want = MT_CPU_SCALAR;
@@ -91,6 +95,11 @@ const char *mt_cpu_env_problem(void) {
 mt_cpu_level mt_cpu_detect(void) {
     pthread_once(&g_once, detect);
     return g_best;
+}
+
+int64_t mt_cpu_l2_bytes(void) {
+    pthread_once(&g_once, detect);
+    return g_l2_bytes;
 }
 
 bool mt_cpu_has_avx512bf16(void) {

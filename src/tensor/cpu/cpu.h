@@ -39,6 +39,8 @@ typedef enum mt_cpu_level { MT_CPU_SCALAR = 0, MT_CPU_AVX2 = 1, MT_CPU_AVX512 = 
 
 /* The best level this CPU and OS support (AVX2 needs AVX2+FMA+F16C; AVX-512 needs F/BW/VL/DQ and OS zmm state). */
 mt_cpu_level mt_cpu_detect(void);
+/* One core's L2 cache in bytes (1 MiB where the system does not say): the GEMM sizes its B block by it. */
+int64_t mt_cpu_l2_bytes(void);
 /* True when the CPU has AVX-512-BF16 on top of the AVX-512 level. */
 /* Why MT_CPU (scalar, avx2, avx512 or best) or MT_BF16_DOT (0 or 1) was not understood or cannot be honoured, or
  * NULL: the kernels then run on the levels the CPU has, and a program should refuse to start. */

@@ -8,13 +8,14 @@
  *   | task | nb   | a thread owns columns [n0, n0+nb) (and rows [m0, m0+mb) when N is small) |
  *   | pc   | KC   | B[pc:pc+KC, n0:n0+nb] packed to f32 panels in per-thread scratch        |
  *   | ic   | MC   | rows of packed A that stay in L2                                        |
- *   | ir   | MR   | one A micro-panel (MR x KC, 8 KB on AVX-512) stays in L1                |
+ *   | ir   | MR   | one A micro-panel (MR x KC, 16 KB on AVX-512) stays in L1               |
  *   | jr   | NR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR], B from L2         |
  *
- * ir runs outside jr: the B panels of a task (KC x nb) stream from L2 past an A micro-panel held in L1. The other
- * order (a B panel of KC x NR held in L1, 32 KB on AVX-512, while A micro-panels stream) left B half of a 48 KB L1
- * and ran at 78-82% of one core's FMA peak at M = 512 against 80-88% this way (PERFORMANCE.md, session 10); the
- * micro-kernel alone, A in L1 and 512 KB of B from L2, runs at the peak.
+ * ir runs outside jr: the B panels of a task (KC x nb, at most half of L2: nb shrinks on small-L2 CPUs) stream from
+ * L2 past an A micro-panel held in L1. The other order (a B panel held in L1 while A micro-panels stream; 32 KB of a
+ * 48 KB L1 at KC = 256) ran at 78-82% of one core's FMA peak at M = 512; this order at KC = 256 at 80-88%, and at
+ * KC = 512 (C read and written half as often) at 88-91% (PERFORMANCE.md, session 10). The micro-kernel alone, A in
+ * L1 and 512 KB of B from L2, runs at the peak.
  *
  * M <= 16 (decode, of up to 16 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
  * fly, threads over N. Up to the kernel's gemv_m rows (8 on AVX-512, with 32 registers; 4 elsewhere) one pass
@@ -28,7 +29,7 @@
 /* Up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV path; a kernel that streams fewer
  * rows at once (isa->gemv_m, GEMV_MAX_M for the bf16 dot) runs over each L2-sized slice of W once per group of
  * rows, so W still comes from DRAM once. */
-enum { KC = 256, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_SLICE_BYTES = 256 << 10 };
+enum { KC = 512, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_SLICE_BYTES = 256 << 10 };
 
 /* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
 #define APACK_MAX_BYTES ((size_t)16 << 20)
@@ -194,7 +195,9 @@ static int64_t gemm_plan(mt_pool *pool, gemm_job *j, size_t extra, float **extra
     /* About four tasks per thread for balance; rows are split too only when columns alone give too few tasks,
      * since every row split packs B once more. */
     int64_t want = 4 * (int64_t)T;
-    j->nb = MT_MIN((int64_t)NB_MAX, MT_ROUND_UP((j->N + want - 1) / want, NR));
+    /* a task's packed B (KC x nb floats) streams past the A micro-panels from L2, so it takes at most half of it */
+    int64_t nb_l2 = MT_MAX(NR, mt_cpu_l2_bytes() / 2 / (KC * (int64_t)sizeof(float)) / NR * NR);
+    j->nb = MT_MIN(MT_MIN((int64_t)NB_MAX, nb_l2), MT_ROUND_UP((j->N + want - 1) / want, NR));
     j->n_chunks = (j->N + j->nb - 1) / j->nb;
     int64_t m_chunks = j->n_chunks >= 2 * (int64_t)T ? 1 : (2 * (int64_t)T + j->n_chunks - 1) / j->n_chunks;
     j->mb = MT_ROUND_UP((j->M + m_chunks - 1) / m_chunks, MR);

@@ -108,10 +108,11 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
  * (false), which packs its B panels from W with mt_cpu_pack_b_quant. */
 bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
-/* The GEMM's B panels (pack_b's layout) from quantized W (row j at W + j * mt_dtype_row_bytes(wt, ldw)): columns
- * [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as isa->dequant does; k0 and kc multiples of the block. */
+/* The GEMM's B panels (pack_b's layout) from quantized W of N rows (row j at W + j * mt_dtype_row_bytes(wt, ldw),
+ * or in its group of 8 for the interleaved types): columns [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as
+ * isa->dequant does; k0 and kc multiples of the block. */
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
-                         int64_t k0, int64_t n0, float *dst);
+                         int64_t N, int64_t k0, int64_t n0, float *dst);
 /* C (+)= A W^T + bias one block of W at a time, for when no scratch memory can be had. */
 void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool acc);
@@ -119,6 +120,9 @@ void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float 
  * contiguous; then per block its scale 8 times (a vector load gives a block's, or two blocks', lanes their scale);
  * then per block scale * sum of its values, 8 times (for Q4_0's -8 offset). Bytes of such a row: */
 static inline size_t mt_q8_0_act_bytes(int64_t k) { return (size_t)k * 3; }
+/* For Q8_0_R8 weights the row goes on with 128 * (sum of the block's values) per block, one int32 each: the + 128 of
+ * the interleaved codes (tensor/quant.h) taken off in integers. Bytes of such a row: */
+static inline size_t mt_q8_0_r8_act_bytes(int64_t k) { return mt_q8_0_act_bytes(k) + (size_t)(k / 32) * 4; }
 /* The quantized GEMV kernels per instruction set (gemv_quant_*.c). */
 void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
                           mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);

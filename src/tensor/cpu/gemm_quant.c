@@ -178,7 +178,19 @@ void mt_cpu_quant_act_scalar(int64_t k, const float *x, void *y, mt_dtype wt) {
     else mt_quantize_row_q8_0(x, y, k);
 }
 
-void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt) { mt_dequantize_row(wt, x, y, k); }
+void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt) {
+    if (wt != MT_Q8_0_R8) {
+        mt_dequantize_row(wt, x, y, k);
+        return;
+    }
+    const mt_block_q8_0_r8 *g = x;
+    for (int64_t b = 0; b < k / MT_QK8_0; b++)
+        for (int r = 0; r < 8; r++) {
+            float d = mt_f16_to_f32(g[b].d[r]);
+            for (int c = 0; c < 8; c++)
+                for (int l = 0; l < 4; l++) y[r * k + b * MT_QK8_0 + 4 * c + l] = (float)(int8_t)(g[b].qs[c][r][l] ^ 0x80) * d;
+        }
+}
 
 typedef struct qgemv_job {
     void (*kernel)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
@@ -237,7 +249,14 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
             int64_t kk = MT_MIN((int64_t)PACK_KC, kc - k);
             const char *src = (const char *)W + (size_t)(n0 + r0) * wrow + (size_t)((k0 + k) / blk) * bb;
             for (int64_t r = 0; r < rows; r++) {
-                if (wt == MT_Q4_K_R8 || wt == MT_Q8_0_R8)
+                int64_t j = n0 + r0 + r;
+                if (wt == MT_Q8_0_R8 && j % 8 == 0 && r + 8 <= rows && j + 8 <= N / 8 * 8) {
+                    /* a whole group at once: taken back a block at a time, prefill of 16 rows ran 65% slower than
+                     * Q8_0's (2048 x 2048, one thread: 2.6 -> 4.3 ms) */
+                    isa->dequant(kk, (const mt_block_q8_0_r8 *)((const char *)W + (size_t)j * wrow) + (k0 + k) / blk,
+                                 tmp + r * kk, MT_Q8_0_R8);
+                    r += 7;
+                } else if (wt == MT_Q4_K_R8 || wt == MT_Q8_0_R8)
                     dequant_r8(isa, W, wt, wrow, N, n0 + r0 + r, (k0 + k) / blk, kk / blk, tmp + r * kk);
                 else
                     isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);

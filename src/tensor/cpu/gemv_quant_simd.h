@@ -694,6 +694,29 @@ __attribute__((optimize("fp-contract=off"))) static void qk_store_q4_K(__m256i q
 /* The floats mt_dequantize_row gives, 8 at a time. */
 static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
+    if (wt == MT_Q8_0_R8) {
+        /* a group: per 32 bytes 4 values of each row, rows 2t and 2t + 1 converted together */
+        const mt_block_q8_0_r8 *g = x;
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        for (int64_t b = 0; b < k / MT_QK8_0; b++) {
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[b].d)), dp[4];
+            for (int t = 0; t < 4; t++)
+                dp[t] = _mm256_permutevar8x32_ps(d, _mm256_setr_epi32(2 * t, 2 * t, 2 * t, 2 * t, 2 * t + 1, 2 * t + 1,
+                                                                      2 * t + 1, 2 * t + 1));
+            for (int c = 0; c < 8; c++) {
+                __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)g[b].qs[c]), flip);
+                __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+                __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+                for (int t = 0; t < 4; t++) {
+                    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[t])), dp[t]);
+                    float *yr = y + 2 * t * k + b * MT_QK8_0 + 4 * c;
+                    _mm_storeu_ps(yr, _mm256_castps256_ps128(v));
+                    _mm_storeu_ps(yr + k, _mm256_extractf128_ps(v, 1));
+                }
+            }
+        }
+        return;
+    }
     if (wt == MT_Q8_0 || wt == MT_Q4_0) {
         for (int64_t b = 0; b < k / 32; b++, y += 32) {
             float d;

@@ -1,4 +1,5 @@
-/* tensor/cpu: linear layers with block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K; tensor/quant.h), as ggml runs them.
+/* tensor/cpu: linear layers with block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K; tensor/quant.h), as ggml runs them,
+ * and the interleaved Q4_K_R8 / Q8_0_R8 a model loads its Q4_K / Q8_0 linears as.
  *
  *   | M        | path                                                                                       |
  *   |----------|--------------------------------------------------------------------------------------------|

@@ -252,7 +252,7 @@ struct mt_model {
     const char *projector_prefix; /* a projector outside the vision prefix, or NULL */
     mt_tokenizer *tok;               /* NULL when the folder has no tokenizer.json */
     mt_chat_template *chat_template; /* the folder's, else the composition's default, else NULL */
-    void **owned;                    /* f32 copies of small weights (norms, biases), Q4_K_R8 / Q8_0_R8 copies of linears */
+    void **owned;                    /* f32 copies of small weights (norms, biases), R8 copies of linears */
     size_t n_owned, cap_owned;
     mt_weight *weights; /* every checkpoint tensor the model reads, in load order */
     size_t n_weights, cap_weights;

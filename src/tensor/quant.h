@@ -118,7 +118,8 @@ void mt_dequantize_row_q4_0(const mt_block_q4_0 *x, float *y, int64_t n);
 void mt_dequantize_row_q4_K(const mt_block_q4_K *x, float *y, int64_t n);
 void mt_dequantize_row_q6_K(const mt_block_q6_K *x, float *y, int64_t n);
 void mt_dequantize_row_q8_K(const mt_block_q8_K *x, float *y, int64_t n);
-/* Either of the above by dtype (a quantized one; not Q4_K_R8 or Q8_0_R8, whose rows are not apart: nothing is written). */
+/* Either of the above by dtype (a quantized one; not Q4_K_R8 or Q8_0_R8, whose rows are not apart: nothing is
+ * written). */
 void mt_quantize_row(mt_dtype t, const float *x, void *y, int64_t n);
 void mt_dequantize_row(mt_dtype t, const void *x, float *y, int64_t n);
 

@@ -189,7 +189,8 @@ void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt) {
         for (int r = 0; r < 8; r++) {
             float d = mt_f16_to_f32(g[b].d[r]);
             for (int c = 0; c < 8; c++)
-                for (int l = 0; l < 4; l++) y[r * k + b * MT_QK8_0 + 4 * c + l] = (float)(int8_t)(g[b].qs[c][r][l] ^ 0x80) * d;
+                for (int l = 0; l < 4; l++)
+                    y[r * k + b * MT_QK8_0 + 4 * c + l] = (float)(int8_t)(g[b].qs[c][r][l] ^ 0x80) * d;
         }
 }
 
@@ -258,7 +259,7 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
                                  tmp + r * kk, MT_Q8_0_R8);
                     r += 7;
                 } else if (wt == MT_Q4_K_R8 || wt == MT_Q8_0_R8)
-                    dequant_r8(isa, W, wt, wrow, N, n0 + r0 + r, (k0 + k) / blk, kk / blk, tmp + r * kk);
+                    dequant_r8(isa, W, wt, wrow, N, j, (k0 + k) / blk, kk / blk, tmp + r * kk);
                 else
                     isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);
             }

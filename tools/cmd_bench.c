@@ -549,6 +549,7 @@ static mt_status bench_rollouts(bench *b, int64_t L, int64_t D, mt_err *err) {
 typedef struct lin_case {
     const mt_st_tensor *ws[MAX_ROTATE];
     int n;
+    bool rows_read; /* a table read by rows too (a tied LM head): the model keeps the file's layout */
 } lin_case;
 
 /* Times mt_cpu_linear over M rows of random input, calls cycling through ws[0..calls) (weights of dtype wt, bytes
@@ -609,7 +610,7 @@ static mt_status repack_copy(const void *q, mt_dtype type, int64_t N, int64_t K,
  * layers as QUANT_ROTATE_BYTES holds. */
 static mt_status bench_linear(bench *b, const char *label, const lin_case *c, int64_t M, mt_err *err) {
     int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
-    mt_dtype type = c->ws[0]->dtype, run = loaded_type(type, N);
+    mt_dtype type = c->ws[0]->dtype, run = c->rows_read ? type : loaded_type(type, N);
     const void *ws[MAX_ROTATE];
     void *own[MAX_ROTATE] = {0};
     int n = M <= 4 ? c->n : 1;
@@ -717,6 +718,7 @@ static mt_status bench_linears(bench *b, mt_err *err) {
     if (!st && head && head->ndim == 2) {
         static lin_case c;
         c.ws[0] = head, c.n = 1;
+        c.rows_read = ends_with(head->name, "embed_tokens.weight");
         st = bench_linear(b, "LM head", &c, 1, err);
         for (size_t k = 0; k < MT_ARRAY_LEN(bench_quant_types) && !st && !mt_dtype_is_quant(head->dtype); k++)
             st = bench_linear_quant(b, "LM head", &c, bench_quant_types[k], err);

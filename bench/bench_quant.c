@@ -1,4 +1,5 @@
-/* bench_quant: linear layers with block-quantized weights (Q8_0, Q4_0, Q4_K, Q4_K_R8 (Q4_K as a model loads it), Q6_K) on every kernel level this CPU has,
+/* bench_quant: linear layers with block-quantized weights (Q8_0, Q8_0_R8 and Q4_K_R8 (Q8_0 and Q4_K as a model loads
+ * them), Q4_0, Q4_K, Q6_K) on every kernel level this CPU has,
  * VNNI off and on: decode (M = 1, 4, 8) as GB/s of weight bytes against the measured read bandwidth, prefill as
  * GFLOP/s against the f32 peak, with the bf16 GEMV of the same shape as the yardstick.
  *
@@ -134,10 +135,10 @@ int main(int argc, char **argv) {
         s = s * 1664525u + 1013904223u;
         wf[i] = (float)(s >> 8) / (float)(1u << 24) - 0.5f;
     }
-    const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q4_K_R8, MT_Q6_K};
+    const mt_dtype types[] = {MT_Q8_0, MT_Q8_0_R8, MT_Q4_0, MT_Q4_K, MT_Q4_K_R8, MT_Q6_K};
     if (shapes) {
         const int64_t shape[4][2] = {{2048, 2048}, {11008, 2048}, {2048, 11008}, {151936, 2048}};
-        const mt_dtype st[] = {MT_BF16, MT_Q8_0, MT_Q4_K, MT_Q4_K_R8, MT_Q6_K};
+        const mt_dtype st[] = {MT_BF16, MT_Q8_0, MT_Q8_0_R8, MT_Q4_K, MT_Q4_K_R8, MT_Q6_K};
         const char *lv = mt_cpu_level_name(mt_cpu_detect());
         for (int m = 1; m <= 8; m += 7)
             for (int sh = 0; sh < 4; sh++)

@@ -549,6 +549,7 @@ static mt_status bench_rollouts(bench *b, int64_t L, int64_t D, mt_err *err) {
 typedef struct lin_case {
     const mt_st_tensor *ws[MAX_ROTATE];
     int n;
+    bool rows_read; /* a table read by rows too (a tied LM head): the model keeps the file's layout */
 } lin_case;
 
 /* Times mt_cpu_linear over M rows of random input, calls cycling through ws[0..calls) (weights of dtype wt, bytes
@@ -581,18 +582,52 @@ static mt_status time_linear(bench *b, const char *name, int64_t M, int64_t N, i
     return MT_OK;
 }
 
-static mt_status bench_linear(bench *b, const char *label, const lin_case *c, int64_t M, mt_err *err) {
-    int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
-    const void *ws[MAX_ROTATE];
-    for (int i = 0; i < c->n; i++) ws[i] = c->ws[i]->data;
-    char name[160];
-    snprintf(name, sizeof name, "linear M=%lld N=%lld K=%lld %s", (long long)M, (long long)N, (long long)K, label);
-    return time_linear(b, name, M, N, K, ws, M <= 4 ? c->n : 1, c->ws[0]->dtype, c->ws[0]->nbytes, err);
-}
-
 /* Rotated layers a quantized copy may take: enough bytes to stream from DRAM, not so many that quantizing them
  * (Q4_K's scale search is the slow one) dominates the run. */
 #define QUANT_ROTATE_BYTES ((size_t)192 << 20)
+
+/* The layout a model runs a linear of this file type and rows in (mt_weights_repack), or the type itself. */
+static mt_dtype loaded_type(mt_dtype type, int64_t N) {
+    if (type == MT_Q4_K && N % 8 == 0) return MT_Q4_K_R8;
+    if (type == MT_Q8_0 && N >= 8) return MT_Q8_0_R8;
+    return type;
+}
+
+/* *out: a new interleaved copy (loaded_type's) of q, N x K of type, as mt_weights_repack makes it. */
+static mt_status repack_copy(const void *q, mt_dtype type, int64_t N, int64_t K, void **out, mt_err *err) {
+    void *r8 = mt_malloc(mt_dtype_row_bytes(type, K) * (size_t)N);
+    if (!r8) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    mt_status st = type == MT_Q4_K ? mt_repack_q4_K_r8(q, N, K, r8, err) : mt_repack_q8_0_r8(q, N, K, r8, err);
+    if (st) {
+        mt_free(r8);
+        return st;
+    }
+    *out = r8;
+    return MT_OK;
+}
+
+/* A quantized file's linears are timed in the layout the model runs them in: interleaved copies of as many rotated
+ * layers as QUANT_ROTATE_BYTES holds. */
+static mt_status bench_linear(bench *b, const char *label, const lin_case *c, int64_t M, mt_err *err) {
+    int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
+    mt_dtype type = c->ws[0]->dtype, run = c->rows_read ? type : loaded_type(type, N);
+    const void *ws[MAX_ROTATE];
+    void *own[MAX_ROTATE] = {0};
+    int n = M <= 4 ? c->n : 1;
+    mt_status st = MT_OK;
+    if (run != type) n = (int)MT_MAX((size_t)1, MT_MIN((size_t)n, QUANT_ROTATE_BYTES / c->ws[0]->nbytes));
+    for (int i = 0; i < n && !st; i++) {
+        ws[i] = c->ws[i]->data;
+        if (run == type) continue;
+        st = repack_copy(c->ws[i]->data, type, N, K, &own[i], err);
+        ws[i] = own[i];
+    }
+    char name[160];
+    snprintf(name, sizeof name, "linear M=%lld N=%lld K=%lld %s", (long long)M, (long long)N, (long long)K, label);
+    if (!st) st = time_linear(b, name, M, N, K, ws, n, run, c->ws[0]->nbytes, err);
+    for (int i = 0; i < n; i++) mt_free(own[i]);
+    return st;
+}
 
 /* The decode linear (M = 1) with the weights quantized as GGUF holds them: each rotated layer's weight quantized in
  * memory first, then timed as bench_linear times the model's own. */
@@ -612,15 +647,16 @@ static mt_status bench_linear_quant(bench *b, const char *label, const lin_case 
             st = mt_quantize(type, row, 1, K, (char *)q[i] + (size_t)r * mt_dtype_row_bytes(type, K), err);
         }
     }
-    /* Q4_K as a model loads it for its linears (mt_weights_repack) */
-    if (type == MT_Q4_K && N % 8 == 0) {
-        void *r8 = NULL;
+    /* as a model loads it for its linears (mt_weights_repack) */
+    if (loaded_type(type, N) != type) {
         for (int i = 0; i < n && !st; i++) {
-            if (!(r8 = mt_malloc(bytes))) st = mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-            else if (!(st = mt_repack_q4_K_r8(q[i], N, K, r8, err))) memcpy(q[i], r8, bytes);
-            mt_free(r8);
+            void *r8 = NULL;
+            if (!(st = repack_copy(q[i], type, N, K, &r8, err))) {
+                mt_free(q[i]);
+                q[i] = r8;
+            }
         }
-        type = MT_Q4_K_R8;
+        type = loaded_type(type, N);
     }
     if (!st) {
         char name[160];
@@ -682,6 +718,7 @@ static mt_status bench_linears(bench *b, mt_err *err) {
     if (!st && head && head->ndim == 2) {
         static lin_case c;
         c.ws[0] = head, c.n = 1;
+        c.rows_read = ends_with(head->name, "embed_tokens.weight");
         st = bench_linear(b, "LM head", &c, 1, err);
         for (size_t k = 0; k < MT_ARRAY_LEN(bench_quant_types) && !st && !mt_dtype_is_quant(head->dtype); k++)
             st = bench_linear_quant(b, "LM head", &c, bench_quant_types[k], err);

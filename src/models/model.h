@@ -252,7 +252,7 @@ struct mt_model {
     const char *projector_prefix; /* a projector outside the vision prefix, or NULL */
     mt_tokenizer *tok;               /* NULL when the folder has no tokenizer.json */
     mt_chat_template *chat_template; /* the folder's, else the composition's default, else NULL */
-    void **owned;                    /* f32 copies of small weights (norms, biases), Q4_K_R8 copies of Q4_K linears */
+    void **owned;                    /* f32 copies of small weights (norms, biases), R8 copies of linears */
     size_t n_owned, cap_owned;
     mt_weight *weights; /* every checkpoint tensor the model reads, in load order */
     size_t n_weights, cap_weights;
@@ -299,7 +299,8 @@ int64_t mt_weight_first_nonfinite(const mt_weight *w, float *value);
 mt_weight *mt_weight_find(const mt_model *m, const char *name);
 void mt_weights_release(mt_model *m);
 /* Every Q4_K weight read as one whole linear layer (no embedding table, tied head or row views), with rows in groups
- * of 8, to an owned Q4_K_R8 copy (tensor/quant.h) that its module tensor then reads. MT_ERR_NOMEM naming the weight. */
+ * of 8, to an owned Q4_K_R8 copy (tensor/quant.h) that its module tensor then reads; every such Q8_0 weight of 8 rows
+ * or more to a Q8_0_R8 copy. MT_ERR_NOMEM naming the weight. */
 mt_status mt_weights_repack(mt_model *m, mt_err *err);
 /* Adds out as a use of the checkpoint tensor name (mt_weight_matrix and mt_weight_vector call it). */
 mt_status mt_weight_register(mt_model *m, const char *name, mt_tensor *out, mt_err *err);

@@ -143,22 +143,28 @@ void mt_weights_release(mt_model *m) {
 }
 
 /* The Q4_K_R8 GEMV keeps 8 rows in the 8 lanes and needs no scale shuffles or horizontal sums: from L2 it runs about
- * twice Q4_K's rate (docs/PERFORMANCE.md), enough for decode of a Q4_K file to be bound by memory, not arithmetic. The
- * copy takes the mapped bytes' place as what the model reads; its rows move, so only a weight read whole, as a
- * linear, may change layout (the embedding reads a row at a time, a split linear may start at any row). */
+ * twice Q4_K's rate (docs/PERFORMANCE.md), enough for decode of a Q4_K file to be bound by memory, not arithmetic;
+ * Q8_0_R8 likewise drops Q8_0's sign trick and horizontal sums (one vpdpbusd per 4 weights of 8 rows). The copy takes
+ * the mapped bytes' place as what the model reads; its rows move, so only a weight read whole, as a linear, may change
+ * layout (the embedding reads a row at a time, a split linear may start at any row). Q8_0_R8 takes any number of rows
+ * of 8 or more (the last rows % 8 stay Q8_0 in place); Q4_K_R8 has no such tail and needs a multiple of 8. */
 mt_status mt_weights_repack(mt_model *m, mt_err *err) {
     for (size_t i = 0; i < m->n_weights; i++) {
         mt_weight *w = &m->weights[i];
         mt_tensor *t = w->n_uses == 1 ? w->uses[0].t : NULL;
-        if (!t || !w->linear || &w->linear->w != t || t->dtype != MT_Q4_K || t->ndim != 2 || t->device != 0 ||
-            t->shape[0] % 8 != 0 || t->stride[0] != t->shape[1] || t->shape[1] % MT_QK_K != 0)
+        if (!t || !w->linear || &w->linear->w != t || t->ndim != 2 || t->device != 0 || t->stride[0] != t->shape[1])
             continue;
+        mt_dtype to;
+        if (t->dtype == MT_Q4_K && t->shape[0] % 8 == 0 && t->shape[1] % MT_QK_K == 0) to = MT_Q4_K_R8;
+        else if (t->dtype == MT_Q8_0 && t->shape[0] >= 8 && t->shape[1] % MT_QK8_0 == 0) to = MT_Q8_0_R8;
+        else continue;
         if (!mt_grow((void **)&m->owned, &m->cap_owned, m->n_owned + 1, sizeof *m->owned))
             return mt_err_set(err, MT_ERR_NOMEM, "out of memory repacking \"%s\"", w->name);
-        size_t bytes = mt_dtype_row_bytes(MT_Q4_K, t->shape[1]) * (size_t)t->shape[0];
+        size_t bytes = mt_dtype_row_bytes(t->dtype, t->shape[1]) * (size_t)t->shape[0];
         void *p = mt_malloc_aligned(bytes);
         if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory repacking \"%s\" (%zu bytes)", w->name, bytes);
-        mt_status st = mt_repack_q4_K_r8(t->data, t->shape[0], t->shape[1], p, err);
+        mt_status st = to == MT_Q4_K_R8 ? mt_repack_q4_K_r8(t->data, t->shape[0], t->shape[1], p, err)
+                                        : mt_repack_q8_0_r8(t->data, t->shape[0], t->shape[1], p, err);
         if (st) {
             mt_free(p);
             return st;
@@ -168,7 +174,7 @@ mt_status mt_weights_repack(mt_model *m, mt_err *err) {
          * mapped read-only; a tensor the source joined or copied is its own memory and stays) */
         if (mt_gguf_source_maps(m->gguf, t->data, bytes)) mt_file_drop_pages(t->data, bytes);
         t->data = p;
-        t->dtype = MT_Q4_K_R8;
+        t->dtype = to;
     }
     return MT_OK;
 }

@@ -7,7 +7,8 @@
  *
  * Q4_K_R8 is Q4_K with 8 rows interleaved (tensor/quant.h draws it): made from Q4_K at load for linear weights, never
  * read from or written to a file. Its rows are not apart: a matrix of it has a multiple of 8 rows, and a view of it
- * starts on a multiple of 8; row_bytes is still bytes per row (8 rows take 8 * row_bytes). */
+ * starts on a multiple of 8; row_bytes is still bytes per row (8 rows take 8 * row_bytes). Q8_0_R8 is Q8_0 so
+ * interleaved, likewise made at load, with any number of rows: the last rows % 8 stay plain Q8_0 in their places. */
 #ifndef MT_DTYPE_H
 #define MT_DTYPE_H
 
@@ -27,12 +28,13 @@ typedef enum mt_dtype {
     MT_Q4_K,
     MT_Q6_K,
     MT_Q4_K_R8,
+    MT_Q8_0_R8,
     MT_DTYPE_COUNT
 } mt_dtype;
 
 /* Bytes of one element; 0 for the block-quantized types. */
 static inline size_t mt_dtype_size(mt_dtype t) {
-    static const size_t sizes[] = {4, 2, 2, 4, 8, 1, 0, 0, 0, 0, 0};
+    static const size_t sizes[] = {4, 2, 2, 4, 8, 1, 0, 0, 0, 0, 0, 0};
     return sizes[t];
 }
 
@@ -40,11 +42,11 @@ static inline bool mt_dtype_is_quant(mt_dtype t) { return t >= MT_Q8_0 && t < MT
 
 /* Elements per block (1 for the plain types) and bytes per block. */
 static inline int64_t mt_dtype_block_elems(mt_dtype t) {
-    static const int64_t elems[] = {1, 1, 1, 1, 1, 1, 32, 32, 256, 256, 256};
+    static const int64_t elems[] = {1, 1, 1, 1, 1, 1, 32, 32, 256, 256, 256, 32};
     return elems[t];
 }
 static inline size_t mt_dtype_block_bytes(mt_dtype t) {
-    static const size_t bytes[] = {4, 2, 2, 4, 8, 1, 34, 18, 144, 210, 144};
+    static const size_t bytes[] = {4, 2, 2, 4, 8, 1, 34, 18, 144, 210, 144, 34};
     return bytes[t];
 }
 /* Bytes of a row of n elements; n must be a multiple of mt_dtype_block_elems(t). */

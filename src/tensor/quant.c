@@ -402,6 +402,32 @@ mt_status mt_repack_q4_K_r8(const void *src, int64_t rows, int64_t n, void *dst,
     return MT_OK;
 }
 
+/* One group of 8 Q8_0 rows (rows rb bytes apart) to its Q8_0_R8 blocks. */
+static void repack_group_q8_0(const char *src, size_t rb, int64_t nb, mt_block_q8_0_r8 *dst) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < 8; r++) {
+            const mt_block_q8_0 *x = (const mt_block_q8_0 *)(src + (size_t)r * rb) + b;
+            dst[b].d[r] = x->d;
+            for (int c = 0; c < 8; c++)
+                for (int j = 0; j < 4; j++) dst[b].qs[c][r][j] = (uint8_t)x->qs[4 * c + j] ^ 0x80;
+        }
+}
+
+mt_status mt_repack_q8_0_r8(const void *src, int64_t rows, int64_t n, void *dst, mt_err *err) {
+    if (rows <= 0)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "repack Q8_0_R8: %lld rows, not positive", (long long)rows);
+    if (n <= 0 || n % MT_QK8_0 != 0)
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "repack Q8_0_R8: row length %lld is not a positive multiple of %d",
+                          (long long)n, MT_QK8_0);
+    size_t rb = mt_dtype_row_bytes(MT_Q8_0, n);
+    int64_t full = rows / 8 * 8;
+    for (int64_t g = 0; g < rows / 8; g++)
+        repack_group_q8_0((const char *)src + (size_t)g * 8 * rb, rb, n / MT_QK8_0,
+                          (mt_block_q8_0_r8 *)((char *)dst + (size_t)g * 8 * rb));
+    memcpy((char *)dst + (size_t)full * rb, (const char *)src + (size_t)full * rb, (size_t)(rows - full) * rb);
+    return MT_OK;
+}
+
 static mt_status check_finite(mt_dtype t, const float *xr, int64_t r, int64_t n, mt_err *err) {
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(xr[i]))
@@ -431,11 +457,23 @@ mt_status mt_quantize(mt_dtype t, const float *x, int64_t rows, int64_t n, void 
         mt_free(tmp);
         return st;
     }
+    mt_dtype rt = t == MT_Q8_0_R8 ? MT_Q8_0 : t;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         if ((st = check_finite(t, xr, r, n, err)) != MT_OK) return st;
-        mt_quantize_row(t, xr, (char *)dst + (size_t)r * rb, n);
+        mt_quantize_row(rt, xr, (char *)dst + (size_t)r * rb, n);
     }
+    if (t != MT_Q8_0_R8) return MT_OK;
+    /* Q8_0 rows in place, then each group through a copy of its 8 rows */
+    char *tmp = rows >= 8 ? mt_malloc(8 * rb) : NULL;
+    if (rows >= 8 && !tmp)
+        return mt_err_set(err, MT_ERR_NOMEM, "quantize Q8_0_R8: out of memory for 8 rows of %lld", (long long)n);
+    for (int64_t g = 0; g < rows / 8; g++) {
+        char *grp = (char *)dst + (size_t)g * 8 * rb;
+        memcpy(tmp, grp, 8 * rb);
+        repack_group_q8_0(tmp, rb, n / MT_QK8_0, (mt_block_q8_0_r8 *)grp);
+    }
+    mt_free(tmp);
     return MT_OK;
 }
 
@@ -452,6 +490,15 @@ mt_status mt_dequantize(mt_dtype t, const void *src, int64_t rows, int64_t n, fl
                 mt_block_q4_K blk;
                 mt_q4_K_r8_get(src, rb, r, b, &blk);
                 mt_dequantize_row_q4_K(&blk, y + r * n + b * MT_QK_K, MT_QK_K);
+            }
+        return MT_OK;
+    }
+    if (t == MT_Q8_0_R8) {
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t b = 0; b < n / MT_QK8_0; b++) {
+                mt_block_q8_0 blk;
+                mt_q8_0_r8_get(src, rb, rows, r, b, &blk);
+                mt_dequantize_row_q8_0(&blk, y + r * n + b * MT_QK8_0, MT_QK8_0);
             }
         return MT_OK;
     }

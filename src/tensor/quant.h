@@ -23,6 +23,18 @@
  *
  * The 32 bytes of qs[v] (v = 8p + c) hold in lane r row r's weights 64p + 4c + 0..3 in the low nibbles (sub-block
  * 2p) and 64p + 32 + 4c + 0..3 in the high nibbles (sub-block 2p + 1).
+ *
+ * Q8_0_R8 (ours, never in a file) is Q8_0 with 8 rows interleaved the same way: block b of a group holds block b of
+ * each of its 8 rows (8 * 34 bytes), the codes offset to unsigned (q + 128, the same as q ^ 0x80), so that they are
+ * the u8 operand of vpdpbusd against 4 activations broadcast to every lane:
+ *
+ *   | offset | bytes | holds (r: the row in the group, 0..7)                                             |
+ *   |--------|-------|-----------------------------------------------------------------------------------|
+ *   | 0      | 16    | d[r] (f16)                                                                        |
+ *   | 16     | 256   | qs[c][r][0..3]: row r's codes 4c..4c+3 plus 128, c = 0..7                          |
+ *
+ * A matrix of N rows holds N / 8 such groups, then its last N % 8 rows as plain Q8_0 rows in their places (the groups
+ * take 8 * row_bytes each, so row j of the tail starts at j * row_bytes as in Q8_0).
  */
 #ifndef MT_QUANT_H
 #define MT_QUANT_H
@@ -72,14 +84,21 @@ typedef struct mt_block_q4_K_r8 {
     uint32_t qs[32][8];
 } mt_block_q4_K_r8;
 
+typedef struct mt_block_q8_0_r8 {
+    uint16_t d[8];
+    uint8_t qs[8][8][4];
+} mt_block_q8_0_r8;
+
 _Static_assert(sizeof(mt_block_q8_0) == 34, "Q8_0 block");
+_Static_assert(sizeof(mt_block_q8_0_r8) == 8 * 34, "Q8_0_R8 block");
 _Static_assert(sizeof(mt_block_q4_K_r8) == 8 * 144, "Q4_K_R8 block");
 _Static_assert(sizeof(mt_block_q4_0) == 18, "Q4_0 block");
 _Static_assert(sizeof(mt_block_q4_K) == 144, "Q4_K block");
 _Static_assert(sizeof(mt_block_q6_K) == 210, "Q6_K block");
 _Static_assert(sizeof(mt_block_q8_K) == 292, "Q8_K block");
 
-/* Checked entry points (Q4_K_R8: rows a multiple of 8, quantized as Q4_K then interleaved). rows x n floats (row-major, n per row) to rows x mt_dtype_row_bytes(t, n) bytes, and back.
+/* Checked entry points (Q4_K_R8: rows a multiple of 8, quantized as Q4_K then interleaved; Q8_0_R8: any rows, as
+ * Q8_0 then interleaved). rows x n floats (row-major, n per row) to rows x mt_dtype_row_bytes(t, n) bytes, and back.
  * MT_ERR_INVALID_ARG when t is not a quantized type, n is not a positive multiple of the block or the sizes
  * overflow; quantizing a NaN or an infinity is MT_ERR_INVALID_ARG naming the row and the index in the row. The output
  * is written block by block: on error it may hold the rows before the bad one. */
@@ -99,7 +118,8 @@ void mt_dequantize_row_q4_0(const mt_block_q4_0 *x, float *y, int64_t n);
 void mt_dequantize_row_q4_K(const mt_block_q4_K *x, float *y, int64_t n);
 void mt_dequantize_row_q6_K(const mt_block_q6_K *x, float *y, int64_t n);
 void mt_dequantize_row_q8_K(const mt_block_q8_K *x, float *y, int64_t n);
-/* Either of the above by dtype (a quantized one; not Q4_K_R8, whose rows are not apart: nothing is written). */
+/* Either of the above by dtype (a quantized one; not Q4_K_R8 or Q8_0_R8, whose rows are not apart: nothing is
+ * written). */
 void mt_quantize_row(mt_dtype t, const float *x, void *y, int64_t n);
 void mt_dequantize_row(mt_dtype t, const void *x, float *y, int64_t n);
 
@@ -115,6 +135,25 @@ static inline void mt_q4_K_r8_get(const void *w, size_t row_bytes, int64_t row, 
 /* rows x n of Q4_K (rows of mt_dtype_row_bytes(MT_Q4_K, n)) to Q4_K_R8 at dst, which must not overlap src.
  * MT_ERR_INVALID_ARG, naming the value, when rows is not a positive multiple of 8 or n not one of MT_QK_K. */
 mt_status mt_repack_q4_K_r8(const void *src, int64_t rows, int64_t n, void *dst, mt_err *err);
+
+/* Q8_0_R8: block b of row `row` of the matrix at w (rows rows of row_bytes, row 0 at w) as the Q8_0 block it came
+ * from; rows past the last group of 8 are plain Q8_0. */
+static inline void mt_q8_0_r8_get(const void *w, size_t row_bytes, int64_t rows, int64_t row, int64_t b,
+                                  mt_block_q8_0 *out) {
+    if (row >= rows / 8 * 8) {
+        *out = ((const mt_block_q8_0 *)((const char *)w + (size_t)row * row_bytes))[b];
+        return;
+    }
+    const mt_block_q8_0_r8 *x = (const mt_block_q8_0_r8 *)((const char *)w + (size_t)(row / 8) * 8 * row_bytes) + b;
+    int r = (int)(row % 8);
+    out->d = x->d[r];
+    for (int c = 0; c < 8; c++)
+        for (int j = 0; j < 4; j++) out->qs[4 * c + j] = (int8_t)(x->qs[c][r][j] ^ 0x80);
+}
+/* rows x n of Q8_0 (rows of mt_dtype_row_bytes(MT_Q8_0, n)) to Q8_0_R8 at dst, which must not overlap src; any
+ * rows > 0 (a last rows % 8 stay Q8_0). MT_ERR_INVALID_ARG, naming the value, when rows is not positive or n not a
+ * positive multiple of MT_QK8_0. */
+mt_status mt_repack_q8_0_r8(const void *src, int64_t rows, int64_t n, void *dst, mt_err *err);
 
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K block, unpacked from its 12 scale bytes. */
 static inline void mt_q4_K_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {

@@ -12,7 +12,9 @@
  *
  * Q4_K_R8 (Q4_K with 8 rows interleaved, as a model loads Q4_K linears) runs every case with N rounded up to a
  * multiple of 8; its scalar decode and its prefill give Q4_K's floats bit for bit from the same blocks, and the
- * repack keeps every byte (test_r8).
+ * repack keeps every byte (test_r8). Q8_0_R8 (Q8_0 so interleaved) runs every case as it is: an N off the groups of 8
+ * leaves its last N % 8 rows plain Q8_0, which the kernels take apart (test_q8_0_r8 has the bytes, the -128 codes a
+ * file may hold and the errors).
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
  * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill; 9 blocks: K past
@@ -40,8 +42,8 @@ static const qcase cases[] = {
     {33, 130, 4, 0, 7, true, false, true},    {12, 45, 9, 1, 3, true, true, true},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
-static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K, MT_Q4_K_R8};
-enum { NTYPES = 5 };
+static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K, MT_Q4_K_R8, MT_Q8_0_R8};
+enum { NTYPES = 6 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void) {
@@ -186,7 +188,7 @@ static void test_dequant(const char *path) {
         for (int i = 0; i < K; i++)
             x[i] = c == 0 ? frand() : c == 1 ? frand() * (float)(1 + i % 13) * 1e-3f : frand() + 0.7f;
         for (int ti = 0; ti < NTYPES; ti++) {
-            if (types[ti] == MT_Q4_K_R8) continue; /* no row alone: test_r8 */
+            if (types[ti] == MT_Q4_K_R8 || types[ti] == MT_Q8_0_R8) continue; /* no row alone: test_r8 */
             mt_err err;
             CHECK(mt_quantize(types[ti], x, 1, K, q, &err) == MT_OK);
             mt_cpu_isa_get()->dequant(K, q, got, types[ti]);
@@ -271,6 +273,72 @@ static void test_r8(mt_pool *pool) {
     CHECK(isnan(c[0]) && isnan(c[8]));
 }
 
+/* Q8_0_R8 against the Q8_0 blocks it is made from, N = 8 * 3 + 5 (a tail of plain rows): every block taken back
+ * (groups and tail), mt_quantize = Q8_0 then mt_repack_q8_0_r8, the scalar decode and the prefill give Q8_0's floats
+ * bit for bit; with codes of -128 (in range for a file, never made by the quantizer) every path of this CPU, VNNI
+ * off and on, M = 1..8, stays within 1e-5 |a||w| of Q8_0's; bad shapes are errors naming the value. */
+static void test_q8_0_r8(mt_pool *pool) {
+    enum { N = 29, K = 5 * MT_QK8_0, M = 12 };
+    size_t rb = mt_dtype_row_bytes(MT_Q8_0, K);
+    static float w[N * K], a[M * K], c0[M * N], c8[M * N];
+    static uint8_t q0[N * 5 * 34], q8[N * 5 * 34], q8b[N * 5 * 34];
+    for (int i = 0; i < N * K; i++) w[i] = frand() * (float)(1 + i % 5);
+    for (int i = 0; i < M * K; i++) a[i] = frand();
+    mt_err err;
+    CHECK(mt_quantize(MT_Q8_0, w, N, K, q0, &err) == MT_OK);
+    for (int j = 0; j < N; j += 3) ((mt_block_q8_0 *)(q0 + (size_t)j * rb))[j % 5].qs[j % 32] = -128;
+    CHECK(mt_repack_q8_0_r8(q0, N, K, q8, &err) == MT_OK);
+    bool same = true;
+    for (int j = 0; j < N; j++)
+        for (int b = 0; b < K / MT_QK8_0; b++) {
+            mt_block_q8_0 x;
+            mt_q8_0_r8_get(q8, rb, N, j, b, &x);
+            same &= memcmp(&x, q0 + (size_t)j * rb + (size_t)b * sizeof x, sizeof x) == 0;
+        }
+    CHECK_MSG(same, "Q8_0_R8: a block taken back differs from the Q8_0 block it was made from");
+    static uint8_t qa[N * 5 * 34];
+    CHECK(mt_quantize(MT_Q8_0, w, N, K, qa, &err) == MT_OK);
+    CHECK(mt_repack_q8_0_r8(qa, N, K, q8b, &err) == MT_OK);
+    CHECK(mt_quantize(MT_Q8_0_R8, w, N, K, qa, &err) == MT_OK);
+    CHECK_MSG(memcmp(qa, q8b, sizeof qa) == 0, "Q8_0_R8: mt_quantize differs from Q8_0 then mt_repack_q8_0_r8");
+    mt_cpu_set_level(MT_CPU_SCALAR);
+    for (int m = 1; m <= M; m += M - 1) {
+        mt_cpu_linear(pool, m, N, K, a, K, q0, MT_Q8_0, K, NULL, c0, N, false);
+        mt_cpu_linear(pool, m, N, K, a, K, q8, MT_Q8_0_R8, K, NULL, c8, N, false);
+        CHECK_MSG(memcmp(c0, c8, sizeof(float) * (size_t)(m * N)) == 0, "Q8_0_R8 scalar M=%d: not Q8_0's floats", m);
+    }
+    for (int p = 0; p < CPU_PATH_AVX512_BF16; p++) {
+        if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
+        for (int v = 0; v < 2; v++) {
+            if (mt_cpu_set_vnni(v == 1) != (v == 1)) continue;
+            for (int m = 1; m <= 8; m++) {
+                mt_cpu_linear(pool, m, N, K, a, K, q0, MT_Q8_0, K, NULL, c0, N, false);
+                mt_cpu_linear(pool, m, N, K, a, K, q8, MT_Q8_0_R8, K, NULL, c8, N, false);
+                double worst = 0;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < N; j++) {
+                        double na = 0, nw = 0;
+                        for (int k = 0; k < K; k++) {
+                            na += (double)a[i * K + k] * a[i * K + k];
+                            nw += (double)w[j * K + k] * w[j * K + k];
+                        }
+                        worst = fmax(worst, fabs(c0[i * N + j] - c8[i * N + j]) / sqrt(na * nw));
+                    }
+                CHECK_MSG(worst <= 1e-5, "Q8_0_R8 %s%s M=%d with -128 codes: %g off Q8_0", cpu_path_names[p],
+                          v ? "-vnni" : "", m, worst);
+            }
+        }
+    }
+    cpu_path_leave();
+    mt_cpu_set_vnni(true);
+    mt_cpu_linear(pool, M, N, K, a, K, q0, MT_Q8_0, K, NULL, c0, N, false);
+    mt_cpu_linear(pool, M, N, K, a, K, q8, MT_Q8_0_R8, K, NULL, c8, N, false);
+    CHECK_MSG(memcmp(c0, c8, sizeof c0) == 0, "Q8_0_R8 prefill (%s): not Q8_0's floats", mt_cpu_isa_get()->name);
+    CHECK(mt_repack_q8_0_r8(q0, 0, K, q8, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "0 rows"));
+    CHECK(mt_repack_q8_0_r8(q0, 8, 100, q8, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "100"));
+    CHECK(mt_dequantize(MT_Q8_0_R8, q8, 4, 100, w, &err) == MT_ERR_INVALID_ARG && strstr(err.msg, "100"));
+}
+
 int main(void) {
     mt_err err;
     mt_pool *pool = NULL;
@@ -309,6 +377,7 @@ int main(void) {
     mt_cpu_set_vnni(true);
     test_no_memory();
     test_r8(pool);
+    test_q8_0_r8(pool);
     /* a K that is not a multiple of the block gives NaN, not a read past the row */
     float c[2] = {0};
     mt_cpu_linear(NULL, 1, 2, 40, data[0][0].A, 40, data[0][0].Wq, MT_Q8_0, 40, NULL, c, 2, false);

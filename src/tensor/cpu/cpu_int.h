@@ -44,16 +44,18 @@ typedef struct mt_cpu_isa {
     /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */
     void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
                       const float *bias, float *c, int64_t ldc, bool acc);
-    /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes) against m = 1..8 rows of activations quantized once
-     * (row i at aq + i*aq_stride bytes: Q8_0 values and scales for Q8_0/Q4_0 weights as mt_q8_0_act_bytes says, Q8_K
-     * blocks for Q4_K/Q6_K), integer dot
+    /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes, or in its group of 8 for Q4_K_R8 / Q8_0_R8, whose n
+     * rows start a group) against m = 1..8 rows of activations quantized once (row i at aq + i*aq_stride bytes: Q8_0
+     * values and scales for Q8_0/Q4_0 weights as mt_q8_0_act_bytes says, for Q8_0_R8 as mt_q8_0_r8_act_bytes, Q8_K
+     * blocks for Q4_K/Q6_K/Q4_K_R8), integer dot
      * products per block: C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j] if acc). k is a multiple of the block. */
     void (*gemv_q)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
                    size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
     /* One row of k activations quantized for weights of type wt: Q8_0 blocks for Q8_0/Q4_0, Q8_K for Q4_K/Q6_K,
      * the bytes mt_quantize_row_q8_0 / _q8_K give. */
     void (*quant_act)(int64_t k, const float *x, void *y, mt_dtype wt);
-    /* A row of k quantized weights to the floats mt_dequantize_row gives (the prefill path's panels). */
+    /* A row of k quantized weights to the floats mt_dequantize_row gives (the prefill path's panels). Q8_0_R8: x is
+     * a group's blocks, and k values of each of its 8 rows go to y, rows k apart (Q8_0's floats). */
     void (*dequant)(int64_t k, const void *x, float *y, mt_dtype wt);
     /* The same with vpdpbusd (AVX-VNNI at the avx2 level, AVX-512-VNNI at avx512); NULL at the scalar level. */
     void (*gemv_q_vnni)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
@@ -108,10 +110,11 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
  * (false), which packs its B panels from W with mt_cpu_pack_b_quant. */
 bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
-/* The GEMM's B panels (pack_b's layout) from quantized W (row j at W + j * mt_dtype_row_bytes(wt, ldw)): columns
- * [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as isa->dequant does; k0 and kc multiples of the block. */
+/* The GEMM's B panels (pack_b's layout) from quantized W of N rows (row j at W + j * mt_dtype_row_bytes(wt, ldw),
+ * or in its group of 8 for the interleaved types): columns [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as
+ * isa->dequant does; k0 and kc multiples of the block. */
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
-                         int64_t k0, int64_t n0, float *dst);
+                         int64_t N, int64_t k0, int64_t n0, float *dst);
 /* C (+)= A W^T + bias one block of W at a time, for when no scratch memory can be had. */
 void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool acc);
@@ -119,6 +122,9 @@ void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float 
  * contiguous; then per block its scale 8 times (a vector load gives a block's, or two blocks', lanes their scale);
  * then per block scale * sum of its values, 8 times (for Q4_0's -8 offset). Bytes of such a row: */
 static inline size_t mt_q8_0_act_bytes(int64_t k) { return (size_t)k * 3; }
+/* For Q8_0_R8 weights the row goes on with 128 * (sum of the block's values) per block, one int32 each: the + 128 of
+ * the interleaved codes (tensor/quant.h) taken off in integers. Bytes of such a row: */
+static inline size_t mt_q8_0_r8_act_bytes(int64_t k) { return mt_q8_0_act_bytes(k) + (size_t)(k / 32) * 4; }
 /* The quantized GEMV kernels per instruction set (gemv_quant_*.c). */
 void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
                           mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);

@@ -144,7 +144,7 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
         if (j->bf16)
             isa->pack_b_bf16(kc, n1 - n0, (const uint16_t *)j->B + n0 * j->csb + pc, j->csb, (uint16_t *)bp);
         else if (mt_dtype_is_quant(j->bt))
-            mt_cpu_pack_b_quant(isa, kc, n1 - n0, j->B, j->bt, j->csb, pc, n0, bp);
+            mt_cpu_pack_b_quant(isa, kc, n1 - n0, j->B, j->bt, j->csb, j->N, pc, n0, bp);
         else
             isa->pack_b(kc, n1 - n0, (const char *)j->B + (size_t)(pc * j->rsb + n0 * j->csb) * es, j->bt, j->rsb,
                         j->csb, bp);

@@ -438,6 +438,83 @@ QK_INLINE void qk_rows_q4_K_r8(int M, int64_t n, int64_t k, const void *aq, size
     }
 }
 
+/* Q8_0_R8 (tensor/quant.h): 8 rows of W in the 8 int32 lanes, codes stored as q + 128. With VNNI each 32 bytes
+ * (4 codes of each of the 8 rows) meet 4 activations broadcast to all lanes in one vpdpbusd, u8 code x s8 activation;
+ * the + 128 adds 128 * (sum of the block's activations) to every lane, taken off in int32 (the activation row
+ * carries it per block, mt_q8_0_r8_act_bytes), so the sums are the signed products' exactly and VNNI on and off give
+ * the same floats. Per block of 8 x 32 weights and row of A: 8 vpdpbusd, 9 broadcast loads (load ports), 1 add of the
+ * two chains, 1 subtract, 1 convert, 1 multiply, 1 FMA; shared by the rows of A: 8 loads of codes, 1 f16 convert of
+ * the 8 scales. Without VNNI the 16-bit pair sums of vpmaddubsw would
+ * saturate at 255 * 127 * 2, so the codes go back to signed (1 xor) and take the sign trick: |w| (1 abs per 32
+ * bytes), then per row of A vpsignb + vpmaddubsw + vpmaddwd + add per 32 bytes, and no correction. */
+QK_INLINE void qk_group_q8_0_r8(int M, int64_t nb, const mt_block_q8_0_r8 *w, const int8_t *const *qa,
+                                const float *const *da, const int32_t *const *corr, __m256 *out) {
+    __m256 acc[QK_R8_MAX_M];
+    QK_ROWS(i, M) acc[i] = _mm256_setzero_ps();
+#if !QK_VNNI
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+#endif
+    for (int64_t b = 0; b < nb; b++) {
+        const mt_block_q8_0_r8 *x = &w[b];
+        qk_prefetch(x, sizeof *x);
+        __m256i sumi[2][QK_R8_MAX_M];
+        QK_ROWS(i, M) sumi[0][i] = sumi[1][i] = _mm256_setzero_si256();
+        QK_UNROLL for (int c = 0; c < 8; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)x->qs[c]);
+#if QK_VNNI
+            QK_ROWS(i, M) sumi[c & 1][i] = QK_DPBUSD(sumi[c & 1][i], q, qk_bcast4(qa[i] + 32 * b + 4 * c));
+#else
+            __m256i sq = _mm256_xor_si256(q, flip), u = _mm256_abs_epi8(sq);
+            QK_ROWS(i, M) {
+                __m256i y = _mm256_sign_epi8(qk_bcast4(qa[i] + 32 * b + 4 * c), sq);
+                sumi[c & 1][i] = _mm256_add_epi32(sumi[c & 1][i], _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), ones));
+            }
+#endif
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x->d));
+        QK_ROWS(i, M) {
+            __m256i t = _mm256_add_epi32(sumi[0][i], sumi[1][i]);
+#if QK_VNNI
+            t = _mm256_sub_epi32(t, _mm256_set1_epi32(corr[i][b]));
+#endif
+            __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_loadu_ps(da[i] + 8 * b));
+            acc[i] = _mm256_fmadd_ps(p, dw, acc[i]);
+        }
+    }
+    QK_ROWS(i, M) out[i] = acc[i];
+}
+
+/* Groups of 8 rows through qk_group_q8_0_r8, then the last n % 8 rows, plain Q8_0, through qk_row_x0. */
+QK_INLINE void qk_rows_q8_0_r8(int M, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
+                               size_t ldw, const float *bias, float *c, int64_t ldc, bool accum) {
+    const int8_t *qa[QK_R8_MAX_M];
+    const float *da[QK_R8_MAX_M];
+    const int32_t *corr[QK_R8_MAX_M];
+    int64_t nb = k / MT_QK8_0, n8 = n / 8 * 8;
+    QK_ROWS(i, M) {
+        qa[i] = (const int8_t *)aq + (size_t)i * aq_stride;
+        da[i] = (const float *)(qa[i] + k);
+        corr[i] = (const int32_t *)(qa[i] + mt_q8_0_act_bytes(k));
+    }
+    for (int64_t j = 0; j < n8; j += 8) {
+        __m256 out[QK_R8_MAX_M];
+        qk_group_q8_0_r8(M, nb, (const mt_block_q8_0_r8 *)((const char *)w + (size_t)j * ldw), qa, da, corr, out);
+        QK_ROWS(i, M) {
+            __m256 s = bias ? _mm256_add_ps(out[i], _mm256_loadu_ps(bias + j)) : out[i];
+            if (accum) s = _mm256_add_ps(_mm256_loadu_ps(c + i * ldc + j), s);
+            _mm256_storeu_ps(c + i * ldc + j, s);
+        }
+    }
+    for (int64_t j = n8; j < n; j++) {
+        float out[GEMV_Q_MAX_M];
+        qk_row_x0(M, MT_Q8_0, nb, (const char *)w + (size_t)j * ldw, qa, out);
+        QK_ROWS(i, M) {
+            float s = out[i] + (bias ? bias[j] : 0.0f);
+            c[i * ldc + j] = accum ? c[i * ldc + j] + s : s;
+        }
+    }
+}
+
 QK_INLINE void qk_rows(int M, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
                        size_t ldw, const float *bias, float *c, int64_t ldc, bool accum) {
     const void *a[GEMV_Q_MAX_M];
@@ -484,19 +561,28 @@ static void qk_pass(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_s
     }
 }
 
+/* The interleaved types up to QK_R8_MAX_M rows of A at a time, one instance per row count. */
+#define QK_R8_CASE(FN, MM) FN(MM, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc)
+#define QK_R8_PASSES(FN)                                                                                             \
+    for (int64_t m0 = 0; m0 < m; m0 += QK_R8_MAX_M) {                                                                \
+        const char *a = (const char *)aq + (size_t)m0 * aq_stride;                                                   \
+        float *cm = c + m0 * ldc;                                                                                    \
+        switch (MT_MIN((int64_t)QK_R8_MAX_M, m - m0)) {                                                              \
+        case 1: QK_R8_CASE(FN, 1); break;                                                                            \
+        case 2: QK_R8_CASE(FN, 2); break;                                                                            \
+        case 3: QK_R8_CASE(FN, 3); break;                                                                            \
+        default: QK_R8_CASE(FN, 4); break;                                                                           \
+        }                                                                                                            \
+    }
+
 void QK_NAME(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt, size_t ldw,
              const float *bias, float *c, int64_t ldc, bool acc) {
     if (wt == MT_Q4_K_R8) {
-        for (int64_t m0 = 0; m0 < m; m0 += QK_R8_MAX_M) {
-            const char *a = (const char *)aq + (size_t)m0 * aq_stride;
-            float *cm = c + m0 * ldc;
-            switch (MT_MIN((int64_t)QK_R8_MAX_M, m - m0)) {
-            case 1: qk_rows_q4_K_r8(1, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
-            case 2: qk_rows_q4_K_r8(2, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
-            case 3: qk_rows_q4_K_r8(3, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
-            default: qk_rows_q4_K_r8(4, n, k, a, aq_stride, w, ldw, bias, cm, ldc, acc); break;
-            }
-        }
+        QK_R8_PASSES(qk_rows_q4_K_r8);
+        return;
+    }
+    if (wt == MT_Q8_0_R8) {
+        QK_R8_PASSES(qk_rows_q8_0_r8);
         return;
     }
     for (int64_t m0 = 0; m0 < m; m0 += GEMV_Q_MAX_M)
@@ -608,6 +694,29 @@ __attribute__((optimize("fp-contract=off"))) static void qk_store_q4_K(__m256i q
 /* The floats mt_dequantize_row gives, 8 at a time. */
 static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
+    if (wt == MT_Q8_0_R8) {
+        /* a group: per 32 bytes 4 values of each row, rows 2t and 2t + 1 converted together */
+        const mt_block_q8_0_r8 *g = x;
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        for (int64_t b = 0; b < k / MT_QK8_0; b++) {
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[b].d)), dp[4];
+            for (int t = 0; t < 4; t++)
+                dp[t] = _mm256_permutevar8x32_ps(d, _mm256_setr_epi32(2 * t, 2 * t, 2 * t, 2 * t, 2 * t + 1, 2 * t + 1,
+                                                                      2 * t + 1, 2 * t + 1));
+            for (int c = 0; c < 8; c++) {
+                __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)g[b].qs[c]), flip);
+                __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+                __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+                for (int t = 0; t < 4; t++) {
+                    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[t])), dp[t]);
+                    float *yr = y + 2 * t * k + b * MT_QK8_0 + 4 * c;
+                    _mm_storeu_ps(yr, _mm256_castps256_ps128(v));
+                    _mm_storeu_ps(yr + k, _mm256_extractf128_ps(v, 1));
+                }
+            }
+        }
+        return;
+    }
     if (wt == MT_Q8_0 || wt == MT_Q4_0) {
         for (int64_t b = 0; b < k / 32; b++, y += 32) {
             float d;

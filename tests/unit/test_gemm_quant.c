@@ -232,6 +232,20 @@ static void test_no_memory(void) {
 /* Q4_K_R8 against the Q4_K blocks it is made from: the repack keeps every byte (mt_q4_K_r8_get gives each block
  * back), the scalar decode and the prefill (M > 8, dequantized panels) give Q4_K's floats bit for bit, and a bad shape
  * is an error naming the value. */
+/* On the scalar path an interleaved type gives its file type's floats bit for bit, at M = 1 and M = m_max (the
+ * decode GEMV, then the prefill GEMM's packing). c and cr: m_max x n floats each. */
+static void check_r8_scalar(mt_pool *pool, int m_max, int n, int k, const float *a, const void *w, mt_dtype wt,
+                            const void *wr, mt_dtype rt, float *c, float *cr) {
+    mt_cpu_set_level(MT_CPU_SCALAR);
+    for (int m = 1; m <= m_max; m += m_max - 1) {
+        mt_cpu_linear(pool, m, n, k, a, k, w, wt, k, NULL, c, n, false);
+        mt_cpu_linear(pool, m, n, k, a, k, wr, rt, k, NULL, cr, n, false);
+        CHECK_MSG(memcmp(c, cr, sizeof(float) * (size_t)(m * n)) == 0, "%s scalar M=%d: not %s's floats",
+                  mt_dtype_name(rt), m, mt_dtype_name(wt));
+    }
+    mt_cpu_set_level(mt_cpu_detect());
+}
+
 static void test_r8(mt_pool *pool) {
     enum { N = 24, K = 3 * MT_QK_K, M = 12 };
     size_t rb = mt_dtype_row_bytes(MT_Q4_K, K);
@@ -253,13 +267,7 @@ static void test_r8(mt_pool *pool) {
     static uint8_t q8b[N * 3 * 144];
     CHECK(mt_quantize(MT_Q4_K_R8, w, N, K, q8b, &err) == MT_OK);
     CHECK_MSG(memcmp(q8, q8b, sizeof q8) == 0, "Q4_K_R8: mt_quantize differs from Q4_K then mt_repack_q4_K_r8");
-    mt_cpu_set_level(MT_CPU_SCALAR);
-    for (int m = 1; m <= M; m += M - 1) {
-        mt_cpu_linear(pool, m, N, K, a, K, q4, MT_Q4_K, K, NULL, c4, N, false);
-        mt_cpu_linear(pool, m, N, K, a, K, q8, MT_Q4_K_R8, K, NULL, c8, N, false);
-        CHECK_MSG(memcmp(c4, c8, sizeof(float) * (size_t)(m * N)) == 0, "Q4_K_R8 scalar M=%d: not Q4_K's floats", m);
-    }
-    mt_cpu_set_level(mt_cpu_detect());
+    check_r8_scalar(pool, M, N, K, a, q4, MT_Q4_K, q8, MT_Q4_K_R8, c4, c8);
     mt_cpu_linear(pool, M, N, K, a, K, q4, MT_Q4_K, K, NULL, c4, N, false);
     mt_cpu_linear(pool, M, N, K, a, K, q8, MT_Q4_K_R8, K, NULL, c8, N, false);
     CHECK_MSG(memcmp(c4, c8, sizeof c4) == 0, "Q4_K_R8 prefill (%s): not Q4_K's floats", mt_cpu_isa_get()->name);
@@ -301,12 +309,7 @@ static void test_q8_0_r8(mt_pool *pool) {
     CHECK(mt_repack_q8_0_r8(qa, N, K, q8b, &err) == MT_OK);
     CHECK(mt_quantize(MT_Q8_0_R8, w, N, K, qa, &err) == MT_OK);
     CHECK_MSG(memcmp(qa, q8b, sizeof qa) == 0, "Q8_0_R8: mt_quantize differs from Q8_0 then mt_repack_q8_0_r8");
-    mt_cpu_set_level(MT_CPU_SCALAR);
-    for (int m = 1; m <= M; m += M - 1) {
-        mt_cpu_linear(pool, m, N, K, a, K, q0, MT_Q8_0, K, NULL, c0, N, false);
-        mt_cpu_linear(pool, m, N, K, a, K, q8, MT_Q8_0_R8, K, NULL, c8, N, false);
-        CHECK_MSG(memcmp(c0, c8, sizeof(float) * (size_t)(m * N)) == 0, "Q8_0_R8 scalar M=%d: not Q8_0's floats", m);
-    }
+    check_r8_scalar(pool, M, N, K, a, q0, MT_Q8_0, q8, MT_Q8_0_R8, c0, c8);
     for (int p = 0; p < CPU_PATH_AVX512_BF16; p++) {
         if (!cpu_path_enter(p, CPU_PATHS_NO_BF16)) continue;
         for (int v = 0; v < 2; v++) {

@@ -586,18 +586,11 @@ static mt_status time_linear(bench *b, const char *name, int64_t M, int64_t N, i
  * (Q4_K's scale search is the slow one) dominates the run. */
 #define QUANT_ROTATE_BYTES ((size_t)192 << 20)
 
-/* The layout a model runs a linear of this file type and rows in (mt_weights_repack), or the type itself. */
-static mt_dtype loaded_type(mt_dtype type, int64_t N) {
-    if (type == MT_Q4_K && N % 8 == 0) return MT_Q4_K_R8;
-    if (type == MT_Q8_0 && N >= 8) return MT_Q8_0_R8;
-    return type;
-}
-
-/* *out: a new interleaved copy (loaded_type's) of q, N x K of type, as mt_weights_repack makes it. */
+/* *out: a new interleaved copy (mt_repack_type's) of q, N x K of type, as mt_weights_repack makes it. */
 static mt_status repack_copy(const void *q, mt_dtype type, int64_t N, int64_t K, void **out, mt_err *err) {
     void *r8 = mt_malloc(mt_dtype_row_bytes(type, K) * (size_t)N);
     if (!r8) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
-    mt_status st = type == MT_Q4_K ? mt_repack_q4_K_r8(q, N, K, r8, err) : mt_repack_q8_0_r8(q, N, K, r8, err);
+    mt_status st = mt_repack(type, q, N, K, r8, err);
     if (st) {
         mt_free(r8);
         return st;
@@ -610,7 +603,7 @@ static mt_status repack_copy(const void *q, mt_dtype type, int64_t N, int64_t K,
  * layers as QUANT_ROTATE_BYTES holds. */
 static mt_status bench_linear(bench *b, const char *label, const lin_case *c, int64_t M, mt_err *err) {
     int64_t N = c->ws[0]->shape[0], K = c->ws[0]->shape[1];
-    mt_dtype type = c->ws[0]->dtype, run = c->rows_read ? type : loaded_type(type, N);
+    mt_dtype type = c->ws[0]->dtype, run = c->rows_read ? type : mt_repack_type(type, N, K);
     const void *ws[MAX_ROTATE];
     void *own[MAX_ROTATE] = {0};
     int n = M <= 4 ? c->n : 1;
@@ -648,7 +641,7 @@ static mt_status bench_linear_quant(bench *b, const char *label, const lin_case 
         }
     }
     /* as a model loads it for its linears (mt_weights_repack) */
-    if (loaded_type(type, N) != type) {
+    if (mt_repack_type(type, N, K) != type) {
         for (int i = 0; i < n && !st; i++) {
             void *r8 = NULL;
             if (!(st = repack_copy(q[i], type, N, K, &r8, err))) {
@@ -656,7 +649,7 @@ static mt_status bench_linear_quant(bench *b, const char *label, const lin_case 
                 q[i] = r8;
             }
         }
-        type = loaded_type(type, N);
+        type = mt_repack_type(type, N, K);
     }
     if (!st) {
         char name[160];

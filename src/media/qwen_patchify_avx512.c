@@ -4,14 +4,7 @@
 #include <immintrin.h>
 
 #include "media/media_int.h"
-
-/* Lane k: int 3k + ch of the 48 in a:b:c, which lies in a:b up to k = 10 (9 for blue) and in c past that. */
-static inline __m512i channel(__m512i a, __m512i b, __m512i c, int ch) {
-    const __m512i at = _mm512_add_epi32(_mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45),
-                                        _mm512_set1_epi32(ch));
-    __m512i r = _mm512_permutex2var_epi32(a, at, b);
-    return _mm512_mask_permutexvar_epi32(r, ch == 2 ? 0xfc00 : 0xf800, _mm512_sub_epi32(at, _mm512_set1_epi32(32)), c);
-}
+#include "media/rgb_avx512.h"
 
 static inline __mmask16 first(int64_t n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
@@ -30,7 +23,7 @@ void mt_qwen_patchify_frame_avx512(const uint8_t *rgb, int64_t width, int64_t gh
                         __m512i b = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m1, s + 16));
                         __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m2, s + 32));
                         for (int ch = 0; ch < 3; ch++) {
-                            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, channel(a, b, c, ch),
+                            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, mt_rgb_channel_avx512(a, b, c, ch),
                                                                 lut[ch], 4);
                             _mm512_mask_storeu_ps(rows + ((ch * T + t) * P + ph) * P, lanes, v);
                         }

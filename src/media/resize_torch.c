@@ -109,8 +109,7 @@ static mt_status taps_make(int64_t in, int64_t out, taps *t, mt_err *err) {
 /* The accumulation out = in[0] * w[0], then + in[j] * w[j] for j = 1 .. n - 1, in that order, as torch's AVX2 build
  * compiles it: GCC vectorised the loop four taps at a time (products rounded in a vector multiply, then added in
  * order) and left the last (n - 1) % 4 taps, or all of them when n <= 4, to a scalar loop of fused multiply-adds.
- * Taps [1, unfused_end(n)) are the vector ones. */
-static inline int64_t unfused_end(int64_t n) { return 1 + (n - 1) / 4 * 4; }
+ * Taps [1, unfused_end(n)) (resize_torch_int.h) are the vector ones. */
 
 /* Source row r of src (in_w x 3 bytes, exact as floats) through the width taps into dst (out_w x 3). */
 static void row_horizontal(const uint8_t *src, int64_t in_w, int64_t r, const taps *t, int64_t out_w, float *dst) {

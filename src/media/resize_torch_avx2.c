@@ -9,8 +9,6 @@
 
 #include "media/resize_torch_int.h"
 
-static inline int64_t unfused_end(int64_t n) { return 1 + (n - 1) / 4 * 4; }
-
 void mt_resize_torch_row_h_avx2(const uint8_t *src, int64_t in_w, const float *k, int64_t ksize,
                                 const int64_t *bounds, int64_t out_w, float *scratch, float *dst) {
     const size_t n3 = (size_t)in_w * 3;

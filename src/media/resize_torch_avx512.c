@@ -11,8 +11,7 @@
 #include <immintrin.h>
 
 #include "media/resize_torch_int.h"
-
-static inline int64_t unfused_end(int64_t n) { return 1 + (n - 1) / 4 * 4; }
+#include "media/rgb_avx512.h"
 
 static inline __m128 pixel_taps(const float *p, const float *k, int64_t n) {
     int64_t unfused = unfused_end(n), j = 1;
@@ -22,12 +21,10 @@ static inline __m128 pixel_taps(const float *p, const float *k, int64_t n) {
     return acc;
 }
 
-/* Lane k: float 3k + ch of the 48 in a:b:c, which lies in a:b up to k = 10 (9 for blue) and in c past that. */
+/* The floats of channel ch of sixteen RGB pixels a:b:c (the permutes move bits, so the integer form serves). */
 static inline __m512 channel(__m512 a, __m512 b, __m512 c, int ch) {
-    const __m512i at = _mm512_add_epi32(_mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45),
-                                        _mm512_set1_epi32(ch));
-    __m512 r = _mm512_permutex2var_ps(a, at, b);
-    return _mm512_mask_permutexvar_ps(r, ch == 2 ? 0xfc00 : 0xf800, _mm512_sub_epi32(at, _mm512_set1_epi32(32)), c);
+    return _mm512_castsi512_ps(
+        mt_rgb_channel_avx512(_mm512_castps_si512(a), _mm512_castps_si512(b), _mm512_castps_si512(c), ch));
 }
 
 void mt_resize_torch_row_h_avx512(const uint8_t *src, int64_t in_w, const float *k, int64_t ksize,

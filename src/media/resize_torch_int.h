@@ -6,8 +6,9 @@
 
 #include "base/base.h"
 
-/* The taps [1, unfused) of an output value are a product then an add, the rest [unfused, n) fused multiply-adds
- * (see unfused_end in resize_torch.c). */
+/* The taps [1, unfused_end(n)) of an output value are a product then an add, the rest fused multiply-adds: torch's
+ * AVX2 build vectorised the accumulation four taps at a time (resize_torch.c says more). */
+static inline int64_t unfused_end(int64_t n) { return 1 + (n - 1) / 4 * 4; }
 
 /* One source row of in_w RGB pixels through the width taps: dst[3 x + c] for x < out_w, and dst may be written up
  * to 3 * out_w + 1 floats (one past: a vector of 4 per pixel). k: out_w rows of ksize weights; bounds: start and

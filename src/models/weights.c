@@ -154,17 +154,14 @@ mt_status mt_weights_repack(mt_model *m, mt_err *err) {
         mt_tensor *t = w->n_uses == 1 ? w->uses[0].t : NULL;
         if (!t || !w->linear || &w->linear->w != t || t->ndim != 2 || t->device != 0 || t->stride[0] != t->shape[1])
             continue;
-        mt_dtype to;
-        if (t->dtype == MT_Q4_K && t->shape[0] % 8 == 0 && t->shape[1] % MT_QK_K == 0) to = MT_Q4_K_R8;
-        else if (t->dtype == MT_Q8_0 && t->shape[0] >= 8 && t->shape[1] % MT_QK8_0 == 0) to = MT_Q8_0_R8;
-        else continue;
+        mt_dtype to = mt_repack_type(t->dtype, t->shape[0], t->shape[1]);
+        if (to == t->dtype) continue;
         if (!mt_grow((void **)&m->owned, &m->cap_owned, m->n_owned + 1, sizeof *m->owned))
             return mt_err_set(err, MT_ERR_NOMEM, "out of memory repacking \"%s\"", w->name);
         size_t bytes = mt_dtype_row_bytes(t->dtype, t->shape[1]) * (size_t)t->shape[0];
         void *p = mt_malloc_aligned(bytes);
         if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory repacking \"%s\" (%zu bytes)", w->name, bytes);
-        mt_status st = to == MT_Q4_K_R8 ? mt_repack_q4_K_r8(t->data, t->shape[0], t->shape[1], p, err)
-                                        : mt_repack_q8_0_r8(t->data, t->shape[0], t->shape[1], p, err);
+        mt_status st = mt_repack(t->dtype, t->data, t->shape[0], t->shape[1], p, err);
         if (st) {
             mt_free(p);
             return st;

@@ -428,6 +428,22 @@ mt_status mt_repack_q8_0_r8(const void *src, int64_t rows, int64_t n, void *dst,
     return MT_OK;
 }
 
+mt_dtype mt_repack_type(mt_dtype t, int64_t rows, int64_t n) {
+    if (t == MT_Q4_K && rows > 0 && rows % 8 == 0 && n > 0 && n % MT_QK_K == 0) return MT_Q4_K_R8;
+    if (t == MT_Q8_0 && rows >= 8 && n > 0 && n % MT_QK8_0 == 0) return MT_Q8_0_R8;
+    return t;
+}
+
+mt_status mt_repack(mt_dtype t, const void *src, int64_t rows, int64_t n, void *dst, mt_err *err) {
+    switch (mt_repack_type(t, rows, n)) {
+    case MT_Q4_K_R8: return mt_repack_q4_K_r8(src, rows, n, dst, err);
+    case MT_Q8_0_R8: return mt_repack_q8_0_r8(src, rows, n, dst, err);
+    default:
+        return mt_err_set(err, MT_ERR_INVALID_ARG, "repack: %s %lld x %lld has no interleaved layout", mt_dtype_name(t),
+                          (long long)rows, (long long)n);
+    }
+}
+
 static mt_status check_finite(mt_dtype t, const float *xr, int64_t r, int64_t n, mt_err *err) {
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(xr[i]))

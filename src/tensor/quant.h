@@ -155,6 +155,13 @@ static inline void mt_q8_0_r8_get(const void *w, size_t row_bytes, int64_t rows,
  * positive multiple of MT_QK8_0. */
 mt_status mt_repack_q8_0_r8(const void *src, int64_t rows, int64_t n, void *dst, mt_err *err);
 
+/* The interleaved type a linear weight of type t, rows x n, runs as (Q4_K_R8 for Q4_K rows in groups of 8, Q8_0_R8
+ * for Q8_0 of 8 rows or more), or t itself: the one rule the loader and the bench follow. */
+mt_dtype mt_repack_type(mt_dtype t, int64_t rows, int64_t n);
+/* src (rows x n of type t) to mt_repack_type's layout at dst (the same bytes, not overlapping src): the repack above
+ * for that type. MT_ERR_INVALID_ARG when t has no interleaved form for this shape. */
+mt_status mt_repack(mt_dtype t, const void *src, int64_t rows, int64_t n, void *dst, mt_err *err);
+
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K block, unpacked from its 12 scale bytes. */
 static inline void mt_q4_K_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
     if (j < 4) {

@@ -70,13 +70,17 @@ typedef struct mt_model_params {
     /* With a GGUF language model as dir: its vision part, the mmproj file llama.cpp's --mmproj takes (NULL: none) */
     const char *mmproj;
     mt_video_params video; /* how videos are sampled and sized */
+    /* true: weights stay in the file mapping and are paged in as they are read (llama.cpp's default; less memory
+     * when the file is in the page cache anyway, a faster start). false (default): they are copied into huge pages
+     * at load, from which decode streams them faster (docs/DESIGN.md, "Where the weights live"). */
+    bool mmap;
 } mt_model_params;
 
 /* Opens a Hugging Face checkpoint folder, or a GGUF file (with p->mmproj for its vision part; models/gguf_source.h
- * says which): config.json's "architectures" picks the composition of parts; weights are
- * mapped in place; tokenizer.json and preprocessor_config.json are read when present (chat needs the tokenizer;
- * logits does not). Loading is strict: a tensor that no part reads is an error naming it (MT_ERR_FORMAT) unless
- * p->allow_unused. p may be NULL for the defaults. */
+ * says which): config.json's "architectures" picks the composition of parts; weights are copied into memory
+ * (p->mmap: read in place from the file mapping); tokenizer.json and preprocessor_config.json are read when present
+ * (chat needs the tokenizer; logits does not). Loading is strict: a tensor that no part reads is an error naming it
+ * (MT_ERR_FORMAT) unless p->allow_unused. p may be NULL for the defaults. */
 mt_status mt_model_open_params(const char *dir, const mt_model_params *p, mt_model **out, mt_err *err);
 /* mt_model_open_params with the defaults. */
 mt_status mt_model_open(const char *dir, mt_model **out, mt_err *err);

@@ -29,7 +29,8 @@ void mt_bench_print_table(const bench *b, const char *commit, const char *cpu, c
     char paths[160];
     printf("machine  %s, %d threads, load average before the run %s\n", cpu, r->threads, load);
     printf("kernels  %s\n", mt_cpu_paths(paths, sizeof paths));
-    printf("model    %s (%s, %.2f B parameters, %.2f GiB mapped)\n", b->m->source, mt_dtype_name(b->m->desc.weight_dtype),
+    printf("model    %s (%s, %.2f B parameters, %.2f GiB of weights)\n", b->m->source,
+           mt_dtype_name(b->m->desc.weight_dtype),
            (double)(b->m->desc.params_vision + b->m->desc.params_projector + b->m->desc.params_language) / 1e9,
            weights_bytes(b) / GiB);
     printf("roofline f32 FMA %.1f GFLOP/s, bf16 %.1f GFLOP/s, read %.1f GB/s (best of 6: before and after the cases)\n",

@@ -52,7 +52,7 @@
 static const char usage[] =
     "usage: mitten bench [-m DIR | -m F.gguf [--mmproj P.gguf] | --shape NAME [--dir DIR]] [--threads N]\n"
     "                    [--skip-vision] [--skip-linears] [--prefill N] [--decode N] [--train full|lora [--torch]]\n"
-    "                    [--video F] [--json]\n\n"
+    "                    [--video F] [--mmap] [--json]\n\n"
     "Times vision encoding of a 448x448 and an 896x896 image (InternVL: one 448 tile, and a 3:2 picture that\n"
     "becomes 6 tiles + a thumbnail), a prefill of N tokens (512), decoding M tokens (128) and linears on the\n"
     "model's weights, each against this machine's measured limits. --shape qwen2.5-vl-3b or internvl3-1b uses\n"
@@ -63,7 +63,8 @@ static const char usage[] =
     "step in PyTorch (bench/bench_train_ref.py, python3-torch) on the same model and threads, for the ratio.\n"
     "--video F adds the decoding and sampling of a video file as the processor does by default (its target: a\n"
     "minute of 720p H.264 in under 2 s), and the vision encode of its first 2 temporal groups of frames.\n"
-    "Rollouts (GRPO): 8 sampled answers of M/8 tokens to one prompt, batched, against the same 8 one by one.\n";
+    "Rollouts (GRPO): 8 sampled answers of M/8 tokens to one prompt, batched, against the same 8 one by one.\n"
+    "--mmap reads the weights in place from the file, as mitten run --mmap does, instead of copying them.\n";
 
 
 #define MAX_ROTATE 256
@@ -574,7 +575,7 @@ static mt_status time_linear(bench *b, const char *name, int64_t M, int64_t N, i
         spent += t * calls;
     }
     finish_figure(b, f, sp);
-    f->peak_rss = 0; /* the weights are mapped already: nothing to learn */
+    f->peak_rss = 0; /* the weights are loaded already: nothing to learn */
     f->count = 1;
     f->flop = 2.0 * (double)(M * N * K);
     f->bytes = (double)bytes;
@@ -586,7 +587,7 @@ static mt_status time_linear(bench *b, const char *name, int64_t M, int64_t N, i
  * (Q4_K's scale search is the slow one) dominates the run. */
 #define QUANT_ROTATE_BYTES ((size_t)192 << 20)
 
-/* *out: a new interleaved copy (mt_repack_type's) of q, N x K of type, as mt_weights_repack makes it. */
+/* *out: a new interleaved copy (mt_repack_type's) of q, N x K of type, as mt_weights_place makes it. */
 static mt_status repack_copy(const void *q, mt_dtype type, int64_t N, int64_t K, void **out, mt_err *err) {
     void *r8 = mt_malloc(mt_dtype_row_bytes(type, K) * (size_t)N);
     if (!r8) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
@@ -640,7 +641,7 @@ static mt_status bench_linear_quant(bench *b, const char *label, const lin_case 
             st = mt_quantize(type, row, 1, K, (char *)q[i] + (size_t)r * mt_dtype_row_bytes(type, K), err);
         }
     }
-    /* as a model loads it for its linears (mt_weights_repack) */
+    /* as a model loads it for its linears (mt_weights_place) */
     if (mt_repack_type(type, N, K) != type) {
         for (int i = 0; i < n && !st; i++) {
             void *r8 = NULL;
@@ -758,6 +759,8 @@ int mt_cmd_bench(int argc, char **argv) {
             skip_linears = true;
         } else if (mt_cli_flag(&a, "--torch")) {
             torch = true;
+        } else if (mt_cli_flag(&a, "--mmap")) {
+            mp.mmap = true;
         } else if (mt_cli_opt(&a, "--train", &train, &bad)) {
             if (!bad && strcmp(train, "full") && strcmp(train, "lora"))
                 return mt_cli_usage(usage, "--train takes full or lora, not %s", train);

@@ -41,6 +41,7 @@ int mt_cmd_info(int argc, char **argv) {
     if (bad) return MT_EXIT_USAGE;
     mt_err err;
     mt_model *m;
+    mp.mmap = true; /* the weights are only counted here: copying them would be all the work */
     if (mt_model_open_params(dir, &mp, &m, &err)) return mt_cli_fail(&err);
     const mt_model_desc *d = &m->desc;
     const mt_decoder_cfg *c = mt_decoder_get_cfg(m->decoder);

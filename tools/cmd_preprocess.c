@@ -125,6 +125,7 @@ static int run_internvl_video(const char *dir, const video_args *va, mt_model_pa
     mp.video = (mt_video_params){.fps = va->fps ? q.fps : 0, .nframes = q.nframes, .max_frames = q.max_frames};
     mt_err err;
     mt_model *m;
+    mp.mmap = true; /* only the processor runs */
     if (mt_model_open_params(dir, &mp, &m, &err)) return mt_cli_fail(&err);
     mt_internvl_video clip = {0};
     mt_status st = mt_internvl_video_sample(m->processor, va->src[0], &mp.video, &clip, &err);
@@ -208,6 +209,7 @@ int mt_cmd_preprocess(int argc, char **argv) {
     mt_err err;
     mt_model *m;
     mt_image img;
+    mp.mmap = true; /* only the processor runs */
     if (mt_model_open_params(dir, &mp, &m, &err)) return mt_cli_fail(&err);
     if (mt_image_load(image, MT_IMAGE_DEFAULT_MAX_PIXELS, &img, &err)) {
         mt_model_close(m);

@@ -67,7 +67,8 @@ static int write_gguf(int argc, char **argv, bool export_cmd) {
     mt_err err = {0};
     mt_model *m = NULL;
     fprintf(stderr, "loading %s\n", dir);
-    mt_status st = mt_model_open(dir, &m, &err);
+    mt_model_params mp = {.mmap = true}; /* each weight is read once, to quantize it */
+    mt_status st = mt_model_open_params(dir, &mp, &m, &err);
     char mmproj_path[4096];
     if (!st && m->comp->vision && !no_mmproj) {
         if (!mmproj) default_mmproj(out, mmproj_path, sizeof mmproj_path);

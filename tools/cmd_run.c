@@ -40,7 +40,9 @@ static const char run_usage[] =
     "  --video-max-pixels N each video frame at most N pixels (default: qwen-vl-utils' 768 * 28^2 within the\n"
     "                       processor's max_pixels, lowered for long videos): fewer tokens\n"
     "  --threads N          threads (default: all CPUs)\n"
-    "  --allow-unused       load a checkpoint that holds tensors the model does not read\n";
+    "  --allow-unused       load a checkpoint that holds tensors the model does not read\n"
+    "  --mmap               read the weights in place from the file (llama.cpp's default: a faster start, no copy\n"
+    "                       beside the page cache) instead of copying them into memory (decode streams them faster)\n";
 
 static const char chat_usage[] =
     "usage: mitten chat [-m DIR] [options]\n\n"
@@ -97,6 +99,10 @@ static int parse_options(int argc, char **argv, bool is_run, options *o) {
             continue;
         if (mt_cli_flag(&a, "--allow-unused")) {
             o->mp.allow_unused = true;
+            continue;
+        }
+        if (mt_cli_flag(&a, "--mmap")) {
+            o->mp.mmap = true;
             continue;
         }
         if (is_run && mt_cli_opt(&a, "-p", &o->prompt, &bad)) continue;

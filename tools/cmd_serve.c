@@ -48,6 +48,7 @@ static const char serve_usage[] =
     "  --timeout SECONDS      longest one request may take (default 600)\n"
     "  --idle-timeout SECONDS close a connection silent this long while sending its request (default 30)\n"
     "  --allow-unused         load even when the checkpoint holds tensors the model does not read\n"
+    "  --mmap                 read the weights in place from the file instead of copying them into memory\n"
     "  --quiet                no log line per request\n"
     "\n"
     "SIGINT or SIGTERM stops it: no new requests, running answers get 30 s to finish.\n"
@@ -80,6 +81,10 @@ int mt_cmd_serve(int argc, char **argv) {
             continue;
         if (mt_cli_flag(&a, "--allow-unused")) {
             mp.allow_unused = true;
+            continue;
+        }
+        if (mt_cli_flag(&a, "--mmap")) {
+            mp.mmap = true;
             continue;
         }
         if (mt_cli_flag(&a, "--quiet")) {

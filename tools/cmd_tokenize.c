@@ -42,7 +42,8 @@ static mt_status load(const char *dir, mt_tokenizer **tok, mt_model **m, mt_err 
     if (n > 5 && !strcmp(dir + n - 5, ".json")) return mt_tokenizer_load(dir, tok, err);
     if (n > 6 && !strcmp(dir + n - 6, ".model")) return mt_tokenizer_load_spm(dir, tok, err);
     if (n > 5 && !strcmp(dir + n - 5, ".gguf")) {
-        mt_status st = mt_model_open(dir, m, err);
+        mt_model_params mp = {.mmap = true}; /* only the tokenizer is read */
+        mt_status st = mt_model_open_params(dir, &mp, m, err);
         if (!st && !(*tok = (*m)->tok)) {
             mt_model_close(*m);
             *m = NULL;

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *mt_status_name(mt_status s) {
     switch (s) {
@@ -116,6 +118,43 @@ void *mt_malloc_aligned(size_t size) {
 }
 
 void mt_free(void *p) { free(p); }
+
+enum { HUGE_PAGE = 2 << 20 };
+
+static size_t pages_length(size_t size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = size ? size : 1;
+    return n > SIZE_MAX - page ? 0 : (n + page - 1) / page * page; /* 0: no such size */
+}
+
+void *mt_malloc_pages(size_t size) {
+    if (alloc_should_fail()) return NULL;
+    size_t len = pages_length(size), mapped;
+    if (!len || !mt_add_ok(len, HUGE_PAGE, &mapped)) return NULL;
+    /* over-map by a huge page and trim both ends, so the range starts on a 2 MiB boundary */
+    uint8_t *p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    uint8_t *a = (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (a > p) munmap(p, (size_t)(a - p));
+    if (p + mapped > a + len) munmap(a + len, (size_t)(p + mapped - (a + len)));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(a, len, MADV_HUGEPAGE); /* best effort: with THP off the pages stay 4 KiB */
+#endif
+    return a;
+}
+
+void mt_free_pages(void *p, size_t size) {
+    if (p) munmap(p, pages_length(size));
+}
+
+size_t mt_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    if (f) fclose(f);
+    return found && kib < SIZE_MAX / 1024 ? (size_t)kib * 1024 : SIZE_MAX;
+}
 
 char *mt_strndup(const char *s, size_t n) {
     char *d = mt_malloc(n + 1);

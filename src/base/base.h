@@ -48,6 +48,14 @@ void *mt_malloc_array(size_t n, size_t size);
 void *mt_realloc(void *p, size_t size);
 void *mt_malloc_aligned(size_t size);
 void mt_free(void *p);
+/* Memory that lives as long as a model and is streamed through again and again (its weights): anonymous pages,
+ * 2 MiB-aligned and advised as transparent huge pages, so one TLB entry covers 2 MiB and a first touch faults once
+ * per 2 MiB. Freed with mt_free_pages and the same size. */
+void *mt_malloc_pages(size_t size);
+void mt_free_pages(void *p, size_t size);
+/* Memory the kernel could give without swapping (/proc/meminfo's MemAvailable: free memory and reclaimable caches),
+ * in bytes; SIZE_MAX where it does not say. */
+size_t mt_mem_available(void);
 char *mt_strdup(const char *s);
 /* Makes *p (an array of *cap elements of elem bytes) hold at least need, doubling (at least 16); false when the size
  * overflows or memory runs out, *p and *cap unchanged. */

@@ -44,7 +44,7 @@ mt_status mt_file_map(const char *path, mt_mapping *out, mt_err *err) {
         close(fd);
         return s;
     }
-    mt_mapping m = {NULL, (size_t)st.st_size};
+    mt_mapping m = {NULL, (size_t)st.st_size, -1};
     if (m.size > 0) {
         void *p = mmap(NULL, m.size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
@@ -52,15 +52,37 @@ mt_status mt_file_map(const char *path, mt_mapping *out, mt_err *err) {
             return mt_err_set(err, MT_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
         }
         m.data = p;
+        m.fd = fd;
+    } else {
+        close(fd);
     }
-    close(fd);
     *out = m;
     return MT_OK;
 }
 
 void mt_file_unmap(mt_mapping *m) {
-    if (m && m->data) munmap((void *)m->data, m->size);
+    if (m && m->data) {
+        munmap((void *)m->data, m->size);
+        close(m->fd);
+    }
     if (m) *m = (mt_mapping){0};
+}
+
+bool mt_mapping_holds(const mt_mapping *m, const void *p, size_t n) {
+    if (!m || !m->data || !p) return false;
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)m->data;
+    return a >= b && a - b <= m->size && n <= m->size - (a - b);
+}
+
+void mt_mapping_copy(const mt_mapping *m, const void *p, size_t n, void *dst) {
+    size_t done = 0, at = (size_t)((const uint8_t *)p - m->data);
+    while (done < n) {
+        ssize_t got = pread(m->fd, (uint8_t *)dst + done, MT_MIN(n - done, (size_t)1 << 30), (off_t)(at + done));
+        if (got <= 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        done += (size_t)got;
+    }
+    if (done < n) memcpy((uint8_t *)dst + done, (const uint8_t *)p + done, n - done);
 }
 
 void mt_file_drop_pages(const void *p, size_t n) {

@@ -504,10 +504,8 @@ mt_status mt_gguf_open_buffer(const void *buf, size_t size, const char *name, mt
     return open_common(name, NULL, buf, size, out, err);
 }
 
-bool mt_gguf_maps(const mt_gguf *g, const void *p, size_t n) {
-    if (!g || !g->map.data || !p) return false;
-    uintptr_t a = (uintptr_t)p, b = (uintptr_t)g->map.data;
-    return a >= b && a - b <= g->map.size && n <= g->map.size - (a - b);
+const mt_mapping *mt_gguf_mapping_of(const mt_gguf *g, const void *p, size_t n) {
+    return g && mt_mapping_holds(&g->map, p, n) ? &g->map : NULL;
 }
 
 void mt_gguf_close(mt_gguf *g) {

@@ -49,6 +49,7 @@
 #define MT_GGUF_H
 
 #include "base/base.h"
+#include "base/file.h"
 #include "tensor/dtype.h"
 
 #define MT_GGUF_MAX_DIMS 4
@@ -129,8 +130,8 @@ mt_status mt_gguf_open_file(const char *path, mt_gguf **out, mt_err *err);
  * used in messages. */
 mt_status mt_gguf_open_buffer(const void *buf, size_t size, const char *name, mt_gguf **out, mt_err *err);
 void mt_gguf_close(mt_gguf *g);
-/* Whether [p, p + n) lies in g's file mapping (false for a borrowed buffer). */
-bool mt_gguf_maps(const mt_gguf *g, const void *p, size_t n);
+/* g's file mapping when it holds [p, p + n) wholly, else NULL (always for a borrowed buffer). */
+const mt_mapping *mt_gguf_mapping_of(const mt_gguf *g, const void *p, size_t n);
 
 uint32_t mt_gguf_version(const mt_gguf *g);
 size_t mt_gguf_alignment(const mt_gguf *g);

@@ -373,6 +373,12 @@ const char *mt_safetensors_meta(const mt_safetensors *st, const char *key) {
     return NULL;
 }
 
+const mt_mapping *mt_safetensors_mapping_of(const mt_safetensors *st, const void *p, size_t n) {
+    for (size_t i = 0; st && i < st->n_files; i++)
+        if (mt_mapping_holds(&st->files[i].map, p, n)) return &st->files[i].map;
+    return NULL;
+}
+
 void mt_safetensors_close(mt_safetensors *st) {
     if (!st) return;
     for (size_t i = 0; i < st->n; i++) {

@@ -41,6 +41,7 @@
 #define MT_SAFETENSORS_H
 
 #include "base/base.h"
+#include "base/file.h"
 #include "tensor/dtype.h"
 
 #define MT_ST_MAX_DIMS 8
@@ -94,6 +95,10 @@ size_t mt_safetensors_total_bytes(const mt_safetensors *st);
 const char *mt_safetensors_meta(const mt_safetensors *st, const char *key);
 
 void mt_safetensors_close(mt_safetensors *st);
+
+/* The file mapping that holds [p, p + n) wholly, or NULL (an aligned copy, a borrowed buffer, the memory of
+ * mt_safetensors_from_tensors). */
+const mt_mapping *mt_safetensors_mapping_of(const mt_safetensors *st, const void *p, size_t n);
 
 /* A checkpoint of tensors held elsewhere (a GGUF file read under the names a model loads): names are copied, the
  * bytes borrowed; release(owner) runs at close (on failure too). Duplicate names are MT_ERR_FORMAT. */

@@ -30,8 +30,10 @@ struct mt_gguf_source {
     const char *path; /* the model file, for messages */
 };
 
-bool mt_gguf_source_maps(const mt_gguf_source *s, const void *p, size_t n) {
-    return s && (mt_gguf_maps(s->text, p, n) || mt_gguf_maps(s->vision, p, n));
+const mt_mapping *mt_gguf_source_mapping_of(const mt_gguf_source *s, const void *p, size_t n) {
+    if (!s) return NULL;
+    const mt_mapping *m = mt_gguf_mapping_of(s->text, p, n);
+    return m ? m : mt_gguf_mapping_of(s->vision, p, n);
 }
 
 bool mt_gguf_is_file(const char *path) {

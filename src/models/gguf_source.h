@@ -39,8 +39,8 @@ mt_status mt_gguf_source_open(const char *model, const char *mmproj, mt_gguf_sou
 /* Rewrites an error that names the metadata folder to name the model file instead ("F.gguf (its metadata as
  * config.json): ..."): the folder is gone once the load fails. */
 void mt_gguf_source_name_errors(const mt_gguf_source *s, mt_err *err);
-/* Whether [p, p + n) lies in the model or mmproj file's mapping (not in a tensor the source joined or copied). */
-bool mt_gguf_source_maps(const mt_gguf_source *s, const void *p, size_t n);
+/* The model or mmproj file's mapping when it holds [p, p + n) (not a tensor the source joined or copied), or NULL. */
+const mt_mapping *mt_gguf_source_mapping_of(const mt_gguf_source *s, const void *p, size_t n);
 /* Removes the metadata folder and what it wrote there. */
 void mt_gguf_source_close(mt_gguf_source *s);
 

@@ -276,7 +276,7 @@ mt_status mt_model_open_params(const char *dir, const mt_model_params *params, m
     if (!st) st = load_parts(m, cfg, path, err);
     cJSON_Delete(cfg);
     if (!st) st = check_unused(m, m->params.allow_unused, err);
-    if (!st) st = mt_weights_repack(m, err);
+    if (!st) st = mt_weights_place(m, err);
     if (!st) st = read_generation_config(m, err);
     if (!st) st = load_chat_template(m, err);
     if (st) {
@@ -309,6 +309,7 @@ void mt_model_close(mt_model *m) {
     mt_weights_release(m);
     for (size_t i = 0; i < m->n_owned; i++) mt_free(m->owned[i]);
     mt_free(m->owned);
+    mt_free_pages(m->pages, m->pages_bytes);
     mt_safetensors_close(m->st);
     mt_gguf_source_close(m->gguf);
     mt_free(m->dir);

@@ -252,8 +252,10 @@ struct mt_model {
     const char *projector_prefix; /* a projector outside the vision prefix, or NULL */
     mt_tokenizer *tok;               /* NULL when the folder has no tokenizer.json */
     mt_chat_template *chat_template; /* the folder's, else the composition's default, else NULL */
-    void **owned;                    /* f32 copies of small weights (norms, biases), R8 copies of linears */
+    void **owned;                    /* f32 copies of small weights (norms, biases) */
     size_t n_owned, cap_owned;
+    void *pages; /* mt_malloc_pages: the weights mt_weights_place moved out of the file mappings, or repacked */
+    size_t pages_bytes;
     mt_weight *weights; /* every checkpoint tensor the model reads, in load order */
     size_t n_weights, cap_weights;
     mt_hashmap weight_by_name, weight_by_tensor; /* -> index into weights; by_tensor: index << 20 | use */
@@ -298,10 +300,11 @@ int64_t mt_weight_first_nonfinite(const mt_weight *w, float *value);
 /* The registered weight called name, or NULL. */
 mt_weight *mt_weight_find(const mt_model *m, const char *name);
 void mt_weights_release(mt_model *m);
-/* Every Q4_K weight read as one whole linear layer (no embedding table, tied head or row views), with rows in groups
- * of 8, to an owned Q4_K_R8 copy (tensor/quant.h) that its module tensor then reads; every such Q8_0 weight of 8 rows
- * or more to a Q8_0_R8 copy. MT_ERR_NOMEM naming the weight. */
-mt_status mt_weights_repack(mt_model *m, mt_err *err);
+/* Moves the weights into the model's pages (m->pages): every Q4_K weight read as one whole linear layer (no embedding
+ * table, tied head or row views), with rows in groups of 8, as Q4_K_R8 (tensor/quant.h); every such Q8_0 weight of 8
+ * rows or more as Q8_0_R8; every other weight in a file mapping as a copy, unless m->params.mmap. Module tensors then
+ * read there and the mapped pages are dropped. MT_ERR_NOMEM saying how much was needed. */
+mt_status mt_weights_place(mt_model *m, mt_err *err);
 /* Adds out as a use of the checkpoint tensor name (mt_weight_matrix and mt_weight_vector call it). */
 mt_status mt_weight_register(mt_model *m, const char *name, mt_tensor *out, mt_err *err);
 /* The part a checkpoint tensor name belongs to. */

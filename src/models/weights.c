@@ -142,36 +142,104 @@ void mt_weights_release(mt_model *m) {
     m->n_weights = m->cap_weights = 0;
 }
 
+/* Where a weight goes at load (mt_weights_place). */
+typedef struct placement {
+    const uint8_t *from; /* the weight's bytes now (its whole tensor's), NULL: it stays where it is */
+    size_t bytes;
+    mt_dtype to; /* its type in memory: an interleaved type, or its own (a plain copy) */
+    size_t at;   /* offset in the model's pages */
+} placement;
+
+static bool uses_inside(const mt_weight *w, const uint8_t *lo, size_t bytes) {
+    for (size_t u = 0; u < w->n_uses; u++) {
+        const uint8_t *p = w->uses[u].t->data;
+        if (p < lo || (size_t)(p - lo) >= bytes) return false;
+    }
+    return true;
+}
+
+static const mt_mapping *mapping_of(const mt_model *m, const void *p, size_t n) {
+    const mt_mapping *map = mt_safetensors_mapping_of(m->st, p, n);
+    return map ? map : mt_gguf_source_mapping_of(m->gguf, p, n);
+}
+
 /* The Q4_K_R8 GEMV keeps 8 rows in the 8 lanes and needs no scale shuffles or horizontal sums: from L2 it runs about
  * twice Q4_K's rate (docs/PERFORMANCE.md), enough for decode of a Q4_K file to be bound by memory, not arithmetic;
- * Q8_0_R8 likewise drops Q8_0's sign trick and horizontal sums (one vpdpbusd per 4 weights of 8 rows). The copy takes
- * the mapped bytes' place as what the model reads; its rows move, so only a weight read whole, as a linear, may change
- * layout (the embedding reads a row at a time, a split linear may start at any row). Q8_0_R8 takes any number of rows
- * of 8 or more (the last rows % 8 stay Q8_0 in place); Q4_K_R8 has no such tail and needs a multiple of 8. */
-mt_status mt_weights_repack(mt_model *m, mt_err *err) {
+ * Q8_0_R8 likewise drops Q8_0's sign trick and horizontal sums (one vpdpbusd per 4 weights of 8 rows). Its rows move,
+ * so only a weight read whole, as a linear, may change layout (the embedding reads a row at a time, a split linear
+ * may start at any row). Q8_0_R8 takes any number of rows of 8 or more (the last rows % 8 stay Q8_0 in place);
+ * Q4_K_R8 has no such tail and needs a multiple of 8.
+ * Every other weight in a file mapping is copied as it is (when copy): from the page cache's 4 KiB pages the decode
+ * GEMV streamed two thirds as fast as from huge pages (docs/DESIGN.md, "Where the weights live"). */
+static placement place_one(const mt_model *m, const mt_weight *w, bool copy) {
+    placement p = {0};
+    const mt_tensor *t = mt_weight_whole(w);
+    if (!t || t->device != 0 || t->ndim < 1 || !mt_tensor_is_contiguous(t)) return p;
+    int64_t rows = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) rows *= t->shape[d];
+    size_t bytes = mt_dtype_row_bytes(t->dtype, t->shape[t->ndim - 1]) * (size_t)rows;
+    const uint8_t *lo = t->data;
+    if (!bytes || !uses_inside(w, lo, bytes)) return p;
+    bool whole_linear = w->n_uses == 1 && w->linear && &w->linear->w == t && t->ndim == 2;
+    p.to = whole_linear ? mt_repack_type(t->dtype, t->shape[0], t->shape[1]) : t->dtype;
+    if (p.to != t->dtype || (copy && mapping_of(m, lo, bytes))) p.from = lo, p.bytes = bytes;
+    return p;
+}
+
+/* The plan for every weight, and the bytes it places (*total) and the largest repacked weight (*tmp_bytes). */
+static void plan_all(const mt_model *m, placement *plan, bool copy, size_t *total, size_t *tmp_bytes) {
+    *total = *tmp_bytes = 0;
     for (size_t i = 0; i < m->n_weights; i++) {
-        mt_weight *w = &m->weights[i];
-        mt_tensor *t = w->n_uses == 1 ? w->uses[0].t : NULL;
-        if (!t || !w->linear || &w->linear->w != t || t->ndim != 2 || t->device != 0 || t->stride[0] != t->shape[1])
-            continue;
-        mt_dtype to = mt_repack_type(t->dtype, t->shape[0], t->shape[1]);
-        if (to == t->dtype) continue;
-        if (!mt_grow((void **)&m->owned, &m->cap_owned, m->n_owned + 1, sizeof *m->owned))
-            return mt_err_set(err, MT_ERR_NOMEM, "out of memory repacking \"%s\"", w->name);
-        size_t bytes = mt_dtype_row_bytes(t->dtype, t->shape[1]) * (size_t)t->shape[0];
-        void *p = mt_malloc_aligned(bytes);
-        if (!p) return mt_err_set(err, MT_ERR_NOMEM, "out of memory repacking \"%s\" (%zu bytes)", w->name, bytes);
-        mt_status st = mt_repack(t->dtype, t->data, t->shape[0], t->shape[1], p, err);
-        if (st) {
-            mt_free(p);
-            return st;
-        }
-        m->owned[m->n_owned++] = p;
-        /* the mapped bytes are not read again: out of memory, or the model would hold both copies (GGUF files are
-         * mapped read-only; a tensor the source joined or copied is its own memory and stays) */
-        if (mt_gguf_source_maps(m->gguf, t->data, bytes)) mt_file_drop_pages(t->data, bytes);
-        t->data = p;
-        t->dtype = to;
+        plan[i] = place_one(m, &m->weights[i], copy);
+        plan[i].at = *total;
+        if (!plan[i].from) continue;
+        if (!mt_add_ok(*total, (plan[i].bytes + 63) / 64 * 64, total)) *total = SIZE_MAX;
+        if (plan[i].to != mt_weight_whole(&m->weights[i])->dtype) *tmp_bytes = MT_MAX(*tmp_bytes, plan[i].bytes);
     }
+}
+
+/* Places one weight at to; tmp (bytes long, or NULL when it stays in place) holds a mapped weight's bytes read
+ * from its file before they are repacked. */
+static mt_status place(mt_model *m, mt_weight *w, const placement *p, uint8_t *to, uint8_t *tmp, mt_err *err) {
+    mt_tensor *whole = (mt_tensor *)mt_weight_whole(w);
+    const mt_mapping *map = mapping_of(m, p->from, p->bytes);
+    if (p->to == whole->dtype) {
+        if (map) mt_mapping_copy(map, p->from, p->bytes, to);
+        else memcpy(to, p->from, p->bytes);
+    } else {
+        const void *src = p->from;
+        if (map) mt_mapping_copy(map, p->from, p->bytes, tmp), src = tmp;
+        mt_status st = mt_repack(whole->dtype, src, whole->shape[0], whole->shape[1], to, err);
+        if (st) return st;
+        whole->dtype = p->to;
+    }
+    for (size_t u = 0; u < w->n_uses; u++)
+        w->uses[u].t->data = to + ((const uint8_t *)w->uses[u].t->data - p->from);
+    /* pages of the mapping a part read while loading (its shapes, a check) are not read again */
+    if (map) mt_file_drop_pages(p->from, p->bytes);
     return MT_OK;
+}
+
+mt_status mt_weights_place(mt_model *m, mt_err *err) {
+    placement *plan = mt_calloc(m->n_weights ? m->n_weights : 1, sizeof *plan);
+    if (!plan) return mt_err_set(err, MT_ERR_NOMEM, "out of memory");
+    size_t total, tmp_bytes, avail = mt_mem_available();
+    plan_all(m, plan, !m->params.mmap, &total, &tmp_bytes);
+    if (!m->params.mmap && total > avail) {
+        /* a model larger than the memory still runs from the page cache, slower, rather than being killed */
+        mt_log(MT_LOG_INFO, "the weights (%.2f GiB) are more than the free memory (%.2f GiB): they are read in place "
+               "from the file", (double)total / (1 << 30), (double)avail / (1 << 30));
+        plan_all(m, plan, false, &total, &tmp_bytes);
+    }
+    uint8_t *tmp = tmp_bytes ? mt_malloc(tmp_bytes) : NULL;
+    if (total && (m->pages = mt_malloc_pages(total))) m->pages_bytes = total;
+    if ((total && !m->pages) || (tmp_bytes && !tmp)) {
+        mt_free(plan), mt_free(tmp);
+        return mt_err_set(err, MT_ERR_NOMEM, "out of memory for the weights (%.2f GiB)", (double)total / (1 << 30));
+    }
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < m->n_weights && !st; i++)
+        if (plan[i].from) st = place(m, &m->weights[i], &plan[i], (uint8_t *)m->pages + plan[i].at, tmp, err);
+    mt_free(plan), mt_free(tmp);
+    return st;
 }

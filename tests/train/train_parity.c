@@ -531,7 +531,9 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/model", argv[1]);
     mt_tape *tape = NULL;
     mt_pool *pool = NULL;
-    if (mt_model_open(path, &r.m, &err) || mt_tape_new(&tape, &err) || mt_pool_new(2, &pool, &err))
+    /* mmap: the weights stay in the file mapping, so check_frozen can tell that training made no copy of them */
+    mt_model_params mp = {.mmap = true};
+    if (mt_model_open_params(path, &mp, &r.m, &err) || mt_tape_new(&tape, &err) || mt_pool_new(2, &pool, &err))
         return fprintf(stderr, "%s\n", err.msg), 1;
     mt_arena_init(&r.arena, (size_t)1 << 22);
     r.ctx = (mt_ctx){.arena = &r.arena, .pool = pool, .tape = tape};

@@ -130,6 +130,45 @@ static void test_dir_make_all(void) {
     CHECK(system(cmd) == 0);
 }
 
+/* A copy out of a file mapping (by pread) equals the mapped bytes, at any offset; holds() knows the mapping's ends. */
+static void test_mapping_copy(void) {
+    char path[] = "/tmp/mt_test_map_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return;
+    enum { N = 3 * 4096 + 123 };
+    static uint8_t data[N], got[N];
+    for (int i = 0; i < N; i++) data[i] = (uint8_t)(i * 131 + 7);
+    CHECK(write(fd, data, N) == N);
+    close(fd);
+    mt_mapping m;
+    mt_err err;
+    CHECK(mt_file_map(path, &m, &err) == MT_OK && m.size == N);
+    CHECK(mt_mapping_holds(&m, m.data, N) && mt_mapping_holds(&m, m.data + N, 0));
+    CHECK(!mt_mapping_holds(&m, m.data + 1, N) && !mt_mapping_holds(&m, data, 1) && !mt_mapping_holds(NULL, m.data, 1));
+    static const size_t offs[] = {0, 1, 4095, 4096, 5000, N - 1}, lens[] = {N, N - 1, 2, 4096, 7000, 1};
+    for (size_t i = 0; i < MT_ARRAY_LEN(offs); i++) {
+        memset(got, 0, sizeof got);
+        mt_mapping_copy(&m, m.data + offs[i], lens[i], got);
+        CHECK_MSG(memcmp(got, data + offs[i], lens[i]) == 0, "copy of %zu bytes at %zu", lens[i], offs[i]);
+    }
+    mt_file_unmap(&m);
+    CHECK(m.data == NULL);
+    unlink(path);
+}
+
+/* Huge-page memory: aligned to 2 MiB, writable to its last byte, counted by the fault injection. */
+static void test_pages(void) {
+    size_t n = (5 << 20) + 3;
+    uint8_t *p = mt_malloc_pages(n);
+    CHECK(p && ((uintptr_t)p & ((2u << 20) - 1)) == 0);
+    if (p) p[0] = 1, p[n - 1] = 2;
+    mt_free_pages(p, n);
+    mt_alloc_fail_after(1);
+    CHECK(mt_malloc_pages(4096) == NULL);
+    mt_alloc_fail_after(0);
+    CHECK(mt_mem_available() > 0);
+}
+
 static void test_fault_injection(void) {
     mt_alloc_fail_after(2);
     void *a = mt_malloc(10);
@@ -146,5 +185,7 @@ int main(void) {
     test_json();
     test_dir_make_all();
     test_fault_injection();
+    test_mapping_copy();
+    test_pages();
     return check_report();
 }

@@ -212,27 +212,27 @@ static void test_no_scratch(void) {
     mt_free(A), mt_free(bias), mt_free(C), mt_free(W);
 }
 
-/* The vdpbf16ps path (entered by the caller): reference with A rounded to bf16. That the instruction ran, not the
- * f32 GEMV: on rows of A that bf16 cannot hold, the result differs from the f32 path's. */
+/* The vdpbf16ps path (entered by the caller): the GEMM (M > 16) against a reference with A rounded to bf16, and that
+ * the instruction ran: on rows of A that bf16 cannot hold, the result differs from the f32 path's. The GEMV (decode,
+ * M <= 16) stays on f32 FMAs (gemm.c says why): its sums are the f32 path's. */
 static void test_bf16_dot(mt_pool *pool3) {
-    float a[2 * 64], c16[2 * 5], c32[2 * 5];
+    enum { ROWS = 17 };
+    float a[ROWS * 64], c16[ROWS * 5], c32[ROWS * 5], g16[2 * 5];
     uint16_t w[5 * 64];
-    for (int i = 0; i < 2 * 64; i++) a[i] = 1.0f + (float)(1 + i % 3) / 1024.0f; /* bf16 rounds each to 1 */
+    for (int i = 0; i < ROWS * 64; i++) a[i] = 1.0f + (float)(1 + i % 3) / 1024.0f; /* bf16 rounds each to 1 */
     for (int i = 0; i < 5 * 64; i++) w[i] = mt_f32_to_bf16(1.0f);
-    mt_cpu_linear(NULL, 2, 5, 64, a, 64, w, MT_BF16, 64, NULL, c16, 5, false);
+    mt_cpu_linear(pool3, ROWS, 5, 64, a, 64, w, MT_BF16, 64, NULL, c16, 5, false);
+    mt_cpu_linear(NULL, 2, 5, 64, a, 64, w, MT_BF16, 64, NULL, g16, 5, false);
     CHECK(mt_cpu_set_bf16_dot(false) == false);
-    mt_cpu_linear(NULL, 2, 5, 64, a, 64, w, MT_BF16, 64, NULL, c32, 5, false);
+    mt_cpu_linear(pool3, ROWS, 5, 64, a, 64, w, MT_BF16, 64, NULL, c32, 5, false);
     CHECK(mt_cpu_set_bf16_dot(true));
-    CHECK_MSG(c16[0] == 64.0f && c16[9] == 64.0f && c32[0] > 64.1f,
-              "bf16 dot: %g (wanted 64, the sum of A rounded to bf16), f32 path %g", c16[0], c32[0]);
-    float ag[16 * 64], cg[16 * 5];
-    for (int i = 0; i < 16 * 64; i++) ag[i] = a[i % 64];
-    mt_cpu_linear(pool3, 16, 5, 64, ag, 64, w, MT_BF16, 64, NULL, cg, 5, false);
-    CHECK_MSG(cg[0] == 64.0f && cg[16 * 5 - 1] == 64.0f, "bf16 GEMM: %g (wanted 64, the sum of A rounded to bf16)",
-              cg[0]);
-    /* M <= 16: the GEMV; past it the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC
-     * block (C accumulated across blocks), M and N off the 8 x 32 tile */
-    static const int64_t Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 150}, Ks[] = {1, 38, 75, 112, 149, 186, 257, 600};
+    CHECK_MSG(c16[0] == 64.0f && c16[ROWS * 5 - 1] == 64.0f && c32[0] > 64.1f,
+              "bf16 GEMM: %g (wanted 64, the sum of A rounded to bf16), f32 path %g", c16[0], c32[0]);
+    CHECK_MSG(g16[0] == c32[0] && g16[9] == c32[9], "GEMV with bf16 dot on: %g, wanted the f32 path's %g", g16[0],
+              c32[0]);
+    /* past M = 16 the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC block (C accumulated
+     * across blocks), M and N off the 8 x 32 tile; up to 16 the f32 GEMV */
+    static const int64_t Ms[] = {1, 2, 5, 8, 16, 17, 150}, Ks[] = {1, 38, 75, 112, 149, 186, 257, 600};
     for (size_t mi = 0; mi < MT_ARRAY_LEN(Ms); mi++)
         for (size_t ki = 0; ki < MT_ARRAY_LEN(Ks); ki++) {
             int64_t M = Ms[mi], K = Ks[ki];
@@ -240,7 +240,7 @@ static void test_bf16_dot(mt_pool *pool3) {
             gcase g = {.M = M, .N = M > 16 ? 97 : 67, .K = K, .lda = K + 1, .ldw = K + (M > 16), .ldc = 101,
                        .wt = MT_BF16, .bias = true, .acc = M % 2};
             float *A = fvec(M * g.lda, 1.0f), *Ar = mt_malloc_array((size_t)(M * g.lda), sizeof(float));
-            for (int64_t i = 0; i < M * g.lda; i++) Ar[i] = mt_bf16_to_f32(mt_f32_to_bf16(A[i]));
+            for (int64_t i = 0; i < M * g.lda; i++) Ar[i] = M > 16 ? mt_bf16_to_f32(mt_f32_to_bf16(A[i])) : A[i];
             void *W = wmake(g.N, g.ldw, g.wt);
             float *bias = fvec(g.N, 1.0f), *C0 = fvec(M * g.ldc, 1.0f), *C = mt_malloc_array((size_t)(M * g.ldc), 4);
             memcpy(C, C0, sizeof(float) * (size_t)(M * g.ldc));

@@ -41,9 +41,6 @@ typedef struct mt_cpu_isa {
     void (*pack_pairs)(int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
     void (*gemv_pairs)(int64_t m, int64_t n, int64_t k, const float *ap, int64_t mp, const uint16_t *w, int64_t ldw,
                        const float *bias, float *c, int64_t ldc, bool acc);
-    /* As gemv with bf16 A and bf16 W (vdpbf16ps); NULL where the CPU lacks it. */
-    void (*gemv_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
-                      const float *bias, float *c, int64_t ldc, bool acc);
     /* Quantized W (tensor/quant.h; W_j at w + j*ldw bytes, or in its group of 8 for Q4_K_R8 / Q8_0_R8, whose n
      * rows start a group) against m = 1..8 rows of activations quantized once (row i at aq + i*aq_stride bytes: Q8_0
      * values and scales for Q8_0/Q4_0 weights as mt_q8_0_act_bytes says, for Q8_0_R8 as mt_q8_0_r8_act_bytes, Q8_K

@@ -149,7 +149,7 @@ static double read_sum(int64_t n, const float *x, float *out) {
 
 const mt_cpu_isa mt_cpu_isa_scalar = {
     .name = "scalar", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = mt_cpu_gemv_generic, .gemv_m = 4,
-    .gemv_bf16 = NULL, .gemv_q = mt_cpu_gemv_q_scalar, .quant_act = mt_cpu_quant_act_scalar, .gemv_q_vnni = NULL,
+    .gemv_q = mt_cpu_gemv_q_scalar, .quant_act = mt_cpu_quant_act_scalar, .gemv_q_vnni = NULL,
     .dequant = mt_cpu_dequant_scalar, .dot = dot, .axpy = axpy, .scale = scale, .max = vmax, .exp_sum = exp_sum,
     .sumsq = sumsq,
     .mul_w = mul_w, .silu = silu, .sigmoid = sigmoid, .swiglu = swiglu, .gelu_erf = gelu_erf, .gelu_tanh = gelu_tanh,

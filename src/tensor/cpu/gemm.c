@@ -20,15 +20,17 @@
  * M <= 16 (decode, of up to 16 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
  * fly, threads over N. Up to the kernel's gemv_m rows (8 on AVX-512, with 32 registers; 4 elsewhere) one pass
  * reads W; past that, rows reuse each slice of W from L2. bf16 weights against 2 or more rows take the pairs
- * kernel where the ISA has one (cpu_int.h: gemv_pairs), on A packed once per call.
+ * kernel where the ISA has one (cpu_int.h: gemv_pairs), on A packed once per call. These stay on f32 FMAs where bf16
+ * dot products are on: a vdpbf16ps GEMV (4 rows a pass) streamed W at 53-74% of the read bandwidth on Zen 5 where
+ * this one streams at 80-87%, and at M = 8 ran at half the pairs kernel's rate (docs/PERFORMANCE.md, session 11).
  */
 #include <string.h>
 
 #include "tensor/cpu/cpu_int.h"
 
 /* Up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV path; a kernel that streams fewer
- * rows at once (isa->gemv_m, GEMV_MAX_M for the bf16 dot) runs over each L2-sized slice of W once per group of
- * rows, so W still comes from DRAM once. */
+ * rows at once (isa->gemv_m) runs over each L2-sized slice of W once per group of rows, so W still comes from DRAM
+ * once. mt_cpu_matmul (activations times activations) takes it up to GEMV_MAX_M rows. */
 enum { KC = 512, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_SLICE_BYTES = 256 << 10 };
 
 /* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
@@ -244,7 +246,6 @@ typedef struct gemv_job {
     const mt_cpu_isa *isa;
     int64_t M, N, K, nb;
     const float *A;
-    const uint16_t *A16; /* A rounded to bf16 for the bf16 dot path, else NULL */
     const float *AP;     /* A packed for isa->gemv_pairs, else NULL */
     int64_t lda;
     const void *W;
@@ -260,7 +261,7 @@ typedef struct gemv_job {
 static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, float *C, int64_t ldc, int64_t n0,
                       int64_t n) {
     size_t es = mt_dtype_size(j->wt);
-    int64_t rows = j->A16 ? GEMV_MAX_M : j->isa->gemv_m;
+    int64_t rows = j->isa->gemv_m;
     if (j->AP) { /* groups as even as gemv_m rows a pass allow: 12 rows are 6 + 6, not 8 + 4 */
         int64_t passes = (j->M + rows - 1) / rows;
         rows = (j->M + passes - 1) / passes;
@@ -276,9 +277,6 @@ static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, f
             if (j->AP)
                 j->isa->gemv_pairs(mm, ns, j->K, j->AP + m0 * 2 * j->isa->pair_lanes, j->M, (const uint16_t *)w,
                                    j->ldw, bias, c, ldc, j->acc);
-            else if (j->A16)
-                j->isa->gemv_bf16(mm, ns, j->K, j->A16 + m0 * j->K, j->K, (const uint16_t *)w, j->ldw, bias, c, ldc,
-                                  j->acc);
             else
                 j->isa->gemv(mm, ns, j->K, j->A + m0 * j->lda, j->lda, w, j->wt, j->ldw, bias, c, ldc, j->acc);
         }
@@ -291,19 +289,16 @@ static void gemv_task(void *ctx, int64_t t, int thread) {
     gemv_cols(j, j->W, j->bias, j->C, j->ldc, n0, MT_MIN(j->nb, j->N - n0));
 }
 
-/* Rounds A to bf16 once when the bf16 dot product runs, or packs it for the pairs kernel, with room for extra
- * floats after it (the gated linear's gate block); returns those floats, or NULL when extra is 0 or no scratch
- * could be had. */
+/* Packs A for the pairs kernel where it runs, with room for extra floats after it (the gated linear's gate block);
+ * returns those floats, or NULL when extra is 0 or no scratch could be had. */
 static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
     int T = mt_pool_threads(pool);
-    bool dot = j->wt == MT_BF16 && j->isa->gemv_bf16 && mt_cpu_bf16_dot_on() && j->K > 0;
     /* one row stays on the plain GEMV, tuned for the bandwidth limit; from two rows the FMAs are the limit */
-    bool pairs = !dot && j->wt == MT_BF16 && j->isa->gemv_pairs && j->M >= 2 && j->K > 0;
+    bool pairs = j->wt == MT_BF16 && j->isa->gemv_pairs && j->M >= 2 && j->K > 0;
     /* the pairs kernel's tiles are 2, 3 or 4 W rows: a task of a multiple of 48 ends on no single-row tile */
     int64_t q = pairs ? 48 : 16;
     j->nb = MT_MAX(q, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), q));
     size_t a_bytes = 0, xbytes, bytes;
-    if (dot && !mt_mul_ok((size_t)(j->M * j->K), 2, &a_bytes)) dot = false, a_bytes = 0;
     int64_t blk = pairs ? 2 * (int64_t)j->isa->pair_lanes : 1;
     if (pairs && !mt_mul_ok((size_t)(j->M * MT_ROUND_UP(j->K, blk)), sizeof(float), &a_bytes))
         pairs = false, a_bytes = 0;
@@ -311,11 +306,6 @@ static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
     if (!mt_mul_ok(extra, sizeof(float), &xbytes) || !mt_add_ok(a_bytes, xbytes, &bytes)) return NULL;
     char *s = bytes ? mt_cpu_scratch(bytes) : NULL;
     if (!s) return NULL;
-    if (dot) {
-        uint16_t *a16 = (uint16_t *)s;
-        for (int64_t m = 0; m < j->M; m++) j->isa->from_f32(j->K, j->A + m * j->lda, a16 + m * j->K, MT_BF16);
-        j->A16 = a16;
-    }
     if (pairs) {
         j->isa->pack_pairs(j->M, j->K, j->A, j->lda, (float *)s);
         j->AP = (const float *)s;

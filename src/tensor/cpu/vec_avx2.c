@@ -217,7 +217,6 @@ const mt_cpu_isa mt_cpu_isa_avx2 = {
     .ukr = mt_avx2_ukr,
     .pack_b = mt_avx2_pack_b,
     .gemv = mt_avx2_gemv,
-    .gemv_bf16 = NULL,
     .gemv_q = mt_avx2_gemv_q,
     .quant_act = mt_avx2_quant_act,
     .dequant = mt_avx2_dequant,

@@ -65,27 +65,62 @@ void mt_avx512bf16_ukr(int64_t kp, const uint16_t *a, int64_t rsa, const uint16_
     STORE(7);
 }
 
+/* r[i] = row i of a 16x16 matrix of 32-bit words becomes column i: unpacks within 128-bit lanes (words, then pairs
+ * of words) give each lane 4 rows x 4 columns, and two rounds of 128-bit lane shuffles gather a column's 4 lanes. */
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) { /* u[i + k], lane L: rows i..i+3, word 4L + k */
+        u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int k = 0; k < 4; k++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x88), v1 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xdd);
+        __m512i w0 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0x88), w1 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0xdd);
+        r[k] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+        r[4 + k] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+        r[8 + k] = _mm512_shuffle_i32x4(v0, w0, 0xdd);
+        r[12 + k] = _mm512_shuffle_i32x4(v1, w1, 0xdd);
+    }
+}
+
+/* Pairs [p0, kp) of column j (NULL: a zero column past nc) into panel rows d. */
+static void pack_column_tail(const uint16_t *col, int64_t j, int64_t p0, int64_t kc, uint32_t *d) {
+    int64_t kp = (kc + 1) / 2, p = p0;
+    for (; col && 2 * p + 1 < kc; p++) {
+        uint32_t v;
+        memcpy(&v, col + 2 * p, sizeof v);
+        d[p * NR + j] = v;
+    }
+    if (col && p < kp) d[p * NR + j] = col[2 * p], p++; /* odd kc: the pair's upper half is zero */
+    for (; p < kp; p++) d[p * NR + j] = 0;
+}
+
 /* Panels of NR columns of a bf16 weight (column n, element k at src[n*ld + k]; the k pairs of a column are
- * adjacent 32-bit words there) as [ceil(kc/2)][NR][2]: each panel row is one 32x32-bit transpose step. An odd kc's
- * last pair and the columns past nc are zero. */
+ * adjacent 32-bit words there) as [ceil(kc/2)][NR][2]: each panel row is one 32x32-bit transpose step, done as
+ * 16x16 blocks of words (16 pairs of 16 columns, one 64-byte load per column), and word by word at the edges. An
+ * odd kc's last pair and the columns past nc are zero. The scalar loop took 43% of the micro-kernel's time in a
+ * prefill on Zen 5 (PERFORMANCE.md, session 11). */
 void mt_avx512bf16_pack_b(int64_t kc, int64_t nc, const uint16_t *src, int64_t ld, uint16_t *dst) {
-    int64_t kp = (kc + 1) / 2;
+    int64_t kp = (kc + 1) / 2, full = kc / 2 / 16 * 16; /* pairs done in 16x16 blocks */
     for (int64_t n0 = 0; n0 < nc; n0 += NR, dst += kp * 2 * NR) {
         int64_t w = MT_MIN((int64_t)NR, nc - n0);
         uint32_t *d = (uint32_t *)dst;
-        for (int64_t j = 0; j < NR; j++) {
-            const uint16_t *col = src + (n0 + j) * ld;
-            if (j >= w) {
-                for (int64_t p = 0; p < kp; p++) d[p * NR + j] = 0;
-                continue;
+        for (int64_t j0 = 0; j0 < NR; j0 += 16) {
+            int64_t blocked = j0 + 16 <= w ? full : 0;
+            for (int64_t p0 = 0; p0 < blocked; p0 += 16) {
+                __m512i r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(src + (n0 + j0 + i) * ld + 2 * p0);
+                transpose16(r);
+                for (int i = 0; i < 16; i++) _mm512_storeu_si512(d + (p0 + i) * NR + j0, r[i]);
             }
-            int64_t p = 0;
-            for (; 2 * p + 1 < kc; p++) {
-                uint32_t v;
-                memcpy(&v, col + 2 * p, sizeof v);
-                d[p * NR + j] = v;
-            }
-            if (p < kp) d[p * NR + j] = col[2 * p]; /* odd kc: the pair's upper half is zero */
+            for (int64_t j = j0; j < j0 + 16; j++)
+                pack_column_tail(j < w ? src + (n0 + j) * ld : NULL, j, blocked, kc, d);
         }
     }
 }

@@ -206,12 +206,12 @@ static int64_t gemm_plan(mt_pool *pool, gemm_job *j, size_t extra, float **extra
     m_chunks = (j->M + j->mb - 1) / j->mb;
     j->mc = MC / MR * MR;
     j->mp = MT_ROUND_UP(j->M, MR);
-    /* K super-block: as many KC blocks as keep packed A under the cap (at least one). */
-    size_t row_bytes = (size_t)j->mp * sizeof(float) * KC;
+    /* K super-block: as many KC blocks as keep packed A under the cap (at least one); bf16 packs 2 bytes a value */
+    size_t packed = j->bf16 ? sizeof(uint16_t) : sizeof(float), row_bytes = (size_t)j->mp * packed * KC;
     int64_t kb = KC * (int64_t)MT_MAX((size_t)1, APACK_MAX_BYTES / row_bytes);
     kb = MT_MIN(kb, MT_ROUND_UP(j->K, KC));
     j->per_thread = MT_ROUND_UP(KC * j->nb + MR * NR, 16);
-    size_t abytes = (size_t)j->mp * (size_t)kb * sizeof(float), bytes, xbytes;
+    size_t abytes = MT_ROUND_UP((size_t)j->mp * (size_t)kb * packed, 64), bytes, xbytes;
     float *s = NULL;
     if (mt_mul_ok((size_t)j->per_thread * sizeof(float), (size_t)T, &bytes) && mt_add_ok(bytes, abytes, &bytes) &&
         mt_mul_ok(extra, sizeof(float), &xbytes) && mt_add_ok(bytes, xbytes, &bytes))

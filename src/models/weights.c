@@ -148,6 +148,7 @@ typedef struct placement {
     size_t bytes;
     mt_dtype to; /* its type in memory: an interleaved type, or its own (a plain copy) */
     size_t at;   /* offset in the model's pages */
+    const mt_mapping *map; /* the file mapping the bytes are in, or NULL */
 } placement;
 
 static bool uses_inside(const mt_weight *w, const uint8_t *lo, size_t bytes) {
@@ -182,7 +183,8 @@ static placement place_one(const mt_model *m, const mt_weight *w, bool copy) {
     if (!bytes || !uses_inside(w, lo, bytes)) return p;
     bool whole_linear = w->n_uses == 1 && w->linear && &w->linear->w == t && t->ndim == 2;
     p.to = whole_linear ? mt_repack_type(t->dtype, t->shape[0], t->shape[1]) : t->dtype;
-    if (p.to != t->dtype || (copy && mapping_of(m, lo, bytes))) p.from = lo, p.bytes = bytes;
+    const mt_mapping *map = mapping_of(m, lo, bytes);
+    if (p.to != t->dtype || (copy && map)) p.from = lo, p.bytes = bytes, p.map = map;
     return p;
 }
 
@@ -202,7 +204,7 @@ static void plan_all(const mt_model *m, placement *plan, bool copy, size_t *tota
  * from its file before they are repacked. */
 static mt_status place(mt_model *m, mt_weight *w, const placement *p, uint8_t *to, uint8_t *tmp, mt_err *err) {
     mt_tensor *whole = (mt_tensor *)mt_weight_whole(w);
-    const mt_mapping *map = mapping_of(m, p->from, p->bytes);
+    const mt_mapping *map = p->map;
     if (p->to == whole->dtype) {
         if (map) mt_mapping_copy(map, p->from, p->bytes, to);
         else memcpy(to, p->from, p->bytes);

@@ -6,7 +6,7 @@
  *   | scalar      | MT_CPU_SCALAR | off      | -                         | cpu_scalar.c, the reference               |
  *   | avx2        | MT_CPU_AVX2   | off      | AVX2, FMA, F16C           | gemm_avx2.c, vec_avx2.c                   |
  *   | avx512      | MT_CPU_AVX512 | off      | AVX-512 F, BW, VL, DQ     | gemm_avx512.c (+ the AVX2 row helpers)    |
- *   | avx512-bf16 | MT_CPU_AVX512 | on       | AVX-512-BF16 as well      | gemm_avx512bf16.c: GEMV, bf16 weights M<=8 |
+ *   | avx512-bf16 | MT_CPU_AVX512 | on       | AVX-512-BF16 as well      | gemm_avx512bf16.c: the GEMM (M > 16)      |
  *
  * Usage:
  *     for (int p = 0; p < CPU_PATHS; p++) {
@@ -32,7 +32,7 @@
 enum { CPU_PATH_SCALAR, CPU_PATH_AVX2, CPU_PATH_AVX512, CPU_PATH_AVX512_BF16, CPU_PATHS };
 
 #define CPU_PATHS_ALL ((1u << CPU_PATHS) - 1)
-/* For tests whose kernels the bf16 dot does not change (it only swaps the GEMV of bf16-weight linears). */
+/* For tests whose kernels the bf16 dot does not change (it only swaps the GEMM of linears). */
 #define CPU_PATHS_NO_BF16 (CPU_PATHS_ALL & ~(1u << CPU_PATH_AVX512_BF16))
 
 static const char *const cpu_path_names[CPU_PATHS] = {"scalar", "avx2", "avx512", "avx512-bf16"};

@@ -17,8 +17,9 @@
  * MT_CPU=scalar|avx2|avx512 or by mt_cpu_set_level(); a request above what the CPU has is capped. The scalar path
  * is the reference every other path is tested against.
  *
- * bf16 dot products (AVX-512-BF16, vdpbf16ps) serve linears of bf16 weights (the GEMV and the GEMM) and change the
- * numerics: the activations are rounded to bf16 before the product, as llama.cpp and PyTorch's CPU autocast do. By
+ * bf16 dot products (AVX-512-BF16, vdpbf16ps) serve the GEMM (M > 16) of linears of bf16 and of quantized weights
+ * (their panels dequantized, then rounded to bf16) and change the numerics: the activations are rounded to bf16
+ * before the product, as llama.cpp and PyTorch's CPU autocast do. The GEMV of decode stays on f32 FMAs. By
  * default (auto) they run where they pay: where this core's vdpbf16ps throughput is at least MT_BF16_DOT_PAYS times
  * its f32 FMA throughput (Zen 4/5 yes; Sapphire Rapids, at about half, no), measured once in a fraction of a
  * millisecond. MT_BF16_DOT=0 / 1 or mt_cpu_set_bf16_dot() forces them off / on; training turns them off (its
@@ -59,6 +60,8 @@ typedef enum mt_bf16_dot_mode { MT_BF16_DOT_OFF = 0, MT_BF16_DOT_ON = 1, MT_BF16
 #define MT_BF16_DOT_PAYS 1.3
 void mt_cpu_set_bf16_dot_mode(mt_bf16_dot_mode mode);
 mt_bf16_dot_mode mt_cpu_bf16_dot_mode(void);
+/* Whether the bf16 dot path is on and usable at the current level. */
+bool mt_cpu_bf16_dot_on(void);
 /* vdpbf16ps over f32 FMA throughput on this core (counted as flops), measured on first use; 0 without the
  * instruction. */
 double mt_cpu_bf16_dot_ratio(void);

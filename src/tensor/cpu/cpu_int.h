@@ -82,8 +82,6 @@ extern const mt_cpu_isa mt_cpu_isa_scalar, mt_cpu_isa_avx2, mt_cpu_isa_avx512;
 
 /* The table of the current level. */
 const mt_cpu_isa *mt_cpu_isa_get(void);
-/* Whether the bf16 dot path is on and usable at the current level. */
-bool mt_cpu_bf16_dot_on(void);
 /* Whether the VNNI quantized GEMV is on and the CPU has it at the current level (AVX-VNNI at avx2, AVX-512-VNNI at
  * avx512). */
 bool mt_cpu_vnni_on(void);
@@ -107,11 +105,11 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
  * (false), which packs its B panels from W with mt_cpu_pack_b_quant. */
 bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
-/* The GEMM's B panels (pack_b's layout) from quantized W of N rows (row j at W + j * mt_dtype_row_bytes(wt, ldw),
- * or in its group of 8 for the interleaved types): columns [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as
- * isa->dequant does; k0 and kc multiples of the block. */
+/* The GEMM's B panels from quantized W of N rows (row j at W + j * mt_dtype_row_bytes(wt, ldw), or in its group of
+ * 8 for the interleaved types): columns [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as isa->dequant does, in
+ * pack_b's f32 layout, or with bf16 rounded to bf16 in pack_b_bf16's; k0 and kc multiples of the block. */
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
-                         int64_t N, int64_t k0, int64_t n0, float *dst);
+                         int64_t N, int64_t k0, int64_t n0, bool bf16, void *dst);
 /* C (+)= A W^T + bias one block of W at a time, for when no scratch memory can be had. */
 void mt_cpu_linear_quant_unblocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool acc);

@@ -5,9 +5,10 @@
  *   |----------|--------------------------------------------------------------------------------------------|
  *   | 1..8     | each row of A quantized once (Q8_0 for Q8_0/Q4_0 W, Q8_K for Q4_K/Q6_K W), then integer   |
  *   |          | dot products block by block, W streamed once, threads over N (isa->gemv_q or gemv_q_vnni) |
- *   | > 8      | the f32 GEMM of gemm.c with W as its B: where it packs a KC x NR panel of B it dequantizes  |
+ *   | > 8      | the GEMM of gemm.c with W as its B: where it packs a KC x NR panel of B it dequantizes     |
  *   |          | those blocks (mt_cpu_pack_b_quant), so each weight is dequantized once per call, into a   |
- *   |          | 32 KB scratch, and packed A is shared by all of N, as for bf16 W                           |
+ *   |          | 32 KB scratch, and packed A is shared by all of N, as for bf16 W; where bf16 dot products  |
+ *   |          | are on the panels are rounded to bf16 and run on the bf16 micro-kernel, as bf16 W do       |
  *
  * Decode reads every weight byte once per token, so it is bound by memory bandwidth; 8-bit activations keep the
  * inner loop in integer SIMD (vpmaddubsw / vpdpbusd, 32 or 64 products per instruction) at the cost of their
@@ -239,12 +240,14 @@ static void dequant_r8(const mt_cpu_isa *isa, const void *W, mt_dtype wt, size_t
 }
 
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
-                         int64_t N, int64_t k0, int64_t n0, float *dst) {
+                         int64_t N, int64_t k0, int64_t n0, bool bf16, void *dst) {
     size_t wrow = mt_dtype_row_bytes(wt, ldw), bb = mt_dtype_block_bytes(wt);
     int64_t blk = mt_dtype_block_elems(wt), nr = isa->nr;
     float tmp[PACK_NR * PACK_KC];
-    /* nr rows of up to PACK_KC values dequantized row-major into tmp, then packed as f32 B (the isa's transposing
-     * pack); kc is a multiple of the block, and so is every chunk. Chunks of 64 for Q8_0 (tmp 8 KB) were slower. */
+    uint16_t tmp16[PACK_NR * PACK_KC];
+    /* nr rows of up to PACK_KC values dequantized row-major into tmp, then packed as B (the isa's transposing
+     * pack; on the bf16 path rounded to bf16 first); kc is a multiple of the block, and so is every chunk. Chunks of
+     * 64 for Q8_0 (tmp 8 KB) were slower. */
     for (int64_t p = 0; p * nr < nc; p++) {
         int64_t r0 = p * nr, rows = MT_MIN(nr, nc - r0);
         for (int64_t k = 0; k < kc; k += PACK_KC) {
@@ -263,7 +266,13 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
                 else
                     isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);
             }
-            isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, dst + p * kc * nr + k * nr);
+            /* a panel is [kc][nr] values, or [kc / 2][nr][2] on the bf16 path: chunk k starts k * nr values in */
+            if (bf16) {
+                isa->from_f32(rows * kk, tmp, tmp16, MT_BF16);
+                isa->pack_b_bf16(kk, rows, tmp16, kk, (uint16_t *)dst + p * kc * nr + k * nr);
+            } else {
+                isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, (float *)dst + p * kc * nr + k * nr);
+            }
         }
     }
 }

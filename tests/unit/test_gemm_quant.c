@@ -3,9 +3,9 @@
  *
  *   | check                                | bound                                                        |
  *   |--------------------------------------|--------------------------------------------------------------|
- *   | scalar path vs f64 A . dequant(W)^T  | M <= 8: 0.03 |a||w|/sqrt(K) (8-bit activations); M > 8: 1e-5 |a||w| |
+ *   | scalar path vs f64 A . dequant(W)^T  | M <= 32: 0.03 |a||w|/sqrt(K) (8-bit activations); else 1e-5 |a||w| |
  *   | every SIMD path vs the scalar path   | 1e-5 |a||w| (the same integer sums, f32 accumulated in lanes)  |
- *   | avx512-bf16, M > 8, vs f64 product   | 1e-5 |a||w| of A and W rounded to bf16 (the bf16 GEMM's panels) |
+ *   | avx512-bf16, M > 32, vs f64 product  | 1e-5 |a||w| of A and W rounded to bf16 (the bf16 GEMM's panels) |
  *   | VNNI on vs off at one level          | bit-identical                                                |
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
  *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit                      |
@@ -18,8 +18,9 @@
  * file may hold and the errors).
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
- * strides past the row (ldw > K, ldc > N), M = 1..8 (decode, 5..8 in L2 slices) and M > 8 (prefill; 9 blocks: K past
- * the GEMM's KC = 256 with a part block of it left, for Q8_0 too), with and without bias, accumulate and a thread pool.
+ * strides past the row (ldw > K, ldc > N), M = 1..32 (the GEMV: decode, 5..32 in L2 slices, past 8 in several
+ * passes) and M > 32 (the GEMM of a prefill; 9 blocks: K past the GEMM's KC = 256 with a part block of it left, for
+ * Q8_0 too), with and without bias, accumulate and a thread pool.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -40,11 +41,14 @@ static const qcase cases[] = {
     {8, 64, 2, 2, 5, true, true, true},       {7, 3, 1, 0, 0, false, false, false},
     {1, 3000, 1, 0, 0, true, false, true},    {2, 3, 64, 0, 0, false, true, true},
     {9, 21, 2, 1, 2, true, true, true},       {20, 70, 1, 0, 0, false, false, false},
-    {33, 130, 4, 0, 7, true, false, true},    {12, 45, 9, 1, 3, true, true, true},
+    {33, 130, 4, 0, 7, true, false, true},    {40, 45, 9, 1, 3, true, true, true},
+    {12, 45, 9, 1, 3, true, true, true},      {32, 24, 2, 0, 1, true, false, true},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K, MT_Q4_K_R8, MT_Q8_0_R8};
 enum { NTYPES = 6 };
+/* gemm_quant.c: up to this many rows the integer GEMV (8-bit activations), past it the GEMM */
+enum { GEMV_ROWS = 32 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void) {
@@ -140,8 +144,8 @@ static float *run(int ti, int ci, mt_pool *pool, const char *path) {
     for (int64_t i = 0; i < d->M; i++)
         for (int64_t j = d->N; j < d->ldc; j++) pad_ok &= C[i * d->ldc + j] == d->C0[i * d->ldc + j];
     CHECK_MSG(pad_ok, "%s %s case %d: wrote into the row padding of C", path, mt_dtype_name(t), ci);
-    /* bf16 dot products change the GEMM (M > 8): A and W rounded to bf16, then f32 sums */
-    bool bf16 = mt_cpu_bf16_dot_on() && d->M > 8;
+    /* bf16 dot products change the GEMM: A and W rounded to bf16, then f32 sums */
+    bool bf16 = mt_cpu_bf16_dot_on() && d->M > GEMV_ROWS;
     const float *ref = d->ref[bf16 ? 2 : 1];
     double worst = 0, worst_ref = 0;
     for (int64_t i = 0; i < d->M; i++)
@@ -149,10 +153,10 @@ static float *run(int ti, int ci, mt_pool *pool, const char *path) {
             double s = d->scale[i * d->N + j], v = C[i * d->ldc + j];
             if (d->ref[0] && !bf16) worst = fmax(worst, fabs(v - d->ref[0][i * d->ldc + j]) / s);
             double e = fabs(v - ref[i * d->ldc + j]) / s;
-            worst_ref = fmax(worst_ref, d->M <= 8 ? e * sqrt((double)d->K) : e);
+            worst_ref = fmax(worst_ref, d->M <= GEMV_ROWS ? e * sqrt((double)d->K) : e);
             if (isnan(v)) worst = worst_ref = INFINITY;
         }
-    double bound_ref = d->M <= 8 ? 0.03 : 1e-5;
+    double bound_ref = d->M <= GEMV_ROWS ? 0.03 : 1e-5;
     CHECK_MSG(worst <= 1e-5, "%s %s case %d (M %lld N %lld K %lld): %g off the scalar path", path, mt_dtype_name(t),
               ci, (long long)d->M, (long long)d->N, (long long)d->K, worst);
     CHECK_MSG(worst_ref <= bound_ref, "%s %s case %d (M %lld N %lld K %lld): %g off the f64 product%s (bound %g)",
@@ -243,7 +247,7 @@ static void test_no_memory(void) {
 }
 
 /* Q4_K_R8 against the Q4_K blocks it is made from: the repack keeps every byte (mt_q4_K_r8_get gives each block
- * back), the scalar decode and the prefill (M > 8, dequantized panels) give Q4_K's floats bit for bit, and a bad shape
+ * back), the scalar decode and the prefill (M > 32, dequantized panels) give Q4_K's floats bit for bit, and a bad shape
  * is an error naming the value. */
 /* On the scalar path an interleaved type gives its file type's floats bit for bit, at M = 1 and M = m_max (the
  * decode GEMV, then the prefill GEMM's packing). c and cr: m_max x n floats each. */
@@ -260,7 +264,7 @@ static void check_r8_scalar(mt_pool *pool, int m_max, int n, int k, const float 
 }
 
 static void test_r8(mt_pool *pool) {
-    enum { N = 24, K = 3 * MT_QK_K, M = 12 };
+    enum { N = 24, K = 3 * MT_QK_K, M = GEMV_ROWS + 4 };
     size_t rb = mt_dtype_row_bytes(MT_Q4_K, K);
     static float w[N * K], a[M * K], c4[M * N], c8[M * N];
     static uint8_t q4[N * 3 * 144], q8[N * 3 * 144];
@@ -299,7 +303,7 @@ static void test_r8(mt_pool *pool) {
  * bit for bit; with codes of -128 (in range for a file, never made by the quantizer) every path of this CPU, VNNI
  * off and on, M = 1..8, stays within 1e-5 |a||w| of Q8_0's; bad shapes are errors naming the value. */
 static void test_q8_0_r8(mt_pool *pool) {
-    enum { N = 29, K = 5 * MT_QK8_0, M = 12 };
+    enum { N = 29, K = 5 * MT_QK8_0, M = GEMV_ROWS + 4 };
     size_t rb = mt_dtype_row_bytes(MT_Q8_0, K);
     static float w[N * K], a[M * K], c0[M * N], c8[M * N];
     static uint8_t q0[N * 5 * 34], q8[N * 5 * 34], q8b[N * 5 * 34];

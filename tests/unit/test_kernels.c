@@ -230,6 +230,24 @@ static void test_bf16_dot(mt_pool *pool3) {
               "bf16 GEMM: %g (wanted 64, the sum of A rounded to bf16), f32 path %g", c16[0], c32[0]);
     CHECK_MSG(g16[0] == c32[0] && g16[9] == c32[9], "GEMV with bf16 dot on: %g, wanted the f32 path's %g", g16[0],
               c32[0]);
+    /* the rounding of A for the micro-kernel: mt_f32_to_bf16's bits (ties to even, inf, NaN stays NaN) at every
+     * length about the 32- and 16-wide steps, but subnormal inputs, which become (signed) zero */
+    const mt_cpu_isa *isa = mt_cpu_isa_get();
+    CHECK(isa->round_bf16 != NULL);
+    for (int64_t n = 0; isa->round_bf16 && n <= 70; n++) {
+        float x[70];
+        uint16_t y[71];
+        for (int64_t i = 0; i < n; i++) x[i] = (float)((i * 37) % 23 - 11) * (i % 4 ? 0.3712f : 1e-3f);
+        if (n > 9) x[1] = NAN, x[2] = -INFINITY, x[3] = 1.00390625f, x[4] = 1.01171875f, x[5] = 1e-39f, x[6] = -0.0f;
+        y[n] = 0xBEEF;
+        isa->round_bf16(n, x, y);
+        bool ok = y[n] == 0xBEEF;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t want = fabsf(x[i]) < 0x1p-126f ? (uint16_t)(signbit(x[i]) ? 0x8000 : 0) : mt_f32_to_bf16(x[i]);
+            ok &= isnan(x[i]) ? isnan(mt_bf16_to_f32(y[i])) : y[i] == want;
+        }
+        CHECK_MSG(ok, "round_bf16 n=%lld: not mt_f32_to_bf16's bits, or wrote past n", (long long)n);
+    }
     /* past M = 16 the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC block (C accumulated
      * across blocks), M and N off the 8 x 32 tile; up to 16 the f32 GEMV */
     static const int64_t Ms[] = {1, 2, 5, 8, 16, 17, 150}, Ks[] = {1, 38, 75, 112, 149, 186, 257, 600};

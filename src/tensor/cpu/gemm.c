@@ -87,7 +87,7 @@ static void pack_a_task(void *ctx, int64_t t, int thread) {
             uint16_t *dst = (uint16_t *)j->apack + (pc - j->k0) * j->mp;
             for (int64_t r = r0; r < r1; r++) {
                 uint16_t *d = dst + r * kcp;
-                if (r < j->M) j->isa->from_f32(kc, j->A + r * j->rsa + pc, d, MT_BF16);
+                if (r < j->M) j->isa->round_bf16(kc, j->A + r * j->rsa + pc, d);
                 else memset(d, 0, sizeof *d * (size_t)kc);
                 if (kcp > kc) d[kc] = 0;
             }

@@ -35,6 +35,7 @@ enum { MR = 8, NR = 32 };
 void mt_avx512bf16_ukr(int64_t kp, const uint16_t *a, int64_t rsa, const uint16_t *b, float *c, int64_t ldc,
                        bool load_c);
 void mt_avx512bf16_pack_b(int64_t kc, int64_t nc, const uint16_t *src, int64_t ld, uint16_t *dst);
+void mt_avx512bf16_round(int64_t n, const float *x, uint16_t *y);
 
 /* C[8][32] (+)= A[8][2 kp] . B: per pair p of k, row i's two bf16 at a_i + 2p are broadcast as one 32-bit lane
  * and multiplied into the panel's [p][32 columns][2] pairs, 16 accumulators as the f32 kernel. */
@@ -122,6 +123,21 @@ void mt_avx512bf16_pack_b(int64_t kc, int64_t nc, const uint16_t *src, int64_t l
             for (int64_t j = j0; j < j0 + 16; j++)
                 pack_column_tail(j < w ? src + (n0 + j) * ld : NULL, j, blocked, kc, d);
         }
+    }
+}
+
+/* vcvtne2ps2bf16, 32 floats an instruction: the rounding in software (mt_avx2_from_f32) took 10% of a bf16 GEMM's
+ * time at M = 4096, K = 3420 on Zen 5 (PERFORMANCE.md, session 12). */
+void mt_avx512bf16_round(int64_t n, const float *x, uint16_t *y) {
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+        _mm512_storeu_si512(y + i, (__m512i)v);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
+        __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i));
+        _mm256_mask_storeu_epi16(y + i, m, (__m256i)v);
     }
 }
 

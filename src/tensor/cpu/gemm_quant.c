@@ -272,7 +272,7 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
             }
             /* a panel is [kc][nr] values, or [kc / 2][nr][2] on the bf16 path: chunk k starts k * nr values in */
             if (bf16) {
-                isa->from_f32(rows * kk, tmp, tmp16, MT_BF16);
+                isa->round_bf16(rows * kk, tmp, tmp16);
                 isa->pack_b_bf16(kk, rows, tmp16, kk, (uint16_t *)dst + p * kc * nr + k * nr);
             } else {
                 isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, (float *)dst + p * kc * nr + k * nr);

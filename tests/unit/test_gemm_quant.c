@@ -8,7 +8,7 @@
  *   | avx512-bf16, M > 32, vs f64 product  | 1e-5 |a||w| of A and W rounded to bf16 (the bf16 GEMM's panels) |
  *   | VNNI on vs off at one level          | bit-identical                                                |
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
- *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit                      |
+ *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit (R8: a group, 8 rows)  |
  *   | no memory for any scratch            | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
  *
  * Q4_K_R8 (Q4_K with 8 rows interleaved, as a model loads Q4_K linears) runs every case with N rounded up to a
@@ -213,6 +213,21 @@ static void test_dequant(const char *path) {
             CHECK_MSG(memcmp(got, want, sizeof got) == 0, "%s: %s rows of case %d differ from mt_dequantize_row", path,
                       mt_dtype_name(types[ti]), c);
         }
+    }
+    /* the interleaved types a group at a time (8 rows, k apart): the floats of the type they were made from */
+    static float x8[8 * K], got8[8 * K], want8[8 * K];
+    static uint8_t q8[8 * K * 2], r8[8 * K * 2];
+    for (int i = 0; i < 8 * K; i++) x8[i] = frand() * (float)(1 + i % 11);
+    const mt_dtype plain[2] = {MT_Q4_K, MT_Q8_0}, inter[2] = {MT_Q4_K_R8, MT_Q8_0_R8};
+    for (int t = 0; t < 2; t++) {
+        mt_err err;
+        CHECK(mt_quantize(plain[t], x8, 8, K, q8, &err) == MT_OK);
+        CHECK(mt_dequantize(plain[t], q8, 8, K, want8, &err) == MT_OK);
+        CHECK((t == 0 ? mt_repack_q4_K_r8 : mt_repack_q8_0_r8)(q8, 8, K, r8, &err) == MT_OK);
+        memset(got8, 0, sizeof got8);
+        mt_cpu_isa_get()->dequant(K, r8, got8, inter[t]);
+        CHECK_MSG(memcmp(got8, want8, sizeof got8) == 0, "%s: a %s group differs from its %s rows", path,
+                  mt_dtype_name(inter[t]), mt_dtype_name(plain[t]));
     }
 }
 

@@ -54,8 +54,9 @@ typedef struct mt_cpu_isa {
     /* One row of k activations quantized for weights of type wt: Q8_0 blocks for Q8_0/Q4_0, Q8_K for Q4_K/Q6_K,
      * the bytes mt_quantize_row_q8_0 / _q8_K give. */
     void (*quant_act)(int64_t k, const float *x, void *y, mt_dtype wt);
-    /* A row of k quantized weights to the floats mt_dequantize_row gives (the prefill path's panels). Q8_0_R8: x is
-     * a group's blocks, and k values of each of its 8 rows go to y, rows k apart (Q8_0's floats). */
+    /* A row of k quantized weights to the floats mt_dequantize_row gives (the prefill path's panels). Q8_0_R8 and
+     * Q4_K_R8: x is a group's blocks, and k values of each of its 8 rows go to y, rows k apart (Q8_0's and Q4_K's
+     * floats). */
     void (*dequant)(int64_t k, const void *x, float *y, mt_dtype wt);
     /* The same with vpdpbusd (AVX-VNNI at the avx2 level, AVX-512-VNNI at avx512); NULL at the scalar level. */
     void (*gemv_q_vnni)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,

@@ -691,9 +691,64 @@ __attribute__((optimize("fp-contract=off"))) static void qk_store_q4_K(__m256i q
     }
 }
 
+/* Q4_K_R8: 4 weights of rows 2t and 2t + 1 (8 unsigned 4-bit values in bytes) times their row's d1 minus m1, as
+ * qk_store_q4_K rounds them, to y0 and y1. */
+#if defined(__clang__)
+static void qk_store_q4_K_pair(__m128i q, __m256 d1, __m256 m1, float *y0, float *y1) {
+#pragma clang fp contract(off)
+#else
+__attribute__((optimize("fp-contract=off"))) static void qk_store_q4_K_pair(__m128i q, __m256 d1, __m256 m1, float *y0,
+                                                                            float *y1) {
+#endif
+    __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), d1), m1);
+    _mm_storeu_ps(y0, _mm256_castps256_ps128(v));
+    _mm_storeu_ps(y1, _mm256_extractf128_ps(v, 1));
+}
+
+/* A Q4_K_R8 group's k values of each of its 8 rows, rows k apart (gemm_quant.c packs a group at once): per 32 bytes
+ * of qs 4 weights of each row, low nibbles then high, rows 2t and 2t + 1 converted together. */
+static void qk_dequant_q4_K_r8(int64_t k, const mt_block_q4_K_r8 *g, float *y) {
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    for (int64_t b = 0; b < k / MT_QK_K; b++, g++) {
+        float d1[8][8], m1[8][8]; /* [sub-block][row] */
+        for (int r = 0; r < 8; r++) {
+            uint8_t s12[12], sc, m;
+            for (int w = 0; w < 3; w++) memcpy(s12 + 4 * w, &g->scales[w][r], 4);
+            float d = _cvtsh_ss(g->d[r]), dmin = _cvtsh_ss(g->dmin[r]);
+            for (int j = 0; j < 8; j++) {
+                mt_q4_K_scale_min(j, s12, &sc, &m);
+                d1[j][r] = d * sc;
+                m1[j][r] = dmin * m;
+            }
+        }
+        for (int p = 0; p < 4; p++)
+            for (int h = 0; h < 2; h++) {
+                __m256 dv[4], mv[4];
+                for (int t = 0; t < 4; t++) {
+                    __m256i pick = _mm256_setr_epi32(2 * t, 2 * t, 2 * t, 2 * t, 2 * t + 1, 2 * t + 1, 2 * t + 1,
+                                                     2 * t + 1);
+                    dv[t] = _mm256_permutevar8x32_ps(_mm256_loadu_ps(d1[2 * p + h]), pick);
+                    mv[t] = _mm256_permutevar8x32_ps(_mm256_loadu_ps(m1[2 * p + h]), pick);
+                }
+                for (int c = 0; c < 8; c++) {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)g->qs[8 * p + c]);
+                    q = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, low4);
+                    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+                    __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+                    float *yc = y + b * MT_QK_K + 64 * p + 32 * h + 4 * c;
+                    for (int t = 0; t < 4; t++) qk_store_q4_K_pair(part[t], dv[t], mv[t], yc + 2 * t * k, yc + (2 * t + 1) * k);
+                }
+            }
+    }
+}
+
 /* The floats mt_dequantize_row gives, 8 at a time. */
 static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
+    if (wt == MT_Q4_K_R8) {
+        qk_dequant_q4_K_r8(k, x, y);
+        return;
+    }
     if (wt == MT_Q8_0_R8) {
         /* a group: per 32 bytes 4 values of each row, rows 2t and 2t + 1 converted together */
         const mt_block_q8_0_r8 *g = x;

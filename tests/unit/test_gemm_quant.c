@@ -19,8 +19,9 @@
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
  * strides past the row (ldw > K, ldc > N), M = 1..32 (the GEMV: decode, 5..32 in L2 slices, past 8 in several
- * passes) and M > 32 (the GEMM of a prefill; 9 blocks: K past the GEMM's KC = 256 with a part block of it left, for
- * Q8_0 too), with and without bias, accumulate and a thread pool.
+ * passes) and M > 32 (the GEMM of a prefill; 9 blocks: K past the f32 GEMM's KC = 512 with a part block of it left
+ * for the K-quants, 40 blocks past the bf16 GEMM's 1024 for Q8_0 and Q4_0 too), with and without bias, accumulate
+ * and a thread pool.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ static const qcase cases[] = {
     {9, 21, 2, 1, 2, true, true, true},       {20, 70, 1, 0, 0, false, false, false},
     {33, 130, 4, 0, 7, true, false, true},    {40, 45, 9, 1, 3, true, true, true},
     {12, 45, 9, 1, 3, true, true, true},      {32, 24, 2, 0, 1, true, false, true},
+    {40, 9, 40, 0, 2, false, true, true},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K, MT_Q4_K_R8, MT_Q8_0_R8};

@@ -3,9 +3,9 @@
  *
  *   | check                                | bound                                                        |
  *   |--------------------------------------|--------------------------------------------------------------|
- *   | scalar path vs f64 A . dequant(W)^T  | M <= 32: 0.03 |a||w|/sqrt(K) (8-bit activations); else 1e-5 |a||w| |
+ *   | scalar path vs f64 A . dequant(W)^T  | M <= 16: 0.03 |a||w|/sqrt(K) (8-bit activations); else 1e-5 |a||w| |
  *   | every SIMD path vs the scalar path   | 1e-5 |a||w| (the same integer sums, f32 accumulated in lanes)  |
- *   | avx512-bf16, M > 32, vs f64 product  | 1e-5 |a||w| of A and W rounded to bf16 (the bf16 GEMM's panels) |
+ *   | avx512-bf16, M > 16, vs f64 product  | 1e-5 |a||w| of A and W rounded to bf16 (the bf16 GEMM's panels) |
  *   | VNNI on vs off at one level          | bit-identical                                                |
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
  *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit (R8: a group, 8 rows)  |
@@ -18,8 +18,8 @@
  * file may hold and the errors).
  *
  * Shapes: N = 1, N not a multiple of anything, K = one block, very tall (N = 3000), very wide (K = 16384), row
- * strides past the row (ldw > K, ldc > N), M = 1..32 (the GEMV: decode, 5..32 in L2 slices, past 8 in several
- * passes) and M > 32 (the GEMM of a prefill; 9 blocks: K past the f32 GEMM's KC = 512 with a part block of it left
+ * strides past the row (ldw > K, ldc > N), M = 1..16 (the GEMV: decode, 5..16 in L2 slices, past 8 in two
+ * passes) and M > 16 (the GEMM of a prefill; 9 blocks: K past the f32 GEMM's KC = 512 with a part block of it left
  * for the K-quants, 40 blocks past the bf16 GEMM's 1024 for Q8_0 and Q4_0 too), with and without bias, accumulate
  * and a thread pool.
  */
@@ -50,7 +50,7 @@ enum { NCASES = sizeof cases / sizeof cases[0] };
 static const mt_dtype types[] = {MT_Q8_0, MT_Q4_0, MT_Q4_K, MT_Q6_K, MT_Q4_K_R8, MT_Q8_0_R8};
 enum { NTYPES = 6 };
 /* gemm_quant.c: up to this many rows the integer GEMV (8-bit activations), past it the GEMM */
-enum { GEMV_ROWS = 32 };
+enum { GEMV_ROWS = 16 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void) {
@@ -264,7 +264,7 @@ static void test_no_memory(void) {
 }
 
 /* Q4_K_R8 against the Q4_K blocks it is made from: the repack keeps every byte (mt_q4_K_r8_get gives each block
- * back), the scalar decode and the prefill (M > 32, dequantized panels) give Q4_K's floats bit for bit, and a bad shape
+ * back), the scalar decode and the prefill (M > 16, dequantized panels) give Q4_K's floats bit for bit, and a bad shape
  * is an error naming the value. */
 /* On the scalar path an interleaved type gives its file type's floats bit for bit, at M = 1 and M = m_max (the
  * decode GEMV, then the prefill GEMM's packing). c and cr: m_max x n floats each. */

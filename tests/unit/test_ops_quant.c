@@ -20,9 +20,9 @@ static void check_type(mt_dtype dt, mt_pool *pool) {
     mt_arena_init(&arena, (size_t)8 << 20);
     mt_ctx ctx = {.arena = &arena, .pool = pool};
     uint32_t s = 7u + (uint32_t)dt;
-    static float w[N * K], deq[N * K], x[16 * K], bias[N];
+    static float w[N * K], deq[N * K], x[17 * K], bias[N];
     for (int i = 0; i < N * K; i++) w[i] = rnd(&s);
-    for (int i = 0; i < 16 * K; i++) x[i] = rnd(&s);
+    for (int i = 0; i < 17 * K; i++) x[i] = rnd(&s);
     for (int i = 0; i < N; i++) bias[i] = rnd(&s);
     size_t row = mt_dtype_row_bytes(dt, K);
     void *q = mt_malloc(row * N);
@@ -30,7 +30,7 @@ static void check_type(mt_dtype dt, mt_pool *pool) {
     CHECK(mt_quantize(dt, w, N, K, q, &err) == MT_OK && mt_dequantize(dt, q, N, K, deq, &err) == MT_OK);
     mt_tensor wq = mt_tensor_wrap(dt, 2, (int64_t[]){N, K}, q), wf = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, K}, deq);
     mt_tensor b = mt_tensor_wrap(MT_F32, 1, (int64_t[]){N}, bias);
-    for (int T = 1; T <= 16; T += 15) {
+    for (int T = 1; T <= 17; T += 16) { /* decode (8-bit activations up to 16 rows), then the GEMM */
         mt_tensor xt = mt_tensor_wrap(MT_F32, 2, (int64_t[]){T, K}, x);
         mt_tensor *yq = mt_op_linear(&ctx, &xt, &wq, &b), *yf = mt_op_linear(&ctx, &xt, &wf, &b);
         CHECK_MSG(yq && yf, "%s linear T=%d: %s", mt_dtype_name(dt), T, ctx.err.msg);

@@ -104,8 +104,8 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
     return ((const float *)p)[i];
 }
 
-/* Quantized linear layers (gemm_quant.c). mt_cpu_linear hands quantized W here first: M <= 32 (the GEMV that streams
- * W), no K and shapes off the block are done here (true); M > 32 with shapes on the block is left to the GEMM
+/* Quantized linear layers (gemm_quant.c). mt_cpu_linear hands quantized W here first: M <= 16 (the GEMV that streams
+ * W), no K and shapes off the block are done here (true); M > 16 with shapes on the block is left to the GEMM
  * (false), which packs its B panels from W with mt_cpu_pack_b_quant. */
 bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);

@@ -329,7 +329,7 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
     if (mt_dtype_is_quant(wt) && mt_cpu_linear_quant(pool, M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate))
         return;
     const mt_cpu_isa *isa = mt_cpu_isa_get();
-    /* quantized W left here (33+ rows, mt_cpu_linear_quant's GEMV stops at 32) takes the GEMM's dequantized panels */
+    /* quantized W left here (17+ rows, mt_cpu_linear_quant's GEMV stops at 16) takes the GEMM's dequantized panels */
     if (M >= 1 && M <= GEMV_BATCH_M && N > 0 && K > 0 && !mt_dtype_is_quant(wt)) {
         gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = W, .wt = wt, .ldw = ldw,
                       .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};

@@ -3,10 +3,10 @@
  *
  *   | M        | path                                                                                       |
  *   |----------|--------------------------------------------------------------------------------------------|
- *   | 1..32    | each row of A quantized once (Q8_0 for Q8_0/Q4_0 W, Q8_K for Q4_K/Q6_K W), then integer   |
+ *   | 1..16    | each row of A quantized once (Q8_0 for Q8_0/Q4_0 W, Q8_K for Q4_K/Q6_K W), then integer   |
  *   |          | dot products block by block, W streamed once (past 4 rows by L2-sized slices, each read   |
  *   |          | from L2 by each pass of up to 8 rows), threads over N (isa->gemv_q or gemv_q_vnni)         |
- *   | > 32     | the GEMM of gemm.c with W as its B: where it packs a KC x NR panel of B it dequantizes     |
+ *   | > 16     | the GEMM of gemm.c with W as its B: where it packs a KC x NR panel of B it dequantizes     |
  *   |          | those blocks (mt_cpu_pack_b_quant), so each weight is dequantized once per call, into a   |
  *   |          | 32 KB scratch, and packed A is shared by all of N, as for bf16 W; where bf16 dot products  |
  *   |          | are on the panels are rounded to bf16 and run on the bf16 micro-kernel, as bf16 W do       |
@@ -25,10 +25,12 @@
 #include "tensor/cpu/cpu_int.h"
 #include "tensor/quant.h"
 
-/* Up to GEMV_BATCH_M rows take the integer GEMV: on Zen 5 (2 threads, an 11008 x 2048 weight) it ran at 400 GFLOP/s
- * for Q4_K_R8 and Q8_0_R8 and 285 for Q6_K at every M from 9 to 128, where the GEMM, which dequantizes all of W once
- * per call (6.5 ms here), reached 175-210 GFLOP/s at 32 rows and 280-320 at 64 (PERFORMANCE.md, session 12). */
-enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 32, GEMV_SLICE_BYTES = 256 << 10, PACK_NR = 32, PACK_KC = 256 };
+/* Up to GEMV_BATCH_M rows (a batch of decode rows: gemm.c's limit for bf16 W too) take the integer GEMV: on Zen 5
+ * (2 threads, an 11008 x 2048 weight) it ran at 400 GFLOP/s for Q4_K_R8 and Q8_0_R8 and 285 for Q6_K at every M
+ * from 9 to 128, where the GEMM, which dequantizes all of W once per call, reached 105-130 GFLOP/s at 16 rows. Prompt
+ * rows past that keep f32 activations: at 32 the 8-bit ones moved the tiny InternVL q8_0 GGUF's logits from 3.6e-2
+ * to 5.9e-2 of the largest away from its folder's, at 16 to 4.3e-2 (PERFORMANCE.md, session 12). */
+enum { GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_SLICE_BYTES = 256 << 10, PACK_NR = 32, PACK_KC = 256 };
 
 /* K-quant weights pair with Q8_K activations, the others with Q8_0. */
 static bool is_k_quant(mt_dtype wt) { return wt == MT_Q4_K || wt == MT_Q6_K || wt == MT_Q4_K_R8; }

@@ -7,7 +7,7 @@
  *   | k0   | <=16MB | A[:, k0:k1] packed once, shared by all threads, in KC-wide blocks       |
  *   |      |      | (KC: 2 KB of a row, 512 f32 or 1024 bf16 values)                        |
  *   | task | nb   | a thread owns columns [n0, n0+nb) (and rows [m0, m0+mb) when N is small) |
- *   | pc   | KC   | B[pc:pc+KC, n0:n0+nb] packed to f32 panels in per-thread scratch        |
+ *   | pc   | KC   | B[pc:pc+KC, n0:n0+nb] packed (f32 or bf16 k pairs) in per-thread scratch |
  *   | ic   | MC   | rows of packed A that stay in L2                                        |
  *   | ir   | MR   | one A micro-panel (MR x KC, 16 KB on AVX-512) stays in L1               |
  *   | jr   | NR   | the micro-kernel: C[MR, NR] += A[MR, KC] . B[KC, NR], B from L2         |

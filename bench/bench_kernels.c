@@ -172,7 +172,8 @@ static void bench_linear_cold(mt_pool *pool, const mt_roofline *rf, int64_t M, i
     bool bf16 = !mem_bound && !transpose_a && wt == MT_BF16 && mt_cpu_bf16_dot_on();
     double peak = bf16 ? rf->bf16_gflops : rf->f32_gflops;
     printf("%-44s %9.3f %9.1f %8.1f %6.1f%% of %s\n", name, t * 1e3, gflops, gbs,
-           mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / peak, mem_bound ? "read bw" : bf16 ? "bf16 peak" : "f32 peak");
+           mem_bound ? 100 * gbs / rf->read_gbs : 100 * gflops / peak,
+           mem_bound ? "read bw" : bf16 ? "bf16 peak" : "f32 peak");
     if (c.map.data) mt_file_unmap(&c.map);
     else
         for (int i = 0; i < c.n_w; i++) mt_free(c.Ws[i]);

@@ -50,7 +50,7 @@ typedef struct gemm_job {
     float *C;
     int64_t ldc;
     bool acc;
-    bool bf16;                        /* bf16 dot products: A packed to bf16, B (a bf16 weight) to k-pair panels */
+    bool bf16;                        /* bf16 dot products: A packed to bf16, B (bf16 or quantized W) to k pairs */
     int64_t nb, mb, n_chunks, mc, mp; /* mp: M rounded up to MR */
     int64_t kc;                       /* KC: values of k per block, KC_BYTES of packed elements */
     int64_t k0, k1;                   /* the K super-block in flight */
@@ -85,7 +85,7 @@ static void pack_a_task(void *ctx, int64_t t, int thread) {
     int64_t r0 = t * j->mc, r1 = MT_MIN(j->mp, r0 + j->mc);
     for (int64_t pc = j->k0; pc < j->k1; pc += j->kc) {
         int64_t kc = MT_MIN(j->kc, j->K - pc);
-        if (j->bf16) { /* rows of A (k contiguous) rounded to bf16, as the bf16 GEMV rounds them */
+        if (j->bf16) { /* rows of A (k contiguous) rounded to bf16 */
             int64_t kcp = MT_ROUND_UP(kc, 2);
             uint16_t *dst = (uint16_t *)j->apack + (pc - j->k0) * j->mp;
             for (int64_t r = r0; r < r1; r++) {

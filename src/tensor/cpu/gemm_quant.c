@@ -238,19 +238,14 @@ static void qgemv_task(void *ctx, int64_t t, int thread) {
     }
 }
 
-/* Blocks [b0, b0 + nb) of row j of an interleaved W (N rows) taken back one at a time, dequantized to y. */
-static void dequant_r8(const mt_cpu_isa *isa, const void *W, mt_dtype wt, size_t wrow, int64_t N, int64_t j,
-                       int64_t b0, int64_t nb, float *y) {
+/* Blocks [b0, b0 + nb) of row j of a Q8_0_R8 W (N rows) past its last group of 8, where rows are plain Q8_0,
+ * dequantized to y. */
+static void dequant_q8_0_r8_tail(const mt_cpu_isa *isa, const void *W, size_t wrow, int64_t N, int64_t j, int64_t b0,
+                                 int64_t nb, float *y) {
     for (int64_t b = 0; b < nb; b++) {
-        if (wt == MT_Q4_K_R8) {
-            mt_block_q4_K x;
-            mt_q4_K_r8_get(W, wrow, j, b0 + b, &x);
-            isa->dequant(MT_QK_K, &x, y + b * MT_QK_K, MT_Q4_K);
-        } else {
-            mt_block_q8_0 x;
-            mt_q8_0_r8_get(W, wrow, N, j, b0 + b, &x);
-            isa->dequant(MT_QK8_0, &x, y + b * MT_QK8_0, MT_Q8_0);
-        }
+        mt_block_q8_0 x;
+        mt_q8_0_r8_get(W, wrow, N, j, b0 + b, &x);
+        isa->dequant(MT_QK8_0, &x, y + b * MT_QK8_0, MT_Q8_0);
     }
 }
 
@@ -276,8 +271,8 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
                     isa->dequant(kk, (const char *)W + (size_t)j * wrow + (size_t)((k0 + k) / blk) * 8 * bb,
                                  tmp + r * kk, wt);
                     r += 7;
-                } else if (wt == MT_Q4_K_R8 || wt == MT_Q8_0_R8)
-                    dequant_r8(isa, W, wt, wrow, N, j, (k0 + k) / blk, kk / blk, tmp + r * kk);
+                } else if (wt == MT_Q8_0_R8) /* Q4_K_R8 has no tail: its N is a multiple of 8, and so are n0 and nr */
+                    dequant_q8_0_r8_tail(isa, W, wrow, N, j, (k0 + k) / blk, kk / blk, tmp + r * kk);
                 else
                     isa->dequant(kk, src + (size_t)r * wrow, tmp + r * kk, wt);
             }

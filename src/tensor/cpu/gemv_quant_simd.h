@@ -736,7 +736,8 @@ static void qk_dequant_q4_K_r8(int64_t k, const mt_block_q4_K_r8 *g, float *y) {
                     __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
                     __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
                     float *yc = y + b * MT_QK_K + 64 * p + 32 * h + 4 * c;
-                    for (int t = 0; t < 4; t++) qk_store_q4_K_pair(part[t], dv[t], mv[t], yc + 2 * t * k, yc + (2 * t + 1) * k);
+                    for (int t = 0; t < 4; t++)
+                        qk_store_q4_K_pair(part[t], dv[t], mv[t], yc + 2 * t * k, yc + (2 * t + 1) * k);
                 }
             }
     }

@@ -9,8 +9,8 @@
  *   |           | 2: the same with AVX-512-VNNI (EVEX)                                                       |
  *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act); with it       |
  *   | QK_DEQUANT| the name of the row dequantizer (dequant)                                                 |
- *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector (AVX-512 BW); the K-quants stay on 256 bits,      |
- *   |           | where the per-block scale work, not the vector width, sets the pace                          |
+ *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector and Q6_K half a block (AVX-512 BW); Q4_K stays  |
+ *   |           | on 256 bits, where the per-block scale work, not the vector width, sets the pace             |
  *
  * Products of unsigned by signed bytes are all these instructions have, so a signed weight w multiplies a as
  * |w| * (a with w's sign) (Q8_0, Q4_0), and Q6_K's codes stay unsigned (q in 0..63) with 32 * sum(a) taken off
@@ -276,37 +276,87 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
     QK_ROWS(i, M) out[i] = qk_hsum(_mm256_sub_ps(acc[i], accm[i]));
 }
 
+#if QK_512
+/* qk_pick_s512[P]: the int16 lanes of 128-bit lane L take scale byte 4P + L, in the upper byte (Q6_K on 512 bits:
+ * each 128-bit lane of a code vector holds one 16-value group) */
+static const uint8_t qk_pick_s512[4][64] __attribute__((aligned(64))) = {
+    {QK_S8(0), QK_S8(1), QK_S8(2), QK_S8(3)},     {QK_S8(4), QK_S8(5), QK_S8(6), QK_S8(7)},
+    {QK_S8(8), QK_S8(9), QK_S8(10), QK_S8(11)},   {QK_S8(12), QK_S8(13), QK_S8(14), QK_S8(15)},
+};
+
+/* The scaled code sums of one Q6_K block against M rows, in 8 int32 lanes a row. Per half h of the block one 64-byte
+ * load holds both 32-byte runs of low bits: their low nibbles are values 128h + [0, 64) in order, their high nibbles
+ * 128h + [64, 128), and each run's 2 high bits come from qh by a shift that differs between the vector's 256-bit
+ * halves. Half the instructions of the 256-bit loop, which held one core to 30 GB/s of Q6_K from L2. */
+QK_INLINE void qk_sums_q6_K(int M, const mt_block_q6_K *x, const mt_block_q8_K *const *a, int64_t b, __m256i *sumi) {
+    const __m512i low4 = _mm512_set1_epi8(0xF), two = _mm512_set1_epi8(0x30);
+    const __m512i up_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i down_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512i scv = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)x->scales));
+    __m512i acc[GEMV_Q_MAX_M];
+    QK_ROWS(i, M) acc[i] = _mm512_setzero_si512();
+    QK_UNROLL for (int h = 0; h < 2; h++) {
+        __m512i l = _mm512_loadu_si512(x->ql + 64 * h);
+        __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+        __m512i q[2] = {
+            _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, up_lo), two)),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                            _mm512_and_si512(_mm512_srlv_epi16(qh, down_hi), two)),
+        };
+        QK_UNROLL for (int g = 0; g < 2; g++) {
+            __m512i v = _mm512_srai_epi16(
+                _mm512_shuffle_epi8(scv, _mm512_load_si512((const __m512i *)qk_pick_s512[2 * h + g])), 8);
+            QK_ROWS(i, M) {
+                __m512i y = _mm512_loadu_si512(a[i][b].qs + 128 * h + 64 * g);
+                __m512i p = _mm512_maddubs_epi16(q[g], y);
+#if QK_VNNI == 2
+                acc[i] = _mm512_dpwssd_epi32(acc[i], p, v);
+#else
+                acc[i] = _mm512_add_epi32(acc[i], _mm512_madd_epi16(p, v));
+#endif
+            }
+        }
+    }
+    QK_ROWS(i, M) sumi[i] = _mm256_add_epi32(_mm512_castsi512_si256(acc[i]), _mm512_extracti64x4_epi64(acc[i], 1));
+}
+#else
+/* The scaled code sums of one Q6_K block against M rows, in 8 int32 lanes a row. */
+QK_INLINE void qk_sums_q6_K(int M, const mt_block_q6_K *x, const mt_block_q8_K *const *a, int64_t b, __m256i *sumi) {
+    const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
+    __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
+    QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
+    QK_UNROLL for (int h = 0; h < 2; h++) {
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        /* values 128h + [0,32), [32,64), [64,96), [96,128): low nibbles of l0, l1, high of l0, l1; 2 bits of qh */
+        __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
+            _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
+        };
+        QK_UNROLL for (int g = 0; g < 4; g++) {
+            __m256i v = _mm256_srai_epi16(qk_pick(scv, qk_pick_s[4 * h + g]), 8);
+            QK_ROWS(i, M) {
+                __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
+                sumi[i] = qk_dot_sc(sumi[i], q[g], y, v);
+            }
+        }
+    }
+}
+#endif
+
 QK_INLINE void qk_row_q6_K(int M, int64_t nb, const mt_block_q6_K *w, const mt_block_q8_K *const *a, float *out) {
     __m256 acc[GEMV_Q_MAX_M];
     QK_ROWS(i, M) acc[i] = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const mt_block_q6_K *x = &w[b];
         qk_prefetch(x, sizeof *x);
         float d = _cvtsh_ss(x->d);
-        __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
         __m256i sumi[GEMV_Q_MAX_M];
-        QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
-        QK_UNROLL for (int h = 0; h < 2; h++) {
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-            /* values 128h + [0,32), [32,64), [64,96), [96,128): low nibbles of l0, l1, high of l0, l1; 2 bits of qh */
-            __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
-                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
-            };
-            QK_UNROLL for (int g = 0; g < 4; g++) {
-                __m256i v = _mm256_srai_epi16(qk_pick(scv, qk_pick_s[4 * h + g]), 8);
-                QK_ROWS(i, M) {
-                    __m256i y = _mm256_loadu_si256((const __m256i *)(a[i][b].qs + 128 * h + 32 * g));
-                    sumi[i] = qk_dot_sc(sumi[i], q[g], y, v);
-                }
-            }
-        }
+        qk_sums_q6_K(M, x, a, b, sumi);
         /* the offset: 32 * sum over the 16 groups of scale * bsum */
         __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
         QK_ROWS(i, M) {

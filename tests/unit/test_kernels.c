@@ -372,6 +372,27 @@ static void test_vec(const char *level) {
     CHECK(ys[0] == 0.0f && ys[1] == 0.0f);
 }
 
+/* The avx512 softmax helpers (vec_avx512.c) claim the AVX2 helper's bits lane for lane: inputs across exp's whole
+ * range and its clamps, row lengths on both sides of 16 and 32. */
+static void test_exp_levels(void) {
+    static const int64_t lens[] = {1, 15, 16, 17, 32, 33, 100};
+    float x[100], y2[100], y5[100];
+    for (int i = 0; i < 100; i++) x[i] = -120.0f + 2.1f * (float)i + 0.37f * (float)(i % 7);
+    x[3] = -INFINITY, x[5] = NAN, x[8] = 88.5f, x[13] = -87.0f, x[21] = 0.0f;
+    for (size_t li = 0; li < MT_ARRAY_LEN(lens); li++) {
+        int64_t n = lens[li];
+        float s2 = mt_cpu_isa_avx2.exp_sum(n, x, 1.5f, y2), s5 = mt_cpu_isa_avx512.exp_sum(n, x, 1.5f, y5);
+        bool same = true;
+        for (int64_t i = 0; i < n; i++) same &= isnan(y2[i]) ? isnan(y5[i]) : memcmp(&y2[i], &y5[i], 4) == 0;
+        CHECK_MSG(same, "avx512 exp_sum differs from avx2 in a lane, n=%lld", (long long)n);
+        CHECK_MSG(isnan(s2) ? isnan(s5) : fabs(s5 - s2) <= 1e-6 * fabs(s2), "exp_sum sums n=%lld: %g %g",
+                  (long long)n, s2, s5);
+        float xm[100];
+        for (int64_t i = 0; i < n; i++) xm[i] = isnan(x[i]) ? 0.0f : x[i];
+        CHECK_MSG(mt_cpu_isa_avx512.max(n, xm) == mt_cpu_isa_avx2.max(n, xm), "max n=%lld", (long long)n);
+    }
+}
+
 int main(void) {
     mt_err err;
     mt_pool *pool3 = NULL;
@@ -390,6 +411,7 @@ int main(void) {
         test_vec(cpu_path_names[p]);
     }
     cpu_path_leave();
+    if (mt_cpu_detect() >= MT_CPU_AVX512) test_exp_levels();
     /* without the instructions, asking for the bf16 dot leaves it off */
     CHECK(mt_cpu_set_bf16_dot(true) == cpu_path_on_cpu(CPU_PATH_AVX512_BF16));
     /* auto: on exactly where the measured vdpbf16ps rate pays */

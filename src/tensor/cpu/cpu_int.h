@@ -148,11 +148,13 @@ void mt_avx512_gemv_q(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq
 void mt_avx512vnni_gemv_q(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
                           mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);
 
+/* vec_avx512.c: the softmax row helpers of the AVX-512 table. */
+float mt_avx512_exp_sum(int64_t n, const float *x, float shift, float *y);
+float mt_avx512_max(int64_t n, const float *x);
+
 /* AVX2 kernels the AVX-512 table reuses where 256-bit vectors are enough (memory-bound rows). */
 float mt_avx2_dot(int64_t n, const float *x, const float *y);
 void mt_avx2_axpy(int64_t n, float a, const float *x, float *y);
-float mt_avx2_exp_sum(int64_t n, const float *x, float shift, float *y);
-float mt_avx2_max(int64_t n, const float *x);
 float mt_avx2_sumsq(int64_t n, const float *x);
 void mt_avx2_scale(int64_t n, float a, float *x);
 void mt_avx2_mul_w(int64_t n, const float *x, float s, const void *w, mt_dtype wt, float *y);

@@ -237,7 +237,7 @@ const mt_cpu_isa mt_cpu_isa_avx512 = {
     .ukr_bf16 = mt_avx512bf16_ukr, .pack_b_bf16 = mt_avx512bf16_pack_b, .round_bf16 = mt_avx512bf16_round,
     .gemv_q = mt_avx512_gemv_q, .quant_act = mt_avx512_quant_act, .dequant = mt_avx512_dequant, .gemv_q_vnni = mt_avx512vnni_gemv_q, .dot = mt_avx2_dot, .axpy = mt_avx2_axpy,
     .scale = mt_avx2_scale,
-    .max = mt_avx2_max, .exp_sum = mt_avx2_exp_sum, .sumsq = mt_avx2_sumsq, .mul_w = mt_avx2_mul_w,
+    .max = mt_avx512_max, .exp_sum = mt_avx512_exp_sum, .sumsq = mt_avx2_sumsq, .mul_w = mt_avx2_mul_w,
     .silu = mt_avx2_silu, .sigmoid = mt_avx2_sigmoid, .swiglu = mt_avx2_swiglu, .gelu_erf = mt_avx2_gelu_erf,
     .gelu_tanh = mt_avx2_gelu_tanh, .to_f32 = mt_avx2_to_f32, .from_f32 = mt_avx2_from_f32, .fma_loop = fma_loop,
     .bf16_loop = mt_avx512_bf16_loop, .read_sum = read_sum,

@@ -119,7 +119,7 @@ void mt_avx2_swiglu(int64_t n, const float *g, const float *u, float *y) {
 void mt_avx2_gelu_erf(int64_t n, const float *x, float *y) { map2(n, x, x, y, _mm256_setzero_ps(), f_gelu_erf); }
 void mt_avx2_gelu_tanh(int64_t n, const float *x, float *y) { map2(n, x, x, y, _mm256_setzero_ps(), f_gelu_tanh); }
 
-float mt_avx2_max(int64_t n, const float *x) {
+static float vmax(int64_t n, const float *x) {
     __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -134,7 +134,7 @@ float mt_avx2_max(int64_t n, const float *x) {
     return r;
 }
 
-float mt_avx2_exp_sum(int64_t n, const float *x, float shift, float *y) {
+static float exp_sum(int64_t n, const float *x, float shift, float *y) {
     __m256 vs = _mm256_set1_ps(shift), s = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -224,8 +224,8 @@ const mt_cpu_isa mt_cpu_isa_avx2 = {
     .dot = mt_avx2_dot,
     .axpy = mt_avx2_axpy,
     .scale = mt_avx2_scale,
-    .max = mt_avx2_max,
-    .exp_sum = mt_avx2_exp_sum,
+    .max = vmax,
+    .exp_sum = exp_sum,
     .sumsq = mt_avx2_sumsq,
     .mul_w = mt_avx2_mul_w,
     .silu = mt_avx2_silu,

@@ -73,6 +73,16 @@ MT_INLINE __m512 load16(const void *p, mt_dtype dt, int64_t i) {
     return _mm512_loadu_ps((const float *)p + i);
 }
 
+/* load16 of the lanes in m only (the others zero and not read). */
+MT_INLINE __m512 load16_masked(const void *p, mt_dtype dt, int64_t i, __mmask16 m) {
+    if (dt == MT_BF16) {
+        __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    if (dt == MT_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
 static void pack_b(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t rs, int64_t cs, float *dst) {
     size_t es = mt_dtype_size(dt);
     for (int64_t p = 0; p * NR < nc; p++) {
@@ -83,10 +93,12 @@ static void pack_b(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t
             if (dt == MT_BF16) pack_panel_t8(4, NR, kc, s, MT_BF16, cs, d);
             else if (dt == MT_F16) pack_panel_t8(4, NR, kc, s, MT_F16, cs, d);
             else pack_panel_t8(4, NR, kc, s, MT_F32, cs, d);
-        } else if (w == NR && cs == 1) {
+        } else if (cs == 1) { /* rows of B contiguous (attention's V): lanes past w stay zero */
+            __mmask16 m0 = w >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << w) - 1u);
+            __mmask16 m1 = w >= NR ? (__mmask16)0xffff : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1u);
             for (int64_t k = 0; k < kc; k++) {
-                _mm512_store_ps(d + k * NR, load16(s, dt, k * rs));
-                _mm512_store_ps(d + k * NR + 16, load16(s, dt, k * rs + 16));
+                _mm512_store_ps(d + k * NR, load16_masked(s, dt, k * rs, m0));
+                _mm512_store_ps(d + k * NR + 16, load16_masked(s, dt, k * rs + 16, m1));
             }
         } else {
             mt_cpu_pack_b_generic(NR, kc, w, s, dt, rs, cs, d);

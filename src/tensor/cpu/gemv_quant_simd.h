@@ -276,6 +276,20 @@ QK_INLINE void qk_row_q4_K(int M, int64_t nb, const mt_block_q4_K *w, const mt_b
     QK_ROWS(i, M) out[i] = qk_hsum(_mm256_sub_ps(acc[i], accm[i]));
 }
 
+/* The 6-bit codes (0..63) of half h of a Q6_K block, values 128h + [0,32), [32,64), [64,96), [96,128): the low
+ * nibbles of the two 32-byte runs of ql, then their high nibbles, each with 2 bits of qh on top. */
+QK_INLINE void qk_q6_K_codes(const mt_block_q6_K *x, int h, __m256i q[4]) {
+    const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+    __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), two));
+}
+
 #if QK_512
 /* qk_pick_s512[P]: the int16 lanes of 128-bit lane L take scale byte 4P + L, in the upper byte (Q6_K on 512 bits:
  * each 128-bit lane of a code vector holds one 16-value group) */
@@ -322,21 +336,11 @@ QK_INLINE void qk_sums_q6_K(int M, const mt_block_q6_K *x, const mt_block_q8_K *
 #else
 /* The scaled code sums of one Q6_K block against M rows, in 8 int32 lanes a row. */
 QK_INLINE void qk_sums_q6_K(int M, const mt_block_q6_K *x, const mt_block_q8_K *const *a, int64_t b, __m256i *sumi) {
-    const __m256i low4 = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(0x30);
     __m256i scv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->scales));
     QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
     QK_UNROLL for (int h = 0; h < 2; h++) {
-        __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-        __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-        /* values 128h + [0,32), [32,64), [64,96), [96,128): low nibbles of l0, l1, high of l0, l1; 2 bits of qh */
-        __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
-            _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
-        };
+        __m256i q[4];
+        qk_q6_K_codes(x, h, q);
         QK_UNROLL for (int g = 0; g < 4; g++) {
             __m256i v = _mm256_srai_epi16(qk_pick(scv, qk_pick_s[4 * h + g]), 8);
             QK_ROWS(i, M) {
@@ -859,18 +863,10 @@ static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
         }
         const mt_block_q6_K *w = (const mt_block_q6_K *)x + b;
         float d = _cvtsh_ss(w->d);
-        const __m256i two = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+        const __m256i off = _mm256_set1_epi8(32);
         for (int h = 0; h < 2; h++, y += 128) {
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h));
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * h + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
-            __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), two)),
-                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), two)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(qh, two)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), two)),
-            };
+            __m256i q[4];
+            qk_q6_K_codes(w, h, q);
             const int8_t *sc = w->scales + 8 * h;
             for (int g = 0; g < 4; g++) {
                 /* 16 values per scale; d * scale first, as mt_dequantize_row_q6_K */

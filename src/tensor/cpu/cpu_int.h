@@ -124,6 +124,8 @@ static inline size_t mt_q8_0_act_bytes(int64_t k) { return (size_t)k * 3; }
 /* For Q8_0_R8 weights the row goes on with 128 * (sum of the block's values) per block, one int32 each: the + 128 of
  * the interleaved codes (tensor/quant.h) taken off in integers. Bytes of such a row: */
 static inline size_t mt_q8_0_r8_act_bytes(int64_t k) { return mt_q8_0_act_bytes(k) + (size_t)(k / 32) * 4; }
+/* Lanes [0, n) of a 16-lane (512-bit f32) mask, n clamped to [0, 16]: a row's tail, or a panel's part of a vector. */
+static inline uint16_t mt_lanes16(int64_t n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (uint16_t)((1u << n) - 1u); }
 /* The quantized GEMV kernels per instruction set (gemv_quant_*.c). */
 void mt_cpu_gemv_q_scalar(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w,
                           mt_dtype wt, size_t ldw, const float *bias, float *c, int64_t ldc, bool acc);

@@ -94,8 +94,7 @@ static void pack_b(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t
             else if (dt == MT_F16) pack_panel_t8(4, NR, kc, s, MT_F16, cs, d);
             else pack_panel_t8(4, NR, kc, s, MT_F32, cs, d);
         } else if (cs == 1) { /* rows of B contiguous (attention's V): lanes past w stay zero */
-            __mmask16 m0 = w >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << w) - 1u);
-            __mmask16 m1 = w >= NR ? (__mmask16)0xffff : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1u);
+            __mmask16 m0 = mt_lanes16(w), m1 = mt_lanes16(w - 16);
             for (int64_t k = 0; k < kc; k++) {
                 _mm512_store_ps(d + k * NR, load16_masked(s, dt, k * rs, m0));
                 _mm512_store_ps(d + k * NR + 16, load16_masked(s, dt, k * rs + 16, m1));

@@ -135,7 +135,7 @@ void mt_avx512bf16_round(int64_t n, const float *x, uint16_t *y) {
         _mm512_storeu_si512(y + i, (__m512i)v);
     }
     for (; i < n; i += 16) {
-        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
+        __mmask16 m = mt_lanes16(n - i);
         __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i));
         _mm256_mask_storeu_epi16(y + i, m, (__m256i)v);
     }

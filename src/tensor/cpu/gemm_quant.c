@@ -26,8 +26,8 @@
 #include "tensor/quant.h"
 
 /* Up to GEMV_BATCH_M rows (a batch of decode rows: gemm.c's limit for bf16 W too) take the integer GEMV: on Zen 5
- * (2 threads, an 11008 x 2048 weight) it ran at 400 GFLOP/s for Q4_K_R8 and Q8_0_R8 and 285 for Q6_K (411 at 8 rows
- * since Q6_K runs on 512 bits) at every M from 9 to 128, where the GEMM, which dequantizes all of W once per call,
+ * (2 threads, an 11008 x 2048 weight) it ran at 400 GFLOP/s for Q4_K_R8 and Q8_0_R8 and 285 for Q6_K at every M
+ * from 9 to 128 (Q6_K on 512 bits since: 411 at 8 rows), where the GEMM, which dequantizes all of W once per call,
  * reached 105-130 GFLOP/s at 16 rows. Prompt
  * rows past that keep f32 activations: at 32 the 8-bit ones moved the tiny InternVL q8_0 GGUF's logits from 3.6e-2
  * to 5.9e-2 of the largest away from its folder's, at 16 to 4.3e-2 (PERFORMANCE.md, session 12). */

@@ -37,8 +37,7 @@ void mt_avx512_pack_pairs(int64_t m, int64_t k, const float *a, int64_t lda, flo
         const float *r = a + i * lda;
         for (int64_t b = 0; b < nb; b++) {
             int64_t x = b * BK, left = k - x;
-            __mmask16 m0 = left >= L ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-            __mmask16 m1 = left >= BK ? (__mmask16)0xffff : left <= L ? 0 : (__mmask16)((1u << (left - L)) - 1u);
+            __mmask16 m0 = mt_lanes16(left), m1 = mt_lanes16(left - L);
             __m512 lo = _mm512_maskz_loadu_ps(m0, r + x), hi = _mm512_maskz_loadu_ps(m1, r + x + L);
             float *d = ap + (b * m + i) * BK;
             _mm512_storeu_ps(d, _mm512_permutex2var_ps(lo, even, hi));

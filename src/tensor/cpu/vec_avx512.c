@@ -30,8 +30,6 @@ static inline __m512 exp16(__m512 x) {
     return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(e));
 }
 
-static inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1u); }
-
 float mt_avx512_max(int64_t n, const float *x) {
     const __m512 lowest = _mm512_set1_ps(-INFINITY);
     __m512 m0 = lowest, m1 = lowest;
@@ -41,7 +39,7 @@ float mt_avx512_max(int64_t n, const float *x) {
         m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
     }
     for (; i < n; i += 16)
-        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lowest, n - i >= 16 ? (__mmask16)0xffff : tail16(n - i), x + i));
+        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lowest, mt_lanes16(n - i), x + i));
     return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
 }
 
@@ -57,7 +55,7 @@ float mt_avx512_exp_sum(int64_t n, const float *x, float shift, float *y) {
         s1 = _mm512_add_ps(s1, e1);
     }
     for (; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : tail16(n - i);
+        __mmask16 m = mt_lanes16(n - i);
         __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vs)));
         _mm512_mask_storeu_ps(y + i, m, e);
         s0 = _mm512_add_ps(s0, e);

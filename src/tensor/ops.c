@@ -418,6 +418,7 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
                            (long long)opts->window);
     mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, Tq, q->shape[1]);
     NEED(y);
+    bool recorded = mt_tape_wants(ctx, q, k, v);
     mt_attn_args a = {
         .q = mt_f32(q), .q_st = q->stride[0], .q_sh = D,
         .k = k->data, .k_st = k->stride[0], .k_sh = D,
@@ -425,11 +426,11 @@ mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, 
         .out = mt_f32(y), .o_st = q->shape[1], .o_sh = D,
         .n_q = Tq, .n_kv = Tk, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = (int)D,
         .scale = opts->scale, .causal = opts->causal, .q_pos0 = opts->q_pos0, .window = opts->window,
-        .cu_seqlens = opts->cu_seqlens, .n_seg = opts->n_seg,
+        .cu_seqlens = opts->cu_seqlens, .n_seg = opts->n_seg, .bf16 = opts->bf16_products && !recorded,
     };
     NEED(mt_need_device(ctx, k, "attention") && mt_need_device(ctx, v, "attention"));
     mt_ctx_backend(ctx)->attention(ctx->pool, &a);
-    if (mt_tape_wants(ctx, q, k, v)) {
+    if (recorded) {
         if (k->dtype != MT_F32 || v->dtype != MT_F32 || !mt_tensor_is_contiguous(k) || !mt_tensor_is_contiguous(v))
             return mt_ctx_fail(ctx, MT_ERR_INTERNAL, "attention: training needs contiguous f32 keys and values");
         mt_tape_node *node = mt_tape_record(ctx, mt_bw_attention, y, q, k, v);

@@ -132,6 +132,8 @@ typedef struct mt_attn_opts {
                                    kv_idx > q_idx - sliding_window); needs causal, never negative */
     const int64_t *cu_seqlens;  /* bidirectional block-diagonal segments, or NULL */
     int64_t n_seg;
+    bool bf16_products;         /* inference may multiply on bf16 dot products where the linears do (vision towers:
+                                   mt_attn_args.bf16); a recorded (training) forward stays f32 */
 } mt_attn_opts;
 /* q [Tq, Hq*D], k and v [Tk, Hkv*D] (f32 or bf16) -> [Tq, Hq*D] */
 mt_tensor *mt_op_attention(mt_ctx *ctx, const mt_tensor *q, const mt_tensor *k, const mt_tensor *v, int n_heads,

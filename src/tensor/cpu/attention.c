@@ -12,6 +12,9 @@
  *   | S      | [Rp][BK]      | scores, then in place the probabilities P of the tile            |
  *   | vp     | BK x Dp panels| V tile packed as B (k = key, n = d)                               |
  *   | O      | [Rp][Dp]      | unnormalised output; m[r], l[r] running max and sum              |
+ *   | Qh     | [Rp][Dk]      | bf16 products (a->bf16): Q rounded, Dk = D rounded up to even    |
+ *   | Kh     | [BK][Dk]      | bf16 products on f32 K: the tile's rows rounded, then packed     |
+ *   | Ph     | [Rp][BK]      | bf16 products: P rounded; kp and vp then hold bf16 k pairs       |
  *
  * Row t sees keys [row_start, row_limit): its segment, cut by the causal limit and the sliding window. Both bounds
  * grow with t, so a task runs its tiles from the first row's start to the last row's limit - with a window that
@@ -36,6 +39,8 @@ typedef struct attn_job {
     int G, gsz;             /* query heads per kv head, per task */
     int64_t bq, n_qb, n_hg; /* queries per task, query blocks, head groups per kv head */
     int64_t rp, dp, bkp;    /* padded rows, head dim, tile width */
+    bool bf16;              /* Q K^T and P V on bf16 dot products (rows past the GEMV's) */
+    int64_t dk;             /* head dim rounded up to whole k pairs (bf16) */
     int64_t n_split, chunk; /* key ranges per kv head (1: none), keys per range */
     float *scratch;
     int64_t per_thread;
@@ -63,6 +68,10 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
     size_t es = mt_dtype_size(a->kv_dtype);
     float *Qb = buf, *kp = Qb + MT_ROUND_UP(j->rp * D, 16), *S = kp + MT_ROUND_UP(D * BKP, 16);
     float *vp = S + j->rp * BKP, *O = vp + BK * Dp, *m = O + j->rp * Dp, *l = m + j->rp;
+    const int64_t Dk = j->dk;
+    uint16_t *Qh = (uint16_t *)(l + MT_ROUND_UP(j->rp, 16)), *Kh = Qh + MT_ROUND_UP(j->rp * Dk, 32);
+    uint16_t *Ph = Kh + MT_ROUND_UP(BK * Dk, 32);
+    const bool gemv = R <= MT_MAX((int64_t)GEMV_ROWS, (int64_t)isa->gemv_m), bf16 = j->bf16 && !gemv;
     for (int64_t r = 0; r < Rp; r++) {
         float *qr = Qb + r * D;
         if (r < R) {
@@ -75,13 +84,30 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
         m[r] = -INFINITY;
         l[r] = 0.0f;
     }
+    if (bf16)
+        for (int64_t r = 0; r < Rp; r++) {
+            isa->round_bf16(D, Qb + r * D, Qh + r * Dk);
+            if (Dk > D) Qh[r * Dk + D] = 0;
+        }
     /* rows see keys [row_start, row_limit), both growing with t: tiles below the first row's window are skipped */
     int64_t kv_end = row_limit(a, t1 - 1, kv1);
     for (int64_t j0 = row_start(a, t0, kv0); j0 < kv_end; j0 += BK) {
         int64_t bk = MT_MIN((int64_t)BK, kv_end - j0);
         const char *kt = (const char *)a->k + (size_t)(j0 * a->k_st + hk * a->k_sh) * es;
-        if (R <= MT_MAX((int64_t)GEMV_ROWS, (int64_t)isa->gemv_m)) {
+        if (gemv) {
             isa->gemv(R, bk, D, Qb, D, kt, a->kv_dtype, a->k_st, NULL, S, BKP, false);
+        } else if (bf16) { /* f32 K rows are rounded first; a bf16 KV is packed in place */
+            const uint16_t *ks = (const uint16_t *)kt;
+            int64_t kld = a->k_st;
+            if (a->kv_dtype != MT_BF16) {
+                for (int64_t x = 0; x < bk; x++) isa->round_bf16(D, (const float *)kt + x * a->k_st, Kh + x * Dk);
+                ks = Kh, kld = Dk;
+            }
+            isa->pack_b_bf16(D, bk, ks, kld, (uint16_t *)kp);
+            for (int64_t jr = 0; jr < bk; jr += NR)
+                for (int64_t ir = 0; ir < Rp; ir += MR)
+                    isa->ukr_bf16(Dk / 2, Qh + ir * Dk, Dk, (const uint16_t *)kp + (jr / NR) * Dk * NR,
+                                  S + ir * BKP + jr, BKP, false);
         } else {
             isa->pack_b(D, bk, kt, a->kv_dtype, 1, a->k_st, kp);
             for (int64_t jr = 0; jr < bk; jr += NR)
@@ -106,8 +132,18 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
             if (alpha != 1.0f) isa->scale(Dp, alpha, O + r * Dp);
             m[r] = mn;
         }
-        isa->pack_b(bk, D, (const char *)a->v + (size_t)(j0 * a->v_st + hk * a->v_sh) * es, a->kv_dtype, a->v_st, 1,
-                    vp);
+        const char *vt = (const char *)a->v + (size_t)(j0 * a->v_st + hk * a->v_sh) * es;
+        if (bf16) { /* P rounded row by row, an odd tile's last pair completed by S's zero column */
+            int64_t kpv = (bk + 1) / 2;
+            for (int64_t r = 0; r < Rp; r++) isa->round_bf16(2 * kpv, S + r * BKP, Ph + r * BK);
+            isa->pack_rows_bf16(bk, D, vt, a->kv_dtype, a->v_st, (uint16_t *)vp);
+            for (int64_t jr = 0; jr < Dp; jr += NR)
+                for (int64_t ir = 0; ir < Rp; ir += MR)
+                    isa->ukr_bf16(kpv, Ph + ir * BK, BK, (const uint16_t *)vp + (jr / NR) * kpv * 2 * NR,
+                                  O + ir * Dp + jr, Dp, true);
+            continue;
+        }
+        isa->pack_b(bk, D, vt, a->kv_dtype, a->v_st, 1, vp);
         for (int64_t jr = 0; jr < Dp; jr += NR)
             for (int64_t ir = 0; ir < Rp; ir += MR)
                 isa->ukr(bk, S + ir * BKP, BKP, vp + (jr / NR) * bk * NR, O + ir * Dp + jr, Dp, true);
@@ -239,8 +275,11 @@ void mt_cpu_attention(mt_pool *pool, const mt_attn_args *a) {
     j.rp = MT_ROUND_UP(j.bq * j.gsz, MR);
     j.dp = MT_ROUND_UP(D, NR);
     j.bkp = MT_ROUND_UP((int64_t)BK, NR);
+    j.bf16 = a->bf16 && j.isa->ukr_bf16 && j.isa->pack_rows_bf16 && mt_cpu_bf16_dot_on();
+    j.dk = MT_ROUND_UP(D, 2);
     j.per_thread = MT_ROUND_UP(j.rp * D, 16) + MT_ROUND_UP(D * j.bkp, 16) + j.rp * j.bkp + BK * j.dp + j.rp * j.dp +
-                   2 * j.rp;
+                   j.rp + MT_ROUND_UP(j.rp, 16);
+    if (j.bf16) j.per_thread += (MT_ROUND_UP(j.rp * j.dk, 32) + MT_ROUND_UP(BK * j.dk, 32) + j.rp * BK) / 2;
     j.per_thread = MT_ROUND_UP(j.per_thread, 16);
     int64_t R = a->n_q * j.G, n_part = j.n_split > 1 ? a->n_kv_heads * j.n_split * R * (D + 2) : 0;
     size_t bytes;

@@ -128,6 +128,8 @@ typedef struct mt_attn_args {
     const int64_t *cu_seqlens;
     int64_t n_seg; /* if cu_seqlens != NULL (n_q == n_kv): query i sees the keys of its segment
                       [cu[s], cu[s+1]), s < n_seg, cu[0] = 0, cu[n_seg] = n_q */
+    bool bf16;     /* Q K^T and P V may take bf16 dot products where linears do (mt_cpu_bf16_dot_on): Q, K, P and V
+                      rounded to bf16, scores, softmax and O in f32; decode rows (the GEMV's) stay f32 */
 } mt_attn_args;
 
 /* A query that sees no key gets zeros. Does nothing when the head counts do not divide or a size is not positive. */

@@ -36,6 +36,8 @@ typedef struct mt_cpu_isa {
     /* n floats of A rounded to bf16 for ukr_bf16: to nearest even, as mt_f32_to_bf16, but for inputs under the
      * smallest normal, which become zero (the instruction's DAZ; ukr_bf16 treats bf16 denormals as zero anyway). */
     void (*round_bf16)(int64_t n, const float *x, uint16_t *y);
+    /* B panels for ukr_bf16 from a B stored by rows of k (element (k, n) at src[k*rs + n], f32 or bf16). */
+    void (*pack_rows_bf16)(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t rs, uint16_t *dst);
     /* Batched decode on bf16 W (2..16 rows): A packed once per call by pack_pairs, then gemv_pairs as gemv. Packed A:
      * per block of 2 pair_lanes k (the last zero-padded), per row, that row's pair_lanes even then pair_lanes odd
      * values; row i of block b at ap + (b*mp + i)*2*pair_lanes. gemv_pairs takes rows [0, m) at ap (a row offset

@@ -126,6 +126,28 @@ void mt_avx512bf16_pack_b(int64_t kc, int64_t nc, const uint16_t *src, int64_t l
     }
 }
 
+/* Panels of NR columns of a B whose rows are k (element (k, n) at src[k*rs + n], f32 or bf16: attention's V tile)
+ * as [ceil(kc/2)][NR][2]: rows 2p and 2p+1 widen to 32-bit words, the odd row shifted into the upper halves, so a
+ * pair of rows is 16 columns' pairs per 64-byte store. An odd kc's last pair and the columns past nc are zero. */
+void mt_avx512bf16_pack_rows(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t rs, uint16_t *dst) {
+    int64_t kp = (kc + 1) / 2;
+    for (int64_t n0 = 0; n0 < nc; n0 += NR, dst += kp * 2 * NR)
+        for (int64_t j = 0; j < NR; j += 16) {
+            __mmask16 m = mt_lanes16(nc - n0 - j);
+            for (int64_t p = 0; p < kp; p++) {
+                __m512i w = _mm512_setzero_si512();
+                for (int h = 0; h < 2 && 2 * p + h < kc; h++) {
+                    int64_t at = (2 * p + h) * rs + n0 + j;
+                    __m256i v = dt == MT_BF16
+                                    ? _mm256_maskz_loadu_epi16(m, (const uint16_t *)src + at)
+                                    : (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, (const float *)src + at));
+                    w = _mm512_or_si512(w, _mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16 * h));
+                }
+                _mm512_store_si512(dst + (p * NR + j) * 2, w);
+            }
+        }
+}
+
 /* vcvtne2ps2bf16, 32 floats an instruction: the rounding in software (mt_avx2_from_f32) took 10% of a bf16 GEMM's
  * time at M = 4096, K = 3420 on Zen 5 (PERFORMANCE.md, session 12). */
 void mt_avx512bf16_round(int64_t n, const float *x, uint16_t *y) {

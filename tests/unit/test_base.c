@@ -77,6 +77,20 @@ static void test_arena(void) {
     char *z = mt_arena_alloc(&a, 10);
     CHECK(z != NULL);
     CHECK(mt_arena_alloc(&a, SIZE_MAX - 10) == NULL);
+    /* blocks past a few MiB come from mt_malloc_pages: aligned, writable to the end, kept across a restore */
+    mt_arena_mark before = mt_arena_save(&a);
+    size_t huge = (size_t)9 << 20;
+    char *h = mt_arena_alloc(&a, huge);
+    CHECK(h && ((uintptr_t)h % 64) == 0);
+    if (h) h[0] = 1, h[huge - 1] = 2;
+    mt_arena_restore(&a, before);
+    CHECK(mt_arena_alloc(&a, huge) == h);
+    mt_arena_free(&a);
+    mt_arena_init(&a, (size_t)8 << 20);
+    mt_alloc_fail_after(1);
+    CHECK(mt_arena_alloc(&a, 10) == NULL);
+    mt_alloc_fail_after(0);
+    CHECK(mt_arena_alloc(&a, 10) != NULL);
     mt_arena_free(&a);
 }
 

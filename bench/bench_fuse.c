@@ -68,7 +68,7 @@ static void run_case(bench *b, int c) {
         mt_op_gated_act(ctx, mt_op_linear(ctx, b->x, &w->gate, NULL), mt_op_linear(ctx, b->x, &w->up, NULL),
                         MT_ACT_SILU);
         break;
-    case MLP_FUSED: mt_op_gated_linear(ctx, b->x, &w->gate, &w->up, MT_ACT_SILU); break;
+    case MLP_FUSED: mt_op_gated_linear(ctx, b->x, &w->gate, NULL, &w->up, NULL, MT_ACT_SILU); break;
     case NORM: mt_op_rms_norm(ctx, b->x, b->norm_w, 1e-6f); break;
     case ROPE:
         mt_op_rope(ctx, b->q, HEADS, b->cos, b->sin);

@@ -32,9 +32,10 @@ mt_tensor *mt_nn_norm(mt_ctx *ctx, const mt_tensor *x, const mt_norm *n) {
 
 mt_tensor *mt_nn_gated_mlp(mt_ctx *ctx, const mt_tensor *x, const mt_linear *gate, const mt_linear *up,
                            const mt_linear *down, mt_act act) {
-    /* gate and up in one pass (mt_op_gated_linear); adapters and biases take the ops one by one */
-    mt_tensor *h = !gate->lora && !up->lora && !gate->b.data && !up->b.data
-                       ? mt_op_gated_linear(ctx, x, &gate->w, &up->w, act)
+    /* gate and up in one pass (mt_op_gated_linear); adapters take the ops one by one */
+    mt_tensor *h = !gate->lora && !up->lora
+                       ? mt_op_gated_linear(ctx, x, &gate->w, gate->b.data ? &gate->b : NULL, &up->w,
+                                            up->b.data ? &up->b : NULL, act)
                        : mt_op_gated_act(ctx, mt_nn_linear(ctx, x, gate), mt_nn_linear(ctx, x, up), act);
     return mt_nn_linear(ctx, h, down);
 }

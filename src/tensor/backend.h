@@ -29,8 +29,8 @@ typedef struct mt_backend {
     /* last, so a table that predates it leaves it NULL; NULL, or a false return: mt_op_gated_linear runs the two
      * linears instead */
     bool (*gated_linear)(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *Wg,
-                         const void *Wu, mt_dtype wt, int64_t ldw, mt_cpu_gate_fn fn, const void *arg, float *C,
-                         int64_t ldc);
+                         const void *Wu, mt_dtype wt, int64_t ldw, const float *bg, const float *bu, mt_cpu_gate_fn fn,
+                         const void *arg, float *C, int64_t ldc);
 } mt_backend;
 
 extern const mt_backend mt_backend_cpu;

@@ -300,27 +300,36 @@ static void gate_epilogue(const void *arg, int64_t n, float *gate, float *up_y) 
     act_into(*(const mt_act *)arg, n, gate, up_y, up_y);
 }
 
-mt_tensor *mt_op_gated_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *gate_w, const mt_tensor *up_w,
-                              mt_act act) {
+/* A bias the fused kernel can add: none, or N f32 values on the backend's device. */
+static bool plain_bias(mt_ctx *ctx, const mt_tensor *b, int64_t N) {
+    return !b || (b->dtype == MT_F32 && mt_tensor_numel(b) == N && mt_tensor_is_contiguous(b) &&
+                  mt_need_device(ctx, b, "gated_linear"));
+}
+
+mt_tensor *mt_op_gated_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *gate_w, const mt_tensor *gate_b,
+                              const mt_tensor *up_w, const mt_tensor *up_b, mt_act act) {
     NEED(x && gate_w && up_w);
     NEED(mt_need_2d_f32(ctx, x, "gated_linear"));
     const mt_backend *be = mt_ctx_backend(ctx);
-    bool fuse = be->gated_linear && !mt_tape_wants(ctx, x, gate_w, up_w) && gate_w->ndim == 2 && up_w->ndim == 2 &&
+    bool fuse = be->gated_linear && !mt_tape_wants(ctx, x, gate_w, up_w) && !mt_tape_wants(ctx, gate_b, up_b, NULL) &&
+                gate_w->ndim == 2 && up_w->ndim == 2 &&
                 gate_w->dtype == up_w->dtype && is_float(gate_w->dtype) && gate_w->stride[1] == 1 &&
                 up_w->stride[1] == 1 && gate_w->stride[0] == up_w->stride[0] && gate_w->shape[0] == up_w->shape[0] &&
                 gate_w->shape[1] == x->shape[1] && up_w->shape[1] == x->shape[1] &&
-                mt_need_device(ctx, gate_w, "gated_linear") && mt_need_device(ctx, up_w, "gated_linear");
+                mt_need_device(ctx, gate_w, "gated_linear") && mt_need_device(ctx, up_w, "gated_linear") &&
+                plain_bias(ctx, gate_b, gate_w->shape[0]) && plain_bias(ctx, up_b, gate_w->shape[0]);
     if (fuse) {
         int64_t T = x->shape[0], K = x->shape[1], N = gate_w->shape[0];
         mt_arena_mark mark = mt_arena_save(ctx->arena);
         mt_tensor *y = mt_tensor_new_2d(ctx, MT_F32, T, N);
         NEED(y);
         if (be->gated_linear(ctx->pool, T, N, K, mt_f32(x), K, gate_w->data, up_w->data, gate_w->dtype,
-                             gate_w->stride[0], gate_epilogue, &act, mt_f32(y), N))
+                             gate_w->stride[0], gate_b ? mt_f32(gate_b) : NULL, up_b ? mt_f32(up_b) : NULL,
+                             gate_epilogue, &act, mt_f32(y), N))
             return y;
         mt_arena_restore(ctx->arena, mark);
     }
-    return mt_op_gated_act(ctx, mt_op_linear(ctx, x, gate_w, NULL), mt_op_linear(ctx, x, up_w, NULL), act);
+    return mt_op_gated_act(ctx, mt_op_linear(ctx, x, gate_w, gate_b), mt_op_linear(ctx, x, up_w, up_b), act);
 }
 
 static mt_tensor *binary(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b, bool mul) {

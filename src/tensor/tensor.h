@@ -106,11 +106,11 @@ void mt_act_list(char *out, size_t cap);
 mt_tensor *mt_op_act(mt_ctx *ctx, const mt_tensor *x, mt_act act);
 /* act(gate) * up, the gated MLP's middle */
 mt_tensor *mt_op_gated_act(mt_ctx *ctx, const mt_tensor *gate, const mt_tensor *up, mt_act act);
-/* gated_act(linear(x, gate_w), linear(x, up_w), act) without biases: in one pass over x (mt_cpu_gated_linear) for
- * inference, equal to the unfused ops bit for bit; the unfused graph whenever a gradient is wanted, the weights
- * are quantized or stored transposed, or the backend cannot fuse. */
-mt_tensor *mt_op_gated_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *gate_w, const mt_tensor *up_w,
-                              mt_act act);
+/* gated_act(linear(x, gate_w, gate_b), linear(x, up_w, up_b), act), biases optional (NULL): in one pass over x
+ * (mt_cpu_gated_linear) for inference, equal to the unfused ops bit for bit; the unfused graph whenever a gradient
+ * is wanted, the weights are quantized or stored transposed, or the backend cannot fuse. */
+mt_tensor *mt_op_gated_linear(mt_ctx *ctx, const mt_tensor *x, const mt_tensor *gate_w, const mt_tensor *gate_b,
+                              const mt_tensor *up_w, const mt_tensor *up_b, mt_act act);
 mt_tensor *mt_op_add(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
 mt_tensor *mt_op_mul(mt_ctx *ctx, const mt_tensor *a, const mt_tensor *b);
 /* softmax over the last dim of [T, C] */

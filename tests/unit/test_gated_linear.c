@@ -42,7 +42,7 @@ static void mul_epilogue(const void *arg, int64_t n, float *gate, float *up_y) {
 }
 
 static void check_case(mt_pool *pool, int path, int64_t M, int64_t N, int64_t K, mt_dtype dt, mt_act act,
-                       bool fuses) {
+                       bool fuses, bool biased) {
     mt_arena arena;
     mt_arena_init(&arena, (size_t)64 << 20);
     mt_ctx ctx = {.arena = &arena, .pool = pool};
@@ -55,15 +55,20 @@ static void check_case(mt_pool *pool, int path, int64_t M, int64_t N, int64_t K,
     mt_tensor g = mt_tensor_wrap(dt, 2, (int64_t[]){N, K}, gw), u = mt_tensor_wrap(dt, 2, (int64_t[]){N, K}, uw);
     mt_tensor *x = mt_tensor_new_2d(&ctx, MT_F32, M, K);
     for (int64_t i = 0; x && i < M * K; i++) mt_f32(x)[i] = 2.0f * rnd(&s);
-    mt_tensor *ref = mt_op_gated_act(&ctx, mt_op_linear(&ctx, x, &g, NULL), mt_op_linear(&ctx, x, &u, NULL), act);
-    mt_tensor *y = mt_op_gated_linear(&ctx, x, &g, &u, act);
+    /* biases (Qwen2.5-VL's vision MLP has them) go on each product before the epilogue */
+    mt_tensor *gb = biased ? mt_tensor_new_2d(&ctx, MT_F32, 1, N) : NULL;
+    mt_tensor *ub = biased ? mt_tensor_new_2d(&ctx, MT_F32, 1, N) : NULL;
+    for (int64_t i = 0; gb && ub && i < N; i++) mt_f32(gb)[i] = rnd(&s), mt_f32(ub)[i] = rnd(&s);
+    const float *bg = gb ? mt_f32(gb) : NULL, *bu = ub ? mt_f32(ub) : NULL;
+    mt_tensor *ref = mt_op_gated_act(&ctx, mt_op_linear(&ctx, x, &g, gb), mt_op_linear(&ctx, x, &u, ub), act);
+    mt_tensor *y = mt_op_gated_linear(&ctx, x, &g, gb, &u, ub, act);
     float d = max_diff(y, ref);
-    CHECK_MSG(d == 0.0f, "M %lld N %lld K %lld %s act %d at %s: the op differs from the unfused ops by %g",
-              (long long)M, (long long)N, (long long)K, mt_dtype_name(dt), (int)act, cpu_path_names[path], d);
+    CHECK_MSG(d == 0.0f, "M %lld N %lld K %lld %s act %d bias %d at %s: the op differs from the unfused ops by %g",
+              (long long)M, (long long)N, (long long)K, mt_dtype_name(dt), (int)act, biased, cpu_path_names[path], d);
     float k = 0.25f;
-    bool fused = mt_cpu_gated_linear(pool, M, N, K, mt_f32(x), K, gw, uw, dt, K, mul_epilogue, &k, c, N);
-    mt_cpu_linear(pool, M, N, K, mt_f32(x), K, gw, dt, K, NULL, cg, N, false);
-    mt_cpu_linear(pool, M, N, K, mt_f32(x), K, uw, dt, K, NULL, cu, N, false);
+    bool fused = mt_cpu_gated_linear(pool, M, N, K, mt_f32(x), K, gw, uw, dt, K, bg, bu, mul_epilogue, &k, c, N);
+    mt_cpu_linear(pool, M, N, K, mt_f32(x), K, gw, dt, K, bg, cg, N, false);
+    mt_cpu_linear(pool, M, N, K, mt_f32(x), K, uw, dt, K, bu, cu, N, false);
     float e = 0;
     for (int64_t m = 0; fused && m < M; m++) {
         mul_epilogue(&k, N, cg + m * N, cu + m * N);
@@ -98,9 +103,9 @@ static void check_quant(mt_pool *pool) {
     mt_tensor xt = mt_tensor_wrap(MT_F32, 2, (int64_t[]){M, K}, x);
     mt_tensor *ref =
         mt_op_gated_act(&ctx, mt_op_linear(&ctx, &xt, &g, NULL), mt_op_linear(&ctx, &xt, &u, NULL), MT_ACT_SILU);
-    mt_tensor *y = mt_op_gated_linear(&ctx, &xt, &g, &u, MT_ACT_SILU);
+    mt_tensor *y = mt_op_gated_linear(&ctx, &xt, &g, NULL, &u, NULL, MT_ACT_SILU);
     float k = 0;
-    CHECK_MSG(!mt_cpu_gated_linear(pool, M, N, K, x, K, q[0], q[1], MT_Q8_0, K, mul_epilogue, &k, c, N),
+    CHECK_MSG(!mt_cpu_gated_linear(pool, M, N, K, x, K, q[0], q[1], MT_Q8_0, K, NULL, NULL, mul_epilogue, &k, c, N),
               "the kernel fused a Q8_0 pair");
     CHECK_MSG(max_diff(y, ref) == 0.0f, "Q8_0: the op differs from the unfused ops by %g", max_diff(y, ref));
     mt_arena_free(&arena);
@@ -130,7 +135,7 @@ static void check_grad(mt_pool *pool) {
         uint32_t sx = 3;
         for (int i = 0; i < M * K; i++) mt_f32(x)[i] = rnd(&sx);
         x->requires_grad = g->requires_grad = true;
-        mt_tensor *h = v ? mt_op_gated_linear(&ctx, x, g, u, MT_ACT_GELU_TANH)
+        mt_tensor *h = v ? mt_op_gated_linear(&ctx, x, g, NULL, u, NULL, MT_ACT_GELU_TANH)
                          : mt_op_gated_act(&ctx, mt_op_linear(&ctx, x, g, NULL), mt_op_linear(&ctx, x, u, NULL),
                                            MT_ACT_GELU_TANH);
         mt_tensor *loss = mt_op_cross_entropy(&ctx, h, (int32_t[]){1, 0, 2, 1, 0}, 1.0f);
@@ -142,6 +147,44 @@ static void check_grad(mt_pool *pool) {
     bool same = dx[0] && dx[1] && dg[0] && dg[1] && !memcmp(dx[0], dx[1], sizeof(float) * M * K) &&
                 !memcmp(dg[0], dg[1], sizeof(float) * N * K);
     CHECK_MSG(same, "with a gradient the fused op's gradients differ from the unfused ops'");
+    mt_tape_free(tape);
+    mt_arena_free(&arena);
+}
+
+/* A bias that wants a gradient (the weights and x do not) also takes the unfused graph: its gradient is the unfused
+ * ops' exactly. */
+static void check_bias_grad(mt_pool *pool) {
+    enum { M = 4, N = 24, K = 20 };
+    mt_arena arena;
+    mt_arena_init(&arena, (size_t)8 << 20);
+    mt_tape *tape;
+    mt_err err;
+    CHECK(mt_tape_new(&tape, &err) == MT_OK);
+    mt_ctx ctx = {.arena = &arena, .pool = pool, .tape = tape};
+    uint32_t s = 17;
+    static float gw[N * K], uw[N * K];
+    fill_weight(MT_F32, N * K, &s, gw);
+    fill_weight(MT_F32, N * K, &s, uw);
+    mt_tensor g = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, K}, gw), u = mt_tensor_wrap(MT_F32, 2, (int64_t[]){N, K}, uw);
+    float *db[2] = {0};
+    for (int v = 0; v < 2; v++) {
+        mt_tensor *x = mt_tensor_new_2d(&ctx, MT_F32, M, K), *ub = mt_tensor_new_2d(&ctx, MT_F32, 1, N);
+        CHECK(x && ub);
+        if (!x || !ub) break;
+        uint32_t sx = 3;
+        for (int i = 0; i < M * K; i++) mt_f32(x)[i] = rnd(&sx);
+        for (int i = 0; i < N; i++) mt_f32(ub)[i] = rnd(&sx);
+        ub->requires_grad = true;
+        mt_tensor *h = v ? mt_op_gated_linear(&ctx, x, &g, NULL, &u, ub, MT_ACT_SILU)
+                         : mt_op_gated_act(&ctx, mt_op_linear(&ctx, x, &g, NULL), mt_op_linear(&ctx, x, &u, ub),
+                                           MT_ACT_SILU);
+        mt_tensor *loss = mt_op_cross_entropy(&ctx, h, (int32_t[]){1, 0, 2, 1}, 1.0f);
+        CHECK(h && loss && mt_backward(&ctx, loss) == MT_OK);
+        db[v] = ub->grad ? mt_f32(ub->grad) : NULL;
+        mt_tape_reset(tape);
+    }
+    CHECK_MSG(db[0] && db[1] && !memcmp(db[0], db[1], sizeof(float) * N),
+              "a bias's gradient through the fused op differs from the unfused ops'");
     mt_tape_free(tape);
     mt_arena_free(&arena);
 }
@@ -162,12 +205,14 @@ int main(void) {
             for (size_t d = 0; d < MT_ARRAY_LEN(dts); d++)
                 for (size_t a = 0; a < MT_ARRAY_LEN(acts); a++) {
                     if (sizes[i][0] > 200 && (d || a)) continue; /* the long-K case once per path */
-                    check_case(pool, p, sizes[i][0], sizes[i][1], sizes[i][2], dts[d], acts[a], sizes[i][3] != 0);
+                    check_case(pool, p, sizes[i][0], sizes[i][1], sizes[i][2], dts[d], acts[a], sizes[i][3] != 0,
+                               (d + a) % 2 != 0);
                 }
     }
     cpu_path_leave();
     check_quant(pool);
     check_grad(pool);
+    check_bias_grad(pool);
     mt_pool_free(pool);
     cpu_paths_report("test_gated_linear", CPU_PATHS_ALL);
     return check_report();

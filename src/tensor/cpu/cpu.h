@@ -88,15 +88,16 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
  * overwritten. arg is the caller's (the activation). */
 typedef void (*mt_cpu_gate_fn)(const void *arg, int64_t n, float *gate, float *up_y);
 
-/* C[M,N] = fn(A . Wg^T, A . Wu^T): a gated MLP's gate and up products in one pass over the pool (SwiGLU and kin).
+/* C[M,N] = fn(A . Wg^T + bg, A . Wu^T + bu): a gated MLP's gate and up products in one pass over the pool (SwiGLU and
+ * kin; bg, bu: [N] or NULL).
  * A is read (GEMV: rounded to bf16, GEMM: packed) once; each task computes its block of both products and runs
  * fn on it while it is in cache, so no [M, 2N] intermediate goes to memory. Each product is computed exactly as
  * mt_cpu_linear computes it (same kernels, same order), so C equals the unfused result bit for bit. Wg and Wu: same
  * dtype (f32, bf16, f16) and row stride ldw. Returns false, computing nothing, when it cannot fuse (a quantized
  * weight, K too long for one packed block of A, no scratch): the caller then runs the two linears. */
 bool mt_cpu_gated_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                         const void *Wg, const void *Wu, mt_dtype wt, int64_t ldw, mt_cpu_gate_fn fn, const void *arg,
-                         float *C, int64_t ldc);
+                         const void *Wg, const void *Wu, mt_dtype wt, int64_t ldw, const float *bg, const float *bu,
+                         mt_cpu_gate_fn fn, const void *arg, float *C, int64_t ldc);
 
 /* C[M,N] = A[M,K] . B[K,N] (+ C when accumulate), all f32. Element (m,k) of A is A[m*rsa + k*csa] and (k,n) of B is
  * B[k*rsb + n*csb], so transposed operands cost nothing: A^T.B is (rsa, csa) = (1, lda). C: row stride ldc. */

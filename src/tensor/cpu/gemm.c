@@ -342,8 +342,9 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
 }
 
 typedef struct gated_gemv {
-    gemv_job j;
+    gemv_job j; /* the gate product's: W, bias */
     const void *Wu;
+    const float *bu;
     float *G; /* [M, N]: the gate product, each task's columns written and read back while in cache */
     mt_cpu_gate_fn fn;
     const void *arg;
@@ -353,8 +354,8 @@ static void gated_gemv_task(void *ctx, int64_t t, int thread) {
     const gated_gemv *g = ctx;
     const gemv_job *j = &g->j;
     int64_t n0 = t * j->nb, n = MT_MIN(j->nb, j->N - n0);
-    gemv_cols(j, j->W, NULL, g->G, j->N, n0, n);
-    gemv_cols(j, g->Wu, NULL, j->C, j->ldc, n0, n);
+    gemv_cols(j, j->W, j->bias, g->G, j->N, n0, n);
+    gemv_cols(j, g->Wu, g->bu, j->C, j->ldc, n0, n);
     for (int64_t m = 0; m < j->M; m++) g->fn(g->arg, n, g->G + m * j->N + n0, j->C + m * j->ldc + n0);
 }
 
@@ -375,22 +376,22 @@ static void gated_gemm_task(void *ctx, int64_t t, int thread) {
 }
 
 bool mt_cpu_gated_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                         const void *Wg, const void *Wu, mt_dtype wt, int64_t ldw, mt_cpu_gate_fn fn, const void *arg,
-                         float *C, int64_t ldc) {
+                         const void *Wg, const void *Wu, mt_dtype wt, int64_t ldw, const float *bg, const float *bu,
+                         mt_cpu_gate_fn fn, const void *arg, float *C, int64_t ldc) {
     if (mt_dtype_is_quant(wt) || M < 1 || N < 1 || K < 1) return false;
     const mt_cpu_isa *isa = mt_cpu_isa_get();
     size_t gsize;
     if (!mt_mul_ok((size_t)M, (size_t)N, &gsize)) return false;
     if (M <= GEMV_BATCH_M) {
         gated_gemv g = {.j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = Wg, .wt = wt, .ldw = ldw,
-                              .C = C, .ldc = ldc},
-                        .Wu = Wu, .fn = fn, .arg = arg};
+                              .bias = bg, .C = C, .ldc = ldc},
+                        .Wu = Wu, .bu = bu, .fn = fn, .arg = arg};
         if (!(g.G = gemv_prepare(pool, &g.j, gsize))) return false;
         mt_pool_run(pool, (N + g.j.nb - 1) / g.j.nb, gated_gemv_task, &g);
         return true;
     }
     gated_gemm x = {.u = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = lda, .csa = 1, .B = Wu, .bt = wt,
-                          .rsb = 1, .csb = ldw, .C = C, .ldc = ldc, .bf16 = bf16_gemm(isa, wt)},
+                          .rsb = 1, .csb = ldw, .bias = bu, .C = C, .ldc = ldc, .bf16 = bf16_gemm(isa, wt)},
                     .fn = fn, .arg = arg};
     float *G;
     int64_t kb, tasks = gemm_plan(pool, &x.u, gsize, &G, &kb);
@@ -400,6 +401,7 @@ bool mt_cpu_gated_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
     x.u.k1 = K;
     x.g = x.u;
     x.g.B = Wg;
+    x.g.bias = bg;
     x.g.C = G;
     x.g.ldc = N;
     mt_pool_run(pool, (x.u.mp + x.u.mc - 1) / x.u.mc, pack_a_task, &x.u);

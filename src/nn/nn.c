@@ -15,8 +15,11 @@ mt_linear mt_linear_rows(const mt_linear *l, int64_t r0, int64_t n) {
     return s;
 }
 
+/* The layer's bias, or NULL when it has none. */
+static const mt_tensor *bias_of(const mt_linear *l) { return l->b.data ? &l->b : NULL; }
+
 mt_tensor *mt_nn_linear(mt_ctx *ctx, const mt_tensor *x, const mt_linear *l) {
-    mt_tensor *y = mt_op_linear(ctx, x, &l->w, l->b.data ? &l->b : NULL);
+    mt_tensor *y = mt_op_linear(ctx, x, &l->w, bias_of(l));
     const mt_lora *a = l->lora;
     if (!a) return y;
     /* dropout only while training: evaluation and generation use the whole adapter */
@@ -34,8 +37,7 @@ mt_tensor *mt_nn_gated_mlp(mt_ctx *ctx, const mt_tensor *x, const mt_linear *gat
                            const mt_linear *down, mt_act act) {
     /* gate and up in one pass (mt_op_gated_linear); adapters take the ops one by one */
     mt_tensor *h = !gate->lora && !up->lora
-                       ? mt_op_gated_linear(ctx, x, &gate->w, gate->b.data ? &gate->b : NULL, &up->w,
-                                            up->b.data ? &up->b : NULL, act)
+                       ? mt_op_gated_linear(ctx, x, &gate->w, bias_of(gate), &up->w, bias_of(up), act)
                        : mt_op_gated_act(ctx, mt_nn_linear(ctx, x, gate), mt_nn_linear(ctx, x, up), act);
     return mt_nn_linear(ctx, h, down);
 }

@@ -40,7 +40,6 @@ typedef struct attn_job {
     int64_t bq, n_qb, n_hg; /* queries per task, query blocks, head groups per kv head */
     int64_t rp, dp, bkp;    /* padded rows, head dim, tile width */
     bool bf16;              /* Q K^T and P V on bf16 dot products (rows past the GEMV's) */
-    int64_t dk;             /* head dim rounded up to whole k pairs (bf16) */
     int64_t n_split, chunk; /* key ranges per kv head (1: none), keys per range */
     float *scratch;
     int64_t per_thread;
@@ -68,7 +67,7 @@ static void attn_block(const attn_job *j, float *buf, int64_t t0, int64_t t1, in
     size_t es = mt_dtype_size(a->kv_dtype);
     float *Qb = buf, *kp = Qb + MT_ROUND_UP(j->rp * D, 16), *S = kp + MT_ROUND_UP(D * BKP, 16);
     float *vp = S + j->rp * BKP, *O = vp + BK * Dp, *m = O + j->rp * Dp, *l = m + j->rp;
-    const int64_t Dk = j->dk;
+    const int64_t Dk = MT_ROUND_UP(D, 2); /* bf16: the head dim in whole k pairs */
     uint16_t *Qh = (uint16_t *)(l + MT_ROUND_UP(j->rp, 16)), *Kh = Qh + MT_ROUND_UP(j->rp * Dk, 32);
     uint16_t *Ph = Kh + MT_ROUND_UP(BK * Dk, 32);
     const bool gemv = R <= MT_MAX((int64_t)GEMV_ROWS, (int64_t)isa->gemv_m), bf16 = j->bf16 && !gemv;
@@ -276,10 +275,10 @@ void mt_cpu_attention(mt_pool *pool, const mt_attn_args *a) {
     j.dp = MT_ROUND_UP(D, NR);
     j.bkp = MT_ROUND_UP((int64_t)BK, NR);
     j.bf16 = a->bf16 && j.isa->ukr_bf16 && j.isa->pack_rows_bf16 && mt_cpu_bf16_dot_on();
-    j.dk = MT_ROUND_UP(D, 2);
     j.per_thread = MT_ROUND_UP(j.rp * D, 16) + MT_ROUND_UP(D * j.bkp, 16) + j.rp * j.bkp + BK * j.dp + j.rp * j.dp +
                    j.rp + MT_ROUND_UP(j.rp, 16);
-    if (j.bf16) j.per_thread += (MT_ROUND_UP(j.rp * j.dk, 32) + MT_ROUND_UP(BK * j.dk, 32) + j.rp * BK) / 2;
+    const int64_t Dk = MT_ROUND_UP(D, 2); /* Qh, Kh and Ph, as attn_block lays them out */
+    if (j.bf16) j.per_thread += (MT_ROUND_UP(j.rp * Dk, 32) + MT_ROUND_UP(BK * Dk, 32) + j.rp * BK) / 2;
     j.per_thread = MT_ROUND_UP(j.per_thread, 16);
     int64_t R = a->n_q * j.G, n_part = j.n_split > 1 ? a->n_kv_heads * j.n_split * R * (D + 2) : 0;
     size_t bytes;

@@ -9,8 +9,8 @@
  *   |           | 2: the same with AVX-512-VNNI (EVEX)                                                       |
  *   | QK_ACT    | optional: the name of the activation quantizer (the isa table's quant_act); with it       |
  *   | QK_DEQUANT| the name of the row dequantizer (dequant)                                                 |
- *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector and Q6_K half a block (AVX-512 BW); Q4_K stays  |
- *   |           | on 256 bits, where the per-block scale work, not the vector width, sets the pace             |
+ *   | QK_512    | 1: Q8_0/Q4_0 two blocks per 512-bit vector, Q6_K half a block, Q4_K_R8's code sums two      |
+ *   |           | chunks a vector (AVX-512 BW); plain Q4_K stays on 256 bits (a model loads it as Q4_K_R8)    |
  *
  * Products of unsigned by signed bytes are all these instructions have, so a signed weight w multiplies a as
  * |w| * (a with w's sign) (Q8_0, Q4_0), and Q6_K's codes stay unsigned (q in 0..63) with 32 * sum(a) taken off
@@ -402,6 +402,78 @@ QK_INLINE __m256i qk_bcast4(const int8_t *y) {
     return _mm256_set1_epi32(v);
 }
 
+#if QK_512
+/* Sums of 4 adjacent products u8 * s8 added to acc, in 16 int32 lanes. */
+QK_INLINE __m512i qk_dot_acc512(__m512i acc, __m512i u, __m512i s) {
+#if QK_VNNI
+    return _mm512_dpbusd_epi32(acc, u, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+/* The code sums of sub-blocks 2p (lo[p][i]) and 2p + 1 (hi[p][i]) for p in [p0, p0 + np), 8 rows in 8 int32 lanes.
+ * One 512-bit load takes chunks c and c + 1, so each half meets its own 4 activations: vpermd spreads them from the
+ * sub-block pair's 64 activation bytes, held in a register, where the 256-bit step broadcasts each from memory (per
+ * 64 bytes of codes 2 loads and 1 permute against 2 loads and 4 broadcast loads; loads beside the W stream cost it
+ * bandwidth, docs/PERFORMANCE.md session 15). The halves are added at the end. */
+QK_INLINE void qk_r8_sums(int M, int np, int p0, const mt_block_q4_K_r8 *x, const mt_block_q8_K *const *a, int64_t b,
+                          __m256i lo[4][QK_R8_MAX_M], __m256i hi[4][QK_R8_MAX_M]) {
+    const __m512i low4 = _mm512_set1_epi8(0xF);
+    __m512i ya[4][QK_R8_MAX_M], slo[4][QK_R8_MAX_M], shi[4][QK_R8_MAX_M];
+    QK_UNROLL for (int p = p0; p < p0 + np; p++) QK_ROWS(i, M) {
+        ya[p][i] = _mm512_loadu_si512(a[i][b].qs + 64 * p);
+        slo[p][i] = shi[p][i] = _mm512_setzero_si512();
+    }
+    QK_UNROLL for (int c = 0; c < 8; c += 2) {
+        /* activation dwords c (lanes 0-7) and c + 1 (lanes 8-15); the high nibbles' are 8 dwords on */
+        const __m512i ilo = _mm512_set_epi32(c + 1, c + 1, c + 1, c + 1, c + 1, c + 1, c + 1, c + 1, c, c, c, c, c, c,
+                                             c, c);
+        const __m512i ihi = _mm512_add_epi32(ilo, _mm512_set1_epi32(8));
+        QK_UNROLL for (int p = p0; p < p0 + np; p++) {
+            __m512i q = _mm512_loadu_si512(x->qs[8 * p + c]);
+            __m512i l = _mm512_and_si512(q, low4);
+#if QK_VNNI
+            __m512i h = _mm512_andnot_si512(low4, q);
+#else
+            __m512i h = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+#endif
+            QK_ROWS(i, M) {
+                slo[p][i] = qk_dot_acc512(slo[p][i], l, _mm512_permutexvar_epi32(ilo, ya[p][i]));
+                shi[p][i] = qk_dot_acc512(shi[p][i], h, _mm512_permutexvar_epi32(ihi, ya[p][i]));
+            }
+        }
+    }
+    QK_UNROLL for (int p = p0; p < p0 + np; p++) QK_ROWS(i, M) {
+        lo[p][i] = _mm256_add_epi32(_mm512_castsi512_si256(slo[p][i]), _mm512_extracti64x4_epi64(slo[p][i], 1));
+        hi[p][i] = _mm256_add_epi32(_mm512_castsi512_si256(shi[p][i]), _mm512_extracti64x4_epi64(shi[p][i], 1));
+    }
+}
+#else
+/* The code sums of sub-blocks 2p (lo[p][i]) and 2p + 1 (hi[p][i]) for p in [p0, p0 + np), 8 rows in 8 int32 lanes:
+ * per 32 bytes of codes, one AND each and 4 activations broadcast to all lanes. */
+QK_INLINE void qk_r8_sums(int M, int np, int p0, const mt_block_q4_K_r8 *x, const mt_block_q8_K *const *a, int64_t b,
+                          __m256i lo[4][QK_R8_MAX_M], __m256i hi[4][QK_R8_MAX_M]) {
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    QK_UNROLL for (int p = p0; p < p0 + np; p++) QK_ROWS(i, M) lo[p][i] = hi[p][i] = _mm256_setzero_si256();
+    QK_UNROLL for (int c = 0; c < 8; c++)
+        QK_UNROLL for (int p = p0; p < p0 + np; p++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)x->qs[8 * p + c]);
+            __m256i l = _mm256_and_si256(q, low4);
+#if QK_VNNI
+            __m256i h = _mm256_andnot_si256(low4, q);
+#else
+            __m256i h = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+#endif
+            QK_ROWS(i, M) {
+                const int8_t *y = a[i][b].qs + 64 * p + 4 * c;
+                lo[p][i] = qk_dot_acc(lo[p][i], l, qk_bcast4(y));
+                hi[p][i] = qk_dot_acc(hi[p][i], h, qk_bcast4(y + 32));
+            }
+        }
+}
+#endif
+
 QK_INLINE void qk_group_q4_K_r8(int M, int64_t nb, const mt_block_q4_K_r8 *w, const mt_block_q8_K *const *a,
                                 __m256 *out) {
     __m256 acc[QK_R8_MAX_M];
@@ -431,22 +503,7 @@ QK_INLINE void qk_group_q4_K_r8(int M, int64_t nb, const mt_block_q4_K_r8 *w, co
         __m256i alo[4][QK_R8_MAX_M], ahi[4][QK_R8_MAX_M], sumi[QK_R8_MAX_M];
         QK_ROWS(i, M) sumi[i] = _mm256_setzero_si256();
         QK_UNROLL for (int p0 = 0; p0 < 4; p0 += np) {
-            QK_UNROLL for (int p = p0; p < p0 + np; p++) QK_ROWS(i, M) alo[p][i] = ahi[p][i] = _mm256_setzero_si256();
-            QK_UNROLL for (int c = 0; c < 8; c++)
-                QK_UNROLL for (int p = p0; p < p0 + np; p++) {
-                    __m256i q = _mm256_loadu_si256((const __m256i *)x->qs[8 * p + c]);
-                    __m256i lo = _mm256_and_si256(q, low4);
-#if QK_VNNI
-                    __m256i hi = _mm256_andnot_si256(low4, q);
-#else
-                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-#endif
-                    QK_ROWS(i, M) {
-                        const int8_t *y = a[i][b].qs + 64 * p + 4 * c;
-                        alo[p][i] = qk_dot_acc(alo[p][i], lo, qk_bcast4(y));
-                        ahi[p][i] = qk_dot_acc(ahi[p][i], hi, qk_bcast4(y + 32));
-                    }
-                }
+            qk_r8_sums(M, np, p0, x, a, b, alo, ahi);
             QK_UNROLL for (int p = p0; p < p0 + np; p++) {
                 __m256i s_lo = qk_pick(sc[p / 2], qk_r8_pick[(2 * p) % 4]);
                 __m256i s_hi = qk_pick(sc[p / 2], qk_r8_pick[(2 * p + 1) % 4]);

@@ -91,17 +91,23 @@ static void alone(const mt_model *m, const prompt *p, const mt_image_input *img,
     mt_session_free(s);
 }
 
-static mt_status submit(mt_sched *s, const mt_model *m, const prompt *p, const mt_image *im, result *r,
-                        int64_t max_new, uint64_t *id, mt_err *err) {
+/* min_new: the end-of-turn tokens are masked until then (a request that must still run when the test looks). */
+static mt_status submit_min(mt_sched *s, const mt_model *m, const prompt *p, const mt_image *im, result *r,
+                            int64_t min_new, int64_t max_new, uint64_t *id, mt_err *err) {
     float *pixels = NULL;
     mt_image_input in;
     if (p->image) CHECK(mt_model_preprocess_image(m, im, &pixels, &in, err) == MT_OK);
     mt_sched_request req = {.ids = p->ids, .n_ids = p->n, .images = &in, .pixels = &pixels, .n_images = p->image,
-                            .max_new = max_new, .sampling = mt_sampling_default(), .on_token = on_token,
-                            .on_done = on_done, .user = r};
+                            .max_new = max_new, .min_new = min_new, .sampling = mt_sampling_default(),
+                            .on_token = on_token, .on_done = on_done, .user = r};
     mt_status st = mt_sched_submit(s, &req, id, err);
     if (st) mt_free(pixels);
     return st;
+}
+
+static mt_status submit(mt_sched *s, const mt_model *m, const prompt *p, const mt_image *im, result *r,
+                        int64_t max_new, uint64_t *id, mt_err *err) {
+    return submit_min(s, m, p, im, r, 0, max_new, id, err);
 }
 
 static bool same(const result *a, const result *b) {
@@ -201,13 +207,14 @@ int main(int argc, char **argv) {
     mt_free(big);
     mt_sched_free(s);
 
-    /* the queue bound: one slot, one waiting, the third refused */
+    /* the queue bound: one slot, one waiting, the third refused. The first two cannot end on an end-of-turn token,
+     * which the tiny model may give early: the slot would free and the third find room. */
     mt_sched_params tight = {.n_threads = 1, .max_active = 1, .max_queued = 1, .n_ctx = 1024};
     CHECK(mt_sched_new(m, &tight, &s, &err) == MT_OK);
     result q[3] = {0};
-    CHECK(submit(s, m, &p[4], &im, &q[0], 500, NULL, &err) == MT_OK);
+    CHECK(submit_min(s, m, &p[4], &im, &q[0], 500, 500, NULL, &err) == MT_OK);
     while (mt_sched_get_stats(s).active == 0 && !q[0].done) nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-    CHECK(submit(s, m, &p[4], &im, &q[1], 500, NULL, &err) == MT_OK);
+    CHECK(submit_min(s, m, &p[4], &im, &q[1], 500, 500, NULL, &err) == MT_OK);
     CHECK(submit(s, m, &p[4], &im, &q[2], 500, NULL, &err) == MT_ERR_LIMIT && strstr(err.msg, "busy"));
     mt_sched_free(s); /* cancels the rest: each still gets its on_done */
     CHECK(q[0].done && q[1].done && q[1].stats.stop == MT_STOP_CALLER);

@@ -164,7 +164,7 @@ int main(void) {
     /* GEMV (M <= 8), GEMM with edge tiles and several column and row tasks, and one K that packed A cannot hold
      * in one block (M 600: 16 MB of packed A covers K 6912) */
     int64_t sizes[][4] = {{1, 37, 53, 1}, {3, 100, 29, 1}, {8, 45, 70, 1}, {9, 51, 33, 1},
-                          {130, 67, 300, 1}, {17, 1000, 257, 1}, {600, 8, 7000, 0}};
+                          {130, 67, 300, 1}, {17, 1000, 257, 1}, {29, 97, 130, 1}, {600, 8, 7000, 0}};
     mt_dtype dts[] = {MT_F32, MT_BF16, MT_F16};
     mt_act acts[] = {MT_ACT_SILU, MT_ACT_GELU_ERF, MT_ACT_GELU_TANH, MT_ACT_QUICK_GELU, MT_ACT_SIGMOID};
     for (int p = 0; p < CPU_PATHS; p++) {

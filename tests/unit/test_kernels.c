@@ -249,8 +249,10 @@ static void test_bf16_dot(mt_pool *pool3) {
         CHECK_MSG(ok, "round_bf16 n=%lld: not mt_f32_to_bf16's bits, or wrote past n", (long long)n);
     }
     /* past M = 16 the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC block (1024 bf16
-     * values: C accumulated across blocks), M and N off the 8 x 32 tile; up to 16 the f32 GEMV */
-    static const int64_t Ms[] = {1, 2, 5, 8, 16, 17, 150}, Ks[] = {1, 38, 75, 112, 149, 186, 257, 600, 1101};
+     * values: C accumulated across blocks), M and N off the 8 x 32 tile; up to 16 the f32 GEMV; 17-32 rows up to
+     * K = 4096 the rows kernel (W read in place: M off its 4-row groups, N off its 6-row tiles, K off 32) */
+    static const int64_t Ms[] = {1, 2, 5, 8, 16, 17, 23, 32, 33, 150},
+                         Ks[] = {1, 38, 75, 112, 149, 186, 257, 600, 1101, 4096, 4100};
     for (size_t mi = 0; mi < MT_ARRAY_LEN(Ms); mi++)
         for (size_t ki = 0; ki < MT_ARRAY_LEN(Ks); ki++) {
             int64_t M = Ms[mi], K = Ks[ki];

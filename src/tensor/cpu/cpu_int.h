@@ -16,6 +16,10 @@
 
 #include "tensor/cpu/cpu.h"
 
+/* The padding rows_bf16 reads A with: rows to a multiple of MT_ROWS_BF16_M, values to a multiple of MT_ROWS_BF16_K. */
+#define MT_ROWS_BF16_M 4
+#define MT_ROWS_BF16_K 32
+
 typedef struct mt_cpu_isa {
     const char *name;
     int mr, nr;
@@ -38,6 +42,11 @@ typedef struct mt_cpu_isa {
     void (*round_bf16)(int64_t n, const float *x, uint16_t *y);
     /* B panels for ukr_bf16 from a B stored by rows of k (element (k, n) at src[k*rs + n], f32 or bf16). */
     void (*pack_rows_bf16)(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t rs, uint16_t *dst);
+    /* A few rows of bf16 A against bf16 W rows read in place, no panels: C[i, j] = A_i . W_j (+ bias[j]) (+ C[i, j]
+     * if acc) for i < m, j < n. A's rows are lda apart, as round_bf16 gives them, zero-padded to a multiple of
+     * MT_ROWS_BF16_M rows and each to a multiple of MT_ROWS_BF16_K values. NULL where the CPU lacks it. */
+    void (*rows_bf16)(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w, int64_t ldw,
+                      const float *bias, float *c, int64_t ldc, bool acc);
     /* Batched decode on bf16 W (2..16 rows): A packed once per call by pack_pairs, then gemv_pairs as gemv. Packed A:
      * per block of 2 pair_lanes k (the last zero-padded), per row, that row's pair_lanes even then pair_lanes odd
      * values; row i of block b at ap + (b*mp + i)*2*pair_lanes. gemv_pairs takes rows [0, m) at ap (a row offset

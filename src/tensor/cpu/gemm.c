@@ -25,6 +25,9 @@
  * kernel where the ISA has one (cpu_int.h: gemv_pairs), on A packed once per call. These stay on f32 FMAs where bf16
  * dot products are on: a vdpbf16ps GEMV (4 rows a pass) streamed W at 53-74% of the read bandwidth on Zen 5 where
  * this one streams at 80-87%, and at M = 8 ran at half the pairs kernel's rate (docs/PERFORMANCE.md, session 11).
+ *
+ * 17-32 rows against a bf16 W with bf16 dot products (a server step's prompt chunk, a short prompt) skip the panels:
+ * isa->rows_bf16 reads W rows in place (rows_prepare says why and where it stops).
  */
 #include <string.h>
 
@@ -324,6 +327,55 @@ static void gemv_run(mt_pool *pool, gemv_job *j) {
     mt_pool_run(pool, (j->N + j->nb - 1) / j->nb, gemv_task, j);
 }
 
+/* 17 to ROWS_MAX_M rows against a bf16 W with bf16 dot products take isa->rows_bf16: W rows read in place, A
+ * rounded once. For so few rows, packing B cost as much as the products (45% of a 32-row GEMM's time); the direct
+ * kernel ran 24 and 32 rows at K = 2048 30-45% faster, 64 rows no faster, and K = 11008 (A rows past L1) slower
+ * (docs/PERFORMANCE.md, session 15). Tasks over N, each over ROWS_SLICE rows of W at a time (at most 384 KB, in L2). */
+enum { ROWS_MAX_M = 32, ROWS_MAX_K = 4096, ROWS_SLICE = 48 };
+
+typedef struct rows_job {
+    const mt_cpu_isa *isa;
+    int64_t M, N, K, kp, nb;
+    const uint16_t *a, *W;
+    int64_t ldw;
+    const float *bias;
+    float *C;
+    int64_t ldc;
+    bool acc;
+} rows_job;
+
+static void rows_task(void *ctx, int64_t t, int thread) {
+    const rows_job *j = ctx;
+    int64_t n0 = t * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
+    for (int64_t s0 = n0; s0 < n1; s0 += ROWS_SLICE)
+        j->isa->rows_bf16(j->M, MT_MIN((int64_t)ROWS_SLICE, n1 - s0), j->K, j->a, j->kp, j->W + s0 * j->ldw, j->ldw,
+                          j->bias ? j->bias + s0 : NULL, j->C + s0, j->ldc, j->acc);
+}
+
+/* Rounds A for the rows path into scratch, with room for extra floats after it (*x: the gated linear's gate
+ * product), and sizes the tasks; false where the path does not apply or no scratch can be had (the GEMM runs). */
+static bool rows_prepare(mt_pool *pool, rows_job *j, mt_dtype wt, const float *A, int64_t lda, size_t extra,
+                         float **x) {
+    const mt_cpu_isa *isa = j->isa;
+    if (!isa->rows_bf16 || !bf16_gemm(isa, wt) || wt != MT_BF16 || j->M <= GEMV_BATCH_M || j->M > ROWS_MAX_M ||
+        j->N < 1 || j->K < 1 || j->K > ROWS_MAX_K)
+        return false;
+    j->kp = MT_ROUND_UP(j->K, MT_ROWS_BF16_K);
+    size_t a_bytes = MT_ROUND_UP((size_t)(MT_ROUND_UP(j->M, MT_ROWS_BF16_M) * j->kp) * sizeof(uint16_t), 64), xbytes,
+           bytes;
+    if (!mt_mul_ok(extra, sizeof(float), &xbytes) || !mt_add_ok(a_bytes, xbytes, &bytes)) return false;
+    char *s = mt_cpu_scratch(bytes);
+    if (!s) return false;
+    memset(s, 0, a_bytes);
+    uint16_t *a = (uint16_t *)s;
+    for (int64_t i = 0; i < j->M; i++) isa->round_bf16(j->K, A + i * lda, a + i * j->kp);
+    j->a = a;
+    if (x) *x = (float *)(s + a_bytes);
+    int64_t T = mt_pool_threads(pool);
+    j->nb = MT_MAX((int64_t)ROWS_SLICE, MT_ROUND_UP((j->N + 8 * T - 1) / (8 * T), ROWS_SLICE));
+    return true;
+}
+
 void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                    mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate) {
     if (mt_dtype_is_quant(wt) && mt_cpu_linear_quant(pool, M, N, K, A, lda, W, wt, ldw, bias, C, ldc, accumulate))
@@ -334,6 +386,12 @@ void mt_cpu_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *
         gemv_job g = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .lda = lda, .W = W, .wt = wt, .ldw = ldw,
                       .bias = bias, .C = C, .ldc = ldc, .acc = accumulate};
         gemv_run(pool, &g);
+        return;
+    }
+    rows_job r = {.isa = isa, .M = M, .N = N, .K = K, .W = W, .ldw = ldw, .bias = bias, .C = C, .ldc = ldc,
+                  .acc = accumulate};
+    if (rows_prepare(pool, &r, wt, A, lda, 0, NULL)) {
+        mt_pool_run(pool, (N + r.nb - 1) / r.nb, rows_task, &r);
         return;
     }
     gemm_job j = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = lda, .csa = 1, .B = W, .bt = wt, .rsb = 1,
@@ -357,6 +415,29 @@ static void gated_gemv_task(void *ctx, int64_t t, int thread) {
     gemv_cols(j, j->W, j->bias, g->G, j->N, n0, n);
     gemv_cols(j, g->Wu, g->bu, j->C, j->ldc, n0, n);
     for (int64_t m = 0; m < j->M; m++) g->fn(g->arg, n, g->G + m * j->N + n0, j->C + m * j->ldc + n0);
+}
+
+typedef struct gated_rows {
+    rows_job j; /* the up product's: W, bias, C */
+    const uint16_t *Wg;
+    const float *bg;
+    float *G; /* [M, N]: the gate product, as gated_gemv's */
+    mt_cpu_gate_fn fn;
+    const void *arg;
+} gated_rows;
+
+static void gated_rows_task(void *ctx, int64_t t, int thread) {
+    const gated_rows *g = ctx;
+    const rows_job *j = &g->j;
+    int64_t n0 = t * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
+    for (int64_t s0 = n0; s0 < n1; s0 += ROWS_SLICE) {
+        int64_t ns = MT_MIN((int64_t)ROWS_SLICE, n1 - s0);
+        j->isa->rows_bf16(j->M, ns, j->K, j->a, j->kp, g->Wg + s0 * j->ldw, j->ldw, g->bg ? g->bg + s0 : NULL,
+                          g->G + s0, j->N, false);
+        j->isa->rows_bf16(j->M, ns, j->K, j->a, j->kp, j->W + s0 * j->ldw, j->ldw, j->bias ? j->bias + s0 : NULL,
+                          j->C + s0, j->ldc, false);
+    }
+    for (int64_t m = 0; m < j->M; m++) g->fn(g->arg, n1 - n0, g->G + m * j->N + n0, j->C + m * j->ldc + n0);
 }
 
 typedef struct gated_gemm {
@@ -388,6 +469,12 @@ bool mt_cpu_gated_linear(mt_pool *pool, int64_t M, int64_t N, int64_t K, const f
                         .Wu = Wu, .bu = bu, .fn = fn, .arg = arg};
         if (!(g.G = gemv_prepare(pool, &g.j, gsize))) return false;
         mt_pool_run(pool, (N + g.j.nb - 1) / g.j.nb, gated_gemv_task, &g);
+        return true;
+    }
+    gated_rows r = {.j = {.isa = isa, .M = M, .N = N, .K = K, .W = Wu, .ldw = ldw, .bias = bu, .C = C, .ldc = ldc},
+                    .Wg = Wg, .bg = bg, .fn = fn, .arg = arg};
+    if (rows_prepare(pool, &r.j, wt, A, lda, gsize, &r.G)) {
+        mt_pool_run(pool, (N + r.j.nb - 1) / r.j.nb, gated_rows_task, &r);
         return true;
     }
     gated_gemm x = {.u = {.isa = isa, .M = M, .N = N, .K = K, .A = A, .rsa = lda, .csa = 1, .B = Wu, .bt = wt,

@@ -153,6 +153,65 @@ void mt_avx512bf16_pack_rows(int64_t kc, int64_t nc, const void *src, mt_dtype d
         }
 }
 
+/* ---- rows: a few rows of A against W rows read in place (cpu_int.h: rows_bf16) ---- */
+
+enum { RM = MT_ROWS_BF16_M, RW = 6, RK = MT_ROWS_BF16_K };
+
+/* RM rows of A (zero past m) against NW rows of W: RM x NW sums of k pairs in f32 lanes, added across lanes at the
+ * end. Each step loads NW W vectors and RM A vectors for RM x NW vdpbf16ps; W past k is masked off, and A's padding
+ * is zero, so the last step's extra lanes add nothing. */
+static inline __attribute__((always_inline)) void rows_tile(int NW, int64_t m, int64_t k, const uint16_t *a,
+                                                            int64_t lda, const uint16_t *w, int64_t ldw,
+                                                            const float *bias, float *c, int64_t ldc, bool acc) {
+    __m512 s[RM][RW];
+    #pragma GCC unroll 4
+    for (int i = 0; i < RM; i++)
+        #pragma GCC unroll 6
+        for (int r = 0; r < NW; r++) s[i][r] = _mm512_setzero_ps();
+    for (int64_t x = 0; x < k; x += RK) {
+        __mmask32 lanes = k - x >= RK ? ~(__mmask32)0 : (__mmask32)((1u << (k - x)) - 1u);
+        __m512i wv[RW];
+        #pragma GCC unroll 6
+        for (int r = 0; r < NW; r++) wv[r] = _mm512_maskz_loadu_epi16(lanes, w + r * ldw + x);
+        #pragma GCC unroll 4
+        for (int i = 0; i < RM; i++) {
+            __m512bh av = (__m512bh)_mm512_loadu_si512(a + i * lda + x);
+            #pragma GCC unroll 6
+            for (int r = 0; r < NW; r++) s[i][r] = _mm512_dpbf16_ps(s[i][r], av, (__m512bh)wv[r]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < RM; i++)
+        #pragma GCC unroll 6
+        for (int r = 0; r < NW; r++)
+            if (i < m) {
+                float t = _mm512_reduce_add_ps(s[i][r]) + (bias ? bias[r] : 0.0f);
+                c[i * ldc + r] = acc ? c[i * ldc + r] + t : t;
+            }
+}
+
+/* Row groups of A outside, tiles of W inside: the caller hands an L2-sized slice of W, read from memory by the
+ * first group and from L2 by the rest. */
+void mt_avx512bf16_rows(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w,
+                        int64_t ldw, const float *bias, float *c, int64_t ldc, bool acc) {
+    for (int64_t i0 = 0; i0 < m; i0 += RM) {
+        const uint16_t *ai = a + i0 * lda;
+        float *ci = c + i0 * ldc;
+        int64_t mm = MT_MIN((int64_t)RM, m - i0), j = 0;
+        for (; j + RW <= n; j += RW) rows_tile(RW, mm, k, ai, lda, w + j * ldw, ldw, bias ? bias + j : NULL, ci + j, ldc, acc);
+        const uint16_t *wj = w + j * ldw;
+        const float *bj = bias ? bias + j : NULL;
+        switch (n - j) {
+        case 5: rows_tile(5, mm, k, ai, lda, wj, ldw, bj, ci + j, ldc, acc); break;
+        case 4: rows_tile(4, mm, k, ai, lda, wj, ldw, bj, ci + j, ldc, acc); break;
+        case 3: rows_tile(3, mm, k, ai, lda, wj, ldw, bj, ci + j, ldc, acc); break;
+        case 2: rows_tile(2, mm, k, ai, lda, wj, ldw, bj, ci + j, ldc, acc); break;
+        case 1: rows_tile(1, mm, k, ai, lda, wj, ldw, bj, ci + j, ldc, acc); break;
+        default: break;
+        }
+    }
+}
+
 /* vcvtne2ps2bf16, 32 floats an instruction: the rounding in software (mt_avx2_from_f32) took 10% of a bf16 GEMM's
  * time at M = 4096, K = 3420 on Zen 5 (PERFORMANCE.md, session 12). */
 void mt_avx512bf16_round(int64_t n, const float *x, uint16_t *y) {

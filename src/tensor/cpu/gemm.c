@@ -344,12 +344,18 @@ typedef struct rows_job {
     bool acc;
 } rows_job;
 
+/* Columns [n0, n1) of C = A . W^T (+ bias), a slice of W at a time. */
+static void rows_cols(const rows_job *j, const uint16_t *W, const float *bias_all, float *C, int64_t ldc, bool acc,
+                      int64_t n0, int64_t n1) {
+    for (int64_t s0 = n0; s0 < n1; s0 += ROWS_SLICE)
+        j->isa->rows_bf16(j->M, MT_MIN((int64_t)ROWS_SLICE, n1 - s0), j->K, j->a, j->kp, W + s0 * j->ldw, j->ldw,
+                          bias_all ? bias_all + s0 : NULL, C + s0, ldc, acc);
+}
+
 static void rows_task(void *ctx, int64_t t, int thread) {
     const rows_job *j = ctx;
-    int64_t n0 = t * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
-    for (int64_t s0 = n0; s0 < n1; s0 += ROWS_SLICE)
-        j->isa->rows_bf16(j->M, MT_MIN((int64_t)ROWS_SLICE, n1 - s0), j->K, j->a, j->kp, j->W + s0 * j->ldw, j->ldw,
-                          j->bias ? j->bias + s0 : NULL, j->C + s0, j->ldc, j->acc);
+    int64_t n0 = t * j->nb;
+    rows_cols(j, j->W, j->bias, j->C, j->ldc, j->acc, n0, MT_MIN(j->N, n0 + j->nb));
 }
 
 /* Rounds A for the rows path into scratch, with room for extra floats after it (*x: the gated linear's gate
@@ -430,13 +436,8 @@ static void gated_rows_task(void *ctx, int64_t t, int thread) {
     const gated_rows *g = ctx;
     const rows_job *j = &g->j;
     int64_t n0 = t * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
-    for (int64_t s0 = n0; s0 < n1; s0 += ROWS_SLICE) {
-        int64_t ns = MT_MIN((int64_t)ROWS_SLICE, n1 - s0);
-        j->isa->rows_bf16(j->M, ns, j->K, j->a, j->kp, g->Wg + s0 * j->ldw, j->ldw, g->bg ? g->bg + s0 : NULL,
-                          g->G + s0, j->N, false);
-        j->isa->rows_bf16(j->M, ns, j->K, j->a, j->kp, j->W + s0 * j->ldw, j->ldw, j->bias ? j->bias + s0 : NULL,
-                          j->C + s0, j->ldc, false);
-    }
+    rows_cols(j, g->Wg, g->bg, g->G, j->N, false, n0, n1);
+    rows_cols(j, j->W, j->bias, j->C, j->ldc, false, n0, n1);
     for (int64_t m = 0; m < j->M; m++) g->fn(g->arg, n1 - n0, g->G + m * j->N + n0, j->C + m * j->ldc + n0);
 }
 

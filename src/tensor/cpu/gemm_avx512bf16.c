@@ -198,7 +198,8 @@ void mt_avx512bf16_rows(int64_t m, int64_t n, int64_t k, const uint16_t *a, int6
         const uint16_t *ai = a + i0 * lda;
         float *ci = c + i0 * ldc;
         int64_t mm = MT_MIN((int64_t)RM, m - i0), j = 0;
-        for (; j + RW <= n; j += RW) rows_tile(RW, mm, k, ai, lda, w + j * ldw, ldw, bias ? bias + j : NULL, ci + j, ldc, acc);
+        for (; j + RW <= n; j += RW)
+            rows_tile(RW, mm, k, ai, lda, w + j * ldw, ldw, bias ? bias + j : NULL, ci + j, ldc, acc);
         const uint16_t *wj = w + j * ldw;
         const float *bj = bias ? bias + j : NULL;
         switch (n - j) {

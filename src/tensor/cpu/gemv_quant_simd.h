@@ -403,6 +403,11 @@ QK_INLINE __m256i qk_bcast4(const int8_t *y) {
 }
 
 #if QK_512
+/* The two 256-bit halves of v added: sums over two chunks of an interleaved group's codes, one per half. */
+QK_INLINE __m256i qk_fold512(__m512i v) {
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
 /* Sums of 4 adjacent products u8 * s8 added to acc, in 16 int32 lanes. */
 QK_INLINE __m512i qk_dot_acc512(__m512i acc, __m512i u, __m512i s) {
 #if QK_VNNI
@@ -445,8 +450,8 @@ QK_INLINE void qk_r8_sums(int M, int np, int p0, const mt_block_q4_K_r8 *x, cons
         }
     }
     QK_UNROLL for (int p = p0; p < p0 + np; p++) QK_ROWS(i, M) {
-        lo[p][i] = _mm256_add_epi32(_mm512_castsi512_si256(slo[p][i]), _mm512_extracti64x4_epi64(slo[p][i], 1));
-        hi[p][i] = _mm256_add_epi32(_mm512_castsi512_si256(shi[p][i]), _mm512_extracti64x4_epi64(shi[p][i], 1));
+        lo[p][i] = qk_fold512(slo[p][i]);
+        hi[p][i] = qk_fold512(shi[p][i]);
     }
 }
 #else
@@ -556,8 +561,8 @@ QK_INLINE void qk_rows_q4_K_r8(int M, int64_t n, int64_t k, const void *aq, size
  * the same floats. Per block of 8 x 32 weights and row of A: 8 vpdpbusd, 9 broadcast loads (load ports), 1 add of the
  * two chains, 1 subtract, 1 convert, 1 multiply, 1 FMA; shared by the rows of A: 8 loads of codes, 1 f16 convert of
  * the 8 scales. AVX-512 with VNNI takes two chunks a vector: 4 vpdpbusd, 1 load and 4 vpermd per block and row of A
- * (one core from L2: 76 -> 89 GB/s at one row, 234 -> 274-286 GFLOP/s at 8). Without VNNI the 16-bit pair sums of vpmaddubsw would
- * saturate at 255 * 127 * 2, so the codes go back to signed (1 xor) and take the sign trick: |w| (1 abs per 32
+ * (one core from L2: 76 -> 89 GB/s at one row, 234 -> 274-286 GFLOP/s at 8). Without VNNI the 16-bit pair sums of
+ * vpmaddubsw would saturate at 255 * 127 * 2, so the codes go back to signed (1 xor) and take the sign trick: |w| (1 abs per 32
  * bytes), then per row of A vpsignb + vpmaddubsw + vpmaddwd + add per 32 bytes, and no correction. */
 QK_INLINE void qk_group_q8_0_r8(int M, int64_t nb, const mt_block_q8_0_r8 *w, const int8_t *const *qa,
                                 const float *const *da, const int32_t *const *corr, __m256 *out) {
@@ -585,8 +590,8 @@ QK_INLINE void qk_group_q8_0_r8(int M, int64_t nb, const mt_block_q8_0_r8 *w, co
                 _mm512_dpbusd_epi32(s512[(c / 2) & 1][i], q, _mm512_permutexvar_epi32(idx, ya[i]));
         }
         QK_ROWS(i, M) {
-            sumi[0][i] = _mm256_add_epi32(_mm512_castsi512_si256(s512[0][i]), _mm512_extracti64x4_epi64(s512[0][i], 1));
-            sumi[1][i] = _mm256_add_epi32(_mm512_castsi512_si256(s512[1][i]), _mm512_extracti64x4_epi64(s512[1][i], 1));
+            sumi[0][i] = qk_fold512(s512[0][i]);
+            sumi[1][i] = qk_fold512(s512[1][i]);
         }
 #else
         QK_ROWS(i, M) sumi[0][i] = sumi[1][i] = _mm256_setzero_si256();

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """What bf16 dot products (vdpbf16ps: activations rounded to bf16 before the product) do to a model's logits: the
 shipped tiny Qwen2.5-VL as a bf16 GGUF pair (every matrix bf16: the vision tower's and the text GEMMs of the image
-prompt run on them; the decode GEMV of the greedy answer stays f32), and as q8_0 and q4_K pairs (their GEMM panels
-dequantized, then rounded to bf16), run by `mitten logits` with MT_BF16_DOT=0 and =1.
+prompt run on them; the decode GEMV of the greedy answer stays f32), as q8_0 and q4_K pairs (their GEMM panels
+dequantized, then rounded to bf16), and as an f16 pair (its panels rounded to bf16: the weights take a bf16 file's
+rounding too), run by `mitten logits` with MT_BF16_DOT=0 and =1.
 
   - On a CPU with AVX-512-BF16: the logits differ (the path ran) by less than the bound below, relative to the
     largest logit, and the greedy continuation is the same.
@@ -55,7 +56,7 @@ def main():
     has_bf16 = " avx512_bf16" in flags and " avx512bw" in flags
     print("path avx512-bf16 runs" if has_bf16 else
           "path avx512-bf16 not on this CPU: MT_BF16_DOT=1 must leave the f32 path")
-    for qtype in ("bf16", "q8_0", "q4_K"):
+    for qtype in ("bf16", "f16", "q8_0", "q4_K"):
         lm = os.path.join(a.work, f"tiny-{qtype}.gguf")
         proj = os.path.join(a.work, f"mmproj-tiny-{qtype}.gguf")
         q = run(["quantize", "-m", model, "--type", qtype, "--out", lm], "0")

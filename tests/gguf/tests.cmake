@@ -43,7 +43,7 @@ add_test(NAME gguf_llama_mtmd
                  --llama-bin ${CMAKE_SOURCE_DIR}/build-llama.cpp/bin --source ${CMAKE_SOURCE_DIR}
                  --work ${CMAKE_BINARY_DIR}/gguf-llama-mtmd)
 set_tests_properties(gguf_llama_mtmd PROPERTIES LABELS "ref;release_only" TIMEOUT 600 ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
-# gguf_bf16_dot      bf16 dot products on bf16, q8_0 and q4_K models: the logits move by less than the stated bound
+# gguf_bf16_dot      bf16 dot products on bf16, f16, q8_0 and q4_K models: the logits move by less than the stated bound
 #                    and the greedy answer stays (on CPUs without AVX-512-BF16: MT_BF16_DOT=1 changes nothing) (bf16_dot.py)
 add_test(NAME gguf_bf16_dot
          COMMAND ${MT_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/bf16_dot.py --mitten $<TARGET_FILE:mitten_cli>

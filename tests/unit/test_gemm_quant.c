@@ -9,6 +9,7 @@
  *   | VNNI on vs off at one level          | bit-identical                                                |
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
  *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit (R8: a group, 8 rows)  |
+ *   | its f16 rows (an f16 W's bf16 panels) | tensor/dtype.h's floats, bit for bit, at lengths 0-19         |
  *   | no memory for any scratch            | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
  *
  * Q4_K_R8 (Q4_K with 8 rows interleaved, as a model loads Q4_K linears) runs every case with N rounded up to a
@@ -215,6 +216,16 @@ static void test_dequant(const char *path) {
             CHECK_MSG(memcmp(got, want, sizeof got) == 0, "%s: %s rows of case %d differ from mt_dequantize_row", path,
                       mt_dtype_name(types[ti]), c);
         }
+    }
+    /* f16 rows (the bf16 GEMM's panels of an f16 W) widen exactly, at every length (a tail off 8 values) */
+    static uint16_t h[K];
+    for (int n = 0; n <= 19; n++) {
+        for (int i = 0; i < K; i++) h[i] = mt_f32_to_f16(frand() * (float)(1 + i % 7)), got[i] = -1.0f;
+        h[3] = 0x7C00, h[4] = 0xFC01, h[5] = 0x0001; /* inf, NaN, the smallest subnormal */
+        mt_cpu_isa_get()->dequant(n, h, got, MT_F16);
+        bool ok = got[n] == -1.0f;
+        for (int i = 0; i < n; i++) ok &= i == 4 ? isnan(got[i]) : got[i] == mt_f16_to_f32(h[i]);
+        CHECK_MSG(ok, "%s: f16 rows of %d values do not widen to tensor/dtype.h's floats, or ran past them", path, n);
     }
     /* the interleaved types a group at a time (8 rows, k apart): the floats of the type they were made from */
     static float x8[8 * K], got8[8 * K], want8[8 * K];

@@ -65,9 +65,9 @@ typedef struct mt_cpu_isa {
     /* One row of k activations quantized for weights of type wt: Q8_0 blocks for Q8_0/Q4_0, Q8_K for Q4_K/Q6_K,
      * the bytes mt_quantize_row_q8_0 / _q8_K give. */
     void (*quant_act)(int64_t k, const float *x, void *y, mt_dtype wt);
-    /* A row of k quantized weights to the floats mt_dequantize_row gives (the prefill path's panels). Q8_0_R8 and
-     * Q4_K_R8: x is a group's blocks, and k values of each of its 8 rows go to y, rows k apart (Q8_0's and Q4_K's
-     * floats). */
+    /* A row of k quantized weights to the floats mt_dequantize_row gives (the prefill path's panels), or of f16
+     * weights widened (their panels on the bf16 path). Q8_0_R8 and Q4_K_R8: x is a group's blocks, and k values of
+     * each of its 8 rows go to y, rows k apart (Q8_0's and Q4_K's floats). */
     void (*dequant)(int64_t k, const void *x, float *y, mt_dtype wt);
     /* The same with vpdpbusd (AVX-VNNI at the avx2 level, AVX-512-VNNI at avx512); NULL at the scalar level. */
     void (*gemv_q_vnni)(int64_t m, int64_t n, int64_t k, const void *aq, size_t aq_stride, const void *w, mt_dtype wt,
@@ -120,9 +120,9 @@ static inline float mt_cpu_load(const void *p, mt_dtype dt, int64_t i) {
  * (false), which packs its B panels from W with mt_cpu_pack_b_quant. */
 bool mt_cpu_linear_quant(mt_pool *pool, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const void *W,
                          mt_dtype wt, int64_t ldw, const float *bias, float *C, int64_t ldc, bool accumulate);
-/* The GEMM's B panels from quantized W of N rows (row j at W + j * mt_dtype_row_bytes(wt, ldw), or in its group of
- * 8 for the interleaved types): columns [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as isa->dequant does, in
- * pack_b's f32 layout, or with bf16 rounded to bf16 in pack_b_bf16's; k0 and kc multiples of the block. */
+/* The GEMM's B panels from quantized (or f16) W of N rows (row j at W + j * mt_dtype_row_bytes(wt, ldw), or in its
+ * group of 8 for the interleaved types): columns [k0, k0 + kc) of rows [n0, n0 + nc), dequantized as isa->dequant
+ * does, in pack_b's f32 layout, or with bf16 rounded to bf16 in pack_b_bf16's; k0 and kc multiples of the block. */
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
                          int64_t N, int64_t k0, int64_t n0, bool bf16, void *dst);
 /* C (+)= A W^T + bias one block of W at a time, for when no scratch memory can be had. */

@@ -128,9 +128,11 @@ static void pack_a_task(void *ctx, int64_t t, int thread) {
 
 /* Whether a linear of weights of type wt multiplies on bf16 dot products (cpu.h says when). Quantized weights do
  * too: their panels are dequantized anyway, and rounding a Q8_0 weight to bf16 (2^-9 relative) adds less than its
- * own rounding (half a step of 1/127 of its block's largest value), Q4_K's far less. */
+ * own rounding (half a step of 1/127 of its block's largest value), Q4_K's far less. So do f16 weights (a GGUF
+ * projector's matrices whose K no block divides, f16 checkpoints): rounded to bf16 as they are packed, they carry
+ * a bf16 checkpoint's error, the size of the rounding the activations take anyway (docs/DESIGN.md). */
 static bool bf16_gemm(const mt_cpu_isa *isa, mt_dtype wt) {
-    return (wt == MT_BF16 || mt_dtype_is_quant(wt)) && isa->ukr_bf16 && mt_cpu_bf16_dot_on();
+    return (wt == MT_BF16 || wt == MT_F16 || mt_dtype_is_quant(wt)) && isa->ukr_bf16 && mt_cpu_bf16_dot_on();
 }
 
 /* C[MR, NR] tile from packed A rows and one B panel, each ka elements of k long (ka: kc, or kc rounded up to even
@@ -151,7 +153,7 @@ static void gemm_task(void *ctx, int64_t t, int thread) {
     for (int64_t pc = j->k0; pc < j->k1; pc += j->kc) {
         int64_t kc = MT_MIN(j->kc, j->K - pc), ka = j->bf16 ? MT_ROUND_UP(kc, 2) : kc;
         const char *ap = (const char *)j->apack + (size_t)((pc - j->k0) * j->mp) * packed;
-        if (mt_dtype_is_quant(j->bt))
+        if (mt_dtype_is_quant(j->bt) || (j->bf16 && j->bt == MT_F16))
             mt_cpu_pack_b_quant(isa, kc, n1 - n0, j->B, j->bt, j->csb, j->N, pc, n0, j->bf16, bp);
         else if (j->bf16)
             isa->pack_b_bf16(kc, n1 - n0, (const uint16_t *)j->B + n0 * j->csb + pc, j->csb, (uint16_t *)bp);

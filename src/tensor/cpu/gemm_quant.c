@@ -188,6 +188,10 @@ void mt_cpu_quant_act_scalar(int64_t k, const float *x, void *y, mt_dtype wt) {
 }
 
 void mt_cpu_dequant_scalar(int64_t k, const void *x, float *y, mt_dtype wt) {
+    if (wt == MT_F16) {
+        for (int64_t i = 0; i < k; i++) y[i] = mt_f16_to_f32(((const uint16_t *)x)[i]);
+        return;
+    }
     if (wt == MT_Q4_K_R8) {
         for (int64_t b = 0; b < k / MT_QK_K; b++)
             for (int r = 0; r < 8; r++) {
@@ -253,7 +257,8 @@ static void dequant_q8_0_r8_tail(const mt_cpu_isa *isa, const void *W, size_t wr
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
                          int64_t N, int64_t k0, int64_t n0, bool bf16, void *dst) {
     size_t wrow = mt_dtype_row_bytes(wt, ldw), bb = mt_dtype_block_bytes(wt);
-    int64_t blk = mt_dtype_block_elems(wt), nr = isa->nr;
+    /* a bf16 panel holds kc rounded up to whole k pairs (an f16 W's K may be odd) */
+    int64_t blk = mt_dtype_block_elems(wt), nr = isa->nr, ka = bf16 ? MT_ROUND_UP(kc, 2) : kc;
     float tmp[PACK_NR * PACK_KC];
     uint16_t tmp16[PACK_NR * PACK_KC];
     /* nr rows of up to PACK_KC values dequantized row-major into tmp, then packed as B (the isa's transposing
@@ -280,7 +285,7 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
             /* a panel is [kc][nr] values, or [kc / 2][nr][2] on the bf16 path: chunk k starts k * nr values in */
             if (bf16) {
                 isa->round_bf16(rows * kk, tmp, tmp16);
-                isa->pack_b_bf16(kk, rows, tmp16, kk, (uint16_t *)dst + p * kc * nr + k * nr);
+                isa->pack_b_bf16(kk, rows, tmp16, kk, (uint16_t *)dst + p * ka * nr + k * nr);
             } else {
                 isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, (float *)dst + p * kc * nr + k * nr);
             }

@@ -883,6 +883,13 @@ static void qk_dequant_q4_K_r8(int64_t k, const mt_block_q4_K_r8 *g, float *y) {
 /* The floats mt_dequantize_row gives, 8 at a time. */
 static void qk_dequant(int64_t k, const void *x, float *y, mt_dtype wt) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
+    if (wt == MT_F16) {
+        const uint16_t *h = x;
+        int64_t i = 0;
+        for (; i + 8 <= k; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+        for (; i < k; i++) y[i] = _cvtsh_ss(h[i]);
+        return;
+    }
     if (wt == MT_Q4_K_R8) {
         qk_dequant_q4_K_r8(k, x, y);
         return;

@@ -50,7 +50,8 @@ typedef struct mt_cpu_isa {
     /* Batched decode on bf16 W (2..16 rows): A packed once per call by pack_pairs, then gemv_pairs as gemv. Packed A:
      * per block of 2 pair_lanes k (the last zero-padded), per row, that row's pair_lanes even then pair_lanes odd
      * values; row i of block b at ap + (b*mp + i)*2*pair_lanes. gemv_pairs takes rows [0, m) at ap (a row offset
-     * into a packing of mp rows) and reads each W row once for up to gemv_m rows. NULL where there is none. */
+     * into a packing of mp rows) and reads each W row once for up to gemv_m rows. NULL where there is none.
+     * mt_cpu_linear packs each pass's rows on their own (mp = m). */
     int pair_lanes;
     void (*pack_pairs)(int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
     void (*gemv_pairs)(int64_t m, int64_t n, int64_t k, const float *ap, int64_t mp, const uint16_t *w, int64_t ldw,

@@ -257,7 +257,8 @@ typedef struct gemv_job {
     const mt_cpu_isa *isa;
     int64_t M, N, K, nb;
     const float *A;
-    const float *AP;     /* A packed for isa->gemv_pairs, else NULL */
+    const float *AP;     /* A packed for isa->gemv_pairs, else NULL: each pass's rows packed on their own */
+    int64_t ap_row;      /* floats of AP per row of A */
     int64_t lda;
     const void *W;
     mt_dtype wt;
@@ -268,15 +269,18 @@ typedef struct gemv_job {
     bool acc;
 } gemv_job;
 
+/* Rows of A a pass over W takes: gemv_m, or for the pairs kernel groups as even as gemv_m allows (12 rows are 6 + 6,
+ * not 8 + 4). */
+static int64_t gemv_pass_rows(const mt_cpu_isa *isa, int64_t M, bool pairs) {
+    int64_t rows = isa->gemv_m, passes = (M + rows - 1) / rows;
+    return pairs ? (M + passes - 1) / passes : rows;
+}
+
 /* Columns [n0, n0+n) of C = A . W^T (+ bias). */
 static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, float *C, int64_t ldc, int64_t n0,
                       int64_t n) {
     size_t es = mt_dtype_size(j->wt);
-    int64_t rows = j->isa->gemv_m;
-    if (j->AP) { /* groups as even as gemv_m rows a pass allow: 12 rows are 6 + 6, not 8 + 4 */
-        int64_t passes = (j->M + rows - 1) / rows;
-        rows = (j->M + passes - 1) / passes;
-    }
+    int64_t rows = gemv_pass_rows(j->isa, j->M, j->AP != NULL);
     int64_t slice = j->M <= rows ? n : MT_MAX((int64_t)16, GEMV_SLICE_BYTES / (int64_t)((size_t)j->K * es) / 16 * 16);
     for (int64_t s0 = n0; s0 < n0 + n; s0 += slice) {
         int64_t ns = MT_MIN(slice, n0 + n - s0);
@@ -286,8 +290,8 @@ static void gemv_cols(const gemv_job *j, const void *W, const float *bias_all, f
             int64_t mm = MT_MIN(rows, j->M - m0);
             float *c = C + m0 * ldc + s0;
             if (j->AP)
-                j->isa->gemv_pairs(mm, ns, j->K, j->AP + m0 * 2 * j->isa->pair_lanes, j->M, (const uint16_t *)w,
-                                   j->ldw, bias, c, ldc, j->acc);
+                j->isa->gemv_pairs(mm, ns, j->K, j->AP + m0 * j->ap_row, mm, (const uint16_t *)w, j->ldw, bias, c,
+                                   ldc, j->acc);
             else
                 j->isa->gemv(mm, ns, j->K, j->A + m0 * j->lda, j->lda, w, j->wt, j->ldw, bias, c, ldc, j->acc);
         }
@@ -318,7 +322,13 @@ static float *gemv_prepare(mt_pool *pool, gemv_job *j, size_t extra) {
     char *s = bytes ? mt_cpu_scratch(bytes) : NULL;
     if (!s) return NULL;
     if (pairs) {
-        j->isa->pack_pairs(j->M, j->K, j->A, j->lda, (float *)s);
+        /* a pass reads its rows' blocks one after another: in one packing of all M rows they would be M rows of
+         * blocks apart, and at 16 rows (2 KB, a power of two) half of L1's sets held the pass's A, which then
+         * thrashed: 16 rows ran at 60% of 15 rows' rate (docs/PERFORMANCE.md, session 16) */
+        int64_t rows = gemv_pass_rows(j->isa, j->M, true);
+        j->ap_row = MT_ROUND_UP(j->K, blk);
+        for (int64_t m0 = 0; m0 < j->M; m0 += rows)
+            j->isa->pack_pairs(MT_MIN(rows, j->M - m0), j->K, j->A + m0 * j->lda, j->lda, (float *)s + m0 * j->ap_row);
         j->AP = (const float *)s;
     }
     return extra ? (float *)(s + a_bytes) : NULL;

@@ -10,7 +10,7 @@
  *   | the path's activation quantizer      | mt_quantize_row_q8_0 / _q8_K's bytes (ggml's), halves included |
  *   | the path's row dequantizer (prefill) | mt_dequantize_row's floats, bit for bit (R8: a group, 8 rows)  |
  *   | its f16 rows (an f16 W's bf16 panels) | tensor/dtype.h's floats, bit for bit, at lengths 0-19         |
- *   | Q4_K_R8 bf16 panels in one pass      | the generic dequantize, round and pack's bytes (avx512-bf16)   |
+ *   | R8 types' bf16 panels in one pass    | the generic dequantize, round and pack's bytes (avx512-bf16)   |
  *   | no memory for any scratch            | the unblocked fallback, 1e-5 |a||w| of the f64 product        |
  *
  * Q4_K_R8 (Q4_K with 8 rows interleaved, as a model loads Q4_K linears) runs every case with N rounded up to a
@@ -245,33 +245,39 @@ static void test_dequant(const char *path) {
     }
 }
 
-/* The bf16 GEMM's panels of a Q4_K_R8 W made in one pass (isa->pack_b_q4_K_r8_bf16) are the bytes the generic steps
- * (dequantize, round, pack) make: panels of 40 and 72 columns (a last panel of 1 or 2 groups, zero past them), a
- * K block past the first, values that round up and down. */
-static void test_pack_q4_K_r8_bf16(void) {
+/* The bf16 GEMM's panels of a Q4_K_R8 or Q8_0_R8 W made in one pass (isa->pack_b_r8_bf16) are the bytes the
+ * generic steps (dequantize, round, pack) make: panels of 40 and 72 columns (a last panel of 1 or 2 groups, zero past
+ * them), K blocks past the first, values that round up and down; Q8_0_R8 of 83 rows also with columns from its
+ * plain tail rows (those take the generic steps). */
+static void test_pack_r8_bf16(void) {
     const mt_cpu_isa *isa = mt_cpu_isa_get();
-    CHECK(isa->pack_b_q4_K_r8_bf16 != NULL);
-    if (!isa->pack_b_q4_K_r8_bf16) return;
+    CHECK(isa->pack_b_r8_bf16 != NULL);
+    if (!isa->pack_b_r8_bf16) return;
     mt_cpu_isa generic = *isa;
-    generic.pack_b_q4_K_r8_bf16 = NULL;
-    enum { N = 80, K = 3 * MT_QK_K, KC = 2 * MT_QK_K };
+    generic.pack_b_r8_bf16 = NULL;
+    enum { N = 83, K = 3 * MT_QK_K, KC = 2 * MT_QK_K };
     static float x[N * K];
     static uint8_t q[N * K], r8[N * K];
     static uint16_t got[3 * KC * 32], want[3 * KC * 32];
     for (int i = 0; i < N * K; i++) x[i] = frand() * (float)(1 + i % 9);
-    mt_err err;
-    CHECK(mt_quantize(MT_Q4_K, x, N, K, q, &err) == MT_OK);
-    CHECK(mt_repack_q4_K_r8(q, N, K, r8, &err) == MT_OK);
-    const int64_t shapes[][3] = {{72, 0, 0}, {40, 8, MT_QK_K}, {32, 48, 2 * MT_QK_K}}; /* nc, n0, k0 */
-    for (size_t i = 0; i < MT_ARRAY_LEN(shapes); i++) {
-        int64_t nc = shapes[i][0], n0 = shapes[i][1], k0 = shapes[i][2], kc = MT_MIN((int64_t)KC, K - k0);
-        memset(got, 0xAB, sizeof got);
-        memset(want, 0xCD, sizeof want);
-        mt_cpu_pack_b_quant(isa, kc, nc, r8, MT_Q4_K_R8, K, N, k0, n0, true, got);
-        mt_cpu_pack_b_quant(&generic, kc, nc, r8, MT_Q4_K_R8, K, N, k0, n0, true, want);
-        size_t bytes = sizeof(uint16_t) * (size_t)(MT_ROUND_UP(nc, 32) * kc);
-        CHECK_MSG(memcmp(got, want, bytes) == 0, "Q4_K_R8 bf16 panels, %lld columns from row %lld, k %lld..: not the "
-                  "dequantized, rounded and packed values", (long long)nc, (long long)n0, (long long)k0);
+    const mt_dtype plain[2] = {MT_Q4_K, MT_Q8_0}, inter[2] = {MT_Q4_K_R8, MT_Q8_0_R8};
+    for (int t = 0; t < 2; t++) {
+        int64_t rows = t == 0 ? 80 : N; /* Q4_K_R8: whole groups only */
+        mt_err err;
+        CHECK(mt_quantize(plain[t], x, rows, K, q, &err) == MT_OK);
+        CHECK((t == 0 ? mt_repack_q4_K_r8 : mt_repack_q8_0_r8)(q, rows, K, r8, &err) == MT_OK);
+        const int64_t shapes[][3] = {{72, 0, 0}, {40, 8, MT_QK_K}, {32, 48, 2 * MT_QK_K}, {40, 40, 32}, {35, 48, 32}};
+        for (size_t i = 0; i < MT_ARRAY_LEN(shapes) - 2 * (t == 0); i++) { /* nc, n0, k0; Q8_0's blocks last */
+            int64_t nc = shapes[i][0], n0 = shapes[i][1], k0 = shapes[i][2], kc = MT_MIN((int64_t)KC, K - k0);
+            memset(got, 0xAB, sizeof got);
+            memset(want, 0xCD, sizeof want);
+            mt_cpu_pack_b_quant(isa, kc, nc, r8, inter[t], K, rows, k0, n0, true, got);
+            mt_cpu_pack_b_quant(&generic, kc, nc, r8, inter[t], K, rows, k0, n0, true, want);
+            size_t bytes = sizeof(uint16_t) * (size_t)(MT_ROUND_UP(nc, 32) * kc);
+            CHECK_MSG(memcmp(got, want, bytes) == 0, "%s bf16 panels, %lld columns from row %lld, k %lld..: not the "
+                      "dequantized, rounded and packed values", mt_dtype_name(inter[t]), (long long)nc, (long long)n0,
+                      (long long)k0);
+        }
     }
 }
 
@@ -431,7 +437,7 @@ int main(void) {
         mt_cpu_set_vnni(false);
         test_quant_act(cpu_path_names[p]);
         test_dequant(cpu_path_names[p]);
-        if (p == CPU_PATH_AVX512_BF16) test_pack_q4_K_r8_bf16();
+        if (p == CPU_PATH_AVX512_BF16) test_pack_r8_bf16();
         run_all(pool, cpu_path_names[p], res[0]);
         if (p == CPU_PATH_SCALAR)
             for (int ti = 0; ti < NTYPES; ti++)

@@ -37,10 +37,10 @@ typedef struct mt_cpu_isa {
     void (*ukr_bf16)(int64_t kp, const uint16_t *a, int64_t rsa, const uint16_t *b, float *c, int64_t ldc,
                      bool load_c);
     void (*pack_b_bf16)(int64_t kc, int64_t nc, const uint16_t *src, int64_t ld, uint16_t *dst);
-    /* The same panels from a Q4_K_R8 W in one pass, as dequant, round_bf16 and pack_b_bf16 make them: nc (a
-     * multiple of 8) columns from the groups at w (group g at w + 8 g wrow bytes, each at the block of the first k),
-     * kc a multiple of 256. NULL where the CPU lacks it. */
-    void (*pack_b_q4_K_r8_bf16)(int64_t kc, int64_t nc, const void *w, size_t wrow, uint16_t *dst);
+    /* The same panels from a Q4_K_R8 or Q8_0_R8 W in one pass, as dequant, round_bf16 and pack_b_bf16 make them: nc
+     * (a multiple of 8) columns from whole groups at w (group g at w + 8 g wrow bytes, each at the block of the first
+     * k), kc a multiple of the block. NULL where the CPU lacks it. */
+    void (*pack_b_r8_bf16)(int64_t kc, int64_t nc, const void *w, size_t wrow, mt_dtype wt, uint16_t *dst);
     /* n floats of A rounded to bf16 for ukr_bf16: to nearest even, as mt_f32_to_bf16, but for inputs under the
      * smallest normal, which become zero (the instruction's DAZ; ukr_bf16 treats bf16 denormals as zero anyway). */
     void (*round_bf16)(int64_t n, const float *x, uint16_t *y);

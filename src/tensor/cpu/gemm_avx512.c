@@ -16,7 +16,7 @@ double mt_avx512_bf16_loop(int64_t iters, float *out);
 void mt_avx512bf16_ukr(int64_t kp, const uint16_t *a, int64_t rsa, const uint16_t *b, float *c, int64_t ldc,
                        bool load_c);
 void mt_avx512bf16_pack_b(int64_t kc, int64_t nc, const uint16_t *src, int64_t ld, uint16_t *dst);
-void mt_avx512bf16_pack_b_q4_K_r8(int64_t kc, int64_t nc, const void *w, size_t wrow, uint16_t *dst);
+void mt_avx512bf16_pack_b_r8(int64_t kc, int64_t nc, const void *w, size_t wrow, mt_dtype wt, uint16_t *dst);
 void mt_avx512bf16_round(int64_t n, const float *x, uint16_t *y);
 void mt_avx512bf16_pack_rows(int64_t kc, int64_t nc, const void *src, mt_dtype dt, int64_t rs, uint16_t *dst);
 void mt_avx512bf16_rows(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda, const uint16_t *w,
@@ -250,7 +250,7 @@ const mt_cpu_isa mt_cpu_isa_avx512 = {
     .name = "avx512", .mr = MR, .nr = NR, .ukr = ukr, .pack_b = pack_b, .gemv = gemv, .gemv_m = 8,
     .pair_lanes = 16, .pack_pairs = mt_avx512_pack_pairs, .gemv_pairs = mt_avx512_gemv_pairs,
     .ukr_bf16 = mt_avx512bf16_ukr, .pack_b_bf16 = mt_avx512bf16_pack_b,
-    .pack_b_q4_K_r8_bf16 = mt_avx512bf16_pack_b_q4_K_r8, .round_bf16 = mt_avx512bf16_round,
+    .pack_b_r8_bf16 = mt_avx512bf16_pack_b_r8, .round_bf16 = mt_avx512bf16_round,
     .pack_rows_bf16 = mt_avx512bf16_pack_rows, .rows_bf16 = mt_avx512bf16_rows,
     .gemv_q = mt_avx512_gemv_q, .quant_act = mt_avx512_quant_act, .dequant = mt_avx512_dequant, .gemv_q_vnni = mt_avx512vnni_gemv_q, .dot = mt_avx2_dot, .axpy = mt_avx2_axpy,
     .scale = mt_avx2_scale,

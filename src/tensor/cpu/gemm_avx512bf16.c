@@ -36,7 +36,7 @@ enum { MR = 8, NR = 32 };
 void mt_avx512bf16_ukr(int64_t kp, const uint16_t *a, int64_t rsa, const uint16_t *b, float *c, int64_t ldc,
                        bool load_c);
 void mt_avx512bf16_pack_b(int64_t kc, int64_t nc, const uint16_t *src, int64_t ld, uint16_t *dst);
-void mt_avx512bf16_pack_b_q4_K_r8(int64_t kc, int64_t nc, const void *w, size_t wrow, uint16_t *dst);
+void mt_avx512bf16_pack_b_r8(int64_t kc, int64_t nc, const void *w, size_t wrow, mt_dtype wt, uint16_t *dst);
 void mt_avx512bf16_round(int64_t n, const float *x, uint16_t *y);
 
 /* C[8][32] (+)= A[8][2 kp] . B: per pair p of k, row i's two bf16 at a_i + 2p are broadcast as one 32-bit lane
@@ -155,12 +155,27 @@ void mt_avx512bf16_pack_rows(int64_t kc, int64_t nc, const void *src, mt_dtype d
         }
 }
 
-/* ---- B panels straight from Q4_K_R8 (cpu_int.h: pack_b_q4_K_r8_bf16) ---- */
+/* ---- B panels straight from the interleaved types (cpu_int.h: pack_b_r8_bf16) ---- */
 
-/* 8 rows x 4 values (32 codes, row r's in bytes 4r..4r+3) times their row's d1 minus m1 (mul, then sub: the
- * rounding of mt_dequantize_row_q4_K, no fused multiply-add), to bf16 as round_bf16 rounds, as two panel rows: the
- * pair (k, k + 1) of the 8 rows at lo, (k + 2, k + 3) at hi. dv and mv: lanes 4r..4r+3 hold row r's (rows 0-3), and
- * rows 4-7's in the second vector. */
+/* 8 rows x 4 weights as f32 (f0: rows 0-3, f1: rows 4-7, row r's 4 in lanes 4r..4r+3 of its vector), rounded as
+ * round_bf16 rounds, as two panel rows: the pair (k, k + 1) of the 8 rows at lo, (k + 2, k + 3) at hi. */
+static inline void r8_pairs(__m512 f0, __m512 f1, uint32_t *lo, uint32_t *hi) {
+    const __m512i split = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    /* 32-bit word 2r: row r's (k, k + 1); word 2r + 1: its (k + 2, k + 3) */
+    __m512i w = _mm512_permutexvar_epi32(split, (__m512i)_mm512_cvtne2ps_pbh(f1, f0));
+    _mm256_storeu_si256((__m256i *)lo, _mm512_castsi512_si256(w));
+    _mm256_storeu_si256((__m256i *)hi, _mm512_extracti64x4_epi64(w, 1));
+}
+
+/* Row r's value of v (8 floats) in lanes 4r..4r+3 of two vectors: rows 0-3, rows 4-7. */
+static inline void r8_quads(__m256 v, __m512 out[2]) {
+    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    out[0] = _mm512_permutexvar_ps(quad, _mm512_castps256_ps512(v));
+    out[1] = _mm512_permutexvar_ps(_mm512_add_epi32(quad, _mm512_set1_epi32(4)), _mm512_castps256_ps512(v));
+}
+
+/* Q4_K_R8: 32 bytes of 4-bit codes (row r's 4 in bytes 4r..4r+3) times their row's d1 minus m1 (mul, then sub:
+ * mt_dequantize_row_q4_K's rounding, no fused multiply-add). */
 #if defined(__clang__)
 static void q4_K_r8_pairs(__m256i codes, const __m512 dv[2], const __m512 mv[2], uint32_t *lo, uint32_t *hi) {
 #pragma clang fp contract(off)
@@ -168,55 +183,67 @@ static void q4_K_r8_pairs(__m256i codes, const __m512 dv[2], const __m512 mv[2],
 __attribute__((optimize("fp-contract=off"))) static void q4_K_r8_pairs(__m256i codes, const __m512 dv[2],
                                                                       const __m512 mv[2], uint32_t *lo, uint32_t *hi) {
 #endif
-    const __m512i split = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(codes)));
     __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(codes, 1)));
-    f0 = _mm512_sub_ps(_mm512_mul_ps(f0, dv[0]), mv[0]);
-    f1 = _mm512_sub_ps(_mm512_mul_ps(f1, dv[1]), mv[1]);
-    /* 32-bit word 2r: row r's (k, k + 1); word 2r + 1: its (k + 2, k + 3) */
-    __m512i w = _mm512_permutexvar_epi32(split, (__m512i)_mm512_cvtne2ps_pbh(f1, f0));
-    _mm256_storeu_si256((__m256i *)lo, _mm512_castsi512_si256(w));
-    _mm256_storeu_si256((__m256i *)hi, _mm512_extracti64x4_epi64(w, 1));
+    r8_pairs(_mm512_sub_ps(_mm512_mul_ps(f0, dv[0]), mv[0]), _mm512_sub_ps(_mm512_mul_ps(f1, dv[1]), mv[1]), lo, hi);
 }
 
-/* Panels of NR columns (4 groups of 8 rows) from the Q4_K_R8 groups at w (group g at w + 8 g wrow bytes, starting at
- * the block of the first k), kc (a multiple of 256) values each: what dequantizing (qk_dequant_q4_K_r8), rounding
- * (round_bf16) and packing (pack_b_bf16) give, in one pass. In a group's block, 32 bytes of codes hold 4 k of each
- * of its 8 rows, which become 2 pairs of 8 adjacent panel words: no transposition is left. A prefill of 17-64 rows
- * of a Q4_K file spent half of its time in those three steps (docs/PERFORMANCE.md, session 16). */
-void mt_avx512bf16_pack_b_q4_K_r8(int64_t kc, int64_t nc, const void *w, size_t wrow, uint16_t *dst) {
+/* One Q4_K_R8 block of a group (256 k of 8 rows) into the panel rows from d on (the block's first pair). */
+static void q4_K_r8_block(const mt_block_q4_K_r8 *blk, uint32_t *d) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
-    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    const __m512i quad_hi = _mm512_add_epi32(quad, _mm512_set1_epi32(4));
-    int64_t kp = kc / 2, groups = nc / 8;
+    float d1[8][8], m1[8][8]; /* [sub-block][row], as qk_dequant_q4_K_r8 */
+    for (int r = 0; r < 8; r++) {
+        uint8_t s12[12], sc, m;
+        for (int x = 0; x < 3; x++) memcpy(s12 + 4 * x, &blk->scales[x][r], 4);
+        float dd = _cvtsh_ss(blk->d[r]), dmin = _cvtsh_ss(blk->dmin[r]);
+        for (int j = 0; j < 8; j++) {
+            mt_q4_K_scale_min(j, s12, &sc, &m);
+            d1[j][r] = dd * sc;
+            m1[j][r] = dmin * m;
+        }
+    }
+    for (int j = 0; j < 8; j++) { /* sub-block j: codes 8 (j / 2) .. + 7, low nibbles for even j */
+        __m512 dv[2], mv[2];
+        r8_quads(_mm256_loadu_ps(d1[j]), dv);
+        r8_quads(_mm256_loadu_ps(m1[j]), mv);
+        for (int c = 0; c < 8; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)blk->qs[8 * (j / 2) + c]);
+            q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
+            int64_t pair = 16 * j + 2 * c;
+            q4_K_r8_pairs(q, dv, mv, d + pair * NR, d + (pair + 1) * NR);
+        }
+    }
+}
+
+/* One Q8_0_R8 block of a group (32 k of 8 rows; codes stored with their sign bit flipped): code times its row's d. */
+static void q8_0_r8_block(const mt_block_q8_0_r8 *blk, uint32_t *d) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    __m512 dv[2];
+    r8_quads(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk->d)), dv);
+    for (int c = 0; c < 8; c++) {
+        __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk->qs[c]), flip);
+        __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
+        __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
+        r8_pairs(_mm512_mul_ps(f0, dv[0]), _mm512_mul_ps(f1, dv[1]), d + 2 * c * NR, d + (2 * c + 1) * NR);
+    }
+}
+
+/* Panels of NR columns (4 groups of 8 rows) from the Q4_K_R8 or Q8_0_R8 groups at w (group g at w + 8 g wrow bytes,
+ * starting at the block of the first k), kc values each (a multiple of the block): what dequantizing
+ * (qk_dequant), rounding (round_bf16) and packing (pack_b_bf16) give, in one pass. In a group's block, 32 bytes of
+ * codes hold 4 k of each of its 8 rows, which become 2 pairs of 8 adjacent panel words: no transposition is left.
+ * A prefill of 17-64 rows of a Q4_K file spent half of its time in those three steps (docs/PERFORMANCE.md, session
+ * 16). */
+void mt_avx512bf16_pack_b_r8(int64_t kc, int64_t nc, const void *w, size_t wrow, mt_dtype wt, uint16_t *dst) {
+    bool q4 = wt == MT_Q4_K_R8;
+    int64_t kp = kc / 2, groups = nc / 8, blk = q4 ? MT_QK_K : MT_QK8_0;
+    size_t bb = q4 ? sizeof(mt_block_q4_K_r8) : sizeof(mt_block_q8_0_r8);
     for (int64_t g = 0; g < groups; g++) {
         uint32_t *d = (uint32_t *)dst + (g / 4) * kp * NR + (g % 4) * 8;
-        const mt_block_q4_K_r8 *blk = (const mt_block_q4_K_r8 *)((const char *)w + (size_t)g * 8 * wrow);
-        for (int64_t b = 0; b < kc / MT_QK_K; b++, blk++) {
-            float d1[8][8], m1[8][8]; /* [sub-block][row], as qk_dequant_q4_K_r8 */
-            for (int r = 0; r < 8; r++) {
-                uint8_t s12[12], sc, m;
-                for (int x = 0; x < 3; x++) memcpy(s12 + 4 * x, &blk->scales[x][r], 4);
-                float dd = _cvtsh_ss(blk->d[r]), dmin = _cvtsh_ss(blk->dmin[r]);
-                for (int j = 0; j < 8; j++) {
-                    mt_q4_K_scale_min(j, s12, &sc, &m);
-                    d1[j][r] = dd * sc;
-                    m1[j][r] = dmin * m;
-                }
-            }
-            for (int j = 0; j < 8; j++) { /* sub-block j: codes 8 (j / 2) .. + 7, low nibbles for even j */
-                __m256 dr = _mm256_loadu_ps(d1[j]), mr = _mm256_loadu_ps(m1[j]);
-                __m512 dv[2] = {_mm512_permutexvar_ps(quad, _mm512_castps256_ps512(dr)),
-                                _mm512_permutexvar_ps(quad_hi, _mm512_castps256_ps512(dr))};
-                __m512 mv[2] = {_mm512_permutexvar_ps(quad, _mm512_castps256_ps512(mr)),
-                                _mm512_permutexvar_ps(quad_hi, _mm512_castps256_ps512(mr))};
-                for (int c = 0; c < 8; c++) {
-                    __m256i q = _mm256_loadu_si256((const __m256i *)blk->qs[8 * (j / 2) + c]);
-                    q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
-                    int64_t pair = (b * MT_QK_K + 32 * j + 4 * c) / 2;
-                    q4_K_r8_pairs(q, dv, mv, d + pair * NR, d + (pair + 1) * NR);
-                }
-            }
+        const char *x = (const char *)w + (size_t)g * 8 * wrow;
+        for (int64_t b = 0; b < kc / blk; b++, x += bb, d += blk / 2 * NR) {
+            if (q4) q4_K_r8_block((const mt_block_q4_K_r8 *)x, d);
+            else q8_0_r8_block((const mt_block_q8_0_r8 *)x, d);
         }
     }
     /* columns past nc in the last panel */

@@ -259,8 +259,10 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
     size_t wrow = mt_dtype_row_bytes(wt, ldw), bb = mt_dtype_block_bytes(wt);
     /* a bf16 panel holds kc rounded up to whole k pairs (an f16 W's K may be odd) */
     int64_t blk = mt_dtype_block_elems(wt), nr = isa->nr, ka = bf16 ? MT_ROUND_UP(kc, 2) : kc;
-    if (bf16 && wt == MT_Q4_K_R8 && isa->pack_b_q4_K_r8_bf16) {
-        isa->pack_b_q4_K_r8_bf16(kc, nc, (const char *)W + (size_t)n0 * wrow + (size_t)(k0 / blk) * 8 * bb, wrow, dst);
+    /* whole groups (Q8_0_R8's last N % 8 rows are plain Q8_0) in one pass */
+    if (bf16 && (wt == MT_Q4_K_R8 || wt == MT_Q8_0_R8) && isa->pack_b_r8_bf16 && n0 % 8 == 0 && nc % 8 == 0 &&
+        n0 + nc <= N / 8 * 8) {
+        isa->pack_b_r8_bf16(kc, nc, (const char *)W + (size_t)n0 * wrow + (size_t)(k0 / blk) * 8 * bb, wrow, wt, dst);
         return;
     }
     float tmp[PACK_NR * PACK_KC];

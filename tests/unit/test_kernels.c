@@ -249,7 +249,7 @@ static void test_bf16_dot(mt_pool *pool3) {
         }
         CHECK_MSG(ok, "round_bf16 n=%lld: not mt_f32_to_bf16's bits, or wrote past n", (long long)n);
     }
-    /* past M = 16 the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC block (1024 bf16
+    /* past M = 16 the GEMM's bf16 micro-kernel: odd K (a zero-padded last pair), K past one KC block (4096 bf16
      * values: C accumulated across blocks), M and N off the 8 x 32 tile; up to 16 the f32 GEMV; 17-32 rows up to
      * K = 4096 the rows kernel (W read in place: M off its 4-row groups, N off its 6-row tiles, K off 32). Every
      * other case takes f16 W, whose panels past 16 rows are rounded to bf16 (the reference rounds them too: at small

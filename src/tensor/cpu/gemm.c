@@ -5,7 +5,7 @@
  *   | loop | step | what stays where                                                       |
  *   |------|------|------------------------------------------------------------------------|
  *   | k0   | <=16MB | A[:, k0:k1] packed once, shared by all threads, in KC-wide blocks       |
- *   |      |      | (KC: 2 KB of a row, 512 f32 or 1024 bf16 values)                        |
+ *   |      |      | (KC: 2 KB of a row, 512 f32 values; bf16: 8 KB, 4096 values)            |
  *   | task | nb   | a thread owns columns [n0, n0+nb) (and rows [m0, m0+mb) when N is small) |
  *   | pc   | KC   | B[pc:pc+KC, n0:n0+nb] packed (f32 or bf16 k pairs) in per-thread scratch |
  *   | ic   | MC   | rows of packed A that stay in L2                                        |
@@ -16,8 +16,11 @@
  * L2 past an A micro-panel held in L1. The other order (a B panel held in L1 while A micro-panels stream; 32 KB of a
  * 48 KB L1 at KC = 256) ran at 78-82% of one core's FMA peak at M = 512; this order at KC = 256 at 80-88%, and at
  * KC = 512 (C read and written half as often) at 88-91% (PERFORMANCE.md, session 10). The micro-kernel alone, A in
- * L1 and 512 KB of B from L2, runs at the peak. The bf16 path keeps those bytes, 1024 values: against 512 it ran the
- * vision shapes (M = 4096, K = 1280 and 3420) 5-8% faster on two threads (session 12).
+ * L1 and 512 KB of B from L2, runs at the peak. The bf16 path kept those bytes, 1024 values (against 512 it ran the
+ * vision shapes (M = 4096, K = 1280 and 3420) 5-8% faster on two threads, session 12), and takes 4096 since session
+ * 16: each tile's C is then read and written once for K up to 4096, and the prefill and vision GEMMs ran 3-10%
+ * faster on Zen 5 than at 1024 (2048 was worse than both); its B panels (128 KB) stream from L2 as before, a task's
+ * nb shrinking to keep them within half of it.
  *
  * M <= 16 (decode, of up to 16 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
  * fly, threads over N. Up to the kernel's gemv_m rows (8 on AVX-512, with 32 registers; 4 elsewhere) one pass
@@ -36,7 +39,15 @@
 /* Up to GEMV_BATCH_M rows (several sequences decoding in one batch) take the GEMV path; a kernel that streams fewer
  * rows at once (isa->gemv_m) runs over each L2-sized slice of W once per group of rows, so W still comes from DRAM
  * once. mt_cpu_matmul (activations times activations) takes it up to GEMV_MAX_M rows. */
-enum { KC_BYTES = 2048, MC = 144, NB_MAX = 512, GEMV_MAX_M = 4, GEMV_BATCH_M = 16, GEMV_SLICE_BYTES = 256 << 10 };
+enum {
+    KC_BYTES = 2048,
+    KC_BYTES_BF16 = 8192,
+    MC = 144,
+    NB_MAX = 512,
+    GEMV_MAX_M = 4,
+    GEMV_BATCH_M = 16,
+    GEMV_SLICE_BYTES = 256 << 10
+};
 
 /* Shared packed A is capped; a K range whose packed A would be larger is done in several super-blocks. */
 #define APACK_MAX_BYTES ((size_t)16 << 20)
@@ -55,7 +66,7 @@ typedef struct gemm_job {
     bool acc;
     bool bf16;                        /* bf16 dot products: A packed to bf16, B (bf16 or quantized W) to k pairs */
     int64_t nb, mb, n_chunks, mc, mp; /* mp: M rounded up to MR */
-    int64_t kc;                       /* KC: values of k per block, KC_BYTES of packed elements */
+    int64_t kc;                       /* KC: values of k per block, kc_bytes of packed elements */
     int64_t k0, k1;                   /* the K super-block in flight */
     float *apack;                     /* [K blocks of k0..k1][mp][kc] (bf16: uint16_t, rows padded to even kc) */
     float *scratch;                   /* per thread: B panels, one edge tile */
@@ -142,13 +153,16 @@ static void micro(const gemm_job *j, int64_t ka, const void *a, const void *b, f
     else j->isa->ukr(ka, a, ka, b, c, ldc, load);
 }
 
+/* Bytes of packed A per row and K block (the file's header says why bf16 takes more). */
+static int64_t kc_bytes(const gemm_job *j) { return j->bf16 ? KC_BYTES_BF16 : KC_BYTES; }
+
 static void gemm_task(void *ctx, int64_t t, int thread) {
     const gemm_job *j = ctx;
     const mt_cpu_isa *isa = j->isa;
     const int MR = isa->mr, NR = isa->nr;
     int64_t n0 = (t % j->n_chunks) * j->nb, n1 = MT_MIN(j->N, n0 + j->nb);
     int64_t m0 = (t / j->n_chunks) * j->mb, m1 = MT_MIN(j->M, m0 + j->mb);
-    float *bp = j->scratch + thread * j->per_thread, *tile = bp + KC_BYTES / sizeof(float) * j->nb;
+    float *bp = j->scratch + thread * j->per_thread, *tile = bp + kc_bytes(j) / (int64_t)sizeof(float) * j->nb;
     size_t es = mt_dtype_size(j->bt), packed = j->bf16 ? 2 : sizeof(float); /* bytes of a packed element */
     for (int64_t pc = j->k0; pc < j->k1; pc += j->kc) {
         int64_t kc = MT_MIN(j->kc, j->K - pc), ka = j->bf16 ? MT_ROUND_UP(kc, 2) : kc;
@@ -208,7 +222,7 @@ static int64_t gemm_plan(mt_pool *pool, gemm_job *j, size_t extra, float **extra
      * since every row split packs B once more. */
     int64_t want = 4 * (int64_t)T;
     /* a task's packed B (KC x nb) streams past the A micro-panels from L2, so it takes at most half of it */
-    int64_t nb_l2 = MT_MAX(NR, mt_cpu_l2_bytes() / 2 / KC_BYTES / NR * NR);
+    int64_t nb_l2 = MT_MAX(NR, mt_cpu_l2_bytes() / 2 / kc_bytes(j) / NR * NR);
     j->nb = MT_MIN(MT_MIN((int64_t)NB_MAX, nb_l2), MT_ROUND_UP((j->N + want - 1) / want, NR));
     j->n_chunks = (j->N + j->nb - 1) / j->nb;
     int64_t m_chunks = j->n_chunks >= 2 * (int64_t)T ? 1 : (2 * (int64_t)T + j->n_chunks - 1) / j->n_chunks;
@@ -217,11 +231,11 @@ static int64_t gemm_plan(mt_pool *pool, gemm_job *j, size_t extra, float **extra
     j->mc = MC / MR * MR;
     j->mp = MT_ROUND_UP(j->M, MR);
     /* K super-block: as many KC blocks as keep packed A under the cap (at least one); bf16 packs 2 bytes a value */
-    size_t packed = j->bf16 ? sizeof(uint16_t) : sizeof(float), row_bytes = (size_t)j->mp * KC_BYTES;
-    j->kc = KC_BYTES / (int64_t)packed;
+    size_t packed = j->bf16 ? sizeof(uint16_t) : sizeof(float), row_bytes = (size_t)j->mp * (size_t)kc_bytes(j);
+    j->kc = kc_bytes(j) / (int64_t)packed;
     int64_t kb = j->kc * (int64_t)MT_MAX((size_t)1, APACK_MAX_BYTES / row_bytes);
     kb = MT_MIN(kb, MT_ROUND_UP(j->K, j->kc));
-    j->per_thread = MT_ROUND_UP(KC_BYTES / (int64_t)sizeof(float) * j->nb + MR * NR, 16);
+    j->per_thread = MT_ROUND_UP(kc_bytes(j) / (int64_t)sizeof(float) * j->nb + MR * NR, 16);
     size_t abytes = MT_ROUND_UP((size_t)j->mp * (size_t)kb * packed, 64), bytes, xbytes;
     float *s = NULL;
     if (mt_mul_ok((size_t)j->per_thread * sizeof(float), (size_t)T, &bytes) && mt_add_ok(bytes, abytes, &bytes) &&

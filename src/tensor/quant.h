@@ -173,4 +173,19 @@ static inline void mt_q4_K_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8
     }
 }
 
+/* A Q4_K_R8 block's factors per sub-block j and row r, the floats mt_dequantize_row_q4_K applies: a code times
+ * d1[j][r] minus m1[j][r]. */
+static inline void mt_q4_K_r8_factors(const mt_block_q4_K_r8 *g, float d1[8][8], float m1[8][8]) {
+    for (int r = 0; r < 8; r++) {
+        uint8_t s12[12], sc, m;
+        for (int w = 0; w < 3; w++) memcpy(s12 + 4 * w, &g->scales[w][r], 4);
+        float d = mt_f16_to_f32(g->d[r]), dmin = mt_f16_to_f32(g->dmin[r]);
+        for (int j = 0; j < 8; j++) {
+            mt_q4_K_scale_min(j, s12, &sc, &m);
+            d1[j][r] = d * sc;
+            m1[j][r] = dmin * m;
+        }
+    }
+}
+
 #endif

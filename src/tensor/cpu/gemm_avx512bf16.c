@@ -191,17 +191,8 @@ __attribute__((optimize("fp-contract=off"))) static void q4_K_r8_pairs(__m256i c
 /* One Q4_K_R8 block of a group (256 k of 8 rows) into the panel rows from d on (the block's first pair). */
 static void q4_K_r8_block(const mt_block_q4_K_r8 *blk, uint32_t *d) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
-    float d1[8][8], m1[8][8]; /* [sub-block][row], as qk_dequant_q4_K_r8 */
-    for (int r = 0; r < 8; r++) {
-        uint8_t s12[12], sc, m;
-        for (int x = 0; x < 3; x++) memcpy(s12 + 4 * x, &blk->scales[x][r], 4);
-        float dd = _cvtsh_ss(blk->d[r]), dmin = _cvtsh_ss(blk->dmin[r]);
-        for (int j = 0; j < 8; j++) {
-            mt_q4_K_scale_min(j, s12, &sc, &m);
-            d1[j][r] = dd * sc;
-            m1[j][r] = dmin * m;
-        }
-    }
+    float d1[8][8], m1[8][8]; /* [sub-block][row] */
+    mt_q4_K_r8_factors(blk, d1, m1);
     for (int j = 0; j < 8; j++) { /* sub-block j: codes 8 (j / 2) .. + 7, low nibbles for even j */
         __m512 dv[2], mv[2];
         r8_quads(_mm256_loadu_ps(d1[j]), dv);

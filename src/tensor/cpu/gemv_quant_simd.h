@@ -848,16 +848,7 @@ static void qk_dequant_q4_K_r8(int64_t k, const mt_block_q4_K_r8 *g, float *y) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
     for (int64_t b = 0; b < k / MT_QK_K; b++, g++) {
         float d1[8][8], m1[8][8]; /* [sub-block][row] */
-        for (int r = 0; r < 8; r++) {
-            uint8_t s12[12], sc, m;
-            for (int w = 0; w < 3; w++) memcpy(s12 + 4 * w, &g->scales[w][r], 4);
-            float d = _cvtsh_ss(g->d[r]), dmin = _cvtsh_ss(g->dmin[r]);
-            for (int j = 0; j < 8; j++) {
-                mt_q4_K_scale_min(j, s12, &sc, &m);
-                d1[j][r] = d * sc;
-                m1[j][r] = dmin * m;
-            }
-        }
+        mt_q4_K_r8_factors(g, d1, m1);
         for (int p = 0; p < 4; p++)
             for (int h = 0; h < 2; h++) {
                 __m256 dv[4], mv[4];

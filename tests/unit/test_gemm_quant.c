@@ -257,7 +257,7 @@ static void test_pack_r8_bf16(void) {
     generic.pack_b_r8_bf16 = NULL;
     enum { N = 83, K = 3 * MT_QK_K, KC = 2 * MT_QK_K };
     static float x[N * K];
-    static uint8_t q[N * K], r8[N * K];
+    static uint8_t q[N * K * 2], r8[N * K * 2]; /* Q8_0: 34 bytes per 32 values */
     static uint16_t got[3 * KC * 32], want[3 * KC * 32];
     for (int i = 0; i < N * K; i++) x[i] = frand() * (float)(1 + i % 9);
     const mt_dtype plain[2] = {MT_Q4_K, MT_Q8_0}, inter[2] = {MT_Q4_K_R8, MT_Q8_0_R8};

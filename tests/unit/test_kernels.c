@@ -272,7 +272,8 @@ static void test_bf16_dot(mt_pool *pool3) {
             float *bias = fvec(g.N, 1.0f), *C0 = fvec(M * g.ldc, 1.0f), *C = mt_malloc_array((size_t)(M * g.ldc), 4);
             memcpy(C, C0, sizeof(float) * (size_t)(M * g.ldc));
             mt_cpu_linear(M == 150 ? NULL : pool3, M, g.N, K, A, g.lda, W, g.wt, g.ldw, bias, C, g.ldc, g.acc);
-            CHECK(gemm_close(&gr, Ar, gr.wt == g.wt ? W : Wr, bias, C0, C, gr.wt == g.wt ? "bf16 dot" : "bf16 dot, f16 W"));
+            bool same_w = gr.wt == g.wt;
+            CHECK(gemm_close(&gr, Ar, same_w ? W : Wr, bias, C0, C, same_w ? "bf16 dot" : "bf16 dot, f16 W"));
             mt_free(A), mt_free(Ar), mt_free(W), mt_free(Wr), mt_free(bias), mt_free(C0), mt_free(C);
         }
 }

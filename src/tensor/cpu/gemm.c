@@ -19,8 +19,8 @@
  * L1 and 512 KB of B from L2, runs at the peak. The bf16 path kept those bytes, 1024 values (against 512 it ran the
  * vision shapes (M = 4096, K = 1280 and 3420) 5-8% faster on two threads, session 12), and takes 4096 since session
  * 16: each tile's C is then read and written once for K up to 4096, and the prefill and vision GEMMs ran 3-10%
- * faster on Zen 5 than at 1024 (2048 did about as well, 512 worse than 1024); its B panels (128 KB) stream from L2 as before, a task's
- * nb shrinking to keep them within half of it.
+ * faster on Zen 5 than at 1024 (2048 did about as well, 512 worse than 1024); its B panels (128 KB) stream from L2
+ * as before, a task's nb shrinking to keep them within half of it.
  *
  * M <= 16 (decode, of up to 16 sequences at once) takes the GEMV path instead: W is streamed once, converted on the
  * fly, threads over N. Up to the kernel's gemv_m rows (8 on AVX-512, with 32 registers; 4 elsewhere) one pass

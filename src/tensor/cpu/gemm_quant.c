@@ -257,7 +257,7 @@ static void dequant_q8_0_r8_tail(const mt_cpu_isa *isa, const void *W, size_t wr
 void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const void *W, mt_dtype wt, int64_t ldw,
                          int64_t N, int64_t k0, int64_t n0, bool bf16, void *dst) {
     size_t wrow = mt_dtype_row_bytes(wt, ldw), bb = mt_dtype_block_bytes(wt);
-    /* a bf16 panel holds kc rounded up to whole k pairs (an f16 W's K may be odd) */
+    /* panels are ka apart: a bf16 panel holds kc rounded up to whole k pairs (an f16 W's K may be odd) */
     int64_t blk = mt_dtype_block_elems(wt), nr = isa->nr, ka = bf16 ? MT_ROUND_UP(kc, 2) : kc;
     /* whole groups (Q8_0_R8's last N % 8 rows are plain Q8_0) in one pass */
     if (bf16 && (wt == MT_Q4_K_R8 || wt == MT_Q8_0_R8) && isa->pack_b_r8_bf16 && n0 % 8 == 0 && nc % 8 == 0 &&
@@ -293,7 +293,7 @@ void mt_cpu_pack_b_quant(const mt_cpu_isa *isa, int64_t kc, int64_t nc, const vo
                 isa->round_bf16(rows * kk, tmp, tmp16);
                 isa->pack_b_bf16(kk, rows, tmp16, kk, (uint16_t *)dst + p * ka * nr + k * nr);
             } else {
-                isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, (float *)dst + p * kc * nr + k * nr);
+                isa->pack_b(kk, rows, tmp, MT_F32, 1, kk, (float *)dst + p * ka * nr + k * nr);
             }
         }
     }

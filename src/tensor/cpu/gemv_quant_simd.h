@@ -562,8 +562,8 @@ QK_INLINE void qk_rows_q4_K_r8(int M, int64_t n, int64_t k, const void *aq, size
  * two chains, 1 subtract, 1 convert, 1 multiply, 1 FMA; shared by the rows of A: 8 loads of codes, 1 f16 convert of
  * the 8 scales. AVX-512 with VNNI takes two chunks a vector: 4 vpdpbusd, 1 load and 4 vpermd per block and row of A
  * (one core from L2: 76 -> 89 GB/s at one row, 234 -> 274-286 GFLOP/s at 8). Without VNNI the 16-bit pair sums of
- * vpmaddubsw would saturate at 255 * 127 * 2, so the codes go back to signed (1 xor) and take the sign trick: |w| (1 abs per 32
- * bytes), then per row of A vpsignb + vpmaddubsw + vpmaddwd + add per 32 bytes, and no correction. */
+ * vpmaddubsw would saturate at 255 * 127 * 2, so the codes go back to signed (1 xor) and take the sign trick: |w|
+ * (1 abs per 32 bytes), then per row of A vpsignb + vpmaddubsw + vpmaddwd + add per 32 bytes, and no correction. */
 QK_INLINE void qk_group_q8_0_r8(int M, int64_t nb, const mt_block_q8_0_r8 *w, const int8_t *const *qa,
                                 const float *const *da, const int32_t *const *corr, __m256 *out) {
     __m256 acc[QK_R8_MAX_M];
